@@ -1,4 +1,4 @@
-"""FC 3.0 handler for the result_fetcher function. Not implemented yet (see the functions issue): it answers so, honestly."""
+"""FC 3.0 handler: result_fetcher. Not implemented yet (functions issue); it says so honestly."""
 
 from __future__ import annotations
 
@@ -10,5 +10,5 @@ def handler(event: bytes, context: Any) -> dict[str, Any]:
         "statusCode": 501,
         "headers": {"content-type": "application/json"},
         "isBase64Encoded": False,
-        "body": '{"error": {"code": "NotImplemented", "message": "the result_fetcher function is not implemented yet"}}',
+        "body": '{"error": {"code": "NotImplemented", "message": "not implemented yet"}}',
     }
