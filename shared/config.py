@@ -1,0 +1,102 @@
+"""Configuration from environment variables, the same names locally and on FC.
+
+Every reader raises :class:`ConfigError` naming the variable, so a bad deployment fails at instance start
+(``initialize``) with one clear message, never at the first customer request. Values are never echoed:
+some of them are secrets.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+
+Env = Mapping[str, str]
+
+
+class ConfigError(Exception):
+    """A configuration variable is missing or invalid. ``variable`` names it; the message never shows its value."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"configuration error: {variable} {problem}")
+        self.variable = variable
+
+
+def environ() -> Env:
+    return os.environ
+
+
+def env_str(env: Env, name: str, default: str | None = None, *, required: bool = False) -> str | None:
+    """The variable's value with surrounding spaces removed; empty counts as unset."""
+    value = (env.get(name) or "").strip()
+    if value:
+        return value
+    if required and default is None:
+        raise ConfigError(name, "is required but not set")
+    return default
+
+
+def env_required(env: Env, name: str) -> str:
+    value = env_str(env, name, required=True)
+    assert value is not None
+    return value
+
+
+def env_int(env: Env, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    raw = env_str(env, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(name, "must be a whole number") from None
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ConfigError(name, f"must be between {minimum} and {maximum}")
+    return value
+
+
+def env_float(env: Env, name: str, default: float, *, minimum: float = 0.0) -> float:
+    raw = env_str(env, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(name, "must be a number") from None
+    if math.isnan(value) or value < minimum:
+        raise ConfigError(name, f"must be a number >= {minimum}")
+    return value
+
+
+def env_bool(env: Env, name: str, default: bool) -> bool:
+    raw = env_str(env, name)
+    if raw is None:
+        return default
+    lowered = raw.lower()
+    if lowered in {"1", "true", "yes", "y", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "n", "off"}:
+        return False
+    raise ConfigError(name, "must be one of Y/N, true/false, 1/0")
+
+
+def env_list(env: Env, name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """A comma-separated list; blank items are dropped."""
+    raw = env_str(env, name)
+    if raw is None:
+        return default
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def env_schedule(env: Env, name: str, default: tuple[float, ...]) -> tuple[float, ...]:
+    """A comma-separated list of delays in seconds, e.g. ``5,300,1800``."""
+    items = env_list(env, name)
+    if not items:
+        return default
+    try:
+        delays = tuple(float(item) for item in items)
+    except ValueError:
+        raise ConfigError(name, "must be comma-separated numbers of seconds") from None
+    if any(math.isnan(d) or d < 0 for d in delays):
+        raise ConfigError(name, "must not contain negative delays")
+    return delays
