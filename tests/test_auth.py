@@ -1,0 +1,196 @@
+"""shared.auth: HS256 merchant tokens, bearer extraction, user-id hashing."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import subprocess
+import sys
+from typing import Any
+
+import jwt
+import pytest
+
+from shared.auth import AuthFailed, TokenClaims, bearer_token, hash_user_id, issue_token, verify_token
+from shared.fc import Headers
+
+SECRET = "s3cret-for-tests-" + "0123456789abcdef" * 4  # >= 64 bytes: no PyJWT key-length warning, even for HS512
+NOW = 1_700_000_000
+
+
+def make(claims: dict[str, Any], *, secret: str = SECRET, algorithm: str = "HS256") -> str:
+    return jwt.encode(claims, secret, algorithm=algorithm)
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def failure(token: str, **kwargs: Any) -> AuthFailed:
+    with pytest.raises(AuthFailed) as info:
+        verify_token(token, SECRET, now=kwargs.pop("now", NOW), **kwargs)
+    return info.value
+
+
+def test_valid_token_returns_claims() -> None:
+    token = make({"sub": "user-1", "exp": NOW + 60, "iat": NOW})
+    assert verify_token(token, SECRET, now=NOW) == TokenClaims(sub="user-1", exp=NOW + 60, iat=NOW)
+
+
+def test_iat_is_optional() -> None:
+    assert verify_token(make({"sub": "u", "exp": NOW + 60}), SECRET, now=NOW).iat is None
+
+
+def test_issue_token_round_trips() -> None:
+    token = issue_token("merchant-user-7", SECRET, ttl=120, now=NOW)
+    assert verify_token(token, SECRET, now=NOW + 100) == TokenClaims("merchant-user-7", NOW + 120, NOW)
+
+
+def test_issue_token_uses_hs256() -> None:
+    assert jwt.get_unverified_header(issue_token("u", SECRET))["alg"] == "HS256"
+
+
+def test_alg_none_is_rejected() -> None:
+    header = b64url(json.dumps({"alg": "none", "typ": "JWT"}).encode())
+    payload = b64url(json.dumps({"sub": "u", "exp": NOW + 60}).encode())
+    error = failure(f"{header}.{payload}.")
+    assert (error.code, error.status) == ("invalid_token", 401)
+
+
+def test_hs512_is_rejected() -> None:
+    assert failure(make({"sub": "u", "exp": NOW + 60}, algorithm="HS512")).code == "invalid_token"
+
+
+def test_rs256_is_rejected() -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    token = jwt.encode({"sub": "u", "exp": NOW + 60}, key, algorithm="RS256")
+    error = failure(token)
+    assert (error.code, error.message) == ("invalid_token", "token algorithm not allowed")
+
+
+def test_missing_exp_is_rejected() -> None:
+    error = failure(make({"sub": "u"}))
+    assert (error.code, error.message) == ("invalid_token", "token has no 'exp' claim")
+
+
+def test_missing_sub_is_rejected() -> None:
+    error = failure(make({"exp": NOW + 60}))
+    assert (error.code, error.message) == ("invalid_token", "token has no 'sub' claim")
+
+
+def test_non_string_sub_is_rejected() -> None:
+    assert failure(make({"sub": 42, "exp": NOW + 60})).code == "invalid_token"
+
+
+def test_non_numeric_exp_is_rejected() -> None:
+    assert failure(make({"sub": "u", "exp": "tomorrow"})).code == "invalid_token"
+
+
+def test_expired_beyond_leeway_is_rejected() -> None:
+    error = failure(make({"sub": "u", "exp": NOW - 31}), leeway=30)
+    assert (error.code, error.status) == ("token_expired", 401)
+
+
+def test_expired_within_leeway_is_accepted() -> None:
+    assert verify_token(make({"sub": "u", "exp": NOW - 29}), SECRET, leeway=30, now=NOW).sub == "u"
+
+
+def test_issued_in_the_future_beyond_leeway_is_rejected() -> None:
+    assert failure(make({"sub": "u", "exp": NOW + 600, "iat": NOW + 120})).code == "invalid_token"
+
+
+def test_not_before_in_the_future_is_rejected() -> None:
+    assert failure(make({"sub": "u", "exp": NOW + 600, "nbf": NOW + 120})).code == "invalid_token"
+
+
+def test_bad_signature_is_rejected() -> None:
+    error = failure(make({"sub": "u", "exp": NOW + 60}, secret="another-secret-" + "0123456789abcdef" * 4))
+    assert (error.code, error.message) == ("invalid_token", "token signature does not match")
+
+
+@pytest.mark.parametrize("token", ["abc", "a.b", "a.b.c", "!!!.???.***", "eyJhbGciOiJIUzI1NiJ9.bm90IGpzb24.sig"])
+def test_malformed_token_is_rejected(token: str) -> None:
+    assert failure(token).code == "invalid_token"
+
+
+def test_oversized_token_is_rejected() -> None:
+    assert failure("a" * 5000).code == "invalid_token"
+
+
+def test_empty_token_is_missing_token() -> None:
+    assert failure("").code == "missing_token"
+
+
+def test_error_message_never_contains_the_token() -> None:
+    token = make({"sub": "user-secret-id", "exp": NOW - 600})
+    error = failure(token)
+    assert token not in str(error) and "user-secret-id" not in str(error)
+
+
+def test_auth_failed_response_has_bearer_challenge() -> None:
+    response = failure(make({"sub": "u", "exp": NOW - 600})).to_response()
+    assert response["statusCode"] == 401
+    assert response["headers"]["www-authenticate"] == 'Bearer realm="ekyc", error="invalid_token"'
+    assert json.loads(response["body"])["error"]["code"] == "token_expired"
+
+
+def test_empty_secret_is_a_programming_error() -> None:
+    with pytest.raises(ValueError):
+        verify_token("x.y.z", "")
+
+
+# ------------------------------------------------------------------------------------------ bearer_token
+
+
+def test_bearer_token_extracted_from_case_insensitive_headers() -> None:
+    assert bearer_token(Headers({"Authorization": "Bearer abc.def.ghi"})) == "abc.def.ghi"
+
+
+def test_bearer_token_from_plain_dict_with_any_casing() -> None:
+    assert bearer_token({"AUTHORIZATION": "bearer tok"}) == "tok"
+
+
+def test_missing_authorization_is_missing_token() -> None:
+    with pytest.raises(AuthFailed) as info:
+        bearer_token({})
+    assert (info.value.code, info.value.headers["www-authenticate"]) == ("missing_token", 'Bearer realm="ekyc"')
+
+
+@pytest.mark.parametrize("value", ["Basic dXNlcjpwYXNz", "Bearer", "Bearer a b", "Bearer a,Bearer b", "tok"])
+def test_malformed_authorization_is_invalid_request(value: str) -> None:
+    with pytest.raises(AuthFailed) as info:
+        bearer_token({"authorization": value})
+    assert (info.value.code, info.value.status) == ("invalid_request", 400)
+
+
+# ------------------------------------------------------------------------------------------ hash_user_id
+
+
+def test_hash_user_id_is_hex_hmac_sha256_of_pepper_and_id() -> None:
+    expected = hmac.new(b"pepper", b"user-42", hashlib.sha256).hexdigest()
+    assert hash_user_id("user-42", "pepper") == expected
+
+
+def test_hash_user_id_depends_on_pepper() -> None:
+    assert hash_user_id("user-42", "pepper-a") != hash_user_id("user-42", "pepper-b")
+
+
+def test_hash_user_id_refuses_empty_pepper() -> None:
+    with pytest.raises(ValueError):
+        hash_user_id("user-42", "")
+
+
+def test_importing_auth_does_not_import_jwt() -> None:
+    code = "import sys, shared.auth; print('jwt' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=_root())
+    assert out.stdout.strip() == "False"
+
+
+def _root() -> str:
+    from pathlib import Path
+
+    return str(Path(__file__).resolve().parent.parent)

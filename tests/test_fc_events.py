@@ -1,0 +1,598 @@
+"""shared.fc: FC 3.0 event adapters, responses, router, queue and timer events."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shared.fc import (
+    BadEvent,
+    BadMessage,
+    BadRequest,
+    HttpError,
+    HttpEvent,
+    Router,
+    TimerEvent,
+    decode_event,
+    decode_message_body,
+    error_response,
+    event_kind,
+    http_response,
+    parse_queue_event,
+)
+
+EVENTS = Path(__file__).parent / "events"
+
+
+def load(name: str) -> bytes:
+    return (EVENTS / name).read_bytes()
+
+
+def http_event(
+    method: str = "GET",
+    path: str = "/x",
+    *,
+    body: str = "",
+    b64: bool = False,
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+) -> bytes:
+    event: dict[str, Any] = {
+        "version": "v1",
+        "rawPath": path,
+        "body": body,
+        "isBase64Encoded": b64,
+        "headers": headers or {},
+        "requestContext": {"requestId": "rid-1", "http": {"method": method, "path": path, "sourceIp": "192.0.2.1"}},
+    }
+    if query is not None:
+        event["queryParameters"] = query
+    return json.dumps(event).encode()
+
+
+def body_of(response: dict[str, Any]) -> Any:
+    return json.loads(response["body"])
+
+
+# ------------------------------------------------------------------------------------------ sample HTTP events
+
+
+def test_post_verifications_sample_exposes_request_fields() -> None:
+    event = HttpEvent.from_bytes(load("http-post-verifications.json"))
+    assert event.method == "POST"
+    assert event.path == "/verifications"
+    assert event.request_id == "1-67c7ed07-0a1b2c3d4e5f60718293a4b5"
+    assert event.source_ip == "203.0.113.7"
+    assert event.domain_name == "ekyc-abcdef.cn-hongkong.fcapp.run"
+    assert event.json()["merchantBizId"] == "demo0001"
+
+
+def test_get_verification_sample_has_query_and_path() -> None:
+    event = HttpEvent.from_bytes(load("http-get-verification.json"))
+    assert (event.method, event.path) == ("GET", "/verifications/demo0001")
+    assert event.query == {"include": "identity"}
+    assert event.body == b""
+
+
+def test_callback_sample_query_parameters() -> None:
+    event = HttpEvent.from_bytes(load("http-callback.json"))
+    assert event.query["merchantBizId"] == "demo0001"
+    assert event.query["callbackToken"] == "cbtok_sample"
+
+
+def test_base64_body_sample_is_decoded() -> None:
+    event = HttpEvent.from_bytes(load("http-base64-body.json"))
+    assert event.is_base64_encoded
+    assert event.json() == {"docType": "00000008", "merchantBizId": "demo0002"}
+
+
+def test_headers_are_case_insensitive() -> None:
+    event = HttpEvent.from_bytes(load("http-post-verifications.json"))
+    assert event.header("content-type") == "application/json"
+    assert event.headers["AUTHORIZATION"] == "Bearer eyJ.sample.token"
+    assert "origin" in event.headers
+
+
+def test_repeated_header_values_stay_comma_joined() -> None:
+    event = HttpEvent.from_bytes(load("http-get-verification.json"))
+    assert event.header("x-forwarded-for") == "203.0.113.7,10.0.0.1"
+
+
+def test_list_valued_headers_are_comma_joined() -> None:
+    event = HttpEvent.from_bytes({**json.loads(http_event()), "headers": {"X-A": ["1", "2"]}})
+    assert event.header("x-a") == "1,2"
+
+
+def test_missing_header_returns_default() -> None:
+    assert HttpEvent.from_bytes(http_event()).header("x-nope", "d") == "d"
+
+
+def test_event_accepts_str_and_dict() -> None:
+    raw = http_event("DELETE", "/a")
+    assert HttpEvent.from_bytes(raw.decode()).method == "DELETE"
+    assert HttpEvent.from_bytes(json.loads(raw)).method == "DELETE"
+
+
+def test_path_falls_back_to_decoded_raw_path() -> None:
+    event = {**json.loads(http_event()), "rawPath": "/verifications/a%20b"}
+    del event["requestContext"]["http"]["path"]
+    assert HttpEvent.from_bytes(event).path == "/verifications/a b"
+
+
+def test_query_absent_is_empty_dict() -> None:
+    assert HttpEvent.from_bytes(http_event()).query == {}
+
+
+def test_repr_hides_query_and_headers() -> None:
+    text = repr(HttpEvent.from_bytes(load("http-callback.json")))
+    assert "cbtok_sample" not in text
+    assert "/callback" in text
+
+
+# ------------------------------------------------------------------------------------------ bad events
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"not json", b"[1,2]", b'"str"', b"{}", b'{"rawPath":"/x","requestContext":{"http":{}}}',
+     b'{"rawPath":"/x","requestContext":"no"}', b'{"requestContext":{"http":{"method":"GET"}}}',
+     b'{"rawPath":"/x","requestContext":{"http":{"method":"GET"}},"headers":[]}',
+     b'{"rawPath":"/x","requestContext":{"http":{"method":"GET"}},"body":5}'],
+)
+def test_garbage_http_event_raises_bad_event(raw: bytes) -> None:
+    with pytest.raises(BadEvent) as info:
+        HttpEvent.from_bytes(raw)
+    assert info.value.status == 400
+
+
+def test_invalid_base64_body_raises_bad_event() -> None:
+    event = HttpEvent.from_bytes(http_event("POST", body="@@not base64@@", b64=True))
+    with pytest.raises(BadEvent):
+        _ = event.body
+
+
+@given(st.binary(max_size=200))
+def test_arbitrary_bytes_never_crash_the_http_adapter(raw: bytes) -> None:
+    try:
+        event = HttpEvent.from_bytes(raw)
+    except BadEvent:
+        return
+    assert isinstance(event.method, str)
+
+
+# ------------------------------------------------------------------------------------------ json()
+
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+def test_json_rejects_wrong_content_type_with_415() -> None:
+    event = HttpEvent.from_bytes(http_event("POST", body="{}", headers={"Content-Type": "text/plain"}))
+    with pytest.raises(BadRequest) as info:
+        event.json()
+    assert (info.value.status, info.value.code) == (415, "UnsupportedMediaType")
+
+
+def test_json_accepts_json_suffix_media_type_with_charset() -> None:
+    headers = {"content-type": "application/merge-patch+json; charset=utf-8"}
+    assert HttpEvent.from_bytes(http_event("POST", body='{"a":1}', headers=headers)).json() == {"a": 1}
+
+
+def test_json_content_type_check_can_be_disabled() -> None:
+    event = HttpEvent.from_bytes(http_event("POST", body="[1]"))
+    assert event.json(require_content_type=False) == [1]
+
+
+def test_json_rejects_invalid_json() -> None:
+    event = HttpEvent.from_bytes(http_event("POST", body="{nope", headers=JSON_HEADERS))
+    with pytest.raises(BadRequest) as info:
+        event.json()
+    assert (info.value.status, info.value.code) == (400, "InvalidJson")
+
+
+def test_json_rejects_empty_body() -> None:
+    with pytest.raises(BadRequest) as info:
+        HttpEvent.from_bytes(http_event("POST", body="", headers=JSON_HEADERS)).json()
+    assert info.value.code == "InvalidJson"
+
+
+def test_json_rejects_too_large_body_with_413() -> None:
+    event = HttpEvent.from_bytes(http_event("POST", body='{"a":"' + "x" * 100 + '"}', headers=JSON_HEADERS))
+    with pytest.raises(BadRequest) as info:
+        event.json(max_bytes=50)
+    assert (info.value.status, info.value.code) == (413, "PayloadTooLarge")
+
+
+def test_json_rejects_too_deep_nesting() -> None:
+    event = HttpEvent.from_bytes(http_event("POST", body="[" * 40 + "]" * 40, headers=JSON_HEADERS))
+    with pytest.raises(BadRequest) as info:
+        event.json()
+    assert info.value.code == "JsonTooDeep"
+
+
+def test_json_accepts_nesting_at_the_limit() -> None:
+    event = HttpEvent.from_bytes(http_event("POST", body='{"a":' * 3 + "1" + "}" * 3, headers=JSON_HEADERS))
+    assert event.json(max_depth=3) == {"a": {"a": {"a": 1}}}
+
+
+def test_json_object_rejects_a_list() -> None:
+    with pytest.raises(BadRequest):
+        HttpEvent.from_bytes(http_event("POST", body="[]", headers=JSON_HEADERS)).json_object()
+
+
+def test_invalid_json_message_does_not_echo_the_body() -> None:
+    event = HttpEvent.from_bytes(http_event("POST", body='{"secret-pii": ', headers=JSON_HEADERS))
+    with pytest.raises(BadRequest) as info:
+        event.json()
+    assert "secret-pii" not in info.value.message
+
+
+# ------------------------------------------------------------------------------------------ responses
+
+
+def test_http_response_encodes_dict_as_json() -> None:
+    response = http_response(201, {"a": 1})
+    assert response == {
+        "statusCode": 201,
+        "headers": {"content-type": "application/json"},
+        "isBase64Encoded": False,
+        "body": '{"a":1}',
+    }
+
+
+def test_http_response_base64_encodes_bytes() -> None:
+    response = http_response(200, b"\x00\xff")
+    assert response["isBase64Encoded"] is True
+    assert base64.b64decode(response["body"]) == b"\x00\xff"
+    assert response["headers"]["content-type"] == "application/octet-stream"
+
+
+def test_http_response_str_is_plain_text() -> None:
+    response = http_response(200, "hi")
+    assert (response["body"], response["headers"]["content-type"]) == ("hi", "text/plain; charset=utf-8")
+
+
+def test_http_response_none_has_empty_body_and_no_content_type() -> None:
+    response = http_response(204)
+    assert response["body"] == ""
+    assert "content-type" not in response["headers"]
+
+
+def test_http_response_headers_override_defaults_case_insensitively() -> None:
+    response = http_response(200, "<p>", {"Content-Type": "text/html"})
+    assert response["headers"] == {"content-type": "text/html"}
+
+
+def test_error_response_shape() -> None:
+    response = error_response(422, "InvalidParameter", "docType is not supported")
+    assert response["statusCode"] == 422
+    assert body_of(response) == {"error": {"code": "InvalidParameter", "message": "docType is not supported"}}
+
+
+# ------------------------------------------------------------------------------------------ router
+
+
+def make_router(**kwargs: Any) -> Router:
+    router = Router(**kwargs)
+
+    @router.route("POST", "/verifications")
+    def create(event: HttpEvent) -> dict[str, Any]:
+        return http_response(201, {"created": event.json()["merchantBizId"]})
+
+    @router.route("GET", "/verifications/{merchant_biz_id}")
+    def get(event: HttpEvent, merchant_biz_id: str) -> dict[str, Any]:
+        assert event.path_params == {"merchant_biz_id": merchant_biz_id}
+        return http_response(200, {"id": merchant_biz_id})
+
+    @router.route("GET", "/boom")
+    def boom(event: HttpEvent) -> dict[str, Any]:
+        raise RuntimeError("secret detail in traceback")
+
+    @router.route("GET", "/teapot")
+    def teapot(event: HttpEvent) -> dict[str, Any]:
+        raise HttpError(418, "Teapot", "short and stout")
+
+    @router.route("GET", "/not-a-response")
+    def bad(event: HttpEvent) -> dict[str, Any]:
+        return {"hello": "world"}
+
+    return router
+
+
+def test_router_dispatches_post_with_json_body() -> None:
+    response = make_router().handle(load("http-post-verifications.json"))
+    assert (response["statusCode"], body_of(response)) == (201, {"created": "demo0001"})
+
+
+def test_router_extracts_path_params() -> None:
+    response = make_router().handle(load("http-get-verification.json"))
+    assert body_of(response) == {"id": "demo0001"}
+
+
+def test_router_url_decodes_path_params() -> None:
+    response = make_router().handle(http_event("GET", "/verifications/a%2Fb"))
+    assert body_of(response) == {"id": "a/b"}
+
+
+def test_router_ignores_trailing_slash() -> None:
+    assert make_router().handle(http_event("GET", "/verifications/x/"))["statusCode"] == 200
+
+
+def test_router_unknown_path_is_404() -> None:
+    response = make_router().handle(http_event("GET", "/nope"))
+    assert (response["statusCode"], body_of(response)["error"]["code"]) == (404, "NotFound")
+
+
+def test_router_param_does_not_match_empty_segment() -> None:
+    assert make_router().handle(http_event("GET", "/verifications//"))["statusCode"] in (404, 405)
+
+
+def test_router_wrong_method_is_405_with_allow_header() -> None:
+    response = make_router().handle(http_event("DELETE", "/verifications"))
+    assert response["statusCode"] == 405
+    assert body_of(response)["error"]["code"] == "MethodNotAllowed"
+    assert response["headers"]["allow"] == "POST"
+
+
+def test_router_turns_http_error_into_its_response() -> None:
+    response = make_router().handle(http_event("GET", "/teapot"))
+    assert response["statusCode"] == 418
+    assert body_of(response)["error"] == {"code": "Teapot", "message": "short and stout"}
+
+
+def test_router_bad_request_from_json_is_4xx() -> None:
+    response = make_router().handle(http_event("POST", "/verifications", body="{", headers=JSON_HEADERS))
+    assert (response["statusCode"], body_of(response)["error"]["code"]) == (400, "InvalidJson")
+
+
+def test_router_unexpected_exception_is_500_without_detail() -> None:
+    response = make_router().handle(http_event("GET", "/boom"))
+    assert response["statusCode"] == 500
+    assert body_of(response) == {"error": {"code": "InternalError", "message": "internal error"}}
+    assert "secret" not in response["body"] and "Traceback" not in response["body"]
+
+
+def test_router_calls_on_error_with_the_exception() -> None:
+    seen: list[BaseException] = []
+    make_router(on_error=seen.append).handle(http_event("GET", "/boom"))
+    assert [type(e) for e in seen] == [RuntimeError]
+
+
+def test_router_survives_a_failing_on_error_hook() -> None:
+    def hook(exc: BaseException) -> None:
+        raise ValueError("hook broke")
+
+    assert make_router(on_error=hook).handle(http_event("GET", "/boom"))["statusCode"] == 500
+
+
+def test_router_invalid_route_return_is_500() -> None:
+    assert make_router().handle(http_event("GET", "/not-a-response"))["statusCode"] == 500
+
+
+def test_router_garbage_event_is_400_bad_event() -> None:
+    response = make_router().handle(b"\x00garbage")
+    assert (response["statusCode"], body_of(response)["error"]["code"]) == (400, "BadEvent")
+
+
+def test_router_is_callable_like_handle() -> None:
+    assert make_router()(http_event("GET", "/verifications/z"))["statusCode"] == 200
+
+
+def test_router_dispatch_accepts_a_parsed_event() -> None:
+    event = HttpEvent.from_bytes(http_event("GET", "/verifications/z"))
+    assert body_of(make_router().dispatch(event)) == {"id": "z"}
+
+
+def test_is_http_event_tells_http_from_queue_events() -> None:
+    assert HttpEvent.is_http_event(load("http-callback.json"))
+    assert not HttpEvent.is_http_event(load("mns-single.json"))
+    assert not HttpEvent.is_http_event(b"garbage")
+
+
+def test_route_template_with_bad_segment_is_rejected() -> None:
+    with pytest.raises(ValueError):
+        Router().add_route("GET", "/a/{b", lambda e: http_response(200))
+
+
+# ------------------------------------------------------------------------------------------ CORS
+
+ORIGIN = "https://merchant.example"
+
+
+def preflight(origin: str, method: str = "POST", req_headers: str = "content-type, authorization") -> bytes:
+    return http_event("OPTIONS", "/verifications", headers={
+        "Origin": origin, "Access-Control-Request-Method": method, "Access-Control-Request-Headers": req_headers,
+    })
+
+
+def test_preflight_from_allowed_origin_gets_allow_headers() -> None:
+    response = make_router(cors_origins=[ORIGIN]).handle(preflight(ORIGIN))
+    headers = response["headers"]
+    assert response["statusCode"] == 204
+    assert headers["access-control-allow-origin"] == ORIGIN
+    assert "POST" in headers["access-control-allow-methods"]
+    assert headers["access-control-allow-headers"] == "content-type, authorization"
+    assert headers["access-control-max-age"] == "600"
+
+
+def test_preflight_drops_headers_not_allowed() -> None:
+    response = make_router(cors_origins=[ORIGIN]).handle(preflight(ORIGIN, req_headers="x-evil"))
+    assert "access-control-allow-headers" not in response["headers"]
+
+
+def test_preflight_from_other_origin_is_403_without_allow_origin() -> None:
+    response = make_router(cors_origins=[ORIGIN]).handle(preflight("https://evil.example"))
+    assert response["statusCode"] == 403
+    assert "access-control-allow-origin" not in response["headers"]
+
+
+def test_preflight_for_unknown_path_is_404() -> None:
+    event = http_event("OPTIONS", "/nope", headers={"Origin": ORIGIN, "Access-Control-Request-Method": "GET"})
+    assert make_router(cors_origins=[ORIGIN]).handle(event)["statusCode"] == 404
+
+
+def test_plain_options_lists_allowed_methods() -> None:
+    response = make_router().handle(http_event("OPTIONS", "/verifications"))
+    assert (response["statusCode"], response["headers"]["allow"]) == (204, "POST, OPTIONS")
+
+
+def test_normal_response_to_allowed_origin_carries_allow_origin_and_vary() -> None:
+    response = make_router(cors_origins=[ORIGIN]).handle(load("http-get-verification.json"))
+    assert response["headers"]["access-control-allow-origin"] == ORIGIN
+    assert response["headers"]["vary"] == "Origin"
+
+
+def test_error_response_to_allowed_origin_carries_allow_origin() -> None:
+    event = http_event("GET", "/boom", headers={"Origin": ORIGIN})
+    assert make_router(cors_origins=[ORIGIN]).handle(event)["headers"]["access-control-allow-origin"] == ORIGIN
+
+
+def test_normal_response_to_other_origin_has_no_allow_origin() -> None:
+    event = http_event("GET", "/verifications/x", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in make_router(cors_origins=[ORIGIN]).handle(event)["headers"]
+
+
+def test_wildcard_origin_allows_any_origin() -> None:
+    event = http_event("GET", "/verifications/x", headers={"Origin": "https://any.example"})
+    assert make_router(cors_origins=["*"]).handle(event)["headers"]["access-control-allow-origin"] == "*"
+
+
+def test_no_cors_headers_without_cors_origins() -> None:
+    response = make_router().handle(load("http-get-verification.json"))
+    assert not any(h.startswith("access-control") for h in response["headers"])
+
+
+def test_explicit_options_route_wins_over_preflight() -> None:
+    router = Router(cors_origins=[ORIGIN])
+    router.add_route("OPTIONS", "/verifications", lambda e: http_response(200, "custom"))
+    assert router.handle(preflight(ORIGIN))["body"] == "custom"
+
+
+# ------------------------------------------------------------------------------------------ queue
+
+
+def test_batch_sample_yields_one_message_per_cloudevent() -> None:
+    messages = parse_queue_event(load("mns-batch.json"))
+    assert [m.id for m in messages] == [
+        "A3F5C1D2E4B6A8C0-1-18F2D3C4B5A-200000001",
+        "A3F5C1D2E4B6A8C0-1-18F2D3C4B5A-200000002",
+        "A3F5C1D2E4B6A8C0-1-18F2D3C4B5A-200000003",
+    ]
+    assert messages[0].json() == {"merchantBizId": "demo0001", "attempt": 1}
+    assert messages[0].request_id == "67C7ED10A1B2C3D4E5F60718"
+
+
+def test_bad_message_in_batch_is_reported_alone() -> None:
+    messages = parse_queue_event(load("mns-batch.json"))
+    assert messages[1].json()["merchantBizId"] == "demo0002"
+    assert messages[2].encoding == "raw"
+    with pytest.raises(BadMessage):
+        messages[2].json()
+
+
+def test_single_cloudevent_sample_is_one_message() -> None:
+    [message] = parse_queue_event(load("mns-single.json"))
+    assert message.ok and message.encoding == "json"
+    assert message.json() == {"merchantBizId": "demo0001", "attempt": 1}
+
+
+def test_base64_message_body_is_decoded() -> None:
+    [message] = parse_queue_event(load("mns-base64.json"))
+    assert message.encoding == "base64"
+    assert message.json() == {"merchantBizId": "demo0003", "attempt": 3}
+
+
+def test_plain_mns_message_shape_is_accepted() -> None:
+    [message] = parse_queue_event({"MessageId": "m-1", "MessageBody": '{"a":1}'})
+    assert (message.id, message.json()) == ("m-1", {"a": 1})
+
+
+def test_cloudevent_with_string_data_is_accepted() -> None:
+    event = {"id": "ce-1", "specversion": "1.0", "data": json.dumps({"messageId": "m-2", "messageBody": '{"b":2}'})}
+    [message] = parse_queue_event(event)
+    assert (message.id, message.json()) == ("m-2", {"b": 2})
+
+
+def test_already_decoded_object_body_is_reencoded() -> None:
+    [message] = parse_queue_event({"id": "ce", "data": {"messageId": "m", "messageBody": {"c": 3}}})
+    assert message.json() == {"c": 3}
+
+
+def test_item_without_body_carries_error_not_exception() -> None:
+    messages = parse_queue_event([{"id": "ce-9", "data": {"messageId": "m-9"}}, 5])
+    assert [m.ok for m in messages] == [False, False]
+    assert messages[0].id == "m-9"
+    with pytest.raises(BadMessage):
+        messages[1].json()
+
+
+def test_empty_batch_is_empty_list() -> None:
+    assert parse_queue_event(b"[]") == []
+
+
+@pytest.mark.parametrize("raw", [b"{oops", b"42", b'"text"'])
+def test_queue_event_that_is_not_object_or_list_raises_bad_event(raw: bytes) -> None:
+    with pytest.raises(BadEvent):
+        parse_queue_event(raw)
+
+
+def test_queue_message_repr_hides_body() -> None:
+    [message] = parse_queue_event(load("mns-single.json"))
+    assert "demo0001" not in repr(message)
+
+
+def test_json_body_is_not_mistaken_for_base64() -> None:
+    # "1234" is both valid JSON and valid base64: plain JSON wins
+    assert decode_message_body("1234") == (b"1234", "json")
+
+
+@given(st.dictionaries(st.text(max_size=8), st.integers() | st.text(max_size=8), max_size=5))
+def test_json_object_bodies_round_trip_plain_and_base64(obj: dict[str, Any]) -> None:
+    text = json.dumps(obj)
+    for body in (text, base64.b64encode(text.encode()).decode()):
+        [message] = parse_queue_event({"data": {"messageId": "m", "messageBody": body}})
+        assert message.json() == obj
+
+
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+                    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
+                    max_leaves=10))
+def test_arbitrary_json_events_never_raise_beyond_bad_event(value: Any) -> None:
+    try:
+        messages = parse_queue_event(json.dumps(value).encode())
+    except BadEvent:
+        return
+    for message in messages:
+        assert isinstance(message.body, bytes)
+
+
+# ------------------------------------------------------------------------------------------ timer and kind
+
+
+def test_timer_sample() -> None:
+    timer = TimerEvent.from_bytes(load("timer.json"))
+    assert (timer.trigger_name, timer.trigger_time) == ("ekyc-sweep", "2025-03-05T07:00:00Z")
+    assert json.loads(timer.payload) == {"task": "sweep-pending"}
+
+
+def test_timer_without_trigger_time_is_bad_event() -> None:
+    with pytest.raises(BadEvent):
+        TimerEvent.from_bytes(b'{"triggerName":"x"}')
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [("http-callback.json", "http"), ("http-post-verifications.json", "http"), ("mns-batch.json", "queue"),
+     ("mns-single.json", "queue"), ("mns-base64.json", "queue"), ("timer.json", "timer")],
+)
+def test_event_kind_of_each_sample(name: str, kind: str) -> None:
+    assert event_kind(decode_event(load(name))) == kind
+
+
+def test_event_kind_unknown_is_none() -> None:
+    assert event_kind({"what": "ever"}) is None
