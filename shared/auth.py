@@ -8,7 +8,8 @@ PyJWT costs 80-150 ms to import here (it pulls in ``cryptography`` when that is 
 on first use, not with this module. Functions that verify tokens call :func:`preload` from ``initialize`` so
 the cost is paid at instance start instead of by the first request.
 
-Error codes follow RFC 6750 (``invalid_token``, ``invalid_request``) plus ``missing_token`` and
+Error codes are PascalCase like the rest of the API; the challenge carries RFC 6750's (``invalid_token``,
+``invalid_request``). Codes: ``MissingToken``, ``InvalidToken``, ``TokenExpired``,
 ``token_expired``; messages never contain the token or its claims.
 """
 
@@ -33,16 +34,23 @@ class TokenClaims(NamedTuple):
     iat: int | None
 
 
-class AuthFailed(HttpError):
-    """Authentication failed: 401 (400 for ``invalid_request``) with a ``www-authenticate: Bearer`` challenge.
+_RFC6750_ERRORS = {
+    "InvalidAuthorizationHeader": "invalid_request",
+    "InvalidToken": "invalid_token",
+    "TokenExpired": "invalid_token",
+}
 
-    Codes: ``missing_token``, ``invalid_request`` (malformed Authorization header), ``invalid_token``,
-    ``token_expired``."""
+
+class AuthFailed(HttpError):
+    """Authentication failed: 401 (400 for ``InvalidAuthorizationHeader``) with a ``www-authenticate: Bearer``
+    challenge carrying RFC 6750's error code.
+
+    Codes: ``MissingToken``, ``InvalidAuthorizationHeader``, ``InvalidToken``, ``TokenExpired``."""
 
     def __init__(self, code: str, message: str) -> None:
-        status = 400 if code == "invalid_request" else 401
-        rfc_code = "invalid_token" if code == "token_expired" else code
-        challenge = 'Bearer realm="ekyc"' if code == "missing_token" else f'Bearer realm="ekyc", error="{rfc_code}"'
+        status = 400 if code == "InvalidAuthorizationHeader" else 401
+        rfc_code = _RFC6750_ERRORS.get(code)
+        challenge = f'Bearer realm="ekyc", error="{rfc_code}"' if rfc_code else 'Bearer realm="ekyc"'
         super().__init__(status, code, message, {"www-authenticate": challenge})
 
 
@@ -61,7 +69,7 @@ def _numeric(claims: Mapping[str, Any], name: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise AuthFailed("invalid_token", f"token claim '{name}' must be a number")
+        raise AuthFailed("InvalidToken", f"token claim '{name}' must be a number")
     return int(value)
 
 
@@ -75,9 +83,9 @@ def verify_token(
     """
     _require_secret(secret)
     if not token:
-        raise AuthFailed("missing_token", "no token")
+        raise AuthFailed("MissingToken", "no token")
     if len(token) > MAX_TOKEN_LENGTH:
-        raise AuthFailed("invalid_token", "token is too long")
+        raise AuthFailed("InvalidToken", "token is too long")
     import jwt  # noqa: PLC0415 - deferred: see the module docstring
 
     try:
@@ -97,30 +105,30 @@ def verify_token(
             },
         )
     except jwt.InvalidAlgorithmError:
-        raise AuthFailed("invalid_token", "token algorithm not allowed") from None
+        raise AuthFailed("InvalidToken", "token algorithm not allowed") from None
     except jwt.InvalidSignatureError:
-        raise AuthFailed("invalid_token", "token signature does not match") from None
+        raise AuthFailed("InvalidToken", "token signature does not match") from None
     except jwt.MissingRequiredClaimError as exc:
-        raise AuthFailed("invalid_token", f"token has no '{exc.claim}' claim") from None
+        raise AuthFailed("InvalidToken", f"token has no '{exc.claim}' claim") from None
     except jwt.exceptions.InvalidSubjectError:
-        raise AuthFailed("invalid_token", "token claim 'sub' must be a string") from None
+        raise AuthFailed("InvalidToken", "token claim 'sub' must be a string") from None
     except jwt.DecodeError:
-        raise AuthFailed("invalid_token", "token is malformed") from None
+        raise AuthFailed("InvalidToken", "token is malformed") from None
     except jwt.PyJWTError:
-        raise AuthFailed("invalid_token", "token is invalid") from None
+        raise AuthFailed("InvalidToken", "token is invalid") from None
 
     current = time.time() if now is None else now
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub:
-        raise AuthFailed("invalid_token", "token claim 'sub' must be a non-empty string")
+        raise AuthFailed("InvalidToken", "token claim 'sub' must be a non-empty string")
     exp = _numeric(claims, "exp")
     assert exp is not None  # required above
     iat = _numeric(claims, "iat")
     nbf = _numeric(claims, "nbf")
     if exp + leeway <= current:
-        raise AuthFailed("token_expired", "token has expired")
+        raise AuthFailed("TokenExpired", "token has expired")
     if (iat is not None and iat - leeway > current) or (nbf is not None and nbf - leeway > current):
-        raise AuthFailed("invalid_token", "token is not valid yet")
+        raise AuthFailed("InvalidToken", "token is not valid yet")
     return TokenClaims(sub=sub, exp=exp, iat=iat)
 
 
@@ -133,13 +141,13 @@ def bearer_token(headers: Mapping[str, str]) -> str:
     if value is None:
         value = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
     if value is None or not value.strip():
-        raise AuthFailed("missing_token", "no Authorization header")
+        raise AuthFailed("MissingToken", "no Authorization header")
     scheme, _, token = value.strip().partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer":
-        raise AuthFailed("invalid_request", "Authorization header must use the Bearer scheme")
+        raise AuthFailed("InvalidAuthorizationHeader", "Authorization header must use the Bearer scheme")
     if not token or " " in token or "," in token:
-        raise AuthFailed("invalid_request", "Authorization header must hold exactly one Bearer token")
+        raise AuthFailed("InvalidAuthorizationHeader", "Authorization header must hold exactly one Bearer token")
     return token
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 Env = Mapping[str, str]
 
@@ -100,3 +102,84 @@ def env_schedule(env: Env, name: str, default: tuple[float, ...]) -> tuple[float
     if any(math.isnan(d) or d < 0 for d in delays):
         raise ConfigError(name, "must not contain negative delays")
     return delays
+
+
+# --- cloudauth-intl client ------------------------------------------------------------------------------
+
+CLOUDAUTH_DEFAULT_REGION = "cn-hongkong"
+
+
+def _cloudauth_endpoint(env: Env) -> str:
+    """``CLOUDAUTH_ENDPOINT`` (a base URL, e.g. a local sandbox) or the public endpoint of ``CLOUDAUTH_REGION``."""
+    raw = env_str(env, "CLOUDAUTH_ENDPOINT")
+    if raw is None:
+        region = env_str(env, "CLOUDAUTH_REGION", CLOUDAUTH_DEFAULT_REGION) or CLOUDAUTH_DEFAULT_REGION
+        if not region.replace("-", "").isalnum() or not region.isascii():
+            raise ConfigError("CLOUDAUTH_REGION", "must look like a region id such as cn-hongkong")
+        return f"https://cloudauth-intl.{region}.aliyuncs.com"
+    try:
+        parts = urlsplit(raw)
+        port = parts.port  # raises ValueError on a bad port
+    except ValueError:
+        raise ConfigError("CLOUDAUTH_ENDPOINT", "must be an http(s) URL such as https://host[:port]") from None
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ConfigError("CLOUDAUTH_ENDPOINT", "must be an http(s) URL such as https://host[:port]")
+    if parts.username is not None or parts.path not in {"", "/"} or parts.query or parts.fragment:
+        raise ConfigError("CLOUDAUTH_ENDPOINT", "must be a base URL without credentials, path or query")
+    netloc = parts.hostname if port is None else f"{parts.hostname}:{port}"
+    if ":" in parts.hostname:  # IPv6 literal
+        netloc = f"[{parts.hostname}]" if port is None else f"[{parts.hostname}]:{port}"
+    return f"{parts.scheme}://{netloc}"
+
+
+@dataclass(frozen=True)
+class CloudAuthSettings:
+    """Everything :class:`shared.cloudauth.CloudAuthClient` needs. Secrets are kept out of ``repr``."""
+
+    endpoint: str
+    access_key_id: str
+    access_key_secret: str = field(repr=False)
+    security_token: str | None = field(default=None, repr=False)
+    connect_timeout: float = 5.0
+    read_timeout: float = 10.0
+    max_attempts: int = 3
+    signature_version: str = "v3"  # "v3" (ACS3-HMAC-SHA256) or "v1" (RPC HMAC-SHA1)
+    product_code: str = "eKYC"
+    allow_undocumented_doc_types: bool = False
+    backoff_base: float = 0.2
+    backoff_cap: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.signature_version not in {"v1", "v3"}:
+            raise ConfigError("CLOUDAUTH_SIGNATURE", "must be v3 or v1")
+
+    @classmethod
+    def from_env(cls, env: Env | None = None) -> CloudAuthSettings:
+        env = os.environ if env is None else env
+        signature = (env_str(env, "CLOUDAUTH_SIGNATURE", "v3") or "v3").lower()
+        if signature not in {"v1", "v3"}:
+            raise ConfigError("CLOUDAUTH_SIGNATURE", "must be v3 or v1")
+        product_code = env_str(env, "CLOUDAUTH_PRODUCT_CODE", "eKYC") or "eKYC"
+        if not product_code.replace("_", "").isalnum() or not product_code.isascii():
+            raise ConfigError("CLOUDAUTH_PRODUCT_CODE", "must contain only letters, digits and _")
+        return cls(
+            endpoint=_cloudauth_endpoint(env),
+            access_key_id=env_required(env, "ALIBABA_CLOUD_ACCESS_KEY_ID"),
+            access_key_secret=env_required(env, "ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
+            security_token=env_str(env, "ALIBABA_CLOUD_SECURITY_TOKEN"),
+            connect_timeout=_positive_float(env, "CLOUDAUTH_CONNECT_TIMEOUT", 5.0),
+            read_timeout=_positive_float(env, "CLOUDAUTH_READ_TIMEOUT", 10.0),
+            max_attempts=env_int(env, "CLOUDAUTH_MAX_ATTEMPTS", 3, minimum=1, maximum=10),
+            signature_version=signature,
+            product_code=product_code,
+            allow_undocumented_doc_types=env_bool(env, "CLOUDAUTH_ALLOW_UNDOCUMENTED_DOC_TYPES", False),
+            backoff_base=env_float(env, "CLOUDAUTH_BACKOFF_BASE", 0.2),
+            backoff_cap=env_float(env, "CLOUDAUTH_BACKOFF_CAP", 2.0),
+        )
+
+
+def _positive_float(env: Env, name: str, default: float) -> float:
+    value = env_float(env, name, default)
+    if value <= 0 or math.isinf(value):
+        raise ConfigError(name, "must be a positive number of seconds")
+    return value

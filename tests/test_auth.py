@@ -56,11 +56,11 @@ def test_alg_none_is_rejected() -> None:
     header = b64url(json.dumps({"alg": "none", "typ": "JWT"}).encode())
     payload = b64url(json.dumps({"sub": "u", "exp": NOW + 60}).encode())
     error = failure(f"{header}.{payload}.")
-    assert (error.code, error.status) == ("invalid_token", 401)
+    assert (error.code, error.status) == ("InvalidToken", 401)
 
 
 def test_hs512_is_rejected() -> None:
-    assert failure(make({"sub": "u", "exp": NOW + 60}, algorithm="HS512")).code == "invalid_token"
+    assert failure(make({"sub": "u", "exp": NOW + 60}, algorithm="HS512")).code == "InvalidToken"
 
 
 def test_rs256_is_rejected() -> None:
@@ -69,30 +69,30 @@ def test_rs256_is_rejected() -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     token = jwt.encode({"sub": "u", "exp": NOW + 60}, key, algorithm="RS256")
     error = failure(token)
-    assert (error.code, error.message) == ("invalid_token", "token algorithm not allowed")
+    assert (error.code, error.message) == ("InvalidToken", "token algorithm not allowed")
 
 
 def test_missing_exp_is_rejected() -> None:
     error = failure(make({"sub": "u"}))
-    assert (error.code, error.message) == ("invalid_token", "token has no 'exp' claim")
+    assert (error.code, error.message) == ("InvalidToken", "token has no 'exp' claim")
 
 
 def test_missing_sub_is_rejected() -> None:
     error = failure(make({"exp": NOW + 60}))
-    assert (error.code, error.message) == ("invalid_token", "token has no 'sub' claim")
+    assert (error.code, error.message) == ("InvalidToken", "token has no 'sub' claim")
 
 
 def test_non_string_sub_is_rejected() -> None:
-    assert failure(make({"sub": 42, "exp": NOW + 60})).code == "invalid_token"
+    assert failure(make({"sub": 42, "exp": NOW + 60})).code == "InvalidToken"
 
 
 def test_non_numeric_exp_is_rejected() -> None:
-    assert failure(make({"sub": "u", "exp": "tomorrow"})).code == "invalid_token"
+    assert failure(make({"sub": "u", "exp": "tomorrow"})).code == "InvalidToken"
 
 
 def test_expired_beyond_leeway_is_rejected() -> None:
     error = failure(make({"sub": "u", "exp": NOW - 31}), leeway=30)
-    assert (error.code, error.status) == ("token_expired", 401)
+    assert (error.code, error.status) == ("TokenExpired", 401)
 
 
 def test_expired_within_leeway_is_accepted() -> None:
@@ -100,29 +100,29 @@ def test_expired_within_leeway_is_accepted() -> None:
 
 
 def test_issued_in_the_future_beyond_leeway_is_rejected() -> None:
-    assert failure(make({"sub": "u", "exp": NOW + 600, "iat": NOW + 120})).code == "invalid_token"
+    assert failure(make({"sub": "u", "exp": NOW + 600, "iat": NOW + 120})).code == "InvalidToken"
 
 
 def test_not_before_in_the_future_is_rejected() -> None:
-    assert failure(make({"sub": "u", "exp": NOW + 600, "nbf": NOW + 120})).code == "invalid_token"
+    assert failure(make({"sub": "u", "exp": NOW + 600, "nbf": NOW + 120})).code == "InvalidToken"
 
 
 def test_bad_signature_is_rejected() -> None:
     error = failure(make({"sub": "u", "exp": NOW + 60}, secret="another-secret-" + "0123456789abcdef" * 4))
-    assert (error.code, error.message) == ("invalid_token", "token signature does not match")
+    assert (error.code, error.message) == ("InvalidToken", "token signature does not match")
 
 
 @pytest.mark.parametrize("token", ["abc", "a.b", "a.b.c", "!!!.???.***", "eyJhbGciOiJIUzI1NiJ9.bm90IGpzb24.sig"])
 def test_malformed_token_is_rejected(token: str) -> None:
-    assert failure(token).code == "invalid_token"
+    assert failure(token).code == "InvalidToken"
 
 
 def test_oversized_token_is_rejected() -> None:
-    assert failure("a" * 5000).code == "invalid_token"
+    assert failure("a" * 5000).code == "InvalidToken"
 
 
 def test_empty_token_is_missing_token() -> None:
-    assert failure("").code == "missing_token"
+    assert failure("").code == "MissingToken"
 
 
 def test_error_message_never_contains_the_token() -> None:
@@ -135,7 +135,7 @@ def test_auth_failed_response_has_bearer_challenge() -> None:
     response = failure(make({"sub": "u", "exp": NOW - 600})).to_response()
     assert response["statusCode"] == 401
     assert response["headers"]["www-authenticate"] == 'Bearer realm="ekyc", error="invalid_token"'
-    assert json.loads(response["body"])["error"]["code"] == "token_expired"
+    assert json.loads(response["body"])["error"]["code"] == "TokenExpired"
 
 
 def test_empty_secret_is_a_programming_error() -> None:
@@ -157,14 +157,14 @@ def test_bearer_token_from_plain_dict_with_any_casing() -> None:
 def test_missing_authorization_is_missing_token() -> None:
     with pytest.raises(AuthFailed) as info:
         bearer_token({})
-    assert (info.value.code, info.value.headers["www-authenticate"]) == ("missing_token", 'Bearer realm="ekyc"')
+    assert (info.value.code, info.value.headers["www-authenticate"]) == ("MissingToken", 'Bearer realm="ekyc"')
 
 
 @pytest.mark.parametrize("value", ["Basic dXNlcjpwYXNz", "Bearer", "Bearer a b", "Bearer a,Bearer b", "tok"])
 def test_malformed_authorization_is_invalid_request(value: str) -> None:
     with pytest.raises(AuthFailed) as info:
         bearer_token({"authorization": value})
-    assert (info.value.code, info.value.status) == ("invalid_request", 400)
+    assert (info.value.code, info.value.status) == ("InvalidAuthorizationHeader", 400)
 
 
 # ------------------------------------------------------------------------------------------ hash_user_id

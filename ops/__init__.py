@@ -1,0 +1,1 @@
+"""Operator tools (never deployed): ``python -m ops.kyc`` / ``./scripts/kyc``."""

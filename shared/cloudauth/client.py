@@ -1,0 +1,442 @@
+"""The cloudauth-intl (API 2022-08-09) client: Initialize, CheckResult, DeleteVerifyResult.
+
+Standard library ``http.client`` plus orjson: no vendor SDK (≈ 400 ms of cold start). RPC style as the official
+SDK sends it: ``POST /``, business parameters in the query string, only ``FacePictureBase64`` in an
+``application/x-www-form-urlencoded`` body, signed with ACS3-HMAC-SHA256 headers (V3, default) or the V1 signed query.
+
+Retries (full-jitter exponential backoff, a fresh nonce and timestamp per attempt):
+
+* ``Throttling*`` answers: always, the vendor did nothing.
+* connection failures before the request was completely written: always, the vendor cannot have processed it.
+* HTTP 5xx / ``InternalError`` and failures after the request was written (reset, read timeout): only for the
+  idempotent CheckResult and DeleteVerifyResult. Never for Initialize: every Initialize the vendor processes is a
+  billed transaction, so an Initialize that may have arrived is reported (``TransportError.maybe_sent``) instead.
+"""
+
+from __future__ import annotations
+
+import http.client
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from shared import jsonutil
+from shared.config import CloudAuthSettings, Env
+from shared.log import get_logger
+from shared.signing import Credentials, percent_encode, sign_acs3_request, sign_v1_params
+
+from .errors import (
+    CloudAuthError,
+    MalformedResponse,
+    ServerError,
+    ThrottlingError,
+    TransportError,
+    error_from_response,
+)
+from .params import BODY_PARAMETERS, check_value, invalid, validate_initialize
+
+API_VERSION = "2022-08-09"
+SUCCESS_CODES = frozenset({"Success", "200"})  # DeleteVerifyResult answers "200", the others "Success"
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024  # CheckResult with images is a few MB
+USER_AGENT = "fc-ekyc-cloudauth/1"
+
+log = get_logger(__name__)
+
+# InitializeRequest field → vendor parameter name.
+_INITIALIZE_FIELDS: dict[str, str] = {
+    "merchant_biz_id": "MerchantBizId",
+    "meta_info": "MetaInfo",
+    "merchant_user_id": "MerchantUserId",
+    "return_url": "ReturnUrl",
+    "doc_type": "DocType",
+    "product_code": "ProductCode",
+    "callback_url": "CallbackUrl",
+    "callback_token": "CallbackToken",
+    "scene_code": "SceneCode",
+    "id_spoof": "IdSpoof",
+    "authorize": "Authorize",
+    "security_level": "SecurityLevel",
+    "id_threshold": "IdThreshold",
+    "model": "Model",
+    "doc_video": "DocVideo",
+    "show_album_icon": "ShowAlbumIcon",
+    "show_ocr_result": "ShowOcrResult",
+    "show_guide_page": "ShowGuidePage",
+    "edit_ocr_result": "EditOcrResult",
+    "doc_scan_mode": "DocScanMode",
+    "product_flow": "ProductFlow",
+    "pages": "Pages",
+    "procedure_priority": "ProcedurePriority",
+    "use_nfc": "UseNFC",
+    "language_config": "LanguageConfig",
+    "style_config": "StyleConfig",
+    "face_picture_base64": "FacePictureBase64",
+}
+
+
+@dataclass(frozen=True)
+class InitializeRequest:
+    """One Initialize call. Fields left ``None`` are not sent; ``extra`` takes any other vendor parameter by name.
+
+    ``product_code`` defaults to the client's setting (``CLOUDAUTH_PRODUCT_CODE``). PII-bearing fields are kept
+    out of ``repr``.
+    """
+
+    merchant_biz_id: str
+    meta_info: str = field(repr=False)
+    merchant_user_id: str = field(repr=False)
+    return_url: str
+    doc_type: str
+    product_code: str | None = None
+    callback_url: str | None = None
+    callback_token: str | None = field(default=None, repr=False)
+    scene_code: str | None = None
+    id_spoof: str | None = None
+    authorize: str | None = None
+    security_level: str | None = None
+    id_threshold: str | None = None
+    model: str | None = None
+    doc_video: str | None = None
+    show_album_icon: str | None = None
+    show_ocr_result: str | None = None
+    show_guide_page: str | None = None
+    edit_ocr_result: str | None = None
+    doc_scan_mode: str | None = None
+    product_flow: str | None = None
+    pages: str | None = None
+    procedure_priority: str | None = None
+    use_nfc: str | None = None
+    language_config: str | None = None
+    style_config: str | None = None
+    face_picture_base64: str | None = field(default=None, repr=False)
+    extra: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def to_params(self, default_product_code: str) -> dict[str, str]:
+        """The vendor parameters (not yet validated). A parameter given twice raises :class:`ParameterError`."""
+        params: dict[str, str] = {}
+        for attr, name in _INITIALIZE_FIELDS.items():
+            value = getattr(self, attr)
+            if value is not None:
+                params[name] = value
+        params.setdefault("ProductCode", default_product_code)
+        for name, value in self.extra.items():
+            if name in params:
+                raise invalid(name, "is given both as a field and in extra")
+            params[name] = value
+        return params
+
+
+@dataclass(frozen=True)
+class InitializeResponse:
+    transaction_id: str
+    transaction_url: str = field(repr=False)  # single-use link into the user's flow
+    protocol: str | None = field(default=None, repr=False)
+    client_cfg: str | None = field(default=None, repr=False)
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class DeleteVerifyResultResponse:
+    deleted: bool  # Result.DeleteResult == "Y"
+    delete_result: str | None
+    transaction_id: str | None
+    request_id: str | None = None
+
+
+def _yes_no(name: str, value: bool | str) -> str:
+    if isinstance(value, bool):
+        return "Y" if value else "N"
+    return check_value(name, value)
+
+
+class CloudAuthClient:
+    """Thread-safe client. ``sleep`` and ``rand`` are injectable (tests); backoff comes from the settings."""
+
+    def __init__(
+        self,
+        settings: CloudAuthSettings,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        rand: Callable[[], float] = random.random,
+        idle_timeout: float = 30.0,
+    ) -> None:
+        from .transport import ConnectionPool  # noqa: PLC0415 - keeps `import shared.cloudauth.errors` tiny
+
+        self.settings = settings
+        parts = urlsplit(settings.endpoint)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError("CloudAuthSettings.endpoint must be an http(s) base URL")
+        self._host_header = parts.netloc
+        self._credentials = Credentials(
+            settings.access_key_id, settings.access_key_secret, settings.security_token or None
+        )
+        self._pool = ConnectionPool(
+            parts.scheme,
+            parts.hostname,
+            parts.port,
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            idle_timeout=idle_timeout,
+        )
+        self._https = parts.scheme == "https"
+        self._sleep = sleep
+        self._rand = rand
+
+    @classmethod
+    def from_env(cls, env: Env | None = None) -> CloudAuthClient:
+        return cls(CloudAuthSettings.from_env(env))
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def __enter__(self) -> CloudAuthClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def connections_opened(self) -> int:
+        return self._pool.connections_opened
+
+    # --- operations -------------------------------------------------------------------------------------
+
+    def initialize(self, request: InitializeRequest) -> InitializeResponse:
+        """Start a verification. Never retried once it may have reached the vendor (each one is billed)."""
+        params = validate_initialize(
+            request.to_params(self.settings.product_code),
+            allow_undocumented_doc_types=self.settings.allow_undocumented_doc_types,
+            # The real service requires https callbacks; a plain-http endpoint is a local sandbox.
+            https_callback=self._https,
+        )
+        body = self._call("Initialize", params, idempotent=False)
+        result = _result_object(body)
+        transaction_id = result.get("TransactionId")
+        transaction_url = result.get("TransactionUrl")
+        if not isinstance(transaction_id, str) or not transaction_id:
+            raise _malformed("Result.TransactionId is missing or not a string", body)
+        if not isinstance(transaction_url, str) or not transaction_url:
+            raise _malformed("Result.TransactionUrl is missing or not a string", body)
+        return InitializeResponse(
+            transaction_id=transaction_id,
+            transaction_url=transaction_url,
+            protocol=_opt_str(result.get("Protocol")),
+            client_cfg=_opt_str(result.get("ClientCfg")),
+            request_id=_opt_str(body.get("RequestId")),
+        )
+
+    def check_result(
+        self,
+        merchant_biz_id: str,
+        transaction_id: str,
+        *,
+        is_return_image: bool | str = False,
+        extra_image_control_list: str | None = None,
+        return_five_category_spoof_result: bool | str | None = None,
+    ) -> dict[str, Any]:
+        """The whole decoded response body (``Result`` is guaranteed to be an object); parse it with shared.results."""
+        params = {
+            "MerchantBizId": check_value("MerchantBizId", merchant_biz_id),
+            "TransactionId": check_value("TransactionId", transaction_id),
+            "IsReturnImage": _yes_no("IsReturnImage", is_return_image),
+        }
+        if extra_image_control_list is not None:
+            params["ExtraImageControlList"] = check_value("ExtraImageControlList", extra_image_control_list)
+        if return_five_category_spoof_result is not None:
+            params["ReturnFiveCategorySpoofResult"] = _yes_no(
+                "ReturnFiveCategorySpoofResult", return_five_category_spoof_result
+            )
+        body = self._call("CheckResult", params, idempotent=True)
+        _result_object(body)
+        return body
+
+    def delete_verify_result(
+        self, transaction_id: str, delete_type: str = "All", delete_after_query: bool | str | None = None
+    ) -> DeleteVerifyResultResponse:
+        """Erase the vendor's copy of a verification (once ours is safe)."""
+        params = {
+            "TransactionId": check_value("TransactionId", transaction_id),
+            "DeleteType": check_value("DeleteType", delete_type),
+        }
+        if delete_after_query is not None:
+            params["DeleteAfterQuery"] = _yes_no("DeleteAfterQuery", delete_after_query)
+        body = self._call("DeleteVerifyResult", params, idempotent=True)
+        result = _result_object(body)
+        delete_result = _opt_str(result.get("DeleteResult"))
+        return DeleteVerifyResultResponse(
+            deleted=delete_result == "Y",
+            delete_result=delete_result,
+            transaction_id=_opt_str(result.get("TransactionId")),
+            request_id=_opt_str(body.get("RequestId")),
+        )
+
+    # --- retries ----------------------------------------------------------------------------------------
+
+    def backoff(self, attempt: int) -> float:
+        """Full jitter: uniform in [0, min(cap, base * 2**(attempt-1)))."""
+        ceiling = min(self.settings.backoff_cap, self.settings.backoff_base * (2 ** (attempt - 1)))
+        return float(self._rand() * ceiling)
+
+    @staticmethod
+    def should_retry(error: CloudAuthError, *, idempotent: bool) -> bool:
+        if isinstance(error, ThrottlingError):
+            return True
+        if isinstance(error, TransportError):
+            return idempotent or not error.maybe_sent
+        if isinstance(error, ServerError):
+            return idempotent
+        return False
+
+    def _call(self, action: str, params: Mapping[str, str], *, idempotent: bool) -> dict[str, Any]:
+        query = {k: v for k, v in params.items() if k not in BODY_PARAMETERS}
+        form = {k: v for k, v in params.items() if k in BODY_PARAMETERS}
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                status, data = self._send(action, query, form)
+                return _decode(status, data)
+            except CloudAuthError as err:
+                if attempt >= self.settings.max_attempts or not self.should_retry(err, idempotent=idempotent):
+                    raise
+                delay = self.backoff(attempt)
+                log.warning(
+                    "cloudauth call failed; retrying",
+                    extra={"action": action, "attempt": attempt, "code": err.code, "status": err.status,
+                           "retryInS": round(delay, 3)},
+                )
+                self._sleep(delay)
+
+    # --- one attempt ------------------------------------------------------------------------------------
+
+    def _signed(
+        self, action: str, query: Mapping[str, str], form: Mapping[str, str]
+    ) -> tuple[str, bytes | None, dict[str, str]]:
+        """``(path, body, headers)`` with a fresh nonce and timestamp."""
+        body = "&".join(f"{percent_encode(k)}={percent_encode(v)}" for k, v in form.items()).encode() if form else None
+        content_type = "application/x-www-form-urlencoded" if form else None
+        if self.settings.signature_version == "v1":
+            signed = sign_v1_params(
+                credentials=self._credentials, action=action, version=API_VERSION, params={**query, **form}
+            )
+            sent_query = {k: v for k, v in signed.items() if k not in form}
+            headers = {"host": self._host_header}
+            if content_type:
+                headers["content-type"] = content_type
+        else:
+            sent_query = dict(query)
+            headers = sign_acs3_request(
+                credentials=self._credentials,
+                method="POST",
+                host=self._host_header,
+                action=action,
+                version=API_VERSION,
+                query=query,
+                body=body or b"",
+                content_type=content_type,
+            )
+        headers["user-agent"] = USER_AGENT
+        headers["accept"] = "application/json"
+        path = "/"
+        if sent_query:
+            path += "?" + "&".join(f"{percent_encode(k)}={percent_encode(sent_query[k])}" for k in sorted(sent_query))
+        return path, body, headers
+
+    def _send(self, action: str, query: Mapping[str, str], form: Mapping[str, str]) -> tuple[int, bytes]:
+        path, body, headers = self._signed(action, query, form)
+        conn = self._pool.acquire()
+        try:
+            self._pool.connect(conn)
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            raise TransportError(f"could not connect to the endpoint ({_describe(exc)})", maybe_sent=False) from None
+        try:
+            # Content-Length framing: a request that was not completely handed to the OS cannot be processed.
+            conn.request("POST", path, body=body, headers=headers)
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            raise TransportError(
+                f"connection failed while sending the request ({_describe(exc)})", maybe_sent=False
+            ) from None
+        try:
+            response = conn.getresponse()
+            data = response.read(MAX_RESPONSE_BYTES + 1)
+        except TimeoutError:
+            conn.close()
+            raise TransportError("timed out waiting for the response (read timeout)", maybe_sent=True) from None
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            raise TransportError(
+                f"connection failed after the request was sent ({_describe(exc)})", maybe_sent=True
+            ) from None
+        if len(data) > MAX_RESPONSE_BYTES:
+            conn.close()
+            raise MalformedResponse("response body is too large", status=response.status)
+        if response.will_close or not response.isclosed():
+            conn.close()
+        else:
+            self._pool.release(conn)
+        return response.status, data
+
+
+def _describe(exc: BaseException) -> str:
+    """The exception's type only: messages of OS errors can include host names, never request data, but keep it lean."""
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    return type(exc).__name__
+
+
+def _opt_str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _malformed(problem: str, body: Mapping[str, Any] | None = None, status: int | None = None) -> MalformedResponse:
+    request_id = _opt_str(body.get("RequestId")) if body is not None else None
+    return MalformedResponse(problem, status=status, request_id=request_id)
+
+
+def _result_object(body: Mapping[str, Any]) -> dict[str, Any]:
+    result = body.get("Result")
+    if not isinstance(result, dict):
+        raise _malformed("Result is missing or not an object", body, 200)
+    return result
+
+
+def _decode(status: int, data: bytes) -> dict[str, Any]:
+    """The decoded body of a successful answer, or the typed error the answer stands for."""
+    try:
+        body = jsonutil.loads(data) if data else None
+    except ValueError:
+        body = None
+        problem = "response body is not JSON"
+    else:
+        problem = "response body is empty" if body is None else "response body is not a JSON object"
+    if not isinstance(body, dict):
+        if status == 429:
+            raise ThrottlingError(f"HTTP {status} ({problem})", status=status, code="Throttling")
+        if status >= 500:
+            raise ServerError(f"HTTP {status} ({problem})", status=status, code=f"HTTP{status}")
+        raise MalformedResponse(f"HTTP {status}: {problem}", status=status)
+    code = body.get("Code")
+    if isinstance(code, int) and not isinstance(code, bool):
+        code = str(code)
+    request_id = _opt_str(body.get("RequestId"))
+    message = _opt_str(body.get("Message")) or ""
+    if not isinstance(code, str) or not code:
+        if status >= 500:
+            raise ServerError(
+                f"HTTP {status} without a Code", status=status, code=f"HTTP{status}", request_id=request_id
+            )
+        raise _malformed(f"HTTP {status}: response has no Code", body, status)
+    if code in SUCCESS_CODES:
+        if status == 200:
+            return body
+        if status >= 500:
+            raise ServerError(
+                f"HTTP {status} with Code {code}", status=status, code=f"HTTP{status}", request_id=request_id
+            )
+        raise _malformed(f"HTTP {status} with a success Code", body, status)
+    raise error_from_response(status, code, message, request_id)

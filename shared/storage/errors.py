@@ -1,0 +1,64 @@
+"""Typed storage errors. Messages name the operation and a code, never a key's or a record's content."""
+
+from __future__ import annotations
+
+
+class StorageError(Exception):
+    """A storage, object-store or queue operation failed.
+
+    ``transient`` tells whether retrying later may succeed (throttling, 5xx, timeouts, connection errors);
+    ``code`` is the backend's error code when it gave one; ``maybe_sent`` is True when a write may have been
+    applied although no answer arrived (the caller must rely on idempotency when it retries).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        transient: bool = False,
+        code: str | None = None,
+        status: int | None = None,
+        request_id: str | None = None,
+        maybe_sent: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.transient = transient
+        self.code = code
+        self.status = status
+        self.request_id = request_id
+        self.maybe_sent = maybe_sent
+
+
+class RecordExists(StorageError):
+    """``create`` found a row with the same ``merchant_biz_id``."""
+
+    def __init__(self) -> None:
+        super().__init__("transaction record already exists", code="RecordExists")
+
+
+class ObjectNotFound(StorageError):
+    """``get`` on a key that does not exist."""
+
+    def __init__(self) -> None:
+        super().__init__("object not found", code="ObjectNotFound")
+
+
+class InvalidKey(StorageError, ValueError):
+    """An object key failed validation (empty, absolute, ``..``/``.`` segments, control characters, too long)."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"invalid object key: {problem}", code="InvalidKey")
+
+
+class MessageTooLarge(StorageError, ValueError):
+    """A queue message is larger than the 64 KB MNS limit once encoded."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"queue message too large: {size} bytes encoded, limit {limit}", code="MessageTooLarge")
+
+
+class ReceiptInvalid(StorageError):
+    """A receipt handle is unknown or stale (the message was re-delivered or deleted)."""
+
+    def __init__(self) -> None:
+        super().__init__("queue receipt is invalid or stale", code="ReceiptInvalid")

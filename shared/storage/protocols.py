@@ -1,0 +1,158 @@
+"""The storage contracts the FC functions and ops tools program against."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from .records import TransactionRecord
+
+#: MNS limit on a message body, counted on the body as sent (after base64).
+MAX_MESSAGE_BYTES = 64 * 1024
+#: The largest raw body that still fits once base64-encoded.
+MAX_RAW_MESSAGE_BYTES = MAX_MESSAGE_BYTES // 4 * 3
+#: How every producer here encodes message bodies. The MNS SDK base64-encodes by default and EventBridge's MNS
+#: trigger hands ``data.messageBody`` over exactly as sent, so consumers always ``decode_message_body`` it.
+MESSAGE_BODY_ENCODING = "base64"
+
+
+def encode_message_body(body: bytes) -> str:
+    return base64.b64encode(body).decode("ascii")
+
+
+def decode_message_body(text: str | bytes) -> bytes:
+    """Decode a ``messageBody`` produced by :func:`encode_message_body` (strict: rejects non-base64 text)."""
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("queue message body is not base64") from None
+
+
+@runtime_checkable
+class TransactionStore(Protocol):
+    """Verification records keyed by ``merchant_biz_id``. Every write is conditional; final rows never change.
+
+    ``finalize`` replaces PENDING or ABANDONED rows (a late real result beats the sweeper's ABANDONED); it never
+    replaces PASSED/FAILED. Update helpers on a missing row are no-ops (they never create rows).
+    """
+
+    def create(self, record: TransactionRecord) -> None:
+        """Insert; raises ``RecordExists`` when the key is taken."""
+        ...
+
+    def get(self, merchant_biz_id: str) -> TransactionRecord | None: ...
+
+    def finalize(
+        self,
+        merchant_biz_id: str,
+        *,
+        status: str,
+        passed: str | None,
+        sub_code: str | None,
+        result_key: str | None,
+        identity_masked: dict[str, Any] | None,
+        result_version: int,
+        now: float,
+    ) -> bool:
+        """True when this call made the row final; False when it was already PASSED/FAILED or missing."""
+        ...
+
+    def mark_abandoned(self, merchant_biz_id: str, now: float) -> bool:
+        """PENDING → ABANDONED; True when this call changed it."""
+        ...
+
+    def record_check(
+        self, merchant_biz_id: str, *, now: float, next_check_at: float | None, error: str | None = None
+    ) -> None:
+        """Bump ``check_count`` and set ``next_check_at``/``error`` on a PENDING row; no-op otherwise."""
+        ...
+
+    def mark_notification_enqueued(self, merchant_biz_id: str) -> None: ...
+
+    def mark_vendor_copy_deleted(self, merchant_biz_id: str) -> None: ...
+
+    def scan(
+        self,
+        *,
+        status: str | None = None,
+        created_before: float | None = None,
+        created_after: float | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> tuple[list[TransactionRecord], str | None]:
+        """One page in key order; pass the returned cursor back for the next page (None when done).
+
+        ``created_after`` is inclusive, ``created_before`` exclusive.
+        """
+        ...
+
+    def find_by_user(self, merchant_user_id: str) -> list[TransactionRecord]: ...
+
+    def count_created_by_user_since(self, merchant_user_id: str, since: float) -> int: ...
+
+    def delete(self, merchant_biz_id: str) -> None:
+        """Remove the row; deleting a missing row is not an error."""
+        ...
+
+
+@runtime_checkable
+class ObjectStore(Protocol):
+    """Blobs (full verification results, images) under validated keys."""
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        """Write (overwrite); re-putting the same content is harmless."""
+        ...
+
+    def get(self, key: str) -> bytes:
+        """Raises ``ObjectNotFound``."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def list(self, prefix: str) -> Sequence[str]:
+        """Every key starting with ``prefix`` (plain string prefix), sorted."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Deleting a missing key is not an error."""
+        ...
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every key under ``prefix``; returns how many were deleted."""
+        ...
+
+
+@runtime_checkable
+class Queue(Protocol):
+    """The producer side, the only part the FC functions need (MNS triggers consume for them)."""
+
+    def send(self, body: bytes, *, delay_seconds: int = 0) -> str:
+        """Enqueue; returns the message id. Raises ``MessageTooLarge`` above 64 KB encoded."""
+        ...
+
+
+@dataclass(frozen=True)
+class ReceivedMessage:
+    message_id: str
+    body: bytes = field(repr=False)
+    receipt: str
+    receive_count: int
+    first_enqueued_at: float
+
+
+@runtime_checkable
+class ConsumerQueue(Queue, Protocol):
+    """The local consumer API (SQLite queue; devstack's worker plays the part of the MNS trigger)."""
+
+    def receive(self, max_messages: int = 10, visibility_timeout: int = 30) -> list[ReceivedMessage]: ...
+
+    def delete(self, receipt: str) -> bool:
+        """True when the message was deleted; False for a stale receipt (it was re-delivered meanwhile)."""
+        ...
+
+    def change_visibility(self, receipt: str, seconds: int) -> None:
+        """Hide the message for ``seconds`` from now; raises ``ReceiptInvalid`` for a stale receipt."""
+        ...

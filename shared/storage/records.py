@@ -1,0 +1,114 @@
+"""The transaction record: one verification, as every backend stores it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Final, Literal
+
+from shared import jsonutil
+
+Status = Literal["PENDING", "PASSED", "FAILED", "ABANDONED"]
+Passed = Literal["Y", "N", "P"]
+
+PENDING: Final = "PENDING"
+PASSED: Final = "PASSED"
+FAILED: Final = "FAILED"
+ABANDONED: Final = "ABANDONED"
+STATUSES: Final[frozenset[str]] = frozenset({PENDING, PASSED, FAILED, ABANDONED})
+#: Statuses that ``finalize`` writes: the vendor's real answer.
+RESULT_STATUSES: Final[frozenset[str]] = frozenset({PASSED, FAILED})
+#: Statuses ``finalize`` may replace. ABANDONED is the sweeper's guess that the user walked away; a late real
+#: result from the vendor is better information and wins over it. PASSED/FAILED are never replaced.
+FINALIZABLE_STATUSES: Final[tuple[str, ...]] = (PENDING, ABANDONED)
+PASSED_VALUES: Final[frozenset[str]] = frozenset({"Y", "N", "P"})
+
+MAX_MERCHANT_BIZ_ID = 32
+_BIZ_ID_RE = re.compile(r"^[A-Za-z0-9_\-.]{1,32}$")
+
+# Columns stored as JSON text (Tablestore has no map type; SQLite keeps the same layout).
+_JSON_COLUMNS: Final = frozenset({"identity_masked"})
+_BOOL_COLUMNS: Final = frozenset({"notification_enqueued", "vendor_copy_deleted"})
+_INT_COLUMNS: Final = frozenset({"check_count", "result_version"})
+_FLOAT_COLUMNS: Final = frozenset({"created_at", "updated_at", "finalized_at", "next_check_at"})
+
+
+def validate_merchant_biz_id(value: str) -> str:
+    """The primary key: 1–32 characters of ``A-Z a-z 0-9 _ - .`` (the vendor's MerchantBizId limit)."""
+    if not isinstance(value, str) or not _BIZ_ID_RE.match(value):
+        raise ValueError("merchant_biz_id must be 1-32 characters of A-Z a-z 0-9 _ - .")
+    return value
+
+
+@dataclass
+class TransactionRecord:
+    """One verification. ``merchant_user_id`` is already an HMAC of the merchant's user id, never the raw id.
+
+    ``result_version`` is monotonic (e.g. the epoch milliseconds at which the vendor answer was fetched);
+    ``notification_enqueued`` is the outbox flag: False until the notify message for the final status is sent.
+    """
+
+    merchant_biz_id: str
+    transaction_id: str
+    merchant_user_id: str
+    doc_type: str
+    scene_code: str | None = None
+    status: Status = "PENDING"
+    passed: Passed | None = None
+    sub_code: str | None = None
+    callback_token_hash: str | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    finalized_at: float | None = None
+    check_count: int = 0
+    next_check_at: float | None = None
+    result_key: str | None = None
+    identity_masked: dict[str, Any] | None = None
+    notification_enqueued: bool = False
+    result_version: int = 0
+    vendor_copy_deleted: bool = False
+    error: str | None = None
+
+    def __post_init__(self) -> None:
+        validate_merchant_biz_id(self.merchant_biz_id)
+        if self.status not in STATUSES:
+            raise ValueError("status must be one of PENDING, PASSED, FAILED, ABANDONED")
+        if self.passed is not None and self.passed not in PASSED_VALUES:
+            raise ValueError("passed must be Y, N, P or None")
+
+    @property
+    def is_final(self) -> bool:
+        """PASSED or FAILED: never overwritten. ABANDONED is final for the merchant but a late result may replace it."""
+        return self.status in RESULT_STATUSES
+
+    def to_item(self) -> dict[str, str | int | float | bool]:
+        """Flat column values for storage: ``None`` columns are left out, ``identity_masked`` is JSON text."""
+        item: dict[str, str | int | float | bool] = {}
+        for name, value in asdict(self).items():
+            if value is None:
+                continue
+            if name in _JSON_COLUMNS:
+                item[name] = jsonutil.dumps_str(value)
+            else:
+                item[name] = value
+        return item
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> TransactionRecord:
+        """Inverse of :meth:`to_item`; unknown columns are ignored, missing ones take their defaults."""
+        known = {f.name for f in fields(cls)}
+        kwargs: dict[str, Any] = {}
+        for name, value in item.items():
+            if name not in known or value is None:
+                continue
+            if name in _JSON_COLUMNS:
+                kwargs[name] = jsonutil.loads(value) if isinstance(value, str | bytes) else value
+            elif name in _BOOL_COLUMNS:
+                kwargs[name] = bool(value)
+            elif name in _INT_COLUMNS:
+                kwargs[name] = int(value)
+            elif name in _FLOAT_COLUMNS:
+                kwargs[name] = float(value)
+            else:
+                kwargs[name] = value
+        return cls(**kwargs)

@@ -1,0 +1,160 @@
+"""``StorageSettings`` from the environment and the factories that open the configured backends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from shared.config import ConfigError, Env, env_required, env_str, environ
+from shared.signing import Credentials
+
+if TYPE_CHECKING:
+    from .protocols import ObjectStore, Queue, TransactionStore
+
+Backend = Literal["local", "aliyun"]
+QueueName = Literal["recheck", "notify", "deadletter"]
+QUEUE_NAMES: tuple[QueueName, ...] = ("recheck", "notify", "deadletter")
+
+TRANSACTIONS_FILE = "kyc.sqlite3"
+QUEUES_FILE = "queues.sqlite3"
+OBJECTS_DIR = "objects"
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    backend: Backend = "local"
+    data_dir: Path = Path(".kyc-data")
+    tablestore_endpoint: str | None = None
+    tablestore_instance: str | None = None
+    tablestore_table: str = "kyc_transactions"
+    oss_region: str | None = None
+    oss_bucket: str | None = None
+    oss_prefix: str = ""
+    oss_endpoint: str | None = None
+    mns_endpoint: str | None = None
+    queue_names: dict[str, str] = field(
+        default_factory=lambda: {"recheck": "kyc-recheck", "notify": "kyc-notify", "deadletter": "kyc-deadletter"}
+    )
+    credentials: Credentials | None = None
+
+    @classmethod
+    def from_env(cls, env: Env | None = None) -> StorageSettings:
+        """Read ``KYC_BACKEND`` (``local`` | ``aliyun``) and that backend's variables; raise ``ConfigError``."""
+        env = environ() if env is None else env
+        backend = (env_str(env, "KYC_BACKEND", "local") or "local").lower()
+        queue_names = {
+            "recheck": env_str(env, "KYC_RECHECK_QUEUE", "kyc-recheck") or "kyc-recheck",
+            "notify": env_str(env, "KYC_NOTIFY_QUEUE", "kyc-notify") or "kyc-notify",
+            "deadletter": env_str(env, "KYC_DEADLETTER_QUEUE", "kyc-deadletter") or "kyc-deadletter",
+        }
+        if backend == "local":
+            return cls(
+                backend="local",
+                data_dir=Path(env_str(env, "KYC_DATA_DIR", ".kyc-data") or ".kyc-data"),
+                queue_names=queue_names,
+            )
+        if backend != "aliyun":
+            raise ConfigError("KYC_BACKEND", "must be 'local' or 'aliyun'")
+        credentials = Credentials(
+            access_key_id=env_required(env, "ALIBABA_CLOUD_ACCESS_KEY_ID"),
+            access_key_secret=env_required(env, "ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
+            security_token=env_str(env, "ALIBABA_CLOUD_SECURITY_TOKEN"),
+        )
+        mns_endpoint = env_required(env, "KYC_MNS_ENDPOINT")
+        if not mns_endpoint.startswith(("https://", "http://")):
+            raise ConfigError("KYC_MNS_ENDPOINT", "must start with https://")
+        return cls(
+            backend="aliyun",
+            tablestore_endpoint=env_required(env, "KYC_TABLESTORE_ENDPOINT"),
+            tablestore_instance=env_required(env, "KYC_TABLESTORE_INSTANCE"),
+            tablestore_table=env_str(env, "KYC_TABLESTORE_TABLE", "kyc_transactions") or "kyc_transactions",
+            oss_region=env_required(env, "KYC_OSS_REGION"),
+            oss_bucket=env_required(env, "KYC_OSS_BUCKET"),
+            oss_prefix=(env_str(env, "KYC_OSS_PREFIX", "") or "").strip("/"),
+            oss_endpoint=env_str(env, "KYC_OSS_ENDPOINT"),
+            mns_endpoint=mns_endpoint,
+            queue_names=queue_names,
+            credentials=credentials,
+        )
+
+    def _aliyun(self, value: str | None, variable: str) -> str:
+        if not value:
+            raise ConfigError(variable, "is required but not set")
+        return value
+
+    def _credentials(self) -> Credentials:
+        if self.credentials is None:
+            raise ConfigError("ALIBABA_CLOUD_ACCESS_KEY_ID", "is required but not set")
+        return self.credentials
+
+
+def open_transaction_store(settings: StorageSettings) -> TransactionStore:
+    if settings.backend == "local":
+        from .sqlite_store import SqliteTransactionStore  # noqa: PLC0415
+
+        return SqliteTransactionStore(settings.data_dir / TRANSACTIONS_FILE)
+    from .tablestore_store import TablestoreTransactionStore  # noqa: PLC0415
+
+    return TablestoreTransactionStore(
+        table=settings.tablestore_table,
+        endpoint=settings._aliyun(settings.tablestore_endpoint, "KYC_TABLESTORE_ENDPOINT"),
+        instance=settings._aliyun(settings.tablestore_instance, "KYC_TABLESTORE_INSTANCE"),
+        credentials=settings._credentials(),
+    )
+
+
+def open_object_store(settings: StorageSettings) -> ObjectStore:
+    if settings.backend == "local":
+        from .objects import DirectoryObjectStore  # noqa: PLC0415
+
+        return DirectoryObjectStore(settings.data_dir / OBJECTS_DIR)
+    from .oss import OssObjectStore  # noqa: PLC0415
+
+    return OssObjectStore(
+        bucket=settings._aliyun(settings.oss_bucket, "KYC_OSS_BUCKET"),
+        region=settings._aliyun(settings.oss_region, "KYC_OSS_REGION"),
+        credentials=settings._credentials(),
+        endpoint=settings.oss_endpoint,
+        prefix=settings.oss_prefix,
+    )
+
+
+def open_queue(settings: StorageSettings, name: str) -> Queue:
+    """``name`` is the logical queue: ``recheck``, ``notify`` or ``deadletter``."""
+    if name not in QUEUE_NAMES:
+        raise ValueError("queue name must be one of recheck, notify, deadletter")
+    queue_name = settings.queue_names[name]
+    if settings.backend == "local":
+        from .sqlite_queue import SqliteQueue  # noqa: PLC0415
+
+        return SqliteQueue(settings.data_dir / QUEUES_FILE, queue_name)
+    from .mns import MnsQueue  # noqa: PLC0415
+
+    return MnsQueue(settings._aliyun(settings.mns_endpoint, "KYC_MNS_ENDPOINT"), queue_name, settings._credentials())
+
+
+class Stores:
+    """Every backend for one settings object, each opened on first use (``open_stores(settings)``)."""
+
+    def __init__(self, settings: StorageSettings) -> None:
+        self.settings = settings
+        self._queues: dict[str, Queue] = {}
+
+    @cached_property
+    def transactions(self) -> TransactionStore:
+        return open_transaction_store(self.settings)
+
+    @cached_property
+    def objects(self) -> ObjectStore:
+        return open_object_store(self.settings)
+
+    def queue(self, name: str) -> Queue:
+        if name not in self._queues:
+            self._queues[name] = open_queue(self.settings, name)
+        return self._queues[name]
+
+
+def open_stores(settings: StorageSettings | None = None) -> Stores:
+    return Stores(settings if settings is not None else StorageSettings.from_env())

@@ -1,0 +1,127 @@
+"""``SqliteQueue``: the local stand-in for an MNS queue (delays, visibility timeout, at-least-once).
+
+Several named queues share one file (``KYC_DATA_DIR/queues.sqlite3``). ``receive`` claims messages inside a
+``BEGIN IMMEDIATE`` transaction, so two consumers (threads or processes) never receive the same message at the
+same time; a message whose visibility timeout runs out without ``delete`` is delivered again with a new receipt
+and a higher ``receive_count`` (at-least-once, as MNS). Bodies are stored raw; producers that hand them to a
+function as an MNS-trigger event must ``encode_message_body`` them (see ``protocols.MESSAGE_BODY_ENCODING``).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+
+from ._sqlite import SqliteDatabase
+from .errors import MessageTooLarge, ReceiptInvalid
+from .protocols import MAX_MESSAGE_BYTES, MAX_RAW_MESSAGE_BYTES, ReceivedMessage
+
+MAX_DELAY_SECONDS = 604_800
+MAX_VISIBILITY_TIMEOUT = 43_200
+MAX_RECEIVE_BATCH = 16
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue TEXT NOT NULL,
+    message_id TEXT NOT NULL UNIQUE,
+    body BLOB NOT NULL,
+    enqueued_at REAL NOT NULL,
+    visible_at REAL NOT NULL,
+    receive_count INTEGER NOT NULL DEFAULT 0,
+    receipt TEXT UNIQUE
+);
+CREATE INDEX IF NOT EXISTS messages_visible ON messages (queue, visible_at, seq)
+"""
+
+
+def check_body_size(body: bytes) -> None:
+    """Raise ``MessageTooLarge`` when ``body`` would exceed 64 KB once base64-encoded (the MNS limit)."""
+    if len(body) > MAX_RAW_MESSAGE_BYTES:
+        encoded = (len(body) + 2) // 3 * 4
+        raise MessageTooLarge(encoded, MAX_MESSAGE_BYTES)
+
+
+def check_delay(delay_seconds: int) -> int:
+    if not isinstance(delay_seconds, int) or not 0 <= delay_seconds <= MAX_DELAY_SECONDS:
+        raise ValueError(f"delay_seconds must be a whole number between 0 and {MAX_DELAY_SECONDS}")
+    return delay_seconds
+
+
+class SqliteQueue:
+    def __init__(self, path: str | os.PathLike[str], name: str, *, clock: Callable[[], float] = time.time) -> None:
+        if not name or len(name) > 256:
+            raise ValueError("queue name must be 1-256 characters")
+        self.name = name
+        self._clock = clock
+        self._db = SqliteDatabase(path, _SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def send(self, body: bytes, *, delay_seconds: int = 0) -> str:
+        check_body_size(body)
+        check_delay(delay_seconds)
+        now = self._clock()
+        message_id = uuid.uuid4().hex.upper()
+        self._db.execute(
+            "INSERT INTO messages (queue, message_id, body, enqueued_at, visible_at) VALUES (?, ?, ?, ?, ?)",
+            (self.name, message_id, bytes(body), now, now + delay_seconds),
+        )
+        return message_id
+
+    def receive(self, max_messages: int = 10, visibility_timeout: int = 30) -> list[ReceivedMessage]:
+        if not 1 <= max_messages <= MAX_RECEIVE_BATCH:
+            raise ValueError(f"max_messages must be between 1 and {MAX_RECEIVE_BATCH}")
+        _check_visibility(visibility_timeout)
+        now = self._clock()
+        received: list[ReceivedMessage] = []
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                "SELECT seq, message_id, body, enqueued_at, receive_count FROM messages"
+                " WHERE queue = ? AND visible_at <= ? ORDER BY visible_at, seq LIMIT ?",
+                (self.name, now, max_messages),
+            ).fetchall()
+            for row in rows:
+                receipt = f"{row['message_id']}-{secrets.token_hex(12)}"
+                conn.execute(
+                    "UPDATE messages SET receipt = ?, receive_count = receive_count + 1, visible_at = ? WHERE seq = ?",
+                    (receipt, now + visibility_timeout, row["seq"]),
+                )
+                received.append(
+                    ReceivedMessage(
+                        message_id=row["message_id"],
+                        body=bytes(row["body"]),
+                        receipt=receipt,
+                        receive_count=int(row["receive_count"]) + 1,
+                        first_enqueued_at=float(row["enqueued_at"]),
+                    )
+                )
+        return received
+
+    def delete(self, receipt: str) -> bool:
+        cur = self._db.execute("DELETE FROM messages WHERE queue = ? AND receipt = ?", (self.name, receipt))
+        return cur.rowcount == 1
+
+    def change_visibility(self, receipt: str, seconds: int) -> None:
+        if not isinstance(seconds, int) or not 0 <= seconds <= MAX_VISIBILITY_TIMEOUT:
+            raise ValueError(f"seconds must be a whole number between 0 and {MAX_VISIBILITY_TIMEOUT}")
+        cur = self._db.execute(
+            "UPDATE messages SET visible_at = ? WHERE queue = ? AND receipt = ?",
+            (self._clock() + seconds, self.name, receipt),
+        )
+        if cur.rowcount != 1:
+            raise ReceiptInvalid()
+
+    def size(self) -> int:
+        """Messages in the queue, visible or not (for tests and the dev worker's status line)."""
+        row = self._db.execute("SELECT COUNT(*) FROM messages WHERE queue = ?", (self.name,)).fetchone()
+        return int(row[0])
+
+
+def _check_visibility(seconds: int) -> None:
+    if not isinstance(seconds, int) or not 1 <= seconds <= MAX_VISIBILITY_TIMEOUT:
+        raise ValueError(f"visibility_timeout must be a whole number between 1 and {MAX_VISIBILITY_TIMEOUT}")

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shared.storage import SqliteTransactionStore, TablestoreTransactionStore, TransactionRecord, TransactionStore
+
+from .fake_ots import FakeOTSClient
+
+_ids = itertools.count(1)
+
+
+def make_record(**overrides: object) -> TransactionRecord:
+    n = next(_ids)
+    values: dict[str, object] = {
+        "merchant_biz_id": f"biz{n:029d}",
+        "transaction_id": f"hksb{n:08d}",
+        "merchant_user_id": "u-hash-" + "a" * 20,
+        "doc_type": "01000000",
+        "scene_code": "scene1",
+        "callback_token_hash": "h" * 64,
+        "created_at": 1_000.0 + n,
+        "updated_at": 1_000.0 + n,
+    }
+    values.update(overrides)
+    return TransactionRecord(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def fake_ots() -> FakeOTSClient:
+    return FakeOTSClient(page_size=3)
+
+
+@pytest.fixture(params=["sqlite", "tablestore"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TransactionStore]:
+    if request.param == "sqlite":
+        sqlite_store = SqliteTransactionStore(tmp_path / "kyc.sqlite3")
+        yield sqlite_store
+        sqlite_store.close()
+    else:
+        yield TablestoreTransactionStore(table="kyc_transactions", client=FakeOTSClient(page_size=3))

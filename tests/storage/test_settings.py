@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from shared.config import ConfigError
+from shared.storage import (
+    DirectoryObjectStore,
+    MnsQueue,
+    OssObjectStore,
+    SqliteQueue,
+    SqliteTransactionStore,
+    StorageSettings,
+    TablestoreTransactionStore,
+    open_object_store,
+    open_queue,
+    open_stores,
+    open_transaction_store,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+ALIYUN = {
+    "KYC_BACKEND": "aliyun",
+    "KYC_TABLESTORE_ENDPOINT": "https://inst.cn-hangzhou.ots.aliyuncs.com",
+    "KYC_TABLESTORE_INSTANCE": "inst",
+    "KYC_OSS_REGION": "cn-hangzhou",
+    "KYC_OSS_BUCKET": "bucket",
+    "KYC_MNS_ENDPOINT": "https://123.mns.cn-hangzhou.aliyuncs.com",
+    "ALIBABA_CLOUD_ACCESS_KEY_ID": "AKID",
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "SECRET-VALUE",
+    "ALIBABA_CLOUD_SECURITY_TOKEN": "TOKEN",
+}
+
+
+def test_default_backend_is_local_in_kyc_data() -> None:
+    settings = StorageSettings.from_env({})
+    assert (settings.backend, settings.data_dir) == ("local", Path(".kyc-data"))
+
+
+def test_unknown_backend_is_a_config_error_naming_the_variable() -> None:
+    with pytest.raises(ConfigError) as info:
+        StorageSettings.from_env({"KYC_BACKEND": "aws"})
+    assert info.value.variable == "KYC_BACKEND"
+
+
+@pytest.mark.parametrize(
+    "missing",
+    [
+        "KYC_TABLESTORE_ENDPOINT",
+        "KYC_TABLESTORE_INSTANCE",
+        "KYC_OSS_REGION",
+        "KYC_OSS_BUCKET",
+        "KYC_MNS_ENDPOINT",
+        "ALIBABA_CLOUD_ACCESS_KEY_ID",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+    ],
+)
+def test_aliyun_missing_variable_is_named(missing: str) -> None:
+    env = {k: v for k, v in ALIYUN.items() if k != missing}
+    with pytest.raises(ConfigError) as info:
+        StorageSettings.from_env(env)
+    assert info.value.variable == missing
+
+
+def test_aliyun_reads_values_and_defaults() -> None:
+    settings = StorageSettings.from_env({**ALIYUN, "KYC_OSS_PREFIX": "/prod/", "KYC_NOTIFY_QUEUE": "n2"})
+    assert settings.tablestore_table == "kyc_transactions"
+    assert settings.oss_prefix == "prod"
+    assert settings.queue_names == {"recheck": "kyc-recheck", "notify": "n2", "deadletter": "kyc-deadletter"}
+    assert settings.credentials is not None and settings.credentials.security_token == "TOKEN"
+
+
+def test_settings_repr_hides_the_secret() -> None:
+    assert "SECRET-VALUE" not in repr(StorageSettings.from_env(ALIYUN))
+
+
+def test_local_factories_use_the_documented_layout(tmp_path: Path) -> None:
+    settings = StorageSettings.from_env({"KYC_DATA_DIR": str(tmp_path)})
+    assert isinstance(open_transaction_store(settings), SqliteTransactionStore)
+    assert isinstance(open_object_store(settings), DirectoryObjectStore)
+    assert isinstance(open_queue(settings, "recheck"), SqliteQueue)
+    assert {p.name for p in tmp_path.iterdir()} >= {"kyc.sqlite3", "queues.sqlite3", "objects"}
+
+
+def test_open_queue_rejects_unknown_logical_name(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        open_queue(StorageSettings.from_env({"KYC_DATA_DIR": str(tmp_path)}), "kyc-recheck")
+
+
+def test_aliyun_factories_build_sdk_backends_without_network() -> None:
+    stores = open_stores(StorageSettings.from_env(ALIYUN))
+    assert isinstance(stores.transactions, TablestoreTransactionStore)
+    assert isinstance(stores.objects, OssObjectStore)
+    queue = stores.queue("notify")
+    assert isinstance(queue, MnsQueue) and queue.queue_name == "kyc-notify"
+
+
+def test_importing_and_using_local_backend_loads_no_vendor_sdk(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from shared.storage import open_stores, StorageSettings\n"
+        f"stores = open_stores(StorageSettings.from_env({{'KYC_DATA_DIR': {str(tmp_path)!r}}}))\n"
+        "stores.objects.put('a/b', b'x', 'text/plain')\n"
+        "stores.queue('notify').send(b'x')\n"
+        "stores.transactions.get('nothing')\n"
+        "loaded = [m for m in ('tablestore', 'alibabacloud_oss_v2', 'mns') if m in sys.modules]\n"
+        "print(','.join(loaded) or 'none')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "none"

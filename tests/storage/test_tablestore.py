@@ -1,0 +1,165 @@
+"""TablestoreTransactionStore at the SDK boundary: the exact requests built and the SDK's errors mapped."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import tablestore
+
+from shared.storage import RecordExists, StorageError, TablestoreTransactionStore
+
+from .conftest import make_record
+from .fake_ots import FakeOTSClient, describe_condition
+
+EQ = tablestore.ComparatorType.EQUAL
+FINAL: dict[str, Any] = {
+    "status": "FAILED",
+    "passed": "N",
+    "sub_code": "205",
+    "result_key": None,
+    "identity_masked": None,
+    "result_version": 7,
+    "now": 50.0,
+}
+
+
+def _store(fake: FakeOTSClient) -> TablestoreTransactionStore:
+    return TablestoreTransactionStore(table="kyc_tx", client=fake)
+
+
+def test_create_puts_row_expecting_it_not_to_exist(fake_ots: FakeOTSClient) -> None:
+    record = make_record()
+    _store(fake_ots).create(record)
+    (table, row, condition), _ = fake_ots.calls_named("put_row")[0]
+    assert table == "kyc_tx"
+    assert row.primary_key == [("merchant_biz_id", record.merchant_biz_id)]
+    assert describe_condition(condition) == ("Condition", tablestore.RowExistenceExpectation.EXPECT_NOT_EXIST, None)
+    assert ("status", "PENDING") in row.attribute_columns
+
+
+def test_create_maps_condition_check_fail_to_record_exists(fake_ots: FakeOTSClient) -> None:
+    fake_ots.fail_with = tablestore.OTSServiceError(403, "OTSConditionCheckFail", "Condition check failed.")
+    with pytest.raises(RecordExists):
+        _store(fake_ots).create(make_record())
+
+
+def test_finalize_condition_requires_existing_row_pending_or_abandoned(fake_ots: FakeOTSClient) -> None:
+    record = make_record()
+    store = _store(fake_ots)
+    store.create(record)
+    store.finalize(record.merchant_biz_id, **FINAL)
+    (_, row, condition), _ = fake_ots.calls_named("update_row")[0]
+    assert describe_condition(condition) == (
+        "Condition",
+        tablestore.RowExistenceExpectation.EXPECT_EXIST,
+        (
+            "Composite",
+            tablestore.LogicalOperator.OR,
+            [("Single", "status", "PENDING", EQ, False), ("Single", "status", "ABANDONED", EQ, False)],
+        ),
+    )
+    assert ("status", "FAILED") in row.attribute_columns["put"]
+    assert set(row.attribute_columns["delete_all"]) == {"result_key", "identity_masked", "next_check_at", "error"}
+
+
+def test_mark_abandoned_condition_is_status_pending(fake_ots: FakeOTSClient) -> None:
+    record = make_record()
+    store = _store(fake_ots)
+    store.create(record)
+    assert store.mark_abandoned(record.merchant_biz_id, 9.0) is True
+    (_, _, condition), _ = fake_ots.calls_named("update_row")[0]
+    assert describe_condition(condition) == (
+        "Condition",
+        tablestore.RowExistenceExpectation.EXPECT_EXIST,
+        ("Single", "status", "PENDING", EQ, False),
+    )
+
+
+def test_record_check_condition_pins_status_and_read_count(fake_ots: FakeOTSClient) -> None:
+    record = make_record(check_count=3)
+    store = _store(fake_ots)
+    store.create(record)
+    store.record_check(record.merchant_biz_id, now=5.0, next_check_at=10.0)
+    (_, row, condition), _ = fake_ots.calls_named("update_row")[0]
+    assert describe_condition(condition)[2] == (
+        "Composite",
+        tablestore.LogicalOperator.AND,
+        [("Single", "status", "PENDING", EQ, False), ("Single", "check_count", 3, EQ, False)],
+    )
+    assert ("check_count", 4) in row.attribute_columns["put"]
+
+
+def test_record_check_retries_after_a_concurrent_bump(fake_ots: FakeOTSClient) -> None:
+    record = make_record()
+    store = _store(fake_ots)
+    store.create(record)
+    original_get = fake_ots.get_row
+    bumped: list[bool] = []
+
+    def racing_get_row(*args: object, **kwargs: object) -> object:
+        result = original_get(*args, **kwargs)  # type: ignore[arg-type]
+        if not bumped:  # another instance bumps the count between our read and our write
+            bumped.append(True)
+            fake_ots.rows[record.merchant_biz_id]["check_count"] = 1
+        return result
+
+    fake_ots.get_row = racing_get_row  # type: ignore[method-assign]
+    store.record_check(record.merchant_biz_id, now=5.0, next_check_at=10.0)
+    got = store.get(record.merchant_biz_id)
+    assert got is not None and got.check_count == 2
+    assert len(fake_ots.calls_named("update_row")) == 2
+
+
+def test_flag_update_expects_row_to_exist(fake_ots: FakeOTSClient) -> None:
+    _store(fake_ots).mark_notification_enqueued("ghost")
+    (_, row, condition), _ = fake_ots.calls_named("update_row")[0]
+    assert describe_condition(condition) == ("Condition", tablestore.RowExistenceExpectation.EXPECT_EXIST, None)
+    assert row.attribute_columns == {"put": [("notification_enqueued", True)]}
+
+
+def test_scan_uses_get_range_with_status_filter(fake_ots: FakeOTSClient) -> None:
+    _store(fake_ots).scan(status="PENDING", limit=5)
+    (args, kwargs) = fake_ots.calls_named("get_range")[0]
+    assert args[2] == [("merchant_biz_id", tablestore.INF_MIN)]
+    assert kwargs["limit"] == 5
+    assert describe_condition(kwargs["column_filter"]) == ("Single", "status", "PENDING", EQ, False)
+
+
+def test_server_busy_becomes_transient_storage_error_without_details(fake_ots: FakeOTSClient) -> None:
+    record = make_record()
+    fake_ots.fail_with = tablestore.OTSServiceError(503, "OTSServerBusy", f"busy for {record.merchant_biz_id}", "r9")
+    with pytest.raises(StorageError) as info:
+        _store(fake_ots).get(record.merchant_biz_id)
+    assert info.value.transient is True and info.value.code == "OTSServerBusy" and info.value.request_id == "r9"
+    assert record.merchant_biz_id not in str(info.value)
+
+
+def test_permission_error_is_not_transient(fake_ots: FakeOTSClient) -> None:
+    fake_ots.fail_with = tablestore.OTSServiceError(403, "OTSAuthFailed", "denied")
+    with pytest.raises(StorageError) as info:
+        _store(fake_ots).finalize("abc", **FINAL)
+    assert info.value.transient is False and info.value.status == 403
+
+
+def test_transport_error_is_transient_and_maybe_sent(fake_ots: FakeOTSClient) -> None:
+    fake_ots.fail_with = ConnectionResetError("reset")
+    with pytest.raises(StorageError) as info:
+        _store(fake_ots).finalize("abc", **FINAL)
+    assert info.value.transient is True and info.value.maybe_sent is True
+
+
+def test_real_client_is_built_with_socket_timeout_and_sts_token() -> None:
+    from shared.signing import Credentials
+
+    store = TablestoreTransactionStore(
+        table="t",
+        endpoint="http://127.0.0.1:9",
+        instance="inst",
+        credentials=Credentials("AKID", "SECRET", "STS"),
+        timeout=3.5,
+    )
+    client = store._client
+    assert isinstance(client, tablestore.OTSClient)
+    assert client.socket_timeout == 3.5
+    assert client.credentials_provider.get_credentials().get_security_token() == "STS"

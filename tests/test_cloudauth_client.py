@@ -1,0 +1,398 @@
+"""CloudAuthClient against a scripted local endpoint: wire format, signatures, retries, errors, keep-alive."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from typing import Any
+
+import pytest
+
+from shared.cloudauth import (
+    AuthError,
+    CloudAuthClient,
+    CloudAuthError,
+    InitializeRequest,
+    MalformedResponse,
+    ParameterError,
+    ProcessNotCompleted,
+    ServerError,
+    ThrottlingError,
+    TransactionIdInvalid,
+    TransportError,
+)
+from tests.test_cloudauth_fakeserver import AK, SECRET, FakeCloudAuth, Reply, error_body, fake
+
+__all__ = ["fake"]  # the fixture
+
+META_INFO = '{"bioMetaInfo":"4.1.0:2916352,0","deviceType":"web","ua":"Mozilla/5.0"}'
+
+
+def request(**overrides: Any) -> InitializeRequest:
+    values: dict[str, Any] = {
+        "merchant_biz_id": "biz0001",
+        "meta_info": META_INFO,
+        "merchant_user_id": "5f2b9c0e",
+        "return_url": "https://merchant.example/return/path?x=1 2&y=*",
+        "doc_type": "01000000",
+    }
+    values.update(overrides)
+    return InitializeRequest(**values)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.sleeps: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+
+
+def client_for(fake: FakeCloudAuth, sleeps: Recorder | None = None, **settings: Any) -> CloudAuthClient:
+    return CloudAuthClient(fake.settings(**settings), sleep=sleeps or Recorder(), rand=lambda: 0.5)
+
+
+# --- wire format -------------------------------------------------------------------------------------------
+
+
+def test_initialize_sends_business_parameters_in_the_signed_query(fake: FakeCloudAuth) -> None:
+    resp = client_for(fake).initialize(request(extra={"IdSpoof": "Y"}))
+    assert resp.transaction_id == "08573be80f944d95ac812e019e3655a8"
+    assert resp.transaction_url.startswith("https://cloudauth.example/flow")
+    assert (resp.protocol, resp.client_cfg, resp.request_id) == ("hksb7ba1b28130d24e015d", "cfg", "REQ-INIT")
+    seen = fake.requests[0]
+    assert seen.action == "Initialize" and seen.signature_ok
+    assert seen.body == b"" and "content-type" not in seen.headers
+    assert seen.query == {
+        "ProductCode": "eKYC",
+        "MerchantBizId": "biz0001",
+        "MetaInfo": META_INFO,
+        "MerchantUserId": "5f2b9c0e",
+        "ReturnUrl": "https://merchant.example/return/path?x=1 2&y=*",
+        "DocType": "01000000",
+        "IdSpoof": "Y",
+    }
+    assert seen.headers["x-acs-version"] == "2022-08-09"
+
+
+def test_face_picture_goes_in_a_signed_form_body(fake: FakeCloudAuth) -> None:
+    client_for(fake).initialize(request(face_picture_base64="aGVsbG8+/w=="))
+    seen = fake.requests[0]
+    assert seen.signature_ok
+    assert seen.headers["content-type"] == "application/x-www-form-urlencoded"
+    assert seen.form == {"FacePictureBase64": "aGVsbG8+/w=="}
+    assert "FacePictureBase64" not in seen.query
+
+
+def test_v3_authorization_matches_the_official_sdk(fake: FakeCloudAuth) -> None:
+    from alibabacloud_openapi_util.client import Client as OpenApiUtil
+    from Tea.request import TeaRequest
+
+    client_for(fake).initialize(request(extra={"StyleConfig": '{"guidePage": {"title": "é ✓"}}'}))
+    seen = fake.requests[0]
+    tea = TeaRequest()
+    tea.method = "POST"
+    tea.pathname = "/"
+    tea.query = seen.query
+    signed = seen.headers["authorization"].split("SignedHeaders=")[1].split(",")[0].split(";")
+    tea.headers = {name: seen.headers[name] for name in signed}
+    expected = OpenApiUtil.get_authorization(
+        tea, "ACS3-HMAC-SHA256", seen.headers["x-acs-content-sha256"], AK, SECRET
+    )
+    assert seen.headers["authorization"] == expected
+
+
+def test_v1_mode_sends_a_query_signed_like_aliyunsdkcore(fake: FakeCloudAuth) -> None:
+    from aliyunsdkcore.auth.algorithm import sha_hmac1
+    from aliyunsdkcore.auth.composer import rpc_signature_composer
+
+    client_for(fake, signature_version="v1").initialize(request(face_picture_base64="aGk+/w=="))
+    seen = fake.requests[0]
+    assert seen.signature_ok and "authorization" not in seen.headers
+    assert seen.query["SignatureMethod"] == "HMAC-SHA1" and seen.query["Action"] == "Initialize"
+    params = {k: v for k, v in seen.query.items() if k != "Signature"}
+    params.update(seen.form)  # RPC V1 signs body parameters too
+    compose = getattr(rpc_signature_composer, "__compose_string_to_sign")
+    expected = sha_hmac1.get_sign_string(compose("POST", params), SECRET + "&")
+    assert seen.query["Signature"] == expected
+
+
+def test_sts_token_is_sent_as_v3_header(fake: FakeCloudAuth) -> None:
+    client_for(fake, security_token="sts-token-value").check_result("biz0001", "txn1")
+    seen = fake.requests[0]
+    assert seen.signature_ok
+    assert seen.headers["x-acs-security-token"] == "sts-token-value"
+    assert "x-acs-security-token" in seen.headers["authorization"]
+
+
+def test_sts_token_is_sent_as_v1_security_token_parameter(fake: FakeCloudAuth) -> None:
+    client_for(fake, security_token="sts-token-value", signature_version="v1").check_result("biz0001", "txn1")
+    seen = fake.requests[0]
+    assert seen.signature_ok and seen.query["SecurityToken"] == "sts-token-value"
+
+
+def test_check_result_returns_the_whole_body_and_asks_for_images(fake: FakeCloudAuth) -> None:
+    client = client_for(fake)
+    body = client.check_result("biz0001", "txn1", is_return_image=True, return_five_category_spoof_result=True)
+    assert body["Code"] == "Success" and body["Result"]["Passed"] == "Y" and body["RequestId"] == "REQ-CHECK"
+    query = fake.requests[0].query
+    assert (query["IsReturnImage"], query["ReturnFiveCategorySpoofResult"]) == ("Y", "Y")
+    assert (query["MerchantBizId"], query["TransactionId"]) == ("biz0001", "txn1")
+
+
+@pytest.mark.parametrize("code", ["200", "Success"])
+def test_delete_verify_result_accepts_both_success_codes(fake: FakeCloudAuth, code: str) -> None:
+    fake.reply(Reply(body={"RequestId": "R", "Code": code, "Result": {"TransactionId": "t", "DeleteResult": "Y"}}))
+    resp = client_for(fake).delete_verify_result("txn1", delete_type="Img", delete_after_query=True)
+    assert resp.deleted and resp.request_id == "R"
+    assert fake.requests[0].query["DeleteType"] == "Img" and fake.requests[0].query["DeleteAfterQuery"] == "Y"
+
+
+def test_delete_result_n_is_reported_as_not_deleted(fake: FakeCloudAuth) -> None:
+    fake.reply(Reply(body={"RequestId": "R", "Code": "200", "Result": {"DeleteResult": "N"}}))
+    assert client_for(fake).delete_verify_result("txn1").deleted is False
+
+
+# --- retries -----------------------------------------------------------------------------------------------
+
+
+def test_throttled_initialize_is_retried_with_a_fresh_nonce_and_valid_signature(fake: FakeCloudAuth) -> None:
+    fake.reply(Reply(403, error_body("Throttling.User")), Reply(403, error_body("Throttling.Api")))
+    sleeps = Recorder()
+    resp = client_for(fake, sleeps).initialize(request())
+    assert resp.transaction_id
+    seen = fake.requests
+    assert len(seen) == 3 and len(sleeps.sleeps) == 2
+    assert all(s.signature_ok for s in seen)
+    assert len({s.nonce for s in seen}) == 3
+
+
+def test_check_result_is_retried_after_http_500(fake: FakeCloudAuth) -> None:
+    fake.reply(Reply(500, error_body("InternalError")), Reply(503, b"<html>busy</html>", content_type="text/html"))
+    body = client_for(fake).check_result("biz0001", "txn1")
+    assert body["Code"] == "Success"
+    assert len(fake.requests) == 3 and len({s.nonce for s in fake.requests}) == 3
+
+
+def test_check_result_is_retried_after_a_connection_reset(fake: FakeCloudAuth) -> None:
+    fake.reply(Reply(kind="reset"))
+    sleeps = Recorder()
+    assert client_for(fake, sleeps).check_result("biz0001", "txn1")["Code"] == "Success"
+    assert len(fake.requests) == 2 and len(sleeps.sleeps) == 1
+    assert fake.requests[0].nonce != fake.requests[1].nonce
+
+
+def test_delete_verify_result_is_retried_after_throttling(fake: FakeCloudAuth) -> None:
+    fake.reply(Reply(403, error_body("Throttling.Api")))
+    assert client_for(fake).delete_verify_result("txn1").deleted
+    assert len(fake.requests) == 2
+
+
+def test_initialize_that_got_http_500_is_not_resent(fake: FakeCloudAuth) -> None:
+    fake.reply(Reply(500, error_body("InternalError")))
+    sleeps = Recorder()
+    with pytest.raises(ServerError) as info:
+        client_for(fake, sleeps).initialize(request())
+    assert len(fake.requests) == 1 and sleeps.sleeps == []
+    assert info.value.transient and info.value.status == 500
+
+
+def test_initialize_reset_after_sending_is_not_resent(fake: FakeCloudAuth) -> None:
+    fake.reply(Reply(kind="reset"))
+    with pytest.raises(TransportError) as info:
+        client_for(fake).initialize(request())
+    assert info.value.maybe_sent is True
+    assert len(fake.requests) == 1
+
+
+def test_read_timeout_is_a_transport_error_that_may_have_been_sent(fake: FakeCloudAuth) -> None:
+    fake.reply(Reply(kind="hang"))
+    with pytest.raises(TransportError) as info:
+        client_for(fake, read_timeout=0.05).initialize(request())
+    assert info.value.maybe_sent is True and info.value.transient
+    assert "timeout" in info.value.message
+    assert len(fake.requests) == 1
+
+
+def test_check_result_is_retried_after_a_read_timeout(fake: FakeCloudAuth) -> None:
+    fake.reply(Reply(kind="hang"))
+    assert client_for(fake, read_timeout=0.05).check_result("biz0001", "txn1")["Code"] == "Success"
+    assert len(fake.requests) == 2
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_connect_failure_is_not_sent_and_initialize_is_retried(fake: FakeCloudAuth) -> None:
+    sleeps = Recorder()
+    client = CloudAuthClient(
+        fake.settings(endpoint=f"http://127.0.0.1:{_closed_port()}"), sleep=sleeps, rand=lambda: 0.5
+    )
+    with pytest.raises(TransportError) as info:
+        client.initialize(request())
+    assert info.value.maybe_sent is False
+    assert len(sleeps.sleeps) == 2  # 3 attempts, all refused
+
+
+def test_retries_stop_after_max_attempts(fake: FakeCloudAuth) -> None:
+    fake.reply(*[Reply(403, error_body("Throttling.User")) for _ in range(5)])
+    with pytest.raises(ThrottlingError):
+        client_for(fake, max_attempts=4).check_result("biz0001", "txn1")
+    assert len(fake.requests) == 4
+
+
+def test_backoff_is_full_jitter_exponential_and_capped(fake: FakeCloudAuth) -> None:
+    fake.reply(*[Reply(403, error_body("Throttling.User")) for _ in range(4)])
+    sleeps = Recorder()
+    client = CloudAuthClient(
+        fake.settings(max_attempts=5, backoff_base=0.001, backoff_cap=0.003), sleep=sleeps, rand=lambda: 1.0
+    )
+    client.check_result("biz0001", "txn1")
+    assert sleeps.sleeps == pytest.approx([0.001, 0.002, 0.003, 0.003])
+    client_zero = CloudAuthClient(fake.settings(), sleep=sleeps, rand=lambda: 0.0)
+    assert client_zero.backoff(3) == 0.0
+
+
+def test_process_not_completed_is_not_retried_inline(fake: FakeCloudAuth) -> None:
+    fake.reply(Reply(404, error_body("ProcessNotCompleted")))
+    with pytest.raises(ProcessNotCompleted) as info:
+        client_for(fake).check_result("biz0001", "txn1")
+    assert info.value.transient and len(fake.requests) == 1
+
+
+# --- error mapping -----------------------------------------------------------------------------------------
+
+DOCUMENTED_CODES: list[tuple[int, str, type[CloudAuthError]]] = [
+    (400, "MissingParameter", ParameterError),
+    (400, "InvalidParameter", ParameterError),
+    (400, "TransactionIdInvalid", TransactionIdInvalid),
+    (403, "Forbidden.RAMUserAccessDenied", AuthError),
+    (403, "Forbidden.AccountAccessDenied", AuthError),
+    (403, "Throttling.Api", ThrottlingError),
+    (403, "Throttling.User", ThrottlingError),
+    (404, "ProcessNotCompleted", ProcessNotCompleted),
+    (500, "InternalError", ServerError),
+    (400, "SignatureDoesNotMatch", AuthError),
+    (400, "SignatureNonceUsed", AuthError),
+    (400, "InvalidTimeStamp.Expired", AuthError),
+    (404, "InvalidAccessKeyId.NotFound", AuthError),
+    (400, "SomethingNew", CloudAuthError),
+    (200, "SomethingNew", CloudAuthError),
+]
+
+
+@pytest.mark.parametrize(("status", "code", "error_type"), DOCUMENTED_CODES)
+def test_every_documented_code_maps_to_its_error_type(
+    fake: FakeCloudAuth, status: int, code: str, error_type: type[CloudAuthError]
+) -> None:
+    fake.reply(*[Reply(status, error_body(code, "m" * 300)) for _ in range(3)])
+    with pytest.raises(CloudAuthError) as info:
+        client_for(fake, max_attempts=1).check_result("biz0001", "txn1")
+    err = info.value
+    assert type(err) is error_type
+    assert (err.status, err.code, err.request_id) == (status, code, "REQ-ERR")
+    assert len(err.message) <= 200 and err.log_safe is True
+
+
+def test_transience_of_mapped_errors() -> None:
+    from shared.cloudauth import error_class_for
+
+    assert error_class_for("Throttling.User", 403)("m").transient is True
+    assert error_class_for("InternalError", 500)("m").transient is True
+    assert error_class_for("Forbidden.RAMUserAccessDenied", 403)("m").transient is False
+    assert error_class_for("TransactionIdInvalid", 400)("m").transient is False
+
+
+@pytest.mark.parametrize(
+    ("reply", "fragment"),
+    [
+        (Reply(200, b'{"Code": "Success", "Result": {'), "not JSON"),
+        (Reply(200, b"<html><body>secret-ish page</body></html>", content_type="text/html"), "not JSON"),
+        (Reply(403, b"<html><body>WAF says no</body></html>", content_type="text/html"), "not JSON"),
+        (Reply(200, b"[1, 2]"), "not a JSON object"),
+        (Reply(200, {"RequestId": "R", "Code": "Success"}), "Result"),
+        (Reply(200, {"RequestId": "R", "Code": "Success", "Result": "text"}), "Result"),
+        (Reply(200, {"RequestId": "R", "Message": "no code"}), "no Code"),
+    ],
+)
+def test_malformed_answers_raise_malformed_response_without_echoing_the_body(
+    fake: FakeCloudAuth, reply: Reply, fragment: str
+) -> None:
+    fake.reply(reply)
+    with pytest.raises(MalformedResponse) as info:
+        client_for(fake).check_result("biz0001", "txn1")
+    assert fragment in info.value.message
+    assert "secret-ish" not in str(info.value) and "WAF" not in str(info.value)
+    assert len(fake.requests) == 1  # not retried
+
+
+def test_initialize_without_transaction_id_is_malformed(fake: FakeCloudAuth) -> None:
+    fake.reply(Reply(200, {"RequestId": "R", "Code": "Success", "Result": {"TransactionUrl": "https://x"}}))
+    with pytest.raises(MalformedResponse, match="TransactionId"):
+        client_for(fake).initialize(request())
+
+
+def test_html_gateway_error_with_5xx_is_a_server_error(fake: FakeCloudAuth) -> None:
+    fake.reply(Reply(502, b"<html>Bad Gateway</html>", content_type="text/html"))
+    with pytest.raises(ServerError) as info:
+        client_for(fake).initialize(request())
+    assert info.value.status == 502 and "Bad Gateway" not in str(info.value)
+
+
+# --- connections -------------------------------------------------------------------------------------------
+
+
+def test_keep_alive_connection_is_reused_across_calls(fake: FakeCloudAuth) -> None:
+    client = client_for(fake)
+    client.initialize(request())
+    client.check_result("biz0001", "txn1")
+    client.delete_verify_result("txn1")
+    assert fake.connections == 1 and client.connections_opened == 1
+
+
+def test_idle_connection_closed_by_the_server_is_replaced_without_resending(fake: FakeCloudAuth) -> None:
+    fake.reply(Reply(kind="close_after"))
+    client = client_for(fake)
+    client.check_result("biz0001", "txn1")
+    fake.wait_closed(1)
+    client.initialize(request())
+    assert [s.action for s in fake.requests] == ["CheckResult", "Initialize"]
+    assert fake.connections == 2
+
+
+def test_connection_idle_longer_than_the_idle_timeout_is_replaced(fake: FakeCloudAuth) -> None:
+    client = CloudAuthClient(fake.settings(), sleep=Recorder(), idle_timeout=-1.0)
+    client.check_result("biz0001", "txn1")
+    client.check_result("biz0001", "txn1")
+    assert fake.connections == 2 and len(fake.requests) == 2
+
+
+def test_concurrent_calls_share_the_client_safely(fake: FakeCloudAuth) -> None:
+    client = client_for(fake)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(5):
+                client.check_result("biz0001", "txn1")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(fake.requests) == 30
+    assert all(s.signature_ok for s in fake.requests)
+    assert len({s.nonce for s in fake.requests}) == 30
+    assert fake.connections <= 6
+
+
+def test_from_env_builds_a_working_client(fake: FakeCloudAuth) -> None:
+    client = CloudAuthClient.from_env(fake.env())
+    assert client.check_result("biz0001", "txn1")["Code"] == "Success"
+    assert fake.requests[0].signature_ok

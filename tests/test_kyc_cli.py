@@ -1,0 +1,138 @@
+"""The operator CLI (ops.kyc) against the scripted local cloudauth-intl endpoint."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import io
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from ops import kyc
+from shared import jsonutil
+from tests.conftest import ROOT
+from tests.test_cloudauth_fakeserver import FakeCloudAuth, Reply, error_body, fake
+
+__all__ = ["fake"]
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+META = '{"deviceType":"web"}'
+
+
+def run(args: list[str], env: dict[str, str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = kyc.main(args, env=env, stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def check_body(with_image: bool = False) -> dict[str, Any]:
+    ocr = {"surname": "CHAN", "givenname": "TAI MAN", "sex": "M", "birthDate": "1990-01-01", "passportNo": "K1234567",
+           "nationality": "CHN", "expiryDate": "2030-01-01", "countryCode": "CHN"}
+    ext_id: dict[str, Any] = {"ocrIdPassed": "Y", "ocrIdInfo": ocr, "spoofInfo": {"spoofResult": "N"}}
+    if with_image:
+        ext_id["idImage"] = base64.b64encode(PNG).decode()
+    result = {"Passed": "Y", "SubCode": "200", "ExtIdInfo": jsonutil.dumps_str(ext_id),
+              "ExtFaceInfo": jsonutil.dumps_str({"faceAttack": "N", "facePassed": "Y", "faceComparisonScore": 91.2})}
+    return {"RequestId": "R", "Code": "Success", "Message": "success", "Result": result}
+
+
+def test_check_result_prints_the_summary(fake: FakeCloudAuth) -> None:
+    fake.reply(Reply(body=check_body()))
+    code, out, err = run(["check-result", "--merchant-biz-id", "biz1", "--transaction-id", "t1",
+                          "--doc-type", "01000000"], fake.env())
+    assert code == 0, err
+    summary = jsonutil.loads(out)
+    assert {"status", "passed", "subCode", "docType", "identity", "spoof", "face"} <= set(summary)
+    assert summary["passed"] is True or summary["passed"] == "Y"
+    assert summary["subCode"] == "200" and summary["docType"] == "01000000"
+    assert fake.requests[0].query["IsReturnImage"] == "N"
+
+
+def test_check_result_images_are_written_privately_and_listed(fake: FakeCloudAuth, tmp_path: Path) -> None:
+    fake.reply(Reply(body=check_body(with_image=True)))
+    images_dir = tmp_path / "imgs"
+    code, out, err = run(["check-result", "--merchant-biz-id", "biz1", "--transaction-id", "t1", "--images",
+                          "--images-dir", str(images_dir)], fake.env())
+    assert code == 0, err
+    paths = jsonutil.loads(out)["images"]
+    assert len(paths) == 1 and Path(paths[0]).read_bytes() == PNG and paths[0].endswith(".png")
+    assert stat.S_IMODE(os.stat(paths[0]).st_mode) == 0o600
+    assert fake.requests[0].query["IsReturnImage"] == "Y"
+
+
+def test_initialize_prints_ids_and_sends_the_hashed_user(fake: FakeCloudAuth) -> None:
+    env = fake.env(KYC_USER_ID_PEPPER="pepper-for-tests-0123456789")
+    code, out, err = run(["initialize", "--doc-type", "01000000", "--meta-info", META, "--return-url",
+                          "https://m.example/r", "--user", "alice@example.com", "--merchant-biz-id", "biz42",
+                          "--callback-url", "http://127.0.0.1:9/cb", "--param", "IdSpoof=Y",
+                          "--param", "LanguageConfig=en"], env)
+    assert code == 0, err
+    printed = jsonutil.loads(out)
+    assert printed == {"merchantBizId": "biz42", "transactionId": "08573be80f944d95ac812e019e3655a8",
+                       "transactionUrl": "https://cloudauth.example/flow?t=08573be80f944d95ac812e019e3655a8"}
+    query = fake.requests[0].query
+    expected = hmac.new(b"pepper-for-tests-0123456789", b"alice@example.com", hashlib.sha256).hexdigest()
+    assert query["MerchantUserId"] == expected
+    assert (query["IdSpoof"], query["LanguageConfig"], query["MetaInfo"]) == ("Y", "en", META)
+    assert "alice" not in fake.requests[0].path and "note:" not in err
+
+
+def test_initialize_without_pepper_says_it_uses_the_development_pepper(fake: FakeCloudAuth) -> None:
+    code, out, err = run(["initialize", "--doc-type", "01000000", "--meta-info", META, "--return-url",
+                          "https://m.example/r", "--user", "alice"], fake.env())
+    assert code == 0
+    assert "development pepper" in err
+    assert len(jsonutil.loads(out)["merchantBizId"]) == 32
+
+
+def test_vendor_error_prints_code_and_message_and_exits_1(fake: FakeCloudAuth) -> None:
+    fake.reply(Reply(400, error_body("TransactionIdInvalid", "transaction id is invalid")))
+    code, out, err = run(["check-result", "--merchant-biz-id", "biz1", "--transaction-id", "t1"], fake.env())
+    assert code == 1 and out == ""
+    assert err.strip() == "error: TransactionIdInvalid: transaction id is invalid"
+
+
+def test_validation_error_exits_2_without_calling_the_vendor(fake: FakeCloudAuth) -> None:
+    code, _, err = run(["initialize", "--doc-type", "01000000", "--meta-info", META, "--return-url",
+                        "https://m.example/r", "--user", "u", "--param", "NoSuchParam=1"], fake.env())
+    assert code == 2 and "error: InvalidParameter: NoSuchParam is not an Initialize parameter" in err
+    assert fake.requests == []
+
+
+def test_malformed_param_option_exits_2(fake: FakeCloudAuth) -> None:
+    code, _, err = run(["initialize", "--doc-type", "01000000", "--meta-info", META, "--return-url",
+                        "https://m.example/r", "--user", "u", "--param", "IdSpoof"], fake.env())
+    assert code == 2 and "Name=Value" in err
+
+
+def test_missing_configuration_exits_2_naming_the_variable(fake: FakeCloudAuth) -> None:
+    env = {k: v for k, v in fake.env().items() if k != "ALIBABA_CLOUD_ACCESS_KEY_SECRET"}
+    code, _, err = run(["check-result", "--merchant-biz-id", "b", "--transaction-id", "t"], env)
+    assert code == 2 and "ALIBABA_CLOUD_ACCESS_KEY_SECRET" in err
+
+
+def test_bad_usage_exits_2(fake: FakeCloudAuth) -> None:
+    code, _, _ = run(["check-result", "--merchant-biz-id", "b"], fake.env())
+    assert code == 2
+
+
+def test_commands_are_registered_in_one_table() -> None:
+    assert {"check-result", "initialize"} <= set(kyc.COMMANDS)
+    parser = kyc.build_parser()
+    assert parser.parse_args(["check-result", "--merchant-biz-id", "b", "--transaction-id", "t"]).command
+
+
+def test_module_runs_as_a_subprocess(fake: FakeCloudAuth) -> None:
+    fake.reply(Reply(body=check_body()))
+    env = {**os.environ, **fake.env(), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "ops.kyc", "check-result", "--merchant-biz-id", "b1", "--transaction-id", "t1"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert jsonutil.loads(proc.stdout)["subCode"] == "200"
