@@ -1,0 +1,244 @@
+"""Identity normalisation: the vendor's per-document OCR fields (``ocrIdInfo``) → one :class:`Identity` schema.
+
+The mapping is by field name, so it covers all eight documented document types and also builds a best-effort
+identity for undocumented ones. Rules (see docs in the report / architecture):
+
+* Chinese-script documents (HK ID, the permits, mainland ID): ``nativeName`` = ``name`` (Chinese), ``fullName`` =
+  ``englishName`` when present, else ``name``. An English name written ``SURNAME, Given`` (HK ID, permits) is also
+  split into ``surname`` / ``givenName``; without a comma it is not split.
+* Documents with separate Latin ``surname`` / ``givenname`` (passport, Macao ID): ``fullName`` = ``"GIVEN SURNAME"``
+  (given names first, one space; either part alone when the other is missing). Macao ID ``nativeName`` =
+  ``surnameCN + givennameCN`` (no space).
+* ``documentNumber`` from ``idNumber`` / ``passportNo``; ``nationality`` from ``nationality``, else ``countryCode``
+  (the issuing state: a fallback, not the same fact); ``issuingAuthority`` from ``originOfIssue`` /
+  ``issueAuthority``; HK ID ``issueDate`` from ``currentIssueDate`` (``firstIssueDate`` stays in the raw OCR).
+* Mainland ID back side: a validity period field (``validPeriod``...) such as ``2015.01.01-2035.01.01`` is split into
+  ``issueDate`` / ``expiryDate`` when those are not given separately.
+* Dates are normalised to ``YYYY-MM-DD`` (:mod:`shared.results.dates`); a date that cannot be parsed keeps its raw text
+  and its camelCase field name is listed in ``unparsedDates``.
+* ``sex`` is ``"M"`` / ``"F"`` / ``None``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from shared import doctypes
+from shared.results.dates import parse_date, split_period
+
+# camelCase output name -> vendor field names, first non-empty wins
+_DOCUMENT_NUMBER = ("idNumber", "passportNo", "documentNumber", "idNo", "cardNo", "permitNumber")
+_BIRTH_DATE = ("birthDate", "dateOfBirth", "birthday")
+_SEX = ("sex", "gender")
+_NATIONALITY = ("nationality", "countryCode")
+_ISSUE_DATE = ("issueDate", "currentIssueDate", "dateOfIssue", "startDate")
+_EXPIRY_DATE = ("expiryDate", "expireDate", "expirationDate", "dateOfExpiry", "validUntil", "endDate")
+_ADDRESS = ("address", "residentialAddress")
+_PLACE_OF_ISSUE = ("placeOfIssue", "issuePlace")
+_AUTHORITY = ("originOfIssue", "issueAuthority", "issuingAuthority", "authority")
+_PERIOD = ("validPeriod", "validDate", "validity", "periodOfValidity", "validityPeriod")
+_NAME = ("name", "nameCN", "chineseName")
+_ENGLISH_NAME = ("englishName", "nameEN", "fullName")
+_SURNAME = ("surname", "lastName")
+_GIVEN = ("givenname", "givenName", "firstName")
+
+_RECOGNISED = frozenset(
+    (
+        *_DOCUMENT_NUMBER, *_BIRTH_DATE, *_SEX, *_NATIONALITY, *_ISSUE_DATE, *_EXPIRY_DATE, *_ADDRESS,
+        *_PLACE_OF_ISSUE, *_AUTHORITY, *_PERIOD, *_NAME, *_ENGLISH_NAME, *_SURNAME, *_GIVEN,
+        "surnameCN", "givennameCN",
+    )
+)  # fmt: skip
+
+_SEX_MAP = {
+    "M": "M", "MALE": "M", "男": "M", "MAN": "M",
+    "F": "F", "FEMALE": "F", "女": "F", "WOMAN": "F",
+}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Identity:
+    """The normalised identity. All values are text as printed (stripped) except the normalisations above.
+
+    ``repr`` names the fields that are present, never their values.
+    """
+
+    full_name: str | None = None
+    given_name: str | None = None
+    surname: str | None = None
+    native_name: str | None = None
+    document_number: str | None = None
+    birth_date: str | None = None
+    sex: str | None = None
+    nationality: str | None = None
+    issue_date: str | None = None
+    expiry_date: str | None = None
+    address: str | None = None
+    place_of_issue: str | None = None
+    issuing_authority: str | None = None
+    doc_type: str | None = None
+    unparsed_dates: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        present = [key for key, value in self.to_dict().items() if value not in (None, [])]
+        return f"Identity(present={present})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """camelCase, JSON-ready (``unparsedDates`` as a list)."""
+        return {
+            "fullName": self.full_name,
+            "givenName": self.given_name,
+            "surname": self.surname,
+            "nativeName": self.native_name,
+            "documentNumber": self.document_number,
+            "birthDate": self.birth_date,
+            "sex": self.sex,
+            "nationality": self.nationality,
+            "issueDate": self.issue_date,
+            "expiryDate": self.expiry_date,
+            "address": self.address,
+            "placeOfIssue": self.place_of_issue,
+            "issuingAuthority": self.issuing_authority,
+            "docType": self.doc_type,
+            "unparsedDates": list(self.unparsed_dates),
+        }
+
+
+def normalize_sex(value: object) -> str | None:
+    """``"M"`` / ``"F"`` from M/F/Male/Female/男/女 (any case, surrounding whitespace), else ``None``."""
+    if not isinstance(value, str):
+        return None
+    return _SEX_MAP.get(value.strip().upper())
+
+
+def _text(value: object) -> str | None:
+    """A field's text: stripped str, or a number's text; ``{"value": ...}`` wrappers unwrapped; else ``None``."""
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    if isinstance(value, dict):
+        return _text(value.get("value"))
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _first(fields: Mapping[str, Any], names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = fields.get(name)
+        if value is not None:
+            text = _text(value)
+            if text is not None:
+                return text
+    return None
+
+
+def _join(*parts: str | None, sep: str = " ") -> str | None:
+    present = [p for p in parts if p]
+    return sep.join(present) if present else None
+
+
+def build_identity(fields: Mapping[str, Any], doc_type: str | None = None) -> Identity | None:
+    """The :class:`Identity` read from an ``ocrIdInfo`` mapping, or ``None`` when no field is recognised."""
+    if not fields or _RECOGNISED.isdisjoint(fields.keys()):
+        return None
+    name = _first(fields, _NAME)
+    english = _first(fields, _ENGLISH_NAME)
+    surname = _first(fields, _SURNAME)
+    given = _first(fields, _GIVEN)
+    native = name
+    surname_cn = _first(fields, ("surnameCN",))
+    given_cn = _first(fields, ("givennameCN",))
+    if surname_cn or given_cn:
+        native = _join(surname_cn, given_cn, sep="")
+    if surname or given:
+        full = _join(given, surname)
+    else:
+        full = english or name
+        if english and "," in english:
+            last, _, first = english.partition(",")
+            surname, given = last.strip() or None, first.strip() or None
+
+    unparsed: list[str] = []
+
+    def date(field: str, raw: str | None) -> str | None:
+        if raw is None:
+            return None
+        parsed = parse_date(raw)
+        if parsed is None:
+            unparsed.append(field)
+            return raw
+        return parsed
+
+    issue_raw = _first(fields, _ISSUE_DATE)
+    expiry_raw = _first(fields, _EXPIRY_DATE)
+    if issue_raw is None or expiry_raw is None:
+        period = _first(fields, _PERIOD)
+        if period is not None:
+            halves = split_period(period)
+            if halves is not None:
+                issue_raw = issue_raw or halves[0]
+                expiry_raw = expiry_raw or halves[1]
+
+    return Identity(
+        full_name=full,
+        given_name=given,
+        surname=surname,
+        native_name=native,
+        document_number=_first(fields, _DOCUMENT_NUMBER),
+        birth_date=date("birthDate", _first(fields, _BIRTH_DATE)),
+        sex=normalize_sex(_first(fields, _SEX)),
+        nationality=_first(fields, _NATIONALITY),
+        issue_date=date("issueDate", issue_raw),
+        expiry_date=date("expiryDate", expiry_raw),
+        address=_first(fields, _ADDRESS),
+        place_of_issue=_first(fields, _PLACE_OF_ISSUE),
+        issuing_authority=_first(fields, _AUTHORITY),
+        doc_type=doc_type,
+        unparsed_dates=tuple(unparsed),
+    )
+
+
+_HK_ID_MARKERS = ("currentIssueDate", "firstIssueDate", "nameCode", "isPermanent", "symbols")
+
+
+def guess_doc_type(fields: Mapping[str, Any]) -> str | None:
+    """The vendor ``DocType`` the OCR field names point to, or ``None`` when they do not tell.
+
+    Heuristics (used only when the caller gives no hint):
+
+    * ``surnameCN`` / ``givennameCN`` → Macao ID; ``passportNo`` → passport;
+    * any HK-ID-only field (``currentIssueDate``, ``nameCode``...) → ``None``: the 2003 and 2018 cards return the same
+      fields, so the two codes cannot be told apart;
+    * ``ethnicity``, or ``name`` + ``address`` without ``englishName`` → mainland ID;
+    * ``name``/``englishName`` + ``originOfIssue``: with ``placeOfIssue`` it is the exit-entry permit or the Taiwan
+      residents' permit, which return the same fields: told apart by the number's shape (exit-entry numbers start
+      with a letter, Taiwan permit numbers are digits), else ``None``; without ``placeOfIssue`` → the HK/Macao
+      residents' permit.
+    """
+    if not fields:
+        return None
+    if "surnameCN" in fields or "givennameCN" in fields:
+        return doctypes.MACAO_ID
+    if "passportNo" in fields:
+        return doctypes.PASSPORT
+    if any(marker in fields for marker in _HK_ID_MARKERS):
+        return None
+    if "ethnicity" in fields or ("name" in fields and "address" in fields and "englishName" not in fields):
+        return doctypes.MAINLAND_ID
+    if "originOfIssue" in fields and ("name" in fields or "englishName" in fields):
+        if "placeOfIssue" not in fields:
+            return doctypes.HK_MACAO_RESIDENT_TRAVEL_PERMIT
+        number = _first(fields, ("idNumber",))
+        if number is None:
+            return None
+        if number[0].isascii() and number[0].isalpha():
+            return doctypes.HK_MACAO_EXIT_ENTRY_PERMIT
+        if number.isascii() and number.isdigit():
+            return doctypes.TAIWAN_RESIDENT_TRAVEL_PERMIT
+        return None
+    if "surname" in fields and "givenname" in fields:
+        return doctypes.PASSPORT
+    return None

@@ -1,0 +1,147 @@
+"""Lazily decoded base64 images from a CheckResult (``IsReturnImage=Y``).
+
+Nothing is decoded at parse time: an :class:`Image` keeps a reference to the vendor's base64 text and decodes it on
+the first read of :attr:`Image.data` (then caches the bytes). :attr:`Image.content_type` decodes only the first
+16 base64 characters to sniff the magic bytes.
+"""
+
+from __future__ import annotations
+
+import binascii
+from base64 import b64decode
+from collections.abc import Iterator
+
+from shared.results.errors import ImageDecodeError
+
+OCTET_STREAM = "application/octet-stream"
+
+# Vendor key names. Front side: documented ``idImage``. Back side and face image names are *unknown*: accept the
+# plausible spellings.
+ID_FRONT_KEYS = ("idImage", "idFrontImage")
+ID_BACK_KEYS = ("idBackImage", "idImageBack", "backIdImage", "idImageBackSide")
+FACE_KEYS = ("faceImg", "faceImage", "facePicture")
+IMAGE_KEYS = frozenset((*ID_FRONT_KEYS, *ID_BACK_KEYS, *FACE_KEYS))
+
+
+def sniff_content_type(head: bytes) -> str:
+    """MIME type from magic bytes: jpeg, png, gif, webp, bmp; else ``application/octet-stream``."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head.startswith(b"BM"):
+        return "image/bmp"
+    return OCTET_STREAM
+
+
+def _payload(text: str) -> str:
+    """The base64 part: a ``data:...;base64,`` prefix and line breaks removed (only when present)."""
+    if text.startswith("data:"):
+        text = text.partition(",")[2]
+    if "\n" in text or "\r" in text or " " in text:
+        text = "".join(text.split())
+    return text
+
+
+def _decode(text: str) -> bytes:
+    if "-" in text or "_" in text:  # URL-safe alphabet
+        text = text.replace("-", "+").replace("_", "/")
+    missing = -len(text) % 4
+    if missing:
+        text += "=" * missing
+    return b64decode(text, validate=True)
+
+
+class Image:
+    """One base64 image. ``name`` is the vendor's key (``idImage``, ``faceImg``...)."""
+
+    __slots__ = ("_data", "_text", "name")
+
+    def __init__(self, name: str, text: str) -> None:
+        self.name = name
+        self._text = text
+        self._data: bytes | None = None
+
+    def __repr__(self) -> str:  # never the content
+        return f"Image(name={self.name!r}, size~{self.size})"
+
+    @property
+    def size(self) -> int:
+        """Estimated decoded size in bytes, from the base64 length (no decoding)."""
+        text = self._text
+        n = len(text)
+        if text.startswith("data:"):
+            n -= text.find(",") + 1
+        pad = 2 if text.endswith("==") else 1 if text.endswith("=") else 0
+        return max(0, n * 3 // 4 - pad)
+
+    @property
+    def data(self) -> bytes:
+        """The decoded bytes (decoded on first access, then cached). Raises :class:`ImageDecodeError`."""
+        if self._data is None:
+            try:
+                self._data = _decode(_payload(self._text))
+            except (binascii.Error, ValueError):
+                raise ImageDecodeError(self.name) from None
+        return self._data
+
+    @property
+    def content_type(self) -> str:
+        """MIME type sniffed from the first decoded bytes; ``application/octet-stream`` when unknown or undecodable."""
+        if self._data is not None:
+            return sniff_content_type(self._data[:12])
+        head = _payload(self._text[:200])[:16]
+        head = head.rstrip("=")
+        head = head[: len(head) // 4 * 4]
+        try:
+            return sniff_content_type(_decode(head))
+        except (binascii.Error, ValueError):
+            return OCTET_STREAM
+
+
+class Images:
+    """The images of one result; each ``None`` when the vendor did not return it."""
+
+    __slots__ = ("face", "id_back", "id_front")
+
+    def __init__(self, id_front: Image | None = None, id_back: Image | None = None, face: Image | None = None) -> None:
+        self.id_front = id_front
+        self.id_back = id_back
+        self.face = face
+
+    def __iter__(self) -> Iterator[Image]:
+        for image in (self.id_front, self.id_back, self.face):
+            if image is not None:
+                yield image
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __bool__(self) -> bool:
+        return self.id_front is not None or self.id_back is not None or self.face is not None
+
+    def __repr__(self) -> str:
+        return f"Images({', '.join(repr(i) for i in self)})"
+
+    def get(self, name: str) -> Image | None:
+        """The image whose vendor key is ``name``."""
+        for image in self:
+            if image.name == name:
+                return image
+        return None
+
+    def metadata(self) -> list[dict[str, object]]:
+        """``[{"name", "sizeEstimate"}]`` for the record: no bytes, nothing decoded."""
+        return [{"name": image.name, "sizeEstimate": image.size} for image in self]
+
+
+def find_image(info: dict[str, object], keys: tuple[str, ...]) -> Image | None:
+    for key in keys:
+        value = info.get(key)
+        if isinstance(value, str) and value.strip():
+            return Image(key, value)
+    return None

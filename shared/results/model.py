@@ -1,0 +1,425 @@
+"""CheckResult response → typed objects. See :func:`parse_check_result`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Union
+
+import orjson
+
+from shared.results.errors import ResultParseError
+from shared.results.identity import Identity, build_identity, guess_doc_type
+from shared.results.images import FACE_KEYS, ID_BACK_KEYS, ID_FRONT_KEYS, IMAGE_KEYS, Image, Images, find_image
+
+# A parsed ``Ext*Info`` value: the JSON object/array when the vendor's string holds JSON, else the raw string.
+ExtValue = Union[dict[str, Any], list[Any], str, None]  # noqa: UP007 (a runtime alias: `|` needs 3.10 objects)
+
+
+class VerificationStatus(str, Enum):
+    PASSED = "PASSED"
+    FAILED = "FAILED"
+    PENDING = "PENDING"
+
+
+_STATUS_BY_PASSED = {"Y": VerificationStatus.PASSED, "N": VerificationStatus.FAILED, "P": VerificationStatus.PENDING}
+
+# The sub codes documented in REFERENCE.md; others exist and are kept as they are.
+SUB_CODE_DESCRIPTIONS: Mapping[str, str] = {
+    "200": "passed",
+    "212": "document anti-counterfeiting risk",
+}
+
+
+def sub_code_description(sub_code: str | None) -> str | None:
+    """A short English description of a documented sub code, ``None`` for unknown ones."""
+    if sub_code is None:
+        return None
+    return SUB_CODE_DESCRIPTIONS.get(sub_code)
+
+
+@dataclass(frozen=True, slots=True)
+class SpoofInfo:
+    """``ExtIdInfo.spoofInfo``. ``spoof_result`` is the vendor's ``spoofResult`` Y → True, N → False, else None
+    (kept as the vendor's flag, not reinterpreted); ``raw`` is the whole object (e.g. five-category results)."""
+
+    spoof_result: bool | None = None
+    spoof_types: tuple[str, ...] = ()
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"spoofResult": self.spoof_result, "spoofTypes": list(self.spoof_types)}
+
+
+@dataclass(frozen=True, slots=True)
+class FaceInfo:
+    """``ExtFaceInfo``. Y/N flags as bools, scores as floats; ``raw`` is the object without its image fields."""
+
+    face_passed: bool | None = None
+    face_attack: bool | None = None
+    face_comparison_score: float | None = None
+    authority_comparison_score: float | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "facePassed": self.face_passed,
+            "faceAttack": self.face_attack,
+            "faceComparisonScore": self.face_comparison_score,
+            "authorityComparisonScore": self.authority_comparison_score,
+        }
+
+
+_MISSING: Any = object()
+
+
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class CheckResultResponse:
+    """One parsed CheckResult response. ``repr`` shows no personal data.
+
+    The top-level fields are read eagerly by :func:`parse_check_result`. Everything inside the vendor's JSON-string
+    fields (``ExtIdInfo``, ``ExtFaceInfo``, ``Ext*Info``, ``EkycResult``) is parsed on first access of the property
+    that needs it and cached, so a caller that only routes on ``status`` pays for one ``orjson.loads``. The nested
+    parsing never raises (tolerant by contract); only ``Image.data`` can raise (:class:`ImageDecodeError`).
+    """
+
+    request_id: str | None
+    passed: str  # raw "Y" / "N" / "P"
+    status: VerificationStatus
+    sub_code: str | None = None
+    code: str | None = None  # top-level Code / Message of the response
+    message: str | None = None
+    result_raw: Mapping[str, Any] = field(default_factory=dict)  # the vendor's Result object, untouched
+    doc_type_hint: str | None = None
+    _cache: dict[str, Any] = field(default_factory=dict, init=False)
+
+    def __repr__(self) -> str:
+        return (
+            f"CheckResultResponse(request_id={self.request_id!r}, status={self.status.value}, "
+            f"sub_code={self.sub_code!r}, doc_type_hint={self.doc_type_hint!r})"
+        )
+
+    # -- lazily parsed parts ---------------------------------------------------------------------------------------
+
+    def _id_info(self) -> dict[str, Any]:
+        info = self._cache.get("idInfo", _MISSING)
+        if info is _MISSING:
+            info = self._cache["idInfo"] = _object(self.result_raw.get("ExtIdInfo")) or {}
+        return info  # type: ignore[no-any-return]
+
+    def _face_parts(self) -> tuple[FaceInfo, Image | None]:
+        parts = self._cache.get("face", _MISSING)
+        if parts is _MISSING:
+            parts = self._cache["face"] = _face(_object(self.result_raw.get("ExtFaceInfo")))
+        return parts  # type: ignore[no-any-return]
+
+    def _ext(self, key: str) -> ExtValue:
+        value = self._cache.get(key, _MISSING)
+        if value is _MISSING:
+            value = self._cache[key] = _json(self.result_raw.get(key))
+        return value  # type: ignore[no-any-return]
+
+    @property
+    def sub_code_description(self) -> str | None:
+        return sub_code_description(self.sub_code)
+
+    @property
+    def ocr_raw(self) -> dict[str, Any]:
+        """The vendor's ``ocrIdInfo`` as it came (decoded from its JSON string when nested); ``{}`` when absent."""
+        ocr = self._cache.get("ocr", _MISSING)
+        if ocr is _MISSING:
+            ocr = self._cache["ocr"] = _object(self._id_info().get("ocrIdInfo")) or {}
+        return ocr  # type: ignore[no-any-return]
+
+    @property
+    def doc_type(self) -> str | None:
+        """The ``doc_type`` hint given to the parser, else a ``docType`` in ``ExtBasicInfo`` (not documented, used
+        when present), else guessed from the OCR field names, else ``None``."""
+        if self.doc_type_hint:
+            return self.doc_type_hint
+        guessed = self._cache.get("docType", _MISSING)
+        if guessed is _MISSING:
+            basic = self.ext_basic_info
+            declared = _text(basic.get("docType")) if isinstance(basic, dict) else None
+            guessed = self._cache["docType"] = declared or guess_doc_type(self.ocr_raw)
+        return guessed  # type: ignore[no-any-return]
+
+    @property
+    def identity(self) -> Identity | None:
+        """The normalised identity, ``None`` when the OCR has no recognisable field."""
+        identity = self._cache.get("identity", _MISSING)
+        if identity is _MISSING:
+            identity = self._cache["identity"] = build_identity(self.ocr_raw, self.doc_type)
+        return identity  # type: ignore[no-any-return]
+
+    @property
+    def ocr_id_passed(self) -> bool | None:
+        return _yes_no(self._id_info().get("ocrIdPassed"))
+
+    @property
+    def spoof(self) -> SpoofInfo:
+        spoof = self._cache.get("spoof", _MISSING)
+        if spoof is _MISSING:
+            spoof = self._cache["spoof"] = _spoof(self._id_info().get("spoofInfo"))
+        return spoof  # type: ignore[no-any-return]
+
+    @property
+    def face(self) -> FaceInfo:
+        return self._face_parts()[0]
+
+    @property
+    def ocr_id_edit_info(self) -> dict[str, Any] | None:
+        """``ocrIdEditInfo`` (the fields the user edited), decoded when nested; ``None`` when absent."""
+        edit = self._cache.get("edit", _MISSING)
+        if edit is _MISSING:
+            edit = self._cache["edit"] = _object(self._id_info().get("ocrIdEditInfo"))
+        return edit  # type: ignore[no-any-return]
+
+    @property
+    def images(self) -> Images:
+        """The returned images, not decoded (see :class:`Image`)."""
+        images = self._cache.get("images", _MISSING)
+        if images is _MISSING:
+            info = self._id_info()
+            images = self._cache["images"] = Images(
+                find_image(info, ID_FRONT_KEYS), find_image(info, ID_BACK_KEYS), self._face_parts()[1]
+            )
+        return images  # type: ignore[no-any-return]
+
+    @property
+    def ext_id_extra(self) -> dict[str, Any]:
+        """``ExtIdInfo`` keys not modelled by the properties above, image fields excluded."""
+        info = self._id_info()
+        return {key: value for key, value in info.items() if key not in _ID_INFO_MODELLED}
+
+    @property
+    def ext_basic_info(self) -> ExtValue:
+        return self._ext("ExtBasicInfo")
+
+    @property
+    def ext_risk_info(self) -> ExtValue:
+        return self._ext("ExtRiskInfo")
+
+    @property
+    def ext_info(self) -> ExtValue:
+        return self._ext("ExtInfo")
+
+    @property
+    def ekyc_result(self) -> ExtValue:
+        return self._ext("EkycResult")
+
+    @property
+    def ext_source_info(self) -> ExtValue:
+        """``ExtSourceInfo``: read by the official SDK model, not listed in the API metadata."""
+        return self._ext("ExtSourceInfo")
+
+    # -- outputs ---------------------------------------------------------------------------------------------------
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON-ready camelCase dict of everything but the image contents (what we store)."""
+        identity = self.identity
+        spoof = self.spoof
+        face = self.face
+        return {
+            "requestId": self.request_id,
+            "code": self.code,
+            "message": self.message,
+            "passed": self.passed,
+            "status": self.status.value,
+            "subCode": self.sub_code,
+            "docType": self.doc_type,
+            "ocrIdPassed": self.ocr_id_passed,
+            "identity": None if identity is None else identity.to_dict(),
+            "ocrIdInfo": _without_images(self.ocr_raw),
+            "ocrIdEditInfo": _without_images(self.ocr_id_edit_info),
+            "spoof": spoof.to_dict(),
+            "spoofInfo": _without_images(spoof.raw),
+            "face": face.to_dict(),
+            "extFaceInfo": _without_images(face.raw),
+            "extIdInfo": _without_images(self.ext_id_extra),
+            "extBasicInfo": _without_images(self.ext_basic_info),
+            "extRiskInfo": _without_images(self.ext_risk_info),
+            "extInfo": _without_images(self.ext_info),
+            "ekycResult": _without_images(self.ekyc_result),
+            "extSourceInfo": _without_images(self.ext_source_info),
+            "images": self.images.metadata(),
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """What the operator CLI prints (identity unmasked: the operator is entitled to it)."""
+        identity = self.identity
+        return {
+            "status": self.status.value,
+            "passed": self.passed,
+            "subCode": self.sub_code,
+            "docType": self.doc_type,
+            "identity": None if identity is None else identity.to_dict(),
+            "spoof": self.spoof.to_dict(),
+            "face": self.face.to_dict(),
+        }
+
+
+_IMAGE_SUFFIXES = ("img", "image", "images", "picture", "pic", "photo", "base64")
+
+
+def _without_images(value: Any) -> Any:
+    """A copy of ``value`` without keys that name images (``idImage``, ``faceImg``, ``*Picture``...), recursively."""
+    if isinstance(value, dict):
+        return {
+            key: _without_images(item)
+            for key, item in value.items()
+            if not (isinstance(key, str) and (key in IMAGE_KEYS or key.lower().endswith(_IMAGE_SUFFIXES)))
+        }
+    if isinstance(value, list):
+        return [_without_images(item) for item in value]
+    return value
+
+
+_loads = orjson.loads
+_JSONDecodeError = orjson.JSONDecodeError
+
+
+def _json(value: Any) -> ExtValue:
+    """A vendor JSON-string field: object/array parsed, other text kept raw, empty/``null``/non-text → ``None``."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not text or text == "null":
+            return None
+        if text[0] in "{[":
+            try:
+                parsed = _loads(text)
+            except _JSONDecodeError:
+                return value
+            if isinstance(parsed, (dict, list)):
+                return parsed
+        return value
+    if isinstance(value, (dict, list)):
+        return value
+    return None
+
+
+def _object(value: Any) -> dict[str, Any] | None:
+    """A field that should hold a JSON object (possibly as a string): the dict, else ``None``."""
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str):
+        parsed = _json(value)
+        if isinstance(parsed, dict):
+            return parsed
+    return None
+
+
+def _yes_no(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        flag = value.strip().upper()
+        if flag in ("Y", "YES", "TRUE", "T"):
+            return True
+        if flag in ("N", "NO", "FALSE", "F"):
+            return False
+    return None
+
+
+def _score(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        score = float(value)
+    elif isinstance(value, str):
+        try:
+            score = float(value)
+        except ValueError:
+            return None
+    else:
+        return None
+    return score if math.isfinite(score) else None
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _spoof_types(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            parsed = _json(text)
+            if isinstance(parsed, list):
+                value = parsed
+            else:
+                return ()
+        else:
+            return tuple(part.strip() for part in text.split(",") if part.strip())
+    if isinstance(value, list):
+        return tuple(item.strip() for item in value if isinstance(item, str) and item.strip())
+    return ()
+
+
+def _spoof(value: Any) -> SpoofInfo:
+    info = _object(value)
+    if info is None:
+        return SpoofInfo()
+    return SpoofInfo(_yes_no(info.get("spoofResult")), _spoof_types(info.get("spoofType")), info)
+
+
+def _face(info: dict[str, Any] | None) -> tuple[FaceInfo, Image | None]:
+    if info is None:
+        return FaceInfo(), None
+    image = find_image(info, FACE_KEYS)
+    raw = {key: value for key, value in info.items() if key not in IMAGE_KEYS} if image is not None else info
+    face = FaceInfo(
+        _yes_no(info.get("facePassed")),
+        _yes_no(info.get("faceAttack")),
+        _score(info.get("faceComparisonScore")),
+        _score(info.get("authorityComparisonScore")),
+        raw,
+    )
+    return face, image
+
+
+_ID_INFO_MODELLED = frozenset(("ocrIdPassed", "ocrIdInfo", "spoofInfo", "ocrIdEditInfo")) | IMAGE_KEYS
+
+
+def parse_check_result(
+    body: Mapping[str, Any] | bytes | bytearray | memoryview | str, *, doc_type: str | None = None
+) -> CheckResultResponse:
+    """Parse a whole CheckResult response (``{"RequestId","Code","Message","Result":{...}}``, decoded or raw JSON).
+
+    ``doc_type`` is the ``DocType`` given at Initialize; without it the type is guessed from the OCR field names
+    (:func:`shared.results.identity.guess_doc_type`). Raises :class:`ResultParseError` only when the response is
+    unusable: not JSON, not an object, no ``Result`` object, ``Result.Passed`` missing or not ``Y``/``N``/``P``.
+    Unknown sub codes, unknown fields, missing/empty/``"null"``/non-JSON ``Ext*Info`` strings are tolerated.
+    """
+    if isinstance(body, (bytes, bytearray, memoryview, str)):
+        try:
+            decoded = _loads(body)
+        except _JSONDecodeError:
+            raise ResultParseError("body", "is not valid JSON") from None
+    else:
+        decoded = body
+    if type(decoded) is not dict and not isinstance(decoded, Mapping):  # type() first: the ABC check is slow
+        raise ResultParseError("body", "is not a JSON object")
+    result = decoded.get("Result")
+    if type(result) is not dict and not isinstance(result, Mapping):
+        raise ResultParseError("Result", "is missing or not an object")
+    passed = result.get("Passed")
+    status = _STATUS_BY_PASSED.get(passed) if type(passed) is str else None
+    if status is None:
+        raise ResultParseError("Result.Passed", "is missing or not one of Y, N, P")
+    return CheckResultResponse(
+        _text(decoded.get("RequestId")),
+        passed,  # type: ignore[arg-type]  # a str: it is a key of _STATUS_BY_PASSED
+        status,
+        _text(result.get("SubCode")),
+        _text(decoded.get("Code")),
+        _text(decoded.get("Message")),
+        result,
+        doc_type or None,
+    )

@@ -1,0 +1,134 @@
+"""shared.results: lazily decoded images (sniffing, caching, invalid base64)."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from shared import doctypes
+from shared.results import Image, ImageDecodeError, ResultParseError, parse_check_result
+from tests.test_results_support import (
+    FAKE_BMP,
+    FAKE_GIF,
+    FAKE_JPEG,
+    FAKE_OTHER,
+    FAKE_PNG,
+    FAKE_WEBP,
+    OCR_BY_DOC_TYPE,
+    b64,
+    make_body,
+)
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type"),
+    [
+        (FAKE_JPEG, "image/jpeg"),
+        (FAKE_PNG, "image/png"),
+        (FAKE_GIF, "image/gif"),
+        (FAKE_WEBP, "image/webp"),
+        (FAKE_BMP, "image/bmp"),
+        (FAKE_OTHER, "application/octet-stream"),
+    ],
+)
+def test_content_type_is_sniffed_from_magic_bytes(data: bytes, content_type: str) -> None:
+    assert Image("idImage", b64(data)).content_type == content_type
+
+
+def test_content_type_is_sniffed_without_decoding_everything() -> None:
+    image = Image("idImage", b64(FAKE_PNG) + "!!!garbage after the head!!!")
+    assert image.content_type == "image/png"
+
+
+def test_content_type_of_undecodable_text_is_octet_stream() -> None:
+    assert Image("idImage", "!!!!").content_type == "application/octet-stream"
+
+
+def test_data_is_decoded() -> None:
+    assert Image("idImage", b64(FAKE_JPEG)).data == FAKE_JPEG
+
+
+def test_data_is_decoded_once_and_cached() -> None:
+    image = Image("idImage", b64(FAKE_JPEG))
+    assert image.data is image.data
+
+
+def test_data_with_line_breaks_and_data_uri_prefix_is_decoded() -> None:
+    text = "data:image/png;base64," + base64.encodebytes(FAKE_PNG).decode()
+    assert Image("faceImg", text).data == FAKE_PNG
+
+
+def test_unpadded_and_url_safe_base64_is_decoded() -> None:
+    data = b"\xfb\xff\xfe" + FAKE_OTHER
+    text = base64.urlsafe_b64encode(data).decode().rstrip("=")
+    assert Image("faceImg", text).data == data
+
+
+def test_size_estimate_matches_decoded_length() -> None:
+    for data in (FAKE_JPEG, FAKE_PNG, FAKE_GIF, b"a", b"ab", b"abc"):
+        assert Image("idImage", b64(data)).size == len(data)
+
+
+def test_invalid_base64_raises_typed_error_on_access() -> None:
+    image = Image("idImage", "not*base64*at all")
+    with pytest.raises(ImageDecodeError) as caught:
+        _ = image.data
+    assert caught.value.code == "InvalidImage"
+    assert caught.value.field == "idImage"
+    assert "not*base64" not in str(caught.value)
+    assert isinstance(caught.value, ResultParseError)
+
+
+def test_invalid_base64_does_not_fail_parsing() -> None:
+    result = parse_check_result(make_body(ocr=OCR_BY_DOC_TYPE[doctypes.PASSPORT], id_info={"idImage": "*bad*"}))
+    assert result.images.id_front is not None
+    with pytest.raises(ImageDecodeError):
+        _ = result.images.id_front.data
+
+
+def test_images_are_found_in_ext_id_and_face_info() -> None:
+    body = make_body(
+        ocr=OCR_BY_DOC_TYPE[doctypes.MAINLAND_ID],
+        id_info={"idImage": b64(FAKE_JPEG), "idBackImage": b64(FAKE_PNG)},
+        face_info={"facePassed": "Y", "faceImg": b64(FAKE_GIF)},
+    )
+    images = parse_check_result(body).images
+    assert images.id_front is not None and images.id_front.data == FAKE_JPEG
+    assert images.id_back is not None and images.id_back.content_type == "image/png"
+    assert images.face is not None and images.face.name == "faceImg"
+    assert [image.name for image in images] == ["idImage", "idBackImage", "faceImg"]
+    assert len(images) == 3
+
+
+@pytest.mark.parametrize("key", ["faceImg", "faceImage", "facePicture"])
+def test_face_image_is_accepted_under_each_candidate_name(key: str) -> None:
+    images = parse_check_result(make_body(face_info={key: b64(FAKE_JPEG)})).images
+    assert images.face is not None
+    assert images.face.name == key
+    assert images.get(key) is images.face
+
+
+def test_face_image_is_not_kept_in_face_raw() -> None:
+    result = parse_check_result(make_body(face_info={"facePassed": "Y", "faceImg": b64(FAKE_JPEG)}))
+    assert result.face.raw == {"facePassed": "Y"}
+
+
+def test_images_are_not_decoded_by_parsing() -> None:
+    result = parse_check_result(make_body(face_info={"faceImg": b64(FAKE_JPEG)}))
+    face = result.images.face
+    assert face is not None
+    assert face._data is None  # nothing decoded until .data is read
+    _ = face.data
+    assert face._data == FAKE_JPEG
+
+
+def test_empty_image_strings_are_ignored() -> None:
+    result = parse_check_result(make_body(id_info={"idImage": ""}, face_info={"faceImg": "  "}))
+    assert not result.images
+    assert result.images.get("idImage") is None
+
+
+def test_image_repr_does_not_show_content() -> None:
+    text = b64(FAKE_JPEG)
+    assert text[:12] not in repr(Image("idImage", text))

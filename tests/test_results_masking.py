@@ -1,0 +1,104 @@
+"""shared.results: masking identity data for logs."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared import doctypes
+from shared.results import Identity, mask_identity, mask_value, parse_check_result
+from tests.test_results_support import OCR_BY_DOC_TYPE, make_body
+
+SAMPLE = Identity(
+    full_name="Chan Tai Man",
+    given_name="Tai Man",
+    surname="Chan",
+    native_name="陳大文",
+    document_number="H1234562",
+    birth_date="1990-01-05",
+    sex="M",
+    nationality="UTO",
+    issue_date="2018-06-15",
+    expiry_date="2028-06-14",
+    address="Flat 0, Fake Street",
+    place_of_issue="Nowhere",
+    issuing_authority="Fake Authority",
+    doc_type=doctypes.HK_ID_2018,
+)
+
+
+def test_document_number_keeps_first_and_last_character() -> None:
+    assert mask_identity(SAMPLE)["documentNumber"] == "H******2"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(("text", "masked"), [("", ""), ("A", "*"), ("AB", "**"), ("ABCD", "****"), ("ABCDE", "A***E")])
+def test_short_values_are_fully_starred(text: str, masked: str) -> None:
+    assert mask_value(text) == masked
+
+
+def test_mask_value_of_none_is_none() -> None:
+    assert mask_value(None) is None
+
+
+def test_names_keep_their_first_letter() -> None:
+    masked = mask_identity(SAMPLE)
+    assert masked is not None
+    assert (masked["fullName"], masked["givenName"], masked["surname"], masked["nativeName"]) == (
+        "C*",
+        "T*",
+        "C*",
+        "陳*",
+    )
+
+
+def test_birth_date_keeps_the_year_only() -> None:
+    assert mask_identity(SAMPLE)["birthDate"] == "1990-**-**"  # type: ignore[index]
+
+
+def test_unparsed_birth_date_is_fully_masked() -> None:
+    masked = mask_identity(Identity(birth_date="30 Feb 90", unparsed_dates=("birthDate",)))
+    assert masked is not None and masked["birthDate"] == "***"
+
+
+def test_address_is_starred() -> None:
+    assert mask_identity(SAMPLE)["address"] == "***"  # type: ignore[index]
+
+
+def test_non_identifying_fields_are_kept() -> None:
+    masked = mask_identity(SAMPLE)
+    assert masked is not None
+    for key in ("sex", "nationality", "issueDate", "expiryDate", "docType", "placeOfIssue", "issuingAuthority"):
+        assert masked[key] == SAMPLE.to_dict()[key]
+
+
+def test_missing_fields_stay_none() -> None:
+    masked = mask_identity(Identity())
+    assert masked is not None
+    assert masked["fullName"] is None and masked["documentNumber"] is None and masked["address"] is None
+
+
+def test_masked_identity_contains_no_original_pii() -> None:
+    encoded = str(mask_identity(SAMPLE))
+    for secret in ("Chan", "Tai Man", "H1234562", "01-05", "Fake Street", "大文"):
+        assert secret not in encoded
+
+
+def test_mapping_input_is_masked_like_the_identity() -> None:
+    assert mask_identity(SAMPLE.to_dict()) == mask_identity(SAMPLE)
+
+
+def test_mapping_input_drops_unknown_keys() -> None:
+    masked = mask_identity({**SAMPLE.to_dict(), "idNumber": "H1234562"})
+    assert masked is not None and "idNumber" not in masked
+
+
+def test_mask_identity_of_none_is_none() -> None:
+    assert mask_identity(None) is None
+
+
+def test_parsed_identity_masks_for_every_doc_type() -> None:
+    for doc_type, ocr in OCR_BY_DOC_TYPE.items():
+        identity = parse_check_result(make_body(ocr=ocr), doc_type=doc_type).identity
+        masked = mask_identity(identity)
+        assert masked is not None
+        assert identity is not None and identity.document_number is not None
+        assert masked["documentNumber"] != identity.document_number
