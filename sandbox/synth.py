@@ -1,0 +1,139 @@
+"""Synthetic, clearly fake identity data and placeholder JPEG images, deterministic per transaction.
+
+Every name reads TEST SAMPLE / 测试样本, every document number is mostly zeros, the passport nationality is ICAO's
+test state ``UTO`` (Utopia): nothing here can be mistaken for a real person.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import random
+import struct
+
+from shared import doctypes
+
+# OCR field names per document (REFERENCE.md, "OCR fields (ocrIdInfo) by document")
+# fmt: off
+OCR_FIELDS: dict[str, tuple[str, ...]] = {
+    doctypes.HK_ID_2003: (
+        "name", "englishName", "nameCode", "sex", "birthDate", "idNumber",
+        "currentIssueDate", "firstIssueDate", "isPermanent", "symbols",
+    ),
+    doctypes.HK_MACAO_EXIT_ENTRY_PERMIT: (
+        "name", "englishName", "sex", "birthDate", "idNumber", "issueDate", "expiryDate",
+        "placeOfIssue", "originOfIssue",
+    ),
+    doctypes.HK_MACAO_RESIDENT_TRAVEL_PERMIT: (
+        "name", "englishName", "sex", "birthDate", "idNumber", "issueDate", "expiryDate", "originOfIssue",
+    ),
+    doctypes.PASSPORT: (
+        "surname", "givenname", "sex", "birthDate", "passportNo", "nationality", "expiryDate", "countryCode",
+    ),
+    doctypes.MACAO_ID: (
+        "surnameCN", "givennameCN", "surname", "givenname", "sex", "birthDate", "idNumber", "expiryDate",
+        "placeOfBirth",
+    ),
+    doctypes.TAIWAN_RESIDENT_TRAVEL_PERMIT: (
+        "name", "englishName", "sex", "birthDate", "idNumber", "issueDate", "expiryDate",
+        "originOfIssue", "placeOfIssue",
+    ),
+    doctypes.MAINLAND_ID: ("name", "sex", "ethnicity", "birthDate", "idNumber", "address"),
+}
+# fmt: on
+OCR_FIELDS[doctypes.HK_ID_2018] = OCR_FIELDS[doctypes.HK_ID_2003]
+# The back side of the mainland ID (Pages=01,02): field names are not documented; these are our guess.
+MAINLAND_ID_BACK_FIELDS = ("issueDate", "expiryDate")
+
+SPOOF_TYPES = ("SCREEN_REMARK", "PHOTO_COPY", "TAMPER")
+
+
+def _rng(transaction_id: str, purpose: str) -> random.Random:
+    return random.Random(hashlib.sha256(f"{purpose}:{transaction_id}".encode()).digest())
+
+
+def fake_identity(transaction_id: str, doc_type: str, *, back_side: bool = False) -> dict[str, str]:
+    """The ``ocrIdInfo`` fields for ``doc_type`` with obviously fake values."""
+    rng = _rng(transaction_id, "identity")
+    serial = rng.randrange(1, 999)
+    male = rng.random() < 0.5
+    sex_en = "M" if male else "F"
+    sex_cn = "男" if male else "女"
+    birth = f"19{rng.randrange(60, 99):02d}-01-01"
+    issue, expiry = "2020-01-01", "2030-01-01"
+    values: dict[str, str] = {
+        "name": "测试样本",
+        "englishName": "TEST SAMPLE",
+        "nameCode": "0000 0000 0000 0000",
+        "sex": sex_en,
+        "birthDate": birth,
+        "currentIssueDate": issue,
+        "firstIssueDate": "2003-01-01",
+        "isPermanent": "Y",
+        "symbols": "***AZ",
+        "issueDate": issue,
+        "expiryDate": expiry,
+        "placeOfIssue": "TEST CITY",
+        "originOfIssue": "TEST AUTHORITY",
+        "surname": "SAMPLE",
+        "givenname": "TEST",
+        "surnameCN": "测试",
+        "givennameCN": "样本",
+        "nationality": "UTO",
+        "countryCode": "UTO",
+        "placeOfBirth": "TEST CITY",
+        "ethnicity": "测试",
+        "address": "测试地址 TEST ADDRESS 0号",
+    }
+    numbers = {
+        doctypes.HK_ID_2003: f"Z000{serial:03d}(0)",
+        doctypes.HK_ID_2018: f"Z000{serial:03d}(0)",
+        doctypes.HK_MACAO_EXIT_ENTRY_PERMIT: f"C00000{serial:03d}",
+        doctypes.HK_MACAO_RESIDENT_TRAVEL_PERMIT: f"H00000{serial:03d}",
+        doctypes.MACAO_ID: f"0000{serial:03d}(0)",
+        doctypes.TAIWAN_RESIDENT_TRAVEL_PERMIT: f"00000{serial:03d}",
+        doctypes.MAINLAND_ID: f"000000{birth.replace('-', '')}0{serial:03d}",
+    }
+    if doc_type == doctypes.MAINLAND_ID:
+        values["sex"] = sex_cn
+    fields = OCR_FIELDS.get(doc_type, OCR_FIELDS[doctypes.PASSPORT])
+    identity = {name: values.get(name, "TEST") for name in fields}
+    if "idNumber" in identity:
+        identity["idNumber"] = numbers.get(doc_type, f"TEST{serial:05d}")
+    if "passportNo" in identity:
+        identity["passportNo"] = f"TEST{serial:05d}"
+    if back_side and doc_type == doctypes.MAINLAND_ID:
+        identity.update({name: values[name] for name in MAINLAND_ID_BACK_FIELDS})
+    return identity
+
+
+def placeholder_jpeg(transaction_id: str, kind: str, size: int) -> bytes:
+    """A JPEG of exactly ``size`` bytes: SOI, a JFIF APP0, COM segments of deterministic padding, EOI.
+
+    It has a valid header and trailer (parsers and magic-byte sniffers accept it) but no image data: it is a
+    stand-in for the vendor's 100 KB - 2 MB photos, cheap to produce.
+    """
+    soi, eoi = b"\xff\xd8", b"\xff\xd9"
+    app0 = b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    pattern = hashlib.sha256(f"jpeg:{kind}:{transaction_id}".encode()).digest()
+    remaining = size - len(soi) - len(app0) - len(eoi)
+    segments: list[bytes] = []
+    first = True
+    while remaining > 0:
+        # every COM segment costs 4 bytes of marker+length; its payload is at most 65533 bytes
+        payload_len = min(65533, remaining - 4)
+        if 0 < remaining - payload_len - 4 < 4:  # never leave less than a segment header behind
+            payload_len -= 4
+        if first:
+            text = b"SANDBOX PLACEHOLDER - NOT A REAL DOCUMENT "
+            payload = (text + pattern * (payload_len // len(pattern) + 1))[:payload_len]
+            first = False
+        else:
+            payload = (pattern * (payload_len // len(pattern) + 1))[:payload_len]
+        segments.append(b"\xff\xfe" + struct.pack(">H", payload_len + 2) + payload)
+        remaining -= payload_len + 4
+    return soi + app0 + b"".join(segments) + eoi
+
+
+def placeholder_jpeg_b64(transaction_id: str, kind: str, size: int) -> str:
+    return base64.b64encode(placeholder_jpeg(transaction_id, kind, size)).decode()

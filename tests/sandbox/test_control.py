@@ -1,0 +1,88 @@
+"""The control API under /_sandbox/ and the command line entry point."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sandbox import SandboxServer
+from tests.sandbox.helpers import check, complete, control, initialize
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_list_transactions_shows_initialized_ones(sandbox: SandboxServer) -> None:
+    first, second = initialize(sandbox), initialize(sandbox)
+    listed = control(sandbox, "GET", "transactions").body["transactions"]
+    assert [t["transactionId"] for t in listed] == [first, second]
+    assert {t["status"] for t in listed} == {"INITIALIZED"}
+
+
+def test_get_transaction_returns_detail_with_identity(sandbox: SandboxServer) -> None:
+    tid = initialize(sandbox)
+    complete(sandbox, tid, "fail", subCode="204")
+    detail = control(sandbox, "GET", f"transactions/{tid}").body
+    assert (detail["status"], detail["outcome"], detail["subCode"]) == ("FINISHED", "fail", "204")
+    assert detail["identity"]["surname"] == "SAMPLE"
+    assert "CallbackToken" not in detail["parameters"] or detail["hasCallbackToken"]
+
+
+def test_get_unknown_transaction_is_404(sandbox: SandboxServer) -> None:
+    assert control(sandbox, "GET", "transactions/nope").status == 404
+
+
+def test_complete_unknown_transaction_is_404(sandbox: SandboxServer) -> None:
+    assert control(sandbox, "POST", "transactions/nope/complete", {"outcome": "pass"}).status == 404
+
+
+def test_complete_with_unknown_outcome_is_400(sandbox: SandboxServer) -> None:
+    tid = initialize(sandbox)
+    assert control(sandbox, "POST", f"transactions/{tid}/complete", {"outcome": "maybe"}).status == 400
+
+
+def test_reset_forgets_transactions(sandbox: SandboxServer) -> None:
+    tid = initialize(sandbox)
+    control(sandbox, "POST", "reset")
+    assert control(sandbox, "GET", "transactions").body["transactions"] == []
+    assert check(sandbox, tid).body["Code"] == "TransactionIdInvalid"
+
+
+def test_health_names_the_access_key_id(sandbox: SandboxServer) -> None:
+    body = control(sandbox, "GET", "health").body
+    assert body == {"ok": True, "accessKeyId": "sandbox", "baseUrl": sandbox.base_url}
+
+
+def test_unknown_control_route_is_404(sandbox: SandboxServer) -> None:
+    assert control(sandbox, "GET", "nothing-here").status == 404
+
+
+def test_python_m_sandbox_serves_on_the_requested_port() -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SANDBOX_ACCESS_KEY_ID": "cli-ak"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "--host", "127.0.0.1", "--port", "0", "--quiet"],
+        cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        assert "cloudauth-intl sandbox on http://127.0.0.1:" in line
+        port = int(line.split("http://127.0.0.1:")[1].split()[0])
+        import http.client
+
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("GET", "/_sandbox/health")
+        assert b'"accessKeyId":"cli-ak"' in conn.getresponse().read()
+        conn.close()
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0
+
+
+def test_scripts_sandbox_is_an_executable_wrapper() -> None:
+    script = ROOT / "scripts" / "sandbox"
+    assert os.access(script, os.X_OK)
+    text = script.read_text()
+    assert '. "$(dirname "$0")/_venv.sh"' in text
+    assert 'exec python -m sandbox "$@"' in text
