@@ -1,14 +1,22 @@
-"""FC 3.0 handler: initializer. Not implemented yet (functions issue); it says so honestly."""
+"""FC 3.0 entry point of the initializer function (HTTP trigger). The logic lives in shared.handlers.initializer."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from shared.handlers.initializer import InitializerApp
 
-def handler(event: bytes, context: Any) -> dict[str, Any]:
-    return {
-        "statusCode": 501,
-        "headers": {"content-type": "application/json"},
-        "isBase64Encoded": False,
-        "body": '{"error": {"code": "NotImplemented", "message": "not implemented yet"}}',
-    }
+_app: InitializerApp | None = None
+
+
+def initialize(context: Any) -> None:
+    """Runs once per instance (FC's initializer hook): configuration errors fail here, not at a request."""
+    global _app  # noqa: PLW0603 - one app per FC instance is the point
+    _app = InitializerApp.from_env()
+
+
+def handler(event: Any, context: Any) -> Any:
+    if _app is None:
+        initialize(context)
+    assert _app is not None
+    return _app.handle(event, context)

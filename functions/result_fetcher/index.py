@@ -1,14 +1,22 @@
-"""FC 3.0 handler: result_fetcher. Not implemented yet (functions issue); it says so honestly."""
+"""FC 3.0 entry point of result_fetcher (HTTP callback + MNS re-checks). Logic: shared.handlers.result_fetcher."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from shared.handlers.result_fetcher import ResultFetcherApp
 
-def handler(event: bytes, context: Any) -> dict[str, Any]:
-    return {
-        "statusCode": 501,
-        "headers": {"content-type": "application/json"},
-        "isBase64Encoded": False,
-        "body": '{"error": {"code": "NotImplemented", "message": "not implemented yet"}}',
-    }
+_app: ResultFetcherApp | None = None
+
+
+def initialize(context: Any) -> None:
+    """Runs once per instance (FC's initializer hook): configuration errors fail here, not at a request."""
+    global _app  # noqa: PLW0603 - one app per FC instance is the point
+    _app = ResultFetcherApp.from_env()
+
+
+def handler(event: Any, context: Any) -> Any:
+    if _app is None:
+        initialize(context)
+    assert _app is not None
+    return _app.handle(event, context)

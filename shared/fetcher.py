@@ -1,0 +1,216 @@
+"""Fetch a verification's result from the vendor and keep it, exactly once in effect.
+
+The order of effects is what makes retries safe (every step may be repeated after a crash):
+
+1. ``CheckResult`` with the TransactionId stored at Initialize (never one from a request);
+2. images and the full parsed result → object store under ``results/<merchantBizId>/`` (same keys, same
+   content on every retry: the vendor's final answer does not change);
+3. the row PENDING → PASSED/FAILED, conditionally: only one fetch wins, a final row is never overwritten;
+4. only the winner enqueues the notification, then flags the row (outbox: a final row whose flag is still
+   unset after a crash is re-enqueued by the sweeper).
+
+Pending answers and transient failures schedule a delayed re-check on the re-check queue.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from shared import jsonutil
+from shared.cloudauth import CloudAuthClient, CloudAuthError, ProcessNotCompleted, TransactionIdInvalid
+from shared.log import get_logger
+from shared.results import CheckResultResponse, ResultParseError, VerificationStatus, mask_identity, parse_check_result
+from shared.settings import FetchSettings
+from shared.storage import ObjectStore, Queue, StorageError, TransactionRecord, TransactionStore
+
+logger = get_logger("kyc.fetcher")
+
+FINAL_STATUSES = frozenset({"PASSED", "FAILED"})
+OutcomeKind = Literal["finalized", "already_final", "pending", "retry_later", "unknown", "failed"]
+
+
+@dataclass(frozen=True)
+class FetchOutcome:
+    kind: OutcomeKind
+    status: str | None = None
+    error: str | None = None
+    next_check_in: float | None = None
+
+
+class RecheckNotScheduled(Exception):
+    """A pending transaction could not be put back on the re-check queue; the caller must not ack its trigger."""
+
+    log_safe = True
+
+
+def result_prefix(merchant_biz_id: str) -> str:
+    return f"results/{merchant_biz_id}/"
+
+
+def result_key(merchant_biz_id: str) -> str:
+    return f"{result_prefix(merchant_biz_id)}result.json"
+
+
+_EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "image/webp": "webp", "image/bmp": "bmp"}
+
+
+def notification_message(merchant_biz_id: str) -> bytes:
+    return jsonutil.dumps({"merchantBizId": merchant_biz_id, "attempt": 0})
+
+
+def recheck_message(merchant_biz_id: str, attempt: int) -> bytes:
+    return jsonutil.dumps({"merchantBizId": merchant_biz_id, "attempt": attempt})
+
+
+class ResultFetcher:
+    def __init__(
+        self,
+        *,
+        client: CloudAuthClient,
+        store: TransactionStore,
+        objects: ObjectStore,
+        recheck_queue: Queue,
+        notify_queue: Queue,
+        settings: FetchSettings,
+        clock: Callable[[], float] = time.time,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.objects = objects
+        self.recheck_queue = recheck_queue
+        self.notify_queue = notify_queue
+        self.settings = settings
+        self.clock = clock
+        self.jitter = jitter
+
+    # -- the whole pipeline ---------------------------------------------------------------------------------
+
+    def fetch(self, merchant_biz_id: str, *, attempt: int = 0) -> FetchOutcome:
+        """Fetch and keep the result of one transaction. Raises :class:`RecheckNotScheduled` only when a
+        transaction that still needs work could not be scheduled again (so the trigger must be retried)."""
+        record = self.store.get(merchant_biz_id)
+        if record is None:
+            return FetchOutcome("unknown")
+        if record.status in FINAL_STATUSES:
+            return FetchOutcome("already_final", status=record.status)
+        try:
+            body = self.client.check_result(merchant_biz_id, record.transaction_id, is_return_image=True)
+        except ProcessNotCompleted:
+            return self._schedule_recheck(record, attempt, error=None, pending=True)
+        except TransactionIdInvalid as exc:
+            # The vendor no longer knows this transaction (deleted, or older than its 30-day retention).
+            # Retrying cannot help; the sweeper abandons the row once it is old enough.
+            self.store.record_check(merchant_biz_id, now=self.clock(), next_check_at=None, error=exc.code)
+            logger.error("fetch.transaction_unknown_to_vendor", extra={"errorCode": exc.code})
+            return FetchOutcome("failed", error=exc.code)
+        except CloudAuthError as exc:
+            logger.warning("fetch.vendor_error", extra={"errorCode": exc.code, "transient": exc.transient})
+            return self._schedule_recheck(record, attempt, error=exc.code, pending=False)
+        try:
+            result = parse_check_result(body, doc_type=record.doc_type)
+        except ResultParseError as exc:
+            logger.error("fetch.unparseable_result", extra={"errorCode": exc.code})
+            return self._schedule_recheck(record, attempt, error=exc.code, pending=False)
+        if result.status is VerificationStatus.PENDING:
+            return self._schedule_recheck(record, attempt, error=None, pending=True)
+        try:
+            return self._keep(record, result)
+        except StorageError as exc:
+            logger.error("fetch.storage_error", extra={"errorCode": exc.code, "transient": exc.transient})
+            return self._schedule_recheck(record, attempt, error=exc.code, pending=False)
+
+    # -- steps ---------------------------------------------------------------------------------------------
+
+    def _keep(self, record: TransactionRecord, result: CheckResultResponse) -> FetchOutcome:
+        mbid = record.merchant_biz_id
+        now = self.clock()
+        image_keys: dict[str, str] = {}
+        for image in result.images:
+            ext = _EXTENSIONS.get(image.content_type, "bin")
+            key = f"{result_prefix(mbid)}{image.name}.{ext}"
+            self.objects.put(key, image.data, image.content_type)
+            image_keys[image.name] = key
+        document = {
+            "merchantBizId": mbid,
+            "transactionId": record.transaction_id,
+            "docType": result.doc_type or record.doc_type,
+            "fetchedAt": now,
+            "images": image_keys,
+            "result": result.to_record(),
+        }
+        key = result_key(mbid)
+        self.objects.put(key, jsonutil.dumps(document), "application/json")
+        won = self.store.finalize(
+            mbid,
+            status=result.status.value,
+            passed=result.passed,
+            sub_code=result.sub_code,
+            result_key=key,
+            identity_masked=mask_identity(result.identity) if result.identity else None,
+            result_version=int(now * 1000),  # ms of the fetch: a later fetch never loses to an older one
+            now=now,
+        )
+        if not won:
+            logger.info("fetch.already_final")
+            return FetchOutcome("already_final", status=result.status.value)
+        logger.info("fetch.finalized", extra={"status": result.status.value, "subCode": result.sub_code})
+        self.enqueue_notification(mbid)
+        if self.settings.delete_vendor_copy:
+            self.delete_vendor_copy(record)
+        return FetchOutcome("finalized", status=result.status.value)
+
+    def enqueue_notification(self, merchant_biz_id: str) -> bool:
+        """Enqueue the notification and flag the row. A failure here is repaired by the sweeper's outbox pass."""
+        try:
+            self.notify_queue.send(notification_message(merchant_biz_id))
+            self.store.mark_notification_enqueued(merchant_biz_id)
+        except StorageError as exc:
+            logger.error("fetch.notification_not_enqueued", extra={"errorCode": exc.code})
+            return False
+        return True
+
+    def delete_vendor_copy(self, record: TransactionRecord) -> bool:
+        try:
+            self.client.delete_verify_result(record.transaction_id, delete_type="All")
+            self.store.mark_vendor_copy_deleted(record.merchant_biz_id)
+        except (CloudAuthError, StorageError) as exc:
+            logger.warning("fetch.vendor_copy_not_deleted", extra={"errorCode": getattr(exc, "code", None)})
+            return False
+        return True
+
+    def _schedule_recheck(
+        self, record: TransactionRecord, attempt: int, *, error: str | None, pending: bool
+    ) -> FetchOutcome:
+        schedule = self.settings.recheck_schedule
+        now = self.clock()
+        kind: OutcomeKind = "pending" if pending else "retry_later"
+        if attempt >= len(schedule):
+            # Out of quick re-checks: the sweeper owns this transaction's schedule from here on.
+            return FetchOutcome(kind, error=error)
+        # Full jitter on the upper half keeps a burst of pending transactions from re-checking in lockstep.
+        delay = schedule[attempt] * (0.5 + 0.5 * self.jitter())
+        try:
+            self.store.record_check(record.merchant_biz_id, now=now, next_check_at=now + delay, error=error)
+            self.recheck_queue.send(recheck_message(record.merchant_biz_id, attempt + 1), delay_seconds=int(delay))
+        except StorageError as exc:
+            logger.error("fetch.recheck_not_scheduled", extra={"errorCode": exc.code})
+            raise RecheckNotScheduled(exc.code) from exc
+        return FetchOutcome(kind, error=error, next_check_in=delay)
+
+
+def parse_recheck_message(body: Any) -> tuple[str, int] | None:
+    """``(merchantBizId, attempt)`` from a re-check message body, or None when it is not one."""
+    if not isinstance(body, dict):
+        return None
+    mbid = body.get("merchantBizId")
+    attempt = body.get("attempt", 0)
+    if not isinstance(mbid, str) or not mbid.isalnum() or len(mbid) > 32:
+        return None
+    if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 0:
+        return None
+    return mbid, attempt

@@ -1,0 +1,1 @@
+"""Handler glue for each FC function; functions/<name>/index.py only wires these to FC."""

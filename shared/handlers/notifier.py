@@ -1,0 +1,50 @@
+"""The notifier function: MNS queue trigger (through EventBridge) → signed webhooks to every subscriber."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from shared.fc import parse_queue_event
+from shared.log import get_logger, log_context
+from shared.notifications import Notifier
+from shared.settings import WebhookSettings
+from shared.storage import StorageError, StorageSettings, open_object_store, open_queue, open_transaction_store
+
+logger = get_logger("kyc.notifier")
+
+
+class NotifierApp:
+    def __init__(self, notifier: Notifier) -> None:
+        self.notifier = notifier
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> NotifierApp:
+        storage = StorageSettings.from_env(env)
+        notifier = Notifier(
+            store=open_transaction_store(storage),
+            objects=open_object_store(storage),
+            notify_queue=open_queue(storage, "notify"),
+            deadletter_queue=open_queue(storage, "deadletter"),
+            settings=WebhookSettings.from_env(env),
+        )
+        return cls(notifier)
+
+    def handle(self, event: Any, context: Any) -> dict[str, Any]:
+        """Each message is handled on its own: a bad one is dead-lettered and the rest of the batch goes on.
+        Raises only if a retry could not be enqueued, so the trigger redelivers rather than lose a delivery."""
+        failed = 0
+        handled = 0
+        with log_context(request_id=getattr(context, "request_id", None)):
+            for message in parse_queue_event(event):
+                body = message.json() if message.error is None else None
+                mbid = body.get("merchantBizId") if isinstance(body, dict) else None
+                with log_context(merchant_biz_id=mbid if isinstance(mbid, str) else None):
+                    try:
+                        self.notifier.handle_body(body, raw=message.body)
+                        handled += 1
+                    except StorageError:
+                        failed += 1
+        if failed:
+            raise RuntimeError(f"{failed} message(s) could not be re-queued; the trigger will redeliver them")
+        return {"handled": handled}

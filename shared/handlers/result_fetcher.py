@@ -1,0 +1,112 @@
+"""The result_fetcher function: the vendor's callback (HTTP) and delayed re-checks (queue trigger).
+
+The callback is only a trigger: its ``passed``/``subCode`` are never trusted. It is authenticated by the
+callback token chosen at Initialize (only its hash is stored) and must name the stored TransactionId; the truth
+comes from CheckResult with the TransactionId stored at Initialize.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from typing import Any
+
+from shared.cloudauth import CloudAuthClient
+from shared.config import CloudAuthSettings
+from shared.fc import HttpError, HttpEvent, Router, http_response, parse_queue_event
+from shared.fetcher import FetchOutcome, RecheckNotScheduled, ResultFetcher, parse_recheck_message
+from shared.handlers.initializer import hash_callback_token
+from shared.log import get_logger, log_context, security_event
+from shared.settings import FetchSettings
+from shared.storage import StorageSettings, open_object_store, open_queue, open_transaction_store
+
+logger = get_logger("kyc.result_fetcher")
+
+
+class ResultFetcherApp:
+    def __init__(self, fetcher: ResultFetcher) -> None:
+        self.fetcher = fetcher
+        self.router = Router(on_error=self._on_error)
+        self.router.route("GET", "/callback")(self.callback)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ResultFetcherApp:
+        storage = StorageSettings.from_env(env)
+        fetcher = ResultFetcher(
+            client=CloudAuthClient(CloudAuthSettings.from_env(env)),
+            store=open_transaction_store(storage),
+            objects=open_object_store(storage),
+            recheck_queue=open_queue(storage, "recheck"),
+            notify_queue=open_queue(storage, "notify"),
+            settings=FetchSettings.from_env(env),
+        )
+        return cls(fetcher)
+
+    def handle(self, event: Any, context: Any) -> Any:
+        """HTTP trigger events are dicts with ``requestContext``; queue trigger events are CloudEvents."""
+        request_id = getattr(context, "request_id", None)
+        with log_context(request_id=request_id):
+            if HttpEvent.is_http_event(event):
+                return self.router.dispatch(event)
+            return self.handle_queue(event)
+
+    # -- the vendor's callback ------------------------------------------------------------------------------
+
+    def callback(self, event: HttpEvent) -> dict[str, Any]:
+        query = event.query
+        mbid = query.get("merchantBizId", "")
+        if not (mbid.isalnum() and len(mbid) <= 32):
+            raise HttpError(400, "InvalidParameter", "merchantBizId is missing or malformed")
+        with log_context(merchant_biz_id=mbid):
+            record = self.fetcher.store.get(mbid)
+            if record is None:
+                security_event(logger, "callback.unknown_transaction")
+                raise HttpError(404, "NotFound", "no such verification")
+            token = query.get("callbackToken", "")
+            if not record.callback_token_hash or not hmac.compare_digest(
+                hash_callback_token(token), record.callback_token_hash
+            ):
+                security_event(logger, "callback.bad_token", tokenPresent=bool(token))
+                raise HttpError(403, "InvalidCallbackToken", "the callback token does not match")
+            claimed = query.get("transactionId")
+            if claimed is not None and not hmac.compare_digest(claimed.encode(), record.transaction_id.encode()):
+                security_event(logger, "callback.transaction_mismatch")
+                raise HttpError(403, "TransactionMismatch", "transactionId does not match this verification")
+            with log_context(transaction_id=record.transaction_id):
+                try:
+                    outcome = self.fetcher.fetch(mbid)
+                except RecheckNotScheduled:
+                    raise HttpError(503, "TryAgain", "the result could not be fetched or scheduled yet") from None
+                logger.info("callback.processed", extra={"outcome": outcome.kind})
+        return http_response(200, _callback_answer(outcome))
+
+    # -- delayed re-checks ----------------------------------------------------------------------------------
+
+    def handle_queue(self, event: Any) -> dict[str, Any]:
+        """Process every re-check message; a bad message is logged and dropped, never failing the batch.
+        Raises only when some pending transaction could not be re-scheduled, so the trigger retries."""
+        processed, unschedulable = 0, 0
+        for message in parse_queue_event(event):
+            parsed = parse_recheck_message(message.json()) if message.error is None else None
+            if parsed is None:
+                logger.error("recheck.malformed_message", extra={"messageId": message.id})
+                continue
+            mbid, attempt = parsed
+            with log_context(merchant_biz_id=mbid):
+                try:
+                    outcome = self.fetcher.fetch(mbid, attempt=attempt)
+                except RecheckNotScheduled:
+                    unschedulable += 1
+                    continue
+                logger.info("recheck.processed", extra={"outcome": outcome.kind, "attempt": attempt})
+                processed += 1
+        if unschedulable:
+            raise RecheckNotScheduled(f"{unschedulable} transaction(s) could not be re-scheduled")
+        return {"processed": processed}
+
+    def _on_error(self, exc: BaseException) -> None:
+        logger.error("result_fetcher.unhandled", exc_info=exc)
+
+
+def _callback_answer(outcome: FetchOutcome) -> dict[str, Any]:
+    return {"received": True, "outcome": outcome.kind, "status": outcome.status}

@@ -1,0 +1,229 @@
+"""Deliver verification events to every subscriber: Standard Webhooks signatures, retries, dead letters.
+
+A notify message names only the transaction (no PII travels through the queue); the event is rebuilt from the
+row and, for subscribers allowed to see PII, from the stored result. The ``webhook-id`` is derived from the
+transaction, so every retry and every duplicate message carries the same id: receivers deduplicate on it.
+
+A subscriber that fails is retried later by re-enqueueing a message that lists only the subscribers still
+owed the event; after the schedule is exhausted the delivery goes to the dead-letter queue with its last error.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from shared import jsonutil
+from shared.delivery import DeliveryResult, TargetPolicy, post_webhook
+from shared.log import get_logger
+from shared.settings import Subscriber, WebhookSettings
+from shared.storage import ObjectNotFound, ObjectStore, Queue, StorageError, TransactionRecord, TransactionStore
+from shared.webhooks import signature_headers
+
+logger = get_logger("kyc.notifier")
+
+EVENT_TYPES = {
+    "PASSED": "verification.completed",
+    "FAILED": "verification.completed",
+    "ABANDONED": "verification.abandoned",
+}
+MAX_PARALLEL_DELIVERIES = 16
+
+Sender = Callable[[str, bytes, dict[str, str]], DeliveryResult]
+
+
+@dataclass(frozen=True)
+class NotifyMessage:
+    merchant_biz_id: str
+    attempt: int = 0
+    pending: tuple[str, ...] | None = None  # subscriber URLs still owed the event; None = all
+
+    @classmethod
+    def from_body(cls, body: Any) -> NotifyMessage | None:
+        if not isinstance(body, dict):
+            return None
+        mbid, attempt, pending = body.get("merchantBizId"), body.get("attempt", 0), body.get("pending")
+        if not isinstance(mbid, str) or not mbid.isalnum() or len(mbid) > 32:
+            return None
+        if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 0:
+            return None
+        if pending is not None and not (isinstance(pending, list) and all(isinstance(u, str) for u in pending)):
+            return None
+        return cls(mbid, attempt, tuple(pending) if pending is not None else None)
+
+    def to_body(self) -> bytes:
+        body: dict[str, Any] = {"merchantBizId": self.merchant_biz_id, "attempt": self.attempt}
+        if self.pending is not None:
+            body["pending"] = list(self.pending)
+        return jsonutil.dumps(body)
+
+
+def webhook_id(record: TransactionRecord) -> str:
+    return f"msg_{record.merchant_biz_id}_{record.status.lower()}"
+
+
+def _iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Notifier:
+    def __init__(
+        self,
+        *,
+        store: TransactionStore,
+        objects: ObjectStore,
+        notify_queue: Queue,
+        deadletter_queue: Queue,
+        settings: WebhookSettings,
+        sender: Sender | None = None,
+        clock: Callable[[], float] = time.time,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.store = store
+        self.objects = objects
+        self.notify_queue = notify_queue
+        self.deadletter_queue = deadletter_queue
+        self.settings = settings
+        policy = TargetPolicy(allow_private=settings.allow_private_targets, require_https=settings.require_https)
+        self.sender: Sender = sender or (
+            lambda url, body, headers: post_webhook(url, body, headers, timeout=settings.timeout_seconds, policy=policy)
+        )
+        self.clock = clock
+        self.jitter = jitter
+        self._pool = ThreadPoolExecutor(max_workers=MAX_PARALLEL_DELIVERIES, thread_name_prefix="webhook")
+
+    def handle_body(self, body: Any, *, raw: bytes = b"") -> None:
+        """Process one queue message body. Never raises for a bad message (it is dead-lettered); raises
+        ``StorageError`` only when a retry could not be enqueued, so the trigger redelivers the message."""
+        message = NotifyMessage.from_body(body)
+        if message is None:
+            logger.error("notify.malformed_message")
+            self._dead_letter({"reason": "malformed_message", "size": len(raw)})
+            return
+        record = self.store.get(message.merchant_biz_id)
+        if record is None:
+            logger.warning("notify.transaction_gone")  # erased since: nothing to tell anyone
+            return
+        event_type = EVENT_TYPES.get(record.status)
+        if event_type is None:
+            logger.error("notify.transaction_not_final", extra={"status": record.status})
+            self._dead_letter({"reason": "not_final", "merchantBizId": record.merchant_biz_id})
+            return
+        targets = self._targets(message)
+        if not targets:
+            return
+        bodies = self._event_bodies(record, event_type, targets)
+        msg_id = webhook_id(record)
+        results = self._deliver_all(targets, bodies, msg_id)
+        self._follow_up(message, record, targets, results)
+
+    def _targets(self, message: NotifyMessage) -> list[Subscriber]:
+        if message.pending is None:
+            return list(self.settings.subscribers)
+        wanted = set(message.pending)
+        return [s for s in self.settings.subscribers if s.url in wanted]
+
+    def _event_bodies(
+        self, record: TransactionRecord, event_type: str, targets: Sequence[Subscriber]
+    ) -> dict[bool, bytes]:
+        data: dict[str, Any] = {
+            "merchantBizId": record.merchant_biz_id,
+            "transactionId": record.transaction_id,
+            "merchantUserId": record.merchant_user_id,
+            "status": record.status,
+            "passed": record.passed,
+            "subCode": record.sub_code,
+            "docType": record.doc_type,
+            "identity": record.identity_masked,
+        }
+        # The event's timestamp is when the result became final: stable across retries, unlike webhook-timestamp.
+        event = {"type": event_type, "timestamp": _iso(record.finalized_at or record.updated_at), "data": data}
+        bodies = {False: jsonutil.dumps(event)}
+        if any(s.include_pii for s in targets):
+            bodies[True] = jsonutil.dumps({**event, "data": {**data, "identity": self._full_identity(record)}})
+        return bodies
+
+    def _full_identity(self, record: TransactionRecord) -> Any:
+        if not record.result_key:
+            return None
+        try:
+            document = jsonutil.loads(self.objects.get(record.result_key))
+        except ObjectNotFound:
+            return None
+        result = document.get("result") if isinstance(document, dict) else None
+        return result.get("identity") if isinstance(result, dict) else None
+
+    def _deliver_all(
+        self, targets: Sequence[Subscriber], bodies: dict[bool, bytes], msg_id: str
+    ) -> list[DeliveryResult]:
+        def deliver(subscriber: Subscriber) -> DeliveryResult:
+            body = bodies[subscriber.include_pii]
+            headers = signature_headers(subscriber.secret, msg_id, int(self.clock()), body)
+            try:
+                return self.sender(subscriber.url, body, headers)
+            except Exception:  # a sender bug must not lose the other subscribers' deliveries
+                logger.exception("notify.sender_crashed")
+                return DeliveryResult(ok=False, error="sender_error")
+
+        if len(targets) == 1:
+            return [deliver(targets[0])]
+        return list(self._pool.map(deliver, targets))
+
+    def _follow_up(
+        self,
+        message: NotifyMessage,
+        record: TransactionRecord,
+        targets: Sequence[Subscriber],
+        results: Sequence[DeliveryResult],
+    ) -> None:
+        retry: list[str] = []
+        retry_after = 0.0
+        for subscriber, result in zip(targets, results, strict=True):
+            log_extra = {"subscriber": subscriber.url, "status": result.status, "errorCode": result.error}
+            if result.ok:
+                logger.info("notify.delivered", extra=log_extra)
+            elif result.permanent:
+                logger.error("notify.permanent_failure", extra=log_extra)
+                self._dead_letter(self._dead_letter_body(record, subscriber, result, message.attempt + 1))
+            else:
+                logger.warning("notify.delivery_failed", extra=log_extra)
+                retry.append(subscriber.url)
+                retry_after = max(retry_after, result.retry_after or 0.0)
+        if not retry:
+            return
+        schedule = self.settings.retry_schedule
+        if message.attempt >= len(schedule):
+            for subscriber, result in zip(targets, results, strict=True):
+                if subscriber.url in retry:
+                    self._dead_letter(self._dead_letter_body(record, subscriber, result, message.attempt + 1))
+            return
+        delay = max(schedule[message.attempt] * (0.8 + 0.4 * self.jitter()), retry_after)
+        follow_up = NotifyMessage(record.merchant_biz_id, message.attempt + 1, tuple(retry))
+        self.notify_queue.send(follow_up.to_body(), delay_seconds=int(delay))
+
+    def _dead_letter_body(
+        self, record: TransactionRecord, subscriber: Subscriber, result: DeliveryResult, attempts: int
+    ) -> dict[str, Any]:
+        return {
+            "reason": "webhook_undeliverable",
+            "merchantBizId": record.merchant_biz_id,
+            "subscriber": subscriber.url,
+            "attempts": attempts,
+            "lastError": result.error,
+            "lastStatus": result.status,
+            "at": self.clock(),
+        }
+
+    def _dead_letter(self, body: dict[str, Any]) -> None:
+        try:
+            self.deadletter_queue.send(jsonutil.dumps({"kind": "notify", **body}))
+        except StorageError:
+            logger.exception("notify.dead_letter_failed")
+            raise

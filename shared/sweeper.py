@@ -1,0 +1,130 @@
+"""The sweeper: the recovery path for everything the callback and the queues did not finish.
+
+Run by a timer trigger (and ``./scripts/kyc sweep``). Each pass:
+
+1. PENDING rows older than ``KYC_SWEEP_AFTER`` whose next check is due are fetched (CheckResult); those the vendor
+   still reports unfinished past ``KYC_ABANDON_AFTER`` become ABANDONED (conditionally) and are notified;
+2. the outbox: final rows whose notification was never confirmed as enqueued (a crash between the row update and
+   the enqueue) are enqueued again, after a grace period so a fetch still in flight finishes first;
+3. retention: rows and objects older than ``KYC_RETENTION_DAYS`` are deleted (when set).
+
+Every step is conditional or idempotent, so sweeps may overlap each other and the callback path.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from shared.fetcher import ResultFetcher, result_prefix
+from shared.log import get_logger
+from shared.settings import SweepSettings
+from shared.storage import StorageError, TransactionRecord
+
+logger = get_logger("kyc.sweeper")
+
+OUTBOX_GRACE_SECONDS = 60.0
+MAX_SWEEP_BACKOFF_SECONDS = 3600.0
+
+
+@dataclass
+class SweepReport:
+    checked: int = 0
+    finalized: int = 0
+    abandoned: int = 0
+    still_pending: int = 0
+    renotified: int = 0
+    expired: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "checked": self.checked,
+            "finalized": self.finalized,
+            "abandoned": self.abandoned,
+            "stillPending": self.still_pending,
+            "renotified": self.renotified,
+            "expired": self.expired,
+            "errors": self.errors,
+        }
+
+
+class Sweeper:
+    def __init__(
+        self, *, fetcher: ResultFetcher, settings: SweepSettings, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.fetcher = fetcher
+        self.store = fetcher.store
+        self.settings = settings
+        self.clock = clock
+
+    def sweep(self) -> SweepReport:
+        report = SweepReport()
+        for step in (self._recheck_pending, self._repair_outbox, self._expire):
+            try:
+                step(report)
+            except StorageError as exc:  # one failing step must not stop the others
+                logger.error("sweep.step_failed", extra={"step": step.__name__, "errorCode": exc.code})
+                report.errors.append(f"{step.__name__}:{exc.code}")
+        logger.info("sweep.done", extra=report.as_dict())
+        return report
+
+    def _rows(self, status: str, *, created_before: float | None = None) -> Iterator[TransactionRecord]:
+        cursor = None
+        seen = 0
+        while seen < self.settings.batch_size:
+            rows, cursor = self.store.scan(
+                status=status, created_before=created_before, limit=min(100, self.settings.batch_size), cursor=cursor
+            )
+            for row in rows:
+                seen += 1
+                yield row
+            if not cursor:
+                return
+
+    def _recheck_pending(self, report: SweepReport) -> None:
+        now = self.clock()
+        for row in self._rows("PENDING", created_before=now - self.settings.sweep_after_seconds):
+            if row.next_check_at is not None and row.next_check_at > now:
+                continue
+            report.checked += 1
+            # An attempt past the quick schedule: the fetcher queues no re-check, the sweeper reschedules below.
+            outcome = self.fetcher.fetch(row.merchant_biz_id, attempt=len(self.fetcher.settings.recheck_schedule))
+            if outcome.kind == "finalized":
+                report.finalized += 1
+            if outcome.kind in {"finalized", "already_final"}:
+                continue
+            age = now - row.created_at
+            if age >= self.settings.abandon_after_seconds and outcome.kind in {"pending", "failed"}:
+                if self.store.mark_abandoned(row.merchant_biz_id, now=now):
+                    report.abandoned += 1
+                    logger.info("sweep.abandoned", extra={"merchantBizId": row.merchant_biz_id})
+                    self.fetcher.enqueue_notification(row.merchant_biz_id)
+                continue
+            report.still_pending += 1
+            backoff = min(self.settings.sweep_after_seconds * 2 ** min(row.check_count, 12), MAX_SWEEP_BACKOFF_SECONDS)
+            self.store.record_check(row.merchant_biz_id, now=now, next_check_at=now + backoff, error=outcome.error)
+
+    def _repair_outbox(self, report: SweepReport) -> None:
+        now = self.clock()
+        for status in ("PASSED", "FAILED", "ABANDONED"):
+            for row in self._rows(status):
+                if row.notification_enqueued:
+                    continue
+                if (row.finalized_at or row.updated_at) > now - OUTBOX_GRACE_SECONDS:
+                    continue
+                if self.fetcher.enqueue_notification(row.merchant_biz_id):
+                    report.renotified += 1
+                    logger.warning("sweep.notification_repaired", extra={"merchantBizId": row.merchant_biz_id})
+
+    def _expire(self, report: SweepReport) -> None:
+        days = self.settings.retention_days
+        if days <= 0:
+            return
+        cutoff = self.clock() - days * 86400
+        for status in ("PASSED", "FAILED", "ABANDONED"):
+            for row in self._rows(status, created_before=cutoff):
+                self.fetcher.objects.delete_prefix(result_prefix(row.merchant_biz_id))
+                self.store.delete(row.merchant_biz_id)
+                report.expired += 1
