@@ -24,6 +24,7 @@ from shared.cloudauth import (
 from shared.config import CloudAuthSettings
 from shared.doctypes import DOC_TYPES
 from shared.fc import HttpError, HttpEvent, Router, http_response
+from shared.handlers import register_config_secrets
 from shared.log import get_logger, log_context
 from shared.settings import FrontendSettings
 from shared.storage import (
@@ -98,6 +99,7 @@ class InitializerApp:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> InitializerApp:
+        register_config_secrets(env)
         settings = FrontendSettings.from_env(env)
         storage = StorageSettings.from_env(env)
         preload()  # PyJWT's import cost belongs to instance start, not to the first request

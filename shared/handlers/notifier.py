@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from shared.fc import parse_queue_event
+from shared.handlers import register_config_secrets
 from shared.log import get_logger, log_context
 from shared.notifications import Notifier
 from shared.settings import WebhookSettings
@@ -20,6 +21,7 @@ class NotifierApp:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> NotifierApp:
+        register_config_secrets(env)
         storage = StorageSettings.from_env(env)
         notifier = Notifier(
             store=open_transaction_store(storage),

@@ -15,6 +15,7 @@ from shared.cloudauth import CloudAuthClient
 from shared.config import CloudAuthSettings
 from shared.fc import HttpError, HttpEvent, Router, http_response, parse_queue_event
 from shared.fetcher import FetchOutcome, RecheckNotScheduled, ResultFetcher, parse_recheck_message
+from shared.handlers import register_config_secrets
 from shared.handlers.initializer import hash_callback_token
 from shared.log import get_logger, log_context, security_event
 from shared.settings import FetchSettings
@@ -31,6 +32,7 @@ class ResultFetcherApp:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ResultFetcherApp:
+        register_config_secrets(env)
         storage = StorageSettings.from_env(env)
         fetcher = ResultFetcher(
             client=CloudAuthClient(CloudAuthSettings.from_env(env)),

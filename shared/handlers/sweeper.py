@@ -8,6 +8,7 @@ from typing import Any
 from shared.cloudauth import CloudAuthClient
 from shared.config import CloudAuthSettings
 from shared.fetcher import ResultFetcher
+from shared.handlers import register_config_secrets
 from shared.log import get_logger, log_context
 from shared.settings import FetchSettings, SweepSettings
 from shared.storage import StorageSettings, open_object_store, open_queue, open_transaction_store
@@ -22,6 +23,7 @@ class SweeperApp:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SweeperApp:
+        register_config_secrets(env)
         storage = StorageSettings.from_env(env)
         fetcher = ResultFetcher(
             client=CloudAuthClient(CloudAuthSettings.from_env(env)),
