@@ -23,7 +23,7 @@ def register_config_secrets(env: Mapping[str, str] | None = None) -> None:
         register_secret(env.get(name))
     try:
         subscribers = WebhookSettings.from_env(env).subscribers
-    except Exception:
+    except ConfigError:  # reported by the function that uses these settings
         return
     for subscriber in subscribers:
         register_secret(subscriber.secret)
