@@ -1,0 +1,428 @@
+"""Static checks of the deployment: s.yaml (Serverless Devs 3) and template.yml (ROS).
+
+Nothing here talks to Alibaba Cloud: the files are parsed with PyYAML and checked against what the code needs
+(handlers, environment variables) and against the security rules (least privilege, encryption, retention).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTIONS_DIR = ROOT / "functions"
+INFRA = "kyc-infra"
+
+# Every function the design deploys. sweeper may not be written yet: its resource exists, its code check waits.
+DEPLOYED = ("initializer", "result_fetcher", "notifier", "sweeper")
+NOT_WRITTEN_YET = {"sweeper"}
+
+COMMON_ENV = {
+    "KYC_BACKEND", "KYC_TABLESTORE_ENDPOINT", "KYC_TABLESTORE_INSTANCE", "KYC_TABLESTORE_TABLE", "KYC_OSS_REGION",
+    "KYC_OSS_BUCKET", "KYC_OSS_PREFIX", "KYC_MNS_ENDPOINT", "KYC_RECHECK_QUEUE", "KYC_NOTIFY_QUEUE",
+    "KYC_DEADLETTER_QUEUE", "KYC_LOG_LEVEL", "CLOUDAUTH_REGION",
+}
+FUNCTION_ENV = {
+    "initializer": {"KYC_PUBLIC_URL", "KYC_JWT_SECRET", "KYC_USER_ID_PEPPER", "KYC_RETURN_URL_ALLOWLIST",
+                    "KYC_CORS_ORIGINS", "KYC_RATE_LIMIT_PER_HOUR"},
+    "result_fetcher": {"KYC_RECHECK_SCHEDULE", "KYC_DELETE_VENDOR_COPY"},
+    "notifier": {"KYC_WEBHOOKS", "KYC_WEBHOOK_RETRY_SCHEDULE"},
+    "sweeper": {"KYC_SWEEP_AFTER", "KYC_ABANDON_AFTER", "KYC_RETENTION_DAYS", "KYC_RECHECK_SCHEDULE"},
+}
+SECRETS = {"KYC_JWT_SECRET", "KYC_USER_ID_PEPPER", "KYC_WEBHOOKS"}
+INJECTED_BY_FC = {"ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN"}
+# Services whose RAM actions have no resource-level permissions (Resource must be "*").
+NO_RESOURCE_LEVEL = {"cloudauth-intl"}
+OUTPUT_REF = re.compile(r"\$\{resources\." + re.escape(INFRA) + r"\.output\.([A-Za-z0-9_]+)\}")
+
+
+def _load(name: str) -> dict[str, Any]:
+    data = yaml.safe_load((ROOT / name).read_text(encoding="utf-8"))
+    assert isinstance(data, dict), f"{name} is not a YAML mapping"
+    return data
+
+
+@pytest.fixture(scope="module")
+def s_yaml() -> dict[str, Any]:
+    return _load("s.yaml")
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return _load("template.yml")
+
+
+def fc3_functions(s_yaml: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Function folder name (from `code: ./build/<f>`) -> fc3 props."""
+    found = {}
+    for name, resource in s_yaml["resources"].items():
+        if resource.get("component") != "fc3":
+            continue
+        code = resource["props"]["code"]
+        match = re.fullmatch(r"(?:\./)?build/([A-Za-z0-9_]+)/?", code)
+        assert match, f"{name}: code {code!r} is not ./build/<function> (the output of ./scripts/package)"
+        found[match.group(1)] = resource["props"]
+    return found
+
+
+def function_folders() -> list[str]:
+    return sorted(p.name for p in FUNCTIONS_DIR.iterdir() if (p / "index.py").is_file())
+
+
+def defined_functions(function: str) -> set[str]:
+    tree = ast.parse((FUNCTIONS_DIR / function / "index.py").read_text(encoding="utf-8"))
+    return {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+
+
+def require_written(function: str) -> None:
+    if not (FUNCTIONS_DIR / function / "index.py").is_file():
+        if function in NOT_WRITTEN_YET:
+            pytest.skip(f"functions/{function} is not written yet")
+        pytest.fail(f"functions/{function}/index.py is missing")
+
+
+def resources_of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def branches(node: Any) -> Iterator[Any]:
+    """Both outcomes of an `Fn::If`, without `Ref: ALIYUN::NoValue`; anything else as it is."""
+    if isinstance(node, dict) and set(node) == {"Fn::If"}:
+        for branch in node["Fn::If"][1:]:
+            yield from branches(branch)
+    elif node != {"Ref": "ALIYUN::NoValue"}:
+        yield node
+
+
+def statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, role in resources_of_type(template, "ALIYUN::RAM::Role").items():
+        for policy in role["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                for resolved in branches(statement):
+                    yield name, resolved
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def function_role(template: dict[str, Any]) -> dict[str, Any]:
+    return template["Resources"]["FunctionRole"]["Properties"]
+
+
+def statement_by_sid(template: dict[str, Any], sid: str) -> dict[str, Any]:
+    matches = [s for _, s in statements(template) if s.get("Sid") == sid]
+    assert len(matches) == 1, f"expected one statement {sid}"
+    return matches[0]
+
+
+# ------------------------------------------------------------------------------------------------ functions
+
+
+def test_every_function_folder_has_an_fc3_resource(s_yaml: dict[str, Any]) -> None:
+    missing = set(function_folders()) - set(fc3_functions(s_yaml))
+    assert not missing, f"functions without an fc3 resource in s.yaml: {sorted(missing)}"
+
+
+def test_s_yaml_deploys_exactly_the_designed_functions(s_yaml: dict[str, Any]) -> None:
+    assert sorted(fc3_functions(s_yaml)) == sorted(DEPLOYED)
+
+
+@pytest.mark.parametrize("function", DEPLOYED)
+def test_handler_points_at_a_defined_handler(s_yaml: dict[str, Any], function: str) -> None:
+    props = fc3_functions(s_yaml)[function]
+    assert props["handler"] == "index.handler"
+    require_written(function)
+    assert "handler" in defined_functions(function)
+
+
+@pytest.mark.parametrize("function", DEPLOYED)
+def test_initializer_hook_only_when_index_defines_initialize(s_yaml: dict[str, Any], function: str) -> None:
+    hook = fc3_functions(s_yaml)[function].get("instanceLifecycleConfig", {}).get("initializer")
+    require_written(function)
+    if "initialize" in defined_functions(function):
+        assert hook == {"handler": "index.initialize", "timeout": 10}
+    else:
+        assert hook is None, "s.yaml names index.initialize but index.py does not define it"
+
+
+@pytest.mark.parametrize("function", DEPLOYED)
+def test_function_sets_every_required_environment_variable(s_yaml: dict[str, Any], function: str) -> None:
+    env = fc3_functions(s_yaml)[function].get("environmentVariables", {})
+    missing = (COMMON_ENV | FUNCTION_ENV[function]) - set(env)
+    assert not missing, f"{function} lacks {sorted(missing)}"
+    assert env["KYC_BACKEND"] == "aliyun"
+
+
+def test_every_variable_the_code_requires_is_deployed(s_yaml: dict[str, Any]) -> None:
+    """Names passed to shared.config.env_required anywhere in the code are set for some function (or by FC)."""
+    pattern = re.compile(r"env_required\(\s*\w+\s*,\s*\"([A-Z0-9_]+)\"")
+    required = set()
+    for path in [*(ROOT / "shared").rglob("*.py"), *FUNCTIONS_DIR.rglob("*.py")]:
+        required |= set(pattern.findall(path.read_text(encoding="utf-8")))
+    deployed = set().union(*(set(p.get("environmentVariables", {})) for p in fc3_functions(s_yaml).values()))
+    assert required, "found no env_required calls: the scan is broken"
+    assert not required - deployed - INJECTED_BY_FC
+
+
+@pytest.mark.parametrize("function", DEPLOYED)
+def test_function_does_not_set_credentials(s_yaml: dict[str, Any], function: str) -> None:
+    env = fc3_functions(s_yaml)[function].get("environmentVariables", {})
+    assert not INJECTED_BY_FC & set(env), "FC injects the role's STS credentials; never set them"
+
+
+def test_secrets_come_from_the_operators_environment(s_yaml: dict[str, Any]) -> None:
+    seen = set()
+    for function, props in fc3_functions(s_yaml).items():
+        for name, value in props.get("environmentVariables", {}).items():
+            if name in SECRETS:
+                seen.add(name)
+                assert value == f"${{env('{name}')}}", f"{function}.{name} must be ${{env('{name}')}} with no default"
+    assert seen == SECRETS
+
+
+def test_every_stack_output_referenced_by_s_yaml_exists(s_yaml: dict[str, Any], template: dict[str, Any]) -> None:
+    referenced = set(OUTPUT_REF.findall((ROOT / "s.yaml").read_text(encoding="utf-8")))
+    assert referenced, "s.yaml references no stack outputs"
+    assert not referenced - set(template["Outputs"])
+
+
+def test_stack_parameters_passed_by_s_yaml_exist(s_yaml: dict[str, Any], template: dict[str, Any]) -> None:
+    infra = s_yaml["resources"][INFRA]
+    assert infra["component"] == "ros"
+    assert infra["props"]["template"] in {"./template.yml", "template.yml"}
+    assert not set(infra["props"]["parameters"]) - set(template["Parameters"])
+
+
+@pytest.mark.parametrize("function", DEPLOYED)
+def test_function_runs_with_the_stack_role_and_logs_to_its_logstore(s_yaml: dict[str, Any], function: str) -> None:
+    props = fc3_functions(s_yaml)[function]
+    assert props["role"] == f"${{resources.{INFRA}.output.FunctionRoleArn}}"
+    assert props["logConfig"]["project"] == f"${{resources.{INFRA}.output.LogProjectName}}"
+    assert props["logConfig"]["logstore"] == f"${{resources.{INFRA}.output.LogstoreName}}"
+
+
+def test_runtime_matches_the_package_scripts_target_python(s_yaml: dict[str, Any]) -> None:
+    script = (ROOT / "scripts" / "_package.py").read_text(encoding="utf-8")
+    match = re.search(r"\"KYC_PACKAGE_PYTHON\", \"(3\.\d+)\"", script)
+    assert match, "scripts/_package.py default KYC_PACKAGE_PYTHON not found"
+    runtime = s_yaml["vars"]["runtime"]
+    assert runtime == "python" + match.group(1)
+    assert {p["runtime"] for p in fc3_functions(s_yaml).values()} == {"${vars.runtime}"}
+
+
+# ------------------------------------------------------------------------------------------------ triggers
+
+
+def triggers(s_yaml: dict[str, Any], function: str, kind: str) -> list[dict[str, Any]]:
+    return [t for t in fc3_functions(s_yaml)[function].get("triggers", []) if t["triggerType"] == kind]
+
+
+def test_initializer_http_trigger_serves_post_get_and_preflight(s_yaml: dict[str, Any]) -> None:
+    (http,) = triggers(s_yaml, "initializer", "http")
+    assert http["triggerConfig"]["authType"] == "anonymous"
+    assert set(http["triggerConfig"]["methods"]) == {"GET", "POST", "OPTIONS"}
+
+
+def test_result_fetcher_http_trigger_accepts_the_vendors_get_callback(s_yaml: dict[str, Any]) -> None:
+    (http,) = triggers(s_yaml, "result_fetcher", "http")
+    assert http["triggerConfig"]["authType"] == "anonymous"
+    assert http["triggerConfig"]["methods"] == ["GET"]
+
+
+@pytest.mark.parametrize(("function", "queue_output"), [("result_fetcher", "RecheckQueueName"),
+                                                        ("notifier", "NotifyQueueName")])
+def test_queue_trigger_reads_its_queue_and_dead_letters_failures(
+    s_yaml: dict[str, Any], function: str, queue_output: str
+) -> None:
+    (trigger,) = triggers(s_yaml, function, "eventbridge")
+    config = trigger["triggerConfig"]
+    source = config["eventSourceConfig"]
+    assert source["eventSourceType"] == "MNS"
+    assert source["eventSourceParameters"]["sourceMNSParameters"]["QueueName"] == (
+        f"${{resources.{INFRA}.output.{queue_output}}}"
+    )
+    run = config["runOptions"]
+    assert run["mode"] == "event-streaming", "runOptions only apply to event-streaming triggers"
+    assert run["errorsTolerance"] == "ALL"
+    assert run["retryStrategy"]["PushRetryStrategy"] in {"BACKOFF_RETRY", "EXPONENTIAL_DECAY_RETRY"}
+    assert run["deadLetterQueue"]["Arn"] == f"${{resources.{INFRA}.output.DeadletterQueueArn}}"
+    assert 1 <= run["batchWindow"]["CountBasedWindow"] <= 10000
+    assert 0 <= run["batchWindow"]["TimeBasedWindow"] <= 15
+
+
+def test_sweeper_runs_every_five_minutes(s_yaml: dict[str, Any]) -> None:
+    (timer,) = triggers(s_yaml, "sweeper", "timer")
+    assert timer["triggerConfig"]["cronExpression"] == "@every 5m"
+    assert timer["triggerConfig"]["enable"] is True
+    assert fc3_functions(s_yaml)["sweeper"]["timeout"] < 300, "a sweep must finish before the next one starts"
+
+
+def test_sweeper_retention_comes_from_the_stack(s_yaml: dict[str, Any], template: dict[str, Any]) -> None:
+    env = fc3_functions(s_yaml)["sweeper"]["environmentVariables"]
+    assert env["KYC_RETENTION_DAYS"] == f"${{resources.{INFRA}.output.SweeperRetentionDays}}"
+    assert template["Outputs"]["SweeperRetentionDays"]["Value"] == {
+        "Fn::If": ["HasRetention", {"Ref": "RetentionDays"}, 0]
+    }
+
+
+# ------------------------------------------------------------------------------------------------ RAM
+
+
+def test_no_ram_statement_grants_wildcard_actions(template: dict[str, Any]) -> None:
+    for role, statement in statements(template):
+        for action in as_list(statement["Action"]):
+            assert "*" not in action, f"{role}: wildcard action {action}"
+
+
+def test_wildcard_resources_only_for_services_without_resource_level_permissions(template: dict[str, Any]) -> None:
+    raw = (ROOT / "template.yml").read_text(encoding="utf-8").splitlines()
+    wildcard = [s for _, s in statements(template) if "*" in as_list(s["Resource"])]
+    assert wildcard, "expected the cloudauth-intl statement"
+    for statement in wildcard:
+        services = {action.split(":", 1)[0] for action in as_list(statement["Action"])}
+        assert services <= NO_RESOURCE_LEVEL, f"'*' resource for {sorted(services)}"
+        # ... and it says why, in a comment right above the statement (or a Condition narrowing it).
+        if "Condition" in statement:
+            continue
+        (line,) = [i for i, text in enumerate(raw) if text.strip() == f"- Sid: {statement['Sid']}"]
+        comments = []
+        for text in reversed(raw[:line]):
+            if not text.strip().startswith("#"):
+                break
+            comments.append(text)
+        assert any("resource-level" in c for c in comments), f"{statement['Sid']} has no explanatory comment"
+
+
+def test_no_resource_wildcard_outside_the_stacks_own_resources(template: dict[str, Any]) -> None:
+    for _, statement in statements(template):
+        for resource in as_list(statement["Resource"]):
+            if resource == "*":
+                continue
+            text = resource["Fn::Sub"] if isinstance(resource, dict) else resource
+            # The account and the resource name are always pinned; only object keys under the prefix are open.
+            assert "${ALIYUN::AccountId}" in text, text
+            assert not text.endswith(":*") and ":*:*:" not in text, text
+
+
+def test_function_role_grants_exactly_what_the_functions_call(template: dict[str, Any]) -> None:
+    granted = {action for _, s in statements(template) for action in as_list(s["Action"])}
+    assert granted == {
+        "cloudauth-intl:Initialize", "cloudauth-intl:CheckResult", "cloudauth-intl:DeleteVerifyResult",
+        "oss:PutObject", "oss:GetObject", "oss:DeleteObject", "oss:ListObjects",
+        "ots:GetRow", "ots:PutRow", "ots:UpdateRow", "ots:DeleteRow", "ots:GetRange", "ots:BatchGetRow",
+        "mns:SendMessage", "mns:ReceiveMessage", "mns:DeleteMessage", "mns:ChangeMessageVisibility",
+        "kms:GenerateDataKey", "kms:Decrypt",
+        "log:PostLogStoreLogs",
+    }
+
+
+def test_object_access_is_limited_to_the_results_prefix(template: dict[str, Any]) -> None:
+    objects = statement_by_sid(template, "ResultObjects")
+    assert [r["Fn::Sub"] for r in objects["Resource"]] == [
+        "acs:oss:*:${ALIYUN::AccountId}:${ResultsBucket.Name}/${ResultsPrefix}*"
+    ]
+    listing = statement_by_sid(template, "ListResults")
+    assert listing["Condition"]["StringLike"]["oss:Prefix"] == [{"Fn::Sub": "${ResultsPrefix}*"}]
+
+
+def test_table_access_is_limited_to_the_transactions_table(template: dict[str, Any]) -> None:
+    rows = statement_by_sid(template, "TransactionRows")
+    assert [r["Fn::Sub"] for r in rows["Resource"]] == [
+        "acs:ots:${ALIYUN::Region}:${ALIYUN::AccountId}:instance/${OtsInstanceName}/table/${TableName}"
+    ]
+
+
+def test_queue_access_is_limited_to_the_three_queues(template: dict[str, Any]) -> None:
+    queues = statement_by_sid(template, "Queues")
+    names = {re.search(r"/queues/\$\{NamePrefix\}-([a-z]+)", r["Fn::Sub"]).group(1)  # type: ignore[union-attr]
+             for r in queues["Resource"]}
+    assert names == {"recheck", "notify", "deadletter"}
+
+
+def test_kms_permission_exists_only_with_a_customer_key(template: dict[str, Any]) -> None:
+    policy = function_role(template)["Policies"][0]["PolicyDocument"]["Statement"]
+    (conditional,) = [s for s in policy if "Fn::If" in s]
+    condition, when_cmk, otherwise = conditional["Fn::If"]
+    assert condition == "UseCustomerKey"
+    assert otherwise == {"Ref": "ALIYUN::NoValue"}
+    assert when_cmk["Resource"] == [{"Fn::Sub": "acs:kms:${ALIYUN::Region}:${ALIYUN::AccountId}:key/${KmsKeyId}"}]
+
+
+def test_function_role_is_assumable_only_by_function_compute(template: dict[str, Any]) -> None:
+    (trust,) = function_role(template)["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Action"] == "sts:AssumeRole"
+    assert trust["Principal"] == {"Service": ["fc.aliyuncs.com"]}
+
+
+# ------------------------------------------------------------------------------------------------ storage
+
+
+def test_bucket_is_private_and_kms_encrypted(template: dict[str, Any]) -> None:
+    (bucket,) = resources_of_type(template, "ALIYUN::OSS::Bucket").values()
+    props = bucket["Properties"]
+    assert props["AccessControl"] == "private"
+    assert props["ServerSideEncryptionConfiguration"]["SSEAlgorithm"] == "KMS"
+
+
+def test_bucket_expires_results_after_retention_days(template: dict[str, Any]) -> None:
+    (bucket,) = resources_of_type(template, "ALIYUN::OSS::Bucket").values()
+    rules = bucket["Properties"]["LifecycleConfiguration"]["Rule"]
+    (expiry,) = [r for r in rules if "Expiration" in r]
+    assert expiry["Prefix"] == {"Ref": "ResultsPrefix"}
+    assert expiry["Expiration"]["Days"]["Fn::If"][:2] == ["HasRetention", {"Ref": "RetentionDays"}]
+    assert expiry["Status"] == {"Fn::If": ["HasRetention", "Enabled", "Disabled"]}
+    assert template["Parameters"]["ResultsPrefix"]["Default"] == "results/"
+
+
+def test_retention_defaults_to_90_days_and_minus_one_means_forever(template: dict[str, Any]) -> None:
+    assert template["Parameters"]["RetentionDays"]["Default"] == 90
+    assert template["Conditions"]["HasRetention"] == {"Fn::Not": [{"Fn::Or": [
+        {"Fn::Equals": [{"Ref": "RetentionDays"}, -1]},
+        {"Fn::Equals": [{"Ref": "RetentionDays"}, 0]},
+    ]}]}
+
+
+def test_table_is_keyed_by_merchant_biz_id_with_one_version(template: dict[str, Any]) -> None:
+    (table,) = resources_of_type(template, "ALIYUN::OTS::Table").values()
+    props = table["Properties"]
+    assert props["PrimaryKey"] == [{"Name": "merchantBizId", "Type": "STRING"}]
+    assert props["MaxVersions"] == 1
+
+
+def test_table_ttl_follows_retention_days(template: dict[str, Any]) -> None:
+    (table,) = resources_of_type(template, "ALIYUN::OTS::Table").values()
+    condition, days_in_seconds, forever = table["Properties"]["TimeToLive"]["Fn::If"]
+    assert condition == "HasRetention"
+    assert days_in_seconds == {"Fn::Calculate": ["{0}*86400", 0, [{"Ref": "RetentionDays"}]]}
+    assert forever == -1
+
+
+def test_stored_data_survives_stack_deletion(template: dict[str, Any]) -> None:
+    for kind in ("ALIYUN::OSS::Bucket", "ALIYUN::OTS::Instance", "ALIYUN::OTS::Table"):
+        for name, resource in resources_of_type(template, kind).items():
+            assert resource.get("DeletionPolicy") == "Retain", f"{name} would be deleted by `s remove`"
+
+
+def test_queues_exist_with_seven_day_retention_and_64_kb_limit(template: dict[str, Any]) -> None:
+    queues = resources_of_type(template, "ALIYUN::MNS::Queue").values()
+    names = {q["Properties"]["QueueName"]["Fn::Sub"] for q in queues}
+    assert names == {"${NamePrefix}-recheck", "${NamePrefix}-notify", "${NamePrefix}-deadletter"}
+    for queue in queues:
+        assert queue["Properties"]["MessageRetentionPeriod"] == 7 * 24 * 3600
+        assert queue["Properties"]["MaximumMessageSize"] <= 64 * 1024
+
+
+def test_function_logs_have_a_project_and_logstore(template: dict[str, Any]) -> None:
+    assert len(resources_of_type(template, "ALIYUN::SLS::Project")) == 1
+    (store,) = resources_of_type(template, "ALIYUN::SLS::Logstore").values()
+    assert store["Properties"]["EncryptConf"]["Enable"] is True
+    log = statement_by_sid(template, "FunctionLogs")
+    assert log["Resource"][0]["Fn::Sub"].endswith("/logstore/functions")
+    assert store["Properties"]["LogstoreName"] == "functions"
