@@ -1,0 +1,39 @@
+"""The foundation layer imports no vendor SDK: checked with ``python -X importtime`` in a fresh interpreter."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+VENDOR_SDKS = ("alibabacloud", "Tea", "aliyunsdkcore", "tablestore", "oss2", "mns", "fc2", "requests", "cryptography")
+
+
+def imported_modules(statement: str) -> set[str]:
+    completed = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", statement],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    modules = set()
+    for line in completed.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            modules.add(line.rsplit("|", 1)[1].strip())
+    return modules
+
+
+def test_cloudauth_and_results_import_no_vendor_sdk() -> None:
+    modules = imported_modules("import shared.cloudauth, shared.results")
+    assert "shared.cloudauth" in modules  # the probe itself works
+    leaked = sorted(m for m in modules if m.split(".")[0] in VENDOR_SDKS)
+    assert leaked == []
+
+
+def test_cloudauth_and_results_need_only_orjson_beyond_the_standard_library() -> None:
+    startup = imported_modules("pass")  # site hooks (.pth files, sitecustomize) are the interpreter's, not ours
+    modules = imported_modules("import shared.cloudauth, shared.results") - startup
+    third_party = {m.split(".")[0] for m in modules} - set(sys.stdlib_module_names) - {"shared"}
+    assert third_party == {"orjson"}
