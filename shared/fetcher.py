@@ -23,7 +23,14 @@ from typing import Any, Literal
 from shared import jsonutil
 from shared.cloudauth import CloudAuthClient, CloudAuthError, ProcessNotCompleted, TransactionIdInvalid
 from shared.log import get_logger
-from shared.results import CheckResultResponse, ResultParseError, VerificationStatus, mask_identity, parse_check_result
+from shared.results import (
+    CheckResultResponse,
+    ImageDecodeError,
+    ResultParseError,
+    VerificationStatus,
+    mask_identity,
+    parse_check_result,
+)
 from shared.settings import FetchSettings
 from shared.storage import ObjectStore, Queue, StorageError, TransactionRecord, TransactionStore
 
@@ -130,10 +137,18 @@ class ResultFetcher:
         mbid = record.merchant_biz_id
         now = self.clock()
         image_keys: dict[str, str] = {}
+        unreadable: list[str] = []
         for image in result.images:
+            try:
+                data = image.data
+            except ImageDecodeError:
+                # A corrupt image must not cost us the verdict: keep the result, name the image that was lost.
+                logger.error("fetch.image_unreadable", extra={"image": image.name})
+                unreadable.append(image.name)
+                continue
             ext = _EXTENSIONS.get(image.content_type, "bin")
             key = f"{result_prefix(mbid)}{image.name}.{ext}"
-            self.objects.put(key, image.data, image.content_type)
+            self.objects.put(key, data, image.content_type)
             image_keys[image.name] = key
         document = {
             "merchantBizId": mbid,
@@ -141,6 +156,7 @@ class ResultFetcher:
             "docType": result.doc_type or record.doc_type,
             "fetchedAt": now,
             "images": image_keys,
+            "unreadableImages": unreadable,
             "result": result.to_record(),
         }
         key = result_key(mbid)
