@@ -61,7 +61,9 @@ def is_public_address(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    return not (
+    # is_global also excludes the shared address space 100.64.0.0/10, where Alibaba Cloud's metadata service
+    # (100.100.100.200) lives; is_private alone does not.
+    return ip.is_global and not (
         ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved or ip.is_unspecified
     )
 

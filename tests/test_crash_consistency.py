@@ -1,0 +1,301 @@
+"""A crash at any step of the fetch and notify paths, followed by the normal retries, loses nothing.
+
+Requirement: a crash at any step (after the object write, after the row update, before/after the enqueue, in the
+middle of a webhook batch) followed by the normal retries leaves exactly one final record, all its objects, and
+every subscriber receiving the event (duplicates only with the same webhook-id).
+
+Crashes are injected by proxies around the real local backends that raise :class:`SimulatedCrash` (not an
+``Exception``: nothing in the product may handle it, like a process death) before the N-th effect. Recovery is
+only what runs in production anyway: the queue trigger redelivers an unacknowledged message, the vendor calls back
+again, the sweeper's timer runs (its outbox grace period passed with the injected clock), the notifier retries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared import jsonutil
+from shared.delivery import DeliveryResult
+from shared.fetcher import ResultFetcher, parse_recheck_message, result_key
+from shared.notifications import Notifier
+from shared.sweeper import OUTBOX_GRACE_SECONDS
+from tests.fakes import (
+    JPEG,
+    PNG,
+    SUBSCRIBERS,
+    FakeCloudAuth,
+    RecordingSender,
+    SimulatedCrash,
+    Stack,
+    check_result_body,
+    drain,
+    peek,
+)
+
+STORE_WRITES = frozenset(
+    {"create", "finalize", "mark_abandoned", "record_check", "mark_notification_enqueued", "mark_vendor_copy_deleted"}
+)
+OBJECT_WRITES = frozenset({"put", "delete", "delete_prefix"})
+QUEUE_WRITES = frozenset({"send"})
+
+FETCH_EFFECTS = [
+    "objects.put",  # idImage
+    "objects.put",  # faceImg
+    "objects.put",  # result.json
+    "store.finalize",
+    "notify.send",
+    "store.mark_notification_enqueued",
+]
+PENDING_EFFECTS = ["store.record_check", "recheck.send"]
+ABANDON_EFFECTS = ["store.mark_abandoned", "notify.send", "store.mark_notification_enqueued"]
+
+
+class CrashPlan:
+    """Counts effects; raises ``SimulatedCrash`` once, just before effect number ``crash_before`` (0-based).
+    ``crash_before == len(effects)`` crashes right after the last effect (before the caller acknowledges)."""
+
+    def __init__(self, crash_before: int | None = None, *, at_label: str | None = None) -> None:
+        self.crash_before = crash_before
+        self.at_label = at_label  # or: crash before the first effect with this label
+        self.effects: list[str] = []
+        self.fired = False
+
+    def before(self, label: str) -> None:
+        due = len(self.effects) == self.crash_before or (self.at_label is not None and label == self.at_label)
+        if not self.fired and due:
+            self.fired = True
+            raise SimulatedCrash(f"crash before {label}")
+        self.effects.append(label)
+
+    def end(self) -> None:
+        """Called when the unit of work returns: a crash planned after the last effect fires here."""
+        if not self.fired and len(self.effects) == self.crash_before:
+            self.fired = True
+            raise SimulatedCrash("crash after the last effect")
+
+
+class Crashing:
+    def __init__(self, inner: Any, name: str, plan: CrashPlan, intercepted: frozenset[str]) -> None:
+        self._inner, self._name, self._plan, self._intercepted = inner, name, plan, intercepted
+
+    def __getattr__(self, attr: str) -> Any:
+        target = getattr(self._inner, attr)
+        if attr not in self._intercepted:
+            return target
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self._plan.before(f"{self._name}.{attr}")
+            return target(*args, **kwargs)
+
+        return call
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    s = Stack(tmp_path)
+    yield s
+    s.close()
+
+
+def crashing_fetcher(stack: Stack, client: FakeCloudAuth, plan: CrashPlan) -> ResultFetcher:
+    return stack.fetcher(
+        client,
+        store=Crashing(stack.store, "store", plan, STORE_WRITES),
+        objects=Crashing(stack.objects, "objects", plan, OBJECT_WRITES),
+        recheck=Crashing(stack.recheck, "recheck", plan, QUEUE_WRITES),
+        notify=Crashing(stack.notify, "notify", plan, QUEUE_WRITES),
+    )
+
+
+def fetch_once(fetcher: ResultFetcher, plan: CrashPlan, mbid: str, attempt: int = 0) -> None:
+    fetcher.fetch(mbid, attempt=attempt)
+    plan.end()
+
+
+def deliver_everything(stack: Stack) -> RecordingSender:
+    """The notifier drains the notify queue (no crashes) and the end state is checked by the caller."""
+    sender = RecordingSender()
+    drain(stack.notify, stack.notifier(sender).handle_body, stack.clock)
+    return sender
+
+
+def assert_one_final_record_with_objects(stack: Stack, mbid: str, status: str = "PASSED") -> None:
+    rows, _ = stack.store.scan(limit=10)
+    assert [(r.merchant_biz_id, r.status) for r in rows] == [(mbid, status)]
+    assert rows[0].notification_enqueued
+    if status == "ABANDONED":
+        return
+    prefix = f"results/{mbid}/"
+    assert stack.objects.list(prefix) == [f"{prefix}faceImg.png", f"{prefix}idImage.jpg", f"{prefix}result.json"]
+    assert stack.objects.get(f"{prefix}idImage.jpg") == JPEG and stack.objects.get(f"{prefix}faceImg.png") == PNG
+    assert jsonutil.loads(stack.objects.get(result_key(mbid)))["transactionId"] == rows[0].transaction_id
+
+
+def assert_every_subscriber_got_one_event_id(sender: RecordingSender, expected_id: str) -> None:
+    for subscriber in SUBSCRIBERS:
+        assert sender.delivered_to(subscriber.url), f"{subscriber.url} never got the event"
+    assert {d.headers["webhook-id"] for d in sender.deliveries} == {expected_id}
+
+
+def run_sweeper_later(stack: Stack, client: FakeCloudAuth, seconds: float) -> None:
+    stack.clock.advance(seconds)
+    stack.sweeper(stack.fetcher(client)).sweep()
+
+
+# -- the fetch path ----------------------------------------------------------------------------------------------
+
+
+def test_the_fetch_path_has_the_effects_the_crash_points_are_built_from(stack: Stack) -> None:
+    record = stack.pending()
+    plan = CrashPlan()
+    fetch_once(crashing_fetcher(stack, FakeCloudAuth(), plan), plan, record.merchant_biz_id)
+    assert plan.effects == FETCH_EFFECTS
+
+
+@pytest.mark.parametrize("recovery", ["recheck_redelivery", "second_callback", "sweeper_only"])
+@pytest.mark.parametrize(
+    "crash_before", range(len(FETCH_EFFECTS) + 1), ids=[*(f"before-{e}" for e in FETCH_EFFECTS), "after-all"]
+)
+def test_crash_in_the_fetch_path_then_normal_recovery_loses_nothing(
+    stack: Stack, crash_before: int, recovery: str
+) -> None:
+    record = stack.pending()
+    mbid = record.merchant_biz_id
+    client = FakeCloudAuth()
+    plan = CrashPlan(crash_before)
+    fetcher = crashing_fetcher(stack, client, plan)
+
+    if recovery == "recheck_redelivery":
+        stack.recheck.send(jsonutil.dumps({"merchantBizId": mbid, "attempt": 1}))
+
+        def handle(body: Any) -> None:
+            parsed = parse_recheck_message(body)
+            assert parsed is not None
+            fetch_once(fetcher, plan, *parsed)
+
+        assert drain(stack.recheck, handle, stack.clock) == 1  # crashed once, redelivered once
+    else:
+        with pytest.raises(SimulatedCrash):
+            fetch_once(fetcher, plan, mbid)  # the callback request dies with the process
+        if recovery == "second_callback":
+            fetch_once(fetcher, plan, mbid)
+    assert plan.fired
+
+    # The sweeper's timer runs whatever happened; its outbox pass needs the grace period to have passed.
+    run_sweeper_later(stack, client, 900.0 + OUTBOX_GRACE_SECONDS + 1)
+
+    assert_one_final_record_with_objects(stack, mbid)
+    sender = deliver_everything(stack)
+    assert_every_subscriber_got_one_event_id(sender, f"msg_{mbid}_passed")
+    assert peek(stack.deadletter) == []
+
+
+@pytest.mark.parametrize(
+    "crash_before", range(len(PENDING_EFFECTS) + 1), ids=[*(f"before-{e}" for e in PENDING_EFFECTS), "after-all"]
+)
+def test_crash_while_scheduling_a_recheck_then_redelivery_finishes_the_transaction(
+    stack: Stack, crash_before: int
+) -> None:
+    record = stack.pending()
+    mbid = record.merchant_biz_id
+    # "pending" (the crash hits its re-check scheduling), "pending" again on redelivery, then final.
+    client = FakeCloudAuth(check_result_body("P"), check_result_body("P"), check_result_body("Y"))
+    plan = CrashPlan(crash_before)
+    fetcher = crashing_fetcher(stack, client, plan)
+    stack.recheck.send(jsonutil.dumps({"merchantBizId": mbid, "attempt": 1}))
+
+    def handle(body: Any) -> None:
+        parsed = parse_recheck_message(body)
+        assert parsed is not None
+        fetcher.fetch(parsed[0], attempt=parsed[1])
+        if parsed[1] == 1:
+            plan.end()
+
+    drain(stack.recheck, handle, stack.clock)
+    assert plan.fired
+    run_sweeper_later(stack, client, 900.0 + OUTBOX_GRACE_SECONDS + 1)
+
+    assert_one_final_record_with_objects(stack, mbid)
+    assert_every_subscriber_got_one_event_id(deliver_everything(stack), f"msg_{mbid}_passed")
+
+
+@pytest.mark.parametrize(
+    "crash_before", range(len(ABANDON_EFFECTS) + 1), ids=[*(f"before-{e}" for e in ABANDON_EFFECTS), "after-all"]
+)
+def test_crash_while_abandoning_then_the_next_sweep_notifies(stack: Stack, crash_before: int) -> None:
+    record = stack.pending(created_at=stack.clock() - 90_000)
+    mbid = record.merchant_biz_id
+    client = FakeCloudAuth(check_result_body("P"))
+    plan = CrashPlan(crash_before)
+    sweeper = stack.sweeper(crashing_fetcher(stack, client, plan))
+    # Every effect of the sweep goes through the proxies: the sweeper writes through its fetcher's store.
+    with pytest.raises(SimulatedCrash):
+        sweeper.sweep()
+        plan.end()
+    assert plan.fired
+    stack.clock.advance(3600.0 + OUTBOX_GRACE_SECONDS)  # past any re-check backoff and the outbox grace
+    stack.sweeper(stack.fetcher(client)).sweep()
+
+    assert_one_final_record_with_objects(stack, mbid, status="ABANDONED")
+    assert_every_subscriber_got_one_event_id(deliver_everything(stack), f"msg_{mbid}_abandoned")
+
+
+# -- the notify path ---------------------------------------------------------------------------------------------
+
+A, B, C = (s.url for s in SUBSCRIBERS)
+NOTIFY_CRASH_POINTS = [
+    "store.get",
+    "objects.get",
+    "post:A",
+    "post:B",
+    "post:C",
+    "before-notify.send",  # the follow-up for the subscriber that failed
+    "after-notify.send",
+    "before-retry-post:C",
+]
+
+
+def _crashing_notifier(stack: Stack, sender: RecordingSender, point: str) -> tuple[Notifier, CrashPlan]:
+    label = point.removeprefix("before-") if point in {"store.get", "objects.get", "before-notify.send"} else None
+    plan = CrashPlan(at_label=label)
+    notifier = stack.notifier(
+        sender,
+        notify=Crashing(stack.notify, "notify", plan, QUEUE_WRITES),
+        deadletter=Crashing(stack.deadletter, "deadletter", plan, QUEUE_WRITES),
+    )
+    notifier.store = Crashing(stack.store, "store", plan, frozenset({"get"}))
+    notifier.objects = Crashing(stack.objects, "objects", plan, frozenset({"get"}))
+    return notifier, plan
+
+
+@pytest.mark.parametrize("point", NOTIFY_CRASH_POINTS)
+def test_crash_in_the_notify_path_then_redelivery_reaches_every_subscriber(stack: Stack, point: str) -> None:
+    record = stack.pending()
+    mbid = record.merchant_biz_id
+    stack.fetcher(FakeCloudAuth()).fetch(mbid)  # one notify message waiting
+    unavailable = DeliveryResult(ok=False, status=503, error="http_503")
+    sender = RecordingSender(answers={C: [unavailable, DeliveryResult(ok=True, status=200)]})
+    if point.startswith("post:"):
+        sender.crash_on = ({"A": A, "B": B, "C": C}[point[-1]], 1)
+    elif point == "before-retry-post:C":
+        sender.crash_on = (C, 2)
+    notifier, plan = _crashing_notifier(stack, sender, point)
+    crashed = False
+
+    def handle(body: Any) -> None:
+        nonlocal crashed
+        notifier.handle_body(body)
+        if point == "after-notify.send" and not crashed and any(e == "notify.send" for e in plan.effects):
+            crashed = True
+            raise SimulatedCrash("after the follow-up was enqueued, before the message was acknowledged")
+
+    crashes = drain(stack.notify, handle, stack.clock)
+    assert crashes == 1
+
+    assert_every_subscriber_got_one_event_id(sender, f"msg_{mbid}_passed")
+    assert peek(stack.deadletter) == []
+    assert stack.notify.size() == 0

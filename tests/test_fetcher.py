@@ -1,0 +1,244 @@
+"""ResultFetcher on the real local backends (SQLite rows, directory objects, SQLite queues) with a fake vendor."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared import jsonutil
+from shared.cloudauth import ProcessNotCompleted, ServerError, ThrottlingError, TransactionIdInvalid
+from shared.fetcher import RecheckNotScheduled, parse_recheck_message, result_key
+from shared.storage import StorageError
+from tests.fakes import IDENTITY, JPEG, PNG, FakeCloudAuth, Stack, check_result_body, delays, peek
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    s = Stack(tmp_path)
+    yield s
+    s.close()
+
+
+class _Recorder:
+    """Wraps a store / object store / queue and logs every call into a shared list (the order of effects)."""
+
+    def __init__(self, inner: Any, name: str, log: list[str]) -> None:
+        self._inner, self._name, self._log = inner, name, log
+
+    def __getattr__(self, attr: str) -> Any:
+        target = getattr(self._inner, attr)
+        if not callable(target):
+            return target
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self._log.append(f"{self._name}.{attr}")
+            return target(*args, **kwargs)
+
+        return call
+
+
+def test_final_answer_writes_objects_then_the_row_then_one_notify_message(stack: Stack) -> None:
+    record = stack.pending()
+    log: list[str] = []
+    fetcher = stack.fetcher(
+        FakeCloudAuth(),
+        store=_Recorder(stack.store, "store", log),
+        objects=_Recorder(stack.objects, "objects", log),
+        notify=_Recorder(stack.notify, "notify", log),
+    )
+    outcome = fetcher.fetch(record.merchant_biz_id)
+    assert outcome.kind == "finalized" and outcome.status == "PASSED"
+    assert log == [
+        "store.get",
+        "objects.put",
+        "objects.put",
+        "objects.put",
+        "store.finalize",
+        "notify.send",
+        "store.mark_notification_enqueued",
+    ]
+    assert peek(stack.notify) == [{"merchantBizId": record.merchant_biz_id, "attempt": 0}]
+
+
+def test_finalize_keeps_images_and_full_result_under_the_transaction_prefix(stack: Stack) -> None:
+    record = stack.pending()
+    stack.fetcher(FakeCloudAuth()).fetch(record.merchant_biz_id)
+    prefix = f"results/{record.merchant_biz_id}/"
+    assert stack.objects.list(prefix) == [f"{prefix}faceImg.png", f"{prefix}idImage.jpg", f"{prefix}result.json"]
+    assert stack.objects.get(f"{prefix}idImage.jpg") == JPEG
+    assert stack.objects.get(f"{prefix}faceImg.png") == PNG
+    document = jsonutil.loads(stack.objects.get(result_key(record.merchant_biz_id)))
+    assert document["transactionId"] == record.transaction_id
+    assert document["result"]["identity"]["documentNumber"] == IDENTITY["passportNo"]
+
+
+def test_finalized_row_holds_only_the_masked_identity(stack: Stack) -> None:
+    record = stack.pending()
+    stack.fetcher(FakeCloudAuth()).fetch(record.merchant_biz_id)
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is not None and row.status == "PASSED" and row.notification_enqueued
+    assert row.identity_masked is not None
+    assert IDENTITY["passportNo"] not in jsonutil.dumps_str(row.identity_masked)
+    assert row.result_key == result_key(record.merchant_biz_id)
+
+
+def test_check_result_uses_the_stored_transaction_id(stack: Stack) -> None:
+    record = stack.pending()
+    client = FakeCloudAuth()
+    stack.fetcher(client).fetch(record.merchant_biz_id)
+    assert client.check_calls == [(record.merchant_biz_id, record.transaction_id)]
+
+
+def test_pending_answer_schedules_a_recheck_with_the_schedule_delay_and_next_attempt(stack: Stack) -> None:
+    record = stack.pending()
+    fetcher = stack.fetcher(FakeCloudAuth(check_result_body("P")), schedule=(10.0, 30.0, 60.0))
+    outcome = fetcher.fetch(record.merchant_biz_id, attempt=1)
+    assert outcome.kind == "pending" and outcome.next_check_in == 30.0  # jitter 1.0 → the full delay
+    assert peek(stack.recheck) == [{"merchantBizId": record.merchant_biz_id, "attempt": 2}]
+    assert delays(stack.recheck) == [30.0]
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is not None and row.status == "PENDING" and row.check_count == 1
+    assert row.next_check_at == stack.clock() + 30.0
+    assert peek(stack.notify) == []
+
+
+def test_zero_jitter_halves_the_recheck_delay(stack: Stack) -> None:
+    record = stack.pending()
+    fetcher = stack.fetcher(FakeCloudAuth(check_result_body("P")), schedule=(10.0,))
+    fetcher.jitter = lambda: 0.0
+    assert fetcher.fetch(record.merchant_biz_id).next_check_in == 5.0
+    assert delays(stack.recheck) == [5.0]
+
+
+def test_process_not_completed_is_pending(stack: Stack) -> None:
+    record = stack.pending()
+    outcome = stack.fetcher(FakeCloudAuth(ProcessNotCompleted("not yet"))).fetch(record.merchant_biz_id)
+    assert outcome.kind == "pending" and outcome.error is None
+    assert peek(stack.recheck) == [{"merchantBizId": record.merchant_biz_id, "attempt": 1}]
+
+
+@pytest.mark.parametrize("error", [ThrottlingError("slow down"), ServerError("boom", status=503)])
+def test_transient_vendor_error_is_retried_later(stack: Stack, error: Exception) -> None:
+    record = stack.pending()
+    outcome = stack.fetcher(FakeCloudAuth(error)).fetch(record.merchant_biz_id)
+    assert outcome.kind == "retry_later" and outcome.error == getattr(error, "code", None)
+    assert len(peek(stack.recheck)) == 1
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is not None and row.error == outcome.error
+
+
+def test_unknown_transaction_id_fails_without_a_recheck(stack: Stack) -> None:
+    record = stack.pending()
+    outcome = stack.fetcher(FakeCloudAuth(TransactionIdInvalid("gone"))).fetch(record.merchant_biz_id)
+    assert outcome.kind == "failed" and outcome.error == "TransactionIdInvalid"
+    assert peek(stack.recheck) == []
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is not None and row.status == "PENDING" and row.next_check_at is None
+    assert row.error == "TransactionIdInvalid"
+
+
+def test_exhausted_schedule_queues_no_recheck(stack: Stack) -> None:
+    record = stack.pending()
+    outcome = stack.fetcher(FakeCloudAuth(check_result_body("P")), schedule=(10.0,)).fetch(
+        record.merchant_biz_id, attempt=1
+    )
+    assert outcome.kind == "pending" and outcome.next_check_in is None
+    assert peek(stack.recheck) == []
+
+
+def test_already_final_row_is_not_checked_again(stack: Stack) -> None:
+    record = stack.pending()
+    stack.fetcher(FakeCloudAuth()).fetch(record.merchant_biz_id)
+    client = FakeCloudAuth()
+    outcome = stack.fetcher(client).fetch(record.merchant_biz_id)
+    assert outcome.kind == "already_final" and outcome.status == "PASSED"
+    assert client.check_calls == []
+    assert len(peek(stack.notify)) == 1
+
+
+def test_unknown_transaction_is_reported_as_unknown(stack: Stack) -> None:
+    client = FakeCloudAuth()
+    assert stack.fetcher(client).fetch("nosuch").kind == "unknown"
+    assert client.check_calls == []
+
+
+def test_delete_vendor_copy_runs_after_the_result_is_stored(stack: Stack) -> None:
+    record = stack.pending()
+    client = FakeCloudAuth()
+    stored_when_deleted: list[bool] = []
+    original = client.delete_verify_result
+
+    def delete(transaction_id: str, *, delete_type: str = "All") -> Any:
+        row = stack.store.get(record.merchant_biz_id)
+        stored_when_deleted.append(
+            row is not None and row.status == "PASSED" and stack.objects.exists(result_key(record.merchant_biz_id))
+        )
+        return original(transaction_id, delete_type=delete_type)
+
+    client.delete_verify_result = delete  # type: ignore[method-assign]
+    stack.fetcher(client, delete_vendor_copy=True).fetch(record.merchant_biz_id)
+    assert client.delete_calls == [record.transaction_id]
+    assert stored_when_deleted == [True]
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is not None and row.vendor_copy_deleted
+
+
+def test_vendor_copy_is_kept_by_default(stack: Stack) -> None:
+    record = stack.pending()
+    client = FakeCloudAuth()
+    stack.fetcher(client).fetch(record.merchant_biz_id)
+    assert client.delete_calls == []
+
+
+class _BrokenQueue:
+    def send(self, body: bytes, *, delay_seconds: int = 0) -> str:
+        raise StorageError("queue down", transient=True, code="QueueDown")
+
+
+def test_storage_error_while_scheduling_raises_recheck_not_scheduled(stack: Stack) -> None:
+    record = stack.pending()
+    fetcher = stack.fetcher(FakeCloudAuth(check_result_body("P")), recheck=_BrokenQueue())
+    with pytest.raises(RecheckNotScheduled):
+        fetcher.fetch(record.merchant_biz_id)
+
+
+def test_notify_enqueue_failure_leaves_the_outbox_flag_unset(stack: Stack) -> None:
+    record = stack.pending()
+    outcome = stack.fetcher(FakeCloudAuth(), notify=_BrokenQueue()).fetch(record.merchant_biz_id)
+    assert outcome.kind == "finalized"
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is not None and row.status == "PASSED" and not row.notification_enqueued
+
+
+def test_unparseable_vendor_answer_is_retried_later(stack: Stack) -> None:
+    record = stack.pending()
+    outcome = stack.fetcher(FakeCloudAuth({"Result": {"Passed": "maybe"}})).fetch(record.merchant_biz_id)
+    assert outcome.kind == "retry_later"
+    assert len(peek(stack.recheck)) == 1
+
+
+def test_failed_verification_is_finalized_as_failed(stack: Stack) -> None:
+    record = stack.pending()
+    outcome = stack.fetcher(FakeCloudAuth(check_result_body("N", "205"))).fetch(record.merchant_biz_id)
+    assert outcome.kind == "finalized" and outcome.status == "FAILED"
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is not None and row.passed == "N" and row.sub_code == "205"
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"merchantBizId": "abc123", "attempt": 2}, ("abc123", 2)),
+        ({"merchantBizId": "abc123"}, ("abc123", 0)),
+        ({"merchantBizId": "../etc", "attempt": 0}, None),
+        ({"merchantBizId": "a" * 33}, None),
+        ({"merchantBizId": "abc", "attempt": -1}, None),
+        ({"merchantBizId": "abc", "attempt": True}, None),
+        (["abc"], None),
+    ],
+)
+def test_parse_recheck_message_accepts_only_well_formed_bodies(body: Any, expected: Any) -> None:
+    assert parse_recheck_message(body) == expected

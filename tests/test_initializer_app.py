@@ -1,0 +1,209 @@
+"""InitializerApp (POST /verifications) with a fake vendor client and the real SQLite store."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared import jsonutil
+from shared.auth import hash_user_id, issue_token
+from shared.cloudauth import ThrottlingError
+from shared.handlers.initializer import InitializerApp, return_url_allowed
+from shared.settings import FrontendSettings
+from shared.storage import SqliteTransactionStore, StorageError
+from tests.fakes import T0, FakeClock, FakeCloudAuth
+
+SECRET = "s" * 40
+PEPPER = "pepper-pepper-pepper"
+SUB = "user-42@example.com"
+ALLOW = ("https://shop.example", "https://shop.example/kyc/")
+META = '{"apdidToken":"x","appName":"web"}'
+
+
+def _settings(rate_limit: int = 10) -> FrontendSettings:
+    return FrontendSettings(
+        public_url="https://kyc.example",
+        jwt_secret=SECRET,
+        user_id_pepper=PEPPER,
+        return_url_allowlist=ALLOW,
+        cors_origins=(),
+        rate_limit_per_hour=rate_limit,
+        max_body_bytes=64 * 1024,
+        max_meta_info_bytes=16 * 1024,
+        jwt_leeway_seconds=30,
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteTransactionStore]:
+    s = SqliteTransactionStore(tmp_path / "kyc.sqlite3")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def client() -> FakeCloudAuth:
+    return FakeCloudAuth()
+
+
+def _app(store: Any, client: FakeCloudAuth, rate_limit: int = 10) -> InitializerApp:
+    return InitializerApp(settings=_settings(rate_limit), client=client, store=store, clock=FakeClock(T0))  # type: ignore[arg-type]
+
+
+def _post(app: InitializerApp, body: Any) -> tuple[int, dict[str, str], Any]:
+    event = {
+        "version": "v1",
+        "rawPath": "/verifications",
+        "body": body if isinstance(body, str) else jsonutil.dumps_str(body),
+        "isBase64Encoded": False,
+        "headers": {"Content-Type": "application/json", "Authorization": f"Bearer {issue_token(SUB, SECRET)}"},
+        "requestContext": {"http": {"method": "POST", "path": "/verifications", "sourceIp": "203.0.113.7"}},
+    }
+    response = app.handle(event, None)
+    return response["statusCode"], response["headers"], jsonutil.loads(response["body"] or "null")
+
+
+def _start(**fields: Any) -> dict[str, Any]:
+    return {"docType": "01000000", "metaInfo": META, **fields}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://shop.example",
+        "https://shop.example/",
+        "https://shop.example/done?x=1",
+        "https://shop.example#frag",
+        "https://shop.example/kyc/step",
+    ],
+)
+def test_allowed_return_urls(url: str) -> None:
+    assert return_url_allowed(url, ALLOW)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://shop.example.evil.com",
+        "https://shop.example.evil.com/",
+        "https://shop.example:444/",
+        "https://shop.example@evil.com/",
+        "https://user:pw@shop.example/",
+        "https://shop.example\\@evil.com",
+        "https://shop.example/\\evil.com",
+        "http://shop.example/",
+        "javascript:alert(1)",
+        "//shop.example/",
+        "https://evil.com/https://shop.example",
+    ],
+)
+def test_disallowed_return_urls(url: str) -> None:
+    assert not return_url_allowed(url, ALLOW)
+
+
+def test_prefix_ending_with_slash_admits_deeper_paths_only() -> None:
+    assert return_url_allowed("https://shop.example/kyc/x", ("https://shop.example/kyc/",))
+    assert not return_url_allowed("https://shop.example/kycx", ("https://shop.example/kyc/",))
+
+
+def test_start_creates_a_pending_row_and_returns_the_vendor_url(
+    store: SqliteTransactionStore, client: FakeCloudAuth
+) -> None:
+    status, _, body = _post(_app(store, client), _start(returnUrl="https://shop.example/done"))
+    assert status == 201
+    assert body["transactionUrl"].startswith("https://vendor.example/verify/")
+    row = store.get(body["merchantBizId"])
+    assert row is not None and row.status == "PENDING" and row.transaction_id == body["transactionId"]
+    assert client.initialize_calls[0].return_url == "https://shop.example/done"
+
+
+def test_disallowed_return_url_is_rejected_before_the_vendor(
+    store: SqliteTransactionStore, client: FakeCloudAuth
+) -> None:
+    status, _, body = _post(_app(store, client), _start(returnUrl="https://shop.example.evil.com/"))
+    assert status == 400 and body["error"]["code"] == "ReturnUrlNotAllowed"
+    assert client.initialize_calls == []
+
+
+def test_unknown_fields_are_rejected(store: SqliteTransactionStore, client: FakeCloudAuth) -> None:
+    status, _, body = _post(_app(store, client), _start(callbackUrl="https://evil.example/"))
+    assert status == 400 and body["error"]["code"] == "UnknownField"
+    assert client.initialize_calls == []
+
+
+def test_style_config_object_is_sent_as_a_json_string(store: SqliteTransactionStore, client: FakeCloudAuth) -> None:
+    style = {"color": "#ff0000", "radius": 4}
+    status, _, _ = _post(_app(store, client), _start(styleConfig=style))
+    assert status == 201
+    sent = client.initialize_calls[0].extra["StyleConfig"]
+    assert isinstance(sent, str) and jsonutil.loads(sent) == style
+
+
+def test_non_string_switch_is_rejected(store: SqliteTransactionStore, client: FakeCloudAuth) -> None:
+    status, _, body = _post(_app(store, client), _start(idSpoof=True))
+    assert status == 400 and body["error"]["code"] == "InvalidParameter"
+
+
+class _BrokenStore:
+    def __init__(self, inner: SqliteTransactionStore) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def create(self, record: Any) -> None:
+        raise StorageError("down", transient=True, code="Down")
+
+
+def test_store_failure_is_503_without_the_vendor_url(store: SqliteTransactionStore, client: FakeCloudAuth) -> None:
+    status, _, body = _post(_app(_BrokenStore(store), client), _start())
+    assert status == 503 and body["error"]["code"] == "StorageUnavailable"
+    text = jsonutil.dumps_str(body)
+    assert "vendor.example" not in text and "transactionUrl" not in text
+
+
+def test_vendor_throttling_is_503_with_retry_after(store: SqliteTransactionStore, client: FakeCloudAuth) -> None:
+    client.initialize_error = ThrottlingError("slow down", code="Throttling.User", status=400)
+    status, headers, body = _post(_app(store, client), _start())
+    assert status == 503 and body["error"]["code"] == "VendorBusy"
+    assert headers["retry-after"] == "2"
+
+
+def test_rate_limit_answers_429_once_the_hourly_limit_is_reached(
+    store: SqliteTransactionStore, client: FakeCloudAuth
+) -> None:
+    app = _app(store, client, rate_limit=2)
+    assert [_post(app, _start())[0] for _ in range(2)] == [201, 201]
+    status, headers, body = _post(app, _start())
+    assert status == 429 and body["error"]["code"] == "RateLimited" and "retry-after" in headers
+    assert len(client.initialize_calls) == 2
+
+
+def test_vendor_gets_the_hashed_user_id_never_the_raw_sub(store: SqliteTransactionStore, client: FakeCloudAuth) -> None:
+    _, _, body = _post(_app(store, client), _start())
+    sent = client.initialize_calls[0].merchant_user_id
+    assert sent == hash_user_id(SUB, PEPPER) and SUB not in sent
+    row = store.get(body["merchantBizId"])
+    assert row is not None and row.merchant_user_id == sent
+
+
+def test_callback_url_points_at_our_callback_with_the_merchant_biz_id(
+    store: SqliteTransactionStore, client: FakeCloudAuth
+) -> None:
+    _, _, body = _post(_app(store, client), _start())
+    request = client.initialize_calls[0]
+    assert request.callback_url == f"https://kyc.example/callback?merchantBizId={body['merchantBizId']}"
+    assert request.merchant_biz_id == body["merchantBizId"]
+
+
+def test_only_the_callback_tokens_hash_is_stored(store: SqliteTransactionStore, client: FakeCloudAuth) -> None:
+    _, _, body = _post(_app(store, client), _start())
+    token = client.initialize_calls[0].callback_token
+    assert token
+    row = store.get(body["merchantBizId"])
+    assert row is not None and row.callback_token_hash == hashlib.sha256(token.encode()).hexdigest()
+    assert token not in repr(row.to_item())

@@ -1,0 +1,220 @@
+"""Notifier: per-subscriber delivery with one webhook-id, PII only where allowed, retries and dead letters."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from shared import jsonutil
+from shared.delivery import DeliveryResult
+from shared.notifications import NotifyMessage
+from tests.fakes import (
+    IDENTITY,
+    SECRET_A,
+    SECRET_B,
+    SECRET_C,
+    SUBSCRIBERS,
+    FakeCloudAuth,
+    RecordingSender,
+    Stack,
+    delays,
+    peek,
+)
+
+A, B, C = (s.url for s in SUBSCRIBERS)
+UNAVAILABLE = DeliveryResult(ok=False, status=503, error="http_503")
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    s = Stack(tmp_path)
+    yield s
+    s.close()
+
+
+def _final(stack: Stack) -> str:
+    record = stack.pending()
+    stack.fetcher(FakeCloudAuth()).fetch(record.merchant_biz_id)
+    return record.merchant_biz_id
+
+
+def _body(mbid: str, attempt: int = 0, pending: list[str] | None = None) -> dict[str, object]:
+    body: dict[str, object] = {"merchantBizId": mbid, "attempt": attempt}
+    if pending is not None:
+        body["pending"] = pending
+    return body
+
+
+def test_every_subscriber_gets_the_event_with_the_same_webhook_id(stack: Stack) -> None:
+    mbid = _final(stack)
+    sender = RecordingSender()
+    stack.notifier(sender).handle_body(_body(mbid))
+    assert sorted(d.url for d in sender.deliveries) == sorted([A, B, C])
+    assert {d.headers["webhook-id"] for d in sender.deliveries} == {f"msg_{mbid}_passed"}
+
+
+def test_pii_subscriber_gets_the_full_identity(stack: Stack) -> None:
+    mbid = _final(stack)
+    sender = RecordingSender()
+    stack.notifier(sender).handle_body(_body(mbid))
+    (delivery,) = sender.delivered_to(B)
+    identity = jsonutil.loads(delivery.body)["data"]["identity"]
+    assert identity["documentNumber"] == IDENTITY["passportNo"]
+    assert identity["birthDate"] == IDENTITY["birthDate"]
+
+
+def test_other_subscribers_get_only_the_masked_identity(stack: Stack) -> None:
+    mbid = _final(stack)
+    sender = RecordingSender()
+    stack.notifier(sender).handle_body(_body(mbid))
+    for url in (A, C):
+        (delivery,) = sender.delivered_to(url)
+        assert IDENTITY["passportNo"].encode() not in delivery.body
+        assert IDENTITY["birthDate"].encode() not in delivery.body
+        assert jsonutil.loads(delivery.body)["data"]["identity"]["documentNumber"] == "K*******8"
+
+
+def test_event_names_the_type_and_the_final_status(stack: Stack) -> None:
+    mbid = _final(stack)
+    sender = RecordingSender()
+    stack.notifier(sender).handle_body(_body(mbid))
+    event = jsonutil.loads(sender.delivered_to(A)[0].body)
+    assert event["type"] == "verification.completed"
+    assert event["data"]["merchantBizId"] == mbid and event["data"]["status"] == "PASSED"
+
+
+def test_signatures_verify_with_the_standardwebhooks_library(stack: Stack) -> None:
+    stack.clock.now = time.time()  # the library checks the timestamp against the real clock
+    mbid = _final(stack)
+    sender = RecordingSender()
+    stack.notifier(sender).handle_body(_body(mbid))
+    for url, secret in ((A, SECRET_A), (B, SECRET_B), (C, SECRET_C)):
+        (delivery,) = sender.delivered_to(url)
+        payload = Webhook(secret).verify(delivery.body, delivery.headers)
+        assert payload["data"]["merchantBizId"] == mbid
+
+
+def test_failed_subscriber_is_reenqueued_alone_with_the_next_attempt_and_scheduled_delay(stack: Stack) -> None:
+    mbid = _final(stack)
+    sender = RecordingSender(answers={C: [UNAVAILABLE]})
+    before = len(peek(stack.notify))
+    stack.notifier(sender, schedule=(5.0, 300.0)).handle_body(_body(mbid, attempt=1))
+    follow_ups = peek(stack.notify)[before:]
+    assert follow_ups == [{"merchantBizId": mbid, "attempt": 2, "pending": [C]}]
+    assert delays(stack.notify)[before:] == [300.0]  # jitter 0.5 → exactly the scheduled delay
+    assert peek(stack.deadletter) == []
+
+
+def test_retry_waits_at_least_the_subscribers_retry_after(stack: Stack) -> None:
+    mbid = _final(stack)
+    busy = DeliveryResult(ok=False, status=429, error="http_429", retry_after=900.0)
+    sender = RecordingSender(answers={A: [busy]})
+    before = len(peek(stack.notify))
+    stack.notifier(sender, schedule=(5.0,)).handle_body(_body(mbid))
+    assert delays(stack.notify)[before:] == [900.0]
+
+
+def test_retry_message_delivers_only_to_the_pending_subscriber(stack: Stack) -> None:
+    mbid = _final(stack)
+    sender = RecordingSender()
+    stack.notifier(sender).handle_body(_body(mbid, attempt=1, pending=[C]))
+    assert [d.url for d in sender.deliveries] == [C]
+
+
+def test_exhausted_schedule_dead_letters_with_the_last_error_and_no_pii(stack: Stack) -> None:
+    mbid = _final(stack)
+    sender = RecordingSender(answers={B: [UNAVAILABLE]})
+    before = len(peek(stack.notify))
+    stack.notifier(sender, schedule=(5.0, 300.0)).handle_body(_body(mbid, attempt=2, pending=[B]))
+    assert peek(stack.notify)[before:] == []
+    (letter,) = peek(stack.deadletter)
+    assert letter["kind"] == "notify" and letter["reason"] == "webhook_undeliverable"
+    assert letter["subscriber"] == B and letter["lastError"] == "http_503" and letter["attempts"] == 3
+    text = jsonutil.dumps_str(letter)
+    assert IDENTITY["passportNo"] not in text and IDENTITY["surname"] not in text and "identity" not in text
+
+
+def test_gone_subscriber_is_dead_lettered_at_once(stack: Stack) -> None:
+    mbid = _final(stack)
+    gone = DeliveryResult(ok=False, status=410, error="gone", permanent=True)
+    sender = RecordingSender(answers={A: [gone]})
+    before = len(peek(stack.notify))
+    stack.notifier(sender).handle_body(_body(mbid))
+    assert peek(stack.notify)[before:] == []
+    (letter,) = peek(stack.deadletter)
+    assert letter["subscriber"] == A and letter["lastStatus"] == 410 and letter["attempts"] == 1
+
+
+@pytest.mark.parametrize("body", [None, "text", [], {"attempt": 0}, {"merchantBizId": "../x"}, {"merchantBizId": 7}])
+def test_malformed_message_is_dead_lettered_without_raising(stack: Stack, body: object) -> None:
+    sender = RecordingSender()
+    stack.notifier(sender).handle_body(body, raw=b"xyz")
+    (letter,) = peek(stack.deadletter)
+    assert letter["reason"] == "malformed_message" and letter["size"] == 3
+    assert sender.deliveries == []
+
+
+def test_erased_transaction_is_dropped(stack: Stack) -> None:
+    mbid = _final(stack)
+    stack.store.delete(mbid)
+    sender = RecordingSender()
+    before = len(peek(stack.notify))
+    stack.notifier(sender).handle_body(_body(mbid))
+    assert sender.deliveries == []
+    assert peek(stack.notify)[before:] == [] and peek(stack.deadletter) == []
+
+
+def test_pending_transaction_is_never_announced(stack: Stack) -> None:
+    record = stack.pending()
+    sender = RecordingSender()
+    stack.notifier(sender).handle_body(_body(record.merchant_biz_id))
+    assert sender.deliveries == []
+    assert peek(stack.deadletter)[0]["reason"] == "not_final"
+
+
+def test_abandoned_transaction_is_announced_as_abandoned(stack: Stack) -> None:
+    record = stack.pending()
+    stack.store.mark_abandoned(record.merchant_biz_id, now=stack.clock())
+    sender = RecordingSender()
+    stack.notifier(sender).handle_body(_body(record.merchant_biz_id))
+    event = jsonutil.loads(sender.delivered_to(A)[0].body)
+    assert event["type"] == "verification.abandoned"
+    assert sender.deliveries[0].headers["webhook-id"] == f"msg_{record.merchant_biz_id}_abandoned"
+
+
+def test_a_sender_exception_only_retries_that_subscriber(stack: Stack) -> None:
+    mbid = _final(stack)
+    delivered: list[str] = []
+
+    def sender(url: str, body: bytes, headers: dict[str, str]) -> DeliveryResult:
+        if url == A:
+            raise RuntimeError("bug")
+        delivered.append(url)
+        return DeliveryResult(ok=True, status=204)
+
+    before = len(peek(stack.notify))
+    stack.notifier(sender).handle_body(_body(mbid))  # type: ignore[arg-type]
+    assert sorted(delivered) == sorted([B, C])
+    assert peek(stack.notify)[before:] == [{"merchantBizId": mbid, "attempt": 1, "pending": [A]}]
+
+
+def test_event_timestamp_is_the_finalization_time_on_every_retry(stack: Stack) -> None:
+    mbid = _final(stack)
+    sender = RecordingSender()
+    notifier = stack.notifier(sender)
+    notifier.handle_body(_body(mbid))
+    stack.clock.advance(3600)
+    notifier.handle_body(_body(mbid, attempt=1, pending=[A]))
+    first, second = sender.delivered_to(A)
+    assert jsonutil.loads(first.body)["timestamp"] == jsonutil.loads(second.body)["timestamp"]
+    assert first.headers["webhook-id"] == second.headers["webhook-id"]
+    assert first.headers["webhook-timestamp"] != second.headers["webhook-timestamp"]
+
+
+def test_notify_message_round_trips() -> None:
+    message = NotifyMessage("abc123", 2, ("https://a.example/hook",))
+    assert NotifyMessage.from_body(jsonutil.loads(message.to_body())) == message

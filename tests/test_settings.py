@@ -1,0 +1,234 @@
+"""Product settings: every variable validated, errors name the variable and never echo secret values."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.config import ConfigError
+from shared.settings import (
+    DEFAULT_RECHECK_SCHEDULE,
+    DEFAULT_WEBHOOK_RETRY_SCHEDULE,
+    FetchSettings,
+    FrontendSettings,
+    Subscriber,
+    SweepSettings,
+    WebhookSettings,
+)
+
+JWT_SECRET = "j" * 40
+PEPPER = "p" * 20
+HOOK_SECRET = "whsec_c2VjcmV0c2VjcmV0c2VjcmV0"
+
+
+def frontend_env(**overrides: str) -> dict[str, str]:
+    env = {
+        "KYC_PUBLIC_URL": "https://kyc.example/",
+        "KYC_JWT_SECRET": JWT_SECRET,
+        "KYC_USER_ID_PEPPER": PEPPER,
+        "KYC_RETURN_URL_ALLOWLIST": "https://shop.example/done, https://shop.example/other",
+    }
+    env.update(overrides)
+    return {k: v for k, v in env.items() if v != "<unset>"}
+
+
+def _error(factory: object, env: dict[str, str]) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        factory.from_env(env)  # type: ignore[attr-defined]
+    return info.value
+
+
+# -- FrontendSettings ------------------------------------------------------------------------------------------
+
+
+def test_frontend_settings_read_every_variable() -> None:
+    settings = FrontendSettings.from_env(
+        frontend_env(
+            KYC_CORS_ORIGINS="https://shop.example",
+            KYC_RATE_LIMIT_PER_HOUR="3",
+            KYC_MAX_BODY_BYTES="2048",
+            KYC_MAX_META_INFO_BYTES="512",
+            KYC_JWT_LEEWAY="5",
+        )
+    )
+    assert settings.public_url == "https://kyc.example"  # trailing slash dropped
+    assert settings.return_url_allowlist == ("https://shop.example/done", "https://shop.example/other")
+    assert settings.cors_origins == ("https://shop.example",)
+    assert (settings.rate_limit_per_hour, settings.max_body_bytes, settings.max_meta_info_bytes) == (3, 2048, 512)
+    assert settings.jwt_leeway_seconds == 5
+
+
+def test_frontend_defaults() -> None:
+    settings = FrontendSettings.from_env(frontend_env())
+    assert settings.rate_limit_per_hour == 10 and settings.jwt_leeway_seconds == 30 and settings.cors_origins == ()
+
+
+def test_frontend_settings_repr_hides_secrets() -> None:
+    text = repr(FrontendSettings.from_env(frontend_env()))
+    assert JWT_SECRET not in text and PEPPER not in text
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("KYC_PUBLIC_URL", "<unset>"),
+        ("KYC_PUBLIC_URL", "kyc.example"),
+        ("KYC_PUBLIC_URL", "ftp://kyc.example"),
+        ("KYC_JWT_SECRET", "<unset>"),
+        ("KYC_JWT_SECRET", "short-secret-value"),
+        ("KYC_USER_ID_PEPPER", "<unset>"),
+        ("KYC_USER_ID_PEPPER", "tiny-pepper"),
+        ("KYC_RETURN_URL_ALLOWLIST", "<unset>"),
+        ("KYC_RETURN_URL_ALLOWLIST", " , "),
+        ("KYC_RETURN_URL_ALLOWLIST", "https://ok.example,javascript:alert(1)"),
+        ("KYC_RATE_LIMIT_PER_HOUR", "-1"),
+        ("KYC_RATE_LIMIT_PER_HOUR", "ten"),
+        ("KYC_MAX_BODY_BYTES", "100"),
+        ("KYC_MAX_META_INFO_BYTES", "10"),
+        ("KYC_JWT_LEEWAY", "301"),
+    ],
+)
+def test_invalid_frontend_variable_is_named(variable: str, value: str) -> None:
+    error = _error(FrontendSettings, frontend_env(**{variable: value}))
+    assert error.variable == variable
+    assert variable in str(error)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"), [("KYC_JWT_SECRET", "tooshort-SECRET"), ("KYC_USER_ID_PEPPER", "PEPPER-x")]
+)
+def test_secret_values_are_never_echoed(variable: str, value: str) -> None:
+    error = _error(FrontendSettings, frontend_env(**{variable: value}))
+    assert value not in str(error)
+
+
+def test_public_url_must_be_https_with_the_aliyun_backend() -> None:
+    error = _error(FrontendSettings, frontend_env(KYC_BACKEND="aliyun", KYC_PUBLIC_URL="http://kyc.example"))
+    assert error.variable == "KYC_PUBLIC_URL"
+
+
+def test_http_public_url_is_fine_locally() -> None:
+    assert FrontendSettings.from_env(frontend_env(KYC_PUBLIC_URL="http://127.0.0.1:9000")).public_url.startswith(
+        "http:"
+    )
+
+
+# -- FetchSettings / SweepSettings -----------------------------------------------------------------------------
+
+
+def test_fetch_settings_defaults() -> None:
+    settings = FetchSettings.from_env({})
+    assert settings.recheck_schedule == DEFAULT_RECHECK_SCHEDULE and settings.delete_vendor_copy is False
+
+
+def test_fetch_settings_read_schedule_and_delete_flag() -> None:
+    settings = FetchSettings.from_env({"KYC_RECHECK_SCHEDULE": "1, 2.5,60", "KYC_DELETE_VENDOR_COPY": "Y"})
+    assert settings.recheck_schedule == (1.0, 2.5, 60.0) and settings.delete_vendor_copy is True
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("KYC_RECHECK_SCHEDULE", "10,soon"), ("KYC_RECHECK_SCHEDULE", "10,-1"), ("KYC_DELETE_VENDOR_COPY", "maybe")],
+)
+def test_invalid_fetch_variable_is_named(variable: str, value: str) -> None:
+    assert _error(FetchSettings, {variable: value}).variable == variable
+
+
+def test_sweep_settings_defaults_and_values() -> None:
+    assert SweepSettings.from_env({}) == SweepSettings(900.0, 86400.0, 0, 200)
+    env = {"KYC_SWEEP_AFTER": "60", "KYC_ABANDON_AFTER": "3600", "KYC_RETENTION_DAYS": "30", "KYC_SWEEP_BATCH": "5"}
+    assert SweepSettings.from_env(env) == SweepSettings(60.0, 3600.0, 30, 5)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("KYC_SWEEP_AFTER", "-5"),
+        ("KYC_ABANDON_AFTER", "nan"),
+        ("KYC_RETENTION_DAYS", "-1"),
+        ("KYC_SWEEP_BATCH", "0"),
+        ("KYC_SWEEP_BATCH", "10001"),
+    ],
+)
+def test_invalid_sweep_variable_is_named(variable: str, value: str) -> None:
+    assert _error(SweepSettings, {variable: value}).variable == variable
+
+
+# -- WebhookSettings -------------------------------------------------------------------------------------------
+
+
+def _hooks(*items: str) -> dict[str, str]:
+    return {"KYC_WEBHOOKS": "[" + ",".join(items) + "]"}
+
+
+def test_no_webhooks_configured_means_no_subscribers() -> None:
+    settings = WebhookSettings.from_env({})
+    assert settings.subscribers == () and settings.retry_schedule == DEFAULT_WEBHOOK_RETRY_SCHEDULE
+    assert settings.allow_private_targets is False and settings.require_https is False
+
+
+def test_webhooks_are_parsed_with_include_pii() -> None:
+    env = _hooks(
+        f'{{"url": "https://a.example/h", "secret": "{HOOK_SECRET}"}}',
+        f'{{"url": "https://b.example/h", "secret": "{HOOK_SECRET}", "includePii": true}}',
+    )
+    settings = WebhookSettings.from_env(env)
+    assert settings.subscribers == (
+        Subscriber("https://a.example/h", HOOK_SECRET, False),
+        Subscriber("https://b.example/h", HOOK_SECRET, True),
+    )
+    assert HOOK_SECRET not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "not json",
+        '{"url": "https://a.example"}',
+        '[{"url": "https://a.example/h"}]',
+        '[{"url": 5, "secret": "whsec_x"}]',
+        '[{"url": "mailto:x@example.com", "secret": "whsec_x"}]',
+        '[{"url": "https://a.example/h", "secret": "plain-SECRETVALUE"}]',
+        '[{"url": "https://a.example/h", "secret": "whsec_x", "includePii": "yes"}]',
+        '[{"url": "https://a.example/h", "secret": "whsec_x"}, {"url": "https://a.example/h", "secret": "whsec_y"}]',
+    ],
+)
+def test_invalid_webhooks_are_named_without_echoing_secrets(raw: str) -> None:
+    error = _error(WebhookSettings, {"KYC_WEBHOOKS": raw})
+    assert error.variable == "KYC_WEBHOOKS"
+    assert "SECRETVALUE" not in str(error) and "whsec_x" not in str(error)
+
+
+def test_webhooks_must_be_https_with_the_aliyun_backend() -> None:
+    env = {"KYC_BACKEND": "aliyun", **_hooks(f'{{"url": "http://a.example/h", "secret": "{HOOK_SECRET}"}}')}
+    assert _error(WebhookSettings, env).variable == "KYC_WEBHOOKS"
+
+
+def test_aliyun_backend_forces_https_delivery() -> None:
+    settings = WebhookSettings.from_env({"KYC_BACKEND": "aliyun", "KYC_WEBHOOK_REQUIRE_HTTPS": "false"})
+    assert settings.require_https is True
+
+
+def test_webhook_options_are_read() -> None:
+    settings = WebhookSettings.from_env(
+        {
+            "KYC_WEBHOOK_RETRY_SCHEDULE": "1,2",
+            "KYC_WEBHOOK_ALLOW_PRIVATE": "true",
+            "KYC_WEBHOOK_REQUIRE_HTTPS": "1",
+            "KYC_WEBHOOK_TIMEOUT": "2.5",
+        }
+    )
+    assert settings.retry_schedule == (1.0, 2.0) and settings.allow_private_targets and settings.require_https
+    assert settings.timeout_seconds == 2.5
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("KYC_WEBHOOK_RETRY_SCHEDULE", "x"),
+        ("KYC_WEBHOOK_ALLOW_PRIVATE", "perhaps"),
+        ("KYC_WEBHOOK_REQUIRE_HTTPS", "2"),
+        ("KYC_WEBHOOK_TIMEOUT", "0.01"),
+    ],
+)
+def test_invalid_webhook_option_is_named(variable: str, value: str) -> None:
+    assert _error(WebhookSettings, {variable: value}).variable == variable

@@ -1,0 +1,143 @@
+"""The sweeper on real local storage: stuck PENDING rows, the notification outbox, retention."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.fetcher import result_key
+from shared.storage import StorageError
+from shared.sweeper import OUTBOX_GRACE_SECONDS
+from tests.fakes import T0, FakeCloudAuth, Stack, check_result_body, peek
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    s = Stack(tmp_path)
+    yield s
+    s.close()
+
+
+def test_old_pending_row_is_fetched_and_finalized(stack: Stack) -> None:
+    record = stack.pending(created_at=T0 - 1000)
+    client = FakeCloudAuth()
+    report = stack.sweeper(stack.fetcher(client)).sweep()
+    assert report.checked == 1 and report.finalized == 1
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is not None and row.status == "PASSED"
+    assert peek(stack.notify) == [{"merchantBizId": record.merchant_biz_id, "attempt": 0}]
+
+
+def test_young_pending_row_is_left_to_the_callback(stack: Stack) -> None:
+    stack.pending(created_at=T0 - 100)
+    client = FakeCloudAuth()
+    report = stack.sweeper(stack.fetcher(client)).sweep()
+    assert report.checked == 0 and client.check_calls == []
+
+
+def test_row_whose_next_check_is_not_due_is_skipped(stack: Stack) -> None:
+    stack.pending(created_at=T0 - 1000, next_check_at=T0 + 60)
+    client = FakeCloudAuth()
+    stack.sweeper(stack.fetcher(client)).sweep()
+    assert client.check_calls == []
+
+
+def test_row_whose_next_check_is_due_is_fetched(stack: Stack) -> None:
+    stack.pending(created_at=T0 - 1000, next_check_at=T0 - 1)
+    client = FakeCloudAuth()
+    stack.sweeper(stack.fetcher(client)).sweep()
+    assert len(client.check_calls) == 1
+
+
+def test_still_unfinished_row_is_rescheduled_with_backoff_and_no_recheck_message(stack: Stack) -> None:
+    record = stack.pending(created_at=T0 - 1000)
+    report = stack.sweeper(stack.fetcher(FakeCloudAuth(check_result_body("P")))).sweep()
+    assert report.still_pending == 1
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is not None and row.status == "PENDING" and row.next_check_at == T0 + 900.0
+    assert peek(stack.recheck) == []  # past the quick schedule: the sweeper owns it
+
+
+def test_unfinished_row_past_abandon_after_is_abandoned_and_notified(stack: Stack) -> None:
+    record = stack.pending(created_at=T0 - 90000)
+    report = stack.sweeper(stack.fetcher(FakeCloudAuth(check_result_body("P")))).sweep()
+    assert report.abandoned == 1
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is not None and row.status == "ABANDONED" and row.notification_enqueued
+    assert peek(stack.notify) == [{"merchantBizId": record.merchant_biz_id, "attempt": 0}]
+
+
+def test_transaction_unknown_to_the_vendor_is_abandoned_once_old(stack: Stack) -> None:
+    from shared.cloudauth import TransactionIdInvalid
+
+    record = stack.pending(created_at=T0 - 90000)
+    stack.sweeper(stack.fetcher(FakeCloudAuth(TransactionIdInvalid("gone")))).sweep()
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is not None and row.status == "ABANDONED"
+
+
+def test_final_row_without_enqueued_notification_is_reenqueued_after_the_grace_period(stack: Stack) -> None:
+    record = stack.pending()
+    stack.store.finalize(
+        record.merchant_biz_id, status="PASSED", passed="Y", sub_code="200", result_key=None,
+        identity_masked=None, result_version=1, now=T0,
+    )  # fmt: skip
+    sweeper = stack.sweeper(stack.fetcher(FakeCloudAuth()))
+    assert sweeper.sweep().renotified == 0  # a fetch may still be about to enqueue it
+    stack.clock.advance(OUTBOX_GRACE_SECONDS + 1)
+    assert sweeper.sweep().renotified == 1
+    assert sweeper.sweep().renotified == 0  # flagged now: only once
+    assert peek(stack.notify) == [{"merchantBizId": record.merchant_biz_id, "attempt": 0}]
+
+
+def test_retention_deletes_old_rows_and_their_objects(stack: Stack) -> None:
+    old = stack.pending(created_at=T0 - 40 * 86400)
+    young = stack.pending(created_at=T0 - 86400)
+    fetcher = stack.fetcher(FakeCloudAuth())
+    fetcher.fetch(old.merchant_biz_id)
+    fetcher.fetch(young.merchant_biz_id)
+    report = stack.sweeper(fetcher, retention_days=30).sweep()
+    assert report.expired == 1
+    assert stack.store.get(old.merchant_biz_id) is None
+    assert stack.objects.list(f"results/{old.merchant_biz_id}/") == []
+    assert stack.store.get(young.merchant_biz_id) is not None
+    assert stack.objects.exists(result_key(young.merchant_biz_id))
+
+
+def test_retention_off_keeps_everything(stack: Stack) -> None:
+    old = stack.pending(created_at=T0 - 400 * 86400)
+    fetcher = stack.fetcher(FakeCloudAuth())
+    fetcher.fetch(old.merchant_biz_id)
+    assert stack.sweeper(fetcher).sweep().expired == 0
+    assert stack.store.get(old.merchant_biz_id) is not None
+
+
+class _StoreFailingScanFor:
+    """The real store, except that ``scan`` for one status fails."""
+
+    def __init__(self, inner: Any, status: str) -> None:
+        self._inner, self._status = inner, status
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def scan(self, **kwargs: Any) -> Any:
+        if kwargs.get("status") == self._status:
+            raise StorageError("scan failed", transient=True, code="Boom")
+        return self._inner.scan(**kwargs)
+
+
+def test_a_failing_step_does_not_stop_the_others(stack: Stack) -> None:
+    stuck = stack.pending(created_at=T0 - 40 * 86400)
+    stack.store.finalize(
+        stuck.merchant_biz_id, status="FAILED", passed="N", sub_code="205", result_key=None,
+        identity_masked=None, result_version=1, now=T0 - 3600,
+    )  # fmt: skip
+    fetcher = stack.fetcher(FakeCloudAuth(), store=_StoreFailingScanFor(stack.store, "PENDING"))
+    report = stack.sweeper(fetcher, retention_days=30).sweep()
+    assert report.errors == ["_recheck_pending:Boom"]
+    assert report.renotified == 1 and report.expired == 1
+    assert stack.store.get(stuck.merchant_biz_id) is None
