@@ -16,6 +16,7 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 USER_AGENT = "fc-ekyc-webhooks/1"
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
 MAX_RETRY_AFTER_SECONDS = 86400.0
 
 
@@ -59,8 +60,14 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
 
 def is_public_address(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        # IPv6 forms that carry an IPv4 address are judged by that address (mapped, 6to4, NAT64).
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        elif ip.sixtofour is not None:
+            ip = ip.sixtofour
+        elif ip in _NAT64:
+            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     # is_global also excludes the shared address space 100.64.0.0/10, where Alibaba Cloud's metadata service
     # (100.100.100.200) lives; is_private alone does not.
     return ip.is_global and not (

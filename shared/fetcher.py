@@ -175,16 +175,17 @@ class ResultFetcher:
             logger.info("fetch.already_final")
             return FetchOutcome("already_final", status=result.status.value)
         logger.info("fetch.finalized", extra={"status": result.status.value, "subCode": result.sub_code})
-        self.enqueue_notification(mbid)
+        self.enqueue_notification(mbid, result.status.value)
         if self.settings.delete_vendor_copy:
             self.delete_vendor_copy(record)
         return FetchOutcome("finalized", status=result.status.value)
 
-    def enqueue_notification(self, merchant_biz_id: str) -> bool:
-        """Enqueue the notification and flag the row. A failure here is repaired by the sweeper's outbox pass."""
+    def enqueue_notification(self, merchant_biz_id: str, status: str) -> bool:
+        """Enqueue the notification of ``status`` and flag the row, only if it still has that status. A failure
+        here is repaired by the sweeper's outbox pass."""
         try:
             self.notify_queue.send(notification_message(merchant_biz_id))
-            self.store.mark_notification_enqueued(merchant_biz_id)
+            self.store.mark_notification_enqueued(merchant_biz_id, status)
         except StorageError as exc:
             logger.error("fetch.notification_not_enqueued", extra={"errorCode": exc.code})
             return False
@@ -192,7 +193,10 @@ class ResultFetcher:
 
     def delete_vendor_copy(self, record: TransactionRecord) -> bool:
         try:
-            self.client.delete_verify_result(record.transaction_id, delete_type="All")
+            answer = self.client.delete_verify_result(record.transaction_id, delete_type="All")
+            if not answer.deleted:  # DeleteResult N: the vendor kept its copy; do not claim otherwise
+                logger.warning("fetch.vendor_copy_not_deleted", extra={"errorCode": "DeleteResultN"})
+                return False
             self.store.mark_vendor_copy_deleted(record.merchant_biz_id)
         except (CloudAuthError, StorageError) as exc:
             logger.warning("fetch.vendor_copy_not_deleted", extra={"errorCode": getattr(exc, "code", None)})

@@ -5,7 +5,8 @@ Run by a timer trigger (and ``./scripts/kyc sweep``). Each pass:
 1. PENDING rows older than ``KYC_SWEEP_AFTER`` whose next check is due are fetched (CheckResult); those the vendor
    still reports unfinished past ``KYC_ABANDON_AFTER`` become ABANDONED (conditionally) and are notified;
 2. the outbox: final rows whose notification was never confirmed as enqueued (a crash between the row update and
-   the enqueue) are enqueued again, after a grace period so a fetch still in flight finishes first;
+   the enqueue) are enqueued again, after a grace period so a fetch still in flight finishes first; likewise the
+   vendor's copy is deleted when ``KYC_DELETE_VENDOR_COPY`` is on and the fetch did not get to it;
 3. retention: rows and objects older than ``KYC_RETENTION_DAYS`` are deleted (when set).
 
 Every step is conditional or idempotent, so sweeps may overlap each other and the callback path.
@@ -100,7 +101,7 @@ class Sweeper:
                 if self.store.mark_abandoned(row.merchant_biz_id, now=now):
                     report.abandoned += 1
                     logger.info("sweep.abandoned", extra={"merchantBizId": row.merchant_biz_id})
-                    self.fetcher.enqueue_notification(row.merchant_biz_id)
+                    self.fetcher.enqueue_notification(row.merchant_biz_id, "ABANDONED")
                 continue
             report.still_pending += 1
             backoff = min(self.settings.sweep_after_seconds * 2 ** min(row.check_count, 12), MAX_SWEEP_BACKOFF_SECONDS)
@@ -108,15 +109,17 @@ class Sweeper:
 
     def _repair_outbox(self, report: SweepReport) -> None:
         now = self.clock()
+        delete_vendor_copy = self.fetcher.settings.delete_vendor_copy
         for status in ("PASSED", "FAILED", "ABANDONED"):
             for row in self._rows(status):
-                if row.notification_enqueued:
-                    continue
                 if (row.finalized_at or row.updated_at) > now - OUTBOX_GRACE_SECONDS:
-                    continue
-                if self.fetcher.enqueue_notification(row.merchant_biz_id):
+                    continue  # a fetch may still be finishing its own steps
+                if not row.notification_enqueued and self.fetcher.enqueue_notification(row.merchant_biz_id, row.status):
                     report.renotified += 1
                     logger.warning("sweep.notification_repaired", extra={"merchantBizId": row.merchant_biz_id})
+                if delete_vendor_copy and status != "ABANDONED" and not row.vendor_copy_deleted:
+                    # A crash after the row update skipped this step in the fetch; our copy is stored by now.
+                    self.fetcher.delete_vendor_copy(row)
 
     def _expire(self, report: SweepReport) -> None:
         days = self.settings.retention_days

@@ -192,6 +192,10 @@ def test_invalid_url_is_a_permanent_failure(url: str) -> None:
         "::ffff:127.0.0.1",
         "::ffff:10.1.2.3",
         "::ffff:169.254.169.254",
+        "2002:7f00:1::",  # 6to4 wrapping 127.0.0.1
+        "2002:a9fe:a9fe::",  # 6to4 wrapping 169.254.169.254
+        "64:ff9b::a00:1",  # NAT64 wrapping 10.0.0.1
+        "64:ff9b::6464:64c8",  # NAT64 wrapping 100.100.100.200
         "ff02::1",
     ],
 )

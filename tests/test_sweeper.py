@@ -141,3 +141,33 @@ def test_a_failing_step_does_not_stop_the_others(stack: Stack) -> None:
     assert report.errors == ["_recheck_pending:Boom"]
     assert report.renotified == 1 and report.expired == 1
     assert stack.store.get(stuck.merchant_biz_id) is None
+
+
+def test_vendor_copy_left_behind_by_a_crash_is_deleted_after_the_grace_period(stack: Stack) -> None:
+    record = stack.pending()
+    stack.store.finalize(
+        record.merchant_biz_id, status="PASSED", passed="Y", sub_code="200", result_key=None,
+        identity_masked=None, result_version=1, now=T0,
+    )  # fmt: skip
+    vendor = FakeCloudAuth()
+    sweeper = stack.sweeper(stack.fetcher(vendor, delete_vendor_copy=True))
+    sweeper.sweep()
+    assert vendor.delete_calls == []  # the fetch that finalized it may still be about to delete it
+    stack.clock.advance(OUTBOX_GRACE_SECONDS + 1)
+    sweeper.sweep()
+    sweeper.sweep()
+    assert vendor.delete_calls == [record.transaction_id]  # once: the row is flagged after the first deletion
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is not None and row.vendor_copy_deleted
+
+
+def test_vendor_copy_is_kept_when_deletion_is_off(stack: Stack) -> None:
+    record = stack.pending()
+    stack.store.finalize(
+        record.merchant_biz_id, status="FAILED", passed="N", sub_code="201", result_key=None,
+        identity_masked=None, result_version=1, now=T0,
+    )  # fmt: skip
+    vendor = FakeCloudAuth()
+    stack.clock.advance(OUTBOX_GRACE_SECONDS + 1)
+    stack.sweeper(stack.fetcher(vendor)).sweep()
+    assert vendor.delete_calls == []

@@ -10,7 +10,8 @@ protocol               local (``KYC_BACKEND=local``)    aliyun (``KYC_BACKEND=al
 ``Queue``              ``SqliteQueue`` (+ consumer API) ``MnsQueue`` (``http.client``, no SDK)
 =====================  ===============================  ==============================================
 
-Importing this package imports no vendor SDK: the aliyun adapters import theirs in their constructors.
+Importing this package imports no vendor SDK and no backend module: the backend classes load on first use
+and the aliyun adapters import their SDKs in their constructors.
 Open backends with ``open_stores(StorageSettings.from_env())`` or the single ``open_*`` factories.
 
 Semantics every backend keeps (at-least-once delivery, effects exactly once):
@@ -24,10 +25,10 @@ Semantics every backend keeps (at-least-once delivery, effects exactly once):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .errors import InvalidKey, MessageTooLarge, ObjectNotFound, ReceiptInvalid, RecordExists, StorageError
-from .mns import MnsError, MnsQueue
 from .objects import DirectoryObjectStore, validate_key
-from .oss import OssObjectStore
 from .protocols import (
     MAX_MESSAGE_BYTES,
     MAX_RAW_MESSAGE_BYTES,
@@ -58,9 +59,36 @@ from .settings import (
     open_stores,
     open_transaction_store,
 )
-from .sqlite_queue import SqliteQueue
-from .sqlite_store import SqliteTransactionStore
-from .tablestore_store import TablestoreTransactionStore
+
+if TYPE_CHECKING:
+    from .mns import MnsError, MnsQueue
+    from .oss import OssObjectStore
+    from .sqlite_queue import SqliteQueue
+    from .sqlite_store import SqliteTransactionStore
+    from .tablestore_store import TablestoreTransactionStore
+
+# Backend classes load on first use (PEP 562), so a cold start imports only the backend it opens: the MNS
+# adapter alone pulls in xml.etree, and the local path never needs it.
+_LAZY = {
+    "MnsError": "mns",
+    "MnsQueue": "mns",
+    "OssObjectStore": "oss",
+    "SqliteQueue": "sqlite_queue",
+    "SqliteTransactionStore": "sqlite_store",
+    "TablestoreTransactionStore": "tablestore_store",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib  # noqa: PLC0415
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ABANDONED",

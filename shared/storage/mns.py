@@ -24,18 +24,24 @@ import base64
 import hashlib
 import hmac
 import http.client
+import re
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from email.utils import formatdate
 from urllib.parse import quote, urlsplit
-from xml.sax.saxutils import escape
 
 from shared.signing import Credentials
 
-from .errors import StorageError
-from .protocols import encode_message_body
+from .errors import ReceiptInvalid, StorageError
+from .protocols import ReceivedMessage, decode_message_body, encode_message_body
 from .sqlite_queue import check_body_size, check_delay
+
+
+def escape(text: str) -> str:
+    """XML character data (xml.sax.saxutils.escape without its urllib.request/tempfile import chain)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
 
 MNS_VERSION = "2015-06-06"
 MNS_XMLNS = "http://mns.aliyuncs.com/doc/v1/"
@@ -43,6 +49,10 @@ CONTENT_TYPE = "text/xml;charset=UTF-8"
 DEFAULT_TIMEOUT = 10.0
 MAX_ERROR_BODY = 64 * 1024
 TRANSIENT_CODES = frozenset({"InternalError", "ServiceUnavailable", "Throttling", "TimeExpired", "QpsLimitExceeded"})
+MAX_BATCH = 16
+MAX_CONSUMER_BODY = 16 * 96 * 1024  # 16 messages of at most 64 KB plus their XML
+STALE_RECEIPT_CODES = frozenset({"ReceiptHandleError", "MessageNotExist"})
+_RECEIPT_RE = re.compile(r"^[A-Za-z0-9+/=_.-]{1,512}$")
 
 
 class MnsError(StorageError):
@@ -65,7 +75,7 @@ def mns_authorization(credentials: Credentials, method: str, headers: Mapping[st
 
 
 class MnsQueue:
-    """Producer for one MNS queue. ``endpoint`` is ``https://<account-id>.mns.<region>.aliyuncs.com``."""
+    """Producer for one MNS queue (and, for the ops tools, the consumer calls: receive, delete, peek). ``endpoint`` is ``https://<account-id>.mns.<region>.aliyuncs.com``."""
 
     def __init__(
         self,
@@ -152,6 +162,138 @@ class MnsQueue:
         if body_md5 and body_md5.upper() != expected_md5:
             raise MnsError("mns SendMessage body MD5 mismatch", code="BodyMD5Mismatch", status=status, maybe_sent=True)
         return message_id
+
+
+    # -- consumer side (ops tools: dead-letter listing, redrive, purge) ----------------------------------------
+    # ReceiveMessage / DeleteMessage / ChangeMessageVisibility / PeekMessage of MNS API 2015-06-06, signed like
+    # SendMessage; the canonical resource is the request URI with its query, exactly as the official SDK signs it.
+
+    def _call(self, method: str, resource: str, action: str) -> tuple[int, bytes, str | None]:
+        """One body-less signed request; returns (status, body, request id). Transport errors → ``StorageError``."""
+        headers = {
+            "Host": self._netloc,
+            "Date": formatdate(self._clock(), usegmt=True),
+            "x-mns-version": MNS_VERSION,
+        }
+        if self._credentials.security_token:
+            headers["security-token"] = self._credentials.security_token
+        headers["Authorization"] = mns_authorization(self._credentials, method, headers, resource)
+        conn = self._connection()
+        try:
+            conn.request(method, resource, headers=headers)
+            response = conn.getresponse()
+            data = response.read(MAX_CONSUMER_BODY + 1)
+        except (OSError, http.client.HTTPException) as exc:
+            raise StorageError(
+                f"mns {action} transport error: {type(exc).__name__}", transient=True, code="TransportError"
+            ) from None
+        finally:
+            conn.close()
+        return response.status, data, response.getheader("x-mns-request-id")
+
+    def _raise(self, action: str, status: int, data: bytes, request_id: str | None) -> None:
+        code = _error_code(data) or f"HTTP{status}"
+        raise MnsError(
+            f"mns {action} failed: {code} ({status})",
+            transient=status >= 500 or status == 429 or code in TRANSIENT_CODES,
+            code=code,
+            status=status,
+            request_id=request_id,
+        )
+
+    def _messages_resource(self, query: str) -> str:
+        return f"/queues/{quote(self.queue_name, safe='')}/messages?{query}"
+
+    def receive(self, max_messages: int = 10, visibility_timeout: int = 30) -> list[ReceivedMessage]:
+        """BatchReceiveMessage without long polling; empty list when the queue has nothing visible.
+
+        MNS hides received messages for the *queue's* ``VisibilityTimeout`` attribute (a receive cannot choose):
+        ``visibility_timeout`` is accepted for the ``ConsumerQueue`` protocol and not used."""
+        if not 1 <= max_messages <= MAX_BATCH:
+            raise ValueError(f"max_messages must be between 1 and {MAX_BATCH}")
+        resource = self._messages_resource(f"numOfMessages={max_messages}&waitseconds=0")
+        status, data, request_id = self._call("GET", resource, "ReceiveMessage")
+        if status == 404 and _error_code(data) == "MessageNotExist":
+            return []
+        if not 200 <= status < 300:
+            self._raise("ReceiveMessage", status, data, request_id)
+        return _parse_messages(data, with_receipt=True)
+
+    def peek(self, limit: int = MAX_BATCH) -> list[ReceivedMessage]:
+        """BatchPeekMessage: up to 16 visible messages, nothing changes (``receipt`` is empty)."""
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        resource = self._messages_resource(f"peekonly=true&numOfMessages={min(limit, MAX_BATCH)}")
+        status, data, request_id = self._call("GET", resource, "PeekMessage")
+        if status == 404 and _error_code(data) == "MessageNotExist":
+            return []
+        if not 200 <= status < 300:
+            self._raise("PeekMessage", status, data, request_id)
+        return _parse_messages(data, with_receipt=False)
+
+    def delete(self, receipt: str) -> bool:
+        """DeleteMessage; False when MNS no longer knows the receipt (stale, or the message is gone)."""
+        resource = self._messages_resource(f"ReceiptHandle={_check_receipt(receipt)}")
+        status, data, request_id = self._call("DELETE", resource, "DeleteMessage")
+        if 200 <= status < 300:
+            return True
+        if status == 404 and _error_code(data) in STALE_RECEIPT_CODES:
+            return False
+        self._raise("DeleteMessage", status, data, request_id)
+        return False  # pragma: no cover - _raise always raises
+
+    def change_visibility(self, receipt: str, seconds: int) -> None:
+        """ChangeMessageVisibility (MNS accepts 1–43200 s); ``ReceiptInvalid`` for a stale receipt."""
+        if not isinstance(seconds, int) or not 1 <= seconds <= 43_200:
+            raise ValueError("seconds must be a whole number between 1 and 43200")
+        resource = self._messages_resource(f"ReceiptHandle={_check_receipt(receipt)}&VisibilityTimeout={seconds}")
+        status, data, request_id = self._call("PUT", resource, "ChangeMessageVisibility")
+        if 200 <= status < 300:
+            return
+        if status == 404 and _error_code(data) in STALE_RECEIPT_CODES:
+            raise ReceiptInvalid()
+        self._raise("ChangeMessageVisibility", status, data, request_id)
+
+
+def _check_receipt(receipt: str) -> str:
+    """Receipt handles go into the URI unescaped, as the official SDK sends (and signs) them."""
+    if not isinstance(receipt, str) or not _RECEIPT_RE.match(receipt):
+        raise ReceiptInvalid()
+    return receipt
+
+
+def _parse_messages(data: bytes, *, with_receipt: bool) -> list[ReceivedMessage]:
+    """``<Messages><Message>…</Message>…</Messages>`` (or one ``<Message>``) → ``ReceivedMessage``s.
+
+    Bodies we produced are base64 (``MESSAGE_BODY_ENCODING``); a body that is not base64 is kept as its text."""
+    try:
+        root = ET.fromstring(data)  # noqa: S314 - from the MNS endpoint we called; expat refuses entity bombs
+    except ET.ParseError:
+        raise MnsError("mns answer is not XML", code="MalformedResponse") from None
+    items = [root] if root.tag.rsplit("}", 1)[-1] == "Message" else list(root)
+    messages: list[ReceivedMessage] = []
+    for item in items:
+        fields = {child.tag.rsplit("}", 1)[-1]: (child.text or "").strip() for child in item}
+        text = fields.get("MessageBody", "")
+        try:
+            body = decode_message_body(text)
+        except ValueError:
+            body = text.encode()
+        try:
+            messages.append(
+                ReceivedMessage(
+                    message_id=fields["MessageId"],
+                    body=body,
+                    receipt=fields.get("ReceiptHandle", "") if with_receipt else "",
+                    receive_count=int(fields.get("DequeueCount") or 0),
+                    first_enqueued_at=int(fields.get("EnqueueTime") or 0) / 1000.0,
+                )
+            )
+        except (KeyError, ValueError):
+            raise MnsError("mns message in the answer lacks MessageId", code="MalformedResponse") from None
+        if with_receipt and not messages[-1].receipt:
+            raise MnsError("mns received message has no ReceiptHandle", code="MalformedResponse")
+    return messages
 
 
 def _fields(data: bytes) -> dict[str, str]:

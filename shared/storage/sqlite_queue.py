@@ -116,6 +116,28 @@ class SqliteQueue:
         if cur.rowcount != 1:
             raise ReceiptInvalid()
 
+    def peek(self, limit: int = 100) -> list[ReceivedMessage]:
+        """Up to ``limit`` messages, oldest first, visible or not, without receiving them (ops listings).
+
+        Nothing changes: no receipt is issued (``receipt`` is empty) and ``receive_count`` is the count so far.
+        """
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        rows = self._db.execute(
+            "SELECT message_id, body, enqueued_at, receive_count FROM messages WHERE queue = ? ORDER BY seq LIMIT ?",
+            (self.name, limit),
+        ).fetchall()
+        return [
+            ReceivedMessage(
+                message_id=row["message_id"],
+                body=bytes(row["body"]),
+                receipt="",
+                receive_count=int(row["receive_count"]),
+                first_enqueued_at=float(row["enqueued_at"]),
+            )
+            for row in rows
+        ]
+
     def size(self) -> int:
         """Messages in the queue, visible or not (for tests and the dev worker's status line)."""
         row = self._db.execute("SELECT COUNT(*) FROM messages WHERE queue = ?", (self.name,)).fetchone()

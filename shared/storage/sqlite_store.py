@@ -115,9 +115,10 @@ class SqliteTransactionStore:
             (next_check_at, error, now, merchant_biz_id, PENDING),
         )
 
-    def mark_notification_enqueued(self, merchant_biz_id: str) -> None:
+    def mark_notification_enqueued(self, merchant_biz_id: str, status: str) -> None:
         self._db.execute(
-            "UPDATE transactions SET notification_enqueued = 1 WHERE merchant_biz_id = ?", (merchant_biz_id,)
+            "UPDATE transactions SET notification_enqueued = 1 WHERE merchant_biz_id = ? AND status = ?",
+            (merchant_biz_id, status),
         )
 
     def mark_vendor_copy_deleted(self, merchant_biz_id: str) -> None:

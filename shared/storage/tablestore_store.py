@@ -229,8 +229,13 @@ class TablestoreTransactionStore:
                 return
         raise StorageError("tablestore record_check kept conflicting", transient=True, code="Conflict")
 
-    def mark_notification_enqueued(self, merchant_biz_id: str) -> None:
-        self._update("UpdateRow", merchant_biz_id, {"put": [("notification_enqueued", True)]}, self._expect_exist())
+    def mark_notification_enqueued(self, merchant_biz_id: str, status: str) -> None:
+        self._update(
+            "UpdateRow",
+            merchant_biz_id,
+            {"put": [("notification_enqueued", True)]},
+            self._expect_exist(self._eq("status", status)),
+        )
 
     def mark_vendor_copy_deleted(self, merchant_biz_id: str) -> None:
         self._update("UpdateRow", merchant_biz_id, {"put": [("vendor_copy_deleted", True)]}, self._expect_exist())

@@ -111,10 +111,14 @@ def test_record_check_retries_after_a_concurrent_bump(fake_ots: FakeOTSClient) -
     assert len(fake_ots.calls_named("update_row")) == 2
 
 
-def test_flag_update_expects_row_to_exist(fake_ots: FakeOTSClient) -> None:
-    _store(fake_ots).mark_notification_enqueued("ghost")
+def test_notification_flag_expects_row_with_the_notified_status(fake_ots: FakeOTSClient) -> None:
+    _store(fake_ots).mark_notification_enqueued("ghost", "PASSED")
     (_, row, condition), _ = fake_ots.calls_named("update_row")[0]
-    assert describe_condition(condition) == ("Condition", tablestore.RowExistenceExpectation.EXPECT_EXIST, None)
+    assert describe_condition(condition) == (
+        "Condition",
+        tablestore.RowExistenceExpectation.EXPECT_EXIST,
+        ("Single", "status", "PASSED", tablestore.ComparatorType.EQUAL, False),
+    )
     assert row.attribute_columns == {"put": [("notification_enqueued", True)]}
 
 

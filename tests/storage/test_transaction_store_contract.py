@@ -81,7 +81,7 @@ def test_late_result_wins_over_abandoned(store: TransactionStore) -> None:
     record = make_record()
     store.create(record)
     assert store.mark_abandoned(record.merchant_biz_id, 1500.0) is True
-    store.mark_notification_enqueued(record.merchant_biz_id)
+    store.mark_notification_enqueued(record.merchant_biz_id, "ABANDONED")
     assert store.finalize(record.merchant_biz_id, **FINAL) is True
     got = store.get(record.merchant_biz_id)
     assert got is not None and got.status == "PASSED"
@@ -131,14 +131,24 @@ def test_record_check_on_missing_row_creates_nothing(store: TransactionStore) ->
 def test_flag_updates_set_flags(store: TransactionStore) -> None:
     record = make_record()
     store.create(record)
-    store.mark_notification_enqueued(record.merchant_biz_id)
+    store.mark_notification_enqueued(record.merchant_biz_id, "PENDING")
     store.mark_vendor_copy_deleted(record.merchant_biz_id)
     got = store.get(record.merchant_biz_id)
     assert got is not None and got.notification_enqueued is True and got.vendor_copy_deleted is True
 
 
+def test_notification_flag_for_a_status_the_row_left_is_a_no_op(store: TransactionStore) -> None:
+    record = make_record()
+    store.create(record)
+    assert store.mark_abandoned(record.merchant_biz_id, 1500.0) is True
+    assert store.finalize(record.merchant_biz_id, **FINAL) is True
+    store.mark_notification_enqueued(record.merchant_biz_id, "ABANDONED")  # a sweeper finishing late
+    got = store.get(record.merchant_biz_id)
+    assert got is not None and got.notification_enqueued is False  # the PASSED event is still owed
+
+
 def test_flag_updates_on_missing_row_create_nothing(store: TransactionStore) -> None:
-    store.mark_notification_enqueued("ghost")
+    store.mark_notification_enqueued("ghost", "PASSED")
     store.mark_vendor_copy_deleted("ghost")
     assert store.get("ghost") is None
 
