@@ -247,6 +247,10 @@ class Gateway:
             if not prefix.startswith("/"):
                 raise ValueError(f"route prefix must start with '/': {prefix!r}")
         self._targets = sorted(targets, key=lambda t: len(t[0].rstrip("/")), reverse=True)
+        from devstack.invoke_api import InvokeApi  # noqa: PLC0415 - it imports this module
+
+        #: FC's InvokeFunction API (``POST /2016-08-15/services/{s}/functions/{f}/invocations``), for ``fc2``.
+        self.invoke_api = InvokeApi(self)
         self._server = ThreadingHTTPServer((host, port), self._request_handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -371,8 +375,10 @@ class Gateway:
         self, method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes, source_ip: str, protocol: str
     ) -> tuple[int, list[tuple[str, str]], bytes, str]:
         """One HTTP request -> (status, headers, body, request id). Never raises."""
-        request_id = new_request_id()
         path = urlsplit(target).path or "/"
+        if path.startswith("/2016-08-15/"):  # FC API (InvokeFunction), before any route: "/" is a catch-all
+            return self.invoke_api.handle(method, target, headers, body)
+        request_id = new_request_id()
         dest = self.target_for(path)
         if dest is None:
             return (*_error(404, "NotFound", "no function is routed to this path"), request_id)
@@ -444,6 +450,13 @@ class Gateway:
                 )
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
+
+            def __getattr__(self, name: str) -> Any:
+                # Any other method (TRACE, QUERY, ...) reaches the function too, whose router answers 405 JSON,
+                # instead of http.server's 501 HTML page.
+                if name.startswith("do_"):
+                    return self._serve
+                raise AttributeError(name)
 
             def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
                 # path only: query strings carry callback tokens

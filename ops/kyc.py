@@ -10,56 +10,24 @@ Add a command by writing ``configure`` and ``run`` functions and registering the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from shared import jsonutil
 from shared.cloudauth import CloudAuthClient, CloudAuthError, InitializeRequest, ParameterError
-from shared.config import CloudAuthSettings, ConfigError
+from shared.config import ConfigError
+from shared.storage import StorageError
+
+from . import dlq, invoke, transactions
+from .common import EXIT_OK, EXIT_USAGE, EXIT_VENDOR, Command, Context, OpsError, UsageError
+
+__all__ = ["COMMANDS", "EXIT_OK", "EXIT_USAGE", "EXIT_VENDOR", "Command", "Context", "UsageError", "main"]
 
 DEV_PEPPER = "kyc-development-pepper-not-a-secret"
-EXIT_OK, EXIT_VENDOR, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """Bad command-line input: printed as ``error: <code>: <message>``, exit 2."""
-
-    def __init__(self, message: str, code: str = "InvalidParameter") -> None:
-        super().__init__(message)
-        self.code = code
-
-
-@dataclass
-class Context:
-    env: Mapping[str, str]
-    stdout: TextIO
-    stderr: TextIO
-    client_factory: Callable[[Mapping[str, str]], CloudAuthClient] | None = None
-    _client: CloudAuthClient | None = field(default=None, repr=False)
-
-    def client(self) -> CloudAuthClient:
-        if self._client is None:
-            factory = self.client_factory or (lambda env: CloudAuthClient(CloudAuthSettings.from_env(env)))
-            self._client = factory(self.env)
-        return self._client
-
-    def print_json(self, value: Any) -> None:
-        self.stdout.write(jsonutil.dumps_str(value) + "\n")
-
-    def note(self, message: str) -> None:
-        self.stderr.write(f"note: {message}\n")
-
-
-@dataclass(frozen=True)
-class Command:
-    help: str
-    configure: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace, Context], int]
 
 
 # --- check-result ------------------------------------------------------------------------------------------
@@ -189,6 +157,22 @@ def run_initialize(args: argparse.Namespace, ctx: Context) -> int:
 COMMANDS: dict[str, Command] = {
     "check-result": Command("fetch and summarise a verification result", configure_check_result, run_check_result),
     "initialize": Command("start a verification and print its TransactionUrl", configure_initialize, run_initialize),
+    "status": Command("show one transaction (identity masked)", transactions.configure_status, transactions.run_status),
+    "list": Command("list transactions (JSON lines, key order)", transactions.configure_list, transactions.run_list),
+    "refetch": Command(
+        "fetch a pending transaction's result now (as the callback would)",
+        transactions.configure_refetch,
+        transactions.run_refetch,
+    ),
+    "sweep": Command("run the sweeper once and print its report", transactions.configure_sweep, transactions.run_sweep),
+    "erase": Command(
+        "erase a user's verifications: vendor copy (DeleteVerifyResult), result objects, rows;"
+        " asks for confirmation (--yes when not at a terminal)",
+        transactions.configure_erase,
+        transactions.run_erase,
+    ),
+    "dlq": Command("dead letters: list | redrive | purge (purge asks for confirmation)", dlq.configure, dlq.run),
+    "invoke": Command("invoke a function with an event file through FC's API (fc2)", invoke.configure, invoke.run),
 }
 
 
@@ -207,12 +191,14 @@ def main(
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
     client_factory: Callable[[Mapping[str, str]], CloudAuthClient] | None = None,
+    stdin: TextIO | None = None,
 ) -> int:
     ctx = Context(
         env=os.environ if env is None else env,
         stdout=stdout or sys.stdout,
         stderr=stderr or sys.stderr,
         client_factory=client_factory,
+        stdin=stdin if stdin is not None else sys.stdin,
     )
     try:
         args = build_parser().parse_args(argv)
@@ -224,7 +210,9 @@ def main(
         return status
 
     try:
-        return COMMANDS[args.command].run(args, ctx)
+        # The functions' JSON log lines go to stdout; here stdout is the command's answer, so logs go to stderr.
+        with contextlib.redirect_stdout(ctx.stderr):
+            return COMMANDS[args.command].run(args, ctx)
     except UsageError as exc:
         return fail(exc.code, str(exc), EXIT_USAGE)
     except ConfigError as exc:
@@ -233,6 +221,10 @@ def main(
         return fail(exc.code, exc.message, EXIT_USAGE)
     except CloudAuthError as exc:
         return fail(exc.code, exc.message, EXIT_VENDOR)
+    except OpsError as exc:
+        return fail(exc.code, str(exc), EXIT_VENDOR)
+    except StorageError as exc:
+        return fail(exc.code or "StorageError", str(exc), EXIT_VENDOR)
     finally:
         if ctx._client is not None:
             ctx._client.close()

@@ -1,0 +1,172 @@
+"""What every ``./scripts/kyc`` command shares: the run context, usage errors, exit codes, small parsers.
+
+Commands live in modules under ``ops/`` and are registered in :data:`ops.kyc.COMMANDS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, TextIO
+
+from shared import jsonutil
+from shared.cloudauth import CloudAuthClient
+from shared.config import CloudAuthSettings
+
+if TYPE_CHECKING:
+    from shared.storage import Stores, TransactionRecord
+
+EXIT_OK, EXIT_VENDOR, EXIT_USAGE = 0, 1, 2
+#: Exit status of an operation that ran but did not (fully) succeed: not found, partial failure, storage error.
+EXIT_FAILED = 1
+
+
+class UsageError(Exception):
+    """Bad command-line input: printed as ``error: <code>: <message>``, exit 2."""
+
+    def __init__(self, message: str, code: str = "InvalidParameter") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class OpsError(Exception):
+    """An operation failed (not found, refused, partly failed): ``error: <code>: <message>``, exit 1."""
+
+    def __init__(self, message: str, code: str = "Failed") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class Context:
+    env: Mapping[str, str]
+    stdout: TextIO
+    stderr: TextIO
+    client_factory: Callable[[Mapping[str, str]], CloudAuthClient] | None = None
+    stdin: TextIO | None = None
+    stores_factory: Callable[[Mapping[str, str]], Stores] | None = None
+    clock: Callable[[], float] = time.time
+    _client: CloudAuthClient | None = field(default=None, repr=False)
+    _stores: Stores | None = field(default=None, repr=False)
+
+    def client(self) -> CloudAuthClient:
+        if self._client is None:
+            factory = self.client_factory or (lambda env: CloudAuthClient(CloudAuthSettings.from_env(env)))
+            self._client = factory(self.env)
+        return self._client
+
+    def stores(self) -> Stores:
+        """The configured backend (``KYC_BACKEND`` and its variables, exactly as the functions read them)."""
+        if self._stores is None:
+            if self.stores_factory is not None:
+                self._stores = self.stores_factory(self.env)
+            else:
+                from shared.storage import StorageSettings, open_stores  # noqa: PLC0415
+
+                self._stores = open_stores(StorageSettings.from_env(self.env))
+        return self._stores
+
+    def print_json(self, value: Any) -> None:
+        self.stdout.write(jsonutil.dumps_str(value) + "\n")
+
+    def note(self, message: str) -> None:
+        self.stderr.write(f"note: {message}\n")
+
+    def confirm(self, what: str, args: argparse.Namespace) -> None:
+        """Destructive commands run only with ``--yes`` or after typing ``yes`` at a terminal.
+
+        Without a terminal (scripts, CI, pipes) nobody can answer, so ``--yes`` is required there."""
+        if getattr(args, "yes", False):
+            return
+        stdin = self.stdin
+        if stdin is None or not stdin.isatty():
+            raise UsageError(f"{what}: refusing without --yes (standard input is not a terminal)", "NotConfirmed")
+        self.stderr.write(f"{what}. Type 'yes' to continue: ")
+        self.stderr.flush()
+        if stdin.readline().strip().lower() != "yes":
+            raise UsageError(f"{what}: not confirmed", "NotConfirmed")
+
+
+@dataclass(frozen=True)
+class Command:
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace, Context], int]
+
+
+def add_yes(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--yes",
+        action="store_true",
+        help="do it without asking; required when standard input is not a terminal (scripts, CI)",
+    )
+
+
+# --- times ------------------------------------------------------------------------------------------------
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: str, option: str) -> float:
+    """``90``, ``90s``, ``30m``, ``24h``, ``7d``, ``2w`` → seconds."""
+    match = _DURATION_RE.match(value.lower())
+    if not match:
+        raise UsageError(f"{option} must be a duration like 90s, 30m, 24h or 7d")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def parse_since(value: str, option: str, now: float) -> float:
+    """An ISO date/time (``2025-03-05``, ``2025-03-05T06:00:00Z``; UTC when no offset) or a duration ago."""
+    if _DURATION_RE.match(value.lower()):
+        return now - parse_duration(value, option)
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"{option} must be an ISO date (2025-03-05, 2025-03-05T06:00:00Z) or like 24h") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.timestamp()
+
+
+def iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def merchant_biz_id_arg(value: str) -> str:
+    from shared.storage import validate_merchant_biz_id  # noqa: PLC0415
+
+    try:
+        return validate_merchant_biz_id(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("merchantBizId must be 1-32 characters of A-Z a-z 0-9 _ - .") from None
+
+
+def record_view(record: TransactionRecord) -> dict[str, Any]:
+    """What an operator sees of a row: everything but the callback token hash; identity only masked."""
+    return {
+        "merchantBizId": record.merchant_biz_id,
+        "transactionId": record.transaction_id,
+        "status": record.status,
+        "passed": record.passed,
+        "subCode": record.sub_code,
+        "docType": record.doc_type,
+        "sceneCode": record.scene_code,
+        "merchantUserId": record.merchant_user_id,  # already the peppered HMAC, never the merchant's id
+        "createdAt": iso(record.created_at),
+        "updatedAt": iso(record.updated_at),
+        "finalizedAt": iso(record.finalized_at),
+        "checkCount": record.check_count,
+        "nextCheckAt": iso(record.next_check_at),
+        "error": record.error,
+        "resultKey": record.result_key,
+        "notificationEnqueued": record.notification_enqueued,
+        "vendorCopyDeleted": record.vendor_copy_deleted,
+        "identity": record.identity_masked,
+    }

@@ -1,0 +1,209 @@
+"""``dlq list | redrive | purge``: the dead-letter queue (``KYC_DEADLETTER_QUEUE``, local SQLite or MNS).
+
+Dead-letter bodies are JSON:
+
+* ``{"kind": "notify", "reason": ..., "merchantBizId": ..., "subscriber": ...}`` from the notifier
+  (``webhook_undeliverable`` with ``attempts``/``lastError``/``lastStatus``, ``not_final``, ``malformed_message``);
+* ``{"kind": "trigger", "queue": "recheck"|"notify", "body": "<original message text>"}`` from a queue trigger
+  (locally the dev worker) that gave up on a message.
+
+Redrive puts a message back where it belongs and then deletes it from the dead-letter queue: an undeliverable
+webhook goes to the notify queue as ``{"merchantBizId", "attempt": 0, "pending": [subscriber]}`` (only that
+subscriber is sent the event again, with a fresh retry schedule); a trigger message goes back to its queue as it
+was. Messages that cannot be redriven (a malformed notify message, an unknown kind) stay where they are.
+
+Selection works by receiving: selected messages are handled and deleted, the others are held (invisible) for
+the rest of the run and made visible again at its end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol, cast
+
+from shared import jsonutil
+from shared.storage import ReceiptInvalid, ReceivedMessage, StorageError
+from shared.storage.sqlite_queue import SqliteQueue
+
+from .common import EXIT_FAILED, EXIT_OK, Context, OpsError, UsageError, add_yes, iso, parse_duration
+
+RECEIVE_BATCH = 16
+HOLD_SECONDS = 300
+MAX_MESSAGES = 10_000
+REDRIVE_QUEUES = ("recheck", "notify")
+
+
+class DeadLetterQueue(Protocol):
+    def send(self, body: bytes, *, delay_seconds: int = 0) -> str: ...
+
+    def receive(self, max_messages: int = 10, visibility_timeout: int = 30) -> list[ReceivedMessage]: ...
+
+    def delete(self, receipt: str) -> bool: ...
+
+    def change_visibility(self, receipt: str, seconds: int) -> None: ...
+
+    def peek(self, limit: int = 100) -> list[ReceivedMessage]: ...
+
+
+def _deadletter(ctx: Context) -> DeadLetterQueue:
+    queue = ctx.stores().queue("deadletter")
+    for method in ("receive", "delete", "change_visibility", "peek"):
+        if not callable(getattr(queue, method, None)):
+            raise OpsError("the configured dead-letter queue cannot be read by this tool", "Unsupported")
+    return cast(DeadLetterQueue, queue)
+
+
+def parse_body(body: bytes) -> dict[str, Any]:
+    try:
+        value = jsonutil.loads(body)
+    except jsonutil.JSONDecodeError:
+        return {"kind": "unreadable", "size": len(body)}
+    return value if isinstance(value, dict) else {"kind": "unreadable", "size": len(body)}
+
+
+def view(message: ReceivedMessage) -> dict[str, Any]:
+    body = parse_body(message.body)
+    return {
+        "messageId": message.message_id,
+        "enqueuedAt": iso(message.first_enqueued_at),
+        "receiveCount": message.receive_count,
+        "kind": body.get("kind"),
+        "body": body,
+    }
+
+
+@dataclass(frozen=True)
+class Destination:
+    queue: str
+    body: bytes
+
+
+def destination(body: dict[str, Any]) -> Destination | str:
+    """Where a dead letter goes back to, or why it cannot go anywhere."""
+    kind = body.get("kind")
+    if kind == "notify":
+        mbid = body.get("merchantBizId")
+        if not isinstance(mbid, str) or not mbid:
+            return "notify dead letter without merchantBizId (malformed original message)"
+        message: dict[str, Any] = {"merchantBizId": mbid, "attempt": 0}
+        subscriber = body.get("subscriber")
+        if isinstance(subscriber, str) and subscriber:
+            message["pending"] = [subscriber]
+        return Destination("notify", jsonutil.dumps(message))
+    if kind == "trigger":
+        queue, original = body.get("queue"), body.get("body")
+        if queue not in REDRIVE_QUEUES or not isinstance(original, str):
+            return "trigger dead letter without a known queue and body"
+        return Destination(str(queue), original.encode())
+    return f"unknown dead-letter kind {str(kind)[:40]!r}"
+
+
+def _release_seconds(queue: DeadLetterQueue) -> int:
+    return 0 if isinstance(queue, SqliteQueue) else 1  # MNS accepts 1-43200 s
+
+
+def walk(queue: DeadLetterQueue, handle: Callable[[ReceivedMessage], bool], limit: int = MAX_MESSAGES) -> int:
+    """Receive every message once; ``handle`` returns True when it consumed (deleted) the message. The others
+    stay hidden until the walk ends, then become visible again. Returns how many messages were seen."""
+    held: list[ReceivedMessage] = []
+    seen: set[str] = set()
+    try:
+        for message in _receive_all(queue, seen, limit):
+            if not handle(message):
+                held.append(message)
+    finally:
+        for message in held:
+            # On failure it comes back by itself when its visibility timeout runs out.
+            with contextlib.suppress(ReceiptInvalid, StorageError):
+                queue.change_visibility(message.receipt, _release_seconds(queue))
+    return len(seen)
+
+
+def _receive_all(queue: DeadLetterQueue, seen: set[str], limit: int) -> Iterator[ReceivedMessage]:
+    while len(seen) < limit:
+        batch = queue.receive(max_messages=RECEIVE_BATCH, visibility_timeout=HOLD_SECONDS)
+        fresh = [m for m in batch if m.message_id not in seen]
+        if not fresh:
+            return
+        for message in fresh:
+            seen.add(message.message_id)
+            yield message
+
+
+# --- commands ---------------------------------------------------------------------------------------------
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
+    listing = sub.add_parser("list", help="show dead letters without taking them (MNS shows at most 16)")
+    listing.add_argument("--limit", type=int, default=100)
+    redrive = sub.add_parser("redrive", help="put dead letters back on their queue, then delete them here")
+    redrive.add_argument("--id", action="append", default=[], dest="ids", metavar="MESSAGE_ID",
+                         help="only this message (repeatable); default: every dead letter")
+    purge = sub.add_parser("purge", help="delete dead letters older than --older-than")
+    purge.add_argument("--older-than", required=True, help="an age like 90s, 30m, 24h, 7d (0 = all)")
+    add_yes(purge)
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    actions: dict[str, Callable[[argparse.Namespace, Context], int]] = {
+        "list": run_list,
+        "redrive": run_redrive,
+        "purge": run_purge,
+    }
+    return actions[args.dlq_command](args, ctx)
+
+
+def run_list(args: argparse.Namespace, ctx: Context) -> int:
+    if not 1 <= args.limit <= MAX_MESSAGES:
+        raise UsageError(f"--limit must be between 1 and {MAX_MESSAGES}")
+    for message in _deadletter(ctx).peek(args.limit):
+        ctx.print_json(view(message))
+    return EXIT_OK
+
+
+def run_redrive(args: argparse.Namespace, ctx: Context) -> int:
+    queue = _deadletter(ctx)
+    stores = ctx.stores()
+    wanted = set(args.ids)
+    redriven: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
+
+    def handle(message: ReceivedMessage) -> bool:
+        if wanted and message.message_id not in wanted:
+            return False
+        target = destination(parse_body(message.body))
+        if isinstance(target, str):
+            skipped.append({"messageId": message.message_id, "reason": target})
+            return False
+        new_id = stores.queue(target.queue).send(target.body)
+        queue.delete(message.receipt)
+        redriven.append({"messageId": message.message_id, "queue": target.queue, "newMessageId": new_id})
+        return True
+
+    walk(queue, handle)
+    missing = sorted(wanted - {r["messageId"] for r in redriven} - {s["messageId"] for s in skipped})
+    ctx.print_json({"redriven": redriven, "skipped": skipped, "notFound": missing})
+    return EXIT_FAILED if skipped or missing else EXIT_OK
+
+
+def run_purge(args: argparse.Namespace, ctx: Context) -> int:
+    age = parse_duration(args.older_than, "--older-than")
+    queue = _deadletter(ctx)
+    ctx.confirm(f"delete dead letters older than {args.older_than}", args)
+    cutoff = ctx.clock() - age
+    purged: list[str] = []
+
+    def handle(message: ReceivedMessage) -> bool:
+        if message.first_enqueued_at > cutoff:
+            return False
+        if queue.delete(message.receipt):
+            purged.append(message.message_id)
+        return True
+
+    seen = walk(queue, handle)
+    ctx.print_json({"purged": len(purged), "kept": seen - len(purged), "messageIds": purged})
+    return EXIT_OK

@@ -1,0 +1,236 @@
+"""Transaction commands: ``status``, ``list``, ``refetch``, ``sweep``, ``erase``.
+
+They open the configured backend through :mod:`shared.storage` (``KYC_BACKEND=local|aliyun`` and its variables)
+and run the very code the functions run (:class:`shared.fetcher.ResultFetcher`, :class:`shared.sweeper.Sweeper`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from shared import jsonutil
+from shared.cloudauth import CloudAuthError, TransactionIdInvalid
+from shared.config import ConfigError
+from shared.storage import STATUSES, StorageError
+
+from .common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    Context,
+    OpsError,
+    UsageError,
+    add_yes,
+    iso,
+    merchant_biz_id_arg,
+    parse_since,
+    record_view,
+)
+
+MAX_LIST = 10_000
+
+
+def _fetcher(ctx: Context) -> Any:
+    from shared.fetcher import ResultFetcher  # noqa: PLC0415
+    from shared.settings import FetchSettings  # noqa: PLC0415
+
+    stores = ctx.stores()
+    return ResultFetcher(
+        client=ctx.client(),
+        store=stores.transactions,
+        objects=stores.objects,
+        recheck_queue=stores.queue("recheck"),
+        notify_queue=stores.queue("notify"),
+        settings=FetchSettings.from_env(ctx.env),
+    )
+
+
+# --- status ----------------------------------------------------------------------------------------------
+
+
+def configure_status(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("merchant_biz_id", metavar="merchantBizId", type=merchant_biz_id_arg)
+
+
+def run_status(args: argparse.Namespace, ctx: Context) -> int:
+    record = ctx.stores().transactions.get(args.merchant_biz_id)
+    if record is None:
+        raise OpsError("no transaction with this merchantBizId", "NotFound")
+    ctx.print_json(record_view(record))
+    return EXIT_OK
+
+
+# --- list ------------------------------------------------------------------------------------------------
+
+
+def configure_list(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--status", type=str.upper, choices=sorted(STATUSES))
+    parser.add_argument(
+        "--since", help="created at or after: an ISO date/time (UTC unless it has an offset) or an age like 24h, 7d"
+    )
+    parser.add_argument("--limit", type=int, default=100, help=f"at most this many rows (1-{MAX_LIST}; default 100)")
+
+
+def run_list(args: argparse.Namespace, ctx: Context) -> int:
+    if not 1 <= args.limit <= MAX_LIST:
+        raise UsageError(f"--limit must be between 1 and {MAX_LIST}")
+    since = parse_since(args.since, "--since", ctx.clock()) if args.since else None
+    store = ctx.stores().transactions
+    printed = 0
+    cursor: str | None = None
+    while printed < args.limit:
+        rows, cursor = store.scan(
+            status=args.status, created_after=since, limit=min(100, args.limit - printed), cursor=cursor
+        )
+        for row in rows:
+            ctx.print_json(record_view(row))
+            printed += 1
+        if not cursor:
+            break
+    if cursor and printed >= args.limit:
+        ctx.note(f"stopped at --limit {args.limit}; more rows match")
+    return EXIT_OK
+
+
+# --- refetch ---------------------------------------------------------------------------------------------
+
+
+def configure_refetch(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("merchant_biz_id", metavar="merchantBizId", type=merchant_biz_id_arg)
+
+
+def run_refetch(args: argparse.Namespace, ctx: Context) -> int:
+    from shared.fetcher import RecheckNotScheduled  # noqa: PLC0415
+
+    mbid = args.merchant_biz_id
+    record = ctx.stores().transactions.get(mbid)
+    if record is None:
+        raise OpsError("no transaction with this merchantBizId", "NotFound")
+    if record.is_final:
+        ctx.note(f"the transaction is already final ({record.status}); nothing to fetch")
+        ctx.print_json({"merchantBizId": mbid, "outcome": "already_final", "status": record.status})
+        return EXIT_OK
+    try:
+        outcome = _fetcher(ctx).fetch(mbid)
+    except RecheckNotScheduled:
+        raise OpsError("still pending and the re-check could not be queued", "RecheckNotScheduled") from None
+    ctx.print_json(
+        {
+            "merchantBizId": mbid,
+            "outcome": outcome.kind,
+            "status": outcome.status,
+            "error": outcome.error,
+            "nextCheckIn": outcome.next_check_in,
+        }
+    )
+    if outcome.kind == "failed":
+        ctx.note("the vendor no longer knows this transaction; the sweeper abandons it once it is old enough")
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+# --- sweep -----------------------------------------------------------------------------------------------
+
+
+def configure_sweep(parser: argparse.ArgumentParser) -> None:
+    del parser  # no options: KYC_SWEEP_AFTER, KYC_ABANDON_AFTER, KYC_RETENTION_DAYS, KYC_SWEEP_BATCH apply
+
+
+def run_sweep(args: argparse.Namespace, ctx: Context) -> int:
+    from shared.settings import SweepSettings  # noqa: PLC0415
+    from shared.sweeper import Sweeper  # noqa: PLC0415
+
+    report = Sweeper(fetcher=_fetcher(ctx), settings=SweepSettings.from_env(ctx.env), clock=ctx.clock).sweep()
+    ctx.print_json(report.as_dict())
+    return EXIT_FAILED if report.errors else EXIT_OK
+
+
+# --- erase -----------------------------------------------------------------------------------------------
+
+
+def configure_erase(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--user", required=True, help="the merchant's user id, as given to the frontend's JWT (sub)")
+    parser.add_argument("--dry-run", action="store_true", help="list what would be erased; change nothing")
+    add_yes(parser)
+
+
+def _pepper(ctx: Context) -> str:
+    """The initializer's pepper: ``KYC_USER_ID_PEPPER``; locally also the one ``./scripts/dev`` generated.
+
+    Never the development fallback: hashing with the wrong pepper would find nothing and erase nothing."""
+    pepper = (ctx.env.get("KYC_USER_ID_PEPPER") or "").strip()
+    if pepper:
+        return pepper
+    if (ctx.env.get("KYC_BACKEND") or "local").lower() == "local":
+        path = Path(ctx.env.get("KYC_DATA_DIR") or ".kyc-data") / "dev-secrets.json"
+        try:
+            stored = jsonutil.loads(path.read_bytes())
+        except (OSError, jsonutil.JSONDecodeError):
+            stored = None
+        if isinstance(stored, dict) and isinstance(stored.get("user_id_pepper"), str):
+            ctx.note(f"KYC_USER_ID_PEPPER is not set: using the local stack's pepper from {path}")
+            return str(stored["user_id_pepper"])
+    raise ConfigError("KYC_USER_ID_PEPPER", "is required to find a user's transactions (the initializer's value)")
+
+
+def run_erase(args: argparse.Namespace, ctx: Context) -> int:
+    from shared.auth import hash_user_id  # noqa: PLC0415
+    from shared.fetcher import result_prefix  # noqa: PLC0415
+
+    if not args.user.strip():
+        raise UsageError("--user must not be empty")
+    user_hash = hash_user_id(args.user, _pepper(ctx))
+    stores = ctx.stores()
+    records = stores.transactions.find_by_user(user_hash)
+    if records and not args.dry_run:
+        ctx.confirm(f"erase {len(records)} transaction(s) of this user: vendor copies, result objects and rows", args)
+    items: list[dict[str, Any]] = []
+    failures = 0
+    for record in records:
+        mbid = record.merchant_biz_id
+        prefix = result_prefix(mbid)
+        item: dict[str, Any] = {"merchantBizId": mbid, "status": record.status, "createdAt": iso(record.created_at)}
+        if args.dry_run:
+            item.update(vendor="would delete", objects=len(stores.objects.list(prefix)), row="would delete")
+            items.append(item)
+            continue
+        vendor_ok = True
+        try:
+            answer = ctx.client().delete_verify_result(record.transaction_id, delete_type="All")
+            if answer.deleted:
+                item["vendor"] = "deleted"
+            else:
+                # The vendor refuses (DeleteResult N), e.g. while the flow is unfinished: retry later.
+                item["vendor"] = f"not deleted (DeleteResult {answer.delete_result or 'N'}; flow unfinished?)"
+                vendor_ok = False
+        except TransactionIdInvalid:
+            item["vendor"] = "unknown to the vendor (already deleted or expired)"
+        except CloudAuthError as exc:
+            item["vendor"] = f"error: {exc.code}"
+            vendor_ok = False
+        try:
+            item["objects"] = stores.objects.delete_prefix(prefix)
+            if vendor_ok:
+                stores.transactions.delete(mbid)
+                item["row"] = "deleted"
+            else:
+                # The row holds the TransactionId: keep it so that running erase again retries the vendor.
+                item["row"] = "kept: run erase again to retry the vendor deletion"
+        except StorageError as exc:
+            item["row"] = f"error: {exc.code}"
+            vendor_ok = False
+        failures += 0 if vendor_ok else 1
+        items.append(item)
+    ctx.print_json(
+        {
+            "merchantUserId": user_hash,
+            "dryRun": args.dry_run,
+            "transactions": items,
+            "erased": 0 if args.dry_run else len(items) - failures,
+            "failed": failures,
+        }
+    )
+    if not records:
+        ctx.note("no transactions found for this user (check KYC_USER_ID_PEPPER if you expected some)")
+    return EXIT_FAILED if failures else EXIT_OK

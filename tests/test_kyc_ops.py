@@ -1,0 +1,610 @@
+"""Operator commands of ./scripts/kyc against the local backend (DevStack + sandbox) and, for the dead-letter
+queue, against MNS at the wire (a local server that re-checks every signature with the official ``mns`` SDK)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from mns.auth import Credentials as MnsCredentials
+from mns.mns_client import MNSClient
+
+from devstack.dev import DevStack
+from devstack.worker import QueueWorker, Subscription
+from ops import kyc
+from shared import jsonutil
+from shared.cloudauth import CloudAuthClient, TransactionIdInvalid
+from shared.config import CloudAuthSettings
+from shared.delivery import DeliveryResult
+from shared.notifications import Notifier
+from shared.settings import Subscriber, WebhookSettings
+from shared.signing import Credentials
+from shared.storage import (
+    MnsQueue,
+    SqliteQueue,
+    StorageSettings,
+    TransactionRecord,
+    encode_message_body,
+    open_object_store,
+    open_queue,
+    open_transaction_store,
+)
+from tests.sandbox.helpers import control
+from tests.test_fc_invoke import EVENTS, complete, stack, start_verification
+
+__all__ = ["stack"]
+
+
+class Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def run(args: list[str], env: dict[str, str] | None = None, stdin: io.StringIO | None = None) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = kyc.main(args, env=dict(os.environ) if env is None else env, stdout=out, stderr=err,
+                    stdin=stdin or io.StringIO())
+    return code, out.getvalue(), err.getvalue()
+
+
+def lines(out: str) -> list[dict[str, Any]]:
+    return [jsonutil.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def finalized(dev: DevStack, user: str = "alice") -> dict[str, Any]:
+    created = start_verification(dev, user)
+    complete(dev, created["transactionId"])
+    code, _, err = run(["refetch", created["merchantBizId"]])
+    assert code == 0, err
+    return created
+
+
+# --- status ------------------------------------------------------------------------------------------------
+
+
+def test_status_prints_the_row_with_only_the_masked_identity(stack: DevStack) -> None:
+    created = finalized(stack)
+    code, out, err = run(["status", created["merchantBizId"]])
+    assert code == 0, err
+    view = jsonutil.loads(out)
+    assert view["status"] == "PASSED" and view["transactionId"] == created["transactionId"]
+    assert "callbackTokenHash" not in view and "callback_token_hash" not in out
+    document = jsonutil.loads(open_object_store(StorageSettings.from_env()).get(view["resultKey"]))
+    full = document["result"]["identity"]
+    assert view["identity"] and view["identity"] != full
+    assert all(str(value) not in out for key, value in full.items() if key in {"idNumber", "fullName"} and value)
+
+
+def test_status_of_an_unknown_transaction_exits_1_naming_not_found(stack: DevStack) -> None:
+    code, out, err = run(["status", "nosuchtransaction"])
+    assert code == 1 and out == "" and "error: NotFound:" in err
+
+
+def test_status_rejects_a_malformed_merchant_biz_id_with_exit_2(stack: DevStack,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["status", "../../etc/passwd"])
+    assert code == 2 and out == "" and "merchantBizId must be" in capsys.readouterr().err  # argparse's message
+
+
+# --- refetch -----------------------------------------------------------------------------------------------
+
+
+def test_refetch_finalizes_a_pending_transaction_whose_callback_never_came(stack: DevStack) -> None:
+    created = start_verification(stack)
+    complete(stack, created["transactionId"])
+    code, out, err = run(["refetch", created["merchantBizId"]])
+    assert code == 0, err
+    assert jsonutil.loads(out)["outcome"] == "finalized"
+    assert open_transaction_store(StorageSettings.from_env()).get(created["merchantBizId"]).status == "PASSED"  # type: ignore[union-attr]
+
+
+def test_refetch_of_a_final_transaction_says_it_is_final_and_fetches_nothing(stack: DevStack) -> None:
+    created = finalized(stack)
+    code, out, err = run(["refetch", created["merchantBizId"]])
+    assert code == 0 and jsonutil.loads(out) == {"merchantBizId": created["merchantBizId"],
+                                                 "outcome": "already_final", "status": "PASSED"}
+    assert "already final (PASSED)" in err
+
+
+def test_refetch_of_a_still_pending_transaction_reports_pending(stack: DevStack) -> None:
+    created = start_verification(stack)
+    code, out, _ = run(["refetch", created["merchantBizId"]])
+    assert code == 0 and jsonutil.loads(out)["outcome"] == "pending"
+
+
+# --- list --------------------------------------------------------------------------------------------------
+
+
+def test_list_filters_by_status(stack: DevStack) -> None:
+    done = finalized(stack)
+    pending = start_verification(stack)
+    code, out, err = run(["list", "--status", "pending"])
+    assert code == 0, err
+    assert [r["merchantBizId"] for r in lines(out)] == [pending["merchantBizId"]]
+    assert [r["merchantBizId"] for r in lines(run(["list", "--status", "PASSED"])[1])] == [done["merchantBizId"]]
+
+
+def test_list_since_takes_an_age_or_an_iso_date(stack: DevStack) -> None:
+    start_verification(stack)
+    start_verification(stack)
+    assert len(lines(run(["list", "--since", "1h"])[1])) == 2
+    assert lines(run(["list", "--since", "2999-01-01"])[1]) == []
+    assert len(lines(run(["list", "--since", "2000-01-01T00:00:00Z"])[1])) == 2
+
+
+def test_list_stops_at_the_limit_and_says_more_rows_match(stack: DevStack) -> None:
+    start_verification(stack)
+    start_verification(stack)
+    code, out, err = run(["list", "--limit", "1"])
+    assert code == 0 and len(lines(out)) == 1 and "more rows match" in err
+
+
+def test_list_rejects_an_unreadable_since_with_exit_2(stack: DevStack) -> None:
+    code, out, err = run(["list", "--since", "last tuesday"])
+    assert code == 2 and out == "" and "--since" in err
+
+
+# --- sweep -------------------------------------------------------------------------------------------------
+
+
+def test_sweep_runs_once_and_prints_the_report(stack: DevStack) -> None:
+    created = start_verification(stack)
+    complete(stack, created["transactionId"])
+    code, out, err = run(["sweep"], env={**os.environ, "KYC_SWEEP_AFTER": "0"})
+    assert code == 0, err
+    report = jsonutil.loads(out)
+    assert report["checked"] == 1 and report["finalized"] == 1 and report["errors"] == []
+
+
+# --- erase -------------------------------------------------------------------------------------------------
+
+
+def _vendor_knows(transaction_id: str, merchant_biz_id: str) -> bool:
+    client = CloudAuthClient(CloudAuthSettings.from_env())
+    try:
+        client.check_result(merchant_biz_id, transaction_id)
+    except TransactionIdInvalid:
+        return False
+    except Exception:
+        return True
+    finally:
+        client.close()
+    return True
+
+
+def test_erase_deletes_the_vendor_copy_objects_and_rows_of_that_user_only(stack: DevStack) -> None:
+    first = finalized(stack, "carol")
+    second = finalized(stack, "carol")
+    other = finalized(stack, "dave")
+    code, out, err = run(["erase", "--user", "carol", "--yes"])
+    assert code == 0, err
+    summary = jsonutil.loads(out)
+    assert summary["erased"] == 2 and summary["failed"] == 0 and "carol" not in out
+    assert {t["vendor"] for t in summary["transactions"]} == {"deleted"}
+    store = open_transaction_store(StorageSettings.from_env())
+    objects = open_object_store(StorageSettings.from_env())
+    for created in (first, second):
+        assert store.get(created["merchantBizId"]) is None
+        assert objects.list(f"results/{created['merchantBizId']}/") == []
+        assert not _vendor_knows(created["transactionId"], created["merchantBizId"])
+    assert store.get(other["merchantBizId"]) is not None
+    assert objects.list(f"results/{other['merchantBizId']}/") != []
+
+
+def test_erase_dry_run_lists_and_changes_nothing(stack: DevStack) -> None:
+    created = finalized(stack, "carol")
+    code, out, err = run(["erase", "--user", "carol", "--dry-run"])
+    assert code == 0, err
+    summary = jsonutil.loads(out)
+    assert summary["dryRun"] is True and summary["transactions"][0]["objects"] >= 1
+    assert open_transaction_store(StorageSettings.from_env()).get(created["merchantBizId"]) is not None
+    assert _vendor_knows(created["transactionId"], created["merchantBizId"])
+
+
+def test_erase_off_a_terminal_refuses_without_yes(stack: DevStack) -> None:
+    created = start_verification(stack, "carol")
+    code, out, err = run(["erase", "--user", "carol"])
+    assert code == 2 and out == "" and "--yes" in err
+    assert open_transaction_store(StorageSettings.from_env()).get(created["merchantBizId"]) is not None
+
+
+def test_erase_at_a_terminal_proceeds_only_after_yes_is_typed(stack: DevStack) -> None:
+    created = finalized(stack, "carol")
+    assert run(["erase", "--user", "carol"], stdin=Tty("no\n"))[0] == 2
+    assert open_transaction_store(StorageSettings.from_env()).get(created["merchantBizId"]) is not None
+    code, _, err = run(["erase", "--user", "carol"], stdin=Tty("yes\n"))
+    assert code == 0 and "Type 'yes'" in err
+    assert open_transaction_store(StorageSettings.from_env()).get(created["merchantBizId"]) is None
+
+
+def test_erase_goes_on_after_a_vendor_error_and_keeps_that_row_for_a_retry(stack: DevStack) -> None:
+    failing = finalized(stack, "carol")
+    ok = finalized(stack, "carol")
+    assert stack.sandbox is not None
+    plan = {"callbacks": {"drop": True},
+            "operations": {"DeleteVerifyResult": {"sequence": ["Forbidden.RAMUserAccessDenied", "ok"]}}}
+    assert control(stack.sandbox, "POST", "faults", plan).status == 200
+    code, out, _ = run(["erase", "--user", "carol", "--yes"])
+    assert code == 1
+    by_id = {t["merchantBizId"]: t for t in jsonutil.loads(out)["transactions"]}
+    assert by_id[failing["merchantBizId"]]["vendor"].startswith("error: Forbidden")
+    store = open_transaction_store(StorageSettings.from_env())
+    assert store.get(failing["merchantBizId"]) is not None  # kept: its TransactionId is needed for the retry
+    assert open_object_store(StorageSettings.from_env()).list(f"results/{failing['merchantBizId']}/") == []
+    assert store.get(ok["merchantBizId"]) is None
+    assert run(["erase", "--user", "carol", "--yes"])[0] == 0
+    assert store.get(failing["merchantBizId"]) is None
+
+
+def test_erase_keeps_the_row_of_a_flow_the_vendor_will_not_delete_yet(stack: DevStack) -> None:
+    created = start_verification(stack, "carol")  # unfinished: the vendor answers DeleteResult N
+    code, out, _ = run(["erase", "--user", "carol", "--yes"])
+    assert code == 1
+    assert jsonutil.loads(out)["transactions"][0]["vendor"].startswith("not deleted")
+    assert open_transaction_store(StorageSettings.from_env()).get(created["merchantBizId"]) is not None
+
+
+def test_erase_treats_a_transaction_the_vendor_no_longer_knows_as_erased(stack: DevStack) -> None:
+    created = finalized(stack, "carol")
+    CloudAuthClient(CloudAuthSettings.from_env()).delete_verify_result(created["transactionId"], delete_type="All")
+    code, out, _ = run(["erase", "--user", "carol", "--yes"])
+    assert code == 0 and "unknown to the vendor" in jsonutil.loads(out)["transactions"][0]["vendor"]
+
+
+def test_erase_without_a_pepper_on_the_aliyun_backend_is_a_config_error(tmp_path: Path) -> None:
+    code, _, err = run(["erase", "--user", "carol", "--yes"], env={"KYC_BACKEND": "aliyun"})
+    assert code == 2 and "KYC_USER_ID_PEPPER" in err
+
+
+# --- invoke ------------------------------------------------------------------------------------------------
+
+
+def test_invoke_prints_the_function_return_value(stack: DevStack) -> None:
+    assert stack.gateway is not None
+    code, out, err = run(["invoke", "sweeper", "--event-file", str(EVENTS / "timer.json"),
+                          "--endpoint", stack.gateway.url])
+    assert code == 0, err
+    assert "stillPending" in jsonutil.loads(out)
+
+
+def test_invoke_async_prints_the_accepted_request_id(stack: DevStack) -> None:
+    assert stack.gateway is not None
+    code, out, err = run(["invoke", "sweeper", "--event-file", str(EVENTS / "timer.json"), "--async",
+                          "--endpoint", stack.gateway.url])
+    assert code == 0, err
+    accepted = jsonutil.loads(out)
+    assert accepted["accepted"] is True
+    assert stack.gateway.invoke_api.wait(accepted["requestId"], timeout=20).status == "Succeeded"
+
+
+def test_invoke_defaults_to_the_local_gateway_port(stack: DevStack) -> None:
+    assert stack.gateway is not None
+    env = {**os.environ, "KYC_HTTP_PORT": str(stack.gateway.port)}
+    code, out, err = run(["invoke", "sweeper", "--event-file", str(EVENTS / "timer.json")], env=env)
+    assert code == 0, err
+    assert "stillPending" in jsonutil.loads(out)
+
+
+def test_invoke_of_an_unknown_function_exits_1_with_fc_error(stack: DevStack) -> None:
+    assert stack.gateway is not None
+    code, out, err = run(["invoke", "nope", "--event-file", str(EVENTS / "timer.json"),
+                          "--endpoint", stack.gateway.url])
+    assert code == 1 and "FunctionNotFound" in err and jsonutil.loads(out)["status"] == 404
+
+
+def test_invoke_refuses_an_event_file_that_is_not_json(tmp_path: Path) -> None:
+    bad = tmp_path / "e.json"
+    bad.write_text("not json")
+    code, _, err = run(["invoke", "sweeper", "--event-file", str(bad)], env={})
+    assert code == 2 and "not JSON" in err
+
+
+# --- dead letters (local) ---------------------------------------------------------------------------------
+
+URL = "https://hooks.example/kyc"
+
+
+@pytest.fixture
+def local_env(tmp_path: Path) -> dict[str, str]:
+    return {"KYC_BACKEND": "local", "KYC_DATA_DIR": str(tmp_path / "data")}
+
+
+def _settings(env: dict[str, str]) -> StorageSettings:
+    return StorageSettings.from_env(env)
+
+
+def dead_letter_webhook(env: dict[str, str], mbid: str = "biz1") -> None:
+    """A permanent delivery failure, dead-lettered by the real Notifier."""
+    settings = _settings(env)
+    store = open_transaction_store(settings)
+    store.create(TransactionRecord(merchant_biz_id=mbid, transaction_id="t-" + mbid, merchant_user_id="u",
+                                   doc_type="01000000", created_at=time.time(), updated_at=time.time()))
+    store.finalize(mbid, status="PASSED", passed="Y", sub_code="200", result_key=None, identity_masked=None,
+                   result_version=1, now=time.time())
+    notifier = Notifier(
+        store=store, objects=open_object_store(settings), notify_queue=open_queue(settings, "notify"),
+        deadletter_queue=open_queue(settings, "deadletter"),
+        settings=WebhookSettings(subscribers=(Subscriber(URL, "whsec_" + "A" * 32),), retry_schedule=(5.0,),
+                                 allow_private_targets=False, require_https=True, timeout_seconds=1.0),
+        sender=lambda url, body, headers: DeliveryResult(ok=False, status=410, error="gone", permanent=True),
+    )
+    notifier.handle_body({"merchantBizId": mbid, "attempt": 0})
+
+
+def dead_letter_trigger(env: dict[str, str], body: bytes = b'{"merchantBizId":"biz2","attempt":3}') -> None:
+    """A re-check message the (local) trigger gave up on, dead-lettered by the real dev worker."""
+    settings = _settings(env)
+    recheck = open_queue(settings, "recheck")
+    recheck.send(body)
+
+    def failing(name: str, event: Any) -> Any:
+        raise RuntimeError("function failed")
+
+    worker = QueueWorker(failing, {"recheck": recheck}, open_queue(settings, "deadletter"),  # type: ignore[dict-item,arg-type]
+                         subscriptions=(Subscription("recheck", "result_fetcher"),), max_receives=0)
+    worker.run_once()
+
+
+def queue_bodies(env: dict[str, str], name: str) -> list[Any]:
+    queue = open_queue(_settings(env), name)
+    assert isinstance(queue, SqliteQueue)
+    return [jsonutil.loads(m.body) for m in queue.peek(100)]
+
+
+def test_dlq_list_shows_both_kinds_without_taking_them(local_env: dict[str, str]) -> None:
+    dead_letter_webhook(local_env)
+    dead_letter_trigger(local_env)
+    code, out, err = run(["dlq", "list"], env=local_env)
+    assert code == 0, err
+    items = lines(out)
+    assert [i["kind"] for i in items] == ["notify", "trigger"]
+    assert items[0]["body"]["subscriber"] == URL and items[0]["body"]["reason"] == "webhook_undeliverable"
+    assert items[1]["body"]["queue"] == "recheck"
+    assert len(lines(run(["dlq", "list"], env=local_env)[1])) == 2
+
+
+def test_dlq_redrive_by_id_sends_the_webhook_again_to_that_subscriber_only(local_env: dict[str, str]) -> None:
+    dead_letter_webhook(local_env)
+    dead_letter_trigger(local_env)
+    notify_id = lines(run(["dlq", "list"], env=local_env)[1])[0]["messageId"]
+    code, out, err = run(["dlq", "redrive", "--id", notify_id], env=local_env)
+    assert code == 0, err
+    assert jsonutil.loads(out)["redriven"][0]["queue"] == "notify"
+    assert queue_bodies(local_env, "notify") == [{"merchantBizId": "biz1", "attempt": 0, "pending": [URL]}]
+    assert [i["kind"] for i in lines(run(["dlq", "list"], env=local_env)[1])] == ["trigger"]
+
+
+def test_dlq_redrive_puts_a_trigger_message_back_on_its_queue_unchanged(local_env: dict[str, str]) -> None:
+    dead_letter_trigger(local_env)
+    code, _, err = run(["dlq", "redrive"], env=local_env)
+    assert code == 0, err
+    assert queue_bodies(local_env, "recheck") == [{"merchantBizId": "biz2", "attempt": 3}]
+    assert run(["dlq", "list"], env=local_env)[1] == ""
+
+
+def test_dlq_redrive_of_an_unknown_id_exits_1_and_leaves_the_queue_alone(local_env: dict[str, str]) -> None:
+    dead_letter_trigger(local_env)
+    code, out, _ = run(["dlq", "redrive", "--id", "NOSUCHID"], env=local_env)
+    assert code == 1 and jsonutil.loads(out)["notFound"] == ["NOSUCHID"]
+    assert len(lines(run(["dlq", "list"], env=local_env)[1])) == 1
+    assert queue_bodies(local_env, "recheck") == []
+
+
+def test_dlq_redrive_leaves_a_malformed_dead_letter_in_place(local_env: dict[str, str]) -> None:
+    open_queue(_settings(local_env), "deadletter").send(jsonutil.dumps({"kind": "notify",
+                                                                       "reason": "malformed_message", "size": 3}))
+    code, out, _ = run(["dlq", "redrive"], env=local_env)
+    assert code == 1 and len(jsonutil.loads(out)["skipped"]) == 1
+    assert len(lines(run(["dlq", "list"], env=local_env)[1])) == 1
+
+
+def test_dlq_purge_deletes_only_letters_older_than_the_age(local_env: dict[str, str]) -> None:
+    dead_letter_trigger(local_env)
+    code, out, err = run(["dlq", "purge", "--older-than", "1h", "--yes"], env=local_env)
+    assert code == 0, err
+    assert jsonutil.loads(out)["purged"] == 0
+    code, out, _ = run(["dlq", "purge", "--older-than", "0", "--yes"], env=local_env)
+    assert code == 0 and jsonutil.loads(out)["purged"] == 1
+    assert run(["dlq", "list"], env=local_env)[1] == ""
+
+
+def test_dlq_purge_off_a_terminal_refuses_without_yes(local_env: dict[str, str]) -> None:
+    dead_letter_trigger(local_env)
+    code, _, err = run(["dlq", "purge", "--older-than", "0"], env=local_env)
+    assert code == 2 and "--yes" in err
+    assert len(lines(run(["dlq", "list"], env=local_env)[1])) == 1
+
+
+def test_dlq_purge_rejects_an_unreadable_age(local_env: dict[str, str]) -> None:
+    code, _, err = run(["dlq", "purge", "--older-than", "a while", "--yes"], env=local_env)
+    assert code == 2 and "--older-than" in err
+
+
+# --- dead letters on MNS, at the wire -----------------------------------------------------------------------
+
+CREDS = Credentials("LTAI-test-id", "test-secret", "sts-token-xyz")
+
+
+class FakeMns:
+    """One MNS queue in memory; every request's signature is recomputed with the official SDK's signer."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []  # id, body (as sent), enqueued (ms), visible_at, receipt, count
+        self.requests: list[tuple[str, str, bool]] = []
+        self.lock = threading.Lock()
+        self.seq = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _answer(self, status: int, payload: bytes = b"") -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "text/xml")
+                self.send_header("x-mns-request-id", "req-1")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                oracle = MNSClient("http://127.0.0.1", CREDS.access_key_id, CREDS.access_key_secret)
+                expected = oracle.get_signature(self.command, headers, self.path, MnsCredentials(
+                    CREDS.access_key_id, CREDS.access_key_secret, CREDS.security_token))
+                signed = headers.get("authorization") == expected
+                outer.requests.append((self.command, self.path, signed))
+                if not signed:
+                    self._answer(403, b"<Error><Code>SignatureDoesNotMatch</Code></Error>")
+                    return
+                status, payload = outer.dispatch(self.command, self.path, body)
+                self._answer(status, payload)
+
+            do_GET = do_POST = do_DELETE = do_PUT = _serve
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def put(self, body: bytes, enqueued: float | None = None) -> str:
+        with self.lock:
+            self.seq += 1
+            message_id = f"MSG{self.seq:04d}"
+            self.messages.append({"id": message_id, "body": encode_message_body(body), "count": 0,
+                                  "enqueued": int((enqueued or time.time()) * 1000), "visible_at": 0.0,
+                                  "receipt": None})
+            return message_id
+
+    @staticmethod
+    def _xml(messages: list[dict[str, Any]], with_receipt: bool) -> bytes:
+        parts = []
+        for m in messages:
+            md5 = hashlib.md5(m["body"].encode()).hexdigest().upper()
+            receipt = f"<ReceiptHandle>{m['receipt']}</ReceiptHandle>" if with_receipt else ""
+            parts.append(f"<Message><MessageId>{m['id']}</MessageId>{receipt}<MessageBodyMD5>{md5}</MessageBodyMD5>"
+                         f"<MessageBody>{m['body']}</MessageBody><EnqueueTime>{m['enqueued']}</EnqueueTime>"
+                         f"<FirstDequeueTime>{m['enqueued']}</FirstDequeueTime><DequeueCount>{m['count']}"
+                         f"</DequeueCount><Priority>8</Priority></Message>")
+        return (f'<?xml version="1.0" encoding="UTF-8"?><Messages xmlns="http://mns.aliyuncs.com/doc/v1/">'
+                f"{''.join(parts)}</Messages>").encode()
+
+    def dispatch(self, method: str, target: str, body: bytes) -> tuple[int, bytes]:
+        parts = urlsplit(target)
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        not_exist = b"<Error><Code>MessageNotExist</Code></Error>"
+        now = time.time()
+        with self.lock:
+            if method == "GET" and query.get("peekonly") == "true":
+                visible = [m for m in self.messages if m["visible_at"] <= now][: int(query["numOfMessages"])]
+                return (200, self._xml(visible, False)) if visible else (404, not_exist)
+            if method == "GET":
+                visible = [m for m in self.messages if m["visible_at"] <= now][: int(query["numOfMessages"])]
+                for m in visible:
+                    self.seq += 1
+                    m.update(receipt=f"RH-{self.seq}=", count=m["count"] + 1, visible_at=now + 30)
+                return (200, self._xml(visible, True)) if visible else (404, not_exist)
+            match = [m for m in self.messages if m["receipt"] and m["receipt"] == query.get("ReceiptHandle")]
+            if not match:
+                return 404, b"<Error><Code>ReceiptHandleError</Code></Error>"
+            if method == "DELETE":
+                self.messages.remove(match[0])
+                return 204, b""
+            if method == "PUT":
+                match[0].update(visible_at=now + int(query["VisibilityTimeout"]), receipt=f"RH-new-{self.seq}=")
+                return 200, (f"<ChangeVisibility><ReceiptHandle>{match[0]['receipt']}</ReceiptHandle>"
+                             f"<NextVisibleTime>0</NextVisibleTime></ChangeVisibility>").encode()
+        return 400, b"<Error><Code>InvalidArgument</Code></Error>"
+
+
+@pytest.fixture
+def mns() -> Iterator[FakeMns]:
+    server = FakeMns()
+    yield server
+    server.close()
+
+
+def _mns_queue(server: FakeMns) -> MnsQueue:
+    return MnsQueue(server.endpoint, "kyc-deadletter", CREDS, timeout=5)
+
+
+def test_mns_receive_returns_decoded_bodies_with_receipts_signed_like_the_sdk(mns: FakeMns) -> None:
+    mns.put(b'{"kind":"trigger"}')
+    received = _mns_queue(mns).receive(max_messages=16)
+    assert [(m.message_id, m.body, m.receive_count) for m in received] == [("MSG0001", b'{"kind":"trigger"}', 1)]
+    assert received[0].receipt.startswith("RH-")
+    assert mns.requests == [("GET", "/queues/kyc-deadletter/messages?numOfMessages=16&waitseconds=0", True)]
+
+
+def test_mns_receive_of_an_empty_queue_is_an_empty_list(mns: FakeMns) -> None:
+    assert _mns_queue(mns).receive() == []
+
+
+def test_mns_peek_changes_nothing(mns: FakeMns) -> None:
+    mns.put(b"{}")
+    queue = _mns_queue(mns)
+    assert [m.receipt for m in queue.peek(5)] == [""]
+    assert [m.receive_count for m in queue.receive()] == [1]
+    assert all(signed for _, _, signed in mns.requests)
+
+
+def test_mns_delete_removes_the_message_and_a_stale_receipt_is_false(mns: FakeMns) -> None:
+    mns.put(b"{}")
+    queue = _mns_queue(mns)
+    receipt = queue.receive()[0].receipt
+    assert queue.delete(receipt) is True
+    assert queue.delete(receipt) is False
+    assert mns.messages == [] and all(signed for _, _, signed in mns.requests)
+
+
+def test_mns_change_visibility_makes_a_held_message_visible_again(mns: FakeMns) -> None:
+    mns.put(b"{}")
+    queue = _mns_queue(mns)
+    receipt = queue.receive()[0].receipt
+    assert queue.receive() == []
+    queue.change_visibility(receipt, 1)
+    mns.messages[0]["visible_at"] = 0.0  # the second is up: no need to wait for it
+    assert len(queue.receive()) == 1
+
+
+def test_mns_consumer_calls_with_a_wrong_secret_fail_with_the_mns_error_code(mns: FakeMns) -> None:
+    from shared.storage import MnsError
+
+    with pytest.raises(MnsError) as info:
+        MnsQueue(mns.endpoint, "kyc-deadletter", Credentials("LTAI-test-id", "wrong", "sts-token-xyz")).peek()
+    assert info.value.code == "SignatureDoesNotMatch"
+
+
+def _aliyun_env(server: FakeMns) -> dict[str, str]:
+    return {"KYC_BACKEND": "aliyun", "KYC_MNS_ENDPOINT": server.endpoint, "KYC_DEADLETTER_QUEUE": "kyc-deadletter",
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": CREDS.access_key_id, "ALIBABA_CLOUD_ACCESS_KEY_SECRET":
+            CREDS.access_key_secret, "ALIBABA_CLOUD_SECURITY_TOKEN": CREDS.security_token or "",
+            "KYC_TABLESTORE_ENDPOINT": "https://unused.invalid", "KYC_TABLESTORE_INSTANCE": "unused",
+            "KYC_OSS_REGION": "cn-hongkong", "KYC_OSS_BUCKET": "unused"}
+
+
+def test_dlq_list_and_purge_on_the_aliyun_backend(mns: FakeMns) -> None:
+    mns.put(jsonutil.dumps({"kind": "trigger", "queue": "recheck", "body": "{}"}), enqueued=time.time() - 7200)
+    mns.put(jsonutil.dumps({"kind": "trigger", "queue": "recheck", "body": "{}"}))
+    env = _aliyun_env(mns)
+    code, out, err = run(["dlq", "list"], env=env)
+    assert code == 0, err
+    assert [i["messageId"] for i in lines(out)] == ["MSG0001", "MSG0002"]
+    code, out, err = run(["dlq", "purge", "--older-than", "1h", "--yes"], env=env)
+    assert code == 0, err
+    assert jsonutil.loads(out)["messageIds"] == ["MSG0001"]
+    assert [m["id"] for m in mns.messages] == ["MSG0002"] and all(s for _, _, s in mns.requests)
