@@ -4,9 +4,12 @@ The merchant's backend issues a short-lived HS256 JWT for its logged-in user (``
 the browser sends it as ``Authorization: Bearer <token>``; :func:`verify_token` checks it. The algorithm is
 pinned to HS256: ``none``, RS256 (the classic public-key-as-HMAC-secret confusion), HS512, … are refused.
 
-PyJWT costs 80-150 ms to import here (it pulls in ``cryptography`` when that is installed), so it is imported
-on first use, not with this module. Functions that verify tokens call :func:`preload` from ``initialize`` so
-the cost is paid at instance start instead of by the first request.
+PyJWT is imported on first use (:func:`_jwt`), not with this module, and never with ``cryptography``: HS256 needs
+only ``hmac``, and PyJWT merely probes for ``cryptography`` (``except ModuleNotFoundError``) to offer RSA/EC, which
+we refuse anyway. ``cryptography`` is not a runtime dependency (only the official SDKs in the dev tools bring it),
+and importing it would cost ~40 ms and ~8 MiB per cold start, so :func:`_jwt` hides it while PyJWT loads: dev and
+production then run the same pure-Python HS256 code. Functions that verify tokens call :func:`preload` from
+``initialize`` so PyJWT's own (small) import cost is paid at instance start instead of by the first request.
 
 Error codes are PascalCase like the rest of the API; the challenge carries RFC 6750's (``invalid_token``,
 ``invalid_request``). Codes: ``MissingToken``, ``InvalidToken``, ``TokenExpired``,
@@ -17,8 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import sys
 import time
 from collections.abc import Mapping
+from types import ModuleType
 from typing import Any, NamedTuple
 
 from shared.fc import HttpError
@@ -54,9 +59,23 @@ class AuthFailed(HttpError):
         super().__init__(status, code, message, {"www-authenticate": challenge})
 
 
+def _jwt() -> ModuleType:
+    """PyJWT, imported without its optional ``cryptography`` backend unless something already loaded it."""
+    if "jwt" not in sys.modules and "cryptography" not in sys.modules:
+        sys.modules["cryptography"] = None  # type: ignore[assignment]  # makes PyJWT's probe raise ModuleNotFoundError
+        try:
+            import jwt  # noqa: PLC0415
+        finally:
+            if sys.modules.get("cryptography", ...) is None:
+                del sys.modules["cryptography"]
+    import jwt  # noqa: PLC0415
+
+    return jwt
+
+
 def preload() -> None:
     """Import PyJWT now (call from ``initialize``)."""
-    import jwt  # noqa: F401, PLC0415
+    _jwt()
 
 
 def _require_secret(secret: str | bytes) -> None:
@@ -86,7 +105,7 @@ def verify_token(
         raise AuthFailed("MissingToken", "no token")
     if len(token) > MAX_TOKEN_LENGTH:
         raise AuthFailed("InvalidToken", "token is too long")
-    import jwt  # noqa: PLC0415 - deferred: see the module docstring
+    jwt = _jwt()  # deferred: see the module docstring
 
     try:
         claims: dict[str, Any] = jwt.decode(
@@ -163,11 +182,12 @@ def issue_token(
     _require_secret(secret)
     if not sub:
         raise ValueError("sub must not be empty")
-    import jwt  # noqa: PLC0415
+    jwt = _jwt()
 
     issued = int(time.time() if now is None else now)
     claims: dict[str, Any] = {**(extra_claims or {}), "sub": sub, "iat": issued, "exp": issued + int(ttl)}
-    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+    token: str = jwt.encode(claims, secret, algorithm=ALGORITHM)
+    return token
 
 
 def hash_user_id(user_id: str, pepper: str | bytes) -> str:

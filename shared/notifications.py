@@ -165,7 +165,7 @@ class Notifier:
     ) -> list[DeliveryResult]:
         def deliver(subscriber: Subscriber) -> DeliveryResult:
             body = bodies[subscriber.include_pii]
-            headers = signature_headers(subscriber.secret, msg_id, int(self.clock()), body)
+            headers = signature_headers(list(subscriber.signing_secrets), msg_id, int(self.clock()), body)
             try:
                 return self.sender(subscriber.url, body, headers)
             except Exception:  # a sender bug must not lose the other subscribers' deliveries

@@ -103,6 +103,12 @@ class Subscriber:
     url: str
     secret: str = field(repr=False)
     include_pii: bool = False
+    previous_secrets: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def signing_secrets(self) -> tuple[str, ...]:
+        """Every secret to sign with: during a rotation receivers may still know only an older one."""
+        return (self.secret, *self.previous_secrets)
 
 
 @dataclass(frozen=True)
@@ -139,17 +145,24 @@ def _parse_subscribers(raw: str | None, require_https: bool) -> tuple[Subscriber
         raise ConfigError(name, "must be a JSON list of {url, secret, includePii}")
     subscribers = []
     for index, item in enumerate(items):
-        if not isinstance(item, dict) or not all(isinstance(item.get(k), str) for k in ("url", "secret")):
-            raise ConfigError(name, f"item {index} needs string 'url' and 'secret'")
+        if not isinstance(item, dict) or not isinstance(item.get("url"), str):
+            raise ConfigError(name, f"item {index} needs a string 'url'")
+        secrets = item.get("secret")
+        if isinstance(secrets, str):
+            secrets = [secrets]
+        if not isinstance(secrets, list) or not secrets or not all(isinstance(s, str) for s in secrets):
+            raise ConfigError(name, f"item {index} needs 'secret': a string, or a list (newest first) while rotating")
         url = _http_url(name, item["url"])
         if require_https and not url.startswith("https://"):
             raise ConfigError(name, f"item {index}: webhook URLs must be https with the aliyun backend")
-        if not item["secret"].startswith("whsec_"):
+        if not all(s.startswith("whsec_") for s in secrets):
             raise ConfigError(name, f"item {index}: secret must look like whsec_<base64>")
         include_pii = item.get("includePii", False)
         if not isinstance(include_pii, bool):
             raise ConfigError(name, f"item {index}: includePii must be true or false")
-        subscribers.append(Subscriber(url=url, secret=item["secret"], include_pii=include_pii))
+        subscribers.append(
+            Subscriber(url=url, secret=secrets[0], include_pii=include_pii, previous_secrets=tuple(secrets[1:]))
+        )
     urls = [s.url for s in subscribers]
     if len(set(urls)) != len(urls):
         raise ConfigError(name, "lists the same URL twice")

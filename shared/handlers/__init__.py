@@ -26,4 +26,5 @@ def register_config_secrets(env: Mapping[str, str] | None = None) -> None:
     except ConfigError:  # reported by the function that uses these settings
         return
     for subscriber in subscribers:
-        register_secret(subscriber.secret)
+        for secret in subscriber.signing_secrets:
+            register_secret(secret)
