@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from shared.fc import parse_queue_event
+from shared.fc import BadMessage, parse_queue_event
 from shared.handlers import register_config_secrets
 from shared.log import get_logger, log_context
 from shared.notifications import Notifier
@@ -39,7 +39,10 @@ class NotifierApp:
         handled = 0
         with log_context(request_id=getattr(context, "request_id", None)):
             for message in parse_queue_event(event):
-                body = message.json() if message.error is None else None
+                try:
+                    body = message.json()
+                except BadMessage:  # unreadable, or a body that is neither JSON nor base64 JSON: dead-lettered
+                    body = None
                 mbid = body.get("merchantBizId") if isinstance(body, dict) else None
                 with log_context(merchant_biz_id=mbid if isinstance(mbid, str) else None):
                     try:

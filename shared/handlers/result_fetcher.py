@@ -13,7 +13,7 @@ from typing import Any
 
 from shared.cloudauth import CloudAuthClient
 from shared.config import CloudAuthSettings
-from shared.fc import HttpError, HttpEvent, Router, http_response, parse_queue_event
+from shared.fc import BadMessage, HttpError, HttpEvent, Router, http_response, parse_queue_event
 from shared.fetcher import FetchOutcome, RecheckNotScheduled, ResultFetcher, parse_recheck_message
 from shared.handlers import register_config_secrets
 from shared.handlers.initializer import hash_callback_token
@@ -89,7 +89,10 @@ class ResultFetcherApp:
         Raises only when some pending transaction could not be re-scheduled, so the trigger retries."""
         processed, unschedulable = 0, 0
         for message in parse_queue_event(event):
-            parsed = parse_recheck_message(message.json()) if message.error is None else None
+            try:
+                parsed = parse_recheck_message(message.json())
+            except BadMessage:  # unreadable, or a body that is neither JSON nor base64 JSON
+                parsed = None
             if parsed is None:
                 logger.error("recheck.malformed_message", extra={"messageId": message.id})
                 continue

@@ -1,0 +1,78 @@
+"""Fixtures of the end-to-end tests: a whole local stack per test, and the "no PII in logs" guard on every test."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devstack.dev import DevConfig, DevStack
+from tests.e2e.support import E2EStack, LeakGuard, MakeStack
+
+#: Variables DevStack writes into the environment: each is restored after the test.
+STACK_VARIABLES = (
+    "CLOUDAUTH_ENDPOINT", "ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+    "ALIBABA_CLOUD_SECURITY_TOKEN", "KYC_BACKEND", "KYC_DATA_DIR", "KYC_PUBLIC_URL", "KYC_JWT_SECRET",
+    "KYC_USER_ID_PEPPER", "KYC_RETURN_URL_ALLOWLIST", "KYC_CORS_ORIGINS", "KYC_WEBHOOKS", "KYC_WEBHOOK_ALLOW_PRIVATE",
+)  # fmt: skip
+#: Quick re-checks and webhook retries, small placeholder images: the whole suite stays fast.
+FAST = {
+    "KYC_RECHECK_SCHEDULE": "0,0,1",
+    "KYC_WEBHOOK_RETRY_SCHEDULE": "0,0,1",
+    "SANDBOX_IMAGE_BYTES": "4096",
+}
+
+
+@pytest.fixture(autouse=True)
+def leak_guard(capfd: pytest.CaptureFixture[str]) -> Iterator[LeakGuard]:
+    """Fails the test when anything the stack printed or logged, or any HTTP error body the tests received,
+    contains a synthetic identity value, the MetaInfo marker, a callback token, a JWT, a secret or image data."""
+    guard = LeakGuard()
+    guard.install()
+    try:
+        yield guard
+    finally:
+        guard.uninstall()
+    out, err = capfd.readouterr()
+    leaks = guard.leaks(out, err)
+    if leaks:
+        pytest.fail("PII or secrets leaked: " + "; ".join(str(leak) for leak in leaks), pytrace=False)
+
+
+@pytest.fixture
+def make_stack(
+    leak_guard: LeakGuard, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[MakeStack]:
+    """``make_stack(KYC_X="...")`` starts a stack (sandbox, gateway, worker, demo) with those settings."""
+    stacks: list[E2EStack] = []
+    for name in [n for n in os.environ if n.startswith(("KYC_", "CLOUDAUTH_", "SANDBOX_", "ALIBABA_CLOUD_"))]:
+        monkeypatch.delenv(name)
+    for name in STACK_VARIABLES:  # set then delete: monkeypatch then removes what DevStack sets
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+
+    def make(**env: str) -> E2EStack:
+        assert not stacks, "one stack per test"
+        for name, value in {**FAST, **env}.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("KYC_DATA_DIR", str(tmp_path / "kyc-data"))
+        dev = DevStack(DevConfig(http_port=0, sandbox_port=0, sweep_interval=0, poll_interval=0.05))
+        stack = E2EStack(dev, leak_guard, marker=f"MetaMarker{secrets.token_hex(6)}")
+        stacks.append(stack)
+        dev.start()
+        return stack
+
+    yield make
+    for stack in stacks:
+        try:
+            stack.harvest()
+        finally:
+            stack.dev.stop()
+
+
+@pytest.fixture
+def stack(make_stack: MakeStack) -> E2EStack:
+    return make_stack()

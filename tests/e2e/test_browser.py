@@ -1,0 +1,61 @@
+"""The demo merchant page in headless Chromium (Debian's /usr/bin/chromium via Playwright), end to end."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.e2e.support import PASSPORT, E2EStack
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+@pytest.fixture
+def page() -> Iterator[Any]:
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing: run ./scripts/ensure-chromium (installs Debian's chromium package)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context()
+            context.set_default_timeout(15_000)
+            yield context.new_page()
+        finally:
+            browser.close()
+
+
+@pytest.mark.browser
+def test_demo_page_runs_a_passing_verification_and_shows_the_masked_result(stack: E2EStack, page: Any) -> None:
+    page.goto(f"{stack.url}/")
+    page.click("#sign-in")
+    page.wait_for_selector("#verify:enabled")
+    page.select_option("#doc-type", PASSPORT)
+    with page.expect_navigation():
+        page.click("#verify")
+    assert page.url.startswith(f"{stack.sandbox_url}/verify/")
+    surname = page.locator('[data-field="surname"]').inner_text()
+    passport_no = page.locator('[data-field="passportNo"]').inner_text()
+
+    page.check("#outcome-pass")
+    with page.expect_navigation():
+        page.click("#finish")
+
+    assert page.url == f"{stack.url}/"
+    page.wait_for_selector("#result[data-status=PASSED]")
+    details = page.locator("#details").inner_text()
+    assert f'"surname": "{surname[0]}*"' in details
+    assert f'"documentNumber": "{passport_no[0]}*' in details
+    assert surname not in details and passport_no not in details
+    page.wait_for_function("document.getElementById('webhook-count').textContent === '1'")
+    assert "✓ signature" in page.locator("#webhooks").inner_text()
+    (verification,) = stack.store().scan()[0]
+    assert verification.status == "PASSED"

@@ -1,0 +1,98 @@
+"""End to end over HTTP: each verification outcome, from POST /verifications to the signed webhook."""
+
+from __future__ import annotations
+
+from sandbox.synth import placeholder_jpeg
+from shared.handlers.initializer import hash_callback_token
+from tests.e2e.support import IDENTITY, PASSPORT, E2EStack, delivered, stored_result
+
+
+def test_passed_verification_is_stored_masked_and_notified_once(stack: E2EStack) -> None:
+    started = stack.start_verification()
+    assert stack.row(started.merchant_biz_id).status == "PENDING"  # stored before the caller got the URL
+
+    stack.complete(started.transaction_id, "pass")
+    row = stack.wait_for_status(started.merchant_biz_id, "PASSED")
+    stack.wait_for_webhooks(1)
+    stack.settle()
+
+    assert (row.passed, row.sub_code, row.doc_type) == ("Y", "200", PASSPORT)
+    assert row.transaction_id == started.transaction_id
+    assert row.result_key == f"results/{started.merchant_biz_id}/result.json"
+    assert stack.row(started.merchant_biz_id).notification_enqueued
+    token = stack.callback_query(started.transaction_id)["callbackToken"]
+    assert row.callback_token_hash == hash_callback_token(token) != token
+    assert row.identity_masked is not None
+    assert row.identity_masked["surname"] == "Q*" and row.identity_masked["birthDate"] == "1983-**-**"
+
+    document = stored_result(stack, started.merchant_biz_id)
+    assert document["transactionId"] == started.transaction_id
+    assert document["result"]["status"] == "PASSED"
+    assert document["result"]["identity"]["surname"] == IDENTITY["surname"]  # the full result is kept
+    assert document["result"]["identity"]["documentNumber"] == IDENTITY["passportNo"]
+    for name in ("idImage", "faceImg"):
+        expected = placeholder_jpeg(started.transaction_id, name, 4096)
+        assert stack.objects().get(f"results/{started.merchant_biz_id}/{name}.jpg") == expected
+
+    view = stack.call("GET", f"/verifications/{started.merchant_biz_id}", token=started.token)
+    assert view.status == 200
+    assert view.json()["status"] == "PASSED" and view.json()["identity"] == row.identity_masked
+
+    (event,) = delivered(stack)
+    assert event["type"] == "verification.completed"
+    assert event["data"]["merchantBizId"] == started.merchant_biz_id
+    assert (event["data"]["status"], event["data"]["passed"], event["data"]["subCode"]) == ("PASSED", "Y", "200")
+    assert event["data"]["identity"] == row.identity_masked  # includePii is off for the demo receiver
+    (listed,) = stack.call("GET", "/demo/webhooks").json()["received"]
+    assert listed["webhookId"] == f"msg_{started.merchant_biz_id}_passed" and listed["verified"] is True
+    assert listed["event"] == event
+
+
+def test_failed_verification_keeps_the_vendor_subcode(stack: E2EStack) -> None:
+    started = stack.start_verification()
+
+    stack.complete(started.transaction_id, "fail", subCode="205")
+    row = stack.wait_for_status(started.merchant_biz_id, "FAILED")
+    stack.wait_for_webhooks(1)
+    stack.settle()
+
+    assert (row.passed, row.sub_code) == ("N", "205")
+    document = stored_result(stack, started.merchant_biz_id)
+    assert (document["result"]["passed"], document["result"]["subCode"]) == ("N", "205")
+    assert document["result"]["face"]["facePassed"] is False
+    (event,) = delivered(stack)
+    assert event["type"] == "verification.completed"
+    assert (event["data"]["status"], event["data"]["passed"], event["data"]["subCode"]) == ("FAILED", "N", "205")
+
+
+def test_spoofed_document_fails_with_212_and_the_spoof_types(stack: E2EStack) -> None:
+    started = stack.start_verification(idSpoof="Y")
+
+    stack.complete(started.transaction_id, "spoof", spoofTypes=["PHOTO_COPY", "TAMPER"])
+    row = stack.wait_for_status(started.merchant_biz_id, "FAILED")
+    stack.wait_for_webhooks(1)
+    stack.settle()
+
+    assert (row.passed, row.sub_code) == ("N", "212")
+    document = stored_result(stack, started.merchant_biz_id)
+    assert document["result"]["spoof"]["spoofTypes"] == ["PHOTO_COPY", "TAMPER"]
+    assert document["result"]["spoof"]["spoofResult"] in (True, "Y")
+    (event,) = delivered(stack)
+    assert (event["data"]["status"], event["data"]["subCode"]) == ("FAILED", "212")
+
+
+def test_pending_result_is_rechecked_through_the_queue_until_it_passes(stack: E2EStack) -> None:
+    started = stack.start_verification()
+
+    stack.complete(started.transaction_id, "pending", pendingChecks=2)
+    row = stack.wait_for_status(started.merchant_biz_id, "PASSED")
+    stack.wait_for_webhooks(1)
+    stack.settle()
+
+    (callback,) = stack.callbacks(started.transaction_id)
+    assert "passed=P" in callback["url"]  # the callback only said "pending"
+    assert row.check_count == 2  # two P answers, each scheduling a re-check
+    assert stack.control("GET", f"transactions/{started.transaction_id}")["checks"] == 3
+    stored_result(stack, started.merchant_biz_id)
+    (event,) = delivered(stack)
+    assert (event["data"]["status"], event["data"]["passed"]) == ("PASSED", "Y")
