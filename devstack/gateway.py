@@ -215,6 +215,11 @@ class _Function:
         self.lock = threading.Lock()
 
 
+class _Server(ThreadingHTTPServer):
+    # http.server's default listen backlog is 5: a burst of concurrent clients got connection resets at accept.
+    request_queue_size = 128
+
+
 class Gateway:
     """The local gateway. ``start()`` serves in a background thread (tests), ``serve_forever()`` in the
     current one (CLI). Use as a context manager to stop it."""
@@ -251,7 +256,7 @@ class Gateway:
 
         #: FC's InvokeFunction API (``POST /2016-08-15/services/{s}/functions/{f}/invocations``), for ``fc2``.
         self.invoke_api = InvokeApi(self)
-        self._server = ThreadingHTTPServer((host, port), self._request_handler_class())
+        self._server = _Server((host, port), self._request_handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 

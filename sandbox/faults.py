@@ -8,7 +8,7 @@ A plan is posted as JSON to ``POST /_sandbox/faults`` (it replaces the previous 
                                     "delayRate": 0.5, "delaySeconds": 0.2,
                                     "dropRate": 0.1, "dropWhen": "after"},
                     "*": {...}},                      # applies to operations without their own entry
-     "callbacks": {"duplicates": 2, "delaySeconds": 1.5, "drop": false},
+     "callbacks": {"duplicates": 2, "delaySeconds": 1.5, "drop": false, "dropRate": 0.05},
      "pendingChecks": 2}                             # every finished transaction answers Passed=P that many times
 
 A sequence is consumed one item per request of that operation; once it is exhausted the rates apply.
@@ -61,6 +61,7 @@ class CallbackFaults:
     duplicates: int = 1  # how many times each callback is sent
     delay_seconds: float = 0.0
     drop: bool = False  # never sent
+    drop_rate: float = 0.0  # share of transactions whose callbacks (all duplicates) are never sent
 
 
 def _rate(value: Any, name: str) -> float:
@@ -156,7 +157,7 @@ class FaultInjector:
         cb = plan.get("callbacks", {})
         if not isinstance(cb, Mapping):
             raise FaultPlanError("callbacks must be an object")
-        if set(cb) - {"duplicates", "delaySeconds", "drop"}:
+        if set(cb) - {"duplicates", "delaySeconds", "drop", "dropRate"}:
             raise FaultPlanError("callbacks has unknown fields")
         drop = cb.get("drop", False)
         if not isinstance(drop, bool):
@@ -165,6 +166,7 @@ class FaultInjector:
             duplicates=_count(cb.get("duplicates", 1), "callbacks.duplicates", minimum=1),
             delay_seconds=_seconds(cb.get("delaySeconds", 0.0), "callbacks.delaySeconds"),
             drop=drop,
+            drop_rate=_rate(cb.get("dropRate", 0.0), "callbacks.dropRate"),
         )
         pending = _count(plan.get("pendingChecks", 0), "pendingChecks")
         with self._lock:
@@ -190,6 +192,12 @@ class FaultInjector:
     def pending_checks(self) -> int:
         with self._lock:
             return self._pending_checks
+
+    def drop_callback(self) -> bool:
+        """Whether this transaction's callback is lost: ``drop``, or one seeded draw against ``dropRate``."""
+        with self._lock:
+            faults = self._callbacks
+            return faults.drop or (faults.drop_rate > 0 and self._rng.random() < faults.drop_rate)
 
     def decide(self, operation: str) -> Decision:
         with self._lock:

@@ -92,6 +92,7 @@ class SandboxApp:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # the default backlog (5) resets concurrent clients at accept
 
     def __init__(self, address: tuple[str, int], app: SandboxApp) -> None:
         self.app = app

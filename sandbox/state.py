@@ -322,12 +322,13 @@ class CallbackSender:
         passed, sub_code = callback_answer(tx)
         url = callback_url(tx.callback_url, tx.transaction_id, passed, sub_code, tx.callback_token)
         faults = self._faults.callbacks
+        dropped = self._faults.drop_callback()
         for attempt in range(1, faults.duplicates + 1):
             entry: dict[str, Any] = {
                 "transactionId": tx.transaction_id,
                 "url": url,
                 "attempt": attempt,
-                "status": "dropped" if faults.drop else "scheduled",
+                "status": "dropped" if dropped else "scheduled",
                 "httpStatus": None,
                 "error": None,
                 "scheduledAt": self._clock(),
@@ -336,7 +337,7 @@ class CallbackSender:
             with self._lock:
                 entry["id"] = len(self._log) + 1
                 self._log.append(entry)
-            if faults.drop:
+            if dropped:
                 continue
             thread = threading.Thread(
                 target=self._deliver, args=(entry, url, faults.delay_seconds), name="sandbox-callback", daemon=True

@@ -149,6 +149,22 @@ def test_dropped_callback_is_never_sent(sandbox: SandboxServer, receiver: Receiv
     assert statuses[dropped] == "dropped"
 
 
+def test_callback_drop_rate_loses_every_duplicate_of_a_dropped_callback(
+    sandbox: SandboxServer, receiver: Receiver
+) -> None:
+    _faults(sandbox, {"seed": 3, "callbacks": {"dropRate": 0.5, "duplicates": 2}})
+    tids = [_callback_tx(sandbox, receiver) for _ in range(8)]
+    for tid in tids:
+        complete(sandbox, tid)
+    log = control(sandbox, "GET", "callbacks").body["callbacks"]
+    by_tx: dict[str, set[str]] = {}
+    for entry in log:
+        by_tx.setdefault(entry["transactionId"], set()).add("dropped" if entry["status"] == "dropped" else "sent")
+    assert all(len(kinds) == 1 for kinds in by_tx.values())  # a lost callback loses all its duplicates
+    dropped = [tid for tid in tids if by_tx[tid] == {"dropped"}]
+    assert 0 < len(dropped) < len(tids)
+
+
 @pytest.mark.parametrize(
     "plan",
     [
@@ -157,6 +173,7 @@ def test_dropped_callback_is_never_sent(sandbox: SandboxServer, receiver: Receiv
         {"operations": {"Initialize": {"errorRates": {"NotACode": 0.1}}}},
         {"operations": {"Initialize": {"dropWhen": "during"}}},
         {"callbacks": {"duplicates": 0}},
+        {"callbacks": {"dropRate": 2}},
         {"seed": "abc"},
         {"surprise": 1},
     ],

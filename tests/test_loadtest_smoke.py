@@ -1,0 +1,38 @@
+"""./scripts/loadtest: the small run holds every guarantee, and a run that cannot deliver says so and fails."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.slow
+
+
+def _loadtest(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KYC_", "CLOUDAUTH_", "SANDBOX_"))}
+    env["PYTHONPATH"] = str(ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "loadtest", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=timeout, check=False,
+    )
+
+
+def test_smoke_run_holds_every_guarantee_and_prints_the_table() -> None:
+    result = _loadtest("--smoke", timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "loadtest: all guarantees held" in result.stdout
+    for metric in ("transactions by status", "duplicates received", "5xx seen by the frontend", "flows/s"):
+        assert metric in result.stdout
+
+
+def test_a_run_whose_webhooks_all_fail_exits_non_zero_naming_the_guarantee() -> None:
+    result = _loadtest("--flows", "3", "--concurrency", "3", "--webhook-fail-rate", "1", "--timeout", "2",
+                       timeout=60)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "every final one delivered to every subscriber" in result.stderr
