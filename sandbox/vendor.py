@@ -29,6 +29,8 @@ DOC_PRODUCTS = frozenset({"eKYC", "eKYC_PRO", "KYC_GLOBAL", "ID_OCR", "OCR_GLOBA
 FACE_PRODUCTS = frozenset({"FACE_LIVENESS", "FV_GLOBAL", "FL_GLOBAL", "FACE_VERIFY"})
 PRODUCT_CODES = DOC_PRODUCTS | FACE_PRODUCTS
 
+# The vendor's rules, written here from its documentation rather than imported from shared.cloudauth: the sandbox
+# stands in for the vendor, so the client's own validation is tested against an independent copy.
 MERCHANT_BIZ_ID = re.compile(r"[A-Za-z0-9]{1,32}")
 SCENE_CODE = re.compile(r"[A-Za-z0-9_]{1,10}")
 INITIALIZE_ENUMS: dict[str, frozenset[str]] = {
