@@ -4,12 +4,13 @@ The merchant's backend issues a short-lived HS256 JWT for its logged-in user (``
 the browser sends it as ``Authorization: Bearer <token>``; :func:`verify_token` checks it. The algorithm is
 pinned to HS256: ``none``, RS256 (the classic public-key-as-HMAC-secret confusion), HS512, … are refused.
 
-PyJWT is imported on first use (:func:`_jwt`), not with this module, and never with ``cryptography``: HS256 needs
-only ``hmac``, and PyJWT merely probes for ``cryptography`` (``except ModuleNotFoundError``) to offer RSA/EC, which
-we refuse anyway. ``cryptography`` is not a runtime dependency (only the official SDKs in the dev tools bring it),
-and importing it would cost ~40 ms and ~8 MiB per cold start, so :func:`_jwt` hides it while PyJWT loads: dev and
-production then run the same pure-Python HS256 code. Functions that verify tokens call :func:`preload` from
-``initialize`` so PyJWT's own (small) import cost is paid at instance start instead of by the first request.
+HS256 is verified here with ``base64`` + ``hmac`` + ``json`` (all loaded by any Python that speaks HTTP), not
+with PyJWT: importing PyJWT costs a cold start ~10-15 ms (its ``jwks_client`` pulls ``urllib.request``,
+``tempfile``, ``shutil``, ``bz2``, ``lzma``) for the ~40 lines below. The checks mirror PyJWT 2.x's
+``jwt.decode(token, key, algorithms=["HS256"], options={"require": ["exp", "sub"]})`` step by step (canonical
+base64url segments, JSON-object header and payload, ``kid``/``crit``/``b64`` header rules, pinned algorithm,
+constant-time signature comparison, required claims, ``sub``/``jti`` types); ``tests/test_auth_oracle.py``
+keeps PyJWT as the oracle (its tokens verify identically, what it rejects is rejected here).
 
 Error codes are PascalCase like the rest of the API; the challenge carries RFC 6750's (``invalid_token``,
 ``invalid_request``). Codes: ``MissingToken``, ``InvalidToken``, ``TokenExpired``,
@@ -18,26 +19,39 @@ Error codes are PascalCase like the rest of the API; the challenge carries RFC 6
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
-import sys
+import json
+import math
 import time
+from collections import namedtuple
 from collections.abc import Mapping
-from types import ModuleType
-from typing import Any, NamedTuple
 
 from shared.fc import HttpError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple
+
+    class TokenClaims(NamedTuple):
+        sub: str
+        exp: int
+        iat: int | None
+
+else:
+    TokenClaims = namedtuple("TokenClaims", ("sub", "exp", "iat"))  # no ``typing`` at runtime
 
 ALGORITHM = "HS256"
 DEFAULT_LEEWAY = 30
 MAX_TOKEN_LENGTH = 4096
 
-
-class TokenClaims(NamedTuple):
-    sub: str
-    exp: int
-    iat: int | None
-
+_HEADER = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=")  # PyJWT's, byte for byte
+_BASE64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+_SUPPORTED_CRIT = frozenset({"b64"})
+# Asymmetric key material must never be used as an HMAC secret (PyJWT refuses it too).
+_ASYMMETRIC_PREFIXES = (b"ssh-", b"ecdsa-sha2-", b"sk-ssh-", b"sk-ecdsa-")
 
 _RFC6750_ERRORS = {
     "InvalidAuthorizationHeader": "invalid_request",
@@ -59,28 +73,64 @@ class AuthFailed(HttpError):
         super().__init__(status, code, message, {"www-authenticate": challenge})
 
 
-def _jwt() -> ModuleType:
-    """PyJWT, imported without its optional ``cryptography`` backend unless something already loaded it."""
-    if "jwt" not in sys.modules and "cryptography" not in sys.modules:
-        sys.modules["cryptography"] = None  # type: ignore[assignment]  # makes PyJWT's probe raise ModuleNotFoundError
-        try:
-            import jwt  # noqa: PLC0415
-        finally:
-            if sys.modules.get("cryptography", ...) is None:
-                del sys.modules["cryptography"]
-    import jwt  # noqa: PLC0415
-
-    return jwt
-
-
 def preload() -> None:
-    """Import PyJWT now (call from ``initialize``)."""
-    _jwt()
+    """Nothing to load any more (HS256 needs only modules every handler has); kept for API compatibility."""
 
 
-def _require_secret(secret: str | bytes) -> None:
+def _key(secret: str | bytes) -> bytes:
     if not secret:
         raise ValueError("token secret must not be empty")
+    key = secret.encode() if isinstance(secret, str) else bytes(secret)
+    if b"-----BEGIN " in key or key.lstrip().startswith(_ASYMMETRIC_PREFIXES):
+        raise AuthFailed("InvalidToken", "token is invalid")  # misconfiguration: an asymmetric key as HMAC secret
+    return key
+
+
+def _b64url(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+def _segment(segment: str) -> bytes:
+    """Strict base64url: alphabet only (up to two '=' of padding on a length that is a multiple of 4), canonical."""
+    stripped = segment.rstrip("=")
+    padding = len(segment) - len(stripped)
+    if padding > 2 or (padding and len(segment) % 4) or len(stripped) % 4 == 1 or not _BASE64URL.issuperset(stripped):
+        raise AuthFailed("InvalidToken", "token is malformed")
+    raw = stripped.encode("ascii")
+    try:
+        data = base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4))
+    except binascii.Error:
+        raise AuthFailed("InvalidToken", "token is malformed") from None
+    if _b64url(data) != raw:  # non-zero trailing bits: a second spelling of the same bytes
+        raise AuthFailed("InvalidToken", "token is malformed")
+    return data
+
+
+def _json_object(data: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(data)
+    except (ValueError, RecursionError):  # includes UnicodeDecodeError
+        raise AuthFailed("InvalidToken", "token is malformed") from None
+    if not isinstance(value, dict):
+        raise AuthFailed("InvalidToken", "token is malformed")
+    return value
+
+
+def _check_header(header: dict[str, Any]) -> None:
+    if "kid" in header and not isinstance(header["kid"], str):
+        raise AuthFailed("InvalidToken", "token is invalid")
+    if "crit" in header:
+        crit = header["crit"]
+        if not isinstance(crit, list) or not crit:
+            raise AuthFailed("InvalidToken", "token is invalid")
+        for ext in crit:
+            if not isinstance(ext, str) or ext not in _SUPPORTED_CRIT or ext not in header:
+                raise AuthFailed("InvalidToken", "token is invalid")
+    if header.get("b64", True) is False:  # RFC 7797 detached payload: never issued to us
+        raise AuthFailed("InvalidToken", "token is malformed")
+    alg = header.get("alg")
+    if alg != ALGORITHM:
+        raise AuthFailed("InvalidToken", "token algorithm not allowed")
 
 
 def _numeric(claims: Mapping[str, Any], name: str) -> int | None:
@@ -89,7 +139,39 @@ def _numeric(claims: Mapping[str, Any], name: str) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise AuthFailed("InvalidToken", f"token claim '{name}' must be a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise AuthFailed("InvalidToken", f"token claim '{name}' must be a number")
     return int(value)
+
+
+def _decode(token: str, key: bytes) -> dict[str, Any]:
+    """PyJWT's decode order: segments, header, payload/signature encoding, header rules, algorithm, signature,
+    payload JSON, required claims, claim types."""
+    signing_input, dot, crypto_segment = token.rpartition(".")
+    header_segment, dot2, payload_segment = signing_input.partition(".")
+    if not dot or not dot2:
+        raise AuthFailed("InvalidToken", "token is malformed")
+    header = _json_object(_segment(header_segment))
+    if header.get("b64", True) is False:
+        if payload_segment:
+            raise AuthFailed("InvalidToken", "token is malformed")
+        payload = b""
+    else:
+        payload = _segment(payload_segment)
+    signature = _segment(crypto_segment)
+    _check_header(header)
+    expected = hmac.new(key, signing_input.encode("ascii"), hashlib.sha256).digest()
+    if not hmac.compare_digest(expected, signature):
+        raise AuthFailed("InvalidToken", "token signature does not match")
+    claims = _json_object(payload)
+    for name in ("exp", "sub"):
+        if claims.get(name) is None:
+            raise AuthFailed("InvalidToken", f"token has no '{name}' claim")
+    if not isinstance(claims["sub"], str):
+        raise AuthFailed("InvalidToken", "token claim 'sub' must be a string")
+    if "jti" in claims and not isinstance(claims["jti"], str):
+        raise AuthFailed("InvalidToken", "token is invalid")
+    return claims
 
 
 def verify_token(
@@ -100,45 +182,17 @@ def verify_token(
     ``exp`` may be up to ``leeway`` seconds in the past; ``iat``/``nbf`` up to ``leeway`` in the future.
     ``now`` (unix seconds) is for tests; the time checks are done here so that it applies to all of them.
     """
-    _require_secret(secret)
+    if not secret:
+        raise ValueError("token secret must not be empty")
     if not token:
         raise AuthFailed("MissingToken", "no token")
     if len(token) > MAX_TOKEN_LENGTH:
         raise AuthFailed("InvalidToken", "token is too long")
-    jwt = _jwt()  # deferred: see the module docstring
-
-    try:
-        claims: dict[str, Any] = jwt.decode(
-            token,
-            secret,
-            algorithms=[ALGORITHM],
-            options={
-                "require": ["exp", "sub"],
-                "verify_signature": True,
-                "verify_exp": False,  # checked below against ``now``
-                "verify_iat": False,
-                "verify_nbf": False,
-                "verify_aud": False,
-                "verify_iss": False,
-                "verify_sub": True,
-            },
-        )
-    except jwt.InvalidAlgorithmError:
-        raise AuthFailed("InvalidToken", "token algorithm not allowed") from None
-    except jwt.InvalidSignatureError:
-        raise AuthFailed("InvalidToken", "token signature does not match") from None
-    except jwt.MissingRequiredClaimError as exc:
-        raise AuthFailed("InvalidToken", f"token has no '{exc.claim}' claim") from None
-    except jwt.exceptions.InvalidSubjectError:
-        raise AuthFailed("InvalidToken", "token claim 'sub' must be a string") from None
-    except jwt.DecodeError:
-        raise AuthFailed("InvalidToken", "token is malformed") from None
-    except jwt.PyJWTError:
-        raise AuthFailed("InvalidToken", "token is invalid") from None
+    claims = _decode(token, _key(secret))
 
     current = time.time() if now is None else now
-    sub = claims.get("sub")
-    if not isinstance(sub, str) or not sub:
+    sub = claims["sub"]
+    if not sub:
         raise AuthFailed("InvalidToken", "token claim 'sub' must be a non-empty string")
     exp = _numeric(claims, "exp")
     assert exp is not None  # required above
@@ -178,16 +232,22 @@ def issue_token(
     now: float | None = None,
     extra_claims: Mapping[str, Any] | None = None,
 ) -> str:
-    """An HS256 token for ``sub`` valid ``ttl`` seconds (demo merchant backend and tests)."""
-    _require_secret(secret)
+    """An HS256 token for ``sub`` valid ``ttl`` seconds (demo merchant backend and tests).
+
+    Byte for byte what ``jwt.encode(claims, secret, algorithm="HS256")`` produces for the same claims."""
+    if not secret:
+        raise ValueError("token secret must not be empty")
     if not sub:
         raise ValueError("sub must not be empty")
-    jwt = _jwt()
-
+    key = secret.encode() if isinstance(secret, str) else bytes(secret)
     issued = int(time.time() if now is None else now)
     claims: dict[str, Any] = {**(extra_claims or {}), "sub": sub, "iat": issued, "exp": issued + int(ttl)}
-    token: str = jwt.encode(claims, secret, algorithm=ALGORITHM)
-    return token
+    if "iss" in claims and not isinstance(claims["iss"], str):
+        raise TypeError("Issuer (iss) must be a string.")
+    payload = _b64url(json.dumps(claims, separators=(",", ":")).encode())
+    signing_input = _HEADER + b"." + payload
+    signature = _b64url(hmac.new(key, signing_input, hashlib.sha256).digest())
+    return (signing_input + b"." + signature).decode("ascii")
 
 
 def hash_user_id(user_id: str, pepper: str | bytes) -> str:

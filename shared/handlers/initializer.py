@@ -102,7 +102,7 @@ class InitializerApp:
         register_config_secrets(env)
         settings = FrontendSettings.from_env(env)
         storage = StorageSettings.from_env(env)
-        preload()  # PyJWT's import cost belongs to instance start, not to the first request
+        preload()  # a no-op since HS256 is verified without PyJWT; kept so auth can warm up here if it ever needs to
         return cls(
             settings=settings,
             client=CloudAuthClient(CloudAuthSettings.from_env(env)),
