@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import cold, micro, warm
+from bench import cold, micro, scale, warm
 from bench.proc import ROOT
 
 TARGETS = {
@@ -71,6 +71,12 @@ def markdown(results: dict[str, Any]) -> str:
               f"| parse only (lazy, not judged) | {p['bare_per_s']:.0f} | {p['sdk_per_s']:.0f} | {p['x_bare']:.2f} |",
               f"| parse + identity/spoof/face | {p['fair_per_s']:.0f} | {p['sdk_per_s']:.0f} | {p['x_fair']:.2f} |",
               f"| parse + identity + to_record() | {p['full_per_s']:.0f} | {p['sdk_per_s']:.0f} | {p['x_full']:.2f} |"]
+    sc = results.get("scale")
+    if sc:
+        lines += ["", "| scale: local stack, concurrency | flows | flows/s | POST /verifications p50 ms | p99 ms | "
+                  "flow p50 ms | flow p99 ms |", "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        lines += [f"| {r['concurrency']} | {r['flows']} | {r['flows_per_s']:.1f} | {r['post_p50_ms']:.1f} | "
+                  f"{r['post_p99_ms']:.1f} | {r['flow_p50_ms']:.0f} | {r['flow_p99_ms']:.0f} |" for r in sc["levels"]]
     return "\n".join(lines)
 
 
@@ -92,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             repeat=1 if smoke else 3,
             pycache=Path(pycache),
         )
+    results["scale"] = scale.run({1: 3, 8: 8, 32: 32} if smoke else {1: 100, 8: 200, 32: 400}, warmup=2 if smoke else 5)
     results["signing"] = micro.signing(0.02 if smoke else 0.5)
     results["parsing"] = micro.parsing(0.02 if smoke else 0.5)
     results["checks"] = evaluate(results)

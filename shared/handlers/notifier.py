@@ -23,12 +23,16 @@ class NotifierApp:
     def from_env(cls, env: Mapping[str, str] | None = None) -> NotifierApp:
         register_config_secrets(env)
         storage = StorageSettings.from_env(env)
+        webhooks = WebhookSettings.from_env(env)
+        # Objects are read only for includePii subscribers: without one, the OSS client (and its SDK import)
+        # is built on first use instead of on every cold start.
+        needs_objects = any(s.include_pii for s in webhooks.subscribers)
         notifier = Notifier(
             store=open_transaction_store(storage),
-            objects=open_object_store(storage),
+            objects=open_object_store(storage, lazy=not needs_objects),
             notify_queue=open_queue(storage, "notify"),
             deadletter_queue=open_queue(storage, "deadletter"),
-            settings=WebhookSettings.from_env(env),
+            settings=webhooks,
         )
         return cls(notifier)
 

@@ -28,7 +28,8 @@ class SweeperApp:
         fetcher = ResultFetcher(
             client=CloudAuthClient(CloudAuthSettings.from_env(env)),
             store=open_transaction_store(storage),
-            objects=open_object_store(storage),
+            # A timer job: the OSS client (and its SDK import) is built when a run first finalizes or deletes.
+            objects=open_object_store(storage, lazy=True),
             recheck_queue=open_queue(storage, "recheck"),
             notify_queue=open_queue(storage, "notify"),
             settings=FetchSettings.from_env(env),

@@ -4,10 +4,20 @@ Every put asks for server-side encryption with KMS (``x-oss-server-side-encrypti
 identity documents. ``prefix`` (``KYC_OSS_PREFIX``) is prepended to every key and stripped from listings.
 ``delete_prefix`` deletes one object at a time: a verification has a handful of objects, and single deletes
 keep the request simple (no ``DeleteMultipleObjects`` Content-MD5 body).
+
+Importing the SDK (``import_oss``): ``alibabacloud_oss_v2/__init__.py`` imports its client-side encryption
+(``crypto``, ``EncryptionClient``) inside ``try: ... except ImportError: pass`` — the SDK's own way of running
+without it. We never use client-side encryption (objects are encrypted server-side with KMS), so when the SDK is
+not imported yet, ``import_oss`` makes ``alibabacloud_oss_v2.crypto`` unimportable for the duration of the import
+(``sys.modules[name] = None``, removed afterwards): ~15 % of the SDK's import, measured with ``-X importtime``,
+off result_fetcher's cold start. The rest (every model, ``requests``) is what ``oss.Client`` itself imports.
+result_fetcher is the only function that builds this client at ``initialize``; see docs/performance.md.
 """
 
 from __future__ import annotations
 
+import sys
+import threading
 from typing import Any
 
 from shared.signing import Credentials
@@ -19,6 +29,25 @@ DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_READ_TIMEOUT = 20.0
 SERVER_SIDE_ENCRYPTION = "KMS"
 _NOT_FOUND_CODES = frozenset({"NoSuchKey"})
+
+
+_IMPORT_LOCK = threading.Lock()
+_ENCRYPTION_MODULE = "alibabacloud_oss_v2.crypto"
+
+
+def import_oss() -> Any:
+    """The ``alibabacloud_oss_v2`` package, imported without its client-side encryption when it is not imported
+    yet (see the module docstring)."""
+    with _IMPORT_LOCK:
+        blocked = "alibabacloud_oss_v2" not in sys.modules and _ENCRYPTION_MODULE not in sys.modules
+        if blocked:
+            sys.modules[_ENCRYPTION_MODULE] = None  # type: ignore[assignment]  # None: "cannot be imported"
+        try:
+            import alibabacloud_oss_v2  # noqa: PLC0415
+        finally:
+            if blocked and _ENCRYPTION_MODULE in sys.modules and sys.modules[_ENCRYPTION_MODULE] is None:
+                del sys.modules[_ENCRYPTION_MODULE]
+    return alibabacloud_oss_v2
 
 
 class OssObjectStore:
@@ -35,7 +64,7 @@ class OssObjectStore:
         retry_max_attempts: int = 2,
     ) -> None:
         """``endpoint`` overrides the regional one (an internal endpoint, or ``http://127.0.0.1:port`` in tests)."""
-        import alibabacloud_oss_v2 as oss  # noqa: PLC0415 (≈210 ms: only when this backend is used)
+        oss = import_oss()  # only when this backend is used
 
         if prefix and not prefix.endswith("/"):
             prefix += "/"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -105,20 +107,66 @@ def open_transaction_store(settings: StorageSettings) -> TransactionStore:
     )
 
 
-def open_object_store(settings: StorageSettings) -> ObjectStore:
+def open_object_store(settings: StorageSettings, *, lazy: bool = False) -> ObjectStore:
+    """``lazy=True``: with the aliyun backend, check the settings now but build the OSS client (and import its
+    SDK, the larger half of a cold start that loads it) on first use; for functions that seldom touch objects."""
     if settings.backend == "local":
         from .objects import DirectoryObjectStore  # noqa: PLC0415
 
         return DirectoryObjectStore(settings.data_dir / OBJECTS_DIR)
-    from .oss import OssObjectStore  # noqa: PLC0415
+    bucket = settings._aliyun(settings.oss_bucket, "KYC_OSS_BUCKET")
+    region = settings._aliyun(settings.oss_region, "KYC_OSS_REGION")
+    credentials = settings._credentials()
 
-    return OssObjectStore(
-        bucket=settings._aliyun(settings.oss_bucket, "KYC_OSS_BUCKET"),
-        region=settings._aliyun(settings.oss_region, "KYC_OSS_REGION"),
-        credentials=settings._credentials(),
-        endpoint=settings.oss_endpoint,
-        prefix=settings.oss_prefix,
-    )
+    def build() -> ObjectStore:
+        from .oss import OssObjectStore  # noqa: PLC0415
+
+        return OssObjectStore(
+            bucket=bucket, region=region, credentials=credentials, endpoint=settings.oss_endpoint,
+            prefix=settings.oss_prefix,
+        )
+
+    return LazyObjectStore(build) if lazy else build()
+
+
+class LazyObjectStore:
+    """An ``ObjectStore`` that builds the real one on its first call (once, also under concurrent first calls)."""
+
+    def __init__(self, build: Callable[[], ObjectStore]) -> None:
+        self._build = build
+        self._store: ObjectStore | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def opened(self) -> bool:
+        return self._store is not None
+
+    def _target(self) -> ObjectStore:
+        store = self._store
+        if store is None:
+            with self._lock:
+                if self._store is None:
+                    self._store = self._build()
+                store = self._store
+        return store
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        self._target().put(key, data, content_type)
+
+    def get(self, key: str) -> bytes:
+        return self._target().get(key)
+
+    def exists(self, key: str) -> bool:
+        return self._target().exists(key)
+
+    def list(self, prefix: str) -> Sequence[str]:
+        return self._target().list(prefix)
+
+    def delete(self, key: str) -> None:
+        self._target().delete(key)
+
+    def delete_prefix(self, prefix: str) -> int:
+        return self._target().delete_prefix(prefix)
 
 
 def open_queue(settings: StorageSettings, name: str) -> Queue:

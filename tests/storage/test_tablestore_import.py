@@ -1,0 +1,146 @@
+"""How the Tablestore adapter imports its SDK (``import_tablestore``): each test runs in a fresh interpreter, since
+this test session has long imported the whole ``tablestore`` package."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# A loopback OTS that answers every request 409 OTSConditionCheckFail (an error answer needs no response
+# signature) after decoding the request with the SDK's protobuf classes.
+SERVER = """\
+import json, sys, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+seen = []
+
+class Handler(BaseHTTPRequestHandler):
+    def do_POST(self):
+        import tablestore.protobuf.table_store_pb2 as pb2
+        body = self.rfile.read(int(self.headers["content-length"]))
+        request = pb2.PutRowRequest()
+        request.ParseFromString(body)
+        seen.append({"path": self.path, "table": request.table_name, "row_bytes": len(request.row),
+                     "instance": self.headers.get("x-ots-instancename"),
+                     "signed": bool(self.headers.get("x-ots-signature"))})
+        error = pb2.Error(code="OTSConditionCheckFail", message="Condition check failed.")
+        payload = error.SerializeToString()
+        self.send_response(409)
+        self.send_header("x-ots-requestid", "req-1")
+        self.send_header("content-length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+"""
+
+STORE = """\
+from shared.signing import Credentials
+from shared.storage import RecordExists, TablestoreTransactionStore
+from shared.storage.records import TransactionRecord
+store = TablestoreTransactionStore(
+    table="kyc_transactions", endpoint=f"http://127.0.0.1:{server.server_address[1]}", instance="kycinst",
+    credentials=Credentials(access_key_id="ak", access_key_secret="sk"), timeout=5)
+"""
+
+HEAVY = ("aiohttp", "numpy", "flatbuffers", "crc32c")
+
+
+def run_child(code: str) -> Any:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KYC_", "ALIBABA_CLOUD_"))}
+    env["PYTHONPATH"] = str(ROOT)
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def test_adapter_loads_neither_the_async_client_nor_the_time_series_codecs() -> None:
+    loaded = run_child(SERVER + STORE + f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))")
+    assert loaded == []
+
+
+def test_adapter_uses_the_sdks_own_classes_loaded_from_its_files() -> None:
+    code = SERVER + STORE + """\
+import importlib.util, inspect, os
+import tablestore
+sdk_dir = os.path.dirname(importlib.util.find_spec("tablestore").origin)
+objects = {"client": store._client, "row": tablestore.Row([("k", "v")]),
+           "condition": tablestore.Condition(tablestore.RowExistenceExpectation.EXPECT_EXIST),
+           "single": store._eq("status", "PENDING")}
+print(json.dumps({name: [type(o).__module__, type(o).__name__, inspect.getfile(type(o)).startswith(sdk_dir)]
+                  for name, o in objects.items()}))
+"""
+    classes = run_child(code)
+    assert classes == {
+        "client": ["tablestore.client", "OTSClient", True],
+        "row": ["tablestore.metadata", "Row", True],
+        "condition": ["tablestore.metadata", "Condition", True],
+        "single": ["tablestore.metadata", "SingleColumnCondition", True],
+    }
+
+
+def test_a_conditional_put_goes_over_the_wire_and_its_refusal_comes_back_as_record_exists() -> None:
+    code = SERVER + STORE + """\
+record = TransactionRecord(merchant_biz_id="biz1", transaction_id="hksb1", merchant_user_id="u-hash",
+                           doc_type="01000000", scene_code="scene1", created_at=1.0, updated_at=1.0)
+try:
+    store.create(record)
+    outcome = "created"
+except RecordExists:
+    outcome = "RecordExists"
+print(json.dumps({"outcome": outcome, "seen": seen}))
+"""
+    answer = run_child(code)
+    assert answer["outcome"] == "RecordExists"
+    assert len(answer["seen"]) == 1
+    request = answer["seen"][0]
+    assert request["path"] == "/PutRow"
+    assert request["table"] == "kyc_transactions"
+    assert request["instance"] == "kycinst"
+    assert request["signed"] is True
+    assert request["row_bytes"] > 0
+
+
+def test_placeholders_are_gone_after_the_import_so_the_real_module_loads_later() -> None:
+    code = SERVER + STORE + """\
+import aiohttp
+print(json.dumps([type(aiohttp).__name__, aiohttp.ClientSession.__module__]))
+"""
+    assert run_child(code) == ["module", "aiohttp.client"]
+
+
+def test_the_async_client_fails_loudly_instead_of_misbehaving() -> None:
+    code = SERVER + STORE + """\
+import tablestore.connection
+try:
+    tablestore.connection.aiohttp.ClientSession()
+    print(json.dumps("no error"))
+except RuntimeError as exc:
+    print(json.dumps(str(exc)))
+"""
+    assert "aiohttp.ClientSession is not loaded" in run_child(code)
+
+
+def test_oss_adapter_builds_the_sdk_client_without_client_side_encryption() -> None:
+    code = """\
+import json, sys
+from shared.signing import Credentials
+from shared.storage import OssObjectStore
+store = OssObjectStore(bucket="b", region="cn-hongkong", credentials=Credentials(access_key_id="ak",
+                       access_key_secret="sk"), endpoint="http://127.0.0.1:9")
+import alibabacloud_oss_v2.crypto  # blocked only during the SDK's own import
+print(json.dumps([type(store._client).__module__, "alibabacloud_oss_v2.crypto" in sys.modules,
+                  hasattr(sys.modules["alibabacloud_oss_v2"], "EncryptionClient")]))
+"""
+    assert run_child(code) == ["alibabacloud_oss_v2.client", True, False]
