@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 from shared import jsonutil
 from shared.delivery import DeliveryResult, TargetPolicy, post_webhook
@@ -61,6 +62,12 @@ class NotifyMessage:
         if self.pending is not None:
             body["pending"] = list(self.pending)
         return jsonutil.dumps(body)
+
+
+def loggable_url(url: str) -> str:
+    """A subscriber URL without userinfo or query: some receivers put a token there."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
 
 
 def webhook_id(record: TransactionRecord) -> str:
@@ -186,7 +193,7 @@ class Notifier:
         retry: list[str] = []
         retry_after = 0.0
         for subscriber, result in zip(targets, results, strict=True):
-            log_extra = {"subscriber": subscriber.url, "status": result.status, "errorCode": result.error}
+            log_extra = {"subscriber": loggable_url(subscriber.url), "status": result.status, "errorCode": result.error}
             if result.ok:
                 logger.info("notify.delivered", extra=log_extra)
             elif result.permanent:

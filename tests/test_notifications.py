@@ -218,3 +218,9 @@ def test_event_timestamp_is_the_finalization_time_on_every_retry(stack: Stack) -
 def test_notify_message_round_trips() -> None:
     message = NotifyMessage("abc123", 2, ("https://a.example/hook",))
     assert NotifyMessage.from_body(jsonutil.loads(message.to_body())) == message
+
+
+def test_subscriber_urls_are_logged_without_userinfo_or_query() -> None:
+    from shared.notifications import loggable_url
+
+    assert loggable_url("https://user:pw@hooks.example.com:8443/kyc?token=s3cret#x") == "https://hooks.example.com:8443/kyc"
