@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from shared import jsonutil
 from shared.config import CloudAuthSettings, Env
 from shared.log import get_logger
-from shared.signing import Credentials, percent_encode, sign_acs3_request, sign_v1_params
+from shared.signing import Credentials, canonical_query_string, percent_encode, sign_acs3_request, sign_v1_params
 
 from .errors import (
     CloudAuthError,
@@ -322,12 +322,13 @@ class CloudAuthClient:
             signed = sign_v1_params(
                 credentials=self._credentials, action=action, version=API_VERSION, params={**query, **form}
             )
-            sent_query = {k: v for k, v in signed.items() if k not in form}
+            query_string = canonical_query_string({k: v for k, v in signed.items() if k not in form})
             headers = {"host": self._host_header}
             if content_type:
                 headers["content-type"] = content_type
         else:
-            sent_query = dict(query)
+            # The canonical query string is also the query string we send: encode it once.
+            query_string = canonical_query_string(query)
             headers = sign_acs3_request(
                 credentials=self._credentials,
                 method="POST",
@@ -337,13 +338,11 @@ class CloudAuthClient:
                 query=query,
                 body=body or b"",
                 content_type=content_type,
+                canonical_query=query_string,
             )
         headers["user-agent"] = USER_AGENT
         headers["accept"] = "application/json"
-        path = "/"
-        if sent_query:
-            path += "?" + "&".join(f"{percent_encode(k)}={percent_encode(sent_query[k])}" for k in sorted(sent_query))
-        return path, body, headers
+        return ("/?" + query_string) if query_string else "/", body, headers
 
     def _send(self, action: str, query: Mapping[str, str], form: Mapping[str, str]) -> tuple[int, bytes]:
         path, body, headers = self._signed(action, query, form)

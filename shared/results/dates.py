@@ -32,12 +32,13 @@ def _is_digits(text: str) -> bool:
     return bool(text) and text.isascii() and text.isdigit()
 
 
-def _format(year: int, month: int, day: int) -> str | None:
+def _format(year: int, month: int, day: int, *, check_only: bool = False) -> str | None:
+    """``YYYY-MM-DD`` of a possible date, else ``None``; with ``check_only`` ``""`` stands for a possible date."""
     if not (1 <= month <= 12 and 1 <= day <= _DAYS_IN_MONTH[month] and 1000 <= year <= 9999):
         return None
     if month == 2 and day == 29 and not (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)):
         return None
-    return f"{year:04d}-{month:02d}-{day:02d}"
+    return "" if check_only else f"{year:04d}-{month:02d}-{day:02d}"
 
 
 def _ymd(year: str, month: str, day: str) -> str | None:
@@ -66,10 +67,18 @@ def parse_date(text: str) -> str | None:
     """``text`` as ``YYYY-MM-DD``, or ``None`` when it is not a (possible) date in an accepted format."""
     s = text.strip()
     n = len(s)
+    if n == 10:  # fast path: YYYY-MM-DD, YYYY/MM/DD, YYYY.MM.DD (what the vendor mostly prints)
+        sep = s[4]
+        if sep in "-/." and s[7] == sep:
+            year, month, day = s[:4], s[5:7], s[8:]
+            if s.isascii() and (year + month + day).isdigit():
+                if sep == "-":  # already in the output format: validate, do not reformat
+                    return s if _format(int(year), int(month), int(day), check_only=True) is not None else None
+                return _format(int(year), int(month), int(day))
+    elif n == 8 and s.isascii() and s.isdigit():  # YYYYMMDD
+        return _format(int(s[:4]), int(s[4:6]), int(s[6:]))
     if n < 8 or n > 40:
         return None
-    if n == 8 and _is_digits(s):  # YYYYMMDD
-        return _ymd(s[:4], s[4:6], s[6:])
     if "年" in s:  # YYYY年M月D日
         year, _, rest = s.partition("年")
         month, _, rest = rest.partition("月")

@@ -140,17 +140,45 @@ def _join(*parts: str | None, sep: str = " ") -> str | None:
     return sep.join(present) if present else None
 
 
+# One pass over the OCR fields: vendor field name → (slot, rank); a lower rank wins, as in the name tuples above.
+_SLOT_NAMES = (
+    _NAME, _ENGLISH_NAME, _SURNAME, _GIVEN, ("surnameCN",), ("givennameCN",), _DOCUMENT_NUMBER, _BIRTH_DATE, _SEX,
+    _NATIONALITY, _ISSUE_DATE, _EXPIRY_DATE, _ADDRESS, _PLACE_OF_ISSUE, _AUTHORITY, _PERIOD,
+)  # fmt: skip
+(_S_NAME, _S_ENGLISH, _S_SURNAME, _S_GIVEN, _S_SURNAME_CN, _S_GIVEN_CN, _S_NUMBER, _S_BIRTH, _S_SEX, _S_NATIONALITY,
+ _S_ISSUE, _S_EXPIRY, _S_ADDRESS, _S_PLACE, _S_AUTHORITY, _S_PERIOD) = range(len(_SLOT_NAMES))  # fmt: skip
+_FIELD_SLOT: dict[str, tuple[int, int]] = {
+    name: (slot, rank) for slot, names in enumerate(_SLOT_NAMES) for rank, name in enumerate(names)
+}
+assert len(_FIELD_SLOT) == sum(map(len, _SLOT_NAMES)) and _FIELD_SLOT.keys() == _RECOGNISED  # no name in two slots
+_NO_RANK = 1 << 30
+
+
 def build_identity(fields: Mapping[str, Any], doc_type: str | None = None) -> Identity | None:
     """The :class:`Identity` read from an ``ocrIdInfo`` mapping, or ``None`` when no field is recognised."""
-    if not fields or _RECOGNISED.isdisjoint(fields.keys()):
+    if not fields:
         return None
-    name = _first(fields, _NAME)
-    english = _first(fields, _ENGLISH_NAME)
-    surname = _first(fields, _SURNAME)
-    given = _first(fields, _GIVEN)
+    found: list[str | None] = [None] * len(_SLOT_NAMES)
+    ranks = [_NO_RANK] * len(_SLOT_NAMES)
+    recognised = False
+    slot_of = _FIELD_SLOT.get
+    for key, value in fields.items():
+        where = slot_of(key)
+        if where is None:
+            continue
+        recognised = True
+        slot, rank = where
+        if rank < ranks[slot]:
+            text = (value.strip() or None) if type(value) is str else _text(value)
+            if text is not None:
+                found[slot] = text
+                ranks[slot] = rank
+    if not recognised:
+        return None
+    (name, english, surname, given, surname_cn, given_cn, number, birth_raw, sex, nationality, issue_raw,
+     expiry_raw, address, place, authority, period) = found  # fmt: skip
+
     native = name
-    surname_cn = _first(fields, ("surnameCN",))
-    given_cn = _first(fields, ("givennameCN",))
     if surname_cn or given_cn:
         native = _join(surname_cn, given_cn, sep="")
     if surname or given:
@@ -161,44 +189,31 @@ def build_identity(fields: Mapping[str, Any], doc_type: str | None = None) -> Id
             last, _, first = english.partition(",")
             surname, given = last.strip() or None, first.strip() or None
 
-    unparsed: list[str] = []
+    if (issue_raw is None or expiry_raw is None) and period is not None:
+        halves = split_period(period)
+        if halves is not None:
+            issue_raw = issue_raw or halves[0]
+            expiry_raw = expiry_raw or halves[1]
 
-    def date(field: str, raw: str | None) -> str | None:
-        if raw is None:
-            return None
-        parsed = parse_date(raw)
-        if parsed is None:
-            unparsed.append(field)
-            return raw
-        return parsed
-
-    issue_raw = _first(fields, _ISSUE_DATE)
-    expiry_raw = _first(fields, _EXPIRY_DATE)
-    if issue_raw is None or expiry_raw is None:
-        period = _first(fields, _PERIOD)
-        if period is not None:
-            halves = split_period(period)
-            if halves is not None:
-                issue_raw = issue_raw or halves[0]
-                expiry_raw = expiry_raw or halves[1]
+    unparsed: tuple[str, ...] = ()
+    birth = issue = expiry = None
+    if birth_raw is not None:
+        birth = parse_date(birth_raw)
+        if birth is None:
+            birth, unparsed = birth_raw, ("birthDate",)
+    if issue_raw is not None:
+        issue = parse_date(issue_raw)
+        if issue is None:
+            issue, unparsed = issue_raw, (*unparsed, "issueDate")
+    if expiry_raw is not None:
+        expiry = parse_date(expiry_raw)
+        if expiry is None:
+            expiry, unparsed = expiry_raw, (*unparsed, "expiryDate")
 
     return Identity(
-        full_name=full,
-        given_name=given,
-        surname=surname,
-        native_name=native,
-        document_number=_first(fields, _DOCUMENT_NUMBER),
-        birth_date=date("birthDate", _first(fields, _BIRTH_DATE)),
-        sex=normalize_sex(_first(fields, _SEX)),
-        nationality=_first(fields, _NATIONALITY),
-        issue_date=date("issueDate", issue_raw),
-        expiry_date=date("expiryDate", expiry_raw),
-        address=_first(fields, _ADDRESS),
-        place_of_issue=_first(fields, _PLACE_OF_ISSUE),
-        issuing_authority=_first(fields, _AUTHORITY),
-        doc_type=doc_type,
-        unparsed_dates=tuple(unparsed),
-    )
+        full, given, surname, native, number, birth, normalize_sex(sex), nationality, issue, expiry, address,
+        place, authority, doc_type, unparsed,
+    )  # fmt: skip
 
 
 _HK_ID_MARKERS = ("currentIssueDate", "firstIssueDate", "nameCode", "isPermanent", "symbols")

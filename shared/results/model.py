@@ -284,6 +284,13 @@ _JSONDecodeError = orjson.JSONDecodeError
 def _json(value: Any) -> ExtValue:
     """A vendor JSON-string field: object/array parsed, other text kept raw, empty/``null``/non-text → ``None``."""
     if isinstance(value, str):
+        first = value[:1]
+        if first in ("{", "["):  # the usual case: no copy of a possibly large string by strip()
+            try:
+                parsed = _loads(value)
+            except _JSONDecodeError:
+                return value
+            return parsed if isinstance(parsed, (dict, list)) else value
         text = value.strip()
         if not text or text == "null":
             return None
@@ -302,7 +309,7 @@ def _json(value: Any) -> ExtValue:
 
 def _object(value: Any) -> dict[str, Any] | None:
     """A field that should hold a JSON object (possibly as a string): the dict, else ``None``."""
-    if isinstance(value, dict):
+    if type(value) is dict or isinstance(value, dict):
         return value
     if isinstance(value, str):
         parsed = _json(value)
@@ -311,7 +318,14 @@ def _object(value: Any) -> dict[str, Any] | None:
     return None
 
 
+_FLAGS = {"Y": True, "N": False}
+
+
 def _yes_no(value: Any) -> bool | None:
+    if type(value) is str:  # fast path: the vendor's plain "Y" / "N"
+        known = _FLAGS.get(value)
+        if known is not None:
+            return known
     if isinstance(value, bool):
         return value
     if isinstance(value, str):
@@ -324,6 +338,8 @@ def _yes_no(value: Any) -> bool | None:
 
 
 def _score(value: Any) -> float | None:
+    if type(value) is float:  # fast path
+        return value if math.isfinite(value) else None
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
