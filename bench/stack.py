@@ -31,6 +31,7 @@ class Recorder(ThreadingHTTPServer):
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms delayed-ACK stall
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:

@@ -412,6 +412,7 @@ class Gateway:
         gateway = self
 
         class Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms delayed-ACK stall
             server_version = "fc-gateway-dev"
             sys_version = ""
 

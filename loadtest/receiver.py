@@ -97,6 +97,7 @@ class WebhookReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms delayed-ACK stall
             protocol_version = "HTTP/1.1"
 
             def do_POST(self) -> None:

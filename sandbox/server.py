@@ -106,6 +106,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class Handler(BaseHTTPRequestHandler):
+    disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms delayed-ACK stall
     protocol_version = "HTTP/1.1"
     server_version = "cloudauth-intl-sandbox"
     sys_version = ""

@@ -445,6 +445,7 @@ class FakeMns:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms delayed-ACK stall
             def log_message(self, *args: object) -> None:
                 pass
 

@@ -82,6 +82,7 @@ def receiver() -> Iterator[Receiver]:
     holder: dict[str, Receiver] = {}
 
     class Handler(BaseHTTPRequestHandler):
+        disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms delayed-ACK stall
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
             rec = holder["r"]
