@@ -9,12 +9,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import operator
 import os
 import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _hashlib import HASH
 
 ACS3_ALGORITHM = "ACS3-HMAC-SHA256"
 V1_SIGNATURE_METHOD = "HMAC-SHA1"
@@ -49,7 +53,8 @@ _timestamp_cache: tuple[int, str] = (-1, "")
 
 def utc_timestamp(now: float | None = None) -> str:
     global _timestamp_cache  # noqa: PLW0603 - one formatted timestamp per second (a tuple: swapped atomically)
-    second = int((time.time() if now is None else now) // 1)  # floor, as time.gmtime does
+    # the second, floored as time.gmtime does (int() of the current time, a positive float, floors it too)
+    second = int(time.time()) if now is None else int(now // 1)
     cached = _timestamp_cache
     if cached[0] == second:
         return cached[1]
@@ -82,10 +87,10 @@ _hmac_digest = hmac.digest
 _sha256 = hashlib.sha256
 # secret → the two SHA-256 states of HMAC-SHA256 with the key already absorbed (RFC 2104), copied per signature:
 # two hash copies instead of keying a fresh HMAC each time.
-_hmac_states: dict[str, tuple[Any, Any]] = {}
+_hmac_states: dict[str, tuple[HASH, HASH]] = {}
 
 
-def _hmac_sha256_hex(secret: str, message: bytes) -> str:
+def _hmac_sha256_states(secret: str) -> tuple[HASH, HASH]:
     states = _hmac_states.get(secret)
     if states is None:
         key = secret.encode()
@@ -96,9 +101,14 @@ def _hmac_sha256_hex(secret: str, message: bytes) -> str:
         if len(_hmac_states) >= 8:  # a process signs with one or two keys (STS rotation): stay small
             _hmac_states.clear()
         _hmac_states[secret] = states
-    inner = states[0].copy()
+    return states
+
+
+def _hmac_sha256_hex(secret: str, message: bytes) -> str:
+    inner_state, outer_state = _hmac_sha256_states(secret)
+    inner = inner_state.copy()
     inner.update(message)
-    outer = states[1].copy()
+    outer = outer_state.copy()
     outer.update(inner.digest())
     return outer.hexdigest()
 
@@ -106,13 +116,36 @@ def _hmac_sha256_hex(secret: str, message: bytes) -> str:
 # --- V3: ACS3-HMAC-SHA256 -------------------------------------------------------------------------------
 
 
+# Query names in insertion order → (values in sorted-name order, ``%``-template with the encoded names). A process
+# sends a handful of query shapes, so names are sorted and encoded once per shape.
+_QueryPlan = tuple[Callable[[Mapping[str, str]], tuple[str, ...]], str]
+_query_plans: dict[tuple[str, ...], _QueryPlan] = {}
+
+
+def _query_plan(names: tuple[str, ...]) -> _QueryPlan:
+    ordered = sorted(names)
+    template = "&".join([f"{percent_encode(name).replace('%', '%%')}=%s" for name in ordered])
+    if len(_query_plans) >= 64:
+        _query_plans.clear()
+    # itemgetter of several names returns a tuple, of one name the bare value: wrap that one in a tuple
+    get_values = operator.itemgetter(*ordered)
+    plan = _query_plans[names] = (get_values if len(ordered) > 1 else lambda q: (get_values(q),)), template
+    return plan
+
+
 def canonical_query_string(query: Mapping[str, str]) -> str:
     """``name=RFC3986(value)`` pairs sorted by name and joined by ``&``; ``""`` when there are none."""
-    names = sorted(query)
-    if _ALL_UNRESERVED("".join(names)) and _ALL_UNRESERVED("".join(query.values())):  # usual: nothing to encode
-        return "&".join([f"{name}={query[name]}" for name in names])
-    enc = percent_encode
-    return "&".join([f"{enc(name)}={enc(query[name])}" for name in names])
+    if not query:
+        return ""
+    names = tuple(query)
+    get_values, template = _query_plans.get(names) or _query_plan(names)
+    values = get_values(query)
+    joined = "".join(values)
+    # usual: nothing to encode. bytes.isalnum is a plain ASCII table check (non-ASCII characters encode to bytes
+    # >= 0x80, which fail it), much faster than str.isalnum or the regex, which catches "-_.~".
+    if joined.encode().isalnum() or _ALL_UNRESERVED(joined):
+        return template % values
+    return template % tuple([percent_encode(value) for value in values])
 
 
 def canonical_headers(headers: Mapping[str, str]) -> tuple[str, str]:
@@ -155,22 +188,95 @@ def acs3_authorization(
     return f"{ACS3_ALGORITHM} Credential={credentials.access_key_id},SignedHeaders={signed},Signature={signature}"
 
 
-# Header names in insertion order → (sorted names, SignedHeaders, CanonicalRequest template's format). A process
-# signs a handful of header shapes (with/without content-type, STS token).
-_acs3_plans: dict[tuple[str, ...], tuple[list[str], str, Callable[..., str]]] = {}
+# The three signed headers whose values change from request to request, in sorted order (fixed by their names).
+_VARYING_HEADERS = ("x-acs-content-sha256", "x-acs-date", "x-acs-signature-nonce")
 
 
-def _acs3_plan(headers: Mapping[str, str]) -> tuple[list[str], str, Callable[..., str]]:
-    names = sorted(headers)
-    signed = ";".join(names)
-    lines = "".join([f"{n.replace('{', '{{').replace('}', '}}')}:{{}}\n" for n in names])
-    signed_text = signed.replace("{", "{{").replace("}", "}}")
-    # method, pathname, query, one value per header, hashed payload
-    template = "{}\n{}\n{}\n" + lines + "\n" + signed_text + "\n{}"
-    if len(_acs3_plans) >= 64:
-        _acs3_plans.clear()
-    plan = _acs3_plans[tuple(headers)] = (names, signed, template.format)
-    return plan
+class _Acs3Shape:
+    """Everything in a signed request that is the same from call to call for one set of (credentials, method,
+    pathname, host, action, version, content type, extra headers), worked out once:
+
+    * the canonical request's constant text, in five pieces around its varying parts: ``head`` + query +
+      ``pieces[0]`` + payload hash + ``pieces[1]`` + date + ``pieces[2]`` + nonce + ``pieces[3]`` + payload hash;
+    * the HMAC-SHA256 key's two SHA-256 states (RFC 2104), the inner one having absorbed the string-to-sign's
+      constant ``ACS3-HMAC-SHA256\n`` too: per request, two hash copies;
+    * the header dict to send, in its order, with the date, nonce and payload hash left blank (a dict copy and three
+      assignments per request), and the ``Authorization`` value up to the signature.
+    """
+
+    __slots__ = ("authorization", "head", "headers", "inner", "outer", "pieces")
+
+    def __init__(self, credentials: Credentials, method: str, pathname: str, headers: dict[str, str]) -> None:
+        names = sorted(headers)
+        self.head = f"{method.upper()}\n{pathname or '/'}\n"
+        pieces, text = [], "\n"  # the query ends its line
+        for name in names:
+            if name in _VARYING_HEADERS:
+                pieces.append(f"{text}{name}:")
+                text = "\n"
+            else:
+                text += f"{name}:{headers[name].strip()}\n"
+        signed = ";".join(names)
+        pieces.append(f"{text}\n{signed}\n")
+        self.pieces = tuple(pieces)
+        inner, self.outer = _hmac_sha256_states(credentials.access_key_secret)
+        self.inner = inner.copy()
+        self.inner.update(f"{ACS3_ALGORITHM}\n".encode())
+        self.headers = headers
+        access_key_id = credentials.access_key_id
+        self.authorization = f"{ACS3_ALGORITHM} Credential={access_key_id},SignedHeaders={signed},Signature="
+
+
+_acs3_shapes: dict[tuple[str | None, ...], _Acs3Shape] = {}
+
+
+def _acs3_head(host: str, action: str, version: str, date: str, nonce: str, hashed_payload: str) -> dict[str, str]:
+    """The six headers always sent, in the order they are sent."""
+    return {
+        "host": host,
+        "x-acs-action": action,
+        "x-acs-version": version,
+        "x-acs-date": date,
+        "x-acs-signature-nonce": nonce,
+        "x-acs-content-sha256": hashed_payload,
+    }
+
+
+def _acs3_tail(
+    credentials: Credentials, content_type: str | None, extra_headers: Mapping[str, str] | None
+) -> dict[str, str]:
+    """The signed headers after the six always sent, in the order they are sent."""
+    tail = {}
+    if content_type:
+        tail["content-type"] = content_type
+    if credentials.security_token:
+        tail["x-acs-security-token"] = credentials.security_token
+    if extra_headers:
+        for name, value in extra_headers.items():
+            tail[name.lower()] = value
+    return tail
+
+
+def _acs3_shape(
+    key: tuple[str | None, ...],
+    credentials: Credentials,
+    method: str,
+    pathname: str,
+    host: str,
+    action: str,
+    version: str,
+    content_type: str | None,
+    extra_headers: Mapping[str, str] | None,
+) -> _Acs3Shape | None:
+    """The shape for ``key``, made and cached on first use; ``None`` if the extra headers replace a varying one."""
+    tail = _acs3_tail(credentials, content_type, extra_headers)
+    if not tail.keys().isdisjoint(_VARYING_HEADERS):
+        return None
+    headers = dict(_acs3_head(host, action, version, "", "", ""), **tail)
+    if len(_acs3_shapes) >= 64:  # a process signs a handful of shapes: stay small
+        _acs3_shapes.clear()
+    shape = _acs3_shapes[key] = _Acs3Shape(credentials, method, pathname, headers)
+    return shape
 
 
 def sign_acs3_request(
@@ -195,35 +301,47 @@ def sign_acs3_request(
     :func:`canonical_query_string` of ``query`` when the caller already has it (it is also the query string to send).
     """
     hashed_payload = _sha256(body).hexdigest() if body else _EMPTY_SHA256
-    headers = {
-        "host": host,
-        "x-acs-action": action,
-        "x-acs-version": version,
-        "x-acs-date": date or utc_timestamp(),
-        "x-acs-signature-nonce": nonce or new_nonce(),
-        "x-acs-content-sha256": hashed_payload,
-    }
-    if content_type:
-        headers["content-type"] = content_type
-    if credentials.security_token:
-        headers["x-acs-security-token"] = credentials.security_token
-    if extra_headers:
-        for name, value in extra_headers.items():
-            headers[name.lower()] = value
-    # The canonical request from a template per header-name set (names sorted once); values trimmed as the
-    # algorithm requires.
-    plan = _acs3_plans.get(tuple(headers)) or _acs3_plan(headers)
-    names, signed, template = plan
+    # Header values are trimmed in the canonical request: the generated ones need no trimming.
+    if date:
+        canonical_date = date.strip()
+    else:
+        date = canonical_date = utc_timestamp()
+    if nonce:
+        canonical_nonce = nonce.strip()
+    else:
+        try:  # new_nonce() inlined: one list.pop (atomic) per request
+            nonce = canonical_nonce = _nonce_pool.pop()
+        except IndexError:
+            nonce = canonical_nonce = new_nonce()
+    key: tuple[str | None, ...] = (credentials.access_key_id, credentials.access_key_secret,
+                                   credentials.security_token, method, pathname, host, action, version, content_type)
+    if extra_headers:  # values then names, flat: cheaper than a tuple of items (the length tells them apart)
+        key = (*key, *extra_headers.values(), *extra_headers)
+    shape = _acs3_shapes.get(key) or _acs3_shape(
+        key, credentials, method, pathname, host, action, version, content_type, extra_headers
+    )
+    if shape is None:  # extra headers replacing the date, nonce or payload hash: the general way
+        headers = _acs3_head(host, action, version, date, nonce, hashed_payload)
+        headers.update(_acs3_tail(credentials, content_type, extra_headers))
+        headers["Authorization"] = acs3_authorization(credentials, method, pathname, query, headers, hashed_payload)
+        return headers
     if canonical_query is None:
         canonical_query = canonical_query_string(query)
-    request = template(
-        method.upper(), pathname or "/", canonical_query, *[headers[n].strip() for n in names], hashed_payload
+    piece0, piece1, piece2, piece3 = shape.pieces
+    # An f-string of the pieces: far faster than a "%" or str.format template, which is re-parsed on every call.
+    request = (
+        f"{shape.head}{canonical_query}{piece0}{hashed_payload}{piece1}{canonical_date}{piece2}{canonical_nonce}"
+        f"{piece3}{hashed_payload}"
     )
-    string_to_sign = f"{ACS3_ALGORITHM}\n{_sha256(request.encode()).hexdigest()}"
-    signature = _hmac_sha256_hex(credentials.access_key_secret, string_to_sign.encode())
-    headers["Authorization"] = (
-        f"{ACS3_ALGORITHM} Credential={credentials.access_key_id},SignedHeaders={signed},Signature={signature}"
-    )
+    inner = shape.inner.copy()
+    inner.update(_sha256(request.encode()).hexdigest().encode())
+    outer = shape.outer.copy()
+    outer.update(inner.digest())
+    headers = shape.headers.copy()
+    headers["x-acs-date"] = date
+    headers["x-acs-signature-nonce"] = nonce
+    headers["x-acs-content-sha256"] = hashed_payload
+    headers["Authorization"] = shape.authorization + outer.hexdigest()
     return headers
 
 

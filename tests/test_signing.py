@@ -157,6 +157,56 @@ def test_v3_sign_acs3_request_matches_official_sdk(
     assert headers["Authorization"] == expected
 
 
+
+@PROPERTY
+@given(
+    creds=credentials,
+    pathname=st.sampled_from(["/", "/api/v1/x", ""]),
+    query=queries,
+    extra=st.dictionaries(
+        st.sampled_from(["user-agent", "Accept", "host", "X-Acs-Version", "x-acs-date", "x-acs-signature-nonce",
+                         "x-acs-content-sha256", "x-acs-zz", "content-type", "a"]),
+        st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=30),
+        max_size=4,
+    ),
+    date=dates,
+    nonce=nonces,
+)
+def test_v3_extra_headers_are_sent_and_signed_as_the_official_sdk_signs_them(
+    creds: Credentials, pathname: str, query: dict[str, str], extra: dict[str, str], date: str, nonce: str
+) -> None:
+    headers = sign_acs3_request(
+        credentials=creds,
+        method="POST",
+        host="cloudauth-intl.ap-southeast-1.aliyuncs.com",
+        action="CheckResult",
+        version="2022-08-09",
+        query=query,
+        pathname=pathname,
+        date=date,
+        nonce=nonce,
+        extra_headers=extra,
+    )
+    signed = {k: v for k, v in headers.items() if k != "Authorization"}
+    assert {name.lower(): value for name, value in extra.items()}.items() <= signed.items()
+    expected = sdk_v3_authorization(
+        "POST", pathname, query, signed, sha256_hex(b""), creds.access_key_id, creds.access_key_secret
+    )
+    assert headers["Authorization"] == expected
+
+
+def test_v3_repeated_requests_of_one_shape_each_sign_their_own_date_and_nonce() -> None:
+    creds = Credentials("ak", "sk", "sts-token")
+    for date, nonce in [("2024-01-01T00:00:00Z", "n1"), ("2024-01-01T00:00:01Z", "n2"), ("2024-01-01T00:00:01Z", "n1")]:
+        headers = sign_acs3_request(
+            credentials=creds, method="POST", host="h", action="A", version="v", query={"A": "1"}, body=b"x=1",
+            content_type="application/x-www-form-urlencoded", date=date, nonce=nonce, extra_headers={"accept": "*/*"},
+        )
+        signed = {k: v for k, v in headers.items() if k != "Authorization"}
+        assert (signed["x-acs-date"], signed["x-acs-signature-nonce"]) == (date, nonce)
+        expected = sdk_v3_authorization("POST", "/", {"A": "1"}, signed, sha256_hex(b"x=1"), "ak", "sk")
+        assert headers["Authorization"] == expected
+
 @PROPERTY
 @given(
     creds=credentials,
