@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared import doctypes
+from shared.results._frozen import positional_builder
 from shared.results.dates import parse_date, split_period
 
 # camelCase output name -> vendor field names, first non-empty wins
@@ -106,6 +107,9 @@ class Identity:
         }
 
 
+_new_identity = positional_builder(Identity)  # Identity(...) positionally, all fields, without the frozen __init__
+
+
 def normalize_sex(value: object) -> str | None:
     """``"M"`` / ``"F"`` from M/F/Male/Female/男/女 (any case, surrounding whitespace), else ``None``."""
     if not isinstance(value, str):
@@ -135,11 +139,6 @@ def _first(fields: Mapping[str, Any], names: tuple[str, ...]) -> str | None:
     return None
 
 
-def _join(*parts: str | None, sep: str = " ") -> str | None:
-    present = [p for p in parts if p]
-    return sep.join(present) if present else None
-
-
 # One pass over the OCR fields: vendor field name → (slot, rank); a lower rank wins, as in the name tuples above.
 _SLOT_NAMES = (
     _NAME, _ENGLISH_NAME, _SURNAME, _GIVEN, ("surnameCN",), ("givennameCN",), _DOCUMENT_NUMBER, _BIRTH_DATE, _SEX,
@@ -152,37 +151,34 @@ _FIELD_SLOT: dict[str, tuple[int, int]] = {
 }
 assert len(_FIELD_SLOT) == sum(map(len, _SLOT_NAMES)) and _FIELD_SLOT.keys() == _RECOGNISED  # no name in two slots
 _NO_RANK = 1 << 30
+_NOTHING_FOUND: list[str | None] = [None] * len(_SLOT_NAMES)
+_NO_RANKS = [_NO_RANK] * len(_SLOT_NAMES)
 
 
 def build_identity(fields: Mapping[str, Any], doc_type: str | None = None) -> Identity | None:
     """The :class:`Identity` read from an ``ocrIdInfo`` mapping, or ``None`` when no field is recognised."""
-    if not fields:
+    if not fields or _RECOGNISED.isdisjoint(fields):
         return None
-    found: list[str | None] = [None] * len(_SLOT_NAMES)
-    ranks = [_NO_RANK] * len(_SLOT_NAMES)
-    recognised = False
+    found: list[str | None] = _NOTHING_FOUND.copy()
+    ranks = _NO_RANKS.copy()
     slot_of = _FIELD_SLOT.get
     for key, value in fields.items():
         where = slot_of(key)
-        if where is None:
-            continue
-        recognised = True
-        slot, rank = where
-        if rank < ranks[slot]:
-            text = (value.strip() or None) if type(value) is str else _text(value)
-            if text is not None:
-                found[slot] = text
-                ranks[slot] = rank
-    if not recognised:
-        return None
+        if where is not None:
+            slot, rank = where
+            if rank < ranks[slot]:
+                text = value.strip() if type(value) is str else _text(value)
+                if text:  # None or non-empty (an empty one is no value)
+                    found[slot] = text
+                    ranks[slot] = rank
     (name, english, surname, given, surname_cn, given_cn, number, birth_raw, sex, nationality, issue_raw,
      expiry_raw, address, place, authority, period) = found  # fmt: skip
 
     native = name
     if surname_cn or given_cn:
-        native = _join(surname_cn, given_cn, sep="")
+        native = (surname_cn or "") + (given_cn or "")  # found values are None or non-empty
     if surname or given:
-        full = _join(given, surname)
+        full = f"{given} {surname}" if given and surname else given or surname
     else:
         full = english or name
         if english and "," in english:
@@ -210,9 +206,9 @@ def build_identity(fields: Mapping[str, Any], doc_type: str | None = None) -> Id
         if expiry is None:
             expiry, unparsed = expiry_raw, (*unparsed, "expiryDate")
 
-    return Identity(
-        full, given, surname, native, number, birth, normalize_sex(sex), nationality, issue, expiry, address,
-        place, authority, doc_type, unparsed,
+    return _new_identity(
+        full, given, surname, native, number, birth, _SEX_MAP.get(sex.upper()) if sex is not None else None,
+        nationality, issue, expiry, address, place, authority, doc_type, unparsed,
     )  # fmt: skip
 
 

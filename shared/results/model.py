@@ -10,6 +10,7 @@ from typing import Any, Union
 
 import orjson
 
+from shared.results._frozen import positional_builder
 from shared.results.errors import ResultParseError
 from shared.results.identity import Identity, build_identity, guess_doc_type
 from shared.results.images import FACE_KEYS, ID_BACK_KEYS, ID_FRONT_KEYS, IMAGE_KEYS, Image, Images, find_image
@@ -72,7 +73,15 @@ class FaceInfo:
         }
 
 
+_new_spoof = positional_builder(SpoofInfo)  # the dataclasses positionally, all fields, without the frozen __init__
+_new_face = positional_builder(FaceInfo)
+
 _MISSING: Any = object()
+
+# The lazily parsed parts are cached in a list (a constant index is cheaper than a string-keyed dict lookup).
+(_ID_INFO, _OCR, _DOC_TYPE, _IDENTITY, _SPOOF, _FACE, _EDIT, _IMAGES, _EXT_BASIC, _EXT_RISK, _EXT_INFO, _EKYC,
+ _EXT_SOURCE) = range(13)  # fmt: skip
+_EMPTY_CACHE: list[Any] = [_MISSING] * 13
 
 
 @dataclass(frozen=True, slots=True, repr=False, eq=False)
@@ -93,7 +102,7 @@ class CheckResultResponse:
     message: str | None = None
     result_raw: Mapping[str, Any] = field(default_factory=dict)  # the vendor's Result object, untouched
     doc_type_hint: str | None = None
-    _cache: dict[str, Any] = field(default_factory=dict, init=False)
+    _cache: list[Any] = field(default_factory=_EMPTY_CACHE.copy, init=False)  # by the _ID_INFO... indices
 
     def __repr__(self) -> str:
         return (
@@ -104,21 +113,21 @@ class CheckResultResponse:
     # -- lazily parsed parts ---------------------------------------------------------------------------------------
 
     def _id_info(self) -> dict[str, Any]:
-        info = self._cache.get("idInfo", _MISSING)
+        info = self._cache[_ID_INFO]
         if info is _MISSING:
-            info = self._cache["idInfo"] = _object(self.result_raw.get("ExtIdInfo")) or {}
+            info = self._cache[_ID_INFO] = _object(self.result_raw.get("ExtIdInfo")) or {}
         return info  # type: ignore[no-any-return]
 
     def _face_parts(self) -> tuple[FaceInfo, Image | None]:
-        parts = self._cache.get("face", _MISSING)
+        parts = self._cache[_FACE]
         if parts is _MISSING:
-            parts = self._cache["face"] = _face(_object(self.result_raw.get("ExtFaceInfo")))
+            parts = self._cache[_FACE] = _face(_object(self.result_raw.get("ExtFaceInfo")))
         return parts  # type: ignore[no-any-return]
 
-    def _ext(self, key: str) -> ExtValue:
-        value = self._cache.get(key, _MISSING)
+    def _ext(self, index: int, key: str) -> ExtValue:
+        value = self._cache[index]
         if value is _MISSING:
-            value = self._cache[key] = _json(self.result_raw.get(key))
+            value = self._cache[index] = _json(self.result_raw.get(key))
         return value  # type: ignore[no-any-return]
 
     @property
@@ -128,9 +137,13 @@ class CheckResultResponse:
     @property
     def ocr_raw(self) -> dict[str, Any]:
         """The vendor's ``ocrIdInfo`` as it came (decoded from its JSON string when nested); ``{}`` when absent."""
-        ocr = self._cache.get("ocr", _MISSING)
+        cache = self._cache
+        ocr = cache[_OCR]
         if ocr is _MISSING:
-            ocr = self._cache["ocr"] = _object(self._id_info().get("ocrIdInfo")) or {}
+            info = cache[_ID_INFO]
+            if info is _MISSING:
+                info = self._id_info()
+            ocr = cache[_OCR] = _object(info.get("ocrIdInfo")) or {}
         return ocr  # type: ignore[no-any-return]
 
     @property
@@ -139,19 +152,23 @@ class CheckResultResponse:
         when present), else guessed from the OCR field names, else ``None``."""
         if self.doc_type_hint:
             return self.doc_type_hint
-        guessed = self._cache.get("docType", _MISSING)
+        guessed = self._cache[_DOC_TYPE]
         if guessed is _MISSING:
             basic = self.ext_basic_info
             declared = _text(basic.get("docType")) if isinstance(basic, dict) else None
-            guessed = self._cache["docType"] = declared or guess_doc_type(self.ocr_raw)
+            guessed = self._cache[_DOC_TYPE] = declared or guess_doc_type(self.ocr_raw)
         return guessed  # type: ignore[no-any-return]
 
     @property
     def identity(self) -> Identity | None:
         """The normalised identity, ``None`` when the OCR has no recognisable field."""
-        identity = self._cache.get("identity", _MISSING)
+        cache = self._cache
+        identity = cache[_IDENTITY]
         if identity is _MISSING:
-            identity = self._cache["identity"] = build_identity(self.ocr_raw, self.doc_type)
+            ocr = cache[_OCR]
+            if ocr is _MISSING:
+                ocr = self.ocr_raw
+            identity = cache[_IDENTITY] = build_identity(ocr, self.doc_type_hint or self.doc_type)
         return identity  # type: ignore[no-any-return]
 
     @property
@@ -160,30 +177,37 @@ class CheckResultResponse:
 
     @property
     def spoof(self) -> SpoofInfo:
-        spoof = self._cache.get("spoof", _MISSING)
+        cache = self._cache
+        spoof = cache[_SPOOF]
         if spoof is _MISSING:
-            spoof = self._cache["spoof"] = _spoof(self._id_info().get("spoofInfo"))
+            info = cache[_ID_INFO]
+            if info is _MISSING:
+                info = self._id_info()
+            spoof = cache[_SPOOF] = _spoof(info.get("spoofInfo"))
         return spoof  # type: ignore[no-any-return]
 
     @property
     def face(self) -> FaceInfo:
-        return self._face_parts()[0]
+        parts = self._cache[_FACE]
+        if parts is _MISSING:
+            parts = self._cache[_FACE] = _face(_object(self.result_raw.get("ExtFaceInfo")))
+        return parts[0]  # type: ignore[no-any-return]
 
     @property
     def ocr_id_edit_info(self) -> dict[str, Any] | None:
         """``ocrIdEditInfo`` (the fields the user edited), decoded when nested; ``None`` when absent."""
-        edit = self._cache.get("edit", _MISSING)
+        edit = self._cache[_EDIT]
         if edit is _MISSING:
-            edit = self._cache["edit"] = _object(self._id_info().get("ocrIdEditInfo"))
+            edit = self._cache[_EDIT] = _object(self._id_info().get("ocrIdEditInfo"))
         return edit  # type: ignore[no-any-return]
 
     @property
     def images(self) -> Images:
         """The returned images, not decoded (see :class:`Image`)."""
-        images = self._cache.get("images", _MISSING)
+        images = self._cache[_IMAGES]
         if images is _MISSING:
             info = self._id_info()
-            images = self._cache["images"] = Images(
+            images = self._cache[_IMAGES] = Images(
                 find_image(info, ID_FRONT_KEYS), find_image(info, ID_BACK_KEYS), self._face_parts()[1]
             )
         return images  # type: ignore[no-any-return]
@@ -196,24 +220,24 @@ class CheckResultResponse:
 
     @property
     def ext_basic_info(self) -> ExtValue:
-        return self._ext("ExtBasicInfo")
+        return self._ext(_EXT_BASIC, "ExtBasicInfo")
 
     @property
     def ext_risk_info(self) -> ExtValue:
-        return self._ext("ExtRiskInfo")
+        return self._ext(_EXT_RISK, "ExtRiskInfo")
 
     @property
     def ext_info(self) -> ExtValue:
-        return self._ext("ExtInfo")
+        return self._ext(_EXT_INFO, "ExtInfo")
 
     @property
     def ekyc_result(self) -> ExtValue:
-        return self._ext("EkycResult")
+        return self._ext(_EKYC, "EkycResult")
 
     @property
     def ext_source_info(self) -> ExtValue:
         """``ExtSourceInfo``: read by the official SDK model, not listed in the API metadata."""
-        return self._ext("ExtSourceInfo")
+        return self._ext(_EXT_SOURCE, "ExtSourceInfo")
 
     # -- outputs ---------------------------------------------------------------------------------------------------
 
@@ -309,6 +333,12 @@ def _json(value: Any) -> ExtValue:
 
 def _object(value: Any) -> dict[str, Any] | None:
     """A field that should hold a JSON object (possibly as a string): the dict, else ``None``."""
+    if type(value) is str and value[:1] == "{":  # fast path: the vendor's JSON-string object
+        try:
+            parsed = _loads(value)
+        except _JSONDecodeError:
+            return None
+        return parsed if type(parsed) is dict else None
     if type(value) is dict or isinstance(value, dict):
         return value
     if isinstance(value, str):
@@ -340,6 +370,8 @@ def _yes_no(value: Any) -> bool | None:
 def _score(value: Any) -> float | None:
     if type(value) is float:  # fast path
         return value if math.isfinite(value) else None
+    if value is None:
+        return None
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
@@ -363,6 +395,8 @@ def _text(value: Any) -> str | None:
 
 
 def _spoof_types(value: Any) -> tuple[str, ...]:
+    if type(value) is list and not value:  # fast path: the usual []
+        return ()
     if isinstance(value, str):
         text = value.strip()
         if text.startswith("["):
@@ -379,26 +413,39 @@ def _spoof_types(value: Any) -> tuple[str, ...]:
 
 
 def _spoof(value: Any) -> SpoofInfo:
-    info = _object(value)
+    info = value if type(value) is dict else _object(value)
     if info is None:
         return SpoofInfo()
-    return SpoofInfo(_yes_no(info.get("spoofResult")), _spoof_types(info.get("spoofType")), info)
+    result, types = info.get("spoofResult"), info.get("spoofType")
+    flag = _FLAGS.get(result) if type(result) is str else None  # the vendor's plain Y/N without a call
+    spoof_types = () if type(types) is list and not types else _spoof_types(types)
+    return _new_spoof(_yes_no(result) if flag is None else flag, spoof_types, info)
+
+
+_FACE_KEY_SET = frozenset(FACE_KEYS)
 
 
 def _face(info: dict[str, Any] | None) -> tuple[FaceInfo, Image | None]:
     if info is None:
         return FaceInfo(), None
-    image = find_image(info, FACE_KEYS)
+    image = None if _FACE_KEY_SET.isdisjoint(info) else find_image(info, FACE_KEYS)
     raw = {key: value for key, value in info.items() if key not in IMAGE_KEYS} if image is not None else info
-    face = FaceInfo(
-        _yes_no(info.get("facePassed")),
-        _yes_no(info.get("faceAttack")),
-        _score(info.get("faceComparisonScore")),
-        _score(info.get("authorityComparisonScore")),
+    passed, attack = info.get("facePassed"), info.get("faceAttack")
+    score, authority = info.get("faceComparisonScore"), info.get("authorityComparisonScore")
+    # the vendor's plain Y/N flags, finite float score and missing authority score without a call
+    face_passed = _FLAGS.get(passed) if type(passed) is str else None
+    face_attack = _FLAGS.get(attack) if type(attack) is str else None
+    face = _new_face(
+        _yes_no(passed) if face_passed is None else face_passed,
+        _yes_no(attack) if face_attack is None else face_attack,
+        score if type(score) is float and score - score == 0.0 else _score(score),  # finite: inf - inf is nan
+        None if authority is None else _score(authority),
         raw,
     )
     return face, image
 
+
+_new_response = positional_builder(CheckResultResponse)
 
 _ID_INFO_MODELLED = frozenset(("ocrIdPassed", "ocrIdInfo", "spoofInfo", "ocrIdEditInfo")) | IMAGE_KEYS
 
@@ -413,7 +460,7 @@ def parse_check_result(
     unusable: not JSON, not an object, no ``Result`` object, ``Result.Passed`` missing or not ``Y``/``N``/``P``.
     Unknown sub codes, unknown fields, missing/empty/``"null"``/non-JSON ``Ext*Info`` strings are tolerated.
     """
-    if isinstance(body, (bytes, bytearray, memoryview, str)):
+    if type(body) is bytes or isinstance(body, (bytes, bytearray, memoryview, str)):
         try:
             decoded = _loads(body)
         except _JSONDecodeError:
@@ -429,13 +476,16 @@ def parse_check_result(
     status = _STATUS_BY_PASSED.get(passed) if type(passed) is str else None
     if status is None:
         raise ResultParseError("Result.Passed", "is missing or not one of Y, N, P")
-    return CheckResultResponse(
-        _text(decoded.get("RequestId")),
-        passed,  # type: ignore[arg-type]  # a str: it is a key of _STATUS_BY_PASSED
+    request_id, sub_code, code, message = (
+        decoded.get("RequestId"), result.get("SubCode"), decoded.get("Code"), decoded.get("Message"))
+    return _new_response(  # non-empty str values are the usual case: kept without a call to _text
+        request_id if type(request_id) is str and request_id else _text(request_id),
+        passed,
         status,
-        _text(result.get("SubCode")),
-        _text(decoded.get("Code")),
-        _text(decoded.get("Message")),
+        sub_code if type(sub_code) is str and sub_code else _text(sub_code),
+        code if type(code) is str and code else _text(code),
+        message if type(message) is str and message else _text(message),
         result,
         doc_type or None,
+        _EMPTY_CACHE.copy(),  # _cache
     )
