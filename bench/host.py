@@ -94,10 +94,20 @@ def notifier(spec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def peak_rss_mib() -> float:
+    """This address space's own high-water mark (VmHWM). ru_maxrss would also count the benchmark process this
+    one was forked from (see bench/proc.py)."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def main() -> int:
     function, spec = sys.argv[1], json.loads(sys.argv[2])
     result = {"initializer": initializer, "result_fetcher": result_fetcher, "notifier": notifier}[function](spec)
-    result["rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["rss_mib"] = peak_rss_mib()
     print(json.dumps(result), flush=True)
     return 0
 

@@ -6,7 +6,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -27,28 +26,39 @@ def child_env(pycache: Path, extra: Mapping[str, str] | None = None) -> dict[str
     return env
 
 
+# Why a launcher: Linux charges a child's peak RSS (ru_maxrss) with the memory of the process it was forked from
+# (exec records the old address space's high-water mark), so children forked from this ~25 MiB benchmark process
+# would all report >= 25 MiB. A minimal interpreter (-I -S, ~8 MiB) forks and times the measured command instead,
+# and reports (wall seconds, ru_maxrss KiB, exit code) on its stdout; the child's own stdout goes to /dev/null.
+LAUNCHER = """
+import os, sys, time
+start = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.execve(sys.argv[1], sys.argv[1:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - start
+sys.stdout.write("%r %d %d" % (wall, usage.ru_maxrss, os.waitstatus_to_exitcode(status)))
+"""
+
+
 def measure(argv: Sequence[str], env: Mapping[str, str], timeout: float = 60.0) -> tuple[float, float]:
     """Run ``argv`` to completion; (wall seconds, peak RSS in MiB) of that one process."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(  # noqa: S603 - our own interpreter and code
-        argv, env=dict(env), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = start + timeout
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.perf_counter() > deadline:
-            proc.kill()
-            raise RuntimeError(f"{argv[-1][:60]!r} timed out")
-        time.sleep(0.0005)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.stderr:
-        proc.stderr.close()
-    if proc.returncode != 0:
-        raise RuntimeError(f"child failed ({proc.returncode}): {err[-2000:]}")
-    return wall, usage.ru_maxrss / 1024  # ru_maxrss is KiB on Linux
+    launcher = [PYTHON, "-I", "-S", "-c", LAUNCHER, *argv]
+    try:
+        done = subprocess.run(  # noqa: S603 - our own interpreter and code
+            launcher, env=dict(env), cwd=ROOT, capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"{argv[-1][:60]!r} timed out") from None
+    try:
+        wall_text, maxrss_kib, code = done.stdout.decode().split()
+    except ValueError:
+        raise RuntimeError(f"launcher failed: {done.stderr.decode(errors='replace')[-2000:]}") from None
+    if int(code) != 0:
+        raise RuntimeError(f"child failed ({code}): {done.stderr.decode(errors='replace')[-2000:]}")
+    return float(wall_text), int(maxrss_kib) / 1024  # ru_maxrss is KiB on Linux
 
 
 def median(values: Sequence[float]) -> float:
