@@ -27,7 +27,7 @@ import json
 import math
 import time
 from collections import namedtuple
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from shared.fc import HttpError
 
@@ -144,7 +144,7 @@ def _numeric(claims: Mapping[str, Any], name: str) -> int | None:
     return int(value)
 
 
-def _decode(token: str, key: bytes) -> dict[str, Any]:
+def _decode(token: str, keys: Sequence[bytes]) -> dict[str, Any]:
     """PyJWT's decode order: segments, header, payload/signature encoding, header rules, algorithm, signature,
     payload JSON, required claims, claim types."""
     signing_input, dot, crypto_segment = token.rpartition(".")
@@ -160,8 +160,10 @@ def _decode(token: str, key: bytes) -> dict[str, Any]:
         payload = _segment(payload_segment)
     signature = _segment(crypto_segment)
     _check_header(header)
-    expected = hmac.new(key, signing_input.encode("ascii"), hashlib.sha256).digest()
-    if not hmac.compare_digest(expected, signature):
+    signed = signing_input.encode("ascii")
+    # Every key is tried (no early exit), so timing does not tell which key of a rotation matched.
+    matches = [hmac.compare_digest(hmac.new(key, signed, hashlib.sha256).digest(), signature) for key in keys]
+    if not any(matches):
         raise AuthFailed("InvalidToken", "token signature does not match")
     claims = _json_object(payload)
     for name in ("exp", "sub"):
@@ -175,20 +177,28 @@ def _decode(token: str, key: bytes) -> dict[str, Any]:
 
 
 def verify_token(
-    token: str, secret: str | bytes, *, leeway: int = DEFAULT_LEEWAY, now: float | None = None
+    token: str,
+    secret: str | bytes | Sequence[str | bytes],
+    *,
+    leeway: int = DEFAULT_LEEWAY,
+    now: float | None = None,
 ) -> TokenClaims:
     """Verify an HS256 token; ``exp`` and ``sub`` are required. Raises :class:`AuthFailed`.
+
+    ``secret`` may be several secrets (the current one and those being rotated out): a token signed with any of
+    them is accepted.
 
     ``exp`` may be up to ``leeway`` seconds in the past; ``iat``/``nbf`` up to ``leeway`` in the future.
     ``now`` (unix seconds) is for tests; the time checks are done here so that it applies to all of them.
     """
-    if not secret:
+    secrets = [secret] if isinstance(secret, (str, bytes)) else list(secret)
+    if not secrets or not all(secrets):
         raise ValueError("token secret must not be empty")
     if not token:
         raise AuthFailed("MissingToken", "no token")
     if len(token) > MAX_TOKEN_LENGTH:
         raise AuthFailed("InvalidToken", "token is too long")
-    claims = _decode(token, _key(secret))
+    claims = _decode(token, [_key(s) for s in secrets])
 
     current = time.time() if now is None else now
     sub = claims["sub"]

@@ -51,6 +51,7 @@ class FrontendSettings:
     max_body_bytes: int
     max_meta_info_bytes: int
     jwt_leeway_seconds: int
+    jwt_previous_secrets: tuple[str, ...] = field(default=(), repr=False)
 
     @classmethod
     def from_env(cls, env: Env | None = None) -> FrontendSettings:
@@ -61,6 +62,10 @@ class FrontendSettings:
         jwt_secret = env_required(env, "KYC_JWT_SECRET")
         if len(jwt_secret) < 32:
             raise ConfigError("KYC_JWT_SECRET", "must be at least 32 characters")
+        # While rotating, tokens signed with the previous secret(s) stay valid until they expire.
+        previous = env_list(env, "KYC_JWT_PREVIOUS_SECRETS")
+        if any(len(s) < 32 for s in previous):
+            raise ConfigError("KYC_JWT_PREVIOUS_SECRETS", "must list secrets of at least 32 characters")
         pepper = env_required(env, "KYC_USER_ID_PEPPER")
         if len(pepper) < 16:
             raise ConfigError("KYC_USER_ID_PEPPER", "must be at least 16 characters")
@@ -72,6 +77,7 @@ class FrontendSettings:
         return cls(
             public_url=public_url,
             jwt_secret=jwt_secret,
+            jwt_previous_secrets=previous,
             user_id_pepper=pepper,
             return_url_allowlist=allowlist,
             cors_origins=env_list(env, "KYC_CORS_ORIGINS"),

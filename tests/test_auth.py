@@ -194,3 +194,12 @@ def _root() -> str:
     from pathlib import Path
 
     return str(Path(__file__).resolve().parent.parent)
+
+
+def test_a_token_signed_with_any_of_several_secrets_verifies() -> None:
+    old, new = "o" * 40, "n" * 40
+    claims = verify_token(issue_token("u", old, now=NOW), [new, old], now=NOW)
+    assert claims.sub == "u"
+    with pytest.raises(AuthFailed) as info:
+        verify_token(issue_token("u", "x" * 40, now=NOW), [new, old], now=NOW)
+    assert info.value.code == "InvalidToken"

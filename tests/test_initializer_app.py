@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,8 +11,9 @@ from typing import Any
 import pytest
 
 from shared import jsonutil
-from shared.auth import hash_user_id, issue_token
+from shared.auth import AuthFailed, hash_user_id, issue_token
 from shared.cloudauth import ThrottlingError
+from shared.fc import HttpEvent
 from shared.handlers.initializer import InitializerApp, return_url_allowed
 from shared.settings import FrontendSettings
 from shared.storage import SqliteTransactionStore, StorageError
@@ -207,3 +209,22 @@ def test_only_the_callback_tokens_hash_is_stored(store: SqliteTransactionStore, 
     row = store.get(body["merchantBizId"])
     assert row is not None and row.callback_token_hash == hashlib.sha256(token.encode()).hexdigest()
     assert token not in repr(row.to_item())
+
+
+def _bearer_event(token: str) -> HttpEvent:
+    path = "/verifications/x"
+    return HttpEvent.from_bytes(
+        {"requestContext": {"http": {"method": "GET", "path": path}}, "rawPath": path,
+         "headers": {"authorization": f"Bearer {token}"}}
+    )  # fmt: skip
+
+
+def test_tokens_signed_with_a_previous_jwt_secret_are_accepted_while_rotating(store: SqliteTransactionStore) -> None:
+    old_secret = "o" * 40
+    settings = dataclasses.replace(_settings(), jwt_previous_secrets=(old_secret,))
+    app = InitializerApp(settings=settings, client=FakeCloudAuth(), store=store)  # type: ignore[arg-type]
+    assert app._user(_bearer_event(issue_token("alice", old_secret))) == app._user(
+        _bearer_event(issue_token("alice", SECRET))
+    )
+    with pytest.raises(AuthFailed):
+        app._user(_bearer_event(issue_token("alice", "z" * 40)))

@@ -232,3 +232,20 @@ def test_webhook_options_are_read() -> None:
 )
 def test_invalid_webhook_option_is_named(variable: str, value: str) -> None:
     assert _error(WebhookSettings, {variable: value}).variable == variable
+
+
+def test_previous_jwt_secrets_are_read_for_rotation_and_must_be_long() -> None:
+    from shared.config import ConfigError
+    from shared.settings import FrontendSettings
+
+    base = {
+        "KYC_PUBLIC_URL": "https://kyc.example.com",
+        "KYC_JWT_SECRET": "n" * 40,
+        "KYC_USER_ID_PEPPER": "p" * 20,
+        "KYC_RETURN_URL_ALLOWLIST": "https://shop.example.com/",
+    }
+    settings = FrontendSettings.from_env({**base, "KYC_JWT_PREVIOUS_SECRETS": "o" * 40})
+    assert settings.jwt_previous_secrets == ("o" * 40,)
+    with pytest.raises(ConfigError) as info:
+        FrontendSettings.from_env({**base, "KYC_JWT_PREVIOUS_SECRETS": "short"})
+    assert info.value.variable == "KYC_JWT_PREVIOUS_SECRETS" and "short" not in str(info.value)

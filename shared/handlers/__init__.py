@@ -21,6 +21,8 @@ def register_config_secrets(env: Mapping[str, str] | None = None) -> None:
     env = environ() if env is None else env
     for name in SECRET_VARIABLES:
         register_secret(env.get(name))
+    for previous in (env.get("KYC_JWT_PREVIOUS_SECRETS") or "").split(","):
+        register_secret(previous.strip())
     try:
         subscribers = WebhookSettings.from_env(env).subscribers
     except ConfigError:  # reported by the function that uses these settings

@@ -119,7 +119,8 @@ class InitializerApp:
     def _user(self, event: HttpEvent) -> str:
         """The caller's hashed user id; :class:`AuthFailed` (401) for a missing or bad token."""
         token = bearer_token(event.headers)
-        claims = verify_token(token, self.settings.jwt_secret, leeway=self.settings.jwt_leeway_seconds)
+        secrets_ = (self.settings.jwt_secret, *self.settings.jwt_previous_secrets)
+        claims = verify_token(token, secrets_, leeway=self.settings.jwt_leeway_seconds)
         return hash_user_id(claims.sub, self.settings.user_id_pepper)
 
     def start_verification(self, event: HttpEvent) -> dict[str, Any]:
