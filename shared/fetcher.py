@@ -193,10 +193,14 @@ class ResultFetcher:
 
     def delete_vendor_copy(self, record: TransactionRecord) -> bool:
         try:
-            answer = self.client.delete_verify_result(record.transaction_id, delete_type="All")
-            if not answer.deleted:  # DeleteResult N: the vendor kept its copy; do not claim otherwise
-                logger.warning("fetch.vendor_copy_not_deleted", extra={"errorCode": "DeleteResultN"})
-                return False
+            try:
+                answer = self.client.delete_verify_result(record.transaction_id, delete_type="All")
+            except TransactionIdInvalid:
+                pass  # the vendor no longer has it (deleted already, or past its 30 days): nothing left to delete
+            else:
+                if not answer.deleted:  # DeleteResult N: the vendor kept its copy; do not claim otherwise
+                    logger.warning("fetch.vendor_copy_not_deleted", extra={"errorCode": "DeleteResultN"})
+                    return False
             self.store.mark_vendor_copy_deleted(record.merchant_biz_id)
         except (CloudAuthError, StorageError) as exc:
             logger.warning("fetch.vendor_copy_not_deleted", extra={"errorCode": getattr(exc, "code", None)})

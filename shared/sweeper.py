@@ -26,6 +26,7 @@ from shared.storage import StorageError, TransactionRecord
 logger = get_logger("kyc.sweeper")
 
 OUTBOX_GRACE_SECONDS = 60.0
+OUTBOX_WINDOW_SECONDS = 31 * 86400.0  # the vendor keeps results 30 days: no row older than that turns final
 MAX_SWEEP_BACKOFF_SECONDS = 3600.0
 
 
@@ -71,16 +72,17 @@ class Sweeper:
         logger.info("sweep.done", extra=report.as_dict())
         return report
 
-    def _rows(self, status: str, *, created_before: float | None = None) -> Iterator[TransactionRecord]:
+    def _rows(
+        self, status: str, *, created_before: float | None = None, created_after: float | None = None
+    ) -> Iterator[TransactionRecord]:
+        """Every row of ``status`` in the window, page by page. ``batch_size`` bounds the rows a step *works on*,
+        never the rows it looks at: rows with nothing to do must not hide later ones from every sweep."""
         cursor = None
-        seen = 0
-        while seen < self.settings.batch_size:
+        while True:
             rows, cursor = self.store.scan(
-                status=status, created_before=created_before, limit=min(100, self.settings.batch_size), cursor=cursor
+                status=status, created_before=created_before, created_after=created_after, limit=100, cursor=cursor
             )
-            for row in rows:
-                seen += 1
-                yield row
+            yield from rows
             if not cursor:
                 return
 
@@ -89,6 +91,8 @@ class Sweeper:
         for row in self._rows("PENDING", created_before=now - self.settings.sweep_after_seconds):
             if row.next_check_at is not None and row.next_check_at > now:
                 continue
+            if report.checked >= self.settings.batch_size:
+                return  # the rest waits for the next sweep (the vendor's QPS is shared with live traffic)
             report.checked += 1
             # An attempt past the quick schedule: the fetcher queues no re-check, the sweeper reschedules below.
             outcome = self.fetcher.fetch(row.merchant_biz_id, attempt=len(self.fetcher.settings.recheck_schedule))
@@ -110,14 +114,23 @@ class Sweeper:
     def _repair_outbox(self, report: SweepReport) -> None:
         now = self.clock()
         delete_vendor_copy = self.fetcher.settings.delete_vendor_copy
+        worked = 0
         for status in ("PASSED", "FAILED", "ABANDONED"):
-            for row in self._rows(status):
+            # Rows can only become final while the vendor still has the result, so older rows need no repair.
+            for row in self._rows(status, created_after=now - OUTBOX_WINDOW_SECONDS):
                 if (row.finalized_at or row.updated_at) > now - OUTBOX_GRACE_SECONDS:
                     continue  # a fetch may still be finishing its own steps
-                if not row.notification_enqueued and self.fetcher.enqueue_notification(row.merchant_biz_id, row.status):
+                renotify = not row.notification_enqueued
+                delete = delete_vendor_copy and status != "ABANDONED" and not row.vendor_copy_deleted
+                if not (renotify or delete):
+                    continue
+                if worked >= self.settings.batch_size:
+                    return
+                worked += 1
+                if renotify and self.fetcher.enqueue_notification(row.merchant_biz_id, row.status):
                     report.renotified += 1
                     logger.warning("sweep.notification_repaired", extra={"merchantBizId": row.merchant_biz_id})
-                if delete_vendor_copy and status != "ABANDONED" and not row.vendor_copy_deleted:
+                if delete:
                     # A crash after the row update skipped this step in the fetch; our copy is stored by now.
                     self.fetcher.delete_vendor_copy(row)
 
@@ -128,6 +141,8 @@ class Sweeper:
         cutoff = self.clock() - days * 86400
         for status in ("PASSED", "FAILED", "ABANDONED"):
             for row in self._rows(status, created_before=cutoff):
+                if report.expired >= self.settings.batch_size:
+                    return
                 self.fetcher.objects.delete_prefix(result_prefix(row.merchant_biz_id))
                 self.store.delete(row.merchant_biz_id)
                 report.expired += 1

@@ -131,7 +131,8 @@ class _StoreFailingScanFor:
 
 
 def test_a_failing_step_does_not_stop_the_others(stack: Stack) -> None:
-    stuck = stack.pending(created_at=T0 - 40 * 86400)
+    # Past 30 days of retention, yet inside the outbox window (results turn final while the vendor keeps them).
+    stuck = stack.pending(created_at=T0 - 30.5 * 86400)
     stack.store.finalize(
         stuck.merchant_biz_id, status="FAILED", passed="N", sub_code="205", result_key=None,
         identity_masked=None, result_version=1, now=T0 - 3600,
@@ -171,3 +172,45 @@ def test_vendor_copy_is_kept_when_deletion_is_off(stack: Stack) -> None:
     stack.clock.advance(OUTBOX_GRACE_SECONDS + 1)
     stack.sweeper(stack.fetcher(vendor)).sweep()
     assert vendor.delete_calls == []
+
+
+def test_rows_with_nothing_to_do_never_hide_a_later_row_from_the_outbox(stack: Stack) -> None:
+    for _ in range(5):  # already announced: nothing to do, but they come first in key order
+        done = stack.pending()
+        stack.store.finalize(
+            done.merchant_biz_id, status="PASSED", passed="Y", sub_code="200", result_key=None,
+            identity_masked=None, result_version=1, now=T0,
+        )  # fmt: skip
+        stack.store.mark_notification_enqueued(done.merchant_biz_id, "PASSED")
+    lost = stack.pending(merchant_biz_id="f" * 32)  # sorts last
+    stack.store.finalize(
+        lost.merchant_biz_id, status="PASSED", passed="Y", sub_code="200", result_key=None,
+        identity_masked=None, result_version=1, now=T0,
+    )  # fmt: skip
+    stack.clock.advance(OUTBOX_GRACE_SECONDS + 1)
+    report = stack.sweeper(stack.fetcher(FakeCloudAuth()), batch_size=2).sweep()
+    assert report.renotified == 1
+    assert peek(stack.notify) == [{"merchantBizId": "f" * 32, "attempt": 0}]
+
+
+def test_vendor_copy_the_vendor_no_longer_has_counts_as_deleted(stack: Stack) -> None:
+    from shared.cloudauth import TransactionIdInvalid
+
+    record = stack.pending()
+    stack.store.finalize(
+        record.merchant_biz_id, status="PASSED", passed="Y", sub_code="200", result_key=None,
+        identity_masked=None, result_version=1, now=T0,
+    )  # fmt: skip
+    class VendorThatForgot(FakeCloudAuth):
+        def delete_verify_result(self, transaction_id: str, *, delete_type: str = "All") -> Any:
+            self.delete_calls.append(transaction_id)
+            raise TransactionIdInvalid("unknown transaction", status=400, code="TransactionIdInvalid")
+
+    vendor = VendorThatForgot()
+    stack.clock.advance(OUTBOX_GRACE_SECONDS + 1)
+    sweeper = stack.sweeper(stack.fetcher(vendor, delete_vendor_copy=True))
+    sweeper.sweep()
+    sweeper.sweep()
+    assert len(vendor.delete_calls) == 1  # flagged: not asked again on every sweep
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is not None and row.vendor_copy_deleted
