@@ -228,6 +228,11 @@ class Notifier:
             "at": self.clock(),
         }
 
+    def dead_letter_unprocessable(self, merchant_biz_id: Any, error: str) -> None:
+        """Park a message that failed in an unexpected way (e.g. a corrupt stored result) for an operator."""
+        mbid = merchant_biz_id if isinstance(merchant_biz_id, str) else None
+        self._dead_letter({"reason": "processing_error", "merchantBizId": mbid, "lastError": error, "at": self.clock()})
+
     def _dead_letter(self, body: dict[str, Any]) -> None:
         try:
             self.deadletter_queue.send(jsonutil.dumps({"kind": "notify", **body}))

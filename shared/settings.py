@@ -22,6 +22,7 @@ from shared.config import (
     env_str,
     environ,
 )
+from shared.webhooks import InvalidWebhookSecret, WebhookSecret
 
 DEFAULT_RECHECK_SCHEDULE = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0)
 DEFAULT_WEBHOOK_RETRY_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
@@ -161,8 +162,11 @@ def _parse_subscribers(raw: str | None, require_https: bool) -> tuple[Subscriber
         url = _http_url(name, item["url"])
         if require_https and not url.startswith("https://"):
             raise ConfigError(name, f"item {index}: webhook URLs must be https with the aliyun backend")
-        if not all(s.startswith("whsec_") for s in secrets):
-            raise ConfigError(name, f"item {index}: secret must look like whsec_<base64>")
+        for secret in secrets:
+            try:
+                WebhookSecret.parse(secret)  # the same check signing does: fail at start, not at delivery
+            except InvalidWebhookSecret:
+                raise ConfigError(name, f"item {index}: secret must be whsec_<base64 of 24-64 bytes>") from None
         include_pii = item.get("includePii", False)
         if not isinstance(include_pii, bool):
             raise ConfigError(name, f"item {index}: includePii must be true or false")

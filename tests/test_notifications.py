@@ -224,3 +224,32 @@ def test_subscriber_urls_are_logged_without_userinfo_or_query() -> None:
     from shared.notifications import loggable_url
 
     assert loggable_url("https://user:pw@hooks.example.com:8443/kyc?token=s3cret#x") == "https://hooks.example.com:8443/kyc"
+
+
+def test_a_poison_message_is_dead_lettered_and_the_rest_of_the_batch_is_delivered(stack: Stack) -> None:
+    from shared.fetcher import result_key
+    from shared.handlers.notifier import NotifierApp
+
+    good, poisoned = _final(stack), _final(stack)
+    stack.objects.put(result_key(poisoned), b"{not json", "application/json")  # a corrupt stored result
+    sender = RecordingSender()
+    app = NotifierApp(stack.notifier(sender))
+    batch = [{"data": {"messageId": str(i), "messageBody": jsonutil.dumps_str(_body(m))}} for i, m in
+             enumerate([poisoned, good])]  # fmt: skip
+    assert app.handle(jsonutil.dumps(batch), None) == {"handled": 1}
+    assert {d.headers["webhook-id"] for d in sender.deliveries} == {f"msg_{good}_passed"}
+    [dead] = peek(stack.deadletter)
+    assert dead["reason"] == "processing_error" and dead["merchantBizId"] == poisoned
+
+
+def test_a_secret_that_cannot_sign_fails_the_configuration_not_the_delivery() -> None:
+    import base64
+
+    from shared.config import ConfigError
+    from shared.settings import WebhookSettings
+
+    short = "whsec_" + base64.b64encode(b"k" * 16).decode()  # 16 bytes: Standard Webhooks wants 24-64
+    hooks = jsonutil.dumps_str([{"url": "https://hooks.example.com/kyc", "secret": short}])
+    with pytest.raises(ConfigError) as info:
+        WebhookSettings.from_env({"KYC_WEBHOOKS": hooks})
+    assert info.value.variable == "KYC_WEBHOOKS" and short not in str(info.value)

@@ -17,7 +17,7 @@ from shared.settings import (
 
 JWT_SECRET = "j" * 40
 PEPPER = "p" * 20
-HOOK_SECRET = "whsec_c2VjcmV0c2VjcmV0c2VjcmV0"
+HOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # 24 bytes: the Standard Webhooks minimum
 
 
 def frontend_env(**overrides: str) -> dict[str, str]:
@@ -188,14 +188,15 @@ def test_webhooks_are_parsed_with_include_pii() -> None:
         '[{"url": 5, "secret": "whsec_x"}]',
         '[{"url": "mailto:x@example.com", "secret": "whsec_x"}]',
         '[{"url": "https://a.example/h", "secret": "plain-SECRETVALUE"}]',
-        '[{"url": "https://a.example/h", "secret": "whsec_x", "includePii": "yes"}]',
-        '[{"url": "https://a.example/h", "secret": "whsec_x"}, {"url": "https://a.example/h", "secret": "whsec_y"}]',
+        '[{"url": "https://a.example/h", "secret": "whsec_x"}]',  # not 24-64 bytes of base64
+        '[{"url": "https://a.example/h", "secret": "HOOK", "includePii": "yes"}]',
+        '[{"url": "https://a.example/h", "secret": "HOOK"}, {"url": "https://a.example/h", "secret": "HOOK"}]',
     ],
 )
 def test_invalid_webhooks_are_named_without_echoing_secrets(raw: str) -> None:
-    error = _error(WebhookSettings, {"KYC_WEBHOOKS": raw})
+    error = _error(WebhookSettings, {"KYC_WEBHOOKS": raw.replace("HOOK", HOOK_SECRET)})
     assert error.variable == "KYC_WEBHOOKS"
-    assert "SECRETVALUE" not in str(error) and "whsec_x" not in str(error)
+    assert "SECRETVALUE" not in str(error) and "whsec_x" not in str(error) and HOOK_SECRET not in str(error)
 
 
 def test_webhooks_must_be_https_with_the_aliyun_backend() -> None:

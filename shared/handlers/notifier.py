@@ -54,6 +54,12 @@ class NotifierApp:
                         handled += 1
                     except StorageError:
                         failed += 1
+                    except Exception as exc:  # one poison message must not block the batch
+                        logger.exception("notify.message_failed")
+                        try:
+                            self.notifier.dead_letter_unprocessable(mbid, type(exc).__name__)
+                        except StorageError:
+                            failed += 1
         if failed:
             raise RuntimeError(f"{failed} message(s) could not be re-queued; the trigger will redeliver them")
         return {"handled": handled}
