@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 Env = Mapping[str, str]
+MAX_QUEUE_DELAY_SECONDS = 604800  # 7 days: MNS DelaySeconds, and the local queue's limit
 
 
 class ConfigError(Exception):
@@ -101,6 +102,8 @@ def env_schedule(env: Env, name: str, default: tuple[float, ...]) -> tuple[float
         raise ConfigError(name, "must be comma-separated numbers of seconds") from None
     if any(math.isnan(d) or d < 0 for d in delays):
         raise ConfigError(name, "must not contain negative delays")
+    if any(d > MAX_QUEUE_DELAY_SECONDS for d in delays):
+        raise ConfigError(name, f"delays must be at most {MAX_QUEUE_DELAY_SECONDS} seconds (MNS's longest delay)")
     return delays
 
 

@@ -65,9 +65,9 @@ class NotifyMessage:
 
 
 def loggable_url(url: str) -> str:
-    """A subscriber URL without userinfo or query: some receivers put a token there."""
+    """Scheme, host and port of a subscriber URL: receivers put tokens in the userinfo, the query or the path."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
+    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}"
 
 
 def webhook_id(record: TransactionRecord) -> str:

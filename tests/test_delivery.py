@@ -216,3 +216,9 @@ def test_hostname_resolving_to_loopback_is_refused() -> None:
 
 def test_hostname_resolving_to_loopback_is_allowed_when_private_targets_are() -> None:
     assert resolve_target("localhost", 443, TargetPolicy(allow_private=True)) in {"127.0.0.1", "::1"}
+
+
+def test_retry_after_with_non_ascii_digits_is_ignored_not_a_crash() -> None:
+    from shared.delivery import parse_retry_after
+
+    assert parse_retry_after("\u00b2") is None

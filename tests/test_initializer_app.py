@@ -228,3 +228,18 @@ def test_tokens_signed_with_a_previous_jwt_secret_are_accepted_while_rotating(st
     )
     with pytest.raises(AuthFailed):
         app._user(_bearer_event(issue_token("alice", "z" * 40)))
+
+
+def test_a_return_url_python_cannot_even_split_is_refused_not_a_crash() -> None:
+    assert return_url_allowed("https://[x", ("https://shop.example/",)) is False
+
+
+def test_storage_down_while_reading_a_verification_is_a_503(store: SqliteTransactionStore) -> None:
+    class DownStore:
+        def get(self, merchant_biz_id: str) -> None:
+            raise StorageError("down", transient=True, code="Unavailable")
+
+    app = InitializerApp(settings=_settings(), client=FakeCloudAuth(), store=DownStore())  # type: ignore[arg-type]
+    answer = app.router.dispatch(_bearer_event(issue_token("alice", SECRET)).raw)
+    assert answer["statusCode"] == 503
+    assert jsonutil.loads(answer["body"])["error"]["code"] == "StorageUnavailable"

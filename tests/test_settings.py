@@ -250,3 +250,11 @@ def test_previous_jwt_secrets_are_read_for_rotation_and_must_be_long() -> None:
     with pytest.raises(ConfigError) as info:
         FrontendSettings.from_env({**base, "KYC_JWT_PREVIOUS_SECRETS": "short"})
     assert info.value.variable == "KYC_JWT_PREVIOUS_SECRETS" and "short" not in str(info.value)
+
+
+def test_schedule_delays_beyond_the_queues_seven_days_are_refused() -> None:
+    from shared.config import ConfigError, env_schedule
+
+    with pytest.raises(ConfigError) as info:
+        env_schedule({"KYC_RECHECK_SCHEDULE": "10,700000"}, "KYC_RECHECK_SCHEDULE", (1.0,))
+    assert info.value.variable == "KYC_RECHECK_SCHEDULE"

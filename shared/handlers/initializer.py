@@ -71,7 +71,10 @@ def hash_callback_token(token: str) -> str:
 def return_url_allowed(url: str, allowlist: tuple[str, ...]) -> bool:
     """Prefix match on a normalised URL; the prefix must end at a path boundary so that an allowed
     ``https://shop.example`` does not admit ``https://shop.example.evil.com``."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unterminated IPv6 literal
+        return False
     if parts.scheme not in {"http", "https"} or not parts.netloc or "@" in parts.netloc or "\\" in url:
         return False
     for prefix in allowlist:
@@ -160,7 +163,11 @@ class InitializerApp:
 
     def get_verification(self, event: HttpEvent, merchant_biz_id: str) -> dict[str, Any]:
         user = self._user(event)
-        record = self.store.get(merchant_biz_id) if merchant_biz_id.isalnum() and len(merchant_biz_id) <= 32 else None
+        well_formed = merchant_biz_id.isalnum() and len(merchant_biz_id) <= 32
+        try:
+            record = self.store.get(merchant_biz_id) if well_formed else None
+        except StorageError:
+            raise HttpError(503, "StorageUnavailable", "try again shortly") from None
         if record is None or not secrets.compare_digest(record.merchant_user_id, user):
             # Someone else's verification answers exactly like a missing one.
             raise HttpError(404, "NotFound", "no such verification")

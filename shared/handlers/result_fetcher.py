@@ -19,7 +19,7 @@ from shared.handlers import register_config_secrets
 from shared.handlers.initializer import hash_callback_token
 from shared.log import get_logger, log_context, security_event
 from shared.settings import FetchSettings
-from shared.storage import StorageSettings, open_object_store, open_queue, open_transaction_store
+from shared.storage import StorageError, StorageSettings, open_object_store, open_queue, open_transaction_store
 
 logger = get_logger("kyc.result_fetcher")
 
@@ -60,7 +60,10 @@ class ResultFetcherApp:
         if not (mbid.isalnum() and len(mbid) <= 32):
             raise HttpError(400, "InvalidParameter", "merchantBizId is missing or malformed")
         with log_context(merchant_biz_id=mbid):
-            record = self.fetcher.store.get(mbid)
+            try:
+                record = self.fetcher.store.get(mbid)
+            except StorageError:
+                raise HttpError(503, "TryAgain", "the verification could not be read yet") from None
             if record is None:
                 security_event(logger, "callback.unknown_transaction")
                 raise HttpError(404, "NotFound", "no such verification")
@@ -77,7 +80,7 @@ class ResultFetcherApp:
             with log_context(transaction_id=record.transaction_id):
                 try:
                     outcome = self.fetcher.fetch(mbid)
-                except RecheckNotScheduled:
+                except (RecheckNotScheduled, StorageError):
                     raise HttpError(503, "TryAgain", "the result could not be fetched or scheduled yet") from None
                 logger.info("callback.processed", extra={"outcome": outcome.kind})
         return http_response(200, _callback_answer(outcome))
