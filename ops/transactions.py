@@ -13,7 +13,7 @@ from typing import Any
 from shared import jsonutil
 from shared.cloudauth import CloudAuthError, TransactionIdInvalid
 from shared.config import ConfigError
-from shared.storage import STATUSES, StorageError
+from shared.storage import RATE_SLOT, STATUSES, StorageError
 
 from .common import (
     EXIT_FAILED,
@@ -84,6 +84,8 @@ def run_list(args: argparse.Namespace, ctx: Context) -> int:
             status=args.status, created_after=since, limit=min(100, args.limit - printed), cursor=cursor
         )
         for row in rows:
+            if row.status == RATE_SLOT and args.status != RATE_SLOT:
+                continue  # rate-limit bookkeeping, not a verification
             ctx.print_json(record_view(row))
             printed += 1
         if not cursor:

@@ -7,7 +7,8 @@ Run by a timer trigger (and ``./scripts/kyc sweep``). Each pass:
 2. the outbox: final rows whose notification was never confirmed as enqueued (a crash between the row update and
    the enqueue) are enqueued again, after a grace period so a fetch still in flight finishes first; likewise the
    vendor's copy is deleted when ``KYC_DELETE_VENDOR_COPY`` is on and the fetch did not get to it;
-3. retention: rows and objects older than ``KYC_RETENTION_DAYS`` are deleted (when set).
+3. retention: rows and objects older than ``KYC_RETENTION_DAYS`` are deleted (when set);
+4. rate-limit slots of past windows are deleted.
 
 Every step is conditional or idempotent, so sweeps may overlap each other and the callback path.
 """
@@ -20,8 +21,9 @@ from dataclasses import dataclass, field
 
 from shared.fetcher import ResultFetcher, result_prefix
 from shared.log import get_logger
+from shared.ratelimit import WINDOW_SECONDS as RATE_WINDOW_SECONDS
 from shared.settings import SweepSettings
-from shared.storage import StorageError, TransactionRecord
+from shared.storage import RATE_SLOT, StorageError, TransactionRecord
 
 logger = get_logger("kyc.sweeper")
 
@@ -63,7 +65,7 @@ class Sweeper:
 
     def sweep(self) -> SweepReport:
         report = SweepReport()
-        for step in (self._recheck_pending, self._repair_outbox, self._expire):
+        for step in (self._recheck_pending, self._repair_outbox, self._expire, self._drop_rate_slots):
             try:
                 step(report)
             except StorageError as exc:  # one failing step must not stop the others
@@ -146,3 +148,10 @@ class Sweeper:
                 self.fetcher.objects.delete_prefix(result_prefix(row.merchant_biz_id))
                 self.store.delete(row.merchant_biz_id)
                 report.expired += 1
+
+    def _drop_rate_slots(self, report: SweepReport) -> None:
+        cutoff = self.clock() - 2 * RATE_WINDOW_SECONDS  # the current and the previous window stay
+        for dropped, row in enumerate(self._rows(RATE_SLOT, created_before=cutoff)):
+            if dropped >= 20 * self.settings.batch_size:
+                return
+            self.store.delete(row.merchant_biz_id)

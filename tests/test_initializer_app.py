@@ -243,3 +243,35 @@ def test_storage_down_while_reading_a_verification_is_a_503(store: SqliteTransac
     answer = app.router.dispatch(_bearer_event(issue_token("alice", SECRET)).raw)
     assert answer["statusCode"] == 503
     assert jsonutil.loads(answer["body"])["error"]["code"] == "StorageUnavailable"
+
+
+def test_a_parallel_burst_cannot_overshoot_the_rate_limit(tmp_path: Path) -> None:
+    import threading
+
+    shared_store = SqliteTransactionStore(tmp_path / "kyc.sqlite3")
+    client = FakeCloudAuth()
+    barrier = threading.Barrier(8)
+    answers: list[int] = []
+
+    def one_request() -> None:
+        app = InitializerApp(settings=_settings(rate_limit=3), client=client, store=shared_store)  # type: ignore[arg-type]
+        barrier.wait()  # all eight count their slots at the same moment
+        answers.append(_post(app, {"docType": "01000000", "metaInfo": "{}"})[0])
+
+    threads = [threading.Thread(target=one_request) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(answers) == [201, 201, 201, 429, 429, 429, 429, 429]
+    assert len(client.initialize_calls) == 3  # billed vendor calls never exceed the limit
+    shared_store.close()
+
+
+def test_an_attempt_the_vendor_never_saw_does_not_use_up_the_limit(store: SqliteTransactionStore) -> None:
+    client = FakeCloudAuth()
+    app = _app(store, client, rate_limit=1)
+    client.initialize_error = ThrottlingError("busy", code="Throttling.Api")
+    assert _post(app, {"docType": "01000000", "metaInfo": "{}"})[0] == 503
+    client.initialize_error = None
+    assert _post(app, {"docType": "01000000", "metaInfo": "{}"})[0] == 201

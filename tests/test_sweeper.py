@@ -214,3 +214,13 @@ def test_vendor_copy_the_vendor_no_longer_has_counts_as_deleted(stack: Stack) ->
     assert len(vendor.delete_calls) == 1  # flagged: not asked again on every sweep
     row = stack.store.get(record.merchant_biz_id)
     assert row is not None and row.vendor_copy_deleted
+
+
+def test_rate_limit_slots_of_past_windows_are_dropped(stack: Stack) -> None:
+    from shared.ratelimit import WINDOW_SECONDS, claim_slot
+
+    old = claim_slot(stack.store, "u" * 64, 3, T0 - 3 * WINDOW_SECONDS)
+    current = claim_slot(stack.store, "u" * 64, 3, T0)
+    stack.sweeper(stack.fetcher(FakeCloudAuth())).sweep()
+    assert old is not None and stack.store.get(old) is None
+    assert current is not None and stack.store.get(current) is not None

@@ -26,6 +26,7 @@ from shared.doctypes import DOC_TYPES
 from shared.fc import HttpError, HttpEvent, Router, http_response
 from shared.handlers import register_config_secrets
 from shared.log import get_logger, log_context
+from shared.ratelimit import WINDOW_SECONDS, claim_slot, release_slot
 from shared.settings import FrontendSettings
 from shared.storage import (
     RecordExists,
@@ -61,7 +62,6 @@ SWITCHES = {
     "styleConfig": "StyleConfig",
 }
 KNOWN_FIELDS = frozenset({"docType", "metaInfo", "returnUrl", *SWITCHES})
-RATE_WINDOW_SECONDS = 3600
 
 
 def hash_callback_token(token: str) -> str:
@@ -81,6 +81,10 @@ def return_url_allowed(url: str, allowlist: tuple[str, ...]) -> bool:
         if url == prefix or (url.startswith(prefix) and (prefix.endswith("/") or url[len(prefix)] in "/?#")):
             return True
     return False
+
+
+class NotBilled(HttpError):
+    """An Initialize failure after which the vendor certainly created no (billed) transaction."""
 
 
 class InitializerApp:
@@ -130,9 +134,14 @@ class InitializerApp:
         user = self._user(event)
         body = event.json(max_bytes=self.settings.max_body_bytes)
         request = self._initialize_request(body, user)
-        self._check_rate_limit(user)
+        slot = self._claim_rate_slot(user)
         with log_context(merchant_biz_id=request.merchant_biz_id):
-            response = self._call_initialize(request)
+            try:
+                response = self._call_initialize(request)
+            except NotBilled:
+                if slot is not None:  # nothing was billed: the attempt does not count against the user's limit
+                    release_slot(self.store, slot, on_error=lambda _: logger.warning("initialize.slot_not_released"))
+                raise
             now = self.clock()
             record = TransactionRecord(
                 merchant_biz_id=request.merchant_biz_id,
@@ -218,35 +227,41 @@ class InitializerApp:
         )
         return request
 
-    def _check_rate_limit(self, user: str) -> None:
+    def _claim_rate_slot(self, user: str) -> str | None:
+        """One of the user's ``limit`` slots for this hour, claimed atomically (a parallel burst cannot
+        overshoot); 429 when none is free. None when the limit is off."""
         limit = self.settings.rate_limit_per_hour
         if limit <= 0:
-            return
+            return None
+        now = self.clock()
         try:
-            recent = self.store.count_created_by_user_since(user, self.clock() - RATE_WINDOW_SECONDS)
+            started = self.store.count_created_by_user_since(user, now - now % WINDOW_SECONDS)
+            slot = claim_slot(self.store, user, limit, now, hint=started)
         except StorageError:
             raise HttpError(503, "StorageUnavailable", "try again shortly") from None
-        if recent >= limit:
+        if slot is None:
             logger.warning("initialize.rate_limited")
+            retry_after = str(int(WINDOW_SECONDS - now % WINDOW_SECONDS) + 1)
             raise HttpError(
-                429, "RateLimited", f"at most {limit} verifications per hour", headers={"retry-after": "600"}
+                429, "RateLimited", f"at most {limit} verifications per hour", headers={"retry-after": retry_after}
             )
+        return slot
 
     def _call_initialize(self, request: InitializeRequest) -> Any:
         try:
             return self.client.initialize(request)
         except ParameterError as exc:
-            raise HttpError(400, "InvalidParameter", exc.message) from None
+            raise NotBilled(400, "InvalidParameter", exc.message) from None
         except ThrottlingError:
-            raise HttpError(
-                503, "VendorBusy", "the verification service is busy; try again", headers={"retry-after": "2"}
-            ) from None
+            message = "the verification service is busy; try again"
+            raise NotBilled(503, "VendorBusy", message, headers={"retry-after": "2"}) from None
         except AuthError as exc:
             logger.error("initialize.vendor_auth_failed", extra={"errorCode": exc.code})
             raise HttpError(502, "VendorError", "the verification service refused our credentials") from None
         except TransportError as exc:
             logger.error("initialize.vendor_unreachable", extra={"maybeSent": exc.maybe_sent})
-            raise HttpError(502, "VendorUnavailable", "the verification service did not answer; try again") from None
+            error_class = HttpError if exc.maybe_sent else NotBilled
+            raise error_class(502, "VendorUnavailable", "the verification service did not answer; try again") from None
         except CloudAuthError as exc:
             logger.error("initialize.vendor_error", extra={"errorCode": exc.code, "status": exc.status})
             if exc.status == 400:

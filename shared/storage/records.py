@@ -8,14 +8,16 @@ from typing import Any, Final, Literal
 
 from shared import jsonutil
 
-Status = Literal["PENDING", "PASSED", "FAILED", "ABANDONED"]
+Status = Literal["PENDING", "PASSED", "FAILED", "ABANDONED", "RATE_SLOT"]
 Passed = Literal["Y", "N", "P"]
 
 PENDING: Final = "PENDING"
 PASSED: Final = "PASSED"
 FAILED: Final = "FAILED"
 ABANDONED: Final = "ABANDONED"
-STATUSES: Final[frozenset[str]] = frozenset({PENDING, PASSED, FAILED, ABANDONED})
+#: Not a verification: a rate-limit slot, claimed with the store's conditional create (see shared.ratelimit).
+RATE_SLOT: Final = "RATE_SLOT"
+STATUSES: Final[frozenset[str]] = frozenset({PENDING, PASSED, FAILED, ABANDONED, RATE_SLOT})
 #: Statuses that ``finalize`` writes: the vendor's real answer.
 RESULT_STATUSES: Final[frozenset[str]] = frozenset({PASSED, FAILED})
 #: Statuses ``finalize`` may replace. ABANDONED is the sweeper's guess that the user walked away; a late real
@@ -72,7 +74,7 @@ class TransactionRecord:
     def __post_init__(self) -> None:
         validate_merchant_biz_id(self.merchant_biz_id)
         if self.status not in STATUSES:
-            raise ValueError("status must be one of PENDING, PASSED, FAILED, ABANDONED")
+            raise ValueError("status must be one of PENDING, PASSED, FAILED, ABANDONED, RATE_SLOT")
         if self.passed is not None and self.passed not in PASSED_VALUES:
             raise ValueError("passed must be Y, N, P or None")
 
