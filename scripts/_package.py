@@ -62,8 +62,12 @@ def requirements_key(python_version: str, target_platform: str | None) -> str:
     return f"py{python_version}-{target_platform or 'local'}-{digest}"
 
 
-def pip_install(target: Path, python_version: str, target_platform: str | None) -> None:
-    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
+def pip_install(target: Path, python_version: str, target_platform: str | None, installer: str) -> None:
+    """``installer`` is the interpreter whose pip runs. Only an interpreter of the target version gets environment
+    markers right: pip evaluates ``python_version < "3.11"`` (aiohttp's async_timeout, ...) against the interpreter
+    it runs in, whatever ``--python-version`` says."""
+    cmd = [installer, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
+           "--root-user-action=ignore",
            "--target", str(target), "--only-binary=:all:"]
     if target_platform is not None:
         cmd += ["--platform", target_platform, "--implementation", "cp", "--python-version", python_version]
@@ -128,12 +132,14 @@ def slim(deps: Path) -> None:
                 item.unlink()
 
 
-def dependency_set(cache: Path, python_version: str, target_platform: str | None) -> tuple[Path, dict[str, list[str]]]:
-    """Installs requirements.txt once per (python, platform, requirements) into the cache.
+def dependency_set(
+    cache: Path, python_version: str, target_platform: str | None, installer: str = sys.executable
+) -> tuple[Path, dict[str, list[str]]]:
+    """Installs requirements.txt once per (python, platform, requirements, installer) into the cache.
 
     Returns the folder and the distribution -> top-level modules map.
     """
-    key = requirements_key(python_version, target_platform)
+    key = requirements_key(python_version, target_platform) + ("" if installer == sys.executable else "-native")
     deps = cache / key
     modules_file = cache / f"{key}.modules"
     if deps.is_dir() and modules_file.exists():
@@ -143,7 +149,7 @@ def dependency_set(cache: Path, python_version: str, target_platform: str | None
         staging = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=cache))
         log(f"installing requirements.txt for Python {python_version} ({target_platform or 'local platform'})")
         try:
-            pip_install(staging, python_version, target_platform)
+            pip_install(staging, python_version, target_platform, installer)
             modules = top_level_modules(staging)
             slim(staging)
             shutil.rmtree(deps, ignore_errors=True)
@@ -236,9 +242,9 @@ if hasattr(index, "initialize") and not callable(index.initialize):
 """
 
 
-def check_import(build: Path, modules: list[str]) -> None:
+def check_import(build: Path, modules: list[str], python: str = sys.executable) -> None:
     """Clean interpreter: -I (no env vars, no user site), -S (no site-packages), -B (no bytecode), empty env."""
-    cmd = [sys.executable, "-I", "-S", "-B", "-c", CHECK, str(build), *modules]
+    cmd = [python, "-I", "-S", "-B", "-c", CHECK, str(build), *modules]
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
     result = subprocess.run(cmd, cwd=build, env=env, capture_output=True, text=True, timeout=120, check=False)
     if result.returncode != 0:
@@ -250,9 +256,11 @@ def check_import(build: Path, modules: list[str]) -> None:
 def target_compiler(python_version: str) -> str | None:
     """An interpreter of the target version to compile bytecode with, or None."""
     explicit = os.environ.get("KYC_PACKAGE_COMPILE_PYTHON", "").strip()
+    pyenv = sorted(Path.home().glob(f".pyenv/versions/{python_version}.*/bin/python{python_version}"), reverse=True)
     candidates = [explicit] if explicit else [
         sys.executable if local_python() == python_version else "",
         shutil.which(f"python{python_version}") or "",
+        *(str(p) for p in pyenv),  # pyenv keeps unselected versions off PATH (its shim refuses them)
     ]
     probe = "import sys; print('%d.%d' % sys.version_info[:2])"
     for candidate in filter(None, candidates):
@@ -301,13 +309,14 @@ def main() -> int:
     functions_root = Path(os.environ.get("KYC_FUNCTIONS_DIR") or ROOT / "functions").resolve()
 
     functions = function_dirs(functions_root)
-    deps, modules = dependency_set(cache, target_python, target_platform)
-    runtime_modules = required_modules(modules)
     build_root.mkdir(parents=True, exist_ok=True)
     compiler = target_compiler(target_python)
     if compiler is None:
         log(f"no Python {target_python} interpreter here: shipping sources only, so FC compiles them at every cold "
-            f"start (set KYC_PACKAGE_COMPILE_PYTHON or put python{target_python} on PATH to ship bytecode)")
+            f"start, and dependencies that only some Python versions need are chosen for Python {local_python()} "
+            f"(set KYC_PACKAGE_COMPILE_PYTHON or put python{target_python} on PATH)")
+    deps, modules = dependency_set(cache, target_python, target_platform, compiler or sys.executable)
+    runtime_modules = required_modules(modules)
     for function_dir in functions:
         dest = build_root / function_dir.name
         assemble(function_dir, deps, dest)
@@ -316,10 +325,11 @@ def main() -> int:
             compile_bytecode(dest, compiler)
 
     same_runtime = target_python == local_python() and local_matches_platform(target_platform)
-    if same_runtime:
-        log(f"import check: the builds themselves (local Python {local_python()} matches the target)")
+    if same_runtime or (compiler is not None and local_matches_platform(target_platform)):
+        python = sys.executable if same_runtime else str(compiler)
+        log(f"import check: the builds themselves, with Python {target_python} ({python})")
         for function_dir in functions:
-            check_import(build_root / function_dir.name, runtime_modules)
+            check_import(build_root / function_dir.name, runtime_modules, python)
     else:
         log(f"import check: local Python {local_python()} cannot load Python {target_python} wheels; "
             f"checking a shadow build with local-interpreter dependencies")

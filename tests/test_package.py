@@ -162,3 +162,79 @@ def test_default_build_carries_python_310_extensions_and_is_checked_by_a_shadow_
     assert extensions and all("cpython-310-x86_64-linux-gnu" in name for name in extensions), extensions
     if LOCAL_PYTHON != "3.10":
         assert "shadow build" in result.stdout
+
+
+# --- the runtime FC actually runs: Python 3.10 ------------------------------------------------------------------
+
+FC_PYTHON = "3.10"
+RUN_ON_FC_PYTHON = r"""
+import json, sys
+build = sys.argv[1]
+sys.path.insert(0, build)
+import index
+index.initialize(None)
+event = json.loads(sys.argv[2])
+answer = index.handler(json.dumps(event).encode(), None)
+print(json.dumps({"version": "%d.%d" % sys.version_info[:2], "answer": answer}))
+"""
+HTTP_EVENTS = {
+    "initializer": ("POST", "/verifications", {}),  # no token: 401 from the real handler
+    "result_fetcher": ("GET", "/callback", {"merchantBizId": "0" * 32, "callbackToken": "x"}),  # unknown: 404
+}
+
+
+def fc_python() -> str:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from _package import target_compiler
+    finally:
+        sys.path.pop(0)
+    python = target_compiler(FC_PYTHON)
+    if python is None:
+        pytest.fail(f"no Python {FC_PYTHON} interpreter: the FC runtime check needs one (pyenv, or python3.10 on PATH)")
+    return python
+
+
+@pytest.fixture(scope="module")
+def fc_build(tmp_path_factory: pytest.TempPathFactory, cache: Path) -> Path:
+    target = tmp_path_factory.mktemp("build-fc")
+    result = run_package(target, cache, KYC_PACKAGE_PYTHON=FC_PYTHON)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"with Python {FC_PYTHON}" in result.stdout  # the real folders were imported by the runtime's Python
+    return target
+
+
+def _event(function: str) -> object:
+    if function in HTTP_EVENTS:
+        method, path, query = HTTP_EVENTS[function]
+        context = {"requestId": "r", "http": {"method": method, "path": path}}
+        return {"version": "v1", "rawPath": path, "headers": {}, "queryParameters": query, "body": "",
+                "isBase64Encoded": False, "requestContext": context}
+    if function == "notifier":
+        return []  # an empty MNS batch
+    return {"triggerTime": "2026-11-22T00:00:00Z", "triggerName": "sweep", "payload": ""}
+
+
+@pytest.mark.parametrize("function", function_folders())
+def test_each_packaged_handler_runs_on_fcs_python_with_only_its_folder(
+    fc_build: Path, function: str, tmp_path: Path
+) -> None:
+    import json
+
+    env = {
+        "LANG": "C.UTF-8", "KYC_DATA_DIR": str(tmp_path), "KYC_PUBLIC_URL": "http://127.0.0.1:9",
+        "KYC_JWT_SECRET": "j" * 40, "KYC_USER_ID_PEPPER": "p" * 20, "KYC_RETURN_URL_ALLOWLIST": "http://127.0.0.1:9/",
+        "CLOUDAUTH_ENDPOINT": "http://127.0.0.1:9", "ALIBABA_CLOUD_ACCESS_KEY_ID": "id",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "secret",
+    }  # fmt: skip
+    folder = fc_build / function
+    cmd = [fc_python(), "-I", "-S", "-c", RUN_ON_FC_PYTHON, str(folder), json.dumps(_event(function))]
+    result = subprocess.run(cmd, cwd=folder, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["version"] == FC_PYTHON
+    expected_status = {"initializer": 401, "result_fetcher": 404}.get(function)
+    if expected_status is not None:
+        assert out["answer"]["statusCode"] == expected_status
+    else:
+        assert isinstance(out["answer"], dict)
