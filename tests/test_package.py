@@ -148,11 +148,10 @@ def test_packaging_fails_when_index_has_no_handler(tmp_path: Path, cache: Path) 
     assert "index.handler is missing" in result.stderr
 
 
-def test_default_build_carries_python_310_extensions_and_is_checked_by_a_shadow_build(
-    tmp_path: Path, cache: Path
-) -> None:
+def test_without_a_python_310_the_default_build_is_checked_by_a_shadow_build(tmp_path: Path, cache: Path) -> None:
     functions = fake_functions(tmp_path, hello="def handler(e, c):\n    return 1\n")
-    env = {k: v for k, v in os.environ.items() if k != "KYC_PACKAGE_PYTHON"}
+    env = {k: v for k, v in os.environ.items() if k not in {"KYC_PACKAGE_PYTHON", "KYC_PACKAGE_COMPILE_PYTHON"}}
+    env["HOME"] = str(tmp_path)  # hides pyenv's 3.10; the pyenv shim on PATH refuses an unselected version
     full_env = {**env, "KYC_BUILD_DIR": str(tmp_path / "build"), "KYC_PACKAGE_CACHE": str(cache),
                 "KYC_FUNCTIONS_DIR": str(functions)}
     result = subprocess.run([str(ROOT / "scripts" / "package")], cwd=ROOT, env=full_env, capture_output=True,
@@ -162,6 +161,7 @@ def test_default_build_carries_python_310_extensions_and_is_checked_by_a_shadow_
     assert extensions and all("cpython-310-x86_64-linux-gnu" in name for name in extensions), extensions
     if LOCAL_PYTHON != "3.10":
         assert "shadow build" in result.stdout
+        assert "shipping sources only" in result.stdout
 
 
 # --- the runtime FC actually runs: Python 3.10 ------------------------------------------------------------------
