@@ -14,7 +14,7 @@ keeps PyJWT as the oracle (its tokens verify identically, what it rejects is rej
 
 Error codes are PascalCase like the rest of the API; the challenge carries RFC 6750's (``invalid_token``,
 ``invalid_request``). Codes: ``MissingToken``, ``InvalidToken``, ``TokenExpired``,
-``token_expired``; messages never contain the token or its claims.
+``InvalidAuthorizationHeader``; messages never contain the token or its claims.
 """
 
 from __future__ import annotations
@@ -71,10 +71,6 @@ class AuthFailed(HttpError):
         rfc_code = _RFC6750_ERRORS.get(code)
         challenge = f'Bearer realm="ekyc", error="{rfc_code}"' if rfc_code else 'Bearer realm="ekyc"'
         super().__init__(status, code, message, {"www-authenticate": challenge})
-
-
-def preload() -> None:
-    """Nothing to load any more (HS256 needs only modules every handler has); kept for API compatibility."""
 
 
 def _key(secret: str | bytes) -> bytes:

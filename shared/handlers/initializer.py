@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from shared import jsonutil
-from shared.auth import bearer_token, hash_user_id, preload, verify_token
+from shared.auth import bearer_token, hash_user_id, verify_token
 from shared.cloudauth import (
     AuthError,
     CloudAuthClient,
@@ -109,7 +109,6 @@ class InitializerApp:
         register_config_secrets(env)
         settings = FrontendSettings.from_env(env)
         storage = StorageSettings.from_env(env)
-        preload()  # a no-op since HS256 is verified without PyJWT; kept so auth can warm up here if it ever needs to
         return cls(
             settings=settings,
             client=CloudAuthClient(CloudAuthSettings.from_env(env)),
