@@ -13,7 +13,7 @@ Bytecode: FC's /code is read-only, so without shipped .pyc every cold start comp
 ``--invalidation-mode unchecked-hash``: the .pyc are used as they are, whatever the mtimes in the deployed zip.
 Otherwise the build ships sources only and says so.
 
-Never packaged: sandbox/, devstack/, ops/, tests/, bytecode of other Python versions, pip's bookkeeping files,
+Never packaged: tools/, tests/, bytecode of other Python versions, pip's bookkeeping files,
 executables in bin/.
 """
 
@@ -30,7 +30,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEV_ONLY = ("sandbox", "devstack", "ops", "tests")
+DEV_ONLY = ("tools", "sandbox", "devstack", "ops", "tests")
 # Inside a dist-info folder only these are kept: METADATA (importlib.metadata.version() at import time),
 # the module map and the licences. RECORD, INSTALLER, REQUESTED, direct_url.json, WHEEL are pip's bookkeeping.
 DIST_INFO_KEEP = {"METADATA", "top_level.txt", "entry_points.txt"}

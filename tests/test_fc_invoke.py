@@ -19,11 +19,11 @@ import pytest
 from fc2.auth import Auth as Fc2Auth
 from fc2.fc_exceptions import FcError
 
-from devstack.dev import DevConfig, DevStack
-from devstack.invoke_api import fc_signature
 from shared import jsonutil
 from shared.storage import StorageSettings, open_transaction_store
 from tests.sandbox.helpers import control
+from tools.devstack.dev import DevConfig, DevStack
+from tools.devstack.invoke_api import fc_signature
 
 EVENTS = Path(__file__).parent / "events"
 SERVICE = "ekyc-dev"

@@ -1,4 +1,4 @@
-"""devstack.gateway: HTTP -> FC 3.0 events -> handler modules loaded by file path, on 127.0.0.1 port 0."""
+"""tools.devstack.gateway: HTTP -> FC 3.0 events -> handler modules loaded by file path, on 127.0.0.1 port 0."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from devstack.gateway import FcContext, FunctionLoadError, Gateway, Route, make_http_event
 from shared.fc import HttpEvent, http_response
+from tools.devstack.gateway import FcContext, FunctionLoadError, Gateway, Route, make_http_event
 
 # Test handlers: each records the raw event it received (in a module global) and answers from it.
 ECHO = """
@@ -308,7 +308,7 @@ def test_invoke_unknown_function_raises_load_error(gateway: Gateway) -> None:
 
 
 def test_request_log_omits_the_query_string(gateway: Gateway, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.DEBUG, logger="devstack.gateway"):
+    with caplog.at_level(logging.DEBUG, logger="tools.devstack.gateway"):
         request(gateway, "GET", "/echo?callbackToken=tok-secret-123")
     assert "/echo" in caplog.text
     assert "tok-secret-123" not in caplog.text

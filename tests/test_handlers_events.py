@@ -20,14 +20,14 @@ from typing import Any
 
 import pytest
 
-from devstack.gateway import FcContext, FunctionMeta
-from sandbox import SandboxConfig, SandboxServer
 from shared import jsonutil
 from shared.auth import hash_user_id, issue_token
 from shared.handlers.initializer import hash_callback_token
 from shared.storage import DirectoryObjectStore, SqliteQueue, SqliteTransactionStore, TransactionRecord
 from shared.webhooks import generate_secret
 from tests.sandbox.helpers import control, initialize
+from tools.devstack.gateway import FcContext, FunctionMeta
+from tools.sandbox import SandboxConfig, SandboxServer
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = Path(__file__).resolve().parent / "events"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.cold import backend_env
+from tools.bench.cold import backend_env
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS = ("initializer", "result_fetcher", "notifier", "sweeper")

@@ -13,10 +13,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ops import kyc
 from shared import jsonutil
 from tests.conftest import ROOT
 from tests.test_cloudauth_fakeserver import FakeCloudAuth, Reply, error_body, fake
+from tools.ops import kyc
 
 __all__ = ["fake"]
 
@@ -131,7 +131,7 @@ def test_module_runs_as_a_subprocess(fake: FakeCloudAuth) -> None:
     fake.reply(Reply(body=check_body()))
     env = {**os.environ, **fake.env(), "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
-        [sys.executable, "-m", "ops.kyc", "check-result", "--merchant-biz-id", "b1", "--transaction-id", "t1"],
+        [sys.executable, "-m", "tools.ops.kyc", "check-result", "--merchant-biz-id", "b1", "--transaction-id", "t1"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
     )
     assert proc.returncode == 0, proc.stderr

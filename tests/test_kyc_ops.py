@@ -18,9 +18,6 @@ import pytest
 from mns.auth import Credentials as MnsCredentials
 from mns.mns_client import MNSClient
 
-from devstack.dev import DevStack
-from devstack.worker import QueueWorker, Subscription
-from ops import kyc
 from shared import jsonutil
 from shared.cloudauth import CloudAuthClient, TransactionIdInvalid
 from shared.config import CloudAuthSettings
@@ -40,6 +37,9 @@ from shared.storage import (
 )
 from tests.sandbox.helpers import control
 from tests.test_fc_invoke import EVENTS, complete, stack, start_verification
+from tools.devstack.dev import DevStack
+from tools.devstack.worker import QueueWorker, Subscription
+from tools.ops import kyc
 
 __all__ = ["stack"]
 

@@ -18,7 +18,7 @@ def _loadtest(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KYC_", "CLOUDAUTH_", "SANDBOX_"))}
     env["PYTHONPATH"] = str(ROOT)
     return subprocess.run(
-        [sys.executable, "-m", "loadtest", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+        [sys.executable, "-m", "tools.loadtest", *args], cwd=ROOT, env=env, capture_output=True, text=True,
         timeout=timeout, check=False,
     )
 

@@ -20,8 +20,8 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
 
-from devstack.dev import DevConfig, DevStack
 from shared import jsonutil
+from tools.devstack.dev import DevConfig, DevStack
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "openapi.yaml"

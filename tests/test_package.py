@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-DEV_ONLY = ("sandbox", "devstack", "ops", "tests")
+DEV_ONLY = ("tools", "sandbox", "devstack", "ops", "tests")
 LOCAL_PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
 
 pytestmark = pytest.mark.slow

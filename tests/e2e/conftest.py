@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from devstack.dev import DevConfig, DevStack
 from tests.e2e.support import E2EStack, LeakGuard, MakeStack
+from tools.devstack.dev import DevConfig, DevStack
 
 #: Variables DevStack writes into the environment: each is restored after the test.
 STACK_VARIABLES = (

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit
 
-from devstack.dev import DevStack
-from devstack.worker import timer_event
 from shared import jsonutil
 from shared.storage import DirectoryObjectStore, SqliteQueue, SqliteTransactionStore, TransactionRecord
 from shared.storage.settings import OBJECTS_DIR, QUEUES_FILE, TRANSACTIONS_FILE
+from tools.devstack.dev import DevStack
+from tools.devstack.worker import timer_event
 
 # --- the leak guard ----------------------------------------------------------------------------------------
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sandbox.synth import placeholder_jpeg
 from shared.handlers.initializer import hash_callback_token
 from tests.e2e.support import IDENTITY, PASSPORT, E2EStack, delivered, stored_result
+from tools.sandbox.synth import placeholder_jpeg
 
 
 def test_passed_verification_is_stored_masked_and_notified_once(stack: E2EStack) -> None:

@@ -13,9 +13,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 
-from sandbox import SandboxConfig, SandboxServer
 from shared import jsonutil
 from shared.signing import Credentials, sign_acs3_request, sign_v1_params
+from tools.sandbox import SandboxConfig, SandboxServer
 
 AK, SECRET = "sandbox", "sandbox-secret"
 VERSION = "2022-08-09"

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from sandbox import SandboxServer
 from tests.browser import chromium_page
 from tests.sandbox.helpers import Receiver, check, init_params, v3_request
+from tools.sandbox import SandboxServer
 
 pytestmark = pytest.mark.browser
 

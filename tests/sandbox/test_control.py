@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sandbox import SandboxServer
 from tests.sandbox.helpers import check, complete, control, initialize
+from tools.sandbox import SandboxServer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,7 +61,7 @@ def test_unknown_control_route_is_404(sandbox: SandboxServer) -> None:
 def test_python_m_sandbox_serves_on_the_requested_port() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SANDBOX_ACCESS_KEY_ID": "cli-ak"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "--host", "127.0.0.1", "--port", "0", "--quiet"],
+        [sys.executable, "-m", "tools.sandbox", "--host", "127.0.0.1", "--port", "0", "--quiet"],
         cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -85,4 +85,4 @@ def test_scripts_sandbox_is_an_executable_wrapper() -> None:
     assert os.access(script, os.X_OK)
     text = script.read_text()
     assert '. "$(dirname "$0")/_venv.sh"' in text
-    assert 'exec python -m sandbox "$@"' in text
+    assert 'exec python -m tools.sandbox "$@"' in text

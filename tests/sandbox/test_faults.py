@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 import pytest
 
-from sandbox import SandboxServer
 from tests.sandbox.helpers import Receiver, check, complete, control, init_params, initialize, v3_request
+from tools.sandbox import SandboxServer
 
 
 def _faults(server: SandboxServer, plan: dict[str, object]) -> None:

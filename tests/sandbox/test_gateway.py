@@ -8,9 +8,9 @@ from urllib.parse import urlencode
 
 import pytest
 
-from sandbox import SandboxServer
 from shared.signing import Credentials, sign_acs3_request, sign_v1_params, utc_timestamp
 from tests.sandbox.helpers import AK, SECRET, VERSION, FakeClock, init_params, raw, v1_request, v3_request
+from tools.sandbox import SandboxServer
 
 
 def test_v3_signed_request_is_accepted(sandbox: SandboxServer) -> None:
@@ -160,7 +160,7 @@ def test_other_api_version_gets_invalid_version(sandbox: SandboxServer) -> None:
 
 
 def test_credentials_come_from_sandbox_environment_variables() -> None:
-    from sandbox import SandboxConfig
+    from tools.sandbox import SandboxConfig
 
     config = SandboxConfig.from_env(
         {"SANDBOX_ACCESS_KEY_ID": "ak2", "SANDBOX_ACCESS_KEY_SECRET": "sk2", "SANDBOX_SECURITY_TOKENS": "a, b,"}

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from sandbox import SandboxServer
 from shared import jsonutil
 from tests.sandbox.helpers import complete, sdk_client
+from tools.sandbox import SandboxServer
 
 ALGORITHMS = [pytest.param(None, id="v3-acs3-hmac-sha256"), pytest.param("v2", id="v1-hmac-sha1")]
 

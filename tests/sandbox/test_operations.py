@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from sandbox import SandboxServer
-from sandbox.synth import OCR_FIELDS
 from shared import doctypes, jsonutil
 from tests.sandbox.helpers import FakeClock, check, complete, control, init_params, initialize, v3_request
+from tools.sandbox import SandboxServer
+from tools.sandbox.synth import OCR_FIELDS
 
 
 def _ocr(result: dict[str, Any]) -> dict[str, Any]:

@@ -6,8 +6,8 @@ import http.client
 import re
 from urllib.parse import urlencode, urlsplit
 
-from sandbox import SandboxServer
 from tests.sandbox.helpers import Receiver, check, control, init_params, initialize, v3_request
+from tools.sandbox import SandboxServer
 
 
 def _get(url: str) -> tuple[int, str, dict[str, str]]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox import SandboxServer
 from tests.sandbox.helpers import AK, SECRET, complete
+from tools.sandbox import SandboxServer
 
 
 @pytest.mark.parametrize("signature_version", ["v3", "v1"])

@@ -1,1 +1,0 @@
-"""Load test of the whole local stack under injected faults: ``./scripts/loadtest`` (``python -m loadtest``)."""

@@ -1,1 +1,0 @@
-"""Operator tools (never deployed): ``python -m ops.kyc`` / ``./scripts/kyc``."""

@@ -1,0 +1,4 @@
+"""Local tools, never deployed: the vendor sandbox, the local stack, the operator CLI, benchmarks, the load test.
+
+``./scripts/*`` are the thin entry points users type; each runs ``python -m tools.<package>``.
+"""

@@ -1,0 +1,198 @@
+"""``./scripts/dev``: the whole system on one machine, running the very same handler code as FC.
+
+Starts, in one process: the cloudauth-intl sandbox (unless ``CLOUDAUTH_ENDPOINT`` points elsewhere), the local FC
+gateway (``/verifications`` → initializer, ``/callback`` → result_fetcher, ``/`` → demo merchant page,
+``/demo/webhooks`` → demo receiver), and the queue worker (re-check and notify queues as MNS-trigger events, the
+sweeper on a timer). Every variable the functions read can be overridden from the environment; the local defaults
+fill in the rest. Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import sys
+import threading
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import cast
+
+from shared import jsonutil
+from shared.auth import issue_token
+from shared.storage import StorageSettings, open_queue
+from shared.storage.sqlite_queue import SqliteQueue
+from shared.webhooks import generate_secret
+from tools.devstack.demo import DemoApp
+from tools.devstack.gateway import DEFAULT_ROUTES, Gateway
+from tools.devstack.worker import QueueWorker
+from tools.sandbox.config import SandboxConfig
+from tools.sandbox.server import SandboxServer
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class DevConfig:
+    host: str = "127.0.0.1"
+    http_port: int = 9000
+    sandbox_port: int = 9100
+    data_dir: str = ".kyc-data"
+    sweep_interval: float = 30.0
+    poll_interval: float = 0.2
+    quiet_sandbox: bool = True
+
+
+def dev_secrets(data_dir: Path) -> dict[str, str]:
+    """Random secrets for this data directory, created once and kept (0600) so demo tokens survive restarts."""
+    path = data_dir / "dev-secrets.json"
+    if path.exists():
+        stored = jsonutil.loads(path.read_bytes())
+        if isinstance(stored, dict) and all(isinstance(v, str) for v in stored.values()):
+            return cast(dict[str, str], stored)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    values = {
+        "jwt_secret": secrets.token_urlsafe(48),
+        "user_id_pepper": secrets.token_urlsafe(32),
+        "webhook_secret": generate_secret(),
+    }
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(jsonutil.dumps(values))
+    return values
+
+
+class DevStack:
+    """Everything ``./scripts/dev`` runs; usable in-process by tests (``port 0`` everywhere)."""
+
+    def __init__(self, config: DevConfig, env: MutableMapping[str, str] | None = None) -> None:
+        self.config = config
+        self.env = os.environ if env is None else env
+        self.data_dir = Path(self.env.get("KYC_DATA_DIR") or config.data_dir).resolve()
+        self.secrets = dev_secrets(self.data_dir)
+        self.sandbox: SandboxServer | None = None
+        self.gateway: Gateway | None = None
+        self.worker: QueueWorker | None = None
+        self.demo = DemoApp(jwt_secret=self._setting("KYC_JWT_SECRET", self.secrets["jwt_secret"]),
+                            webhook_secret=self.secrets["webhook_secret"])
+
+    def _setting(self, name: str, default: str) -> str:
+        return self.env.get(name) or default
+
+    def start(self) -> DevStack:
+        env = self.env
+        if not env.get("CLOUDAUTH_ENDPOINT"):
+            self.sandbox = SandboxServer(
+                SandboxConfig.from_env(None, host=self.config.host, port=self.config.sandbox_port),
+                verbose=not self.config.quiet_sandbox,
+            )
+            env["CLOUDAUTH_ENDPOINT"] = self.sandbox.start()
+            env["ALIBABA_CLOUD_ACCESS_KEY_ID"] = self.sandbox.config.access_key_id
+            env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] = self.sandbox.config.access_key_secret
+            env.pop("ALIBABA_CLOUD_SECURITY_TOKEN", None)
+        self.gateway = Gateway(
+            PROJECT_ROOT / "functions",
+            routes=DEFAULT_ROUTES,
+            extra_handlers={"/": self.demo},
+            host=self.config.host,
+            port=self.config.http_port,
+        )
+        base = self.gateway.url
+        defaults = {
+            "KYC_BACKEND": "local",
+            "KYC_DATA_DIR": str(self.data_dir),
+            "KYC_PUBLIC_URL": base,
+            "KYC_JWT_SECRET": self.secrets["jwt_secret"],
+            "KYC_USER_ID_PEPPER": self.secrets["user_id_pepper"],
+            "KYC_RETURN_URL_ALLOWLIST": f"{base}/",
+            "KYC_CORS_ORIGINS": base,
+            "KYC_WEBHOOKS": jsonutil.dumps_str(
+                [{"url": f"{base}/demo/webhooks", "secret": self.secrets["webhook_secret"], "includePii": False}]
+            ),
+            "KYC_WEBHOOK_ALLOW_PRIVATE": "Y",  # the demo receiver is on loopback
+        }
+        for name, value in defaults.items():
+            env.setdefault(name, value)
+        self.gateway.start()
+        storage = StorageSettings.from_env(env)
+        queues = {name: cast(SqliteQueue, open_queue(storage, name)) for name in ("recheck", "notify")}
+        timers = [("sweeper", self.config.sweep_interval)] if self.config.sweep_interval > 0 else []
+        self.worker = QueueWorker(
+            self.gateway.invoke,
+            queues,
+            cast(SqliteQueue, open_queue(storage, "deadletter")),
+            poll_interval=self.config.poll_interval,
+            timers=timers,
+        ).start()
+        return self
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+        if self.gateway is not None:
+            self.gateway.stop()
+        if self.sandbox is not None:
+            self.sandbox.stop()
+
+    def demo_token(self, user: str = "demo-user") -> str:
+        return issue_token(user, self.env["KYC_JWT_SECRET"], ttl=12 * 3600)
+
+    def banner(self) -> str:
+        assert self.gateway is not None
+        base = self.gateway.url
+        lines = [
+            "fc-ekyc local stack is running (Ctrl-C stops it)",
+            f"  demo merchant page   {base}/",
+            f"  API                  {base}/verifications   (POST, GET /verifications/<merchantBizId>)",
+            f"  vendor callback      {base}/callback",
+            f"  demo webhooks        {base}/demo/webhooks",
+            f"  cloudauth endpoint   {self.env['CLOUDAUTH_ENDPOINT']}"
+            + ("  (local sandbox; control API under /_sandbox/)" if self.sandbox else ""),
+            f"  data directory       {self.data_dir}",
+            "  demo JWT (user 'demo-user', 12 h):",
+            f"    {self.demo_token()}",
+        ]
+        return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="./scripts/dev", description="Run the whole eKYC system locally.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("KYC_HTTP_PORT") or 9000))
+    parser.add_argument("--sandbox-port", type=int, default=int(os.environ.get("KYC_SANDBOX_PORT") or 9100))
+    parser.add_argument("--sweep-interval", type=float, default=30.0, help="seconds between sweeper runs (0: off)")
+    parser.add_argument("--verbose-sandbox", action="store_true", help="log every sandbox request")
+    args = parser.parse_args(argv)
+    config = DevConfig(
+        host=args.host,
+        http_port=args.port,
+        sandbox_port=args.sandbox_port,
+        sweep_interval=args.sweep_interval,
+        quiet_sandbox=not args.verbose_sandbox,
+    )
+    stack = DevStack(config)
+    try:
+        stack.start()
+    except OSError as exc:
+        print(f"dev: cannot start: {exc}", file=sys.stderr)
+        stack.stop()
+        return 1
+    print(stack.banner(), flush=True)
+    done = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        done.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    done.wait()
+    print("stopping...", file=sys.stderr, flush=True)
+    stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

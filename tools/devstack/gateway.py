@@ -1,0 +1,499 @@
+"""Local FC 3.0 gateway (dev only, never deployed): HTTP on 127.0.0.1 -> FC HTTP trigger events -> handlers.
+
+Each function's handler module is loaded by file path (``functions/<name>/index.py``) under a unique module name
+(``fc_<name>``), its ``initialize(context)`` runs once (retried on the next invocation if it fails, as FC does),
+and every request becomes an FC 3.0 HTTP trigger event (JSON bytes) passed to ``handler(event, context)``. The
+returned FC response dict becomes the HTTP response. A crashing handler, a failed initializer or an invalid
+return value gives a 502 JSON error, and the gateway keeps serving.
+
+Routing is longest-prefix: a prefix matches itself and everything below it (``/verifications`` matches
+``/verifications/abc``; ``/`` matches everything, so it is the fallback). Targets are either functions
+(:class:`Route`) or ``extra_handlers``: plain callables with the FC handler contract
+``(event: bytes, context: FcContext) -> FC response dict``, so the demo page and the webhook receiver can be
+written with :mod:`shared.fc` exactly like the real functions.
+
+Assumptions where FC's behaviour is not documented (the adapters in :mod:`shared.fc` cope with either choice):
+header names are sent in canonical MIME case (``Content-Type``; FC's casing is not documented), repeated header
+and query values are comma-joined (documented), ``queryParameters`` is omitted when there is no query, and a body
+is base64-encoded unless its content type is textual (``text/*``, JSON, XML, form) and it is valid UTF-8.
+
+Run: ``python -m tools.devstack.gateway --port 9000`` from the project root.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import importlib.util
+import logging
+import secrets
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from shared import jsonutil
+from shared.fc import is_text_media_type
+
+log = logging.getLogger("tools.devstack.gateway")
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_FUNCTIONS_DIR = PROJECT_ROOT / "functions"
+MAX_BODY_BYTES = 32 * 1024 * 1024  # FC's limit for synchronous invocations
+_HOP_BY_HOP = frozenset({"connection", "content-length", "transfer-encoding", "keep-alive", "date", "server"})
+
+
+@dataclass(frozen=True)
+class Route:
+    """Requests whose path is ``prefix`` or below it go to ``functions/<function_name>/index.py``."""
+
+    prefix: str
+    function_name: str
+
+
+DEFAULT_ROUTES: tuple[Route, ...] = (Route("/verifications", "initializer"), Route("/callback", "result_fetcher"))
+
+
+@dataclass(frozen=True)
+class FunctionMeta:
+    name: str
+    handler: str = "index.handler"
+    memory: int = 512
+    timeout: int = 30
+    initializer: str = "index.initialize"
+
+
+@dataclass(frozen=True)
+class ServiceMeta:
+    name: str = "ekyc-dev"
+    log_project: str = ""
+    log_store: str = ""
+    qualifier: str = "LATEST"
+    version_id: str = ""
+
+
+@dataclass
+class FcContext:
+    """What FC 3.0 passes as ``context`` (the attributes our handlers use). No credentials locally: FC 3.0's
+    Python 3.12 runtime has none either; keys come from the environment."""
+
+    request_id: str
+    region: str
+    function: FunctionMeta
+    service: ServiceMeta = field(default_factory=ServiceMeta)
+    account_id: str = "1234567890123456"
+    credentials: Any = None
+
+
+ExtraHandler = Callable[[bytes, FcContext], Any]
+
+
+class FunctionLoadError(Exception):
+    """A function's module could not be imported or its ``initialize`` failed (names the function only)."""
+
+
+def new_request_id(now: float | None = None) -> str:
+    return f"1-{int(time.time() if now is None else now):08x}-{secrets.token_hex(12)}"
+
+
+def _canonical(name: str) -> str:
+    return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
+
+
+def make_http_event(
+    method: str,
+    target: str,
+    headers: Iterable[tuple[str, str]],
+    body: bytes,
+    *,
+    source_ip: str = "127.0.0.1",
+    protocol: str = "HTTP/1.1",
+    request_id: str | None = None,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """The FC 3.0 HTTP trigger event for one request (``target`` is the request-target: path + query)."""
+    split = urlsplit(target)
+    raw_path = split.path or "/"
+    joined: dict[str, str] = {}
+    for name, value in headers:
+        key = _canonical(name)
+        joined[key] = f"{joined[key]},{value}" if key in joined else value
+    query: dict[str, str] = {}
+    for key, value in parse_qsl(split.query, keep_blank_values=True):
+        query[key] = f"{query[key]},{value}" if key in query else value
+    content_type = next((v for k, v in joined.items() if k == "Content-Type"), None)
+    text: str | None = None
+    if body and is_text_media_type(content_type):
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+    is_b64 = bool(body) and text is None
+    stamp = time.time() if now is None else now
+    event: dict[str, Any] = {
+        "version": "v1",
+        "rawPath": raw_path,
+        "body": base64.b64encode(body).decode("ascii") if is_b64 else (text or ""),
+        "isBase64Encoded": is_b64,
+        "headers": joined,
+        "requestContext": {
+            "accountId": "1234567890123456",
+            "domainName": joined.get("Host", "127.0.0.1"),
+            "domainPrefix": "local",
+            "http": {
+                "method": method.upper(),
+                "path": unquote(raw_path),
+                "protocol": protocol,
+                "sourceIp": source_ip,
+                "userAgent": joined.get("User-Agent", ""),
+            },
+            "requestId": request_id or new_request_id(stamp),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp)),
+            "timeEpoch": str(int(stamp * 1000)),
+        },
+    }
+    if query:
+        event["queryParameters"] = query
+    return event
+
+
+class _InvalidResponse(Exception):
+    pass
+
+
+def _response_parts(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
+    """(status, headers, body) of an FC response dict; :class:`_InvalidResponse` when it is not one."""
+    if not isinstance(result, Mapping):
+        raise _InvalidResponse("handler returned no response object")
+    status = result.get("statusCode")
+    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+        raise _InvalidResponse("statusCode must be an integer HTTP status")
+    raw_headers = result.get("headers") or {}
+    if not isinstance(raw_headers, Mapping):
+        raise _InvalidResponse("headers must be an object")
+    headers: list[tuple[str, str]] = []
+    for name, value in raw_headers.items():
+        values = value if isinstance(value, list) else [value]
+        if not isinstance(name, str) or not all(isinstance(v, str) for v in values):
+            raise _InvalidResponse("header names and values must be strings")
+        if any(c in "\r\n" for v in values for c in v) or any(c in "\r\n:" for c in name):
+            raise _InvalidResponse("header contains a line break")
+        headers.extend((name, v) for v in values if name.lower() not in _HOP_BY_HOP)
+    body = result.get("body")
+    if body is None:
+        data = b""
+    elif not isinstance(body, str):
+        raise _InvalidResponse("body must be a string")
+    elif result.get("isBase64Encoded") is True:
+        try:
+            data = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise _InvalidResponse("body is not valid base64") from None
+    else:
+        data = body.encode("utf-8", "surrogatepass")
+    return status, headers, data
+
+
+def _error(status: int, code: str, message: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    body = jsonutil.dumps({"error": {"code": code, "message": message}})
+    return status, [("content-type", "application/json"), ("x-fc-error-type", code)], body
+
+
+class _Function:
+    def __init__(self, meta: FunctionMeta, path: Path, module_name: str) -> None:
+        self.meta = meta
+        self.path = path
+        self.module_name = module_name
+        self.module: ModuleType | None = None
+        self.initialized = False
+        self.lock = threading.Lock()
+
+
+class _Server(ThreadingHTTPServer):
+    # http.server's default listen backlog is 5: a burst of concurrent clients got connection resets at accept.
+    request_queue_size = 128
+
+
+class Gateway:
+    """The local gateway. ``start()`` serves in a background thread (tests), ``serve_forever()`` in the
+    current one (CLI). Use as a context manager to stop it."""
+
+    def __init__(
+        self,
+        functions_dir: str | Path = DEFAULT_FUNCTIONS_DIR,
+        routes: Sequence[Route] = DEFAULT_ROUTES,
+        extra_handlers: Mapping[str, ExtraHandler] | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        region: str = "cn-hongkong",
+        service: ServiceMeta | None = None,
+        memory: int = 512,
+        module_prefix: str = "fc_",
+        max_body_bytes: int = MAX_BODY_BYTES,
+    ) -> None:
+        self.functions_dir = Path(functions_dir)
+        self.region = region
+        self.service = service or ServiceMeta()
+        self.memory = memory
+        self.module_prefix = module_prefix
+        self.max_body_bytes = max_body_bytes
+        self._functions: dict[str, _Function] = {}
+        self._functions_lock = threading.Lock()
+        targets: list[tuple[str, str | ExtraHandler]] = [(r.prefix, r.function_name) for r in routes]
+        targets.extend((prefix, fn) for prefix, fn in (extra_handlers or {}).items())
+        for prefix, _ in targets:
+            if not prefix.startswith("/"):
+                raise ValueError(f"route prefix must start with '/': {prefix!r}")
+        self._targets = sorted(targets, key=lambda t: len(t[0].rstrip("/")), reverse=True)
+        from tools.devstack.invoke_api import InvokeApi  # noqa: PLC0415 - it imports this module
+
+        #: FC's InvokeFunction API (``POST /2016-08-15/services/{s}/functions/{f}/invocations``), for ``fc2``.
+        self.invoke_api = InvokeApi(self)
+        self._server = _Server((host, port), self._request_handler_class())
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    # -- addresses
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        host = self._server.server_address[0]
+        return f"http://{host.decode() if isinstance(host, bytes) else host}:{self.port}"
+
+    # -- lifecycle
+    def start(self) -> Gateway:
+        self.preload()
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fc-gateway", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self.preload()
+        self._server.serve_forever()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=10)
+            self._thread = None
+        self._server.server_close()
+
+    def __enter__(self) -> Gateway:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def preload(self) -> None:
+        """Load and initialize every routed function now; failures are logged and retried per request."""
+        for _, target in self._targets:
+            if isinstance(target, str):
+                try:
+                    self.function(target)
+                except FunctionLoadError as exc:
+                    log.debug("preload: %s", exc)  # the traceback was logged by function()
+
+    # -- functions
+    def function(self, name: str) -> ModuleType:
+        """The loaded, initialized module of function ``name``; :class:`FunctionLoadError` on failure."""
+        with self._functions_lock:
+            fn = self._functions.get(name)
+            if fn is None:
+                meta = FunctionMeta(name=name, memory=self.memory)
+                fn = _Function(meta, self.functions_dir / name / "index.py", f"{self.module_prefix}{name}")
+                self._functions[name] = fn
+        with fn.lock:
+            if fn.module is None:
+                fn.module = self._load(fn)
+            if not fn.initialized:
+                init = getattr(fn.module, "initialize", None)
+                if callable(init):
+                    try:
+                        init(self.context(name, new_request_id()))
+                    except Exception as exc:
+                        log.exception("function %s: initialize failed", name)
+                        raise FunctionLoadError(f"function {name}: initialize failed ({type(exc).__name__})") from exc
+                fn.initialized = True
+            return fn.module
+
+    def _load(self, fn: _Function) -> ModuleType:
+        if not fn.path.is_file():
+            raise FunctionLoadError(f"function {fn.meta.name}: {fn.path} not found")
+        spec = importlib.util.spec_from_file_location(fn.module_name, fn.path)
+        if spec is None or spec.loader is None:
+            raise FunctionLoadError(f"function {fn.meta.name}: cannot load {fn.path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[fn.module_name] = module  # dataclasses and pickling look modules up by name
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            sys.modules.pop(fn.module_name, None)
+            log.exception("function %s: import failed", fn.meta.name)
+            raise FunctionLoadError(f"function {fn.meta.name}: import failed ({type(exc).__name__})") from exc
+        if not callable(getattr(module, "handler", None)):
+            raise FunctionLoadError(f"function {fn.meta.name}: module has no handler(event, context)")
+        return module
+
+    def context(self, function_name: str, request_id: str | None = None) -> FcContext:
+        return FcContext(
+            request_id=request_id or new_request_id(),
+            region=self.region,
+            function=FunctionMeta(name=function_name, memory=self.memory),
+            service=self.service,
+        )
+
+    def invoke(self, function_name: str, event: bytes | str | Mapping[str, Any] | Sequence[Any]) -> Any:
+        """Invoke a function with a non-HTTP event (queue, timer) and return what its handler returns.
+
+        Exceptions from the handler propagate (the caller decides about retries); :class:`FunctionLoadError`
+        when the function cannot be loaded or initialized. A dict/list event is sent as JSON bytes."""
+        if isinstance(event, str):
+            payload = event.encode()
+        elif isinstance(event, bytes):
+            payload = event
+        else:
+            payload = jsonutil.dumps(event)
+        module = self.function(function_name)
+        return module.handler(payload, self.context(function_name))
+
+    # -- HTTP
+    def target_for(self, path: str) -> str | ExtraHandler | None:
+        for prefix, target in self._targets:
+            base = prefix.rstrip("/")
+            if path in (prefix, base) or path.startswith(base + "/"):
+                return target
+        return None
+
+    def handle(
+        self, method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes, source_ip: str, protocol: str
+    ) -> tuple[int, list[tuple[str, str]], bytes, str]:
+        """One HTTP request -> (status, headers, body, request id). Never raises."""
+        path = urlsplit(target).path or "/"
+        if path.startswith("/2016-08-15/"):  # FC API (InvokeFunction), before any route: "/" is a catch-all
+            return self.invoke_api.handle(method, target, headers, body)
+        request_id = new_request_id()
+        dest = self.target_for(path)
+        if dest is None:
+            return (*_error(404, "NotFound", "no function is routed to this path"), request_id)
+        name = dest if isinstance(dest, str) else getattr(dest, "__name__", "extra_handler")
+        event = make_http_event(method, target, headers, body, source_ip=source_ip, protocol=protocol,
+                                request_id=request_id)
+        payload = jsonutil.dumps(event)
+        try:
+            if isinstance(dest, str):
+                result = self.function(dest).handler(payload, self.context(dest, request_id))
+            else:
+                result = dest(payload, self.context(name, request_id))
+        except FunctionLoadError:
+            return (*_error(502, "InitializationError", f"function {name} failed to initialize"), request_id)
+        except Exception:
+            log.exception("function %s raised (request %s)", name, request_id)
+            return (*_error(502, "FunctionError", f"function {name} raised an exception"), request_id)
+        try:
+            return (*_response_parts(result), request_id)
+        except _InvalidResponse as exc:
+            log.error("function %s returned an invalid response: %s", name, exc)
+            return (*_error(502, "InvalidFunctionResponse", f"function {name} returned an invalid response"),
+                    request_id)
+
+    def _request_handler_class(self) -> type[BaseHTTPRequestHandler]:
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms delayed-ACK stall
+            server_version = "fc-gateway-dev"
+            sys_version = ""
+
+            def _serve(self) -> None:
+                try:
+                    result = self._handle()
+                except Exception:  # a gateway bug must not kill the server
+                    log.exception("gateway error")
+                    result = (*_error(500, "GatewayError", "gateway error"), "")
+                status, headers, body, request_id = result
+                try:
+                    self.send_response(status)
+                    for name, value in headers:
+                        self.send_header(name, value)
+                    if request_id:
+                        self.send_header("x-fc-request-id", request_id)
+                    self.send_header("content-length", str(len(body)))
+                    self.end_headers()
+                    if self.command != "HEAD" and status not in (204, 304):
+                        self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def _handle(self) -> tuple[int, list[tuple[str, str]], bytes, str]:
+                if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
+                    self.close_connection = True
+                    return (*_error(411, "LengthRequired", "chunked request bodies are not supported"), "")
+                try:
+                    length = int(self.headers.get("content-length") or 0)
+                except ValueError:
+                    length = -1
+                if length < 0:
+                    self.close_connection = True
+                    return (*_error(400, "BadRequest", "invalid content-length"), "")
+                if length > gateway.max_body_bytes:
+                    self.close_connection = True
+                    return (*_error(413, "PayloadTooLarge", "request body too large"), "")
+                body = self.rfile.read(length) if length else b""
+                return gateway.handle(
+                    self.command, self.path, self.headers.items(), body, self.client_address[0], self.request_version
+                )
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
+
+            def __getattr__(self, name: str) -> Any:
+                # Any other method (TRACE, QUERY, ...) reaches the function too, whose router answers 405 JSON,
+                # instead of http.server's 501 HTML page.
+                if name.startswith("do_"):
+                    return self._serve
+                raise AttributeError(name)
+
+            def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+                # path only: query strings carry callback tokens
+                log.info("%s %s %s", self.command, urlsplit(self.path).path, code)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                log.debug(format, *args)
+
+        return Handler
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import argparse  # noqa: PLC0415 - CLI only
+
+    parser = argparse.ArgumentParser(description="Local FC 3.0 gateway (dev only)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9000)
+    parser.add_argument("--functions-dir", default=str(DEFAULT_FUNCTIONS_DIR))
+    parser.add_argument("--region", default="cn-hongkong")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    gateway = Gateway(args.functions_dir, host=args.host, port=args.port, region=args.region)
+    log.info("FC gateway on %s", gateway.url)
+    try:
+        gateway.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        gateway.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Operator tools (never deployed): ``python -m tools.ops.kyc`` / ``./scripts/kyc``."""

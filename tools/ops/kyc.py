@@ -1,0 +1,234 @@
+"""Operator CLI for cloudauth-intl: ``./scripts/kyc <command> ...`` (``python -m tools.ops.kyc``).
+
+Configuration comes from the same environment variables as the functions (``CLOUDAUTH_*``,
+``ALIBABA_CLOUD_ACCESS_KEY_ID``/``_SECRET``/``_SECURITY_TOKEN``, ``KYC_USER_ID_PEPPER``).
+
+Exit codes: 0 success, 2 bad usage / validation / configuration, 1 vendor or transport errors.
+Add a command by writing ``configure`` and ``run`` functions and registering them in :data:`COMMANDS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from shared.cloudauth import CloudAuthClient, CloudAuthError, InitializeRequest, ParameterError
+from shared.config import ConfigError
+from shared.storage import StorageError
+
+from . import dlq, invoke, transactions
+from .common import EXIT_OK, EXIT_USAGE, EXIT_VENDOR, Command, Context, OpsError, UsageError
+
+__all__ = ["COMMANDS", "EXIT_OK", "EXIT_USAGE", "EXIT_VENDOR", "Command", "Context", "UsageError", "main"]
+
+DEV_PEPPER = "kyc-development-pepper-not-a-secret"
+
+
+# --- check-result ------------------------------------------------------------------------------------------
+
+
+def configure_check_result(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--merchant-biz-id", required=True)
+    parser.add_argument("--transaction-id", required=True)
+    parser.add_argument("--doc-type", help="DocType given at Initialize (else guessed from the OCR fields)")
+    parser.add_argument("--images", action="store_true", help="ask for images and write them to --images-dir")
+    parser.add_argument("--images-dir", default="kyc-images", type=Path)
+
+
+_EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif", "image/webp": ".webp"}
+
+
+def run_check_result(args: argparse.Namespace, ctx: Context) -> int:
+    from shared.results import ResultParseError, parse_check_result  # noqa: PLC0415
+
+    body = ctx.client().check_result(args.merchant_biz_id, args.transaction_id, is_return_image=args.images)
+    try:
+        result = parse_check_result(body, doc_type=args.doc_type)
+    except ResultParseError as exc:
+        raise CloudAuthError(str(exc), code="ResultParseError") from None
+    summary = result.summary()
+    if summary.get("docType") is None:
+        summary.pop("docType", None)
+    if args.images:
+        summary["images"] = write_images(result.images, Path(args.images_dir), args.merchant_biz_id, ctx)
+    ctx.print_json(summary)
+    return EXIT_OK
+
+
+def write_images(images: Any, directory: Path, prefix: str, ctx: Context) -> list[str]:
+    """Write each returned image (owner-only permissions: these are identity documents); return the paths."""
+    from shared.results import ImageDecodeError  # noqa: PLC0415
+
+    paths: list[str] = []
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for image in images:
+        try:
+            data = image.data
+        except ImageDecodeError:
+            ctx.note(f"image {image.name} could not be decoded; skipped")
+            continue
+        path = directory / f"{prefix}-{image.name}{_EXTENSIONS.get(image.content_type, '.bin')}"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        paths.append(str(path))
+    if not paths:
+        ctx.note("the vendor returned no images")
+    return paths
+
+
+# --- initialize --------------------------------------------------------------------------------------------
+
+
+def configure_initialize(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--doc-type", required=True, help="e.g. 01000000 (passport)")
+    parser.add_argument("--meta-info", required=True, help="MetaInfo from the vendor's web SDK; @file or - for stdin")
+    parser.add_argument("--return-url", required=True)
+    parser.add_argument("--user", required=True, help="the merchant's user id (sent hashed, never in clear)")
+    parser.add_argument("--merchant-biz-id", help="default: a new random 32-character id")
+    parser.add_argument("--callback-url")
+    parser.add_argument(
+        "--param", action="append", default=[], metavar="Name=Value", help="any other Initialize parameter"
+    )
+
+
+def _read_meta_info(value: str) -> str:
+    if value == "-":
+        return sys.stdin.read().strip()
+    if value.startswith("@"):
+        try:
+            return Path(value[1:]).read_text(encoding="utf-8").strip()
+        except OSError:
+            raise UsageError("--meta-info file cannot be read") from None
+    return value
+
+
+def parse_params(items: Sequence[str]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise UsageError("--param must be Name=Value")
+        if name in params:
+            raise UsageError(f"--param {name} is given twice")
+        params[name] = value
+    return params
+
+
+def _user_pepper(ctx: Context) -> str:
+    pepper = (ctx.env.get("KYC_USER_ID_PEPPER") or "").strip()
+    if not pepper:
+        ctx.note("KYC_USER_ID_PEPPER is not set: hashing the user id with the development pepper")
+        return DEV_PEPPER
+    return pepper
+
+
+def run_initialize(args: argparse.Namespace, ctx: Context) -> int:
+    from shared.auth import hash_user_id  # noqa: PLC0415
+
+    merchant_biz_id = args.merchant_biz_id or uuid.uuid4().hex
+    request = InitializeRequest(
+        merchant_biz_id=merchant_biz_id,
+        meta_info=_read_meta_info(args.meta_info),
+        merchant_user_id=hash_user_id(args.user, _user_pepper(ctx)),
+        return_url=args.return_url,
+        doc_type=args.doc_type,
+        callback_url=args.callback_url,
+        extra=parse_params(args.param),
+    )
+    response = ctx.client().initialize(request)
+    ctx.print_json(
+        {
+            "merchantBizId": merchant_biz_id,
+            "transactionId": response.transaction_id,
+            "transactionUrl": response.transaction_url,
+        }
+    )
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Command] = {
+    "check-result": Command("fetch and summarise a verification result", configure_check_result, run_check_result),
+    "initialize": Command("start a verification and print its TransactionUrl", configure_initialize, run_initialize),
+    "status": Command("show one transaction (identity masked)", transactions.configure_status, transactions.run_status),
+    "list": Command("list transactions (JSON lines, key order)", transactions.configure_list, transactions.run_list),
+    "refetch": Command(
+        "fetch a pending transaction's result now (as the callback would)",
+        transactions.configure_refetch,
+        transactions.run_refetch,
+    ),
+    "sweep": Command("run the sweeper once and print its report", transactions.configure_sweep, transactions.run_sweep),
+    "erase": Command(
+        "erase a user's verifications: vendor copy (DeleteVerifyResult), result objects, rows;"
+        " asks for confirmation (--yes when not at a terminal)",
+        transactions.configure_erase,
+        transactions.run_erase,
+    ),
+    "dlq": Command("dead letters: list | redrive | purge (purge asks for confirmation)", dlq.configure, dlq.run),
+    "invoke": Command("invoke a function with an event file through FC's API (fc2)", invoke.configure, invoke.run),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kyc", description="Operator tools for cloudauth-intl (eKYC).")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, command in COMMANDS.items():
+        command.configure(sub.add_parser(name, help=command.help, description=command.help))
+    return parser
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    client_factory: Callable[[Mapping[str, str]], CloudAuthClient] | None = None,
+    stdin: TextIO | None = None,
+) -> int:
+    ctx = Context(
+        env=os.environ if env is None else env,
+        stdout=stdout or sys.stdout,
+        stderr=stderr or sys.stderr,
+        client_factory=client_factory,
+        stdin=stdin if stdin is not None else sys.stdin,
+    )
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse already printed the usage message
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+
+    def fail(code: str, message: str, status: int) -> int:
+        ctx.stderr.write(f"error: {code}: {message}\n")
+        return status
+
+    try:
+        # The functions' JSON log lines go to stdout; here stdout is the command's answer, so logs go to stderr.
+        with contextlib.redirect_stdout(ctx.stderr):
+            return COMMANDS[args.command].run(args, ctx)
+    except UsageError as exc:
+        return fail(exc.code, str(exc), EXIT_USAGE)
+    except ConfigError as exc:
+        return fail("ConfigError", str(exc), EXIT_USAGE)
+    except ParameterError as exc:
+        return fail(exc.code, exc.message, EXIT_USAGE)
+    except CloudAuthError as exc:
+        return fail(exc.code, exc.message, EXIT_VENDOR)
+    except OpsError as exc:
+        return fail(exc.code, str(exc), EXIT_VENDOR)
+    except StorageError as exc:
+        return fail(exc.code or "StorageError", str(exc), EXIT_VENDOR)
+    finally:
+        if ctx._client is not None:
+            ctx._client.close()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
