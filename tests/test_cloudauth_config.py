@@ -74,3 +74,42 @@ def test_invalid_values_name_the_variable_without_echoing(name: str, value: str)
 def test_repr_hides_secrets() -> None:
     s = CloudAuthSettings.from_env({**CREDS, "ALIBABA_CLOUD_SECURITY_TOKEN": "sts-token-xyz"})
     assert "sk-secret-value" not in repr(s) and "sts-token-xyz" not in repr(s)
+
+
+# --- the VPC endpoint ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("region", ["cn-hongkong", "ap-southeast-1", "ap-southeast-5", "ap-southeast-3"])
+def test_vpc_switch_selects_the_vpc_endpoint_of_the_region_as_the_official_sdk_does(region: str) -> None:
+    from alibabacloud_cloudauth_intl20220809.client import Client
+    from alibabacloud_tea_openapi.utils_models import Config
+
+    oracle = Client(Config(access_key_id="ak", access_key_secret="sk", region_id=region, network="vpc"))
+    s = CloudAuthSettings.from_env({**CREDS, "CLOUDAUTH_REGION": region, "CLOUDAUTH_USE_VPC_ENDPOINT": "Y"})
+    assert s.endpoint == f"https://{oracle._endpoint}" == f"https://cloudauth-intl-vpc.{region}.aliyuncs.com"
+
+
+def test_public_endpoint_agrees_with_the_official_sdk() -> None:
+    from alibabacloud_cloudauth_intl20220809.client import Client
+    from alibabacloud_tea_openapi.utils_models import Config
+
+    oracle = Client(Config(access_key_id="ak", access_key_secret="sk", region_id="cn-hongkong"))
+    assert CloudAuthSettings.from_env(CREDS).endpoint == f"https://{oracle._endpoint}"
+
+
+def test_vpc_switch_off_keeps_the_public_endpoint() -> None:
+    s = CloudAuthSettings.from_env({**CREDS, "CLOUDAUTH_USE_VPC_ENDPOINT": "N"})
+    assert s.endpoint == "https://cloudauth-intl.cn-hongkong.aliyuncs.com"
+
+
+def test_vpc_switch_with_an_explicit_endpoint_is_refused_naming_both() -> None:
+    with pytest.raises(ConfigError) as info:
+        CloudAuthSettings.from_env({**CREDS, "CLOUDAUTH_USE_VPC_ENDPOINT": "Y",
+                                    "CLOUDAUTH_ENDPOINT": "https://cloudauth-intl.cn-hongkong.aliyuncs.com"})
+    assert info.value.variable == "CLOUDAUTH_USE_VPC_ENDPOINT" and "CLOUDAUTH_ENDPOINT" in str(info.value)
+
+
+def test_vpc_switch_must_be_yes_or_no() -> None:
+    with pytest.raises(ConfigError) as info:
+        CloudAuthSettings.from_env({**CREDS, "CLOUDAUTH_USE_VPC_ENDPOINT": "vpc"})
+    assert info.value.variable == "CLOUDAUTH_USE_VPC_ENDPOINT"

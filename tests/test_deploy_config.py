@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
+from shared.config import ConfigError
+
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = ROOT / "functions"
 INFRA = "kyc-infra"
@@ -26,7 +28,7 @@ NOT_WRITTEN_YET: set[str] = set()
 COMMON_ENV = {
     "KYC_BACKEND", "KYC_TABLESTORE_ENDPOINT", "KYC_TABLESTORE_INSTANCE", "KYC_TABLESTORE_TABLE", "KYC_OSS_REGION",
     "KYC_OSS_BUCKET", "KYC_OSS_PREFIX", "KYC_MNS_ENDPOINT", "KYC_RECHECK_QUEUE", "KYC_NOTIFY_QUEUE",
-    "KYC_DEADLETTER_QUEUE", "KYC_LOG_LEVEL", "CLOUDAUTH_REGION",
+    "KYC_DEADLETTER_QUEUE", "KYC_LOG_LEVEL", "CLOUDAUTH_REGION", "CLOUDAUTH_USE_VPC_ENDPOINT",
 }
 FUNCTION_ENV = {
     "initializer": {"KYC_PUBLIC_URL", "KYC_JWT_SECRET", "KYC_USER_ID_PEPPER", "KYC_RETURN_URL_ALLOWLIST",
@@ -37,14 +39,25 @@ FUNCTION_ENV = {
 }
 SECRETS = {"KYC_JWT_SECRET", "KYC_USER_ID_PEPPER", "KYC_WEBHOOKS"}
 INJECTED_BY_FC = {"ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN"}
-# Services whose RAM actions have no resource-level permissions (Resource must be "*").
-NO_RESOURCE_LEVEL = {"cloudauth-intl"}
+# Services whose RAM actions have no resource-level permissions (Resource must be "*"). ID Verification's RAM
+# namespace is antcloudauth (system policy AliyunAntCloudAuthFullAccess = antcloudauth:* on "*").
+NO_RESOURCE_LEVEL = {"antcloudauth"}
+CLOUDAUTH_ACTIONS = {"antcloudauth:Initialize", "antcloudauth:CheckResult", "antcloudauth:DeleteVerifyResult"}
+VPC_MARK = re.compile(r"^( *)#vpc ", re.MULTILINE)
 OUTPUT_REF = re.compile(r"\$\{resources\." + re.escape(INFRA) + r"\.output\.([A-Za-z0-9_]+)\}")
 
 
 def _load(name: str) -> dict[str, Any]:
     data = yaml.safe_load((ROOT / name).read_text(encoding="utf-8"))
     assert isinstance(data, dict), f"{name} is not a YAML mapping"
+    return data
+
+
+def vpc_variant() -> dict[str, Any]:
+    """s.yaml with its "#vpc " lines switched on, as docs/deploy.md's sed command does."""
+    text = VPC_MARK.sub(r"\1", (ROOT / "s.yaml").read_text(encoding="utf-8"))
+    data = yaml.safe_load(text)
+    assert isinstance(data, dict)
     return data
 
 
@@ -264,12 +277,22 @@ def test_sweeper_runs_every_five_minutes(s_yaml: dict[str, Any]) -> None:
     assert fc3_functions(s_yaml)["sweeper"]["timeout"] < 300, "a sweep must finish before the next one starts"
 
 
-def test_sweeper_retention_comes_from_the_stack(s_yaml: dict[str, Any], template: dict[str, Any]) -> None:
+def test_sweeper_retention_is_the_stacks_retention_days_unchanged(
+    s_yaml: dict[str, Any], template: dict[str, Any]
+) -> None:
     env = fc3_functions(s_yaml)["sweeper"]["environmentVariables"]
-    assert env["KYC_RETENTION_DAYS"] == f"${{resources.{INFRA}.output.SweeperRetentionDays}}"
-    assert template["Outputs"]["SweeperRetentionDays"]["Value"] == {
-        "Fn::If": ["HasRetention", {"Ref": "RetentionDays"}, 0]
-    }
+    assert env["KYC_RETENTION_DAYS"] == f"${{resources.{INFRA}.output.RetentionDays}}"
+    assert template["Outputs"]["RetentionDays"]["Value"] == {"Ref": "RetentionDays"}
+
+
+def test_retention_zero_means_keep_forever_in_the_stack_as_in_the_sweeper(template: dict[str, Any]) -> None:
+    from shared.settings import SweepSettings
+
+    assert template["Parameters"]["RetentionDays"]["MinValue"] == 0, "one meaning: no negative 'keep' value"
+    assert template["Conditions"]["HasRetention"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "RetentionDays"}, 0]}]}
+    assert SweepSettings.from_env({"KYC_RETENTION_DAYS": "0"}).retention_days == 0  # the sweeper's "keep"
+    with pytest.raises(ConfigError):
+        SweepSettings.from_env({"KYC_RETENTION_DAYS": "-1"})
 
 
 # ------------------------------------------------------------------------------------------------ RAM
@@ -284,7 +307,7 @@ def test_no_ram_statement_grants_wildcard_actions(template: dict[str, Any]) -> N
 def test_wildcard_resources_only_for_services_without_resource_level_permissions(template: dict[str, Any]) -> None:
     raw = (ROOT / "template.yml").read_text(encoding="utf-8").splitlines()
     wildcard = [s for _, s in statements(template) if "*" in as_list(s["Resource"])]
-    assert wildcard, "expected the cloudauth-intl statement"
+    assert wildcard, "expected the antcloudauth statement"
     for statement in wildcard:
         services = {action.split(":", 1)[0] for action in as_list(statement["Action"])}
         assert services <= NO_RESOURCE_LEVEL, f"'*' resource for {sorted(services)}"
@@ -314,7 +337,7 @@ def test_no_resource_wildcard_outside_the_stacks_own_resources(template: dict[st
 def test_function_role_grants_exactly_what_the_functions_call(template: dict[str, Any]) -> None:
     granted = {action for _, s in statements(template) for action in as_list(s["Action"])}
     assert granted == {
-        "cloudauth-intl:Initialize", "cloudauth-intl:CheckResult", "cloudauth-intl:DeleteVerifyResult",
+        *CLOUDAUTH_ACTIONS,
         "oss:PutObject", "oss:GetObject", "oss:DeleteObject", "oss:ListObjects",
         "ots:GetRow", "ots:PutRow", "ots:UpdateRow", "ots:DeleteRow", "ots:GetRange", "ots:BatchGetRow",
         "mns:SendMessage", "mns:ReceiveMessage", "mns:DeleteMessage", "mns:ChangeMessageVisibility",
@@ -381,12 +404,9 @@ def test_bucket_expires_results_after_retention_days(template: dict[str, Any]) -
     assert template["Parameters"]["ResultsPrefix"]["Default"] == "results/"
 
 
-def test_retention_defaults_to_90_days_and_minus_one_means_forever(template: dict[str, Any]) -> None:
+def test_retention_defaults_to_90_days(s_yaml: dict[str, Any], template: dict[str, Any]) -> None:
     assert template["Parameters"]["RetentionDays"]["Default"] == 90
-    assert template["Conditions"]["HasRetention"] == {"Fn::Not": [{"Fn::Or": [
-        {"Fn::Equals": [{"Ref": "RetentionDays"}, -1]},
-        {"Fn::Equals": [{"Ref": "RetentionDays"}, 0]},
-    ]}]}
+    assert s_yaml["resources"][INFRA]["props"]["parameters"]["RetentionDays"] == "${env('KYC_RETENTION_DAYS', '90')}"
 
 
 def test_table_is_keyed_by_merchant_biz_id_with_one_version(template: dict[str, Any]) -> None:
@@ -426,3 +446,63 @@ def test_function_logs_have_a_project_and_logstore(template: dict[str, Any]) -> 
     log = statement_by_sid(template, "FunctionLogs")
     assert log["Resource"][0]["Fn::Sub"].endswith("/logstore/functions")
     assert store["Properties"]["LogstoreName"] == "functions"
+
+
+def test_cloudauth_grants_are_in_the_antcloudauth_namespace_only(template: dict[str, Any]) -> None:
+    granted = {action for _, s in statements(template) for action in as_list(s["Action"])}
+    assert granted >= CLOUDAUTH_ACTIONS
+    wrong_namespace = [a for a in granted if a.startswith(("cloudauth-intl:", "cloudauth:"))]
+    assert not wrong_namespace, "not ID Verification's RAM namespace"
+    assert not [a for a in granted if a.split(":", 1)[0] == "antcloudauth" and a not in CLOUDAUTH_ACTIONS]
+
+
+def test_cloudauth_statement_cites_its_source_and_says_what_is_unverified() -> None:
+    raw = (ROOT / "template.yml").read_text(encoding="utf-8")
+    comment = raw[: raw.index("- Sid: CloudAuthNoResourceLevelPermissions")].rsplit("Statement:", 1)[1]
+    for needed in ("Forbidden.RAMUserAccessDenied", "AliyunAntCloudAuthFullAccess", "antcloudauth:*",
+                   "UNVERIFIED: per-API action names follow RAM's <service>:<Action> convention"):
+        assert needed in " ".join(line.strip().lstrip("# ") for line in comment.splitlines()), needed
+
+
+# ------------------------------------------------------------------------------------------------ regions, build, VPC
+
+
+def test_default_regions_are_a_pair_the_vendor_offers_for_the_default_product(s_yaml: dict[str, Any]) -> None:
+    from shared.config import CloudAuthSettings
+
+    creds = {"ALIBABA_CLOUD_ACCESS_KEY_ID": "ak", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "sk"}
+    assert CloudAuthSettings.from_env(creds).product_code == "eKYC"
+    # eKYC exists only in China (Hong Kong) ("ID Verification:ID Verification" product directory).
+    assert s_yaml["vars"]["cloudauthRegion"] == "${env('CLOUDAUTH_REGION', 'cn-hongkong')}"
+    assert s_yaml["vars"]["region"] == "${env('KYC_REGION', 'cn-hongkong')}", "functions next to the vendor"
+
+
+def test_s_deploy_builds_first_with_a_pre_deploy_action(s_yaml: dict[str, Any]) -> None:
+    assert s_yaml["actions"]["pre-deploy"] == [{"run": "./scripts/package", "path": "./"}]
+    assert (ROOT / "scripts" / "package").stat().st_mode & 0o111, "scripts/package must be executable"
+
+
+@pytest.mark.parametrize("function", DEPLOYED)
+def test_functions_deploy_without_a_vpc_by_default(s_yaml: dict[str, Any], function: str) -> None:
+    props = fc3_functions(s_yaml)[function]
+    assert "vpcConfig" not in props
+    assert props["environmentVariables"]["CLOUDAUTH_USE_VPC_ENDPOINT"] == "${env('CLOUDAUTH_USE_VPC_ENDPOINT', 'N')}"
+
+
+@pytest.mark.parametrize("function", DEPLOYED)
+def test_vpc_variant_attaches_every_function_to_the_operators_vpc(function: str) -> None:
+    props = fc3_functions(vpc_variant())[function]
+    assert props["vpcConfig"] == {
+        "vpcId": "${env('KYC_VPC_ID')}",
+        "vSwitchIds": ["${env('KYC_VSWITCH_ID')}"],
+        "securityGroupId": "${env('KYC_SECURITY_GROUP_ID')}",
+    }
+    assert props["internetAccess"] is True, "Tablestore, MNS and webhooks are reached over public endpoints"
+
+
+def test_vpc_variant_changes_nothing_but_the_vpc(s_yaml: dict[str, Any]) -> None:
+    variant = vpc_variant()
+    for props in fc3_functions(variant).values():
+        del props["vpcConfig"]
+    del variant["vars"]["vpc"]
+    assert variant == s_yaml

@@ -40,6 +40,7 @@ from tests.test_fc_invoke import EVENTS, complete, stack, start_verification
 from tools.devstack.dev import DevStack
 from tools.devstack.worker import QueueWorker, Subscription
 from tools.ops import kyc
+from tools.ops.common import UsageError
 
 __all__ = ["stack"]
 
@@ -268,22 +269,38 @@ def test_erase_without_a_pepper_on_the_aliyun_backend_is_a_config_error(tmp_path
 # --- invoke ------------------------------------------------------------------------------------------------
 
 
+def invoke_cli(dev: DevStack, *args: str, event: Path = EVENTS / "timer.json") -> tuple[int, str, str]:
+    assert dev.gateway is not None
+    return run(["invoke", *args, "--event-file", str(event), "--endpoint", dev.gateway.url])
+
+
+@pytest.fixture
+def not_an_event(tmp_path: Path) -> Path:
+    """JSON, but no event result_fetcher understands: the handler raises BadEvent."""
+    path = tmp_path / "42.json"
+    path.write_text("42")
+    return path
+
+
 def test_invoke_prints_the_function_return_value(stack: DevStack) -> None:
-    assert stack.gateway is not None
-    code, out, err = run(["invoke", "sweeper", "--event-file", str(EVENTS / "timer.json"),
-                          "--endpoint", stack.gateway.url])
+    code, out, err = invoke_cli(stack, "sweeper")
+    assert code == 0, err
+    assert "stillPending" in jsonutil.loads(out)
+
+
+def test_invoke_takes_the_name_s_yaml_deploys_too(stack: DevStack) -> None:
+    code, out, err = invoke_cli(stack, "kyc-sweeper")
     assert code == 0, err
     assert "stillPending" in jsonutil.loads(out)
 
 
 def test_invoke_async_prints_the_accepted_request_id(stack: DevStack) -> None:
     assert stack.gateway is not None
-    code, out, err = run(["invoke", "sweeper", "--event-file", str(EVENTS / "timer.json"), "--async",
-                          "--endpoint", stack.gateway.url])
+    code, out, err = invoke_cli(stack, "sweeper", "--async")
     assert code == 0, err
     accepted = jsonutil.loads(out)
     assert accepted["accepted"] is True
-    assert stack.gateway.invoke_api.wait(accepted["requestId"], timeout=20).status == "Succeeded"
+    assert stack.gateway.fc3_api.wait(accepted["requestId"], timeout=20).status == "Succeeded"
 
 
 def test_invoke_defaults_to_the_local_gateway_port(stack: DevStack) -> None:
@@ -294,11 +311,39 @@ def test_invoke_defaults_to_the_local_gateway_port(stack: DevStack) -> None:
     assert "stillPending" in jsonutil.loads(out)
 
 
-def test_invoke_of_an_unknown_function_exits_1_with_fc_error(stack: DevStack) -> None:
+def test_invoke_of_an_unknown_function_exits_1_with_fcs_error_code(stack: DevStack) -> None:
+    code, out, err = invoke_cli(stack, "nope")
+    assert code == 1 and err.splitlines()[-1].startswith("error: FunctionNotFound: function 'nope' does not exist.")
+    assert jsonutil.loads(out)["status"] == 404
+
+
+def test_invoke_of_a_failing_function_exits_1_and_shows_the_log_tail_with_the_error(
+    stack: DevStack, not_an_event: Path
+) -> None:
+    code, out, err = invoke_cli(stack, "result_fetcher", event=not_an_event)
+    assert code == 1
+    assert jsonutil.loads(out)["errorType"] == "UnhandledInvocationError"
+    assert "--- log tail of kyc-result-fetcher" in err and "BadEvent" in err
+    assert err.splitlines()[-1] == "error: BadEvent: the function failed (UnhandledInvocationError)"
+
+
+def test_invoke_no_log_asks_for_no_log_tail(stack: DevStack, not_an_event: Path) -> None:
+    code, _, err = invoke_cli(stack, "result_fetcher", "--no-log", event=not_an_event)
+    assert code == 1 and "log tail" not in err
+
+
+def test_invoke_with_a_wrong_secret_names_the_signature_error(stack: DevStack) -> None:
     assert stack.gateway is not None
-    code, out, err = run(["invoke", "nope", "--event-file", str(EVENTS / "timer.json"),
-                          "--endpoint", stack.gateway.url])
-    assert code == 1 and "FunctionNotFound" in err and jsonutil.loads(out)["status"] == 404
+    env = {**os.environ, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "wrong"}
+    code, _, err = run(["invoke", "sweeper", "--event-file", str(EVENTS / "timer.json"),
+                        "--endpoint", stack.gateway.url], env=env)
+    assert code == 1 and err.startswith("error: SignatureNotMatch:") and "(HTTP 403)" in err
+
+
+def test_invoke_through_fc2_reaches_the_fc2_route_with_service(stack: DevStack) -> None:
+    code, out, err = invoke_cli(stack, "sweeper", "--service", "ekyc-dev")
+    assert code == 0, err
+    assert "stillPending" in jsonutil.loads(out)
 
 
 def test_invoke_refuses_an_event_file_that_is_not_json(tmp_path: Path) -> None:
@@ -306,6 +351,75 @@ def test_invoke_refuses_an_event_file_that_is_not_json(tmp_path: Path) -> None:
     bad.write_text("not json")
     code, _, err = run(["invoke", "sweeper", "--event-file", str(bad)], env={})
     assert code == 2 and "not JSON" in err
+
+
+def test_invoke_of_an_unreachable_endpoint_fails_with_one_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    code, out, err = run(["invoke", "sweeper", "--event-file", str(EVENTS / "timer.json"),
+                          "--endpoint", f"http://127.0.0.1:{port}"], env={})
+    assert code == 1 and out == ""
+    refused = f"error: TransportError: cannot reach http://127.0.0.1:{port} (ConnectionRefusedError)"
+    assert err.splitlines()[-1] == refused
+    assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1
+
+
+def test_invoke_makes_exactly_one_attempt_when_the_connection_drops() -> None:
+    import socket
+
+    accepted = []
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        server.settimeout(10)
+
+        def drop() -> None:
+            try:
+                while True:
+                    conn, _ = server.accept()
+                    accepted.append(conn)
+                    conn.close()
+            except OSError:
+                pass
+
+        thread = threading.Thread(target=drop, daemon=True)
+        thread.start()
+        code, _, err = run(["invoke", "sweeper", "--event-file", str(EVENTS / "timer.json"),
+                            "--endpoint", f"http://127.0.0.1:{server.getsockname()[1]}"], env={})
+    thread.join(15)
+    assert code == 1 and "error: TransportError" in err
+    assert len(accepted) == 1, "an invocation is never retried by the CLI"
+
+
+def test_invoke_with_an_account_id_targets_fc3_in_the_region() -> None:
+    import argparse
+
+    from tools.ops import invoke
+
+    def endpoint(*argv: str, env: dict[str, str] | None = None) -> str:
+        parser = argparse.ArgumentParser()
+        invoke.configure(parser)
+        return invoke.endpoint_for(parser.parse_args(["f", "--event-file", "e", *argv]), env or {})
+
+    assert endpoint("--account-id", "1234567890") == "https://1234567890.cn-hongkong.fc.aliyuncs.com"
+    assert endpoint("--account-id", "1234567890", "--region", "ap-southeast-1") == (
+        "https://1234567890.ap-southeast-1.fc.aliyuncs.com")
+    assert endpoint(env={"KYC_FC_ACCOUNT_ID": "42", "KYC_REGION": "ap-southeast-5"}) == (
+        "https://42.ap-southeast-5.fc.aliyuncs.com")
+    assert endpoint(env={"KYC_HTTP_PORT": "9999"}) == "http://127.0.0.1:9999"
+    with pytest.raises(UsageError):
+        endpoint("--account-id", "not-a-number")
+
+
+def test_invoke_names_a_folder_by_its_deployed_name_with_the_prefix() -> None:
+    from tools.ops import invoke
+
+    assert invoke.function_name("result_fetcher", {}) == "kyc-result-fetcher"
+    assert invoke.function_name("result_fetcher", {"KYC_NAME_PREFIX": "acme"}) == "acme-result-fetcher"
+    assert invoke.function_name("kyc-notifier", {}) == "kyc-notifier"
 
 
 # --- dead letters (local) ---------------------------------------------------------------------------------

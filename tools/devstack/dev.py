@@ -149,6 +149,8 @@ class DevStack:
             f"  API                  {base}/verifications   (POST, GET /verifications/<merchantBizId>)",
             f"  vendor callback      {base}/callback",
             f"  demo webhooks        {base}/demo/webhooks",
+            f"  FC 3.0 API           {base}/2023-03-30/functions/<name>/invocations   (./scripts/kyc invoke)",
+            f"    names              {', '.join(self.gateway.fc3_api.names)}",
             f"  cloudauth endpoint   {self.env['CLOUDAUTH_ENDPOINT']}"
             + ("  (local sandbox; control API under /_sandbox/)" if self.sandbox else ""),
             f"  data directory       {self.data_dir}",

@@ -256,6 +256,10 @@ class Gateway:
 
         #: FC's InvokeFunction API (``POST /2016-08-15/services/{s}/functions/{f}/invocations``), for ``fc2``.
         self.invoke_api = InvokeApi(self)
+        from tools.devstack.fc3_api import Fc3InvokeApi  # noqa: PLC0415 - it imports this module
+
+        #: FC 3.0's InvokeFunction (``POST /2023-03-30/functions/{name}/invocations``) under the s.yaml names.
+        self.fc3_api = Fc3InvokeApi(self)
         self._server = _Server((host, port), self._request_handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -383,6 +387,8 @@ class Gateway:
         path = urlsplit(target).path or "/"
         if path.startswith("/2016-08-15/"):  # FC API (InvokeFunction), before any route: "/" is a catch-all
             return self.invoke_api.handle(method, target, headers, body)
+        if path.startswith("/2023-03-30/"):  # FC 3.0 API (InvokeFunction), likewise
+            return self.fc3_api.handle(method, target, headers, body)
         request_id = new_request_id()
         dest = self.target_for(path)
         if dest is None:

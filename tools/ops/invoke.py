@@ -1,42 +1,85 @@
-"""``invoke <function> --event-file e.json``: run a function with an event through FC's InvokeFunction API.
+"""``invoke <function> --event-file e.json``: run a function with an event through Function Compute's API.
 
-Uses the official FC 2.0 API client (``fc2``, API version 2016-08-15), against the local gateway
-(``./scripts/dev`` answers ``POST /2016-08-15/services/{service}/functions/{function}/invocations``) or a real
-Function Compute endpoint (``https://<account-id>.<region>.fc.aliyuncs.com``).
+FC 3.0 (what s.yaml deploys): ``InvokeFunction``, ``POST /2023-03-30/functions/{name}/invocations``
+(:mod:`tools.fc3`), ACS3-signed with :mod:`shared.signing`, sent with :mod:`http.client`: one attempt, a short connect
+deadline, so an unreachable endpoint fails in seconds with one line. The function may be named by its folder
+(``result_fetcher``) or as s.yaml deploys it (``kyc-result-fetcher``; :mod:`tools.deployment`, ``KYC_NAME_PREFIX``).
+Where it goes:
+
+* ``--endpoint`` / ``KYC_FC_ENDPOINT``: that base URL;
+* else ``--account-id`` / ``KYC_FC_ACCOUNT_ID``: ``https://<account>.<region>.fc.aliyuncs.com`` with ``--region`` /
+  ``KYC_REGION`` / s.yaml's default region;
+* else the local gateway of ``./scripts/dev`` (``http://127.0.0.1:${KYC_HTTP_PORT:-9000}``).
+
+Synchronous calls ask for the log tail (``x-fc-log-type: Tail``) and print it, decoded, on stderr; the result goes
+to stdout. A function error (``x-fc-error-type``) or an API error (``{"Code", "Message"}``) exits 1.
+
+``--service`` selects FC 2.0's API instead (``/2016-08-15/services/{service}/functions/{name}/invocations``, through
+the official ``fc2`` client): it reaches functions created in FC 2.0, which live in a service; s.yaml's functions
+are FC 3.0 ones and have none.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
+import http.client
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from shared import jsonutil
+from shared.config import ConfigError
+from shared.signing import Credentials, canonical_query_string, sign_acs3_request
+from tools import fc3
+from tools.deployment import default_region, deployed_functions
 
 from .common import EXIT_FAILED, EXIT_OK, Context, UsageError
 
-DEFAULT_SERVICE = "ekyc-dev"
 #: The keys the local stack accepts when none are configured (the sandbox's; see ``devstack/invoke_api.py``).
 LOCAL_KEY = ("sandbox", "sandbox-secret")
-MAX_EVENT_BYTES = 6 * 1024 * 1024  # FC's limit for a synchronous invocation payload
+MAX_EVENT_BYTES = 6 * 1024 * 1024  # FC's limit for an invocation payload (the smaller, asynchronous one)
+CONNECT_TIMEOUT = 5.0
+DEFAULT_READ_TIMEOUT = 120.0
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("function", help="function name, e.g. result_fetcher locally, kyc-result-fetcher on FC")
+    parser.add_argument("function", help="function folder (result_fetcher) or deployed name (kyc-result-fetcher)")
     parser.add_argument("--event-file", required=True, type=Path, help="the event (JSON), e.g. tests/events/*.json")
-    parser.add_argument(
-        "--endpoint",
-        help="FC API endpoint (default: KYC_FC_ENDPOINT, else http://127.0.0.1:${KYC_HTTP_PORT:-9000})",
-    )
-    parser.add_argument("--service", help=f"FC 2.0 service name (default: KYC_FC_SERVICE, else {DEFAULT_SERVICE})")
+    parser.add_argument("--endpoint", help="FC API base URL (default: KYC_FC_ENDPOINT, else FC of --account-id, "
+                        "else the local gateway http://127.0.0.1:${KYC_HTTP_PORT:-9000})")
+    parser.add_argument("--account-id", help="Alibaba Cloud account id: FC 3.0's endpoint in --region "
+                        "(default: KYC_FC_ACCOUNT_ID)")
+    parser.add_argument("--region", help="FC region with --account-id (default: KYC_REGION, else s.yaml's)")
     parser.add_argument("--qualifier", help="version or alias (default: LATEST)")
     parser.add_argument("--async", dest="is_async", action="store_true",
                         help="asynchronous invocation: FC answers 202 and runs (and retries) it in the background")
+    parser.add_argument("--no-log", dest="log_tail", action="store_false",
+                        help="do not ask for the last 4 KB of the function's log (x-fc-log-type: Tail)")
+    parser.add_argument("--service", help="use FC 2.0's API and this service (functions created in FC 2.0 only)")
 
 
 def default_endpoint(env: Any) -> str:
     return env.get("KYC_FC_ENDPOINT") or f"http://127.0.0.1:{env.get('KYC_HTTP_PORT') or 9000}"
+
+
+def endpoint_for(args: argparse.Namespace, env: Any) -> str:
+    if args.endpoint or env.get("KYC_FC_ENDPOINT"):
+        return str(args.endpoint or env["KYC_FC_ENDPOINT"])
+    account = args.account_id or env.get("KYC_FC_ACCOUNT_ID")
+    if account:
+        if not account.isdigit():
+            raise UsageError("--account-id must be the numeric Alibaba Cloud account id")
+        return fc3.public_endpoint(account, args.region or default_region(env))
+    return default_endpoint(env)
+
+
+def function_name(name: str, env: Any) -> str:
+    """The deployed name of a function folder (``sweeper`` -> ``kyc-sweeper``); any other name as it is."""
+    by_folder = {folder: deployed for deployed, folder in deployed_functions(env).items()}
+    return by_folder.get(name, name)
 
 
 def _is_local(endpoint: str) -> bool:
@@ -53,9 +96,18 @@ def _credentials(ctx: Context, endpoint: str) -> tuple[str, str, str]:
     if _is_local(endpoint):
         ctx.note("no ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET: using the local stack's default key")
         return LOCAL_KEY[0], LOCAL_KEY[1], ""
-    from shared.config import ConfigError  # noqa: PLC0415
-
     raise ConfigError("ALIBABA_CLOUD_ACCESS_KEY_ID", "is required to invoke a function on Function Compute")
+
+
+def _read_timeout(ctx: Context) -> float:
+    raw = ctx.env.get("KYC_FC_TIMEOUT") or ""
+    try:
+        value = float(raw) if raw else DEFAULT_READ_TIMEOUT
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise UsageError("KYC_FC_TIMEOUT must be a positive number of seconds")
+    return value
 
 
 def _read_event(path: Path) -> bytes:
@@ -72,22 +124,138 @@ def _read_event(path: Path) -> bytes:
     return data
 
 
-def run(args: argparse.Namespace, ctx: Context) -> int:
+# --- FC 3.0 ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: dict[str, str]  # names lower-cased
+    body: bytes
+
+
+def invoke_function(
+    endpoint: str,
+    credentials: Credentials,
+    name: str,
+    payload: bytes,
+    *,
+    invocation_type: str = "Sync",
+    log_tail: bool = False,
+    qualifier: str | None = None,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    read_timeout: float = DEFAULT_READ_TIMEOUT,
+) -> Answer:
+    """One signed InvokeFunction request, one attempt (no retry: an invocation is not idempotent). Raises
+    :class:`OSError` when the endpoint cannot be reached or answers nothing within the deadlines."""
+    parts = urlsplit(endpoint)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise UsageError("the FC endpoint must be an http(s) URL such as https://<account>.<region>.fc.aliyuncs.com")
+    path = fc3.invocations_path(name)
+    query = {"qualifier": qualifier} if qualifier else {}
+    extra = {fc3.HEADER_INVOCATION_TYPE: invocation_type}
+    if log_tail:
+        extra[fc3.HEADER_LOG_TYPE] = fc3.LOG_TAIL
+    if credentials.security_token:
+        extra["x-acs-accesskey-id"] = credentials.access_key_id  # sent with STS tokens, as the SDK does
+    headers = sign_acs3_request(
+        credentials=credentials, method="POST", host=parts.netloc, action=fc3.ACTION, version=fc3.API_VERSION,
+        query=query, body=payload, content_type=fc3.EVENT_CONTENT_TYPE, pathname=path, extra_headers=extra,
+    )
+    connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    connection = connection_class(parts.hostname, parts.port, timeout=connect_timeout)
+    try:
+        connection.connect()
+        if connection.sock is not None:
+            connection.sock.settimeout(read_timeout)  # the function may run for minutes; connecting may not
+        target = f"{path}?{canonical_query_string(query)}" if query else path
+        connection.request("POST", target, body=payload, headers=headers)
+        response = connection.getresponse()
+        return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
+    finally:
+        connection.close()
+
+
+def _decoded_log(answer: Answer) -> str | None:
+    raw = answer.headers.get(fc3.HEADER_LOG_RESULT)
+    if not raw:
+        return None
+    try:
+        return base64.b64decode(raw, validate=True).decode("utf-8", "replace")
+    except (binascii.Error, ValueError):
+        return "(x-fc-log-result is not base64)"
+
+
+def _json_or_text(body: bytes) -> Any:
+    try:
+        return jsonutil.loads(body)
+    except jsonutil.JSONDecodeError:
+        return {"message": body.decode("utf-8", "replace")[:500]}
+
+
+def _run_fc3(args: argparse.Namespace, ctx: Context, payload: bytes) -> int:
+    endpoint = endpoint_for(args, ctx.env)
+    name = function_name(args.function, ctx.env)
+    key_id, secret, token = _credentials(ctx, endpoint)
+    try:
+        answer = invoke_function(
+            endpoint, Credentials(key_id, secret, token or None), name, payload,
+            invocation_type="Async" if args.is_async else "Sync", log_tail=args.log_tail and not args.is_async,
+            qualifier=args.qualifier, read_timeout=_read_timeout(ctx),
+        )
+    except OSError as exc:
+        ctx.stderr.write(f"error: TransportError: cannot reach {endpoint} ({type(exc).__name__})\n")
+        return EXIT_FAILED
+    request_id = answer.headers.get(fc3.HEADER_REQUEST_ID, "")
+    log = _decoded_log(answer)
+    if log is not None:
+        ctx.stderr.write(f"--- log tail of {name} (request {request_id}) ---\n{log.rstrip()}\n--- end of log ---\n")
+    if answer.status >= 300:
+        detail = _json_or_text(answer.body)
+        ctx.print_json({"error": detail, "status": answer.status, "requestId": request_id})
+        fields = detail if isinstance(detail, dict) else {}
+        code = fields.get("Code") or fields.get("ErrorCode") or fields.get("errorCode") or "ApiError"
+        message = fields.get("Message") or fields.get("ErrorMessage") or fields.get("errorMessage") or ""
+        ctx.stderr.write(f"error: {code}: {str(message)[:300]} (HTTP {answer.status})\n")
+        return EXIT_FAILED
+    error_type = answer.headers.get(fc3.HEADER_ERROR_TYPE)
+    if error_type:
+        detail = _json_or_text(answer.body)
+        ctx.print_json({"error": detail, "errorType": error_type, "requestId": request_id})
+        kind = detail.get("errorType") if isinstance(detail, dict) else None
+        ctx.stderr.write(f"error: {kind or error_type}: the function failed ({error_type})\n")
+        return EXIT_FAILED
+    if args.is_async:
+        ctx.print_json({"accepted": True, "requestId": request_id})
+        return EXIT_OK
+    ctx.note(f"request id {request_id}")
+    ctx.stdout.write(answer.body.decode("utf-8", "replace") + "\n")
+    return EXIT_OK
+
+
+# --- FC 2.0 ------------------------------------------------------------------------------------------------
+
+
+def _run_fc2(args: argparse.Namespace, ctx: Context, payload: bytes) -> int:
     import fc2  # noqa: PLC0415 - the operator's tool only
     from fc2.fc_exceptions import FcError  # noqa: PLC0415
 
-    payload = _read_event(args.event_file)
-    endpoint = args.endpoint or default_endpoint(ctx.env)
-    service = args.service or ctx.env.get("KYC_FC_SERVICE") or DEFAULT_SERVICE
+    endpoint = endpoint_for(args, ctx.env)
     key_id, secret, token = _credentials(ctx, endpoint)
     client = fc2.Client(endpoint=endpoint, accessKeyID=key_id, accessKeySecret=secret, securityToken=token,
-                        Timeout=float(ctx.env.get("KYC_FC_TIMEOUT") or 120))
+                        Timeout=_read_timeout(ctx))
     headers = {"x-fc-invocation-type": "Async" if args.is_async else "Sync"}
     try:
-        response = client.invoke_function(service, args.function, payload=payload, headers=headers,
+        response = client.invoke_function(args.service, args.function, payload=payload, headers=headers,
                                           qualifier=args.qualifier)
     except FcError as exc:
-        return _report_error(ctx, exc)
+        detail = _json_or_text(str(exc.message).encode())
+        ctx.print_json({"error": detail, "status": exc.status_code})
+        code = "FunctionError"
+        if isinstance(detail, dict):
+            code = str(detail.get("ErrorCode") or detail.get("errorType") or code)
+        ctx.stderr.write(f"error: {code}: the invocation failed (HTTP {exc.status_code})\n")
+        return EXIT_FAILED
     except OSError as exc:  # requests' ConnectionError and timeouts are OSErrors
         ctx.stderr.write(f"error: TransportError: cannot reach {endpoint} ({type(exc).__name__})\n")
         return EXIT_FAILED
@@ -101,15 +269,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
-def _report_error(ctx: Context, exc: Any) -> int:
-    """FcError carries FC's error JSON as its message; function errors come with ``errorMessage``/``errorType``."""
-    try:
-        detail = jsonutil.loads(exc.message)
-    except (jsonutil.JSONDecodeError, TypeError):
-        detail = {"message": str(exc.message)[:500]}
-    ctx.print_json({"error": detail, "status": exc.status_code})
-    code = "FunctionError"
-    if isinstance(detail, dict):
-        code = str(detail.get("ErrorCode") or detail.get("errorType") or code)
-    ctx.stderr.write(f"error: {code}: the invocation failed (HTTP {exc.status_code})\n")
-    return EXIT_FAILED
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    payload = _read_event(args.event_file)
+    if args.service:
+        return _run_fc2(args, ctx, payload)
+    return _run_fc3(args, ctx, payload)

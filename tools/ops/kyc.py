@@ -172,7 +172,8 @@ COMMANDS: dict[str, Command] = {
         transactions.run_erase,
     ),
     "dlq": Command("dead letters: list | redrive | purge (purge asks for confirmation)", dlq.configure, dlq.run),
-    "invoke": Command("invoke a function with an event file through FC's API (fc2)", invoke.configure, invoke.run),
+    "invoke": Command("invoke a function with an event file: FC 3.0's InvokeFunction (FC 2.0 with --service)",
+                      invoke.configure, invoke.run),
 }
 
 

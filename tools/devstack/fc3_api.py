@@ -1,0 +1,226 @@
+"""FC 3.0's InvokeFunction API on the local gateway (dev only): ``POST /2023-03-30/functions/{name}/invocations``.
+
+Every function is served under the name ``s.yaml`` deploys it with (``kyc-result-fetcher`` for
+``functions/result_fetcher``, :mod:`tools.deployment`), so the official SDK ``alibabacloud-fc20230330`` and
+``./scripts/kyc invoke`` work against ``./scripts/dev`` exactly as against Function Compute. The wire format is in
+:mod:`tools.fc3`. Behaviour:
+
+* the body is the event, handed to ``handler(event: bytes, context)``; ``qualifier`` may be absent or ``LATEST``;
+* ``x-fc-invocation-type: Sync`` (default): 200 with the return value as the body; a function error gives 200 with
+  ``x-fc-error-type: UnhandledInvocationError`` and ``{"errorMessage", "errorType", "stackTrace"}`` (as the FC 2.0
+  route, :mod:`tools.devstack.invoke_api`, whose runner this class reuses; FC 3.0's status code for a function error
+  is UNVERIFIED: the pages we read document the header, not the status);
+* ``x-fc-log-type: Tail``: what the function wrote to stdout/stderr during this invocation (and the error, when it
+  raised), its last 4 KB base64 in ``x-fc-log-result``;
+* ``Async``: 202 at once, run in the background with FC's two retries (same runner);
+* API errors: JSON ``{"Code", "Message", "RequestId"}``: 400 ``PathNotSupported`` / ``InvalidArgument`` /
+  ``MissingRequiredHeader``, 403 ``InvalidAccessKeyID`` / ``SignatureNotMatch``, 404 ``FunctionNotFound`` /
+  ``AliasNotFound`` / ``VersionNotFound`` (codes from "Function Compute:Error codes"; a clock-skew refusal has no
+  documented code: ``RequestTimeTooSkewed`` is ours, as on the FC 2.0 route).
+
+Authentication is ACS3-HMAC-SHA256 recomputed with :mod:`shared.signing` over the headers named in SignedHeaders,
+against the stack's keys (``ALIBABA_CLOUD_ACCESS_KEY_ID``/``_SECRET``, the sandbox's key under ``./scripts/dev``);
+``host`` and every ``x-acs-*`` header must be signed, ``x-acs-content-sha256`` must be the body's hash and
+``x-acs-date`` within 15 minutes. With no key configured only the shape is checked. An STS token is accepted as it
+comes (there is no STS locally).
+"""
+
+from __future__ import annotations
+
+import base64
+import calendar
+import contextlib
+import hashlib
+import hmac
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TextIO
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from shared import jsonutil
+from shared.signing import ACS3_ALGORITHM, TIMESTAMP_FORMAT, acs3_canonical_request, acs3_signature
+from tools import fc3
+from tools.deployment import deployed_functions
+
+from .invoke_api import MAX_CLOCK_SKEW, InvokeApi, Response, environment_keys
+
+if TYPE_CHECKING:
+    from .gateway import Gateway
+
+_QUALIFIERS = frozenset({"", "LATEST"})
+
+
+def _error(status: int, code: str, message: str, request_id: str) -> Response:
+    body = jsonutil.dumps({"Code": code, "Message": message, "RequestId": request_id})
+    return status, [("content-type", "application/json")], body, request_id
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+# --- log capture -------------------------------------------------------------------------------------------
+
+
+class _ThreadTee:
+    """Stands in for sys.stdout/sys.stderr while some invocation captures its logs: everything still goes to the
+    real stream; what the capturing thread writes is also kept for that invocation."""
+
+    def __init__(self, target: TextIO, buffers: dict[int, list[str]]) -> None:
+        self.target = target
+        self._buffers = buffers
+
+    def write(self, text: str) -> int:
+        buffer = self._buffers.get(threading.get_ident())
+        if buffer is not None:
+            buffer.append(text)
+        return self.target.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.target, name)
+
+
+class _LogCapture:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._buffers: dict[int, list[str]] = {}
+        self._installed: tuple[_ThreadTee, _ThreadTee] | None = None
+
+    @contextlib.contextmanager
+    def capture(self) -> Iterator[list[str]]:
+        """Collects what this thread writes to stdout/stderr inside the block."""
+        lines: list[str] = []
+        with self._lock:
+            self._buffers[threading.get_ident()] = lines
+            if self._installed is None:
+                self._installed = (_ThreadTee(sys.stdout, self._buffers), _ThreadTee(sys.stderr, self._buffers))
+                sys.stdout, sys.stderr = self._installed
+        try:
+            yield lines
+        finally:
+            with self._lock:
+                del self._buffers[threading.get_ident()]
+                if not self._buffers and self._installed is not None:
+                    out, err = self._installed
+                    # put back the real streams unless someone replaced ours meanwhile
+                    if sys.stdout is out:
+                        sys.stdout = out.target
+                    if sys.stderr is err:
+                        sys.stderr = err.target
+                    self._installed = None
+
+
+def log_tail(lines: Iterable[str]) -> str:
+    """The ``x-fc-log-result`` value: base64 of the last 4 KB of the invocation's output."""
+    data = "".join(lines).encode("utf-8", "replace")[-fc3.LOG_TAIL_BYTES :]
+    return base64.b64encode(data).decode("ascii")
+
+
+# --- the API -----------------------------------------------------------------------------------------------
+
+
+class Fc3InvokeApi(InvokeApi):
+    """Answers FC 3.0's InvokeFunction for the functions of one :class:`~devstack.gateway.Gateway`."""
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        *,
+        names: Callable[[], Mapping[str, str]] = deployed_functions,
+        keys: Callable[[], Mapping[str, str]] = environment_keys,
+        **options: Any,
+    ) -> None:
+        super().__init__(gateway, keys=keys, **options)
+        self.names = dict(names())
+        self._logs = _LogCapture()
+
+    def handle(self, method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes) -> Response:
+        from .gateway import new_request_id  # noqa: PLC0415 - gateway imports this module
+
+        request_id = new_request_id()
+        try:
+            return self._handle(method, target, {k.lower(): v for k, v in headers}, body, request_id)
+        except _Refused as refused:
+            return _error(refused.status, refused.code, refused.message, request_id)
+
+    def _handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes, request_id: str) -> Response:
+        split = urlsplit(target)
+        match = fc3.INVOCATIONS_PATH.match(split.path)
+        if match is None or method.upper() != "POST":
+            raise _Refused(400, "PathNotSupported", f"'{method.upper()[:10]}' against '{split.path[:120]}' is not "
+                           "supported (only InvokeFunction is served locally)")
+        query = dict(parse_qsl(split.query, keep_blank_values=True))
+        self._authenticate_acs3(method, split.path, query, headers, body)
+        function = unquote(match["function"])
+        folder = self.names.get(function)
+        if folder is None or not (self.gateway.functions_dir / folder / "index.py").is_file():
+            raise _Refused(404, "FunctionNotFound", f"function '{function[:64]}' does not exist.")
+        qualifier = query.get("qualifier", "")
+        if qualifier not in _QUALIFIERS:
+            code = "VersionNotFound" if qualifier.isdigit() else "AliasNotFound"
+            raise _Refused(404, code, f"qualifier '{qualifier[:64]}' of function '{function}' does not exist "
+                           "(only LATEST exists locally)")
+        invocation_type = headers.get(fc3.HEADER_INVOCATION_TYPE, "Sync").strip().lower()
+        log_type = headers.get(fc3.HEADER_LOG_TYPE, "None").strip().lower()
+        if invocation_type not in ("sync", "async"):
+            raise _Refused(400, "InvalidArgument", "x-fc-invocation-type must be Sync or Async")
+        if log_type not in ("none", "tail"):
+            raise _Refused(400, "InvalidArgument", "x-fc-log-type must be Tail or None")
+        if invocation_type == "async":
+            return self._start_async(folder, body, request_id)
+        if log_type == "none":
+            return self._invoke_sync(folder, body, request_id)
+        with self._logs.capture() as lines:
+            status, response_headers, data, _ = self._invoke_sync(folder, body, request_id)
+        if any(name == fc3.HEADER_ERROR_TYPE for name, _ in response_headers):
+            lines.append(data.decode("utf-8", "replace") + "\n")  # the runtime logs an unhandled error too
+        return status, [*response_headers, (fc3.HEADER_LOG_RESULT, log_tail(lines))], data, request_id
+
+    def _authenticate_acs3(
+        self, method: str, raw_path: str, query: Mapping[str, str], headers: Mapping[str, str], body: bytes
+    ) -> None:
+        authorization = headers.get("authorization", "")
+        if not authorization:
+            raise _Refused(400, "MissingRequiredHeader", "required HTTP header authorization was not specified")
+        algorithm, _, rest = authorization.strip().partition(" ")
+        fields = dict(part.strip().partition("=")[::2] for part in rest.split(","))
+        credential, signed_list, signature = (fields.get(k, "") for k in ("Credential", "SignedHeaders", "Signature"))
+        if algorithm != ACS3_ALGORITHM or not credential or not signed_list or not signature:
+            raise _Refused(400, "InvalidArgument", f"Authorization must be '{ACS3_ALGORITHM} Credential=...,"
+                           "SignedHeaders=...,Signature=...'")
+        signed = [name.strip().lower() for name in signed_list.split(";") if name.strip()]
+        unsigned = sorted(({"host"} | {n for n in headers if n.startswith("x-acs-")}) - set(signed))
+        if unsigned:
+            raise _Refused(403, "SignatureNotMatch", f"headers not signed: {', '.join(unsigned)}")
+        if any(name not in headers for name in signed):
+            raise _Refused(403, "SignatureNotMatch", "a signed header is missing from the request")
+        for needed in ("x-acs-action", "x-acs-version", "x-acs-date", "x-acs-signature-nonce"):
+            if needed not in headers:
+                raise _Refused(400, "MissingRequiredHeader", f"required HTTP header {needed} was not specified")
+        if headers["x-acs-action"] != fc3.ACTION or headers["x-acs-version"] != fc3.API_VERSION:
+            raise _Refused(400, "InvalidArgument", f"x-acs-action/x-acs-version must be {fc3.ACTION}/"
+                           f"{fc3.API_VERSION}")
+        try:
+            stamp = calendar.timegm(time.strptime(headers["x-acs-date"], TIMESTAMP_FORMAT))
+        except ValueError:
+            raise _Refused(400, "InvalidArgument", "x-acs-date must look like 2024-01-01T00:00:00Z") from None
+        if abs(self.clock() - stamp) > MAX_CLOCK_SKEW:
+            raise _Refused(403, "RequestTimeTooSkewed", "x-acs-date is more than 15 minutes off")
+        hashed_payload = hashlib.sha256(body).hexdigest()
+        if headers.get("x-acs-content-sha256", hashed_payload) != hashed_payload:
+            raise _Refused(403, "SignatureNotMatch", "x-acs-content-sha256 does not match the body")
+        keys = self.keys()
+        if not keys:
+            return
+        secret = keys.get(credential)
+        if secret is None:
+            raise _Refused(403, "InvalidAccessKeyID", f"invalid access key ID '{credential[:32]}'")
+        canonical, _ = acs3_canonical_request(method, raw_path, query, {n: headers[n] for n in signed},
+                                              hashed_payload)
+        if not hmac.compare_digest(acs3_signature(secret, canonical), signature.lower()):
+            raise _Refused(403, "SignatureNotMatch", "The request signature we calculated does not match the "
+                           "signature you provided. Check your access key and signing method")
