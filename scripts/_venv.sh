@@ -5,7 +5,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 PYTHON_BIN="${PYTHON:-python3}"
 stamp_want="$(cat "$ROOT/requirements.txt" "$ROOT/requirements-dev.txt" | sha256sum | cut -c1-16)-$("$PYTHON_BIN" -c 'import sys;print("%d.%d"%sys.version_info[:2])')"
-stamp_file="$VENV/.kyc-requirements-stamp"
+# One stamp per checkout: several worktrees may share one .venv (symlinked) with different requirements.
+stamp_file="$VENV/.kyc-requirements-stamp-$(printf %s "$ROOT" | sha256sum | cut -c1-8)"
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp_file" 2>/dev/null)" != "$stamp_want" ]; then
   echo "Setting up $VENV (requirements changed or missing)..." >&2
   "$PYTHON_BIN" -m venv "$VENV"
