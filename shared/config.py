@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from shared import products
+
 Env = Mapping[str, str]
 MAX_QUEUE_DELAY_SECONDS = 604800  # 7 days: MNS DelaySeconds, and the local queue's limit
 
@@ -112,14 +114,17 @@ def env_schedule(env: Env, name: str, default: tuple[float, ...]) -> tuple[float
 CLOUDAUTH_DEFAULT_REGION = "cn-hongkong"
 
 
-def _cloudauth_endpoint(env: Env) -> str:
-    """``CLOUDAUTH_ENDPOINT`` (a base URL, e.g. a local sandbox) or the public endpoint of ``CLOUDAUTH_REGION``."""
+def _cloudauth_endpoint(env: Env) -> tuple[str, str]:
+    """``(endpoint, region)``: ``CLOUDAUTH_ENDPOINT`` (a base URL, e.g. a local sandbox) or the public endpoint of
+    ``CLOUDAUTH_REGION``. The region of a vendor endpoint is read from its host name (a ``CLOUDAUTH_REGION`` that
+    says otherwise is an error); for any other endpoint it is ``CLOUDAUTH_REGION``, the region the stand-in plays."""
+    region = env_str(env, "CLOUDAUTH_REGION")
+    if region is not None and (not region.replace("-", "").isalnum() or not region.isascii()):
+        raise ConfigError("CLOUDAUTH_REGION", "must look like a region id such as cn-hongkong")
     raw = env_str(env, "CLOUDAUTH_ENDPOINT")
     if raw is None:
-        region = env_str(env, "CLOUDAUTH_REGION", CLOUDAUTH_DEFAULT_REGION) or CLOUDAUTH_DEFAULT_REGION
-        if not region.replace("-", "").isalnum() or not region.isascii():
-            raise ConfigError("CLOUDAUTH_REGION", "must look like a region id such as cn-hongkong")
-        return f"https://cloudauth-intl.{region}.aliyuncs.com"
+        region = region or CLOUDAUTH_DEFAULT_REGION
+        return f"https://{products.public_endpoint(region)}", region
     try:
         parts = urlsplit(raw)
         port = parts.port  # raises ValueError on a bad port
@@ -132,7 +137,19 @@ def _cloudauth_endpoint(env: Env) -> str:
     netloc = parts.hostname if port is None else f"{parts.hostname}:{port}"
     if ":" in parts.hostname:  # IPv6 literal
         netloc = f"[{parts.hostname}]" if port is None else f"[{parts.hostname}]:{port}"
-    return f"{parts.scheme}://{netloc}"
+    host_region = products.region_of_endpoint(parts.hostname)
+    if host_region is not None and region is not None and region != host_region:
+        raise ConfigError("CLOUDAUTH_REGION", "names another region than the vendor host of CLOUDAUTH_ENDPOINT")
+    return f"{parts.scheme}://{netloc}", host_region or region or CLOUDAUTH_DEFAULT_REGION
+
+
+def _check_product_region(product_code: str, region: str) -> None:
+    """The configured product must exist, be supported here and be offered in the configured region (vendor facts:
+    :mod:`shared.products`), so that an impossible pair fails the instance at start, not every Initialize."""
+    try:
+        products.check_product(product_code, region)
+    except products.ProductError as exc:
+        raise ConfigError("CLOUDAUTH_PRODUCT_CODE", f"(with CLOUDAUTH_REGION {region}): {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -149,6 +166,7 @@ class CloudAuthSettings:
     signature_version: str = "v3"  # "v3" (ACS3-HMAC-SHA256) or "v1" (RPC HMAC-SHA1)
     product_code: str = "eKYC"
     allow_undocumented_doc_types: bool = False
+    region: str = CLOUDAUTH_DEFAULT_REGION  # the vendor region the endpoint serves (products and doc types vary)
     backoff_base: float = 0.2
     backoff_cap: float = 2.0
 
@@ -165,8 +183,11 @@ class CloudAuthSettings:
         product_code = env_str(env, "CLOUDAUTH_PRODUCT_CODE", "eKYC") or "eKYC"
         if not product_code.replace("_", "").isalnum() or not product_code.isascii():
             raise ConfigError("CLOUDAUTH_PRODUCT_CODE", "must contain only letters, digits and _")
+        endpoint, region = _cloudauth_endpoint(env)
+        _check_product_region(product_code, region)
         return cls(
-            endpoint=_cloudauth_endpoint(env),
+            endpoint=endpoint,
+            region=region,
             access_key_id=env_required(env, "ALIBABA_CLOUD_ACCESS_KEY_ID"),
             access_key_secret=env_required(env, "ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
             security_token=env_str(env, "ALIBABA_CLOUD_SECURITY_TOKEN"),
