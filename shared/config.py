@@ -145,7 +145,8 @@ def _cloudauth_endpoint(env: Env) -> tuple[str, str]:
 
 def _check_product_region(product_code: str, region: str) -> None:
     """The configured product must exist, be supported here and be offered in the configured region (vendor facts:
-    :mod:`shared.products`), so that an impossible pair fails the instance at start, not every Initialize."""
+    :mod:`shared.products`), so that an impossible pair fails the instance at start, not every Initialize. Product
+    codes and region ids are not secrets: this message names them, and the regions that would work."""
     try:
         products.check_product(product_code, region)
     except products.ProductError as exc:
