@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from shared import products
+
 Env = Mapping[str, str]
 MAX_QUEUE_DELAY_SECONDS = 604800  # 7 days: MNS DelaySeconds, and the local queue's limit
 
@@ -110,26 +112,24 @@ def env_schedule(env: Env, name: str, default: tuple[float, ...]) -> tuple[float
 # --- cloudauth-intl client ------------------------------------------------------------------------------
 
 CLOUDAUTH_DEFAULT_REGION = "cn-hongkong"
-# The vendor's endpoints per region: public, and VPC ("internal"), reachable from a VPC in that same region. The
-# vendor recommends the VPC endpoint when the server runs in the same region. Source: "ID Verification:InitializeV2"
-# (eKYC-PRO, https://www.alibabacloud.com/help/en/ekyc/latest/pro-init) and "ekyc initialize" (eKYC,
-# https://www.alibabacloud.com/help/zh/ekyc/latest/ekyc-initialize), endpoint tables; the official SDK builds the
-# same host names (alibabacloud_tea_openapi Utils.get_endpoint_rules with network "vpc").
-CLOUDAUTH_PUBLIC_HOST = "cloudauth-intl.{region}.aliyuncs.com"
-CLOUDAUTH_VPC_HOST = "cloudauth-intl-vpc.{region}.aliyuncs.com"
 
 
-def _cloudauth_endpoint(env: Env) -> str:
-    """``CLOUDAUTH_ENDPOINT`` (a base URL, e.g. a local sandbox), else the endpoint of ``CLOUDAUTH_REGION``: the
-    public one, or the VPC one with ``CLOUDAUTH_USE_VPC_ENDPOINT=Y`` (never both an endpoint and the VPC switch)."""
+def _cloudauth_endpoint(env: Env) -> tuple[str, str]:
+    """``(endpoint, region)``: ``CLOUDAUTH_ENDPOINT`` (a base URL, e.g. a local sandbox), else the endpoint of
+    ``CLOUDAUTH_REGION``: the public one, or the VPC one with ``CLOUDAUTH_USE_VPC_ENDPOINT=Y`` (the vendor
+    recommends it for servers in a VPC of the same region; hosts from :mod:`shared.products`). Never both an
+    endpoint and the VPC switch. The region of a vendor endpoint is read from its host name (a ``CLOUDAUTH_REGION``
+    that says otherwise is an error); for any other endpoint it is ``CLOUDAUTH_REGION``, the region the stand-in
+    plays."""
+    region = env_str(env, "CLOUDAUTH_REGION")
+    if region is not None and (not region.replace("-", "").isalnum() or not region.isascii()):
+        raise ConfigError("CLOUDAUTH_REGION", "must look like a region id such as cn-hongkong")
     raw = env_str(env, "CLOUDAUTH_ENDPOINT")
     use_vpc = env_bool(env, "CLOUDAUTH_USE_VPC_ENDPOINT", False)
     if raw is None:
-        region = env_str(env, "CLOUDAUTH_REGION", CLOUDAUTH_DEFAULT_REGION) or CLOUDAUTH_DEFAULT_REGION
-        if not region.replace("-", "").isalnum() or not region.isascii():
-            raise ConfigError("CLOUDAUTH_REGION", "must look like a region id such as cn-hongkong")
-        host = (CLOUDAUTH_VPC_HOST if use_vpc else CLOUDAUTH_PUBLIC_HOST).format(region=region)
-        return f"https://{host}"
+        region = region or CLOUDAUTH_DEFAULT_REGION
+        host = products.vpc_endpoint(region) if use_vpc else products.public_endpoint(region)
+        return f"https://{host}", region
     if use_vpc:
         raise ConfigError(
             "CLOUDAUTH_USE_VPC_ENDPOINT",
@@ -148,7 +148,20 @@ def _cloudauth_endpoint(env: Env) -> str:
     netloc = parts.hostname if port is None else f"{parts.hostname}:{port}"
     if ":" in parts.hostname:  # IPv6 literal
         netloc = f"[{parts.hostname}]" if port is None else f"[{parts.hostname}]:{port}"
-    return f"{parts.scheme}://{netloc}"
+    host_region = products.region_of_endpoint(parts.hostname)
+    if host_region is not None and region is not None and region != host_region:
+        raise ConfigError("CLOUDAUTH_REGION", "names another region than the vendor host of CLOUDAUTH_ENDPOINT")
+    return f"{parts.scheme}://{netloc}", host_region or region or CLOUDAUTH_DEFAULT_REGION
+
+
+def _check_product_region(product_code: str, region: str) -> None:
+    """The configured product must exist, be supported here and be offered in the configured region (vendor facts:
+    :mod:`shared.products`), so that an impossible pair fails the instance at start, not every Initialize. Product
+    codes and region ids are not secrets: this message names them, and the regions that would work."""
+    try:
+        products.check_product(product_code, region)
+    except products.ProductError as exc:
+        raise ConfigError("CLOUDAUTH_PRODUCT_CODE", f"(with CLOUDAUTH_REGION {region}): {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -165,6 +178,7 @@ class CloudAuthSettings:
     signature_version: str = "v3"  # "v3" (ACS3-HMAC-SHA256) or "v1" (RPC HMAC-SHA1)
     product_code: str = "eKYC"
     allow_undocumented_doc_types: bool = False
+    region: str = CLOUDAUTH_DEFAULT_REGION  # the vendor region the endpoint serves (products and doc types vary)
     backoff_base: float = 0.2
     backoff_cap: float = 2.0
 
@@ -181,8 +195,11 @@ class CloudAuthSettings:
         product_code = env_str(env, "CLOUDAUTH_PRODUCT_CODE", "eKYC") or "eKYC"
         if not product_code.replace("_", "").isalnum() or not product_code.isascii():
             raise ConfigError("CLOUDAUTH_PRODUCT_CODE", "must contain only letters, digits and _")
+        endpoint, region = _cloudauth_endpoint(env)
+        _check_product_region(product_code, region)
         return cls(
-            endpoint=_cloudauth_endpoint(env),
+            endpoint=endpoint,
+            region=region,
             access_key_id=env_required(env, "ALIBABA_CLOUD_ACCESS_KEY_ID"),
             access_key_secret=env_required(env, "ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
             security_token=env_str(env, "ALIBABA_CLOUD_SECURITY_TOKEN"),

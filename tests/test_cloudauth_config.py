@@ -18,13 +18,95 @@ def test_defaults_use_the_hong_kong_endpoint_and_documented_timeouts() -> None:
 
 
 def test_region_selects_the_endpoint() -> None:
-    s = CloudAuthSettings.from_env({**CREDS, "CLOUDAUTH_REGION": "ap-southeast-1"})
+    s = CloudAuthSettings.from_env(
+        {**CREDS, "CLOUDAUTH_REGION": "ap-southeast-1", "CLOUDAUTH_PRODUCT_CODE": "eKYC_PRO"}
+    )
     assert s.endpoint == "https://cloudauth-intl.ap-southeast-1.aliyuncs.com"
+    assert s.region == "ap-southeast-1"
 
 
 def test_explicit_endpoint_wins_and_is_normalised() -> None:
-    s = CloudAuthSettings.from_env({**CREDS, "CLOUDAUTH_ENDPOINT": "http://127.0.0.1:9100/", "CLOUDAUTH_REGION": "x"})
+    s = CloudAuthSettings.from_env(
+        {**CREDS, "CLOUDAUTH_ENDPOINT": "http://127.0.0.1:9100/", "CLOUDAUTH_REGION": "ap-southeast-5",
+         "CLOUDAUTH_PRODUCT_CODE": "eKYC_PRO"}
+    )
     assert s.endpoint == "http://127.0.0.1:9100"
+    assert s.region == "ap-southeast-5"  # the region the stand-in plays
+
+
+def test_a_local_endpoint_without_a_region_plays_hong_kong() -> None:
+    s = CloudAuthSettings.from_env({**CREDS, "CLOUDAUTH_ENDPOINT": "http://127.0.0.1:9100"})
+    assert s.region == "cn-hongkong"
+
+
+@pytest.mark.parametrize("host", ["cloudauth-intl.ap-southeast-3.aliyuncs.com",
+                                  "cloudauth-intl-vpc.ap-southeast-3.aliyuncs.com"])
+def test_the_region_of_a_vendor_endpoint_is_read_from_its_host(host: str) -> None:
+    s = CloudAuthSettings.from_env(
+        {**CREDS, "CLOUDAUTH_ENDPOINT": f"https://{host}", "CLOUDAUTH_PRODUCT_CODE": "eKYC_PRO"}
+    )
+    assert (s.endpoint, s.region) == (f"https://{host}", "ap-southeast-3")
+
+
+def test_a_region_contradicting_the_vendor_endpoint_is_refused() -> None:
+    with pytest.raises(ConfigError) as info:
+        CloudAuthSettings.from_env(
+            {**CREDS, "CLOUDAUTH_ENDPOINT": "https://cloudauth-intl.cn-hongkong.aliyuncs.com",
+             "CLOUDAUTH_REGION": "ap-southeast-1"}
+        )
+    assert info.value.variable == "CLOUDAUTH_REGION"
+
+
+# Every product/region pair the vendor documents for the products this project supports (shared.products).
+DOCUMENTED_PAIRS = [
+    ("eKYC", "cn-hongkong"),
+    ("eKYC_PRO", "cn-hongkong"), ("eKYC_PRO", "ap-southeast-1"), ("eKYC_PRO", "ap-southeast-5"),
+    ("eKYC_PRO", "ap-southeast-3"),
+    ("FACE_LIVENESS_PRO", "cn-hongkong"), ("FACE_LIVENESS_PRO", "ap-southeast-1"),
+    ("FACE_LIVENESS_PRO", "ap-southeast-5"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("product", "region"), DOCUMENTED_PAIRS)
+def test_each_documented_product_region_pair_starts(product: str, region: str) -> None:
+    s = CloudAuthSettings.from_env({**CREDS, "CLOUDAUTH_PRODUCT_CODE": product, "CLOUDAUTH_REGION": region})
+    assert (s.product_code, s.region) == (product, region)
+
+
+@pytest.mark.parametrize(
+    ("product", "region", "works_in"),
+    [("eKYC", "ap-southeast-1", "cn-hongkong"),
+     ("eKYC", "ap-southeast-3", "cn-hongkong"),
+     ("FACE_LIVENESS_PRO", "ap-southeast-3", "ap-southeast-5"),
+     ("eKYC_PRO", "eu-central-1", "ap-southeast-1")],
+)  # fmt: skip
+def test_an_impossible_pair_fails_naming_both_and_the_regions_that_work(
+    product: str, region: str, works_in: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        CloudAuthSettings.from_env({**CREDS, "CLOUDAUTH_PRODUCT_CODE": product, "CLOUDAUTH_REGION": region})
+    message = str(info.value)
+    assert info.value.variable == "CLOUDAUTH_PRODUCT_CODE"
+    assert product in message and region in message and works_in in message
+
+
+def test_the_default_pair_exists() -> None:
+    s = CloudAuthSettings.from_env(CREDS)
+    assert (s.product_code, s.region) == ("eKYC", "cn-hongkong")
+
+
+@pytest.mark.parametrize("product", ["KYC_GLOBAL", "ID_NFC", "FACE_IDU"])
+def test_a_documented_but_unsupported_product_is_refused_as_such(product: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        CloudAuthSettings.from_env({**CREDS, "CLOUDAUTH_PRODUCT_CODE": product})
+    assert "documented by the vendor but not supported" in str(info.value)
+    assert "eKYC_PRO" in str(info.value)  # names what is supported
+
+
+def test_an_unknown_product_is_refused() -> None:
+    with pytest.raises(ConfigError) as info:
+        CloudAuthSettings.from_env({**CREDS, "CLOUDAUTH_PRODUCT_CODE": "NOT_A_PRODUCT"})
+    assert info.value.variable == "CLOUDAUTH_PRODUCT_CODE" and "not one the vendor documents" in str(info.value)
 
 
 @pytest.mark.parametrize("value", ["ftp://host", "127.0.0.1:9100", "http://", "https://h/path", "http://u:p@h"])
@@ -51,13 +133,15 @@ def test_all_variables_are_read() -> None:
             "CLOUDAUTH_READ_TIMEOUT": "7",
             "CLOUDAUTH_MAX_ATTEMPTS": "5",
             "CLOUDAUTH_SIGNATURE": "V1",
-            "CLOUDAUTH_PRODUCT_CODE": "KYC_GLOBAL",
+            "CLOUDAUTH_PRODUCT_CODE": "eKYC_PRO",
+            "CLOUDAUTH_REGION": "ap-southeast-1",
             "CLOUDAUTH_ALLOW_UNDOCUMENTED_DOC_TYPES": "Y",
         }
     )
     assert s.security_token == "sts"
     assert (s.connect_timeout, s.read_timeout, s.max_attempts) == (1.5, 7.0, 5)
-    assert (s.signature_version, s.product_code, s.allow_undocumented_doc_types) == ("v1", "KYC_GLOBAL", True)
+    assert (s.signature_version, s.product_code, s.allow_undocumented_doc_types) == ("v1", "eKYC_PRO", True)
+    assert s.region == "ap-southeast-1"
 
 
 @pytest.mark.parametrize(
@@ -85,7 +169,10 @@ def test_vpc_switch_selects_the_vpc_endpoint_of_the_region_as_the_official_sdk_d
     from alibabacloud_tea_openapi.utils_models import Config
 
     oracle = Client(Config(access_key_id="ak", access_key_secret="sk", region_id=region, network="vpc"))
-    s = CloudAuthSettings.from_env({**CREDS, "CLOUDAUTH_REGION": region, "CLOUDAUTH_USE_VPC_ENDPOINT": "Y"})
+    product = "eKYC" if region == "cn-hongkong" else "eKYC_PRO"  # eKYC exists only in China (Hong Kong)
+    s = CloudAuthSettings.from_env(
+        {**CREDS, "CLOUDAUTH_REGION": region, "CLOUDAUTH_USE_VPC_ENDPOINT": "Y", "CLOUDAUTH_PRODUCT_CODE": product}
+    )
     assert s.endpoint == f"https://{oracle._endpoint}" == f"https://cloudauth-intl-vpc.{region}.aliyuncs.com"
 
 

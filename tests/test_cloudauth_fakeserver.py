@@ -39,7 +39,7 @@ def error_body(code: str, message: str = "problem described by the vendor") -> d
 
 
 def success_body(action: str) -> dict[str, Any]:
-    if action == "Initialize":
+    if action in ("Initialize", "InitializeV2"):
         result = {
             "TransactionId": "08573be80f944d95ac812e019e3655a8",
             "TransactionUrl": "https://cloudauth.example/flow?t=08573be80f944d95ac812e019e3655a8",

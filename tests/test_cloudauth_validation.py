@@ -132,7 +132,8 @@ def test_parameter_given_as_field_and_in_extra_is_rejected() -> None:
 def _valid_sample(name: str) -> str:
     samples = {"StyleConfig": "{}", "DocPageConfig": '["OCR_ID_BACK"]', "CallbackUrl": "https://m.example/cb",
                "ReturnUrl": "https://m.example/r", "MerchantBizId": "b1", "SceneCode": "S_1", "ProductCode": "eKYC",
-               "DocType": "01000000"}
+               "DocType": "01000000", "FacePictureUrl": "https://m.example/face.jpg",
+               "TargetFacePictureUrl": "https://m.example/target.jpg", "Mobile": "+62812345678"}
     if name in samples:
         return samples[name]
     if name in ENUMS:

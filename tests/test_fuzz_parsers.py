@@ -331,14 +331,22 @@ def _read_everything(result: CheckResultResponse) -> None:
 
 
 @FUZZ
-@given(body=check_result_bodies, doc_type=st.none() | st.sampled_from(["01000000", "00000008", "00000001", "x"]))
-def test_check_result_parsing_yields_a_result_or_result_parse_error(body: Any, doc_type: str | None) -> None:
+@given(
+    body=check_result_bodies,
+    doc_type=st.none() | st.sampled_from(["01000000", "00000008", "00000001", "GLB03002", "MYS01001", "x"]),
+    product_code=st.none() | st.sampled_from(["eKYC", "eKYC_PRO", "FACE_LIVENESS_PRO", "FACE_IDU", "x"]),
+)
+def test_check_result_parsing_yields_a_result_or_result_parse_error(
+    body: Any, doc_type: str | None, product_code: str | None
+) -> None:
     try:
-        result = parse_check_result(body, doc_type=doc_type)
+        result = parse_check_result(body, doc_type=doc_type, product_code=product_code)
     except ResultParseError as exc:
         assert not isinstance(exc, ImageDecodeError)
         return
     _read_everything(result)
+    if product_code == "FACE_LIVENESS_PRO":
+        assert result.identity is None and result.doc_type is None
 
 
 @FUZZ

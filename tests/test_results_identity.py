@@ -229,7 +229,8 @@ def test_every_unparseable_date_field_is_flagged() -> None:
     [
         ("M", "M"), ("m", "M"), (" Male ", "M"), ("MALE", "M"), ("男", "M"),
         ("F", "F"), ("f", "F"), ("female", "F"), ("FEMALE ", "F"), ("女", "F"),
-        ("X", None), ("", None), (None, None), (1, None),
+        ("X", "X"), (" x ", "X"), ("<", "X"),  # ICAO Doc 9303: unspecified
+        ("U", None), ("", None), (None, None), (1, None),
     ],
 )  # fmt: skip
 def test_sex_is_normalised(raw: object, expected: str | None) -> None:

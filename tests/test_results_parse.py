@@ -295,6 +295,9 @@ def test_record_is_json_ready_and_camel_case() -> None:
         "faceAttack": None,
         "faceComparisonScore": 90.0,
         "authorityComparisonScore": None,
+        "faceQualityScore": None,
+        "faceOcclusion": None,
+        "faceAttackScore": None,
     }
     assert record["ocrIdInfo"] == PASSPORT_OCR
 
@@ -307,7 +310,7 @@ def test_record_does_not_decode_images() -> None:
 
 def test_summary_has_the_operator_keys_with_unmasked_identity() -> None:
     summary = parse_check_result(_full_body()).summary()
-    assert set(summary) == {"status", "passed", "subCode", "docType", "identity", "spoof", "face"}
+    assert set(summary) == {"status", "passed", "subCode", "productCode", "docType", "identity", "spoof", "face"}
     assert summary["identity"]["documentNumber"] == "X00000000"
     assert summary["spoof"] == {"spoofResult": False, "spoofTypes": []}
 

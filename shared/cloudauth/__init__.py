@@ -3,7 +3,9 @@
 ```python
 client = CloudAuthClient(CloudAuthSettings.from_env())
 resp = client.initialize(InitializeRequest(merchant_biz_id=..., meta_info=..., merchant_user_id=..., return_url=...,
-                                            doc_type=..., extra={"IdSpoof": "Y"}))
+                                            doc_type=..., extra={"IdSpoof": "Y"}))          # eKYC
+resp = client.initialize_v2(InitializeV2Request(merchant_biz_id=..., meta_info=..., merchant_user_id=...,
+                                                return_url=..., product_code="eKYC_PRO", doc_type="GLB03002"))
 body = client.check_result(merchant_biz_id, transaction_id, is_return_image=True)
 client.delete_verify_result(transaction_id, delete_type="All")
 ```
@@ -20,6 +22,7 @@ from .client import (
     DeleteVerifyResultResponse,
     InitializeRequest,
     InitializeResponse,
+    InitializeV2Request,
 )
 from .errors import (
     AuthError,
@@ -33,14 +36,23 @@ from .errors import (
     TransportError,
     error_class_for,
 )
-from .params import ENUMS, INITIALIZE_PARAMETERS, INITIALIZE_REQUIRED
+from .params import (
+    ENUMS,
+    INITIALIZE,
+    INITIALIZE_PARAMETERS,
+    INITIALIZE_REQUIRED,
+    INITIALIZE_V2,
+    OperationParameters,
+)
 
 __all__ = [
     "API_VERSION",
     "DOC_TYPES",
     "ENUMS",
+    "INITIALIZE",
     "INITIALIZE_PARAMETERS",
     "INITIALIZE_REQUIRED",
+    "INITIALIZE_V2",
     "AuthError",
     "CloudAuthClient",
     "CloudAuthError",
@@ -48,7 +60,9 @@ __all__ = [
     "DeleteVerifyResultResponse",
     "InitializeRequest",
     "InitializeResponse",
+    "InitializeV2Request",
     "MalformedResponse",
+    "OperationParameters",
     "ParameterError",
     "ProcessNotCompleted",
     "ServerError",

@@ -1,8 +1,9 @@
-"""The cloudauth-intl (API 2022-08-09) client: Initialize, CheckResult, DeleteVerifyResult.
+"""The cloudauth-intl (API 2022-08-09) client: Initialize, InitializeV2, CheckResult, DeleteVerifyResult.
 
 Standard library ``http.client`` plus orjson: no vendor SDK (≈ 400 ms of cold start). RPC style as the official
-SDK sends it: ``POST /``, business parameters in the query string, only ``FacePictureBase64`` in an
-``application/x-www-form-urlencoded`` body, signed with ACS3-HMAC-SHA256 headers (V3, default) or the V1 signed query.
+SDK sends it: ``POST /``, business parameters in the query string, the face pictures (Initialize:
+``FacePictureBase64``; InitializeV2: also ``TargetFacePicture``) in an ``application/x-www-form-urlencoded`` body,
+signed with ACS3-HMAC-SHA256 headers (V3, default) or the V1 signed query.
 
 Retries (full-jitter exponential backoff, a fresh nonce and timestamp per attempt):
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 import http.client
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,7 +37,17 @@ from .errors import (
     TransportError,
     error_from_response,
 )
-from .params import BODY_PARAMETERS, check_value, invalid, validate_initialize
+from .params import (
+    CHECK_RESULT,
+    DELETE_VERIFY_RESULT,
+    INITIALIZE,
+    INITIALIZE_V2,
+    OperationParameters,
+    check_value,
+    invalid,
+    validate_initialize,
+    validate_initialize_v2,
+)
 
 API_VERSION = "2022-08-09"
 SUCCESS_CODES = frozenset({"Success", "200"})  # DeleteVerifyResult answers "200", the others "Success"
@@ -129,6 +140,68 @@ class InitializeRequest:
         return params
 
 
+# InitializeV2Request field → vendor parameter name (doc_page_config is encoded separately).
+_INITIALIZE_V2_FIELDS: dict[str, str] = {
+    "merchant_biz_id": "MerchantBizId",
+    "meta_info": "MetaInfo",
+    "merchant_user_id": "MerchantUserId",
+    "return_url": "ReturnUrl",
+    "product_code": "ProductCode",
+    "doc_type": "DocType",
+    "callback_url": "CallbackUrl",
+    "callback_token": "CallbackToken",
+    "face_picture_base64": "FacePictureBase64",
+    "target_face_picture": "TargetFacePicture",
+}
+
+
+@dataclass(frozen=True)
+class InitializeV2Request:
+    """One InitializeV2 call (eKYC_PRO, FACE_LIVENESS_PRO). Fields left ``None`` are not sent; ``extra`` takes any
+    other InitializeV2 parameter by its vendor name (``IdSpoof``, ``SecurityLevel``, ``LanguageConfig``...).
+
+    ``product_code`` defaults to the client's setting (``CLOUDAUTH_PRODUCT_CODE``). ``doc_type`` is required or
+    refused depending on the product (:mod:`shared.products`). ``doc_page_config`` is a list of strings, sent as the
+    JSON array text the official SDK makes of it. PII-bearing fields are kept out of ``repr``.
+    """
+
+    merchant_biz_id: str
+    meta_info: str = field(repr=False)
+    merchant_user_id: str = field(repr=False)
+    return_url: str
+    product_code: str | None = None
+    doc_type: str | None = None
+    callback_url: str | None = None
+    callback_token: str | None = field(default=None, repr=False)
+    face_picture_base64: str | None = field(default=None, repr=False)
+    target_face_picture: str | None = field(default=None, repr=False)
+    doc_page_config: Sequence[str] | None = None
+    extra: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def to_params(self, default_product_code: str) -> dict[str, str]:
+        """The vendor parameters (not yet validated). A parameter given twice raises :class:`ParameterError`."""
+        params: dict[str, str] = {}
+        for attr, name in _INITIALIZE_V2_FIELDS.items():
+            value = getattr(self, attr)
+            if value is not None:
+                params[name] = value
+        params.setdefault("ProductCode", default_product_code)
+        if self.doc_page_config is not None:
+            params["DocPageConfig"] = encode_doc_page_config(self.doc_page_config)
+        for name, value in self.extra.items():
+            if name in params:
+                raise invalid(name, "is given both as a field and in extra")
+            params[name] = value
+        return params
+
+
+def encode_doc_page_config(pages: Sequence[str]) -> str:
+    """The JSON array text of ``pages``, as the official SDK encodes ``DocPageConfig`` (compact, non-ASCII kept)."""
+    if isinstance(pages, str) or not all(isinstance(page, str) for page in pages):
+        raise invalid("DocPageConfig", "must be a list of strings")
+    return jsonutil.dumps_str(list(pages))
+
+
 @dataclass(frozen=True)
 class InitializeResponse:
     transaction_id: str
@@ -212,21 +285,18 @@ class CloudAuthClient:
             # The real service requires https callbacks; a plain-http endpoint is a local sandbox.
             https_callback=self._https,
         )
-        body = self._call("Initialize", params, idempotent=False)
-        result = _result_object(body)
-        transaction_id = result.get("TransactionId")
-        transaction_url = result.get("TransactionUrl")
-        if not isinstance(transaction_id, str) or not transaction_id:
-            raise _malformed("Result.TransactionId is missing or not a string", body)
-        if not isinstance(transaction_url, str) or not transaction_url:
-            raise _malformed("Result.TransactionUrl is missing or not a string", body)
-        return InitializeResponse(
-            transaction_id=transaction_id,
-            transaction_url=transaction_url,
-            protocol=_opt_str(result.get("Protocol")),
-            client_cfg=_opt_str(result.get("ClientCfg")),
-            request_id=_opt_str(body.get("RequestId")),
+        return _initialize_response(self._call(INITIALIZE, params, idempotent=False))
+
+    def initialize_v2(self, request: InitializeV2Request) -> InitializeResponse:
+        """Start a verification of a product started by InitializeV2, checked against the vendor's rules for the
+        product in the client's region first. Never retried once it may have reached the vendor (each is billed)."""
+        params = validate_initialize_v2(
+            request.to_params(self.settings.product_code),
+            region=self.settings.region,
+            allow_undocumented_doc_types=self.settings.allow_undocumented_doc_types,
+            https_callback=self._https,  # as for Initialize: a plain-http endpoint is a local sandbox
         )
+        return _initialize_response(self._call(INITIALIZE_V2, params, idempotent=False))
 
     def check_result(
         self,
@@ -249,7 +319,7 @@ class CloudAuthClient:
             params["ReturnFiveCategorySpoofResult"] = _yes_no(
                 "ReturnFiveCategorySpoofResult", return_five_category_spoof_result
             )
-        body = self._call("CheckResult", params, idempotent=True)
+        body = self._call(CHECK_RESULT, params, idempotent=True)
         _result_object(body)
         return body
 
@@ -263,7 +333,7 @@ class CloudAuthClient:
         }
         if delete_after_query is not None:
             params["DeleteAfterQuery"] = _yes_no("DeleteAfterQuery", delete_after_query)
-        body = self._call("DeleteVerifyResult", params, idempotent=True)
+        body = self._call(DELETE_VERIFY_RESULT, params, idempotent=True)
         result = _result_object(body)
         delete_result = _opt_str(result.get("DeleteResult"))
         return DeleteVerifyResultResponse(
@@ -290,9 +360,10 @@ class CloudAuthClient:
             return idempotent
         return False
 
-    def _call(self, action: str, params: Mapping[str, str], *, idempotent: bool) -> dict[str, Any]:
-        query = {k: v for k, v in params.items() if k not in BODY_PARAMETERS}
-        form = {k: v for k, v in params.items() if k in BODY_PARAMETERS}
+    def _call(self, operation: OperationParameters, params: Mapping[str, str], *, idempotent: bool) -> dict[str, Any]:
+        action = operation.action
+        query = {k: v for k, v in params.items() if k not in operation.body}
+        form = {k: v for k, v in params.items() if k in operation.body}
         attempt = 0
         while True:
             attempt += 1
@@ -395,6 +466,25 @@ def _opt_str(value: object) -> str | None:
 def _malformed(problem: str, body: Mapping[str, Any] | None = None, status: int | None = None) -> MalformedResponse:
     request_id = _opt_str(body.get("RequestId")) if body is not None else None
     return MalformedResponse(problem, status=status, request_id=request_id)
+
+
+def _initialize_response(body: Mapping[str, Any]) -> InitializeResponse:
+    """Initialize's and InitializeV2's ``Result``: a TransactionId and the TransactionUrl the browser is sent to
+    (returned for the web SDK's MetaInfo, which is the flow this project runs)."""
+    result = _result_object(body)
+    transaction_id = result.get("TransactionId")
+    transaction_url = result.get("TransactionUrl")
+    if not isinstance(transaction_id, str) or not transaction_id:
+        raise _malformed("Result.TransactionId is missing or not a string", body)
+    if not isinstance(transaction_url, str) or not transaction_url:
+        raise _malformed("Result.TransactionUrl is missing or not a string", body)
+    return InitializeResponse(
+        transaction_id=transaction_id,
+        transaction_url=transaction_url,
+        protocol=_opt_str(result.get("Protocol")),
+        client_cfg=_opt_str(result.get("ClientCfg")),
+        request_id=_opt_str(body.get("RequestId")),
+    )
 
 
 def _result_object(body: Mapping[str, Any]) -> dict[str, Any]:

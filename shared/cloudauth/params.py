@@ -1,17 +1,19 @@
 """Client-side validation of request parameters, before anything is sent (and billed).
 
-Rules come from the vendor's documentation and API metadata (REFERENCE.md §1). Messages name the parameter and
-the rule, never the value: MetaInfo, user ids, document numbers and tokens must not reach logs.
+Rules come from the vendor's documentation, API metadata and the official SDK's parameter comments (REFERENCE.md §1).
+A rule belongs to a parameter name, whatever the operation; :class:`OperationParameters` says which names an
+operation takes, which are required and which travel in the form body. Messages name the parameter and the rule,
+never the value: MetaInfo, user ids, document numbers and tokens must not reach logs.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from shared import jsonutil
-from shared.doctypes import DOC_TYPES
+from shared import jsonutil, products
 
 from .errors import ParameterError
 
@@ -35,6 +37,49 @@ INITIALIZE_PARAMETERS: frozenset[str] = frozenset(
 BODY_PARAMETERS = frozenset({"FacePictureBase64"})
 INITIALIZE_REQUIRED = ("ProductCode", "MerchantBizId", "MetaInfo", "MerchantUserId", "ReturnUrl", "DocType")
 
+
+@dataclass(frozen=True)
+class OperationParameters:
+    """What one operation takes: its parameter names (the vendor's), those sent in the form body (all others go in
+    the query string, as the official SDK sends them), and those every request needs."""
+
+    action: str
+    names: frozenset[str]
+    body: frozenset[str]
+    required: tuple[str, ...]
+
+
+INITIALIZE = OperationParameters("Initialize", INITIALIZE_PARAMETERS, BODY_PARAMETERS, INITIALIZE_REQUIRED)
+
+# The query-only operations (all parameters in the query string, as the SDK sends them).
+CHECK_RESULT = OperationParameters(
+    "CheckResult",
+    frozenset({"MerchantBizId", "TransactionId", "IsReturnImage", "ExtraImageControlList",
+               "ReturnFiveCategorySpoofResult"}),
+    frozenset(),
+    ("MerchantBizId", "TransactionId"),
+)  # fmt: skip
+DELETE_VERIFY_RESULT = OperationParameters(
+    "DeleteVerifyResult",
+    frozenset({"TransactionId", "DeleteType", "DeleteAfterQuery"}),
+    frozenset(),
+    ("TransactionId",),
+)
+
+# InitializeV2 (eKYC_PRO, FACE_LIVENESS_PRO, ...): every parameter the official SDK 3.23.1 sends
+# (client.initialize_v2with_options): Initialize's 60 plus the file-stream pair, which on this path are the URLs of
+# files the SDK's *Advance variant uploaded first. Unlike Initialize it sends TargetFacePicture in the body too.
+# Required: the vendor's InitializeV2 parameter table could not be read (UNVERIFIED); ProductCode, MerchantBizId,
+# MetaInfo and MerchantUserId are "Required: Yes" on every Initialize page and on the ID_NFC InitializeV2 page;
+# ReturnUrl is this project's requirement (the web flow sends the browser back there). DocType depends on the
+# product (shared.products).
+INITIALIZE_V2 = OperationParameters(
+    "InitializeV2",
+    INITIALIZE_PARAMETERS | {"FacePictureFile", "TargetFacePictureFile"},
+    frozenset({"FacePictureBase64", "TargetFacePicture"}),
+    ("ProductCode", "MerchantBizId", "MetaInfo", "MerchantUserId", "ReturnUrl"),
+)
+
 # Documented values of enumerated parameters (Initialize, CheckResult, DeleteVerifyResult).
 ENUMS: dict[str, frozenset[str]] = {
     "IdSpoof": frozenset({"Y", "N"}),
@@ -52,6 +97,10 @@ ENUMS: dict[str, frozenset[str]] = {
     "Pages": frozenset({"01", "01,02"}),
     "ProcedurePriority": frozenset({"url", "keep"}),
     "UseNFC": frozenset({"Y", "N"}),
+    # official SDK 3.23.1 parameter comments (InitializeRequest / InitializeV2Request)
+    "AppQualityCheck": frozenset({"Y", "N"}),
+    "MRTDInput": frozenset({"0", "1", "2"}),
+    "UpdateFaceIfUserExists": frozenset({"Y", "N"}),
     "IsReturnImage": frozenset({"Y", "N"}),
     "DeleteType": frozenset({"Img", "Text", "All"}),
     "DeleteAfterQuery": frozenset({"Y", "N"}),
@@ -60,7 +109,9 @@ ENUMS: dict[str, frozenset[str]] = {
 _MERCHANT_BIZ_ID = re.compile(r"[A-Za-z0-9]{1,32}")
 _SCENE_CODE = re.compile(r"[A-Za-z0-9_]{1,10}")
 _PRODUCT_CODE = re.compile(r"[A-Za-z0-9_]{1,32}")
-_DOC_TYPE_UNDOCUMENTED = re.compile(r"[0-9]{8,9}")
+_MOBILE = re.compile(r"\+62[0-9]{9,11}")  # SDK: "must start with +62 followed by 9 to 11 digits" (Indonesia)
+_URL_PARAMETERS = frozenset({"ReturnUrl", "FacePictureUrl", "TargetFacePictureUrl", "FacePictureFile",
+                             "TargetFacePictureFile"})  # fmt: skip
 _TRANSACTION_ID = re.compile(r"[\x21-\x7e]{1,128}")  # printable ASCII, no spaces
 MAX_VALUE_LENGTH = 16 * 1024 * 1024  # a base64 image is the largest thing we send
 
@@ -95,9 +146,18 @@ def _check_json(name: str, value: str, kind: type) -> None:
 
 
 def check_value(
-    name: str, value: object, *, allow_undocumented_doc_types: bool = False, https_callback: bool = True
+    name: str,
+    value: object,
+    *,
+    allow_undocumented_doc_types: bool = False,
+    https_callback: bool = True,
+    doc_types: products.DocTypeTable | None = products.EKYC_DOC_TYPES,
+    region: str | None = None,
 ) -> str:
-    """Validate one parameter value and return it. Raises :class:`ParameterError` naming ``name``."""
+    """Validate one parameter value and return it. Raises :class:`ParameterError` naming ``name``.
+
+    ``DocType`` is checked against ``doc_types`` (default: eKYC's table) in ``region`` (``None``: any region).
+    """
     if not isinstance(value, str):
         raise invalid(name, "must be a string")
     if value == "" or value.strip() == "":
@@ -117,16 +177,17 @@ def check_value(
         raise invalid(name, "must be letters, digits or _")
     elif name == "TransactionId" and not _TRANSACTION_ID.fullmatch(value):
         raise invalid(name, "must be 1-128 printable characters without spaces")
-    elif name == "DocType" and value not in DOC_TYPES:
-        if not allow_undocumented_doc_types:
-            raise invalid(name, "must be a documented document type code (see shared.doctypes)")
-        if not _DOC_TYPE_UNDOCUMENTED.fullmatch(value):
-            raise invalid(name, "must be an 8- or 9-digit document type code")
+    elif name == "DocType" and doc_types is not None:
+        problem = doc_types.problem(value, region, allow_undocumented=allow_undocumented_doc_types)
+        if problem is not None:
+            raise invalid(name, problem)
+    elif name == "Mobile" and not _MOBILE.fullmatch(value):
+        raise invalid(name, "must be +62 followed by 9 to 11 digits")
     elif name == "StyleConfig":
         _check_json(name, value, dict)
     elif name == "DocPageConfig":
         _check_json(name, value, list)
-    elif name == "ReturnUrl":
+    elif name in _URL_PARAMETERS:
         _check_url(name, value, https_only=False)
     elif name == "CallbackUrl":
         _check_url(name, value, https_only=https_callback)
@@ -146,6 +207,47 @@ def validate_initialize(
     return {
         name: check_value(
             name, value, allow_undocumented_doc_types=allow_undocumented_doc_types, https_callback=https_callback
+        )
+        for name, value in params.items()
+    }
+
+
+def validate_initialize_v2(
+    params: Mapping[str, str],
+    *,
+    region: str,
+    allow_undocumented_doc_types: bool = False,
+    https_callback: bool = True,
+) -> dict[str, str]:
+    """Check a complete InitializeV2 parameter set (vendor names) for the product it names, in ``region``.
+
+    The product must be supported, started by InitializeV2 and offered in ``region``; its ``DocType`` rule and
+    document-type table (:mod:`shared.products`) decide whether a DocType is required, refused, and which codes
+    pass. Returns a copy.
+    """
+    for name in INITIALIZE_V2.required:
+        if name not in params:
+            raise missing(name)
+    for name in params:
+        if name not in INITIALIZE_V2.names:
+            raise ParameterError(f"{name} is not an InitializeV2 parameter", parameter=name)
+    product_code = check_value("ProductCode", params["ProductCode"])
+    try:
+        product = products.check_product(product_code, region, operation=INITIALIZE_V2.action)
+    except products.ProductError as exc:
+        raise invalid("ProductCode", f"cannot be used here: {exc}") from None
+    if product.doc_type is products.DocTypeUse.REQUIRED and "DocType" not in params:
+        raise ParameterError(f"DocType is required by {product.code}", parameter="DocType", code="MissingParameter")
+    if product.doc_type is products.DocTypeUse.NOT_ACCEPTED and "DocType" in params:
+        raise invalid("DocType", f"is not a parameter of {product.code}, which verifies no document")
+    return {
+        name: check_value(
+            name,
+            value,
+            allow_undocumented_doc_types=allow_undocumented_doc_types,
+            https_callback=https_callback,
+            doc_types=product.doc_types,
+            region=region,
         )
         for name, value in params.items()
     }

@@ -9,14 +9,20 @@ identity for undocumented ones. Rules (see docs in the report / architecture):
 * Documents with separate Latin ``surname`` / ``givenname`` (passport, Macao ID): ``fullName`` = ``"GIVEN SURNAME"``
   (given names first, one space; either part alone when the other is missing). Macao ID ``nativeName`` =
   ``surnameCN + givennameCN`` (no space).
+* eKYC_PRO's field names (``firstName`` / ``lastName``, ``dateOfBirth``, ``idNumber``, ``countryCode``,
+  ``expiryDate``; vendor samples: the KYC_GLOBAL "CheckResult" page and the EkycVerify / DocOcrMax examples of the
+  API metadata — the eKYC_PRO response table itself could not be read, UNVERIFIED) map onto the same slots.
 * ``documentNumber`` from ``idNumber`` / ``passportNo``; ``nationality`` from ``nationality``, else ``countryCode``
-  (the issuing state: a fallback, not the same fact); ``issuingAuthority`` from ``originOfIssue`` /
-  ``issueAuthority``; HK ID ``issueDate`` from ``currentIssueDate`` (``firstIssueDate`` stays in the raw OCR).
+  (the issuing state: a fallback, not the same fact), as an ISO 3166 alpha-3 code: three Latin letters,
+  upper-cased (ICAO Doc 9303 prints nationality and issuing state so; Germany's one-letter ``D`` becomes ``DEU``);
+  any other text is not a code and gives no nationality (it stays in the raw OCR). ``issuingAuthority`` from
+  ``originOfIssue`` / ``issueAuthority``; HK ID ``issueDate`` from ``currentIssueDate`` (``firstIssueDate`` stays in
+  the raw OCR).
 * Mainland ID back side: a validity period field (``validPeriod``...) such as ``2015.01.01-2035.01.01`` is split into
   ``issueDate`` / ``expiryDate`` when those are not given separately.
 * Dates are normalised to ``YYYY-MM-DD`` (:mod:`shared.results.dates`); a date that cannot be parsed keeps its raw text
   and its camelCase field name is listed in ``unparsedDates``.
-* ``sex`` is ``"M"`` / ``"F"`` / ``None``.
+* ``sex`` is ``"M"`` / ``"F"`` / ``"X"`` (unspecified, as ICAO Doc 9303 documents print it) / ``None``.
 """
 
 from __future__ import annotations
@@ -33,7 +39,8 @@ from shared.results.dates import parse_date, split_period
 _DOCUMENT_NUMBER = ("idNumber", "passportNo", "documentNumber", "idNo", "cardNo", "permitNumber")
 _BIRTH_DATE = ("birthDate", "dateOfBirth", "birthday")
 _SEX = ("sex", "gender")
-_NATIONALITY = ("nationality", "countryCode")
+_NATIONALITY = ("nationality",)
+_COUNTRY = ("countryCode",)
 _ISSUE_DATE = ("issueDate", "currentIssueDate", "dateOfIssue", "startDate")
 _EXPIRY_DATE = ("expiryDate", "expireDate", "expirationDate", "dateOfExpiry", "validUntil", "endDate")
 _ADDRESS = ("address", "residentialAddress")
@@ -47,7 +54,7 @@ _GIVEN = ("givenname", "givenName", "firstName")
 
 _RECOGNISED = frozenset(
     (
-        *_DOCUMENT_NUMBER, *_BIRTH_DATE, *_SEX, *_NATIONALITY, *_ISSUE_DATE, *_EXPIRY_DATE, *_ADDRESS,
+        *_DOCUMENT_NUMBER, *_BIRTH_DATE, *_SEX, *_NATIONALITY, *_COUNTRY, *_ISSUE_DATE, *_EXPIRY_DATE, *_ADDRESS,
         *_PLACE_OF_ISSUE, *_AUTHORITY, *_PERIOD, *_NAME, *_ENGLISH_NAME, *_SURNAME, *_GIVEN,
         "surnameCN", "givennameCN",
     )
@@ -56,7 +63,9 @@ _RECOGNISED = frozenset(
 _SEX_MAP = {
     "M": "M", "MALE": "M", "男": "M", "MAN": "M",
     "F": "F", "FEMALE": "F", "女": "F", "WOMAN": "F",
+    "X": "X", "<": "X",  # ICAO Doc 9303: X (or the MRZ filler) for an unspecified sex
 }  # fmt: skip
+_ICAO_ONE_LETTER = {"D": "DEU", "D<<": "DEU"}  # ICAO Doc 9303 Part 3: Germany's code in passports
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -111,10 +120,20 @@ _new_identity = positional_builder(Identity)  # Identity(...) positionally, all 
 
 
 def normalize_sex(value: object) -> str | None:
-    """``"M"`` / ``"F"`` from M/F/Male/Female/男/女 (any case, surrounding whitespace), else ``None``."""
+    """``"M"`` / ``"F"`` / ``"X"`` from M/F/X/Male/Female/男/女 (any case, surrounding whitespace), else ``None``."""
     if not isinstance(value, str):
         return None
     return _SEX_MAP.get(value.strip().upper())
+
+
+def normalize_country(value: object) -> str | None:
+    """An ISO 3166 alpha-3 code (``"MYS"``) from three Latin letters in any case, else ``None``."""
+    if not isinstance(value, str):
+        return None
+    code = value.strip().upper()
+    if len(code) == 3 and code.isascii() and code.isalpha():
+        return code
+    return _ICAO_ONE_LETTER.get(code)
 
 
 def _text(value: object) -> str | None:
@@ -142,10 +161,8 @@ def _first(fields: Mapping[str, Any], names: tuple[str, ...]) -> str | None:
 # One pass over the OCR fields: vendor field name → (slot, rank); a lower rank wins, as in the name tuples above.
 _SLOT_NAMES = (
     _NAME, _ENGLISH_NAME, _SURNAME, _GIVEN, ("surnameCN",), ("givennameCN",), _DOCUMENT_NUMBER, _BIRTH_DATE, _SEX,
-    _NATIONALITY, _ISSUE_DATE, _EXPIRY_DATE, _ADDRESS, _PLACE_OF_ISSUE, _AUTHORITY, _PERIOD,
+    _NATIONALITY, _COUNTRY, _ISSUE_DATE, _EXPIRY_DATE, _ADDRESS, _PLACE_OF_ISSUE, _AUTHORITY, _PERIOD,
 )  # fmt: skip
-(_S_NAME, _S_ENGLISH, _S_SURNAME, _S_GIVEN, _S_SURNAME_CN, _S_GIVEN_CN, _S_NUMBER, _S_BIRTH, _S_SEX, _S_NATIONALITY,
- _S_ISSUE, _S_EXPIRY, _S_ADDRESS, _S_PLACE, _S_AUTHORITY, _S_PERIOD) = range(len(_SLOT_NAMES))  # fmt: skip
 _FIELD_SLOT: dict[str, tuple[int, int]] = {
     name: (slot, rank) for slot, names in enumerate(_SLOT_NAMES) for rank, name in enumerate(names)
 }
@@ -171,8 +188,13 @@ def build_identity(fields: Mapping[str, Any], doc_type: str | None = None) -> Id
                 if text:  # None or non-empty (an empty one is no value)
                     found[slot] = text
                     ranks[slot] = rank
-    (name, english, surname, given, surname_cn, given_cn, number, birth_raw, sex, nationality, issue_raw,
-     expiry_raw, address, place, authority, period) = found  # fmt: skip
+    (name, english, surname, given, surname_cn, given_cn, number, birth_raw, sex, nationality_raw, country_raw,
+     issue_raw, expiry_raw, address, place, authority, period) = found  # fmt: skip
+    nationality = None
+    if nationality_raw is not None:
+        nationality = normalize_country(nationality_raw)
+    if nationality is None and country_raw is not None:
+        nationality = normalize_country(country_raw)
 
     native = name
     if surname_cn or given_cn:

@@ -10,6 +10,7 @@ from typing import Any, Union
 
 import orjson
 
+from shared import products
 from shared.results._frozen import positional_builder
 from shared.results.errors import ResultParseError
 from shared.results.identity import Identity, build_identity, guess_doc_type
@@ -56,13 +57,24 @@ class SpoofInfo:
 
 @dataclass(frozen=True, slots=True)
 class FaceInfo:
-    """``ExtFaceInfo``. Y/N flags as bools, scores as floats; ``raw`` is the object without its image fields."""
+    """``ExtFaceInfo``: the liveness and face verdicts. Y/N flags as bools, scores as floats (the vendor's scale);
+    ``raw`` is the object without its image fields (every other key the vendor sends stays there).
+
+    Keys read, camelCase or PascalCase (the vendor uses both: "CheckResult" KYC_GLOBAL page, Jan 22, 2024;
+    FaceLiveness and FaceVerifyIntl samples of the API metadata / SDK): ``facePassed``, ``faceAttack`` (Y = a
+    presentation attack was detected), ``faceComparisonScore``, ``authorityComparisonScore``, ``faceQuality`` /
+    ``faceQualityScore``, ``faceOcclusion`` / ``occlusionResult``, ``faceAttackScore``. Which of them
+    FACE_LIVENESS_PRO fills is UNVERIFIED (its response table could not be read).
+    """
 
     face_passed: bool | None = None
     face_attack: bool | None = None
     face_comparison_score: float | None = None
     authority_comparison_score: float | None = None
     raw: dict[str, Any] = field(default_factory=dict)
+    face_quality_score: float | None = None
+    face_occlusion: bool | None = None
+    face_attack_score: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -70,6 +82,9 @@ class FaceInfo:
             "faceAttack": self.face_attack,
             "faceComparisonScore": self.face_comparison_score,
             "authorityComparisonScore": self.authority_comparison_score,
+            "faceQualityScore": self.face_quality_score,
+            "faceOcclusion": self.face_occlusion,
+            "faceAttackScore": self.face_attack_score,
         }
 
 
@@ -102,13 +117,21 @@ class CheckResultResponse:
     message: str | None = None
     result_raw: Mapping[str, Any] = field(default_factory=dict)  # the vendor's Result object, untouched
     doc_type_hint: str | None = None
+    product_code: str | None = None  # the ProductCode given at Initialize, when the caller knows it
     _cache: list[Any] = field(default_factory=_EMPTY_CACHE.copy, init=False)  # by the _ID_INFO... indices
 
     def __repr__(self) -> str:
         return (
             f"CheckResultResponse(request_id={self.request_id!r}, status={self.status.value}, "
-            f"sub_code={self.sub_code!r}, doc_type_hint={self.doc_type_hint!r})"
+            f"sub_code={self.sub_code!r}, doc_type_hint={self.doc_type_hint!r}, product_code={self.product_code!r})"
         )
+
+    @property
+    def has_document(self) -> bool:
+        """False for a product that verifies no document (:mod:`shared.products`): such a result never carries an
+        identity or a document type, whatever its ``ExtIdInfo`` holds (kept raw in the record)."""
+        product = products.PRODUCTS.get(self.product_code) if self.product_code else None
+        return product is None or product.has_document is not False
 
     # -- lazily parsed parts ---------------------------------------------------------------------------------------
 
@@ -148,23 +171,34 @@ class CheckResultResponse:
 
     @property
     def doc_type(self) -> str | None:
-        """The ``doc_type`` hint given to the parser, else a ``docType`` in ``ExtBasicInfo`` (not documented, used
-        when present), else guessed from the OCR field names, else ``None``."""
+        """The ``doc_type`` hint given to the parser, else a ``docType`` the vendor declares (in ``ExtBasicInfo``:
+        not documented, used when present; in ``ExtIdInfo`` or ``ocrIdInfo``: DocOcrMax and EkycVerify samples), else
+        guessed from the OCR field names, else ``None``. Always ``None`` for a product without a document."""
+        if not self.has_document:
+            return None
         if self.doc_type_hint:
             return self.doc_type_hint
         guessed = self._cache[_DOC_TYPE]
         if guessed is _MISSING:
             basic = self.ext_basic_info
-            declared = _text(basic.get("docType")) if isinstance(basic, dict) else None
+            declared = (
+                (_text(basic.get("docType")) if isinstance(basic, dict) else None)
+                or _text(self._id_info().get("docType"))
+                or _text(self.ocr_raw.get("docType"))
+            )
             guessed = self._cache[_DOC_TYPE] = declared or guess_doc_type(self.ocr_raw)
         return guessed  # type: ignore[no-any-return]
 
     @property
     def identity(self) -> Identity | None:
-        """The normalised identity, ``None`` when the OCR has no recognisable field."""
+        """The normalised identity, ``None`` when the OCR has no recognisable field or the product verifies no
+        document (a face-only result never gets an identity, even from stray OCR fields)."""
         cache = self._cache
         identity = cache[_IDENTITY]
         if identity is _MISSING:
+            if self.product_code is not None and not self.has_document:
+                identity = cache[_IDENTITY] = None
+                return None
             ocr = cache[_OCR]
             if ocr is _MISSING:
                 ocr = self.ocr_raw
@@ -250,6 +284,7 @@ class CheckResultResponse:
             "requestId": self.request_id,
             "code": self.code,
             "message": self.message,
+            "productCode": self.product_code,
             "passed": self.passed,
             "status": self.status.value,
             "subCode": self.sub_code,
@@ -261,8 +296,11 @@ class CheckResultResponse:
             "spoof": spoof.to_dict(),
             "spoofInfo": _without_images(spoof.raw),
             "face": face.to_dict(),
-            "extFaceInfo": _without_images(face.raw),
-            "extIdInfo": _without_images(self.ext_id_extra),
+            # an Ext*Info text that is not a JSON object is kept as text: nothing the vendor sent is dropped
+            "extFaceInfo": _without_images(face.raw) if face.raw else _unparsed(self.result_raw.get("ExtFaceInfo")),
+            "extIdInfo": (
+                _without_images(self.ext_id_extra) if self._id_info() else _unparsed(self.result_raw.get("ExtIdInfo"))
+            ),
             "extBasicInfo": _without_images(self.ext_basic_info),
             "extRiskInfo": _without_images(self.ext_risk_info),
             "extInfo": _without_images(self.ext_info),
@@ -278,6 +316,7 @@ class CheckResultResponse:
             "status": self.status.value,
             "passed": self.passed,
             "subCode": self.sub_code,
+            "productCode": self.product_code,
             "docType": self.doc_type,
             "identity": None if identity is None else identity.to_dict(),
             "spoof": self.spoof.to_dict(),
@@ -329,6 +368,17 @@ def _json(value: Any) -> ExtValue:
     if isinstance(value, (dict, list)):
         return value
     return None
+
+
+def _unparsed(value: Any) -> dict[str, Any] | str:
+    """An empty object section's record value: ``{}``, or the vendor's text when it is not a JSON object (e.g. the
+    malformed sample of the EkycVerify documentation), so that nothing the vendor sent is dropped."""
+    if not isinstance(value, str):
+        return {}
+    text = value.strip()
+    if not text or text == "null" or _object(value) is not None:
+        return {}
+    return value
 
 
 def _object(value: Any) -> dict[str, Any] | None:
@@ -425,13 +475,27 @@ def _spoof(value: Any) -> SpoofInfo:
 _FACE_KEY_SET = frozenset(FACE_KEYS)
 
 
+def _either(info: dict[str, Any], *names: str) -> Any:
+    """The first of ``names`` present in ``info`` (the vendor writes the same key camelCase or PascalCase)."""
+    for name in names:
+        value = info.get(name)
+        if value is not None:
+            return value
+    return None
+
+
 def _face(info: dict[str, Any] | None) -> tuple[FaceInfo, Image | None]:
     if info is None:
         return FaceInfo(), None
     image = None if _FACE_KEY_SET.isdisjoint(info) else find_image(info, FACE_KEYS)
     raw = {key: value for key, value in info.items() if key not in IMAGE_KEYS} if image is not None else info
     passed, attack = info.get("facePassed"), info.get("faceAttack")
+    if passed is None and attack is None:  # PascalCase objects (FaceLiveness samples)
+        passed, attack = info.get("FacePassed"), info.get("FaceAttack")
     score, authority = info.get("faceComparisonScore"), info.get("authorityComparisonScore")
+    quality = _either(info, "faceQuality", "faceQualityScore", "FaceQualityScore")
+    occlusion = _either(info, "faceOcclusion", "occlusionResult", "OcclusionResult")
+    attack_score = _either(info, "faceAttackScore", "FaceAttackScore")
     # the vendor's plain Y/N flags, finite float score and missing authority score without a call
     face_passed = _FLAGS.get(passed) if type(passed) is str else None
     face_attack = _FLAGS.get(attack) if type(attack) is str else None
@@ -441,6 +505,9 @@ def _face(info: dict[str, Any] | None) -> tuple[FaceInfo, Image | None]:
         score if type(score) is float and score - score == 0.0 else _score(score),  # finite: inf - inf is nan
         None if authority is None else _score(authority),
         raw,
+        None if quality is None else _score(quality),
+        None if occlusion is None else _yes_no(occlusion),
+        None if attack_score is None else _score(attack_score),
     )
     return face, image
 
@@ -451,12 +518,17 @@ _ID_INFO_MODELLED = frozenset(("ocrIdPassed", "ocrIdInfo", "spoofInfo", "ocrIdEd
 
 
 def parse_check_result(
-    body: Mapping[str, Any] | bytes | bytearray | memoryview | str, *, doc_type: str | None = None
+    body: Mapping[str, Any] | bytes | bytearray | memoryview | str,
+    *,
+    doc_type: str | None = None,
+    product_code: str | None = None,
 ) -> CheckResultResponse:
     """Parse a whole CheckResult response (``{"RequestId","Code","Message","Result":{...}}``, decoded or raw JSON).
 
     ``doc_type`` is the ``DocType`` given at Initialize; without it the type is guessed from the OCR field names
-    (:func:`shared.results.identity.guess_doc_type`). Raises :class:`ResultParseError` only when the response is
+    (:func:`shared.results.identity.guess_doc_type`). ``product_code`` is the ``ProductCode`` given at Initialize;
+    for a product without a document (FACE_LIVENESS_PRO) the result has no identity and no document type.
+    Raises :class:`ResultParseError` only when the response is
     unusable: not JSON, not an object, no ``Result`` object, ``Result.Passed`` missing or not ``Y``/``N``/``P``.
     Unknown sub codes, unknown fields, missing/empty/``"null"``/non-JSON ``Ext*Info`` strings are tolerated.
     """
@@ -487,5 +559,6 @@ def parse_check_result(
         message if type(message) is str and message else _text(message),
         result,
         doc_type or None,
+        product_code or None,
         _EMPTY_CACHE.copy(),  # _cache
     )

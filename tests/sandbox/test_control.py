@@ -49,9 +49,9 @@ def test_reset_forgets_transactions(sandbox: SandboxServer) -> None:
     assert check(sandbox, tid).body["Code"] == "TransactionIdInvalid"
 
 
-def test_health_names_the_access_key_id(sandbox: SandboxServer) -> None:
+def test_health_names_the_access_key_id_and_the_region_played(sandbox: SandboxServer) -> None:
     body = control(sandbox, "GET", "health").body
-    assert body == {"ok": True, "accessKeyId": "sandbox", "baseUrl": sandbox.base_url}
+    assert body == {"ok": True, "accessKeyId": "sandbox", "baseUrl": sandbox.base_url, "region": "cn-hongkong"}
 
 
 def test_unknown_control_route_is_404(sandbox: SandboxServer) -> None:

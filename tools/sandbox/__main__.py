@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image-bytes", type=int, default=None, help="size of each placeholder JPEG")
     parser.add_argument("--ocr-info-as", choices=OCR_INFO_MODES, default=None)
     parser.add_argument("--public-url", default=None, help="base of TransactionUrl (default: the request's Host)")
+    parser.add_argument("--region", default=None, help="vendor region to play (default cn-hongkong)")
     parser.add_argument("-q", "--quiet", action="store_true", help="do not log requests")
     args = parser.parse_args(argv)
     overrides: dict[str, object] = {"host": args.host, "port": args.port}
@@ -33,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         ("image_bytes", args.image_bytes),
         ("ocr_info_as", args.ocr_info_as),
         ("public_base_url", args.public_url),
+        ("region", args.region),
     ):
         if value is not None:
             overrides[key] = value

@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from tools.sandbox import catalog
+
 OCR_INFO_MODES = ("object", "string", "mixed")
 DEFAULT_PORT = 9100
 
@@ -30,6 +32,8 @@ class SandboxConfig:
     nonce_ttl: float = 900.0  # seconds a SignatureNonce is remembered
     delete_success_code: str = "200"  # the docs show Code "200" for DeleteVerifyResult
     seed: int | None = None  # makes fault injection deterministic
+    # The vendor region the sandbox plays: products and document types it does not offer are refused.
+    region: str = catalog.HONG_KONG
     clock: Callable[[], float] = field(default=time.time, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -39,13 +43,17 @@ class SandboxConfig:
             raise ValueError("image_bytes must be at least 1024")
         if self.qps <= 0:
             raise ValueError("qps must be positive")
+        if self.region not in catalog.REGIONS:
+            raise ValueError(f"region must be one of {', '.join(sorted(catalog.REGIONS))}")
 
     def qps_for(self, operation: str) -> float:
         return float(self.qps_per_operation.get(operation, self.qps))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> SandboxConfig:
-        """Read ``SANDBOX_*`` variables; keyword ``overrides`` win (the CLI's --host/--port)."""
+        """Read ``SANDBOX_*`` variables; keyword ``overrides`` win (the CLI's --host/--port). The region is
+        ``SANDBOX_REGION``, else the functions' ``CLOUDAUTH_REGION`` (so that ``./scripts/dev`` plays the region
+        the functions are configured for), else China (Hong Kong)."""
         env = os.environ if env is None else env
 
         def get(name: str) -> str | None:
@@ -71,6 +79,8 @@ class SandboxConfig:
             kwargs["callback_timeout"] = float(v)
         if (v := get("SANDBOX_SEED")) is not None:
             kwargs["seed"] = int(v)
+        if (v := get("SANDBOX_REGION") or get("CLOUDAUTH_REGION")) is not None:
+            kwargs["region"] = v
         if (v := get("SANDBOX_ALLOW_HTTP_LOOPBACK_CALLBACKS")) is not None:
             kwargs["allow_http_loopback_callbacks"] = v.lower() in {"1", "true", "yes", "y", "on"}
         kwargs.update(overrides)

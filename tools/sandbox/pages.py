@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from html import escape
 
-from shared.doctypes import DOC_TYPES
-from tools.sandbox.state import DEFAULT_FAIL_SUB_CODE, Transaction
+from tools.sandbox.catalog import DOCUMENT_NAMES
+from tools.sandbox.state import DEFAULT_FAIL_SUB_CODE, FACE_ONLY_FAIL_SUB_CODE, Transaction
 from tools.sandbox.synth import SPOOF_TYPES
 
 STYLE = """
@@ -35,11 +35,11 @@ def _page(title: str, body: str, status_id: str | None = None) -> str:
 
 
 def verify_page(tx: Transaction, session: str) -> str:
-    doc = DOC_TYPES.get(tx.doc_type)
-    doc_name = doc.name if doc else tx.doc_type
+    """The flow's page: the fake document (if the product has one) and the outcomes this product can end with."""
     rows = "".join(
         f'<tr><th>{escape(k)}</th><td data-field="{escape(k)}">{escape(v)}</td></tr>' for k, v in tx.identity.items()
     )
+    fail_code = DEFAULT_FAIL_SUB_CODE if tx.has_document else FACE_ONLY_FAIL_SUB_CODE
     spoof = "".join(
         f'<label><input type=checkbox name=spoofType value="{t}" id="spoof-type-{t}"'
         f'{" checked" if i == 0 else ""}> {t}</label>'
@@ -49,9 +49,9 @@ def verify_page(tx: Transaction, session: str) -> str:
         ("pass", "Pass (Passed=Y, SubCode 200)", ""),
         (
             "fail",
-            "Fail with a SubCode",
+            "Fail with a SubCode" if tx.has_document else "Liveness failed (faceAttack=Y) with a SubCode",
             "<div class=opt data-for=fail><label>SubCode "
-            f'<input id=sub-code name=subCode value="{DEFAULT_FAIL_SUB_CODE}"'
+            f'<input id=sub-code name=subCode value="{fail_code}"'
             ' pattern="[A-Za-z0-9]+" list=sub-codes size=6></label><datalist id=sub-codes>'
             + "".join(f"<option value={c}>" for c in ("201", "202", "203", "204", "205", "206", "207", "209"))
             + "</datalist></div>",
@@ -66,14 +66,22 @@ def verify_page(tx: Transaction, session: str) -> str:
         ),
         ("abandon", "Abandon (the flow never finishes)", ""),
     ]
+    outcomes = [outcome for outcome in outcomes if outcome[0] in tx.outcomes]
     choices = "".join(
         f'<label><input type=radio name=outcome value={v} id="outcome-{v}"{" checked" if v == "pass" else ""}>'
         f" {escape(text)}</label>{extra}"
         for v, text, extra in outcomes
     )
+    if tx.doc_type is not None:
+        doc_name = DOCUMENT_NAMES.get(tx.doc_type, tx.doc_type)
+        subject = (
+            f"<p>Document: <span id=doc-type data-code=\"{escape(tx.doc_type)}\">{escape(doc_name)}</span></p>"
+            f"<h2>Recognised (fake) identity</h2><table id=identity>{rows}</table>"
+        )
+    else:
+        subject = "<p id=face-only>Face liveness only: no document, no identity.</p>"
     body = (
-        f"<p>Document: <span id=doc-type data-code=\"{escape(tx.doc_type)}\">{escape(doc_name)}</span></p>"
-        f"<h2>Recognised (fake) identity</h2><table id=identity>{rows}</table>"
+        f"<p>Product: <span id=product-code>{escape(tx.product_code)}</span></p>{subject}"
         f'<form id=verify-form method=post action="/verify/{escape(tx.page_token)}/finish">'
         f'<input type=hidden name=session value="{escape(session)}">'
         f"<fieldset><legend>Outcome</legend>{choices}</fieldset>"

@@ -72,8 +72,8 @@ class SandboxApp:
 
     def run_operation(self, action: str, params: dict[str, str], public_base: str) -> dict[str, Any]:
         now = self.config.clock()
-        if action == "Initialize":
-            return vendor.initialize(params, self.config, self.store, public_base, now)
+        if action in vendor.START_ACTIONS:
+            return vendor.initialize(params, self.config, self.store, public_base, now, action)
         if action == "CheckResult":
             return vendor.check_result(params, self.config, self.store, now)
         return vendor.delete_verify_result(params, self.store)
@@ -245,6 +245,7 @@ class Handler(BaseHTTPRequestHandler):
                 return
             try:
                 outcome = state.Outcome.from_json(_form_outcome(fields, [v for k, v in form if k == "spoofType"]))
+                _check_outcome_fits(tx, outcome)
             except (state.OutcomeError, ValueError) as exc:
                 self._html(400, pages._page("Invalid choice", f"<p>{exc}</p>", "invalid"))
                 return
@@ -271,7 +272,8 @@ class Handler(BaseHTTPRequestHandler):
         segments = route.split("/")
         get, post = self.command == "GET", self.command == "POST"
         if get and route == "health":
-            self._json(200, {"ok": True, "accessKeyId": app.config.access_key_id, "baseUrl": app.base_url})
+            self._json(200, {"ok": True, "accessKeyId": app.config.access_key_id, "baseUrl": app.base_url,
+                             "region": app.config.region})
         elif get and route == "transactions":
             self._json(200, {"transactions": [tx.summary() for tx in app.store.all()]})
         elif get and len(segments) == 2 and segments[0] == "transactions":
@@ -288,6 +290,7 @@ class Handler(BaseHTTPRequestHandler):
                 return
             try:
                 outcome = state.Outcome.from_json(data)
+                _check_outcome_fits(tx, outcome)
             except state.OutcomeError as exc:
                 self._json(400, {"error": str(exc)})
                 return
@@ -311,6 +314,13 @@ class Handler(BaseHTTPRequestHandler):
             self._json(200, {"callbacks": app.callbacks.log()})
         else:
             self._json(404, {"error": "not found"})
+
+
+def _check_outcome_fits(tx: state.Transaction, outcome: state.Outcome) -> None:
+    if outcome.kind not in tx.outcomes:
+        raise state.OutcomeError(f"outcome {outcome.kind} is not an outcome of {tx.product_code} (no document)")
+    if outcome.identity and not tx.has_document:
+        raise state.OutcomeError(f"identity is not part of a {tx.product_code} result (no document)")
 
 
 def _form_outcome(fields: dict[str, str], spoof_types: list[str]) -> dict[str, Any]:

@@ -17,12 +17,20 @@ from tools.sandbox.faults import FaultInjector
 from tools.sandbox.synth import SPOOF_TYPES, fake_identity, placeholder_jpeg_b64
 
 OUTCOMES = ("pass", "fail", "spoof", "pending", "abandon")
+FACE_ONLY_OUTCOMES = ("pass", "fail", "pending", "abandon")  # no document: nothing to spoof
 DEFAULT_FAIL_SUB_CODE = "201"  # the vendor's SubCode table is not documented here; 201 is our stand-in
+# A failed liveness check: the FaceLiveness sample of the API metadata answers Passed N, SubCode 205, FaceAttack Y
+# (medium confidence: the face products' SubCode tables could not be read).
+FACE_ONLY_FAIL_SUB_CODE = "205"
 SPOOF_SUB_CODE = "212"
 PASS_SUB_CODE = "200"  # noqa: S105 (a result code, not a secret)
 # (ExtFaceInfo scores) -- the documented example values
 FACE_PASS = {"faceAttack": "N", "faceComparisonScore": 92.1, "facePassed": "Y", "authorityComparisonScore": 80.39}
 FACE_FAIL = {"faceAttack": "N", "faceComparisonScore": 52.57, "facePassed": "N", "authorityComparisonScore": 80.39}
+# Face-only products: liveness verdicts with the keys of the KYC_GLOBAL CheckResult sample (faceQuality,
+# faceOcclusion); which keys FACE_LIVENESS_PRO fills is UNVERIFIED. No comparison: there is no document photo.
+LIVENESS_PASS = {"faceAttack": "N", "facePassed": "Y", "faceQuality": 95.45, "faceOcclusion": "N"}
+LIVENESS_FAIL = {"faceAttack": "Y", "facePassed": "N", "faceQuality": 87.19, "faceOcclusion": "N"}
 
 
 class OutcomeError(ValueError):
@@ -88,7 +96,7 @@ class Transaction:
     merchant_biz_id: str
     merchant_user_id: str
     product_code: str
-    doc_type: str
+    doc_type: str | None  # None: a face-only product (no document)
     return_url: str
     callback_url: str | None
     callback_token: str | None = field(repr=False)
@@ -108,10 +116,20 @@ class Transaction:
     queried: bool = False  # a final (Y/N) CheckResult answer was given
     images_deleted: bool = False
     text_deleted: bool = False
+    action: str = "Initialize"  # the operation that started it
 
     @property
     def finished(self) -> bool:
         return self.status == "FINISHED"
+
+    @property
+    def has_document(self) -> bool:
+        return self.doc_type is not None
+
+    @property
+    def outcomes(self) -> tuple[str, ...]:
+        """The outcomes this flow can end with (a face-only flow has no document to spoof)."""
+        return OUTCOMES if self.has_document else FACE_ONLY_OUTCOMES
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -119,6 +137,7 @@ class Transaction:
             "merchantBizId": self.merchant_biz_id,
             "docType": self.doc_type,
             "productCode": self.product_code,
+            "action": self.action,
             "status": self.status,
             "outcome": self.outcome.kind if self.outcome else None,
             "createdAt": self.created_at,
@@ -158,7 +177,10 @@ def new_page_token() -> str:
     return secrets.token_urlsafe(24)
 
 
-def identity_for(transaction_id: str, doc_type: str, pages: str | None) -> dict[str, str]:
+def identity_for(transaction_id: str, doc_type: str | None, pages: str | None) -> dict[str, str]:
+    """The fake OCR of the document; none for a face-only flow."""
+    if doc_type is None:
+        return {}
     return fake_identity(transaction_id, doc_type, back_side=pages == "01,02")
 
 
@@ -215,8 +237,10 @@ def finish(tx: Transaction, outcome: Outcome, now: float, forced_pending: int) -
         tx.pending_until = now + outcome.pending_seconds
 
 
-def final_answer(outcome: Outcome) -> tuple[str, str, str]:
+def final_answer(tx: Transaction) -> tuple[str, str, str]:
     """``(Passed, SubCode, kind)`` of a finished flow once it is no longer pending."""
+    outcome = tx.outcome
+    assert outcome is not None
     kind = outcome.kind
     if kind == "pending":
         kind = outcome.resolves_to
@@ -227,7 +251,7 @@ def final_answer(outcome: Outcome) -> tuple[str, str, str]:
         return "Y", sub or PASS_SUB_CODE, kind
     if kind == "spoof":
         return "N", sub or SPOOF_SUB_CODE, kind
-    return "N", sub or DEFAULT_FAIL_SUB_CODE, kind
+    return "N", sub or (DEFAULT_FAIL_SUB_CODE if tx.has_document else FACE_ONLY_FAIL_SUB_CODE), kind
 
 
 def callback_answer(tx: Transaction) -> tuple[str, str]:
@@ -235,7 +259,7 @@ def callback_answer(tx: Transaction) -> tuple[str, str]:
     assert tx.outcome is not None
     if tx.outcome.kind == "pending" or tx.pending_left > 0:
         return "P", ""
-    passed, sub, _ = final_answer(tx.outcome)
+    passed, sub, _ = final_answer(tx)
     return passed, sub
 
 
@@ -247,7 +271,9 @@ def check_result(tx: Transaction, config: SandboxConfig, *, return_image: bool, 
         tx.pending_left = max(0, tx.pending_left - 1)
         return {"Passed": "P"}
     tx.queried = True
-    passed, sub_code, kind = final_answer(tx.outcome)
+    passed, sub_code, kind = final_answer(tx)
+    if not tx.has_document:
+        return _face_only_result(tx, config, passed, sub_code, kind, return_image=return_image)
     id_info: dict[str, Any] = {}
     face_info: dict[str, Any] = {}
     if not tx.text_deleted:
@@ -279,6 +305,24 @@ def check_result(tx: Transaction, config: SandboxConfig, *, return_image: bool, 
         "ExtRiskInfo": "{}",
         "ExtInfo": "{}",
         "EkycResult": jsonutil.dumps_str({"passed": passed, "subCode": sub_code}),
+    }
+
+
+def _face_only_result(
+    tx: Transaction, config: SandboxConfig, passed: str, sub_code: str, kind: str, *, return_image: bool
+) -> dict[str, Any]:
+    """A face-only product's ``Result``: the liveness verdict in ExtFaceInfo, no ExtIdInfo and no EkycResult."""
+    face_info: dict[str, Any] = {} if tx.text_deleted else dict(LIVENESS_FAIL if kind == "fail" else LIVENESS_PASS)
+    if return_image and not tx.images_deleted:
+        face_info["faceImg"] = placeholder_jpeg_b64(tx.transaction_id, "faceImg", config.image_bytes)
+    basic = {} if tx.text_deleted else {"productCode": tx.product_code}
+    return {
+        "Passed": passed,
+        "SubCode": sub_code,
+        "ExtFaceInfo": jsonutil.dumps_str(face_info),
+        "ExtBasicInfo": jsonutil.dumps_str(basic),
+        "ExtRiskInfo": "{}",
+        "ExtInfo": "{}",
     }
 
 

@@ -45,6 +45,15 @@ OCR_FIELDS[doctypes.HK_ID_2018] = OCR_FIELDS[doctypes.HK_ID_2003]
 # The back side of the mainland ID (Pages=01,02): field names are not documented; these are our guess.
 MAINLAND_ID_BACK_FIELDS = ("issueDate", "expiryDate")
 
+# eKYC_PRO's certificate codes (country + 2-digit type + variant): its response field table could not be read, so
+# the shapes are assumed from the vendor's samples of the same family. Passports (type 03) as in the DocOcrMax
+# sample (ID_OCR_MAX shares eKYC_PRO's document model), dates YYYY/MM/DD; other documents as in the EkycVerify
+# sample, dates YYYY-MM-DD. Between them they exercise both date formats the vendor prints.
+PRO_PASSPORT_FIELDS = (
+    "surname", "givenname", "sex", "birthDate", "passportNo", "countryCode", "issueDate", "expiryDate", "placeOfBirth",
+)  # fmt: skip
+PRO_CARD_FIELDS = ("firstName", "lastName", "sex", "dateOfBirth", "idNumber", "countryCode", "expiryDate")
+
 SPOOF_TYPES = ("SCREEN_REMARK", "PHOTO_COPY", "TAMPER")
 
 
@@ -52,8 +61,32 @@ def _rng(transaction_id: str, purpose: str) -> random.Random:
     return random.Random(hashlib.sha256(f"{purpose}:{transaction_id}".encode()).digest())
 
 
+def _is_certificate_code(doc_type: str) -> bool:
+    return len(doc_type) == 8 and doc_type[:3].isalpha() and doc_type[3:].isdigit()
+
+
+def fake_pro_identity(transaction_id: str, doc_type: str) -> dict[str, str]:
+    """eKYC_PRO's ``ocrIdInfo`` for a certificate code, obviously fake (ICAO's test state UTO for global ones)."""
+    rng = _rng(transaction_id, "identity")
+    serial = rng.randrange(1, 999)
+    year = rng.randrange(1960, 1999)
+    country = "UTO" if doc_type.startswith("GLB") else doc_type[:3]
+    if doc_type[3:5] == "03":
+        return {
+            "surname": "SAMPLE", "givenname": "TEST", "sex": rng.choice(("M", "F")), "birthDate": f"{year}/01/01",
+            "passportNo": f"TEST{serial:05d}", "countryCode": country, "issueDate": "2020/01/01",
+            "expiryDate": "2030/01/01", "placeOfBirth": "TEST CITY",
+        }  # fmt: skip
+    return {
+        "firstName": "TEST", "lastName": "SAMPLE", "sex": rng.choice(("M", "F")), "dateOfBirth": f"{year}-01-01",
+        "idNumber": f"{country}000000{serial:03d}", "countryCode": country, "expiryDate": "2030-01-01",
+    }  # fmt: skip
+
+
 def fake_identity(transaction_id: str, doc_type: str, *, back_side: bool = False) -> dict[str, str]:
     """The ``ocrIdInfo`` fields for ``doc_type`` with obviously fake values."""
+    if _is_certificate_code(doc_type):
+        return fake_pro_identity(transaction_id, doc_type)
     rng = _rng(transaction_id, "identity")
     serial = rng.randrange(1, 999)
     male = rng.random() < 0.5

@@ -1,6 +1,13 @@
-"""The three cloudauth-intl operations: parameter validation and answers in the vendor's JSON shapes.
+"""The cloudauth-intl operations: parameter validation and answers in the vendor's JSON shapes.
+
+Initialize and InitializeV2 start a flow of a product the sandbox's catalog (:mod:`tools.sandbox.catalog`) offers on
+that operation in the region it plays; CheckResult and DeleteVerifyResult work on any flow.
 
 Decisions where the vendor's behaviour is not documented:
+* A product, or a document type, its region does not offer answers ``InvalidParameter`` naming ``ProductCode`` or
+  ``DocType`` (the vendor's code for this is UNVERIFIED). A product unknown to the catalog, or not started by the
+  operation called, answers ``InvalidParameter`` too.
+* A face-only product ignores a ``DocType`` (the client never sends one).
 * ``DeleteVerifyResult`` with ``DeleteType=All`` erases the transaction: later calls answer ``TransactionIdInvalid``.
   ``Text`` keeps ``Passed``/``SubCode`` but empties ``ExtIdInfo``/``ExtFaceInfo``/``ExtBasicInfo`` text; ``Img``
   only stops images from being returned. ``DeleteAfterQuery=Y`` refuses (``DeleteResult: N``) until a final
@@ -18,16 +25,13 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from shared import doctypes, jsonutil
-from tools.sandbox import state
+from shared import jsonutil
+from tools.sandbox import catalog, state
 from tools.sandbox.config import SandboxConfig
 from tools.sandbox.errors import VendorError, invalid, missing
 
-ACTIONS = frozenset({"Initialize", "CheckResult", "DeleteVerifyResult"})
-# product codes from the metadata (current) and the older documentation
-DOC_PRODUCTS = frozenset({"eKYC", "eKYC_PRO", "KYC_GLOBAL", "ID_OCR", "OCR_GLOBAL", "IDR_GLOBAL"})
-FACE_PRODUCTS = frozenset({"FACE_LIVENESS", "FV_GLOBAL", "FL_GLOBAL", "FACE_VERIFY"})
-PRODUCT_CODES = DOC_PRODUCTS | FACE_PRODUCTS
+START_ACTIONS = frozenset({"Initialize", "InitializeV2"})
+ACTIONS = START_ACTIONS | {"CheckResult", "DeleteVerifyResult"}
 
 # The vendor's rules, written here from its documentation rather than imported from shared.cloudauth: the sandbox
 # stands in for the vendor, so the client's own validation is tested against an independent copy.
@@ -49,7 +53,12 @@ INITIALIZE_ENUMS: dict[str, frozenset[str]] = {
     "Pages": frozenset({"01", "01,02"}),
     "ProcedurePriority": frozenset({"url", "keep"}),
     "UseNFC": frozenset({"Y", "N"}),
+    "AppQualityCheck": frozenset({"Y", "N"}),
+    "MRTDInput": frozenset({"0", "1", "2"}),
+    "UpdateFaceIfUserExists": frozenset({"Y", "N"}),
 }
+MOBILE = re.compile(r"\+62[0-9]{9,11}")
+URL_PARAMETERS = ("FacePictureUrl", "TargetFacePictureUrl", "FacePictureFile", "TargetFacePictureFile")
 YES_NO = frozenset({"Y", "N"})
 
 
@@ -77,20 +86,29 @@ def _http_url(name: str, value: str) -> None:
         raise invalid(name, "It must be an absolute http(s) URL.")
 
 
-def validate_initialize(params: Mapping[str, str], config: SandboxConfig) -> None:
-    product = _required(params, "ProductCode")
-    if product not in PRODUCT_CODES:
+def _json(name: str, value: str, kind: type) -> None:
+    try:
+        decoded = jsonutil.loads(value)
+    except ValueError:
+        decoded = None
+    if not isinstance(decoded, kind):
+        raise invalid(name, f"It must be a JSON {'object' if kind is dict else 'array'}.")
+
+
+def validate_start(params: Mapping[str, str], config: SandboxConfig, action: str) -> catalog.Product:
+    """Initialize / InitializeV2: the product it starts, after the vendor's checks."""
+    product = catalog.PRODUCTS.get(_required(params, "ProductCode"))
+    if product is None or action not in product.operations:
         raise invalid("ProductCode")
+    if config.region not in product.regions:
+        raise invalid("ProductCode", "The product is not available in this region.")
     if not MERCHANT_BIZ_ID.fullmatch(_required(params, "MerchantBizId")):
         raise invalid("MerchantBizId", "It must be at most 32 letters or digits.")
     _required(params, "MetaInfo")
     _required(params, "MerchantUserId")
     _http_url("ReturnUrl", _required(params, "ReturnUrl"))
-    if product in DOC_PRODUCTS:
-        _required(params, "DocType")
-    doc_type = params.get("DocType")
-    if doc_type is not None and not doctypes.is_documented(doc_type):
-        raise invalid("DocType")
+    if product.document and _required(params, "DocType") not in catalog.documents_in(product, config.region):
+        raise invalid("DocType", "It is not a document type of this product in this region.")
     scene = params.get("SceneCode")
     if scene is not None and not SCENE_CODE.fullmatch(scene):
         raise invalid("SceneCode", "It must be at most 10 letters, digits or underscores.")
@@ -98,12 +116,14 @@ def validate_initialize(params: Mapping[str, str], config: SandboxConfig) -> Non
         if name in params and params[name] not in allowed:
             raise invalid(name)
     if "StyleConfig" in params:
-        try:
-            style = jsonutil.loads(params["StyleConfig"])
-        except ValueError:
-            raise invalid("StyleConfig", "It must be a JSON object.") from None
-        if not isinstance(style, dict):
-            raise invalid("StyleConfig", "It must be a JSON object.")
+        _json("StyleConfig", params["StyleConfig"], dict)
+    if "DocPageConfig" in params:
+        _json("DocPageConfig", params["DocPageConfig"], list)
+    if "Mobile" in params and not MOBILE.fullmatch(params["Mobile"]):
+        raise invalid("Mobile", "It must be +62 followed by 9 to 11 digits.")
+    for name in URL_PARAMETERS:
+        if name in params:
+            _http_url(name, params[name])
     if "CallbackUrl" in params:
         url = params["CallbackUrl"]
         _http_url("CallbackUrl", url)
@@ -113,15 +133,23 @@ def validate_initialize(params: Mapping[str, str], config: SandboxConfig) -> Non
             raise invalid("CallbackUrl", "It must start with https.")
     if "CallbackToken" in params and not (0 < len(params["CallbackToken"]) <= 128):
         raise invalid("CallbackToken")
+    return product
 
 
 def initialize(
-    params: Mapping[str, str], config: SandboxConfig, store: state.Store, base_url: str, now: float
+    params: Mapping[str, str],
+    config: SandboxConfig,
+    store: state.Store,
+    base_url: str,
+    now: float,
+    action: str = "Initialize",
 ) -> dict[str, Any]:
-    validate_initialize(params, config)
+    """Initialize or InitializeV2 (``action``): the same answer shape (``Result`` of TransactionId, TransactionUrl,
+    Protocol, ClientCfg)."""
+    product = validate_start(params, config, action)
     tid = state.new_transaction_id()
     token = state.new_page_token()
-    doc_type = params.get("DocType", doctypes.PASSPORT)
+    doc_type = params["DocType"] if product.document else None
     mode = config.ocr_info_as
     as_string = mode == "string" or (mode == "mixed" and int(tid[-1], 16) % 2 == 1)
     tx = state.Transaction(
@@ -133,12 +161,13 @@ def initialize(
         return_url=params["ReturnUrl"],
         callback_url=params.get("CallbackUrl"),
         callback_token=params.get("CallbackToken"),
-        params={k: v for k, v in params.items() if k != "FacePictureBase64"},
+        params={k: v for k, v in params.items() if k not in ("FacePictureBase64", "TargetFacePicture")},
         page_token=token,
         transaction_url=f"{base_url}/verify/{token}",
         created_at=now,
         ocr_as_string=as_string,
         identity=state.identity_for(tid, doc_type, params.get("Pages")),
+        action=action,
     )
     store.add(tx)
     return {
