@@ -9,6 +9,8 @@ A double subclasses ``DoubleServer`` and provides:
   ``error_codes``: the codes it can render (a plan naming another code is refused when it is set);
 - optionally ``stats_detail()``, ``reset_state()``, ``control(...)`` (extra ``/_double/`` routes), ``stopped()``.
 
+Every service request is also kept (the last ``RECORD_LIMIT``) for assertions: ``double.received()``.
+
 Order of effects for one service request: decide the fault (one ``FaultPlan.decide`` per request) → drop before
 reading the body, or read it → answer the injected error without processing, or ``handle`` it → drop after
 processing (its effects happened), or wait the delay → send the answer. A bug in a double (an exception out of
@@ -24,6 +26,7 @@ Control API (JSON, unsigned, loopback only; never part of any service's surface)
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import socket
@@ -42,6 +45,7 @@ from tools.doubles._faults import OK, Decision, FaultPlan, FaultPlanError
 
 CONTROL_PREFIX = "/_double/"
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
+RECORD_LIMIT = 2000
 _Double = TypeVar("_Double", bound="DoubleServer")
 BASE_CONTROL_ENDPOINTS = (
     "GET /_double/",
@@ -76,6 +80,14 @@ class Request:
 
     def query_dict(self) -> dict[str, str]:
         return dict(self.query_pairs())
+
+
+@dataclass(frozen=True)
+class Received:
+    """One service request as the double saw it (``operation`` is ``None`` for requests it did not recognise)."""
+
+    operation: str | None
+    request: Request
 
 
 @dataclass
@@ -175,6 +187,7 @@ class DoubleServer:
         self._stats_lock = threading.Lock()
         self._requests: Counter[str] = Counter()
         self._faults: Counter[str] = Counter()
+        self._received: collections.deque[Received] = collections.deque(maxlen=RECORD_LIMIT)
         self._httpd: _HttpServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -195,7 +208,7 @@ class DoubleServer:
     def reset_state(self) -> None:
         """Forget every stored object/message/row (``POST /_double/reset``)."""
 
-    def control(self, method: str, route: str, data: Any) -> tuple[int, Any] | None:
+    def control(self, method: str, route: str, query: dict[str, str], data: Any) -> tuple[int, Any] | None:
         """Extra ``/_double/<route>`` endpoints: ``(status, JSON)``, or ``None`` when the route is not one."""
         return None
 
@@ -281,12 +294,18 @@ class DoubleServer:
         counters.update(self.stats_detail())
         return counters
 
+    def received(self, operation: str | None = None) -> list[Received]:
+        """The service requests received so far (oldest first), optionally only those of one operation."""
+        with self._stats_lock:
+            return [r for r in self._received if operation is None or r.operation == operation]
+
     def reset(self) -> None:
         self.reset_state()
         self._plan = FaultPlan(seed=self._seed)
         with self._stats_lock:
             self._requests.clear()
             self._faults.clear()
+            self._received.clear()
 
     # --- request plumbing --------------------------------------------------------------------------------
 
@@ -312,6 +331,8 @@ class DoubleServer:
             handler.close_connection = True
             self._send(handler, self.render_error(self.bad_request_code, request, str(exc)))
             return
+        with self._stats_lock:
+            self._received.append(Received(operation, request))
         if decision.error:
             response = self.render_error(decision.error, request)
         else:
@@ -393,7 +414,7 @@ class DoubleServer:
             self.reset()
             self._json(handler, 200, {"ok": True})
         else:
-            answer = self.control(method, route, data)
+            answer = self.control(method, route, request.query_dict(), data)
             if answer is None:
                 self._json(handler, 404, {"error": "no such control endpoint", "endpoints": "GET /_double/"})
             else:
