@@ -146,9 +146,13 @@ class Engine:
         indexes: Iterable[IndexMeta] = (),
         *,
         sse_enabled: bool = False,
+        sse_key_type: int | None = None,
     ) -> None:
         with self._lock:
-            table = new_table(name, primary_key, defined, options, sse_enabled=sse_enabled, created_at=self.clock())
+            table = new_table(
+                name, primary_key, defined, options,
+                sse_enabled=sse_enabled, sse_key_type=sse_key_type, created_at=self.clock(),
+            )
             if name in self._tables or name in self._indexes:
                 raise ServiceError("OTSObjectAlreadyExist")
             built: list[Index] = []

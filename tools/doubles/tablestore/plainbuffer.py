@@ -4,10 +4,11 @@ The SDK only ever *reads* response rows and *writes* request rows, so its reader
 read: INF_MIN / INF_MAX / PK_AUTO_INCR key values (range bounds, auto-increment puts), the cell-type tag of an
 update cell (delete one version, delete all versions, increment; the SDK's ``read_column`` even names an undefined
 variable there), and the bare variant a column filter carries (``SingleColumnValueFilter.column_value``).
-``_RequestReader`` subclasses the SDK's ``PlainBufferCodedInputStream`` for exactly those and reuses everything
-else; checksums are computed in the order the SDK's writer computes them (name, value, timestamp, cell type).
-Answers are written with the SDK's ``PlainBufferCodedOutputStream``. ``tests/doubles/test_tablestore_codec.py``
-checks both directions against the SDK's builder and decoder on random rows.
+``_RequestReader`` subclasses the SDK's ``PlainBufferCodedInputStream`` for exactly those (and checks each value's
+length prefix, which the SDK's reader skips) and reuses everything else; checksums are computed in the order the
+SDK's writer computes them (name, value, timestamp, cell type). Answers are written with the SDK's
+``PlainBufferCodedOutputStream``. ``tests/doubles/tablestore/test_codec.py`` checks both directions against the
+SDK's builder and decoder on random rows.
 
 Layout of a row (the SDK's ``plain_buffer_builder.py``): header (int32 0x75), TAG_ROW_PK, key cells,
 [TAG_ROW_DATA, attribute cells], [TAG_DELETE_ROW_MARKER], TAG_ROW_CHECKSUM + crc8. A cell: TAG_CELL,
@@ -75,7 +76,20 @@ class _RequestReader(PlainBufferCodedInputStream):  # type: ignore[misc]  # the 
             stream.read_tag()
             return _SPECIAL_KEYS[kind], cell_check_sum
         stream.cur_pos = start  # an ordinary value: the SDK reads it from its length prefix
-        value, cell_check_sum = super().read_primary_key_value(cell_check_sum)
+        return self._length_checked(super().read_primary_key_value, cell_check_sum)
+
+    def read_column_value(self, cell_check_sum: int) -> tuple[Any, int]:
+        return self._length_checked(super().read_column_value, cell_check_sum)
+
+    def _length_checked(self, read: Any, cell_check_sum: int) -> tuple[Any, int]:
+        """The SDK's readers skip a value's length prefix; a server checks it against the bytes the value took."""
+        stream = self.input_stream
+        start = stream.cur_pos
+        (declared,) = struct.unpack("<i", bytes(stream.buffer[start : start + 4]))
+        value, cell_check_sum = read(cell_check_sum)
+        tag_bytes = 0 if stream.last_tag == 0 else 1  # the reader went on to read the next tag (none at the end)
+        if stream.cur_pos - start - 4 - tag_bytes != declared:
+            raise ValueError("a value's length prefix does not match the value")
         return (bytes(value) if isinstance(value, bytearray) else value), cell_check_sum
 
     def read_cell(self, row_check_sum: int) -> tuple[Cell, int]:
@@ -90,8 +104,6 @@ class _RequestReader(PlainBufferCodedInputStream):  # type: ignore[misc]  # the 
         value: Any = None
         if stream.last_tag == consts.TAG_CELL_VALUE:
             value, cell_check_sum = self.read_column_value(cell_check_sum)
-            if isinstance(value, bytearray):
-                value = bytes(value)
         op = PUT
         op_byte: int | None = None
         if stream.last_tag == consts.TAG_CELL_TYPE:

@@ -77,12 +77,20 @@ def _read_spec(proto: Any) -> ReadSpec:
     if proto.max_versions < 1:
         raise invalid("max_versions must be greater than 0.")
     for name in ("start_column", "end_column", "token"):
-        if proto.HasField(name):
+        if _present(proto, name):
             raise invalid(f"{name} is not supported by the Tablestore double.")
     if len(proto.columns_to_get) > MAX_COLUMNS_TO_GET:
         raise invalid(f"The number of columns to get exceeds the limit: {MAX_COLUMNS_TO_GET}.")
     column_filter = filters.parse(proto.filter) if proto.HasField("filter") and proto.filter else None
     return ReadSpec(tuple(proto.columns_to_get), column_filter)
+
+
+def _present(proto: Any, name: str) -> bool:
+    field = proto.DESCRIPTOR.fields_by_name.get(name)
+    if field is None:
+        return False
+    repeated = field.label == field.LABEL_REPEATED
+    return bool(len(getattr(proto, name))) if repeated else bool(proto.HasField(name))
 
 
 def _condition(proto: Any) -> WriteCondition:
@@ -183,7 +191,10 @@ class Protocol:
         )
         indexes = [_index_meta(m) for m in request.index_metas]
         sse = request.HasField("sse_spec") and request.sse_spec.enable
-        self.engine.create_table(meta.table_name, primary_key, defined, options, indexes, sse_enabled=bool(sse))
+        key_type = request.sse_spec.key_type if sse and request.sse_spec.HasField("key_type") else None
+        self.engine.create_table(
+            meta.table_name, primary_key, defined, options, indexes, sse_enabled=bool(sse), sse_key_type=key_type
+        )
         return bytes(pb2.CreateTableResponse().SerializeToString())
 
     def describe_table(self, body: bytes) -> bytes:
@@ -205,6 +216,8 @@ class Protocol:
         options.deviation_cell_version_in_sec = table.options.deviation_seconds
         options.allow_update = table.options.allow_update
         answer.sse_details.enable = table.sse_enabled
+        if table.sse_key_type is not None:
+            answer.sse_details.key_type = table.sse_key_type
         for index in table.indexes.values():
             meta = answer.index_metas.add()
             meta.name = index.name
@@ -300,8 +313,6 @@ class Protocol:
         request = _parse(pb2.BatchGetRowRequest, body, "BatchGetRow")
         tables = []
         for table in request.tables:
-            if len(table.token):
-                raise invalid("token is not supported by the Tablestore double.")
             tables.append((table.table_name, [pbuf.decode_key(k) for k in table.primary_key], _read_spec(table)))
         results = self.engine.batch_get("BatchGetRow", tables)
         answer = pb2.BatchGetRowResponse()

@@ -83,6 +83,7 @@ class Table(KeyedStore):
     defined: dict[str, str] = field(default_factory=dict)  # predefined column → type
     options: Options = field(default_factory=Options)
     sse_enabled: bool = False
+    sse_key_type: int | None = None
     created_at: float = 0.0
     indexes: dict[str, Index] = field(default_factory=dict)
 
@@ -135,6 +136,7 @@ def new_table(
     options: Options,
     *,
     sse_enabled: bool,
+    sse_key_type: int | None = None,
     created_at: float,
 ) -> Table:
     check_name(name, "table")
@@ -158,6 +160,7 @@ def new_table(
         defined=dict(defined),
         options=options,
         sse_enabled=sse_enabled,
+        sse_key_type=sse_key_type,
         created_at=created_at,
     )
 
