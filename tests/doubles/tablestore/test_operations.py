@@ -378,3 +378,16 @@ def test_batches_over_the_row_limits_are_refused(client: Any) -> None:
     write.add(ts.TableInBatchWriteRowItem("t", [ts.PutRowItem(ts.Row([("pk", str(i))], [("x", 1)]), EVERYTHING)
                                                 for i in range(201)]))
     assert _error(client.batch_write_row, write).code == "OTSParameterInvalid"
+
+
+def test_a_batch_row_without_attribute_columns_fails_the_whole_batch(client: Any) -> None:
+    create_table(client)
+    request = ts.BatchWriteRowRequest()
+    request.add(ts.TableInBatchWriteRowItem("t", [
+        ts.PutRowItem(ts.Row([("pk", "a")], [("x", 1)]), EVERYTHING),
+        ts.PutRowItem(ts.Row([("pk", "b")], []), EVERYTHING),
+    ]))
+    error = _error(client.batch_write_row, request)
+    assert (error.http_status, error.code) == (400, "OTSParameterInvalid")
+    assert error.message == "Attribute column is missing."
+    assert client.get_row("t", [("pk", "a")])[1] is None

@@ -13,8 +13,8 @@ Writes (PutRow, UpdateRow, DeleteRow, and each row of BatchWriteRow), in order:
 3. the new row replaces the old (PutRow replaces every column; UpdateRow puts, deletes one version, deletes all
    versions or increments per cell); a row left without attribute columns does not exist (the SDK's integration
    test ``test_all_delete_in_update`` reads ``None`` after deleting every column); PutRow and UpdateRow without
-   any attribute cell → OTSParameterInvalid "Attribute column is missing." (asserted for PutRow by the same tests;
-   for UpdateRow unverified);
+   any attribute cell are refused before this (``protocol``: OTSParameterInvalid "Attribute column is missing.",
+   asserted for PutRow by the same tests; for UpdateRow unverified);
 4. every index of the table gets its change (``indexes``): at once, or queued for a global index with a lag.
 
 Reads (GetRow, BatchGetRow, GetRange) see the data table or an index table by name, run the filter on the row's
@@ -45,7 +45,7 @@ from tools.doubles.tablestore import plainbuffer as pbuf
 from tools.doubles.tablestore.accounting import Accounting
 from tools.doubles.tablestore.errors import ServiceError, condition_failed, invalid, table_missing
 from tools.doubles.tablestore.filters import MAX_CONDITIONS, Condition
-from tools.doubles.tablestore.indexes import IndexChange, IndexLag, PendingChanges, change_for
+from tools.doubles.tablestore.indexes import IndexChange, IndexLag, PendingChanges, change_for, index_row
 from tools.doubles.tablestore.schema import (
     Index,
     IndexLimits,
@@ -289,10 +289,8 @@ class Engine:
             table = self._writable(table_name)
             return self._write_row(operation, table, change)
 
-    def batch_write(
-        self, operation: str, tables: list[tuple[str, list[RowWrite | ServiceError]]]
-    ) -> list[list[BatchItem]]:
-        """Each row alone; a row given as a ``ServiceError`` (it did not decode) fails with that error."""
+    def batch_write(self, operation: str, tables: list[tuple[str, list[RowWrite]]]) -> list[list[BatchItem]]:
+        """Each row alone: a key or condition failure is that row's error, the other rows still apply."""
         with self._lock:
             if not tables:
                 raise invalid("No row is specified in BatchWriteRow.")
@@ -307,9 +305,6 @@ class Engine:
             for name, rows in tables:
                 items: list[BatchItem] = []
                 for row in rows:
-                    if isinstance(row, ServiceError):
-                        items.append(BatchItem(False, error=row))
-                        continue
                     try:
                         table = self._writable(name)
                         key = self._write_row(operation, table, row)
@@ -328,8 +323,6 @@ class Engine:
         return table
 
     def _write_row(self, operation: str, table: Table, change: RowWrite) -> Key | None:
-        if change.kind in ("put", "update") and not change.cells:
-            raise invalid("Attribute column is missing.")
         key = key_tuple(table, change.key)
         for cell in change.cells:
             check_attribute_name(table, cell.name)
@@ -467,23 +460,23 @@ class Engine:
             table = self._writable(table_name)
             now_ms = int(self.clock() * 1000)
             loaded: list[tuple[KeyTuple, Columns]] = []
+            checked: set[str] = set()
             for key, attributes in rows:
-                cells = [pbuf.Cell(name, value, None) for name, value in attributes.items()]
-                if not cells:
+                if not attributes:
                     raise invalid("Attribute column is missing.")
-                for cell in cells:
-                    check_attribute_name(table, cell.name)
-                loaded.append((key_tuple(table, key), _put_columns(cells, now_ms)))
+                for name, value in attributes.items():
+                    if name not in checked:
+                        check_attribute_name(table, name)
+                        checked.add(name)
+                    type_of(value)  # refuses a value of no Tablestore type
+                loaded.append((key_tuple(table, key), {n: (v, now_ms) for n, v in attributes.items()}))
             table.rows.put_many(loaded)
             for index in table.indexes.values():
                 index_rows = []
                 for key_values, columns in loaded:
-                    change = change_for(
-                        index, dict(zip(table.key_names, key_values, strict=True)), None, columns,
-                        operation=None, now=0.0, lag=IndexLag(),
-                    )
-                    if change is not None and change.new_key is not None and change.new_columns is not None:
-                        index_rows.append((change.new_key, dict(change.new_columns)))
+                    indexed = index_row(index, dict(zip(table.key_names, key_values, strict=True)), columns)
+                    if indexed is not None:
+                        index_rows.append(indexed)
                 index.rows.put_many(index_rows)
             return len(loaded)
 

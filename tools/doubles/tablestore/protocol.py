@@ -119,6 +119,8 @@ def _row_write(kind: str, data: bytes, condition: Any, return_key: bool) -> RowW
             raise invalid("A DeleteRow row must be a primary key with the delete marker.")
     elif change.delete_marker:
         raise invalid("Only DeleteRow rows carry the delete marker.")
+    elif not change.cells:
+        raise invalid("Attribute column is missing.")
     elif kind == "put" and any(cell.op != pbuf.PUT for cell in change.cells):
         raise invalid("PutRow cells cannot delete or increment.")
     return RowWrite(kind, change.primary_key, change.cells, _condition(condition), return_key)
@@ -328,15 +330,15 @@ class Protocol:
     def batch_write_row(self, body: bytes) -> bytes:
         request = _parse(pb2.BatchWriteRowRequest, body, "BatchWriteRow")
         _no_transaction(request)
-        tables: list[tuple[str, list[RowWrite | ServiceError]]] = []
-        for table in request.tables:
-            rows: list[RowWrite | ServiceError] = []
-            for row in table.rows:
-                try:
-                    rows.append(_row_write(_WRITE_KINDS[row.type], row.row_change, row.condition, _return_key(row)))
-                except ServiceError as exc:  # a row that does not decode fails alone, as a bad key would
-                    rows.append(exc)
-            tables.append((table.table_name, rows))
+        # A row that does not decode (or has no attribute column) fails the whole request, as the SDK's
+        # integration tests saw for "Attribute column is missing."; key and condition failures fail one row.
+        tables = [
+            (
+                table.table_name,
+                [_row_write(_WRITE_KINDS[r.type], r.row_change, r.condition, _return_key(r)) for r in table.rows],
+            )
+            for table in request.tables
+        ]
         results = self.engine.batch_write("BatchWriteRow", tables)
         answer = pb2.BatchWriteRowResponse()
         for (name, _), items in zip(tables, results, strict=True):
