@@ -13,8 +13,8 @@ import string
 from urllib.parse import quote, unquote, urlencode, urlsplit
 
 import pytest
-from alibabacloud_oss_v2.credentials import StaticCredentialsProvider
 from alibabacloud_oss_v2.crc import Crc64
+from alibabacloud_oss_v2.credentials import StaticCredentialsProvider
 from alibabacloud_oss_v2.signer.v4 import SignerV4
 from alibabacloud_oss_v2.types import HttpRequest, SigningContext
 

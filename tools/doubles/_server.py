@@ -329,7 +329,7 @@ class DoubleServer:
             request.body = self._read_body(handler)
         except BadFraming as exc:
             handler.close_connection = True
-            self._send(handler, self.render_error(self.bad_request_code, request, str(exc)))
+            self._write_response(handler, self.render_error(self.bad_request_code, request, str(exc)))
             return
         with self._stats_lock:
             self._received.append(Received(operation, request))
@@ -346,7 +346,7 @@ class DoubleServer:
             return
         if decision.delay > 0:
             self.stopping.wait(decision.delay)
-        self._send(handler, response)
+        self._write_response(handler, response)
 
     def _count(self, operation: str, decision: Decision) -> None:
         with self._stats_lock:
@@ -374,7 +374,7 @@ class DoubleServer:
             raise BadFraming("the request body is too large")
         return handler.rfile.read(length) if length else b""
 
-    def _send(self, handler: _Handler, response: Response) -> None:
+    def _write_response(self, handler: _Handler, response: Response) -> None:
         handler.send_response(response.status)
         names = {name.lower() for name in response.headers}
         for name, value in response.headers.items():
@@ -391,11 +391,11 @@ class DoubleServer:
             raw = self._read_body(handler)
             data: Any = json.loads(raw) if raw.strip() else {}
         except (BadFraming, ValueError):
-            self._json(handler, 400, {"error": "the body must be JSON"})
+            self._write_json(handler, 400, {"error": "the body must be JSON"})
             return
         method = request.method
         if method == "GET" and route == "":
-            self._json(
+            self._write_json(
                 handler,
                 200,
                 {"service": self.service, "endpoints": [*BASE_CONTROL_ENDPOINTS, *self.control_endpoints()]},
@@ -405,24 +405,24 @@ class DoubleServer:
                 try:
                     self.set_faults(data)
                 except FaultPlanError as exc:
-                    self._json(handler, 400, {"error": str(exc)})
+                    self._write_json(handler, 400, {"error": str(exc)})
                     return
-            self._json(handler, 200, {"faults": self.faults})
+            self._write_json(handler, 200, {"faults": self.faults})
         elif route == "stats" and method == "GET":
-            self._json(handler, 200, self.stats())
+            self._write_json(handler, 200, self.stats())
         elif route == "reset" and method == "POST":
             self.reset()
-            self._json(handler, 200, {"ok": True})
+            self._write_json(handler, 200, {"ok": True})
         else:
             answer = self.control(method, route, request.query_dict(), data)
             if answer is None:
-                self._json(handler, 404, {"error": "no such control endpoint", "endpoints": "GET /_double/"})
+                self._write_json(handler, 404, {"error": "no such control endpoint", "endpoints": "GET /_double/"})
             else:
-                self._json(handler, *answer)
+                self._write_json(handler, *answer)
 
-    def _json(self, handler: _Handler, status: int, obj: Any) -> None:
+    def _write_json(self, handler: _Handler, status: int, obj: Any) -> None:
         body = json.dumps(obj, sort_keys=True).encode()
-        self._send(handler, Response(status, body, {"Content-Type": "application/json"}))
+        self._write_response(handler, Response(status, body, {"Content-Type": "application/json"}))
 
 
 def _drop(handler: _Handler) -> None:

@@ -59,6 +59,8 @@ class OssDouble(DoubleServer):
 
     ``access_key_id``/``access_key_secret`` (and ``security_token``: an STS key) sign requests; more keys with
     ``add_key``. ``require_kms``: refuse writes without SSE-KMS as a bucket policy would (on by default).
+    ``page_limit`` (tests): answer at most that many entries per ListObjectsV2 page whatever ``max-keys`` asks —
+    legal for the service (a truncated page with a token), and it makes clients page through small listings.
     """
 
     service = "oss"
@@ -77,10 +79,12 @@ class OssDouble(DoubleServer):
         security_token: str | None = None,
         require_kms: bool = True,
         kms_key_id: str = DEFAULT_KMS_KEY_ID,
+        page_limit: int | None = None,
         **server: Any,
     ) -> None:
         super().__init__(**server)
         self.region = region
+        self.page_limit = page_limit
         self.require_kms = require_kms
         self.kms_key_id = kms_key_id
         self._keys: dict[str, auth.Key] = {}
@@ -317,7 +321,11 @@ class OssDouble(DoubleServer):
         start_after, token = query.get("start-after", ""), query.get("continuation-token")
         try:
             page = bucket.list_page(
-                prefix=prefix, delimiter=delimiter, start_after=start_after, token=token, max_keys=int(raw_max)
+                prefix=prefix,
+                delimiter=delimiter,
+                start_after=start_after,
+                token=token,
+                max_keys=min(int(raw_max), self.page_limit or MAX_MAX_KEYS),
             )
         except InvalidToken:
             raise OssError("InvalidArgument", "The continuation token is not valid.") from None
