@@ -174,3 +174,19 @@ def test_more_than_ten_column_conditions_are_a_parameter_error(client: Any) -> N
     with pytest.raises(ts.OTSServiceError) as refused:
         client.update_row("t", ts.Row(KEY, {"put": [("x", 1)]}), ts.Condition(EXIST, many))
     assert (refused.value.http_status, refused.value.code) == (400, "OTSParameterInvalid")
+
+
+def test_concurrent_creates_of_one_row_leave_exactly_one_winner(ots: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    clients = [ots.client(retry_policy=ts.NoRetryPolicy()) for _ in range(8)]
+    create_table(clients[0])
+
+    def create(i: int) -> str:
+        write = lambda c: c.put_row("t", ts.Row(KEY, [("writer", i)]), ts.Condition(NOT_EXIST))  # noqa: E731
+        return _outcome(clients[i], write)
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(create, range(8)))
+    assert sorted(outcomes) == ["OTSConditionCheckFail"] * 7 + ["ok"]
+    assert _state(clients[0]) == {"writer": outcomes.index("ok")}

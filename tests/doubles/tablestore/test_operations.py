@@ -49,6 +49,20 @@ def test_create_describe_list_and_delete_a_table(client: Any) -> None:
     assert client.list_table() == ("t0",)
 
 
+def test_update_table_changes_the_options_it_is_given(client: Any) -> None:
+    create_table(client)
+    answer = client.update_table("t", ts.TableOptions(time_to_live=86400, max_version=None, max_time_deviation=None))
+    assert (answer.table_options.time_to_live, answer.table_options.max_version) == (86400, 1)
+    assert client.describe_table("t").table_options.time_to_live == 86400
+
+
+def test_update_table_keeps_what_an_index_requires(client: Any) -> None:
+    create_table(client, "t", [("pk", "STRING")], [("u", "STRING")],
+                 [ts.SecondaryIndexMeta("t_by_u", ["u"], [], ts.SecondaryIndexType.GLOBAL_INDEX)])
+    error = _error(client.update_table, "t", ts.TableOptions(max_version=2))
+    assert (error.http_status, error.code) == (400, "OTSParameterInvalid")
+
+
 def test_creating_an_existing_table_is_a_conflict(client: Any) -> None:
     create_table(client)
     error = _error(create_table, client)

@@ -38,7 +38,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tools.doubles.tablestore import plainbuffer as pbuf
@@ -182,6 +182,19 @@ class Engine:
     def describe(self, name: str) -> Table:
         with self._lock:
             return self._data_table(name)
+
+    def update_options(self, name: str, changes: dict[str, Any]) -> Table:
+        """UpdateTable's table options (the fields given); a table with indexes keeps what indexes require."""
+        with self._lock:
+            table = self._data_table(name)
+            options = replace(table.options, **changes)
+            if options.max_versions < 1:
+                raise invalid("max_versions must be greater than 0.")
+            if table.indexes and (options.max_versions != 1 or (options.time_to_live != -1 and options.allow_update)):
+                raise invalid("A table with secondary indexes needs max_versions 1 and time_to_live -1 "
+                              "(or updates disallowed).")
+            table.options = options
+            return table
 
     def create_index(self, table_name: str, meta: IndexMeta, *, include_base_data: bool) -> None:
         with self._lock:

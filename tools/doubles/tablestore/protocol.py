@@ -146,6 +146,7 @@ class Protocol:
             "DescribeTable": self.describe_table,
             "ListTable": self.list_table,
             "DeleteTable": self.delete_table,
+            "UpdateTable": self.update_table,
             "CreateIndex": self.create_index,
             "DropIndex": self.drop_index,
             "PutRow": self.put_row,
@@ -208,15 +209,8 @@ class Protocol:
             answer.table_meta.primary_key.add(name=name, type=_KEY_TYPES_OUT[kind])
         for name, kind in table.defined.items():
             answer.table_meta.defined_column.add(name=name, type=_DEFINED_TYPES_OUT[kind])
-        details = answer.reserved_throughput_details
-        details.capacity_unit.read = 0
-        details.capacity_unit.write = 0
-        details.last_increase_time = int(table.created_at)
-        options = answer.table_options
-        options.time_to_live = table.options.time_to_live
-        options.max_versions = table.options.max_versions
-        options.deviation_cell_version_in_sec = table.options.deviation_seconds
-        options.allow_update = table.options.allow_update
+        _throughput(answer.reserved_throughput_details, table)
+        _options(answer.table_options, table)
         answer.sse_details.enable = table.sse_enabled
         if table.sse_key_type is not None:
             answer.sse_details.key_type = table.sse_key_type
@@ -228,6 +222,23 @@ class Protocol:
             local = index.meta.kind == LOCAL
             meta.index_type = pb2.IT_LOCAL_INDEX if local else pb2.IT_GLOBAL_INDEX
             meta.index_update_mode = pb2.IUM_SYNC_INDEX if local else pb2.IUM_ASYNC_INDEX
+        return bytes(answer.SerializeToString())
+
+    def update_table(self, body: bytes) -> bytes:
+        """Table options only; reserved throughput is accepted and reported as 0 (the double has no capacity)."""
+        request = _parse(pb2.UpdateTableRequest, body, "UpdateTable")
+        changes: dict[str, Any] = {}
+        if request.HasField("table_options"):
+            given = request.table_options
+            for proto_name, name in (("time_to_live", "time_to_live"), ("max_versions", "max_versions"),
+                                     ("deviation_cell_version_in_sec", "deviation_seconds"),
+                                     ("allow_update", "allow_update")):
+                if given.HasField(proto_name):
+                    changes[name] = getattr(given, proto_name)
+        table = self.engine.update_options(request.table_name, changes)
+        answer = pb2.UpdateTableResponse()
+        _throughput(answer.reserved_throughput_details, table)
+        _options(answer.table_options, table)
         return bytes(answer.SerializeToString())
 
     def list_table(self, body: bytes) -> bytes:
@@ -349,6 +360,19 @@ class Protocol:
                 if item.ok and item.key is not None:
                     row.row = pbuf.encode_key(item.key)
         return bytes(answer.SerializeToString())
+
+
+def _throughput(details: Any, table: Table) -> None:
+    details.capacity_unit.read = 0
+    details.capacity_unit.write = 0
+    details.last_increase_time = int(table.created_at)
+
+
+def _options(message: Any, table: Table) -> None:
+    message.time_to_live = table.options.time_to_live
+    message.max_versions = table.options.max_versions
+    message.deviation_cell_version_in_sec = table.options.deviation_seconds
+    message.allow_update = table.options.allow_update
 
 
 def _batch_item(message: Any, item: BatchItem, *, read: int = 0, write: int = 0) -> None:
