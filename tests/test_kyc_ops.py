@@ -463,7 +463,7 @@ def dead_letter_trigger(env: dict[str, str], body: bytes = b'{"merchantBizId":"b
     def failing(name: str, event: Any) -> Any:
         raise RuntimeError("function failed")
 
-    worker = QueueWorker(failing, {"recheck": recheck}, open_queue(settings, "deadletter"),  # type: ignore[dict-item,arg-type]
+    worker = QueueWorker(failing, {"recheck": recheck}, open_queue(settings, "deadletter"),  # type: ignore[dict-item]
                          subscriptions=(Subscription("recheck", "result_fetcher"),), max_receives=0)
     worker.run_once()
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from shared.signing import Credentials
 from shared.storage import SqliteTransactionStore, TablestoreTransactionStore, TransactionRecord, TransactionStore
 
 from .fake_ots import FakeOTSClient
@@ -34,11 +35,34 @@ def fake_ots() -> FakeOTSClient:
     return FakeOTSClient(page_size=3)
 
 
-@pytest.fixture(params=["sqlite", "tablestore"])
+@pytest.fixture(params=["sqlite", "tablestore", "tablestore-double"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TransactionStore]:
     if request.param == "sqlite":
         sqlite_store = SqliteTransactionStore(tmp_path / "kyc.sqlite3")
         yield sqlite_store
         sqlite_store.close()
-    else:
+    elif request.param == "tablestore":
         yield TablestoreTransactionStore(table="kyc_transactions", client=FakeOTSClient(page_size=3))
+    else:
+        yield from _store_over_the_wire()
+
+
+def _store_over_the_wire() -> Iterator[TransactionStore]:
+    """The adapter built as in production (endpoint, instance, key; the SDK's own client) against the Tablestore
+    double; a GetRange scans at most 3 rows, so every scan pages."""
+    from tools.doubles.tablestore import TablestoreDouble
+    from tools.doubles.tablestore._sdk import tablestore as ots
+
+    with TablestoreDouble(access_key_id="ak-contract", access_key_secret="sk-contract", range_row_cap=3) as double:
+        double.client().create_table(
+            ots.TableMeta("kyc_transactions", [("merchant_biz_id", "STRING")]),
+            ots.TableOptions(),
+            ots.ReservedThroughput(ots.CapacityUnit(0, 0)),
+        )
+        yield TablestoreTransactionStore(
+            table="kyc_transactions",
+            endpoint=double.endpoint,
+            instance=double.instance,
+            credentials=Credentials(access_key_id="ak-contract", access_key_secret="sk-contract"),
+            timeout=5,
+        )

@@ -1,9 +1,10 @@
 """Local stand-in for EventBridge's MNS triggers and FC's timer trigger (dev only, never deployed).
 
-Polls the local SQLite queues and invokes the subscribed function through the gateway with the same event
-shape FC receives in batch mode: a list of CloudEvents whose ``data.messageBody`` is the message text. A batch
-whose handler raises is left on the queue and redelivered after the visibility timeout, like a trigger retry;
-a message received more than ``max_receives`` times goes to the dead-letter queue (``errorsTolerance: ALL``).
+Polls the local queues (SQLite, or MNS through ``MnsQueue``, e.g. against the MNS double) and invokes the
+subscribed function through the gateway with the same event shape FC receives in batch mode: a list of
+CloudEvents whose ``data.messageBody`` is the message text. A batch whose handler raises is left on the queue and
+redelivered after the visibility timeout, like a trigger retry; a message received more than ``max_receives``
+times goes to the dead-letter queue (``errorsTolerance: ALL``).
 """
 
 from __future__ import annotations
@@ -12,14 +13,13 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from shared import jsonutil
-from shared.storage import ReceivedMessage, encode_message_body
-from shared.storage.sqlite_queue import SqliteQueue
+from shared.storage import ConsumerQueue, Queue, ReceivedMessage, encode_message_body
 
 log = logging.getLogger("tools.devstack.worker")
 
@@ -35,13 +35,19 @@ class Subscription:
 
 
 DEFAULT_SUBSCRIPTIONS = (Subscription("recheck", "result_fetcher"), Subscription("notify", "notifier"))
+DEFAULT_ACCOUNT_ID = "1234567890123456"
 
 
 def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def cloud_events(queue_name: str, messages: Sequence[ReceivedMessage], region: str = "cn-hongkong") -> list[Any]:
+def cloud_events(
+    queue_name: str,
+    messages: Sequence[ReceivedMessage],
+    region: str = "cn-hongkong",
+    account_id: str = DEFAULT_ACCOUNT_ID,
+) -> list[Any]:
     """The EventBridge MNS-source event list FC hands the function for these messages (batch mode)."""
     return [
         {
@@ -49,7 +55,7 @@ def cloud_events(queue_name: str, messages: Sequence[ReceivedMessage], region: s
             "source": "acs.mns",
             "specversion": "1.0",
             "type": "mns:Queue:SendMessage",
-            "subject": f"acs:mns:{region}:1234567890123456:queues/{queue_name}",
+            "subject": f"acs:mns:{region}:{account_id}:queues/{queue_name}",
             "time": _iso(time.time()),
             "datacontenttype": "application/json;charset=utf-8",
             "data": {
@@ -63,6 +69,15 @@ def cloud_events(queue_name: str, messages: Sequence[ReceivedMessage], region: s
     ]
 
 
+def _queue_name(queue: object, fallback: str) -> str:
+    """The queue's own name for the event subject (``MnsQueue.queue_name``, ``SqliteQueue.name``)."""
+    for attribute in ("queue_name", "name"):
+        name = getattr(queue, attribute, None)
+        if isinstance(name, str) and name:
+            return name
+    return fallback
+
+
 def timer_event(trigger_name: str = "sweep") -> dict[str, str]:
     return {"triggerTime": _iso(time.time()), "triggerName": trigger_name, "payload": ""}
 
@@ -71,13 +86,15 @@ class QueueWorker:
     def __init__(
         self,
         invoke: Invoke,
-        queues: dict[str, SqliteQueue],
-        deadletter: SqliteQueue,
+        queues: Mapping[str, ConsumerQueue],
+        deadletter: Queue,
         *,
         subscriptions: Sequence[Subscription] = DEFAULT_SUBSCRIPTIONS,
         max_receives: int = 5,
         poll_interval: float = 0.2,
         timers: Sequence[tuple[str, float]] = (),
+        region: str = "cn-hongkong",
+        account_id: str = DEFAULT_ACCOUNT_ID,
     ) -> None:
         self.invoke = invoke
         self.queues = queues
@@ -86,6 +103,8 @@ class QueueWorker:
         self.max_receives = max_receives
         self.poll_interval = poll_interval
         self.timers = list(timers)  # (function name, period seconds)
+        self.region = region
+        self.account_id = account_id  # the subject of the CloudEvents names the queue's account and region
         self._next_timer = {name: time.monotonic() + period for name, period in self.timers}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -122,7 +141,8 @@ class QueueWorker:
         if not live:
             return 0
         try:
-            self.invoke(sub.function_name, cloud_events(sub.queue_name, live))
+            events = cloud_events(_queue_name(queue, sub.queue_name), live, self.region, self.account_id)
+            self.invoke(sub.function_name, events)
         except Exception:
             log.warning("%s failed a batch of %d; it will be redelivered", sub.function_name, len(live))
             return 0

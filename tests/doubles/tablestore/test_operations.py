@@ -1,0 +1,407 @@
+"""Every operation the double answers, driven by the official ``tablestore.OTSClient`` over HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tools.doubles.tablestore import TablestoreDouble
+from tools.doubles.tablestore._sdk import tablestore as ts
+
+from .conftest import AK, INSTANCE, SK, attrs, create_table, keys
+
+COMPOSITE = [("s", "STRING"), ("i", "INTEGER"), ("b", "BINARY")]
+EVERYTHING = ts.Condition(ts.RowExistenceExpectation.IGNORE)
+
+
+def _error(call: Any, *args: Any, **kwargs: Any) -> ts.OTSServiceError:
+    with pytest.raises(ts.OTSServiceError) as raised:
+        call(*args, **kwargs)
+    return raised.value
+
+
+def _put(client: Any, table: str, key: list[tuple[str, Any]], columns: list[tuple[str, Any]]) -> None:
+    client.put_row(table, ts.Row(key, columns), EVERYTHING)
+
+
+# --- tables -------------------------------------------------------------------------------------------------
+
+
+def test_create_describe_list_and_delete_a_table(client: Any) -> None:
+    meta = ts.TableMeta("t1", COMPOSITE, [("u", "STRING"), ("n", "INTEGER")])
+    index = ts.SecondaryIndexMeta("t1_by_u", ["u"], ["n"], ts.SecondaryIndexType.GLOBAL_INDEX)
+    sse = ts.SSESpecification(True, ts.SSEKeyType.SSE_KMS_SERVICE)
+    client.create_table(meta, ts.TableOptions(), ts.ReservedThroughput(ts.CapacityUnit(0, 0)), [index], sse)
+    create_table(client, "t0")
+    assert client.list_table() == ("t0", "t1")
+    described = client.describe_table("t1")
+    assert described.table_meta.schema_of_primary_key == COMPOSITE
+    assert described.table_meta.defined_columns == [("u", "STRING"), ("n", "INTEGER")]
+    assert (described.table_options.max_version, described.table_options.time_to_live) == (1, -1)
+    assert (described.sse_details.enable, described.sse_details.key_type) == (True, ts.SSEKeyType.SSE_KMS_SERVICE)
+    [described_index] = described.secondary_indexes
+    assert (described_index.index_name, described_index.primary_key_names, described_index.defined_column_names) == (
+        "t1_by_u", ["u"], ["n"]
+    )
+    assert described_index.index_type == ts.SecondaryIndexType.GLOBAL_INDEX
+    client.delete_table("t1")
+    assert client.list_table() == ("t0",)
+
+
+def test_update_table_changes_the_options_it_is_given(client: Any) -> None:
+    create_table(client)
+    answer = client.update_table("t", ts.TableOptions(time_to_live=86400, max_version=None, max_time_deviation=None))
+    assert (answer.table_options.time_to_live, answer.table_options.max_version) == (86400, 1)
+    assert client.describe_table("t").table_options.time_to_live == 86400
+
+
+def test_update_table_keeps_what_an_index_requires(client: Any) -> None:
+    create_table(client, "t", [("pk", "STRING")], [("u", "STRING")],
+                 [ts.SecondaryIndexMeta("t_by_u", ["u"], [], ts.SecondaryIndexType.GLOBAL_INDEX)])
+    error = _error(client.update_table, "t", ts.TableOptions(max_version=2))
+    assert (error.http_status, error.code) == (400, "OTSParameterInvalid")
+
+
+def test_creating_an_existing_table_is_a_conflict(client: Any) -> None:
+    create_table(client)
+    error = _error(create_table, client)
+    assert (error.http_status, error.code) == (409, "OTSObjectAlreadyExist")
+    assert error.message == "Requested table already exists."
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c: c.describe_table("nope"),
+        lambda c: c.delete_table("nope"),
+        lambda c: c.get_row("nope", [("pk", "a")]),
+        lambda c: c.put_row("nope", ts.Row([("pk", "a")], [("c", 1)]), EVERYTHING),
+        lambda c: c.update_row("nope", ts.Row([("pk", "a")], {"put": [("c", 1)]}), EVERYTHING),
+        lambda c: c.delete_row("nope", ts.Row([("pk", "a")]), EVERYTHING),
+        lambda c: c.get_range("nope", "FORWARD", [("pk", ts.INF_MIN)], [("pk", ts.INF_MAX)]),
+    ],
+    ids=["describe", "delete", "get", "put", "update", "delete_row", "range"],
+)
+def test_a_missing_table_is_object_not_exist(client: Any, call: Any) -> None:
+    error = _error(call, client)
+    assert (error.http_status, error.code) == (404, "OTSObjectNotExist")
+    assert error.message == "Requested table does not exist."
+
+
+# --- single rows ----------------------------------------------------------------------------------------------
+
+
+def test_put_then_get_round_trips_every_value_type_under_a_composite_key(client: Any) -> None:
+    create_table(client, "t", COMPOSITE)
+    key = [("s", "证件-1"), ("i", -(1 << 63)), ("b", bytearray(b"\x00\xff"))]
+    values = {"text": "héllo", "int": (1 << 63) - 1, "float": -2.5, "yes": True, "no": False}
+    values["blob"] = bytearray(b"\x01")
+    _put(client, "t", key, list(values.items()))
+    _, row, _ = client.get_row("t", key)
+    assert row.primary_key == key
+    assert attrs(row) == values
+
+
+def test_get_of_a_missing_row_returns_none(client: Any) -> None:
+    create_table(client)
+    _, row, _ = client.get_row("t", [("pk", "missing")])
+    assert row is None
+
+
+def test_get_returns_only_columns_to_get_and_nothing_when_none_exist(client: Any) -> None:
+    create_table(client)
+    _put(client, "t", [("pk", "a")], [("x", 1), ("y", 2), ("z", 3)])
+    _, row, _ = client.get_row("t", [("pk", "a")], columns_to_get=["x", "z", "absent"])
+    assert (row.primary_key, attrs(row)) == ([("pk", "a")], {"x": 1, "z": 3})
+    _, row, _ = client.get_row("t", [("pk", "a")], columns_to_get=["absent"])
+    assert row is None
+
+
+def test_get_with_a_filter_that_drops_the_row_returns_none(client: Any) -> None:
+    create_table(client)
+    _put(client, "t", [("pk", "a")], [("x", 1)])
+    keep = ts.SingleColumnCondition("x", 1, ts.ComparatorType.EQUAL)
+    drop = ts.SingleColumnCondition("x", 2, ts.ComparatorType.EQUAL)
+    assert client.get_row("t", [("pk", "a")], column_filter=keep)[1] is not None
+    assert client.get_row("t", [("pk", "a")], column_filter=drop)[1] is None
+
+
+def test_put_replaces_every_column_of_an_existing_row(client: Any) -> None:
+    create_table(client)
+    _put(client, "t", [("pk", "a")], [("x", 1), ("y", 2)])
+    _put(client, "t", [("pk", "a")], [("z", 3)])
+    assert attrs(client.get_row("t", [("pk", "a")])[1]) == {"z": 3}
+
+
+def test_update_puts_deletes_and_increments_cells(client: Any) -> None:
+    create_table(client)
+    _put(client, "t", [("pk", "a")], [("keep", "k"), ("gone", 1), ("versioned", 7), ("count", 40)])
+    _, row, _ = client.get_row("t", [("pk", "a")])
+    versioned_ts = {name: stamp for name, _, stamp in row.attribute_columns}["versioned"]
+    change = {
+        "put": [("new", "n"), ("keep", "K")],
+        "delete_all": ["gone", "never_existed"],
+        "delete": [("versioned", None, versioned_ts)],
+        "increment": [("count", 2), ("fresh", 5)],
+    }
+    client.update_row("t", ts.Row([("pk", "a")], change), EVERYTHING)
+    assert attrs(client.get_row("t", [("pk", "a")])[1]) == {"keep": "K", "new": "n", "count": 42, "fresh": 5}
+
+
+def test_update_of_a_missing_row_creates_it(client: Any) -> None:
+    create_table(client)
+    client.update_row("t", ts.Row([("pk", "a")], {"put": [("x", 1)]}), EVERYTHING)
+    assert attrs(client.get_row("t", [("pk", "a")])[1]) == {"x": 1}
+
+
+def test_a_row_whose_last_column_is_deleted_no_longer_exists(client: Any) -> None:
+    create_table(client)
+    _put(client, "t", [("pk", "a")], [("x", 1)])
+    client.update_row("t", ts.Row([("pk", "a")], {"delete_all": ["x"]}), EVERYTHING)
+    assert client.get_row("t", [("pk", "a")])[1] is None
+    client.update_row("t", ts.Row([("pk", "b")], {"delete_all": ["x"]}), EVERYTHING)
+    assert client.get_row("t", [("pk", "b")])[1] is None
+
+
+def test_incrementing_a_non_integer_is_a_parameter_error(client: Any) -> None:
+    create_table(client)
+    _put(client, "t", [("pk", "a")], [("x", "text")])
+    error = _error(client.update_row, "t", ts.Row([("pk", "a")], {"increment": [("x", 1)]}), EVERYTHING)
+    assert (error.http_status, error.code) == (400, "OTSParameterInvalid")
+
+
+def test_delete_removes_the_row_and_deleting_again_is_fine(client: Any) -> None:
+    create_table(client)
+    _put(client, "t", [("pk", "a")], [("x", 1)])
+    client.delete_row("t", ts.Row([("pk", "a")]), EVERYTHING)
+    client.delete_row("t", ts.Row([("pk", "a")]), EVERYTHING)
+    assert client.get_row("t", [("pk", "a")])[1] is None
+
+
+def test_put_returns_the_primary_key_when_asked(client: Any) -> None:
+    create_table(client, "t", COMPOSITE)
+    key = [("s", "a"), ("i", 1), ("b", bytearray(b"k"))]
+    _, returned = client.put_row("t", ts.Row(key, [("x", 1)]), EVERYTHING, ts.ReturnType.RT_PK)
+    assert returned.primary_key == key
+
+
+def test_a_put_without_attribute_columns_is_refused(client: Any) -> None:
+    create_table(client)
+    error = _error(client.put_row, "t", ts.Row([("pk", "a")], []), EVERYTHING)
+    assert (error.http_status, error.code) == (400, "OTSParameterInvalid")
+    assert error.message == "Attribute column is missing."
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ([("s", "a")], "Validate PK size fail. Input: 1, Meta: 2."),
+        ([("s", "a"), ("i", 1), ("x", 1)], "Validate PK size fail. Input: 3, Meta: 2."),
+        ([("s", "a"), ("j", 1)], "Validate PK name fail. Input: j, Meta: i."),
+        ([("s", "a"), ("i", "1")], "Validate PK type fail. Input: VT_STRING, Meta: VT_INTEGER."),
+    ],
+    ids=["short", "long", "name", "type"],
+)
+def test_a_key_that_does_not_match_the_schema_is_invalid_pk(client: Any, key: Any, message: str) -> None:
+    create_table(client, "t", [("s", "STRING"), ("i", "INTEGER")])
+    for call in (
+        lambda: client.get_row("t", key),
+        lambda: client.put_row("t", ts.Row(key, [("c", 1)]), EVERYTHING),
+        lambda: client.update_row("t", ts.Row(key, {"put": [("c", 1)]}), EVERYTHING),
+        lambda: client.delete_row("t", ts.Row(key), EVERYTHING),
+    ):
+        error = _error(call)
+        assert (error.http_status, error.code, error.message) == (400, "OTSInvalidPK", message)
+
+
+# --- ranges ---------------------------------------------------------------------------------------------------
+
+
+def _fill(client: Any, count: int) -> None:
+    create_table(client, "r", [("g", "STRING"), ("n", "INTEGER")])
+    for i in range(count):
+        _put(client, "r", [("g", "a" if i % 2 else "b"), ("n", i)], [("v", i), ("odd", i % 2 == 1)])
+
+
+def _range(client: Any, start: Any, end: Any, direction: str = "FORWARD", **kwargs: Any) -> Any:
+    return client.get_range("r", direction, start, end, **kwargs)
+
+
+LOWEST = [("g", ts.INF_MIN), ("n", ts.INF_MIN)]
+HIGHEST = [("g", ts.INF_MAX), ("n", ts.INF_MAX)]
+
+
+def test_forward_range_returns_rows_in_key_order(client: Any) -> None:
+    _fill(client, 6)
+    _, next_start, rows, _ = _range(client, LOWEST, HIGHEST)
+    assert next_start is None
+    assert keys(rows) == [[("g", g), ("n", n)] for g, n in [("a", 1), ("a", 3), ("a", 5), ("b", 0), ("b", 2), ("b", 4)]]
+
+
+def test_backward_range_returns_rows_in_reverse_order(client: Any) -> None:
+    _fill(client, 6)
+    _, _, rows, _ = _range(client, HIGHEST, LOWEST, "BACKWARD")
+    assert [dict(k)["n"] for k in keys(rows)] == [4, 2, 0, 5, 3, 1]
+
+
+def test_a_range_on_a_key_prefix_uses_infinities_for_the_rest(client: Any) -> None:
+    _fill(client, 6)
+    _, _, rows, _ = _range(client, [("g", "a"), ("n", ts.INF_MIN)], [("g", "a"), ("n", ts.INF_MAX)])
+    assert [dict(k)["n"] for k in keys(rows)] == [1, 3, 5]
+    _, _, rows, _ = _range(client, [("g", "a"), ("n", 3)], [("g", "b"), ("n", 2)])
+    assert [dict(k)["n"] for k in keys(rows)] == [3, 5, 0]
+
+
+def test_paging_with_limit_visits_every_row_once(client: Any) -> None:
+    _fill(client, 7)
+    seen: list[int] = []
+    start: Any = LOWEST
+    for _ in range(10):
+        _, start, rows, _ = _range(client, start, HIGHEST, limit=2)
+        assert len(rows) <= 2
+        seen.extend(dict(k)["n"] for k in keys(rows))
+        if start is None:
+            break
+    assert sorted(seen) == list(range(7)) and len(seen) == 7
+
+
+def test_paging_backward_with_limit(client: Any) -> None:
+    _fill(client, 5)
+    _, start, rows, _ = _range(client, HIGHEST, LOWEST, "BACKWARD", limit=3)
+    assert [dict(k)["n"] for k in keys(rows)] == [4, 2, 0]
+    _, start, rows, _ = _range(client, start, LOWEST, "BACKWARD", limit=3)
+    assert ([dict(k)["n"] for k in keys(rows)], start) == ([3, 1], None)
+
+
+def test_a_scan_stops_at_the_service_row_cap_and_says_where_to_resume() -> None:
+    with TablestoreDouble(access_key_id=AK, access_key_secret=SK, instance=INSTANCE, range_row_cap=3) as ots:
+        client = ots.client(retry_policy=ts.NoRetryPolicy())
+        _fill(client, 10)  # a: 1 3 5 7 9, b: 0 2 4 6 8
+        only_odd = ts.SingleColumnCondition("odd", True, ts.ComparatorType.EQUAL)
+        pages = []
+        start: Any = LOWEST
+        while start is not None:
+            _, start, rows, _ = _range(client, start, HIGHEST, column_filter=only_odd)
+            pages.append(([dict(k)["n"] for k in keys(rows)], start))
+        assert pages == [
+            ([1, 3, 5], [("g", "a"), ("n", 7)]),  # three rows scanned: the cap, not the answer, ends the page
+            ([7, 9], [("g", "b"), ("n", 2)]),
+            ([], [("g", "b"), ("n", 8)]),  # a page may be empty while the range goes on
+            ([], None),
+        ]
+
+
+def test_range_returns_only_columns_to_get_and_drops_rows_without_them(client: Any) -> None:
+    _fill(client, 2)
+    _put(client, "r", [("g", "c"), ("n", 0)], [("other", 1)])
+    _, _, rows, _ = _range(client, LOWEST, HIGHEST, columns_to_get=["v"])
+    assert [attrs(r) for r in rows] == [{"v": 1}, {"v": 0}]
+
+
+def test_range_filter_keeps_matching_rows(client: Any) -> None:
+    _fill(client, 6)
+    big = ts.SingleColumnCondition("v", 3, ts.ComparatorType.GREATER_EQUAL)
+    _, _, rows, _ = _range(client, LOWEST, HIGHEST, column_filter=big)
+    assert sorted(attrs(r)["v"] for r in rows) == [3, 4, 5]
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "direction", "message"),
+    [
+        (HIGHEST, LOWEST, "FORWARD", "Begin key must less than end key in FORWARD"),
+        (LOWEST, HIGHEST, "BACKWARD", "Begin key must more than end key in BACKWARD"),
+        ([("g", "a"), ("n", 1)], [("g", "a"), ("n", 1)], "FORWARD", "Begin key must less than end key in FORWARD"),
+    ],
+)
+def test_a_range_in_the_wrong_direction_is_a_parameter_error(
+    client: Any, start: Any, end: Any, direction: str, message: str
+) -> None:
+    _fill(client, 1)
+    error = _error(_range, client, start, end, direction)
+    assert (error.http_status, error.code, error.message) == (400, "OTSParameterInvalid", message)
+
+
+def test_a_limit_below_one_is_a_parameter_error(client: Any) -> None:
+    _fill(client, 1)
+    error = _error(_range, client, LOWEST, HIGHEST, limit=0)
+    assert (error.http_status, error.message) == (400, "The limit must be greater than 0.")
+
+
+# --- batches --------------------------------------------------------------------------------------------------
+
+
+def test_batch_get_reads_rows_of_several_tables_and_reports_bad_keys_per_row(client: Any) -> None:
+    create_table(client, "t1")
+    create_table(client, "t2", [("id", "INTEGER")])
+    _put(client, "t1", [("pk", "a")], [("x", 1)])
+    _put(client, "t2", [("id", 7)], [("y", 2)])
+    request = ts.BatchGetRowRequest()
+    request.add(ts.TableInBatchGetRowItem("t1", [[("pk", "a")], [("pk", "missing")], [("wrong", "a")]], max_version=1))
+    request.add(ts.TableInBatchGetRowItem("t2", [[("id", 7)]], max_version=1))
+    result = client.batch_get_row(request)
+    first, missing, wrong = result.get_result_by_table("t1")
+    assert first.is_ok and attrs(first.row) == {"x": 1}
+    assert missing.is_ok and missing.row is None
+    assert (wrong.is_ok, wrong.error_code) == (False, "OTSInvalidPK")
+    [seven] = result.get_result_by_table("t2")
+    assert attrs(seven.row) == {"y": 2}
+
+
+def test_batch_write_applies_each_row_alone(client: Any) -> None:
+    create_table(client)
+    _put(client, "t", [("pk", "old")], [("x", 1)])
+    _put(client, "t", [("pk", "gone")], [("x", 1)])
+    items = [
+        ts.PutRowItem(ts.Row([("pk", "new")], [("x", 2)]), ts.Condition(ts.RowExistenceExpectation.EXPECT_NOT_EXIST)),
+        ts.PutRowItem(ts.Row([("pk", "old")], [("x", 3)]), ts.Condition(ts.RowExistenceExpectation.EXPECT_NOT_EXIST)),
+        ts.UpdateRowItem(ts.Row([("pk", "old")], {"put": [("y", 4)]}), EVERYTHING),
+        ts.DeleteRowItem(ts.Row([("pk", "gone")]), EVERYTHING),
+    ]
+    request = ts.BatchWriteRowRequest()
+    request.add(ts.TableInBatchWriteRowItem("t", items))
+    result = client.batch_write_row(request)
+    puts_ok, puts_failed = result.get_put()
+    assert len(puts_ok) == 1
+    [failed] = puts_failed
+    assert (failed.error_code, failed.error_message) == ("OTSConditionCheckFail", "Condition check failed.")
+    assert result.get_update()[1] == [] and result.get_delete()[1] == []
+    assert attrs(client.get_row("t", [("pk", "new")])[1]) == {"x": 2}
+    assert attrs(client.get_row("t", [("pk", "old")])[1]) == {"x": 1, "y": 4}
+    assert client.get_row("t", [("pk", "gone")])[1] is None
+
+
+def test_empty_batches_are_parameter_errors(client: Any) -> None:
+    create_table(client)
+    error = _error(client.batch_write_row, ts.BatchWriteRowRequest())
+    assert (error.http_status, error.message) == (400, "No row is specified in BatchWriteRow.")
+    request = ts.BatchWriteRowRequest()
+    request.add(ts.TableInBatchWriteRowItem("t", []))
+    assert _error(client.batch_write_row, request).message == "No operation is specified for table: 't'."
+    assert _error(client.batch_get_row, ts.BatchGetRowRequest()).message == (
+        "No row specified in the request of BatchGetRow."
+    )
+
+
+def test_batches_over_the_row_limits_are_refused(client: Any) -> None:
+    create_table(client)
+    request = ts.BatchGetRowRequest()
+    request.add(ts.TableInBatchGetRowItem("t", [[("pk", str(i))] for i in range(101)], max_version=1))
+    assert _error(client.batch_get_row, request).code == "OTSParameterInvalid"
+    write = ts.BatchWriteRowRequest()
+    write.add(ts.TableInBatchWriteRowItem("t", [ts.PutRowItem(ts.Row([("pk", str(i))], [("x", 1)]), EVERYTHING)
+                                                for i in range(201)]))
+    assert _error(client.batch_write_row, write).code == "OTSParameterInvalid"
+
+
+def test_a_batch_row_without_attribute_columns_fails_the_whole_batch(client: Any) -> None:
+    create_table(client)
+    request = ts.BatchWriteRowRequest()
+    request.add(ts.TableInBatchWriteRowItem("t", [
+        ts.PutRowItem(ts.Row([("pk", "a")], [("x", 1)]), EVERYTHING),
+        ts.PutRowItem(ts.Row([("pk", "b")], []), EVERYTHING),
+    ]))
+    error = _error(client.batch_write_row, request)
+    assert (error.http_status, error.code) == (400, "OTSParameterInvalid")
+    assert error.message == "Attribute column is missing."
+    assert client.get_row("t", [("pk", "a")])[1] is None

@@ -1,0 +1,369 @@
+"""The OSS double driven by the official ``alibabacloud_oss_v2`` client over HTTP: every operation, the refusals
+(signature, unencrypted write, overwrite, digest, skew, keys), listing semantics and injected faults."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import http.client
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import alibabacloud_oss_v2 as oss
+import pytest
+
+from tools.doubles.oss import OssDouble
+
+AK, SK, TOKEN = "LTAI-double-oss", "double-oss-secret", "double-sts-token"
+BUCKET, REGION = "kyc-bucket", "cn-hangzhou"
+
+
+@pytest.fixture
+def double() -> Iterator[OssDouble]:
+    with OssDouble(access_key_id=AK, access_key_secret=SK, security_token=TOKEN, bucket=BUCKET, region=REGION) as d:
+        yield d
+
+
+def client(double: OssDouble, *, secret: str = SK, token: str | None = TOKEN, **config: Any) -> oss.Client:
+    cfg = oss.config.load_default()
+    cfg.credentials_provider = oss.credentials.StaticCredentialsProvider(AK, secret, token)
+    cfg.region = config.pop("region", REGION)
+    cfg.endpoint = double.endpoint
+    cfg.retry_max_attempts = config.pop("retry_max_attempts", 1)
+    cfg.readwrite_timeout = config.pop("readwrite_timeout", 5)
+    for name, value in config.items():
+        setattr(cfg, name, value)
+    return oss.Client(cfg)
+
+
+def put(c: oss.Client, key: str, body: bytes = b"data", **fields: Any) -> Any:
+    fields.setdefault("server_side_encryption", "KMS")
+    return c.put_object(oss.PutObjectRequest(bucket=fields.pop("bucket", BUCKET), key=key, body=body, **fields))
+
+
+def service_error(call: Any) -> oss.exceptions.ServiceError:
+    with pytest.raises(oss.exceptions.OperationError) as caught:
+        call()
+    cause = caught.value.unwrap()
+    assert isinstance(cause, oss.exceptions.ServiceError), cause
+    return cause
+
+
+# --- operations ------------------------------------------------------------------------------------------
+
+
+def test_put_stores_the_object_with_its_content_type_and_kms_encryption(double: OssDouble) -> None:
+    result = put(client(double), "results/a.json", b'{"a":1}', content_type="application/json")
+    stored = double.object("results/a.json")
+    assert stored is not None
+    assert (stored.data, stored.content_type, stored.encryption) == (b'{"a":1}', "application/json", "KMS")
+    assert result.etag == '"' + hashlib.md5(b'{"a":1}').hexdigest().upper() + '"'
+    assert result.headers["x-oss-server-side-encryption"] == "KMS"
+    assert result.headers["x-oss-server-side-encryption-key-id"] == double.kms_key_id
+
+
+def test_put_passes_the_sdks_crc64_check(double: OssDouble) -> None:
+    result = put(client(double), "k", b"\x00\xff" * 1000)
+    assert result.hash_crc64 == str(double.object("k").crc64)  # type: ignore[union-attr]
+
+
+def test_put_with_a_kms_key_id_records_and_echoes_it(double: OssDouble) -> None:
+    c = client(double)
+    put(c, "k", server_side_encryption_key_id="cmk-123")
+    head = c.head_object(oss.HeadObjectRequest(bucket=BUCKET, key="k"))
+    assert (head.server_side_encryption, head.server_side_encryption_key_id) == ("KMS", "cmk-123")
+
+
+def test_get_returns_the_bytes_and_echoes_the_encryption_headers(double: OssDouble) -> None:
+    c = client(double)
+    put(c, "img/face.jpg", b"\xff\xd8jpeg", content_type="image/jpeg", metadata={"origin": "double"})
+    result = c.get_object(oss.GetObjectRequest(bucket=BUCKET, key="img/face.jpg"))
+    assert result.body.read() == b"\xff\xd8jpeg"
+    assert result.content_type == "image/jpeg"
+    assert result.server_side_encryption == "KMS"
+    assert result.server_side_encryption_key_id == double.kms_key_id
+    assert result.metadata == {"origin": "double"}
+    assert result.content_md5 == base64.b64encode(hashlib.md5(b"\xff\xd8jpeg").digest()).decode()
+
+
+def test_head_answers_the_size_and_encryption_without_a_body(double: OssDouble) -> None:
+    c = client(double)
+    put(c, "k", b"12345")
+    head = c.head_object(oss.HeadObjectRequest(bucket=BUCKET, key="k"))
+    assert (head.content_length, head.server_side_encryption) == (5, "KMS")
+
+
+def test_get_object_meta_answers_size_and_etag(double: OssDouble) -> None:
+    c = client(double)
+    put(c, "k", b"12345")
+    meta = c.get_object_meta(oss.GetObjectMetaRequest(bucket=BUCKET, key="k"))
+    assert (meta.content_length, meta.etag) == (5, double.object("k").etag)  # type: ignore[union-attr]
+
+
+def test_delete_removes_the_object_and_a_missing_key_is_not_an_error(double: OssDouble) -> None:
+    c = client(double)
+    put(c, "k")
+    assert c.delete_object(oss.DeleteObjectRequest(bucket=BUCKET, key="k")).status_code == 204
+    assert c.delete_object(oss.DeleteObjectRequest(bucket=BUCKET, key="k")).status_code == 204
+    assert double.keys() == []
+
+
+@pytest.mark.parametrize("operation", ["get", "head", "meta"])
+def test_a_missing_key_is_no_such_key_404(double: OssDouble, operation: str) -> None:
+    c = client(double)
+    calls = {
+        "get": lambda: c.get_object(oss.GetObjectRequest(bucket=BUCKET, key="none")),
+        "head": lambda: c.head_object(oss.HeadObjectRequest(bucket=BUCKET, key="none")),
+        "meta": lambda: c.get_object_meta(oss.GetObjectMetaRequest(bucket=BUCKET, key="none")),
+    }
+    err = service_error(calls[operation])
+    assert (err.status_code, err.code) == (404, "NoSuchKey")  # HEAD: read from the x-oss-err header
+    assert err.request_id
+
+
+def test_an_unknown_bucket_is_no_such_bucket(double: OssDouble) -> None:
+    err = service_error(lambda: put(client(double), "k", bucket="other-bucket"))
+    assert (err.status_code, err.code) == (404, "NoSuchBucket")
+
+
+def test_keys_with_unicode_spaces_and_reserved_characters_round_trip(double: OssDouble) -> None:
+    c = client(double)
+    key = "results/证件 (1)/a+b=c&d%e~f!.json"
+    put(c, key, b"x")
+    assert double.keys() == [key]
+    assert c.get_object(oss.GetObjectRequest(bucket=BUCKET, key=key)).body.read() == b"x"
+    listed = c.list_objects_v2(oss.ListObjectsV2Request(bucket=BUCKET, prefix="results/证件"))
+    assert [o.key for o in listed.contents] == [key]
+
+
+# --- listing ---------------------------------------------------------------------------------------------
+
+
+def _seed(double: OssDouble, *keys: str) -> None:
+    for key in keys:
+        double.seed(key, b"x")
+
+
+def test_list_returns_keys_under_the_prefix_in_order(double: OssDouble) -> None:
+    _seed(double, "r/2/a", "r/1/b", "r/1/a", "r/10/a", "s/1")
+    result = client(double).list_objects_v2(oss.ListObjectsV2Request(bucket=BUCKET, prefix="r/1"))
+    assert [o.key for o in result.contents] == ["r/1/a", "r/1/b", "r/10/a"]
+    assert (result.key_count, result.is_truncated, result.max_keys) == (3, False, 100)
+    assert result.contents[0].size == 1 and result.contents[0].storage_class == "Standard"
+
+
+def test_list_pages_with_continuation_tokens(double: OssDouble) -> None:
+    keys = [f"k/{i:03d}" for i in range(7)]
+    _seed(double, *keys)
+    c = client(double)
+    seen: list[str] = []
+    token = None
+    pages = 0
+    while True:
+        result = c.list_objects_v2(
+            oss.ListObjectsV2Request(bucket=BUCKET, prefix="k/", max_keys=3, continuation_token=token)
+        )
+        pages += 1
+        seen.extend(o.key for o in result.contents)
+        if not result.is_truncated:
+            break
+        token = result.next_continuation_token
+    assert (seen, pages) == (keys, 3)
+
+
+def test_the_sdk_paginator_lists_everything(double: OssDouble) -> None:
+    _seed(double, *(f"p/{i}" for i in range(5)))
+    paginator = client(double).list_objects_v2_paginator(limit=2)
+    keys = [o.key for page in paginator.iter_page(oss.ListObjectsV2Request(bucket=BUCKET)) for o in page.contents]
+    assert keys == [f"p/{i}" for i in range(5)]
+
+
+def test_list_starts_after_a_key(double: OssDouble) -> None:
+    _seed(double, "a", "b", "c")
+    result = client(double).list_objects_v2(oss.ListObjectsV2Request(bucket=BUCKET, start_after="a"))
+    assert ([o.key for o in result.contents], result.start_after) == (["b", "c"], "a")
+
+
+def test_a_delimiter_rolls_keys_up_into_common_prefixes_across_pages(double: OssDouble) -> None:
+    _seed(double, "r/1/a", "r/1/b", "r/2/a", "r/3", "r/4/x/y")
+    c = client(double)
+    first = c.list_objects_v2(oss.ListObjectsV2Request(bucket=BUCKET, prefix="r/", delimiter="/", max_keys=2))
+    assert [p.prefix for p in first.common_prefixes] == ["r/1/", "r/2/"] and first.is_truncated
+    second = c.list_objects_v2(
+        oss.ListObjectsV2Request(
+            bucket=BUCKET, prefix="r/", delimiter="/", max_keys=2, continuation_token=first.next_continuation_token
+        )
+    )
+    assert [o.key for o in second.contents] == ["r/3"]
+    assert [p.prefix for p in second.common_prefixes] == ["r/4/"]
+    assert second.is_truncated is False
+
+
+@pytest.mark.parametrize(("field", "value"), [("max_keys", 1001), ("continuation_token", "not-a-token")])
+def test_bad_list_parameters_are_invalid_argument(double: OssDouble, field: str, value: Any) -> None:
+    c = client(double)
+    err = service_error(lambda: c.list_objects_v2(oss.ListObjectsV2Request(bucket=BUCKET, **{field: value})))
+    assert (err.status_code, err.code) == (400, "InvalidArgument")
+
+
+# --- refusals --------------------------------------------------------------------------------------------
+
+
+def test_a_wrong_secret_is_signature_does_not_match_and_nothing_is_stored(double: OssDouble) -> None:
+    err = service_error(lambda: put(client(double, secret="wrong"), "k"))
+    assert (err.status_code, err.code) == (403, "SignatureDoesNotMatch")
+    assert "OSS4-HMAC-SHA256" in err.error_fileds["StringToSign"]
+    assert double.keys() == []
+
+
+def test_an_unencrypted_write_is_refused_as_the_bucket_policy_would(double: OssDouble) -> None:
+    err = service_error(lambda: put(client(double), "k", server_side_encryption=None))
+    assert (err.status_code, err.code) == (403, "AccessDenied")
+    assert double.keys() == []
+
+
+def test_an_aes256_write_is_refused_too_only_kms_is_allowed(double: OssDouble) -> None:
+    err = service_error(lambda: put(client(double), "k", server_side_encryption="AES256"))
+    assert (err.status_code, err.code) == (403, "AccessDenied")
+
+
+def test_an_unknown_encryption_algorithm_is_invalid(double: OssDouble) -> None:
+    err = service_error(lambda: put(client(double), "k", server_side_encryption="ROT13"))
+    assert (err.status_code, err.code) == (400, "InvalidEncryptionAlgorithmError")
+
+
+def test_unencrypted_writes_are_accepted_when_the_policy_is_off() -> None:
+    with OssDouble(access_key_id=AK, access_key_secret=SK, require_kms=False) as double:
+        put(client(double, token=None), "k", server_side_encryption=None)
+        assert double.object("k").encryption is None  # type: ignore[union-attr]
+
+
+def test_forbid_overwrite_refuses_an_existing_key_with_409(double: OssDouble) -> None:
+    c = client(double)
+    put(c, "k", b"first", forbid_overwrite=True)
+    err = service_error(lambda: put(c, "k", b"second", forbid_overwrite=True))
+    assert (err.status_code, err.code) == (409, "FileAlreadyExists")
+    assert double.object("k").data == b"first"  # type: ignore[union-attr]
+    put(c, "k", b"third")  # without the header, OSS overwrites
+    assert double.object("k").data == b"third"  # type: ignore[union-attr]
+
+
+def test_a_content_md5_that_does_not_match_the_body_is_invalid_digest(double: OssDouble) -> None:
+    wrong = base64.b64encode(hashlib.md5(b"other").digest()).decode()
+    err = service_error(lambda: put(client(double), "k", b"body", content_md5=wrong))
+    assert (err.status_code, err.code) == (400, "InvalidDigest")
+    right = base64.b64encode(hashlib.md5(b"body").digest()).decode()
+    put(client(double), "k", b"body", content_md5=right)
+
+
+def test_an_sts_key_without_its_token_is_refused(double: OssDouble) -> None:
+    err = service_error(lambda: put(client(double, token=None), "k"))
+    assert (err.status_code, err.code) == (403, "InvalidAccessKeyId")
+
+
+def test_a_request_signed_for_another_region_is_refused(double: OssDouble) -> None:
+    err = service_error(lambda: put(client(double, region="ap-southeast-1"), "k"))
+    assert (err.status_code, err.code) == (400, "InvalidArgument")
+
+
+def test_a_client_clock_20_minutes_off_is_request_time_too_skewed() -> None:
+    with OssDouble(access_key_id=AK, access_key_secret=SK, clock=lambda: time.time() + 1200) as double:
+        err = service_error(lambda: put(client(double, token=None), "k"))
+    assert (err.status_code, err.code) == (403, "RequestTimeTooSkewed")
+
+
+def test_an_anonymous_request_is_access_denied(double: OssDouble) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", double.port, timeout=5)
+    conn.request("GET", f"/{BUCKET}/k")
+    response = conn.getresponse()
+    body = response.read()
+    conn.close()
+    assert response.status == 403 and b"<Code>AccessDenied</Code>" in body
+    assert response.getheader("x-oss-request-id")
+
+
+def test_virtual_hosted_addressing_names_the_bucket_in_the_host(double: OssDouble) -> None:
+    """What the SDK sends for a DNS endpoint: ``Host: <bucket>.<endpoint>``, path ``/<key>``."""
+    from alibabacloud_oss_v2.signer.v4 import SignerV4
+    from alibabacloud_oss_v2.types import HttpRequest, SigningContext
+
+    double.seed("v/k", b"virtual")
+    host = f"{BUCKET}.oss-{REGION}.aliyuncs.com"
+    request = HttpRequest("GET", f"http://{host}/v/k", headers={})
+    SignerV4().sign(
+        SigningContext(
+            product="oss",
+            region=REGION,
+            bucket=BUCKET,
+            key="v/k",
+            request=request,
+            credentials=oss.credentials.StaticCredentialsProvider(AK, SK, TOKEN).get_credentials(),
+        )
+    )
+    conn = http.client.HTTPConnection("127.0.0.1", double.port, timeout=5)
+    conn.request("GET", "/v/k", headers={**request.headers, "Host": host})
+    response = conn.getresponse()
+    assert (response.status, response.read()) == (200, b"virtual")
+    conn.close()
+
+
+# --- faults and the control API --------------------------------------------------------------------------
+
+
+def test_an_injected_503_reaches_the_client_with_the_oss_code(double: OssDouble) -> None:
+    double.set_faults({"operations": {"PutObject": {"sequence": ["ServiceUnavailable"]}}})
+    err = service_error(lambda: put(client(double), "k"))
+    assert (err.status_code, err.code) == (503, "ServiceUnavailable")
+    assert double.keys() == []
+
+
+def test_the_sdk_retries_an_injected_throttle_and_succeeds(double: OssDouble) -> None:
+    double.set_faults({"operations": {"PutObject": {"sequence": ["TotalQpsLimitExceeded"]}}})
+    put(client(double, retry_max_attempts=3), "k")
+    assert double.keys() == ["k"]
+    assert double.stats()["requests"]["PutObject"] == 2
+    assert double.stats()["faults"] == {"error:TotalQpsLimitExceeded": 1}
+
+
+def test_a_drop_after_processing_stores_the_object_the_client_never_hears_of(double: OssDouble) -> None:
+    double.set_faults({"operations": {"PutObject": {"sequence": ["drop-after"]}}})
+    with pytest.raises(oss.exceptions.OperationError):
+        put(client(double), "k")
+    assert double.keys() == ["k"]
+
+
+def test_a_slow_answer_times_the_client_out(double: OssDouble) -> None:
+    double.set_faults({"operations": {"GetObject": {"sequence": ["delay:1.5"]}}})
+    double.seed("k", b"x")
+    with pytest.raises(oss.exceptions.OperationError):
+        client(double, readwrite_timeout=0.5).get_object(oss.GetObjectRequest(bucket=BUCKET, key="k"))
+
+
+def test_a_plan_with_a_code_oss_does_not_have_is_refused(double: OssDouble) -> None:
+    with pytest.raises(ValueError, match="unknown error code"):
+        double.set_faults({"operations": {"PutObject": {"sequence": ["OTSServerBusy"]}}})
+
+
+def test_the_control_api_lists_objects_with_their_encryption(double: OssDouble) -> None:
+    put(client(double), "a/1", b"xy", content_type="text/plain")
+    conn = http.client.HTTPConnection("127.0.0.1", double.port, timeout=5)
+    conn.request("GET", "/_double/objects?prefix=a/")
+    listing = json.loads(conn.getresponse().read())
+    conn.close()
+    [entry] = listing["objects"]
+    assert entry == {
+        "key": "a/1",
+        "size": 2,
+        "contentType": "text/plain",
+        "encryption": "KMS",
+        "encryptionKeyId": double.kms_key_id,
+    }
+
+
+def test_received_requests_carry_the_sts_token_header(double: OssDouble) -> None:
+    put(client(double), "k")
+    [received] = double.received("PutObject")
+    assert received.request.header("x-oss-security-token") == TOKEN
+    assert received.request.header("x-oss-server-side-encryption") == "KMS"

@@ -1,0 +1,382 @@
+"""``OssDouble``: the OSS object API the project uses, over HTTP, as ``alibabacloud_oss_v2`` speaks it.
+
+Operations: PutObject, GetObject, HeadObject, GetObjectMeta (``HEAD ?objectMeta``, what ``OssObjectStore.exists``
+sends), DeleteObject, ListObjectsV2. Anything else answers 501 ``NotImplemented`` (DeleteMultipleObjects is not
+used by ``OssObjectStore``: it deletes one key at a time). Not modelled: ranges, conditional GETs, versioning,
+ACLs, multipart uploads, callbacks, tagging, storage classes other than Standard.
+
+Addressing: the SDK uses path style (``/<bucket>/<key>``) when the endpoint is an IP address
+(``alibabacloud_oss_v2._client._resolve_address_style``) and virtual-hosted style (``Host: <bucket>.<endpoint>``)
+otherwise; the double accepts both: when the Host's first label names one of its buckets it is virtual-hosted.
+
+Each request, in order: resolve bucket and key (``NoSuchBucket``) → verify the V4 signature (``auth.verify``) →
+the operation. PutObject then checks, in order: Content-MD5 when sent (``InvalidDigest``, "PutObject"), the
+encryption headers (an unknown algorithm, an empty KMS key id), the bucket policy "deny unencrypted uploads"
+(``require_kms``: no ``x-oss-server-side-encryption: KMS`` → 403 ``AccessDenied``), ``x-oss-forbid-overwrite``
+(``true`` on an existing key → 409 ``FileAlreadyExists``; a value other than true/false → 400). Reads and heads
+echo the object's ``x-oss-server-side-encryption`` (and ``-key-id`` for KMS), its ETag, Content-MD5 and
+``x-oss-hash-crc64ecma`` (the SDK checks the CRC on upload and download when the header is present).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from collections.abc import Iterable
+from email.utils import formatdate
+from typing import Any
+from urllib.parse import quote, unquote
+
+from tools.doubles._server import DoubleServer, Request, Response
+from tools.doubles.oss import auth
+from tools.doubles.oss.errors import ERRORS, OssError, error_xml, head_error_header
+from tools.doubles.oss.store import Bucket, InvalidToken, StoredObject
+
+DEFAULT_REGION = "cn-hangzhou"
+DEFAULT_KMS_KEY_ID = "double-oss-managed-kms-key"
+ENCRYPTION_ALGORITHMS = ("AES256", "KMS", "SM4")
+DEFAULT_MAX_KEYS = 100  # "ListObjectsV2 (GetBucketV2)": 100 objects per page unless max-keys says otherwise
+MAX_MAX_KEYS = 1000
+MAX_OBJECT_BYTES = 5 * 1024**3  # "PutObject": a single upload is at most 5 GB
+
+
+def _request_id() -> str:
+    return secrets.token_hex(12).upper()
+
+
+def _iso(epoch: float) -> str:
+    from datetime import datetime, timezone  # noqa: PLC0415 - only listings format ISO times
+
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _xml_text(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class OssDouble(DoubleServer):
+    """An OSS endpoint for one region with the given buckets.
+
+    ``access_key_id``/``access_key_secret`` (and ``security_token``: an STS key) sign requests; more keys with
+    ``add_key``. ``require_kms``: refuse writes without SSE-KMS as a bucket policy would (on by default).
+    ``page_limit`` (tests): answer at most that many entries per ListObjectsV2 page whatever ``max-keys`` asks —
+    legal for the service (a truncated page with a token), and it makes clients page through small listings.
+    """
+
+    service = "oss"
+    server_header = "AliyunOSS"
+    error_codes = tuple(ERRORS)
+    internal_error_code = "InternalError"
+    bad_request_code = "InvalidArgument"
+
+    def __init__(
+        self,
+        *,
+        access_key_id: str,
+        access_key_secret: str,
+        bucket: str | Iterable[str] = "kyc-bucket",
+        region: str = DEFAULT_REGION,
+        security_token: str | None = None,
+        require_kms: bool = True,
+        kms_key_id: str = DEFAULT_KMS_KEY_ID,
+        page_limit: int | None = None,
+        **server: Any,
+    ) -> None:
+        super().__init__(**server)
+        self.region = region
+        self.page_limit = page_limit
+        self.require_kms = require_kms
+        self.kms_key_id = kms_key_id
+        self._keys: dict[str, auth.Key] = {}
+        self.add_key(access_key_id, access_key_secret, security_token)
+        names = [bucket] if isinstance(bucket, str) else list(bucket)
+        if not names:
+            raise ValueError("the OSS double needs at least one bucket")
+        self.buckets: dict[str, Bucket] = {name: Bucket(name) for name in names}
+
+    # --- Python API --------------------------------------------------------------------------------------
+
+    @property
+    def bucket(self) -> str:
+        """The first (default) bucket's name."""
+        return next(iter(self.buckets))
+
+    def add_key(self, access_key_id: str, access_key_secret: str, security_token: str | None = None) -> None:
+        self._keys[access_key_id] = auth.Key(access_key_id, access_key_secret, security_token)
+
+    def objects(self, bucket: str | None = None) -> dict[str, StoredObject]:
+        """Every object of ``bucket`` (default: the first) by key."""
+        return self.buckets[bucket or self.bucket].snapshot()
+
+    def keys(self, bucket: str | None = None) -> list[str]:
+        return sorted(self.objects(bucket))
+
+    def object(self, key: str, bucket: str | None = None) -> StoredObject | None:
+        return self.buckets[bucket or self.bucket].get(key)
+
+    def seed(
+        self, key: str, data: bytes, *, content_type: str = "application/octet-stream", bucket: str | None = None
+    ) -> None:
+        """Store an object directly (no request), encrypted with KMS like every upload the project makes."""
+        obj = StoredObject(data, content_type, self.clock(), "KMS", self.kms_key_id)
+        self.buckets[bucket or self.bucket].put(key, obj)
+
+    def reset_state(self) -> None:
+        for b in self.buckets.values():
+            b.clear()
+
+    def stats_detail(self) -> dict[str, Any]:
+        detail: dict[str, Any] = {}
+        for name, b in self.buckets.items():
+            count, size = b.size()
+            detail[name] = {"objects": count, "bytes": size}
+        return {"buckets": detail}
+
+    def control(self, method: str, route: str, query: dict[str, str], data: Any) -> tuple[int, Any] | None:
+        if method == "GET" and route == "objects":
+            name = query.get("bucket") or self.bucket
+            if name not in self.buckets:
+                return 404, {"error": "no such bucket"}
+            listing = [
+                {
+                    "key": key,
+                    "size": len(obj.data),
+                    "contentType": obj.content_type,
+                    "encryption": obj.encryption,
+                    "encryptionKeyId": obj.encryption_key_id,
+                }
+                for key, obj in sorted(self.objects(name).items())
+                if key.startswith(query.get("prefix", ""))
+            ]
+            return 200, {"bucket": name, "objects": listing}
+        return None
+
+    def control_endpoints(self) -> list[str]:
+        return ["GET /_double/objects?bucket=&prefix="]
+
+    # --- addressing and dispatch -------------------------------------------------------------------------
+
+    def _address(self, request: Request) -> tuple[str | None, str | None]:
+        """(bucket, key) from the Host header and the path; ``None`` for what the request does not name."""
+        host = request.header("host").rsplit(":", 1)[0] if "]" not in request.header("host") else ""
+        label = host.split(".", 1)[0]
+        path = unquote(request.path)
+        if "." in host and label in self.buckets and not _is_ip(host):
+            key = path[1:]
+            return label, (key or None)
+        rest = path[1:]
+        if not rest:
+            return None, None
+        bucket, slash, key = rest.partition("/")
+        return bucket, (key if slash and key else None)
+
+    def operation_of(self, request: Request) -> str | None:
+        bucket, key = self._address(request)
+        query = request.query_dict()
+        method = request.method
+        if bucket is None:
+            return None
+        if key is None:
+            if method == "GET" and query.get("list-type") == "2":
+                return "ListObjectsV2"
+            return None
+        if method == "PUT" and not query:
+            return "PutObject"
+        if method == "GET" and not _subresources(query):
+            return "GetObject"
+        if method == "HEAD":
+            return "GetObjectMeta" if "objectMeta" in query else "HeadObject"
+        if method == "DELETE" and not query:
+            return "DeleteObject"
+        return None
+
+    def render_error(self, code: str, request: Request, message: str | None = None) -> Response:
+        return self._error(OssError(code, message), request)
+
+    def _error(self, err: OssError, request: Request) -> Response:
+        request_id = _request_id()
+        body = error_xml(err, request_id, request.header("host") or "oss.double.local")
+        headers = {"x-oss-request-id": request_id, "Content-Type": "application/xml"}
+        if request.method == "HEAD":
+            headers["x-oss-err"] = head_error_header(body)
+            return Response(err.status, b"", headers, content_length=0)
+        return Response(err.status, body, headers)
+
+    def handle(self, request: Request) -> Response:
+        try:
+            return self._handle(request)
+        except OssError as err:
+            return self._error(err, request)
+
+    def _handle(self, request: Request) -> Response:
+        bucket_name, key = self._address(request)
+        if bucket_name is None:
+            raise OssError("NotImplemented", "Service-level operations are not implemented by the OSS double.")
+        bucket = self.buckets.get(bucket_name)
+        if bucket is None:
+            raise OssError("NoSuchBucket")
+        auth.verify(
+            method=request.method,
+            bucket=bucket_name,
+            key=key,
+            raw_query=request.query,
+            headers=request.headers,
+            body=request.body,
+            keys=self._keys,
+            region=self.region,
+            now=self.clock(),
+        )
+        operation = self.operation_of(request)
+        if operation == "PutObject" and key is not None:
+            return self._put(bucket, key, request)
+        if operation in ("GetObject", "HeadObject", "GetObjectMeta") and key is not None:
+            return self._get(bucket, key, request, operation)
+        if operation == "DeleteObject" and key is not None:
+            bucket.delete(key)
+            return Response(204, b"", {"x-oss-request-id": _request_id()})
+        if operation == "ListObjectsV2":
+            return self._list(bucket, request)
+        if request.method not in ("GET", "PUT", "HEAD", "DELETE", "POST"):
+            raise OssError("MethodNotAllowed")
+        raise OssError("NotImplemented")
+
+    # --- operations --------------------------------------------------------------------------------------
+
+    def _put(self, bucket: Bucket, key: str, request: Request) -> Response:
+        body = request.body
+        if len(body) > MAX_OBJECT_BYTES:
+            raise OssError("EntityTooLarge")
+        md5 = request.header("content-md5")
+        candidate = StoredObject(body, request.header("content-type") or "application/octet-stream", self.clock())
+        if md5 and md5 != candidate.content_md5:
+            raise OssError("InvalidDigest")
+        encryption = request.header("x-oss-server-side-encryption") or None
+        if encryption is not None and encryption not in ENCRYPTION_ALGORITHMS:
+            raise OssError("InvalidEncryptionAlgorithmError")
+        key_id: str | None = None
+        if encryption == "KMS":
+            if "x-oss-server-side-encryption-key-id" in request.headers:
+                key_id = request.header("x-oss-server-side-encryption-key-id")
+                if not key_id:
+                    raise OssError("InvalidArgument", "x-oss-server-side-encryption-key-id must not be empty.")
+            else:
+                key_id = self.kms_key_id
+        if self.require_kms and encryption != "KMS":
+            raise OssError("AccessDenied", "Access denied by bucket policy: uploads must use SSE-KMS.")
+        forbid = request.header("x-oss-forbid-overwrite").lower()
+        if forbid not in ("", "true", "false"):
+            raise OssError("InvalidArgument", "x-oss-forbid-overwrite must be true or false.")
+        metadata = {name: value for name, value in request.headers.items() if name.startswith("x-oss-meta-")}
+        stored = StoredObject(
+            body,
+            candidate.content_type,
+            candidate.last_modified,
+            encryption,
+            key_id,
+            request.header("x-oss-server-side-data-encryption") or None,
+            metadata,
+        )
+        if not bucket.put(key, stored, forbid_overwrite=forbid == "true"):
+            raise OssError("FileAlreadyExists")
+        headers = {"x-oss-request-id": _request_id(), "ETag": stored.etag, "Content-MD5": stored.content_md5}
+        headers["x-oss-hash-crc64ecma"] = str(stored.crc64)
+        headers.update(_encryption_headers(stored))
+        return Response(200, b"", headers)
+
+    def _get(self, bucket: Bucket, key: str, request: Request, operation: str) -> Response:
+        obj = bucket.get(key)
+        if obj is None:
+            raise OssError("NoSuchKey")
+        headers = {
+            "x-oss-request-id": _request_id(),
+            "ETag": obj.etag,
+            "Last-Modified": formatdate(obj.last_modified, usegmt=True),
+            "x-oss-hash-crc64ecma": str(obj.crc64),
+        }
+        if operation == "GetObjectMeta":  # "GetObjectMeta": size, ETag, Last-Modified only
+            return Response(200, b"", headers, content_length=len(obj.data))
+        headers.update(
+            {
+                "Content-Type": obj.content_type,
+                "Content-MD5": obj.content_md5,
+                "x-oss-object-type": "Normal",
+                "x-oss-storage-class": "Standard",
+                **obj.metadata,
+                **_encryption_headers(obj),
+            }
+        )
+        if operation == "HeadObject":
+            return Response(200, b"", headers, content_length=len(obj.data))
+        return Response(200, obj.data, headers)
+
+    def _list(self, bucket: Bucket, request: Request) -> Response:
+        query = request.query_dict()
+        raw_max = query.get("max-keys", str(DEFAULT_MAX_KEYS))
+        if not raw_max.isdigit() or not 1 <= int(raw_max) <= MAX_MAX_KEYS:
+            raise OssError("InvalidArgument", f"max-keys must be between 1 and {MAX_MAX_KEYS}.")
+        encoding = query.get("encoding-type", "")
+        if encoding not in ("", "url"):
+            raise OssError("InvalidArgument", "encoding-type must be url.")
+        prefix, delimiter = query.get("prefix", ""), query.get("delimiter", "")
+        start_after, token = query.get("start-after", ""), query.get("continuation-token")
+        try:
+            page = bucket.list_page(
+                prefix=prefix,
+                delimiter=delimiter,
+                start_after=start_after,
+                token=token,
+                max_keys=min(int(raw_max), self.page_limit or MAX_MAX_KEYS),
+            )
+        except InvalidToken:
+            raise OssError("InvalidArgument", "The continuation token is not valid.") from None
+
+        def text(value: str) -> str:
+            return quote(value, safe="") if encoding == "url" else _xml_text(value)
+
+        parts = [f"<Name>{bucket.name}</Name>", f"<Prefix>{text(prefix)}</Prefix>"]
+        if start_after:
+            parts.append(f"<StartAfter>{text(start_after)}</StartAfter>")
+        if token is not None:
+            parts.append(f"<ContinuationToken>{_xml_text(token)}</ContinuationToken>")
+        parts.append(f"<MaxKeys>{raw_max}</MaxKeys>")
+        if delimiter:
+            parts.append(f"<Delimiter>{text(delimiter)}</Delimiter>")
+        if encoding:
+            parts.append(f"<EncodingType>{encoding}</EncodingType>")
+        parts.append(f"<IsTruncated>{'true' if page.next_token else 'false'}</IsTruncated>")
+        if page.next_token:
+            parts.append(f"<NextContinuationToken>{page.next_token}</NextContinuationToken>")
+        parts.append(f"<KeyCount>{len(page.keys) + len(page.common_prefixes)}</KeyCount>")
+        for key, obj in page.keys:
+            parts.append(
+                f"<Contents><Key>{text(key)}</Key><LastModified>{_iso(obj.last_modified)}</LastModified>"
+                f"<ETag>{_xml_text(obj.etag)}</ETag><Type>Normal</Type><Size>{len(obj.data)}</Size>"
+                "<StorageClass>Standard</StorageClass></Contents>"
+            )
+        parts.extend(f"<CommonPrefixes><Prefix>{text(p)}</Prefix></CommonPrefixes>" for p in page.common_prefixes)
+        xml = '<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult>' + "".join(parts) + "</ListBucketResult>"
+        return Response(200, xml.encode(), {"x-oss-request-id": _request_id(), "Content-Type": "application/xml"})
+
+
+def _encryption_headers(obj: StoredObject) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if obj.encryption:
+        headers["x-oss-server-side-encryption"] = obj.encryption
+    if obj.encryption == "KMS" and obj.encryption_key_id:
+        headers["x-oss-server-side-encryption-key-id"] = obj.encryption_key_id
+    if obj.data_encryption:
+        headers["x-oss-server-side-data-encryption"] = obj.data_encryption
+    return headers
+
+
+def _subresources(query: dict[str, str]) -> bool:
+    """Whether a GET on an object names a sub-resource (``?acl``, ``?tagging``, ...) rather than the content."""
+    return any(not name.startswith("response-") and name != "x-oss-process" for name in query)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
