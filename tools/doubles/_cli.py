@@ -56,16 +56,17 @@ def serve(double: DoubleServer, args: argparse.Namespace, extra: Mapping[str, An
     except OSError as exc:
         print(f"{double.service} double: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
         return 1
-    ready = {"service": double.service, "endpoint": double.endpoint, "control": double.base_url + CONTROL_PREFIX}
-    ready.update(extra or {})
-    print(json.dumps(ready, sort_keys=True), flush=True)
     done = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         done.set()
 
+    # Before the ready line: a launcher may signal the moment it reads it.
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    ready = {"service": double.service, "endpoint": double.endpoint, "control": double.base_url + CONTROL_PREFIX}
+    ready.update(extra or {})
+    print(json.dumps(ready, sort_keys=True), flush=True)
     done.wait()
     double.stop()
     return 0
