@@ -51,6 +51,14 @@ def serve(double: DoubleServer, args: argparse.Namespace, extra: Mapping[str, An
         except ValueError as exc:  # FaultPlanError is a ValueError, so is a JSON error
             print(f"{double.service} double: invalid --faults: {exc}", file=sys.stderr)
             return 2
+    done = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        done.set()
+
+    # installed before the ready line: a launcher may stop the double as soon as it has read it
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
         double.start()
     except OSError as exc:
@@ -59,13 +67,6 @@ def serve(double: DoubleServer, args: argparse.Namespace, extra: Mapping[str, An
     ready = {"service": double.service, "endpoint": double.endpoint, "control": double.base_url + CONTROL_PREFIX}
     ready.update(extra or {})
     print(json.dumps(ready, sort_keys=True), flush=True)
-    done = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        done.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     done.wait()
     double.stop()
     return 0
