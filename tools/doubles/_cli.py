@@ -51,19 +51,19 @@ def serve(double: DoubleServer, args: argparse.Namespace, extra: Mapping[str, An
         except ValueError as exc:  # FaultPlanError is a ValueError, so is a JSON error
             print(f"{double.service} double: invalid --faults: {exc}", file=sys.stderr)
             return 2
-    try:
-        double.start()
-    except OSError as exc:
-        print(f"{double.service} double: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
-        return 1
     done = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         done.set()
 
-    # Before the ready line: a launcher may signal the moment it reads it.
+    # installed before the ready line: a launcher may stop the double as soon as it has read it
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    try:
+        double.start()
+    except OSError as exc:
+        print(f"{double.service} double: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        return 1
     ready = {"service": double.service, "endpoint": double.endpoint, "control": double.base_url + CONTROL_PREFIX}
     ready.update(extra or {})
     print(json.dumps(ready, sort_keys=True), flush=True)
