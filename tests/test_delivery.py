@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from shared.delivery import TargetPolicy, is_public_address, parse_retry_after, post_webhook, resolve_target
+from tests.loopback import DrippingServer
 
 LOCAL = TargetPolicy(allow_private=True, require_https=False)
 Reply = Callable[[BaseHTTPRequestHandler], None]
@@ -238,59 +239,6 @@ def test_a_url_with_control_or_whitespace_characters_is_refused_before_any_reque
 
 
 # --- one deadline per delivery -------------------------------------------------------------------------------------
-
-
-class DrippingServer:
-    """A loopback HTTP server that reads the request, then writes its response one byte every ``interval``
-    seconds until it is all out, the client goes away, or ``stop()``. It counts the bytes it got out."""
-
-    def __init__(self, response: bytes, interval: float) -> None:
-        self.response = response
-        self.interval = interval
-        self.sent: list[int] = []  # bytes written, per connection
-        self.requests = 0
-        self._stop = threading.Event()
-        self._sock = socket.create_server(("127.0.0.1", 0))
-        self._sock.settimeout(0.1)
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._sock.getsockname()[1]}/hook"
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except TimeoutError:
-                continue
-            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
-
-    def _drip(self, conn: socket.socket) -> None:
-        with conn:
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                data += chunk
-            self.requests += 1
-            index = len(self.sent)
-            self.sent.append(0)
-            for byte in self.response:
-                if self._stop.wait(self.interval):
-                    return
-                try:
-                    conn.sendall(bytes([byte]))
-                except OSError:  # the client hung up
-                    return
-                self.sent[index] += 1
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self._sock.close()
 
 
 @pytest.fixture
