@@ -18,13 +18,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urlsplit
 
 from shared import jsonutil
 from shared.delivery import DeliveryResult, TargetPolicy, post_webhook
 from shared.log import get_logger
 from shared.settings import Subscriber, WebhookSettings
 from shared.storage import ObjectNotFound, ObjectStore, Queue, StorageError, TransactionRecord, TransactionStore
+from shared.urls import display_url
 from shared.webhooks import signature_headers
 
 logger = get_logger("kyc.notifier")
@@ -66,12 +66,6 @@ class NotifyMessage:
         if self.pending is not None:
             body["pending"] = list(self.pending)
         return jsonutil.dumps(body)
-
-
-def loggable_url(url: str) -> str:
-    """Scheme, host and port of a subscriber URL: receivers put tokens in the userinfo, the query or the path."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}"
 
 
 def webhook_id(record: TransactionRecord) -> str:
@@ -211,7 +205,7 @@ class Notifier:
         retry: list[str] = []
         retry_after = 0.0
         for subscriber, result in zip(targets, results, strict=True):
-            log_extra = {"subscriber": loggable_url(subscriber.url), "status": result.status, "errorCode": result.error}
+            log_extra = {"subscriber": display_url(subscriber.url), "status": result.status, "errorCode": result.error}
             if result.ok:
                 logger.info("notify.delivered", extra=log_extra)
             elif result.permanent:

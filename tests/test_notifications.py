@@ -221,10 +221,18 @@ def test_notify_message_round_trips() -> None:
     assert NotifyMessage.from_body(jsonutil.loads(message.to_body())) == message
 
 
-def test_subscriber_urls_are_logged_as_scheme_host_and_port_only() -> None:
-    from shared.notifications import loggable_url
+def test_subscriber_urls_are_logged_as_scheme_host_and_port_only(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    from shared.settings import Subscriber
 
-    assert loggable_url("https://user:pw@hooks.example.com:8443/T0/B1/s3cret?token=s3cret#x") == "https://hooks.example.com:8443"
+    url = "https://user:pw@hooks.example.com:8443/T0/B1/s3cret?token=s3cret#x"
+    mbid = _final(stack)
+    sender = RecordingSender(answers={url: [UNAVAILABLE]})
+    stack.notifier(sender, subscribers=[Subscriber(url=url, secret=SECRET_A)]).handle_body(_body(mbid))
+    (record,) = [r for r in caplog.records if r.getMessage() == "notify.delivery_failed"]
+    assert record.subscriber == "https://hooks.example.com:8443"  # type: ignore[attr-defined]
+    assert "s3cret" not in caplog.text and "pw@" not in caplog.text
 
 
 def test_a_poison_message_is_dead_lettered_and_the_rest_of_the_batch_is_delivered(stack: Stack) -> None:
