@@ -10,7 +10,9 @@ with PyJWT: importing PyJWT costs a cold start ~10-15 ms (its ``jwks_client`` pu
 ``jwt.decode(token, key, algorithms=["HS256"], options={"require": ["exp", "sub"]})`` step by step (canonical
 base64url segments, JSON-object header and payload, ``kid``/``crit``/``b64`` header rules, pinned algorithm,
 constant-time signature comparison, required claims, ``sub``/``jti`` types); ``tests/test_auth_oracle.py``
-keeps PyJWT as the oracle (its tokens verify identically, what it rejects is rejected here).
+keeps PyJWT as the oracle (its tokens verify identically, what it rejects is rejected here). One deliberate
+difference: a ``sub`` that is not a string of Unicode scalar values (JSON's ``"\ud800"`` decodes to a lone
+surrogate, which PyJWT passes on) is ``InvalidToken`` here, since it can be neither hashed nor stored.
 
 Error codes are PascalCase like the rest of the API; the challenge carries RFC 6750's (``invalid_token``,
 ``invalid_request``). Codes: ``MissingToken``, ``InvalidToken``, ``TokenExpired``,
@@ -172,6 +174,15 @@ def _decode(token: str, keys: Sequence[bytes]) -> dict[str, Any]:
     return claims
 
 
+def _is_scalar_string(text: str) -> bool:
+    """True when ``text`` holds Unicode scalar values only (no lone surrogates), i.e. it encodes as UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def verify_token(
     token: str,
     secret: str | bytes | Sequence[str | bytes],
@@ -200,6 +211,9 @@ def verify_token(
     sub = claims["sub"]
     if not sub:
         raise AuthFailed("InvalidToken", "token claim 'sub' must be a non-empty string")
+    if not _is_scalar_string(sub):
+        # JSON's "\ud800" decodes to a lone surrogate: a str that cannot be encoded, hashed or stored.
+        raise AuthFailed("InvalidToken", "token claim 'sub' must be a string of Unicode characters")
     exp = _numeric(claims, "exp")
     assert exp is not None  # required above
     iat = _numeric(claims, "iat")
@@ -262,5 +276,7 @@ def hash_user_id(user_id: str, pepper: str | bytes) -> str:
         raise ValueError("pepper must not be empty")
     if not user_id:
         raise ValueError("user_id must not be empty")
+    if not _is_scalar_string(user_id):
+        raise ValueError("user_id must be a string of Unicode characters")
     key = pepper.encode() if isinstance(pepper, str) else pepper
     return hmac.new(key, user_id.encode(), hashlib.sha256).hexdigest()

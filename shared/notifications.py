@@ -11,19 +11,20 @@ owed the event; after the schedule is exhausted the delivery goes to the dead-le
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urlsplit
 
 from shared import jsonutil
 from shared.delivery import DeliveryResult, TargetPolicy, post_webhook
 from shared.log import get_logger
 from shared.settings import Subscriber, WebhookSettings
 from shared.storage import ObjectNotFound, ObjectStore, Queue, StorageError, TransactionRecord, TransactionStore
+from shared.urls import display_url
 from shared.webhooks import signature_headers
 
 logger = get_logger("kyc.notifier")
@@ -33,7 +34,10 @@ EVENT_TYPES = {
     "FAILED": "verification.completed",
     "ABANDONED": "verification.abandoned",
 }
-MAX_PARALLEL_DELIVERIES = 16
+MAX_PARALLEL_DELIVERIES = 16  # per message
+# Messages one instance delivers at once: FC runs one per instance (instance concurrency 1); the local worker
+# runs up to its in-flight bound (tools/devstack/worker.py, Subscription.max_in_flight) in one process.
+MAX_CONCURRENT_MESSAGES = 8
 
 Sender = Callable[[str, bytes, dict[str, str]], DeliveryResult]
 
@@ -62,12 +66,6 @@ class NotifyMessage:
         if self.pending is not None:
             body["pending"] = list(self.pending)
         return jsonutil.dumps(body)
-
-
-def loggable_url(url: str) -> str:
-    """Scheme, host and port of a subscriber URL: receivers put tokens in the userinfo, the query or the path."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}"
 
 
 def webhook_id(record: TransactionRecord) -> str:
@@ -104,7 +102,9 @@ class Notifier:
         )
         self.clock = clock
         self.jitter = jitter
-        self._pool = ThreadPoolExecutor(max_workers=MAX_PARALLEL_DELIVERIES, thread_name_prefix="webhook")
+        self._pool = ThreadPoolExecutor(
+            max_workers=MAX_PARALLEL_DELIVERIES * MAX_CONCURRENT_MESSAGES, thread_name_prefix="webhook"
+        )  # threads start on demand: one message with three subscribers never starts more than three
 
     def handle_body(self, body: Any, *, raw: bytes = b"") -> None:
         """Process one queue message body. Never raises for a bad message (it is dead-lettered); raises
@@ -181,7 +181,19 @@ class Notifier:
 
         if len(targets) == 1:
             return [deliver(targets[0])]
-        return list(self._pool.map(deliver, targets))
+        # At most MAX_PARALLEL_DELIVERIES of this message's deliveries at once: every delivery ends by its
+        # deadline, so a message takes at most ceil(targets / MAX_PARALLEL_DELIVERIES) deadlines. The pool has
+        # room for that many per concurrent message, so deliveries held by one subscriber until their deadline
+        # occupy no slot another message needs; its threads are reused (a pool per message costs ~0.2 ms of CPU
+        # per thread started).
+        slots = threading.BoundedSemaphore(MAX_PARALLEL_DELIVERIES)
+        futures = []
+        for subscriber in targets:
+            slots.acquire()
+            future = self._pool.submit(deliver, subscriber)
+            future.add_done_callback(lambda _: slots.release())
+            futures.append(future)
+        return [future.result() for future in futures]
 
     def _follow_up(
         self,
@@ -193,7 +205,7 @@ class Notifier:
         retry: list[str] = []
         retry_after = 0.0
         for subscriber, result in zip(targets, results, strict=True):
-            log_extra = {"subscriber": loggable_url(subscriber.url), "status": result.status, "errorCode": result.error}
+            log_extra = {"subscriber": display_url(subscriber.url), "status": result.status, "errorCode": result.error}
             if result.ok:
                 logger.info("notify.delivered", extra=log_extra)
             elif result.permanent:

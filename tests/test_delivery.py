@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from shared.delivery import TargetPolicy, is_public_address, parse_retry_after, post_webhook, resolve_target
+from tests.loopback import DrippingServer
 
 LOCAL = TargetPolicy(allow_private=True, require_https=False)
 Reply = Callable[[BaseHTTPRequestHandler], None]
@@ -222,3 +223,158 @@ def test_retry_after_with_non_ascii_digits_is_ignored_not_a_crash() -> None:
     from shared.delivery import parse_retry_after
 
     assert parse_retry_after("\u00b2") is None
+
+
+# --- URL hygiene -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", ["/ho\r\nok", "/ho\tok", "/hook\n", "/ho ok", "/hook\\x"])
+def test_a_url_with_control_or_whitespace_characters_is_refused_before_any_request(
+    server: _Server, suffix: str
+) -> None:
+    # urlsplit would silently drop TAB/CR/LF and POST to /hook: a different URL from the one configured.
+    result = _post(server.url(suffix))
+    assert not result.ok and result.permanent and result.error == "invalid_url"  # type: ignore[attr-defined]
+    assert server.hits == []
+
+
+# --- one deadline per delivery -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def dripping() -> Iterator[Callable[[bytes, float], DrippingServer]]:
+    servers: list[DrippingServer] = []
+
+    def make(response: bytes, interval: float) -> DrippingServer:
+        servers.append(DrippingServer(response, interval))
+        return servers[-1]
+
+    yield make
+    for s in servers:
+        s.stop()
+
+
+OK_RESPONSE = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nx-padding: " + b"p" * 40 + b"\r\n\r\nok"
+
+
+def test_a_subscriber_dripping_its_headers_is_cut_off_at_the_delivery_deadline(
+    dripping: Callable[[bytes, float], DrippingServer],
+) -> None:
+    # Each byte comes well within the timeout, so a per-read timeout would wait for all of them (~6 s) and
+    # call it delivered; the deadline covers the whole exchange.
+    server = dripping(OK_RESPONSE, 0.1)
+    result = post_webhook(server.url, b"{}", {}, timeout=0.5, policy=LOCAL)
+    assert not result.ok and result.error == "timeout" and not result.permanent
+    assert server.sent[0] < len(OK_RESPONSE)
+
+
+def test_a_2xx_whose_body_drips_counts_as_delivered_and_ends_at_the_deadline(
+    dripping: Callable[[bytes, float], DrippingServer],
+) -> None:
+    # The verdict is the status line; the body is drained only as a courtesy, and only until the deadline.
+    body_dripper = b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n" + b"x" * 1000
+    server = dripping(body_dripper, 0.01)  # ~10 s for all of it
+    result = post_webhook(server.url, b"{}", {}, timeout=1, policy=LOCAL)
+    assert result.ok and result.status == 200
+    assert server.sent[0] < len(body_dripper) // 2
+
+
+def test_connect_send_and_response_share_one_deadline() -> None:
+    from shared.delivery import Deadline
+
+    clock = [100.0]
+    deadline = Deadline(2.0, clock=lambda: clock[0])
+    assert deadline.remaining() == 2.0
+    clock[0] += 1.5
+    assert deadline.remaining() == 0.5
+    clock[0] += 0.5
+    with pytest.raises(TimeoutError):
+        deadline.remaining()
+
+
+# --- https: the pinned TLS connection under the same deadline ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A self-signed certificate for ``localhost`` (cryptography comes with the Alibaba Cloud SDK core)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    directory = tmp_path_factory.mktemp("tls")
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return str(cert_path), str(key_path)
+
+
+@pytest.fixture
+def localhost_v4(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``localhost`` is 127.0.0.1, where the test servers listen (some machines answer ::1 first)."""
+    import shared.delivery
+
+    real = shared.delivery._getaddrinfo
+    monkeypatch.setattr(shared.delivery, "_getaddrinfo",
+                        lambda host, port: real("127.0.0.1" if host == "localhost" else host, port))  # fmt: skip
+
+
+@pytest.fixture
+def trust_local_cert(tls_files: tuple[str, str], monkeypatch: pytest.MonkeyPatch, localhost_v4: None) -> None:
+    import ssl
+
+    import shared.delivery
+
+    context = ssl.create_default_context(cafile=tls_files[0])
+    monkeypatch.setattr(shared.delivery, "_TLS_CONTEXT", context)
+
+
+def test_https_delivery_verifies_the_certificate_of_the_url_host_on_the_pinned_address(
+    server: _Server, tls_files: tuple[str, str], trust_local_cert: None
+) -> None:
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*tls_files)
+    server.httpd.socket = context.wrap_socket(server.httpd.socket, server_side=True)
+    port = server.httpd.server_address[1]
+    result = post_webhook(f"https://localhost:{port}/hook", b"{}", {}, timeout=5,
+                          policy=TargetPolicy(allow_private=True, require_https=True))  # fmt: skip
+    assert result.ok and server.hits == ["/hook"]
+    assert server.headers[0]["host"] == f"localhost:{port}"
+
+
+def test_https_with_an_untrusted_certificate_is_a_connection_error(
+    server: _Server, tls_files: tuple[str, str], localhost_v4: None
+) -> None:
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*tls_files)
+    server.httpd.socket = context.wrap_socket(server.httpd.socket, server_side=True)
+    result = post_webhook(f"https://localhost:{server.httpd.server_address[1]}/hook", b"{}", {}, timeout=5,
+                          policy=TargetPolicy(allow_private=True, require_https=True))  # fmt: skip
+    assert not result.ok and result.error == "connection_error" and server.hits == []
+
+
+def test_a_tls_handshake_that_never_completes_ends_at_the_deadline(trust_local_cert: None) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts (backlog) and never speaks TLS
+        port = silent.getsockname()[1]
+        result = post_webhook(f"https://localhost:{port}/hook", b"{}", {}, timeout=0.5,
+                              policy=TargetPolicy(allow_private=True, require_https=True))  # fmt: skip
+    assert not result.ok and result.error == "timeout"

@@ -6,7 +6,10 @@ import base64
 import http.client
 import json
 import logging
+import socket
 import textwrap
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -312,3 +315,37 @@ def test_request_log_omits_the_query_string(gateway: Gateway, caplog: pytest.Log
         request(gateway, "GET", "/echo?callbackToken=tok-secret-123")
     assert "/echo" in caplog.text
     assert "tok-secret-123" not in caplog.text
+
+
+# ------------------------------------------------------------------------------------------ bounded serving
+
+
+def test_connections_that_send_nothing_occupy_at_most_the_bounded_number_of_threads(functions_dir: Path) -> None:
+    """A thread per connection let idle (or slow-loris) clients start threads without limit."""
+    from tools.devstack.gateway import MAX_REQUEST_THREADS
+
+    routes = [Route("/echo", "echo")]
+    with Gateway(functions_dir, routes, module_prefix="fc_test_gw_bound_") as gw:
+        before = threading.active_count()
+        idle = [socket.create_connection(("127.0.0.1", gw.port)) for _ in range(MAX_REQUEST_THREADS + 16)]
+        try:
+            time.sleep(0.5)  # time enough to start a thread for each, if nothing bounded them
+            assert threading.active_count() <= before + MAX_REQUEST_THREADS
+        finally:
+            for sock in idle:
+                sock.close()
+
+
+def test_an_idle_connection_is_dropped_after_the_request_timeout_so_others_get_served(functions_dir: Path) -> None:
+    routes = [Route("/echo", "echo")]
+    with Gateway(functions_dir, routes, module_prefix="fc_test_gw_idle_", max_threads=2, request_timeout=0.5) as gw:
+        idle = [socket.create_connection(("127.0.0.1", gw.port)) for _ in range(2)]  # every thread taken
+        try:
+            status, _, _ = request(gw, "GET", "/echo/after")  # served once the idle ones time out
+            assert status == 200
+            for sock in idle:
+                sock.settimeout(5)
+                assert sock.recv(1) == b""  # closed by the gateway, no answer
+        finally:
+            for sock in idle:
+                sock.close()

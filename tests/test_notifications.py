@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -220,10 +221,18 @@ def test_notify_message_round_trips() -> None:
     assert NotifyMessage.from_body(jsonutil.loads(message.to_body())) == message
 
 
-def test_subscriber_urls_are_logged_as_scheme_host_and_port_only() -> None:
-    from shared.notifications import loggable_url
+def test_subscriber_urls_are_logged_as_scheme_host_and_port_only(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    from shared.settings import Subscriber
 
-    assert loggable_url("https://user:pw@hooks.example.com:8443/T0/B1/s3cret?token=s3cret#x") == "https://hooks.example.com:8443"
+    url = "https://user:pw@hooks.example.com:8443/T0/B1/s3cret?token=s3cret#x"
+    mbid = _final(stack)
+    sender = RecordingSender(answers={url: [UNAVAILABLE]})
+    stack.notifier(sender, subscribers=[Subscriber(url=url, secret=SECRET_A)]).handle_body(_body(mbid))
+    (record,) = [r for r in caplog.records if r.getMessage() == "notify.delivery_failed"]
+    assert record.subscriber == "https://hooks.example.com:8443"  # type: ignore[attr-defined]
+    assert "s3cret" not in caplog.text and "pw@" not in caplog.text
 
 
 def test_a_poison_message_is_dead_lettered_and_the_rest_of_the_batch_is_delivered(stack: Stack) -> None:
@@ -253,3 +262,43 @@ def test_a_secret_that_cannot_sign_fails_the_configuration_not_the_delivery() ->
     with pytest.raises(ConfigError) as info:
         WebhookSettings.from_env({"KYC_WEBHOOKS": hooks})
     assert info.value.variable == "KYC_WEBHOOKS" and short not in str(info.value)
+
+
+class _HoldingSender(RecordingSender):
+    """Holds every POST to ``held`` until ``release`` (a subscriber answering only at its deadline)."""
+
+    def __init__(self, held: str) -> None:
+        super().__init__()
+        self.held = held
+        self.release = threading.Event()
+
+    def __call__(self, url: str, body: bytes, headers: dict[str, str]) -> DeliveryResult:
+        if url == self.held:
+            self.release.wait(10)
+            return DeliveryResult(ok=False, error="timeout")
+        return super().__call__(url, body, headers)
+
+
+def test_a_subscriber_holding_its_delivery_delays_no_other_message(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each message delivers on its own bounded pool: deliveries held by one subscriber occupy no slot another
+    message's deliveries need (with a pool shared by the instance they would queue behind them)."""
+    import shared.notifications
+
+    monkeypatch.setattr(shared.notifications, "MAX_PARALLEL_DELIVERIES", 2)
+    first, second = _final(stack), _final(stack)
+    sender = _HoldingSender(held=A)
+    notifier = stack.notifier(sender, subscribers=(SUBSCRIBERS[0], SUBSCRIBERS[2]))
+    threads = [threading.Thread(target=notifier.handle_body, args=(_body(mbid),)) for mbid in (first, second)]
+    try:
+        for thread, mbid in zip(threads, (first, second), strict=True):
+            thread.start()
+            deadline = time.monotonic() + 5
+            while f"msg_{mbid}_passed" not in {d.headers["webhook-id"] for d in sender.delivered_to(C)}:
+                assert time.monotonic() < deadline, f"the event of {mbid} waited behind the held deliveries"
+                time.sleep(0.01)
+    finally:
+        sender.release.set()
+        for thread in threads:
+            thread.join(10)

@@ -1,4 +1,4 @@
-"""Shared SQLite plumbing: one connection per thread, WAL, busy timeout, autocommit + explicit transactions."""
+"""Shared SQLite plumbing: a bounded pool of connections, WAL, busy timeout, autocommit + explicit transactions."""
 
 from __future__ import annotations
 
@@ -7,84 +7,154 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import StorageError
 
 BUSY_TIMEOUT_MS = 10_000
+#: Idle connections kept per database; more may be open while more threads use it at once, and those are closed
+#: when they come back. Each open connection holds three descriptors (database, WAL, shared memory) and its cache.
+MAX_IDLE_CONNECTIONS = 4
+
+
+@dataclass(frozen=True)
+class Result:
+    """The rows and row count of one statement, read in full before its connection went back to the pool."""
+
+    rows: list[sqlite3.Row]
+    rowcount: int
+
+    def fetchone(self) -> sqlite3.Row | None:
+        return self.rows[0] if self.rows else None
+
+    def fetchall(self) -> list[sqlite3.Row]:
+        return self.rows
 
 
 class SqliteDatabase:
     """Thread-safe access to one database file shared by several threads and processes.
 
-    Each thread gets its own connection (sqlite3 connections must not be shared across threads); single
-    statements run in autocommit mode (atomic on their own); multi-statement work uses ``BEGIN IMMEDIATE``
-    so two writers serialise on the database lock instead of failing to upgrade a read lock.
+    Connections are pooled, not tied to threads: a statement or a transaction borrows one and gives it back, so
+    the number open follows how many threads use the database *at once*, never how many threads ever did (a
+    server with a thread per request used to leave one open connection, three descriptors, per request). A
+    connection is used by one thread at a time. Single statements run in autocommit mode (atomic on their own);
+    multi-statement work uses ``BEGIN IMMEDIATE`` so two writers serialise on the database lock instead of
+    failing to upgrade a read lock.
     """
 
-    def __init__(self, path: str | os.PathLike[str], schema: str) -> None:
+    def __init__(self, path: str | os.PathLike[str], schema: str, *, max_idle: int = MAX_IDLE_CONNECTIONS) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._schema = schema
-        self._local = threading.local()
+        self.max_idle = max_idle
         self._lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
+        self._idle: list[sqlite3.Connection] = []
+        self._open = 0
+        self._closed = False
         with self.transaction() as conn:
             for statement in filter(None, (s.strip() for s in schema.split(";"))):
                 conn.execute(statement)
 
-    def connection(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            try:
-                conn = sqlite3.connect(
-                    self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
-                )
-                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("PRAGMA synchronous = NORMAL")
-            except sqlite3.Error as exc:
-                raise _wrap(exc, "open") from None
-            conn.row_factory = sqlite3.Row
-            self._local.conn = conn
-            with self._lock:
-                self._connections.append(conn)
+    @property
+    def open_connections(self) -> int:
+        """Connections open now, idle or borrowed (tests, diagnostics)."""
+        with self._lock:
+            return self._open
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise _wrap(exc, "open") from None
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.Error as exc:
+            conn.close()
+            raise _wrap(exc, "open") from None
+        conn.row_factory = sqlite3.Row
         return conn
+
+    def _borrow(self) -> sqlite3.Connection:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+            self._open += 1
+        try:
+            return self._connect()
+        except BaseException:
+            with self._lock:
+                self._open -= 1
+            raise
+
+    def _give_back(self, conn: sqlite3.Connection) -> None:
+        if conn.in_transaction:  # never hand the next borrower a half-done transaction
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                self._discard(conn)
+                return
+        with self._lock:
+            if not self._closed and len(self._idle) < self.max_idle:
+                self._idle.append(conn)
+                return
+        self._discard(conn)
+
+    def _discard(self, conn: sqlite3.Connection) -> None:
+        conn.close()
+        with self._lock:
+            self._open -= 1
+
+    @contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        """A connection for this thread's exclusive use until the block ends."""
+        conn = self._borrow()
+        try:
+            yield conn
+        finally:
+            self._give_back(conn)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        conn = self.connection()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise _wrap(exc, "begin") from None
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        else:
+        with self.connection() as conn:
             try:
-                conn.execute("COMMIT")
+                conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
+                raise _wrap(exc, "begin") from None
+            try:
+                yield conn
+            except BaseException:
                 conn.execute("ROLLBACK")
-                raise _wrap(exc, "commit") from None
+                raise
+            else:
+                try:
+                    conn.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    conn.execute("ROLLBACK")
+                    raise _wrap(exc, "commit") from None
 
-    def execute(self, sql: str, params: tuple[object, ...] = ()) -> sqlite3.Cursor:
-        try:
-            return self.connection().execute(sql, params)
-        except sqlite3.IntegrityError:
-            raise
-        except sqlite3.Error as exc:
-            raise _wrap(exc, "execute") from None
+    def execute(self, sql: str, params: tuple[object, ...] = ()) -> Result:
+        """Run one statement in autocommit mode; its rows are read in full (every query here is bounded)."""
+        with self.connection() as conn:
+            try:
+                cursor = conn.execute(sql, params)
+                return Result(cursor.fetchall(), cursor.rowcount)
+            except sqlite3.IntegrityError:
+                raise
+            except sqlite3.Error as exc:
+                raise _wrap(exc, "execute") from None
 
     def close(self) -> None:
-        """Close every connection this object opened (call from the owning process at shutdown)."""
+        """Close the idle connections now and each borrowed one when it comes back (owner's shutdown)."""
         with self._lock:
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
-        self._local = threading.local()
+            self._closed = True
+            idle, self._idle = self._idle, []
+            self._open -= len(idle)
+        for conn in idle:
+            conn.close()
 
 
 def _wrap(exc: sqlite3.Error, operation: str) -> StorageError:

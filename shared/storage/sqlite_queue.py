@@ -140,7 +140,7 @@ class SqliteQueue:
 
     def size(self) -> int:
         """Messages in the queue, visible or not (for tests and the dev worker's status line)."""
-        row = self._db.execute("SELECT COUNT(*) FROM messages WHERE queue = ?", (self.name,)).fetchone()
+        row = self._db.execute("SELECT COUNT(*) FROM messages WHERE queue = ?", (self.name,)).rows[0]
         return int(row[0])
 
 

@@ -176,7 +176,7 @@ class SqliteTransactionStore:
         row = self._db.execute(
             "SELECT COUNT(*) FROM transactions WHERE merchant_user_id = ? AND created_at >= ?",
             (merchant_user_id, since),
-        ).fetchone()
+        ).rows[0]  # COUNT(*) always answers one row
         return int(row[0])
 
     def delete(self, merchant_biz_id: str) -> None:

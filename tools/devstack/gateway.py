@@ -4,7 +4,8 @@ Each function's handler module is loaded by file path (``functions/<name>/index.
 (``fc_<name>``), its ``initialize(context)`` runs once (retried on the next invocation if it fails, as FC does),
 and every request becomes an FC 3.0 HTTP trigger event (JSON bytes) passed to ``handler(event, context)``. The
 returned FC response dict becomes the HTTP response. A crashing handler, a failed initializer or an invalid
-return value gives a 502 JSON error, and the gateway keeps serving.
+return value gives a 502 JSON error, and the gateway keeps serving. Connections are served on a bounded pool of
+threads (``max_threads``), each with a ``request_timeout``; beyond the bound they wait in the listen backlog.
 
 Routing is longest-prefix: a prefix matches itself and everything below it (``/verifications`` matches
 ``/verifications/abc``; ``/`` matches everything, so it is the fallback). Targets are either functions
@@ -31,8 +32,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -46,6 +48,8 @@ log = logging.getLogger("tools.devstack.gateway")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_FUNCTIONS_DIR = PROJECT_ROOT / "functions"
 MAX_BODY_BYTES = 32 * 1024 * 1024  # FC's limit for synchronous invocations
+MAX_REQUEST_THREADS = 32  # connections served at once; the rest wait in the listen backlog
+REQUEST_TIMEOUT = 30.0  # seconds a connection may sit idle while its request is read or its answer written
 _HOP_BY_HOP = frozenset({"connection", "content-length", "transfer-encoding", "keep-alive", "date", "server"})
 
 
@@ -215,9 +219,44 @@ class _Function:
         self.lock = threading.Lock()
 
 
-class _Server(ThreadingHTTPServer):
+class _Server(HTTPServer):
+    """Serves each connection on a bounded pool of threads. When every thread is busy the accept loop waits, and
+    new connections wait in the kernel's listen backlog, holding neither a thread nor a descriptor of ours (a
+    thread per connection let idle or slow clients start threads without limit)."""
+
     # http.server's default listen backlog is 5: a burst of concurrent clients got connection resets at accept.
     request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], max_threads: int) -> None:
+        super().__init__(address, handler)
+        self._pool = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="fc-gateway-request")
+        self._slots = threading.BoundedSemaphore(max_threads)
+        self.closing = threading.Event()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        while not self._slots.acquire(timeout=0.1):
+            if self.closing.is_set():
+                self.shutdown_request(request)
+                return
+        try:
+            self._pool.submit(self._serve, request, client_address)
+        except RuntimeError:  # the pool is shut down: the server is closing
+            self._slots.release()
+            self.shutdown_request(request)
+
+    def _serve(self, request: Any, client_address: Any) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            self.shutdown_request(request)
+            self._slots.release()
+
+    def server_close(self) -> None:
+        self.closing.set()
+        super().server_close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 class Gateway:
@@ -237,6 +276,8 @@ class Gateway:
         memory: int = 512,
         module_prefix: str = "fc_",
         max_body_bytes: int = MAX_BODY_BYTES,
+        max_threads: int = MAX_REQUEST_THREADS,
+        request_timeout: float = REQUEST_TIMEOUT,
     ) -> None:
         self.functions_dir = Path(functions_dir)
         self.region = region
@@ -244,6 +285,7 @@ class Gateway:
         self.memory = memory
         self.module_prefix = module_prefix
         self.max_body_bytes = max_body_bytes
+        self.request_timeout = request_timeout
         self._functions: dict[str, _Function] = {}
         self._functions_lock = threading.Lock()
         targets: list[tuple[str, str | ExtraHandler]] = [(r.prefix, r.function_name) for r in routes]
@@ -260,8 +302,7 @@ class Gateway:
 
         #: FC 3.0's InvokeFunction (``POST /2023-03-30/functions/{name}/invocations``) under the s.yaml names.
         self.fc3_api = Fc3InvokeApi(self)
-        self._server = _Server((host, port), self._request_handler_class())
-        self._server.daemon_threads = True
+        self._server = _Server((host, port), self._request_handler_class(), max_threads)
         self._thread: threading.Thread | None = None
 
     # -- addresses
@@ -288,6 +329,7 @@ class Gateway:
         self._server.serve_forever()
 
     def stop(self) -> None:
+        self._server.closing.set()  # an accept loop waiting for a free thread gives up
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join(timeout=10)
@@ -419,6 +461,7 @@ class Gateway:
 
         class Handler(BaseHTTPRequestHandler):
             disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms delayed-ACK stall
+            timeout = gateway.request_timeout  # a client that sends nothing gives its thread back at the latest then
             server_version = "fc-gateway-dev"
             sys_version = ""
 

@@ -1,0 +1,152 @@
+"""URL hygiene: one rule refusing control, whitespace, invisible and backslash characters anywhere in a URL, and
+one redaction for printing URLs. Properties are checked over URLs assembled from generated parts."""
+
+from __future__ import annotations
+
+import unicodedata
+from urllib.parse import urlsplit
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shared.urls import UNPRINTABLE, UnsafeUrl, check_url, display_url, is_safe_url, without_userinfo
+
+# --- generated URL parts ---------------------------------------------------------------------------------------
+
+_LABEL = st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=10)
+_UNRESERVED = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~"
+_PCHAR = st.text(_UNRESERVED + "!$&'()*+,;=:@%", max_size=12)
+_USERINFO_CHARS = st.text(_UNRESERVED + "!$&'()*+,;=%", min_size=1, max_size=12)
+
+hosts = st.one_of(
+    st.lists(_LABEL, min_size=1, max_size=3).map(".".join).map(lambda h: f"{h}.example"),
+    st.tuples(*[st.integers(0, 255)] * 4).map(lambda t: ".".join(map(str, t))),
+    st.just("[2001:db8::1]"),
+)
+ports = st.one_of(st.none(), st.integers(1, 65535))
+paths = st.lists(_PCHAR, max_size=4).map(lambda segments: "".join(f"/{s}" for s in segments))
+queries = st.one_of(st.none(), st.text(_UNRESERVED + "=&%/?:@", max_size=20))
+fragments = st.one_of(st.none(), st.text(_UNRESERVED + "/?", max_size=10))
+
+
+def _unsafe(char: str) -> bool:
+    return char == "\\" or char.isspace() or unicodedata.category(char) in {"Cc", "Cf", "Cs", "Zs", "Zl", "Zp"}
+
+
+#: The characters of the rule: every C0 and C1 control, DEL, every Unicode space, invisible format characters,
+#: lone surrogates and the backslash, plus the notorious ones named so that each is always among the examples.
+unsafe_chars = st.one_of(
+    st.sampled_from(["\t", "\r", "\n", "\x00", "\x0b", "\x0c", "\x1b", "\x7f", "\x85", "\x9f", " ", "\xa0",
+                     "\u2028", "\u2029", "\u200b", "\u202e", "\ufeff", "\u3000", "\ud800", "\\"]),
+    st.characters().filter(_unsafe),
+)  # fmt: skip
+
+
+@st.composite
+def safe_urls(draw: st.DrawFn, userinfo: str | None = None) -> str:
+    scheme = draw(st.sampled_from(["http", "https", "HTTPS"]))
+    port = draw(ports)
+    netloc = (f"{userinfo}@" if userinfo else "") + draw(hosts) + (f":{port}" if port is not None else "")
+    url = f"{scheme}://{netloc}{draw(paths)}"
+    query, fragment = draw(queries), draw(fragments)
+    if query is not None:
+        url += f"?{query}"
+    if fragment is not None:
+        url += f"#{fragment}"
+    return url
+
+
+# --- check_url -----------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=300)
+@given(url=safe_urls())
+def test_a_url_made_of_safe_parts_is_accepted(url: str) -> None:
+    parts = check_url(url)
+    assert parts.scheme in {"http", "https"} and parts.hostname
+
+
+@settings(max_examples=500)
+@given(data=st.data(), url=safe_urls(), char=unsafe_chars)
+def test_an_unsafe_character_anywhere_in_a_url_is_refused(data: st.DataObject, url: str, char: str) -> None:
+    at = data.draw(st.integers(0, len(url)), label="position")
+    with pytest.raises(UnsafeUrl):
+        check_url(url[:at] + char + url[at:])
+
+
+@settings(max_examples=500)
+@given(url=st.text(max_size=60) | safe_urls())
+def test_an_accepted_url_is_exactly_what_urlsplit_saw(url: str) -> None:
+    """What an allowlist compares (the raw string) and what is parsed and sent (the parts) never differ."""
+    try:
+        parts = check_url(url)
+    except UnsafeUrl:
+        return
+    assert not any(_unsafe(c) for c in url)
+    assert url.lower().startswith(f"{parts.scheme}://{parts.netloc}".lower())
+    assert parts.path in url and parts.query in url and parts.fragment in url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://shop.example/return\r\nSet-Cookie: a=b",  # header splitting where a redirect is built
+        "https://shop.example/\tx",
+        " https://shop.example/",  # urlsplit strips leading spaces and C0 controls silently
+        "\x00https://shop.example/",
+        "https://shop.example\\@evil.example/",  # a browser reads the backslash as '/'
+        "https://shop.example/\u202egnp.exe",
+    ],
+)
+def test_the_attacks_of_the_report_are_refused(url: str) -> None:
+    assert not is_safe_url(url)
+
+
+@pytest.mark.parametrize("url", ["ftp://a.example/x", "https:///nohost", "not a url", "https://a.example:99999/",
+                                 "https://[::1/", "", "//a.example/"])  # fmt: skip
+def test_urls_that_are_not_absolute_http_urls_are_refused(url: str) -> None:
+    with pytest.raises(UnsafeUrl):
+        check_url(url)
+
+
+def test_the_refusal_never_repeats_the_url() -> None:
+    with pytest.raises(UnsafeUrl) as info:
+        check_url("https://user:s3cret@a.example/\n")
+    assert "s3cret" not in str(info.value)
+
+
+# --- display_url and without_userinfo -------------------------------------------------------------------------
+
+
+@settings(max_examples=300)
+@given(data=st.data(), user=_USERINFO_CHARS, password=_USERINFO_CHARS)
+def test_a_displayed_url_is_scheme_host_and_port_only(data: st.DataObject, user: str, password: str) -> None:
+    url = data.draw(safe_urls(userinfo=f"{user}:{password}"))
+    parts = urlsplit(url)
+    shown = display_url(url)
+    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
+    assert shown == f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port is not None else "")
+    assert "@" not in shown
+
+
+def test_display_url_keeps_no_secret_of_a_typical_receiver_url() -> None:
+    url = "https://user:pw@hooks.example.com:8443/T0/B1/s3cret?token=s3cret#x"
+    assert display_url(url) == "https://hooks.example.com:8443"
+
+
+@pytest.mark.parametrize("url", ["not a url", "https://a.example:99999/", "", "https://[::1/"])
+def test_display_url_never_raises(url: str) -> None:
+    assert display_url(url) == UNPRINTABLE
+
+
+@settings(max_examples=300)
+@given(data=st.data(), user=_USERINFO_CHARS, password=_USERINFO_CHARS)
+def test_without_userinfo_removes_the_credentials_and_nothing_else(
+    data: st.DataObject, user: str, password: str
+) -> None:
+    plain = data.draw(safe_urls())
+    scheme, rest = plain.split("://", 1)
+    with_credentials = f"{scheme}://{user}:{password}@{rest}"
+    assert without_userinfo(with_credentials) == plain
+    assert without_userinfo(plain) == plain
