@@ -102,8 +102,13 @@ def local_matches_platform(target_platform: str) -> bool:
     return target_platform.endswith("_x86_64") and machine in {"x86_64", "amd64"}
 
 
+def requirements_file() -> Path:
+    """The runtime requirements to package (``KYC_PACKAGE_REQUIREMENTS``; the tests use a smaller one)."""
+    return Path(os.environ.get("KYC_PACKAGE_REQUIREMENTS") or ROOT / "requirements.txt").resolve()
+
+
 def requirements_key(python_version: str, target_platform: str | None) -> str:
-    digest = hashlib.sha256((ROOT / "requirements.txt").read_bytes()).hexdigest()[:12]
+    digest = hashlib.sha256(requirements_file().read_bytes()).hexdigest()[:12]
     return f"py{python_version}-{target_platform or 'local'}-{digest}-{INVENTORY_FORMAT}"
 
 
@@ -116,7 +121,7 @@ def pip_install(target: Path, python_version: str, target_platform: str | None, 
            "--target", str(target), "--only-binary=:all:"]
     if target_platform is not None:
         cmd += ["--platform", target_platform, "--implementation", "cp", "--python-version", python_version]
-    cmd += ["-r", str(ROOT / "requirements.txt")]
+    cmd += ["-r", str(requirements_file())]
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     for line in (result.stdout + result.stderr).splitlines():
         if line.strip() and PIP_NOISE not in line:
@@ -384,6 +389,12 @@ def build_function(
     missing = sorted(set(plan.shipped) - set(dists))
     if missing:
         raise PackageError(f"{name}: traced distributions not installed for the target: {', '.join(missing)}")
+    referenced = diet.references(dists, deps, plan.shipped)
+    unexplained = {d: files for d, files in referenced.items() if d not in diet.UNREACHABLE}
+    if unexplained:
+        detail = "; ".join(f"{d} (imported by {', '.join(files[:3])})" for d, files in unexplained.items())
+        raise PackageError(f"{name}: shipped code imports distributions no traced path imported: {detail}. Ship "
+                           f"them (ALLOW_LIST) or say why they are unreachable (UNREACHABLE) in tools/package/diet.py")
 
     dest = staging / name
     assemble_code(function_dir, dest)
@@ -412,7 +423,7 @@ def build_function(
     if checked != dest:
         shutil.rmtree(checked)
 
-    direct = diet.requirement_names(ROOT / "requirements.txt")
+    direct = diet.requirement_names(requirements_file())
     imported_by = diet.importers(trace_dists, [r.trace for r in runs])
     sizes = file_owner_sizes(dest, dists)
     return {
@@ -428,6 +439,7 @@ def build_function(
         ],
         "functionCode": sizes.get("(function code)", 0),
         "droppedFiles": plan.dropped_files,
+        "unreachable": {d: {"importedBy": files, "why": diet.UNREACHABLE[d]} for d, files in referenced.items()},
         "notShipped": plan.not_shipped,
     }
 
@@ -453,6 +465,10 @@ def render(report: dict[str, Any]) -> str:
             lines.append(f"  {label:<30} {'+'.join(dist['backends']):<13} {mb(dist['bytes']):>8}  {dist['for']}")
         for path, why in entry["droppedFiles"].items():
             lines.append(f"  left out {path}: {why}")
+        for dist, detail in entry["unreachable"].items():
+            files = detail["importedBy"]
+            shown = ", ".join(files[:2]) + (f" and {len(files) - 2} more" if len(files) > 2 else "")
+            lines.append(f"  not shipped though {shown} import(s) {dist}: {detail['why']}")
         lines.append(f"  not shipped (never imported): {', '.join(entry['notShipped']) or 'none'}")
     return "\n".join(lines) + "\n"
 
@@ -479,6 +495,8 @@ def settings() -> tuple[str, str, Path, Path, Path, float]:
     build_root = Path(os.environ.get("KYC_BUILD_DIR") or ROOT / "build").resolve()
     cache = Path(os.environ.get("KYC_PACKAGE_CACHE") or build_root / ".deps").resolve()
     functions_root = Path(os.environ.get("KYC_FUNCTIONS_DIR") or ROOT / "functions").resolve()
+    if not requirements_file().is_file():
+        raise ConfigError(f"{requirements_file()} does not exist (KYC_PACKAGE_REQUIREMENTS)")
     if not functions_root.is_dir():
         raise ConfigError(f"{functions_root} is not a folder (KYC_FUNCTIONS_DIR)")
     return target_python, target_platform, build_root, cache, functions_root, max_mb

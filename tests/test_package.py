@@ -153,6 +153,15 @@ def test_what_the_aliyun_backend_imports_is_shipped(build_dir: Path) -> None:
         assert (build_dir / function / "alibabacloud_oss_v2" / "client.py").is_file()
 
 
+def test_every_unreachable_import_the_diet_explains_is_still_there(report: dict[str, Any]) -> None:
+    """UNREACHABLE (tools/package/diet.py) explains imports of distributions that are not shipped; an explanation
+    no shipped file needs any more is stale."""
+    from tools.package.diet import UNREACHABLE
+
+    explained = {name for entry in report["functions"] for name in entry["unreachable"]}
+    assert explained == set(UNREACHABLE)
+
+
 def test_an_extension_the_target_python_cannot_load_is_left_out(build_dir: Path, report: dict[str, Any]) -> None:
     if TARGET_PYTHON == "3.12":
         pytest.skip("tablestore's ots_sdk.so is built for CPython 3.12: it loads there and ships")
@@ -331,15 +340,17 @@ def test_a_rerun_rebuilds_the_same_folder_and_a_failed_run_leaves_it_as_it_was(t
 
 def test_without_a_python_310_the_default_build_is_traced_on_a_shadow_build(tmp_path: Path, cache: Path) -> None:
     functions = fake_functions(tmp_path, hello="import orjson\n\ndef handler(e, c):\n    return orjson.dumps(1)\n")
+    requirements = tmp_path / "requirements.txt"  # two small dependency sets to install, not two of the project's
+    requirements.write_text("orjson==3.13.0\nsix==1.17.0\n", encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k not in {"KYC_PACKAGE_PYTHON", "KYC_PACKAGE_COMPILE_PYTHON"}}
     env["HOME"] = str(tmp_path)  # hides pyenv's 3.10; the pyenv shim on PATH refuses an unselected version
     full_env = {**env, "KYC_BUILD_DIR": str(tmp_path / "build"), "KYC_PACKAGE_CACHE": str(cache),
-                "KYC_FUNCTIONS_DIR": str(functions)}
+                "KYC_FUNCTIONS_DIR": str(functions), "KYC_PACKAGE_REQUIREMENTS": str(requirements)}
     result = subprocess.run(PACKAGE, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=900, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     extensions = [p.name for p in (tmp_path / "build" / "hello" / "orjson").glob("*.so")]
     assert extensions and all("cpython-310-x86_64-linux-gnu" in name for name in extensions), extensions
-    assert not (tmp_path / "build" / "hello" / "tablestore").exists()
+    assert not (tmp_path / "build" / "hello" / "six.py").exists()  # installed, never imported
     if LOCAL_PYTHON != "3.10":
         assert "shadow build" in result.stdout
         assert "shipping sources only" in result.stdout

@@ -115,6 +115,29 @@ def test_requirement_names_are_read_from_requirements_txt(tmp_path: Path) -> Non
     assert diet.requirement_names(path) == {"orjson", "alibabacloud-oss-v2"}
 
 
+def test_shipped_code_importing_a_distribution_that_is_not_shipped_is_reported(tmp_path: Path) -> None:
+    files = {
+        "sdk/__init__.py": "import six\nfrom typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import numpy\n",
+        "sdk/lazy.py": "def f():\n    import numpy.linalg\n    from . import other\n",
+        "sdk/typed.py": "import typing\nif typing.TYPE_CHECKING:\n    import orjson\nelse:\n    import certifi\n",
+        "six.py": "", "numpy/__init__.py": "", "orjson/__init__.py": "", "certifi/__init__.py": "",
+    }  # fmt: skip
+    for path, text in files.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text, encoding="utf-8")
+    installed = {
+        "sdk": Distribution("sdk", "1", "", [], ["sdk/__init__.py", "sdk/lazy.py", "sdk/typed.py"]),
+        "six": Distribution("six", "1", "", [], ["six.py"]),
+        "numpy": Distribution("numpy", "1", "", [], ["numpy/__init__.py"]),
+        "orjson": Distribution("orjson", "1", "", [], ["orjson/__init__.py"]),
+        "certifi": Distribution("certifi", "1", "", [], ["certifi/__init__.py"]),
+    }
+    assert diet.references(installed, tmp_path, ["sdk", "six"]) == {
+        "certifi": ["sdk/typed.py"],  # the else branch of a TYPE_CHECKING test runs
+        "numpy": ["sdk/lazy.py"],  # imported inside a function: still a reference
+    }
+
+
 # --- the loopbacks' codecs, checked against the SDKs installed in the venv ------------------------------------
 
 

@@ -15,6 +15,7 @@ Everything else is dropped: distributions never imported on any path (numpy, aio
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -29,6 +30,22 @@ from typing import Any
 #: distribution a function needs is imported on the paths the scenarios drive (tools/package/exercise.py).
 #: Add one here, with why, when a dependency is needed only on a path no scenario can reach.
 ALLOW_LIST: dict[str, str] = {}
+
+#: Distributions that shipped SDK code imports (outside ``if TYPE_CHECKING:``) but that no path of ours can reach,
+#: each with why. A shipped file importing a distribution that is neither shipped, nor here, fails the build:
+#: after an SDK upgrade adds such an import, someone decides (ship it: ALLOW_LIST; or explain it here).
+UNREACHABLE: dict[str, str] = {
+    "aiohttp": "the async clients only (tablestore.connection's AsyncConnectionPool, alibabacloud_oss_v2.aio); "
+    "shared/storage uses the sync clients and imports tablestore without it (tablestore_store.import_tablestore)",
+    "crc32c": "tablestore.encoder, for checksums of time-series rows only (PlainBuffer rows use the SDK's crc8); "
+    "kept out of the import by tablestore_store.import_tablestore",
+    "flatbuffers": "tablestore.flatbuffer: the time-series and SQL codecs, which the TransactionStore never calls; "
+    "kept out of the import by tablestore_store.import_tablestore",
+    "idna": "urllib3 imports it only to encode a non-ASCII host name (urllib3/util/url.py) or for pyOpenSSL "
+    "(urllib3.contrib, unused); the hosts it talks to are the Tablestore/OSS endpoints, ASCII *.aliyuncs.com names",
+    "pycryptodome": "alibabacloud_oss_v2.crypto: client-side encryption, never used (objects are encrypted "
+    "server-side with KMS); oss.import_oss imports the SDK without it",
+}
 
 EXTENSION_SUFFIXES = (".so",)
 
@@ -202,3 +219,68 @@ def why(name: str, shipped: Iterable[str], dists: Mapping[str, Distribution], di
     by = sorted(imported_by.get(name, ()))
     summary = dists[name].summary.rstrip(".")
     return f"{required}; imported by {', '.join(by[:2]) or '?'}" + (f" ({summary})" if summary else "")
+
+
+def _top_level(path: str) -> str | None:
+    """The importable top-level name a distribution file provides, or None (metadata, data, libs)."""
+    first = path.split("/", 1)[0]
+    if first.startswith("..") or first == "__pycache__" or first.endswith((".dist-info", ".data", ".libs")):
+        return None
+    if "/" in path:
+        return first if first.isidentifier() else None
+    stem = first.split(".", 1)[0]
+    return stem if first.endswith((".py", ".so")) and stem.isidentifier() else None
+
+
+def _imported_tops(source: bytes) -> set[str]:
+    """Top-level modules a file imports absolutely, except under ``if TYPE_CHECKING:`` (never run)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):  # a Python 2-only helper some wheels ship: never imported on 3.x
+        return set()
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.dump(node.test):
+            for statement in node.orelse:
+                visit(statement)
+            return
+        if isinstance(node, ast.Import):
+            found.update(alias.name.partition(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.partition(".")[0])
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    return found
+
+
+_REFERENCES: dict[tuple[str, str], dict[str, set[str]]] = {}
+
+
+def references(dists: Mapping[str, Distribution], deps: Path, shipped: Iterable[str]) -> dict[str, list[str]]:
+    """Installed distributions that are not shipped but that shipped distributions' code imports:
+    distribution -> the importing files. (Per distribution, parsed once per process.)"""
+    owner_of_top: dict[str, str] = {}
+    for dist in dists.values():
+        for path in dist.files:
+            top = _top_level(path)
+            if top is not None:
+                owner_of_top.setdefault(top, dist.name)
+    shipped = set(shipped)
+    found: dict[str, set[str]] = {}
+    for name in sorted(shipped):
+        key = (str(deps), name)
+        if key not in _REFERENCES:
+            refs: dict[str, set[str]] = {}
+            for path in dists[name].files:
+                if path.endswith(".py"):
+                    for top in _imported_tops((deps / path).read_bytes()):
+                        refs.setdefault(top, set()).add(path)
+            _REFERENCES[key] = refs
+        for top, files in _REFERENCES[key].items():
+            target = owner_of_top.get(top)
+            if target is not None and target not in shipped:
+                found.setdefault(target, set()).update(files)
+    return {name: sorted(files) for name, files in sorted(found.items())}
