@@ -372,7 +372,8 @@ def build_function(
         runs = exercise(full, name, trace_python)
     except ExerciseError as exc:
         raise PackageError(f"{name}: tracing failed: {exc}") from None
-    untrimmed = diet.tree_size(full)
+    # What the function carried before the diet: its code and every installed file, bytecode not counted.
+    untrimmed = diet.tree_size(full) - sum(p.stat().st_size for p in full.rglob("*.pyc"))
     shutil.rmtree(full)
     import_errors = [r.import_error for r in runs if r.import_error]
     if import_errors:
