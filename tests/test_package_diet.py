@@ -1,0 +1,205 @@
+"""tools/package/diet.py and loopback.py: what a function ships, decided from traces; the loopbacks' wire codecs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tools.package import diet, loopback
+from tools.package.diet import Distribution
+
+
+def dists() -> dict[str, Distribution]:
+    return {
+        "tablestore": Distribution("tablestore", "6.4.8", "Aliyun TableStore(OTS) SDK", ["numpy", "six"],
+                                   ["tablestore/__init__.py", "tablestore/ots_sdk/ots_sdk.so",
+                                    "tablestore/native/fast.so", "tablestore-6.4.8.dist-info/METADATA"]),
+        "six": Distribution("six", "1.17.0", "Python 2 and 3 compatibility utilities", [], ["six.py"]),
+        "numpy": Distribution("numpy", "2.2.6", "Fundamental package", [], ["numpy/__init__.py"]),
+        "orjson": Distribution("orjson", "3.13.0", "Fast JSON", [], ["orjson/__init__.py"]),
+        "certifi": Distribution("certifi", "2026.1", "CA Bundle", [], ["certifi/__init__.py", "certifi/cacert.pem"]),
+    }  # fmt: skip
+
+
+def trace(loaded: dict[str, str], failed: dict[str, str | None] | None = None, opened: list[str] | None = None,
+          importers: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"loaded": loaded, "failed": failed or {}, "opened": opened or [], "importers": importers or {}}
+
+
+def test_a_distribution_imported_on_any_backend_is_shipped_with_the_backends_that_imported_it() -> None:
+    traces = {
+        "local": trace({"orjson": "orjson/__init__.py", "index": "index.py"}),
+        "aliyun": trace({"orjson": "orjson/__init__.py", "tablestore": "tablestore/__init__.py", "six": "six.py"}),
+    }
+    plan = diet.plan("f", dists(), traces, python="3.10")
+    assert plan.shipped == {"orjson": ["local", "aliyun"], "tablestore": ["aliyun"], "six": ["aliyun"]}
+
+
+def test_a_distribution_no_run_imported_is_not_shipped_even_when_another_one_requires_it() -> None:
+    plan = diet.plan("f", dists(), {"aliyun": trace({"tablestore": "tablestore/__init__.py"})}, python="3.10")
+    assert "numpy" in plan.not_shipped  # tablestore's Requires-Dist names numpy; no path imports it
+    assert "numpy/__init__.py" not in plan.files(dists())
+
+
+def test_a_data_file_opened_at_run_time_ships_its_distribution() -> None:
+    plan = diet.plan("f", dists(), {"aliyun": trace({}, opened=["certifi/cacert.pem"])}, python="3.10")
+    assert "certifi" in plan.shipped
+
+
+def test_an_extension_that_failed_to_load_in_every_run_is_left_out_and_the_rest_of_its_distribution_ships() -> None:
+    failed = {"tablestore.ots_sdk.ots_sdk": "tablestore/ots_sdk/ots_sdk.so", "socks": None}
+    traces = {"aliyun": trace({"tablestore": "tablestore/__init__.py"}, failed)}
+    plan = diet.plan("f", dists(), traces, python="3.10")
+    assert list(plan.dropped_files) == ["tablestore/ots_sdk/ots_sdk.so"]
+    assert "Python 3.10" in plan.dropped_files["tablestore/ots_sdk/ots_sdk.so"]
+    files = plan.files(dists())
+    assert "tablestore/ots_sdk/ots_sdk.so" not in files
+    assert {"tablestore/__init__.py", "tablestore/native/fast.so", "tablestore-6.4.8.dist-info/METADATA"} <= set(files)
+
+
+def test_an_extension_that_loaded_in_some_run_is_kept() -> None:
+    failed = {"tablestore.native.fast": "tablestore/native/fast.so"}
+    traces = {
+        "one": trace({"tablestore": "tablestore/__init__.py"}, failed),
+        "two": trace({"tablestore": "tablestore/__init__.py", "tablestore.native.fast": "tablestore/native/fast.so"}),
+    }
+    assert diet.plan("f", dists(), traces, python="3.10").dropped_files == {}
+
+
+def test_a_pure_python_module_that_failed_to_import_is_not_left_out() -> None:
+    traces = {"aliyun": trace({"tablestore": "tablestore/__init__.py"}, {"tablestore.x": "tablestore/__init__.py"})}
+    assert diet.plan("f", dists(), traces, python="3.10").dropped_files == {}
+
+
+def test_the_allow_list_ships_a_distribution_no_run_imported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(diet, "ALLOW_LIST", {"six": "imported only when ... (a path no scenario reaches)"})
+    plan = diet.plan("f", dists(), {"local": trace({"orjson": "orjson/__init__.py"})}, python="3.10")
+    assert plan.shipped["six"] == ["allow-list"]
+    reason = diet.why("six", plan.shipped, dists(), set(), {})
+    assert reason.startswith("allow-list: imported only when")
+
+
+def test_what_a_distribution_is_for_names_who_requires_and_who_imports_it() -> None:
+    shipped = {"tablestore": ["aliyun"], "six": ["aliyun"]}
+    traces = [trace({"tablestore": "tablestore/__init__.py", "six": "six.py"},
+                    importers={"tablestore": "shared/storage/tablestore_store.py", "six": "tablestore/auth.py"})]
+    imported_by = diet.importers(dists(), traces)
+    assert diet.why("tablestore", shipped, dists(), {"tablestore"}, imported_by) == (
+        "requirements.txt; imported by shared/storage/tablestore_store.py (Aliyun TableStore(OTS) SDK)"
+    )
+    assert diet.why("six", shipped, dists(), {"tablestore"}, imported_by) == (
+        "needed by tablestore; imported by tablestore/auth.py (Python 2 and 3 compatibility utilities)"
+    )
+
+
+def test_the_inventory_lists_each_distributions_files_from_its_record(tmp_path: Path) -> None:
+    info = tmp_path / "Demo_Pkg-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: Demo_Pkg\nVersion: 1.0\nSummary: A demo.\nRequires-Dist: six>=1\n"
+        "Requires-Dist: pytest ; extra == 'test'\n\nLong description: Name: not a header\n", encoding="utf-8")
+    (info / "RECORD").write_text("demo/__init__.py,sha256=x,1\nDemo_Pkg-1.0.dist-info/METADATA,,\n"
+                                 "../../bin/demo,,\n", encoding="utf-8")
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / "__init__.py").write_text("", encoding="utf-8")
+    found = diet.existing(diet.inventory(tmp_path), tmp_path)
+    assert found == {"demo-pkg": Distribution("demo-pkg", "1.0", "A demo.", ["six"],
+                                              ["Demo_Pkg-1.0.dist-info/METADATA", "demo/__init__.py"])}
+
+
+def test_requirement_names_are_read_from_requirements_txt(tmp_path: Path) -> None:
+    path = tmp_path / "requirements.txt"
+    path.write_text("# comment\norjson==3.13.0\nalibabacloud_oss.v2==1.4.1  # why\n-r other.txt\n", encoding="utf-8")
+    assert diet.requirement_names(path) == {"orjson", "alibabacloud-oss-v2"}
+
+
+def test_shipped_code_importing_a_distribution_that_is_not_shipped_is_reported(tmp_path: Path) -> None:
+    files = {
+        "sdk/__init__.py": "import six\nfrom typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import numpy\n",
+        "sdk/lazy.py": "def f():\n    import numpy.linalg\n    from . import other\n",
+        "sdk/typed.py": "import typing\nif typing.TYPE_CHECKING:\n    import orjson\nelse:\n    import certifi\n",
+        "six.py": "", "numpy/__init__.py": "", "orjson/__init__.py": "", "certifi/__init__.py": "",
+    }  # fmt: skip
+    for path, text in files.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text, encoding="utf-8")
+    installed = {
+        "sdk": Distribution("sdk", "1", "", [], ["sdk/__init__.py", "sdk/lazy.py", "sdk/typed.py"]),
+        "six": Distribution("six", "1", "", [], ["six.py"]),
+        "numpy": Distribution("numpy", "1", "", [], ["numpy/__init__.py"]),
+        "orjson": Distribution("orjson", "1", "", [], ["orjson/__init__.py"]),
+        "certifi": Distribution("certifi", "1", "", [], ["certifi/__init__.py"]),
+    }
+    assert diet.references(installed, tmp_path, ["sdk", "six"]) == {
+        "certifi": ["sdk/typed.py"],  # the else branch of a TYPE_CHECKING test runs
+        "numpy": ["sdk/lazy.py"],  # imported inside a function: still a reference
+    }
+
+
+# --- the loopbacks' codecs, checked against the SDKs installed in the venv ------------------------------------
+
+
+def test_the_oss_loopbacks_crc64_is_the_one_the_oss_sdk_computes() -> None:
+    from alibabacloud_oss_v2.crc import Crc64
+
+    for data in (b"", b"a", b"123456789", bytes(range(256)) * 40):
+        crc = Crc64(0)
+        crc.update(data)
+        assert loopback.crc64_ecma(data) == crc.sum64()
+
+
+def test_the_tablestore_loopback_reads_rows_the_sdk_writes_including_update_cells() -> None:
+    from tablestore.plainbuffer.plain_buffer_builder import PlainBufferBuilder
+
+    put = PlainBufferBuilder.serialize_for_put_row([("merchant_biz_id", "b1")], [("n", 7), ("x", 1.5), ("s", "é")])
+    row = loopback.read_plain_buffer_rows(bytes(put))[0]
+    assert row.pk == [("merchant_biz_id", "b1")]
+    assert row.cells == [("n", 7, None), ("x", 1.5, None), ("s", "é", None)]
+    update = PlainBufferBuilder.serialize_for_update_row(
+        [("merchant_biz_id", "b1")], {"PUT": [("status", "PASSED"), ("ok", True)], "DELETE_ALL": ["error"]}
+    )
+    cells = loopback.read_plain_buffer_rows(bytes(update))[0].cells
+    assert cells == [("status", "PASSED", None), ("ok", True, None), ("error", None, 1)]
+
+
+def _encoded(condition: Any) -> bytes:
+    """A column condition as the SDK puts it on the wire (a serialized ``Filter``)."""
+    import tablestore.protobuf.table_store_filter_pb2 as filter_pb2
+    from tablestore.encoder import OTSProtoBufferEncoder
+
+    proto = filter_pb2.Filter()
+    OTSProtoBufferEncoder("utf-8")._make_column_condition(proto, condition)
+    return bytes(proto.SerializeToString())
+
+
+def test_the_tablestore_loopback_evaluates_the_sdks_column_conditions() -> None:
+    import tablestore
+
+    pending_or_abandoned = tablestore.CompositeColumnCondition(tablestore.LogicalOperator.OR)
+    for status in ("PENDING", "ABANDONED"):
+        pending_or_abandoned.add_sub_condition(
+            tablestore.SingleColumnCondition("status", status, tablestore.ComparatorType.EQUAL, pass_if_missing=False)
+        )
+    encoded = _encoded(pending_or_abandoned)
+    assert loopback.filter_passes(encoded, {"status": "PENDING"})
+    assert not loopback.filter_passes(encoded, {"status": "PASSED"})
+    assert not loopback.filter_passes(encoded, {})
+    older = tablestore.SingleColumnCondition("created_at", 10.0, tablestore.ComparatorType.LESS_THAN,
+                                             pass_if_missing=True)
+    encoded = _encoded(older)
+    assert loopback.filter_passes(encoded, {"created_at": 9.5})
+    assert not loopback.filter_passes(encoded, {"created_at": 10.0})
+    assert loopback.filter_passes(encoded, {})
+
+
+def test_the_ots_request_signature_is_the_one_the_sdk_sends() -> None:
+    from tablestore.auth import RequestContext, SignV2
+    from tablestore.credentials import StaticCredentialsProvider
+
+    headers = {"x-ots-date": "2026-11-30T00:00:00.000Z", "x-ots-apiversion": "2015-12-31",
+               "x-ots-accesskeyid": "ak", "x-ots-contentmd5": "abc=", "x-ots-instancename": "inst"}
+    context = RequestContext(StaticCredentialsProvider("ak", "sk").get_credentials())
+    SignV2("utf-8").make_request_signature_and_add_headers("/PutRow", headers, context)
+    assert loopback.ots_request_signature("/PutRow", headers, "sk") == headers["x-ots-signature"]
