@@ -18,11 +18,12 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from shared import jsonutil
 from shared.cloudauth import CloudAuthClient, CloudAuthError, ProcessNotCompleted, TransactionIdInvalid
 from shared.log import get_logger
+from shared.messages import NotifyMessage, RecheckMessage
 from shared.results import (
     CheckResultResponse,
     ImageDecodeError,
@@ -63,14 +64,6 @@ def result_key(merchant_biz_id: str) -> str:
 
 
 _EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "image/webp": "webp", "image/bmp": "bmp"}
-
-
-def notification_message(merchant_biz_id: str) -> bytes:
-    return jsonutil.dumps({"merchantBizId": merchant_biz_id, "attempt": 0})
-
-
-def recheck_message(merchant_biz_id: str, attempt: int) -> bytes:
-    return jsonutil.dumps({"merchantBizId": merchant_biz_id, "attempt": attempt})
 
 
 class ResultFetcher:
@@ -184,7 +177,7 @@ class ResultFetcher:
         """Enqueue the notification of ``status`` and flag the row, only if it still has that status. A failure
         here is repaired by the sweeper's outbox pass."""
         try:
-            self.notify_queue.send(notification_message(merchant_biz_id))
+            self.notify_queue.send(NotifyMessage(merchant_biz_id).to_body())
             self.store.mark_notification_enqueued(merchant_biz_id, status)
         except StorageError as exc:
             logger.error("fetch.notification_not_enqueued", extra={"errorCode": exc.code})
@@ -220,21 +213,10 @@ class ResultFetcher:
         delay = schedule[attempt] * (0.5 + 0.5 * self.jitter())
         try:
             self.store.record_check(record.merchant_biz_id, now=now, next_check_at=now + delay, error=error)
-            self.recheck_queue.send(recheck_message(record.merchant_biz_id, attempt + 1), delay_seconds=int(delay))
+            message = RecheckMessage(record.merchant_biz_id, attempt + 1)
+            self.recheck_queue.send(message.to_body(), delay_seconds=int(delay))
         except StorageError as exc:
             logger.error("fetch.recheck_not_scheduled", extra={"errorCode": exc.code})
             raise RecheckNotScheduled(exc.code) from exc
         return FetchOutcome(kind, error=error, next_check_in=delay)
 
-
-def parse_recheck_message(body: Any) -> tuple[str, int] | None:
-    """``(merchantBizId, attempt)`` from a re-check message body, or None when it is not one."""
-    if not isinstance(body, dict):
-        return None
-    mbid = body.get("merchantBizId")
-    attempt = body.get("attempt", 0)
-    if not isinstance(mbid, str) or not mbid.isalnum() or len(mbid) > 32:
-        return None
-    if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 0:
-        return None
-    return mbid, attempt

@@ -15,13 +15,13 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from shared import jsonutil
 from shared.delivery import DeliveryResult, TargetPolicy, post_webhook
 from shared.log import get_logger
+from shared.messages import NotifyMessage
 from shared.settings import Subscriber, WebhookSettings
 from shared.storage import ObjectNotFound, ObjectStore, Queue, StorageError, TransactionRecord, TransactionStore
 from shared.urls import display_url
@@ -40,32 +40,6 @@ MAX_PARALLEL_DELIVERIES = 16  # per message
 MAX_CONCURRENT_MESSAGES = 8
 
 Sender = Callable[[str, bytes, dict[str, str]], DeliveryResult]
-
-
-@dataclass(frozen=True)
-class NotifyMessage:
-    merchant_biz_id: str
-    attempt: int = 0
-    pending: tuple[str, ...] | None = None  # subscriber URLs still owed the event; None = all
-
-    @classmethod
-    def from_body(cls, body: Any) -> NotifyMessage | None:
-        if not isinstance(body, dict):
-            return None
-        mbid, attempt, pending = body.get("merchantBizId"), body.get("attempt", 0), body.get("pending")
-        if not isinstance(mbid, str) or not mbid.isalnum() or len(mbid) > 32:
-            return None
-        if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 0:
-            return None
-        if pending is not None and not (isinstance(pending, list) and all(isinstance(u, str) for u in pending)):
-            return None
-        return cls(mbid, attempt, tuple(pending) if pending is not None else None)
-
-    def to_body(self) -> bytes:
-        body: dict[str, Any] = {"merchantBizId": self.merchant_biz_id, "attempt": self.attempt}
-        if self.pending is not None:
-            body["pending"] = list(self.pending)
-        return jsonutil.dumps(body)
 
 
 def webhook_id(record: TransactionRecord) -> str:

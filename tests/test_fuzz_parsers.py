@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from shared import jsonutil
 from shared.auth import issue_token
+from shared.callback import hash_callback_token
 from shared.cloudauth import (
     CloudAuthClient,
     CloudAuthError,
@@ -36,7 +37,7 @@ from shared.cloudauth.client import InitializeResponse
 from shared.delivery import DeliveryResult
 from shared.fc import BadEvent, HttpEvent, TimerEvent, parse_queue_event
 from shared.fetcher import RecheckNotScheduled, ResultFetcher
-from shared.handlers.initializer import InitializerApp, hash_callback_token
+from shared.handlers.initializer import InitializerApp
 from shared.handlers.notifier import NotifierApp
 from shared.handlers.result_fetcher import ResultFetcherApp
 from shared.notifications import Notifier

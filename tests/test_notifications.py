@@ -12,7 +12,7 @@ from standardwebhooks.webhooks import Webhook
 
 from shared import jsonutil
 from shared.delivery import DeliveryResult
-from shared.notifications import NotifyMessage
+from shared.messages import NotifyMessage
 from tests.fakes import (
     IDENTITY,
     SECRET_A,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from shared import jsonutil, products
+from shared.ids import MERCHANT_BIZ_ID_RULE, TRANSACTION_ID_RULE, is_merchant_biz_id, is_transaction_id
 
 from .errors import ParameterError
 
@@ -106,13 +107,11 @@ ENUMS: dict[str, frozenset[str]] = {
     "DeleteAfterQuery": frozenset({"Y", "N"}),
 }
 
-_MERCHANT_BIZ_ID = re.compile(r"[A-Za-z0-9]{1,32}")
 _SCENE_CODE = re.compile(r"[A-Za-z0-9_]{1,10}")
 _PRODUCT_CODE = re.compile(r"[A-Za-z0-9_]{1,32}")
 _MOBILE = re.compile(r"\+62[0-9]{9,11}")  # SDK: "must start with +62 followed by 9 to 11 digits" (Indonesia)
 _URL_PARAMETERS = frozenset({"ReturnUrl", "FacePictureUrl", "TargetFacePictureUrl", "FacePictureFile",
                              "TargetFacePictureFile"})  # fmt: skip
-_TRANSACTION_ID = re.compile(r"[\x21-\x7e]{1,128}")  # printable ASCII, no spaces
 MAX_VALUE_LENGTH = 16 * 1024 * 1024  # a base64 image is the largest thing we send
 
 
@@ -169,14 +168,14 @@ def check_value(
     allowed = ENUMS.get(name)
     if allowed is not None and value not in allowed:
         raise invalid(name, "must be one of " + "/".join(sorted(allowed)))
-    if name == "MerchantBizId" and not _MERCHANT_BIZ_ID.fullmatch(value):
-        raise invalid(name, "must be 1-32 letters or digits")
+    if name == "MerchantBizId" and not is_merchant_biz_id(value):
+        raise invalid(name, f"must be {MERCHANT_BIZ_ID_RULE}")
     elif name == "SceneCode" and not _SCENE_CODE.fullmatch(value):
         raise invalid(name, "must be 1-10 letters, digits or _")
     elif name == "ProductCode" and not _PRODUCT_CODE.fullmatch(value):
         raise invalid(name, "must be letters, digits or _")
-    elif name == "TransactionId" and not _TRANSACTION_ID.fullmatch(value):
-        raise invalid(name, "must be 1-128 printable characters without spaces")
+    elif name == "TransactionId" and not is_transaction_id(value):
+        raise invalid(name, f"must be {TRANSACTION_ID_RULE}")
     elif name == "DocType" and doc_types is not None:
         problem = doc_types.problem(value, region, allow_undocumented=allow_undocumented_doc_types)
         if problem is not None:

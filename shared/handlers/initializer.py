@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from shared import jsonutil
 from shared.auth import bearer_token, hash_user_id, verify_token
+from shared.callback import callback_url, hash_callback_token, new_callback_token
 from shared.cloudauth import (
     AuthError,
     CloudAuthClient,
@@ -25,6 +25,7 @@ from shared.config import CloudAuthSettings
 from shared.doctypes import DOC_TYPES
 from shared.fc import HttpError, HttpEvent, Router, http_response
 from shared.handlers import register_config_secrets
+from shared.ids import is_merchant_biz_id
 from shared.log import get_logger, log_context
 from shared.ratelimit import WINDOW_SECONDS, claim_slot, release_slot
 from shared.settings import FrontendSettings
@@ -62,10 +63,6 @@ SWITCHES = {
     "styleConfig": "StyleConfig",
 }
 KNOWN_FIELDS = frozenset({"docType", "metaInfo", "returnUrl", *SWITCHES})
-
-
-def hash_callback_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def return_url_allowed(url: str, allowlist: tuple[str, ...]) -> bool:
@@ -171,9 +168,8 @@ class InitializerApp:
 
     def get_verification(self, event: HttpEvent, merchant_biz_id: str) -> dict[str, Any]:
         user = self._user(event)
-        well_formed = merchant_biz_id.isalnum() and len(merchant_biz_id) <= 32
         try:
-            record = self.store.get(merchant_biz_id) if well_formed else None
+            record = self.store.get(merchant_biz_id) if is_merchant_biz_id(merchant_biz_id) else None
         except StorageError:
             raise HttpError(503, "StorageUnavailable", "try again shortly") from None
         if record is None or not secrets.compare_digest(record.merchant_user_id, user):
@@ -213,15 +209,14 @@ class InitializerApp:
                 raise HttpError(400, "InvalidParameter", f"{field_name} must be a string")
             extra[vendor_name] = value
         merchant_biz_id = uuid.uuid4().hex
-        callback_url = f"{self.settings.public_url}/callback?merchantBizId={quote(merchant_biz_id)}"
         request = InitializeRequest(
             merchant_biz_id=merchant_biz_id,
             meta_info=meta_info,
             merchant_user_id=user,
             return_url=return_url,
             doc_type=doc_type,
-            callback_url=callback_url,
-            callback_token=secrets.token_urlsafe(32),
+            callback_url=callback_url(self.settings.public_url, merchant_biz_id),
+            callback_token=new_callback_token(),
             extra=extra,
         )
         return request

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from shared.ids import validate_merchant_biz_id
+
 from .errors import InvalidKey, MessageTooLarge, ObjectNotFound, ReceiptInvalid, RecordExists, StorageError
 from .objects import DirectoryObjectStore, validate_key
 from .protocols import (
@@ -49,7 +51,6 @@ from .records import (
     RATE_SLOT,
     STATUSES,
     TransactionRecord,
-    validate_merchant_biz_id,
 )
 from .settings import (
     QUEUE_NAMES,

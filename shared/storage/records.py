@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Final, Literal
 
 from shared import jsonutil
+from shared.ids import validate_merchant_biz_id
 
 Status = Literal["PENDING", "PASSED", "FAILED", "ABANDONED", "RATE_SLOT"]
 Passed = Literal["Y", "N", "P"]
@@ -25,21 +25,12 @@ RESULT_STATUSES: Final[frozenset[str]] = frozenset({PASSED, FAILED})
 FINALIZABLE_STATUSES: Final[tuple[str, ...]] = (PENDING, ABANDONED)
 PASSED_VALUES: Final[frozenset[str]] = frozenset({"Y", "N", "P"})
 
-MAX_MERCHANT_BIZ_ID = 32
-_BIZ_ID_RE = re.compile(r"^[A-Za-z0-9_\-.]{1,32}$")
 
 # Columns stored as JSON text (Tablestore has no map type; SQLite keeps the same layout).
 _JSON_COLUMNS: Final = frozenset({"identity_masked"})
 _BOOL_COLUMNS: Final = frozenset({"notification_enqueued", "vendor_copy_deleted"})
 _INT_COLUMNS: Final = frozenset({"check_count", "result_version"})
 _FLOAT_COLUMNS: Final = frozenset({"created_at", "updated_at", "finalized_at", "next_check_at"})
-
-
-def validate_merchant_biz_id(value: str) -> str:
-    """The primary key: 1–32 characters of ``A-Z a-z 0-9 _ - .`` (the vendor's MerchantBizId limit)."""
-    if not isinstance(value, str) or not _BIZ_ID_RE.match(value):
-        raise ValueError("merchant_biz_id must be 1-32 characters of A-Z a-z 0-9 _ - .")
-    return value
 
 
 @dataclass

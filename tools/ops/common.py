@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from shared import jsonutil
 from shared.cloudauth import CloudAuthClient
 from shared.config import CloudAuthSettings
+from shared.ids import MERCHANT_BIZ_ID_RULE, is_merchant_biz_id
 
 if TYPE_CHECKING:
     from shared.storage import Stores, TransactionRecord
@@ -140,12 +141,9 @@ def iso(epoch: float | None) -> str | None:
 
 
 def merchant_biz_id_arg(value: str) -> str:
-    from shared.storage import validate_merchant_biz_id  # noqa: PLC0415
-
-    try:
-        return validate_merchant_biz_id(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError("merchantBizId must be 1-32 characters of A-Z a-z 0-9 _ - .") from None
+    if not is_merchant_biz_id(value):
+        raise argparse.ArgumentTypeError(f"merchantBizId must be {MERCHANT_BIZ_ID_RULE}")
+    return value
 
 
 def record_view(record: TransactionRecord) -> dict[str, Any]:
