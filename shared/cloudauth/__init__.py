@@ -44,6 +44,7 @@ from .params import (
     INITIALIZE_V2,
     OperationParameters,
 )
+from .switches import INITIALIZE_SWITCHES, Switch, Switches
 
 __all__ = [
     "API_VERSION",
@@ -52,6 +53,7 @@ __all__ = [
     "INITIALIZE",
     "INITIALIZE_PARAMETERS",
     "INITIALIZE_REQUIRED",
+    "INITIALIZE_SWITCHES",
     "INITIALIZE_V2",
     "AuthError",
     "CloudAuthClient",
@@ -66,6 +68,8 @@ __all__ = [
     "ParameterError",
     "ProcessNotCompleted",
     "ServerError",
+    "Switch",
+    "Switches",
     "ThrottlingError",
     "TransactionIdInvalid",
     "TransportError",

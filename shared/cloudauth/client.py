@@ -48,6 +48,7 @@ from .params import (
     validate_initialize,
     validate_initialize_v2,
 )
+from .switches import INITIALIZE_SWITCHES
 
 API_VERSION = "2022-08-09"
 SUCCESS_CODES = frozenset({"Success", "200"})  # DeleteVerifyResult answers "200", the others "Success"
@@ -56,7 +57,7 @@ USER_AGENT = "fc-ekyc-cloudauth/1"
 
 log = get_logger(__name__)
 
-# InitializeRequest field → vendor parameter name.
+# InitializeRequest field → vendor parameter name: the fixed parameters, then one field per switch (the table's).
 _INITIALIZE_FIELDS: dict[str, str] = {
     "merchant_biz_id": "MerchantBizId",
     "meta_info": "MetaInfo",
@@ -66,24 +67,7 @@ _INITIALIZE_FIELDS: dict[str, str] = {
     "product_code": "ProductCode",
     "callback_url": "CallbackUrl",
     "callback_token": "CallbackToken",
-    "scene_code": "SceneCode",
-    "id_spoof": "IdSpoof",
-    "authorize": "Authorize",
-    "security_level": "SecurityLevel",
-    "id_threshold": "IdThreshold",
-    "model": "Model",
-    "doc_video": "DocVideo",
-    "show_album_icon": "ShowAlbumIcon",
-    "show_ocr_result": "ShowOcrResult",
-    "show_guide_page": "ShowGuidePage",
-    "edit_ocr_result": "EditOcrResult",
-    "doc_scan_mode": "DocScanMode",
-    "product_flow": "ProductFlow",
-    "pages": "Pages",
-    "procedure_priority": "ProcedurePriority",
-    "use_nfc": "UseNFC",
-    "language_config": "LanguageConfig",
-    "style_config": "StyleConfig",
+    **{switch.field: switch.parameter for switch in INITIALIZE_SWITCHES},
     "face_picture_base64": "FacePictureBase64",
 }
 
@@ -91,6 +75,9 @@ _INITIALIZE_FIELDS: dict[str, str] = {
 @dataclass(frozen=True)
 class InitializeRequest:
     """One Initialize call. Fields left ``None`` are not sent; ``extra`` takes any other vendor parameter by name.
+
+    Between ``callback_token`` and ``face_picture_base64``: one field per switch of
+    :data:`~shared.cloudauth.switches.INITIALIZE_SWITCHES` (a test keeps the two in step).
 
     ``product_code`` defaults to the client's setting (``CLOUDAUTH_PRODUCT_CODE``). PII-bearing fields are kept
     out of ``repr``.

@@ -17,6 +17,7 @@ from shared import jsonutil, products
 from shared.ids import MERCHANT_BIZ_ID_RULE, TRANSACTION_ID_RULE, is_merchant_biz_id, is_transaction_id
 
 from .errors import ParameterError
+from .switches import INITIALIZE_SWITCHES
 
 # Every Initialize parameter in the vendor's API metadata (2022-08-09), plus those the official Python SDK 3.23.1
 # sends that the metadata does not list yet (marked "SDK"). FacePictureBase64 is the only one sent in the body.
@@ -81,23 +82,9 @@ INITIALIZE_V2 = OperationParameters(
     ("ProductCode", "MerchantBizId", "MetaInfo", "MerchantUserId", "ReturnUrl"),
 )
 
-# Documented values of enumerated parameters (Initialize, CheckResult, DeleteVerifyResult).
+# Documented values of enumerated parameters: Initialize's switches (their table), then the others.
 ENUMS: dict[str, frozenset[str]] = {
-    "IdSpoof": frozenset({"Y", "N"}),
-    "Authorize": frozenset({"T", "F"}),
-    "SecurityLevel": frozenset({"01", "02"}),
-    "IdThreshold": frozenset({"0", "1", "2", "3"}),
-    "Model": frozenset({"LIVENESS", "PHOTINUS_LIVENESS"}),
-    "DocVideo": frozenset({"Y", "N"}),
-    "ShowAlbumIcon": frozenset({"1", "0"}),
-    "ShowOcrResult": frozenset({"1", "0"}),
-    "ShowGuidePage": frozenset({"1", "0"}),
-    "EditOcrResult": frozenset({"1", "0"}),
-    "DocScanMode": frozenset({"manual", "auto"}),
-    "ProductFlow": frozenset({"DOC_FACE", "FACE_DOC"}),
-    "Pages": frozenset({"01", "01,02"}),
-    "ProcedurePriority": frozenset({"url", "keep"}),
-    "UseNFC": frozenset({"Y", "N"}),
+    **{switch.parameter: switch.values for switch in INITIALIZE_SWITCHES if switch.values},
     # official SDK 3.23.1 parameter comments (InitializeRequest / InitializeV2Request)
     "AppQualityCheck": frozenset({"Y", "N"}),
     "MRTDInput": frozenset({"0", "1", "2"}),
@@ -107,7 +94,6 @@ ENUMS: dict[str, frozenset[str]] = {
     "DeleteAfterQuery": frozenset({"Y", "N"}),
 }
 
-_SCENE_CODE = re.compile(r"[A-Za-z0-9_]{1,10}")
 _PRODUCT_CODE = re.compile(r"[A-Za-z0-9_]{1,32}")
 _MOBILE = re.compile(r"\+62[0-9]{9,11}")  # SDK: "must start with +62 followed by 9 to 11 digits" (Indonesia)
 _URL_PARAMETERS = frozenset({"ReturnUrl", "FacePictureUrl", "TargetFacePictureUrl", "FacePictureFile",
@@ -168,10 +154,14 @@ def check_value(
     allowed = ENUMS.get(name)
     if allowed is not None and value not in allowed:
         raise invalid(name, "must be one of " + "/".join(sorted(allowed)))
-    if name == "MerchantBizId" and not is_merchant_biz_id(value):
+    switch = INITIALIZE_SWITCHES.by_parameter.get(name)
+    if switch is not None:
+        if switch.pattern is not None and not switch.pattern.fullmatch(value):
+            raise invalid(name, switch.rule)
+        if switch.json_object:
+            _check_json(name, value, dict)
+    elif name == "MerchantBizId" and not is_merchant_biz_id(value):
         raise invalid(name, f"must be {MERCHANT_BIZ_ID_RULE}")
-    elif name == "SceneCode" and not _SCENE_CODE.fullmatch(value):
-        raise invalid(name, "must be 1-10 letters, digits or _")
     elif name == "ProductCode" and not _PRODUCT_CODE.fullmatch(value):
         raise invalid(name, "must be letters, digits or _")
     elif name == "TransactionId" and not is_transaction_id(value):
@@ -182,8 +172,6 @@ def check_value(
             raise invalid(name, problem)
     elif name == "Mobile" and not _MOBILE.fullmatch(value):
         raise invalid(name, "must be +62 followed by 9 to 11 digits")
-    elif name == "StyleConfig":
-        _check_json(name, value, dict)
     elif name == "DocPageConfig":
         _check_json(name, value, list)
     elif name in _URL_PARAMETERS:
