@@ -35,7 +35,7 @@ from shared.cloudauth import (
 )
 from shared.cloudauth.client import InitializeResponse
 from shared.delivery import DeliveryResult
-from shared.fc import BadEvent, HttpEvent, TimerEvent, parse_queue_event
+from shared.fc import BadEvent, HttpEvent, parse_queue_event
 from shared.fetcher import RecheckNotScheduled, ResultFetcher
 from shared.handlers.initializer import InitializerApp
 from shared.handlers.notifier import NotifierApp
@@ -298,18 +298,6 @@ def test_queue_event_parsing_yields_messages_or_bad_event(event: Any) -> None:
         assert isinstance(message.id, str) and isinstance(message.body, bytes)
         assert (message.error is None) == message.ok
         repr(message)
-
-
-@FUZZ
-@given(event=raw_events | json_objects | st.fixed_dictionaries({"triggerTime": scalars}, optional={
-    "triggerName": json_values, "payload": json_values}))
-def test_timer_event_parsing_yields_an_event_or_bad_event(event: Any) -> None:
-    try:
-        timer = TimerEvent.from_bytes(event)
-    except BadEvent:
-        return
-    assert isinstance(timer.trigger_time, str)
-    assert isinstance(timer.trigger_name, str) and isinstance(timer.payload, str)
 
 
 # --- CheckResult ------------------------------------------------------------------------------------------------
