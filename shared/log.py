@@ -46,7 +46,7 @@ import traceback
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from shared import jsonutil
@@ -132,14 +132,21 @@ class _SecretRegistry:
 _secrets = _SecretRegistry()
 
 
-def register_secret(value: str | None) -> None:
-    """Scrub ``value`` (and its URL-encoded form) from every later log line. Values under 6 chars are ignored."""
+_Secret = TypeVar("_Secret", str, "str | None")
+
+
+def register_secret(value: _Secret) -> _Secret:
+    """Scrub ``value`` (and its URL-encoded form) from every later log line; returns ``value``, so a settings
+    reader can register a secret where it reads it. Values under 6 chars are ignored."""
     if not value or len(value) < MIN_SECRET_CHARS:
-        return
+        return value
     with _secrets.lock:
+        if value in _secrets.values:
+            return value
         _secrets.values.update({value, quote(value, safe="")})
         ordered = sorted(_secrets.values, key=len, reverse=True)
         _secrets.pattern = re.compile("|".join(re.escape(v) for v in ordered))
+    return value
 
 
 def scrub_text(text: str) -> str:

@@ -19,17 +19,35 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from shared.config import Env, env_float, env_int, environ
 from shared.fetcher import ResultFetcher, result_prefix
 from shared.log import get_logger
 from shared.ratelimit import WINDOW_SECONDS as RATE_WINDOW_SECONDS
-from shared.settings import SweepSettings
-from shared.storage import RATE_SLOT, StorageError, TransactionRecord
+from shared.storage import RATE_SLOT, ObjectStore, StorageError, TransactionRecord, TransactionStore
 
 logger = get_logger("kyc.sweeper")
 
 OUTBOX_GRACE_SECONDS = 60.0
 OUTBOX_WINDOW_SECONDS = 31 * 86400.0  # the vendor keeps results 30 days: no row older than that turns final
 MAX_SWEEP_BACKOFF_SECONDS = 3600.0
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    sweep_after_seconds: float
+    abandon_after_seconds: float
+    retention_days: int
+    batch_size: int
+
+    @classmethod
+    def from_env(cls, env: Env | None = None) -> SweepSettings:
+        env = environ() if env is None else env
+        return cls(
+            sweep_after_seconds=env_float(env, "KYC_SWEEP_AFTER", 900.0),
+            abandon_after_seconds=env_float(env, "KYC_ABANDON_AFTER", 86400.0),
+            retention_days=env_int(env, "KYC_RETENTION_DAYS", 0, minimum=0),
+            batch_size=env_int(env, "KYC_SWEEP_BATCH", 200, minimum=1, maximum=10000),
+        )
 
 
 @dataclass
@@ -56,10 +74,19 @@ class SweepReport:
 
 class Sweeper:
     def __init__(
-        self, *, fetcher: ResultFetcher, settings: SweepSettings, clock: Callable[[], float] = time.time
+        self,
+        *,
+        store: TransactionStore,
+        objects: ObjectStore,
+        fetcher: ResultFetcher,
+        settings: SweepSettings,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """``fetcher`` fetches, announces and deletes vendor copies exactly as the callback path does; ``store`` and
+        ``objects`` are the ones it keeps results in (the sweeper scans the rows and expires both)."""
+        self.store = store
+        self.objects = objects
         self.fetcher = fetcher
-        self.store = fetcher.store
         self.settings = settings
         self.clock = clock
 
@@ -96,8 +123,8 @@ class Sweeper:
             if report.checked >= self.settings.batch_size:
                 return  # the rest waits for the next sweep (the vendor's QPS is shared with live traffic)
             report.checked += 1
-            # An attempt past the quick schedule: the fetcher queues no re-check, the sweeper reschedules below.
-            outcome = self.fetcher.fetch(row.merchant_biz_id, attempt=len(self.fetcher.settings.recheck_schedule))
+            # No quick re-check: the sweeper reschedules below.
+            outcome = self.fetcher.fetch(row.merchant_biz_id, recheck=False)
             if outcome.kind == "finalized":
                 report.finalized += 1
             if outcome.kind in {"finalized", "already_final"}:
@@ -115,7 +142,7 @@ class Sweeper:
 
     def _repair_outbox(self, report: SweepReport) -> None:
         now = self.clock()
-        delete_vendor_copy = self.fetcher.settings.delete_vendor_copy
+        delete_vendor_copy = self.fetcher.deletes_vendor_copy
         worked = 0
         for status in ("PASSED", "FAILED", "ABANDONED"):
             # Rows can only become final while the vendor still has the result, so older rows need no repair.
@@ -145,7 +172,7 @@ class Sweeper:
             for row in self._rows(status, created_before=cutoff):
                 if report.expired >= self.settings.batch_size:
                     return
-                self.fetcher.objects.delete_prefix(result_prefix(row.merchant_biz_id))
+                self.objects.delete_prefix(result_prefix(row.merchant_biz_id))
                 self.store.delete(row.merchant_biz_id)
                 report.expired += 1
 

@@ -21,6 +21,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -38,17 +39,82 @@ from shared.cloudauth import (
     ThrottlingError,
     TransportError,
 )
+from shared.config import (
+    ConfigError,
+    Env,
+    env_int,
+    env_list,
+    env_required,
+    env_str,
+    environ,
+    http_url,
+    is_aliyun_backend,
+)
 from shared.doctypes import DOC_TYPES
 from shared.ids import is_merchant_biz_id
-from shared.log import get_logger, log_context
+from shared.log import get_logger, log_context, register_secret
 from shared.ratelimit import WINDOW_SECONDS, claim_slot, release_slot
-from shared.settings import FrontendSettings
 from shared.storage import RecordExists, StorageError, TransactionRecord, TransactionStore
 
 logger = get_logger("kyc.initializer")
 
 #: Fields of ``POST /verifications`` besides the switches.
 REQUEST_FIELDS = frozenset({"docType", "metaInfo", "returnUrl"})
+
+
+@dataclass(frozen=True)
+class FrontendSettings:
+    """What the initializer needs to serve the merchant's web frontend: its API (JWT, CORS, limits) and this service."""
+
+    public_url: str
+    jwt_secret: str = field(repr=False)
+    user_id_pepper: str = field(repr=False)
+    return_url_allowlist: tuple[str, ...]
+    cors_origins: tuple[str, ...]
+    rate_limit_per_hour: int
+    max_body_bytes: int
+    max_meta_info_bytes: int
+    jwt_leeway_seconds: int
+    jwt_previous_secrets: tuple[str, ...] = field(default=(), repr=False)
+
+    @classmethod
+    def from_env(cls, env: Env | None = None) -> FrontendSettings:
+        env = environ() if env is None else env
+        # Secrets are scrubbed from logs as soon as they are read, before any check can fail.
+        for previous_secret in env_list(env, "KYC_JWT_PREVIOUS_SECRETS"):
+            register_secret(previous_secret)
+        register_secret(env_str(env, "KYC_JWT_SECRET"))
+        register_secret(env_str(env, "KYC_USER_ID_PEPPER"))
+        public_url = http_url("KYC_PUBLIC_URL", env_required(env, "KYC_PUBLIC_URL")).rstrip("/")
+        if is_aliyun_backend(env) and not public_url.startswith("https://"):
+            raise ConfigError("KYC_PUBLIC_URL", "must be https with the aliyun backend (callbacks are https)")
+        jwt_secret = env_required(env, "KYC_JWT_SECRET")
+        if len(jwt_secret) < 32:
+            raise ConfigError("KYC_JWT_SECRET", "must be at least 32 characters")
+        # While rotating, tokens signed with the previous secret(s) stay valid until they expire.
+        previous = env_list(env, "KYC_JWT_PREVIOUS_SECRETS")
+        if any(len(s) < 32 for s in previous):
+            raise ConfigError("KYC_JWT_PREVIOUS_SECRETS", "must list secrets of at least 32 characters")
+        pepper = env_required(env, "KYC_USER_ID_PEPPER")
+        if len(pepper) < 16:
+            raise ConfigError("KYC_USER_ID_PEPPER", "must be at least 16 characters")
+        allowlist = env_list(env, "KYC_RETURN_URL_ALLOWLIST")
+        if not allowlist:
+            raise ConfigError("KYC_RETURN_URL_ALLOWLIST", "is required: the URL prefixes browsers may return to")
+        for prefix in allowlist:
+            http_url("KYC_RETURN_URL_ALLOWLIST", prefix)
+        return cls(
+            public_url=public_url,
+            jwt_secret=jwt_secret,
+            jwt_previous_secrets=previous,
+            user_id_pepper=pepper,
+            return_url_allowlist=allowlist,
+            cors_origins=env_list(env, "KYC_CORS_ORIGINS"),
+            rate_limit_per_hour=env_int(env, "KYC_RATE_LIMIT_PER_HOUR", 10, minimum=0),
+            max_body_bytes=env_int(env, "KYC_MAX_BODY_BYTES", 64 * 1024, minimum=1024),
+            max_meta_info_bytes=env_int(env, "KYC_MAX_META_INFO_BYTES", 16 * 1024, minimum=256),
+            jwt_leeway_seconds=env_int(env, "KYC_JWT_LEEWAY", 30, minimum=0, maximum=300),
+        )
 
 
 class Refused(Exception):

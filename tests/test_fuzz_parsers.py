@@ -36,13 +36,12 @@ from shared.cloudauth import (
 from shared.cloudauth.client import InitializeResponse
 from shared.delivery import DeliveryResult
 from shared.fc import BadEvent, HttpEvent, parse_queue_event
-from shared.fetcher import RecheckNotScheduled, ResultFetcher
+from shared.fetcher import FetchSettings, RecheckNotScheduled, ResultFetcher
 from shared.handlers.initializer import InitializerApp
 from shared.handlers.notifier import NotifierApp
 from shared.handlers.result_fetcher import ResultFetcherApp
-from shared.notifications import Notifier
+from shared.notifications import Notifier, Subscriber, WebhookSettings
 from shared.results import CheckResultResponse, ImageDecodeError, ResultParseError, parse_check_result
-from shared.settings import FetchSettings, FrontendSettings, Subscriber, WebhookSettings
 from shared.storage import (
     StorageSettings,
     TransactionRecord,
@@ -51,6 +50,7 @@ from shared.storage import (
     open_queue,
     open_transaction_store,
 )
+from shared.verifications import FrontendSettings
 from shared.webhooks import generate_secret
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)

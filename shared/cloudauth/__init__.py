@@ -13,7 +13,6 @@ client.delete_verify_result(transaction_id, delete_type="All")
 
 from __future__ import annotations
 
-from shared.config import CloudAuthSettings
 from shared.doctypes import DOC_TYPES
 
 from .client import (
@@ -44,6 +43,7 @@ from .params import (
     INITIALIZE_V2,
     OperationParameters,
 )
+from .settings import CloudAuthSettings
 from .switches import INITIALIZE_SWITCHES, Switch, Switches
 
 __all__ = [

@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from shared import jsonutil
-from shared.config import CloudAuthSettings, Env
+from shared.config import Env
 from shared.log import get_logger
 from shared.signing import Credentials, canonical_query_string, percent_encode, sign_acs3_request, sign_v1_params
 
@@ -48,6 +48,7 @@ from .params import (
     validate_initialize,
     validate_initialize_v2,
 )
+from .settings import CloudAuthSettings
 from .switches import INITIALIZE_SWITCHES
 
 API_VERSION = "2022-08-09"

@@ -12,13 +12,11 @@ from typing import Any
 
 from shared.auth import bearer_token, hash_user_id, verify_token
 from shared.cloudauth import CloudAuthClient
-from shared.config import CloudAuthSettings
 from shared.fc import HttpError, HttpEvent, Router, http_response
-from shared.handlers import register_config_secrets
 from shared.log import get_logger, log_context
-from shared.settings import FrontendSettings
-from shared.storage import StorageSettings, TransactionStore, open_transaction_store
-from shared.verifications import Refused, Verifications, verification_view
+from shared.storage import TransactionStore
+from shared.verifications import FrontendSettings, Refused, Verifications, verification_view
+from shared.wiring import build_verifications
 
 logger = get_logger("kyc.initializer")
 
@@ -62,14 +60,8 @@ class InitializerApp:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> InitializerApp:
-        register_config_secrets(env)
-        settings = FrontendSettings.from_env(env)
-        storage = StorageSettings.from_env(env)
-        return cls(
-            settings=settings,
-            client=CloudAuthClient(CloudAuthSettings.from_env(env)),
-            store=open_transaction_store(storage),
-        )
+        service = build_verifications(env)
+        return cls(settings=service.settings, client=service.client, store=service.store)
 
     def handle(self, event: Any, context: Any) -> dict[str, Any]:
         request_id = getattr(context, "request_id", None)

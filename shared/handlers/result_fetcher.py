@@ -11,16 +11,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from shared.callback import callback_token_matches, same_transaction
-from shared.cloudauth import CloudAuthClient
-from shared.config import CloudAuthSettings
 from shared.fc import BadMessage, HttpError, HttpEvent, Router, http_response, parse_queue_event
 from shared.fetcher import FetchOutcome, RecheckNotScheduled, ResultFetcher
-from shared.handlers import register_config_secrets
 from shared.ids import is_merchant_biz_id
 from shared.log import get_logger, log_context, security_event
 from shared.messages import RecheckMessage
-from shared.settings import FetchSettings
-from shared.storage import StorageError, StorageSettings, open_object_store, open_queue, open_transaction_store
+from shared.storage import StorageError
+from shared.wiring import build_fetcher
 
 logger = get_logger("kyc.result_fetcher")
 
@@ -33,17 +30,7 @@ class ResultFetcherApp:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ResultFetcherApp:
-        register_config_secrets(env)
-        storage = StorageSettings.from_env(env)
-        fetcher = ResultFetcher(
-            client=CloudAuthClient(CloudAuthSettings.from_env(env)),
-            store=open_transaction_store(storage),
-            objects=open_object_store(storage),
-            recheck_queue=open_queue(storage, "recheck"),
-            notify_queue=open_queue(storage, "notify"),
-            settings=FetchSettings.from_env(env),
-        )
-        return cls(fetcher)
+        return cls(build_fetcher(env))
 
     def handle(self, event: Any, context: Any) -> Any:
         """HTTP trigger events are dicts with ``requestContext``; queue trigger events are CloudEvents."""

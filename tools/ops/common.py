@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from shared import jsonutil
 from shared.cloudauth import CloudAuthClient
-from shared.config import CloudAuthSettings
 from shared.ids import MERCHANT_BIZ_ID_RULE, is_merchant_biz_id
+from shared.wiring import build_cloudauth_client
 
 if TYPE_CHECKING:
     from shared.storage import Stores, TransactionRecord
@@ -56,7 +56,7 @@ class Context:
 
     def client(self) -> CloudAuthClient:
         if self._client is None:
-            factory = self.client_factory or (lambda env: CloudAuthClient(CloudAuthSettings.from_env(env)))
+            factory = self.client_factory or build_cloudauth_client
             self._client = factory(self.env)
         return self._client
 
