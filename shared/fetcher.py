@@ -29,15 +29,14 @@ from shared.results import (
     CheckResultResponse,
     ImageDecodeError,
     ResultParseError,
-    VerificationStatus,
     mask_identity,
     parse_check_result,
 )
+from shared.status import Status
 from shared.storage import ObjectStore, Queue, StorageError, TransactionRecord, TransactionStore
 
 logger = get_logger("kyc.fetcher")
 
-FINAL_STATUSES = frozenset({"PASSED", "FAILED"})
 DEFAULT_RECHECK_SCHEDULE = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0)
 OutcomeKind = Literal["finalized", "already_final", "pending", "retry_later", "unknown", "failed"]
 
@@ -120,8 +119,8 @@ class ResultFetcher:
         record = self.store.get(merchant_biz_id)
         if record is None:
             return FetchOutcome("unknown")
-        if record.status in FINAL_STATUSES:
-            return FetchOutcome("already_final", status=record.status)
+        if record.is_final:  # a verdict; an ABANDONED row is fetched: a late real result replaces it
+            return FetchOutcome("already_final", status=record.status.value)
         try:
             body = self.client.check_result(merchant_biz_id, record.transaction_id, is_return_image=True)
         except ProcessNotCompleted:
@@ -140,7 +139,7 @@ class ResultFetcher:
         except ResultParseError as exc:
             logger.error("fetch.unparseable_result", extra={"errorCode": exc.code})
             return self._schedule_recheck(record, attempt if recheck else None, error=exc.code, pending=False)
-        if result.status is VerificationStatus.PENDING:
+        if result.status is Status.PENDING:
             return self._schedule_recheck(record, attempt if recheck else None, error=None, pending=True)
         try:
             return self._keep(record, result)

@@ -34,16 +34,18 @@ from shared.config import (
 from shared.delivery import DeliveryResult, TargetPolicy, post_webhook
 from shared.log import get_logger, register_secret
 from shared.messages import NotifyMessage
+from shared.status import Status
 from shared.storage import ObjectNotFound, ObjectStore, Queue, StorageError, TransactionRecord, TransactionStore
 from shared.urls import display_url
 from shared.webhooks import InvalidWebhookSecret, WebhookSecret, signature_headers
 
 logger = get_logger("kyc.notifier")
 
-EVENT_TYPES = {
-    "PASSED": "verification.completed",
-    "FAILED": "verification.completed",
-    "ABANDONED": "verification.abandoned",
+#: The webhook event of each terminal status (:data:`shared.status.TERMINAL`); any other status is not announced.
+EVENT_TYPES: dict[Status, str] = {
+    Status.PASSED: "verification.completed",
+    Status.FAILED: "verification.completed",
+    Status.ABANDONED: "verification.abandoned",
 }
 MAX_PARALLEL_DELIVERIES = 16  # per message
 # Messages one instance delivers at once: FC runs one per instance (instance concurrency 1); the local worker

@@ -23,7 +23,8 @@ from shared.config import Env, env_float, env_int, environ
 from shared.fetcher import ResultFetcher, result_prefix
 from shared.log import get_logger
 from shared.ratelimit import WINDOW_SECONDS as RATE_WINDOW_SECONDS
-from shared.storage import RATE_SLOT, ObjectStore, StorageError, TransactionRecord, TransactionStore
+from shared.status import TERMINAL, Status
+from shared.storage import ObjectStore, StorageError, TransactionRecord, TransactionStore
 
 logger = get_logger("kyc.sweeper")
 
@@ -102,7 +103,7 @@ class Sweeper:
         return report
 
     def _rows(
-        self, status: str, *, created_before: float | None = None, created_after: float | None = None
+        self, status: Status, *, created_before: float | None = None, created_after: float | None = None
     ) -> Iterator[TransactionRecord]:
         """Every row of ``status`` in the window, page by page. ``batch_size`` bounds the rows a step *works on*,
         never the rows it looks at: rows with nothing to do must not hide later ones from every sweep."""
@@ -117,7 +118,7 @@ class Sweeper:
 
     def _recheck_pending(self, report: SweepReport) -> None:
         now = self.clock()
-        for row in self._rows("PENDING", created_before=now - self.settings.sweep_after_seconds):
+        for row in self._rows(Status.PENDING, created_before=now - self.settings.sweep_after_seconds):
             if row.next_check_at is not None and row.next_check_at > now:
                 continue
             if report.checked >= self.settings.batch_size:
@@ -134,7 +135,7 @@ class Sweeper:
                 if self.store.mark_abandoned(row.merchant_biz_id, now=now):
                     report.abandoned += 1
                     logger.info("sweep.abandoned", extra={"merchantBizId": row.merchant_biz_id})
-                    self.fetcher.enqueue_notification(row.merchant_biz_id, "ABANDONED")
+                    self.fetcher.enqueue_notification(row.merchant_biz_id, Status.ABANDONED)
                 continue
             report.still_pending += 1
             backoff = min(self.settings.sweep_after_seconds * 2 ** min(row.check_count, 12), MAX_SWEEP_BACKOFF_SECONDS)
@@ -144,13 +145,13 @@ class Sweeper:
         now = self.clock()
         delete_vendor_copy = self.fetcher.deletes_vendor_copy
         worked = 0
-        for status in ("PASSED", "FAILED", "ABANDONED"):
+        for status in TERMINAL:
             # Rows can only become final while the vendor still has the result, so older rows need no repair.
             for row in self._rows(status, created_after=now - OUTBOX_WINDOW_SECONDS):
                 if (row.finalized_at or row.updated_at) > now - OUTBOX_GRACE_SECONDS:
                     continue  # a fetch may still be finishing its own steps
                 renotify = not row.notification_enqueued
-                delete = delete_vendor_copy and status != "ABANDONED" and not row.vendor_copy_deleted
+                delete = delete_vendor_copy and status.is_verdict and not row.vendor_copy_deleted
                 if not (renotify or delete):
                     continue
                 if worked >= self.settings.batch_size:
@@ -168,7 +169,7 @@ class Sweeper:
         if days <= 0:
             return
         cutoff = self.clock() - days * 86400
-        for status in ("PASSED", "FAILED", "ABANDONED"):
+        for status in TERMINAL:
             for row in self._rows(status, created_before=cutoff):
                 if report.expired >= self.settings.batch_size:
                     return
@@ -178,7 +179,7 @@ class Sweeper:
 
     def _drop_rate_slots(self, report: SweepReport) -> None:
         cutoff = self.clock() - 2 * RATE_WINDOW_SECONDS  # the current and the previous window stay
-        for dropped, row in enumerate(self._rows(RATE_SLOT, created_before=cutoff)):
+        for dropped, row in enumerate(self._rows(Status.RATE_SLOT, created_before=cutoff)):
             if dropped >= 20 * self.settings.batch_size:
                 return
             self.store.delete(row.merchant_biz_id)

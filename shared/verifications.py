@@ -54,6 +54,7 @@ from shared.doctypes import DOC_TYPES
 from shared.ids import is_merchant_biz_id
 from shared.log import get_logger, log_context, register_secret
 from shared.ratelimit import WINDOW_SECONDS, claim_slot, release_slot
+from shared.status import Status
 from shared.storage import RecordExists, StorageError, TransactionRecord, TransactionStore
 
 logger = get_logger("kyc.initializer")
@@ -222,7 +223,7 @@ class Verifications:
                 merchant_user_id=owner,
                 doc_type=request.doc_type,
                 scene_code=request.extra.get("SceneCode"),
-                status="PENDING",
+                status=Status.PENDING,
                 callback_token_hash=hash_callback_token(request.callback_token or ""),
                 created_at=now,
                 updated_at=now,

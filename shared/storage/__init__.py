@@ -43,15 +43,7 @@ from .protocols import (
     decode_message_body,
     encode_message_body,
 )
-from .records import (
-    ABANDONED,
-    FAILED,
-    PASSED,
-    PENDING,
-    RATE_SLOT,
-    STATUSES,
-    TransactionRecord,
-)
+from .records import TransactionRecord
 from .settings import (
     QUEUE_NAMES,
     StorageSettings,
@@ -93,16 +85,10 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "ABANDONED",
-    "FAILED",
     "MAX_MESSAGE_BYTES",
     "MAX_RAW_MESSAGE_BYTES",
     "MESSAGE_BODY_ENCODING",
-    "PASSED",
-    "PENDING",
     "QUEUE_NAMES",
-    "RATE_SLOT",
-    "STATUSES",
     "ConsumerQueue",
     "DirectoryObjectStore",
     "InvalidKey",

@@ -54,9 +54,10 @@ from typing import Any
 
 from shared import jsonutil
 from shared.signing import Credentials
+from shared.status import FINALIZABLE, VERDICTS, Status
 
 from .errors import RecordExists, StorageError
-from .records import ABANDONED, FINALIZABLE_STATUSES, PENDING, RESULT_STATUSES, TransactionRecord
+from .records import TransactionRecord
 
 PK = "merchant_biz_id"
 CONDITION_CHECK_FAIL = "OTSConditionCheckFail"
@@ -254,10 +255,10 @@ class TablestoreTransactionStore:
         result_version: int,
         now: float,
     ) -> bool:
-        if status not in RESULT_STATUSES:
+        if status not in VERDICTS:
             raise ValueError("finalize status must be PASSED or FAILED")
         values: dict[str, Any] = {
-            "status": status,
+            "status": Status(status).value,
             "passed": passed,
             "sub_code": sub_code,
             "result_key": result_key,
@@ -270,28 +271,27 @@ class TablestoreTransactionStore:
             "error": None,
         }
         condition = self._expect_exist(
-            self._combine(self._ots.LogicalOperator.OR, [self._eq("status", s) for s in FINALIZABLE_STATUSES])
+            self._combine(self._ots.LogicalOperator.OR, [self._eq("status", s.value) for s in FINALIZABLE])
         )
         return self._update("UpdateRow", merchant_biz_id, _put_delete(values), condition)
 
     def mark_abandoned(self, merchant_biz_id: str, now: float) -> bool:
         values: dict[str, Any] = {
-            "status": ABANDONED,
+            "status": Status.ABANDONED.value,
             "finalized_at": float(now),
             "updated_at": float(now),
             "notification_enqueued": False,
             "next_check_at": None,
         }
-        return self._update(
-            "UpdateRow", merchant_biz_id, _put_delete(values), self._expect_exist(self._eq("status", PENDING))
-        )
+        condition = self._expect_exist(self._eq("status", Status.PENDING.value))
+        return self._update("UpdateRow", merchant_biz_id, _put_delete(values), condition)
 
     def record_check(
         self, merchant_biz_id: str, *, now: float, next_check_at: float | None, error: str | None = None
     ) -> None:
         for _ in range(RECORD_CHECK_ATTEMPTS):
             current = self.get(merchant_biz_id)
-            if current is None or current.status != PENDING:
+            if current is None or current.status is not Status.PENDING:
                 return
             values: dict[str, Any] = {
                 "check_count": current.check_count + 1,
@@ -302,7 +302,7 @@ class TablestoreTransactionStore:
             condition = self._expect_exist(
                 self._combine(
                     self._ots.LogicalOperator.AND,
-                    [self._eq("status", PENDING), self._eq("check_count", current.check_count)],
+                    [self._eq("status", Status.PENDING.value), self._eq("check_count", current.check_count)],
                 )
             )
             if self._update("UpdateRow", merchant_biz_id, _put_delete(values), condition):
@@ -314,7 +314,7 @@ class TablestoreTransactionStore:
             "UpdateRow",
             merchant_biz_id,
             {"put": [("notification_enqueued", True)]},
-            self._expect_exist(self._eq("status", status)),
+            self._expect_exist(self._eq("status", str(status))),
         )
 
     def mark_vendor_copy_deleted(self, merchant_biz_id: str) -> None:
@@ -350,7 +350,7 @@ class TablestoreTransactionStore:
         ots = self._ots
         conditions: list[Any] = []
         if status is not None:
-            conditions.append(self._eq("status", status))
+            conditions.append(self._eq("status", str(status)))
         if merchant_user_id is not None:
             conditions.append(self._eq("merchant_user_id", merchant_user_id))
         if created_before is not None:

@@ -14,7 +14,8 @@ from shared import jsonutil
 from shared.cloudauth import CloudAuthError, TransactionIdInvalid
 from shared.config import ConfigError
 from shared.log import register_secret
-from shared.storage import RATE_SLOT, STATUSES, StorageError
+from shared.status import Status
+from shared.storage import StorageError
 from shared.wiring import build_fetcher, build_sweeper
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ def run_status(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def configure_list(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--status", type=str.upper, choices=sorted(STATUSES))
+    parser.add_argument("--status", type=str.upper, choices=sorted(s.value for s in Status))
     parser.add_argument(
         "--since", help="created at or after: an ISO date/time (UTC unless it has an offset) or an age like 24h, 7d"
     )
@@ -78,7 +79,7 @@ def run_list(args: argparse.Namespace, ctx: Context) -> int:
             status=args.status, created_after=since, limit=min(100, args.limit - printed), cursor=cursor
         )
         for row in rows:
-            if row.status == RATE_SLOT and args.status != RATE_SLOT:
+            if row.status is Status.RATE_SLOT and args.status != Status.RATE_SLOT:
                 continue  # rate-limit bookkeeping, not a verification
             ctx.print_json(record_view(row))
             printed += 1
