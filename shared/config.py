@@ -16,8 +16,9 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from typing import Any
 from urllib.parse import urlsplit
+
+from shared.lazy import lazy_attributes
 
 Env = Mapping[str, str]
 MAX_QUEUE_DELAY_SECONDS = 604800  # 7 days: MNS DelaySeconds, and the local queue's limit
@@ -126,11 +127,6 @@ def is_aliyun_backend(env: Env) -> bool:
     return (env_str(env, "KYC_BACKEND", "local") or "local") == "aliyun"
 
 
-def __getattr__(name: str) -> Any:
-    """``CloudAuthSettings``'s old import path (it lives in :mod:`shared.cloudauth.settings` now), kept for branches
-    written before it moved; resolved on first use so that this module never imports the client."""
-    if name == "CloudAuthSettings":
-        from shared.cloudauth.settings import CloudAuthSettings  # noqa: PLC0415
-
-        return CloudAuthSettings
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# ``CloudAuthSettings``'s old import path (it lives in shared.cloudauth.settings now), kept for branches written
+# before it moved; resolved on first use so that this module never imports the client.
+__getattr__ = lazy_attributes(globals(), {"CloudAuthSettings": "shared.cloudauth.settings"})

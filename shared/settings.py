@@ -9,22 +9,17 @@ branches in flight have rebased.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from shared.lazy import lazy_attributes
 
-_HOMES = {
-    "FrontendSettings": "shared.verifications",
-    "FetchSettings": "shared.fetcher",
-    "DEFAULT_RECHECK_SCHEDULE": "shared.fetcher",
-    "WebhookSettings": "shared.notifications",
-    "Subscriber": "shared.notifications",
-    "DEFAULT_WEBHOOK_RETRY_SCHEDULE": "shared.notifications",
-    "SweepSettings": "shared.sweeper",
-}
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(home), name)
+__getattr__ = lazy_attributes(
+    globals(),
+    {
+        "FrontendSettings": "shared.verifications",
+        "FetchSettings": "shared.fetcher",
+        "DEFAULT_RECHECK_SCHEDULE": "shared.fetcher",
+        "WebhookSettings": "shared.notifications",
+        "Subscriber": "shared.notifications",
+        "DEFAULT_WEBHOOK_RETRY_SCHEDULE": "shared.notifications",
+        "SweepSettings": "shared.sweeper",
+    },
+)

@@ -46,3 +46,10 @@ TERMINAL: tuple[Status, ...] = (Status.PASSED, Status.FAILED, Status.ABANDONED)
 VERDICTS: tuple[Status, ...] = (Status.PASSED, Status.FAILED)
 #: What ``finalize`` may replace with a verdict.
 FINALIZABLE: tuple[Status, ...] = (Status.PENDING, Status.ABANDONED)
+
+
+def verdict(status: str) -> Status:
+    """``status`` as one of the :data:`VERDICTS`; ``ValueError`` for anything else (``finalize`` writes only those)."""
+    if status not in VERDICTS:
+        raise ValueError("finalize status must be PASSED or FAILED")
+    return Status(status)

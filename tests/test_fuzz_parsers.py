@@ -26,6 +26,7 @@ from shared.callback import hash_callback_token
 from shared.cloudauth import (
     CloudAuthClient,
     CloudAuthError,
+    InitializeResponse,
     MalformedResponse,
     ProcessNotCompleted,
     ServerError,
@@ -33,7 +34,6 @@ from shared.cloudauth import (
     TransactionIdInvalid,
     TransportError,
 )
-from shared.cloudauth.client import InitializeResponse
 from shared.delivery import DeliveryResult
 from shared.fc import BadEvent, HttpEvent, parse_queue_event
 from shared.fetcher import FetchSettings, RecheckNotScheduled, ResultFetcher

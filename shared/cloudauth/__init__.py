@@ -15,14 +15,7 @@ from __future__ import annotations
 
 from shared.doctypes import DOC_TYPES
 
-from .client import (
-    API_VERSION,
-    CloudAuthClient,
-    DeleteVerifyResultResponse,
-    InitializeRequest,
-    InitializeResponse,
-    InitializeV2Request,
-)
+from .client import API_VERSION, CloudAuthClient
 from .errors import (
     AuthError,
     CloudAuthError,
@@ -35,6 +28,7 @@ from .errors import (
     TransportError,
     error_class_for,
 )
+from .models import DeleteVerifyResultResponse, InitializeRequest, InitializeResponse, InitializeV2Request
 from .params import (
     ENUMS,
     INITIALIZE,

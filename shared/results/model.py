@@ -1,4 +1,9 @@
-"""CheckResult response → typed objects. See :func:`parse_check_result`."""
+"""CheckResult response → typed objects. See :func:`parse_check_result`.
+
+One module on purpose, past the usual ~400 lines: :func:`parse_check_result` fills these frozen slot classes by
+direct slot stores with its hot paths inlined (docs/performance.md, "Parsing"), so the classes and the parser change
+together.
+"""
 
 from __future__ import annotations
 

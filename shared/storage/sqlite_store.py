@@ -8,7 +8,7 @@ from dataclasses import fields
 from typing import Any
 
 from shared import jsonutil
-from shared.status import FINALIZABLE, VERDICTS, Status
+from shared.status import FINALIZABLE, Status, verdict
 
 from ._sqlite import SqliteDatabase
 from .errors import RecordExists
@@ -97,12 +97,11 @@ class SqliteTransactionStore:
         result_version: int,
         now: float,
     ) -> bool:
-        if status not in VERDICTS:
-            raise ValueError("finalize status must be PASSED or FAILED")
+        status = verdict(status)
         identity = jsonutil.dumps_str(identity_masked) if identity_masked is not None else None
         cur = self._db.execute(
             _FINALIZE_SQL,
-            (Status(status).value, passed, sub_code, result_key, identity, result_version, now, now, merchant_biz_id),
+            (status.value, passed, sub_code, result_key, identity, result_version, now, now, merchant_biz_id),
         )
         return cur.rowcount == 1
 
