@@ -71,17 +71,7 @@ class InitializeRequest:
 
     def to_params(self, default_product_code: str) -> dict[str, str]:
         """The vendor parameters (not yet validated). A parameter given twice raises :class:`ParameterError`."""
-        params: dict[str, str] = {}
-        for attr, name in _INITIALIZE_FIELDS.items():
-            value = getattr(self, attr)
-            if value is not None:
-                params[name] = value
-        params.setdefault("ProductCode", default_product_code)
-        for name, value in self.extra.items():
-            if name in params:
-                raise invalid(name, "is given both as a field and in extra")
-            params[name] = value
-        return params
+        return _to_params(self, _INITIALIZE_FIELDS, default_product_code, {}, self.extra)
 
 
 # InitializeV2Request field → vendor parameter name (doc_page_config is encoded separately).
@@ -124,19 +114,10 @@ class InitializeV2Request:
 
     def to_params(self, default_product_code: str) -> dict[str, str]:
         """The vendor parameters (not yet validated). A parameter given twice raises :class:`ParameterError`."""
-        params: dict[str, str] = {}
-        for attr, name in _INITIALIZE_V2_FIELDS.items():
-            value = getattr(self, attr)
-            if value is not None:
-                params[name] = value
-        params.setdefault("ProductCode", default_product_code)
+        encoded = {}
         if self.doc_page_config is not None:
-            params["DocPageConfig"] = encode_doc_page_config(self.doc_page_config)
-        for name, value in self.extra.items():
-            if name in params:
-                raise invalid(name, "is given both as a field and in extra")
-            params[name] = value
-        return params
+            encoded["DocPageConfig"] = encode_doc_page_config(self.doc_page_config)
+        return _to_params(self, _INITIALIZE_V2_FIELDS, default_product_code, encoded, self.extra)
 
 
 def encode_doc_page_config(pages: Sequence[str]) -> str:
@@ -161,3 +142,27 @@ class DeleteVerifyResultResponse:
     delete_result: str | None
     transaction_id: str | None
     request_id: str | None = None
+
+
+def _to_params(
+    request: object,
+    fields: Mapping[str, str],
+    default_product_code: str,
+    encoded: Mapping[str, str],
+    extra: Mapping[str, str],
+) -> dict[str, str]:
+    """A start request's vendor parameters: its fields that are set (``fields``: attribute → parameter), the
+    product code (the client's default unless given), the parameters encoded from other fields, then ``extra``;
+    a parameter given twice raises :class:`ParameterError`."""
+    params: dict[str, str] = {}
+    for attr, name in fields.items():
+        value = getattr(request, attr)
+        if value is not None:
+            params[name] = value
+    params.setdefault("ProductCode", default_product_code)
+    params.update(encoded)
+    for name, value in extra.items():
+        if name in params:
+            raise invalid(name, "is given both as a field and in extra")
+        params[name] = value
+    return params
