@@ -18,26 +18,43 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from shared import jsonutil
 from shared.cloudauth import CloudAuthClient, CloudAuthError, ProcessNotCompleted, TransactionIdInvalid
+from shared.config import Env, env_bool, env_schedule, environ
 from shared.log import get_logger
+from shared.messages import NotifyMessage, RecheckMessage
 from shared.results import (
     CheckResultResponse,
     ImageDecodeError,
     ResultParseError,
-    VerificationStatus,
     mask_identity,
     parse_check_result,
 )
-from shared.settings import FetchSettings
+from shared.status import Status
 from shared.storage import ObjectStore, Queue, StorageError, TransactionRecord, TransactionStore
 
 logger = get_logger("kyc.fetcher")
 
-FINAL_STATUSES = frozenset({"PASSED", "FAILED"})
+DEFAULT_RECHECK_SCHEDULE = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0)
 OutcomeKind = Literal["finalized", "already_final", "pending", "retry_later", "unknown", "failed"]
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    """What the result fetcher (and the sweeper) need to fetch and keep results."""
+
+    recheck_schedule: tuple[float, ...]
+    delete_vendor_copy: bool
+
+    @classmethod
+    def from_env(cls, env: Env | None = None) -> FetchSettings:
+        env = environ() if env is None else env
+        return cls(
+            recheck_schedule=env_schedule(env, "KYC_RECHECK_SCHEDULE", DEFAULT_RECHECK_SCHEDULE),
+            delete_vendor_copy=env_bool(env, "KYC_DELETE_VENDOR_COPY", False),
+        )
 
 
 @dataclass(frozen=True)
@@ -65,14 +82,6 @@ def result_key(merchant_biz_id: str) -> str:
 _EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "image/webp": "webp", "image/bmp": "bmp"}
 
 
-def notification_message(merchant_biz_id: str) -> bytes:
-    return jsonutil.dumps({"merchantBizId": merchant_biz_id, "attempt": 0})
-
-
-def recheck_message(merchant_biz_id: str, attempt: int) -> bytes:
-    return jsonutil.dumps({"merchantBizId": merchant_biz_id, "attempt": attempt})
-
-
 class ResultFetcher:
     def __init__(
         self,
@@ -97,18 +106,25 @@ class ResultFetcher:
 
     # -- the whole pipeline ---------------------------------------------------------------------------------
 
-    def fetch(self, merchant_biz_id: str, *, attempt: int = 0) -> FetchOutcome:
+    @property
+    def deletes_vendor_copy(self) -> bool:
+        """Whether a kept result is followed by deleting the vendor's copy (``KYC_DELETE_VENDOR_COPY``)."""
+        return self.settings.delete_vendor_copy
+
+    def fetch(self, merchant_biz_id: str, *, attempt: int = 0, recheck: bool = True) -> FetchOutcome:
         """Fetch and keep the result of one transaction. Raises :class:`RecheckNotScheduled` only when a
-        transaction that still needs work could not be scheduled again (so the trigger must be retried)."""
+        transaction that still needs work could not be scheduled again (so the trigger must be retried).
+
+        ``recheck=False``: never queue a re-check (the sweeper reschedules what it fetched itself)."""
         record = self.store.get(merchant_biz_id)
         if record is None:
             return FetchOutcome("unknown")
-        if record.status in FINAL_STATUSES:
-            return FetchOutcome("already_final", status=record.status)
+        if record.is_final:  # a verdict; an ABANDONED row is fetched: a late real result replaces it
+            return FetchOutcome("already_final", status=record.status.value)
         try:
             body = self.client.check_result(merchant_biz_id, record.transaction_id, is_return_image=True)
         except ProcessNotCompleted:
-            return self._schedule_recheck(record, attempt, error=None, pending=True)
+            return self._schedule_recheck(record, attempt if recheck else None, error=None, pending=True)
         except TransactionIdInvalid as exc:
             # The vendor no longer knows this transaction (deleted, or older than its 30-day retention).
             # Retrying cannot help; the sweeper abandons the row once it is old enough.
@@ -117,19 +133,19 @@ class ResultFetcher:
             return FetchOutcome("failed", error=exc.code)
         except CloudAuthError as exc:
             logger.warning("fetch.vendor_error", extra={"errorCode": exc.code, "transient": exc.transient})
-            return self._schedule_recheck(record, attempt, error=exc.code, pending=False)
+            return self._schedule_recheck(record, attempt if recheck else None, error=exc.code, pending=False)
         try:
             result = parse_check_result(body, doc_type=record.doc_type)
         except ResultParseError as exc:
             logger.error("fetch.unparseable_result", extra={"errorCode": exc.code})
-            return self._schedule_recheck(record, attempt, error=exc.code, pending=False)
-        if result.status is VerificationStatus.PENDING:
-            return self._schedule_recheck(record, attempt, error=None, pending=True)
+            return self._schedule_recheck(record, attempt if recheck else None, error=exc.code, pending=False)
+        if result.status is Status.PENDING:
+            return self._schedule_recheck(record, attempt if recheck else None, error=None, pending=True)
         try:
             return self._keep(record, result)
         except StorageError as exc:
             logger.error("fetch.storage_error", extra={"errorCode": exc.code, "transient": exc.transient})
-            return self._schedule_recheck(record, attempt, error=exc.code, pending=False)
+            return self._schedule_recheck(record, attempt if recheck else None, error=exc.code, pending=False)
 
     # -- steps ---------------------------------------------------------------------------------------------
 
@@ -184,7 +200,7 @@ class ResultFetcher:
         """Enqueue the notification of ``status`` and flag the row, only if it still has that status. A failure
         here is repaired by the sweeper's outbox pass."""
         try:
-            self.notify_queue.send(notification_message(merchant_biz_id))
+            self.notify_queue.send(NotifyMessage(merchant_biz_id).to_body())
             self.store.mark_notification_enqueued(merchant_biz_id, status)
         except StorageError as exc:
             logger.error("fetch.notification_not_enqueued", extra={"errorCode": exc.code})
@@ -208,33 +224,23 @@ class ResultFetcher:
         return True
 
     def _schedule_recheck(
-        self, record: TransactionRecord, attempt: int, *, error: str | None, pending: bool
+        self, record: TransactionRecord, attempt: int | None, *, error: str | None, pending: bool
     ) -> FetchOutcome:
+        """Queue re-check number ``attempt`` (None: none, the caller reschedules)."""
         schedule = self.settings.recheck_schedule
         now = self.clock()
         kind: OutcomeKind = "pending" if pending else "retry_later"
-        if attempt >= len(schedule):
+        if attempt is None or attempt >= len(schedule):
             # Out of quick re-checks: the sweeper owns this transaction's schedule from here on.
             return FetchOutcome(kind, error=error)
         # Full jitter on the upper half keeps a burst of pending transactions from re-checking in lockstep.
         delay = schedule[attempt] * (0.5 + 0.5 * self.jitter())
         try:
             self.store.record_check(record.merchant_biz_id, now=now, next_check_at=now + delay, error=error)
-            self.recheck_queue.send(recheck_message(record.merchant_biz_id, attempt + 1), delay_seconds=int(delay))
+            message = RecheckMessage(record.merchant_biz_id, attempt + 1)
+            self.recheck_queue.send(message.to_body(), delay_seconds=int(delay))
         except StorageError as exc:
             logger.error("fetch.recheck_not_scheduled", extra={"errorCode": exc.code})
             raise RecheckNotScheduled(exc.code) from exc
         return FetchOutcome(kind, error=error, next_check_in=delay)
 
-
-def parse_recheck_message(body: Any) -> tuple[str, int] | None:
-    """``(merchantBizId, attempt)`` from a re-check message body, or None when it is not one."""
-    if not isinstance(body, dict):
-        return None
-    mbid = body.get("merchantBizId")
-    attempt = body.get("attempt", 0)
-    if not isinstance(mbid, str) or not mbid.isalnum() or len(mbid) > 32:
-        return None
-    if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 0:
-        return None
-    return mbid, attempt

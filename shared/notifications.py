@@ -15,57 +15,121 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 from shared import jsonutil
+from shared.config import (
+    ConfigError,
+    Env,
+    env_bool,
+    env_float,
+    env_schedule,
+    env_str,
+    environ,
+    http_url,
+    is_aliyun_backend,
+)
 from shared.delivery import DeliveryResult, TargetPolicy, post_webhook
-from shared.log import get_logger
-from shared.settings import Subscriber, WebhookSettings
+from shared.log import get_logger, register_secret
+from shared.messages import NotifyMessage
+from shared.status import Status
 from shared.storage import ObjectNotFound, ObjectStore, Queue, StorageError, TransactionRecord, TransactionStore
 from shared.urls import display_url
-from shared.webhooks import signature_headers
+from shared.webhooks import InvalidWebhookSecret, WebhookSecret, signature_headers
 
 logger = get_logger("kyc.notifier")
 
-EVENT_TYPES = {
-    "PASSED": "verification.completed",
-    "FAILED": "verification.completed",
-    "ABANDONED": "verification.abandoned",
+#: The webhook event of each terminal status (:data:`shared.status.TERMINAL`); any other status is not announced.
+EVENT_TYPES: dict[Status, str] = {
+    Status.PASSED: "verification.completed",
+    Status.FAILED: "verification.completed",
+    Status.ABANDONED: "verification.abandoned",
 }
 MAX_PARALLEL_DELIVERIES = 16  # per message
 # Messages one instance delivers at once: FC runs one per instance (instance concurrency 1); the local worker
 # runs up to its in-flight bound (tools/devstack/worker.py, Subscription.max_in_flight) in one process.
 MAX_CONCURRENT_MESSAGES = 8
 
+DEFAULT_WEBHOOK_RETRY_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+
 Sender = Callable[[str, bytes, dict[str, str]], DeliveryResult]
 
 
 @dataclass(frozen=True)
-class NotifyMessage:
-    merchant_biz_id: str
-    attempt: int = 0
-    pending: tuple[str, ...] | None = None  # subscriber URLs still owed the event; None = all
+class Subscriber:
+    url: str
+    secret: str = field(repr=False)
+    include_pii: bool = False
+    previous_secrets: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def signing_secrets(self) -> tuple[str, ...]:
+        """Every secret to sign with: during a rotation receivers may still know only an older one."""
+        return (self.secret, *self.previous_secrets)
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    subscribers: tuple[Subscriber, ...]
+    retry_schedule: tuple[float, ...]
+    allow_private_targets: bool
+    require_https: bool
+    timeout_seconds: float
 
     @classmethod
-    def from_body(cls, body: Any) -> NotifyMessage | None:
-        if not isinstance(body, dict):
-            return None
-        mbid, attempt, pending = body.get("merchantBizId"), body.get("attempt", 0), body.get("pending")
-        if not isinstance(mbid, str) or not mbid.isalnum() or len(mbid) > 32:
-            return None
-        if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 0:
-            return None
-        if pending is not None and not (isinstance(pending, list) and all(isinstance(u, str) for u in pending)):
-            return None
-        return cls(mbid, attempt, tuple(pending) if pending is not None else None)
+    def from_env(cls, env: Env | None = None) -> WebhookSettings:
+        env = environ() if env is None else env
+        aliyun = is_aliyun_backend(env)
+        require_https = aliyun or env_bool(env, "KYC_WEBHOOK_REQUIRE_HTTPS", False)
+        return cls(
+            subscribers=_parse_subscribers(env_str(env, "KYC_WEBHOOKS"), require_https),
+            retry_schedule=env_schedule(env, "KYC_WEBHOOK_RETRY_SCHEDULE", DEFAULT_WEBHOOK_RETRY_SCHEDULE),
+            allow_private_targets=env_bool(env, "KYC_WEBHOOK_ALLOW_PRIVATE", False),
+            require_https=require_https,
+            timeout_seconds=env_float(env, "KYC_WEBHOOK_TIMEOUT", 10.0, minimum=0.1),
+        )
 
-    def to_body(self) -> bytes:
-        body: dict[str, Any] = {"merchantBizId": self.merchant_biz_id, "attempt": self.attempt}
-        if self.pending is not None:
-            body["pending"] = list(self.pending)
-        return jsonutil.dumps(body)
+
+def _parse_subscribers(raw: str | None, require_https: bool) -> tuple[Subscriber, ...]:
+    name = "KYC_WEBHOOKS"
+    if raw is None:
+        return ()
+    try:
+        items = jsonutil.loads(raw)
+    except jsonutil.JSONDecodeError:
+        raise ConfigError(name, "must be a JSON list of {url, secret, includePii}") from None
+    if not isinstance(items, list):
+        raise ConfigError(name, "must be a JSON list of {url, secret, includePii}")
+    subscribers = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("url"), str):
+            raise ConfigError(name, f"item {index} needs a string 'url'")
+        secrets = item.get("secret")
+        if isinstance(secrets, str):
+            secrets = [secrets]
+        if not isinstance(secrets, list) or not secrets or not all(isinstance(s, str) for s in secrets):
+            raise ConfigError(name, f"item {index} needs 'secret': a string, or a list (newest first) while rotating")
+        url = http_url(name, item["url"])
+        if require_https and not url.startswith("https://"):
+            raise ConfigError(name, f"item {index}: webhook URLs must be https with the aliyun backend")
+        for secret in secrets:
+            register_secret(secret)  # scrubbed from logs even when it turns out invalid
+            try:
+                WebhookSecret.parse(secret)  # the same check signing does: fail at start, not at delivery
+            except InvalidWebhookSecret:
+                raise ConfigError(name, f"item {index}: secret must be whsec_<base64 of 24-64 bytes>") from None
+        include_pii = item.get("includePii", False)
+        if not isinstance(include_pii, bool):
+            raise ConfigError(name, f"item {index}: includePii must be true or false")
+        subscribers.append(
+            Subscriber(url=url, secret=secrets[0], include_pii=include_pii, previous_secrets=tuple(secrets[1:]))
+        )
+    urls = [s.url for s in subscribers]
+    if len(set(urls)) != len(urls):
+        raise ConfigError(name, "lists the same URL twice")
+    return tuple(subscribers)
 
 
 def webhook_id(record: TransactionRecord) -> str:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 
-from shared.storage import RATE_SLOT, RecordExists, TransactionRecord, TransactionStore
+from shared.status import Status
+from shared.storage import RecordExists, TransactionRecord, TransactionStore
 
 WINDOW_SECONDS = 3600
 
@@ -38,7 +39,7 @@ def claim_slot(store: TransactionStore, user: str, limit: int, now: float, *, hi
                     transaction_id="",
                     merchant_user_id="",  # never found by owner: GET /verifications and erasure skip it
                     doc_type="",
-                    status=RATE_SLOT,
+                    status=Status.RATE_SLOT,
                     created_at=now,
                     updated_at=now,
                 )

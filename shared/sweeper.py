@@ -19,17 +19,36 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from shared.config import Env, env_float, env_int, environ
 from shared.fetcher import ResultFetcher, result_prefix
 from shared.log import get_logger
 from shared.ratelimit import WINDOW_SECONDS as RATE_WINDOW_SECONDS
-from shared.settings import SweepSettings
-from shared.storage import RATE_SLOT, StorageError, TransactionRecord
+from shared.status import TERMINAL, Status
+from shared.storage import ObjectStore, StorageError, TransactionRecord, TransactionStore
 
 logger = get_logger("kyc.sweeper")
 
 OUTBOX_GRACE_SECONDS = 60.0
 OUTBOX_WINDOW_SECONDS = 31 * 86400.0  # the vendor keeps results 30 days: no row older than that turns final
 MAX_SWEEP_BACKOFF_SECONDS = 3600.0
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    sweep_after_seconds: float
+    abandon_after_seconds: float
+    retention_days: int
+    batch_size: int
+
+    @classmethod
+    def from_env(cls, env: Env | None = None) -> SweepSettings:
+        env = environ() if env is None else env
+        return cls(
+            sweep_after_seconds=env_float(env, "KYC_SWEEP_AFTER", 900.0),
+            abandon_after_seconds=env_float(env, "KYC_ABANDON_AFTER", 86400.0),
+            retention_days=env_int(env, "KYC_RETENTION_DAYS", 0, minimum=0),
+            batch_size=env_int(env, "KYC_SWEEP_BATCH", 200, minimum=1, maximum=10000),
+        )
 
 
 @dataclass
@@ -56,10 +75,19 @@ class SweepReport:
 
 class Sweeper:
     def __init__(
-        self, *, fetcher: ResultFetcher, settings: SweepSettings, clock: Callable[[], float] = time.time
+        self,
+        *,
+        store: TransactionStore,
+        objects: ObjectStore,
+        fetcher: ResultFetcher,
+        settings: SweepSettings,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """``fetcher`` fetches, announces and deletes vendor copies exactly as the callback path does; ``store`` and
+        ``objects`` are the ones it keeps results in (the sweeper scans the rows and expires both)."""
+        self.store = store
+        self.objects = objects
         self.fetcher = fetcher
-        self.store = fetcher.store
         self.settings = settings
         self.clock = clock
 
@@ -75,7 +103,7 @@ class Sweeper:
         return report
 
     def _rows(
-        self, status: str, *, created_before: float | None = None, created_after: float | None = None
+        self, status: Status, *, created_before: float | None = None, created_after: float | None = None
     ) -> Iterator[TransactionRecord]:
         """Every row of ``status`` in the window, page by page. ``batch_size`` bounds the rows a step *works on*,
         never the rows it looks at: rows with nothing to do must not hide later ones from every sweep."""
@@ -90,14 +118,14 @@ class Sweeper:
 
     def _recheck_pending(self, report: SweepReport) -> None:
         now = self.clock()
-        for row in self._rows("PENDING", created_before=now - self.settings.sweep_after_seconds):
+        for row in self._rows(Status.PENDING, created_before=now - self.settings.sweep_after_seconds):
             if row.next_check_at is not None and row.next_check_at > now:
                 continue
             if report.checked >= self.settings.batch_size:
                 return  # the rest waits for the next sweep (the vendor's QPS is shared with live traffic)
             report.checked += 1
-            # An attempt past the quick schedule: the fetcher queues no re-check, the sweeper reschedules below.
-            outcome = self.fetcher.fetch(row.merchant_biz_id, attempt=len(self.fetcher.settings.recheck_schedule))
+            # No quick re-check: the sweeper reschedules below.
+            outcome = self.fetcher.fetch(row.merchant_biz_id, recheck=False)
             if outcome.kind == "finalized":
                 report.finalized += 1
             if outcome.kind in {"finalized", "already_final"}:
@@ -107,7 +135,7 @@ class Sweeper:
                 if self.store.mark_abandoned(row.merchant_biz_id, now=now):
                     report.abandoned += 1
                     logger.info("sweep.abandoned", extra={"merchantBizId": row.merchant_biz_id})
-                    self.fetcher.enqueue_notification(row.merchant_biz_id, "ABANDONED")
+                    self.fetcher.enqueue_notification(row.merchant_biz_id, Status.ABANDONED)
                 continue
             report.still_pending += 1
             backoff = min(self.settings.sweep_after_seconds * 2 ** min(row.check_count, 12), MAX_SWEEP_BACKOFF_SECONDS)
@@ -115,15 +143,15 @@ class Sweeper:
 
     def _repair_outbox(self, report: SweepReport) -> None:
         now = self.clock()
-        delete_vendor_copy = self.fetcher.settings.delete_vendor_copy
+        delete_vendor_copy = self.fetcher.deletes_vendor_copy
         worked = 0
-        for status in ("PASSED", "FAILED", "ABANDONED"):
+        for status in TERMINAL:
             # Rows can only become final while the vendor still has the result, so older rows need no repair.
             for row in self._rows(status, created_after=now - OUTBOX_WINDOW_SECONDS):
                 if (row.finalized_at or row.updated_at) > now - OUTBOX_GRACE_SECONDS:
                     continue  # a fetch may still be finishing its own steps
                 renotify = not row.notification_enqueued
-                delete = delete_vendor_copy and status != "ABANDONED" and not row.vendor_copy_deleted
+                delete = delete_vendor_copy and status.is_verdict and not row.vendor_copy_deleted
                 if not (renotify or delete):
                     continue
                 if worked >= self.settings.batch_size:
@@ -141,17 +169,17 @@ class Sweeper:
         if days <= 0:
             return
         cutoff = self.clock() - days * 86400
-        for status in ("PASSED", "FAILED", "ABANDONED"):
+        for status in TERMINAL:
             for row in self._rows(status, created_before=cutoff):
                 if report.expired >= self.settings.batch_size:
                     return
-                self.fetcher.objects.delete_prefix(result_prefix(row.merchant_biz_id))
+                self.objects.delete_prefix(result_prefix(row.merchant_biz_id))
                 self.store.delete(row.merchant_biz_id)
                 report.expired += 1
 
     def _drop_rate_slots(self, report: SweepReport) -> None:
         cutoff = self.clock() - 2 * RATE_WINDOW_SECONDS  # the current and the previous window stay
-        for dropped, row in enumerate(self._rows(RATE_SLOT, created_before=cutoff)):
+        for dropped, row in enumerate(self._rows(Status.RATE_SLOT, created_before=cutoff)):
             if dropped >= 20 * self.settings.batch_size:
                 return
             self.store.delete(row.merchant_biz_id)

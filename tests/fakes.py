@@ -18,9 +18,8 @@ from typing import Any
 from shared import jsonutil
 from shared.cloudauth import DeleteVerifyResultResponse, InitializeRequest
 from shared.delivery import DeliveryResult
-from shared.fetcher import ResultFetcher
-from shared.notifications import Notifier
-from shared.settings import FetchSettings, Subscriber, SweepSettings, WebhookSettings
+from shared.fetcher import FetchSettings, ResultFetcher
+from shared.notifications import Notifier, Subscriber, WebhookSettings
 from shared.storage import (
     DirectoryObjectStore,
     SqliteQueue,
@@ -28,7 +27,7 @@ from shared.storage import (
     TransactionRecord,
     TransactionStore,
 )
-from shared.sweeper import Sweeper
+from shared.sweeper import Sweeper, SweepSettings
 
 T0 = 1_700_000_000.0
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00\x10JFIF" + bytes(range(32))
@@ -266,7 +265,14 @@ class Stack:
             "batch_size": 50,
         }
         values.update(overrides)
-        return Sweeper(fetcher=fetcher, settings=SweepSettings(**values), clock=self.clock)
+        # The sweeper works on the rows and objects its fetcher keeps results in (a test may wrap either).
+        return Sweeper(
+            store=fetcher.store,
+            objects=fetcher.objects,
+            fetcher=fetcher,
+            settings=SweepSettings(**values),
+            clock=self.clock,
+        )
 
     def pending(self, **overrides: Any) -> TransactionRecord:
         record = make_record(**overrides)

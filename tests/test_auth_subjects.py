@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from shared import jsonutil
 from shared.auth import AuthFailed, hash_user_id, issue_token, verify_token
 from shared.handlers.initializer import InitializerApp
-from shared.settings import FrontendSettings
 from shared.storage import SqliteTransactionStore
+from shared.verifications import FrontendSettings
 from tests.fakes import T0, FakeClock, FakeCloudAuth
 
 SECRET = "s" * 40

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.config import CloudAuthSettings, ConfigError
+from shared.cloudauth import CloudAuthSettings
+from shared.config import ConfigError
 
 CREDS = {"ALIBABA_CLOUD_ACCESS_KEY_ID": "ak", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "sk-secret-value"}
 

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from shared import jsonutil
-from shared.config import CloudAuthSettings
+from shared.cloudauth import CloudAuthSettings
 from shared.signing import Credentials, acs3_authorization, sha256_hex, v1_signature
 
 AK = "test-access-key-id"

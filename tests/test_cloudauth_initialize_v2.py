@@ -19,12 +19,12 @@ from shared.cloudauth import (
     ENUMS,
     INITIALIZE_V2,
     CloudAuthClient,
+    CloudAuthSettings,
     InitializeRequest,
     InitializeV2Request,
     ParameterError,
 )
 from shared.cloudauth.params import validate_initialize_v2
-from shared.config import CloudAuthSettings
 from tests.test_cloudauth_fakeserver import AK, SECRET, FakeCloudAuth, Seen
 
 META_INFO = '{"bioMetaInfo":"4.1.0:2916352,0","deviceType":"h5","ua":"Mozilla/5.0"}'

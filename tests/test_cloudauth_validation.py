@@ -12,11 +12,11 @@ from shared.cloudauth import (
     ENUMS,
     INITIALIZE_PARAMETERS,
     CloudAuthClient,
+    CloudAuthSettings,
     InitializeRequest,
     ParameterError,
 )
 from shared.cloudauth.params import validate_initialize
-from shared.config import CloudAuthSettings
 from tests.conftest import REFERENCE_DIR
 
 SECRET_VALUE = "PII-Zhang-San-411000199001010001"

@@ -18,10 +18,14 @@ import pytest
 import yaml
 
 from shared import products
-from shared.config import CloudAuthSettings, ConfigError
+from shared.cloudauth import CloudAuthSettings
+from shared.config import ConfigError
+from shared.fetcher import FetchSettings
 from shared.log import level_from_env
-from shared.settings import FetchSettings, FrontendSettings, SweepSettings, WebhookSettings
+from shared.notifications import WebhookSettings
 from shared.storage import StorageSettings
+from shared.sweeper import SweepSettings
+from shared.verifications import FrontendSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIABLE = re.compile(r"\b(?:KYC|CLOUDAUTH|ALIBABA_CLOUD)_[A-Z0-9_]+\b")

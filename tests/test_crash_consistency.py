@@ -20,7 +20,8 @@ import pytest
 
 from shared import jsonutil
 from shared.delivery import DeliveryResult
-from shared.fetcher import ResultFetcher, parse_recheck_message, result_key
+from shared.fetcher import ResultFetcher, result_key
+from shared.messages import RecheckMessage
 from shared.notifications import Notifier
 from shared.sweeper import OUTBOX_GRACE_SECONDS
 from tests.fakes import (
@@ -173,7 +174,7 @@ def test_crash_in_the_fetch_path_then_normal_recovery_loses_nothing(
         stack.recheck.send(jsonutil.dumps({"merchantBizId": mbid, "attempt": 1}))
 
         def handle(body: Any) -> None:
-            parsed = parse_recheck_message(body)
+            parsed = RecheckMessage.from_body(body)
             assert parsed is not None
             fetch_once(fetcher, plan, *parsed)
 
@@ -209,7 +210,7 @@ def test_crash_while_scheduling_a_recheck_then_redelivery_finishes_the_transacti
     stack.recheck.send(jsonutil.dumps({"merchantBizId": mbid, "attempt": 1}))
 
     def handle(body: Any) -> None:
-        parsed = parse_recheck_message(body)
+        parsed = RecheckMessage.from_body(body)
         assert parsed is not None
         fetcher.fetch(parsed[0], attempt=parsed[1])
         if parsed[1] == 1:

@@ -286,7 +286,7 @@ def test_sweeper_retention_is_the_stacks_retention_days_unchanged(
 
 
 def test_retention_zero_means_keep_forever_in_the_stack_as_in_the_sweeper(template: dict[str, Any]) -> None:
-    from shared.settings import SweepSettings
+    from shared.sweeper import SweepSettings
 
     assert template["Parameters"]["RetentionDays"]["MinValue"] == 0, "one meaning: no negative 'keep' value"
     assert template["Conditions"]["HasRetention"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "RetentionDays"}, 0]}]}
@@ -468,7 +468,7 @@ def test_cloudauth_statement_cites_its_source_and_says_what_is_unverified() -> N
 
 
 def test_default_regions_are_a_pair_the_vendor_offers_for_the_default_product(s_yaml: dict[str, Any]) -> None:
-    from shared.config import CloudAuthSettings
+    from shared.cloudauth import CloudAuthSettings
 
     creds = {"ALIBABA_CLOUD_ACCESS_KEY_ID": "ak", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "sk"}
     assert CloudAuthSettings.from_env(creds).product_code == "eKYC"

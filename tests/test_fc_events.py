@@ -18,7 +18,6 @@ from shared.fc import (
     HttpError,
     HttpEvent,
     Router,
-    TimerEvent,
     decode_event,
     decode_message_body,
     error_response,
@@ -575,18 +574,7 @@ def test_arbitrary_json_events_never_raise_beyond_bad_event(value: Any) -> None:
         assert isinstance(message.body, bytes)
 
 
-# ------------------------------------------------------------------------------------------ timer and kind
-
-
-def test_timer_sample() -> None:
-    timer = TimerEvent.from_bytes(load("timer.json"))
-    assert (timer.trigger_name, timer.trigger_time) == ("ekyc-sweep", "2025-03-05T07:00:00Z")
-    assert json.loads(timer.payload) == {"task": "sweep-pending"}
-
-
-def test_timer_without_trigger_time_is_bad_event() -> None:
-    with pytest.raises(BadEvent):
-        TimerEvent.from_bytes(b'{"triggerName":"x"}')
+# ------------------------------------------------------------------------------------------ event kind
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,8 @@ import pytest
 
 from shared import jsonutil
 from shared.cloudauth import ProcessNotCompleted, ServerError, ThrottlingError, TransactionIdInvalid
-from shared.fetcher import RecheckNotScheduled, parse_recheck_message, result_key
+from shared.fetcher import RecheckNotScheduled, result_key
+from shared.messages import RecheckMessage
 from shared.storage import StorageError
 from tests.fakes import IDENTITY, JPEG, PNG, FakeCloudAuth, Stack, check_result_body, delays, peek
 
@@ -241,4 +242,4 @@ def test_failed_verification_is_finalized_as_failed(stack: Stack) -> None:
     ],
 )
 def test_parse_recheck_message_accepts_only_well_formed_bodies(body: Any, expected: Any) -> None:
-    assert parse_recheck_message(body) == expected
+    assert RecheckMessage.from_body(body) == expected

@@ -22,9 +22,11 @@ from hypothesis import strategies as st
 
 from shared import jsonutil
 from shared.auth import issue_token
+from shared.callback import hash_callback_token
 from shared.cloudauth import (
     CloudAuthClient,
     CloudAuthError,
+    InitializeResponse,
     MalformedResponse,
     ProcessNotCompleted,
     ServerError,
@@ -32,16 +34,14 @@ from shared.cloudauth import (
     TransactionIdInvalid,
     TransportError,
 )
-from shared.cloudauth.client import InitializeResponse
 from shared.delivery import DeliveryResult
-from shared.fc import BadEvent, HttpEvent, TimerEvent, parse_queue_event
-from shared.fetcher import RecheckNotScheduled, ResultFetcher
-from shared.handlers.initializer import InitializerApp, hash_callback_token
+from shared.fc import BadEvent, HttpEvent, parse_queue_event
+from shared.fetcher import FetchSettings, RecheckNotScheduled, ResultFetcher
+from shared.handlers.initializer import InitializerApp
 from shared.handlers.notifier import NotifierApp
 from shared.handlers.result_fetcher import ResultFetcherApp
-from shared.notifications import Notifier
+from shared.notifications import Notifier, Subscriber, WebhookSettings
 from shared.results import CheckResultResponse, ImageDecodeError, ResultParseError, parse_check_result
-from shared.settings import FetchSettings, FrontendSettings, Subscriber, WebhookSettings
 from shared.storage import (
     StorageSettings,
     TransactionRecord,
@@ -50,6 +50,7 @@ from shared.storage import (
     open_queue,
     open_transaction_store,
 )
+from shared.verifications import FrontendSettings
 from shared.webhooks import generate_secret
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
@@ -297,18 +298,6 @@ def test_queue_event_parsing_yields_messages_or_bad_event(event: Any) -> None:
         assert isinstance(message.id, str) and isinstance(message.body, bytes)
         assert (message.error is None) == message.ok
         repr(message)
-
-
-@FUZZ
-@given(event=raw_events | json_objects | st.fixed_dictionaries({"triggerTime": scalars}, optional={
-    "triggerName": json_values, "payload": json_values}))
-def test_timer_event_parsing_yields_an_event_or_bad_event(event: Any) -> None:
-    try:
-        timer = TimerEvent.from_bytes(event)
-    except BadEvent:
-        return
-    assert isinstance(timer.trigger_time, str)
-    assert isinstance(timer.trigger_name, str) and isinstance(timer.payload, str)
 
 
 # --- CheckResult ------------------------------------------------------------------------------------------------

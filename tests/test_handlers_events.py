@@ -22,7 +22,7 @@ import pytest
 
 from shared import jsonutil
 from shared.auth import hash_user_id, issue_token
-from shared.handlers.initializer import hash_callback_token
+from shared.callback import hash_callback_token
 from shared.storage import DirectoryObjectStore, SqliteQueue, SqliteTransactionStore, TransactionRecord
 from shared.webhooks import generate_secret
 from tests.sandbox.helpers import control, initialize

@@ -21,7 +21,7 @@ HEAVY = ("tablestore", "alibabacloud_oss_v2", "oss2", "mns", "aiohttp", "request
 # Also never on the local path: what PyJWT used to pull in (the cold-start floor does not load them either).
 LOCAL_NEVER = ("urllib.request", "tempfile", "shutil", "bz2", "lzma")
 # With the aliyun backend, each function may load only the SDKs its path needs. Tablestore comes without its
-# async client (aiohttp) and time-series codecs (flatbuffers → numpy, crc32c): see shared/storage/tablestore_store.py.
+# async client (aiohttp) and time-series codecs (flatbuffers → numpy, crc32c): see shared/storage/tablestore_sdk.py.
 # Only result_fetcher builds the OSS client (alibabacloud_oss_v2 → requests) at initialize: the notifier opens it
 # on first use unless a subscriber has includePii, the sweeper on first use.
 ALIYUN_ALLOWED = {

@@ -14,9 +14,9 @@ from shared import jsonutil
 from shared.auth import AuthFailed, hash_user_id, issue_token
 from shared.cloudauth import ThrottlingError
 from shared.fc import HttpEvent
-from shared.handlers.initializer import InitializerApp, return_url_allowed
-from shared.settings import FrontendSettings
+from shared.handlers.initializer import InitializerApp
 from shared.storage import SqliteTransactionStore, StorageError
+from shared.verifications import FrontendSettings, return_url_allowed
 from tests.fakes import T0, FakeClock, FakeCloudAuth
 
 SECRET = "s" * 40

@@ -19,11 +19,9 @@ from mns.auth import Credentials as MnsCredentials
 from mns.mns_client import MNSClient
 
 from shared import jsonutil
-from shared.cloudauth import CloudAuthClient, TransactionIdInvalid
-from shared.config import CloudAuthSettings
+from shared.cloudauth import CloudAuthClient, CloudAuthSettings, TransactionIdInvalid
 from shared.delivery import DeliveryResult
-from shared.notifications import Notifier
-from shared.settings import Subscriber, WebhookSettings
+from shared.notifications import Notifier, Subscriber, WebhookSettings
 from shared.signing import Credentials
 from shared.storage import (
     MnsQueue,

@@ -12,7 +12,7 @@ from standardwebhooks.webhooks import Webhook
 
 from shared import jsonutil
 from shared.delivery import DeliveryResult
-from shared.notifications import NotifyMessage
+from shared.messages import NotifyMessage
 from tests.fakes import (
     IDENTITY,
     SECRET_A,
@@ -224,7 +224,7 @@ def test_notify_message_round_trips() -> None:
 def test_subscriber_urls_are_logged_as_scheme_host_and_port_only(
     stack: Stack, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from shared.settings import Subscriber
+    from shared.notifications import Subscriber
 
     url = "https://user:pw@hooks.example.com:8443/T0/B1/s3cret?token=s3cret#x"
     mbid = _final(stack)
@@ -255,7 +255,7 @@ def test_a_secret_that_cannot_sign_fails_the_configuration_not_the_delivery() ->
     import base64
 
     from shared.config import ConfigError
-    from shared.settings import WebhookSettings
+    from shared.notifications import WebhookSettings
 
     short = "whsec_" + base64.b64encode(b"k" * 16).decode()  # 16 bytes: Standard Webhooks wants 24-64
     hooks = jsonutil.dumps_str([{"url": "https://hooks.example.com/kyc", "secret": short}])

@@ -5,15 +5,10 @@ from __future__ import annotations
 import pytest
 
 from shared.config import ConfigError
-from shared.settings import (
-    DEFAULT_RECHECK_SCHEDULE,
-    DEFAULT_WEBHOOK_RETRY_SCHEDULE,
-    FetchSettings,
-    FrontendSettings,
-    Subscriber,
-    SweepSettings,
-    WebhookSettings,
-)
+from shared.fetcher import DEFAULT_RECHECK_SCHEDULE, FetchSettings
+from shared.notifications import DEFAULT_WEBHOOK_RETRY_SCHEDULE, Subscriber, WebhookSettings
+from shared.sweeper import SweepSettings
+from shared.verifications import FrontendSettings
 
 JWT_SECRET = "j" * 40
 PEPPER = "p" * 20
@@ -237,7 +232,7 @@ def test_invalid_webhook_option_is_named(variable: str, value: str) -> None:
 
 def test_previous_jwt_secrets_are_read_for_rotation_and_must_be_long() -> None:
     from shared.config import ConfigError
-    from shared.settings import FrontendSettings
+    from shared.verifications import FrontendSettings
 
     base = {
         "KYC_PUBLIC_URL": "https://kyc.example.com",

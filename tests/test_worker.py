@@ -15,8 +15,7 @@ import pytest
 
 from shared import jsonutil
 from shared.handlers.notifier import NotifierApp
-from shared.notifications import Notifier
-from shared.settings import Subscriber, WebhookSettings
+from shared.notifications import Notifier, Subscriber, WebhookSettings
 from shared.storage import decode_message_body
 from tests.fakes import SECRET_A, SECRET_B, FakeCloudAuth, Stack
 from tests.loopback import DrippingServer

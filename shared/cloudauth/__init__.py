@@ -13,17 +13,9 @@ client.delete_verify_result(transaction_id, delete_type="All")
 
 from __future__ import annotations
 
-from shared.config import CloudAuthSettings
 from shared.doctypes import DOC_TYPES
 
-from .client import (
-    API_VERSION,
-    CloudAuthClient,
-    DeleteVerifyResultResponse,
-    InitializeRequest,
-    InitializeResponse,
-    InitializeV2Request,
-)
+from .client import API_VERSION, CloudAuthClient
 from .errors import (
     AuthError,
     CloudAuthError,
@@ -36,6 +28,7 @@ from .errors import (
     TransportError,
     error_class_for,
 )
+from .models import DeleteVerifyResultResponse, InitializeRequest, InitializeResponse, InitializeV2Request
 from .params import (
     ENUMS,
     INITIALIZE,
@@ -44,6 +37,8 @@ from .params import (
     INITIALIZE_V2,
     OperationParameters,
 )
+from .settings import CloudAuthSettings
+from .switches import INITIALIZE_SWITCHES, Switch, Switches
 
 __all__ = [
     "API_VERSION",
@@ -52,6 +47,7 @@ __all__ = [
     "INITIALIZE",
     "INITIALIZE_PARAMETERS",
     "INITIALIZE_REQUIRED",
+    "INITIALIZE_SWITCHES",
     "INITIALIZE_V2",
     "AuthError",
     "CloudAuthClient",
@@ -66,6 +62,8 @@ __all__ = [
     "ParameterError",
     "ProcessNotCompleted",
     "ServerError",
+    "Switch",
+    "Switches",
     "ThrottlingError",
     "TransactionIdInvalid",
     "TransportError",

@@ -19,13 +19,12 @@ from __future__ import annotations
 import http.client
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from shared import jsonutil
-from shared.config import CloudAuthSettings, Env
+from shared.config import Env
 from shared.log import get_logger
 from shared.signing import Credentials, canonical_query_string, percent_encode, sign_acs3_request, sign_v1_params
 
@@ -37,6 +36,7 @@ from .errors import (
     TransportError,
     error_from_response,
 )
+from .models import DeleteVerifyResultResponse, InitializeRequest, InitializeResponse, InitializeV2Request
 from .params import (
     CHECK_RESULT,
     DELETE_VERIFY_RESULT,
@@ -44,10 +44,10 @@ from .params import (
     INITIALIZE_V2,
     OperationParameters,
     check_value,
-    invalid,
     validate_initialize,
     validate_initialize_v2,
 )
+from .settings import CloudAuthSettings
 
 API_VERSION = "2022-08-09"
 SUCCESS_CODES = frozenset({"Success", "200"})  # DeleteVerifyResult answers "200", the others "Success"
@@ -55,169 +55,6 @@ MAX_RESPONSE_BYTES = 64 * 1024 * 1024  # CheckResult with images is a few MB
 USER_AGENT = "fc-ekyc-cloudauth/1"
 
 log = get_logger(__name__)
-
-# InitializeRequest field → vendor parameter name.
-_INITIALIZE_FIELDS: dict[str, str] = {
-    "merchant_biz_id": "MerchantBizId",
-    "meta_info": "MetaInfo",
-    "merchant_user_id": "MerchantUserId",
-    "return_url": "ReturnUrl",
-    "doc_type": "DocType",
-    "product_code": "ProductCode",
-    "callback_url": "CallbackUrl",
-    "callback_token": "CallbackToken",
-    "scene_code": "SceneCode",
-    "id_spoof": "IdSpoof",
-    "authorize": "Authorize",
-    "security_level": "SecurityLevel",
-    "id_threshold": "IdThreshold",
-    "model": "Model",
-    "doc_video": "DocVideo",
-    "show_album_icon": "ShowAlbumIcon",
-    "show_ocr_result": "ShowOcrResult",
-    "show_guide_page": "ShowGuidePage",
-    "edit_ocr_result": "EditOcrResult",
-    "doc_scan_mode": "DocScanMode",
-    "product_flow": "ProductFlow",
-    "pages": "Pages",
-    "procedure_priority": "ProcedurePriority",
-    "use_nfc": "UseNFC",
-    "language_config": "LanguageConfig",
-    "style_config": "StyleConfig",
-    "face_picture_base64": "FacePictureBase64",
-}
-
-
-@dataclass(frozen=True)
-class InitializeRequest:
-    """One Initialize call. Fields left ``None`` are not sent; ``extra`` takes any other vendor parameter by name.
-
-    ``product_code`` defaults to the client's setting (``CLOUDAUTH_PRODUCT_CODE``). PII-bearing fields are kept
-    out of ``repr``.
-    """
-
-    merchant_biz_id: str
-    meta_info: str = field(repr=False)
-    merchant_user_id: str = field(repr=False)
-    return_url: str
-    doc_type: str
-    product_code: str | None = None
-    callback_url: str | None = None
-    callback_token: str | None = field(default=None, repr=False)
-    scene_code: str | None = None
-    id_spoof: str | None = None
-    authorize: str | None = None
-    security_level: str | None = None
-    id_threshold: str | None = None
-    model: str | None = None
-    doc_video: str | None = None
-    show_album_icon: str | None = None
-    show_ocr_result: str | None = None
-    show_guide_page: str | None = None
-    edit_ocr_result: str | None = None
-    doc_scan_mode: str | None = None
-    product_flow: str | None = None
-    pages: str | None = None
-    procedure_priority: str | None = None
-    use_nfc: str | None = None
-    language_config: str | None = None
-    style_config: str | None = None
-    face_picture_base64: str | None = field(default=None, repr=False)
-    extra: Mapping[str, str] = field(default_factory=dict, repr=False)
-
-    def to_params(self, default_product_code: str) -> dict[str, str]:
-        """The vendor parameters (not yet validated). A parameter given twice raises :class:`ParameterError`."""
-        params: dict[str, str] = {}
-        for attr, name in _INITIALIZE_FIELDS.items():
-            value = getattr(self, attr)
-            if value is not None:
-                params[name] = value
-        params.setdefault("ProductCode", default_product_code)
-        for name, value in self.extra.items():
-            if name in params:
-                raise invalid(name, "is given both as a field and in extra")
-            params[name] = value
-        return params
-
-
-# InitializeV2Request field → vendor parameter name (doc_page_config is encoded separately).
-_INITIALIZE_V2_FIELDS: dict[str, str] = {
-    "merchant_biz_id": "MerchantBizId",
-    "meta_info": "MetaInfo",
-    "merchant_user_id": "MerchantUserId",
-    "return_url": "ReturnUrl",
-    "product_code": "ProductCode",
-    "doc_type": "DocType",
-    "callback_url": "CallbackUrl",
-    "callback_token": "CallbackToken",
-    "face_picture_base64": "FacePictureBase64",
-    "target_face_picture": "TargetFacePicture",
-}
-
-
-@dataclass(frozen=True)
-class InitializeV2Request:
-    """One InitializeV2 call (eKYC_PRO, FACE_LIVENESS_PRO). Fields left ``None`` are not sent; ``extra`` takes any
-    other InitializeV2 parameter by its vendor name (``IdSpoof``, ``SecurityLevel``, ``LanguageConfig``...).
-
-    ``product_code`` defaults to the client's setting (``CLOUDAUTH_PRODUCT_CODE``). ``doc_type`` is required or
-    refused depending on the product (:mod:`shared.products`). ``doc_page_config`` is a list of strings, sent as the
-    JSON array text the official SDK makes of it. PII-bearing fields are kept out of ``repr``.
-    """
-
-    merchant_biz_id: str
-    meta_info: str = field(repr=False)
-    merchant_user_id: str = field(repr=False)
-    return_url: str
-    product_code: str | None = None
-    doc_type: str | None = None
-    callback_url: str | None = None
-    callback_token: str | None = field(default=None, repr=False)
-    face_picture_base64: str | None = field(default=None, repr=False)
-    target_face_picture: str | None = field(default=None, repr=False)
-    doc_page_config: Sequence[str] | None = None
-    extra: Mapping[str, str] = field(default_factory=dict, repr=False)
-
-    def to_params(self, default_product_code: str) -> dict[str, str]:
-        """The vendor parameters (not yet validated). A parameter given twice raises :class:`ParameterError`."""
-        params: dict[str, str] = {}
-        for attr, name in _INITIALIZE_V2_FIELDS.items():
-            value = getattr(self, attr)
-            if value is not None:
-                params[name] = value
-        params.setdefault("ProductCode", default_product_code)
-        if self.doc_page_config is not None:
-            params["DocPageConfig"] = encode_doc_page_config(self.doc_page_config)
-        for name, value in self.extra.items():
-            if name in params:
-                raise invalid(name, "is given both as a field and in extra")
-            params[name] = value
-        return params
-
-
-def encode_doc_page_config(pages: Sequence[str]) -> str:
-    """The JSON array text of ``pages``, as the official SDK encodes ``DocPageConfig`` (compact, non-ASCII kept)."""
-    if isinstance(pages, str) or not all(isinstance(page, str) for page in pages):
-        raise invalid("DocPageConfig", "must be a list of strings")
-    return jsonutil.dumps_str(list(pages))
-
-
-@dataclass(frozen=True)
-class InitializeResponse:
-    transaction_id: str
-    transaction_url: str = field(repr=False)  # single-use link into the user's flow
-    protocol: str | None = field(default=None, repr=False)
-    client_cfg: str | None = field(default=None, repr=False)
-    request_id: str | None = None
-
-
-@dataclass(frozen=True)
-class DeleteVerifyResultResponse:
-    deleted: bool  # Result.DeleteResult == "Y"
-    delete_result: str | None
-    transaction_id: str | None
-    request_id: str | None = None
-
 
 def _yes_no(name: str, value: bool | str) -> str:
     if isinstance(value, bool):

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from shared import jsonutil, products
+from shared.ids import MERCHANT_BIZ_ID_RULE, TRANSACTION_ID_RULE, is_merchant_biz_id, is_transaction_id
 
 from .errors import ParameterError
+from .switches import INITIALIZE_SWITCHES
 
 # Every Initialize parameter in the vendor's API metadata (2022-08-09), plus those the official Python SDK 3.23.1
 # sends that the metadata does not list yet (marked "SDK"). FacePictureBase64 is the only one sent in the body.
@@ -80,23 +82,9 @@ INITIALIZE_V2 = OperationParameters(
     ("ProductCode", "MerchantBizId", "MetaInfo", "MerchantUserId", "ReturnUrl"),
 )
 
-# Documented values of enumerated parameters (Initialize, CheckResult, DeleteVerifyResult).
+# Documented values of enumerated parameters: Initialize's switches (their table), then the others.
 ENUMS: dict[str, frozenset[str]] = {
-    "IdSpoof": frozenset({"Y", "N"}),
-    "Authorize": frozenset({"T", "F"}),
-    "SecurityLevel": frozenset({"01", "02"}),
-    "IdThreshold": frozenset({"0", "1", "2", "3"}),
-    "Model": frozenset({"LIVENESS", "PHOTINUS_LIVENESS"}),
-    "DocVideo": frozenset({"Y", "N"}),
-    "ShowAlbumIcon": frozenset({"1", "0"}),
-    "ShowOcrResult": frozenset({"1", "0"}),
-    "ShowGuidePage": frozenset({"1", "0"}),
-    "EditOcrResult": frozenset({"1", "0"}),
-    "DocScanMode": frozenset({"manual", "auto"}),
-    "ProductFlow": frozenset({"DOC_FACE", "FACE_DOC"}),
-    "Pages": frozenset({"01", "01,02"}),
-    "ProcedurePriority": frozenset({"url", "keep"}),
-    "UseNFC": frozenset({"Y", "N"}),
+    **{switch.parameter: switch.values for switch in INITIALIZE_SWITCHES if switch.values},
     # official SDK 3.23.1 parameter comments (InitializeRequest / InitializeV2Request)
     "AppQualityCheck": frozenset({"Y", "N"}),
     "MRTDInput": frozenset({"0", "1", "2"}),
@@ -106,13 +94,10 @@ ENUMS: dict[str, frozenset[str]] = {
     "DeleteAfterQuery": frozenset({"Y", "N"}),
 }
 
-_MERCHANT_BIZ_ID = re.compile(r"[A-Za-z0-9]{1,32}")
-_SCENE_CODE = re.compile(r"[A-Za-z0-9_]{1,10}")
 _PRODUCT_CODE = re.compile(r"[A-Za-z0-9_]{1,32}")
 _MOBILE = re.compile(r"\+62[0-9]{9,11}")  # SDK: "must start with +62 followed by 9 to 11 digits" (Indonesia)
 _URL_PARAMETERS = frozenset({"ReturnUrl", "FacePictureUrl", "TargetFacePictureUrl", "FacePictureFile",
                              "TargetFacePictureFile"})  # fmt: skip
-_TRANSACTION_ID = re.compile(r"[\x21-\x7e]{1,128}")  # printable ASCII, no spaces
 MAX_VALUE_LENGTH = 16 * 1024 * 1024  # a base64 image is the largest thing we send
 
 
@@ -169,22 +154,24 @@ def check_value(
     allowed = ENUMS.get(name)
     if allowed is not None and value not in allowed:
         raise invalid(name, "must be one of " + "/".join(sorted(allowed)))
-    if name == "MerchantBizId" and not _MERCHANT_BIZ_ID.fullmatch(value):
-        raise invalid(name, "must be 1-32 letters or digits")
-    elif name == "SceneCode" and not _SCENE_CODE.fullmatch(value):
-        raise invalid(name, "must be 1-10 letters, digits or _")
+    switch = INITIALIZE_SWITCHES.by_parameter.get(name)
+    if switch is not None:
+        if switch.pattern is not None and not switch.pattern.fullmatch(value):
+            raise invalid(name, switch.rule)
+        if switch.json_object:
+            _check_json(name, value, dict)
+    elif name == "MerchantBizId" and not is_merchant_biz_id(value):
+        raise invalid(name, f"must be {MERCHANT_BIZ_ID_RULE}")
     elif name == "ProductCode" and not _PRODUCT_CODE.fullmatch(value):
         raise invalid(name, "must be letters, digits or _")
-    elif name == "TransactionId" and not _TRANSACTION_ID.fullmatch(value):
-        raise invalid(name, "must be 1-128 printable characters without spaces")
+    elif name == "TransactionId" and not is_transaction_id(value):
+        raise invalid(name, f"must be {TRANSACTION_ID_RULE}")
     elif name == "DocType" and doc_types is not None:
         problem = doc_types.problem(value, region, allow_undocumented=allow_undocumented_doc_types)
         if problem is not None:
             raise invalid(name, problem)
     elif name == "Mobile" and not _MOBILE.fullmatch(value):
         raise invalid(name, "must be +62 followed by 9 to 11 digits")
-    elif name == "StyleConfig":
-        _check_json(name, value, dict)
     elif name == "DocPageConfig":
         _check_json(name, value, list)
     elif name in _URL_PARAMETERS:

@@ -6,11 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from shared.fc import BadMessage, parse_queue_event
-from shared.handlers import register_config_secrets
 from shared.log import get_logger, log_context
 from shared.notifications import Notifier
-from shared.settings import WebhookSettings
-from shared.storage import StorageError, StorageSettings, open_object_store, open_queue, open_transaction_store
+from shared.storage import StorageError
+from shared.wiring import build_notifier
 
 logger = get_logger("kyc.notifier")
 
@@ -21,20 +20,7 @@ class NotifierApp:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> NotifierApp:
-        register_config_secrets(env)
-        storage = StorageSettings.from_env(env)
-        webhooks = WebhookSettings.from_env(env)
-        # Objects are read only for includePii subscribers: without one, the OSS client (and its SDK import)
-        # is built on first use instead of on every cold start.
-        needs_objects = any(s.include_pii for s in webhooks.subscribers)
-        notifier = Notifier(
-            store=open_transaction_store(storage),
-            objects=open_object_store(storage, lazy=not needs_objects),
-            notify_queue=open_queue(storage, "notify"),
-            deadletter_queue=open_queue(storage, "deadletter"),
-            settings=webhooks,
-        )
-        return cls(notifier)
+        return cls(build_notifier(env))
 
     def handle(self, event: Any, context: Any) -> dict[str, Any]:
         """Each message is handled on its own: a bad one is dead-lettered and the rest of the batch goes on.

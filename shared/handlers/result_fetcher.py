@@ -7,19 +7,17 @@ comes from CheckResult with the TransactionId stored at Initialize.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Mapping
 from typing import Any
 
-from shared.cloudauth import CloudAuthClient
-from shared.config import CloudAuthSettings
+from shared.callback import callback_token_matches, same_transaction
 from shared.fc import BadMessage, HttpError, HttpEvent, Router, http_response, parse_queue_event
-from shared.fetcher import FetchOutcome, RecheckNotScheduled, ResultFetcher, parse_recheck_message
-from shared.handlers import register_config_secrets
-from shared.handlers.initializer import hash_callback_token
+from shared.fetcher import FetchOutcome, RecheckNotScheduled, ResultFetcher
+from shared.ids import is_merchant_biz_id
 from shared.log import get_logger, log_context, security_event
-from shared.settings import FetchSettings
-from shared.storage import StorageError, StorageSettings, open_object_store, open_queue, open_transaction_store
+from shared.messages import RecheckMessage
+from shared.storage import StorageError
+from shared.wiring import build_fetcher
 
 logger = get_logger("kyc.result_fetcher")
 
@@ -32,17 +30,7 @@ class ResultFetcherApp:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ResultFetcherApp:
-        register_config_secrets(env)
-        storage = StorageSettings.from_env(env)
-        fetcher = ResultFetcher(
-            client=CloudAuthClient(CloudAuthSettings.from_env(env)),
-            store=open_transaction_store(storage),
-            objects=open_object_store(storage),
-            recheck_queue=open_queue(storage, "recheck"),
-            notify_queue=open_queue(storage, "notify"),
-            settings=FetchSettings.from_env(env),
-        )
-        return cls(fetcher)
+        return cls(build_fetcher(env))
 
     def handle(self, event: Any, context: Any) -> Any:
         """HTTP trigger events are dicts with ``requestContext``; queue trigger events are CloudEvents."""
@@ -57,7 +45,7 @@ class ResultFetcherApp:
     def callback(self, event: HttpEvent) -> dict[str, Any]:
         query = event.query
         mbid = query.get("merchantBizId", "")
-        if not (mbid.isalnum() and len(mbid) <= 32):
+        if not is_merchant_biz_id(mbid):
             raise HttpError(400, "InvalidParameter", "merchantBizId is missing or malformed")
         with log_context(merchant_biz_id=mbid):
             try:
@@ -68,13 +56,11 @@ class ResultFetcherApp:
                 security_event(logger, "callback.unknown_transaction")
                 raise HttpError(404, "NotFound", "no such verification")
             token = query.get("callbackToken", "")
-            if not record.callback_token_hash or not hmac.compare_digest(
-                hash_callback_token(token), record.callback_token_hash
-            ):
+            if not callback_token_matches(token, record.callback_token_hash):
                 security_event(logger, "callback.bad_token", tokenPresent=bool(token))
                 raise HttpError(403, "InvalidCallbackToken", "the callback token does not match")
             claimed = query.get("transactionId")
-            if claimed is not None and not hmac.compare_digest(claimed.encode(), record.transaction_id.encode()):
+            if claimed is not None and not same_transaction(claimed, record.transaction_id):
                 security_event(logger, "callback.transaction_mismatch")
                 raise HttpError(403, "TransactionMismatch", "transactionId does not match this verification")
             with log_context(transaction_id=record.transaction_id):
@@ -93,7 +79,7 @@ class ResultFetcherApp:
         processed, unschedulable = 0, 0
         for message in parse_queue_event(event):
             try:
-                parsed = parse_recheck_message(message.json())
+                parsed = RecheckMessage.from_body(message.json())
             except BadMessage:  # unreadable, or a body that is neither JSON nor base64 JSON
                 parsed = None
             if parsed is None:

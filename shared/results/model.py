@@ -1,11 +1,15 @@
-"""CheckResult response → typed objects. See :func:`parse_check_result`."""
+"""CheckResult response → typed objects. See :func:`parse_check_result`.
+
+One module on purpose, past the usual ~400 lines: :func:`parse_check_result` fills these frozen slot classes by
+direct slot stores with its hot paths inlined (docs/performance.md, "Parsing"), so the classes and the parser change
+together.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any, Union
 
 import orjson
@@ -15,15 +19,14 @@ from shared.results._frozen import positional_builder
 from shared.results.errors import ResultParseError
 from shared.results.identity import Identity, build_identity, guess_doc_type
 from shared.results.images import FACE_KEYS, ID_BACK_KEYS, ID_FRONT_KEYS, IMAGE_KEYS, Image, Images, find_image
+from shared.status import Status
 
 # A parsed ``Ext*Info`` value: the JSON object/array when the vendor's string holds JSON, else the raw string.
 ExtValue = Union[dict[str, Any], list[Any], str, None]  # noqa: UP007 (a runtime alias: `|` needs 3.10 objects)
 
 
-class VerificationStatus(str, Enum):
-    PASSED = "PASSED"
-    FAILED = "FAILED"
-    PENDING = "PENDING"
+#: The status a CheckResult answer stands for (PASSED, FAILED or PENDING): the one :class:`~shared.status.Status`.
+VerificationStatus = Status
 
 
 _STATUS_BY_PASSED = {"Y": VerificationStatus.PASSED, "N": VerificationStatus.FAILED, "P": VerificationStatus.PENDING}

@@ -25,7 +25,10 @@ Semantics every backend keeps (at-least-once delivery, effects exactly once):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from shared.ids import validate_merchant_biz_id
+from shared.lazy import lazy_attributes
 
 from .errors import InvalidKey, MessageTooLarge, ObjectNotFound, ReceiptInvalid, RecordExists, StorageError
 from .objects import DirectoryObjectStore, validate_key
@@ -41,16 +44,7 @@ from .protocols import (
     decode_message_body,
     encode_message_body,
 )
-from .records import (
-    ABANDONED,
-    FAILED,
-    PASSED,
-    PENDING,
-    RATE_SLOT,
-    STATUSES,
-    TransactionRecord,
-    validate_merchant_biz_id,
-)
+from .records import TransactionRecord
 from .settings import (
     QUEUE_NAMES,
     StorageSettings,
@@ -70,38 +64,24 @@ if TYPE_CHECKING:
 
 # Backend classes load on first use (PEP 562), so a cold start imports only the backend it opens: the MNS
 # adapter alone pulls in xml.etree, and the local path never needs it.
-_LAZY = {
-    "MnsError": "mns",
-    "MnsQueue": "mns",
-    "OssObjectStore": "oss",
-    "SqliteQueue": "sqlite_queue",
-    "SqliteTransactionStore": "sqlite_store",
-    "TablestoreTransactionStore": "tablestore_store",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib  # noqa: PLC0415
-
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(
+    globals(),
+    {
+        "MnsError": "shared.storage.mns",
+        "MnsQueue": "shared.storage.mns",
+        "OssObjectStore": "shared.storage.oss",
+        "SqliteQueue": "shared.storage.sqlite_queue",
+        "SqliteTransactionStore": "shared.storage.sqlite_store",
+        "TablestoreTransactionStore": "shared.storage.tablestore_store",
+    },
+)
 
 
 __all__ = [
-    "ABANDONED",
-    "FAILED",
     "MAX_MESSAGE_BYTES",
     "MAX_RAW_MESSAGE_BYTES",
     "MESSAGE_BODY_ENCODING",
-    "PASSED",
-    "PENDING",
     "QUEUE_NAMES",
-    "RATE_SLOT",
-    "STATUSES",
     "ConsumerQueue",
     "DirectoryObjectStore",
     "InvalidKey",

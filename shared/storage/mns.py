@@ -29,6 +29,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from email.utils import formatdate
+from typing import NoReturn
 from urllib.parse import quote, urlsplit
 
 from shared.signing import Credentials
@@ -117,43 +118,12 @@ class MnsQueue:
             f"<MessageBody>{escape(encoded)}</MessageBody><DelaySeconds>{delay_seconds}</DelaySeconds></Message>"
         ).encode()
         resource = f"/queues/{quote(self.queue_name, safe='')}/messages"
-        headers = {
-            "Host": self._netloc,
-            "Date": formatdate(self._clock(), usegmt=True),
-            "Content-Type": CONTENT_TYPE,
-            "Content-Length": str(len(xml)),
-            "x-mns-version": MNS_VERSION,
-        }
-        if self._credentials.security_token:
-            headers["security-token"] = self._credentials.security_token
-        headers["Authorization"] = mns_authorization(self._credentials, "POST", headers, resource)
-
-        conn = self._connection()
-        try:
-            conn.request("POST", resource, body=xml, headers=headers)
-            response = conn.getresponse()
-            status = response.status
-            data = response.read(MAX_ERROR_BODY + 1)
-        except (OSError, http.client.HTTPException) as exc:
-            raise StorageError(
-                f"mns SendMessage transport error: {type(exc).__name__}",
-                transient=True,
-                code="TransportError",
-                maybe_sent=True,
-            ) from None
-        finally:
-            conn.close()
-
-        request_id = response.getheader("x-mns-request-id")
+        # A POST that failed in transport may still have been enqueued: maybe_sent.
+        status, data, request_id = self._call(
+            "POST", resource, "SendMessage", body=xml, max_bytes=MAX_ERROR_BODY, maybe_sent=True
+        )
         if not 200 <= status < 300:
-            code = _error_code(data) or f"HTTP{status}"
-            raise MnsError(
-                f"mns SendMessage failed: {code} ({status})",
-                transient=status >= 500 or status == 429 or code in TRANSIENT_CODES,
-                code=code,
-                status=status,
-                request_id=request_id,
-            )
+            self._raise("SendMessage", status, data, request_id)
         fields = _fields(data)
         message_id = fields.get("MessageId")
         if not message_id:
@@ -167,34 +137,42 @@ class MnsQueue:
         return message_id
 
 
-    # -- consumer side (ops tools: dead-letter listing, redrive, purge) ----------------------------------------
-    # ReceiveMessage / DeleteMessage / ChangeMessageVisibility / PeekMessage of MNS API 2015-06-06, signed like
-    # SendMessage; the canonical resource is the request URI with its query, exactly as the official SDK signs it.
-
-    def _call(self, method: str, resource: str, action: str) -> tuple[int, bytes, str | None]:
-        """One body-less signed request; returns (status, body, request id). Transport errors → ``StorageError``."""
-        headers = {
-            "Host": self._netloc,
-            "Date": formatdate(self._clock(), usegmt=True),
-            "x-mns-version": MNS_VERSION,
-        }
+    def _call(
+        self,
+        method: str,
+        resource: str,
+        action: str,
+        *,
+        body: bytes | None = None,
+        max_bytes: int = MAX_CONSUMER_BODY,
+        maybe_sent: bool = False,
+    ) -> tuple[int, bytes, str | None]:
+        """One signed request; returns (status, body, request id). Transport errors → ``StorageError``."""
+        headers = {"Host": self._netloc, "Date": formatdate(self._clock(), usegmt=True)}
+        if body is not None:
+            headers["Content-Type"] = CONTENT_TYPE
+            headers["Content-Length"] = str(len(body))
+        headers["x-mns-version"] = MNS_VERSION
         if self._credentials.security_token:
             headers["security-token"] = self._credentials.security_token
         headers["Authorization"] = mns_authorization(self._credentials, method, headers, resource)
         conn = self._connection()
         try:
-            conn.request(method, resource, headers=headers)
+            conn.request(method, resource, body=body, headers=headers)
             response = conn.getresponse()
-            data = response.read(MAX_CONSUMER_BODY + 1)
+            data = response.read(max_bytes + 1)
         except (OSError, http.client.HTTPException) as exc:
             raise StorageError(
-                f"mns {action} transport error: {type(exc).__name__}", transient=True, code="TransportError"
+                f"mns {action} transport error: {type(exc).__name__}",
+                transient=True,
+                code="TransportError",
+                maybe_sent=maybe_sent,
             ) from None
         finally:
             conn.close()
         return response.status, data, response.getheader("x-mns-request-id")
 
-    def _raise(self, action: str, status: int, data: bytes, request_id: str | None) -> None:
+    def _raise(self, action: str, status: int, data: bytes, request_id: str | None) -> NoReturn:
         code = _error_code(data) or f"HTTP{status}"
         raise MnsError(
             f"mns {action} failed: {code} ({status})",
@@ -203,6 +181,10 @@ class MnsQueue:
             status=status,
             request_id=request_id,
         )
+
+    # -- consumer side (ops tools: dead-letter listing, redrive, purge) ----------------------------------------
+    # ReceiveMessage / DeleteMessage / ChangeMessageVisibility / PeekMessage of MNS API 2015-06-06, signed like
+    # SendMessage; the canonical resource is the request URI with its query, exactly as the official SDK signs it.
 
     def _messages_resource(self, query: str) -> str:
         return f"/queues/{quote(self.queue_name, safe='')}/messages?{query}"

@@ -2,44 +2,21 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Final, Literal
 
 from shared import jsonutil
+from shared.ids import validate_merchant_biz_id
+from shared.status import VERDICTS, Status
 
-Status = Literal["PENDING", "PASSED", "FAILED", "ABANDONED", "RATE_SLOT"]
 Passed = Literal["Y", "N", "P"]
-
-PENDING: Final = "PENDING"
-PASSED: Final = "PASSED"
-FAILED: Final = "FAILED"
-ABANDONED: Final = "ABANDONED"
-#: Not a verification: a rate-limit slot, claimed with the store's conditional create (see shared.ratelimit).
-RATE_SLOT: Final = "RATE_SLOT"
-STATUSES: Final[frozenset[str]] = frozenset({PENDING, PASSED, FAILED, ABANDONED, RATE_SLOT})
-#: Statuses that ``finalize`` writes: the vendor's real answer.
-RESULT_STATUSES: Final[frozenset[str]] = frozenset({PASSED, FAILED})
-#: Statuses ``finalize`` may replace. ABANDONED is the sweeper's guess that the user walked away; a late real
-#: result from the vendor is better information and wins over it. PASSED/FAILED are never replaced.
-FINALIZABLE_STATUSES: Final[tuple[str, ...]] = (PENDING, ABANDONED)
 PASSED_VALUES: Final[frozenset[str]] = frozenset({"Y", "N", "P"})
-
-MAX_MERCHANT_BIZ_ID = 32
-_BIZ_ID_RE = re.compile(r"^[A-Za-z0-9_\-.]{1,32}$")
 
 # Columns stored as JSON text (Tablestore has no map type; SQLite keeps the same layout).
 _JSON_COLUMNS: Final = frozenset({"identity_masked"})
 _BOOL_COLUMNS: Final = frozenset({"notification_enqueued", "vendor_copy_deleted"})
 _INT_COLUMNS: Final = frozenset({"check_count", "result_version"})
 _FLOAT_COLUMNS: Final = frozenset({"created_at", "updated_at", "finalized_at", "next_check_at"})
-
-
-def validate_merchant_biz_id(value: str) -> str:
-    """The primary key: 1–32 characters of ``A-Z a-z 0-9 _ - .`` (the vendor's MerchantBizId limit)."""
-    if not isinstance(value, str) or not _BIZ_ID_RE.match(value):
-        raise ValueError("merchant_biz_id must be 1-32 characters of A-Z a-z 0-9 _ - .")
-    return value
 
 
 @dataclass
@@ -55,7 +32,7 @@ class TransactionRecord:
     merchant_user_id: str
     doc_type: str
     scene_code: str | None = None
-    status: Status = "PENDING"
+    status: Status = Status.PENDING
     passed: Passed | None = None
     sub_code: str | None = None
     callback_token_hash: str | None = None
@@ -73,15 +50,17 @@ class TransactionRecord:
 
     def __post_init__(self) -> None:
         validate_merchant_biz_id(self.merchant_biz_id)
-        if self.status not in STATUSES:
-            raise ValueError("status must be one of PENDING, PASSED, FAILED, ABANDONED, RATE_SLOT")
+        try:
+            self.status = Status(self.status)  # a plain string (from a column, a test) becomes its member
+        except ValueError:
+            raise ValueError("status must be one of PENDING, PASSED, FAILED, ABANDONED, RATE_SLOT") from None
         if self.passed is not None and self.passed not in PASSED_VALUES:
             raise ValueError("passed must be Y, N, P or None")
 
     @property
     def is_final(self) -> bool:
         """PASSED or FAILED: never overwritten. ABANDONED is final for the merchant but a late result may replace it."""
-        return self.status in RESULT_STATUSES
+        return self.status in VERDICTS
 
     def to_item(self) -> dict[str, str | int | float | bool]:
         """Flat column values for storage: ``None`` columns are left out, ``identity_masked`` is JSON text."""
@@ -91,6 +70,8 @@ class TransactionRecord:
                 continue
             if name in _JSON_COLUMNS:
                 item[name] = jsonutil.dumps_str(value)
+            elif isinstance(value, Status):
+                item[name] = value.value  # the column holds the plain string
             else:
                 item[name] = value
         return item

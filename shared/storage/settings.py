@@ -1,4 +1,7 @@
-"""``StorageSettings`` from the environment and the factories that open the configured backends."""
+"""``StorageSettings`` from the environment and the factories that open the configured backends.
+
+With the aliyun backend the credentials' secret parts are registered with the log scrubber as they are read.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from shared.config import ConfigError, Env, env_required, env_str, environ
+from shared.log import register_secret
 from shared.signing import Credentials
 
 if TYPE_CHECKING:
@@ -61,8 +65,8 @@ class StorageSettings:
             raise ConfigError("KYC_BACKEND", "must be 'local' or 'aliyun'")
         credentials = Credentials(
             access_key_id=env_required(env, "ALIBABA_CLOUD_ACCESS_KEY_ID"),
-            access_key_secret=env_required(env, "ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
-            security_token=env_str(env, "ALIBABA_CLOUD_SECURITY_TOKEN"),
+            access_key_secret=register_secret(env_required(env, "ALIBABA_CLOUD_ACCESS_KEY_SECRET")),
+            security_token=register_secret(env_str(env, "ALIBABA_CLOUD_SECURITY_TOKEN")),
         )
         mns_endpoint = env_required(env, "KYC_MNS_ENDPOINT")
         if not mns_endpoint.startswith(("https://", "http://")):
@@ -186,8 +190,9 @@ def open_queue(settings: StorageSettings, name: str) -> Queue:
 class Stores:
     """Every backend for one settings object, each opened on first use (``open_stores(settings)``)."""
 
-    def __init__(self, settings: StorageSettings) -> None:
+    def __init__(self, settings: StorageSettings, *, lazy_objects: bool = False) -> None:
         self.settings = settings
+        self.lazy_objects = lazy_objects
         self._queues: dict[str, Queue] = {}
 
     @cached_property
@@ -196,7 +201,7 @@ class Stores:
 
     @cached_property
     def objects(self) -> ObjectStore:
-        return open_object_store(self.settings)
+        return open_object_store(self.settings, lazy=self.lazy_objects)
 
     def queue(self, name: str) -> Queue:
         if name not in self._queues:
@@ -204,5 +209,7 @@ class Stores:
         return self._queues[name]
 
 
-def open_stores(settings: StorageSettings | None = None) -> Stores:
-    return Stores(settings if settings is not None else StorageSettings.from_env())
+def open_stores(settings: StorageSettings | None = None, *, lazy_objects: bool = False) -> Stores:
+    """Every backend of ``settings`` (default: from the environment), each opened on first use; ``lazy_objects``
+    as in :func:`open_object_store`."""
+    return Stores(settings if settings is not None else StorageSettings.from_env(), lazy_objects=lazy_objects)

@@ -8,13 +8,15 @@ from dataclasses import fields
 from typing import Any
 
 from shared import jsonutil
+from shared.status import FINALIZABLE, Status, verdict
 
 from ._sqlite import SqliteDatabase
 from .errors import RecordExists
-from .records import _JSON_COLUMNS, ABANDONED, FINALIZABLE_STATUSES, PENDING, RESULT_STATUSES, TransactionRecord
+from .records import _JSON_COLUMNS, TransactionRecord
 
 _COLUMNS = tuple(f.name for f in fields(TransactionRecord))
 _JSON_INDEXES = tuple(i for i, name in enumerate(_COLUMNS) if name in _JSON_COLUMNS)
+_STATUS_INDEX = _COLUMNS.index("status")
 _INSERT_SQL = f"INSERT INTO transactions ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"  # noqa: S608
 
 _SCHEMA = """
@@ -44,7 +46,7 @@ CREATE INDEX IF NOT EXISTS transactions_by_user ON transactions (merchant_user_i
 CREATE INDEX IF NOT EXISTS transactions_by_status ON transactions (status, created_at)
 """
 
-_FINALIZABLE = ", ".join(f"'{s}'" for s in FINALIZABLE_STATUSES)
+_FINALIZABLE = ", ".join(f"'{s.value}'" for s in FINALIZABLE)
 _FINALIZE_SQL = (
     "UPDATE transactions SET status = ?, passed = ?, sub_code = ?, result_key = ?, identity_masked = ?,"  # noqa: S608
     " result_version = ?, finalized_at = ?, updated_at = ?, next_check_at = NULL, error = NULL,"
@@ -73,6 +75,7 @@ class SqliteTransactionStore:
         for index in _JSON_INDEXES:
             if values[index] is not None:
                 values[index] = jsonutil.dumps_str(values[index])
+        values[_STATUS_INDEX] = record.status.value
         try:
             self._db.execute(_INSERT_SQL, tuple(values))
         except sqlite3.IntegrityError:
@@ -94,12 +97,11 @@ class SqliteTransactionStore:
         result_version: int,
         now: float,
     ) -> bool:
-        if status not in RESULT_STATUSES:
-            raise ValueError("finalize status must be PASSED or FAILED")
+        status = verdict(status)
         identity = jsonutil.dumps_str(identity_masked) if identity_masked is not None else None
         cur = self._db.execute(
             _FINALIZE_SQL,
-            (status, passed, sub_code, result_key, identity, result_version, now, now, merchant_biz_id),
+            (status.value, passed, sub_code, result_key, identity, result_version, now, now, merchant_biz_id),
         )
         return cur.rowcount == 1
 
@@ -107,7 +109,7 @@ class SqliteTransactionStore:
         cur = self._db.execute(
             "UPDATE transactions SET status = ?, finalized_at = ?, updated_at = ?, next_check_at = NULL,"
             " notification_enqueued = 0 WHERE merchant_biz_id = ? AND status = ?",
-            (ABANDONED, now, now, merchant_biz_id, PENDING),
+            (Status.ABANDONED.value, now, now, merchant_biz_id, Status.PENDING.value),
         )
         return cur.rowcount == 1
 
@@ -117,13 +119,13 @@ class SqliteTransactionStore:
         self._db.execute(
             "UPDATE transactions SET check_count = check_count + 1, next_check_at = ?, error = ?, updated_at = ?"
             " WHERE merchant_biz_id = ? AND status = ?",
-            (next_check_at, error, now, merchant_biz_id, PENDING),
+            (next_check_at, error, now, merchant_biz_id, Status.PENDING.value),
         )
 
     def mark_notification_enqueued(self, merchant_biz_id: str, status: str) -> None:
         self._db.execute(
             "UPDATE transactions SET notification_enqueued = 1 WHERE merchant_biz_id = ? AND status = ?",
-            (merchant_biz_id, status),
+            (merchant_biz_id, str(status)),
         )
 
     def mark_vendor_copy_deleted(self, merchant_biz_id: str) -> None:
@@ -149,7 +151,7 @@ class SqliteTransactionStore:
             params.append(cursor)
         if status is not None:
             where.append("status = ?")
-            params.append(status)
+            params.append(str(status))  # a member or its plain string: the column holds the string
         if created_before is not None:
             where.append("created_at < ?")
             params.append(created_before)

@@ -1,6 +1,7 @@
 """``TablestoreTransactionStore``: transactions in Alibaba Cloud Tablestore (OTS), via the ``tablestore`` SDK.
 
-The SDK is imported in the constructor (``import_tablestore``, see below), never at module import.
+The SDK is imported in the constructor (:func:`~shared.storage.tablestore_sdk.import_tablestore`: without its
+async client and time-series codecs), never at module import.
 
 Table layout: one primary-key column ``merchant_biz_id`` (STRING); every other field is an attribute column
 (``None`` fields are absent; ``identity_masked`` is JSON text). Create the table with encryption at rest on:
@@ -22,41 +23,19 @@ Conditional writes carry the whole state machine:
 Scans (``scan``, ``find_by_user``, ``count_created_by_user_since``) are ``get_range`` over the whole table with
 a column filter: fine for the sweeper and operators at modest volume, but they read every row. The scalable
 option is a secondary index (or a search index) on ``(merchant_user_id, created_at)`` and ``(status, created_at)``.
-
-Importing the SDK (``import_tablestore``): ``import tablestore`` costs ~0.6 s and ~20 MiB on the dev machine, and
-about half of it is code the synchronous ``OTSClient`` never runs (measured with ``python -X importtime``):
-
-* ``tablestore.connection`` imports ``aiohttp`` (≈25 % of the import) for ``AsyncConnectionPool`` only;
-* ``tablestore.encoder`` star-imports ``tablestore.flatbuffer.timeseries_flat_buffer_encoder`` and
-  ``tablestore.decoder`` star-imports ``tablestore.flatbuffer.flat_buffer_decoder`` and
-  ``...dataprotocol.SQLResponseColumns``: time-series and SQL codecs, which import ``flatbuffers`` → ``numpy``
-  (≈17 %; flatbuffers' numpy is optional, but it imports numpy whenever numpy is installed);
-* ``tablestore.encoder`` imports ``crc32c`` (whose ``__init__`` reads ``importlib.metadata``) for the checksum of
-  time-series rows only (PlainBuffer rows use the SDK's own crc8).
-
-So, when the SDK is not imported yet, ``import_tablestore`` imports it with placeholder modules standing in for
-exactly those five names (``_SHIELDED``) and removes the placeholders from ``sys.modules`` afterwards: a later
-``import aiohttp`` (or of the time-series codecs) loads the real module. Every class we use (``OTSClient``,
-``Row``, ``Condition``, ``OTSServiceError``, the protobuf/PlainBuffer codecs, the urllib3 connection pool) is the
-SDK's own, loaded from its files; only ``AsyncOTSClient`` and the time-series/SQL APIs are unusable in the process
-(a placeholder raises ``RuntimeError`` naming itself when touched). ``tests/storage/test_tablestore_import.py``
-checks, in a fresh process, that these modules stay unloaded and that a real ``OTSClient`` round trip (encode,
-sign, HTTP, decode) works against a loopback server. ``asyncio`` (stdlib, imported by ``tablestore.client`` for
-the async client) is left alone: shadowing the standard library is not worth its ~10 %.
 """
 
 from __future__ import annotations
 
-import sys
-import threading
-import types
 from typing import Any
 
 from shared import jsonutil
 from shared.signing import Credentials
+from shared.status import FINALIZABLE, Status, verdict
 
 from .errors import RecordExists, StorageError
-from .records import ABANDONED, FINALIZABLE_STATUSES, PENDING, RESULT_STATUSES, TransactionRecord
+from .records import TransactionRecord
+from .tablestore_sdk import import_tablestore
 
 PK = "merchant_biz_id"
 CONDITION_CHECK_FAIL = "OTSConditionCheckFail"
@@ -79,62 +58,6 @@ TRANSIENT_CODES = frozenset(
 MAX_RANGE_CALLS_PER_PAGE = 20
 RECORD_CHECK_ATTEMPTS = 5
 DEFAULT_TIMEOUT_SECONDS = 10.0
-
-
-_IMPORT_LOCK = threading.Lock()
-#: Modules the synchronous client never uses; see the module docstring.
-_SHIELDED = (
-    "aiohttp",
-    "crc32c",
-    "tablestore.flatbuffer.timeseries_flat_buffer_encoder",
-    "tablestore.flatbuffer.flat_buffer_decoder",
-    "tablestore.flatbuffer.dataprotocol.SQLResponseColumns",
-)
-
-
-class _Unavailable:
-    """What a shielded module hands out for any name: fails loudly when used, never silently."""
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-
-    def _fail(self) -> RuntimeError:
-        return RuntimeError(f"{self._name} is not loaded: the Tablestore SDK was imported for its sync client only")
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        raise self._fail()
-
-    def __getattr__(self, name: str) -> Any:
-        raise self._fail()
-
-
-class _ShieldedModule(types.ModuleType):
-    """Stands in for a module during ``import tablestore``: ``from m import *`` imports nothing
-    (``__all__`` is empty) and ``from m import Name`` yields an ``_Unavailable``."""
-
-    __all__: list[str] = []  # noqa: RUF012 - read by ``import *``
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return _Unavailable(f"{self.__name__}.{name}")
-
-
-def import_tablestore() -> Any:
-    """The ``tablestore`` package, imported without its async client's and time-series codecs' dependencies
-    when it is not imported yet (see the module docstring for why and what that leaves out)."""
-    with _IMPORT_LOCK:  # two stores built at once must not see each other's placeholders come and go
-        placeholders: dict[str, types.ModuleType] = {}
-        if "tablestore" not in sys.modules:
-            placeholders = {name: _ShieldedModule(name) for name in _SHIELDED if name not in sys.modules}
-        sys.modules.update(placeholders)
-        try:
-            import tablestore  # noqa: PLC0415
-        finally:
-            for name, placeholder in placeholders.items():
-                if sys.modules.get(name) is placeholder:
-                    del sys.modules[name]
-    return tablestore
 
 
 class TablestoreTransactionStore:
@@ -254,10 +177,9 @@ class TablestoreTransactionStore:
         result_version: int,
         now: float,
     ) -> bool:
-        if status not in RESULT_STATUSES:
-            raise ValueError("finalize status must be PASSED or FAILED")
+        status = verdict(status)
         values: dict[str, Any] = {
-            "status": status,
+            "status": status.value,
             "passed": passed,
             "sub_code": sub_code,
             "result_key": result_key,
@@ -270,28 +192,27 @@ class TablestoreTransactionStore:
             "error": None,
         }
         condition = self._expect_exist(
-            self._combine(self._ots.LogicalOperator.OR, [self._eq("status", s) for s in FINALIZABLE_STATUSES])
+            self._combine(self._ots.LogicalOperator.OR, [self._eq("status", s.value) for s in FINALIZABLE])
         )
         return self._update("UpdateRow", merchant_biz_id, _put_delete(values), condition)
 
     def mark_abandoned(self, merchant_biz_id: str, now: float) -> bool:
         values: dict[str, Any] = {
-            "status": ABANDONED,
+            "status": Status.ABANDONED.value,
             "finalized_at": float(now),
             "updated_at": float(now),
             "notification_enqueued": False,
             "next_check_at": None,
         }
-        return self._update(
-            "UpdateRow", merchant_biz_id, _put_delete(values), self._expect_exist(self._eq("status", PENDING))
-        )
+        condition = self._expect_exist(self._eq("status", Status.PENDING.value))
+        return self._update("UpdateRow", merchant_biz_id, _put_delete(values), condition)
 
     def record_check(
         self, merchant_biz_id: str, *, now: float, next_check_at: float | None, error: str | None = None
     ) -> None:
         for _ in range(RECORD_CHECK_ATTEMPTS):
             current = self.get(merchant_biz_id)
-            if current is None or current.status != PENDING:
+            if current is None or current.status is not Status.PENDING:
                 return
             values: dict[str, Any] = {
                 "check_count": current.check_count + 1,
@@ -302,7 +223,7 @@ class TablestoreTransactionStore:
             condition = self._expect_exist(
                 self._combine(
                     self._ots.LogicalOperator.AND,
-                    [self._eq("status", PENDING), self._eq("check_count", current.check_count)],
+                    [self._eq("status", Status.PENDING.value), self._eq("check_count", current.check_count)],
                 )
             )
             if self._update("UpdateRow", merchant_biz_id, _put_delete(values), condition):
@@ -314,7 +235,7 @@ class TablestoreTransactionStore:
             "UpdateRow",
             merchant_biz_id,
             {"put": [("notification_enqueued", True)]},
-            self._expect_exist(self._eq("status", status)),
+            self._expect_exist(self._eq("status", str(status))),
         )
 
     def mark_vendor_copy_deleted(self, merchant_biz_id: str) -> None:
@@ -350,7 +271,7 @@ class TablestoreTransactionStore:
         ots = self._ots
         conditions: list[Any] = []
         if status is not None:
-            conditions.append(self._eq("status", status))
+            conditions.append(self._eq("status", str(status)))
         if merchant_user_id is not None:
             conditions.append(self._eq("merchant_user_id", merchant_user_id))
         if created_before is not None:

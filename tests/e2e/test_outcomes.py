@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.handlers.initializer import hash_callback_token
+from shared.callback import hash_callback_token
 from tests.e2e.support import IDENTITY, PASSPORT, E2EStack, delivered, stored_result
 from tools.sandbox.synth import placeholder_jpeg
 

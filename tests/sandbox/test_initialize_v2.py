@@ -251,8 +251,7 @@ def test_sdk_initialize_v2_in_a_region_without_the_product_is_refused(
 def test_the_project_client_runs_initialize_v2_against_the_sandbox(
     make_sandbox: Callable[..., SandboxServer], region: str, product: str, doc_type: str | None
 ) -> None:
-    from shared.cloudauth import CloudAuthClient, InitializeV2Request
-    from shared.config import CloudAuthSettings
+    from shared.cloudauth import CloudAuthClient, CloudAuthSettings, InitializeV2Request
 
     server = make_sandbox(region=region)
     client = CloudAuthClient(CloudAuthSettings(endpoint=server.base_url, access_key_id=AK, access_key_secret=SECRET,

@@ -10,8 +10,7 @@ from tools.sandbox import SandboxServer
 
 @pytest.mark.parametrize("signature_version", ["v3", "v1"])
 def test_project_client_initialize_complete_check_result_delete(sandbox: SandboxServer, signature_version: str) -> None:
-    from shared.cloudauth import CloudAuthClient, InitializeRequest
-    from shared.config import CloudAuthSettings
+    from shared.cloudauth import CloudAuthClient, CloudAuthSettings, InitializeRequest
 
     client = CloudAuthClient(
         CloudAuthSettings(

@@ -36,7 +36,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from shared import jsonutil
@@ -45,9 +45,7 @@ from tools import fc3
 from tools.deployment import deployed_functions
 
 from .invoke_api import MAX_CLOCK_SKEW, InvokeApi, Response, environment_keys
-
-if TYPE_CHECKING:
-    from .gateway import Gateway
+from .runtime import FunctionHost, new_request_id
 
 _QUALIFIERS = frozenset({"", "LATEST"})
 
@@ -124,11 +122,11 @@ def log_tail(lines: Iterable[str]) -> str:
 
 
 class Fc3InvokeApi(InvokeApi):
-    """Answers FC 3.0's InvokeFunction for the functions of one :class:`~devstack.gateway.Gateway`."""
+    """Answers FC 3.0's InvokeFunction for the functions of a :class:`~tools.devstack.runtime.FunctionHost`."""
 
     def __init__(
         self,
-        gateway: Gateway,
+        gateway: FunctionHost,
         *,
         names: Callable[[], Mapping[str, str]] = deployed_functions,
         keys: Callable[[], Mapping[str, str]] = environment_keys,
@@ -139,8 +137,6 @@ class Fc3InvokeApi(InvokeApi):
         self._logs = _LogCapture()
 
     def handle(self, method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes) -> Response:
-        from .gateway import new_request_id  # noqa: PLC0415 - gateway imports this module
-
         request_id = new_request_id()
         try:
             return self._handle(method, target, {k.lower(): v for k, v in headers}, body, request_id)

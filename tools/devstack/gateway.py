@@ -27,13 +27,12 @@ import base64
 import binascii
 import importlib.util
 import logging
-import secrets
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from types import ModuleType
@@ -42,6 +41,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from shared import jsonutil
 from shared.fc import is_text_media_type
+from tools.devstack.runtime import FcContext, FunctionMeta, ServiceMeta, new_request_id
 
 log = logging.getLogger("tools.devstack.gateway")
 
@@ -64,46 +64,11 @@ class Route:
 DEFAULT_ROUTES: tuple[Route, ...] = (Route("/verifications", "initializer"), Route("/callback", "result_fetcher"))
 
 
-@dataclass(frozen=True)
-class FunctionMeta:
-    name: str
-    handler: str = "index.handler"
-    memory: int = 512
-    timeout: int = 30
-    initializer: str = "index.initialize"
-
-
-@dataclass(frozen=True)
-class ServiceMeta:
-    name: str = "ekyc-dev"
-    log_project: str = ""
-    log_store: str = ""
-    qualifier: str = "LATEST"
-    version_id: str = ""
-
-
-@dataclass
-class FcContext:
-    """What FC 3.0 passes as ``context`` (the attributes our handlers use). No credentials locally: FC 3.0's
-    Python 3.12 runtime has none either; keys come from the environment."""
-
-    request_id: str
-    region: str
-    function: FunctionMeta
-    service: ServiceMeta = field(default_factory=ServiceMeta)
-    account_id: str = "1234567890123456"
-    credentials: Any = None
-
-
 ExtraHandler = Callable[[bytes, FcContext], Any]
 
 
 class FunctionLoadError(Exception):
     """A function's module could not be imported or its ``initialize`` failed (names the function only)."""
-
-
-def new_request_id(now: float | None = None) -> str:
-    return f"1-{int(time.time() if now is None else now):08x}-{secrets.token_hex(12)}"
 
 
 def _canonical(name: str) -> str:
@@ -294,12 +259,12 @@ class Gateway:
             if not prefix.startswith("/"):
                 raise ValueError(f"route prefix must start with '/': {prefix!r}")
         self._targets = sorted(targets, key=lambda t: len(t[0].rstrip("/")), reverse=True)
-        from tools.devstack.invoke_api import InvokeApi  # noqa: PLC0415 - it imports this module
+        # Imported here, not at the top: make_http_event's users (the benchmark host) need none of it (PyYAML).
+        from tools.devstack.fc3_api import Fc3InvokeApi  # noqa: PLC0415
+        from tools.devstack.invoke_api import InvokeApi  # noqa: PLC0415
 
         #: FC's InvokeFunction API (``POST /2016-08-15/services/{s}/functions/{f}/invocations``), for ``fc2``.
         self.invoke_api = InvokeApi(self)
-        from tools.devstack.fc3_api import Fc3InvokeApi  # noqa: PLC0415 - it imports this module
-
         #: FC 3.0's InvokeFunction (``POST /2023-03-30/functions/{name}/invocations``) under the s.yaml names.
         self.fc3_api = Fc3InvokeApi(self)
         self._server = _Server((host, port), self._request_handler_class(), max_threads)

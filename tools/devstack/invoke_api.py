@@ -33,15 +33,12 @@ import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote
 
 from shared import jsonutil
 
-from .gateway import new_request_id
-
-if TYPE_CHECKING:
-    from .gateway import Gateway
+from .runtime import FunctionHost, new_request_id
 
 log = logging.getLogger("tools.devstack.invoke_api")
 
@@ -113,11 +110,11 @@ def _error_body(exc: BaseException) -> bytes:
 
 
 class InvokeApi:
-    """Answers the InvokeFunction API for the functions of one :class:`~devstack.gateway.Gateway`."""
+    """Answers the InvokeFunction API for the functions of a :class:`~tools.devstack.runtime.FunctionHost`."""
 
     def __init__(
         self,
-        gateway: Gateway,
+        gateway: FunctionHost,
         *,
         keys: Callable[[], Mapping[str, str]] = environment_keys,
         retry_delays: Sequence[float] = (1.0, 2.0),

@@ -34,11 +34,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from shared import jsonutil
+from shared.status import TERMINAL, Status
 from tools.loadtest.receiver import WebhookReceiver
 
 OUTCOMES = (("pass", 0.40), ("fail", 0.15), ("spoof", 0.10), ("pending", 0.20), ("abandon", 0.15))
 DOC_TYPES = ("01000000", "00000008", "00000006")
-FINAL = ("PASSED", "FAILED", "ABANDONED")
+FINAL = TERMINAL  # where a flow ends: the project's own terminal set (shared.status)
 DOCUMENTED_5XX = {
     502: {"VendorError", "VendorUnavailable"},
     503: {"VendorBusy", "StorageUnavailable"},
@@ -112,7 +113,7 @@ def expected_status(outcome: dict[str, Any]) -> str:
     kind = outcome["outcome"]
     if kind == "pending":
         kind = outcome["resolvesTo"]
-    return {"pass": "PASSED", "fail": "FAILED", "spoof": "FAILED", "abandon": "ABANDONED"}[kind]
+    return {"pass": Status.PASSED, "fail": Status.FAILED, "spoof": Status.FAILED, "abandon": Status.ABANDONED}[kind]
 
 
 def choose_outcome(rng: random.Random) -> dict[str, Any]:

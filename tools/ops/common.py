@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from shared import jsonutil
 from shared.cloudauth import CloudAuthClient
-from shared.config import CloudAuthSettings
+from shared.ids import MERCHANT_BIZ_ID_RULE, is_merchant_biz_id
+from shared.wiring import build_cloudauth_client
 
 if TYPE_CHECKING:
     from shared.storage import Stores, TransactionRecord
@@ -55,7 +56,7 @@ class Context:
 
     def client(self) -> CloudAuthClient:
         if self._client is None:
-            factory = self.client_factory or (lambda env: CloudAuthClient(CloudAuthSettings.from_env(env)))
+            factory = self.client_factory or build_cloudauth_client
             self._client = factory(self.env)
         return self._client
 
@@ -140,12 +141,9 @@ def iso(epoch: float | None) -> str | None:
 
 
 def merchant_biz_id_arg(value: str) -> str:
-    from shared.storage import validate_merchant_biz_id  # noqa: PLC0415
-
-    try:
-        return validate_merchant_biz_id(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError("merchantBizId must be 1-32 characters of A-Z a-z 0-9 _ - .") from None
+    if not is_merchant_biz_id(value):
+        raise argparse.ArgumentTypeError(f"merchantBizId must be {MERCHANT_BIZ_ID_RULE}")
+    return value
 
 
 def record_view(record: TransactionRecord) -> dict[str, Any]:

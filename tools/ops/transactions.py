@@ -1,19 +1,25 @@
 """Transaction commands: ``status``, ``list``, ``refetch``, ``sweep``, ``erase``.
 
 They open the configured backend through :mod:`shared.storage` (``KYC_BACKEND=local|aliyun`` and its variables)
-and run the very code the functions run (:class:`shared.fetcher.ResultFetcher`, :class:`shared.sweeper.Sweeper`).
+and run the very code the functions run, built as the functions build it (:mod:`shared.wiring`).
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared import jsonutil
 from shared.cloudauth import CloudAuthError, TransactionIdInvalid
 from shared.config import ConfigError
-from shared.storage import RATE_SLOT, STATUSES, StorageError
+from shared.log import register_secret
+from shared.status import Status
+from shared.storage import StorageError
+from shared.wiring import build_fetcher, build_sweeper
+
+if TYPE_CHECKING:
+    from shared.fetcher import ResultFetcher
 
 from .common import (
     EXIT_FAILED,
@@ -31,19 +37,8 @@ from .common import (
 MAX_LIST = 10_000
 
 
-def _fetcher(ctx: Context) -> Any:
-    from shared.fetcher import ResultFetcher  # noqa: PLC0415
-    from shared.settings import FetchSettings  # noqa: PLC0415
-
-    stores = ctx.stores()
-    return ResultFetcher(
-        client=ctx.client(),
-        store=stores.transactions,
-        objects=stores.objects,
-        recheck_queue=stores.queue("recheck"),
-        notify_queue=stores.queue("notify"),
-        settings=FetchSettings.from_env(ctx.env),
-    )
+def _fetcher(ctx: Context) -> ResultFetcher:
+    return build_fetcher(ctx.env, client=ctx.client(), stores=ctx.stores())
 
 
 # --- status ----------------------------------------------------------------------------------------------
@@ -65,7 +60,7 @@ def run_status(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def configure_list(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--status", type=str.upper, choices=sorted(STATUSES))
+    parser.add_argument("--status", type=str.upper, choices=sorted(s.value for s in Status))
     parser.add_argument(
         "--since", help="created at or after: an ISO date/time (UTC unless it has an offset) or an age like 24h, 7d"
     )
@@ -84,7 +79,7 @@ def run_list(args: argparse.Namespace, ctx: Context) -> int:
             status=args.status, created_after=since, limit=min(100, args.limit - printed), cursor=cursor
         )
         for row in rows:
-            if row.status == RATE_SLOT and args.status != RATE_SLOT:
+            if row.status is Status.RATE_SLOT and args.status != Status.RATE_SLOT:
                 continue  # rate-limit bookkeeping, not a verification
             ctx.print_json(record_view(row))
             printed += 1
@@ -140,10 +135,7 @@ def configure_sweep(parser: argparse.ArgumentParser) -> None:
 
 
 def run_sweep(args: argparse.Namespace, ctx: Context) -> int:
-    from shared.settings import SweepSettings  # noqa: PLC0415
-    from shared.sweeper import Sweeper  # noqa: PLC0415
-
-    report = Sweeper(fetcher=_fetcher(ctx), settings=SweepSettings.from_env(ctx.env), clock=ctx.clock).sweep()
+    report = build_sweeper(ctx.env, client=ctx.client(), stores=ctx.stores(), clock=ctx.clock).sweep()
     ctx.print_json(report.as_dict())
     return EXIT_FAILED if report.errors else EXIT_OK
 
@@ -161,7 +153,7 @@ def _pepper(ctx: Context) -> str:
     """The initializer's pepper: ``KYC_USER_ID_PEPPER``; locally also the one ``./scripts/dev`` generated.
 
     Never the development fallback: hashing with the wrong pepper would find nothing and erase nothing."""
-    pepper = (ctx.env.get("KYC_USER_ID_PEPPER") or "").strip()
+    pepper = register_secret((ctx.env.get("KYC_USER_ID_PEPPER") or "").strip())
     if pepper:
         return pepper
     if (ctx.env.get("KYC_BACKEND") or "local").lower() == "local":
@@ -172,7 +164,7 @@ def _pepper(ctx: Context) -> str:
             stored = None
         if isinstance(stored, dict) and isinstance(stored.get("user_id_pepper"), str):
             ctx.note(f"KYC_USER_ID_PEPPER is not set: using the local stack's pepper from {path}")
-            return str(stored["user_id_pepper"])
+            return register_secret(str(stored["user_id_pepper"]))
     raise ConfigError("KYC_USER_ID_PEPPER", "is required to find a user's transactions (the initializer's value)")
 
 

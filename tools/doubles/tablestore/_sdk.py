@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.storage.tablestore_store import import_tablestore
+from shared.storage.tablestore_sdk import import_tablestore
 
 tablestore: Any = import_tablestore()
 

@@ -1,0 +1,124 @@
+"""``CloudAuthSettings``: what the cloudauth-intl client needs, read from ``CLOUDAUTH_*`` and the credentials.
+
+The access key secret and the STS token are registered with the log scrubber as they are read.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from shared import products
+from shared.config import ConfigError, Env, env_bool, env_float, env_int, env_required, env_str
+from shared.log import register_secret
+
+CLOUDAUTH_DEFAULT_REGION = "cn-hongkong"
+
+
+def _cloudauth_endpoint(env: Env) -> tuple[str, str]:
+    """``(endpoint, region)``: ``CLOUDAUTH_ENDPOINT`` (a base URL, e.g. a local sandbox), else the endpoint of
+    ``CLOUDAUTH_REGION``: the public one, or the VPC one with ``CLOUDAUTH_USE_VPC_ENDPOINT=Y`` (the vendor
+    recommends it for servers in a VPC of the same region; hosts from :mod:`shared.products`). Never both an
+    endpoint and the VPC switch. The region of a vendor endpoint is read from its host name (a ``CLOUDAUTH_REGION``
+    that says otherwise is an error); for any other endpoint it is ``CLOUDAUTH_REGION``, the region the stand-in
+    plays."""
+    region = env_str(env, "CLOUDAUTH_REGION")
+    if region is not None and (not region.replace("-", "").isalnum() or not region.isascii()):
+        raise ConfigError("CLOUDAUTH_REGION", "must look like a region id such as cn-hongkong")
+    raw = env_str(env, "CLOUDAUTH_ENDPOINT")
+    use_vpc = env_bool(env, "CLOUDAUTH_USE_VPC_ENDPOINT", False)
+    if raw is None:
+        region = region or CLOUDAUTH_DEFAULT_REGION
+        host = products.vpc_endpoint(region) if use_vpc else products.public_endpoint(region)
+        return f"https://{host}", region
+    if use_vpc:
+        raise ConfigError(
+            "CLOUDAUTH_USE_VPC_ENDPOINT",
+            "cannot be combined with CLOUDAUTH_ENDPOINT: unset one of them (the VPC endpoint is derived from "
+            "CLOUDAUTH_REGION)",
+        )
+    try:
+        parts = urlsplit(raw)
+        port = parts.port  # raises ValueError on a bad port
+    except ValueError:
+        raise ConfigError("CLOUDAUTH_ENDPOINT", "must be an http(s) URL such as https://host[:port]") from None
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ConfigError("CLOUDAUTH_ENDPOINT", "must be an http(s) URL such as https://host[:port]")
+    if parts.username is not None or parts.path not in {"", "/"} or parts.query or parts.fragment:
+        raise ConfigError("CLOUDAUTH_ENDPOINT", "must be a base URL without credentials, path or query")
+    netloc = parts.hostname if port is None else f"{parts.hostname}:{port}"
+    if ":" in parts.hostname:  # IPv6 literal
+        netloc = f"[{parts.hostname}]" if port is None else f"[{parts.hostname}]:{port}"
+    host_region = products.region_of_endpoint(parts.hostname)
+    if host_region is not None and region is not None and region != host_region:
+        raise ConfigError("CLOUDAUTH_REGION", "names another region than the vendor host of CLOUDAUTH_ENDPOINT")
+    return f"{parts.scheme}://{netloc}", host_region or region or CLOUDAUTH_DEFAULT_REGION
+
+
+def _check_product_region(product_code: str, region: str) -> None:
+    """The configured product must exist, be supported here and be offered in the configured region (vendor facts:
+    :mod:`shared.products`), so that an impossible pair fails the instance at start, not every Initialize. Product
+    codes and region ids are not secrets: this message names them, and the regions that would work."""
+    try:
+        products.check_product(product_code, region)
+    except products.ProductError as exc:
+        raise ConfigError("CLOUDAUTH_PRODUCT_CODE", f"(with CLOUDAUTH_REGION {region}): {exc}") from None
+
+
+@dataclass(frozen=True)
+class CloudAuthSettings:
+    """Everything :class:`shared.cloudauth.CloudAuthClient` needs. Secrets are kept out of ``repr``."""
+
+    endpoint: str
+    access_key_id: str
+    access_key_secret: str = field(repr=False)
+    security_token: str | None = field(default=None, repr=False)
+    connect_timeout: float = 5.0
+    read_timeout: float = 10.0
+    max_attempts: int = 3
+    signature_version: str = "v3"  # "v3" (ACS3-HMAC-SHA256) or "v1" (RPC HMAC-SHA1)
+    product_code: str = "eKYC"
+    allow_undocumented_doc_types: bool = False
+    region: str = CLOUDAUTH_DEFAULT_REGION  # the vendor region the endpoint serves (products and doc types vary)
+    backoff_base: float = 0.2
+    backoff_cap: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.signature_version not in {"v1", "v3"}:
+            raise ConfigError("CLOUDAUTH_SIGNATURE", "must be v3 or v1")
+
+    @classmethod
+    def from_env(cls, env: Env | None = None) -> CloudAuthSettings:
+        env = os.environ if env is None else env
+        signature = (env_str(env, "CLOUDAUTH_SIGNATURE", "v3") or "v3").lower()
+        if signature not in {"v1", "v3"}:
+            raise ConfigError("CLOUDAUTH_SIGNATURE", "must be v3 or v1")
+        product_code = env_str(env, "CLOUDAUTH_PRODUCT_CODE", "eKYC") or "eKYC"
+        if not product_code.replace("_", "").isalnum() or not product_code.isascii():
+            raise ConfigError("CLOUDAUTH_PRODUCT_CODE", "must contain only letters, digits and _")
+        endpoint, region = _cloudauth_endpoint(env)
+        _check_product_region(product_code, region)
+        return cls(
+            endpoint=endpoint,
+            region=region,
+            access_key_id=env_required(env, "ALIBABA_CLOUD_ACCESS_KEY_ID"),
+            access_key_secret=register_secret(env_required(env, "ALIBABA_CLOUD_ACCESS_KEY_SECRET")),
+            security_token=register_secret(env_str(env, "ALIBABA_CLOUD_SECURITY_TOKEN")),
+            connect_timeout=_positive_float(env, "CLOUDAUTH_CONNECT_TIMEOUT", 5.0),
+            read_timeout=_positive_float(env, "CLOUDAUTH_READ_TIMEOUT", 10.0),
+            max_attempts=env_int(env, "CLOUDAUTH_MAX_ATTEMPTS", 3, minimum=1, maximum=10),
+            signature_version=signature,
+            product_code=product_code,
+            allow_undocumented_doc_types=env_bool(env, "CLOUDAUTH_ALLOW_UNDOCUMENTED_DOC_TYPES", False),
+            backoff_base=env_float(env, "CLOUDAUTH_BACKOFF_BASE", 0.2),
+            backoff_cap=env_float(env, "CLOUDAUTH_BACKOFF_CAP", 2.0),
+        )
+
+
+def _positive_float(env: Env, name: str, default: float) -> float:
+    value = env_float(env, name, default)
+    if value <= 0 or math.isinf(value):
+        raise ConfigError(name, "must be a positive number of seconds")
+    return value

@@ -1,0 +1,51 @@
+"""What a valid merchantBizId and TransactionId are: the one definition, used wherever an id enters.
+
+* **MerchantBizId** — the vendor's rule, from the API metadata of ``Initialize``/``CheckResult`` (cloudauth-intl
+  2022-08-09, parameter ``MerchantBizId``: "a combination of letters and numbers, with a maximum length of 32
+  characters"): 1-32 ASCII letters or digits. Ours are ``uuid4().hex`` (32 hex digits); rate-limit slots are
+  ``"rl"`` + 30 hex digits (see :mod:`shared.ratelimit`), valid ids that can never be one of ours. The same rule
+  guards every door: the API path, the callback, queue messages, storage keys, the CLI.
+* **TransactionId** — the vendor states no format (API metadata: a string, examples of 32 hex digits).
+  *Unverified*: we accept 1-128 printable ASCII characters without spaces, a bound that keeps any id the vendor
+  is likely to issue and keeps logs, keys and query strings safe.
+
+``str.isalnum`` alone is not the rule: it accepts non-ASCII letters and digits (``"é"``, ``"٣"``).
+"""
+
+from __future__ import annotations
+
+from typing import TypeGuard
+
+MERCHANT_BIZ_ID_MAX_LENGTH = 32
+MERCHANT_BIZ_ID_RULE = "1-32 letters or digits"
+#: Unverified (the vendor documents no format): see the module docstring.
+TRANSACTION_ID_MAX_LENGTH = 128
+TRANSACTION_ID_RULE = "1-128 printable characters without spaces"
+
+
+def is_merchant_biz_id(value: object) -> TypeGuard[str]:
+    """1-32 ASCII letters or digits (the vendor's MerchantBizId rule)."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= MERCHANT_BIZ_ID_MAX_LENGTH
+        and value.isascii()
+        and value.isalnum()
+    )
+
+
+def validate_merchant_biz_id(value: object) -> str:
+    """``value`` when it is a valid merchantBizId; ``ValueError`` (naming the rule, never the value) otherwise."""
+    if not is_merchant_biz_id(value):
+        raise ValueError(f"merchant_biz_id must be {MERCHANT_BIZ_ID_RULE}")
+    return value
+
+
+def is_transaction_id(value: object) -> TypeGuard[str]:
+    """1-128 printable ASCII characters, no spaces (unverified bound: see the module docstring)."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= TRANSACTION_ID_MAX_LENGTH
+        and value.isascii()
+        and value.isprintable()
+        and " " not in value
+    )

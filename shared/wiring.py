@@ -1,0 +1,117 @@
+"""The one place that builds the services from the environment: the functions, the CLI and the local stack use it.
+
+Each ``build_*`` reads exactly the settings its service needs (each settings class registers its own secrets with
+the log scrubber as it reads them), in a fixed order so that the first bad variable is the one reported, and opens
+the storage backends it uses. Pass ``client``/``stores`` to reuse ones already open (the CLI does; tests inject
+fakes). Services are imported inside each builder: a function's cold start loads only the service it runs.
+
+==========================  ==============================================================================
+builder                     used by
+==========================  ==============================================================================
+``build_verifications``     initializer (``InitializerApp.from_env``)
+``build_fetcher``           result_fetcher, ``kyc refetch``
+``build_notifier``          notifier
+``build_sweeper``           sweeper, ``kyc sweep``
+``build_cloudauth_client``  every builder that calls the vendor, ``kyc`` commands
+==========================  ==============================================================================
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from shared.config import Env, environ
+from shared.storage import StorageSettings, Stores, open_stores
+
+if TYPE_CHECKING:
+    from shared.cloudauth import CloudAuthClient
+    from shared.fetcher import ResultFetcher
+    from shared.notifications import Notifier
+    from shared.sweeper import Sweeper
+    from shared.verifications import Verifications
+
+
+def build_cloudauth_client(env: Env | None = None) -> CloudAuthClient:
+    from shared.cloudauth import CloudAuthClient, CloudAuthSettings  # noqa: PLC0415
+
+    return CloudAuthClient(CloudAuthSettings.from_env(environ() if env is None else env))
+
+
+def build_verifications(env: Env | None = None, *, client: CloudAuthClient | None = None) -> Verifications:
+    """Frontend settings, then storage, then the vendor client."""
+    from shared.verifications import FrontendSettings, Verifications  # noqa: PLC0415
+
+    env = environ() if env is None else env
+    settings = FrontendSettings.from_env(env)
+    stores = open_stores(StorageSettings.from_env(env))
+    client = client or build_cloudauth_client(env)
+    return Verifications(settings=settings, client=client, store=stores.transactions)
+
+
+def build_fetcher(
+    env: Env | None = None,
+    *,
+    client: CloudAuthClient | None = None,
+    stores: Stores | None = None,
+    lazy_objects: bool = False,
+) -> ResultFetcher:
+    """Storage settings, then the vendor client, then ``KYC_RECHECK_SCHEDULE``/``KYC_DELETE_VENDOR_COPY``.
+    ``lazy_objects``: build the object store (and import its SDK) on first use."""
+    from shared.fetcher import FetchSettings, ResultFetcher  # noqa: PLC0415
+
+    env = environ() if env is None else env
+    stores = stores or open_stores(StorageSettings.from_env(env), lazy_objects=lazy_objects)
+    return ResultFetcher(
+        client=client or build_cloudauth_client(env),
+        store=stores.transactions,
+        objects=stores.objects,
+        recheck_queue=stores.queue("recheck"),
+        notify_queue=stores.queue("notify"),
+        settings=FetchSettings.from_env(env),
+    )
+
+
+def build_notifier(env: Env | None = None, *, stores: Stores | None = None) -> Notifier:
+    """Storage settings, then ``KYC_WEBHOOKS`` and the delivery settings. Objects are read only for includePii
+    subscribers: without one, the object store (and its SDK import) is built on first use, not at every start."""
+    from shared.notifications import Notifier, WebhookSettings  # noqa: PLC0415
+
+    env = environ() if env is None else env
+    if stores is None:
+        storage = StorageSettings.from_env(env)
+        webhooks = WebhookSettings.from_env(env)
+        stores = open_stores(storage, lazy_objects=not any(s.include_pii for s in webhooks.subscribers))
+    else:
+        webhooks = WebhookSettings.from_env(env)
+    return Notifier(
+        store=stores.transactions,
+        objects=stores.objects,
+        notify_queue=stores.queue("notify"),
+        deadletter_queue=stores.queue("deadletter"),
+        settings=webhooks,
+    )
+
+
+def build_sweeper(
+    env: Env | None = None,
+    *,
+    client: CloudAuthClient | None = None,
+    stores: Stores | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Sweeper:
+    """The fetcher's settings (see :func:`build_fetcher`), then ``KYC_SWEEP_*``/``KYC_ABANDON_AFTER``/
+    ``KYC_RETENTION_DAYS``. A timer job: the object store is built when a run first finalizes or deletes."""
+    from shared.sweeper import Sweeper, SweepSettings  # noqa: PLC0415
+
+    env = environ() if env is None else env
+    stores = stores or open_stores(StorageSettings.from_env(env), lazy_objects=True)
+    fetcher = build_fetcher(env, client=client, stores=stores)
+    return Sweeper(
+        store=stores.transactions,
+        objects=stores.objects,
+        fetcher=fetcher,
+        settings=SweepSettings.from_env(env),
+        clock=clock,
+    )

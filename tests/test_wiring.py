@@ -1,0 +1,113 @@
+"""shared.wiring builds every service from the environment; each settings class scrubs its own secrets."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.cloudauth import CloudAuthSettings
+from shared.config import ConfigError
+from shared.log import scrub_text
+from shared.notifications import WebhookSettings
+from shared.storage import StorageSettings, open_stores
+from shared.verifications import FrontendSettings
+from shared.wiring import build_fetcher, build_notifier, build_sweeper, build_verifications
+from tests.fakes import FakeCloudAuth
+
+HOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {
+        "KYC_BACKEND": "local",
+        "KYC_DATA_DIR": str(tmp_path),
+        "CLOUDAUTH_ENDPOINT": "http://127.0.0.1:9",
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": "id",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "wiring-key-secret-" + uuid.uuid4().hex,
+        "KYC_PUBLIC_URL": "http://127.0.0.1:9000",
+        "KYC_JWT_SECRET": "wiring-jwt-" + uuid.uuid4().hex,
+        "KYC_USER_ID_PEPPER": "wiring-pepper-" + uuid.uuid4().hex,
+        "KYC_RETURN_URL_ALLOWLIST": "http://127.0.0.1:9000/",
+        **extra,
+    }
+
+
+def _hooks(secret: str, include_pii: bool = False) -> str:
+    return f'[{{"url": "https://hooks.example/kyc", "secret": "{secret}", "includePii": {str(include_pii).lower()}}}]'
+
+
+def _scrubbed(secret: str) -> bool:
+    return secret not in scrub_text(f"value={secret}")
+
+
+def test_the_fetcher_reuses_the_client_and_stores_it_is_given(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    client, stores = FakeCloudAuth(), open_stores(StorageSettings.from_env(env))
+    fetcher = build_fetcher(env, client=client, stores=stores)  # type: ignore[arg-type]
+    assert fetcher.client is client and fetcher.store is stores.transactions and fetcher.objects is stores.objects
+
+
+def test_the_sweeper_works_on_its_fetcher_s_stores(tmp_path: Path) -> None:
+    # (which functions open the object store lazily: tests/storage/test_lazy_objects.py)
+    sweeper = build_sweeper(_env(tmp_path))
+    assert sweeper.store is sweeper.fetcher.store and sweeper.objects is sweeper.fetcher.objects
+
+
+def test_the_notifier_reads_its_subscribers(tmp_path: Path) -> None:
+    notifier = build_notifier(_env(tmp_path, KYC_WEBHOOKS=_hooks(HOOK_SECRET, include_pii=True)))
+    assert [s.include_pii for s in notifier.settings.subscribers] == [True]
+
+
+def test_storage_is_read_before_the_webhooks_so_its_error_is_the_one_reported(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        build_notifier(_env(tmp_path, KYC_BACKEND="cloud", KYC_WEBHOOKS="not json"))
+    assert info.value.variable == "KYC_BACKEND"
+
+
+def test_verifications_are_built_over_the_configured_store(tmp_path: Path) -> None:
+    service = build_verifications(_env(tmp_path))
+    assert service.settings.public_url == "http://127.0.0.1:9000" and service.store.get("a" * 32) is None
+
+
+def test_frontend_settings_scrub_their_secrets_even_when_they_are_refused(tmp_path: Path) -> None:
+    previous = "wiring-previous-" + uuid.uuid4().hex
+    env = _env(tmp_path, KYC_JWT_PREVIOUS_SECRETS=previous, KYC_JWT_SECRET="short-" + uuid.uuid4().hex[:8])
+    with pytest.raises(ConfigError):
+        FrontendSettings.from_env(env)
+    assert all(_scrubbed(env[name]) for name in ("KYC_JWT_SECRET", "KYC_USER_ID_PEPPER"))
+    assert _scrubbed(previous)
+
+
+def test_webhook_settings_scrub_every_signing_secret(tmp_path: Path) -> None:
+    import base64
+
+    secrets = ["whsec_" + base64.b64encode(uuid.uuid4().bytes + b"12345678").decode() for _ in range(2)]
+    hooks = f'[{{"url": "https://hooks.example/kyc", "secret": ["{secrets[0]}", "{secrets[1]}"]}}]'
+    WebhookSettings.from_env(_env(tmp_path, KYC_WEBHOOKS=hooks))
+    assert all(_scrubbed(s) for s in secrets)
+
+
+@pytest.mark.parametrize("reader", [CloudAuthSettings.from_env, StorageSettings.from_env])
+def test_credentials_are_scrubbed_by_whatever_reads_them(tmp_path: Path, reader: Any) -> None:
+    token = "wiring-sts-" + uuid.uuid4().hex
+    env = _env(tmp_path, ALIBABA_CLOUD_SECURITY_TOKEN=token, KYC_BACKEND="aliyun", KYC_TABLESTORE_ENDPOINT="https://t",
+               KYC_TABLESTORE_INSTANCE="i", KYC_OSS_REGION="cn-hongkong", KYC_OSS_BUCKET="b",
+               KYC_MNS_ENDPOINT="https://mns.example")
+    reader(env)
+    assert _scrubbed(env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"]) and _scrubbed(token)
+
+
+def test_old_import_paths_of_moved_settings_resolve_to_their_homes() -> None:
+    import shared.config
+    import shared.settings
+    from shared import fetcher, notifications, sweeper, verifications
+
+    assert shared.config.CloudAuthSettings is CloudAuthSettings
+    assert shared.settings.FrontendSettings is verifications.FrontendSettings
+    assert shared.settings.FetchSettings is fetcher.FetchSettings
+    assert shared.settings.WebhookSettings is notifications.WebhookSettings
+    assert shared.settings.Subscriber is notifications.Subscriber
+    assert shared.settings.SweepSettings is sweeper.SweepSettings
