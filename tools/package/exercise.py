@@ -35,12 +35,13 @@ from pathlib import Path
 from typing import Any
 
 from shared.auth import issue_token
-from shared.fetcher import recheck_message, result_prefix
+from shared.fetcher import result_prefix
 from shared.handlers.initializer import InitializerApp
 from shared.handlers.result_fetcher import ResultFetcherApp
+from shared.messages import RecheckMessage
 from shared.ratelimit import WINDOW_SECONDS
 from shared.storage import ReceivedMessage, StorageSettings, Stores, open_stores
-from shared.storage.tablestore_store import import_tablestore
+from shared.storage.tablestore_sdk import import_tablestore
 from tools.devstack.gateway import make_http_event
 from tools.devstack.worker import cloud_events, timer_event
 from tools.package import loopback
@@ -311,7 +312,7 @@ class Session:
         user = f"user-{uuid.uuid4().hex[:12]}"
         with quiet():
             app = InitializerApp.from_env(self.env)
-            app.clock = lambda: time.time() - age_seconds
+            app.verifications.clock = lambda: time.time() - age_seconds
             token = issue_token(user, JWT_SECRET)
             headers = [("Authorization", f"Bearer {token}"), ("Content-Type", "application/json")]
             body = {"docType": "01000000", "metaInfo": '{"bioMetaInfo":"x"}', "returnUrl": RETURN_URL}
@@ -434,13 +435,13 @@ def result_fetcher(s: Session) -> None:
     s.http("the same callback again: 200", "GET", callback(passed), 200)
     answer = s.http("callback of a pending verification: 200", "GET", callback(pending), 200)
     s.check("a re-check is queued", any(pending.merchant_biz_id.encode() in b for b in s.queued("recheck")), "none")
-    s.queue_event("a re-check message", "kyc-recheck", [recheck_message(pending.merchant_biz_id, 1)])
+    s.queue_event("a re-check message", "kyc-recheck", [RecheckMessage(pending.merchant_biz_id, 1).to_body()])
     s.queue_event("an unreadable re-check message", "kyc-recheck", [b"\xff not json", b"{}"])
     vendor_error = s.seed({"outcome": "fail", "subCode": "205"})
     s.services.set_vendor_faults({"CheckResult": {"sequence": ["InternalError", "InternalError"]}})
     s.http("vendor error: re-check scheduled", "GET", callback(vendor_error), {200, 503})
     s.services.set_vendor_faults()
-    recheck = recheck_message(vendor_error.merchant_biz_id, 1)
+    recheck = RecheckMessage(vendor_error.merchant_biz_id, 1).to_body()
     s.queue_event("the re-check after a vendor error", "kyc-recheck", [recheck])
     s.check("a failed verification ends FAILED", s.row_status(vendor_error.merchant_biz_id) == "FAILED",
             f"{s.row_status(vendor_error.merchant_biz_id)}")
@@ -454,7 +455,7 @@ def result_fetcher(s: Session) -> None:
         s.clear_storage_faults()
         s.fail_storage("mns", 10)
         s.queue_event("MNS failing: the re-check raises", "kyc-recheck",
-                      [recheck_message(pending.merchant_biz_id, 1)], expect_error="RecheckNotScheduled")
+                      [RecheckMessage(pending.merchant_biz_id, 1).to_body()], expect_error="RecheckNotScheduled")
         s.clear_storage_faults()
         s.http("after the outages: 200", "GET", callback(oss_down), 200)
 
