@@ -18,8 +18,6 @@ import os
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from shared.lazy import lazy_attributes
-
 Env = Mapping[str, str]
 MAX_QUEUE_DELAY_SECONDS = 604800  # 7 days: MNS DelaySeconds, and the local queue's limit
 
@@ -125,8 +123,3 @@ def http_url(name: str, value: str) -> str:
 def is_aliyun_backend(env: Env) -> bool:
     """``KYC_BACKEND=aliyun``: deployed on Alibaba Cloud, where callbacks and webhooks must be https."""
     return (env_str(env, "KYC_BACKEND", "local") or "local") == "aliyun"
-
-
-# ``CloudAuthSettings``'s old import path (it lives in shared.cloudauth.settings now), kept for branches written
-# before it moved; resolved on first use so that this module never imports the client.
-__getattr__ = lazy_attributes(globals(), {"CloudAuthSettings": "shared.cloudauth.settings"})

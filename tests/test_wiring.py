@@ -98,16 +98,3 @@ def test_credentials_are_scrubbed_by_whatever_reads_them(tmp_path: Path, reader:
                KYC_MNS_ENDPOINT="https://mns.example")
     reader(env)
     assert _scrubbed(env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"]) and _scrubbed(token)
-
-
-def test_old_import_paths_of_moved_settings_resolve_to_their_homes() -> None:
-    import shared.config
-    import shared.settings
-    from shared import fetcher, notifications, sweeper, verifications
-
-    assert shared.config.CloudAuthSettings is CloudAuthSettings
-    assert shared.settings.FrontendSettings is verifications.FrontendSettings
-    assert shared.settings.FetchSettings is fetcher.FetchSettings
-    assert shared.settings.WebhookSettings is notifications.WebhookSettings
-    assert shared.settings.Subscriber is notifications.Subscriber
-    assert shared.settings.SweepSettings is sweeper.SweepSettings
