@@ -11,8 +11,9 @@ Layout of one build folder (what FC 3.0 unpacks to /code, `handler: index.handle
 The diet, per function (tools/package/):
 
 1. trace: the function's folder with *all* of requirements.txt runs its scenario (every path the scenario
-   drives, backends ``local`` and ``aliyun``, against loopback services) on the target Python, with an audit hook
-   recording every module it imports and every file it opens (exercise.py, child.py);
+   drives, backends ``local`` and ``aliyun``, against loopback services: the sandbox and ``tools.doubles``) on
+   the target Python, with an audit hook recording every module it imports and every file it opens (exercise.py,
+   child.py);
 2. plan: distributions none of those runs touched are left out, as are compiled extensions that cannot load on
    the target Python at all (diet.py);
 3. verify: the trimmed, compiled folder runs the same scenario on the target Python; every step must pass and the
@@ -55,7 +56,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # ./scripts/package sets PYTHONPATH; running the file directly works too
     sys.path.insert(0, str(ROOT))
 
-from tools.package import diet  # noqa: E402
+from tools.package import diet, interpreters  # noqa: E402
 from tools.package.exercise import ExerciseError, Run, exercise  # noqa: E402
 
 INVENTORY_FORMAT = "inv1"  # part of the cache key: a cache written by an older version of this script is not reused
@@ -231,23 +232,11 @@ def assemble_code(function_dir: Path, dest: Path) -> None:
 def target_compiler(python_version: str) -> str | None:
     """An interpreter of the target version to compile bytecode with, or None."""
     explicit = os.environ.get("KYC_PACKAGE_COMPILE_PYTHON", "").strip()
-    pyenv = sorted(Path.home().glob(f".pyenv/versions/{python_version}.*/bin/python{python_version}"), reverse=True)
-    candidates = [explicit] if explicit else [
-        sys.executable if local_python() == python_version else "",
-        shutil.which(f"python{python_version}") or "",
-        *(str(p) for p in pyenv),  # pyenv keeps unselected versions off PATH (its shim refuses them)
-    ]
-    probe = "import sys; print('%d.%d' % sys.version_info[:2])"
-    for candidate in filter(None, candidates):
-        try:
-            result = subprocess.run([candidate, "-c", probe], capture_output=True, text=True, timeout=30, check=False)
-        except OSError:
-            result = subprocess.CompletedProcess([candidate], 127, "", "")
-        if result.returncode == 0 and result.stdout.strip() == python_version:
-            return candidate
-        if explicit:
-            raise ConfigError(f"KYC_PACKAGE_COMPILE_PYTHON is not a Python {python_version} interpreter")
-    return None
+    if not explicit:
+        return interpreters.find_python(python_version)
+    if interpreters.version_of(explicit) != python_version:
+        raise ConfigError(f"KYC_PACKAGE_COMPILE_PYTHON is not a Python {python_version} interpreter")
+    return explicit
 
 
 def cache_tag(compiler: str) -> str:

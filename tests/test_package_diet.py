@@ -1,4 +1,7 @@
-"""tools/package/diet.py and loopback.py: what a function ships, decided from traces; the loopbacks' wire codecs."""
+"""tools/package/diet.py: what a function ships, decided from traces.
+
+The services the package scenarios run against are the project's wire-level doubles (tools/doubles), whose codecs
+and signatures are checked against the SDKs in tests/doubles/."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tools.package import diet, loopback
+from tools.package import diet
 from tools.package.diet import Distribution
 
 
@@ -136,70 +139,3 @@ def test_shipped_code_importing_a_distribution_that_is_not_shipped_is_reported(t
         "certifi": ["sdk/typed.py"],  # the else branch of a TYPE_CHECKING test runs
         "numpy": ["sdk/lazy.py"],  # imported inside a function: still a reference
     }
-
-
-# --- the loopbacks' codecs, checked against the SDKs installed in the venv ------------------------------------
-
-
-def test_the_oss_loopbacks_crc64_is_the_one_the_oss_sdk_computes() -> None:
-    from alibabacloud_oss_v2.crc import Crc64
-
-    for data in (b"", b"a", b"123456789", bytes(range(256)) * 40):
-        crc = Crc64(0)
-        crc.update(data)
-        assert loopback.crc64_ecma(data) == crc.sum64()
-
-
-def test_the_tablestore_loopback_reads_rows_the_sdk_writes_including_update_cells() -> None:
-    from tablestore.plainbuffer.plain_buffer_builder import PlainBufferBuilder
-
-    put = PlainBufferBuilder.serialize_for_put_row([("merchant_biz_id", "b1")], [("n", 7), ("x", 1.5), ("s", "é")])
-    row = loopback.read_plain_buffer_rows(bytes(put))[0]
-    assert row.pk == [("merchant_biz_id", "b1")]
-    assert row.cells == [("n", 7, None), ("x", 1.5, None), ("s", "é", None)]
-    update = PlainBufferBuilder.serialize_for_update_row(
-        [("merchant_biz_id", "b1")], {"PUT": [("status", "PASSED"), ("ok", True)], "DELETE_ALL": ["error"]}
-    )
-    cells = loopback.read_plain_buffer_rows(bytes(update))[0].cells
-    assert cells == [("status", "PASSED", None), ("ok", True, None), ("error", None, 1)]
-
-
-def _encoded(condition: Any) -> bytes:
-    """A column condition as the SDK puts it on the wire (a serialized ``Filter``)."""
-    import tablestore.protobuf.table_store_filter_pb2 as filter_pb2
-    from tablestore.encoder import OTSProtoBufferEncoder
-
-    proto = filter_pb2.Filter()
-    OTSProtoBufferEncoder("utf-8")._make_column_condition(proto, condition)
-    return bytes(proto.SerializeToString())
-
-
-def test_the_tablestore_loopback_evaluates_the_sdks_column_conditions() -> None:
-    import tablestore
-
-    pending_or_abandoned = tablestore.CompositeColumnCondition(tablestore.LogicalOperator.OR)
-    for status in ("PENDING", "ABANDONED"):
-        pending_or_abandoned.add_sub_condition(
-            tablestore.SingleColumnCondition("status", status, tablestore.ComparatorType.EQUAL, pass_if_missing=False)
-        )
-    encoded = _encoded(pending_or_abandoned)
-    assert loopback.filter_passes(encoded, {"status": "PENDING"})
-    assert not loopback.filter_passes(encoded, {"status": "PASSED"})
-    assert not loopback.filter_passes(encoded, {})
-    older = tablestore.SingleColumnCondition("created_at", 10.0, tablestore.ComparatorType.LESS_THAN,
-                                             pass_if_missing=True)
-    encoded = _encoded(older)
-    assert loopback.filter_passes(encoded, {"created_at": 9.5})
-    assert not loopback.filter_passes(encoded, {"created_at": 10.0})
-    assert loopback.filter_passes(encoded, {})
-
-
-def test_the_ots_request_signature_is_the_one_the_sdk_sends() -> None:
-    from tablestore.auth import RequestContext, SignV2
-    from tablestore.credentials import StaticCredentialsProvider
-
-    headers = {"x-ots-date": "2026-11-30T00:00:00.000Z", "x-ots-apiversion": "2015-12-31",
-               "x-ots-accesskeyid": "ak", "x-ots-contentmd5": "abc=", "x-ots-instancename": "inst"}
-    context = RequestContext(StaticCredentialsProvider("ak", "sk").get_credentials())
-    SignV2("utf-8").make_request_signature_and_add_headers("/PutRow", headers, context)
-    assert loopback.ots_request_signature("/PutRow", headers, "sk") == headers["x-ots-signature"]

@@ -5,9 +5,12 @@ folder on ``sys.path``) once per backend, ``local`` and ``aliyun``, against loop
 
 * the cloudauth-intl sandbox (``tools.sandbox``) for Initialize / CheckResult / DeleteVerifyResult, with its
   fault injection for the vendor's error answers;
-* for ``aliyun``, the Tablestore, OSS and MNS loopbacks of ``tools.package.loopback`` (real SDK traffic), with
-  injected service errors; for ``local``, SQLite and a folder in a temporary directory;
-* a webhook receiver (the notifier's deliveries are checked with the ``standardwebhooks`` library).
+* for ``aliyun``, the project's wire-level doubles of Tablestore, OSS and MNS (``tools.doubles``: the real SDKs'
+  traffic, signatures verified, the services' error answers), with injected faults; for ``local``, SQLite and a
+  folder in a temporary directory;
+* a webhook receiver (``receiver.py``; the notifier's deliveries are checked with the ``standardwebhooks`` library).
+
+The packaged handler runs on the target Python in its own process; the services run here, in this process.
 
 Each function has a scenario (``SCENARIOS``): its success paths and its error paths (bad input, unknown ids, bad
 tokens, vendor errors, storage errors, unreadable queue messages, retries and dead letters). Every step states the
@@ -40,20 +43,38 @@ from shared.handlers.initializer import InitializerApp
 from shared.handlers.result_fetcher import ResultFetcherApp
 from shared.messages import RecheckMessage
 from shared.ratelimit import WINDOW_SECONDS
-from shared.storage import ReceivedMessage, StorageSettings, Stores, open_stores
-from shared.storage.tablestore_sdk import import_tablestore
+from shared.storage import ReceivedMessage, StorageSettings, Stores, decode_message_body, open_stores
+from shared.storage.tablestore_store import PK
 from tools.devstack.gateway import make_http_event
 from tools.devstack.worker import cloud_events, timer_event
-from tools.package import loopback
+from tools.doubles.mns import MnsDouble
+from tools.doubles.oss import OssDouble
+from tools.package.receiver import Delivery, WebhookReceiver
 from tools.sandbox import SandboxConfig, SandboxServer
 from tools.sandbox.state import Outcome
 
 CHILD = Path(__file__).resolve().with_name("child.py")
 BACKENDS = ("local", "aliyun")
 STEP_TIMEOUT = 60.0
-JWT_SECRET = "package-trace-jwt-secret-0123456789abcdef"  # noqa: S105 - loopback fixtures
+ACCESS_KEY_ID = "package-trace-ak"
+ACCESS_KEY_SECRET = "package-trace-secret"  # noqa: S105 - loopback fixtures
+JWT_SECRET = "package-trace-jwt-secret-0123456789abcdef"  # noqa: S105
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # noqa: S105
 BUCKET = "kyc-package-trace"
+INSTANCE = "kycinst"
+REGION = "cn-hongkong"
+# Small pages, so the paging code of the store adapters runs (and is traced) with the scenarios' few rows/objects.
+OTS_RANGE_ROW_CAP = 2
+OSS_PAGE_LIMIT = 2
+# What the service doubles answer when a scenario makes storage fail (``Session.fail_storage``). Tablestore: a write
+# answers OTSServerUnavailable (503, which the SDK's DefaultRetryPolicy never retries for a write,
+# tablestore/retry.py); any other request loses its connection before it is read, because that policy retries a
+# read's 5xx itself with backoff, up to 20 times (the handler would see the error only after it), and does not
+# retry a lost connection. OSS and MNS answer InternalError (500).
+OTS_WRITES = ("PutRow", "UpdateRow", "DeleteRow", "BatchWriteRow")
+OTS_WRITE_FAULT = "OTSServerUnavailable"
+OTS_OTHER_FAULT = "drop-before"
+OSS_FAULT = MNS_FAULT = "InternalError"
 RETURN_URL = "https://shop.example.com/done"
 
 
@@ -149,24 +170,54 @@ class Services:
 
     def __init__(self, backend: str, workdir: Path) -> None:
         self.backend = backend
+        self.ots: Any = None  # TablestoreDouble (imported with the SDK, aliyun only)
+        self.oss: OssDouble | None = None
+        self.mns: MnsDouble | None = None
         # ocrIdInfo as a JSON object on one backend and as a nested JSON string on the other: both parsing paths
         # run, and each run takes the same one every time (the sandbox's "mixed" picks by the random transaction id).
         self.sandbox = SandboxServer(
             SandboxConfig(
-                access_key_id=loopback.ACCESS_KEY_ID, access_key_secret=loopback.ACCESS_KEY_SECRET, image_bytes=3000,
+                access_key_id=ACCESS_KEY_ID, access_key_secret=ACCESS_KEY_SECRET, image_bytes=3000,
                 qps=1000.0, ocr_info_as="object" if backend == "local" else "string",
             )
         )
         self.sandbox.start()
         self.set_vendor_faults()
-        if backend == "aliyun":  # this process's first import of the SDK warns on stderr (no native codecs)
-            with quiet():
-                import_tablestore()
-        self.receiver = loopback.WebhookReceiver()
-        self.ots = loopback.OtsServer() if backend == "aliyun" else None
-        self.oss = loopback.OssServer(BUCKET) if backend == "aliyun" else None
-        self.mns = loopback.MnsServer() if backend == "aliyun" else None
+        self.receiver = WebhookReceiver()
         self.data_dir = workdir / "data"
+        try:
+            if backend == "aliyun":
+                self._start_doubles()
+        except BaseException:
+            self.close()
+            raise
+
+    def _start_doubles(self) -> None:
+        with quiet():  # this process's first import of the Tablestore SDK warns on stderr (no native codecs)
+            from tools.doubles.tablestore import TablestoreDouble  # noqa: PLC0415 - imports the SDK
+            from tools.doubles.tablestore._sdk import tablestore  # noqa: PLC0415
+
+        self.ots = TablestoreDouble(
+            access_key_id=ACCESS_KEY_ID, access_key_secret=ACCESS_KEY_SECRET, instance=INSTANCE,
+            range_row_cap=OTS_RANGE_ROW_CAP,
+        )
+        self.ots.start()
+        table = StorageSettings().tablestore_table
+        self.ots.client().create_table(  # as deployed: one STRING primary key column
+            tablestore.TableMeta(table, [(PK, "STRING")]),
+            tablestore.TableOptions(),
+            tablestore.ReservedThroughput(tablestore.CapacityUnit(0, 0)),
+        )
+        self.oss = OssDouble(
+            access_key_id=ACCESS_KEY_ID, access_key_secret=ACCESS_KEY_SECRET, bucket=BUCKET, region=REGION,
+            page_limit=OSS_PAGE_LIMIT,
+        )
+        self.oss.start()
+        self.mns = MnsDouble(
+            access_key_id=ACCESS_KEY_ID, access_key_secret=ACCESS_KEY_SECRET, region=REGION,
+            queues=StorageSettings().queue_names.values(),
+        )
+        self.mns.start()
 
     def set_vendor_faults(self, operations: dict[str, Any] | None = None) -> None:
         """The sandbox never calls back here: the scenarios send the callbacks themselves."""
@@ -183,8 +234,8 @@ class Services:
             "CLOUDAUTH_MAX_ATTEMPTS": "2",
             "CLOUDAUTH_BACKOFF_BASE": "0.01",
             "CLOUDAUTH_BACKOFF_CAP": "0.02",
-            "ALIBABA_CLOUD_ACCESS_KEY_ID": loopback.ACCESS_KEY_ID,
-            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": loopback.ACCESS_KEY_SECRET,
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": ACCESS_KEY_ID,
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": ACCESS_KEY_SECRET,
             "KYC_JWT_SECRET": JWT_SECRET,
             "KYC_USER_ID_PEPPER": "package-trace-pepper",
             "KYC_RETURN_URL_ALLOWLIST": "https://shop.example.com/",
@@ -208,13 +259,13 @@ class Services:
             assert self.ots is not None and self.oss is not None and self.mns is not None
             env.update({
                 "KYC_PUBLIC_URL": "https://kyc.example.com",
-                "KYC_TABLESTORE_ENDPOINT": self.ots.url,
-                "KYC_TABLESTORE_INSTANCE": "kycinst",
-                "KYC_OSS_REGION": "cn-hongkong",
+                "KYC_TABLESTORE_ENDPOINT": self.ots.endpoint,
+                "KYC_TABLESTORE_INSTANCE": INSTANCE,
+                "KYC_OSS_REGION": REGION,
                 "KYC_OSS_BUCKET": BUCKET,
-                "KYC_OSS_ENDPOINT": self.oss.url,
+                "KYC_OSS_ENDPOINT": self.oss.endpoint,
                 "KYC_OSS_PREFIX": "kyc",
-                "KYC_MNS_ENDPOINT": self.mns.url,
+                "KYC_MNS_ENDPOINT": self.mns.endpoint,
             })  # fmt: skip
             # Webhooks must be https with this backend: a TLS handshake with the plain-HTTP receiver fails, which
             # is the notifier's retry path on a real TLS stack.
@@ -224,9 +275,10 @@ class Services:
 
     def close(self) -> None:
         self.sandbox.stop()
-        for server in (self.receiver, self.ots, self.oss, self.mns):
-            if server is not None:
-                server.close()
+        self.receiver.close()
+        for double in (self.ots, self.oss, self.mns):
+            if double is not None:
+                double.stop()
 
 
 @dataclass(frozen=True)
@@ -340,8 +392,8 @@ class Session:
     def queued(self, logical: str) -> list[bytes]:
         """Bodies sent to a queue so far (``recheck``, ``notify``, ``deadletter``), oldest first."""
         name = self.stores.settings.queue_names[logical]
-        if self.services.mns is not None:
-            return self.services.mns.bodies(name)
+        if self.services.mns is not None:  # nothing receives from the double's queues: every message is still there
+            return [decode_message_body(m["body"]) for m in self.services.mns.messages(name)]
         with quiet():
             consumer: Any = self.stores.queue(logical)
             received = consumer.peek(100)
@@ -351,21 +403,32 @@ class Session:
         with quiet():
             return list(self.stores.objects.list(prefix))
 
-    def fail_storage(self, service: str, count: int = 1) -> bool:
-        """The next ``count`` requests to ``ots`` / ``oss`` / ``mns`` fail with a 5xx; False on the local backend."""
-        server = {"ots": self.services.ots, "oss": self.services.oss, "mns": self.services.mns}[service]
-        if server is None:
+    def fail_storage(self, service: str, count: int = 1, *, writes_only: bool = False) -> bool:
+        """The next ``count`` requests to ``ots`` / ``oss`` / ``mns`` fail (``OTS_WRITE_FAULT`` and the other
+        fault constants say how); False on the local backend. For Tablestore the count is per kind (the next
+        ``count`` writes, and the next ``count`` other requests unless ``writes_only``)."""
+        if self.services.mns is None:
             return False
-        # OTSQuotaExhausted: transient for the adapter, but not one the SDK retries itself (tablestore/retry.py),
-        # so an outage is seen at once instead of after the SDK's own backoff.
-        code = {"ots": "OTSQuotaExhausted", "oss": "InternalError", "mns": "InternalError"}[service]
-        server.fail_next(count, 503, code)
+
+        def repeat(item: str) -> dict[str, Any]:
+            return {"sequence": [item] * count}
+
+        if service == "ots":
+            plan = {op: repeat(OTS_WRITE_FAULT) for op in OTS_WRITES}
+            if not writes_only:
+                plan["*"] = repeat(OTS_OTHER_FAULT)
+            self.services.ots.set_faults({"operations": plan})
+        elif service == "oss":
+            assert self.services.oss is not None
+            self.services.oss.set_faults({"operations": {"*": repeat(OSS_FAULT)}})
+        else:
+            self.services.mns.set_faults({"operations": {"*": repeat(MNS_FAULT)}})
         return True
 
     def clear_storage_faults(self) -> None:
-        for server in (self.services.ots, self.services.oss, self.services.mns):
-            if server is not None:
-                server.fail_next(0, 503, "")
+        for double in (self.services.ots, self.services.oss, self.services.mns):
+            if double is not None:
+                double.set_faults({})
 
 
 # --- the scenarios ------------------------------------------------------------------------------------------------
@@ -405,7 +468,7 @@ def initializer(s: Session) -> None:
     s.services.set_vendor_faults()
     s.http("second of two per hour: 201", "POST", "/verifications", 201, user="u1", body=valid)
     s.http("third of two per hour: 429", "POST", "/verifications", 429, user="u1", body=valid)
-    if s.fail_storage("ots", 3):
+    if s.fail_storage("ots", 3, writes_only=True):  # the service's error answer (the read below: a lost connection)
         s.http("Tablestore busy: 503", "POST", "/verifications", 503, user="u4", body=valid)
         s.clear_storage_faults()
         s.fail_storage("ots", 1)
@@ -507,7 +570,7 @@ def sweeper(s: Session) -> None:
         s.clear_storage_faults()
 
 
-def _signature_ok(delivery: loopback.Delivery) -> bool:
+def _signature_ok(delivery: Delivery) -> bool:
     """The Standard Webhooks reference library verifies what the notifier signed (an independent check)."""
     from standardwebhooks.webhooks import Webhook  # noqa: PLC0415 - a dev dependency, used only here
 
