@@ -1,4 +1,23 @@
-"""1. Cold start: a fresh process imports a handler module and runs its ``initialize`` (no network)."""
+"""1. Cold start as FC runs it: the unpacked package, a fresh target Python, ``import index`` then ``initialize``.
+
+For each function and backend one command: ``<target python> -I -S -B -c HANDLER`` with the function's unpacked
+package as the only folder on ``sys.path`` (``deployed.py``). Every command — and the floor, ``python -c "import
+json, hmac, hashlib, http.client"`` on the same interpreter with the same flags — runs once unmeasured (a failure
+stops the benchmark), then ``iterations`` rounds, the commands interleaved within each round so drift in the
+shared machine's load hits every command alike. Reported per command: medians of the process's wall time and peak
+RSS (``proc.measure``), of the import and of ``initialize`` (timed inside the process), and the wall time's ratio
+to the floor's median of the same run.
+
+Flags, the same for the floor and the handlers: ``-I`` (no PYTHON* variables, no user site), ``-S`` (no
+site-packages: only the package's folder and the standard library can be imported; this machine's .pth hooks are
+not FC's), ``-B`` (FC's /code is read-only: nothing is written; the package's own unchecked-hash .pyc are read as
+shipped). The ``aliyun`` backend points at endpoints that must not be connected during ``import``/``initialize``:
+the command replaces ``socket.socket.connect``, ``socket.create_connection`` and ``socket.getaddrinfo`` with a
+function that exits non-zero.
+
+Then, unmeasured, ``importtime_runs`` runs of each command with ``-X importtime`` (``importtime.py``): where the
+import time above the floor's own imports goes.
+"""
 
 from __future__ import annotations
 
@@ -6,28 +25,35 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tools.bench.proc import PYTHON, child_env, measure, median
+from tools.bench import importtime
+from tools.bench.deployed import FUNCTIONS, Packages
+from tools.bench.proc import measure_output, median
 
-FUNCTIONS = ("initializer", "result_fetcher", "notifier", "sweeper")
-
+BACKENDS = ("local", "aliyun")
+FLAGS = ("-I", "-S", "-B")
 FLOOR = "import json, hmac, hashlib, http.client"
-NAIVE = (
-    "from alibabacloud_cloudauth_intl20220809.client import Client\n"
-    "import tablestore\n"
-    "import alibabacloud_oss_v2\n"
-    "from mns.account import Account\n"
-)
+MARK = "kyc-bench-phases"
 
-# The handler's cold start. Connecting anywhere during import/initialize is a failure, not a slow start.
 HANDLER = """\
-import socket, sys
+import sys, time
+import socket
 def _no_network(*args, **kwargs):
-    raise SystemExit("initialize tried to open a network connection")
-socket.socket.connect = _no_network
-socket.create_connection = _no_network
-sys.path[:0] = [{fn_dir!r}]
+    raise SystemExit("import or initialize tried to use the network")
+socket.socket.connect = socket.socket.connect_ex = _no_network
+socket.create_connection = socket.getaddrinfo = _no_network
+sys.path[:0] = [{folder!r}]
+sys.path.extend({extra!r})
+class Context:
+    request_id = "1-cold-start"
+    credentials = function = service = None
+    region = "cn-hongkong"
+started = time.perf_counter()
 import index
-index.initialize(None)
+imported = time.perf_counter()
+if hasattr(index, "initialize"):
+    index.initialize(Context())
+done = time.perf_counter()
+sys.stderr.write("{mark} %r %r\\n" % (imported - started, done - imported))
 """
 
 SECRET = "bench-jwt-secret-0123456789abcdef0123456789"  # noqa: S105 - a benchmark fixture
@@ -65,31 +91,57 @@ def backend_env(backend: str, data_dir: Path) -> dict[str, str]:
     }
 
 
-def run(iterations: int, pycache: Path) -> dict[str, Any]:
+def _base_env() -> dict[str, str]:
+    return {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+
+
+def _phases(stderr: str) -> tuple[float, float]:
+    for line in reversed(stderr.splitlines()):
+        if line.startswith(MARK):
+            _, imported, initialized = line.split()
+            return float(imported), float(initialized)
+    raise RuntimeError(f"the handler did not report its phases: {stderr[-1000:]}")
+
+
+def run(code: Packages, iterations: int, importtime_runs: int) -> dict[str, Any]:
+    """The cold-start table of one run (see the module docstring)."""
     with tempfile.TemporaryDirectory(prefix="kyc-bench-cold-") as tmp:
-        commands: dict[str, tuple[list[str], dict[str, str]]] = {
-            "floor": ([PYTHON, "-c", FLOOR], child_env(pycache)),
-            "naive": ([PYTHON, "-c", NAIVE], child_env(pycache)),
-        }
-        for backend in ("local", "aliyun"):
-            env = child_env(pycache, backend_env(backend, Path(tmp) / "data"))
+        commands: dict[str, tuple[list[str], dict[str, str]]] = {"floor": ([code.python, *FLAGS, "-c", FLOOR],
+                                                                           _base_env())}
+        for backend in BACKENDS:
+            env = {**_base_env(), **backend_env(backend, Path(tmp) / "data")}
             for fn in FUNCTIONS:
-                code = HANDLER.format(fn_dir=str(Path(__file__).resolve().parents[2] / "functions" / fn))
-                commands[f"{fn}/{backend}"] = ([PYTHON, "-c", code], env)
-        for argv, env in commands.values():  # compile and cache bytecode once; not measured
-            measure(argv, env)
+                unpacked = code.code[fn]
+                source = HANDLER.format(folder=str(unpacked.folder), extra=list(unpacked.extra_path), mark=MARK)
+                commands[f"{fn}/{backend}"] = ([unpacked.python, *FLAGS, "-c", source], env)
+        for argv, env in commands.values():  # once unmeasured: a failing command stops the benchmark here
+            measure_output(argv, env)
         walls: dict[str, list[float]] = {name: [] for name in commands}
         rss: dict[str, list[float]] = {name: [] for name in commands}
+        phases: dict[str, list[tuple[float, float]]] = {name: [] for name in commands if name != "floor"}
         for _ in range(iterations):  # interleaved, so drift in machine load hits every command alike
             for name, (argv, env) in commands.items():
-                wall, peak = measure(argv, env)
+                wall, peak, stderr = measure_output(argv, env)
                 walls[name].append(wall)
                 rss[name].append(peak)
+                if name != "floor":
+                    phases[name].append(_phases(stderr))
+        traces: dict[str, list[list[importtime.Entry]]] = {name: [] for name in commands}
+        for _ in range(importtime_runs):
+            for name, (argv, env) in commands.items():
+                _, _, stderr = measure_output([argv[0], "-X", "importtime", *argv[1:]], env)
+                traces[name].append(importtime.parse(stderr))
+    floor_modules = importtime.modules_of(traces["floor"])
     out: dict[str, Any] = {}
     for name in commands:
-        out[name] = {"wall_ms": median(walls[name]) * 1000, "rss_mib": median(rss[name]), "runs": len(walls[name])}
-    floor, naive = out["floor"]["wall_ms"], out["naive"]["wall_ms"]
+        row: dict[str, Any] = {"wall_ms": median(walls[name]) * 1000, "rss_mib": median(rss[name]),
+                               "runs": len(walls[name])}
+        if name != "floor":
+            row["import_ms"] = median([p[0] for p in phases[name]]) * 1000
+            row["initialize_ms"] = median([p[1] for p in phases[name]]) * 1000
+            row["importtime"] = importtime.summary(traces[name], floor_modules)
+        out[name] = row
+    floor = out["floor"]["wall_ms"]
     for row in out.values():
         row["x_floor"] = row["wall_ms"] / floor
-        row["x_naive"] = row["wall_ms"] / naive
     return out

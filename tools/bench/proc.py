@@ -44,21 +44,22 @@ sys.stdout.write("%r %d %d" % (wall, usage.ru_maxrss, os.waitstatus_to_exitcode(
 """
 
 
-def measure(argv: Sequence[str], env: Mapping[str, str], timeout: float = 60.0) -> tuple[float, float]:
-    """Run ``argv`` to completion; (wall seconds, peak RSS in MiB) of that one process."""
+def measure_output(argv: Sequence[str], env: Mapping[str, str], timeout: float = 60.0) -> tuple[float, float, str]:
+    """Run ``argv`` to completion; (wall seconds, peak RSS in MiB, its stderr) of that one process."""
     launcher = [PYTHON, "-I", "-S", "-c", LAUNCHER, *argv]
     try:
         done = subprocess.run(  # noqa: S603 - our own interpreter and code
             launcher, env=dict(env), cwd=ROOT, capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         raise RuntimeError(f"{argv[-1][:60]!r} timed out") from None
+    stderr = done.stderr.decode(errors="replace")
     try:
         wall_text, maxrss_kib, code = done.stdout.decode().split()
     except ValueError:
-        raise RuntimeError(f"launcher failed: {done.stderr.decode(errors='replace')[-2000:]}") from None
+        raise RuntimeError(f"launcher failed: {stderr[-2000:]}") from None
     if int(code) != 0:
-        raise RuntimeError(f"child failed ({code}): {done.stderr.decode(errors='replace')[-2000:]}")
-    return float(wall_text), int(maxrss_kib) / 1024  # ru_maxrss is KiB on Linux
+        raise RuntimeError(f"child failed ({code}): {stderr[-2000:]}")
+    return float(wall_text), int(maxrss_kib) / 1024, stderr  # ru_maxrss is KiB on Linux
 
 
 def median(values: Sequence[float]) -> float:
