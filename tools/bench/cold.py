@@ -3,10 +3,11 @@
 For each function and backend one command: ``<target python> -I -S -B -c HANDLER`` with the function's unpacked
 package as the only folder on ``sys.path`` (``deployed.py``). Every command — and the floor, ``python -c "import
 json, hmac, hashlib, http.client"`` on the same interpreter with the same flags — runs once unmeasured (a failure
-stops the benchmark), then ``iterations`` rounds, the commands interleaved within each round so drift in the
-shared machine's load hits every command alike. Reported per command: medians of the process's wall time and peak
-RSS (``proc.measure``), of the import and of ``initialize`` (timed inside the process), and the wall time's ratio
-to the floor's median of the same run.
+stops the benchmark), then ``iterations`` rounds. A round runs the floor, then each command followed by the floor
+again, so every measured start sits between two floor runs made just before and just after it: its ratio is its
+wall time over the mean of those two, which cancels most of the drift in the shared machine's load. Reported per
+command: the median of those paired ratios (``x_floor``), and medians of the process's wall time and peak RSS
+(``proc.measure_output``) and of the import and of ``initialize`` (timed inside the process).
 
 Flags, the same for the floor and the handlers: ``-I`` (no PYTHON* variables, no user site), ``-S`` (no
 site-packages: only the package's folder and the standard library can be imported; this machine's .pth hooks are
@@ -118,14 +119,27 @@ def run(code: Packages, iterations: int, importtime_runs: int) -> dict[str, Any]
             measure_output(argv, env)
         walls: dict[str, list[float]] = {name: [] for name in commands}
         rss: dict[str, list[float]] = {name: [] for name in commands}
+        ratios: dict[str, list[float]] = {name: [] for name in commands if name != "floor"}
         phases: dict[str, list[tuple[float, float]]] = {name: [] for name in commands if name != "floor"}
-        for _ in range(iterations):  # interleaved, so drift in machine load hits every command alike
+
+        def floor_run() -> float:
+            wall, peak, _ = measure_output(*commands["floor"])
+            walls["floor"].append(wall)
+            rss["floor"].append(peak)
+            return wall
+
+        for _ in range(iterations):
+            before = floor_run()
             for name, (argv, env) in commands.items():
+                if name == "floor":
+                    continue
                 wall, peak, stderr = measure_output(argv, env)
+                after = floor_run()
                 walls[name].append(wall)
                 rss[name].append(peak)
-                if name != "floor":
-                    phases[name].append(_phases(stderr))
+                phases[name].append(_phases(stderr))
+                ratios[name].append(wall / ((before + after) / 2))
+                before = after
         traces: dict[str, list[list[importtime.Entry]]] = {name: [] for name in commands}
         for _ in range(importtime_runs):
             for name, (argv, env) in commands.items():
@@ -135,13 +149,11 @@ def run(code: Packages, iterations: int, importtime_runs: int) -> dict[str, Any]
     out: dict[str, Any] = {}
     for name in commands:
         row: dict[str, Any] = {"wall_ms": median(walls[name]) * 1000, "rss_mib": median(rss[name]),
-                               "runs": len(walls[name])}
+                               "runs": len(walls[name]), "x_floor": 1.0}
         if name != "floor":
+            row["x_floor"] = median(ratios[name])
             row["import_ms"] = median([p[0] for p in phases[name]]) * 1000
             row["initialize_ms"] = median([p[1] for p in phases[name]]) * 1000
             row["importtime"] = importtime.summary(traces[name], floor_modules)
         out[name] = row
-    floor = out["floor"]["wall_ms"]
-    for row in out.values():
-        row["x_floor"] = row["wall_ms"] / floor
     return out

@@ -91,8 +91,10 @@ def markdown(results: dict[str, Any]) -> str:
         ratio = f"{row['ratio']:.2f} x" if row["ratio"] is not None else ""
         lines.append(f"| {row['name']} | {row['value']:.2f} {row['unit']} | {row['reference']} | {ratio} | "
                      f"{cmp} {row['target']:g} {row['target_unit']} | {'yes' if row['ok'] else '**no**'} |")
-    lines += ["", f"| cold start (median of {floor['runs']}) | wall ms | import ms | initialize ms | peak RSS MiB | "
-              "floor ms | x floor | zipped / unzipped MB |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    runs = next(r["runs"] for n, r in c.items() if n != "floor")
+    lines += ["", f"| cold start (median of {runs}) | wall ms | import ms | initialize ms | peak RSS MiB | "
+              "floor ms | x floor (paired) | zipped / unzipped MB |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
               f"| floor | {floor['wall_ms']:.1f} | | | {floor['rss_mib']:.1f} | {floor['wall_ms']:.1f} | 1.00 | |"]
     for name, row in c.items():
         if name == "floor":
@@ -101,8 +103,8 @@ def markdown(results: dict[str, Any]) -> str:
         sizes = f"{size['zippedBytes'] / 1e6:.1f} / {size['unzippedBytes'] / 1e6:.1f}" if size["zippedBytes"] else ""
         lines.append(f"| {name} | {row['wall_ms']:.1f} | {row['import_ms']:.1f} | {row['initialize_ms']:.1f} | "
                      f"{row['rss_mib']:.1f} | {floor['wall_ms']:.1f} | {row['x_floor']:.2f} | {sizes} |")
-    runs = next(iter(r["importtime"]["runs"] for n, r in c.items() if n != "floor"))
-    lines += ["", f"Import self time above the floor's imports (`-X importtime`, median of {runs}, ms):", ""]
+    traced = next(r["importtime"]["runs"] for n, r in c.items() if n != "floor")
+    lines += ["", f"Import self time above the floor's imports (`-X importtime`, median of {traced}, ms):", ""]
     lines += _importtime_lines(c)
     lines += ["", "| warm CPU (median) | ms | floor ms | x floor | floor + 1 HTTP exchange ms (information) | x that |",
               "| --- | ---: | ---: | ---: | ---: | ---: |"]
