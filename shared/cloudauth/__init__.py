@@ -37,7 +37,7 @@ from .params import (
     INITIALIZE_V2,
     OperationParameters,
 )
-from .settings import CloudAuthSettings
+from .settings import CloudAuthSettings, VendorTarget
 from .switches import INITIALIZE_SWITCHES, Switch, Switches
 
 __all__ = [
@@ -67,5 +67,6 @@ __all__ = [
     "ThrottlingError",
     "TransactionIdInvalid",
     "TransportError",
+    "VendorTarget",
     "error_class_for",
 ]

@@ -27,6 +27,7 @@ option is a secondary index (or a search index) on ``(merchant_user_id, created_
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from shared import jsonutil
@@ -58,6 +59,20 @@ TRANSIENT_CODES = frozenset(
 MAX_RANGE_CALLS_PER_PAGE = 20
 RECORD_CHECK_ATTEMPTS = 5
 DEFAULT_TIMEOUT_SECONDS = 10.0
+
+
+#: The table's primary key as this store reads and writes it (what ``kyc doctor`` compares DescribeTable with).
+PRIMARY_KEY: tuple[tuple[str, str], ...] = ((PK, "STRING"),)
+
+
+@dataclass(frozen=True)
+class TableDescription:
+    """What DescribeTable says about the table: its primary key ``(name, type)`` columns, its secondary indexes'
+    names and whether encryption at rest is on."""
+
+    primary_key: tuple[tuple[str, str], ...]
+    indexes: tuple[str, ...]
+    encrypted: bool
 
 
 class TablestoreTransactionStore:
@@ -147,6 +162,18 @@ class TablestoreTransactionStore:
         return True
 
     # --- TransactionStore -------------------------------------------------------------------------------
+
+    def describe(self) -> TableDescription:
+        """DescribeTable (read-only; ``StorageError`` with the service's code, e.g. ``OTSObjectNotExist``). Used by
+        ``kyc doctor``; the functions never call it."""
+        answer = self._call("DescribeTable", "describe_table", self._table)
+        schema = getattr(answer.table_meta, "schema_of_primary_key", None) or []
+        sse = getattr(answer, "sse_details", None)
+        return TableDescription(
+            primary_key=tuple((str(column[0]), str(column[1])) for column in schema),
+            indexes=tuple(str(index.index_name) for index in answer.secondary_indexes),
+            encrypted=bool(getattr(sse, "enable", False)),
+        )
 
     def create(self, record: TransactionRecord) -> None:
         ots = self._ots
