@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shlex
 import signal
 import sys
 import threading
@@ -65,6 +66,22 @@ def dev_secrets(data_dir: Path) -> dict[str, str]:
     return values
 
 
+ENV_FILE = "dev.env"
+
+
+def write_env_file(path: Path, values: dict[str, str]) -> Path:
+    """``NAME=value`` lines (shell-quoted; ``./scripts/kyc doctor --env-file`` and ``set -a; . FILE`` read them),
+    owner-only: the stack's own development secrets, never a variable taken from the caller's environment."""
+    lines = ["# Written by ./scripts/dev: the variables it chose itself (yours stay in your environment).",
+             "# ./scripts/kyc doctor --env-file " + str(path)]
+    lines += [f"{name}={shlex.quote(value)}" for name, value in sorted(values.items())]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
 class DevStack:
     """Everything ``./scripts/dev`` runs; usable in-process by tests (``port 0`` everywhere)."""
 
@@ -76,6 +93,7 @@ class DevStack:
         self.sandbox: SandboxServer | None = None
         self.gateway: Gateway | None = None
         self.worker: QueueWorker | None = None
+        self.env_file: Path | None = None
         self.demo = DemoApp(jwt_secret=self._setting("KYC_JWT_SECRET", self.secrets["jwt_secret"]),
                             webhook_secret=self.secrets["webhook_secret"])
 
@@ -84,6 +102,7 @@ class DevStack:
 
     def start(self) -> DevStack:
         env = self.env
+        chosen: dict[str, str] = {}  # what this stack sets itself: written to dev.env for ./scripts/kyc doctor
         if not env.get("CLOUDAUTH_ENDPOINT"):
             self.sandbox = SandboxServer(
                 SandboxConfig.from_env(None, host=self.config.host, port=self.config.sandbox_port),
@@ -93,6 +112,8 @@ class DevStack:
             env["ALIBABA_CLOUD_ACCESS_KEY_ID"] = self.sandbox.config.access_key_id
             env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] = self.sandbox.config.access_key_secret
             env.pop("ALIBABA_CLOUD_SECURITY_TOKEN", None)
+            chosen.update({name: env[name] for name in (
+                "CLOUDAUTH_ENDPOINT", "ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET")})
         self.gateway = Gateway(
             PROJECT_ROOT / "functions",
             routes=DEFAULT_ROUTES,
@@ -115,7 +136,9 @@ class DevStack:
             "KYC_WEBHOOK_ALLOW_PRIVATE": "Y",  # the demo receiver is on loopback
         }
         for name, value in defaults.items():
-            env.setdefault(name, value)
+            if name not in env:
+                env[name] = chosen[name] = value
+        self.env_file = write_env_file(self.data_dir / ENV_FILE, chosen)
         self.gateway.start()
         storage = StorageSettings.from_env(env)
         queues = {name: cast(SqliteQueue, open_queue(storage, name)) for name in ("recheck", "notify")}
@@ -154,6 +177,7 @@ class DevStack:
             f"  cloudauth endpoint   {self.env['CLOUDAUTH_ENDPOINT']}"
             + ("  (local sandbox; control API under /_sandbox/)" if self.sandbox else ""),
             f"  data directory       {self.data_dir}",
+            f"  check it             ./scripts/kyc doctor --env-file {self.env_file}",
             "  demo JWT (user 'demo-user', 12 h):",
             f"    {self.demo_token()}",
         ]

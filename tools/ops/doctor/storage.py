@@ -27,7 +27,8 @@ from shared.urls import display_url
 from .report import Finding, Options, ok, problem
 
 _CREDENTIAL_CODES = frozenset({"OTSAuthFailed", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidSecurityToken"})
-_CREDENTIAL_FIX = "check ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET (and _SECURITY_TOKEN); see vendor.credentials"
+_CREDENTIAL_FIX = ("check ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET (and "
+                   "ALIBABA_CLOUD_SECURITY_TOKEN with an STS key); vendor.credentials names the exact cause")
 
 
 def storage_settings(env: Mapping[str, str]) -> StorageSettings | ConfigError:

@@ -82,7 +82,8 @@ def credential_fix(code: str, region: str) -> str:
     for key, fix in CREDENTIAL_FIXES:
         if code == key or (key.endswith(".") and code.startswith(key)):
             return fix.format(region=region)
-    return "the vendor refused the credentials: check ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET/_SECURITY_TOKEN"
+    return ("check ALIBABA_CLOUD_ACCESS_KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET and, with an STS key, "
+            "ALIBABA_CLOUD_SECURITY_TOKEN")
 
 
 def _target(env: Mapping[str, str]) -> VendorTarget | ConfigError:
