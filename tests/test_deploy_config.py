@@ -409,10 +409,12 @@ def test_retention_defaults_to_90_days(s_yaml: dict[str, Any], template: dict[st
     assert s_yaml["resources"][INFRA]["props"]["parameters"]["RetentionDays"] == "${env('KYC_RETENTION_DAYS', '90')}"
 
 
-def test_table_is_keyed_by_merchant_biz_id_with_one_version(template: dict[str, Any]) -> None:
+def test_table_is_keyed_as_the_store_reads_and_writes_it_with_one_version(template: dict[str, Any]) -> None:
+    from shared.storage.tablestore_store import PRIMARY_KEY
+
     (table,) = resources_of_type(template, "ALIYUN::OTS::Table").values()
     props = table["Properties"]
-    assert props["PrimaryKey"] == [{"Name": "merchantBizId", "Type": "STRING"}]
+    assert props["PrimaryKey"] == [{"Name": name, "Type": kind} for name, kind in PRIMARY_KEY]
     assert props["MaxVersions"] == 1
 
 
