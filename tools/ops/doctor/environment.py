@@ -99,7 +99,8 @@ def _fc_region_of(env: Mapping[str, str]) -> tuple[str, str] | None:
 
 def read_outputs(path: Path | None, pairs: Sequence[str]) -> dict[str, str]:
     """Stack outputs by key: a JSON file (``{"BucketName": "..."}``, or ROS GetStack's ``{"Outputs": [{"OutputKey":
-    ..., "OutputValue": ...}]}``, or that list alone), then ``KEY=VALUE`` pairs on top."""
+    ..., "OutputValue": ...}]}``, or that list alone), then ``KEY=VALUE`` pairs on top. The GetStack shape is
+    unverified (the ROS API page we could read stops before its response table); the flat object always works."""
     outputs: dict[str, str] = {}
     if path is not None:
         try:

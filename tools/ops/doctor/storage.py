@@ -107,7 +107,7 @@ def check_table(settings: StorageSettings, options: Options) -> Finding:
                        f"create the table with primary key {expected} (template.yml does) and point "
                        "KYC_TABLESTORE_TABLE at it")
     encrypted = "on" if described.encrypted else (
-        "off (it can only be chosen when a table is created: docs/deploy.md, 8)")
+        "off (it can only be chosen when a table is created: docs/deploy.md, 9)")
     indexes = f"; indexes: {', '.join(described.indexes)}" if described.indexes else ""
     return ok(name, f"{what} exists with primary key ({expected}); encryption at rest {encrypted}{indexes}")
 
