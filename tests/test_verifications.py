@@ -45,10 +45,10 @@ def test_every_refusal_code_the_service_raises_has_an_http_status() -> None:
 
 
 def test_every_switch_is_accepted_under_its_api_name(store: SqliteTransactionStore) -> None:
-    request = _service(store).initialize_request(
+    _, fields = _service(store).start_request(
         {"docType": "01000000", "metaInfo": META, **{s.api_name: "v" for s in INITIALIZE_SWITCHES}}, OWNER
     )
-    assert set(request.extra) == {s.parameter for s in INITIALIZE_SWITCHES}
+    assert set(fields["extra"]) == {s.parameter for s in INITIALIZE_SWITCHES}
 
 
 def test_a_started_verification_is_stored_pending_for_its_owner(store: SqliteTransactionStore) -> None:
