@@ -157,7 +157,7 @@ class DevStack:
         try:
             settings = CloudAuthSettings.from_env(self.env)
         except ConfigError as exc:
-            return [f"  products             not usable: {exc}"]
+            return [f"  products             {exc}"]  # "configuration error: <variable> ..."
         described = [f"{code} ({products.PRODUCTS[code].start_operation})" for code in settings.allowed_products]
         return [
             f"  vendor region        {products.describe_regions((settings.region,))}",
