@@ -38,7 +38,7 @@ from .params import (
     OperationParameters,
 )
 from .settings import CloudAuthSettings, VendorTarget
-from .switches import INITIALIZE_SWITCHES, Switch, Switches
+from .switches import INITIALIZE_SWITCHES, INITIALIZE_V2_SWITCHES, SWITCHES, Switch, Switches, switches_for
 
 __all__ = [
     "API_VERSION",
@@ -49,6 +49,8 @@ __all__ = [
     "INITIALIZE_REQUIRED",
     "INITIALIZE_SWITCHES",
     "INITIALIZE_V2",
+    "INITIALIZE_V2_SWITCHES",
+    "SWITCHES",
     "AuthError",
     "CloudAuthClient",
     "CloudAuthError",
@@ -69,4 +71,5 @@ __all__ = [
     "TransportError",
     "VendorTarget",
     "error_class_for",
+    "switches_for",
 ]

@@ -41,7 +41,7 @@ def check_public_url(env: Mapping[str, str], options: Options) -> Finding:
         parts = check_url(raw)
     except UnsafeUrl as exc:
         return problem(name, f"KYC_PUBLIC_URL is not a usable URL ({exc})", PUBLIC_URL_FIX)
-    shown = raw
+    shown = display_url(raw)
     https = parts.scheme == "https"
     if is_aliyun_backend(env) and not https:
         return problem(name, f"{shown} is not https; the vendor calls it, and the aliyun backend requires https",

@@ -96,38 +96,36 @@ def _target(env: Mapping[str, str]) -> VendorTarget | ConfigError:
 # --- product and region ------------------------------------------------------------------------------------
 
 
-def configured_products(target: VendorTarget) -> tuple[str, ...]:
-    return (target.product_code,)
-
-
 def check_products(env: Mapping[str, str]) -> list[Finding]:
-    """Every configured product against the vendor's facts for the configured region (:mod:`shared.products`)."""
+    """Every configured product (``CLOUDAUTH_PRODUCTS``, else ``CLOUDAUTH_PRODUCT_CODE``) against the vendor's facts
+    for the configured region (:mod:`shared.products`), one finding each."""
     target = _target(env)
     if isinstance(target, ConfigError):
         return [problem("product", str(target), f"fix {target.variable}")]
+    variable = "CLOUDAUTH_PRODUCTS" if env.get("CLOUDAUTH_PRODUCTS", "").strip() else "CLOUDAUTH_PRODUCT_CODE"
     findings: list[Finding] = []
-    for code in configured_products(target):
+    for code in target.products:
         try:
             product = products.check_product(code, target.region)
         except products.ProductError as exc:
-            findings.append(problem("product", f"{exc} (CLOUDAUTH_PRODUCT_CODE, CLOUDAUTH_REGION {target.region})",
-                                    _product_fix(exc, target.region)))
+            findings.append(problem("product", f"{exc} ({variable}, CLOUDAUTH_REGION {target.region})",
+                                    _product_fix(exc, target.region, variable)))
             continue
         findings.append(ok("product", f"{code} is offered in {products.describe_regions((target.region,))}, "
                                       f"started by {product.start_operation}"))
     return findings
 
 
-def _product_fix(exc: products.ProductError, region: str) -> str:
+def _product_fix(exc: products.ProductError, region: str, variable: str) -> str:
     if exc.reason != "region":
-        return f"set CLOUDAUTH_PRODUCT_CODE to one of {', '.join(products.SUPPORTED)}"
+        return f"name in {variable} only products this project runs: {', '.join(products.SUPPORTED)}"
     offered = products.PRODUCTS[exc.product].regions or ()
     here = [p.code for p in products.PRODUCTS.values() if p.supported and p.offered_in(region)]
     other = f"or choose a product offered in {region} ({', '.join(here)})" if here else (
         f"(no product this project runs is offered in {region})")
     return (f"export CLOUDAUTH_REGION=<one of {', '.join(offered)}> (and KYC_REGION with it, so the functions run "
-            f"next to the vendor) and s deploy, {other}; activate the product for that region in the ID "
-            "Verification console")
+            f"next to the vendor) and s deploy, {other} in {variable}; activate the product for that region in the "
+            "ID Verification console")
 
 
 def check_region(env: Mapping[str, str], fc_region: tuple[str, str] | None) -> Finding:
