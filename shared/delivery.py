@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from shared.urls import UnsafeUrl, check_url
+from shared.urls import UnsafeUrl, check_url, plain_http_allowed
 
 USER_AGENT = "fc-ekyc-webhooks/1"
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
@@ -225,7 +225,7 @@ def post_webhook(
         parts = check_url(url)
     except UnsafeUrl:
         return DeliveryResult(ok=False, error="invalid_url", permanent=True)
-    if policy.require_https and parts.scheme != "https":
+    if policy.require_https and parts.scheme != "https" and not plain_http_allowed(url):
         return DeliveryResult(ok=False, error="https_required", permanent=True)
     host = parts.hostname
     assert host is not None  # check_url requires one
