@@ -20,6 +20,13 @@ Conditional writes carry the whole state machine:
 ``OTSConditionCheckFail`` turns into ``False`` / ``RecordExists`` / a no-op; every other failure is a
 ``StorageError`` with ``transient`` set for throttling, busy and 5xx answers and for transport errors.
 
+Retries: the SDK's own rule of what to retry (throttling and busy answers on any call, 5xx and timeouts on reads;
+never a transport error), but at most ``MAX_RETRIES`` more attempts at most ``MAX_RETRY_DELAY`` seconds apart. The
+SDK's default (``DefaultRetryPolicy``: 20 retries up to 3 s apart, about 40 s of sleeping) outlasts the functions'
+timeouts (s.yaml: 30 s for the initializer) and keeps a request waiting where its caller has a better answer (a
+503 to the browser, the queue's redelivery). A call's deadline is therefore ``(1 + MAX_RETRIES)`` socket timeouts
+plus at most ``MAX_RETRIES * MAX_RETRY_DELAY`` seconds.
+
 Scans (``scan``, ``find_by_user``, ``count_created_by_user_since``) are ``get_range`` over the whole table with
 a column filter: fine for the sweeper and operators at modest volume, but they read every row. The scalable
 option is a secondary index (or a search index) on ``(merchant_user_id, created_at)`` and ``(status, created_at)``.
@@ -58,6 +65,18 @@ TRANSIENT_CODES = frozenset(
 MAX_RANGE_CALLS_PER_PAGE = 20
 RECORD_CHECK_ATTEMPTS = 5
 DEFAULT_TIMEOUT_SECONDS = 10.0
+MAX_RETRIES = 3
+MAX_RETRY_DELAY = 1.0
+
+
+def bounded_retry_policy(tablestore: Any) -> Any:
+    """The SDK's ``DefaultRetryPolicy`` with at most ``MAX_RETRIES`` retries, ``MAX_RETRY_DELAY`` s apart."""
+
+    class BoundedRetryPolicy(tablestore.DefaultRetryPolicy):  # type: ignore[misc]  # the SDK has no type hints
+        max_retry_times = MAX_RETRIES
+        max_retry_delay = MAX_RETRY_DELAY
+
+    return BoundedRetryPolicy()
 
 
 class TablestoreTransactionStore:
@@ -86,6 +105,7 @@ class TablestoreTransactionStore:
                 instance,
                 sts_token=credentials.security_token,
                 socket_timeout=timeout,
+                retry_policy=bounded_retry_policy(tablestore),
                 logger_name="kyc.tablestore",
             )
         self._client: Any = client
