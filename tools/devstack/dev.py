@@ -184,13 +184,19 @@ class DevStack:
             f"    names              {', '.join(self.gateway.fc3_api.names)}",
             f"  cloudauth endpoint   {self.env['CLOUDAUTH_ENDPOINT']}"
             + ("  (local sandbox; control API under /_sandbox/)" if self.sandbox else ""),
-            *(self.doubles.banner_lines() if self.doubles is not None else ["  backend              local (SQLite and files in the data directory)"]),
-            *([f"    operator CLI       . {self.data_dir / ENV_FILE} && ./scripts/kyc doctor"] if self.doubles else []),
+            *self._backend_lines(),
             f"  data directory       {self.data_dir}",
             "  demo JWT (user 'demo-user', 12 h):",
             f"    {self.demo_token()}",
         ]
         return "\n".join(lines)
+
+
+    def _backend_lines(self) -> list[str]:
+        if self.doubles is None:
+            return ["  backend              local (SQLite and files in the data directory)"]
+        cli = f"    operator CLI       . {self.data_dir / ENV_FILE} && ./scripts/kyc doctor"
+        return [*self.doubles.banner_lines(), cli]
 
 
 def main(argv: list[str] | None = None) -> int:
