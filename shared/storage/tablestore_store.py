@@ -34,6 +34,7 @@ option is a secondary index (or a search index) on ``(merchant_user_id, created_
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from shared import jsonutil
@@ -67,6 +68,20 @@ RECORD_CHECK_ATTEMPTS = 5
 DEFAULT_TIMEOUT_SECONDS = 10.0
 MAX_RETRIES = 3
 MAX_RETRY_DELAY = 1.0
+#: The SDK's own logger, silenced (``_quiet_sdk_logger``): it logs every failed request at ERROR as plain text with
+#: the service's message (a failed row condition is normal flow here: a lost race, a duplicate callback), outside
+#: the JSON logger and its scrubbing, and whole requests and rows at DEBUG. Its errors reach the caller as
+#: ``StorageError`` (code, status, request id) instead, which the services log with their context.
+SDK_LOGGER = "kyc.tablestore.sdk"
+
+
+def _quiet_sdk_logger() -> None:
+    logger = logging.getLogger(SDK_LOGGER)
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
+    logger.propagate = False
+    # above CRITICAL: the SDK's ``logger.level <= DEBUG`` test is then false, so it does not even format its dumps
+    logger.setLevel(logging.CRITICAL + 1)
 
 
 def bounded_retry_policy(tablestore: Any) -> Any:
@@ -106,8 +121,9 @@ class TablestoreTransactionStore:
                 sts_token=credentials.security_token,
                 socket_timeout=timeout,
                 retry_policy=bounded_retry_policy(tablestore),
-                logger_name="kyc.tablestore",
+                logger_name=SDK_LOGGER,
             )
+            _quiet_sdk_logger()
         self._client: Any = client
 
     # --- conditions -------------------------------------------------------------------------------------

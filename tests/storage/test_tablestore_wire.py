@@ -6,6 +6,7 @@ error decoding are the real ones; the double injects the service's errors (``set
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -72,6 +73,20 @@ def test_a_failed_row_condition_is_answered_once_and_never_retried(
         store.create(make_record(merchant_biz_id=record.merchant_biz_id))
 
     assert double.stats()["requests"]["PutRow"] == 2
+
+
+def test_a_failed_row_condition_leaves_no_log_line_of_the_sdk(
+    store: TablestoreTransactionStore, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    record = make_record()
+    store.create(record)
+    capfd.readouterr()
+
+    with caplog.at_level(logging.DEBUG), pytest.raises(RecordExists):
+        store.create(record)
+
+    assert capfd.readouterr() == ("", "")  # the SDK logs it as an ERROR in plain text unless told otherwise
+    assert [r for r in caplog.records if "OTS" in r.getMessage()] == []
 
 
 def test_a_server_error_on_a_write_is_not_retried_it_may_have_been_applied(
