@@ -21,12 +21,9 @@ import pytest
 
 from shared.fetcher import FetchOutcome, result_key
 from shared.handlers.result_fetcher import ResultFetcherApp
-from shared.signing import Credentials
 from shared.storage import TablestoreTransactionStore
-from tests.fakes import T0, FakeCloudAuth, Stack, check_result_body, peek
+from tests.fakes import T0, FakeCloudAuth, Stack, check_result_body, peek, tablestore_over_the_wire
 from tests.storage.fake_ots import FakeOTSClient
-from tools.devstack.aliyun import create_transactions_table
-from tools.doubles.tablestore import TablestoreDouble
 
 TOKEN = "callback-token-for-the-race"
 WAIT = 30.0
@@ -39,12 +36,7 @@ def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
         if request.param == "tablestore":
             store = TablestoreTransactionStore(table="kyc_transactions", client=FakeOTSClient(page_size=3))
         elif request.param == "tablestore-wire":
-            double = resources.enter_context(TablestoreDouble(access_key_id="ak-race", access_key_secret="sk-race"))
-            create_transactions_table(double.client(), "kyc_transactions")
-            store = TablestoreTransactionStore(
-                table="kyc_transactions", endpoint=double.endpoint, instance=double.instance,
-                credentials=Credentials("ak-race", "sk-race"),
-            )  # fmt: skip
+            store = resources.enter_context(tablestore_over_the_wire())
         s = Stack(tmp_path, store=store)
         yield s
         s.close()
