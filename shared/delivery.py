@@ -28,7 +28,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import SplitResult
 
-from shared.urls import UnsafeUrl, check_url
+from shared.urls import UnsafeUrl, check_url, plain_http_allowed
 
 USER_AGENT = "fc-ekyc-webhooks/1"
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
@@ -244,7 +244,7 @@ def vet_target(url: str, policy: TargetPolicy, deadline: Deadline) -> Target:
         parts = check_url(url)
     except UnsafeUrl:
         raise TargetRefused("invalid_url", permanent=True) from None
-    if policy.require_https and parts.scheme != "https":
+    if policy.require_https and parts.scheme != "https" and not plain_http_allowed(url):
         raise TargetRefused("https_required", permanent=True)
     host = parts.hostname
     assert host is not None  # check_url requires one

@@ -12,6 +12,7 @@ import pytest
 from shared import jsonutil
 from shared.signing import Credentials
 from shared.storage.mns import MnsQueue
+from shared.storage.tablestore_schema import ensure_tables
 from tools.doubles.mns import MnsDouble
 from tools.doubles.oss import OssDouble
 from tools.doubles.tablestore import TablestoreDouble
@@ -47,9 +48,13 @@ class Cloud:
         env.update(changes)
         return env
 
-    def create_table(self, name: str = TABLE, key: str = "merchant_biz_id") -> None:
+    def create_table(self) -> None:
+        """The tables and indexes as the deployment has them (their one definition)."""
+        ensure_tables(self.ots.client(), TABLE)
+
+    def create_table_keyed(self, key: str) -> None:
         self.ots.client().create_table(
-            ots.TableMeta(name, [(key, "STRING")]), ots.TableOptions(), ots.ReservedThroughput(ots.CapacityUnit(0, 0))
+            ots.TableMeta(TABLE, [(key, "STRING")]), ots.TableOptions(), ots.ReservedThroughput(ots.CapacityUnit(0, 0))
         )
 
 
@@ -77,20 +82,28 @@ def test_an_existing_table_bucket_and_queues_pass(cloud: Cloud) -> None:
                           "storage.queue.deadletter"}
     assert all(f["status"] == "ok" for f in found.values()), found
     assert "SSE-KMS (the OSS-managed KMS key)" in found["storage.bucket"]["detail"]
-    assert "encryption at rest off" in found["storage.table"]["detail"]
+    assert "kyc_transactions_due" in found["storage.table"]["detail"]  # the indexes were checked too
 
 
 def test_a_missing_table_is_a_problem(cloud: Cloud) -> None:
     finding = storage_findings(cloud.env())["storage.table"]
-    assert finding["status"] == "problem" and "does not exist" in finding["detail"]
+    assert finding["status"] == "problem" and "table kyc_transactions is missing" in finding["detail"]
     assert "KYC_TABLESTORE_TABLE" in finding["fix"]
 
 
 def test_a_table_keyed_otherwise_than_the_store_writes_is_a_problem(cloud: Cloud) -> None:
-    cloud.create_table(key="merchantBizId")
+    cloud.create_table_keyed("merchantBizId")
     finding = storage_findings(cloud.env())["storage.table"]
     assert finding["status"] == "problem"
-    assert "merchantBizId STRING" in finding["detail"] and "merchant_biz_id STRING" in finding["detail"]
+    assert "primary key is ['merchantBizId'], expected ['merchant_biz_id']" in finding["detail"]
+
+
+def test_a_table_without_its_indexes_is_a_problem_and_the_doctor_creates_nothing(cloud: Cloud) -> None:
+    cloud.create_table_keyed("merchant_biz_id")
+    before = sorted(cloud.ots.client().list_table())
+    finding = storage_findings(cloud.env())["storage.table"]
+    assert finding["status"] == "problem" and "index kyc_transactions_due is missing" in finding["detail"]
+    assert sorted(cloud.ots.client().list_table()) == before
 
 
 def test_a_bucket_without_default_encryption_is_a_problem(cloud: Cloud) -> None:

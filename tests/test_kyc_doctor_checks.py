@@ -17,7 +17,7 @@ import pytest
 
 from shared import jsonutil
 from tools.deployment import S_YAML
-from tools.devstack.dev import write_env_file
+from tools.devstack.aliyun import write_env_file
 from tools.ops import kyc
 from tools.ops.doctor import config, environment, reach, vendor
 from tools.ops.doctor.report import Options, Status, run_bounded
@@ -28,12 +28,10 @@ HOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 # --- the environment ------------------------------------------------------------------------------------------
 
 
-def test_the_env_file_dev_writes_reads_back_exactly(tmp_path: Path) -> None:
-    values = {"KYC_WEBHOOKS": '[{"url": "http://127.0.0.1:1/x", "secret": "whsec_a b"}]', "KYC_X": "it's $HOME",
-              "KYC_EMPTY": ""}
-    path = write_env_file(tmp_path / "dev.env", values)
+def test_the_env_file_of_the_doubles_stack_reads_back_exactly(tmp_path: Path) -> None:
+    values = {"KYC_WEBHOOKS": '[{"url": "http://127.0.0.1:1/x", "secret": "whsec_a b"}]', "KYC_X": "it's $HOME"}
+    path = write_env_file(tmp_path / "aliyun-doubles.env", values)
     assert environment.read_env_file(path) == values
-    assert path.stat().st_mode & 0o777 == 0o600
 
 
 def test_the_env_file_takes_export_comments_and_quotes(tmp_path: Path) -> None:

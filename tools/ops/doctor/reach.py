@@ -22,7 +22,7 @@ from shared import jsonutil
 from shared.config import ConfigError, is_aliyun_backend
 from shared.delivery import Deadline, TargetRefused, vet_target
 from shared.notifications import WebhookSettings
-from shared.urls import UnsafeUrl, check_url, display_url
+from shared.urls import UnsafeUrl, check_url, display_url, plain_http_allowed
 
 from .report import Check, Finding, Options, ok, problem, skipped
 
@@ -43,7 +43,7 @@ def check_public_url(env: Mapping[str, str], options: Options) -> Finding:
         return problem(name, f"KYC_PUBLIC_URL is not a usable URL ({exc})", PUBLIC_URL_FIX)
     shown = display_url(raw)
     https = parts.scheme == "https"
-    if is_aliyun_backend(env) and not https:
+    if is_aliyun_backend(env) and not https and not plain_http_allowed(raw):
         return problem(name, f"{shown} is not https; the vendor calls it, and the aliyun backend requires https",
                        PUBLIC_URL_FIX)
     host = parts.hostname or ""

@@ -1,8 +1,9 @@
 """Checks of where the functions keep their state: the data directory (local backend), or the Tablestore table, the
 OSS bucket and the three MNS queues (aliyun backend), each through the project's own adapter and read-only:
 
-* table: DescribeTable — the primary key must be the one the store writes (``PRIMARY_KEY``); encryption at rest is
-  reported (it can only be chosen when a table is created, so its absence is not a problem here);
+* tables: ListTable and DescribeTable — the tables, their keys, predefined columns, TTL, encryption at rest and
+  secondary indexes against their one definition (``shared.storage.tablestore_schema``, its ``ensure_tables`` in
+  check-only mode: whatever it calls drift is a problem);
 * bucket: GetBucketEncryption — the bucket exists and encrypts by default with KMS. Chosen over a probe write
   without KMS (which would prove a deny policy, not the default) because it is read-only and answers both
   questions in one call; it needs ``oss:GetBucketEncryption`` ("GetBucketEncryption": "requires the
@@ -84,7 +85,9 @@ def check_data_dir(settings: StorageSettings) -> Finding:
 
 
 def check_table(settings: StorageSettings, options: Options) -> Finding:
-    from shared.storage.tablestore_store import PRIMARY_KEY, TablestoreTransactionStore  # noqa: PLC0415
+    """The tables and indexes ``shared/storage/tablestore_schema.py`` defines, as they exist (``ensure_tables`` in
+    check-only mode through the store: ListTable and DescribeTable, nothing created)."""
+    from shared.storage.tablestore_store import TablestoreTransactionStore  # noqa: PLC0415
 
     name = "storage.table"
     table, instance = settings.tablestore_table, settings.tablestore_instance or ""
@@ -94,22 +97,16 @@ def check_table(settings: StorageSettings, options: Options) -> Finding:
     )
     what = f"table {table} in instance {instance}"
     try:
-        described = store.describe()
+        report = store.check_schema()
     except StorageError as exc:
-        if exc.code == "OTSObjectNotExist":
-            return problem(name, f"{what} does not exist",
-                           "s deploy creates it (kyc-infra); check KYC_TABLESTORE_INSTANCE and KYC_TABLESTORE_TABLE")
-        return _refused(name, what, exc, "ots:DescribeTable", display_url(settings.tablestore_endpoint or ""))
-    expected = ", ".join(f"{column} {kind}" for column, kind in PRIMARY_KEY)
-    found = ", ".join(f"{column} {kind}" for column, kind in described.primary_key) or "empty"
-    if described.primary_key != PRIMARY_KEY:
-        return problem(name, f"{what} has the primary key ({found}); the functions read and write ({expected})",
-                       f"create the table with primary key {expected} (template.yml does) and point "
-                       "KYC_TABLESTORE_TABLE at it")
-    encrypted = "on" if described.encrypted else (
-        "off (it can only be chosen when a table is created: docs/deploy.md, 9)")
-    indexes = f"; indexes: {', '.join(described.indexes)}" if described.indexes else ""
-    return ok(name, f"{what} exists with primary key ({expected}); encryption at rest {encrypted}{indexes}")
+        return _refused(name, what, exc, "ots:ListTable and ots:DescribeTable",
+                        display_url(settings.tablestore_endpoint or ""))
+    if report.drift:
+        return problem(name, f"{what}: " + "; ".join(report.drift),
+                       "create or repair the tables and indexes as shared/storage/tablestore_schema.py defines them "
+                       "(ensure_tables creates what is missing; each item above says what it cannot repair); check "
+                       "KYC_TABLESTORE_INSTANCE and KYC_TABLESTORE_TABLE")
+    return ok(name, f"{what}: {', '.join(report.verified)} as shared/storage/tablestore_schema.py defines them")
 
 
 def check_bucket(settings: StorageSettings, options: Options) -> Finding:
