@@ -42,7 +42,8 @@ NETWORK_FIX = "something on the way drops the traffic (firewall, proxy, DNS): ch
 def configure(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--env-file", type=Path, metavar="FILE",
-                        help="NAME=value lines on top of the environment (./scripts/dev writes <data dir>/dev.env)")
+                        help="NAME=value lines on top of the environment (e.g. .kyc-data/aliyun-doubles.env, which "
+                        "./scripts/dev --aliyun-doubles writes)")
     source.add_argument("--from-s-yaml", nargs="?", const="s.yaml", metavar="S_YAML",
                         help="each function's environment as s deploy sets it from the exported variables")
     parser.add_argument("--stack-outputs", type=Path, metavar="FILE",

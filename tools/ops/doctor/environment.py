@@ -1,8 +1,8 @@
 """Which environment the doctor examines: the functions' own, read from one of three places.
 
 * the process environment (the default: on a machine or in a CI job that exports what the functions get);
-* the process environment with ``--env-file FILE`` on top (``NAME=value`` lines, shell-quoted, ``export`` allowed;
-  ``./scripts/dev`` writes one for the variables it chose itself: ``<data dir>/dev.env``);
+* the process environment with ``--env-file FILE`` on top (``NAME=value`` lines, shell-quoted, ``export`` allowed:
+  ``./scripts/dev --aliyun-doubles`` writes one, ``<data dir>/aliyun-doubles.env``);
 * ``--from-s-yaml``: each function's ``environmentVariables`` as ``s deploy`` would set them from the exported
   variables (``tools.deployment.function_environments``: ``${env('N', 'default')}``, ``${vars.x}``, and the stack's
   outputs from ``--stack-outputs``/``--stack-output`` or, failing those, the same-named exported variable), plus the
