@@ -16,9 +16,9 @@
   check every request's signature with it;
 * the EventBridge MNS triggers → the local worker, which consumes the queues through ``MnsQueue`` (dev.py).
 
-The transactions table is created by :func:`create_transactions_table`, the one place that knows its layout
-locally (see its docstring). ``AliyunDoubles.reset`` forgets every row, object and message (and recreates the
-table), so tests share one set of doubles per session.
+The tables and indexes are created as the deployment creates them, from their one definition
+(``shared.storage.tablestore_schema.ensure_tables``). ``AliyunDoubles.reset`` forgets every row, object and
+message (and creates the tables again), so tests share one set of doubles per session.
 """
 
 from __future__ import annotations
@@ -154,18 +154,13 @@ def _name(value: Any, names: Mapping[str, str], resource: str) -> str:
     return text
 
 
-def create_transactions_table(client: Any, table: str) -> None:
-    """Create the transactions table as ``TablestoreTransactionStore`` reads and writes it: one STRING primary-key
-    column (``tablestore_store.PK``), one version per cell (template.yml's ``MaxVersions: 1``), no TTL (local data
-    is reset, not expired). The one local place that knows the layout until the storage package owns it."""
-    from shared.storage.tablestore_store import PK  # noqa: PLC0415 - imports nothing heavy; the SDK below does
-    from tools.doubles.tablestore._sdk import tablestore as ots  # noqa: PLC0415
+def create_tables(client: Any, table: str) -> None:
+    """The tables and indexes of ``shared.storage.tablestore_schema`` (what a deployment creates), on ``client``."""
+    from shared.storage.tablestore_schema import ensure_tables  # noqa: PLC0415 - imports the Tablestore SDK
 
-    client.create_table(
-        ots.TableMeta(table, [(PK, "STRING")]),
-        ots.TableOptions(time_to_live=-1, max_version=1),
-        ots.ReservedThroughput(ots.CapacityUnit(0, 0)),
-    )
+    report = ensure_tables(client, table)
+    if not report.ok:
+        raise DeploymentError(f"the Tablestore double's tables differ from their definition: {report.drift}")
 
 
 class AliyunDoubles:
@@ -232,7 +227,7 @@ class AliyunDoubles:
         try:
             for double in self.doubles:
                 double.start()
-            create_transactions_table(self.tablestore.client(), self.layout.table)
+            create_tables(self.tablestore.client(), self.layout.table)
         except BaseException:
             self.stop()
             raise
@@ -248,7 +243,7 @@ class AliyunDoubles:
         """Forget every row, object and message, the fault plans and the counters; the empty table is back."""
         for double in self.doubles:
             double.reset()
-        create_transactions_table(self.tablestore.client(), self.layout.table)
+        create_tables(self.tablestore.client(), self.layout.table)
 
     def outputs(self) -> dict[str, str]:
         """The stack's outputs (template.yml ``Outputs``) with the doubles' endpoints; those the doubles do not
