@@ -337,11 +337,11 @@ def tablestore_over_the_wire(table: str = "kyc_transactions") -> Iterator[Transa
     double holding an empty transactions table."""
     from shared.signing import Credentials
     from shared.storage import TablestoreTransactionStore
-    from tools.devstack.aliyun import create_transactions_table
+    from tools.devstack.aliyun import create_tables
     from tools.doubles.tablestore import TablestoreDouble
 
     with TablestoreDouble(access_key_id="ak-wire", access_key_secret="sk-wire") as double:
-        create_transactions_table(double.client(), table)
+        create_tables(double.client(), table)
         credentials = Credentials("ak-wire", "sk-wire")
         yield TablestoreTransactionStore(
             table=table, endpoint=double.endpoint, instance=double.instance, credentials=credentials

@@ -15,7 +15,7 @@ import tablestore
 from shared.signing import Credentials
 from shared.storage import RecordExists, StorageError, TablestoreTransactionStore
 from shared.storage.tablestore_store import MAX_RETRIES
-from tools.devstack.aliyun import create_transactions_table
+from tools.devstack.aliyun import create_tables
 from tools.doubles.tablestore import TablestoreDouble
 
 from .conftest import make_record
@@ -26,7 +26,7 @@ TABLE = "kyc_transactions"
 @pytest.fixture
 def double() -> Iterator[TablestoreDouble]:
     with TablestoreDouble(access_key_id="ak-wire", access_key_secret="sk-wire", instance="kyc-ekyc") as ots:
-        create_transactions_table(ots.client(), TABLE)
+        create_tables(ots.client(), TABLE)
         yield ots
 
 

@@ -16,9 +16,9 @@
   check every request's signature with it;
 * the EventBridge MNS triggers → the local worker, which consumes the queues through ``MnsQueue`` (dev.py).
 
-The tables are created by :func:`create_transactions_table` from their one definition
-(``shared.storage.tablestore_schema``). ``AliyunDoubles.reset`` forgets every row, object and message (and recreates the
-table), so tests share one set of doubles per session.
+The tables and indexes are created as the deployment creates them, from their one definition
+(``shared.storage.tablestore_schema.ensure_tables``). ``AliyunDoubles.reset`` forgets every row, object and
+message (and creates the tables again), so tests share one set of doubles per session.
 """
 
 from __future__ import annotations
@@ -154,13 +154,13 @@ def _name(value: Any, names: Mapping[str, str], resource: str) -> str:
     return text
 
 
-def create_transactions_table(client: Any, table: str) -> None:
-    """Create the tables and indexes the deployment has, from their one definition
-    (``shared.storage.tablestore_schema.ensure_tables``: the transactions table keyed by ``merchant_biz_id``, its
-    secondary indexes, the rate table); what exists already is only checked."""
-    from shared.storage.tablestore_schema import ensure_tables  # noqa: PLC0415
+def create_tables(client: Any, table: str) -> None:
+    """The tables and indexes of ``shared.storage.tablestore_schema`` (what a deployment creates), on ``client``."""
+    from shared.storage.tablestore_schema import ensure_tables  # noqa: PLC0415 - imports the Tablestore SDK
 
-    ensure_tables(client, table)
+    report = ensure_tables(client, table)
+    if not report.ok:
+        raise DeploymentError(f"the Tablestore double's tables differ from their definition: {report.drift}")
 
 
 class AliyunDoubles:
@@ -227,7 +227,7 @@ class AliyunDoubles:
         try:
             for double in self.doubles:
                 double.start()
-            create_transactions_table(self.tablestore.client(), self.layout.table)
+            create_tables(self.tablestore.client(), self.layout.table)
         except BaseException:
             self.stop()
             raise
@@ -243,7 +243,7 @@ class AliyunDoubles:
         """Forget every row, object and message, the fault plans and the counters; the empty table is back."""
         for double in self.doubles:
             double.reset()
-        create_transactions_table(self.tablestore.client(), self.layout.table)
+        create_tables(self.tablestore.client(), self.layout.table)
 
     def outputs(self) -> dict[str, str]:
         """The stack's outputs (template.yml ``Outputs``) with the doubles' endpoints; those the doubles do not
