@@ -37,7 +37,7 @@ class Finding:
     detail: str
     fix: str | None = None
 
-    def line(self, width: int = 22) -> str:
+    def line(self, width: int = 24) -> str:
         text = f"{self.status.value:<8} {self.check:<{width}} {self.detail}"
         if self.fix:
             text += f" — fix: {self.fix}"
