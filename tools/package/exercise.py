@@ -6,8 +6,9 @@ folder on ``sys.path``) once per backend, ``local`` and ``aliyun``, against loop
 * the cloudauth-intl sandbox (``tools.sandbox``) for Initialize / CheckResult / DeleteVerifyResult, with its
   fault injection for the vendor's error answers;
 * for ``aliyun``, the project's wire-level doubles of Tablestore, OSS and MNS (``tools.doubles``: the real SDKs'
-  traffic, signatures verified, the services' error answers), with injected faults; for ``local``, SQLite and a
-  folder in a temporary directory;
+  traffic, signatures verified, the services' error answers) laid out as the deployment creates them
+  (``tools.devstack.aliyun.AliyunDoubles``: template.yml's resources, the tables and indexes of
+  ``tablestore_schema``), with injected faults; for ``local``, SQLite and a folder in a temporary directory;
 * a webhook receiver (``receiver.py``; the notifier's deliveries are checked with the ``standardwebhooks`` library).
 
 The packaged handler runs on the target Python in its own process; the services run here, in this process.
@@ -44,11 +45,9 @@ from shared.handlers.result_fetcher import ResultFetcherApp
 from shared.messages import RecheckMessage
 from shared.ratelimit import WINDOW_SECONDS
 from shared.storage import ReceivedMessage, StorageSettings, Stores, decode_message_body, open_stores
-from shared.storage.tablestore_store import PK
+from tools.devstack.aliyun import AliyunDoubles
 from tools.devstack.gateway import make_http_event
 from tools.devstack.worker import cloud_events, timer_event
-from tools.doubles.mns import MnsDouble
-from tools.doubles.oss import OssDouble
 from tools.package.receiver import Delivery, WebhookReceiver
 from tools.sandbox import SandboxConfig, SandboxServer
 from tools.sandbox.state import Outcome
@@ -60,11 +59,7 @@ ACCESS_KEY_ID = "package-trace-ak"
 ACCESS_KEY_SECRET = "package-trace-secret"  # noqa: S105 - loopback fixtures
 JWT_SECRET = "package-trace-jwt-secret-0123456789abcdef"  # noqa: S105
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # noqa: S105
-BUCKET = "kyc-package-trace"
-INSTANCE = "kycinst"
-REGION = "cn-hongkong"
-# Small pages, so the paging code of the store adapters runs (and is traced) with the scenarios' few rows/objects.
-OTS_RANGE_ROW_CAP = 2
+# Small listing pages, so the OSS adapter's paging runs (and is traced) with the scenarios' few objects.
 OSS_PAGE_LIMIT = 2
 # What the service doubles answer when a scenario makes storage fail (``Session.fail_storage``). Tablestore: a write
 # answers OTSServerUnavailable (503, which the SDK's DefaultRetryPolicy never retries for a write,
@@ -170,9 +165,7 @@ class Services:
 
     def __init__(self, backend: str, workdir: Path) -> None:
         self.backend = backend
-        self.ots: Any = None  # TablestoreDouble (imported with the SDK, aliyun only)
-        self.oss: OssDouble | None = None
-        self.mns: MnsDouble | None = None
+        self.stack: AliyunDoubles | None = None
         # ocrIdInfo as a JSON object on one backend and as a nested JSON string on the other: both parsing paths
         # run, and each run takes the same one every time (the sandbox's "mixed" picks by the random transaction id).
         self.sandbox = SandboxServer(
@@ -185,39 +178,16 @@ class Services:
         self.set_vendor_faults()
         self.receiver = WebhookReceiver()
         self.data_dir = workdir / "data"
-        try:
-            if backend == "aliyun":
-                self._start_doubles()
-        except BaseException:
-            self.close()
-            raise
-
-    def _start_doubles(self) -> None:
-        with quiet():  # this process's first import of the Tablestore SDK warns on stderr (no native codecs)
-            from tools.doubles.tablestore import TablestoreDouble  # noqa: PLC0415 - imports the SDK
-            from tools.doubles.tablestore._sdk import tablestore  # noqa: PLC0415
-
-        self.ots = TablestoreDouble(
-            access_key_id=ACCESS_KEY_ID, access_key_secret=ACCESS_KEY_SECRET, instance=INSTANCE,
-            range_row_cap=OTS_RANGE_ROW_CAP,
-        )
-        self.ots.start()
-        table = StorageSettings().tablestore_table
-        self.ots.client().create_table(  # as deployed: one STRING primary key column
-            tablestore.TableMeta(table, [(PK, "STRING")]),
-            tablestore.TableOptions(),
-            tablestore.ReservedThroughput(tablestore.CapacityUnit(0, 0)),
-        )
-        self.oss = OssDouble(
-            access_key_id=ACCESS_KEY_ID, access_key_secret=ACCESS_KEY_SECRET, bucket=BUCKET, region=REGION,
-            page_limit=OSS_PAGE_LIMIT,
-        )
-        self.oss.start()
-        self.mns = MnsDouble(
-            access_key_id=ACCESS_KEY_ID, access_key_secret=ACCESS_KEY_SECRET, region=REGION,
-            queues=StorageSettings().queue_names.values(),
-        )
-        self.mns.start()
+        if backend == "aliyun":
+            keys = {"ALIBABA_CLOUD_ACCESS_KEY_ID": ACCESS_KEY_ID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": ACCESS_KEY_SECRET}
+            try:
+                with quiet():  # this process's first import of the Tablestore SDK warns on stderr (no native codecs)
+                    self.stack = AliyunDoubles.from_env(keys)
+                    self.stack.oss.page_limit = OSS_PAGE_LIMIT
+                    self.stack.start()
+            except BaseException:
+                self.close()
+                raise
 
     def set_vendor_faults(self, operations: dict[str, Any] | None = None) -> None:
         """The sandbox never calls back here: the scenarios send the callbacks themselves."""
@@ -256,17 +226,9 @@ class Services:
             hooks = [{"url": f"{self.receiver.url}/ok", "secret": WEBHOOK_SECRET, "includePii": True},
                      {"url": f"{self.receiver.url}/refuse", "secret": WEBHOOK_SECRET}]
         else:
-            assert self.ots is not None and self.oss is not None and self.mns is not None
-            env.update({
-                "KYC_PUBLIC_URL": "https://kyc.example.com",
-                "KYC_TABLESTORE_ENDPOINT": self.ots.endpoint,
-                "KYC_TABLESTORE_INSTANCE": INSTANCE,
-                "KYC_OSS_REGION": REGION,
-                "KYC_OSS_BUCKET": BUCKET,
-                "KYC_OSS_ENDPOINT": self.oss.endpoint,
-                "KYC_OSS_PREFIX": "kyc",
-                "KYC_MNS_ENDPOINT": self.mns.endpoint,
-            })  # fmt: skip
+            assert self.stack is not None
+            env.update(self.stack.environment())
+            env["KYC_PUBLIC_URL"] = "https://kyc.example.com"
             # Webhooks must be https with this backend: a TLS handshake with the plain-HTTP receiver fails, which
             # is the notifier's retry path on a real TLS stack.
             hooks = [{"url": f"https://127.0.0.1:{receiver_port}/ok", "secret": WEBHOOK_SECRET, "includePii": True}]
@@ -276,9 +238,8 @@ class Services:
     def close(self) -> None:
         self.sandbox.stop()
         self.receiver.close()
-        for double in (self.ots, self.oss, self.mns):
-            if double is not None:
-                double.stop()
+        if self.stack is not None:
+            self.stack.stop()
 
 
 @dataclass(frozen=True)
@@ -392,8 +353,8 @@ class Session:
     def queued(self, logical: str) -> list[bytes]:
         """Bodies sent to a queue so far (``recheck``, ``notify``, ``deadletter``), oldest first."""
         name = self.stores.settings.queue_names[logical]
-        if self.services.mns is not None:  # nothing receives from the double's queues: every message is still there
-            return [decode_message_body(m["body"]) for m in self.services.mns.messages(name)]
+        if self.services.stack is not None:  # nothing receives from the double's queues: every message is still there
+            return [decode_message_body(m["body"]) for m in self.services.stack.mns.messages(name)]
         with quiet():
             consumer: Any = self.stores.queue(logical)
             received = consumer.peek(100)
@@ -407,7 +368,8 @@ class Session:
         """The next ``count`` requests to ``ots`` / ``oss`` / ``mns`` fail (``OTS_WRITE_FAULT`` and the other
         fault constants say how); False on the local backend. For Tablestore the count is per kind (the next
         ``count`` writes, and the next ``count`` other requests unless ``writes_only``)."""
-        if self.services.mns is None:
+        stack = self.services.stack
+        if stack is None:
             return False
 
         def repeat(item: str) -> dict[str, Any]:
@@ -417,17 +379,16 @@ class Session:
             plan = {op: repeat(OTS_WRITE_FAULT) for op in OTS_WRITES}
             if not writes_only:
                 plan["*"] = repeat(OTS_OTHER_FAULT)
-            self.services.ots.set_faults({"operations": plan})
+            stack.tablestore.set_faults({"operations": plan})
         elif service == "oss":
-            assert self.services.oss is not None
-            self.services.oss.set_faults({"operations": {"*": repeat(OSS_FAULT)}})
+            stack.oss.set_faults({"operations": {"*": repeat(OSS_FAULT)}})
         else:
-            self.services.mns.set_faults({"operations": {"*": repeat(MNS_FAULT)}})
+            stack.mns.set_faults({"operations": {"*": repeat(MNS_FAULT)}})
         return True
 
     def clear_storage_faults(self) -> None:
-        for double in (self.services.ots, self.services.oss, self.services.mns):
-            if double is not None:
+        if self.services.stack is not None:
+            for double in self.services.stack.doubles:
                 double.set_faults({})
 
 
