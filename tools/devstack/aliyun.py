@@ -47,7 +47,7 @@ if TYPE_CHECKING:  # imported when doubles are built: the Tablestore double load
     from tools.doubles.oss import OssDouble
     from tools.doubles.tablestore import TablestoreDouble
 
-#: What ``StorageSettings.from_env`` reads for the aliyun backend (tests/devstack checks the two agree): the part
+#: What ``StorageSettings.from_env`` reads for the aliyun backend (tests/test_devstack_aliyun.py checks it): the part
 #: of the functions' configuration the doubles stand in for.
 STORAGE_VARIABLES = (
     "KYC_BACKEND",
