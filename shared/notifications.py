@@ -78,6 +78,12 @@ class WebhookSettings:
     require_https: bool
     timeout_seconds: float
 
+    @property
+    def target_policy(self) -> TargetPolicy:
+        """The SSRF guard's rules for these subscribers (``shared.delivery``): what the notifier delivers under and
+        what ``kyc doctor`` checks each subscriber against."""
+        return TargetPolicy(allow_private=self.allow_private_targets, require_https=self.require_https)
+
     @classmethod
     def from_env(cls, env: Env | None = None) -> WebhookSettings:
         env = environ() if env is None else env
@@ -160,7 +166,7 @@ class Notifier:
         self.notify_queue = notify_queue
         self.deadletter_queue = deadletter_queue
         self.settings = settings
-        policy = TargetPolicy(allow_private=settings.allow_private_targets, require_https=settings.require_https)
+        policy = settings.target_policy
         self.sender: Sender = sender or (
             lambda url, body, headers: post_webhook(url, body, headers, timeout=settings.timeout_seconds, policy=policy)
         )
@@ -211,8 +217,10 @@ class Notifier:
             "status": record.status,
             "passed": record.passed,
             "subCode": record.sub_code,
-            "docType": record.doc_type,
+            "productCode": record.product_code,
+            "docType": record.doc_type or None,  # None: the product verifies no document
             "identity": record.identity_masked,
+            "face": record.face,
         }
         # The event's timestamp is when the result became final: stable across retries, unlike webhook-timestamp.
         event = {"type": event_type, "timestamp": _iso(record.finalized_at or record.updated_at), "data": data}

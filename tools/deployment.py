@@ -6,7 +6,8 @@ Each fc3 resource names its function ``functionName: ${vars.prefix}-result-fetch
 the FC 3.0 API under exactly these names and ``./scripts/kyc invoke`` turns a folder name into them, so neither
 keeps a copy of the naming rule. Only the two Serverless Devs expressions s.yaml uses for these values are
 understood: ``${env('NAME')}`` / ``${env('NAME', 'default')}`` and ``${vars.name}``, and, for the functions'
-environment, ``${resources.<stack>.output.<Key>}`` given the stack's outputs.
+environment, ``${resources.<stack>.output.<Key>}`` given the stack's outputs (:func:`function_environments`: each
+function's own, for ``kyc doctor --from-s-yaml``; :func:`function_environment`: their union, for a local stand-in).
 
 The stack is ``template.yml`` (ROS). ``stack_parameters`` gives the parameters ``s deploy`` passes it (s.yaml's
 ``kyc-infra`` parameters over the template's defaults) and ``ros_value`` evaluates the few ROS forms the
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -74,11 +76,9 @@ def resolve(
     return _OUTPUT.sub(output, _ENV.sub(environment, _VARS.sub(var, value)))
 
 
-def deployed_functions(env: Mapping[str, str] | None = None, path: Path = S_YAML) -> dict[str, str]:
-    """Deployed FC function name -> function folder (``kyc-result-fetcher`` -> ``result_fetcher``), with the
-    prefix from ``env`` (``KYC_NAME_PREFIX``) or s.yaml's default."""
-    data = load_s_yaml(path)
-    names: dict[str, str] = {}
+def _fc3_resources(data: Mapping[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """s.yaml resource key -> (function folder, props) for every fc3 resource."""
+    found: dict[str, tuple[str, dict[str, Any]]] = {}
     for key, resource in data["resources"].items():
         if not isinstance(resource, dict) or resource.get("component") != "fc3":
             continue
@@ -86,8 +86,61 @@ def deployed_functions(env: Mapping[str, str] | None = None, path: Path = S_YAML
         match = _CODE.match(str(props.get("code", "")))
         if match is None or not isinstance(props.get("functionName"), str):
             raise DeploymentError(f"s.yaml resource {key} has no functionName or ./build/<folder> code")
-        names[resolve(props["functionName"], data, env or {})] = match["folder"]
-    return names
+        found[key] = (match["folder"], props)
+    return found
+
+
+@dataclass(frozen=True)
+class FunctionEnvironments:
+    """What each deployed function's ``environmentVariables`` resolve to (function folder -> variables), and the
+    stack outputs that were needed but not given (variable -> output key), whose variables are left out."""
+
+    functions: dict[str, dict[str, str]]
+    missing_outputs: dict[str, str]
+
+
+def function_environments(
+    env: Mapping[str, str],
+    outputs: Mapping[str, str] | None = None,
+    path: Path = S_YAML,
+    *,
+    exported_fallback: bool = True,
+) -> FunctionEnvironments:
+    """Each function's environment as ``s deploy`` would set it from the exported variables ``env``:
+    ``${env('N', 'd')}`` and ``${vars.x}`` as Serverless Devs resolves them, ``${resources.<r>.output.<Key>}``
+    from ``outputs`` (:func:`resolve`). A variable whose output is not in ``outputs`` is taken from ``env`` when
+    the operator exported it under its own name (``KYC_OSS_BUCKET``, as docs/operations.md asks for the CLI;
+    ``exported_fallback``), else left out and listed in ``missing_outputs``."""
+    data = load_s_yaml(path)
+    outputs = outputs or {}
+    functions: dict[str, dict[str, str]] = {}
+    missing: dict[str, str] = {}
+    for folder, props in _fc3_resources(data).values():
+        declared = props.get("environmentVariables") or {}
+        if not isinstance(declared, dict):
+            raise DeploymentError(f"s.yaml function {folder} has no environmentVariables map")
+        variables: dict[str, str] = {}
+        for name, raw in declared.items():
+            value = str(raw)
+            unknown = [m["name"] for m in _OUTPUT.finditer(value) if m["name"] not in outputs]
+            if unknown:
+                if exported_fallback and env.get(name):
+                    variables[str(name)] = env[name]
+                else:
+                    missing[str(name)] = unknown[0]
+                continue
+            variables[str(name)] = resolve(value, data, env, outputs)
+        functions[folder] = variables
+    return FunctionEnvironments(functions=functions, missing_outputs=missing)
+
+
+def deployed_functions(env: Mapping[str, str] | None = None, path: Path = S_YAML) -> dict[str, str]:
+    """Deployed FC function name -> function folder (``kyc-result-fetcher`` -> ``result_fetcher``), with the
+    prefix from ``env`` (``KYC_NAME_PREFIX``) or s.yaml's default."""
+    data = load_s_yaml(path)
+    return {
+        resolve(props["functionName"], data, env or {}): folder for folder, props in _fc3_resources(data).values()
+    }
 
 
 def default_region(env: Mapping[str, str] | None = None, path: Path = S_YAML) -> str:
@@ -99,17 +152,15 @@ def function_environment(outputs: Mapping[str, str], env: Mapping[str, str] | No
                          path: Path = S_YAML) -> dict[str, str]:
     """The environment s.yaml gives the functions, resolved as ``s deploy`` would with these stack outputs and the
     deploy-time ``env``: the union over every fc3 function (each variable means the same in every function that
-    sets it; a ``DeploymentError`` if two functions disagree)."""
-    data = load_s_yaml(path)
+    sets it; a ``DeploymentError`` if two functions disagree, or a variable names an output not given)."""
+    resolved = function_environments(env or {}, outputs, path, exported_fallback=False)
+    for key in resolved.missing_outputs.values():
+        raise DeploymentError(f"no stack output {STACK_RESOURCE}.{key}")
     merged: dict[str, str] = {}
-    for key, resource in data["resources"].items():
-        if not isinstance(resource, dict) or resource.get("component") != "fc3":
-            continue
-        variables = (resource.get("props") or {}).get("environmentVariables") or {}
-        for name, raw in variables.items():
-            value = resolve(str(raw), data, env or {}, outputs)
+    for folder, variables in resolved.functions.items():
+        for name, value in variables.items():
             if merged.setdefault(name, value) != value:
-                raise DeploymentError(f"s.yaml gives {name} different values in different functions ({key})")
+                raise DeploymentError(f"s.yaml gives {name} different values in different functions ({folder})")
     return merged
 
 

@@ -37,8 +37,8 @@ from .params import (
     INITIALIZE_V2,
     OperationParameters,
 )
-from .settings import CloudAuthSettings
-from .switches import INITIALIZE_SWITCHES, Switch, Switches
+from .settings import CloudAuthSettings, VendorTarget
+from .switches import INITIALIZE_SWITCHES, INITIALIZE_V2_SWITCHES, SWITCHES, Switch, Switches, switches_for
 
 __all__ = [
     "API_VERSION",
@@ -49,6 +49,8 @@ __all__ = [
     "INITIALIZE_REQUIRED",
     "INITIALIZE_SWITCHES",
     "INITIALIZE_V2",
+    "INITIALIZE_V2_SWITCHES",
+    "SWITCHES",
     "AuthError",
     "CloudAuthClient",
     "CloudAuthError",
@@ -67,5 +69,7 @@ __all__ = [
     "ThrottlingError",
     "TransactionIdInvalid",
     "TransportError",
+    "VendorTarget",
     "error_class_for",
+    "switches_for",
 ]

@@ -35,7 +35,8 @@ option is a secondary index (or a search index) on ``(merchant_user_id, created_
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from shared import jsonutil
 from shared.signing import Credentials
@@ -44,6 +45,9 @@ from shared.status import FINALIZABLE, Status, verdict
 from .errors import RecordExists, StorageError
 from .records import TransactionRecord
 from .tablestore_sdk import import_tablestore
+
+if TYPE_CHECKING:
+    from .tablestore_schema import SchemaReport
 
 PK = "merchant_biz_id"
 CONDITION_CHECK_FAIL = "OTSConditionCheckFail"
@@ -151,8 +155,12 @@ class TablestoreTransactionStore:
     # --- calls --------------------------------------------------------------------------------------------
 
     def _call(self, operation: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        return self._guarded(operation, lambda: getattr(self._client, method)(*args, **kwargs))
+
+    def _guarded(self, operation: str, call: Callable[[], Any]) -> Any:
+        """``call()``, the SDK's errors turned into ``StorageError`` (``_ConditionFailed`` for a failed condition)."""
         try:
-            return getattr(self._client, method)(*args, **kwargs)
+            return call()
         except self._ots.OTSServiceError as exc:
             if exc.code == CONDITION_CHECK_FAIL:
                 raise _ConditionFailed() from None
@@ -185,6 +193,17 @@ class TablestoreTransactionStore:
 
     # --- TransactionStore -------------------------------------------------------------------------------
 
+    def check_schema(self) -> SchemaReport:
+        """The deployed tables and indexes against their one definition (:func:`tablestore_schema.ensure_tables`
+        with ``create=False``: ListTable and DescribeTable only, nothing created or changed); ``StorageError`` with
+        the service's code. Used by ``kyc doctor``; the functions never call it."""
+        from .tablestore_schema import ensure_tables  # noqa: PLC0415
+
+        report: SchemaReport = self._guarded(
+            "DescribeTable", lambda: ensure_tables(self._client, self._table, create=False)
+        )
+        return report
+
     def create(self, record: TransactionRecord) -> None:
         ots = self._ots
         item = record.to_item()
@@ -213,6 +232,7 @@ class TablestoreTransactionStore:
         identity_masked: dict[str, Any] | None,
         result_version: int,
         now: float,
+        face: dict[str, Any] | None = None,
     ) -> bool:
         status = verdict(status)
         values: dict[str, Any] = {
@@ -221,6 +241,7 @@ class TablestoreTransactionStore:
             "sub_code": sub_code,
             "result_key": result_key,
             "identity_masked": jsonutil.dumps_str(identity_masked) if identity_masked is not None else None,
+            "face": jsonutil.dumps_str(face) if face is not None else None,
             "result_version": int(result_version),
             "finalized_at": float(now),
             "updated_at": float(now),

@@ -6,6 +6,11 @@ gateway (``/verifications`` → initializer, ``/callback`` → result_fetcher, `
 sweeper on a timer). Every variable the functions read can be overridden from the environment; the local defaults
 fill in the rest. Ctrl-C stops everything.
 
+With the sandbox, the vendor region defaults to China (Hong Kong), the one region where every supported product
+exists (eKYC only there, FACE_LIVENESS_PRO not in Kuala Lumpur), and the allowed products to all the supported ones
+the region offers, so that a newcomer can try eKYC (Initialize), eKYC_PRO and FACE_LIVENESS_PRO (InitializeV2).
+Against the real vendor (``CLOUDAUTH_ENDPOINT`` set) the code's defaults apply: only the products you configure.
+
 Backends: ``local`` (SQLite and files in the data directory), or with ``--aliyun-doubles`` the ``aliyun`` backend
 over local doubles of Tablestore, OSS and MNS laid out and configured as the deployment would (``aliyun.py``):
 the storage variables are then the doubles', whatever the shell says.
@@ -25,8 +30,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, cast
 
-from shared import jsonutil
+from shared import jsonutil, products
 from shared.auth import issue_token
+from shared.cloudauth import CloudAuthSettings
+from shared.config import ConfigError
 from shared.storage import ConsumerQueue, StorageSettings, open_queue
 from shared.webhooks import generate_secret
 from tools.deployment import DeploymentError
@@ -38,6 +45,8 @@ from tools.sandbox.config import SandboxConfig
 from tools.sandbox.server import SandboxServer
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+#: The region the sandbox plays by default: the only one offering every supported product.
+DEV_REGION = products.HONG_KONG
 
 
 @dataclass
@@ -103,8 +112,13 @@ class DevStack:
     def start(self) -> DevStack:
         env = self.env
         if not env.get("CLOUDAUTH_ENDPOINT"):
+            region = env.setdefault("CLOUDAUTH_REGION", DEV_REGION)
+            offered = products.supported_in(region)
+            if offered:  # an unknown region: left to the functions' settings to refuse, naming it
+                env.setdefault("CLOUDAUTH_PRODUCT_CODE", offered[0])
+                env.setdefault("CLOUDAUTH_PRODUCTS", ",".join(offered))
             sts_token = self._sts_token()
-            config = SandboxConfig.from_env(None, host=self.config.host, port=self.config.sandbox_port)
+            config = SandboxConfig.from_env(env, host=self.config.host, port=self.config.sandbox_port)
             self.sandbox = SandboxServer(_accepting(config, sts_token), verbose=not self.config.quiet_sandbox)
             env["CLOUDAUTH_ENDPOINT"] = self.sandbox.start()
             env["ALIBABA_CLOUD_ACCESS_KEY_ID"] = self.sandbox.config.access_key_id
@@ -180,6 +194,21 @@ class DevStack:
         if self.doubles is not None and self._own_doubles:
             self.doubles.stop()
 
+    def _product_lines(self, base: str) -> list[str]:
+        """The vendor region and the products a request may name, with their start operations, as the functions will
+        read them (a configuration they would refuse is shown here already)."""
+        try:
+            settings = CloudAuthSettings.from_env(self.env)
+        except ConfigError as exc:
+            return [f"  products             {exc}"]  # "configuration error: <variable> ..."
+        described = [f"{code} ({products.PRODUCTS[code].start_operation})" for code in settings.allowed_products]
+        return [
+            f"  vendor region        {products.describe_regions((settings.region,))}",
+            f"  products             {', '.join(described)}",
+            f"                       (POST /verifications productCode, default {settings.product_code}; "
+            f"GET {base}/verifications/products)",
+        ]
+
     def demo_token(self, user: str = "demo-user") -> str:
         return issue_token(user, self.env["KYC_JWT_SECRET"], ttl=12 * 3600)
 
@@ -196,6 +225,7 @@ class DevStack:
             f"    names              {', '.join(self.gateway.fc3_api.names)}",
             f"  cloudauth endpoint   {self.env['CLOUDAUTH_ENDPOINT']}"
             + ("  (local sandbox; control API under /_sandbox/)" if self.sandbox else ""),
+            *self._product_lines(base),
             *self._backend_lines(),
             f"  data directory       {self.data_dir}",
             "  demo JWT (user 'demo-user', 12 h):",
