@@ -23,7 +23,6 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from shared import jsonutil
 from shared.callback import callback_url, hash_callback_token, new_callback_token
@@ -56,6 +55,7 @@ from shared.log import get_logger, log_context, register_secret
 from shared.ratelimit import WINDOW_SECONDS, claim_slot, release_slot
 from shared.status import Status
 from shared.storage import RecordExists, StorageError, TransactionRecord, TransactionStore
+from shared.urls import UnsafeUrl, check_url, unsafe_character_at
 
 logger = get_logger("kyc.initializer")
 
@@ -86,7 +86,7 @@ class FrontendSettings:
             register_secret(previous_secret)
         register_secret(env_str(env, "KYC_JWT_SECRET"))
         register_secret(env_str(env, "KYC_USER_ID_PEPPER"))
-        public_url = http_url("KYC_PUBLIC_URL", env_required(env, "KYC_PUBLIC_URL")).rstrip("/")
+        public_url = http_url("KYC_PUBLIC_URL", env_required(env, "KYC_PUBLIC_URL"), base=True).rstrip("/")
         if is_aliyun_backend(env) and not public_url.startswith("https://"):
             raise ConfigError("KYC_PUBLIC_URL", "must be https with the aliyun backend (callbacks are https)")
         jwt_secret = env_required(env, "KYC_JWT_SECRET")
@@ -154,13 +154,15 @@ class Started:
 
 
 def return_url_allowed(url: str, allowlist: tuple[str, ...]) -> bool:
-    """Prefix match on a normalised URL; the prefix must end at a path boundary so that an allowed
-    ``https://shop.example`` does not admit ``https://shop.example.evil.com``."""
+    """Prefix match on the raw URL, once :func:`shared.urls.check_url` has accepted it (no control, whitespace,
+    invisible or backslash character anywhere: ``urlsplit`` would silently drop some of them, and the raw string
+    is what the vendor redirects the browser to). The prefix must end at a path boundary so that an allowed
+    ``https://shop.example`` does not admit ``https://shop.example.evil.com``; no userinfo."""
     try:
-        parts = urlsplit(url)
-    except ValueError:  # e.g. an unterminated IPv6 literal
+        parts = check_url(url)
+    except UnsafeUrl:
         return False
-    if parts.scheme not in {"http", "https"} or not parts.netloc or "@" in parts.netloc or "\\" in url:
+    if "@" in parts.netloc:
         return False
     for prefix in allowlist:
         if url == prefix or (url.startswith(prefix) and (prefix.endswith("/") or url[len(prefix)] in "/?#")):
@@ -268,7 +270,12 @@ class Verifications:
         if len(meta_info.encode()) > self.settings.max_meta_info_bytes:
             raise Refused("PayloadTooLarge", "metaInfo is larger than allowed")
         return_url = body.get("returnUrl", self.settings.return_url_allowlist[0])
-        if not isinstance(return_url, str) or not return_url_allowed(return_url, self.settings.return_url_allowlist):
+        if not isinstance(return_url, str):
+            raise Refused("InvalidReturnUrl", "returnUrl must be a string")
+        if unsafe_character_at(return_url) is not None:
+            # Before the allowlist: urlsplit drops TAB/CR/LF, the raw string is what the browser is sent back to.
+            raise Refused("InvalidReturnUrl", "returnUrl contains a control, space, invisible or backslash character")
+        if not return_url_allowed(return_url, self.settings.return_url_allowlist):
             raise Refused("ReturnUrlNotAllowed", "returnUrl is not in the allowed list")
         merchant_biz_id = uuid.uuid4().hex
         return InitializeRequest(

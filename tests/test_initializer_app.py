@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from shared import jsonutil
 from shared.auth import AuthFailed, hash_user_id, issue_token
@@ -18,6 +20,7 @@ from shared.handlers.initializer import InitializerApp
 from shared.storage import SqliteTransactionStore, StorageError
 from shared.verifications import FrontendSettings, return_url_allowed
 from tests.fakes import T0, FakeClock, FakeCloudAuth
+from tests.test_urls import unsafe_chars
 
 SECRET = "s" * 40
 PEPPER = "pepper-pepper-pepper"
@@ -275,3 +278,23 @@ def test_an_attempt_the_vendor_never_saw_does_not_use_up_the_limit(store: Sqlite
     assert _post(app, {"docType": "01000000", "metaInfo": "{}"})[0] == 503
     client.initialize_error = None
     assert _post(app, {"docType": "01000000", "metaInfo": "{}"})[0] == 201
+
+
+# --- URL hygiene of returnUrl (issue 14, item 1) ------------------------------------------------------------
+
+
+#: A lone surrogate never gets this far: a JSON body carrying one is InvalidJson.
+unsafe_json_chars = unsafe_chars.filter(lambda c: not "\ud800" <= c <= "\udfff")
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), char=st.sampled_from(["\r", "\n", "\t", "\r\n"]) | unsafe_json_chars)
+def test_a_return_url_with_an_unsafe_character_anywhere_is_refused_before_the_vendor(
+    store: SqliteTransactionStore, data: st.DataObject, char: str
+) -> None:
+    allowed = data.draw(st.sampled_from(["https://shop.example/done?x=1#top", "https://shop.example/kyc/step"]))
+    at = data.draw(st.integers(0, len(allowed)))
+    client = FakeCloudAuth()
+    status, _, body = _post(_app(store, client), _start(returnUrl=allowed[:at] + char + allowed[at:]))
+    assert status == 400 and body["error"]["code"] == "InvalidReturnUrl"
+    assert client.initialize_calls == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from shared import jsonutil
 from shared.config import ConfigError
 from shared.fetcher import DEFAULT_RECHECK_SCHEDULE, FetchSettings
 from shared.notifications import DEFAULT_WEBHOOK_RETRY_SCHEDULE, Subscriber, WebhookSettings
@@ -107,6 +108,30 @@ def test_http_public_url_is_fine_locally() -> None:
     )
 
 
+UNSAFE_IN_URLS = ["\t", "\r\n", "\n", "\x00", " ", "\u200b", "\\"]
+
+
+@pytest.mark.parametrize("char", UNSAFE_IN_URLS)
+@pytest.mark.parametrize("variable", ["KYC_PUBLIC_URL", "KYC_RETURN_URL_ALLOWLIST"])
+def test_a_configured_url_with_an_unsafe_character_fails_at_start(variable: str, char: str) -> None:
+    error = _error(FrontendSettings, frontend_env(**{variable: f"https://kyc.exa{char}mple/done"}))
+    assert error.variable == variable
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("KYC_PUBLIC_URL", "https://user:pw@kyc.example"),
+        ("KYC_PUBLIC_URL", "https://kyc.example/?x=1"),
+        ("KYC_PUBLIC_URL", "https://kyc.example/#f"),
+        ("KYC_RETURN_URL_ALLOWLIST", "https://user@shop.example/"),
+    ],
+)
+def test_a_public_url_is_a_plain_base_and_an_allowlist_prefix_can_match(variable: str, value: str) -> None:
+    error = _error(FrontendSettings, frontend_env(**{variable: value}))
+    assert error.variable == variable and "pw" not in str(error)
+
+
 # -- FetchSettings / SweepSettings -----------------------------------------------------------------------------
 
 
@@ -192,6 +217,12 @@ def test_invalid_webhooks_are_named_without_echoing_secrets(raw: str) -> None:
     error = _error(WebhookSettings, {"KYC_WEBHOOKS": raw.replace("HOOK", HOOK_SECRET)})
     assert error.variable == "KYC_WEBHOOKS"
     assert "SECRETVALUE" not in str(error) and "whsec_x" not in str(error) and HOOK_SECRET not in str(error)
+
+
+@pytest.mark.parametrize("char", UNSAFE_IN_URLS)
+def test_a_subscriber_url_with_an_unsafe_character_fails_at_start(char: str) -> None:
+    url = jsonutil.dumps_str(f"https://a.exa{char}mple/h")
+    assert _error(WebhookSettings, _hooks(f'{{"url": {url}, "secret": "{HOOK_SECRET}"}}')).variable == "KYC_WEBHOOKS"
 
 
 def test_webhooks_must_be_https_with_the_aliyun_backend() -> None:

@@ -27,6 +27,7 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "MissingParameter": 400,
     "InvalidParameter": 400,
     "ReturnUrlNotAllowed": 400,
+    "InvalidReturnUrl": 400,
     "VendorRejected": 400,
     "NotFound": 404,
     "PayloadTooLarge": 413,

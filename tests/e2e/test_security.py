@@ -6,6 +6,8 @@ import time
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from shared import jsonutil
 from shared.auth import issue_token
@@ -157,3 +159,18 @@ def test_rate_limit_refuses_the_third_verification_in_an_hour(make_stack: MakeSt
     assert int(third.headers["retry-after"]) > 0
     assert len(stack.store().scan(status="PENDING")[0]) == 2  # verifications, not rate-limit slots
     assert stack.call("POST", "/verifications", body, token=stack.token("bob")).status == 201  # per user
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), char=st.sampled_from(["\r", "\n", "\t", "\r\n"]))
+def test_a_return_url_with_cr_lf_or_tab_anywhere_is_refused_and_never_reaches_the_vendor(
+    stack: E2EStack, data: st.DataObject, char: str
+) -> None:
+    allowed = f"{stack.url}/done?step=2#top"
+    at = data.draw(st.integers(0, len(allowed)), label="at")
+    body = {"docType": PASSPORT, "metaInfo": stack.meta_info(), "returnUrl": allowed[:at] + char + allowed[at:]}
+
+    reply = stack.call("POST", "/verifications", body, stack.token())
+
+    assert_error(reply, 400, "InvalidReturnUrl")
+    assert stack.control("GET", "transactions")["transactions"] == []  # the vendor saw no Initialize
