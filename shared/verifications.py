@@ -49,6 +49,7 @@ from shared.config import (
     http_url,
     is_aliyun_backend,
 )
+from shared.disclosure import MINIMAL, Disclosure, UnknownField, identity_fields
 from shared.doctypes import DOC_TYPES
 from shared.ids import is_merchant_biz_id
 from shared.log import get_logger, log_context, register_secret
@@ -77,6 +78,8 @@ class FrontendSettings:
     max_meta_info_bytes: int
     jwt_leeway_seconds: int
     jwt_previous_secrets: tuple[str, ...] = field(default=(), repr=False)
+    #: The identity fields the owner's view shows, masked (:mod:`shared.disclosure`; default none).
+    identity_fields: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, env: Env | None = None) -> FrontendSettings:
@@ -104,6 +107,10 @@ class FrontendSettings:
             raise ConfigError("KYC_RETURN_URL_ALLOWLIST", "is required: the URL prefixes browsers may return to")
         for prefix in allowlist:
             http_url("KYC_RETURN_URL_ALLOWLIST", prefix)
+        try:
+            identity_fields_ = identity_fields(env_list(env, "KYC_API_IDENTITY_FIELDS"))
+        except UnknownField as exc:
+            raise ConfigError("KYC_API_IDENTITY_FIELDS", f"lists an unknown field ({exc})") from None
         return cls(
             public_url=public_url,
             jwt_secret=jwt_secret,
@@ -115,6 +122,7 @@ class FrontendSettings:
             max_body_bytes=env_int(env, "KYC_MAX_BODY_BYTES", 64 * 1024, minimum=1024),
             max_meta_info_bytes=env_int(env, "KYC_MAX_META_INFO_BYTES", 16 * 1024, minimum=256),
             jwt_leeway_seconds=env_int(env, "KYC_JWT_LEEWAY", 30, minimum=0, maximum=300),
+            identity_fields=identity_fields_,
         )
 
 
@@ -170,8 +178,9 @@ def return_url_allowed(url: str, allowlist: tuple[str, ...]) -> bool:
     return False
 
 
-def verification_view(record: TransactionRecord) -> dict[str, Any]:
-    """What the owner's frontend may see: status and masked identity, never PII."""
+def verification_view(record: TransactionRecord, *, disclosure: Disclosure = MINIMAL) -> dict[str, Any]:
+    """What the owner's frontend may see: the outcome, and of the masked identity only what ``disclosure``
+    selects (by default nothing: ``identity`` is null); never PII in clear."""
     doc = DOC_TYPES.get(record.doc_type or "")
     return {
         "merchantBizId": record.merchant_biz_id,
@@ -184,7 +193,7 @@ def verification_view(record: TransactionRecord) -> dict[str, Any]:
         "createdAt": record.created_at,
         "updatedAt": record.updated_at,
         "finalizedAt": record.finalized_at,
-        "identity": record.identity_masked,
+        "identity": Disclosure(disclosure.fields).identity(record.identity_masked),  # masked, whatever it says
     }
 
 

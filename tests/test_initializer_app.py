@@ -298,3 +298,38 @@ def test_a_return_url_with_an_unsafe_character_anywhere_is_refused_before_the_ve
     status, _, body = _post(_app(store, client), _start(returnUrl=allowed[:at] + char + allowed[at:]))
     assert status == 400 and body["error"]["code"] == "InvalidReturnUrl"
     assert client.initialize_calls == []
+
+
+# --- the owner's view shows the identity the policy selects (issue 14, item 7) -----------------------------------
+
+MASKED = {"surname": "C*", "documentNumber": "K*******8", "birthDate": "1990-**-**", "sex": "M",
+          "nationality": "CHN", "expiryDate": "2030-01-01"}  # fmt: skip
+
+
+def _view(store: SqliteTransactionStore, settings: FrontendSettings) -> dict[str, Any]:
+    app = InitializerApp(settings=settings, client=FakeCloudAuth(), store=store, clock=FakeClock(T0))  # type: ignore[arg-type]
+    _, _, started = _post(app, _start())
+    mbid = started["merchantBizId"]
+    store.finalize(mbid, status="PASSED", passed="Y", sub_code="200", result_key=None, identity_masked=MASKED,
+                   result_version=1, now=T0)
+    event = {
+        "version": "v1",
+        "rawPath": f"/verifications/{mbid}",
+        "headers": {"Authorization": f"Bearer {issue_token(SUB, SECRET)}"},
+        "requestContext": {"http": {"method": "GET", "path": f"/verifications/{mbid}", "sourceIp": "203.0.113.7"}},
+    }
+    response = app.handle(event, None)
+    assert response["statusCode"] == 200
+    view: dict[str, Any] = jsonutil.loads(response["body"])
+    return view
+
+
+def test_the_owners_view_shows_the_outcome_and_no_identity_by_default(store: SqliteTransactionStore) -> None:
+    view = _view(store, _settings())
+    assert (view["status"], view["passed"], view["subCode"], view["docType"]) == ("PASSED", "Y", "200", "01000000")
+    assert view["identity"] is None
+
+
+def test_the_owners_view_shows_exactly_the_configured_identity_fields_masked(store: SqliteTransactionStore) -> None:
+    settings = dataclasses.replace(_settings(), identity_fields=frozenset({"surname", "birthDate"}))
+    assert _view(store, settings)["identity"] == {"surname": "C*", "birthDate": "1990-**-**"}

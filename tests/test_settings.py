@@ -225,6 +225,63 @@ def test_a_subscriber_url_with_an_unsafe_character_fails_at_start(char: str) -> 
     assert _error(WebhookSettings, _hooks(f'{{"url": {url}, "secret": "{HOOK_SECRET}"}}')).variable == "KYC_WEBHOOKS"
 
 
+def test_a_subscriber_url_with_credentials_is_refused_pointing_to_the_secret_and_headers() -> None:
+    error = _error(WebhookSettings, _hooks(f'{{"url": "https://bob:hunter2@a.example/h", "secret": "{HOOK_SECRET}"}}'))
+    assert error.variable == "KYC_WEBHOOKS"
+    assert "headers" in str(error) and "secret" in str(error)
+    assert "hunter2" not in str(error) and "bob" not in str(error)
+
+
+def test_subscriber_headers_are_read_kept_out_of_reprs_and_scrubbed_from_logs() -> None:
+    from shared.redaction import scrub_text
+
+    env = _hooks(f'{{"url": "https://a.example/h", "secret": "{HOOK_SECRET}", '
+                 f'"headers": {{"Authorization": "Bearer subscriber-token-1234"}}}}')  # fmt: skip
+    settings = WebhookSettings.from_env(env)
+    assert dict(settings.subscribers[0].headers) == {"Authorization": "Bearer subscriber-token-1234"}
+    assert "subscriber-token-1234" not in repr(settings)
+    assert "subscriber-token-1234" not in scrub_text("sent Bearer subscriber-token-1234 to the receiver")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        '["Authorization"]',
+        '{"Authorization": 5}',
+        '{"X-Token": "a\\r\\nSet-Cookie: b"}',
+        '{"X Token": "b"}',
+        '{"": "b"}',
+        '{"webhook-signature": "v1,forged"}',
+        '{"Content-Type": "text/plain"}',
+        '{"Host": "internal.example"}',
+    ],
+)
+def test_subscriber_headers_that_could_split_or_forge_a_request_are_refused(headers: str) -> None:
+    env = _hooks(f'{{"url": "https://a.example/h", "secret": "{HOOK_SECRET}", "headers": {headers}}}')
+    assert _error(WebhookSettings, env).variable == "KYC_WEBHOOKS"
+
+
+def test_subscriber_fields_select_identity_fields_by_name() -> None:
+    env = _hooks(f'{{"url": "https://a.example/h", "secret": "{HOOK_SECRET}", "fields": ["surname", "sex"]}}',
+                 f'{{"url": "https://b.example/h", "secret": "{HOOK_SECRET}"}}')  # fmt: skip
+    first, second = WebhookSettings.from_env(env).subscribers
+    assert first.fields == frozenset({"surname", "sex"}) and second.fields is None
+
+
+@pytest.mark.parametrize("fields", ['"surname"', '["surname", 3]', '["shoeSize"]'])
+def test_unknown_or_malformed_subscriber_fields_are_refused(fields: str) -> None:
+    env = _hooks(f'{{"url": "https://a.example/h", "secret": "{HOOK_SECRET}", "fields": {fields}}}')
+    assert _error(WebhookSettings, env).variable == "KYC_WEBHOOKS"
+
+
+def test_the_api_shows_no_identity_fields_unless_configured() -> None:
+    assert FrontendSettings.from_env(frontend_env()).identity_fields == frozenset()
+    configured = FrontendSettings.from_env(frontend_env(KYC_API_IDENTITY_FIELDS="surname, documentNumber"))
+    assert configured.identity_fields == frozenset({"surname", "documentNumber"})
+    assert _error(FrontendSettings, frontend_env(KYC_API_IDENTITY_FIELDS="surname,shoeSize")).variable == (
+        "KYC_API_IDENTITY_FIELDS")  # fmt: skip
+
+
 def test_webhooks_must_be_https_with_the_aliyun_backend() -> None:
     env = {"KYC_BACKEND": "aliyun", **_hooks(f'{{"url": "http://a.example/h", "secret": "{HOOK_SECRET}"}}')}
     assert _error(WebhookSettings, env).variable == "KYC_WEBHOOKS"

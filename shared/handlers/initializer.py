@@ -12,6 +12,7 @@ from typing import Any
 
 from shared.auth import bearer_token, hash_user_id, verify_token
 from shared.cloudauth import CloudAuthClient
+from shared.disclosure import Disclosure
 from shared.fc import HttpError, HttpEvent, Router, http_response
 from shared.log import get_logger, log_context
 from shared.storage import TransactionStore
@@ -93,7 +94,7 @@ class InitializerApp:
             record = self.verifications.get(owner, merchant_biz_id)
         except Refused as refusal:
             raise http_error(refusal) from None
-        return http_response(200, verification_view(record))
+        return http_response(200, verification_view(record, disclosure=Disclosure(self.settings.identity_fields)))
 
     def _on_error(self, exc: BaseException) -> None:
         logger.error("initializer.unhandled", exc_info=exc)
