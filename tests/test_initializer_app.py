@@ -333,3 +333,53 @@ def test_the_owners_view_shows_the_outcome_and_no_identity_by_default(store: Sql
 def test_the_owners_view_shows_exactly_the_configured_identity_fields_masked(store: SqliteTransactionStore) -> None:
     settings = dataclasses.replace(_settings(), identity_fields=frozenset({"surname", "birthDate"}))
     assert _view(store, settings)["identity"] == {"surname": "C*", "birthDate": "1990-**-**"}
+
+
+# --- large bodies: refused before they are read, and never before the token (issue 14, item 6) --------------------
+
+
+def _raw_post(app: InitializerApp, body: str, headers: dict[str, str], *, b64: bool = False) -> tuple[int, Any]:
+    event = {
+        "version": "v1",
+        "rawPath": "/verifications",
+        "body": body,
+        "isBase64Encoded": b64,
+        "headers": {"Content-Type": "application/json", **headers},
+        "requestContext": {"http": {"method": "POST", "path": "/verifications", "sourceIp": "203.0.113.7"}},
+    }
+    response = app.handle(jsonutil.dumps(event), None)
+    return response["statusCode"], jsonutil.loads(response["body"])["error"]["code"]
+
+
+def _bearer() -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(SUB, SECRET)}"}
+
+
+def test_a_declared_body_over_the_limit_is_refused_before_the_token_or_the_body_is_read(
+    store: SqliteTransactionStore, client: FakeCloudAuth
+) -> None:
+    app = _app(store, client)
+    assert _raw_post(app, "", {"Content-Length": str(64 * 1024 + 1)}) == (413, "PayloadTooLarge")
+    assert _raw_post(app, "not even json", {"Content-Length": "10000000", **_bearer()}) == (413, "PayloadTooLarge")
+
+
+def test_an_oversized_body_is_refused_before_it_is_decoded(
+    store: SqliteTransactionStore, client: FakeCloudAuth
+) -> None:
+    not_base64 = "!" * (100 * 1024)  # decoding it would fail: a 413 proves it was never decoded
+    assert _raw_post(_app(store, client), not_base64, _bearer(), b64=True) == (413, "PayloadTooLarge")
+    assert _raw_post(_app(store, client), "{" * (100 * 1024), _bearer()) == (413, "PayloadTooLarge")
+
+
+def test_an_event_larger_than_any_accepted_request_is_refused_before_it_is_parsed(
+    store: SqliteTransactionStore, client: FakeCloudAuth
+) -> None:
+    not_json = b"{" + b"x" * (1024 * 1024)  # parsing it would answer BadEvent: a 413 proves it was never parsed
+    response = _app(store, client).handle(not_json, None)
+    assert response["statusCode"] == 413
+    assert jsonutil.loads(response["body"])["error"]["code"] == "PayloadTooLarge"
+
+
+def test_the_token_is_checked_before_the_body_is_read(store: SqliteTransactionStore, client: FakeCloudAuth) -> None:
+    not_base64 = "!" * 1024  # within the limit, but decoding it would answer 400
+    assert _raw_post(_app(store, client), not_base64, {}, b64=True) == (401, "MissingToken")

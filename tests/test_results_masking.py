@@ -111,7 +111,7 @@ def test_the_disclosure_vocabulary_is_exactly_the_identity_fields_in_order() -> 
     from shared.disclosure import IDENTITY_FIELDS
     from shared.results import Identity
 
-    assert IDENTITY_FIELDS == tuple(Identity().to_dict())
+    assert tuple(Identity().to_dict()) == IDENTITY_FIELDS
 
 
 def test_a_disclosure_selects_its_fields_masked_or_in_clear_and_nothing_by_default() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from typing import Any
 
@@ -174,3 +175,39 @@ def test_a_return_url_with_cr_lf_or_tab_anywhere_is_refused_and_never_reaches_th
 
     assert_error(reply, 400, "InvalidReturnUrl")
     assert stack.control("GET", "transactions")["transactions"] == []  # the vendor saw no Initialize
+
+
+def _raw_exchange(stack: E2EStack, head: str, timeout: float = 5.0) -> tuple[int, dict[str, Any]]:
+    """Send only ``head`` (request line and headers, no body) and read the answer until the gateway closes."""
+    port = int(stack.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(head.replace("\n", "\r\n").encode())
+        data = b""
+        while chunk := sock.recv(65536):  # a gateway waiting for the body times out here
+            data += chunk
+    head_bytes, _, body = data.partition(b"\r\n\r\n")
+    status = int(head_bytes.split(b" ", 2)[1])
+    stack.guard.observe("raw answer", body.decode("utf-8", "replace"))
+    return status, jsonutil.loads(body)
+
+
+def test_an_unauthenticated_post_is_answered_before_its_body_is_read(stack: E2EStack) -> None:
+    within_the_limit = 60 * 1024  # (beyond it the answer is 413, also unread)
+    head = (f"POST /verifications HTTP/1.1\nHost: x\nContent-Type: application/json\n"
+            f"Content-Length: {within_the_limit}\n\n")  # fmt: skip
+    status, body = _raw_exchange(stack, head)
+    assert (status, body["error"]["code"]) == (401, "MissingToken")
+
+
+def test_a_declared_body_over_the_limit_is_answered_413_before_it_is_read(stack: E2EStack) -> None:
+    head = (f"POST /verifications HTTP/1.1\nHost: x\nAuthorization: Bearer {stack.token()}\n"
+            f"Content-Type: application/json\nContent-Length: {64 * 1024 + 1}\n\n")  # fmt: skip
+    status, body = _raw_exchange(stack, head)
+    assert (status, body["error"]["code"]) == (413, "PayloadTooLarge")
+
+
+def test_a_client_sending_its_body_regardless_still_reads_the_refusal(stack: E2EStack) -> None:
+    within, beyond = (b'{"docType": "' + b"x" * (n * 1024) + b'"}' for n in (60, 200))
+    for _ in range(5):  # closing a socket with unread data would reset the connection before the answer is read
+        assert_error(stack.call("POST", "/verifications", within, token="not-a-token"), 401, "InvalidToken")
+        assert_error(stack.call("POST", "/verifications", beyond, token=stack.token()), 413, "PayloadTooLarge")
