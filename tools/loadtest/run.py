@@ -415,20 +415,25 @@ def subscriber_guarantees(test: LoadTest, report: Report) -> None:
                 if following.at - attempt.at < attempt.retry_after - 0.05:
                     early.append(following.at - attempt.at)
     report.guarantee(not early, f"Retry-After honoured: no retry before it ({asked} retries)")
-    # 2. A flaky subscriber failing at the same moment is not made to wait for that pause.
+    # 2. A flaky subscriber failing at the same moment is not made to wait for that pause: its next attempt does
+    #    not come together with the pausing one's, after the pause (how a follow-up shared by both arrives).
+    #    Only its timing together with the pause counts, not its delay alone, which a loaded worker stretches.
     held, cases, gaps = 0, 0, []
     for receiver in test.flaky:
         for msg_id, attempts in receiver.inbox.history().items():
-            pauses = [a for a in pausing.get(msg_id, []) if a.retry_after is not None]
+            paused = pausing.get(msg_id, [])
             for i, attempt in enumerate(attempts):
                 following = _next_after(attempts, i)
                 if attempt.answer == "accepted" or following is None:
                     continue
-                for pause in pauses:
-                    if abs(pause.at - attempt.at) < 0.5:  # refused by both in (about) the same delivery
-                        cases += 1
-                        gaps.append(following.at - attempt.at)
-                        held += following.at >= pause.at + cfg.retry_after - 0.05
+                for j, pause in enumerate(paused):
+                    resumed = _next_after(paused, j)
+                    if pause.retry_after is None or abs(pause.at - attempt.at) >= 0.5:
+                        continue  # not refused by both in (about) the same delivery
+                    cases += 1
+                    gaps.append(following.at - attempt.at)
+                    held += (resumed is not None and abs(following.at - resumed.at) < 0.5
+                             and following.at >= pause.at + cfg.retry_after - 0.05)  # fmt: skip
     worst = f", slowest {max(gaps):.1f} s" if gaps else ""
     report.guarantee(held == 0, f"flaky ones not held by another's Retry-After ({cases} retries{worst})")
     # 3. A dripping subscriber holds back no other subscriber's delivery of the same event.
