@@ -66,6 +66,12 @@ MAX_PARALLEL_DELIVERIES = 16  # per message
 MAX_CONCURRENT_MESSAGES = 8
 
 DEFAULT_WEBHOOK_RETRY_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+#: Seconds one notify message may spend delivering: its rounds of deliveries (ceil(subscribers /
+#: MAX_PARALLEL_DELIVERIES), each up to KYC_WEBHOOK_TIMEOUT) must fit, leaving the function time to read the row
+#: and enqueue follow-ups before FC ends it (the notifier's timeout in s.yaml) and ending before the message is
+#: delivered again (the notify queue's visibility timeout in template.yml, the local worker's): tests/
+#: test_deploy_config.py checks the budget against them; the settings check KYC_WEBHOOK_TIMEOUT against it at start.
+DELIVERY_BUDGET_SECONDS = 25.0
 
 Sender = Callable[[str, bytes, dict[str, str]], DeliveryResult]
 
@@ -113,12 +119,18 @@ class WebhookSettings:
         env = environ() if env is None else env
         aliyun = is_aliyun_backend(env)
         require_https = aliyun or env_bool(env, "KYC_WEBHOOK_REQUIRE_HTTPS", False)
+        subscribers = _parse_subscribers(env_str(env, "KYC_WEBHOOKS"), require_https)
+        timeout = env_float(env, "KYC_WEBHOOK_TIMEOUT", 10.0, minimum=0.1)
+        rounds = max(1, -(-len(subscribers) // MAX_PARALLEL_DELIVERIES))
+        if timeout * rounds > DELIVERY_BUDGET_SECONDS:
+            raise ConfigError("KYC_WEBHOOK_TIMEOUT", f"× {rounds} round(s) of deliveries ({MAX_PARALLEL_DELIVERIES} at "
+                              f"once) must fit in {DELIVERY_BUDGET_SECONDS:g} s, within the notifier's timeout")
         return cls(
-            subscribers=_parse_subscribers(env_str(env, "KYC_WEBHOOKS"), require_https),
+            subscribers=subscribers,
             retry_schedule=env_schedule(env, "KYC_WEBHOOK_RETRY_SCHEDULE", DEFAULT_WEBHOOK_RETRY_SCHEDULE),
             allow_private_targets=env_bool(env, "KYC_WEBHOOK_ALLOW_PRIVATE", False),
             require_https=require_https,
-            timeout_seconds=env_float(env, "KYC_WEBHOOK_TIMEOUT", 10.0, minimum=0.1),
+            timeout_seconds=timeout,
         )
 
 

@@ -318,6 +318,18 @@ def test_invalid_webhook_option_is_named(variable: str, value: str) -> None:
     assert _error(WebhookSettings, {variable: value}).variable == variable
 
 
+def test_a_webhook_timeout_whose_deliveries_cannot_fit_the_notifiers_time_fails_at_start() -> None:
+    from shared.notifications import DELIVERY_BUDGET_SECONDS, MAX_PARALLEL_DELIVERIES
+
+    assert _error(WebhookSettings, {"KYC_WEBHOOK_TIMEOUT": str(DELIVERY_BUDGET_SECONDS + 1)}).variable == (
+        "KYC_WEBHOOK_TIMEOUT")  # fmt: skip
+    hooks = [f'{{"url": "https://h{i}.example/h", "secret": "{HOOK_SECRET}"}}'
+             for i in range(MAX_PARALLEL_DELIVERIES + 1)]  # fmt: skip
+    two_rounds = {**_hooks(*hooks), "KYC_WEBHOOK_TIMEOUT": str(DELIVERY_BUDGET_SECONDS / 2 + 1)}
+    assert _error(WebhookSettings, two_rounds).variable == "KYC_WEBHOOK_TIMEOUT"
+    assert WebhookSettings.from_env({**two_rounds, "KYC_WEBHOOK_TIMEOUT": str(DELIVERY_BUDGET_SECONDS / 2)})
+
+
 def test_previous_jwt_secrets_are_read_for_rotation_and_must_be_long() -> None:
     from shared.config import ConfigError
     from shared.verifications import FrontendSettings
