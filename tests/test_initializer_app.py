@@ -383,3 +383,44 @@ def test_an_event_larger_than_any_accepted_request_is_refused_before_it_is_parse
 def test_the_token_is_checked_before_the_body_is_read(store: SqliteTransactionStore, client: FakeCloudAuth) -> None:
     not_base64 = "!" * 1024  # within the limit, but decoding it would answer 400
     assert _raw_post(_app(store, client), not_base64, {}, b64=True) == (401, "MissingToken")
+
+
+# --- products --------------------------------------------------------------------------------------------------
+
+
+def _get(app: InitializerApp, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
+    event = {"version": "v1", "rawPath": path, "body": "", "isBase64Encoded": False, "headers": headers or {},
+             "requestContext": {"http": {"method": "GET", "path": path, "sourceIp": "203.0.113.7"}}}
+    response = app.handle(event, None)
+    return response["statusCode"], response["headers"], jsonutil.loads(response["body"] or "null")
+
+
+def test_an_unknown_product_is_400_product_not_allowed_with_the_allowed_list(
+    store: SqliteTransactionStore, client: FakeCloudAuth
+) -> None:
+    status, _, body = _post(_app(store, client), _start(productCode="KYC_GLOBAL"))
+    assert status == 400
+    assert body["error"]["code"] == "ProductNotAllowed"
+    assert body["error"]["allowed"] == list(client.settings.allowed_products)
+    assert set(body["error"]) == {"code", "message", "allowed"}
+
+
+def test_the_products_are_listed_without_a_token_and_may_be_cached(
+    store: SqliteTransactionStore, client: FakeCloudAuth
+) -> None:
+    status, headers, body = _get(_app(store, client), "/verifications/products")
+    assert status == 200 and headers["cache-control"] == "public, max-age=300"
+    assert [p["productCode"] for p in body["products"]] == list(client.settings.allowed_products)
+    assert body["defaultProduct"] == client.settings.product_code
+
+
+def test_the_products_route_does_not_shadow_a_verification(
+    store: SqliteTransactionStore, client: FakeCloudAuth
+) -> None:
+    app = _app(store, client)
+    _, _, started = _post(app, _start(productCode="FACE_LIVENESS_PRO", docType=None))
+    token = issue_token(SUB, SECRET)
+    status, _, view = _get(app, f"/verifications/{started['merchantBizId']}", {"authorization": f"Bearer {token}"})
+    assert status == 200
+    assert (view["productCode"], view["docType"], view["identity"], view["face"]) == (
+        "FACE_LIVENESS_PRO", None, None, None)

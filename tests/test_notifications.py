@@ -413,3 +413,14 @@ def test_a_pii_subscriber_with_selected_fields_sees_only_those_in_clear(stack: S
     stack.notifier(sender, subscribers=[subscriber]).handle_body(_body(_final(stack)))
     (delivery,) = sender.delivered_to(B)
     assert jsonutil.loads(delivery.body)["data"]["identity"] == {"documentNumber": "K12345678"}
+
+
+def test_a_face_only_event_names_the_product_and_carries_the_face_verdicts_and_no_identity(stack: Stack) -> None:
+    record = stack.pending(doc_type="", product_code="FACE_LIVENESS_PRO")
+    stack.fetcher(FakeCloudAuth()).fetch(record.merchant_biz_id)
+    sender = RecordingSender()
+    stack.notifier(sender).handle_body(_body(record.merchant_biz_id))
+    for delivery in sender.deliveries:  # the PII subscriber too: there is no identity to give
+        data = jsonutil.loads(delivery.body)["data"]
+        assert (data["productCode"], data["docType"], data["identity"]) == ("FACE_LIVENESS_PRO", None, None)
+        assert data["face"]["facePassed"] is True
