@@ -49,7 +49,7 @@ from shared.log import get_logger, register_secret
 from shared.messages import NotifyMessage
 from shared.status import Status
 from shared.storage import ObjectNotFound, ObjectStore, Queue, StorageError, TransactionRecord, TransactionStore
-from shared.urls import display_url, is_safe_url
+from shared.urls import display_url, is_safe_url, plain_http_allowed
 from shared.webhooks import InvalidWebhookSecret, WebhookSecret, signature_headers
 
 logger = get_logger("kyc.notifier")
@@ -113,6 +113,12 @@ class WebhookSettings:
     allow_private_targets: bool
     require_https: bool
     timeout_seconds: float
+
+    @property
+    def target_policy(self) -> TargetPolicy:
+        """The SSRF guard's rules for these subscribers (``shared.delivery``): what the notifier delivers under and
+        what ``kyc doctor`` checks each subscriber against."""
+        return TargetPolicy(allow_private=self.allow_private_targets, require_https=self.require_https)
 
     @classmethod
     def from_env(cls, env: Env | None = None) -> WebhookSettings:
@@ -179,7 +185,7 @@ def _parse_subscriber(name: str, index: int, item: Any, require_https: bool) -> 
                                 "authenticate us by the webhook signature ('secret'), or put the credentials "
                                 "in the item's 'headers' (e.g. {\"Authorization\": \"Basic ...\"})")  # fmt: skip
     url = http_url(name, item["url"])
-    if require_https and not url.startswith("https://"):
+    if require_https and not url.startswith("https://") and not plain_http_allowed(url):
         raise ConfigError(name, f"item {index}: webhook URLs must be https with the aliyun backend")
     for secret in secrets:
         try:
@@ -251,7 +257,7 @@ class Notifier:
         self.notify_queue = notify_queue
         self.deadletter_queue = deadletter_queue
         self.settings = settings
-        policy = TargetPolicy(allow_private=settings.allow_private_targets, require_https=settings.require_https)
+        policy = settings.target_policy
         self.sender: Sender = sender or (
             lambda url, body, headers: post_webhook(url, body, headers, timeout=settings.timeout_seconds, policy=policy)
         )

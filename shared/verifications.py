@@ -60,7 +60,7 @@ from shared.log import get_logger, log_context, register_secret
 from shared.ratelimit import WINDOW_SECONDS, claim_slot, release_slot
 from shared.status import Status
 from shared.storage import RecordExists, StorageError, TransactionRecord, TransactionStore
-from shared.urls import UnsafeUrl, check_url, unsafe_character_at
+from shared.urls import UnsafeUrl, check_url, plain_http_allowed, unsafe_character_at
 
 logger = get_logger("kyc.initializer")
 
@@ -165,7 +165,7 @@ class FrontendSettings:
         register_secret(env_str(env, "KYC_JWT_SECRET"))
         register_secret(env_str(env, "KYC_USER_ID_PEPPER"))
         public_url = http_url("KYC_PUBLIC_URL", env_required(env, "KYC_PUBLIC_URL"), base=True).rstrip("/")
-        if is_aliyun_backend(env) and not public_url.startswith("https://"):
+        if is_aliyun_backend(env) and not public_url.startswith("https://") and not plain_http_allowed(public_url):
             raise ConfigError("KYC_PUBLIC_URL", "must be https with the aliyun backend (callbacks are https)")
         jwt_secret = env_required(env, "KYC_JWT_SECRET")
         if len(jwt_secret) < 32:

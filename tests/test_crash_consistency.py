@@ -12,6 +12,7 @@ again, the sweeper's timer runs (its outbox grace period passed with the injecte
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from tests.fakes import (
     check_result_body,
     drain,
     peek,
+    tablestore_over_the_wire,
 )
 
 STORE_WRITES = frozenset(
@@ -95,11 +97,15 @@ class Crashing:
         return call
 
 
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    s = Stack(tmp_path)
-    yield s
-    s.close()
+@pytest.fixture(params=["sqlite", "tablestore-wire"])
+def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
+    """The real local backends; ``tablestore-wire``: the rows in the Tablestore adapter over HTTP (the real SDK
+    and the Tablestore double's conditions) instead of SQLite."""
+    with contextlib.ExitStack() as resources:
+        store = resources.enter_context(tablestore_over_the_wire()) if request.param == "tablestore-wire" else None
+        s = Stack(tmp_path, store=store)
+        yield s
+        s.close()
 
 
 def crashing_fetcher(stack: Stack, client: FakeCloudAuth, plan: CrashPlan) -> ResultFetcher:

@@ -409,10 +409,13 @@ def test_retention_defaults_to_90_days(s_yaml: dict[str, Any], template: dict[st
     assert s_yaml["resources"][INFRA]["props"]["parameters"]["RetentionDays"] == "${env('KYC_RETENTION_DAYS', '90')}"
 
 
-def test_table_is_keyed_by_merchant_biz_id_with_one_version(template: dict[str, Any]) -> None:
+def test_table_is_keyed_by_the_column_the_store_writes_with_one_version(template: dict[str, Any]) -> None:
+    from shared.storage.tablestore_store import PK
+
     (table,) = resources_of_type(template, "ALIYUN::OTS::Table").values()
     props = table["Properties"]
-    assert props["PrimaryKey"] == [{"Name": "merchantBizId", "Type": "STRING"}]
+    # The store's rows name their key column PK: a table keyed otherwise refuses every write (OTSParameterInvalid).
+    assert props["PrimaryKey"] == [{"Name": PK, "Type": "STRING"}]
     assert props["MaxVersions"] == 1
 
 

@@ -20,6 +20,13 @@ Conditional writes carry the whole state machine:
 ``OTSConditionCheckFail`` turns into ``False`` / ``RecordExists`` / a no-op; every other failure is a
 ``StorageError`` with ``transient`` set for throttling, busy and 5xx answers and for transport errors.
 
+Retries: the SDK's own rule of what to retry (throttling and busy answers on any call, 5xx and timeouts on reads;
+never a transport error), but at most ``MAX_RETRIES`` more attempts at most ``MAX_RETRY_DELAY`` seconds apart. The
+SDK's default (``DefaultRetryPolicy``: 20 retries up to 3 s apart, about 40 s of sleeping) outlasts the functions'
+timeouts (s.yaml: 30 s for the initializer) and keeps a request waiting where its caller has a better answer (a
+503 to the browser, the queue's redelivery). A call's deadline is therefore ``(1 + MAX_RETRIES)`` socket timeouts
+plus at most ``MAX_RETRIES * MAX_RETRY_DELAY`` seconds.
+
 Scans (``scan``, ``find_by_user``, ``count_created_by_user_since``) are ``get_range`` over the whole table with
 a column filter: fine for the sweeper and operators at modest volume, but they read every row. The scalable
 option is a secondary index (or a search index) on ``(merchant_user_id, created_at)`` and ``(status, created_at)``.
@@ -27,7 +34,9 @@ option is a secondary index (or a search index) on ``(merchant_user_id, created_
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from shared import jsonutil
 from shared.signing import Credentials
@@ -36,6 +45,9 @@ from shared.status import FINALIZABLE, Status, verdict
 from .errors import RecordExists, StorageError
 from .records import TransactionRecord
 from .tablestore_sdk import import_tablestore
+
+if TYPE_CHECKING:
+    from .tablestore_schema import SchemaReport
 
 PK = "merchant_biz_id"
 CONDITION_CHECK_FAIL = "OTSConditionCheckFail"
@@ -58,6 +70,32 @@ TRANSIENT_CODES = frozenset(
 MAX_RANGE_CALLS_PER_PAGE = 20
 RECORD_CHECK_ATTEMPTS = 5
 DEFAULT_TIMEOUT_SECONDS = 10.0
+MAX_RETRIES = 3
+MAX_RETRY_DELAY = 1.0
+#: The SDK's own logger, silenced (``_quiet_sdk_logger``): it logs every failed request at ERROR as plain text with
+#: the service's message (a failed row condition is normal flow here: a lost race, a duplicate callback), outside
+#: the JSON logger and its scrubbing, and whole requests and rows at DEBUG. Its errors reach the caller as
+#: ``StorageError`` (code, status, request id) instead, which the services log with their context.
+SDK_LOGGER = "kyc.tablestore.sdk"
+
+
+def _quiet_sdk_logger() -> None:
+    logger = logging.getLogger(SDK_LOGGER)
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
+    logger.propagate = False
+    # above CRITICAL: the SDK's ``logger.level <= DEBUG`` test is then false, so it does not even format its dumps
+    logger.setLevel(logging.CRITICAL + 1)
+
+
+def bounded_retry_policy(tablestore: Any) -> Any:
+    """The SDK's ``DefaultRetryPolicy`` with at most ``MAX_RETRIES`` retries, ``MAX_RETRY_DELAY`` s apart."""
+
+    class BoundedRetryPolicy(tablestore.DefaultRetryPolicy):  # type: ignore[misc]  # the SDK has no type hints
+        max_retry_times = MAX_RETRIES
+        max_retry_delay = MAX_RETRY_DELAY
+
+    return BoundedRetryPolicy()
 
 
 class TablestoreTransactionStore:
@@ -86,8 +124,10 @@ class TablestoreTransactionStore:
                 instance,
                 sts_token=credentials.security_token,
                 socket_timeout=timeout,
-                logger_name="kyc.tablestore",
+                retry_policy=bounded_retry_policy(tablestore),
+                logger_name=SDK_LOGGER,
             )
+            _quiet_sdk_logger()
         self._client: Any = client
 
     # --- conditions -------------------------------------------------------------------------------------
@@ -114,8 +154,12 @@ class TablestoreTransactionStore:
     # --- calls --------------------------------------------------------------------------------------------
 
     def _call(self, operation: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        return self._guarded(operation, lambda: getattr(self._client, method)(*args, **kwargs))
+
+    def _guarded(self, operation: str, call: Callable[[], Any]) -> Any:
+        """``call()``, the SDK's errors turned into ``StorageError`` (``_ConditionFailed`` for a failed condition)."""
         try:
-            return getattr(self._client, method)(*args, **kwargs)
+            return call()
         except self._ots.OTSServiceError as exc:
             if exc.code == CONDITION_CHECK_FAIL:
                 raise _ConditionFailed() from None
@@ -147,6 +191,17 @@ class TablestoreTransactionStore:
         return True
 
     # --- TransactionStore -------------------------------------------------------------------------------
+
+    def check_schema(self) -> SchemaReport:
+        """The deployed tables and indexes against their one definition (:func:`tablestore_schema.ensure_tables`
+        with ``create=False``: ListTable and DescribeTable only, nothing created or changed); ``StorageError`` with
+        the service's code. Used by ``kyc doctor``; the functions never call it."""
+        from .tablestore_schema import ensure_tables  # noqa: PLC0415
+
+        report: SchemaReport = self._guarded(
+            "DescribeTable", lambda: ensure_tables(self._client, self._table, create=False)
+        )
+        return report
 
     def create(self, record: TransactionRecord) -> None:
         ots = self._ots

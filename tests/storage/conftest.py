@@ -50,15 +50,11 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Transactio
 def _store_over_the_wire() -> Iterator[TransactionStore]:
     """The adapter built as in production (endpoint, instance, key; the SDK's own client) against the Tablestore
     double; a GetRange scans at most 3 rows, so every scan pages."""
+    from shared.storage.tablestore_schema import ensure_tables
     from tools.doubles.tablestore import TablestoreDouble
-    from tools.doubles.tablestore._sdk import tablestore as ots
 
     with TablestoreDouble(access_key_id="ak-contract", access_key_secret="sk-contract", range_row_cap=3) as double:
-        double.client().create_table(
-            ots.TableMeta("kyc_transactions", [("merchant_biz_id", "STRING")]),
-            ots.TableOptions(),
-            ots.ReservedThroughput(ots.CapacityUnit(0, 0)),
-        )
+        ensure_tables(double.client(), "kyc_transactions")  # the tables and indexes the deployment creates
         yield TablestoreTransactionStore(
             table="kyc_transactions",
             endpoint=double.endpoint,
