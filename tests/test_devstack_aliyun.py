@@ -82,6 +82,14 @@ def test_the_layout_follows_the_deploy_time_variables() -> None:
     assert set(layout.queues) == {"shop-recheck", "shop-notify", "shop-deadletter"}
 
 
+def test_the_bucket_encrypts_by_default_with_the_templates_kms_key() -> None:
+    env = {**KEY, "KYC_KMS_KEY_ID": "key-1"}
+    doubles = AliyunDoubles.from_env(env)
+
+    assert doubles.oss.bucket_encryption[doubles.layout.bucket] == ("KMS", "key-1")
+    assert AliyunDoubles.from_env(KEY).oss.bucket_encryption[doubles.layout.bucket] == ("KMS", None)
+
+
 # -- the functions' configuration --------------------------------------------------------------------------------
 
 

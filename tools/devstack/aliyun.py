@@ -200,6 +200,8 @@ class AliyunDoubles:
             **keys, bucket=layout.bucket, region=layout.region, require_kms=True,
             kms_key_id=layout.kms_key_id or DEFAULT_KMS_KEY_ID, host=host, port=ports[1],
         )  # fmt: skip
+        # the bucket's default encryption, as template.yml's ServerSideEncryptionConfiguration sets it
+        self.oss.set_bucket_encryption(layout.bucket, "KMS", layout.kms_key_id)
         self.mns = MnsDouble(
             **keys, queues=dict(layout.queues), account_id=layout.account_id, region=layout.region, host=host,
             port=ports[2],
