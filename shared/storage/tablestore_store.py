@@ -72,20 +72,22 @@ RECORD_CHECK_ATTEMPTS = 5
 DEFAULT_TIMEOUT_SECONDS = 10.0
 MAX_RETRIES = 3
 MAX_RETRY_DELAY = 1.0
-#: The SDK's own logger, silenced (``_quiet_sdk_logger``): it logs every failed request at ERROR as plain text with
+#: The SDK's own logger, silenced (``quiet_sdk_logger``): it logs every failed request at ERROR as plain text with
 #: the service's message (a failed row condition is normal flow here: a lost race, a duplicate callback), outside
-#: the JSON logger and its scrubbing, and whole requests and rows at DEBUG. Its errors reach the caller as
-#: ``StorageError`` (code, status, request id) instead, which the services log with their context.
+#: the JSON logger and its scrubbing, and whole requests at DEBUG: the rows, and the headers with the STS token.
+#: Its errors reach the caller as ``StorageError`` (code, status, request id), which the services log in context.
 SDK_LOGGER = "kyc.tablestore.sdk"
 
 
-def _quiet_sdk_logger() -> None:
+def quiet_sdk_logger() -> str:
+    """Silence ``SDK_LOGGER`` (idempotent) and return its name, for ``OTSClient(logger_name=...)``."""
     logger = logging.getLogger(SDK_LOGGER)
     if not logger.handlers:
         logger.addHandler(logging.NullHandler())
     logger.propagate = False
     # above CRITICAL: the SDK's ``logger.level <= DEBUG`` test is then false, so it does not even format its dumps
     logger.setLevel(logging.CRITICAL + 1)
+    return SDK_LOGGER
 
 
 def bounded_retry_policy(tablestore: Any) -> Any:
@@ -125,9 +127,8 @@ class TablestoreTransactionStore:
                 sts_token=credentials.security_token,
                 socket_timeout=timeout,
                 retry_policy=bounded_retry_policy(tablestore),
-                logger_name=SDK_LOGGER,
+                logger_name=quiet_sdk_logger(),
             )
-            _quiet_sdk_logger()
         self._client: Any = client
 
     # --- conditions -------------------------------------------------------------------------------------
