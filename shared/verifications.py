@@ -56,6 +56,8 @@ from shared.log import get_logger, log_context, register_secret
 from shared.ratelimit import WINDOW_SECONDS, claim_slot, release_slot
 from shared.status import Status
 from shared.storage import RecordExists, StorageError, TransactionRecord, TransactionStore
+from shared.subcodes import sub_code_message
+from shared.timestamps import rfc3339
 
 logger = get_logger("kyc.initializer")
 
@@ -169,7 +171,8 @@ def return_url_allowed(url: str, allowlist: tuple[str, ...]) -> bool:
 
 
 def verification_view(record: TransactionRecord) -> dict[str, Any]:
-    """What the owner's frontend may see: status and masked identity, never PII."""
+    """What the owner's frontend may see: status and masked identity, never PII. Times are RFC 3339 (UTC); while
+    PENDING, ``checkCount`` and ``nextCheckAt`` tell how often the vendor was asked and when it is asked again."""
     doc = DOC_TYPES.get(record.doc_type or "")
     return {
         "merchantBizId": record.merchant_biz_id,
@@ -177,11 +180,14 @@ def verification_view(record: TransactionRecord) -> dict[str, Any]:
         "status": record.status,
         "passed": record.passed,
         "subCode": record.sub_code,
+        "subCodeMessage": sub_code_message(record.sub_code, record.status),
         "docType": record.doc_type,
         "docTypeName": doc.name if doc else None,
-        "createdAt": record.created_at,
-        "updatedAt": record.updated_at,
-        "finalizedAt": record.finalized_at,
+        "createdAt": rfc3339(record.created_at),
+        "updatedAt": rfc3339(record.updated_at),
+        "finalizedAt": rfc3339(record.finalized_at),
+        "checkCount": record.check_count,
+        "nextCheckAt": rfc3339(record.next_check_at),
         "identity": record.identity_masked,
     }
 

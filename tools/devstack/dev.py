@@ -4,14 +4,15 @@ Starts, in one process: the cloudauth-intl sandbox (unless ``CLOUDAUTH_ENDPOINT`
 gateway (``/verifications`` → initializer, ``/callback`` → result_fetcher, ``/`` → demo merchant page,
 ``/demo/webhooks`` → demo receiver), and the queue worker (re-check and notify queues as MNS-trigger events, the
 sweeper on a timer). Every variable the functions read can be overridden from the environment; the local defaults
-fill in the rest. Ctrl-C stops everything.
+fill in the rest. Against the sandbox, ``./scripts/dev`` uses exploring timings (:data:`EXPLORING`) unless told
+``--production-timings``. The settings are recorded in the data directory for the tools (:mod:`tools.localstack`).
+Ctrl-C stops everything.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import signal
 import sys
 import threading
@@ -25,10 +26,10 @@ from shared import jsonutil
 from shared.auth import issue_token
 from shared.storage import StorageSettings, open_queue
 from shared.storage.sqlite_queue import SqliteQueue
-from shared.webhooks import generate_secret
 from tools.devstack.demo import DemoApp
 from tools.devstack.gateway import DEFAULT_ROUTES, Gateway
 from tools.devstack.worker import QueueWorker
+from tools.localstack import dev_secrets, write_stack_file
 from tools.sandbox.config import SandboxConfig
 from tools.sandbox.server import SandboxServer
 
@@ -44,25 +45,20 @@ class DevConfig:
     sweep_interval: float = 30.0
     poll_interval: float = 0.2
     quiet_sandbox: bool = True
+    explore: bool = False  # exploring timings (EXPLORING) when the sandbox plays the vendor; ./scripts/dev sets it
 
 
-def dev_secrets(data_dir: Path) -> dict[str, str]:
-    """Random secrets for this data directory, created once and kept (0600) so demo tokens survive restarts."""
-    path = data_dir / "dev-secrets.json"
-    if path.exists():
-        stored = jsonutil.loads(path.read_bytes())
-        if isinstance(stored, dict) and all(isinstance(v, str) for v in stored.values()):
-            return cast(dict[str, str], stored)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    values = {
-        "jwt_secret": secrets.token_urlsafe(48),
-        "user_id_pepper": secrets.token_urlsafe(32),
-        "webhook_secret": generate_secret(),
-    }
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(jsonutil.dumps(values))
-    return values
+#: ``./scripts/dev`` against the sandbox is for trying things: no rate limit, and every outcome settles within a
+#: minute (pending re-checks in seconds, silent transactions swept after 5 s, unfinished ones abandoned after 30 s).
+#: Never applied with a real vendor configured; a variable set in the environment wins.
+EXPLORING: dict[str, str] = {
+    "KYC_RATE_LIMIT_PER_HOUR": "0",
+    "KYC_RECHECK_SCHEDULE": "2,3,5,10,20",
+    "KYC_SWEEP_AFTER": "5",
+    "KYC_ABANDON_AFTER": "30",
+    "KYC_WEBHOOK_RETRY_SCHEDULE": "2,5,10,30,60",
+}
+EXPLORING_SWEEP_INTERVAL = 5.0
 
 
 class DevStack:
@@ -114,12 +110,14 @@ class DevStack:
             ),
             "KYC_WEBHOOK_ALLOW_PRIVATE": "Y",  # the demo receiver is on loopback
         }
+        if self.exploring:
+            defaults.update(EXPLORING)
         for name, value in defaults.items():
             env.setdefault(name, value)
         self.gateway.start()
         storage = StorageSettings.from_env(env)
         queues = {name: cast(SqliteQueue, open_queue(storage, name)) for name in ("recheck", "notify")}
-        timers = [("sweeper", self.config.sweep_interval)] if self.config.sweep_interval > 0 else []
+        timers = [("sweeper", self.sweep_interval)] if self.sweep_interval > 0 else []
         self.worker = QueueWorker(
             self.gateway.invoke,
             queues,
@@ -127,7 +125,22 @@ class DevStack:
             poll_interval=self.config.poll_interval,
             timers=timers,
         ).start()
+        ports = {"KYC_HTTP_PORT": str(self.gateway.port)}
+        if self.sandbox is not None:
+            ports["KYC_SANDBOX_PORT"] = str(self.sandbox.port)
+        write_stack_file(self.data_dir, {**env, **ports}, sandbox_running=self.sandbox is not None)
         return self
+
+    @property
+    def exploring(self) -> bool:
+        """Exploring timings apply: asked for, and the local sandbox plays the vendor (never a real one)."""
+        return self.config.explore and self.sandbox is not None
+
+    @property
+    def sweep_interval(self) -> float:
+        if self.exploring and self.config.sweep_interval > 0:
+            return min(self.config.sweep_interval, EXPLORING_SWEEP_INTERVAL)
+        return self.config.sweep_interval
 
     def stop(self) -> None:
         if self.worker is not None:
@@ -139,6 +152,21 @@ class DevStack:
 
     def demo_token(self, user: str = "demo-user") -> str:
         return issue_token(user, self.env["KYC_JWT_SECRET"], ttl=12 * 3600)
+
+    def timing_lines(self) -> list[str]:
+        """What a person trying outcomes needs to know: when pending, silent and unfinished ones settle."""
+        env = self.env
+        rate = env.get("KYC_RATE_LIMIT_PER_HOUR") or "10"
+        lines = [
+            "  timings              " + ("exploring (sandbox only; --production-timings for the deployed ones)"
+                                         if self.exploring else "as deployed"),
+            f"    rate limit         {'off' if rate == '0' else rate + ' verifications per user per hour'}",
+            f"    pending re-checks  after {env.get('KYC_RECHECK_SCHEDULE') or '10,30,60,...'} s",
+            f"    sweeper            every {self.sweep_interval:g} s; a silent verification is checked after "
+            f"{env.get('KYC_SWEEP_AFTER') or '900'} s, an unfinished one abandoned after "
+            f"{env.get('KYC_ABANDON_AFTER') or '86400'} s",
+        ]
+        return lines
 
     def banner(self) -> str:
         assert self.gateway is not None
@@ -153,7 +181,8 @@ class DevStack:
             f"    names              {', '.join(self.gateway.fc3_api.names)}",
             f"  cloudauth endpoint   {self.env['CLOUDAUTH_ENDPOINT']}"
             + ("  (local sandbox; control API under /_sandbox/)" if self.sandbox else ""),
-            f"  data directory       {self.data_dir}",
+            f"  data directory       {self.data_dir}   (the CLI finds this stack's settings there)",
+            *self.timing_lines(),
             "  demo JWT (user 'demo-user', 12 h):",
             f"    {self.demo_token()}",
         ]
@@ -167,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sandbox-port", type=int, default=int(os.environ.get("KYC_SANDBOX_PORT") or 9100))
     parser.add_argument("--sweep-interval", type=float, default=30.0, help="seconds between sweeper runs (0: off)")
     parser.add_argument("--verbose-sandbox", action="store_true", help="log every sandbox request")
+    parser.add_argument("--production-timings", action="store_true",
+                        help="keep the deployed rate limit, re-check, sweep and abandon timings with the sandbox too "
+                        "(by default every outcome settles within a minute there)")
     args = parser.parse_args(argv)
     config = DevConfig(
         host=args.host,
@@ -174,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         sandbox_port=args.sandbox_port,
         sweep_interval=args.sweep_interval,
         quiet_sandbox=not args.verbose_sandbox,
+        explore=not args.production_timings,
     )
     stack = DevStack(config)
     try:

@@ -7,10 +7,8 @@ and run the very code the functions run, built as the functions build it (:mod:`
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shared import jsonutil
 from shared.cloudauth import CloudAuthError, TransactionIdInvalid
 from shared.config import ConfigError
 from shared.log import register_secret
@@ -87,6 +85,8 @@ def run_list(args: argparse.Namespace, ctx: Context) -> int:
             break
     if cursor and printed >= args.limit:
         ctx.note(f"stopped at --limit {args.limit}; more rows match")
+    if not printed:
+        ctx.note("no transactions match")
     return EXIT_OK
 
 
@@ -150,21 +150,11 @@ def configure_erase(parser: argparse.ArgumentParser) -> None:
 
 
 def _pepper(ctx: Context) -> str:
-    """The initializer's pepper: ``KYC_USER_ID_PEPPER``; locally also the one ``./scripts/dev`` generated.
-
-    Never the development fallback: hashing with the wrong pepper would find nothing and erase nothing."""
+    """The initializer's pepper, ``KYC_USER_ID_PEPPER`` (locally: the one ``./scripts/dev`` generated, found like
+    every setting, :mod:`tools.localstack`). Never a fallback: a wrong pepper would find and erase nothing."""
     pepper = register_secret((ctx.env.get("KYC_USER_ID_PEPPER") or "").strip())
     if pepper:
         return pepper
-    if (ctx.env.get("KYC_BACKEND") or "local").lower() == "local":
-        path = Path(ctx.env.get("KYC_DATA_DIR") or ".kyc-data") / "dev-secrets.json"
-        try:
-            stored = jsonutil.loads(path.read_bytes())
-        except (OSError, jsonutil.JSONDecodeError):
-            stored = None
-        if isinstance(stored, dict) and isinstance(stored.get("user_id_pepper"), str):
-            ctx.note(f"KYC_USER_ID_PEPPER is not set: using the local stack's pepper from {path}")
-            return register_secret(str(stored["user_id_pepper"]))
     raise ConfigError("KYC_USER_ID_PEPPER", "is required to find a user's transactions (the initializer's value)")
 
 
