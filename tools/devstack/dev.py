@@ -114,6 +114,10 @@ class DevStack:
             defaults.update(EXPLORING)
         for name, value in defaults.items():
             env.setdefault(name, value)
+        self.demo.settle_note = (
+            f"On this stack an unfinished verification is abandoned after {env.get('KYC_ABANDON_AFTER') or '86400'} s"
+            f" (the sweeper runs every {self.sweep_interval:g} s)." if self.sweep_interval > 0 else ""
+        )
         self.gateway.start()
         storage = StorageSettings.from_env(env)
         queues = {name: cast(SqliteQueue, open_queue(storage, name)) for name in ("recheck", "notify")}
