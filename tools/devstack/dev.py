@@ -49,16 +49,18 @@ class DevConfig:
 
 
 #: ``./scripts/dev`` against the sandbox is for trying things: no rate limit, and every outcome settles within a
-#: minute (pending re-checks in seconds, silent transactions swept after 5 s, unfinished ones abandoned after 30 s).
+#: minute. Pending results are re-checked within seconds; a silent verification is first swept after 4 s, then at the
+#: sweeper's doubling backoff (4, 8, 16 s: checks at about 4-6, 8-12, 16-22 and 32-40 s with a sweep every 2 s), so
+#: one nobody finishes is abandoned 30-40 s after it started, while a person still has 30 s on the vendor's page.
 #: Never applied with a real vendor configured; a variable set in the environment wins.
 EXPLORING: dict[str, str] = {
     "KYC_RATE_LIMIT_PER_HOUR": "0",
     "KYC_RECHECK_SCHEDULE": "2,3,5,10,20",
-    "KYC_SWEEP_AFTER": "5",
+    "KYC_SWEEP_AFTER": "4",
     "KYC_ABANDON_AFTER": "30",
     "KYC_WEBHOOK_RETRY_SCHEDULE": "2,5,10,30,60",
 }
-EXPLORING_SWEEP_INTERVAL = 5.0
+EXPLORING_SWEEP_INTERVAL = 2.0
 
 
 class DevStack:
