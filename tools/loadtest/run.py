@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 from shared import jsonutil
 from shared.status import TERMINAL, Status
 from tools.loadtest.receiver import WebhookReceiver
+from tools.progress import Progress
 
 OUTCOMES = (("pass", 0.40), ("fail", 0.15), ("spoof", 0.10), ("pending", 0.20), ("abandon", 0.15))
 DOC_TYPES = ("01000000", "00000008", "00000006")
@@ -246,8 +247,16 @@ class LoadTest:
     def run_flows(self) -> None:
         token = self.stack.demo_token("load-user")
         started = time.monotonic()
-        with ThreadPoolExecutor(max_workers=self.config.concurrency, thread_name_prefix="flow") as pool:
-            self.flows = list(pool.map(lambda i: self.run_flow(i, token), range(self.config.flows)))
+        with Progress("loadtest: flows sent", self.config.flows) as progress, \
+                ThreadPoolExecutor(max_workers=self.config.concurrency, thread_name_prefix="flow") as pool:
+
+            def flow(index: int) -> Flow:
+                try:
+                    return self.run_flow(index, token)
+                finally:
+                    progress.advance()
+
+            self.flows = list(pool.map(flow, range(self.config.flows)))
         self.timings["send"] = time.monotonic() - started
 
     # -- settling
@@ -259,6 +268,7 @@ class LoadTest:
         started = time.monotonic()
         deadline = started + self.config.settle_timeout
         statuses: dict[str, str] = {}
+        progress = Progress("loadtest: settled (final and delivered)", len(ids))
         while True:
             statuses = {}
             for mbid in ids:
@@ -269,9 +279,11 @@ class LoadTest:
                 m for m, s in statuses.items()
                 if s in FINAL and not all(r.inbox.delivered(m, s) for r in self.receivers)
             ]
+            progress.update(len(ids) - len(unsettled) - len(undelivered))
             if (not unsettled and not undelivered) or time.monotonic() > deadline:
                 break
             time.sleep(0.25)
+        progress.close()
         self.timings["settle"] = time.monotonic() - started
         return statuses
 

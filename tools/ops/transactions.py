@@ -15,6 +15,7 @@ from shared.log import register_secret
 from shared.status import Status
 from shared.storage import StorageError
 from shared.wiring import build_fetcher, build_sweeper
+from tools.progress import Progress
 
 if TYPE_CHECKING:
     from shared.fetcher import ResultFetcher
@@ -135,7 +136,18 @@ def configure_sweep(parser: argparse.ArgumentParser) -> None:
 
 
 def run_sweep(args: argparse.Namespace, ctx: Context) -> int:
-    report = build_sweeper(ctx.env, client=ctx.client(), stores=ctx.stores(), clock=ctx.clock).sweep()
+    sweeper = build_sweeper(ctx.env, client=ctx.client(), stores=ctx.stores(), clock=ctx.clock)
+    with Progress("sweep", stream=ctx.stderr, unit="verifications checked") as progress:
+        fetch = sweeper.fetcher.fetch
+
+        def counted(merchant_biz_id: str, **options: Any) -> Any:
+            try:
+                return fetch(merchant_biz_id, **options)
+            finally:
+                progress.advance()
+
+        setattr(sweeper.fetcher, "fetch", counted)  # noqa: B010 - count this run's fetches, on this instance only
+        report = sweeper.sweep()
     ctx.print_json(report.as_dict())
     return EXIT_FAILED if report.errors else EXIT_OK
 
@@ -171,7 +183,9 @@ def run_erase(args: argparse.Namespace, ctx: Context) -> int:
         ctx.confirm(f"erase {len(records)} transaction(s) of this user: vendor copies, result objects and rows", args)
     items: list[dict[str, Any]] = []
     failures = 0
-    for record in records:
+    progress = Progress("erase", len(records), stream=ctx.stderr, unit="transactions")
+    for done, record in enumerate(records):
+        progress.update(done)
         mbid = record.merchant_biz_id
         prefix = result_prefix(mbid)
         item: dict[str, Any] = {"merchantBizId": mbid, "status": record.status, "createdAt": iso(record.created_at)}
@@ -206,6 +220,8 @@ def run_erase(args: argparse.Namespace, ctx: Context) -> int:
             vendor_ok = False
         failures += 0 if vendor_ok else 1
         items.append(item)
+    progress.update(len(records))
+    progress.close()
     ctx.print_json(
         {
             "merchantUserId": user_hash,
