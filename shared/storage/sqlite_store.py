@@ -40,15 +40,20 @@ CREATE TABLE IF NOT EXISTS transactions (
     notification_enqueued INTEGER NOT NULL DEFAULT 0,
     result_version INTEGER NOT NULL DEFAULT 0,
     vendor_copy_deleted INTEGER NOT NULL DEFAULT 0,
-    error TEXT
+    error TEXT,
+    product_code TEXT,
+    face TEXT
 );
 CREATE INDEX IF NOT EXISTS transactions_by_user ON transactions (merchant_user_id, created_at);
 CREATE INDEX IF NOT EXISTS transactions_by_status ON transactions (status, created_at)
 """
 
+#: Columns added after the first release, with their declarations: a table created before them gets them when opened.
+_ADDED_COLUMNS = (("product_code", "TEXT"), ("face", "TEXT"))
+
 _FINALIZABLE = ", ".join(f"'{s.value}'" for s in FINALIZABLE)
 _FINALIZE_SQL = (
-    "UPDATE transactions SET status = ?, passed = ?, sub_code = ?, result_key = ?, identity_masked = ?,"  # noqa: S608
+    "UPDATE transactions SET status = ?, passed = ?, sub_code = ?, result_key = ?, identity_masked = ?, face = ?,"  # noqa: S608
     " result_version = ?, finalized_at = ?, updated_at = ?, next_check_at = NULL, error = NULL,"
     " notification_enqueued = 0"
     f" WHERE merchant_biz_id = ? AND status IN ({_FINALIZABLE})"
@@ -64,6 +69,11 @@ class SqliteTransactionStore:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self._db = SqliteDatabase(path, _SCHEMA)
+        with self._db.transaction() as conn:  # BEGIN IMMEDIATE: processes opening the file at once add them once
+            present = {row["name"] for row in conn.execute("PRAGMA table_info(transactions)")}
+            for name, declaration in _ADDED_COLUMNS:
+                if name not in present:
+                    conn.execute(f"ALTER TABLE transactions ADD COLUMN {name} {declaration}")
 
     def close(self) -> None:
         self._db.close()
@@ -96,12 +106,15 @@ class SqliteTransactionStore:
         identity_masked: dict[str, Any] | None,
         result_version: int,
         now: float,
+        face: dict[str, Any] | None = None,
     ) -> bool:
         status = verdict(status)
         identity = jsonutil.dumps_str(identity_masked) if identity_masked is not None else None
+        face_text = jsonutil.dumps_str(face) if face is not None else None
         cur = self._db.execute(
             _FINALIZE_SQL,
-            (status.value, passed, sub_code, result_key, identity, result_version, now, now, merchant_biz_id),
+            (status.value, passed, sub_code, result_key, identity, face_text, result_version, now, now,
+             merchant_biz_id),
         )
         return cur.rowcount == 1
 
