@@ -126,3 +126,20 @@ def test_demo_webhooks_is_a_table_for_a_browser(stack: E2EStack, page: Any) -> N
     page.wait_for_selector("#webhooks", timeout=15_000)
     row = page.locator("#webhooks tbody tr").first.inner_text()
     assert started.merchant_biz_id in row and "PASSED" in row and "✓ verified" in row
+
+
+@pytest.mark.browser
+def test_the_product_picker_starts_a_face_only_check_without_a_document(stack: E2EStack, page: Any) -> None:
+    page.goto(f"{stack.url}/")
+    page.click("#sign-in")
+    page.wait_for_selector("#product-row:not([hidden])")
+    page.select_option("#product", "FACE_LIVENESS_PRO")
+    assert not page.locator("#doc-type").is_visible()
+    with page.expect_navigation():
+        page.click("#verify")
+    assert page.locator("#face-only").is_visible()
+    finish_on_the_vendor_page(page, "pass")
+    page.wait_for_selector("#result[data-status=PASSED]")
+    page.wait_for_selector("#face:not([hidden])")
+    assert page.locator("#face").inner_text().startswith("Face: face check passed · no presentation attack")
+    assert not page.locator("#identity-card").is_visible()

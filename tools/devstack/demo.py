@@ -268,6 +268,7 @@ shows the (masked) result. Everything here runs locally against the cloudauth-in
   <p id="sentence"></p>
   <div id="pending" hidden><div class="progress"><span></span></div><p id="progress" class="muted"></p></div>
   <p id="times" class="muted"></p>
+  <p id="face" hidden></p>
   <div id="identity-card" class="card" hidden>
     <div class="title" id="card-title">Identity (masked)</div>
     <dl id="identity"></dl>
@@ -323,8 +324,9 @@ function showDocTypes() {
   const product = chosenProduct();
   if (!product) return;
   $("doc-row").hidden = !product.verifiesDocument;
-  $("doc-type").replaceChildren(...product.docTypes.map(d => new Option(d.name ? d.name + " (" + d.code + ")"
-                                                                                : d.code, d.code)));
+  $("doc-type").replaceChildren(...product.docTypes.map(d => {
+    const option = new Option(d.name || d.code, d.code); option.title = d.code; return option;
+  }));
   $("product-summary").textContent = product.summary
     + (product.verifiesDocument ? "" : " — no document: the result has no identity.");
 }
@@ -388,6 +390,15 @@ function renderVerification(v) {
   if (v.status === "PENDING") $("progress").textContent = progressFor(v);
   $("times").textContent = "Started " + new Date(v.createdAt).toLocaleString()
     + (v.finalizedAt ? " · result after " + seconds(v.createdAt, v.finalizedAt) + " s" : "");
+  const face = v.face || {};
+  const verdicts = [];
+  if (face.facePassed !== undefined && face.facePassed !== null)
+    verdicts.push("face check " + (face.facePassed ? "passed" : "failed"));
+  if (face.faceAttack !== undefined && face.faceAttack !== null)
+    verdicts.push(face.faceAttack ? "a presentation attack was detected" : "no presentation attack");
+  if (typeof face.faceComparisonScore === "number") verdicts.push("face match score " + face.faceComparisonScore);
+  $("face").hidden = !verdicts.length;
+  $("face").textContent = verdicts.length ? "Face: " + verdicts.join(" · ") + "." : "";
   const identity = v.identity || {};
   const items = FIELDS.filter(([key]) => identity[key]);
   $("identity-card").hidden = !items.length;
