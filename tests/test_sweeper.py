@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from shared.fetcher import result_key
-from shared.storage import StorageError
+from shared.storage import DueKind, StorageError
 from shared.sweeper import OUTBOX_GRACE_SECONDS
 from tests.fakes import T0, FakeCloudAuth, Stack, check_result_body, peek
 
@@ -115,19 +115,19 @@ def test_retention_off_keeps_everything(stack: Stack) -> None:
     assert stack.store.get(old.merchant_biz_id) is not None
 
 
-class _StoreFailingScanFor:
-    """The real store, except that ``scan`` for one status fails."""
+class _StoreFailingDueFor:
+    """The real store, except that ``due`` for some kinds fails."""
 
-    def __init__(self, inner: Any, status: str) -> None:
-        self._inner, self._status = inner, status
+    def __init__(self, inner: Any, *kinds: DueKind) -> None:
+        self._inner, self._kinds = inner, kinds
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    def scan(self, **kwargs: Any) -> Any:
-        if kwargs.get("status") == self._status:
-            raise StorageError("scan failed", transient=True, code="Boom")
-        return self._inner.scan(**kwargs)
+    def due(self, kind: DueKind, before: float, **kwargs: Any) -> Any:
+        if kind in self._kinds:
+            raise StorageError("due failed", transient=True, code="Boom")
+        return self._inner.due(kind, before, **kwargs)
 
 
 def test_a_failing_step_does_not_stop_the_others(stack: Stack) -> None:
@@ -137,7 +137,7 @@ def test_a_failing_step_does_not_stop_the_others(stack: Stack) -> None:
         stuck.merchant_biz_id, status="FAILED", passed="N", sub_code="205", result_key=None,
         identity_masked=None, result_version=1, now=T0 - 3600,
     )  # fmt: skip
-    fetcher = stack.fetcher(FakeCloudAuth(), store=_StoreFailingScanFor(stack.store, "PENDING"))
+    fetcher = stack.fetcher(FakeCloudAuth(), store=_StoreFailingDueFor(stack.store, DueKind.NEW, DueKind.CHECK))
     report = stack.sweeper(fetcher, retention_days=30).sweep()
     assert report.errors == ["_recheck_pending:Boom"]
     assert report.renotified == 1 and report.expired == 1
@@ -216,11 +216,12 @@ def test_vendor_copy_the_vendor_no_longer_has_counts_as_deleted(stack: Stack) ->
     assert row is not None and row.vendor_copy_deleted
 
 
-def test_rate_limit_slots_of_past_windows_are_dropped(stack: Stack) -> None:
+def test_rate_limit_counters_of_past_windows_are_dropped(stack: Stack) -> None:
     from shared.ratelimit import WINDOW_SECONDS, claim_slot
 
-    old = claim_slot(stack.store, "u" * 64, 3, T0 - 3 * WINDOW_SECONDS)
-    current = claim_slot(stack.store, "u" * 64, 3, T0)
+    user = "u" * 64
+    assert claim_slot(stack.store, user, 1, T0 - 3 * WINDOW_SECONDS) is not None
+    assert claim_slot(stack.store, user, 1, T0) is not None
     stack.sweeper(stack.fetcher(FakeCloudAuth())).sweep()
-    assert old is not None and stack.store.get(old) is None
-    assert current is not None and stack.store.get(current) is not None
+    assert claim_slot(stack.store, user, 1, T0 - 3 * WINDOW_SECONDS) is not None  # forgotten: counting anew
+    assert claim_slot(stack.store, user, 1, T0) is None  # the current window's count is kept

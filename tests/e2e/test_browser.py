@@ -41,5 +41,5 @@ def test_demo_page_runs_a_passing_verification_and_shows_the_masked_result(stack
     assert surname not in details and passport_no not in details
     page.wait_for_function("document.getElementById('webhook-count').textContent === '1'")
     assert "✓ signature" in page.locator("#webhooks").inner_text()
-    (verification,) = stack.store().scan(status="PASSED")[0]
+    (verification,) = stack.store().list_created(status="PASSED")[0]
     assert verification.status == "PASSED"
