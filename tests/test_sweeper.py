@@ -225,3 +225,52 @@ def test_rate_limit_counters_of_past_windows_are_dropped(stack: Stack) -> None:
     stack.sweeper(stack.fetcher(FakeCloudAuth())).sweep()
     assert claim_slot(stack.store, user, 1, T0 - 3 * WINDOW_SECONDS) is not None  # forgotten: counting anew
     assert claim_slot(stack.store, user, 1, T0) is None  # the current window's count is kept
+
+
+def test_a_young_row_whose_quick_recheck_is_due_is_left_to_the_queue(stack: Stack) -> None:
+    stack.pending(created_at=T0 - 100, next_check_at=T0 - 1)  # the recheck message is about to arrive
+    client = FakeCloudAuth()
+    assert stack.sweeper(stack.fetcher(client)).sweep().checked == 0
+    assert client.check_calls == []
+
+
+def test_a_final_row_that_owes_nothing_is_settled_once(stack: Stack) -> None:
+    record = stack.pending()
+    stack.store.finalize(
+        record.merchant_biz_id, status="PASSED", passed="Y", sub_code="200", result_key=None,
+        identity_masked=None, result_version=1, now=T0,
+    )  # fmt: skip
+    # Flagged by a caller that said a vendor copy might still be pending, on a deployment that keeps copies.
+    stack.store.mark_notification_enqueued(record.merchant_biz_id, "PASSED", vendor_copy_pending=True)
+    assert [r.merchant_biz_id for r in stack.store.due(DueKind.OUTBOX, T0 + 10**6)[0]] == [record.merchant_biz_id]
+    stack.clock.advance(OUTBOX_GRACE_SECONDS + 1)
+    report = stack.sweeper(stack.fetcher(FakeCloudAuth())).sweep()
+    assert report.renotified == 0 and peek(stack.notify) == []
+    assert stack.store.due(DueKind.OUTBOX, T0 + 10**6)[0] == []  # settled: no sweep reads it again
+
+
+def test_a_refused_vendor_deletion_is_tried_again_an_hour_later_not_on_every_sweep(stack: Stack) -> None:
+    from shared.cloudauth.models import DeleteVerifyResultResponse
+    from shared.sweeper import VENDOR_COPY_RETRY_SECONDS
+
+    record = stack.pending()
+    stack.store.finalize(
+        record.merchant_biz_id, status="PASSED", passed="Y", sub_code="200", result_key=None,
+        identity_masked=None, result_version=1, now=T0,
+    )  # fmt: skip
+    stack.store.mark_notification_enqueued(record.merchant_biz_id, "PASSED")
+
+    class VendorThatRefuses(FakeCloudAuth):
+        def delete_verify_result(self, transaction_id: str, *, delete_type: str = "All") -> Any:
+            self.delete_calls.append(transaction_id)
+            return DeleteVerifyResultResponse(deleted=False, delete_result="N", transaction_id=transaction_id)
+
+    vendor = VendorThatRefuses()
+    sweeper = stack.sweeper(stack.fetcher(vendor, delete_vendor_copy=True))
+    stack.clock.advance(OUTBOX_GRACE_SECONDS + 1)
+    sweeper.sweep()
+    sweeper.sweep()
+    assert len(vendor.delete_calls) == 1
+    stack.clock.advance(VENDOR_COPY_RETRY_SECONDS + OUTBOX_GRACE_SECONDS)  # due again, and past the grace
+    sweeper.sweep()
+    assert len(vendor.delete_calls) == 2
