@@ -202,9 +202,11 @@ class ResultFetcher:
     def enqueue_notification(self, merchant_biz_id: str, status: str) -> bool:
         """Enqueue the notification of ``status`` and flag the row, only if it still has that status. A failure
         here is repaired by the sweeper's outbox pass."""
+        # With no vendor copy to delete the outbox is done once the flag is set: the row stops being due with it.
+        vendor_copy_pending = self.settings.delete_vendor_copy and Status(status).is_verdict
         try:
             self.notify_queue.send(NotifyMessage(merchant_biz_id).to_body())
-            self.store.mark_notification_enqueued(merchant_biz_id, status)
+            self.store.mark_notification_enqueued(merchant_biz_id, status, vendor_copy_pending=vendor_copy_pending)
         except StorageError as exc:
             logger.error("fetch.notification_not_enqueued", extra={"errorCode": exc.code})
             return False

@@ -5,10 +5,11 @@
 1. the request is checked and built (nothing is stored or sent yet): the product (``productCode``, one of the
    deployment's :class:`ProductOffer`), our fields with the product's ``docType`` rule, the switches the product
    accepts (:func:`~shared.cloudauth.switches.switches_for`), a new merchantBizId, the callback URL and token;
-2. a rate-limit slot is claimed with the store's conditional create (:mod:`shared.ratelimit`; 429 when none is free);
+2. the start is counted against the owner's hourly limit with one conditional write to their counter
+   (:mod:`shared.ratelimit`; 429 when the limit is reached);
 3. the product's start operation (``Initialize`` or ``InitializeV2``, from :mod:`shared.products`) is called once,
    never retried once it may have reached the vendor (each one is billed); when the vendor certainly did nothing the
-   slot is given back;
+   count is given back;
 4. the PENDING row is stored (conditional create) before anyone learns the URL: without the row the callback could
    never be matched, so a failed write refuses the start (no URL) — the vendor's transaction is then left unused.
 
@@ -414,15 +415,14 @@ class Verifications:
         return parameters
 
     def _claim_rate_slot(self, owner: str) -> str | None:
-        """One of the owner's ``limit`` slots for this hour, claimed atomically (a parallel burst cannot
-        overshoot); ``RateLimited`` when none is free. None when the limit is off."""
+        """Count one of the owner's ``limit`` verifications this hour, atomically (a parallel burst cannot
+        overshoot); ``RateLimited`` when all are counted. None when the limit is off."""
         limit = self.settings.rate_limit_per_hour
         if limit <= 0:
             return None
         now = self.clock()
         try:
-            started = self.store.count_created_by_user_since(owner, now - now % WINDOW_SECONDS)
-            slot = claim_slot(self.store, owner, limit, now, hint=started)
+            slot = claim_slot(self.store, owner, limit, now)
         except StorageError:
             raise Refused("StorageUnavailable", "try again shortly") from None
         if slot is None:

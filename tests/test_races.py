@@ -1,8 +1,8 @@
 """Races: one final record and one notification, whoever gets there first.
 
 Two callbacks for one transaction at the same moment, a callback racing the sweeper, an older re-check finishing
-after a newer one — with real threads against SQLite and against the Tablestore adapter's conditions (the SDK-level
-fake in tests/storage/fake_ots.py, which locks like the service serialises row writes), and once with two processes.
+after a newer one — with real threads against SQLite and against the Tablestore adapter's conditions (the Tablestore
+double over the SDK, which serialises row writes as the service does), and once with two processes.
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ import pytest
 
 from shared.fetcher import FetchOutcome, result_key
 from shared.handlers.result_fetcher import ResultFetcherApp
-from shared.storage import TablestoreTransactionStore
 from tests.fakes import T0, FakeCloudAuth, Stack, check_result_body, peek
-from tests.storage.fake_ots import FakeOTSClient
+from tests.storage.conftest import tablestore_double, wire_store
 
 TOKEN = "callback-token-for-the-race"
 WAIT = 30.0
@@ -29,12 +28,15 @@ WAIT = 30.0
 
 @pytest.fixture(params=["sqlite", "tablestore"])
 def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
-    store = None
-    if request.param == "tablestore":
-        store = TablestoreTransactionStore(table="kyc_transactions", client=FakeOTSClient(page_size=3))
-    s = Stack(tmp_path, store=store)
-    yield s
-    s.close()
+    if request.param == "sqlite":
+        s = Stack(tmp_path)
+        yield s
+        s.close()
+        return
+    with tablestore_double() as double:
+        s = Stack(tmp_path, store=wire_store(double))
+        yield s
+        s.close()
 
 
 def _pending(stack: Stack, **overrides: Any) -> str:
