@@ -48,7 +48,7 @@ class DeadLetterQueue(Protocol):
     def peek(self, limit: int = 100) -> list[ReceivedMessage]: ...
 
 
-def _deadletter(ctx: Context) -> DeadLetterQueue:
+def deadletter_queue(ctx: Context) -> DeadLetterQueue:
     queue = ctx.stores().queue("deadletter")
     for method in ("receive", "delete", "change_visibility", "peek"):
         if not callable(getattr(queue, method, None)):
@@ -160,7 +160,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 def run_list(args: argparse.Namespace, ctx: Context) -> int:
     if not 1 <= args.limit <= MAX_MESSAGES:
         raise UsageError(f"--limit must be between 1 and {MAX_MESSAGES}")
-    messages = _deadletter(ctx).peek(args.limit)
+    messages = deadletter_queue(ctx).peek(args.limit)
     for message in messages:
         ctx.print_json(view(message))
     if not messages:
@@ -204,14 +204,14 @@ def redrive(queue: DeadLetterQueue, send: Callable[[str, bytes], str], ids: Coll
 
 def run_redrive(args: argparse.Namespace, ctx: Context) -> int:
     stores = ctx.stores()
-    report = redrive(_deadletter(ctx), lambda name, body: stores.queue(name).send(body), args.ids)
+    report = redrive(deadletter_queue(ctx), lambda name, body: stores.queue(name).send(body), args.ids)
     ctx.print_json(report.as_dict())
     return EXIT_FAILED if report.skipped or report.not_found else EXIT_OK
 
 
 def run_purge(args: argparse.Namespace, ctx: Context) -> int:
     age = parse_duration(args.older_than, "--older-than")
-    queue = _deadletter(ctx)
+    queue = deadletter_queue(ctx)
     ctx.confirm(f"delete dead letters older than {args.older_than}", args)
     cutoff = ctx.clock() - age
     purged: list[str] = []

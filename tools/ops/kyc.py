@@ -25,7 +25,7 @@ from shared.config import ConfigError
 from shared.storage import StorageError
 from tools.localstack import resolve_env
 
-from . import dlq, invoke, transactions
+from . import console, dlq, invoke, transactions
 from .common import EXIT_OK, EXIT_USAGE, EXIT_VENDOR, Command, Context, OpsError, UsageError
 
 #: ``kyc list | head -1``: the reader went away (128 + SIGPIPE, what a shell reports for a killed writer).
@@ -173,6 +173,12 @@ COMMANDS: dict[str, Command] = {
         transactions.run_erase,
     ),
     "dlq": Command("dead letters: list | redrive | purge (purge asks for confirmation)", dlq.configure, dlq.run),
+    "console": Command(
+        "the operator console: a local web page (127.0.0.1) with counts, pass rate, failures, times to result,"
+        " stuck and dead-lettered verifications",
+        console.configure,
+        console.run,
+    ),
     "invoke": Command("invoke a function with an event file: FC 3.0's InvokeFunction (FC 2.0 with --service)",
                       invoke.configure, invoke.run),
 }
