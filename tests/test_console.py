@@ -101,6 +101,30 @@ def test_reading_stops_at_the_row_budget_and_says_so(filled: Stores) -> None:
     assert view.counts["PASSED"] == 3  # the counts still come from the count index, whole
 
 
+def test_on_tablestore_the_figures_are_the_same_and_only_the_period_and_pending_rows_are_read(
+    filled: Stores,
+) -> None:
+    from shared.storage.tablestore_store import table_row
+    from tests.storage.conftest import TABLE, tablestore_double, wire_store
+
+    mine = [row.merchant_biz_id for row in insights.stuck_pending(filled.transactions, NOW)[0]]
+    local = insights.overview(filled.transactions, insights.period_of("24h", NOW))
+    page, _ = filled.transactions.list_created(limit=100)
+    history = [row(f"h{i:04d}", "PASSED", NOW - 60 * 86400 - i) for i in range(300)]  # long ago, long settled
+    with tablestore_double(range_row_cap=5000) as double:
+        double.load_rows(TABLE, [table_row(r) for r in [*page, *history]])
+        store = wire_store(double)
+        double.reset_stats()
+        remote = insights.overview(store, insights.period_of("24h", NOW))
+        stuck, _ = insights.stuck_pending(store, NOW)
+        read = int(double.rows()["rowsScanned"])
+    assert (remote.counts, remote.failures, remote.time_to_result) == (local.counts, local.failures,
+                                                                        local.time_to_result)
+    assert [r.merchant_biz_id for r in stuck] == mine
+    # count index rows (9), the period's index rows and rows (2 x 9), the pending ones' due rows and rows (2 x 2)
+    assert read == 9 + 2 * 9 + 2 * 2
+
+
 # --- the server ---------------------------------------------------------------------------------------------------
 
 
