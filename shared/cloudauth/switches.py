@@ -1,4 +1,4 @@
-"""Initialize's switches: the optional vendor parameters a merchant's frontend may set, one table.
+"""The start operations' switches: the optional vendor parameters a merchant's frontend may set, one table each.
 
 One row per switch: its name in our HTTP API (camelCase, ``POST /verifications``), the vendor's parameter, and the
 vendor's rule for its value. The client's validation (:mod:`shared.cloudauth.params`), its ``InitializeRequest``
