@@ -63,6 +63,8 @@ from .tablestore_schema import (
     RATE_KEY,
     STATUS,
     Schema,
+    SchemaReport,
+    ensure_tables,
 )
 from .tablestore_sdk import import_tablestore
 
@@ -167,6 +169,7 @@ class TablestoreTransactionStore:
         self._ots: Any = tablestore
         self._schema = Schema(table)
         self._table = table
+        self.table = table
         self._retry: BoundedRetry | None = None
         if client is None:
             if not (endpoint and instance and credentials):
@@ -542,6 +545,54 @@ class TablestoreTransactionStore:
             if last is None:
                 return counts
             start = last
+
+    # --- migration ------------------------------------------------------------------------------------------
+
+    def ensure_tables(self, *, create: bool = True) -> SchemaReport:
+        """``tablestore_schema.ensure_tables`` with this store's client and table (``./scripts/kyc setup-tables``);
+        the SDK's errors become ``StorageError``."""
+        try:
+            return ensure_tables(self._client, self._table, create=create)
+        except self._ots.OTSServiceError as exc:
+            raise StorageError(f"tablestore setup failed: {exc.code}", code=str(exc.code)) from None
+        except self._ots.OTSClientError:
+            raise StorageError("tablestore setup rejected by the client", code="OTSClientError") from None
+
+    def backfill_index_columns(self) -> dict[str, int]:
+        """Give rows written before the indexes existed their index columns (``created_ms``, and the due of
+        ``due_on_create`` where they have none), and delete the old rate-limit slot rows (status ``RATE_SLOT``).
+
+        The one whole-table pass in this module: an operator's one-time migration (``./scripts/kyc setup-tables
+        --backfill``), never a request or a timer. Each row is written under the condition that ``updated_at`` still
+        holds what was read (a row changed meanwhile is skipped: a later run picks it up). Idempotent."""
+        ots = self._ots
+        counts = {"read": 0, "updated": 0, "deleted": 0, "skipped": 0}
+        start: list[tuple[str, Any]] = [(PK, ots.INF_MIN)]
+        while True:
+            _, next_start, rows, _ = self._call(
+                "GetRange", "get_range", self._table, ots.Direction.FORWARD, start, [(PK, ots.INF_MAX)],
+                max_version=1,
+            )
+            for row in rows or []:
+                counts["read"] += 1
+                columns = _columns(row)
+                mbid = str(row.primary_key[0][1])
+                if columns.get(STATUS) == Status.RATE_SLOT.value:
+                    self.delete(mbid)
+                    counts["deleted"] += 1
+                    continue
+                if CREATED_MS in columns or "updated_at" not in columns:
+                    continue  # written (or backfilled) since the indexes exist: its columns are kept by its writes
+                record = _record(row)
+                _, wanted = table_row(record)
+                put = [(CREATED_MS, wanted[CREATED_MS])]
+                if DUE_KIND not in columns and DUE_KIND in wanted:
+                    put += [(DUE_KIND, wanted[DUE_KIND]), (DUE_MS, wanted[DUE_MS])]
+                unchanged = self._expect_exist(self._eq("updated_at", columns["updated_at"]))
+                counts["updated" if self._update(mbid, {"put": put}, unchanged) else "skipped"] += 1
+            if not next_start:
+                return counts
+            start = list(next_start)
 
     # --- rate-limit counters ---------------------------------------------------------------------------------
 
