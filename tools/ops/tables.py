@@ -38,6 +38,6 @@ def run_setup_tables(args: argparse.Namespace, ctx: Context) -> int:
     elif args.backfill:
         ctx.note("not backfilling: fix the drift first (and drop --check)")
     ctx.print_json(result)
-    for item in report.drift:
+    for item in [*report.drift, *report.notes]:
         ctx.note(item)
     return EXIT_OK if report.ok else EXIT_FAILED
