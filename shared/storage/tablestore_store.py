@@ -17,9 +17,10 @@ Conditional writes carry the state machine, each with the row's due in the same 
 * ``mark_abandoned``: ``Condition(EXPECT_EXIST, status == PENDING)``.
 * ``record_check``: read, then ``Condition(EXPECT_EXIST, status == PENDING AND check_count == <read value>)``;
   retried on conflict (optimistic concurrency instead of the increment op, so the condition stays exact).
-* ``mark_notification_enqueued`` / ``mark_vendor_copy_deleted``: first the write that also clears the due, under
-  a condition saying nothing else is owed (the vendor copy deleted / the notification confirmed); when that
-  condition fails, the flag alone. ``set_outbox_due``: ``status == <status>``.
+* ``mark_notification_enqueued``: ``status == <status>``; the due ends in the same write unless the caller says a
+  vendor-copy deletion is still to come. ``mark_vendor_copy_deleted``: first the write that also ends the due,
+  under the condition that the notification is confirmed (the fetch's order: notify, then delete); when that
+  fails, the flag alone (the sweeper settles the row later). ``set_outbox_due``: ``status == <status>``.
 * flag updates use ``EXPECT_EXIST`` so they never create a phantom row.
 
 Queries read a global index for the keys (``get_range`` over exactly the answer's range: a sweep reads the due
@@ -351,16 +352,9 @@ class TablestoreTransactionStore:
     ) -> None:
         status = Status(status)
         flag: dict[str, list[Any]] = {"put": [("notification_enqueued", True)]}
-        same_status = self._eq(STATUS, status.value)
-        if status in TERMINAL:
-            settle: dict[str, list[Any]] = {**flag, "delete_all": [DUE_KIND, DUE_MS]}
-            if not (vendor_copy_pending and status.is_verdict):
-                self._update(merchant_biz_id, settle, self._expect_exist(same_status))
-                return
-            copy_deleted = self._all(same_status, self._eq("vendor_copy_deleted", True))
-            if self._update(merchant_biz_id, settle, self._expect_exist(copy_deleted)):
-                return
-        self._update(merchant_biz_id, flag, self._expect_exist(same_status))
+        if status in TERMINAL and not (vendor_copy_pending and status.is_verdict):
+            flag["delete_all"] = [DUE_KIND, DUE_MS]  # nothing else is owed: the row stops being due
+        self._update(merchant_biz_id, flag, self._expect_exist(self._eq(STATUS, status.value)))
 
     def mark_vendor_copy_deleted(self, merchant_biz_id: str) -> None:
         flag: dict[str, list[Any]] = {"put": [("vendor_copy_deleted", True)]}
