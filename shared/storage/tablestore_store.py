@@ -93,6 +93,7 @@ RECORD_CHECK_ATTEMPTS = 5
 RATE_ATTEMPTS = 8  # a conflict means another request changed the counter: bounded, then refused as busy
 DEFAULT_TIMEOUT_SECONDS = 5.0  # per attempt, reading the answer
 CONNECT_TIMEOUT_SECONDS = 3.0
+MAX_RETRIES = 3  # of one call, for throttling and busy answers (BoundedRetry)
 RATE_COUNT = "count"
 RATE_EXPIRES_AT = "expires_at"
 
@@ -108,7 +109,7 @@ class BoundedRetry:
     def __init__(
         self,
         *,
-        max_retries: int = 3,
+        max_retries: int = MAX_RETRIES,
         base_delay: float = 0.05,
         max_delay: float = 0.5,
         retry_window: float = 3.0,
