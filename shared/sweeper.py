@@ -167,7 +167,10 @@ class Sweeper:
             if worked >= self.settings.batch_size:
                 return
             worked += 1
-            if renotify and self.fetcher.enqueue_notification(row.merchant_biz_id, row.status):
+            notified = renotify and self.fetcher.enqueue_notification(
+                row.merchant_biz_id, row.status, vendor_copy_pending=delete
+            )
+            if notified:
                 report.renotified += 1
                 logger.warning("sweep.notification_repaired", extra={"merchantBizId": row.merchant_biz_id})
             # A crash after the row update skipped this step in the fetch; our copy is stored by now.

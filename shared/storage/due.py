@@ -20,9 +20,10 @@ write                         due afterwards
 ``create``                    ``due_on_create(record)`` (a new PENDING row: NEW at ``created_at``)
 ``record_check``              CHECK at ``next_check_at``, or NEW at ``created_at`` when it is None
 ``finalize``/``mark_abandoned``  OUTBOX at ``now``
-``mark_notification_enqueued``  cleared, unless a vendor-copy deletion is still pending (then unchanged)
+``mark_notification_enqueued``  cleared, unless the caller says a vendor-copy deletion follows (then unchanged)
 ``mark_vendor_copy_deleted``  cleared when the notification is confirmed too, else unchanged
-``set_outbox_due``            OUTBOX at the given time, or cleared (the sweeper's retry and settle)
+``set_outbox_due``            OUTBOX at the given time, or cleared (the sweeper's retry and settle: a row
+                              found owing nothing, e.g. after its copy was deleted before the flag was set)
 ============================  ==========================================================================
 """
 

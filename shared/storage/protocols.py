@@ -89,7 +89,8 @@ class TransactionStore(Protocol):
     ) -> None:
         """Flag the outbox as done for the notification of ``status``; a no-op when the row has moved on since
         (a late real result replacing ABANDONED needs its own notification). ``vendor_copy_pending=False`` says
-        nothing else is owed (no vendor copy to delete), so the row stops being due in the same write."""
+        nothing else is owed (no vendor copy to delete), so the row stops being due in the same write; with True
+        it stays due until ``mark_vendor_copy_deleted`` (or the sweeper finds it owes nothing)."""
         ...
 
     def mark_vendor_copy_deleted(self, merchant_biz_id: str) -> None: ...

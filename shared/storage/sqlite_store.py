@@ -81,9 +81,9 @@ _FINALIZABLE = ", ".join(f"'{s.value}'" for s in FINALIZABLE)
 _TERMINAL = ", ".join(f"'{s.value}'" for s in TERMINAL)
 _VERDICTS = ", ".join(f"'{s.value}'" for s in VERDICTS)
 _OUTBOX = f"'{DueKind.OUTBOX.value}'"
-# Nothing left for the outbox once the notification is confirmed: no vendor copy is pending, or it is deleted, or
-# the status has none (ABANDONED). ``?`` is vendor_copy_pending.
-_SETTLED = f"(? = 0 OR vendor_copy_deleted = 1 OR status NOT IN ({_VERDICTS}))"
+# Nothing left for the outbox once the notification is confirmed, unless the caller says a vendor-copy deletion is
+# still to come (``?`` is vendor_copy_pending; an ABANDONED row has no copy to delete).
+_SETTLED = f"(? = 0 OR status NOT IN ({_VERDICTS}))"
 
 #: Every statement the store runs, by name (the query-plan test walks them all).
 STATEMENTS: Final[dict[str, str]] = {

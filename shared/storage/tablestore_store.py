@@ -17,9 +17,10 @@ Conditional writes carry the state machine, each with the row's due in the same 
 * ``mark_abandoned``: ``Condition(EXPECT_EXIST, status == PENDING)``.
 * ``record_check``: read, then ``Condition(EXPECT_EXIST, status == PENDING AND check_count == <read value>)``;
   retried on conflict (optimistic concurrency instead of the increment op, so the condition stays exact).
-* ``mark_notification_enqueued`` / ``mark_vendor_copy_deleted``: first the write that also clears the due, under
-  a condition saying nothing else is owed (the vendor copy deleted / the notification confirmed); when that
-  condition fails, the flag alone. ``set_outbox_due``: ``status == <status>``.
+* ``mark_notification_enqueued``: ``status == <status>``; the due ends in the same write unless the caller says a
+  vendor-copy deletion is still to come. ``mark_vendor_copy_deleted``: first the write that also ends the due,
+  under the condition that the notification is confirmed (the fetch's order: notify, then delete); when that
+  fails, the flag alone (the sweeper settles the row later). ``set_outbox_due``: ``status == <status>``.
 * flag updates use ``EXPECT_EXIST`` so they never create a phantom row.
 
 Queries read a global index for the keys (``get_range`` over exactly the answer's range: a sweep reads the due
@@ -63,6 +64,8 @@ from .tablestore_schema import (
     RATE_KEY,
     STATUS,
     Schema,
+    SchemaReport,
+    ensure_tables,
 )
 from .tablestore_sdk import import_tablestore
 
@@ -90,6 +93,7 @@ RECORD_CHECK_ATTEMPTS = 5
 RATE_ATTEMPTS = 8  # a conflict means another request changed the counter: bounded, then refused as busy
 DEFAULT_TIMEOUT_SECONDS = 5.0  # per attempt, reading the answer
 CONNECT_TIMEOUT_SECONDS = 3.0
+MAX_RETRIES = 3  # of one call, for throttling and busy answers (BoundedRetry)
 RATE_COUNT = "count"
 RATE_EXPIRES_AT = "expires_at"
 
@@ -105,7 +109,7 @@ class BoundedRetry:
     def __init__(
         self,
         *,
-        max_retries: int = 3,
+        max_retries: int = MAX_RETRIES,
         base_delay: float = 0.05,
         max_delay: float = 0.5,
         retry_window: float = 3.0,
@@ -167,6 +171,7 @@ class TablestoreTransactionStore:
         self._ots: Any = tablestore
         self._schema = Schema(table)
         self._table = table
+        self.table = table
         self._retry: BoundedRetry | None = None
         if client is None:
             if not (endpoint and instance and credentials):
@@ -350,16 +355,9 @@ class TablestoreTransactionStore:
     ) -> None:
         status = Status(status)
         flag: dict[str, list[Any]] = {"put": [("notification_enqueued", True)]}
-        same_status = self._eq(STATUS, status.value)
-        if status in TERMINAL:
-            settle: dict[str, list[Any]] = {**flag, "delete_all": [DUE_KIND, DUE_MS]}
-            if not (vendor_copy_pending and status.is_verdict):
-                self._update(merchant_biz_id, settle, self._expect_exist(same_status))
-                return
-            copy_deleted = self._all(same_status, self._eq("vendor_copy_deleted", True))
-            if self._update(merchant_biz_id, settle, self._expect_exist(copy_deleted)):
-                return
-        self._update(merchant_biz_id, flag, self._expect_exist(same_status))
+        if status in TERMINAL and not (vendor_copy_pending and status.is_verdict):
+            flag["delete_all"] = [DUE_KIND, DUE_MS]  # nothing else is owed: the row stops being due
+        self._update(merchant_biz_id, flag, self._expect_exist(self._eq(STATUS, status.value)))
 
     def mark_vendor_copy_deleted(self, merchant_biz_id: str) -> None:
         flag: dict[str, list[Any]] = {"put": [("vendor_copy_deleted", True)]}
@@ -544,6 +542,54 @@ class TablestoreTransactionStore:
             if last is None:
                 return counts
             start = last
+
+    # --- migration ------------------------------------------------------------------------------------------
+
+    def ensure_tables(self, *, create: bool = True) -> SchemaReport:
+        """``tablestore_schema.ensure_tables`` with this store's client and table (``./scripts/kyc setup-tables``);
+        the SDK's errors become ``StorageError``."""
+        try:
+            return ensure_tables(self._client, self._table, create=create)
+        except self._ots.OTSServiceError as exc:
+            raise StorageError(f"tablestore setup failed: {exc.code}", code=str(exc.code)) from None
+        except self._ots.OTSClientError:
+            raise StorageError("tablestore setup rejected by the client", code="OTSClientError") from None
+
+    def backfill_index_columns(self) -> dict[str, int]:
+        """Give rows written before the indexes existed their index columns (``created_ms``, and the due of
+        ``due_on_create`` where they have none), and delete the old rate-limit slot rows (status ``RATE_SLOT``).
+
+        The one whole-table pass in this module: an operator's one-time migration (``./scripts/kyc setup-tables
+        --backfill``), never a request or a timer. Each row is written under the condition that ``updated_at`` still
+        holds what was read (a row changed meanwhile is skipped: a later run picks it up). Idempotent."""
+        ots = self._ots
+        counts = {"read": 0, "updated": 0, "deleted": 0, "skipped": 0}
+        start: list[tuple[str, Any]] = [(PK, ots.INF_MIN)]
+        while True:
+            _, next_start, rows, _ = self._call(
+                "GetRange", "get_range", self._table, ots.Direction.FORWARD, start, [(PK, ots.INF_MAX)],
+                max_version=1,
+            )
+            for row in rows or []:
+                counts["read"] += 1
+                columns = _columns(row)
+                mbid = str(row.primary_key[0][1])
+                if columns.get(STATUS) == Status.RATE_SLOT.value:
+                    self.delete(mbid)
+                    counts["deleted"] += 1
+                    continue
+                if CREATED_MS in columns or "updated_at" not in columns:
+                    continue  # written (or backfilled) since the indexes exist: its columns are kept by its writes
+                record = _record(row)
+                _, wanted = table_row(record)
+                put = [(CREATED_MS, wanted[CREATED_MS])]
+                if DUE_KIND not in columns and DUE_KIND in wanted:
+                    put += [(DUE_KIND, wanted[DUE_KIND]), (DUE_MS, wanted[DUE_MS])]
+                unchanged = self._expect_exist(self._eq("updated_at", columns["updated_at"]))
+                counts["updated" if self._update(mbid, {"put": put}, unchanged) else "skipped"] += 1
+            if not next_start:
+                return counts
+            start = list(next_start)
 
     # --- rate-limit counters ---------------------------------------------------------------------------------
 

@@ -123,19 +123,14 @@ def test_notification_flag_expects_row_with_the_notified_status(fake_ots: FakeOT
     assert row.attribute_columns == {"put": [("notification_enqueued", True)], "delete_all": ["due_kind", "due_ms"]}
 
 
-def test_notification_flag_ends_the_due_only_once_the_vendor_copy_is_deleted(fake_ots: FakeOTSClient) -> None:
+def test_notification_flag_keeps_the_due_while_a_vendor_copy_deletion_follows(fake_ots: FakeOTSClient) -> None:
     record = make_record()
     store = _store(fake_ots)
     store.create(record)
     store.finalize(record.merchant_biz_id, **{**FINAL, "status": "PASSED", "passed": "Y"})
-    store.mark_notification_enqueued(record.merchant_biz_id, "PASSED")  # vendor copy pending: keep the due
-    settle, flag_only = fake_ots.calls_named("update_row")[1:]
-    assert describe_condition(settle[0][2])[2] == (
-        "Composite",
-        tablestore.LogicalOperator.AND,
-        [("Single", "status", "PASSED", EQ, False), ("Single", "vendor_copy_deleted", True, EQ, False)],
-    )
-    assert flag_only[0][1].attribute_columns == {"put": [("notification_enqueued", True)]}
+    store.mark_notification_enqueued(record.merchant_biz_id, "PASSED")  # one write, the flag alone
+    (_, row, _), _ = fake_ots.calls_named("update_row")[1]
+    assert row.attribute_columns == {"put": [("notification_enqueued", True)]}
     assert fake_ots.rows[record.merchant_biz_id]["due_kind"] == "outbox"
 
 

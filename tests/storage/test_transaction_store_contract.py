@@ -245,7 +245,7 @@ def test_a_pending_vendor_copy_keeps_the_row_due_until_it_is_deleted(store: Tran
     assert _due_ids(store, DueKind.OUTBOX) == []
 
 
-def test_a_vendor_copy_deleted_before_the_notification_is_confirmed_ends_the_due_with_it(
+def test_a_vendor_copy_deleted_before_the_notification_leaves_the_row_for_the_sweeper_to_settle(
     store: TransactionStore,
 ) -> None:
     record = make_record()
@@ -253,7 +253,9 @@ def test_a_vendor_copy_deleted_before_the_notification_is_confirmed_ends_the_due
     store.finalize(record.merchant_biz_id, **FINAL)
     store.mark_vendor_copy_deleted(record.merchant_biz_id)
     assert _due_ids(store, DueKind.OUTBOX) == [record.merchant_biz_id]  # the notification is still owed
-    store.mark_notification_enqueued(record.merchant_biz_id, "PASSED")
+    store.mark_notification_enqueued(record.merchant_biz_id, "PASSED")  # "a deletion follows": the due stays
+    assert _due_ids(store, DueKind.OUTBOX) == [record.merchant_biz_id]
+    assert store.set_outbox_due(record.merchant_biz_id, "PASSED", None) is True  # what the sweeper then does
     assert _due_ids(store, DueKind.OUTBOX) == []
 
 

@@ -25,7 +25,7 @@ from shared.config import ConfigError
 from shared.storage import StorageError
 from tools.localstack import resolve_env
 
-from . import console, dlq, invoke, transactions
+from . import console, dlq, invoke, tables, transactions
 from .common import EXIT_OK, EXIT_USAGE, EXIT_VENDOR, Command, Context, OpsError, UsageError
 
 #: ``kyc list | head -1``: the reader went away (128 + SIGPIPE, what a shell reports for a killed writer).
@@ -159,13 +159,20 @@ COMMANDS: dict[str, Command] = {
         run_initialize,
     ),
     "status": Command("show one transaction (identity masked)", transactions.configure_status, transactions.run_status),
-    "list": Command("list transactions (JSON lines, key order)", transactions.configure_list, transactions.run_list),
+    "list": Command(
+        "list transactions (JSON lines, creation order)", transactions.configure_list, transactions.run_list
+    ),
     "refetch": Command(
         "fetch a pending transaction's result now (as the callback would)",
         transactions.configure_refetch,
         transactions.run_refetch,
     ),
     "sweep": Command("run the sweeper once and print its report", transactions.configure_sweep, transactions.run_sweep),
+    "setup-tables": Command(
+        "create or check the Tablestore tables and indexes (aliyun backend)",
+        tables.configure_setup_tables,
+        tables.run_setup_tables,
+    ),
     "erase": Command(
         "erase a user's verifications: vendor copy (DeleteVerifyResult), result objects, rows;"
         " asks for confirmation (--yes when not at a terminal)",

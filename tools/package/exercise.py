@@ -163,7 +163,7 @@ class Services:
             with quiet():
                 import_tablestore()
         self.receiver = loopback.WebhookReceiver()
-        self.ots = loopback.OtsServer() if backend == "aliyun" else None
+        self.ots = loopback.TablestoreLoopback() if backend == "aliyun" else None
         self.oss = loopback.OssServer(BUCKET) if backend == "aliyun" else None
         self.mns = loopback.MnsServer() if backend == "aliyun" else None
         self.data_dir = workdir / "data"
@@ -356,9 +356,9 @@ class Session:
         server = {"ots": self.services.ots, "oss": self.services.oss, "mns": self.services.mns}[service]
         if server is None:
             return False
-        # OTSQuotaExhausted: transient for the adapter, but not one the SDK retries itself (tablestore/retry.py),
-        # so an outage is seen at once instead of after the SDK's own backoff.
-        code = {"ots": "OTSQuotaExhausted", "oss": "InternalError", "mns": "InternalError"}[service]
+        # OTSServerBusy: transient for the adapter, retried a bounded number of times (BoundedRetry), each retry
+        # answered busy too by the loopback.
+        code = {"ots": "OTSServerBusy", "oss": "InternalError", "mns": "InternalError"}[service]
         server.fail_next(count, 503, code)
         return True
 

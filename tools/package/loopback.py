@@ -1,9 +1,9 @@
 """Loopback stand-ins for Tablestore, OSS and MNS, plus a webhook receiver, for tracing the packaged handlers.
 
-Interim doubles: enough of each service's wire protocol that the real SDKs inside a packaged function run their
-whole request path (build, sign, send, parse the answer, map errors) against them. Wire-level doubles checked
-against the services' documentation are built elsewhere; these check only what the flows here need: requests carry
-the SDK's signature header (the OTS one is verified), OSS puts ask for KMS, MNS bodies round-trip with their MD5.
+Tablestore is the wire-level double of ``tools/doubles/tablestore`` (the aliyun backend reads its secondary
+indexes). OSS and MNS are interim doubles: enough of each service's wire protocol that the real SDKs inside a
+packaged function run their whole request path (build, sign, send, parse the answer, map errors) against them; they
+check only what the flows here need: OSS puts ask for KMS, MNS bodies round-trip with their MD5.
 
 Each server runs on ``127.0.0.1:<free port>`` on a daemon thread, keeps its state in memory, and answers the next
 ``fail_next(n, ...)`` requests with an error, for the error paths.
@@ -13,13 +13,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
-import struct
 import threading
-import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
@@ -80,257 +76,33 @@ def _owner(handler: BaseHTTPRequestHandler) -> Any:
 
 
 # --- Tablestore (OTS) ---------------------------------------------------------------------------------------------
-#
-# Requests are protobuf messages (the SDK's own table_store_pb2 decodes them here) whose rows are PlainBuffer;
-# answers are signed as the SDK checks them (tablestore/protocol.py: x-ots-contentmd5, x-ots-date, and an
-# ``authorization: OTS <ak>:<HMAC-SHA1 of the x-ots-* headers and the URI>``).
-
-_TAG_ROW_PK, _TAG_ROW_DATA, _TAG_CELL, _TAG_CELL_NAME, _TAG_CELL_VALUE = 1, 2, 3, 4, 5
-_TAG_CELL_TYPE, _TAG_CELL_TIMESTAMP, _TAG_DELETE_ROW_MARKER, _TAG_ROW_CHECKSUM, _TAG_CELL_CHECKSUM = 6, 7, 8, 9, 10
-_VT_INTEGER, _VT_DOUBLE, _VT_BOOLEAN, _VT_STRING, _VT_BLOB, _VT_INF_MIN, _VT_INF_MAX = 0, 1, 2, 3, 7, 9, 10
-_DELETE_ALL_VERSIONS, _DELETE_ONE_VERSION = 1, 3
-_INF_MIN, _INF_MAX = object(), object()
-# HTTP statuses of OTS error codes. Unverified against the service's error table: the SDK maps errors by code
-# (shared/storage/tablestore_store.py), so the status only has to be an error status.
-_OTS_STATUS = {
-    "OTSConditionCheckFail": 403, "OTSAuthFailed": 403, "OTSQuotaExhausted": 403, "OTSServerBusy": 503,
-    "OTSParameterInvalid": 400,
-}  # fmt: skip
+# The Tablestore double (tools/doubles/tablestore: the SDK's wire protocol, conditions, filters, paging, secondary
+# indexes), with the deployment's tables and indexes (shared/storage/tablestore_schema.ensure_tables).
 
 
-def _value(data: bytes, pos: int) -> tuple[Any, int]:
-    """One PlainBuffer variant value (type byte + payload) at ``pos``."""
-    kind = data[pos]
-    pos += 1
-    if kind == _VT_INTEGER:
-        return struct.unpack_from("<q", data, pos)[0], pos + 8
-    if kind == _VT_DOUBLE:
-        return struct.unpack_from("<d", data, pos)[0], pos + 8
-    if kind == _VT_BOOLEAN:
-        return data[pos] != 0, pos + 1
-    if kind in (_VT_STRING, _VT_BLOB):
-        size = struct.unpack_from("<i", data, pos)[0]
-        raw = data[pos + 4 : pos + 4 + size]
-        return (raw.decode() if kind == _VT_STRING else bytes(raw)), pos + 4 + size
-    if kind == _VT_INF_MIN:
-        return _INF_MIN, pos
-    if kind == _VT_INF_MAX:
-        return _INF_MAX, pos
-    raise ValueError(f"unsupported PlainBuffer value type {kind}")
+class TablestoreLoopback:
+    """The Tablestore double on a free loopback port, instance ``kycinst``, table ``kyc_transactions``;
+    ``fail_next(n, status, code)`` makes the next ``n`` calls of the adapter fail with ``code``, whatever their
+    operation: each is one request and its retries (``tablestore_store.MAX_RETRIES``) answered with the error."""
 
+    def __init__(self, table: str = "kyc_transactions") -> None:
+        from shared.storage.tablestore_schema import ensure_tables  # noqa: PLC0415
+        from tools.doubles.tablestore import TablestoreDouble  # noqa: PLC0415
 
-@dataclass
-class _Row:
-    pk: list[tuple[str, Any]] = field(default_factory=list)
-    cells: list[tuple[str, Any, int | None]] = field(default_factory=list)  # (name, value, cell type)
-    delete_marker: bool = False
+        self.double = TablestoreDouble(access_key_id=ACCESS_KEY_ID, access_key_secret=ACCESS_KEY_SECRET)
+        self.double.start()
+        self.url = self.double.endpoint
+        ensure_tables(self.double.client(), table)
 
+    def fail_next(self, count: int, status: int, code: str) -> None:
+        from shared.storage.tablestore_store import MAX_RETRIES  # noqa: PLC0415
 
-def read_plain_buffer_rows(data: bytes) -> list[_Row]:
-    """Rows of a PlainBuffer (header 0x75, then rows), update cells (cell types) included. Checksums are skipped."""
-    if len(data) < 4 or struct.unpack_from("<i", data, 0)[0] != 0x75:
-        raise ValueError("not a PlainBuffer")
-    pos, rows = 4, []
-    while pos < len(data):
-        row, section = _Row(), None
-        while pos < len(data):
-            tag = data[pos]
-            pos += 1
-            if tag in (_TAG_ROW_PK, _TAG_ROW_DATA):
-                section = tag
-            elif tag == _TAG_CELL:
-                name, value, cell_type = "", None, None
-                while pos < len(data) and data[pos] in (_TAG_CELL_NAME, _TAG_CELL_VALUE, _TAG_CELL_TYPE,
-                                                         _TAG_CELL_TIMESTAMP, _TAG_CELL_CHECKSUM):
-                    inner = data[pos]
-                    pos += 1
-                    if inner == _TAG_CELL_NAME:
-                        size = struct.unpack_from("<i", data, pos)[0]
-                        name, pos = data[pos + 4 : pos + 4 + size].decode(), pos + 4 + size
-                    elif inner == _TAG_CELL_VALUE:
-                        value, pos = _value(data, pos + 4)  # skip the value's length prefix
-                    elif inner == _TAG_CELL_TYPE:
-                        cell_type, pos = data[pos], pos + 1
-                    elif inner == _TAG_CELL_TIMESTAMP:
-                        pos += 8
-                    else:  # cell checksum: the cell ends here
-                        pos += 1
-                        break
-                if section == _TAG_ROW_PK:
-                    row.pk.append((name, value))
-                else:
-                    row.cells.append((name, value, cell_type))
-            elif tag == _TAG_DELETE_ROW_MARKER:
-                row.delete_marker = True
-            elif tag == _TAG_ROW_CHECKSUM:
-                pos += 1
-                break
-            else:
-                raise ValueError(f"unexpected PlainBuffer tag {tag}")
-        rows.append(row)
-    return rows
+        del status  # the double answers each error code with the service's status for it
+        sequence = [code] * count * (1 + MAX_RETRIES)
+        self.double.set_faults({"operations": {"*": {"sequence": sequence}}} if count else {})
 
-
-_COMPARE: dict[int, Callable[[Any, Any], bool]] = {
-    1: lambda a, b: a == b, 2: lambda a, b: a != b, 3: lambda a, b: a > b,
-    4: lambda a, b: a >= b, 5: lambda a, b: a < b, 6: lambda a, b: a <= b,
-}  # fmt: skip
-
-
-def filter_passes(filter_bytes: bytes, attrs: dict[str, Any]) -> bool:
-    """A serialized ``Filter`` (single or composite column condition) evaluated on a row's attributes."""
-    import tablestore.protobuf.table_store_filter_pb2 as filter_pb2  # noqa: PLC0415 - the venv's SDK, not traced
-
-    outer = filter_pb2.Filter()
-    outer.ParseFromString(filter_bytes)
-    if outer.type == filter_pb2.FT_SINGLE_COLUMN_VALUE:
-        single = filter_pb2.SingleColumnValueFilter()
-        single.ParseFromString(outer.filter)
-        if single.column_name not in attrs:
-            return not single.filter_if_missing
-        expected, _ = _value(single.column_value, 0)
-        return _COMPARE[single.comparator](attrs[single.column_name], expected)
-    composite = filter_pb2.CompositeColumnValueFilter()
-    composite.ParseFromString(outer.filter)
-    results = [filter_passes(sub.SerializeToString(), attrs) for sub in composite.sub_filters]
-    if composite.combinator == filter_pb2.LO_NOT:
-        return not results[0]
-    return all(results) if composite.combinator == filter_pb2.LO_AND else any(results)
-
-
-def ots_error(code: str, message: str) -> tuple[int, bytes]:
-    import tablestore.protobuf.table_store_pb2 as pb  # noqa: PLC0415 - the venv's SDK, not traced
-
-    return _OTS_STATUS.get(code, 503), pb.Error(code=code, message=message).SerializeToString()
-
-
-def ots_request_signature(uri: str, headers: dict[str, str], secret: str) -> str:
-    """The OTS request signature (SignV2): HMAC-SHA1 over URI, method, query and the sorted x-ots-* headers."""
-    signed = sorted(f"{k}:{v.strip()}" for k, v in headers.items() if k.startswith("x-ots-") and k != "x-ots-signature")
-    text = f"{uri}\nPOST\n\n" + "\n".join(signed) + "\n"
-    return base64.b64encode(hmac.new(secret.encode(), text.encode(), hashlib.sha1).digest()).decode()
-
-
-class OtsServer(_Server):
-    """One table with a single STRING primary key column; rows are ``{pk: {column: value}}``."""
-
-    def __init__(self) -> None:
-        self.rows: dict[Any, dict[str, Any]] = {}
-        self.pk_name = "merchant_biz_id"
-        super().__init__(_OtsHandler)
-
-    def answer(self, api: str, body: bytes) -> tuple[int, bytes]:
-        import tablestore.protobuf.table_store_pb2 as pb  # noqa: PLC0415 - the venv's SDK, not traced
-
-        def consumed() -> Any:
-            return pb.ConsumedCapacity(capacity_unit=pb.CapacityUnit(read=1, write=1))
-
-        def condition_ok(condition: Any, key: Any) -> bool:
-            current = self.rows.get(key)
-            if condition.row_existence == pb.EXPECT_EXIST and current is None:
-                return False
-            if condition.row_existence == pb.EXPECT_NOT_EXIST and current is not None:
-                return False
-            if condition.HasField("column_condition") and condition.column_condition:
-                return current is not None and filter_passes(condition.column_condition, current)
-            return True
-
-        with self._lock:
-            if api == "PutRow":
-                request = pb.PutRowRequest()
-                request.ParseFromString(body)
-                row = read_plain_buffer_rows(request.row)[0]
-                key = row.pk[0][1]
-                if not condition_ok(request.condition, key):
-                    return ots_error("OTSConditionCheckFail", "Condition check failed.")
-                self.rows[key] = {name: value for name, value, _ in row.cells}
-                return 200, pb.PutRowResponse(consumed=consumed()).SerializeToString()
-            if api == "UpdateRow":
-                request = pb.UpdateRowRequest()
-                request.ParseFromString(body)
-                row = read_plain_buffer_rows(request.row_change)[0]
-                key = row.pk[0][1]
-                if not condition_ok(request.condition, key):
-                    return ots_error("OTSConditionCheckFail", "Condition check failed.")
-                columns = self.rows.setdefault(key, {})
-                for name, value, cell_type in row.cells:
-                    if cell_type in (_DELETE_ALL_VERSIONS, _DELETE_ONE_VERSION):
-                        columns.pop(name, None)
-                    else:
-                        columns[name] = value
-                return 200, pb.UpdateRowResponse(consumed=consumed()).SerializeToString()
-            if api == "GetRow":
-                request = pb.GetRowRequest()
-                request.ParseFromString(body)
-                key = read_plain_buffer_rows(request.primary_key)[0].pk[0][1]
-                found = self.rows.get(key)
-                encoded = self._encode_rows([(key, found)]) if found is not None else b""
-                return 200, pb.GetRowResponse(consumed=consumed(), row=encoded).SerializeToString()
-            if api == "DeleteRow":
-                request = pb.DeleteRowRequest()
-                request.ParseFromString(body)
-                key = read_plain_buffer_rows(request.primary_key)[0].pk[0][1]
-                if not condition_ok(request.condition, key):
-                    return ots_error("OTSConditionCheckFail", "Condition check failed.")
-                self.rows.pop(key, None)
-                return 200, pb.DeleteRowResponse(consumed=consumed()).SerializeToString()
-            if api == "GetRange":
-                request = pb.GetRangeRequest()
-                request.ParseFromString(body)
-                start = read_plain_buffer_rows(request.inclusive_start_primary_key)[0].pk[0][1]
-                end = read_plain_buffer_rows(request.exclusive_end_primary_key)[0].pk[0][1]
-                keys = sorted(
-                    k for k in self.rows if (start is _INF_MIN or k >= start) and (end is _INF_MAX or k < end)
-                )
-                limit = request.limit or 5000
-                page = keys[:limit]
-                matching = [(k, self.rows[k]) for k in page
-                            if not request.filter or filter_passes(request.filter, self.rows[k])]
-                answer = pb.GetRangeResponse(consumed=consumed(), rows=self._encode_rows(matching) if matching else b"")
-                if len(keys) > limit:
-                    answer.next_start_primary_key = self._encode_rows([(keys[limit], {})])
-                return 200, answer.SerializeToString()
-        return ots_error("OTSParameterInvalid", f"{api} is not served by this loopback")
-
-    def _encode_rows(self, rows: Sequence[tuple[Any, dict[str, Any] | None]]) -> bytes:
-        from tablestore.plainbuffer.plain_buffer_builder import PlainBufferBuilder  # noqa: PLC0415
-
-        out = b""
-        for index, (key, columns) in enumerate(rows):
-            attributes = list((columns or {}).items())
-            encoded = bytes(PlainBufferBuilder.serialize_for_put_row([(self.pk_name, key)], attributes))
-            out += encoded if index == 0 else encoded[4:]  # one header for the whole buffer
-        return out
-
-
-class _OtsHandler(_Quiet):
-    def do_POST(self) -> None:
-        server: OtsServer = _owner(self)
-        body = self._body()
-        api = urlsplit(self.path).path.lstrip("/")
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        failure = server.take_failure(api)
-        expected = ots_request_signature(urlsplit(self.path).path, headers, ACCESS_KEY_SECRET)
-        if headers.get("x-ots-signature") != expected:
-            status, payload = ots_error("OTSAuthFailed", "signature mismatch")
-        elif failure is not None:
-            status, payload = ots_error(failure[1], "injected by the loopback")
-        else:
-            status, payload = server.answer(api, body)
-        self._send(status, payload, self._signed_headers(urlsplit(self.path).path, payload, status))
-
-    def _signed_headers(self, uri: str, payload: bytes, status: int) -> dict[str, str]:
-        headers = {
-            "x-ots-contentmd5": base64.b64encode(hashlib.md5(payload).digest()).decode(),  # noqa: S324 - the protocol's
-            "x-ots-requestid": f"ots-{time.monotonic_ns()}",
-            "x-ots-date": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
-            "x-ots-contenttype": "protocol buffer",
-        }
-        if 200 <= status < 300:
-            text = "\n".join(sorted(f"{k}:{v}" for k, v in headers.items())) + "\n" + uri
-            digest = hmac.new(ACCESS_KEY_SECRET.encode(), text.encode(), hashlib.sha1).digest()
-            headers["authorization"] = f"OTS {ACCESS_KEY_ID}:{base64.b64encode(digest).decode()}"
-        return headers
+    def close(self) -> None:
+        self.double.stop()
 
 
 # --- OSS ------------------------------------------------------------------------------------------------------------
