@@ -3,13 +3,14 @@ settles within a minute (issue 13, "Done when"). Driven as a person would: start
 
 from __future__ import annotations
 
+import logging
 import time
 from urllib.parse import urlsplit
 
 import pytest
 
 from tests.e2e.support import E2EStack, MakeStack, request
-from tools.devstack.dev import EXPLORING, DevConfig
+from tools.devstack.dev import EXPLORING, DevConfig, QuietIdleSweeps
 
 SETTLES_WITHIN = 60.0
 #: What a person does on the sandbox page (its default values), and where that ends.
@@ -69,3 +70,17 @@ def test_one_user_is_never_rate_limited_while_exploring(exploring: E2EStack) -> 
     for _ in range(12):  # the deployed limit is 10 an hour
         exploring.start_verification(user="demo-user")
         time.sleep(0.15)  # a person's pace: the sandbox holds the vendor's 10 calls a second
+
+
+def test_a_sweep_every_2_s_logs_only_when_it_did_something() -> None:
+    def record(**fields: object) -> logging.LogRecord:
+        made = logging.LogRecord("kyc.sweeper", logging.INFO, __file__, 1, "sweep.done", None, None)
+        made.__dict__.update(fields)
+        return made
+
+    idle = {"checked": 0, "finalized": 0, "abandoned": 0, "stillPending": 0, "renotified": 0, "expired": 0,
+            "errors": []}  # fmt: skip
+    quiet = QuietIdleSweeps()
+    assert not quiet.filter(record(**idle))
+    assert quiet.filter(record(**{**idle, "abandoned": 1}))
+    assert quiet.filter(logging.LogRecord("kyc.sweeper", logging.INFO, __file__, 1, "sweep.abandoned", None, None))

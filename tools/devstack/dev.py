@@ -17,6 +17,7 @@ Against the real vendor (``CLOUDAUTH_ENDPOINT`` set) the code's defaults apply: 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -70,6 +71,15 @@ EXPLORING: dict[str, str] = {
     "KYC_WEBHOOK_RETRY_SCHEDULE": "2,5,10,30,60",
 }
 EXPLORING_SWEEP_INTERVAL = 2.0
+_SWEEP_WORK = ("checked", "finalized", "abandoned", "stillPending", "renotified", "expired", "errors")
+
+
+class QuietIdleSweeps(logging.Filter):
+    """With a sweep every 2 s, the sweeper's "nothing to do" line would scroll everything else off the terminal:
+    only sweeps that did something are logged (the sweeper's own logger, this process only)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "sweep.done" or any(getattr(record, name, None) for name in _SWEEP_WORK)
 
 
 class DevStack:
@@ -83,6 +93,7 @@ class DevStack:
         self.sandbox: SandboxServer | None = None
         self.gateway: Gateway | None = None
         self.worker: QueueWorker | None = None
+        self._quiet_sweeps = QuietIdleSweeps()
         self.demo = DemoApp(jwt_secret=self._setting("KYC_JWT_SECRET", self.secrets["jwt_secret"]),
                             webhook_secret=self.secrets["webhook_secret"])
 
@@ -138,6 +149,8 @@ class DevStack:
         storage = StorageSettings.from_env(env)
         queues = {name: cast(SqliteQueue, open_queue(storage, name)) for name in ("recheck", "notify")}
         timers = [("sweeper", self.sweep_interval)] if self.sweep_interval > 0 else []
+        if self.exploring:
+            logging.getLogger("kyc.sweeper").addFilter(self._quiet_sweeps)
         self.worker = QueueWorker(
             self.gateway.invoke,
             queues,
@@ -163,6 +176,7 @@ class DevStack:
         return self.config.sweep_interval
 
     def stop(self) -> None:
+        logging.getLogger("kyc.sweeper").removeFilter(self._quiet_sweeps)
         if self.worker is not None:
             self.worker.stop()
         if self.gateway is not None:
