@@ -131,3 +131,18 @@ CERTIFICATE_TYPES: dict[str, CertificateType] = {
         CertificateType("PHL07002", "Philippines professional ID", pages=None),  # pages column not read: UNVERIFIED
     )
 }
+
+
+def document_name(code: str) -> str | None:
+    """The English name of a document type of either family, ``None`` for a code in neither table."""
+    doc = DOC_TYPES.get(code)
+    if doc is not None:
+        return doc.name
+    certificate = CERTIFICATE_TYPES.get(code)
+    return certificate.name if certificate is not None else None
+
+
+def in_table_order(codes: frozenset[str]) -> list[str]:
+    """``codes`` in the order of the tables above (eKYC's, then the certificate table), unlisted codes last, sorted."""
+    listed = [code for code in (*DOC_TYPES, *CERTIFICATE_TYPES) if code in codes]
+    return listed + sorted(codes - set(listed))

@@ -135,7 +135,8 @@ class ResultFetcher:
             logger.warning("fetch.vendor_error", extra={"errorCode": exc.code, "transient": exc.transient})
             return self._schedule_recheck(record, attempt if recheck else None, error=exc.code, pending=False)
         try:
-            result = parse_check_result(body, doc_type=record.doc_type)
+            # The product decides what the result can carry: a face-only product's never has an identity.
+            result = parse_check_result(body, doc_type=record.doc_type or None, product_code=record.product_code)
         except ResultParseError as exc:
             logger.error("fetch.unparseable_result", extra={"errorCode": exc.code})
             return self._schedule_recheck(record, attempt if recheck else None, error=exc.code, pending=False)
@@ -169,7 +170,8 @@ class ResultFetcher:
         document = {
             "merchantBizId": mbid,
             "transactionId": record.transaction_id,
-            "docType": result.doc_type or record.doc_type,
+            "productCode": record.product_code,
+            "docType": result.doc_type or record.doc_type or None,
             "fetchedAt": now,
             "images": image_keys,
             "unreadableImages": unreadable,
@@ -186,6 +188,7 @@ class ResultFetcher:
             identity_masked=mask_identity(result.identity) if result.identity else None,
             result_version=int(now * 1000),  # ms of the fetch: a later fetch never loses to an older one
             now=now,
+            face=result.face.to_dict(),
         )
         if not won:
             logger.info("fetch.already_final")

@@ -211,8 +211,10 @@ class Notifier:
             "status": record.status,
             "passed": record.passed,
             "subCode": record.sub_code,
-            "docType": record.doc_type,
+            "productCode": record.product_code,
+            "docType": record.doc_type or None,  # None: the product verifies no document
             "identity": record.identity_masked,
+            "face": record.face,
         }
         # The event's timestamp is when the result became final: stable across retries, unlike webhook-timestamp.
         event = {"type": event_type, "timestamp": _iso(record.finalized_at or record.updated_at), "data": data}

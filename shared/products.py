@@ -256,6 +256,11 @@ PRODUCTS: Mapping[str, Product] = {p.code: p for p in _ROWS}
 SUPPORTED: tuple[str, ...] = tuple(p.code for p in _ROWS if p.supported)
 
 
+def supported_in(region: str) -> tuple[str, ...]:
+    """The supported products the vendor offers in ``region``, in table order."""
+    return tuple(code for code in SUPPORTED if PRODUCTS[code].offered_in(region))
+
+
 class ProductError(ValueError):
     """A product code this project cannot use where it was asked for. The message names the product (unless it is
     not a documented code, which is not repeated), the region or operation involved, and what would work;

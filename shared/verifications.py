@@ -2,12 +2,14 @@
 
 :meth:`Verifications.start`, in this order of effects:
 
-1. the request is checked and built (nothing is stored or sent yet): our fields, the switches of
-   :data:`~shared.cloudauth.switches.INITIALIZE_SWITCHES`, a new merchantBizId, the callback URL and token;
+1. the request is checked and built (nothing is stored or sent yet): the product (``productCode``, one of the
+   deployment's :class:`ProductOffer`), our fields with the product's ``docType`` rule, the switches the product
+   accepts (:func:`~shared.cloudauth.switches.switches_for`), a new merchantBizId, the callback URL and token;
 2. the start is counted against the owner's hourly limit with one conditional write to their counter
    (:mod:`shared.ratelimit`; 429 when the limit is reached);
-3. ``Initialize`` is called once, never retried once it may have reached the vendor (each one is billed); when the
-   vendor certainly did nothing the count is given back;
+3. the product's start operation (``Initialize`` or ``InitializeV2``, from :mod:`shared.products`) is called once,
+   never retried once it may have reached the vendor (each one is billed); when the vendor certainly did nothing the
+   count is given back;
 4. the PENDING row is stored (conditional create) before anyone learns the URL: without the row the callback could
    never be matched, so a failed write refuses the start (no URL) — the vendor's transaction is then left unused.
 
@@ -26,19 +28,22 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from shared import jsonutil
+from shared import doctypes, jsonutil, products
 from shared.callback import callback_url, hash_callback_token, new_callback_token
 from shared.cloudauth import (
-    INITIALIZE_SWITCHES,
+    SWITCHES,
     AuthError,
     CloudAuthClient,
     CloudAuthError,
+    CloudAuthSettings,
     InitializeRequest,
     InitializeResponse,
+    InitializeV2Request,
     ParameterError,
     Switches,
     ThrottlingError,
     TransportError,
+    switches_for,
 )
 from shared.config import (
     ConfigError,
@@ -51,7 +56,6 @@ from shared.config import (
     http_url,
     is_aliyun_backend,
 )
-from shared.doctypes import DOC_TYPES
 from shared.ids import is_merchant_biz_id
 from shared.log import get_logger, log_context, register_secret
 from shared.ratelimit import WINDOW_SECONDS, claim_slot, release_slot
@@ -61,7 +65,78 @@ from shared.storage import RecordExists, StorageError, TransactionRecord, Transa
 logger = get_logger("kyc.initializer")
 
 #: Fields of ``POST /verifications`` besides the switches.
-REQUEST_FIELDS = frozenset({"docType", "metaInfo", "returnUrl"})
+REQUEST_FIELDS = frozenset({"productCode", "docType", "metaInfo", "returnUrl"})
+#: Every switch name of any start operation.
+SWITCH_NAMES = frozenset(name for table in SWITCHES.values() for name in table.by_api_name)
+
+def _call_initialize(client: CloudAuthClient, fields: dict[str, Any]) -> InitializeResponse:
+    return client.initialize(InitializeRequest(**fields))
+
+
+def _call_initialize_v2(client: CloudAuthClient, fields: dict[str, Any]) -> InitializeResponse:
+    return client.initialize_v2(InitializeV2Request(**fields))
+
+
+#: How each start operation of :mod:`shared.products` is called, with the fields this service sets (both requests
+#: take them). A product is started by its row's operation: adding a product is a row, not a code path here.
+START_CALLS: Mapping[str, Callable[[CloudAuthClient, dict[str, Any]], InitializeResponse]] = {
+    products.INITIALIZE: _call_initialize,
+    products.INITIALIZE_V2: _call_initialize_v2,
+}
+
+
+@dataclass(frozen=True)
+class ProductOffer:
+    """The products this deployment lets a frontend start (``CLOUDAUTH_PRODUCTS``, each checked against the region
+    when the settings were read), the one a request that names none gets (``CLOUDAUTH_PRODUCT_CODE``), and the
+    region whose document-type lists apply."""
+
+    default: str
+    allowed: tuple[str, ...]
+    region: str
+    allow_undocumented_doc_types: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: CloudAuthSettings) -> ProductOffer:
+        return cls(
+            default=settings.product_code,
+            allowed=settings.allowed_products,
+            region=settings.region,
+            allow_undocumented_doc_types=settings.allow_undocumented_doc_types,
+        )
+
+    def product(self, code: Any) -> products.Product:
+        """The allowed product ``code`` names (``None``: the default); ``ProductNotAllowed`` otherwise."""
+        code = self.default if code is None else code
+        product = products.PRODUCTS.get(code) if isinstance(code, str) and code in self.allowed else None
+        if product is None or product.start_operation not in START_CALLS:
+            raise Refused(
+                "ProductNotAllowed",
+                f"productCode must be one of {', '.join(self.allowed)}",
+                details={"allowed": list(self.allowed)},
+            )
+        return product
+
+    def view(self) -> dict[str, Any]:
+        """``GET /verifications/products``: what a frontend needs to offer a choice (no secrets, no PII)."""
+        return {
+            "region": self.region,
+            "regionName": products.REGION_NAMES.get(self.region),
+            "defaultProduct": self.default,
+            "products": [self._product_view(products.PRODUCTS[code]) for code in self.allowed],
+        }
+
+    def _product_view(self, product: products.Product) -> dict[str, Any]:
+        table = product.doc_types
+        codes = doctypes.in_table_order(table.codes_in(self.region)) if table is not None else []
+        return {
+            "productCode": product.code,
+            "summary": product.summary,
+            "verifiesDocument": product.has_document is not False,
+            "docTypeRequired": product.doc_type is products.DocTypeUse.REQUIRED,
+            "docTypes": [{"code": code, "name": doctypes.document_name(code)} for code in codes],
+            "switches": list(switches_for(product).by_api_name),
+        }
 
 
 @dataclass(frozen=True)
@@ -125,11 +200,14 @@ class Refused(Exception):
 
     log_safe = True
 
-    def __init__(self, code: str, message: str, *, retry_after: int | None = None) -> None:
+    def __init__(
+        self, code: str, message: str, *, retry_after: int | None = None, details: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.retry_after = retry_after
+        self.details = dict(details or {})  # further machine-readable facts, e.g. the allowed values
 
 
 class NotBilled(Refused):
@@ -170,25 +248,31 @@ def return_url_allowed(url: str, allowlist: tuple[str, ...]) -> bool:
 
 
 def verification_view(record: TransactionRecord) -> dict[str, Any]:
-    """What the owner's frontend may see: status and masked identity, never PII."""
-    doc = DOC_TYPES.get(record.doc_type or "")
+    """What the owner's frontend may see: status, masked identity and the face verdicts, never PII."""
     return {
         "merchantBizId": record.merchant_biz_id,
         "transactionId": record.transaction_id,
         "status": record.status,
         "passed": record.passed,
         "subCode": record.sub_code,
-        "docType": record.doc_type,
-        "docTypeName": doc.name if doc else None,
+        "productCode": record.product_code,
+        "docType": record.doc_type or None,  # None: the product verifies no document
+        "docTypeName": doctypes.document_name(record.doc_type) if record.doc_type else None,
         "createdAt": record.created_at,
         "updatedAt": record.updated_at,
         "finalizedAt": record.finalized_at,
         "identity": record.identity_masked,
+        "face": record.face,
     }
 
 
 class Verifications:
-    """Start verifications through ``Initialize`` and show them to their owners. Thread-safe."""
+    """Start verifications of the deployment's products and show them to their owners. Thread-safe.
+
+    ``offer``: the products a request may name (default: the client's settings, :meth:`ProductOffer.from_settings`).
+    A product is started by its row's operation (:data:`START_CALLS`) with the switches it accepts
+    (:func:`~shared.cloudauth.switches.switches_for`): a new product is a row in :mod:`shared.products`.
+    """
 
     def __init__(
         self,
@@ -197,35 +281,36 @@ class Verifications:
         client: CloudAuthClient,
         store: TransactionStore,
         clock: Callable[[], float] = time.time,
-        switches: Switches = INITIALIZE_SWITCHES,
+        offer: ProductOffer | None = None,
     ) -> None:
         self.settings = settings
         self.client = client
         self.store = store
         self.clock = clock
-        self.switches = switches
-        self.fields = REQUEST_FIELDS | switches.by_api_name.keys()
+        self.offer = offer if offer is not None else ProductOffer.from_settings(client.settings)
 
     def start(self, owner: str, body: Any) -> Started:
         """Start one verification for ``owner`` from a ``POST /verifications`` body; :class:`Refused` otherwise."""
-        request = self.initialize_request(body, owner)
+        product, fields = self.start_request(body, owner)
+        merchant_biz_id: str = fields["merchant_biz_id"]
         slot = self._claim_rate_slot(owner)
-        with log_context(merchant_biz_id=request.merchant_biz_id):
+        with log_context(merchant_biz_id=merchant_biz_id):
             try:
-                response = self._call_initialize(request)
+                response = self._call_start(product, fields)
             except NotBilled:
                 if slot is not None:  # nothing was billed: the attempt does not count against the user's limit
                     release_slot(self.store, slot, on_error=lambda _: logger.warning("initialize.slot_not_released"))
                 raise
             now = self.clock()
             record = TransactionRecord(
-                merchant_biz_id=request.merchant_biz_id,
+                merchant_biz_id=merchant_biz_id,
                 transaction_id=response.transaction_id,
                 merchant_user_id=owner,
-                doc_type=request.doc_type,
-                scene_code=request.extra.get("SceneCode"),
+                doc_type=fields.get("doc_type") or "",  # "": the product verifies no document
+                product_code=product.code,
+                scene_code=fields["extra"].get("SceneCode"),
                 status=Status.PENDING,
-                callback_token_hash=hash_callback_token(request.callback_token or ""),
+                callback_token_hash=hash_callback_token(fields["callback_token"]),
                 created_at=now,
                 updated_at=now,
             )
@@ -235,8 +320,8 @@ class Verifications:
                 # Without a stored row we could never match the callback: the caller gets no URL.
                 logger.error("initialize.store_failed", extra={"errorCode": type(exc).__name__})
                 raise Refused("StorageUnavailable", "the verification could not be saved; try again") from None
-            logger.info("initialize.created", extra={"docType": request.doc_type})
-        return Started(request.merchant_biz_id, response.transaction_id, response.transaction_url)
+            logger.info("initialize.created", extra={"productCode": product.code, "docType": record.doc_type})
+        return Started(merchant_biz_id, response.transaction_id, response.transaction_url)
 
     def get(self, owner: str, merchant_biz_id: str) -> TransactionRecord:
         """``owner``'s verification; ``NotFound`` for a malformed id, a missing row or someone else's row alike."""
@@ -251,16 +336,20 @@ class Verifications:
 
     # -- steps ----------------------------------------------------------------------------------------------
 
-    def initialize_request(self, body: Any, owner: str) -> InitializeRequest:
-        """The Initialize call a request body asks for (a new merchantBizId, callback URL and token each time)."""
+    def start_request(self, body: Any, owner: str) -> tuple[products.Product, dict[str, Any]]:
+        """The product a request body asks for and the fields of its start request (a new merchantBizId, callback
+        URL and token each time); the fields are those :data:`START_CALLS` pass to either request type."""
         if not isinstance(body, dict):
             raise Refused("InvalidJson", "the body must be a JSON object")
-        unknown = sorted(set(body) - self.fields)
+        product = self.offer.product(body.get("productCode"))
+        switches = switches_for(product)
+        unknown = sorted(set(body) - REQUEST_FIELDS - switches.by_api_name.keys())
+        refused = [name for name in unknown if name in SWITCH_NAMES]
+        if refused:  # a switch of another product: say so rather than "unknown"
+            raise Refused("InvalidParameter", f"{product.code} does not take {', '.join(refused)}")
         if unknown:
             raise Refused("UnknownField", f"unknown field(s): {', '.join(unknown)[:200]}")
-        doc_type = body.get("docType")
-        if not isinstance(doc_type, str) or not doc_type:
-            raise Refused("MissingParameter", "docType is required (e.g. 01000000 for a passport)")
+        doc_type = self._doc_type(product, body.get("docType"))
         meta_info = body.get("metaInfo")
         if isinstance(meta_info, dict):
             meta_info = jsonutil.dumps_str(meta_info)
@@ -272,21 +361,42 @@ class Verifications:
         if not isinstance(return_url, str) or not return_url_allowed(return_url, self.settings.return_url_allowlist):
             raise Refused("ReturnUrlNotAllowed", "returnUrl is not in the allowed list")
         merchant_biz_id = uuid.uuid4().hex
-        return InitializeRequest(
-            merchant_biz_id=merchant_biz_id,
-            meta_info=meta_info,
-            merchant_user_id=owner,
-            return_url=return_url,
-            doc_type=doc_type,
-            callback_url=callback_url(self.settings.public_url, merchant_biz_id),
-            callback_token=new_callback_token(),
-            extra=self._switch_parameters(body),
-        )
+        return product, {
+            "merchant_biz_id": merchant_biz_id,
+            "meta_info": meta_info,
+            "merchant_user_id": owner,
+            "return_url": return_url,
+            "product_code": product.code,
+            "doc_type": doc_type,
+            "callback_url": callback_url(self.settings.public_url, merchant_biz_id),
+            "callback_token": new_callback_token(),
+            "extra": self._switch_parameters(switches, body),
+        }
 
-    def _switch_parameters(self, body: Mapping[str, Any]) -> dict[str, str]:
+    def _doc_type(self, product: products.Product, doc_type: Any) -> str | None:
+        """``docType`` by the product's rule (:mod:`shared.products`): required and one of its codes in the region,
+        or refused when the product verifies no document."""
+        if product.doc_type is products.DocTypeUse.NOT_ACCEPTED:
+            if doc_type is not None:
+                raise Refused("InvalidParameter", f"{product.code} verifies no document: docType is not accepted")
+            return None
+        if doc_type is None and product.doc_type is not products.DocTypeUse.REQUIRED:
+            return None
+        if not isinstance(doc_type, str) or not doc_type:
+            raise Refused("MissingParameter", f"docType is required by {product.code} (GET /verifications/products)")
+        if product.doc_types is not None:
+            problem = product.doc_types.problem(
+                doc_type, self.offer.region, allow_undocumented=self.offer.allow_undocumented_doc_types
+            )
+            if problem is not None:
+                raise Refused("InvalidParameter", f"docType {problem} ({product.code})")
+        return doc_type
+
+    @staticmethod
+    def _switch_parameters(switches: Switches, body: Mapping[str, Any]) -> dict[str, str]:
         """The vendor parameters of the switches set in ``body``; their values are checked by the client."""
         parameters: dict[str, str] = {}
-        for switch in self.switches:
+        for switch in switches:
             value = body.get(switch.api_name)
             if value is None:
                 continue
@@ -314,9 +424,9 @@ class Verifications:
             raise Refused("RateLimited", f"at most {limit} verifications per hour", retry_after=retry_after)
         return slot
 
-    def _call_initialize(self, request: InitializeRequest) -> InitializeResponse:
+    def _call_start(self, product: products.Product, fields: dict[str, Any]) -> InitializeResponse:
         try:
-            return self.client.initialize(request)
+            return START_CALLS[product.start_operation or ""](self.client, fields)
         except ParameterError as exc:
             raise NotBilled("InvalidParameter", exc.message) from None
         except ThrottlingError:

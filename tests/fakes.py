@@ -16,7 +16,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from shared import jsonutil
-from shared.cloudauth import DeleteVerifyResultResponse, InitializeRequest
+from shared.cloudauth import CloudAuthSettings, DeleteVerifyResultResponse, InitializeRequest, InitializeV2Request
 from shared.delivery import DeliveryResult
 from shared.fetcher import FetchSettings, ResultFetcher
 from shared.notifications import Notifier, Subscriber, WebhookSettings
@@ -90,15 +90,25 @@ def check_result_body(passed: str = "Y", sub_code: str = "200", *, images: bool 
     }
 
 
+#: What FakeCloudAuth's owner reads of its settings: the default product, the allowed ones, the region.
+FAKE_SETTINGS = CloudAuthSettings(
+    endpoint="https://vendor.example", access_key_id="ak", access_key_secret="sk",
+    product_code="eKYC", products=("eKYC", "eKYC_PRO", "FACE_LIVENESS_PRO"), region="cn-hongkong",
+)
+
+
 class FakeCloudAuth:
-    """The vendor client's three calls. ``script`` answers CheckResult in order (a dict body or an exception to
-    raise); its last entry repeats. ``before_check`` runs inside every CheckResult call (barriers, events)."""
+    """The vendor client's calls. ``script`` answers CheckResult in order (a dict body or an exception to
+    raise); its last entry repeats. ``before_check`` runs inside every CheckResult call (barriers, events).
+    ``initialize_calls`` records Initialize and InitializeV2 requests alike."""
+
+    settings = FAKE_SETTINGS
 
     def __init__(self, *script: Any) -> None:
         self.script: list[Any] = list(script) or [check_result_body()]
         self.check_calls: list[tuple[str, str]] = []
         self.delete_calls: list[str] = []
-        self.initialize_calls: list[InitializeRequest] = []
+        self.initialize_calls: list[InitializeRequest | InitializeV2Request] = []
         self.initialize_error: Exception | None = None
         self.before_check: Callable[[], object] | None = None
         self._lock = threading.Lock()
@@ -117,7 +127,10 @@ class FakeCloudAuth:
         self.delete_calls.append(transaction_id)
         return DeleteVerifyResultResponse(deleted=True, delete_result="Y", transaction_id=transaction_id)
 
-    def initialize(self, request: InitializeRequest) -> Any:
+    def initialize_v2(self, request: InitializeV2Request) -> Any:
+        return self.initialize(request)
+
+    def initialize(self, request: InitializeRequest | InitializeV2Request) -> Any:
         self.initialize_calls.append(request)
         if self.initialize_error is not None:
             raise self.initialize_error

@@ -125,6 +125,56 @@ def test_missing_credentials_name_the_variable(missing: str) -> None:
     assert info.value.variable == missing and missing in str(info.value)
 
 
+# --- CLOUDAUTH_PRODUCTS: the products a request may name ----------------------------------------------------
+
+
+def test_without_a_product_list_only_the_default_product_is_allowed() -> None:
+    assert CloudAuthSettings.from_env(CREDS).allowed_products == ("eKYC",)
+    singapore = {**CREDS, "CLOUDAUTH_PRODUCT_CODE": "eKYC_PRO", "CLOUDAUTH_REGION": "ap-southeast-1"}
+    s = CloudAuthSettings.from_env(singapore)
+    assert s.allowed_products == ("eKYC_PRO",)
+
+
+def test_the_product_list_keeps_its_order_without_duplicates() -> None:
+    s = CloudAuthSettings.from_env(
+        {**CREDS, "CLOUDAUTH_PRODUCTS": " FACE_LIVENESS_PRO, eKYC,eKYC_PRO ,eKYC,"}
+    )
+    assert s.allowed_products == ("FACE_LIVENESS_PRO", "eKYC", "eKYC_PRO")
+    assert s.product_code == "eKYC"
+
+
+@pytest.mark.parametrize(
+    ("listed", "region", "refused", "works_in"),
+    [("eKYC_PRO,FACE_LIVENESS_PRO", "ap-southeast-3", "FACE_LIVENESS_PRO", "ap-southeast-1"),
+     ("eKYC_PRO,eKYC", "ap-southeast-1", "eKYC", "cn-hongkong")],
+)  # fmt: skip
+def test_a_listed_product_the_region_does_not_offer_fails_naming_it_the_region_and_where_it_works(
+    listed: str, region: str, refused: str, works_in: str
+) -> None:
+    env = {**CREDS, "CLOUDAUTH_PRODUCTS": listed, "CLOUDAUTH_REGION": region, "CLOUDAUTH_PRODUCT_CODE": "eKYC_PRO"}
+    with pytest.raises(ConfigError) as info:
+        CloudAuthSettings.from_env(env)
+    message = str(info.value)
+    assert info.value.variable == "CLOUDAUTH_PRODUCTS"
+    assert f"{refused} is not offered in {region}" in message and works_in in message
+
+
+@pytest.mark.parametrize(
+    ("product", "reason"), [("eKYC_MIN", "not supported"), ("NOPE", "not one the vendor documents")]
+)
+def test_a_listed_product_this_project_cannot_start_is_refused(product: str, reason: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        CloudAuthSettings.from_env({**CREDS, "CLOUDAUTH_PRODUCTS": f"eKYC,{product}"})
+    assert info.value.variable == "CLOUDAUTH_PRODUCTS" and reason in str(info.value)
+
+
+def test_the_product_list_must_include_the_default_product() -> None:
+    with pytest.raises(ConfigError) as info:
+        CloudAuthSettings.from_env({**CREDS, "CLOUDAUTH_PRODUCTS": "eKYC_PRO,FACE_LIVENESS_PRO"})
+    assert info.value.variable == "CLOUDAUTH_PRODUCTS"
+    assert "default product eKYC" in str(info.value) and "CLOUDAUTH_PRODUCT_CODE" in str(info.value)
+
+
 def test_all_variables_are_read() -> None:
     s = CloudAuthSettings.from_env(
         {
@@ -137,9 +187,11 @@ def test_all_variables_are_read() -> None:
             "CLOUDAUTH_PRODUCT_CODE": "eKYC_PRO",
             "CLOUDAUTH_REGION": "ap-southeast-1",
             "CLOUDAUTH_ALLOW_UNDOCUMENTED_DOC_TYPES": "Y",
+            "CLOUDAUTH_PRODUCTS": "eKYC_PRO,FACE_LIVENESS_PRO",
         }
     )
     assert s.security_token == "sts"
+    assert s.allowed_products == ("eKYC_PRO", "FACE_LIVENESS_PRO")
     assert (s.connect_timeout, s.read_timeout, s.max_attempts) == (1.5, 7.0, 5)
     assert (s.signature_version, s.product_code, s.allow_undocumented_doc_types) == ("v1", "eKYC_PRO", True)
     assert s.region == "ap-southeast-1"

@@ -23,8 +23,10 @@ from shared.cloudauth import (
     InitializeRequest,
     InitializeV2Request,
     ParameterError,
+    switches_for,
 )
 from shared.cloudauth.params import validate_initialize_v2
+from shared.cloudauth.switches import BY_PARAMETER
 from tests.test_cloudauth_fakeserver import AK, SECRET, FakeCloudAuth, Seen
 
 META_INFO = '{"bioMetaInfo":"4.1.0:2916352,0","deviceType":"h5","ua":"Mozilla/5.0"}'
@@ -104,6 +106,8 @@ def value_for(name: str) -> st.SearchStrategy[Any]:
 
 
 OPTIONAL = sorted(INITIALIZE_V2.names - set(INITIALIZE_V2.required) - {"DocType", "ProductCode"})
+# A product that verifies no document takes no document switch (the switches' table).
+DOCUMENT_SWITCHES = frozenset(name for name, switch in BY_PARAMETER.items() if switch.document)
 EKYC_PRO_CODES = sorted(products.EKYC_PRO_DOC_TYPES.codes_in(products.HONG_KONG))
 
 
@@ -119,7 +123,9 @@ def initialize_v2_params(draw: st.DrawFn) -> dict[str, Any]:
     }
     if product == "eKYC_PRO":
         params["DocType"] = draw(st.sampled_from(EKYC_PRO_CODES))
-    for name in draw(st.lists(st.sampled_from(OPTIONAL), unique=True, max_size=12)):
+    accepted = switches_for(products.PRODUCTS[product]).by_parameter
+    optional = [name for name in OPTIONAL if name not in DOCUMENT_SWITCHES or name in accepted]
+    for name in draw(st.lists(st.sampled_from(optional), unique=True, max_size=12)):
         params[name] = draw(value_for(name))
     return params
 
@@ -242,6 +248,23 @@ def test_face_liveness_pro_refuses_a_doc_type() -> None:
     error = refusal(v2_request(product_code="FACE_LIVENESS_PRO"))
     assert (error.code, error.parameter) == ("InvalidParameter", "DocType")
     assert "verifies no document" in error.message
+
+
+@pytest.mark.parametrize("parameter", sorted(DOCUMENT_SWITCHES))
+def test_face_liveness_pro_refuses_a_document_switch(parameter: str) -> None:
+    request = v2_request(product_code="FACE_LIVENESS_PRO", doc_type=None, extra={parameter: sample(parameter)})
+    error = refusal(request, products.SINGAPORE)
+    assert (error.code, error.parameter) == ("InvalidParameter", parameter)
+
+
+def test_face_liveness_pro_takes_the_face_switches() -> None:
+    face = {s.parameter: sample(s.parameter) for s in switches_for(products.PRODUCTS["FACE_LIVENESS_PRO"])}
+    assert {"Model", "SecurityLevel", "LanguageConfig"} <= set(face)
+    params = validate_initialize_v2(
+        v2_request(product_code="FACE_LIVENESS_PRO", doc_type=None, extra=face).to_params("eKYC"),
+        region=products.SINGAPORE,
+    )
+    assert set(face) <= set(params)
 
 
 def test_face_liveness_pro_without_a_doc_type_passes_validation() -> None:

@@ -243,3 +243,32 @@ def test_failed_verification_is_finalized_as_failed(stack: Stack) -> None:
 )
 def test_parse_recheck_message_accepts_only_well_formed_bodies(body: Any, expected: Any) -> None:
     assert RecheckMessage.from_body(body) == expected
+
+
+# --- the product decides what a result can carry -----------------------------------------------------------------
+
+
+def test_a_face_only_products_result_is_kept_without_an_identity_even_with_stray_ocr_fields(stack: Stack) -> None:
+    # the vendor's answer carries an ExtIdInfo (as an eKYC answer would): the product says there is no document
+    record = stack.pending(doc_type="", product_code="FACE_LIVENESS_PRO")
+    outcome = stack.fetcher(FakeCloudAuth(check_result_body())).fetch(record.merchant_biz_id)
+    assert outcome.kind == "finalized"
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is not None and row.identity_masked is None
+    assert row.face is not None and row.face["facePassed"] is True
+    document = jsonutil.loads(stack.objects.get(result_key(record.merchant_biz_id)))
+    assert (document["productCode"], document["docType"]) == ("FACE_LIVENESS_PRO", None)
+    assert document["result"]["identity"] is None
+    assert document["result"]["ocrIdInfo"]["passportNo"] == IDENTITY["passportNo"]  # kept raw, never dropped
+
+
+def test_a_document_products_result_keeps_its_identity_and_face_verdicts(stack: Stack) -> None:
+    record = stack.pending(doc_type="GLB03002", product_code="eKYC_PRO")
+    stack.fetcher(FakeCloudAuth(check_result_body())).fetch(record.merchant_biz_id)
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is not None and row.identity_masked is not None
+    assert row.face == {"facePassed": True, "faceAttack": None, "faceComparisonScore": 97.5,
+                        "authorityComparisonScore": None, "faceQualityScore": None, "faceOcclusion": None,
+                        "faceAttackScore": None}
+    document = jsonutil.loads(stack.objects.get(result_key(record.merchant_biz_id)))
+    assert (document["productCode"], document["docType"]) == ("eKYC_PRO", "GLB03002")

@@ -52,6 +52,7 @@ from shared.storage import (
 )
 from shared.verifications import FrontendSettings
 from shared.webhooks import generate_secret
+from tests.fakes import FAKE_SETTINGS
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 FUZZ_SLOW = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
@@ -161,6 +162,8 @@ vendor_errors = st.sampled_from(
 class FakeVendor:
     """Stands in for CloudAuthClient: answers CheckResult with whatever the example chose."""
 
+    settings = FAKE_SETTINGS
+
     def __init__(self) -> None:
         self.answer: Any = {"Result": {"Passed": "P"}}
         self.initialized = 0
@@ -169,6 +172,9 @@ class FakeVendor:
         if isinstance(self.answer, CloudAuthError):
             raise self.answer
         return self.answer
+
+    def initialize_v2(self, request: Any) -> InitializeResponse:
+        return self.initialize(request)
 
     def initialize(self, request: Any) -> InitializeResponse:
         self.initialized += 1
@@ -411,7 +417,8 @@ initializer_bodies = (
     st.fixed_dictionaries(
         {},
         optional={
-            "docType": st.sampled_from(["01000000", ""]) | scalars,
+            "productCode": st.sampled_from(["eKYC", "eKYC_PRO", "FACE_LIVENESS_PRO", "ID_NFC", "nope", ""]) | scalars,
+            "docType": st.sampled_from(["01000000", "GLB03002", ""]) | scalars,
             "metaInfo": st.text(max_size=20) | json_objects | scalars | st.just("m" * 600),
             "returnUrl": st.sampled_from(["https://shop.example/", "https://shop.example.evil/", "javascript:x"])
             | scalars,
@@ -430,6 +437,7 @@ initializer_events = st.builds(
     },
     st.sampled_from(["GET", "POST", "OPTIONS", "DELETE", "PATCH"]),
     st.sampled_from(["/verifications", "/verifications", "/verifications", "/verifications/", "/verifications/abc",
+                     "/verifications/products",
                      "/verifications/fuzz00000001", "/verifications/a%2Fb", "/verifications/x/y", "/other", "/"]),
     st.sampled_from([f"Bearer {valid_token}", "Bearer", "Bearer a b", "Basic xyz", "", f"bearer {valid_token}x"])
     | st.text(max_size=20),
@@ -447,7 +455,8 @@ valid_starts = st.builds(
     },
     st.fixed_dictionaries(
         {"docType": st.just("01000000"), "metaInfo": st.text(min_size=1, max_size=20) | json_objects},
-        optional={"returnUrl": st.just("https://shop.example/x"), "idSpoof": st.text(max_size=3) | scalars,
+        optional={"productCode": st.sampled_from(["eKYC", "eKYC_PRO", "FACE_LIVENESS_PRO"]),
+                  "returnUrl": st.just("https://shop.example/x"), "idSpoof": st.text(max_size=3) | scalars,
                   "styleConfig": json_objects | st.text(max_size=5), "pages": st.just("01"),
                   "bogus": json_values},
     ),
@@ -465,7 +474,10 @@ def test_initializer_handler_answers_a_documented_status_for_any_event(
     assert response["statusCode"] in INITIALIZER_STATUSES, response
     note_event(str(response["statusCode"]))
     if response["statusCode"] >= 400:
-        assert set(jsonutil.loads(response["body"])["error"]) == {"code", "message"}
+        error = jsonutil.loads(response["body"])["error"]
+        # an unknown product's answer also lists the allowed ones (machine-readable), nothing else adds members
+        assert set(error) == ({"code", "message", "allowed"} if error["code"] == "ProductNotAllowed"
+                              else {"code", "message"})
 
 
 @FUZZ

@@ -275,3 +275,44 @@ def test_an_attempt_the_vendor_never_saw_does_not_use_up_the_limit(store: Sqlite
     assert _post(app, {"docType": "01000000", "metaInfo": "{}"})[0] == 503
     client.initialize_error = None
     assert _post(app, {"docType": "01000000", "metaInfo": "{}"})[0] == 201
+
+
+# --- products --------------------------------------------------------------------------------------------------
+
+
+def _get(app: InitializerApp, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
+    event = {"version": "v1", "rawPath": path, "body": "", "isBase64Encoded": False, "headers": headers or {},
+             "requestContext": {"http": {"method": "GET", "path": path, "sourceIp": "203.0.113.7"}}}
+    response = app.handle(event, None)
+    return response["statusCode"], response["headers"], jsonutil.loads(response["body"] or "null")
+
+
+def test_an_unknown_product_is_400_product_not_allowed_with_the_allowed_list(
+    store: SqliteTransactionStore, client: FakeCloudAuth
+) -> None:
+    status, _, body = _post(_app(store, client), _start(productCode="KYC_GLOBAL"))
+    assert status == 400
+    assert body["error"]["code"] == "ProductNotAllowed"
+    assert body["error"]["allowed"] == list(client.settings.allowed_products)
+    assert set(body["error"]) == {"code", "message", "allowed"}
+
+
+def test_the_products_are_listed_without_a_token_and_may_be_cached(
+    store: SqliteTransactionStore, client: FakeCloudAuth
+) -> None:
+    status, headers, body = _get(_app(store, client), "/verifications/products")
+    assert status == 200 and headers["cache-control"] == "public, max-age=300"
+    assert [p["productCode"] for p in body["products"]] == list(client.settings.allowed_products)
+    assert body["defaultProduct"] == client.settings.product_code
+
+
+def test_the_products_route_does_not_shadow_a_verification(
+    store: SqliteTransactionStore, client: FakeCloudAuth
+) -> None:
+    app = _app(store, client)
+    _, _, started = _post(app, _start(productCode="FACE_LIVENESS_PRO", docType=None))
+    token = issue_token(SUB, SECRET)
+    status, _, view = _get(app, f"/verifications/{started['merchantBizId']}", {"authorization": f"Bearer {token}"})
+    assert status == 200
+    assert (view["productCode"], view["docType"], view["identity"], view["face"]) == (
+        "FACE_LIVENESS_PRO", None, None, None)

@@ -302,3 +302,14 @@ def test_a_subscriber_holding_its_delivery_delays_no_other_message(
         sender.release.set()
         for thread in threads:
             thread.join(10)
+
+
+def test_a_face_only_event_names_the_product_and_carries_the_face_verdicts_and_no_identity(stack: Stack) -> None:
+    record = stack.pending(doc_type="", product_code="FACE_LIVENESS_PRO")
+    stack.fetcher(FakeCloudAuth()).fetch(record.merchant_biz_id)
+    sender = RecordingSender()
+    stack.notifier(sender).handle_body(_body(record.merchant_biz_id))
+    for delivery in sender.deliveries:  # the PII subscriber too: there is no identity to give
+        data = jsonutil.loads(delivery.body)["data"]
+        assert (data["productCode"], data["docType"], data["identity"]) == ("FACE_LIVENESS_PRO", None, None)
+        assert data["face"]["facePassed"] is True

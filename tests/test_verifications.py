@@ -5,14 +5,22 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import shared.verifications
-from shared.cloudauth import INITIALIZE_SWITCHES
+from shared import products
+from shared.cloudauth import (
+    INITIALIZE_SWITCHES,
+    INITIALIZE_V2_SWITCHES,
+    SWITCHES,
+    InitializeRequest,
+    InitializeV2Request,
+)
 from shared.handlers.initializer import STATUS_BY_CODE
 from shared.storage import SqliteTransactionStore
-from shared.verifications import Refused, Verifications
+from shared.verifications import START_CALLS, ProductOffer, Refused, Verifications, verification_view
 from tests.fakes import T0, FakeClock, FakeCloudAuth
 from tests.test_initializer_app import META, _settings
 
@@ -45,10 +53,10 @@ def test_every_refusal_code_the_service_raises_has_an_http_status() -> None:
 
 
 def test_every_switch_is_accepted_under_its_api_name(store: SqliteTransactionStore) -> None:
-    request = _service(store).initialize_request(
+    _, fields = _service(store).start_request(
         {"docType": "01000000", "metaInfo": META, **{s.api_name: "v" for s in INITIALIZE_SWITCHES}}, OWNER
     )
-    assert set(request.extra) == {s.parameter for s in INITIALIZE_SWITCHES}
+    assert set(fields["extra"]) == {s.parameter for s in INITIALIZE_SWITCHES}
 
 
 def test_a_started_verification_is_stored_pending_for_its_owner(store: SqliteTransactionStore) -> None:
@@ -64,3 +72,157 @@ def test_someone_else_s_or_a_malformed_id_is_not_found(store: SqliteTransactionS
         with pytest.raises(Refused) as info:
             _service(store).get(owner, merchant_biz_id)
         assert info.value.code == "NotFound"
+
+
+# --- products: which one, started how, with which docType and switches -------------------------------------------
+
+
+def _offer(region: str = products.HONG_KONG, *allowed: str) -> ProductOffer:
+    allowed = allowed or ("eKYC", "eKYC_PRO", "FACE_LIVENESS_PRO")
+    return ProductOffer(default=allowed[0], allowed=allowed, region=region)
+
+
+def _products_service(
+    store: SqliteTransactionStore, client: FakeCloudAuth, offer: ProductOffer | None = None
+) -> Verifications:
+    return Verifications(settings=_settings(), client=client, store=store,  # type: ignore[arg-type]
+                         clock=FakeClock(T0), offer=offer or _offer())
+
+
+def _refusal(service: Verifications, body: dict[str, Any]) -> Refused:
+    with pytest.raises(Refused) as info:
+        service.start(OWNER, body)
+    return info.value
+
+
+def test_every_supported_product_has_a_start_call_and_a_switch_table() -> None:
+    for code in products.SUPPORTED:
+        product = products.PRODUCTS[code]
+        assert product.start_operation in START_CALLS and product.start_operation in SWITCHES, code
+
+
+def test_a_request_without_product_code_starts_the_default_product_with_its_operation(
+    store: SqliteTransactionStore,
+) -> None:
+    client = FakeCloudAuth()
+    started = _products_service(store, client).start(OWNER, {"docType": "01000000", "metaInfo": META})
+    (request,) = client.initialize_calls
+    assert isinstance(request, InitializeRequest) and request.product_code == "eKYC"
+    assert store.get(started.merchant_biz_id).product_code == "eKYC"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("product", "doc_type"), [("eKYC_PRO", "GLB03002"), ("FACE_LIVENESS_PRO", None)])
+def test_an_initialize_v2_product_is_started_with_initialize_v2_and_recorded(
+    store: SqliteTransactionStore, product: str, doc_type: str | None
+) -> None:
+    client = FakeCloudAuth()
+    body = {"productCode": product, "metaInfo": META, **({"docType": doc_type} if doc_type else {})}
+    started = _products_service(store, client).start(OWNER, body)
+    (request,) = client.initialize_calls
+    assert isinstance(request, InitializeV2Request)
+    assert (request.product_code, request.doc_type) == (product, doc_type)
+    row = store.get(started.merchant_biz_id)
+    assert row is not None and (row.product_code, row.doc_type) == (product, doc_type or "")
+    view = verification_view(row)
+    assert (view["productCode"], view["docType"]) == (product, doc_type)
+
+
+@pytest.mark.parametrize("code", ["NOPE", "eKYC_MIN", "ID_NFC", "FACE_LIVENESS_PRO", "", 7, ["eKYC"]])
+def test_a_product_the_deployment_does_not_allow_is_refused_with_the_allowed_list(
+    store: SqliteTransactionStore, code: Any
+) -> None:
+    client = FakeCloudAuth()
+    service = _products_service(store, client, _offer(products.HONG_KONG, "eKYC", "eKYC_PRO"))
+    refusal = _refusal(service, {"productCode": code, "docType": "01000000", "metaInfo": META})
+    assert refusal.code == "ProductNotAllowed" and refusal.details == {"allowed": ["eKYC", "eKYC_PRO"]}
+    assert client.initialize_calls == []
+
+
+def test_a_null_product_code_is_the_default_product(store: SqliteTransactionStore) -> None:
+    client = FakeCloudAuth()
+    _products_service(store, client).start(OWNER, {"productCode": None, "docType": "01000000", "metaInfo": META})
+    assert client.initialize_calls[0].product_code == "eKYC"
+
+
+def test_a_refused_product_costs_no_rate_limit_slot(store: SqliteTransactionStore) -> None:
+    client = FakeCloudAuth()
+    service = Verifications(settings=_settings(rate_limit=1), client=client, store=store,  # type: ignore[arg-type]
+                            clock=FakeClock(T0), offer=_offer())
+    assert _refusal(service, {"productCode": "NOPE", "metaInfo": META}).code == "ProductNotAllowed"
+    service.start(OWNER, {"productCode": "FACE_LIVENESS_PRO", "metaInfo": META})  # the one slot is still free
+
+
+def test_a_document_product_needs_a_doc_type(store: SqliteTransactionStore) -> None:
+    refusal = _refusal(_products_service(store, FakeCloudAuth()), {"productCode": "eKYC_PRO", "metaInfo": META})
+    assert refusal.code == "MissingParameter" and "docType" in refusal.message and "eKYC_PRO" in refusal.message
+
+
+def test_a_face_only_product_refuses_a_doc_type(store: SqliteTransactionStore) -> None:
+    body = {"productCode": "FACE_LIVENESS_PRO", "docType": "GLB03002", "metaInfo": META}
+    refusal = _refusal(_products_service(store, FakeCloudAuth()), body)
+    assert refusal.code == "InvalidParameter" and "docType" in refusal.message
+
+
+@pytest.mark.parametrize(
+    ("product", "doc_type", "region"),
+    [("eKYC", "GLB03002", products.HONG_KONG),  # another product's code
+     ("eKYC_PRO", "01000000", products.HONG_KONG),
+     ("eKYC_PRO", "HKG02001", products.HONG_KONG),  # no portrait: not an eKYC_PRO document
+     ("eKYC_PRO", "MYS01001", products.JAKARTA),  # Jakarta takes IDN01001 and GLB03002 only
+     ("eKYC_PRO", "IDN01001", products.KUALA_LUMPUR)],
+)  # fmt: skip
+def test_a_doc_type_the_product_does_not_take_in_the_region_is_refused_before_any_call(
+    store: SqliteTransactionStore, product: str, doc_type: str, region: str
+) -> None:
+    client = FakeCloudAuth()
+    service = _products_service(store, client, ProductOffer(product, (product,), region))
+    refusal = _refusal(service, {"productCode": product, "docType": doc_type, "metaInfo": META})
+    assert refusal.code == "InvalidParameter" and refusal.message.startswith("docType")
+    assert client.initialize_calls == []
+
+
+@pytest.mark.parametrize(("region", "doc_type"), [(products.JAKARTA, "IDN01001"), (products.KUALA_LUMPUR, "MYS01001"),
+                                                  (products.SINGAPORE, "SGP01001")])
+def test_a_doc_type_the_region_takes_is_sent(store: SqliteTransactionStore, region: str, doc_type: str) -> None:
+    client = FakeCloudAuth()
+    service = _products_service(store, client, ProductOffer("eKYC_PRO", ("eKYC_PRO",), region))
+    service.start(OWNER, {"docType": doc_type, "metaInfo": META})
+    assert client.initialize_calls[0].doc_type == doc_type
+
+
+def test_a_face_only_product_refuses_a_document_switch_and_takes_the_face_switches(
+    store: SqliteTransactionStore,
+) -> None:
+    client = FakeCloudAuth()
+    service = _products_service(store, client)
+    refusal = _refusal(service, {"productCode": "FACE_LIVENESS_PRO", "metaInfo": META, "idSpoof": "Y"})
+    assert refusal.code == "InvalidParameter" and "idSpoof" in refusal.message
+    service.start(OWNER, {"productCode": "FACE_LIVENESS_PRO", "metaInfo": META, "model": "PHOTINUS_LIVENESS",
+                          "securityLevel": "02"})
+    assert client.initialize_calls[0].extra == {"Model": "PHOTINUS_LIVENESS", "SecurityLevel": "02"}
+
+
+def test_every_initialize_v2_switch_is_accepted_for_ekyc_pro(store: SqliteTransactionStore) -> None:
+    body = {"productCode": "eKYC_PRO", "docType": "GLB03002", "metaInfo": META,
+            **{s.api_name: "v" for s in INITIALIZE_V2_SWITCHES}}
+    _, fields = _products_service(store, FakeCloudAuth()).start_request(body, OWNER)
+    assert set(fields["extra"]) == {s.parameter for s in INITIALIZE_V2_SWITCHES}
+
+
+def test_the_products_view_lists_the_allowed_products_with_their_documents_in_the_region() -> None:
+    view = _offer(products.JAKARTA, "eKYC_PRO", "FACE_LIVENESS_PRO").view()
+    assert (view["region"], view["regionName"], view["defaultProduct"]) == (
+        "ap-southeast-5", "Indonesia (Jakarta)", "eKYC_PRO")
+    pro, face = view["products"]
+    assert pro["productCode"] == "eKYC_PRO" and pro["docTypeRequired"] and pro["verifiesDocument"]
+    assert pro["docTypes"] == [{"code": "GLB03002", "name": "Global passport (e-passport, MRZ)"},
+                               {"code": "IDN01001", "name": "Indonesia identity card"}]
+    assert "idSpoof" in pro["switches"]
+    assert face["productCode"] == "FACE_LIVENESS_PRO" and face["docTypes"] == []
+    assert not face["docTypeRequired"] and not face["verifiesDocument"]
+    assert "idSpoof" not in face["switches"] and "model" in face["switches"]
+
+
+def test_the_products_view_names_every_document_type_of_the_tables() -> None:
+    for product in _offer().view()["products"]:
+        assert all(doc["name"] for doc in product["docTypes"]), product["productCode"]

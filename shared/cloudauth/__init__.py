@@ -38,7 +38,7 @@ from .params import (
     OperationParameters,
 )
 from .settings import CloudAuthSettings
-from .switches import INITIALIZE_SWITCHES, Switch, Switches
+from .switches import INITIALIZE_SWITCHES, INITIALIZE_V2_SWITCHES, SWITCHES, Switch, Switches, switches_for
 
 __all__ = [
     "API_VERSION",
@@ -49,6 +49,8 @@ __all__ = [
     "INITIALIZE_REQUIRED",
     "INITIALIZE_SWITCHES",
     "INITIALIZE_V2",
+    "INITIALIZE_V2_SWITCHES",
+    "SWITCHES",
     "AuthError",
     "CloudAuthClient",
     "CloudAuthError",
@@ -68,4 +70,5 @@ __all__ = [
     "TransactionIdInvalid",
     "TransportError",
     "error_class_for",
+    "switches_for",
 ]

@@ -17,7 +17,7 @@ from shared import jsonutil, products
 from shared.ids import MERCHANT_BIZ_ID_RULE, TRANSACTION_ID_RULE, is_merchant_biz_id, is_transaction_id
 
 from .errors import ParameterError
-from .switches import INITIALIZE_SWITCHES
+from .switches import BY_PARAMETER, switches_for
 
 # Every Initialize parameter in the vendor's API metadata (2022-08-09), plus those the official Python SDK 3.23.1
 # sends that the metadata does not list yet (marked "SDK"). FacePictureBase64 is the only one sent in the body.
@@ -82,9 +82,9 @@ INITIALIZE_V2 = OperationParameters(
     ("ProductCode", "MerchantBizId", "MetaInfo", "MerchantUserId", "ReturnUrl"),
 )
 
-# Documented values of enumerated parameters: Initialize's switches (their table), then the others.
+# Documented values of enumerated parameters: the switches (their tables), then the others.
 ENUMS: dict[str, frozenset[str]] = {
-    **{switch.parameter: switch.values for switch in INITIALIZE_SWITCHES if switch.values},
+    **{switch.parameter: switch.values for switch in BY_PARAMETER.values() if switch.values},
     # official SDK 3.23.1 parameter comments (InitializeRequest / InitializeV2Request)
     "AppQualityCheck": frozenset({"Y", "N"}),
     "MRTDInput": frozenset({"0", "1", "2"}),
@@ -154,7 +154,7 @@ def check_value(
     allowed = ENUMS.get(name)
     if allowed is not None and value not in allowed:
         raise invalid(name, "must be one of " + "/".join(sorted(allowed)))
-    switch = INITIALIZE_SWITCHES.by_parameter.get(name)
+    switch = BY_PARAMETER.get(name)
     if switch is not None:
         if switch.pattern is not None and not switch.pattern.fullmatch(value):
             raise invalid(name, switch.rule)
@@ -227,6 +227,11 @@ def validate_initialize_v2(
         raise ParameterError(f"DocType is required by {product.code}", parameter="DocType", code="MissingParameter")
     if product.doc_type is products.DocTypeUse.NOT_ACCEPTED and "DocType" in params:
         raise invalid("DocType", f"is not a parameter of {product.code}, which verifies no document")
+    accepted = switches_for(product).by_parameter
+    for name in params:
+        switch = BY_PARAMETER.get(name)
+        if switch is not None and name not in accepted:
+            raise invalid(name, f"is not a parameter of {product.code}, which verifies no document")
     return {
         name: check_value(
             name,

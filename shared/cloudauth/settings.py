@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from shared import products
-from shared.config import ConfigError, Env, env_bool, env_float, env_int, env_required, env_str
+from shared.config import ConfigError, Env, env_bool, env_float, env_int, env_list, env_required, env_str
 from shared.log import register_secret
 
 CLOUDAUTH_DEFAULT_REGION = "cn-hongkong"
@@ -57,14 +57,32 @@ def _cloudauth_endpoint(env: Env) -> tuple[str, str]:
     return f"{parts.scheme}://{netloc}", host_region or region or CLOUDAUTH_DEFAULT_REGION
 
 
-def _check_product_region(product_code: str, region: str) -> None:
-    """The configured product must exist, be supported here and be offered in the configured region (vendor facts:
-    :mod:`shared.products`), so that an impossible pair fails the instance at start, not every Initialize. Product
-    codes and region ids are not secrets: this message names them, and the regions that would work."""
+def _check_product_region(variable: str, product_code: str, region: str) -> None:
+    """A configured product must exist, be supported here and be offered in the configured region (vendor facts:
+    :mod:`shared.products`), so that an impossible pair fails the instance at start, not every start request.
+    Product codes and region ids are not secrets: the message names them, and the regions that would work."""
     try:
         products.check_product(product_code, region)
     except products.ProductError as exc:
-        raise ConfigError("CLOUDAUTH_PRODUCT_CODE", f"(with CLOUDAUTH_REGION {region}): {exc}") from None
+        raise ConfigError(variable, f"(with CLOUDAUTH_REGION {region}): {exc}") from None
+
+
+def _allowed_products(env: Env, default_product: str, region: str) -> tuple[str, ...]:
+    """``CLOUDAUTH_PRODUCTS``: the products a request may name (unset: the default product alone). Each is checked
+    against the region; the default product must be one of them (a request that names none gets it)."""
+    listed = env_list(env, "CLOUDAUTH_PRODUCTS")
+    if not listed:
+        return (default_product,)
+    allowed = tuple(dict.fromkeys(listed))  # listed order, duplicates dropped
+    for code in allowed:
+        _check_product_region("CLOUDAUTH_PRODUCTS", code, region)
+    if default_product not in allowed:
+        raise ConfigError(
+            "CLOUDAUTH_PRODUCTS",
+            f"must include the default product {default_product} (CLOUDAUTH_PRODUCT_CODE), or set "
+            "CLOUDAUTH_PRODUCT_CODE to one of the listed products",
+        )
+    return allowed
 
 
 @dataclass(frozen=True)
@@ -79,7 +97,8 @@ class CloudAuthSettings:
     read_timeout: float = 10.0
     max_attempts: int = 3
     signature_version: str = "v3"  # "v3" (ACS3-HMAC-SHA256) or "v1" (RPC HMAC-SHA1)
-    product_code: str = "eKYC"
+    product_code: str = "eKYC"  # the product of a request that names none
+    products: tuple[str, ...] = ()  # the products a request may name (CLOUDAUTH_PRODUCTS); (): product_code alone
     allow_undocumented_doc_types: bool = False
     region: str = CLOUDAUTH_DEFAULT_REGION  # the vendor region the endpoint serves (products and doc types vary)
     backoff_base: float = 0.2
@@ -88,6 +107,11 @@ class CloudAuthSettings:
     def __post_init__(self) -> None:
         if self.signature_version not in {"v1", "v3"}:
             raise ConfigError("CLOUDAUTH_SIGNATURE", "must be v3 or v1")
+
+    @property
+    def allowed_products(self) -> tuple[str, ...]:
+        """The products a start request may name, the default product among them."""
+        return self.products or (self.product_code,)
 
     @classmethod
     def from_env(cls, env: Env | None = None) -> CloudAuthSettings:
@@ -99,7 +123,8 @@ class CloudAuthSettings:
         if not product_code.replace("_", "").isalnum() or not product_code.isascii():
             raise ConfigError("CLOUDAUTH_PRODUCT_CODE", "must contain only letters, digits and _")
         endpoint, region = _cloudauth_endpoint(env)
-        _check_product_region(product_code, region)
+        _check_product_region("CLOUDAUTH_PRODUCT_CODE", product_code, region)
+        allowed = _allowed_products(env, product_code, region)
         return cls(
             endpoint=endpoint,
             region=region,
@@ -111,6 +136,7 @@ class CloudAuthSettings:
             max_attempts=env_int(env, "CLOUDAUTH_MAX_ATTEMPTS", 3, minimum=1, maximum=10),
             signature_version=signature,
             product_code=product_code,
+            products=allowed,
             allow_undocumented_doc_types=env_bool(env, "CLOUDAUTH_ALLOW_UNDOCUMENTED_DOC_TYPES", False),
             backoff_base=env_float(env, "CLOUDAUTH_BACKOFF_BASE", 0.2),
             backoff_cap=env_float(env, "CLOUDAUTH_BACKOFF_CAP", 2.0),

@@ -1,4 +1,4 @@
-"""Initialize's switches: the optional vendor parameters a merchant's frontend may set, one table.
+"""The start operations' switches: the optional vendor parameters a merchant's frontend may set, one table each.
 
 One row per switch: its name in our HTTP API (camelCase, ``POST /verifications``), the vendor's parameter, and the
 vendor's rule for its value. The client's validation (:mod:`shared.cloudauth.params`), its ``InitializeRequest``
@@ -10,13 +10,19 @@ Values are the vendor's (REFERENCE.md §1 "Initialize"; cloudauth-intl API metad
 Parameters that carry trust (``CallbackUrl``, ``CallbackToken``, ``MerchantBizId``, ``MerchantUserId``,
 ``ReturnUrl``) are never switches: the backend sets them, a request cannot.
 
-A second start operation (e.g. a later Initialize version) would get its own :class:`Switches` table.
+Each start operation has its own table (:data:`SWITCHES`, by operation name); a product accepts the switches of the
+operation that starts it (:mod:`shared.products`), without the document switches when it verifies no document
+(:func:`switches_for`). InitializeV2's parameter table could not be read (UNVERIFIED): the official SDK 3.23.1
+documents the same switches with the same values on ``InitializeV2Request`` as on ``InitializeRequest``, so its table
+has the same rows. A switch is a document switch where the SDK's description ties it to the document step.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+
+from shared import products
 
 
 def _snake(camel: str) -> str:
@@ -25,9 +31,10 @@ def _snake(camel: str) -> str:
 
 class Switch:
     """One switch. ``values``: the documented values (empty: free text); ``pattern``/``rule``: a format the value
-    must match, and how to say so; ``json_object``: the value is a JSON object (our API also takes it unencoded)."""
+    must match, and how to say so; ``json_object``: the value is a JSON object (our API also takes it unencoded);
+    ``document``: it configures the document step, so a product that verifies no document does not take it."""
 
-    __slots__ = ("api_name", "field", "json_object", "parameter", "pattern", "rule", "values")
+    __slots__ = ("api_name", "document", "field", "json_object", "parameter", "pattern", "rule", "values")
 
     def __init__(
         self,
@@ -38,6 +45,7 @@ class Switch:
         pattern: str | None = None,
         rule: str = "",
         json_object: bool = False,
+        document: bool = False,
     ) -> None:
         self.api_name = api_name
         self.parameter = parameter
@@ -46,6 +54,7 @@ class Switch:
         self.pattern = re.compile(pattern) if pattern is not None else None
         self.rule = rule
         self.json_object = json_object
+        self.document = document
 
     def __repr__(self) -> str:
         return f"Switch({self.api_name!r} -> {self.parameter!r})"
@@ -67,25 +76,51 @@ class Switches:
         return len(self.by_api_name)
 
 
-INITIALIZE_SWITCHES = Switches(
-    (
-        Switch("sceneCode", "SceneCode", pattern=r"[A-Za-z0-9_]{1,10}", rule="must be 1-10 letters, digits or _"),
-        Switch("idSpoof", "IdSpoof", ("Y", "N")),
-        Switch("authorize", "Authorize", ("T", "F")),
-        Switch("securityLevel", "SecurityLevel", ("01", "02")),
-        Switch("idThreshold", "IdThreshold", ("0", "1", "2", "3")),
-        Switch("model", "Model", ("LIVENESS", "PHOTINUS_LIVENESS")),
-        Switch("docVideo", "DocVideo", ("Y", "N")),
-        Switch("showAlbumIcon", "ShowAlbumIcon", ("1", "0")),
-        Switch("showOcrResult", "ShowOcrResult", ("1", "0")),
-        Switch("showGuidePage", "ShowGuidePage", ("1", "0")),
-        Switch("editOcrResult", "EditOcrResult", ("1", "0")),
-        Switch("docScanMode", "DocScanMode", ("manual", "auto")),
-        Switch("productFlow", "ProductFlow", ("DOC_FACE", "FACE_DOC")),
-        Switch("pages", "Pages", ("01", "01,02")),
-        Switch("procedurePriority", "ProcedurePriority", ("url", "keep")),
-        Switch("useNfc", "UseNFC", ("Y", "N")),
-        Switch("languageConfig", "LanguageConfig"),
-        Switch("styleConfig", "StyleConfig", json_object=True),
-    )
+# Document switches, per the SDK's descriptions: IdSpoof "document anti-spoofing detection", Authorize "authoritative
+# identity verification (... ID cards)", IdThreshold "OCR quality detection threshold", ShowAlbumIcon/ShowOcrResult/
+# EditOcrResult "during the document OCR recognition step", DocScanMode "document capture photo mode", ProductFlow
+# "order of document and face verification", Pages "portrait side / back side of the identity document", UseNFC
+# "NFC verification (passport)".
+_ROWS = (
+    Switch("sceneCode", "SceneCode", pattern=r"[A-Za-z0-9_]{1,10}", rule="must be 1-10 letters, digits or _"),
+    Switch("idSpoof", "IdSpoof", ("Y", "N"), document=True),
+    Switch("authorize", "Authorize", ("T", "F"), document=True),
+    Switch("securityLevel", "SecurityLevel", ("01", "02")),
+    Switch("idThreshold", "IdThreshold", ("0", "1", "2", "3"), document=True),
+    Switch("model", "Model", ("LIVENESS", "PHOTINUS_LIVENESS")),
+    Switch("docVideo", "DocVideo", ("Y", "N")),  # a video of the face step
+    Switch("showAlbumIcon", "ShowAlbumIcon", ("1", "0"), document=True),
+    Switch("showOcrResult", "ShowOcrResult", ("1", "0"), document=True),
+    Switch("showGuidePage", "ShowGuidePage", ("1", "0")),
+    Switch("editOcrResult", "EditOcrResult", ("1", "0"), document=True),
+    Switch("docScanMode", "DocScanMode", ("manual", "auto"), document=True),
+    Switch("productFlow", "ProductFlow", ("DOC_FACE", "FACE_DOC"), document=True),
+    Switch("pages", "Pages", ("01", "01,02"), document=True),
+    Switch("procedurePriority", "ProcedurePriority", ("url", "keep")),
+    Switch("useNfc", "UseNFC", ("Y", "N"), document=True),
+    Switch("languageConfig", "LanguageConfig"),
+    Switch("styleConfig", "StyleConfig", json_object=True),
 )
+
+INITIALIZE_SWITCHES = Switches(_ROWS)
+INITIALIZE_V2_SWITCHES = Switches(_ROWS)  # the same rows: see the module's docstring (UNVERIFIED)
+
+#: Each start operation's switches, by the operation's name.
+SWITCHES: Mapping[str, Switches] = {
+    products.INITIALIZE: INITIALIZE_SWITCHES,
+    products.INITIALIZE_V2: INITIALIZE_V2_SWITCHES,
+}
+
+#: Every switch by vendor parameter, whatever the operation (a parameter has one rule; a test checks the tables agree).
+BY_PARAMETER: Mapping[str, Switch] = {s.parameter: s for table in SWITCHES.values() for s in table}
+
+
+def switches_for(product: products.Product) -> Switches:
+    """The switches ``product`` accepts: its start operation's, less the document switches when it verifies no
+    document. Empty for a product no supported operation starts."""
+    table = SWITCHES.get(product.start_operation or "")
+    if table is None:
+        return Switches(())
+    if product.has_document is False:
+        return Switches(s for s in table if not s.document)
+    return table

@@ -5,6 +5,7 @@ queue message :class:`BadMessage` (reported on its message, never failing the ba
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from .responses import FcResponse, error_response
 
@@ -12,23 +13,30 @@ from .responses import FcResponse, error_response
 class HttpError(Exception):
     """An error that maps to one HTTP error response ``{"error": {"code", "message"}}``.
 
-    ``message`` is shown to the client: it names fields, never their values (no PII, no tokens).
+    ``message`` is shown to the client: it names fields, never their values (no PII, no tokens); ``details`` are
+    further machine-readable members of the error object (e.g. ``allowed``: the values that would be accepted).
     """
 
     status: int = 400
     code: str = "BadRequest"
 
     def __init__(
-        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: Mapping[str, str] | None = None,
+        details: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.headers: dict[str, str] = dict(headers or {})
+        self.details: dict[str, Any] = dict(details or {})
 
     def to_response(self) -> FcResponse:
-        return error_response(self.status, self.code, self.message, self.headers)
+        return error_response(self.status, self.code, self.message, self.headers, self.details)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(status={self.status}, code={self.code!r}, message={self.message!r})"

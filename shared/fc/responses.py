@@ -41,6 +41,15 @@ def http_response(
     return {"statusCode": int(status), "headers": out, "isBase64Encoded": is_b64, "body": text}
 
 
-def error_response(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> FcResponse:
-    """``{"error": {"code": <machine-readable>, "message": <human, no PII>}}``."""
-    return http_response(status, {"error": {"code": code, "message": message}}, headers)
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> FcResponse:
+    """``{"error": {"code": <machine-readable>, "message": <human, no PII>, **details}}``; ``details`` are further
+    machine-readable members of the error (e.g. the allowed values), never ``code`` or ``message``."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    error.update((k, v) for k, v in (details or {}).items() if k not in error)
+    return http_response(status, {"error": error}, headers)

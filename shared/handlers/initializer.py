@@ -1,4 +1,5 @@
-"""The initializer function's HTTP face: ``POST /verifications`` and ``GET /verifications/{id}``.
+"""The initializer function's HTTP face: ``POST /verifications``, ``GET /verifications/{id}`` and
+``GET /verifications/products``.
 
 Routing, authentication (the frontend's bearer JWT → the owner's peppered hash) and the mapping of the service's
 refusals to HTTP statuses; what starting a verification means lives in :mod:`shared.verifications`.
@@ -27,6 +28,7 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "MissingParameter": 400,
     "InvalidParameter": 400,
     "ReturnUrlNotAllowed": 400,
+    "ProductNotAllowed": 400,
     "VendorRejected": 400,
     "NotFound": 404,
     "PayloadTooLarge": 413,
@@ -40,7 +42,8 @@ STATUS_BY_CODE: Mapping[str, int] = {
 
 def http_error(refusal: Refused) -> HttpError:
     headers = {"retry-after": str(refusal.retry_after)} if refusal.retry_after is not None else None
-    return HttpError(STATUS_BY_CODE.get(refusal.code, 500), refusal.code, refusal.message, headers=headers)
+    status = STATUS_BY_CODE.get(refusal.code, 500)
+    return HttpError(status, refusal.code, refusal.message, headers=headers, details=refusal.details)
 
 
 class InitializerApp:
@@ -56,6 +59,8 @@ class InitializerApp:
         self.verifications = Verifications(settings=settings, client=client, store=store, clock=clock)
         self.router = Router(cors_origins=settings.cors_origins, on_error=self._on_error)
         self.router.route("POST", "/verifications")(self.start_verification)
+        # before /verifications/{id}: routes match in order ("products" is never one of our ids: those are 32 hex)
+        self.router.route("GET", "/verifications/products")(self.list_products)
         self.router.route("GET", "/verifications/{merchant_biz_id}")(self.get_verification)
 
     @classmethod
@@ -85,6 +90,11 @@ class InitializerApp:
         except Refused as refusal:
             raise http_error(refusal) from None
         return http_response(201, started.view())
+
+    def list_products(self, event: HttpEvent) -> dict[str, Any]:
+        """The products a frontend may offer, with their document types in this region. Public (no token): the same
+        for every caller, and nothing in it is secret; caches may keep it for a few minutes."""
+        return http_response(200, self.verifications.offer.view(), {"cache-control": "public, max-age=300"})
 
     def get_verification(self, event: HttpEvent, merchant_biz_id: str) -> dict[str, Any]:
         owner = self._user(event)

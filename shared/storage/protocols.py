@@ -68,8 +68,10 @@ class TransactionStore(Protocol):
         identity_masked: dict[str, Any] | None,
         result_version: int,
         now: float,
+        face: dict[str, Any] | None = None,
     ) -> bool:
-        """True when this call made the row final; False when it was already PASSED/FAILED or missing."""
+        """True when this call made the row final; False when it was already PASSED/FAILED or missing.
+        ``face``: the result's face section (verdicts and scores), stored with the verdict."""
         ...
 
     def mark_abandoned(self, merchant_biz_id: str, now: float) -> bool:

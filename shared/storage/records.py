@@ -13,7 +13,7 @@ Passed = Literal["Y", "N", "P"]
 PASSED_VALUES: Final[frozenset[str]] = frozenset({"Y", "N", "P"})
 
 # Columns stored as JSON text (Tablestore has no map type; SQLite keeps the same layout).
-_JSON_COLUMNS: Final = frozenset({"identity_masked"})
+_JSON_COLUMNS: Final = frozenset({"identity_masked", "face"})
 _BOOL_COLUMNS: Final = frozenset({"notification_enqueued", "vendor_copy_deleted"})
 _INT_COLUMNS: Final = frozenset({"check_count", "result_version"})
 _FLOAT_COLUMNS: Final = frozenset({"created_at", "updated_at", "finalized_at", "next_check_at"})
@@ -25,6 +25,10 @@ class TransactionRecord:
 
     ``result_version`` is monotonic (e.g. the epoch milliseconds at which the vendor answer was fetched);
     ``notification_enqueued`` is the outbox flag: False until the notify message for the final status is sent.
+    ``doc_type`` is ``""`` for a product that verifies no document (the column is NOT NULL in existing tables);
+    ``product_code`` is the ProductCode the verification was started with (``None`` on rows written before it was
+    recorded: the deployment's default product then); ``face`` is the result's face section (liveness and attack
+    verdicts and scores, no image), set with the verdict.
     """
 
     merchant_biz_id: str
@@ -47,6 +51,8 @@ class TransactionRecord:
     result_version: int = 0
     vendor_copy_deleted: bool = False
     error: str | None = None
+    product_code: str | None = None
+    face: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         validate_merchant_biz_id(self.merchant_biz_id)
@@ -63,7 +69,7 @@ class TransactionRecord:
         return self.status in VERDICTS
 
     def to_item(self) -> dict[str, str | int | float | bool]:
-        """Flat column values for storage: ``None`` columns are left out, ``identity_masked`` is JSON text."""
+        """Flat column values for storage: ``None`` columns are left out, ``identity_masked``/``face`` are JSON text."""
         item: dict[str, str | int | float | bool] = {}
         for name, value in asdict(self).items():
             if value is None:

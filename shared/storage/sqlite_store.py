@@ -54,7 +54,9 @@ CREATE TABLE IF NOT EXISTS transactions (
     vendor_copy_deleted INTEGER NOT NULL DEFAULT 0,
     error TEXT,
     due_kind TEXT,
-    due_at REAL
+    due_at REAL,
+    product_code TEXT,
+    face TEXT
 );
 CREATE TABLE IF NOT EXISTS rate_counters (
     rate_key TEXT PRIMARY KEY,
@@ -72,6 +74,9 @@ _INDEXES = (
     "CREATE INDEX IF NOT EXISTS rate_counters_expiry ON rate_counters (expires_at)",
 )
 
+#: Columns added after the first release, with their declarations: a table created before them gets them when opened.
+_ADDED_COLUMNS = (("product_code", "TEXT"), ("face", "TEXT"))
+
 _FINALIZABLE = ", ".join(f"'{s.value}'" for s in FINALIZABLE)
 _TERMINAL = ", ".join(f"'{s.value}'" for s in TERMINAL)
 _VERDICTS = ", ".join(f"'{s.value}'" for s in VERDICTS)
@@ -86,8 +91,8 @@ STATEMENTS: Final[dict[str, str]] = {
     f" VALUES ({', '.join('?' for _ in _INSERT_COLUMNS)})",
     "get": "SELECT * FROM transactions WHERE merchant_biz_id = ?",
     "finalize": "UPDATE transactions SET status = ?, passed = ?, sub_code = ?, result_key = ?,"  # noqa: S608
-    " identity_masked = ?, result_version = ?, finalized_at = ?, updated_at = ?, next_check_at = NULL, error = NULL,"
-    f" notification_enqueued = 0, due_kind = {_OUTBOX}, due_at = ?"
+    " identity_masked = ?, face = ?, result_version = ?, finalized_at = ?, updated_at = ?, next_check_at = NULL,"
+    f" error = NULL, notification_enqueued = 0, due_kind = {_OUTBOX}, due_at = ?"
     f" WHERE merchant_biz_id = ? AND status IN ({_FINALIZABLE})",
     "mark_abandoned": "UPDATE transactions SET status = ?, finalized_at = ?, updated_at = ?,"  # noqa: S608
     " next_check_at = NULL,"
@@ -148,7 +153,10 @@ class SqliteTransactionStore:
 
     def _migrate(self) -> None:
         with self._db.transaction() as conn:
-            columns = {row[1] for row in conn.execute("PRAGMA table_info(transactions)")}
+            columns = {row["name"] for row in conn.execute("PRAGMA table_info(transactions)")}
+            for name, declaration in _ADDED_COLUMNS:  # processes opening the file at once add them once
+                if name not in columns:
+                    conn.execute(f"ALTER TABLE transactions ADD COLUMN {name} {declaration}")
             if "due_kind" not in columns:  # a database from before dues: one-time, whole-table migration
                 conn.execute("ALTER TABLE transactions ADD COLUMN due_kind TEXT")
                 conn.execute("ALTER TABLE transactions ADD COLUMN due_at REAL")
@@ -196,12 +204,15 @@ class SqliteTransactionStore:
         identity_masked: dict[str, Any] | None,
         result_version: int,
         now: float,
+        face: dict[str, Any] | None = None,
     ) -> bool:
         status = verdict(status)
         identity = jsonutil.dumps_str(identity_masked) if identity_masked is not None else None
+        face_text = jsonutil.dumps_str(face) if face is not None else None
         cur = self._db.execute(
             STATEMENTS["finalize"],
-            (status.value, passed, sub_code, result_key, identity, result_version, now, now, now, merchant_biz_id),
+            (status.value, passed, sub_code, result_key, identity, face_text, result_version, now, now, now,
+             merchant_biz_id),
         )
         return cur.rowcount == 1
 

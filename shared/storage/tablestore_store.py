@@ -292,6 +292,7 @@ class TablestoreTransactionStore:
         identity_masked: dict[str, Any] | None,
         result_version: int,
         now: float,
+        face: dict[str, Any] | None = None,
     ) -> bool:
         status = verdict(status)
         values: dict[str, Any] = {
@@ -300,6 +301,7 @@ class TablestoreTransactionStore:
             "sub_code": sub_code,
             "result_key": result_key,
             "identity_masked": jsonutil.dumps_str(identity_masked) if identity_masked is not None else None,
+            "face": jsonutil.dumps_str(face) if face is not None else None,
             "result_version": int(result_version),
             "finalized_at": float(now),
             "updated_at": float(now),

@@ -26,7 +26,7 @@ from tools.devstack.worker import timer_event
 PII_FIELDS = frozenset(
     {
         "name", "englishName", "nameCode", "surname", "givenname", "surnameCN", "givennameCN", "idNumber",
-        "passportNo", "birthDate", "address", "placeOfBirth",
+        "passportNo", "birthDate", "address", "placeOfBirth", "firstName", "lastName", "dateOfBirth",
     }
 )  # fmt: skip
 #: Shapes that are never allowed in a log line or an error body, whatever the test registered.

@@ -9,15 +9,17 @@ import dataclasses
 
 import pytest
 
-from shared.cloudauth import ENUMS, INITIALIZE_PARAMETERS, INITIALIZE_SWITCHES, InitializeRequest
+from shared.cloudauth import ENUMS, INITIALIZE_PARAMETERS, INITIALIZE_SWITCHES, SWITCHES, InitializeRequest
 from shared.ids import is_merchant_biz_id
 from tools.sandbox import vendor
 
 SAMPLE_IDS = ["0f8fad5bd9cb469fa16570867728950e", "a", "x" * 32, "x" * 33, "", "a_b", "a-b", "é", "ａ", "rl" + "0" * 30]
 
 
-def test_every_enumerated_switch_has_the_sandbox_s_values() -> None:
-    for switch in INITIALIZE_SWITCHES:
+@pytest.mark.parametrize("operation", sorted(SWITCHES))
+def test_every_enumerated_switch_has_the_sandbox_s_values(operation: str) -> None:
+    assert operation in vendor.START_ACTIONS
+    for switch in SWITCHES[operation]:
         assert switch.values == vendor.INITIALIZE_ENUMS.get(switch.parameter, frozenset()), switch
 
 

@@ -60,7 +60,8 @@ def test_finalize_condition_requires_existing_row_pending_or_abandoned(fake_ots:
         ),
     )
     assert ("status", "FAILED") in row.attribute_columns["put"]
-    assert set(row.attribute_columns["delete_all"]) == {"result_key", "identity_masked", "next_check_at", "error"}
+    removed = {"result_key", "identity_masked", "face", "next_check_at", "error"}
+    assert set(row.attribute_columns["delete_all"]) == removed
 
 
 def test_mark_abandoned_condition_is_status_pending(fake_ots: FakeOTSClient) -> None:

@@ -33,6 +33,21 @@ def test_create_then_get_round_trips_every_field(store: TransactionStore) -> Non
     assert store.get(record.merchant_biz_id) == record
 
 
+def test_a_face_only_row_round_trips_its_product_and_its_empty_doc_type(store: TransactionStore) -> None:
+    record = make_record(doc_type="", product_code="FACE_LIVENESS_PRO")
+    store.create(record)
+    assert store.get(record.merchant_biz_id) == record
+
+
+def test_finalize_stores_the_face_section_with_the_verdict(store: TransactionStore) -> None:
+    record = make_record(product_code="eKYC_PRO")
+    store.create(record)
+    face = {"facePassed": True, "faceAttack": False, "faceComparisonScore": 92.1, "faceAttackScore": None}
+    assert store.finalize(record.merchant_biz_id, **FINAL, face=face) is True
+    got = store.get(record.merchant_biz_id)
+    assert got is not None and (got.face, got.product_code, got.status) == (face, "eKYC_PRO", "PASSED")
+
+
 def test_get_missing_returns_none(store: TransactionStore) -> None:
     assert store.get("missing00000000000000000000000000"[:32]) is None
 

@@ -5,6 +5,11 @@ gateway (``/verifications`` → initializer, ``/callback`` → result_fetcher, `
 ``/demo/webhooks`` → demo receiver), and the queue worker (re-check and notify queues as MNS-trigger events, the
 sweeper on a timer). Every variable the functions read can be overridden from the environment; the local defaults
 fill in the rest. Ctrl-C stops everything.
+
+With the sandbox, the vendor region defaults to China (Hong Kong), the one region where every supported product
+exists (eKYC only there, FACE_LIVENESS_PRO not in Kuala Lumpur), and the allowed products to all the supported ones
+the region offers, so that a newcomer can try eKYC (Initialize), eKYC_PRO and FACE_LIVENESS_PRO (InitializeV2).
+Against the real vendor (``CLOUDAUTH_ENDPOINT`` set) the code's defaults apply: only the products you configure.
 """
 
 from __future__ import annotations
@@ -21,8 +26,10 @@ from pathlib import Path
 from types import FrameType
 from typing import cast
 
-from shared import jsonutil
+from shared import jsonutil, products
 from shared.auth import issue_token
+from shared.cloudauth import CloudAuthSettings
+from shared.config import ConfigError
 from shared.storage import StorageSettings, open_queue
 from shared.storage.sqlite_queue import SqliteQueue
 from shared.webhooks import generate_secret
@@ -33,6 +40,8 @@ from tools.sandbox.config import SandboxConfig
 from tools.sandbox.server import SandboxServer
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+#: The region the sandbox plays by default: the only one offering every supported product.
+DEV_REGION = products.HONG_KONG
 
 
 @dataclass
@@ -85,8 +94,13 @@ class DevStack:
     def start(self) -> DevStack:
         env = self.env
         if not env.get("CLOUDAUTH_ENDPOINT"):
+            region = env.setdefault("CLOUDAUTH_REGION", DEV_REGION)
+            offered = products.supported_in(region)
+            if offered:  # an unknown region: left to the functions' settings to refuse, naming it
+                env.setdefault("CLOUDAUTH_PRODUCT_CODE", offered[0])
+                env.setdefault("CLOUDAUTH_PRODUCTS", ",".join(offered))
             self.sandbox = SandboxServer(
-                SandboxConfig.from_env(None, host=self.config.host, port=self.config.sandbox_port),
+                SandboxConfig.from_env(env, host=self.config.host, port=self.config.sandbox_port),
                 verbose=not self.config.quiet_sandbox,
             )
             env["CLOUDAUTH_ENDPOINT"] = self.sandbox.start()
@@ -137,6 +151,21 @@ class DevStack:
         if self.sandbox is not None:
             self.sandbox.stop()
 
+    def _product_lines(self, base: str) -> list[str]:
+        """The vendor region and the products a request may name, with their start operations, as the functions will
+        read them (a configuration they would refuse is shown here already)."""
+        try:
+            settings = CloudAuthSettings.from_env(self.env)
+        except ConfigError as exc:
+            return [f"  products             {exc}"]  # "configuration error: <variable> ..."
+        described = [f"{code} ({products.PRODUCTS[code].start_operation})" for code in settings.allowed_products]
+        return [
+            f"  vendor region        {products.describe_regions((settings.region,))}",
+            f"  products             {', '.join(described)}",
+            f"                       (POST /verifications productCode, default {settings.product_code}; "
+            f"GET {base}/verifications/products)",
+        ]
+
     def demo_token(self, user: str = "demo-user") -> str:
         return issue_token(user, self.env["KYC_JWT_SECRET"], ttl=12 * 3600)
 
@@ -153,6 +182,7 @@ class DevStack:
             f"    names              {', '.join(self.gateway.fc3_api.names)}",
             f"  cloudauth endpoint   {self.env['CLOUDAUTH_ENDPOINT']}"
             + ("  (local sandbox; control API under /_sandbox/)" if self.sandbox else ""),
+            *self._product_lines(base),
             f"  data directory       {self.data_dir}",
             "  demo JWT (user 'demo-user', 12 h):",
             f"    {self.demo_token()}",

@@ -154,7 +154,8 @@ def record_view(record: TransactionRecord) -> dict[str, Any]:
         "status": record.status,
         "passed": record.passed,
         "subCode": record.sub_code,
-        "docType": record.doc_type,
+        "productCode": record.product_code,
+        "docType": record.doc_type or None,  # None: the product verifies no document
         "sceneCode": record.scene_code,
         "merchantUserId": record.merchant_user_id,  # already the peppered HMAC, never the merchant's id
         "createdAt": iso(record.created_at),
@@ -167,4 +168,5 @@ def record_view(record: TransactionRecord) -> dict[str, Any]:
         "notificationEnqueued": record.notification_enqueued,
         "vendorCopyDeleted": record.vendor_copy_deleted,
         "identity": record.identity_masked,
+        "face": record.face,
     }
