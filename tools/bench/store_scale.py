@@ -150,7 +150,7 @@ def measure(size: int, work: Path) -> dict[str, int]:
     from shared.fetcher import FetchSettings, ResultFetcher  # noqa: PLC0415
     from shared.handlers.result_fetcher import ResultFetcherApp  # noqa: PLC0415
     from shared.sweeper import Sweeper, SweepSettings  # noqa: PLC0415
-    from shared.verifications import FrontendSettings, Verifications  # noqa: PLC0415
+    from shared.verifications import FrontendSettings, ProductOffer, Verifications  # noqa: PLC0415
     from tools.devstack.gateway import make_http_event  # noqa: PLC0415
     from tools.ops.common import Context  # noqa: PLC0415
     from tools.ops.transactions import run_erase  # noqa: PLC0415
@@ -172,7 +172,8 @@ def measure(size: int, work: Path) -> dict[str, int]:
             return_url_allowlist=("https://shop.example/",), cors_origins=(), rate_limit_per_hour=RATE_LIMIT,
             max_body_bytes=65536, max_meta_info_bytes=16384, jwt_leeway_seconds=30,
         )  # fmt: skip
-        verifications = Verifications(settings=frontend, client=vendor, store=store)
+        offer = ProductOffer(default="eKYC", allowed=("eKYC",), region="cn-hongkong")  # the deployment's default
+        verifications = Verifications(settings=frontend, client=vendor, store=store, offer=offer)
         body = {"docType": "01000000", "metaInfo": {"apdidToken": "x", "appName": "web"}}
         app = ResultFetcherApp(fetcher)
         query = f"merchantBizId={callback_id}&callbackToken={TOKEN}"
