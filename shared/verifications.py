@@ -61,6 +61,7 @@ from shared.log import get_logger, log_context, register_secret
 from shared.ratelimit import WINDOW_SECONDS, claim_slot, release_slot
 from shared.status import Status
 from shared.storage import RecordExists, StorageError, TransactionRecord, TransactionStore
+from shared.urls import plain_http_allowed
 
 logger = get_logger("kyc.initializer")
 
@@ -163,7 +164,7 @@ class FrontendSettings:
         register_secret(env_str(env, "KYC_JWT_SECRET"))
         register_secret(env_str(env, "KYC_USER_ID_PEPPER"))
         public_url = http_url("KYC_PUBLIC_URL", env_required(env, "KYC_PUBLIC_URL")).rstrip("/")
-        if is_aliyun_backend(env) and not public_url.startswith("https://"):
+        if is_aliyun_backend(env) and not public_url.startswith("https://") and not plain_http_allowed(public_url):
             raise ConfigError("KYC_PUBLIC_URL", "must be https with the aliyun backend (callbacks are https)")
         jwt_secret = env_required(env, "KYC_JWT_SECRET")
         if len(jwt_secret) < 32:

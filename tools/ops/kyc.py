@@ -22,7 +22,7 @@ from shared.cloudauth import CloudAuthClient, CloudAuthError, InitializeRequest,
 from shared.config import ConfigError
 from shared.storage import StorageError
 
-from . import dlq, invoke, tables, transactions
+from . import dlq, doctor, invoke, tables, transactions
 from .common import EXIT_OK, EXIT_USAGE, EXIT_VENDOR, Command, Context, OpsError, UsageError
 
 __all__ = ["COMMANDS", "EXIT_OK", "EXIT_USAGE", "EXIT_VENDOR", "Command", "Context", "UsageError", "main"]
@@ -181,6 +181,9 @@ COMMANDS: dict[str, Command] = {
     "dlq": Command("dead letters: list | redrive | purge (purge asks for confirmation)", dlq.configure, dlq.run),
     "invoke": Command("invoke a function with an event file: FC 3.0's InvokeFunction (FC 2.0 with --service)",
                       invoke.configure, invoke.run),
+    "doctor": Command("check a deployment (or ./scripts/dev): product and region, storage, each function's start, "
+                      "the vendor's endpoint and credentials, KYC_PUBLIC_URL, webhooks; exit 1 on any problem",
+                      doctor.configure, doctor.run),
 }
 
 
