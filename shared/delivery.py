@@ -26,8 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import SplitResult
 
-from shared.urls import UnsafeUrl, check_url
+from shared.urls import UnsafeUrl, check_url, plain_http_allowed
 
 USER_AGENT = "fc-ekyc-webhooks/1"
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
@@ -215,6 +216,50 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return min(max(delta, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 
+@dataclass(frozen=True)
+class Target:
+    """A webhook URL that passed the guard: its parts, and the checked address to connect to."""
+
+    parts: SplitResult
+    host: str
+    port: int
+    address: str
+
+
+class TargetRefused(Exception):
+    """The guard refused a target: ``error`` is the delivery's short code (``invalid_url``, ``https_required``,
+    ``target_not_allowed``, ``timeout``, ``dns_error``), ``permanent`` whether trying again could help."""
+
+    def __init__(self, error: str, *, permanent: bool) -> None:
+        super().__init__(error)
+        self.error = error
+        self.permanent = permanent
+
+
+def vet_target(url: str, policy: TargetPolicy, deadline: Deadline) -> Target:
+    """The SSRF guard, without sending anything: the URL's hygiene (:mod:`shared.urls`), its scheme, then its
+    host resolved (within the deadline) and every address checked against ``policy``. Raises
+    :class:`TargetRefused`. ``post_webhook`` connects to exactly the address returned; ``kyc doctor`` stops here."""
+    try:
+        parts = check_url(url)
+    except UnsafeUrl:
+        raise TargetRefused("invalid_url", permanent=True) from None
+    if policy.require_https and parts.scheme != "https" and not plain_http_allowed(url):
+        raise TargetRefused("https_required", permanent=True)
+    host = parts.hostname
+    assert host is not None  # check_url requires one
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        address = resolve_target(host, port, policy, timeout=deadline.remaining())
+    except PermissionError:
+        raise TargetRefused("target_not_allowed", permanent=True) from None
+    except TimeoutError:
+        raise TargetRefused("timeout", permanent=False) from None
+    except OSError:
+        raise TargetRefused("dns_error", permanent=False) from None
+    return Target(parts=parts, host=host, port=port, address=address)
+
+
 def post_webhook(
     url: str, body: bytes, headers: dict[str, str], *, timeout: float, policy: TargetPolicy
 ) -> DeliveryResult:
@@ -222,24 +267,12 @@ def post_webhook(
     status line and headers), in seconds. Never raises: every outcome is a :class:`DeliveryResult`."""
     deadline = Deadline(timeout)
     try:
-        parts = check_url(url)
-    except UnsafeUrl:
-        return DeliveryResult(ok=False, error="invalid_url", permanent=True)
-    if policy.require_https and parts.scheme != "https":
-        return DeliveryResult(ok=False, error="https_required", permanent=True)
-    host = parts.hostname
-    assert host is not None  # check_url requires one
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        address = resolve_target(host, port, policy, timeout=deadline.remaining())
-    except PermissionError:
-        return DeliveryResult(ok=False, error="target_not_allowed", permanent=True)
-    except TimeoutError:
-        return DeliveryResult(ok=False, error="timeout")
-    except OSError:
-        return DeliveryResult(ok=False, error="dns_error")
+        target = vet_target(url, policy, deadline)
+    except TargetRefused as refused:
+        return DeliveryResult(ok=False, error=refused.error, permanent=refused.permanent)
+    parts, host, port = target.parts, target.host, target.port
     connection_class = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
-    connection = connection_class(host, port, address, deadline)
+    connection = connection_class(host, port, target.address, deadline)
     path = parts.path or "/"
     if parts.query:
         path = f"{path}?{parts.query}"

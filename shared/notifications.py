@@ -37,7 +37,7 @@ from shared.status import Status
 from shared.storage import ObjectNotFound, ObjectStore, Queue, StorageError, TransactionRecord, TransactionStore
 from shared.subcodes import sub_code_message
 from shared.timestamps import rfc3339
-from shared.urls import display_url
+from shared.urls import display_url, plain_http_allowed
 from shared.webhooks import InvalidWebhookSecret, WebhookSecret, signature_headers
 
 logger = get_logger("kyc.notifier")
@@ -79,6 +79,12 @@ class WebhookSettings:
     require_https: bool
     timeout_seconds: float
 
+    @property
+    def target_policy(self) -> TargetPolicy:
+        """The SSRF guard's rules for these subscribers (``shared.delivery``): what the notifier delivers under and
+        what ``kyc doctor`` checks each subscriber against."""
+        return TargetPolicy(allow_private=self.allow_private_targets, require_https=self.require_https)
+
     @classmethod
     def from_env(cls, env: Env | None = None) -> WebhookSettings:
         env = environ() if env is None else env
@@ -113,7 +119,7 @@ def _parse_subscribers(raw: str | None, require_https: bool) -> tuple[Subscriber
         if not isinstance(secrets, list) or not secrets or not all(isinstance(s, str) for s in secrets):
             raise ConfigError(name, f"item {index} needs 'secret': a string, or a list (newest first) while rotating")
         url = http_url(name, item["url"])
-        if require_https and not url.startswith("https://"):
+        if require_https and not url.startswith("https://") and not plain_http_allowed(url):
             raise ConfigError(name, f"item {index}: webhook URLs must be https with the aliyun backend")
         for secret in secrets:
             register_secret(secret)  # scrubbed from logs even when it turns out invalid
@@ -155,7 +161,7 @@ class Notifier:
         self.notify_queue = notify_queue
         self.deadletter_queue = deadletter_queue
         self.settings = settings
-        policy = TargetPolicy(allow_private=settings.allow_private_targets, require_https=settings.require_https)
+        policy = settings.target_policy
         self.sender: Sender = sender or (
             lambda url, body, headers: post_webhook(url, body, headers, timeout=settings.timeout_seconds, policy=policy)
         )

@@ -18,6 +18,11 @@ Everything else (percent-encoding, IDNs, non-ASCII paths) is left to the caller'
 
 :func:`display_url` is the only way a URL is printed (logs, CLI listings, errors): scheme, host and port, because
 receivers put credentials in the userinfo, and tokens in the path and the query.
+
+:func:`plain_http_allowed` is the one https rule for the URLs the deployed backend hands out or calls (the callback
+base ``KYC_PUBLIC_URL``, webhook targets): https, unless the host is a loopback IP literal. Traffic to 127.0.0.0/8
+or ::1 never leaves the machine, so TLS would protect nothing there; only a stack on one machine uses such a URL
+(``./scripts/dev --aliyun-doubles``: the gateway and the demo receiver), and in FC nothing listens on it.
 """
 
 from __future__ import annotations
@@ -79,6 +84,18 @@ def is_safe_url(url: str, *, schemes: frozenset[str] = HTTP_SCHEMES) -> bool:
     except UnsafeUrl:
         return False
     return True
+
+
+def plain_http_allowed(url: str) -> bool:
+    """Whether ``url`` may be plain http where https is required: only when its host is a loopback IP literal
+    (``127.x.y.z``, ``::1``; a name such as ``localhost`` is not enough, since DNS decides where it goes)."""
+    import ipaddress  # noqa: PLC0415 - only reached for http URLs where https is required
+
+    try:
+        host = urlsplit(url).hostname
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def display_url(url: str) -> str:

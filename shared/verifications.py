@@ -63,6 +63,7 @@ from shared.status import Status
 from shared.storage import RecordExists, StorageError, TransactionRecord, TransactionStore
 from shared.subcodes import sub_code_message
 from shared.timestamps import rfc3339
+from shared.urls import plain_http_allowed
 
 logger = get_logger("kyc.initializer")
 
@@ -165,7 +166,7 @@ class FrontendSettings:
         register_secret(env_str(env, "KYC_JWT_SECRET"))
         register_secret(env_str(env, "KYC_USER_ID_PEPPER"))
         public_url = http_url("KYC_PUBLIC_URL", env_required(env, "KYC_PUBLIC_URL")).rstrip("/")
-        if is_aliyun_backend(env) and not public_url.startswith("https://"):
+        if is_aliyun_backend(env) and not public_url.startswith("https://") and not plain_http_allowed(public_url):
             raise ConfigError("KYC_PUBLIC_URL", "must be https with the aliyun backend (callbacks are https)")
         jwt_secret = env_required(env, "KYC_JWT_SECRET")
         if len(jwt_secret) < 32:

@@ -2,8 +2,12 @@
 
 Each ``build_*`` reads exactly the settings its service needs (each settings class registers its own secrets with
 the log scrubber as it reads them), in a fixed order so that the first bad variable is the one reported, and opens
-the storage backends it uses. Pass ``client``/``stores`` to reuse ones already open (the CLI does; tests inject
-fakes). Services are imported inside each builder: a function's cold start loads only the service it runs.
+the storage backends it uses. Every builder also checks the deployment's vendor target (``VendorTarget``: the
+product offered in the region, the endpoint): through the client's settings where it builds one, directly in
+``build_notifier``, which never calls the vendor — so an impossible product/region pair fails every function's
+``initialize``, whichever function's log the operator reads first. Pass ``client``/``stores`` to reuse ones already
+open (the CLI does; tests inject fakes). Services are imported inside each builder: a function's cold start loads
+only the service it runs.
 
 ==========================  ==============================================================================
 builder                     used by
@@ -76,17 +80,21 @@ def build_fetcher(
 
 
 def build_notifier(env: Env | None = None, *, stores: Stores | None = None) -> Notifier:
-    """Storage settings, then ``KYC_WEBHOOKS`` and the delivery settings. Objects are read only for includePii
-    subscribers: without one, the object store (and its SDK import) is built on first use, not at every start."""
+    """Storage settings, then ``KYC_WEBHOOKS`` and the delivery settings, then the vendor target (see the module
+    docstring). Objects are read only for includePii subscribers: without one, the object store (and its SDK
+    import) is built on first use, not at every start."""
+    from shared.cloudauth.settings import VendorTarget  # noqa: PLC0415
     from shared.notifications import Notifier, WebhookSettings  # noqa: PLC0415
 
     env = environ() if env is None else env
     if stores is None:
         storage = StorageSettings.from_env(env)
         webhooks = WebhookSettings.from_env(env)
+        VendorTarget.from_env(env)
         stores = open_stores(storage, lazy_objects=not any(s.include_pii for s in webhooks.subscribers))
     else:
         webhooks = WebhookSettings.from_env(env)
+        VendorTarget.from_env(env)
     return Notifier(
         store=stores.transactions,
         objects=stores.objects,

@@ -7,9 +7,10 @@ only the vendor (``FakeCloudAuth``), the webhook sender (``RecordingSender``) an
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -328,3 +329,20 @@ def drain(queue: SqliteQueue, handle: Callable[[Any], object], clock: FakeClock,
                 continue
             queue.delete(message.receipt)
     raise AssertionError("queue did not drain")
+
+
+@contextlib.contextmanager
+def tablestore_over_the_wire(table: str = "kyc_transactions") -> Iterator[TransactionStore]:
+    """The Tablestore adapter as deployed (endpoint, instance, key: the real SDK over HTTP) against a Tablestore
+    double holding an empty transactions table."""
+    from shared.signing import Credentials
+    from shared.storage import TablestoreTransactionStore
+    from tools.devstack.aliyun import create_tables
+    from tools.doubles.tablestore import TablestoreDouble
+
+    with TablestoreDouble(access_key_id="ak-wire", access_key_secret="sk-wire") as double:
+        create_tables(double.client(), table)
+        credentials = Credentials("ak-wire", "sk-wire")
+        yield TablestoreTransactionStore(
+            table=table, endpoint=double.endpoint, instance=double.instance, credentials=credentials
+        )

@@ -37,8 +37,8 @@ from tests.fakes import (
     check_result_body,
     drain,
     peek,
+    tablestore_over_the_wire,
 )
-from tests.storage.conftest import tablestore_double, wire_store
 
 STORE_WRITES = frozenset(
     {
@@ -106,17 +106,14 @@ class Crashing:
         return call
 
 
-@pytest.fixture(params=["sqlite", "tablestore"])
+@pytest.fixture(params=["sqlite", "tablestore-wire"])
 def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
-    """The local backends, with the transactions on SQLite or on the Tablestore adapter over the double: a crash
-    between any two effects leaves the row and its due (what the sweeper finds through the index) consistent."""
-    if request.param == "sqlite":
-        s = Stack(tmp_path)
-        yield s
-        s.close()
-        return
-    with tablestore_double() as double:
-        s = Stack(tmp_path, store=wire_store(double))
+    """The real local backends; ``tablestore-wire``: the rows in the Tablestore adapter over HTTP (the real SDK
+    and the Tablestore double's conditions and indexes) instead of SQLite. A crash between any two effects leaves
+    the row and its due (what the sweeper finds through the index) consistent."""
+    with contextlib.ExitStack() as resources:
+        store = resources.enter_context(tablestore_over_the_wire()) if request.param == "tablestore-wire" else None
+        s = Stack(tmp_path, store=store)
         yield s
         s.close()
 

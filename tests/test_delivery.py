@@ -151,10 +151,25 @@ def test_connection_refused_is_a_retryable_failure() -> None:
 
 
 def test_plain_http_is_refused_when_https_is_required(server: _Server) -> None:
+    url = server.url("/hook").replace("127.0.0.1", "localhost")  # a name: DNS decides where it goes
+    result = post_webhook(url, b"{}", {}, timeout=5, policy=TargetPolicy(allow_private=True, require_https=True))
+    assert not result.ok and result.permanent and result.error == "https_required"
+    assert server.hits == []
+
+
+def test_plain_http_to_a_loopback_address_is_delivered_when_https_is_required(server: _Server) -> None:
+    # a stack on one machine (./scripts/dev --aliyun-doubles): the request never leaves the machine
     result = post_webhook(
         server.url("/hook"), b"{}", {}, timeout=5, policy=TargetPolicy(allow_private=True, require_https=True)
     )
-    assert not result.ok and result.permanent and result.error == "https_required"
+    assert result.ok and server.hits == ["/hook"]
+
+
+def test_plain_http_to_a_loopback_address_is_still_a_private_target(server: _Server) -> None:
+    result = post_webhook(
+        server.url("/hook"), b"{}", {}, timeout=5, policy=TargetPolicy(allow_private=False, require_https=True)
+    )
+    assert not result.ok and result.error == "target_not_allowed"
     assert server.hits == []
 
 

@@ -23,10 +23,12 @@ def _loadtest(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_smoke_run_holds_every_guarantee_and_prints_the_table() -> None:
-    result = _loadtest("--smoke", timeout=120)
+@pytest.mark.parametrize("backend", [[], ["--aliyun-doubles"]], ids=["local", "aliyun"])
+def test_smoke_run_holds_every_guarantee_and_prints_the_table(backend: list[str]) -> None:
+    result = _loadtest("--smoke", *backend, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "loadtest: all guarantees held" in result.stdout
+    assert ("aliyun (Tablestore, OSS, MNS doubles)" in result.stdout) is bool(backend)
     for metric in ("transactions by status", "duplicates received", "5xx seen by the frontend", "flows/s"):
         assert metric in result.stdout
 

@@ -1,12 +1,14 @@
 """Races: one final record and one notification, whoever gets there first.
 
 Two callbacks for one transaction at the same moment, a callback racing the sweeper, an older re-check finishing
-after a newer one — with real threads against SQLite and against the Tablestore adapter's conditions (the Tablestore
-double over the SDK, which serialises row writes as the service does), and once with two processes.
+after a newer one — with real threads against SQLite and against the Tablestore adapter over HTTP with the real
+SDK and the Tablestore double (``tablestore-wire``, which serialises row writes as the service does), and once with
+two processes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing
 import threading
@@ -19,22 +21,17 @@ import pytest
 
 from shared.fetcher import FetchOutcome, result_key
 from shared.handlers.result_fetcher import ResultFetcherApp
-from tests.fakes import T0, FakeCloudAuth, Stack, check_result_body, peek
-from tests.storage.conftest import tablestore_double, wire_store
+from tests.fakes import T0, FakeCloudAuth, Stack, check_result_body, peek, tablestore_over_the_wire
 
 TOKEN = "callback-token-for-the-race"
 WAIT = 30.0
 
 
-@pytest.fixture(params=["sqlite", "tablestore"])
+@pytest.fixture(params=["sqlite", "tablestore-wire"])
 def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
-    if request.param == "sqlite":
-        s = Stack(tmp_path)
-        yield s
-        s.close()
-        return
-    with tablestore_double() as double:
-        s = Stack(tmp_path, store=wire_store(double))
+    with contextlib.ExitStack() as resources:
+        store = resources.enter_context(tablestore_over_the_wire()) if request.param == "tablestore-wire" else None
+        s = Stack(tmp_path, store=store)
         yield s
         s.close()
 

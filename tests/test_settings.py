@@ -101,6 +101,17 @@ def test_public_url_must_be_https_with_the_aliyun_backend() -> None:
     assert error.variable == "KYC_PUBLIC_URL"
 
 
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9000", "http://127.8.9.10:9000", "http://[::1]:9000"])
+def test_http_public_url_on_a_loopback_address_is_fine_with_the_aliyun_backend(url: str) -> None:
+    settings = FrontendSettings.from_env(frontend_env(KYC_BACKEND="aliyun", KYC_PUBLIC_URL=url))
+    assert settings.public_url == url
+
+
+@pytest.mark.parametrize("url", ["http://localhost:9000", "http://10.0.0.8"])
+def test_http_public_url_elsewhere_is_refused_with_the_aliyun_backend(url: str) -> None:
+    assert _error(FrontendSettings, frontend_env(KYC_BACKEND="aliyun", KYC_PUBLIC_URL=url)).variable == "KYC_PUBLIC_URL"
+
+
 def test_http_public_url_is_fine_locally() -> None:
     assert FrontendSettings.from_env(frontend_env(KYC_PUBLIC_URL="http://127.0.0.1:9000")).public_url.startswith(
         "http:"
@@ -197,6 +208,12 @@ def test_invalid_webhooks_are_named_without_echoing_secrets(raw: str) -> None:
 def test_webhooks_must_be_https_with_the_aliyun_backend() -> None:
     env = {"KYC_BACKEND": "aliyun", **_hooks(f'{{"url": "http://a.example/h", "secret": "{HOOK_SECRET}"}}')}
     assert _error(WebhookSettings, env).variable == "KYC_WEBHOOKS"
+
+
+def test_webhooks_on_a_loopback_address_may_be_http_with_the_aliyun_backend() -> None:
+    env = {"KYC_BACKEND": "aliyun", **_hooks(f'{{"url": "http://127.0.0.1:9000/h", "secret": "{HOOK_SECRET}"}}')}
+    (subscriber,) = WebhookSettings.from_env(env).subscribers
+    assert subscriber.url == "http://127.0.0.1:9000/h"
 
 
 def test_aliyun_backend_forces_https_delivery() -> None:

@@ -10,7 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.urls import UNPRINTABLE, UnsafeUrl, check_url, display_url, is_safe_url, without_userinfo
+from shared.urls import (
+    UNPRINTABLE,
+    UnsafeUrl,
+    check_url,
+    display_url,
+    is_safe_url,
+    plain_http_allowed,
+    without_userinfo,
+)
 
 # --- generated URL parts ---------------------------------------------------------------------------------------
 
@@ -150,3 +158,17 @@ def test_without_userinfo_removes_the_credentials_and_nothing_else(
     with_credentials = f"{scheme}://{user}:{password}@{rest}"
     assert without_userinfo(with_credentials) == plain
     assert without_userinfo(plain) == plain
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9000/x", "http://127.255.0.9/", "http://[::1]:8080/hook"])
+def test_plain_http_is_allowed_to_a_loopback_address_only(url: str) -> None:
+    assert plain_http_allowed(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://localhost:9000/", "http://127.0.0.1.nip.io/", "http://10.1.2.3/",
+     "http://0.0.0.0/", "http://example.com/", "not a url", "http://[::1/"],
+)
+def test_plain_http_is_not_allowed_to_a_name_or_another_address(url: str) -> None:
+    assert not plain_http_allowed(url)

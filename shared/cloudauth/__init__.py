@@ -37,7 +37,7 @@ from .params import (
     INITIALIZE_V2,
     OperationParameters,
 )
-from .settings import CloudAuthSettings
+from .settings import CloudAuthSettings, VendorTarget
 from .switches import INITIALIZE_SWITCHES, INITIALIZE_V2_SWITCHES, SWITCHES, Switch, Switches, switches_for
 
 __all__ = [
@@ -69,6 +69,7 @@ __all__ = [
     "ThrottlingError",
     "TransactionIdInvalid",
     "TransportError",
+    "VendorTarget",
     "error_class_for",
     "switches_for",
 ]

@@ -1,6 +1,8 @@
 """``CloudAuthSettings``: what the cloudauth-intl client needs, read from ``CLOUDAUTH_*`` and the credentials.
 
-The access key secret and the STS token are registered with the log scrubber as they are read.
+``VendorTarget`` is its credential-free part (endpoint, region, product), checked against the vendor's facts: every
+function checks it at instance start (``shared.wiring``), ``./scripts/kyc doctor`` reports it. The access key secret
+and the STS token are registered with the log scrubber as they are read.
 """
 
 from __future__ import annotations
@@ -67,13 +69,18 @@ def _check_product_region(variable: str, product_code: str, region: str) -> None
         raise ConfigError(variable, f"(with CLOUDAUTH_REGION {region}): {exc}") from None
 
 
+def _listed_products(env: Env, default_product: str) -> tuple[str, ...]:
+    """``CLOUDAUTH_PRODUCTS`` in listed order without duplicates (unset: the default product alone), unchecked."""
+    listed = env_list(env, "CLOUDAUTH_PRODUCTS")
+    return tuple(dict.fromkeys(listed)) if listed else (default_product,)
+
+
 def _allowed_products(env: Env, default_product: str, region: str) -> tuple[str, ...]:
     """``CLOUDAUTH_PRODUCTS``: the products a request may name (unset: the default product alone). Each is checked
     against the region; the default product must be one of them (a request that names none gets it)."""
-    listed = env_list(env, "CLOUDAUTH_PRODUCTS")
-    if not listed:
+    if not env_list(env, "CLOUDAUTH_PRODUCTS"):
         return (default_product,)
-    allowed = tuple(dict.fromkeys(listed))  # listed order, duplicates dropped
+    allowed = _listed_products(env, default_product)
     for code in allowed:
         _check_product_region("CLOUDAUTH_PRODUCTS", code, region)
     if default_product not in allowed:
@@ -83,6 +90,38 @@ def _allowed_products(env: Env, default_product: str, region: str) -> tuple[str,
             "CLOUDAUTH_PRODUCT_CODE to one of the listed products",
         )
     return allowed
+
+
+@dataclass(frozen=True)
+class VendorTarget:
+    """Where and what the deployment asks of the vendor: base URL, the region it serves, the product, and whether
+    the endpoint is the region's VPC one. No credentials: every function can check it, whether it calls the vendor
+    or not."""
+
+    endpoint: str
+    region: str
+    product_code: str
+    products: tuple[str, ...]  # the products a request may name (CLOUDAUTH_PRODUCTS), the default among them
+    use_vpc_endpoint: bool = False
+
+    @classmethod
+    def from_env(cls, env: Env | None = None, *, check_product: bool = True) -> VendorTarget:
+        """``CLOUDAUTH_PRODUCT_CODE``, ``CLOUDAUTH_PRODUCTS``, ``CLOUDAUTH_REGION``, ``CLOUDAUTH_ENDPOINT``,
+        ``CLOUDAUTH_USE_VPC_ENDPOINT``, checked against the vendor's facts (:mod:`shared.products`); ``ConfigError``
+        naming the variable. ``check_product=False`` leaves the product/region checks to the caller (``kyc doctor``
+        reports each product itself)."""
+        env = os.environ if env is None else env
+        product_code = env_str(env, "CLOUDAUTH_PRODUCT_CODE", "eKYC") or "eKYC"
+        if not product_code.replace("_", "").isalnum() or not product_code.isascii():
+            raise ConfigError("CLOUDAUTH_PRODUCT_CODE", "must contain only letters, digits and _")
+        endpoint, region = _cloudauth_endpoint(env)
+        if check_product:
+            _check_product_region("CLOUDAUTH_PRODUCT_CODE", product_code, region)
+            allowed = _allowed_products(env, product_code, region)
+        else:
+            allowed = _listed_products(env, product_code)
+        return cls(endpoint=endpoint, region=region, product_code=product_code, products=allowed,
+                   use_vpc_endpoint=env_bool(env, "CLOUDAUTH_USE_VPC_ENDPOINT", False))
 
 
 @dataclass(frozen=True)
@@ -119,15 +158,10 @@ class CloudAuthSettings:
         signature = (env_str(env, "CLOUDAUTH_SIGNATURE", "v3") or "v3").lower()
         if signature not in {"v1", "v3"}:
             raise ConfigError("CLOUDAUTH_SIGNATURE", "must be v3 or v1")
-        product_code = env_str(env, "CLOUDAUTH_PRODUCT_CODE", "eKYC") or "eKYC"
-        if not product_code.replace("_", "").isalnum() or not product_code.isascii():
-            raise ConfigError("CLOUDAUTH_PRODUCT_CODE", "must contain only letters, digits and _")
-        endpoint, region = _cloudauth_endpoint(env)
-        _check_product_region("CLOUDAUTH_PRODUCT_CODE", product_code, region)
-        allowed = _allowed_products(env, product_code, region)
+        target = VendorTarget.from_env(env)
         return cls(
-            endpoint=endpoint,
-            region=region,
+            endpoint=target.endpoint,
+            region=target.region,
             access_key_id=env_required(env, "ALIBABA_CLOUD_ACCESS_KEY_ID"),
             access_key_secret=register_secret(env_required(env, "ALIBABA_CLOUD_ACCESS_KEY_SECRET")),
             security_token=register_secret(env_str(env, "ALIBABA_CLOUD_SECURITY_TOKEN")),
@@ -135,8 +169,8 @@ class CloudAuthSettings:
             read_timeout=_positive_float(env, "CLOUDAUTH_READ_TIMEOUT", 10.0),
             max_attempts=env_int(env, "CLOUDAUTH_MAX_ATTEMPTS", 3, minimum=1, maximum=10),
             signature_version=signature,
-            product_code=product_code,
-            products=allowed,
+            product_code=target.product_code,
+            products=target.products,
             allow_undocumented_doc_types=env_bool(env, "CLOUDAUTH_ALLOW_UNDOCUMENTED_DOC_TYPES", False),
             backoff_base=env_float(env, "CLOUDAUTH_BACKOFF_BASE", 0.2),
             backoff_cap=env_float(env, "CLOUDAUTH_BACKOFF_CAP", 2.0),

@@ -182,6 +182,19 @@ class MnsQueue:
             request_id=request_id,
         )
 
+    def attributes(self) -> dict[str, str]:
+        """GetQueueAttributes (``GET /queues/<name>``): the queue's ``<Queue>`` fields by name (``QueueName``,
+        ``MaximumMessageSize``, ``ActiveMessages``, ...), as text. Read-only; ``MnsError`` ``QueueNotExist`` when
+        there is no such queue. Used by ``kyc doctor``; the functions never call it."""
+        resource = f"/queues/{quote(self.queue_name, safe='')}"
+        status, data, request_id = self._call("GET", resource, "GetQueueAttributes", max_bytes=MAX_ERROR_BODY)
+        if not 200 <= status < 300:
+            self._raise("GetQueueAttributes", status, data, request_id)
+        fields = _fields(data)
+        if not fields.get("QueueName"):
+            raise MnsError("mns GetQueueAttributes answer has no QueueName", code="MalformedResponse", status=status)
+        return fields
+
     # -- consumer side (ops tools: dead-letter listing, redrive, purge) ----------------------------------------
     # ReceiveMessage / DeleteMessage / ChangeMessageVisibility / PeekMessage of MNS API 2015-06-06, signed like
     # SendMessage; the canonical resource is the request URI with its query, exactly as the official SDK signs it.

@@ -160,6 +160,26 @@ class OssObjectStore:
         request = self._oss.DeleteObjectRequest(bucket=self._bucket, key=self._key(key))
         self._call("DeleteObject", "delete_object", request)
 
+    def bucket_encryption(self) -> tuple[str, str | None] | None:
+        """GetBucketEncryption (read-only): the bucket's default server-side encryption as ``(algorithm,
+        KMS key id or None)`` (``("KMS", None)``: SSE-KMS with the OSS-managed key), ``None`` when the bucket has no
+        rule (404 other than ``NoSuchBucket``; "0005-00000004"). ``StorageError`` otherwise, ``code`` kept
+        (``NoSuchBucket``, ``AccessDenied``: the caller lacks ``oss:GetBucketEncryption``). Used by ``kyc doctor``;
+        the functions never call it: every PutObject asks for SSE-KMS itself."""
+        oss = self._oss
+        request = oss.GetBucketEncryptionRequest(bucket=self._bucket)
+        try:
+            result = self._call("GetBucketEncryption", "get_bucket_encryption", request)
+        except StorageError as exc:
+            if exc.status == 404 and exc.code != "NoSuchBucket":
+                return None
+            raise
+        rule = getattr(result.server_side_encryption_rule, "apply_server_side_encryption_by_default", None)
+        algorithm = getattr(rule, "sse_algorithm", None)
+        if not algorithm:
+            return None
+        return str(algorithm), (getattr(rule, "kms_master_key_id", None) or None)
+
     def delete_prefix(self, prefix: str) -> int:
         keys = self.list(prefix)
         for key in keys:

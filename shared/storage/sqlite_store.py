@@ -53,10 +53,10 @@ CREATE TABLE IF NOT EXISTS transactions (
     result_version INTEGER NOT NULL DEFAULT 0,
     vendor_copy_deleted INTEGER NOT NULL DEFAULT 0,
     error TEXT,
-    product_code TEXT,
-    face TEXT,
     due_kind TEXT,
-    due_at REAL
+    due_at REAL,
+    product_code TEXT,
+    face TEXT
 );
 CREATE TABLE IF NOT EXISTS rate_counters (
     rate_key TEXT PRIMARY KEY,
@@ -92,8 +92,7 @@ STATEMENTS: Final[dict[str, str]] = {
     "get": "SELECT * FROM transactions WHERE merchant_biz_id = ?",
     "finalize": "UPDATE transactions SET status = ?, passed = ?, sub_code = ?, result_key = ?,"  # noqa: S608
     " identity_masked = ?, face = ?, result_version = ?, finalized_at = ?, updated_at = ?, next_check_at = NULL,"
-    " error = NULL,"
-    f" notification_enqueued = 0, due_kind = {_OUTBOX}, due_at = ?"
+    f" error = NULL, notification_enqueued = 0, due_kind = {_OUTBOX}, due_at = ?"
     f" WHERE merchant_biz_id = ? AND status IN ({_FINALIZABLE})",
     "mark_abandoned": "UPDATE transactions SET status = ?, finalized_at = ?, updated_at = ?,"  # noqa: S608
     " next_check_at = NULL,"
@@ -155,8 +154,8 @@ class SqliteTransactionStore:
     def _migrate(self) -> None:
         # BEGIN IMMEDIATE: processes opening the file at once migrate it once
         with self._db.transaction() as conn:
-            columns = {row[1] for row in conn.execute("PRAGMA table_info(transactions)")}
-            for name, declaration in _ADDED_COLUMNS:
+            columns = {row["name"] for row in conn.execute("PRAGMA table_info(transactions)")}
+            for name, declaration in _ADDED_COLUMNS:  # processes opening the file at once add them once
                 if name not in columns:
                     conn.execute(f"ALTER TABLE transactions ADD COLUMN {name} {declaration}")
             if "due_kind" not in columns:  # a database from before dues: one-time, whole-table migration

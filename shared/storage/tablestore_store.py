@@ -41,6 +41,7 @@ therefore takes at most ``retry_window`` + one attempt (connect + read timeout),
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
@@ -96,6 +97,20 @@ CONNECT_TIMEOUT_SECONDS = 3.0
 MAX_RETRIES = 3  # of one call, for throttling and busy answers (BoundedRetry)
 RATE_COUNT = "count"
 RATE_EXPIRES_AT = "expires_at"
+#: The SDK's own logger, silenced (``_quiet_sdk_logger``): it logs every failed request at ERROR as plain text with
+#: the service's message (a failed row condition is normal flow here: a lost race, a duplicate callback), outside
+#: the JSON logger and its scrubbing, and whole requests and rows at DEBUG. Its errors reach the caller as
+#: ``StorageError`` (code, status, request id) instead, which the services log with their context.
+SDK_LOGGER = "kyc.tablestore.sdk"
+
+
+def _quiet_sdk_logger() -> None:
+    logger = logging.getLogger(SDK_LOGGER)
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
+    logger.propagate = False
+    # above CRITICAL: the SDK's ``logger.level <= DEBUG`` test is then false, so it does not even format its dumps
+    logger.setLevel(logging.CRITICAL + 1)
 
 
 class BoundedRetry:
@@ -187,8 +202,9 @@ class TablestoreTransactionStore:
                 sts_token=credentials.security_token,
                 socket_timeout=Timeout(connect=min(CONNECT_TIMEOUT_SECONDS, timeout), read=timeout),
                 retry_policy=self._retry,
-                logger_name="kyc.tablestore",
+                logger_name=SDK_LOGGER,
             )
+            _quiet_sdk_logger()
             pool = getattr(getattr(client, "connection", None), "pool", None)
             if pool is not None and hasattr(pool, "connection_pool_kw"):
                 # urllib3 retries a failed connect 3 times by default, each up to the connect timeout: the retry
@@ -226,10 +242,15 @@ class TablestoreTransactionStore:
     # --- calls --------------------------------------------------------------------------------------------
 
     def _call(self, operation: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        return self._guarded(operation, lambda: getattr(self._client, method)(*args, **kwargs))
+
+    def _guarded(self, operation: str, call: Callable[[], Any]) -> Any:
+        """``call()`` (its retries timed from now), the SDK's errors turned into ``StorageError``
+        (``_ConditionFailed`` for a failed condition)."""
         if self._retry is not None:
             self._retry.begin()
         try:
-            return getattr(self._client, method)(*args, **kwargs)
+            return call()
         except self._ots.OTSServiceError as exc:
             if exc.code == CONDITION_CHECK_FAIL:
                 raise _ConditionFailed() from None
@@ -548,12 +569,17 @@ class TablestoreTransactionStore:
     def ensure_tables(self, *, create: bool = True) -> SchemaReport:
         """``tablestore_schema.ensure_tables`` with this store's client and table (``./scripts/kyc setup-tables``);
         the SDK's errors become ``StorageError``."""
-        try:
-            return ensure_tables(self._client, self._table, create=create)
-        except self._ots.OTSServiceError as exc:
-            raise StorageError(f"tablestore setup failed: {exc.code}", code=str(exc.code)) from None
-        except self._ots.OTSClientError:
-            raise StorageError("tablestore setup rejected by the client", code="OTSClientError") from None
+        report: SchemaReport = self._guarded(
+            "CreateTable" if create else "DescribeTable",
+            lambda: ensure_tables(self._client, self._table, create=create),
+        )
+        return report
+
+    def check_schema(self) -> SchemaReport:
+        """The deployed tables and indexes against their one definition (``ensure_tables(create=False)``:
+        ListTable and DescribeTable only, nothing created or changed); ``StorageError`` with the service's code.
+        Used by ``kyc doctor``; the functions never call it."""
+        return self.ensure_tables(create=False)
 
     def backfill_index_columns(self) -> dict[str, int]:
         """Give rows written before the indexes existed their index columns (``created_ms``, and the due of

@@ -14,8 +14,16 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit
 
 from shared import jsonutil
-from shared.storage import DirectoryObjectStore, SqliteQueue, SqliteTransactionStore, TransactionRecord
-from shared.storage.settings import OBJECTS_DIR, QUEUES_FILE, TRANSACTIONS_FILE
+from shared.storage import (
+    ObjectStore,
+    SqliteQueue,
+    StorageSettings,
+    TransactionRecord,
+    TransactionStore,
+    open_object_store,
+    open_transaction_store,
+)
+from shared.storage.settings import QUEUES_FILE
 from tools.devstack.dev import DevStack
 from tools.devstack.worker import timer_event
 
@@ -213,6 +221,8 @@ class E2EStack:
     guard: LeakGuard
     marker: str
     tokens: list[str] = field(default_factory=list)
+    _store: TransactionStore | None = field(default=None, repr=False)
+    _objects: ObjectStore | None = field(default=None, repr=False)
 
     # -- addresses and parts
     @property
@@ -233,14 +243,31 @@ class E2EStack:
     def webhook_secret(self) -> str:
         return self.dev.secrets["webhook_secret"]
 
-    def store(self) -> SqliteTransactionStore:
-        return SqliteTransactionStore(self.data_dir / TRANSACTIONS_FILE)
+    @property
+    def backend(self) -> str:
+        return "aliyun" if self.dev.doubles is not None else "local"
 
-    def objects(self) -> DirectoryObjectStore:
-        return DirectoryObjectStore(self.data_dir / OBJECTS_DIR)
+    def _storage(self) -> StorageSettings:
+        return StorageSettings.from_env(self.dev.env)  # what the functions read, on either backend
 
-    def queue(self, name: str) -> SqliteQueue:
-        return SqliteQueue(self.data_dir / QUEUES_FILE, self.dev.env.get(f"KYC_{name.upper()}_QUEUE") or f"kyc-{name}")
+    def store(self) -> TransactionStore:
+        """The transactions as the functions store them (Tablestore over the wire, or SQLite)."""
+        if self._store is None:
+            self._store = open_transaction_store(self._storage())
+        return self._store
+
+    def objects(self) -> ObjectStore:
+        """The result objects as the functions store them (the OSS bucket over the wire, or the directory)."""
+        if self._objects is None:
+            self._objects = open_object_store(self._storage())
+        return self._objects
+
+    def queue_size(self, name: str) -> int:
+        """Messages on the ``recheck``/``notify``/``deadletter`` queue, delayed and in-flight ones included."""
+        queue_name = self._storage().queue_names[name]
+        if self.dev.doubles is not None:
+            return self.dev.doubles.queue_depth(queue_name)
+        return SqliteQueue(self.data_dir / QUEUES_FILE, queue_name).size()
 
     # -- HTTP
     def call(self, method: str, target: str, body: Any = None, token: str | None = None,
@@ -308,8 +335,8 @@ class E2EStack:
 
     def settle(self, timeout: float = 10.0) -> None:
         """Wait until the re-check and notify queues are empty (every message handled and deleted)."""
-        queues = [self.queue("recheck"), self.queue("notify")]
-        wait_until(lambda: all(q.size() == 0 for q in queues), timeout, what="the queues to drain")
+        wait_until(lambda: all(self.queue_size(q) == 0 for q in ("recheck", "notify")), timeout,
+                   what="the queues to drain")
 
     def wait_for_status(self, merchant_biz_id: str, status: str, timeout: float = 10.0) -> TransactionRecord:
         store = self.store()

@@ -61,7 +61,7 @@ def test_lost_webhook_is_retried_with_the_same_webhook_id(
     events = delivered(stack)
     assert len(events) == 1
     assert {item.webhook_id for item in stack.dev.demo.inbox.received} == {webhook_id}
-    assert stack.queue("deadletter").size() == 0
+    assert stack.queue_size("deadletter") == 0
 
 
 def test_sweeper_finalizes_a_verification_whose_callback_never_came(make_stack: MakeStack) -> None:

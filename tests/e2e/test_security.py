@@ -55,7 +55,7 @@ def test_callback_with_a_forged_token_is_refused_stores_nothing_and_logs_a_secur
     assert stack.row(mbid).status == "PENDING"
     assert stack.row(mbid).check_count == 0
     assert stack.objects().list(f"results/{mbid}/") == []
-    assert stack.queue("notify").size() == 0
+    assert stack.queue_size("notify") == 0
     assert stack.control("GET", f"transactions/{query['transactionId']}")["checks"] == 0  # no CheckResult at all
     assert stack.callback(query).status == 200  # while the real token still works
 

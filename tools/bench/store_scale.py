@@ -172,8 +172,7 @@ def measure(size: int, work: Path) -> dict[str, int]:
             return_url_allowlist=("https://shop.example/",), cors_origins=(), rate_limit_per_hour=RATE_LIMIT,
             max_body_bytes=65536, max_meta_info_bytes=16384, jwt_leeway_seconds=30,
         )  # fmt: skip
-        # The vendor stand-in has no settings to read the offer from: the deployed default, eKYC in Hong Kong.
-        offer = ProductOffer(default="eKYC", allowed=("eKYC",), region="cn-hongkong")
+        offer = ProductOffer(default="eKYC", allowed=("eKYC",), region="cn-hongkong")  # the deployment's default
         verifications = Verifications(settings=frontend, client=vendor, store=store, offer=offer)
         body = {"docType": "01000000", "metaInfo": {"apdidToken": "x", "appName": "web"}}
         app = ResultFetcherApp(fetcher)

@@ -12,6 +12,10 @@ With the sandbox, the vendor region defaults to China (Hong Kong), the one regio
 exists (eKYC only there, FACE_LIVENESS_PRO not in Kuala Lumpur), and the allowed products to all the supported ones
 the region offers, so that a newcomer can try eKYC (Initialize), eKYC_PRO and FACE_LIVENESS_PRO (InitializeV2).
 Against the real vendor (``CLOUDAUTH_ENDPOINT`` set) the code's defaults apply: only the products you configure.
+
+Backends: ``local`` (SQLite and files in the data directory), or with ``--aliyun-doubles`` the ``aliyun`` backend
+over local doubles of Tablestore, OSS and MNS laid out and configured as the deployment would (``aliyun.py``):
+the storage variables are then the doubles', whatever the shell says.
 """
 
 from __future__ import annotations
@@ -26,14 +30,15 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import cast
+from typing import Any, cast
 
 from shared import jsonutil, products
 from shared.auth import issue_token
 from shared.cloudauth import CloudAuthSettings
 from shared.config import ConfigError
-from shared.storage import StorageSettings, open_queue
-from shared.storage.sqlite_queue import SqliteQueue
+from shared.storage import ConsumerQueue, StorageSettings, open_queue
+from tools.deployment import DeploymentError
+from tools.devstack.aliyun import ENV_FILE, AliyunDoubles, write_env_file
 from tools.devstack.demo import DemoApp
 from tools.devstack.gateway import DEFAULT_ROUTES, Gateway
 from tools.devstack.worker import QueueWorker
@@ -56,6 +61,8 @@ class DevConfig:
     poll_interval: float = 0.2
     quiet_sandbox: bool = True
     explore: bool = False  # exploring timings (EXPLORING) when the sandbox plays the vendor; ./scripts/dev sets it
+    aliyun_doubles: bool = False  # KYC_BACKEND=aliyun over local doubles (aliyun.py) instead of local storage
+    doubles_port: int = 9200  # Tablestore, OSS, MNS doubles on this port and the next two (0: any free ports)
 
 
 #: ``./scripts/dev`` against the sandbox is for trying things: no rate limit, and every outcome settles within a
@@ -83,10 +90,17 @@ class QuietIdleSweeps(logging.Filter):
 
 
 class DevStack:
-    """Everything ``./scripts/dev`` runs; usable in-process by tests (``port 0`` everywhere)."""
+    """Everything ``./scripts/dev`` runs; usable in-process by tests (``port 0`` everywhere).
 
-    def __init__(self, config: DevConfig, env: MutableMapping[str, str] | None = None) -> None:
+    ``doubles``: already running aliyun doubles to use (the aliyun backend then; tests share one set), left running
+    by :meth:`stop`. Without them, ``config.aliyun_doubles`` starts a set of its own."""
+
+    def __init__(
+        self, config: DevConfig, env: MutableMapping[str, str] | None = None, doubles: AliyunDoubles | None = None
+    ) -> None:
         self.config = config
+        self.doubles = doubles
+        self._own_doubles = False
         self.env = os.environ if env is None else env
         self.data_dir = Path(self.env.get("KYC_DATA_DIR") or config.data_dir).resolve()
         self.secrets = dev_secrets(self.data_dir)
@@ -145,18 +159,24 @@ class DevStack:
             f"On this stack an unfinished verification is abandoned after {env.get('KYC_ABANDON_AFTER') or '86400'} s"
             f" (the sweeper runs every {self.sweep_interval:g} s)." if self.sweep_interval > 0 else ""
         )
+        if self.doubles is not None or self.config.aliyun_doubles:
+            self._start_doubles()
         self.gateway.start()
         storage = StorageSettings.from_env(env)
-        queues = {name: cast(SqliteQueue, open_queue(storage, name)) for name in ("recheck", "notify")}
+        queues = {name: cast(ConsumerQueue, open_queue(storage, name)) for name in ("recheck", "notify")}
         timers = [("sweeper", self.sweep_interval)] if self.sweep_interval > 0 else []
         if self.exploring:
             logging.getLogger("kyc.sweeper").addFilter(self._quiet_sweeps)
+        origin: dict[str, Any] = {}  # the CloudEvents' subject names the queue's account and region (EventBridge)
+        if self.doubles is not None:
+            origin = {"region": self.doubles.layout.region, "account_id": self.doubles.layout.account_id}
         self.worker = QueueWorker(
             self.gateway.invoke,
             queues,
-            cast(SqliteQueue, open_queue(storage, "deadletter")),
+            open_queue(storage, "deadletter"),
             poll_interval=self.config.poll_interval,
             timers=timers,
+            **origin,
         ).start()
         ports = {"KYC_HTTP_PORT": str(self.gateway.port)}
         if self.sandbox is not None:
@@ -175,6 +195,15 @@ class DevStack:
             return min(self.config.sweep_interval, EXPLORING_SWEEP_INTERVAL)
         return self.config.sweep_interval
 
+    def _start_doubles(self) -> None:
+        """Start the doubles (unless given), point the storage variables at them, write ``ENV_FILE``."""
+        if self.doubles is None:
+            self.doubles = AliyunDoubles.from_env(self.env, host=self.config.host, port=self.config.doubles_port)
+            self._own_doubles = True
+            self.doubles.start()
+        self.env.update(self.doubles.environment(self.env))
+        write_env_file(self.data_dir / ENV_FILE, self.env)
+
     def stop(self) -> None:
         logging.getLogger("kyc.sweeper").removeFilter(self._quiet_sweeps)
         if self.worker is not None:
@@ -183,6 +212,8 @@ class DevStack:
             self.gateway.stop()
         if self.sandbox is not None:
             self.sandbox.stop()
+        if self.doubles is not None and self._own_doubles:
+            self.doubles.stop()
 
     def _product_lines(self, base: str) -> list[str]:
         """The vendor region and the products a request may name, with their start operations, as the functions will
@@ -231,12 +262,20 @@ class DevStack:
             f"  cloudauth endpoint   {self.env['CLOUDAUTH_ENDPOINT']}"
             + ("  (local sandbox; control API under /_sandbox/)" if self.sandbox else ""),
             *self._product_lines(base),
+            *self._backend_lines(),
             f"  data directory       {self.data_dir}   (the CLI finds this stack's settings there)",
             *self.timing_lines(),
             "  demo JWT (user 'demo-user', 12 h):",
             f"    {self.demo_token()}",
         ]
         return "\n".join(lines)
+
+
+    def _backend_lines(self) -> list[str]:
+        if self.doubles is None:
+            return ["  backend              local (SQLite and files in the data directory)"]
+        cli = f"    operator CLI       . {self.data_dir / ENV_FILE} && ./scripts/kyc doctor"
+        return [*self.doubles.banner_lines(), cli]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -249,6 +288,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--production-timings", action="store_true",
                         help="keep the deployed rate limit, re-check, sweep and abandon timings with the sandbox too "
                         "(by default every outcome settles within a minute there)")
+    parser.add_argument(
+        "--aliyun-doubles", action="store_true",
+        help="KYC_BACKEND=aliyun over local Tablestore, OSS and MNS doubles, configured as s.yaml configures FC",
+    )
+    parser.add_argument("--doubles-port", type=int, default=int(os.environ.get("KYC_DOUBLES_PORT") or 9200),
+                        help="first of the three doubles' ports (default 9200; 0: any free ports)")
     args = parser.parse_args(argv)
     config = DevConfig(
         host=args.host,
@@ -257,11 +302,13 @@ def main(argv: list[str] | None = None) -> int:
         sweep_interval=args.sweep_interval,
         quiet_sandbox=not args.verbose_sandbox,
         explore=not args.production_timings,
+        aliyun_doubles=args.aliyun_doubles,
+        doubles_port=args.doubles_port,
     )
     stack = DevStack(config)
     try:
         stack.start()
-    except OSError as exc:
+    except (OSError, DeploymentError) as exc:
         print(f"dev: cannot start: {exc}", file=sys.stderr)
         stack.stop()
         return 1

@@ -12,6 +12,9 @@ What it does (everything on 127.0.0.1, bounded in count and time):
    (pass, fail, spoof, pending, abandon), reads the verification once;
 4. waits until every transaction is final (or ABANDONED) and every final one was delivered to every subscriber,
    then checks the guarantees and prints a table. Exit status 1 when any guarantee failed.
+
+``--aliyun-doubles`` runs the same on the aliyun backend: the functions use Tablestore, OSS and MNS over their
+wire protocols, played by the doubles (``tools/devstack/aliyun.py``), with the same guarantees.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ class LoadConfig:
     settle_timeout: float = 240.0
     verbose: bool = False
     data_dir: str | None = None  # keep the stack's data there (e.g. for ./scripts/kyc console); default: a temp dir
+    aliyun_doubles: bool = False  # KYC_BACKEND=aliyun over the Tablestore, OSS and MNS doubles
 
 
 @dataclass
@@ -169,7 +173,8 @@ class LoadTest:
         self._environment()
         for receiver in self.receivers:
             receiver.start()
-        self.stack = DevStack(DevConfig(http_port=0, sandbox_port=0, sweep_interval=1.0, poll_interval=0.05))
+        self.stack = DevStack(DevConfig(http_port=0, sandbox_port=0, sweep_interval=1.0, poll_interval=0.05,
+                                        aliyun_doubles=self.config.aliyun_doubles, doubles_port=0))
         self.stack.start()
         self._count_vendor_calls()
         plan = {
@@ -292,11 +297,13 @@ class LoadTest:
         return statuses
 
     def deadletters(self) -> int:
-        from shared.storage import StorageSettings, open_queue  # noqa: PLC0415
+        from shared.storage import SqliteQueue, StorageSettings, open_queue  # noqa: PLC0415
 
-        queue = open_queue(StorageSettings.from_env(), "deadletter")
-        size = getattr(queue, "size", None)
-        return int(size()) if callable(size) else -1
+        settings = StorageSettings.from_env()
+        if self.stack.doubles is not None:
+            return int(self.stack.doubles.queue_depth(settings.queue_names["deadletter"]))
+        queue = open_queue(settings, "deadletter")
+        return queue.size() if isinstance(queue, SqliteQueue) else -1
 
 
 # --- the report ---------------------------------------------------------------------------------------------------
@@ -338,6 +345,7 @@ def build_report(test: LoadTest, statuses: dict[str, str], callbacks: list[dict[
     flows = test.flows
     report = Report()
     # what was sent
+    report.add("sent", "backend", "aliyun (Tablestore, OSS, MNS doubles)" if cfg.aliyun_doubles else "local")
     report.add("sent", "flows / concurrency", f"{cfg.flows} / {cfg.concurrency}")
     outcomes = Counter(f.outcome for f in flows)
     report.outcomes = dict(outcomes)
@@ -415,7 +423,9 @@ def run(config: LoadConfig, json_path: Path | None = None) -> int:
     test = LoadTest(config)
     try:
         test.start()
-        print(f"loadtest: {config.flows} flows, concurrency {config.concurrency}, stack at {test.url}", flush=True)
+        backend = "aliyun over the doubles" if config.aliyun_doubles else "local"
+        print(f"loadtest: {config.flows} flows, concurrency {config.concurrency}, {backend} backend, stack at "
+              f"{test.url}", flush=True)
         test.run_flows()
         statuses = test.settle()
         _, answer = call("GET", f"{test.sandbox_url}/_sandbox/callbacks")
@@ -450,6 +460,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, help="keep the stack's data in this new or empty directory "
                         "(default: a temporary one, deleted): e.g. to look at the run with ./scripts/kyc console")
     parser.add_argument("--json", type=Path, help="also write the report as JSON to this file")
+    parser.add_argument("--aliyun-doubles", action="store_true",
+                        help="KYC_BACKEND=aliyun: Tablestore, OSS and MNS over the wire, played by local doubles")
     args = parser.parse_args(argv)
     if args.data_dir is not None and args.data_dir.exists() and any(args.data_dir.iterdir()):
         parser.error("--data-dir must be a new or empty directory (the load test's counts are its whole content)")
@@ -460,5 +472,6 @@ def main(argv: list[str] | None = None) -> int:
         flows=flows, concurrency=concurrency, error_rate=args.error_rate, lost_callbacks=args.lost_callbacks,
         webhook_fail_rate=args.webhook_fail_rate, seed=args.seed, settle_timeout=args.timeout, verbose=args.verbose,
         data_dir=str(args.data_dir.resolve()) if args.data_dir is not None else None,
+        aliyun_doubles=args.aliyun_doubles,
     )
     return run(config, args.json)

@@ -25,7 +25,7 @@ from shared.config import ConfigError
 from shared.storage import StorageError
 from tools.localstack import resolve_env
 
-from . import console, dlq, invoke, tables, transactions
+from . import console, dlq, doctor, invoke, tables, transactions
 from .common import EXIT_OK, EXIT_USAGE, EXIT_VENDOR, Command, Context, OpsError, UsageError
 
 #: ``kyc list | head -1``: the reader went away (128 + SIGPIPE, what a shell reports for a killed writer).
@@ -188,6 +188,9 @@ COMMANDS: dict[str, Command] = {
     ),
     "invoke": Command("invoke a function with an event file: FC 3.0's InvokeFunction (FC 2.0 with --service)",
                       invoke.configure, invoke.run),
+    "doctor": Command("check a deployment (or ./scripts/dev): product and region, storage, each function's start, "
+                      "the vendor's endpoint and credentials, KYC_PUBLIC_URL, webhooks; exit 1 on any problem",
+                      doctor.configure, doctor.run),
 }
 
 

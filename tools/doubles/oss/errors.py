@@ -12,6 +12,10 @@ Sources (OSS documentation, by page title):
   "0017-00000279": a value other than true/false → 400 ``InvalidArgument``.
 - "0005-00000205": an empty ``x-oss-server-side-encryption-key-id`` with KMS → 400 (code unverified:
   ``InvalidArgument``).
+- "GetBucketEncryption" and "0005-00000004" ("The bucket does not have a server-side encryption configuration",
+  returned for ``GET /?encryption`` on a bucket without a rule): 404; the code's name is not on the page we could
+  read (unverified: ``NoSuchServerSideEncryptionRule``). ``kyc doctor`` relies only on the status and on the code
+  not being ``NoSuchBucket``.
 - ``NoSuchKey``/``NoSuchBucket`` 404, ``InvalidDigest`` 400 (Content-MD5 does not match the body),
   ``MethodNotAllowed`` 405, ``EntityTooLarge`` 400, ``InternalError`` 500: OSS's common error codes.
 Unverified here (the docs were not found; chosen to read naturally): ``InvalidEncryptionAlgorithmError`` 400 for an
@@ -43,6 +47,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "EntityTooLarge": (400, "Your proposed upload exceeds the maximum allowed size."),
     "NoSuchBucket": (404, "The specified bucket does not exist."),
     "NoSuchKey": (404, "The specified key does not exist."),
+    "NoSuchServerSideEncryptionRule": (404, "The server side encryption configuration was not found."),
     "MethodNotAllowed": (405, "The specified method is not allowed against this resource."),
     "FileAlreadyExists": (409, "The object you specified already exists and can not be overwritten."),
     "InternalError": (500, "We encountered an internal error. Please try again."),

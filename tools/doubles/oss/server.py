@@ -1,9 +1,11 @@
 """``OssDouble``: the OSS object API the project uses, over HTTP, as ``alibabacloud_oss_v2`` speaks it.
 
 Operations: PutObject, GetObject, HeadObject, GetObjectMeta (``HEAD ?objectMeta``, what ``OssObjectStore.exists``
-sends), DeleteObject, ListObjectsV2. Anything else answers 501 ``NotImplemented`` (DeleteMultipleObjects is not
-used by ``OssObjectStore``: it deletes one key at a time). Not modelled: ranges, conditional GETs, versioning,
-ACLs, multipart uploads, callbacks, tagging, storage classes other than Standard.
+sends), DeleteObject, ListObjectsV2, and GetBucketEncryption (``GET /?encryption``, what ``kyc doctor`` asks: the
+bucket's default server-side encryption, SSE-KMS unless set otherwise). Anything else answers 501
+``NotImplemented`` (DeleteMultipleObjects is not used by ``OssObjectStore``: it deletes one key at a time). Not
+modelled: ranges, conditional GETs, versioning, ACLs, multipart uploads, callbacks, tagging, storage classes other
+than Standard.
 
 Addressing: the SDK uses path style (``/<bucket>/<key>``) when the endpoint is an IP address
 (``alibabacloud_oss_v2._client._resolve_address_style``) and virtual-hosted style (``Host: <bucket>.<endpoint>``)
@@ -61,6 +63,8 @@ class OssDouble(DoubleServer):
     ``add_key``. ``require_kms``: refuse writes without SSE-KMS as a bucket policy would (on by default).
     ``page_limit`` (tests): answer at most that many entries per ListObjectsV2 page whatever ``max-keys`` asks —
     legal for the service (a truncated page with a token), and it makes clients page through small listings.
+    ``default_encryption``: every bucket's default server-side encryption (``KMS``, ``AES256``, ``SM4`` or ``None``
+    for no rule), as template.yml configures it; change one bucket's with ``set_bucket_encryption``.
     """
 
     service = "oss"
@@ -80,6 +84,7 @@ class OssDouble(DoubleServer):
         require_kms: bool = True,
         kms_key_id: str = DEFAULT_KMS_KEY_ID,
         page_limit: int | None = None,
+        default_encryption: str | None = "KMS",
         **server: Any,
     ) -> None:
         super().__init__(**server)
@@ -93,6 +98,9 @@ class OssDouble(DoubleServer):
         if not names:
             raise ValueError("the OSS double needs at least one bucket")
         self.buckets: dict[str, Bucket] = {name: Bucket(name) for name in names}
+        self.bucket_encryption: dict[str, tuple[str, str | None] | None] = {}
+        for name in names:
+            self.set_bucket_encryption(name, default_encryption)
 
     # --- Python API --------------------------------------------------------------------------------------
 
@@ -103,6 +111,12 @@ class OssDouble(DoubleServer):
 
     def add_key(self, access_key_id: str, access_key_secret: str, security_token: str | None = None) -> None:
         self._keys[access_key_id] = auth.Key(access_key_id, access_key_secret, security_token)
+
+    def set_bucket_encryption(self, bucket: str, algorithm: str | None, kms_master_key_id: str | None = None) -> None:
+        """The bucket's default encryption rule (PutBucketEncryption's effect); ``None`` removes it."""
+        if algorithm is not None and algorithm not in ENCRYPTION_ALGORITHMS:
+            raise ValueError(f"algorithm must be one of {', '.join(ENCRYPTION_ALGORITHMS)} or None")
+        self.bucket_encryption[bucket] = None if algorithm is None else (algorithm, kms_master_key_id)
 
     def objects(self, bucket: str | None = None) -> dict[str, StoredObject]:
         """Every object of ``bucket`` (default: the first) by key."""
@@ -179,6 +193,8 @@ class OssDouble(DoubleServer):
         if key is None:
             if method == "GET" and query.get("list-type") == "2":
                 return "ListObjectsV2"
+            if method == "GET" and "encryption" in query:
+                return "GetBucketEncryption"
             return None
         if method == "PUT" and not query:
             return "PutObject"
@@ -236,6 +252,8 @@ class OssDouble(DoubleServer):
             return Response(204, b"", {"x-oss-request-id": _request_id()})
         if operation == "ListObjectsV2":
             return self._list(bucket, request)
+        if operation == "GetBucketEncryption":
+            return self._encryption(bucket)
         if request.method not in ("GET", "PUT", "HEAD", "DELETE", "POST"):
             raise OssError("MethodNotAllowed")
         raise OssError("NotImplemented")
@@ -308,6 +326,23 @@ class OssDouble(DoubleServer):
         if operation == "HeadObject":
             return Response(200, b"", headers, content_length=len(obj.data))
         return Response(200, obj.data, headers)
+
+    def _encryption(self, bucket: Bucket) -> Response:
+        """"GetBucketEncryption": ``<ServerSideEncryptionRule><ApplyServerSideEncryptionByDefault>`` with
+        ``SSEAlgorithm`` and, only when a customer key is configured, ``KMSMasterKeyID``."""
+        rule = self.bucket_encryption.get(bucket.name)
+        if rule is None:
+            raise OssError("NoSuchServerSideEncryptionRule")
+        algorithm, key_id = rule
+        inner = f"<SSEAlgorithm>{algorithm}</SSEAlgorithm>"
+        if algorithm == "KMS" and key_id:
+            inner += f"<KMSMasterKeyID>{_xml_text(key_id)}</KMSMasterKeyID>"
+        xml = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<ServerSideEncryptionRule>'
+            f"<ApplyServerSideEncryptionByDefault>{inner}</ApplyServerSideEncryptionByDefault>"
+            "</ServerSideEncryptionRule>"
+        )
+        return Response(200, xml.encode(), {"x-oss-request-id": _request_id(), "Content-Type": "application/xml"})
 
     def _list(self, bucket: Bucket, request: Request) -> Response:
         query = request.query_dict()

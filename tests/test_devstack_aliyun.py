@@ -1,0 +1,205 @@
+"""``./scripts/dev --aliyun-doubles``: the doubles are laid out and the functions configured as the deployment
+would (s.yaml resolved with template.yml's outputs), the keys are checked, and the stack can be reset and reached."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from shared.signing import Credentials
+from shared.storage import MnsError, MnsQueue, StorageSettings, open_stores
+from tools.deployment import DeploymentError, function_environment, ros_value, stack_parameters
+from tools.devstack.aliyun import ENV_FILE, STORAGE_VARIABLES, AliyunDoubles, StackLayout, write_env_file
+from tools.devstack.dev import DevConfig, DevStack
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY = {"ALIBABA_CLOUD_ACCESS_KEY_ID": "ak-stack", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "sk-stack"}
+
+
+@pytest.fixture(scope="module")
+def doubles() -> Iterator[AliyunDoubles]:
+    running = AliyunDoubles.from_env(KEY).start()
+    yield running
+    running.stop()
+
+
+def _s_yaml_function_variables() -> set[str]:
+    data = yaml.safe_load((ROOT / "s.yaml").read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for resource in data["resources"].values():
+        if resource.get("component") == "fc3":
+            names |= set(resource["props"]["environmentVariables"])
+    return names
+
+
+class _Recording(dict[str, str]):
+    def __init__(self, values: dict[str, str]) -> None:
+        super().__init__(values)
+        self.read: set[str] = set()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.read.add(key)
+        return super().get(key, default)
+
+
+# -- the layout: template.yml's resources named as s deploy names them ------------------------------------------
+
+
+def test_the_layout_is_the_templates_with_s_yamls_parameters() -> None:
+    layout = StackLayout.from_deployment({}, account_id="5555")
+
+    assert (layout.region, layout.instance, layout.table) == ("cn-hongkong", "kyc-ekyc", "kyc_transactions")
+    assert layout.bucket == "kyc-results-5555"
+    assert set(layout.queues) == {"kyc-recheck", "kyc-notify", "kyc-deadletter"}
+    assert {a.visibility_timeout for a in layout.queues.values()} == {60}
+    assert {a.maximum_message_size for a in layout.queues.values()} == {65_536}
+    assert layout.kms_key_id is None  # KmsKeyId '' : the OSS-managed KMS key
+
+
+def test_the_layout_follows_the_deploy_time_variables() -> None:
+    layout = StackLayout.from_deployment(
+        {"KYC_NAME_PREFIX": "shop", "KYC_OTS_INSTANCE_NAME": "shop-kyc", "KYC_REGION": "ap-southeast-1",
+         "KYC_KMS_KEY_ID": "key-1"}, account_id="77",
+    )  # fmt: skip
+
+    assert (layout.region, layout.instance, layout.bucket, layout.kms_key_id) == (
+        "ap-southeast-1", "shop-kyc", "shop-results-77", "key-1",
+    )  # fmt: skip
+    assert set(layout.queues) == {"shop-recheck", "shop-notify", "shop-deadletter"}
+
+
+# -- the functions' configuration --------------------------------------------------------------------------------
+
+
+def test_storage_variables_are_exactly_what_the_aliyun_storage_settings_read() -> None:
+    env = _Recording({**KEY, "KYC_BACKEND": "aliyun", **{name: "http://x" for name in STORAGE_VARIABLES[1:]}})
+    env["KYC_BACKEND"] = "aliyun"
+
+    StorageSettings.from_env(env)
+
+    assert env.read - set(KEY) - {"ALIBABA_CLOUD_SECURITY_TOKEN"} == set(STORAGE_VARIABLES)
+
+
+def test_every_storage_variable_s_yaml_sets_is_given_as_s_yaml_resolves_it(doubles: AliyunDoubles) -> None:
+    env = doubles.environment({})
+    deployed = function_environment(doubles.outputs(), {})
+
+    assert set(env) == (_s_yaml_function_variables() & set(STORAGE_VARIABLES)) | {"KYC_OSS_ENDPOINT"}
+    assert {name: deployed[name] for name in env if name != "KYC_OSS_ENDPOINT"} == {
+        name: value for name, value in env.items() if name != "KYC_OSS_ENDPOINT"
+    }
+    assert env["KYC_BACKEND"] == "aliyun"
+    assert (env["KYC_TABLESTORE_ENDPOINT"], env["KYC_MNS_ENDPOINT"], env["KYC_OSS_ENDPOINT"]) == (
+        doubles.tablestore.endpoint, doubles.mns.endpoint, doubles.oss.endpoint,
+    )  # fmt: skip
+    assert (env["KYC_OSS_REGION"], env["KYC_OSS_PREFIX"]) == ("cn-hongkong", "results/")
+    assert [env[f"KYC_{q}_QUEUE"] for q in ("RECHECK", "NOTIFY", "DEADLETTER")] == [
+        "kyc-recheck", "kyc-notify", "kyc-deadletter",
+    ]  # fmt: skip
+
+
+def test_the_functions_storage_opens_on_the_doubles_with_their_key(doubles: AliyunDoubles) -> None:
+    stores = open_stores(StorageSettings.from_env({**KEY, **doubles.environment({})}))
+
+    stores.objects.put("probe/x.txt", b"x", "text/plain")
+    stores.queue("notify").send(b"probe")
+
+    assert doubles.oss.object("results/probe/x.txt") is not None
+    assert doubles.oss.object("results/probe/x.txt").encryption == "KMS"  # type: ignore[union-attr]
+    assert stores.transactions.get("0" * 32) is None
+    doubles.reset()
+
+
+def test_a_key_other_than_the_functions_is_refused(doubles: AliyunDoubles) -> None:
+    queue = MnsQueue(doubles.mns.endpoint, "kyc-notify", Credentials("ak-stack", "not-the-secret"))
+
+    with pytest.raises(MnsError) as caught:
+        queue.send(b"x")
+
+    assert caught.value.code == "SignatureDoesNotMatch"
+
+
+def test_reset_forgets_rows_objects_and_messages_and_keeps_an_empty_table(doubles: AliyunDoubles) -> None:
+    stores = open_stores(StorageSettings.from_env({**KEY, **doubles.environment({})}))
+    from tests.storage.conftest import make_record
+
+    record = make_record()
+    stores.transactions.create(record)
+    stores.objects.put("a/b.json", b"{}", "application/json")
+    stores.queue("recheck").send(b"m")
+
+    doubles.reset()
+
+    assert stores.transactions.get(record.merchant_biz_id) is None
+    stores.transactions.create(record)  # the table is there again
+    assert doubles.oss.keys() == [] and doubles.queue_depth("kyc-recheck") == 0
+    doubles.reset()
+
+
+# -- the dev stack -----------------------------------------------------------------------------------------------
+
+
+def test_the_dev_stack_on_doubles_says_so_and_writes_an_env_file_the_cli_can_source(tmp_path: Path) -> None:
+    env: dict[str, str] = {"KYC_DATA_DIR": str(tmp_path), "KYC_BACKEND": "local", "KYC_OSS_BUCKET": "mine"}
+    stack = DevStack(DevConfig(http_port=0, sandbox_port=0, sweep_interval=0, aliyun_doubles=True, doubles_port=0),
+                     env=env)  # fmt: skip
+    try:
+        stack.start()
+        assert stack.doubles is not None
+        banner = stack.banner()
+        sourced = subprocess.run(
+            ["bash", "-c", f". {tmp_path / ENV_FILE} && env"], capture_output=True, text=True, check=True
+        ).stdout.splitlines()
+    finally:
+        stack.stop()
+
+    assert "aliyun (KYC_BACKEND=aliyun)" in banner
+    for double in stack.doubles.doubles:
+        assert double.endpoint in banner
+    assert (env["KYC_BACKEND"], env["KYC_OSS_BUCKET"]) == ("aliyun", stack.doubles.layout.bucket)  # flag wins
+    assert stat.S_IMODE(os.stat(tmp_path / ENV_FILE).st_mode) == 0o600
+    for name in ("KYC_BACKEND", "KYC_MNS_ENDPOINT", "KYC_PUBLIC_URL", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"):
+        assert f"{name}={env[name]}" in sourced
+
+
+def test_the_env_file_quotes_what_a_shell_would_interpret(tmp_path: Path) -> None:
+    path = write_env_file(tmp_path / "e.env", {"KYC_WEBHOOKS": '[{"url": "x $HOME `id`"}]', "HOME": "/nope"})
+
+    sourced = subprocess.run(["bash", "-c", f". {path} && printf %s \"$KYC_WEBHOOKS\""], capture_output=True,
+                             text=True, check=True).stdout  # fmt: skip
+
+    assert sourced == '[{"url": "x $HOME `id`"}]'
+    assert "export HOME" not in path.read_text()  # only the functions' variables
+
+
+# -- tools.deployment's reading of the ROS forms -----------------------------------------------------------------
+
+
+def test_ros_values_ref_sub_and_getatt() -> None:
+    names, attributes = {"P": "kyc", "ALIYUN::AccountId": "12"}, {"Bucket.Name": "b"}
+
+    assert ros_value({"Ref": "P"}, names, attributes) == "kyc"
+    assert ros_value({"Fn::Sub": "${P}-results-${ALIYUN::AccountId}"}, names, attributes) == "kyc-results-12"
+    assert ros_value({"Fn::GetAtt": ["Bucket", "Name"]}, names, attributes) == "b"
+    assert ros_value(60, names, attributes) == "60"
+    assert ros_value({"Fn::Sub": "${Unknown}"}, names, attributes) is None
+    assert ros_value({"Fn::If": ["C", 1, 2]}, names, attributes) is None
+
+
+def test_stack_parameters_are_s_yamls_over_the_templates_defaults() -> None:
+    parameters = stack_parameters({"KYC_RETENTION_DAYS": "7"})
+
+    assert parameters["RetentionDays"] == "7"  # s.yaml passes ${env('KYC_RETENTION_DAYS', '90')}
+    assert parameters["TableName"] == "kyc_transactions"  # not passed by s.yaml: the template's default
+
+
+def test_a_function_variable_naming_an_output_the_stack_lacks_is_an_error() -> None:
+    with pytest.raises(DeploymentError):
+        function_environment({"OtsEndpoint": "http://x"}, {})

@@ -1,0 +1,179 @@
+"""``kyc doctor``'s aliyun checks (table, bucket, queues) against the wire-level doubles of Tablestore, OSS and MNS,
+each verifying every signature; the project's own adapters do the calls, as in production."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from shared import jsonutil
+from shared.signing import Credentials
+from shared.storage.mns import MnsQueue
+from shared.storage.tablestore_schema import ensure_tables
+from tools.doubles.mns import MnsDouble
+from tools.doubles.oss import OssDouble
+from tools.doubles.tablestore import TablestoreDouble
+from tools.doubles.tablestore._sdk import tablestore as ots
+from tools.ops import kyc
+
+AK, SK = "LTAI-doctor-id", "doctor-secret-value-0a9b8c"
+REGION = "cn-hongkong"
+BUCKET = "kyc-results-doctor"
+TABLE = "kyc_transactions"
+QUEUES = ("kyc-recheck", "kyc-notify", "kyc-deadletter")
+
+
+@dataclass
+class Cloud:
+    ots: TablestoreDouble
+    oss: OssDouble
+    mns: MnsDouble
+
+    def env(self, **changes: str) -> dict[str, str]:
+        env = {
+            "KYC_BACKEND": "aliyun",
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": AK,
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": SK,
+            "KYC_TABLESTORE_ENDPOINT": self.ots.endpoint,
+            "KYC_TABLESTORE_INSTANCE": self.ots.instance,
+            "KYC_TABLESTORE_TABLE": TABLE,
+            "KYC_OSS_REGION": REGION,
+            "KYC_OSS_BUCKET": BUCKET,
+            "KYC_OSS_ENDPOINT": self.oss.endpoint,
+            "KYC_MNS_ENDPOINT": self.mns.endpoint,
+        }
+        env.update(changes)
+        return env
+
+    def create_table(self) -> None:
+        """The tables and indexes as the deployment has them (their one definition)."""
+        ensure_tables(self.ots.client(), TABLE)
+
+    def create_table_keyed(self, key: str) -> None:
+        self.ots.client().create_table(
+            ots.TableMeta(TABLE, [(key, "STRING")]), ots.TableOptions(), ots.ReservedThroughput(ots.CapacityUnit(0, 0))
+        )
+
+
+@pytest.fixture
+def cloud() -> Iterator[Cloud]:
+    with (
+        TablestoreDouble(access_key_id=AK, access_key_secret=SK) as tablestore,
+        OssDouble(access_key_id=AK, access_key_secret=SK, bucket=BUCKET, region=REGION) as oss,
+        MnsDouble(access_key_id=AK, access_key_secret=SK, queues=QUEUES, region=REGION) as mns,
+    ):
+        yield Cloud(tablestore, oss, mns)
+
+
+def storage_findings(env: dict[str, str]) -> dict[str, dict[str, str]]:
+    out = io.StringIO()
+    kyc.main(["doctor", "--json", "--timeout", "5"], env=env, stdout=out, stderr=io.StringIO())
+    items = [jsonutil.loads(line) for line in out.getvalue().splitlines()]
+    return {item["check"]: item for item in items if item["check"].startswith("storage")}
+
+
+def test_an_existing_table_bucket_and_queues_pass(cloud: Cloud) -> None:
+    cloud.create_table()
+    found = storage_findings(cloud.env())
+    assert set(found) == {"storage.table", "storage.bucket", "storage.queue.recheck", "storage.queue.notify",
+                          "storage.queue.deadletter"}
+    assert all(f["status"] == "ok" for f in found.values()), found
+    assert "SSE-KMS (the OSS-managed KMS key)" in found["storage.bucket"]["detail"]
+    assert "kyc_transactions_due" in found["storage.table"]["detail"]  # the indexes were checked too
+
+
+def test_a_missing_table_is_a_problem(cloud: Cloud) -> None:
+    finding = storage_findings(cloud.env())["storage.table"]
+    assert finding["status"] == "problem" and "table kyc_transactions is missing" in finding["detail"]
+    assert "KYC_TABLESTORE_TABLE" in finding["fix"]
+
+
+def test_a_table_keyed_otherwise_than_the_store_writes_is_a_problem(cloud: Cloud) -> None:
+    cloud.create_table_keyed("merchantBizId")
+    finding = storage_findings(cloud.env())["storage.table"]
+    assert finding["status"] == "problem"
+    assert "primary key is ['merchantBizId'], expected ['merchant_biz_id']" in finding["detail"]
+
+
+def test_a_table_without_its_indexes_is_a_problem_and_the_doctor_creates_nothing(cloud: Cloud) -> None:
+    cloud.create_table_keyed("merchant_biz_id")
+    before = sorted(cloud.ots.client().list_table())
+    finding = storage_findings(cloud.env())["storage.table"]
+    assert finding["status"] == "problem" and "index kyc_transactions_due is missing" in finding["detail"]
+    assert sorted(cloud.ots.client().list_table()) == before
+
+
+def test_a_bucket_without_default_encryption_is_a_problem(cloud: Cloud) -> None:
+    cloud.create_table()
+    cloud.oss.set_bucket_encryption(BUCKET, None)
+    finding = storage_findings(cloud.env())["storage.bucket"]
+    assert finding["status"] == "problem" and "no default encryption" in finding["detail"]
+    assert "SSE-KMS" in finding["fix"]
+
+
+def test_a_bucket_encrypted_without_kms_is_a_problem(cloud: Cloud) -> None:
+    cloud.oss.set_bucket_encryption(BUCKET, "AES256")
+    finding = storage_findings(cloud.env())["storage.bucket"]
+    assert finding["status"] == "problem" and "AES256, not KMS" in finding["detail"]
+
+
+def test_a_bucket_with_a_customer_kms_key_passes(cloud: Cloud) -> None:
+    cloud.oss.set_bucket_encryption(BUCKET, "KMS", "key-id-1234")
+    finding = storage_findings(cloud.env())["storage.bucket"]
+    assert finding["status"] == "ok" and "your KMS key" in finding["detail"]
+
+
+def test_a_missing_bucket_is_a_problem(cloud: Cloud) -> None:
+    finding = storage_findings(cloud.env(KYC_OSS_BUCKET="kyc-no-such-bucket"))["storage.bucket"]
+    assert finding["status"] == "problem" and "does not exist" in finding["detail"]
+
+
+def test_a_missing_queue_is_a_problem_naming_its_variable(cloud: Cloud) -> None:
+    found = storage_findings(cloud.env(KYC_NOTIFY_QUEUE="kyc-notify-typo"))
+    assert found["storage.queue.recheck"]["status"] == "ok"
+    finding = found["storage.queue.notify"]
+    assert finding["status"] == "problem" and "kyc-notify-typo does not exist" in finding["detail"]
+    assert "KYC_NOTIFY_QUEUE" in finding["fix"]
+
+
+def test_dead_letters_waiting_are_mentioned(cloud: Cloud) -> None:
+    MnsQueue(cloud.mns.endpoint, "kyc-deadletter", Credentials(AK, SK)).send(b'{"merchantBizId": "x"}')
+    finding = storage_findings(cloud.env())["storage.queue.deadletter"]
+    assert finding["status"] == "ok" and "1 dead letters" in finding["detail"]
+
+
+def test_a_wrong_secret_is_named_by_every_service(cloud: Cloud) -> None:
+    cloud.create_table()
+    found = storage_findings(cloud.env(ALIBABA_CLOUD_ACCESS_KEY_SECRET="not-the-secret-value-77"))
+    for check in ("storage.table", "storage.bucket", "storage.queue.recheck"):
+        assert found[check]["status"] == "problem", check
+        assert "refused the credentials" in found[check]["detail"], check
+        assert "ALIBABA_CLOUD_ACCESS_KEY_SECRET" in found[check]["fix"]
+
+
+def test_a_service_that_does_not_answer_is_a_problem(cloud: Cloud, free_port: int) -> None:
+    found = storage_findings(cloud.env(KYC_MNS_ENDPOINT=f"http://127.0.0.1:{free_port}"))
+    assert found["storage.queue.recheck"]["status"] == "problem"
+    assert "no answer" in found["storage.queue.recheck"]["detail"]
+
+
+def test_queue_attributes_read_as_the_official_sdk_reads_them(cloud: Cloud) -> None:
+    from mns.account import Account
+
+    ours = MnsQueue(cloud.mns.endpoint, "kyc-recheck", Credentials(AK, SK)).attributes()
+    theirs = Account(cloud.mns.endpoint, AK, SK).get_queue("kyc-recheck").get_attributes()
+    assert ours["QueueName"] == theirs.queue_name == "kyc-recheck"
+    assert int(ours["MaximumMessageSize"]) == theirs.maximum_message_size
+    assert int(ours["VisibilityTimeout"]) == theirs.visibility_timeout
+
+
+@pytest.fixture
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

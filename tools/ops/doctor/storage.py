@@ -1,0 +1,163 @@
+"""Checks of where the functions keep their state: the data directory (local backend), or the Tablestore table, the
+OSS bucket and the three MNS queues (aliyun backend), each through the project's own adapter and read-only:
+
+* tables: ListTable and DescribeTable — the tables, their keys, predefined columns, TTL, encryption at rest and
+  secondary indexes against their one definition (``shared.storage.tablestore_schema``, its ``ensure_tables`` in
+  check-only mode: whatever it calls drift is a problem);
+* bucket: GetBucketEncryption — the bucket exists and encrypts by default with KMS. Chosen over a probe write
+  without KMS (which would prove a deny policy, not the default) because it is read-only and answers both
+  questions in one call; it needs ``oss:GetBucketEncryption`` ("GetBucketEncryption": "requires the
+  oss:GetBucketEncryption permission"), which the doctor's identity has and the functions' role does not need;
+* queues: GetQueueAttributes (``GET /queues/<name>``) for recheck, notify and deadletter.
+
+Permissions: these calls run with the doctor's credentials. A refusal (403) is reported as what to grant the identity
+running the doctor, not as a fault of the deployment.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from shared.config import ConfigError
+from shared.signing import Credentials
+from shared.storage import StorageError, StorageSettings
+from shared.urls import display_url
+
+from .report import Finding, Options, ok, problem
+
+_CREDENTIAL_CODES = frozenset({"OTSAuthFailed", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidSecurityToken"})
+_CREDENTIAL_FIX = ("check ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET (and "
+                   "ALIBABA_CLOUD_SECURITY_TOKEN with an STS key); vendor.credentials names the exact cause")
+
+
+def storage_settings(env: Mapping[str, str]) -> StorageSettings | ConfigError:
+    try:
+        return StorageSettings.from_env(env)
+    except ConfigError as exc:
+        return exc
+
+
+def _credentials(settings: StorageSettings) -> Credentials:
+    assert settings.credentials is not None  # the aliyun backend's settings always carry them
+    return settings.credentials
+
+
+def _refused(name: str, what: str, exc: StorageError, operation: str, where: str) -> Finding:
+    """The common answers of any of the three services, by code/status."""
+    code = exc.code or "unknown"
+    if code in _CREDENTIAL_CODES or code.startswith("InvalidSecurityToken"):
+        return problem(name, f"{what}: the service refused the credentials ({code})", _CREDENTIAL_FIX)
+    if exc.status == 403:
+        return problem(name, f"{what}: {operation} was refused ({code})",
+                       f"grant {operation} to the identity running the doctor (the functions do not need it)")
+    if code == "TransportError":
+        return problem(name, f"{what}: no answer from {where}", "check the endpoint variable and this network")
+    return problem(name, f"{what}: {operation} failed ({code})", "run the doctor again; if it repeats, report the code")
+
+
+# --- local -------------------------------------------------------------------------------------------------
+
+
+def check_data_dir(settings: StorageSettings) -> Finding:
+    """``KYC_DATA_DIR`` is a directory this process can create files in (a temporary file, removed at once), or
+    does not exist yet under a parent where it can be created."""
+    name = "storage.data-dir"
+    directory = settings.data_dir.resolve()
+    if directory.exists() and not directory.is_dir():
+        return problem(name, f"{directory} is not a directory", "point KYC_DATA_DIR at a directory")
+    probe_in = directory
+    if not directory.exists():
+        probe_in = next((p for p in directory.parents if p.exists()), Path("/"))
+    try:
+        with tempfile.NamedTemporaryFile(dir=probe_in, prefix=".kyc-doctor-", delete=True):
+            pass
+    except OSError as exc:
+        return problem(name, f"{probe_in} is not writable ({type(exc).__name__})",
+                       "make it writable for this user, or set KYC_DATA_DIR to a directory that is")
+    if probe_in != directory:
+        return ok(name, f"{directory} does not exist yet; the first start creates it (its parent is writable)")
+    return ok(name, f"{directory} is writable")
+
+
+# --- aliyun ------------------------------------------------------------------------------------------------
+
+
+def check_table(settings: StorageSettings, options: Options) -> Finding:
+    """The tables and indexes ``shared/storage/tablestore_schema.py`` defines, as they exist (``ensure_tables`` in
+    check-only mode through the store: ListTable and DescribeTable, nothing created)."""
+    from shared.storage.tablestore_store import TablestoreTransactionStore  # noqa: PLC0415
+
+    name = "storage.table"
+    table, instance = settings.tablestore_table, settings.tablestore_instance or ""
+    store = TablestoreTransactionStore(
+        table=table, endpoint=settings.tablestore_endpoint, instance=instance,
+        credentials=_credentials(settings), timeout=options.timeout,
+    )
+    what = f"table {table} in instance {instance}"
+    try:
+        report = store.check_schema()
+    except StorageError as exc:
+        return _refused(name, what, exc, "ots:ListTable and ots:DescribeTable",
+                        display_url(settings.tablestore_endpoint or ""))
+    if report.drift:
+        return problem(name, f"{what}: " + "; ".join(report.drift),
+                       "./scripts/kyc setup-tables creates what is missing as shared/storage/tablestore_schema.py "
+                       "defines it (each item above says what it cannot repair; docs/deploy.md, \"Tablestore tables "
+                       "and indexes\"); check KYC_TABLESTORE_INSTANCE and KYC_TABLESTORE_TABLE")
+    notes = f" (note: {'; '.join(report.notes)})" if report.notes else ""
+    return ok(name, f"{what}: {', '.join(report.verified)} as shared/storage/tablestore_schema.py defines them{notes}")
+
+
+def check_bucket(settings: StorageSettings, options: Options) -> Finding:
+    from shared.storage.oss import OssObjectStore  # noqa: PLC0415
+
+    name = "storage.bucket"
+    bucket = settings.oss_bucket or ""
+    store = OssObjectStore(
+        bucket=bucket, region=settings.oss_region or "", credentials=_credentials(settings),
+        endpoint=settings.oss_endpoint, prefix=settings.oss_prefix,
+        connect_timeout=options.timeout, read_timeout=options.timeout, retry_max_attempts=1,
+    )
+    what = f"bucket {bucket}"
+    kms_fix = ("turn on SSE-KMS as the bucket's default encryption (template.yml's ServerSideEncryptionConfiguration; "
+               "OSS console → bucket → Server-side Encryption → KMS)")
+    try:
+        rule = store.bucket_encryption()
+    except StorageError as exc:
+        if exc.code == "NoSuchBucket":
+            return problem(name, f"{what} does not exist in {settings.oss_region}",
+                           "s deploy creates it (kyc-infra); check KYC_OSS_BUCKET and KYC_OSS_REGION")
+        return _refused(name, what, exc, "oss:GetBucketEncryption", f"OSS in {settings.oss_region}")
+    if rule is None:
+        return problem(name, f"{what} has no default encryption", kms_fix)
+    algorithm, key_id = rule
+    if algorithm != "KMS":
+        return problem(name, f"{what} encrypts by default with {algorithm}, not KMS", kms_fix)
+    key = "your KMS key" if key_id else "the OSS-managed KMS key"
+    return ok(name, f"{what} exists and encrypts by default with SSE-KMS ({key})")
+
+
+QUEUE_VARIABLES = {"recheck": "KYC_RECHECK_QUEUE", "notify": "KYC_NOTIFY_QUEUE", "deadletter": "KYC_DEADLETTER_QUEUE"}
+
+
+def check_queue(settings: StorageSettings, options: Options, logical: str) -> Finding:
+    from shared.storage.mns import MnsQueue  # noqa: PLC0415
+
+    name = f"storage.queue.{logical}"
+    queue_name = settings.queue_names[logical]
+    endpoint = settings.mns_endpoint or ""
+    what = f"queue {queue_name}"
+    try:
+        attributes = MnsQueue(endpoint, queue_name, _credentials(settings), timeout=options.timeout).attributes()
+    except StorageError as exc:
+        if exc.code == "QueueNotExist":
+            return problem(name, f"{what} does not exist at {display_url(endpoint)}",
+                           f"s deploy creates it (kyc-infra); check {QUEUE_VARIABLES[logical]} and KYC_MNS_ENDPOINT "
+                           "(account id and region)")
+        return _refused(name, what, exc, "mns:GetQueueAttributes", display_url(endpoint))
+    waiting = attributes.get("ActiveMessages", "?")
+    if logical == "deadletter" and waiting not in ("0", "?"):
+        return ok(name, f"{what} exists and holds {waiting} dead letters (./scripts/kyc dlq list)")
+    return ok(name, f"{what} exists ({waiting} messages waiting)")
