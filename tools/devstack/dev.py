@@ -76,6 +76,8 @@ EXPLORING: dict[str, str] = {
     "KYC_SWEEP_AFTER": "4",
     "KYC_ABANDON_AFTER": "30",
     "KYC_WEBHOOK_RETRY_SCHEDULE": "2,5,10,30,60",
+    # The API shows no identity unless told (the disclosure policy); the demo page's card shows these, masked.
+    "KYC_API_IDENTITY_FIELDS": "fullName,surname,givenName,documentNumber,birthDate,sex,nationality,expiryDate",
 }
 EXPLORING_SWEEP_INTERVAL = 2.0
 _SWEEP_WORK = ("checked", "finalized", "abandoned", "stillPending", "renotified", "expired", "errors")
