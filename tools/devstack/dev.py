@@ -185,10 +185,11 @@ class DevStack:
             timers=timers,
             **origin,
         ).start()
-        ports = {"KYC_HTTP_PORT": str(self.gateway.port)}
-        if self.sandbox is not None:
-            ports["KYC_SANDBOX_PORT"] = str(self.sandbox.port)
-        write_stack_file(self.data_dir, {**env, **ports}, sandbox_running=self.sandbox is not None)
+        if self.doubles is None:  # on the doubles, the CLI sources their env file (ENV_FILE) instead
+            ports = {"KYC_HTTP_PORT": str(self.gateway.port)}
+            if self.sandbox is not None:
+                ports["KYC_SANDBOX_PORT"] = str(self.sandbox.port)
+            write_stack_file(self.data_dir, {**env, **ports}, sandbox_running=self.sandbox is not None)
         return self
 
     @property
