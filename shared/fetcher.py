@@ -199,12 +199,18 @@ class ResultFetcher:
             self.delete_vendor_copy(record)
         return FetchOutcome("finalized", status=result.status.value)
 
-    def enqueue_notification(self, merchant_biz_id: str, status: str) -> bool:
+    def enqueue_notification(
+        self, merchant_biz_id: str, status: str, *, vendor_copy_pending: bool | None = None
+    ) -> bool:
         """Enqueue the notification of ``status`` and flag the row, only if it still has that status. A failure
-        here is repaired by the sweeper's outbox pass."""
+        here is repaired by the sweeper's outbox pass. ``vendor_copy_pending``: whether a deletion of the vendor's
+        copy follows (default: whenever this deployment deletes copies of verdicts); without one the outbox is done
+        once the flag is set, and the row stops being due in the same write."""
+        if vendor_copy_pending is None:
+            vendor_copy_pending = self.settings.delete_vendor_copy and Status(status).is_verdict
         try:
             self.notify_queue.send(NotifyMessage(merchant_biz_id).to_body())
-            self.store.mark_notification_enqueued(merchant_biz_id, status)
+            self.store.mark_notification_enqueued(merchant_biz_id, status, vendor_copy_pending=vendor_copy_pending)
         except StorageError as exc:
             logger.error("fetch.notification_not_enqueued", extra={"errorCode": exc.code})
             return False

@@ -1,10 +1,15 @@
 """Per-user rate limit on Initialize (each one is a billed vendor call), exact under concurrency.
 
-Counting rows and then creating one is a race: a burst of parallel requests all see the same count. Instead each
-request claims one of ``limit`` numbered slots of the current window with the store's conditional create (SQLite
-``INSERT``, Tablestore ``EXPECT_NOT_EXIST``): at most ``limit`` claims can succeed per user and window, however
-many instances race. Slots are rows of status ``RATE_SLOT`` keyed by a hash of (user, window, slot), so they never
-match a verification's id, owner or status; the sweeper deletes old ones.
+Counting the user's verifications and then creating one is a race (a burst of parallel requests all see the same
+count), and on Tablestore a count reads every row it counts. Instead each user has one counter per window (an
+hour), addressed by key: ``claim`` adds one unless the counter is at the limit, in one conditional write of the
+store (SQLite: an upsert guarded by ``count < limit``; Tablestore: read, then write back under the condition that
+the counter still holds what was read). At most ``limit`` claims succeed per user and window, however many
+instances race, and a claim reads one row whatever the table holds. A refused request writes nothing.
+
+Counters live apart from the verifications (SQLite: ``rate_counters``; Tablestore: the ``_rate`` table), so they
+appear in no listing or index; the sweeper deletes old ones where the backend does not expire them itself
+(Tablestore's rate table has a TTL). The key is a hash of (user, window): it holds no user id.
 """
 
 from __future__ import annotations
@@ -12,48 +17,32 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 
-from shared.status import Status
-from shared.storage import RecordExists, TransactionRecord, TransactionStore
+from shared.storage import TransactionStore
 
 WINDOW_SECONDS = 3600
+#: A counter is kept for its window and the next (then the sweeper, or the table's TTL, forgets it).
+KEEP_WINDOWS = 2
 
 
-def slot_id(user: str, window: int, slot: int) -> str:
-    # "rl" + 30 hex: a valid merchantBizId that cannot collide with ours (uuid4 hex never contains "r" or "l").
-    return "rl" + hashlib.sha256(f"{user}:{window}:{slot}".encode()).hexdigest()[:30]
+def counter_key(user: str, window: int) -> str:
+    return "rl" + hashlib.sha256(f"{user}:{window}".encode()).hexdigest()[:30]
 
 
-def claim_slot(store: TransactionStore, user: str, limit: int, now: float, *, hint: int = 0) -> str | None:
-    """Claim a free slot of ``user``'s current window; its id, or None when all ``limit`` are taken.
+def claim_slot(store: TransactionStore, user: str, limit: int, now: float) -> str | None:
+    """Count one Initialize for ``user`` in the current window; the counter's key (to give it back with
+    :func:`release_slot`), or None when ``limit`` are counted already.
 
-    ``hint`` (e.g. how many verifications the user started this window) only chooses where to start looking.
     Raises the store's ``StorageError`` when the store is unavailable."""
     window = int(now // WINDOW_SECONDS)
-    start = min(max(hint, 0), limit)
-    for slot in [*range(start, limit), *range(start)]:
-        key = slot_id(user, window, slot)
-        try:
-            store.create(
-                TransactionRecord(
-                    merchant_biz_id=key,
-                    transaction_id="",
-                    merchant_user_id="",  # never found by owner: GET /verifications and erasure skip it
-                    doc_type="",
-                    status=Status.RATE_SLOT,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-        except RecordExists:
-            continue
-        return key
-    return None
+    key = counter_key(user, window)
+    expires_at = float((window + KEEP_WINDOWS) * WINDOW_SECONDS)
+    return key if store.increment_rate_counter(key, limit, expires_at) else None
 
 
 def release_slot(store: TransactionStore, key: str, on_error: Callable[[Exception], None] | None = None) -> None:
-    """Give a slot back when the vendor was certainly not called (nothing was billed)."""
+    """Give one back when the vendor was certainly not called (nothing was billed)."""
     try:
-        store.delete(key)
-    except Exception as exc:  # best effort: a slot left behind only lowers this user's limit for this window
+        store.decrement_rate_counter(key)
+    except Exception as exc:  # best effort: one left counted only lowers this user's limit for this window
         if on_error is not None:
             on_error(exc)

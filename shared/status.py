@@ -7,7 +7,8 @@ enums to ``Status.PASSED``).
 
 The lifecycle: ``PENDING`` → ``PASSED``/``FAILED`` (the vendor's verdict, never overwritten) or ``PENDING`` →
 ``ABANDONED`` (the sweeper's guess that the person walked away; a late verdict still replaces it).
-``RATE_SLOT`` is no verification: a rate-limit slot row (:mod:`shared.ratelimit`).
+``RATE_SLOT`` is no verification: a rate-limit slot row of the old design, kept so such rows still read; the
+limit now counts in its own table (:mod:`shared.ratelimit`) and opening an old SQLite database deletes them.
 """
 
 from __future__ import annotations

@@ -1,20 +1,32 @@
 """The sweeper: the recovery path for everything the callback and the queues did not finish.
 
-Run by a timer trigger (and ``./scripts/kyc sweep``). Each pass:
+Run by a timer trigger (and ``./scripts/kyc sweep``). It reads only rows that are due (``TransactionStore.due``:
+an index of the rows with work left, :mod:`shared.storage.due`) or in the retention window, never the table.
+Each pass:
 
-1. PENDING rows older than ``KYC_SWEEP_AFTER`` whose next check is due are fetched (CheckResult); those the vendor
-   still reports unfinished past ``KYC_ABANDON_AFTER`` become ABANDONED (conditionally) and are notified;
+1. PENDING rows the callback path left silent: those never rescheduled once older than ``KYC_SWEEP_AFTER``, and
+   those whose next check has come (and are older than ``KYC_SWEEP_AFTER``: before that the quick re-checks of
+   the queue own them) are fetched (CheckResult); those the vendor still reports unfinished past
+   ``KYC_ABANDON_AFTER`` become ABANDONED (conditionally) and are notified, the others get their next check with
+   backoff;
 2. the outbox: final rows whose notification was never confirmed as enqueued (a crash between the row update and
    the enqueue) are enqueued again, after a grace period so a fetch still in flight finishes first; likewise the
-   vendor's copy is deleted when ``KYC_DELETE_VENDOR_COPY`` is on and the fetch did not get to it;
-3. retention: rows and objects older than ``KYC_RETENTION_DAYS`` are deleted (when set);
-4. rate-limit slots of past windows are deleted.
+   vendor's copy is deleted when ``KYC_DELETE_VENDOR_COPY`` is on and the fetch did not get to it (a refused
+   deletion is retried an hour later, until the vendor's 30 days are over); a row that turns out to owe nothing
+   stops being due;
+3. retention: rows and objects created more than ``KYC_RETENTION_DAYS`` ago are deleted (when set), oldest first,
+   read through the creation-time index;
+4. rate-limit counters of past windows are deleted where the backend does not expire them itself (SQLite;
+   Tablestore's rate table has a TTL).
 
-Every step is conditional or idempotent, so sweeps may overlap each other and the callback path.
+Each step works on at most ``KYC_SWEEP_BATCH`` rows, earliest due first; the rest waits for the next pass (the
+vendor's QPS is shared with live traffic). Every step is conditional or idempotent, so sweeps may overlap each
+other and the callback path; a row the index still lists but that moved on is skipped by the store.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -22,14 +34,14 @@ from dataclasses import dataclass, field
 from shared.config import Env, env_float, env_int, environ
 from shared.fetcher import ResultFetcher, result_prefix
 from shared.log import get_logger
-from shared.ratelimit import WINDOW_SECONDS as RATE_WINDOW_SECONDS
 from shared.status import TERMINAL, Status
-from shared.storage import ObjectStore, StorageError, TransactionRecord, TransactionStore
+from shared.storage import DueKind, ObjectStore, StorageError, TransactionRecord, TransactionStore
 
 logger = get_logger("kyc.sweeper")
 
 OUTBOX_GRACE_SECONDS = 60.0
-OUTBOX_WINDOW_SECONDS = 31 * 86400.0  # the vendor keeps results 30 days: no row older than that turns final
+OUTBOX_WINDOW_SECONDS = 31 * 86400.0  # the vendor keeps results 30 days: no older copy is left to delete
+VENDOR_COPY_RETRY_SECONDS = 3600.0  # a refused deletion (DeleteResult N, an error) is tried again an hour later
 MAX_SWEEP_BACKOFF_SECONDS = 3600.0
 
 
@@ -84,7 +96,7 @@ class Sweeper:
         clock: Callable[[], float] = time.time,
     ) -> None:
         """``fetcher`` fetches, announces and deletes vendor copies exactly as the callback path does; ``store`` and
-        ``objects`` are the ones it keeps results in (the sweeper scans the rows and expires both)."""
+        ``objects`` are the ones it keeps results in (the sweeper reads the due rows and expires both)."""
         self.store = store
         self.objects = objects
         self.fetcher = fetcher
@@ -93,7 +105,7 @@ class Sweeper:
 
     def sweep(self) -> SweepReport:
         report = SweepReport()
-        for step in (self._recheck_pending, self._repair_outbox, self._expire, self._drop_rate_slots):
+        for step in (self._recheck_pending, self._repair_outbox, self._expire, self._expire_rate_counters):
             try:
                 step(report)
             except StorageError as exc:  # one failing step must not stop the others
@@ -102,25 +114,22 @@ class Sweeper:
         logger.info("sweep.done", extra=report.as_dict())
         return report
 
-    def _rows(
-        self, status: Status, *, created_before: float | None = None, created_after: float | None = None
-    ) -> Iterator[TransactionRecord]:
-        """Every row of ``status`` in the window, page by page. ``batch_size`` bounds the rows a step *works on*,
-        never the rows it looks at: rows with nothing to do must not hide later ones from every sweep."""
+    def _due(self, kind: DueKind, before: float) -> Iterator[TransactionRecord]:
+        """The rows due for ``kind`` by ``before``, earliest first, page by page (the store re-reads each row)."""
         cursor = None
         while True:
-            rows, cursor = self.store.scan(
-                status=status, created_before=created_before, created_after=created_after, limit=100, cursor=cursor
-            )
+            rows, cursor = self.store.due(kind, before, limit=min(100, self.settings.batch_size), cursor=cursor)
             yield from rows
             if not cursor:
                 return
 
     def _recheck_pending(self, report: SweepReport) -> None:
         now = self.clock()
-        for row in self._rows(Status.PENDING, created_before=now - self.settings.sweep_after_seconds):
-            if row.next_check_at is not None and row.next_check_at > now:
-                continue
+        silent_since = now - self.settings.sweep_after_seconds
+        rows = itertools.chain(self._due(DueKind.NEW, silent_since), self._due(DueKind.CHECK, now))
+        for row in rows:
+            if row.status is not Status.PENDING or row.created_at > silent_since:
+                continue  # a quick re-check from the queue is due: not silent yet
             if report.checked >= self.settings.batch_size:
                 return  # the rest waits for the next sweep (the vendor's QPS is shared with live traffic)
             report.checked += 1
@@ -145,41 +154,41 @@ class Sweeper:
         now = self.clock()
         delete_vendor_copy = self.fetcher.deletes_vendor_copy
         worked = 0
-        for status in TERMINAL:
-            # Rows can only become final while the vendor still has the result, so older rows need no repair.
-            for row in self._rows(status, created_after=now - OUTBOX_WINDOW_SECONDS):
-                if (row.finalized_at or row.updated_at) > now - OUTBOX_GRACE_SECONDS:
-                    continue  # a fetch may still be finishing its own steps
-                renotify = not row.notification_enqueued
-                delete = delete_vendor_copy and status.is_verdict and not row.vendor_copy_deleted
-                if not (renotify or delete):
-                    continue
-                if worked >= self.settings.batch_size:
-                    return
-                worked += 1
-                if renotify and self.fetcher.enqueue_notification(row.merchant_biz_id, row.status):
-                    report.renotified += 1
-                    logger.warning("sweep.notification_repaired", extra={"merchantBizId": row.merchant_biz_id})
-                if delete:
-                    # A crash after the row update skipped this step in the fetch; our copy is stored by now.
-                    self.fetcher.delete_vendor_copy(row)
+        for row in self._due(DueKind.OUTBOX, now - OUTBOX_GRACE_SECONDS):
+            if row.status not in TERMINAL:
+                continue
+            renotify = not row.notification_enqueued
+            # Rows turn final only while the vendor keeps the result (30 days): past that there is nothing to delete.
+            vendor_has_it = (row.finalized_at or row.updated_at) > now - OUTBOX_WINDOW_SECONDS
+            delete = delete_vendor_copy and row.status.is_verdict and not row.vendor_copy_deleted and vendor_has_it
+            if not (renotify or delete):
+                self.store.set_outbox_due(row.merchant_biz_id, row.status, None)  # owes nothing: settled
+                continue
+            if worked >= self.settings.batch_size:
+                return
+            worked += 1
+            notified = renotify and self.fetcher.enqueue_notification(
+                row.merchant_biz_id, row.status, vendor_copy_pending=delete
+            )
+            if notified:
+                report.renotified += 1
+                logger.warning("sweep.notification_repaired", extra={"merchantBizId": row.merchant_biz_id})
+            # A crash after the row update skipped this step in the fetch; our copy is stored by now.
+            if delete and not self.fetcher.delete_vendor_copy(row):
+                self.store.set_outbox_due(row.merchant_biz_id, row.status, now + VENDOR_COPY_RETRY_SECONDS)
 
     def _expire(self, report: SweepReport) -> None:
         days = self.settings.retention_days
         if days <= 0:
             return
         cutoff = self.clock() - days * 86400
-        for status in TERMINAL:
-            for row in self._rows(status, created_before=cutoff):
-                if report.expired >= self.settings.batch_size:
-                    return
-                self.objects.delete_prefix(result_prefix(row.merchant_biz_id))
-                self.store.delete(row.merchant_biz_id)
-                report.expired += 1
-
-    def _drop_rate_slots(self, report: SweepReport) -> None:
-        cutoff = self.clock() - 2 * RATE_WINDOW_SECONDS  # the current and the previous window stay
-        for dropped, row in enumerate(self._rows(Status.RATE_SLOT, created_before=cutoff)):
-            if dropped >= 20 * self.settings.batch_size:
-                return
+        rows, _ = self.store.list_created(until=cutoff, limit=self.settings.batch_size)
+        for row in rows:  # the oldest first; the rest waits for the next sweep
+            if row.status not in TERMINAL:
+                continue  # still PENDING: the first step abandons it, the next sweep deletes it
+            self.objects.delete_prefix(result_prefix(row.merchant_biz_id))
             self.store.delete(row.merchant_biz_id)
+            report.expired += 1
+
+    def _expire_rate_counters(self, report: SweepReport) -> None:
+        self.store.expire_rate_counters(self.clock(), 20 * self.settings.batch_size)

@@ -5,10 +5,11 @@
 1. the request is checked and built (nothing is stored or sent yet): the product (``productCode``, one of the
    deployment's :class:`ProductOffer`), our fields with the product's ``docType`` rule, the switches the product
    accepts (:func:`~shared.cloudauth.switches.switches_for`), a new merchantBizId, the callback URL and token;
-2. a rate-limit slot is claimed with the store's conditional create (:mod:`shared.ratelimit`; 429 when none is free);
+2. the start is counted against the owner's hourly limit with one conditional write to their counter
+   (:mod:`shared.ratelimit`; 429 when the limit is reached);
 3. the product's start operation (``Initialize`` or ``InitializeV2``, from :mod:`shared.products`) is called once,
    never retried once it may have reached the vendor (each one is billed); when the vendor certainly did nothing the
-   slot is given back;
+   count is given back;
 4. the PENDING row is stored (conditional create) before anyone learns the URL: without the row the callback could
    never be matched, so a failed write refuses the start (no URL) — the vendor's transaction is then left unused.
 
@@ -60,6 +61,8 @@ from shared.log import get_logger, log_context, register_secret
 from shared.ratelimit import WINDOW_SECONDS, claim_slot, release_slot
 from shared.status import Status
 from shared.storage import RecordExists, StorageError, TransactionRecord, TransactionStore
+from shared.subcodes import sub_code_message
+from shared.timestamps import rfc3339
 from shared.urls import UnsafeUrl, check_url, plain_http_allowed, unsafe_character_at
 
 logger = get_logger("kyc.initializer")
@@ -258,19 +261,23 @@ def return_url_allowed(url: str, allowlist: tuple[str, ...]) -> bool:
 
 def verification_view(record: TransactionRecord, *, disclosure: Disclosure = MINIMAL) -> dict[str, Any]:
     """What the owner's frontend may see: the outcome and the face verdicts, and of the masked identity only what
-    ``disclosure`` selects (by default nothing: ``identity`` is null); never PII in clear."""
+    ``disclosure`` selects (by default nothing: ``identity`` is null); never PII in clear. Times are RFC 3339 (UTC);
+    while PENDING, ``checkCount`` and ``nextCheckAt`` tell how often the vendor was asked again and when next."""
     return {
         "merchantBizId": record.merchant_biz_id,
         "transactionId": record.transaction_id,
         "status": record.status,
         "passed": record.passed,
         "subCode": record.sub_code,
+        "subCodeMessage": sub_code_message(record.sub_code, record.status),
         "productCode": record.product_code,
         "docType": record.doc_type or None,  # None: the product verifies no document
         "docTypeName": doctypes.document_name(record.doc_type) if record.doc_type else None,
-        "createdAt": record.created_at,
-        "updatedAt": record.updated_at,
-        "finalizedAt": record.finalized_at,
+        "createdAt": rfc3339(record.created_at),
+        "updatedAt": rfc3339(record.updated_at),
+        "finalizedAt": rfc3339(record.finalized_at),
+        "checkCount": record.check_count,
+        "nextCheckAt": rfc3339(record.next_check_at),
         "identity": Disclosure(disclosure.fields).identity(record.identity_masked),  # masked, whatever it says
         "face": record.face,
     }
@@ -423,15 +430,14 @@ class Verifications:
         return parameters
 
     def _claim_rate_slot(self, owner: str) -> str | None:
-        """One of the owner's ``limit`` slots for this hour, claimed atomically (a parallel burst cannot
-        overshoot); ``RateLimited`` when none is free. None when the limit is off."""
+        """Count one of the owner's ``limit`` verifications this hour, atomically (a parallel burst cannot
+        overshoot); ``RateLimited`` when all are counted. None when the limit is off."""
         limit = self.settings.rate_limit_per_hour
         if limit <= 0:
             return None
         now = self.clock()
         try:
-            started = self.store.count_created_by_user_since(owner, now - now % WINDOW_SECONDS)
-            slot = claim_slot(self.store, owner, limit, now, hint=started)
+            slot = claim_slot(self.store, owner, limit, now)
         except StorageError:
             raise Refused("StorageUnavailable", "try again shortly") from None
         if slot is None:

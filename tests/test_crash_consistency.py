@@ -24,6 +24,7 @@ from shared.delivery import DeliveryResult
 from shared.fetcher import ResultFetcher, result_key
 from shared.messages import RecheckMessage
 from shared.notifications import Notifier
+from shared.storage import DueKind
 from shared.sweeper import OUTBOX_GRACE_SECONDS
 from tests.fakes import (
     JPEG,
@@ -40,7 +41,15 @@ from tests.fakes import (
 )
 
 STORE_WRITES = frozenset(
-    {"create", "finalize", "mark_abandoned", "record_check", "mark_notification_enqueued", "mark_vendor_copy_deleted"}
+    {
+        "create",
+        "finalize",
+        "mark_abandoned",
+        "record_check",
+        "mark_notification_enqueued",
+        "mark_vendor_copy_deleted",
+        "set_outbox_due",
+    }
 )
 OBJECT_WRITES = frozenset({"put", "delete", "delete_prefix"})
 QUEUE_WRITES = frozenset({"send"})
@@ -100,7 +109,8 @@ class Crashing:
 @pytest.fixture(params=["sqlite", "tablestore-wire"])
 def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
     """The real local backends; ``tablestore-wire``: the rows in the Tablestore adapter over HTTP (the real SDK
-    and the Tablestore double's conditions) instead of SQLite."""
+    and the Tablestore double's conditions and indexes) instead of SQLite. A crash between any two effects leaves
+    the row and its due (what the sweeper finds through the index) consistent."""
     with contextlib.ExitStack() as resources:
         store = resources.enter_context(tablestore_over_the_wire()) if request.param == "tablestore-wire" else None
         s = Stack(tmp_path, store=store)
@@ -131,8 +141,10 @@ def deliver_everything(stack: Stack) -> RecordingSender:
 
 
 def assert_one_final_record_with_objects(stack: Stack, mbid: str, status: str = "PASSED") -> None:
-    rows, _ = stack.store.scan(limit=10)
+    rows, _ = stack.store.list_created(limit=10)
     assert [(r.merchant_biz_id, r.status) for r in rows] == [(mbid, status)]
+    # Nothing is left due: no later sweep reads the row again (its due ended with the outbox).
+    assert all(stack.store.due(kind, 10**12)[0] == [] for kind in DueKind)
     assert rows[0].notification_enqueued
     if status == "ABANDONED":
         return
@@ -199,6 +211,43 @@ def test_crash_in_the_fetch_path_then_normal_recovery_loses_nothing(
     sender = deliver_everything(stack)
     assert_every_subscriber_got_one_event_id(sender, f"msg_{mbid}_passed")
     assert peek(stack.deadletter) == []
+
+
+VENDOR_COPY_EFFECTS = [*FETCH_EFFECTS, "store.mark_vendor_copy_deleted"]
+
+
+@pytest.mark.parametrize(
+    "crash_before",
+    range(len(VENDOR_COPY_EFFECTS) + 1),
+    ids=[*(f"before-{e}" for e in VENDOR_COPY_EFFECTS), "after-all"],
+)
+def test_crash_in_the_fetch_path_with_vendor_copy_deletion_then_the_sweeper_finishes_the_outbox(
+    stack: Stack, crash_before: int
+) -> None:
+    record = stack.pending()
+    mbid = record.merchant_biz_id
+    client = FakeCloudAuth()
+    plan = CrashPlan(crash_before)
+    fetcher = stack.fetcher(
+        client,
+        delete_vendor_copy=True,
+        store=Crashing(stack.store, "store", plan, STORE_WRITES),
+        objects=Crashing(stack.objects, "objects", plan, OBJECT_WRITES),
+        recheck=Crashing(stack.recheck, "recheck", plan, QUEUE_WRITES),
+        notify=Crashing(stack.notify, "notify", plan, QUEUE_WRITES),
+    )
+    with contextlib.suppress(SimulatedCrash):  # the process dies; nothing retries this fetch but the sweeper
+        fetch_once(fetcher, plan, mbid)
+    assert plan.fired
+    # The sweeper (no crashes now) finds whatever the crash left due: the fetch, the notification, the deletion.
+    stack.clock.advance(900.0 + OUTBOX_GRACE_SECONDS + 1)
+    stack.sweeper(stack.fetcher(client, delete_vendor_copy=True)).sweep()
+
+    assert_one_final_record_with_objects(stack, mbid)
+    row = stack.store.get(mbid)
+    assert row is not None and row.vendor_copy_deleted
+    assert client.delete_calls == [record.transaction_id] * len(client.delete_calls) and client.delete_calls
+    assert_every_subscriber_got_one_event_id(deliver_everything(stack), f"msg_{mbid}_passed")
 
 
 @pytest.mark.parametrize(

@@ -355,10 +355,15 @@ def test_object_access_is_limited_to_the_results_prefix(template: dict[str, Any]
     assert listing["Condition"]["StringLike"]["oss:Prefix"] == [{"Fn::Sub": "${ResultsPrefix}*"}]
 
 
-def test_table_access_is_limited_to_the_transactions_table(template: dict[str, Any]) -> None:
+def test_table_access_is_limited_to_the_transactions_tables_and_their_indexes(template: dict[str, Any]) -> None:
+    from shared.storage.tablestore_schema import Schema
+
+    schema = Schema("${TableName}")
+    names = [schema.table, schema.rate_table, schema.due_index, schema.by_user_index, schema.by_time_index]
     rows = statement_by_sid(template, "TransactionRows")
     assert [r["Fn::Sub"] for r in rows["Resource"]] == [
-        "acs:ots:${ALIYUN::Region}:${ALIYUN::AccountId}:instance/${OtsInstanceName}/table/${TableName}"
+        f"acs:ots:${{ALIYUN::Region}}:${{ALIYUN::AccountId}}:instance/${{OtsInstanceName}}/table/{name}"
+        for name in names
     ]
 
 
@@ -409,22 +414,37 @@ def test_retention_defaults_to_90_days(s_yaml: dict[str, Any], template: dict[st
     assert s_yaml["resources"][INFRA]["props"]["parameters"]["RetentionDays"] == "${env('KYC_RETENTION_DAYS', '90')}"
 
 
-def test_table_is_keyed_by_the_column_the_store_writes_with_one_version(template: dict[str, Any]) -> None:
-    from shared.storage.tablestore_store import PK
-
-    (table,) = resources_of_type(template, "ALIYUN::OTS::Table").values()
-    props = table["Properties"]
-    # The store's rows name their key column PK: a table keyed otherwise refuses every write (OTSParameterInvalid).
-    assert props["PrimaryKey"] == [{"Name": PK, "Type": "STRING"}]
-    assert props["MaxVersions"] == 1
+def _sub(value: Any, table: str = "${TableName}") -> str:
+    """A name in the template, written either as {Ref: TableName} or as Fn::Sub over it."""
+    if value == {"Ref": "TableName"}:
+        return table
+    return str(value["Fn::Sub"])
 
 
-def test_table_ttl_follows_retention_days(template: dict[str, Any]) -> None:
-    (table,) = resources_of_type(template, "ALIYUN::OTS::Table").values()
-    condition, days_in_seconds, forever = table["Properties"]["TimeToLive"]["Fn::If"]
-    assert condition == "HasRetention"
-    assert days_in_seconds == {"Fn::Calculate": ["{0}*86400", 0, [{"Ref": "RetentionDays"}]]}
-    assert forever == -1
+def test_the_template_creates_the_tables_and_indexes_tablestore_schema_defines(template: dict[str, Any]) -> None:
+    from shared.storage.tablestore_schema import Schema
+
+    tables = {_sub(t["Properties"]["TableName"]): t for t in resources_of_type(template, "ALIYUN::OTS::Table").values()}
+    schema = Schema("${TableName}")
+    assert set(tables) == {d.name for d in schema.tables()}
+    for definition in schema.tables():
+        props = tables[definition.name]["Properties"]
+        assert tables[definition.name]["Condition"] == "CreatesTables"
+        assert props["PrimaryKey"] == [{"Name": n, "Type": t} for n, t in definition.primary_key]
+        assert props["MaxVersions"] == definition.max_versions
+        assert props["TimeToLive"] == definition.time_to_live
+        assert props.get("Columns", []) == [{"Name": n, "Type": t} for n, t in definition.defined_columns]
+        indexes = [
+            (_sub(i["IndexName"]), i["IndexType"], i["PrimaryKeys"], i["Columns"])
+            for i in props.get("SecondaryIndices", [])
+        ]
+        assert indexes == [(i.name, "Global", list(i.primary_key), list(i.attributes)) for i in definition.indexes]
+
+
+def test_the_stack_can_leave_the_tables_to_setup_tables(template: dict[str, Any]) -> None:
+    assert template["Parameters"]["CreateTables"]["AllowedValues"] == ["true", "false"]
+    assert template["Conditions"]["CreatesTables"] == {"Fn::Equals": [{"Ref": "CreateTables"}, "true"]}
+    assert template["Outputs"]["OtsTableName"]["Value"] == {"Ref": "TableName"}  # whoever created it
 
 
 def test_stored_data_survives_stack_deletion(template: dict[str, Any]) -> None:

@@ -243,7 +243,7 @@ def test_recorded_post_cannot_choose_its_own_merchant_biz_id(
     assert response["statusCode"] == 400
     assert error_code(response) == "UnknownField"
     assert "merchantBizId" in response_json(response)["error"]["message"]
-    assert env.store().scan()[0] == []
+    assert env.store().list_created()[0] == []
 
 
 def test_recorded_post_without_the_extra_field_starts_a_pending_verification(

@@ -1,9 +1,9 @@
 """Races: one final record and one notification, whoever gets there first.
 
 Two callbacks for one transaction at the same moment, a callback racing the sweeper, an older re-check finishing
-after a newer one — with real threads against SQLite, against the Tablestore adapter's conditions (the SDK-level
-fake in tests/storage/fake_ots.py, which locks like the service serialises row writes) and against the same adapter
-over HTTP with the real SDK and the Tablestore double (``tablestore-wire``), and once with two processes.
+after a newer one — with real threads against SQLite and against the Tablestore adapter over HTTP with the real
+SDK and the Tablestore double (``tablestore-wire``, which serialises row writes as the service does), and once with
+two processes.
 """
 
 from __future__ import annotations
@@ -21,22 +21,16 @@ import pytest
 
 from shared.fetcher import FetchOutcome, result_key
 from shared.handlers.result_fetcher import ResultFetcherApp
-from shared.storage import TablestoreTransactionStore
 from tests.fakes import T0, FakeCloudAuth, Stack, check_result_body, peek, tablestore_over_the_wire
-from tests.storage.fake_ots import FakeOTSClient
 
 TOKEN = "callback-token-for-the-race"
 WAIT = 30.0
 
 
-@pytest.fixture(params=["sqlite", "tablestore", "tablestore-wire"])
+@pytest.fixture(params=["sqlite", "tablestore-wire"])
 def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
-    store = None
     with contextlib.ExitStack() as resources:
-        if request.param == "tablestore":
-            store = TablestoreTransactionStore(table="kyc_transactions", client=FakeOTSClient(page_size=3))
-        elif request.param == "tablestore-wire":
-            store = resources.enter_context(tablestore_over_the_wire())
+        store = resources.enter_context(tablestore_over_the_wire()) if request.param == "tablestore-wire" else None
         s = Stack(tmp_path, store=store)
         yield s
         s.close()

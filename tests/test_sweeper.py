@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from shared.fetcher import result_key
-from shared.storage import StorageError
+from shared.storage import DueKind, StorageError
 from shared.sweeper import OUTBOX_GRACE_SECONDS
 from tests.fakes import T0, FakeCloudAuth, Stack, check_result_body, peek
 
@@ -115,19 +115,19 @@ def test_retention_off_keeps_everything(stack: Stack) -> None:
     assert stack.store.get(old.merchant_biz_id) is not None
 
 
-class _StoreFailingScanFor:
-    """The real store, except that ``scan`` for one status fails."""
+class _StoreFailingDueFor:
+    """The real store, except that ``due`` for some kinds fails."""
 
-    def __init__(self, inner: Any, status: str) -> None:
-        self._inner, self._status = inner, status
+    def __init__(self, inner: Any, *kinds: DueKind) -> None:
+        self._inner, self._kinds = inner, kinds
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    def scan(self, **kwargs: Any) -> Any:
-        if kwargs.get("status") == self._status:
-            raise StorageError("scan failed", transient=True, code="Boom")
-        return self._inner.scan(**kwargs)
+    def due(self, kind: DueKind, before: float, **kwargs: Any) -> Any:
+        if kind in self._kinds:
+            raise StorageError("due failed", transient=True, code="Boom")
+        return self._inner.due(kind, before, **kwargs)
 
 
 def test_a_failing_step_does_not_stop_the_others(stack: Stack) -> None:
@@ -137,7 +137,7 @@ def test_a_failing_step_does_not_stop_the_others(stack: Stack) -> None:
         stuck.merchant_biz_id, status="FAILED", passed="N", sub_code="205", result_key=None,
         identity_masked=None, result_version=1, now=T0 - 3600,
     )  # fmt: skip
-    fetcher = stack.fetcher(FakeCloudAuth(), store=_StoreFailingScanFor(stack.store, "PENDING"))
+    fetcher = stack.fetcher(FakeCloudAuth(), store=_StoreFailingDueFor(stack.store, DueKind.NEW, DueKind.CHECK))
     report = stack.sweeper(fetcher, retention_days=30).sweep()
     assert report.errors == ["_recheck_pending:Boom"]
     assert report.renotified == 1 and report.expired == 1
@@ -216,11 +216,61 @@ def test_vendor_copy_the_vendor_no_longer_has_counts_as_deleted(stack: Stack) ->
     assert row is not None and row.vendor_copy_deleted
 
 
-def test_rate_limit_slots_of_past_windows_are_dropped(stack: Stack) -> None:
+def test_rate_limit_counters_of_past_windows_are_dropped(stack: Stack) -> None:
     from shared.ratelimit import WINDOW_SECONDS, claim_slot
 
-    old = claim_slot(stack.store, "u" * 64, 3, T0 - 3 * WINDOW_SECONDS)
-    current = claim_slot(stack.store, "u" * 64, 3, T0)
+    user = "u" * 64
+    assert claim_slot(stack.store, user, 1, T0 - 3 * WINDOW_SECONDS) is not None
+    assert claim_slot(stack.store, user, 1, T0) is not None
     stack.sweeper(stack.fetcher(FakeCloudAuth())).sweep()
-    assert old is not None and stack.store.get(old) is None
-    assert current is not None and stack.store.get(current) is not None
+    assert claim_slot(stack.store, user, 1, T0 - 3 * WINDOW_SECONDS) is not None  # forgotten: counting anew
+    assert claim_slot(stack.store, user, 1, T0) is None  # the current window's count is kept
+
+
+def test_a_young_row_whose_quick_recheck_is_due_is_left_to_the_queue(stack: Stack) -> None:
+    stack.pending(created_at=T0 - 100, next_check_at=T0 - 1)  # the recheck message is about to arrive
+    client = FakeCloudAuth()
+    assert stack.sweeper(stack.fetcher(client)).sweep().checked == 0
+    assert client.check_calls == []
+
+
+def test_a_final_row_that_owes_nothing_is_settled_once(stack: Stack) -> None:
+    record = stack.pending()
+    stack.store.finalize(
+        record.merchant_biz_id, status="PASSED", passed="Y", sub_code="200", result_key=None,
+        identity_masked=None, result_version=1, now=T0,
+    )  # fmt: skip
+    # Flagged by a caller that said a vendor copy might still be pending, on a deployment that keeps copies.
+    stack.store.mark_notification_enqueued(record.merchant_biz_id, "PASSED", vendor_copy_pending=True)
+    assert [r.merchant_biz_id for r in stack.store.due(DueKind.OUTBOX, T0 + 10**6)[0]] == [record.merchant_biz_id]
+    stack.clock.advance(OUTBOX_GRACE_SECONDS + 1)
+    report = stack.sweeper(stack.fetcher(FakeCloudAuth())).sweep()
+    assert report.renotified == 0 and peek(stack.notify) == []
+    assert stack.store.due(DueKind.OUTBOX, T0 + 10**6)[0] == []  # settled: no sweep reads it again
+
+
+def test_a_refused_vendor_deletion_is_tried_again_an_hour_later_not_on_every_sweep(stack: Stack) -> None:
+    from shared.cloudauth.models import DeleteVerifyResultResponse
+    from shared.sweeper import VENDOR_COPY_RETRY_SECONDS
+
+    record = stack.pending()
+    stack.store.finalize(
+        record.merchant_biz_id, status="PASSED", passed="Y", sub_code="200", result_key=None,
+        identity_masked=None, result_version=1, now=T0,
+    )  # fmt: skip
+    stack.store.mark_notification_enqueued(record.merchant_biz_id, "PASSED")
+
+    class VendorThatRefuses(FakeCloudAuth):
+        def delete_verify_result(self, transaction_id: str, *, delete_type: str = "All") -> Any:
+            self.delete_calls.append(transaction_id)
+            return DeleteVerifyResultResponse(deleted=False, delete_result="N", transaction_id=transaction_id)
+
+    vendor = VendorThatRefuses()
+    sweeper = stack.sweeper(stack.fetcher(vendor, delete_vendor_copy=True))
+    stack.clock.advance(OUTBOX_GRACE_SECONDS + 1)
+    sweeper.sweep()
+    sweeper.sweep()
+    assert len(vendor.delete_calls) == 1
+    stack.clock.advance(VENDOR_COPY_RETRY_SECONDS + OUTBOX_GRACE_SECONDS)  # due again, and past the grace
+    sweeper.sweep()
+    assert len(vendor.delete_calls) == 2

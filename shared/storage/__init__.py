@@ -20,6 +20,9 @@ Semantics every backend keeps (at-least-once delivery, effects exactly once):
   PASSED/FAILED and returns True only for the call that did it; a PASSED/FAILED row is never overwritten.
   ABANDONED (set by the sweeper) yields to a late real result because the vendor's answer is the truth.
   ``finalize`` also clears ``notification_enqueued`` so the outbox sends the new final status.
+* every row carries its *due* (``shared.storage.due``): what the sweeper must look at and when, kept in the same
+  conditional write as the state it follows; ``due``, ``list_by_user``, ``list_created`` read an index, never the
+  table.
 * Queue message bodies go out base64-encoded (``MESSAGE_BODY_ENCODING``); decode with ``decode_message_body``.
 """
 
@@ -30,6 +33,7 @@ from typing import TYPE_CHECKING
 from shared.ids import validate_merchant_biz_id
 from shared.lazy import lazy_attributes
 
+from .due import DueKind
 from .errors import InvalidKey, MessageTooLarge, ObjectNotFound, ReceiptInvalid, RecordExists, StorageError
 from .objects import DirectoryObjectStore, validate_key
 from .protocols import (
@@ -38,6 +42,7 @@ from .protocols import (
     MESSAGE_BODY_ENCODING,
     ConsumerQueue,
     ObjectStore,
+    Page,
     Queue,
     ReceivedMessage,
     TransactionStore,
@@ -84,6 +89,7 @@ __all__ = [
     "QUEUE_NAMES",
     "ConsumerQueue",
     "DirectoryObjectStore",
+    "DueKind",
     "InvalidKey",
     "MessageTooLarge",
     "MnsError",
@@ -91,6 +97,7 @@ __all__ = [
     "ObjectNotFound",
     "ObjectStore",
     "OssObjectStore",
+    "Page",
     "Queue",
     "ReceiptInvalid",
     "ReceivedMessage",

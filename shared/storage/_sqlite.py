@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -70,7 +71,7 @@ class SqliteDatabase:
             raise _wrap(exc, "open") from None
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            _into_wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.Error as exc:
             conn.close()
@@ -155,6 +156,23 @@ class SqliteDatabase:
             self._open -= len(idle)
         for conn in idle:
             conn.close()
+
+
+def _into_wal(conn: sqlite3.Connection) -> None:
+    """``PRAGMA journal_mode = WAL``, waiting out another connection's lock: switching a new file's journal mode
+    does not go through the busy handler, so processes or threads opening one file at once could see "database is
+    locked" at once. Retried for at most ``BUSY_TIMEOUT_MS``, like every other statement."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    delay = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc).lower() or time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
 
 
 def _wrap(exc: sqlite3.Error, operation: str) -> StorageError:

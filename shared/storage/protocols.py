@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from .due import DueKind
 from .records import TransactionRecord
 
 #: MNS limit on a message body, counted on the body as sent (after base64).
@@ -31,12 +32,23 @@ def decode_message_body(text: str | bytes) -> bytes:
         raise ValueError("queue message body is not base64") from None
 
 
+#: One page of a query: the records, and the cursor to pass back for the next page (None: no more rows).
+Page = tuple[list[TransactionRecord], str | None]
+
+
 @runtime_checkable
 class TransactionStore(Protocol):
     """Verification records keyed by ``merchant_biz_id``. Every write is conditional; final rows never change.
 
     ``finalize`` replaces PENDING or ABANDONED rows (a late real result beats the sweeper's ABANDONED); it never
-    replaces PASSED/FAILED. Update helpers on a missing row are no-ops (they never create rows).
+    replaces PASSED/FAILED. Update helpers on a missing row are no-ops (they never create rows). Each write keeps
+    the row's *due* (:mod:`shared.storage.due`) in the same conditional write.
+
+    Every query reads what it answers, never the table: each is served by an index (SQLite: a B-tree index,
+    checked by ``EXPLAIN QUERY PLAN``; Tablestore: a global secondary index, ``tablestore_schema``). Pages come in
+    the query's order; pass the cursor back to the same store for the next page. On Tablestore an index lags the
+    table by milliseconds: a query returns rows as the table holds them now (re-read by key), may miss a row
+    written a moment ago and never returns a row that no longer matches.
     """
 
     def create(self, record: TransactionRecord) -> None:
@@ -72,31 +84,63 @@ class TransactionStore(Protocol):
         """Bump ``check_count`` and set ``next_check_at``/``error`` on a PENDING row; no-op otherwise."""
         ...
 
-    def mark_notification_enqueued(self, merchant_biz_id: str, status: str) -> None:
+    def mark_notification_enqueued(
+        self, merchant_biz_id: str, status: str, *, vendor_copy_pending: bool = True
+    ) -> None:
         """Flag the outbox as done for the notification of ``status``; a no-op when the row has moved on since
-        (a late real result replacing ABANDONED needs its own notification)."""
+        (a late real result replacing ABANDONED needs its own notification). ``vendor_copy_pending=False`` says
+        nothing else is owed (no vendor copy to delete), so the row stops being due in the same write; with True
+        it stays due until ``mark_vendor_copy_deleted`` (or the sweeper finds it owes nothing)."""
         ...
 
     def mark_vendor_copy_deleted(self, merchant_biz_id: str) -> None: ...
 
-    def scan(
-        self,
-        *,
-        status: str | None = None,
-        created_before: float | None = None,
-        created_after: float | None = None,
-        limit: int = 100,
-        cursor: str | None = None,
-    ) -> tuple[list[TransactionRecord], str | None]:
-        """One page in key order; pass the returned cursor back for the next page (None when done).
-
-        ``created_after`` is inclusive, ``created_before`` exclusive.
-        """
+    def set_outbox_due(self, merchant_biz_id: str, status: str, at: float | None) -> bool:
+        """On a row still of the announced-final ``status``: the sweeper's outbox pass looks at it again at ``at``,
+        or never (None). False when the row has moved on or is missing."""
         ...
 
-    def find_by_user(self, merchant_user_id: str) -> list[TransactionRecord]: ...
+    def due(self, kind: DueKind, before: float, *, limit: int = 100, cursor: str | None = None) -> Page:
+        """Rows due for ``kind`` at or before ``before``, earliest first."""
+        ...
 
-    def count_created_by_user_since(self, merchant_user_id: str, since: float) -> int: ...
+    def list_by_user(self, merchant_user_id: str, *, limit: int = 100, cursor: str | None = None) -> Page:
+        """One user's verifications, oldest first."""
+        ...
+
+    def list_created(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        status: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        newest_first: bool = False,
+    ) -> Page:
+        """Verifications created in ``[since, until)`` (either end open when None), in creation order (newest first
+        when asked), optionally only those of ``status``. Tablestore orders and bounds by the millisecond."""
+        ...
+
+    def count_created(self, *, since: float | None = None, until: float | None = None) -> dict[str, int]:
+        """How many verifications created in ``[since, until)`` have each status (statuses with none left out).
+        Reads one index row per verification counted; on Tablestore a status changed a moment ago may still be
+        counted under its old value."""
+        ...
+
+    def increment_rate_counter(self, key: str, limit: int, expires_at: float) -> bool:
+        """Add one to the counter ``key`` unless it is at ``limit`` already (exact under concurrency); True when
+        this call added one. The counter may be forgotten after ``expires_at``."""
+        ...
+
+    def decrement_rate_counter(self, key: str) -> None:
+        """Take one off the counter ``key`` (never below zero; a missing counter stays missing)."""
+        ...
+
+    def expire_rate_counters(self, now: float, limit: int) -> int:
+        """Delete up to ``limit`` counters past their ``expires_at``; how many were deleted (0 where the backend
+        expires them itself)."""
+        ...
 
     def delete(self, merchant_biz_id: str) -> None:
         """Remove the row; deleting a missing row is not an error."""

@@ -46,8 +46,11 @@ class StorageSettings:
     credentials: Credentials | None = None
 
     @classmethod
-    def from_env(cls, env: Env | None = None) -> StorageSettings:
-        """Read ``KYC_BACKEND`` (``local`` | ``aliyun``) and that backend's variables; raise ``ConfigError``."""
+    def from_env(cls, env: Env | None = None, *, tablestore_only: bool = False) -> StorageSettings:
+        """Read ``KYC_BACKEND`` (``local`` | ``aliyun``) and that backend's variables; raise ``ConfigError``.
+
+        ``tablestore_only``: with the aliyun backend, require only what the transaction store needs (the operator's
+        ``setup-tables`` before a deploy: no bucket or queues yet)."""
         env = environ() if env is None else env
         backend = (env_str(env, "KYC_BACKEND", "local") or "local").lower()
         queue_names = {
@@ -68,6 +71,15 @@ class StorageSettings:
             access_key_secret=register_secret(env_required(env, "ALIBABA_CLOUD_ACCESS_KEY_SECRET")),
             security_token=register_secret(env_str(env, "ALIBABA_CLOUD_SECURITY_TOKEN")),
         )
+        table = env_str(env, "KYC_TABLESTORE_TABLE", "kyc_transactions") or "kyc_transactions"
+        if tablestore_only:
+            return cls(
+                backend="aliyun",
+                tablestore_endpoint=env_required(env, "KYC_TABLESTORE_ENDPOINT"),
+                tablestore_instance=env_required(env, "KYC_TABLESTORE_INSTANCE"),
+                tablestore_table=table,
+                credentials=credentials,
+            )
         mns_endpoint = env_required(env, "KYC_MNS_ENDPOINT")
         if not mns_endpoint.startswith(("https://", "http://")):
             raise ConfigError("KYC_MNS_ENDPOINT", "must start with https://")
@@ -75,7 +87,7 @@ class StorageSettings:
             backend="aliyun",
             tablestore_endpoint=env_required(env, "KYC_TABLESTORE_ENDPOINT"),
             tablestore_instance=env_required(env, "KYC_TABLESTORE_INSTANCE"),
-            tablestore_table=env_str(env, "KYC_TABLESTORE_TABLE", "kyc_transactions") or "kyc_transactions",
+            tablestore_table=table,
             oss_region=env_required(env, "KYC_OSS_REGION"),
             oss_bucket=env_required(env, "KYC_OSS_BUCKET"),
             oss_prefix=(env_str(env, "KYC_OSS_PREFIX", "") or "").strip("/"),

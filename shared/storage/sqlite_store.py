@@ -1,25 +1,37 @@
-"""``SqliteTransactionStore``: the local backend, safe across threads and processes (WAL + conditional UPDATEs)."""
+"""``SqliteTransactionStore``: the local backend, safe across threads and processes (WAL + conditional UPDATEs).
+
+Every statement it runs is in ``STATEMENTS`` and every one that reads rows is served by an index (the primary key,
+``transactions_due`` — partial: only rows with a due —, ``transactions_user_time``, ``transactions_time``,
+``rate_counters_expiry``); ``tests/storage/test_sqlite_query_plans.py`` checks each with ``EXPLAIN QUERY PLAN``.
+Rate-limit counters live in their own table, ``rate_counters``, and the sweeper deletes expired ones.
+
+Opening a database written before dues and counters existed migrates it once, in one transaction: the due
+columns are added and filled by ``due_on_create`` (the rule every write keeps), the old rate-limit slot rows
+(status ``RATE_SLOT``) are deleted and the old indexes replaced.
+"""
 
 from __future__ import annotations
 
 import os
 import sqlite3
 from dataclasses import fields
-from typing import Any
+from typing import Any, Final
 
 from shared import jsonutil
-from shared.status import FINALIZABLE, Status, verdict
+from shared.status import FINALIZABLE, TERMINAL, VERDICTS, Status, verdict
 
 from ._sqlite import SqliteDatabase
+from .due import DueKind, due_on_create
 from .errors import RecordExists
+from .protocols import Page
 from .records import _JSON_COLUMNS, TransactionRecord
 
 _COLUMNS = tuple(f.name for f in fields(TransactionRecord))
 _JSON_INDEXES = tuple(i for i, name in enumerate(_COLUMNS) if name in _JSON_COLUMNS)
 _STATUS_INDEX = _COLUMNS.index("status")
-_INSERT_SQL = f"INSERT INTO transactions ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"  # noqa: S608
+_INSERT_COLUMNS = (*_COLUMNS, "due_kind", "due_at")
 
-_SCHEMA = """
+_TABLES = """
 CREATE TABLE IF NOT EXISTS transactions (
     merchant_biz_id TEXT PRIMARY KEY,
     transaction_id TEXT NOT NULL,
@@ -41,39 +53,124 @@ CREATE TABLE IF NOT EXISTS transactions (
     result_version INTEGER NOT NULL DEFAULT 0,
     vendor_copy_deleted INTEGER NOT NULL DEFAULT 0,
     error TEXT,
+    due_kind TEXT,
+    due_at REAL,
     product_code TEXT,
     face TEXT
 );
-CREATE INDEX IF NOT EXISTS transactions_by_user ON transactions (merchant_user_id, created_at);
-CREATE INDEX IF NOT EXISTS transactions_by_status ON transactions (status, created_at)
+CREATE TABLE IF NOT EXISTS rate_counters (
+    rate_key TEXT PRIMARY KEY,
+    count INTEGER NOT NULL,
+    expires_at REAL NOT NULL
+)
 """
+_INDEXES = (
+    "DROP INDEX IF EXISTS transactions_by_user",  # replaced: the listing order breaks ties by merchant_biz_id
+    "DROP INDEX IF EXISTS transactions_by_status",  # replaced by transactions_due
+    "CREATE INDEX IF NOT EXISTS transactions_due ON transactions (due_kind, due_at, merchant_biz_id)"
+    " WHERE due_kind IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS transactions_user_time ON transactions (merchant_user_id, created_at, merchant_biz_id)",
+    "CREATE INDEX IF NOT EXISTS transactions_time ON transactions (created_at, merchant_biz_id)",
+    "CREATE INDEX IF NOT EXISTS rate_counters_expiry ON rate_counters (expires_at)",
+)
 
 #: Columns added after the first release, with their declarations: a table created before them gets them when opened.
 _ADDED_COLUMNS = (("product_code", "TEXT"), ("face", "TEXT"))
 
 _FINALIZABLE = ", ".join(f"'{s.value}'" for s in FINALIZABLE)
-_FINALIZE_SQL = (
-    "UPDATE transactions SET status = ?, passed = ?, sub_code = ?, result_key = ?, identity_masked = ?, face = ?,"  # noqa: S608
-    " result_version = ?, finalized_at = ?, updated_at = ?, next_check_at = NULL, error = NULL,"
-    " notification_enqueued = 0"
-    f" WHERE merchant_biz_id = ? AND status IN ({_FINALIZABLE})"
-)
+_TERMINAL = ", ".join(f"'{s.value}'" for s in TERMINAL)
+_VERDICTS = ", ".join(f"'{s.value}'" for s in VERDICTS)
+_OUTBOX = f"'{DueKind.OUTBOX.value}'"
+# Nothing left for the outbox once the notification is confirmed, unless the caller says a vendor-copy deletion is
+# still to come (``?`` is vendor_copy_pending; an ABANDONED row has no copy to delete).
+_SETTLED = f"(? = 0 OR status NOT IN ({_VERDICTS}))"
+
+#: Every statement the store runs, by name (the query-plan test walks them all).
+STATEMENTS: Final[dict[str, str]] = {
+    "insert": f"INSERT INTO transactions ({', '.join(_INSERT_COLUMNS)})"  # noqa: S608 (fixed fragments)
+    f" VALUES ({', '.join('?' for _ in _INSERT_COLUMNS)})",
+    "get": "SELECT * FROM transactions WHERE merchant_biz_id = ?",
+    "finalize": "UPDATE transactions SET status = ?, passed = ?, sub_code = ?, result_key = ?,"  # noqa: S608
+    " identity_masked = ?, face = ?, result_version = ?, finalized_at = ?, updated_at = ?, next_check_at = NULL,"
+    f" error = NULL, notification_enqueued = 0, due_kind = {_OUTBOX}, due_at = ?"
+    f" WHERE merchant_biz_id = ? AND status IN ({_FINALIZABLE})",
+    "mark_abandoned": "UPDATE transactions SET status = ?, finalized_at = ?, updated_at = ?,"  # noqa: S608
+    " next_check_at = NULL,"
+    f" notification_enqueued = 0, due_kind = {_OUTBOX}, due_at = ? WHERE merchant_biz_id = ? AND status = ?",
+    "record_check": "UPDATE transactions SET check_count = check_count + 1, next_check_at = ?, error = ?,"
+    " updated_at = ?, due_kind = ?, due_at = COALESCE(?, created_at) WHERE merchant_biz_id = ? AND status = ?",
+    "mark_notification_enqueued": "UPDATE transactions SET notification_enqueued = 1,"  # noqa: S608
+    f" due_kind = CASE WHEN status IN ({_TERMINAL}) AND {_SETTLED} THEN NULL ELSE due_kind END,"
+    f" due_at = CASE WHEN status IN ({_TERMINAL}) AND {_SETTLED} THEN NULL ELSE due_at END"
+    " WHERE merchant_biz_id = ? AND status = ?",
+    "mark_vendor_copy_deleted": "UPDATE transactions SET vendor_copy_deleted = 1,"  # noqa: S608
+    f" due_kind = CASE WHEN notification_enqueued = 1 AND status IN ({_VERDICTS}) THEN NULL ELSE due_kind END,"
+    f" due_at = CASE WHEN notification_enqueued = 1 AND status IN ({_VERDICTS}) THEN NULL ELSE due_at END"
+    " WHERE merchant_biz_id = ?",
+    "set_outbox_due": "UPDATE transactions SET due_kind = ?, due_at = ? WHERE merchant_biz_id = ? AND status = ?",
+    "due": "SELECT * FROM transactions WHERE due_kind = ? AND due_at <= ?"
+    " ORDER BY due_at, merchant_biz_id LIMIT ?",
+    "due_after": "SELECT * FROM transactions WHERE due_kind = ? AND due_at <= ? AND (due_at, merchant_biz_id) > (?, ?)"
+    " ORDER BY due_at, merchant_biz_id LIMIT ?",
+    "by_user": "SELECT * FROM transactions WHERE merchant_user_id = ?"
+    " ORDER BY created_at, merchant_biz_id LIMIT ?",
+    "by_user_after": "SELECT * FROM transactions WHERE merchant_user_id = ? AND (created_at, merchant_biz_id) > (?, ?)"
+    " ORDER BY created_at, merchant_biz_id LIMIT ?",
+    "created": "SELECT * FROM transactions WHERE created_at >= ? AND created_at < ? AND (? IS NULL OR status = ?)"
+    " ORDER BY created_at, merchant_biz_id LIMIT ?",
+    # A later page starts its range at the cursor (``created_at >= <cursor's>``), not at ``since``.
+    "created_after": "SELECT * FROM transactions WHERE created_at >= ? AND created_at < ?"
+    " AND (? IS NULL OR status = ?) AND (created_at, merchant_biz_id) > (?, ?)"
+    " ORDER BY created_at, merchant_biz_id LIMIT ?",
+    "created_newest": "SELECT * FROM transactions WHERE created_at >= ? AND created_at < ?"
+    " AND (? IS NULL OR status = ?) ORDER BY created_at DESC, merchant_biz_id DESC LIMIT ?",
+    "created_newest_before": "SELECT * FROM transactions WHERE created_at >= ? AND created_at <= ?"
+    " AND (? IS NULL OR status = ?) AND (created_at, merchant_biz_id) < (?, ?)"
+    " ORDER BY created_at DESC, merchant_biz_id DESC LIMIT ?",
+    "count_created": "SELECT status, COUNT(*) FROM transactions WHERE created_at >= ? AND created_at < ?"
+    " GROUP BY status",
+    "delete": "DELETE FROM transactions WHERE merchant_biz_id = ?",
+    "rate_increment": "INSERT INTO rate_counters (rate_key, count, expires_at) VALUES (?, 1, ?)"
+    " ON CONFLICT (rate_key) DO UPDATE SET count = count + 1 WHERE count < ?",
+    "rate_decrement": "UPDATE rate_counters SET count = count - 1 WHERE rate_key = ? AND count > 0",
+    "rate_expire": "DELETE FROM rate_counters WHERE rate_key IN"
+    " (SELECT rate_key FROM rate_counters WHERE expires_at < ? LIMIT ?)",
+}
+_INF = float("inf")
 
 
 class SqliteTransactionStore:
     """Transactions in one SQLite file (``KYC_DATA_DIR/kyc.sqlite3``).
 
     Every state change is a single conditional ``UPDATE ... WHERE status IN (...)``: SQLite serialises writers,
-    so among concurrent finalizers (threads or processes) exactly one sees ``rowcount == 1``.
+    so among concurrent finalizers (threads or processes) exactly one sees ``rowcount == 1``. A statement that
+    changes what is due sets the due columns in the same ``UPDATE`` (:mod:`shared.storage.due`).
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self._db = SqliteDatabase(path, _SCHEMA)
-        with self._db.transaction() as conn:  # BEGIN IMMEDIATE: processes opening the file at once add them once
-            present = {row["name"] for row in conn.execute("PRAGMA table_info(transactions)")}
-            for name, declaration in _ADDED_COLUMNS:
-                if name not in present:
+        self._db = SqliteDatabase(path, _TABLES)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        # BEGIN IMMEDIATE: processes opening the file at once migrate it once
+        with self._db.transaction() as conn:
+            columns = {row["name"] for row in conn.execute("PRAGMA table_info(transactions)")}
+            for name, declaration in _ADDED_COLUMNS:  # processes opening the file at once add them once
+                if name not in columns:
                     conn.execute(f"ALTER TABLE transactions ADD COLUMN {name} {declaration}")
+            if "due_kind" not in columns:  # a database from before dues: one-time, whole-table migration
+                conn.execute("ALTER TABLE transactions ADD COLUMN due_kind TEXT")
+                conn.execute("ALTER TABLE transactions ADD COLUMN due_at REAL")
+                conn.execute("DELETE FROM transactions WHERE status = 'RATE_SLOT'")  # now in rate_counters
+                for row in conn.execute("SELECT * FROM transactions").fetchall():
+                    due = due_on_create(_record(row))
+                    if due is not None:
+                        conn.execute(
+                            "UPDATE transactions SET due_kind = ?, due_at = ? WHERE merchant_biz_id = ?",
+                            (due[0].value, due[1], row["merchant_biz_id"]),
+                        )
+            for statement in _INDEXES:
+                conn.execute(statement)
 
     def close(self) -> None:
         self._db.close()
@@ -86,13 +183,15 @@ class SqliteTransactionStore:
             if values[index] is not None:
                 values[index] = jsonutil.dumps_str(values[index])
         values[_STATUS_INDEX] = record.status.value
+        due = due_on_create(record)
+        values += [due[0].value, due[1]] if due is not None else [None, None]
         try:
-            self._db.execute(_INSERT_SQL, tuple(values))
+            self._db.execute(STATEMENTS["insert"], tuple(values))
         except sqlite3.IntegrityError:
             raise RecordExists() from None
 
     def get(self, merchant_biz_id: str) -> TransactionRecord | None:
-        row = self._db.execute("SELECT * FROM transactions WHERE merchant_biz_id = ?", (merchant_biz_id,)).fetchone()
+        row = self._db.execute(STATEMENTS["get"], (merchant_biz_id,)).fetchone()
         return _record(row) if row is not None else None
 
     def finalize(
@@ -112,90 +211,118 @@ class SqliteTransactionStore:
         identity = jsonutil.dumps_str(identity_masked) if identity_masked is not None else None
         face_text = jsonutil.dumps_str(face) if face is not None else None
         cur = self._db.execute(
-            _FINALIZE_SQL,
-            (status.value, passed, sub_code, result_key, identity, face_text, result_version, now, now,
+            STATEMENTS["finalize"],
+            (status.value, passed, sub_code, result_key, identity, face_text, result_version, now, now, now,
              merchant_biz_id),
         )
         return cur.rowcount == 1
 
     def mark_abandoned(self, merchant_biz_id: str, now: float) -> bool:
         cur = self._db.execute(
-            "UPDATE transactions SET status = ?, finalized_at = ?, updated_at = ?, next_check_at = NULL,"
-            " notification_enqueued = 0 WHERE merchant_biz_id = ? AND status = ?",
-            (Status.ABANDONED.value, now, now, merchant_biz_id, Status.PENDING.value),
+            STATEMENTS["mark_abandoned"],
+            (Status.ABANDONED.value, now, now, now, merchant_biz_id, Status.PENDING.value),
         )
         return cur.rowcount == 1
 
     def record_check(
         self, merchant_biz_id: str, *, now: float, next_check_at: float | None, error: str | None = None
     ) -> None:
+        kind = DueKind.NEW if next_check_at is None else DueKind.CHECK
         self._db.execute(
-            "UPDATE transactions SET check_count = check_count + 1, next_check_at = ?, error = ?, updated_at = ?"
-            " WHERE merchant_biz_id = ? AND status = ?",
-            (next_check_at, error, now, merchant_biz_id, Status.PENDING.value),
+            STATEMENTS["record_check"],
+            (next_check_at, error, now, kind.value, next_check_at, merchant_biz_id, Status.PENDING.value),
         )
 
-    def mark_notification_enqueued(self, merchant_biz_id: str, status: str) -> None:
-        self._db.execute(
-            "UPDATE transactions SET notification_enqueued = 1 WHERE merchant_biz_id = ? AND status = ?",
-            (merchant_biz_id, str(status)),
-        )
+    def mark_notification_enqueued(
+        self, merchant_biz_id: str, status: str, *, vendor_copy_pending: bool = True
+    ) -> None:
+        pending = int(vendor_copy_pending)
+        self._db.execute(STATEMENTS["mark_notification_enqueued"], (pending, pending, merchant_biz_id, str(status)))
 
     def mark_vendor_copy_deleted(self, merchant_biz_id: str) -> None:
-        self._db.execute(
-            "UPDATE transactions SET vendor_copy_deleted = 1 WHERE merchant_biz_id = ?", (merchant_biz_id,)
-        )
+        self._db.execute(STATEMENTS["mark_vendor_copy_deleted"], (merchant_biz_id,))
 
-    def scan(
-        self,
-        *,
-        status: str | None = None,
-        created_before: float | None = None,
-        created_after: float | None = None,
-        limit: int = 100,
-        cursor: str | None = None,
-    ) -> tuple[list[TransactionRecord], str | None]:
+    def set_outbox_due(self, merchant_biz_id: str, status: str, at: float | None) -> bool:
+        if Status(status) not in TERMINAL:
+            raise ValueError("only an announced-final row has an outbox")
+        kind = None if at is None else DueKind.OUTBOX.value
+        cur = self._db.execute(STATEMENTS["set_outbox_due"], (kind, at, merchant_biz_id, str(status)))
+        return cur.rowcount == 1
+
+    # --- queries -------------------------------------------------------------------------------------------
+
+    def _page(self, name: str, params: tuple[object, ...], limit: int, order: str) -> Page:
+        """Run query ``name`` for ``limit + 1`` rows; the cursor is the last row's position in ``order``."""
         if limit < 1:
             raise ValueError("limit must be at least 1")
-        where: list[str] = []
-        params: list[object] = []
-        if cursor is not None:
-            where.append("merchant_biz_id > ?")
-            params.append(cursor)
-        if status is not None:
-            where.append("status = ?")
-            params.append(str(status))  # a member or its plain string: the column holds the string
-        if created_before is not None:
-            where.append("created_at < ?")
-            params.append(created_before)
-        if created_after is not None:
-            where.append("created_at >= ?")
-            params.append(created_after)
-        clause = f" WHERE {' AND '.join(where)}" if where else ""
-        rows = self._db.execute(
-            f"SELECT * FROM transactions{clause} ORDER BY merchant_biz_id LIMIT ?",  # noqa: S608 (fixed fragments)
-            (*params, limit + 1),
-        ).fetchall()
+        rows = self._db.execute(STATEMENTS[name], (*params, limit + 1)).fetchall()
         records = [_record(r) for r in rows[:limit]]
-        next_cursor = records[-1].merchant_biz_id if len(rows) > limit else None
-        return records, next_cursor
+        if len(rows) <= limit:
+            return records, None
+        last = rows[limit - 1]
+        return records, f"{last[order]!r}|{last['merchant_biz_id']}"
 
-    def find_by_user(self, merchant_user_id: str) -> list[TransactionRecord]:
-        rows = self._db.execute(
-            "SELECT * FROM transactions WHERE merchant_user_id = ? ORDER BY created_at, merchant_biz_id",
-            (merchant_user_id,),
-        ).fetchall()
-        return [_record(r) for r in rows]
+    def due(self, kind: DueKind, before: float, *, limit: int = 100, cursor: str | None = None) -> Page:
+        kind = DueKind(kind)
+        if cursor is None:
+            return self._page("due", (kind.value, before), limit, "due_at")
+        at, mbid = _position(cursor)
+        return self._page("due_after", (kind.value, before, at, mbid), limit, "due_at")
 
-    def count_created_by_user_since(self, merchant_user_id: str, since: float) -> int:
-        row = self._db.execute(
-            "SELECT COUNT(*) FROM transactions WHERE merchant_user_id = ? AND created_at >= ?",
-            (merchant_user_id, since),
-        ).rows[0]  # COUNT(*) always answers one row
-        return int(row[0])
+    def list_by_user(self, merchant_user_id: str, *, limit: int = 100, cursor: str | None = None) -> Page:
+        if cursor is None:
+            return self._page("by_user", (merchant_user_id,), limit, "created_at")
+        at, mbid = _position(cursor)
+        return self._page("by_user_after", (merchant_user_id, at, mbid), limit, "created_at")
+
+    def list_created(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        status: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        newest_first: bool = False,
+    ) -> Page:
+        wanted = None if status is None else Status(status).value
+        window = (-_INF if since is None else since, _INF if until is None else until, wanted, wanted)
+        if cursor is None:
+            return self._page("created_newest" if newest_first else "created", window, limit, "created_at")
+        at, mbid = _position(cursor)
+        if newest_first:  # the range ends at the cursor (inclusive: ties are cut by merchant_biz_id)
+            window = (window[0], min(at, window[1]), wanted, wanted)
+            return self._page("created_newest_before", (*window, at, mbid), limit, "created_at")
+        window = (max(at, window[0]), window[1], wanted, wanted)
+        return self._page("created_after", (*window, at, mbid), limit, "created_at")
+
+    def count_created(self, *, since: float | None = None, until: float | None = None) -> dict[str, int]:
+        window = (-_INF if since is None else since, _INF if until is None else until)
+        return {str(status): int(n) for status, n in self._db.execute(STATEMENTS["count_created"], window).rows}
+
+    # --- rate-limit counters ---------------------------------------------------------------------------------
+
+    def increment_rate_counter(self, key: str, limit: int, expires_at: float) -> bool:
+        if limit < 1:
+            return False
+        return self._db.execute(STATEMENTS["rate_increment"], (key, expires_at, limit)).rowcount == 1
+
+    def decrement_rate_counter(self, key: str) -> None:
+        self._db.execute(STATEMENTS["rate_decrement"], (key,))
+
+    def expire_rate_counters(self, now: float, limit: int) -> int:
+        return self._db.execute(STATEMENTS["rate_expire"], (now, limit)).rowcount
 
     def delete(self, merchant_biz_id: str) -> None:
-        self._db.execute("DELETE FROM transactions WHERE merchant_biz_id = ?", (merchant_biz_id,))
+        self._db.execute(STATEMENTS["delete"], (merchant_biz_id,))
+
+
+def _position(cursor: str) -> tuple[float, str]:
+    try:
+        at, mbid = cursor.split("|", 1)
+        return float(at), mbid
+    except ValueError:
+        raise ValueError("cursor is not one this store returned") from None
 
 
 def _record(row: sqlite3.Row) -> TransactionRecord:

@@ -120,18 +120,22 @@ class Schema:
 
 @dataclass
 class SchemaReport:
-    """What ``ensure_tables`` did and found; ``drift`` lists what differs from the definitions (empty: all good)."""
+    """What ``ensure_tables`` did and found; ``drift`` lists what differs from the definitions (empty: all good),
+    ``notes`` what is worth knowing but works (a table not encrypted at rest: ROS cannot ask for it)."""
 
     created: list[str] = field(default_factory=list)
     verified: list[str] = field(default_factory=list)
     drift: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.drift
 
     def as_dict(self) -> dict[str, object]:
-        return {"created": self.created, "verified": self.verified, "drift": self.drift, "ok": self.ok}
+        return {
+            "created": self.created, "verified": self.verified, "drift": self.drift, "notes": self.notes, "ok": self.ok
+        }  # fmt: skip
 
 
 def ensure_tables(client: Any, table: str, *, create: bool = True) -> SchemaReport:
@@ -203,7 +207,10 @@ def _check_table(ots: Any, client: Any, definition: TableDef, report: SchemaRepo
             f"table {name}: time to live {options.time_to_live}, expected {definition.time_to_live}{why}"
         )
     if definition.encrypted and not getattr(described.sse_details, "enable", False):
-        report.drift.append(f"table {name}: not encrypted at rest (encryption can only be chosen at creation)")
+        report.notes.append(
+            f"table {name}: not encrypted at rest (it can only be chosen at creation: KYC_CREATE_TABLES=false and "
+            "setup-tables on a new table)"
+        )
     present = {index.index_name: index for index in described.secondary_indexes}
     for index in definition.indexes:
         found_index = present.get(index.name)

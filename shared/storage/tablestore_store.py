@@ -1,13 +1,15 @@
 """``TablestoreTransactionStore``: transactions in Alibaba Cloud Tablestore (OTS), via the ``tablestore`` SDK.
 
 The SDK is imported in the constructor (:func:`~shared.storage.tablestore_sdk.import_tablestore`: without its
-async client and time-series codecs), never at module import.
+async client and time-series codecs), never at module import. The tables and indexes are those of
+:mod:`~shared.storage.tablestore_schema` (created by the deployment or ``./scripts/kyc setup-tables``).
 
-Table layout: one primary-key column ``merchant_biz_id`` (STRING); every other field is an attribute column
-(``None`` fields are absent; ``identity_masked`` is JSON text). Create the table with encryption at rest on:
-it can only be enabled at creation time.
+Row layout: primary key ``merchant_biz_id`` (STRING); every other field is an attribute column (``None`` fields
+are absent; ``identity_masked`` is JSON text), plus three the indexes sort by: ``created_ms`` (written once) and
+the due, ``due_kind`` + ``due_ms`` (:mod:`~shared.storage.due`; absent when nothing is due, which keeps the row out
+of the sparse ``_due`` index).
 
-Conditional writes carry the whole state machine:
+Conditional writes carry the state machine, each with the row's due in the same write:
 
 * ``create``: ``put_row`` with ``Condition(EXPECT_NOT_EXIST)``.
 * ``finalize``: ``update_row`` with ``Condition(EXPECT_EXIST, status == PENDING OR status == ABANDONED)``
@@ -15,41 +17,60 @@ Conditional writes carry the whole state machine:
 * ``mark_abandoned``: ``Condition(EXPECT_EXIST, status == PENDING)``.
 * ``record_check``: read, then ``Condition(EXPECT_EXIST, status == PENDING AND check_count == <read value>)``;
   retried on conflict (optimistic concurrency instead of the increment op, so the condition stays exact).
+* ``mark_notification_enqueued``: ``status == <status>``; the due ends in the same write unless the caller says a
+  vendor-copy deletion is still to come. ``mark_vendor_copy_deleted``: first the write that also ends the due,
+  under the condition that the notification is confirmed (the fetch's order: notify, then delete); when that
+  fails, the flag alone (the sweeper settles the row later). ``set_outbox_due``: ``status == <status>``.
 * flag updates use ``EXPECT_EXIST`` so they never create a phantom row.
+
+Queries read a global index for the keys (``get_range`` over exactly the answer's range: a sweep reads the due
+rows, a user's listing that user's rows), then the rows themselves with ``batch_get_row`` (at most 100 a call):
+the data table is the truth and a global index lags it by milliseconds. A key whose row is gone or no longer
+matches (a stale index entry) is skipped; a row written a moment ago may be missing from a page (the next sweep,
+or the next run of ``kyc erase``, sees it). The rate limit never reads an index: its counter is addressed by key.
 
 ``OTSConditionCheckFail`` turns into ``False`` / ``RecordExists`` / a no-op; every other failure is a
 ``StorageError`` with ``transient`` set for throttling, busy and 5xx answers and for transport errors.
 
-Retries: the SDK's own rule of what to retry (throttling and busy answers on any call, 5xx and timeouts on reads;
-never a transport error), but at most ``MAX_RETRIES`` more attempts at most ``MAX_RETRY_DELAY`` seconds apart. The
-SDK's default (``DefaultRetryPolicy``: 20 retries up to 3 s apart, about 40 s of sleeping) outlasts the functions'
-timeouts (s.yaml: 30 s for the initializer) and keeps a request waiting where its caller has a better answer (a
-503 to the browser, the queue's redelivery). A call's deadline is therefore ``(1 + MAX_RETRIES)`` socket timeouts
-plus at most ``MAX_RETRIES * MAX_RETRY_DELAY`` seconds.
-
-Scans (``scan``, ``find_by_user``, ``count_created_by_user_since``) are ``get_range`` over the whole table with
-a column filter: fine for the sweeper and operators at modest volume, but they read every row. The scalable
-option is a secondary index (or a search index) on ``(merchant_user_id, created_at)`` and ``(status, created_at)``.
+Deadlines: each attempt is bounded by the socket timeouts (connect, then read); the SDK's own retries of
+throttling and busy answers follow ``BoundedRetry`` (at most ``max_retries``, none started once ``retry_window``
+seconds have passed since the call began) instead of the SDK default (20 retries with up to 3 s between them, which
+made a sweep against a failing instance hang for over a minute); urllib3's own connect retries are off. A call
+therefore takes at most ``retry_window`` + one attempt (connect + read timeout), plus the last backoff.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from shared import jsonutil
 from shared.signing import Credentials
-from shared.status import FINALIZABLE, Status, verdict
+from shared.status import FINALIZABLE, TERMINAL, VERDICTS, Status, verdict
 
+from .due import DueKind, due_on_create, to_ms
 from .errors import RecordExists, StorageError
+from .protocols import Page
 from .records import TransactionRecord
+from .tablestore_schema import (
+    CREATED_MS,
+    DUE_KIND,
+    DUE_MS,
+    MERCHANT_BIZ_ID,
+    MERCHANT_USER_ID,
+    RATE_KEY,
+    STATUS,
+    Schema,
+    SchemaReport,
+    ensure_tables,
+)
 from .tablestore_sdk import import_tablestore
 
-if TYPE_CHECKING:
-    from .tablestore_schema import SchemaReport
-
-PK = "merchant_biz_id"
+PK = MERCHANT_BIZ_ID
 CONDITION_CHECK_FAIL = "OTSConditionCheckFail"
 TRANSIENT_CODES = frozenset(
     {
@@ -66,12 +87,16 @@ TRANSIENT_CODES = frozenset(
         "OTSTooFrequentReservedThroughputAdjustment",
     }
 )
-#: get_range calls per ``scan`` page; a page may hold fewer than ``limit`` rows while the cursor is not None.
+#: get_range calls per page: a page may hold fewer than ``limit`` rows while its cursor is not None.
 MAX_RANGE_CALLS_PER_PAGE = 20
+BATCH_GET_MAX_ROWS = 100  # BatchGetRow reads at most 100 rows a request ("Read data": BatchGetRow)
 RECORD_CHECK_ATTEMPTS = 5
-DEFAULT_TIMEOUT_SECONDS = 10.0
-MAX_RETRIES = 3
-MAX_RETRY_DELAY = 1.0
+RATE_ATTEMPTS = 8  # a conflict means another request changed the counter: bounded, then refused as busy
+DEFAULT_TIMEOUT_SECONDS = 5.0  # per attempt, reading the answer
+CONNECT_TIMEOUT_SECONDS = 3.0
+MAX_RETRIES = 3  # of one call, for throttling and busy answers (BoundedRetry)
+RATE_COUNT = "count"
+RATE_EXPIRES_AT = "expires_at"
 #: The SDK's own logger, silenced (``quiet_sdk_logger``): it logs every failed request at ERROR as plain text with
 #: the service's message (a failed row condition is normal flow here: a lost race, a duplicate callback), outside
 #: the JSON logger and its scrubbing, and whole requests at DEBUG: the rows, and the headers with the STS token.
@@ -90,14 +115,57 @@ def quiet_sdk_logger() -> str:
     return SDK_LOGGER
 
 
-def bounded_retry_policy(tablestore: Any) -> Any:
-    """The SDK's ``DefaultRetryPolicy`` with at most ``MAX_RETRIES`` retries, ``MAX_RETRY_DELAY`` s apart."""
+class BoundedRetry:
+    """The SDK's retry decisions, bounded: which errors and operations are retried is the SDK's own rule
+    (``tablestore.retry.RetryUtil``, as its ``DefaultRetryPolicy`` applies it: throttling and busy answers for every
+    operation, 5xx only for reads); how often and how long is ours: at most ``max_retries`` retries, with full-jitter
+    backoff from ``base_delay`` doubling up to ``max_delay``, and none that would start more than ``retry_window``
+    seconds after the call began. Implements the SDK's ``RetryPolicy`` interface (``should_retry``,
+    ``get_retry_delay``); ``begin()`` marks the start of a call (per thread)."""
 
-    class BoundedRetryPolicy(tablestore.DefaultRetryPolicy):  # type: ignore[misc]  # the SDK has no type hints
-        max_retry_times = MAX_RETRIES
-        max_retry_delay = MAX_RETRY_DELAY
+    def __init__(
+        self,
+        *,
+        max_retries: int = MAX_RETRIES,
+        base_delay: float = 0.05,
+        max_delay: float = 0.5,
+        retry_window: float = 3.0,
+        clock: Callable[[], float] = time.monotonic,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        from tablestore.retry import RetryUtil  # noqa: PLC0415 - the SDK is imported by the store first
 
-    return BoundedRetryPolicy()
+        self._rules: Any = RetryUtil
+        self.max_retries = max_retries
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.retry_window = retry_window
+        self.clock = clock
+        self.jitter = jitter
+        self._local = threading.local()
+
+    def begin(self) -> None:
+        self._local.started = self.clock()
+
+    def _delay_limit(self, retry_times: int) -> float:
+        return float(min(self.max_delay, self.base_delay * 2**retry_times))
+
+    def should_retry(self, retry_times: int, exception: Any, api_name: str) -> bool:
+        if retry_times >= self.max_retries:
+            return False
+        rules = self._rules
+        retryable = rules.should_retry_no_matter_which_api(exception) or (
+            rules.is_repeatable_api(api_name)
+            and rules.should_retry_when_api_repeatable(retry_times, exception, api_name)
+        )
+        if not retryable:
+            return False
+        started = getattr(self._local, "started", None)
+        elapsed = 0.0 if started is None else self.clock() - started
+        return elapsed + self._delay_limit(retry_times) <= self.retry_window
+
+    def get_retry_delay(self, retry_times: int, exception: Any, api_name: str) -> float:
+        return self._delay_limit(retry_times) * self.jitter()
 
 
 class TablestoreTransactionStore:
@@ -109,26 +177,40 @@ class TablestoreTransactionStore:
         instance: str | None = None,
         credentials: Credentials | None = None,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        retry: BoundedRetry | None = None,
         client: Any = None,
     ) -> None:
-        """Pass ``client`` (anything with the ``OTSClient`` methods) or ``endpoint``/``instance``/``credentials``."""
+        """Pass ``client`` (anything with the ``OTSClient`` methods) or ``endpoint``/``instance``/``credentials``;
+        ``timeout`` bounds one attempt's read (its connect takes at most ``CONNECT_TIMEOUT_SECONDS``), ``retry``
+        the SDK's retries (default: ``BoundedRetry()``)."""
         tablestore = import_tablestore()  # only when this backend is used
 
         self._ots: Any = tablestore
+        self._schema = Schema(table)
         self._table = table
+        self.table = table
+        self._retry: BoundedRetry | None = None
         if client is None:
             if not (endpoint and instance and credentials):
                 raise ValueError("endpoint, instance and credentials are required without a client")
+            from urllib3.util import Timeout  # noqa: PLC0415 - the SDK's transport
+
+            self._retry = retry or BoundedRetry()
             client = tablestore.OTSClient(
                 endpoint,
                 credentials.access_key_id,
                 credentials.access_key_secret,
                 instance,
                 sts_token=credentials.security_token,
-                socket_timeout=timeout,
-                retry_policy=bounded_retry_policy(tablestore),
+                socket_timeout=Timeout(connect=min(CONNECT_TIMEOUT_SECONDS, timeout), read=timeout),
+                retry_policy=self._retry,
                 logger_name=quiet_sdk_logger(),
             )
+            pool = getattr(getattr(client, "connection", None), "pool", None)
+            if pool is not None and hasattr(pool, "connection_pool_kw"):
+                # urllib3 retries a failed connect 3 times by default, each up to the connect timeout: the retry
+                # policy above is the only retry loop.
+                pool.connection_pool_kw["retries"] = False
         self._client: Any = client
 
     # --- conditions -------------------------------------------------------------------------------------
@@ -145,6 +227,12 @@ class TablestoreTransactionStore:
             composite.add_sub_condition(condition)
         return composite
 
+    def _any_status(self, statuses: Any) -> Any:
+        return self._combine(self._ots.LogicalOperator.OR, [self._eq(STATUS, s.value) for s in statuses])
+
+    def _all(self, *conditions: Any) -> Any:
+        return self._combine(self._ots.LogicalOperator.AND, list(conditions))
+
     def _expect_exist(self, column_condition: Any = None) -> Any:
         ots = self._ots
         return ots.Condition(ots.RowExistenceExpectation.EXPECT_EXIST, column_condition)
@@ -158,7 +246,10 @@ class TablestoreTransactionStore:
         return self._guarded(operation, lambda: getattr(self._client, method)(*args, **kwargs))
 
     def _guarded(self, operation: str, call: Callable[[], Any]) -> Any:
-        """``call()``, the SDK's errors turned into ``StorageError`` (``_ConditionFailed`` for a failed condition)."""
+        """``call()`` (its retries timed from now), the SDK's errors turned into ``StorageError``
+        (``_ConditionFailed`` for a failed condition)."""
+        if self._retry is not None:
+            self._retry.begin()
         try:
             return call()
         except self._ots.OTSServiceError as exc:
@@ -183,32 +274,23 @@ class TablestoreTransactionStore:
                 maybe_sent=True,
             ) from None
 
-    def _update(self, operation: str, merchant_biz_id: str, columns: dict[str, list[Any]], condition: Any) -> bool:
-        row = self._ots.Row(self._pk(merchant_biz_id), columns)
+    def _update(
+        self, merchant_biz_id: str, columns: dict[str, list[Any]], condition: Any, *, table: str | None = None,
+        key: list[tuple[str, Any]] | None = None,
+    ) -> bool:
+        row = self._ots.Row(key or self._pk(merchant_biz_id), columns)
         try:
-            self._call(operation, "update_row", self._table, row, condition)
+            self._call("UpdateRow", "update_row", table or self._table, row, condition)
         except _ConditionFailed:
             return False
         return True
 
-    # --- TransactionStore -------------------------------------------------------------------------------
-
-    def check_schema(self) -> SchemaReport:
-        """The deployed tables and indexes against their one definition (:func:`tablestore_schema.ensure_tables`
-        with ``create=False``: ListTable and DescribeTable only, nothing created or changed); ``StorageError`` with
-        the service's code. Used by ``kyc doctor``; the functions never call it."""
-        from .tablestore_schema import ensure_tables  # noqa: PLC0415
-
-        report: SchemaReport = self._guarded(
-            "DescribeTable", lambda: ensure_tables(self._client, self._table, create=False)
-        )
-        return report
+    # --- TransactionStore: writes ---------------------------------------------------------------------------
 
     def create(self, record: TransactionRecord) -> None:
         ots = self._ots
-        item = record.to_item()
-        attributes = [(k, v) for k, v in item.items() if k != PK]
-        row = ots.Row(self._pk(record.merchant_biz_id), attributes)
+        key, attributes = table_row(record)
+        row = ots.Row(key, list(attributes.items()))
         condition = ots.Condition(ots.RowExistenceExpectation.EXPECT_NOT_EXIST)
         try:
             self._call("PutRow", "put_row", self._table, row, condition)
@@ -248,11 +330,11 @@ class TablestoreTransactionStore:
             "notification_enqueued": False,
             "next_check_at": None,
             "error": None,
+            DUE_KIND: DueKind.OUTBOX.value,
+            DUE_MS: to_ms(now),
         }
-        condition = self._expect_exist(
-            self._combine(self._ots.LogicalOperator.OR, [self._eq("status", s.value) for s in FINALIZABLE])
-        )
-        return self._update("UpdateRow", merchant_biz_id, _put_delete(values), condition)
+        condition = self._expect_exist(self._any_status(FINALIZABLE))
+        return self._update(merchant_biz_id, _put_delete(values), condition)
 
     def mark_abandoned(self, merchant_biz_id: str, now: float) -> bool:
         values: dict[str, Any] = {
@@ -261,9 +343,11 @@ class TablestoreTransactionStore:
             "updated_at": float(now),
             "notification_enqueued": False,
             "next_check_at": None,
+            DUE_KIND: DueKind.OUTBOX.value,
+            DUE_MS: to_ms(now),
         }
-        condition = self._expect_exist(self._eq("status", Status.PENDING.value))
-        return self._update("UpdateRow", merchant_biz_id, _put_delete(values), condition)
+        condition = self._expect_exist(self._eq(STATUS, Status.PENDING.value))
+        return self._update(merchant_biz_id, _put_delete(values), condition)
 
     def record_check(
         self, merchant_biz_id: str, *, now: float, next_check_at: float | None, error: str | None = None
@@ -272,125 +356,334 @@ class TablestoreTransactionStore:
             current = self.get(merchant_biz_id)
             if current is None or current.status is not Status.PENDING:
                 return
+            kind, at = (DueKind.NEW, current.created_at) if next_check_at is None else (DueKind.CHECK, next_check_at)
             values: dict[str, Any] = {
                 "check_count": current.check_count + 1,
                 "next_check_at": None if next_check_at is None else float(next_check_at),
                 "error": error,
                 "updated_at": float(now),
+                DUE_KIND: kind.value,
+                DUE_MS: to_ms(at),
             }
             condition = self._expect_exist(
-                self._combine(
-                    self._ots.LogicalOperator.AND,
-                    [self._eq("status", Status.PENDING.value), self._eq("check_count", current.check_count)],
-                )
+                self._all(self._eq(STATUS, Status.PENDING.value), self._eq("check_count", current.check_count))
             )
-            if self._update("UpdateRow", merchant_biz_id, _put_delete(values), condition):
+            if self._update(merchant_biz_id, _put_delete(values), condition):
                 return
         raise StorageError("tablestore record_check kept conflicting", transient=True, code="Conflict")
 
-    def mark_notification_enqueued(self, merchant_biz_id: str, status: str) -> None:
-        self._update(
-            "UpdateRow",
-            merchant_biz_id,
-            {"put": [("notification_enqueued", True)]},
-            self._expect_exist(self._eq("status", str(status))),
-        )
+    def mark_notification_enqueued(
+        self, merchant_biz_id: str, status: str, *, vendor_copy_pending: bool = True
+    ) -> None:
+        status = Status(status)
+        flag: dict[str, list[Any]] = {"put": [("notification_enqueued", True)]}
+        if status in TERMINAL and not (vendor_copy_pending and status.is_verdict):
+            flag["delete_all"] = [DUE_KIND, DUE_MS]  # nothing else is owed: the row stops being due
+        self._update(merchant_biz_id, flag, self._expect_exist(self._eq(STATUS, status.value)))
 
     def mark_vendor_copy_deleted(self, merchant_biz_id: str) -> None:
-        self._update("UpdateRow", merchant_biz_id, {"put": [("vendor_copy_deleted", True)]}, self._expect_exist())
+        flag: dict[str, list[Any]] = {"put": [("vendor_copy_deleted", True)]}
+        settled = self._all(self._eq("notification_enqueued", True), self._any_status(VERDICTS))
+        if self._update(merchant_biz_id, {**flag, "delete_all": [DUE_KIND, DUE_MS]}, self._expect_exist(settled)):
+            return
+        self._update(merchant_biz_id, flag, self._expect_exist())
 
-    def _range(self, start: str | None, limit: int | None, column_filter: Any) -> tuple[list[Any], str | None]:
-        ots = self._ots
-        start_pk = [(PK, start if start is not None else ots.INF_MIN)]
-        end_pk = [(PK, ots.INF_MAX)]
-        _, next_start, rows, _ = self._call(
-            "GetRange",
-            "get_range",
-            self._table,
-            ots.Direction.FORWARD,
-            start_pk,
-            end_pk,
-            columns_to_get=None,
-            limit=limit,
-            column_filter=column_filter,
-            max_version=1,
+    def set_outbox_due(self, merchant_biz_id: str, status: str, at: float | None) -> bool:
+        status = Status(status)
+        if status not in TERMINAL:
+            raise ValueError("only an announced-final row has an outbox")
+        columns = (
+            {"delete_all": [DUE_KIND, DUE_MS]}
+            if at is None
+            else {"put": [(DUE_KIND, DueKind.OUTBOX.value), (DUE_MS, to_ms(at))]}
         )
-        next_key = next_start[0][1] if next_start else None
-        return list(rows or []), next_key
-
-    def _filter(
-        self,
-        *,
-        status: str | None = None,
-        merchant_user_id: str | None = None,
-        created_before: float | None = None,
-        created_after: float | None = None,
-    ) -> Any:
-        ots = self._ots
-        conditions: list[Any] = []
-        if status is not None:
-            conditions.append(self._eq("status", str(status)))
-        if merchant_user_id is not None:
-            conditions.append(self._eq("merchant_user_id", merchant_user_id))
-        if created_before is not None:
-            conditions.append(
-                ots.SingleColumnCondition(
-                    "created_at", float(created_before), ots.ComparatorType.LESS_THAN, pass_if_missing=False
-                )
-            )
-        if created_after is not None:
-            conditions.append(
-                ots.SingleColumnCondition(
-                    "created_at", float(created_after), ots.ComparatorType.GREATER_EQUAL, pass_if_missing=False
-                )
-            )
-        return self._combine(ots.LogicalOperator.AND, conditions) if conditions else None
-
-    def scan(
-        self,
-        *,
-        status: str | None = None,
-        created_before: float | None = None,
-        created_after: float | None = None,
-        limit: int = 100,
-        cursor: str | None = None,
-    ) -> tuple[list[TransactionRecord], str | None]:
-        if limit < 1:
-            raise ValueError("limit must be at least 1")
-        column_filter = self._filter(status=status, created_before=created_before, created_after=created_after)
-        records: list[TransactionRecord] = []
-        start = cursor
-        for _ in range(MAX_RANGE_CALLS_PER_PAGE):
-            rows, start = self._range(start, limit - len(records), column_filter)
-            records.extend(_record(r) for r in rows)
-            if start is None or len(records) >= limit:
-                break
-        return records, start
-
-    def _all(self, column_filter: Any) -> list[TransactionRecord]:
-        records: list[TransactionRecord] = []
-        start: str | None = None
-        while True:
-            rows, start = self._range(start, None, column_filter)
-            records.extend(_record(r) for r in rows)
-            if start is None:
-                return records
-
-    def find_by_user(self, merchant_user_id: str) -> list[TransactionRecord]:
-        records = self._all(self._filter(merchant_user_id=merchant_user_id))
-        return sorted(records, key=lambda r: (r.created_at, r.merchant_biz_id))
-
-    def count_created_by_user_since(self, merchant_user_id: str, since: float) -> int:
-        return len(self._all(self._filter(merchant_user_id=merchant_user_id, created_after=since)))
+        return self._update(merchant_biz_id, columns, self._expect_exist(self._eq(STATUS, status.value)))
 
     def delete(self, merchant_biz_id: str) -> None:
         ots = self._ots
         row = ots.Row(self._pk(merchant_biz_id))
         self._call("DeleteRow", "delete_row", self._table, row, ots.Condition(ots.RowExistenceExpectation.IGNORE))
 
+    # --- TransactionStore: queries --------------------------------------------------------------------------
+
+    def _index_keys(
+        self, index: str, start: list[tuple[str, Any]], end: list[tuple[str, Any]], *, limit: int,
+        backward: bool = False, column_filter: Any = None, columns: list[str] | None = None,
+    ) -> Iterator[tuple[list[tuple[str, Any]], dict[str, Any], list[tuple[str, Any]] | None]]:
+        """Index rows of ``[start, end)`` in key order, at most ``MAX_RANGE_CALLS_PER_PAGE`` calls: yields
+        ``(index key, attributes, the key the range would continue at)``; the last one's continuation is None when
+        the range is exhausted."""
+        ots = self._ots
+        direction = ots.Direction.BACKWARD if backward else ots.Direction.FORWARD
+        for _ in range(MAX_RANGE_CALLS_PER_PAGE):
+            _, next_start, rows, _ = self._call(
+                "GetRange",
+                "get_range",
+                index,
+                direction,
+                start,
+                end,
+                columns_to_get=columns,
+                limit=limit,
+                column_filter=column_filter,
+                max_version=1,
+            )
+            rows = list(rows or [])
+            for position, row in enumerate(rows):
+                key = list(row.primary_key)
+                attributes = {c[0]: c[1] for c in row.attribute_columns or []}
+                following = list(rows[position + 1].primary_key) if position + 1 < len(rows) else next_start
+                yield key, attributes, (list(following) if following else None)
+            if not next_start:
+                return
+            start = list(next_start)
+        return
+
+    def _rows(self, keys: list[str]) -> dict[str, Any]:
+        """The data-table rows of ``keys`` that exist now, by key (BatchGetRow, 100 keys a call)."""
+        ots = self._ots
+        found: dict[str, Any] = {}
+        for first in range(0, len(keys), BATCH_GET_MAX_ROWS):
+            request = ots.BatchGetRowRequest()
+            request.add(
+                ots.TableInBatchGetRowItem(
+                    self._table, [self._pk(k) for k in keys[first : first + BATCH_GET_MAX_ROWS]], max_version=1
+                )
+            )
+            answer = self._call("BatchGetRow", "batch_get_row", request)
+            for item in answer.get_result_by_table(self._table) or []:
+                if not item.is_ok:
+                    raise StorageError(
+                        f"tablestore BatchGetRow failed: {item.error_code}", transient=True, code=str(item.error_code)
+                    )
+                if item.row is not None and item.row.primary_key:
+                    found[str(item.row.primary_key[0][1])] = item.row
+        return found
+
+    def _page(
+        self, index: str, start: list[tuple[str, Any]], end: list[tuple[str, Any]], limit: int,
+        still_matches: Callable[[Any], bool], *, backward: bool = False, column_filter: Any = None,
+        columns: list[str] | None = None,
+    ) -> Page:
+        """Up to ``limit`` rows whose index keys lie in ``[start, end)``, re-read from the data table; keys whose
+        row is gone or ``still_matches`` rejects (the index lagging the table) are skipped."""
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        keys: list[str] = []
+        cursor: list[tuple[str, Any]] | None = None
+        for key, _, following in self._index_keys(
+            index, start, end, limit=limit, backward=backward, column_filter=column_filter, columns=columns
+        ):
+            keys.append(str(dict(key)[PK]))
+            cursor = following
+            if len(keys) >= limit:
+                break
+        rows = self._rows(keys)
+        records = [_record(rows[k]) for k in keys if k in rows and still_matches(rows[k])]
+        return records, (_encode_cursor(cursor) if cursor else None)
+
+    def _start(self, cursor: str | None, default: list[tuple[str, Any]], names: tuple[str, ...]) -> list[Any]:
+        if cursor is None:
+            return default
+        values = _decode_cursor(cursor)
+        if len(values) != len(names):
+            raise ValueError("cursor is not one this store returned")
+        return list(zip(names, values, strict=True))
+
+    def due(self, kind: DueKind, before: float, *, limit: int = 100, cursor: str | None = None) -> Page:
+        ots = self._ots
+        kind = DueKind(kind)
+        names = (DUE_KIND, DUE_MS, PK)
+        start = self._start(cursor, [(DUE_KIND, kind.value), (DUE_MS, ots.INF_MIN), (PK, ots.INF_MIN)], names)
+        cutoff = to_ms(before)
+        end = [(DUE_KIND, kind.value), (DUE_MS, cutoff + 1), (PK, ots.INF_MIN)]  # due_ms <= cutoff
+
+        def still_due(row: Any) -> bool:
+            columns = _columns(row)
+            return columns.get(DUE_KIND) == kind.value and int(columns.get(DUE_MS, cutoff + 1)) <= cutoff
+
+        return self._page(self._schema.due_index, start, end, limit, still_due)
+
+    def list_by_user(self, merchant_user_id: str, *, limit: int = 100, cursor: str | None = None) -> Page:
+        ots = self._ots
+        names = (MERCHANT_USER_ID, CREATED_MS, PK)
+        start = self._start(
+            cursor, [(MERCHANT_USER_ID, merchant_user_id), (CREATED_MS, ots.INF_MIN), (PK, ots.INF_MIN)], names
+        )
+        end = [(MERCHANT_USER_ID, merchant_user_id), (CREATED_MS, ots.INF_MAX), (PK, ots.INF_MAX)]
+
+        def still_theirs(row: Any) -> bool:
+            return _columns(row).get(MERCHANT_USER_ID) == merchant_user_id
+
+        return self._page(self._schema.by_user_index, start, end, limit, still_theirs)
+
+    def _time_range(
+        self, since: float | None, until: float | None, backward: bool
+    ) -> tuple[list[tuple[str, Any]], list[tuple[str, Any]]]:
+        ots = self._ots
+        low = [(CREATED_MS, ots.INF_MIN if since is None else to_ms(since)), (PK, ots.INF_MIN)]
+        high = [(CREATED_MS, ots.INF_MAX if until is None else to_ms(until)), (PK, ots.INF_MIN)]
+        return (high, low) if backward else (low, high)
+
+    def list_created(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        status: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        newest_first: bool = False,
+    ) -> Page:
+        wanted = None if status is None else Status(status).value
+        start, end = self._time_range(since, until, newest_first)
+        start = self._start(cursor, start, (CREATED_MS, PK))
+        # The index carries ``status``: a filter on it keeps other statuses out of the page (their index rows are
+        # still read, and billed: "Filter" — filters do not reduce the rows a range reads).
+        column_filter = None if wanted is None else self._eq(STATUS, wanted)
+
+        def still_matches(row: Any) -> bool:
+            return wanted is None or _columns(row).get(STATUS) == wanted
+
+        return self._page(
+            self._schema.by_time_index, start, end, limit, still_matches, backward=newest_first,
+            column_filter=column_filter, columns=[STATUS],
+        )
+
+    def count_created(self, *, since: float | None = None, until: float | None = None) -> dict[str, int]:
+        start, end = self._time_range(since, until, False)
+        counts: dict[str, int] = {}
+        while True:
+            last: list[tuple[str, Any]] | None = None
+            for _, attributes, following in self._index_keys(
+                self._schema.by_time_index, start, end, limit=5000, columns=[STATUS]
+            ):
+                status = str(attributes.get(STATUS, ""))
+                counts[status] = counts.get(status, 0) + 1
+                last = following
+            if last is None:
+                return counts
+            start = last
+
+    # --- migration ------------------------------------------------------------------------------------------
+
+    def ensure_tables(self, *, create: bool = True) -> SchemaReport:
+        """``tablestore_schema.ensure_tables`` with this store's client and table (``./scripts/kyc setup-tables``);
+        the SDK's errors become ``StorageError``."""
+        report: SchemaReport = self._guarded(
+            "CreateTable" if create else "DescribeTable",
+            lambda: ensure_tables(self._client, self._table, create=create),
+        )
+        return report
+
+    def check_schema(self) -> SchemaReport:
+        """The deployed tables and indexes against their one definition (``ensure_tables(create=False)``:
+        ListTable and DescribeTable only, nothing created or changed); ``StorageError`` with the service's code.
+        Used by ``kyc doctor``; the functions never call it."""
+        return self.ensure_tables(create=False)
+
+    def backfill_index_columns(self) -> dict[str, int]:
+        """Give rows written before the indexes existed their index columns (``created_ms``, and the due of
+        ``due_on_create`` where they have none), and delete the old rate-limit slot rows (status ``RATE_SLOT``).
+
+        The one whole-table pass in this module: an operator's one-time migration (``./scripts/kyc setup-tables
+        --backfill``), never a request or a timer. Each row is written under the condition that ``updated_at`` still
+        holds what was read (a row changed meanwhile is skipped: a later run picks it up). Idempotent."""
+        ots = self._ots
+        counts = {"read": 0, "updated": 0, "deleted": 0, "skipped": 0}
+        start: list[tuple[str, Any]] = [(PK, ots.INF_MIN)]
+        while True:
+            _, next_start, rows, _ = self._call(
+                "GetRange", "get_range", self._table, ots.Direction.FORWARD, start, [(PK, ots.INF_MAX)],
+                max_version=1,
+            )
+            for row in rows or []:
+                counts["read"] += 1
+                columns = _columns(row)
+                mbid = str(row.primary_key[0][1])
+                if columns.get(STATUS) == Status.RATE_SLOT.value:
+                    self.delete(mbid)
+                    counts["deleted"] += 1
+                    continue
+                if CREATED_MS in columns or "updated_at" not in columns:
+                    continue  # written (or backfilled) since the indexes exist: its columns are kept by its writes
+                record = _record(row)
+                _, wanted = table_row(record)
+                put = [(CREATED_MS, wanted[CREATED_MS])]
+                if DUE_KIND not in columns and DUE_KIND in wanted:
+                    put += [(DUE_KIND, wanted[DUE_KIND]), (DUE_MS, wanted[DUE_MS])]
+                unchanged = self._expect_exist(self._eq("updated_at", columns["updated_at"]))
+                counts["updated" if self._update(mbid, {"put": put}, unchanged) else "skipped"] += 1
+            if not next_start:
+                return counts
+            start = list(next_start)
+
+    # --- rate-limit counters ---------------------------------------------------------------------------------
+
+    def _rate_key(self, key: str) -> list[tuple[str, Any]]:
+        return [(RATE_KEY, key)]
+
+    def increment_rate_counter(self, key: str, limit: int, expires_at: float) -> bool:
+        """Read the counter, then write it back one higher under the condition that it still holds what was read
+        (created with ``EXPECT_NOT_EXIST`` the first time): exact, like a compare-and-swap, at 1 read + 1 write.
+        The table's TTL forgets old windows (``tablestore_schema.RATE_TTL_SECONDS``)."""
+        if limit < 1:
+            return False
+        ots = self._ots
+        table = self._schema.rate_table
+        for _ in range(RATE_ATTEMPTS):
+            _, row, _ = self._call("GetRow", "get_row", table, self._rate_key(key), max_version=1)
+            count = int(_columns(row).get(RATE_COUNT, 0)) if row is not None and row.primary_key else None
+            if count is not None and count >= limit:
+                return False
+            values = [(RATE_COUNT, (count or 0) + 1), (RATE_EXPIRES_AT, float(expires_at))]
+            if count is None:
+                condition = ots.Condition(ots.RowExistenceExpectation.EXPECT_NOT_EXIST)
+                try:
+                    self._call("PutRow", "put_row", table, ots.Row(self._rate_key(key), values), condition)
+                    return True
+                except _ConditionFailed:
+                    continue
+            if self._update(
+                key, {"put": values}, self._expect_exist(self._eq(RATE_COUNT, count)), table=table,
+                key=self._rate_key(key),
+            ):
+                return True
+        raise StorageError("tablestore rate counter kept conflicting", transient=True, code="Conflict")
+
+    def decrement_rate_counter(self, key: str) -> None:
+        table = self._schema.rate_table
+        for _ in range(RATE_ATTEMPTS):
+            _, row, _ = self._call("GetRow", "get_row", table, self._rate_key(key), max_version=1)
+            count = int(_columns(row).get(RATE_COUNT, 0)) if row is not None and row.primary_key else 0
+            if count <= 0:
+                return
+            if self._update(
+                key, {"put": [(RATE_COUNT, count - 1)]}, self._expect_exist(self._eq(RATE_COUNT, count)), table=table,
+                key=self._rate_key(key),
+            ):
+                return
+        raise StorageError("tablestore rate counter kept conflicting", transient=True, code="Conflict")
+
+    def expire_rate_counters(self, now: float, limit: int) -> int:
+        """Nothing to do: the rate table's TTL expires old counters (no scan)."""
+        del now, limit
+        return 0
+
 
 class _ConditionFailed(Exception):
     pass
+
+
+def table_row(record: TransactionRecord) -> tuple[list[tuple[str, Any]], dict[str, Any]]:
+    """The primary key and attribute columns ``create`` writes for ``record`` (also what a bulk load must write):
+    the record's columns, ``created_ms`` and the due of a new row."""
+    attributes: dict[str, Any] = {k: v for k, v in record.to_item().items() if k != PK}
+    attributes[CREATED_MS] = to_ms(record.created_at)
+    due = due_on_create(record)
+    if due is not None:
+        attributes[DUE_KIND], attributes[DUE_MS] = due[0].value, to_ms(due[1])
+    return [(PK, record.merchant_biz_id)], attributes
 
 
 def _put_delete(values: dict[str, Any]) -> dict[str, list[Any]]:
@@ -402,8 +695,26 @@ def _put_delete(values: dict[str, Any]) -> dict[str, list[Any]]:
     return columns
 
 
+def _columns(row: Any) -> dict[str, Any]:
+    return {column[0]: column[1] for column in (row.attribute_columns or [])}
+
+
 def _record(row: Any) -> TransactionRecord:
     item: dict[str, Any] = {name: value for name, value, *_ in (row.primary_key or [])}
-    for column in row.attribute_columns or []:
-        item[column[0]] = column[1]
+    item.update(_columns(row))
     return TransactionRecord.from_item(item)
+
+
+def _encode_cursor(key: list[tuple[str, Any]]) -> str:
+    """An index position as text: the values of its key columns (int or str; never INF_MIN/INF_MAX)."""
+    return jsonutil.dumps_str([value for _, value in key])
+
+
+def _decode_cursor(cursor: str) -> list[Any]:
+    try:
+        values = jsonutil.loads(cursor)
+    except jsonutil.JSONDecodeError:
+        raise ValueError("cursor is not one this store returned") from None
+    if not isinstance(values, list) or not all(isinstance(v, int | str) and not isinstance(v, bool) for v in values):
+        raise ValueError("cursor is not one this store returned")
+    return values

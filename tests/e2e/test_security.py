@@ -116,7 +116,7 @@ def test_invalid_jwt_gets_401_json_error(stack: E2EStack, kind: str, code: str) 
 
     assert_error(reply, 401, code)
     assert reply.headers["www-authenticate"].startswith("Bearer")
-    assert stack.store().scan()[0] == []
+    assert stack.store().list_created()[0] == []
 
 
 BAD_BODIES: dict[str, tuple[Any, int, str]] = {
@@ -144,7 +144,7 @@ def test_bad_body_gets_a_4xx_json_error_that_does_not_echo_it(stack: E2EStack, c
     reply = stack.call("POST", "/verifications", body, token=stack.token())
 
     assert_error(reply, status, code)
-    assert stack.store().scan()[0] == []
+    assert stack.store().list_created()[0] == []
     assert stack.control("GET", "transactions")["transactions"] == []
 
 
@@ -158,7 +158,7 @@ def test_rate_limit_refuses_the_third_verification_in_an_hour(make_stack: MakeSt
 
     assert_error(third, 429, "RateLimited")
     assert int(third.headers["retry-after"]) > 0
-    assert len(stack.store().scan(status="PENDING")[0]) == 2  # verifications, not rate-limit slots
+    assert len(stack.store().list_created(status="PENDING")[0]) == 2
     assert stack.call("POST", "/verifications", body, token=stack.token("bob")).status == 201  # per user
 
 

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,6 +14,30 @@ from shared.storage import SqliteTransactionStore, TablestoreTransactionStore, T
 from .fake_ots import FakeOTSClient
 
 _ids = itertools.count(1)
+TABLE = "kyc_transactions"
+
+
+@contextmanager
+def tablestore_double(**options: Any) -> Iterator[Any]:
+    """The Tablestore double with the deployment's tables and indexes (``ensure_tables``), keys ak/sk-contract."""
+    from shared.storage.tablestore_schema import ensure_tables
+    from tools.doubles.tablestore import TablestoreDouble
+
+    options.setdefault("range_row_cap", 3)
+    with TablestoreDouble(access_key_id="ak-contract", access_key_secret="sk-contract", **options) as double:
+        ensure_tables(double.client(), TABLE)
+        yield double
+
+
+def wire_store(double: Any, **options: Any) -> TablestoreTransactionStore:
+    """The adapter as production builds it, against ``double``."""
+    return TablestoreTransactionStore(
+        table=TABLE,
+        endpoint=double.endpoint,
+        instance=double.instance,
+        credentials=Credentials(access_key_id="ak-contract", access_key_secret="sk-contract"),
+        **options,
+    )
 
 
 def make_record(**overrides: object) -> TransactionRecord:
@@ -35,30 +61,21 @@ def fake_ots() -> FakeOTSClient:
     return FakeOTSClient(page_size=3)
 
 
-@pytest.fixture(params=["sqlite", "tablestore", "tablestore-double"])
+@pytest.fixture(params=["sqlite", "tablestore-double"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TransactionStore]:
+    """Each backend as it runs in production: SQLite, and the Tablestore adapter over the SDK against the double
+    (with the deployment's tables and indexes). The SDK-level fake (``fake_ots``) has no indexes; the request
+    shapes it checks are in ``test_tablestore.py``."""
     if request.param == "sqlite":
         sqlite_store = SqliteTransactionStore(tmp_path / "kyc.sqlite3")
         yield sqlite_store
         sqlite_store.close()
-    elif request.param == "tablestore":
-        yield TablestoreTransactionStore(table="kyc_transactions", client=FakeOTSClient(page_size=3))
     else:
         yield from _store_over_the_wire()
 
 
 def _store_over_the_wire() -> Iterator[TransactionStore]:
     """The adapter built as in production (endpoint, instance, key; the SDK's own client) against the Tablestore
-    double; a GetRange scans at most 3 rows, so every scan pages."""
-    from shared.storage.tablestore_schema import ensure_tables
-    from tools.doubles.tablestore import TablestoreDouble
-
-    with TablestoreDouble(access_key_id="ak-contract", access_key_secret="sk-contract", range_row_cap=3) as double:
-        ensure_tables(double.client(), "kyc_transactions")  # the tables and indexes the deployment creates
-        yield TablestoreTransactionStore(
-            table="kyc_transactions",
-            endpoint=double.endpoint,
-            instance=double.instance,
-            credentials=Credentials(access_key_id="ak-contract", access_key_secret="sk-contract"),
-            timeout=5,
-        )
+    double; a GetRange scans at most 3 rows, so every query pages."""
+    with tablestore_double() as double:
+        yield wire_store(double)

@@ -113,22 +113,33 @@ def test_record_check_retries_after_a_concurrent_bump(fake_ots: FakeOTSClient) -
 
 
 def test_notification_flag_expects_row_with_the_notified_status(fake_ots: FakeOTSClient) -> None:
-    _store(fake_ots).mark_notification_enqueued("ghost", "PASSED")
+    _store(fake_ots).mark_notification_enqueued("ghost", "PASSED", vendor_copy_pending=False)
     (_, row, condition), _ = fake_ots.calls_named("update_row")[0]
     assert describe_condition(condition) == (
         "Condition",
         tablestore.RowExistenceExpectation.EXPECT_EXIST,
         ("Single", "status", "PASSED", tablestore.ComparatorType.EQUAL, False),
     )
+    assert row.attribute_columns == {"put": [("notification_enqueued", True)], "delete_all": ["due_kind", "due_ms"]}
+
+
+def test_notification_flag_keeps_the_due_while_a_vendor_copy_deletion_follows(fake_ots: FakeOTSClient) -> None:
+    record = make_record()
+    store = _store(fake_ots)
+    store.create(record)
+    store.finalize(record.merchant_biz_id, **{**FINAL, "status": "PASSED", "passed": "Y"})
+    store.mark_notification_enqueued(record.merchant_biz_id, "PASSED")  # one write, the flag alone
+    (_, row, _), _ = fake_ots.calls_named("update_row")[1]
     assert row.attribute_columns == {"put": [("notification_enqueued", True)]}
+    assert fake_ots.rows[record.merchant_biz_id]["due_kind"] == "outbox"
 
 
-def test_scan_uses_get_range_with_status_filter(fake_ots: FakeOTSClient) -> None:
-    _store(fake_ots).scan(status="PENDING", limit=5)
-    (args, kwargs) = fake_ots.calls_named("get_range")[0]
-    assert args[2] == [("merchant_biz_id", tablestore.INF_MIN)]
-    assert kwargs["limit"] == 5
-    assert describe_condition(kwargs["column_filter"]) == ("Single", "status", "PENDING", EQ, False)
+def test_create_writes_the_index_columns_of_a_new_row(fake_ots: FakeOTSClient) -> None:
+    record = make_record(created_at=1234.5678)
+    _store(fake_ots).create(record)
+    (_, row, _), _ = fake_ots.calls_named("put_row")[0]
+    columns = dict(row.attribute_columns)
+    assert (columns["created_ms"], columns["due_kind"], columns["due_ms"]) == (1234567, "new", 1234567)
 
 
 def test_server_busy_becomes_transient_storage_error_without_details(fake_ots: FakeOTSClient) -> None:
@@ -154,8 +165,9 @@ def test_transport_error_is_transient_and_maybe_sent(fake_ots: FakeOTSClient) ->
     assert info.value.transient is True and info.value.maybe_sent is True
 
 
-def test_real_client_is_built_with_socket_timeout_and_sts_token() -> None:
+def test_real_client_is_built_with_bounded_timeouts_retries_and_the_sts_token() -> None:
     from shared.signing import Credentials
+    from shared.storage.tablestore_store import BoundedRetry
 
     store = TablestoreTransactionStore(
         table="t",
@@ -166,5 +178,7 @@ def test_real_client_is_built_with_socket_timeout_and_sts_token() -> None:
     )
     client = store._client
     assert isinstance(client, tablestore.OTSClient)
-    assert client.socket_timeout == 3.5
+    assert (client.socket_timeout.connect_timeout, client.socket_timeout.read_timeout) == (3.0, 3.5)
+    assert isinstance(client.retry_policy, BoundedRetry)
+    assert client.connection.pool.connection_pool_kw["retries"] is False
     assert client.credentials_provider.get_credentials().get_security_token() == "STS"

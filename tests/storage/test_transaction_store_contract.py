@@ -1,12 +1,14 @@
-"""Behaviour every TransactionStore keeps; runs against SQLite and against Tablestore at the SDK boundary."""
+"""Behaviour every TransactionStore keeps; runs against SQLite and against the Tablestore adapter over the SDK and
+the Tablestore double (with the deployment's tables and indexes)."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
-from shared.storage import RecordExists, TransactionRecord, TransactionStore
+from shared.storage import DueKind, RecordExists, TransactionRecord, TransactionStore
 
 from .conftest import make_record
 
@@ -168,51 +170,268 @@ def test_flag_updates_on_missing_row_create_nothing(store: TransactionStore) -> 
     assert store.get("ghost") is None
 
 
-def _scan_all(store: TransactionStore, **kwargs: Any) -> list[TransactionRecord]:
+# -- due: what the sweeper must look at, kept in the same write ---------------------------------------------------
+
+
+def _due_ids(store: TransactionStore, kind: DueKind, before: float = 10**9) -> list[str]:
+    return [r.merchant_biz_id for r in _all_pages(lambda cursor: store.due(kind, before, limit=2, cursor=cursor))]
+
+
+def _all_pages(query: Any) -> list[TransactionRecord]:
     records: list[TransactionRecord] = []
     cursor: str | None = None
     for _ in range(100):
-        page, cursor = store.scan(cursor=cursor, **kwargs)
-        assert len(page) <= kwargs.get("limit", 100)
+        page, cursor = query(cursor)
         records.extend(page)
         if cursor is None:
             return records
-    raise AssertionError("scan did not terminate")
+    raise AssertionError("the query did not terminate")
 
 
-def test_scan_pages_through_every_row_once(store: TransactionStore) -> None:
-    created = [make_record() for _ in range(7)]
-    for record in created:
+def test_a_new_pending_row_is_due_as_new_from_its_creation(store: TransactionStore) -> None:
+    record = make_record(created_at=500.0)
+    store.create(record)
+    assert _due_ids(store, DueKind.NEW, before=500.0) == [record.merchant_biz_id]
+    assert _due_ids(store, DueKind.NEW, before=499.0) == []
+    assert _due_ids(store, DueKind.CHECK) == [] and _due_ids(store, DueKind.OUTBOX) == []
+
+
+def test_record_check_makes_the_row_due_at_its_next_check(store: TransactionStore) -> None:
+    record = make_record(created_at=500.0)
+    store.create(record)
+    store.record_check(record.merchant_biz_id, now=600.0, next_check_at=900.0)
+    assert _due_ids(store, DueKind.NEW) == []
+    assert _due_ids(store, DueKind.CHECK, before=899.0) == []
+    assert _due_ids(store, DueKind.CHECK, before=900.0) == [record.merchant_biz_id]
+
+
+def test_record_check_without_a_next_check_makes_the_row_new_again(store: TransactionStore) -> None:
+    record = make_record(created_at=500.0)
+    store.create(record)
+    store.record_check(record.merchant_biz_id, now=600.0, next_check_at=900.0)
+    store.record_check(record.merchant_biz_id, now=700.0, next_check_at=None, error="TransactionIdInvalid")
+    assert _due_ids(store, DueKind.CHECK) == []
+    assert _due_ids(store, DueKind.NEW, before=500.0) == [record.merchant_biz_id]
+
+
+@pytest.mark.parametrize("finish", ["finalize", "abandon"])
+def test_a_row_turning_final_is_due_for_the_outbox_from_then(store: TransactionStore, finish: str) -> None:
+    record = make_record(created_at=500.0)
+    store.create(record)
+    if finish == "finalize":
+        store.finalize(record.merchant_biz_id, **{**FINAL, "now": 2000.0})
+    else:
+        store.mark_abandoned(record.merchant_biz_id, 2000.0)
+    assert _due_ids(store, DueKind.NEW) == []
+    assert _due_ids(store, DueKind.OUTBOX, before=1999.0) == []
+    assert _due_ids(store, DueKind.OUTBOX, before=2000.0) == [record.merchant_biz_id]
+
+
+def test_a_confirmed_notification_with_nothing_else_owed_ends_the_due(store: TransactionStore) -> None:
+    record = make_record()
+    store.create(record)
+    store.finalize(record.merchant_biz_id, **FINAL)
+    store.mark_notification_enqueued(record.merchant_biz_id, "PASSED", vendor_copy_pending=False)
+    assert _due_ids(store, DueKind.OUTBOX) == []
+
+
+def test_a_pending_vendor_copy_keeps_the_row_due_until_it_is_deleted(store: TransactionStore) -> None:
+    record = make_record()
+    store.create(record)
+    store.finalize(record.merchant_biz_id, **FINAL)
+    store.mark_notification_enqueued(record.merchant_biz_id, "PASSED", vendor_copy_pending=True)
+    assert _due_ids(store, DueKind.OUTBOX) == [record.merchant_biz_id]
+    store.mark_vendor_copy_deleted(record.merchant_biz_id)
+    assert _due_ids(store, DueKind.OUTBOX) == []
+
+
+def test_a_vendor_copy_deleted_before_the_notification_leaves_the_row_for_the_sweeper_to_settle(
+    store: TransactionStore,
+) -> None:
+    record = make_record()
+    store.create(record)
+    store.finalize(record.merchant_biz_id, **FINAL)
+    store.mark_vendor_copy_deleted(record.merchant_biz_id)
+    assert _due_ids(store, DueKind.OUTBOX) == [record.merchant_biz_id]  # the notification is still owed
+    store.mark_notification_enqueued(record.merchant_biz_id, "PASSED")  # "a deletion follows": the due stays
+    assert _due_ids(store, DueKind.OUTBOX) == [record.merchant_biz_id]
+    assert store.set_outbox_due(record.merchant_biz_id, "PASSED", None) is True  # what the sweeper then does
+    assert _due_ids(store, DueKind.OUTBOX) == []
+
+
+def test_an_abandoned_row_owes_no_vendor_copy(store: TransactionStore) -> None:
+    record = make_record()
+    store.create(record)
+    store.mark_abandoned(record.merchant_biz_id, 1500.0)
+    store.mark_notification_enqueued(record.merchant_biz_id, "ABANDONED")
+    assert _due_ids(store, DueKind.OUTBOX) == []
+
+
+def test_a_late_result_after_abandon_makes_the_row_due_again(store: TransactionStore) -> None:
+    record = make_record()
+    store.create(record)
+    store.mark_abandoned(record.merchant_biz_id, 1500.0)
+    store.mark_notification_enqueued(record.merchant_biz_id, "ABANDONED")
+    store.finalize(record.merchant_biz_id, **FINAL)
+    assert _due_ids(store, DueKind.OUTBOX) == [record.merchant_biz_id]
+
+
+def test_the_notification_flag_of_a_pending_row_leaves_its_due(store: TransactionStore) -> None:
+    record = make_record(created_at=500.0)
+    store.create(record)
+    store.mark_notification_enqueued(record.merchant_biz_id, "PENDING", vendor_copy_pending=False)
+    assert _due_ids(store, DueKind.NEW) == [record.merchant_biz_id]
+
+
+def test_set_outbox_due_moves_or_ends_the_due_of_a_row_still_of_that_status(store: TransactionStore) -> None:
+    record = make_record()
+    store.create(record)
+    store.finalize(record.merchant_biz_id, **FINAL)  # now 2000
+    assert store.set_outbox_due(record.merchant_biz_id, "PASSED", 5000.0) is True
+    assert _due_ids(store, DueKind.OUTBOX, before=4999.0) == []
+    assert _due_ids(store, DueKind.OUTBOX, before=5000.0) == [record.merchant_biz_id]
+    assert store.set_outbox_due(record.merchant_biz_id, "FAILED", None) is False  # it moved on: not its status
+    assert store.set_outbox_due(record.merchant_biz_id, "PASSED", None) is True
+    assert _due_ids(store, DueKind.OUTBOX) == []
+    assert store.set_outbox_due("ghost", "PASSED", None) is False
+    assert store.get("ghost") is None
+
+
+def test_due_pages_through_the_due_rows_in_time_order_once_each(store: TransactionStore) -> None:
+    records = [make_record(created_at=float(t)) for t in (50, 10, 40, 20, 30, 60, 70)]
+    for record in records:
         store.create(record)
-    got = _scan_all(store, limit=2)
-    assert sorted(r.merchant_biz_id for r in got) == sorted(r.merchant_biz_id for r in created)
+    store.finalize(records[-1].merchant_biz_id, **FINAL)  # no longer NEW
+    expected = [r.merchant_biz_id for r in sorted(records[:-1], key=lambda r: r.created_at) if r.created_at <= 60]
+    assert _due_ids(store, DueKind.NEW, before=60.0) == expected
 
 
-def test_scan_filters_by_status_and_creation_window(store: TransactionStore) -> None:
-    old_pending = make_record(created_at=100.0)
-    new_pending = make_record(created_at=900.0)
-    old_final = make_record(created_at=100.0)
-    for record in (old_pending, new_pending, old_final):
+def test_a_deleted_row_is_no_longer_due(store: TransactionStore) -> None:
+    record = make_record()
+    store.create(record)
+    store.delete(record.merchant_biz_id)
+    assert _due_ids(store, DueKind.NEW) == []
+
+
+# -- listings -----------------------------------------------------------------------------------------------------
+
+
+def test_list_by_user_returns_only_that_users_rows_oldest_first(store: TransactionStore) -> None:
+    mine = [make_record(merchant_user_id="user-a", created_at=float(t)) for t in (40, 10, 30, 20, 50)]
+    for record in [*mine, make_record(merchant_user_id="user-b", created_at=25.0)]:
         store.create(record)
-    store.finalize(old_final.merchant_biz_id, **FINAL)
-    got = _scan_all(store, status="PENDING", created_before=500.0, limit=1)
-    assert [r.merchant_biz_id for r in got] == [old_pending.merchant_biz_id]
-    got_after = _scan_all(store, created_after=900.0)
-    assert [r.merchant_biz_id for r in got_after] == [new_pending.merchant_biz_id]
+    got = _all_pages(lambda cursor: store.list_by_user("user-a", limit=2, cursor=cursor))
+    assert [r.merchant_biz_id for r in got] == [r.merchant_biz_id for r in sorted(mine, key=lambda r: r.created_at)]
+    assert store.list_by_user("nobody") == ([], None)
 
 
-def test_find_by_user_returns_only_that_users_rows(store: TransactionStore) -> None:
-    mine = [make_record(merchant_user_id="user-a") for _ in range(4)]
-    for record in [*mine, make_record(merchant_user_id="user-b")]:
+def test_list_by_user_shows_rows_as_they_are_now(store: TransactionStore) -> None:
+    record = make_record(merchant_user_id="user-a")
+    store.create(record)
+    store.finalize(record.merchant_biz_id, **FINAL)
+    (got,), _ = store.list_by_user("user-a")
+    assert got.status == "PASSED"
+
+
+def _created(store: TransactionStore, **kwargs: Any) -> list[str]:
+    return [
+        r.merchant_biz_id for r in _all_pages(lambda cursor: store.list_created(limit=2, cursor=cursor, **kwargs))
+    ]
+
+
+def test_list_created_pages_through_a_period_in_creation_order(store: TransactionStore) -> None:
+    records = [make_record(created_at=float(t)) for t in (30, 10, 50, 20, 40, 60)]
+    for record in records:
         store.create(record)
-    assert [r.merchant_biz_id for r in store.find_by_user("user-a")] == [r.merchant_biz_id for r in mine]
+    by_time = [r.merchant_biz_id for r in sorted(records, key=lambda r: r.created_at)]
+    assert _created(store) == by_time
+    assert _created(store, since=20.0, until=50.0) == by_time[1:4]  # since inclusive, until exclusive
+    assert _created(store, since=20.0, until=50.0, newest_first=True) == by_time[1:4][::-1]
+    assert _created(store, newest_first=True) == by_time[::-1]
 
 
-def test_count_created_by_user_since_counts_inclusive_window(store: TransactionStore) -> None:
-    for created_at in (10.0, 20.0, 30.0, 40.0):
-        store.create(make_record(merchant_user_id="user-c", created_at=created_at))
-    store.create(make_record(merchant_user_id="user-d", created_at=35.0))
-    assert store.count_created_by_user_since("user-c", 20.0) == 3
+def test_list_created_keeps_rows_created_in_the_same_instant_apart(store: TransactionStore) -> None:
+    records = [make_record(created_at=100.0) for _ in range(5)]
+    for record in records:
+        store.create(record)
+    ids = sorted(r.merchant_biz_id for r in records)
+    assert _created(store) == ids
+    assert _created(store, newest_first=True) == ids[::-1]
+
+
+def test_list_created_can_keep_only_one_status(store: TransactionStore) -> None:
+    records = [make_record(created_at=float(t)) for t in (10, 20, 30, 40)]
+    for record in records:
+        store.create(record)
+    store.finalize(records[1].merchant_biz_id, **FINAL)
+    store.finalize(records[3].merchant_biz_id, **FINAL)
+    assert _created(store, status="PASSED") == [records[1].merchant_biz_id, records[3].merchant_biz_id]
+    assert _created(store, status="PENDING", newest_first=True) == [
+        records[2].merchant_biz_id, records[0].merchant_biz_id
+    ]
+
+
+def test_count_created_counts_each_status_in_the_period(store: TransactionStore) -> None:
+    records = [make_record(created_at=float(t)) for t in (10, 20, 30, 40, 50)]
+    for record in records:
+        store.create(record)
+    store.finalize(records[1].merchant_biz_id, **FINAL)
+    store.mark_abandoned(records[2].merchant_biz_id, 60.0)
+    assert store.count_created() == {"PENDING": 3, "PASSED": 1, "ABANDONED": 1}
+    assert store.count_created(since=20.0, until=40.0) == {"PASSED": 1, "ABANDONED": 1}
+    assert store.count_created(since=100.0) == {}
+
+
+def test_a_deleted_row_is_listed_nowhere(store: TransactionStore) -> None:
+    record = make_record(merchant_user_id="user-a")
+    store.create(record)
+    store.delete(record.merchant_biz_id)
+    assert store.list_by_user("user-a") == ([], None)
+    assert _created(store) == [] and store.count_created() == {}
+
+
+def test_a_cursor_from_elsewhere_is_refused(store: TransactionStore) -> None:
+    with pytest.raises(ValueError):
+        store.list_created(cursor="not a cursor")
+
+
+# -- the rate-limit counter ------------------------------------------------------------------------------------
+
+
+def test_a_rate_counter_admits_up_to_its_limit(store: TransactionStore) -> None:
+    admitted = [store.increment_rate_counter("user-a:1", 3, 9e9) for _ in range(5)]
+    assert admitted == [True, True, True, False, False]
+    assert store.increment_rate_counter("user-b:1", 3, 9e9) is True  # counters are independent
+
+
+def test_a_decrement_gives_one_back_and_never_goes_below_zero(store: TransactionStore) -> None:
+    for _ in range(2):
+        store.increment_rate_counter("k", 2, 9e9)
+    assert store.increment_rate_counter("k", 2, 9e9) is False
+    store.decrement_rate_counter("k")
+    assert store.increment_rate_counter("k", 2, 9e9) is True
+    for _ in range(5):
+        store.decrement_rate_counter("k")
+    assert [store.increment_rate_counter("k", 2, 9e9) for _ in range(3)] == [True, True, False]
+    store.decrement_rate_counter("never-used")  # no error, nothing created
+    assert store.increment_rate_counter("never-used", 1, 9e9) is True
+
+
+def test_a_limit_of_zero_admits_nothing(store: TransactionStore) -> None:
+    assert store.increment_rate_counter("k", 0, 9e9) is False
+
+
+def test_a_rate_counter_is_exact_under_concurrency(store: TransactionStore) -> None:
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        admitted = list(pool.map(lambda _: store.increment_rate_counter("burst", 5, 9e9), range(16)))
+    assert admitted.count(True) == 5
+
+
+def test_expiring_rate_counters_keeps_the_live_ones(store: TransactionStore) -> None:
+    store.increment_rate_counter("old", 1, 100.0)
+    store.increment_rate_counter("live", 1, 900.0)
+    store.expire_rate_counters(500.0, 10)
+    assert store.increment_rate_counter("live", 1, 900.0) is False  # still counted
 
 
 def test_delete_removes_row_and_is_idempotent(store: TransactionStore) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from tools.bench import cold, deployed, micro, scale, warm
 from tools.bench.proc import ROOT
+from tools.progress import Progress
 
 TARGETS = {
     "cold_local_x_floor": 1.5, "cold_aliyun_x_floor": 2.5, "cold_local_rss_mib": 30.0,
@@ -167,19 +168,21 @@ def main(argv: list[str] | None = None) -> int:
     smoke = args.smoke
     started = time.time()
     results: dict[str, Any] = {"smoke": smoke, "section_seconds": {}}
+    progress = Progress("bench", 6, unit="benchmarks", detail="unpacking the packages")
+    at = time.time()
 
-    def timed(section: str, started_at: float) -> None:
-        results["section_seconds"][section] = round(time.time() - started_at, 1)
+    def timed(section: str, next_detail: str) -> None:
+        nonlocal at
+        results["section_seconds"][section] = round(time.time() - at, 1)
+        at = time.time()
+        progress.advance(detail=next_detail)
 
     with tempfile.TemporaryDirectory(prefix="kyc-bench-code-") as scratch:
-        at = time.time()
         code = deployed.packages(args.build.resolve(), Path(scratch), smoke=smoke)
         results["code"] = code.describe()
-        timed("code", at)
-        at = time.time()
+        timed("code", "cold starts")
         results["cold"] = cold.run(code, iterations=2 if smoke else 15, importtime_runs=1 if smoke else 5)
-        timed("cold", at)
-    at = time.time()
+        timed("cold", "warm CPU and memory")
     with tempfile.TemporaryDirectory(prefix="kyc-bench-pyc-") as pycache:
         results["warm"] = warm.run(
             iterations=2 if smoke else 20,
@@ -189,14 +192,13 @@ def main(argv: list[str] | None = None) -> int:
             repeat=1 if smoke else 3,
             pycache=Path(pycache),
         )
-    timed("warm", at)
-    at = time.time()
+    timed("warm", "the local stack under concurrency")
     results["scale"] = scale.run({1: 3, 8: 8, 32: 32} if smoke else {1: 100, 8: 200, 32: 400}, warmup=2 if smoke else 5)
-    timed("scale", at)
-    at = time.time()
+    timed("scale", "signing and parsing")
     results["signing"] = micro.signing(0.02 if smoke else 0.5)
     results["parsing"] = micro.parsing(0.02 if smoke else 0.5)
-    timed("micro", at)
+    timed("micro", "done")
+    progress.close()
     results["checks"] = evaluate(results)
     results["seconds"] = time.time() - started
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -113,8 +113,11 @@ class StackLayout:
                 found[kind] = (key, _name(props.get("InstanceName"), names, key))
                 attributes[f"{key}.InstanceName"] = found[kind][1]
             elif kind == "ALIYUN::OTS::Table":
-                found[kind] = (key, _name(props.get("TableName"), names, key))
-                attributes[f"{key}.TableName"] = found[kind][1]
+                table_name = _name(props.get("TableName"), names, key)
+                attributes[f"{key}.TableName"] = table_name
+                # The first is the transactions table; the others (its rate table) are named after it and made
+                # with it by create_tables.
+                found.setdefault(kind, (key, table_name))
             elif kind == "ALIYUN::OSS::Bucket":
                 found[kind] = (key, _name(props.get("BucketName"), names, key))
                 attributes[f"{key}.Name"] = found[kind][1]

@@ -7,16 +7,15 @@ and run the very code the functions run, built as the functions build it (:mod:`
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shared import jsonutil
 from shared.cloudauth import CloudAuthError, TransactionIdInvalid
 from shared.config import ConfigError
 from shared.log import register_secret
 from shared.status import Status
-from shared.storage import StorageError
+from shared.storage import StorageError, TransactionRecord, TransactionStore
 from shared.wiring import build_fetcher, build_sweeper
+from tools.progress import Progress
 
 if TYPE_CHECKING:
     from shared.fetcher import ResultFetcher
@@ -35,6 +34,7 @@ from .common import (
 )
 
 MAX_LIST = 10_000
+ERASE_PASSES = 3
 
 
 def _fetcher(ctx: Context) -> ResultFetcher:
@@ -60,33 +60,40 @@ def run_status(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def configure_list(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--status", type=str.upper, choices=sorted(s.value for s in Status))
+    statuses = sorted(s.value for s in Status if s is not Status.RATE_SLOT)  # RATE_SLOT rows are gone (a migration)
+    parser.add_argument("--status", type=str.upper, choices=statuses)
     parser.add_argument(
         "--since", help="created at or after: an ISO date/time (UTC unless it has an offset) or an age like 24h, 7d"
     )
+    parser.add_argument("--until", help="created before: an ISO date/time or an age, like --since")
+    parser.add_argument("--newest-first", action="store_true", help="newest first (default: oldest first)")
     parser.add_argument("--limit", type=int, default=100, help=f"at most this many rows (1-{MAX_LIST}; default 100)")
 
 
 def run_list(args: argparse.Namespace, ctx: Context) -> int:
+    """Verifications in creation order, read page by page through the creation-time index (rows read: the rows of
+    the period; with ``--status``, other statuses of the period are read and skipped)."""
     if not 1 <= args.limit <= MAX_LIST:
         raise UsageError(f"--limit must be between 1 and {MAX_LIST}")
     since = parse_since(args.since, "--since", ctx.clock()) if args.since else None
+    until = parse_since(args.until, "--until", ctx.clock()) if args.until else None
     store = ctx.stores().transactions
     printed = 0
     cursor: str | None = None
     while printed < args.limit:
-        rows, cursor = store.scan(
-            status=args.status, created_after=since, limit=min(100, args.limit - printed), cursor=cursor
+        rows, cursor = store.list_created(
+            since=since, until=until, status=args.status, limit=min(100, args.limit - printed), cursor=cursor,
+            newest_first=args.newest_first,
         )
         for row in rows:
-            if row.status is Status.RATE_SLOT and args.status != Status.RATE_SLOT:
-                continue  # rate-limit bookkeeping, not a verification
             ctx.print_json(record_view(row))
             printed += 1
         if not cursor:
             break
     if cursor and printed >= args.limit:
         ctx.note(f"stopped at --limit {args.limit}; more rows match")
+    if not printed:
+        ctx.note("no transactions match")
     return EXIT_OK
 
 
@@ -135,7 +142,18 @@ def configure_sweep(parser: argparse.ArgumentParser) -> None:
 
 
 def run_sweep(args: argparse.Namespace, ctx: Context) -> int:
-    report = build_sweeper(ctx.env, client=ctx.client(), stores=ctx.stores(), clock=ctx.clock).sweep()
+    sweeper = build_sweeper(ctx.env, client=ctx.client(), stores=ctx.stores(), clock=ctx.clock)
+    with Progress("sweep", stream=ctx.stderr, unit="verifications checked") as progress:
+        fetch = sweeper.fetcher.fetch
+
+        def counted(merchant_biz_id: str, **options: Any) -> Any:
+            try:
+                return fetch(merchant_biz_id, **options)
+            finally:
+                progress.advance()
+
+        setattr(sweeper.fetcher, "fetch", counted)  # noqa: B010 - count this run's fetches, on this instance only
+        report = sweeper.sweep()
     ctx.print_json(report.as_dict())
     return EXIT_FAILED if report.errors else EXIT_OK
 
@@ -150,38 +168,78 @@ def configure_erase(parser: argparse.ArgumentParser) -> None:
 
 
 def _pepper(ctx: Context) -> str:
-    """The initializer's pepper: ``KYC_USER_ID_PEPPER``; locally also the one ``./scripts/dev`` generated.
-
-    Never the development fallback: hashing with the wrong pepper would find nothing and erase nothing."""
+    """The initializer's pepper, ``KYC_USER_ID_PEPPER`` (locally: the one ``./scripts/dev`` generated, found like
+    every setting, :mod:`tools.localstack`). Never a fallback: a wrong pepper would find and erase nothing."""
     pepper = register_secret((ctx.env.get("KYC_USER_ID_PEPPER") or "").strip())
     if pepper:
         return pepper
-    if (ctx.env.get("KYC_BACKEND") or "local").lower() == "local":
-        path = Path(ctx.env.get("KYC_DATA_DIR") or ".kyc-data") / "dev-secrets.json"
-        try:
-            stored = jsonutil.loads(path.read_bytes())
-        except (OSError, jsonutil.JSONDecodeError):
-            stored = None
-        if isinstance(stored, dict) and isinstance(stored.get("user_id_pepper"), str):
-            ctx.note(f"KYC_USER_ID_PEPPER is not set: using the local stack's pepper from {path}")
-            return register_secret(str(stored["user_id_pepper"]))
     raise ConfigError("KYC_USER_ID_PEPPER", "is required to find a user's transactions (the initializer's value)")
 
 
 def run_erase(args: argparse.Namespace, ctx: Context) -> int:
     from shared.auth import hash_user_id  # noqa: PLC0415
-    from shared.fetcher import result_prefix  # noqa: PLC0415
 
     if not args.user.strip():
         raise UsageError("--user must not be empty")
     user_hash = hash_user_id(args.user, _pepper(ctx))
     stores = ctx.stores()
-    records = stores.transactions.find_by_user(user_hash)
+    records = _users_rows(stores.transactions, user_hash)
     if records and not args.dry_run:
         ctx.confirm(f"erase {len(records)} transaction(s) of this user: vendor copies, result objects and rows", args)
     items: list[dict[str, Any]] = []
     failures = 0
+    progress = Progress("erase", len(records), stream=ctx.stderr, unit="transactions")
+    seen = {r.merchant_biz_id for r in records}
+    for _ in range(ERASE_PASSES):
+        failures += _erase_each(records, args, ctx, items, progress)
+        if args.dry_run:
+            break
+        # The user index lags the table by milliseconds: a row written just before the first listing may show up
+        # only now. Erase those too (they are this user's), then look once more.
+        records = [r for r in _users_rows(stores.transactions, user_hash) if r.merchant_biz_id not in seen]
+        if not records:
+            break
+        progress.update(total=(progress.total or 0) + len(records))
+        seen.update(r.merchant_biz_id for r in records)
+    else:
+        ctx.note("new transactions of this user kept appearing while erasing: run erase again")
+        failures += 1
+    progress.close()
+    ctx.print_json(
+        {
+            "merchantUserId": user_hash,
+            "dryRun": args.dry_run,
+            "transactions": items,
+            "erased": 0 if args.dry_run else len(items) - failures,
+            "failed": failures,
+        }
+    )
+    if not items:
+        ctx.note("no transactions found for this user (check KYC_USER_ID_PEPPER if you expected some)")
+    return EXIT_FAILED if failures else EXIT_OK
+
+
+def _users_rows(store: TransactionStore, user_hash: str) -> list[TransactionRecord]:
+    """Every row of the user, through the user index (rows read: the user's rows, never the table)."""
+    records: list[TransactionRecord] = []
+    cursor: str | None = None
+    while True:
+        page, cursor = store.list_by_user(user_hash, limit=100, cursor=cursor)
+        records.extend(page)
+        if not cursor:
+            return records
+
+
+def _erase_each(
+    records: list[TransactionRecord], args: argparse.Namespace, ctx: Context, items: list[Any], progress: Progress
+) -> int:
+    """Erase (or, with ``--dry-run``, describe) each record: vendor copy, objects, row; returns the failures."""
+    from shared.fetcher import result_prefix  # noqa: PLC0415
+
+    stores = ctx.stores()
+    failures = 0
     for record in records:
+        progress.advance()
         mbid = record.merchant_biz_id
         prefix = result_prefix(mbid)
         item: dict[str, Any] = {"merchantBizId": mbid, "status": record.status, "createdAt": iso(record.created_at)}
@@ -216,15 +274,4 @@ def run_erase(args: argparse.Namespace, ctx: Context) -> int:
             vendor_ok = False
         failures += 0 if vendor_ok else 1
         items.append(item)
-    ctx.print_json(
-        {
-            "merchantUserId": user_hash,
-            "dryRun": args.dry_run,
-            "transactions": items,
-            "erased": 0 if args.dry_run else len(items) - failures,
-            "failed": failures,
-        }
-    )
-    if not records:
-        ctx.note("no transactions found for this user (check KYC_USER_ID_PEPPER if you expected some)")
-    return EXIT_FAILED if failures else EXIT_OK
+    return failures

@@ -62,10 +62,10 @@ WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # noqa: S105
 # Small listing pages, so the OSS adapter's paging runs (and is traced) with the scenarios' few objects.
 OSS_PAGE_LIMIT = 2
 # What the service doubles answer when a scenario makes storage fail (``Session.fail_storage``). Tablestore: a write
-# answers OTSServerUnavailable (503, which the SDK's DefaultRetryPolicy never retries for a write,
-# tablestore/retry.py); any other request loses its connection before it is read, because that policy retries a
-# read's 5xx itself with backoff, up to 20 times (the handler would see the error only after it), and does not
-# retry a lost connection. OSS and MNS answer InternalError (500).
+# answers OTSServerUnavailable (503, which the SDK's retry rules never retry for a write: tablestore/retry.py, as the
+# adapter's BoundedRetry applies them); any other request loses its connection before it is read, because a read's
+# 5xx is retried with backoff (BoundedRetry, shared/storage/tablestore_store.py) and would have to outlast those
+# retries, while a lost connection is not retried. OSS and MNS answer InternalError (500).
 OTS_WRITES = ("PutRow", "UpdateRow", "DeleteRow", "BatchWriteRow")
 OTS_WRITE_FAULT = "OTSServerUnavailable"
 OTS_OTHER_FAULT = "drop-before"

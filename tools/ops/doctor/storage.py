@@ -103,10 +103,11 @@ def check_table(settings: StorageSettings, options: Options) -> Finding:
                         display_url(settings.tablestore_endpoint or ""))
     if report.drift:
         return problem(name, f"{what}: " + "; ".join(report.drift),
-                       "create or repair the tables and indexes as shared/storage/tablestore_schema.py defines them "
-                       "(ensure_tables creates what is missing; each item above says what it cannot repair); check "
-                       "KYC_TABLESTORE_INSTANCE and KYC_TABLESTORE_TABLE")
-    return ok(name, f"{what}: {', '.join(report.verified)} as shared/storage/tablestore_schema.py defines them")
+                       "./scripts/kyc setup-tables creates what is missing as shared/storage/tablestore_schema.py "
+                       "defines it (each item above says what it cannot repair; docs/deploy.md, \"Tablestore tables "
+                       "and indexes\"); check KYC_TABLESTORE_INSTANCE and KYC_TABLESTORE_TABLE")
+    notes = f" (note: {'; '.join(report.notes)})" if report.notes else ""
+    return ok(name, f"{what}: {', '.join(report.verified)} as shared/storage/tablestore_schema.py defines them{notes}")
 
 
 def check_bucket(settings: StorageSettings, options: Options) -> Finding:

@@ -1,0 +1,210 @@
+"""The Tablestore adapter against the double: queries read what they answer (the double counts every row a call
+reads, index rows included), a lagging global index never makes a query wrong, and every call has a deadline."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from shared.storage import DueKind, StorageError, TablestoreTransactionStore, TransactionRecord
+from shared.storage.tablestore_store import BoundedRetry, table_row
+
+from .conftest import TABLE, make_record, tablestore_double, wire_store
+
+FINAL: dict[str, Any] = {
+    "status": "PASSED", "passed": "Y", "sub_code": "200", "result_key": None, "identity_masked": None,
+    "result_version": 1, "now": 5000.0,
+}  # fmt: skip
+
+
+@pytest.fixture
+def double() -> Iterator[Any]:
+    with tablestore_double(range_row_cap=5000) as ots:
+        yield ots
+
+
+def _load(double: Any, records: list[TransactionRecord]) -> None:
+    """Bulk-load rows exactly as ``create`` writes them (uncounted)."""
+    double.load_rows(TABLE, [table_row(r) for r in records])
+
+
+def _rows_read(double: Any) -> int:
+    return int(double.rows()["rowsScanned"])
+
+
+def _background(n: int) -> list[TransactionRecord]:
+    """``n`` other users' verifications, long final and announced: nothing due, nobody's we ask about."""
+    records = []
+    for i in range(n):
+        record = make_record(merchant_user_id=f"other-{i % 50}", created_at=100.0 + i, status="PASSED",
+                             finalized_at=200.0 + i, notification_enqueued=True)  # fmt: skip
+        records.append(record)
+    return records
+
+
+# -- rows read are bounded by the answer -----------------------------------------------------------------------
+
+
+def test_due_reads_the_due_rows_and_nothing_else(double: Any) -> None:
+    due = [make_record(created_at=10_000.0 + i) for i in range(3)]
+    _load(double, [*_background(500), *due])
+    store = wire_store(double)
+    double.reset_stats()
+    rows, _ = store.due(DueKind.NEW, 20_000.0)
+    assert {r.merchant_biz_id for r in rows} == {r.merchant_biz_id for r in due}
+    assert _rows_read(double) == 2 * len(due)  # the index rows and the rows themselves
+
+
+def test_a_users_listing_reads_that_users_rows_only(double: Any) -> None:
+    mine = [make_record(merchant_user_id="me", created_at=50_000.0 + i) for i in range(5)]
+    _load(double, [*_background(500), *mine])
+    store = wire_store(double)
+    double.reset_stats()
+    rows, cursor = store.list_by_user("me")
+    assert [r.merchant_biz_id for r in rows] == [r.merchant_biz_id for r in mine] and cursor is None
+    assert _rows_read(double) == 2 * len(mine)
+
+
+def test_a_period_reads_the_rows_of_that_period(double: Any) -> None:
+    _load(double, _background(500))
+    store = wire_store(double)
+    double.reset_stats()
+    rows, _ = store.list_created(since=300.0, until=310.0)
+    assert len(rows) == 10
+    assert _rows_read(double) == 20
+    double.reset_stats()
+    assert store.count_created(since=300.0, until=310.0) == {"PASSED": 10}
+    assert _rows_read(double) == 10  # index rows only: the index carries the status
+
+
+def test_the_rate_limit_reads_one_counter_whatever_the_table_holds(double: Any) -> None:
+    _load(double, _background(500))
+    store = wire_store(double)
+    double.reset_stats()
+    assert store.increment_rate_counter("k", 5, 9e9) is True  # the first: a missing row, then a create
+    first = _rows_read(double)
+    double.reset_stats()
+    assert store.increment_rate_counter("k", 5, 9e9) is True
+    assert first <= 1 and _rows_read(double) == 2  # the counter, then its condition check
+
+
+# -- a lagging global index ---------------------------------------------------------------------------------------
+
+
+def test_a_row_the_index_has_not_seen_yet_is_found_once_it_has(double: Any) -> None:
+    store = wire_store(double)
+    double.set_index_lag(manual=True)
+    record = make_record(merchant_user_id="me", created_at=10.0)
+    store.create(record)
+    assert store.get(record.merchant_biz_id) == record  # the table is read by key: no lag
+    assert store.list_by_user("me") == ([], None)  # not yet in the index: the next sweep or run finds it
+    double.flush_indexes()
+    assert [r.merchant_biz_id for r in store.list_by_user("me")[0]] == [record.merchant_biz_id]
+
+
+def test_a_stale_due_entry_is_skipped_because_the_row_decides(double: Any) -> None:
+    store = wire_store(double)
+    record = make_record(created_at=10.0)
+    store.create(record)
+    double.set_index_lag(manual=True)
+    store.finalize(record.merchant_biz_id, **FINAL)
+    store.mark_notification_enqueued(record.merchant_biz_id, "PASSED", vendor_copy_pending=False)
+    # The index still lists the row as NEW; the row itself owes nothing.
+    assert store.due(DueKind.NEW, 10**9) == ([], None)
+    assert store.due(DueKind.OUTBOX, 10**9) == ([], None)
+    double.flush_indexes()
+    assert store.due(DueKind.NEW, 10**9) == ([], None)
+
+
+def test_a_row_moved_later_is_not_due_before_its_time_even_if_the_index_lags(double: Any) -> None:
+    store = wire_store(double)
+    record = make_record(created_at=10.0)
+    store.create(record)
+    double.set_index_lag(manual=True)
+    store.record_check(record.merchant_biz_id, now=20.0, next_check_at=1000.0)
+    assert store.due(DueKind.NEW, 100.0) == ([], None)  # the index says NEW at 10; the row says CHECK at 1000
+    double.flush_indexes()
+    assert store.due(DueKind.CHECK, 100.0) == ([], None)
+    assert [r.merchant_biz_id for r in store.due(DueKind.CHECK, 1000.0)[0]] == [record.merchant_biz_id]
+
+
+def test_a_deleted_row_the_index_still_lists_is_listed_nowhere(double: Any) -> None:
+    store = wire_store(double)
+    record = make_record(merchant_user_id="me")
+    store.create(record)
+    double.set_index_lag(manual=True)
+    store.delete(record.merchant_biz_id)
+    assert store.list_by_user("me") == ([], None)
+    assert store.list_created() == ([], None)
+
+
+def test_a_status_the_index_has_not_caught_up_with_is_filtered_by_the_row(double: Any) -> None:
+    store = wire_store(double)
+    record = make_record()
+    store.create(record)
+    double.set_index_lag(manual=True)
+    store.finalize(record.merchant_biz_id, **FINAL)
+    assert store.list_created(status="PENDING") == ([], None)  # the index still says PENDING; the row does not
+
+
+# -- deadlines: bounded retries ------------------------------------------------------------------------------------
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_busy_instance_is_retried_a_bounded_number_of_times(double: Any) -> None:
+    store = wire_store(double, retry=BoundedRetry(max_retries=3, base_delay=0.001, max_delay=0.002))
+    double.set_faults({"operations": {"GetRow": {"sequence": ["OTSServerBusy"] * 50}}})
+    double.reset_stats()
+    with pytest.raises(StorageError) as info:
+        store.get("a1")
+    assert info.value.transient and info.value.code == "OTSServerBusy"
+    assert double.stats()["requests"].get("GetRow") == 4  # the first attempt and three retries, never twenty
+
+
+def test_a_busy_answer_followed_by_success_succeeds(double: Any) -> None:
+    store = wire_store(double, retry=BoundedRetry(base_delay=0.001, max_delay=0.002))
+    double.set_faults({"operations": {"GetRow": {"sequence": ["OTSServerBusy", "OTSServerBusy", "ok"]}}})
+    assert store.get("a1") is None
+
+
+def test_no_retry_starts_after_the_retry_window(double: Any) -> None:
+    clock = _Clock()
+    ticks = itertools.count()
+
+    def jitter() -> float:  # every backoff: the clock moves on by a second
+        clock.now = float(next(ticks) + 1)
+        return 0.0
+
+    store = wire_store(double, retry=BoundedRetry(max_retries=10, retry_window=2.1, clock=clock, jitter=jitter))
+    double.set_faults({"operations": {"GetRow": {"sequence": ["OTSServerBusy"] * 50}}})
+    double.reset_stats()
+    with pytest.raises(StorageError):
+        store.get("a1")
+    # Retried at t=1 and t=2 (each decided at most 0.1 s of backoff into the window); from t=2 the next one, with
+    # up to 0.2 s of backoff, would start past 2.1 s.
+    assert double.stats()["requests"].get("GetRow") == 3
+
+
+def test_a_write_is_retried_only_on_answers_that_say_it_was_not_applied(double: Any) -> None:
+    store = wire_store(double, retry=BoundedRetry(base_delay=0.001, max_delay=0.002))
+    double.set_faults({"operations": {"PutRow": {"sequence": ["OTSInternalServerError"] * 5}}})
+    double.reset_stats()
+    with pytest.raises(StorageError) as info:
+        store.create(make_record())
+    assert info.value.transient
+    assert double.stats()["requests"].get("PutRow") == 1  # a 500 on a write may have applied: the caller decides
+
+
+def test_an_injected_client_keeps_its_own_retry_policy(double: Any) -> None:
+    store = TablestoreTransactionStore(table=TABLE, client=double.client())
+    assert store._retry is None
