@@ -16,7 +16,8 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from urllib.parse import urlsplit
+
+from shared.urls import UnsafeUrl, check_url
 
 Env = Mapping[str, str]
 MAX_QUEUE_DELAY_SECONDS = 604800  # 7 days: MNS DelaySeconds, and the local queue's limit
@@ -112,11 +113,19 @@ def env_schedule(env: Env, name: str, default: tuple[float, ...]) -> tuple[float
     return delays
 
 
-def http_url(name: str, value: str) -> str:
-    """``value`` when it is an absolute http(s) URL; ``ConfigError`` naming ``name`` otherwise."""
-    parts = urlsplit(value)
-    if parts.scheme not in {"http", "https"} or not parts.netloc:
-        raise ConfigError(name, "must be an absolute http(s) URL")
+def http_url(name: str, value: str, *, base: bool = False) -> str:
+    """``value`` when it is an absolute http(s) URL that :func:`shared.urls.check_url` accepts (checked on the raw
+    string: no control, whitespace, invisible or backslash character anywhere) and carries no credentials;
+    with ``base``, also no query or fragment (a URL others are appended to). ``ConfigError`` naming ``name``
+    otherwise; the message never repeats the value."""
+    try:
+        parts = check_url(value)
+    except UnsafeUrl as exc:
+        raise ConfigError(name, f"must be an absolute http(s) URL ({exc})") from None
+    if "@" in parts.netloc:
+        raise ConfigError(name, "must not carry credentials (user:password@) in the URL")
+    if base and ("?" in value or "#" in value):
+        raise ConfigError(name, "must be a base URL, without query or fragment")
     return value
 
 

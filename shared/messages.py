@@ -46,8 +46,10 @@ class RecheckMessage(NamedTuple):
 class NotifyMessage(NamedTuple):
     """Announce the final status of ``merchant_biz_id``.
 
-    ``attempt`` indexes the webhook retry schedule; ``pending`` lists the subscriber URLs still owed the event
-    (None: every subscriber — the first message, which the fetcher and the sweeper send)."""
+    ``attempt`` indexes the webhook retry schedule; ``pending`` names the subscribers still owed the event by
+    their keys (``shared.notifications.Subscriber.key``; URLs in messages written before keys) — one subscriber
+    per follow-up, so that each retries on its own schedule. None: every subscriber (the first message, which the
+    fetcher and the sweeper send)."""
 
     merchant_biz_id: str
     attempt: int = 0

@@ -1,23 +1,35 @@
 """Deliver verification events to every subscriber: Standard Webhooks signatures, retries, dead letters.
 
 A notify message names only the transaction (no PII travels through the queue); the event is rebuilt from the
-row and, for subscribers allowed to see PII, from the stored result. The ``webhook-id`` is derived from the
-transaction, so every retry and every duplicate message carries the same id: receivers deduplicate on it.
+row and, for subscribers allowed to see PII, from the stored result. What each subscriber is shown of the person
+follows its disclosure (:mod:`shared.disclosure`: by default the outcome only). The ``webhook-id`` is derived from
+the transaction, so every retry and every duplicate message carries the same id: receivers deduplicate on it.
 
-A subscriber that fails is retried later by re-enqueueing a message that lists only the subscribers still
-owed the event; after the schedule is exhausted the delivery goes to the dead-letter queue with its last error.
+Order of effects for one message: the row is read, the event built, every subscriber the message names is sent
+the event (concurrently, bounded, each on its own deadline), then for each subscriber that failed: a follow-up
+message naming **that subscriber alone** is enqueued with its own attempt number and delay (the schedule's next
+step, or the subscriber's own ``Retry-After`` when longer, capped at a day), or, once its schedule is exhausted or
+the failure is permanent, a dead letter. So each subscriber retries, exhausts and is dead-lettered on its own
+schedule: a subscriber asking for a day's pause delays nobody else's next attempt. Messages name subscribers by
+:attr:`Subscriber.key` (a hash of the URL), and dead letters print the URL only as :func:`shared.urls.display_url`.
+A crash after some follow-ups were sent redelivers the whole message: subscribers may then get the event twice,
+with the same ``webhook-id``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import cached_property
 from typing import Any
+from urllib.parse import urlsplit
 
 from shared import jsonutil
 from shared.config import (
@@ -31,12 +43,13 @@ from shared.config import (
     http_url,
     is_aliyun_backend,
 )
-from shared.delivery import DeliveryResult, TargetPolicy, post_webhook
+from shared.delivery import MAX_RETRY_AFTER_SECONDS, DeliveryResult, TargetPolicy, post_webhook
+from shared.disclosure import EVERYTHING, MINIMAL, Disclosure, UnknownField, identity_fields
 from shared.log import get_logger, register_secret
 from shared.messages import NotifyMessage
 from shared.status import Status
 from shared.storage import ObjectNotFound, ObjectStore, Queue, StorageError, TransactionRecord, TransactionStore
-from shared.urls import display_url, plain_http_allowed
+from shared.urls import display_url, is_safe_url, plain_http_allowed
 from shared.webhooks import InvalidWebhookSecret, WebhookSecret, signature_headers
 
 logger = get_logger("kyc.notifier")
@@ -53,21 +66,44 @@ MAX_PARALLEL_DELIVERIES = 16  # per message
 MAX_CONCURRENT_MESSAGES = 8
 
 DEFAULT_WEBHOOK_RETRY_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+#: Seconds one notify message may spend delivering: its rounds of deliveries (ceil(subscribers /
+#: MAX_PARALLEL_DELIVERIES), each up to KYC_WEBHOOK_TIMEOUT) must fit, leaving the function time to read the row
+#: and enqueue follow-ups before FC ends it (the notifier's timeout in s.yaml) and ending before the message is
+#: delivered again (the notify queue's visibility timeout in template.yml, the local worker's): tests/
+#: test_deploy_config.py checks the budget against them; the settings check KYC_WEBHOOK_TIMEOUT against it at start.
+DELIVERY_BUDGET_SECONDS = 25.0
 
 Sender = Callable[[str, bytes, dict[str, str]], DeliveryResult]
 
 
 @dataclass(frozen=True)
 class Subscriber:
-    url: str
+    """A webhook receiver. ``headers`` are sent with every delivery (e.g. the receiver's own ``Authorization``:
+    credentials never go in the URL); ``fields`` selects the identity fields it is shown (None: none, or every
+    one with ``include_pii``), in clear with ``include_pii``, masked otherwise."""
+
+    url: str = field(repr=False)  # a path or query may hold the receiver's token
     secret: str = field(repr=False)
     include_pii: bool = False
     previous_secrets: tuple[str, ...] = field(default=(), repr=False)
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    fields: frozenset[str] | None = None
 
     @property
     def signing_secrets(self) -> tuple[str, ...]:
         """Every secret to sign with: during a rotation receivers may still know only an older one."""
         return (self.secret, *self.previous_secrets)
+
+    @cached_property
+    def key(self) -> str:
+        """How queue messages and dead letters name this subscriber: stable while its URL is, and not the URL."""
+        return "sub_" + hashlib.sha256(self.url.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+    @property
+    def disclosure(self) -> Disclosure:
+        if self.fields is None:
+            return EVERYTHING if self.include_pii else MINIMAL
+        return Disclosure(self.fields, clear=self.include_pii)
 
 
 @dataclass(frozen=True)
@@ -89,13 +125,28 @@ class WebhookSettings:
         env = environ() if env is None else env
         aliyun = is_aliyun_backend(env)
         require_https = aliyun or env_bool(env, "KYC_WEBHOOK_REQUIRE_HTTPS", False)
+        subscribers = _parse_subscribers(env_str(env, "KYC_WEBHOOKS"), require_https)
+        timeout = env_float(env, "KYC_WEBHOOK_TIMEOUT", 10.0, minimum=0.1)
+        rounds = max(1, -(-len(subscribers) // MAX_PARALLEL_DELIVERIES))
+        if timeout * rounds > DELIVERY_BUDGET_SECONDS:
+            raise ConfigError("KYC_WEBHOOK_TIMEOUT", f"× {rounds} round(s) of deliveries ({MAX_PARALLEL_DELIVERIES} at "
+                              f"once) must fit in {DELIVERY_BUDGET_SECONDS:g} s, within the notifier's timeout")
         return cls(
-            subscribers=_parse_subscribers(env_str(env, "KYC_WEBHOOKS"), require_https),
+            subscribers=subscribers,
             retry_schedule=env_schedule(env, "KYC_WEBHOOK_RETRY_SCHEDULE", DEFAULT_WEBHOOK_RETRY_SCHEDULE),
             allow_private_targets=env_bool(env, "KYC_WEBHOOK_ALLOW_PRIVATE", False),
             require_https=require_https,
-            timeout_seconds=env_float(env, "KYC_WEBHOOK_TIMEOUT", 10.0, minimum=0.1),
+            timeout_seconds=timeout,
         )
+
+
+_SUBSCRIBER_KEYS = frozenset({"url", "secret", "includePii", "headers", "fields"})
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an RFC 9110 token
+#: Headers a subscriber's configuration may not set: the signature's, and those that frame the request.
+_RESERVED_HEADERS = frozenset({
+    "webhook-id", "webhook-timestamp", "webhook-signature", "content-type", "content-length", "host",
+    "transfer-encoding", "connection", "keep-alive", "te", "trailer", "upgrade", "expect", "user-agent",
+})  # fmt: skip
 
 
 def _parse_subscribers(raw: str | None, require_https: bool) -> tuple[Subscriber, ...]:
@@ -105,37 +156,77 @@ def _parse_subscribers(raw: str | None, require_https: bool) -> tuple[Subscriber
     try:
         items = jsonutil.loads(raw)
     except jsonutil.JSONDecodeError:
-        raise ConfigError(name, "must be a JSON list of {url, secret, includePii}") from None
+        raise ConfigError(name, "must be a JSON list of {url, secret, includePii, headers, fields}") from None
     if not isinstance(items, list):
-        raise ConfigError(name, "must be a JSON list of {url, secret, includePii}")
-    subscribers = []
-    for index, item in enumerate(items):
-        if not isinstance(item, dict) or not isinstance(item.get("url"), str):
-            raise ConfigError(name, f"item {index} needs a string 'url'")
-        secrets = item.get("secret")
-        if isinstance(secrets, str):
-            secrets = [secrets]
-        if not isinstance(secrets, list) or not secrets or not all(isinstance(s, str) for s in secrets):
-            raise ConfigError(name, f"item {index} needs 'secret': a string, or a list (newest first) while rotating")
-        url = http_url(name, item["url"])
-        if require_https and not url.startswith("https://") and not plain_http_allowed(url):
-            raise ConfigError(name, f"item {index}: webhook URLs must be https with the aliyun backend")
-        for secret in secrets:
-            register_secret(secret)  # scrubbed from logs even when it turns out invalid
-            try:
-                WebhookSecret.parse(secret)  # the same check signing does: fail at start, not at delivery
-            except InvalidWebhookSecret:
-                raise ConfigError(name, f"item {index}: secret must be whsec_<base64 of 24-64 bytes>") from None
-        include_pii = item.get("includePii", False)
-        if not isinstance(include_pii, bool):
-            raise ConfigError(name, f"item {index}: includePii must be true or false")
-        subscribers.append(
-            Subscriber(url=url, secret=secrets[0], include_pii=include_pii, previous_secrets=tuple(secrets[1:]))
-        )
+        raise ConfigError(name, "must be a JSON list of {url, secret, includePii, headers, fields}")
+    subscribers = [_parse_subscriber(name, index, item, require_https) for index, item in enumerate(items)]
     urls = [s.url for s in subscribers]
     if len(set(urls)) != len(urls):
         raise ConfigError(name, "lists the same URL twice")
     return tuple(subscribers)
+
+
+def _parse_subscriber(name: str, index: int, item: Any, require_https: bool) -> Subscriber:
+    if not isinstance(item, dict) or not isinstance(item.get("url"), str):
+        raise ConfigError(name, f"item {index} needs a string 'url'")
+    unknown = sorted(set(item) - _SUBSCRIBER_KEYS)
+    if unknown:
+        raise ConfigError(name, f"item {index}: unknown key(s); each item has {', '.join(sorted(_SUBSCRIBER_KEYS))}")
+    secrets = item.get("secret")
+    if isinstance(secrets, str):
+        secrets = [secrets]
+    if not isinstance(secrets, list) or not secrets or not all(isinstance(s, str) for s in secrets):
+        raise ConfigError(name, f"item {index} needs 'secret': a string, or a list (newest first) while rotating")
+    for secret in secrets:
+        register_secret(secret)  # scrubbed from logs even when it turns out invalid
+    headers = _parse_headers(name, index, item.get("headers", {}))
+    if is_safe_url(item["url"]) and "@" in urlsplit(item["url"]).netloc:
+        raise ConfigError(name, f"item {index}: the url carries credentials (user:password@); receivers "
+                                "authenticate us by the webhook signature ('secret'), or put the credentials "
+                                "in the item's 'headers' (e.g. {\"Authorization\": \"Basic ...\"})")  # fmt: skip
+    url = http_url(name, item["url"])
+    if require_https and not url.startswith("https://") and not plain_http_allowed(url):
+        raise ConfigError(name, f"item {index}: webhook URLs must be https with the aliyun backend")
+    for secret in secrets:
+        try:
+            WebhookSecret.parse(secret)  # the same check signing does: fail at start, not at delivery
+        except InvalidWebhookSecret:
+            raise ConfigError(name, f"item {index}: secret must be whsec_<base64 of 24-64 bytes>") from None
+    include_pii = item.get("includePii", False)
+    if not isinstance(include_pii, bool):
+        raise ConfigError(name, f"item {index}: includePii must be true or false")
+    fields = item.get("fields")
+    if fields is not None:
+        if not isinstance(fields, list):
+            raise ConfigError(name, f"item {index}: fields must be a list of identity field names")
+        try:
+            fields = identity_fields(fields)
+        except UnknownField as exc:
+            raise ConfigError(name, f"item {index}: {exc}") from None
+    return Subscriber(url=url, secret=secrets[0], include_pii=include_pii, previous_secrets=tuple(secrets[1:]),
+                      headers=headers, fields=fields)
+
+
+def _parse_headers(name: str, index: int, raw: Any) -> tuple[tuple[str, str], ...]:
+    """A subscriber's extra headers: RFC 9110 token names, single-line printable ASCII values, none of the
+    signature's or the request framing's. Every value is registered with the log scrubber (values under 6
+    characters are not: they cannot be told from ordinary text)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(name, f"item {index}: headers must be an object of header name to value")
+    headers = []
+    for header, value in raw.items():
+        if isinstance(value, str):
+            register_secret(value)
+        if not isinstance(header, str) or not _HEADER_NAME.fullmatch(header):
+            raise ConfigError(name, f"item {index}: header names must be HTTP tokens")
+        if header.lower() in _RESERVED_HEADERS:
+            raise ConfigError(name, f"item {index}: headers may not set {header.lower()}")
+        if not isinstance(value, str) or not value or value != value.strip() or not all(
+            " " <= char <= "~" for char in value
+        ):
+            raise ConfigError(name, f"item {index}: header values must be non-empty printable ASCII on one line")
+        headers.append((header, value))
+    return tuple(headers)
 
 
 def webhook_id(record: TransactionRecord) -> str:
@@ -204,30 +295,32 @@ class Notifier:
     def _targets(self, message: NotifyMessage) -> list[Subscriber]:
         if message.pending is None:
             return list(self.settings.subscribers)
-        wanted = set(message.pending)
-        return [s for s in self.settings.subscribers if s.url in wanted]
+        wanted = set(message.pending)  # keys; URLs in messages and dead letters from before keys
+        return [s for s in self.settings.subscribers if s.key in wanted or s.url in wanted]
 
     def _event_bodies(
         self, record: TransactionRecord, event_type: str, targets: Sequence[Subscriber]
-    ) -> dict[bool, bytes]:
+    ) -> dict[Disclosure, bytes]:
+        """One body per distinct disclosure among ``targets``; the stored result is read only for one in clear."""
         data: dict[str, Any] = {
             "merchantBizId": record.merchant_biz_id,
             "transactionId": record.transaction_id,
-            "merchantUserId": record.merchant_user_id,
+            "merchantUserId": record.merchant_user_id,  # the peppered hash, never the merchant's own user id
             "status": record.status,
             "passed": record.passed,
             "subCode": record.sub_code,
             "productCode": record.product_code,
             "docType": record.doc_type or None,  # None: the product verifies no document
-            "identity": record.identity_masked,
             "face": record.face,
         }
         # The event's timestamp is when the result became final: stable across retries, unlike webhook-timestamp.
         event = {"type": event_type, "timestamp": _iso(record.finalized_at or record.updated_at), "data": data}
-        bodies = {False: jsonutil.dumps(event)}
-        if any(s.include_pii for s in targets):
-            bodies[True] = jsonutil.dumps({**event, "data": {**data, "identity": self._full_identity(record)}})
-        return bodies
+        disclosures = {s.disclosure for s in targets}
+        full = self._full_identity(record) if any(d.clear and d.fields for d in disclosures) else None
+        return {
+            d: jsonutil.dumps({**event, "data": {**data, "identity": d.identity(record.identity_masked, full)}})
+            for d in disclosures
+        }
 
     def _full_identity(self, record: TransactionRecord) -> Any:
         if not record.result_key:
@@ -240,13 +333,13 @@ class Notifier:
         return result.get("identity") if isinstance(result, dict) else None
 
     def _deliver_all(
-        self, targets: Sequence[Subscriber], bodies: dict[bool, bytes], msg_id: str
+        self, targets: Sequence[Subscriber], bodies: dict[Disclosure, bytes], msg_id: str
     ) -> list[DeliveryResult]:
         def deliver(subscriber: Subscriber) -> DeliveryResult:
-            body = bodies[subscriber.include_pii]
-            headers = signature_headers(list(subscriber.signing_secrets), msg_id, int(self.clock()), body)
+            body = bodies[subscriber.disclosure]
+            signature = signature_headers(list(subscriber.signing_secrets), msg_id, int(self.clock()), body)
             try:
-                return self.sender(subscriber.url, body, headers)
+                return self.sender(subscriber.url, body, {**dict(subscriber.headers), **signature})
             except Exception:  # a sender bug must not lose the other subscribers' deliveries
                 logger.exception("notify.sender_crashed")
                 return DeliveryResult(ok=False, error="sender_error")
@@ -274,30 +367,29 @@ class Notifier:
         targets: Sequence[Subscriber],
         results: Sequence[DeliveryResult],
     ) -> None:
-        retry: list[str] = []
-        retry_after = 0.0
+        """Per subscriber: logged when delivered; otherwise its own follow-up message (its next attempt, its own
+        delay), or a dead letter once the failure is permanent or its schedule is exhausted."""
+        schedule = self.settings.retry_schedule
+        attempts = message.attempt + 1
         for subscriber, result in zip(targets, results, strict=True):
             log_extra = {"subscriber": display_url(subscriber.url), "status": result.status, "errorCode": result.error}
             if result.ok:
                 logger.info("notify.delivered", extra=log_extra)
-            elif result.permanent:
-                logger.error("notify.permanent_failure", extra=log_extra)
-                self._dead_letter(self._dead_letter_body(record, subscriber, result, message.attempt + 1))
+            elif result.permanent or message.attempt >= len(schedule):
+                logger.error("notify.undeliverable", extra={**log_extra, "attempts": attempts})
+                self._dead_letter(self._dead_letter_body(record, subscriber, result, attempts))
             else:
                 logger.warning("notify.delivery_failed", extra=log_extra)
-                retry.append(subscriber.url)
-                retry_after = max(retry_after, result.retry_after or 0.0)
-        if not retry:
-            return
-        schedule = self.settings.retry_schedule
-        if message.attempt >= len(schedule):
-            for subscriber, result in zip(targets, results, strict=True):
-                if subscriber.url in retry:
-                    self._dead_letter(self._dead_letter_body(record, subscriber, result, message.attempt + 1))
-            return
-        delay = max(schedule[message.attempt] * (0.8 + 0.4 * self.jitter()), retry_after)
-        follow_up = NotifyMessage(record.merchant_biz_id, message.attempt + 1, tuple(retry))
-        self.notify_queue.send(follow_up.to_body(), delay_seconds=int(delay))
+                self.notify_queue.send(
+                    NotifyMessage(record.merchant_biz_id, attempts, (subscriber.key,)).to_body(),
+                    delay_seconds=int(self._retry_delay(message.attempt, result)),
+                )
+
+    def _retry_delay(self, attempt: int, result: DeliveryResult) -> float:
+        """The schedule's step ``attempt`` (±20 % jitter), or the subscriber's ``Retry-After`` when longer (at
+        most a day)."""
+        scheduled = self.settings.retry_schedule[attempt] * (0.8 + 0.4 * self.jitter())
+        return max(scheduled, min(result.retry_after or 0.0, MAX_RETRY_AFTER_SECONDS))
 
     def _dead_letter_body(
         self, record: TransactionRecord, subscriber: Subscriber, result: DeliveryResult, attempts: int
@@ -305,7 +397,8 @@ class Notifier:
         return {
             "reason": "webhook_undeliverable",
             "merchantBizId": record.merchant_biz_id,
-            "subscriber": subscriber.url,
+            "subscriber": display_url(subscriber.url),
+            "subscriberKey": subscriber.key,
             "attempts": attempts,
             "lastError": result.error,
             "lastStatus": result.status,

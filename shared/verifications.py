@@ -26,7 +26,6 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from shared import doctypes, jsonutil, products
 from shared.callback import callback_url, hash_callback_token, new_callback_token
@@ -56,12 +55,13 @@ from shared.config import (
     http_url,
     is_aliyun_backend,
 )
+from shared.disclosure import MINIMAL, Disclosure, UnknownField, identity_fields
 from shared.ids import is_merchant_biz_id
 from shared.log import get_logger, log_context, register_secret
 from shared.ratelimit import WINDOW_SECONDS, claim_slot, release_slot
 from shared.status import Status
 from shared.storage import RecordExists, StorageError, TransactionRecord, TransactionStore
-from shared.urls import plain_http_allowed
+from shared.urls import UnsafeUrl, check_url, plain_http_allowed, unsafe_character_at
 
 logger = get_logger("kyc.initializer")
 
@@ -154,6 +154,8 @@ class FrontendSettings:
     max_meta_info_bytes: int
     jwt_leeway_seconds: int
     jwt_previous_secrets: tuple[str, ...] = field(default=(), repr=False)
+    #: The identity fields the owner's view shows, masked (:mod:`shared.disclosure`; default none).
+    identity_fields: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, env: Env | None = None) -> FrontendSettings:
@@ -163,7 +165,7 @@ class FrontendSettings:
             register_secret(previous_secret)
         register_secret(env_str(env, "KYC_JWT_SECRET"))
         register_secret(env_str(env, "KYC_USER_ID_PEPPER"))
-        public_url = http_url("KYC_PUBLIC_URL", env_required(env, "KYC_PUBLIC_URL")).rstrip("/")
+        public_url = http_url("KYC_PUBLIC_URL", env_required(env, "KYC_PUBLIC_URL"), base=True).rstrip("/")
         if is_aliyun_backend(env) and not public_url.startswith("https://") and not plain_http_allowed(public_url):
             raise ConfigError("KYC_PUBLIC_URL", "must be https with the aliyun backend (callbacks are https)")
         jwt_secret = env_required(env, "KYC_JWT_SECRET")
@@ -181,6 +183,10 @@ class FrontendSettings:
             raise ConfigError("KYC_RETURN_URL_ALLOWLIST", "is required: the URL prefixes browsers may return to")
         for prefix in allowlist:
             http_url("KYC_RETURN_URL_ALLOWLIST", prefix)
+        try:
+            identity_fields_ = identity_fields(env_list(env, "KYC_API_IDENTITY_FIELDS"))
+        except UnknownField as exc:
+            raise ConfigError("KYC_API_IDENTITY_FIELDS", f"lists an unknown field ({exc})") from None
         return cls(
             public_url=public_url,
             jwt_secret=jwt_secret,
@@ -192,6 +198,7 @@ class FrontendSettings:
             max_body_bytes=env_int(env, "KYC_MAX_BODY_BYTES", 64 * 1024, minimum=1024),
             max_meta_info_bytes=env_int(env, "KYC_MAX_META_INFO_BYTES", 16 * 1024, minimum=256),
             jwt_leeway_seconds=env_int(env, "KYC_JWT_LEEWAY", 30, minimum=0, maximum=300),
+            identity_fields=identity_fields_,
         )
 
 
@@ -234,13 +241,15 @@ class Started:
 
 
 def return_url_allowed(url: str, allowlist: tuple[str, ...]) -> bool:
-    """Prefix match on a normalised URL; the prefix must end at a path boundary so that an allowed
-    ``https://shop.example`` does not admit ``https://shop.example.evil.com``."""
+    """Prefix match on the raw URL, once :func:`shared.urls.check_url` has accepted it (no control, whitespace,
+    invisible or backslash character anywhere: ``urlsplit`` would silently drop some of them, and the raw string
+    is what the vendor redirects the browser to). The prefix must end at a path boundary so that an allowed
+    ``https://shop.example`` does not admit ``https://shop.example.evil.com``; no userinfo."""
     try:
-        parts = urlsplit(url)
-    except ValueError:  # e.g. an unterminated IPv6 literal
+        parts = check_url(url)
+    except UnsafeUrl:
         return False
-    if parts.scheme not in {"http", "https"} or not parts.netloc or "@" in parts.netloc or "\\" in url:
+    if "@" in parts.netloc:
         return False
     for prefix in allowlist:
         if url == prefix or (url.startswith(prefix) and (prefix.endswith("/") or url[len(prefix)] in "/?#")):
@@ -248,8 +257,9 @@ def return_url_allowed(url: str, allowlist: tuple[str, ...]) -> bool:
     return False
 
 
-def verification_view(record: TransactionRecord) -> dict[str, Any]:
-    """What the owner's frontend may see: status, masked identity and the face verdicts, never PII."""
+def verification_view(record: TransactionRecord, *, disclosure: Disclosure = MINIMAL) -> dict[str, Any]:
+    """What the owner's frontend may see: the outcome and the face verdicts, and of the masked identity only what
+    ``disclosure`` selects (by default nothing: ``identity`` is null); never PII in clear."""
     return {
         "merchantBizId": record.merchant_biz_id,
         "transactionId": record.transaction_id,
@@ -262,7 +272,7 @@ def verification_view(record: TransactionRecord) -> dict[str, Any]:
         "createdAt": record.created_at,
         "updatedAt": record.updated_at,
         "finalizedAt": record.finalized_at,
-        "identity": record.identity_masked,
+        "identity": Disclosure(disclosure.fields).identity(record.identity_masked),  # masked, whatever it says
         "face": record.face,
     }
 
@@ -359,7 +369,12 @@ class Verifications:
         if len(meta_info.encode()) > self.settings.max_meta_info_bytes:
             raise Refused("PayloadTooLarge", "metaInfo is larger than allowed")
         return_url = body.get("returnUrl", self.settings.return_url_allowlist[0])
-        if not isinstance(return_url, str) or not return_url_allowed(return_url, self.settings.return_url_allowlist):
+        if not isinstance(return_url, str):
+            raise Refused("InvalidReturnUrl", "returnUrl must be a string")
+        if unsafe_character_at(return_url) is not None:
+            # Before the allowlist: urlsplit drops TAB/CR/LF, the raw string is what the browser is sent back to.
+            raise Refused("InvalidReturnUrl", "returnUrl contains a control, space, invisible or backslash character")
+        if not return_url_allowed(return_url, self.settings.return_url_allowlist):
             raise Refused("ReturnUrlNotAllowed", "returnUrl is not in the allowed list")
         merchant_biz_id = uuid.uuid4().hex
         return product, {

@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 from urllib.parse import parse_qs, urlsplit
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from shared.callback import (
     callback_token_matches,
     callback_url,
@@ -12,6 +15,11 @@ from shared.callback import (
     new_callback_token,
     same_transaction,
 )
+from shared.config import ConfigError
+from shared.ids import is_merchant_biz_id
+from shared.urls import check_url
+from shared.verifications import FrontendSettings
+from tests.test_urls import safe_urls, unsafe_chars
 
 
 def test_callback_url_names_the_verification_under_the_public_url() -> None:
@@ -44,3 +52,28 @@ def test_no_stored_hash_matches_no_token() -> None:
 
 def test_transaction_must_be_the_stored_one() -> None:
     assert same_transaction("tx1", "tx1") and not same_transaction("tx2", "tx1")
+
+
+@st.composite
+def public_urls(draw: st.DrawFn) -> str:
+    """Any URL an operator might configure: safe ones, and safe ones with an unsafe character put anywhere."""
+    url = draw(safe_urls())
+    if draw(st.booleans()):
+        at = draw(st.integers(0, len(url)))
+        url = url[:at] + draw(unsafe_chars) + url[at:]
+    return url
+
+
+@settings(max_examples=300)
+@given(public_url=public_urls(), merchant_biz_id=st.text("abcdefABCDEF0123456789", min_size=1, max_size=32))
+def test_a_callback_url_built_from_any_accepted_public_url_is_a_safe_url(public_url: str, merchant_biz_id: str) -> None:
+    env = {"KYC_PUBLIC_URL": public_url, "KYC_JWT_SECRET": "j" * 32, "KYC_USER_ID_PEPPER": "p" * 16,
+           "KYC_RETURN_URL_ALLOWLIST": "https://shop.example/"}  # fmt: skip
+    try:
+        settings_ = FrontendSettings.from_env(env)
+    except ConfigError:
+        return
+    assert is_merchant_biz_id(merchant_biz_id)
+    built = callback_url(settings_.public_url, merchant_biz_id)
+    parts = check_url(built)  # never raises: nothing a header or a request line could be split with
+    assert parts.path.endswith("/callback") and parse_qs(parts.query) == {"merchantBizId": [merchant_biz_id]}

@@ -529,3 +529,19 @@ def test_vpc_variant_changes_nothing_but_the_vpc(s_yaml: dict[str, Any]) -> None
         del props["vpcConfig"]
     del variant["vars"]["vpc"]
     assert variant == s_yaml
+
+
+def test_a_notify_message_s_delivery_budget_fits_the_notifier_timeout_and_the_queues_visibility(
+    s_yaml: dict[str, Any], template: dict[str, Any]
+) -> None:
+    """WebhookSettings refuses a KYC_WEBHOOK_TIMEOUT whose rounds of deliveries exceed DELIVERY_BUDGET_SECONDS;
+    the budget must leave the notifier room to read the row and enqueue follow-ups before FC ends it, and end before
+    the message would be delivered again (MNS visibility; the local worker's)."""
+    from shared.notifications import DELIVERY_BUDGET_SECONDS
+    from tools.devstack.worker import Subscription
+
+    notifier_timeout = fc3_functions(s_yaml)["notifier"]["timeout"]
+    visibility = template["Resources"]["NotifyQueue"]["Properties"]["VisibilityTimeout"]
+    assert notifier_timeout >= DELIVERY_BUDGET_SECONDS + 10
+    assert visibility >= DELIVERY_BUDGET_SECONDS + 10
+    assert Subscription("notify", "notifier").visibility_timeout > DELIVERY_BUDGET_SECONDS

@@ -14,9 +14,16 @@ import pytest
 import yaml
 
 from shared.signing import Credentials
-from shared.storage import MnsError, MnsQueue, StorageSettings, open_stores
+from shared.storage import MnsError, MnsQueue, StorageError, StorageSettings, open_stores
 from tools.deployment import DeploymentError, function_environment, ros_value, stack_parameters
-from tools.devstack.aliyun import ENV_FILE, STORAGE_VARIABLES, AliyunDoubles, StackLayout, write_env_file
+from tools.devstack.aliyun import (
+    ENV_FILE,
+    STORAGE_VARIABLES,
+    AliyunDoubles,
+    StackLayout,
+    new_sts_token,
+    write_env_file,
+)
 from tools.devstack.dev import DevConfig, DevStack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,6 +82,14 @@ def test_the_layout_follows_the_deploy_time_variables() -> None:
     assert set(layout.queues) == {"shop-recheck", "shop-notify", "shop-deadletter"}
 
 
+def test_the_bucket_encrypts_by_default_with_the_templates_kms_key() -> None:
+    env = {**KEY, "KYC_KMS_KEY_ID": "key-1"}
+    doubles = AliyunDoubles.from_env(env)
+
+    assert doubles.oss.bucket_encryption[doubles.layout.bucket] == ("KMS", "key-1")
+    assert AliyunDoubles.from_env(KEY).oss.bucket_encryption[doubles.layout.bucket] == ("KMS", None)
+
+
 # -- the functions' configuration --------------------------------------------------------------------------------
 
 
@@ -126,6 +141,26 @@ def test_a_key_other_than_the_functions_is_refused(doubles: AliyunDoubles) -> No
     assert caught.value.code == "SignatureDoesNotMatch"
 
 
+def test_with_a_security_token_the_key_alone_is_refused_by_every_double() -> None:
+    token = new_sts_token()
+    with_token = AliyunDoubles.from_env({**KEY, "ALIBABA_CLOUD_SECURITY_TOKEN": token}).start()
+    try:
+        env = with_token.environment({})
+        without = open_stores(StorageSettings.from_env({**KEY, **env}))
+        refused = []
+        for call in (lambda: without.transactions.get("0" * 32), lambda: without.objects.exists("a"),
+                     lambda: without.queue("notify").send(b"x")):
+            with pytest.raises(StorageError) as caught:
+                call()
+            refused.append(caught.value.status)
+        with_it = open_stores(StorageSettings.from_env({**KEY, "ALIBABA_CLOUD_SECURITY_TOKEN": token, **env}))
+        assert with_it.transactions.get("0" * 32) is None and with_it.objects.exists("a") is False
+    finally:
+        with_token.stop()
+
+    assert all(status in (400, 403) for status in refused), refused
+
+
 def test_reset_forgets_rows_objects_and_messages_and_keeps_an_empty_table(doubles: AliyunDoubles) -> None:
     stores = open_stores(StorageSettings.from_env({**KEY, **doubles.environment({})}))
     from tests.storage.conftest import make_record
@@ -164,6 +199,7 @@ def test_the_dev_stack_on_doubles_says_so_and_writes_an_env_file_the_cli_can_sou
     for double in stack.doubles.doubles:
         assert double.endpoint in banner
     assert (env["KYC_BACKEND"], env["KYC_OSS_BUCKET"]) == ("aliyun", stack.doubles.layout.bucket)  # flag wins
+    assert env["ALIBABA_CLOUD_SECURITY_TOKEN"] == stack.doubles.security_token  # an STS key, as FC's role gives
     assert stat.S_IMODE(os.stat(tmp_path / ENV_FILE).st_mode) == 0o600
     for name in ("KYC_BACKEND", "KYC_MNS_ENDPOINT", "KYC_PUBLIC_URL", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"):
         assert f"{name}={env[name]}" in sourced

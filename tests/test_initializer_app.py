@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from shared import jsonutil
 from shared.auth import AuthFailed, hash_user_id, issue_token
@@ -18,6 +20,7 @@ from shared.handlers.initializer import InitializerApp
 from shared.storage import SqliteTransactionStore, StorageError
 from shared.verifications import FrontendSettings, return_url_allowed
 from tests.fakes import T0, FakeClock, FakeCloudAuth
+from tests.test_urls import unsafe_chars
 
 SECRET = "s" * 40
 PEPPER = "pepper-pepper-pepper"
@@ -275,6 +278,111 @@ def test_an_attempt_the_vendor_never_saw_does_not_use_up_the_limit(store: Sqlite
     assert _post(app, {"docType": "01000000", "metaInfo": "{}"})[0] == 503
     client.initialize_error = None
     assert _post(app, {"docType": "01000000", "metaInfo": "{}"})[0] == 201
+
+
+# --- URL hygiene of returnUrl (issue 14, item 1) ------------------------------------------------------------
+
+
+#: A lone surrogate never gets this far: a JSON body carrying one is InvalidJson.
+unsafe_json_chars = unsafe_chars.filter(lambda c: not "\ud800" <= c <= "\udfff")
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), char=st.sampled_from(["\r", "\n", "\t", "\r\n"]) | unsafe_json_chars)
+def test_a_return_url_with_an_unsafe_character_anywhere_is_refused_before_the_vendor(
+    store: SqliteTransactionStore, data: st.DataObject, char: str
+) -> None:
+    allowed = data.draw(st.sampled_from(["https://shop.example/done?x=1#top", "https://shop.example/kyc/step"]))
+    at = data.draw(st.integers(0, len(allowed)))
+    client = FakeCloudAuth()
+    status, _, body = _post(_app(store, client), _start(returnUrl=allowed[:at] + char + allowed[at:]))
+    assert status == 400 and body["error"]["code"] == "InvalidReturnUrl"
+    assert client.initialize_calls == []
+
+
+# --- the owner's view shows the identity the policy selects (issue 14, item 7) -----------------------------------
+
+MASKED = {"surname": "C*", "documentNumber": "K*******8", "birthDate": "1990-**-**", "sex": "M",
+          "nationality": "CHN", "expiryDate": "2030-01-01"}  # fmt: skip
+
+
+def _view(store: SqliteTransactionStore, settings: FrontendSettings) -> dict[str, Any]:
+    app = InitializerApp(settings=settings, client=FakeCloudAuth(), store=store, clock=FakeClock(T0))  # type: ignore[arg-type]
+    _, _, started = _post(app, _start())
+    mbid = started["merchantBizId"]
+    store.finalize(mbid, status="PASSED", passed="Y", sub_code="200", result_key=None, identity_masked=MASKED,
+                   result_version=1, now=T0)
+    event = {
+        "version": "v1",
+        "rawPath": f"/verifications/{mbid}",
+        "headers": {"Authorization": f"Bearer {issue_token(SUB, SECRET)}"},
+        "requestContext": {"http": {"method": "GET", "path": f"/verifications/{mbid}", "sourceIp": "203.0.113.7"}},
+    }
+    response = app.handle(event, None)
+    assert response["statusCode"] == 200
+    view: dict[str, Any] = jsonutil.loads(response["body"])
+    return view
+
+
+def test_the_owners_view_shows_the_outcome_and_no_identity_by_default(store: SqliteTransactionStore) -> None:
+    view = _view(store, _settings())
+    assert (view["status"], view["passed"], view["subCode"], view["docType"]) == ("PASSED", "Y", "200", "01000000")
+    assert view["identity"] is None
+
+
+def test_the_owners_view_shows_exactly_the_configured_identity_fields_masked(store: SqliteTransactionStore) -> None:
+    settings = dataclasses.replace(_settings(), identity_fields=frozenset({"surname", "birthDate"}))
+    assert _view(store, settings)["identity"] == {"surname": "C*", "birthDate": "1990-**-**"}
+
+
+# --- large bodies: refused before they are read, and never before the token (issue 14, item 6) --------------------
+
+
+def _raw_post(app: InitializerApp, body: str, headers: dict[str, str], *, b64: bool = False) -> tuple[int, Any]:
+    event = {
+        "version": "v1",
+        "rawPath": "/verifications",
+        "body": body,
+        "isBase64Encoded": b64,
+        "headers": {"Content-Type": "application/json", **headers},
+        "requestContext": {"http": {"method": "POST", "path": "/verifications", "sourceIp": "203.0.113.7"}},
+    }
+    response = app.handle(jsonutil.dumps(event), None)
+    return response["statusCode"], jsonutil.loads(response["body"])["error"]["code"]
+
+
+def _bearer() -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(SUB, SECRET)}"}
+
+
+def test_a_declared_body_over_the_limit_is_refused_before_the_token_or_the_body_is_read(
+    store: SqliteTransactionStore, client: FakeCloudAuth
+) -> None:
+    app = _app(store, client)
+    assert _raw_post(app, "", {"Content-Length": str(64 * 1024 + 1)}) == (413, "PayloadTooLarge")
+    assert _raw_post(app, "not even json", {"Content-Length": "10000000", **_bearer()}) == (413, "PayloadTooLarge")
+
+
+def test_an_oversized_body_is_refused_before_it_is_decoded(
+    store: SqliteTransactionStore, client: FakeCloudAuth
+) -> None:
+    not_base64 = "!" * (100 * 1024)  # decoding it would fail: a 413 proves it was never decoded
+    assert _raw_post(_app(store, client), not_base64, _bearer(), b64=True) == (413, "PayloadTooLarge")
+    assert _raw_post(_app(store, client), "{" * (100 * 1024), _bearer()) == (413, "PayloadTooLarge")
+
+
+def test_an_event_larger_than_any_accepted_request_is_refused_before_it_is_parsed(
+    store: SqliteTransactionStore, client: FakeCloudAuth
+) -> None:
+    not_json = b"{" + b"x" * (1024 * 1024)  # parsing it would answer BadEvent: a 413 proves it was never parsed
+    response = _app(store, client).handle(not_json, None)
+    assert response["statusCode"] == 413
+    assert jsonutil.loads(response["body"])["error"]["code"] == "PayloadTooLarge"
+
+
+def test_the_token_is_checked_before_the_body_is_read(store: SqliteTransactionStore, client: FakeCloudAuth) -> None:
+    not_base64 = "!" * 1024  # within the limit, but decoding it would answer 400
+    assert _raw_post(_app(store, client), not_base64, {}, b64=True) == (401, "MissingToken")
 
 
 # --- products --------------------------------------------------------------------------------------------------

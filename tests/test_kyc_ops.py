@@ -479,7 +479,8 @@ def test_dlq_list_shows_both_kinds_without_taking_them(local_env: dict[str, str]
     assert code == 0, err
     items = lines(out)
     assert [i["kind"] for i in items] == ["notify", "trigger"]
-    assert items[0]["body"]["subscriber"] == URL and items[0]["body"]["reason"] == "webhook_undeliverable"
+    assert items[0]["body"]["subscriber"] == "https://hooks.example"  # printed as display_url prints a URL
+    assert items[0]["body"]["reason"] == "webhook_undeliverable"
     assert items[1]["body"]["queue"] == "recheck"
     assert len(lines(run(["dlq", "list"], env=local_env)[1])) == 2
 
@@ -491,8 +492,28 @@ def test_dlq_redrive_by_id_sends_the_webhook_again_to_that_subscriber_only(local
     code, out, err = run(["dlq", "redrive", "--id", notify_id], env=local_env)
     assert code == 0, err
     assert jsonutil.loads(out)["redriven"][0]["queue"] == "notify"
-    assert queue_bodies(local_env, "notify") == [{"merchantBizId": "biz1", "attempt": 0, "pending": [URL]}]
+    key = Subscriber(URL, "whsec_" + "A" * 32).key  # dead letters name the subscriber by its key, never its URL
+    assert queue_bodies(local_env, "notify") == [{"merchantBizId": "biz1", "attempt": 0, "pending": [key]}]
     assert [i["kind"] for i in lines(run(["dlq", "list"], env=local_env)[1])] == ["trigger"]
+
+
+def test_dlq_list_shows_subscriber_urls_redacted_even_in_older_dead_letters(local_env: dict[str, str]) -> None:
+    older = {"kind": "notify", "reason": "webhook_undeliverable", "merchantBizId": "biz1",
+             "subscriber": "https://bob:hunter2@hooks.example:8443/T0/s3cret?token=s3cret", "attempts": 8}  # fmt: skip
+    open_queue(_settings(local_env), "deadletter").send(jsonutil.dumps(older))
+    code, out, err = run(["dlq", "list"], env=local_env)
+    assert code == 0, err
+    (item,) = lines(out)
+    assert item["body"]["subscriber"] == "https://hooks.example:8443"
+    assert "hunter2" not in out and "s3cret" not in out
+
+
+def test_dlq_redrive_of_an_older_dead_letter_still_finds_its_subscriber_by_url(local_env: dict[str, str]) -> None:
+    older = {"kind": "notify", "reason": "webhook_undeliverable", "merchantBizId": "biz1", "subscriber": URL}
+    open_queue(_settings(local_env), "deadletter").send(jsonutil.dumps(older))
+    code, _, err = run(["dlq", "redrive"], env=local_env)
+    assert code == 0, err
+    assert queue_bodies(local_env, "notify") == [{"merchantBizId": "biz1", "attempt": 0, "pending": [URL]}]
 
 
 def test_dlq_redrive_puts_a_trigger_message_back_on_its_queue_unchanged(local_env: dict[str, str]) -> None:

@@ -31,6 +31,11 @@ def test_smoke_run_holds_every_guarantee_and_prints_the_table(backend: list[str]
     assert ("aliyun (Tablestore, OSS, MNS doubles)" in result.stdout) is bool(backend)
     for metric in ("transactions by status", "duplicates received", "5xx seen by the frontend", "flows/s"):
         assert metric in result.stdout
+    # the dripping and the Retry-After subscribers ran, and each subscriber retried on its own
+    for guarantee in ("Retry-After honoured", "flaky ones not held by another's Retry-After",
+                      "a drip holds back no other delivery"):  # fmt: skip
+        (line,) = [line for line in result.stdout.splitlines() if guarantee in line]
+        assert line.rstrip().endswith("| ok")
 
 
 def test_a_run_whose_webhooks_all_fail_exits_non_zero_naming_the_guarantee() -> None:

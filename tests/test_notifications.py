@@ -12,7 +12,9 @@ from standardwebhooks.webhooks import Webhook
 
 from shared import jsonutil
 from shared.delivery import DeliveryResult
+from shared.disclosure import IDENTITY_FIELDS
 from shared.messages import NotifyMessage
+from shared.notifications import Subscriber
 from tests.fakes import (
     IDENTITY,
     SECRET_A,
@@ -27,6 +29,7 @@ from tests.fakes import (
 )
 
 A, B, C = (s.url for s in SUBSCRIBERS)
+KEY_A, KEY_B, KEY_C = (s.key for s in SUBSCRIBERS)
 UNAVAILABLE = DeliveryResult(ok=False, status=503, error="http_503")
 
 
@@ -69,9 +72,12 @@ def test_pii_subscriber_gets_the_full_identity(stack: Stack) -> None:
 
 
 def test_other_subscribers_get_only_the_masked_identity(stack: Stack) -> None:
+    everything = frozenset(IDENTITY_FIELDS)  # even a subscriber selecting every field sees them masked
+    subscribers = [Subscriber(A, SECRET_A, fields=everything), SUBSCRIBERS[1],
+                   Subscriber(C, SECRET_C, fields=everything)]  # fmt: skip
     mbid = _final(stack)
     sender = RecordingSender()
-    stack.notifier(sender).handle_body(_body(mbid))
+    stack.notifier(sender, subscribers=subscribers).handle_body(_body(mbid))
     for url in (A, C):
         (delivery,) = sender.delivered_to(url)
         assert IDENTITY["passportNo"].encode() not in delivery.body
@@ -105,7 +111,7 @@ def test_failed_subscriber_is_reenqueued_alone_with_the_next_attempt_and_schedul
     before = len(peek(stack.notify))
     stack.notifier(sender, schedule=(5.0, 300.0)).handle_body(_body(mbid, attempt=1))
     follow_ups = peek(stack.notify)[before:]
-    assert follow_ups == [{"merchantBizId": mbid, "attempt": 2, "pending": [C]}]
+    assert follow_ups == [{"merchantBizId": mbid, "attempt": 2, "pending": [KEY_C]}]
     assert delays(stack.notify)[before:] == [300.0]  # jitter 0.5 → exactly the scheduled delay
     assert peek(stack.deadletter) == []
 
@@ -134,7 +140,7 @@ def test_exhausted_schedule_dead_letters_with_the_last_error_and_no_pii(stack: S
     assert peek(stack.notify)[before:] == []
     (letter,) = peek(stack.deadletter)
     assert letter["kind"] == "notify" and letter["reason"] == "webhook_undeliverable"
-    assert letter["subscriber"] == B and letter["lastError"] == "http_503" and letter["attempts"] == 3
+    assert letter["subscriberKey"] == KEY_B and letter["lastError"] == "http_503" and letter["attempts"] == 3
     text = jsonutil.dumps_str(letter)
     assert IDENTITY["passportNo"] not in text and IDENTITY["surname"] not in text and "identity" not in text
 
@@ -147,7 +153,7 @@ def test_gone_subscriber_is_dead_lettered_at_once(stack: Stack) -> None:
     stack.notifier(sender).handle_body(_body(mbid))
     assert peek(stack.notify)[before:] == []
     (letter,) = peek(stack.deadletter)
-    assert letter["subscriber"] == A and letter["lastStatus"] == 410 and letter["attempts"] == 1
+    assert letter["subscriberKey"] == KEY_A and letter["lastStatus"] == 410 and letter["attempts"] == 1
 
 
 @pytest.mark.parametrize("body", [None, "text", [], {"attempt": 0}, {"merchantBizId": "../x"}, {"merchantBizId": 7}])
@@ -200,7 +206,7 @@ def test_a_sender_exception_only_retries_that_subscriber(stack: Stack) -> None:
     before = len(peek(stack.notify))
     stack.notifier(sender).handle_body(_body(mbid))  # type: ignore[arg-type]
     assert sorted(delivered) == sorted([B, C])
-    assert peek(stack.notify)[before:] == [{"merchantBizId": mbid, "attempt": 1, "pending": [A]}]
+    assert peek(stack.notify)[before:] == [{"merchantBizId": mbid, "attempt": 1, "pending": [KEY_A]}]
 
 
 def test_event_timestamp_is_the_finalization_time_on_every_retry(stack: Stack) -> None:
@@ -302,6 +308,111 @@ def test_a_subscriber_holding_its_delivery_delays_no_other_message(
         sender.release.set()
         for thread in threads:
             thread.join(10)
+
+
+# --- independent retries per subscriber (issue 14, item 3) -------------------------------------------------------
+
+
+def _subscriber_url(entry: str) -> str:
+    """The URL of the subscriber a follow-up message names (by its key, or by its URL in older messages)."""
+    return next(s.url for s in SUBSCRIBERS if entry in (s.url, getattr(s, "key", None)))
+
+
+def _follow_ups(stack: Stack, before: int) -> list[tuple[list[str], int, float]]:
+    """(subscribers named, attempt, delay) of every notify message enqueued since the first ``before``."""
+    bodies, waits = peek(stack.notify)[before:], delays(stack.notify)[before:]
+    named = (([_subscriber_url(e) for e in b["pending"]], b["attempt"], w) for b, w in zip(bodies, waits, strict=True))
+    return sorted(named)
+
+
+def test_a_flaky_subscriber_is_not_held_back_by_another_subscribers_retry_after(stack: Stack) -> None:
+    mbid = _final(stack)
+    tomorrow = DeliveryResult(ok=False, status=429, error="http_429", retry_after=86400.0)
+    sender = RecordingSender(answers={A: [tomorrow], C: [UNAVAILABLE]})
+    before = len(peek(stack.notify))
+
+    stack.notifier(sender, schedule=(5.0, 300.0)).handle_body(_body(mbid))
+
+    # One follow-up per failed subscriber, each on its own delay: C's next attempt in 5 s, A's when it asked.
+    assert _follow_ups(stack, before) == [([A], 1, 86400.0), ([C], 1, 5.0)]
+
+
+def test_each_subscriber_exhausts_its_schedule_and_is_dead_lettered_on_its_own(stack: Stack) -> None:
+    mbid = _final(stack)
+    sender = RecordingSender(answers={A: [UNAVAILABLE], C: [UNAVAILABLE, DeliveryResult(ok=True, status=204)]})
+    notifier = stack.notifier(sender, schedule=(5.0,))
+    before = len(peek(stack.notify))
+    notifier.handle_body(_body(mbid))
+    first_round = peek(stack.notify)[before:]
+
+    for follow_up in first_round:
+        notifier.handle_body(follow_up)
+
+    assert len(first_round) == 2 and peek(stack.notify)[before + 2 :] == []
+    (letter,) = peek(stack.deadletter)
+    assert letter["subscriber"] == "https://a.example" and letter["attempts"] == 2
+    assert len(sender.delivered_to(C)) == 1 and sender.delivered_to(A) == []
+
+
+# --- credentials: never in a stored or printed URL (issue 14, item 5) ------------------------------------------
+
+
+def test_dead_letters_name_the_subscriber_by_its_printed_form_and_key(stack: Stack) -> None:
+    url = "https://user:pw@hooks.example.com:8443/T0/B1/s3cret?token=s3cret"
+    subscriber = Subscriber(url=url, secret=SECRET_A)
+    gone = DeliveryResult(ok=False, status=410, error="gone", permanent=True)
+    mbid = _final(stack)
+
+    stack.notifier(RecordingSender(answers={url: [gone]}), subscribers=[subscriber]).handle_body(_body(mbid))
+
+    (letter,) = peek(stack.deadletter)
+    assert letter["subscriber"] == "https://hooks.example.com:8443"
+    assert letter["subscriberKey"] == subscriber.key
+    assert "s3cret" not in jsonutil.dumps_str(letter) and "pw" not in jsonutil.dumps_str(letter)
+
+
+def test_a_subscriber_is_sent_its_configured_headers_beside_the_signature(stack: Stack) -> None:
+    subscriber = Subscriber(url=A, secret=SECRET_A, headers=(("Authorization", "Basic dXNlcjpwYXNzd29yZA=="),))
+    sender = RecordingSender()
+    stack.notifier(sender, subscribers=[subscriber]).handle_body(_body(_final(stack)))
+    (delivery,) = sender.delivered_to(A)
+    assert delivery.headers["Authorization"] == "Basic dXNlcjpwYXNzd29yZA=="
+    assert delivery.headers["webhook-signature"].startswith("v1,")
+
+
+# --- what a subscriber is shown: the disclosure policy (issue 14, item 7) ----------------------------------------
+
+#: Every value of the synthetic identity that could identify the person, the birth year included.
+IDENTIFYING = ("CHAN", "TAI MAN", "K12345678", "1990", "CHN", "2030-01-01", '"M"', "C*", "K*******8")
+
+
+def test_by_default_a_subscriber_is_shown_what_routes_the_result_and_no_identity(stack: Stack) -> None:
+    mbid = _final(stack)
+    sender = RecordingSender()
+    stack.notifier(sender).handle_body(_body(mbid))
+    (delivery,) = sender.delivered_to(A)
+    data = jsonutil.loads(delivery.body)["data"]
+    assert (data["merchantBizId"], data["status"], data["passed"], data["subCode"], data["docType"]) == (
+        mbid, "PASSED", "Y", "200", "01000000")  # fmt: skip
+    assert data["identity"] is None
+    assert [value for value in IDENTIFYING if value in delivery.body.decode()] == []
+
+
+def test_a_subscriber_sees_exactly_the_identity_fields_it_selected_masked(stack: Stack) -> None:
+    subscriber = Subscriber(url=A, secret=SECRET_A, fields=frozenset({"surname", "documentNumber", "nationality"}))
+    sender = RecordingSender()
+    stack.notifier(sender, subscribers=[subscriber]).handle_body(_body(_final(stack)))
+    (delivery,) = sender.delivered_to(A)
+    identity = jsonutil.loads(delivery.body)["data"]["identity"]
+    assert identity == {"surname": "C*", "documentNumber": "K*******8", "nationality": "CHN"}
+
+
+def test_a_pii_subscriber_with_selected_fields_sees_only_those_in_clear(stack: Stack) -> None:
+    subscriber = Subscriber(url=B, secret=SECRET_B, include_pii=True, fields=frozenset({"documentNumber"}))
+    sender = RecordingSender()
+    stack.notifier(sender, subscribers=[subscriber]).handle_body(_body(_final(stack)))
+    (delivery,) = sender.delivered_to(B)
+    assert jsonutil.loads(delivery.body)["data"]["identity"] == {"documentNumber": "K12345678"}
 
 
 def test_a_face_only_event_names_the_product_and_carries_the_face_verdicts_and_no_identity(stack: Stack) -> None:

@@ -102,3 +102,32 @@ def test_parsed_identity_masks_for_every_doc_type() -> None:
         assert masked is not None
         assert identity is not None and identity.document_number is not None
         assert masked["documentNumber"] != identity.document_number
+
+
+# --- the disclosure policy's vocabulary and selection (shared.disclosure) -----------------------------------------
+
+
+def test_the_disclosure_vocabulary_is_exactly_the_identity_fields_in_order() -> None:
+    from shared.disclosure import IDENTITY_FIELDS
+    from shared.results import Identity
+
+    assert tuple(Identity().to_dict()) == IDENTITY_FIELDS
+
+
+def test_a_disclosure_selects_its_fields_masked_or_in_clear_and_nothing_by_default() -> None:
+    from shared.disclosure import EVERYTHING, MINIMAL, Disclosure
+
+    masked, full = {"surname": "C*", "sex": "M"}, {"surname": "CHAN", "sex": "M"}
+    assert MINIMAL.identity(masked, full) is None
+    assert Disclosure(frozenset({"surname"})).identity(masked, full) == {"surname": "C*"}
+    assert Disclosure(frozenset({"surname"}), clear=True).identity(masked, full) == {"surname": "CHAN"}
+    assert EVERYTHING.identity(masked, None) is None  # no stored result: nothing, never the masked one instead
+    assert Disclosure(frozenset({"surname"})).identity(None) is None  # a face-only product reads no identity
+
+
+def test_unknown_identity_fields_are_refused_naming_the_known_ones() -> None:
+    from shared.disclosure import UnknownField, identity_fields
+
+    assert identity_fields(["surname", "sex"]) == frozenset({"surname", "sex"})
+    with pytest.raises(UnknownField, match="fullName"):
+        identity_fields(["surname", "shoeSize"])

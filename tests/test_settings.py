@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from shared import jsonutil
 from shared.config import ConfigError
 from shared.fetcher import DEFAULT_RECHECK_SCHEDULE, FetchSettings
 from shared.notifications import DEFAULT_WEBHOOK_RETRY_SCHEDULE, Subscriber, WebhookSettings
@@ -118,6 +119,30 @@ def test_http_public_url_is_fine_locally() -> None:
     )
 
 
+UNSAFE_IN_URLS = ["\t", "\r\n", "\n", "\x00", " ", "\u200b", "\\"]
+
+
+@pytest.mark.parametrize("char", UNSAFE_IN_URLS)
+@pytest.mark.parametrize("variable", ["KYC_PUBLIC_URL", "KYC_RETURN_URL_ALLOWLIST"])
+def test_a_configured_url_with_an_unsafe_character_fails_at_start(variable: str, char: str) -> None:
+    error = _error(FrontendSettings, frontend_env(**{variable: f"https://kyc.exa{char}mple/done"}))
+    assert error.variable == variable
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("KYC_PUBLIC_URL", "https://user:pw@kyc.example"),
+        ("KYC_PUBLIC_URL", "https://kyc.example/?x=1"),
+        ("KYC_PUBLIC_URL", "https://kyc.example/#f"),
+        ("KYC_RETURN_URL_ALLOWLIST", "https://user@shop.example/"),
+    ],
+)
+def test_a_public_url_is_a_plain_base_and_an_allowlist_prefix_can_match(variable: str, value: str) -> None:
+    error = _error(FrontendSettings, frontend_env(**{variable: value}))
+    assert error.variable == variable and "pw" not in str(error)
+
+
 # -- FetchSettings / SweepSettings -----------------------------------------------------------------------------
 
 
@@ -205,6 +230,69 @@ def test_invalid_webhooks_are_named_without_echoing_secrets(raw: str) -> None:
     assert "SECRETVALUE" not in str(error) and "whsec_x" not in str(error) and HOOK_SECRET not in str(error)
 
 
+@pytest.mark.parametrize("char", UNSAFE_IN_URLS)
+def test_a_subscriber_url_with_an_unsafe_character_fails_at_start(char: str) -> None:
+    url = jsonutil.dumps_str(f"https://a.exa{char}mple/h")
+    assert _error(WebhookSettings, _hooks(f'{{"url": {url}, "secret": "{HOOK_SECRET}"}}')).variable == "KYC_WEBHOOKS"
+
+
+def test_a_subscriber_url_with_credentials_is_refused_pointing_to_the_secret_and_headers() -> None:
+    error = _error(WebhookSettings, _hooks(f'{{"url": "https://bob:hunter2@a.example/h", "secret": "{HOOK_SECRET}"}}'))
+    assert error.variable == "KYC_WEBHOOKS"
+    assert "headers" in str(error) and "secret" in str(error)
+    assert "hunter2" not in str(error) and "bob" not in str(error)
+
+
+def test_subscriber_headers_are_read_kept_out_of_reprs_and_scrubbed_from_logs() -> None:
+    from shared.redaction import scrub_text
+
+    env = _hooks(f'{{"url": "https://a.example/h", "secret": "{HOOK_SECRET}", '
+                 f'"headers": {{"Authorization": "Bearer subscriber-token-1234"}}}}')  # fmt: skip
+    settings = WebhookSettings.from_env(env)
+    assert dict(settings.subscribers[0].headers) == {"Authorization": "Bearer subscriber-token-1234"}
+    assert "subscriber-token-1234" not in repr(settings)
+    assert "subscriber-token-1234" not in scrub_text("sent Bearer subscriber-token-1234 to the receiver")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        '["Authorization"]',
+        '{"Authorization": 5}',
+        '{"X-Token": "a\\r\\nSet-Cookie: b"}',
+        '{"X Token": "b"}',
+        '{"": "b"}',
+        '{"webhook-signature": "v1,forged"}',
+        '{"Content-Type": "text/plain"}',
+        '{"Host": "internal.example"}',
+    ],
+)
+def test_subscriber_headers_that_could_split_or_forge_a_request_are_refused(headers: str) -> None:
+    env = _hooks(f'{{"url": "https://a.example/h", "secret": "{HOOK_SECRET}", "headers": {headers}}}')
+    assert _error(WebhookSettings, env).variable == "KYC_WEBHOOKS"
+
+
+def test_subscriber_fields_select_identity_fields_by_name() -> None:
+    env = _hooks(f'{{"url": "https://a.example/h", "secret": "{HOOK_SECRET}", "fields": ["surname", "sex"]}}',
+                 f'{{"url": "https://b.example/h", "secret": "{HOOK_SECRET}"}}')  # fmt: skip
+    first, second = WebhookSettings.from_env(env).subscribers
+    assert first.fields == frozenset({"surname", "sex"}) and second.fields is None
+
+
+@pytest.mark.parametrize("fields", ['"surname"', '["surname", 3]', '["shoeSize"]'])
+def test_unknown_or_malformed_subscriber_fields_are_refused(fields: str) -> None:
+    env = _hooks(f'{{"url": "https://a.example/h", "secret": "{HOOK_SECRET}", "fields": {fields}}}')
+    assert _error(WebhookSettings, env).variable == "KYC_WEBHOOKS"
+
+
+def test_the_api_shows_no_identity_fields_unless_configured() -> None:
+    assert FrontendSettings.from_env(frontend_env()).identity_fields == frozenset()
+    configured = FrontendSettings.from_env(frontend_env(KYC_API_IDENTITY_FIELDS="surname, documentNumber"))
+    assert configured.identity_fields == frozenset({"surname", "documentNumber"})
+    assert _error(FrontendSettings, frontend_env(KYC_API_IDENTITY_FIELDS="surname,shoeSize")).variable == (
+        "KYC_API_IDENTITY_FIELDS")  # fmt: skip
+
+
 def test_webhooks_must_be_https_with_the_aliyun_backend() -> None:
     env = {"KYC_BACKEND": "aliyun", **_hooks(f'{{"url": "http://a.example/h", "secret": "{HOOK_SECRET}"}}')}
     assert _error(WebhookSettings, env).variable == "KYC_WEBHOOKS"
@@ -245,6 +333,18 @@ def test_webhook_options_are_read() -> None:
 )
 def test_invalid_webhook_option_is_named(variable: str, value: str) -> None:
     assert _error(WebhookSettings, {variable: value}).variable == variable
+
+
+def test_a_webhook_timeout_whose_deliveries_cannot_fit_the_notifiers_time_fails_at_start() -> None:
+    from shared.notifications import DELIVERY_BUDGET_SECONDS, MAX_PARALLEL_DELIVERIES
+
+    assert _error(WebhookSettings, {"KYC_WEBHOOK_TIMEOUT": str(DELIVERY_BUDGET_SECONDS + 1)}).variable == (
+        "KYC_WEBHOOK_TIMEOUT")  # fmt: skip
+    hooks = [f'{{"url": "https://h{i}.example/h", "secret": "{HOOK_SECRET}"}}'
+             for i in range(MAX_PARALLEL_DELIVERIES + 1)]  # fmt: skip
+    two_rounds = {**_hooks(*hooks), "KYC_WEBHOOK_TIMEOUT": str(DELIVERY_BUDGET_SECONDS / 2 + 1)}
+    assert _error(WebhookSettings, two_rounds).variable == "KYC_WEBHOOK_TIMEOUT"
+    assert WebhookSettings.from_env({**two_rounds, "KYC_WEBHOOK_TIMEOUT": str(DELIVERY_BUDGET_SECONDS / 2)})
 
 
 def test_previous_jwt_secrets_are_read_for_rotation_and_must_be_long() -> None:

@@ -182,6 +182,24 @@ class HttpEvent:
         return self.header("content-type")
 
     @property
+    def declared_length(self) -> int | None:
+        """The request's ``Content-Length`` as a number, None when absent or not a plain decimal number. (That
+        FC passes it on in the event's headers is not documented: *unverified*; without it the body's own size
+        is checked, before it is decoded.)"""
+        value = (self.header("content-length") or "").strip()
+        return int(value) if value.isascii() and value.isdigit() else None
+
+    def refuse_body_over(self, max_bytes: int) -> None:
+        """:class:`BadRequest` ``PayloadTooLarge`` (413) when the body is certainly larger than ``max_bytes``,
+        judged on the declared length and on the event's body *text* — never by decoding it: base64 text of
+        ``n`` characters holds at least ``3n/4 - 2`` bytes, plain text at least one byte per character."""
+        declared = self.declared_length
+        text = self.raw.get("body") or ""
+        lower_bound = len(text) * 3 // 4 - 2 if self.is_base64_encoded else len(text)
+        if (declared is not None and declared > max_bytes) or lower_bound > max_bytes:
+            raise BadRequest("PayloadTooLarge", f"request body exceeds {max_bytes} bytes", 413)
+
+    @property
     def is_base64_encoded(self) -> bool:
         return self.raw.get("isBase64Encoded") is True
 
@@ -216,6 +234,7 @@ class HttpEvent:
             return self._json[0]
         if require_content_type and not is_json_media_type(self.content_type):
             raise BadRequest("UnsupportedMediaType", "content-type must be application/json", 415)
+        self.refuse_body_over(max_bytes)  # before decoding a body it would refuse anyway
         body = self.body
         if len(body) > max_bytes:
             raise BadRequest("PayloadTooLarge", f"request body exceeds {max_bytes} bytes", 413)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote
 
-from .errors import HttpError, MethodNotAllowed, NotFound
+from .errors import BadRequest, HttpError, MethodNotAllowed, NotFound
 from .http import HttpEvent
 from .responses import FcResponse, error_response, http_response
 
@@ -26,13 +26,14 @@ def _valid_response(value: Any) -> bool:
 
 
 class _Route:
-    __slots__ = ("handler", "method", "segments", "template")
+    __slots__ = ("handler", "max_body_bytes", "method", "segments", "template")
 
-    def __init__(self, method: str, template: str, handler: RouteHandler) -> None:
+    def __init__(self, method: str, template: str, handler: RouteHandler, max_body_bytes: int | None) -> None:
         self.method = method
         self.template = template
         self.segments = _split_path(template)
         self.handler = handler
+        self.max_body_bytes = max_body_bytes
         for seg in self.segments:
             if seg.startswith("{") != seg.endswith("}") or seg == "{}":
                 raise ValueError(f"bad path template segment {seg!r} in {template!r}")
@@ -72,6 +73,10 @@ class Router:
             return router.handle(event)
 
     Unknown path -> 404 ``NotFound``; known path, other method -> 405 ``MethodNotAllowed`` with ``allow``.
+    Large requests are refused before they are read: an event bigger than ``max_event_bytes`` (raw bytes or text)
+    is 413 ``PayloadTooLarge`` before it is even parsed, and a route given ``max_body_bytes`` answers 413 before
+    its handler runs when the body is certainly larger (declared ``Content-Length``, or the size of the body's
+    text; nothing is decoded). A handler then authenticates before it reads the body.
     :class:`HttpError` raised by a route -> its error response. Any other exception -> ``on_error(exc)`` (log it
     there; the request id is the handler's logging context) and 500 ``InternalError`` without any detail.
     A trailing slash is ignored; path parameters match one non-empty segment and are URL-decoded.
@@ -90,22 +95,26 @@ class Router:
         cors_allow_headers: Iterable[str] = ("authorization", "content-type"),
         cors_max_age: int = 600,
         on_error: ErrorCallback | None = None,
+        max_event_bytes: int | None = None,
     ) -> None:
         self._routes: list[_Route] = []
+        self.max_event_bytes = max_event_bytes
         self.cors_origins = frozenset(o.rstrip("/") for o in cors_origins)
         self.cors_allow_headers = tuple(h.lower() for h in cors_allow_headers)
         self.cors_max_age = cors_max_age
         self.on_error = on_error
 
-    def route(self, method: str, path: str) -> Callable[[RouteHandler], RouteHandler]:
+    def route(
+        self, method: str, path: str, *, max_body_bytes: int | None = None
+    ) -> Callable[[RouteHandler], RouteHandler]:
         def register(func: RouteHandler) -> RouteHandler:
-            self.add_route(method, path, func)
+            self.add_route(method, path, func, max_body_bytes=max_body_bytes)
             return func
 
         return register
 
-    def add_route(self, method: str, path: str, handler: RouteHandler) -> None:
-        self._routes.append(_Route(method.upper(), path, handler))
+    def add_route(self, method: str, path: str, handler: RouteHandler, *, max_body_bytes: int | None = None) -> None:
+        self._routes.append(_Route(method.upper(), path, handler, max_body_bytes))
 
     def _allowed_origin(self, origin: str | None) -> str | None:
         if not origin or not self.cors_origins:
@@ -153,6 +162,8 @@ class Router:
                 continue
             if route.method == event.method:
                 event.path_params = params
+                if route.max_body_bytes is not None:
+                    event.refuse_body_over(route.max_body_bytes)
                 response = route.handler(event, **params)
                 if not _valid_response(response):
                     raise TypeError("route handler did not return an FC response dict")
@@ -171,6 +182,9 @@ class Router:
         Always returns an FC response, never raises: pass the raw event so that a malformed one becomes 400."""
         parsed: HttpEvent | None = None
         try:
+            raw = isinstance(event, (bytes, bytearray, str))
+            if raw and self.max_event_bytes is not None and len(event) > self.max_event_bytes:  # type: ignore[arg-type]
+                raise BadRequest("PayloadTooLarge", "request too large", 413)
             parsed = event if isinstance(event, HttpEvent) else HttpEvent.from_bytes(event)
             response = self._dispatch(parsed)
         except HttpError as exc:

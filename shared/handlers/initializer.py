@@ -13,6 +13,7 @@ from typing import Any
 
 from shared.auth import bearer_token, hash_user_id, verify_token
 from shared.cloudauth import CloudAuthClient
+from shared.disclosure import Disclosure
 from shared.fc import HttpError, HttpEvent, Router, http_response
 from shared.log import get_logger, log_context
 from shared.storage import TransactionStore
@@ -28,6 +29,7 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "MissingParameter": 400,
     "InvalidParameter": 400,
     "ReturnUrlNotAllowed": 400,
+    "InvalidReturnUrl": 400,
     "ProductNotAllowed": 400,
     "VendorRejected": 400,
     "NotFound": 404,
@@ -38,6 +40,25 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "StorageUnavailable": 503,
     "VendorBusy": 503,
 }
+
+
+#: Room in an HTTP event beside its body: headers, query, request context (FC's header limits: *unverified*).
+EVENT_OVERHEAD_BYTES = 128 * 1024
+
+
+def max_event_bytes(settings: FrontendSettings) -> int:
+    """The largest event an accepted request can make: a body of ``max_body_bytes`` as a JSON string in the event
+    (up to 6 bytes per byte, ``\\u00XX``; base64 needs 4/3) plus the rest of the event."""
+    return 6 * settings.max_body_bytes + EVENT_OVERHEAD_BYTES
+
+
+def authenticate(headers: Mapping[str, str], settings: FrontendSettings) -> str:
+    """The caller's hashed user id from its bearer token; :class:`AuthFailed` (401) for a missing or bad token.
+    Also the local gateway's check before it reads a body (``tools.devstack.gateway.frontend_body_gate``)."""
+    token = bearer_token(headers)
+    secrets_ = (settings.jwt_secret, *settings.jwt_previous_secrets)
+    claims = verify_token(token, secrets_, leeway=settings.jwt_leeway_seconds)
+    return hash_user_id(claims.sub, settings.user_id_pepper)
 
 
 def http_error(refusal: Refused) -> HttpError:
@@ -57,8 +78,10 @@ class InitializerApp:
     ) -> None:
         self.settings = settings
         self.verifications = Verifications(settings=settings, client=client, store=store, clock=clock)
-        self.router = Router(cors_origins=settings.cors_origins, on_error=self._on_error)
-        self.router.route("POST", "/verifications")(self.start_verification)
+        self.router = Router(
+            cors_origins=settings.cors_origins, on_error=self._on_error, max_event_bytes=max_event_bytes(settings)
+        )
+        self.router.route("POST", "/verifications", max_body_bytes=settings.max_body_bytes)(self.start_verification)
         # before /verifications/{id}: routes match in order ("products" is never one of our ids: those are 32 hex)
         self.router.route("GET", "/verifications/products")(self.list_products)
         self.router.route("GET", "/verifications/{merchant_biz_id}")(self.get_verification)
@@ -76,13 +99,10 @@ class InitializerApp:
     # -- routes ---------------------------------------------------------------------------------------------
 
     def _user(self, event: HttpEvent) -> str:
-        """The caller's hashed user id; :class:`AuthFailed` (401) for a missing or bad token."""
-        token = bearer_token(event.headers)
-        secrets_ = (self.settings.jwt_secret, *self.settings.jwt_previous_secrets)
-        claims = verify_token(token, secrets_, leeway=self.settings.jwt_leeway_seconds)
-        return hash_user_id(claims.sub, self.settings.user_id_pepper)
+        return authenticate(event.headers, self.settings)
 
     def start_verification(self, event: HttpEvent) -> dict[str, Any]:
+        # The router refused a body certainly over the limit; the token is checked before the body is read.
         owner = self._user(event)
         body = event.json(max_bytes=self.settings.max_body_bytes)
         try:
@@ -102,7 +122,7 @@ class InitializerApp:
             record = self.verifications.get(owner, merchant_biz_id)
         except Refused as refusal:
             raise http_error(refusal) from None
-        return http_response(200, verification_view(record))
+        return http_response(200, verification_view(record, disclosure=Disclosure(self.settings.identity_fields)))
 
     def _on_error(self, exc: BaseException) -> None:
         logger.error("initializer.unhandled", exc_info=exc)

@@ -97,20 +97,22 @@ CONNECT_TIMEOUT_SECONDS = 3.0
 MAX_RETRIES = 3  # of one call, for throttling and busy answers (BoundedRetry)
 RATE_COUNT = "count"
 RATE_EXPIRES_AT = "expires_at"
-#: The SDK's own logger, silenced (``_quiet_sdk_logger``): it logs every failed request at ERROR as plain text with
+#: The SDK's own logger, silenced (``quiet_sdk_logger``): it logs every failed request at ERROR as plain text with
 #: the service's message (a failed row condition is normal flow here: a lost race, a duplicate callback), outside
-#: the JSON logger and its scrubbing, and whole requests and rows at DEBUG. Its errors reach the caller as
-#: ``StorageError`` (code, status, request id) instead, which the services log with their context.
+#: the JSON logger and its scrubbing, and whole requests at DEBUG: the rows, and the headers with the STS token.
+#: Its errors reach the caller as ``StorageError`` (code, status, request id), which the services log in context.
 SDK_LOGGER = "kyc.tablestore.sdk"
 
 
-def _quiet_sdk_logger() -> None:
+def quiet_sdk_logger() -> str:
+    """Silence ``SDK_LOGGER`` (idempotent) and return its name, for ``OTSClient(logger_name=...)``."""
     logger = logging.getLogger(SDK_LOGGER)
     if not logger.handlers:
         logger.addHandler(logging.NullHandler())
     logger.propagate = False
     # above CRITICAL: the SDK's ``logger.level <= DEBUG`` test is then false, so it does not even format its dumps
     logger.setLevel(logging.CRITICAL + 1)
+    return SDK_LOGGER
 
 
 class BoundedRetry:
@@ -202,9 +204,8 @@ class TablestoreTransactionStore:
                 sts_token=credentials.security_token,
                 socket_timeout=Timeout(connect=min(CONNECT_TIMEOUT_SECONDS, timeout), read=timeout),
                 retry_policy=self._retry,
-                logger_name=SDK_LOGGER,
+                logger_name=quiet_sdk_logger(),
             )
-            _quiet_sdk_logger()
             pool = getattr(getattr(client, "connection", None), "pool", None)
             if pool is not None and hasattr(pool, "connection_pool_kw"):
                 # urllib3 retries a failed connect 3 times by default, each up to the connect timeout: the retry

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.support import E2EStack, LeakGuard, MakeStack
-from tools.devstack.aliyun import STORAGE_VARIABLES, AliyunDoubles
+from tools.devstack.aliyun import STORAGE_VARIABLES, AliyunDoubles, new_sts_token
 from tools.devstack.dev import DevConfig, DevStack
 from tools.sandbox.config import SandboxConfig
 
@@ -62,12 +62,13 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def aliyun_doubles() -> Iterator[AliyunDoubles]:
-    """Tablestore, OSS and MNS doubles accepting the sandbox's key (the key the functions sign with), as
-    ``./scripts/dev --aliyun-doubles`` lays them out; started once, on first use."""
+    """Tablestore, OSS and MNS doubles accepting the sandbox's key with an STS token (the key the functions sign
+    with), as ``./scripts/dev --aliyun-doubles`` lays them out; started once, on first use."""
     sandbox = SandboxConfig()
     doubles = AliyunDoubles.from_env(
         {"ALIBABA_CLOUD_ACCESS_KEY_ID": sandbox.access_key_id,
-         "ALIBABA_CLOUD_ACCESS_KEY_SECRET": sandbox.access_key_secret}
+         "ALIBABA_CLOUD_ACCESS_KEY_SECRET": sandbox.access_key_secret,
+         "ALIBABA_CLOUD_SECURITY_TOKEN": new_sts_token()}
     ).start()  # fmt: skip
     yield doubles
     doubles.stop()

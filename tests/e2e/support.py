@@ -366,6 +366,7 @@ class E2EStack:
         if sandbox is None:
             return
         guard.forbid("the vendor access key secret", sandbox.config.access_key_secret)
+        guard.forbid("the security token", self.dev.env.get("ALIBABA_CLOUD_SECURITY_TOKEN"))
         for entry in sandbox.app.callbacks.log():
             token = dict(parse_qsl(urlsplit(entry["url"]).query)).get("callbackToken")
             guard.forbid("a callback token", token)

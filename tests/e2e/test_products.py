@@ -135,7 +135,7 @@ def test_ekyc_pro_passport_passed_on_the_page_is_stored_masked_and_notified(stac
     assert identity["birthDate"] is not None and re.fullmatch(r"\d{4}-\d{2}-\d{2}", identity["birthDate"])
     data = event["data"]
     assert (data["productCode"], data["docType"], data["status"]) == ("eKYC_PRO", PRO_PASSPORT, "PASSED")
-    assert data["identity"] == row.identity_masked and data["face"] == row.face
+    assert data["identity"] is None and data["face"] == row.face  # no identity fields selected: none shown
     view = stack.call("GET", f"/verifications/{started.merchant_biz_id}", token=started.token).json()
     assert (view["productCode"], view["docType"], view["docTypeName"]) == (
         "eKYC_PRO", PRO_PASSPORT, "Global passport (e-passport, MRZ)")
@@ -154,7 +154,7 @@ def test_ekyc_pro_id_card_identity_is_normalised_from_its_own_field_names(stack:
     assert (identity["sex"], identity["nationality"], identity["docType"]) == ("F", "MYS", PRO_CARD)
     assert row.identity_masked is not None and row.identity_masked["surname"] == "Q*"
     assert row.identity_masked["birthDate"] == "1983-**-**"
-    assert event["data"]["identity"] == row.identity_masked  # masked for a subscriber without includePii
+    assert event["data"]["identity"] is None  # a subscriber selecting no identity fields is shown none
 
 
 def test_ekyc_pro_failed_verification_keeps_the_vendor_subcode(stack: E2EStack) -> None:

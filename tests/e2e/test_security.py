@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from shared import jsonutil
 from shared.auth import issue_token
@@ -157,3 +160,54 @@ def test_rate_limit_refuses_the_third_verification_in_an_hour(make_stack: MakeSt
     assert int(third.headers["retry-after"]) > 0
     assert len(stack.store().list_created(status="PENDING")[0]) == 2
     assert stack.call("POST", "/verifications", body, token=stack.token("bob")).status == 201  # per user
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), char=st.sampled_from(["\r", "\n", "\t", "\r\n"]))
+def test_a_return_url_with_cr_lf_or_tab_anywhere_is_refused_and_never_reaches_the_vendor(
+    stack: E2EStack, data: st.DataObject, char: str
+) -> None:
+    allowed = f"{stack.url}/done?step=2#top"
+    at = data.draw(st.integers(0, len(allowed)), label="at")
+    body = {"docType": PASSPORT, "metaInfo": stack.meta_info(), "returnUrl": allowed[:at] + char + allowed[at:]}
+
+    reply = stack.call("POST", "/verifications", body, stack.token())
+
+    assert_error(reply, 400, "InvalidReturnUrl")
+    assert stack.control("GET", "transactions")["transactions"] == []  # the vendor saw no Initialize
+
+
+def _raw_exchange(stack: E2EStack, head: str, timeout: float = 5.0) -> tuple[int, dict[str, Any]]:
+    """Send only ``head`` (request line and headers, no body) and read the answer until the gateway closes."""
+    port = int(stack.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(head.replace("\n", "\r\n").encode())
+        data = b""
+        while chunk := sock.recv(65536):  # a gateway waiting for the body times out here
+            data += chunk
+    head_bytes, _, body = data.partition(b"\r\n\r\n")
+    status = int(head_bytes.split(b" ", 2)[1])
+    stack.guard.observe("raw answer", body.decode("utf-8", "replace"))
+    return status, jsonutil.loads(body)
+
+
+def test_an_unauthenticated_post_is_answered_before_its_body_is_read(stack: E2EStack) -> None:
+    within_the_limit = 60 * 1024  # (beyond it the answer is 413, also unread)
+    head = (f"POST /verifications HTTP/1.1\nHost: x\nContent-Type: application/json\n"
+            f"Content-Length: {within_the_limit}\n\n")  # fmt: skip
+    status, body = _raw_exchange(stack, head)
+    assert (status, body["error"]["code"]) == (401, "MissingToken")
+
+
+def test_a_declared_body_over_the_limit_is_answered_413_before_it_is_read(stack: E2EStack) -> None:
+    head = (f"POST /verifications HTTP/1.1\nHost: x\nAuthorization: Bearer {stack.token()}\n"
+            f"Content-Type: application/json\nContent-Length: {64 * 1024 + 1}\n\n")  # fmt: skip
+    status, body = _raw_exchange(stack, head)
+    assert (status, body["error"]["code"]) == (413, "PayloadTooLarge")
+
+
+def test_a_client_sending_its_body_regardless_still_reads_the_refusal(stack: E2EStack) -> None:
+    within, beyond = (b'{"docType": "' + b"x" * (n * 1024) + b'"}' for n in (60, 200))
+    for _ in range(5):  # closing a socket with unread data would reset the connection before the answer is read
+        assert_error(stack.call("POST", "/verifications", within, token="not-a-token"), 401, "InvalidToken")
+        assert_error(stack.call("POST", "/verifications", beyond, token=stack.token()), 413, "PayloadTooLarge")

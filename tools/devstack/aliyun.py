@@ -13,7 +13,8 @@
   the SDK uses the region's public endpoint; here it is the double's). The behaviour settings (schedules, rate
   limit, sweep times) stay the local stack's own, so exploring and tests run at local speed;
 * FC's role → the keys: the doubles accept exactly the ``ALIBABA_CLOUD_*`` key the functions are given, and
-  check every request's signature with it;
+  check every request's signature with it. Like the role's, the key is temporary: it comes with a security
+  token (``new_sts_token``) that every service (the doubles and the vendor sandbox) requires with it;
 * the EventBridge MNS triggers → the local worker, which consumes the queues through ``MnsQueue`` (dev.py).
 
 The tables and indexes are created as the deployment creates them, from their one definition
@@ -24,6 +25,7 @@ message (and creates the tables again), so tests share one set of doubles per se
 from __future__ import annotations
 
 import os
+import secrets
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -45,7 +47,7 @@ if TYPE_CHECKING:  # imported when doubles are built: the Tablestore double load
     from tools.doubles.oss import OssDouble
     from tools.doubles.tablestore import TablestoreDouble
 
-#: What ``StorageSettings.from_env`` reads for the aliyun backend (tests/devstack checks the two agree): the part
+#: What ``StorageSettings.from_env`` reads for the aliyun backend (tests/test_devstack_aliyun.py checks it): the part
 #: of the functions' configuration the doubles stand in for.
 STORAGE_VARIABLES = (
     "KYC_BACKEND",
@@ -189,6 +191,7 @@ class AliyunDoubles:
 
         self.layout = layout
         self.access_key_id = access_key_id
+        self.security_token = security_token
         ports = (port, port + 1, port + 2) if port else (0, 0, 0)
         keys: dict[str, Any] = {
             "access_key_id": access_key_id,
@@ -200,6 +203,8 @@ class AliyunDoubles:
             **keys, bucket=layout.bucket, region=layout.region, require_kms=True,
             kms_key_id=layout.kms_key_id or DEFAULT_KMS_KEY_ID, host=host, port=ports[1],
         )  # fmt: skip
+        # the bucket's default encryption, as template.yml's ServerSideEncryptionConfiguration sets it
+        self.oss.set_bucket_encryption(layout.bucket, "KMS", layout.kms_key_id)
         self.mns = MnsDouble(
             **keys, queues=dict(layout.queues), account_id=layout.account_id, region=layout.region, host=host,
             port=ports[2],
@@ -230,7 +235,7 @@ class AliyunDoubles:
         try:
             for double in self.doubles:
                 double.start()
-            create_tables(self.tablestore.client(), self.layout.table)
+            create_tables(self._admin_client(), self.layout.table)
         except BaseException:
             self.stop()
             raise
@@ -246,7 +251,14 @@ class AliyunDoubles:
         """Forget every row, object and message, the fault plans and the counters; the empty table is back."""
         for double in self.doubles:
             double.reset()
-        create_tables(self.tablestore.client(), self.layout.table)
+        create_tables(self._admin_client(), self.layout.table)
+
+    def _admin_client(self) -> Any:
+        """The Tablestore SDK's client with the stack's key, its logger silenced as the functions' is (it would log
+        the security token at DEBUG)."""
+        from shared.storage.tablestore_store import quiet_sdk_logger  # noqa: PLC0415
+
+        return self.tablestore.client(logger_name=quiet_sdk_logger())
 
     def outputs(self) -> dict[str, str]:
         """The stack's outputs (template.yml ``Outputs``) with the doubles' endpoints; those the doubles do not
@@ -284,6 +296,11 @@ class AliyunDoubles:
             f"    mns                {self.mns.endpoint}  queues {', '.join(layout.queues)}",
             f"    control APIs       <endpoint>/_double/ (faults, stats, reset); key checked: {self.access_key_id}",
         ]
+
+
+def new_sts_token() -> str:
+    """A security token for the stack's temporary key (STS tokens are long opaque strings; the form is ours)."""
+    return "CAIS" + secrets.token_urlsafe(48)
 
 
 def write_env_file(path: Path, env: Mapping[str, str]) -> Path:

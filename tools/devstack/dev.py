@@ -25,7 +25,7 @@ import signal
 import sys
 import threading
 from collections.abc import MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any, cast
@@ -37,7 +37,7 @@ from shared.config import ConfigError
 from shared.storage import ConsumerQueue, StorageSettings, open_queue
 from shared.webhooks import generate_secret
 from tools.deployment import DeploymentError
-from tools.devstack.aliyun import ENV_FILE, AliyunDoubles, write_env_file
+from tools.devstack.aliyun import ENV_FILE, AliyunDoubles, new_sts_token, write_env_file
 from tools.devstack.demo import DemoApp
 from tools.devstack.gateway import DEFAULT_ROUTES, Gateway
 from tools.devstack.worker import QueueWorker
@@ -81,6 +81,10 @@ def dev_secrets(data_dir: Path) -> dict[str, str]:
     return values
 
 
+def _accepting(config: SandboxConfig, sts_token: str | None) -> SandboxConfig:
+    return config if sts_token is None else replace(config, security_tokens=config.security_tokens | {sts_token})
+
+
 class DevStack:
     """Everything ``./scripts/dev`` runs; usable in-process by tests (``port 0`` everywhere).
 
@@ -113,14 +117,15 @@ class DevStack:
             if offered:  # an unknown region: left to the functions' settings to refuse, naming it
                 env.setdefault("CLOUDAUTH_PRODUCT_CODE", offered[0])
                 env.setdefault("CLOUDAUTH_PRODUCTS", ",".join(offered))
-            self.sandbox = SandboxServer(
-                SandboxConfig.from_env(env, host=self.config.host, port=self.config.sandbox_port),
-                verbose=not self.config.quiet_sandbox,
-            )
+            sts_token = self._sts_token()
+            config = SandboxConfig.from_env(env, host=self.config.host, port=self.config.sandbox_port)
+            self.sandbox = SandboxServer(_accepting(config, sts_token), verbose=not self.config.quiet_sandbox)
             env["CLOUDAUTH_ENDPOINT"] = self.sandbox.start()
             env["ALIBABA_CLOUD_ACCESS_KEY_ID"] = self.sandbox.config.access_key_id
             env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] = self.sandbox.config.access_key_secret
             env.pop("ALIBABA_CLOUD_SECURITY_TOKEN", None)
+            if sts_token is not None:
+                env["ALIBABA_CLOUD_SECURITY_TOKEN"] = sts_token
         self.gateway = Gateway(
             PROJECT_ROOT / "functions",
             routes=DEFAULT_ROUTES,
@@ -162,6 +167,13 @@ class DevStack:
             **origin,
         ).start()
         return self
+
+    def _sts_token(self) -> str | None:
+        """With the doubles, the functions get an STS key as FC's role gives them (key, secret and token): the
+        sandbox and the doubles accept the token, and refuse the key without it."""
+        if self.doubles is not None:
+            return self.doubles.security_token
+        return new_sts_token() if self.config.aliyun_doubles else None
 
     def _start_doubles(self) -> None:
         """Start the doubles (unless given), point the storage variables at them, write ``ENV_FILE``."""

@@ -7,6 +7,14 @@ returned FC response dict becomes the HTTP response. A crashing handler, a faile
 return value gives a 502 JSON error, and the gateway keeps serving. Connections are served on a bounded pool of
 threads (``max_threads``), each with a ``request_timeout``; beyond the bound they wait in the listen backlog.
 
+Bodies are read only when they may be used. FC reads a request before the function runs; this gateway reads
+the socket itself, so it does better: a declared ``Content-Length`` over ``max_body_bytes`` is refused at once
+(413), and a route may have a **body gate** — the function's own checks on the headers alone (the initializer's:
+the declared length against ``KYC_MAX_BODY_BYTES`` and the bearer token, :func:`frontend_body_gate`). A request
+its gate refuses reaches the function with its body unread (empty) and the connection is closed after the answer,
+so the refusal (401, 413, with the function's CORS headers) is the function's own, and an unauthenticated client
+cannot make the gateway read, hold or parse a large body.
+
 Routing is longest-prefix: a prefix matches itself and everything below it (``/verifications`` matches
 ``/verifications/abc``; ``/`` matches everything, so it is the fallback). Targets are either functions
 (:class:`Route`) or ``extra_handlers``: plain callables with the FC handler contract
@@ -40,7 +48,8 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from shared import jsonutil
-from shared.fc import is_text_media_type
+from shared.config import ConfigError
+from shared.fc import Headers, is_text_media_type
 from tools.devstack.runtime import FcContext, FunctionMeta, ServiceMeta, new_request_id
 
 log = logging.getLogger("tools.devstack.gateway")
@@ -53,15 +62,47 @@ REQUEST_TIMEOUT = 30.0  # seconds a connection may sit idle while its request is
 _HOP_BY_HOP = frozenset({"connection", "content-length", "transfer-encoding", "keep-alive", "date", "server"})
 
 
+#: ``gate(headers, declared_length)``: whether a request's body may be read (the request is not refused by
+#: what its headers alone already say).
+BodyGate = Callable[[Headers, int], bool]
+
+
+def frontend_body_gate() -> BodyGate:
+    """The initializer's checks before a body is read, from its settings in the environment: the declared length
+    within ``KYC_MAX_BODY_BYTES`` and a valid bearer token (:func:`shared.handlers.initializer.authenticate`)."""
+    from shared.fc import HttpError  # noqa: PLC0415 - the gateway's users that never route /verifications skip it
+    from shared.handlers.initializer import authenticate  # noqa: PLC0415
+    from shared.verifications import FrontendSettings  # noqa: PLC0415
+
+    settings = FrontendSettings.from_env()
+
+    def gate(headers: Headers, declared_length: int) -> bool:
+        if declared_length > settings.max_body_bytes:
+            return False
+        try:
+            authenticate(headers, settings)
+        except HttpError:
+            return False
+        return True
+
+    return gate
+
+
 @dataclass(frozen=True)
 class Route:
-    """Requests whose path is ``prefix`` or below it go to ``functions/<function_name>/index.py``."""
+    """Requests whose path is ``prefix`` or below it go to ``functions/<function_name>/index.py``. ``body_gate``
+    builds the route's :data:`BodyGate`, once, at the first request with a body (after the stack has set the
+    environment); a gate that cannot be built (the function's configuration is broken) admits every body."""
 
     prefix: str
     function_name: str
+    body_gate: Callable[[], BodyGate] | None = None
 
 
-DEFAULT_ROUTES: tuple[Route, ...] = (Route("/verifications", "initializer"), Route("/callback", "result_fetcher"))
+DEFAULT_ROUTES: tuple[Route, ...] = (
+    Route("/verifications", "initializer", body_gate=frontend_body_gate),
+    Route("/callback", "result_fetcher"),
+)
 
 
 ExtraHandler = Callable[[bytes, FcContext], Any]
@@ -253,6 +294,9 @@ class Gateway:
         self.request_timeout = request_timeout
         self._functions: dict[str, _Function] = {}
         self._functions_lock = threading.Lock()
+        self._gate_factories = {r.prefix: r.body_gate for r in routes if r.body_gate is not None}
+        self._gates: dict[str, BodyGate | None] = {}
+        self._gates_lock = threading.Lock()
         targets: list[tuple[str, str | ExtraHandler]] = [(r.prefix, r.function_name) for r in routes]
         targets.extend((prefix, fn) for prefix, fn in (extra_handlers or {}).items())
         for prefix, _ in targets:
@@ -380,12 +424,32 @@ class Gateway:
         return module.handler(payload, self.context(function_name))
 
     # -- HTTP
-    def target_for(self, path: str) -> str | ExtraHandler | None:
-        for prefix, target in self._targets:
+    def _prefix_for(self, path: str) -> str | None:
+        for prefix, _ in self._targets:
             base = prefix.rstrip("/")
             if path in (prefix, base) or path.startswith(base + "/"):
-                return target
+                return prefix
         return None
+
+    def target_for(self, path: str) -> str | ExtraHandler | None:
+        prefix = self._prefix_for(path)
+        return None if prefix is None else dict(self._targets)[prefix]
+
+    def admits_body(self, target: str, headers: Iterable[tuple[str, str]], declared_length: int) -> bool:
+        """Whether the body of a request to ``target`` may be read (its route's :data:`BodyGate`)."""
+        prefix = self._prefix_for(urlsplit(target).path or "/")
+        factory = self._gate_factories.get(prefix or "")
+        if factory is None or prefix is None:
+            return True
+        with self._gates_lock:
+            if prefix not in self._gates:
+                try:
+                    self._gates[prefix] = factory()
+                except ConfigError:
+                    log.warning("route %s: no body gate (the function's configuration is invalid)", prefix)
+                    self._gates[prefix] = None
+            gate = self._gates[prefix]
+        return gate is None or gate(Headers(list(headers)), declared_length)
 
     def handle(
         self, method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes, source_ip: str, protocol: str
@@ -464,13 +528,16 @@ class Gateway:
                 if length > gateway.max_body_bytes:
                     self.close_connection = True
                     return (*_error(413, "PayloadTooLarge", "request body too large"), "")
-                body = self.rfile.read(length) if length else b""
+                body = b""
+                if length and gateway.admits_body(self.path, self.headers.items(), length):
+                    body = self.rfile.read(length)
+                elif length:  # the function answers from the headers; the body is never read
+                    self.close_connection = True
                 return gateway.handle(
                     self.command, self.path, self.headers.items(), body, self.client_address[0], self.request_version
                 )
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
-
             def __getattr__(self, name: str) -> Any:
                 # Any other method (TRACE, QUERY, ...) reaches the function too, whose router answers 405 JSON,
                 # instead of http.server's 501 HTML page.

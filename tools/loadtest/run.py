@@ -3,15 +3,19 @@
 What it does (everything on 127.0.0.1, bounded in count and time):
 
 1. starts the stack in-process (sandbox, gateway, queue worker, sweeper every second) with short recheck, sweep,
-   abandon and webhook-retry schedules, and two webhook subscribers of its own that verify signatures and answer
-   503 to a share of requests at random;
+   abandon and webhook-retry schedules, and webhook subscribers of its own that verify signatures: two answer 503
+   to a share of requests at random (flaky), one drips its answer past the delivery deadline for a share of
+   requests (dripping), one answers 429 with a ``Retry-After`` to a share (asking for a pause);
 2. tells the sandbox to fail a share of Initialize and CheckResult calls (InternalError / Throttling.Api), to send
    every callback twice and late, and to lose a share of callbacks altogether;
 3. runs ``--flows`` flows with ``--concurrency`` threads: ``POST /verifications`` with a JWT (retried on the
    documented 502/503), completes the transaction through the sandbox's control API with a random outcome
    (pass, fail, spoof, pending, abandon), reads the verification once;
 4. waits until every transaction is final (or ABANDONED) and every final one was delivered to every subscriber,
-   then checks the guarantees and prints a table. Exit status 1 when any guarantee failed.
+   then checks the guarantees and prints a table. Exit status 1 when any guarantee failed. Besides the flows'
+   guarantees, the subscribers' logs show that each subscriber retries on its own: the one asking for a pause is
+   never retried before it asked, a flaky one failing the same moment is not made to wait for that pause, and a
+   dripping one holds back no other subscriber's delivery of the same event.
 
 ``--aliyun-doubles`` runs the same on the aliyun backend: the functions use Tablestore, OSS and MNS over their
 wire protocols, played by the doubles (``tools/devstack/aliyun.py``), with the same guarantees.
@@ -38,7 +42,7 @@ from urllib.parse import urlsplit
 
 from shared import jsonutil
 from shared.status import TERMINAL, Status
-from tools.loadtest.receiver import WebhookReceiver
+from tools.loadtest.receiver import Attempt, Behaviour, WebhookReceiver
 
 OUTCOMES = (("pass", 0.40), ("fail", 0.15), ("spoof", 0.10), ("pending", 0.20), ("abandon", 0.15))
 DOC_TYPES = ("01000000", "00000008", "00000006")
@@ -61,7 +65,11 @@ class LoadConfig:
     duplicate_callbacks: int = 2
     callback_delay: float = 0.2
     webhook_fail_rate: float = 0.20
-    subscribers: int = 2
+    subscribers: int = 2  # flaky ones (webhook_fail_rate), besides the dripping one and the Retry-After one
+    drip_rate: float = 0.15
+    retry_after_rate: float = 0.25
+    retry_after: int = 8  # seconds; longer than any step of the load test's webhook schedule (5 s ± 20 %)
+    webhook_timeout: float = 2.0  # KYC_WEBHOOK_TIMEOUT: a dripped answer is cut off after this
     seed: int = 7
     settle_timeout: float = 240.0
     verbose: bool = False
@@ -133,10 +141,17 @@ class LoadTest:
     def __init__(self, config: LoadConfig) -> None:
         self.config = config
         self.data_dir = tempfile.mkdtemp(prefix="kyc-loadtest-")
-        self.receivers = [
-            WebhookReceiver(f"sub{i + 1}", fail_rate=config.webhook_fail_rate, seed=config.seed + i)
-            for i in range(config.subscribers)
+        flaky = Behaviour(fail_rate=config.webhook_fail_rate)
+        self.flaky = [
+            WebhookReceiver(f"sub{i + 1}", behaviour=flaky, seed=config.seed + i) for i in range(config.subscribers)
         ]
+        self.dripping = WebhookReceiver("drip", behaviour=Behaviour(drip_rate=config.drip_rate), seed=config.seed + 100)
+        self.pausing = WebhookReceiver(
+            "later", behaviour=Behaviour(retry_after_rate=config.retry_after_rate, retry_after=config.retry_after),
+            seed=config.seed + 200,
+        )
+        # The dripping one before the pausing one: delivered one after the other, the pausing one would wait.
+        self.receivers = [*self.flaky, self.dripping, self.pausing]
         self.vendor_calls: Counter[tuple[str, str]] = Counter()
         self._vendor_lock = threading.Lock()
         self.flows: list[Flow] = []
@@ -152,10 +167,12 @@ class LoadTest:
             "KYC_DATA_DIR": self.data_dir,
             "KYC_RATE_LIMIT_PER_HOUR": "0",
             "KYC_SWEEP_AFTER": "2",
-            "KYC_ABANDON_AFTER": "12",
+            # A pending flow whose callbacks are both lost and one of whose checks meets an injected error needs
+            # several sweeps: at 12 s a loaded run (the dripping and pausing subscribers) abandoned one in ~500.
+            "KYC_ABANDON_AFTER": "20",
             "KYC_RECHECK_SCHEDULE": "0.5,1,1,2,2",
             "KYC_WEBHOOK_RETRY_SCHEDULE": "0.5,1,1,2,2,3,3,5,5,5",
-            "KYC_WEBHOOK_TIMEOUT": "5",
+            "KYC_WEBHOOK_TIMEOUT": str(self.config.webhook_timeout),
             "KYC_WEBHOOKS": jsonutil.dumps_str([r.subscriber() for r in self.receivers]),
             "KYC_WEBHOOK_ALLOW_PRIVATE": "Y",
             "SANDBOX_QPS": "10000",  # the injected Throttling.Api stands in for the vendor's real limit
@@ -337,9 +354,10 @@ def build_report(test: LoadTest, statuses: dict[str, str], callbacks: list[dict[
                f"{len(sent_callbacks)} (x{cfg.duplicate_callbacks}, {cfg.callback_delay}s late)")
     answers = Counter(str(c.get("httpStatus") or c.get("error") or c["status"]) for c in sent_callbacks)
     report.add("faults", "callback answers", ", ".join(f"{k}: {n}" for k, n in sorted(answers.items())))
-    refused = sum(r.inbox.refused for r in test.receivers)
-    report.add("faults", "webhook requests refused (503)",
-               f"{refused} ({cfg.webhook_fail_rate:.0%} at random, {cfg.subscribers} subscribers)")
+    for receiver in test.receivers:
+        report.add("faults", f"subscriber {receiver.name}: refused / requests",
+                   f"{receiver.inbox.refused} / {sum(receiver.inbox.attempts.values())} "
+                   f"({receiver.behaviour.describe()})")
     # what came out
     by_status = Counter(statuses.values())
     report.add("results", "transactions by status", ", ".join(f"{s} {by_status[s]}" for s in sorted(by_status)))
@@ -377,7 +395,9 @@ def build_report(test: LoadTest, statuses: dict[str, str], callbacks: list[dict[
     report.guarantee(not bad_callbacks, "callbacks saw no 5xx but documented 503")
     report.guarantee(all(s in FINAL for s in statuses.values()), "every transaction final or ABANDONED")
     wrong = [f for f in started if statuses.get(f.merchant_biz_id or "") != f.expected]
-    report.guarantee(not wrong, f"every final status is the outcome's ({len(wrong)} differ)")
+    differ = ", ".join(f"{f.outcome}→{statuses.get(f.merchant_biz_id or '')}" for f in wrong[:3])
+    report.guarantee(not wrong, f"every final status is the outcome's ({len(wrong)} differ{': ' if wrong else ''}"
+                     f"{differ})")
     undelivered = [m for m, s in statuses.items() if s in FINAL
                    and not all(r.inbox.delivered(m, s) for r in test.receivers)]
     report.guarantee(not undelivered, f"every final one delivered to every subscriber ({len(undelivered)} not)")
@@ -385,7 +405,60 @@ def build_report(test: LoadTest, statuses: dict[str, str], callbacks: list[dict[
     report.guarantee(sum(r.inbox.bad_signatures for r in test.receivers) == 0, "every webhook signature verified")
     dead = test.deadletters()
     report.guarantee(dead == 0, f"nothing dead-lettered ({dead})")
+    subscriber_guarantees(test, report)
     return report
+
+
+def _next_after(attempts: list[Attempt], index: int) -> Attempt | None:
+    return attempts[index + 1] if index + 1 < len(attempts) else None
+
+
+def subscriber_guarantees(test: LoadTest, report: Report) -> None:
+    """Each subscriber retries on its own schedule, read from the subscribers' own logs (monotonic arrival times)."""
+    cfg = test.config
+    pausing = test.pausing.inbox.history()
+    # 1. The subscriber asking for a pause is never retried before it asked.
+    early, asked = [], 0
+    for attempts in pausing.values():
+        for i, attempt in enumerate(attempts):
+            following = _next_after(attempts, i)
+            if attempt.retry_after is not None and following is not None:
+                asked += 1
+                if following.at - attempt.at < attempt.retry_after - 0.05:
+                    early.append(following.at - attempt.at)
+    report.guarantee(not early, f"Retry-After honoured: no retry before it ({asked} retries)")
+    # 2. A flaky subscriber failing at the same moment is not made to wait for that pause: its next attempt does
+    #    not come together with the pausing one's, after the pause (how a follow-up shared by both arrives).
+    #    Only its timing together with the pause counts, not its delay alone, which a loaded worker stretches.
+    held, cases, gaps = 0, 0, []
+    for receiver in test.flaky:
+        for msg_id, attempts in receiver.inbox.history().items():
+            paused = pausing.get(msg_id, [])
+            for i, attempt in enumerate(attempts):
+                following = _next_after(attempts, i)
+                if attempt.answer == "accepted" or following is None:
+                    continue
+                for j, pause in enumerate(paused):
+                    resumed = _next_after(paused, j)
+                    if pause.retry_after is None or abs(pause.at - attempt.at) >= 0.5:
+                        continue  # not refused by both in (about) the same delivery
+                    cases += 1
+                    gaps.append(following.at - attempt.at)
+                    held += (resumed is not None and abs(following.at - resumed.at) < 0.5
+                             and following.at >= pause.at + cfg.retry_after - 0.05)  # fmt: skip
+    worst = f", slowest {max(gaps):.1f} s" if gaps else ""
+    report.guarantee(held == 0, f"flaky ones not held by another's Retry-After ({cases} retries{worst})")
+    # 3. A dripping subscriber holds back no other subscriber's delivery of the same event.
+    first_attempts = {r.name: {m: a[0] for m, a in r.inbox.history().items() if a} for r in test.receivers}
+    lags = [
+        abs(first_attempts[r.name][msg_id].at - drip.at)
+        for msg_id, drip in first_attempts["drip"].items() if drip.answer == "dripped"
+        for r in test.receivers if r is not test.dripping and msg_id in first_attempts[r.name]
+    ]  # fmt: skip
+    late = [lag for lag in lags if lag >= cfg.webhook_timeout]
+    dripped = sum(1 for a in first_attempts["drip"].values() if a.answer == "dripped")
+    report.guarantee(not late, f"a drip holds back no other delivery ({dripped} drips, others "
+                     f"≤ {max(lags, default=0.0):.2f} s apart)")
 
 
 def run(config: LoadConfig) -> int:
@@ -419,7 +492,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="a small run (40 flows, concurrency 8) for CI")
     parser.add_argument("--error-rate", type=float, default=0.10, help="vendor errors on Initialize/CheckResult")
     parser.add_argument("--lost-callbacks", type=float, default=0.05)
-    parser.add_argument("--webhook-fail-rate", type=float, default=0.20)
+    parser.add_argument("--webhook-fail-rate", type=float, default=0.20, help="503s of the two flaky subscribers")
+    parser.add_argument("--drip-rate", type=float, default=0.15, help="answers the dripping subscriber drips")
+    parser.add_argument("--retry-after-rate", type=float, default=0.25,
+                        help="answers of the pausing subscriber that are 429 with Retry-After")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--timeout", type=float, default=240.0, help="seconds to wait for the system to settle")
     parser.add_argument("--verbose", action="store_true", help="show the functions' logs")
@@ -432,6 +508,6 @@ def main(argv: list[str] | None = None) -> int:
     config = LoadConfig(
         flows=flows, concurrency=concurrency, error_rate=args.error_rate, lost_callbacks=args.lost_callbacks,
         webhook_fail_rate=args.webhook_fail_rate, seed=args.seed, settle_timeout=args.timeout, verbose=args.verbose,
-        aliyun_doubles=args.aliyun_doubles,
+        drip_rate=args.drip_rate, retry_after_rate=args.retry_after_rate, aliyun_doubles=args.aliyun_doubles,
     )
     return run(config)

@@ -2,14 +2,17 @@
 
 Dead-letter bodies are JSON:
 
-* ``{"kind": "notify", "reason": ..., "merchantBizId": ..., "subscriber": ...}`` from the notifier
-  (``webhook_undeliverable`` with ``attempts``/``lastError``/``lastStatus``, ``not_final``, ``malformed_message``);
+* ``{"kind": "notify", "reason": ..., "merchantBizId": ..., "subscriber": ..., "subscriberKey": ...}`` from the
+  notifier (``webhook_undeliverable`` with ``attempts``/``lastError``/``lastStatus``, ``not_final``,
+  ``malformed_message``); ``subscriber`` is the URL as :func:`shared.urls.display_url` prints it (older dead
+  letters stored the whole URL: it is shown the same way), ``subscriberKey`` names the subscriber for redrive;
 * ``{"kind": "trigger", "queue": "recheck"|"notify", "body": "<original message text>"}`` from a queue trigger
   (locally the dev worker) that gave up on a message.
 
 Redrive puts a message back where it belongs and then deletes it from the dead-letter queue: an undeliverable
-webhook goes to the notify queue as ``{"merchantBizId", "attempt": 0, "pending": [subscriber]}`` (only that
-subscriber is sent the event again, with a fresh retry schedule); a trigger message goes back to its queue as it
+webhook goes to the notify queue as ``{"merchantBizId", "attempt": 0, "pending": [subscriberKey]}`` (only that
+subscriber is sent the event again, with a fresh retry schedule; an older dead letter without a key names it by
+its stored URL); a trigger message goes back to its queue as it
 was. Messages that cannot be redriven (a malformed notify message, an unknown kind) stay where they are.
 
 Selection works by receiving: selected messages are handled and deleted, the others are held (invisible) for
@@ -27,6 +30,7 @@ from typing import Any, Protocol, cast
 from shared import jsonutil
 from shared.storage import ReceiptInvalid, ReceivedMessage, StorageError
 from shared.storage.sqlite_queue import SqliteQueue
+from shared.urls import display_url
 
 from .common import EXIT_FAILED, EXIT_OK, Context, OpsError, UsageError, add_yes, iso, parse_duration
 
@@ -66,6 +70,8 @@ def parse_body(body: bytes) -> dict[str, Any]:
 
 def view(message: ReceivedMessage) -> dict[str, Any]:
     body = parse_body(message.body)
+    if isinstance(body.get("subscriber"), str):  # older dead letters stored the URL with its credentials
+        body["subscriber"] = display_url(body["subscriber"])
     return {
         "messageId": message.message_id,
         "enqueuedAt": iso(message.first_enqueued_at),
@@ -89,7 +95,7 @@ def destination(body: dict[str, Any]) -> Destination | str:
         if not isinstance(mbid, str) or not mbid:
             return "notify dead letter without merchantBizId (malformed original message)"
         message: dict[str, Any] = {"merchantBizId": mbid, "attempt": 0}
-        subscriber = body.get("subscriber")
+        subscriber = body.get("subscriberKey", body.get("subscriber"))
         if isinstance(subscriber, str) and subscriber:
             message["pending"] = [subscriber]
         return Destination("notify", jsonutil.dumps(message))
