@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
@@ -49,6 +48,8 @@ from shared.log import get_logger, register_secret
 from shared.messages import NotifyMessage
 from shared.status import Status
 from shared.storage import ObjectNotFound, ObjectStore, Queue, StorageError, TransactionRecord, TransactionStore
+from shared.subcodes import sub_code_message
+from shared.timestamps import rfc3339
 from shared.urls import display_url, is_safe_url, plain_http_allowed
 from shared.webhooks import InvalidWebhookSecret, WebhookSecret, signature_headers
 
@@ -233,12 +234,6 @@ def webhook_id(record: TransactionRecord) -> str:
     return f"msg_{record.merchant_biz_id}_{record.status.lower()}"
 
 
-def _iso(epoch: float | None) -> str | None:
-    if epoch is None:
-        return None
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 class Notifier:
     def __init__(
         self,
@@ -309,12 +304,13 @@ class Notifier:
             "status": record.status,
             "passed": record.passed,
             "subCode": record.sub_code,
+            "subCodeMessage": sub_code_message(record.sub_code, record.status),
             "productCode": record.product_code,
             "docType": record.doc_type or None,  # None: the product verifies no document
             "face": record.face,
         }
         # The event's timestamp is when the result became final: stable across retries, unlike webhook-timestamp.
-        event = {"type": event_type, "timestamp": _iso(record.finalized_at or record.updated_at), "data": data}
+        event = {"type": event_type, "timestamp": rfc3339(record.finalized_at or record.updated_at), "data": data}
         disclosures = {s.disclosure for s in targets}
         full = self._full_identity(record) if any(d.clear and d.fields for d in disclosures) else None
         return {

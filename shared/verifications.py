@@ -61,6 +61,8 @@ from shared.log import get_logger, log_context, register_secret
 from shared.ratelimit import WINDOW_SECONDS, claim_slot, release_slot
 from shared.status import Status
 from shared.storage import RecordExists, StorageError, TransactionRecord, TransactionStore
+from shared.subcodes import sub_code_message
+from shared.timestamps import rfc3339
 from shared.urls import UnsafeUrl, check_url, plain_http_allowed, unsafe_character_at
 
 logger = get_logger("kyc.initializer")
@@ -259,19 +261,23 @@ def return_url_allowed(url: str, allowlist: tuple[str, ...]) -> bool:
 
 def verification_view(record: TransactionRecord, *, disclosure: Disclosure = MINIMAL) -> dict[str, Any]:
     """What the owner's frontend may see: the outcome and the face verdicts, and of the masked identity only what
-    ``disclosure`` selects (by default nothing: ``identity`` is null); never PII in clear."""
+    ``disclosure`` selects (by default nothing: ``identity`` is null); never PII in clear. Times are RFC 3339 (UTC);
+    while PENDING, ``checkCount`` and ``nextCheckAt`` tell how often the vendor was asked again and when next."""
     return {
         "merchantBizId": record.merchant_biz_id,
         "transactionId": record.transaction_id,
         "status": record.status,
         "passed": record.passed,
         "subCode": record.sub_code,
+        "subCodeMessage": sub_code_message(record.sub_code, record.status),
         "productCode": record.product_code,
         "docType": record.doc_type or None,  # None: the product verifies no document
         "docTypeName": doctypes.document_name(record.doc_type) if record.doc_type else None,
-        "createdAt": record.created_at,
-        "updatedAt": record.updated_at,
-        "finalizedAt": record.finalized_at,
+        "createdAt": rfc3339(record.created_at),
+        "updatedAt": rfc3339(record.updated_at),
+        "finalizedAt": rfc3339(record.finalized_at),
+        "checkCount": record.check_count,
+        "nextCheckAt": rfc3339(record.next_check_at),
         "identity": Disclosure(disclosure.fields).identity(record.identity_masked),  # masked, whatever it says
         "face": record.face,
     }

@@ -43,13 +43,15 @@ def build_cloudauth_client(env: Env | None = None) -> CloudAuthClient:
     return CloudAuthClient(CloudAuthSettings.from_env(environ() if env is None else env))
 
 
-def build_verifications(env: Env | None = None, *, client: CloudAuthClient | None = None) -> Verifications:
+def build_verifications(
+    env: Env | None = None, *, client: CloudAuthClient | None = None, stores: Stores | None = None
+) -> Verifications:
     """Frontend settings, then storage, then the vendor client."""
     from shared.verifications import FrontendSettings, Verifications  # noqa: PLC0415
 
     env = environ() if env is None else env
     settings = FrontendSettings.from_env(env)
-    stores = open_stores(StorageSettings.from_env(env))
+    stores = stores or open_stores(StorageSettings.from_env(env))
     client = client or build_cloudauth_client(env)
     return Verifications(settings=settings, client=client, store=stores.transactions)
 

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from shared import jsonutil
 from shared.cloudauth import (
     ENUMS,
     INITIALIZE_PARAMETERS,
@@ -17,7 +16,7 @@ from shared.cloudauth import (
     ParameterError,
 )
 from shared.cloudauth.params import validate_initialize
-from tests.conftest import REFERENCE_DIR
+from tests.conftest import vendor_api_metadata
 
 SECRET_VALUE = "PII-Zhang-San-411000199001010001"
 
@@ -142,7 +141,7 @@ def _valid_sample(name: str) -> str:
 
 
 def test_every_initialize_parameter_in_the_vendor_metadata_is_accepted() -> None:
-    metadata = jsonutil.loads((REFERENCE_DIR / "cloudauth-intl-2022-08-09.api.json").read_bytes())
+    metadata = vendor_api_metadata()
     names = [p["name"] for p in metadata["apis"]["Initialize"]["parameters"]]
     assert len(names) >= 50
     for name in names:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from shared import jsonutil
+from shared.storage import StorageSettings, open_transaction_store
 from tests.conftest import ROOT
 from tests.test_cloudauth_fakeserver import FakeCloudAuth, Reply, error_body, fake
 from tools.ops import kyc
@@ -65,29 +66,48 @@ def test_check_result_images_are_written_privately_and_listed(fake: FakeCloudAut
     assert fake.requests[0].query["IsReturnImage"] == "Y"
 
 
-def test_initialize_prints_ids_and_sends_the_hashed_user(fake: FakeCloudAuth) -> None:
-    env = fake.env(KYC_USER_ID_PEPPER="pepper-for-tests-0123456789")
+def frontend_env(fake: FakeCloudAuth, tmp_path: Path, **overrides: str) -> dict[str, str]:
+    """What the initializer function runs with, pointed at the scripted vendor and a data directory of its own."""
+    return fake.env(KYC_DATA_DIR=str(tmp_path / "data"), KYC_PUBLIC_URL="http://127.0.0.1:9000",
+                    KYC_JWT_SECRET="j" * 40, KYC_USER_ID_PEPPER="pepper-for-tests-0123456789",
+                    KYC_RETURN_URL_ALLOWLIST="https://m.example/", **overrides)
+
+
+def test_initialize_goes_through_the_initializer_and_stores_a_pending_row(fake: FakeCloudAuth, tmp_path: Path) -> None:
+    env = frontend_env(fake, tmp_path)
     code, out, err = run(["initialize", "--doc-type", "01000000", "--meta-info", META, "--return-url",
-                          "https://m.example/r", "--user", "alice@example.com", "--merchant-biz-id", "biz42",
-                          "--callback-url", "http://127.0.0.1:9/cb", "--param", "IdSpoof=Y",
-                          "--param", "LanguageConfig=en"], env)
+                          "https://m.example/r", "--user", "alice@example.com", "--field", "idSpoof=Y"], env)
     assert code == 0, err
     printed = jsonutil.loads(out)
-    assert printed == {"merchantBizId": "biz42", "transactionId": "08573be80f944d95ac812e019e3655a8",
-                       "transactionUrl": "https://cloudauth.example/flow?t=08573be80f944d95ac812e019e3655a8"}
-    query = fake.requests[0].query
+    assert printed["transactionId"] == "08573be80f944d95ac812e019e3655a8"
+    assert printed["transactionUrl"] == "https://cloudauth.example/flow?t=08573be80f944d95ac812e019e3655a8"
     expected = hmac.new(b"pepper-for-tests-0123456789", b"alice@example.com", hashlib.sha256).hexdigest()
-    assert query["MerchantUserId"] == expected
-    assert (query["IdSpoof"], query["LanguageConfig"], query["MetaInfo"]) == ("Y", "en", META)
-    assert "alice" not in fake.requests[0].path and "note:" not in err
+    query = fake.requests[0].query
+    assert query["MerchantUserId"] == expected and query["IdSpoof"] == "Y" and query["MetaInfo"] == META
+    assert query["CallbackUrl"].startswith("http://127.0.0.1:9000/callback?merchantBizId=")
+    row = open_transaction_store(StorageSettings.from_env(env)).get(printed["merchantBizId"])
+    assert row is not None and row.status == "PENDING" and row.merchant_user_id == expected
+    assert "alice" not in fake.requests[0].path
 
 
-def test_initialize_without_pepper_says_it_uses_the_development_pepper(fake: FakeCloudAuth) -> None:
-    code, out, err = run(["initialize", "--doc-type", "01000000", "--meta-info", META, "--return-url",
-                          "https://m.example/r", "--user", "alice"], fake.env())
-    assert code == 0
-    assert "development pepper" in err
-    assert len(jsonutil.loads(out)["merchantBizId"]) == 32
+def test_initialize_refuses_what_post_verifications_refuses_with_exit_2_and_no_vendor_call(
+    fake: FakeCloudAuth, tmp_path: Path
+) -> None:
+    code, _, err = run(["initialize", "--doc-type", "01000000", "--meta-info", META, "--user", "u",
+                        "--field", "noSuchField=1"], frontend_env(fake, tmp_path))
+    assert code == 2 and err.startswith("error: UnknownField: unknown field(s): noSuchField")
+    code, _, err = run(["initialize", "--doc-type", "01000000", "--meta-info", META, "--user", "u",
+                        "--return-url", "https://evil.example/"], frontend_env(fake, tmp_path))
+    assert code == 2 and "ReturnUrlNotAllowed" in err
+    assert fake.requests == []
+
+
+def test_initialize_without_the_initializer_s_pepper_is_a_config_error_naming_it(
+    fake: FakeCloudAuth, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in frontend_env(fake, tmp_path).items() if k != "KYC_USER_ID_PEPPER"}
+    code, _, err = run(["initialize", "--doc-type", "01000000", "--meta-info", META, "--user", "u"], env)
+    assert code == 2 and "KYC_USER_ID_PEPPER" in err and fake.requests == []
 
 
 def test_vendor_error_prints_code_and_message_and_exits_1(fake: FakeCloudAuth) -> None:
@@ -97,17 +117,10 @@ def test_vendor_error_prints_code_and_message_and_exits_1(fake: FakeCloudAuth) -
     assert err.strip() == "error: TransactionIdInvalid: transaction id is invalid"
 
 
-def test_validation_error_exits_2_without_calling_the_vendor(fake: FakeCloudAuth) -> None:
-    code, _, err = run(["initialize", "--doc-type", "01000000", "--meta-info", META, "--return-url",
-                        "https://m.example/r", "--user", "u", "--param", "NoSuchParam=1"], fake.env())
-    assert code == 2 and "error: InvalidParameter: NoSuchParam is not an Initialize parameter" in err
-    assert fake.requests == []
-
-
-def test_malformed_param_option_exits_2(fake: FakeCloudAuth) -> None:
-    code, _, err = run(["initialize", "--doc-type", "01000000", "--meta-info", META, "--return-url",
-                        "https://m.example/r", "--user", "u", "--param", "IdSpoof"], fake.env())
-    assert code == 2 and "Name=Value" in err
+def test_malformed_field_option_exits_2(fake: FakeCloudAuth, tmp_path: Path) -> None:
+    code, _, err = run(["initialize", "--doc-type", "01000000", "--meta-info", META, "--user", "u",
+                        "--field", "idSpoof"], frontend_env(fake, tmp_path))
+    assert code == 2 and "name=value" in err
 
 
 def test_missing_configuration_exits_2_naming_the_variable(fake: FakeCloudAuth) -> None:

@@ -6,6 +6,9 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -33,6 +36,7 @@ from shared.storage import (
     open_queue,
     open_transaction_store,
 )
+from tests.conftest import ROOT
 from tests.sandbox.helpers import control
 from tests.test_fc_invoke import EVENTS, complete, stack, start_verification
 from tools.devstack.dev import DevStack
@@ -742,3 +746,98 @@ def test_dlq_list_and_purge_on_the_aliyun_backend(mns: FakeMns) -> None:
     assert code == 0, err
     assert jsonutil.loads(out)["messageIds"] == ["MSG0001"]
     assert [m["id"] for m in mns.messages] == ["MSG0002"] and all(s for _, _, s in mns.requests)
+
+
+# --- one behaviour for every command -----------------------------------------------------------------------
+
+
+def only_the_data_dir() -> dict[str, str]:
+    """What a person has in a fresh shell next to a running ./scripts/dev: nothing but (maybe) the data dir."""
+    keep = {"PATH", "HOME", "LANG", "KYC_DATA_DIR", "KYC_LOG_LEVEL"}
+    return {k: v for k, v in os.environ.items() if k in keep}
+
+
+def test_every_command_finds_the_local_stack_s_keys_pepper_and_ports_the_same_way(stack: DevStack) -> None:
+    env = only_the_data_dir()
+    code, out, err = run(["initialize", "--user", "erin", "--doc-type", "01000000", "--meta-info", "{}"], env)
+    assert code == 0, err
+    started = jsonutil.loads(out)
+    assert "note: using the local stack's settings from" in err
+    complete(stack, started["transactionId"])
+    code, out, err = run(["refetch", started["merchantBizId"]], env)  # the sandbox's key, from the stack's file
+    assert code == 0, err
+    assert jsonutil.loads(out)["status"] == "PASSED"
+    code, out, err = run(["invoke", "sweeper", "--event-file", str(EVENTS / "timer.json")], env)  # its port
+    assert code == 0, err
+    code, out, err = run(["erase", "--user", "erin", "--yes"], env)  # the same pepper as the initializer's
+    assert code == 0, err
+    assert jsonutil.loads(out)["erased"] == 1
+
+
+def test_a_command_that_needs_no_local_setting_does_not_mention_them(stack: DevStack) -> None:
+    code, _, err = run(["list"], only_the_data_dir())
+    assert code == 0 and "local stack" not in err
+
+
+def test_a_real_vendor_in_the_environment_is_never_mixed_with_the_sandbox_s_key(stack: DevStack) -> None:
+    env = {**only_the_data_dir(), "CLOUDAUTH_ENDPOINT": "https://cloudauth-intl.cn-hongkong.aliyuncs.com"}
+    code, _, err = run(["check-result", "--merchant-biz-id", "b", "--transaction-id", "t"], env)
+    assert code == 2 and "ALIBABA_CLOUD_ACCESS_KEY_ID" in err
+
+
+def test_empty_lists_say_so(stack: DevStack, local_env: dict[str, str]) -> None:
+    code, out, err = run(["list", "--status", "FAILED"])
+    assert (code, out, err.strip()) == (0, "", "note: no transactions match")
+    code, out, err = run(["dlq", "list"], local_env)
+    assert (code, out, err.strip()) == (0, "", "note: the dead-letter queue is empty")
+
+
+class ClosedPipe(io.StringIO):
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_reader_that_went_away_ends_the_command_quietly(stack: DevStack) -> None:
+    start_verification(stack)
+    err = io.StringIO()
+    code = kyc.main(["list"], env=dict(os.environ), stdout=ClosedPipe(), stderr=err)
+    assert (code, err.getvalue()) == (141, "")
+
+
+def test_list_piped_into_head_prints_one_line_and_no_traceback(stack: DevStack) -> None:
+    store = open_transaction_store(StorageSettings.from_env())
+    for i in range(3000):  # far more than a pipe buffer holds
+        store.create(TransactionRecord(merchant_biz_id=f"pipe{i:05d}", transaction_id=f"t{i}", merchant_user_id="u",
+                                       doc_type="01000000", created_at=1.0 + i, updated_at=1.0 + i))
+    proc = subprocess.run(
+        f"{sys.executable} -m tools.ops.kyc list --limit 3000 | head -1", shell=True,
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120,
+        check=False,
+    )
+    assert len(proc.stdout.splitlines()) == 1 and jsonutil.loads(proc.stdout)["merchantBizId"]
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
+
+
+def test_erase_at_a_terminal_shows_its_progress_and_piped_shows_none(stack: DevStack) -> None:
+    finalized(stack, "carol")
+    finalized(stack, "carol")
+    err = Tty()
+    code = kyc.main(["erase", "--user", "carol", "--yes"], env=dict(os.environ), stdout=io.StringIO(), stderr=err)
+    assert code == 0
+    assert "\rerase: 2/2 (100%) transactions" in err.getvalue() and err.getvalue().endswith("\n")
+    code, _, piped = run(["sweep"])
+    assert code == 0 and "\r" not in piped
+
+
+@pytest.mark.parametrize("fc2", [False, True])
+def test_invoke_against_a_closed_port_fails_in_seconds_with_one_line(fc2: bool) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    args = ["invoke", "sweeper", "--event-file", str(EVENTS / "timer.json"), "--endpoint", f"http://127.0.0.1:{port}"]
+    started = time.monotonic()
+    code, out, err = run([*args, "--service", "s"] if fc2 else args, {"PATH": os.environ.get("PATH", "")})
+    assert code == 1 and out == ""
+    assert err.strip().splitlines()[-1].startswith(f"error: TransportError: cannot reach http://127.0.0.1:{port}")
+    assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1
+    assert time.monotonic() - started < 10  # the SDK's own retries took about 30 s

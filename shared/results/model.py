@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Union
 
 import orjson
@@ -20,6 +21,7 @@ from shared.results.errors import ResultParseError
 from shared.results.identity import Identity, build_identity, guess_doc_type
 from shared.results.images import FACE_KEYS, ID_BACK_KEYS, ID_FRONT_KEYS, IMAGE_KEYS, Image, Images, find_image
 from shared.status import Status
+from shared.subcodes import SUB_CODES, sub_code_meaning
 
 # A parsed ``Ext*Info`` value: the JSON object/array when the vendor's string holds JSON, else the raw string.
 ExtValue = Union[dict[str, Any], list[Any], str, None]  # noqa: UP007 (a runtime alias: `|` needs 3.10 objects)
@@ -31,18 +33,13 @@ VerificationStatus = Status
 
 _STATUS_BY_PASSED = {"Y": VerificationStatus.PASSED, "N": VerificationStatus.FAILED, "P": VerificationStatus.PENDING}
 
-# The sub codes documented in REFERENCE.md; others exist and are kept as they are.
-SUB_CODE_DESCRIPTIONS: Mapping[str, str] = {
-    "200": "passed",
-    "212": "document anti-counterfeiting risk",
-}
+#: What each known sub code means: a view of the one table, :data:`shared.subcodes.SUB_CODES`.
+SUB_CODE_DESCRIPTIONS: Mapping[str, str] = MappingProxyType({code: row.meaning for code, row in SUB_CODES.items()})
 
 
 def sub_code_description(sub_code: str | None) -> str | None:
-    """A short English description of a documented sub code, ``None`` for unknown ones."""
-    if sub_code is None:
-        return None
-    return SUB_CODE_DESCRIPTIONS.get(sub_code)
+    """What a known sub code means (:func:`shared.subcodes.sub_code_meaning`), ``None`` for unknown ones."""
+    return sub_code_meaning(sub_code)
 
 
 @dataclass(frozen=True, slots=True)

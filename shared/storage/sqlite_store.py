@@ -152,6 +152,7 @@ class SqliteTransactionStore:
         self._migrate()
 
     def _migrate(self) -> None:
+        # BEGIN IMMEDIATE: processes opening the file at once migrate it once
         with self._db.transaction() as conn:
             columns = {row["name"] for row in conn.execute("PRAGMA table_info(transactions)")}
             for name, declaration in _ADDED_COLUMNS:  # processes opening the file at once add them once

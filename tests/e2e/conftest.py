@@ -18,7 +18,7 @@ import pytest
 
 from tests.e2e.support import E2EStack, LeakGuard, MakeStack
 from tools.devstack.aliyun import STORAGE_VARIABLES, AliyunDoubles, new_sts_token
-from tools.devstack.dev import DevConfig, DevStack
+from tools.devstack.dev import EXPLORING, DevConfig, DevStack
 from tools.sandbox.config import SandboxConfig
 
 BACKENDS = ("local", "aliyun")
@@ -92,12 +92,17 @@ def make_stack(
         monkeypatch.setenv(name, "")
         monkeypatch.delenv(name)
 
-    def make(**env: str) -> E2EStack:
+    def make(config: DevConfig | None = None, **env: str) -> E2EStack:
+        """``config``: a stack of other settings (e.g. ``./scripts/dev``'s exploring ones, without FAST)."""
         assert not stacks, "one stack per test"
-        for name, value in {**FAST, **env}.items():
+        for name in EXPLORING:  # DevStack may set them: restored after the test too
+            monkeypatch.setenv(name, "")
+            monkeypatch.delenv(name)
+        for name, value in (env if config else {**FAST, **env}).items():
             monkeypatch.setenv(name, value)
         monkeypatch.setenv("KYC_DATA_DIR", str(tmp_path / "kyc-data"))
-        dev = DevStack(DevConfig(http_port=0, sandbox_port=0, sweep_interval=0, poll_interval=0.05), doubles=doubles)
+        dev = DevStack(config or DevConfig(http_port=0, sandbox_port=0, sweep_interval=0, poll_interval=0.05),
+                       doubles=doubles)
         stack = E2EStack(dev, leak_guard, marker=f"MetaMarker{secrets.token_hex(6)}")
         stacks.append(stack)
         dev.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import subprocess
 import sys
@@ -86,3 +87,31 @@ def test_scripts_sandbox_is_an_executable_wrapper() -> None:
     text = script.read_text()
     assert '. "$(dirname "$0")/_venv.sh"' in text
     assert 'exec python -m tools.sandbox "$@"' in text
+
+
+def test_the_control_api_lists_its_endpoints_and_each_one_answers(sandbox: SandboxServer) -> None:
+    listed = control(sandbox, "GET", "").body
+    assert listed["accessKeyId"] == "sandbox" and listed["baseUrl"] == sandbox.base_url
+    tid = initialize(sandbox)
+    bodies = {"complete": {"outcome": "pass"}, "faults": {}}
+    for endpoint in listed["endpoints"]:
+        path = endpoint["path"].replace("{transactionId}", tid).removeprefix("/_sandbox/")
+        body = bodies.get(path.rsplit("/", 1)[-1]) if endpoint["method"] == "POST" else None
+        answer = control(sandbox, endpoint["method"], path, body)
+        assert answer.status == 200, (endpoint, answer.body)
+
+
+def test_the_control_api_list_is_a_page_for_a_browser(sandbox: SandboxServer) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", sandbox.port, timeout=10)
+    try:
+        conn.request("GET", "/_sandbox/", headers={"Accept": "text/html"})
+        response = conn.getresponse()
+        status, html = response.status, response.read().decode()
+    finally:
+        conn.close()
+    assert status == 200 and "<table id=endpoints>" in html
+    assert "/_sandbox/transactions/{transactionId}/complete" in html
+
+
+def test_an_unknown_control_route_points_at_the_list(sandbox: SandboxServer) -> None:
+    assert "GET /_sandbox/ lists" in control(sandbox, "GET", "nope").body["error"]

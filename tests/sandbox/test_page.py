@@ -6,8 +6,10 @@ import http.client
 import re
 from urllib.parse import urlencode, urlsplit
 
+import pytest
+
 from tests.sandbox.helpers import Receiver, check, control, init_params, initialize, v3_request
-from tools.sandbox import SandboxServer
+from tools.sandbox import SandboxServer, pages
 
 
 def _get(url: str) -> tuple[int, str, dict[str, str]]:
@@ -146,3 +148,23 @@ def test_finishing_twice_is_refused(sandbox: SandboxServer) -> None:
     fields = [("session", session), ("outcome", "pass")]
     assert _post_form(sandbox, f"{path}/finish", fields)[0] == 302
     assert 'id="expired"' in _post_form(sandbox, f"{path}/finish", fields)[1]
+
+
+def test_the_abandoned_page_links_back_to_the_transaction_s_own_return_url(sandbox: SandboxServer) -> None:
+    _, path, session = _open_page(sandbox)
+    _, html, _ = _post_form(sandbox, f"{path}/finish", [("session", session), ("outcome", "abandon")])
+    assert '<a id=return href="https://merchant.example/return">' in html
+
+
+def test_the_expired_page_links_back_to_the_transaction_s_own_return_url(sandbox: SandboxServer) -> None:
+    answer = v3_request(sandbox, "Initialize", init_params(ReturnUrl="https://merchant.example/back?a=1&b=2"))
+    url = answer.body["Result"]["TransactionUrl"]
+    _get(url)
+    _, html, _ = _get(url)
+    assert 'id="expired"' in html and '<a id=return href="https://merchant.example/back?a=1&amp;b=2">' in html
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "https://m.example/\u200bx", "https://m.example/ x", ""])
+def test_an_end_page_never_links_to_an_unsafe_return_url(url: str) -> None:
+    assert pages.return_link(url) == ""
+    assert "id=return" not in pages.abandoned_page(url) and "id=return" not in pages.expired_page(url)

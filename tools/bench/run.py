@@ -11,6 +11,7 @@ from typing import Any
 
 from tools.bench import cold, micro, scale, warm
 from tools.bench.proc import ROOT
+from tools.progress import Progress
 
 TARGETS = {
     "cold_local_x_floor": 1.5, "cold_aliyun_x_naive": 0.6, "cold_local_rss_mib": 30.0,
@@ -87,9 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     smoke = args.smoke
     started = time.time()
+    progress = Progress("bench", 5, unit="benchmarks", detail="cold starts")
     with tempfile.TemporaryDirectory(prefix="kyc-bench-pyc-") as pycache:
         results: dict[str, Any] = {"smoke": smoke}
         results["cold"] = cold.run(2 if smoke else 15, Path(pycache))
+        progress.advance(detail="warm CPU and memory")
         results["warm"] = warm.run(
             iterations=2 if smoke else 20,
             image_bytes=2048 if smoke else 1_000_000,
@@ -98,9 +101,14 @@ def main(argv: list[str] | None = None) -> int:
             repeat=1 if smoke else 3,
             pycache=Path(pycache),
         )
+    progress.advance(detail="the local stack under concurrency")
     results["scale"] = scale.run({1: 3, 8: 8, 32: 32} if smoke else {1: 100, 8: 200, 32: 400}, warmup=2 if smoke else 5)
+    progress.advance(detail="signing")
     results["signing"] = micro.signing(0.02 if smoke else 0.5)
+    progress.advance(detail="parsing")
     results["parsing"] = micro.parsing(0.02 if smoke else 0.5)
+    progress.advance(detail="done")
+    progress.close()
     results["checks"] = evaluate(results)
     results["seconds"] = time.time() - started
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,9 @@ Starts, in one process: the cloudauth-intl sandbox (unless ``CLOUDAUTH_ENDPOINT`
 gateway (``/verifications`` → initializer, ``/callback`` → result_fetcher, ``/`` → demo merchant page,
 ``/demo/webhooks`` → demo receiver), and the queue worker (re-check and notify queues as MNS-trigger events, the
 sweeper on a timer). Every variable the functions read can be overridden from the environment; the local defaults
-fill in the rest. Ctrl-C stops everything.
+fill in the rest. Against the sandbox, ``./scripts/dev`` uses exploring timings (:data:`EXPLORING`) unless told
+``--production-timings``. The settings are recorded in the data directory for the tools (:mod:`tools.localstack`).
+Ctrl-C stops everything.
 
 With the sandbox, the vendor region defaults to China (Hong Kong), the one region where every supported product
 exists (eKYC only there, FACE_LIVENESS_PRO not in Kuala Lumpur), and the allowed products to all the supported ones
@@ -19,8 +21,8 @@ the storage variables are then the doubles', whatever the shell says.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
-import secrets
 import signal
 import sys
 import threading
@@ -35,12 +37,12 @@ from shared.auth import issue_token
 from shared.cloudauth import CloudAuthSettings
 from shared.config import ConfigError
 from shared.storage import ConsumerQueue, StorageSettings, open_queue
-from shared.webhooks import generate_secret
 from tools.deployment import DeploymentError
 from tools.devstack.aliyun import ENV_FILE, AliyunDoubles, new_sts_token, write_env_file
 from tools.devstack.demo import DemoApp
 from tools.devstack.gateway import DEFAULT_ROUTES, Gateway
 from tools.devstack.worker import QueueWorker
+from tools.localstack import dev_secrets, write_stack_file
 from tools.sandbox.config import SandboxConfig
 from tools.sandbox.server import SandboxServer
 
@@ -58,27 +60,35 @@ class DevConfig:
     sweep_interval: float = 30.0
     poll_interval: float = 0.2
     quiet_sandbox: bool = True
+    explore: bool = False  # exploring timings (EXPLORING) when the sandbox plays the vendor; ./scripts/dev sets it
     aliyun_doubles: bool = False  # KYC_BACKEND=aliyun over local doubles (aliyun.py) instead of local storage
     doubles_port: int = 9200  # Tablestore, OSS, MNS doubles on this port and the next two (0: any free ports)
 
 
-def dev_secrets(data_dir: Path) -> dict[str, str]:
-    """Random secrets for this data directory, created once and kept (0600) so demo tokens survive restarts."""
-    path = data_dir / "dev-secrets.json"
-    if path.exists():
-        stored = jsonutil.loads(path.read_bytes())
-        if isinstance(stored, dict) and all(isinstance(v, str) for v in stored.values()):
-            return cast(dict[str, str], stored)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    values = {
-        "jwt_secret": secrets.token_urlsafe(48),
-        "user_id_pepper": secrets.token_urlsafe(32),
-        "webhook_secret": generate_secret(),
-    }
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(jsonutil.dumps(values))
-    return values
+#: ``./scripts/dev`` against the sandbox is for trying things: no rate limit, and every outcome settles within a
+#: minute. Pending results are re-checked within seconds; a silent verification is first swept after 4 s, then at the
+#: sweeper's doubling backoff (4, 8, 16 s: checks at about 4-6, 8-12, 16-22 and 32-40 s with a sweep every 2 s), so
+#: one nobody finishes is abandoned 30-40 s after it started, while a person still has 30 s on the vendor's page.
+#: Never applied with a real vendor configured; a variable set in the environment wins.
+EXPLORING: dict[str, str] = {
+    "KYC_RATE_LIMIT_PER_HOUR": "0",
+    "KYC_RECHECK_SCHEDULE": "2,3,5,10,20",
+    "KYC_SWEEP_AFTER": "4",
+    "KYC_ABANDON_AFTER": "30",
+    "KYC_WEBHOOK_RETRY_SCHEDULE": "2,5,10,30,60",
+    # The API shows no identity unless told (the disclosure policy); the demo page's card shows these, masked.
+    "KYC_API_IDENTITY_FIELDS": "fullName,surname,givenName,documentNumber,birthDate,sex,nationality,expiryDate",
+}
+EXPLORING_SWEEP_INTERVAL = 2.0
+_SWEEP_WORK = ("checked", "finalized", "abandoned", "stillPending", "renotified", "expired", "errors")
+
+
+class QuietIdleSweeps(logging.Filter):
+    """With a sweep every 2 s, the sweeper's "nothing to do" line would scroll everything else off the terminal:
+    only sweeps that did something are logged (the sweeper's own logger, this process only)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "sweep.done" or any(getattr(record, name, None) for name in _SWEEP_WORK)
 
 
 def _accepting(config: SandboxConfig, sts_token: str | None) -> SandboxConfig:
@@ -103,6 +113,7 @@ class DevStack:
         self.sandbox: SandboxServer | None = None
         self.gateway: Gateway | None = None
         self.worker: QueueWorker | None = None
+        self._quiet_sweeps = QuietIdleSweeps()
         self.demo = DemoApp(jwt_secret=self._setting("KYC_JWT_SECRET", self.secrets["jwt_secret"]),
                             webhook_secret=self.secrets["webhook_secret"])
 
@@ -147,14 +158,22 @@ class DevStack:
             ),
             "KYC_WEBHOOK_ALLOW_PRIVATE": "Y",  # the demo receiver is on loopback
         }
+        if self.exploring:
+            defaults.update(EXPLORING)
         for name, value in defaults.items():
             env.setdefault(name, value)
+        self.demo.settle_note = (
+            f"On this stack an unfinished verification is abandoned after {env.get('KYC_ABANDON_AFTER') or '86400'} s"
+            f" (the sweeper runs every {self.sweep_interval:g} s)." if self.sweep_interval > 0 else ""
+        )
         if self.doubles is not None or self.config.aliyun_doubles:
             self._start_doubles()
         self.gateway.start()
         storage = StorageSettings.from_env(env)
         queues = {name: cast(ConsumerQueue, open_queue(storage, name)) for name in ("recheck", "notify")}
-        timers = [("sweeper", self.config.sweep_interval)] if self.config.sweep_interval > 0 else []
+        timers = [("sweeper", self.sweep_interval)] if self.sweep_interval > 0 else []
+        if self.exploring:
+            logging.getLogger("kyc.sweeper").addFilter(self._quiet_sweeps)
         origin: dict[str, Any] = {}  # the CloudEvents' subject names the queue's account and region (EventBridge)
         if self.doubles is not None:
             origin = {"region": self.doubles.layout.region, "account_id": self.doubles.layout.account_id}
@@ -166,8 +185,23 @@ class DevStack:
             timers=timers,
             **origin,
         ).start()
+        if self.doubles is None:  # on the doubles, the CLI sources their env file (ENV_FILE) instead
+            ports = {"KYC_HTTP_PORT": str(self.gateway.port)}
+            if self.sandbox is not None:
+                ports["KYC_SANDBOX_PORT"] = str(self.sandbox.port)
+            write_stack_file(self.data_dir, {**env, **ports}, sandbox_running=self.sandbox is not None)
         return self
 
+    @property
+    def exploring(self) -> bool:
+        """Exploring timings apply: asked for, and the local sandbox plays the vendor (never a real one)."""
+        return self.config.explore and self.sandbox is not None
+
+    @property
+    def sweep_interval(self) -> float:
+        if self.exploring and self.config.sweep_interval > 0:
+            return min(self.config.sweep_interval, EXPLORING_SWEEP_INTERVAL)
+        return self.config.sweep_interval
     def _sts_token(self) -> str | None:
         """With the doubles, the functions get an STS key as FC's role gives them (key, secret and token): the
         sandbox and the doubles accept the token, and refuse the key without it."""
@@ -185,6 +219,7 @@ class DevStack:
         write_env_file(self.data_dir / ENV_FILE, self.env)
 
     def stop(self) -> None:
+        logging.getLogger("kyc.sweeper").removeFilter(self._quiet_sweeps)
         if self.worker is not None:
             self.worker.stop()
         if self.gateway is not None:
@@ -212,6 +247,21 @@ class DevStack:
     def demo_token(self, user: str = "demo-user") -> str:
         return issue_token(user, self.env["KYC_JWT_SECRET"], ttl=12 * 3600)
 
+    def timing_lines(self) -> list[str]:
+        """What a person trying outcomes needs to know: when pending, silent and unfinished ones settle."""
+        env = self.env
+        rate = env.get("KYC_RATE_LIMIT_PER_HOUR") or "10"
+        lines = [
+            "  timings              " + ("exploring (sandbox only; --production-timings for the deployed ones)"
+                                         if self.exploring else "as deployed"),
+            f"    rate limit         {'off' if rate == '0' else rate + ' verifications per user per hour'}",
+            f"    pending re-checks  after {env.get('KYC_RECHECK_SCHEDULE') or '10,30,60,...'} s",
+            f"    sweeper            every {self.sweep_interval:g} s; a silent verification is checked after "
+            f"{env.get('KYC_SWEEP_AFTER') or '900'} s, an unfinished one abandoned after "
+            f"{env.get('KYC_ABANDON_AFTER') or '86400'} s",
+        ]
+        return lines
+
     def banner(self) -> str:
         assert self.gateway is not None
         base = self.gateway.url
@@ -227,7 +277,8 @@ class DevStack:
             + ("  (local sandbox; control API under /_sandbox/)" if self.sandbox else ""),
             *self._product_lines(base),
             *self._backend_lines(),
-            f"  data directory       {self.data_dir}",
+            f"  data directory       {self.data_dir}   (the CLI finds this stack's settings there)",
+            *self.timing_lines(),
             "  demo JWT (user 'demo-user', 12 h):",
             f"    {self.demo_token()}",
         ]
@@ -248,6 +299,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sandbox-port", type=int, default=int(os.environ.get("KYC_SANDBOX_PORT") or 9100))
     parser.add_argument("--sweep-interval", type=float, default=30.0, help="seconds between sweeper runs (0: off)")
     parser.add_argument("--verbose-sandbox", action="store_true", help="log every sandbox request")
+    parser.add_argument("--production-timings", action="store_true",
+                        help="keep the deployed rate limit, re-check, sweep and abandon timings with the sandbox too "
+                        "(by default every outcome settles within a minute there)")
     parser.add_argument(
         "--aliyun-doubles", action="store_true",
         help="KYC_BACKEND=aliyun over local Tablestore, OSS and MNS doubles, configured as s.yaml configures FC",
@@ -261,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         sandbox_port=args.sandbox_port,
         sweep_interval=args.sweep_interval,
         quiet_sandbox=not args.verbose_sandbox,
+        explore=not args.production_timings,
         aliyun_doubles=args.aliyun_doubles,
         doubles_port=args.doubles_port,
     )

@@ -37,12 +37,14 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from shared import jsonutil
 from shared.status import TERMINAL, Status
 from tools.loadtest.receiver import Attempt, Behaviour, WebhookReceiver
+from tools.progress import Progress
 
 OUTCOMES = (("pass", 0.40), ("fail", 0.15), ("spoof", 0.10), ("pending", 0.20), ("abandon", 0.15))
 DOC_TYPES = ("01000000", "00000008", "00000006")
@@ -73,6 +75,7 @@ class LoadConfig:
     seed: int = 7
     settle_timeout: float = 240.0
     verbose: bool = False
+    data_dir: str | None = None  # keep the stack's data there (e.g. for ./scripts/kyc console); default: a temp dir
     aliyun_doubles: bool = False  # KYC_BACKEND=aliyun over the Tablestore, OSS and MNS doubles
 
 
@@ -140,7 +143,8 @@ def choose_outcome(rng: random.Random) -> dict[str, Any]:
 class LoadTest:
     def __init__(self, config: LoadConfig) -> None:
         self.config = config
-        self.data_dir = tempfile.mkdtemp(prefix="kyc-loadtest-")
+        self.keep_data = config.data_dir is not None
+        self.data_dir = config.data_dir or tempfile.mkdtemp(prefix="kyc-loadtest-")
         flaky = Behaviour(fail_rate=config.webhook_fail_rate)
         self.flaky = [
             WebhookReceiver(f"sub{i + 1}", behaviour=flaky, seed=config.seed + i) for i in range(config.subscribers)
@@ -223,7 +227,8 @@ class LoadTest:
             self.stack.stop()
         for receiver in self.receivers:
             receiver.stop()
-        shutil.rmtree(self.data_dir, ignore_errors=True)
+        if not self.keep_data:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
 
     @property
     def url(self) -> str:
@@ -268,8 +273,16 @@ class LoadTest:
     def run_flows(self) -> None:
         token = self.stack.demo_token("load-user")
         started = time.monotonic()
-        with ThreadPoolExecutor(max_workers=self.config.concurrency, thread_name_prefix="flow") as pool:
-            self.flows = list(pool.map(lambda i: self.run_flow(i, token), range(self.config.flows)))
+        with Progress("loadtest: flows sent", self.config.flows) as progress, \
+                ThreadPoolExecutor(max_workers=self.config.concurrency, thread_name_prefix="flow") as pool:
+
+            def flow(index: int) -> Flow:
+                try:
+                    return self.run_flow(index, token)
+                finally:
+                    progress.advance()
+
+            self.flows = list(pool.map(flow, range(self.config.flows)))
         self.timings["send"] = time.monotonic() - started
 
     # -- settling
@@ -281,6 +294,7 @@ class LoadTest:
         started = time.monotonic()
         deadline = started + self.config.settle_timeout
         statuses: dict[str, str] = {}
+        progress = Progress("loadtest: settled (final and delivered)", len(ids))
         while True:
             statuses = {}
             for mbid in ids:
@@ -291,9 +305,11 @@ class LoadTest:
                 m for m, s in statuses.items()
                 if s in FINAL and not all(r.inbox.delivered(m, s) for r in self.receivers)
             ]
+            progress.update(len(ids) - len(unsettled) - len(undelivered))
             if (not unsettled and not undelivered) or time.monotonic() > deadline:
                 break
             time.sleep(0.25)
+        progress.close()
         self.timings["settle"] = time.monotonic() - started
         return statuses
 
@@ -314,6 +330,17 @@ class LoadTest:
 class Report:
     rows: list[tuple[str, str, str]] = field(default_factory=list)  # (section, metric, value)
     failures: list[str] = field(default_factory=list)
+    by_status: dict[str, int] = field(default_factory=dict)  # the transactions' final statuses, counted
+    outcomes: dict[str, int] = field(default_factory=dict)  # the outcomes chosen, counted
+
+    def as_dict(self) -> dict[str, Any]:
+        """What ``--json`` writes: the table's rows, the counts, the guarantees that failed."""
+        return {
+            "transactionsByStatus": self.by_status,
+            "outcomesChosen": self.outcomes,
+            "rows": [{"section": s, "metric": m, "value": v} for s, m, v in self.rows],
+            "failures": self.failures,
+        }
 
     def add(self, section: str, metric: str, value: object) -> None:
         self.rows.append((section, metric, str(value)))
@@ -338,6 +365,7 @@ def build_report(test: LoadTest, statuses: dict[str, str], callbacks: list[dict[
     report.add("sent", "backend", "aliyun (Tablestore, OSS, MNS doubles)" if cfg.aliyun_doubles else "local")
     report.add("sent", "flows / concurrency", f"{cfg.flows} / {cfg.concurrency}")
     outcomes = Counter(f.outcome for f in flows)
+    report.outcomes = dict(outcomes)
     report.add("sent", "outcomes chosen", ", ".join(f"{k} {outcomes[k]}" for k, _ in OUTCOMES))
     posts = Counter(a for f in flows for a in f.post_answers)
     report.add("sent", "POST /verifications answers", ", ".join(f"{s} {c}: {n}" for (s, c), n in sorted(posts.items())))
@@ -360,6 +388,7 @@ def build_report(test: LoadTest, statuses: dict[str, str], callbacks: list[dict[
                    f"({receiver.behaviour.describe()})")
     # what came out
     by_status = Counter(statuses.values())
+    report.by_status = dict(by_status)
     report.add("results", "transactions by status", ", ".join(f"{s} {by_status[s]}" for s in sorted(by_status)))
     accepted = sum(sum(r.inbox.accepted.values()) for r in test.receivers)
     attempts = sum(sum(r.inbox.attempts.values()) for r in test.receivers)
@@ -461,7 +490,7 @@ def subscriber_guarantees(test: LoadTest, report: Report) -> None:
                      f"≤ {max(lags, default=0.0):.2f} s apart)")
 
 
-def run(config: LoadConfig) -> int:
+def run(config: LoadConfig, json_path: Path | None = None) -> int:
     if not config.verbose:
         logging.getLogger("tools.devstack").setLevel(logging.CRITICAL)
     test = LoadTest(config)
@@ -477,6 +506,11 @@ def run(config: LoadConfig) -> int:
     finally:
         test.stop()
     print(report.render(), flush=True)
+    if config.data_dir:
+        print(f"loadtest: the stack's data is kept in {config.data_dir} (./scripts/kyc console reads it with "
+              f"KYC_DATA_DIR={config.data_dir})", flush=True)
+    if json_path is not None:
+        json_path.write_text(jsonutil.dumps_str(report.as_dict()))
     if report.failures:
         print(f"loadtest: FAILED: {'; '.join(report.failures)}", file=sys.stderr, flush=True)
         return 1
@@ -499,15 +533,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--timeout", type=float, default=240.0, help="seconds to wait for the system to settle")
     parser.add_argument("--verbose", action="store_true", help="show the functions' logs")
+    parser.add_argument("--data-dir", type=Path, help="keep the stack's data in this new or empty directory "
+                        "(default: a temporary one, deleted): e.g. to look at the run with ./scripts/kyc console")
+    parser.add_argument("--json", type=Path, help="also write the report as JSON to this file")
     parser.add_argument("--aliyun-doubles", action="store_true",
                         help="KYC_BACKEND=aliyun: Tablestore, OSS and MNS over the wire, played by local doubles")
     args = parser.parse_args(argv)
+    if args.data_dir is not None and args.data_dir.exists() and any(args.data_dir.iterdir()):
+        parser.error("--data-dir must be a new or empty directory (the load test's counts are its whole content)")
     flows, concurrency = (40, 8) if args.smoke else (args.flows, args.concurrency)
     if not 1 <= flows <= 5000 or not 1 <= concurrency <= 100:
         parser.error("--flows must be 1-5000 and --concurrency 1-100")
     config = LoadConfig(
         flows=flows, concurrency=concurrency, error_rate=args.error_rate, lost_callbacks=args.lost_callbacks,
         webhook_fail_rate=args.webhook_fail_rate, seed=args.seed, settle_timeout=args.timeout, verbose=args.verbose,
+        data_dir=str(args.data_dir.resolve()) if args.data_dir is not None else None,
         drip_rate=args.drip_rate, retry_after_rate=args.retry_after_rate, aliyun_doubles=args.aliyun_doubles,
     )
-    return run(config)
+    return run(config, args.json)

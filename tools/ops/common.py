@@ -16,12 +16,15 @@ from typing import TYPE_CHECKING, Any, TextIO
 from shared import jsonutil
 from shared.cloudauth import CloudAuthClient
 from shared.ids import MERCHANT_BIZ_ID_RULE, is_merchant_biz_id
+from shared.timestamps import rfc3339
 from shared.wiring import build_cloudauth_client
 
 if TYPE_CHECKING:
     from shared.storage import Stores, TransactionRecord
 
 EXIT_OK, EXIT_VENDOR, EXIT_USAGE = 0, 1, 2
+#: How the tools print a time: the one way, RFC 3339 in UTC (:mod:`shared.timestamps`).
+iso = rfc3339
 #: Exit status of an operation that ran but did not (fully) succeed: not found, partial failure, storage error.
 EXIT_FAILED = 1
 
@@ -132,12 +135,6 @@ def parse_since(value: str, option: str, now: float) -> float:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     return parsed.timestamp()
-
-
-def iso(epoch: float | None) -> str | None:
-    if epoch is None:
-        return None
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def merchant_biz_id_arg(value: str) -> str:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
@@ -52,7 +52,7 @@ class DeadLetterQueue(Protocol):
     def peek(self, limit: int = 100) -> list[ReceivedMessage]: ...
 
 
-def _deadletter(ctx: Context) -> DeadLetterQueue:
+def deadletter_queue(ctx: Context) -> DeadLetterQueue:
     queue = ctx.stores().queue("deadletter")
     for method in ("receive", "delete", "change_visibility", "peek"):
         if not callable(getattr(queue, method, None)):
@@ -166,15 +166,28 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 def run_list(args: argparse.Namespace, ctx: Context) -> int:
     if not 1 <= args.limit <= MAX_MESSAGES:
         raise UsageError(f"--limit must be between 1 and {MAX_MESSAGES}")
-    for message in _deadletter(ctx).peek(args.limit):
+    messages = deadletter_queue(ctx).peek(args.limit)
+    for message in messages:
         ctx.print_json(view(message))
+    if not messages:
+        ctx.note("the dead-letter queue is empty")
     return EXIT_OK
 
 
-def run_redrive(args: argparse.Namespace, ctx: Context) -> int:
-    queue = _deadletter(ctx)
-    stores = ctx.stores()
-    wanted = set(args.ids)
+@dataclass
+class RedriveReport:
+    redriven: list[dict[str, Any]]
+    skipped: list[dict[str, Any]]
+    not_found: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"redriven": self.redriven, "skipped": self.skipped, "notFound": self.not_found}
+
+
+def redrive(queue: DeadLetterQueue, send: Callable[[str, bytes], str], ids: Collection[str] = ()) -> RedriveReport:
+    """Put the dead letters ``ids`` (every one when empty) back where they belong: ``send(queue_name, body)``
+    first, then the dead letter is deleted (a crash in between sends it twice, never loses it)."""
+    wanted = set(ids)
     redriven: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []
 
@@ -185,20 +198,26 @@ def run_redrive(args: argparse.Namespace, ctx: Context) -> int:
         if isinstance(target, str):
             skipped.append({"messageId": message.message_id, "reason": target})
             return False
-        new_id = stores.queue(target.queue).send(target.body)
+        new_id = send(target.queue, target.body)
         queue.delete(message.receipt)
         redriven.append({"messageId": message.message_id, "queue": target.queue, "newMessageId": new_id})
         return True
 
     walk(queue, handle)
     missing = sorted(wanted - {r["messageId"] for r in redriven} - {s["messageId"] for s in skipped})
-    ctx.print_json({"redriven": redriven, "skipped": skipped, "notFound": missing})
-    return EXIT_FAILED if skipped or missing else EXIT_OK
+    return RedriveReport(redriven, skipped, missing)
+
+
+def run_redrive(args: argparse.Namespace, ctx: Context) -> int:
+    stores = ctx.stores()
+    report = redrive(deadletter_queue(ctx), lambda name, body: stores.queue(name).send(body), args.ids)
+    ctx.print_json(report.as_dict())
+    return EXIT_FAILED if report.skipped or report.not_found else EXIT_OK
 
 
 def run_purge(args: argparse.Namespace, ctx: Context) -> int:
     age = parse_duration(args.older_than, "--older-than")
-    queue = _deadletter(ctx)
+    queue = deadletter_queue(ctx)
     ctx.confirm(f"delete dead letters older than {args.older_than}", args)
     cutoff = ctx.clock() - age
     purged: list[str] = []

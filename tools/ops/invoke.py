@@ -238,12 +238,16 @@ def _run_fc3(args: argparse.Namespace, ctx: Context, payload: bytes) -> int:
 
 def _run_fc2(args: argparse.Namespace, ctx: Context, payload: bytes) -> int:
     import fc2  # noqa: PLC0415 - the operator's tool only
+    from fc2 import client as fc2_client  # noqa: PLC0415
     from fc2.fc_exceptions import FcError  # noqa: PLC0415
 
     endpoint = endpoint_for(args, ctx.env)
     key_id, secret, token = _credentials(ctx, endpoint)
+    # One attempt, as on FC 3.0: the SDK retries 5 times with backoff (about 30 s against a closed port), also on
+    # 502/504 — and an invocation is not idempotent. Its Timeout goes to requests as is: (connect, read).
+    fc2_client.retries = 0
     client = fc2.Client(endpoint=endpoint, accessKeyID=key_id, accessKeySecret=secret, securityToken=token,
-                        Timeout=_read_timeout(ctx))
+                        Timeout=(CONNECT_TIMEOUT, _read_timeout(ctx)))
     headers = {"x-fc-invocation-type": "Async" if args.is_async else "Sync"}
     try:
         response = client.invoke_function(args.service, args.function, payload=payload, headers=headers,

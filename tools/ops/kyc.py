@@ -1,9 +1,12 @@
 """Operator CLI for cloudauth-intl: ``./scripts/kyc <command> ...`` (``python -m tools.ops.kyc``).
 
 Configuration comes from the same environment variables as the functions (``CLOUDAUTH_*``,
-``ALIBABA_CLOUD_ACCESS_KEY_ID``/``_SECRET``/``_SECURITY_TOKEN``, ``KYC_USER_ID_PEPPER``).
+``ALIBABA_CLOUD_ACCESS_KEY_ID``/``_SECRET``/``_SECURITY_TOKEN``, ``KYC_USER_ID_PEPPER``, ``KYC_BACKEND`` and its
+variables). With the local backend, every command completes what is not set from the local stack's files
+(:mod:`tools.localstack`: the keys of the sandbox, the pepper, the data directory, the ports), and says so once.
 
-Exit codes: 0 success, 2 bad usage / validation / configuration, 1 vendor or transport errors.
+Exit codes: 0 success, 2 bad usage / validation / configuration, 1 vendor or transport errors, 141 the reader of
+the output went away (``kyc list | head -1``), 130 interrupted. Times are RFC 3339 in UTC.
 Add a command by writing ``configure`` and ``run`` functions and registering them in :data:`COMMANDS`.
 """
 
@@ -13,22 +16,23 @@ import argparse
 import contextlib
 import os
 import sys
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from shared.cloudauth import CloudAuthClient, CloudAuthError, InitializeRequest, ParameterError
+from shared.cloudauth import CloudAuthClient, CloudAuthError, ParameterError
 from shared.config import ConfigError
 from shared.storage import StorageError
+from tools.localstack import resolve_env
 
-from . import dlq, doctor, invoke, tables, transactions
+from . import console, dlq, doctor, invoke, tables, transactions
 from .common import EXIT_OK, EXIT_USAGE, EXIT_VENDOR, Command, Context, OpsError, UsageError
 
+#: ``kyc list | head -1``: the reader went away (128 + SIGPIPE, what a shell reports for a killed writer).
+EXIT_PIPE_CLOSED = 141
+EXIT_INTERRUPTED = 130
+
 __all__ = ["COMMANDS", "EXIT_OK", "EXIT_USAGE", "EXIT_VENDOR", "Command", "Context", "UsageError", "main"]
-
-DEV_PEPPER = "kyc-development-pepper-not-a-secret"
-
 
 # --- check-result ------------------------------------------------------------------------------------------
 
@@ -87,15 +91,14 @@ def write_images(images: Any, directory: Path, prefix: str, ctx: Context) -> lis
 
 
 def configure_initialize(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--user", required=True, help="the merchant's user id, as a frontend token's sub (stored and "
+                        "sent to the vendor only as its peppered hash, as the initializer does)")
     parser.add_argument("--doc-type", required=True, help="e.g. 01000000 (passport)")
     parser.add_argument("--meta-info", required=True, help="MetaInfo from the vendor's web SDK; @file or - for stdin")
-    parser.add_argument("--return-url", required=True)
-    parser.add_argument("--user", required=True, help="the merchant's user id (sent hashed, never in clear)")
-    parser.add_argument("--merchant-biz-id", help="default: a new random 32-character id")
-    parser.add_argument("--callback-url")
-    parser.add_argument(
-        "--param", action="append", default=[], metavar="Name=Value", help="any other Initialize parameter"
-    )
+    parser.add_argument("--return-url", help="where the browser returns (default: the first KYC_RETURN_URL_ALLOWLIST "
+                        "entry); must be in KYC_RETURN_URL_ALLOWLIST")
+    parser.add_argument("--field", action="append", default=[], metavar="name=value",
+                        help="any other field of POST /verifications (openapi.yaml), e.g. idSpoof=Y")
 
 
 def _read_meta_info(value: str) -> str:
@@ -109,54 +112,52 @@ def _read_meta_info(value: str) -> str:
     return value
 
 
-def parse_params(items: Sequence[str]) -> dict[str, str]:
-    params: dict[str, str] = {}
+def parse_fields(items: Sequence[str]) -> dict[str, str]:
+    fields: dict[str, str] = {}
     for item in items:
         name, sep, value = item.partition("=")
         name = name.strip()
         if not sep or not name:
-            raise UsageError("--param must be Name=Value")
-        if name in params:
-            raise UsageError(f"--param {name} is given twice")
-        params[name] = value
-    return params
-
-
-def _user_pepper(ctx: Context) -> str:
-    pepper = (ctx.env.get("KYC_USER_ID_PEPPER") or "").strip()
-    if not pepper:
-        ctx.note("KYC_USER_ID_PEPPER is not set: hashing the user id with the development pepper")
-        return DEV_PEPPER
-    return pepper
+            raise UsageError("--field must be name=value")
+        if name in fields:
+            raise UsageError(f"--field {name} is given twice")
+        fields[name] = value
+    return fields
 
 
 def run_initialize(args: argparse.Namespace, ctx: Context) -> int:
+    """``POST /verifications`` without the HTTP hop: the initializer's own service (:class:`Verifications`) with
+    its settings, so the row is stored, the rate limit applies and the user id is hashed with the same pepper."""
     from shared.auth import hash_user_id  # noqa: PLC0415
+    from shared.handlers.initializer import STATUS_BY_CODE  # noqa: PLC0415
+    from shared.verifications import Refused  # noqa: PLC0415
+    from shared.wiring import build_verifications  # noqa: PLC0415
 
-    merchant_biz_id = args.merchant_biz_id or uuid.uuid4().hex
-    request = InitializeRequest(
-        merchant_biz_id=merchant_biz_id,
-        meta_info=_read_meta_info(args.meta_info),
-        merchant_user_id=hash_user_id(args.user, _user_pepper(ctx)),
-        return_url=args.return_url,
-        doc_type=args.doc_type,
-        callback_url=args.callback_url,
-        extra=parse_params(args.param),
-    )
-    response = ctx.client().initialize(request)
-    ctx.print_json(
-        {
-            "merchantBizId": merchant_biz_id,
-            "transactionId": response.transaction_id,
-            "transactionUrl": response.transaction_url,
-        }
-    )
+    if not args.user.strip():
+        raise UsageError("--user must not be empty")
+    body: dict[str, Any] = {**parse_fields(args.field), "docType": args.doc_type,
+                            "metaInfo": _read_meta_info(args.meta_info)}
+    if args.return_url:
+        body["returnUrl"] = args.return_url
+    service = build_verifications(ctx.env, client=ctx.client(), stores=ctx.stores())
+    try:
+        started = service.start(hash_user_id(args.user, service.settings.user_id_pepper), body)
+    except Refused as refusal:
+        if STATUS_BY_CODE.get(refusal.code, 500) < 429:
+            raise UsageError(refusal.message, refusal.code) from None
+        raise OpsError(refusal.message, refusal.code) from None
+    ctx.print_json(started.view())
     return EXIT_OK
 
 
 COMMANDS: dict[str, Command] = {
     "check-result": Command("fetch and summarise a verification result", configure_check_result, run_check_result),
-    "initialize": Command("start a verification and print its TransactionUrl", configure_initialize, run_initialize),
+    "initialize": Command(
+        "start a verification as POST /verifications does (stored PENDING row, rate limit, hashed user id) and print"
+        " its transactionUrl",
+        configure_initialize,
+        run_initialize,
+    ),
     "status": Command("show one transaction (identity masked)", transactions.configure_status, transactions.run_status),
     "list": Command(
         "list transactions (JSON lines, creation order)", transactions.configure_list, transactions.run_list
@@ -179,6 +180,12 @@ COMMANDS: dict[str, Command] = {
         transactions.run_erase,
     ),
     "dlq": Command("dead letters: list | redrive | purge (purge asks for confirmation)", dlq.configure, dlq.run),
+    "console": Command(
+        "the operator console: a local web page (127.0.0.1) with counts, pass rate, failures, times to result,"
+        " stuck and dead-lettered verifications",
+        console.configure,
+        console.run,
+    ),
     "invoke": Command("invoke a function with an event file: FC 3.0's InvokeFunction (FC 2.0 with --service)",
                       invoke.configure, invoke.run),
     "doctor": Command("check a deployment (or ./scripts/dev): product and region, storage, each function's start, "
@@ -211,6 +218,8 @@ def main(
         client_factory=client_factory,
         stdin=stdin if stdin is not None else sys.stdin,
     )
+    # Every command finds the local stack's settings the same way (tools.localstack); set variables always win.
+    ctx.env = resolve_env(ctx.env, ctx.note)
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # argparse already printed the usage message
@@ -223,7 +232,14 @@ def main(
     try:
         # The functions' JSON log lines go to stdout; here stdout is the command's answer, so logs go to stderr.
         with contextlib.redirect_stdout(ctx.stderr):
-            return COMMANDS[args.command].run(args, ctx)
+            status = COMMANDS[args.command].run(args, ctx)
+            ctx.stdout.flush()  # a reader that went away shows up here, not as a traceback at exit
+            return status
+    except BrokenPipeError:
+        return _reader_gone(ctx)
+    except KeyboardInterrupt:
+        ctx.stderr.write("interrupted\n")
+        return EXIT_INTERRUPTED
     except UsageError as exc:
         return fail(exc.code, str(exc), EXIT_USAGE)
     except ConfigError as exc:
@@ -236,9 +252,23 @@ def main(
         return fail(exc.code, str(exc), EXIT_VENDOR)
     except StorageError as exc:
         return fail(exc.code or "StorageError", str(exc), EXIT_VENDOR)
+    except OSError as exc:  # a connection the adapters did not wrap: one line, never a traceback
+        return fail("TransportError", f"a connection failed ({type(exc).__name__})", EXIT_VENDOR)
     finally:
         if ctx._client is not None:
             ctx._client.close()
+
+
+def _reader_gone(ctx: Context) -> int:
+    """The reader closed the pipe (``kyc list | head -1``): stop quietly, as ``cat`` does, with 128 + SIGPIPE.
+
+    Whatever is still buffered for the closed pipe is thrown away so that the interpreter's final flush does not
+    print a second error."""
+    if ctx.stdout is sys.stdout:
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_PIPE_CLOSED
 
 
 if __name__ == "__main__":

@@ -7,16 +7,15 @@ and run the very code the functions run, built as the functions build it (:mod:`
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shared import jsonutil
 from shared.cloudauth import CloudAuthError, TransactionIdInvalid
 from shared.config import ConfigError
 from shared.log import register_secret
 from shared.status import Status
 from shared.storage import StorageError, TransactionRecord, TransactionStore
 from shared.wiring import build_fetcher, build_sweeper
+from tools.progress import Progress
 
 if TYPE_CHECKING:
     from shared.fetcher import ResultFetcher
@@ -93,6 +92,8 @@ def run_list(args: argparse.Namespace, ctx: Context) -> int:
             break
     if cursor and printed >= args.limit:
         ctx.note(f"stopped at --limit {args.limit}; more rows match")
+    if not printed:
+        ctx.note("no transactions match")
     return EXIT_OK
 
 
@@ -141,7 +142,18 @@ def configure_sweep(parser: argparse.ArgumentParser) -> None:
 
 
 def run_sweep(args: argparse.Namespace, ctx: Context) -> int:
-    report = build_sweeper(ctx.env, client=ctx.client(), stores=ctx.stores(), clock=ctx.clock).sweep()
+    sweeper = build_sweeper(ctx.env, client=ctx.client(), stores=ctx.stores(), clock=ctx.clock)
+    with Progress("sweep", stream=ctx.stderr, unit="verifications checked") as progress:
+        fetch = sweeper.fetcher.fetch
+
+        def counted(merchant_biz_id: str, **options: Any) -> Any:
+            try:
+                return fetch(merchant_biz_id, **options)
+            finally:
+                progress.advance()
+
+        setattr(sweeper.fetcher, "fetch", counted)  # noqa: B010 - count this run's fetches, on this instance only
+        report = sweeper.sweep()
     ctx.print_json(report.as_dict())
     return EXIT_FAILED if report.errors else EXIT_OK
 
@@ -156,21 +168,11 @@ def configure_erase(parser: argparse.ArgumentParser) -> None:
 
 
 def _pepper(ctx: Context) -> str:
-    """The initializer's pepper: ``KYC_USER_ID_PEPPER``; locally also the one ``./scripts/dev`` generated.
-
-    Never the development fallback: hashing with the wrong pepper would find nothing and erase nothing."""
+    """The initializer's pepper, ``KYC_USER_ID_PEPPER`` (locally: the one ``./scripts/dev`` generated, found like
+    every setting, :mod:`tools.localstack`). Never a fallback: a wrong pepper would find and erase nothing."""
     pepper = register_secret((ctx.env.get("KYC_USER_ID_PEPPER") or "").strip())
     if pepper:
         return pepper
-    if (ctx.env.get("KYC_BACKEND") or "local").lower() == "local":
-        path = Path(ctx.env.get("KYC_DATA_DIR") or ".kyc-data") / "dev-secrets.json"
-        try:
-            stored = jsonutil.loads(path.read_bytes())
-        except (OSError, jsonutil.JSONDecodeError):
-            stored = None
-        if isinstance(stored, dict) and isinstance(stored.get("user_id_pepper"), str):
-            ctx.note(f"KYC_USER_ID_PEPPER is not set: using the local stack's pepper from {path}")
-            return register_secret(str(stored["user_id_pepper"]))
     raise ConfigError("KYC_USER_ID_PEPPER", "is required to find a user's transactions (the initializer's value)")
 
 
@@ -186,9 +188,10 @@ def run_erase(args: argparse.Namespace, ctx: Context) -> int:
         ctx.confirm(f"erase {len(records)} transaction(s) of this user: vendor copies, result objects and rows", args)
     items: list[dict[str, Any]] = []
     failures = 0
+    progress = Progress("erase", len(records), stream=ctx.stderr, unit="transactions")
     seen = {r.merchant_biz_id for r in records}
     for _ in range(ERASE_PASSES):
-        failures += _erase_each(records, args, ctx, items)
+        failures += _erase_each(records, args, ctx, items, progress)
         if args.dry_run:
             break
         # The user index lags the table by milliseconds: a row written just before the first listing may show up
@@ -196,10 +199,12 @@ def run_erase(args: argparse.Namespace, ctx: Context) -> int:
         records = [r for r in _users_rows(stores.transactions, user_hash) if r.merchant_biz_id not in seen]
         if not records:
             break
+        progress.update(total=(progress.total or 0) + len(records))
         seen.update(r.merchant_biz_id for r in records)
     else:
         ctx.note("new transactions of this user kept appearing while erasing: run erase again")
         failures += 1
+    progress.close()
     ctx.print_json(
         {
             "merchantUserId": user_hash,
@@ -225,13 +230,16 @@ def _users_rows(store: TransactionStore, user_hash: str) -> list[TransactionReco
             return records
 
 
-def _erase_each(records: list[TransactionRecord], args: argparse.Namespace, ctx: Context, items: list[Any]) -> int:
+def _erase_each(
+    records: list[TransactionRecord], args: argparse.Namespace, ctx: Context, items: list[Any], progress: Progress
+) -> int:
     """Erase (or, with ``--dry-run``, describe) each record: vendor copy, objects, row; returns the failures."""
     from shared.fetcher import result_prefix  # noqa: PLC0415
 
     stores = ctx.stores()
     failures = 0
     for record in records:
+        progress.advance()
         mbid = record.merchant_biz_id
         prefix = result_prefix(mbid)
         item: dict[str, Any] = {"merchantBizId": mbid, "status": record.status, "createdAt": iso(record.created_at)}

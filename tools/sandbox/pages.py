@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
+from shared.urls import is_safe_url
 from tools.sandbox.catalog import DOCUMENT_NAMES
 from tools.sandbox.state import DEFAULT_FAIL_SUB_CODE, FACE_ONLY_FAIL_SUB_CODE, Transaction
 from tools.sandbox.synth import SPOOF_TYPES
@@ -91,16 +92,33 @@ def verify_page(tx: Transaction, session: str) -> str:
     return _page("Identity verification", body)
 
 
-def expired_page() -> str:
-    return _page("This verification link has expired", "<p>TransactionUrl is single-use.</p>", "expired")
+def return_link(return_url: str | None) -> str:
+    """A way back to the merchant from an end page: the transaction's own ReturnUrl, and only a safe http(s) one
+    (no other URL is ever offered: the page cannot be made to link anywhere else)."""
+    if not return_url or not is_safe_url(return_url):
+        return ""
+    return f'<p><a id=return href="{escape(return_url)}">Back to the merchant</a></p>'
+
+
+def expired_page(return_url: str | None = None) -> str:
+    return _page(
+        "This verification link has expired",
+        "<p>TransactionUrl is single-use: this flow was already opened or finished.</p>" + return_link(return_url),
+        "expired",
+    )
 
 
 def not_found_page() -> str:
     return _page("Unknown verification link", "<p>No transaction has this link.</p>", "not-found")
 
 
-def abandoned_page() -> str:
-    return _page("Verification abandoned", "<p>The flow never finishes: no callback is sent.</p>", "abandoned")
+def abandoned_page(return_url: str | None = None) -> str:
+    return _page(
+        "Verification abandoned",
+        "<p>The flow never finishes: no callback is sent, CheckResult keeps answering ProcessNotCompleted, and the "
+        "merchant's sweeper marks it ABANDONED once it is old enough.</p>" + return_link(return_url),
+        "abandoned",
+    )
 
 
 def done_page(return_url: str) -> str:

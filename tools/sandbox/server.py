@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from shared import jsonutil
-from tools.sandbox import pages, state, vendor
+from tools.sandbox import control, pages, state, vendor
 from tools.sandbox.auth import Authenticator, NonceCache, requested_action
 from tools.sandbox.config import SandboxConfig
 from tools.sandbox.errors import VendorError
@@ -169,8 +169,8 @@ class Handler(BaseHTTPRequestHandler):
             self._vendor(parts.query)
         elif path.startswith("/verify/"):
             self._verify(path.removeprefix("/verify/"))
-        elif path.startswith("/_sandbox/"):
-            self._control(path.removeprefix("/_sandbox/").rstrip("/"))
+        elif path == "/_sandbox" or path.startswith("/_sandbox/"):
+            self._control(path.removeprefix("/_sandbox").strip("/"))
         else:
             self._read_body()
             self._json(404, {"error": "not found"})
@@ -230,7 +230,7 @@ class Handler(BaseHTTPRequestHandler):
                     tx.page_session = state.new_page_token()
                 session = tx.page_session
             if not fresh or session is None:
-                self._html(200, pages.expired_page())
+                self._html(200, pages.expired_page(tx.return_url))
                 return
             self._html(200, pages.verify_page(tx, session), {"Cache-Control": "no-store"})
             return
@@ -241,7 +241,7 @@ class Handler(BaseHTTPRequestHandler):
                 return
             fields = dict(form)
             if tx.status != "VISITED" or fields.get("session") != tx.page_session:
-                self._html(200, pages.expired_page())
+                self._html(200, pages.expired_page(tx.return_url))
                 return
             try:
                 outcome = state.Outcome.from_json(_form_outcome(fields, [v for k, v in form if k == "spoofType"]))
@@ -250,9 +250,9 @@ class Handler(BaseHTTPRequestHandler):
                 self._html(400, pages._page("Invalid choice", f"<p>{exc}</p>", "invalid"))
                 return
             if not self.app.complete(tx, outcome):
-                self._html(200, pages.expired_page())
+                self._html(200, pages.expired_page(tx.return_url))
             elif outcome.kind == "abandon":
-                self._html(200, pages.abandoned_page())
+                self._html(200, pages.abandoned_page(tx.return_url))
             else:
                 self._html(302, pages.done_page(tx.return_url), {"Location": tx.return_url})
             return
@@ -271,7 +271,12 @@ class Handler(BaseHTTPRequestHandler):
         app = self.app
         segments = route.split("/")
         get, post = self.command == "GET", self.command == "POST"
-        if get and route == "health":
+        if get and route == "":
+            if "text/html" in (self.headers.get("Accept") or ""):
+                self._html(200, control.index_html(app.config.access_key_id, app.base_url))
+            else:
+                self._json(200, control.index(app.config.access_key_id, app.base_url))
+        elif get and route == "health":
             self._json(200, {"ok": True, "accessKeyId": app.config.access_key_id, "baseUrl": app.base_url,
                              "region": app.config.region})
         elif get and route == "transactions":
@@ -313,7 +318,7 @@ class Handler(BaseHTTPRequestHandler):
         elif get and route == "callbacks":
             self._json(200, {"callbacks": app.callbacks.log()})
         else:
-            self._json(404, {"error": "not found"})
+            self._json(404, {"error": "not found: GET /_sandbox/ lists the control API"})
 
 
 def _check_outcome_fits(tx: state.Transaction, outcome: state.Outcome) -> None:

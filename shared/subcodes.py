@@ -1,0 +1,75 @@
+"""The vendor's result sub codes (CheckResult ``Result.SubCode``, the callback's ``subCode``) and what they mean.
+
+One table, used by the API's answers (``subCodeMessage``), the demo merchant page and the operator console.
+
+Sources and how sure we are (``source`` of each row):
+
+* ``200``: ID Verification, "CheckResult" (eKYC) — the response sample and the callback example show ``Passed: Y``
+  with ``SubCode: 200``.
+* ``205``: ID Verification, "CheckResult" (face liveness) — the sample answers ``Passed: N``, ``SubCode: 205`` with
+  ``faceAttack: Y``, so 205 stands with a failed liveness (presentation-attack) check. Medium confidence: the eKYC
+  sample of the same pages shows 205 next to ``Passed: Y``.
+* ``212``: the project's vendor notes (REFERENCE.md: "document anti-counterfeiting risk (billed)"); not found on a
+  vendor page we could read: **unverified**.
+
+The vendor's own SubCode tables ("ResultObject.SubCode", linked from each CheckResult page) could not be read: every
+other code is unknown here and is said to be so, never guessed. Codes are opaque strings: the decision is the
+vendor's ``Passed`` (Y/N), never the sub code (docs/vendor facts, "SubCode").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+Confidence = Literal["documented", "sample", "unverified"]
+
+
+@dataclass(frozen=True)
+class SubCode:
+    code: str
+    meaning: str  # a short phrase, no trailing period
+    confidence: Confidence
+    source: str
+
+
+SUB_CODES: Final[dict[str, SubCode]] = {
+    row.code: row
+    for row in (
+        SubCode("200", "passed", "documented",
+                "ID Verification, CheckResult (eKYC): response sample and callback example, Passed Y"),
+        SubCode("205", "liveness check failed, a possible presentation attack", "sample",
+                "ID Verification, CheckResult (face liveness): sample Passed N, SubCode 205, faceAttack Y"),
+        SubCode("212", "document anti-counterfeiting risk",
+                "unverified", "REFERENCE.md, CheckResult; not found on a readable vendor page"),
+    )
+}  # fmt: skip
+
+_STATUS_SENTENCES: Final = {
+    "PASSED": "The verification passed",
+    "FAILED": "The verification did not pass",
+    "PENDING": "The vendor is still checking",
+    "ABANDONED": "The verification was never finished",
+}
+
+
+def sub_code_meaning(sub_code: str | None) -> str | None:
+    """What the table says a code means (``None`` for a code it does not know)."""
+    row = SUB_CODES.get(sub_code or "")
+    return row.meaning if row else None
+
+
+def sub_code_message(sub_code: str | None, status: str | None = None) -> str | None:
+    """One human sentence for a result: its status and what its sub code means, honest about unknown codes.
+
+    ``None`` when there is nothing to say (no sub code yet). Never contains personal data: only the code itself."""
+    if not sub_code:
+        return None
+    lead = _STATUS_SENTENCES.get(status or "", "The vendor answered")
+    row = SUB_CODES.get(sub_code)
+    if row is None:
+        return f"{lead}. The vendor's sub code {sub_code[:16]} is not in our table of documented codes."
+    if row.code == "200" and status in (None, "PASSED"):
+        return "The verification passed (sub code 200)."
+    hedge = ", meaning unverified" if row.confidence == "unverified" else ""
+    return f"{lead}: {row.meaning} (sub code {row.code}{hedge})."

@@ -1,0 +1,23 @@
+"""How a point in time is written wherever people or clients read it: RFC 3339 in UTC (``2026-11-30T09:20:00.123Z``).
+
+The stores keep unix seconds (floats); the HTTP API, the webhooks and the operator tools print this form.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+
+def rfc3339(epoch: float | None) -> str | None:
+    """``epoch`` (unix seconds) as RFC 3339 / ISO 8601 UTC with milliseconds and ``Z``; ``None`` stays ``None``."""
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_rfc3339(text: str) -> float:
+    """The unix seconds of an RFC 3339 string (``Z`` or an offset); ``ValueError`` when it is not one."""
+    parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise ValueError("an RFC 3339 time needs Z or an offset")
+    return parsed.timestamp()

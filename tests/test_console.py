@@ -1,0 +1,325 @@
+"""The operator console (``./scripts/kyc console``): its figures, its guard against other web pages, its pages in
+headless Chromium at 1280 and 390 px, and a load test's traffic shown exactly as the load test counted it."""
+
+from __future__ import annotations
+
+import http.client
+import io
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from shared import jsonutil
+from shared.status import Status
+from shared.storage import StorageSettings, Stores, TransactionRecord, open_stores
+from tests.browser import chromium_page
+from tests.conftest import ROOT
+from tools.ops import console, insights, kyc
+from tools.ops.common import Context
+
+NOW = 1_764_496_800.0  # 2025-11-30T10:00:00Z, a bucket boundary
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
+def row(mbid: str, status: str, created: float, *, took: float = 4.0, sub_code: str | None = None,
+        checks: int = 0, next_check: float | None = None) -> TransactionRecord:
+    final = status in ("PASSED", "FAILED", "ABANDONED")
+    return TransactionRecord(
+        merchant_biz_id=mbid, transaction_id="t" + mbid, merchant_user_id="0" * 64, doc_type="01000000",
+        status=Status(status), passed={"PASSED": "Y", "FAILED": "N"}.get(status), sub_code=sub_code,
+        created_at=created, updated_at=created + took, finalized_at=created + took if final else None,
+        check_count=checks, next_check_at=next_check, notification_enqueued=final,
+        identity_masked={"surname": "C*", "documentNumber": "K******7"} if status == "PASSED" else None,
+    )
+
+
+@pytest.fixture
+def stores(tmp_path: Path) -> Stores:
+    return open_stores(StorageSettings(backend="local", data_dir=tmp_path / "data"))
+
+
+@pytest.fixture
+def filled(stores: Stores) -> Stores:
+    rows = [
+        row("p1", "PASSED", NOW - 3000, took=2), row("p2", "PASSED", NOW - 2000, took=4),
+        row("p3", "PASSED", NOW - 600, took=6), row("f1", "FAILED", NOW - 1500, took=8, sub_code="205"),
+        row("f2", "FAILED", NOW - 1400, took=10, sub_code="205"), row("f3", "FAILED", NOW - 100, sub_code="9999"),
+        row("a1", "ABANDONED", NOW - 3500, took=40),
+        row("w1", "PENDING", NOW - 50), row("w2", "PENDING", NOW - 900, checks=3, next_check=NOW + 60),
+        row("old", "PASSED", NOW - 5 * 86400),  # outside the last 24 h
+    ]
+    for record in rows:
+        stores.transactions.create(record)
+    return stores
+
+
+# --- the figures ------------------------------------------------------------------------------------------------
+
+
+def test_periods_are_the_last_hour_day_week_month_or_a_utc_day() -> None:
+    day = insights.period_of("24h", NOW)
+    assert (day.end - day.start, day.bucket_seconds, len(day.buckets())) == (86400, 3600, 24)
+    assert day.end > NOW  # the current bucket is shown, partly filled
+    assert insights.period_of("2025-11-29", NOW).start == NOW - 86400 - 10 * 3600
+    with pytest.raises(insights.PeriodError, match="1h, 24h, 7d, 30d"):
+        insights.period_of("yesterday", NOW)
+
+
+def test_counts_chart_failures_and_times_of_the_period(filled: Stores) -> None:
+    view = insights.overview(filled.transactions, insights.period_of("24h", NOW))
+    assert view.counts == {"PASSED": 3, "FAILED": 3, "ABANDONED": 1, "PENDING": 2}
+    assert view.total == 9 and view.pass_rate == 0.5 and view.rows_read == 9 and not view.truncated
+    hour = view.buckets[-2]  # 09:00-10:00 UTC: every row of the day; the current hour (10:00-11:00) is empty
+    assert sum(sum(b.counts.values()) for b in view.buckets) == sum(hour.counts.values()) == 9
+    assert hour.pass_rate == 0.5 and view.buckets[-1].pass_rate is None
+    assert [(f.sub_code, f.count) for f in view.failures] == [("205", 2), ("9999", 1)]
+    assert view.failures[0].meaning == "liveness check failed, a possible presentation attack"
+    assert view.failures[1].meaning is None and "not in our table" in view.failures[1].message
+    durations = view.time_to_result  # verdicts only: 2, 4, 6, 8, 10, 4 s
+    assert (durations.count, durations.p50, durations.p90, durations.max) == (6, 4.0, 10.0, 10.0)
+
+
+def test_stuck_pending_comes_from_the_due_index_whatever_the_period(filled: Stores) -> None:
+    filled.transactions.create(row("ancient", "PENDING", NOW - 40 * 86400))
+    stuck, more = insights.stuck_pending(filled.transactions, NOW)
+    assert [r.merchant_biz_id for r in stuck] == ["ancient", "w2", "w1"] and not more
+    assert stuck[1].next_check_at == NOW + 60
+
+
+def test_reading_stops_at_the_row_budget_and_says_so(filled: Stores) -> None:
+    view = insights.overview(filled.transactions, insights.period_of("24h", NOW), max_rows=3)
+    assert view.truncated and view.rows_read < 9
+    assert view.counts["PASSED"] == 3  # the counts still come from the count index, whole
+
+
+def test_on_tablestore_the_figures_are_the_same_and_only_the_period_and_pending_rows_are_read(
+    filled: Stores,
+) -> None:
+    from shared.storage.tablestore_store import table_row
+    from tests.storage.conftest import TABLE, tablestore_double, wire_store
+
+    mine = [row.merchant_biz_id for row in insights.stuck_pending(filled.transactions, NOW)[0]]
+    local = insights.overview(filled.transactions, insights.period_of("24h", NOW))
+    page, _ = filled.transactions.list_created(limit=100)
+    history = [row(f"h{i:04d}", "PASSED", NOW - 60 * 86400 - i) for i in range(300)]  # long ago, long settled
+    with tablestore_double(range_row_cap=5000) as double:
+        double.load_rows(TABLE, [table_row(r) for r in [*page, *history]])
+        store = wire_store(double)
+        double.reset_stats()
+        remote = insights.overview(store, insights.period_of("24h", NOW))
+        stuck, _ = insights.stuck_pending(store, NOW)
+        read = int(double.rows()["rowsScanned"])
+    assert (remote.counts, remote.failures, remote.time_to_result) == (local.counts, local.failures,
+                                                                        local.time_to_result)
+    assert [r.merchant_biz_id for r in stuck] == mine
+    # count index rows (9), the period's index rows and rows (2 x 9), the pending ones' due rows and rows (2 x 2)
+    assert read == 9 + 2 * 9 + 2 * 2
+
+
+# --- the server ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def server(filled: Stores) -> Iterator[console.ConsoleServer]:
+    running = console.ConsoleServer(filled, lambda: filled.queue("deadletter"), port=0, clock=lambda: NOW).start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def call(server: console.ConsoleServer, method: str, path: str, body: bytes = b"",
+         headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:
+    port = int(server.url.rsplit(":", 1)[1])
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request(method, path, body=body, headers={"Host": f"127.0.0.1:{port}", **(headers or {})})
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read().decode()
+    finally:
+        conn.close()
+
+
+def dead_letter(stores: Stores) -> str:
+    body = {"kind": "notify", "reason": "webhook_undeliverable", "merchantBizId": "p1",
+            "subscriber": "https://hooks.example/kyc", "lastError": "HTTP 410"}
+    return stores.queue("deadletter").send(jsonutil.dumps(body))
+
+
+def redrive_form(server: console.ConsoleServer, message_id: str, **extra: str) -> bytes:
+    return urlencode({"token": server.app.token, "id": message_id, **extra}).encode()
+
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def test_the_overview_counts_what_the_stores_hold(server: console.ConsoleServer) -> None:
+    status, headers, html = call(server, "GET", "/?period=24h")
+    assert status == 200
+    for name, count in {"TOTAL": 9, "PASSED": 3, "FAILED": 3, "ABANDONED": 1, "PENDING": 2}.items():
+        assert f'data-status="{name}" data-count="{count}"' in html
+    assert 'data-sub-code="205"' in html and "liveness check failed" in html
+    assert "frame-ancestors 'none'" in headers["content-security-policy"] and headers["cache-control"] == "no-store"
+
+
+def test_it_listens_on_loopback_only_and_answers_only_its_own_host(server: console.ConsoleServer) -> None:
+    assert server.url.startswith("http://127.0.0.1:")
+    status, _, _ = call(server, "GET", "/", headers={"Host": "attacker.example"})  # DNS rebinding
+    assert status == 421
+
+
+def test_a_verification_s_timeline_is_masked(server: console.ConsoleServer) -> None:
+    status, _, html = call(server, "GET", "/verifications/p1")
+    assert status == 200 and 'id="timeline"' in html and "became PASSED" in html
+    assert 'data-field="surname">C*<' in html and "0" * 64 not in html  # the user hash only shortened
+    assert call(server, "GET", "/verifications/nope%2F..")[0] == 404
+
+
+def test_a_redrive_without_confirmation_only_asks(server: console.ConsoleServer, filled: Stores) -> None:
+    message_id = dead_letter(filled)
+    status, _, html = call(server, "POST", "/deadletters/redrive", redrive_form(server, message_id), FORM)
+    assert status == 200 and 'id="confirm-form"' in html
+    assert [m.message_id for m in filled.queue("deadletter").peek(10)] == [message_id]  # type: ignore[attr-defined]
+
+
+def test_a_confirmed_redrive_puts_the_letter_back_and_says_so(server: console.ConsoleServer, filled: Stores) -> None:
+    message_id = dead_letter(filled)
+    body = redrive_form(server, message_id, confirm="yes")
+    status, headers, _ = call(server, "POST", "/deadletters/redrive", body,
+                              {**FORM, "Origin": server.url, "Sec-Fetch-Site": "same-origin"})
+    assert status == 303 and "went+back+to+the+notify+queue" in headers["location"]
+    assert filled.queue("deadletter").peek(10) == []  # type: ignore[attr-defined]
+    (sent,) = filled.queue("notify").peek(10)  # type: ignore[attr-defined]
+    assert jsonutil.loads(sent.body) == {"merchantBizId": "p1", "attempt": 0, "pending": ["https://hooks.example/kyc"]}
+
+
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        ("no token", FORM),
+        ("wrong token", FORM),
+        ("good", {**FORM, "Origin": "https://evil.example"}),
+        ("good", {**FORM, "Sec-Fetch-Site": "cross-site"}),
+        ("good", {"Content-Type": "text/plain"}),
+    ],
+)
+def test_a_redrive_from_anywhere_but_the_console_s_own_page_is_refused(
+    server: console.ConsoleServer, filled: Stores, body: str, headers: dict[str, str]
+) -> None:
+    message_id = dead_letter(filled)
+    form = {"good": redrive_form(server, message_id, confirm="yes"),
+            "no token": urlencode({"id": message_id, "confirm": "yes"}).encode(),
+            "wrong token": urlencode({"id": message_id, "confirm": "yes", "token": "guess"}).encode()}[body]
+    status, _, _ = call(server, "POST", "/deadletters/redrive", form, headers)
+    assert status in (403, 415)
+    assert len(filled.queue("deadletter").peek(10)) == 1  # type: ignore[attr-defined]
+
+
+def test_kyc_console_serves_the_configured_backend_until_stopped(filled: Stores) -> None:
+    env = {"KYC_BACKEND": "local", "KYC_DATA_DIR": str(filled.settings.data_dir)}
+    started: list[console.ConsoleServer] = []
+    stop = threading.Event()
+    ctx = Context(env=env, stdout=io.StringIO(), stderr=io.StringIO())
+    args = kyc.build_parser().parse_args(["console", "--port", "0"])
+
+    def ready(server: console.ConsoleServer) -> None:
+        started.append(server)
+        stop.set()  # serve, answer once below, stop
+
+    thread = threading.Thread(target=lambda: console.run(args, ctx, ready=ready, stop=stop))
+    thread.start()
+    thread.join(10)
+    assert started and "kyc console at http://127.0.0.1:" in ctx.stderr.getvalue()  # type: ignore[attr-defined]
+
+
+# --- in a browser -------------------------------------------------------------------------------------------------
+
+
+def non_blank(path: Path) -> bool:
+    """A real screenshot: large enough, and not one flat colour (Chromium paints white when nothing rendered)."""
+    data = path.read_bytes()
+    return len(data) > 20_000 and len(set(data[1000:5000])) > 50
+
+
+def within(page: Any, selector: str, width: int) -> bool:
+    box = page.locator(selector).first.bounding_box()
+    return box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width + 0.5 and box["height"] > 0
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1280", "390"])
+def test_the_console_renders_its_parts_inside_the_viewport(
+    server: console.ConsoleServer, filled: Stores, viewport: dict[str, int], tmp_path: Path
+) -> None:
+    dead_letter(filled)
+    with chromium_page() as page:
+        page.set_viewport_size(viewport)
+        page.goto(f"{server.url}/?period=24h")
+        for selector in ("#counts", "#chart", "#failures", "#durations", "#stuck", "#deadletters", "#recent"):
+            assert page.locator(selector).is_visible(), selector
+            assert within(page, selector, viewport["width"]), selector
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        assert page.locator("#chart rect").count() == 4 and page.locator("#chart polyline").count() == 1
+        shot = tmp_path / f"console-{viewport['width']}.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert non_blank(shot)
+
+
+@pytest.mark.browser
+def test_clicking_a_verification_shows_its_timeline_and_a_redrive_asks_first(
+    server: console.ConsoleServer, filled: Stores
+) -> None:
+    message_id = dead_letter(filled)
+    with chromium_page() as page:
+        page.goto(f"{server.url}/")
+        page.click('#recent a[href="/verifications/f3"]')
+        page.wait_for_selector("#timeline")
+        assert "The verification did not pass" in page.locator("#sentence").inner_text()
+        page.go_back()
+        dialogs: list[str] = []
+        page.once("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        page.click(f'tr[data-message-id="{message_id}"] button')
+        assert dialogs and message_id in dialogs[0]
+        assert len(filled.queue("deadletter").peek(10)) == 1  # type: ignore[attr-defined]  # dismissed: nothing
+        page.once("dialog", lambda dialog: dialog.accept())
+        with page.expect_navigation():
+            page.click(f'tr[data-message-id="{message_id}"] button')
+        assert "went back to the notify queue" in page.locator("#notice").inner_text(), page.content()[:3000]
+        assert filled.queue("deadletter").peek(10) == []  # type: ignore[attr-defined]
+
+
+# --- a load test's traffic ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_console_shows_a_load_test_s_traffic_as_the_load_test_counted_it(tmp_path: Path) -> None:
+    data, report_path = tmp_path / "load", tmp_path / "report.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KYC_", "CLOUDAUTH_", "SANDBOX_"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "tools.loadtest", "--smoke", "--data-dir", str(data), "--json", str(report_path)],
+        cwd=ROOT, env={**env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=240, check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = jsonutil.loads(report_path.read_bytes())
+    stores = open_stores(StorageSettings(backend="local", data_dir=data))
+    view = insights.overview(stores.transactions, insights.period_of("24h", time.time()))
+    assert view.counts == report["transactionsByStatus"] and view.total == 40
+    running = console.ConsoleServer(stores, lambda: stores.queue("deadletter"), port=0).start()
+    try:
+        status, _, html = call(running, "GET", "/?period=24h")
+    finally:
+        running.stop()
+    assert status == 200
+    for name, count in report["transactionsByStatus"].items():
+        assert f'data-status="{name}" data-count="{count}"' in html
+    assert f'data-status="TOTAL" data-count="{sum(report["transactionsByStatus"].values())}"' in html
+    assert "The dead-letter queue is empty" in html  # the load test's own guarantee: nothing dead-lettered
