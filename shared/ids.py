@@ -2,7 +2,7 @@
 
 * **MerchantBizId** — the vendor's rule, from the API metadata of ``Initialize``/``CheckResult`` (cloudauth-intl
   2022-08-09, parameter ``MerchantBizId``: "a combination of letters and numbers, with a maximum length of 32
-  characters"): 1-32 ASCII letters or digits. Ours are ``uuid4().hex`` (32 hex digits); rate-limit slots are
+  characters"): 1-32 ASCII letters or digits. Ours are 32 hex digits (:func:`new_merchant_biz_id`); rate-limit slots are
   ``"rl"`` + 30 hex digits (see :mod:`shared.ratelimit`), valid ids that can never be one of ours. The same rule
   guards every door: the API path, the callback, queue messages, storage keys, the CLI.
 * **TransactionId** — the vendor states no format (API metadata: a string, examples of 32 hex digits).
@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import TypeGuard
 
 MERCHANT_BIZ_ID_MAX_LENGTH = 32
@@ -21,6 +22,12 @@ MERCHANT_BIZ_ID_RULE = "1-32 letters or digits"
 #: Unverified (the vendor documents no format): see the module docstring.
 TRANSACTION_ID_MAX_LENGTH = 128
 TRANSACTION_ID_RULE = "1-128 printable characters without spaces"
+
+
+def new_merchant_biz_id() -> str:
+    """A fresh merchantBizId: 128 random bits as 32 hex digits (``secrets``; not ``uuid4``, whose import pulls
+    ``platform`` and ``subprocess`` into every cold start)."""
+    return secrets.token_hex(16)
 
 
 def is_merchant_biz_id(value: object) -> TypeGuard[str]:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import secrets
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,7 +55,7 @@ from shared.config import (
     is_aliyun_backend,
 )
 from shared.disclosure import MINIMAL, Disclosure, UnknownField, identity_fields
-from shared.ids import is_merchant_biz_id
+from shared.ids import is_merchant_biz_id, new_merchant_biz_id
 from shared.log import get_logger, log_context, register_secret
 from shared.ratelimit import WINDOW_SECONDS, claim_slot, release_slot
 from shared.status import Status
@@ -382,7 +381,7 @@ class Verifications:
             raise Refused("InvalidReturnUrl", "returnUrl contains a control, space, invisible or backslash character")
         if not return_url_allowed(return_url, self.settings.return_url_allowlist):
             raise Refused("ReturnUrlNotAllowed", "returnUrl is not in the allowed list")
-        merchant_biz_id = uuid.uuid4().hex
+        merchant_biz_id = new_merchant_biz_id()
         return product, {
             "merchant_biz_id": merchant_biz_id,
             "meta_info": meta_info,

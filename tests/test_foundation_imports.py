@@ -35,8 +35,16 @@ def test_cloudauth_and_results_import_no_vendor_sdk() -> None:
     assert leaked == []
 
 
-def test_cloudauth_and_results_need_only_orjson_beyond_the_standard_library() -> None:
+def test_cloudauth_and_results_import_only_the_standard_library() -> None:
     startup = imported_modules("pass")  # site hooks (.pth files, sitecustomize) are the interpreter's, not ours
     modules = imported_modules("import shared.cloudauth, shared.results") - startup
     third_party = {m.split(".")[0] for m in modules} - set(sys.stdlib_module_names) - {"shared"}
-    assert third_party == {"orjson"}
+    assert third_party == set()
+
+
+def test_orjson_is_imported_by_the_first_large_document_only() -> None:
+    startup = imported_modules("pass")
+    small = imported_modules("from shared import jsonutil\njsonutil.loads(b'{\"a\": [1, 2.5, null]}')") - startup
+    large = imported_modules("from shared import jsonutil\njsonutil.loads(b'[' + b'1,' * jsonutil.LARGE + b'1]')")
+    assert "orjson" not in small
+    assert "orjson" in large

@@ -139,3 +139,18 @@ def test_shipped_code_importing_a_distribution_that_is_not_shipped_is_reported(t
         "certifi": ["sdk/typed.py"],  # the else branch of a TYPE_CHECKING test runs
         "numpy": ["sdk/lazy.py"],  # imported inside a function: still a reference
     }
+
+
+def test_our_own_code_importing_a_distribution_that_is_not_shipped_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "orjson").mkdir()
+    (tmp_path / "orjson" / "__init__.py").write_text("", encoding="utf-8")
+    installed = {"orjson": Distribution("orjson", "1", "", [], ["orjson/__init__.py"])}
+    own_code = {"shared/jsonutil.py": b"def large(data):\n    import orjson\n    return orjson.loads(data)\n"}
+    assert diet.references(installed, tmp_path, [], own_code) == {"orjson": ["shared/jsonutil.py"]}
+    assert diet.references(installed, tmp_path, ["orjson"], own_code) == {}
+
+
+def test_a_distribution_unreachable_in_one_function_is_explained_for_that_function_only() -> None:
+    assert "alibabacloud-oss-v2" in diet.unreachable("initializer")
+    assert "alibabacloud-oss-v2" not in diet.unreachable("result_fetcher")
+    assert set(diet.UNREACHABLE) <= set(diet.unreachable("result_fetcher"))

@@ -1,7 +1,7 @@
 """The cloudauth-intl (API 2022-08-09) client: Initialize, InitializeV2, CheckResult, DeleteVerifyResult.
 
-Standard library ``http.client`` plus orjson: no vendor SDK (≈ 400 ms of cold start). RPC style as the official
-SDK sends it: ``POST /``, business parameters in the query string, the face pictures (Initialize:
+Standard library ``http.client`` and ``shared.jsonutil``: no vendor SDK (≈ 400 ms of cold start). RPC style as
+the official SDK sends it: ``POST /``, business parameters in the query string, the face pictures (Initialize:
 ``FacePictureBase64``; InitializeV2: also ``TargetFacePicture``) in an ``application/x-www-form-urlencoded`` body,
 signed with ACS3-HMAC-SHA256 headers (V3, default) or the V1 signed query.
 

@@ -11,7 +11,7 @@ The public surface is what this module exports; the modules behind it are split 
 ``shared.fc.errors``    :class:`HttpError` and its kinds, :class:`BadMessage`
 ======================  ==========================================================================
 
-Imports are stdlib + orjson only: every handler imports this package at cold start.
+Imports are stdlib and ``shared`` only: every handler imports this package at cold start.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""CheckResult parsing and identity normalisation (stdlib + orjson only; images decoded lazily).
+"""CheckResult parsing and identity normalisation (stdlib + orjson for large documents only; images decoded lazily).
 
 ```python
 result = parse_check_result(body_or_bytes, doc_type="01000000")

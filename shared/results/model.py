@@ -13,9 +13,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Union
 
-import orjson
-
-from shared import products
+from shared import jsonutil, products
 from shared.results._frozen import positional_builder
 from shared.results.errors import ResultParseError
 from shared.results.identity import Identity, build_identity, guess_doc_type
@@ -105,7 +103,7 @@ class CheckResultResponse:
 
     The top-level fields are read eagerly by :func:`parse_check_result`. Everything inside the vendor's JSON-string
     fields (``ExtIdInfo``, ``ExtFaceInfo``, ``Ext*Info``, ``EkycResult``) is parsed on first access of the property
-    that needs it and cached, so a caller that only routes on ``status`` pays for one ``orjson.loads``. The nested
+    that needs it and cached, so a caller that only routes on ``status`` pays for one ``jsonutil.loads``. The nested
     parsing never raises (tolerant by contract); only ``Image.data`` can raise (:class:`ImageDecodeError`).
     """
 
@@ -340,8 +338,8 @@ def _without_images(value: Any) -> Any:
     return value
 
 
-_loads = orjson.loads
-_JSONDecodeError = orjson.JSONDecodeError
+_loads = jsonutil.loads
+_JSONDecodeError = jsonutil.JSONDecodeError
 
 
 def _json(value: Any) -> ExtValue:

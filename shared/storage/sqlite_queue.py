@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import secrets
 import time
-import uuid
 from collections.abc import Callable
 
 from ._sqlite import SqliteDatabase
@@ -66,7 +65,7 @@ class SqliteQueue:
         check_body_size(body)
         check_delay(delay_seconds)
         now = self._clock()
-        message_id = uuid.uuid4().hex.upper()
+        message_id = secrets.token_hex(16).upper()
         self._db.execute(
             "INSERT INTO messages (queue, message_id, body, enqueued_at, visible_at) VALUES (?, ?, ?, ?, ?)",
             (self.name, message_id, bytes(body), now, now + delay_seconds),
