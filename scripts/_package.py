@@ -379,15 +379,21 @@ def build_function(
     missing = sorted(set(plan.shipped) - set(dists))
     if missing:
         raise PackageError(f"{name}: traced distributions not installed for the target: {', '.join(missing)}")
-    own_code = {str(path.relative_to(ROOT)): path.read_bytes()
-                for folder in (function_dir, ROOT / "shared") for path in sorted(folder.rglob("*.py"))}
+    # Our own modules that a traced run loaded: their imports inside functions (jsonutil's orjson) are references
+    # too; a module no path loads (the OSS adapter in the initializer) references nothing.
+    loaded = {str(Path(f).with_suffix("")) for r in runs for f in r.trace.get("loaded", {}).values()}
+    own_code = {
+        file: path.read_bytes()
+        for folder, prefix in ((function_dir, ""), (ROOT / "shared", "shared/"))
+        for path in sorted(folder.rglob("*.py"))
+        if (file := prefix + str(path.relative_to(folder)))[: -len(".py")] in loaded
+    }
     referenced = diet.references(dists, deps, plan.shipped, own_code)
-    unexplained = {d: files for d, files in referenced.items() if d not in diet.unreachable(name)}
+    unexplained = {d: files for d, files in referenced.items() if d not in diet.UNREACHABLE}
     if unexplained:
         detail = "; ".join(f"{d} (imported by {', '.join(files[:3])})" for d, files in unexplained.items())
         raise PackageError(f"{name}: shipped code imports distributions no traced path imported: {detail}. Ship "
-                           f"them (ALLOW_LIST) or say why they are unreachable (UNREACHABLE or UNREACHABLE_IN) in "
-                           f"tools/package/diet.py")
+                           f"them (ALLOW_LIST) or say why they are unreachable (UNREACHABLE) in tools/package/diet.py")
 
     dest = staging / name
     assemble_code(function_dir, dest)
@@ -432,7 +438,7 @@ def build_function(
         ],
         "functionCode": sizes.get("(function code)", 0),
         "droppedFiles": plan.dropped_files,
-        "unreachable": {d: {"importedBy": files, "why": diet.unreachable(name)[d]} for d, files in referenced.items()},
+        "unreachable": {d: {"importedBy": files, "why": diet.UNREACHABLE[d]} for d, files in referenced.items()},
         "notShipped": plan.not_shipped,
     }
 

@@ -23,19 +23,19 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import SplitResult
 
 from shared.urls import UnsafeUrl, check_url, plain_http_allowed
+from shared.values import valueclass
 
 USER_AGENT = "fc-ekyc-webhooks/1"
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 MAX_RETRY_AFTER_SECONDS = 86400.0
 
 
-@dataclass(frozen=True)
+@valueclass
 class DeliveryResult:
     """What happened to one POST. ``error`` is a short code, never a response body (it could echo PII)."""
 
@@ -46,7 +46,7 @@ class DeliveryResult:
     permanent: bool = False  # retrying cannot help: 410 Gone, or a target our policy refuses
 
 
-@dataclass(frozen=True)
+@valueclass
 class TargetPolicy:
     allow_private: bool = False
     require_https: bool = True
@@ -216,7 +216,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return min(max(delta, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 
-@dataclass(frozen=True)
+@valueclass
 class Target:
     """A webhook URL that passed the guard: its parts, and the checked address to connect to."""
 

@@ -15,10 +15,10 @@ Which product accepts which codes in which region is in :mod:`shared.products`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from shared.values import valueclass
 
 
-@dataclass(frozen=True)
+@valueclass
 class DocType:
     code: str
     key: str  # a stable short name used in our records and fixtures
@@ -62,7 +62,7 @@ def is_documented(code: str) -> bool:
     return code in DOC_TYPES
 
 
-@dataclass(frozen=True)
+@valueclass
 class CertificateType:
     """One row of the vendor's certificate type table.
 

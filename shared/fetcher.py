@@ -17,7 +17,6 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Literal
 
 from shared import jsonutil
@@ -34,6 +33,7 @@ from shared.results import (
 )
 from shared.status import Status
 from shared.storage import ObjectStore, Queue, StorageError, TransactionRecord, TransactionStore
+from shared.values import valueclass
 
 logger = get_logger("kyc.fetcher")
 
@@ -41,7 +41,7 @@ DEFAULT_RECHECK_SCHEDULE = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.
 OutcomeKind = Literal["finalized", "already_final", "pending", "retry_later", "unknown", "failed"]
 
 
-@dataclass(frozen=True)
+@valueclass
 class FetchSettings:
     """What the result fetcher (and the sweeper) need to fetch and keep results."""
 
@@ -57,7 +57,7 @@ class FetchSettings:
         )
 
 
-@dataclass(frozen=True)
+@valueclass
 class FetchOutcome:
     kind: OutcomeKind
     status: str | None = None

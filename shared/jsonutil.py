@@ -12,7 +12,7 @@ orjson, which decides — ``\\u`` escapes (lone surrogates), ``NaN``/``Infinity`
 finite double, nesting beyond the recursion limit, invalid UTF-8. ``tests/test_jsonutil.py`` checks that the two
 agree over generated documents and arbitrary text. Encoding: ``NaN`` and infinities, non-string keys other than
 ``str``/``int``/``float``/``bool``/``None``, and text that is not valid Unicode (lone surrogates) raise; dataclass
-instances, datetimes and enums encode as orjson encodes them.
+(and ``@valueclass``) instances, datetimes and enums encode as orjson encodes them.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import json
 from datetime import date, datetime, time
 from enum import Enum
 from typing import Any
+
+from shared.values import asdict, is_value
 
 JSONDecodeError = json.JSONDecodeError  # orjson.JSONDecodeError is a subclass: one except clause catches both
 
@@ -56,6 +58,8 @@ _decoder = json.JSONDecoder(parse_int=_read_int, parse_float=_read_float, parse_
 
 
 def _default(value: Any) -> Any:
+    if is_value(value):
+        return asdict(value)
     if hasattr(type(value), "__dataclass_fields__"):
         import dataclasses  # noqa: PLC0415 - the class's module imported it already
 

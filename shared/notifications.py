@@ -25,7 +25,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
@@ -51,6 +50,7 @@ from shared.storage import ObjectNotFound, ObjectStore, Queue, StorageError, Tra
 from shared.subcodes import sub_code_message
 from shared.timestamps import rfc3339
 from shared.urls import display_url, is_safe_url, plain_http_allowed
+from shared.values import field, valueclass
 from shared.webhooks import InvalidWebhookSecret, WebhookSecret, signature_headers
 
 logger = get_logger("kyc.notifier")
@@ -77,7 +77,7 @@ DELIVERY_BUDGET_SECONDS = 25.0
 Sender = Callable[[str, bytes, dict[str, str]], DeliveryResult]
 
 
-@dataclass(frozen=True)
+@valueclass
 class Subscriber:
     """A webhook receiver. ``headers`` are sent with every delivery (e.g. the receiver's own ``Authorization``:
     credentials never go in the URL); ``fields`` selects the identity fields it is shown (None: none, or every
@@ -107,7 +107,7 @@ class Subscriber:
         return Disclosure(self.fields, clear=self.include_pii)
 
 
-@dataclass(frozen=True)
+@valueclass
 class WebhookSettings:
     subscribers: tuple[Subscriber, ...]
     retry_schedule: tuple[float, ...]

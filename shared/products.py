@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from enum import Enum
 
 from shared import doctypes
+from shared.values import field, valueclass
 
 HONG_KONG = "cn-hongkong"
 SINGAPORE = "ap-southeast-1"
@@ -72,7 +72,7 @@ class DocTypeUse(str, Enum):
     UNVERIFIED = "unverified"  # the vendor's parameter table could not be read (unsupported products only)
 
 
-@dataclass(frozen=True)
+@valueclass
 class DocTypeTable:
     """The ``DocType`` codes a product accepts.
 
@@ -106,7 +106,7 @@ class DocTypeTable:
         return None
 
 
-@dataclass(frozen=True)
+@valueclass
 class Product:
     code: str
     summary: str

@@ -11,7 +11,6 @@ message only when the exception class sets ``log_safe = True``.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import enum
 import re
@@ -22,6 +21,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from shared import jsonutil
+from shared.values import asdict, is_value
 
 REDACTED = "[REDACTED]"
 WITHHELD = "[message withheld]"
@@ -148,7 +148,11 @@ def sanitize(value: Any, _depth: int = 0) -> Any:
         }
     if isinstance(value, (list, tuple, set, frozenset)):
         return [sanitize(v, _depth + 1) for v in value]
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    if is_value(value):
+        return sanitize(asdict(value), _depth + 1)
+    if hasattr(type(value), "__dataclass_fields__") and not isinstance(value, type):
+        import dataclasses  # noqa: PLC0415 - a dataclass's module has imported it already
+
         fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
         return sanitize(fields, _depth + 1)
     if isinstance(value, enum.Enum):

@@ -14,8 +14,9 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from shared.values import field, valueclass
 
 if TYPE_CHECKING:
     from _hashlib import HASH
@@ -26,7 +27,7 @@ V1_SIGNATURE_VERSION = "1.0"
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
-@dataclass(frozen=True)
+@valueclass
 class Credentials:
     """An AccessKey pair, with the STS token when the key is temporary (FC 3.0 hands functions STS keys)."""
 

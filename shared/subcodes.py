@@ -19,13 +19,14 @@ vendor's ``Passed`` (Y/N), never the sub code (docs/vendor facts, "SubCode").
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final, Literal
+
+from shared.values import valueclass
 
 Confidence = Literal["documented", "sample", "unverified"]
 
 
-@dataclass(frozen=True)
+@valueclass
 class SubCode:
     code: str
     meaning: str  # a short phrase, no trailing period

@@ -29,13 +29,13 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 
 from shared.config import Env, env_float, env_int, environ
 from shared.fetcher import ResultFetcher, result_prefix
 from shared.log import get_logger
 from shared.status import TERMINAL, Status
 from shared.storage import DueKind, ObjectStore, StorageError, TransactionRecord, TransactionStore
+from shared.values import field, valueclass
 
 logger = get_logger("kyc.sweeper")
 
@@ -45,7 +45,7 @@ VENDOR_COPY_RETRY_SECONDS = 3600.0  # a refused deletion (DeleteResult N, an err
 MAX_SWEEP_BACKOFF_SECONDS = 3600.0
 
 
-@dataclass(frozen=True)
+@valueclass
 class SweepSettings:
     sweep_after_seconds: float
     abandon_after_seconds: float
@@ -63,7 +63,7 @@ class SweepSettings:
         )
 
 
-@dataclass
+@valueclass(frozen=False)
 class SweepReport:
     checked: int = 0
     finalized: int = 0

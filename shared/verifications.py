@@ -23,7 +23,6 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from shared import doctypes, jsonutil, products
@@ -63,6 +62,7 @@ from shared.storage import RecordExists, StorageError, TransactionRecord, Transa
 from shared.subcodes import sub_code_message
 from shared.timestamps import rfc3339
 from shared.urls import UnsafeUrl, check_url, plain_http_allowed, unsafe_character_at
+from shared.values import field, valueclass
 
 logger = get_logger("kyc.initializer")
 
@@ -87,7 +87,7 @@ START_CALLS: Mapping[str, Callable[[CloudAuthClient, dict[str, Any]], Initialize
 }
 
 
-@dataclass(frozen=True)
+@valueclass
 class ProductOffer:
     """The products this deployment lets a frontend start (``CLOUDAUTH_PRODUCTS``, each checked against the region
     when the settings were read), the one a request that names none gets (``CLOUDAUTH_PRODUCT_CODE``), and the
@@ -141,7 +141,7 @@ class ProductOffer:
         }
 
 
-@dataclass(frozen=True)
+@valueclass
 class FrontendSettings:
     """What the initializer needs to serve the merchant's web frontend: its API (JWT, CORS, limits) and this service."""
 

@@ -19,7 +19,8 @@ import secrets as _random
 import string
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+
+from shared.values import field, valueclass
 
 __all__ = [
     "DEFAULT_TOLERANCE",
@@ -79,7 +80,7 @@ class WebhookVerificationError(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True)
+@valueclass
 class WebhookSecret:
     """The raw key bytes of one signing secret. ``str()``/``repr()`` do not show it; use :meth:`encode`."""
 
@@ -171,7 +172,7 @@ def signature_headers(
     }
 
 
-@dataclass(frozen=True)
+@valueclass
 class VerifiedWebhook:
     msg_id: str
     timestamp: int

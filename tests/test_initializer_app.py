@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared import jsonutil
+from shared import jsonutil, values
 from shared.auth import AuthFailed, hash_user_id, issue_token
 from shared.cloudauth import ThrottlingError
 from shared.fc import HttpEvent
@@ -224,7 +223,7 @@ def _bearer_event(token: str) -> HttpEvent:
 
 def test_tokens_signed_with_a_previous_jwt_secret_are_accepted_while_rotating(store: SqliteTransactionStore) -> None:
     old_secret = "o" * 40
-    settings = dataclasses.replace(_settings(), jwt_previous_secrets=(old_secret,))
+    settings = values.replace(_settings(), jwt_previous_secrets=(old_secret,))
     app = InitializerApp(settings=settings, client=FakeCloudAuth(), store=store)  # type: ignore[arg-type]
     assert app._user(_bearer_event(issue_token("alice", old_secret))) == app._user(
         _bearer_event(issue_token("alice", SECRET))
@@ -331,7 +330,7 @@ def test_the_owners_view_shows_the_outcome_and_no_identity_by_default(store: Sql
 
 
 def test_the_owners_view_shows_exactly_the_configured_identity_fields_masked(store: SqliteTransactionStore) -> None:
-    settings = dataclasses.replace(_settings(), identity_fields=frozenset({"surname", "birthDate"}))
+    settings = values.replace(_settings(), identity_fields=frozenset({"surname", "birthDate"}))
     assert _view(store, settings)["identity"] == {"surname": "C*", "birthDate": "1990-**-**"}
 
 

@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("shared", "tools", "functions")
 
 #: Layer of every module of ``shared`` (by its top name under shared); lower layers never import higher ones.
-FOUNDATION = {"jsonutil", "lazy", "config", "log", "redaction", "ids", "status", "doctypes", "products", "urls",
-              "subcodes", "timestamps", "disclosure", "signing", "messages", "callback"}  # fmt: skip
+FOUNDATION = {"jsonutil", "lazy", "values", "config", "log", "redaction", "ids", "status", "doctypes", "products",
+              "urls", "subcodes", "timestamps", "disclosure", "signing", "messages", "callback"}  # fmt: skip
 ADAPTERS = {"fc", "cloudauth", "results", "storage", "delivery", "webhooks", "auth"}
 SERVICES = {"verifications", "fetcher", "notifications", "sweeper", "ratelimit"}
 COMPOSITION = {"wiring", "settings"}  # settings: old import paths of moved settings classes, resolved lazily

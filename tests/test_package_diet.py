@@ -149,8 +149,3 @@ def test_our_own_code_importing_a_distribution_that_is_not_shipped_is_reported(t
     assert diet.references(installed, tmp_path, [], own_code) == {"orjson": ["shared/jsonutil.py"]}
     assert diet.references(installed, tmp_path, ["orjson"], own_code) == {}
 
-
-def test_a_distribution_unreachable_in_one_function_is_explained_for_that_function_only() -> None:
-    assert "alibabacloud-oss-v2" in diet.unreachable("initializer")
-    assert "alibabacloud-oss-v2" not in diet.unreachable("result_fetcher")
-    assert set(diet.UNREACHABLE) <= set(diet.unreachable("result_fetcher"))

@@ -13,32 +13,76 @@ client.delete_verify_result(transaction_id, delete_type="All")
 
 from __future__ import annotations
 
-from shared.doctypes import DOC_TYPES
+from typing import TYPE_CHECKING
 
-from .client import API_VERSION, CloudAuthClient
-from .errors import (
-    AuthError,
-    CloudAuthError,
-    MalformedResponse,
-    ParameterError,
-    ProcessNotCompleted,
-    ServerError,
-    ThrottlingError,
-    TransactionIdInvalid,
-    TransportError,
-    error_class_for,
+from shared.lazy import lazy_attributes
+
+if TYPE_CHECKING:
+    from shared.doctypes import DOC_TYPES
+
+    from .client import API_VERSION, CloudAuthClient
+    from .errors import (
+        AuthError,
+        CloudAuthError,
+        MalformedResponse,
+        ParameterError,
+        ProcessNotCompleted,
+        ServerError,
+        ThrottlingError,
+        TransactionIdInvalid,
+        TransportError,
+        error_class_for,
+    )
+    from .models import DeleteVerifyResultResponse, InitializeRequest, InitializeResponse, InitializeV2Request
+    from .params import (
+        ENUMS,
+        INITIALIZE,
+        INITIALIZE_PARAMETERS,
+        INITIALIZE_REQUIRED,
+        INITIALIZE_V2,
+        OperationParameters,
+    )
+    from .settings import CloudAuthSettings, VendorTarget
+    from .switches import INITIALIZE_SWITCHES, INITIALIZE_V2_SWITCHES, SWITCHES, Switch, Switches, switches_for
+
+# Each name loads its module on first use (PEP 562): the notifier checks the vendor target (settings) at start
+# without importing the client and its models.
+__getattr__ = lazy_attributes(
+    globals(),
+    {
+        "DOC_TYPES": "shared.doctypes",
+        "API_VERSION": "shared.cloudauth.client",
+        "CloudAuthClient": "shared.cloudauth.client",
+        "AuthError": "shared.cloudauth.errors",
+        "CloudAuthError": "shared.cloudauth.errors",
+        "MalformedResponse": "shared.cloudauth.errors",
+        "ParameterError": "shared.cloudauth.errors",
+        "ProcessNotCompleted": "shared.cloudauth.errors",
+        "ServerError": "shared.cloudauth.errors",
+        "ThrottlingError": "shared.cloudauth.errors",
+        "TransactionIdInvalid": "shared.cloudauth.errors",
+        "TransportError": "shared.cloudauth.errors",
+        "error_class_for": "shared.cloudauth.errors",
+        "DeleteVerifyResultResponse": "shared.cloudauth.models",
+        "InitializeRequest": "shared.cloudauth.models",
+        "InitializeResponse": "shared.cloudauth.models",
+        "InitializeV2Request": "shared.cloudauth.models",
+        "ENUMS": "shared.cloudauth.params",
+        "INITIALIZE": "shared.cloudauth.params",
+        "INITIALIZE_PARAMETERS": "shared.cloudauth.params",
+        "INITIALIZE_REQUIRED": "shared.cloudauth.params",
+        "INITIALIZE_V2": "shared.cloudauth.params",
+        "OperationParameters": "shared.cloudauth.params",
+        "CloudAuthSettings": "shared.cloudauth.settings",
+        "VendorTarget": "shared.cloudauth.settings",
+        "INITIALIZE_SWITCHES": "shared.cloudauth.switches",
+        "INITIALIZE_V2_SWITCHES": "shared.cloudauth.switches",
+        "SWITCHES": "shared.cloudauth.switches",
+        "Switch": "shared.cloudauth.switches",
+        "Switches": "shared.cloudauth.switches",
+        "switches_for": "shared.cloudauth.switches",
+    },
 )
-from .models import DeleteVerifyResultResponse, InitializeRequest, InitializeResponse, InitializeV2Request
-from .params import (
-    ENUMS,
-    INITIALIZE,
-    INITIALIZE_PARAMETERS,
-    INITIALIZE_REQUIRED,
-    INITIALIZE_V2,
-    OperationParameters,
-)
-from .settings import CloudAuthSettings, VendorTarget
-from .switches import INITIALIZE_SWITCHES, INITIALIZE_V2_SWITCHES, SWITCHES, Switch, Switches, switches_for
 
 __all__ = [
     "API_VERSION",

@@ -7,9 +7,9 @@ Initialize (eKYC) and InitializeV2 (eKYC_PRO, FACE_LIVENESS_PRO, ...) each have 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
 from shared import jsonutil
+from shared.values import field, valueclass
 
 from .params import invalid
 from .switches import INITIALIZE_SWITCHES
@@ -29,7 +29,7 @@ _INITIALIZE_FIELDS: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
+@valueclass
 class InitializeRequest:
     """One Initialize call. Fields left ``None`` are not sent; ``extra`` takes any other vendor parameter by name.
 
@@ -89,7 +89,7 @@ _INITIALIZE_V2_FIELDS: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
+@valueclass
 class InitializeV2Request:
     """One InitializeV2 call (eKYC_PRO, FACE_LIVENESS_PRO). Fields left ``None`` are not sent; ``extra`` takes any
     other InitializeV2 parameter by its vendor name (``IdSpoof``, ``SecurityLevel``, ``LanguageConfig``...).
@@ -127,7 +127,7 @@ def encode_doc_page_config(pages: Sequence[str]) -> str:
     return jsonutil.dumps_str(list(pages))
 
 
-@dataclass(frozen=True)
+@valueclass
 class InitializeResponse:
     transaction_id: str
     transaction_url: str = field(repr=False)  # single-use link into the user's flow
@@ -136,7 +136,7 @@ class InitializeResponse:
     request_id: str | None = None
 
 
-@dataclass(frozen=True)
+@valueclass
 class DeleteVerifyResultResponse:
     deleted: bool  # Result.DeleteResult == "Y"
     delete_result: str | None

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from shared import jsonutil, products
 from shared.ids import MERCHANT_BIZ_ID_RULE, TRANSACTION_ID_RULE, is_merchant_biz_id, is_transaction_id
+from shared.values import valueclass
 
 from .errors import ParameterError
 from .switches import BY_PARAMETER, switches_for
@@ -40,7 +40,7 @@ BODY_PARAMETERS = frozenset({"FacePictureBase64"})
 INITIALIZE_REQUIRED = ("ProductCode", "MerchantBizId", "MetaInfo", "MerchantUserId", "ReturnUrl", "DocType")
 
 
-@dataclass(frozen=True)
+@valueclass
 class OperationParameters:
     """What one operation takes: its parameter names (the vendor's), those sent in the form body (all others go in
     the query string, as the official SDK sends them), and those every request needs."""

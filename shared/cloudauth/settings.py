@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from shared import products
 from shared.config import ConfigError, Env, env_bool, env_float, env_int, env_list, env_required, env_str
 from shared.log import register_secret
+from shared.values import field, valueclass
 
 CLOUDAUTH_DEFAULT_REGION = "cn-hongkong"
 
@@ -92,7 +92,7 @@ def _allowed_products(env: Env, default_product: str, region: str) -> tuple[str,
     return allowed
 
 
-@dataclass(frozen=True)
+@valueclass
 class VendorTarget:
     """Where and what the deployment asks of the vendor: base URL, the region it serves, the product, and whether
     the endpoint is the region's VPC one. No credentials: every function can check it, whether it calls the vendor
@@ -124,7 +124,7 @@ class VendorTarget:
                    use_vpc_endpoint=env_bool(env, "CLOUDAUTH_USE_VPC_ENDPOINT", False))
 
 
-@dataclass(frozen=True)
+@valueclass
 class CloudAuthSettings:
     """Everything :class:`shared.cloudauth.CloudAuthClient` needs. Secrets are kept out of ``repr``."""
 

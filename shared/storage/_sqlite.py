@@ -8,8 +8,9 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
+
+from shared.values import valueclass
 
 from .errors import StorageError
 
@@ -19,7 +20,7 @@ BUSY_TIMEOUT_MS = 10_000
 MAX_IDLE_CONNECTIONS = 4
 
 
-@dataclass(frozen=True)
+@valueclass
 class Result:
     """The rows and row count of one statement, read in full before its connection went back to the pool."""
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
+
+from shared.values import field, valueclass
 
 from .due import DueKind
 from .records import TransactionRecord
@@ -183,7 +184,7 @@ class Queue(Protocol):
         ...
 
 
-@dataclass(frozen=True)
+@valueclass
 class ReceivedMessage:
     message_id: str
     body: bytes = field(repr=False)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
 from typing import Any, Final, Literal
 
 from shared import jsonutil
 from shared.ids import validate_merchant_biz_id
 from shared.status import VERDICTS, Status
+from shared.values import asdict, fields, valueclass
 
 Passed = Literal["Y", "N", "P"]
 PASSED_VALUES: Final[frozenset[str]] = frozenset({"Y", "N", "P"})
@@ -19,7 +19,7 @@ _INT_COLUMNS: Final = frozenset({"check_count", "result_version"})
 _FLOAT_COLUMNS: Final = frozenset({"created_at", "updated_at", "finalized_at", "next_check_at"})
 
 
-@dataclass
+@valueclass(frozen=False)
 class TransactionRecord:
     """One verification. ``merchant_user_id`` is already an HMAC of the merchant's user id, never the raw id.
 

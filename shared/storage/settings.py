@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Literal
 from shared.config import ConfigError, Env, env_required, env_str, environ
 from shared.log import register_secret
 from shared.signing import Credentials
+from shared.values import field, valueclass
 
 if TYPE_CHECKING:
     from .protocols import ObjectStore, Queue, TransactionStore
@@ -28,7 +28,7 @@ QUEUES_FILE = "queues.sqlite3"
 OBJECTS_DIR = "objects"
 
 
-@dataclass(frozen=True)
+@valueclass
 class StorageSettings:
     backend: Backend = "local"
     data_dir: Path = Path(".kyc-data")

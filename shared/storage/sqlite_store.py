@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from dataclasses import fields
 from typing import Any, Final
 
 from shared import jsonutil
 from shared.status import FINALIZABLE, TERMINAL, VERDICTS, Status, verdict
+from shared.values import fields
 
 from ._sqlite import SqliteDatabase
 from .due import DueKind, due_on_create

@@ -41,8 +41,9 @@ missing index. Idempotent: a second run creates nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
+
+from shared.values import field, valueclass
 
 from .tablestore_sdk import import_tablestore
 
@@ -57,14 +58,14 @@ RATE_KEY = "rate_key"
 RATE_TTL_SECONDS = 86_400  # a day: longer than the two windows a counter is ever read in
 
 
-@dataclass(frozen=True)
+@valueclass
 class IndexDef:
     name: str
     primary_key: tuple[str, ...]
     attributes: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@valueclass
 class TableDef:
     name: str
     primary_key: tuple[tuple[str, str], ...]
@@ -75,7 +76,7 @@ class TableDef:
     encrypted: bool = True
 
 
-@dataclass(frozen=True)
+@valueclass
 class Schema:
     """The names the adapter uses, derived from the main table's name."""
 
@@ -118,7 +119,7 @@ class Schema:
         return (main, rate)
 
 
-@dataclass
+@valueclass(frozen=False)
 class SchemaReport:
     """What ``ensure_tables`` did and found; ``drift`` lists what differs from the definitions (empty: all good),
     ``notes`` what is worth knowing but works (a table not encrypted at rest: ROS cannot ask for it)."""

@@ -5,10 +5,9 @@ documentation); this keeps the two readings from drifting apart unnoticed."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
+from shared import values
 from shared.cloudauth import ENUMS, INITIALIZE_PARAMETERS, INITIALIZE_SWITCHES, SWITCHES, InitializeRequest
 from shared.ids import is_merchant_biz_id
 from tools.sandbox import vendor
@@ -38,10 +37,10 @@ def test_merchant_biz_id_rule_is_the_same(value: str) -> None:
 
 
 def test_every_switch_is_an_initialize_request_field_sent_under_its_vendor_name() -> None:
-    fields = {f.name for f in dataclasses.fields(InitializeRequest)}
+    fields = {f.name for f in values.fields(InitializeRequest)}
     base = InitializeRequest(merchant_biz_id="b1", meta_info="m", merchant_user_id="u", return_url="https://r/",
                              doc_type="01000000")
     for switch in INITIALIZE_SWITCHES:
         assert switch.field in fields
-        params = dataclasses.replace(base, **{switch.field: "v"}).to_params("eKYC")
+        params = values.replace(base, **{switch.field: "v"}).to_params("eKYC")
         assert params[switch.parameter] == "v"

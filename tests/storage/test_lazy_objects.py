@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 
 import pytest
 
@@ -13,6 +12,7 @@ from shared.handlers.result_fetcher import ResultFetcherApp
 from shared.handlers.sweeper import SweeperApp
 from shared.storage import DirectoryObjectStore, OssObjectStore, StorageSettings, open_object_store
 from shared.storage.settings import LazyObjectStore
+from shared.values import replace
 
 from .test_settings import ALIYUN
 

@@ -50,20 +50,6 @@ UNREACHABLE: dict[str, str] = {
     "server-side with KMS); oss.import_oss imports the SDK without it",
 }
 
-#: The same, for one function only: what ``shared/`` imports on paths that function never takes.
-UNREACHABLE_IN: dict[str, dict[str, str]] = {
-    "initializer": {
-        "alibabacloud-oss-v2": "shared/storage/oss.py: the initializer writes rows only; its Verifications service "
-        "is given the transaction store, never the object store (shared.wiring.build_verifications)",
-    },
-}
-
-
-def unreachable(function: str) -> dict[str, str]:
-    """Every distribution ``function``'s shipped code may import without shipping it, with why."""
-    return {**UNREACHABLE, **UNREACHABLE_IN.get(function, {})}
-
-
 EXTENSION_SUFFIXES = (".so",)
 
 
@@ -280,7 +266,8 @@ def references(dists: Mapping[str, Distribution], deps: Path, shipped: Iterable[
                own_code: Mapping[str, bytes] | None = None) -> dict[str, list[str]]:
     """Installed distributions that are not shipped but that shipped code imports: distribution -> the importing
     files. Shipped code is the shipped distributions' (parsed once per process) and ``own_code`` (path -> source:
-    the function's own files and ``shared/``, whose lazy imports inside functions no traced path may reach)."""
+    the modules of the function and of ``shared/`` that a traced run loaded, whose imports inside functions may
+    be on paths no run took)."""
     owner_of_top: dict[str, str] = {}
     for dist in dists.values():
         for path in dist.files:

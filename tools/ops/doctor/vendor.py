@@ -15,13 +15,12 @@ Jun 23, 2026); the others are the Alibaba Cloud API gateway's common codes, as `
 
 from __future__ import annotations
 
-import dataclasses
 import socket
 import ssl
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from shared import products
+from shared import products, values
 from shared.cloudauth import (
     AuthError,
     CloudAuthClient,
@@ -224,7 +223,7 @@ def check_credentials(env: Mapping[str, str], options: Options, *, from_s_yaml: 
         settings = CloudAuthSettings.from_env(env)
     except ConfigError as exc:
         return skipped(name, f"the client is not configured ({exc.variable}; see config)")
-    probe = dataclasses.replace(
+    probe = values.replace(
         settings,
         max_attempts=1,
         connect_timeout=min(settings.connect_timeout, options.timeout),

@@ -1,0 +1,196 @@
+"""``@valueclass``: dataclass-style value classes that cost nothing to define at import.
+
+Why not ``dataclasses`` (measured, docs/performance.md): on Python 3.10 ``@dataclass`` compiles its ``__init__``,
+``__repr__``, ``__eq__`` (and, frozen, ``__setattr__``/``__delattr__``) from source with ``exec`` as the class is
+defined — about 1 ms per class — and importing ``dataclasses`` imports ``inspect``, ``ast`` and ``tokenize``. Every
+function's cold start defined ~20 such classes before its first request (settings, vendor facts, records).
+``@valueclass`` attaches generic methods that read the class's field table instead: defining a class is a dict walk.
+
+What a ``@valueclass`` class has, as the equivalent ``@dataclass`` would (``tests/test_values.py`` checks each against
+``dataclasses`` as the oracle):
+
+* fields: the class's annotations in order (inherited ``@valueclass`` fields first; ``ClassVar`` skipped), a default
+  from the class attribute or ``field(default=..., default_factory=..., repr=...)``;
+* ``__init__``: positional or keyword arguments, ``TypeError`` for a missing, unknown or repeated one, then
+  ``__post_init__()`` if the class defines it;
+* ``__repr__`` (fields with ``repr=True``), ``__eq__`` (same class, equal fields), ``__hash__`` when frozen;
+* ``frozen=True`` (the default): assigning or deleting an attribute raises :class:`FrozenInstanceError`;
+* :func:`fields`, :func:`replace` and :func:`asdict` (shallow) in place of the ``dataclasses`` functions.
+
+Type checkers see a dataclass (PEP 681 ``dataclass_transform``), so constructors are checked as before. Instances
+are a little slower to construct than a dataclass's (one generic ``__init__``); nothing constructs them in a loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+if TYPE_CHECKING:
+    from typing_extensions import dataclass_transform
+else:
+
+    def dataclass_transform(**_: Any) -> Callable[[Any], Any]:
+        return lambda decorated: decorated
+
+
+T = TypeVar("T")
+_MISSING: Any = object()
+_FIELDS = "__value_fields__"
+
+
+class FrozenInstanceError(AttributeError):
+    """Assigning or deleting an attribute of a frozen ``@valueclass`` instance (``dataclasses.FrozenInstanceError``'s
+    counterpart: also an ``AttributeError``)."""
+
+
+class Field:
+    """One field: its name, default or default factory, and whether ``repr`` shows it."""
+
+    __slots__ = ("default", "default_factory", "name", "repr")
+
+    def __init__(self, default: Any = _MISSING, default_factory: Any = _MISSING, repr: bool = True) -> None:
+        self.name = ""
+        self.default = default
+        self.default_factory = default_factory
+        self.repr = repr
+
+
+def field(*, default: Any = _MISSING, default_factory: Callable[[], Any] = _MISSING, repr: bool = True) -> Any:
+    """A field's options (``dataclasses.field``'s ``default``, ``default_factory`` and ``repr``)."""
+    if default is not _MISSING and default_factory is not _MISSING:
+        raise ValueError("cannot specify both default and default_factory")
+    return Field(default, default_factory, repr)
+
+
+def fields(obj: Any) -> tuple[Field, ...]:
+    """The fields of a ``@valueclass`` class or instance, in order."""
+    table: tuple[Field, ...] | None = getattr(obj, _FIELDS, None)
+    if table is None:
+        raise TypeError("must be called with a @valueclass class or instance")
+    return table
+
+
+def is_value(obj: Any) -> bool:
+    """``obj`` is an instance of a ``@valueclass`` class."""
+    return not isinstance(obj, type) and hasattr(type(obj), _FIELDS)
+
+
+def asdict(obj: Any) -> dict[str, Any]:
+    """Field name → value (shallow: values are not copied)."""
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
+
+
+def replace(obj: T, **changes: Any) -> T:
+    """A new instance of ``obj``'s class with ``changes`` applied (``__init__`` and ``__post_init__`` run)."""
+    return type(obj)(**{**asdict(obj), **changes})
+
+
+def _init(self: Any, *args: Any, **kwargs: Any) -> None:
+    table: tuple[Field, ...] = getattr(self, _FIELDS)
+    cls_name = type(self).__name__
+    if len(args) > len(table):
+        raise TypeError(f"{cls_name}() takes {len(table)} positional arguments but {len(args)} were given")
+    for position, item in enumerate(table):
+        name = item.name
+        if position < len(args):
+            if name in kwargs:
+                raise TypeError(f"{cls_name}() got multiple values for argument '{name}'")
+            value = args[position]
+        elif name in kwargs:
+            value = kwargs.pop(name)
+        elif item.default is not _MISSING:
+            value = item.default
+        elif item.default_factory is not _MISSING:
+            value = item.default_factory()
+        else:
+            raise TypeError(f"{cls_name}() missing required argument: '{name}'")
+        object.__setattr__(self, name, value)
+    if kwargs:
+        raise TypeError(f"{cls_name}() got an unexpected keyword argument '{next(iter(kwargs))}'")
+    post_init = getattr(self, "__post_init__", None)
+    if post_init is not None:
+        post_init()
+
+
+def _repr(self: Any) -> str:
+    shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in getattr(self, _FIELDS) if f.repr)
+    return f"{type(self).__qualname__}({shown})"
+
+
+def _key(self: Any) -> tuple[Any, ...]:
+    return tuple(getattr(self, f.name) for f in getattr(self, _FIELDS))
+
+
+def _eq(self: Any, other: Any) -> Any:
+    if other.__class__ is not self.__class__:
+        return NotImplemented
+    return _key(self) == _key(other)
+
+
+def _hash(self: Any) -> int:
+    return hash(_key(self))
+
+
+def _frozen_setattr(self: Any, name: str, value: Any) -> None:
+    raise FrozenInstanceError(f"cannot assign to field '{name}'")
+
+
+def _frozen_delattr(self: Any, name: str) -> None:
+    raise FrozenInstanceError(f"cannot delete field '{name}'")
+
+
+def _is_class_var(annotation: Any) -> bool:
+    text = annotation if isinstance(annotation, str) else repr(annotation)
+    return text.startswith(("ClassVar", "typing.ClassVar"))
+
+
+def _process(cls: type[T], frozen: bool) -> type[T]:
+    inherited: dict[str, Field] = {}
+    for base in reversed(cls.__mro__[1:]):
+        for item in base.__dict__.get(_FIELDS, ()):
+            inherited[item.name] = item
+    own: dict[str, Field] = {}
+    # Not inspect.get_annotations: importing inspect is part of what this module avoids.
+    for name, annotation in cls.__dict__.get("__annotations__", {}).items():  # noqa: RUF063
+        if _is_class_var(annotation):
+            continue
+        declared = cls.__dict__.get(name, _MISSING)
+        item = declared if isinstance(declared, Field) else Field(default=declared)
+        item.name = name
+        if isinstance(declared, Field):
+            if item.default is _MISSING:
+                delattr(cls, name)
+            else:
+                setattr(cls, name, item.default)
+        own[name] = item
+    table = tuple({**inherited, **own}.values())
+    seen_default = False
+    for item in table:
+        has_default = item.default is not _MISSING or item.default_factory is not _MISSING
+        if seen_default and not has_default:
+            raise TypeError(f"non-default argument '{item.name}' follows default argument")
+        seen_default = seen_default or has_default
+    setattr(cls, _FIELDS, table)
+    methods: dict[str, Any] = {"__init__": _init, "__repr__": _repr, "__eq__": _eq, "__hash__": None}
+    if frozen:
+        methods.update(__hash__=_hash, __setattr__=_frozen_setattr, __delattr__=_frozen_delattr)
+    for name, method in methods.items():
+        setattr(cls, name, method)
+    return cls
+
+
+@overload
+def valueclass(cls: type[T], /) -> type[T]: ...
+
+
+@overload
+def valueclass(*, frozen: bool = True) -> Callable[[type[T]], type[T]]: ...
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(field,))
+def valueclass(cls: type[T] | None = None, /, *, frozen: bool = True) -> type[T] | Callable[[type[T]], type[T]]:
+    """Make ``cls`` a value class (see the module docstring); ``@valueclass`` or ``@valueclass(frozen=False)``."""
+    if cls is None:
+        return lambda decorated: _process(decorated, frozen)
+    return _process(cls, frozen)
