@@ -1,9 +1,13 @@
-"""Module attributes that load their module on first use (PEP 562): importing a package stays cheap."""
+"""Things built on first use: module attributes that load their module (PEP 562), so importing a package stays
+cheap, and values (``Lazy``: the storage adapters' SDK clients), so building an adapter stays cheap."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, MutableMapping
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
 
 
 def lazy_attributes(namespace: MutableMapping[str, Any], homes: Mapping[str, str]) -> Callable[[str], Any]:
@@ -22,3 +26,29 @@ def lazy_attributes(namespace: MutableMapping[str, Any], homes: Mapping[str, str
         return value
 
     return __getattr__
+
+
+class Lazy(Generic[T]):
+    """A value built by ``build()`` on the first :meth:`get`, once, also under concurrent first calls (the others
+    wait for it). A build that raises leaves nothing behind: the next ``get`` builds again. The storage adapters
+    hold their SDK clients in one, so that building an adapter imports no SDK and opens nothing."""
+
+    __slots__ = ("_build", "_built", "_lock", "_value")
+
+    def __init__(self, build: Callable[[], T]) -> None:
+        self._build = build
+        self._built = False
+        self._value: T | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def built(self) -> bool:
+        return self._built
+
+    def get(self) -> T:
+        if not self._built:
+            with self._lock:
+                if not self._built:
+                    self._value = self._build()
+                    self._built = True
+        return self._value  # type: ignore[return-value]  # set by the build above: T, which may include None

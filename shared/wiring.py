@@ -2,7 +2,9 @@
 
 Each ``build_*`` reads exactly the settings its service needs (each settings class registers its own secrets with
 the log scrubber as it reads them), in a fixed order so that the first bad variable is the one reported, and opens
-the storage backends it uses. Every builder also checks the deployment's vendor target (``VendorTarget``: the
+the storage backends it uses: opening one checks its settings and builds the adapter, but imports no vendor SDK and
+builds no SDK client (the aliyun adapters do both at their first call that needs them, once; see
+:mod:`shared.storage.settings`). Every builder also checks the deployment's vendor target (``VendorTarget``: the
 product offered in the region, the endpoint): through the client's settings where it builds one, directly in
 ``build_notifier``, which never calls the vendor — so an impossible product/region pair fails every function's
 ``initialize``, whichever function's log the operator reads first. Pass ``client``/``stores`` to reuse ones already
@@ -57,18 +59,13 @@ def build_verifications(
 
 
 def build_fetcher(
-    env: Env | None = None,
-    *,
-    client: CloudAuthClient | None = None,
-    stores: Stores | None = None,
-    lazy_objects: bool = False,
+    env: Env | None = None, *, client: CloudAuthClient | None = None, stores: Stores | None = None
 ) -> ResultFetcher:
-    """Storage settings, then the vendor client, then ``KYC_RECHECK_SCHEDULE``/``KYC_DELETE_VENDOR_COPY``.
-    ``lazy_objects``: build the object store (and import its SDK) on first use."""
+    """Storage settings, then the vendor client, then ``KYC_RECHECK_SCHEDULE``/``KYC_DELETE_VENDOR_COPY``."""
     from shared.fetcher import FetchSettings, ResultFetcher  # noqa: PLC0415
 
     env = environ() if env is None else env
-    stores = stores or open_stores(StorageSettings.from_env(env), lazy_objects=lazy_objects)
+    stores = stores or open_stores(StorageSettings.from_env(env))
     return ResultFetcher(
         client=client or build_cloudauth_client(env),
         store=stores.transactions,
@@ -81,20 +78,15 @@ def build_fetcher(
 
 def build_notifier(env: Env | None = None, *, stores: Stores | None = None) -> Notifier:
     """Storage settings, then ``KYC_WEBHOOKS`` and the delivery settings, then the vendor target (see the module
-    docstring). Objects are read only for includePii subscribers: without one, the object store (and its SDK
-    import) is built on first use, not at every start."""
+    docstring)."""
     from shared.cloudauth.settings import VendorTarget  # noqa: PLC0415
     from shared.notifications import Notifier, WebhookSettings  # noqa: PLC0415
 
     env = environ() if env is None else env
-    if stores is None:
-        storage = StorageSettings.from_env(env)
-        webhooks = WebhookSettings.from_env(env)
-        VendorTarget.from_env(env)
-        stores = open_stores(storage, lazy_objects=not any(s.include_pii for s in webhooks.subscribers))
-    else:
-        webhooks = WebhookSettings.from_env(env)
-        VendorTarget.from_env(env)
+    storage = StorageSettings.from_env(env) if stores is None else None
+    webhooks = WebhookSettings.from_env(env)
+    VendorTarget.from_env(env)
+    stores = stores or open_stores(storage)
     return Notifier(
         store=stores.transactions,
         objects=stores.objects,
@@ -112,11 +104,11 @@ def build_sweeper(
     clock: Callable[[], float] = time.time,
 ) -> Sweeper:
     """The fetcher's settings (see :func:`build_fetcher`), then ``KYC_SWEEP_*``/``KYC_ABANDON_AFTER``/
-    ``KYC_RETENTION_DAYS``. A timer job: the object store is built when a run first finalizes or deletes."""
+    ``KYC_RETENTION_DAYS``."""
     from shared.sweeper import Sweeper, SweepSettings  # noqa: PLC0415
 
     env = environ() if env is None else env
-    stores = stores or open_stores(StorageSettings.from_env(env), lazy_objects=True)
+    stores = stores or open_stores(StorageSettings.from_env(env))
     fetcher = build_fetcher(env, client=client, stores=stores)
     return Sweeper(
         store=stores.transactions,

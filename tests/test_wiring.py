@@ -51,7 +51,6 @@ def test_the_fetcher_reuses_the_client_and_stores_it_is_given(tmp_path: Path) ->
 
 
 def test_the_sweeper_works_on_its_fetcher_s_stores(tmp_path: Path) -> None:
-    # (which functions open the object store lazily: tests/storage/test_lazy_objects.py)
     sweeper = build_sweeper(_env(tmp_path))
     assert sweeper.store is sweeper.fetcher.store and sweeper.objects is sweeper.fetcher.objects
 

@@ -10,8 +10,9 @@ protocol               local (``KYC_BACKEND=local``)    aliyun (``KYC_BACKEND=al
 ``Queue``              ``SqliteQueue`` (+ consumer API) ``MnsQueue`` (``http.client``, no SDK)
 =====================  ===============================  ==============================================
 
-Importing this package imports no vendor SDK and no backend module: the backend classes load on first use
-and the aliyun adapters import their SDKs in their constructors.
+Importing this package imports no vendor SDK and no backend module: the backend classes load on first use,
+and the aliyun adapters import their SDKs (and build their clients) at their first call that needs them, not in
+their constructors: opening a backend checks its settings and stays cheap.
 Open backends with ``open_stores(StorageSettings.from_env())`` or the single ``open_*`` factories.
 
 Semantics every backend keeps (at-least-once delivery, effects exactly once):

@@ -1,4 +1,5 @@
-"""``OssObjectStore``: objects in an OSS bucket through ``alibabacloud_oss_v2`` (imported in the constructor).
+"""``OssObjectStore``: objects in an OSS bucket through ``alibabacloud_oss_v2``, imported (and its client built) by the
+store's first call that needs it, never by the constructor.
 
 Every put asks for server-side encryption with KMS (``x-oss-server-side-encryption: KMS``): the results hold
 identity documents. ``prefix`` (``KYC_OSS_PREFIX``) is prepended to every key and stripped from listings.
@@ -11,7 +12,8 @@ without it. We never use client-side encryption (objects are encrypted server-si
 not imported yet, ``import_oss`` makes ``alibabacloud_oss_v2.crypto`` unimportable for the duration of the import
 (``sys.modules[name] = None``, removed afterwards): ~15 % of the SDK's import, measured with ``-X importtime``,
 off result_fetcher's cold start. The rest (every model, ``requests``) is what ``oss.Client`` itself imports.
-result_fetcher is the only function that builds this client at ``initialize``; see docs/performance.md.
+No function builds this client at ``initialize``: the first call that reads or writes an object does; see
+docs/performance.md.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import sys
 import threading
 from typing import Any
 
+from shared.lazy import Lazy
 from shared.signing import Credentials
 
 from .errors import ObjectNotFound, StorageError
@@ -63,27 +66,43 @@ class OssObjectStore:
         read_timeout: float = DEFAULT_READ_TIMEOUT,
         retry_max_attempts: int = 2,
     ) -> None:
-        """``endpoint`` overrides the regional one (an internal endpoint, or ``http://127.0.0.1:port`` in tests)."""
-        oss = import_oss()  # only when this backend is used
+        """``endpoint`` overrides the regional one (an internal endpoint, or ``http://127.0.0.1:port`` in tests).
 
+        Order of effects: ``prefix`` is checked here (``InvalidKey``); the SDK is imported and its client built by
+        the first call that needs them (:class:`~shared.lazy.Lazy`: once, also when several threads call at
+        once), never here."""
         if prefix and not prefix.endswith("/"):
             prefix += "/"
         if prefix:
             validate_prefix(prefix)
-        self._oss: Any = oss
         self._bucket = bucket
         self._prefix = prefix
-        cfg = oss.config.load_default()
-        cfg.credentials_provider = oss.credentials.StaticCredentialsProvider(
-            credentials.access_key_id, credentials.access_key_secret, credentials.security_token
-        )
-        cfg.region = region
-        if endpoint:
-            cfg.endpoint = endpoint
-        cfg.connect_timeout = connect_timeout
-        cfg.readwrite_timeout = read_timeout
-        cfg.retry_max_attempts = retry_max_attempts
-        self._client: Any = oss.Client(cfg)
+
+        def build() -> tuple[Any, Any]:
+            oss = import_oss()
+            cfg = oss.config.load_default()
+            cfg.credentials_provider = oss.credentials.StaticCredentialsProvider(
+                credentials.access_key_id, credentials.access_key_secret, credentials.security_token
+            )
+            cfg.region = region
+            if endpoint:
+                cfg.endpoint = endpoint
+            cfg.connect_timeout = connect_timeout
+            cfg.readwrite_timeout = read_timeout
+            cfg.retry_max_attempts = retry_max_attempts
+            return oss, oss.Client(cfg)
+
+        self._sdk: Lazy[tuple[Any, Any]] = Lazy(build)
+
+    @property
+    def _oss(self) -> Any:
+        """The ``alibabacloud_oss_v2`` package (imported on first use)."""
+        return self._sdk.get()[0]
+
+    @property
+    def _client(self) -> Any:
+        """The SDK's ``Client`` (built on first use)."""
+        return self._sdk.get()[1]
 
     def _key(self, key: str) -> str:
         return self._prefix + validate_key(key)

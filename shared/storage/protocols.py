@@ -10,6 +10,7 @@ from typing import Any, Protocol, runtime_checkable
 from shared.values import field, valueclass
 
 from .due import DueKind
+from .errors import MessageTooLarge
 from .records import TransactionRecord
 
 #: MNS limit on a message body, counted on the body as sent (after base64).
@@ -19,6 +20,8 @@ MAX_RAW_MESSAGE_BYTES = MAX_MESSAGE_BYTES // 4 * 3
 #: How every producer here encodes message bodies. The MNS SDK base64-encodes by default and EventBridge's MNS
 #: trigger hands ``data.messageBody`` over exactly as sent, so consumers always ``decode_message_body`` it.
 MESSAGE_BODY_ENCODING = "base64"
+#: The longest delay a message may be sent with (MNS's DelaySeconds: 7 days).
+MAX_DELAY_SECONDS = 604_800
 
 
 def encode_message_body(body: bytes) -> str:
@@ -31,6 +34,20 @@ def decode_message_body(text: str | bytes) -> bytes:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise ValueError("queue message body is not base64") from None
+
+
+def check_body_size(body: bytes) -> None:
+    """Raise ``MessageTooLarge`` when ``body`` would exceed 64 KB once base64-encoded (the MNS limit)."""
+    if len(body) > MAX_RAW_MESSAGE_BYTES:
+        encoded = (len(body) + 2) // 3 * 4
+        raise MessageTooLarge(encoded, MAX_MESSAGE_BYTES)
+
+
+def check_delay(delay_seconds: int) -> int:
+    """``delay_seconds`` when it is a whole number of seconds MNS accepts, else ``ValueError``."""
+    if not isinstance(delay_seconds, int) or not 0 <= delay_seconds <= MAX_DELAY_SECONDS:
+        raise ValueError(f"delay_seconds must be a whole number between 0 and {MAX_DELAY_SECONDS}")
+    return delay_seconds
 
 
 #: One page of a query: the records, and the cursor to pass back for the next page (None: no more rows).

@@ -1,15 +1,18 @@
 """``StorageSettings`` from the environment and the factories that open the configured backends.
 
 With the aliyun backend the credentials' secret parts are registered with the log scrubber as they are read.
+
+Opening a backend (``open_*``) checks its settings (``ConfigError``) and builds the adapter, which is cheap: the
+aliyun adapters import their SDK and build its client at their first call that needs it (``shared.lazy.Lazy``), so
+a function's ``initialize`` fails fast on a bad setting without paying for an SDK it may never use.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
 
 from shared.config import ConfigError, Env, env_required, env_str, environ
 from shared.log import register_secret
@@ -75,7 +78,7 @@ class StorageSettings:
         if tablestore_only:
             return cls(
                 backend="aliyun",
-                tablestore_endpoint=env_required(env, "KYC_TABLESTORE_ENDPOINT"),
+                tablestore_endpoint=_http_url(env, "KYC_TABLESTORE_ENDPOINT"),
                 tablestore_instance=env_required(env, "KYC_TABLESTORE_INSTANCE"),
                 tablestore_table=table,
                 credentials=credentials,
@@ -85,7 +88,7 @@ class StorageSettings:
             raise ConfigError("KYC_MNS_ENDPOINT", "must start with https://")
         return cls(
             backend="aliyun",
-            tablestore_endpoint=env_required(env, "KYC_TABLESTORE_ENDPOINT"),
+            tablestore_endpoint=_http_url(env, "KYC_TABLESTORE_ENDPOINT"),
             tablestore_instance=env_required(env, "KYC_TABLESTORE_INSTANCE"),
             tablestore_table=table,
             oss_region=env_required(env, "KYC_OSS_REGION"),
@@ -108,6 +111,16 @@ class StorageSettings:
         return self.credentials
 
 
+def _http_url(env: Env, variable: str) -> str:
+    """A required endpoint, an http(s) URL with a host: ``OTSClient`` refuses any other, and it is built at the
+    store's first call, so this check is what keeps a bad endpoint failing ``initialize``."""
+    value = env_required(env, variable)
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ConfigError(variable, "must be an https:// URL")
+    return value
+
+
 def open_transaction_store(settings: StorageSettings) -> TransactionStore:
     if settings.backend == "local":
         from .sqlite_store import SqliteTransactionStore  # noqa: PLC0415
@@ -123,66 +136,22 @@ def open_transaction_store(settings: StorageSettings) -> TransactionStore:
     )
 
 
-def open_object_store(settings: StorageSettings, *, lazy: bool = False) -> ObjectStore:
-    """``lazy=True``: with the aliyun backend, check the settings now but build the OSS client (and import its
-    SDK, the larger half of a cold start that loads it) on first use; for functions that seldom touch objects."""
+def open_object_store(settings: StorageSettings) -> ObjectStore:
+    """With the aliyun backend: checks the settings now (``ConfigError``), imports the SDK and builds the OSS
+    client at the store's first call (see :class:`~shared.storage.oss.OssObjectStore`)."""
     if settings.backend == "local":
         from .objects import DirectoryObjectStore  # noqa: PLC0415
 
         return DirectoryObjectStore(settings.data_dir / OBJECTS_DIR)
-    bucket = settings._aliyun(settings.oss_bucket, "KYC_OSS_BUCKET")
-    region = settings._aliyun(settings.oss_region, "KYC_OSS_REGION")
-    credentials = settings._credentials()
+    from .oss import OssObjectStore  # noqa: PLC0415
 
-    def build() -> ObjectStore:
-        from .oss import OssObjectStore  # noqa: PLC0415
-
-        return OssObjectStore(
-            bucket=bucket, region=region, credentials=credentials, endpoint=settings.oss_endpoint,
-            prefix=settings.oss_prefix,
-        )
-
-    return LazyObjectStore(build) if lazy else build()
-
-
-class LazyObjectStore:
-    """An ``ObjectStore`` that builds the real one on its first call (once, also under concurrent first calls)."""
-
-    def __init__(self, build: Callable[[], ObjectStore]) -> None:
-        self._build = build
-        self._store: ObjectStore | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def opened(self) -> bool:
-        return self._store is not None
-
-    def _target(self) -> ObjectStore:
-        store = self._store
-        if store is None:
-            with self._lock:
-                if self._store is None:
-                    self._store = self._build()
-                store = self._store
-        return store
-
-    def put(self, key: str, data: bytes, content_type: str) -> None:
-        self._target().put(key, data, content_type)
-
-    def get(self, key: str) -> bytes:
-        return self._target().get(key)
-
-    def exists(self, key: str) -> bool:
-        return self._target().exists(key)
-
-    def list(self, prefix: str) -> Sequence[str]:
-        return self._target().list(prefix)
-
-    def delete(self, key: str) -> None:
-        self._target().delete(key)
-
-    def delete_prefix(self, prefix: str) -> int:
-        return self._target().delete_prefix(prefix)
+    return OssObjectStore(
+        bucket=settings._aliyun(settings.oss_bucket, "KYC_OSS_BUCKET"),
+        region=settings._aliyun(settings.oss_region, "KYC_OSS_REGION"),
+        credentials=settings._credentials(),
+        endpoint=settings.oss_endpoint,
+        prefix=settings.oss_prefix,
+    )
 
 
 def open_queue(settings: StorageSettings, name: str) -> Queue:
@@ -202,9 +171,8 @@ def open_queue(settings: StorageSettings, name: str) -> Queue:
 class Stores:
     """Every backend for one settings object, each opened on first use (``open_stores(settings)``)."""
 
-    def __init__(self, settings: StorageSettings, *, lazy_objects: bool = False) -> None:
+    def __init__(self, settings: StorageSettings) -> None:
         self.settings = settings
-        self.lazy_objects = lazy_objects
         self._queues: dict[str, Queue] = {}
 
     @cached_property
@@ -213,7 +181,7 @@ class Stores:
 
     @cached_property
     def objects(self) -> ObjectStore:
-        return open_object_store(self.settings, lazy=self.lazy_objects)
+        return open_object_store(self.settings)
 
     def queue(self, name: str) -> Queue:
         if name not in self._queues:
@@ -221,7 +189,6 @@ class Stores:
         return self._queues[name]
 
 
-def open_stores(settings: StorageSettings | None = None, *, lazy_objects: bool = False) -> Stores:
-    """Every backend of ``settings`` (default: from the environment), each opened on first use; ``lazy_objects``
-    as in :func:`open_object_store`."""
-    return Stores(settings if settings is not None else StorageSettings.from_env(), lazy_objects=lazy_objects)
+def open_stores(settings: StorageSettings | None = None) -> Stores:
+    """Every backend of ``settings`` (default: from the environment), each opened on first use."""
+    return Stores(settings if settings is not None else StorageSettings.from_env())

@@ -15,10 +15,9 @@ import time
 from collections.abc import Callable
 
 from ._sqlite import SqliteDatabase
-from .errors import MessageTooLarge, ReceiptInvalid
-from .protocols import MAX_MESSAGE_BYTES, MAX_RAW_MESSAGE_BYTES, ReceivedMessage
+from .errors import ReceiptInvalid
+from .protocols import ReceivedMessage, check_body_size, check_delay
 
-MAX_DELAY_SECONDS = 604_800
 MAX_VISIBILITY_TIMEOUT = 43_200
 MAX_RECEIVE_BATCH = 16
 
@@ -35,19 +34,6 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS messages_visible ON messages (queue, visible_at, seq)
 """
-
-
-def check_body_size(body: bytes) -> None:
-    """Raise ``MessageTooLarge`` when ``body`` would exceed 64 KB once base64-encoded (the MNS limit)."""
-    if len(body) > MAX_RAW_MESSAGE_BYTES:
-        encoded = (len(body) + 2) // 3 * 4
-        raise MessageTooLarge(encoded, MAX_MESSAGE_BYTES)
-
-
-def check_delay(delay_seconds: int) -> int:
-    if not isinstance(delay_seconds, int) or not 0 <= delay_seconds <= MAX_DELAY_SECONDS:
-        raise ValueError(f"delay_seconds must be a whole number between 0 and {MAX_DELAY_SECONDS}")
-    return delay_seconds
 
 
 class SqliteQueue:

@@ -1,7 +1,9 @@
 """``TablestoreTransactionStore``: transactions in Alibaba Cloud Tablestore (OTS), via the ``tablestore`` SDK.
 
-The SDK is imported in the constructor (:func:`~shared.storage.tablestore_sdk.import_tablestore`: without its
-async client and time-series codecs), never at module import. The tables and indexes are those of
+The SDK is imported, and its ``OTSClient`` built, by the store's first call that needs them
+(:func:`~shared.storage.tablestore_sdk.import_tablestore`: without its async client and time-series codecs), never
+at module import nor in the constructor, which only checks its arguments: a function's ``initialize`` builds the
+store without paying for the SDK. The tables and indexes are those of
 :mod:`~shared.storage.tablestore_schema` (created by the deployment or ``./scripts/kyc setup-tables``).
 
 Row layout: primary key ``merchant_biz_id`` (STRING); every other field is an attribute column (``None`` fields
@@ -47,8 +49,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 from shared import jsonutil
+from shared.lazy import Lazy
 from shared.signing import Credentials
 from shared.status import FINALIZABLE, TERMINAL, VERDICTS, Status, verdict
 
@@ -133,9 +137,7 @@ class BoundedRetry:
         clock: Callable[[], float] = time.monotonic,
         jitter: Callable[[], float] = random.random,
     ) -> None:
-        from tablestore.retry import RetryUtil  # noqa: PLC0415 - the SDK is imported by the store first
-
-        self._rules: Any = RetryUtil
+        self._rules: Any = None  # tablestore.retry.RetryUtil, looked up at the first decision (the SDK is loaded)
         self.max_retries = max_retries
         self.base_delay = base_delay
         self.max_delay = max_delay
@@ -154,6 +156,8 @@ class BoundedRetry:
         if retry_times >= self.max_retries:
             return False
         rules = self._rules
+        if rules is None:
+            rules = self._rules = import_tablestore().retry.RetryUtil
         retryable = rules.should_retry_no_matter_which_api(exception) or (
             rules.is_repeatable_api(api_name)
             and rules.should_retry_when_api_repeatable(retry_times, exception, api_name)
@@ -182,20 +186,35 @@ class TablestoreTransactionStore:
     ) -> None:
         """Pass ``client`` (anything with the ``OTSClient`` methods) or ``endpoint``/``instance``/``credentials``;
         ``timeout`` bounds one attempt's read (its connect takes at most ``CONNECT_TIMEOUT_SECONDS``), ``retry``
-        the SDK's retries (default: ``BoundedRetry()``)."""
-        tablestore = import_tablestore()  # only when this backend is used
+        the SDK's retries (default: ``BoundedRetry()``).
 
-        self._ots: Any = tablestore
-        self._schema = Schema(table)
-        self._table = table
-        self.table = table
-        self._retry: BoundedRetry | None = None
+        Order of effects: the arguments are checked here (``ValueError``: no client and a missing part, or an
+        endpoint that is not an http(s) URL with a host, which ``OTSClient`` itself would refuse); the SDK is
+        imported and the ``OTSClient`` built by the first call that needs them (:class:`~shared.lazy.Lazy`: once,
+        also when several threads call at once), never here."""
         if client is None:
             if not (endpoint and instance and credentials):
                 raise ValueError("endpoint, instance and credentials are required without a client")
+            parts = urlsplit(endpoint)
+            if parts.scheme not in {"http", "https"} or not parts.netloc:
+                raise ValueError("the Tablestore endpoint must be an http(s) URL with a host")
+        self._schema = Schema(table)
+        self._table = table
+        self.table = table
+        self._retry: BoundedRetry | None = (retry or BoundedRetry()) if client is None else None
+        self._sdk: Lazy[tuple[Any, Any]] = Lazy(
+            lambda: self._open(client, endpoint, instance, credentials, timeout)
+        )
+
+    def _open(
+        self, client: Any, endpoint: str | None, instance: str | None, credentials: Credentials | None, timeout: float
+    ) -> tuple[Any, Any]:
+        """The SDK module and the client (the one given, or a new ``OTSClient``): imports the SDK."""
+        tablestore = import_tablestore()
+        if client is None:
+            assert endpoint and instance and credentials  # checked by the constructor
             from urllib3.util import Timeout  # noqa: PLC0415 - the SDK's transport
 
-            self._retry = retry or BoundedRetry()
             client = tablestore.OTSClient(
                 endpoint,
                 credentials.access_key_id,
@@ -211,7 +230,17 @@ class TablestoreTransactionStore:
                 # urllib3 retries a failed connect 3 times by default, each up to the connect timeout: the retry
                 # policy above is the only retry loop.
                 pool.connection_pool_kw["retries"] = False
-        self._client: Any = client
+        return tablestore, client
+
+    @property
+    def _ots(self) -> Any:
+        """The ``tablestore`` package (imported on first use)."""
+        return self._sdk.get()[0]
+
+    @property
+    def _client(self) -> Any:
+        """The ``OTSClient`` (built on first use)."""
+        return self._sdk.get()[1]
 
     # --- conditions -------------------------------------------------------------------------------------
 

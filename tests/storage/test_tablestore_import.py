@@ -50,6 +50,7 @@ from shared.storage.records import TransactionRecord
 store = TablestoreTransactionStore(
     table="kyc_transactions", endpoint=f"http://127.0.0.1:{server.server_address[1]}", instance="kycinst",
     credentials=Credentials(access_key_id="ak", access_key_secret="sk"), timeout=5)
+store._client  # the SDK is imported, and the client built, at the first call that needs them
 """
 
 HEAVY = ("aiohttp", "numpy", "flatbuffers", "crc32c")
@@ -139,6 +140,7 @@ from shared.signing import Credentials
 from shared.storage import OssObjectStore
 store = OssObjectStore(bucket="b", region="cn-hongkong", credentials=Credentials(access_key_id="ak",
                        access_key_secret="sk"), endpoint="http://127.0.0.1:9")
+store._client  # the SDK is imported, and the client built, at the first call that needs them
 import alibabacloud_oss_v2.crypto  # blocked only during the SDK's own import
 print(json.dumps([type(store._client).__module__, "alibabacloud_oss_v2.crypto" in sys.modules,
                   hasattr(sys.modules["alibabacloud_oss_v2"], "EncryptionClient")]))
