@@ -176,7 +176,8 @@ def _process(cls: type[T], frozen: bool) -> type[T]:
     if frozen:
         methods.update(__hash__=_hash, __setattr__=_frozen_setattr, __delattr__=_frozen_delattr)
     for name, method in methods.items():
-        setattr(cls, name, method)
+        if name not in cls.__dict__ or name == "__hash__":  # a method the class defines itself wins, as with @dataclass
+            setattr(cls, name, method)
     return cls
 
 

@@ -141,6 +141,17 @@ def test_a_field_without_default_after_one_with_a_default_is_refused() -> None:
             b: int  # type: ignore[misc]
 
 
+def test_a_method_the_class_defines_itself_is_kept() -> None:
+    @values.valueclass
+    class Masked:
+        secret: str
+
+        def __repr__(self) -> str:
+            return "Masked(***)"
+
+    assert repr(Masked("x")) == "Masked(***)"
+
+
 def test_fields_are_inherited_first() -> None:
     @values.valueclass
     class Base:
