@@ -72,8 +72,8 @@ def env_float(env: Env, name: str, default: float, *, minimum: float = 0.0) -> f
         value = float(raw)
     except ValueError:
         raise ConfigError(name, "must be a number") from None
-    if math.isnan(value) or value < minimum:
-        raise ConfigError(name, f"must be a number >= {minimum}")
+    if not math.isfinite(value) or value < minimum:
+        raise ConfigError(name, f"must be a finite number >= {minimum}")
     return value
 
 

@@ -8,11 +8,15 @@ docs/performance.md): importing orjson costs every cold start its own imports (`
 than ``json``; on a few hundred bytes the difference is microseconds.
 
 Decoding has orjson's semantics on both paths: any input the standard library would read differently is handed to
-orjson, which decides — ``\\u`` escapes (lone surrogates), ``NaN``/``Infinity``, numbers beyond a 64-bit integer or a
-finite double, nesting beyond the recursion limit, invalid UTF-8. ``tests/test_jsonutil.py`` checks that the two
-agree over generated documents and arbitrary text. Encoding: ``NaN`` and infinities, non-string keys other than
-``str``/``int``/``float``/``bool``/``None``, and text that is not valid Unicode (lone surrogates) raise; dataclass
-(and ``@valueclass``) instances, datetimes and enums encode as orjson encodes them.
+orjson, which decides — ``\\u`` escapes (lone surrogates), surrogate code points, invalid UTF-8, ``NaN``/
+``Infinity``, numbers beyond a 64-bit integer or a finite double, nesting beyond the recursion limit, memoryviews.
+``tests/test_jsonutil.py`` checks that the two agree over generated documents, arbitrary text and bytes.
+
+Encoding raises where orjson would write something else or refuse: ``NaN`` and infinities (orjson wrote ``null``;
+no setting can hold one, ``shared.config.env_float`` refuses them), text that is not Unicode (lone surrogates), keys
+other than ``str``/``int``/``float``/``bool``/``None``. Dataclass and ``@valueclass`` instances, datetimes and enums
+encode as orjson encodes them; integers beyond 64 bits encode (orjson refused them); floats are written as Python
+writes them (``1e-07`` where orjson wrote ``1e-7``: the same number).
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ class _Orjson(Exception):
 
 
 def _read_int(text: str) -> int:
+    if len(text) > 21:  # beyond 64 bits whatever the digits; and int() refuses 4300+ digits (a ValueError)
+        raise _Orjson
     value = int(text)
     if _INT_MIN <= value < _INT_END:
         return value
@@ -91,13 +97,18 @@ def dumps_str(obj: Any) -> str:
 
 def loads(data: bytes | bytearray | memoryview | str) -> Any:
     """Parse JSON as orjson does; raises :class:`JSONDecodeError` (a ``ValueError``) on malformed input."""
-    if len(data) >= LARGE:
+    if not isinstance(data, (str, bytes, bytearray)) or len(data) >= LARGE:  # memoryview: strided, any format
         return _orjson_loads(data)
     if isinstance(data, str):
         text = data
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:  # surrogate code points: not Unicode text, orjson refuses them
+                return _orjson_loads(text)
     else:
         try:
-            text = bytes(data).decode("utf-8")
+            text = data.decode("utf-8")
         except UnicodeDecodeError:
             return _orjson_loads(data)
     if "\\u" in text:

@@ -175,8 +175,12 @@ def _process(cls: type[T], frozen: bool) -> type[T]:
     methods: dict[str, Any] = {"__init__": _init, "__repr__": _repr, "__eq__": _eq, "__hash__": None}
     if frozen:
         methods.update(__hash__=_hash, __setattr__=_frozen_setattr, __delattr__=_frozen_delattr)
+    # A method the class defines itself wins, as with @dataclass (for __hash__: unless it is the None that Python
+    # sets for a class that defines __eq__ alone).
+    namespace = cls.__dict__
+    explicit_hash = "__hash__" in namespace and not (namespace["__hash__"] is None and "__eq__" in namespace)
     for name, method in methods.items():
-        if name not in cls.__dict__ or name == "__hash__":  # a method the class defines itself wins, as with @dataclass
+        if name not in namespace or (name == "__hash__" and not explicit_hash):
             setattr(cls, name, method)
     return cls
 

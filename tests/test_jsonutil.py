@@ -33,7 +33,8 @@ DOCUMENTS = st.recursive(
 JSONISH = st.sampled_from(
     ['"\\ud800"', '"\\ud83d\\ude00"', "NaN", "-Infinity", "1e400", "-1e400", "18446744073709551615",
      "18446744073709551616", "-9223372036854775808", "-9223372036854775809", "\ufeff{}", "[1,]", '"\t"', "{}",
-     '{"a":1,"a":2}', "[" * 2000 + "]" * 2000, " 0 ", "-0", "1E5", "0.1e-400", '"\\u0000"', "01", "[1 2]", ""]
+     '{"a":1,"a":2}', "[" * 2000 + "]" * 2000, " 0 ", "-0", "1E5", "0.1e-400", '"\\u0000"', "01", "[1 2]", "",
+     "1" * 4301, '{"a":' + "9" * 5000 + "}", "1" * 400 + ".5", '"\ud800"', '{"\udc00":1}', '"\ud83d\ude00"']
 )
 
 
@@ -68,6 +69,13 @@ def test_any_bytes_read_as_orjson_reads_them(data: bytes) -> None:
     same_as_orjson(data)
     same_as_orjson(bytearray(data))
     same_as_orjson(memoryview(data))
+    same_as_orjson(memoryview(data)[::2])
+
+
+@given(st.text(alphabet=st.characters(min_codepoint=0xD7F0, max_codepoint=0xE010), max_size=10))
+def test_text_with_surrogate_code_points_reads_as_orjson_reads_it(inner: str) -> None:
+    same_as_orjson(f'"{inner}"')
+    same_as_orjson(f'{{"{inner}": 1}}')
 
 
 @pytest.mark.parametrize("text", ["[" * 2000 + "]" * 2000, '"\\udc00"', "1e999", "NaN"])

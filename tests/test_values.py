@@ -152,6 +152,18 @@ def test_a_method_the_class_defines_itself_is_kept() -> None:
     assert repr(Masked("x")) == "Masked(***)"
 
 
+def test_a_hash_the_class_defines_itself_is_kept() -> None:
+    @values.valueclass
+    class Named:
+        name: str
+        note: str = ""
+
+        def __hash__(self) -> int:
+            return hash(self.name)
+
+    assert hash(Named("a", "x")) == hash("a")
+
+
 def test_fields_are_inherited_first() -> None:
     @values.valueclass
     class Base:

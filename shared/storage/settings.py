@@ -115,9 +115,12 @@ def _http_url(env: Env, variable: str) -> str:
     """A required endpoint, an http(s) URL with a host: ``OTSClient`` refuses any other, and it is built at the
     store's first call, so this check is what keeps a bad endpoint failing ``initialize``."""
     value = env_required(env, variable)
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        raise ConfigError(variable, "must be an http(s) URL with a host") from None
     if parts.scheme not in {"http", "https"} or not parts.netloc:
-        raise ConfigError(variable, "must be an https:// URL")
+        raise ConfigError(variable, "must be an http(s) URL with a host")
     return value
 
 

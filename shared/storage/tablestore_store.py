@@ -277,11 +277,18 @@ class TablestoreTransactionStore:
     def _guarded(self, operation: str, call: Callable[[], Any]) -> Any:
         """``call()`` (its retries timed from now), the SDK's errors turned into ``StorageError``
         (``_ConditionFailed`` for a failed condition)."""
+        try:
+            ots = self._ots  # the first call imports the SDK and builds the client (once; retried if it fails)
+        except Exception as exc:
+            raise StorageError(
+                f"tablestore {operation}: the SDK client could not be built: {type(exc).__name__}",
+                code="ClientUnavailable",
+            ) from None
         if self._retry is not None:
             self._retry.begin()
         try:
             return call()
-        except self._ots.OTSServiceError as exc:
+        except ots.OTSServiceError as exc:
             if exc.code == CONDITION_CHECK_FAIL:
                 raise _ConditionFailed() from None
             status = exc.http_status if isinstance(exc.http_status, int) else None
@@ -293,7 +300,7 @@ class TablestoreTransactionStore:
                 status=status,
                 request_id=exc.request_id or None,
             ) from None
-        except self._ots.OTSClientError:
+        except ots.OTSClientError:
             raise StorageError(f"tablestore {operation} rejected by the client", code="OTSClientError") from None
         except Exception as exc:  # transport: connection refused, timeouts (urllib3 / socket)
             raise StorageError(

@@ -116,6 +116,24 @@ def test_tablestore_store_builds_its_client_once_under_concurrent_first_calls(
     assert len(built) == 1 and store._client is built[0]
 
 
+def test_a_tablestore_client_that_cannot_be_built_is_a_storage_error_and_is_tried_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from shared.storage import StorageError, tablestore_store
+
+    def unavailable() -> Any:
+        raise ImportError("tablestore")
+
+    with tablestore_double() as double:
+        store = wire_store(double)
+        with monkeypatch.context() as patch:
+            patch.setattr(tablestore_store, "import_tablestore", unavailable)
+            with pytest.raises(StorageError) as info:
+                store.get("a" * 32)
+        assert info.value.code == "ClientUnavailable"
+        assert store.get("a" * 32) is None  # the next call builds it
+
+
 def test_oss_store_builds_its_client_once_under_concurrent_first_calls(monkeypatch: pytest.MonkeyPatch) -> None:
     built: list[object] = []
     monkeypatch.setattr(alibabacloud_oss_v2, "Client", _counting(alibabacloud_oss_v2.Client, built))
@@ -132,7 +150,8 @@ def test_oss_store_builds_its_client_once_under_concurrent_first_calls(monkeypat
 @pytest.mark.parametrize("function", sorted(APPS))
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("KYC_TABLESTORE_ENDPOINT", "bench.cn-hongkong.ots.aliyuncs.com"), ("KYC_MNS_ENDPOINT", "mns.example.com")],
+    [("KYC_TABLESTORE_ENDPOINT", "bench.cn-hongkong.ots.aliyuncs.com"), ("KYC_TABLESTORE_ENDPOINT", "https://[bad"),
+     ("KYC_MNS_ENDPOINT", "mns.example.com")],
 )
 def test_a_bad_aliyun_endpoint_still_fails_initialize_naming_it(
     function: str, variable: str, value: str, tmp_path: Path
