@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -165,6 +166,38 @@ def test_throttled_initialize_is_retried_with_a_fresh_nonce_and_valid_signature(
     assert len(seen) == 3 and len(sleeps.sleeps) == 2
     assert all(s.signature_ok for s in seen)
     assert len({s.nonce for s in seen}) == 3
+
+
+class SteppingClock:
+    """A monotonic clock that the recorded sleeps move forward."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_no_retry_starts_that_would_end_past_the_call_s_deadline(fake: FakeCloudAuth) -> None:
+    fake.reply(Reply(500, error_body("InternalError")), Reply(500, error_body("InternalError")))
+    clock = SteppingClock()
+    client = CloudAuthClient(fake.settings(call_deadline=1.5, backoff_base=1.0, backoff_cap=1.0, max_attempts=5),
+                             sleep=clock.sleep, rand=lambda: 0.9, clock=clock)  # fmt: skip
+    with pytest.raises(ServerError):
+        client.check_result("biz0001", "txn1")
+    assert len(fake.requests) == 2  # one backoff fits in 1.5 s, a second one would not
+
+
+def test_an_attempt_s_timeouts_are_cut_to_what_is_left_of_the_deadline(fake: FakeCloudAuth) -> None:
+    fake.reply(Reply(kind="hang"))
+    client = CloudAuthClient(fake.settings(call_deadline=0.5, read_timeout=5.0, max_attempts=1), sleep=Recorder())
+    started = time.monotonic()
+    with pytest.raises(TransportError):
+        client.check_result("biz0001", "txn1")
+    assert time.monotonic() - started < 1.5  # the read gave up at the deadline, not after the 5 s read timeout
 
 
 def test_check_result_is_retried_after_http_500(fake: FakeCloudAuth) -> None:

@@ -63,7 +63,10 @@ def _yes_no(name: str, value: bool | str) -> str:
 
 
 class CloudAuthClient:
-    """Thread-safe client. ``sleep`` and ``rand`` are injectable (tests); backoff comes from the settings."""
+    """Thread-safe client. ``sleep``, ``rand`` and ``clock`` are injectable (tests); backoff comes from the settings.
+
+    Every call has a deadline (``call_deadline``, ``CLOUDAUTH_CALL_DEADLINE``): each attempt's connect and read
+    timeouts are cut to what is left of it, and no retry starts (nor its backoff) that would end past it."""
 
     def __init__(
         self,
@@ -71,6 +74,7 @@ class CloudAuthClient:
         *,
         sleep: Callable[[float], None] = time.sleep,
         rand: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.monotonic,
         idle_timeout: float = 30.0,
     ) -> None:
         from .transport import ConnectionPool  # noqa: PLC0415 - keeps `import shared.cloudauth.errors` tiny
@@ -94,6 +98,7 @@ class CloudAuthClient:
         self._https = parts.scheme == "https"
         self._sleep = sleep
         self._rand = rand
+        self._clock = clock
 
     @classmethod
     def from_env(cls, env: Env | None = None) -> CloudAuthClient:
@@ -201,16 +206,19 @@ class CloudAuthClient:
         action = operation.action
         query = {k: v for k, v in params.items() if k not in operation.body}
         form = {k: v for k, v in params.items() if k in operation.body}
+        deadline = self._clock() + self.settings.call_deadline
         attempt = 0
         while True:
             attempt += 1
             try:
-                status, data = self._send(action, query, form)
+                status, data = self._send(action, query, form, budget=deadline - self._clock())
                 return _decode(status, data)
             except CloudAuthError as err:
                 if attempt >= self.settings.max_attempts or not self.should_retry(err, idempotent=idempotent):
                     raise
                 delay = self.backoff(attempt)
+                if self._clock() + delay >= deadline:  # no time left for another attempt: the last error stands
+                    raise
                 log.warning(
                     "cloudauth call failed; retrying",
                     extra={"action": action, "attempt": attempt, "code": err.code, "status": err.status,
@@ -252,11 +260,14 @@ class CloudAuthClient:
         headers["accept"] = "application/json"
         return ("/?" + query_string) if query_string else "/", body, headers
 
-    def _send(self, action: str, query: Mapping[str, str], form: Mapping[str, str]) -> tuple[int, bytes]:
+    def _send(
+        self, action: str, query: Mapping[str, str], form: Mapping[str, str], *, budget: float | None = None
+    ) -> tuple[int, bytes]:
+        """One attempt; ``budget``: the seconds left of the call's deadline (cuts the connect and read timeouts)."""
         path, body, headers = self._signed(action, query, form)
         conn = self._pool.acquire()
         try:
-            self._pool.connect(conn)
+            self._pool.connect(conn, budget=budget)
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
             raise TransportError(f"could not connect to the endpoint ({_describe(exc)})", maybe_sent=False) from None

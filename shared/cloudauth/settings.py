@@ -7,7 +7,6 @@ and the STS token are registered with the log scrubber as they are read.
 
 from __future__ import annotations
 
-import math
 import os
 from urllib.parse import urlsplit
 
@@ -135,6 +134,7 @@ class CloudAuthSettings:
     connect_timeout: float = 5.0
     read_timeout: float = 10.0
     max_attempts: int = 3
+    call_deadline: float = 25.0  # one call, every attempt and backoff included (under the initializer's 30 s)
     signature_version: str = "v3"  # "v3" (ACS3-HMAC-SHA256) or "v1" (RPC HMAC-SHA1)
     product_code: str = "eKYC"  # the product of a request that names none
     products: tuple[str, ...] = ()  # the products a request may name (CLOUDAUTH_PRODUCTS); (): product_code alone
@@ -168,6 +168,7 @@ class CloudAuthSettings:
             connect_timeout=_positive_float(env, "CLOUDAUTH_CONNECT_TIMEOUT", 5.0),
             read_timeout=_positive_float(env, "CLOUDAUTH_READ_TIMEOUT", 10.0),
             max_attempts=env_int(env, "CLOUDAUTH_MAX_ATTEMPTS", 3, minimum=1, maximum=10),
+            call_deadline=_positive_float(env, "CLOUDAUTH_CALL_DEADLINE", 25.0),
             signature_version=signature,
             product_code=target.product_code,
             products=target.products,
@@ -179,6 +180,6 @@ class CloudAuthSettings:
 
 def _positive_float(env: Env, name: str, default: float) -> float:
     value = env_float(env, name, default)
-    if value <= 0 or math.isinf(value):
+    if value <= 0:  # (env_float refuses NaN and infinities)
         raise ConfigError(name, "must be a positive number of seconds")
     return value

@@ -1,7 +1,8 @@
 """A small pool of keep-alive ``http.client`` connections to one endpoint (usually exactly one connection).
 
 * Connect timeout and read timeout are applied separately: the socket gets the connect timeout while connecting
-  (and the TLS handshake), then the read timeout for sending and waiting for the answer.
+  (and the TLS handshake), then the read timeout for sending and waiting for the answer; both are cut to what is
+  left of the caller's deadline (``budget``).
 * An idle connection is checked before reuse: a socket that became readable while idle was closed (or reset) by the
   server, and one idle longer than ``idle_timeout`` may have been dropped silently by a NAT or load balancer. Both
   are replaced by a fresh connection *before* anything is written, so a stale connection never costs a request.
@@ -96,15 +97,19 @@ class ConnectionPool:
             )
         return http.client.HTTPConnection(self.host, self.port, timeout=self.connect_timeout)
 
-    def connect(self, conn: http.client.HTTPConnection) -> None:
-        """Open ``conn`` if needed; afterwards its socket uses the read timeout."""
+    def connect(self, conn: http.client.HTTPConnection, *, budget: float | None = None) -> None:
+        """Open ``conn`` if needed; afterwards its socket uses the read timeout. ``budget`` (seconds left of the
+        caller's deadline) caps both timeouts; none left is a ``TimeoutError`` before anything is sent."""
+        if budget is not None and budget <= 0:
+            raise TimeoutError("the call's deadline has passed")
+        cap = self.read_timeout if budget is None else budget
         if conn.sock is None:
-            conn.timeout = self.connect_timeout
+            conn.timeout = min(self.connect_timeout, cap)
             conn.connect()
             with self._lock:
                 self.connections_opened += 1
         assert conn.sock is not None
-        conn.sock.settimeout(self.read_timeout)
+        conn.sock.settimeout(min(self.read_timeout, cap))
 
     def release(self, conn: http.client.HTTPConnection) -> None:
         with self._lock:

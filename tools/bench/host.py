@@ -67,8 +67,8 @@ def result_fetcher(spec: dict[str, Any]) -> dict[str, Any]:
     answers: list[bytes] = []
     send = CloudAuthClient._send
 
-    def capture(self: Any, action: str, query: Any, form: Any) -> tuple[int, bytes]:
-        status, data = send(self, action, query, form)
+    def capture(self: Any, action: str, query: Any, form: Any, **options: Any) -> tuple[int, bytes]:
+        status, data = send(self, action, query, form, **options)
         if action == "CheckResult":
             answers.append(data)
         return status, data
