@@ -255,6 +255,19 @@ _ROWS = (
 PRODUCTS: Mapping[str, Product] = {p.code: p for p in _ROWS}
 SUPPORTED: tuple[str, ...] = tuple(p.code for p in _ROWS if p.supported)
 
+# The RAM actions the functions need: every operation they call, in ID Verification's RAM namespace
+# "antcloudauth" (the vendor's answer to a missing grant, Forbidden.RAMUserAccessDenied on "ID Verification:
+# 服务端返回HTTP状态码说明", names the system policy AliyunAntCloudAuthFullAccess, whose statement is
+# "antcloudauth:*"). UNVERIFIED: that each action is named after its API (RAM's <service>:<Action> convention); no
+# vendor page we could read lists them. template.yml's role grants exactly these (tests/test_deploy_config.py).
+RAM_NAMESPACE = "antcloudauth"
+CALLED_OPERATIONS: tuple[str, ...] = (
+    *sorted({p.start_operation for p in _ROWS if p.supported and p.start_operation}),
+    "CheckResult",
+    "DeleteVerifyResult",
+)
+RAM_ACTIONS: tuple[str, ...] = tuple(f"{RAM_NAMESPACE}:{operation}" for operation in CALLED_OPERATIONS)
+
 
 def supported_in(region: str) -> tuple[str, ...]:
     """The supported products the vendor offers in ``region``, in table order."""

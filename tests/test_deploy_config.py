@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from shared import products
 from shared.config import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +43,7 @@ INJECTED_BY_FC = {"ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRE
 # Services whose RAM actions have no resource-level permissions (Resource must be "*"). ID Verification's RAM
 # namespace is antcloudauth (system policy AliyunAntCloudAuthFullAccess = antcloudauth:* on "*").
 NO_RESOURCE_LEVEL = {"antcloudauth"}
-CLOUDAUTH_ACTIONS = {"antcloudauth:Initialize", "antcloudauth:CheckResult", "antcloudauth:DeleteVerifyResult"}
+CLOUDAUTH_ACTIONS = set(products.RAM_ACTIONS)  # every operation the functions call (shared/products.py)
 VPC_MARK = re.compile(r"^( *)#vpc ", re.MULTILINE)
 OUTPUT_REF = re.compile(r"\$\{resources\." + re.escape(INFRA) + r"\.output\.([A-Za-z0-9_]+)\}")
 
@@ -477,6 +478,13 @@ def test_cloudauth_grants_are_in_the_antcloudauth_namespace_only(template: dict[
     wrong_namespace = [a for a in granted if a.startswith(("cloudauth-intl:", "cloudauth:"))]
     assert not wrong_namespace, "not ID Verification's RAM namespace"
     assert not [a for a in granted if a.split(":", 1)[0] == "antcloudauth" and a not in CLOUDAUTH_ACTIONS]
+
+
+def test_the_role_may_call_every_operation_a_supported_product_starts_with() -> None:
+    called = {"antcloudauth:Initialize", "antcloudauth:CheckResult", "antcloudauth:DeleteVerifyResult"}
+    assert called <= CLOUDAUTH_ACTIONS
+    for code in products.SUPPORTED:
+        assert f"antcloudauth:{products.PRODUCTS[code].start_operation}" in CLOUDAUTH_ACTIONS
 
 
 def test_cloudauth_statement_cites_its_source_and_says_what_is_unverified() -> None:

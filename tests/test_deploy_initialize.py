@@ -49,6 +49,8 @@ PLACEHOLDERS = {
     "KYC_NOTIFY_QUEUE": "kyc-notify",
     "KYC_DEADLETTER_QUEUE": "kyc-deadletter",
     "CLOUDAUTH_REGION": "cn-hongkong",
+    "CLOUDAUTH_PRODUCT_CODE": "eKYC",  # s.yaml's vars, with their defaults
+    "CLOUDAUTH_PRODUCTS": "",
     "KYC_RETENTION_DAYS": "90",
 }
 ENV_WITH_DEFAULT = re.compile(r"^\$\{env\('([A-Z0-9_]+)',\s*'([^']*)'\)\}$")

@@ -63,9 +63,9 @@ CREDENTIAL_FIXES: tuple[tuple[str, str], ...] = (
      "this machine's clock is too far from Alibaba Cloud's (signed requests carry the time): synchronise it (NTP)"),
     ("SignatureNonceUsed", "a request nonce was used twice: run the doctor again; if it repeats, report it"),
     ("Forbidden.RAMUserAccessDenied",
-     "this RAM identity may not call ID Verification: grant it antcloudauth:Initialize, antcloudauth:CheckResult "
-     "and antcloudauth:DeleteVerifyResult (template.yml's role does), or attach the system policy "
-     "AliyunAntCloudAuthFullAccess (docs/deploy.md, 'Forbidden.RAMUserAccessDenied')"),
+     f"this RAM identity may not call ID Verification: grant it {', '.join(products.RAM_ACTIONS)} (template.yml's "
+     "role does), or attach the system policy AliyunAntCloudAuthFullAccess (docs/deploy.md, "
+     "'Forbidden.RAMUserAccessDenied')"),
     ("Forbidden.AccountAccessDenied",
      "ID Verification is not activated for this account in {region}, or the account is in arrears: activate the "
      "product in the ID Verification console, or settle the account"),
