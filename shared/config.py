@@ -20,7 +20,9 @@ from collections.abc import Mapping
 from shared.urls import UnsafeUrl, check_url
 
 Env = Mapping[str, str]
-MAX_QUEUE_DELAY_SECONDS = 604800  # 7 days: MNS DelaySeconds, and the local queue's limit
+#: The longest delay a queue message may carry: MNS SendMessage's DelaySeconds, "取值范围:0~604800,单位为秒"
+#: ("SendMessage", help.aliyun.com/document_detail/35134.html); the local queue keeps the same limit.
+MAX_QUEUE_DELAY_SECONDS = 604800
 
 
 class ConfigError(Exception):

@@ -30,13 +30,16 @@ def lazy_attributes(namespace: MutableMapping[str, Any], homes: Mapping[str, str
 
 class Lazy(Generic[T]):
     """A value built by ``build()`` on the first :meth:`get`, once, also under concurrent first calls (the others
-    wait for it). A build that raises leaves nothing behind: the next ``get`` builds again. The storage adapters
-    hold their SDK clients in one, so that building an adapter imports no SDK and opens nothing."""
+    wait for it). A build that raises leaves nothing behind: the next ``get`` builds again; ``failed`` (if given)
+    turns the build's exception into the one ``get`` raises. The storage adapters hold their SDK clients in one, so
+    that building an adapter imports no SDK and opens nothing, and a client that cannot be built is a
+    ``StorageError`` like any other storage failure."""
 
-    __slots__ = ("_build", "_built", "_lock", "_value")
+    __slots__ = ("_build", "_built", "_failed", "_lock", "_value")
 
-    def __init__(self, build: Callable[[], T]) -> None:
+    def __init__(self, build: Callable[[], T], *, failed: Callable[[Exception], Exception] | None = None) -> None:
         self._build = build
+        self._failed = failed
         self._built = False
         self._value: T | None = None
         self._lock = threading.Lock()
@@ -49,6 +52,11 @@ class Lazy(Generic[T]):
         if not self._built:
             with self._lock:
                 if not self._built:
-                    self._value = self._build()
+                    try:
+                        self._value = self._build()
+                    except Exception as exc:
+                        if self._failed is None:
+                            raise
+                        raise self._failed(exc) from None
                     self._built = True
         return self._value  # type: ignore[return-value]  # set by the build above: T, which may include None

@@ -35,7 +35,15 @@ from shared.ids import validate_merchant_biz_id
 from shared.lazy import lazy_attributes
 
 from .due import DueKind
-from .errors import InvalidKey, MessageTooLarge, ObjectNotFound, ReceiptInvalid, RecordExists, StorageError
+from .errors import (
+    ClientUnavailable,
+    InvalidKey,
+    MessageTooLarge,
+    ObjectNotFound,
+    ReceiptInvalid,
+    RecordExists,
+    StorageError,
+)
 from .objects import DirectoryObjectStore, validate_key
 from .protocols import (
     MAX_MESSAGE_BYTES,
@@ -88,6 +96,7 @@ __all__ = [
     "MAX_RAW_MESSAGE_BYTES",
     "MESSAGE_BODY_ENCODING",
     "QUEUE_NAMES",
+    "ClientUnavailable",
     "ConsumerQueue",
     "DirectoryObjectStore",
     "DueKind",

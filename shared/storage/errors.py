@@ -62,3 +62,12 @@ class ReceiptInvalid(StorageError):
 
     def __init__(self) -> None:
         super().__init__("queue receipt is invalid or stale", code="ReceiptInvalid")
+
+
+class ClientUnavailable(StorageError):
+    """An adapter's SDK client could not be built at its first use (the SDK failed to import, or refused its
+    configuration); the next call tries again."""
+
+    def __init__(self, service: str, cause: Exception) -> None:
+        super().__init__(f"{service}: the SDK client could not be built: {type(cause).__name__}",
+                         code="ClientUnavailable")

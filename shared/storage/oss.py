@@ -25,7 +25,7 @@ from typing import Any
 from shared.lazy import Lazy
 from shared.signing import Credentials
 
-from .errors import ObjectNotFound, StorageError
+from .errors import ClientUnavailable, ObjectNotFound, StorageError
 from .objects import validate_key, validate_prefix
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
@@ -92,7 +92,7 @@ class OssObjectStore:
             cfg.retry_max_attempts = retry_max_attempts
             return oss, oss.Client(cfg)
 
-        self._sdk: Lazy[tuple[Any, Any]] = Lazy(build)
+        self._sdk: Lazy[tuple[Any, Any]] = Lazy(build, failed=lambda exc: ClientUnavailable("oss", exc))
 
     @property
     def _oss(self) -> Any:
@@ -182,8 +182,10 @@ class OssObjectStore:
     def bucket_encryption(self) -> tuple[str, str | None] | None:
         """GetBucketEncryption (read-only): the bucket's default server-side encryption as ``(algorithm,
         KMS key id or None)`` (``("KMS", None)``: SSE-KMS with the OSS-managed key), ``None`` when the bucket has no
-        rule (404 other than ``NoSuchBucket``; "0005-00000004"). ``StorageError`` otherwise, ``code`` kept
-        (``NoSuchBucket``, ``AccessDenied``: the caller lacks ``oss:GetBucketEncryption``). Used by ``kyc doctor``;
+        rule (404 other than ``NoSuchBucket``; OSS's error page "0005-00000004": "the bucket does not have a
+        server-side encryption configuration", help.aliyun.com/en/oss/user-guide/0005-00000004). ``StorageError``
+        otherwise, ``code`` kept (``NoSuchBucket``, ``AccessDenied``: the caller lacks ``oss:GetBucketEncryption``).
+        Used by ``kyc doctor``;
         the functions never call it: every PutObject asks for SSE-KMS itself."""
         oss = self._oss
         request = oss.GetBucketEncryptionRequest(bucket=self._bucket)

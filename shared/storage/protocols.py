@@ -7,6 +7,7 @@ import binascii
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from shared.config import MAX_QUEUE_DELAY_SECONDS
 from shared.values import field, valueclass
 
 from .due import DueKind
@@ -20,8 +21,8 @@ MAX_RAW_MESSAGE_BYTES = MAX_MESSAGE_BYTES // 4 * 3
 #: How every producer here encodes message bodies. The MNS SDK base64-encodes by default and EventBridge's MNS
 #: trigger hands ``data.messageBody`` over exactly as sent, so consumers always ``decode_message_body`` it.
 MESSAGE_BODY_ENCODING = "base64"
-#: The longest delay a message may be sent with (MNS's DelaySeconds: 7 days).
-MAX_DELAY_SECONDS = 604_800
+#: The longest delay a message may be sent with (MNS's DelaySeconds: 7 days; its source in shared.config).
+MAX_DELAY_SECONDS = MAX_QUEUE_DELAY_SECONDS
 
 
 def encode_message_body(body: bytes) -> str:

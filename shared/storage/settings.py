@@ -12,9 +12,8 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
-from urllib.parse import urlsplit
 
-from shared.config import ConfigError, Env, env_required, env_str, environ
+from shared.config import ConfigError, Env, env_required, env_str, environ, http_url
 from shared.log import register_secret
 from shared.signing import Credentials
 from shared.values import field, valueclass
@@ -83,9 +82,7 @@ class StorageSettings:
                 tablestore_table=table,
                 credentials=credentials,
             )
-        mns_endpoint = env_required(env, "KYC_MNS_ENDPOINT")
-        if not mns_endpoint.startswith(("https://", "http://")):
-            raise ConfigError("KYC_MNS_ENDPOINT", "must start with https://")
+        mns_endpoint = _http_url(env, "KYC_MNS_ENDPOINT")
         return cls(
             backend="aliyun",
             tablestore_endpoint=_http_url(env, "KYC_TABLESTORE_ENDPOINT"),
@@ -112,16 +109,10 @@ class StorageSettings:
 
 
 def _http_url(env: Env, variable: str) -> str:
-    """A required endpoint, an http(s) URL with a host: ``OTSClient`` refuses any other, and it is built at the
-    store's first call, so this check is what keeps a bad endpoint failing ``initialize``."""
-    value = env_required(env, variable)
-    try:
-        parts = urlsplit(value)
-    except ValueError:  # e.g. an unclosed IPv6 bracket
-        raise ConfigError(variable, "must be an http(s) URL with a host") from None
-    if parts.scheme not in {"http", "https"} or not parts.netloc:
-        raise ConfigError(variable, "must be an http(s) URL with a host")
-    return value
+    """A required endpoint, an http(s) URL with a host (:func:`shared.config.http_url`): ``OTSClient`` refuses any
+    other, and it is built at the store's first call, so this check is what keeps a bad endpoint failing
+    ``initialize``."""
+    return http_url(variable, env_required(env, variable), base=True)
 
 
 def open_transaction_store(settings: StorageSettings) -> TransactionStore:

@@ -57,7 +57,7 @@ from shared.signing import Credentials
 from shared.status import FINALIZABLE, TERMINAL, VERDICTS, Status, verdict
 
 from .due import DueKind, due_on_create, to_ms
-from .errors import RecordExists, StorageError
+from .errors import ClientUnavailable, RecordExists, StorageError
 from .protocols import Page
 from .records import TransactionRecord
 from .tablestore_schema import (
@@ -203,7 +203,8 @@ class TablestoreTransactionStore:
         self.table = table
         self._retry: BoundedRetry | None = (retry or BoundedRetry()) if client is None else None
         self._sdk: Lazy[tuple[Any, Any]] = Lazy(
-            lambda: self._open(client, endpoint, instance, credentials, timeout)
+            lambda: self._open(client, endpoint, instance, credentials, timeout),
+            failed=lambda exc: ClientUnavailable("tablestore", exc),
         )
 
     def _open(
@@ -277,13 +278,7 @@ class TablestoreTransactionStore:
     def _guarded(self, operation: str, call: Callable[[], Any]) -> Any:
         """``call()`` (its retries timed from now), the SDK's errors turned into ``StorageError``
         (``_ConditionFailed`` for a failed condition)."""
-        try:
-            ots = self._ots  # the first call imports the SDK and builds the client (once; retried if it fails)
-        except Exception as exc:
-            raise StorageError(
-                f"tablestore {operation}: the SDK client could not be built: {type(exc).__name__}",
-                code="ClientUnavailable",
-            ) from None
+        ots = self._ots  # the first use imports the SDK and builds the client (ClientUnavailable if it cannot)
         if self._retry is not None:
             self._retry.begin()
         try:

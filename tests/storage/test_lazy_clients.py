@@ -24,7 +24,7 @@ from shared.storage import OssObjectStore, StorageSettings, TablestoreTransactio
 from tools.bench.cold import backend_env
 from tools.doubles.oss import OssDouble
 
-from .conftest import tablestore_double, wire_store
+from .conftest import make_record, tablestore_double, wire_store
 from .test_oss_wire import BUCKET, CREDS, REGION
 from .test_settings import ALIYUN
 
@@ -132,6 +132,35 @@ def test_a_tablestore_client_that_cannot_be_built_is_a_storage_error_and_is_trie
                 store.get("a" * 32)
         assert info.value.code == "ClientUnavailable"
         assert store.get("a" * 32) is None  # the next call builds it
+
+
+def test_a_write_is_a_storage_error_too_when_the_tablestore_client_cannot_be_built(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from shared.storage import ClientUnavailable, tablestore_store
+
+    def unavailable() -> Any:
+        raise ImportError("tablestore")
+
+    monkeypatch.setattr(tablestore_store, "import_tablestore", unavailable)
+    store = TablestoreTransactionStore(table="t", endpoint="https://i.cn-hongkong.ots.aliyuncs.com", instance="i",
+                                       credentials=CREDS)  # fmt: skip
+    with pytest.raises(ClientUnavailable):
+        store.create(make_record())
+
+
+def test_an_oss_client_that_cannot_be_built_is_a_storage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.storage import ClientUnavailable, oss
+
+    def unavailable() -> Any:
+        raise ImportError("alibabacloud_oss_v2")
+
+    monkeypatch.setattr(oss, "import_oss", unavailable)
+    store = OssObjectStore(bucket=BUCKET, region=REGION, credentials=CREDS)
+    with pytest.raises(ClientUnavailable):
+        store.put("results/a/result.json", b"{}", "application/json")
+    with pytest.raises(ClientUnavailable):
+        store.get("results/a/result.json")
 
 
 def test_oss_store_builds_its_client_once_under_concurrent_first_calls(monkeypatch: pytest.MonkeyPatch) -> None:
