@@ -57,11 +57,6 @@ DOC_TYPES: dict[str, DocType] = {
 }
 
 
-def is_documented(code: str) -> bool:
-    """Whether ``code`` is one of eKYC's documented 8/9-digit codes."""
-    return code in DOC_TYPES
-
-
 @valueclass
 class CertificateType:
     """One row of the vendor's certificate type table.

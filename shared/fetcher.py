@@ -116,6 +116,7 @@ class ResultFetcher:
         transaction that still needs work could not be scheduled again (so the trigger must be retried).
 
         ``recheck=False``: never queue a re-check (the sweeper reschedules what it fetched itself)."""
+        next_attempt = attempt if recheck else None  # None: the caller reschedules, no re-check is queued
         record = self.store.get(merchant_biz_id)
         if record is None:
             return FetchOutcome("unknown")
@@ -124,7 +125,7 @@ class ResultFetcher:
         try:
             body = self.client.check_result(merchant_biz_id, record.transaction_id, is_return_image=True)
         except ProcessNotCompleted:
-            return self._schedule_recheck(record, attempt if recheck else None, error=None, pending=True)
+            return self._schedule_recheck(record, next_attempt, error=None, pending=True)
         except TransactionIdInvalid as exc:
             # The vendor no longer knows this transaction (deleted, or older than its 30-day retention).
             # Retrying cannot help; the sweeper abandons the row once it is old enough.
@@ -133,20 +134,20 @@ class ResultFetcher:
             return FetchOutcome("failed", error=exc.code)
         except CloudAuthError as exc:
             logger.warning("fetch.vendor_error", extra={"errorCode": exc.code, "transient": exc.transient})
-            return self._schedule_recheck(record, attempt if recheck else None, error=exc.code, pending=False)
+            return self._schedule_recheck(record, next_attempt, error=exc.code, pending=False)
         try:
             # The product decides what the result can carry: a face-only product's never has an identity.
             result = parse_check_result(body, doc_type=record.doc_type or None, product_code=record.product_code)
         except ResultParseError as exc:
             logger.error("fetch.unparseable_result", extra={"errorCode": exc.code})
-            return self._schedule_recheck(record, attempt if recheck else None, error=exc.code, pending=False)
+            return self._schedule_recheck(record, next_attempt, error=exc.code, pending=False)
         if result.status is Status.PENDING:
-            return self._schedule_recheck(record, attempt if recheck else None, error=None, pending=True)
+            return self._schedule_recheck(record, next_attempt, error=None, pending=True)
         try:
             return self._keep(record, result)
         except StorageError as exc:
             logger.error("fetch.storage_error", extra={"errorCode": exc.code, "transient": exc.transient})
-            return self._schedule_recheck(record, attempt if recheck else None, error=exc.code, pending=False)
+            return self._schedule_recheck(record, next_attempt, error=exc.code, pending=False)
 
     # -- steps ---------------------------------------------------------------------------------------------
 

@@ -6,6 +6,15 @@ The stores keep unix seconds (floats); the HTTP API, the webhooks and the operat
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import overload
+
+
+@overload
+def rfc3339(epoch: float) -> str: ...
+
+
+@overload
+def rfc3339(epoch: None) -> None: ...
 
 
 def rfc3339(epoch: float | None) -> str | None:
@@ -14,10 +23,3 @@ def rfc3339(epoch: float | None) -> str | None:
         return None
     return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
-
-def parse_rfc3339(text: str) -> float:
-    """The unix seconds of an RFC 3339 string (``Z`` or an offset); ``ValueError`` when it is not one."""
-    parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    if parsed.tzinfo is None:
-        raise ValueError("an RFC 3339 time needs Z or an offset")
-    return parsed.timestamp()

@@ -14,6 +14,7 @@ import pytest
 
 from tools.bench import cold, deployed, floors, importtime
 from tools.bench.proc import ROOT, measure_output
+from tools.deployment import function_folders
 
 IMPORTTIME = """\
 import time: self [us] | cumulative | imported package
@@ -80,7 +81,7 @@ def test_floors_are_timed_over_enough_calls_to_be_measurable() -> None:
 
 def _fake_build(tmp_path: Path) -> Path:
     build = tmp_path / "build"
-    for function in deployed.FUNCTIONS:
+    for function in function_folders():
         shutil.copytree(ROOT / "shared", build / function / "shared",
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         shutil.copy2(ROOT / "functions" / function / "index.py", build / function / "index.py")

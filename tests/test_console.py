@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import io
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -175,6 +176,17 @@ def test_it_listens_on_loopback_only_and_answers_only_its_own_host(server: conso
     assert server.url.startswith("http://127.0.0.1:")
     status, _, _ = call(server, "GET", "/", headers={"Host": "attacker.example"})  # DNS rebinding
     assert status == 421
+
+
+def test_a_request_with_a_content_length_that_is_not_a_number_is_refused_with_400(
+    server: console.ConsoleServer,
+) -> None:
+    port = int(server.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(f"POST /deadletters/redrive HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: abc\r\n"
+                     "\r\n".encode())  # fmt: skip
+        status_line = sock.makefile("rb").readline()
+    assert status_line.split()[1] == b"400"
 
 
 def test_a_verification_s_timeline_is_masked(server: console.ConsoleServer) -> None:

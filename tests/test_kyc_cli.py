@@ -90,6 +90,18 @@ def test_initialize_goes_through_the_initializer_and_stores_a_pending_row(fake: 
     assert "alice" not in fake.requests[0].path
 
 
+def test_initialize_starts_a_product_that_verifies_no_document_without_a_doc_type(
+    fake: FakeCloudAuth, tmp_path: Path
+) -> None:
+    env = frontend_env(fake, tmp_path, CLOUDAUTH_PRODUCTS="eKYC,FACE_LIVENESS_PRO")
+    code, out, err = run(["initialize", "--meta-info", META, "--return-url", "https://m.example/r", "--user", "u",
+                          "--field", "productCode=FACE_LIVENESS_PRO"], env)
+    assert code == 0, err
+    assert jsonutil.loads(out)["transactionId"]
+    query = fake.requests[0].query
+    assert query["ProductCode"] == "FACE_LIVENESS_PRO" and "DocType" not in query
+
+
 def test_initialize_refuses_what_post_verifications_refuses_with_exit_2_and_no_vendor_call(
     fake: FakeCloudAuth, tmp_path: Path
 ) -> None:

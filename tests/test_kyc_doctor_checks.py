@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from shared import jsonutil
-from tools.deployment import S_YAML
+from tools.deployment import S_YAML, function_folders
 from tools.devstack.aliyun import write_env_file
 from tools.ops import kyc
 from tools.ops.doctor import config, environment, reach, vendor
@@ -80,7 +80,7 @@ def test_s_yaml_gives_each_function_its_own_environment_with_the_deployments_def
     assert all(f["ALIBABA_CLOUD_ACCESS_KEY_ID"] == "LTAI-operator" for f in inputs.functions.values())
 
 
-@pytest.mark.parametrize("function", environment.FUNCTIONS)
+@pytest.mark.parametrize("function", function_folders())
 def test_every_function_starts_on_what_s_yaml_gives_it(function: str) -> None:
     inputs = environment.from_s_yaml(_exported(), OUTPUTS)
     finding = config.check_initialize(function, inputs.functions[function], inputs.missing_outputs)

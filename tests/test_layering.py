@@ -21,7 +21,7 @@ FOUNDATION = {"jsonutil", "lazy", "values", "config", "log", "redaction", "ids",
               "urls", "subcodes", "timestamps", "disclosure", "signing", "messages", "callback"}  # fmt: skip
 ADAPTERS = {"fc", "cloudauth", "results", "storage", "delivery", "webhooks", "auth"}
 SERVICES = {"verifications", "fetcher", "notifications", "sweeper", "ratelimit"}
-COMPOSITION = {"wiring", "settings"}  # settings: old import paths of moved settings classes, resolved lazily
+COMPOSITION = {"wiring"}
 HANDLERS = {"handlers"}
 LAYERS = [FOUNDATION, ADAPTERS, SERVICES, COMPOSITION, HANDLERS]
 LAYER_NAMES = ["foundation", "adapters", "services", "composition", "handlers"]

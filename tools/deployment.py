@@ -40,14 +40,19 @@ class DeploymentError(Exception):
     """s.yaml does not have the shape this module reads."""
 
 
-def load_s_yaml(path: Path = S_YAML) -> dict[str, Any]:
+def _load_yaml(path: Path, section: str) -> dict[str, Any]:
+    """The YAML mapping in ``path``, which must hold a ``section`` mapping."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise DeploymentError(f"cannot read {path.name}: {type(exc).__name__}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("resources"), dict):
-        raise DeploymentError(f"{path.name} has no resources")
+    if not isinstance(data, dict) or not isinstance(data.get(section), dict):
+        raise DeploymentError(f"{path.name} has no {section}")
     return data
+
+
+def load_s_yaml(path: Path = S_YAML) -> dict[str, Any]:
+    return _load_yaml(path, "resources")
 
 
 def resolve(
@@ -134,6 +139,11 @@ def function_environments(
     return FunctionEnvironments(functions=functions, missing_outputs=missing)
 
 
+def function_folders(path: Path = S_YAML) -> tuple[str, ...]:
+    """The function folders s.yaml deploys (``initializer``, ``result_fetcher``, ...), in its order."""
+    return tuple(folder for folder, _ in _fc3_resources(load_s_yaml(path)).values())
+
+
 def deployed_functions(env: Mapping[str, str] | None = None, path: Path = S_YAML) -> dict[str, str]:
     """Deployed FC function name -> function folder (``kyc-result-fetcher`` -> ``result_fetcher``), with the
     prefix from ``env`` (``KYC_NAME_PREFIX``) or s.yaml's default."""
@@ -165,13 +175,7 @@ def function_environment(outputs: Mapping[str, str], env: Mapping[str, str] | No
 
 
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise DeploymentError(f"cannot read {path.name}: {type(exc).__name__}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("Resources"), dict):
-        raise DeploymentError(f"{path.name} has no Resources")
-    return data
+    return _load_yaml(path, "Resources")
 
 
 def stack_parameters(env: Mapping[str, str] | None = None, path: Path = S_YAML,

@@ -19,7 +19,6 @@ API_VERSION = "2023-03-30"
 ACTION = "InvokeFunction"
 PATH_PREFIX = f"/{API_VERSION}/"
 EVENT_CONTENT_TYPE = "application/octet-stream"
-INVOCATION_TYPES = ("Sync", "Async")
 LOG_TAIL = "Tail"
 LOG_TAIL_BYTES = 4096
 HEADER_INVOCATION_TYPE = "x-fc-invocation-type"

@@ -19,7 +19,7 @@ import os
 import secrets
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 from shared import jsonutil
 from shared.webhooks import generate_secret
@@ -47,11 +47,14 @@ def data_dir(env: Mapping[str, str]) -> Path:
     return Path(env.get("KYC_DATA_DIR") or DEFAULT_DATA_DIR)
 
 
-def _write_private(path: Path, value: Any) -> None:
+def write_private(path: Path, data: bytes) -> None:
+    """``data`` into ``path``, readable by its owner only: also when the file existed with a wider mode (the mode
+    of ``os.open`` applies only to a file it creates)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
-        f.write(jsonutil.dumps(value))
+        os.fchmod(fd, 0o600)
+        f.write(data)
 
 
 def _read_strings(path: Path) -> dict[str, str] | None:
@@ -78,7 +81,7 @@ def dev_secrets(directory: Path) -> dict[str, str]:
         "user_id_pepper": secrets.token_urlsafe(32),
         "webhook_secret": generate_secret(),
     }
-    _write_private(directory / SECRETS_FILE, values)
+    write_private(directory / SECRETS_FILE, jsonutil.dumps(values))
     return values
 
 
@@ -87,7 +90,7 @@ def write_stack_file(directory: Path, env: Mapping[str, str], *, sandbox_running
     names = RECORDED_VARIABLES + (SANDBOX_KEY_VARIABLES if sandbox_running else ())
     recorded = {name: env[name] for name in names if env.get(name)}
     path = directory / STACK_FILE
-    _write_private(path, recorded)
+    write_private(path, jsonutil.dumps(recorded))
     return path
 
 

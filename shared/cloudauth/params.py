@@ -51,9 +51,12 @@ class OperationParameters:
     required: tuple[str, ...]
 
 
-INITIALIZE = OperationParameters("Initialize", INITIALIZE_PARAMETERS, BODY_PARAMETERS, INITIALIZE_REQUIRED)
+INITIALIZE = OperationParameters(products.INITIALIZE, INITIALIZE_PARAMETERS, BODY_PARAMETERS, INITIALIZE_REQUIRED)
 
-# The query-only operations (all parameters in the query string, as the SDK sends them).
+# The query-only operations (all parameters in the query string, as the official SDK 3.23.1's
+# check_result_with_options and delete_verify_result_with_options send them). Names: the API metadata of CheckResult
+# and DeleteVerifyResult (cloudauth-intl 2022-08-09), which marks none of them required; requiring the ids that name
+# one transaction is this project's rule (whether the vendor accepts a call without them: unverified).
 CHECK_RESULT = OperationParameters(
     "CheckResult",
     frozenset({"MerchantBizId", "TransactionId", "IsReturnImage", "ExtraImageControlList",
@@ -76,7 +79,7 @@ DELETE_VERIFY_RESULT = OperationParameters(
 # ReturnUrl is this project's requirement (the web flow sends the browser back there). DocType depends on the
 # product (shared.products).
 INITIALIZE_V2 = OperationParameters(
-    "InitializeV2",
+    products.INITIALIZE_V2,
     INITIALIZE_PARAMETERS | {"FacePictureFile", "TargetFacePictureFile"},
     frozenset({"FacePictureBase64", "TargetFacePicture"}),
     ("ProductCode", "MerchantBizId", "MetaInfo", "MerchantUserId", "ReturnUrl"),
@@ -110,6 +113,9 @@ def invalid(name: str, rule: str) -> ParameterError:
 
 
 def _check_url(name: str, value: str, *, https_only: bool) -> None:
+    """The vendor's shape (absolute, http(s), a host). The client sends the string as given, percent-encoded like
+    the SDK (nothing is dropped here); the project's stricter rule (shared.urls.check_url) guards where URLs enter:
+    returnUrl at POST /verifications, the callback URL at start."""
     try:
         parts = urlsplit(value)
         ok = parts.scheme in {"http", "https"} and bool(parts.hostname)

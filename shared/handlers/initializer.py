@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from functools import cached_property
 from typing import Any
 
 from shared.auth import bearer_token, hash_user_id, verify_token
@@ -114,7 +115,12 @@ class InitializerApp:
     def list_products(self, event: HttpEvent) -> dict[str, Any]:
         """The products a frontend may offer, with their document types in this region. Public (no token): the same
         for every caller, and nothing in it is secret; caches may keep it for a few minutes."""
-        return http_response(200, self.verifications.offer.view(), {"cache-control": "public, max-age=300"})
+        return http_response(200, self._products_view, {"cache-control": "public, max-age=300"})
+
+    @cached_property
+    def _products_view(self) -> dict[str, Any]:
+        """The offer's view: fixed for the instance, built by the first request that asks (not at start)."""
+        return self.verifications.offer.view()
 
     def get_verification(self, event: HttpEvent, merchant_biz_id: str) -> dict[str, Any]:
         owner = self._user(event)

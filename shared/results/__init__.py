@@ -16,7 +16,6 @@ from shared.results.identity import Identity, build_identity, guess_doc_type, no
 from shared.results.images import Image, Images, sniff_content_type
 from shared.results.masking import mask_birth_date, mask_identity, mask_name, mask_value
 from shared.results.model import (
-    SUB_CODE_DESCRIPTIONS,
     CheckResultResponse,
     ExtValue,
     FaceInfo,
@@ -27,7 +26,6 @@ from shared.results.model import (
 )
 
 __all__ = [
-    "SUB_CODE_DESCRIPTIONS",
     "CheckResultResponse",
     "ExtValue",
     "FaceInfo",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any, Union
 
 from shared import jsonutil, products
@@ -19,7 +18,7 @@ from shared.results.errors import ResultParseError
 from shared.results.identity import Identity, build_identity, guess_doc_type
 from shared.results.images import FACE_KEYS, ID_BACK_KEYS, ID_FRONT_KEYS, IMAGE_KEYS, Image, Images, find_image
 from shared.status import Status
-from shared.subcodes import SUB_CODES, sub_code_meaning
+from shared.subcodes import sub_code_meaning
 
 # A parsed ``Ext*Info`` value: the JSON object/array when the vendor's string holds JSON, else the raw string.
 ExtValue = Union[dict[str, Any], list[Any], str, None]  # noqa: UP007 (a runtime alias: `|` needs 3.10 objects)
@@ -30,10 +29,6 @@ VerificationStatus = Status
 
 
 _STATUS_BY_PASSED = {"Y": VerificationStatus.PASSED, "N": VerificationStatus.FAILED, "P": VerificationStatus.PENDING}
-
-#: What each known sub code means: a view of the one table, :data:`shared.subcodes.SUB_CODES`.
-SUB_CODE_DESCRIPTIONS: Mapping[str, str] = MappingProxyType({code: row.meaning for code, row in SUB_CODES.items()})
-
 
 def sub_code_description(sub_code: str | None) -> str | None:
     """What a known sub code means (:func:`shared.subcodes.sub_code_meaning`), ``None`` for unknown ones."""

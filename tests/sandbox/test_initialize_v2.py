@@ -12,23 +12,17 @@ import pytest
 
 from shared import jsonutil
 from shared.results import parse_check_result
-from tests.sandbox.helpers import AK, SECRET, check, complete, control, sdk_client, v3_request
+from tests.sandbox.helpers import AK, SECRET, check, complete, control, init_params, sdk_client, v3_request
 from tools.sandbox import SandboxServer
 
 ALGORITHMS = [pytest.param(None, id="v3-acs3-hmac-sha256"), pytest.param("v2", id="v1-hmac-sha1")]
 
 
 def v2_params(**overrides: str) -> dict[str, str]:
-    params = {
-        "ProductCode": "eKYC_PRO",
-        "MerchantBizId": "biz0001",
-        "MetaInfo": '{"bioMetaInfo":"sandbox","deviceType":"h5"}',
-        "MerchantUserId": "user-hash-1",
-        "ReturnUrl": "https://merchant.example/return",
-        "DocType": "GLB03002",
-    }
-    params.update(overrides)
-    return {k: v for k, v in params.items() if v != "<absent>"}
+    """Initialize's parameters for eKYC_PRO (a passport), ``"<absent>"`` leaving one out."""
+    defaults = {"ProductCode": "eKYC_PRO", "MetaInfo": '{"bioMetaInfo":"sandbox","deviceType":"h5"}',
+                "DocType": "GLB03002"}
+    return init_params(**{**defaults, **overrides})
 
 
 def start(server: SandboxServer, **overrides: str) -> str:

@@ -79,3 +79,17 @@ def _store_over_the_wire() -> Iterator[TransactionStore]:
     double; a GetRange scans at most 3 rows, so every query pages."""
     with tablestore_double() as double:
         yield wire_store(double)
+
+
+# The transactions table as the first release created it (before product_code, face and the due columns): the
+# schema-upgrade tests start from it.
+FIRST_RELEASE_TABLE = """
+CREATE TABLE transactions (
+    merchant_biz_id TEXT PRIMARY KEY, transaction_id TEXT NOT NULL, merchant_user_id TEXT NOT NULL,
+    doc_type TEXT NOT NULL, scene_code TEXT, status TEXT NOT NULL, passed TEXT, sub_code TEXT,
+    callback_token_hash TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL, finalized_at REAL,
+    check_count INTEGER NOT NULL DEFAULT 0, next_check_at REAL, result_key TEXT, identity_masked TEXT,
+    notification_enqueued INTEGER NOT NULL DEFAULT 0, result_version INTEGER NOT NULL DEFAULT 0,
+    vendor_copy_deleted INTEGER NOT NULL DEFAULT 0, error TEXT
+);
+"""

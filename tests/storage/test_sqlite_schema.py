@@ -8,18 +8,9 @@ from pathlib import Path
 
 from shared.storage import SqliteTransactionStore
 
-from .conftest import make_record
+from .conftest import FIRST_RELEASE_TABLE, make_record
 
-# The table as the first release created it (before product_code and face).
-FIRST_RELEASE_SCHEMA = """
-CREATE TABLE transactions (
-    merchant_biz_id TEXT PRIMARY KEY, transaction_id TEXT NOT NULL, merchant_user_id TEXT NOT NULL,
-    doc_type TEXT NOT NULL, scene_code TEXT, status TEXT NOT NULL, passed TEXT, sub_code TEXT,
-    callback_token_hash TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL, finalized_at REAL,
-    check_count INTEGER NOT NULL DEFAULT 0, next_check_at REAL, result_key TEXT, identity_masked TEXT,
-    notification_enqueued INTEGER NOT NULL DEFAULT 0, result_version INTEGER NOT NULL DEFAULT 0,
-    vendor_copy_deleted INTEGER NOT NULL DEFAULT 0, error TEXT
-);
+FIRST_RELEASE_SCHEMA = FIRST_RELEASE_TABLE + """
 INSERT INTO transactions (merchant_biz_id, transaction_id, merchant_user_id, doc_type, status, created_at, updated_at)
 VALUES ('old0000000000000000000000000001', 'hksbold', 'u-hash', '01000000', 'PENDING', 1.0, 1.0);
 """

@@ -11,7 +11,7 @@ import pytest
 from shared.storage import DueKind, SqliteTransactionStore
 from shared.storage.sqlite_store import STATEMENTS
 
-from .conftest import make_record
+from .conftest import FIRST_RELEASE_TABLE, make_record
 
 #: Statements without a WHERE to plan: inserts (an UPSERT's conflict is found by the primary key).
 _NOTHING_TO_SEARCH = {"insert", "rate_increment"}
@@ -71,15 +71,7 @@ def test_expired_rate_counters_are_deleted_at_most_limit_at_a_time(tmp_path: Pat
     assert store.increment_rate_counter("old-0", 1, 100.0) is True  # gone: counting starts again
 
 
-_OLD_SCHEMA = """
-CREATE TABLE transactions (
-    merchant_biz_id TEXT PRIMARY KEY, transaction_id TEXT NOT NULL, merchant_user_id TEXT NOT NULL,
-    doc_type TEXT NOT NULL, scene_code TEXT, status TEXT NOT NULL, passed TEXT, sub_code TEXT,
-    callback_token_hash TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL, finalized_at REAL,
-    check_count INTEGER NOT NULL DEFAULT 0, next_check_at REAL, result_key TEXT, identity_masked TEXT,
-    notification_enqueued INTEGER NOT NULL DEFAULT 0, result_version INTEGER NOT NULL DEFAULT 0,
-    vendor_copy_deleted INTEGER NOT NULL DEFAULT 0, error TEXT
-);
+_OLD_SCHEMA = FIRST_RELEASE_TABLE + """
 CREATE INDEX transactions_by_user ON transactions (merchant_user_id, created_at);
 CREATE INDEX transactions_by_status ON transactions (status, created_at);
 """

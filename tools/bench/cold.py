@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from tools.bench import importtime
-from tools.bench.deployed import FUNCTIONS, Packages
+from tools.bench.deployed import Packages
 from tools.bench.proc import measure_output, median
+from tools.deployment import function_folders
 
 BACKENDS = ("local", "aliyun")
 FLAGS = ("-I", "-S", "-B")
@@ -111,7 +112,7 @@ def run(code: Packages, iterations: int, importtime_runs: int) -> dict[str, Any]
                                                                            _base_env())}
         for backend in BACKENDS:
             env = {**_base_env(), **backend_env(backend, Path(tmp) / "data")}
-            for fn in FUNCTIONS:
+            for fn in function_folders():
                 unpacked = code.code[fn]
                 source = HANDLER.format(folder=str(unpacked.folder), extra=list(unpacked.extra_path), mark=MARK)
                 commands[f"{fn}/{backend}"] = ([unpacked.python, *FLAGS, "-c", source], env)

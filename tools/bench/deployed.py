@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from tools.bench.proc import ROOT
+from tools.deployment import function_folders
 from tools.package.interpreters import find_python
 
-FUNCTIONS = ("initializer", "result_fetcher", "notifier", "sweeper")
 REPORT = "package-report.json"
 _SKIP = ("__pycache__",)
 
@@ -74,12 +74,12 @@ def _code_files(folder: Path) -> dict[str, bytes]:
     }
 
 
-def stale_reason(build: Path, functions: tuple[str, ...] = FUNCTIONS) -> str | None:
+def stale_reason(build: Path, functions: tuple[str, ...] | None = None) -> str | None:
     """Why ``build`` is not the working tree's code (None when it is)."""
     if not (build / REPORT).is_file():
         return f"no {build / REPORT}"
     shared = _code_files(ROOT / "shared")
-    for function in functions:
+    for function in function_folders() if functions is None else functions:
         folder = build / function
         if not (folder / "index.py").is_file():
             return f"{folder} is missing"
@@ -148,7 +148,7 @@ def packages(build: Path, scratch: Path, *, smoke: bool) -> Packages:
     found = Packages("package", python, version)
     if report.get("tracedOn") != version:
         found.notes.append(f"the build was traced on Python {report.get('tracedOn')}, not {version}")
-    for function in FUNCTIONS:
+    for function in function_folders():
         dest = scratch / function / "code"
         zipped, unzipped, extract_ms = unpack(build / function, dest, scratch)
         pyc = sum(1 for _ in dest.rglob("*.pyc"))
@@ -163,7 +163,7 @@ def _stand_ins(scratch: Path, note: str) -> Packages:
     found = Packages("stand-in", sys.executable, version, [note])
     dependencies = tuple(site.getsitepackages())
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "test_*.py", "conftest.py")
-    for function in FUNCTIONS:
+    for function in function_folders():
         dest = scratch / function / "code"
         shutil.copytree(ROOT / "shared", dest / "shared", ignore=ignore)
         for item in (ROOT / "functions" / function).iterdir():

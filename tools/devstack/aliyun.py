@@ -24,7 +24,6 @@ message (and creates the tables again), so tests share one set of doubles per se
 
 from __future__ import annotations
 
-import os
 import secrets
 import shlex
 from collections.abc import Mapping
@@ -42,6 +41,7 @@ from tools.deployment import (
 )
 from tools.doubles.mns import MnsDouble, QueueAttributes
 from tools.doubles.mns.server import DEFAULT_ACCOUNT_ID
+from tools.localstack import write_private
 
 if TYPE_CHECKING:  # imported when doubles are built: the Tablestore double loads the SDK (~0.3 s)
     from tools.doubles.oss import OssDouble
@@ -311,8 +311,5 @@ def write_env_file(path: Path, env: Mapping[str, str]) -> Path:
         for name, value in sorted(env.items())
         if name.startswith(_FUNCTION_PREFIXES) and value
     ]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.writelines(lines)
+    write_private(path, "".join(lines).encode("utf-8"))
     return path

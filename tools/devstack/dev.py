@@ -35,14 +35,17 @@ from typing import Any, cast
 from shared import jsonutil, products
 from shared.auth import issue_token
 from shared.cloudauth import CloudAuthSettings
-from shared.config import ConfigError
+from shared.config import ConfigError, env_int
+from shared.fetcher import FetchSettings
 from shared.storage import ConsumerQueue, StorageSettings, open_queue
+from shared.sweeper import SweepSettings
+from shared.verifications import FrontendSettings
 from tools.deployment import DeploymentError
 from tools.devstack.aliyun import ENV_FILE, AliyunDoubles, new_sts_token, write_env_file
 from tools.devstack.demo import DemoApp
 from tools.devstack.gateway import DEFAULT_ROUTES, Gateway
 from tools.devstack.worker import QueueWorker
-from tools.localstack import dev_secrets, write_stack_file
+from tools.localstack import DEFAULT_HTTP_PORT, DEFAULT_SANDBOX_PORT, dev_secrets, write_stack_file
 from tools.sandbox.config import SandboxConfig
 from tools.sandbox.server import SandboxServer
 
@@ -163,8 +166,9 @@ class DevStack:
         for name, value in defaults.items():
             env.setdefault(name, value)
         self.demo.settle_note = (
-            f"On this stack an unfinished verification is abandoned after {env.get('KYC_ABANDON_AFTER') or '86400'} s"
-            f" (the sweeper runs every {self.sweep_interval:g} s)." if self.sweep_interval > 0 else ""
+            f"On this stack an unfinished verification is abandoned after "
+            f"{SweepSettings.from_env(env).abandon_after_seconds:g} s (the sweeper runs every "
+            f"{self.sweep_interval:g} s)." if self.sweep_interval > 0 else ""
         )
         if self.doubles is not None or self.config.aliyun_doubles:
             self._start_doubles()
@@ -249,18 +253,18 @@ class DevStack:
 
     def timing_lines(self) -> list[str]:
         """What a person trying outcomes needs to know: when pending, silent and unfinished ones settle."""
-        env = self.env
-        rate = env.get("KYC_RATE_LIMIT_PER_HOUR") or "10"
-        lines = [
+        # As the functions read them (their settings classes, their defaults): the stack started, so they parse.
+        rate = FrontendSettings.from_env(self.env).rate_limit_per_hour
+        schedule = FetchSettings.from_env(self.env).recheck_schedule
+        sweep = SweepSettings.from_env(self.env)
+        return [
             "  timings              " + ("exploring (sandbox only; --production-timings for the deployed ones)"
                                          if self.exploring else "as deployed"),
-            f"    rate limit         {'off' if rate == '0' else rate + ' verifications per user per hour'}",
-            f"    pending re-checks  after {env.get('KYC_RECHECK_SCHEDULE') or '10,30,60,...'} s",
+            f"    rate limit         {'off' if rate == 0 else f'{rate} verifications per user per hour'}",
+            f"    pending re-checks  after {','.join(f'{s:g}' for s in schedule)} s",
             f"    sweeper            every {self.sweep_interval:g} s; a silent verification is checked after "
-            f"{env.get('KYC_SWEEP_AFTER') or '900'} s, an unfinished one abandoned after "
-            f"{env.get('KYC_ABANDON_AFTER') or '86400'} s",
+            f"{sweep.sweep_after_seconds:g} s, an unfinished one abandoned after {sweep.abandon_after_seconds:g} s",
         ]
-        return lines
 
     def banner(self) -> str:
         assert self.gateway is not None
@@ -294,9 +298,14 @@ class DevStack:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./scripts/dev", description="Run the whole eKYC system locally.")
+    try:
+        http_port = env_int(os.environ, "KYC_HTTP_PORT", DEFAULT_HTTP_PORT, minimum=1, maximum=65535)
+        sandbox_port = env_int(os.environ, "KYC_SANDBOX_PORT", DEFAULT_SANDBOX_PORT, minimum=1, maximum=65535)
+    except ConfigError as exc:
+        parser.error(str(exc))
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("KYC_HTTP_PORT") or 9000))
-    parser.add_argument("--sandbox-port", type=int, default=int(os.environ.get("KYC_SANDBOX_PORT") or 9100))
+    parser.add_argument("--port", type=int, default=http_port)
+    parser.add_argument("--sandbox-port", type=int, default=sandbox_port)
     parser.add_argument("--sweep-interval", type=float, default=30.0, help="seconds between sweeper runs (0: off)")
     parser.add_argument("--verbose-sandbox", action="store_true", help="log every sandbox request")
     parser.add_argument("--production-timings", action="store_true",

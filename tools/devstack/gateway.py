@@ -50,6 +50,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from shared import jsonutil
 from shared.config import ConfigError
 from shared.fc import Headers, is_text_media_type
+from tools import fc3
+from tools.devstack import invoke_api as fc2_api
 from tools.devstack.runtime import FcContext, FunctionMeta, ServiceMeta, new_request_id
 
 log = logging.getLogger("tools.devstack.gateway")
@@ -456,9 +458,9 @@ class Gateway:
     ) -> tuple[int, list[tuple[str, str]], bytes, str]:
         """One HTTP request -> (status, headers, body, request id). Never raises."""
         path = urlsplit(target).path or "/"
-        if path.startswith("/2016-08-15/"):  # FC API (InvokeFunction), before any route: "/" is a catch-all
+        if path.startswith(fc2_api.API_PREFIX):  # FC API (InvokeFunction), before any route: "/" is a catch-all
             return self.invoke_api.handle(method, target, headers, body)
-        if path.startswith("/2023-03-30/"):  # FC 3.0 API (InvokeFunction), likewise
+        if path.startswith(fc3.PATH_PREFIX):  # FC 3.0 API (InvokeFunction), likewise
             return self.fc3_api.handle(method, target, headers, body)
         request_id = new_request_id()
         dest = self.target_for(path)

@@ -21,12 +21,12 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 from shared import jsonutil
 from shared.storage import ConsumerQueue, Queue, ReceivedMessage, encode_message_body
 from shared.storage.sqlite_queue import MAX_RECEIVE_BATCH
+from shared.timestamps import rfc3339
 
 log = logging.getLogger("tools.devstack.worker")
 DEFAULT_ACCOUNT_ID = "1234567890123456"
@@ -44,10 +44,6 @@ class Subscription:
 
 
 DEFAULT_SUBSCRIPTIONS = (Subscription("recheck", "result_fetcher"), Subscription("notify", "notifier"))
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _queue_name(queue: object, fallback: str) -> str:
@@ -73,7 +69,7 @@ def cloud_events(
             "specversion": "1.0",
             "type": "mns:Queue:SendMessage",
             "subject": f"acs:mns:{region}:{account_id}:queues/{queue_name}",
-            "time": _iso(time.time()),
+            "time": rfc3339(time.time()),
             "datacontenttype": "application/json;charset=utf-8",
             "data": {
                 "requestId": uuid.uuid4().hex.upper()[:24],
@@ -87,7 +83,7 @@ def cloud_events(
 
 
 def timer_event(trigger_name: str = "sweep") -> dict[str, str]:
-    return {"triggerTime": _iso(time.time()), "triggerName": trigger_name, "payload": ""}
+    return {"triggerTime": rfc3339(time.time()), "triggerName": trigger_name, "payload": ""}
 
 
 class QueueWorker:

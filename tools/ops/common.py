@@ -23,8 +23,6 @@ if TYPE_CHECKING:
     from shared.storage import Stores, TransactionRecord
 
 EXIT_OK, EXIT_VENDOR, EXIT_USAGE = 0, 1, 2
-#: How the tools print a time: the one way, RFC 3339 in UTC (:mod:`shared.timestamps`).
-iso = rfc3339
 #: Exit status of an operation that ran but did not (fully) succeed: not found, partial failure, storage error.
 EXIT_FAILED = 1
 
@@ -155,11 +153,11 @@ def record_view(record: TransactionRecord) -> dict[str, Any]:
         "docType": record.doc_type or None,  # None: the product verifies no document
         "sceneCode": record.scene_code,
         "merchantUserId": record.merchant_user_id,  # already the peppered HMAC, never the merchant's id
-        "createdAt": iso(record.created_at),
-        "updatedAt": iso(record.updated_at),
-        "finalizedAt": iso(record.finalized_at),
+        "createdAt": rfc3339(record.created_at),
+        "updatedAt": rfc3339(record.updated_at),
+        "finalizedAt": rfc3339(record.finalized_at),
         "checkCount": record.check_count,
-        "nextCheckAt": iso(record.next_check_at),
+        "nextCheckAt": rfc3339(record.next_check_at),
         "error": record.error,
         "resultKey": record.result_key,
         "notificationEnqueued": record.notification_enqueued,

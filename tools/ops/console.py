@@ -538,8 +538,13 @@ class _Handler(BaseHTTPRequestHandler):
         return
 
     def _answer(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length < 0 or length > MAX_FORM_BYTES:
+        raw_length = self.headers.get("Content-Length") or "0"
+        length = int(raw_length) if raw_length.isascii() and raw_length.isdigit() else -1
+        if length < 0:
+            self.close_connection = True
+            body = b""
+            answer = self.server.app._error(400, "Content-Length must be a whole number")
+        elif length > MAX_FORM_BYTES:
             self.close_connection = True
             body = b""
             answer = self.server.app._error(413, "the request body is too large")

@@ -30,9 +30,10 @@ from typing import Any, Protocol, cast
 from shared import jsonutil
 from shared.storage import ReceiptInvalid, ReceivedMessage, StorageError
 from shared.storage.sqlite_queue import SqliteQueue
+from shared.timestamps import rfc3339
 from shared.urls import display_url
 
-from .common import EXIT_FAILED, EXIT_OK, Context, OpsError, UsageError, add_yes, iso, parse_duration
+from .common import EXIT_FAILED, EXIT_OK, Context, OpsError, UsageError, add_yes, parse_duration
 
 RECEIVE_BATCH = 16
 HOLD_SECONDS = 300
@@ -74,7 +75,7 @@ def view(message: ReceivedMessage) -> dict[str, Any]:
         body["subscriber"] = display_url(body["subscriber"])
     return {
         "messageId": message.message_id,
-        "enqueuedAt": iso(message.first_enqueued_at),
+        "enqueuedAt": rfc3339(message.first_enqueued_at),
         "receiveCount": message.receive_count,
         "kind": body.get("kind"),
         "body": body,

@@ -23,7 +23,7 @@ from typing import Any, TextIO
 from shared.cloudauth import CloudAuthClient, CloudAuthError, ParameterError
 from shared.config import ConfigError
 from shared.storage import StorageError
-from tools.localstack import resolve_env
+from tools.localstack import resolve_env, write_private
 
 from . import console, dlq, doctor, invoke, tables, transactions
 from .common import EXIT_OK, EXIT_USAGE, EXIT_VENDOR, Command, Context, OpsError, UsageError
@@ -78,9 +78,7 @@ def write_images(images: Any, directory: Path, prefix: str, ctx: Context) -> lis
             ctx.note(f"image {image.name} could not be decoded; skipped")
             continue
         path = directory / f"{prefix}-{image.name}{_EXTENSIONS.get(image.content_type, '.bin')}"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        write_private(path, data)
         paths.append(str(path))
     if not paths:
         ctx.note("the vendor returned no images")
@@ -93,7 +91,8 @@ def write_images(images: Any, directory: Path, prefix: str, ctx: Context) -> lis
 def configure_initialize(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--user", required=True, help="the merchant's user id, as a frontend token's sub (stored and "
                         "sent to the vendor only as its peppered hash, as the initializer does)")
-    parser.add_argument("--doc-type", required=True, help="e.g. 01000000 (passport)")
+    parser.add_argument("--doc-type", help="e.g. 01000000 (passport); leave out for a product that verifies no "
+                        "document (productCode=FACE_LIVENESS_PRO)")
     parser.add_argument("--meta-info", required=True, help="MetaInfo from the vendor's web SDK; @file or - for stdin")
     parser.add_argument("--return-url", help="where the browser returns (default: the first KYC_RETURN_URL_ALLOWLIST "
                         "entry); must be in KYC_RETURN_URL_ALLOWLIST")
@@ -135,8 +134,9 @@ def run_initialize(args: argparse.Namespace, ctx: Context) -> int:
 
     if not args.user.strip():
         raise UsageError("--user must not be empty")
-    body: dict[str, Any] = {**parse_fields(args.field), "docType": args.doc_type,
-                            "metaInfo": _read_meta_info(args.meta_info)}
+    body: dict[str, Any] = {**parse_fields(args.field), "metaInfo": _read_meta_info(args.meta_info)}
+    if args.doc_type:
+        body["docType"] = args.doc_type
     if args.return_url:
         body["returnUrl"] = args.return_url
     service = build_verifications(ctx.env, client=ctx.client(), stores=ctx.stores())

@@ -14,6 +14,7 @@ from shared.config import ConfigError
 from shared.log import register_secret
 from shared.status import Status
 from shared.storage import StorageError, TransactionRecord, TransactionStore
+from shared.timestamps import rfc3339
 from shared.wiring import build_fetcher, build_sweeper
 from tools.progress import Progress
 
@@ -27,7 +28,6 @@ from .common import (
     OpsError,
     UsageError,
     add_yes,
-    iso,
     merchant_biz_id_arg,
     parse_since,
     record_view,
@@ -242,7 +242,7 @@ def _erase_each(
         progress.advance()
         mbid = record.merchant_biz_id
         prefix = result_prefix(mbid)
-        item: dict[str, Any] = {"merchantBizId": mbid, "status": record.status, "createdAt": iso(record.created_at)}
+        item: dict[str, Any] = {"merchantBizId": mbid, "status": record.status, "createdAt": rfc3339(record.created_at)}
         if args.dry_run:
             item.update(vendor="would delete", objects=len(stores.objects.list(prefix)), row="would delete")
             items.append(item)

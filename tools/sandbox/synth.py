@@ -48,12 +48,7 @@ MAINLAND_ID_BACK_FIELDS = ("issueDate", "expiryDate")
 # eKYC_PRO's certificate codes (country + 2-digit type + variant): its response field table could not be read, so
 # the shapes are assumed from the vendor's samples of the same family. Passports (type 03) as in the DocOcrMax
 # sample (ID_OCR_MAX shares eKYC_PRO's document model), dates YYYY/MM/DD; other documents as in the EkycVerify
-# sample, dates YYYY-MM-DD. Between them they exercise both date formats the vendor prints.
-PRO_PASSPORT_FIELDS = (
-    "surname", "givenname", "sex", "birthDate", "passportNo", "countryCode", "issueDate", "expiryDate", "placeOfBirth",
-)  # fmt: skip
-PRO_CARD_FIELDS = ("firstName", "lastName", "sex", "dateOfBirth", "idNumber", "countryCode", "expiryDate")
-
+# sample, dates YYYY-MM-DD. Between them they exercise both date formats the vendor prints (fake_pro_identity).
 SPOOF_TYPES = ("SCREEN_REMARK", "PHOTO_COPY", "TAMPER")
 
 

@@ -53,11 +53,15 @@ INITIALIZE_ENUMS: dict[str, frozenset[str]] = {
     "Pages": frozenset({"01", "01,02"}),
     "ProcedurePriority": frozenset({"url", "keep"}),
     "UseNFC": frozenset({"Y", "N"}),
+    # The next three and MOBILE: the parameter comments of the official SDK alibabacloud-cloudauth-intl20220809
+    # 3.23.1 (InitializeRequest / InitializeV2Request), the vendor's only readable description of them.
     "AppQualityCheck": frozenset({"Y", "N"}),
     "MRTDInput": frozenset({"0", "1", "2"}),
     "UpdateFaceIfUserExists": frozenset({"Y", "N"}),
 }
-MOBILE = re.compile(r"\+62[0-9]{9,11}")
+MOBILE = re.compile(r"\+62[0-9]{9,11}")  # SDK: "must start with +62 followed by 9 to 11 digits" (Indonesia)
+# Parameters that carry a picture's address (the SDK's *Url fields; the *File pair holds the URL of a file its
+# *Advance variant uploaded first): checked as absolute http(s) URLs.
 URL_PARAMETERS = ("FacePictureUrl", "TargetFacePictureUrl", "FacePictureFile", "TargetFacePictureFile")
 YES_NO = frozenset({"Y", "N"})
 

@@ -266,9 +266,8 @@ class Protocol:
 
     def _single_write(self, operation: str, table: str, change: RowWrite) -> bytes:
         key = self.engine.write(operation, table, change)
-        answer = {"PutRow": pb2.PutRowResponse, "UpdateRow": pb2.UpdateRowResponse}.get(
-            operation, pb2.DeleteRowResponse
-        )()
+        answer = {"PutRow": pb2.PutRowResponse, "UpdateRow": pb2.UpdateRowResponse,
+                  "DeleteRow": pb2.DeleteRowResponse}[operation]()  # fmt: skip
         _consumed(answer.consumed, read=int(change.condition.row_existence != IGNORE), write=1)
         if key is not None:
             answer.row = pbuf.encode_key(key)

@@ -31,7 +31,7 @@ from shared.config import ConfigError
 
 from ..common import EXIT_FAILED, EXIT_OK, Context, UsageError
 from . import config, reach, storage, vendor
-from .environment import FUNCTIONS, InputError, Inputs, from_process, from_s_yaml, read_outputs
+from .environment import InputError, Inputs, from_process, from_s_yaml, read_outputs
 from .report import Check, Finding, Options, Status, print_findings, register_secrets, run_bounded, skipped, summary
 
 __all__ = ["configure", "run"]
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace, ctx: Context, options: Options | None = None) 
     bounded("vendor.region", partial(vendor.check_region, env, inputs.fc_region))
     for name, check in _storage_checks(inputs, options):
         bounded(name, check)
-    for function in FUNCTIONS:
+    for function in inputs.functions:
         bounded(f"config.{function}",
                 partial(config.check_initialize, function, inputs.functions[function], inputs.missing_outputs),
                 on_timeout="the function's start itself takes this long: report it")

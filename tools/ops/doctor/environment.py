@@ -25,7 +25,6 @@ from shared.config import env_str
 
 from .report import Finding, problem
 
-FUNCTIONS = ("initializer", "result_fetcher", "notifier", "sweeper")
 CREDENTIAL_VARIABLES = (
     "ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN",
 )
@@ -74,6 +73,8 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 def from_process(env: Mapping[str, str], env_file: Path | None = None) -> Inputs:
+    from tools.deployment import function_folders  # noqa: PLC0415 - PyYAML, as in from_s_yaml
+
     merged = dict(env)
     source = "the process environment"
     if env_file is not None:
@@ -82,7 +83,7 @@ def from_process(env: Mapping[str, str], env_file: Path | None = None) -> Inputs
     return Inputs(
         source=source,
         env=merged,
-        functions={name: merged for name in FUNCTIONS},
+        functions={name: merged for name in function_folders()},
         fc_region=_fc_region_of(merged),
     )
 

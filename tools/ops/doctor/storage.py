@@ -27,6 +27,10 @@ from shared.urls import display_url
 
 from .report import Finding, Options, ok, problem
 
+# Error codes meaning "these keys are wrong", with the pages the doubles cite for them (tools/doubles/*/errors.py):
+# Tablestore's OTSAuthFailed; OSS's InvalidAccessKeyId and SignatureDoesNotMatch ("Add signatures to headers");
+# MNS's InvalidAccessKeyId and SignatureDoesNotMatch ("Simple Message Queue (formerly MNS): Error codes").
+# InvalidSecurityToken for a bad STS token is unverified for these three services (it is the gateways' usual prefix).
 _CREDENTIAL_CODES = frozenset({"OTSAuthFailed", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidSecurityToken"})
 _CREDENTIAL_FIX = ("check ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET (and "
                    "ALIBABA_CLOUD_SECURITY_TOKEN with an STS key); vendor.credentials names the exact cause")
