@@ -23,6 +23,7 @@ from typing import cast
 
 from shared import jsonutil
 from shared.webhooks import generate_secret
+from tools.credentials import KEY_ID_VARIABLE, SECRET_VARIABLE
 
 DEFAULT_DATA_DIR = ".kyc-data"
 DEFAULT_HTTP_PORT = 9000
@@ -38,7 +39,7 @@ RECORDED_VARIABLES = (
     "CLOUDAUTH_ENDPOINT", "CLOUDAUTH_REGION", "KYC_RATE_LIMIT_PER_HOUR", "KYC_RECHECK_SCHEDULE", "KYC_SWEEP_AFTER",
     "KYC_ABANDON_AFTER", "KYC_WEBHOOK_RETRY_SCHEDULE",
 )  # fmt: skip
-SANDBOX_KEY_VARIABLES = ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+SANDBOX_KEY_VARIABLES = (KEY_ID_VARIABLE, SECRET_VARIABLE)
 #: Recorded, never filled in: they are how the files are found (the backend, the data directory).
 _FOUND_BY = frozenset({"KYC_BACKEND", "KYC_DATA_DIR"})
 

@@ -13,6 +13,7 @@ import pytest
 from mns.auth import Credentials as MnsCredentials
 from mns.mns_client import MNSClient
 
+from tools.credentials import AccessKey
 from tools.doubles.mns import auth
 from tools.doubles.mns.errors import MnsError
 
@@ -47,8 +48,8 @@ def _signed(method: str, headers: dict[str, str], resource: str, secret: str) ->
     return {**headers, "authorization": authorization}
 
 
-def _verify(method: str, headers: dict[str, str], resource: str, body: bytes, secret: str) -> auth.Key:
-    keys = {"LTAI-mns": auth.Key("LTAI-mns", secret)}
+def _verify(method: str, headers: dict[str, str], resource: str, body: bytes, secret: str) -> AccessKey:
+    keys = {"LTAI-mns": AccessKey("LTAI-mns", secret)}
     return auth.verify(method=method, resource=resource, headers=headers, body=body, keys=keys, now=NOW)
 
 
@@ -121,7 +122,7 @@ def test_a_date_more_than_15_minutes_away_is_time_expired(offset: int) -> None:
 def test_an_sts_key_needs_its_security_token() -> None:
     headers = {"date": formatdate(time.time(), usegmt=True), "x-mns-version": auth.MNS_VERSION}
     signed = _signed("GET", headers, "/queues/q", "s")
-    keys = {"LTAI-mns": auth.Key("LTAI-mns", "s", "tok")}
+    keys = {"LTAI-mns": AccessKey("LTAI-mns", "s", "tok")}
     with pytest.raises(MnsError) as caught:
         auth.verify(method="GET", resource="/queues/q", headers=signed, body=b"", keys=keys, now=time.time())
     assert caught.value.code == "InvalidAccessKeyId"

@@ -18,6 +18,7 @@ from alibabacloud_oss_v2.credentials import StaticCredentialsProvider
 from alibabacloud_oss_v2.signer.v4 import SignerV4
 from alibabacloud_oss_v2.types import HttpRequest, SigningContext
 
+from tools.credentials import AccessKey
 from tools.doubles.oss import auth
 from tools.doubles.oss.errors import OssError
 from tools.doubles.oss.store import crc64ecma
@@ -68,7 +69,7 @@ def _random_case(rng: random.Random) -> tuple[SigningContext, str, str, datetime
     return context, secret, region, signing_time
 
 
-def _verify(context: SigningContext, secret: str, region: str, now: datetime.datetime) -> auth.Key:
+def _verify(context: SigningContext, secret: str, region: str, now: datetime.datetime) -> AccessKey:
     parts = urlsplit(context.request.url)
     bucket, _, key = unquote(parts.path)[1:].partition("/")
     headers = {name.lower(): value for name, value in context.request.headers.items()}
@@ -79,7 +80,7 @@ def _verify(context: SigningContext, secret: str, region: str, now: datetime.dat
         raw_query=parts.query,
         headers=headers,
         body=b"",
-        keys={"LTAI-random": auth.Key("LTAI-random", secret, headers["x-oss-security-token"])},
+        keys={"LTAI-random": AccessKey("LTAI-random", secret, headers["x-oss-security-token"])},
         region=region,
         now=now.timestamp(),
     )

@@ -29,6 +29,7 @@ from typing import Any
 from tools.bench import importtime
 from tools.bench.deployed import Packages
 from tools.bench.proc import measure_output, median
+from tools.credentials import AccessKey
 from tools.deployment import function_folders
 
 BACKENDS = ("local", "aliyun")
@@ -65,8 +66,7 @@ def backend_env(backend: str, data_dir: Path) -> dict[str, str]:
     common = {
         "KYC_JWT_SECRET": SECRET,
         "KYC_USER_ID_PEPPER": "bench-pepper-0123456789",
-        "ALIBABA_CLOUD_ACCESS_KEY_ID": "bench-ak",
-        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "bench-secret",
+        **AccessKey("bench-ak", "bench-secret").environment(),
         "KYC_WEBHOOKS": '[{"url": "https://hooks.example.com/kyc", '
         '"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}]',
     }

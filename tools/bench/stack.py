@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.bench.proc import PYTHON, ROOT
+from tools.credentials import SANDBOX_KEY
 
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # noqa: S105 - a benchmark fixture
 
@@ -128,8 +129,7 @@ def function_env(base: Mapping[str, str], data_dir: Path, sandbox_url: str, publ
         "KYC_USER_ID_PEPPER": "bench-pepper-0123456789",
         "KYC_RATE_LIMIT_PER_HOUR": "0",
         "CLOUDAUTH_ENDPOINT": sandbox_url,
-        "ALIBABA_CLOUD_ACCESS_KEY_ID": "sandbox",
-        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "sandbox-secret",
+        **SANDBOX_KEY.environment(),
         "KYC_WEBHOOKS": json.dumps(hooks),
         "KYC_WEBHOOK_ALLOW_PRIVATE": "Y",
     }

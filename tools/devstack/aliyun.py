@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tools.credentials import KEY_ID_VARIABLE, SECRET_VARIABLE, key_from_env
 from tools.deployment import (
     DeploymentError,
     default_region,
@@ -215,14 +216,14 @@ class AliyunDoubles:
     def from_env(cls, env: Mapping[str, str], *, host: str = "127.0.0.1", port: int = 0) -> AliyunDoubles:
         """Doubles accepting the key in ``env`` (``ALIBABA_CLOUD_*``, what the functions sign with), laid out from
         the deployment files with ``env``'s deploy-time variables."""
-        key_id, secret = env.get("ALIBABA_CLOUD_ACCESS_KEY_ID"), env.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
-        if not key_id or not secret:
-            raise DeploymentError("the doubles need ALIBABA_CLOUD_ACCESS_KEY_ID and _SECRET (the functions' key)")
+        key = key_from_env(env)
+        if key is None:
+            raise DeploymentError(f"the doubles need {KEY_ID_VARIABLE} and {SECRET_VARIABLE} (the functions' key)")
         return cls(
             StackLayout.from_deployment(env),
-            access_key_id=key_id,
-            access_key_secret=secret,
-            security_token=env.get("ALIBABA_CLOUD_SECURITY_TOKEN") or None,
+            access_key_id=key.access_key_id,
+            access_key_secret=key.access_key_secret,
+            security_token=key.security_token,
             host=host,
             port=port,
         )

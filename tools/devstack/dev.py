@@ -40,6 +40,7 @@ from shared.fetcher import FetchSettings
 from shared.storage import ConsumerQueue, StorageSettings, open_queue
 from shared.sweeper import SweepSettings
 from shared.verifications import FrontendSettings
+from tools.credentials import TOKEN_VARIABLE, AccessKey
 from tools.deployment import DeploymentError
 from tools.devstack.aliyun import ENV_FILE, AliyunDoubles, new_sts_token, write_env_file
 from tools.devstack.demo import DemoApp
@@ -135,11 +136,9 @@ class DevStack:
             config = SandboxConfig.from_env(env, host=self.config.host, port=self.config.sandbox_port)
             self.sandbox = SandboxServer(_accepting(config, sts_token), verbose=not self.config.quiet_sandbox)
             env["CLOUDAUTH_ENDPOINT"] = self.sandbox.start()
-            env["ALIBABA_CLOUD_ACCESS_KEY_ID"] = self.sandbox.config.access_key_id
-            env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] = self.sandbox.config.access_key_secret
-            env.pop("ALIBABA_CLOUD_SECURITY_TOKEN", None)
-            if sts_token is not None:
-                env["ALIBABA_CLOUD_SECURITY_TOKEN"] = sts_token
+            env.pop(TOKEN_VARIABLE, None)
+            accepted = self.sandbox.config
+            env.update(AccessKey(accepted.access_key_id, accepted.access_key_secret, sts_token).environment())
         self.gateway = Gateway(
             PROJECT_ROOT / "functions",
             routes=DEFAULT_ROUTES,

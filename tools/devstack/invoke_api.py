@@ -37,6 +37,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from shared import jsonutil
+from tools.credentials import key_from_env
 
 from .runtime import FunctionHost, new_request_id
 
@@ -71,9 +72,8 @@ def fc_signature(secret: str, method: str, unescaped_path: str, headers: Mapping
 
 def environment_keys() -> dict[str, str]:
     """The key the stack's functions use (read per request: DevStack sets it when it starts the sandbox)."""
-    key_id = os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_ID") or ""
-    secret = os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET") or ""
-    return {key_id: secret} if key_id and secret else {}
+    key = key_from_env(os.environ)
+    return {} if key is None else {key.access_key_id: key.access_key_secret}
 
 
 @dataclass

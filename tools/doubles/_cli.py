@@ -1,8 +1,9 @@
 """What every double's CLI shares: listen options, the keys from the environment, the ready line, signals.
 
 Keys come from the environment only (never flags): ``ALIBABA_CLOUD_ACCESS_KEY_ID``,
-``ALIBABA_CLOUD_ACCESS_KEY_SECRET`` and, for an STS key, ``ALIBABA_CLOUD_SECURITY_TOKEN`` — the variables the
-functions read in FC, so a local stack hands the doubles and the functions the same environment.
+``ALIBABA_CLOUD_ACCESS_KEY_SECRET`` and, for an STS key, ``ALIBABA_CLOUD_SECURITY_TOKEN`` (read by
+:mod:`tools.credentials`) — the variables the functions read in FC, so a local stack hands the doubles and the
+functions the same environment.
 
 Once listening, the CLI prints one JSON line on stdout (``{"service", "endpoint", "control", ...}``) so a
 launcher can read the endpoint (with ``--port 0``: any free port), then serves until SIGINT/SIGTERM.
@@ -17,14 +18,12 @@ import signal
 import sys
 import threading
 from collections.abc import Mapping
+from dataclasses import asdict
 from types import FrameType
 from typing import Any
 
+from tools.credentials import KEY_ID_VARIABLE, SECRET_VARIABLE, key_from_env
 from tools.doubles._server import CONTROL_PREFIX, DoubleServer
-
-KEY_ID_ENV = "ALIBABA_CLOUD_ACCESS_KEY_ID"
-SECRET_ENV = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"  # noqa: S105 - a variable name
-TOKEN_ENV = "ALIBABA_CLOUD_SECURITY_TOKEN"  # noqa: S105 - a variable name
 
 
 def add_listen_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,12 +34,13 @@ def add_listen_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="log each request's method and path")
 
 
-def keys_from_env(environ: Mapping[str, str] | None = None) -> tuple[str, str, str | None]:
-    env = os.environ if environ is None else environ
-    key_id, secret = env.get(KEY_ID_ENV, ""), env.get(SECRET_ENV, "")
-    if not key_id or not secret:
-        raise SystemExit(f"set {KEY_ID_ENV} and {SECRET_ENV} (the key the double accepts)")
-    return key_id, secret, env.get(TOKEN_ENV) or None
+def key_arguments(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The environment's key as a double's keyword arguments (``access_key_id``, ``access_key_secret``,
+    ``security_token``); exits naming the variables when there is none."""
+    key = key_from_env(os.environ if environ is None else environ)
+    if key is None:
+        raise SystemExit(f"set {KEY_ID_VARIABLE} and {SECRET_VARIABLE} (the key the double accepts)")
+    return asdict(key)
 
 
 def serve(double: DoubleServer, args: argparse.Namespace, extra: Mapping[str, Any] | None = None) -> int:

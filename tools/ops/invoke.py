@@ -34,12 +34,11 @@ from shared import jsonutil
 from shared.config import ConfigError
 from shared.signing import Credentials, canonical_query_string, sign_acs3_request
 from tools import fc3
+from tools.credentials import KEY_ID_VARIABLE, SANDBOX_KEY, AccessKey, key_from_env
 from tools.deployment import default_region, deployed_functions
 
 from .common import EXIT_FAILED, EXIT_OK, Context, UsageError
 
-#: The keys the local stack accepts when none are configured (the sandbox's; see ``devstack/invoke_api.py``).
-LOCAL_KEY = ("sandbox", "sandbox-secret")
 MAX_EVENT_BYTES = 6 * 1024 * 1024  # FC's limit for an invocation payload (the smaller, asynchronous one)
 CONNECT_TIMEOUT = 5.0
 DEFAULT_READ_TIMEOUT = 120.0
@@ -87,16 +86,16 @@ def _is_local(endpoint: str) -> bool:
     return host in {"127.0.0.1", "localhost", "::1"}
 
 
-def _credentials(ctx: Context, endpoint: str) -> tuple[str, str, str]:
-    key_id = ctx.env.get("ALIBABA_CLOUD_ACCESS_KEY_ID") or ""
-    secret = ctx.env.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET") or ""
-    token = ctx.env.get("ALIBABA_CLOUD_SECURITY_TOKEN") or ""
-    if key_id and secret:
-        return key_id, secret, token
+def _credentials(ctx: Context, endpoint: str) -> AccessKey:
+    """The environment's key; against a local gateway without one, the sandbox's (what the local stack accepts
+    when none is configured: ``devstack/invoke_api.py``)."""
+    key = key_from_env(ctx.env)
+    if key is not None:
+        return key
     if _is_local(endpoint):
-        ctx.note("no ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET: using the local stack's default key")
-        return LOCAL_KEY[0], LOCAL_KEY[1], ""
-    raise ConfigError("ALIBABA_CLOUD_ACCESS_KEY_ID", "is required to invoke a function on Function Compute")
+        ctx.note(f"no {KEY_ID_VARIABLE}/SECRET: using the local stack's default key")
+        return SANDBOX_KEY
+    raise ConfigError(KEY_ID_VARIABLE, "is required to invoke a function on Function Compute")
 
 
 def _read_timeout(ctx: Context) -> float:
@@ -196,10 +195,10 @@ def _json_or_text(body: bytes) -> Any:
 def _run_fc3(args: argparse.Namespace, ctx: Context, payload: bytes) -> int:
     endpoint = endpoint_for(args, ctx.env)
     name = function_name(args.function, ctx.env)
-    key_id, secret, token = _credentials(ctx, endpoint)
+    key = _credentials(ctx, endpoint)
     try:
         answer = invoke_function(
-            endpoint, Credentials(key_id, secret, token or None), name, payload,
+            endpoint, Credentials(key.access_key_id, key.access_key_secret, key.security_token), name, payload,
             invocation_type="Async" if args.is_async else "Sync", log_tail=args.log_tail and not args.is_async,
             qualifier=args.qualifier, read_timeout=_read_timeout(ctx),
         )
@@ -242,12 +241,12 @@ def _run_fc2(args: argparse.Namespace, ctx: Context, payload: bytes) -> int:
     from fc2.fc_exceptions import FcError  # noqa: PLC0415
 
     endpoint = endpoint_for(args, ctx.env)
-    key_id, secret, token = _credentials(ctx, endpoint)
+    key = _credentials(ctx, endpoint)
     # One attempt, as on FC 3.0: the SDK retries 5 times with backoff (about 30 s against a closed port), also on
     # 502/504 — and an invocation is not idempotent. Its Timeout goes to requests as is: (connect, read).
     fc2_client.retries = 0
-    client = fc2.Client(endpoint=endpoint, accessKeyID=key_id, accessKeySecret=secret, securityToken=token,
-                        Timeout=(CONNECT_TIMEOUT, _read_timeout(ctx)))
+    client = fc2.Client(endpoint=endpoint, accessKeyID=key.access_key_id, accessKeySecret=key.access_key_secret,
+                        securityToken=key.security_token or "", Timeout=(CONNECT_TIMEOUT, _read_timeout(ctx)))
     headers = {"x-fc-invocation-type": "Async" if args.is_async else "Sync"}
     try:
         response = client.invoke_function(args.service, args.function, payload=payload, headers=headers,

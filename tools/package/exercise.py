@@ -45,6 +45,7 @@ from shared.handlers.result_fetcher import ResultFetcherApp
 from shared.messages import RecheckMessage
 from shared.ratelimit import WINDOW_SECONDS
 from shared.storage import ReceivedMessage, StorageSettings, Stores, decode_message_body, open_stores
+from tools.credentials import AccessKey
 from tools.devstack.aliyun import AliyunDoubles
 from tools.devstack.gateway import make_http_event
 from tools.devstack.worker import cloud_events, timer_event
@@ -179,7 +180,7 @@ class Services:
         self.receiver = WebhookReceiver()
         self.data_dir = workdir / "data"
         if backend == "aliyun":
-            keys = {"ALIBABA_CLOUD_ACCESS_KEY_ID": ACCESS_KEY_ID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": ACCESS_KEY_SECRET}
+            keys = AccessKey(ACCESS_KEY_ID, ACCESS_KEY_SECRET).environment()
             try:
                 with quiet():  # this process's first import of the Tablestore SDK warns on stderr (no native codecs)
                     self.stack = AliyunDoubles.from_env(keys)
@@ -204,8 +205,7 @@ class Services:
             "CLOUDAUTH_MAX_ATTEMPTS": "2",
             "CLOUDAUTH_BACKOFF_BASE": "0.01",
             "CLOUDAUTH_BACKOFF_CAP": "0.02",
-            "ALIBABA_CLOUD_ACCESS_KEY_ID": ACCESS_KEY_ID,
-            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": ACCESS_KEY_SECRET,
+            **AccessKey(ACCESS_KEY_ID, ACCESS_KEY_SECRET).environment(),
             "KYC_JWT_SECRET": JWT_SECRET,
             "KYC_USER_ID_PEPPER": "package-trace-pepper",
             "KYC_RETURN_URL_ALLOWLIST": "https://shop.example.com/",

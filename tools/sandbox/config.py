@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from tools.credentials import SANDBOX_KEY
 from tools.sandbox import catalog
 
 OCR_INFO_MODES = ("object", "string", "mixed")
@@ -17,8 +18,8 @@ DEFAULT_PORT = 9100
 class SandboxConfig:
     host: str = "127.0.0.1"
     port: int = 0  # 0: let the OS choose (tests); the CLI defaults to ${KYC_SANDBOX_PORT:-9100}
-    access_key_id: str = "sandbox"
-    access_key_secret: str = field(default="sandbox-secret", repr=False)
+    access_key_id: str = SANDBOX_KEY.access_key_id
+    access_key_secret: str = field(default=SANDBOX_KEY.access_key_secret, repr=False)
     # STS tokens accepted with the key above; any other token is rejected (InvalidSecurityToken.Malformed).
     security_tokens: frozenset[str] = field(default_factory=frozenset, repr=False)
     qps: float = 10.0  # per operation, sliding one-second window

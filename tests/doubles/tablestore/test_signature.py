@@ -20,12 +20,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tools.credentials import AccessKey
 from tools.doubles.tablestore import TablestoreDouble
 from tools.doubles.tablestore._sdk import tablestore as ts
 from tools.doubles.tablestore.errors import ServiceError
 from tools.doubles.tablestore.signature import (
     Caller,
-    Credential,
     Verifier,
     response_authorization,
     string_to_sign,
@@ -42,9 +42,9 @@ def _text(rng: random.Random, low: int, high: int, alphabet: str = TEXT) -> str:
     return "".join(rng.choice(alphabet) for _ in range(rng.randint(low, high)))
 
 
-def _sdk_request(rng: random.Random, *, v4: bool) -> tuple[dict[str, str], bytes, str, Credential, str | None]:
+def _sdk_request(rng: random.Random, *, v4: bool) -> tuple[dict[str, str], bytes, str, AccessKey, str | None]:
     """Headers the SDK would send for a random request, the body, the path, the key and the V4 region."""
-    credential = Credential(
+    credential = AccessKey(
         _text(rng, 8, 24, string.ascii_letters + string.digits),
         _text(rng, 16, 40, string.ascii_letters + string.digits),
         _text(rng, 20, 60) if rng.random() < 0.3 else None,
@@ -69,7 +69,7 @@ def _sdk_request(rng: random.Random, *, v4: bool) -> tuple[dict[str, str], bytes
     return {k.lower(): v for k, v in headers.items()}, body, path, credential, region
 
 
-def _verifier(headers: dict[str, str], credential: Credential) -> Verifier:
+def _verifier(headers: dict[str, str], credential: AccessKey) -> Verifier:
     sent = calendar.timegm(time.strptime(headers["x-ots-date"], "%Y-%m-%dT%H:%M:%S.000Z"))
     return Verifier(instance=headers["x-ots-instancename"], credentials=[credential], clock=lambda: sent + 1)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tools.doubles._cli import add_listen_arguments, keys_from_env, serve
+from tools.doubles._cli import add_listen_arguments, key_arguments, serve
 from tools.doubles.mns.queues import QueueAttributes
 from tools.doubles.mns.server import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, MnsDouble
 
@@ -24,7 +24,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--account-id", default=DEFAULT_ACCOUNT_ID)
     parser.add_argument("--region", default=DEFAULT_REGION)
     args = parser.parse_args(argv)
-    key_id, secret, token = keys_from_env()
     # template.yml's queues: 7 days retention, 64 KB messages, no queue-level delay
     attributes = QueueAttributes(
         visibility_timeout=args.visibility_timeout,
@@ -34,9 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         polling_wait_seconds=args.polling_wait_seconds,
     )
     double = MnsDouble(
-        access_key_id=key_id,
-        access_key_secret=secret,
-        security_token=token,
+        **key_arguments(),
         queues={name: attributes for name in args.queue},
         account_id=args.account_id,
         region=args.region,

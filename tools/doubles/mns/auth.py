@@ -23,21 +23,14 @@ import hashlib
 import hmac
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
+from tools.credentials import AccessKey
 from tools.doubles.mns.errors import MnsError
 
 MNS_VERSION = "2015-06-06"
 MAX_SKEW_SECONDS = 15 * 60
 _AUTH_RE = re.compile(r"^MNS (?P<ak>[^:\s]+):(?P<sig>[A-Za-z0-9+/]+={0,2})$")
-
-
-@dataclass(frozen=True)
-class Key:
-    access_key_id: str
-    access_key_secret: str
-    security_token: str | None = None
 
 
 def string_to_sign(method: str, headers: Mapping[str, str], resource: str) -> str:
@@ -58,8 +51,8 @@ def _md5_matches(header: str, body: bytes) -> bool:
 
 
 def verify(
-    *, method: str, resource: str, headers: Mapping[str, str], body: bytes, keys: Mapping[str, Key], now: float
-) -> Key:
+    *, method: str, resource: str, headers: Mapping[str, str], body: bytes, keys: Mapping[str, AccessKey], now: float
+) -> AccessKey:
     """The key that signed this request, or ``MnsError`` (order in the module docstring)."""
     authorization = headers.get("authorization", "")
     if not authorization:
@@ -77,7 +70,7 @@ def verify(
     signer = keys.get(match["ak"])
     if signer is None:
         raise MnsError("InvalidAccessKeyId")
-    if signer.security_token is not None and headers.get("security-token") != signer.security_token:
+    if not signer.accepts_token(headers.get("security-token")):
         raise MnsError("InvalidAccessKeyId", "The security token you provided is invalid.")
     if headers.get("x-mns-version") != MNS_VERSION:
         raise MnsError("InvalidArgument", f"x-mns-version must be {MNS_VERSION}.")

@@ -30,6 +30,7 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import unquote
 
+from tools.credentials import AccessKey
 from tools.doubles._server import DoubleServer, Request, Response
 from tools.doubles.mns import auth
 from tools.doubles.mns.errors import ERRORS, XMLNS, MnsError, error_xml
@@ -130,7 +131,7 @@ class MnsDouble(DoubleServer):
         self.account_id = account_id
         self.region = region
         self._offset = 0.0
-        self._keys: dict[str, auth.Key] = {}
+        self._keys: dict[str, AccessKey] = {}
         self.add_key(access_key_id, access_key_secret, security_token)
         self.store = QueueStore()
         items = queues.items() if isinstance(queues, Mapping) else ((name, QueueAttributes()) for name in queues)
@@ -140,7 +141,7 @@ class MnsDouble(DoubleServer):
     # --- Python API --------------------------------------------------------------------------------------
 
     def add_key(self, access_key_id: str, access_key_secret: str, security_token: str | None = None) -> None:
-        self._keys[access_key_id] = auth.Key(access_key_id, access_key_secret, security_token)
+        self._keys[access_key_id] = AccessKey(access_key_id, access_key_secret, security_token)
 
     def now(self) -> float:
         """The queue clock: ``clock()`` moved forward by ``advance``. Request dates are checked on ``clock()``."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tools.doubles._cli import add_listen_arguments, keys_from_env, serve
+from tools.doubles._cli import add_listen_arguments, key_arguments, serve
 from tools.doubles.oss.server import DEFAULT_KMS_KEY_ID, DEFAULT_REGION, OssDouble
 
 
@@ -24,11 +24,8 @@ def main(argv: list[str] | None = None) -> int:
         "--allow-unencrypted", action="store_true", help="accept uploads without SSE-KMS (default: refuse them)"
     )
     args = parser.parse_args(argv)
-    key_id, secret, token = keys_from_env()
     double = OssDouble(
-        access_key_id=key_id,
-        access_key_secret=secret,
-        security_token=token,
+        **key_arguments(),
         bucket=args.bucket or ["kyc-bucket"],
         region=args.region,
         require_kms=not args.allow_unencrypted,

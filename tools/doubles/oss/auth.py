@@ -30,10 +30,10 @@ import hashlib
 import hmac
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import unquote
 
+from tools.credentials import AccessKey
 from tools.doubles.oss.errors import OssError
 
 ALGORITHM = "OSS4-HMAC-SHA256"
@@ -112,15 +112,6 @@ def signature(secret: str, date: str, region: str, to_sign: str) -> str:
     return hmac.new(key, to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-@dataclass(frozen=True)
-class Key:
-    """An AccessKey the double accepts; ``security_token`` set: an STS key whose requests must carry it."""
-
-    access_key_id: str
-    access_key_secret: str
-    security_token: str | None = None
-
-
 def _parse_timestamp(value: str) -> float | None:
     try:
         return datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc).timestamp()
@@ -136,10 +127,10 @@ def verify(
     raw_query: str,
     headers: Mapping[str, str],
     body: bytes,
-    keys: Mapping[str, Key],
+    keys: Mapping[str, AccessKey],
     region: str,
     now: float,
-) -> Key:
+) -> AccessKey:
     """The key that signed this request, or ``OssError`` (see the module docstring for the order of checks)."""
     authorization = headers.get("authorization", "")
     if not authorization:
@@ -152,8 +143,7 @@ def verify(
     signer = keys.get(match["ak"])
     if signer is None:
         raise OssError("InvalidAccessKeyId")
-    token = headers.get("x-oss-security-token")
-    if signer.security_token is not None and token != signer.security_token:
+    if not signer.accepts_token(headers.get("x-oss-security-token")):
         raise OssError("InvalidAccessKeyId", "The security token you provided is invalid.")  # code unverified
     timestamp = headers.get("x-oss-date", "")
     signed_at = _parse_timestamp(timestamp)

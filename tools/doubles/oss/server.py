@@ -29,6 +29,7 @@ from email.utils import formatdate
 from typing import Any
 from urllib.parse import quote, unquote
 
+from tools.credentials import AccessKey
 from tools.doubles._server import DoubleServer, Request, Response
 from tools.doubles.oss import auth
 from tools.doubles.oss.errors import ERRORS, OssError, error_xml, head_error_header
@@ -92,7 +93,7 @@ class OssDouble(DoubleServer):
         self.page_limit = page_limit
         self.require_kms = require_kms
         self.kms_key_id = kms_key_id
-        self._keys: dict[str, auth.Key] = {}
+        self._keys: dict[str, AccessKey] = {}
         self.add_key(access_key_id, access_key_secret, security_token)
         names = [bucket] if isinstance(bucket, str) else list(bucket)
         if not names:
@@ -110,7 +111,7 @@ class OssDouble(DoubleServer):
         return next(iter(self.buckets))
 
     def add_key(self, access_key_id: str, access_key_secret: str, security_token: str | None = None) -> None:
-        self._keys[access_key_id] = auth.Key(access_key_id, access_key_secret, security_token)
+        self._keys[access_key_id] = AccessKey(access_key_id, access_key_secret, security_token)
 
     def set_bucket_encryption(self, bucket: str, algorithm: str | None, kms_master_key_id: str | None = None) -> None:
         """The bucket's default encryption rule (PutBucketEncryption's effect); ``None`` removes it."""

@@ -23,6 +23,5 @@ from __future__ import annotations
 
 from tools.doubles.tablestore.indexes import IndexLag
 from tools.doubles.tablestore.server import TablestoreDouble
-from tools.doubles.tablestore.signature import Credential
 
-__all__ = ["Credential", "IndexLag", "TablestoreDouble"]
+__all__ = ["IndexLag", "TablestoreDouble"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tools.doubles._cli import add_listen_arguments, keys_from_env, serve
+from tools.doubles._cli import add_listen_arguments, key_arguments, serve
 from tools.doubles.tablestore.indexes import IndexLag
 from tools.doubles.tablestore.server import DEFAULT_INSTANCE, TablestoreDouble
 
@@ -37,11 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         "--index-lag", type=_lag, default=IndexLag(), help="global-index lag: seconds, or 'manual' (default 0)"
     )
     args = parser.parse_args(argv)
-    key_id, secret, token = keys_from_env()
     double = TablestoreDouble(
-        access_key_id=key_id,
-        access_key_secret=secret,
-        security_token=token,
+        **key_arguments(),
         instance=args.instance,
         region=args.region,
         index_lag=args.index_lag,

@@ -29,6 +29,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from tools.credentials import AccessKey
 from tools.doubles._server import DoubleServer, Request, Response
 from tools.doubles.tablestore.accounting import Accounting
 from tools.doubles.tablestore.engine import Engine, EngineConfig
@@ -38,7 +39,6 @@ from tools.doubles.tablestore.protocol import Protocol
 from tools.doubles.tablestore.schema import IndexLimits
 from tools.doubles.tablestore.signature import (
     Caller,
-    Credential,
     Verifier,
     content_md5,
     format_date,
@@ -74,7 +74,7 @@ class TablestoreDouble(DoubleServer):
         security_token: str | None = None,
         instance: str = DEFAULT_INSTANCE,
         region: str | None = None,
-        extra_credentials: Iterable[Credential] = (),
+        extra_credentials: Iterable[AccessKey] = (),
         index_lag: IndexLag | None = None,
         range_row_cap: int = EngineConfig.range_row_cap,
         range_byte_cap: int = EngineConfig.range_byte_cap,
@@ -105,7 +105,7 @@ class TablestoreDouble(DoubleServer):
         self.protocol = Protocol(self.engine)
         self.verifier = Verifier(
             instance=instance,
-            credentials=[Credential(access_key_id, access_key_secret, security_token), *extra_credentials],
+            credentials=[AccessKey(access_key_id, access_key_secret, security_token), *extra_credentials],
             region=region,
             clock=self.clock,
         )

@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote_plus
 
+from tools.credentials import AccessKey
 from tools.doubles.tablestore.errors import ServiceError, invalid
 
 HEADER_PREFIX = "x-ots-"
@@ -54,15 +55,6 @@ _V4_SECRET_PREFIX = "aliyun_v4"  # noqa: S105 - a protocol constant, not a secre
 _V4_PRODUCT = "ots"
 _V4_TERMINATOR = "aliyun_v4_request"
 _V4_SALT = "ots"
-
-
-@dataclass(frozen=True)
-class Credential:
-    """A key the double accepts; with ``security_token``, requests must carry that STS token."""
-
-    access_key_id: str
-    access_key_secret: str
-    security_token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -147,7 +139,7 @@ class Verifier:
         self,
         *,
         instance: str,
-        credentials: Iterable[Credential],
+        credentials: Iterable[AccessKey],
         region: str | None = None,
         clock: Callable[[], float] = time.time,
         max_skew: float = MAX_SKEW_SECONDS,
@@ -158,7 +150,7 @@ class Verifier:
         self.max_skew = max_skew
         self._credentials = {c.access_key_id: c for c in credentials}
 
-    def add(self, credential: Credential) -> None:
+    def add(self, credential: AccessKey) -> None:
         self._credentials[credential.access_key_id] = credential
 
     def verify(self, path: str, query: str, headers: Mapping[str, str], body: bytes) -> Caller:
@@ -186,9 +178,7 @@ class Verifier:
             raise auth_failed(f"Mismatch between system time and x-ots-date: {date}.")
         if not hmac.compare_digest(content_md5(body), headers["x-ots-contentmd5"]):
             raise auth_failed("Mismatch between MD5 value of request body and x-ots-contentmd5 in header.")
-        if credential.security_token is not None and not hmac.compare_digest(
-            credential.security_token.encode(), headers.get("x-ots-ststoken", "").encode()
-        ):
+        if not credential.accepts_token(headers.get("x-ots-ststoken")):
             raise auth_failed("Invalid security token.")
         if v4:
             region = self.region if self.region is not None else headers[SIGN_REGION]

@@ -22,12 +22,9 @@ from typing import Any
 
 from shared import jsonutil
 from shared.config import env_str
+from tools.credentials import VARIABLES as CREDENTIAL_VARIABLES
 
 from .report import Finding, problem
-
-CREDENTIAL_VARIABLES = (
-    "ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN",
-)
 
 
 class InputError(Exception):
