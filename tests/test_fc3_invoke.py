@@ -7,7 +7,8 @@ import base64
 import io
 import os
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
@@ -20,7 +21,7 @@ from alibabacloud_tea_openapi.utils_models import Config
 from darabonba.runtime import RuntimeOptions
 
 from shared import jsonutil
-from shared.signing import Credentials, sign_acs3_request
+from shared.signing import Credentials, sign_acs3_request, utc_timestamp
 from tests.test_fc_invoke import (
     EVENTS,
     complete,
@@ -293,3 +294,63 @@ def test_our_signer_gives_the_sdks_authorization_for_invoke_function(
     )
     assert signed["Authorization"] == sent["authorization"]
     assert (sent["x-acs-action"], sent["x-acs-version"]) == (fc3.ACTION, fc3.API_VERSION)
+
+
+# --- signature refusals, each with FC's own code (the verifier is tools/acs3.py, shared with the sandbox) --------
+
+
+def _signed_invoke(gateway: Gateway, *, body: bytes = b"{}", secret: str = "SK", date: str | None = None,
+                   mutate: Callable[[dict[str, str]], None] | None = None) -> tuple[int, str]:
+    """An InvokeFunction of kyc-echo signed with the project's signer (``mutate`` tampers the headers); (status,
+    Code) of the answer, Code "" for a success."""
+    path = fc3.invocations_path("kyc-echo")
+    headers = sign_acs3_request(
+        credentials=Credentials("AK", secret), method="POST", host=f"127.0.0.1:{gateway.port}", action=fc3.ACTION,
+        version=fc3.API_VERSION, query={}, body=body, content_type=fc3.EVENT_CONTENT_TYPE, pathname=path, date=date,
+    )
+    if mutate is not None:
+        mutate(headers)
+    status, _, data, _ = gateway.fc3_api.handle("POST", path, headers.items(), body)
+    return status, jsonutil.loads(data).get("Code", "") if status >= 300 else ""
+
+
+def test_a_correctly_signed_request_is_answered(echo_gateway: Gateway) -> None:
+    assert _signed_invoke(echo_gateway) == (200, "")
+
+
+def test_a_request_without_authorization_is_missing_a_required_header(echo_gateway: Gateway) -> None:
+    assert _signed_invoke(echo_gateway, mutate=lambda h: h.pop("Authorization")) == (400, "MissingRequiredHeader")
+
+
+def test_another_signature_algorithm_is_an_invalid_argument(echo_gateway: Gateway) -> None:
+    def other(headers: dict[str, str]) -> None:
+        headers["Authorization"] = headers["Authorization"].replace("ACS3-HMAC-SHA256", "ACS3-HMAC-SM3")
+
+    assert _signed_invoke(echo_gateway, mutate=other) == (400, "InvalidArgument")
+
+
+def test_an_unsigned_x_acs_header_is_signature_not_match(echo_gateway: Gateway) -> None:
+    assert _signed_invoke(echo_gateway, mutate=lambda h: h.update({"x-acs-extra": "1"})) == (403, "SignatureNotMatch")
+
+
+def test_a_body_other_than_the_signed_one_is_signature_not_match(echo_gateway: Gateway) -> None:
+    def other_body(headers: dict[str, str]) -> None:
+        headers["x-acs-content-sha256"] = "0" * 64
+
+    assert _signed_invoke(echo_gateway, mutate=other_body) == (403, "SignatureNotMatch")
+
+
+def test_a_wrong_secret_is_signature_not_match(echo_gateway: Gateway) -> None:
+    assert _signed_invoke(echo_gateway, secret="not-the-secret") == (403, "SignatureNotMatch")
+
+
+@pytest.mark.parametrize("skew", [-16 * 60, 16 * 60])
+def test_a_date_beyond_15_minutes_is_request_time_too_skewed(echo_gateway: Gateway, skew: int) -> None:
+    assert _signed_invoke(echo_gateway, date=utc_timestamp(time.time() + skew)) == (403, "RequestTimeTooSkewed")
+
+
+def test_a_date_of_another_form_is_an_invalid_argument(echo_gateway: Gateway) -> None:
+    def other_form(headers: dict[str, str]) -> None:
+        headers["x-acs-date"] = "2024-01-01 00:00:00"
+
+    assert _signed_invoke(echo_gateway, mutate=other_form) == (400, "InvalidArgument")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from urllib.parse import urlencode
@@ -58,6 +59,33 @@ def test_v3_unsigned_x_acs_header_is_incomplete_signature(sandbox: SandboxServer
 
     answer = v3_request(sandbox, "Initialize", init_params(), mutate=add_unsigned)
     assert (answer.status, answer.body["Code"]) == (400, "IncompleteSignature")
+
+
+def test_v3_signed_header_not_sent_is_incomplete_signature(sandbox: SandboxServer) -> None:
+    def drop_signed(headers: dict[str, str]) -> None:
+        del headers["x-acs-signature-nonce"]
+
+    answer = v3_request(sandbox, "Initialize", init_params(), mutate=drop_signed)
+    assert (answer.status, answer.body["Code"]) == (400, "IncompleteSignature")
+
+
+def test_v3_other_algorithm_is_incomplete_signature(sandbox: SandboxServer) -> None:
+    def other(headers: dict[str, str]) -> None:
+        headers["Authorization"] = headers["Authorization"].replace("ACS3-HMAC-SHA256", "ACS3-HMAC-SM3")
+
+    answer = v3_request(sandbox, "Initialize", init_params(), mutate=other)
+    assert (answer.status, answer.body["Code"]) == (400, "IncompleteSignature")
+
+
+def test_v3_wrong_secret_echoes_the_servers_string_to_sign(sandbox: SandboxServer) -> None:
+    answer = v3_request(sandbox, "Initialize", init_params(), secret="wrong")
+    assert (answer.status, answer.body["Code"]) == (400, "SignatureDoesNotMatch")
+    assert re.search(r"server string to sign is:ACS3-HMAC-SHA256\n[0-9a-f]{64}$", answer.body["Message"])
+
+
+def test_v3_timestamp_of_another_form_is_invalid_format(sandbox: SandboxServer) -> None:
+    answer = v3_request(sandbox, "Initialize", init_params(), date="2024-01-01 00:00:00")
+    assert (answer.status, answer.body["Code"]) == (400, "InvalidTimeStamp.Format")
 
 
 def test_v3_unknown_access_key_gets_not_found_404(sandbox: SandboxServer) -> None:

@@ -18,7 +18,7 @@ Every function is served under the name ``s.yaml`` deploys it with (``kyc-result
   ``AliasNotFound`` / ``VersionNotFound`` (codes from "Function Compute:Error codes"; a clock-skew refusal has no
   documented code: ``RequestTimeTooSkewed`` is ours, as on the FC 2.0 route).
 
-Authentication is ACS3-HMAC-SHA256 recomputed with :mod:`shared.signing` over the headers named in SignedHeaders,
+Authentication is ACS3-HMAC-SHA256 verified with :mod:`tools.acs3` over the headers named in SignedHeaders,
 against the stack's keys (``ALIBABA_CLOUD_ACCESS_KEY_ID``/``_SECRET``, the sandbox's key under ``./scripts/dev``);
 ``host`` and every ``x-acs-*`` header must be signed, ``x-acs-content-sha256`` must be the body's hash and
 ``x-acs-date`` within 15 minutes. With no key configured only the shape is checked. An STS token is accepted as it
@@ -28,26 +28,37 @@ comes (there is no STS locally).
 from __future__ import annotations
 
 import base64
-import calendar
 import contextlib
-import hashlib
-import hmac
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TextIO
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from shared import jsonutil
-from shared.signing import ACS3_ALGORITHM, TIMESTAMP_FORMAT, acs3_canonical_request, acs3_signature
-from tools import fc3
+from tools import acs3, fc3
 from tools.deployment import deployed_functions
 
 from .invoke_api import MAX_CLOCK_SKEW, InvokeApi, Response, environment_keys
 from .runtime import FunctionHost, new_request_id
 
 _QUALIFIERS = frozenset({"", "LATEST"})
+_AUTHORIZATION_SHAPE = f"Authorization must be '{acs3.ALGORITHM} Credential=...,SignedHeaders=...,Signature=...'"
+_SIGNATURE_NOT_MATCH = (
+    "The request signature we calculated does not match the signature you provided. Check your access key and "
+    "signing method"
+)
+#: FC's answer to each ACS3 refusal (status, code, message; ``{detail}``: what :class:`tools.acs3.Refused` names).
+_REFUSALS: dict[acs3.Problem, tuple[int, str, str]] = {
+    acs3.Problem.OTHER_ALGORITHM: (400, "InvalidArgument", _AUTHORIZATION_SHAPE),
+    acs3.Problem.INCOMPLETE: (400, "InvalidArgument", _AUTHORIZATION_SHAPE),
+    acs3.Problem.UNSIGNED_HEADERS: (403, "SignatureNotMatch", "headers not signed: {detail}"),
+    acs3.Problem.ABSENT_HEADERS: (403, "SignatureNotMatch", "a signed header is missing from the request"),
+    acs3.Problem.PAYLOAD_HASH: (403, "SignatureNotMatch", "x-acs-content-sha256 does not match the body"),
+    acs3.Problem.SIGNATURE: (403, "SignatureNotMatch", _SIGNATURE_NOT_MATCH),
+    acs3.Problem.TIMESTAMP_FORMAT: (400, "InvalidArgument", "x-acs-date must look like 2024-01-01T00:00:00Z"),
+    acs3.Problem.TIMESTAMP_SKEWED: (403, "RequestTimeTooSkewed", "x-acs-date is more than 15 minutes off"),
+}
 
 
 def _error(status: int, code: str, message: str, request_id: str) -> Response:
@@ -179,44 +190,28 @@ class Fc3InvokeApi(InvokeApi):
     def _authenticate_acs3(
         self, method: str, raw_path: str, query: Mapping[str, str], headers: Mapping[str, str], body: bytes
     ) -> None:
-        authorization = headers.get("authorization", "")
-        if not authorization:
+        """FC's checks in FC's order; the signature itself with :mod:`tools.acs3` (its refusals: ``_REFUSALS``)."""
+        if not headers.get("authorization"):
             raise _Refused(400, "MissingRequiredHeader", "required HTTP header authorization was not specified")
-        algorithm, _, rest = authorization.strip().partition(" ")
-        fields = dict(part.strip().partition("=")[::2] for part in rest.split(","))
-        credential, signed_list, signature = (fields.get(k, "") for k in ("Credential", "SignedHeaders", "Signature"))
-        if algorithm != ACS3_ALGORITHM or not credential or not signed_list or not signature:
-            raise _Refused(400, "InvalidArgument", f"Authorization must be '{ACS3_ALGORITHM} Credential=...,"
-                           "SignedHeaders=...,Signature=...'")
-        signed = [name.strip().lower() for name in signed_list.split(";") if name.strip()]
-        unsigned = sorted(({"host"} | {n for n in headers if n.startswith("x-acs-")}) - set(signed))
-        if unsigned:
-            raise _Refused(403, "SignatureNotMatch", f"headers not signed: {', '.join(unsigned)}")
-        if any(name not in headers for name in signed):
-            raise _Refused(403, "SignatureNotMatch", "a signed header is missing from the request")
-        for needed in ("x-acs-action", "x-acs-version", "x-acs-date", "x-acs-signature-nonce"):
-            if needed not in headers:
-                raise _Refused(400, "MissingRequiredHeader", f"required HTTP header {needed} was not specified")
-        if headers["x-acs-action"] != fc3.ACTION or headers["x-acs-version"] != fc3.API_VERSION:
-            raise _Refused(400, "InvalidArgument", f"x-acs-action/x-acs-version must be {fc3.ACTION}/"
-                           f"{fc3.API_VERSION}")
         try:
-            stamp = calendar.timegm(time.strptime(headers["x-acs-date"], TIMESTAMP_FORMAT))
-        except ValueError:
-            raise _Refused(400, "InvalidArgument", "x-acs-date must look like 2024-01-01T00:00:00Z") from None
-        if abs(self.clock() - stamp) > MAX_CLOCK_SKEW:
-            raise _Refused(403, "RequestTimeTooSkewed", "x-acs-date is more than 15 minutes off")
-        hashed_payload = hashlib.sha256(body).hexdigest()
-        if headers.get("x-acs-content-sha256", hashed_payload) != hashed_payload:
-            raise _Refused(403, "SignatureNotMatch", "x-acs-content-sha256 does not match the body")
-        keys = self.keys()
-        if not keys:
-            return
-        secret = keys.get(credential)
-        if secret is None:
-            raise _Refused(403, "InvalidAccessKeyID", f"invalid access key ID '{credential[:32]}'")
-        canonical, _ = acs3_canonical_request(method, raw_path, query, {n: headers[n] for n in signed},
-                                              hashed_payload)
-        if not hmac.compare_digest(acs3_signature(secret, canonical), signature.lower()):
-            raise _Refused(403, "SignatureNotMatch", "The request signature we calculated does not match the "
-                           "signature you provided. Check your access key and signing method")
+            authorization = acs3.parse_authorization(headers["authorization"])
+            acs3.check_signed_headers(authorization, headers)
+            for needed in ("x-acs-action", "x-acs-version", "x-acs-date", "x-acs-signature-nonce"):
+                if needed not in headers:
+                    raise _Refused(400, "MissingRequiredHeader", f"required HTTP header {needed} was not specified")
+            if headers["x-acs-action"] != fc3.ACTION or headers["x-acs-version"] != fc3.API_VERSION:
+                raise _Refused(400, "InvalidArgument", f"x-acs-action/x-acs-version must be {fc3.ACTION}/"
+                               f"{fc3.API_VERSION}")
+            acs3.check_timestamp(headers["x-acs-date"], self.clock(), MAX_CLOCK_SKEW)
+            payload_hash = acs3.hashed_payload(headers, body)
+            keys = self.keys()
+            if not keys:
+                return
+            secret = keys.get(authorization.access_key_id)
+            if secret is None:
+                raise _Refused(403, "InvalidAccessKeyID", f"invalid access key ID '{authorization.access_key_id[:32]}'")
+            acs3.check_signature(authorization, secret, method=method, path=raw_path, query=query, headers=headers,
+                                 payload_hash=payload_hash)
+        except acs3.Refused as refused:
+            status, code, message = _REFUSALS[refused.problem]
+            raise _Refused(status, code, message.format(detail=refused.detail)) from None

@@ -11,19 +11,21 @@ What the official SDK (alibabacloud-tea-openapi 0.4.6) sends, read from its sour
   ``Version``, ``Timestamp``, ``SignatureNonce``, ``SignatureMethod=HMAC-SHA1``, ``SignatureVersion=1.0``,
   ``AccessKeyId`` (+ ``SecurityToken``) and ``Signature`` in the query next to the business parameters; the form
   body's parameters are part of the signed parameter set; ``x-acs-action``/``x-acs-version`` headers are sent too.
+
+The V3 signature is verified with :mod:`tools.acs3` (written from the vendor's page, not from the client's signer);
+V1 is still recomputed with :func:`shared.signing.v1_signature`, the client's own signer (checked against
+``aliyunsdkcore`` in ``tests/test_signing.py``), so only that oracle catches a V1 signing error.
 """
 
 from __future__ import annotations
 
-import calendar
-import hashlib
 import hmac
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from shared.signing import ACS3_ALGORITHM, acs3_canonical_request, acs3_signature, v1_signature
+from shared.signing import v1_signature
+from tools import acs3
 from tools.sandbox.config import SandboxConfig
 from tools.sandbox.errors import VendorError
 
@@ -44,6 +46,28 @@ V1_COMMON = frozenset(
         "RegionId",
     }
 )
+
+
+#: The gateway's answer to each ACS3 refusal (code, message or ``None`` for the code's own; ``{detail}``: what
+#: :class:`tools.acs3.Refused` names). A signature mismatch echoes the server's string to sign, as the gateway does.
+_REFUSALS: dict[acs3.Problem, tuple[str, str | None]] = {
+    acs3.Problem.OTHER_ALGORITHM: ("IncompleteSignature", f"Only {acs3.ALGORITHM} is supported."),
+    acs3.Problem.INCOMPLETE: ("IncompleteSignature", "Authorization needs Credential, SignedHeaders and Signature."),
+    acs3.Problem.UNSIGNED_HEADERS: ("IncompleteSignature", "Header not signed: {detail}."),
+    acs3.Problem.ABSENT_HEADERS: ("IncompleteSignature", "Signed header missing from the request: {detail}."),
+    acs3.Problem.PAYLOAD_HASH: ("SignatureDoesNotMatch", "The x-acs-content-sha256 header does not match the body."),
+    acs3.Problem.SIGNATURE: (
+        "SignatureDoesNotMatch",
+        "Specified signature does not match our calculation. server string to sign is:" + acs3.ALGORITHM + "\n{detail}",
+    ),
+    acs3.Problem.TIMESTAMP_FORMAT: ("InvalidTimeStamp.Format", None),
+    acs3.Problem.TIMESTAMP_SKEWED: ("InvalidTimeStamp.Expired", None),
+}
+
+
+def _vendor_error(refused: acs3.Refused) -> VendorError:
+    code, message = _REFUSALS[refused.problem]
+    return VendorError(code, message and message.format(detail=refused.detail))
 
 
 @dataclass(frozen=True)
@@ -80,13 +104,6 @@ class NonceCache:
     def clear(self) -> None:
         with self._lock:
             self._seen.clear()
-
-
-def parse_timestamp(value: str) -> float:
-    try:
-        return float(calendar.timegm(time.strptime(value, "%Y-%m-%dT%H:%M:%SZ")))
-    except ValueError:
-        raise VendorError("InvalidTimeStamp.Format") from None
 
 
 def requested_action(query: Mapping[str, str], headers: Mapping[str, str]) -> str | None:
@@ -135,10 +152,13 @@ class Authenticator:
             raise VendorError("InvalidSecurityToken.Malformed")
 
     def _check_timestamp(self, value: str | None) -> None:
+        """x-acs-date (V3) or the Timestamp parameter (V1): the same format and window."""
         if not value:
             raise VendorError("MissingTimestamp")
-        if abs(self._config.clock() - parse_timestamp(value)) > self._config.timestamp_skew:
-            raise VendorError("InvalidTimeStamp.Expired")
+        try:
+            acs3.check_timestamp(value, self._config.clock(), self._config.timestamp_skew)
+        except acs3.Refused as refused:
+            raise _vendor_error(refused) from None
 
     def _check_nonce(self, access_key_id: str, nonce: str | None) -> None:
         if not nonce:
@@ -160,46 +180,22 @@ class Authenticator:
         form: Mapping[str, str],
         authorization: str,
     ) -> Authenticated:
-        algorithm, _, rest = authorization.partition(" ")
-        if algorithm != ACS3_ALGORITHM:
-            raise VendorError("IncompleteSignature", f"Only {ACS3_ALGORITHM} is supported.")
-        fields: dict[str, str] = {}
-        for part in rest.split(","):
-            name, sep, value = part.strip().partition("=")
-            if sep:
-                fields[name] = value
-        credential, signed_list, signature = (fields.get(k) for k in ("Credential", "SignedHeaders", "Signature"))
-        if not credential or not signed_list or not signature:
-            raise VendorError("IncompleteSignature", "Authorization needs Credential, SignedHeaders and Signature.")
-        action = self._check_action(headers.get("x-acs-action"), headers.get("x-acs-version"))
-        token = headers.get("x-acs-security-token")
-        self._check_key_and_token(credential, token)
-        if token is not None and headers.get("x-acs-accesskey-id", credential) != credential:
-            raise VendorError("InvalidSecurityToken.MismatchWithAccessKey")
-        self._check_timestamp(headers.get("x-acs-date"))
-
-        signed = [name.strip().lower() for name in signed_list.split(";") if name.strip()]
-        required = {"host"} | {name for name in headers if name.startswith("x-acs-")}
-        unsigned = sorted(required - set(signed))
-        if unsigned:
-            raise VendorError("IncompleteSignature", f"Header not signed: {', '.join(unsigned)}.")
-        absent = sorted(name for name in signed if name not in headers)
-        if absent:
-            raise VendorError("IncompleteSignature", f"Signed header missing from the request: {', '.join(absent)}.")
-        hashed_payload = hashlib.sha256(body).hexdigest()
-        if headers.get("x-acs-content-sha256", hashed_payload) != hashed_payload:
-            raise VendorError("SignatureDoesNotMatch", "The x-acs-content-sha256 header does not match the body.")
-        canonical, _ = acs3_canonical_request(
-            method, path, query, {name: headers[name] for name in signed}, hashed_payload
-        )
-        expected = acs3_signature(self._config.access_key_secret, canonical)
-        if not hmac.compare_digest(expected, signature.lower()):
-            digest = hashlib.sha256(canonical.encode()).hexdigest()
-            raise VendorError(
-                "SignatureDoesNotMatch",
-                "Specified signature does not match our calculation. "
-                f"server string to sign is:{ACS3_ALGORITHM}\n{digest}",
-            )
+        """The gateway's checks in its order; the signature itself with :mod:`tools.acs3` (``_REFUSALS``)."""
+        try:
+            parsed = acs3.parse_authorization(authorization)
+            action = self._check_action(headers.get("x-acs-action"), headers.get("x-acs-version"))
+            credential = parsed.access_key_id
+            token = headers.get("x-acs-security-token")
+            self._check_key_and_token(credential, token)
+            if token is not None and headers.get("x-acs-accesskey-id", credential) != credential:
+                raise VendorError("InvalidSecurityToken.MismatchWithAccessKey")
+            self._check_timestamp(headers.get("x-acs-date"))
+            acs3.check_signed_headers(parsed, headers)
+            payload_hash = acs3.hashed_payload(headers, body)
+            acs3.check_signature(parsed, self._config.access_key_secret, method=method, path=path, query=query,
+                                 headers=headers, payload_hash=payload_hash)
+        except acs3.Refused as refused:
+            raise _vendor_error(refused) from None
         self._check_nonce(credential, headers.get("x-acs-signature-nonce"))
         params = {**query, **form}
         return Authenticated("ACS3", credential, action, params, token is not None)
