@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tools.doubles._faults import OK, Decision, FaultPlan, FaultPlanError
+from tools.faultplan import OK, Decision, FaultPlan, FaultPlanError
 
 CODES = ("InternalError", "SlowDown", "ServiceUnavailable")
 
@@ -54,6 +54,15 @@ def test_rates_with_the_same_seed_replay_the_same_decisions() -> None:
     assert runs[0] == runs[1]
     kinds = {("error" if d.error else "drop" if d.drop else "delay" if d.delay else "ok") for d in runs[0]}
     assert kinds == {"error", "drop", "delay", "ok"}
+
+
+def test_a_callers_own_draws_come_from_the_plans_seeded_generator() -> None:
+    def run(seed: int) -> list[Any]:
+        plan = FaultPlan.parse({"seed": seed, "operations": {"*": {"errorRates": {"InternalError": 0.5}}}})
+        return [(plan.decide("X"), plan.draw()) for _ in range(10)]
+
+    assert run(5) == run(5)
+    assert run(5) != run(6)
 
 
 def test_drop_when_after_drops_after_processing() -> None:

@@ -6,7 +6,7 @@ signature with its own implementation (checked in tests against the SDK's signer
 answers with the service's status codes and error bodies, and injects faults (errors, slow answers, dropped
 connections) from a plan posted to its control API under ``/_double/``.
 
-``_faults`` (the fault plan) and ``_server`` (the HTTP server and control API) are shared by every double; each
+``tools.faultplan`` (the fault plan) and ``_server`` (the HTTP server and control API) are shared by every double; each
 service lives in its own module (``oss``, ``mns``, ...) with a Python API for tests and a CLI
 (``python -m tools.doubles.<service> --port N``).
 

@@ -41,7 +41,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
-from tools.doubles._faults import OK, Decision, FaultPlan, FaultPlanError
+from tools.faultplan import OK, Decision, FaultPlan, FaultPlanError
 
 CONTROL_PREFIX = "/_double/"
 DEFAULT_MAX_BODY = 64 * 1024 * 1024

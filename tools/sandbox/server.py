@@ -13,12 +13,13 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from shared import jsonutil
+from tools.faultplan import OK, Decision, FaultPlanError
 from tools.sandbox import control, pages, state, vendor
 from tools.sandbox.auth import Authenticator, NonceCache, requested_action
 from tools.sandbox.config import SandboxConfig
 from tools.sandbox.errors import VendorError
 from tools.sandbox.errors import body as error_body
-from tools.sandbox.faults import OK, Decision, FaultInjector, FaultPlanError
+from tools.sandbox.faults import FaultInjector
 
 MAX_BODY = 32 * 1024 * 1024
 DEFAULT_HOST_ID = "cloudauth-intl.sandbox.local"

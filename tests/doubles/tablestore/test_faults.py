@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tools.doubles._faults import FaultPlanError
 from tools.doubles.tablestore import TablestoreDouble
 from tools.doubles.tablestore._sdk import tablestore as ts
+from tools.faultplan import FaultPlanError
 
 from .conftest import AK, INSTANCE, SK, create_table
 

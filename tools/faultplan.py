@@ -1,7 +1,8 @@
-"""Fault plans shared by every double: per-operation error/delay/drop rates or exact sequences.
+"""Fault plans of every double and of the sandbox: per-operation error/delay/drop rates or exact sequences.
 
-Generalised from the vendor sandbox's plan (``tools/sandbox/faults.py``), without its callback and pending-result
-parts. A plan is JSON (posted to ``POST /_double/faults``; it replaces the previous plan)::
+The wire-level doubles (``tools/doubles/``) use it as it is; the vendor sandbox adds its callback and pending-result
+faults around it (``tools/sandbox/faults.py``). A plan is JSON (posted to ``POST /_double/faults``, or the sandbox's
+``POST /_sandbox/faults``; it replaces the previous plan)::
 
     {"seed": 7,
      "operations": {"PutObject": {"sequence": ["ServiceUnavailable", "drop-before", "delay:0.2", "ok"],
@@ -61,13 +62,15 @@ class OperationFaults:
     drop_when: str = "before"
 
 
-def _rate(value: Any, name: str) -> float:
+def check_rate(value: Any, name: str) -> float:
+    """``value`` as a rate (a number from 0 to 1), or ``FaultPlanError`` naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= float(value) <= 1.0:
         raise FaultPlanError(f"{name} must be a number between 0 and 1")
     return float(value)
 
 
-def _seconds(value: Any, name: str) -> float:
+def check_seconds(value: Any, name: str) -> float:
+    """``value`` as a delay (0 to ``MAX_DELAY_SECONDS``), or ``FaultPlanError`` naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= float(value) <= MAX_DELAY_SECONDS:
         raise FaultPlanError(f"{name} must be a number of seconds between 0 and {MAX_DELAY_SECONDS:g}")
     return float(value)
@@ -94,7 +97,7 @@ def parse_item(item: Any, name: str, error_codes: Collection[str] | None = None)
             seconds = float(item.removeprefix("delay:"))
         except ValueError:
             raise FaultPlanError(f"{name}: delay needs a number of seconds") from None
-        return Decision(delay=_seconds(seconds, name))
+        return Decision(delay=check_seconds(seconds, name))
     return Decision(error=_error_code(item, name, error_codes))
 
 
@@ -114,14 +117,14 @@ def parse_operation(spec: Any, name: str, error_codes: Collection[str] | None = 
     if not isinstance(rates, Mapping):
         raise FaultPlanError(f"{name}.errorRates must be an object")
     for code, rate in rates.items():
-        faults.error_rates[_error_code(code, f"{name}.errorRates", error_codes)] = _rate(
+        faults.error_rates[_error_code(code, f"{name}.errorRates", error_codes)] = check_rate(
             rate, f"{name}.errorRates.{code}"
         )
     if sum(faults.error_rates.values()) > 1.0:
         raise FaultPlanError(f"{name}.errorRates must add up to at most 1")
-    faults.delay_rate = _rate(spec.get("delayRate", 0.0), f"{name}.delayRate")
-    faults.delay_seconds = _seconds(spec.get("delaySeconds", 0.0), f"{name}.delaySeconds")
-    faults.drop_rate = _rate(spec.get("dropRate", 0.0), f"{name}.dropRate")
+    faults.delay_rate = check_rate(spec.get("delayRate", 0.0), f"{name}.delayRate")
+    faults.delay_seconds = check_seconds(spec.get("delaySeconds", 0.0), f"{name}.delaySeconds")
+    faults.drop_rate = check_rate(spec.get("dropRate", 0.0), f"{name}.dropRate")
     faults.drop_when = spec.get("dropWhen", "before")
     if faults.drop_when not in DROP_WHEN:
         raise FaultPlanError(f"{name}.dropWhen must be before or after")
@@ -167,6 +170,12 @@ class FaultPlan:
     def source(self) -> dict[str, Any]:
         """The plan as it was posted (for ``GET /_double/faults``)."""
         return dict(self._source)
+
+    def draw(self) -> float:
+        """One more draw from the plan's generator, for faults of a caller's own (the sandbox's dropped callbacks):
+        one generator, so a seed replays those too."""
+        with self._lock:
+            return self._rng.random()
 
     def decide(self, operation: str) -> Decision:
         """The fault for the next request of ``operation`` (``OK`` when the plan says nothing about it)."""
