@@ -23,13 +23,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
-import threading
 from collections.abc import MutableMapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from types import FrameType
 from typing import Any, cast
 
 from shared import jsonutil, products
@@ -49,6 +46,7 @@ from tools.devstack.worker import QueueWorker
 from tools.localstack import DEFAULT_HTTP_PORT, DEFAULT_SANDBOX_PORT, dev_secrets, write_stack_file
 from tools.sandbox.config import SandboxConfig
 from tools.sandbox.server import SandboxServer
+from tools.serving import stop_requested
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 #: The region the sandbox plays by default: the only one offering every supported product.
@@ -334,15 +332,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dev: cannot start: {exc}", file=sys.stderr)
         stack.stop()
         return 1
+    stop = stop_requested()
     print(stack.banner(), flush=True)
-    done = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        done.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    done.wait()
+    stop.wait()
     print("stopping...", file=sys.stderr, flush=True)
     stack.stop()
     return 0

@@ -14,16 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
-import threading
 from collections.abc import Mapping
 from dataclasses import asdict
-from types import FrameType
 from typing import Any
 
 from tools.credentials import KEY_ID_VARIABLE, SECRET_VARIABLE, key_from_env
 from tools.doubles._server import CONTROL_PREFIX, DoubleServer
+from tools.serving import stop_requested
 
 
 def add_listen_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,14 +49,7 @@ def serve(double: DoubleServer, args: argparse.Namespace, extra: Mapping[str, An
         except ValueError as exc:  # FaultPlanError is a ValueError, so is a JSON error
             print(f"{double.service} double: invalid --faults: {exc}", file=sys.stderr)
             return 2
-    done = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        done.set()
-
-    # installed before the ready line: a launcher may stop the double as soon as it has read it
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = stop_requested()  # before the ready line: a launcher may stop the double as soon as it has read it
     try:
         double.start()
     except OSError as exc:
@@ -67,6 +58,6 @@ def serve(double: DoubleServer, args: argparse.Namespace, extra: Mapping[str, An
     ready = {"service": double.service, "endpoint": double.endpoint, "control": double.base_url + CONTROL_PREFIX}
     ready.update(extra or {})
     print(json.dumps(ready, sort_keys=True), flush=True)
-    done.wait()
+    stop.wait()
     double.stop()
     return 0

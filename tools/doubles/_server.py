@@ -37,11 +37,12 @@ import traceback
 from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from tools.faultplan import OK, Decision, FaultPlan, FaultPlanError
+from tools.serving import LocalHTTPServer
 
 CONTROL_PREFIX = "/_double/"
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
@@ -99,20 +100,10 @@ class Response:
     content_length: int | None = None
 
 
-class _HttpServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128  # the default backlog (5) resets concurrent clients at accept
-
+class _HttpServer(LocalHTTPServer):
     def __init__(self, address: tuple[str, int], double: DoubleServer) -> None:
         self.double = double
         super().__init__(address, _Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that hung up (timeouts, injected drops) is normal here; anything else is still reported.
-        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError, TimeoutError)):
-            return
-        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

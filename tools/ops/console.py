@@ -21,13 +21,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import secrets
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from html import escape
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
@@ -36,6 +35,7 @@ from shared.ids import is_merchant_biz_id
 from shared.status import Status
 from shared.storage import Stores
 from shared.timestamps import rfc3339
+from tools.serving import LocalHTTPServer
 
 from . import insights
 from .common import EXIT_OK, Context, UsageError
@@ -515,17 +515,10 @@ if (day) day.addEventListener("change", function () { if (day.value) day.form.su
 """
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _Server(LocalHTTPServer):
     def __init__(self, address: tuple[str, int], app_factory: Callable[[int], ConsoleApp]) -> None:
         super().__init__(address, _Handler)
         self.app = app_factory(int(self.server_address[1]))
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
-            return
-        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
-from types import FrameType
 
 from tools.sandbox.config import DEFAULT_PORT, OCR_INFO_MODES, SandboxConfig
 from tools.sandbox.server import SandboxServer
+from tools.serving import stop_requested
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,20 +47,14 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"sandbox: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
         return 1
+    stop = stop_requested()
     print(
         f"cloudauth-intl sandbox on {server.base_url} (AccessKeyId {config.access_key_id!r}; "
         f"control API {server.base_url}/_sandbox/)",
         file=sys.stderr,
         flush=True,
     )
-    done = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        done.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    done.wait()
+    stop.wait()
     server.stop()
     return 0
 

@@ -8,7 +8,7 @@ import socket
 import sys
 import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -20,6 +20,7 @@ from tools.sandbox.config import SandboxConfig
 from tools.sandbox.errors import VendorError
 from tools.sandbox.errors import body as error_body
 from tools.sandbox.faults import FaultInjector
+from tools.serving import LocalHTTPServer
 
 MAX_BODY = 32 * 1024 * 1024
 DEFAULT_HOST_ID = "cloudauth-intl.sandbox.local"
@@ -90,20 +91,10 @@ class SandboxApp:
         return True
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128  # the default backlog (5) resets concurrent clients at accept
-
+class _Server(LocalHTTPServer):
     def __init__(self, address: tuple[str, int], app: SandboxApp) -> None:
         self.app = app
         super().__init__(address, Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that hung up (timeouts, injected drops) is normal here; anything else is still reported.
-        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
-            return
-        super().handle_error(request, client_address)
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -1,0 +1,41 @@
+"""What the tools' local HTTP servers share (the sandbox, the wire-level doubles, the operator console): a threaded
+server that takes bursts of clients and shrugs off clients that hang up, and serving until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from http.server import ThreadingHTTPServer
+from types import FrameType
+from typing import Any
+
+#: What a client that hung up (its timeout, an injected drop, a closed browser tab) raises in its thread.
+CLIENT_GONE = (BrokenPipeError, ConnectionResetError, TimeoutError)
+
+
+class LocalHTTPServer(ThreadingHTTPServer):
+    """A thread per connection, daemon threads (they never hold the process up), a restart may bind the port again
+    at once, and a listen backlog of 128 (the default, 5, resets concurrent clients at accept)."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], CLIENT_GONE):  # normal here; anything else is still reported
+            return
+        super().handle_error(request, client_address)
+
+
+def stop_requested() -> threading.Event:
+    """An event set on SIGINT or SIGTERM. The handlers are installed by this call: make it before announcing that
+    the server is ready, since a launcher may stop it as soon as it reads that."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return stop
