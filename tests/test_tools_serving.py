@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from tools.serving import LocalHTTPServer, stop_requested
+from tools.serving import LocalHTTPServer, local_url, serve_in_background, stop_requested, stop_serving
 
 
 @pytest.fixture
@@ -51,3 +52,26 @@ def test_sigterm_and_sigint_ask_to_stop(signum: int) -> None:
     finally:
         signal.signal(signal.SIGTERM, saved[0])
         signal.signal(signal.SIGINT, saved[1])
+
+
+@pytest.mark.parametrize(("host", "url"), [("127.0.0.1", "http://127.0.0.1:81"), ("0.0.0.0", "http://127.0.0.1:81"),
+                                           ("", "http://127.0.0.1:81"), ("::", "http://127.0.0.1:81"),
+                                           ("::1", "http://[::1]:81"), ("example.test", "http://example.test:81")])
+def test_the_local_url_reaches_a_wildcard_bind_on_loopback_and_brackets_ipv6(host: str, url: str) -> None:
+    assert local_url(host, 81) == url
+
+
+def test_a_server_served_in_the_background_answers_until_stopped(server: LocalHTTPServer) -> None:
+    thread = serve_in_background(server, "test-serving")
+    port = server.server_address[1]
+    with socket.create_connection(("127.0.0.1", port), timeout=5):
+        pass
+    stop_serving(server, thread)
+    assert not thread.is_alive()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+def test_a_server_that_never_served_is_only_closed(server: LocalHTTPServer) -> None:
+    stop_serving(server, None)  # shutdown() would wait for a serve_forever that never ran
+    assert server.socket.fileno() == -1

@@ -39,3 +39,29 @@ def stop_requested() -> threading.Event:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     return stop
+
+
+def local_url(host: str, port: int) -> str:
+    """The base URL a client on this machine uses for a server bound to ``host:port``: a wildcard address is reached
+    on loopback, an IPv6 address goes in brackets."""
+    shown = host if host not in ("", "0.0.0.0", "::") else "127.0.0.1"  # noqa: S104 - naming, not binding
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"
+
+
+def serve_in_background(httpd: LocalHTTPServer, name: str) -> threading.Thread:
+    """Serve ``httpd`` on a new daemon thread (polling for shutdown every 50 ms) until :func:`stop_serving`."""
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def stop_serving(httpd: LocalHTTPServer, thread: threading.Thread | None, timeout: float = 5.0) -> None:
+    """Stop serving (``thread`` ``None``: it never served, and ``shutdown`` would wait for ever), close the socket,
+    then wait up to ``timeout`` seconds for the thread."""
+    if thread is not None:
+        httpd.shutdown()
+    httpd.server_close()
+    if thread is not None:
+        thread.join(timeout)

@@ -42,7 +42,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from tools.faultplan import OK, Decision, FaultPlan, FaultPlanError
-from tools.serving import LocalHTTPServer
+from tools.serving import LocalHTTPServer, local_url, serve_in_background, stop_serving
 
 CONTROL_PREFIX = "/_double/"
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
@@ -222,10 +222,7 @@ class DoubleServer:
 
     @property
     def base_url(self) -> str:
-        shown = self.host if self.host not in ("", "0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
-        if ":" in shown:
-            shown = f"[{shown}]"
-        return f"http://{shown}:{self.port}"
+        return local_url(self.host, self.port)
 
     @property
     def endpoint(self) -> str:
@@ -233,33 +230,16 @@ class DoubleServer:
         return self.base_url
 
     def start(self) -> str:
-        httpd = self._bind()
-        self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name=f"{self.service}-double", daemon=True
-        )
-        self._thread.start()
+        """Serve on a daemon thread; the base URL."""
+        self._thread = serve_in_background(self._bind(), f"{self.service}-double")
         return self.base_url
-
-    def serve_forever(self) -> None:
-        """Serve on the calling thread until ``stop()`` (from another thread) or KeyboardInterrupt."""
-        try:
-            self._bind().serve_forever(poll_interval=0.1)
-        finally:
-            self._close()
 
     def stop(self) -> None:
         self.stopping.set()
         self.stopped()
-        if self._httpd is not None and self._thread is not None:
-            self._httpd.shutdown()
-        self._close()
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
-
-    def _close(self) -> None:
         if self._httpd is not None:
-            self._httpd.server_close()
+            stop_serving(self._httpd, self._thread)
+        self._thread = None
 
     def __enter__(self: _Double) -> _Double:
         if self._thread is None:

@@ -20,7 +20,7 @@ from tools.sandbox.config import SandboxConfig
 from tools.sandbox.errors import VendorError
 from tools.sandbox.errors import body as error_body
 from tools.sandbox.faults import FaultInjector
-from tools.serving import LocalHTTPServer
+from tools.serving import LocalHTTPServer, local_url, serve_in_background, stop_serving
 
 MAX_BODY = 32 * 1024 * 1024
 DEFAULT_HOST_ID = "cloudauth-intl.sandbox.local"
@@ -348,11 +348,7 @@ class SandboxServer:
 
     def _bind(self) -> _Server:
         httpd = _Server((self.config.host, self.config.port), self.app)
-        port = httpd.server_address[1]
-        shown = self.config.host if self.config.host not in ("", "0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
-        if ":" in shown:
-            shown = f"[{shown}]"
-        self.app.base_url = f"http://{shown}:{port}"
+        self.app.base_url = local_url(self.config.host, httpd.server_address[1])
         self._httpd = httpd
         return httpd
 
@@ -366,34 +362,16 @@ class SandboxServer:
         return int(self._httpd.server_address[1])
 
     def start(self) -> str:
-        httpd = self._bind()
-        self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="sandbox-http", daemon=True
-        )
-        self._thread.start()
+        self._thread = serve_in_background(self._bind(), "sandbox-http")
         return self.base_url
 
-    def serve_forever(self) -> None:
-        """Serve on the calling thread until ``stop()`` (from another thread) or KeyboardInterrupt."""
-        httpd = self._httpd or self._bind()
-        try:
-            httpd.serve_forever(poll_interval=0.1)
-        finally:
-            self._close()
-
     def stop(self) -> None:
+        """No new requests, then no more callbacks: the server stops and closes, then the callback threads."""
         self.app.stopping.set()
         if self._httpd is not None:
-            self._httpd.shutdown()
-        self._close()
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
-
-    def _close(self) -> None:
+            stop_serving(self._httpd, self._thread)
+        self._thread = None
         self.app.callbacks.stop()
-        if self._httpd is not None:
-            self._httpd.server_close()
 
     def __enter__(self) -> SandboxServer:
         if self._httpd is None:
