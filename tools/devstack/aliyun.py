@@ -41,6 +41,7 @@ from tools.deployment import (
     stack_parameters,
 )
 from tools.doubles.mns import MnsDouble, QueueAttributes
+from tools.doubles.mns.queues import ATTRIBUTE_FIELDS
 from tools.doubles.mns.server import DEFAULT_ACCOUNT_ID
 from tools.localstack import write_private
 
@@ -67,15 +68,6 @@ STORAGE_VARIABLES = (
 ENV_FILE = "aliyun-doubles.env"
 #: The functions' variables written to ``ENV_FILE`` for the operator CLI (``./scripts/kyc``) in another shell.
 _FUNCTION_PREFIXES = ("KYC_", "CLOUDAUTH_", "ALIBABA_CLOUD_")
-# CreateQueue attribute (template.yml property) → QueueAttributes field
-_QUEUE_ATTRIBUTES = {
-    "VisibilityTimeout": "visibility_timeout",
-    "MaximumMessageSize": "maximum_message_size",
-    "MessageRetentionPeriod": "message_retention_period",
-    "DelaySeconds": "delay_seconds",
-    "PollingWaitSeconds": "polling_wait_seconds",
-    "LoggingEnabled": "logging_enabled",
-}
 
 
 @dataclass(frozen=True)
@@ -131,7 +123,7 @@ class StackLayout:
                 attributes[f"{key}.QueueName"] = name
                 given: dict[str, Any] = {
                     field: (bool(props[prop]) if field == "logging_enabled" else int(props[prop]))
-                    for prop, field in _QUEUE_ATTRIBUTES.items()
+                    for prop, field in ATTRIBUTE_FIELDS.items()
                     if prop in props
                 }
                 queues[name] = QueueAttributes(**given)

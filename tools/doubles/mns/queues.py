@@ -52,6 +52,18 @@ class QueueAttributes:
     logging_enabled: bool = False
 
 
+#: CreateQueue's attributes (the API's XML elements, template.yml's properties) → the QueueAttributes fields; all
+#: numbers (ranges: ``ATTRIBUTE_RANGES``) but LoggingEnabled, a boolean.
+ATTRIBUTE_FIELDS = {
+    "VisibilityTimeout": "visibility_timeout",
+    "MaximumMessageSize": "maximum_message_size",
+    "MessageRetentionPeriod": "message_retention_period",
+    "DelaySeconds": "delay_seconds",
+    "PollingWaitSeconds": "polling_wait_seconds",
+    "LoggingEnabled": "logging_enabled",
+}
+
+
 @dataclass
 class Message:
     seq: int

@@ -35,6 +35,7 @@ from tools.doubles._server import DoubleServer, Request, Response
 from tools.doubles.mns import auth
 from tools.doubles.mns.errors import ERRORS, XMLNS, MnsError, error_xml
 from tools.doubles.mns.queues import (
+    ATTRIBUTE_FIELDS,
     ATTRIBUTE_RANGES,
     CHANGE_VISIBILITY_RANGE,
     DEFAULT_PRIORITY,
@@ -52,13 +53,6 @@ from tools.doubles.mns.queues import (
 DEFAULT_ACCOUNT_ID = "1234567890123456"
 DEFAULT_REGION = "cn-hangzhou"
 MAX_REQUEST_BODY = 1024 * 1024
-_ATTRIBUTE_FIELDS = {
-    "VisibilityTimeout": "visibility_timeout",
-    "MaximumMessageSize": "maximum_message_size",
-    "MessageRetentionPeriod": "message_retention_period",
-    "DelaySeconds": "delay_seconds",
-    "PollingWaitSeconds": "polling_wait_seconds",
-}
 
 
 def _request_id() -> str:
@@ -324,8 +318,8 @@ class MnsDouble(DoubleServer):
     def _attributes(self, body: bytes, base: QueueAttributes) -> QueueAttributes:
         given = _xml_fields(body, "Queue") if body.strip() else {}
         changes: dict[str, Any] = {}
-        for element, attr in _ATTRIBUTE_FIELDS.items():
-            if element in given:
+        for element, attr in ATTRIBUTE_FIELDS.items():
+            if element in ATTRIBUTE_RANGES and element in given:
                 low, high = ATTRIBUTE_RANGES[element]
                 changes[attr] = _int(given[element], element, low, high)
         if "LoggingEnabled" in given:
