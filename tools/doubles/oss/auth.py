@@ -34,11 +34,12 @@ from datetime import datetime, timezone
 from urllib.parse import unquote
 
 from tools.credentials import AccessKey
+from tools.doubles import _v4
 from tools.doubles.oss.errors import OssError
 
 ALGORITHM = "OSS4-HMAC-SHA256"
 PRODUCT = "oss"
-TERMINATOR = "aliyun_v4_request"
+TERMINATOR = _v4.TERMINATOR
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 MAX_SKEW_SECONDS = 15 * 60  # "Add signatures to headers": more than 15 minutes → RequestTimeTooSkewed
 _AUTH_RE = re.compile(
@@ -106,9 +107,7 @@ def string_to_sign(timestamp: str, scope: str, canonical: str) -> str:
 
 
 def signature(secret: str, date: str, region: str, to_sign: str) -> str:
-    key = ("aliyun_v4" + secret).encode("utf-8")
-    for part in (date, region, PRODUCT, TERMINATOR):
-        key = hmac.new(key, part.encode("utf-8"), hashlib.sha256).digest()
+    key = _v4.signing_key(secret, date, region, PRODUCT)
     return hmac.new(key, to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
 
 

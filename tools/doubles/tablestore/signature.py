@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote_plus
 
 from tools.credentials import AccessKey
+from tools.doubles import _v4
 from tools.doubles.tablestore.errors import ServiceError, invalid
 
 HEADER_PREFIX = "x-ots-"
@@ -51,9 +52,7 @@ REQUIRED_HEADERS = ("x-ots-date", "x-ots-apiversion", "x-ots-accesskeyid", "x-ot
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 MAX_SKEW_SECONDS = 15 * 60
 # V4 key derivation constants (checked against the SDK's signer in tests, not imported from it)
-_V4_SECRET_PREFIX = "aliyun_v4"  # noqa: S105 - a protocol constant, not a secret
 _V4_PRODUCT = "ots"
-_V4_TERMINATOR = "aliyun_v4_request"
 _V4_SALT = "ots"
 
 
@@ -93,10 +92,7 @@ def _hmac(key: bytes, text: str, digest: str) -> bytes:
 
 
 def v4_signing_key(secret: str, sign_date: str, region: str) -> bytes:
-    key = _hmac((_V4_SECRET_PREFIX + secret).encode("utf-8"), sign_date, "sha256")
-    for part in (region, _V4_PRODUCT, _V4_TERMINATOR):
-        key = _hmac(key, part, "sha256")
-    return base64.b64encode(key)
+    return base64.b64encode(_v4.signing_key(secret, sign_date, region, _V4_PRODUCT))
 
 
 def sign_request_v2(secret: str, path: str, query: str, headers: Mapping[str, str]) -> str:
