@@ -51,7 +51,7 @@ SIGN_REGION = "x-ots-signregion"
 REQUIRED_HEADERS = ("x-ots-date", "x-ots-apiversion", "x-ots-accesskeyid", "x-ots-instancename", "x-ots-contentmd5")
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 MAX_SKEW_SECONDS = 15 * 60
-# V4 key derivation constants (checked against the SDK's signer in tests, not imported from it)
+# V4: the product in the key (tools/doubles/_v4.py) and the salt after the string to sign (checked against the SDK)
 _V4_PRODUCT = "ots"
 _V4_SALT = "ots"
 
