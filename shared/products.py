@@ -42,7 +42,7 @@ REGION_NAMES: Mapping[str, str] = {
 INITIALIZE = "Initialize"
 INITIALIZE_V2 = "InitializeV2"
 
-_ENDPOINT_HOST = re.compile(r"cloudauth-intl(?:-vpc)?\.([a-z0-9-]+)\.aliyuncs\.com")
+_ENDPOINT_HOST = r"cloudauth-intl(?:-vpc)?\.([a-z0-9-]+)\.aliyuncs\.com"  # compiled on first use (cold start)
 
 
 def public_endpoint(region: str) -> str:
@@ -57,7 +57,7 @@ def vpc_endpoint(region: str) -> str:
 
 def region_of_endpoint(host: str) -> str | None:
     """The region a vendor host (public or VPC) belongs to, ``None`` for any other host (e.g. a local sandbox)."""
-    match = _ENDPOINT_HOST.fullmatch(host.lower().rstrip("."))
+    match = re.fullmatch(_ENDPOINT_HOST, host.lower().rstrip("."))
     return match.group(1) if match else None
 
 

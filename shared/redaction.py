@@ -68,15 +68,38 @@ def is_pii_key(key: object) -> bool:
 
 # --- scrubbing free text ---------------------------------------------------------------------------------
 
-_JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*")
-_WHSEC_RE = re.compile(r"whsec_[A-Za-z0-9+/=_-]*")
-_BASE64_RE = re.compile(r"[A-Za-z0-9+/_-]{100,}={0,2}")
+# Compiled on first use, not at import: compiling costs more than a cold start should pay for text it may never
+# scrub (measured in docs/performance.md). ``re`` caches them after that.
+_JWT = r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*"
+_WHSEC = r"whsec_[A-Za-z0-9+/=_-]*"
+_BASE64 = r"[A-Za-z0-9+/_-]{100,}={0,2}"
+
 
 class _SecretRegistry:
+    """The registered secrets; their pattern is compiled by the first scrub after a registration (settings register
+    several secrets while a function starts: one compile, not one per secret, and none before a log line needs it).
+    """
+
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.values: set[str] = set()
-        self.pattern: re.Pattern[str] | None = None
+        self._pattern: re.Pattern[str] | None = None
+        self._stale = False
+
+    def add(self, value: str) -> None:
+        with self.lock:
+            if value not in self.values:
+                self.values.update({value, quote(value, safe="")})
+                self._stale = True
+
+    def pattern(self) -> re.Pattern[str] | None:
+        if self._stale:
+            with self.lock:
+                if self._stale:
+                    ordered = sorted(self.values, key=len, reverse=True)
+                    self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+                    self._stale = False
+        return self._pattern
 
 
 _secrets = _SecretRegistry()
@@ -88,28 +111,22 @@ _Secret = TypeVar("_Secret", str, "str | None")
 def register_secret(value: _Secret) -> _Secret:
     """Scrub ``value`` (and its URL-encoded form) from every later log line; returns ``value``, so a settings
     reader can register a secret where it reads it. Values under 6 chars are ignored."""
-    if not value or len(value) < MIN_SECRET_CHARS:
-        return value
-    with _secrets.lock:
-        if value in _secrets.values:
-            return value
-        _secrets.values.update({value, quote(value, safe="")})
-        ordered = sorted(_secrets.values, key=len, reverse=True)
-        _secrets.pattern = re.compile("|".join(re.escape(v) for v in ordered))
+    if value and len(value) >= MIN_SECRET_CHARS:
+        _secrets.add(value)
     return value
 
 
 def scrub_text(text: str) -> str:
     """Remove registered secrets, JWTs, ``whsec_`` secrets and long base64 runs from free text."""
-    pattern = _secrets.pattern
+    pattern = _secrets.pattern()
     if pattern is not None:
         text = pattern.sub(REDACTED, text)
     if "eyJ" in text:
-        text = _JWT_RE.sub("[jwt]", text)
+        text = re.sub(_JWT, "[jwt]", text)
     if "whsec_" in text:
-        text = _WHSEC_RE.sub("[webhook secret]", text)
+        text = re.sub(_WHSEC, "[webhook secret]", text)
     if len(text) >= 100:
-        text = _BASE64_RE.sub(lambda m: f"[base64 {len(m.group(0))} chars]", text)
+        text = re.sub(_BASE64, lambda m: f"[base64 {len(m.group(0))} chars]", text)
     return text
 
 

@@ -34,7 +34,7 @@ HTTP_SCHEMES = frozenset({"http", "https"})
 UNPRINTABLE = "<invalid url>"
 
 # Printable ASCII minus the backslash, the fast path: nearly every URL we see is ASCII.
-_ASCII_UNSAFE = re.compile(r"[\x00-\x20\x7f\\]")
+_ASCII_UNSAFE = r"[\x00-\x20\x7f\\]"  # compiled by its first use (cold start)
 # Unicode general categories refused outside ASCII: controls (C1), format, surrogates, and the separators.
 _UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zs", "Zl", "Zp"})
 
@@ -46,7 +46,7 @@ class UnsafeUrl(ValueError):
 def unsafe_character_at(url: str) -> int | None:
     """Index of the first character no accepted URL may contain (see the module docstring), or ``None``."""
     if url.isascii():
-        match = _ASCII_UNSAFE.search(url)
+        match = re.search(_ASCII_UNSAFE, url)
         return match.start() if match else None
     import unicodedata  # noqa: PLC0415 - only for non-ASCII URLs, kept off the cold-start path
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import pickle
 
 import pytest
 
 from shared.results import FaceInfo, Identity, SpoofInfo, parse_check_result, parse_date
+from shared import values
 from shared.results._frozen import positional_builder
 from tests.test_results_support import make_body
 
@@ -15,13 +15,13 @@ PASSPORT = {"surname": "TESTER", "givenname": "ALEX", "sex": "M", "birthDate": "
             "passportNo": "X00000000", "expiryDate": "2030/12/31"}
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@values.valueclass(slots=True)
 class _Point:
     x: int
     y: int = 0
 
 
-def test_builder_makes_an_instance_of_the_dataclass_itself() -> None:
+def test_builder_makes_an_instance_of_the_value_class_itself() -> None:
     point = positional_builder(_Point)(1, 2)
     assert type(point) is _Point
 
@@ -30,19 +30,19 @@ def test_built_instance_equals_and_hashes_like_the_constructed_one() -> None:
     point = positional_builder(_Point)(1, 2)
     assert point == _Point(1, 2)
     assert hash(point) == hash(_Point(1, 2))
-    assert dataclasses.replace(point, y=3) == _Point(1, 3)
+    assert values.replace(point, y=3) == _Point(1, 3)
 
 
 def test_built_instance_refuses_mutation_and_deletion() -> None:
     point = positional_builder(_Point)(1, 2)
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(values.FrozenInstanceError):
         point.x = 5  # type: ignore[misc]
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(values.FrozenInstanceError):
         del point.x
 
 
-def test_builder_rejects_a_dataclass_without_slots() -> None:
-    @dataclasses.dataclass(frozen=True)
+def test_builder_rejects_a_value_class_without_slots() -> None:
+    @values.valueclass
     class Plain:
         x: int
 
@@ -56,7 +56,7 @@ def test_parsed_parts_are_the_public_frozen_types() -> None:
     identity, spoof, face = result.identity, result.spoof, result.face
     assert (type(identity), type(spoof), type(face)) == (Identity, SpoofInfo, FaceInfo)
     for part, field in ((identity, "sex"), (spoof, "spoof_result"), (face, "face_passed")):
-        with pytest.raises(dataclasses.FrozenInstanceError):
+        with pytest.raises(values.FrozenInstanceError):
             setattr(part, field, None)
 
 

@@ -182,3 +182,65 @@ def test_importing_it_imports_neither_dataclasses_nor_inspect() -> None:
         "'inspect'} & set(sys.modules)))"
     completed = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True)
     assert completed.stdout.strip() == "[]"
+
+
+@values.valueclass(slots=True)
+class Slotted:
+    x: int
+    y: int = 0
+    cache: list[int] = values.field(default_factory=list, init=False)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SlottedOracle:
+    x: int
+    y: int = 0
+    cache: list[int] = dataclasses.field(default_factory=list, init=False)
+
+
+def test_a_slots_class_has_slots_for_its_fields_and_no_instance_dict() -> None:
+    assert Slotted.__slots__ == SlottedOracle.__slots__  # type: ignore[attr-defined]
+    assert not hasattr(Slotted(1), "__dict__")
+    with pytest.raises(values.FrozenInstanceError):
+        Slotted(1).x = 2  # type: ignore[misc]
+
+
+def test_a_slots_class_keeps_its_defaults_and_methods() -> None:
+    assert (Slotted(1).y, repr(Slotted(1, 2))) == (SlottedOracle(1).y, repr(SlottedOracle(1, 2)).replace("Oracle", ""))
+
+
+def test_an_init_false_field_is_not_an_argument_and_gets_its_own_default() -> None:
+    assert outcome(Slotted, 1, 2, [3]) is outcome(SlottedOracle, 1, 2, [3]) is TypeError
+    first, second = Slotted(1), Slotted(1)
+    assert first.cache == [] and first.cache is not second.cache
+
+
+def test_replace_refuses_an_init_false_field_and_resets_it() -> None:
+    changed = Slotted(1)
+    changed.cache.append(5)
+    assert values.replace(changed, y=4) == Slotted(1, 4)
+    assert values.replace(changed, y=4).cache == dataclasses.replace(SlottedOracle(1), y=4).cache == []
+    with pytest.raises(ValueError, match="init=False"):
+        values.replace(changed, cache=[1])
+
+
+def test_a_frozen_slots_instance_pickles_and_copies() -> None:
+    import copy
+    import pickle
+
+    original = Slotted(1, 2)
+    assert pickle.loads(pickle.dumps(original)) == original
+    assert copy.deepcopy(original) == original
+
+
+def test_without_eq_instances_compare_by_identity_as_a_dataclass_does() -> None:
+    @values.valueclass(eq=False)
+    class Handle:
+        name: str
+
+    @dataclasses.dataclass(frozen=True, eq=False)
+    class HandleOracle:
+        name: str
+
+    assert (Handle("a") == Handle("a")) is (HandleOracle("a") == HandleOracle("a")) is False
+    assert Handle.__hash__ is HandleOracle.__hash__ is object.__hash__

@@ -97,8 +97,9 @@ ENUMS: dict[str, frozenset[str]] = {
     "DeleteAfterQuery": frozenset({"Y", "N"}),
 }
 
-_PRODUCT_CODE = re.compile(r"[A-Za-z0-9_]{1,32}")
-_MOBILE = re.compile(r"\+62[0-9]{9,11}")  # SDK: "must start with +62 followed by 9 to 11 digits" (Indonesia)
+# Full-match patterns, compiled by their first use (cold start).
+_PRODUCT_CODE = r"[A-Za-z0-9_]{1,32}"
+_MOBILE = r"\+62[0-9]{9,11}"  # SDK: "must start with +62 followed by 9 to 11 digits" (Indonesia)
 _URL_PARAMETERS = frozenset({"ReturnUrl", "FacePictureUrl", "TargetFacePictureUrl", "FacePictureFile",
                              "TargetFacePictureFile"})  # fmt: skip
 MAX_VALUE_LENGTH = 16 * 1024 * 1024  # a base64 image is the largest thing we send
@@ -162,13 +163,13 @@ def check_value(
         raise invalid(name, "must be one of " + "/".join(sorted(allowed)))
     switch = BY_PARAMETER.get(name)
     if switch is not None:
-        if switch.pattern is not None and not switch.pattern.fullmatch(value):
+        if switch.pattern is not None and not re.fullmatch(switch.pattern, value):
             raise invalid(name, switch.rule)
         if switch.json_object:
             _check_json(name, value, dict)
     elif name == "MerchantBizId" and not is_merchant_biz_id(value):
         raise invalid(name, f"must be {MERCHANT_BIZ_ID_RULE}")
-    elif name == "ProductCode" and not _PRODUCT_CODE.fullmatch(value):
+    elif name == "ProductCode" and not re.fullmatch(_PRODUCT_CODE, value):
         raise invalid(name, "must be letters, digits or _")
     elif name == "TransactionId" and not is_transaction_id(value):
         raise invalid(name, f"must be {TRANSACTION_ID_RULE}")
@@ -176,7 +177,7 @@ def check_value(
         problem = doc_types.problem(value, region, allow_undocumented=allow_undocumented_doc_types)
         if problem is not None:
             raise invalid(name, problem)
-    elif name == "Mobile" and not _MOBILE.fullmatch(value):
+    elif name == "Mobile" and not re.fullmatch(_MOBILE, value):
         raise invalid(name, "must be +62 followed by 9 to 11 digits")
     elif name == "DocPageConfig":
         _check_json(name, value, list)

@@ -19,7 +19,6 @@ has the same rows. A switch is a document switch where the SDK's description tie
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator, Mapping
 
 from shared import products
@@ -51,7 +50,7 @@ class Switch:
         self.parameter = parameter
         self.field = _snake(api_name)  # the InitializeRequest field
         self.values = frozenset(values)
-        self.pattern = re.compile(pattern) if pattern is not None else None
+        self.pattern = pattern  # a full-match regular expression, compiled by its first use (cold start)
         self.rule = rule
         self.json_object = json_object
         self.document = document

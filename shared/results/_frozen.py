@@ -1,30 +1,31 @@
-"""Fast construction of frozen slots dataclasses on the parsing hot path.
+"""Fast construction of frozen slots value classes (``@valueclass(slots=True)``) on the parsing hot path.
 
-A ``@dataclass(frozen=True, slots=True)`` ``__init__`` stores each field with ``object.__setattr__(self, name, v)``
-(the class's own ``__setattr__`` refuses mutation): one Python-level call per field, about 4× the cost of a plain
-slot store. :func:`positional_builder` returns a function that creates the same instance by plain slot stores on a
-private subclass with the default ``__setattr__`` and then sets ``__class__`` to the dataclass (same slots, so the
-layouts are compatible). The result is an ordinary instance of the dataclass: same type, equality, hash, ``repr``,
-``dataclasses.fields``/``replace``, and mutation is refused as before. The dataclass's own constructor stays the
-public one (keywords, defaults); the builder is positional and takes every field, ``init=False`` ones included.
+A frozen class's ``__init__`` stores each field with ``object.__setattr__(self, name, v)`` (the class's own
+``__setattr__`` refuses mutation): one Python-level call per field, several times the cost of a plain slot store.
+:func:`positional_builder` returns a function that creates the same instance by plain slot stores on a private
+subclass with the default ``__setattr__`` and then sets ``__class__`` to the value class (same slots, so the
+layouts are compatible). The result is an ordinary instance of the class: same type, equality, hash, ``repr``,
+``values.fields``/``replace``, and mutation is refused as before. The class's own constructor stays the public one
+(keywords, defaults); the builder is positional and takes every field, ``init=False`` ones included.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any, TypeVar
+
+from shared import values
 
 T = TypeVar("T")
 
 
 def positional_builder(cls: type[T]) -> Callable[..., T]:
-    """``build(*values)``: an instance of the frozen slots dataclass ``cls`` with its fields (all of them, in
-    declaration order) set to ``values``, without the per-field ``object.__setattr__`` of the generated ``__init__``.
+    """``build(*values)``: an instance of the frozen slots value class ``cls`` with its fields (all of them, in
+    declaration order) set to ``values``, without the per-field ``object.__setattr__`` of the shared ``__init__``.
     """
-    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    names = [f.name for f in values.fields(cls)] if values.is_value_class(cls) else []
     if not names or set(getattr(cls, "__slots__", ())) != set(names):
-        raise TypeError(f"{cls.__name__} is not a slots dataclass")
+        raise TypeError(f"{cls.__name__} is not a slots value class")
     # The default setattr and delattr (one type slot serves both: with either in Python every store calls it):
     # instances of the builder class take plain slot stores.
     namespace: dict[str, Any] = {"__slots__": (), "__setattr__": object.__setattr__, "__delattr__": object.__delattr__}

@@ -63,29 +63,12 @@ def _split_words(text: str) -> list[str]:
     return text.split()
 
 
-# Fast path for ``YYYY-MM-DD`` / ``YYYY/MM/DD`` / ``YYYY.MM.DD``: the ``MM?DD`` tail (separators included) of every
-# possible month/day → its ``-MM-DD`` output; 29 February still needs the year's leap check.
-_MONTH_DAY = {
-    f"{sep}{month:02d}{sep}{day:02d}": f"-{month:02d}-{day:02d}"
-    for sep in "-/." for month in range(1, 13) for day in range(1, _DAYS_IN_MONTH[month] + 1)
-}
-_YEAR_DIGITS = frozenset("123456789")  # a year's first digit: 1000..9999
-
-
 def parse_date(text: str) -> str | None:
     """``text`` as ``YYYY-MM-DD``, or ``None`` when it is not a (possible) date in an accepted format."""
     s = text.strip()
     n = len(s)
     if n == 10:  # YYYY-MM-DD, YYYY/MM/DD, YYYY.MM.DD (what the vendor mostly prints)
-        tail = _MONTH_DAY.get(s[4:])
-        if tail is not None:
-            year = s[:4]
-            if s[0] in _YEAR_DIGITS and year.isascii() and year.isdigit():
-                if tail == "-02-29" and _format(int(year), 2, 29, check_only=True) is None:
-                    return None
-                return s if s[4] == "-" else year + tail
-            return None  # not a year: the general path below would reject it too
-        sep = s[4]  # digits but not a possible month/day (2023-02-30), or not digits: as before
+        sep = s[4]
         if sep in "-/." and s[7] == sep:
             year, month, day = s[:4], s[5:7], s[8:]
             if s.isascii() and (year + month + day).isdigit():

@@ -28,12 +28,12 @@ identity for undocumented ones. Rules (see docs in the report / architecture):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from shared import doctypes
 from shared.results._frozen import positional_builder
 from shared.results.dates import parse_date, split_period
+from shared.values import valueclass
 
 # camelCase output name -> vendor field names, first non-empty wins
 _DOCUMENT_NUMBER = ("idNumber", "passportNo", "documentNumber", "idNo", "cardNo", "permitNumber")
@@ -68,7 +68,7 @@ _SEX_MAP = {
 _ICAO_ONE_LETTER = {"D": "DEU", "D<<": "DEU"}  # ICAO Doc 9303 Part 3: Germany's code in passports
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@valueclass(slots=True)
 class Identity:
     """The normalised identity. All values are text as printed (stripped) except the normalisations above.
 

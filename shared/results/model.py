@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, Union
 
 from shared import jsonutil, products
@@ -19,6 +18,7 @@ from shared.results.identity import Identity, build_identity, guess_doc_type
 from shared.results.images import FACE_KEYS, ID_BACK_KEYS, ID_FRONT_KEYS, IMAGE_KEYS, Image, Images, find_image
 from shared.status import Status
 from shared.subcodes import sub_code_meaning
+from shared.values import field, valueclass
 
 # A parsed ``Ext*Info`` value: the JSON object/array when the vendor's string holds JSON, else the raw string.
 ExtValue = Union[dict[str, Any], list[Any], str, None]  # noqa: UP007 (a runtime alias: `|` needs 3.10 objects)
@@ -35,7 +35,7 @@ def sub_code_description(sub_code: str | None) -> str | None:
     return sub_code_meaning(sub_code)
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass(slots=True)
 class SpoofInfo:
     """``ExtIdInfo.spoofInfo``. ``spoof_result`` is the vendor's ``spoofResult`` Y → True, N → False, else None
     (kept as the vendor's flag, not reinterpreted); ``raw`` is the whole object (e.g. five-category results)."""
@@ -48,7 +48,7 @@ class SpoofInfo:
         return {"spoofResult": self.spoof_result, "spoofTypes": list(self.spoof_types)}
 
 
-@dataclass(frozen=True, slots=True)
+@valueclass(slots=True)
 class FaceInfo:
     """``ExtFaceInfo``: the liveness and face verdicts. Y/N flags as bools, scores as floats (the vendor's scale);
     ``raw`` is the object without its image fields (every other key the vendor sends stays there).
@@ -81,7 +81,7 @@ class FaceInfo:
         }
 
 
-_new_spoof = positional_builder(SpoofInfo)  # the dataclasses positionally, all fields, without the frozen __init__
+_new_spoof = positional_builder(SpoofInfo)  # the value classes positionally, all fields, without the frozen __init__
 _new_face = positional_builder(FaceInfo)
 
 _MISSING: Any = object()
@@ -92,7 +92,7 @@ _MISSING: Any = object()
 _EMPTY_CACHE: list[Any] = [_MISSING] * 13
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@valueclass(slots=True, eq=False)
 class CheckResultResponse:
     """One parsed CheckResult response. ``repr`` shows no personal data.
 

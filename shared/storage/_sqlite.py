@@ -8,7 +8,6 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from shared.values import valueclass
 
@@ -46,8 +45,8 @@ class SqliteDatabase:
     """
 
     def __init__(self, path: str | os.PathLike[str], schema: str, *, max_idle: int = MAX_IDLE_CONNECTIONS) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = os.fspath(path)
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         self.max_idle = max_idle
         self._lock = threading.Lock()
         self._idle: list[sqlite3.Connection] = []

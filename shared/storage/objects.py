@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
-from pathlib import Path
 
 from .errors import InvalidKey, ObjectNotFound
 
 MAX_KEY_LENGTH = 1023  # OSS's limit, in UTF-8 bytes
 _TMP_SUFFIX = ".kyc-tmp"
+_UNSAFE_CHARACTER = r"[\x00-\x1f\x7f\\]"  # control characters and the backslash
 
 
 def validate_key(key: str) -> str:
@@ -25,7 +26,7 @@ def validate_key(key: str) -> str:
         raise InvalidKey("too long")
     if key.startswith("/"):
         raise InvalidKey("leading slash")
-    if "\\" in key or any(ord(c) < 0x20 or ord(c) == 0x7F for c in key):
+    if re.search(_UNSAFE_CHARACTER, key):
         raise InvalidKey("backslash or control character")
     if any(part in {"", ".", ".."} for part in key.split("/")):
         raise InvalidKey("empty, '.' or '..' segment")
@@ -50,21 +51,23 @@ class DirectoryObjectStore:
     """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = Path(root).resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
+        # os.path, not pathlib: cheaper to import (cold start) and to use on every put
+        self.root = os.path.realpath(root).rstrip(os.sep) or os.sep
+        os.makedirs(self.root, exist_ok=True)
 
-    def _path(self, key: str) -> Path:
-        path = self.root.joinpath(*validate_key(key).split("/"))
+    def _path(self, key: str) -> str:
+        path = os.path.join(self.root, *validate_key(key).split("/"))
         # Defence in depth: validation already excludes '..', but never touch anything outside the root.
-        if self.root not in path.parents:
+        if not os.path.normpath(path).startswith(self.root + os.sep):
             raise InvalidKey("outside the store")
         return path
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         path = self._path(key)
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}{_TMP_SUFFIX}")
+        directory, name = os.path.split(path)
+        tmp = os.path.join(directory, f".{name}.{secrets.token_hex(8)}{_TMP_SUFFIX}")
         for attempt in range(3):  # a concurrent delete may prune the directory between mkdir and open
-            path.parent.mkdir(parents=True, exist_ok=True)
+            os.makedirs(directory, exist_ok=True)
             try:
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 break
@@ -79,24 +82,25 @@ class DirectoryObjectStore:
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+                os.unlink(tmp)
             raise
-        _fsync_dir(path.parent)
+        _fsync_dir(directory)
 
     def get(self, key: str) -> bytes:
         try:
-            return self._path(key).read_bytes()
+            with open(self._path(key), "rb") as fh:
+                return fh.read()
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise ObjectNotFound() from None
 
     def exists(self, key: str) -> bool:
-        return self._path(key).is_file()
+        return os.path.isfile(self._path(key))
 
     def list(self, prefix: str) -> list[str]:
         validate_prefix(prefix)
         keys: list[str] = []
         for dirpath, _dirnames, filenames in os.walk(self.root):
-            rel_dir = Path(dirpath).relative_to(self.root).as_posix()
+            rel_dir = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
             for name in filenames:
                 if name.endswith(_TMP_SUFFIX):
                     continue
@@ -108,32 +112,32 @@ class DirectoryObjectStore:
     def delete(self, key: str) -> None:
         path = self._path(key)
         with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-            path.unlink()
-        self._prune(path.parent)
+            os.unlink(path)
+        self._prune(os.path.dirname(path))
 
     def delete_prefix(self, prefix: str) -> int:
         count = 0
         for key in self.list(prefix):
             path = self._path(key)
             try:
-                path.unlink()
+                os.unlink(path)
             except FileNotFoundError:
                 continue
             count += 1
-            self._prune(path.parent)
+            self._prune(os.path.dirname(path))
         return count
 
-    def _prune(self, directory: Path) -> None:
+    def _prune(self, directory: str) -> None:
         """Remove now-empty directories up to (not including) the root."""
-        while directory != self.root and self.root in directory.parents:
+        while directory.startswith(self.root + os.sep):
             try:
-                directory.rmdir()
+                os.rmdir(directory)
             except OSError:
                 return
-            directory = directory.parent
+            directory = os.path.dirname(directory)
 
 
-def _fsync_dir(directory: Path) -> None:
+def _fsync_dir(directory: str) -> None:
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:  # pragma: no cover - platforms without directory fds

@@ -9,8 +9,8 @@ a function's ``initialize`` fails fast on a bad setting without paying for an SD
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from shared.config import ConfigError, Env, env_required, env_str, environ, http_url
@@ -33,7 +33,7 @@ OBJECTS_DIR = "objects"
 @valueclass
 class StorageSettings:
     backend: Backend = "local"
-    data_dir: Path = Path(".kyc-data")
+    data_dir: str | os.PathLike[str] = ".kyc-data"
     tablestore_endpoint: str | None = None
     tablestore_instance: str | None = None
     tablestore_table: str = "kyc_transactions"
@@ -63,7 +63,7 @@ class StorageSettings:
         if backend == "local":
             return cls(
                 backend="local",
-                data_dir=Path(env_str(env, "KYC_DATA_DIR", ".kyc-data") or ".kyc-data"),
+                data_dir=env_str(env, "KYC_DATA_DIR", ".kyc-data") or ".kyc-data",
                 queue_names=queue_names,
             )
         if backend != "aliyun":
@@ -119,7 +119,7 @@ def open_transaction_store(settings: StorageSettings) -> TransactionStore:
     if settings.backend == "local":
         from .sqlite_store import SqliteTransactionStore  # noqa: PLC0415
 
-        return SqliteTransactionStore(settings.data_dir / TRANSACTIONS_FILE)
+        return SqliteTransactionStore(os.path.join(settings.data_dir, TRANSACTIONS_FILE))
     from .tablestore_store import TablestoreTransactionStore  # noqa: PLC0415
 
     return TablestoreTransactionStore(
@@ -136,7 +136,7 @@ def open_object_store(settings: StorageSettings) -> ObjectStore:
     if settings.backend == "local":
         from .objects import DirectoryObjectStore  # noqa: PLC0415
 
-        return DirectoryObjectStore(settings.data_dir / OBJECTS_DIR)
+        return DirectoryObjectStore(os.path.join(settings.data_dir, OBJECTS_DIR))
     from .oss import OssObjectStore  # noqa: PLC0415
 
     return OssObjectStore(
@@ -156,7 +156,7 @@ def open_queue(settings: StorageSettings, name: str) -> Queue:
     if settings.backend == "local":
         from .sqlite_queue import SqliteQueue  # noqa: PLC0415
 
-        return SqliteQueue(settings.data_dir / QUEUES_FILE, queue_name)
+        return SqliteQueue(os.path.join(settings.data_dir, QUEUES_FILE), queue_name)
     from .mns import MnsQueue  # noqa: PLC0415
 
     return MnsQueue(settings._aliyun(settings.mns_endpoint, "KYC_MNS_ENDPOINT"), queue_name, settings._credentials())

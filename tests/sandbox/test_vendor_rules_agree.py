@@ -28,7 +28,7 @@ def test_the_client_and_the_sandbox_enumerate_the_same_initialize_parameters() -
 
 def test_scene_code_format_is_the_same() -> None:
     scene = INITIALIZE_SWITCHES.by_parameter["SceneCode"]
-    assert scene.pattern is not None and scene.pattern.pattern == vendor.SCENE_CODE.pattern
+    assert scene.pattern is not None and scene.pattern == vendor.SCENE_CODE.pattern
 
 
 @pytest.mark.parametrize("value", SAMPLE_IDS)

@@ -62,7 +62,7 @@ def test_put_again_replaces_content(objects: ObjectStore) -> None:
 
 def test_put_leaves_no_temporary_files(directory: DirectoryObjectStore) -> None:
     directory.put("a/b/c", b"x", "text/plain")
-    assert [p.name for p in (directory.root / "a" / "b").iterdir()] == ["c"]
+    assert [p.name for p in (Path(directory.root) / "a" / "b").iterdir()] == ["c"]
 
 
 def test_failed_write_keeps_old_content(directory: DirectoryObjectStore, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -108,7 +108,7 @@ def test_delete_prefix_removes_emptied_directories(directory: DirectoryObjectSto
     for key in ("r/1/a", "r/1/b", "r/2/a"):
         directory.put(key, b"x", "text/plain")
     directory.delete_prefix("r/1/")
-    assert not (directory.root / "r" / "1").exists()
+    assert not (Path(directory.root) / "r" / "1").exists()
 
 
 def test_delete_missing_is_not_an_error(objects: ObjectStore) -> None:

@@ -38,7 +38,7 @@ ALIYUN = {
 
 def test_default_backend_is_local_in_kyc_data() -> None:
     settings = StorageSettings.from_env({})
-    assert (settings.backend, settings.data_dir) == ("local", Path(".kyc-data"))
+    assert (settings.backend, settings.data_dir) == ("local", ".kyc-data")
 
 
 def test_unknown_backend_is_a_config_error_naming_the_variable() -> None:

@@ -68,7 +68,7 @@ def check_data_dir(settings: StorageSettings) -> Finding:
     """``KYC_DATA_DIR`` is a directory this process can create files in (a temporary file, removed at once), or
     does not exist yet under a parent where it can be created."""
     name = "storage.data-dir"
-    directory = settings.data_dir.resolve()
+    directory = Path(settings.data_dir).resolve()
     if directory.exists() and not directory.is_dir():
         return problem(name, f"{directory} is not a directory", "point KYC_DATA_DIR at a directory")
     probe_in = directory
