@@ -6,8 +6,8 @@ import pickle
 
 import pytest
 
-from shared.results import FaceInfo, Identity, SpoofInfo, parse_check_result, parse_date
 from shared import values
+from shared.results import FaceInfo, Identity, SpoofInfo, parse_check_result, parse_date
 from shared.results._frozen import positional_builder
 from tests.test_results_support import make_body
 
