@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import io
-import ipaddress
 import socket
 import threading
 import time
@@ -62,12 +61,10 @@ def lookup(host: str, port: int, timeout: float | None = None) -> AddrInfo:
     ``TimeoutError`` (an address literal is answered at once, without a thread)."""
     if timeout is None:
         return _getaddrinfo(host, port)
-    try:
-        ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
+    try:  # an address literal needs no lookup (AI_NUMERICHOST fails at once for a name; no ipaddress import)
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
+    except socket.gaierror:
         pass
-    else:
-        return _getaddrinfo(host, port)
     outcome: list[AddrInfo | OSError] = []
 
     def resolve() -> None:
