@@ -3,9 +3,10 @@
 Order of effects: the URL is checked (:mod:`shared.urls`: no control, whitespace or invisible characters), the
 host resolved, every address checked against the target policy, a connection made to the address we checked (no
 DNS rebinding between the check and the request), the request sent, the status line and headers read, then a
-little of the body drained. All of it runs against **one deadline** (``timeout`` seconds from the call): every
-blocking step waits at most for what is left of it, so a subscriber that answers one byte every few seconds is
-cut off at the deadline instead of holding the delivery for as long as it keeps dripping. Once the status line
+little of the body drained. All of it runs against **one deadline** (``timeout`` seconds from the call,
+:mod:`shared.http_deadline`): every blocking step waits at most for what is left of it, so a subscriber that
+answers one byte every few seconds is cut off at the deadline instead of holding the delivery for as long as it
+keeps dripping. Once the status line
 and the headers are in, the verdict is made; the body is drained only while the deadline allows.
 
 No retries here: the notifier owns the schedule. Kept to ``http.client`` on purpose: the notifier's cold start
@@ -16,17 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import io
 import ipaddress
-import socket
-import ssl
-import threading
 import time
-from collections.abc import Callable
 from email.utils import parsedate_to_datetime
-from typing import Any
 from urllib.parse import SplitResult
 
+from shared.http_deadline import Deadline, DeadlineHTTPConnection, DeadlineHTTPSConnection, lookup
 from shared.urls import UnsafeUrl, check_url, plain_http_allowed
 from shared.values import valueclass
 
@@ -52,93 +48,6 @@ class TargetPolicy:
     require_https: bool = True
 
 
-class Deadline:
-    """One clock for a whole delivery: each blocking step is given what is left of it as its timeout."""
-
-    def __init__(self, seconds: float, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self.expires_at = clock() + seconds
-
-    def remaining(self) -> float:
-        """Seconds left; raises ``TimeoutError`` once the deadline has passed."""
-        left = self.expires_at - self._clock()
-        if left <= 0:
-            raise TimeoutError("delivery deadline passed")
-        return left
-
-
-class _DeadlineReader(io.RawIOBase):
-    def __init__(self, sock: socket.socket, deadline: Deadline) -> None:
-        self._sock = sock
-        self._deadline = deadline
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        self._sock.settimeout(self._deadline.remaining())
-        return self._sock.recv_into(buffer)
-
-
-class _DeadlineSocket:
-    """The socket as ``http.client`` uses it (``sendall``, ``makefile``, ``close``), each wait bounded by the
-    deadline rather than by a timeout per read: a read timeout restarts with every byte that arrives."""
-
-    def __init__(self, sock: socket.socket, deadline: Deadline) -> None:
-        self._sock = sock
-        self._deadline = deadline
-
-    def sendall(self, data: bytes) -> None:
-        self._sock.settimeout(self._deadline.remaining())  # sendall's timeout bounds the whole call (3.5+)
-        self._sock.sendall(data)
-
-    def makefile(self, mode: str, *args: Any, **kwargs: Any) -> io.BufferedReader:
-        return io.BufferedReader(_DeadlineReader(self._sock, self._deadline))
-
-    def close(self) -> None:
-        self._sock.close()
-
-
-class _PinnedHTTPConnection(http.client.HTTPConnection):
-    """Connects to an address chosen in advance while the Host header keeps the URL's name."""
-
-    def __init__(self, host: str, port: int, address: str, deadline: Deadline) -> None:
-        super().__init__(host, port)
-        self._address = address
-        self._deadline = deadline
-
-    def _connect_raw(self) -> socket.socket:
-        return socket.create_connection((self._address, self.port), self._deadline.remaining())
-
-    def connect(self) -> None:
-        self.sock = _DeadlineSocket(self._connect_raw(), self._deadline)
-
-
-class _PinnedHTTPSConnection(_PinnedHTTPConnection):
-    default_port = http.client.HTTPS_PORT
-
-    def connect(self) -> None:
-        raw = self._connect_raw()
-        try:
-            # The handshake runs under one timeout for all its round trips (ssl's own deadline, Python 3.5+).
-            raw.settimeout(self._deadline.remaining())
-            tls = _tls_context().wrap_socket(raw, server_hostname=self.host)
-        except BaseException:
-            raw.close()
-            raise
-        self.sock = _DeadlineSocket(tls, self._deadline)
-
-
-_TLS_CONTEXT: ssl.SSLContext | None = None
-
-
-def _tls_context() -> ssl.SSLContext:
-    global _TLS_CONTEXT  # noqa: PLW0603 - built once per instance: loading the CA store costs milliseconds
-    if _TLS_CONTEXT is None:
-        _TLS_CONTEXT = ssl.create_default_context()
-    return _TLS_CONTEXT
-
-
 def is_public_address(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address):
@@ -161,45 +70,13 @@ def resolve_target(host: str, port: int, policy: TargetPolicy, *, timeout: float
 
     With ``timeout``, a lookup still unanswered after that many seconds raises ``TimeoutError`` (``getaddrinfo``
     itself has no timeout; the resolver's own gives up later and ends the helper thread)."""
-    infos = _getaddrinfo(host, port) if timeout is None else _getaddrinfo_within(host, port, timeout)
+    infos = lookup(host, port, timeout)
     addresses = [str(info[4][0]) for info in infos]
     if not addresses:
         raise OSError("no address")
     if not policy.allow_private and not all(is_public_address(a) for a in addresses):
         raise PermissionError("target resolves to a private, loopback or link-local address")
     return addresses[0]
-
-
-_AddrInfo = list[tuple[Any, Any, Any, Any, Any]]
-
-
-def _getaddrinfo(host: str, port: int) -> _AddrInfo:
-    return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-
-
-def _getaddrinfo_within(host: str, port: int, timeout: float) -> _AddrInfo:
-    try:
-        ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        pass
-    else:
-        return _getaddrinfo(host, port)  # a literal address: answered without a lookup
-    outcome: list[_AddrInfo | OSError] = []
-
-    def lookup() -> None:
-        try:
-            outcome.append(_getaddrinfo(host, port))
-        except OSError as exc:
-            outcome.append(exc)
-
-    worker = threading.Thread(target=lookup, name="webhook-dns", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if not outcome:
-        raise TimeoutError("name lookup timed out")
-    if isinstance(outcome[0], OSError):
-        raise outcome[0]
-    return outcome[0]
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -271,8 +148,9 @@ def post_webhook(
     except TargetRefused as refused:
         return DeliveryResult(ok=False, error=refused.error, permanent=refused.permanent)
     parts, host, port = target.parts, target.host, target.port
-    connection_class = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
-    connection = connection_class(host, port, target.address, deadline)
+    # Connect to the address the guard checked (no DNS rebinding between the check and the request).
+    connection_class = DeadlineHTTPSConnection if parts.scheme == "https" else DeadlineHTTPConnection
+    connection = connection_class(host, port, deadline, address=target.address)
     path = parts.path or "/"
     if parts.query:
         path = f"{path}?{parts.query}"

@@ -1,9 +1,39 @@
-"""Real servers on 127.0.0.1 for tests that need a misbehaving peer (a subscriber that drips its answer)."""
+"""Real servers on 127.0.0.1 for tests that need a misbehaving peer (a subscriber that drips its answer), and a
+certificate for TLS on loopback."""
 
 from __future__ import annotations
 
 import socket
 import threading
+from pathlib import Path
+
+
+def localhost_certificate(directory: Path) -> tuple[str, str]:
+    """``(cert.pem, key.pem)`` in ``directory``: a self-signed certificate for ``localhost`` (cryptography comes with
+    the Alibaba Cloud SDK core)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return str(cert_path), str(key_path)
 
 
 class DrippingServer:

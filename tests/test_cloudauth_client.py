@@ -22,6 +22,7 @@ from shared.cloudauth import (
     TransactionIdInvalid,
     TransportError,
 )
+from tests.loopback import localhost_certificate
 from tests.test_cloudauth_fakeserver import AK, SECRET, FakeCloudAuth, Reply, error_body, fake
 
 __all__ = ["fake"]  # the fixture
@@ -423,6 +424,79 @@ def test_concurrent_calls_share_the_client_safely(fake: FakeCloudAuth) -> None:
     assert all(s.signature_ok for s in fake.requests)
     assert len({s.nonce for s in fake.requests}) == 30
     assert fake.connections <= 6
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    return localhost_certificate(tmp_path_factory.mktemp("tls"))
+
+
+def test_an_https_endpoint_is_verified_and_its_connection_reused(
+    fake: FakeCloudAuth, tls_files: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ssl
+
+    import shared.http_deadline
+
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_side.load_cert_chain(*tls_files)
+    fake._server.socket = server_side.wrap_socket(fake._server.socket, server_side=True)
+    monkeypatch.setattr(shared.http_deadline, "_tls_context", ssl.create_default_context(cafile=tls_files[0]))
+    client = client_for(fake, endpoint=fake.url.replace("http://127.0.0.1", "https://localhost"))
+    client.check_result("biz0001", "txn1")
+    client.check_result("biz0001", "txn1")
+    assert fake.connections == 1 and client.connections_opened == 1
+    assert all(s.signature_ok for s in fake.requests) and len(fake.requests) == 2
+
+
+# --- one deadline per call: a dripping endpoint ------------------------------------------------------------
+
+DRIP = 0.1  # seconds between two bytes of a dripped answer: each read waits far less than the 5 s read timeout
+
+
+@pytest.mark.parametrize("operation", ["check_result", "initialize"])
+def test_an_answer_dripped_below_the_read_timeout_ends_at_the_call_s_deadline_as_a_timeout(
+    fake: FakeCloudAuth, operation: str
+) -> None:
+    fake.reply(Reply(kind="drip", interval=DRIP))
+    # Backoff 0.5 s: a retry would have to start 0.5 s before the deadline, so none does once the drip is cut there.
+    client = client_for(fake, call_deadline=1.0, read_timeout=5.0, backoff_base=1.0, backoff_cap=1.0)
+    started = time.monotonic()
+    with pytest.raises(TransportError) as info:
+        if operation == "initialize":
+            client.initialize(request())
+        else:
+            client.check_result("biz0001", "txn1")
+    assert time.monotonic() - started < 1.0 + 1.5
+    assert info.value.maybe_sent and "timeout" in info.value.message
+    [(sent, total)] = fake.dripped
+    assert total * DRIP >= 20 and sent < total  # the whole answer would have taken 20 s or more
+    assert len(fake.requests) == 1  # no retry starts past the deadline
+
+
+def test_a_pooled_connection_serves_the_next_call_under_that_call_s_deadline(fake: FakeCloudAuth) -> None:
+    fake.reply(Reply(), Reply(kind="drip", interval=DRIP))
+    client = client_for(fake, call_deadline=1.0, read_timeout=5.0, max_attempts=1)
+    client.check_result("biz0001", "txn1")
+    time.sleep(1.2)  # the first call's deadline has passed while its connection waits in the pool
+    started = time.monotonic()
+    with pytest.raises(TransportError) as info:
+        client.check_result("biz0001", "txn1")
+    elapsed = time.monotonic() - started
+    assert fake.connections == 1 and client.connections_opened == 1 and len(fake.requests) == 2
+    assert "timeout" in info.value.message and fake.dripped[0][0] > 0
+    # Under the first call's deadline it would have failed at once; under none, the drip would hold it for 20 s.
+    assert 0.9 <= elapsed < 1.0 + 1.5
+
+
+def test_a_connection_cut_off_at_the_deadline_is_closed_and_never_reused(fake: FakeCloudAuth) -> None:
+    fake.reply(Reply(kind="drip", interval=DRIP))
+    client = client_for(fake, call_deadline=1.0, read_timeout=5.0, max_attempts=1)
+    with pytest.raises(TransportError):
+        client.check_result("biz0001", "txn1")
+    fake.wait_closed(1, timeout=5.0)  # closed by the client: the server's next byte had nowhere to go
+    assert client.check_result("biz0001", "txn1")["Code"] == "Success"
+    assert fake.connections == 2 and client.connections_opened == 2
 
 
 def test_from_env_builds_a_working_client(fake: FakeCloudAuth) -> None:

@@ -30,8 +30,11 @@ SECRET = "test-access-key-secret"
 class Reply:
     status: int = 200
     body: Any = None  # dict/list → JSON, bytes/str → sent as is, None → the action's success body
-    kind: str = "respond"  # respond | reset (RST after reading the request) | hang | close_after (respond, then close)
+    # respond | reset (RST after reading the request) | hang | close_after (respond, then close) | drip (the whole
+    # answer, status line to last body byte, one byte every ``interval`` seconds; the connection is kept alive after)
+    kind: str = "respond"
     content_type: str = "application/json;charset=utf-8"
+    interval: float = 0.1
 
 
 def error_body(code: str, message: str = "problem described by the vendor") -> dict[str, Any]:
@@ -73,6 +76,7 @@ class _State:
     requests: list[Seen] = field(default_factory=list)
     connections: int = 0
     closed: int = 0
+    dripped: list[tuple[int, int]] = field(default_factory=list)  # per drip reply: (bytes sent, bytes in the answer)
     lock: threading.Condition = field(default_factory=threading.Condition)
     release: threading.Event = field(default_factory=threading.Event)
 
@@ -139,6 +143,11 @@ class _Handler(BaseHTTPRequestHandler):
         data = body_out if isinstance(body_out, bytes) else body_out.encode() if isinstance(body_out, str) else (
             jsonutil.dumps(body_out)
         )
+        if reply.kind == "drip":
+            head = (f"HTTP/1.1 {reply.status} {self.responses[reply.status][0]}\r\n"
+                    f"Content-Type: {reply.content_type}\r\nContent-Length: {len(data)}\r\n\r\n")  # fmt: skip
+            self._drip(head.encode() + data, reply.interval)
+            return
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(data)))
@@ -146,6 +155,23 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
         if reply.kind == "close_after":
             self.close_connection = True
+
+    def _drip(self, answer: bytes, interval: float) -> None:
+        state = self.server.state
+        with state.lock:
+            index = len(state.dripped)
+            state.dripped.append((0, len(answer)))
+        for sent in range(len(answer)):
+            if state.release.wait(interval):  # the fake is shutting down
+                self.close_connection = True
+                return
+            try:
+                self.wfile.write(answer[sent : sent + 1])
+            except OSError:  # the client hung up
+                self.close_connection = True
+                return
+            with state.lock:
+                state.dripped[index] = (sent + 1, len(answer))
 
 
 class _Server(ThreadingHTTPServer):
@@ -190,6 +216,11 @@ class FakeCloudAuth:
     def requests(self) -> list[Seen]:
         with self.state.lock:
             return list(self.state.requests)
+
+    @property
+    def dripped(self) -> list[tuple[int, int]]:
+        with self.state.lock:
+            return list(self.state.dripped)
 
     @property
     def connections(self) -> int:

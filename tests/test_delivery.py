@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from shared.delivery import TargetPolicy, is_public_address, parse_retry_after, post_webhook, resolve_target
-from tests.loopback import DrippingServer
+from tests.loopback import DrippingServer, localhost_certificate
 
 LOCAL = TargetPolicy(allow_private=True, require_https=False)
 Reply = Callable[[BaseHTTPRequestHandler], None]
@@ -295,7 +295,7 @@ def test_a_2xx_whose_body_drips_counts_as_delivered_and_ends_at_the_deadline(
 
 
 def test_connect_send_and_response_share_one_deadline() -> None:
-    from shared.delivery import Deadline
+    from shared.http_deadline import Deadline
 
     clock = [100.0]
     deadline = Deadline(2.0, clock=lambda: clock[0])
@@ -312,40 +312,16 @@ def test_connect_send_and_response_share_one_deadline() -> None:
 
 @pytest.fixture(scope="module")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    """A self-signed certificate for ``localhost`` (cryptography comes with the Alibaba Cloud SDK core)."""
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .sign(key, hashes.SHA256())
-    )  # fmt: skip
-    directory = tmp_path_factory.mktemp("tls")
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return str(cert_path), str(key_path)
+    return localhost_certificate(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture
 def localhost_v4(monkeypatch: pytest.MonkeyPatch) -> None:
     """``localhost`` is 127.0.0.1, where the test servers listen (some machines answer ::1 first)."""
-    import shared.delivery
+    import shared.http_deadline
 
-    real = shared.delivery._getaddrinfo
-    monkeypatch.setattr(shared.delivery, "_getaddrinfo",
+    real = shared.http_deadline._getaddrinfo
+    monkeypatch.setattr(shared.http_deadline, "_getaddrinfo",
                         lambda host, port: real("127.0.0.1" if host == "localhost" else host, port))  # fmt: skip
 
 
@@ -353,10 +329,10 @@ def localhost_v4(monkeypatch: pytest.MonkeyPatch) -> None:
 def trust_local_cert(tls_files: tuple[str, str], monkeypatch: pytest.MonkeyPatch, localhost_v4: None) -> None:
     import ssl
 
-    import shared.delivery
+    import shared.http_deadline
 
     context = ssl.create_default_context(cafile=tls_files[0])
-    monkeypatch.setattr(shared.delivery, "_TLS_CONTEXT", context)
+    monkeypatch.setattr(shared.http_deadline, "_tls_context", context)
 
 
 def test_https_delivery_verifies_the_certificate_of_the_url_host_on_the_pinned_address(

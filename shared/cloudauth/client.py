@@ -12,6 +12,11 @@ Retries (full-jitter exponential backoff, a fresh nonce and timestamp per attemp
 * HTTP 5xx / ``InternalError`` and failures after the request was written (reset, read timeout): only for the
   idempotent CheckResult and DeleteVerifyResult. Never for Initialize: every Initialize the vendor processes is a
   billed transaction, so an Initialize that may have arrived is reported (``TransportError.maybe_sent``) instead.
+
+One deadline per call (``CLOUDAUTH_CALL_DEADLINE``), attempts and backoffs included: every blocking step of an
+attempt (connect, TLS handshake, sending, the status line, headers and the whole body) waits at most for what is
+left of it (:mod:`shared.http_deadline`), so an endpoint dripping its answer cannot hold a call past it; a call cut
+off by it is a ``TransportError`` mentioning the timeout, and no retry (nor its backoff) starts that would end past it.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from urllib.parse import urlsplit
 
 from shared import jsonutil
 from shared.config import Env
+from shared.http_deadline import Deadline
 from shared.log import get_logger
 from shared.signing import Credentials, canonical_query_string, percent_encode, sign_acs3_request, sign_v1_params
 
@@ -65,8 +71,9 @@ def _yes_no(name: str, value: bool | str) -> str:
 class CloudAuthClient:
     """Thread-safe client. ``sleep``, ``rand`` and ``clock`` are injectable (tests); backoff comes from the settings.
 
-    Every call has a deadline (``call_deadline``, ``CLOUDAUTH_CALL_DEADLINE``): each attempt's connect and read
-    timeouts are cut to what is left of it, and no retry starts (nor its backoff) that would end past it."""
+    Every call has a deadline (``call_deadline``, ``CLOUDAUTH_CALL_DEADLINE``, on ``clock``): each step of each
+    attempt waits at most for what is left of it (the connect and read timeouts cap single steps within it), and
+    no retry starts (nor its backoff) that would end past it."""
 
     def __init__(
         self,
@@ -206,18 +213,18 @@ class CloudAuthClient:
         action = operation.action
         query = {k: v for k, v in params.items() if k not in operation.body}
         form = {k: v for k, v in params.items() if k in operation.body}
-        deadline = self._clock() + self.settings.call_deadline
+        deadline = Deadline(self.settings.call_deadline, clock=self._clock)
         attempt = 0
         while True:
             attempt += 1
             try:
-                status, data = self._send(action, query, form, budget=deadline - self._clock())
+                status, data = self._send(action, query, form, deadline=deadline)
                 return _decode(status, data)
             except CloudAuthError as err:
                 if attempt >= self.settings.max_attempts or not self.should_retry(err, idempotent=idempotent):
                     raise
                 delay = self.backoff(attempt)
-                if self._clock() + delay >= deadline:  # no time left for another attempt: the last error stands
+                if self._clock() + delay >= deadline.expires_at:  # no time left for another attempt: it stands
                     raise
                 log.warning(
                     "cloudauth call failed; retrying",
@@ -261,13 +268,16 @@ class CloudAuthClient:
         return ("/?" + query_string) if query_string else "/", body, headers
 
     def _send(
-        self, action: str, query: Mapping[str, str], form: Mapping[str, str], *, budget: float | None = None
+        self, action: str, query: Mapping[str, str], form: Mapping[str, str], *, deadline: Deadline
     ) -> tuple[int, bytes]:
-        """One attempt; ``budget``: the seconds left of the call's deadline (cuts the connect and read timeouts)."""
+        """One attempt under the call's ``deadline``. Order of effects: a connection taken from the pool (bound to
+        ``deadline``) or opened, the signed request sent, the status line, headers and whole body read; then the
+        connection goes back to the pool only if the answer was read to the end and the server keeps it open; a
+        failed exchange closes it, so a connection cut off mid-answer (deadline, timeout, reset) is never reused."""
         path, body, headers = self._signed(action, query, form)
-        conn = self._pool.acquire()
+        conn = self._pool.acquire(deadline)
         try:
-            self._pool.connect(conn, budget=budget)
+            self._pool.connect(conn)
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
             raise TransportError(f"could not connect to the endpoint ({_describe(exc)})", maybe_sent=False) from None
@@ -284,7 +294,9 @@ class CloudAuthClient:
             data = response.read(MAX_RESPONSE_BYTES + 1)
         except TimeoutError:
             conn.close()
-            raise TransportError("timed out waiting for the response (read timeout)", maybe_sent=True) from None
+            raise TransportError(
+                "timed out waiting for the response (read timeout or the call's deadline)", maybe_sent=True
+            ) from None
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
             raise TransportError(

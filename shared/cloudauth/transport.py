@@ -1,38 +1,29 @@
 """A small pool of keep-alive ``http.client`` connections to one endpoint (usually exactly one connection).
 
-* Connect timeout and read timeout are applied separately: the socket gets the connect timeout while connecting
-  (and the TLS handshake), then the read timeout for sending and waiting for the answer; both are cut to what is
-  left of the caller's deadline (``budget``).
+* Every request runs against the **call's deadline** (:mod:`shared.http_deadline`): connect, TLS handshake,
+  sending, the status line and headers and the whole body each wait at most for what is left of it, so an answer
+  dripped one byte at a time ends at the deadline, not at a read timeout that restarts with every byte. Within it,
+  the connect timeout caps the lookup, each connect and the handshake; the read timeout caps each send or read.
+* A connection outlives the call that opened it: :meth:`ConnectionPool.acquire` binds it to the deadline of the
+  call that takes it, never the one it was opened under. A connection whose exchange failed (a passed deadline
+  included) is closed by the caller, never released: only a connection whose answer was read to the end returns.
 * An idle connection is checked before reuse: a socket that became readable while idle was closed (or reset) by the
   server, and one idle longer than ``idle_timeout`` may have been dropped silently by a NAT or load balancer. Both
   are replaced by a fresh connection *before* anything is written, so a stale connection never costs a request.
-* ``ssl`` is imported only for https endpoints (cold start).
+* The TLS context (``ssl.create_default_context()``) is built at the first https connection (cold start).
 """
 
 from __future__ import annotations
 
-import http.client
 import select
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
-_ssl_context: Any = None
-_ssl_lock = threading.Lock()
+from shared.http_deadline import Deadline, DeadlineHTTPConnection, DeadlineHTTPSConnection
 
 
-def _default_ssl_context() -> Any:
-    global _ssl_context  # noqa: PLW0603 - one context per process: loading the CA bundle is expensive
-    with _ssl_lock:
-        if _ssl_context is None:
-            import ssl  # noqa: PLC0415 - only https endpoints pay for it
-
-            _ssl_context = ssl.create_default_context()
-        return _ssl_context
-
-
-def is_stale(conn: http.client.HTTPConnection) -> bool:
+def is_stale(conn: DeadlineHTTPConnection) -> bool:
     """True when an idle connection cannot be reused: closed, or readable (EOF, reset or unexpected bytes)."""
     sock = conn.sock
     if sock is None:
@@ -71,14 +62,15 @@ class ConnectionPool:
         self.max_idle = max_idle
         self.idle_timeout = idle_timeout
         self._clock = clock
-        self._idle: list[tuple[http.client.HTTPConnection, float]] = []
+        self._idle: list[tuple[DeadlineHTTPConnection, float]] = []
         self._lock = threading.Lock()
         self.connections_opened = 0  # for tests and diagnostics
 
-    def acquire(self) -> http.client.HTTPConnection:
-        """An idle, healthy connection, or a new unconnected one (call :meth:`connect`)."""
-        discard: list[http.client.HTTPConnection] = []
-        found: http.client.HTTPConnection | None = None
+    def acquire(self, deadline: Deadline) -> DeadlineHTTPConnection:
+        """An idle, healthy connection, or a new unconnected one (call :meth:`connect`); either way bound to
+        ``deadline``, the deadline of the call about to use it."""
+        discard: list[DeadlineHTTPConnection] = []
+        found: DeadlineHTTPConnection | None = None
         with self._lock:
             while self._idle:
                 conn, since = self._idle.pop()
@@ -90,28 +82,23 @@ class ConnectionPool:
         for conn in discard:
             conn.close()
         if found is not None:
+            found.bind(deadline)
             return found
-        if self.scheme == "https":
-            return http.client.HTTPSConnection(
-                self.host, self.port, timeout=self.connect_timeout, context=_default_ssl_context()
-            )
-        return http.client.HTTPConnection(self.host, self.port, timeout=self.connect_timeout)
+        connection_class = DeadlineHTTPSConnection if self.scheme == "https" else DeadlineHTTPConnection
+        return connection_class(self.host, self.port, deadline, connect_timeout=self.connect_timeout,
+                                read_timeout=self.read_timeout)  # fmt: skip
 
-    def connect(self, conn: http.client.HTTPConnection, *, budget: float | None = None) -> None:
-        """Open ``conn`` if needed; afterwards its socket uses the read timeout. ``budget`` (seconds left of the
-        caller's deadline) caps both timeouts; none left is a ``TimeoutError`` before anything is sent."""
-        if budget is not None and budget <= 0:
-            raise TimeoutError("the call's deadline has passed")
-        cap = self.read_timeout if budget is None else budget
+    def connect(self, conn: DeadlineHTTPConnection) -> None:
+        """Open ``conn`` if it is not open. A passed deadline is a ``TimeoutError`` before anything is sent, also for
+        a pooled connection."""
+        conn.deadline.remaining()
         if conn.sock is None:
-            conn.timeout = min(self.connect_timeout, cap)
             conn.connect()
             with self._lock:
                 self.connections_opened += 1
-        assert conn.sock is not None
-        conn.sock.settimeout(min(self.read_timeout, cap))
 
-    def release(self, conn: http.client.HTTPConnection) -> None:
+    def release(self, conn: DeadlineHTTPConnection) -> None:
+        """Keep ``conn`` for the next call: only after its answer was read to the end and the server keeps it open."""
         with self._lock:
             if len(self._idle) < self.max_idle:
                 self._idle.append((conn, self._clock()))

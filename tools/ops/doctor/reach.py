@@ -20,7 +20,8 @@ from typing import Any
 
 from shared import jsonutil
 from shared.config import ConfigError, is_aliyun_backend
-from shared.delivery import Deadline, TargetRefused, vet_target
+from shared.delivery import TargetRefused, vet_target
+from shared.http_deadline import Deadline
 from shared.notifications import WebhookSettings
 from shared.urls import UnsafeUrl, check_url, display_url, plain_http_allowed
 

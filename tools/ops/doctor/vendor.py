@@ -34,7 +34,8 @@ from shared.cloudauth import (
     VendorTarget,
 )
 from shared.config import ConfigError
-from shared.delivery import Deadline, TargetPolicy, resolve_target
+from shared.delivery import TargetPolicy, resolve_target
+from shared.http_deadline import Deadline
 from shared.urls import display_url
 
 from .report import Finding, Options, ok, problem, skipped

@@ -1,0 +1,225 @@
+"""One deadline for a whole HTTP exchange over ``http.client``: name lookup, connect, TLS handshake, sending, the
+status line and headers, and the body.
+
+Why a timeout per read is not a deadline: a socket timeout bounds *one* wait, and ``http.client`` reads an answer
+in many waits (a line, a header, a buffer of body), each starting the timeout afresh. A peer that sends one byte
+every (timeout − ε) seconds never trips it and holds the exchange for as long as it keeps dripping. Here every
+blocking step re-arms the socket's timeout with what is left of one :class:`Deadline` (capped by the step's own
+timeout when one is given), so the exchange ends by the deadline whatever the peer does. A passed deadline is a
+``TimeoutError`` (an ``OSError``), raised before the step that would have waited.
+
+Each step and its bound:
+
+* name lookup: a helper thread when the host is a name (``getaddrinfo`` has no timeout of its own; a lookup that
+  outlives the deadline ends its thread only when the system resolver gives up);
+* connect: each address in turn, each with what is left;
+* TLS handshake: one timeout for all its round trips (``ssl`` runs the handshake under its own deadline);
+* send: ``sendall``'s timeout bounds the whole call (Python 3.5+);
+* status line, headers, body: every read of the socket.
+
+Users: :mod:`shared.delivery` (one connection per webhook POST, pinned to a checked address) and
+:mod:`shared.cloudauth.transport` (a keep-alive pool: :meth:`DeadlineHTTPConnection.bind` puts a reused connection
+under the current call's deadline). ``ssl`` is imported only when an https connection first needs the default
+context (cold start).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import io
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+AddrInfo = list[tuple[Any, Any, Any, Any, Any]]
+
+
+class Deadline:
+    """One clock for a whole exchange: each blocking step is given what is left of it as its timeout."""
+
+    def __init__(self, seconds: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.expires_at = clock() + seconds
+
+    def remaining(self) -> float:
+        """Seconds left; raises ``TimeoutError`` once the deadline has passed."""
+        left = self.expires_at - self._clock()
+        if left <= 0:
+            raise TimeoutError("deadline passed")
+        return left
+
+
+def _getaddrinfo(host: str, port: int) -> AddrInfo:
+    return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+
+
+def lookup(host: str, port: int, timeout: float | None = None) -> AddrInfo:
+    """``getaddrinfo`` for a stream socket; with ``timeout``, a name still unresolved after that many seconds raises
+    ``TimeoutError`` (an address literal is answered at once, without a thread)."""
+    if timeout is None:
+        return _getaddrinfo(host, port)
+    try:  # an address literal needs no lookup (AI_NUMERICHOST fails at once for a name; no ipaddress import)
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
+    except socket.gaierror:
+        pass
+    outcome: list[AddrInfo | OSError] = []
+
+    def resolve() -> None:
+        try:
+            outcome.append(_getaddrinfo(host, port))
+        except OSError as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=resolve, name="dns-lookup", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if not outcome:
+        raise TimeoutError("name lookup timed out")
+    if isinstance(outcome[0], OSError):
+        raise outcome[0]
+    return outcome[0]
+
+
+_tls_context: Any = None
+_tls_lock = threading.Lock()
+
+
+def default_tls_context() -> Any:
+    """The process's ``ssl.create_default_context()`` (certificate and host name checked), built on first use."""
+    global _tls_context  # noqa: PLW0603 - one context per process: loading the CA bundle costs milliseconds
+    with _tls_lock:
+        if _tls_context is None:
+            import ssl  # noqa: PLC0415 - only https connections pay for it
+
+            _tls_context = ssl.create_default_context()
+        return _tls_context
+
+
+class _DeadlineReader(io.RawIOBase):
+    def __init__(self, sock: socket.socket, next_timeout: Callable[[], float]) -> None:
+        self._sock = sock
+        self._next_timeout = next_timeout
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        self._sock.settimeout(self._next_timeout())
+        return self._sock.recv_into(buffer)
+
+
+class DeadlineSocket:
+    """The socket as ``http.client`` uses it (``sendall``, ``makefile``, ``close``; ``fileno`` for a pool's check
+    of an idle connection), every wait armed with ``next_timeout()``: what is left of the deadline *now*, not a
+    timeout that restarts with every byte that arrives."""
+
+    def __init__(self, sock: socket.socket, next_timeout: Callable[[], float]) -> None:
+        self._sock = sock
+        self._next_timeout = next_timeout
+
+    def sendall(self, data: bytes) -> None:
+        self._sock.settimeout(self._next_timeout())
+        self._sock.sendall(data)
+
+    def makefile(self, mode: str, *args: Any, **kwargs: Any) -> io.BufferedReader:
+        return io.BufferedReader(_DeadlineReader(self._sock, self._next_timeout))
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+class DeadlineHTTPConnection(http.client.HTTPConnection):
+    """An ``http.client`` connection whose every blocking step waits at most for what is left of ``deadline``, and
+    at most ``connect_timeout`` for the lookup, each connect and the TLS handshake, ``read_timeout`` for each send
+    or read, when given. ``address`` (default: ``host``) is where it connects; the Host header keeps ``host``.
+
+    Order of effects of :meth:`connect`: lookup of ``address``, a TCP connection to the first address that
+    accepts, (https) the TLS handshake checking ``host``'s certificate; a passed deadline raises ``TimeoutError``
+    before the next step. Nothing is retried here: the caller owns its retry policy."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int | None,
+        deadline: Deadline,
+        *,
+        address: str | None = None,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
+    ) -> None:
+        super().__init__(host, port)
+        self.deadline = deadline
+        self.address = address or self.host
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+
+    def bind(self, deadline: Deadline) -> None:
+        """Run what comes next (the next request on a kept-alive connection) against ``deadline``."""
+        self.deadline = deadline
+
+    def _step_timeout(self, cap: float | None) -> float:
+        left = self.deadline.remaining()  # raises once the deadline has passed
+        return left if cap is None else min(cap, left)
+
+    def _read_timeout(self) -> float:
+        return self._step_timeout(self.read_timeout)
+
+    def _open(self) -> socket.socket:
+        """A TCP connection to ``address``: the lookup, then each address in turn, within the deadline."""
+        infos = lookup(self.address, self.port, self._step_timeout(self.connect_timeout))
+        error: OSError = OSError("no address")
+        for family, kind, proto, _, sockaddr in infos:
+            timeout = self._step_timeout(self.connect_timeout)
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.settimeout(timeout)
+                sock.connect(sockaddr)
+            except OSError as exc:
+                sock.close()
+                error = exc
+                continue
+            with contextlib.suppress(OSError):  # as http.client does: no Nagle delay between headers and body
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return sock
+        raise error
+
+    def connect(self) -> None:
+        self.sock = DeadlineSocket(self._open(), self._read_timeout)
+
+
+class DeadlineHTTPSConnection(DeadlineHTTPConnection):
+    """:class:`DeadlineHTTPConnection` over TLS; ``tls_context`` defaults to :func:`default_tls_context`."""
+
+    default_port = http.client.HTTPS_PORT
+
+    def __init__(
+        self,
+        host: str,
+        port: int | None,
+        deadline: Deadline,
+        *,
+        address: str | None = None,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
+        tls_context: Any = None,
+    ) -> None:
+        super().__init__(host, port, deadline, address=address, connect_timeout=connect_timeout,
+                         read_timeout=read_timeout)  # fmt: skip
+        self.tls_context = tls_context
+
+    def connect(self) -> None:
+        raw = self._open()
+        try:
+            raw.settimeout(self._step_timeout(self.connect_timeout))  # one timeout for the handshake's round trips
+            context = self.tls_context if self.tls_context is not None else default_tls_context()
+            tls = context.wrap_socket(raw, server_hostname=self.host)
+        except BaseException:
+            raw.close()
+            raise
+        self.sock = DeadlineSocket(tls, self._read_timeout)
