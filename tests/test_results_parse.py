@@ -11,10 +11,10 @@ from shared import doctypes
 from shared.results import (
     CheckResultResponse,
     ResultParseError,
-    VerificationStatus,
     parse_check_result,
     sub_code_description,
 )
+from shared.status import Status
 from tests.test_results_support import FAKE_JPEG, OCR_BY_DOC_TYPE, b64, make_body
 
 PASSPORT_OCR = OCR_BY_DOC_TYPE[doctypes.PASSPORT]
@@ -25,9 +25,9 @@ PASSPORT_OCR = OCR_BY_DOC_TYPE[doctypes.PASSPORT]
 
 @pytest.mark.parametrize(
     ("passed", "status"),
-    [("Y", VerificationStatus.PASSED), ("N", VerificationStatus.FAILED), ("P", VerificationStatus.PENDING)],
+    [("Y", Status.PASSED), ("N", Status.FAILED), ("P", Status.PENDING)],
 )
-def test_passed_flag_maps_to_status(passed: str, status: VerificationStatus) -> None:
+def test_passed_flag_maps_to_status(passed: str, status: Status) -> None:
     result = parse_check_result(make_body(passed=passed, sub_code=None))
     assert result.passed == passed
     assert result.status is status
@@ -46,7 +46,7 @@ def test_pending_result_without_ext_info_has_empty_parts() -> None:
 
 def test_failure_keeps_its_sub_code() -> None:
     result = parse_check_result(make_body(passed="N", sub_code="205", ocr=PASSPORT_OCR))
-    assert result.status is VerificationStatus.FAILED
+    assert result.status is Status.FAILED
     assert result.sub_code == "205"
 
 
@@ -236,7 +236,7 @@ def test_raw_bytes_and_decoded_mapping_parse_alike() -> None:
 
 
 def test_str_body_is_accepted() -> None:
-    assert parse_check_result(orjson.dumps(make_body()).decode()).status is VerificationStatus.PASSED
+    assert parse_check_result(orjson.dumps(make_body()).decode()).status is Status.PASSED
 
 
 # -- doc type ------------------------------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ import pytest
 from shared import jsonutil
 from shared.log import get_logger
 from shared.notifications import EVENT_TYPES
-from shared.results import VerificationStatus
 from shared.status import FINALIZABLE, TERMINAL, VERDICTS, Status
 from shared.storage import SqliteTransactionStore, TablestoreTransactionStore, TransactionRecord
 from tests.storage.fake_ots import FakeOTSClient
@@ -30,10 +29,6 @@ def test_the_sets_are_the_lifecycle() -> None:
     assert set(FINALIZABLE) == {Status.PENDING, Status.ABANDONED}
     assert set(EVENT_TYPES) == set(TERMINAL)  # every terminal status is announced, nothing else
     assert [s.is_verdict for s in TERMINAL] == [True, True, False]
-
-
-def test_check_result_status_is_the_same_enum() -> None:
-    assert VerificationStatus is Status
 
 
 def _record(status: str | Status) -> TransactionRecord:

@@ -20,7 +20,6 @@ from shared.results.model import (
     ExtValue,
     FaceInfo,
     SpoofInfo,
-    VerificationStatus,
     parse_check_result,
     sub_code_description,
 )
@@ -35,7 +34,6 @@ __all__ = [
     "Images",
     "ResultParseError",
     "SpoofInfo",
-    "VerificationStatus",
     "build_identity",
     "guess_doc_type",
     "mask_birth_date",

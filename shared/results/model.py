@@ -24,11 +24,7 @@ from shared.values import field, valueclass
 ExtValue = Union[dict[str, Any], list[Any], str, None]  # noqa: UP007 (a runtime alias: `|` needs 3.10 objects)
 
 
-#: The status a CheckResult answer stands for (PASSED, FAILED or PENDING): the one :class:`~shared.status.Status`.
-VerificationStatus = Status
-
-
-_STATUS_BY_PASSED = {"Y": VerificationStatus.PASSED, "N": VerificationStatus.FAILED, "P": VerificationStatus.PENDING}
+_STATUS_BY_PASSED = {"Y": Status.PASSED, "N": Status.FAILED, "P": Status.PENDING}
 
 def sub_code_description(sub_code: str | None) -> str | None:
     """What a known sub code means (:func:`shared.subcodes.sub_code_meaning`), ``None`` for unknown ones."""
@@ -104,7 +100,7 @@ class CheckResultResponse:
 
     request_id: str | None
     passed: str  # raw "Y" / "N" / "P"
-    status: VerificationStatus
+    status: Status
     sub_code: str | None = None
     code: str | None = None  # top-level Code / Message of the response
     message: str | None = None
