@@ -24,6 +24,8 @@ LOCAL_NEVER = ("urllib.request", "tempfile", "shutil", "bz2", "lzma")
 # its SDK at its first call that needs it (shared.lazy.Lazy). Nor does it load what the adapters parse answers with
 # (xml.etree: MNS) or the local backend's sqlite3.
 ALIYUN_NEVER = (*HEAVY, "google.protobuf", "urllib3", "xml.etree.ElementTree", "sqlite3")
+# On neither backend: what dataclasses and pathlib cost at start (docs/performance.md, "What phase 3 changed").
+STDLIB_NEVER = ("dataclasses", "inspect", "ast", "dis", "pathlib")
 
 PROBE = """\
 import json, sys
@@ -60,3 +62,9 @@ def test_local_backend_cold_start_loads_no_archive_nor_url_opener_modules(functi
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_aliyun_backend_initialize_imports_no_cloud_sdk(function: str, tmp_path: Path) -> None:
     assert loaded_after_initialize(function, "aliyun", tmp_path, ALIYUN_NEVER) == set()
+
+
+@pytest.mark.parametrize("backend", ["local", "aliyun"])
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_cold_start_imports_neither_dataclasses_nor_pathlib(function: str, backend: str, tmp_path: Path) -> None:
+    assert loaded_after_initialize(function, backend, tmp_path, STDLIB_NEVER) == set()
