@@ -99,39 +99,58 @@ def default_tls_context() -> Any:
 
 
 class _DeadlineReader(io.RawIOBase):
-    def __init__(self, sock: socket.socket, next_timeout: Callable[[], float]) -> None:
-        self._sock = sock
-        self._next_timeout = next_timeout
+    def __init__(self, owner: DeadlineSocket) -> None:
+        self._owner = owner
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
-        self._sock.settimeout(self._next_timeout())
-        return self._sock.recv_into(buffer)
+        sock = self._owner.sock
+        sock.settimeout(self._owner.next_timeout())
+        return sock.recv_into(buffer)
+
+    def close(self) -> None:
+        if not self.closed:
+            super().close()
+            self._owner.release_reader()
 
 
 class DeadlineSocket:
     """The socket as ``http.client`` uses it (``sendall``, ``makefile``, ``close``; ``fileno`` for a pool's check
     of an idle connection), every wait armed with ``next_timeout()``: what is left of the deadline *now*, not a
-    timeout that restarts with every byte that arrives."""
+    timeout that restarts with every byte that arrives.
+
+    As with ``socket.makefile``, closing it while a reader it made is open (``http.client`` closes the connection
+    of a ``Connection: close`` answer before its body is read) closes the socket only when that reader is closed.
+    """
 
     def __init__(self, sock: socket.socket, next_timeout: Callable[[], float]) -> None:
-        self._sock = sock
-        self._next_timeout = next_timeout
+        self.sock = sock
+        self.next_timeout = next_timeout
+        self._readers = 0
+        self._closed = False
 
     def sendall(self, data: bytes) -> None:
-        self._sock.settimeout(self._next_timeout())
-        self._sock.sendall(data)
+        self.sock.settimeout(self.next_timeout())
+        self.sock.sendall(data)
 
     def makefile(self, mode: str, *args: Any, **kwargs: Any) -> io.BufferedReader:
-        return io.BufferedReader(_DeadlineReader(self._sock, self._next_timeout))
+        self._readers += 1
+        return io.BufferedReader(_DeadlineReader(self))
 
     def fileno(self) -> int:
-        return self._sock.fileno()
+        return self.sock.fileno()
+
+    def release_reader(self) -> None:
+        self._readers -= 1
+        if self._closed and self._readers <= 0:
+            self.sock.close()
 
     def close(self) -> None:
-        self._sock.close()
+        self._closed = True
+        if self._readers <= 0:
+            self.sock.close()
 
 
 class DeadlineHTTPConnection(http.client.HTTPConnection):

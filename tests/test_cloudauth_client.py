@@ -397,6 +397,21 @@ def test_idle_connection_closed_by_the_server_is_replaced_without_resending(fake
     assert fake.connections == 2
 
 
+def test_an_answer_sent_with_connection_close_is_read_whole_and_the_next_call_opens_a_new_connection(
+    fake: FakeCloudAuth,
+) -> None:
+    # A body far larger than what arrives with the headers: most of it is read after http.client closed its end.
+    large = {"RequestId": "REQ-CHECK", "Code": "Success", "Message": "success",
+             "Result": {"Passed": "Y", "SubCode": "200", "ExtInfo": "x" * 500_000}}  # fmt: skip
+    fake.reply(Reply(body=large, kind="connection_close"))
+    client = client_for(fake)
+    result = client.check_result("biz0001", "txn1")
+    client.initialize(request())
+    assert result == large
+    assert [s.action for s in fake.requests] == ["CheckResult", "Initialize"]
+    assert fake.connections == 2
+
+
 def test_connection_idle_longer_than_the_idle_timeout_is_replaced(fake: FakeCloudAuth) -> None:
     client = CloudAuthClient(fake.settings(), sleep=Recorder(), idle_timeout=-1.0)
     client.check_result("biz0001", "txn1")

@@ -30,8 +30,9 @@ SECRET = "test-access-key-secret"
 class Reply:
     status: int = 200
     body: Any = None  # dict/list → JSON, bytes/str → sent as is, None → the action's success body
-    # respond | reset (RST after reading the request) | hang | close_after (respond, then close) | drip (the whole
-    # answer, status line to last body byte, one byte every ``interval`` seconds; the connection is kept alive after)
+    # respond | reset (RST after reading the request) | hang | close_after (respond, then close) | connection_close
+    # (respond with "Connection: close", then close) | drip (the whole answer, status line to last body byte, one
+    # byte every ``interval`` seconds; the connection is kept alive after)
     kind: str = "respond"
     content_type: str = "application/json;charset=utf-8"
     interval: float = 0.1
@@ -151,9 +152,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(data)))
+        if reply.kind == "connection_close":
+            self.send_header("Connection", "close")  # http.client then closes its end before reading the body
         self.end_headers()
         self.wfile.write(data)
-        if reply.kind == "close_after":
+        if reply.kind in ("close_after", "connection_close"):
             self.close_connection = True
 
     def _drip(self, answer: bytes, interval: float) -> None:

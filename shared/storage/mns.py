@@ -31,6 +31,7 @@ from email.utils import formatdate
 from typing import TYPE_CHECKING, NoReturn
 from urllib.parse import quote, urlsplit
 
+from shared.http_deadline import Deadline, DeadlineHTTPConnection, DeadlineHTTPSConnection
 from shared.signing import Credentials
 
 from .errors import ReceiptInvalid, StorageError
@@ -93,7 +94,9 @@ def mns_authorization(credentials: Credentials, method: str, headers: Mapping[st
 
 
 class MnsQueue:
-    """Producer for one MNS queue (and, for the ops tools, the consumer calls: receive, delete, peek). ``endpoint`` is ``https://<account-id>.mns.<region>.aliyuncs.com``."""
+    """Producer for one MNS queue (and, for the ops tools, the consumer calls: receive, delete, peek). ``endpoint`` is
+    ``https://<account-id>.mns.<region>.aliyuncs.com``. ``timeout``: each call's deadline, for its whole exchange
+    (:mod:`shared.http_deadline`); one connection per call, nothing retried here (the caller's policy decides)."""
 
     def __init__(
         self,
@@ -118,10 +121,13 @@ class MnsQueue:
         self._timeout = timeout
         self._clock = clock
 
-    def _connection(self) -> http.client.HTTPConnection:
+    def _connection(self) -> DeadlineHTTPConnection:
+        """A new connection whose whole exchange (lookup, connect, TLS, send, answer) ends within ``timeout``
+        seconds: a queue endpoint that answers slowly, byte by byte, cannot hold a function past it."""
+        deadline = Deadline(self._timeout)
         if self._https:
-            return http.client.HTTPSConnection(self._host, self._port, timeout=self._timeout)
-        return http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+            return DeadlineHTTPSConnection(self._host, self._port, deadline)
+        return DeadlineHTTPConnection(self._host, self._port, deadline)
 
     def send(self, body: bytes, *, delay_seconds: int = 0) -> str:
         check_body_size(body)

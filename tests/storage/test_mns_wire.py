@@ -21,6 +21,7 @@ from mns.mns_client import MNSClient
 
 from shared.signing import Credentials
 from shared.storage import MAX_RAW_MESSAGE_BYTES, MessageTooLarge, MnsError, MnsQueue, StorageError, decode_message_body
+from tests.loopback import DrippingServer
 from tools.doubles.mns import MnsDouble
 from tools.doubles.mns.queues import Message
 
@@ -144,3 +145,22 @@ def test_encode_is_standard_base64() -> None:
     assert encode_message_body(b"\xff\x00") == base64.b64encode(b"\xff\x00").decode()
     with pytest.raises(ValueError):
         decode_message_body("not base64!")
+
+
+# --- one deadline per call ---------------------------------------------------------------------------------------
+
+
+def test_an_answer_dripped_byte_by_byte_ends_at_the_call_s_deadline_as_a_transient_transport_error() -> None:
+    answer = (b"HTTP/1.1 201 Created\r\nContent-Type: text/xml\r\nContent-Length: 200\r\n\r\n" + b"<" * 200)
+    drip = DrippingServer(answer, 0.05)  # each read waits 0.05 s; the whole answer would take ~14 s
+    try:
+        queue = MnsQueue(drip.url.removesuffix("/hook"), QUEUE, CREDS, timeout=1.0)
+        started = time.monotonic()
+        with pytest.raises(StorageError) as caught:
+            queue.send(b"payload")
+        elapsed = time.monotonic() - started
+    finally:
+        drip.stop()
+    assert (caught.value.code, caught.value.transient, caught.value.maybe_sent) == ("TransportError", True, True)
+    assert elapsed < 2.5, elapsed  # the deadline (1 s) with room for a loaded machine, far below the drip's ~14 s
+    assert drip.completed == 0
