@@ -17,10 +17,10 @@ Each step and its bound:
 * send: ``sendall``'s timeout bounds the whole call (Python 3.5+);
 * status line, headers, body: every read of the socket.
 
-Users: :mod:`shared.delivery` (one connection per webhook POST, pinned to a checked address) and
+Users: :mod:`shared.delivery` (one connection per webhook POST, pinned to a checked address),
 :mod:`shared.cloudauth.transport` (a keep-alive pool: :meth:`DeadlineHTTPConnection.bind` puts a reused connection
-under the current call's deadline). ``ssl`` is imported only when an https connection first needs the default
-context (cold start).
+under the current call's deadline) and :mod:`shared.storage.mns` (one connection per call). The default TLS context
+(loading the CA bundle takes milliseconds) is built when an https connection first needs it, not at import.
 """
 
 from __future__ import annotations
@@ -53,7 +53,10 @@ class Deadline:
 
 
 def _getaddrinfo(host: str, port: int) -> AddrInfo:
-    return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    try:
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except UnicodeError:  # a name the resolver cannot encode (empty or over-long label): an OSError, like a lookup
+        raise socket.gaierror(socket.EAI_NONAME, "host name cannot be encoded") from None
 
 
 def lookup(host: str, port: int, timeout: float | None = None) -> AddrInfo:
@@ -63,7 +66,7 @@ def lookup(host: str, port: int, timeout: float | None = None) -> AddrInfo:
         return _getaddrinfo(host, port)
     try:  # an address literal needs no lookup (AI_NUMERICHOST fails at once for a name; no ipaddress import)
         return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
-    except socket.gaierror:
+    except (socket.gaierror, UnicodeError):  # a name (UnicodeError: one that cannot be encoded, refused below)
         pass
     outcome: list[AddrInfo | OSError] = []
 
@@ -92,7 +95,7 @@ def default_tls_context() -> Any:
     global _tls_context  # noqa: PLW0603 - one context per process: loading the CA bundle costs milliseconds
     with _tls_lock:
         if _tls_context is None:
-            import ssl  # noqa: PLC0415 - only https connections pay for it
+            import ssl  # noqa: PLC0415 - http.client has loaded it already; here for the name
 
             _tls_context = ssl.create_default_context()
         return _tls_context
@@ -151,6 +154,15 @@ class DeadlineSocket:
         self._closed = True
         if self._readers <= 0:
             self.sock.close()
+
+
+def close_exchange(conn: http.client.HTTPConnection, response: http.client.HTTPResponse | None) -> None:
+    """Close ``conn`` and the ``response`` being read from it. Both: once ``http.client`` has let go of the socket of a
+    ``Connection: close`` answer, only the response's reader holds it open, and an error that keeps the response
+    reachable (its traceback) would keep the peer's connection open with it."""
+    if response is not None:
+        response.close()
+    conn.close()
 
 
 class DeadlineHTTPConnection(http.client.HTTPConnection):

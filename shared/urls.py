@@ -75,6 +75,11 @@ def check_url(url: str, *, schemes: frozenset[str] = HTTP_SCHEMES) -> SplitResul
         raise UnsafeUrl(f"URL scheme must be one of: {', '.join(sorted(schemes))}")
     if not parts.hostname:
         raise UnsafeUrl("URL must name a host")
+    if ":" not in parts.hostname:  # a name or an IPv4 address (an IPv6 literal has no labels)
+        try:  # RFC 1035 labels: none empty, none over 63 octets (checked as the resolver would encode them)
+            parts.hostname.encode("idna")
+        except UnicodeError:
+            raise UnsafeUrl("URL host is not a valid host name (an empty label or one over 63 characters)") from None
     return parts
 
 

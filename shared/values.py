@@ -184,7 +184,9 @@ def _with_slots(cls: type[T], table: tuple[Field, ...]) -> type[T]:
     inherited = {name for base in cls.__mro__[1:] for name in base.__dict__.get("__slots__", ())}
     namespace = dict(cls.__dict__)
     own = tuple(item.name for item in table if item.name not in inherited)
-    for name in (*own, "__dict__", "__weakref__"):
+    # Every field's class attribute goes (its default lives in the field table): one left for an inherited field
+    # given a new default would hide the base's slot.
+    for name in (*(item.name for item in table), "__dict__", "__weakref__"):
         namespace.pop(name, None)
     namespace["__slots__"] = own
     namespace.setdefault("__getstate__", _getstate)

@@ -37,14 +37,17 @@ def localhost_certificate(directory: Path) -> tuple[str, str]:
 
 
 class DrippingServer:
-    """A loopback HTTP server that reads the request, then writes its response one byte every ``interval``
-    seconds until it is all out, the client goes away, or ``stop()``. It counts the bytes it got out.
+    """A loopback HTTP server that reads the request, then writes ``prefix`` at once and its response one byte every
+    ``interval`` seconds until it is all out, the client goes away, or ``stop()``. It counts the bytes it got out;
+    ``hung_up`` is set when a client closed its end before the response was all out.
 
     ``DrippingServer(b"", 0)`` answers nothing and holds the connection until ``stop()``."""
 
-    def __init__(self, response: bytes, interval: float) -> None:
+    def __init__(self, response: bytes, interval: float, *, prefix: bytes = b"") -> None:
         self.response = response
         self.interval = interval
+        self.prefix = prefix
+        self.hung_up = threading.Event()
         self.sent: list[int] = []  # bytes written, per connection
         self.requests = 0
         self.completed = 0  # connections whose whole response went out
@@ -80,12 +83,15 @@ class DrippingServer:
             if not self.response:
                 self._stop.wait()
                 return
+            if self.prefix:
+                conn.sendall(self.prefix)
             for byte in self.response:
                 if self._stop.wait(self.interval):
                     return
                 try:
                     conn.sendall(bytes([byte]))
                 except OSError:  # the client hung up
+                    self.hung_up.set()
                     return
                 self.sent[index] += 1
             self.completed += 1

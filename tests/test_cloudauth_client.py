@@ -22,7 +22,7 @@ from shared.cloudauth import (
     TransactionIdInvalid,
     TransportError,
 )
-from tests.loopback import localhost_certificate
+from tests.loopback import DrippingServer, localhost_certificate
 from tests.test_cloudauth_fakeserver import AK, SECRET, FakeCloudAuth, Reply, error_body, fake
 
 __all__ = ["fake"]  # the fixture
@@ -410,6 +410,22 @@ def test_an_answer_sent_with_connection_close_is_read_whole_and_the_next_call_op
     assert result == large
     assert [s.action for s in fake.requests] == ["CheckResult", "Initialize"]
     assert fake.connections == 2
+
+
+def test_a_connection_close_answer_cut_off_at_the_deadline_is_closed_even_while_its_error_is_held(
+    fake: FakeCloudAuth,
+) -> None:
+    # http.client lets go of the socket of a "Connection: close" answer before the body: only the response holds it.
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n"
+    drip = DrippingServer(b"{" * 1000, 0.05, prefix=head)
+    try:
+        settings = fake.settings(endpoint=drip.url.removesuffix("/hook"), call_deadline=0.5, max_attempts=1)
+        with pytest.raises(TransportError) as held:
+            CloudAuthClient(settings, sleep=Recorder()).check_result("biz0001", "txn1")
+        assert held.value.maybe_sent
+        assert drip.hung_up.wait(2.0)  # the server saw our end close while the error is still referenced
+    finally:
+        drip.stop()
 
 
 def test_connection_idle_longer_than_the_idle_timeout_is_replaced(fake: FakeCloudAuth) -> None:

@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from shared.delivery import TargetPolicy, is_public_address, parse_retry_after, post_webhook, resolve_target
+from shared.http_deadline import lookup
 from tests.loopback import DrippingServer, localhost_certificate
 
 LOCAL = TargetPolicy(allow_private=True, require_https=False)
@@ -369,3 +370,14 @@ def test_a_tls_handshake_that_never_completes_ends_at_the_deadline(trust_local_c
         result = post_webhook(f"https://localhost:{port}/hook", b"{}", {}, timeout=0.5,
                               policy=TargetPolicy(allow_private=True, require_https=True))  # fmt: skip
     assert not result.ok and result.error == "timeout"
+
+
+@pytest.mark.parametrize("url", ["https://a..b.example/hook", f"https://{'a' * 64}.example.com/hook"])
+def test_a_host_name_with_an_empty_or_over_long_label_is_a_permanent_invalid_url(url: str) -> None:
+    result = post_webhook(url, b"{}", {}, timeout=2, policy=TargetPolicy())
+    assert (result.ok, result.error, result.permanent) == (False, "invalid_url", True)
+
+
+def test_a_name_the_resolver_cannot_encode_is_a_lookup_error_not_a_crash() -> None:
+    with pytest.raises(OSError):
+        lookup("a" * 64 + ".example.com", 443, timeout=2)

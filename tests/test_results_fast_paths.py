@@ -90,3 +90,12 @@ def test_parsed_face_equals_the_one_built_by_its_constructor() -> None:
 )
 def test_year_first_ten_character_dates(text: str, expected: str | None) -> None:
     assert parse_date(text) == expected
+
+
+def test_a_pickled_or_copied_response_still_parses_its_parts_on_first_access() -> None:
+    import copy
+
+    body = make_body(ocr=PASSPORT)
+    for copied in (pickle.loads(pickle.dumps(parse_check_result(body))), copy.deepcopy(parse_check_result(body))):
+        assert copied.identity == parse_check_result(body).identity
+        assert copied.ocr_raw == parse_check_result(body).ocr_raw

@@ -244,3 +244,15 @@ def test_without_eq_instances_compare_by_identity_as_a_dataclass_does() -> None:
 
     assert (Handle("a") == Handle("a")) is (HandleOracle("a") == HandleOracle("a")) is False
     assert Handle.__hash__ is HandleOracle.__hash__ is object.__hash__
+
+
+def test_a_slots_subclass_may_give_an_inherited_field_a_new_default() -> None:
+    @values.valueclass(slots=True)
+    class Child(Slotted):
+        y: int = 5
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class ChildOracle(SlottedOracle):
+        y: int = 5
+
+    assert (Child(1).y, Child(1, 2).y) == (ChildOracle(1).y, ChildOracle(1, 2).y) == (5, 2)

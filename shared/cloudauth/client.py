@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from shared import jsonutil
 from shared.config import Env
-from shared.http_deadline import Deadline
+from shared.http_deadline import Deadline, close_exchange
 from shared.log import get_logger
 from shared.signing import Credentials, canonical_query_string, percent_encode, sign_acs3_request, sign_v1_params
 
@@ -289,24 +289,25 @@ class CloudAuthClient:
             raise TransportError(
                 f"connection failed while sending the request ({_describe(exc)})", maybe_sent=False
             ) from None
+        response: http.client.HTTPResponse | None = None
         try:
             response = conn.getresponse()
             data = response.read(MAX_RESPONSE_BYTES + 1)
         except TimeoutError:
-            conn.close()
+            close_exchange(conn, response)
             raise TransportError(
                 "timed out waiting for the response (read timeout or the call's deadline)", maybe_sent=True
             ) from None
         except (OSError, http.client.HTTPException) as exc:
-            conn.close()
+            close_exchange(conn, response)
             raise TransportError(
                 f"connection failed after the request was sent ({_describe(exc)})", maybe_sent=True
             ) from None
         if len(data) > MAX_RESPONSE_BYTES:
-            conn.close()
+            close_exchange(conn, response)
             raise MalformedResponse("response body is too large", status=response.status)
         if response.will_close or not response.isclosed():
-            conn.close()
+            close_exchange(conn, response)
         else:
             self._pool.release(conn)
         return response.status, data

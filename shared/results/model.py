@@ -80,7 +80,20 @@ class FaceInfo:
 _new_spoof = positional_builder(SpoofInfo)  # the value classes positionally, all fields, without the frozen __init__
 _new_face = positional_builder(FaceInfo)
 
-_MISSING: Any = object()
+class _Missing:
+    """"Not parsed yet" in a response's cache. One object, also after pickling or copying (pickled by name), so a
+    copied response still parses its parts on first access instead of returning the marker."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> str:
+        return "_MISSING"
+
+    def __repr__(self) -> str:
+        return "<not parsed yet>"
+
+
+_MISSING: Any = _Missing()
 
 # The lazily parsed parts are cached in a list (a constant index is cheaper than a string-keyed dict lookup).
 (_ID_INFO, _OCR, _DOC_TYPE, _IDENTITY, _SPOOF, _FACE, _EDIT, _IMAGES, _EXT_BASIC, _EXT_RISK, _EXT_INFO, _EKYC,

@@ -31,7 +31,7 @@ from email.utils import formatdate
 from typing import TYPE_CHECKING, NoReturn
 from urllib.parse import quote, urlsplit
 
-from shared.http_deadline import Deadline, DeadlineHTTPConnection, DeadlineHTTPSConnection
+from shared.http_deadline import Deadline, DeadlineHTTPConnection, DeadlineHTTPSConnection, close_exchange
 from shared.signing import Credentials
 
 from .errors import ReceiptInvalid, StorageError
@@ -177,6 +177,7 @@ class MnsQueue:
             headers["security-token"] = self._credentials.security_token
         headers["Authorization"] = mns_authorization(self._credentials, method, headers, resource)
         conn = self._connection()
+        response: http.client.HTTPResponse | None = None
         try:
             conn.request(method, resource, body=body, headers=headers)
             response = conn.getresponse()
@@ -189,7 +190,7 @@ class MnsQueue:
                 maybe_sent=maybe_sent,
             ) from None
         finally:
-            conn.close()
+            close_exchange(conn, response)
         return response.status, data, response.getheader("x-mns-request-id")
 
     def _raise(self, action: str, status: int, data: bytes, request_id: str | None) -> NoReturn:

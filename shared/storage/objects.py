@@ -52,13 +52,14 @@ class DirectoryObjectStore:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         # os.path, not pathlib: cheaper to import (cold start) and to use on every put
-        self.root = os.path.realpath(root).rstrip(os.sep) or os.sep
+        self.root = os.path.realpath(root)
+        self._inside = self.root.rstrip(os.sep) + os.sep  # what every path under the root starts with
         os.makedirs(self.root, exist_ok=True)
 
     def _path(self, key: str) -> str:
         path = os.path.join(self.root, *validate_key(key).split("/"))
         # Defence in depth: validation already excludes '..', but never touch anything outside the root.
-        if not os.path.normpath(path).startswith(self.root + os.sep):
+        if not os.path.normpath(path).startswith(self._inside):
             raise InvalidKey("outside the store")
         return path
 
@@ -129,7 +130,7 @@ class DirectoryObjectStore:
 
     def _prune(self, directory: str) -> None:
         """Remove now-empty directories up to (not including) the root."""
-        while directory.startswith(self.root + os.sep):
+        while directory.startswith(self._inside):
             try:
                 os.rmdir(directory)
             except OSError:
