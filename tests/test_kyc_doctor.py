@@ -69,7 +69,8 @@ def test_the_text_report_has_one_line_per_check_and_a_summary(stack: DevStack) -
     code, out, _ = doctor(dev_env())
     lines = out.splitlines()
     assert code == 0
-    assert lines[0].startswith("kyc doctor: the process environment; backend local")
+    assert lines[0].startswith("kyc doctor: the process environment over the ./scripts/dev stack running as")
+    assert "; backend local; every check answers within 5 s" in lines[0]
     assert all(line.startswith("ok ") for line in lines[1:-1])
     assert lines[-1] == f"no problem found ({len(lines) - 2} ok, 0 skipped)"
 

@@ -762,7 +762,7 @@ def test_every_command_finds_the_local_stack_s_keys_pepper_and_ports_the_same_wa
     code, out, err = run(["initialize", "--user", "erin", "--doc-type", "01000000", "--meta-info", "{}"], env)
     assert code == 0, err
     started = jsonutil.loads(out)
-    assert "note: using the local stack's settings from" in err
+    assert f"note: using the settings of the ./scripts/dev stack running as process {os.getpid()}" in err
     complete(stack, started["transactionId"])
     code, out, err = run(["refetch", started["merchantBizId"]], env)  # the sandbox's key, from the stack's file
     assert code == 0, err
@@ -774,9 +774,9 @@ def test_every_command_finds_the_local_stack_s_keys_pepper_and_ports_the_same_wa
     assert jsonutil.loads(out)["erased"] == 1
 
 
-def test_a_command_that_needs_no_local_setting_does_not_mention_them(stack: DevStack) -> None:
-    code, _, err = run(["list"], only_the_data_dir())
-    assert code == 0 and "local stack" not in err
+def test_a_command_whose_settings_are_all_set_does_not_mention_the_stack(stack: DevStack) -> None:
+    code, _, err = run(["list"], dict(os.environ))
+    assert code == 0 and "./scripts/dev" not in err
 
 
 def test_a_real_vendor_in_the_environment_is_never_mixed_with_the_sandbox_s_key(stack: DevStack) -> None:

@@ -4,13 +4,16 @@
 
 * ``dev-secrets.json`` (0600, created once, kept across restarts): the JWT secret, the user-id pepper and the demo
   webhook secret it generated;
-* ``local-stack.json`` (0600, rewritten at every start): the non-secret variables the functions ran with — backend,
-  data directory, public URL, ports, the vendor endpoint, the exploring timings — and, only while the local sandbox
-  plays the vendor, the sandbox's access key (never a real one).
+* ``local-stack.json`` (0600): written by whichever stack starts (``local`` or ``--aliyun-doubles`` backend),
+  removed when it stops. It holds the stack's process id and every variable its functions run with (``KYC_*``,
+  ``CLOUDAUTH_*``, ``ALIBABA_CLOUD_*``: backend and storage, public URL, webhooks, products, timings, secrets) and
+  its ports. Access keys are recorded only while the stack's own sandbox plays the vendor (the sandbox's key, or
+  the doubles' STS key): a real vendor's key is never written to disk by the stack.
 
-:func:`resolve_env` is the one way the tools (``./scripts/kyc``, its console) read them: a variable set in the
-environment always wins; with the local backend, whatever is missing comes from these two files. A real vendor or the
-``aliyun`` backend is never filled in from local files.
+:func:`resolve_env` is the one way the tools (``./scripts/kyc``, its console, its doctor) read them: a variable set
+in the environment always wins; what is missing comes from the running stack's file. A file whose process has ended
+(a stack killed without stopping) is ignored. An environment that chooses its own backend (``KYC_BACKEND`` other
+than the stack's) or its own vendor (``CLOUDAUTH_ENDPOINT`` or an access key) is never mixed with the stack's.
 """
 
 from __future__ import annotations
@@ -18,12 +21,13 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
 from shared import jsonutil
 from shared.webhooks import generate_secret
-from tools.credentials import KEY_ID_VARIABLE, SECRET_VARIABLE
+from tools.credentials import KEY_ID_VARIABLE, SECRET_VARIABLE, TOKEN_VARIABLE
 
 DEFAULT_DATA_DIR = ".kyc-data"
 DEFAULT_HTTP_PORT = 9000
@@ -31,17 +35,11 @@ DEFAULT_SANDBOX_PORT = 9100
 SECRETS_FILE = "dev-secrets.json"
 STACK_FILE = "local-stack.json"
 
-#: Which generated secret stands for which variable.
-SECRET_VARIABLES = {"KYC_JWT_SECRET": "jwt_secret", "KYC_USER_ID_PEPPER": "user_id_pepper"}
-#: The variables ``local-stack.json`` may record (no secret among them but the sandbox's public test key).
-RECORDED_VARIABLES = (
-    "KYC_BACKEND", "KYC_DATA_DIR", "KYC_PUBLIC_URL", "KYC_RETURN_URL_ALLOWLIST", "KYC_HTTP_PORT", "KYC_SANDBOX_PORT",
-    "CLOUDAUTH_ENDPOINT", "CLOUDAUTH_REGION", "KYC_RATE_LIMIT_PER_HOUR", "KYC_RECHECK_SCHEDULE", "KYC_SWEEP_AFTER",
-    "KYC_ABANDON_AFTER", "KYC_WEBHOOK_RETRY_SCHEDULE",
-)  # fmt: skip
-SANDBOX_KEY_VARIABLES = (KEY_ID_VARIABLE, SECRET_VARIABLE)
-#: Recorded, never filled in: they are how the files are found (the backend, the data directory).
-_FOUND_BY = frozenset({"KYC_BACKEND", "KYC_DATA_DIR"})
+#: The functions' variables: what the stack file records of the stack's environment.
+FUNCTION_PREFIXES = ("KYC_", "CLOUDAUTH_", "ALIBABA_CLOUD_")
+#: Recorded only while the stack's own sandbox plays the vendor (then they are the sandbox's or the doubles' key).
+KEY_VARIABLES = (KEY_ID_VARIABLE, SECRET_VARIABLE, TOKEN_VARIABLE)
+START_HINT = "start ./scripts/dev (or export the deployment's variables)"
 
 
 def data_dir(env: Mapping[str, str]) -> Path:
@@ -86,38 +84,113 @@ def dev_secrets(directory: Path) -> dict[str, str]:
     return values
 
 
+def function_variables(env: Mapping[str, str]) -> dict[str, str]:
+    """The variables of ``env`` the functions read (``FUNCTION_PREFIXES``), empty ones left out."""
+    return {name: value for name, value in sorted(env.items()) if name.startswith(FUNCTION_PREFIXES) and value}
+
+
+@dataclass(frozen=True)
+class RunningStack:
+    """What ``local-stack.json`` says of a running ``./scripts/dev``: its process, file and functions' variables."""
+
+    pid: int
+    path: Path
+    env: dict[str, str]
+
+    @property
+    def backend(self) -> str:
+        return (self.env.get("KYC_BACKEND") or "local").strip().lower() or "local"
+
+    def describe(self) -> str:
+        return f"the ./scripts/dev stack running as process {self.pid} (backend {self.backend}; {self.path})"
+
+
 def write_stack_file(directory: Path, env: Mapping[str, str], *, sandbox_running: bool) -> Path:
-    """Record what the running stack's functions use (``RECORDED_VARIABLES``; the sandbox's key only with it)."""
-    names = RECORDED_VARIABLES + (SANDBOX_KEY_VARIABLES if sandbox_running else ())
-    recorded = {name: env[name] for name in names if env.get(name)}
+    """Record the running stack (this process) and its functions' variables (the keys only with its sandbox)."""
+    recorded = function_variables(env)
+    if not sandbox_running:
+        for name in KEY_VARIABLES:
+            recorded.pop(name, None)
     path = directory / STACK_FILE
-    write_private(path, jsonutil.dumps(recorded))
+    partial = path.with_name(path.name + ".partial")  # a reader never sees half a file
+    write_private(partial, jsonutil.dumps({"pid": os.getpid(), "env": recorded}))
+    os.replace(partial, path)
     return path
 
 
-def read_stack_file(directory: Path) -> dict[str, str] | None:
-    return _read_strings(directory / STACK_FILE)
+def remove_stack_file(directory: Path) -> None:
+    """Forget the stack when it stops: only the file this process wrote (another stack may have replaced it)."""
+    path = directory / STACK_FILE
+    stack = _read_stack(path)
+    if stack is not None and stack.pid == os.getpid():
+        path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive (a recycled pid is not told apart)
+        return True
+    return True
+
+
+def _read_stack(path: Path) -> RunningStack | None:
+    try:
+        value = jsonutil.loads(path.read_bytes())
+    except (OSError, jsonutil.JSONDecodeError):
+        return None
+    if not isinstance(value, dict):
+        return None
+    pid, env = value.get("pid"), value.get("env")
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0 or not isinstance(env, dict):
+        return None  # an older stack's file, or a broken one
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+        return None
+    return RunningStack(pid, path, cast(dict[str, str], env))
+
+
+def running_stack(directory: Path) -> RunningStack | None:
+    """The stack whose file is in ``directory`` if its process still runs (a killed stack leaves its file)."""
+    stack = _read_stack(directory / STACK_FILE)
+    return stack if stack is not None and _alive(stack.pid) else None
 
 
 class ResolvedEnv(Mapping[str, str]):
-    """The environment plus the local stack's settings for what it lacks; tells ``on_first_use`` once, the first
-    time a filled-in variable is actually read (so that commands which need none stay quiet)."""
+    """The environment plus the running stack's settings for what it lacks (``stack`` None: no stack runs). Tells
+    ``on_first_use`` once, the first time a filled-in variable is read, which stack they are from; or, with no
+    stack, the first time a variable the environment lacks is asked for, that none runs (so that commands which
+    need nothing from a stack stay quiet)."""
 
-    def __init__(self, env: Mapping[str, str], filled: dict[str, str], source: Path,
-                 on_first_use: Callable[[str], None] | None = None) -> None:
+    def __init__(self, env: Mapping[str, str], filled: dict[str, str], stack: RunningStack | None,
+                 directory: Path, on_first_use: Callable[[str], None] | None = None) -> None:
         self._env = env
         self.filled = filled
-        self.source = source
+        self.stack = stack
+        self.directory = directory
         self._on_first_use = on_first_use
         self._told = False
+
+    def describe(self) -> str:
+        """Where the settings come from, for a report's first line."""
+        if self.stack is not None:
+            return f"the process environment over {self.stack.describe()}"
+        return f"the process environment (no ./scripts/dev stack is running in {self.directory}: {START_HINT})"
+
+    def _tell(self, message: str) -> None:
+        if not self._told and self._on_first_use is not None:
+            self._told = True
+            self._on_first_use(message)
 
     def __getitem__(self, name: str) -> str:
         if name in self._env:
             return self._env[name]
+        if self.stack is None:
+            self._tell(f"no ./scripts/dev stack is running in {self.directory}: {START_HINT}")
+            raise KeyError(name)
         value = self.filled[name]
-        if not self._told and self._on_first_use is not None:
-            self._told = True
-            self._on_first_use(f"using the local stack's settings from {self.source} (./scripts/dev wrote them)")
+        self._tell(f"using the settings of {self.stack.describe()}")
         return value
 
     def __iter__(self) -> Iterator[str]:
@@ -132,24 +205,24 @@ class ResolvedEnv(Mapping[str, str]):
 
 
 def resolve_env(env: Mapping[str, str], on_first_use: Callable[[str], None] | None = None) -> Mapping[str, str]:
-    """``env`` completed from the local stack's files (local backend only; a set variable always wins)."""
-    if (env.get("KYC_BACKEND") or "local").strip().lower() != "local":
-        return env
+    """``env`` completed from the running stack's file; ``env`` itself when it chooses another backend than the
+    stack's (with no stack running: ``env`` unless it leaves the backend to the default, ``local``)."""
+    chosen = (env.get("KYC_BACKEND") or "").strip().lower()
     directory = data_dir(env)
+    stack = running_stack(directory)
+    if stack is None:
+        if chosen not in ("", "local"):
+            return env  # a deployment's own settings: no local stack to mention
+        return ResolvedEnv({k: v for k, v in env.items() if v}, {}, None, directory, on_first_use)
+    if chosen and chosen != stack.backend:
+        return env
+    own_vendor = bool(env.get("CLOUDAUTH_ENDPOINT")) or any(env.get(n) for n in KEY_VARIABLES)
     filled: dict[str, str] = {}
-    stack = read_stack_file(directory) or {}
-    own_vendor = bool(env.get("CLOUDAUTH_ENDPOINT")) or any(env.get(n) for n in SANDBOX_KEY_VARIABLES)
-    for name, value in stack.items():
-        if name in SANDBOX_KEY_VARIABLES and own_vendor:
+    for name, value in stack.env.items():
+        if own_vendor and (name in KEY_VARIABLES or name == "CLOUDAUTH_ENDPOINT"):
             continue  # the environment names its own vendor or keys: never mix in the sandbox's
-        if name == "CLOUDAUTH_ENDPOINT" and own_vendor:
-            continue
-        if not env.get(name) and name not in _FOUND_BY:
+        if not env.get(name):
             filled[name] = value
-    for name, key in SECRET_VARIABLES.items():
-        stored = read_dev_secrets(directory) or {}
-        if not env.get(name) and stored.get(key):
-            filled[name] = stored[key]
     if not filled:
         return env
-    return ResolvedEnv({k: v for k, v in env.items() if v}, filled, directory, on_first_use)
+    return ResolvedEnv({k: v for k, v in env.items() if v}, filled, stack, directory, on_first_use)

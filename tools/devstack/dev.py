@@ -5,7 +5,8 @@ gateway (``/verifications`` → initializer, ``/callback`` → result_fetcher, `
 ``/demo/webhooks`` → demo receiver), and the queue worker (re-check and notify queues as MNS-trigger events, the
 sweeper on a timer). Every variable the functions read can be overridden from the environment; the local defaults
 fill in the rest. Against the sandbox, ``./scripts/dev`` uses exploring timings (:data:`EXPLORING`) unless told
-``--production-timings``. The settings are recorded in the data directory for the tools (:mod:`tools.localstack`).
+``--production-timings``. While it runs, its settings are recorded in the data directory for the tools
+(:mod:`tools.localstack`).
 Ctrl-C stops everything.
 
 With the sandbox, the vendor region defaults to China (Hong Kong), the one region where every supported product
@@ -43,7 +44,14 @@ from tools.devstack.aliyun import ENV_FILE, AliyunDoubles, new_sts_token, write_
 from tools.devstack.demo import DemoApp
 from tools.devstack.gateway import DEFAULT_ROUTES, Gateway
 from tools.devstack.worker import QueueWorker
-from tools.localstack import DEFAULT_HTTP_PORT, DEFAULT_SANDBOX_PORT, dev_secrets, write_stack_file
+from tools.localstack import (
+    DEFAULT_HTTP_PORT,
+    DEFAULT_SANDBOX_PORT,
+    STACK_FILE,
+    dev_secrets,
+    remove_stack_file,
+    write_stack_file,
+)
 from tools.sandbox.config import SandboxConfig
 from tools.sandbox.server import SandboxServer
 from tools.serving import stop_requested
@@ -116,6 +124,7 @@ class DevStack:
         self.gateway: Gateway | None = None
         self.worker: QueueWorker | None = None
         self._quiet_sweeps = QuietIdleSweeps()
+        self._stack_file_written = False
         self.demo = DemoApp(jwt_secret=self._setting("KYC_JWT_SECRET", self.secrets["jwt_secret"]),
                             webhook_secret=self.secrets["webhook_secret"])
 
@@ -186,11 +195,11 @@ class DevStack:
             timers=timers,
             **origin,
         ).start()
-        if self.doubles is None:  # on the doubles, the CLI sources their env file (ENV_FILE) instead
-            ports = {"KYC_HTTP_PORT": str(self.gateway.port)}
-            if self.sandbox is not None:
-                ports["KYC_SANDBOX_PORT"] = str(self.sandbox.port)
-            write_stack_file(self.data_dir, {**env, **ports}, sandbox_running=self.sandbox is not None)
+        ports = {"KYC_HTTP_PORT": str(self.gateway.port)}
+        if self.sandbox is not None:
+            ports["KYC_SANDBOX_PORT"] = str(self.sandbox.port)
+        write_stack_file(self.data_dir, {**env, **ports}, sandbox_running=self.sandbox is not None)
+        self._stack_file_written = True
         return self
 
     @property
@@ -220,6 +229,11 @@ class DevStack:
         write_env_file(self.data_dir / ENV_FILE, self.env)
 
     def stop(self) -> None:
+        """Forget the stack file first (a tool run meanwhile finds no stack rather than a stopping one), then stop
+        the worker, the gateway, the sandbox and the doubles this stack started."""
+        if self._stack_file_written:
+            remove_stack_file(self.data_dir)
+            self._stack_file_written = False
         logging.getLogger("kyc.sweeper").removeFilter(self._quiet_sweeps)
         if self.worker is not None:
             self.worker.stop()
@@ -278,7 +292,7 @@ class DevStack:
             + ("  (local sandbox; control API under /_sandbox/)" if self.sandbox else ""),
             *self._product_lines(base),
             *self._backend_lines(),
-            f"  data directory       {self.data_dir}   (the CLI finds this stack's settings there)",
+            f"  data directory       {self.data_dir}   (./scripts/kyc finds this stack there: {STACK_FILE})",
             *self.timing_lines(),
             "  demo JWT (user 'demo-user', 12 h):",
             f"    {self.demo_token()}",
@@ -289,7 +303,7 @@ class DevStack:
     def _backend_lines(self) -> list[str]:
         if self.doubles is None:
             return ["  backend              local (SQLite and files in the data directory)"]
-        cli = f"    operator CLI       . {self.data_dir / ENV_FILE} && ./scripts/kyc doctor"
+        cli = f"    operator CLI       ./scripts/kyc doctor (or, in a shell of its own: . {self.data_dir / ENV_FILE})"
         return [*self.doubles.banner_lines(), cli]
 
 

@@ -2,8 +2,9 @@
 
 Configuration comes from the same environment variables as the functions (``CLOUDAUTH_*``,
 ``ALIBABA_CLOUD_ACCESS_KEY_ID``/``_SECRET``/``_SECURITY_TOKEN``, ``KYC_USER_ID_PEPPER``, ``KYC_BACKEND`` and its
-variables). With the local backend, every command completes what is not set from the local stack's files
-(:mod:`tools.localstack`: the keys of the sandbox, the pepper, the data directory, the ports), and says so once.
+variables). Next to a running ``./scripts/dev`` (either backend), every command completes what is not set from that
+stack's file (:mod:`tools.localstack`: every variable its functions run with), and says once whose settings it uses,
+or that no stack runs.
 
 Exit codes: 0 success, 2 bad usage / validation / configuration, 1 vendor or transport errors, 141 the reader of
 the output went away (``kyc list | head -1``), 130 interrupted. Times are RFC 3339 in UTC.

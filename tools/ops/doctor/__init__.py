@@ -28,6 +28,7 @@ from functools import partial
 from pathlib import Path
 
 from shared.config import ConfigError
+from tools.localstack import ResolvedEnv
 
 from ..common import EXIT_FAILED, EXIT_OK, Context, UsageError
 from . import config, reach, storage, vendor
@@ -119,7 +120,10 @@ def _inputs(args: argparse.Namespace, ctx: Context) -> Inputs:
         if args.from_s_yaml is not None:
             outputs = read_outputs(args.stack_outputs, args.stack_output)
             return from_s_yaml(ctx.env, outputs, Path(args.from_s_yaml))
-        return from_process(ctx.env, args.env_file)
+        source = "the process environment"
+        if isinstance(ctx.env, ResolvedEnv) and (ctx.env.stack is not None or args.env_file is None):
+            source = ctx.env.describe()  # the running stack's settings, or that none runs
+        return from_process(ctx.env, args.env_file, source)
     except InputError as exc:
         raise UsageError(str(exc)) from None
 

@@ -69,11 +69,13 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
-def from_process(env: Mapping[str, str], env_file: Path | None = None) -> Inputs:
+def from_process(env: Mapping[str, str], env_file: Path | None = None,
+                 source: str = "the process environment") -> Inputs:
+    """``source``: where ``env`` comes from, for the report's first line (the running local stack's settings
+    filled in, or that none runs: :meth:`tools.localstack.ResolvedEnv.describe`)."""
     from tools.deployment import function_folders  # noqa: PLC0415 - PyYAML, as in from_s_yaml
 
     merged = dict(env)
-    source = "the process environment"
     if env_file is not None:
         merged.update(read_env_file(env_file))
         source += f" with {env_file}"
