@@ -1,0 +1,123 @@
+"""``./scripts/dev`` refuses to start with one clear line per reason and exit status 1 (2 for bad usage), never a
+traceback: a port in use or out of range, a configuration a function's ``initialize`` refuses (run once for every
+function at start, as FC does when an instance starts). A function whose ``initialize`` fails later logs one line."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tools.devstack.gateway import FunctionLoadError, Gateway
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def dev(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``./scripts/dev`` in a shell with none of the functions' variables (those given excepted)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("KYC_", "CLOUDAUTH_", "SANDBOX_", "ALIBABA_"))}
+    clean.update({"KYC_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(ROOT), "KYC_HTTP_PORT": "0",
+                  "KYC_SANDBOX_PORT": "0", **env})
+    return subprocess.run([sys.executable, "-m", "tools.devstack.dev", *args], cwd=ROOT, env=clean,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield listener.getsockname()[1]
+
+
+def test_a_port_out_of_range_is_a_usage_error_naming_it(tmp_path: Path) -> None:
+    done = dev(tmp_path, "--port", "99999")
+    assert done.returncode == 2
+    assert "argument --port: 99999 is not a port number (0-65535)" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_gateway_port_in_use_is_named_with_where_to_set_another(tmp_path: Path, busy_port: int) -> None:
+    done = dev(tmp_path, "--port", str(busy_port))
+    assert (done.returncode, done.stderr) == (
+        1, f"dev: cannot start: port {busy_port} (gateway) is in use: another ./scripts/dev? set --port / "
+        "KYC_HTTP_PORT\n")
+
+
+def test_a_sandbox_port_in_use_is_named_with_where_to_set_another(tmp_path: Path, busy_port: int) -> None:
+    done = dev(tmp_path, KYC_SANDBOX_PORT=str(busy_port))
+    assert (done.returncode, done.stderr) == (
+        1, f"dev: cannot start: port {busy_port} (sandbox) is in use: another ./scripts/dev? set --sandbox-port / "
+        "KYC_SANDBOX_PORT\n")
+
+
+@pytest.mark.parametrize(("variable", "value"), [
+    ("CLOUDAUTH_REGION", "nowhere"),
+    ("KYC_JWT_SECRET", "short"),
+    ("CLOUDAUTH_PRODUCT_CODE", "FOO"),
+    ("KYC_WEBHOOKS", "notjson"),
+])
+def test_a_configuration_a_function_refuses_stops_the_start_with_one_line_naming_it(
+    tmp_path: Path, variable: str, value: str
+) -> None:
+    done = dev(tmp_path, **{variable: value})
+    lines = done.stderr.splitlines()
+    assert done.returncode == 1, done.stderr
+    assert lines and all(line.startswith("dev: cannot start: configuration error: ") for line in lines), done.stderr
+    assert variable in lines[0] or "CLOUDAUTH_REGION nowhere" in lines[0]
+    assert len(lines) == len(set(lines)) == 1
+    assert not (tmp_path / "data" / "local-stack.json").exists()
+
+
+def test_help_names_the_port_options_and_their_variables(tmp_path: Path) -> None:
+    done = dev(tmp_path, "--help")
+    text = " ".join(done.stdout.split())
+    assert done.returncode == 0
+    for option, variable in (("--port", "KYC_HTTP_PORT"), ("--sandbox-port", "KYC_SANDBOX_PORT"),
+                             ("--doubles-port", "KYC_DOUBLES_PORT")):
+        assert option in text and variable in text
+    assert "--host HOST address every server listens on" in text
+
+
+# --- the gateway ------------------------------------------------------------------------------------------------
+
+
+def test_a_gateway_whose_port_is_taken_raises_the_os_error_alone(busy_port: int) -> None:
+    with pytest.raises(OSError) as raised:
+        Gateway(ROOT / "functions", port=busy_port)
+    assert raised.value.__context__ is None or not isinstance(raised.value.__context__, AttributeError)
+
+
+CONFIG_FAILS = """
+from shared.config import ConfigError
+
+def initialize(context):
+    raise ConfigError("KYC_EXAMPLE", "must be set")
+
+def handler(event, context):
+    return {"statusCode": 200, "body": ""}
+"""
+
+
+def test_a_function_refusing_its_configuration_logs_one_line_per_attempt_without_a_traceback(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "refuses").mkdir()
+    (tmp_path / "refuses" / "index.py").write_text(CONFIG_FAILS)
+    gateway = Gateway(tmp_path, routes=())
+    try:
+        assert gateway.initialize_all() == {"refuses": "configuration error: KYC_EXAMPLE must be set"}
+        assert not caplog.records  # at start, the stack reports it
+        with caplog.at_level(logging.ERROR), pytest.raises(FunctionLoadError):
+            gateway.invoke("refuses", b"{}")
+    finally:
+        gateway.stop()
+    [record] = caplog.records
+    assert record.getMessage() == "function refuses: initialize failed: configuration error: KYC_EXAMPLE must be set"
+    assert record.exc_info is None
