@@ -84,9 +84,18 @@ def test_the_stack_file_is_removed_when_the_stack_stops(stack: DevStack) -> None
     assert not path.exists()
 
 
-def test_with_no_stack_running_the_cli_says_so_and_how_to_start_one(tmp_path: Path) -> None:
-    _, _, err = run(fresh_shell(tmp_path), "list")
-    assert "no ./scripts/dev stack is running" in err and "start ./scripts/dev" in err
+def test_a_command_lacking_a_setting_with_no_stack_running_says_so_and_how_to_start_one(tmp_path: Path) -> None:
+    code, _, err = run(fresh_shell(tmp_path), "check-result", "--merchant-biz-id", "b", "--transaction-id", "t")
+    assert code == 2 and err.startswith("error: ConfigError:")
+    assert f"note: no ./scripts/dev stack is running in {tmp_path}: start ./scripts/dev" in err
+
+
+def test_with_no_stack_running_a_command_needing_none_says_nothing_of_it(tmp_path: Path) -> None:
+    code, _, err = run(fresh_shell(tmp_path), "list")
+    assert code == 0 and "./scripts/dev" not in err
+
+
+def test_doctor_with_no_stack_running_says_so_first(tmp_path: Path) -> None:
     _, out, _ = run(fresh_shell(tmp_path), "doctor", "--timeout", "1")
     assert "no ./scripts/dev stack is running" in out.splitlines()[0]
 
@@ -95,7 +104,7 @@ def test_the_file_of_a_stack_whose_process_ended_is_ignored(tmp_path: Path) -> N
     ended = subprocess.Popen(["true"])
     ended.wait()
     write_private(tmp_path / STACK_FILE, jsonutil.dumps({"pid": ended.pid, "env": {"KYC_BACKEND": "aliyun"}}))
-    _, _, err = run(fresh_shell(tmp_path), "list")
+    _, _, err = run(fresh_shell(tmp_path), "check-result", "--merchant-biz-id", "b", "--transaction-id", "t")
     assert "no ./scripts/dev stack is running" in err
 
 

@@ -158,10 +158,9 @@ def running_stack(directory: Path) -> RunningStack | None:
 
 
 class ResolvedEnv(Mapping[str, str]):
-    """The environment plus the running stack's settings for what it lacks (``stack`` None: no stack runs). Tells
-    ``on_first_use`` once, the first time a filled-in variable is read, which stack they are from; or, with no
-    stack, the first time a variable the environment lacks is asked for, that none runs (so that commands which
-    need nothing from a stack stay quiet)."""
+    """The environment plus the running stack's settings for what it lacks (``stack`` None: no stack runs, and
+    :meth:`no_stack_hint` is what a failing command adds). Tells ``on_first_use`` once, the first time a filled-in
+    variable is read, which stack they are from (so that commands which need nothing from it stay quiet)."""
 
     def __init__(self, env: Mapping[str, str], filled: dict[str, str], stack: RunningStack | None,
                  directory: Path, on_first_use: Callable[[str], None] | None = None) -> None:
@@ -178,6 +177,12 @@ class ResolvedEnv(Mapping[str, str]):
             return f"the process environment over {self.stack.describe()}"
         return f"the process environment (no ./scripts/dev stack is running in {self.directory}: {START_HINT})"
 
+    def no_stack_hint(self) -> str | None:
+        """For a command that failed for want of a setting or a connection: that no local stack runs."""
+        if self.stack is not None:
+            return None
+        return f"no ./scripts/dev stack is running in {self.directory}: {START_HINT}"
+
     def _tell(self, message: str) -> None:
         if not self._told and self._on_first_use is not None:
             self._told = True
@@ -186,11 +191,9 @@ class ResolvedEnv(Mapping[str, str]):
     def __getitem__(self, name: str) -> str:
         if name in self._env:
             return self._env[name]
-        if self.stack is None:
-            self._tell(f"no ./scripts/dev stack is running in {self.directory}: {START_HINT}")
-            raise KeyError(name)
-        value = self.filled[name]
-        self._tell(f"using the settings of {self.stack.describe()}")
+        value = self.filled[name]  # filled only from a running stack
+        if self.stack is not None:
+            self._tell(f"using the settings of {self.stack.describe()}")
         return value
 
     def __iter__(self) -> Iterator[str]:

@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from shared.cloudauth import CloudAuthClient, CloudAuthError, ParameterError
+from shared.cloudauth.errors import TransportError
 from shared.config import ConfigError
 from shared.storage import StorageError
-from tools.localstack import resolve_env, write_private
+from tools.localstack import ResolvedEnv, resolve_env, write_private
 
 from . import console, dlq, doctor, invoke, tables, transactions
 from .common import EXIT_OK, EXIT_USAGE, EXIT_VENDOR, Command, Context, OpsError, UsageError
@@ -226,8 +227,11 @@ def main(
     except SystemExit as exc:  # argparse already printed the usage message
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
 
-    def fail(code: str, message: str, status: int) -> int:
+    def fail(code: str, message: str, status: int, *, stack_may_help: bool = False) -> int:
         ctx.stderr.write(f"error: {code}: {message}\n")
+        hint = ctx.env.no_stack_hint() if stack_may_help and isinstance(ctx.env, ResolvedEnv) else None
+        if hint:  # a setting or a server missing, where a running ./scripts/dev would have given it
+            ctx.note(hint)
         return status
 
     try:
@@ -244,17 +248,18 @@ def main(
     except UsageError as exc:
         return fail(exc.code, str(exc), EXIT_USAGE)
     except ConfigError as exc:
-        return fail("ConfigError", str(exc), EXIT_USAGE)
+        return fail("ConfigError", str(exc), EXIT_USAGE, stack_may_help=True)
     except ParameterError as exc:
         return fail(exc.code, exc.message, EXIT_USAGE)
     except CloudAuthError as exc:
-        return fail(exc.code, exc.message, EXIT_VENDOR)
+        return fail(exc.code, exc.message, EXIT_VENDOR, stack_may_help=isinstance(exc, TransportError))
     except OpsError as exc:
         return fail(exc.code, str(exc), EXIT_VENDOR)
     except StorageError as exc:
-        return fail(exc.code or "StorageError", str(exc), EXIT_VENDOR)
+        return fail(exc.code or "StorageError", str(exc), EXIT_VENDOR, stack_may_help=True)
     except OSError as exc:  # a connection the adapters did not wrap: one line, never a traceback
-        return fail("TransportError", f"a connection failed ({type(exc).__name__})", EXIT_VENDOR)
+        return fail("TransportError", f"a connection failed ({type(exc).__name__})", EXIT_VENDOR,
+                    stack_may_help=True)
     finally:
         if ctx._client is not None:
             ctx._client.close()
