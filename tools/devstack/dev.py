@@ -22,6 +22,7 @@ the storage variables are then the doubles', whatever the shell says.
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import sys
@@ -35,6 +36,7 @@ from shared.auth import issue_token
 from shared.cloudauth import CloudAuthSettings
 from shared.config import ConfigError, env_int
 from shared.fetcher import FetchSettings
+from shared.notifications import WebhookSettings
 from shared.storage import ConsumerQueue, StorageSettings, open_queue
 from shared.sweeper import SweepSettings
 from shared.verifications import FrontendSettings
@@ -101,6 +103,24 @@ class QuietIdleSweeps(logging.Filter):
         return record.getMessage() != "sweep.done" or any(getattr(record, name, None) for name in _SWEEP_WORK)
 
 
+class StartError(Exception):
+    """The stack cannot start: one line per reason (a port in use, a configuration a function refuses)."""
+
+
+#: What each listening port is, and where it is set, for a message when it cannot be bound.
+_PORT_SETTINGS = {"gateway": "--port / KYC_HTTP_PORT", "sandbox": "--sandbox-port / KYC_SANDBOX_PORT",
+                  "doubles": "--doubles-port / KYC_DOUBLES_PORT"}
+
+
+def _cannot_bind(what: str, port: int | str, exc: OSError | OverflowError) -> StartError:
+    if isinstance(exc, OverflowError):
+        return StartError(f"port {port} ({what}) is not a port number (0-65535): set {_PORT_SETTINGS[what]}")
+    if exc.errno == errno.EADDRINUSE:
+        return StartError(f"port {port} ({what}) is in use: another ./scripts/dev? set {_PORT_SETTINGS[what]}")
+    return StartError(f"port {port} ({what}) cannot be opened ({exc.strerror or type(exc).__name__}): "
+                      f"set {_PORT_SETTINGS[what]}")
+
+
 def _accepting(config: SandboxConfig, sts_token: str | None) -> SandboxConfig:
     return config if sts_token is None else replace(config, security_tokens=config.security_tokens | {sts_token})
 
@@ -136,23 +156,35 @@ class DevStack:
         if not env.get("CLOUDAUTH_ENDPOINT"):
             region = env.setdefault("CLOUDAUTH_REGION", DEV_REGION)
             offered = products.supported_in(region)
-            if offered:  # an unknown region: left to the functions' settings to refuse, naming it
+            if offered:
                 env.setdefault("CLOUDAUTH_PRODUCT_CODE", offered[0])
                 env.setdefault("CLOUDAUTH_PRODUCTS", ",".join(offered))
+            else:  # an unknown region: the functions' settings refuse it, naming the variable
+                CloudAuthSettings.from_env(env)
             sts_token = self._sts_token()
-            config = SandboxConfig.from_env(env, host=self.config.host, port=self.config.sandbox_port)
+            try:
+                config = SandboxConfig.from_env(env, host=self.config.host, port=self.config.sandbox_port)
+            except ValueError as exc:
+                raise StartError(f"the sandbox's settings (SANDBOX_* variables): {exc}") from None
             self.sandbox = SandboxServer(_accepting(config, sts_token), verbose=not self.config.quiet_sandbox)
-            env["CLOUDAUTH_ENDPOINT"] = self.sandbox.start()
+            try:
+                env["CLOUDAUTH_ENDPOINT"] = self.sandbox.start()
+            except (OSError, OverflowError) as exc:
+                self.sandbox = None
+                raise _cannot_bind("sandbox", self.config.sandbox_port, exc) from None
             env.pop(TOKEN_VARIABLE, None)
             accepted = self.sandbox.config
             env.update(AccessKey(accepted.access_key_id, accepted.access_key_secret, sts_token).environment())
-        self.gateway = Gateway(
-            PROJECT_ROOT / "functions",
-            routes=DEFAULT_ROUTES,
-            extra_handlers={"/": self.demo},
-            host=self.config.host,
-            port=self.config.http_port,
-        )
+        try:
+            self.gateway = Gateway(
+                PROJECT_ROOT / "functions",
+                routes=DEFAULT_ROUTES,
+                extra_handlers={"/": self.demo},
+                host=self.config.host,
+                port=self.config.http_port,
+            )
+        except (OSError, OverflowError) as exc:
+            raise _cannot_bind("gateway", self.config.http_port, exc) from None
         base = self.gateway.url
         defaults = {
             "KYC_BACKEND": "local",
@@ -178,6 +210,7 @@ class DevStack:
         )
         if self.doubles is not None or self.config.aliyun_doubles:
             self._start_doubles()
+        self._check_configuration()
         self.gateway.start()
         storage = StorageSettings.from_env(env)
         queues = {name: cast(ConsumerQueue, open_queue(storage, name)) for name in ("recheck", "notify")}
@@ -202,6 +235,25 @@ class DevStack:
         self._stack_file_written = True
         return self
 
+    def _check_configuration(self) -> None:
+        """Every function's ``initialize`` once, as FC runs it when an instance starts, then the settings the
+        functions read only at their first event (webhooks, re-checks, sweeps): :class:`StartError` with each
+        configuration error's one-line message (it names the variable, never its value)."""
+        assert self.gateway is not None
+        refused_by: dict[str, list[str]] = {}  # message -> the functions whose initialize failed with it
+        for function, message in self.gateway.initialize_all().items():
+            refused_by.setdefault(message, []).append(function)
+        for settings in (WebhookSettings, FetchSettings, SweepSettings, FrontendSettings):
+            try:
+                settings.from_env(self.env)
+            except ConfigError as exc:
+                refused_by.setdefault(str(exc), [])
+        if refused_by:
+            raise StartError("\n".join(
+                f"{message} (initialize fails in {', '.join(functions)})" if functions else message
+                for message, functions in refused_by.items()
+            ))
+
     @property
     def exploring(self) -> bool:
         """Exploring timings apply: asked for, and the local sandbox plays the vendor (never a real one)."""
@@ -222,9 +274,14 @@ class DevStack:
     def _start_doubles(self) -> None:
         """Start the doubles (unless given), point the storage variables at them, write ``ENV_FILE``."""
         if self.doubles is None:
-            self.doubles = AliyunDoubles.from_env(self.env, host=self.config.host, port=self.config.doubles_port)
+            port = self.config.doubles_port
+            doubles = AliyunDoubles.from_env(self.env, host=self.config.host, port=port)
+            try:
+                doubles.start()
+            except (OSError, OverflowError) as exc:
+                raise _cannot_bind("doubles", f"{port}-{port + 2}" if port else port, exc) from None
+            self.doubles = doubles
             self._own_doubles = True
-            self.doubles.start()
         self.env.update(self.doubles.environment(self.env))
         write_env_file(self.data_dir / ENV_FILE, self.env)
 
@@ -307,16 +364,32 @@ class DevStack:
         return [*self.doubles.banner_lines(), cli]
 
 
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (0-65535)")
+    return port
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./scripts/dev", description="Run the whole eKYC system locally.")
     try:
-        http_port = env_int(os.environ, "KYC_HTTP_PORT", DEFAULT_HTTP_PORT, minimum=1, maximum=65535)
-        sandbox_port = env_int(os.environ, "KYC_SANDBOX_PORT", DEFAULT_SANDBOX_PORT, minimum=1, maximum=65535)
+        http_port = env_int(os.environ, "KYC_HTTP_PORT", DEFAULT_HTTP_PORT, minimum=0, maximum=65535)
+        sandbox_port = env_int(os.environ, "KYC_SANDBOX_PORT", DEFAULT_SANDBOX_PORT, minimum=0, maximum=65535)
+        doubles_port = env_int(os.environ, "KYC_DOUBLES_PORT", 9200, minimum=0, maximum=65533)
     except ConfigError as exc:
         parser.error(str(exc))
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=http_port)
-    parser.add_argument("--sandbox-port", type=int, default=sandbox_port)
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address every server listens on (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=_port, default=http_port,
+                        help=f"the gateway's port: API, callback, demo page, FC API (default KYC_HTTP_PORT, else "
+                        f"{DEFAULT_HTTP_PORT}; 0: any free port)")
+    parser.add_argument("--sandbox-port", type=_port, default=sandbox_port,
+                        help=f"the cloudauth-intl sandbox's port (default KYC_SANDBOX_PORT, else "
+                        f"{DEFAULT_SANDBOX_PORT}; 0: any free port)")
     parser.add_argument("--sweep-interval", type=float, default=30.0, help="seconds between sweeper runs (0: off)")
     parser.add_argument("--verbose-sandbox", action="store_true", help="log every sandbox request")
     parser.add_argument("--production-timings", action="store_true",
@@ -326,8 +399,9 @@ def main(argv: list[str] | None = None) -> int:
         "--aliyun-doubles", action="store_true",
         help="KYC_BACKEND=aliyun over local Tablestore, OSS and MNS doubles, configured as s.yaml configures FC",
     )
-    parser.add_argument("--doubles-port", type=int, default=int(os.environ.get("KYC_DOUBLES_PORT") or 9200),
-                        help="first of the three doubles' ports (default 9200; 0: any free ports)")
+    parser.add_argument("--doubles-port", type=_port, default=doubles_port,
+                        help="first of the three doubles' ports (default KYC_DOUBLES_PORT, else 9200; 0: any free "
+                        "ports)")
     args = parser.parse_args(argv)
     config = DevConfig(
         host=args.host,
@@ -342,9 +416,10 @@ def main(argv: list[str] | None = None) -> int:
     stack = DevStack(config)
     try:
         stack.start()
-    except (OSError, DeploymentError) as exc:
-        print(f"dev: cannot start: {exc}", file=sys.stderr)
+    except (StartError, ConfigError, OSError, DeploymentError) as exc:
         stack.stop()
+        for line in str(exc).splitlines():
+            print(f"dev: cannot start: {line}", file=sys.stderr)
         return 1
     stop = stop_requested()
     print(stack.banner(), flush=True)

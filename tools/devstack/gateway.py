@@ -236,10 +236,11 @@ class _Server(HTTPServer):
     request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], max_threads: int) -> None:
-        super().__init__(address, handler)
+        # Before binding: a bind that fails (port in use, out of range) calls server_close, which uses them.
         self._pool = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="fc-gateway-request")
         self._slots = threading.BoundedSemaphore(max_threads)
         self.closing = threading.Event()
+        super().__init__(address, handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         while not self._slots.acquire(timeout=0.1):
@@ -363,8 +364,26 @@ class Gateway:
                     log.debug("preload: %s", exc)  # the traceback was logged by function()
 
     # -- functions
-    def function(self, name: str) -> ModuleType:
-        """The loaded, initialized module of function ``name``; :class:`FunctionLoadError` on failure."""
+    def function_names(self) -> list[str]:
+        """Every function of the functions directory (``<name>/index.py``), routed or not."""
+        return sorted(path.parent.name for path in self.functions_dir.glob("*/index.py"))
+
+    def initialize_all(self) -> dict[str, str]:
+        """Load and initialize every function now, as FC does when an instance starts; the failures by function,
+        none logged: a configuration error's own one-line message (it names the variable), else what failed."""
+        failures: dict[str, str] = {}
+        for name in self.function_names():
+            try:
+                self.function(name, log_failure=False)
+            except FunctionLoadError as exc:
+                cause = exc.__cause__
+                failures[name] = str(cause) if isinstance(cause, ConfigError) else str(exc)
+        return failures
+
+    def function(self, name: str, *, log_failure: bool = True) -> ModuleType:
+        """The loaded, initialized module of function ``name``; :class:`FunctionLoadError` on failure. A failed
+        ``initialize`` is retried at the next call (as FC does) and logged once per failure: one line for a
+        configuration error (its message names the variable), a traceback for anything else."""
         with self._functions_lock:
             fn = self._functions.get(name)
             if fn is None:
@@ -380,7 +399,12 @@ class Gateway:
                     try:
                         init(self.context(name, new_request_id()))
                     except Exception as exc:
-                        log.exception("function %s: initialize failed", name)
+                        if not log_failure:
+                            pass
+                        elif isinstance(exc, ConfigError):
+                            log.error("function %s: initialize failed: %s", name, exc)
+                        else:
+                            log.exception("function %s: initialize failed", name)
                         raise FunctionLoadError(f"function {name}: initialize failed ({type(exc).__name__})") from exc
                 fn.initialized = True
             return fn.module

@@ -27,6 +27,7 @@ from shared import jsonutil
 from shared.storage import ConsumerQueue, Queue, ReceivedMessage, encode_message_body
 from shared.storage.sqlite_queue import MAX_RECEIVE_BATCH
 from shared.timestamps import rfc3339
+from tools.devstack.gateway import FunctionLoadError
 
 log = logging.getLogger("tools.devstack.worker")
 DEFAULT_ACCOUNT_ID = "1234567890123456"
@@ -177,8 +178,11 @@ class QueueWorker:
     def _run_timer(self, name: str) -> None:
         try:
             self.invoke(name, timer_event())
-        except Exception:
-            log.exception("timer invocation of %s failed", name)
+        except Exception as exc:
+            if isinstance(exc, FunctionLoadError):  # the gateway logged why, in one line
+                log.warning("timer invocation of %s failed: %s", name, exc)
+            else:
+                log.exception("timer invocation of %s failed", name)
 
     # -- background
     def start(self) -> QueueWorker:
