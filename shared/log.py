@@ -39,6 +39,7 @@ from types import MappingProxyType
 from typing import Any
 
 from shared import jsonutil
+from shared.config import ConfigError
 from shared.redaction import (
     PII_KEYS,
     REDACTED,
@@ -261,20 +262,27 @@ _filter = PiiMaskingFilter()
 
 
 def level_from_env(env: Mapping[str, str]) -> int:
-    """``KYC_LOG_LEVEL`` as a level number: a name (``debug``, ``WARNING``) or a number; INFO when unset/invalid."""
+    """``KYC_LOG_LEVEL`` as a level number: a name (``debug``, ``WARNING``) or a number; INFO when unset.
+    Anything else is a ``ConfigError`` (raised by every function's ``initialize``, through :mod:`shared.wiring`);
+    the logger itself, set up at import, falls back to INFO so that the error can be logged."""
     raw = (env.get(LEVEL_ENV) or "").strip()
     if not raw:
         return logging.INFO
     if raw.isdigit():
         return int(raw)
     level = logging.getLevelName(raw.upper())
-    return level if isinstance(level, int) else logging.INFO
+    if not isinstance(level, int):
+        raise ConfigError(LEVEL_ENV, "must be DEBUG, INFO, WARNING, ERROR, CRITICAL or a number")
+    return level
 
 
 def _shared_handler() -> logging.Handler:
     with _config.lock:
         if _config.handler is None:
-            _config.level = level_from_env(os.environ)
+            try:
+                _config.level = level_from_env(os.environ)
+            except ConfigError:  # reported by initialize (shared.wiring); a logger is needed to report it
+                _config.level = logging.INFO
             handler = _StdoutHandler()
             handler.setFormatter(JsonFormatter())
             _config.handler = handler

@@ -369,7 +369,9 @@ class Verifications:
         meta_info = body.get("metaInfo")
         if isinstance(meta_info, dict):
             meta_info = jsonutil.dumps_str(meta_info)
-        if not isinstance(meta_info, str) or not meta_info:
+        if meta_info is not None and not isinstance(meta_info, str):
+            raise Refused("InvalidParameter", "metaInfo must be a string or a JSON object")
+        if not meta_info:
             raise Refused("MissingParameter", "metaInfo is required (from the vendor's web SDK getMetaInfo())")
         if len(meta_info.encode()) > self.settings.max_meta_info_bytes:
             raise Refused("PayloadTooLarge", "metaInfo is larger than allowed")
@@ -403,7 +405,9 @@ class Verifications:
             return None
         if doc_type is None and product.doc_type is not products.DocTypeUse.REQUIRED:
             return None
-        if not isinstance(doc_type, str) or not doc_type:
+        if doc_type is not None and not isinstance(doc_type, str):
+            raise Refused("InvalidParameter", "docType must be a string (a document type code)")
+        if not doc_type:
             raise Refused("MissingParameter", f"docType is required by {product.code} (GET /verifications/products)")
         if product.doc_types is not None:
             problem = product.doc_types.problem(

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from shared.config import Env, environ
+from shared.log import level_from_env
 from shared.storage import StorageSettings, Stores, open_stores
 
 if TYPE_CHECKING:
@@ -37,6 +38,13 @@ if TYPE_CHECKING:
     from shared.notifications import Notifier
     from shared.sweeper import Sweeper
     from shared.verifications import Verifications
+
+
+def _environment(env: Env | None) -> Env:
+    """``env`` (default: the process's), after the settings every service shares are checked (``KYC_LOG_LEVEL``)."""
+    env = environ() if env is None else env
+    level_from_env(env)  # raises ConfigError for a level that is not one
+    return env
 
 
 def build_cloudauth_client(env: Env | None = None) -> CloudAuthClient:
@@ -51,7 +59,7 @@ def build_verifications(
     """Frontend settings, then storage, then the vendor client."""
     from shared.verifications import FrontendSettings, Verifications  # noqa: PLC0415
 
-    env = environ() if env is None else env
+    env = _environment(env)
     settings = FrontendSettings.from_env(env)
     stores = stores or open_stores(StorageSettings.from_env(env))
     client = client or build_cloudauth_client(env)
@@ -64,7 +72,7 @@ def build_fetcher(
     """Storage settings, then the vendor client, then ``KYC_RECHECK_SCHEDULE``/``KYC_DELETE_VENDOR_COPY``."""
     from shared.fetcher import FetchSettings, ResultFetcher  # noqa: PLC0415
 
-    env = environ() if env is None else env
+    env = _environment(env)
     stores = stores or open_stores(StorageSettings.from_env(env))
     return ResultFetcher(
         client=client or build_cloudauth_client(env),
@@ -82,7 +90,7 @@ def build_notifier(env: Env | None = None, *, stores: Stores | None = None) -> N
     from shared.cloudauth.settings import VendorTarget  # noqa: PLC0415
     from shared.notifications import Notifier, WebhookSettings  # noqa: PLC0415
 
-    env = environ() if env is None else env
+    env = _environment(env)
     storage = StorageSettings.from_env(env) if stores is None else None
     webhooks = WebhookSettings.from_env(env)
     VendorTarget.from_env(env)
@@ -107,7 +115,7 @@ def build_sweeper(
     ``KYC_RETENTION_DAYS``."""
     from shared.sweeper import Sweeper, SweepSettings  # noqa: PLC0415
 
-    env = environ() if env is None else env
+    env = _environment(env)
     stores = stores or open_stores(StorageSettings.from_env(env))
     fetcher = build_fetcher(env, client=client, stores=stores)
     return Sweeper(

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from shared import jsonutil
+from shared.config import ConfigError
 from shared.log import (
     JsonFormatter,
     PiiMaskingFilter,
@@ -110,11 +111,25 @@ def test_level_below_threshold_is_not_written(logger: logging.Logger, lines: Cap
 @pytest.mark.parametrize(
     ("value", "level"),
     [(None, logging.INFO), ("", logging.INFO), ("debug", logging.DEBUG), ("WARNING", logging.WARNING),
-     ("40", logging.ERROR), ("nonsense", logging.INFO)],
+     ("40", logging.ERROR)],
 )  # fmt: skip
 def test_level_from_env(value: str | None, level: int) -> None:
     env = {} if value is None else {"KYC_LOG_LEVEL": value}
     assert level_from_env(env) == level
+
+
+def test_a_level_that_is_not_one_is_a_config_error_naming_the_variable() -> None:
+    with pytest.raises(ConfigError) as caught:
+        level_from_env({"KYC_LOG_LEVEL": "LOUD"})
+    assert caught.value.variable == "KYC_LOG_LEVEL"
+
+
+def test_every_function_s_initialize_refuses_a_level_that_is_not_one() -> None:
+    from shared import wiring
+
+    for build in (wiring.build_verifications, wiring.build_fetcher, wiring.build_notifier, wiring.build_sweeper):
+        with pytest.raises(ConfigError, match="KYC_LOG_LEVEL"):
+            build({"KYC_LOG_LEVEL": "LOUD"})
 
 
 def test_get_logger_configures_once(lines: Capture) -> None:

@@ -135,6 +135,13 @@ def test_failed_result_carries_the_chosen_sub_code(sandbox: SandboxServer) -> No
     assert jsonutil.loads(result["ExtFaceInfo"])["facePassed"] == "N"
 
 
+def test_a_failure_for_a_presentation_attack_says_face_attack(sandbox: SandboxServer) -> None:
+    tid = initialize(sandbox)
+    complete(sandbox, tid, "fail", subCode="205")
+    face = jsonutil.loads(check(sandbox, tid).body["Result"]["ExtFaceInfo"])
+    assert (face["facePassed"], face["faceAttack"]) == ("N", "Y")
+
+
 def test_spoof_result_is_212_with_spoof_types(sandbox: SandboxServer) -> None:
     tid = initialize(sandbox, IdSpoof="Y")
     complete(sandbox, tid, "spoof", spoofTypes=["PHOTO_COPY", "TAMPER"])

@@ -292,6 +292,8 @@ def check_result(tx: Transaction, config: SandboxConfig, *, return_image: bool, 
         if tx.params.get("EditOcrResult", "1") == "1":
             id_info["ocrIdEditInfo"] = {}
         face_info = dict(FACE_FAIL if kind == "fail" else FACE_PASS)
+        if kind == "fail" and sub_code == FACE_ONLY_FAIL_SUB_CODE:  # 205: the vendor sample pairs it with faceAttack Y
+            face_info["faceAttack"] = "Y"
     if return_image and not tx.images_deleted:
         id_info["idImage"] = placeholder_jpeg_b64(tx.transaction_id, "idImage", config.image_bytes)
         face_info["faceImg"] = placeholder_jpeg_b64(tx.transaction_id, "faceImg", config.image_bytes)
