@@ -331,6 +331,15 @@ def test_every_documented_code_maps_to_its_error_type(
     assert len(err.message) <= 200 and err.log_safe is True
 
 
+def test_a_signature_error_echoing_the_request_keeps_none_of_its_values(fake: FakeCloudAuth) -> None:
+    echo = ("Specified signature is not matched with our calculation. server string to sign is:"
+            "POST&%2F&MerchantUserId%3Dhashed-user%26MetaInfo%3D%257B%2522apdidToken")  # fmt: skip
+    fake.reply(Reply(400, error_body("SignatureDoesNotMatch", echo)))
+    with pytest.raises(AuthError) as info:
+        client_for(fake, max_attempts=1).check_result("biz0001", "txn1")
+    assert info.value.message.endswith("our calculation. server string to sign withheld")
+
+
 def test_transience_of_mapped_errors() -> None:
     from shared.cloudauth import error_class_for
 

@@ -158,7 +158,9 @@ def test_a_document_product_needs_a_doc_type(store: SqliteTransactionStore) -> N
 
 
 @pytest.mark.parametrize(("field", "value"), [("docType", 1000000), ("docType", ["01000000"]), ("metaInfo", 5)])
-def test_a_field_of_the_wrong_type_is_invalid_not_missing(store: SqliteTransactionStore, field: str, value: Any) -> None:
+def test_a_field_of_the_wrong_type_is_invalid_not_missing(
+    store: SqliteTransactionStore, field: str, value: Any
+) -> None:
     body = {"docType": "01000000", "metaInfo": META, field: value}
     refusal = _refusal(_service(store, FakeCloudAuth()), body)
     assert refusal.code == "InvalidParameter" and field in refusal.message

@@ -3,7 +3,8 @@
 Every error carries ``status`` (HTTP status or ``None``), ``code`` (the vendor's ``Code`` or a client-side code),
 ``message``, ``request_id`` and ``transient`` (whether trying again *later* may succeed). Messages never contain
 request values: client-side messages name the parameter; the vendor's ``Message`` is kept (it describes the
-problem, not the data) but stripped of control characters and cut to 200 characters.
+problem, not the data) but stripped of control characters, cut where the gateway starts repeating the request
+("server string to sign is:…", every signed parameter's value: a V1 SignatureDoesNotMatch), and cut to 200 characters.
 """
 
 from __future__ import annotations
@@ -11,8 +12,14 @@ from __future__ import annotations
 MESSAGE_LIMIT = 200
 
 
+_ECHO = "string to sign"  # where a signature error's message starts echoing the request's parameters
+
+
 def _clean(message: str) -> str:
     text = "".join(ch if ch.isprintable() else " " for ch in message).strip()
+    echo = text.lower().find(_ECHO)
+    if echo >= 0:
+        text = text[: echo + len(_ECHO)] + " withheld"
     return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
 
 

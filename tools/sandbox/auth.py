@@ -12,9 +12,8 @@ What the official SDK (alibabacloud-tea-openapi 0.4.6) sends, read from its sour
   ``AccessKeyId`` (+ ``SecurityToken``) and ``Signature`` in the query next to the business parameters; the form
   body's parameters are part of the signed parameter set; ``x-acs-action``/``x-acs-version`` headers are sent too.
 
-The V3 signature is verified with :mod:`tools.acs3` (written from the vendor's page, not from the client's signer);
-V1 is still recomputed with :func:`shared.signing.v1_signature`, the client's own signer (checked against
-``aliyunsdkcore`` in ``tests/test_signing.py``), so only that oracle catches a V1 signing error.
+Both signatures are verified from the vendor's pages, not with the client's signer (:mod:`shared.signing`), so a
+mistake in that signer is refused here too: V3 with :mod:`tools.acs3`, V1 with :mod:`tools.rpc_v1`.
 """
 
 from __future__ import annotations
@@ -24,8 +23,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from shared.signing import v1_signature
-from tools import acs3
+from tools import acs3, rpc_v1
 from tools.sandbox.config import SandboxConfig
 from tools.sandbox.errors import VendorError
 
@@ -62,6 +60,19 @@ _REFUSALS: dict[acs3.Problem, tuple[str, str | None]] = {
     ),
     acs3.Problem.TIMESTAMP_FORMAT: ("InvalidTimeStamp.Format", None),
     acs3.Problem.TIMESTAMP_SKEWED: ("InvalidTimeStamp.Expired", None),
+}
+
+
+#: The gateway's answer to each V1 refusal, as ``_REFUSALS``. A signature mismatch echoes the server's string to sign,
+#: parameter values included, as the gateway is widely reported to do ("server string to sign is:POST&%2F&..."; not
+#: on the vendor's page: unverified). An empty Signature as IncompleteSignature is unverified too.
+_V1_REFUSALS: dict[rpc_v1.Problem, tuple[str, str | None]] = {
+    rpc_v1.Problem.OTHER_METHOD: ("InvalidSignatureMethod", None),
+    rpc_v1.Problem.OTHER_VERSION: ("InvalidParameter", 'The specified parameter "SignatureVersion" is not valid.'),
+    rpc_v1.Problem.INCOMPLETE: ("IncompleteSignature", "The Signature parameter is empty."),
+    rpc_v1.Problem.SIGNATURE: (
+        "SignatureDoesNotMatch", "Specified signature does not match our calculation. server string to sign is:{detail}"
+    ),
 }
 
 
@@ -205,23 +216,23 @@ class Authenticator:
     def _v1(
         self, method: str, query: Mapping[str, str], headers: Mapping[str, str], form: Mapping[str, str]
     ) -> Authenticated:
+        """The gateway's checks in its order; the signature itself with :mod:`tools.rpc_v1` (``_V1_REFUSALS``)."""
         action = self._check_action(query.get("Action"), query.get("Version"))
         access_key_id = query.get("AccessKeyId")
         if not access_key_id:
             raise VendorError(
                 "MissingParameter", 'The input parameter "AccessKeyId" that is mandatory is not supplied.'
             )
-        if query.get("SignatureMethod") != "HMAC-SHA1":
-            raise VendorError("InvalidSignatureMethod")
-        if query.get("SignatureVersion", "1.0") != "1.0":
-            raise VendorError("InvalidParameter", 'The specified parameter "SignatureVersion" is not valid.')
-        token = query.get("SecurityToken")
-        self._check_key_and_token(access_key_id, token)
-        self._check_timestamp(query.get("Timestamp"))
-        signed_params = {**query, **form}
-        expected = v1_signature(self._config.access_key_secret, method, signed_params)
-        if not hmac.compare_digest(expected.encode(), query["Signature"].encode()):
-            raise VendorError("SignatureDoesNotMatch")
+        signed_params = rpc_v1.signed_parameters(query, form)
+        try:
+            rpc_v1.check_signature_fields(query)
+            token = query.get("SecurityToken")
+            self._check_key_and_token(access_key_id, token)
+            self._check_timestamp(query.get("Timestamp"))
+            rpc_v1.check_signature(self._config.access_key_secret, method, signed_params)
+        except rpc_v1.Refused as refused:
+            code, message = _V1_REFUSALS[refused.problem]
+            raise VendorError(code, message and message.format(detail=refused.detail)) from None
         self._check_nonce(access_key_id, query.get("SignatureNonce"))
         params = {k: v for k, v in query.items() if k not in V1_COMMON}
         params.update(form)
