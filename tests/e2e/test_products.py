@@ -12,8 +12,11 @@ import re
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+import pytest
+
 from shared import jsonutil
 from tests.e2e.support import E2EStack, MakeStack, Started, delivered
+from tools.devstack.dev import StartError
 
 PRO_PASSPORT = "GLB03002"
 PRO_CARD = "MYS01001"  # Malaysia's MyKad: eKYC_PRO's own field names (firstName, lastName, dateOfBirth, idNumber)
@@ -274,11 +277,12 @@ def test_in_kuala_lumpur_the_dev_stack_offers_ekyc_pro_alone_with_the_regions_do
     assert only_event(stack)["data"]["docType"] == PRO_CARD
 
 
-def test_a_product_list_the_region_cannot_serve_is_shown_in_the_banner_naming_where_it_would_work(
+def test_a_product_list_the_region_cannot_serve_stops_the_start_naming_where_it_would_work(
     make_stack: MakeStack,
 ) -> None:
-    stack = make_stack(CLOUDAUTH_REGION="ap-southeast-3", CLOUDAUTH_PRODUCTS="eKYC_PRO,FACE_LIVENESS_PRO",
-                       CLOUDAUTH_PRODUCT_CODE="eKYC_PRO")
-    banner = stack.dev.banner()
-    assert "configuration error: CLOUDAUTH_PRODUCTS" in banner
-    assert "FACE_LIVENESS_PRO is not offered in ap-southeast-3" in banner and "ap-southeast-1" in banner
+    with pytest.raises(StartError) as refused:
+        make_stack(CLOUDAUTH_REGION="ap-southeast-3", CLOUDAUTH_PRODUCTS="eKYC_PRO,FACE_LIVENESS_PRO",
+                   CLOUDAUTH_PRODUCT_CODE="eKYC_PRO")
+    message = str(refused.value)
+    assert message.startswith("configuration error: CLOUDAUTH_PRODUCTS")
+    assert "FACE_LIVENESS_PRO is not offered in ap-southeast-3" in message and "ap-southeast-1" in message
