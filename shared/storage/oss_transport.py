@@ -30,13 +30,15 @@ Kept from ``RequestsHttpClient`` (transport/requests_client.py), and checked aga
   values joined with ``", "`` as urllib3 joins them; ``content`` before the body is read raises
   ``exceptions.ResponseNotReadError``; no redirect is followed (the SDK's default: ``enabled_redirect`` off);
 * the body: bytes, text, a file object or an iterable of bytes (the SDK's CRC-64 ``TeeIterator``) with a
-  ``Content-Length`` from ``len()`` or the file's size when it has one (requests' ``super_len``), else chunked.
+  ``Content-Length`` from ``len()`` or the file's size when it has one (requests' ``super_len``), else chunked; no
+  body: ``Content-Length: 0`` except on GET and HEAD (requests' ``prepare_content_length``).
 
-Different, at the transport level only (the signed headers and the body are the SDK's): http.client sends
-``Accept-Encoding: identity`` (``RequestsHttpClient`` sends none; either way the answer is not compressed);
-a certificate is checked against the system's CA store (``ssl.create_default_context``, as the vendor client does),
-not certifi's bundle. Not supported, and never configured by ``OssObjectStore``: proxies (``proxy_host``, and the
-``HTTP(S)_PROXY`` variables requests reads), ``insecure_skip_verify``, ``enabled_redirect``.
+Different, at the transport level only (the method, target, the SDK's headers, signed or not, and the body are
+the same, byte for byte): requests' session adds ``Accept: */*`` and ``Connection: keep-alive`` (HTTP/1.1 keeps the
+connection open without it), which are not sent here; a certificate is checked against the system's CA store
+(``ssl.create_default_context``, as the vendor client does), not certifi's bundle. Not supported, and never
+configured by ``OssObjectStore``: proxies (``proxy_host``, and the ``HTTP(S)_PROXY`` variables requests reads),
+``insecure_skip_verify``, ``enabled_redirect``.
 
 A connection goes back to its pool only once its answer was read to the end (:meth:`ConnectionPool.finish`): one
 cut off (the deadline, a reset) or closed before its end is closed, never reused.
@@ -143,6 +145,8 @@ class DeadlineHttpClient(HttpClient):  # type: ignore[misc]  # the SDK is untype
             conn.read_timeout = float(kwargs["readwrite_timeout"])
         headers = {name: value for name, value in request.headers.items() if value is not None}
         body, length = _body(request.body)
+        if body is None and request.method.upper() not in {"GET", "HEAD"}:
+            length = 0
         if length is not None and not any(name.lower() == "content-length" for name in headers):
             headers["Content-Length"] = str(length)
         try:

@@ -15,12 +15,12 @@ and a read timeout restarts with every byte that arrives, so an answer dripped s
 it. Here (:mod:`shared.http_deadline`) every wait is what is left of the call's deadline, capped by the connect
 timeout (lookup, connect, TLS handshake) or the read timeout (each send or read).
 
-What differs from the SDK's urllib3 exchange, all at the transport level (signed headers and body are the SDK's,
-byte for byte, ``tests/storage/test_tablestore_transport.py``): http.client sends ``Accept-Encoding: identity``
-(urllib3 sends no Accept-Encoding; either way the answer comes uncompressed: a compressed one is refused here,
-where urllib3 would have decoded it); a certificate is checked against the system's CA store
-(``ssl.create_default_context``, as the vendor client does), not certifi's bundle; idle connections are kept per
-:class:`~shared.http_pool.ConnectionPool` (a few, checked before reuse) instead of urllib3's pool of 500.
+What differs from the SDK's urllib3 exchange: nothing in the request (method, target, every header and the body are
+the same, byte for byte: urllib3 sends through ``http.client`` too; ``tests/storage/test_tablestore_transport.py``
+compares them); an answer with a ``Content-Encoding`` is refused where urllib3 would decode it (neither asks for
+one: ``Accept-Encoding: identity``); a certificate is checked against the system's CA store
+(``ssl.create_default_context``, as the vendor client does), not certifi's bundle; a few idle connections are kept
+(:class:`~shared.http_pool.ConnectionPool`, checked before reuse) instead of urllib3's pool of up to 500.
 A failure is raised as it comes (``OSError``: ``TimeoutError`` for a passed deadline; ``http.client.HTTPException``):
 the SDK does not retry those (only ``OTSServiceError``), and the store makes them a transient ``StorageError``.
 The connection of an exchange that failed is closed, never reused.
