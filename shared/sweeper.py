@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 
 from shared.config import Env, env_float, env_int, environ
 from shared.fetcher import ResultFetcher, result_prefix
-from shared.log import get_logger
+from shared.log import get_logger, log_context
 from shared.status import TERMINAL, Status
 from shared.storage import DueKind, ObjectStore, StorageError, TransactionRecord, TransactionStore
 from shared.values import field, valueclass
@@ -133,8 +133,9 @@ class Sweeper:
             if report.checked >= self.settings.batch_size:
                 return  # the rest waits for the next sweep (the vendor's QPS is shared with live traffic)
             report.checked += 1
-            # No quick re-check: the sweeper reschedules below.
-            outcome = self.fetcher.fetch(row.merchant_biz_id, recheck=False)
+            # No quick re-check: the sweeper reschedules below. The fetch's log lines name the row they are about.
+            with log_context(merchant_biz_id=row.merchant_biz_id):
+                outcome = self.fetcher.fetch(row.merchant_biz_id, recheck=False)
             if outcome.kind == "finalized":
                 report.finalized += 1
             if outcome.kind in {"finalized", "already_final"}:
