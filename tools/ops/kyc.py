@@ -26,6 +26,7 @@ from shared.cloudauth.errors import TransportError
 from shared.config import ConfigError
 from shared.storage import StorageError
 from tools.localstack import ResolvedEnv, resolve_env, write_private
+from tools.serving import interruptible
 
 from . import console, dlq, doctor, invoke, tables, transactions
 from .common import EXIT_OK, EXIT_USAGE, EXIT_VENDOR, Command, Context, OpsError, UsageError
@@ -278,4 +279,5 @@ def _reader_gone(ctx: Context) -> int:
 
 
 if __name__ == "__main__":
+    interruptible()  # a Ctrl-C / SIGINT stops any command, also one started as a script's background job
     raise SystemExit(main())
