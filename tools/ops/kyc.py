@@ -25,7 +25,7 @@ from shared.cloudauth import CloudAuthClient, CloudAuthError, ParameterError
 from shared.cloudauth.errors import TransportError
 from shared.config import ConfigError
 from shared.storage import StorageError
-from tools.localstack import ResolvedEnv, resolve_env, write_private
+from tools.localstack import no_stack_hint, resolve_env, write_private
 from tools.serving import interruptible
 
 from . import console, dlq, doctor, invoke, tables, transactions
@@ -230,7 +230,7 @@ def main(
 
     def fail(code: str, message: str, status: int, *, stack_may_help: bool = False) -> int:
         ctx.stderr.write(f"error: {code}: {message}\n")
-        hint = ctx.env.no_stack_hint() if stack_may_help and isinstance(ctx.env, ResolvedEnv) else None
+        hint = no_stack_hint(ctx.env) if stack_may_help else None
         if hint:  # a setting or a server missing, where a running ./scripts/dev would have given it
             ctx.note(hint)
         return status
