@@ -59,9 +59,17 @@ def is_public_address(address: str) -> bool:
         elif ip in _NAT64:
             ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     # is_global also excludes the shared address space 100.64.0.0/10, where Alibaba Cloud's metadata service
-    # (100.100.100.200) lives; is_private alone does not.
+    # (100.100.100.200) lives; is_private alone does not. IPv6 site-local fec0::/10 (deprecated by RFC 3879, still
+    # routed inside some networks) is neither private nor link-local to ipaddress (3.10-3.13), nor non-global.
+    site_local = isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local
     return ip.is_global and not (
-        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved or ip.is_unspecified
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or site_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
     )
 
 

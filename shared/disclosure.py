@@ -16,7 +16,8 @@ Kept apart from :mod:`shared.results` so that the initializer and the notifier, 
 is stored, do not load the result parser at cold start.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: see shared/messages.py (a NamedTuple's string annotations cost a
+# cold start the AST types' initialisation).
 
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple

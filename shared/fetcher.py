@@ -5,7 +5,8 @@ The order of effects is what makes retries safe (every step may be repeated afte
 1. ``CheckResult`` with the TransactionId stored at Initialize (never one from a request);
 2. images and the full parsed result → object store under ``results/<merchantBizId>/`` (same keys, same
    content on every retry: the vendor's final answer does not change);
-3. the row PENDING → PASSED/FAILED, conditionally: only one fetch wins, a final row is never overwritten;
+3. the row PENDING → PASSED/FAILED, conditionally: only one fetch wins, a final row is never overwritten; a fetch
+   that finds the row gone (erased, or expired, while it fetched) deletes the objects it wrote in step 2;
 4. only the winner enqueues the notification, then flags the row (outbox: a final row whose flag is still
    unset after a crash is re-enqueued by the sweeper).
 
@@ -78,6 +79,20 @@ def result_prefix(merchant_biz_id: str) -> str:
 
 def result_key(merchant_biz_id: str) -> str:
     return f"{result_prefix(merchant_biz_id)}result.json"
+
+
+def delete_kept_result(store: TransactionStore, objects: ObjectStore, merchant_biz_id: str) -> int:
+    """Delete what is kept of one verification (erasure, retention): its objects, its row, then its objects again.
+    Returns the number of objects deleted. Safe to repeat after a crash at any step.
+
+    Objects first: a crash then leaves a row that still leads to them, so running this again finishes the job.
+    Again after the row: a fetch that read the row before it went may have written the result in between and
+    finalized the row; once the row is gone, a fetch that finalizes nothing removes what it wrote itself
+    (:meth:`ResultFetcher._keep`)."""
+    prefix = result_prefix(merchant_biz_id)
+    deleted = objects.delete_prefix(prefix)
+    store.delete(merchant_biz_id)
+    return deleted + objects.delete_prefix(prefix)
 
 
 _EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "image/webp": "webp", "image/bmp": "bmp"}
@@ -206,6 +221,11 @@ class ResultFetcher:
             face=result.face.to_dict(),
         )
         if not won:
+            if self.store.get(mbid) is None:
+                # The row went while we fetched (an erasure, or retention): what was just written goes with it.
+                self.objects.delete_prefix(result_prefix(mbid))
+                logger.info("fetch.row_gone")
+                return FetchOutcome("unknown")
             logger.info("fetch.already_final")
             return FetchOutcome("already_final", status=result.status.value)
         logger.info("fetch.finalized", extra={"status": result.status.value, "subCode": result.sub_code})

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 from shared import jsonutil
 from shared.config import (
+    MAX_QUEUE_DELAY_SECONDS,
     ConfigError,
     Env,
     env_bool,
@@ -383,9 +384,10 @@ class Notifier:
 
     def _retry_delay(self, attempt: int, result: DeliveryResult) -> float:
         """The schedule's step ``attempt`` (±20 % jitter), or the subscriber's ``Retry-After`` when longer (at
-        most a day)."""
+        most a day); never over the queue's longest delay, which a step near it would pass with the jitter."""
         scheduled = self.settings.retry_schedule[attempt] * (0.8 + 0.4 * self.jitter())
-        return max(scheduled, min(result.retry_after or 0.0, MAX_RETRY_AFTER_SECONDS))
+        delay = max(scheduled, min(result.retry_after or 0.0, MAX_RETRY_AFTER_SECONDS))
+        return min(delay, MAX_QUEUE_DELAY_SECONDS)
 
     def _dead_letter_body(
         self, record: TransactionRecord, subscriber: Subscriber, result: DeliveryResult, attempts: int

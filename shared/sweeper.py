@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterator
 
 from shared.config import Env, env_float, env_int, environ
-from shared.fetcher import ResultFetcher, result_prefix
+from shared.fetcher import ResultFetcher, delete_kept_result
 from shared.log import get_logger, log_context
 from shared.status import TERMINAL, Status
 from shared.storage import DueKind, ObjectStore, StorageError, TransactionRecord, TransactionStore
@@ -204,8 +204,7 @@ class Sweeper:
         for row in rows:  # the oldest first; the rest waits for the next sweep
             if row.status not in TERMINAL:
                 continue  # still PENDING: the first step abandons it, the next sweep deletes it
-            self.objects.delete_prefix(result_prefix(row.merchant_biz_id))
-            self.store.delete(row.merchant_biz_id)
+            delete_kept_result(self.store, self.objects, row.merchant_biz_id)
             report.expired += 1
 
     def _expire_rate_counters(self, report: SweepReport) -> None:

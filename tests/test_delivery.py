@@ -207,6 +207,8 @@ def test_invalid_url_is_a_permanent_failure(url: str) -> None:
         "fe80::1%eth0",
         "fc00::1",
         "fd12:3456::1",
+        "fec0::1",  # site-local (deprecated; ipaddress counts it neither private nor link-local)
+        "feff:ffff::1",  # the top of fec0::/10
         "::ffff:127.0.0.1",
         "::ffff:10.1.2.3",
         "::ffff:169.254.169.254",

@@ -10,7 +10,7 @@ import pytest
 
 from shared import jsonutil
 from shared.cloudauth import ProcessNotCompleted, ServerError, ThrottlingError, TransactionIdInvalid
-from shared.fetcher import RecheckNotScheduled, result_key
+from shared.fetcher import RecheckNotScheduled, delete_kept_result, result_key, result_prefix
 from shared.messages import RecheckMessage
 from shared.storage import StorageError
 from tests.fakes import IDENTITY, JPEG, PNG, FakeCloudAuth, Stack, check_result_body, delays, peek
@@ -289,3 +289,48 @@ def test_a_document_products_result_keeps_its_identity_and_face_verdicts(stack: 
                         "faceAttackScore": None}
     document = jsonutil.loads(stack.objects.get(result_key(record.merchant_biz_id)))
     assert (document["productCode"], document["docType"]) == ("eKYC_PRO", "GLB03002")
+
+
+# --- a fetch racing an erasure or retention --------------------------------------------------------------------
+
+
+def test_a_fetch_whose_row_is_erased_meanwhile_deletes_the_objects_it_wrote(stack: Stack) -> None:
+    record = stack.pending()
+    client = FakeCloudAuth(check_result_body("Y"))
+    client.before_check = lambda: delete_kept_result(stack.store, stack.objects, record.merchant_biz_id)
+
+    outcome = stack.fetcher(client).fetch(record.merchant_biz_id)
+
+    assert outcome.kind == "unknown"
+    assert stack.store.get(record.merchant_biz_id) is None
+    assert stack.objects.list(result_prefix(record.merchant_biz_id)) == []
+    assert peek(stack.notify) == []
+
+
+class _FetchAfterFirstDeletion:
+    """An object store whose first ``delete_prefix`` is followed by a whole fetch: the fetch read the row before the
+    erasure began and keeps its result between the erasure's object and row deletions."""
+
+    def __init__(self, inner: Any, fetch: Any) -> None:
+        self._inner, self._fetch, self.deletions = inner, fetch, 0
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._inner, attr)
+
+    def delete_prefix(self, prefix: str) -> int:
+        deleted = self._inner.delete_prefix(prefix)
+        self.deletions += 1
+        if self.deletions == 1:
+            self._fetch()
+        return deleted
+
+
+def test_deleting_a_kept_result_removes_what_a_fetch_finalized_between_its_steps(stack: Stack) -> None:
+    record = stack.pending()
+    fetcher = stack.fetcher(FakeCloudAuth(check_result_body("Y")))
+    objects = _FetchAfterFirstDeletion(stack.objects, lambda: fetcher.fetch(record.merchant_biz_id))
+
+    delete_kept_result(stack.store, objects, record.merchant_biz_id)
+
+    assert stack.store.get(record.merchant_biz_id) is None
+    assert stack.objects.list(result_prefix(record.merchant_biz_id)) == []

@@ -362,6 +362,20 @@ def test_a_declared_body_over_the_limit_is_refused_before_the_token_or_the_body_
     assert _raw_post(app, "not even json", {"Content-Length": "10000000", **_bearer()}) == (413, "PayloadTooLarge")
 
 
+def test_a_declared_length_of_thousands_of_digits_is_a_413_not_a_500(
+    store: SqliteTransactionStore, client: FakeCloudAuth
+) -> None:
+    assert _raw_post(_app(store, client), "{}", {"Content-Length": "9" * 5000, **_bearer()}) == (413, "PayloadTooLarge")
+
+
+def test_a_declared_length_with_leading_zeros_is_its_value(
+    store: SqliteTransactionStore, client: FakeCloudAuth
+) -> None:
+    padded = _raw_post(_app(store, client), "{}", {"Content-Length": "0" * 5000 + "2", **_bearer()})
+    assert padded == _raw_post(_app(store, client), "{}", {"Content-Length": "2", **_bearer()})
+    assert padded[0] == 400
+
+
 def test_an_oversized_body_is_refused_before_it_is_decoded(
     store: SqliteTransactionStore, client: FakeCloudAuth
 ) -> None:

@@ -11,6 +11,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from shared import jsonutil
+from shared.config import MAX_QUEUE_DELAY_SECONDS
 from shared.delivery import DeliveryResult
 from shared.disclosure import IDENTITY_FIELDS
 from shared.messages import NotifyMessage
@@ -123,6 +124,19 @@ def test_retry_waits_at_least_the_subscribers_retry_after(stack: Stack) -> None:
     before = len(peek(stack.notify))
     stack.notifier(sender, schedule=(5.0,)).handle_body(_body(mbid))
     assert delays(stack.notify)[before:] == [900.0]
+
+
+def test_a_schedule_step_near_the_queues_longest_delay_is_retried_at_that_delay_not_dead_lettered(
+    stack: Stack,
+) -> None:
+    mbid = _final(stack)
+    notifier = stack.notifier(RecordingSender(answers={A: [UNAVAILABLE]}), schedule=(MAX_QUEUE_DELAY_SECONDS - 60.0,))
+    notifier.jitter = lambda: 1.0  # the longest the jitter makes a step: ×1.2
+    before = len(peek(stack.notify))
+    notifier.handle_body(_body(mbid))
+    assert peek(stack.notify)[before:] == [{"merchantBizId": mbid, "attempt": 1, "pending": [KEY_A]}]
+    assert delays(stack.notify)[before:] == [float(MAX_QUEUE_DELAY_SECONDS)]
+    assert peek(stack.deadletter) == []
 
 
 def test_retry_message_delivers_only_to_the_pending_subscriber(stack: Stack) -> None:

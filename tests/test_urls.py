@@ -15,6 +15,7 @@ from shared.urls import (
     UnsafeUrl,
     check_url,
     display_url,
+    has_valid_labels,
     is_safe_url,
     plain_http_allowed,
     without_userinfo,
@@ -109,6 +110,38 @@ def test_an_accepted_url_is_exactly_what_urlsplit_saw(url: str) -> None:
 )
 def test_the_attacks_of_the_report_are_refused(url: str) -> None:
     assert not is_safe_url(url)
+
+
+def _codec_accepts(hostname: str) -> bool:
+    """The oracle: the ``idna`` codec the resolver encodes a host name with."""
+    try:
+        hostname.encode("idna")
+    except UnicodeError:
+        return False
+    return True
+
+
+@settings(max_examples=400)
+@given(st.text("ab.", max_size=140) | st.lists(st.text("a1-", max_size=70), max_size=4).map(".".join))
+def test_an_ascii_host_name_is_judged_as_the_idna_codec_judges_it(hostname: str) -> None:
+    assert has_valid_labels(hostname) == _codec_accepts(hostname)
+
+
+@pytest.mark.parametrize("hostname", ["bücher.example", "bücher..example", "ü" * 64 + ".example", "例え.テスト"])
+def test_a_non_ascii_host_name_is_judged_by_the_idna_codec(hostname: str) -> None:
+    assert has_valid_labels(hostname) == _codec_accepts(hostname)
+
+
+def test_checking_an_ascii_url_does_not_import_the_idna_codec() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from shared.urls import check_url; check_url('https://a.example/x'); "
+        "print('encodings.idna' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
 
 
 @pytest.mark.parametrize("url", ["ftp://a.example/x", "https:///nohost", "not a url", "https://a.example:99999/",

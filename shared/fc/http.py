@@ -22,6 +22,7 @@ from .events import as_text, b64decode_strict, decode_event, event_kind
 
 DEFAULT_MAX_JSON_BYTES = 256 * 1024
 DEFAULT_MAX_JSON_DEPTH = 32
+_LENGTH_DIGITS = 18  # a Content-Length of more digits is over every limit (see HttpEvent.declared_length)
 _TEXT_TYPES = frozenset(
     {"application/json", "application/xml", "application/javascript", "application/x-www-form-urlencoded"}
 )
@@ -185,9 +186,13 @@ class HttpEvent:
     def declared_length(self) -> int | None:
         """The request's ``Content-Length`` as a number, None when absent or not a plain decimal number. (That
         FC passes it on in the event's headers is not documented: *unverified*; without it the body's own size
-        is checked, before it is decoded.)"""
+        is checked, before it is decoded.) A number of more than 18 significant digits is read as 10**18, larger
+        than any limit: ``int()`` refuses strings of over 4300 digits, and that refusal must not be a 500."""
         value = (self.header("content-length") or "").strip()
-        return int(value) if value.isascii() and value.isdigit() else None
+        if not (value.isascii() and value.isdigit()):
+            return None
+        digits = value.lstrip("0") or "0"
+        return int(digits) if len(digits) <= _LENGTH_DIGITS else 10**_LENGTH_DIGITS
 
     def refuse_body_over(self, max_bytes: int) -> None:
         """:class:`BadRequest` ``PayloadTooLarge`` (413) when the body is certainly larger than ``max_bytes``,

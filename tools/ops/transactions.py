@@ -234,7 +234,7 @@ def _erase_each(
     records: list[TransactionRecord], args: argparse.Namespace, ctx: Context, items: list[Any], progress: Progress
 ) -> int:
     """Erase (or, with ``--dry-run``, describe) each record: vendor copy, objects, row; returns the failures."""
-    from shared.fetcher import result_prefix  # noqa: PLC0415
+    from shared.fetcher import delete_kept_result, result_prefix  # noqa: PLC0415
 
     stores = ctx.stores()
     failures = 0
@@ -262,11 +262,11 @@ def _erase_each(
             item["vendor"] = f"error: {exc.code}"
             vendor_ok = False
         try:
-            item["objects"] = stores.objects.delete_prefix(prefix)
             if vendor_ok:
-                stores.transactions.delete(mbid)
+                item["objects"] = delete_kept_result(stores.transactions, stores.objects, mbid)
                 item["row"] = "deleted"
             else:
+                item["objects"] = stores.objects.delete_prefix(prefix)
                 # The row holds the TransactionId: keep it so that running erase again retries the vendor.
                 item["row"] = "kept: run erase again to retry the vendor deletion"
         except StorageError as exc:
