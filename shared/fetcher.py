@@ -167,11 +167,12 @@ class ResultFetcher:
     def _unknown_to_vendor(self, record: TransactionRecord, code: str, *, recheck: bool) -> None:
         """The vendor does not know a TransactionId it gave us at Initialize. Within its 30-day retention that
         should not happen: the deployment calls another account, region or endpoint than the one that started the
-        transaction, or the vendor lost it (or the local sandbox restarted: it keeps transactions in memory). It
-        needs a person, once: an ERROR the first time a row is found so, a WARNING at each later check of the same
-        row (its ``error`` already says so). The row stays PENDING and is checked again at the sweeper's backoff,
-        in case the settings are put right, until the sweeper abandons it (``KYC_ABANDON_AFTER``) and announces
-        that. Off the sweeper (``recheck``), the row is handed to the sweeper (no next check: due as NEW); the
+        transaction (unverified: that the vendor answers TransactionIdInvalid, not another code, for a transaction
+        of another account or region), or the vendor lost it (or the local sandbox restarted: it keeps them in
+        memory). It needs a person, once: an ERROR the first time a row is found so, a WARNING at each later check
+        of the same row (its ``error`` already says so). The row stays PENDING and is checked again at the sweeper's
+        backoff, in case the settings are put right, until the sweeper abandons it (``KYC_ABANDON_AFTER``) and
+        announces that. Off the sweeper (``recheck``), the row is handed to the sweeper (no next check: due as NEW); the
         sweeper records its own checks (recording here too would count each of its checks twice)."""
         first = record.error != code
         level = logging.ERROR if first else logging.WARNING
