@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 
 from shared.config import Env, env_float, env_int, environ
 from shared.fetcher import ResultFetcher, delete_kept_result
-from shared.log import get_logger
+from shared.log import get_logger, log_context
 from shared.status import TERMINAL, Status
 from shared.storage import DueKind, ObjectStore, StorageError, TransactionRecord, TransactionStore
 from shared.values import field, valueclass
@@ -43,6 +43,7 @@ OUTBOX_GRACE_SECONDS = 60.0
 OUTBOX_WINDOW_SECONDS = 31 * 86400.0  # the vendor keeps results 30 days: no older copy is left to delete
 VENDOR_COPY_RETRY_SECONDS = 3600.0  # a refused deletion (DeleteResult N, an error) is tried again an hour later
 MAX_SWEEP_BACKOFF_SECONDS = 3600.0
+_LATEST = 2.0**40  # seconds: later than any next check (year 36812), and still an int64 in milliseconds
 
 
 @valueclass
@@ -133,22 +134,39 @@ class Sweeper:
             if report.checked >= self.settings.batch_size:
                 return  # the rest waits for the next sweep (the vendor's QPS is shared with live traffic)
             report.checked += 1
-            # No quick re-check: the sweeper reschedules below.
-            outcome = self.fetcher.fetch(row.merchant_biz_id, recheck=False)
+            # No quick re-check: the sweeper reschedules below. The fetch's log lines name the row they are about.
+            with log_context(merchant_biz_id=row.merchant_biz_id):
+                outcome = self.fetcher.fetch(row.merchant_biz_id, recheck=False)
             if outcome.kind == "finalized":
                 report.finalized += 1
             if outcome.kind in {"finalized", "already_final"}:
                 continue
             age = now - row.created_at
             if age >= self.settings.abandon_after_seconds and outcome.kind in {"pending", "failed"}:
-                if self.store.mark_abandoned(row.merchant_biz_id, now=now):
+                if self.abandon(row.merchant_biz_id, now):
                     report.abandoned += 1
-                    logger.info("sweep.abandoned", extra={"merchantBizId": row.merchant_biz_id})
-                    self.fetcher.enqueue_notification(row.merchant_biz_id, Status.ABANDONED)
                 continue
             report.still_pending += 1
             backoff = min(self.settings.sweep_after_seconds * 2 ** min(row.check_count, 12), MAX_SWEEP_BACKOFF_SECONDS)
             self.store.record_check(row.merchant_biz_id, now=now, next_check_at=now + backoff, error=outcome.error)
+
+    def abandon(self, merchant_biz_id: str, now: float) -> bool:
+        """PENDING → ABANDONED (conditionally), then announced; False when the row had moved on meanwhile."""
+        if not self.store.mark_abandoned(merchant_biz_id, now=now):
+            return False
+        logger.info("sweep.abandoned", extra={"merchantBizId": merchant_biz_id})
+        self.fetcher.enqueue_notification(merchant_biz_id, Status.ABANDONED)
+        return True
+
+    def abandon_forgotten(self, created_before: float) -> int:
+        """Abandon and announce, without asking the vendor, every PENDING row created before ``created_before``;
+        return how many. Not a sweep step: only for a vendor known to have forgotten them (the local sandbox keeps
+        its transactions in memory, so ``./scripts/dev`` calls this at start). Reads the PENDING rows through the
+        due index (NEW and CHECK), never the table."""
+        now = self.clock()
+        pending = itertools.chain(self._due(DueKind.NEW, created_before), self._due(DueKind.CHECK, _LATEST))
+        return sum(1 for row in pending if row.status is Status.PENDING and row.created_at < created_before
+                   and self.abandon(row.merchant_biz_id, now))
 
     def _repair_outbox(self, report: SweepReport) -> None:
         now = self.clock()
