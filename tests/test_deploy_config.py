@@ -7,10 +7,14 @@ Nothing here talks to Alibaba Cloud: the files are parsed with PyYAML and checke
 from __future__ import annotations
 
 import ast
+import functools
+import inspect
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 import yaml
@@ -40,6 +44,12 @@ FUNCTION_ENV = {
 }
 SECRETS = {"KYC_JWT_SECRET", "KYC_USER_ID_PEPPER", "KYC_WEBHOOKS"}
 INJECTED_BY_FC = {"ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN"}
+# The keys a permission statement may hold. RAM "Policy structure and syntax" (Last Updated May 27, 2026):
+# <statement> = { <effect_block>, <action_block>, <resource_block>, <condition_block?> }, the action block being
+# Action or NotAction; ROS's ALIYUN::RAM::Role, Policies.PolicyDocument.Statement: Effect, Action, NotAction,
+# Resource, Condition (both as the deployment review quoted them; "Simple Message Queue (formerly MNS):RAM
+# authorization" shows the same general structure). No Sid.
+STATEMENT_KEYS = frozenset({"Effect", "Action", "NotAction", "Resource", "Condition"})
 # Services whose RAM actions have no resource-level permissions (Resource must be "*"). ID Verification's RAM
 # namespace is antcloudauth (system policy AliyunAntCloudAuthFullAccess = antcloudauth:* on "*").
 NO_RESOURCE_LEVEL = {"antcloudauth"}
@@ -130,10 +140,25 @@ def function_role(template: dict[str, Any]) -> dict[str, Any]:
     return template["Resources"]["FunctionRole"]["Properties"]
 
 
-def statement_by_sid(template: dict[str, Any], sid: str) -> dict[str, Any]:
-    matches = [s for _, s in statements(template) if s.get("Sid") == sid]
-    assert len(matches) == 1, f"expected one statement {sid}"
+def statement_granting(template: dict[str, Any], action: str) -> dict[str, Any]:
+    """The one statement whose Action lists ``action`` (statements carry no Sid: see STATEMENT_KEYS)."""
+    matches = [s for _, s in statements(template) if action in as_list(s["Action"])]
+    assert len(matches) == 1, f"expected one statement granting {action}"
     return matches[0]
+
+
+def comment_above(statement: dict[str, Any]) -> list[str]:
+    """The comment lines right above ``statement`` in template.yml (its ``- Effect:`` line), top to bottom."""
+    raw = (ROOT / "template.yml").read_text(encoding="utf-8").splitlines()
+    first_action = f"- {as_list(statement['Action'])[0]}"
+    starts = [i for i, text in enumerate(raw) if text.strip() == "- Effect: Allow"]
+    (start,) = [s for s in starts if first_action in [text.strip() for text in raw[s : s + 3]]]
+    comments: list[str] = []
+    for text in reversed(raw[:start]):
+        if not text.strip().startswith("#"):
+            break
+        comments.insert(0, text.strip().lstrip("# "))
+    return comments
 
 
 # ------------------------------------------------------------------------------------------------ functions
@@ -286,11 +311,37 @@ def test_sweeper_retention_is_the_stacks_retention_days_unchanged(
     assert template["Outputs"]["RetentionDays"]["Value"] == {"Ref": "RetentionDays"}
 
 
+def condition(template: dict[str, Any], name: str, parameters: dict[str, Any]) -> bool:
+    """Template condition ``name`` with ``parameters`` (a parameter not given takes its Default). Fn::Equals is
+    Python's ``==``, no conversion between "0" and 0: "Resource Orchestration Service:Fn::Equals" documents none."""
+
+    def value(node: Any) -> Any:
+        if isinstance(node, dict) and len(node) == 1:
+            ((function, args),) = node.items()
+            if function == "Ref":
+                return parameters.get(args, template["Parameters"][args].get("Default"))
+            if function == "Condition":
+                return value(template["Conditions"][args])
+            if function == "Fn::Equals":
+                left, right = (value(a) for a in args)
+                return left == right
+            if function == "Fn::Not":
+                (operand,) = args
+                return not value(operand)
+            if function == "Fn::Or":
+                return any(value(a) for a in args)
+            if function == "Fn::And":
+                return all(value(a) for a in args)
+            raise AssertionError(f"condition function {function} is not modelled here")
+        return node
+
+    return bool(value(template["Conditions"][name]))
+
+
 def test_retention_zero_means_keep_forever_in_the_stack_as_in_the_sweeper(template: dict[str, Any]) -> None:
     from shared.sweeper import SweepSettings
 
     assert template["Parameters"]["RetentionDays"]["MinValue"] == 0, "one meaning: no negative 'keep' value"
-    assert template["Conditions"]["HasRetention"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "RetentionDays"}, 0]}]}
     assert SweepSettings.from_env({"KYC_RETENTION_DAYS": "0"}).retention_days == 0  # the sweeper's "keep"
     with pytest.raises(ConfigError):
         SweepSettings.from_env({"KYC_RETENTION_DAYS": "-1"})
@@ -306,7 +357,6 @@ def test_no_ram_statement_grants_wildcard_actions(template: dict[str, Any]) -> N
 
 
 def test_wildcard_resources_only_for_services_without_resource_level_permissions(template: dict[str, Any]) -> None:
-    raw = (ROOT / "template.yml").read_text(encoding="utf-8").splitlines()
     wildcard = [s for _, s in statements(template) if "*" in as_list(s["Resource"])]
     assert wildcard, "expected the antcloudauth statement"
     for statement in wildcard:
@@ -315,13 +365,7 @@ def test_wildcard_resources_only_for_services_without_resource_level_permissions
         # ... and it says why, in a comment right above the statement (or a Condition narrowing it).
         if "Condition" in statement:
             continue
-        (line,) = [i for i, text in enumerate(raw) if text.strip() == f"- Sid: {statement['Sid']}"]
-        comments = []
-        for text in reversed(raw[:line]):
-            if not text.strip().startswith("#"):
-                break
-            comments.append(text)
-        assert any("resource-level" in c for c in comments), f"{statement['Sid']} has no explanatory comment"
+        assert any("resource-level" in c for c in comment_above(statement)), f"{statement} has no explanatory comment"
 
 
 def test_no_resource_wildcard_outside_the_stacks_own_resources(template: dict[str, Any]) -> None:
@@ -335,24 +379,31 @@ def test_no_resource_wildcard_outside_the_stacks_own_resources(template: dict[st
             assert not text.endswith(":*") and ":*:*:" not in text, text
 
 
+def test_no_statement_carries_a_key_outside_the_documented_grammar(template: dict[str, Any]) -> None:
+    for role, statement in statements(template):
+        assert set(statement) <= STATEMENT_KEYS, f"{role}: {sorted(set(statement) - STATEMENT_KEYS)}"
+
+
 def test_function_role_grants_exactly_what_the_functions_call(template: dict[str, Any]) -> None:
+    from shared.storage.mns import RAM_ACTIONS as MNS_ACTIONS
+
     granted = {action for _, s in statements(template) for action in as_list(s["Action"])}
     assert granted == {
         *CLOUDAUTH_ACTIONS,
         "oss:PutObject", "oss:GetObject", "oss:DeleteObject", "oss:ListObjects",
         "ots:GetRow", "ots:PutRow", "ots:UpdateRow", "ots:DeleteRow", "ots:GetRange", "ots:BatchGetRow",
-        "mns:SendMessage", "mns:ReceiveMessage", "mns:DeleteMessage", "mns:ChangeMessageVisibility",
+        *(MNS_ACTIONS[call][0] for call in queue_calls(function_code())),
         "kms:GenerateDataKey", "kms:Decrypt",
         "log:PostLogStoreLogs",
     }
 
 
 def test_object_access_is_limited_to_the_results_prefix(template: dict[str, Any]) -> None:
-    objects = statement_by_sid(template, "ResultObjects")
+    objects = statement_granting(template, "oss:PutObject")
     assert [r["Fn::Sub"] for r in objects["Resource"]] == [
         "acs:oss:*:${ALIYUN::AccountId}:${ResultsBucket.Name}/${ResultsPrefix}*"
     ]
-    listing = statement_by_sid(template, "ListResults")
+    listing = statement_granting(template, "oss:ListObjects")
     assert listing["Condition"]["StringLike"]["oss:Prefix"] == [{"Fn::Sub": "${ResultsPrefix}*"}]
 
 
@@ -361,18 +412,59 @@ def test_table_access_is_limited_to_the_transactions_tables_and_their_indexes(te
 
     schema = Schema("${TableName}")
     names = [schema.table, schema.rate_table, schema.due_index, schema.by_user_index, schema.by_time_index]
-    rows = statement_by_sid(template, "TransactionRows")
+    rows = statement_granting(template, "ots:PutRow")
     assert [r["Fn::Sub"] for r in rows["Resource"]] == [
         f"acs:ots:${{ALIYUN::Region}}:${{ALIYUN::AccountId}}:instance/${{OtsInstanceName}}/table/{name}"
         for name in names
     ]
 
 
-def test_queue_access_is_limited_to_the_three_queues(template: dict[str, Any]) -> None:
-    queues = statement_by_sid(template, "Queues")
-    names = {re.search(r"/queues/\$\{NamePrefix\}-([a-z]+)", r["Fn::Sub"]).group(1)  # type: ignore[union-attr]
-             for r in queues["Resource"]}
-    assert names == {"recheck", "notify", "deadletter"}
+def function_code() -> list[Path]:
+    """The functions' own code: functions/ and shared/, the storage adapters (which define the calls) aside."""
+    shared = [p for p in (ROOT / "shared").rglob("*.py") if p.relative_to(ROOT / "shared").parts[0] != "storage"]
+    return [*FUNCTIONS_DIR.rglob("*.py"), *shared]
+
+
+def queue_calls(paths: list[Path]) -> set[str]:
+    """The ``MnsQueue`` calls (the methods shared/storage/mns.py RAM_ACTIONS names) made on a queue in ``paths``:
+    ``<...queue...>.<method>(...)``, the receiver an attribute, a name or a call whose name says queue."""
+    from shared.storage.mns import RAM_ACTIONS as MNS_ACTIONS
+
+    found = set()
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            receiver = node.func.value.func if isinstance(node.func.value, ast.Call) else node.func.value
+            name = receiver.attr if isinstance(receiver, ast.Attribute) else getattr(receiver, "id", "")
+            if node.func.attr in MNS_ACTIONS and "queue" in name.lower():
+                found.add(node.func.attr)
+    return found
+
+
+def test_the_queue_call_scan_sees_the_operator_tools_receive_delete_and_hide() -> None:
+    # the scan can tell a consumer from a producer: the dead-letter tools consume with the operator's key
+    operator_tools = sorted((ROOT / "tools" / "ops").rglob("*.py"))
+    assert {"receive", "delete", "change_visibility", "peek"} <= queue_calls(operator_tools)
+
+
+def test_the_role_may_only_make_the_queue_calls_the_functions_make_on_the_stacks_queues(
+    template: dict[str, Any]
+) -> None:
+    from shared.storage.mns import RAM_ACTIONS as MNS_ACTIONS
+
+    calls = queue_calls(function_code())
+    assert "send" in calls, "the scan found no SendMessage: it is broken"
+    (granting,) = [s for _, s in statements(template) if any(a.startswith("mns:") for a in as_list(s["Action"]))]
+    assert set(as_list(granting["Action"])) == {MNS_ACTIONS[call][0] for call in calls}
+    queue_arns = [
+        f"acs:mns:${{ALIYUN::Region}}:${{ALIYUN::AccountId}}:/queues/{queue['Properties']['QueueName']['Fn::Sub']}"
+        for queue in resources_of_type(template, "ALIYUN::MNS::Queue").values()
+    ]
+    assert len(queue_arns) == 3
+    assert sorted(r["Fn::Sub"] for r in granting["Resource"]) == sorted(
+        {arn + MNS_ACTIONS[call][1] for arn in queue_arns for call in calls}
+    )
 
 
 def test_kms_permission_exists_only_with_a_customer_key(template: dict[str, Any]) -> None:
@@ -408,6 +500,24 @@ def test_bucket_expires_results_after_retention_days(template: dict[str, Any]) -
     assert expiry["Expiration"]["Days"]["Fn::If"][:2] == ["HasRetention", {"Ref": "RetentionDays"}]
     assert expiry["Status"] == {"Fn::If": ["HasRetention", "Enabled", "Disabled"]}
     assert template["Parameters"]["ResultsPrefix"]["Default"] == "results/"
+
+
+@pytest.mark.parametrize(("days", "kept_for_ever"), [("0", True), (0, True), ("90", False), (90, False)],
+                         ids=["string 0", "number 0", "string 90", "number 90"])
+def test_retention_zero_keeps_everything_whether_ros_reads_the_parameter_as_a_string_or_a_number(
+    template: dict[str, Any], days: Any, kept_for_ever: bool
+) -> None:
+    """The ros component passes parameters as strings; a Number parameter's Ref may still be a number."""
+    assert condition(template, "HasRetention", {"RetentionDays": days}) is not kept_for_ever
+
+
+@pytest.mark.parametrize(("key_id", "customer_key"), [(None, False), ("", False), ("1234abcd-key", True)])
+def test_an_empty_kms_key_id_means_the_oss_managed_key(
+    s_yaml: dict[str, Any], template: dict[str, Any], key_id: str | None, customer_key: bool
+) -> None:
+    assert s_yaml["resources"][INFRA]["props"]["parameters"]["KmsKeyId"] == "${env('KYC_KMS_KEY_ID', '')}"
+    given = {} if key_id is None else {"KmsKeyId": key_id}
+    assert condition(template, "UseCustomerKey", given) is customer_key
 
 
 def test_retention_defaults_to_90_days(s_yaml: dict[str, Any], template: dict[str, Any]) -> None:
@@ -467,7 +577,7 @@ def test_function_logs_have_a_project_and_logstore(template: dict[str, Any]) -> 
     assert len(resources_of_type(template, "ALIYUN::SLS::Project")) == 1
     (store,) = resources_of_type(template, "ALIYUN::SLS::Logstore").values()
     assert store["Properties"]["EncryptConf"]["Enable"] is True
-    log = statement_by_sid(template, "FunctionLogs")
+    log = statement_granting(template, "log:PostLogStoreLogs")
     assert log["Resource"][0]["Fn::Sub"].endswith("/logstore/functions")
     assert store["Properties"]["LogstoreName"] == "functions"
 
@@ -487,12 +597,11 @@ def test_the_role_may_call_every_operation_a_supported_product_starts_with() -> 
         assert f"antcloudauth:{products.PRODUCTS[code].start_operation}" in CLOUDAUTH_ACTIONS
 
 
-def test_cloudauth_statement_cites_its_source_and_says_what_is_unverified() -> None:
-    raw = (ROOT / "template.yml").read_text(encoding="utf-8")
-    comment = raw[: raw.index("- Sid: CloudAuthNoResourceLevelPermissions")].rsplit("Statement:", 1)[1]
+def test_cloudauth_statement_cites_its_source_and_says_what_is_unverified(template: dict[str, Any]) -> None:
+    comment = " ".join(comment_above(statement_granting(template, "antcloudauth:CheckResult")))
     for needed in ("Forbidden.RAMUserAccessDenied", "AliyunAntCloudAuthFullAccess", "antcloudauth:*",
                    "UNVERIFIED: per-API action names follow RAM's <service>:<Action> convention"):
-        assert needed in " ".join(line.strip().lstrip("# ") for line in comment.splitlines()), needed
+        assert needed in comment, needed
 
 
 # ------------------------------------------------------------------------------------------------ regions, build, VPC
@@ -553,3 +662,321 @@ def test_a_notify_message_s_delivery_budget_fits_the_notifier_timeout_and_the_qu
     assert notifier_timeout >= DELIVERY_BUDGET_SECONDS + 10
     assert visibility >= DELIVERY_BUDGET_SECONDS + 10
     assert Subscription("notify", "notifier").visibility_timeout > DELIVERY_BUDGET_SECONDS
+
+
+# ------------------------------------------------------------------------------------------------ time budgets
+#
+# A function's timeout must cover its longest path: the calls the functions' own code makes (recorded by running it
+# on the local backends, one scenario per long branch), each costed at the longest its deadline, timeouts and
+# retries allow, from the code's constants. FC ending the initializer between a billed Initialize and its stored row
+# would leave a billed verification nobody can complete or find; the other functions are redelivered, but a timeout
+# under their worst case turns a slow, working service into crashes and duplicates.
+
+#: The work between the calls (parsing, signing, image decoding, an SDK's import at its first call) is in no
+#: bound below: 10 % on top of the calls.
+TIMEOUT_MARGIN = 1.1
+#: "Function Compute: What can I do if my function exceeds the timeout period?": at most 24 hours.
+FC_MAX_TIMEOUT_SECONDS = 24 * 3600
+OWNER = "f" * 64
+#: Settings that lengthen a path (a vendor call's deadline; a shorter webhook timeout admits more subscribers, each
+#: a follow-up message): s.yaml leaves them at the code's defaults, which the budgets below use.
+BUDGET_SETTINGS = frozenset({"CLOUDAUTH_CALL_DEADLINE", "KYC_WEBHOOK_TIMEOUT"})
+
+
+def tablestore_call_seconds() -> float:
+    """One Tablestore call: no retry starts after ``BoundedRetry``'s window, the last backoff included, then one
+    attempt of connect and read timeouts (shared/storage/tablestore_store.py, "Deadlines")."""
+    from shared.storage.tablestore_store import CONNECT_TIMEOUT_SECONDS, DEFAULT_TIMEOUT_SECONDS, BoundedRetry
+
+    retry = BoundedRetry()
+    connect = min(CONNECT_TIMEOUT_SECONDS, DEFAULT_TIMEOUT_SECONDS)
+    return retry.retry_window + retry.max_delay + connect + DEFAULT_TIMEOUT_SECONDS
+
+
+def oss_call_seconds() -> float:
+    """One OSS call: ``OssObjectStore``'s attempts, each up to its connect and read timeouts, with the longest
+    backoffs of the SDK's default retryer between them (its full-jitter draw at 1)."""
+    import random
+
+    from alibabacloud_oss_v2 import retry as oss_retry
+
+    from shared.storage.oss import OssObjectStore
+
+    defaults = {name: p.default for name, p in inspect.signature(OssObjectStore.__init__).parameters.items()}
+    attempts = defaults["retry_max_attempts"]
+    retryer = oss_retry.StandardRetryer()
+    with mock.patch.object(random, "uniform", lambda low, high: high):
+        backoffs = sum(retryer.retry_delay(attempt, Exception()) for attempt in range(1, attempts))
+    return float(attempts * (defaults["connect_timeout"] + defaults["read_timeout"]) + backoffs)
+
+
+def vendor_call_seconds() -> float:
+    """One ID Verification call: every attempt and backoff within ``CLOUDAUTH_CALL_DEADLINE``."""
+    from shared.cloudauth import CloudAuthSettings
+
+    creds = {"ALIBABA_CLOUD_ACCESS_KEY_ID": "ak", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "sk"}
+    return CloudAuthSettings.from_env(creds).call_deadline
+
+
+def max_result_objects() -> int:
+    """What one verification keeps in the bucket: each image a result can carry, and result.json."""
+    from shared.results import Images
+
+    return len(Images.__slots__) + 1
+
+
+def tablestore_calls(method: str) -> int:
+    """The most Tablestore calls one ``TablestoreTransactionStore`` method makes: a conditional loop is its attempts
+    × (read + write); mark_vendor_copy_deleted tries two conditional updates."""
+    from shared.storage.tablestore_store import RATE_ATTEMPTS, RECORD_CHECK_ATTEMPTS
+
+    loops = {"record_check": RECORD_CHECK_ATTEMPTS, "increment_rate_counter": RATE_ATTEMPTS,
+             "decrement_rate_counter": RATE_ATTEMPTS}  # fmt: skip
+    singles = {"get": 1, "create": 1, "finalize": 1, "delete": 1, "mark_notification_enqueued": 1,
+               "mark_vendor_copy_deleted": 2}  # fmt: skip
+    return 2 * loops[method] if method in loops else singles[method]
+
+
+def object_calls(method: str) -> int:
+    """OSS calls per object-store method: delete_prefix lists (one page: 1000 keys) then deletes each object."""
+    return 1 + max_result_objects() if method == "delete_prefix" else {"put": 1, "get": 1, "delete": 1}[method]
+
+
+def call_seconds(call: str) -> float:
+    from shared.storage.mns import DEFAULT_TIMEOUT as MNS_CALL_DEADLINE
+
+    service, method = call.split(".", 1)
+    if service == "store":
+        return tablestore_calls(method) * tablestore_call_seconds()
+    if service == "objects":
+        return object_calls(method) * oss_call_seconds()
+    if service == "queue":
+        return MNS_CALL_DEADLINE  # each MnsQueue call's whole exchange
+    if service == "vendor":
+        return vendor_call_seconds()
+    assert service == "webhooks", call
+    return 0.0  # a message's deliveries share one budget, counted once (path_seconds)
+
+
+def path_seconds(path: list[str]) -> float:
+    from shared.notifications import DELIVERY_BUDGET_SECONDS
+
+    deliveries = DELIVERY_BUDGET_SECONDS if any(call.startswith("webhooks.") for call in path) else 0.0
+    return sum(call_seconds(call) for call in path) + deliveries
+
+
+class Recorder:
+    """Wraps a store, object store, queue or client: logs ``<name>.<method>`` for every call, after running the
+    method's ``hooks`` entry (which may raise: the call then fails)."""
+
+    def __init__(self, inner: Any, name: str, log: list[str], hooks: dict[str, Any] | None = None) -> None:
+        self._inner, self._name, self._log, self._hooks = inner, name, log, hooks or {}
+
+    def __getattr__(self, attr: str) -> Any:
+        target = getattr(self._inner, attr)
+        if not callable(target):
+            return target
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self._log.append(f"{self._name}.{attr}")
+            if attr in self._hooks:
+                self._hooks[attr]()
+            return target(*args, **kwargs)
+
+        return call
+
+
+def batch_size(s_yaml: dict[str, Any], function: str) -> int:
+    (trigger,) = triggers(s_yaml, function, "eventbridge")
+    return int(trigger["triggerConfig"]["runOptions"]["batchWindow"]["CountBasedWindow"])
+
+
+def initializer_paths(root: Path) -> dict[str, list[str]]:
+    """POST /verifications: billed (the row is stored) and not billed (the rate slot is given back)."""
+    from shared.cloudauth import ThrottlingError
+    from shared.storage import SqliteTransactionStore
+    from shared.verifications import Refused, Verifications
+    from tests.fakes import T0, FakeClock, FakeCloudAuth
+    from tests.test_initializer_app import META, _settings
+
+    paths = {}
+    for scenario, error in (("billed", None), ("not billed", ThrottlingError("busy"))):
+        log: list[str] = []
+        store = SqliteTransactionStore(root / f"{scenario}.sqlite3")
+        client = FakeCloudAuth()
+        client.initialize_error = error
+        service = Verifications(settings=_settings(), client=Recorder(client, "vendor", log),  # type: ignore[arg-type]
+                                store=Recorder(store, "store", log), clock=FakeClock(T0))  # type: ignore[arg-type]
+        try:
+            service.start(OWNER, {"docType": "01000000", "metaInfo": META})
+        except Refused as refusal:
+            assert (scenario, refusal.code) == ("not billed", "VendorBusy")
+        store.close()
+        paths[scenario] = log
+    return paths
+
+
+def result_fetcher_paths(root: Path, batch: int) -> dict[str, list[str]]:
+    """The vendor's callback and a re-check message (× the trigger's batch) reaching a final result with every
+    image: kept with the vendor's copy deleted; kept while the row was erased (the objects go again); kept but
+    the row could not be finalized (a re-check is scheduled)."""
+    from shared.callback import hash_callback_token
+    from shared.handlers.result_fetcher import ResultFetcherApp
+    from shared.storage import StorageError
+    from tests.fakes import FakeCloudAuth, Stack, check_result_body
+
+    callback = json.loads((ROOT / "tests" / "events" / "http-callback.json").read_text(encoding="utf-8"))
+    recheck = json.loads((ROOT / "tests" / "events" / "mns-recheck.json").read_text(encoding="utf-8"))
+    query = callback["queryParameters"]
+    body = check_result_body()
+    id_info = json.loads(body["Result"]["ExtIdInfo"])
+    id_info["idBackImage"] = id_info["idImage"]  # front, back and face: every image a result carries
+    body["Result"]["ExtIdInfo"] = json.dumps(id_info)
+
+    def failing() -> None:
+        raise StorageError("tablestore UpdateRow failed", transient=True, code="OTSServerBusy")
+
+    paths = {}
+    for entry, event, repeat in (("callback", callback, 1), ("re-check", recheck, batch)):
+        for scenario in ("kept", "row erased meanwhile", "not finalized"):
+            log: list[str] = []
+            stack = Stack(root / f"{entry}-{scenario}")
+            record = stack.pending(merchant_biz_id=query["merchantBizId"], transaction_id=query["transactionId"],
+                                   callback_token_hash=hash_callback_token(query["callbackToken"]))  # fmt: skip
+            erase = functools.partial(stack.store.delete, record.merchant_biz_id)  # an erasure while it fetched
+            hooks = {"row erased meanwhile": {"finalize": erase}, "not finalized": {"finalize": failing}}.get(scenario)
+            fetcher = stack.fetcher(
+                Recorder(FakeCloudAuth(body), "vendor", log),  # type: ignore[arg-type]
+                delete_vendor_copy=True,
+                store=Recorder(stack.store, "store", log, hooks),
+                objects=Recorder(stack.objects, "objects", log),
+                recheck=Recorder(stack.recheck, "queue", log),
+                notify=Recorder(stack.notify, "queue", log),
+            )
+            answer = ResultFetcherApp(fetcher).handle(event, None)
+            assert "statusCode" not in answer or answer["statusCode"] == 200, answer
+            stack.close()
+            paths[f"{entry}, {scenario}"] = log * repeat
+    return paths
+
+
+def max_subscribers() -> int:
+    """The most subscribers ``WebhookSettings`` admits at the notifier's KYC_WEBHOOK_TIMEOUT (s.yaml leaves the
+    code's default): its rounds of deliveries must fit the delivery budget."""
+    from shared.notifications import MAX_PARALLEL_DELIVERIES, WebhookSettings
+    from tests.fakes import SECRET_A
+
+    def admitted(count: int) -> bool:
+        hooks = [{"url": f"https://s{i}.example/hook", "secret": SECRET_A} for i in range(count)]
+        try:
+            WebhookSettings.from_env({"KYC_BACKEND": "aliyun", "KYC_WEBHOOKS": json.dumps(hooks)})
+        except ConfigError:
+            return False
+        return True
+
+    rounds = 1
+    while admitted((rounds + 1) * MAX_PARALLEL_DELIVERIES):
+        rounds += 1
+    assert admitted(rounds * MAX_PARALLEL_DELIVERIES) and not admitted(rounds * MAX_PARALLEL_DELIVERIES + 1)
+    return rounds * MAX_PARALLEL_DELIVERIES
+
+
+def notifier_paths(root: Path, batch: int) -> dict[str, list[str]]:
+    """A notify message (× the trigger's batch) for as many subscribers as may be configured, one shown the
+    identity in clear (the stored result is read), every delivery failing (one follow-up message each)."""
+    from shared.delivery import DeliveryResult
+    from shared.notifications import Subscriber
+    from tests.fakes import SECRET_A, RecordingSender, Stack, make_record
+
+    log: list[str] = []
+    stack = Stack(root / "notifier")
+    record = make_record(status="PASSED", passed="Y", result_key="results/x/result.json", finalized_at=1.0)
+    stack.store.create(record)
+    stack.objects.put("results/x/result.json", b'{"result": {"identity": {}}}', "application/json")
+    sender = RecordingSender(answers={f"https://s{i}.example/hook": [DeliveryResult(ok=False, status=503)]
+                                      for i in range(max_subscribers())})  # fmt: skip
+    subscribers = [Subscriber(url=url, secret=SECRET_A, include_pii=(i == 0)) for i, url in enumerate(sender.answers)]
+
+    def post(url: str, body: bytes, headers: dict[str, str]) -> DeliveryResult:
+        log.append("webhooks.post")
+        return sender(url, body, headers)
+
+    notifier = stack.notifier(sender, subscribers=subscribers, notify=Recorder(stack.notify, "queue", log),
+                              deadletter=Recorder(stack.deadletter, "queue", log))  # fmt: skip
+    notifier.store = Recorder(stack.store, "store", log)  # type: ignore[assignment]
+    notifier.objects = Recorder(stack.objects, "objects", log)  # type: ignore[assignment]
+    notifier.sender = post
+    notifier.handle_body({"merchantBizId": record.merchant_biz_id, "attempt": 0})
+    stack.close()
+    return {"every delivery failing": log * batch}
+
+
+@pytest.fixture(scope="module")
+def longest_paths(s_yaml: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, list[str]]]:
+    root = tmp_path_factory.mktemp("paths")
+    return {
+        "initializer": initializer_paths(root),
+        "result_fetcher": result_fetcher_paths(root, batch_size(s_yaml, "result_fetcher")),
+        "notifier": notifier_paths(root, batch_size(s_yaml, "notifier")),
+    }
+
+
+def worst_case_seconds(paths: dict[str, list[str]]) -> float:
+    return max(path_seconds(path) for path in paths.values())
+
+
+def test_the_budgeted_paths_run_the_code_s_longest_branches(longest_paths: dict[str, dict[str, list[str]]]) -> None:
+    initializer = longest_paths["initializer"]
+    assert initializer["billed"] == ["store.increment_rate_counter", "vendor.initialize", "store.create"]
+    assert initializer["not billed"][-1] == "store.decrement_rate_counter"
+    fetch = longest_paths["result_fetcher"]
+    kept = fetch["callback, kept"]
+    assert kept.count("objects.put") == max_result_objects()
+    assert kept[-2:] == ["vendor.delete_verify_result", "store.mark_vendor_copy_deleted"]
+    assert fetch["callback, row erased meanwhile"][-1] == "objects.delete_prefix"
+    assert fetch["callback, not finalized"][-2:] == ["store.record_check", "queue.send"]
+    (notify,) = longest_paths["notifier"].values()
+    assert notify.count("webhooks.post") == notify.count("queue.send") == max_subscribers()
+    assert "objects.get" in notify
+
+
+@pytest.mark.parametrize("function", ["initializer", "result_fetcher", "notifier"])
+def test_a_function_s_timeout_covers_its_longest_path_with_margin(
+    s_yaml: dict[str, Any], longest_paths: dict[str, dict[str, list[str]]], function: str
+) -> None:
+    props = fc3_functions(s_yaml)[function]
+    assert not BUDGET_SETTINGS & set(props["environmentVariables"]), "the budget is computed with the code's defaults"
+    worst = worst_case_seconds(longest_paths[function])
+    assert worst * TIMEOUT_MARGIN <= props["timeout"] <= FC_MAX_TIMEOUT_SECONDS, f"{function}: worst case {worst:.1f} s"
+
+
+def queue_consumers(s_yaml: dict[str, Any], template: dict[str, Any]) -> dict[str, str]:
+    """Queue resource in template.yml -> the function its EventBridge trigger invokes."""
+    consumers = {}
+    for function, props in fc3_functions(s_yaml).items():
+        for trigger in props.get("triggers", []):
+            if trigger["triggerType"] == "eventbridge":
+                source = trigger["triggerConfig"]["eventSourceConfig"]["eventSourceParameters"]["sourceMNSParameters"]
+                (output,) = OUTPUT_REF.findall(source["QueueName"])
+                resource, _ = template["Outputs"][output]["Value"]["Fn::GetAtt"]
+                consumers[resource] = function
+    return consumers
+
+
+def test_a_queue_hides_a_message_for_twice_its_consumer_s_cold_start_and_timeout(
+    s_yaml: dict[str, Any], template: dict[str, Any]
+) -> None:
+    """Whether EventBridge's MNS source leans on the queue's visibility while it invokes a function synchronously
+    is UNVERIFIED: FC's "Simple Message Queue (formerly MNS) queue triggers" and EventBridge's "Simple Message
+    Queue (formerly MNS)" event-stream source say nothing of it. If it does, a message must stay hidden through a
+    cold start (the initializer hook) and the whole invocation; twice that, as nothing documents when the source
+    takes the message or how long it waits past the function."""
+    from tools.doubles.mns.queues import ATTRIBUTE_RANGES  # CreateQueue's ranges
+
+    consumers = queue_consumers(s_yaml, template)
+    assert set(consumers) == {"RecheckQueue", "NotifyQueue"}  # the dead-letter queue: the operator tools only
+    for queue, function in consumers.items():
+        props = fc3_functions(s_yaml)[function]
+        cold_start = props["instanceLifecycleConfig"]["initializer"]["timeout"]
+        visibility = template["Resources"][queue]["Properties"]["VisibilityTimeout"]
+        assert 2 * (props["timeout"] + cold_start) <= visibility <= ATTRIBUTE_RANGES["VisibilityTimeout"][1], queue

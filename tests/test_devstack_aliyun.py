@@ -65,7 +65,11 @@ def test_the_layout_is_the_templates_with_s_yamls_parameters() -> None:
     assert (layout.region, layout.instance, layout.table) == ("cn-hongkong", "kyc-ekyc", "kyc_transactions")
     assert layout.bucket == "kyc-results-5555"
     assert set(layout.queues) == {"kyc-recheck", "kyc-notify", "kyc-deadletter"}
-    assert {a.visibility_timeout for a in layout.queues.values()} == {60}
+    template = yaml.safe_load((ROOT / "template.yml").read_text(encoding="utf-8"))["Resources"]
+    assert {name: a.visibility_timeout for name, a in layout.queues.items()} == {
+        f"kyc-{kind}": template[f"{kind.capitalize()}Queue"]["Properties"]["VisibilityTimeout"]
+        for kind in ("recheck", "notify", "deadletter")
+    }
     assert {a.maximum_message_size for a in layout.queues.values()} == {65_536}
     assert layout.kms_key_id is None  # KmsKeyId '' : the OSS-managed KMS key
 

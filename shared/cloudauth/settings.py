@@ -134,7 +134,7 @@ class CloudAuthSettings:
     connect_timeout: float = 5.0
     read_timeout: float = 10.0
     max_attempts: int = 3
-    call_deadline: float = 25.0  # one call, every attempt and backoff included (under the initializer's 30 s)
+    call_deadline: float = 25.0  # one call, every attempt and backoff included (in the functions' time budgets)
     signature_version: str = "v3"  # "v3" (ACS3-HMAC-SHA256) or "v1" (RPC HMAC-SHA1)
     product_code: str = "eKYC"  # the product of a request that names none
     products: tuple[str, ...] = ()  # the products a request may name (CLOUDAUTH_PRODUCTS); (): product_code alone

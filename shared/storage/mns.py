@@ -72,6 +72,21 @@ MAX_CONSUMER_BODY = 16 * 96 * 1024  # 16 messages of at most 64 KB plus their XM
 # does not recognise at all. Matched on the code alone: the statuses differ.
 STALE_RECEIPT_CODES = frozenset({"ReceiptHandleError", "MessageNotExist"})
 _RECEIPT_RE = re.compile(r"^[A-Za-z0-9+/=_.-]{1,512}$")
+#: The RAM action each ``MnsQueue`` call needs, and its resource below the queue's ARN
+#: ``acs:mns:<region>:<account-id>:/queues/<name>``: SMQ's RAM authorization mapping table ("轻量消息队列(原 MNS)
+#: ... 授权映射表", https://help.aliyun.com/zh/mns/b3asrm) and each operation's "Authorization information"
+#: ("Simple Message Queue (formerly MNS):SendMessage": mns:SendMessage on .../queues/$queueName/messages). The
+#: table spells ChangeMessageVisibility's resource ".../messsages"; read as the "/messages" of its neighbours.
+#: The functions only ``send``; template.yml's role grants what they call (tests/test_deploy_config.py derives it
+#: from their code), the rest is for the operator tools' own key.
+RAM_ACTIONS: Mapping[str, tuple[str, str]] = {
+    "send": ("mns:SendMessage", "/messages"),
+    "receive": ("mns:ReceiveMessage", "/messages"),
+    "peek": ("mns:PeekMessage", "/messages"),
+    "delete": ("mns:DeleteMessage", "/messages"),
+    "change_visibility": ("mns:ChangeMessageVisibility", "/messages"),
+    "attributes": ("mns:GetQueueAttributes", ""),
+}
 
 
 class MnsError(StorageError):
