@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import ast
 import functools
-import inspect
 import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import pytest
 import yaml
@@ -684,30 +682,20 @@ BUDGET_SETTINGS = frozenset({"CLOUDAUTH_CALL_DEADLINE", "KYC_WEBHOOK_TIMEOUT"})
 
 
 def tablestore_call_seconds() -> float:
-    """One Tablestore call: no retry starts after ``BoundedRetry``'s window, the last backoff included, then one
-    attempt of connect and read timeouts (shared/storage/tablestore_store.py, "Deadlines")."""
-    from shared.storage.tablestore_store import CONNECT_TIMEOUT_SECONDS, DEFAULT_TIMEOUT_SECONDS, BoundedRetry
+    """One Tablestore call: its retries and backoffs included, at most the store's call deadline
+    (shared/storage/tablestore_store.py, "Deadlines"; the default: retry window + connect + read timeouts)."""
+    from shared.storage.tablestore_store import TablestoreTransactionStore
 
-    retry = BoundedRetry()
-    connect = min(CONNECT_TIMEOUT_SECONDS, DEFAULT_TIMEOUT_SECONDS)
-    return retry.retry_window + retry.max_delay + connect + DEFAULT_TIMEOUT_SECONDS
+    return TablestoreTransactionStore(client=object(), table="t").call_deadline
 
 
 def oss_call_seconds() -> float:
-    """One OSS call: ``OssObjectStore``'s attempts, each up to its connect and read timeouts, with the longest
-    backoffs of the SDK's default retryer between them (its full-jitter draw at 1)."""
-    import random
-
-    from alibabacloud_oss_v2 import retry as oss_retry
-
+    """One OSS call: its attempts and the SDK's backoffs included, at most the store's call deadline
+    (shared/storage/oss.py; the default: connect + read timeouts)."""
+    from shared.signing import Credentials
     from shared.storage.oss import OssObjectStore
 
-    defaults = {name: p.default for name, p in inspect.signature(OssObjectStore.__init__).parameters.items()}
-    attempts = defaults["retry_max_attempts"]
-    retryer = oss_retry.StandardRetryer()
-    with mock.patch.object(random, "uniform", lambda low, high: high):
-        backoffs = sum(retryer.retry_delay(attempt, Exception()) for attempt in range(1, attempts))
-    return float(attempts * (defaults["connect_timeout"] + defaults["read_timeout"]) + backoffs)
+    return OssObjectStore(bucket="b", region="cn-hongkong", credentials=Credentials("ak", "sk")).call_deadline
 
 
 def vendor_call_seconds() -> float:

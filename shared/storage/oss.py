@@ -97,6 +97,7 @@ class OssObjectStore:
         deadline = self._deadline = CallDeadline(
             connect_timeout + read_timeout if call_deadline is None else call_deadline
         )
+        self.call_deadline = deadline.seconds  # the longest one call to the service may take
 
         def build() -> tuple[Any, Any]:
             oss = import_oss()

@@ -232,6 +232,7 @@ class TablestoreTransactionStore:
             window = self._retry.retry_window if self._retry is not None else RETRY_WINDOW_SECONDS
             call_deadline = window + connect_timeout + timeout
         self._deadline = CallDeadline(call_deadline)
+        self.call_deadline = self._deadline.seconds  # the longest one call to the service may take
         self._sdk: Lazy[tuple[Any, Any]] = Lazy(
             lambda: self._open(client, endpoint, instance, credentials, timeout),
             failed=lambda exc: ClientUnavailable("tablestore", exc),
