@@ -471,6 +471,7 @@ def result_fetcher(s: Session) -> None:
             f"{s.row_status(vendor_error.merchant_biz_id)}")
     if s.backend == "aliyun":
         oss_down = s.seed({"outcome": "pass"})
+        unscheduled = s.seed({"outcome": "pending", "pendingChecks": 10})  # no re-check scheduled yet: not a duplicate
         s.fail_storage("oss", 20)
         s.http("OSS failing: re-check scheduled", "GET", callback(oss_down), {200, 503})
         s.clear_storage_faults()
@@ -479,7 +480,7 @@ def result_fetcher(s: Session) -> None:
         s.clear_storage_faults()
         s.fail_storage("mns", 10)
         s.queue_event("MNS failing: the re-check raises", "kyc-recheck",
-                      [RecheckMessage(pending.merchant_biz_id, 1).to_body()], expect_error="RecheckNotScheduled")
+                      [RecheckMessage(unscheduled.merchant_biz_id, 1).to_body()], expect_error="RecheckNotScheduled")
         s.clear_storage_faults()
         s.http("after the outages: 200", "GET", callback(oss_down), 200)
 
