@@ -21,8 +21,8 @@ Each pass:
 3. retention: rows and objects created more than ``KYC_RETENTION_DAYS`` ago are deleted (when set), oldest first,
    read page by page through the creation-time index. A row that may not go yet is stepped over, and the pass
    reads on past it: one still PENDING (step 1 settles it: every row is settled before its retention ends), one
-   that still owes its announcement or the deletion of the vendor's copy (step 2), one settled within the last
-   ``SETTLED_KEEP_SECONDS`` (its webhook's first deliveries read it). Each of those ends, so stepped-over rows
+   whose notification is not confirmed enqueued (step 2), one settled within the last ``SETTLED_KEEP_SECONDS`` (its
+   webhook's first deliveries read it). Each of those ends, so stepped-over rows
    delay the deletion of later ones for a while, never for good; a pass steps over at most ``KYC_SWEEP_BATCH``
    rows, so it reads at most twice the batch (plus a page) whatever the table holds;
 4. rate-limit counters of past windows are deleted where the backend does not expire them itself (SQLite;
@@ -190,23 +190,17 @@ class Sweeper:
             return "refused"  # the vendor (or the client's own check) refuses this transaction
         return None  # transient: retried until settle_by_seconds
 
-    def _owes(self, row: TransactionRecord, now: float) -> tuple[bool, bool]:
-        """What an announced-final row still owes: (its notification, the deletion of the vendor's copy)."""
-        renotify = not row.notification_enqueued
-        # Rows turn final only while the vendor keeps the result (30 days): past that there is nothing to delete.
-        vendor_has_it = (row.finalized_at or row.updated_at) > now - OUTBOX_WINDOW_SECONDS
-        delete = (
-            self.fetcher.deletes_vendor_copy and row.status.is_verdict and not row.vendor_copy_deleted and vendor_has_it
-        )
-        return renotify, delete
-
     def _repair_outbox(self, report: SweepReport) -> None:
         now = self.clock()
+        delete_vendor_copy = self.fetcher.deletes_vendor_copy
         worked = 0
         for row in self._due(DueKind.OUTBOX, now - OUTBOX_GRACE_SECONDS):
             if row.status not in TERMINAL:
                 continue
-            renotify, delete = self._owes(row, now)
+            renotify = not row.notification_enqueued
+            # Rows turn final only while the vendor keeps the result (30 days): past that there is nothing to delete.
+            vendor_has_it = (row.finalized_at or row.updated_at) > now - OUTBOX_WINDOW_SECONDS
+            delete = delete_vendor_copy and row.status.is_verdict and not row.vendor_copy_deleted and vendor_has_it
             if not (renotify or delete):
                 self.store.set_outbox_due(row.merchant_biz_id, row.status, None)  # owes nothing: settled
                 continue
@@ -255,10 +249,11 @@ class Sweeper:
             if not cursor:
                 return
 
-    def _may_expire(self, row: TransactionRecord, now: float) -> bool:
-        """Whether retention may delete ``row`` now: settled (not PENDING: step 1 settles those in time), owing
-        nothing (step 2 finishes that first) and settled more than ``SETTLED_KEEP_SECONDS`` ago."""
-        if row.status not in TERMINAL or any(self._owes(row, now)):
+    @staticmethod
+    def _may_expire(row: TransactionRecord, now: float) -> bool:
+        """Whether retention may delete ``row`` now: settled (not PENDING: step 1 settles those in time), its
+        notification enqueued (step 2 repairs that first) more than ``SETTLED_KEEP_SECONDS`` after it settled."""
+        if row.status not in TERMINAL or not row.notification_enqueued:
             return False
         return (row.finalized_at or row.updated_at) <= now - SETTLED_KEEP_SECONDS
 
