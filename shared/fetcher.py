@@ -20,6 +20,7 @@ Past the chain, the sweeper owns the transaction (:mod:`shared.sweeper`).
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -174,10 +175,7 @@ class ResultFetcher:
         except ProcessNotCompleted:
             return self._schedule_recheck(record, next_attempt, error=None, pending=True)
         except TransactionIdInvalid as exc:
-            # The vendor no longer knows this transaction (deleted, or older than its 30-day retention).
-            # Retrying cannot help; the sweeper abandons the row once it is old enough.
-            self.store.record_check(merchant_biz_id, now=self.clock(), next_check_at=None, error=exc.code)
-            logger.error("fetch.transaction_unknown_to_vendor", extra={"errorCode": exc.code})
+            self._unknown_to_vendor(record, exc.code, recheck=recheck)
             return FetchOutcome("failed", error=exc.code)
         except CloudAuthError as exc:
             logger.warning("fetch.vendor_error", extra={"errorCode": exc.code, "transient": exc.transient})
@@ -198,6 +196,23 @@ class ResultFetcher:
             return self._schedule_recheck(record, next_attempt, error=exc.code, pending=False)
 
     # -- steps ---------------------------------------------------------------------------------------------
+
+    def _unknown_to_vendor(self, record: TransactionRecord, code: str, *, recheck: bool) -> None:
+        """The vendor does not know a TransactionId it gave us at Initialize. Within its 30-day retention that
+        should not happen: the deployment calls another account, region or endpoint than the one that started the
+        transaction (unverified: that the vendor answers TransactionIdInvalid, not another code, for a transaction
+        of another account or region), or the vendor lost it (or the local sandbox restarted: it keeps them in
+        memory). It needs a person, once: an ERROR the first time a row is found so, a WARNING at each later check
+        of the same row (its ``error`` already says so). The row stays PENDING and is checked again at the sweeper's
+        backoff, in case the settings are put right, until the sweeper abandons it (``KYC_ABANDON_AFTER``) and
+        announces that. Off the sweeper (``recheck``), the row is handed to the sweeper (no next check: due as NEW); the
+        sweeper records its own checks (recording here too would count each of its checks twice)."""
+        first = record.error != code
+        level = logging.ERROR if first else logging.WARNING
+        logger.log(level, "fetch.transaction_unknown_to_vendor",
+                   extra={"errorCode": code, "firstSeen": first, "checkCount": record.check_count})
+        if recheck:
+            self.store.record_check(record.merchant_biz_id, now=self.clock(), next_check_at=None, error=code)
 
     def _keep(self, record: TransactionRecord, result: CheckResultResponse) -> FetchOutcome:
         mbid = record.merchant_biz_id

@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterator
 
 from shared.config import Env, env_float, env_int, environ
 from shared.fetcher import FetchOutcome, ResultFetcher, delete_kept_result
-from shared.log import get_logger
+from shared.log import get_logger, log_context
 from shared.status import TERMINAL, Status
 from shared.storage import DueKind, ObjectStore, StorageError, TransactionRecord, TransactionStore
 from shared.values import field, valueclass
@@ -59,6 +59,7 @@ OUTBOX_WINDOW_SECONDS = (VENDOR_RESULT_DAYS + 1) * 86400.0  # no older copy is l
 SETTLED_KEEP_SECONDS = 3600.0
 VENDOR_COPY_RETRY_SECONDS = 3600.0  # a refused deletion (DeleteResult N, an error) is tried again an hour later
 MAX_SWEEP_BACKOFF_SECONDS = 3600.0
+_LATEST = 2.0**40  # seconds: later than any next check (year 36812), and still an int64 in milliseconds
 
 
 @valueclass
@@ -158,19 +159,17 @@ class Sweeper:
             if report.checked >= self.settings.batch_size:
                 return  # the rest waits for the next sweep (the vendor's QPS is shared with live traffic)
             report.checked += 1
-            # No quick re-check: the sweeper reschedules below.
-            outcome = self.fetcher.fetch(row.merchant_biz_id, recheck=False)
+            # No quick re-check: the sweeper reschedules below. The fetch's log lines name the row they are about.
+            with log_context(merchant_biz_id=row.merchant_biz_id):
+                outcome = self.fetcher.fetch(row.merchant_biz_id, recheck=False)
             if outcome.kind == "finalized":
                 report.finalized += 1
             if outcome.kind in {"finalized", "already_final", "unknown"}:
                 continue
             reason = self._abandon_reason(now - row.created_at, outcome)
             if reason is not None:
-                if self.store.mark_abandoned(row.merchant_biz_id, now=now):
+                if self.abandon(row.merchant_biz_id, now, reason=reason, error=outcome.error):
                     report.abandoned += 1
-                    extra = {"merchantBizId": row.merchant_biz_id, "reason": reason, "errorCode": outcome.error}
-                    logger.info("sweep.abandoned", extra=extra)
-                    self.fetcher.enqueue_notification(row.merchant_biz_id, Status.ABANDONED)
                 continue
             report.still_pending += 1
             backoff = min(self.settings.sweep_after_seconds * 2 ** min(row.check_count, 12), MAX_SWEEP_BACKOFF_SECONDS)
@@ -189,6 +188,26 @@ class Sweeper:
         if outcome.permanent:
             return "refused"  # the vendor (or the client's own check) refuses this transaction
         return None  # transient: retried until settle_by_seconds
+
+    def abandon(self, merchant_biz_id: str, now: float, *, reason: str = "forgotten", error: str | None = None) -> bool:
+        """PENDING → ABANDONED (conditionally), then announced; False when the row had moved on meanwhile.
+        ``reason`` (and the last fetch's ``error``) go to the log line: :meth:`_abandon_reason`'s, or "forgotten"."""
+        if not self.store.mark_abandoned(merchant_biz_id, now=now):
+            return False
+        extra = {"merchantBizId": merchant_biz_id, "reason": reason, "errorCode": error}
+        logger.info("sweep.abandoned", extra=extra)
+        self.fetcher.enqueue_notification(merchant_biz_id, Status.ABANDONED)
+        return True
+
+    def abandon_forgotten(self, created_before: float) -> int:
+        """Abandon and announce, without asking the vendor, every PENDING row created before ``created_before``;
+        return how many. Not a sweep step: only for a vendor known to have forgotten them (the local sandbox keeps
+        its transactions in memory, so ``./scripts/dev`` calls this at start). Reads the PENDING rows through the
+        due index (NEW and CHECK), never the table."""
+        now = self.clock()
+        pending = itertools.chain(self._due(DueKind.NEW, created_before), self._due(DueKind.CHECK, _LATEST))
+        return sum(1 for row in pending if row.status is Status.PENDING and row.created_at < created_before
+                   and self.abandon(row.merchant_biz_id, now))
 
     def _repair_outbox(self, report: SweepReport) -> None:
         now = self.clock()

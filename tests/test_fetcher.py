@@ -151,6 +151,23 @@ def test_unknown_transaction_id_fails_without_a_recheck(stack: Stack) -> None:
     assert row.error == "TransactionIdInvalid"
 
 
+def _unknown_lines(out: str) -> list[dict[str, Any]]:
+    lines = [jsonutil.loads(line) for line in out.splitlines() if line.startswith("{")]
+    return [line for line in lines if line["message"] == "fetch.transaction_unknown_to_vendor"]
+
+
+def test_a_transaction_unknown_to_the_vendor_is_an_error_the_first_time_and_a_warning_after(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record = stack.pending()
+    fetcher = stack.fetcher(FakeCloudAuth(TransactionIdInvalid("gone"), TransactionIdInvalid("gone")))
+    fetcher.fetch(record.merchant_biz_id)
+    fetcher.fetch(record.merchant_biz_id)
+    lines = _unknown_lines(capsys.readouterr().out)
+    assert [(line["level"], line["firstSeen"], line["checkCount"]) for line in lines] == [
+        ("ERROR", True, 0), ("WARNING", False, 1)]
+
+
 def test_exhausted_schedule_queues_no_recheck(stack: Stack) -> None:
     record = stack.pending()
     outcome = stack.fetcher(FakeCloudAuth(check_result_body("P")), schedule=(10.0,)).fetch(

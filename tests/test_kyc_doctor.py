@@ -196,7 +196,7 @@ def test_an_endpoint_that_never_answers_is_cut_at_the_deadline(stack: DevStack) 
 def test_an_endpoint_nobody_listens_on_is_a_problem(stack: DevStack, free_port: int) -> None:
     code, out, _ = doctor(dev_env(CLOUDAUTH_ENDPOINT=f"http://127.0.0.1:{free_port}"), "--json")
     finding = only(out, "vendor.endpoint")
-    assert code == 1 and "does not accept connections" in finding["detail"]
+    assert code == 1 and finding["detail"].endswith(": connection refused")
 
 
 def test_a_public_url_that_does_not_reach_result_fetcher_is_a_problem(stack: DevStack) -> None:
@@ -209,7 +209,7 @@ def test_a_public_url_that_does_not_reach_result_fetcher_is_a_problem(stack: Dev
 
 def test_a_public_url_nobody_answers_is_a_problem(stack: DevStack, free_port: int) -> None:
     code, out, _ = doctor(dev_env(KYC_PUBLIC_URL=f"http://127.0.0.1:{free_port}"), "--json")
-    assert code == 1 and "does not answer" in only(out, "public-url")["detail"]
+    assert code == 1 and only(out, "public-url")["detail"].endswith(": connection refused")
 
 
 class CountingReceiver:

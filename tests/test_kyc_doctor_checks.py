@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import socket
 import ssl
 import subprocess
 import threading
@@ -16,11 +17,12 @@ from typing import Any
 import pytest
 
 from shared import jsonutil
+from shared.storage import StorageSettings
 from tools.deployment import S_YAML, function_folders
 from tools.devstack.aliyun import write_env_file
 from tools.ops import kyc
-from tools.ops.doctor import config, environment, reach, vendor
-from tools.ops.doctor.report import Options, Status, run_bounded
+from tools.ops.doctor import config, environment, reach, storage, vendor
+from tools.ops.doctor.report import NO_STACK_FIX, Options, Status, run_bounded
 
 HOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -277,3 +279,52 @@ def test_the_whole_run_keeps_to_its_deadlines(tmp_path: Path) -> None:
     code = kyc.main(["doctor", "--json", "--timeout", "1"], env=env, stdout=out, stderr=io.StringIO())
     statuses = {jsonutil.loads(line)["check"]: jsonutil.loads(line)["status"] for line in out.getvalue().splitlines()}
     assert code == 1 and statuses["vendor.endpoint"] == "problem" and statuses["public-url"] == "problem"
+
+
+# --- a refused connection on this machine -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released: connecting to it is refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+NO_STACK = Options(timeout=2, no_local_stack=True)
+
+
+def test_a_refused_vendor_endpoint_on_this_machine_with_no_stack_says_to_start_one(closed_port: int) -> None:
+    finding = vendor.check_endpoint({"CLOUDAUTH_ENDPOINT": f"http://127.0.0.1:{closed_port}"}, NO_STACK)
+    assert (finding.detail, finding.fix) == (f"http://127.0.0.1:{closed_port}: connection refused", NO_STACK_FIX)
+
+
+def test_a_refused_public_url_on_this_machine_with_no_stack_says_to_start_one(closed_port: int) -> None:
+    finding = reach.check_public_url({"KYC_PUBLIC_URL": f"http://127.0.0.1:{closed_port}"}, NO_STACK)
+    assert (finding.detail, finding.fix) == (f"http://127.0.0.1:{closed_port}: connection refused", NO_STACK_FIX)
+
+
+def test_a_refused_queue_on_this_machine_with_no_stack_says_to_start_one(closed_port: int) -> None:
+    settings = StorageSettings.from_env({
+        "KYC_BACKEND": "aliyun", "ALIBABA_CLOUD_ACCESS_KEY_ID": "a", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "b" * 8,
+        "KYC_TABLESTORE_ENDPOINT": "http://127.0.0.1:9", "KYC_TABLESTORE_INSTANCE": "i",
+        "KYC_OSS_REGION": "cn-hongkong", "KYC_OSS_BUCKET": "b", "KYC_MNS_ENDPOINT": f"http://127.0.0.1:{closed_port}"})
+    finding = storage.check_queue(settings, NO_STACK, "notify")
+    assert finding.detail == f"queue kyc-notify at http://127.0.0.1:{closed_port}: connection refused"
+    assert finding.fix == NO_STACK_FIX
+
+
+def test_with_a_stack_running_a_refused_port_keeps_the_check_s_own_fix(closed_port: int) -> None:
+    finding = vendor.check_endpoint({"CLOUDAUTH_ENDPOINT": f"http://127.0.0.1:{closed_port}"}, Options(timeout=2))
+    assert finding.detail.endswith("connection refused") and finding.fix and "start ./scripts/dev" not in finding.fix
+
+
+def test_the_doctor_with_no_stack_running_says_why_each_local_port_refuses(tmp_path: Path, closed_port: int) -> None:
+    url = f"http://127.0.0.1:{closed_port}"
+    env = {"KYC_DATA_DIR": str(tmp_path), "CLOUDAUTH_ENDPOINT": url, "KYC_PUBLIC_URL": url}
+    out = io.StringIO()
+    kyc.main(["doctor", "--timeout", "2"], env=env, stdout=out, stderr=io.StringIO())
+    refused = [line for line in out.getvalue().splitlines() if "refused" in line]
+    assert [line.split()[1] for line in refused] == ["vendor.endpoint", "public-url"]
+    assert all(line.endswith(f"{url}: connection refused — fix: {NO_STACK_FIX}") for line in refused)

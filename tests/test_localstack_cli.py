@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 import stat
 import subprocess
 from pathlib import Path
@@ -112,3 +113,21 @@ def test_an_environment_choosing_another_backend_is_not_mixed_with_the_stack_s(s
     env = {**fresh_shell(stack.data_dir), "KYC_BACKEND": "aliyun"}
     code, _, err = run(env, "list")
     assert code == 2 and "./scripts/dev" not in err and "configuration error" in err
+
+
+def test_a_shell_that_sourced_the_doubles_env_file_is_told_when_no_stack_runs(tmp_path: Path) -> None:
+    with socket.socket() as sock:  # a loopback port nothing listens on, as the doubles' once the stack stopped
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    env = {**fresh_shell(tmp_path), "KYC_BACKEND": "aliyun", "KYC_TABLESTORE_ENDPOINT": closed,
+           "KYC_TABLESTORE_INSTANCE": "kyc-ekyc", "KYC_OSS_REGION": "cn-hongkong", "KYC_OSS_BUCKET": "b",
+           "KYC_OSS_ENDPOINT": closed, "KYC_MNS_ENDPOINT": closed, "ALIBABA_CLOUD_ACCESS_KEY_ID": "sandbox",
+           "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "sandbox-secret"}
+    code, _, err = run(env, "list")
+    assert code == 1 and err.startswith("error: TransportError:")
+    assert f"note: no ./scripts/dev stack is running in {tmp_path}: start ./scripts/dev" in err
+
+
+def test_a_deployment_s_own_settings_are_not_told_of_local_stacks(tmp_path: Path) -> None:
+    code, _, err = run({**fresh_shell(tmp_path), "KYC_BACKEND": "aliyun"}, "list")
+    assert code == 2 and "configuration error" in err and "./scripts/dev" not in err

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from shared import jsonutil
 from shared.fetcher import result_key
 from shared.storage import DueKind, StorageError
 from shared.sweeper import OUTBOX_GRACE_SECONDS, SETTLED_KEEP_SECONDS
@@ -77,6 +78,26 @@ def test_transaction_unknown_to_the_vendor_is_abandoned_once_old(stack: Stack) -
     stack.sweeper(stack.fetcher(FakeCloudAuth(TransactionIdInvalid("gone")))).sweep()
     row = stack.store.get(record.merchant_biz_id)
     assert row is not None and row.status == "ABANDONED"
+
+
+def test_a_sweep_counts_one_check_of_a_transaction_unknown_to_the_vendor(stack: Stack) -> None:
+    from shared.cloudauth import TransactionIdInvalid
+
+    record = stack.pending(created_at=T0 - 1000)
+    stack.sweeper(stack.fetcher(FakeCloudAuth(TransactionIdInvalid("gone")))).sweep()
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is not None and row.status == "PENDING" and row.error == "TransactionIdInvalid"
+    assert (row.check_count, row.next_check_at) == (1, T0 + 900.0)  # the first backoff step, as any pending row
+
+
+def test_what_a_sweep_logs_of_a_fetch_names_the_row(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    from shared.cloudauth import TransactionIdInvalid
+
+    record = stack.pending(created_at=T0 - 1000)
+    stack.sweeper(stack.fetcher(FakeCloudAuth(TransactionIdInvalid("gone")))).sweep()
+    lines = [jsonutil.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    unknown = [line for line in lines if line["message"] == "fetch.transaction_unknown_to_vendor"]
+    assert [line.get("merchantBizId") for line in unknown] == [record.merchant_biz_id]
 
 
 def test_final_row_without_enqueued_notification_is_reenqueued_after_the_grace_period(stack: Stack) -> None:

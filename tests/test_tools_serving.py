@@ -6,12 +6,17 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 
 import pytest
 
 from tools.serving import LocalHTTPServer, local_url, serve_in_background, stop_requested, stop_serving
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -75,3 +80,32 @@ def test_a_server_served_in_the_background_answers_until_stopped(server: LocalHT
 def test_a_server_that_never_served_is_only_closed(server: LocalHTTPServer) -> None:
     stop_serving(server, None)  # shutdown() would wait for a serve_forever that never ran
     assert server.socket.fileno() == -1
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a shell without job control starts a background job
+
+
+@pytest.mark.parametrize(("module", "ready"), [
+    (["tools.ops.kyc", "console", "--port", "0"], "kyc console at"),
+    (["tools.devstack.gateway", "--port", "0"], "FC gateway on"),
+])
+def test_a_server_started_with_sigint_ignored_still_stops_on_sigint(
+    tmp_path: Path, module: list[str], ready: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KYC_", "CLOUDAUTH_", "ALIBABA_CLOUD_"))}
+    env.update(PYTHONPATH=str(ROOT), KYC_DATA_DIR=str(tmp_path))
+    process = subprocess.Popen([sys.executable, "-m", *module], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=_ignore_sigint)  # noqa: PLW1509 - only sets a signal disposition
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:  # the server announces itself once it serves
+            if ready in line:
+                break
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import cast
 
 from shared import jsonutil
+from shared.urls import plain_http_allowed
 from shared.webhooks import generate_secret
 from tools.credentials import KEY_ID_VARIABLE, SECRET_VARIABLE, TOKEN_VARIABLE
 
@@ -179,9 +180,7 @@ class ResolvedEnv(Mapping[str, str]):
 
     def no_stack_hint(self) -> str | None:
         """For a command that failed for want of a setting or a connection: that no local stack runs."""
-        if self.stack is not None:
-            return None
-        return f"no ./scripts/dev stack is running in {self.directory}: {START_HINT}"
+        return None if self.stack is not None else _no_stack_in(self.directory)
 
     def _tell(self, message: str) -> None:
         if not self._told and self._on_first_use is not None:
@@ -205,6 +204,27 @@ class ResolvedEnv(Mapping[str, str]):
 
     def __contains__(self, name: object) -> bool:
         return name in self._env or name in self.filled
+
+
+#: Where a stack's functions connect: set to this machine, they name a local stack's sandbox or doubles.
+_ENDPOINT_VARIABLES = ("CLOUDAUTH_ENDPOINT", "KYC_TABLESTORE_ENDPOINT", "KYC_OSS_ENDPOINT", "KYC_MNS_ENDPOINT")
+
+
+def no_stack_hint(env: Mapping[str, str]) -> str | None:
+    """For a command that failed for want of a setting or a connection: that no local stack runs, when the
+    environment leaves its settings to one (:class:`ResolvedEnv`) or names endpoints on this machine (the doubles'
+    env file sourced in a shell, as ``./scripts/dev --aliyun-doubles`` suggests) and none runs in its data
+    directory. None for a deployment's own settings."""
+    if isinstance(env, ResolvedEnv):
+        return env.no_stack_hint()
+    if not any(plain_http_allowed(env.get(name) or "") for name in _ENDPOINT_VARIABLES):
+        return None
+    directory = data_dir(env)
+    return None if running_stack(directory) is not None else _no_stack_in(directory)
+
+
+def _no_stack_in(directory: Path) -> str:
+    return f"no ./scripts/dev stack is running in {directory}: {START_HINT}"
 
 
 def resolve_env(env: Mapping[str, str], on_first_use: Callable[[str], None] | None = None) -> Mapping[str, str]:

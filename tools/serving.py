@@ -28,9 +28,27 @@ class LocalHTTPServer(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
+def interruptible() -> None:
+    """Make SIGINT raise ``KeyboardInterrupt`` again in a process that inherited it ignored; call it first thing in
+    the ``__main__`` of a tool that runs until stopped (``./scripts/kyc``, whose ``console`` serves until Ctrl-C).
+
+    A shell without job control (a script) starts its background jobs with SIGINT ignored, so that a Ctrl-C typed
+    at the terminal, which reaches the whole foreground process group, interrupts the script's foreground command
+    only. Python then installs no handler of its own, and ``./scripts/kyc console &`` in a script, stopped with
+    ``kill -INT`` as our tests and scripts do, would run on. Decision: our servers stop on SIGINT whatever they
+    inherited (as :func:`stop_requested` does for the dev stack, the sandbox and the doubles): it is their
+    documented way to stop ("Ctrl-C stops it"), and a Ctrl-C that ends the script that started one should not leave
+    it holding its port. The cost: a SIGINT ignored on purpose (``trap '' INT``) cannot be told from the shell's
+    and is overridden too; a tool meant to outlive Ctrl-C is started in a session of its own (``setsid``). SIGTERM
+    stops them either way. Only the main thread may set handlers: elsewhere this does nothing."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def stop_requested() -> threading.Event:
     """An event set on SIGINT or SIGTERM. The handlers are installed by this call: make it before announcing that
-    the server is ready, since a launcher may stop it as soon as it reads that."""
+    the server is ready, since a launcher may stop it as soon as it reads that. They replace a SIGINT inherited as
+    ignored, on purpose (see :func:`interruptible`)."""
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

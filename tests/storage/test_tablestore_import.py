@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # A loopback OTS that answers every request 409 OTSConditionCheckFail (an error answer needs no response
@@ -146,3 +148,37 @@ print(json.dumps([type(store._client).__module__, "alibabacloud_oss_v2.crypto" i
                   hasattr(sys.modules["alibabacloud_oss_v2"], "EncryptionClient")]))
 """
     assert run_child(code) == ["alibabacloud_oss_v2.client", True, False]
+
+
+# The SDK logs at import that its native C++ codecs are unavailable (they are built for CPython 3.12 only); with no
+# logging configured, Python's last-resort handler prints those WARNING records to stderr.
+IMPORT_ONLY = """\
+import json, logging
+from shared.storage.tablestore_sdk import import_tablestore
+import_tablestore()
+import tablestore.encoder
+{after}
+print(json.dumps(tablestore.encoder.NATIVE_ENCODER_AVAILABLE))
+"""
+
+
+def run_child_stderr(code: str) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KYC_", "ALIBABA_CLOUD_"))}
+    env["PYTHONPATH"] = str(ROOT)
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    if json.loads(run.stdout.strip().splitlines()[-1]):
+        pytest.skip("the SDK's native codecs load on this interpreter: it has no notice to print")
+    return run.stderr
+
+
+def test_the_sdk_s_notice_that_its_native_codecs_are_unavailable_is_not_printed() -> None:
+    assert "Native" not in run_child_stderr(IMPORT_ONLY.format(after=""))
+
+
+def test_the_sdk_s_other_warnings_are_still_printed() -> None:
+    after = 'logging.getLogger("tablestore.encoder").warning("Native encode_put_row failed, falling back to Python")'
+    stderr = run_child_stderr(IMPORT_ONLY.format(after=after))
+    assert "Native encode_put_row failed, falling back to Python" in stderr.splitlines()

@@ -26,6 +26,7 @@ import errno
 import logging
 import os
 import sys
+import time
 from collections.abc import MutableMapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -40,6 +41,7 @@ from shared.notifications import WebhookSettings
 from shared.storage import ConsumerQueue, StorageSettings, open_queue
 from shared.sweeper import SweepSettings
 from shared.verifications import FrontendSettings
+from shared.wiring import build_sweeper
 from tools.credentials import TOKEN_VARIABLE, AccessKey
 from tools.deployment import DeploymentError
 from tools.devstack.aliyun import ENV_FILE, AliyunDoubles, new_sts_token, write_env_file
@@ -52,6 +54,7 @@ from tools.localstack import (
     STACK_FILE,
     dev_secrets,
     remove_stack_file,
+    running_stack,
     write_stack_file,
 )
 from tools.sandbox.config import SandboxConfig
@@ -145,6 +148,7 @@ class DevStack:
         self.worker: QueueWorker | None = None
         self._quiet_sweeps = QuietIdleSweeps()
         self._stack_file_written = False
+        self.forgotten = 0  # PENDING rows of an earlier run abandoned at start (see _abandon_forgotten)
         self.demo = DemoApp(jwt_secret=self._setting("KYC_JWT_SECRET", self.secrets["jwt_secret"]),
                             webhook_secret=self.secrets["webhook_secret"])
 
@@ -211,6 +215,7 @@ class DevStack:
         if self.doubles is not None or self.config.aliyun_doubles:
             self._start_doubles()
         self._check_configuration()
+        self.forgotten = self._abandon_forgotten()
         self.gateway.start()
         storage = StorageSettings.from_env(env)
         queues = {name: cast(ConsumerQueue, open_queue(storage, name)) for name in ("recheck", "notify")}
@@ -256,6 +261,23 @@ class DevStack:
                 f"{message} (initialize fails in {', '.join(functions)})" if functions else message
                 for message, functions in refused_by.items()
             ))
+
+    def _abandon_forgotten(self) -> int:
+        """The rows an earlier run left PENDING when this stack's own sandbox plays the vendor: the sandbox keeps
+        transactions in memory, so this one never knew them and they can never finish. Abandoned and announced at
+        once through the sweeper's own path (otherwise the sweeper would ask the vendor in vain, logging each as an
+        anomaly, until ``KYC_ABANDON_AFTER``); the banner says how many. Not done on storage this stack does not own
+        (doubles it was given), nor while another stack's file is live in the data directory (its sandbox still
+        knows its own), nor with a real vendor (it still knows them)."""
+        if self.sandbox is None or (self.doubles is not None and not self._own_doubles):
+            return 0
+        if running_stack(self.data_dir) is not None:
+            return 0
+        sweeper = build_sweeper(self.env)
+        try:
+            return sweeper.abandon_forgotten(created_before=time.time())
+        finally:
+            sweeper.fetcher.client.close()
 
     @property
     def exploring(self) -> bool:
@@ -353,12 +375,20 @@ class DevStack:
             *self._product_lines(base),
             *self._backend_lines(),
             f"  data directory       {self.data_dir}   (./scripts/kyc finds this stack there: {STACK_FILE})",
+            *self._forgotten_lines(),
             *self.timing_lines(),
             "  demo JWT (user 'demo-user', 12 h):",
             f"    {self.demo_token()}",
         ]
         return "\n".join(lines)
 
+
+    def _forgotten_lines(self) -> list[str]:
+        if not self.forgotten:
+            return []
+        what = "1 verification" if self.forgotten == 1 else f"{self.forgotten} verifications"
+        return [f"  earlier run          {what} left PENDING by an earlier run marked ABANDONED and announced: the "
+                "sandbox keeps its transactions in memory, so they could never finish"]
 
     def _backend_lines(self) -> list[str]:
         if self.doubles is None:

@@ -592,8 +592,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     gateway = Gateway(args.functions_dir, host=args.host, port=args.port, region=args.region)
-    log.info("FC gateway on %s", gateway.url)
-    try:
+    try:  # from the announcement on, a Ctrl-C is the normal way to stop
+        log.info("FC gateway on %s", gateway.url)
         gateway.serve_forever()
     except KeyboardInterrupt:
         pass
@@ -603,4 +603,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from tools.serving import interruptible
+
+    interruptible()  # serves until Ctrl-C (KeyboardInterrupt), also as a script's background job
     raise SystemExit(main())

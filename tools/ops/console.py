@@ -607,11 +607,11 @@ def run(args: argparse.Namespace, ctx: Context, *, ready: Callable[[ConsoleServe
     except OSError as exc:
         message = f"cannot listen on 127.0.0.1:{args.port} ({type(exc).__name__}); try another --port"
         raise UsageError(message, "PortInUse") from None
-    ctx.stderr.write(f"kyc console at {server.url}/ (reading {server.app._backend()}); Ctrl-C stops it\n")
-    ctx.stderr.flush()
-    if ready is not None:
-        ready(server)
-    try:
+    try:  # from the announcement on, a Ctrl-C is the normal way to stop
+        ctx.stderr.write(f"kyc console at {server.url}/ (reading {server.app._backend()}); Ctrl-C stops it\n")
+        ctx.stderr.flush()
+        if ready is not None:
+            ready(server)
         (stop or threading.Event()).wait()
     except KeyboardInterrupt:
         pass

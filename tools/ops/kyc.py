@@ -25,7 +25,8 @@ from shared.cloudauth import CloudAuthClient, CloudAuthError, ParameterError
 from shared.cloudauth.errors import TransportError
 from shared.config import ConfigError
 from shared.storage import StorageError
-from tools.localstack import ResolvedEnv, resolve_env, write_private
+from tools.localstack import no_stack_hint, resolve_env, write_private
+from tools.serving import interruptible
 
 from . import console, dlq, doctor, invoke, tables, transactions
 from .common import EXIT_OK, EXIT_USAGE, EXIT_VENDOR, Command, Context, OpsError, UsageError
@@ -229,7 +230,7 @@ def main(
 
     def fail(code: str, message: str, status: int, *, stack_may_help: bool = False) -> int:
         ctx.stderr.write(f"error: {code}: {message}\n")
-        hint = ctx.env.no_stack_hint() if stack_may_help and isinstance(ctx.env, ResolvedEnv) else None
+        hint = no_stack_hint(ctx.env) if stack_may_help else None
         if hint:  # a setting or a server missing, where a running ./scripts/dev would have given it
             ctx.note(hint)
         return status
@@ -278,4 +279,5 @@ def _reader_gone(ctx: Context) -> int:
 
 
 if __name__ == "__main__":
+    interruptible()  # a Ctrl-C / SIGINT stops any command, also one started as a script's background job
     raise SystemExit(main())

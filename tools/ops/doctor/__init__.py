@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
 from shared.config import ConfigError
-from tools.localstack import ResolvedEnv
+from tools.localstack import ResolvedEnv, data_dir, running_stack
 
 from ..common import EXIT_FAILED, EXIT_OK, Context, UsageError
 from . import config, reach, storage, vendor
@@ -69,6 +70,8 @@ def _seconds(value: str) -> float:
 def run(args: argparse.Namespace, ctx: Context, options: Options | None = None) -> int:
     options = options or Options(timeout=args.timeout)
     inputs = _inputs(args, ctx)
+    if not inputs.from_s_yaml and running_stack(data_dir(inputs.env)) is None:
+        options = replace(options, no_local_stack=True)
     register_secrets(inputs.env)
     for environment in inputs.functions.values():
         register_secrets(environment)

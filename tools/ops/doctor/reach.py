@@ -25,7 +25,7 @@ from shared.http_deadline import Deadline
 from shared.notifications import WebhookSettings
 from shared.urls import UnsafeUrl, check_url, display_url, plain_http_allowed
 
-from .report import Check, Finding, Options, ok, problem, skipped
+from .report import Check, Finding, Options, connection_refused, ok, problem, skipped
 
 PUBLIC_URL_FIX = ("KYC_PUBLIC_URL must be result_fetcher's HTTP trigger URL, or the https custom domain that routes "
                   "/callback to it (docs/deploy.md, 4)")
@@ -60,7 +60,9 @@ def check_public_url(env: Mapping[str, str], options: Options) -> Finding:
         status, body = response.status, response.read(64 * 1024)
     except TimeoutError:
         return problem(name, f"{shown} did not answer within {options.timeout:g} s", PUBLIC_URL_FIX)
-    except OSError as exc:  # refused, unreachable, TLS (ssl.SSLError is an OSError)
+    except ConnectionRefusedError:
+        return connection_refused(name, shown, host, options, PUBLIC_URL_FIX)
+    except OSError as exc:  # unreachable, TLS (ssl.SSLError is an OSError)
         reason = getattr(exc, "verify_message", None) or type(exc).__name__
         return problem(name, f"{shown} does not answer ({reason})", PUBLIC_URL_FIX)
     except http.client.HTTPException as exc:

@@ -13,12 +13,15 @@ value, and this makes sure a mistake there cannot print one either.
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 import ssl
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import TextIO
+from urllib.parse import urlsplit
 
 from shared import jsonutil
 from shared.redaction import register_secret, scrub_text
@@ -60,6 +63,46 @@ def problem(check: str, detail: str, fix: str) -> Finding:
 
 def skipped(check: str, detail: str) -> Finding:
     return Finding(check, Status.SKIPPED, detail)
+
+
+#: The fix of a refused connection to this machine when no ./scripts/dev runs in the data directory: what the
+#: report's first line says at length already, so each such line stays short.
+NO_STACK_FIX = "no stack running? start ./scripts/dev"
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def connection_refused(check: str, shown: str, host: str, options: Options, fix: str) -> Finding:
+    """``shown`` (an endpoint as displayed) refused the connection: nothing listens on that port. On this machine
+    with no ./scripts/dev running (``options.no_local_stack``), that is why, and the fix says so."""
+    return problem(check, f"{shown}: connection refused",
+                   NO_STACK_FIX if options.no_local_stack and is_loopback(host) else fix)
+
+
+def refuses_connections(url: str, timeout: float) -> bool:
+    """Whether ``url``'s host, when it is this machine, refuses a connection to its port: for adapters that report
+    a transport error without its cause. Never connects anywhere else."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return False
+    if not is_loopback(host):
+        return False
+    try:
+        socket.create_connection((host, port), timeout=min(timeout, 1.0)).close()
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 Check = Callable[[], "Finding | Sequence[Finding]"]
@@ -121,7 +164,9 @@ def summary(findings: Sequence[Finding]) -> str:
 @dataclass(frozen=True)
 class Options:
     """``timeout``: each check's deadline in seconds (network calls get at most that as their own timeouts).
-    ``tls_context``: builds the context that verifies certificates (tests pass one trusting their own CA)."""
+    ``tls_context``: builds the context that verifies certificates (tests pass one trusting their own CA).
+    ``no_local_stack``: no ./scripts/dev runs in the data directory (a refused port on this machine says so)."""
 
     timeout: float = 10.0
     tls_context: Callable[[], ssl.SSLContext] = ssl.create_default_context
+    no_local_stack: bool = False

@@ -19,13 +19,14 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from shared.config import ConfigError
 from shared.signing import Credentials
 from shared.storage import StorageError, StorageSettings
 from shared.urls import display_url
 
-from .report import Finding, Options, ok, problem
+from .report import Finding, Options, connection_refused, ok, problem, refuses_connections
 
 # Error codes meaning "these keys are wrong", with the pages the doubles cite for them (tools/doubles/*/errors.py):
 # Tablestore's OTSAuthFailed; OSS's InvalidAccessKeyId and SignatureDoesNotMatch ("Add signatures to headers");
@@ -48,8 +49,10 @@ def _credentials(settings: StorageSettings) -> Credentials:
     return settings.credentials
 
 
-def _refused(name: str, what: str, exc: StorageError, operation: str, where: str) -> Finding:
-    """The common answers of any of the three services, by code/status."""
+def _refused(name: str, what: str, exc: StorageError, operation: str, where: str, *, endpoint: str | None,
+             options: Options) -> Finding:
+    """The common answers of any of the three services, by code/status; ``endpoint``: the URL called, when not the
+    service's public one (a refused transport error is told apart by trying it again: the adapters keep no cause)."""
     code = exc.code or "unknown"
     if code in _CREDENTIAL_CODES or code.startswith("InvalidSecurityToken"):
         return problem(name, f"{what}: the service refused the credentials ({code})", _CREDENTIAL_FIX)
@@ -57,7 +60,11 @@ def _refused(name: str, what: str, exc: StorageError, operation: str, where: str
         return problem(name, f"{what}: {operation} was refused ({code})",
                        f"grant {operation} to the identity running the doctor (the functions do not need it)")
     if code == "TransportError":
-        return problem(name, f"{what}: no answer from {where}", "check the endpoint variable and this network")
+        fix = "check the endpoint variable and this network"
+        if endpoint and refuses_connections(endpoint, options.timeout):
+            return connection_refused(name, f"{what} at {display_url(endpoint)}", urlsplit(endpoint).hostname or "",
+                                      options, fix)
+        return problem(name, f"{what}: no answer from {where}", fix)
     return problem(name, f"{what}: {operation} failed ({code})", "run the doctor again; if it repeats, report the code")
 
 
@@ -104,7 +111,8 @@ def check_table(settings: StorageSettings, options: Options) -> Finding:
         report = store.check_schema()
     except StorageError as exc:
         return _refused(name, what, exc, "ots:ListTable and ots:DescribeTable",
-                        display_url(settings.tablestore_endpoint or ""))
+                        display_url(settings.tablestore_endpoint or ""), endpoint=settings.tablestore_endpoint,
+                        options=options)
     if report.drift:
         return problem(name, f"{what}: " + "; ".join(report.drift),
                        "./scripts/kyc setup-tables creates what is missing as shared/storage/tablestore_schema.py "
@@ -133,7 +141,9 @@ def check_bucket(settings: StorageSettings, options: Options) -> Finding:
         if exc.code == "NoSuchBucket":
             return problem(name, f"{what} does not exist in {settings.oss_region}",
                            "s deploy creates it (kyc-infra); check KYC_OSS_BUCKET and KYC_OSS_REGION")
-        return _refused(name, what, exc, "oss:GetBucketEncryption", f"OSS in {settings.oss_region}")
+        where = display_url(settings.oss_endpoint) if settings.oss_endpoint else f"OSS in {settings.oss_region}"
+        return _refused(name, what, exc, "oss:GetBucketEncryption", where, endpoint=settings.oss_endpoint,
+                        options=options)
     if rule is None:
         return problem(name, f"{what} has no default encryption", kms_fix)
     algorithm, key_id = rule
@@ -160,7 +170,8 @@ def check_queue(settings: StorageSettings, options: Options, logical: str) -> Fi
             return problem(name, f"{what} does not exist at {display_url(endpoint)}",
                            f"s deploy creates it (kyc-infra); check {QUEUE_VARIABLES[logical]} and KYC_MNS_ENDPOINT "
                            "(account id and region)")
-        return _refused(name, what, exc, "mns:GetQueueAttributes", display_url(endpoint))
+        return _refused(name, what, exc, "mns:GetQueueAttributes", display_url(endpoint), endpoint=endpoint,
+                        options=options)
     waiting = attributes.get("ActiveMessages", "?")
     if logical == "deadletter" and waiting not in ("0", "?"):
         return ok(name, f"{what} exists and holds {waiting} dead letters (./scripts/kyc dlq list)")

@@ -38,7 +38,7 @@ from shared.delivery import TargetPolicy, resolve_target
 from shared.http_deadline import Deadline
 from shared.urls import display_url
 
-from .report import Finding, Options, ok, problem, skipped
+from .report import Finding, Options, connection_refused, ok, problem, skipped
 
 #: Ids no verification can have: 32 letters/digits (a valid MerchantBizId) and a TransactionId the vendor never
 #: issues (its ids are hex strings; "-" never appears in them).
@@ -184,11 +184,13 @@ def check_endpoint(env: Mapping[str, str], options: Options) -> Finding:
     except OSError:
         return problem(name, f"{host} does not resolve",
                        "check CLOUDAUTH_REGION / CLOUDAUTH_ENDPOINT and this machine's DNS" + outside)
+    reach_fix = "check the endpoint, and that this network may reach it (proxy, firewall)" + outside
     try:
         sock = socket.create_connection((address, port), timeout=deadline.remaining())
+    except ConnectionRefusedError:
+        return connection_refused(name, shown, host, options, reach_fix)
     except OSError as exc:
-        return problem(name, f"{shown} does not accept connections ({type(exc).__name__})",
-                       "check the endpoint, and that this network may reach it (proxy, firewall)" + outside)
+        return problem(name, f"{shown} does not accept connections ({type(exc).__name__})", reach_fix)
     with sock:
         try:
             sock.settimeout(deadline.remaining())
