@@ -17,9 +17,13 @@ Each step and its bound:
 * send: ``sendall``'s timeout bounds the whole call (Python 3.5+);
 * status line, headers, body: every read of the socket.
 
+:class:`CallDeadline` carries one deadline from a call to the exchanges made during it, through the thread it runs
+on, when an SDK stands in between (Tablestore, OSS).
+
 Users: :mod:`shared.delivery` (one connection per webhook POST, pinned to a checked address),
-:mod:`shared.cloudauth.transport` (a keep-alive pool: :meth:`DeadlineHTTPConnection.bind` puts a reused connection
-under the current call's deadline) and :mod:`shared.storage.mns` (one connection per call). The default TLS context
+:mod:`shared.http_pool` (a keep-alive pool: :meth:`DeadlineHTTPConnection.bind` puts a reused connection under
+the current call's deadline; the vendor client and the Tablestore and OSS transports) and :mod:`shared.storage.mns`
+(one connection per call). The default TLS context
 (loading the CA bundle takes milliseconds) is built when an https connection first needs it, not at import.
 """
 
@@ -28,10 +32,11 @@ from __future__ import annotations
 import contextlib
 import http.client
 import io
+import math
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 AddrInfo = list[tuple[Any, Any, Any, Any, Any]]
@@ -50,6 +55,54 @@ class Deadline:
         if left <= 0:
             raise TimeoutError("deadline passed")
         return left
+
+
+class CallDeadline:
+    """One deadline per call, ``seconds`` long, handed from whoever opens the call (:meth:`running`) to the exchanges
+    made during it (:meth:`current`) through the thread the call runs on.
+
+    For calls made through an SDK that owns the path from the caller to the HTTP exchange (encoding, signing, its
+    retry loop) and passes no context of ours through it, but runs the whole call on one thread (the Tablestore and
+    OSS sync clients): :mod:`shared.storage.tablestore_transport`, :mod:`shared.storage.oss_transport`."""
+
+    def __init__(self, seconds: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not math.isfinite(seconds) \
+                or seconds <= 0:  # fmt: skip
+            raise ValueError("a call deadline must be a positive number of seconds")
+        self.seconds = float(seconds)
+        self._clock = clock
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[Deadline]:
+        """A call on this thread, ``seconds`` from now. Inside a call already (a store method that reads an answer's
+        body after the request that fetched it), the call's deadline stands: one deadline, not a fresh one."""
+        outer: Deadline | None = getattr(self._local, "deadline", None)
+        if outer is not None:
+            yield outer
+            return
+        deadline = Deadline(self.seconds, clock=self._clock)
+        self._local.deadline = deadline
+        try:
+            yield deadline
+        finally:
+            self._local.deadline = None
+
+    def current(self) -> Deadline:
+        """The deadline of the call running on this thread; outside any (the SDK's client used on its own), a fresh
+        one for this exchange alone: never no deadline."""
+        deadline: Deadline | None = getattr(self._local, "deadline", None)
+        return deadline if deadline is not None else Deadline(self.seconds, clock=self._clock)
+
+    def time_left(self) -> float | None:
+        """Seconds left of the call running on this thread (0 once it has passed), ``None`` outside a call."""
+        deadline: Deadline | None = getattr(self._local, "deadline", None)
+        if deadline is None:
+            return None
+        try:
+            return deadline.remaining()
+        except TimeoutError:
+            return 0.0
 
 
 def _getaddrinfo(host: str, port: int) -> AddrInfo:

@@ -15,7 +15,9 @@ A sequence is consumed one item per request of that operation; once it is exhaus
 Items: ``ok``; an error code (an opaque string here: each double maps its codes to its own HTTP status and error
 body, and passes the codes it knows to ``FaultPlan.parse`` so an unknown one is refused when the plan is set);
 ``drop-before`` (close the connection before reading the request body: nothing happened); ``drop-after``
-(process the request, then close without answering: its side effects happened); ``delay:<seconds>`` (answer late).
+(process the request, then close without answering: its side effects happened); ``delay:<seconds>`` (answer late);
+``drip:<seconds>`` (process the request, then send the whole answer, status line and headers included, one byte
+every ``<seconds>``: a peer slow enough to hold a client that bounds each read but not the whole call).
 
 Rates draw from one generator seeded with ``seed``, three draws per request in a fixed order, so a seed replays
 the same run for the same sequence of requests.
@@ -31,6 +33,7 @@ from typing import Any
 
 DROP_WHEN = ("before", "after")
 MAX_DELAY_SECONDS = 300.0
+MAX_DRIP_SECONDS = 10.0  # per byte
 _OPERATION_FIELDS = frozenset({"sequence", "errorRates", "delayRate", "delaySeconds", "dropRate", "dropWhen"})
 _PLAN_FIELDS = frozenset({"seed", "operations"})
 
@@ -41,12 +44,14 @@ class FaultPlanError(ValueError):
 
 @dataclass(frozen=True)
 class Decision:
-    """What to do with one request: answer with ``error``, answer ``delay`` seconds late, or ``drop`` the
-    connection ``"before"`` reading the body or ``"after"`` processing it."""
+    """What to do with one request: answer with ``error``, answer ``delay`` seconds late, ``drip`` the answer one
+    byte every ``drip`` seconds, or ``drop`` the connection ``"before"`` reading the body or ``"after"`` processing
+    it."""
 
     error: str | None = None
     delay: float = 0.0
     drop: str | None = None
+    drip: float = 0.0
 
 
 OK = Decision()
@@ -98,6 +103,14 @@ def parse_item(item: Any, name: str, error_codes: Collection[str] | None = None)
         except ValueError:
             raise FaultPlanError(f"{name}: delay needs a number of seconds") from None
         return Decision(delay=check_seconds(seconds, name))
+    if item.startswith("drip:"):
+        try:
+            seconds = float(item.removeprefix("drip:"))
+        except ValueError:
+            raise FaultPlanError(f"{name}: drip needs a number of seconds per byte") from None
+        if not 0.0 < seconds <= MAX_DRIP_SECONDS:
+            raise FaultPlanError(f"{name}: drip must be more than 0 and at most {MAX_DRIP_SECONDS:g} seconds per byte")
+        return Decision(drip=seconds)
     return Decision(error=_error_code(item, name, error_codes))
 
 

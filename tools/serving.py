@@ -3,10 +3,13 @@ server that takes bursts of clients and shrugs off clients that hang up, and ser
 
 from __future__ import annotations
 
+import contextlib
+import io
 import signal
 import sys
 import threading
-from http.server import ThreadingHTTPServer
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import Any
 
@@ -83,3 +86,32 @@ def stop_serving(httpd: LocalHTTPServer, thread: threading.Thread | None, timeou
     httpd.server_close()
     if thread is not None:
         thread.join(timeout)
+
+
+def drip_answer(
+    handler: BaseHTTPRequestHandler, write: Callable[[], None], interval: float, stop: threading.Event
+) -> bool:
+    """A fault plan's ``drip``: ``write()`` writes a whole answer (status line, headers, body) through ``handler``;
+    it goes to a buffer, then to the client one byte every ``interval`` seconds until it is all out, the client
+    hangs up, or ``stop`` is set. The connection is closed afterwards. True when the whole answer went out."""
+    real = handler.wfile
+    buffer = io.BytesIO()
+    handler.wfile = buffer
+    try:
+        write()
+        handler.wfile.flush()
+    finally:
+        handler.wfile = real
+    handler.close_connection = True
+    data = buffer.getvalue()
+    for index in range(len(data)):
+        if stop.wait(interval):
+            return False
+        try:
+            real.write(data[index : index + 1])
+            real.flush()
+        except OSError:  # the client hung up: its deadline, most likely
+            return False
+    with contextlib.suppress(OSError):
+        real.flush()
+    return True

@@ -85,7 +85,7 @@ class CloudAuthClient:
         clock: Callable[[], float] = time.monotonic,
         idle_timeout: float = 30.0,
     ) -> None:
-        from .transport import ConnectionPool  # noqa: PLC0415 - keeps `import shared.cloudauth.errors` tiny
+        from shared.http_pool import ConnectionPool  # noqa: PLC0415 - keeps `import shared.cloudauth.errors` tiny
 
         self.settings = settings
         parts = urlsplit(settings.endpoint)
@@ -307,10 +307,7 @@ class CloudAuthClient:
         if len(data) > MAX_RESPONSE_BYTES:
             close_exchange(conn, response)
             raise MalformedResponse("response body is too large", status=response.status)
-        if response.will_close or not response.isclosed():
-            close_exchange(conn, response)
-        else:
-            self._pool.release(conn)
+        self._pool.finish(conn, response)
         return response.status, data
 
 

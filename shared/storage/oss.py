@@ -14,6 +14,19 @@ not imported yet, ``import_oss`` makes ``alibabacloud_oss_v2.crypto`` unimportab
 off result_fetcher's cold start. The rest (every model, ``requests``) is what ``oss.Client`` itself imports.
 No function builds this client at ``initialize``: the first call that reads or writes an object does; see
 docs/performance.md.
+
+Deadlines: one per call to the service (one SDK operation: its attempts, the SDK's retries and their backoffs; for
+GetObject, reading the body too), ``call_deadline`` seconds (default: connect timeout + read timeout, 5 + 20 = 25 s,
+what a single wait of an attempt could take at most until now). Every wait of every attempt (lookup, connect, TLS,
+send, status line, headers, each read of the body) is what is left of it, capped by the connect timeout or the read
+timeout: the SDK's requests transport is replaced by :class:`~shared.storage.oss_transport.DeadlineHttpClient`
+(``Config.http_client``; see there why, and what it keeps), and its retries by ``DeadlineRetryer`` (the SDK's
+``StandardRetryer``, at most ``retry_max_attempts`` attempts, no retry once the deadline has passed and no backoff
+beyond it). So an endpoint dripping its answer cannot hold a call past its deadline. A call cut off by it is a
+transient ``StorageError`` (``TransportError``, ``maybe_sent``: a PUT or DELETE may have been applied; both are
+idempotent per key, and a retried PUT writes the same verification's result again, so the caller's retry is safe)
+and its connection is closed, never reused. ``list`` (a page per call) and ``delete_prefix`` (a list, then a delete
+per object) give each call its own deadline.
 """
 
 from __future__ import annotations
@@ -22,6 +35,7 @@ import sys
 import threading
 from typing import Any
 
+from shared.http_deadline import CallDeadline
 from shared.lazy import Lazy
 from shared.signing import Credentials
 
@@ -65,21 +79,29 @@ class OssObjectStore:
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
         retry_max_attempts: int = 2,
+        call_deadline: float | None = None,
     ) -> None:
-        """``endpoint`` overrides the regional one (an internal endpoint, or ``http://127.0.0.1:port`` in tests).
+        """``endpoint`` overrides the regional one (an internal endpoint, or ``http://127.0.0.1:port`` in tests);
+        ``call_deadline`` bounds each call, its attempts included (default ``connect_timeout`` + ``read_timeout``;
+        see the module docstring).
 
-        Order of effects: ``prefix`` is checked here (``InvalidKey``); the SDK is imported and its client built by
-        the first call that needs them (:class:`~shared.lazy.Lazy`: once, also when several threads call at
-        once), never here."""
+        Order of effects: ``prefix`` is checked here (``InvalidKey``), and ``call_deadline`` (``ValueError`` unless
+        a positive number of seconds); the SDK is imported and its client built by the first call that needs them
+        (:class:`~shared.lazy.Lazy`: once, also when several threads call at once), never here."""
         if prefix and not prefix.endswith("/"):
             prefix += "/"
         if prefix:
             validate_prefix(prefix)
         self._bucket = bucket
         self._prefix = prefix
+        deadline = self._deadline = CallDeadline(
+            connect_timeout + read_timeout if call_deadline is None else call_deadline
+        )
 
         def build() -> tuple[Any, Any]:
             oss = import_oss()
+            from .oss_transport import DeadlineHttpClient, DeadlineRetryer  # noqa: PLC0415 - imports the SDK
+
             cfg = oss.config.load_default()
             cfg.credentials_provider = oss.credentials.StaticCredentialsProvider(
                 credentials.access_key_id, credentials.access_key_secret, credentials.security_token
@@ -90,6 +112,10 @@ class OssObjectStore:
             cfg.connect_timeout = connect_timeout
             cfg.readwrite_timeout = read_timeout
             cfg.retry_max_attempts = retry_max_attempts
+            # Config.http_client / Config.retryer: the SDK's own seams (config.py; _client.py keeps them instead of
+            # building RequestsHttpClient and StandardRetryer).
+            cfg.http_client = DeadlineHttpClient(deadline, connect_timeout=connect_timeout, read_timeout=read_timeout)
+            cfg.retryer = DeadlineRetryer(deadline, retry_max_attempts)
             return oss, oss.Client(cfg)
 
         self._sdk: Lazy[tuple[Any, Any]] = Lazy(build, failed=lambda exc: ClientUnavailable("oss", exc))
@@ -108,9 +134,11 @@ class OssObjectStore:
         return self._prefix + validate_key(key)
 
     def _call(self, operation: str, method: str, request: Any) -> Any:
+        """One call under its deadline (or the enclosing call's: ``get`` reads the body under the same one)."""
         oss = self._oss
         try:
-            return getattr(self._client, method)(request)
+            with self._deadline.running():
+                return getattr(self._client, method)(request)
         except oss.exceptions.OperationError as exc:
             cause = exc.unwrap()
             if isinstance(cause, oss.exceptions.ServiceError):
@@ -142,16 +170,18 @@ class OssObjectStore:
         self._call("PutObject", "put_object", request)
 
     def get(self, key: str) -> bytes:
+        """GetObject, its answer's body included, under one deadline."""
         request = self._oss.GetObjectRequest(bucket=self._bucket, key=self._key(key))
-        result = self._call("GetObject", "get_object", request)
-        try:
-            return bytes(result.body.read())
-        except Exception as exc:
-            raise StorageError(
-                f"oss GetObject body read failed: {type(exc).__name__}", transient=True, code="TransportError"
-            ) from None
-        finally:
-            result.body.close()
+        with self._deadline.running():
+            result = self._call("GetObject", "get_object", request)
+            try:
+                return bytes(result.body.read())
+            except Exception as exc:
+                raise StorageError(
+                    f"oss GetObject body read failed: {type(exc).__name__}", transient=True, code="TransportError"
+                ) from None
+            finally:
+                result.body.close()
 
     def exists(self, key: str) -> bool:
         try:

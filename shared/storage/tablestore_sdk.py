@@ -14,8 +14,8 @@ about half of it is code the synchronous ``OTSClient`` never runs (measured with
 So, when the SDK is not imported yet, ``import_tablestore`` imports it with placeholder modules standing in for
 exactly those five names (``_SHIELDED``) and removes the placeholders from ``sys.modules`` afterwards: a later
 ``import aiohttp`` (or of the time-series codecs) loads the real module. Every class we use (``OTSClient``,
-``Row``, ``Condition``, ``OTSServiceError``, the protobuf/PlainBuffer codecs, the urllib3 connection pool) is the
-SDK's own, loaded from its files; only ``AsyncOTSClient`` and the time-series/SQL APIs are unusable in the process
+``Row``, ``Condition``, ``OTSServiceError``, the protobuf/PlainBuffer codecs) is the SDK's own, loaded from its
+files; only ``AsyncOTSClient`` and the time-series/SQL APIs are unusable in the process
 (a placeholder raises ``RuntimeError`` naming itself when touched). ``tests/storage/test_tablestore_import.py``
 checks, in a fresh process, that these modules stay unloaded and that a real ``OTSClient`` round trip (encode,
 sign, HTTP, decode) works against a loopback server. ``asyncio`` (stdlib, imported by ``tablestore.client`` for

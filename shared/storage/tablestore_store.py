@@ -35,11 +35,21 @@ or the next run of ``kyc erase``, sees it). The rate limit never reads an index:
 ``OTSConditionCheckFail`` turns into ``False`` / ``RecordExists`` / a no-op; every other failure is a
 ``StorageError`` with ``transient`` set for throttling, busy and 5xx answers and for transport errors.
 
-Deadlines: each attempt is bounded by the socket timeouts (connect, then read); the SDK's own retries of
-throttling and busy answers follow ``BoundedRetry`` (at most ``max_retries``, none started once ``retry_window``
-seconds have passed since the call began) instead of the SDK default (20 retries with up to 3 s between them, which
-made a sweep against a failing instance hang for over a minute); urllib3's own connect retries are off. A call
-therefore takes at most ``retry_window`` + one attempt (connect + read timeout), plus the last backoff.
+Deadlines: one per call to the service (one SDK call: its attempts, the SDK's retries and their backoffs),
+``call_deadline`` seconds (default ``retry_window`` + connect timeout + read timeout: 3 + 3 + 5 = 11 s, the bound
+the retry window and the timeouts were meant to give). Every wait of every attempt (lookup, connect, TLS, send,
+status line, headers, each read of the body) is what is left of it, capped by the connect timeout (3 s) or the read
+timeout (``timeout``, 5 s): the SDK's urllib3 transport is replaced by
+:class:`~shared.storage.tablestore_transport.DeadlineTransport` (see there why, and what it keeps), so an endpoint
+dripping its answer cannot hold a call past its deadline. A call cut off by it is a transient ``StorageError``
+(``TransportError``, ``maybe_sent``: a write may have been applied; every write here is conditional, so the
+caller's retry is safe) and its connection is closed, never reused. The SDK's own retries of throttling and busy
+answers follow ``BoundedRetry`` (at most ``max_retries``; none whose backoff would end past the call's deadline or
+start later than ``retry_window`` seconds into the call) instead of the SDK default (20 retries with up to 3 s
+between them, which made a sweep against a failing instance hang for over a minute). A method that makes several
+calls (``record_check``: up to 5 reads and writes; a page: up to ``MAX_RANGE_CALLS_PER_PAGE`` range reads and its
+``BatchGetRow`` calls) gives each call its own deadline. The schema calls (``ensure_tables``) run one deadline per
+request too.
 """
 
 from __future__ import annotations
@@ -49,10 +59,12 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
 from shared import jsonutil
+from shared.http_deadline import CallDeadline, Deadline
 from shared.lazy import Lazy
 from shared.signing import Credentials
 from shared.status import FINALIZABLE, TERMINAL, VERDICTS, Status, verdict
@@ -97,9 +109,10 @@ MAX_RANGE_CALLS_PER_PAGE = 20
 BATCH_GET_MAX_ROWS = 100  # BatchGetRow reads at most 100 rows a request ("Read data": BatchGetRow)
 RECORD_CHECK_ATTEMPTS = 5
 RATE_ATTEMPTS = 8  # a conflict means another request changed the counter: bounded, then refused as busy
-DEFAULT_TIMEOUT_SECONDS = 5.0  # per attempt, reading the answer
-CONNECT_TIMEOUT_SECONDS = 3.0
+DEFAULT_TIMEOUT_SECONDS = 5.0  # at most one wait of an attempt (sending, or each read of the answer)
+CONNECT_TIMEOUT_SECONDS = 3.0  # at most the lookup, the connect and the TLS handshake of an attempt, each
 MAX_RETRIES = 3  # of one call, for throttling and busy answers (BoundedRetry)
+RETRY_WINDOW_SECONDS = 3.0  # no retry starts later into a call (BoundedRetry)
 RATE_COUNT = "count"
 RATE_EXPIRES_AT = "expires_at"
 #: The SDK's own logger, silenced (``quiet_sdk_logger``): it logs every failed request at ERROR as plain text with
@@ -124,9 +137,10 @@ class BoundedRetry:
     """The SDK's retry decisions, bounded: which errors and operations are retried is the SDK's own rule
     (``tablestore.retry.RetryUtil``, as its ``DefaultRetryPolicy`` applies it: throttling and busy answers for every
     operation, 5xx only for reads); how often and how long is ours: at most ``max_retries`` retries, with full-jitter
-    backoff from ``base_delay`` doubling up to ``max_delay``, and none that would start more than ``retry_window``
-    seconds after the call began. Implements the SDK's ``RetryPolicy`` interface (``should_retry``,
-    ``get_retry_delay``); ``begin()`` marks the start of a call (per thread)."""
+    backoff from ``base_delay`` doubling up to ``max_delay``, none that would start more than ``retry_window``
+    seconds after the call began, and none whose longest backoff would end past the call's deadline. Implements the
+    SDK's ``RetryPolicy`` interface (``should_retry``, ``get_retry_delay``; ``OTSClient._request_helper`` asks it
+    after every ``OTSServiceError``); ``begin(deadline)`` marks the start of a call (per thread)."""
 
     def __init__(
         self,
@@ -134,7 +148,7 @@ class BoundedRetry:
         max_retries: int = MAX_RETRIES,
         base_delay: float = 0.05,
         max_delay: float = 0.5,
-        retry_window: float = 3.0,
+        retry_window: float = RETRY_WINDOW_SECONDS,
         clock: Callable[[], float] = time.monotonic,
         jitter: Callable[[], float] = random.random,
     ) -> None:
@@ -147,8 +161,9 @@ class BoundedRetry:
         self.jitter = jitter
         self._local = threading.local()
 
-    def begin(self) -> None:
+    def begin(self, deadline: Deadline | None = None) -> None:
         self._local.started = self.clock()
+        self._local.deadline = deadline
 
     def _delay_limit(self, retry_times: int) -> float:
         return float(min(self.max_delay, self.base_delay * 2**retry_times))
@@ -165,6 +180,13 @@ class BoundedRetry:
         )
         if not retryable:
             return False
+        deadline: Deadline | None = getattr(self._local, "deadline", None)
+        if deadline is not None:
+            try:
+                if deadline.remaining() <= self._delay_limit(retry_times):
+                    return False  # the retry could not even start before the call's deadline
+            except TimeoutError:
+                return False
         started = getattr(self._local, "started", None)
         elapsed = 0.0 if started is None else self.clock() - started
         return elapsed + self._delay_limit(retry_times) <= self.retry_window
@@ -184,13 +206,16 @@ class TablestoreTransactionStore:
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         retry: BoundedRetry | None = None,
         client: Any = None,
+        call_deadline: float | None = None,
     ) -> None:
         """Pass ``client`` (anything with the ``OTSClient`` methods) or ``endpoint``/``instance``/``credentials``;
-        ``timeout`` bounds one attempt's read (its connect takes at most ``CONNECT_TIMEOUT_SECONDS``), ``retry``
-        the SDK's retries (default: ``BoundedRetry()``).
+        ``timeout`` bounds each wait of an attempt (its connect steps take at most ``CONNECT_TIMEOUT_SECONDS``),
+        ``retry`` the SDK's retries (default: ``BoundedRetry()``), ``call_deadline`` each call, retries included
+        (default: the retry window + connect timeout + ``timeout``; see the module docstring).
 
-        Order of effects: the arguments are checked here (``ValueError``: no client and a missing part, or an
-        endpoint that is not an http(s) URL with a host, which ``OTSClient`` itself would refuse); the SDK is
+        Order of effects: the arguments are checked here (``ValueError``: no client and a missing part, an
+        endpoint that is not an http(s) URL with a host, which ``OTSClient`` itself would refuse, or a call deadline
+        that is not a positive number of seconds); the SDK is
         imported and the ``OTSClient`` built by the first call that needs them (:class:`~shared.lazy.Lazy`: once,
         also when several threads call at once), never here."""
         if client is None:
@@ -203,6 +228,11 @@ class TablestoreTransactionStore:
         self._table = table
         self.table = table
         self._retry: BoundedRetry | None = (retry or BoundedRetry()) if client is None else None
+        connect_timeout = min(CONNECT_TIMEOUT_SECONDS, timeout)
+        if call_deadline is None:
+            window = self._retry.retry_window if self._retry is not None else RETRY_WINDOW_SECONDS
+            call_deadline = window + connect_timeout + timeout
+        self._deadline = CallDeadline(call_deadline)
         self._sdk: Lazy[tuple[Any, Any]] = Lazy(
             lambda: self._open(client, endpoint, instance, credentials, timeout),
             failed=lambda exc: ClientUnavailable("tablestore", exc),
@@ -211,11 +241,12 @@ class TablestoreTransactionStore:
     def _open(
         self, client: Any, endpoint: str | None, instance: str | None, credentials: Credentials | None, timeout: float
     ) -> tuple[Any, Any]:
-        """The SDK module and the client (the one given, or a new ``OTSClient``): imports the SDK."""
+        """The SDK module and the client (the one given, or a new ``OTSClient`` whose exchanges run under each
+        call's deadline): imports the SDK."""
         tablestore = import_tablestore()
         if client is None:
             assert endpoint and instance and credentials  # checked by the constructor
-            from urllib3.util import Timeout  # noqa: PLC0415 - the SDK's transport
+            from .tablestore_transport import DeadlineTransport  # noqa: PLC0415 - http.client; with the SDK
 
             client = tablestore.OTSClient(
                 endpoint,
@@ -223,15 +254,16 @@ class TablestoreTransactionStore:
                 credentials.access_key_secret,
                 instance,
                 sts_token=credentials.security_token,
-                socket_timeout=Timeout(connect=min(CONNECT_TIMEOUT_SECONDS, timeout), read=timeout),
                 retry_policy=self._retry,
                 logger_name=quiet_sdk_logger(),
             )
-            pool = getattr(getattr(client, "connection", None), "pool", None)
-            if pool is not None and hasattr(pool, "connection_pool_kw"):
-                # urllib3 retries a failed connect 3 times by default, each up to the connect timeout: the retry
-                # policy above is the only retry loop.
-                pool.connection_pool_kw["retries"] = False
+            # The SDK sends every attempt with ``self.connection.send_receive(...)`` (tablestore/client.py,
+            # OTSClient._request_helper); its urllib3 pool is built in the constructor but opens no connection
+            # until used, and is never used once replaced here.
+            client.connection = DeadlineTransport(
+                client.host, client.path, self._deadline,
+                connect_timeout=min(CONNECT_TIMEOUT_SECONDS, timeout), read_timeout=timeout,
+            )  # fmt: skip
         return tablestore, client
 
     @property
@@ -276,14 +308,21 @@ class TablestoreTransactionStore:
     def _call(self, operation: str, method: str, *args: Any, **kwargs: Any) -> Any:
         return self._guarded(operation, lambda: getattr(self._client, method)(*args, **kwargs))
 
-    def _guarded(self, operation: str, call: Callable[[], Any]) -> Any:
-        """``call()`` (its retries timed from now), the SDK's errors turned into ``StorageError``
-        (``_ConditionFailed`` for a failed condition)."""
+    @contextmanager
+    def _one_call(self) -> Iterator[None]:
+        """One call to the service on this thread: its deadline, and its retries timed from now."""
+        with self._deadline.running() as deadline:
+            if self._retry is not None:
+                self._retry.begin(deadline)
+            yield
+
+    def _guarded(self, operation: str, call: Callable[[], Any], *, one_call: bool = True) -> Any:
+        """``call()`` as one call (``one_call``: under one deadline, its retries timed from now), the SDK's errors
+        turned into ``StorageError`` (``_ConditionFailed`` for a failed condition)."""
         ots = self._ots  # the first use imports the SDK and builds the client (ClientUnavailable if it cannot)
-        if self._retry is not None:
-            self._retry.begin()
         try:
-            return call()
+            with self._one_call() if one_call else _no_call():
+                return call()
         except ots.OTSServiceError as exc:
             if exc.code == CONDITION_CHECK_FAIL:
                 raise _ConditionFailed() from None
@@ -298,7 +337,7 @@ class TablestoreTransactionStore:
             ) from None
         except ots.OTSClientError:
             raise StorageError(f"tablestore {operation} rejected by the client", code="OTSClientError") from None
-        except Exception as exc:  # transport: connection refused, timeouts (urllib3 / socket)
+        except Exception as exc:  # transport: connection refused, reset, a timeout or the call's passed deadline
             raise StorageError(
                 f"tablestore {operation} transport error: {type(exc).__name__}",
                 transient=True,
@@ -616,7 +655,8 @@ class TablestoreTransactionStore:
         the SDK's errors become ``StorageError``."""
         report: SchemaReport = self._guarded(
             "CreateTable" if create else "DescribeTable",
-            lambda: ensure_tables(self._client, self._table, create=create),
+            lambda: ensure_tables(_EachCall(self._client, self._one_call), self._table, create=create),
+            one_call=False,
         )
         return report
 
@@ -717,6 +757,29 @@ class TablestoreTransactionStore:
 
 class _ConditionFailed(Exception):
     pass
+
+
+@contextmanager
+def _no_call() -> Iterator[None]:
+    yield
+
+
+class _EachCall:
+    """``client`` whose every method call runs as one call of its own (``one_call()``): each request of a sequence
+    of schema calls gets its own deadline, not one for all of them."""
+
+    def __init__(self, client: Any, one_call: Callable[[], AbstractContextManager[None]]) -> None:
+        self._client = client
+        self._one_call = one_call
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self._one_call():
+                return method(*args, **kwargs)
+
+        return call
 
 
 def table_row(record: TransactionRecord) -> tuple[list[tuple[str, Any]], dict[str, Any]]:

@@ -1,10 +1,13 @@
-"""The doubles' server base: control API, fault application order (drop before/after, error, delay), counters."""
+"""The doubles' server base: control API, fault application order (drop before/after, error, delay, drip),
+counters."""
 
 from __future__ import annotations
 
 import http.client
 import json
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -118,6 +121,39 @@ def test_a_delay_answers_late_and_is_counted(double: CounterDouble) -> None:
         conn.getresponse()
     conn.close()
     assert double.stats()["faults"] == {"delay": 1}
+
+
+def _raw_answer(double: DoubleServer, *, keep: int | None = None) -> list[bytes]:
+    """``GET /total`` over a raw socket: what each ``recv`` got, until the double closes (or ``keep`` bytes)."""
+    chunks: list[bytes] = []
+    with socket.create_connection(("127.0.0.1", double.port), timeout=5) as sock:
+        sock.sendall(b"GET /total HTTP/1.1\r\nHost: x\r\n\r\n")
+        while keep is None or sum(map(len, chunks)) < keep:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return chunks
+
+
+def test_a_drip_sends_the_whole_answer_one_byte_at_a_time_then_closes(double: CounterDouble) -> None:
+    double.set_faults({"operations": {"Total": {"sequence": ["drip:0.003"]}}})
+    chunks = _raw_answer(double)
+    answer = b"".join(chunks)
+    assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"\r\n\r\n0")  # status line to body: dripped
+    assert len(chunks) > len(answer) // 2  # byte by byte (a read may find two that arrived together)
+    assert double.stats()["faults"] == {"drip": 1}
+
+
+def test_a_drip_ends_when_the_client_hangs_up_and_is_counted_as_cut_off(double: CounterDouble) -> None:
+    double.set_faults({"operations": {"Total": {"sequence": ["drip:0.01"]}}})
+    assert len(b"".join(_raw_answer(double, keep=5))) == 5
+    waited = 0.0
+    while double.stats()["faults"].get("drip-cut-off") != 1 and waited < 2:  # noticed at its next byte
+        time.sleep(0.02)
+        waited += 0.02
+    assert double.stats()["faults"] == {"drip": 1, "drip-cut-off": 1}
+    assert _call(double, "GET", "/total") == (200, b"0")  # the next request is answered normally
 
 
 def test_stats_count_requests_per_operation_and_the_doubles_own_counters(double: CounterDouble) -> None:

@@ -127,9 +127,14 @@ def test_invalid_key_is_refused_before_any_request(server: OssDouble) -> None:
     assert server.received() == []
 
 
-def test_client_has_configured_timeouts(server: OssDouble) -> None:
+def test_client_has_configured_timeouts_and_runs_each_call_under_one_deadline(server: OssDouble) -> None:
+    from shared.storage.oss_transport import DeadlineHttpClient, DeadlineRetryer
+
     store = OssObjectStore(
         bucket=BUCKET, region=REGION, credentials=CREDS, endpoint=server.endpoint, connect_timeout=2, read_timeout=7
     )
     cfg = store._client._client._config
     assert (cfg.connect_timeout, cfg.readwrite_timeout) == (2, 7)
+    assert isinstance(cfg.http_client, DeadlineHttpClient) and isinstance(cfg.retryer, DeadlineRetryer)
+    assert cfg.http_client.deadline.seconds == 2 + 7  # default: connect + read timeout
+    assert (cfg.http_client.connect_timeout, cfg.http_client.read_timeout) == (2, 7)

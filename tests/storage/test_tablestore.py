@@ -186,9 +186,10 @@ def test_transport_error_is_transient_and_maybe_sent(fake_ots: FakeOTSClient) ->
     assert info.value.transient is True and info.value.maybe_sent is True
 
 
-def test_real_client_is_built_with_bounded_timeouts_retries_and_the_sts_token() -> None:
+def test_real_client_is_built_with_the_deadline_transport_bounded_retries_and_the_sts_token() -> None:
     from shared.signing import Credentials
     from shared.storage.tablestore_store import BoundedRetry
+    from shared.storage.tablestore_transport import DeadlineTransport
 
     store = TablestoreTransactionStore(
         table="t",
@@ -199,7 +200,8 @@ def test_real_client_is_built_with_bounded_timeouts_retries_and_the_sts_token() 
     )
     client = store._client
     assert isinstance(client, tablestore.OTSClient)
-    assert (client.socket_timeout.connect_timeout, client.socket_timeout.read_timeout) == (3.0, 3.5)
+    assert isinstance(client.connection, DeadlineTransport)  # every exchange under the call's deadline
+    assert (client.connection.pool.connect_timeout, client.connection.pool.read_timeout) == (3.0, 3.5)
+    assert client.connection.deadline.seconds == 3.0 + 3.0 + 3.5  # retry window + connect + read
     assert isinstance(client.retry_policy, BoundedRetry)
-    assert client.connection.pool.connection_pool_kw["retries"] is False
     assert client.credentials_provider.get_credentials().get_security_token() == "STS"

@@ -13,8 +13,10 @@ Every service request is also kept (the last ``RECORD_LIMIT``) for assertions: `
 
 Order of effects for one service request: decide the fault (one ``FaultPlan.decide`` per request) → drop before
 reading the body, or read it → answer the injected error without processing, or ``handle`` it → drop after
-processing (its effects happened), or wait the delay → send the answer. A bug in a double (an exception out of
-``handle``) is answered with the subclass's ``internal_error_code`` and its traceback goes to stderr.
+processing (its effects happened), or wait the delay → send the answer, or drip it one byte at a time (the
+connection closed after it; counted as ``drip-cut-off`` when the client hung up first). A bug in a double (an
+exception out of ``handle``) is answered with the subclass's ``internal_error_code`` and its traceback goes to
+stderr.
 
 Control API (JSON, unsigned, loopback only; never part of any service's surface):
 
@@ -42,7 +44,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from tools.faultplan import OK, Decision, FaultPlan, FaultPlanError
-from tools.serving import LocalHTTPServer, local_url, serve_in_background, stop_serving
+from tools.serving import LocalHTTPServer, drip_answer, local_url, serve_in_background, stop_serving
 
 CONTROL_PREFIX = "/_double/"
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
@@ -317,6 +319,13 @@ class DoubleServer:
             return
         if decision.delay > 0:
             self.stopping.wait(decision.delay)
+        if decision.drip > 0:
+            whole = drip_answer(handler, lambda: self._write_response(handler, response), decision.drip,
+                                self.stopping)  # fmt: skip
+            if not whole:
+                with self._stats_lock:
+                    self._faults["drip-cut-off"] += 1
+            return
         self._write_response(handler, response)
 
     def _count(self, operation: str, decision: Decision) -> None:
@@ -328,6 +337,8 @@ class DoubleServer:
                 self._faults[f"drop-{decision.drop}"] += 1
             if decision.delay:
                 self._faults["delay"] += 1
+            if decision.drip:
+                self._faults["drip"] += 1
 
     def _read_body(self, handler: _Handler) -> bytes:
         if "chunked" in handler.headers.get("Transfer-Encoding", "").lower():

@@ -215,7 +215,8 @@ class LoadTest:
 
         def counting(operation: str) -> Any:
             decision = decide(operation)
-            kind = decision.error or ("drop" if decision.drop else "delay" if decision.delay else "ok")
+            kind = decision.error or ("drop" if decision.drop else "delay" if decision.delay
+                                      else "drip" if decision.drip else "ok")  # fmt: skip
             with self._vendor_lock:
                 self.vendor_calls[(operation, kind)] += 1
             return decision

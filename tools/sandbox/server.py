@@ -20,7 +20,7 @@ from tools.sandbox.config import SandboxConfig
 from tools.sandbox.errors import VendorError
 from tools.sandbox.errors import body as error_body
 from tools.sandbox.faults import FaultInjector
-from tools.serving import LocalHTTPServer, local_url, serve_in_background, stop_serving
+from tools.serving import LocalHTTPServer, drip_answer, local_url, serve_in_background, stop_serving
 
 MAX_BODY = 32 * 1024 * 1024
 DEFAULT_HOST_ID = "cloudauth-intl.sandbox.local"
@@ -204,6 +204,10 @@ class Handler(BaseHTTPRequestHandler):
             return
         if decision.delay > 0:
             self.app.stopping.wait(decision.delay)
+        if decision.drip > 0:
+            drip_answer(self, lambda: self._json(status, payload, {"x-acs-request-id": request_id}), decision.drip,
+                        self.app.stopping)  # fmt: skip
+            return
         self._json(status, payload, {"x-acs-request-id": request_id})
 
     # --- verification page -------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ Order of effects for one request (after the shared server's fault decision and b
    requires of 2xx answers (``tablestore/protocol.py`` ``_check_headers``/``_check_authorization``).
 
 Injected faults (``set_faults``) answer with the error's status and ``Error`` body, signed when the request's
-signature verifies; ``drop-before``/``drop-after`` close the connection (the SDK then raises a urllib3 error).
+signature verifies; ``drop-before``/``drop-after`` close the connection (the SDK's transport then raises: urllib3's
+error, or an ``OSError`` through the store's); ``drip:<s>`` sends the answer one byte every ``<s>`` seconds.
 
 Control API, besides the shared ``/_double/faults``, ``/_double/stats``, ``/_double/reset``:
 

@@ -1,4 +1,6 @@
-"""A small pool of keep-alive ``http.client`` connections to one endpoint (usually exactly one connection).
+"""A small pool of keep-alive ``http.client`` connections to one endpoint (usually exactly one connection), every
+exchange under one deadline. Users: the vendor client (:mod:`shared.cloudauth.client`) and the Tablestore and OSS
+transports (:mod:`shared.storage.tablestore_transport`, :mod:`shared.storage.oss_transport`).
 
 * Every request runs against the **call's deadline** (:mod:`shared.http_deadline`): connect, TLS handshake,
   sending, the status line and headers and the whole body each wait at most for what is left of it, so an answer
@@ -6,7 +8,8 @@
   the connect timeout caps the lookup, each connect and the handshake; the read timeout caps each send or read.
 * A connection outlives the call that opened it: :meth:`ConnectionPool.acquire` binds it to the deadline of the
   call that takes it, never the one it was opened under. A connection whose exchange failed (a passed deadline
-  included) is closed by the caller, never released: only a connection whose answer was read to the end returns.
+  included) is closed, never released: only a connection whose answer was read to the end returns
+  (:meth:`ConnectionPool.finish`).
 * An idle connection is checked before reuse: a socket that became readable while idle was closed (or reset) by the
   server, and one idle longer than ``idle_timeout`` may have been dropped silently by a NAT or load balancer. Both
   are replaced by a fresh connection *before* anything is written, so a stale connection never costs a request.
@@ -15,12 +18,13 @@
 
 from __future__ import annotations
 
+import http.client
 import select
 import threading
 import time
 from collections.abc import Callable
 
-from shared.http_deadline import Deadline, DeadlineHTTPConnection, DeadlineHTTPSConnection
+from shared.http_deadline import Deadline, DeadlineHTTPConnection, DeadlineHTTPSConnection, close_exchange
 
 
 def is_stale(conn: DeadlineHTTPConnection) -> bool:
@@ -105,8 +109,28 @@ class ConnectionPool:
                 return
         conn.close()
 
+    def finish(self, conn: DeadlineHTTPConnection, response: http.client.HTTPResponse | None) -> None:
+        """The end of an exchange on ``conn``: back to the pool when ``response`` was read to the end and the server
+        keeps the connection open; otherwise (an answer cut off, unread, or ``Connection: close``) both are closed,
+        so a connection that may still carry the rest of an answer is never reused."""
+        if response is None or response.will_close or not response.isclosed():
+            close_exchange(conn, response)
+        else:
+            self.release(conn)
+
     def close(self) -> None:
         with self._lock:
             idle, self._idle = self._idle, []
         for conn, _ in idle:
             conn.close()
+
+
+def joined_headers(response: http.client.HTTPResponse) -> dict[str, str]:
+    """The answer's headers as urllib3 hands them to requests and the SDKs (``HTTPHeaderDict``): names as sent
+    (the first spelling of each), a repeated header's values joined with ``", "``."""
+    headers: dict[str, str] = {}
+    spelled: dict[str, str] = {}
+    for name, value in response.getheaders():
+        key = spelled.setdefault(name.lower(), name)
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    return headers
