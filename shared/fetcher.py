@@ -10,7 +10,12 @@ The order of effects is what makes retries safe (every step may be repeated afte
 4. only the winner enqueues the notification, then flags the row (outbox: a final row whose flag is still
    unset after a crash is re-enqueued by the sweeper).
 
-Pending answers and transient failures schedule a delayed re-check on the re-check queue.
+Pending answers and failed fetches schedule a delayed re-check on the re-check queue: one chain of re-checks per
+transaction (``KYC_RECHECK_SCHEDULE``), each message numbered, the row recording the latest number scheduled
+(``recheck_attempt``). A re-check message behind the row is a duplicate (a redelivered batch, a second callback's
+chain) and stops without calling the vendor or queueing anything, so duplicate chains merge instead of
+multiplying; a callback (or ``kyc refetch``) fetches at once but starts the chain only if none was ever scheduled.
+Past the chain, the sweeper owns the transaction (:mod:`shared.sweeper`).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from collections.abc import Callable
 from typing import Literal
 
 from shared import jsonutil
-from shared.cloudauth import CloudAuthClient, CloudAuthError, ProcessNotCompleted, TransactionIdInvalid
+from shared.cloudauth import AuthError, CloudAuthClient, CloudAuthError, ProcessNotCompleted, TransactionIdInvalid
 from shared.config import Env, env_bool, env_schedule, environ
 from shared.log import get_logger
 from shared.messages import NotifyMessage, RecheckMessage
@@ -40,7 +45,8 @@ from shared.values import valueclass
 logger = get_logger("kyc.fetcher")
 
 DEFAULT_RECHECK_SCHEDULE = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0)
-OutcomeKind = Literal["finalized", "already_final", "pending", "retry_later", "unknown", "failed"]
+#: ``duplicate`` only answers a re-check message (never a callback): see :meth:`ResultFetcher.fetch`.
+OutcomeKind = Literal["finalized", "already_final", "pending", "retry_later", "unknown", "failed", "duplicate"]
 
 
 @valueclass
@@ -61,10 +67,26 @@ class FetchSettings:
 
 @valueclass
 class FetchOutcome:
+    """What one fetch came to. ``permanent`` (with ``retry_later``): the failure is this transaction's own —
+    retrying it is not expected to help (:func:`refuses_transaction`, an unparseable answer); the sweeper abandons
+    such a row once it is past ``KYC_ABANDON_AFTER``, while transient failures are retried longer."""
+
     kind: OutcomeKind
     status: str | None = None
     error: str | None = None
     next_check_in: float | None = None
+    permanent: bool = False
+
+
+def refuses_transaction(exc: CloudAuthError) -> bool:
+    """Whether a failed CheckResult says that retrying *this transaction* cannot help: a parameter error (the only
+    parameters that vary are the row's own ids, so the client's own check or the vendor's refuses this row), an
+    answer not of the documented shape, any other refusal the vendor does not mark transient (a 4xx).
+
+    Not a transient failure (5xx, timeouts, throttling: the service recovers), nor an :class:`AuthError`: the
+    deployment's key, signature or permissions fail every transaction alike, and the operator's fix must find
+    them still waiting rather than abandoned."""
+    return not exc.transient and not isinstance(exc, AuthError)
 
 
 class RecheckNotScheduled(Exception):
@@ -127,17 +149,27 @@ class ResultFetcher:
         """Whether a kept result is followed by deleting the vendor's copy (``KYC_DELETE_VENDOR_COPY``)."""
         return self.settings.delete_vendor_copy
 
-    def fetch(self, merchant_biz_id: str, *, attempt: int = 0, recheck: bool = True) -> FetchOutcome:
+    def fetch(self, merchant_biz_id: str, *, attempt: int | None = None, recheck: bool = True) -> FetchOutcome:
         """Fetch and keep the result of one transaction. Raises :class:`RecheckNotScheduled` only when a
         transaction that still needs work could not be scheduled again (so the trigger must be retried).
 
+        ``attempt``: the number of the re-check message this is. One behind the row's ``recheck_attempt`` is a
+        duplicate (the row has scheduled a later re-check since): it returns ``duplicate`` having called nothing.
+        Otherwise, still unfinished, the next re-check is queued (``_schedule_recheck``). None: a trigger outside
+        the chain (the callback, ``kyc refetch``), which fetches at once and starts the chain (re-check number 1)
+        only when the row records none scheduled: a repeated callback never starts a second chain.
         ``recheck=False``: never queue a re-check (the sweeper reschedules what it fetched itself)."""
-        next_attempt = attempt if recheck else None  # None: the caller reschedules, no re-check is queued
         record = self.store.get(merchant_biz_id)
         if record is None:
             return FetchOutcome("unknown")
         if record.is_final:  # a verdict; an ABANDONED row is fetched: a late real result replaces it
             return FetchOutcome("already_final", status=record.status.value)
+        if attempt is not None and attempt < record.recheck_attempt:
+            logger.info("fetch.duplicate_recheck", extra={"attempt": attempt, "scheduled": record.recheck_attempt})
+            return FetchOutcome("duplicate")
+        chain_started = attempt is None and record.recheck_attempt > 0
+        # None: no re-check is queued (the sweeper reschedules itself; a callback leaves a started chain alone)
+        next_attempt = None if not recheck or chain_started else (attempt or 0)
         try:
             body = self.client.check_result(merchant_biz_id, record.transaction_id, is_return_image=True)
         except ProcessNotCompleted:
@@ -147,13 +179,14 @@ class ResultFetcher:
             return FetchOutcome("failed", error=exc.code)
         except CloudAuthError as exc:
             logger.warning("fetch.vendor_error", extra={"errorCode": exc.code, "transient": exc.transient})
-            return self._schedule_recheck(record, next_attempt, error=exc.code, pending=False)
+            permanent = refuses_transaction(exc)
+            return self._schedule_recheck(record, next_attempt, error=exc.code, pending=False, permanent=permanent)
         try:
             # The product decides what the result can carry: a face-only product's never has an identity.
             result = parse_check_result(body, doc_type=record.doc_type or None, product_code=record.product_code)
         except ResultParseError as exc:
             logger.error("fetch.unparseable_result", extra={"errorCode": exc.code})
-            return self._schedule_recheck(record, next_attempt, error=exc.code, pending=False)
+            return self._schedule_recheck(record, next_attempt, error=exc.code, pending=False, permanent=True)
         if result.status is Status.PENDING:
             return self._schedule_recheck(record, next_attempt, error=None, pending=True)
         try:
@@ -269,23 +302,44 @@ class ResultFetcher:
         return True
 
     def _schedule_recheck(
-        self, record: TransactionRecord, attempt: int | None, *, error: str | None, pending: bool
+        self, record: TransactionRecord, attempt: int | None, *, error: str | None, pending: bool,
+        permanent: bool = False,
     ) -> FetchOutcome:
-        """Queue re-check number ``attempt`` (None: none, the caller reschedules)."""
+        """After re-check number ``attempt`` (0: the first fetch), queue the next one and record it on the row
+        (None: none; the caller reschedules, or a chain is running already).
+
+        Order of effects: the message first, then the row's conditional write (``record_check`` with the new
+        ``recheck_attempt``), so that a chain is never lost. A crash or a failed write after the send leaves a
+        message *ahead* of the row, which :meth:`fetch` accepts (only a message behind the row is a duplicate);
+        the other order would leave the row naming a re-check that no message carries, and the redelivered trigger
+        would be dropped as a duplicate of it (the sweeper would find the row only once it is silent). The price:
+        two fetches of one step at once (a redelivery racing the original, two simultaneous callbacks) may both
+        send; the row records one of them, and at the next step whichever copy comes second finds the row past it
+        and stops: chains merge instead of multiplying. A failed send raises :class:`RecheckNotScheduled` (the
+        trigger is retried; the row was not changed, so its redelivery is not a duplicate)."""
         schedule = self.settings.recheck_schedule
         now = self.clock()
         kind: OutcomeKind = "pending" if pending else "retry_later"
         if attempt is None or attempt >= len(schedule):
             # Out of quick re-checks: the sweeper owns this transaction's schedule from here on.
-            return FetchOutcome(kind, error=error)
+            return FetchOutcome(kind, error=error, permanent=permanent)
         # Full jitter on the upper half keeps a burst of pending transactions from re-checking in lockstep.
         delay = schedule[attempt] * (0.5 + 0.5 * self.jitter())
+        message = RecheckMessage(record.merchant_biz_id, attempt + 1)
         try:
-            self.store.record_check(record.merchant_biz_id, now=now, next_check_at=now + delay, error=error)
-            message = RecheckMessage(record.merchant_biz_id, attempt + 1)
             self.recheck_queue.send(message.to_body(), delay_seconds=int(delay))
         except StorageError as exc:
             logger.error("fetch.recheck_not_scheduled", extra={"errorCode": exc.code})
             raise RecheckNotScheduled(exc.code) from exc
-        return FetchOutcome(kind, error=error, next_check_in=delay)
+        try:
+            recorded = self.store.record_check(
+                record.merchant_biz_id, now=now, next_check_at=now + delay, error=error, recheck_attempt=message.attempt
+            )
+        except StorageError as exc:
+            # The message is out and ahead of the row, so it will be accepted: the chain goes on.
+            logger.warning("fetch.recheck_not_recorded", extra={"errorCode": exc.code, "attempt": message.attempt})
+        else:
+            if not recorded:  # another fetch of this step recorded it first (or the row is no longer pending)
+                logger.info("fetch.recheck_already_recorded", extra={"attempt": message.attempt})
+        return FetchOutcome(kind, error=error, next_check_in=delay, permanent=permanent)
 

@@ -6,16 +6,25 @@ Each pass:
 
 1. PENDING rows the callback path left silent: those never rescheduled once older than ``KYC_SWEEP_AFTER``, and
    those whose next check has come (and are older than ``KYC_SWEEP_AFTER``: before that the quick re-checks of
-   the queue own them) are fetched (CheckResult); those the vendor still reports unfinished past
-   ``KYC_ABANDON_AFTER`` become ABANDONED (conditionally) and are notified, the others get their next check with
-   backoff;
+   the queue own them) are fetched (CheckResult). A row still PENDING after it becomes ABANDONED (conditionally)
+   and is notified when it is past ``KYC_ABANDON_AFTER`` and the fetch says it cannot end otherwise — the vendor
+   still reports it unfinished, no longer knows it, or refuses it (:func:`~shared.fetcher.refuses_transaction`,
+   an unparseable answer) — and in any case once it is past :attr:`SweepSettings.settle_by_seconds` (transient
+   failures: the vendor's 5xx, timeouts, throttling, our credentials or storage failing). The others get their
+   next check with backoff (at most an hour). An ABANDONED row is still finalized by a late verdict (a callback);
+   the policy and its bounds are in ``docs/architecture.md`` ("Retry policy");
 2. the outbox: final rows whose notification was never confirmed as enqueued (a crash between the row update and
    the enqueue) are enqueued again, after a grace period so a fetch still in flight finishes first; likewise the
    vendor's copy is deleted when ``KYC_DELETE_VENDOR_COPY`` is on and the fetch did not get to it (a refused
    deletion is retried an hour later, until the vendor's 30 days are over); a row that turns out to owe nothing
    stops being due;
 3. retention: rows and objects created more than ``KYC_RETENTION_DAYS`` ago are deleted (when set), oldest first,
-   read through the creation-time index;
+   read page by page through the creation-time index. A row that may not go yet is stepped over, and the pass
+   reads on past it: one still PENDING (step 1 settles it: every row is settled before its retention ends), one
+   whose notification is not confirmed enqueued (step 2), one settled within the last ``SETTLED_KEEP_SECONDS`` (its
+   webhook's first deliveries read it). Each of those ends, so stepped-over rows
+   delay the deletion of later ones for a while, never for good; a pass steps over at most ``KYC_SWEEP_BATCH``
+   rows, so it reads at most twice the batch (plus a page) whatever the table holds;
 4. rate-limit counters of past windows are deleted where the backend does not expire them itself (SQLite;
    Tablestore's rate table has a TTL).
 
@@ -31,7 +40,7 @@ import time
 from collections.abc import Callable, Iterator
 
 from shared.config import Env, env_float, env_int, environ
-from shared.fetcher import ResultFetcher, delete_kept_result
+from shared.fetcher import FetchOutcome, ResultFetcher, delete_kept_result
 from shared.log import get_logger, log_context
 from shared.status import TERMINAL, Status
 from shared.storage import DueKind, ObjectStore, StorageError, TransactionRecord, TransactionStore
@@ -39,8 +48,15 @@ from shared.values import field, valueclass
 
 logger = get_logger("kyc.sweeper")
 
+#: "ID Verification:CheckResult" (the vendor's API page): "The ID Verification service stores verification results
+#: for 30 days by default ... automatically deleted afterward." Counted here from the row's creation; how long a
+#: transaction's page stays usable before it completes is *unverified* (assumed well under this).
+VENDOR_RESULT_DAYS = 30
 OUTBOX_GRACE_SECONDS = 60.0
-OUTBOX_WINDOW_SECONDS = 31 * 86400.0  # the vendor keeps results 30 days: no older copy is left to delete
+OUTBOX_WINDOW_SECONDS = (VENDOR_RESULT_DAYS + 1) * 86400.0  # no older copy is left to delete
+#: A settled row is kept at least this long before retention deletes it: its notification's first delivery (and
+#: the notifier's first follow-ups) read the row. Only rows settled at their retention age ever wait for it.
+SETTLED_KEEP_SECONDS = 3600.0
 VENDOR_COPY_RETRY_SECONDS = 3600.0  # a refused deletion (DeleteResult N, an error) is tried again an hour later
 MAX_SWEEP_BACKOFF_SECONDS = 3600.0
 _LATEST = 2.0**40  # seconds: later than any next check (year 36812), and still an int64 in milliseconds
@@ -52,6 +68,15 @@ class SweepSettings:
     abandon_after_seconds: float
     retention_days: int
     batch_size: int
+
+    @property
+    def settle_by_seconds(self) -> float:
+        """The age by which a verification is settled (abandoned, if nothing else) whatever its fetches say: the
+        vendor's retention of results, or this deployment's retention (``KYC_RETENTION_DAYS``) when shorter — a
+        row is announced before retention deletes it. Transient failures are retried until then; when it is
+        shorter than ``KYC_ABANDON_AFTER``, it is the earlier of the two that abandons."""
+        vendor = VENDOR_RESULT_DAYS * 86400.0
+        return min(vendor, self.retention_days * 86400.0) if self.retention_days > 0 else vendor
 
     @classmethod
     def from_env(cls, env: Env | None = None) -> SweepSettings:
@@ -139,22 +164,38 @@ class Sweeper:
                 outcome = self.fetcher.fetch(row.merchant_biz_id, recheck=False)
             if outcome.kind == "finalized":
                 report.finalized += 1
-            if outcome.kind in {"finalized", "already_final"}:
+            if outcome.kind in {"finalized", "already_final", "unknown"}:
                 continue
-            age = now - row.created_at
-            if age >= self.settings.abandon_after_seconds and outcome.kind in {"pending", "failed"}:
-                if self.abandon(row.merchant_biz_id, now):
+            reason = self._abandon_reason(now - row.created_at, outcome)
+            if reason is not None:
+                if self.abandon(row.merchant_biz_id, now, reason=reason, error=outcome.error):
                     report.abandoned += 1
                 continue
             report.still_pending += 1
             backoff = min(self.settings.sweep_after_seconds * 2 ** min(row.check_count, 12), MAX_SWEEP_BACKOFF_SECONDS)
             self.store.record_check(row.merchant_biz_id, now=now, next_check_at=now + backoff, error=outcome.error)
 
-    def abandon(self, merchant_biz_id: str, now: float) -> bool:
-        """PENDING → ABANDONED (conditionally), then announced; False when the row had moved on meanwhile."""
+    def _abandon_reason(self, age: float, outcome: FetchOutcome) -> str | None:
+        """Why a row this fetch left PENDING, ``age`` seconds old, is abandoned now; None: check it again later."""
+        if age >= self.settings.settle_by_seconds:
+            return "settleBy"  # whatever the failure: no verification stays PENDING past this
+        if age < self.settings.abandon_after_seconds:
+            return None
+        if outcome.kind == "pending":
+            return "unfinished"  # the person walked away (a late verdict still replaces ABANDONED)
+        if outcome.kind == "failed":
+            return "unknownToVendor"
+        if outcome.permanent:
+            return "refused"  # the vendor (or the client's own check) refuses this transaction
+        return None  # transient: retried until settle_by_seconds
+
+    def abandon(self, merchant_biz_id: str, now: float, *, reason: str = "forgotten", error: str | None = None) -> bool:
+        """PENDING → ABANDONED (conditionally), then announced; False when the row had moved on meanwhile.
+        ``reason`` (and the last fetch's ``error``) go to the log line: :meth:`_abandon_reason`'s, or "forgotten"."""
         if not self.store.mark_abandoned(merchant_biz_id, now=now):
             return False
-        logger.info("sweep.abandoned", extra={"merchantBizId": merchant_biz_id})
+        extra = {"merchantBizId": merchant_biz_id, "reason": reason, "errorCode": error}
+        logger.info("sweep.abandoned", extra=extra)
         self.fetcher.enqueue_notification(merchant_biz_id, Status.ABANDONED)
         return True
 
@@ -196,16 +237,44 @@ class Sweeper:
                 self.store.set_outbox_due(row.merchant_biz_id, row.status, now + VENDOR_COPY_RETRY_SECONDS)
 
     def _expire(self, report: SweepReport) -> None:
+        """Delete up to a batch of rows past retention, oldest first, stepping over at most a batch of rows that
+        may not go yet (see the module's step 3): the pass pages on past them with the store's cursor."""
         days = self.settings.retention_days
         if days <= 0:
             return
-        cutoff = self.clock() - days * 86400
-        rows, _ = self.store.list_created(until=cutoff, limit=self.settings.batch_size)
-        for row in rows:  # the oldest first; the rest waits for the next sweep
-            if row.status not in TERMINAL:
-                continue  # still PENDING: the first step abandons it, the next sweep deletes it
+        now = self.clock()
+        cutoff = now - days * 86400
+        batch = self.settings.batch_size
+        stepped_over = 0
+        for row in self._created_before(cutoff):
+            if not self._may_expire(row, now):
+                if stepped_over >= batch:
+                    return  # the next pass reads them again: each reason to wait ends (step 1, step 2, time)
+                stepped_over += 1
+                continue
             delete_kept_result(self.store, self.objects, row.merchant_biz_id)
             report.expired += 1
+            if report.expired >= batch:
+                return  # the rest waits for the next sweep
+
+    def _created_before(self, cutoff: float) -> Iterator[TransactionRecord]:
+        """Rows created before ``cutoff``, oldest first, page by page: only as many pages as the caller reads."""
+        cursor = None
+        while True:
+            rows, cursor = self.store.list_created(
+                until=cutoff, limit=min(100, self.settings.batch_size), cursor=cursor
+            )
+            yield from rows
+            if not cursor:
+                return
+
+    @staticmethod
+    def _may_expire(row: TransactionRecord, now: float) -> bool:
+        """Whether retention may delete ``row`` now: settled (not PENDING: step 1 settles those in time), its
+        notification enqueued (step 2 repairs that first) more than ``SETTLED_KEEP_SECONDS`` after it settled."""
+        if row.status not in TERMINAL or not row.notification_enqueued:
+            return False
+        return (row.finalized_at or row.updated_at) <= now - SETTLED_KEEP_SECONDS
 
     def _expire_rate_counters(self, report: SweepReport) -> None:
         self.store.expire_rate_counters(self.clock(), 20 * self.settings.batch_size)

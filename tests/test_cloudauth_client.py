@@ -378,6 +378,15 @@ def test_initialize_without_transaction_id_is_malformed(fake: FakeCloudAuth) -> 
         client_for(fake).initialize(request())
 
 
+def test_an_initialize_answer_whose_transaction_id_could_never_be_fetched_is_malformed(fake: FakeCloudAuth) -> None:
+    # Longer than the client's own TransactionId check allows: stored, CheckResult would refuse it for ever.
+    result = {"TransactionId": "T" * 129, "TransactionUrl": "https://x"}
+    fake.reply(Reply(200, {"RequestId": "R", "Code": "Success", "Result": result}))
+    with pytest.raises(MalformedResponse, match="TransactionId") as info:
+        client_for(fake).initialize(request())
+    assert "TTTT" not in str(info.value)
+
+
 def test_html_gateway_error_with_5xx_is_a_server_error(fake: FakeCloudAuth) -> None:
     fake.reply(Reply(502, b"<html>Bad Gateway</html>", content_type="text/html"))
     with pytest.raises(ServerError) as info:

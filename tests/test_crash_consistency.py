@@ -62,7 +62,9 @@ FETCH_EFFECTS = [
     "notify.send",
     "store.mark_notification_enqueued",
 ]
-PENDING_EFFECTS = ["store.record_check", "recheck.send"]
+# The re-check is queued first, then recorded on the row (conditionally): a crash between them leaves a message ahead
+# of the row, which is accepted, never a row naming a re-check no message carries.
+PENDING_EFFECTS = ["recheck.send", "store.record_check"]
 ABANDON_EFFECTS = ["store.mark_abandoned", "notify.send", "store.mark_notification_enqueued"]
 
 
@@ -247,6 +249,53 @@ def test_crash_in_the_fetch_path_with_vendor_copy_deletion_then_the_sweeper_fini
     row = stack.store.get(mbid)
     assert row is not None and row.vendor_copy_deleted
     assert client.delete_calls == [record.transaction_id] * len(client.delete_calls) and client.delete_calls
+    assert_every_subscriber_got_one_event_id(deliver_everything(stack), f"msg_{mbid}_passed")
+
+
+def test_the_pending_path_has_the_effects_the_crash_points_are_built_from(stack: Stack) -> None:
+    record = stack.pending()
+    plan = CrashPlan()
+    fetch_once(crashing_fetcher(stack, FakeCloudAuth(check_result_body("P")), plan), plan, record.merchant_biz_id)
+    assert plan.effects == PENDING_EFFECTS
+
+
+@pytest.mark.parametrize("recovery", ["second_callback", "queue_and_sweeper"])
+@pytest.mark.parametrize(
+    "crash_before", range(len(PENDING_EFFECTS) + 1), ids=[*(f"before-{e}" for e in PENDING_EFFECTS), "after-all"]
+)
+def test_crash_while_a_callback_starts_the_re_check_chain_loses_no_chain_and_starts_no_second(
+    stack: Stack, crash_before: int, recovery: str
+) -> None:
+    record = stack.pending()
+    mbid = record.merchant_biz_id
+    # Pending for the callback that crashes and for the one after it, then final.
+    client = FakeCloudAuth(check_result_body("P"), check_result_body("P"), check_result_body("Y"))
+    plan = CrashPlan(crash_before)
+    with pytest.raises(SimulatedCrash):
+        fetch_once(crashing_fetcher(stack, client, plan), plan, mbid)  # the callback request dies with the process
+    queued = [m["attempt"] for m in peek(stack.recheck)]
+    row = stack.store.get(mbid)
+    assert row is not None
+    # Never lost: either the re-check is queued, or nothing was (the crash came before the send) and the row is
+    # as the callback found it, due for the sweeper as a silent transaction.
+    silent = row.recheck_attempt == 0 and stack.store.due(DueKind.NEW, row.created_at)[0] != []
+    assert queued == [1] or (queued == [] and silent)
+    if recovery == "second_callback":  # the vendor calls back again: it starts a chain only if none was scheduled
+        stack.fetcher(client).fetch(mbid)
+        assert [m["attempt"] for m in peek(stack.recheck)] in ([1], [1, 1])  # two copies only if the crash hid one
+    outcomes: list[str] = []
+
+    def handle(body: Any) -> None:
+        parsed = RecheckMessage.from_body(body)
+        assert parsed is not None
+        outcomes.append(stack.fetcher(client).fetch(parsed[0], attempt=parsed[1]).kind)
+
+    drain(stack.recheck, handle, stack.clock)
+    assert outcomes.count("finalized") <= 1 and len(outcomes) <= 2
+    run_sweeper_later(stack, client, 900.0 + OUTBOX_GRACE_SECONDS + 1)
+    run_sweeper_later(stack, client, 3600.0 + OUTBOX_GRACE_SECONDS)  # past any backoff: the vendor's answer is final
+
+    assert_one_final_record_with_objects(stack, mbid)
     assert_every_subscriber_got_one_event_id(deliver_everything(stack), f"msg_{mbid}_passed")
 
 

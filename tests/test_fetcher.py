@@ -9,7 +9,17 @@ from typing import Any
 import pytest
 
 from shared import jsonutil
-from shared.cloudauth import ProcessNotCompleted, ServerError, ThrottlingError, TransactionIdInvalid
+from shared.cloudauth import (
+    AuthError,
+    CloudAuthError,
+    MalformedResponse,
+    ParameterError,
+    ProcessNotCompleted,
+    ServerError,
+    ThrottlingError,
+    TransactionIdInvalid,
+    TransportError,
+)
 from shared.fetcher import RecheckNotScheduled, delete_kept_result, result_key, result_prefix
 from shared.messages import RecheckMessage
 from shared.storage import StorageError
@@ -236,6 +246,33 @@ def test_unparseable_vendor_answer_is_retried_later(stack: Stack) -> None:
     outcome = stack.fetcher(FakeCloudAuth({"Result": {"Passed": "maybe"}})).fetch(record.merchant_biz_id)
     assert outcome.kind == "retry_later"
     assert len(peek(stack.recheck)) == 1
+
+
+def test_an_unparseable_answer_is_a_permanent_failure_of_the_transaction(stack: Stack) -> None:
+    record = stack.pending()
+    outcome = stack.fetcher(FakeCloudAuth({"Result": {"Passed": "maybe"}})).fetch(record.merchant_biz_id)
+    assert outcome.permanent
+
+
+@pytest.mark.parametrize(
+    ("error", "permanent"),
+    [
+        (ParameterError("TransactionId is invalid", parameter="TransactionId"), True),
+        (MalformedResponse("response body is not JSON", status=200), True),
+        (CloudAuthError("refused", status=400, code="SomethingNew"), True),
+        (ServerError("boom", status=500), False),
+        (ThrottlingError("slow down"), False),
+        (TransportError("timed out", maybe_sent=True), False),
+        (AuthError("key disabled", status=403, code="InvalidAccessKeyId.Inactive"), False),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, Exception) else str(value),
+)
+def test_a_vendor_error_is_permanent_only_when_it_refuses_this_transaction(
+    stack: Stack, error: Exception, permanent: bool
+) -> None:
+    record = stack.pending()
+    outcome = stack.fetcher(FakeCloudAuth(error)).fetch(record.merchant_biz_id)
+    assert (outcome.kind, outcome.permanent) == ("retry_later", permanent)
 
 
 def test_failed_verification_is_finalized_as_failed(stack: Stack) -> None:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from shared import jsonutil, values
 from shared.auth import AuthFailed, hash_user_id, issue_token
-from shared.cloudauth import ThrottlingError
+from shared.cloudauth import MalformedResponse, ThrottlingError
 from shared.fc import HttpEvent
 from shared.handlers.initializer import InitializerApp
 from shared.storage import SqliteTransactionStore, StorageError
@@ -175,6 +175,17 @@ def test_vendor_throttling_is_503_with_retry_after(store: SqliteTransactionStore
     status, headers, body = _post(_app(store, client), _start())
     assert status == 503 and body["error"]["code"] == "VendorBusy"
     assert headers["retry-after"] == "2"
+
+
+def test_a_vendor_answer_with_an_unusable_transaction_id_is_a_502_and_stores_nothing(
+    store: SqliteTransactionStore, client: FakeCloudAuth
+) -> None:
+    # What the client raises for an Initialize answer whose TransactionId CheckResult could never send back.
+    client.initialize_error = MalformedResponse("Result.TransactionId is not 1-128 printable characters")
+    status, _, body = _post(_app(store, client), _start())
+    assert status == 502 and body["error"]["code"] == "VendorError"
+    assert "transactionUrl" not in jsonutil.dumps_str(body)
+    assert store.list_created()[0] == []
 
 
 def test_rate_limit_answers_429_once_the_hourly_limit_is_reached(

@@ -11,7 +11,7 @@ import pytest
 from shared import jsonutil
 from shared.fetcher import result_key
 from shared.storage import DueKind, StorageError
-from shared.sweeper import OUTBOX_GRACE_SECONDS
+from shared.sweeper import OUTBOX_GRACE_SECONDS, SETTLED_KEEP_SECONDS
 from tests.fakes import T0, FakeCloudAuth, Stack, check_result_body, peek
 
 
@@ -120,6 +120,7 @@ def test_retention_deletes_old_rows_and_their_objects(stack: Stack) -> None:
     fetcher = stack.fetcher(FakeCloudAuth())
     fetcher.fetch(old.merchant_biz_id)
     fetcher.fetch(young.merchant_biz_id)
+    stack.clock.advance(SETTLED_KEEP_SECONDS)  # settled a while ago, as rows past their retention are
     report = stack.sweeper(fetcher, retention_days=30).sweep()
     assert report.expired == 1
     assert stack.store.get(old.merchant_biz_id) is None
@@ -295,3 +296,203 @@ def test_a_refused_vendor_deletion_is_tried_again_an_hour_later_not_on_every_swe
     stack.clock.advance(VENDOR_COPY_RETRY_SECONDS + OUTBOX_GRACE_SECONDS)  # due again, and past the grace
     sweeper.sweep()
     assert len(vendor.delete_calls) == 2
+
+
+# -- settling: no verification stays PENDING for ever -------------------------------------------------------------
+
+DAY = 86400.0
+
+
+def _refusals() -> list[Any]:
+    from shared.cloudauth import CloudAuthError, MalformedResponse, ParameterError
+
+    return [
+        pytest.param({"RequestId": "r", "Code": "Success", "Result": {}}, id="unparseable-answer"),
+        pytest.param(MalformedResponse("response body is not JSON", status=200), id="malformed-answer"),
+        pytest.param(ParameterError("TransactionId is invalid", parameter="TransactionId"), id="parameter-error"),
+        pytest.param(CloudAuthError("refused", status=400, code="Forbidden.Transaction"), id="vendor-4xx"),
+    ]
+
+
+def _transient_failures() -> list[Any]:
+    from shared.cloudauth import AuthError, ServerError, ThrottlingError, TransportError
+
+    return [
+        pytest.param(ServerError("boom", status=503), id="vendor-5xx"),
+        pytest.param(ThrottlingError("slow down"), id="throttled"),
+        pytest.param(TransportError("timed out", maybe_sent=True), id="timeout"),
+        pytest.param(AuthError("bad key", status=403), id="our-credentials"),  # the operator's to fix: rows wait
+    ]
+
+
+@pytest.mark.parametrize("answer", _refusals())
+def test_a_row_the_vendor_refuses_is_abandoned_and_announced_once_past_abandon_after(stack: Stack, answer: Any) -> None:
+    record = stack.pending(created_at=T0 - 2 * DAY)
+    report = stack.sweeper(stack.fetcher(FakeCloudAuth(answer))).sweep()
+    assert report.abandoned == 1
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is not None and row.status == "ABANDONED" and row.notification_enqueued
+    assert peek(stack.notify) == [{"merchantBizId": record.merchant_biz_id, "attempt": 0}]
+
+
+@pytest.mark.parametrize("answer", _refusals())
+def test_a_row_the_vendor_refuses_is_checked_again_before_abandon_after(stack: Stack, answer: Any) -> None:
+    record = stack.pending(created_at=T0 - DAY / 2)
+    report = stack.sweeper(stack.fetcher(FakeCloudAuth(answer))).sweep()
+    assert (report.abandoned, report.still_pending) == (0, 1)
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is not None and row.status == "PENDING" and row.next_check_at is not None
+
+
+def test_a_transaction_id_the_clients_own_check_refuses_is_settled_once_past_abandon_after(stack: Stack) -> None:
+    from shared.cloudauth import CloudAuthClient, CloudAuthSettings
+
+    # The real client: its own check refuses the id before any request (nothing listens at that address anyway).
+    client = CloudAuthClient(CloudAuthSettings(
+        endpoint="http://127.0.0.1:9", access_key_id="ak", access_key_secret="sk", product_code="eKYC",
+        products=("eKYC",), region="cn-hongkong",
+    ))  # fmt: skip
+    record = stack.pending(transaction_id="T" * 129)  # stored before Initialize's answers were checked
+    sweeper = stack.sweeper(stack.fetcher(client))  # type: ignore[arg-type]
+    for _ in range(30):  # hourly, as the timer runs it
+        stack.clock.advance(3600)
+        sweeper.sweep()
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is not None and (row.status, row.error) == ("ABANDONED", "InvalidParameter")
+
+
+@pytest.mark.parametrize("failure", _transient_failures())
+def test_a_row_failing_transiently_is_still_retried_past_abandon_after(stack: Stack, failure: Exception) -> None:
+    record = stack.pending(created_at=T0 - 5 * DAY)
+    report = stack.sweeper(stack.fetcher(FakeCloudAuth(failure))).sweep()
+    assert (report.abandoned, report.still_pending) == (0, 1)
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is not None and row.status == "PENDING"
+    assert row.next_check_at is not None and row.next_check_at - T0 <= 3600.0  # checked again within the hour
+
+
+@pytest.mark.parametrize("failure", _transient_failures())
+def test_a_row_failing_transiently_is_abandoned_when_the_vendor_no_longer_keeps_its_result(
+    stack: Stack, failure: Exception
+) -> None:
+    from shared.sweeper import VENDOR_RESULT_DAYS
+
+    record = stack.pending(created_at=T0 - VENDOR_RESULT_DAYS * DAY)
+    assert stack.sweeper(stack.fetcher(FakeCloudAuth(failure))).sweep().abandoned == 1
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is not None and row.status == "ABANDONED" and row.notification_enqueued
+
+
+def test_a_row_failing_transiently_is_abandoned_before_a_shorter_retention_would_delete_it(stack: Stack) -> None:
+    from shared.cloudauth import ServerError
+
+    record = stack.pending(created_at=T0 - 3 * DAY)
+    sweeper = stack.sweeper(stack.fetcher(FakeCloudAuth(ServerError("boom", status=500))), retention_days=3)
+    report = sweeper.sweep()
+    assert (report.abandoned, report.expired) == (1, 0)  # announced first; deleted by a later sweep
+    assert peek(stack.notify) == [{"merchantBizId": record.merchant_biz_id, "attempt": 0}]
+
+
+def test_a_retention_shorter_than_abandon_after_abandons_an_unfinished_row_before_it_is_deleted(stack: Stack) -> None:
+    record = stack.pending(created_at=T0 - 2 * DAY)
+    sweeper = stack.sweeper(
+        stack.fetcher(FakeCloudAuth(check_result_body("P"))), retention_days=2, abandon_after_seconds=7 * DAY
+    )
+    assert sweeper.sweep().abandoned == 1
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is not None and row.status == "ABANDONED"
+
+
+def test_a_row_abandoned_as_refused_is_still_finalized_by_a_late_verdict(stack: Stack) -> None:
+    record = stack.pending(created_at=T0 - 2 * DAY)
+    stack.sweeper(stack.fetcher(FakeCloudAuth({"RequestId": "r", "Code": "Success", "Result": {}}))).sweep()
+    outcome = stack.fetcher(FakeCloudAuth(check_result_body("Y"))).fetch(record.merchant_biz_id)  # the callback
+    assert outcome.kind == "finalized"
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is not None and row.status == "PASSED"
+    assert peek(stack.notify) == [{"merchantBizId": record.merchant_biz_id, "attempt": 0}] * 2  # both announced
+
+
+# -- retention pages past the rows that may not go yet ------------------------------------------------------------
+
+
+def _announced(stack: Stack, created_at: float) -> str:
+    record = stack.pending(created_at=created_at, updated_at=created_at)
+    stack.store.finalize(
+        record.merchant_biz_id, status="PASSED", passed="Y", sub_code="200", result_key=None,
+        identity_masked=None, result_version=1, now=created_at + 60,
+    )  # fmt: skip
+    stack.store.mark_notification_enqueued(record.merchant_biz_id, "PASSED", vendor_copy_pending=False)
+    return record.merchant_biz_id
+
+
+def test_retention_reads_on_past_pending_rows_at_the_front_in_the_same_pass(stack: Stack) -> None:
+    # The oldest rows are PENDING, their next check an hour away (the sweep does not fetch them this pass).
+    for i in range(2):
+        stack.pending(created_at=T0 - 10 * DAY + i, next_check_at=T0 + 3600)
+    later = [_announced(stack, T0 - 9 * DAY + i) for i in range(3)]
+    report = stack.sweeper(stack.fetcher(FakeCloudAuth()), retention_days=5, batch_size=2).sweep()
+    assert report.expired == 2  # a batch of them, read past the two it stepped over
+    assert [stack.store.get(mbid) is None for mbid in later] == [True, True, False]
+
+
+def test_pending_rows_the_vendor_keeps_failing_on_do_not_stall_retention_of_every_later_row(stack: Stack) -> None:
+    stuck = [stack.pending(created_at=T0 + i, updated_at=T0 + i).merchant_biz_id for i in range(2)]
+    done = [_announced(stack, T0 + 10 + i) for i in range(3)]
+    unparseable = FakeCloudAuth({"RequestId": "r", "Code": "Success", "Result": {}})
+    sweeper = stack.sweeper(stack.fetcher(unparseable), retention_days=1, batch_size=2)
+    for _ in range(5):
+        stack.clock.advance(3 * DAY)
+        sweeper.sweep()
+    assert [stack.store.get(mbid) for mbid in [*stuck, *done]] == [None] * 5  # announced first, then deleted
+
+
+def test_a_row_settled_at_its_retention_age_is_kept_until_its_announcement_has_been_read(stack: Stack) -> None:
+    record = stack.pending(created_at=T0 - 3 * DAY)
+    sweeper = stack.sweeper(stack.fetcher(FakeCloudAuth(check_result_body("Y"))), retention_days=1)
+    assert (sweeper.sweep().finalized, stack.store.get(record.merchant_biz_id) is not None) == (1, True)
+    stack.clock.advance(SETTLED_KEEP_SECONDS)
+    assert sweeper.sweep().expired == 1
+
+
+def test_retention_keeps_a_row_that_still_owes_its_announcement(stack: Stack) -> None:
+    record = stack.pending(created_at=T0 - 3 * DAY)
+    stack.store.finalize(
+        record.merchant_biz_id, status="FAILED", passed="N", sub_code="205", result_key=None,
+        identity_masked=None, result_version=1, now=T0 - 2 * DAY,
+    )  # fmt: skip
+    # Its notification was never confirmed (a crash), and the queue is down again: the outbox still owes it.
+    sweeper = stack.sweeper(stack.fetcher(FakeCloudAuth(), notify=_BrokenNotifyQueue()), retention_days=1)
+    assert sweeper.sweep().expired == 0
+    assert stack.store.get(record.merchant_biz_id) is not None
+
+
+class _BrokenNotifyQueue:
+    def send(self, body: bytes, *, delay_seconds: int = 0) -> str:
+        raise StorageError("queue down", transient=True, code="QueueDown")
+
+
+@pytest.mark.parametrize("background", [200, 2000])
+def test_a_retention_pass_reads_rows_in_proportion_to_its_batch_not_the_table(tmp_path: Path, background: int) -> None:
+    """Counted by the Tablestore double (every index and data row a call reads); the same at ten times the rows."""
+    from shared.storage.tablestore_store import table_row
+    from tests.fakes import make_record
+    from tests.storage.conftest import TABLE, tablestore_double, wire_store
+
+    batch = 20
+    young = [make_record(created_at=T0 - DAY + i, status="PASSED", finalized_at=T0 - DAY + i,
+                         notification_enqueued=True, vendor_copy_deleted=True) for i in range(background)]  # fmt: skip
+    # Older than the retention and PENDING, their next check an hour away: stepped over, never fetched this pass.
+    waiting = [make_record(created_at=T0 - 10 * DAY + i, next_check_at=T0 + 3600) for i in range(3 * batch)]
+    with tablestore_double(range_row_cap=5000) as double:
+        double.load_rows(TABLE, [table_row(r) for r in [*young, *waiting]])
+        stack = Stack(tmp_path, store=wire_store(double))
+        sweeper = stack.sweeper(stack.fetcher(FakeCloudAuth()), retention_days=5, batch_size=batch)
+        double.reset_stats()
+        report = sweeper.sweep()
+        rows_read = int(double.rows()["rowsScanned"])
+        stack.close()
+    assert (report.checked, report.expired) == (0, 0)
+    # The rows it stepped over (a batch, plus the one that stopped it), each read twice (index row, data row),
+    # and at most one page it did not finish.
+    assert rows_read <= 2 * (batch + 1) + 2 * batch, rows_read

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 from shared import jsonutil
 from shared.config import Env
 from shared.http_deadline import Deadline, close_exchange
+from shared.ids import TRANSACTION_ID_RULE, is_transaction_id
 from shared.log import get_logger
 from shared.signing import Credentials, canonical_query_string, percent_encode, sign_acs3_request, sign_v1_params
 
@@ -334,6 +335,9 @@ def _initialize_response(body: Mapping[str, Any]) -> InitializeResponse:
     transaction_url = result.get("TransactionUrl")
     if not isinstance(transaction_id, str) or not transaction_id:
         raise _malformed("Result.TransactionId is missing or not a string", body)
+    if not is_transaction_id(transaction_id):
+        # Stored, it could never be fetched: CheckResult's own check (params) refuses it. A vendor error, not ours.
+        raise _malformed(f"Result.TransactionId is not {TRANSACTION_ID_RULE}", body)
     if not isinstance(transaction_url, str) or not transaction_url:
         raise _malformed("Result.TransactionUrl is missing or not a string", body)
     return InitializeResponse(

@@ -98,9 +98,20 @@ class TransactionStore(Protocol):
         ...
 
     def record_check(
-        self, merchant_biz_id: str, *, now: float, next_check_at: float | None, error: str | None = None
-    ) -> None:
-        """Bump ``check_count`` and set ``next_check_at``/``error`` on a PENDING row; no-op otherwise."""
+        self,
+        merchant_biz_id: str,
+        *,
+        now: float,
+        next_check_at: float | None,
+        error: str | None = None,
+        recheck_attempt: int | None = None,
+    ) -> bool:
+        """Bump ``check_count`` and set ``next_check_at``/``error`` on a PENDING row; True when it wrote.
+
+        With ``recheck_attempt``: also record that re-check message number ``recheck_attempt`` is scheduled, only
+        if the row's ``recheck_attempt`` is lower (it never goes back): False, and nothing written, when the row
+        already records that re-check or a later one (another fetch of the same step scheduled it first). False
+        on a row that is not PENDING or is missing (never created)."""
         ...
 
     def mark_notification_enqueued(

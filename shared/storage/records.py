@@ -15,7 +15,7 @@ PASSED_VALUES: Final[frozenset[str]] = frozenset({"Y", "N", "P"})
 # Columns stored as JSON text (Tablestore has no map type; SQLite keeps the same layout).
 _JSON_COLUMNS: Final = frozenset({"identity_masked", "face"})
 _BOOL_COLUMNS: Final = frozenset({"notification_enqueued", "vendor_copy_deleted"})
-_INT_COLUMNS: Final = frozenset({"check_count", "result_version"})
+_INT_COLUMNS: Final = frozenset({"check_count", "result_version", "recheck_attempt"})
 _FLOAT_COLUMNS: Final = frozenset({"created_at", "updated_at", "finalized_at", "next_check_at"})
 
 
@@ -28,7 +28,9 @@ class TransactionRecord:
     ``doc_type`` is ``""`` for a product that verifies no document (the column is NOT NULL in existing tables);
     ``product_code`` is the ProductCode the verification was started with (``None`` on rows written before it was
     recorded: the deployment's default product then); ``face`` is the result's face section (liveness and attack
-    verdicts and scores, no image), set with the verdict.
+    verdicts and scores, no image), set with the verdict. ``recheck_attempt`` is the number of the latest re-check
+    message scheduled for the row (0: none yet): a re-check message with a lower number is a duplicate
+    (:meth:`shared.fetcher.ResultFetcher.fetch`); it only grows (``TransactionStore.record_check``).
     """
 
     merchant_biz_id: str
@@ -53,6 +55,7 @@ class TransactionRecord:
     error: str | None = None
     product_code: str | None = None
     face: dict[str, Any] | None = None
+    recheck_attempt: int = 0
 
     def __post_init__(self) -> None:
         validate_merchant_biz_id(self.merchant_biz_id)

@@ -56,7 +56,8 @@ CREATE TABLE IF NOT EXISTS transactions (
     due_kind TEXT,
     due_at REAL,
     product_code TEXT,
-    face TEXT
+    face TEXT,
+    recheck_attempt INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS rate_counters (
     rate_key TEXT PRIMARY KEY,
@@ -75,7 +76,7 @@ _INDEXES = (
 )
 
 #: Columns added after the first release, with their declarations: a table created before them gets them when opened.
-_ADDED_COLUMNS = (("product_code", "TEXT"), ("face", "TEXT"))
+_ADDED_COLUMNS = (("product_code", "TEXT"), ("face", "TEXT"), ("recheck_attempt", "INTEGER NOT NULL DEFAULT 0"))
 
 _FINALIZABLE = ", ".join(f"'{s.value}'" for s in FINALIZABLE)
 _TERMINAL = ", ".join(f"'{s.value}'" for s in TERMINAL)
@@ -97,8 +98,10 @@ STATEMENTS: Final[dict[str, str]] = {
     "mark_abandoned": "UPDATE transactions SET status = ?, finalized_at = ?, updated_at = ?,"  # noqa: S608
     " next_check_at = NULL,"
     f" notification_enqueued = 0, due_kind = {_OUTBOX}, due_at = ? WHERE merchant_biz_id = ? AND status = ?",
+    # ``recheck_attempt`` only grows: a NULL leaves it (and the condition) alone.
     "record_check": "UPDATE transactions SET check_count = check_count + 1, next_check_at = ?, error = ?,"
-    " updated_at = ?, due_kind = ?, due_at = COALESCE(?, created_at) WHERE merchant_biz_id = ? AND status = ?",
+    " updated_at = ?, due_kind = ?, due_at = COALESCE(?, created_at), recheck_attempt = COALESCE(?, recheck_attempt)"
+    " WHERE merchant_biz_id = ? AND status = ? AND (? IS NULL OR recheck_attempt < ?)",
     "mark_notification_enqueued": "UPDATE transactions SET notification_enqueued = 1,"  # noqa: S608
     f" due_kind = CASE WHEN status IN ({_TERMINAL}) AND {_SETTLED} THEN NULL ELSE due_kind END,"
     f" due_at = CASE WHEN status IN ({_TERMINAL}) AND {_SETTLED} THEN NULL ELSE due_at END"
@@ -225,13 +228,22 @@ class SqliteTransactionStore:
         return cur.rowcount == 1
 
     def record_check(
-        self, merchant_biz_id: str, *, now: float, next_check_at: float | None, error: str | None = None
-    ) -> None:
+        self,
+        merchant_biz_id: str,
+        *,
+        now: float,
+        next_check_at: float | None,
+        error: str | None = None,
+        recheck_attempt: int | None = None,
+    ) -> bool:
         kind = DueKind.NEW if next_check_at is None else DueKind.CHECK
-        self._db.execute(
+        attempt = None if recheck_attempt is None else int(recheck_attempt)
+        cur = self._db.execute(
             STATEMENTS["record_check"],
-            (next_check_at, error, now, kind.value, next_check_at, merchant_biz_id, Status.PENDING.value),
+            (next_check_at, error, now, kind.value, next_check_at, attempt, merchant_biz_id, Status.PENDING.value,
+             attempt, attempt),
         )
+        return cur.rowcount == 1
 
     def mark_notification_enqueued(
         self, merchant_biz_id: str, status: str, *, vendor_copy_pending: bool = True

@@ -18,7 +18,8 @@ Conditional writes carry the state machine, each with the row's due in the same 
   (``pass_if_missing=False``: the SDK's default of True would let a row without ``status`` pass).
 * ``mark_abandoned``: ``Condition(EXPECT_EXIST, status == PENDING)``.
 * ``record_check``: read, then ``Condition(EXPECT_EXIST, status == PENDING AND check_count == <read value>)``;
-  retried on conflict (optimistic concurrency instead of the increment op, so the condition stays exact).
+  retried on conflict (optimistic concurrency instead of the increment op, so the condition stays exact). With a
+  ``recheck_attempt``, the row read must hold a lower one (the count pins it: only this write changes either).
 * ``mark_notification_enqueued``: ``status == <status>``; the due ends in the same write unless the caller says a
   vendor-copy deletion is still to come. ``mark_vendor_copy_deleted``: first the write that also ends the due,
   under the condition that the notification is confirmed (the fetch's order: notify, then delete); when that
@@ -421,12 +422,20 @@ class TablestoreTransactionStore:
         return self._update(merchant_biz_id, _put_delete(values), condition)
 
     def record_check(
-        self, merchant_biz_id: str, *, now: float, next_check_at: float | None, error: str | None = None
-    ) -> None:
+        self,
+        merchant_biz_id: str,
+        *,
+        now: float,
+        next_check_at: float | None,
+        error: str | None = None,
+        recheck_attempt: int | None = None,
+    ) -> bool:
         for _ in range(RECORD_CHECK_ATTEMPTS):
             current = self.get(merchant_biz_id)
             if current is None or current.status is not Status.PENDING:
-                return
+                return False
+            if recheck_attempt is not None and current.recheck_attempt >= recheck_attempt:
+                return False  # that re-check, or a later one, is recorded already: it never goes back
             kind, at = (DueKind.NEW, current.created_at) if next_check_at is None else (DueKind.CHECK, next_check_at)
             values: dict[str, Any] = {
                 "check_count": current.check_count + 1,
@@ -436,11 +445,15 @@ class TablestoreTransactionStore:
                 DUE_KIND: kind.value,
                 DUE_MS: to_ms(at),
             }
+            if recheck_attempt is not None:
+                values["recheck_attempt"] = int(recheck_attempt)
+            # Every write of ``recheck_attempt`` is one of these, which all bump ``check_count``: the count read
+            # pins the attempt read too, so the test above holds when the write lands.
             condition = self._expect_exist(
                 self._all(self._eq(STATUS, Status.PENDING.value), self._eq("check_count", current.check_count))
             )
             if self._update(merchant_biz_id, _put_delete(values), condition):
-                return
+                return True
         raise StorageError("tablestore record_check kept conflicting", transient=True, code="Conflict")
 
     def mark_notification_enqueued(

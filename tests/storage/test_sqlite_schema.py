@@ -43,6 +43,17 @@ def test_stores_opening_an_old_file_at_once_add_each_column_once(tmp_path: Path)
     with sqlite3.connect(path) as conn:
         columns = [row[1] for row in conn.execute("PRAGMA table_info(transactions)")]
     conn.close()
-    assert columns.count("product_code") == 1 and columns.count("face") == 1
+    assert columns.count("product_code") == 1 and columns.count("face") == 1 and columns.count("recheck_attempt") == 1
     for store in stores:
         store.close()
+
+
+def test_an_old_row_has_no_re_check_scheduled_and_records_its_first(tmp_path: Path) -> None:
+    store = SqliteTransactionStore(_first_release_file(tmp_path / "kyc.sqlite3"))
+    mbid = "old0000000000000000000000000001"
+    old = store.get(mbid)
+    assert old is not None and old.recheck_attempt == 0
+    assert store.record_check(mbid, now=2.0, next_check_at=12.0, recheck_attempt=1) is True
+    got = store.get(mbid)
+    assert got is not None and got.recheck_attempt == 1
+    store.close()

@@ -112,6 +112,27 @@ def test_record_check_retries_after_a_concurrent_bump(fake_ots: FakeOTSClient) -
     assert len(fake_ots.calls_named("update_row")) == 2
 
 
+def test_record_check_of_a_re_check_another_writer_recorded_meanwhile_writes_nothing(fake_ots: FakeOTSClient) -> None:
+    record = make_record()
+    store = _store(fake_ots)
+    store.create(record)
+    original_get = fake_ots.get_row
+    raced: list[bool] = []
+
+    def racing_get_row(*args: object, **kwargs: object) -> object:
+        result = original_get(*args, **kwargs)  # type: ignore[arg-type]
+        if not raced:  # another fetch of the same step records re-check 1 between our read and our write
+            raced.append(True)
+            fake_ots.rows[record.merchant_biz_id].update(check_count=1, recheck_attempt=1)
+        return result
+
+    fake_ots.get_row = racing_get_row  # type: ignore[method-assign]
+    assert store.record_check(record.merchant_biz_id, now=5.0, next_check_at=10.0, recheck_attempt=1) is False
+    assert len(fake_ots.calls_named("update_row")) == 1  # the one the count condition refused; none after it
+    got = store.get(record.merchant_biz_id)
+    assert got is not None and (got.check_count, got.recheck_attempt) == (1, 1)
+
+
 def test_notification_flag_expects_row_with_the_notified_status(fake_ots: FakeOTSClient) -> None:
     _store(fake_ots).mark_notification_enqueued("ghost", "PASSED", vendor_copy_pending=False)
     (_, row, condition), _ = fake_ots.calls_named("update_row")[0]

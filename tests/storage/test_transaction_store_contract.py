@@ -141,8 +141,69 @@ def test_record_check_is_noop_on_final_row(store: TransactionStore) -> None:
 
 
 def test_record_check_on_missing_row_creates_nothing(store: TransactionStore) -> None:
-    store.record_check("ghost", now=1.0, next_check_at=2.0)
+    assert store.record_check("ghost", now=1.0, next_check_at=2.0) is False
     assert store.get("ghost") is None
+
+
+# -- the scheduled re-check: one chain per transaction -------------------------------------------------------------
+
+
+def test_a_row_round_trips_its_scheduled_re_check(store: TransactionStore) -> None:
+    record = make_record(recheck_attempt=4)
+    store.create(record)
+    assert store.get(record.merchant_biz_id) == record
+
+
+def test_record_check_records_a_later_re_check_and_answers_true(store: TransactionStore) -> None:
+    record = make_record()
+    store.create(record)
+    assert store.record_check(record.merchant_biz_id, now=1100.0, next_check_at=1400.0, recheck_attempt=1) is True
+    assert store.record_check(record.merchant_biz_id, now=1400.0, next_check_at=2000.0, recheck_attempt=3) is True
+    got = store.get(record.merchant_biz_id)
+    assert got is not None and (got.recheck_attempt, got.check_count, got.next_check_at) == (3, 2, 2000.0)
+
+
+@pytest.mark.parametrize("attempt", [1, 2])
+def test_record_check_of_a_re_check_recorded_already_or_older_writes_nothing(
+    store: TransactionStore, attempt: int
+) -> None:
+    record = make_record()
+    store.create(record)
+    store.record_check(record.merchant_biz_id, now=1100.0, next_check_at=1400.0, error="E", recheck_attempt=2)
+    before = store.get(record.merchant_biz_id)
+    again = store.record_check(record.merchant_biz_id, now=1200.0, next_check_at=1300.0, recheck_attempt=attempt)
+    assert again is False
+    assert store.get(record.merchant_biz_id) == before  # no count, schedule or error changed either
+
+
+def test_record_check_without_a_re_check_leaves_the_scheduled_one_alone(store: TransactionStore) -> None:
+    record = make_record()
+    store.create(record)
+    store.record_check(record.merchant_biz_id, now=1100.0, next_check_at=1400.0, recheck_attempt=2)
+    assert store.record_check(record.merchant_biz_id, now=1500.0, next_check_at=5100.0, error="E") is True
+    got = store.get(record.merchant_biz_id)
+    assert got is not None and (got.recheck_attempt, got.check_count, got.error) == (2, 2, "E")
+
+
+def test_record_check_of_a_final_row_answers_false(store: TransactionStore) -> None:
+    record = make_record()
+    store.create(record)
+    store.finalize(record.merchant_biz_id, **FINAL)
+    assert store.record_check(record.merchant_biz_id, now=9000.0, next_check_at=9500.0, recheck_attempt=1) is False
+
+
+def test_one_re_check_recorded_by_many_writers_at_once_is_recorded_once(store: TransactionStore) -> None:
+    record = make_record()
+    store.create(record)
+
+    def record_it(_: int) -> bool:
+        return store.record_check(record.merchant_biz_id, now=1100.0, next_check_at=1400.0, recheck_attempt=1)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        recorded = list(pool.map(record_it, range(8)))
+    assert recorded.count(True) == 1
+    got = store.get(record.merchant_biz_id)
+    assert got is not None and (got.recheck_attempt, got.check_count) == (1, 1)
 
 
 def test_flag_updates_set_flags(store: TransactionStore) -> None:

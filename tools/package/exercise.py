@@ -340,10 +340,13 @@ class Session:
             self.services.sandbox.app.complete(transaction, Outcome.from_json(outcome))
         return Seeded(created["merchantBizId"], created["transactionId"], transaction.callback_token, user)
 
-    def finalize_here(self, seeded: Seeded) -> None:
-        """Fetches the (completed) result with the project's ResultFetcherApp, so the row is final."""
+    def finalize_here(self, seeded: Seeded, *, age_seconds: float = 0.0) -> None:
+        """Fetches the (completed) result with the project's ResultFetcherApp, so the row is final (finalized
+        ``age_seconds`` ago)."""
         with quiet():
-            ResultFetcherApp.from_env(self.env).fetcher.fetch(seeded.merchant_biz_id)
+            fetcher = ResultFetcherApp.from_env(self.env).fetcher
+            fetcher.clock = lambda: time.time() - age_seconds
+            fetcher.fetch(seeded.merchant_biz_id)
 
     def row_status(self, merchant_biz_id: str) -> str | None:
         with quiet():
@@ -471,6 +474,7 @@ def result_fetcher(s: Session) -> None:
             f"{s.row_status(vendor_error.merchant_biz_id)}")
     if s.backend == "aliyun":
         oss_down = s.seed({"outcome": "pass"})
+        unscheduled = s.seed({"outcome": "pending", "pendingChecks": 10})  # no re-check scheduled yet: not a duplicate
         s.fail_storage("oss", 20)
         s.http("OSS failing: re-check scheduled", "GET", callback(oss_down), {200, 503})
         s.clear_storage_faults()
@@ -479,7 +483,7 @@ def result_fetcher(s: Session) -> None:
         s.clear_storage_faults()
         s.fail_storage("mns", 10)
         s.queue_event("MNS failing: the re-check raises", "kyc-recheck",
-                      [RecheckMessage(pending.merchant_biz_id, 1).to_body()], expect_error="RecheckNotScheduled")
+                      [RecheckMessage(unscheduled.merchant_biz_id, 1).to_body()], expect_error="RecheckNotScheduled")
         s.clear_storage_faults()
         s.http("after the outages: 200", "GET", callback(oss_down), 200)
 
@@ -514,7 +518,7 @@ def notifier(s: Session) -> None:
 def sweeper(s: Session) -> None:
     silent = s.seed({"outcome": "pass"})  # finished at the vendor, callback never came
     old = s.seed({"outcome": "fail", "subCode": "205"}, age_seconds=3 * 86400)  # past retention once final
-    s.finalize_here(old)
+    s.finalize_here(old, age_seconds=3 * 86400 - 60)  # announced long ago (a row settled just now is kept an hour)
     gone = s.seed(None, age_seconds=3600)  # never finished: abandoned
     s.initialize()
     report = s.invoke("a sweep", timer_event())
