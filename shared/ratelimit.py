@@ -28,15 +28,18 @@ def counter_key(user: str, window: int) -> str:
     return "rl" + hashlib.sha256(f"{user}:{window}".encode()).hexdigest()[:30]
 
 
-def claim_slot(store: TransactionStore, user: str, limit: int, now: float) -> str | None:
+def claim_slot(
+    store: TransactionStore, user: str, limit: int, now: float, *, another_round: Callable[[], bool] | None = None
+) -> str | None:
     """Count one Initialize for ``user`` in the current window; the counter's key (to give it back with
-    :func:`release_slot`), or None when ``limit`` are counted already.
+    :func:`release_slot`), or None when ``limit`` are counted already. ``another_round``: asked before the store
+    retries a lost race (the caller's time budget).
 
-    Raises the store's ``StorageError`` when the store is unavailable."""
+    Raises the store's ``StorageError`` when the store is unavailable, ``OutOfTime`` when ``another_round`` said no."""
     window = int(now // WINDOW_SECONDS)
     key = counter_key(user, window)
     expires_at = float((window + KEEP_WINDOWS) * WINDOW_SECONDS)
-    return key if store.increment_rate_counter(key, limit, expires_at) else None
+    return key if store.increment_rate_counter(key, limit, expires_at, another_round=another_round) else None
 
 
 def release_slot(store: TransactionStore, key: str, on_error: Callable[[Exception], None] | None = None) -> None:

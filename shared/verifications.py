@@ -6,11 +6,16 @@
    deployment's :class:`ProductOffer`), our fields with the product's ``docType`` rule, the switches the product
    accepts (:func:`~shared.cloudauth.switches.switches_for`), a new merchantBizId, the callback URL and token;
 2. the start is counted against the owner's hourly limit with one conditional write to their counter
-   (:mod:`shared.ratelimit`; 429 when the limit is reached);
-3. the product's start operation (``Initialize`` or ``InitializeV2``, from :mod:`shared.products`) is called once,
+   (:mod:`shared.ratelimit`; 429 when the limit is reached); a lost race is retried only while the invocation's
+   time budget (:class:`~shared.fc.budget.InvocationBudget`) still covers another round and the billed part;
+3. the budget must cover the billed part — the start call and the row's create, each at its deadline, and
+   ``START_MARGIN_SECONDS`` (:meth:`Verifications.billed_part_seconds`) — or nothing is started: the count is given
+   back and the caller told ``TryAgain`` (503, ``Retry-After``). FC never ends an invocation between a billed start
+   and its stored row, whatever the calls before took;
+4. the product's start operation (``Initialize`` or ``InitializeV2``, from :mod:`shared.products`) is called once,
    never retried once it may have reached the vendor (each one is billed); when the vendor certainly did nothing the
    count is given back;
-4. the PENDING row is stored (conditional create) before anyone learns the URL: without the row the callback could
+5. the PENDING row is stored (conditional create) before anyone learns the URL: without the row the callback could
    never be matched, so a failed write refuses the start (no URL) — the vendor's transaction is then left unused.
 
 Every refusal is a :class:`Refused` with a machine-readable code and a message without PII or secrets; the access
@@ -54,11 +59,12 @@ from shared.config import (
     is_aliyun_backend,
 )
 from shared.disclosure import MINIMAL, Disclosure, UnknownField, identity_fields
+from shared.fc.budget import InvocationBudget
 from shared.ids import is_merchant_biz_id, new_merchant_biz_id
 from shared.log import get_logger, log_context, register_secret
 from shared.ratelimit import WINDOW_SECONDS, claim_slot, release_slot
 from shared.status import Status
-from shared.storage import RecordExists, StorageError, TransactionRecord, TransactionStore
+from shared.storage import OutOfTime, RecordExists, StorageError, TransactionRecord, TransactionStore
 from shared.subcodes import sub_code_message
 from shared.timestamps import rfc3339
 from shared.urls import UnsafeUrl, check_url, plain_http_allowed, unsafe_character_at
@@ -70,6 +76,11 @@ logger = get_logger("kyc.initializer")
 REQUEST_FIELDS = frozenset({"productCode", "docType", "metaInfo", "returnUrl"})
 #: Every switch name of any start operation.
 SWITCH_NAMES = frozenset(name for table in SWITCHES.values() for name in table.by_api_name)
+#: The billed part's room beside its two calls' deadlines: the work between them (the request's signing, the row)
+#: and the moments of the invocation before the handler made its budget (how FC counts those: *unverified*).
+START_MARGIN_SECONDS = 3.0
+#: ``Retry-After`` of ``TryAgain``: a new request is a new invocation with the whole budget.
+TRY_AGAIN_AFTER_SECONDS = 1
 
 def _call_initialize(client: CloudAuthClient, fields: dict[str, Any]) -> InitializeResponse:
     return client.initialize(InitializeRequest(**fields))
@@ -305,12 +316,33 @@ class Verifications:
         self.clock = clock
         self.offer = offer if offer is not None else ProductOffer.from_settings(client.settings)
 
-    def start(self, owner: str, body: Any) -> Started:
-        """Start one verification for ``owner`` from a ``POST /verifications`` body; :class:`Refused` otherwise."""
+    @property
+    def store_call_seconds(self) -> float:
+        """The longest one store call takes: the store's call deadline (0 for a store without one: SQLite)."""
+        return float(getattr(self.store, "call_deadline", 0.0))
+
+    @property
+    def billed_part_seconds(self) -> float:
+        """What the budget must cover before a start call is made: the call and the row's create at their
+        deadlines, and ``START_MARGIN_SECONDS``."""
+        return self.client.settings.call_deadline + self.store_call_seconds + START_MARGIN_SECONDS
+
+    def start(self, owner: str, body: Any, *, budget: InvocationBudget | None = None) -> Started:
+        """Start one verification for ``owner`` from a ``POST /verifications`` body; :class:`Refused` otherwise.
+        ``budget``: the invocation's time (default: unbounded)."""
+        budget = InvocationBudget.unbounded() if budget is None else budget
         product, fields = self.start_request(body, owner)
         merchant_biz_id: str = fields["merchant_biz_id"]
-        slot = self._claim_rate_slot(owner)
+        billed_part = self.billed_part_seconds
+        if not budget.has(billed_part):
+            raise self._out_of_time()
+        rate_round = 2 * self.store_call_seconds  # a retried claim: a read and a conditional write
+        slot = self._claim_rate_slot(owner, another_round=lambda: budget.has(rate_round + billed_part))
         with log_context(merchant_biz_id=merchant_biz_id):
+            if not budget.has(billed_part):  # the claim took too long: FC could end us between the bill and the row
+                if slot is not None:
+                    release_slot(self.store, slot, on_error=lambda _: logger.warning("initialize.slot_not_released"))
+                raise self._out_of_time()
             try:
                 response = self._call_start(product, fields)
             except NotBilled:
@@ -432,15 +464,27 @@ class Verifications:
             parameters[switch.parameter] = value
         return parameters
 
-    def _claim_rate_slot(self, owner: str) -> str | None:
+    @staticmethod
+    def _out_of_time() -> Refused:
+        """Nothing was started (or the count was given back): the time left could not cover the billed part."""
+        logger.warning("initialize.out_of_time")
+        return Refused(
+            "TryAgain", "the verification could not be started in time; nothing was started, try again",
+            retry_after=TRY_AGAIN_AFTER_SECONDS,
+        )
+
+    def _claim_rate_slot(self, owner: str, *, another_round: Callable[[], bool] | None = None) -> str | None:
         """Count one of the owner's ``limit`` verifications this hour, atomically (a parallel burst cannot
-        overshoot); ``RateLimited`` when all are counted. None when the limit is off."""
+        overshoot); ``RateLimited`` when all are counted, ``TryAgain`` when ``another_round`` refused a retry of
+        a lost race. None when the limit is off."""
         limit = self.settings.rate_limit_per_hour
         if limit <= 0:
             return None
         now = self.clock()
         try:
-            slot = claim_slot(self.store, owner, limit, now)
+            slot = claim_slot(self.store, owner, limit, now, another_round=another_round)
+        except OutOfTime:
+            raise self._out_of_time() from None
         except StorageError:
             raise Refused("StorageUnavailable", "try again shortly") from None
         if slot is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from functools import cached_property
 from typing import Any
 
@@ -16,6 +17,7 @@ from shared.auth import bearer_token, hash_user_id, verify_token
 from shared.cloudauth import CloudAuthClient
 from shared.disclosure import Disclosure
 from shared.fc import HttpError, HttpEvent, Router, http_response
+from shared.fc.budget import InvocationBudget
 from shared.log import get_logger, log_context
 from shared.storage import TransactionStore
 from shared.verifications import FrontendSettings, Refused, Verifications, verification_view
@@ -39,8 +41,12 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "VendorError": 502,
     "VendorUnavailable": 502,
     "StorageUnavailable": 503,
+    "TryAgain": 503,
     "VendorBusy": 503,
 }
+
+#: The budget of the invocation this thread serves (FC may run several requests on one instance at once).
+_budget: ContextVar[InvocationBudget | None] = ContextVar("initializer_budget", default=None)
 
 
 #: Room in an HTTP event beside its body: headers, query, request context (FC's header limits: *unverified*).
@@ -76,8 +82,10 @@ class InitializerApp:
         client: CloudAuthClient,
         store: TransactionStore,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
+        self.monotonic = monotonic  # the invocation budgets' clock
         self.verifications = Verifications(settings=settings, client=client, store=store, clock=clock)
         self.router = Router(
             cors_origins=settings.cors_origins, on_error=self._on_error, max_event_bytes=max_event_bytes(settings)
@@ -93,9 +101,14 @@ class InitializerApp:
         return cls(settings=service.settings, client=service.client, store=service.store)
 
     def handle(self, event: Any, context: Any) -> dict[str, Any]:
+        """One request; its time budget starts now, from the function's timeout in ``context``."""
         request_id = getattr(context, "request_id", None)
-        with log_context(request_id=request_id):
-            return self.router.dispatch(event)
+        token = _budget.set(InvocationBudget.from_context(context, clock=self.monotonic))
+        try:
+            with log_context(request_id=request_id):
+                return self.router.dispatch(event)
+        finally:
+            _budget.reset(token)
 
     # -- routes ---------------------------------------------------------------------------------------------
 
@@ -107,7 +120,7 @@ class InitializerApp:
         owner = self._user(event)
         body = event.json(max_bytes=self.settings.max_body_bytes)
         try:
-            started = self.verifications.start(owner, body)
+            started = self.verifications.start(owner, body, budget=_budget.get())
         except Refused as refusal:
             raise http_error(refusal) from None
         return http_response(201, started.view())

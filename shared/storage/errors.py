@@ -36,6 +36,14 @@ class RecordExists(StorageError):
         super().__init__("transaction record already exists", code="RecordExists")
 
 
+class OutOfTime(StorageError):
+    """A retry loop stopped because the caller's time budget could not afford another round (nothing was
+    changed by the rounds that lost their race)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, transient=True, code="OutOfTime")
+
+
 class ObjectNotFound(StorageError):
     """``get`` on a key that does not exist."""
 

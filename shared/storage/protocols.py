@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from shared.config import MAX_QUEUE_DELAY_SECONDS
@@ -158,9 +158,13 @@ class TransactionStore(Protocol):
         counted under its old value."""
         ...
 
-    def increment_rate_counter(self, key: str, limit: int, expires_at: float) -> bool:
+    def increment_rate_counter(
+        self, key: str, limit: int, expires_at: float, *, another_round: Callable[[], bool] | None = None
+    ) -> bool:
         """Add one to the counter ``key`` unless it is at ``limit`` already (exact under concurrency); True when
-        this call added one. The counter may be forgotten after ``expires_at``."""
+        this call added one. The counter may be forgotten after ``expires_at``. A backend that retries a lost race
+        (Tablestore: read, then a conditional write) asks ``another_round`` before each retry and raises
+        :class:`OutOfTime` when it says no (the caller's time budget cannot afford one)."""
         ...
 
     def decrement_rate_counter(self, key: str) -> None:

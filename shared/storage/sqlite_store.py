@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Callable
 from typing import Any, Final
 
 from shared import jsonutil
@@ -314,7 +315,10 @@ class SqliteTransactionStore:
 
     # --- rate-limit counters ---------------------------------------------------------------------------------
 
-    def increment_rate_counter(self, key: str, limit: int, expires_at: float) -> bool:
+    def increment_rate_counter(
+        self, key: str, limit: int, expires_at: float, *, another_round: Callable[[], bool] | None = None
+    ) -> bool:
+        del another_round  # one conditional statement: never a second round
         if limit < 1:
             return False
         return self._db.execute(STATEMENTS["rate_increment"], (key, expires_at, limit)).rowcount == 1

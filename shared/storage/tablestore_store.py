@@ -70,7 +70,7 @@ from shared.signing import Credentials
 from shared.status import FINALIZABLE, TERMINAL, VERDICTS, Status, verdict
 
 from .due import DueKind, due_on_create, to_ms
-from .errors import ClientUnavailable, RecordExists, StorageError
+from .errors import ClientUnavailable, OutOfTime, RecordExists, StorageError
 from .protocols import Page
 from .records import TransactionRecord
 from .tablestore_schema import (
@@ -708,15 +708,20 @@ class TablestoreTransactionStore:
     def _rate_key(self, key: str) -> list[tuple[str, Any]]:
         return [(RATE_KEY, key)]
 
-    def increment_rate_counter(self, key: str, limit: int, expires_at: float) -> bool:
+    def increment_rate_counter(
+        self, key: str, limit: int, expires_at: float, *, another_round: Callable[[], bool] | None = None
+    ) -> bool:
         """Read the counter, then write it back one higher under the condition that it still holds what was read
         (created with ``EXPECT_NOT_EXIST`` the first time): exact, like a compare-and-swap, at 1 read + 1 write.
-        The table's TTL forgets old windows (``tablestore_schema.RATE_TTL_SECONDS``)."""
+        A lost race is retried (``RATE_ATTEMPTS`` rounds at most) while ``another_round`` allows; then
+        :class:`OutOfTime`. The table's TTL forgets old windows (``tablestore_schema.RATE_TTL_SECONDS``)."""
         if limit < 1:
             return False
         ots = self._ots
         table = self._schema.rate_table
-        for _ in range(RATE_ATTEMPTS):
+        for attempt in range(RATE_ATTEMPTS):
+            if attempt and another_round is not None and not another_round():
+                raise OutOfTime("tablestore rate counter: no time for another round")
             _, row, _ = self._call("GetRow", "get_row", table, self._rate_key(key), max_version=1)
             count = int(_columns(row).get(RATE_COUNT, 0)) if row is not None and row.primary_key else None
             if count is not None and count >= limit:
