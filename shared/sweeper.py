@@ -29,7 +29,11 @@ Each pass:
    Tablestore's rate table has a TTL).
 
 Each step works on at most ``KYC_SWEEP_BATCH`` rows, earliest due first; the rest waits for the next pass (the
-vendor's QPS is shared with live traffic). Every step is conditional or idempotent, so sweeps may overlap each
+vendor's QPS is shared with live traffic). A pass also has the invocation's time (:class:`~shared.fc.budget.
+InvocationBudget`, from the function's timeout): step 1 starts no further row once less than
+``RECHECK_RESERVE_SHARE`` of the budget is left — the rest is kept for steps 2-4, so an outage in which every
+CheckResult takes its whole deadline cannot starve the outbox and retention — and each later step starts no further
+row once the budget is spent. What is left waits for the next pass; the report says which steps stopped early. Every step is conditional or idempotent, so sweeps may overlap each
 other and the callback path; a row the index still lists but that moved on is skipped by the store.
 """
 
@@ -41,6 +45,7 @@ from collections.abc import Callable, Iterator
 
 from shared.config import Env, env_float, env_int, environ
 from shared.fetcher import FetchOutcome, ResultFetcher, delete_kept_result
+from shared.fc.budget import InvocationBudget
 from shared.log import get_logger, log_context
 from shared.status import TERMINAL, Status
 from shared.storage import DueKind, ObjectStore, StorageError, TransactionRecord, TransactionStore
@@ -59,6 +64,9 @@ OUTBOX_WINDOW_SECONDS = (VENDOR_RESULT_DAYS + 1) * 86400.0  # no older copy is l
 SETTLED_KEEP_SECONDS = 3600.0
 VENDOR_COPY_RETRY_SECONDS = 3600.0  # a refused deletion (DeleteResult N, an error) is tried again an hour later
 MAX_SWEEP_BACKOFF_SECONDS = 3600.0
+#: The share of a pass's time kept for steps 2-4: step 1 (a CheckResult per row, up to the vendor's deadline each)
+#: starts no row once less is left. Half: the outbox and retention do at most a batch of cheap store calls each.
+RECHECK_RESERVE_SHARE = 0.5
 _LATEST = 2.0**40  # seconds: later than any next check (year 36812), and still an int64 in milliseconds
 
 
@@ -98,6 +106,8 @@ class SweepReport:
     renotified: int = 0
     expired: int = 0
     errors: list[str] = field(default_factory=list)
+    #: The steps that stopped for the pass's time budget, leaving work for the next pass.
+    stopped_early: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -108,6 +118,7 @@ class SweepReport:
             "renotified": self.renotified,
             "expired": self.expired,
             "errors": self.errors,
+            "stoppedEarly": self.stopped_early,
         }
 
 
@@ -128,8 +139,13 @@ class Sweeper:
         self.fetcher = fetcher
         self.settings = settings
         self.clock = clock
+        self._budget = InvocationBudget.unbounded()
+        self._recheck_reserve = 0.0
 
-    def sweep(self) -> SweepReport:
+    def sweep(self, budget: InvocationBudget | None = None) -> SweepReport:
+        """One pass of the four steps, within ``budget`` (default: unbounded; see the module)."""
+        self._budget = InvocationBudget.unbounded() if budget is None else budget
+        self._recheck_reserve = self._budget.total * RECHECK_RESERVE_SHARE if self._budget.bounded else 0.0
         report = SweepReport()
         for step in (self._recheck_pending, self._repair_outbox, self._expire, self._expire_rate_counters):
             try:
@@ -139,6 +155,16 @@ class Sweeper:
                 report.errors.append(f"{step.__name__}:{exc.code}")
         logger.info("sweep.done", extra=report.as_dict())
         return report
+
+    def _time_for(self, step: str, report: SweepReport, *, reserve: float = 0.0) -> bool:
+        """Whether ``step`` may start more work: more than ``reserve`` seconds of the pass are left. When not, the
+        step is reported (once) as stopped early."""
+        if self._budget.left() > reserve:
+            return True
+        if step not in report.stopped_early:
+            report.stopped_early.append(step)
+            logger.warning("sweep.budget_exhausted", extra={"step": step, "secondsLeft": round(self._budget.left(), 1)})
+        return False
 
     def _due(self, kind: DueKind, before: float) -> Iterator[TransactionRecord]:
         """The rows due for ``kind`` by ``before``, earliest first, page by page (the store re-reads each row)."""
@@ -158,6 +184,8 @@ class Sweeper:
                 continue  # a quick re-check from the queue is due: not silent yet
             if report.checked >= self.settings.batch_size:
                 return  # the rest waits for the next sweep (the vendor's QPS is shared with live traffic)
+            if not self._time_for("recheck", report, reserve=self._recheck_reserve):
+                return  # the rest of the pass's time is steps 2-4's
             report.checked += 1
             # No quick re-check: the sweeper reschedules below. The fetch's log lines name the row they are about.
             with log_context(merchant_biz_id=row.merchant_biz_id):
@@ -223,7 +251,7 @@ class Sweeper:
             if not (renotify or delete):
                 self.store.set_outbox_due(row.merchant_biz_id, row.status, None)  # owes nothing: settled
                 continue
-            if worked >= self.settings.batch_size:
+            if worked >= self.settings.batch_size or not self._time_for("outbox", report):
                 return
             worked += 1
             notified = renotify and self.fetcher.enqueue_notification(
@@ -252,6 +280,8 @@ class Sweeper:
                     return  # the next pass reads them again: each reason to wait ends (step 1, step 2, time)
                 stepped_over += 1
                 continue
+            if not self._time_for("retention", report):
+                return
             delete_kept_result(self.store, self.objects, row.merchant_biz_id)
             report.expired += 1
             if report.expired >= batch:
@@ -277,4 +307,6 @@ class Sweeper:
         return (row.finalized_at or row.updated_at) <= now - SETTLED_KEEP_SECONDS
 
     def _expire_rate_counters(self, report: SweepReport) -> None:
+        if not self._time_for("rateCounters", report):
+            return
         self.store.expire_rate_counters(self.clock(), 20 * self.settings.batch_size)

@@ -496,3 +496,66 @@ def test_a_retention_pass_reads_rows_in_proportion_to_its_batch_not_the_table(tm
     # The rows it stepped over (a batch, plus the one that stopped it), each read twice (index row, data row),
     # and at most one page it did not finish.
     assert rows_read <= 2 * (batch + 1) + 2 * batch, rows_read
+
+
+# -- the pass's time budget ---------------------------------------------------------------------------------------
+
+
+def _outage(stack: Stack, budget_clock: Any, rows: int) -> tuple[FakeCloudAuth, str, str]:
+    """``rows`` silent PENDING rows whose every CheckResult takes the vendor's whole deadline and fails; a final row
+    whose announcement was never enqueued (the outbox's); a settled row past a 30-day retention."""
+    from shared.cloudauth import ServerError
+
+    for _ in range(rows):
+        stack.pending(created_at=T0 - 1000)
+    client = FakeCloudAuth(ServerError("down"))
+    client.before_check = lambda: budget_clock.advance(client.settings.call_deadline)
+    unannounced = stack.pending(created_at=T0 - 2000)
+    stack.store.finalize(unannounced.merchant_biz_id, status="PASSED", passed="Y", sub_code="200", result_key=None,
+                         identity_masked=None, result_version=1, now=T0 - 1000)  # fmt: skip
+    old = stack.pending(created_at=T0 - 40 * 86400)
+    stack.store.finalize(old.merchant_biz_id, status="PASSED", passed="Y", sub_code="200", result_key=None,
+                         identity_masked=None, result_version=1, now=T0 - 39 * 86400)  # fmt: skip
+    stack.store.mark_notification_enqueued(old.merchant_biz_id, "PASSED")
+    return client, unannounced.merchant_biz_id, old.merchant_biz_id
+
+
+def test_an_outage_where_every_check_takes_its_deadline_leaves_time_for_the_outbox_and_retention(
+    stack: Stack,
+) -> None:
+    from shared.fc.budget import InvocationBudget
+    from shared.sweeper import RECHECK_RESERVE_SHARE
+    from tests.fakes import FakeClock
+
+    budget_clock = FakeClock(0.0)
+    client, unannounced, old = _outage(stack, budget_clock, rows=30)
+    budget = InvocationBudget(240.0, clock=budget_clock)
+    report = stack.sweeper(stack.fetcher(client), retention_days=30).sweep(budget)
+    deadline = client.settings.call_deadline
+    # rows are started while more than the reserve is left: at 0, 25, ... s until less than half is left
+    assert report.checked == int(240.0 * (1 - RECHECK_RESERVE_SHARE) // deadline) + 1 == 5
+    assert report.stopped_early == ["recheck"]
+    assert report.renotified == 1 and report.expired == 1
+    assert peek(stack.notify) == [{"merchantBizId": unannounced, "attempt": 0}]
+    assert stack.store.get(old) is None
+
+
+def test_without_a_budget_the_sweep_checks_its_whole_batch(stack: Stack) -> None:
+    from tests.fakes import FakeClock
+
+    client, _, _ = _outage(stack, FakeClock(0.0), rows=30)
+    report = stack.sweeper(stack.fetcher(client), retention_days=30).sweep()
+    assert report.checked == 30 and report.stopped_early == [] and report.as_dict()["stoppedEarly"] == []
+
+
+def test_a_spent_budget_starts_no_step_s_work_and_leaves_it_for_the_next_pass(stack: Stack) -> None:
+    from shared.fc.budget import InvocationBudget
+    from tests.fakes import FakeClock
+
+    budget_clock = FakeClock(0.0)
+    client, unannounced, old = _outage(stack, budget_clock, rows=3)
+    sweeper = stack.sweeper(stack.fetcher(client), retention_days=30)
+    report = sweeper.sweep(InvocationBudget(0.0, clock=budget_clock))
+    assert report.stopped_early == ["recheck", "outbox", "retention", "rateCounters"]
+    assert (report.checked, report.renotified, report.expired) == (0, 0, 0) and client.check_calls == []
+    assert sweeper.sweep().renotified == 1 and stack.store.get(old) is None  # the next pass does it

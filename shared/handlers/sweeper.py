@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from shared.fc.budget import InvocationBudget
 from shared.log import get_logger, log_context
 from shared.sweeper import Sweeper
 from shared.wiring import build_sweeper
@@ -21,6 +22,8 @@ class SweeperApp:
         return cls(build_sweeper(env))
 
     def handle(self, event: Any, context: Any) -> dict[str, Any]:
-        """The timer event's content does not matter: every run sweeps whatever is due."""
+        """The timer event's content does not matter: every run sweeps whatever is due, within the function's
+        timeout (``context``)."""
+        budget = InvocationBudget.from_context(context)
         with log_context(request_id=getattr(context, "request_id", None)):
-            return self.sweeper.sweep().as_dict()
+            return self.sweeper.sweep(budget).as_dict()
