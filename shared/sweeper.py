@@ -33,7 +33,8 @@ vendor's QPS is shared with live traffic). A pass also has the invocation's time
 InvocationBudget`, from the function's timeout): step 1 starts no further row once less than
 ``RECHECK_RESERVE_SHARE`` of the budget is left — the rest is kept for steps 2-4, so an outage in which every
 CheckResult takes its whole deadline cannot starve the outbox and retention — and each later step starts no further
-row once the budget is spent. What is left waits for the next pass; the report says which steps stopped early. Every step is conditional or idempotent, so sweeps may overlap each
+row once the budget is spent. What is left waits for the next pass; the report says which steps stopped early.
+Every step is conditional or idempotent, so sweeps may overlap each
 other and the callback path; a row the index still lists but that moved on is skipped by the store.
 """
 
@@ -44,8 +45,8 @@ import time
 from collections.abc import Callable, Iterator
 
 from shared.config import Env, env_float, env_int, environ
-from shared.fetcher import FetchOutcome, ResultFetcher, delete_kept_result
 from shared.fc.budget import InvocationBudget
+from shared.fetcher import FetchOutcome, ResultFetcher, delete_kept_result
 from shared.log import get_logger, log_context
 from shared.status import TERMINAL, Status
 from shared.storage import DueKind, ObjectStore, StorageError, TransactionRecord, TransactionStore

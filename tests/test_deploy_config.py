@@ -664,11 +664,17 @@ def test_a_notify_message_s_delivery_budget_fits_the_notifier_timeout_and_the_qu
 
 # ------------------------------------------------------------------------------------------------ time budgets
 #
-# A function's timeout must cover its longest path: the calls the functions' own code makes (recorded by running it
-# on the local backends, one scenario per long branch), each costed at the longest its deadline, timeouts and
-# retries allow, from the code's constants. FC ending the initializer between a billed Initialize and its stored row
-# would leave a billed verification nobody can complete or find; the other functions are redelivered, but a timeout
-# under their worst case turns a slow, working service into crashes and duplicates.
+# A function's timeout must cover its longest path up to where a budget check guarantees the rest: the calls the
+# functions' own code makes (recorded by running it on the local backends, one scenario per long branch), each
+# costed at the longest its deadline, timeouts and retries allow, from the code's constants. FC ending the
+# initializer between a billed Initialize and its stored row would leave a billed verification nobody can complete
+# or find: the initializer makes that call only when its invocation budget (shared/fc/budget.py) covers it and the
+# row (Verifications.billed_part_seconds), so its timeout need only leave room for that billed part after one
+# claim of the rate limit at its deadlines; what comes before the check is cut off by the check (503 TryAgain, the
+# slot given back), what comes after a refusal the vendor certainly did not bill (giving the slot back) may be cut
+# off by FC harmlessly (the slot stays counted, as when giving it back fails). result_fetcher and the notifier
+# check no budget: they are redelivered, but a timeout under their worst case turns a slow, working service into
+# crashes and duplicates, so theirs covers the whole path.
 
 #: The work between the calls (parsing, signing, image decoding, an SDK's import at its first call) is in no
 #: bound below: 10 % on top of the calls.
@@ -922,13 +928,56 @@ def test_the_budgeted_paths_run_the_code_s_longest_branches(longest_paths: dict[
     assert kept.count("objects.put") == max_result_objects()
     assert kept[-2:] == ["vendor.delete_verify_result", "store.mark_vendor_copy_deleted"]
     assert fetch["callback, row erased meanwhile"][-1] == "objects.delete_prefix"
-    assert fetch["callback, not finalized"][-2:] == ["store.record_check", "queue.send"]
+    assert fetch["callback, not finalized"][-2:] == ["queue.send", "store.record_check"]  # message first
     (notify,) = longest_paths["notifier"].values()
     assert notify.count("webhooks.post") == notify.count("queue.send") == max_subscribers()
     assert "objects.get" in notify
 
 
-@pytest.mark.parametrize("function", ["initializer", "result_fetcher", "notifier"])
+def rate_claim_round_seconds() -> float:
+    """One round of the rate-limit claim (a read and a conditional write) at the store's deadlines."""
+    from shared.storage.tablestore_store import RATE_ATTEMPTS
+
+    return call_seconds("store.increment_rate_counter") / RATE_ATTEMPTS
+
+
+def initializer_billed_part_seconds() -> float:
+    """What the initializer's budget check requires before the start call, with the deployment's stores."""
+    from shared.storage.tablestore_store import TablestoreTransactionStore
+    from shared.verifications import Verifications
+    from tests.fakes import FakeCloudAuth
+    from tests.test_initializer_app import _settings
+
+    service = Verifications(settings=_settings(), client=FakeCloudAuth(),  # type: ignore[arg-type]
+                            store=TablestoreTransactionStore(client=object(), table="t"))  # fmt: skip
+    return service.billed_part_seconds
+
+
+def test_the_initializer_s_budget_check_reserves_the_billed_part_of_its_longest_path(
+    longest_paths: dict[str, dict[str, list[str]]],
+) -> None:
+    billed = longest_paths["initializer"]["billed"]
+    guaranteed = billed[billed.index("vendor.initialize"):]  # what comes after the check
+    assert guaranteed == ["vendor.initialize", "store.create"]
+    assert initializer_billed_part_seconds() >= path_seconds(guaranteed)
+
+
+def test_the_initializer_s_timeout_covers_its_billed_part_after_one_rate_claim(
+    s_yaml: dict[str, Any], longest_paths: dict[str, dict[str, list[str]]]
+) -> None:
+    """Whatever the calls before the check took, the check guarantees the billed part; the timeout must cover that
+    part with margin, and leave it room after a claim whose one round took its deadlines (else a slow but working
+    store would refuse every start)."""
+    props = fc3_functions(s_yaml)["initializer"]
+    assert not BUDGET_SETTINGS & set(props["environmentVariables"]), "the budget is computed with the code's defaults"
+    billed = longest_paths["initializer"]["billed"]
+    guaranteed = path_seconds(billed[billed.index("vendor.initialize"):])
+    assert guaranteed * TIMEOUT_MARGIN <= props["timeout"], f"billed part {guaranteed:.1f} s"
+    before = rate_claim_round_seconds() + initializer_billed_part_seconds()
+    assert before <= props["timeout"] <= FC_MAX_TIMEOUT_SECONDS, f"one claim and the billed part {before:.1f} s"
+
+
+@pytest.mark.parametrize("function", ["result_fetcher", "notifier"])
 def test_a_function_s_timeout_covers_its_longest_path_with_margin(
     s_yaml: dict[str, Any], longest_paths: dict[str, dict[str, list[str]]], function: str
 ) -> None:

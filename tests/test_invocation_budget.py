@@ -16,7 +16,7 @@ from shared.fc.budget import InvocationBudget
 from shared.handlers.initializer import InitializerApp
 from shared.storage import OutOfTime, SqliteTransactionStore
 from shared.verifications import START_MARGIN_SECONDS
-from tests.fakes import T0, FakeClock, FakeCloudAuth, FAKE_SETTINGS
+from tests.fakes import FAKE_SETTINGS, T0, FakeClock, FakeCloudAuth
 from tests.test_initializer_app import META, SECRET, SUB, _settings
 
 STORE_CALL = 11.0  # the call deadline of the store stand-in below (Tablestore's default)
@@ -98,7 +98,9 @@ def _app(store: Any, client: FakeCloudAuth, clock: FakeClock, rate_limit: int = 
                           monotonic=clock)  # fmt: skip
 
 
-def test_a_timeout_that_cannot_cover_the_billed_start_and_its_row_starts_nothing(sqlite: SqliteTransactionStore) -> None:
+def test_a_timeout_that_cannot_cover_the_billed_start_and_its_row_starts_nothing(
+    sqlite: SqliteTransactionStore,
+) -> None:
     clock, client = FakeClock(0.0), FakeCloudAuth()
     status, headers, body = _post(_app(TimedStore(sqlite, clock), client, clock), BILLED_PART - 0.5)
     assert (status, body["error"]["code"], headers["retry-after"]) == (503, "TryAgain", "1")

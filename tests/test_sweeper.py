@@ -553,7 +553,7 @@ def test_a_spent_budget_starts_no_step_s_work_and_leaves_it_for_the_next_pass(st
     from tests.fakes import FakeClock
 
     budget_clock = FakeClock(0.0)
-    client, unannounced, old = _outage(stack, budget_clock, rows=3)
+    client, _, old = _outage(stack, budget_clock, rows=3)
     sweeper = stack.sweeper(stack.fetcher(client), retention_days=30)
     report = sweeper.sweep(InvocationBudget(0.0, clock=budget_clock))
     assert report.stopped_early == ["recheck", "outbox", "retention", "rateCounters"]

@@ -144,6 +144,13 @@ def function_folders(path: Path = S_YAML) -> tuple[str, ...]:
     return tuple(folder for folder, _ in _fc3_resources(load_s_yaml(path)).values())
 
 
+def function_timeouts(path: Path = S_YAML) -> dict[str, int]:
+    """Each function folder's FC timeout in seconds (``timeout`` in s.yaml): what FC's context tells the function
+    (``context.function.timeout``), which the local gateway tells the local functions too."""
+    return {folder: int(props["timeout"]) for folder, props in _fc3_resources(load_s_yaml(path)).values()
+            if isinstance(props.get("timeout"), int)}  # fmt: skip
+
+
 def deployed_functions(env: Mapping[str, str] | None = None, path: Path = S_YAML) -> dict[str, str]:
     """Deployed FC function name -> function folder (``kyc-result-fetcher`` -> ``result_fetcher``), with the
     prefix from ``env`` (``KYC_NAME_PREFIX``) or s.yaml's default."""

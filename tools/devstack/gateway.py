@@ -297,6 +297,7 @@ class Gateway:
         self.request_timeout = request_timeout
         self._functions: dict[str, _Function] = {}
         self._functions_lock = threading.Lock()
+        self._timeouts: dict[str, int] | None = None  # s.yaml's, read at the first context (_meta)
         self._gate_factories = {r.prefix: r.body_gate for r in routes if r.body_gate is not None}
         self._gates: dict[str, BodyGate | None] = {}
         self._gates_lock = threading.Lock()
@@ -387,7 +388,7 @@ class Gateway:
         with self._functions_lock:
             fn = self._functions.get(name)
             if fn is None:
-                meta = FunctionMeta(name=name, memory=self.memory)
+                meta = self._meta(name)
                 fn = _Function(meta, self.functions_dir / name / "index.py", f"{self.module_prefix}{name}")
                 self._functions[name] = fn
         with fn.lock:
@@ -427,11 +428,26 @@ class Gateway:
             raise FunctionLoadError(f"function {fn.meta.name}: module has no handler(event, context)")
         return module
 
+    def _meta(self, name: str) -> FunctionMeta:
+        """The function's metadata as FC gives it, with its s.yaml timeout (the functions' time budgets read it:
+        shared/fc/budget.py); FunctionMeta's default for a function s.yaml does not deploy."""
+        if self._timeouts is None:
+            from tools.deployment import DeploymentError, function_timeouts  # noqa: PLC0415 (dev: s.yaml read once)
+
+            try:
+                self._timeouts = function_timeouts()
+            except (DeploymentError, OSError):
+                self._timeouts = {}
+        timeout = self._timeouts.get(name)
+        if timeout is None:
+            return FunctionMeta(name=name, memory=self.memory)
+        return FunctionMeta(name=name, memory=self.memory, timeout=timeout)
+
     def context(self, function_name: str, request_id: str | None = None) -> FcContext:
         return FcContext(
             request_id=request_id or new_request_id(),
             region=self.region,
-            function=FunctionMeta(name=function_name, memory=self.memory),
+            function=self._meta(function_name),
             service=self.service,
         )
 
