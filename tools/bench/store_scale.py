@@ -64,7 +64,10 @@ RATE_LIMIT = 10
 
 
 class _Vendor:
-    """The three vendor calls, answered at once: started, passed (no images), deleted. Nothing of ours is read."""
+    """The three vendor calls, answered at once: started, passed (no images), deleted. Nothing of ours is read.
+    ``settings``: the client's call deadline, which the initializer's time budget reads (unbounded here)."""
+
+    settings = SimpleNamespace(call_deadline=0.0)
 
     def initialize(self, request: Any) -> Any:
         return SimpleNamespace(
