@@ -928,7 +928,7 @@ def test_the_budgeted_paths_run_the_code_s_longest_branches(longest_paths: dict[
     assert kept.count("objects.put") == max_result_objects()
     assert kept[-2:] == ["vendor.delete_verify_result", "store.mark_vendor_copy_deleted"]
     assert fetch["callback, row erased meanwhile"][-1] == "objects.delete_prefix"
-    assert fetch["callback, not finalized"][-2:] == ["queue.send", "store.record_check"]  # message first
+    assert fetch["callback, not finalized"][-2:] == ["queue.send", "store.record_check"]  # the chain: message, then row
     (notify,) = longest_paths["notifier"].values()
     assert notify.count("webhooks.post") == notify.count("queue.send") == max_subscribers()
     assert "objects.get" in notify
