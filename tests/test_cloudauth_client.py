@@ -548,6 +548,30 @@ def test_a_connection_cut_off_at_the_deadline_is_closed_and_never_reused(fake: F
     assert fake.connections == 2 and client.connections_opened == 2
 
 
+# --- an answer cut off before its Content-Length -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("operation", ["check_result", "initialize"])
+def test_an_answer_cut_off_before_its_content_length_is_a_transient_transport_error(
+    fake: FakeCloudAuth, operation: str
+) -> None:
+    fake.reply(Reply(kind="truncate"))
+    client = client_for(fake, max_attempts=1)
+    with pytest.raises(TransportError) as info:
+        if operation == "initialize":
+            client.initialize(request())
+        else:
+            client.check_result("biz0001", "txn1")
+    assert info.value.transient and info.value.maybe_sent
+    assert "Content-Length" in info.value.message
+
+
+def test_a_check_result_cut_off_once_is_retried_and_succeeds(fake: FakeCloudAuth) -> None:
+    fake.reply(Reply(kind="truncate"), Reply())
+    assert client_for(fake).check_result("biz0001", "txn1")["Code"] == "Success"
+    assert len(fake.requests) == 2
+
+
 def test_from_env_builds_a_working_client(fake: FakeCloudAuth) -> None:
     client = CloudAuthClient.from_env(fake.env())
     assert client.check_result("biz0001", "txn1")["Code"] == "Success"

@@ -32,7 +32,8 @@ class Reply:
     body: Any = None  # dict/list → JSON, bytes/str → sent as is, None → the action's success body
     # respond | reset (RST after reading the request) | hang | close_after (respond, then close) | connection_close
     # (respond with "Connection: close", then close) | drip (the whole answer, status line to last body byte, one
-    # byte every ``interval`` seconds; the connection is kept alive after)
+    # byte every ``interval`` seconds; the connection is kept alive after) | truncate (Content-Length of the whole
+    # answer, half of its body, then a clean close: a load balancer's idle cut, a backend restarting)
     kind: str = "respond"
     content_type: str = "application/json;charset=utf-8"
     interval: float = 0.1
@@ -144,6 +145,14 @@ class _Handler(BaseHTTPRequestHandler):
         data = body_out if isinstance(body_out, bytes) else body_out.encode() if isinstance(body_out, str) else (
             jsonutil.dumps(body_out)
         )
+        if reply.kind == "truncate":
+            head = (f"HTTP/1.1 {reply.status} {self.responses[reply.status][0]}\r\n"
+                    f"Content-Type: {reply.content_type}\r\nContent-Length: {len(data)}\r\n\r\n")  # fmt: skip
+            self.wfile.write(head.encode() + data[: len(data) // 2])
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            self.close_connection = True
+            return
         if reply.kind == "drip":
             head = (f"HTTP/1.1 {reply.status} {self.responses[reply.status][0]}\r\n"
                     f"Content-Type: {reply.content_type}\r\nContent-Length: {len(data)}\r\n\r\n")  # fmt: skip

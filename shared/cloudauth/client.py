@@ -307,6 +307,11 @@ class CloudAuthClient:
         if len(data) > MAX_RESPONSE_BYTES:
             close_exchange(conn, response)
             raise MalformedResponse("response body is too large", status=response.status)
+        if response.length:  # what Content-Length still promised: read(amt) returns a short body at EOF, no error
+            close_exchange(conn, response)
+            raise TransportError(
+                "connection cut off before the end of the response (shorter than its Content-Length)", maybe_sent=True
+            )
         self._pool.finish(conn, response)
         return response.status, data
 
