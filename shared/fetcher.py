@@ -161,6 +161,10 @@ class ResultFetcher:
         ``recheck=False``: never queue a re-check (the sweeper reschedules what it fetched itself)."""
         record = self.store.get(merchant_biz_id)
         if record is None:
+            if attempt is not None:
+                # A re-check of a row that is gone (erased, expired): a fetch that raced its deletion may have left
+                # objects it could not delete itself (``_discard_written``); deleting an empty prefix costs a list.
+                self.objects.delete_prefix(result_prefix(merchant_biz_id))
             return FetchOutcome("unknown")
         if record.is_final:  # a verdict; an ABANDONED row is fetched: a late real result replaces it
             return FetchOutcome("already_final", status=record.status.value)
@@ -257,8 +261,8 @@ class ResultFetcher:
         if not won:
             if self.store.get(mbid) is None:
                 # The row went while we fetched (an erasure, or retention): what was just written goes with it.
-                self.objects.delete_prefix(result_prefix(mbid))
                 logger.info("fetch.row_gone")
+                self._discard_written(mbid)
                 return FetchOutcome("unknown")
             logger.info("fetch.already_final")
             return FetchOutcome("already_final", status=result.status.value)
@@ -300,6 +304,22 @@ class ResultFetcher:
             logger.warning("fetch.vendor_copy_not_deleted", extra={"errorCode": getattr(exc, "code", None)})
             return False
         return True
+
+    def _discard_written(self, merchant_biz_id: str) -> None:
+        """Delete the objects this fetch wrote for a row that is gone. When the deletion fails, a re-check message
+        is queued instead: :meth:`fetch` deletes the prefix of a re-check whose row is gone (nothing else leads to
+        these objects any more: retention and erasure walk rows). Raises :class:`RecheckNotScheduled` when neither
+        works, so the trigger is retried."""
+        try:
+            self.objects.delete_prefix(result_prefix(merchant_biz_id))
+            return
+        except StorageError as exc:
+            logger.error("fetch.orphans_not_deleted", extra={"errorCode": exc.code})
+        delay = int(self.settings.recheck_schedule[0]) if self.settings.recheck_schedule else 0
+        try:
+            self.recheck_queue.send(RecheckMessage(merchant_biz_id, 1).to_body(), delay_seconds=delay)
+        except StorageError as exc:
+            raise RecheckNotScheduled(exc.code) from exc
 
     def _schedule_recheck(
         self, record: TransactionRecord, attempt: int | None, *, error: str | None, pending: bool,

@@ -355,7 +355,7 @@ class _FetchAfterFirstDeletion:
         return getattr(self._inner, attr)
 
     def delete_prefix(self, prefix: str) -> int:
-        deleted = self._inner.delete_prefix(prefix)
+        deleted: int = self._inner.delete_prefix(prefix)
         self.deletions += 1
         if self.deletions == 1:
             self._fetch()
@@ -371,3 +371,54 @@ def test_deleting_a_kept_result_removes_what_a_fetch_finalized_between_its_steps
 
     assert stack.store.get(record.merchant_biz_id) is None
     assert stack.objects.list(result_prefix(record.merchant_biz_id)) == []
+
+
+class _DeletionFailsOnce:
+    """An object store whose first ``delete_prefix`` fails as OSS does when it is unavailable."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner, self.failed = inner, False
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._inner, attr)
+
+    def delete_prefix(self, prefix: str) -> int:
+        if not self.failed:
+            self.failed = True
+            raise StorageError("oss DeleteObject 503", transient=True, code="ServiceUnavailable")
+        return int(self._inner.delete_prefix(prefix))
+
+
+def _erased_while_fetching(stack: Stack, *, chain_started: bool) -> tuple[str, FakeCloudAuth]:
+    record = stack.pending()
+    if chain_started:  # a re-check chain runs already: a callback then queues no re-check of its own
+        now = stack.clock()
+        assert stack.store.record_check(record.merchant_biz_id, now=now, next_check_at=None, recheck_attempt=3)
+    client = FakeCloudAuth(check_result_body("Y"))
+    client.before_check = lambda: delete_kept_result(stack.store, stack.objects, record.merchant_biz_id)
+    return record.merchant_biz_id, client
+
+
+@pytest.mark.parametrize("chain_started", [False, True])
+def test_objects_a_fetch_could_not_delete_after_an_erasure_are_deleted_by_its_re_check(
+    stack: Stack, chain_started: bool
+) -> None:
+    mbid, client = _erased_while_fetching(stack, chain_started=chain_started)
+    stack.fetcher(client, objects=_DeletionFailsOnce(stack.objects)).fetch(mbid)
+    assert stack.objects.list(result_prefix(mbid)) != []  # left behind for now
+
+    for body in peek(stack.recheck):
+        message = RecheckMessage.from_body(body)
+        assert message is not None
+        stack.fetcher(client).fetch(message.merchant_biz_id, attempt=message.attempt)
+
+    assert stack.objects.list(result_prefix(mbid)) == []
+
+
+def test_a_fetch_that_can_neither_delete_its_objects_nor_queue_their_deletion_asks_for_its_trigger_again(
+    stack: Stack,
+) -> None:
+    mbid, client = _erased_while_fetching(stack, chain_started=True)
+    fetcher = stack.fetcher(client, objects=_DeletionFailsOnce(stack.objects), recheck=_BrokenQueue())
+    with pytest.raises(RecheckNotScheduled):
+        fetcher.fetch(mbid)
