@@ -103,18 +103,43 @@ def result_key(merchant_biz_id: str) -> str:
     return f"{result_prefix(merchant_biz_id)}result.json"
 
 
-def delete_kept_result(store: TransactionStore, objects: ObjectStore, merchant_biz_id: str) -> int:
-    """Delete what is kept of one verification (erasure, retention): its objects, its row, then its objects again.
-    Returns the number of objects deleted. Safe to repeat after a crash at any step.
+def delete_kept_result(
+    store: TransactionStore, objects: ObjectStore, merchant_biz_id: str, *, as_read: TransactionRecord | None = None
+) -> int | None:
+    """Delete what is kept of one verification: its objects and its row. Returns the number of objects deleted;
+    None when ``as_read`` is given and the row has moved on since (nothing deleted). Safe to repeat after a crash at
+    any step.
 
-    Objects first: a crash then leaves a row that still leads to them, so running this again finishes the job.
-    Again after the row: a fetch that read the row before it went may have written the result in between and
-    finalized the row; once the row is gone, a fetch that finalizes nothing removes what it wrote itself
-    (:meth:`ResultFetcher._keep`)."""
+    Erasure (no ``as_read``): objects, the row, then objects again. Objects first: a crash then leaves a row that
+    still leads to them, so running this again finishes the job. Again after the row: a fetch that read the row
+    before it went may have written the result in between; once the row is gone, a fetch that finalizes nothing
+    removes what it wrote itself (:meth:`ResultFetcher._keep`).
+
+    Retention (``as_read``: the row it decided on): the row goes only if it is still as read
+    (:meth:`TransactionStore.delete_unchanged`), and the order depends on whether a fetch can still change it:
+
+    * a verdict (PASSED/FAILED) never changes, so its objects are its own: objects, the row (conditionally), then
+      objects again, as for an erasure, and for the same reasons;
+    * an ABANDONED row is replaced by a late verdict, whose fetch writes the verdict's objects before it finalizes
+      the row. Deleting objects first could delete that verdict's result just before it wins the row, so the row
+      goes first (conditionally: a failed condition leaves the row and the late verdict's objects alone), then the
+      objects. An ABANDONED row owns no objects: all a crash between the two can leave is what a fetch wrote and
+      has not finalized, which that fetch deletes when its finalize finds the row gone (``_discard_written``, or
+      its re-check), and whatever a failed fetch left earlier is deleted by the objects step here."""
     prefix = result_prefix(merchant_biz_id)
-    deleted = objects.delete_prefix(prefix)
-    store.delete(merchant_biz_id)
-    return deleted + objects.delete_prefix(prefix)
+    if as_read is None:
+        deleted = objects.delete_prefix(prefix)
+        store.delete(merchant_biz_id)
+        return deleted + objects.delete_prefix(prefix)
+    status, updated_at = as_read.status.value, as_read.updated_at
+    if as_read.status.is_verdict:
+        deleted = objects.delete_prefix(prefix)
+        if not store.delete_unchanged(merchant_biz_id, status=status, updated_at=updated_at):
+            return None
+        return deleted + objects.delete_prefix(prefix)
+    if not store.delete_unchanged(merchant_biz_id, status=status, updated_at=updated_at):
+        return None
+    return objects.delete_prefix(prefix)
 
 
 _EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "image/webp": "webp", "image/bmp": "bmp"}

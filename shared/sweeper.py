@@ -24,7 +24,12 @@ Each pass:
    whose notification is not confirmed enqueued (step 2), one settled within the last ``SETTLED_KEEP_SECONDS`` (its
    webhook's first deliveries read it). Each of those ends, so stepped-over rows
    delay the deletion of later ones for a while, never for good; a pass steps over at most ``KYC_SWEEP_BATCH``
-   rows, so it reads at most twice the batch (plus a page) whatever the table holds;
+   rows, so it reads at most twice the batch (plus a page) whatever the table holds. The decision is taken on the
+   row as the page read it, so the row is deleted only if it is still that row (status, ``updated_at``, the
+   notification confirmed: :meth:`~shared.storage.TransactionStore.delete_unchanged`): a late verdict that
+   replaced an ABANDONED row meanwhile keeps it, and its objects, for its own announcement. The order of the row
+   and object deletions (objects first for a verdict, the row first for an ABANDONED row a fetch may still
+   finalize) is :func:`~shared.fetcher.delete_kept_result`'s;
 4. rate-limit counters of past windows are deleted where the backend does not expire them itself (SQLite;
    Tablestore's rate table has a TTL).
 
@@ -267,7 +272,9 @@ class Sweeper:
 
     def _expire(self, report: SweepReport) -> None:
         """Delete up to a batch of rows past retention, oldest first, stepping over at most a batch of rows that
-        may not go yet (see the module's step 3): the pass pages on past them with the store's cursor."""
+        may not go yet (see the module's step 3): the pass pages on past them with the store's cursor. Each row goes
+        only if it is still as read when :meth:`_may_expire` decided (a row that moved on is left, and not counted);
+        the order of its deletions is :func:`~shared.fetcher.delete_kept_result`'s."""
         days = self.settings.retention_days
         if days <= 0:
             return
@@ -283,7 +290,9 @@ class Sweeper:
                 continue
             if not self._time_for("retention", report):
                 return
-            delete_kept_result(self.store, self.objects, row.merchant_biz_id)
+            if delete_kept_result(self.store, self.objects, row.merchant_biz_id, as_read=row) is None:
+                stepped_over += 1  # it moved on since the page read it (a late verdict): a later pass decides
+                continue
             report.expired += 1
             if report.expired >= batch:
                 return  # the rest waits for the next sweep

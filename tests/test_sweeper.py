@@ -467,6 +467,81 @@ def test_retention_keeps_a_row_that_still_owes_its_announcement(stack: Stack) ->
     assert stack.store.get(record.merchant_biz_id) is not None
 
 
+# -- retention racing a late verdict ------------------------------------------------------------------------------
+
+
+class _Wrapping:
+    """A store or object store passed through, but for the call a test intercepts."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._inner, attr)
+
+
+def _abandoned_and_announced_long_ago(stack: Stack) -> str:
+    """A row created two days ago, abandoned (and announced) two hours ago: past a one-day retention."""
+    stack.clock.advance(2 * DAY)
+    mbid = stack.pending(created_at=T0, updated_at=T0).merchant_biz_id
+    assert stack.store.mark_abandoned(mbid, now=stack.clock() - 7200)
+    stack.store.mark_notification_enqueued(mbid, "ABANDONED")
+    return mbid
+
+
+def test_retention_keeps_a_row_a_late_verdict_settled_after_retention_read_it(stack: Stack) -> None:
+    mbid = _abandoned_and_announced_long_ago(stack)
+    late = stack.fetcher(FakeCloudAuth(check_result_body("Y")))
+
+    class VerdictAfterThePageIsRead(_Wrapping):
+        def list_created(self, **kwargs: Any) -> Any:
+            page = self._inner.list_created(**kwargs)
+            late.fetch(mbid)  # the vendor's verdict arrives while retention works through the page
+            return page
+
+    store = VerdictAfterThePageIsRead(stack.store)
+    report = stack.sweeper(stack.fetcher(FakeCloudAuth(), store=store), retention_days=1).sweep()
+
+    row = stack.store.get(mbid)
+    assert report.expired == 0
+    assert row is not None and row.status == "PASSED"  # kept for its own announcement, which is queued
+    assert stack.objects.exists(result_key(mbid))
+    assert peek(stack.notify) == [{"merchantBizId": mbid, "attempt": 0}]
+
+
+def test_retention_never_leaves_a_late_verdict_settled_during_its_deletions_without_the_result(stack: Stack) -> None:
+    mbid = _abandoned_and_announced_long_ago(stack)
+    verdict: dict[str, Any] = {}
+    won: list[bool] = []
+
+    def settle() -> None:
+        if not won:
+            won.append(stack.store.finalize(mbid, **verdict))
+
+    class SettlingAfterTheFirstObjectDeletion(_Wrapping):
+        def delete_prefix(self, prefix: str) -> int:
+            deleted = int(self._inner.delete_prefix(prefix))
+            settle()  # the late verdict's finalize lands right after retention's first object deletion
+            return deleted
+
+    class RetentionWhileSettling(_Wrapping):
+        def finalize(self, merchant_biz_id: str, **kwargs: Any) -> bool:
+            verdict.update(kwargs)  # the verdict's objects are written; retention runs as the row is settled
+            retention = stack.fetcher(FakeCloudAuth(), objects=SettlingAfterTheFirstObjectDeletion(stack.objects))
+            stack.sweeper(retention, retention_days=1).sweep()
+            settle()
+            return won[0]
+
+    late = stack.fetcher(FakeCloudAuth(check_result_body("Y")), store=RetentionWhileSettling(stack.store))
+    outcome = late.fetch(mbid)
+
+    # The abandoned row went first, so the verdict could not settle it and its fetch removed what it wrote:
+    # neither a verdict whose result retention deleted, nor objects without a row.
+    row = stack.store.get(mbid)
+    assert (outcome.kind, row) == ("unknown", None), row
+    assert stack.objects.list(f"results/{mbid}/") == []
+
+
 class _BrokenNotifyQueue:
     def send(self, body: bytes, *, delay_seconds: int = 0) -> str:
         raise StorageError("queue down", transient=True, code="QueueDown")

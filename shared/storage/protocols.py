@@ -180,6 +180,13 @@ class TransactionStore(Protocol):
         """Remove the row; deleting a missing row is not an error."""
         ...
 
+    def delete_unchanged(self, merchant_biz_id: str, *, status: str, updated_at: float) -> bool:
+        """Remove the row only while it is as its caller read it: still of ``status``, still updated last at
+        ``updated_at`` (every change of status writes it: ``finalize``, ``mark_abandoned``) and its notification
+        confirmed enqueued — what retention decides on. True when this call removed it; False, nothing removed, when
+        the row moved on (a late verdict replaced ABANDONED) or is missing. One conditional write."""
+        ...
+
 
 @runtime_checkable
 class ObjectStore(Protocol):

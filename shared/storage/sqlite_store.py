@@ -134,6 +134,8 @@ STATEMENTS: Final[dict[str, str]] = {
     "count_created": "SELECT status, COUNT(*) FROM transactions WHERE created_at >= ? AND created_at < ?"
     " GROUP BY status",
     "delete": "DELETE FROM transactions WHERE merchant_biz_id = ?",
+    "delete_unchanged": "DELETE FROM transactions WHERE merchant_biz_id = ? AND status = ? AND updated_at = ?"
+    " AND notification_enqueued = 1",
     "rate_increment": "INSERT INTO rate_counters (rate_key, count, expires_at) VALUES (?, 1, ?)"
     " ON CONFLICT (rate_key) DO UPDATE SET count = count + 1 WHERE count < ?",
     "rate_decrement": "UPDATE rate_counters SET count = count - 1 WHERE rate_key = ? AND count > 0",
@@ -331,6 +333,12 @@ class SqliteTransactionStore:
 
     def delete(self, merchant_biz_id: str) -> None:
         self._db.execute(STATEMENTS["delete"], (merchant_biz_id,))
+
+    def delete_unchanged(self, merchant_biz_id: str, *, status: str, updated_at: float) -> bool:
+        cur = self._db.execute(
+            STATEMENTS["delete_unchanged"], (merchant_biz_id, Status(status).value, float(updated_at))
+        )
+        return cur.rowcount == 1
 
 
 def _position(cursor: str) -> tuple[float, str]:

@@ -488,6 +488,19 @@ class TablestoreTransactionStore:
         row = ots.Row(self._pk(merchant_biz_id))
         self._call("DeleteRow", "delete_row", self._table, row, ots.Condition(ots.RowExistenceExpectation.IGNORE))
 
+    def delete_unchanged(self, merchant_biz_id: str, *, status: str, updated_at: float) -> bool:
+        row = self._ots.Row(self._pk(merchant_biz_id))
+        unchanged = self._all(
+            self._eq(STATUS, Status(status).value),
+            self._eq("updated_at", float(updated_at)),
+            self._eq("notification_enqueued", True),
+        )
+        try:
+            self._call("DeleteRow", "delete_row", self._table, row, self._expect_exist(unchanged))
+        except _ConditionFailed:
+            return False
+        return True
+
     # --- TransactionStore: queries --------------------------------------------------------------------------
 
     def _index_keys(

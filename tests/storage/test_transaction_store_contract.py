@@ -501,3 +501,50 @@ def test_delete_removes_row_and_is_idempotent(store: TransactionStore) -> None:
     store.delete(record.merchant_biz_id)
     store.delete(record.merchant_biz_id)
     assert store.get(record.merchant_biz_id) is None
+
+
+def test_delete_unchanged_removes_an_announced_row_still_as_read(store: TransactionStore) -> None:
+    record = make_record()
+    store.create(record)
+    assert store.mark_abandoned(record.merchant_biz_id, now=1500.0)
+    store.mark_notification_enqueued(record.merchant_biz_id, "ABANDONED")
+    read = store.get(record.merchant_biz_id)
+    assert read is not None
+    assert store.delete_unchanged(record.merchant_biz_id, status="ABANDONED", updated_at=read.updated_at) is True
+    assert store.get(record.merchant_biz_id) is None
+
+
+def test_delete_unchanged_keeps_a_row_a_late_verdict_replaced_since_it_was_read(store: TransactionStore) -> None:
+    record = make_record()
+    store.create(record)
+    store.mark_abandoned(record.merchant_biz_id, now=1500.0)
+    store.mark_notification_enqueued(record.merchant_biz_id, "ABANDONED")
+    read = store.get(record.merchant_biz_id)
+    assert read is not None
+    store.finalize(record.merchant_biz_id, **FINAL)
+    store.mark_notification_enqueued(record.merchant_biz_id, "PASSED")
+    assert store.delete_unchanged(record.merchant_biz_id, status="ABANDONED", updated_at=read.updated_at) is False
+    got = store.get(record.merchant_biz_id)
+    assert got is not None and got.status == "PASSED"
+
+
+def test_delete_unchanged_keeps_a_row_of_the_same_status_updated_since_it_was_read(store: TransactionStore) -> None:
+    record = make_record()
+    store.create(record)
+    store.finalize(record.merchant_biz_id, **FINAL)
+    store.mark_notification_enqueued(record.merchant_biz_id, "PASSED")
+    stale = FINAL["now"] - 1.0
+    assert store.delete_unchanged(record.merchant_biz_id, status="PASSED", updated_at=stale) is False
+    assert store.get(record.merchant_biz_id) is not None
+
+
+def test_delete_unchanged_keeps_a_row_whose_notification_is_not_confirmed(store: TransactionStore) -> None:
+    record = make_record()
+    store.create(record)
+    store.finalize(record.merchant_biz_id, **FINAL)
+    assert store.delete_unchanged(record.merchant_biz_id, status="PASSED", updated_at=FINAL["now"]) is False
+    assert store.get(record.merchant_biz_id) is not None
+
+
+def test_delete_unchanged_of_a_missing_row_deletes_nothing(store: TransactionStore) -> None:
+    assert store.delete_unchanged("missing00000000000000000000000000"[:32], status="PASSED", updated_at=1.0) is False
