@@ -218,6 +218,17 @@ def close_exchange(conn: http.client.HTTPConnection, response: http.client.HTTPR
     conn.close()
 
 
+def read_at_most(response: http.client.HTTPResponse, max_bytes: int) -> bytes:
+    """The body of ``response``, up to ``max_bytes + 1`` bytes (one more than allowed tells the caller it is too
+    large). A body cut off before its ``Content-Length`` (the peer closed mid-body: a load balancer's idle cut, a
+    restart) raises ``http.client.IncompleteRead``, as a plain ``read()`` would: ``read(amt)`` returns it short, with
+    no error, and the cut would pass for a whole (and then malformed) answer."""
+    data = response.read(max_bytes + 1)
+    if response.length and len(data) <= max_bytes:
+        raise http.client.IncompleteRead(data, response.length)
+    return data
+
+
 class DeadlineHTTPConnection(http.client.HTTPConnection):
     """An ``http.client`` connection whose every blocking step waits at most for what is left of ``deadline``, and
     at most ``connect_timeout`` for the lookup, each connect and the TLS handshake, ``read_timeout`` for each send

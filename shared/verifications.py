@@ -334,6 +334,8 @@ class Verifications:
         product, fields = self.start_request(body, owner)
         merchant_biz_id: str = fields["merchant_biz_id"]
         billed_part = self.billed_part_seconds
+        if budget.total < billed_part:  # no invocation could ever start one: a setting, not a slow moment
+            logger.error("initialize.timeout_too_short", extra={"functionTimeout": budget.total, "needs": billed_part})
         if not budget.has(billed_part):
             raise self._out_of_time()
         rate_round = 2 * self.store_call_seconds  # a retried claim: a read and a conditional write

@@ -107,6 +107,17 @@ def test_a_timeout_that_cannot_cover_the_billed_start_and_its_row_starts_nothing
     assert client.initialize_calls == []
 
 
+def test_a_function_timeout_that_could_never_cover_a_start_is_logged_as_an_error(
+    sqlite: SqliteTransactionStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clock, client = FakeClock(0.0), FakeCloudAuth()
+    app = _app(TimedStore(sqlite, clock), client, clock)
+    assert _post(app, BILLED_PART - 0.5)[0] == 503
+    assert "initialize.timeout_too_short" in capsys.readouterr().out
+    assert _post(app, 30.0 + BILLED_PART)[0] == 201  # a slow moment of a timeout that can cover it: no such error
+    assert "initialize.timeout_too_short" not in capsys.readouterr().out
+
+
 def test_a_claim_that_leaves_too_little_time_gives_the_slot_back_and_bills_nothing(
     sqlite: SqliteTransactionStore,
 ) -> None:

@@ -31,7 +31,13 @@ from email.utils import formatdate
 from typing import TYPE_CHECKING, NoReturn
 from urllib.parse import quote, urlsplit
 
-from shared.http_deadline import Deadline, DeadlineHTTPConnection, DeadlineHTTPSConnection, close_exchange
+from shared.http_deadline import (
+    Deadline,
+    DeadlineHTTPConnection,
+    DeadlineHTTPSConnection,
+    close_exchange,
+    read_at_most,
+)
 from shared.signing import Credentials
 
 from .errors import ReceiptInvalid, StorageError
@@ -196,7 +202,7 @@ class MnsQueue:
         try:
             conn.request(method, resource, body=body, headers=headers)
             response = conn.getresponse()
-            data = response.read(max_bytes + 1)
+            data = read_at_most(response, max_bytes)  # a body cut off mid-way: IncompleteRead
         except (OSError, http.client.HTTPException) as exc:
             raise StorageError(
                 f"mns {action} transport error: {type(exc).__name__}",

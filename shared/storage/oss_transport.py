@@ -255,6 +255,8 @@ class DeadlineHttpResponse(HttpResponse):  # type: ignore[misc]  # the SDK is un
             except _SEND_ERRORS as exc:
                 raise self._failed(exc) from None
             if not chunk:
+                if self._response.length:  # read(amt) ends a body cut off before its Content-Length silently
+                    raise self._failed(http.client.IncompleteRead(b"", self._response.length))
                 break
             yield chunk
         self._is_stream_consumed = True

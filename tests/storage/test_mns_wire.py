@@ -164,3 +164,16 @@ def test_an_answer_dripped_byte_by_byte_ends_at_the_call_s_deadline_as_a_transie
     assert (caught.value.code, caught.value.transient, caught.value.maybe_sent) == ("TransportError", True, True)
     assert elapsed < 2.5, elapsed  # the deadline (1 s) with room for a loaded machine, far below the drip's ~14 s
     assert drip.completed == 0
+
+
+def test_an_answer_cut_off_before_its_content_length_is_a_transient_transport_error() -> None:
+    body = b"<?xml version='1.0' encoding='utf-8'?><Message><MessageId>m1</MessageId></Message>"
+    head = b"HTTP/1.1 201 Created\r\nContent-Type: text/xml\r\nContent-Length: %d\r\n\r\n" % len(body)
+    half = body[: len(body) // 2]
+    cut = DrippingServer(half[-1:], 0.0, prefix=head + half[:-1])  # half of the body, then the connection closes
+    try:
+        with pytest.raises(StorageError) as caught:
+            MnsQueue(cut.url.removesuffix("/hook"), QUEUE, CREDS, timeout=1.0).send(b"payload")
+    finally:
+        cut.stop()
+    assert (caught.value.code, caught.value.transient, caught.value.maybe_sent) == ("TransportError", True, True)

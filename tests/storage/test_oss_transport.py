@@ -154,6 +154,24 @@ def test_a_dropped_connection_is_an_error_the_sdk_retries_as_with_its_own_client
         assert server.keys() == ["k"]
 
 
+def test_a_streamed_body_cut_off_before_its_content_length_is_an_error_as_with_its_own_client() -> None:
+    oss = import_oss()
+    body = bytes(range(256)) * 64
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(body)
+    half = body[: len(body) // 2]
+    server = DrippingServer(half[-1:], 0.0, prefix=head + half[:-1])  # the first half, then the connection closes
+    try:
+        raised = []
+        for http_client in (oss.transport.RequestsHttpClient(), _deadline_client()):
+            response = http_client.send(oss.types.HttpRequest("GET", server.url), stream=True)
+            with pytest.raises(Exception) as info:  # each client raises its own type
+                b"".join(response.iter_bytes(block_size=4096))
+            raised.append(info.value)
+        assert type(raised[1]) is oss.exceptions.ResponseError  # what the SDK retries, as requests' errors
+    finally:
+        server.stop()
+
+
 def test_a_connection_that_cannot_be_opened_is_a_request_error_as_with_its_own_client(server: OssDouble) -> None:
     oss = import_oss()
     port = server.port
