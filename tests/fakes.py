@@ -331,6 +331,23 @@ def drain(queue: SqliteQueue, handle: Callable[[Any], object], clock: FakeClock,
     raise AssertionError("queue did not drain")
 
 
+#: The row backends a behaviour is checked on: SQLite, and the Tablestore adapter over HTTP (the real SDK against the
+#: Tablestore double's conditions and indexes).
+ROW_BACKENDS = ("sqlite", "tablestore-wire")
+
+
+@contextlib.contextmanager
+def stack_on(backend: str, tmp_path: Path) -> Iterator[Stack]:
+    """A :class:`Stack` whose rows live on ``backend`` (one of :data:`ROW_BACKENDS`), closed on exit."""
+    with contextlib.ExitStack() as resources:
+        store = resources.enter_context(tablestore_over_the_wire()) if backend == "tablestore-wire" else None
+        stack = Stack(tmp_path, store=store)
+        try:
+            yield stack
+        finally:
+            stack.close()
+
+
 @contextlib.contextmanager
 def tablestore_over_the_wire(table: str = "kyc_transactions") -> Iterator[TransactionStore]:
     """The Tablestore adapter as deployed (endpoint, instance, key: the real SDK over HTTP) against a Tablestore

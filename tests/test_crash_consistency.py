@@ -29,6 +29,7 @@ from shared.sweeper import OUTBOX_GRACE_SECONDS
 from tests.fakes import (
     JPEG,
     PNG,
+    ROW_BACKENDS,
     SUBSCRIBERS,
     FakeCloudAuth,
     RecordingSender,
@@ -37,7 +38,7 @@ from tests.fakes import (
     check_result_body,
     drain,
     peek,
-    tablestore_over_the_wire,
+    stack_on,
 )
 
 STORE_WRITES = frozenset(
@@ -108,16 +109,13 @@ class Crashing:
         return call
 
 
-@pytest.fixture(params=["sqlite", "tablestore-wire"])
+@pytest.fixture(params=ROW_BACKENDS)
 def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
     """The real local backends; ``tablestore-wire``: the rows in the Tablestore adapter over HTTP (the real SDK
     and the Tablestore double's conditions and indexes) instead of SQLite. A crash between any two effects leaves
     the row and its due (what the sweeper finds through the index) consistent."""
-    with contextlib.ExitStack() as resources:
-        store = resources.enter_context(tablestore_over_the_wire()) if request.param == "tablestore-wire" else None
-        s = Stack(tmp_path, store=store)
+    with stack_on(request.param, tmp_path) as s:
         yield s
-        s.close()
 
 
 def crashing_fetcher(stack: Stack, client: FakeCloudAuth, plan: CrashPlan) -> ResultFetcher:

@@ -8,7 +8,6 @@ two processes.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import multiprocessing
 import threading
@@ -21,19 +20,16 @@ import pytest
 
 from shared.fetcher import FetchOutcome, result_key
 from shared.handlers.result_fetcher import ResultFetcherApp
-from tests.fakes import T0, FakeCloudAuth, Stack, check_result_body, peek, tablestore_over_the_wire
+from tests.fakes import ROW_BACKENDS, T0, FakeCloudAuth, Stack, check_result_body, peek, stack_on
 
 TOKEN = "callback-token-for-the-race"
 WAIT = 30.0
 
 
-@pytest.fixture(params=["sqlite", "tablestore-wire"])
+@pytest.fixture(params=ROW_BACKENDS)
 def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
-    with contextlib.ExitStack() as resources:
-        store = resources.enter_context(tablestore_over_the_wire()) if request.param == "tablestore-wire" else None
-        s = Stack(tmp_path, store=store)
+    with stack_on(request.param, tmp_path) as s:
         yield s
-        s.close()
 
 
 def _pending(stack: Stack, **overrides: Any) -> str:

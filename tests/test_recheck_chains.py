@@ -10,7 +10,6 @@ over the wire (the real SDK against the Tablestore double).
 from __future__ import annotations
 
 import base64
-import contextlib
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,19 +21,16 @@ from shared.fetcher import RecheckNotScheduled
 from shared.handlers.result_fetcher import ResultFetcherApp
 from shared.messages import RecheckMessage
 from shared.storage import DueKind, StorageError
-from tests.fakes import FakeCloudAuth, Stack, check_result_body, drain, peek, tablestore_over_the_wire
+from tests.fakes import ROW_BACKENDS, FakeCloudAuth, Stack, check_result_body, drain, peek, stack_on
 
 PENDING = check_result_body("P")
 WAIT = 30.0
 
 
-@pytest.fixture(params=["sqlite", "tablestore-wire"])
+@pytest.fixture(params=ROW_BACKENDS)
 def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
-    with contextlib.ExitStack() as resources:
-        store = resources.enter_context(tablestore_over_the_wire()) if request.param == "tablestore-wire" else None
-        s = Stack(tmp_path, store=store)
+    with stack_on(request.param, tmp_path) as s:
         yield s
-        s.close()
 
 
 def queue_event(*messages: RecheckMessage) -> list[dict[str, Any]]:
