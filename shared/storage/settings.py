@@ -148,14 +148,17 @@ def open_object_store(settings: StorageSettings) -> ObjectStore:
     )
 
 
-def open_queue(settings: StorageSettings, name: str) -> Queue:
-    """``name`` is the logical queue: ``recheck``, ``notify`` or ``deadletter``."""
+def open_queue(settings: StorageSettings, name: str, *, beside: Queue | None = None) -> Queue:
+    """``name`` is the logical queue: ``recheck``, ``notify`` or ``deadletter``. ``beside``: a queue opened with the
+    same settings; a local queue then shares its file's connections (``SqliteQueue.sibling``)."""
     if name not in QUEUE_NAMES:
         raise ValueError("queue name must be one of recheck, notify, deadletter")
     queue_name = settings.queue_names[name]
     if settings.backend == "local":
         from .sqlite_queue import SqliteQueue  # noqa: PLC0415
 
+        if isinstance(beside, SqliteQueue):
+            return beside.sibling(queue_name)
         return SqliteQueue(os.path.join(settings.data_dir, QUEUES_FILE), queue_name)
     from .mns import MnsQueue  # noqa: PLC0415
 
@@ -179,7 +182,8 @@ class Stores:
 
     def queue(self, name: str) -> Queue:
         if name not in self._queues:
-            self._queues[name] = open_queue(self.settings, name)
+            opened = next(iter(self._queues.values()), None)
+            self._queues[name] = open_queue(self.settings, name, beside=opened)
         return self._queues[name]
 
 
