@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from ._sqlite import SqliteDatabase, schema_version
 from .errors import ReceiptInvalid
-from .protocols import ReceivedMessage, check_body_size, check_delay
+from .protocols import ReceivedMessage, check_body_size, check_delay, check_queue_name
 
 MAX_VISIBILITY_TIMEOUT = 43_200
 MAX_RECEIVE_BATCH = 16
@@ -53,9 +53,7 @@ class SqliteQueue:
         database: SqliteDatabase | None = None,
     ) -> None:
         """``database``: the file already open (see :meth:`sibling`); otherwise ``path`` is opened here."""
-        if not name or len(name) > 256:
-            raise ValueError("queue name must be 1-256 characters")
-        self.name = name
+        self.name = check_queue_name(name)
         self._clock = clock
         self._db = database if database is not None else SqliteDatabase(path, SCHEMA_VERSION, _set_up)
 
