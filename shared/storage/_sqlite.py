@@ -10,11 +10,11 @@ DDL runs only when ``PRAGMA user_version`` is not the schema's version.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 import threading
 import time
-import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -44,10 +44,12 @@ class Result:
 
 def schema_version(*ddl: str) -> int:
     """The version a database file gets once it holds the schema ``ddl`` describes (its ``PRAGMA user_version``):
-    a fingerprint of the DDL's text (CRC-32, 31 bits, never 0 — 0 is a new file's or one set up before versions).
-    Any change to the DDL changes it, so a database set up by another release is set up again (idempotently) at its
-    first open by this one; nothing to remember to bump."""
-    return (zlib.crc32("\n".join(ddl).encode()) & 0x7FFF_FFFF) or 1
+    a fingerprint of the DDL's text (31 bits of its SHA-256, never 0 — 0 is a new file's or one set up before
+    versions). Any change to the DDL changes it, so a database set up by another release is set up again
+    (idempotently) at its first open by this one; nothing to remember to bump. (``hashlib``: loaded at every start
+    anyway, unlike ``zlib``.)"""
+    digest = hashlib.sha256("\n".join(ddl).encode()).digest()
+    return (int.from_bytes(digest[:4], "big") & 0x7FFF_FFFF) or 1
 
 
 #: Brings a database from any earlier state (new, set up before versions, another release's) to the schema: run
