@@ -86,7 +86,8 @@ def build_fetcher(
 
 def build_notifier(env: Env | None = None, *, stores: Stores | None = None) -> Notifier:
     """Storage settings, then ``KYC_WEBHOOKS`` and the delivery settings, then the vendor target (see the module
-    docstring)."""
+    docstring). The queues open at their first send (a retry or a dead letter, not most messages): their settings
+    are checked here, with the rest."""
     from shared.cloudauth.settings import VendorTarget  # noqa: PLC0415
     from shared.notifications import Notifier, WebhookSettings  # noqa: PLC0415
 
@@ -98,8 +99,8 @@ def build_notifier(env: Env | None = None, *, stores: Stores | None = None) -> N
     return Notifier(
         store=stores.transactions,
         objects=stores.objects,
-        notify_queue=stores.queue("notify"),
-        deadletter_queue=stores.queue("deadletter"),
+        notify_queue=stores.queue_on_first_send("notify"),  # retries only: most starts never send
+        deadletter_queue=stores.queue_on_first_send("deadletter"),
         settings=webhooks,
     )
 

@@ -69,6 +69,13 @@ def test_aliyun_backend_initialize_imports_no_cloud_sdk(function: str, tmp_path:
     assert loaded_after_initialize(function, "aliyun", tmp_path, ALIYUN_NEVER) == set()
 
 
+def test_the_notifier_s_start_loads_no_queue_adapter_it_sends_to_only_on_a_retry_or_a_dead_letter(
+    tmp_path: Path,
+) -> None:
+    assert loaded_after_initialize("notifier", "aliyun", tmp_path, ("shared.storage.mns",)) == set()
+    assert loaded_after_initialize("notifier", "local", tmp_path, ("shared.storage.sqlite_queue",)) == set()
+
+
 @pytest.mark.parametrize("backend", ["local", "aliyun"])
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_cold_start_imports_neither_dataclasses_nor_pathlib(function: str, backend: str, tmp_path: Path) -> None:

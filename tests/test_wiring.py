@@ -12,10 +12,11 @@ from shared.cloudauth import CloudAuthSettings
 from shared.config import ConfigError
 from shared.log import scrub_text
 from shared.notifications import WebhookSettings
-from shared.storage import StorageSettings, open_stores
+from shared.storage import SqliteQueue, StorageSettings, open_stores
 from shared.verifications import FrontendSettings
 from shared.wiring import build_fetcher, build_notifier, build_sweeper, build_verifications
 from tests.fakes import FakeCloudAuth
+from tests.sqlite_trace import tracing_sqlite
 
 HOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -58,6 +59,40 @@ def test_the_sweeper_works_on_its_fetcher_s_stores(tmp_path: Path) -> None:
 def test_the_notifier_reads_its_subscribers(tmp_path: Path) -> None:
     notifier = build_notifier(_env(tmp_path, KYC_WEBHOOKS=_hooks(HOOK_SECRET, include_pii=True)))
     assert [s.include_pii for s in notifier.settings.subscribers] == [True]
+
+
+@pytest.mark.parametrize(
+    ("builder", "files"),
+    [(build_verifications, 1), (build_fetcher, 2), (build_notifier, 1), (build_sweeper, 2)],
+    ids=["initializer", "result_fetcher", "notifier", "sweeper"],
+)
+def test_a_start_on_current_local_files_opens_each_file_once_and_changes_no_schema(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, builder: Any, files: int
+) -> None:
+    """What each function's ``initialize`` asks of SQLite once the files exist (any start after the first): one
+    connection per file it opens (the queues share theirs; the notifier opens its queues at their first send), the
+    schema version read, no DDL."""
+    env = _env(tmp_path, KYC_WEBHOOKS=_hooks(HOOK_SECRET))
+    builder(env)  # the first start: sets the files up
+    with tracing_sqlite(monkeypatch) as trace:
+        builder(env)
+    assert trace.ddl() == [] and not [s for s in trace.statements if s.startswith("BEGIN")]
+    assert trace.connections == files
+    assert trace.statements == ["PRAGMA synchronous = NORMAL", "PRAGMA user_version"] * files
+
+
+def test_the_notifier_s_queues_open_at_their_first_send_and_share_one_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stores = open_stores(StorageSettings.from_env(_env(tmp_path)))
+    notifier = build_notifier(_env(tmp_path, KYC_WEBHOOKS=_hooks(HOOK_SECRET)), stores=stores)
+    with tracing_sqlite(monkeypatch) as trace:
+        notifier.notify_queue.send(b"retry")
+        notifier.deadletter_queue.send(b"dead")
+    assert trace.connections == 1  # the queues' file, opened once for both
+    notify, deadletter = stores.queue("notify"), stores.queue("deadletter")
+    assert isinstance(notify, SqliteQueue) and isinstance(deadletter, SqliteQueue)
+    assert [m.body for m in notify.peek()] == [b"retry"] and [m.body for m in deadletter.peek()] == [b"dead"]
 
 
 def test_storage_is_read_before_the_webhooks_so_its_error_is_the_one_reported(tmp_path: Path) -> None:

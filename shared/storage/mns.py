@@ -41,7 +41,14 @@ from shared.http_deadline import (
 from shared.signing import Credentials
 
 from .errors import ReceiptInvalid, StorageError
-from .protocols import ReceivedMessage, check_body_size, check_delay, decode_message_body, encode_message_body
+from .protocols import (
+    ReceivedMessage,
+    check_body_size,
+    check_delay,
+    check_queue_name,
+    decode_message_body,
+    encode_message_body,
+)
 
 if TYPE_CHECKING:
     import xml.etree.ElementTree as ET
@@ -131,8 +138,7 @@ class MnsQueue:
         parts = urlsplit(endpoint)
         if parts.scheme not in {"http", "https"} or not parts.hostname:
             raise ValueError("MNS endpoint must be an http(s) URL")
-        if not queue_name or "/" in queue_name:
-            raise ValueError("MNS queue name is invalid")
+        check_queue_name(queue_name)
         self._https = parts.scheme == "https"
         self._host = parts.hostname
         self._port = parts.port

@@ -44,6 +44,15 @@ def check_body_size(body: bytes) -> None:
         raise MessageTooLarge(encoded, MAX_MESSAGE_BYTES)
 
 
+def check_queue_name(name: str) -> str:
+    """``name`` when every backend can hold a queue of that name (1-256 characters, no ``/``: the MNS adapter puts it
+    in a request path), else ``ValueError``. Checked when the settings are read, so a bad name fails the start even
+    where the queue is opened on first use."""
+    if not name or len(name) > 256 or "/" in name:
+        raise ValueError("queue name must be 1-256 characters without '/'")
+    return name
+
+
 def check_delay(delay_seconds: int) -> int:
     """``delay_seconds`` when it is a whole number of seconds MNS accepts, else ``ValueError``."""
     if not isinstance(delay_seconds, int) or not 0 <= delay_seconds <= MAX_DELAY_SECONDS:

@@ -14,9 +14,12 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Literal
 
 from shared.config import ConfigError, Env, env_required, env_str, environ, http_url
+from shared.lazy import Lazy
 from shared.log import register_secret
 from shared.signing import Credentials
 from shared.values import field, valueclass
+
+from .protocols import check_queue_name
 
 if TYPE_CHECKING:
     from .protocols import ObjectStore, Queue, TransactionStore
@@ -56,9 +59,9 @@ class StorageSettings:
         env = environ() if env is None else env
         backend = (env_str(env, "KYC_BACKEND", "local") or "local").lower()
         queue_names = {
-            "recheck": env_str(env, "KYC_RECHECK_QUEUE", "kyc-recheck") or "kyc-recheck",
-            "notify": env_str(env, "KYC_NOTIFY_QUEUE", "kyc-notify") or "kyc-notify",
-            "deadletter": env_str(env, "KYC_DEADLETTER_QUEUE", "kyc-deadletter") or "kyc-deadletter",
+            "recheck": _queue_name(env, "KYC_RECHECK_QUEUE", "kyc-recheck"),
+            "notify": _queue_name(env, "KYC_NOTIFY_QUEUE", "kyc-notify"),
+            "deadletter": _queue_name(env, "KYC_DEADLETTER_QUEUE", "kyc-deadletter"),
         }
         if backend == "local":
             return cls(
@@ -108,6 +111,16 @@ class StorageSettings:
         return self.credentials
 
 
+def _queue_name(env: Env, variable: str, default: str) -> str:
+    """A queue's name, checked here (``check_queue_name``): a function may open its queue at the first send
+    (``Stores.queue_on_first_send``), and a bad name must still fail ``initialize``."""
+    name = env_str(env, variable, default) or default
+    try:
+        return check_queue_name(name)
+    except ValueError as exc:
+        raise ConfigError(variable, str(exc)) from None
+
+
 def _http_url(env: Env, variable: str) -> str:
     """A required endpoint, an http(s) URL with a host (:func:`shared.config.http_url`): ``OTSClient`` refuses any
     other, and it is built at the store's first call, so this check is what keeps a bad endpoint failing
@@ -148,14 +161,17 @@ def open_object_store(settings: StorageSettings) -> ObjectStore:
     )
 
 
-def open_queue(settings: StorageSettings, name: str) -> Queue:
-    """``name`` is the logical queue: ``recheck``, ``notify`` or ``deadletter``."""
+def open_queue(settings: StorageSettings, name: str, *, beside: Queue | None = None) -> Queue:
+    """``name`` is the logical queue: ``recheck``, ``notify`` or ``deadletter``. ``beside``: a queue opened with the
+    same settings; a local queue then shares its file's connections (``SqliteQueue.sibling``)."""
     if name not in QUEUE_NAMES:
         raise ValueError("queue name must be one of recheck, notify, deadletter")
     queue_name = settings.queue_names[name]
     if settings.backend == "local":
         from .sqlite_queue import SqliteQueue  # noqa: PLC0415
 
+        if isinstance(beside, SqliteQueue):
+            return beside.sibling(queue_name)
         return SqliteQueue(os.path.join(settings.data_dir, QUEUES_FILE), queue_name)
     from .mns import MnsQueue  # noqa: PLC0415
 
@@ -169,6 +185,14 @@ class Stores:
         self.settings = settings
         self._queues: dict[str, Queue] = {}
 
+    def queue_on_first_send(self, name: str) -> Queue:
+        """Queue ``name``, opened at its first ``send``: for a function that sends on a rare path only (the notifier:
+        retries and dead letters), so that its start neither imports the adapter nor opens the queue's file. Its
+        settings were checked when read (names included); an open that fails raises from that ``send``."""
+        if name not in QUEUE_NAMES:
+            raise ValueError("queue name must be one of recheck, notify, deadletter")
+        return _QueueOnFirstSend(self, name)
+
     @cached_property
     def transactions(self) -> TransactionStore:
         return open_transaction_store(self.settings)
@@ -178,11 +202,24 @@ class Stores:
         return open_object_store(self.settings)
 
     def queue(self, name: str) -> Queue:
+        """Queue ``name``, opened now (once per ``Stores``); the local queues share one file's connections."""
         if name not in self._queues:
-            self._queues[name] = open_queue(self.settings, name)
+            opened = next(iter(self._queues.values()), None)
+            self._queues[name] = open_queue(self.settings, name, beside=opened)
         return self._queues[name]
 
 
 def open_stores(settings: StorageSettings | None = None) -> Stores:
     """Every backend of ``settings`` (default: from the environment), each opened on first use."""
     return Stores(settings if settings is not None else StorageSettings.from_env())
+
+
+class _QueueOnFirstSend:
+    """A ``Queue`` that opens ``stores.queue(name)`` at its first ``send`` (once, also under concurrent first sends;
+    a failed open raises from that ``send`` and the next one tries again)."""
+
+    def __init__(self, stores: Stores, name: str) -> None:
+        self._queue = Lazy(lambda: stores.queue(name))
+
+    def send(self, body: bytes, *, delay_seconds: int = 0) -> str:
+        return self._queue.get().send(body, delay_seconds=delay_seconds)

@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import os
 import secrets
+import sqlite3
 import time
 from collections.abc import Callable
 
-from ._sqlite import SqliteDatabase
+from ._sqlite import SqliteDatabase, schema_version
 from .errors import ReceiptInvalid
-from .protocols import ReceivedMessage, check_body_size, check_delay
+from .protocols import ReceivedMessage, check_body_size, check_delay, check_queue_name
 
 MAX_VISIBILITY_TIMEOUT = 43_200
 MAX_RECEIVE_BATCH = 16
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS messages (
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS messages (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     queue TEXT NOT NULL,
     message_id TEXT NOT NULL UNIQUE,
@@ -31,18 +32,36 @@ CREATE TABLE IF NOT EXISTS messages (
     visible_at REAL NOT NULL,
     receive_count INTEGER NOT NULL DEFAULT 0,
     receipt TEXT UNIQUE
-);
-CREATE INDEX IF NOT EXISTS messages_visible ON messages (queue, visible_at, seq)
-"""
+)""",
+    "CREATE INDEX IF NOT EXISTS messages_visible ON messages (queue, visible_at, seq)",
+)
+SCHEMA_VERSION = schema_version(*_SCHEMA)
+
+
+def _set_up(conn: sqlite3.Connection) -> None:
+    for statement in _SCHEMA:
+        conn.execute(statement)
 
 
 class SqliteQueue:
-    def __init__(self, path: str | os.PathLike[str], name: str, *, clock: Callable[[], float] = time.time) -> None:
-        if not name or len(name) > 256:
-            raise ValueError("queue name must be 1-256 characters")
-        self.name = name
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        name: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        database: SqliteDatabase | None = None,
+    ) -> None:
+        """``database``: the file already open (see :meth:`sibling`); otherwise ``path`` is opened here."""
+        self.name = check_queue_name(name)
         self._clock = clock
-        self._db = SqliteDatabase(path, _SCHEMA)
+        self._db = database if database is not None else SqliteDatabase(path, SCHEMA_VERSION, _set_up)
+
+    def sibling(self, name: str) -> SqliteQueue:
+        """Queue ``name`` in this queue's file, on the same connections: one pool and one open per file, not per
+        queue (each open is a connection whose first statement opens the WAL: most of an open's cost). Closing
+        either closes the pool for both (connections are then opened per statement)."""
+        return SqliteQueue(self._db.path, name, clock=self._clock, database=self._db)
 
     def close(self) -> None:
         self._db.close()

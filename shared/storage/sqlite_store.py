@@ -5,9 +5,11 @@ Every statement it runs is in ``STATEMENTS`` and every one that reads rows is se
 ``rate_counters_expiry``); ``tests/storage/test_sqlite_query_plans.py`` checks each with ``EXPLAIN QUERY PLAN``.
 Rate-limit counters live in their own table, ``rate_counters``, and the sweeper deletes expired ones.
 
-Opening a database written before dues and counters existed migrates it once, in one transaction: the due
-columns are added and filled by ``due_on_create`` (the rule every write keeps), the old rate-limit slot rows
-(status ``RATE_SLOT``) are deleted and the old indexes replaced.
+Opening a database that is not at ``SCHEMA_VERSION`` (new, from before versions, another release's) sets it up in
+one transaction (``_set_up``, idempotent): the tables, the columns added since the first release, the indexes. One
+written before dues and counters existed is migrated then: the due columns are added and filled by
+``due_on_create`` (the rule every write keeps), the old rate-limit slot rows (status ``RATE_SLOT``) are deleted and
+the old indexes replaced. Opening one at ``SCHEMA_VERSION`` runs no DDL (``shared.storage._sqlite``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from shared import jsonutil
 from shared.status import FINALIZABLE, TERMINAL, VERDICTS, Status, verdict
 from shared.values import fields
 
-from ._sqlite import SqliteDatabase
+from ._sqlite import SqliteDatabase, schema_version
 from .due import DueKind, due_on_create
 from .errors import RecordExists
 from .protocols import Page
@@ -32,8 +34,8 @@ _JSON_INDEXES = tuple(i for i, name in enumerate(_COLUMNS) if name in _JSON_COLU
 _STATUS_INDEX = _COLUMNS.index("status")
 _INSERT_COLUMNS = (*_COLUMNS, "due_kind", "due_at")
 
-_TABLES = """
-CREATE TABLE IF NOT EXISTS transactions (
+_TABLES = (
+    """CREATE TABLE IF NOT EXISTS transactions (
     merchant_biz_id TEXT PRIMARY KEY,
     transaction_id TEXT NOT NULL,
     merchant_user_id TEXT NOT NULL,
@@ -59,13 +61,13 @@ CREATE TABLE IF NOT EXISTS transactions (
     product_code TEXT,
     face TEXT,
     recheck_attempt INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS rate_counters (
+)""",
+    """CREATE TABLE IF NOT EXISTS rate_counters (
     rate_key TEXT PRIMARY KEY,
     count INTEGER NOT NULL,
     expires_at REAL NOT NULL
+)""",
 )
-"""
 _INDEXES = (
     "DROP INDEX IF EXISTS transactions_by_user",  # replaced: the listing order breaks ties by merchant_biz_id
     "DROP INDEX IF EXISTS transactions_by_status",  # replaced by transactions_due
@@ -78,6 +80,8 @@ _INDEXES = (
 
 #: Columns added after the first release, with their declarations: a table created before them gets them when opened.
 _ADDED_COLUMNS = (("product_code", "TEXT"), ("face", "TEXT"), ("recheck_attempt", "INTEGER NOT NULL DEFAULT 0"))
+#: The ``PRAGMA user_version`` of a database that holds this schema: an open of one skips ``_set_up``.
+SCHEMA_VERSION = schema_version(*_TABLES, *(f"{name} {decl}" for name, decl in _ADDED_COLUMNS), *_INDEXES)
 
 _FINALIZABLE = ", ".join(f"'{s.value}'" for s in FINALIZABLE)
 _TERMINAL = ", ".join(f"'{s.value}'" for s in TERMINAL)
@@ -154,29 +158,7 @@ class SqliteTransactionStore:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self._db = SqliteDatabase(path, _TABLES)
-        self._migrate()
-
-    def _migrate(self) -> None:
-        # BEGIN IMMEDIATE: processes opening the file at once migrate it once
-        with self._db.transaction() as conn:
-            columns = {row["name"] for row in conn.execute("PRAGMA table_info(transactions)")}
-            for name, declaration in _ADDED_COLUMNS:  # processes opening the file at once add them once
-                if name not in columns:
-                    conn.execute(f"ALTER TABLE transactions ADD COLUMN {name} {declaration}")
-            if "due_kind" not in columns:  # a database from before dues: one-time, whole-table migration
-                conn.execute("ALTER TABLE transactions ADD COLUMN due_kind TEXT")
-                conn.execute("ALTER TABLE transactions ADD COLUMN due_at REAL")
-                conn.execute("DELETE FROM transactions WHERE status = 'RATE_SLOT'")  # now in rate_counters
-                for row in conn.execute("SELECT * FROM transactions").fetchall():
-                    due = due_on_create(_record(row))
-                    if due is not None:
-                        conn.execute(
-                            "UPDATE transactions SET due_kind = ?, due_at = ? WHERE merchant_biz_id = ?",
-                            (due[0].value, due[1], row["merchant_biz_id"]),
-                        )
-            for statement in _INDEXES:
-                conn.execute(statement)
+        self._db = SqliteDatabase(path, SCHEMA_VERSION, _set_up)
 
     def close(self) -> None:
         self._db.close()
@@ -339,6 +321,30 @@ class SqliteTransactionStore:
             STATEMENTS["delete_unchanged"], (merchant_biz_id, Status(status).value, float(updated_at))
         )
         return cur.rowcount == 1
+
+
+def _set_up(conn: sqlite3.Connection) -> None:
+    """The tables, then what an older file lacks, then the indexes: inside ``SqliteDatabase``'s ``BEGIN IMMEDIATE``
+    (processes opening the file at once set it up once), only when its version is not ``SCHEMA_VERSION``."""
+    for statement in _TABLES:
+        conn.execute(statement)
+    columns = {row["name"] for row in conn.execute("PRAGMA table_info(transactions)")}
+    for name, declaration in _ADDED_COLUMNS:
+        if name not in columns:
+            conn.execute(f"ALTER TABLE transactions ADD COLUMN {name} {declaration}")
+    if "due_kind" not in columns:  # a database from before dues: one-time, whole-table migration
+        conn.execute("ALTER TABLE transactions ADD COLUMN due_kind TEXT")
+        conn.execute("ALTER TABLE transactions ADD COLUMN due_at REAL")
+        conn.execute("DELETE FROM transactions WHERE status = 'RATE_SLOT'")  # now in rate_counters
+        for row in conn.execute("SELECT * FROM transactions").fetchall():
+            due = due_on_create(_record(row))
+            if due is not None:
+                conn.execute(
+                    "UPDATE transactions SET due_kind = ?, due_at = ? WHERE merchant_biz_id = ?",
+                    (due[0].value, due[1], row["merchant_biz_id"]),
+                )
+    for statement in _INDEXES:
+        conn.execute(statement)
 
 
 def _position(cursor: str) -> tuple[float, str]:

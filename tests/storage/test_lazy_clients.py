@@ -189,3 +189,16 @@ def test_a_bad_aliyun_endpoint_still_fails_initialize_naming_it(
     with pytest.raises(ConfigError) as info:
         APPS[function](env)
     assert info.value.variable == variable
+
+
+@pytest.mark.parametrize("function", sorted(APPS))
+@pytest.mark.parametrize("backend", ["local", "aliyun"])
+@pytest.mark.parametrize("variable", ["KYC_NOTIFY_QUEUE", "KYC_DEADLETTER_QUEUE", "KYC_RECHECK_QUEUE"])
+def test_a_bad_queue_name_fails_initialize_naming_it(
+    function: str, backend: str, variable: str, tmp_path: Path
+) -> None:
+    """Also where the queue opens at its first send (the notifier's): the name is checked with the settings."""
+    env = {**backend_env(backend, tmp_path), variable: "kyc/notify"}
+    with pytest.raises(ConfigError) as info:
+        APPS[function](env)
+    assert info.value.variable == variable
