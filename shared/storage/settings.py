@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import os
 from functools import cached_property
-from typing import TYPE_CHECKING, Literal
 
 from shared.config import ConfigError, Env, env_required, env_str, environ, http_url
 from shared.log import register_secret
 from shared.signing import Credentials
 from shared.values import field, valueclass
 
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
 if TYPE_CHECKING:
+    from typing import Literal
+
     from .protocols import ObjectStore, Queue, TransactionStore
 
-Backend = Literal["local", "aliyun"]
-QueueName = Literal["recheck", "notify", "deadletter"]
+    Backend = Literal["local", "aliyun"]
+    QueueName = Literal["recheck", "notify", "deadletter"]
+
 QUEUE_NAMES: tuple[QueueName, ...] = ("recheck", "notify", "deadletter")
 
 TRANSACTIONS_FILE = "kyc.sqlite3"
