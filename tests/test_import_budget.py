@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -175,3 +176,40 @@ def test_first_requests_of_every_function_import_no_typing(tmp_path: Path) -> No
     finally:
         capture.shutdown()
         receiver.shutdown()
+
+
+# What the two tests above cannot drive (error and admin paths, the aliyun adapters' first calls): no module of the
+# functions' code imports typing outside ``if TYPE_CHECKING:``, but the storage Protocols, which only the type checker,
+# the tests and the tools import (docs/performance.md, "No typing at run time").
+TYPING_AT_RUN_TIME_ALLOWED = {"shared/storage/protocols.py"}
+
+
+def typing_imports_at_run_time(source: str) -> list[int]:
+    """Lines of ``source`` importing typing anywhere but under ``if TYPE_CHECKING:``."""
+    found: list[int] = []
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "typing" for a in node.names):
+            found.append(node.lineno)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "typing":
+            found.append(node.lineno)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(source))
+    return found
+
+
+def test_functions_code_imports_typing_only_for_the_type_checker() -> None:
+    modules = [*(ROOT / "shared").rglob("*.py"), *(ROOT / "functions").rglob("*.py")]
+    offending = {
+        str(path.relative_to(ROOT)): lines
+        for path in modules
+        if str(path.relative_to(ROOT)) not in TYPING_AT_RUN_TIME_ALLOWED
+        and (lines := typing_imports_at_run_time(path.read_text(encoding="utf-8")))
+    }
+    assert offending == {}
