@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import base64
+import binascii
+import sys
+from unittest.mock import patch
 
+import pybase64
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared import doctypes
 from shared.results import Image, ImageDecodeError, ResultParseError, parse_check_result
+from shared.results.images import FAST_FROM
 from tests.test_results_support import (
     FAKE_BMP,
     FAKE_GIF,
@@ -132,3 +139,71 @@ def test_empty_image_strings_are_ignored() -> None:
 def test_image_repr_does_not_show_content() -> None:
     text = b64(FAKE_JPEG)
     assert text[:12] not in repr(Image("idImage", text))
+
+
+# Large images are decoded by pybase64, small texts by the standard library: both must read every text alike.
+_B64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+def _stdlib_image_bytes(text: str) -> bytes | None:
+    """What the standard library makes of an image's text after the same clean-up: URL-safe alphabet, padding
+    recomputed (None: it refuses it)."""
+    text = text.replace("-", "+").replace("_", "/").rstrip("=")
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _image_bytes(text: str) -> bytes | None:
+    try:
+        return Image("idImage", text).data
+    except ImageDecodeError:
+        return None
+
+
+@st.composite
+def _large_image_texts(draw: st.DrawFn) -> str:
+    """Valid base64 of at least ``FAST_FROM`` characters, then maybe damaged in one place."""
+    data = draw(st.binary(min_size=FAST_FROM, max_size=FAST_FROM + 64))
+    text = base64.b64encode(data).decode("ascii")
+    damage = draw(st.sampled_from(["none", "replace", "insert", "cut", "pad"]))
+    at = draw(st.integers(0, len(text) - 1))
+    char = draw(st.sampled_from([*"=!.*é\x00\x7f", "\u0661", draw(st.sampled_from(_B64_ALPHABET))]))
+    if damage == "replace":
+        text = text[:at] + char + text[at + 1:]
+    elif damage == "insert":
+        text = text[:at] + char + text[at:]
+    elif damage == "cut":
+        text = text[:at] + text[at + 1:]
+    elif damage == "pad":
+        text = text.rstrip("=") + "=" * draw(st.integers(0, 3))
+    return text
+
+
+@settings(max_examples=300, deadline=None)
+@given(_large_image_texts())
+def test_a_large_image_decodes_exactly_as_the_standard_library_decodes_it(text: str) -> None:
+    assert _image_bytes(text) == _stdlib_image_bytes(text)
+
+
+def test_a_large_image_is_decoded_by_pybase64() -> None:
+    data = bytes(range(256)) * (FAST_FROM // 256 + 1)
+    with patch("pybase64.b64decode", wraps=pybase64.b64decode) as decode:
+        assert Image("idImage", base64.b64encode(data).decode()).data == data
+    assert decode.call_count == 1
+
+
+@pytest.mark.parametrize("size", [12, FAST_FROM * 2], ids=["standard library", "pybase64"])
+def test_excess_padding_after_a_whole_image_is_ignored(size: int) -> None:
+    data = bytes(range(256)) * (size // 256 + 1)
+    data = data[: size - size % 3]
+    assert Image("idImage", base64.b64encode(data).decode() + "==").data == data
+
+
+def test_a_large_image_is_decoded_by_the_standard_library_when_pybase64_cannot_be_imported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "pybase64", None)  # import raises ImportError
+    data = bytes(range(256)) * (FAST_FROM // 256 + 1)
+    assert Image("idImage", base64.b64encode(data).decode()).data == data

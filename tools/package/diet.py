@@ -32,12 +32,17 @@ from typing import Any
 ALLOW_LIST: dict[str, str] = {
     "orjson": "shared.jsonutil imports it on the first document of 64 KiB or more (a CheckResult with images; a "
     "request body when KYC_MAX_BODY_BYTES allows one that large), which a function's scenario may never send",
+    "pybase64": "shared.results.images imports it on the first image of 4096 base64 characters or more it decodes (a "
+    "CheckResult with images: the result_fetcher's, the sweeper's re-checks), which other functions never fetch",
 }
 
 #: Distributions that shipped SDK code imports (outside ``if TYPE_CHECKING:``) but that no path of ours can reach,
 #: each with why. A shipped file importing a distribution that is neither shipped, nor here, fails the build:
 #: after an SDK upgrade adds such an import, someone decides (ship it: ALLOW_LIST; or explain it here).
 UNREACHABLE: dict[str, str] = {
+    "typing-extensions": "pybase64._typing, imported by pybase64._fallback only, when pybase64's compiled module "
+    "cannot load (the package ships the build for its platform, which the verification run loads; "
+    "shared.results.images falls back to the standard library if pybase64 cannot be imported at all)",
     "aiohttp": "the async clients only (tablestore.connection's AsyncConnectionPool, alibabacloud_oss_v2.aio); "
     "shared/storage uses the sync clients and imports tablestore without it (tablestore_store.import_tablestore)",
     "crc32c": "tablestore.encoder, for checksums of time-series rows only (PlainBuffer rows use the SDK's crc8); "
