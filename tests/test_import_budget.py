@@ -190,8 +190,8 @@ def typing_imports_at_run_time(source: str) -> list[int]:
 
     def visit(node: ast.AST) -> None:
         if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
-            for child in node.orelse:
-                visit(child)
+            for statement in node.orelse:
+                visit(statement)
             return
         if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "typing" for a in node.names):
             found.append(node.lineno)
