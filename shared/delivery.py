@@ -25,10 +25,10 @@ from urllib.parse import SplitResult
 from shared.http_deadline import Deadline, DeadlineHTTPConnection, DeadlineHTTPSConnection, lookup
 from shared.urls import UnsafeUrl, check_url, plain_http_allowed
 from shared.values import valueclass
+from shared.webhook_retries import MAX_RETRY_AFTER_SECONDS
 
 USER_AGENT = "fc-ekyc-webhooks/1"
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
-MAX_RETRY_AFTER_SECONDS = 86400.0
 
 
 @valueclass

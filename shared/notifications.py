@@ -30,18 +30,16 @@ from urllib.parse import urlsplit
 
 from shared import jsonutil
 from shared.config import (
-    MAX_QUEUE_DELAY_SECONDS,
     ConfigError,
     Env,
     env_bool,
     env_float,
-    env_schedule,
     env_str,
     environ,
     http_url,
     is_aliyun_backend,
 )
-from shared.delivery import MAX_RETRY_AFTER_SECONDS, DeliveryResult, TargetPolicy, post_webhook
+from shared.delivery import DeliveryResult, TargetPolicy, post_webhook
 from shared.disclosure import EVERYTHING, MINIMAL, Disclosure, UnknownField, identity_fields
 from shared.log import get_logger, register_secret
 from shared.messages import NotifyMessage
@@ -51,6 +49,7 @@ from shared.subcodes import sub_code_message
 from shared.timestamps import rfc3339
 from shared.urls import display_url, is_safe_url, plain_http_allowed
 from shared.values import field, valueclass
+from shared.webhook_retries import retry_delay, retry_schedule_from_env
 from shared.webhooks import InvalidWebhookSecret, WebhookSecret, signature_headers
 
 TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
@@ -72,7 +71,6 @@ MAX_PARALLEL_DELIVERIES = 16  # per message
 # runs up to its in-flight bound (tools/devstack/worker.py, Subscription.max_in_flight) in one process.
 MAX_CONCURRENT_MESSAGES = 8
 
-DEFAULT_WEBHOOK_RETRY_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
 #: Seconds one notify message may spend delivering: its rounds of deliveries (ceil(subscribers /
 #: MAX_PARALLEL_DELIVERIES), each up to KYC_WEBHOOK_TIMEOUT) must fit, leaving the function time to read the row
 #: and enqueue follow-ups before FC ends it (the notifier's timeout in s.yaml) and ending before the message is
@@ -140,7 +138,7 @@ class WebhookSettings:
                               f"once) must fit in {DELIVERY_BUDGET_SECONDS:g} s, within the notifier's timeout")
         return cls(
             subscribers=subscribers,
-            retry_schedule=env_schedule(env, "KYC_WEBHOOK_RETRY_SCHEDULE", DEFAULT_WEBHOOK_RETRY_SCHEDULE),
+            retry_schedule=retry_schedule_from_env(env),
             allow_private_targets=env_bool(env, "KYC_WEBHOOK_ALLOW_PRIVATE", False),
             require_https=require_https,
             timeout_seconds=timeout,
@@ -388,11 +386,8 @@ class Notifier:
                 )
 
     def _retry_delay(self, attempt: int, result: DeliveryResult) -> float:
-        """The schedule's step ``attempt`` (±20 % jitter), or the subscriber's ``Retry-After`` when longer (at
-        most a day); never over the queue's longest delay, which a step near it would pass with the jitter."""
-        scheduled = self.settings.retry_schedule[attempt] * (0.8 + 0.4 * self.jitter())
-        delay = max(scheduled, min(result.retry_after or 0.0, MAX_RETRY_AFTER_SECONDS))
-        return min(delay, MAX_QUEUE_DELAY_SECONDS)
+        """The schedule's step ``attempt`` (:func:`shared.webhook_retries.retry_delay`)."""
+        return retry_delay(self.settings.retry_schedule[attempt], self.jitter(), result.retry_after)
 
     def _dead_letter_body(
         self, record: TransactionRecord, subscriber: Subscriber, result: DeliveryResult, attempts: int

@@ -21,8 +21,9 @@ Each pass:
 3. retention: rows and objects created more than ``KYC_RETENTION_DAYS`` ago are deleted (when set), oldest first,
    read page by page through the creation-time index. A row that may not go yet is stepped over, and the pass
    reads on past it: one still PENDING (step 1 settles it: every row is settled before its retention ends), one
-   whose notification is not confirmed enqueued (step 2), one settled within the last ``SETTLED_KEEP_SECONDS`` (its
-   webhook's first deliveries read it). Each of those ends, so stepped-over rows
+   whose notification is not confirmed enqueued (step 2), one settled more recently than its announcement may
+   still be read (``SweepSettings.settled_hold_seconds``: the first delivery's ``SETTLED_KEEP_SECONDS``, then the
+   notifier's longest retries, :mod:`shared.webhook_retries`). Each of those ends, so stepped-over rows
    delay the deletion of later ones for a while, never for good; a pass steps over at most ``KYC_SWEEP_BATCH``
    rows, so it reads at most twice the batch (plus a page) whatever the table holds. The decision is taken on the
    row as the page read it, so the row is deleted only if it is still that row (status, ``updated_at``, the
@@ -56,6 +57,7 @@ from shared.log import get_logger, log_context
 from shared.status import TERMINAL, Status
 from shared.storage import DueKind, StorageError, TransactionRecord
 from shared.values import field, valueclass
+from shared.webhook_retries import longest_retry_seconds, retry_schedule_from_env
 
 TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
 if TYPE_CHECKING:
@@ -69,8 +71,9 @@ logger = get_logger("kyc.sweeper")
 VENDOR_RESULT_DAYS = 30
 OUTBOX_GRACE_SECONDS = 60.0
 OUTBOX_WINDOW_SECONDS = (VENDOR_RESULT_DAYS + 1) * 86400.0  # no older copy is left to delete
-#: A settled row is kept at least this long before retention deletes it: its notification's first delivery (and
-#: the notifier's first follow-ups) read the row. Only rows settled at their retention age ever wait for it.
+#: A settled row is kept this long before retention deletes it for its notification's first delivery to read it,
+#: and then as long as the notifier's follow-ups may (``SweepSettings.settled_hold_seconds``). Only rows settled
+#: near their retention age ever wait for it.
 SETTLED_KEEP_SECONDS = 3600.0
 VENDOR_COPY_RETRY_SECONDS = 3600.0  # a refused deletion (DeleteResult N, an error) is tried again an hour later
 MAX_SWEEP_BACKOFF_SECONDS = 3600.0
@@ -86,6 +89,16 @@ class SweepSettings:
     abandon_after_seconds: float
     retention_days: int
     batch_size: int
+    #: The notifier's retry schedule (``KYC_WEBHOOK_RETRY_SCHEDULE``, the notifier's own setting): retention keeps
+    #: a settled row until its last follow-up may have read it.
+    webhook_retry_schedule: tuple[float, ...]
+
+    @property
+    def settled_hold_seconds(self) -> float:
+        """How long after it settled a row is kept for its announcement: the first delivery, then every
+        follow-up at its longest (a failing subscriber's event is rebuilt from the row; one that finds it gone
+        tells nobody)."""
+        return SETTLED_KEEP_SECONDS + longest_retry_seconds(self.webhook_retry_schedule)
 
     @property
     def settle_by_seconds(self) -> float:
@@ -104,6 +117,7 @@ class SweepSettings:
             abandon_after_seconds=env_float(env, "KYC_ABANDON_AFTER", 86400.0),
             retention_days=env_int(env, "KYC_RETENTION_DAYS", 0, minimum=0),
             batch_size=env_int(env, "KYC_SWEEP_BATCH", 200, minimum=1, maximum=10000),
+            webhook_retry_schedule=retry_schedule_from_env(env),
         )
 
 
@@ -312,13 +326,13 @@ class Sweeper:
             if not cursor:
                 return
 
-    @staticmethod
-    def _may_expire(row: TransactionRecord, now: float) -> bool:
+    def _may_expire(self, row: TransactionRecord, now: float) -> bool:
         """Whether retention may delete ``row`` now: settled (not PENDING: step 1 settles those in time), its
-        notification enqueued (step 2 repairs that first) more than ``SETTLED_KEEP_SECONDS`` after it settled."""
+        notification enqueued (step 2 repairs that first), and settled longer ago than its announcement may still
+        read it (``settled_hold_seconds``)."""
         if row.status not in TERMINAL or not row.notification_enqueued:
             return False
-        return (row.finalized_at or row.updated_at) <= now - SETTLED_KEEP_SECONDS
+        return (row.finalized_at or row.updated_at) <= now - self.settings.settled_hold_seconds
 
     def _expire_rate_counters(self, report: SweepReport) -> None:
         if not self._time_for("rateCounters", report):

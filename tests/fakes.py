@@ -200,6 +200,8 @@ SUBSCRIBERS = (
     Subscriber(url="https://b.example/hook", secret=SECRET_B, include_pii=True),
     Subscriber(url="https://c.example/hook", secret=SECRET_C),
 )
+#: The notifier's retry schedule in these stacks, which their sweepers' retention also waits for.
+RETRY_SCHEDULE = (5.0, 300.0)
 
 
 class Stack:
@@ -249,7 +251,7 @@ class Stack:
         sender: RecordingSender,
         *,
         subscribers: Iterable[Subscriber] = SUBSCRIBERS,
-        schedule: tuple[float, ...] = (5.0, 300.0),
+        schedule: tuple[float, ...] = RETRY_SCHEDULE,
         notify: Any = None,
         deadletter: Any = None,
     ) -> Notifier:
@@ -277,6 +279,7 @@ class Stack:
             "abandon_after_seconds": 86400.0,
             "retention_days": 0,
             "batch_size": 50,
+            "webhook_retry_schedule": RETRY_SCHEDULE,  # the notifier's here (retention waits for its follow-ups)
         }
         values.update(overrides)
         # The sweeper works on the rows and objects its fetcher keeps results in (a test may wrap either).

@@ -7,9 +7,10 @@ import pytest
 from shared import jsonutil
 from shared.config import ConfigError
 from shared.fetcher import DEFAULT_RECHECK_SCHEDULE, FetchSettings
-from shared.notifications import DEFAULT_WEBHOOK_RETRY_SCHEDULE, Subscriber, WebhookSettings
+from shared.notifications import Subscriber, WebhookSettings
 from shared.sweeper import SweepSettings
 from shared.verifications import FrontendSettings
+from shared.webhook_retries import DEFAULT_WEBHOOK_RETRY_SCHEDULE
 
 JWT_SECRET = "j" * 40
 PEPPER = "p" * 20
@@ -165,9 +166,10 @@ def test_invalid_fetch_variable_is_named(variable: str, value: str) -> None:
 
 
 def test_sweep_settings_defaults_and_values() -> None:
-    assert SweepSettings.from_env({}) == SweepSettings(900.0, 86400.0, 0, 200)
-    env = {"KYC_SWEEP_AFTER": "60", "KYC_ABANDON_AFTER": "3600", "KYC_RETENTION_DAYS": "30", "KYC_SWEEP_BATCH": "5"}
-    assert SweepSettings.from_env(env) == SweepSettings(60.0, 3600.0, 30, 5)
+    assert SweepSettings.from_env({}) == SweepSettings(900.0, 86400.0, 0, 200, DEFAULT_WEBHOOK_RETRY_SCHEDULE)
+    env = {"KYC_SWEEP_AFTER": "60", "KYC_ABANDON_AFTER": "3600", "KYC_RETENTION_DAYS": "30", "KYC_SWEEP_BATCH": "5",
+           "KYC_WEBHOOK_RETRY_SCHEDULE": "1,2"}
+    assert SweepSettings.from_env(env) == SweepSettings(60.0, 3600.0, 30, 5, (1.0, 2.0))
 
 
 @pytest.mark.parametrize(

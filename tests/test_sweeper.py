@@ -9,10 +9,24 @@ from typing import Any
 import pytest
 
 from shared import jsonutil
+from shared.delivery import DeliveryResult
 from shared.fetcher import result_key
 from shared.storage import DueKind, StorageError
-from shared.sweeper import OUTBOX_GRACE_SECONDS, SETTLED_KEEP_SECONDS
-from tests.fakes import T0, FakeCloudAuth, Stack, check_result_body, peek
+from shared.sweeper import OUTBOX_GRACE_SECONDS, SETTLED_KEEP_SECONDS, SweepSettings
+from tests.fakes import (
+    RETRY_SCHEDULE,
+    SUBSCRIBERS,
+    T0,
+    FakeCloudAuth,
+    RecordingSender,
+    Stack,
+    check_result_body,
+    peek,
+)
+
+DAY = 86400.0
+#: How long after it settled retention keeps a row in these stacks (its announcement's deliveries).
+HOLD = SweepSettings(900.0, DAY, 1, 50, RETRY_SCHEDULE).settled_hold_seconds
 
 
 @pytest.fixture
@@ -120,8 +134,9 @@ def test_retention_deletes_old_rows_and_their_objects(stack: Stack) -> None:
     fetcher = stack.fetcher(FakeCloudAuth())
     fetcher.fetch(old.merchant_biz_id)
     fetcher.fetch(young.merchant_biz_id)
-    stack.clock.advance(SETTLED_KEEP_SECONDS)  # settled a while ago, as rows past their retention are
-    report = stack.sweeper(fetcher, retention_days=30).sweep()
+    sweeper = stack.sweeper(fetcher, retention_days=30)
+    stack.clock.advance(sweeper.settings.settled_hold_seconds)  # settled a while ago, as rows past retention are
+    report = sweeper.sweep()
     assert report.expired == 1
     assert stack.store.get(old.merchant_biz_id) is None
     assert stack.objects.list(f"results/{old.merchant_biz_id}/") == []
@@ -157,7 +172,7 @@ def test_a_failing_step_does_not_stop_the_others(stack: Stack) -> None:
     stuck = stack.pending(created_at=T0 - 30.5 * 86400)
     stack.store.finalize(
         stuck.merchant_biz_id, status="FAILED", passed="N", sub_code="205", result_key=None,
-        identity_masked=None, result_version=1, now=T0 - 3600,
+        identity_masked=None, result_version=1, now=T0 - HOLD - 3600,
     )  # fmt: skip
     fetcher = stack.fetcher(FakeCloudAuth(), store=_StoreFailingDueFor(stack.store, DueKind.NEW, DueKind.CHECK))
     report = stack.sweeper(fetcher, retention_days=30).sweep()
@@ -300,7 +315,6 @@ def test_a_refused_vendor_deletion_is_tried_again_an_hour_later_not_on_every_swe
 
 # -- settling: no verification stays PENDING for ever -------------------------------------------------------------
 
-DAY = 86400.0
 
 
 def _refusals() -> list[Any]:
@@ -451,7 +465,9 @@ def test_a_row_settled_at_its_retention_age_is_kept_until_its_announcement_has_b
     record = stack.pending(created_at=T0 - 3 * DAY)
     sweeper = stack.sweeper(stack.fetcher(FakeCloudAuth(check_result_body("Y"))), retention_days=1)
     assert (sweeper.sweep().finalized, stack.store.get(record.merchant_biz_id) is not None) == (1, True)
-    stack.clock.advance(SETTLED_KEEP_SECONDS)
+    stack.clock.advance(SETTLED_KEEP_SECONDS)  # its first delivery is over; a failing subscriber's follow-ups not
+    assert sweeper.sweep().expired == 0
+    stack.clock.advance(sweeper.settings.settled_hold_seconds - SETTLED_KEEP_SECONDS)
     assert sweeper.sweep().expired == 1
 
 
@@ -481,10 +497,10 @@ class _Wrapping:
 
 
 def _abandoned_and_announced_long_ago(stack: Stack) -> str:
-    """A row created two days ago, abandoned (and announced) two hours ago: past a one-day retention."""
-    stack.clock.advance(2 * DAY)
+    """A row past a one-day retention, abandoned (and announced) longer ago than retention holds a settled row."""
+    stack.clock.advance(2 * DAY + HOLD)
     mbid = stack.pending(created_at=T0, updated_at=T0).merchant_biz_id
-    assert stack.store.mark_abandoned(mbid, now=stack.clock() - 7200)
+    assert stack.store.mark_abandoned(mbid, now=stack.clock() - HOLD - 7200)
     stack.store.mark_notification_enqueued(mbid, "ABANDONED")
     return mbid
 
@@ -634,3 +650,24 @@ def test_a_spent_budget_starts_no_step_s_work_and_leaves_it_for_the_next_pass(st
     assert report.stopped_early == ["recheck", "outbox", "retention", "rateCounters"]
     assert (report.checked, report.renotified, report.expired) == (0, 0, 0) and client.check_calls == []
     assert sweeper.sweep().renotified == 1 and stack.store.get(old) is None  # the next pass does it
+
+
+def test_a_subscriber_asking_for_a_day_still_gets_the_event_of_a_row_settled_at_its_retention_age(
+    stack: Stack,
+) -> None:
+    record = stack.pending(created_at=T0 - 3 * DAY)
+    sweeper = stack.sweeper(stack.fetcher(FakeCloudAuth(check_result_body("Y"))), retention_days=1)
+    subscriber = SUBSCRIBERS[0]
+    tomorrow = DeliveryResult(ok=False, status=429, error="http_429", retry_after=DAY)
+    sender = RecordingSender(answers={subscriber.url: [tomorrow, DeliveryResult(ok=True, status=204)]})
+    notifier = stack.notifier(sender, subscribers=(subscriber,))
+
+    for _hour in range(60):  # the sweeper's passes and the notify queue's deliveries as time goes by
+        sweeper.sweep()
+        for message in stack.notify.receive(max_messages=10, visibility_timeout=30):
+            notifier.handle_body(jsonutil.loads(message.body))
+            stack.notify.delete(message.receipt)
+        stack.clock.advance(3600)
+
+    assert len(sender.delivered_to(subscriber.url)) == 1  # the day later, from the row retention kept for it
+    assert stack.store.get(record.merchant_biz_id) is None  # and deleted once no follow-up can come

@@ -48,6 +48,7 @@ from shared.status import Status
 from shared.storage import DirectoryObjectStore, SqliteQueue, StorageSettings, Stores, TransactionRecord
 from shared.storage.tablestore_schema import Schema, ensure_tables
 from shared.storage.tablestore_store import TablestoreTransactionStore, table_row
+from shared.webhook_retries import DEFAULT_WEBHOOK_RETRY_SCHEDULE
 
 SIZES = (1_000, 10_000, 100_000)
 SMOKE_SIZES = (200, 2_000)
@@ -182,7 +183,7 @@ def measure(size: int, work: Path) -> dict[str, int]:
         query = f"merchantBizId={callback_id}&callbackToken={TOKEN}"
         event = make_http_event("GET", f"/callback?{query}", headers=[], body=b"", source_ip="198.51.100.1")
         sweep = SweepSettings(sweep_after_seconds=SWEEP_AFTER, abandon_after_seconds=86400.0, retention_days=30,
-                              batch_size=200)  # fmt: skip
+                              batch_size=200, webhook_retry_schedule=DEFAULT_WEBHOOK_RETRY_SCHEDULE)  # fmt: skip
         sweeper = Sweeper(store=store, objects=objects, fetcher=fetcher, settings=sweep)
         stores = Stores(StorageSettings(backend="aliyun", tablestore_table=TABLE))
         stores.__dict__["transactions"] = store  # the cached properties, as the CLI opens them
