@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 
 from shared.fc import HttpError
 
-TYPE_CHECKING = False
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
 if TYPE_CHECKING:
     from typing import Any, NamedTuple
 

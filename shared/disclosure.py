@@ -16,11 +16,21 @@ Kept apart from :mod:`shared.results` so that the initializer and the notifier, 
 is stored, do not load the result parser at cold start.
 """
 
-# No ``from __future__ import annotations`` here: see shared/messages.py (a NamedTuple's string annotations cost a
-# cold start the AST types' initialisation).
+from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple
+
+    class _DisclosureFields(NamedTuple):
+        fields: frozenset[str] = frozenset()
+        clear: bool = False
+
+else:  # the same tuple, from collections (typing.NamedTuple builds it with it too)
+    _DisclosureFields = namedtuple("_DisclosureFields", ("fields", "clear"), defaults=(frozenset(), False))
 
 #: The identity fields a consumer may select: the keys of ``shared.results.Identity.to_dict()`` in their order
 #: (tests/test_results_masking.py checks the two agree).
@@ -42,11 +52,10 @@ def identity_fields(names: Iterable[Any]) -> frozenset[str]:
     return frozenset(chosen)
 
 
-class Disclosure(NamedTuple):
+class Disclosure(_DisclosureFields):
     """The identity fields a consumer sees (``fields``) and whether it sees them in clear (``clear``)."""
 
-    fields: frozenset[str] = frozenset()
-    clear: bool = False
+    __slots__ = ()
 
     def identity(
         self, masked: Mapping[str, Any] | None, full: Mapping[str, Any] | None = None

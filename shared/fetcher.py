@@ -24,7 +24,6 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import Literal
 
 from shared import jsonutil
 from shared.cloudauth import AuthError, CloudAuthClient, CloudAuthError, ProcessNotCompleted, TransactionIdInvalid
@@ -39,14 +38,21 @@ from shared.results import (
     parse_check_result,
 )
 from shared.status import Status
-from shared.storage import ObjectStore, Queue, StorageError, TransactionRecord, TransactionStore
+from shared.storage import StorageError, TransactionRecord
 from shared.values import valueclass
+
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from typing import Literal
+
+    from shared.storage import ObjectStore, Queue, TransactionStore
+
+    #: ``duplicate`` only answers a re-check message (never a callback): see :meth:`ResultFetcher.fetch`.
+    OutcomeKind = Literal["finalized", "already_final", "pending", "retry_later", "unknown", "failed", "duplicate"]
 
 logger = get_logger("kyc.fetcher")
 
 DEFAULT_RECHECK_SCHEDULE = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0)
-#: ``duplicate`` only answers a re-check message (never a callback): see :meth:`ResultFetcher.fetch`.
-OutcomeKind = Literal["finalized", "already_final", "pending", "retry_later", "unknown", "failed", "duplicate"]
 
 
 @valueclass

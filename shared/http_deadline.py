@@ -37,9 +37,13 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
 
-AddrInfo = list[tuple[Any, Any, Any, Any, Any]]
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from typing import Any
+
+    AddrInfo = list[tuple[Any, Any, Any, Any, Any]]
+
 
 
 class Deadline:

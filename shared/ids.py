@@ -15,7 +15,10 @@
 from __future__ import annotations
 
 import secrets
-from typing import TypeGuard
+
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from typing import TypeGuard
 
 MERCHANT_BIZ_ID_MAX_LENGTH = 32
 MERCHANT_BIZ_ID_RULE = "1-32 letters or digits"

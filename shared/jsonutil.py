@@ -24,9 +24,12 @@ from __future__ import annotations
 import json
 from datetime import date, datetime, time
 from enum import Enum
-from typing import Any
 
 from shared.values import asdict, is_value
+
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from typing import Any
 
 JSONDecodeError = json.JSONDecodeError  # orjson.JSONDecodeError is a subclass: one except clause catches both
 

@@ -5,9 +5,25 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, MutableMapping
-from typing import Any, Generic, TypeVar
 
-T = TypeVar("T")
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from typing import Any, Generic, TypeVar
+
+    T = TypeVar("T")
+
+    class _Generic(Generic[T]):
+        __slots__ = ()
+
+else:
+
+    class _Generic:
+        """At run time ``Lazy`` is an ordinary class: ``Lazy["T"]`` below is the class itself."""
+
+        __slots__ = ()
+
+        def __class_getitem__(cls, _: object) -> type:
+            return cls
 
 
 def lazy_attributes(namespace: MutableMapping[str, Any], homes: Mapping[str, str]) -> Callable[[str], Any]:
@@ -28,7 +44,7 @@ def lazy_attributes(namespace: MutableMapping[str, Any], homes: Mapping[str, str
     return __getattr__
 
 
-class Lazy(Generic[T]):
+class Lazy(_Generic["T"]):
     """A value built by ``build()`` on the first :meth:`get`, once, also under concurrent first calls (the others
     wait for it). A build that raises leaves nothing behind: the next ``get`` builds again; ``failed`` (if given)
     turns the build's exception into the one ``get`` raises. The storage adapters hold their SDK clients in one, so

@@ -36,7 +36,6 @@ import time
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from types import MappingProxyType
-from typing import Any
 
 from shared import jsonutil
 from shared.config import ConfigError
@@ -53,6 +52,10 @@ from shared.redaction import (
     scrub_text,
     type_name,
 )
+
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "LEVEL_ENV",

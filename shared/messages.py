@@ -10,14 +10,29 @@ Bodies are compact JSON; the queue adapters add the transport encoding (base64, 
 logs it and drops or dead-letters it); it never raises. Both are tuples, so they are cheap and compare by value.
 """
 
-# No ``from __future__ import annotations`` here: ``typing.NamedTuple`` would turn each field's string annotation into
-# a ForwardRef, whose compile() (the first of the process) initialises the AST types, 1.3-2 ms of a cold start on
-# Python 3.10. The fields' annotations are therefore real types (valid on 3.10); the methods' return types that name
-# their own class stay strings.
-from typing import Any, NamedTuple
+from __future__ import annotations
+
+from collections import namedtuple
 
 from shared import jsonutil
 from shared.ids import is_merchant_biz_id
+
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple
+
+    class _RecheckFields(NamedTuple):
+        merchant_biz_id: str
+        attempt: int = 0
+
+    class _NotifyFields(NamedTuple):
+        merchant_biz_id: str
+        attempt: int = 0
+        pending: tuple[str, ...] | None = None
+
+else:  # the same tuples, from collections (typing.NamedTuple builds them with it too)
+    _RecheckFields = namedtuple("_RecheckFields", ("merchant_biz_id", "attempt"), defaults=(0,))
+    _NotifyFields = namedtuple("_NotifyFields", ("merchant_biz_id", "attempt", "pending"), defaults=(0, None))
 
 
 def _attempt(value: Any) -> int | None:
@@ -26,17 +41,16 @@ def _attempt(value: Any) -> int | None:
     return value
 
 
-class RecheckMessage(NamedTuple):
+class RecheckMessage(_RecheckFields):
     """Fetch ``merchant_biz_id`` again; ``attempt`` indexes the re-check schedule (``KYC_RECHECK_SCHEDULE``)."""
 
-    merchant_biz_id: str
-    attempt: int = 0
+    __slots__ = ()
 
     def to_body(self) -> bytes:
         return jsonutil.dumps({"merchantBizId": self.merchant_biz_id, "attempt": self.attempt})
 
     @classmethod
-    def from_body(cls, body: Any) -> "RecheckMessage | None":
+    def from_body(cls, body: Any) -> RecheckMessage | None:
         if not isinstance(body, dict):
             return None
         mbid, attempt = body.get("merchantBizId"), _attempt(body.get("attempt", 0))
@@ -45,7 +59,7 @@ class RecheckMessage(NamedTuple):
         return cls(mbid, attempt)
 
 
-class NotifyMessage(NamedTuple):
+class NotifyMessage(_NotifyFields):
     """Announce the final status of ``merchant_biz_id``.
 
     ``attempt`` indexes the webhook retry schedule; ``pending`` names the subscribers still owed the event by
@@ -53,9 +67,7 @@ class NotifyMessage(NamedTuple):
     per follow-up, so that each retries on its own schedule. None: every subscriber (the first message, which the
     fetcher and the sweeper send)."""
 
-    merchant_biz_id: str
-    attempt: int = 0
-    pending: tuple[str, ...] | None = None
+    __slots__ = ()
 
     def to_body(self) -> bytes:
         body: dict[str, Any] = {"merchantBizId": self.merchant_biz_id, "attempt": self.attempt}
@@ -64,7 +76,7 @@ class NotifyMessage(NamedTuple):
         return jsonutil.dumps(body)
 
     @classmethod
-    def from_body(cls, body: Any) -> "NotifyMessage | None":
+    def from_body(cls, body: Any) -> NotifyMessage | None:
         if not isinstance(body, dict):
             return None
         mbid, attempt, pending = body.get("merchantBizId"), _attempt(body.get("attempt", 0)), body.get("pending")

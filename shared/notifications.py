@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
-from typing import Any
 from urllib.parse import urlsplit
 
 from shared import jsonutil
@@ -45,13 +44,19 @@ from shared.disclosure import EVERYTHING, MINIMAL, Disclosure, UnknownField, ide
 from shared.log import get_logger, register_secret
 from shared.messages import NotifyMessage
 from shared.status import Status
-from shared.storage import ObjectNotFound, ObjectStore, Queue, StorageError, TransactionRecord, TransactionStore
+from shared.storage import ObjectNotFound, StorageError, TransactionRecord
 from shared.subcodes import sub_code_message
 from shared.timestamps import rfc3339
 from shared.urls import display_url, is_safe_url, plain_http_allowed
 from shared.values import field, valueclass
 from shared.webhook_retries import retry_delay, retry_schedule_from_env
 from shared.webhooks import InvalidWebhookSecret, WebhookSecret, signature_headers
+
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from typing import Any
+
+    from shared.storage import ObjectStore, Queue, TransactionStore
 
 logger = get_logger("kyc.notifier")
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 
-from shared.storage import TransactionStore
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from shared.storage import TransactionStore
 
 WINDOW_SECONDS = 3600
 #: A counter is kept for its window and the next (then the sweeper, or the table's TTL, forgets it).

@@ -17,11 +17,16 @@ import re
 import threading
 import traceback
 from collections.abc import Mapping
-from typing import Any, TypeVar
 from urllib.parse import quote
 
 from shared import jsonutil
 from shared.values import asdict, is_value
+
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    _Secret = TypeVar("_Secret", str, str | None)
 
 REDACTED = "[REDACTED]"
 WITHHELD = "[message withheld]"
@@ -103,11 +108,6 @@ class _SecretRegistry:
 
 
 _secrets = _SecretRegistry()
-
-
-# A union object, not the string "str | None": typing would turn the string into a ForwardRef, whose compile() is the
-# first of the process and initialises the AST types (1.3-2 ms of a cold start on Python 3.10).
-_Secret = TypeVar("_Secret", str, str | None)
 
 
 def register_secret(value: _Secret) -> _Secret:

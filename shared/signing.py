@@ -14,10 +14,10 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
 
 from shared.values import field, valueclass
 
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
 if TYPE_CHECKING:
     from _hashlib import HASH
 

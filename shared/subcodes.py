@@ -19,11 +19,13 @@ vendor's ``Passed`` (Y/N), never the sub code (docs/vendor facts, "SubCode").
 
 from __future__ import annotations
 
-from typing import Final, Literal
-
 from shared.values import valueclass
 
-Confidence = Literal["documented", "sample", "unverified"]
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from typing import Final, Literal
+
+    Confidence = Literal["documented", "sample", "unverified"]
 
 
 @valueclass

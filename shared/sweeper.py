@@ -55,9 +55,13 @@ from shared.fc.budget import InvocationBudget
 from shared.fetcher import FetchOutcome, ResultFetcher, delete_kept_result
 from shared.log import get_logger, log_context
 from shared.status import TERMINAL, Status
-from shared.storage import DueKind, ObjectStore, StorageError, TransactionRecord, TransactionStore
+from shared.storage import DueKind, StorageError, TransactionRecord
 from shared.values import field, valueclass
 from shared.webhook_retries import longest_retry_seconds, retry_schedule_from_env
+
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from shared.storage import ObjectStore, TransactionStore
 
 logger = get_logger("kyc.sweeper")
 

@@ -6,15 +6,19 @@ The stores keep unix seconds (floats); the HTTP API, the webhooks and the operat
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import overload
+
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from typing import overload
 
 
-@overload
-def rfc3339(epoch: float) -> str: ...
+if TYPE_CHECKING:  # the overloads alone in their block, so that mypy joins them to the definition below
 
+    @overload
+    def rfc3339(epoch: float) -> str: ...
 
-@overload
-def rfc3339(epoch: None) -> None: ...
+    @overload
+    def rfc3339(epoch: None) -> None: ...
 
 
 def rfc3339(epoch: float | None) -> str | None:

@@ -27,17 +27,20 @@ are a little slower to construct than a dataclass's (one generic ``__init__``); 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
 if TYPE_CHECKING:
+    from typing import Any, TypeVar, overload
+
     from typing_extensions import dataclass_transform
+
+    T = TypeVar("T")
 else:
 
     def dataclass_transform(**_: Any) -> Callable[[Any], Any]:
         return lambda decorated: decorated
 
 
-T = TypeVar("T")
 _MISSING: Any = object()
 _FIELDS = "__value_fields__"
 _INIT_FIELDS = "__value_init_fields__"  # the fields __init__ takes, in order
@@ -243,12 +246,13 @@ def _process(cls: type[T], frozen: bool, slots: bool = False, eq: bool = True) -
     return _with_slots(cls, table) if slots else cls
 
 
-@overload
-def valueclass(cls: type[T], /) -> type[T]: ...
+if TYPE_CHECKING:
 
+    @overload
+    def valueclass(cls: type[T], /) -> type[T]: ...
 
-@overload
-def valueclass(*, frozen: bool = True, slots: bool = False, eq: bool = True) -> Callable[[type[T]], type[T]]: ...
+    @overload
+    def valueclass(*, frozen: bool = True, slots: bool = False, eq: bool = True) -> Callable[[type[T]], type[T]]: ...
 
 
 @dataclass_transform(frozen_default=True, field_specifiers=(field,))

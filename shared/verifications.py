@@ -28,7 +28,6 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from shared import doctypes, jsonutil, products
 from shared.callback import callback_url, hash_callback_token, new_callback_token
@@ -64,11 +63,17 @@ from shared.ids import is_merchant_biz_id, new_merchant_biz_id
 from shared.log import get_logger, log_context, register_secret
 from shared.ratelimit import WINDOW_SECONDS, claim_slot, release_slot
 from shared.status import Status
-from shared.storage import OutOfTime, RecordExists, StorageError, TransactionRecord, TransactionStore
+from shared.storage import OutOfTime, RecordExists, StorageError, TransactionRecord
 from shared.subcodes import sub_code_message
 from shared.timestamps import rfc3339
 from shared.urls import UnsafeUrl, check_url, plain_http_allowed, unsafe_character_at
 from shared.values import field, valueclass
+
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from typing import Any
+
+    from shared.storage import TransactionStore
 
 logger = get_logger("kyc.initializer")
 

@@ -10,10 +10,9 @@ sweeper's cold start reads it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from shared.config import MAX_QUEUE_DELAY_SECONDS, env_schedule
 
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
 if TYPE_CHECKING:
     from collections.abc import Sequence
 

@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from shared.config import Env, environ
 from shared.log import level_from_env
 from shared.storage import StorageSettings, Stores, open_stores
 
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
 if TYPE_CHECKING:
     from shared.cloudauth import CloudAuthClient
     from shared.fetcher import ResultFetcher

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -11,7 +12,13 @@ from typing import Any
 
 import pytest
 
+from shared.auth import issue_token
+from shared.storage import StorageSettings, open_queue
 from tools.bench.cold import backend_env
+from tools.bench.proc import child_env
+from tools.bench.stack import Recorder, complete, function_env, sandbox
+from tools.devstack.gateway import make_http_event
+from tools.devstack.worker import cloud_events
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS = ("initializer", "result_fetcher", "notifier", "sweeper")
@@ -78,6 +85,12 @@ def test_the_notifier_s_start_loads_no_queue_adapter_it_sends_to_only_on_a_retry
 
 @pytest.mark.parametrize("backend", ["local", "aliyun"])
 @pytest.mark.parametrize("function", FUNCTIONS)
+def test_cold_start_does_not_import_typing(function: str, backend: str, tmp_path: Path) -> None:
+    assert loaded_after_initialize(function, backend, tmp_path, ("typing",)) == set()
+
+
+@pytest.mark.parametrize("backend", ["local", "aliyun"])
+@pytest.mark.parametrize("function", FUNCTIONS)
 def test_cold_start_imports_neither_dataclasses_nor_pathlib(function: str, backend: str, tmp_path: Path) -> None:
     assert loaded_after_initialize(function, backend, tmp_path, STDLIB_NEVER) == set()
 
@@ -107,3 +120,103 @@ print(json.dumps(calls))
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_cold_start_calls_compile_nowhere(function: str, backend: str, tmp_path: Path) -> None:
     assert probe(COMPILE_PROBE.format(fn_dir=str(ROOT / "functions" / function)), backend, tmp_path) == []
+
+
+# A first request must not pay what the cold start saved. Each function handles, in a fresh process of its own after
+# ``initialize``, the requests of one verification as the warm benchmark drives them (tools/bench/warm.py): the
+# initializer creates it, the sandbox's callback reaches the result fetcher, the notifier delivers the notify message,
+# the sweeper runs its timer. The events are built here (the devstack's builders import typing themselves).
+REQUEST_PROBE = """\
+import json, sys
+sys.path[:0] = [{fn_dir!r}]
+import index
+class Context:
+    request_id = "import-budget"
+index.initialize(None)
+typing_after = ["initialize"] if "typing" in sys.modules else []
+responses = []
+for number, event in enumerate(json.loads({events!r}), 1):
+    responses.append(index.handler(json.dumps(event).encode(), Context()))
+    if "typing" in sys.modules and not typing_after:
+        typing_after.append(f"request {{number}}")
+print(json.dumps({{"responses": responses, "typing_after": typing_after}}))
+"""
+
+
+def handle(function: str, events: list[Any], env: dict[str, str]) -> tuple[list[Any], list[str]]:
+    """``function``'s responses to ``events``, and when typing was first loaded (``[]``: never)."""
+    code = REQUEST_PROBE.format(fn_dir=str(ROOT / "functions" / function), events=json.dumps(events))
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=60, check=False)
+    assert run.returncode == 0, run.stderr[-2000:]
+    answer = json.loads(run.stdout.strip().splitlines()[-1])
+    return answer["responses"], answer["typing_after"]
+
+
+@pytest.mark.slow
+def test_first_requests_of_every_function_import_no_typing(tmp_path: Path) -> None:
+    capture, receiver = Recorder(), Recorder()
+    try:
+        with sandbox(image_bytes=1024) as sandbox_url:
+            env = function_env(child_env(tmp_path / "pycache"), tmp_path / "data", sandbox_url, capture.url,
+                               [receiver.url])
+            token = issue_token("import-budget-user", env["KYC_JWT_SECRET"])
+            body = json.dumps({"docType": "01000000", "metaInfo": '{"apdidToken":"x","appName":"web"}'}).encode()
+            create = make_http_event("POST", "/verifications", [("Authorization", f"Bearer {token}"),
+                                                                ("Content-Type", "application/json")], body)
+            (created,), typing_after = handle("initializer", [create], env)
+            assert (created["statusCode"], typing_after) == (201, [])
+
+            complete(sandbox_url, json.loads(created["body"])["transactionId"])
+            callback = make_http_event("GET", capture.wait_targets(1)[0], [], b"")
+            (fetched,), typing_after = handle("result_fetcher", [callback], env)
+            assert (fetched["statusCode"], typing_after) == (200, [])
+
+            notify = open_queue(StorageSettings.from_env(env), "notify")
+            messages = notify.receive(max_messages=10, visibility_timeout=3600)  # type: ignore[attr-defined]
+            _, typing_after = handle("notifier", [cloud_events("kyc-notify", messages)], env)
+            assert (receiver.posts, typing_after) == (1, [])
+
+            timer = json.loads((ROOT / "tests" / "events" / "timer.json").read_text())
+            _, typing_after = handle("sweeper", [timer], env)
+            assert typing_after == []
+    finally:
+        capture.shutdown()
+        receiver.shutdown()
+
+
+# What the two tests above cannot drive (error and admin paths, the aliyun adapters' first calls): no module of the
+# functions' code imports typing outside ``if TYPE_CHECKING:``, but the storage Protocols, which only the type checker,
+# the tests and the tools import (docs/performance.md, "No typing at run time").
+TYPING_AT_RUN_TIME_ALLOWED = {"shared/storage/protocols.py"}
+
+
+def typing_imports_at_run_time(source: str) -> list[int]:
+    """Lines of ``source`` importing typing anywhere but under ``if TYPE_CHECKING:``."""
+    found: list[int] = []
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            for statement in node.orelse:
+                visit(statement)
+            return
+        if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "typing" for a in node.names):
+            found.append(node.lineno)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "typing":
+            found.append(node.lineno)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(source))
+    return found
+
+
+def test_functions_code_imports_typing_only_for_the_type_checker() -> None:
+    modules = [*(ROOT / "shared").rglob("*.py"), *(ROOT / "functions").rglob("*.py")]
+    offending = {
+        str(path.relative_to(ROOT)): lines
+        for path in modules
+        if str(path.relative_to(ROOT)) not in TYPING_AT_RUN_TIME_ALLOWED
+        and (lines := typing_imports_at_run_time(path.read_text(encoding="utf-8")))
+    }
+    assert offending == {}

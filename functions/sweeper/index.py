@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from shared.handlers.sweeper import SweeperApp
+
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from typing import Any
 
 _app: SweeperApp | None = None
 

@@ -13,10 +13,9 @@ client.delete_verify_result(transaction_id, delete_type="All")
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from shared.lazy import lazy_attributes
 
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
 if TYPE_CHECKING:
     from shared.doctypes import DOC_TYPES
 

@@ -25,7 +25,6 @@ import http.client
 import random
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
 from urllib.parse import urlsplit
 
 from shared import jsonutil
@@ -55,6 +54,10 @@ from .params import (
     validate_initialize_v2,
 )
 from .settings import CloudAuthSettings
+
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from typing import Any
 
 API_VERSION = "2022-08-09"
 SUCCESS_CODES = frozenset({"Success", "200"})  # DeleteVerifyResult answers "200", the others "Success"

@@ -19,7 +19,10 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from typing import Any
 
 #: "Function Compute: Context" (Python runtimes, Sep 2025): the context's ``function`` is a FunctionMeta with
 #: ``name``, ``handler``, ``memory`` and ``timeout`` (python3.10; python3.12 adds ``version_id`` and ``qualifier``).

@@ -5,9 +5,12 @@ queue message :class:`BadMessage` (reported on its message, never failing the ba
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from .responses import FcResponse, error_response
+
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class HttpError(Exception):

@@ -17,11 +17,16 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
 
 from shared import jsonutil
 
 from .errors import BadEvent
+
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from typing import Any, Literal
+
+    EventKind = Literal["http", "queue", "timer"]
 
 #: Where the message body and id sit: in a CloudEvent's ``data``, or at the top of the plain MNS shapes.
 BODY_KEYS = ("messageBody", "MessageBody", "Message", "message")
@@ -69,9 +74,6 @@ def first(mapping: Mapping[str, Any], keys: Sequence[str]) -> Any:
         if key in mapping:
             return mapping[key]
     return None
-
-
-EventKind = Literal["http", "queue", "timer"]
 
 
 def event_kind(event: Any) -> EventKind | None:

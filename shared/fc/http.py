@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import binascii
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
 from urllib.parse import unquote
 
 from shared import jsonutil
 
 from .errors import BadEvent, BadRequest
 from .events import as_text, b64decode_strict, decode_event, event_kind
+
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_MAX_JSON_BYTES = 256 * 1024
 DEFAULT_MAX_JSON_DEPTH = 32

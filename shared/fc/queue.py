@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import binascii
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
 
 from shared import jsonutil
 
 from .errors import BadEvent, BadMessage
 from .events import BODY_KEYS, ID_KEYS, as_text, b64decode_strict, decode_event, first
+
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from typing import Any, Literal
 
 
 class QueueMessage:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
-from typing import Any
 
 from shared import jsonutil
 
-FcResponse = dict[str, Any]
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from typing import Any
+
+FcResponse = dict[str, "Any"]  # a name importers use at run time: typing's ``Any`` as a string
 """An FC 3.0 HTTP trigger response: ``statusCode``, ``headers``, ``isBase64Encoded``, ``body``."""
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
 from urllib.parse import unquote
 
 from .errors import BadRequest, HttpError, MethodNotAllowed, NotFound
 from .http import HttpEvent
 from .responses import FcResponse, error_response, http_response
+
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from typing import Any
 
 RouteHandler = Callable[..., FcResponse]
 """``handler(event: HttpEvent, **path_params: str) -> FcResponse``."""

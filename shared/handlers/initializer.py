@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from functools import cached_property
-from typing import Any
 
 from shared.auth import bearer_token, hash_user_id, verify_token
 from shared.cloudauth import CloudAuthClient
@@ -19,9 +18,14 @@ from shared.disclosure import Disclosure
 from shared.fc import HttpError, HttpEvent, Router, http_response
 from shared.fc.budget import InvocationBudget
 from shared.log import get_logger, log_context
-from shared.storage import TransactionStore
 from shared.verifications import FrontendSettings, Refused, Verifications, verification_view
 from shared.wiring import build_verifications
+
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from typing import Any
+
+    from shared.storage import TransactionStore
 
 logger = get_logger("kyc.initializer")
 

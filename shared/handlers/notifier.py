@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from shared.fc import BadMessage, parse_queue_event
 from shared.log import get_logger, log_context
 from shared.notifications import Notifier
 from shared.storage import StorageError
 from shared.wiring import build_notifier
+
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from typing import Any
 
 logger = get_logger("kyc.notifier")
 

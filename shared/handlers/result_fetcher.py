@@ -8,7 +8,6 @@ comes from CheckResult with the TransactionId stored at Initialize.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from shared.callback import callback_token_matches, same_transaction
 from shared.fc import BadMessage, HttpError, HttpEvent, Router, http_response, parse_queue_event
@@ -18,6 +17,10 @@ from shared.log import get_logger, log_context, security_event
 from shared.messages import RecheckMessage
 from shared.storage import StorageError
 from shared.wiring import build_fetcher
+
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from typing import Any
 
 logger = get_logger("kyc.result_fetcher")
 

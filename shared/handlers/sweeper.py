@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from shared.fc.budget import InvocationBudget
 from shared.log import get_logger, log_context
 from shared.sweeper import Sweeper
 from shared.wiring import build_sweeper
+
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from typing import Any
 
 logger = get_logger("kyc.sweeper")
 

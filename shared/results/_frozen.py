@@ -12,11 +12,14 @@ layouts are compatible). The result is an ordinary instance of the class: same t
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
 
 from shared import values
 
-T = TypeVar("T")
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    T = TypeVar("T")
 
 
 def positional_builder(cls: type[T]) -> Callable[..., T]:

@@ -28,12 +28,15 @@ identity for undocumented ones. Rules (see docs in the report / architecture):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from shared import doctypes
 from shared.results._frozen import positional_builder
 from shared.results.dates import parse_date, split_period
 from shared.values import valueclass
+
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from typing import Any
 
 # camelCase output name -> vendor field names, first non-empty wins
 _DOCUMENT_NUMBER = ("idNumber", "passportNo", "documentNumber", "idNo", "cardNo", "permitNumber")

@@ -15,9 +15,12 @@ Rules (:func:`mask_identity`):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from shared.results.identity import Identity
+
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from typing import Any
 
 _NAME_FIELDS = ("fullName", "givenName", "surname", "nativeName")
 _STARRED = "***"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, Union
 
 from shared import jsonutil, products
 from shared.results._frozen import positional_builder
@@ -20,8 +19,12 @@ from shared.status import Status
 from shared.subcodes import sub_code_meaning
 from shared.values import field, valueclass
 
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from typing import Any
+
 # A parsed ``Ext*Info`` value: the JSON object/array when the vendor's string holds JSON, else the raw string.
-ExtValue = Union[dict[str, Any], list[Any], str, None]  # noqa: UP007 (a runtime alias: `|` needs 3.10 objects)
+ExtValue = dict[str, "Any"] | list["Any"] | str | None  # exported at run time: typing's ``Any`` as a string
 
 
 _STATUS_BY_PASSED = {"Y": Status.PASSED, "N": Status.FAILED, "P": Status.PENDING}

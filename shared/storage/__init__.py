@@ -29,8 +29,6 @@ Semantics every backend keeps (at-least-once delivery, effects exactly once):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from shared.ids import validate_merchant_biz_id
 from shared.lazy import lazy_attributes
 
@@ -46,16 +44,11 @@ from .errors import (
     StorageError,
 )
 from .objects import DirectoryObjectStore, validate_key
-from .protocols import (
+from .queueing import (
     MAX_MESSAGE_BYTES,
     MAX_RAW_MESSAGE_BYTES,
     MESSAGE_BODY_ENCODING,
-    ConsumerQueue,
-    ObjectStore,
-    Page,
-    Queue,
     ReceivedMessage,
-    TransactionStore,
     decode_message_body,
     encode_message_body,
 )
@@ -70,18 +63,26 @@ from .settings import (
     open_transaction_store,
 )
 
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
 if TYPE_CHECKING:
     from .mns import MnsError, MnsQueue
     from .oss import OssObjectStore
+    from .protocols import ConsumerQueue, ObjectStore, Page, Queue, TransactionStore
     from .sqlite_queue import SqliteQueue
     from .sqlite_store import SqliteTransactionStore
     from .tablestore_store import TablestoreTransactionStore
 
 # Backend classes load on first use (PEP 562), so a cold start imports only the backend it opens: the MNS
-# adapter alone pulls in xml.etree, and the local path never needs it.
+# adapter alone pulls in xml.etree, and the local path never needs it. So do the protocols, which import typing:
+# code on a function's path imports them under TYPE_CHECKING.
 __getattr__ = lazy_attributes(
     globals(),
     {
+        "ConsumerQueue": "shared.storage.protocols",
+        "ObjectStore": "shared.storage.protocols",
+        "Page": "shared.storage.protocols",
+        "Queue": "shared.storage.protocols",
+        "TransactionStore": "shared.storage.protocols",
         "MnsError": "shared.storage.mns",
         "MnsQueue": "shared.storage.mns",
         "OssObjectStore": "shared.storage.oss",

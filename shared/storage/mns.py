@@ -28,7 +28,6 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from email.utils import formatdate
-from typing import TYPE_CHECKING, NoReturn
 from urllib.parse import quote, urlsplit
 
 from shared.http_deadline import (
@@ -41,7 +40,7 @@ from shared.http_deadline import (
 from shared.signing import Credentials
 
 from .errors import ReceiptInvalid, StorageError
-from .protocols import (
+from .queueing import (
     ReceivedMessage,
     check_body_size,
     check_delay,
@@ -50,8 +49,10 @@ from .protocols import (
     encode_message_body,
 )
 
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
 if TYPE_CHECKING:
     import xml.etree.ElementTree as ET
+    from typing import NoReturn
 
 
 def _parse_xml(data: bytes) -> ET.Element | None:

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import Any
 
 from shared.http_deadline import CallDeadline
 from shared.lazy import Lazy
@@ -41,6 +40,10 @@ from shared.signing import Credentials
 
 from .errors import ClientUnavailable, ObjectNotFound, StorageError
 from .objects import validate_key, validate_prefix
+
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_READ_TIMEOUT = 20.0

@@ -51,7 +51,6 @@ import io
 import os
 import threading
 from collections.abc import Iterator
-from typing import Any
 from urllib.parse import urlsplit
 
 from alibabacloud_oss_v2 import defaults, exceptions
@@ -60,6 +59,10 @@ from alibabacloud_oss_v2.types import CaseInsensitiveDict, HttpClient, HttpReque
 
 from shared.http_deadline import CallDeadline, DeadlineHTTPConnection, close_exchange
 from shared.http_pool import ConnectionPool, joined_headers
+
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from typing import Any
 
 MAX_IDLE_CONNECTIONS = 8
 _SEND_ERRORS = (OSError, http.client.HTTPException)

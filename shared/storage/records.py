@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, Final, Literal
-
 from shared import jsonutil
 from shared.ids import validate_merchant_biz_id
 from shared.status import VERDICTS, Status
 from shared.values import asdict, fields, valueclass
 
-Passed = Literal["Y", "N", "P"]
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from typing import Any, Final, Literal
+
+    Passed = Literal["Y", "N", "P"]
+
 PASSED_VALUES: Final[frozenset[str]] = frozenset({"Y", "N", "P"})
 
 # Columns stored as JSON text (Tablestore has no map type; SQLite keeps the same layout).

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from functools import cached_property
-from typing import TYPE_CHECKING, Literal
 
 from shared.config import ConfigError, Env, env_required, env_str, environ, http_url
 from shared.lazy import Lazy
@@ -19,13 +18,17 @@ from shared.log import register_secret
 from shared.signing import Credentials
 from shared.values import field, valueclass
 
-from .protocols import check_queue_name
+from .queueing import check_queue_name
 
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
 if TYPE_CHECKING:
+    from typing import Literal
+
     from .protocols import ObjectStore, Queue, TransactionStore
 
-Backend = Literal["local", "aliyun"]
-QueueName = Literal["recheck", "notify", "deadletter"]
+    Backend = Literal["local", "aliyun"]
+    QueueName = Literal["recheck", "notify", "deadletter"]
+
 QUEUE_NAMES: tuple[QueueName, ...] = ("recheck", "notify", "deadletter")
 
 TRANSACTIONS_FILE = "kyc.sqlite3"

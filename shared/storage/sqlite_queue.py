@@ -4,7 +4,7 @@ Several named queues share one file (``KYC_DATA_DIR/queues.sqlite3``). ``receive
 ``BEGIN IMMEDIATE`` transaction, so two consumers (threads or processes) never receive the same message at the
 same time; a message whose visibility timeout runs out without ``delete`` is delivered again with a new receipt
 and a higher ``receive_count`` (at-least-once, as MNS). Bodies are stored raw; producers that hand them to a
-function as an MNS-trigger event must ``encode_message_body`` them (see ``protocols.MESSAGE_BODY_ENCODING``).
+function as an MNS-trigger event must ``encode_message_body`` them (see ``queueing.MESSAGE_BODY_ENCODING``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from ._sqlite import SqliteDatabase, schema_version
 from .errors import ReceiptInvalid
-from .protocols import ReceivedMessage, check_body_size, check_delay, check_queue_name
+from .queueing import ReceivedMessage, check_body_size, check_delay, check_queue_name
 
 MAX_VISIBILITY_TIMEOUT = 43_200
 MAX_RECEIVE_BATCH = 16

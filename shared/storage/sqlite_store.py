@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Callable
-from typing import Any, Final
 
 from shared import jsonutil
 from shared.status import FINALIZABLE, TERMINAL, VERDICTS, Status, verdict
@@ -26,8 +25,13 @@ from shared.values import fields
 from ._sqlite import SqliteDatabase, schema_version
 from .due import DueKind, due_on_create
 from .errors import RecordExists
-from .protocols import Page
 from .records import _JSON_COLUMNS, TransactionRecord
+
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from typing import Any, Final
+
+    from .protocols import Page
 
 _COLUMNS = tuple(f.name for f in fields(TransactionRecord))
 _JSON_INDEXES = tuple(i for i, name in enumerate(_COLUMNS) if name in _JSON_COLUMNS)

@@ -41,11 +41,13 @@ missing index. Idempotent: a second run creates nothing.
 
 from __future__ import annotations
 
-from typing import Any
-
 from shared.values import field, valueclass
 
 from .tablestore_sdk import import_tablestore
+
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from typing import Any
 
 MERCHANT_BIZ_ID = "merchant_biz_id"
 MERCHANT_USER_ID = "merchant_user_id"

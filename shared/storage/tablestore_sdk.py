@@ -32,10 +32,11 @@ from __future__ import annotations
 import sys
 import threading
 import types
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
 if TYPE_CHECKING:
     import logging
+    from typing import Any
 
 _IMPORT_LOCK = threading.Lock()
 #: Modules the synchronous client never uses; see the module docstring.

@@ -60,7 +60,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any
 from urllib.parse import urlsplit
 
 from shared import jsonutil
@@ -71,7 +70,6 @@ from shared.status import FINALIZABLE, TERMINAL, VERDICTS, Status, verdict
 
 from .due import DueKind, due_on_create, to_ms
 from .errors import ClientUnavailable, OutOfTime, RecordExists, StorageError
-from .protocols import Page
 from .records import TransactionRecord
 from .tablestore_schema import (
     CREATED_MS,
@@ -86,6 +84,12 @@ from .tablestore_schema import (
     ensure_tables,
 )
 from .tablestore_sdk import import_tablestore
+
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .protocols import Page
 
 PK = MERCHANT_BIZ_ID
 CONDITION_CHECK_FAIL = "OTSConditionCheckFail"
