@@ -84,6 +84,12 @@ def test_the_notifier_s_start_loads_no_queue_adapter_it_sends_to_only_on_a_retry
 
 
 @pytest.mark.parametrize("backend", ["local", "aliyun"])
+def test_the_notifier_s_start_with_one_subscriber_loads_no_thread_pool(backend: str, tmp_path: Path) -> None:
+    # One subscriber (backend_env's KYC_WEBHOOKS) is sent to on the calling thread; the pool is for several.
+    assert loaded_after_initialize("notifier", backend, tmp_path, ("concurrent.futures",)) == set()
+
+
+@pytest.mark.parametrize("backend", ["local", "aliyun"])
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_cold_start_does_not_import_typing(function: str, backend: str, tmp_path: Path) -> None:
     assert loaded_after_initialize(function, backend, tmp_path, ("typing",)) == set()
