@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tools.bench import cold, deployed, floors, importtime
-from tools.bench.proc import ROOT, measure_output
+from tools.bench.proc import ROOT, measure_output, measure_ready
 from tools.deployment import function_folders
 
 IMPORTTIME = """\
@@ -118,7 +118,7 @@ def test_unpacking_zips_the_folder_and_extracts_every_file_into_an_empty_one(tmp
 
 
 def _handler_command(folder: Path) -> list[str]:
-    source = cold.HANDLER.format(folder=str(folder), extra=[], mark=cold.MARK)
+    source = cold.handler_source(str(folder))
     return [sys.executable, *cold.FLAGS, "-c", source]
 
 
@@ -127,6 +127,14 @@ def test_the_cold_start_command_reports_its_import_and_initialize_phases(tmp_pat
     _, _, stderr = measure_output(_handler_command(tmp_path), {"PATH": "/usr/bin:/bin"})
     imported, initialized = cold._phases(stderr)
     assert imported > 0 and initialized >= 0
+
+
+def test_a_cold_start_is_timed_to_when_it_is_ready_not_to_its_exit(tmp_path: Path) -> None:
+    # An interpreter's exit (finalising modules, closing files) is not on an FC instance's path to its first request.
+    (tmp_path / "index.py").write_text("import atexit, time\n\natexit.register(time.sleep, 0.3)\n\n"
+                                       "def initialize(c):\n    pass\n")
+    ready, to_exit, _, _ = measure_ready(_handler_command(tmp_path), {"PATH": "/usr/bin:/bin"})
+    assert 0 < ready < to_exit - 0.25
 
 
 @pytest.mark.parametrize("call", ["socket.create_connection(('127.0.0.1', 9))",

@@ -34,6 +34,7 @@ def test_smoke_bench_prints_the_table_and_writes_every_section(tmp_path: Path) -
             assert row["import_ms"] > 0 and row["initialize_ms"] >= 0
             assert row["importtime"]["owners"], name  # where the import time above the floor goes
             assert row["x_floor_with_logging"] > 0, name  # information: over the floor FC's runtime starts from
+            assert 0 < row["wall_ms"] < row["to_exit_ms"], name  # judged to ready; to exit as information
     for key in ("initializer", "result_fetcher", "notifier_per_delivery"):
         assert results["warm"][key]["floor_ms"] > 0
     assert results["warm"]["deliveries"] > 0

@@ -29,7 +29,9 @@ def child_env(pycache: Path, extra: Mapping[str, str] | None = None) -> dict[str
 # Why a launcher: Linux charges a child's peak RSS (ru_maxrss) with the memory of the process it was forked from
 # (exec records the old address space's high-water mark), so children forked from this ~25 MiB benchmark process
 # would all report >= 25 MiB. A minimal interpreter (-I -S, ~8 MiB) forks and times the measured command instead,
-# and reports (wall seconds, ru_maxrss KiB, exit code) on its stdout; the child's own stdout goes to /dev/null.
+# and reports (wall seconds, ru_maxrss KiB, exit code, its perf_counter at the fork) on its stdout; the child's own
+# stdout goes to /dev/null. perf_counter is CLOCK_MONOTONIC on Linux, one clock for every process: a time the child
+# reads from it is comparable with the launcher's start.
 LAUNCHER = """
 import os, sys, time
 start = time.perf_counter()
@@ -40,12 +42,35 @@ if pid == 0:
     os.execve(sys.argv[1], sys.argv[1:], os.environ)
 _, status, usage = os.wait4(pid, 0)
 wall = time.perf_counter() - start
-sys.stdout.write("%r %d %d" % (wall, usage.ru_maxrss, os.waitstatus_to_exitcode(status)))
+sys.stdout.write("%r %d %d %r" % (wall, usage.ru_maxrss, os.waitstatus_to_exitcode(status), start))
 """
 
 
 def measure_output(argv: Sequence[str], env: Mapping[str, str], timeout: float = 60.0) -> tuple[float, float, str]:
     """Run ``argv`` to completion; (wall seconds, peak RSS in MiB, its stderr) of that one process."""
+    wall, peak, stderr, _ = _launch(argv, env, timeout)
+    return wall, peak, stderr
+
+
+#: What a measured child writes to stderr when it is ready (its ``time.perf_counter()`` after it), for
+#: :func:`measure_ready`: ``READY_LINE`` is the Python statement that writes it.
+READY_MARK = "kyc-bench-ready"
+READY_LINE = f'import sys, time; sys.stderr.write("{READY_MARK} %r\\n" % time.perf_counter())'
+
+
+def measure_ready(
+    argv: Sequence[str], env: Mapping[str, str], timeout: float = 60.0
+) -> tuple[float, float, float, str]:
+    """Run ``argv`` to completion; (seconds from the fork to the child's ``READY_MARK`` line, seconds to its exit,
+    peak RSS in MiB, its stderr). The child must write the line (``READY_LINE``) once it is ready."""
+    wall, peak, stderr, start = _launch(argv, env, timeout)
+    for line in reversed(stderr.splitlines()):
+        if line.startswith(READY_MARK):
+            return float(line.split()[1]) - start, wall, peak, stderr
+    raise RuntimeError(f"the child did not say when it was ready: {stderr[-1000:]}")
+
+
+def _launch(argv: Sequence[str], env: Mapping[str, str], timeout: float) -> tuple[float, float, str, float]:
     launcher = [PYTHON, "-I", "-S", "-c", LAUNCHER, *argv]
     try:
         done = subprocess.run(  # noqa: S603 - our own interpreter and code
@@ -54,12 +79,12 @@ def measure_output(argv: Sequence[str], env: Mapping[str, str], timeout: float =
         raise RuntimeError(f"{argv[-1][:60]!r} timed out") from None
     stderr = done.stderr.decode(errors="replace")
     try:
-        wall_text, maxrss_kib, code = done.stdout.decode().split()
+        wall_text, maxrss_kib, code, start = done.stdout.decode().split()
     except ValueError:
         raise RuntimeError(f"launcher failed: {stderr[-2000:]}") from None
     if int(code) != 0:
         raise RuntimeError(f"child failed ({code}): {stderr[-2000:]}")
-    return float(wall_text), int(maxrss_kib) / 1024, stderr  # ru_maxrss is KiB on Linux
+    return float(wall_text), int(maxrss_kib) / 1024, stderr, float(start)  # ru_maxrss is KiB on Linux
 
 
 def median(values: Sequence[float]) -> float:
