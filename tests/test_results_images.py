@@ -207,3 +207,11 @@ def test_a_large_image_is_decoded_by_the_standard_library_when_pybase64_cannot_b
     monkeypatch.setitem(sys.modules, "pybase64", None)  # import raises ImportError
     data = bytes(range(256)) * (FAST_FROM // 256 + 1)
     assert Image("idImage", base64.b64encode(data).decode()).data == data
+
+
+@pytest.mark.parametrize("text", ["=", "====", "QQQ==", "QUFB" * 1100 + "QQQ=="])
+def test_excess_padding_is_rejected_as_before(text: str) -> None:
+    # Review finding: trailing "=" are now stripped and recomputed, so text the strict decoder refused before
+    # (padding only, or more "=" than a base64 group has) decodes: "=" became a stored, empty image.
+    with pytest.raises(ImageDecodeError):
+        _ = Image("idImage", text).data

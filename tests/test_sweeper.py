@@ -671,3 +671,19 @@ def test_a_subscriber_asking_for_a_day_still_gets_the_event_of_a_row_settled_at_
 
     assert len(sender.delivered_to(subscriber.url)) == 1  # the day later, from the row retention kept for it
     assert stack.store.get(record.merchant_biz_id) is None  # and deleted once no follow-up can come
+
+
+def test_a_one_day_retention_with_the_default_webhook_schedule_deletes_a_row_settled_at_creation_within_two_days(
+    stack: Stack,
+) -> None:
+    # Review finding: the hold assumed a day-long Retry-After on every step (7 steps: 7 days + 1 h), so every row
+    # under a retention shorter than a week outlived it, whether or not any delivery failed. The schedule's own
+    # longest follow-ups (+20 %) end about 33 h after the first delivery.
+    from shared.webhook_retries import DEFAULT_WEBHOOK_RETRY_SCHEDULE
+
+    mbid = _announced(stack, T0 - 2 * DAY)
+    sweeper = stack.sweeper(
+        stack.fetcher(FakeCloudAuth()), retention_days=1, webhook_retry_schedule=DEFAULT_WEBHOOK_RETRY_SCHEDULE
+    )
+    sweeper.sweep()
+    assert stack.store.get(mbid) is None

@@ -132,3 +132,22 @@ def test_credentials_are_scrubbed_by_whatever_reads_them(tmp_path: Path, reader:
                KYC_MNS_ENDPOINT="https://mns.example")
     reader(env)
     assert _scrubbed(env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"]) and _scrubbed(token)
+
+
+def test_a_notifier_queue_whose_first_open_fails_raises_storage_error_so_the_trigger_redelivers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Review finding: the queues now open at the first send, inside a message's handling. A failure of the schema
+    # setup escapes SqliteDatabase as a raw sqlite3 error, which NotifierApp takes for a poison message (dead
+    # letter, processing_error) instead of StorageError (the trigger redelivers, the retry is kept).
+    import sqlite3
+
+    from shared.storage import StorageError, sqlite_queue
+
+    def disk_full(conn: sqlite3.Connection) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    notifier = build_notifier(_env(tmp_path, KYC_WEBHOOKS=_hooks(HOOK_SECRET)))
+    monkeypatch.setattr(sqlite_queue, "_set_up", disk_full)
+    with pytest.raises(StorageError):
+        notifier.notify_queue.send(b"retry")
