@@ -286,7 +286,7 @@ class Notifier:
             return
         record = self.store.get(message.merchant_biz_id)
         if record is None:
-            logger.warning("notify.transaction_gone")  # erased since: nothing to tell anyone
+            self._transaction_gone(message)
             return
         event_type = EVENT_TYPES.get(record.status)
         if event_type is None:
@@ -412,6 +412,23 @@ class Notifier:
             "lastStatus": result.status,
             "at": self.clock(),
         }
+
+    def _transaction_gone(self, message: NotifyMessage) -> None:
+        """The row is gone (erased, or deleted by retention). Before a first delivery there is nobody to tell; a
+        follow-up was owed to subscribers that failed before, and its event cannot be rebuilt: an operator learns
+        it from a dead letter (a subscriber's ``Retry-After`` longer than retention's hold,
+        :mod:`shared.webhook_retries`, or an erasure between two attempts)."""
+        if message.attempt == 0:
+            logger.warning("notify.transaction_gone")
+            return
+        logger.error("notify.transaction_gone", extra={"attempts": message.attempt})
+        self._dead_letter({
+            "reason": "transaction_gone",
+            "merchantBizId": message.merchant_biz_id,
+            "subscribers": [display_url(subscriber.url) for subscriber in self._targets(message)],
+            "attempts": message.attempt,
+            "at": self.clock(),
+        })  # fmt: skip
 
     def dead_letter_unprocessable(self, merchant_biz_id: Any, error: str) -> None:
         """Park a message that failed in an unexpected way (e.g. a corrupt stored result) for an operator."""

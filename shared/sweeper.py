@@ -95,9 +95,9 @@ class SweepSettings:
 
     @property
     def settled_hold_seconds(self) -> float:
-        """How long after it settled a row is kept for its announcement: the first delivery, then every
-        follow-up at its longest (a failing subscriber's event is rebuilt from the row; one that finds it gone
-        tells nobody)."""
+        """How long after it settled a row is kept for its announcement: the first delivery, then the notifier's
+        scheduled follow-ups at their longest (a failing subscriber's event is rebuilt from the row;
+        :mod:`shared.webhook_retries`)."""
         return SETTLED_KEEP_SECONDS + longest_retry_seconds(self.webhook_retry_schedule)
 
     @property

@@ -2,10 +2,12 @@
 
 The notifier schedules each follow-up by :func:`retry_delay`. Retention (:mod:`shared.sweeper`) keeps a settled row
 until :func:`longest_retry_seconds` has passed after its first delivery: a follow-up rebuilds the event from the
-row, and one that finds the row gone tells nobody (it takes the row for erased), so a row deleted under a pending
-follow-up lost its announcement. Both read the schedule from ``KYC_WEBHOOK_RETRY_SCHEDULE`` (the notifier's and
-the sweeper's settings: :func:`retry_schedule_from_env`). Nothing here imports more than the settings module: the
-sweeper's cold start reads it.
+row, so a row deleted under a pending follow-up would lose its announcement. The hold covers the schedule, not a
+subscriber's ``Retry-After`` (up to a day per attempt: seven days on the default schedule, for every row under a
+short retention): a follow-up that a longer pause carries past the hold finds the row gone and is dead-lettered
+(``transaction_gone``), never dropped in silence. Both read the schedule from ``KYC_WEBHOOK_RETRY_SCHEDULE`` (the
+notifier's and the sweeper's settings: :func:`retry_schedule_from_env`). Nothing here imports more than the
+settings module: the sweeper's cold start reads it.
 """
 
 from __future__ import annotations
@@ -40,7 +42,6 @@ def retry_delay(step: float, draw: float, retry_after: float | None) -> float:
 
 
 def longest_retry_seconds(schedule: Sequence[float]) -> float:
-    """The longest the notifier may go on reading a row after its first delivery: every step at its longest (the
-    jitter's top or a day's ``Retry-After``, whichever is longer). The deliveries' own seconds are left to the
-    caller's margin."""
-    return sum(retry_delay(step, 1.0, MAX_RETRY_AFTER_SECONDS) for step in schedule)
+    """The longest the notifier may go on reading a row after its first delivery when no subscriber asks for a
+    longer pause: every step at the jitter's top. The deliveries' own seconds are left to the caller's margin."""
+    return sum(retry_delay(step, 1.0, None) for step in schedule)

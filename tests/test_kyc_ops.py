@@ -544,6 +544,15 @@ def test_dlq_redrive_leaves_a_malformed_dead_letter_in_place(local_env: dict[str
     assert len(lines(run(["dlq", "list"], env=local_env)[1])) == 1
 
 
+def test_dlq_redrive_leaves_a_dead_letter_whose_transaction_is_gone_in_place(local_env: dict[str, str]) -> None:
+    gone = {"kind": "notify", "reason": "transaction_gone", "merchantBizId": "a" * 32,
+            "subscribers": ["https://a.example"], "attempts": 2}  # fmt: skip
+    open_queue(_settings(local_env), "deadletter").send(jsonutil.dumps(gone))
+    code, out, _ = run(["dlq", "redrive"], env=local_env)
+    assert code == 1 and "transaction is gone" in jsonutil.loads(out)["skipped"][0]["reason"]
+    assert queue_bodies(local_env, "notify") == []
+
+
 def test_dlq_purge_deletes_only_letters_older_than_the_age(local_env: dict[str, str]) -> None:
     dead_letter_trigger(local_env)
     code, out, err = run(["dlq", "purge", "--older-than", "1h", "--yes"], env=local_env)

@@ -11,8 +11,9 @@ import pytest
 from shared import jsonutil
 from shared.delivery import DeliveryResult
 from shared.fetcher import result_key
+from shared.notifications import Notifier
 from shared.storage import DueKind, StorageError
-from shared.sweeper import OUTBOX_GRACE_SECONDS, SETTLED_KEEP_SECONDS, SweepSettings
+from shared.sweeper import OUTBOX_GRACE_SECONDS, SETTLED_KEEP_SECONDS, Sweeper, SweepSettings
 from tests.fakes import (
     RETRY_SCHEDULE,
     SUBSCRIBERS,
@@ -25,6 +26,7 @@ from tests.fakes import (
 )
 
 DAY = 86400.0
+UNAVAILABLE = DeliveryResult(ok=False, status=503, error="http_503")
 #: How long after it settled retention keeps a row in these stacks (its announcement's deliveries).
 HOLD = SweepSettings(900.0, DAY, 1, 50, RETRY_SCHEDULE).settled_hold_seconds
 
@@ -652,25 +654,45 @@ def test_a_spent_budget_starts_no_step_s_work_and_leaves_it_for_the_next_pass(st
     assert sweeper.sweep().renotified == 1 and stack.store.get(old) is None  # the next pass does it
 
 
-def test_a_subscriber_asking_for_a_day_still_gets_the_event_of_a_row_settled_at_its_retention_age(
-    stack: Stack,
-) -> None:
-    record = stack.pending(created_at=T0 - 3 * DAY)
-    sweeper = stack.sweeper(stack.fetcher(FakeCloudAuth(check_result_body("Y"))), retention_days=1)
-    subscriber = SUBSCRIBERS[0]
-    tomorrow = DeliveryResult(ok=False, status=429, error="http_429", retry_after=DAY)
-    sender = RecordingSender(answers={subscriber.url: [tomorrow, DeliveryResult(ok=True, status=204)]})
-    notifier = stack.notifier(sender, subscribers=(subscriber,))
-
-    for _hour in range(60):  # the sweeper's passes and the notify queue's deliveries as time goes by
+def _hours_of_sweeps_and_deliveries(stack: Stack, sweeper: Sweeper, notifier: Notifier, hours: int) -> None:
+    """The sweeper's passes and the notify queue's deliveries as time goes by, an hour at a time."""
+    for _hour in range(hours):
         sweeper.sweep()
         for message in stack.notify.receive(max_messages=10, visibility_timeout=30):
             notifier.handle_body(jsonutil.loads(message.body))
             stack.notify.delete(message.receipt)
         stack.clock.advance(3600)
 
-    assert len(sender.delivered_to(subscriber.url)) == 1  # the day later, from the row retention kept for it
+
+def test_a_failing_subscriber_still_gets_the_event_of_a_row_settled_at_its_retention_age(stack: Stack) -> None:
+    record = stack.pending(created_at=T0 - 3 * DAY)
+    schedule = (7200.0,)  # its one follow-up comes two hours later: past the first delivery's hour
+    sweeper = stack.sweeper(
+        stack.fetcher(FakeCloudAuth(check_result_body("Y"))), retention_days=1, webhook_retry_schedule=schedule
+    )
+    subscriber = SUBSCRIBERS[0]
+    sender = RecordingSender(answers={subscriber.url: [UNAVAILABLE, DeliveryResult(ok=True, status=204)]})
+    notifier = stack.notifier(sender, subscribers=(subscriber,), schedule=schedule)
+
+    _hours_of_sweeps_and_deliveries(stack, sweeper, notifier, 10)
+
+    assert len(sender.delivered_to(subscriber.url)) == 1  # the follow-up, from the row retention kept for it
     assert stack.store.get(record.merchant_biz_id) is None  # and deleted once no follow-up can come
+
+
+def test_a_follow_up_a_subscriber_paused_past_retention_s_hold_is_dead_lettered_not_dropped(stack: Stack) -> None:
+    record = stack.pending(created_at=T0 - 3 * DAY)
+    sweeper = stack.sweeper(stack.fetcher(FakeCloudAuth(check_result_body("Y"))), retention_days=1)
+    subscriber = SUBSCRIBERS[0]
+    tomorrow = DeliveryResult(ok=False, status=429, error="http_429", retry_after=DAY)
+    notifier = stack.notifier(RecordingSender(answers={subscriber.url: [tomorrow]}), subscribers=(subscriber,))
+
+    _hours_of_sweeps_and_deliveries(stack, sweeper, notifier, 30)
+
+    assert stack.store.get(record.merchant_biz_id) is None
+    (letter,) = peek(stack.deadletter)
+    assert letter["reason"] == "transaction_gone" and letter["merchantBizId"] == record.merchant_biz_id
+    assert letter["subscribers"] == ["https://a.example"] and letter["attempts"] == 1
 
 
 def test_a_one_day_retention_with_the_default_webhook_schedule_deletes_a_row_settled_at_creation_within_two_days(

@@ -69,14 +69,15 @@ def _strict_b64decode(text: str) -> bytes:
 
 
 def _decode(text: str) -> bytes:
+    """Missing padding is added; more "=" than the last group needs is refused (Python 3.10's strict decoder, which
+    FC runs, refuses it; 3.11's accepts "=" after a whole group, pybase64 does not: one rule for all three)."""
     if "-" in text or "_" in text:  # URL-safe alphabet
         text = text.replace("-", "+").replace("_", "/")
-    if text.endswith("="):  # padding is recomputed: the decoders differ on excess "=" (accepted before, so kept)
-        text = text.rstrip("=")
-    missing = -len(text) % 4
-    if missing:
-        text += "=" * missing
-    return _strict_b64decode(text)
+    data = text.rstrip("=")
+    needed = -len(data) % 4
+    if len(text) - len(data) > needed or needed == 3:  # excess padding, or a length no base64 text has
+        raise binascii.Error("incorrect padding")
+    return _strict_b64decode(data + "=" * needed)
 
 
 class Image:

@@ -99,10 +99,13 @@ class SqliteDatabase:
             except sqlite3.Error as exc:
                 raise _wrap(exc, "open") from None
         if not current:
-            with self.transaction() as conn:  # the same pooled connection
-                if _user_version(conn) != version:  # another process may have set it up while this one waited
-                    setup(conn)
-                    conn.execute(f"PRAGMA user_version = {int(version)}")
+            try:
+                with self.transaction() as conn:  # the same pooled connection
+                    if _user_version(conn) != version:  # another process may have set it up while this one waited
+                        setup(conn)
+                        conn.execute(f"PRAGMA user_version = {int(version)}")
+            except sqlite3.Error as exc:  # a full disk, a read-only file: the caller's StorageError, as any call's
+                raise _wrap(exc, "setup") from None
 
     @property
     def open_connections(self) -> int:

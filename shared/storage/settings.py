@@ -10,6 +10,7 @@ a function's ``initialize`` fails fast on a bad setting without paying for an SD
 from __future__ import annotations
 
 import os
+import threading
 from functools import cached_property
 
 from shared.config import ConfigError, Env, env_required, env_str, environ, http_url
@@ -187,6 +188,7 @@ class Stores:
     def __init__(self, settings: StorageSettings) -> None:
         self.settings = settings
         self._queues: dict[str, Queue] = {}
+        self._queues_lock = threading.Lock()  # the notifier's queues open at a first send, from any delivery thread
 
     def queue_on_first_send(self, name: str) -> Queue:
         """Queue ``name``, opened at its first ``send``: for a function that sends on a rare path only (the notifier:
@@ -206,10 +208,11 @@ class Stores:
 
     def queue(self, name: str) -> Queue:
         """Queue ``name``, opened now (once per ``Stores``); the local queues share one file's connections."""
-        if name not in self._queues:
-            opened = next(iter(self._queues.values()), None)
-            self._queues[name] = open_queue(self.settings, name, beside=opened)
-        return self._queues[name]
+        with self._queues_lock:
+            if name not in self._queues:
+                opened = next(iter(self._queues.values()), None)
+                self._queues[name] = open_queue(self.settings, name, beside=opened)
+            return self._queues[name]
 
 
 def open_stores(settings: StorageSettings | None = None) -> Stores:

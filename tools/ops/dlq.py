@@ -4,7 +4,8 @@ Dead-letter bodies are JSON:
 
 * ``{"kind": "notify", "reason": ..., "merchantBizId": ..., "subscriber": ..., "subscriberKey": ...}`` from the
   notifier (``webhook_undeliverable`` with ``attempts``/``lastError``/``lastStatus``, ``not_final``,
-  ``malformed_message``); ``subscriber`` is the URL as :func:`shared.urls.display_url` prints it (older dead
+  ``malformed_message``, ``transaction_gone`` with ``subscribers``: a follow-up found its row deleted, not
+  redrivable); ``subscriber`` is the URL as :func:`shared.urls.display_url` prints it (older dead
   letters stored the whole URL: it is shown the same way), ``subscriberKey`` names the subscriber for redrive;
 * ``{"kind": "trigger", "queue": "recheck"|"notify", "body": "<original message text>"}`` from a queue trigger
   (locally the dev worker) that gave up on a message.
@@ -92,6 +93,8 @@ def destination(body: dict[str, Any]) -> Destination | str:
     """Where a dead letter goes back to, or why it cannot go anywhere."""
     kind = body.get("kind")
     if kind == "notify":
+        if body.get("reason") == "transaction_gone":
+            return "its transaction is gone (erased, or deleted by retention): the event cannot be rebuilt"
         mbid = body.get("merchantBizId")
         if not isinstance(mbid, str) or not mbid:
             return "notify dead letter without merchantBizId (malformed original message)"
