@@ -145,6 +145,7 @@ def run(code: Packages, iterations: int, importtime_runs: int) -> dict[str, Any]
         ratios_to_exit: dict[str, list[float]] = {name: [] for name in ratios}
         phases: dict[str, list[tuple[float, float]]] = {name: [] for name in commands if name != "floor"}
         logging_walls: list[float] = []
+        ratios_with_logging: dict[str, list[float]] = {name: [] for name in ratios}
 
         def measured(name: str, argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
             ready, exit_wall, peak, stderr = measure_ready(argv, env)
@@ -154,17 +155,21 @@ def run(code: Packages, iterations: int, importtime_runs: int) -> dict[str, Any]
             return ready, exit_wall, stderr
 
         for _ in range(iterations):
-            logging_walls.append(measure_ready(*with_logging)[0])  # once a round: information only
             before, before_exit, _ = measured("floor", *commands["floor"])
+            before_logging = measure_ready(*with_logging)[0]  # information, paired as the floor is
+            logging_walls.append(before_logging)
             for name, (argv, env) in commands.items():
                 if name == "floor":
                     continue
                 ready, exit_wall, stderr = measured(name, argv, env)
                 after, after_exit, _ = measured("floor", *commands["floor"])
+                after_logging = measure_ready(*with_logging)[0]
+                logging_walls.append(after_logging)
                 phases[name].append(_phases(stderr))
                 ratios[name].append(ready / ((before + after) / 2))
                 ratios_to_exit[name].append(exit_wall / ((before_exit + after_exit) / 2))
-                before, before_exit = after, after_exit
+                ratios_with_logging[name].append(ready / ((before_logging + after_logging) / 2))
+                before, before_exit, before_logging = after, after_exit, after_logging
         traces: dict[str, list[list[importtime.Entry]]] = {name: [] for name in commands}
         for _ in range(importtime_runs):
             for name, (argv, env) in commands.items():
@@ -181,8 +186,7 @@ def run(code: Packages, iterations: int, importtime_runs: int) -> dict[str, Any]
         else:
             row["x_floor"] = median(ratios[name])
             row["x_floor_to_exit"] = median(ratios_to_exit[name])
-            # Unpaired (once a round): the paired ratio, scaled by the two floors' medians.
-            row["x_floor_with_logging"] = row["x_floor"] * median(walls["floor"]) / median(logging_walls)
+            row["x_floor_with_logging"] = median(ratios_with_logging[name])
             row["import_ms"] = median([p[0] for p in phases[name]]) * 1000
             row["initialize_ms"] = median([p[1] for p in phases[name]]) * 1000
             row["importtime"] = importtime.summary(traces[name], floor_modules)

@@ -110,7 +110,8 @@ def markdown(results: dict[str, Any]) -> str:
                      f"{row['x_floor_with_logging']:.2f} | {row['to_exit_ms']:.1f} | {row['x_floor_to_exit']:.2f} | "
                      f"{sizes} |")
     lines += ["", f"x floor + logging: over `{cold.FLOOR_WITH_LOGGING}` ({floor['with_logging_wall_ms']:.1f} ms, "
-              "once a round), the floor of a deployed start: FC's Python runtime loads `logging` before the handler."]
+              "paired as the floor), the floor of a deployed start: FC's Python runtime loads `logging` before the "
+              "handler."]
     traced = next(r["importtime"]["runs"] for n, r in c.items() if n != "floor")
     lines += ["", f"Import self time above the floor's imports (`-X importtime`, median of {traced}, ms):", ""]
     lines += _importtime_lines(c)
