@@ -15,6 +15,26 @@ from .fake_ots import FakeOTSClient
 
 _ids = itertools.count(1)
 TABLE = "kyc_transactions"
+#: The OSS double's bucket, region and STS credentials (fixture ``server``): the OSS adapter's wire and transport tests.
+BUCKET = "kyc-bucket"
+REGION = "cn-hangzhou"
+CREDS = Credentials("LTAI-oss-id", "oss-secret", "oss-sts-token")
+
+
+@pytest.fixture
+def server() -> Iterator[Any]:
+    """The OSS double for ``BUCKET`` in ``REGION``, accepting ``CREDS``; listings page every 2 objects."""
+    from tools.doubles.oss import OssDouble
+
+    with OssDouble(
+        access_key_id=CREDS.access_key_id,
+        access_key_secret=CREDS.access_key_secret,
+        security_token=CREDS.security_token,
+        bucket=BUCKET,
+        region=REGION,
+        page_limit=2,
+    ) as double:
+        yield double
 
 
 @contextmanager

@@ -10,36 +10,20 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from shared.http_deadline import CallDeadline
-from shared.signing import Credentials
 from shared.storage import OssObjectStore, StorageError
 from shared.storage.oss import import_oss
 from tests.loopback import DrippingServer
 from tools.doubles.oss import OssDouble
 
-BUCKET = "kyc-bucket"
-REGION = "cn-hangzhou"
-CREDS = Credentials("LTAI-oss-id", "oss-secret", "oss-sts-token")
+from .conftest import BUCKET, CREDS, REGION
+
 #: What requests' session adds to every request (``requests.utils.default_headers``); http.client does not.
 REQUESTS_SESSION_HEADERS = {"accept", "connection"}
-
-
-@pytest.fixture
-def server() -> Iterator[OssDouble]:
-    with OssDouble(
-        access_key_id=CREDS.access_key_id,
-        access_key_secret=CREDS.access_key_secret,
-        security_token=CREDS.security_token,
-        bucket=BUCKET,
-        region=REGION,
-        page_limit=2,
-    ) as double:
-        yield double
 
 
 def _deadline_client(seconds: float = 5.0) -> Any:

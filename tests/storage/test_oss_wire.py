@@ -8,30 +8,13 @@ double's request log. The backend-independent contract is in test_objects.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from shared.signing import Credentials
 from shared.storage import InvalidKey, ObjectNotFound, ObjectStore, OssObjectStore, StorageError
 from tools.doubles.oss import OssDouble
 
-BUCKET = "kyc-bucket"
-REGION = "cn-hangzhou"
-CREDS = Credentials("LTAI-oss-id", "oss-secret", "oss-sts-token")
-
-
-@pytest.fixture
-def server() -> Iterator[OssDouble]:
-    with OssDouble(
-        access_key_id=CREDS.access_key_id,
-        access_key_secret=CREDS.access_key_secret,
-        security_token=CREDS.security_token,
-        bucket=BUCKET,
-        region=REGION,
-        page_limit=2,
-    ) as double:
-        yield double
+from .conftest import BUCKET, CREDS, REGION
 
 
 def _store(server: OssDouble, prefix: str = "", creds: Credentials = CREDS) -> OssObjectStore:
