@@ -813,8 +813,9 @@ def initializer_paths(root: Path) -> dict[str, list[str]]:
 
 def result_fetcher_paths(root: Path, batch: int) -> dict[str, list[str]]:
     """The vendor's callback and a re-check message (× the trigger's batch) reaching a final result with every
-    image: kept with the vendor's copy deleted; kept while the row was erased (the objects go again); kept but
-    the row could not be finalized (a re-check is scheduled)."""
+    image: kept with the vendor's copy deleted; kept while the row was erased (the objects go again); the same
+    with the clean-up failing (a re-check is queued to delete them); kept but the row could not be finalized (a
+    re-check is scheduled)."""
     from shared.callback import hash_callback_token
     from shared.handlers.result_fetcher import ResultFetcherApp
     from shared.storage import StorageError
@@ -833,18 +834,20 @@ def result_fetcher_paths(root: Path, batch: int) -> dict[str, list[str]]:
 
     paths = {}
     for entry, event, repeat in (("callback", callback, 1), ("re-check", recheck, batch)):
-        for scenario in ("kept", "row erased meanwhile", "not finalized"):
+        for scenario in ("kept", "row erased meanwhile", "row erased, clean-up failed", "not finalized"):
             log: list[str] = []
             stack = Stack(root / f"{entry}-{scenario}")
             record = stack.pending(merchant_biz_id=query["merchantBizId"], transaction_id=query["transactionId"],
                                    callback_token_hash=hash_callback_token(query["callbackToken"]))  # fmt: skip
             erase = functools.partial(stack.store.delete, record.merchant_biz_id)  # an erasure while it fetched
-            hooks = {"row erased meanwhile": {"finalize": erase}, "not finalized": {"finalize": failing}}.get(scenario)
+            hooks = {"row erased meanwhile": {"finalize": erase}, "row erased, clean-up failed": {"finalize": erase},
+                     "not finalized": {"finalize": failing}}.get(scenario)  # fmt: skip
+            object_hooks = {"delete_prefix": failing} if scenario == "row erased, clean-up failed" else None
             fetcher = stack.fetcher(
                 Recorder(FakeCloudAuth(body), "vendor", log),  # type: ignore[arg-type]
                 delete_vendor_copy=True,
                 store=Recorder(stack.store, "store", log, hooks),
-                objects=Recorder(stack.objects, "objects", log),
+                objects=Recorder(stack.objects, "objects", log, object_hooks),
                 recheck=Recorder(stack.recheck, "queue", log),
                 notify=Recorder(stack.notify, "queue", log),
             )
@@ -929,6 +932,7 @@ def test_the_budgeted_paths_run_the_code_s_longest_branches(longest_paths: dict[
     assert kept.count("objects.put") == max_result_objects()
     assert kept[-2:] == ["vendor.delete_verify_result", "store.mark_vendor_copy_deleted"]
     assert fetch["callback, row erased meanwhile"][-1] == "objects.delete_prefix"
+    assert fetch["callback, row erased, clean-up failed"][-2:] == ["objects.delete_prefix", "queue.send"]
     assert fetch["callback, not finalized"][-2:] == ["queue.send", "store.record_check"]  # the chain: message, then row
     (notify,) = longest_paths["notifier"].values()
     assert notify.count("webhooks.post") == notify.count("queue.send") == max_subscribers()
