@@ -438,3 +438,52 @@ def test_a_face_only_event_names_the_product_and_carries_the_face_verdicts_and_n
         data = jsonutil.loads(delivery.body)["data"]
         assert (data["productCode"], data["docType"], data["identity"]) == ("FACE_LIVENESS_PRO", None, None)
         assert data["face"]["facePassed"] is True
+
+
+# --- review: a follow-up whose row is gone (transaction_gone) --------------------------------------------------
+
+
+def test_a_redriven_message_whose_row_is_gone_is_dead_lettered_not_dropped(stack: Stack) -> None:
+    # `kyc dlq redrive` sends an undeliverable webhook back as attempt 0 naming its subscriber: a subscriber is owed
+    # the event as much as by a follow-up, and the redrive already deleted the dead letter it came from.
+    from tools.ops.dlq import Destination, destination
+
+    mbid = _final(stack)
+    letter = {"kind": "notify", "reason": "webhook_undeliverable", "merchantBizId": mbid, "subscriberKey": KEY_B}
+    redriven = destination(letter)
+    assert isinstance(redriven, Destination)
+    stack.store.delete(mbid)  # retention's hold ended while the letter waited for an operator
+
+    stack.notifier(RecordingSender()).handle_body(jsonutil.loads(redriven.body))
+
+    (gone,) = peek(stack.deadletter)
+    assert gone["reason"] == "transaction_gone" and gone["merchantBizId"] == mbid
+
+
+def test_a_follow_up_for_a_subscriber_no_longer_configured_whose_row_is_gone_is_not_dead_lettered(
+    stack: Stack,
+) -> None:
+    # With the row present such a follow-up is dropped in silence (nobody left to send to); a row gone changes
+    # nothing about that, and a letter naming no subscriber tells an operator nothing to act on.
+    mbid = _final(stack)
+    stack.store.delete(mbid)
+    removed = Subscriber(url="https://removed.example/hook", secret=SECRET_A)
+
+    stack.notifier(RecordingSender()).handle_body(_body(mbid, attempt=2, pending=[removed.key]))
+
+    assert peek(stack.deadletter) == []
+
+
+def test_a_transaction_gone_letter_names_each_owed_subscriber_by_its_key(stack: Stack) -> None:
+    # Two receivers on one host print the same (scheme, host, port): only the key tells which one missed the event.
+    first = Subscriber(url="https://hooks.example.com/T0/first", secret=SECRET_A)
+    second = Subscriber(url="https://hooks.example.com/T0/second", secret=SECRET_B)
+    mbid = _final(stack)
+    stack.store.delete(mbid)
+
+    stack.notifier(RecordingSender(), subscribers=[first, second]).handle_body(
+        _body(mbid, attempt=1, pending=[second.key])
+    )
+
+    (letter,) = peek(stack.deadletter)
+    assert letter["subscriberKeys"] == [second.key]
