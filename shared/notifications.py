@@ -414,18 +414,21 @@ class Notifier:
         }
 
     def _transaction_gone(self, message: NotifyMessage) -> None:
-        """The row is gone (erased, or deleted by retention). Before a first delivery there is nobody to tell; a
-        follow-up was owed to subscribers that failed before, and its event cannot be rebuilt: an operator learns
-        it from a dead letter (a subscriber's ``Retry-After`` longer than retention's hold,
-        :mod:`shared.webhook_retries`, or an erasure between two attempts)."""
-        if message.attempt == 0:
+        """The row is gone (erased, or deleted by retention). Before a first delivery (a message naming no
+        subscriber) there is nobody to tell. A message naming subscribers — a follow-up for those that failed, or
+        a redriven dead letter — was owed to them, and its event cannot be rebuilt: an operator learns it from a
+        dead letter (a subscriber's ``Retry-After`` longer than retention's hold, :mod:`shared.webhook_retries`, a
+        redrive after it, or an erasure between two attempts). Subscribers no longer configured are owed nothing."""
+        targets = self._targets(message) if message.pending is not None else []
+        if not targets:
             logger.warning("notify.transaction_gone")
             return
         logger.error("notify.transaction_gone", extra={"attempts": message.attempt})
         self._dead_letter({
             "reason": "transaction_gone",
             "merchantBizId": message.merchant_biz_id,
-            "subscribers": [display_url(subscriber.url) for subscriber in self._targets(message)],
+            "subscribers": [display_url(subscriber.url) for subscriber in targets],
+            "subscriberKeys": [subscriber.key for subscriber in targets],
             "attempts": message.attempt,
             "at": self.clock(),
         })  # fmt: skip
