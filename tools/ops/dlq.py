@@ -5,8 +5,9 @@ Dead-letter bodies are JSON:
 * ``{"kind": "notify", "reason": ..., "merchantBizId": ..., "subscriber": ..., "subscriberKey": ...}`` from the
   notifier (``webhook_undeliverable`` with ``attempts``/``lastError``/``lastStatus``, ``not_final``,
   ``malformed_message``, ``transaction_gone`` with ``subscribers`` and ``subscriberKeys``: a message owed to
-  them found its row deleted, not redrivable); ``subscriber`` is the URL as :func:`shared.urls.display_url` prints it (older dead
-  letters stored the whole URL: it is shown the same way), ``subscriberKey`` names the subscriber for redrive;
+  them found its row deleted, not redrivable); ``subscriber`` is the URL as :func:`shared.urls.display_url`
+  prints it (older dead letters stored the whole URL: it is shown the same way), ``subscriberKey`` names the
+  subscriber for redrive;
 * ``{"kind": "trigger", "queue": "recheck"|"notify", "body": "<original message text>"}`` from a queue trigger
   (locally the dev worker) that gave up on a message.
 
