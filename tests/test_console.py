@@ -196,6 +196,16 @@ def test_a_verification_s_timeline_is_masked(server: console.ConsoleServer) -> N
     assert call(server, "GET", "/verifications/nope%2F..")[0] == 404
 
 
+def test_a_dead_letter_that_cannot_go_anywhere_has_no_redrive_button(server: console.ConsoleServer,
+                                                                      filled: Stores) -> None:
+    gone = {"kind": "notify", "reason": "transaction_gone", "merchantBizId": "p1", "subscribers": [],
+            "subscriberKeys": [], "attempts": 1}  # fmt: skip
+    message_id = filled.queue("deadletter").send(jsonutil.dumps(gone))
+    html = call(server, "GET", "/")[2]
+    row = html.split(f'data-message-id="{message_id}"', 1)[1].split("</tr>", 1)[0]
+    assert "cannot be redriven" in row and "Redrive" not in row
+
+
 def test_a_redrive_without_confirmation_only_asks(server: console.ConsoleServer, filled: Stores) -> None:
     message_id = dead_letter(filled)
     status, _, html = call(server, "POST", "/deadletters/redrive", redrive_form(server, message_id), FORM)

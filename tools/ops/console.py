@@ -331,7 +331,7 @@ class ConsoleApp:
             f'<td data-label="kind">{escape(d.kind)}</td>'
             f'<td data-label="verification">{_link(d.merchant_biz_id) if d.merchant_biz_id else "—"}</td>'
             f'<td data-label="reason">{escape(d.reason)}</td>'
-            f'<td data-label="">{self._redrive_form(d.message_id)}</td></tr>'
+            f'<td data-label="">{self._redrive_form(d.message_id) if d.redrivable else "cannot be redriven"}</td></tr>'
             for d in letters
         )
         return (

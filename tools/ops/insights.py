@@ -29,7 +29,7 @@ from shared.storage.due import DueKind
 from shared.subcodes import sub_code_meaning, sub_code_message
 from shared.timestamps import rfc3339
 
-from .dlq import DeadLetterQueue, parse_body
+from .dlq import DeadLetterQueue, destination, parse_body
 
 #: The periods offered, with the width of one bar of the chart.
 PERIODS: dict[str, tuple[float, float]] = {
@@ -207,6 +207,8 @@ class DeadLetter:
     kind: str
     merchant_biz_id: str | None
     reason: str
+    #: Whether a redrive has somewhere to put it back (:func:`tools.ops.dlq.destination`).
+    redrivable: bool = True
 
 
 def dead_letters(queue: DeadLetterQueue, *, limit: int = 100) -> list[DeadLetter]:
@@ -226,6 +228,7 @@ def _dead_letter(message: ReceivedMessage) -> DeadLetter:
         kind=str(body.get("kind") or "unknown"),
         merchant_biz_id=mbid if isinstance(mbid, str) else None,
         reason=str(reason)[:200],
+        redrivable=not isinstance(destination(body), str),
     )
 
 
