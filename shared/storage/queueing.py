@@ -46,7 +46,8 @@ def check_body_size(body: bytes) -> None:
 def check_queue_name(name: str) -> str:
     """``name`` when every backend can hold a queue of that name (1-256 characters, no ``/``: the MNS adapter puts it
     in a request path), else ``ValueError``. Checked when the settings are read, so a bad name fails the start even
-    where the queue is opened on first use."""
+    where the queue is opened on first use. MNS's own naming rule is *unverified* (no vendor page found): this is the
+    union of the two adapters' earlier checks, refusing nothing MNS could accept."""
     if not name or len(name) > 256 or "/" in name:
         raise ValueError("queue name must be 1-256 characters without '/'")
     return name
