@@ -19,6 +19,7 @@ import yaml
 
 from shared import products
 from shared.config import ConfigError
+from shared.storage.queueing import check_queue_name
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = ROOT / "functions"
@@ -570,6 +571,14 @@ def test_queues_exist_with_seven_day_retention_and_64_kb_limit(template: dict[st
     for queue in queues:
         assert queue["Properties"]["MessageRetentionPeriod"] == 7 * 24 * 3600
         assert queue["Properties"]["MaximumMessageSize"] <= 64 * 1024
+
+
+@pytest.mark.parametrize("prefix", ["kyc", "ab", "a" + "9" * 14, "a" + "-" * 14])
+def test_every_queue_name_the_template_can_make_is_one_mns_accepts(template: dict[str, Any], prefix: str) -> None:
+    assert re.fullmatch(template["Parameters"]["NamePrefix"]["AllowedPattern"], prefix)
+    for queue in resources_of_type(template, "ALIYUN::MNS::Queue").values():
+        name = queue["Properties"]["QueueName"]["Fn::Sub"].replace("${NamePrefix}", prefix)
+        assert check_queue_name(name) == name
 
 
 def test_function_logs_have_a_project_and_logstore(template: dict[str, Any]) -> None:

@@ -15,6 +15,10 @@ from .errors import MessageTooLarge
 
 #: MNS limit on a message body, counted on the body as sent (after base64).
 MAX_MESSAGE_BYTES = 64 * 1024
+#: MNS queue names: "a maximum of 120 characters in length and can contain letters, digits, and hyphens (-). The name
+#: must start with a letter or digit" (Simple Message Queue (formerly MNS), "CreateQueue"; "Limits": name length 120
+#: characters, "if exceeded, queue creation fails"). ROS's "ALIYUN::MNS::Queue" page allows 256; the service's 120 wins.
+MAX_QUEUE_NAME_CHARS = 120
 #: The largest raw body that still fits once base64-encoded.
 MAX_RAW_MESSAGE_BYTES = MAX_MESSAGE_BYTES // 4 * 3
 #: How every producer here encodes message bodies. The MNS SDK base64-encodes by default and EventBridge's MNS
@@ -44,12 +48,19 @@ def check_body_size(body: bytes) -> None:
 
 
 def check_queue_name(name: str) -> str:
-    """``name`` when every backend can hold a queue of that name (1-256 characters, no ``/``: the MNS adapter puts it
-    in a request path), else ``ValueError``. Checked when the settings are read, so a bad name fails the start even
-    where the queue is opened on first use. MNS's own naming rule is *unverified* (no vendor page found): this is the
-    union of the two adapters' earlier checks, refusing nothing MNS could accept."""
-    if not name or len(name) > 256 or "/" in name:
-        raise ValueError("queue name must be 1-256 characters without '/'")
+    """``name`` when MNS can hold a queue of that name, else ``ValueError``: 1-120 ASCII letters, digits and hyphens,
+    starting with a letter or a digit (``MAX_QUEUE_NAME_CHARS``). The local queue takes the same names, so a name that
+    MNS would refuse fails in development too. Checked when the settings are read, so a bad name fails the start even
+    where the queue is opened on first use."""
+    if (
+        not 0 < len(name) <= MAX_QUEUE_NAME_CHARS
+        or not name.isascii()
+        or name[0] == "-"
+        or not name.replace("-", "").isalnum()  # on ASCII text: letters and digits only
+    ):
+        raise ValueError(
+            f"queue name must be 1-{MAX_QUEUE_NAME_CHARS} letters, digits and hyphens, starting with a letter or digit"
+        )
     return name
 
 
