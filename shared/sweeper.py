@@ -66,8 +66,11 @@ if TYPE_CHECKING:
 logger = get_logger("kyc.sweeper")
 
 #: "ID Verification:CheckResult" (the vendor's API page): "The ID Verification service stores verification results
-#: for 30 days by default ... automatically deleted afterward." Counted here from the row's creation; how long a
-#: transaction's page stays usable before it completes is *unverified* (assumed well under this).
+#: for 30 days by default ... automatically deleted afterward"; its page for the liveness solutions says from when:
+#: "You must query the results within 30 days after the authentication process is complete." Counted here from the
+#: row's creation, which is never later than the completion. Before it completes, a transaction started with
+#: InitializeV2 must be finished "within 30 minutes" of its TransactionId (the InitializeV2 pages' integration notes);
+#: for one started with Initialize that time is *unverified* (assumed well under 30 days).
 VENDOR_RESULT_DAYS = 30
 OUTBOX_GRACE_SECONDS = 60.0
 OUTBOX_WINDOW_SECONDS = (VENDOR_RESULT_DAYS + 1) * 86400.0  # no older copy is left to delete
