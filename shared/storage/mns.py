@@ -289,17 +289,23 @@ class MnsQueue:
         self._raise("DeleteMessage", status, data, request_id)
         return False  # pragma: no cover - _raise always raises
 
-    def change_visibility(self, receipt: str, seconds: int) -> None:
-        """ChangeMessageVisibility (MNS accepts 1–43200 s); ``ReceiptInvalid`` for a stale receipt."""
+    def change_visibility(self, receipt: str, seconds: int) -> str:
+        """ChangeMessageVisibility (MNS accepts 1–43200 s): the new receipt handle of its answer (``<ChangeVisibility>
+        <ReceiptHandle>``, as the official SDK's ``ChangeMsgVisDecoder`` reads it); ``ReceiptInvalid`` for a stale
+        receipt. Whether MNS still accepts the old handle afterwards is unverified: use the new one."""
         if not isinstance(seconds, int) or not 1 <= seconds <= 43_200:
             raise ValueError("seconds must be a whole number between 1 and 43200")
         resource = self._messages_resource(f"ReceiptHandle={_check_receipt(receipt)}&VisibilityTimeout={seconds}")
         status, data, request_id = self._call("PUT", resource, "ChangeMessageVisibility")
         if 200 <= status < 300:
-            return
+            new_receipt = _fields(data).get("ReceiptHandle", "")
+            if not new_receipt:
+                raise MnsError("mns ChangeMessageVisibility answer has no ReceiptHandle", code="MalformedResponse")
+            return new_receipt
         if _error_code(data) in STALE_RECEIPT_CODES:
             raise ReceiptInvalid()
         self._raise("ChangeMessageVisibility", status, data, request_id)
+        return ""  # pragma: no cover - _raise always raises
 
 
 def _check_receipt(receipt: str) -> str:

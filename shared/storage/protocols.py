@@ -199,6 +199,7 @@ class ConsumerQueue(Queue, Protocol):
         """True when the message was deleted; False for a stale receipt (it was re-delivered meanwhile)."""
         ...
 
-    def change_visibility(self, receipt: str, seconds: int) -> None:
-        """Hide the message for ``seconds`` from now; raises ``ReceiptInvalid`` for a stale receipt."""
+    def change_visibility(self, receipt: str, seconds: int) -> str:
+        """Hide the message for ``seconds`` from now; the receipt to use for it from now on (MNS hands out a new
+        one); raises ``ReceiptInvalid`` for a stale receipt."""
         ...

@@ -110,7 +110,8 @@ class SqliteQueue:
         cur = self._db.execute("DELETE FROM messages WHERE queue = ? AND receipt = ?", (self.name, receipt))
         return cur.rowcount == 1
 
-    def change_visibility(self, receipt: str, seconds: int) -> None:
+    def change_visibility(self, receipt: str, seconds: int) -> str:
+        """Hide the message for ``seconds`` (0: visible now); its receipt stays valid and is returned."""
         if not isinstance(seconds, int) or not 0 <= seconds <= MAX_VISIBILITY_TIMEOUT:
             raise ValueError(f"seconds must be a whole number between 0 and {MAX_VISIBILITY_TIMEOUT}")
         cur = self._db.execute(
@@ -119,6 +120,7 @@ class SqliteQueue:
         )
         if cur.rowcount != 1:
             raise ReceiptInvalid()
+        return receipt
 
     def peek(self, limit: int = 100) -> list[ReceivedMessage]:
         """Up to ``limit`` messages, oldest first, visible or not, without receiving them (ops listings).

@@ -177,3 +177,29 @@ def test_an_answer_cut_off_before_its_content_length_is_a_transient_transport_er
     finally:
         cut.stop()
     assert (caught.value.code, caught.value.transient, caught.value.maybe_sent) == ("TransportError", True, True)
+
+
+def test_change_visibility_reads_the_new_receipt_handle_as_the_official_sdk_does(
+    server: MnsDouble, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mns.mns_xml_handler import ChangeMsgVisDecoder
+
+    answer = (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<ChangeVisibility xmlns="http://mns.aliyuncs.com/doc/v1/">'
+        b"<ReceiptHandle>1-ODU4OTkzNDU5My0xNDM1MTk3NjAwLTItNg==</ReceiptHandle>"
+        b"<NextVisibleTime>1435197660908</NextVisibleTime></ChangeVisibility>"
+    )
+    queue = _queue(server)
+    monkeypatch.setattr(queue, "_call", lambda method, resource, operation: (200, answer, "req-1"))
+    expected, _ = ChangeMsgVisDecoder.decode(answer.decode())
+    assert queue.change_visibility("1-ODU4OTkzNDU5My0xNDM1MTk3NjAwLTEtNQ==", 60) == expected
+
+
+def test_a_change_visibility_answer_without_a_receipt_handle_is_a_malformed_response(
+    server: MnsDouble, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queue = _queue(server)
+    monkeypatch.setattr(queue, "_call", lambda method, resource, operation: (200, b"<ChangeVisibility/>", "req-1"))
+    with pytest.raises(MnsError) as info:
+        queue.change_visibility("1-ODU4OTkzNDU5My0xNDM1MTk3NjAwLTEtNQ==", 60)
+    assert info.value.code == "MalformedResponse"

@@ -155,6 +155,15 @@ def test_change_visibility_extends_hiding(backend: Backend) -> None:
     assert len(backend.queue.receive()) == 1
 
 
+def test_change_visibility_returns_the_receipt_that_deletes_the_message(backend: Backend) -> None:
+    backend.queue.send(b"x")
+    [message] = backend.queue.receive()
+    receipt = backend.queue.change_visibility(message.receipt, 300)
+    assert backend.queue.delete(receipt) is True
+    backend.clock.advance(301)
+    assert backend.queue.receive() == []
+
+
 def test_change_visibility_with_unknown_receipt_raises(backend: Backend) -> None:
     with pytest.raises(ReceiptInvalid):
         backend.queue.change_visibility("nope", 10)

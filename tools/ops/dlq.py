@@ -18,7 +18,8 @@ its stored URL); a trigger message goes back to its queue as it
 was. Messages that cannot be redriven (a malformed notify message, an unknown kind) stay where they are.
 
 Selection works by receiving: selected messages are handled and deleted, the others are held (invisible) for
-the rest of the run and made visible again at its end.
+the rest of the run and made visible again at its end (a walk slower than the queue's hold hides the letters that
+come back for longer: ``walk``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ from .common import EXIT_FAILED, EXIT_OK, Context, OpsError, UsageError, add_yes
 
 RECEIVE_BATCH = 16
 HOLD_SECONDS = 300
+#: How long a held letter that came back during the walk is hidden again (``walk``); a walk that crashes leaves such
+#: letters hidden at most this long (never lost: MNS keeps them for the queue's retention).
+REHOLD_SECONDS = 3600
 MAX_MESSAGES = 10_000
 REDRIVE_QUEUES = ("recheck", "notify")
 
@@ -50,7 +54,7 @@ class DeadLetterQueue(Protocol):
 
     def delete(self, receipt: str) -> bool: ...
 
-    def change_visibility(self, receipt: str, seconds: int) -> None: ...
+    def change_visibility(self, receipt: str, seconds: int) -> str: ...
 
     def peek(self, limit: int = 100) -> list[ReceivedMessage]: ...
 
@@ -118,30 +122,58 @@ def _release_seconds(queue: DeadLetterQueue) -> int:
 
 def walk(queue: DeadLetterQueue, handle: Callable[[ReceivedMessage], bool], limit: int = MAX_MESSAGES) -> int:
     """Receive every message once; ``handle`` returns True when it consumed (deleted) the message. The others
-    stay hidden until the walk ends, then become visible again. Returns how many messages were seen."""
-    held: list[ReceivedMessage] = []
+    stay hidden until the walk ends, then become visible again. Returns how many messages were seen.
+
+    A receive hides a letter for ``HOLD_SECONDS`` locally but for the queue's own VisibilityTimeout on MNS (the
+    walk cannot choose there), and MNS hands out the letters whose hold ran out before those never received (the
+    MNS double's order, the order they were sent: unverified on MNS itself). So a held letter that comes back
+    before the walk ends is hidden again for ``REHOLD_SECONDS``: each comes back at most once, and the walk
+    still reaches the letters it has not seen, however slow it is."""
+    held: dict[str, str] = {}  # message id → its receipt now
     seen: set[str] = set()
     try:
-        for message in _receive_all(queue, seen, limit):
+        for message in _receive_all(queue, held, seen, limit):
             if not handle(message):
-                held.append(message)
+                held[message.message_id] = message.receipt
     finally:
-        for message in held:
+        for receipt in held.values():
             # On failure it comes back by itself when its visibility timeout runs out.
             with contextlib.suppress(ReceiptInvalid, StorageError):
-                queue.change_visibility(message.receipt, _release_seconds(queue))
+                queue.change_visibility(receipt, _release_seconds(queue))
     return len(seen)
 
 
-def _receive_all(queue: DeadLetterQueue, seen: set[str], limit: int) -> Iterator[ReceivedMessage]:
+def _receive_all(
+    queue: DeadLetterQueue, held: dict[str, str], seen: set[str], limit: int
+) -> Iterator[ReceivedMessage]:
+    """The letters not seen yet, until a receive has nothing new: at most as many receives in a row without a new
+    letter as it takes to hide every held letter again (plus one), so a letter that keeps coming back (one
+    consumed whose deletion did not take) cannot keep the walk going."""
+    rounds_without_news = 0
     while len(seen) < limit:
         batch = queue.receive(max_messages=RECEIVE_BATCH, visibility_timeout=HOLD_SECONDS)
         fresh = [m for m in batch if m.message_id not in seen]
-        if not fresh:
+        for message in batch:
+            if message.message_id in held:  # back before the walk's end: hide it for longer
+                held[message.message_id] = _hold_longer(queue, message.receipt)
+        if fresh:
+            rounds_without_news = 0
+        elif not batch or rounds_without_news > len(held) // RECEIVE_BATCH:
             return
+        else:
+            rounds_without_news += 1
         for message in fresh:
             seen.add(message.message_id)
             yield message
+
+
+def _hold_longer(queue: DeadLetterQueue, receipt: str) -> str:
+    """Hide a held letter for ``REHOLD_SECONDS``; its receipt from now on (the one it came with if that fails:
+    valid until the receive's own hold runs out, when it comes back again)."""
+    try:
+        return queue.change_visibility(receipt, REHOLD_SECONDS)
+    except (ReceiptInvalid, StorageError):
+        return receipt
 
 
 # --- commands ---------------------------------------------------------------------------------------------
