@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from shared import jsonutil
 from shared.signing import Credentials
-from shared.storage import MnsQueue
+from shared.storage import MnsQueue, ReceivedMessage, StorageError
 from shared.storage.sqlite_queue import SqliteQueue
 from tests.fakes import FakeClock
 from tools.doubles.mns import MnsDouble, QueueAttributes
-from tools.ops.dlq import HOLD_SECONDS, RECEIVE_BATCH, redrive
+from tools.ops.dlq import HOLD_SECONDS, RECEIVE_BATCH, redrive, rehold_seconds
 
 CREDS = Credentials("LTAI-walk", "walk-secret", "walk-sts")
 
@@ -53,6 +53,7 @@ def test_a_redrive_slower_than_its_hold_sends_each_letter_once(tmp_path: Path) -
 # letters whose hold ran out come back before those never received (they were sent first).
 
 DEADLETTER_VISIBILITY = 60  # template.yml's DeadletterQueue
+SLOW_SEND_SECONDS = 5  # 16 sends take 80 s: the last letters of a batch outlive their 60 s receipt
 
 
 @pytest.fixture
@@ -98,3 +99,85 @@ def test_on_mns_a_walk_slower_than_the_queues_visibility_leaves_every_other_lett
     while batch := MnsQueue.receive(queue, max_messages=RECEIVE_BATCH):  # the instance's receive is the slow one
         left |= {m.message_id for m in batch}
     assert left == set(ids[:-1])
+
+
+def _letters(queue: MnsQueue, count: int) -> list[str]:
+    return [queue.send(jsonutil.dumps({"kind": "trigger", "queue": "recheck", "body": f"m{n}"})) for n in range(count)]
+
+
+def _left_on(queue: MnsQueue) -> set[str]:
+    left: set[str] = set()
+    while batch := queue.receive(max_messages=RECEIVE_BATCH):
+        left |= {m.message_id for m in batch}
+    return left
+
+
+def _slow_send(double: MnsDouble, sent: list[bytes]) -> Callable[[str, bytes], str]:
+    def send(name: str, body: bytes) -> str:
+        double.advance(SLOW_SEND_SECONDS)
+        sent.append(body)
+        return "new"
+
+    return send
+
+
+def test_on_mns_a_redrive_whose_sends_outlast_the_queues_visibility_reaches_every_letter(
+    mns: tuple[MnsDouble, MnsQueue],
+) -> None:
+    double, queue = mns
+    ids = _letters(queue, 20 * RECEIVE_BATCH)
+    sent: list[bytes] = []
+    report = redrive(queue, _slow_send(double, sent), clock=double.now)
+    assert report.skipped == [] and report.not_found == [] and report.not_deleted == []
+    assert len(sent) == len(set(sent)) == len(ids), "the walk stopped before it reached every letter, or sent one twice"
+
+
+def test_on_mns_a_letter_a_redrive_reports_redriven_is_no_longer_a_dead_letter(
+    mns: tuple[MnsDouble, MnsQueue],
+) -> None:
+    double, queue = mns
+    _letters(queue, 3 * RECEIVE_BATCH)
+    report = redrive(queue, _slow_send(double, []), clock=double.now)
+    double.advance(DEADLETTER_VISIBILITY + 1)
+    still_there = {r["messageId"] for r in report.redriven} & _left_on(queue)
+    assert still_there == set(), "reported redriven, still on the queue: the next redrive sends it again"
+
+
+def test_on_mns_a_letter_whose_answer_to_its_re_hold_was_lost_is_visible_again_when_that_re_hold_ends(
+    mns: tuple[MnsDouble, MnsQueue],
+) -> None:
+    # Every receive takes a third of the visibility, so held letters come back and are hidden again; the answer to
+    # the first such re-hold is lost in transport after MNS applied it: its new receipt is unknown.
+    double, queue = mns
+    ids = _letters(queue, 8 * RECEIVE_BATCH)
+    receive, change = queue.receive, queue.change_visibility
+    lost: list[int] = []
+
+    def receive_slowly(max_messages: int = 10, visibility_timeout: int = 30) -> list[ReceivedMessage]:
+        batch = receive(max_messages=max_messages, visibility_timeout=visibility_timeout)
+        double.advance(DEADLETTER_VISIBILITY // 3)
+        return batch
+
+    def change_losing_one_answer(receipt: str, seconds: int) -> str:
+        new = change(receipt, seconds)
+        if seconds >= HOLD_SECONDS and not lost:
+            lost.append(seconds)
+            raise StorageError("mns ChangeMessageVisibility transport error", transient=True, code="TransportError",
+                               maybe_sent=True)
+        return new
+
+    queue.receive = receive_slowly  # type: ignore[method-assign]
+    queue.change_visibility = change_losing_one_answer  # type: ignore[method-assign]
+    redrive(queue, lambda name, body: "new", [ids[-1]], clock=double.now)
+    assert lost, "a held letter came back and was hidden again"
+    double.advance(lost[0] + 1)
+    left: set[str] = set()
+    while batch := MnsQueue.receive(queue, max_messages=RECEIVE_BATCH):
+        left |= {m.message_id for m in batch}
+    assert left == set(ids[:-1])
+
+
+def test_a_held_letter_that_comes_back_is_hidden_for_twice_as_long_as_the_walk_has_run() -> None:
+    assert rehold_seconds(0) == HOLD_SECONDS
+    assert rehold_seconds(HOLD_SECONDS) == 2 * HOLD_SECONDS
+    assert rehold_seconds(10**9) == 43_200  # MNS's longest visibility

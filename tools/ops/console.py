@@ -119,6 +119,8 @@ class ConsoleApp:
         if report.redriven:
             target = report.redriven[0]["queue"]
             notice = f"Dead letter {message_id} went back to the {target} queue."
+            if report.not_deleted:
+                notice += " Its deletion here was not confirmed: it may still be listed (a redrive sends it again)."
         elif report.skipped:
             notice = f"Dead letter {message_id} was left in place: {report.skipped[0]['reason']}."
         else:

@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import time
 from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
 from shared import jsonutil
-from shared.storage import ReceiptInvalid, ReceivedMessage, StorageError
-from shared.storage.sqlite_queue import SqliteQueue
+from shared.storage import ReceivedMessage, StorageError
+from shared.storage.sqlite_queue import MAX_VISIBILITY_TIMEOUT, SqliteQueue
 from shared.timestamps import rfc3339
 from shared.urls import display_url
 
@@ -40,9 +41,6 @@ from .common import EXIT_FAILED, EXIT_OK, Context, OpsError, UsageError, add_yes
 
 RECEIVE_BATCH = 16
 HOLD_SECONDS = 300
-#: How long a held letter that came back during the walk is hidden again (``walk``); a walk that crashes leaves such
-#: letters hidden at most this long (never lost: MNS keeps them for the queue's retention).
-REHOLD_SECONDS = 3600
 MAX_MESSAGES = 10_000
 REDRIVE_QUEUES = ("recheck", "notify")
 
@@ -120,60 +118,106 @@ def _release_seconds(queue: DeadLetterQueue) -> int:
     return 0 if isinstance(queue, SqliteQueue) else 1  # MNS accepts 1-43200 s
 
 
-def walk(queue: DeadLetterQueue, handle: Callable[[ReceivedMessage], bool], limit: int = MAX_MESSAGES) -> int:
-    """Receive every message once; ``handle`` returns True when it consumed (deleted) the message. The others
-    stay hidden until the walk ends, then become visible again. Returns how many messages were seen.
+@dataclass
+class WalkResult:
+    seen: int
+    deleted: list[str]  # the letters ``take`` took, deleted by the walk (in that order)
+    not_deleted: list[str]  # taken, but their deletion was never confirmed: they may still be on the queue
 
-    A receive hides a letter for ``HOLD_SECONDS`` locally but for the queue's own VisibilityTimeout on MNS (the
-    walk cannot choose there), and MNS hands out the letters whose hold ran out before those never received (the
-    MNS double's order, the order they were sent: unverified on MNS itself). So a held letter that comes back
-    before the walk ends is hidden again for ``REHOLD_SECONDS``: each comes back at most once, and the walk
-    still reaches the letters it has not seen, however slow it is."""
-    held: dict[str, str] = {}  # message id → its receipt now
-    seen: set[str] = set()
+
+def walk(
+    queue: DeadLetterQueue,
+    take: Callable[[ReceivedMessage], bool],
+    limit: int = MAX_MESSAGES,
+    clock: Callable[[], float] = time.monotonic,
+) -> WalkResult:
+    """Receive every letter once and delete those ``take`` takes: it returns True once it has dealt with a letter
+    (sent it back, or chosen to purge it), and the walk then deletes it. The others are held (hidden) until the walk
+    ends, then made visible again.
+
+    A walk may outlast a receive's hold: ``HOLD_SECONDS`` locally, but the queue's own VisibilityTimeout on MNS (60 s
+    in template.yml; a receive cannot choose), after which the letter is visible again and its receipt stale. MNS
+    hands such letters out again before those never received (the MNS double's order, the order sent: unverified
+    on MNS itself), so a letter that comes back is dealt with again, without ``take``: a held one is hidden for
+    twice as long as the walk has run so far (``rehold_seconds``), a taken one whose deletion found its receipt stale
+    is deleted with the new one. The walk still reaches every letter, however slow it is; one it stops in the
+    middle of leaves the letters it held hidden for at most that re-hold."""
+    state = _Walk(queue, limit, clock)
     try:
-        for message in _receive_all(queue, held, seen, limit):
-            if not handle(message):
-                held[message.message_id] = message.receipt
+        for letter in state.letters():
+            if take(letter):
+                state.delete(letter)
+            else:
+                state.held[letter.message_id] = letter.receipt
     finally:
-        for receipt in held.values():
-            # On failure it comes back by itself when its visibility timeout runs out.
-            with contextlib.suppress(ReceiptInvalid, StorageError):
-                queue.change_visibility(receipt, _release_seconds(queue))
-    return len(seen)
+        state.release_held()
+    return WalkResult(len(state.seen), state.deleted, sorted(state.undeleted))
 
 
-def _receive_all(
-    queue: DeadLetterQueue, held: dict[str, str], seen: set[str], limit: int
-) -> Iterator[ReceivedMessage]:
-    """The letters not seen yet, until a receive has nothing new: at most as many receives in a row without a new
-    letter as it takes to hide every held letter again (plus one), so a letter that keeps coming back (one
-    consumed whose deletion did not take) cannot keep the walk going."""
-    rounds_without_news = 0
-    while len(seen) < limit:
-        batch = queue.receive(max_messages=RECEIVE_BATCH, visibility_timeout=HOLD_SECONDS)
-        fresh = [m for m in batch if m.message_id not in seen]
-        for message in batch:
-            if message.message_id in held:  # back before the walk's end: hide it for longer
-                held[message.message_id] = _hold_longer(queue, message.receipt)
-        if fresh:
-            rounds_without_news = 0
-        elif not batch or rounds_without_news > len(held) // RECEIVE_BATCH:
-            return
+def rehold_seconds(elapsed: float) -> int:
+    """How long a held letter that came back is hidden again: twice the walk's ``elapsed`` time, at least
+    ``HOLD_SECONDS``, at most MNS's longest visibility (12 h): each letter comes back a few times at most."""
+    return int(min(MAX_VISIBILITY_TIMEOUT, max(HOLD_SECONDS, 2 * elapsed)))
+
+
+class _Walk:
+    """One walk's state: the letters seen, held (id → receipt now), deleted, and taken but not yet deleted."""
+
+    def __init__(self, queue: DeadLetterQueue, limit: int, clock: Callable[[], float]) -> None:
+        self.queue, self.limit, self.clock = queue, limit, clock
+        self.started = clock()
+        self.seen: set[str] = set()
+        self.held: dict[str, str] = {}
+        self.deleted: list[str] = []
+        self.undeleted: set[str] = set()
+
+    def letters(self) -> Iterator[ReceivedMessage]:
+        """The letters not seen yet, until a receive has nothing new: at most as many receives in a row without a
+        new letter as it takes to deal once more with every letter that may come back (plus one), so the walk
+        always ends."""
+        rounds_without_news = 0
+        while len(self.seen) < self.limit:
+            batch = self.queue.receive(max_messages=RECEIVE_BATCH, visibility_timeout=HOLD_SECONDS)
+            fresh = [m for m in batch if m.message_id not in self.seen]
+            for letter in batch:
+                if letter.message_id in self.seen:
+                    self._came_back(letter)
+            if fresh:
+                rounds_without_news = 0
+            elif not batch or rounds_without_news > (len(self.held) + len(self.undeleted)) // RECEIVE_BATCH:
+                return
+            else:
+                rounds_without_news += 1
+            for letter in fresh:
+                self.seen.add(letter.message_id)
+                yield letter
+
+    def delete(self, letter: ReceivedMessage) -> None:
+        try:
+            done = self.queue.delete(letter.receipt)
+        except StorageError:  # ReceiptInvalid, or no answer: tried again if the letter comes back
+            done = False
+        if done:
+            self.undeleted.discard(letter.message_id)
+            self.deleted.append(letter.message_id)
         else:
-            rounds_without_news += 1
-        for message in fresh:
-            seen.add(message.message_id)
-            yield message
+            self.undeleted.add(letter.message_id)
 
+    def _came_back(self, letter: ReceivedMessage) -> None:
+        if letter.message_id in self.held:
+            seconds = rehold_seconds(self.clock() - self.started)
+            try:
+                self.held[letter.message_id] = self.queue.change_visibility(letter.receipt, seconds)
+            except StorageError:  # hidden for the receive's own hold: it comes back once more
+                self.held[letter.message_id] = letter.receipt
+        elif letter.message_id in self.undeleted:
+            self.delete(letter)
 
-def _hold_longer(queue: DeadLetterQueue, receipt: str) -> str:
-    """Hide a held letter for ``REHOLD_SECONDS``; its receipt from now on (the one it came with if that fails:
-    valid until the receive's own hold runs out, when it comes back again)."""
-    try:
-        return queue.change_visibility(receipt, REHOLD_SECONDS)
-    except (ReceiptInvalid, StorageError):
-        return receipt
+    def release_held(self) -> None:
+        for receipt in self.held.values():
+            # On failure it comes back by itself when its hold runs out (a lost answer to a re-hold: that re-hold).
+            with contextlib.suppress(StorageError):
+                self.queue.change_visibility(receipt, _release_seconds(self.queue))
 
 
 # --- commands ---------------------------------------------------------------------------------------------
@@ -216,19 +260,28 @@ class RedriveReport:
     redriven: list[dict[str, Any]]
     skipped: list[dict[str, Any]]
     not_found: list[str]
+    #: Redriven, but the dead letter's deletion was never confirmed: a later redrive may send it again (a webhook
+    #: keeps its ``webhook-id``, so receivers deduplicate it).
+    not_deleted: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"redriven": self.redriven, "skipped": self.skipped, "notFound": self.not_found}
+        return {"redriven": self.redriven, "skipped": self.skipped, "notFound": self.not_found,
+                "notDeleted": self.not_deleted}
 
 
-def redrive(queue: DeadLetterQueue, send: Callable[[str, bytes], str], ids: Collection[str] = ()) -> RedriveReport:
+def redrive(
+    queue: DeadLetterQueue,
+    send: Callable[[str, bytes], str],
+    ids: Collection[str] = (),
+    clock: Callable[[], float] = time.monotonic,
+) -> RedriveReport:
     """Put the dead letters ``ids`` (every one when empty) back where they belong: ``send(queue_name, body)``
     first, then the dead letter is deleted (a crash in between sends it twice, never loses it)."""
     wanted = set(ids)
     redriven: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []
 
-    def handle(message: ReceivedMessage) -> bool:
+    def take(message: ReceivedMessage) -> bool:
         if wanted and message.message_id not in wanted:
             return False
         target = destination(parse_body(message.body))
@@ -236,20 +289,19 @@ def redrive(queue: DeadLetterQueue, send: Callable[[str, bytes], str], ids: Coll
             skipped.append({"messageId": message.message_id, "reason": target})
             return False
         new_id = send(target.queue, target.body)
-        queue.delete(message.receipt)
         redriven.append({"messageId": message.message_id, "queue": target.queue, "newMessageId": new_id})
         return True
 
-    walk(queue, handle)
+    walked = walk(queue, take, clock=clock)
     missing = sorted(wanted - {r["messageId"] for r in redriven} - {s["messageId"] for s in skipped})
-    return RedriveReport(redriven, skipped, missing)
+    return RedriveReport(redriven, skipped, missing, walked.not_deleted)
 
 
 def run_redrive(args: argparse.Namespace, ctx: Context) -> int:
     stores = ctx.stores()
     report = redrive(deadletter_queue(ctx), lambda name, body: stores.queue(name).send(body), args.ids)
     ctx.print_json(report.as_dict())
-    return EXIT_FAILED if report.skipped or report.not_found else EXIT_OK
+    return EXIT_FAILED if report.skipped or report.not_found or report.not_deleted else EXIT_OK
 
 
 def run_purge(args: argparse.Namespace, ctx: Context) -> int:
@@ -257,15 +309,11 @@ def run_purge(args: argparse.Namespace, ctx: Context) -> int:
     queue = deadletter_queue(ctx)
     ctx.confirm(f"delete dead letters older than {args.older_than}", args)
     cutoff = ctx.clock() - age
-    purged: list[str] = []
 
-    def handle(message: ReceivedMessage) -> bool:
-        if message.first_enqueued_at > cutoff:
-            return False
-        if queue.delete(message.receipt):
-            purged.append(message.message_id)
-        return True
+    def old_enough(message: ReceivedMessage) -> bool:
+        return message.first_enqueued_at <= cutoff
 
-    seen = walk(queue, handle)
-    ctx.print_json({"purged": len(purged), "kept": seen - len(purged), "messageIds": purged})
-    return EXIT_OK
+    walked = walk(queue, old_enough)
+    ctx.print_json({"purged": len(walked.deleted), "kept": walked.seen - len(walked.deleted) - len(walked.not_deleted),
+                    "messageIds": walked.deleted, "notDeleted": walked.not_deleted})
+    return EXIT_FAILED if walked.not_deleted else EXIT_OK
