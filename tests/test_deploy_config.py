@@ -663,13 +663,14 @@ def test_a_notify_message_s_delivery_budget_fits_the_notifier_timeout_and_the_qu
     the budget must leave the notifier room to read the row and enqueue follow-ups before FC ends it, and end before
     the message would be delivered again (MNS visibility; the local worker's)."""
     from shared.notifications import DELIVERY_BUDGET_SECONDS
-    from tools.devstack.worker import Subscription
+    from tools.devstack.worker import DEFAULT_SUBSCRIPTIONS
 
     notifier_timeout = fc3_functions(s_yaml)["notifier"]["timeout"]
     visibility = template["Resources"]["NotifyQueue"]["Properties"]["VisibilityTimeout"]
     assert notifier_timeout >= DELIVERY_BUDGET_SECONDS + 10
     assert visibility >= DELIVERY_BUDGET_SECONDS + 10
-    assert Subscription("notify", "notifier").visibility_timeout > DELIVERY_BUDGET_SECONDS
+    (notify,) = [s for s in DEFAULT_SUBSCRIPTIONS if s.function_name == "notifier"]
+    assert notify.visibility_timeout > DELIVERY_BUDGET_SECONDS
 
 
 # ------------------------------------------------------------------------------------------------ time budgets

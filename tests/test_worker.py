@@ -209,3 +209,42 @@ def test_the_local_notify_bound_fits_the_notifiers_room_for_concurrent_messages(
 
     (notify,) = [s for s in DEFAULT_SUBSCRIPTIONS if s.function_name == "notifier"]
     assert notify.max_in_flight <= MAX_CONCURRENT_MESSAGES
+
+
+def test_a_message_stays_hidden_while_its_invocation_runs_as_long_as_the_deployed_queue_hides_it() -> None:
+    from tools.deployment import load_template
+    from tools.devstack.worker import DEFAULT_SUBSCRIPTIONS
+
+    queues = load_template()["Resources"]
+    hidden = {sub.function_name: sub.visibility_timeout for sub in DEFAULT_SUBSCRIPTIONS}
+    assert hidden == {
+        "result_fetcher": queues["RecheckQueue"]["Properties"]["VisibilityTimeout"],
+        "notifier": queues["NotifyQueue"]["Properties"]["VisibilityTimeout"],
+    }
+
+
+def test_a_failed_invocation_is_retried_after_1_2_4_seconds_not_after_the_visibility_timeout(tmp_path: Path) -> None:
+    from shared.storage.sqlite_queue import SqliteQueue
+    from tests.fakes import FakeClock
+    from tools.devstack.worker import retry_delay_seconds
+
+    clock = FakeClock()
+    notify = SqliteQueue(tmp_path / "queues.sqlite3", "notify", clock=clock)
+    deadletter = notify.sibling("deadletter")
+    notify.send(b"{}")
+    calls: list[float] = []
+
+    def failing(name: str, event: Any) -> Any:
+        calls.append(clock())
+        raise RuntimeError("the function failed")
+
+    sub = Subscription("notify", "notifier", visibility_timeout=860)
+    worker = QueueWorker(failing, {"notify": notify}, deadletter, subscriptions=(sub,), max_receives=5)
+    for delay in (1, 2, 4):
+        worker.run_once()
+        clock.advance(delay - 0.5)
+        worker.run_once()  # not yet
+        clock.advance(0.5)
+    worker.run_once()
+    assert [round(t - calls[0], 1) for t in calls] == [0.0, 1.0, 3.0, 7.0]
+    assert [retry_delay_seconds(n) for n in (1, 2, 3, 10, 11, 50)] == [1, 2, 4, 512, 512, 512]

@@ -83,15 +83,17 @@ def test_messages_reach_the_function_as_the_cloudevents_fc_receives_then_leave_t
     assert double.messages(RECHECK) == []
 
 
-def test_a_failed_batch_is_redelivered_after_the_queues_visibility_timeout(double: MnsDouble) -> None:
+def test_a_failed_batch_is_redelivered_after_the_triggers_first_retry_delay_not_the_visibility_timeout(
+    double: MnsDouble,
+) -> None:
     send(double, b"retry me")
     failing = Invocations(fail=True)
     w = worker(double, failing)
     assert w.run_once() == 0
-    double.advance(VISIBILITY - 1)
+    double.advance(0.5)
     w.run_once()
     assert len(failing.calls) == 1  # still hidden
-    double.advance(1)
+    double.advance(0.5)  # 1 s: EXPONENTIAL_DECAY_RETRY's first delay (tools.devstack.worker.retry_delay_seconds)
     w.invoke = ok = Invocations()
     assert w.run_once() == 1
     [(_, [event])] = ok.calls

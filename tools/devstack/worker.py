@@ -8,12 +8,15 @@ flight at once — at most ``Subscription.max_in_flight``, so the worker's threa
 leaves the rest of its messages on the queue until a slot frees. A message whose invocation hangs therefore holds
 back only itself, and a slow queue or timer never stalls another one. A timer never overlaps itself.
 
-A batch whose handler raises is left on the queue and redelivered after the visibility timeout, like a trigger
-retry; a message received more than ``max_receives`` times goes to the dead-letter queue (``errorsTolerance: ALL``).
+A message stays hidden as long as the deployed queue hides it (``deployed_subscriptions``), so an invocation that runs
+long is not handed out twice. A batch whose handler raises is handed out again after 1 s, 2 s, 4 s, ... like a
+trigger retry (``retry_delay_seconds``); a message received more than ``max_receives`` times goes to the dead-letter
+queue (``errorsTolerance: ALL``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -24,9 +27,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared import jsonutil
-from shared.storage import ConsumerQueue, Queue, ReceivedMessage, encode_message_body
+from shared.storage import ConsumerQueue, Queue, ReceivedMessage, StorageError, encode_message_body
 from shared.storage.sqlite_queue import MAX_RECEIVE_BATCH
 from shared.timestamps import rfc3339
+from tools.deployment import load_template
 from tools.devstack.gateway import FunctionLoadError
 
 log = logging.getLogger("tools.devstack.worker")
@@ -40,11 +44,34 @@ class Subscription:
     queue_name: str
     function_name: str
     batch_size: int = 1  # messages per invocation: s.yaml's CountBasedWindow
-    visibility_timeout: int = 30  # above the longest invocation: the notifier's webhook deadline is 10 s
+    #: How long a message stays hidden while its invocation runs; the deployed queues' (``deployed_subscriptions``)
+    #: outlast their function's longest invocation, so a slow one is not handed out a second time meanwhile.
+    visibility_timeout: int = 30
     max_in_flight: int = 8  # invocations of this queue running at once (FC: instances)
 
 
-DEFAULT_SUBSCRIPTIONS = (Subscription("recheck", "result_fetcher"), Subscription("notify", "notifier"))
+#: The queues (template.yml) each queue-triggered function (s.yaml) reads.
+_TRIGGERS = (("recheck", "RecheckQueue", "result_fetcher"), ("notify", "NotifyQueue", "notifier"))
+
+
+def deployed_subscriptions(template: Mapping[str, Any] | None = None) -> tuple[Subscription, ...]:
+    """A subscription per queue trigger, hiding a message as long as the deployed queue does (its VisibilityTimeout
+    in template.yml)."""
+    resources = (template if template is not None else load_template())["Resources"]
+    return tuple(
+        Subscription(queue, function, visibility_timeout=int(resources[resource]["Properties"]["VisibilityTimeout"]))
+        for queue, resource, function in _TRIGGERS
+    )
+
+
+DEFAULT_SUBSCRIPTIONS = deployed_subscriptions()
+
+
+def retry_delay_seconds(receive_count: int) -> int:
+    """When a message whose invocation failed is handed out again, after its ``receive_count``-th receive: 1 s,
+    doubling, at most 512 s, as the deployed triggers retry (s.yaml: ``PushRetryStrategy: EXPONENTIAL_DECAY_RETRY``,
+    "1 s ... 512 s")."""
+    return int(min(512, 2 ** max(0, min(receive_count - 1, 9))))
 
 
 def _queue_name(queue: object, fallback: str) -> str:
@@ -169,6 +196,10 @@ class QueueWorker:
             self.invoke(sub.function_name, cloud_events(queue_name, batch, self.region, self.account_id))
         except Exception:
             log.warning("%s failed a batch of %d; it will be redelivered", sub.function_name, len(batch))
+            queue = self.queues[sub.queue_name]
+            for m in batch:  # as the trigger retries, not after the whole visibility timeout
+                with contextlib.suppress(StorageError):
+                    queue.change_visibility(m.receipt, retry_delay_seconds(m.receive_count))
             return 0
         queue = self.queues[sub.queue_name]
         for m in batch:
