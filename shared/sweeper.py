@@ -23,13 +23,14 @@ Each pass:
    reads on past it: one still PENDING (step 1 settles it: every row is settled before its retention ends), one
    whose notification is not confirmed enqueued (step 2), one settled more recently than its announcement may
    still be read (``SweepSettings.settled_hold_seconds``: the first delivery's ``SETTLED_KEEP_SECONDS``, then the
-   notifier's longest retries, :mod:`shared.webhook_retries`). Each of those ends, so stepped-over rows
-   delay the deletion of later ones for a while, never for good; a pass steps over at most ``KYC_SWEEP_BATCH``
-   rows, so it reads at most twice the batch (plus a page) whatever the table holds. The decision is taken on the
-   row as the page read it, so the row is deleted only if it is still that row (status, ``updated_at``, the
-   notification confirmed: :meth:`~shared.storage.TransactionStore.delete_unchanged`): a late verdict that
-   replaced an ABANDONED row meanwhile keeps it, and its objects, for its own announcement. The order of the row
-   and object deletions (objects first for a verdict, the row first for an ABANDONED row a fetch may still
+   notifier's longest retries, :mod:`shared.webhook_retries`), one whose vendor copy step 2 still has to delete
+   (the row holds the only TransactionId to ask with; until the vendor's 30 days end). Each of those ends, so
+   stepped-over rows delay the deletion of later ones for a while, never for good; a pass steps over at most
+   ``KYC_SWEEP_BATCH`` rows, so it reads at most twice the batch (plus a page) whatever the table holds. The
+   decision is taken on the row as the page read it, so the row is deleted only if it is still that row (status,
+   ``updated_at``, the notification confirmed: :meth:`~shared.storage.TransactionStore.delete_unchanged`): a late
+   verdict that replaced an ABANDONED row meanwhile keeps it, and its objects, for its own announcement. The order
+   of the row and object deletions (objects first for a verdict, the row first for an ABANDONED row a fetch may still
    finalize) is :func:`~shared.fetcher.delete_kept_result`'s;
 4. rate-limit counters of past windows are deleted where the backend does not expire them itself (SQLite;
    Tablestore's rate table has a TTL).
@@ -274,15 +275,12 @@ class Sweeper:
 
     def _repair_outbox(self, report: SweepReport) -> None:
         now = self.clock()
-        delete_vendor_copy = self.fetcher.deletes_vendor_copy
         worked = 0
         for row in self._due(DueKind.OUTBOX, now - OUTBOX_GRACE_SECONDS):
             if row.status not in TERMINAL:
                 continue
             renotify = not row.notification_enqueued
-            # Rows turn final only while the vendor keeps the result (30 days): past that there is nothing to delete.
-            vendor_has_it = (row.finalized_at or row.updated_at) > now - OUTBOX_WINDOW_SECONDS
-            delete = delete_vendor_copy and row.status.is_verdict and not row.vendor_copy_deleted and vendor_has_it
+            delete = self._vendor_copy_owed(row, now)
             if not (renotify or delete):
                 self.store.set_outbox_due(row.merchant_biz_id, row.status, None)  # owes nothing: settled
                 continue
@@ -339,11 +337,23 @@ class Sweeper:
 
     def _may_expire(self, row: TransactionRecord, now: float) -> bool:
         """Whether retention may delete ``row`` now: settled (not PENDING: step 1 settles those in time), its
-        notification enqueued (step 2 repairs that first), and settled longer ago than its announcement may still
-        read it (``settled_hold_seconds``)."""
-        if row.status not in TERMINAL or not row.notification_enqueued:
+        notification enqueued (step 2 repairs that first), settled longer ago than its announcement may still
+        read it (``settled_hold_seconds``), and owing no deletion of the vendor's copy: the row holds the only
+        TransactionId to ask for it with, so it stays while step 2 retries (``_vendor_copy_owed``)."""
+        if row.status not in TERMINAL or not row.notification_enqueued or self._vendor_copy_owed(row, now):
             return False
         return (row.finalized_at or row.updated_at) <= now - self.settings.settled_hold_seconds
+
+    def _vendor_copy_owed(self, row: TransactionRecord, now: float) -> bool:
+        """The deployment deletes the vendor's copy of a verdict (``KYC_DELETE_VENDOR_COPY``), this one's is not
+        deleted yet, and the vendor still keeps it (settled within its 30 days)."""
+        settled = row.finalized_at or row.updated_at
+        return (
+            self.fetcher.deletes_vendor_copy
+            and row.status.is_verdict
+            and not row.vendor_copy_deleted
+            and settled > now - OUTBOX_WINDOW_SECONDS
+        )
 
     def _expire_rate_counters(self, report: SweepReport) -> None:
         if not self._time_for("rateCounters", report):

@@ -190,6 +190,7 @@ def run_erase(args: argparse.Namespace, ctx: Context) -> int:
     failures = 0
     progress = Progress("erase", len(records), stream=ctx.stderr, unit="transactions")
     seen = {r.merchant_biz_id for r in records}
+    kept_appearing = False
     for _ in range(ERASE_PASSES):
         failures += _erase_each(records, args, ctx, items, progress)
         if args.dry_run:
@@ -203,7 +204,7 @@ def run_erase(args: argparse.Namespace, ctx: Context) -> int:
         seen.update(r.merchant_biz_id for r in records)
     else:
         ctx.note("new transactions of this user kept appearing while erasing: run erase again")
-        failures += 1
+        kept_appearing = True
     progress.close()
     ctx.print_json(
         {
@@ -212,11 +213,12 @@ def run_erase(args: argparse.Namespace, ctx: Context) -> int:
             "transactions": items,
             "erased": 0 if args.dry_run else len(items) - failures,
             "failed": failures,
+            "newKeptAppearing": kept_appearing,
         }
     )
     if not items:
         ctx.note("no transactions found for this user (check KYC_USER_ID_PEPPER if you expected some)")
-    return EXIT_FAILED if failures else EXIT_OK
+    return EXIT_FAILED if failures or kept_appearing else EXIT_OK
 
 
 def _users_rows(store: TransactionStore, user_hash: str) -> list[TransactionRecord]:

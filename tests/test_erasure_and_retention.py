@@ -1,0 +1,103 @@
+"""Erasure and retention leave no copy of a person's data behind, and say exactly what they did (found by review)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from shared import jsonutil
+from shared.cloudauth import DeleteVerifyResultResponse
+from tests.fakes import T0, FakeCloudAuth, Stack, check_result_body
+
+DAY = 86400.0
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    s = Stack(tmp_path)
+    yield s
+    s.close()
+
+
+class _VendorKeepsItsCopy(FakeCloudAuth):
+    """The vendor answers DeleteResult N to every deletion (as it does while it cannot delete yet)."""
+
+    def delete_verify_result(self, transaction_id: str, *, delete_type: str = "All") -> DeleteVerifyResultResponse:
+        self.delete_calls.append(transaction_id)
+        return DeleteVerifyResultResponse(deleted=False, delete_result="N", transaction_id=transaction_id)
+
+
+def test_retention_keeps_a_row_whose_vendor_copy_deletion_is_still_owed_within_the_vendor_s_30_days(
+    stack: Stack,
+) -> None:
+    # KYC_DELETE_VENDOR_COPY=Y and a retention shorter than the vendor's 30 days: the outbox retries a refused
+    # deletion hourly "until the vendor's 30 days are over", but retention deletes the row (the only place the
+    # TransactionId is kept) as soon as the announcement's hold is over. The vendor's copy (images, identity) then
+    # stays until its own 30 days, and nothing can ask for its deletion again (the row, and so `kyc erase`, is gone).
+    vendor = _VendorKeepsItsCopy(check_result_body("Y"))
+    record = stack.pending(created_at=T0 - 2 * DAY)
+    sweeper = stack.sweeper(stack.fetcher(vendor, delete_vendor_copy=True), retention_days=1)
+    assert sweeper.sweep().finalized == 1
+    stack.clock.advance(sweeper.settings.settled_hold_seconds + 1)
+    sweeper.sweep()
+    assert vendor.delete_calls, "the deletion was asked for (and refused)"
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is not None and not row.vendor_copy_deleted, "the row holding the TransactionId went first"
+
+
+def test_erase_counts_as_erased_every_transaction_it_reports_deleted_when_new_ones_keep_appearing(
+    stack: Stack,
+) -> None:
+    # The user keeps starting verifications during the erasure: each listing finds one more. After its passes
+    # `erase` rightly exits 1 ("run erase again"), but it adds that note to `failed` and subtracts it from
+    # `erased`, so the summary understates what was erased (and claims a failed transaction that does not exist).
+    import io
+
+    from shared.auth import hash_user_id
+    from tools.ops import kyc, transactions
+    from tools.ops.common import Context
+
+    pepper = "review-pepper-0123456789"
+    owner = hash_user_id("carol", pepper)
+    stack.pending(merchant_user_id=owner)
+
+    class StartsOneMoreAtEachListing:
+        def __init__(self, inner: Any) -> None:
+            self._inner = inner
+
+        def __getattr__(self, attr: str) -> Any:
+            return getattr(self._inner, attr)
+
+        def list_by_user(self, merchant_user_id: str, **kwargs: Any) -> Any:
+            if kwargs.get("cursor") is None:
+                stack.pending(merchant_user_id=merchant_user_id)
+            return self._inner.list_by_user(merchant_user_id, **kwargs)
+
+    stores = SimpleNamespace(transactions=StartsOneMoreAtEachListing(stack.store), objects=stack.objects)
+    out, err = io.StringIO(), io.StringIO()
+    ctx = Context(env={"KYC_USER_ID_PEPPER": pepper}, stdout=out, stderr=err, stdin=io.StringIO(),
+                  client_factory=lambda env: FakeCloudAuth(),  # type: ignore[arg-type,return-value]
+                  stores_factory=lambda env: stores)  # type: ignore[arg-type,return-value]
+    args = kyc.build_parser().parse_args(["erase", "--user", "carol", "--yes"])
+
+    assert transactions.run_erase(args, ctx) == 1 and "kept appearing" in err.getvalue()
+    summary = jsonutil.loads(out.getvalue())
+    deleted = [t for t in summary["transactions"] if t["row"] == "deleted"]
+    assert len(deleted) == len(summary["transactions"]) == 4
+    assert summary["erased"] == len(deleted), summary
+
+
+def test_retention_deletes_the_row_once_the_vendor_has_deleted_its_copy(stack: Stack) -> None:
+    vendor = _VendorKeepsItsCopy(check_result_body("Y"))
+    record = stack.pending(created_at=T0 - 2 * DAY)
+    sweeper = stack.sweeper(stack.fetcher(vendor, delete_vendor_copy=True), retention_days=1)
+    sweeper.sweep()
+    stack.clock.advance(sweeper.settings.settled_hold_seconds + 1)
+    sweeper.sweep()
+    assert stack.store.get(record.merchant_biz_id) is not None
+    stack.store.mark_vendor_copy_deleted(record.merchant_biz_id)  # the outbox's next retry got it deleted
+    assert sweeper.sweep().expired == 1 and stack.store.get(record.merchant_biz_id) is None
