@@ -44,6 +44,7 @@ PLACEHOLDERS = {
     "KYC_OSS_REGION": "cn-hongkong",
     "KYC_OSS_BUCKET": "kyc-results-bucket",
     "KYC_OSS_PREFIX": "",
+    "KYC_BUCKET_VERSIONING": "false",
     "KYC_MNS_ENDPOINT": "https://1234567890123456.mns.cn-hongkong.aliyuncs.com",
     "KYC_RECHECK_QUEUE": "kyc-recheck",
     "KYC_NOTIFY_QUEUE": "kyc-notify",

@@ -98,8 +98,9 @@ def test_the_bucket_encrypts_by_default_with_the_templates_kms_key() -> None:
 
 
 def test_storage_variables_are_exactly_what_the_aliyun_storage_settings_read() -> None:
-    # a value every check accepts: an endpoint's URL, a queue's name (no '/')
+    # a value every check accepts: an endpoint's URL, a queue's name (no '/'), a flag
     values = {name: "kyc-x" if name.endswith("_QUEUE") else "http://x" for name in STORAGE_VARIABLES[1:]}
+    values["KYC_BUCKET_VERSIONING"] = "false"
     env = _Recording({**KEY, "KYC_BACKEND": "aliyun", **values})
     env["KYC_BACKEND"] = "aliyun"
 

@@ -83,10 +83,12 @@ class OssObjectStore:
         read_timeout: float = DEFAULT_READ_TIMEOUT,
         retry_max_attempts: int = 2,
         call_deadline: float | None = None,
+        versioned: bool = False,
     ) -> None:
         """``endpoint`` overrides the regional one (an internal endpoint, or ``http://127.0.0.1:port`` in tests);
         ``call_deadline`` bounds each call, its attempts included (default ``connect_timeout`` + ``read_timeout``;
-        see the module docstring).
+        see the module docstring); ``versioned``: the bucket keeps old versions (``KYC_BUCKET_VERSIONING``), so
+        :meth:`delete_prefix` deletes every version.
 
         Order of effects: ``prefix`` is checked here (``InvalidKey``), and ``call_deadline`` (``ValueError`` unless
         a positive number of seconds); the SDK is imported and its client built by the first call that needs them
@@ -97,6 +99,7 @@ class OssObjectStore:
             validate_prefix(prefix)
         self._bucket = bucket
         self._prefix = prefix
+        self.versioned = versioned
         deadline = self._deadline = CallDeadline(
             connect_timeout + read_timeout if call_deadline is None else call_deadline
         )
@@ -236,7 +239,37 @@ class OssObjectStore:
         return str(algorithm), (getattr(rule, "kms_master_key_id", None) or None)
 
     def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under ``prefix``; how many there were (current objects). On a versioned bucket a
+        DeleteObject without a version ID only puts a delete marker in front ("Delete marker": "all previous versions
+        remain intact"), so there every version and marker under ``prefix`` is deleted by its ``versionId``
+        (ListObjectVersions), the data's earlier versions included."""
+        if self.versioned:
+            return self._delete_versions(prefix)
         keys = self.list(prefix)
         for key in keys:
             self.delete(key)
         return len(keys)
+
+    def _delete_versions(self, prefix: str) -> int:
+        validate_prefix(prefix)
+        oss = self._oss
+        objects: set[str] = set()  # keys whose newest entry is an object: the ones ``list`` showed
+        keys: set[str] = set()
+        key_marker: str | None = None
+        version_marker: str | None = None
+        while True:
+            request = oss.ListObjectVersionsRequest(
+                bucket=self._bucket, prefix=self._prefix + prefix, max_keys=1000, key_marker=key_marker,
+                version_id_marker=version_marker,
+            )
+            result = self._call("ListObjectVersions", "list_object_versions", request)
+            for entry in result.version or []:
+                if entry.is_latest and entry.key not in keys:  # newest first: the first entry seen of its key
+                    objects.add(entry.key)
+            keys.update(entry.key for entry in [*(result.version or []), *(result.delete_marker or [])])
+            for entry in [*(result.version or []), *(result.delete_marker or [])]:
+                request = oss.DeleteObjectRequest(bucket=self._bucket, key=entry.key, version_id=entry.version_id)
+                self._call("DeleteObject", "delete_object", request)
+            if not result.is_truncated:
+                return len(objects)
+            key_marker, version_marker = result.next_key_marker, result.next_version_id_marker

@@ -13,7 +13,7 @@ import os
 import threading
 from functools import cached_property
 
-from shared.config import ConfigError, Env, env_required, env_str, environ, http_url
+from shared.config import ConfigError, Env, env_bool, env_required, env_str, environ, http_url
 from shared.lazy import Lazy
 from shared.log import register_secret
 from shared.signing import Credentials
@@ -48,6 +48,9 @@ class StorageSettings:
     oss_bucket: str | None = None
     oss_prefix: str = ""
     oss_endpoint: str | None = None
+    #: The bucket keeps old versions (template.yml's EnableVersioning, the same KYC_BUCKET_VERSIONING): deleting a
+    #: verification's objects then deletes every version (``OssObjectStore.delete_prefix``).
+    oss_versioned: bool = False
     mns_endpoint: str | None = None
     queue_names: dict[str, str] = field(
         default_factory=lambda: {"recheck": "kyc-recheck", "notify": "kyc-notify", "deadletter": "kyc-deadletter"}
@@ -99,6 +102,7 @@ class StorageSettings:
             oss_bucket=env_required(env, "KYC_OSS_BUCKET"),
             oss_prefix=(env_str(env, "KYC_OSS_PREFIX", "") or "").strip("/"),
             oss_endpoint=env_str(env, "KYC_OSS_ENDPOINT"),
+            oss_versioned=env_bool(env, "KYC_BUCKET_VERSIONING", False),
             mns_endpoint=mns_endpoint,
             queue_names=queue_names,
             credentials=credentials,
@@ -162,6 +166,7 @@ def open_object_store(settings: StorageSettings) -> ObjectStore:
         credentials=settings._credentials(),
         endpoint=settings.oss_endpoint,
         prefix=settings.oss_prefix,
+        versioned=settings.oss_versioned,
     )
 
 

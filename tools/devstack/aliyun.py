@@ -60,6 +60,7 @@ STORAGE_VARIABLES = (
     "KYC_OSS_BUCKET",
     "KYC_OSS_PREFIX",
     "KYC_OSS_ENDPOINT",
+    "KYC_BUCKET_VERSIONING",
     "KYC_MNS_ENDPOINT",
     "KYC_RECHECK_QUEUE",
     "KYC_NOTIFY_QUEUE",
@@ -195,6 +196,7 @@ class AliyunDoubles:
         self.oss = OssDouble(
             **keys, bucket=layout.bucket, region=layout.region, require_kms=True,
             kms_key_id=layout.kms_key_id or DEFAULT_KMS_KEY_ID, host=host, port=ports[1],
+            versioning=layout.names.get("EnableVersioning") == "true",  # the template's VersioningConfiguration
         )  # fmt: skip
         # the bucket's default encryption, as template.yml's ServerSideEncryptionConfiguration sets it
         self.oss.set_bucket_encryption(layout.bucket, "KMS", layout.kms_key_id)

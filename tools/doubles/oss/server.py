@@ -1,11 +1,12 @@
 """``OssDouble``: the OSS object API the project uses, over HTTP, as ``alibabacloud_oss_v2`` speaks it.
 
 Operations: PutObject, GetObject, HeadObject, GetObjectMeta (``HEAD ?objectMeta``, what ``OssObjectStore.exists``
-sends), DeleteObject, ListObjectsV2, and GetBucketEncryption (``GET /?encryption``, what ``kyc doctor`` asks: the
-bucket's default server-side encryption, SSE-KMS unless set otherwise). Anything else answers 501
-``NotImplemented`` (DeleteMultipleObjects is not used by ``OssObjectStore``: it deletes one key at a time). Not
-modelled: ranges, conditional GETs, versioning, ACLs, multipart uploads, callbacks, tagging, storage classes other
-than Standard.
+sends), DeleteObject (with or without ``versionId``), ListObjectsV2, ListObjectVersions (``GET /?versions``), and
+GetBucketEncryption (``GET /?encryption``, what ``kyc doctor`` asks: the bucket's default server-side encryption,
+SSE-KMS unless set otherwise). Anything else answers 501 ``NotImplemented`` (DeleteMultipleObjects is not used by
+``OssObjectStore``: it deletes one key at a time). ``versioning=True`` makes the buckets versioned (``store``'s
+docstring: versions, delete markers); reads always serve the current version. Not modelled: ranges, conditional
+GETs, reads of an older version, ACLs, multipart uploads, callbacks, tagging, storage classes other than Standard.
 
 Addressing: the SDK uses path style (``/<bucket>/<key>``) when the endpoint is an IP address
 (``alibabacloud_oss_v2._client._resolve_address_style``) and virtual-hosted style (``Host: <bucket>.<endpoint>``)
@@ -33,7 +34,7 @@ from tools.credentials import AccessKey
 from tools.doubles._server import DoubleServer, Request, Response
 from tools.doubles.oss import auth
 from tools.doubles.oss.errors import ERRORS, OssError, error_xml, head_error_header
-from tools.doubles.oss.store import Bucket, InvalidToken, StoredObject
+from tools.doubles.oss.store import Bucket, InvalidToken, StoredObject, Version
 
 DEFAULT_REGION = "cn-hangzhou"
 DEFAULT_KMS_KEY_ID = "double-oss-managed-kms-key"
@@ -66,6 +67,7 @@ class OssDouble(DoubleServer):
     legal for the service (a truncated page with a token), and it makes clients page through small listings.
     ``default_encryption``: every bucket's default server-side encryption (``KMS``, ``AES256``, ``SM4`` or ``None``
     for no rule), as template.yml configures it; change one bucket's with ``set_bucket_encryption``.
+    ``versioning``: the buckets keep every version (template.yml's ``EnableVersioning``); ``versions`` shows them.
     """
 
     service = "oss"
@@ -86,6 +88,7 @@ class OssDouble(DoubleServer):
         kms_key_id: str = DEFAULT_KMS_KEY_ID,
         page_limit: int | None = None,
         default_encryption: str | None = "KMS",
+        versioning: bool = False,
         **server: Any,
     ) -> None:
         super().__init__(**server)
@@ -98,7 +101,7 @@ class OssDouble(DoubleServer):
         names = [bucket] if isinstance(bucket, str) else list(bucket)
         if not names:
             raise ValueError("the OSS double needs at least one bucket")
-        self.buckets: dict[str, Bucket] = {name: Bucket(name) for name in names}
+        self.buckets: dict[str, Bucket] = {name: Bucket(name, versioned=versioning) for name in names}
         self.bucket_encryption: dict[str, tuple[str, str | None] | None] = {}
         for name in names:
             self.set_bucket_encryption(name, default_encryption)
@@ -125,6 +128,10 @@ class OssDouble(DoubleServer):
 
     def keys(self, bucket: str | None = None) -> list[str]:
         return sorted(self.objects(bucket))
+
+    def versions(self, bucket: str | None = None) -> dict[str, list[Version]]:
+        """Every version and delete marker of ``bucket`` (default: the first) by key, oldest first."""
+        return self.buckets[bucket or self.bucket].versions()
 
     def object(self, key: str, bucket: str | None = None) -> StoredObject | None:
         return self.buckets[bucket or self.bucket].get(key)
@@ -196,6 +203,8 @@ class OssDouble(DoubleServer):
                 return "ListObjectsV2"
             if method == "GET" and "encryption" in query:
                 return "GetBucketEncryption"
+            if method == "GET" and "versions" in query:
+                return "ListObjectVersions"
             return None
         if method == "PUT" and not query:
             return "PutObject"
@@ -203,7 +212,7 @@ class OssDouble(DoubleServer):
             return "GetObject"
         if method == "HEAD":
             return "GetObjectMeta" if "objectMeta" in query else "HeadObject"
-        if method == "DELETE" and not query:
+        if method == "DELETE" and set(query) <= {"versionId"}:
             return "DeleteObject"
         return None
 
@@ -249,10 +258,11 @@ class OssDouble(DoubleServer):
         if operation in ("GetObject", "HeadObject", "GetObjectMeta") and key is not None:
             return self._get(bucket, key, request, operation)
         if operation == "DeleteObject" and key is not None:
-            bucket.delete(key)
-            return Response(204, b"", {"x-oss-request-id": _request_id()})
+            return self._delete(bucket, key, request)
         if operation == "ListObjectsV2":
             return self._list(bucket, request)
+        if operation == "ListObjectVersions":
+            return self._list_versions(bucket, request)
         if operation == "GetBucketEncryption":
             return self._encryption(bucket)
         if request.method not in ("GET", "PUT", "HEAD", "DELETE", "POST"):
@@ -300,7 +310,30 @@ class OssDouble(DoubleServer):
         headers = {"x-oss-request-id": _request_id(), "ETag": stored.etag, "Content-MD5": stored.content_md5}
         headers["x-oss-hash-crc64ecma"] = str(stored.crc64)
         headers.update(_encryption_headers(stored))
+        version_id = bucket.current_version_id(key)
+        if version_id:
+            headers["x-oss-version-id"] = version_id
         return Response(200, b"", headers)
+
+    def _delete(self, bucket: Bucket, key: str, request: Request) -> Response:
+        """"DeleteObject": 204 whether or not there was anything to delete. With ``versionId`` that version goes
+        for good (``x-oss-version-id`` names it, ``x-oss-delete-marker: true`` if it was a marker); without it, on a
+        versioned bucket, a delete marker is added (named the same way)."""
+        headers = {"x-oss-request-id": _request_id()}
+        version_id = request.query_dict().get("versionId")
+        if version_id is not None:
+            if not version_id:
+                raise OssError("InvalidArgument", "versionId must not be empty.")
+            removed = bucket.delete_version(key, version_id)
+            headers["x-oss-version-id"] = version_id
+            if removed is not None and removed.obj is None:
+                headers["x-oss-delete-marker"] = "true"
+            return Response(204, b"", headers)
+        bucket.delete(key, self.clock())
+        marker = bucket.current_version_id(key)
+        if marker:
+            headers.update({"x-oss-version-id": marker, "x-oss-delete-marker": "true"})
+        return Response(204, b"", headers)
 
     def _get(self, bucket: Bucket, key: str, request: Request, operation: str) -> Response:
         obj = bucket.get(key)
@@ -391,6 +424,54 @@ class OssDouble(DoubleServer):
             )
         parts.extend(f"<CommonPrefixes><Prefix>{text(p)}</Prefix></CommonPrefixes>" for p in page.common_prefixes)
         xml = '<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult>' + "".join(parts) + "</ListBucketResult>"
+        return Response(200, xml.encode(), {"x-oss-request-id": _request_id(), "Content-Type": "application/xml"})
+
+
+    def _list_versions(self, bucket: Bucket, request: Request) -> Response:
+        """"ListObjectVersions (GetBucketVersions)": ``<ListVersionsResult>`` with ``<Version>`` and
+        ``<DeleteMarker>`` entries (``Key``, ``VersionId``, ``IsLatest``, ``LastModified``, ``Owner``; a version also
+        ``ETag``, ``Type``, ``Size``, ``StorageClass``), ``IsTruncated`` and ``NextKeyMarker``/``NextVersionIdMarker``.
+        Keys are URL-encoded with ``encoding-type=url`` (the SDK always asks for it)."""
+        query = request.query_dict()
+        raw_max = query.get("max-keys", str(DEFAULT_MAX_KEYS))
+        if not raw_max.isdigit() or not 1 <= int(raw_max) <= MAX_MAX_KEYS:
+            raise OssError("InvalidArgument", f"max-keys must be between 1 and {MAX_MAX_KEYS}.")
+        encoding = query.get("encoding-type", "")
+        if encoding not in ("", "url"):
+            raise OssError("InvalidArgument", "encoding-type must be url.")
+        if query.get("delimiter"):
+            raise OssError("NotImplemented", "The OSS double lists versions without a delimiter only.")
+        prefix, key_marker = query.get("prefix", ""), query.get("key-marker", "")
+        version_id_marker = query.get("version-id-marker", "")
+        page = bucket.list_versions(prefix=prefix, key_marker=key_marker, version_id_marker=version_id_marker,
+                                    max_keys=min(int(raw_max), self.page_limit or MAX_MAX_KEYS))
+
+        def text(value: str) -> str:
+            return quote(value, safe="") if encoding == "url" else _xml_text(value)
+
+        owner = "<Owner><ID>1234567890123456</ID><DisplayName>1234567890123456</DisplayName></Owner>"
+        parts = [f"<Name>{bucket.name}</Name>", f"<Prefix>{text(prefix)}</Prefix>",
+                 f"<KeyMarker>{text(key_marker)}</KeyMarker>",
+                 f"<VersionIdMarker>{_xml_text(version_id_marker)}</VersionIdMarker>", f"<MaxKeys>{raw_max}</MaxKeys>"]
+        if encoding:
+            parts.append(f"<EncodingType>{encoding}</EncodingType>")
+        parts.append(f"<IsTruncated>{'true' if page.next_marker else 'false'}</IsTruncated>")
+        if page.next_marker:
+            next_key, next_version = page.next_marker
+            parts.append(f"<NextKeyMarker>{text(next_key)}</NextKeyMarker>")
+            parts.append(f"<NextVersionIdMarker>{_xml_text(next_version)}</NextVersionIdMarker>")
+        for entry in page.entries:
+            version, latest = entry.version, "true" if entry.is_latest else "false"
+            common = (f"<Key>{text(entry.key)}</Key><VersionId>{_xml_text(version.version_id)}</VersionId>"
+                      f"<IsLatest>{latest}</IsLatest><LastModified>{_iso(version.last_modified)}</LastModified>")
+            if version.obj is None:
+                parts.append(f"<DeleteMarker>{common}{owner}</DeleteMarker>")
+            else:
+                parts.append(
+                    f"<Version>{common}<ETag>{_xml_text(version.obj.etag)}</ETag><Type>Normal</Type>"
+                    f"<Size>{len(version.obj.data)}</Size><StorageClass>Standard</StorageClass>{owner}</Version>"
+                )
+        xml = '<?xml version="1.0" encoding="UTF-8"?>\n<ListVersionsResult>' + "".join(parts) + "</ListVersionsResult>"
         return Response(200, xml.encode(), {"x-oss-request-id": _request_id(), "Content-Type": "application/xml"})
 
 

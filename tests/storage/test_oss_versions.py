@@ -1,0 +1,93 @@
+"""A versioned results bucket (``KYC_BUCKET_VERSIONING=true``): deleting a verification's objects deletes every version
+of them, over the wire, against the OSS double's versioning ("Delete marker", "ListObjectVersions")."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from shared.fetcher import delete_kept_result, result_key, result_prefix
+from shared.storage import OssObjectStore
+from shared.storage.settings import StorageSettings
+from tests.fakes import Stack
+
+from .conftest import BUCKET, CREDS, REGION
+
+PREFIX = "results/"
+
+
+@pytest.fixture
+def versioned() -> Iterator[Any]:
+    from tools.doubles.oss import OssDouble
+
+    with OssDouble(access_key_id=CREDS.access_key_id, access_key_secret=CREDS.access_key_secret,
+                   security_token=CREDS.security_token, bucket=BUCKET, region=REGION, page_limit=2,
+                   versioning=True) as double:
+        yield double
+
+
+def _store(double: Any, *, versioned: bool = True) -> OssObjectStore:
+    return OssObjectStore(bucket=BUCKET, region=REGION, credentials=CREDS, endpoint=double.endpoint, prefix=PREFIX,
+                          versioned=versioned)
+
+
+def _data_versions(double: Any, prefix: str) -> list[str]:
+    return [f"{key}@{v.version_id}" for key, versions in sorted(double.versions().items()) if key.startswith(prefix)
+            for v in versions]
+
+
+def test_deleting_a_prefix_on_a_versioned_bucket_leaves_no_version_and_no_marker(versioned: Any) -> None:
+    store = _store(versioned)
+    store.put("mbid1/idImage.jpg", b"\xff\xd8 passport", "image/jpeg")
+    store.put("mbid1/result.json", b'{"v": 1}', "application/json")
+    store.put("mbid1/result.json", b'{"v": 2}', "application/json")  # a retried fetch: one more version
+    store.put("mbid2/result.json", b"{}", "application/json")
+    assert len(_data_versions(versioned, PREFIX + "mbid1/")) == 3
+
+    assert store.delete_prefix("mbid1/") == 2  # the objects there were, as before
+    assert _data_versions(versioned, PREFIX + "mbid1/") == []
+    assert len(_data_versions(versioned, PREFIX + "mbid2/")) == 1  # another verification's: untouched
+
+
+def test_versions_hidden_behind_an_earlier_delete_marker_are_deleted_too(versioned: Any) -> None:
+    unversioned_client = _store(versioned, versioned=False)
+    unversioned_client.put("mbid1/idImage.jpg", b"\xff\xd8 passport", "image/jpeg")
+    unversioned_client.delete("mbid1/idImage.jpg")  # a plain delete: a marker, the image stays as a version
+    assert unversioned_client.list("mbid1/") == [] and len(_data_versions(versioned, PREFIX + "mbid1/")) == 2
+
+    assert _store(versioned).delete_prefix("mbid1/") == 0
+    assert _data_versions(versioned, PREFIX + "mbid1/") == []
+
+
+def test_a_plain_delete_on_a_versioned_bucket_keeps_the_data_which_is_why_the_setting_exists(versioned: Any) -> None:
+    store = _store(versioned, versioned=False)
+    store.put("mbid1/idImage.jpg", b"\xff\xd8 passport", "image/jpeg")
+    assert store.delete_prefix("mbid1/") == 1
+    (image, marker) = versioned.versions()[PREFIX + "mbid1/idImage.jpg"]
+    assert image.obj is not None and image.obj.data == b"\xff\xd8 passport" and marker.obj is None
+
+
+def test_erasure_on_a_versioned_bucket_leaves_no_version_of_the_persons_objects(versioned: Any, tmp_path: Any) -> None:
+    stack = Stack(tmp_path)
+    try:
+        objects = _store(versioned)
+        record = stack.pending(status="PASSED", passed="Y")
+        objects.put(f"{result_prefix(record.merchant_biz_id)}idImage.jpg", b"\xff\xd8 passport", "image/jpeg")
+        objects.put(result_key(record.merchant_biz_id), b'{"identity": "..."}', "application/json")
+        objects.put(result_key(record.merchant_biz_id), b'{"identity": "..."}', "application/json")
+
+        assert delete_kept_result(stack.store, objects, record.merchant_biz_id) == 2
+        assert stack.store.get(record.merchant_biz_id) is None
+        assert _data_versions(versioned, PREFIX + result_prefix(record.merchant_biz_id)) == []
+    finally:
+        stack.close()
+
+
+def test_the_setting_comes_from_kyc_bucket_versioning() -> None:
+    env = {"KYC_BACKEND": "aliyun", "ALIBABA_CLOUD_ACCESS_KEY_ID": "ak", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "sk",
+           "KYC_TABLESTORE_ENDPOINT": "https://i.cn-hongkong.ots.aliyuncs.com", "KYC_TABLESTORE_INSTANCE": "i",
+           "KYC_OSS_REGION": "cn-hongkong", "KYC_OSS_BUCKET": "b", "KYC_MNS_ENDPOINT": "https://1.mns.example.com"}
+    assert StorageSettings.from_env(env).oss_versioned is False
+    assert StorageSettings.from_env({**env, "KYC_BUCKET_VERSIONING": "true"}).oss_versioned is True
