@@ -24,7 +24,8 @@ Each pass:
    whose notification is not confirmed enqueued (step 2), one settled more recently than its announcement may
    still be read (``SweepSettings.settled_hold_seconds``: the first delivery's ``SETTLED_KEEP_SECONDS``, then the
    notifier's longest retries, :mod:`shared.webhook_retries`), one whose vendor copy step 2 still has to delete
-   (the row holds the only TransactionId to ask with; until the vendor's 30 days end). Each of those ends, so
+   (the row holds the only TransactionId to ask with; its objects go meanwhile; ``VENDOR_COPY_WAIT_SECONDS`` from
+   its verdict at most). Each of those ends, so
    stepped-over rows delay the deletion of later ones for a while, never for good; a pass steps over at most
    ``KYC_SWEEP_BATCH`` rows, so it reads at most twice the batch (plus a page) whatever the table holds. The
    decision is taken on the row as the page read it, so the row is deleted only if it is still that row (status,
@@ -53,7 +54,7 @@ from collections.abc import Callable, Iterator
 
 from shared.config import Env, env_float, env_int, environ
 from shared.fc.budget import InvocationBudget
-from shared.fetcher import FetchOutcome, RecheckNotScheduled, ResultFetcher, delete_kept_result
+from shared.fetcher import FetchOutcome, RecheckNotScheduled, ResultFetcher, delete_kept_result, result_prefix
 from shared.log import get_logger, log_context
 from shared.status import TERMINAL, Status
 from shared.storage import DueKind, StorageError, TransactionRecord
@@ -80,6 +81,11 @@ OUTBOX_WINDOW_SECONDS = (VENDOR_RESULT_DAYS + 1) * 86400.0  # no older copy is l
 #: near their retention age ever wait for it.
 SETTLED_KEEP_SECONDS = 3600.0
 VENDOR_COPY_RETRY_SECONDS = 3600.0  # a refused deletion (DeleteResult N, an error) is tried again an hour later
+#: How long retention keeps a row past its retention, counted from its verdict, while step 2 still has to delete the
+#: vendor's copy (the row holds the only TransactionId to ask with); its objects go on time meanwhile. Then the row
+#: goes too (``sweep.vendor_copy_left``): the vendor deletes its copy itself within its 30 days. A bound, so that such
+#: rows at the head of the creation index hold back younger rows' retention for at most this long.
+VENDOR_COPY_WAIT_SECONDS = 2 * 86400.0
 MAX_SWEEP_BACKOFF_SECONDS = 3600.0
 #: The share of a pass's time kept for steps 2-4: step 1 (a CheckResult per row, up to the vendor's deadline each)
 #: starts no row once less is left. Half: the outbox and retention do at most a batch of cheap store calls each.
@@ -299,9 +305,10 @@ class Sweeper:
 
     def _expire(self, report: SweepReport) -> None:
         """Delete up to a batch of rows past retention, oldest first, stepping over at most a batch of rows that
-        may not go yet (see the module's step 3): the pass pages on past them with the store's cursor. Each row goes
-        only if it is still as read when :meth:`_may_expire` decided (a row that moved on is left, and not counted);
-        the order of its deletions is :func:`~shared.fetcher.delete_kept_result`'s."""
+        may not go yet (see the module's step 3): the pass pages on past them with the store's cursor. A row that
+        waits only for the vendor's copy to be deleted has its objects deleted meanwhile: our copy goes on time. Each
+        row goes only if it is still as read when :meth:`_retention_wait` decided (a row that moved on is left, and
+        not counted); the order of its deletions is :func:`~shared.fetcher.delete_kept_result`'s."""
         days = self.settings.retention_days
         if days <= 0:
             return
@@ -310,16 +317,22 @@ class Sweeper:
         batch = self.settings.batch_size
         stepped_over = 0
         for row in self._created_before(cutoff):
-            if not self._may_expire(row, now):
+            wait = self._retention_wait(row, now)
+            if wait is not None:
                 if stepped_over >= batch:
                     return  # the next pass reads them again: each reason to wait ends (step 1, step 2, time)
                 stepped_over += 1
+                if wait == "vendor_copy" and self._time_for("retention", report):
+                    self.objects.delete_prefix(result_prefix(row.merchant_biz_id))  # the row stays; our copy goes
                 continue
             if not self._time_for("retention", report):
                 return
+            owed = self._vendor_copy_owed(row, now)
             if delete_kept_result(self.store, self.objects, row.merchant_biz_id, as_read=row) is None:
                 stepped_over += 1  # it moved on since the page read it (a late verdict): a later pass decides
                 continue
+            if owed:
+                logger.warning("sweep.vendor_copy_left", extra={"merchantBizId": row.merchant_biz_id})
             report.expired += 1
             if report.expired >= batch:
                 return  # the rest waits for the next sweep
@@ -335,14 +348,22 @@ class Sweeper:
             if not cursor:
                 return
 
-    def _may_expire(self, row: TransactionRecord, now: float) -> bool:
-        """Whether retention may delete ``row`` now: settled (not PENDING: step 1 settles those in time), its
-        notification enqueued (step 2 repairs that first), settled longer ago than its announcement may still
-        read it (``settled_hold_seconds``), and owing no deletion of the vendor's copy: the row holds the only
-        TransactionId to ask for it with, so it stays while step 2 retries (``_vendor_copy_owed``)."""
-        if row.status not in TERMINAL or not row.notification_enqueued or self._vendor_copy_owed(row, now):
-            return False
-        return (row.finalized_at or row.updated_at) <= now - self.settings.settled_hold_seconds
+    def _retention_wait(self, row: TransactionRecord, now: float) -> str | None:
+        """Why retention may not delete ``row`` yet; None when it may. Not settled (PENDING: step 1 settles those in
+        time), its notification not enqueued (step 2 repairs that first), settled more recently than its
+        announcement may still read it (``settled_hold_seconds``), or ``vendor_copy``: step 2 still has to delete
+        the vendor's copy, and the row holds the only TransactionId to ask with, for ``VENDOR_COPY_WAIT_SECONDS``
+        from the verdict at most."""
+        settled = row.finalized_at or row.updated_at
+        if row.status not in TERMINAL:
+            return "pending"
+        if not row.notification_enqueued:
+            return "outbox"
+        if settled > now - self.settings.settled_hold_seconds:
+            return "announcement"
+        if self._vendor_copy_owed(row, now) and settled > now - VENDOR_COPY_WAIT_SECONDS:
+            return "vendor_copy"
+        return None
 
     def _vendor_copy_owed(self, row: TransactionRecord, now: float) -> bool:
         """The deployment deletes the vendor's copy of a verdict (``KYC_DELETE_VENDOR_COPY``), this one's is not

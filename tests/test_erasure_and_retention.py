@@ -11,6 +11,8 @@ import pytest
 
 from shared import jsonutil
 from shared.cloudauth import DeleteVerifyResultResponse
+from shared.fetcher import result_prefix
+from shared.sweeper import VENDOR_COPY_WAIT_SECONDS
 from tests.fakes import T0, FakeCloudAuth, Stack, check_result_body
 
 DAY = 86400.0
@@ -24,11 +26,16 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
 
 
 class _VendorKeepsItsCopy(FakeCloudAuth):
-    """The vendor answers DeleteResult N to every deletion (as it does while it cannot delete yet)."""
+    """DeleteResult N to every deletion (as while it cannot delete yet), except the TransactionIds in ``deletes``."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        super().__init__(body)
+        self.deletes: set[str] = set()
 
     def delete_verify_result(self, transaction_id: str, *, delete_type: str = "All") -> DeleteVerifyResultResponse:
         self.delete_calls.append(transaction_id)
-        return DeleteVerifyResultResponse(deleted=False, delete_result="N", transaction_id=transaction_id)
+        ok = transaction_id in self.deletes
+        return DeleteVerifyResultResponse(deleted=ok, delete_result="Y" if ok else "N", transaction_id=transaction_id)
 
 
 def test_retention_keeps_a_row_whose_vendor_copy_deletion_is_still_owed_within_the_vendor_s_30_days(
@@ -101,3 +108,44 @@ def test_retention_deletes_the_row_once_the_vendor_has_deleted_its_copy(stack: S
     assert stack.store.get(record.merchant_biz_id) is not None
     stack.store.mark_vendor_copy_deleted(record.merchant_biz_id)  # the outbox's next retry got it deleted
     assert sweeper.sweep().expired == 1 and stack.store.get(record.merchant_biz_id) is None
+
+
+def test_past_retention_our_copy_of_the_images_goes_even_while_the_vendor_copy_deletion_is_owed(stack: Stack) -> None:
+    vendor = _VendorKeepsItsCopy(check_result_body("Y"))
+    record = stack.pending(created_at=T0 - 2 * DAY)
+    sweeper = stack.sweeper(stack.fetcher(vendor, delete_vendor_copy=True), retention_days=1)
+    assert sweeper.sweep().finalized == 1
+    assert stack.objects.list(result_prefix(record.merchant_biz_id)), "the fetch kept the result and its images"
+    stack.clock.advance(sweeper.settings.settled_hold_seconds + 1)
+    sweeper.sweep()
+    assert stack.store.get(record.merchant_biz_id) is not None  # kept for the TransactionId
+    assert stack.objects.list(result_prefix(record.merchant_biz_id)) == []  # but retention is over for our copy
+
+
+def test_a_row_owing_a_vendor_deletion_waits_at_most_two_days_from_its_verdict_then_goes(stack: Stack) -> None:
+    vendor = _VendorKeepsItsCopy(check_result_body("Y"))
+    record = stack.pending(created_at=T0 - 2 * DAY)
+    sweeper = stack.sweeper(stack.fetcher(vendor, delete_vendor_copy=True), retention_days=1)
+    sweeper.sweep()
+    stack.clock.advance(VENDOR_COPY_WAIT_SECONDS - 60)
+    sweeper.sweep()
+    assert stack.store.get(record.merchant_biz_id) is not None
+    stack.clock.advance(120)
+    assert sweeper.sweep().expired == 1 and stack.store.get(record.merchant_biz_id) is None
+
+
+def test_rows_owing_a_vendor_deletion_hold_back_a_younger_rows_retention_only_until_their_wait_ends(
+    stack: Stack,
+) -> None:
+    vendor = _VendorKeepsItsCopy(check_result_body("Y"))
+    owed = [stack.pending(created_at=T0 - 3 * DAY + i) for i in range(3)]  # oldest: the head of the index
+    younger = stack.pending(created_at=T0 - 2 * DAY)
+    vendor.deletes.add(younger.transaction_id)  # the vendor deleted this one's copy at once: it owes nothing
+    sweeper = stack.sweeper(stack.fetcher(vendor, delete_vendor_copy=True), retention_days=1, batch_size=2)
+    for _ in range(3):
+        sweeper.sweep()
+    assert all(stack.store.get(r.merchant_biz_id) is not None for r in owed)
+    stack.clock.advance(VENDOR_COPY_WAIT_SECONDS + 1)
+    for _ in range(3):
+        sweeper.sweep()
+    assert stack.store.get(younger.merchant_biz_id) is None

@@ -49,6 +49,8 @@ DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_READ_TIMEOUT = 20.0
 SERVER_SIDE_ENCRYPTION = "KMS"
 _NOT_FOUND_CODES = frozenset({"NoSuchKey"})
+#: Rounds of list-then-delete ``delete_prefix`` makes on a versioned bucket: 1000 entries each.
+MAX_VERSION_ROUNDS = 100
 
 
 _IMPORT_LOCK = threading.Lock()
@@ -251,25 +253,27 @@ class OssObjectStore:
         return len(keys)
 
     def _delete_versions(self, prefix: str) -> int:
+        """Each round lists the first page of what is left under ``prefix`` (versions and delete markers, newest
+        first) and deletes all of it by ``versionId``, until a round finds nothing: no listing resumes after a
+        marker that names a version deleted meanwhile (OSS's docs do not say where such a listing resumes).
+        ``MAX_VERSION_ROUNDS`` bounds the rounds (a prefix written to faster than it is deleted)."""
         validate_prefix(prefix)
         oss = self._oss
-        objects: set[str] = set()  # keys whose newest entry is an object: the ones ``list`` showed
+        objects: set[str] = set()  # keys whose newest entry was an object: the ones ``list`` showed
         keys: set[str] = set()
-        key_marker: str | None = None
-        version_marker: str | None = None
-        while True:
-            request = oss.ListObjectVersionsRequest(
-                bucket=self._bucket, prefix=self._prefix + prefix, max_keys=1000, key_marker=key_marker,
-                version_id_marker=version_marker,
-            )
+        for _ in range(MAX_VERSION_ROUNDS):
+            request = oss.ListObjectVersionsRequest(bucket=self._bucket, prefix=self._prefix + prefix, max_keys=1000)
             result = self._call("ListObjectVersions", "list_object_versions", request)
+            entries = [*(result.version or []), *(result.delete_marker or [])]
+            if not entries:
+                return len(objects)
             for entry in result.version or []:
-                if entry.is_latest and entry.key not in keys:  # newest first: the first entry seen of its key
+                if entry.is_latest and entry.key not in keys:  # its first entry listed is its newest
                     objects.add(entry.key)
-            keys.update(entry.key for entry in [*(result.version or []), *(result.delete_marker or [])])
-            for entry in [*(result.version or []), *(result.delete_marker or [])]:
+            keys.update(entry.key for entry in entries)
+            for entry in entries:
                 request = oss.DeleteObjectRequest(bucket=self._bucket, key=entry.key, version_id=entry.version_id)
                 self._call("DeleteObject", "delete_object", request)
-            if not result.is_truncated:
-                return len(objects)
-            key_marker, version_marker = result.next_key_marker, result.next_version_id_marker
+        raise StorageError(f"oss: versions under {prefix!r} kept appearing while they were deleted",
+                           transient=True, code="VersionsKeptAppearing")
+
