@@ -177,3 +177,29 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def test_a_versioned_bucket_without_kyc_bucket_versioning_is_a_problem(versioned_cloud: Cloud) -> None:
+    finding = storage_findings(versioned_cloud.env())["storage.bucket"]
+    assert finding["status"] == "problem" and "keeps old versions (versioning Enabled)" in finding["detail"]
+    assert "KYC_BUCKET_VERSIONING=true" in finding["fix"]
+
+
+def test_a_versioned_bucket_with_kyc_bucket_versioning_passes(versioned_cloud: Cloud) -> None:
+    finding = storage_findings(versioned_cloud.env(KYC_BUCKET_VERSIONING="true"))["storage.bucket"]
+    assert finding["status"] == "ok" and "versioning Enabled" in finding["detail"]
+
+
+def test_kyc_bucket_versioning_on_a_bucket_never_versioned_is_a_problem(cloud: Cloud) -> None:
+    finding = storage_findings(cloud.env(KYC_BUCKET_VERSIONING="true"))["storage.bucket"]
+    assert finding["status"] == "problem" and "never been versioned" in finding["detail"]
+
+
+@pytest.fixture
+def versioned_cloud() -> Iterator[Cloud]:
+    with (
+        TablestoreDouble(access_key_id=AK, access_key_secret=SK) as tablestore,
+        OssDouble(access_key_id=AK, access_key_secret=SK, bucket=BUCKET, region=REGION, versioning=True) as oss,
+        MnsDouble(access_key_id=AK, access_key_secret=SK, queues=QUEUES, region=REGION) as mns,
+    ):
+        yield Cloud(tablestore, oss, mns)

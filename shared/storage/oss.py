@@ -240,6 +240,13 @@ class OssObjectStore:
             return None
         return str(algorithm), (getattr(rule, "kms_master_key_id", None) or None)
 
+    def bucket_versioning(self) -> str | None:
+        """GetBucketVersioning (read-only): ``Enabled``, ``Suspended`` (old versions kept from when it was
+        enabled), or None for a bucket never versioned. Used by ``kyc doctor`` (``oss:GetBucketVersioning``)."""
+        request = self._oss.GetBucketVersioningRequest(bucket=self._bucket)
+        status = self._call("GetBucketVersioning", "get_bucket_versioning", request).version_status
+        return str(status) if status else None
+
     def delete_prefix(self, prefix: str) -> int:
         """Delete every object under ``prefix``; how many there were (current objects). On a versioned bucket a
         DeleteObject without a version ID only puts a delete marker in front ("Delete marker": "all previous versions

@@ -2,11 +2,12 @@
 
 Operations: PutObject, GetObject, HeadObject, GetObjectMeta (``HEAD ?objectMeta``, what ``OssObjectStore.exists``
 sends), DeleteObject (with or without ``versionId``), ListObjectsV2, ListObjectVersions (``GET /?versions``), and
-GetBucketEncryption (``GET /?encryption``, what ``kyc doctor`` asks: the bucket's default server-side encryption,
-SSE-KMS unless set otherwise). Anything else answers 501 ``NotImplemented`` (DeleteMultipleObjects is not used by
-``OssObjectStore``: it deletes one key at a time). ``versioning=True`` makes the buckets versioned (``store``'s
-docstring: versions, delete markers); reads always serve the current version. Not modelled: ranges, conditional
-GETs, reads of an older version, ACLs, multipart uploads, callbacks, tagging, storage classes other than Standard.
+what ``kyc doctor`` asks: GetBucketVersioning (``GET /?versioning``) and GetBucketEncryption (``GET /?encryption``:
+the bucket's default server-side encryption, SSE-KMS unless set otherwise). Anything else answers 501
+``NotImplemented`` (DeleteMultipleObjects is not used by ``OssObjectStore``: it deletes one key at a time).
+``versioning=True`` makes the buckets versioned (``store``'s docstring: versions, delete markers); reads always serve
+the current version. Not modelled: ranges, conditional GETs, reads of an older version, ACLs, multipart uploads,
+callbacks, tagging, storage classes other than Standard.
 
 Addressing: the SDK uses path style (``/<bucket>/<key>``) when the endpoint is an IP address
 (``alibabacloud_oss_v2._client._resolve_address_style``) and virtual-hosted style (``Host: <bucket>.<endpoint>``)
@@ -205,6 +206,8 @@ class OssDouble(DoubleServer):
                 return "GetBucketEncryption"
             if method == "GET" and "versions" in query:
                 return "ListObjectVersions"
+            if method == "GET" and "versioning" in query:
+                return "GetBucketVersioning"
             return None
         if method == "PUT" and not query:
             return "PutObject"
@@ -265,6 +268,10 @@ class OssDouble(DoubleServer):
             return self._list_versions(bucket, request)
         if operation == "GetBucketEncryption":
             return self._encryption(bucket)
+        if operation == "GetBucketVersioning":  # "GetBucketVersioning": no Status for a bucket never versioned
+            status = "<Status>Enabled</Status>" if bucket.versioned else ""
+            xml = f'<?xml version="1.0" encoding="UTF-8"?>\n<VersioningConfiguration>{status}</VersioningConfiguration>'
+            return Response(200, xml.encode(), {"x-oss-request-id": _request_id(), "Content-Type": "application/xml"})
         if request.method not in ("GET", "PUT", "HEAD", "DELETE", "POST"):
             raise OssError("MethodNotAllowed")
         raise OssError("NotImplemented")

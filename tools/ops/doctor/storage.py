@@ -7,7 +7,9 @@ OSS bucket and the three MNS queues (aliyun backend), each through the project's
 * bucket: GetBucketEncryption — the bucket exists and encrypts by default with KMS. Chosen over a probe write
   without KMS (which would prove a deny policy, not the default) because it is read-only and answers both
   questions in one call; it needs ``oss:GetBucketEncryption`` ("GetBucketEncryption": "requires the
-  oss:GetBucketEncryption permission"), which the doctor's identity has and the functions' role does not need;
+  oss:GetBucketEncryption permission"), which the doctor's identity has and the functions' role does not need.
+  Then GetBucketVersioning (``oss:GetBucketVersioning``): a bucket that keeps old versions needs
+  ``KYC_BUCKET_VERSIONING=true``, or erasure and retention leave every old version behind;
 * queues: GetQueueAttributes (``GET /queues/<name>``) for recheck, notify and deadletter.
 
 Permissions: these calls run with the doctor's credentials. A refusal (403) is reported as what to grant the identity
@@ -150,7 +152,21 @@ def check_bucket(settings: StorageSettings, options: Options) -> Finding:
     if algorithm != "KMS":
         return problem(name, f"{what} encrypts by default with {algorithm}, not KMS", kms_fix)
     key = "your KMS key" if key_id else "the OSS-managed KMS key"
-    return ok(name, f"{what} exists and encrypts by default with SSE-KMS ({key})")
+    try:
+        versioning = store.bucket_versioning()
+    except StorageError as exc:
+        where = display_url(settings.oss_endpoint) if settings.oss_endpoint else f"OSS in {settings.oss_region}"
+        return _refused(name, what, exc, "oss:GetBucketVersioning", where, endpoint=settings.oss_endpoint,
+                        options=options)
+    if versioning and not settings.oss_versioned:
+        return problem(name, f"{what} keeps old versions (versioning {versioning}) but KYC_BUCKET_VERSIONING is not "
+                       "true here: erasure and retention would leave every old version of the objects they delete",
+                       "set KYC_BUCKET_VERSIONING=true (the stack output BucketVersioning) for the functions and here")
+    if settings.oss_versioned and not versioning:
+        return problem(name, f"{what} has never been versioned but KYC_BUCKET_VERSIONING is true",
+                       "set KYC_BUCKET_VERSIONING to the stack output BucketVersioning (false)")
+    kept = f"; versioning {versioning}, every version deleted with its objects" if versioning else ""
+    return ok(name, f"{what} exists and encrypts by default with SSE-KMS ({key}){kept}")
 
 
 QUEUE_VARIABLES = {"recheck": "KYC_RECHECK_QUEUE", "notify": "KYC_NOTIFY_QUEUE", "deadletter": "KYC_DEADLETTER_QUEUE"}
