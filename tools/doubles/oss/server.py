@@ -387,12 +387,7 @@ class OssDouble(DoubleServer):
 
     def _list(self, bucket: Bucket, request: Request) -> Response:
         query = request.query_dict()
-        raw_max = query.get("max-keys", str(DEFAULT_MAX_KEYS))
-        if not raw_max.isdigit() or not 1 <= int(raw_max) <= MAX_MAX_KEYS:
-            raise OssError("InvalidArgument", f"max-keys must be between 1 and {MAX_MAX_KEYS}.")
-        encoding = query.get("encoding-type", "")
-        if encoding not in ("", "url"):
-            raise OssError("InvalidArgument", "encoding-type must be url.")
+        raw_max, encoding = _listing_arguments(query)
         prefix, delimiter = query.get("prefix", ""), query.get("delimiter", "")
         start_after, token = query.get("start-after", ""), query.get("continuation-token")
         try:
@@ -440,12 +435,7 @@ class OssDouble(DoubleServer):
         ``ETag``, ``Type``, ``Size``, ``StorageClass``), ``IsTruncated`` and ``NextKeyMarker``/``NextVersionIdMarker``.
         Keys are URL-encoded with ``encoding-type=url`` (the SDK always asks for it)."""
         query = request.query_dict()
-        raw_max = query.get("max-keys", str(DEFAULT_MAX_KEYS))
-        if not raw_max.isdigit() or not 1 <= int(raw_max) <= MAX_MAX_KEYS:
-            raise OssError("InvalidArgument", f"max-keys must be between 1 and {MAX_MAX_KEYS}.")
-        encoding = query.get("encoding-type", "")
-        if encoding not in ("", "url"):
-            raise OssError("InvalidArgument", "encoding-type must be url.")
+        raw_max, encoding = _listing_arguments(query)
         if query.get("delimiter"):
             raise OssError("NotImplemented", "The OSS double lists versions without a delimiter only.")
         prefix, key_marker = query.get("prefix", ""), query.get("key-marker", "")
@@ -480,6 +470,17 @@ class OssDouble(DoubleServer):
                 )
         xml = '<?xml version="1.0" encoding="UTF-8"?>\n<ListVersionsResult>' + "".join(parts) + "</ListVersionsResult>"
         return Response(200, xml.encode(), {"x-oss-request-id": _request_id(), "Content-Type": "application/xml"})
+
+
+def _listing_arguments(query: dict[str, str]) -> tuple[str, str]:
+    """A listing's ``max-keys`` (1-1000, default 100) and ``encoding-type`` (``url`` or none), checked."""
+    raw_max = query.get("max-keys", str(DEFAULT_MAX_KEYS))
+    if not raw_max.isdigit() or not 1 <= int(raw_max) <= MAX_MAX_KEYS:
+        raise OssError("InvalidArgument", f"max-keys must be between 1 and {MAX_MAX_KEYS}.")
+    encoding = query.get("encoding-type", "")
+    if encoding not in ("", "url"):
+        raise OssError("InvalidArgument", "encoding-type must be url.")
+    return raw_max, encoding
 
 
 def _encryption_headers(obj: StoredObject) -> dict[str, str]:
