@@ -24,8 +24,8 @@ Each pass:
    whose notification is not confirmed enqueued (step 2), one settled more recently than its announcement may
    still be read (``SweepSettings.settled_hold_seconds``: the first delivery's ``SETTLED_KEEP_SECONDS``, then the
    notifier's longest retries, :mod:`shared.webhook_retries`), one whose vendor copy step 2 still has to delete
-   (the row holds the only TransactionId to ask with; its objects go meanwhile; ``VENDOR_COPY_WAIT_SECONDS`` from
-   its verdict at most). Each of those ends, so
+   (the row holds the only TransactionId to ask with; ``VENDOR_COPY_WAIT_SECONDS`` from its verdict at most; its
+   objects go meanwhile, at step 2's next hourly retry). Each of those ends, so
    stepped-over rows delay the deletion of later ones for a while, never for good; a pass steps over at most
    ``KYC_SWEEP_BATCH`` rows, so it reads at most twice the batch (plus a page) whatever the table holds. The
    decision is taken on the row as the page read it, so the row is deleted only if it is still that row (status,
@@ -82,9 +82,10 @@ OUTBOX_WINDOW_SECONDS = (VENDOR_RESULT_DAYS + 1) * 86400.0  # no older copy is l
 SETTLED_KEEP_SECONDS = 3600.0
 VENDOR_COPY_RETRY_SECONDS = 3600.0  # a refused deletion (DeleteResult N, an error) is tried again an hour later
 #: How long retention keeps a row past its retention, counted from its verdict, while step 2 still has to delete the
-#: vendor's copy (the row holds the only TransactionId to ask with); its objects go on time meanwhile. Then the row
-#: goes too (``sweep.vendor_copy_left``): the vendor deletes its copy itself within its 30 days. A bound, so that such
-#: rows at the head of the creation index hold back younger rows' retention for at most this long.
+#: vendor's copy (the row holds the only TransactionId to ask with); step 2's hourly retry deletes its objects once
+#: the row is past retention. Then the row goes too (``sweep.vendor_copy_left``): the vendor deletes its copy itself
+#: within its 30 days. A bound, so that such rows at the head of the creation index hold back younger rows' retention
+#: for at most this long.
 VENDOR_COPY_WAIT_SECONDS = 2 * 86400.0
 MAX_SWEEP_BACKOFF_SECONDS = 3600.0
 #: The share of a pass's time kept for steps 2-4: step 1 (a CheckResult per row, up to the vendor's deadline each)
@@ -302,13 +303,16 @@ class Sweeper:
             # A crash after the row update skipped this step in the fetch; our copy is stored by now.
             if delete and not self.fetcher.delete_vendor_copy(row):
                 self.store.set_outbox_due(row.merchant_biz_id, row.status, now + VENDOR_COPY_RETRY_SECONDS)
+                if self._past_retention(row, now):  # the row waits for the vendor's copy; ours goes now
+                    self.objects.delete_prefix(result_prefix(row.merchant_biz_id))
 
     def _expire(self, report: SweepReport) -> None:
         """Delete up to a batch of rows past retention, oldest first, stepping over at most a batch of rows that
-        may not go yet (see the module's step 3): the pass pages on past them with the store's cursor. A row that
-        waits only for the vendor's copy to be deleted has its objects deleted meanwhile: our copy goes on time. Each
-        row goes only if it is still as read when :meth:`_retention_wait` decided (a row that moved on is left, and
-        not counted); the order of its deletions is :func:`~shared.fetcher.delete_kept_result`'s."""
+        may not go yet (see the module's step 3): the pass pages on past them with the store's cursor. (A row that
+        waits only for the vendor's copy to be deleted loses its objects in step 2, which visits it hourly through
+        the due index, however many such rows there are.) Each row goes only if it is still as read when
+        :meth:`_retention_wait` decided (a row that moved on is left, and not counted); the order of its deletions is
+        :func:`~shared.fetcher.delete_kept_result`'s."""
         days = self.settings.retention_days
         if days <= 0:
             return
@@ -317,13 +321,10 @@ class Sweeper:
         batch = self.settings.batch_size
         stepped_over = 0
         for row in self._created_before(cutoff):
-            wait = self._retention_wait(row, now)
-            if wait is not None:
+            if self._retention_wait(row, now) is not None:
                 if stepped_over >= batch:
                     return  # the next pass reads them again: each reason to wait ends (step 1, step 2, time)
                 stepped_over += 1
-                if wait == "vendor_copy" and self._time_for("retention", report):
-                    self.objects.delete_prefix(result_prefix(row.merchant_biz_id))  # the row stays; our copy goes
                 continue
             if not self._time_for("retention", report):
                 return
@@ -364,6 +365,18 @@ class Sweeper:
         if self._vendor_copy_owed(row, now) and settled > now - VENDOR_COPY_WAIT_SECONDS:
             return "vendor_copy"
         return None
+
+    def _past_retention(self, row: TransactionRecord, now: float) -> bool:
+        """Retention is on, ``row`` was created before its cutoff and nothing but the vendor's copy keeps it: its
+        notification is enqueued and its announcement may no longer read it."""
+        days = self.settings.retention_days
+        settled = row.finalized_at or row.updated_at
+        return (
+            days > 0
+            and row.created_at <= now - days * 86400
+            and row.notification_enqueued
+            and settled <= now - self.settings.settled_hold_seconds
+        )
 
     def _vendor_copy_owed(self, row: TransactionRecord, now: float) -> bool:
         """The deployment deletes the vendor's copy of a verdict (``KYC_DELETE_VENDOR_COPY``), this one's is not

@@ -12,7 +12,7 @@ import pytest
 from shared import jsonutil
 from shared.cloudauth import DeleteVerifyResultResponse
 from shared.fetcher import result_prefix
-from shared.sweeper import VENDOR_COPY_WAIT_SECONDS
+from shared.sweeper import VENDOR_COPY_RETRY_SECONDS, VENDOR_COPY_WAIT_SECONDS
 from tests.fakes import T0, FakeCloudAuth, Stack, check_result_body
 
 DAY = 86400.0
@@ -149,3 +149,24 @@ def test_rows_owing_a_vendor_deletion_hold_back_a_younger_rows_retention_only_un
     for _ in range(3):
         sweeper.sweep()
     assert stack.store.get(younger.merchant_biz_id) is None
+
+
+def test_past_retention_our_copy_goes_for_every_row_owing_a_vendor_deletion_not_only_a_batch_of_them(
+    stack: Stack,
+) -> None:
+    # Found by review: rows waiting for the vendor's copy count as stepped over in retention's creation order, so
+    # when retention deleted their objects, only the batch at the head of the index lost them. Step 2 visits every
+    # waiting row through the due index at its hourly retry.
+    vendor = _VendorKeepsItsCopy(check_result_body("Y"))
+    owed = [stack.pending(created_at=T0 - 3 * DAY + i) for i in range(3)]
+    sweeper = stack.sweeper(stack.fetcher(vendor, delete_vendor_copy=True), retention_days=1, batch_size=2)
+    for _ in range(2):
+        sweeper.sweep()
+    assert all(stack.objects.list(result_prefix(r.merchant_biz_id)) for r in owed), "each fetch kept its result"
+    stack.clock.advance(sweeper.settings.settled_hold_seconds + 1)
+    for _ in range(3):
+        sweeper.sweep()
+        stack.clock.advance(VENDOR_COPY_RETRY_SECONDS)  # step 2 retries each refused deletion an hour later
+    assert all(stack.store.get(r.merchant_biz_id) is not None for r in owed)  # kept for their TransactionIds
+    left = [r.merchant_biz_id for r in owed if stack.objects.list(result_prefix(r.merchant_biz_id))]
+    assert left == [], f"objects kept past retention: {left}"

@@ -247,6 +247,15 @@ class OssObjectStore:
         status = self._call("GetBucketVersioning", "get_bucket_versioning", request).version_status
         return str(status) if status else None
 
+    def keeps_old_versions(self) -> bool:
+        """Whether the first page of ListObjectVersions under the store's prefix holds a version or delete marker
+        written while versioning was enabled (a version ID other than ``null``): a bucket whose versioning is
+        ``Suspended`` from its creation (template.yml's unversioned stack) holds none. Used by ``kyc doctor``."""
+        request = self._oss.ListObjectVersionsRequest(bucket=self._bucket, prefix=self._prefix, max_keys=100)
+        result = self._call("ListObjectVersions", "list_object_versions", request)
+        entries = [*(result.version or []), *(result.delete_marker or [])]
+        return any(entry.version_id not in (None, "null") for entry in entries)
+
     def delete_prefix(self, prefix: str) -> int:
         """Delete every object under ``prefix``; how many there were (current objects). On a versioned bucket a
         DeleteObject without a version ID only puts a delete marker in front ("Delete marker": "all previous versions

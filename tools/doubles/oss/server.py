@@ -104,6 +104,8 @@ class OssDouble(DoubleServer):
             raise ValueError("the OSS double needs at least one bucket")
         self.buckets: dict[str, Bucket] = {name: Bucket(name, versioned=versioning) for name in names}
         self.bucket_encryption: dict[str, tuple[str, str | None] | None] = {}
+        #: GetBucketVersioning's Status where set (``Suspended``); else ``Enabled`` for a versioned bucket, or none
+        self.versioning_status: dict[str, str] = {}
         for name in names:
             self.set_bucket_encryption(name, default_encryption)
 
@@ -269,7 +271,8 @@ class OssDouble(DoubleServer):
         if operation == "GetBucketEncryption":
             return self._encryption(bucket)
         if operation == "GetBucketVersioning":  # "GetBucketVersioning": no Status for a bucket never versioned
-            status = "<Status>Enabled</Status>" if bucket.versioned else ""
+            state = self.versioning_status.get(bucket.name, "Enabled" if bucket.versioned else None)
+            status = f"<Status>{state}</Status>" if state else ""
             xml = f'<?xml version="1.0" encoding="UTF-8"?>\n<VersioningConfiguration>{status}</VersioningConfiguration>'
             return Response(200, xml.encode(), {"x-oss-request-id": _request_id(), "Content-Type": "application/xml"})
         if request.method not in ("GET", "PUT", "HEAD", "DELETE", "POST"):

@@ -8,8 +8,9 @@ OSS bucket and the three MNS queues (aliyun backend), each through the project's
   without KMS (which would prove a deny policy, not the default) because it is read-only and answers both
   questions in one call; it needs ``oss:GetBucketEncryption`` ("GetBucketEncryption": "requires the
   oss:GetBucketEncryption permission"), which the doctor's identity has and the functions' role does not need.
-  Then GetBucketVersioning (``oss:GetBucketVersioning``): a bucket that keeps old versions needs
-  ``KYC_BUCKET_VERSIONING=true``, or erasure and retention leave every old version behind;
+  Then GetBucketVersioning (``oss:GetBucketVersioning``; for a ``Suspended`` bucket also one ListObjectVersions
+  page): a bucket that keeps old versions needs ``KYC_BUCKET_VERSIONING=true``, or erasure and retention leave every
+  old version behind;
 * queues: GetQueueAttributes (``GET /queues/<name>``) for recheck, notify and deadletter.
 
 Permissions: these calls run with the doctor's credentials. A refusal (403) is reported as what to grant the identity
@@ -152,12 +153,17 @@ def check_bucket(settings: StorageSettings, options: Options) -> Finding:
     if algorithm != "KMS":
         return problem(name, f"{what} encrypts by default with {algorithm}, not KMS", kms_fix)
     key = "your KMS key" if key_id else "the OSS-managed KMS key"
+    versioning: str | None = None
     try:
         versioning = store.bucket_versioning()
+        # Suspended from its creation (template.yml's unversioned stack) keeps nothing; suspended after being
+        # enabled keeps the versions written meanwhile.
+        if versioning == "Suspended" and not settings.oss_versioned and not store.keeps_old_versions():
+            versioning = None
     except StorageError as exc:
         where = display_url(settings.oss_endpoint) if settings.oss_endpoint else f"OSS in {settings.oss_region}"
-        return _refused(name, what, exc, "oss:GetBucketVersioning", where, endpoint=settings.oss_endpoint,
-                        options=options)
+        operation = "oss:ListObjectVersions" if versioning else "oss:GetBucketVersioning"  # which call was refused
+        return _refused(name, what, exc, operation, where, endpoint=settings.oss_endpoint, options=options)
     if versioning and not settings.oss_versioned:
         return problem(name, f"{what} keeps old versions (versioning {versioning}) but KYC_BUCKET_VERSIONING is not "
                        "true here: erasure and retention would leave every old version of the objects they delete",
