@@ -25,14 +25,14 @@ Each pass:
    still be read (``SweepSettings.settled_hold_seconds``: the first delivery's ``SETTLED_KEEP_SECONDS``, then the
    notifier's longest retries, :mod:`shared.webhook_retries`), one whose vendor copy step 2 still has to delete
    (the row holds the only TransactionId to ask with; ``VENDOR_COPY_WAIT_SECONDS`` from its verdict at most; its
-   objects go meanwhile, at step 2's next hourly retry). Each of those ends, so
-   stepped-over rows delay the deletion of later ones for a while, never for good; a pass steps over at most
-   ``KYC_SWEEP_BATCH`` rows, so it reads at most twice the batch (plus a page) whatever the table holds. The
-   decision is taken on the row as the page read it, so the row is deleted only if it is still that row (status,
-   ``updated_at``, the notification confirmed: :meth:`~shared.storage.TransactionStore.delete_unchanged`): a late
-   verdict that replaced an ABANDONED row meanwhile keeps it, and its objects, for its own announcement. The order
-   of the row and object deletions (objects first for a verdict, the row first for an ABANDONED row a fetch may still
-   finalize) is :func:`~shared.fetcher.delete_kept_result`'s;
+   objects go meanwhile, at step 2's next hourly retry). Each of those ends, so stepped-over rows delay the
+   deletion of later ones for a while, never for good; a pass steps over at most ``KYC_SWEEP_BATCH`` rows, so it
+   reads at most twice the batch (plus a page) whatever the table holds. The decision is taken on the row as the
+   page read it, so the row is deleted only if it is still that row (status, ``updated_at``, the notification
+   confirmed: :meth:`~shared.storage.TransactionStore.delete_unchanged`): a late verdict that replaced an ABANDONED
+   row meanwhile keeps it, and its objects, for its own announcement. The order of the row and object deletions
+   (objects first for a verdict, the row first for an ABANDONED row a fetch may still finalize) is
+   :func:`~shared.fetcher.delete_kept_result`'s;
 4. rate-limit counters of past windows are deleted where the backend does not expire them itself (SQLite;
    Tablestore's rate table has a TTL).
 
@@ -367,15 +367,13 @@ class Sweeper:
         return None
 
     def _past_retention(self, row: TransactionRecord, now: float) -> bool:
-        """Retention is on, ``row`` was created before its cutoff and nothing but the vendor's copy keeps it: its
-        notification is enqueued and its announcement may no longer read it."""
+        """Retention is on, ``row`` was created before its cutoff, and nothing but the vendor's copy keeps it
+        (:meth:`_retention_wait`)."""
         days = self.settings.retention_days
-        settled = row.finalized_at or row.updated_at
         return (
             days > 0
             and row.created_at <= now - days * 86400
-            and row.notification_enqueued
-            and settled <= now - self.settings.settled_hold_seconds
+            and self._retention_wait(row, now) in (None, "vendor_copy")
         )
 
     def _vendor_copy_owed(self, row: TransactionRecord, now: float) -> bool:
