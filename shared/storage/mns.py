@@ -41,6 +41,7 @@ from shared.signing import Credentials
 
 from .errors import ReceiptInvalid, StorageError
 from .queueing import (
+    MAX_VISIBILITY_SECONDS,
     ReceivedMessage,
     check_body_size,
     check_delay,
@@ -290,11 +291,12 @@ class MnsQueue:
         return False  # pragma: no cover - _raise always raises
 
     def change_visibility(self, receipt: str, seconds: int) -> str:
-        """ChangeMessageVisibility (MNS accepts 1–43200 s): the new receipt handle of its answer (``<ChangeVisibility>
-        <ReceiptHandle>``, as the official SDK's ``ChangeMsgVisDecoder`` reads it); ``ReceiptInvalid`` for a stale
-        receipt. Whether MNS still accepts the old handle afterwards is unverified: use the new one."""
-        if not isinstance(seconds, int) or not 1 <= seconds <= 43_200:
-            raise ValueError("seconds must be a whole number between 1 and 43200")
+        """ChangeMessageVisibility (1-``MAX_VISIBILITY_SECONDS``): the new receipt handle of its answer
+        (``<ChangeVisibility><ReceiptHandle>``, as the official SDK's ``ChangeMsgVisDecoder`` reads it);
+        ``ReceiptInvalid`` for a stale receipt. Whether MNS still accepts the old handle afterwards is unverified: use
+        the new one."""
+        if not isinstance(seconds, int) or not 1 <= seconds <= MAX_VISIBILITY_SECONDS:
+            raise ValueError(f"seconds must be a whole number between 1 and {MAX_VISIBILITY_SECONDS}")
         resource = self._messages_resource(f"ReceiptHandle={_check_receipt(receipt)}&VisibilityTimeout={seconds}")
         status, data, request_id = self._call("PUT", resource, "ChangeMessageVisibility")
         if 200 <= status < 300:

@@ -19,6 +19,9 @@ MAX_MESSAGE_BYTES = 64 * 1024
 #: must start with a letter or digit" (Simple Message Queue (formerly MNS), "CreateQueue"; "Limits": name length 120
 #: characters, "if exceeded, queue creation fails"). ROS's "ALIYUN::MNS::Queue" page allows 256; the service's 120 wins.
 MAX_QUEUE_NAME_CHARS = 120
+#: The longest a message may be hidden: MNS ChangeMessageVisibility's VisibilityTimeout and a queue's, 1-43200 s
+#: (ROS "ALIYUN::MNS::Queue": "Valid values: 1 to 43200 (12 hours)"). The local queue takes the same bound.
+MAX_VISIBILITY_SECONDS = 43_200
 #: The largest raw body that still fits once base64-encoded.
 MAX_RAW_MESSAGE_BYTES = MAX_MESSAGE_BYTES // 4 * 3
 #: How every producer here encodes message bodies. The MNS SDK base64-encodes by default and EventBridge's MNS

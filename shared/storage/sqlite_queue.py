@@ -17,9 +17,8 @@ from collections.abc import Callable
 
 from ._sqlite import SqliteDatabase, schema_version
 from .errors import ReceiptInvalid
-from .queueing import ReceivedMessage, check_body_size, check_delay, check_queue_name
+from .queueing import MAX_VISIBILITY_SECONDS, ReceivedMessage, check_body_size, check_delay, check_queue_name
 
-MAX_VISIBILITY_TIMEOUT = 43_200
 MAX_RECEIVE_BATCH = 16
 
 _SCHEMA = (
@@ -112,8 +111,8 @@ class SqliteQueue:
 
     def change_visibility(self, receipt: str, seconds: int) -> str:
         """Hide the message for ``seconds`` (0: visible now); its receipt stays valid and is returned."""
-        if not isinstance(seconds, int) or not 0 <= seconds <= MAX_VISIBILITY_TIMEOUT:
-            raise ValueError(f"seconds must be a whole number between 0 and {MAX_VISIBILITY_TIMEOUT}")
+        if not isinstance(seconds, int) or not 0 <= seconds <= MAX_VISIBILITY_SECONDS:
+            raise ValueError(f"seconds must be a whole number between 0 and {MAX_VISIBILITY_SECONDS}")
         cur = self._db.execute(
             "UPDATE messages SET visible_at = ? WHERE queue = ? AND receipt = ?",
             (self._clock() + seconds, self.name, receipt),
@@ -151,5 +150,5 @@ class SqliteQueue:
 
 
 def _check_visibility(seconds: int) -> None:
-    if not isinstance(seconds, int) or not 1 <= seconds <= MAX_VISIBILITY_TIMEOUT:
-        raise ValueError(f"visibility_timeout must be a whole number between 1 and {MAX_VISIBILITY_TIMEOUT}")
+    if not isinstance(seconds, int) or not 1 <= seconds <= MAX_VISIBILITY_SECONDS:
+        raise ValueError(f"visibility_timeout must be a whole number between 1 and {MAX_VISIBILITY_SECONDS}")

@@ -69,8 +69,9 @@ DEFAULT_SUBSCRIPTIONS = deployed_subscriptions()
 
 def retry_delay_seconds(receive_count: int) -> int:
     """When a message whose invocation failed is handed out again, after its ``receive_count``-th receive: 1 s,
-    doubling, at most 512 s, as the deployed triggers retry (s.yaml: ``PushRetryStrategy: EXPONENTIAL_DECAY_RETRY``,
-    "1 s ... 512 s")."""
+    doubling, at most 512 s, as the deployed triggers retry (s.yaml's ``PushRetryStrategy: EXPONENTIAL_DECAY_RETRY``;
+    EventBridge "Retry policies and dead-letter queues": "1 second, 2 seconds, 4 seconds, ... 256 seconds, and 512
+    seconds")."""
     return int(min(512, 2 ** max(0, min(receive_count - 1, 9))))
 
 

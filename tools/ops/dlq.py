@@ -33,7 +33,8 @@ from typing import Any, Protocol, cast
 
 from shared import jsonutil
 from shared.storage import ReceivedMessage, StorageError
-from shared.storage.sqlite_queue import MAX_VISIBILITY_TIMEOUT, SqliteQueue
+from shared.storage.queueing import MAX_VISIBILITY_SECONDS
+from shared.storage.sqlite_queue import SqliteQueue
 from shared.timestamps import rfc3339
 from shared.urls import display_url
 
@@ -157,7 +158,7 @@ def walk(
 def rehold_seconds(elapsed: float) -> int:
     """How long a held letter that came back is hidden again: twice the walk's ``elapsed`` time, at least
     ``HOLD_SECONDS``, at most MNS's longest visibility (12 h): each letter comes back a few times at most."""
-    return int(min(MAX_VISIBILITY_TIMEOUT, max(HOLD_SECONDS, 2 * elapsed)))
+    return int(min(MAX_VISIBILITY_SECONDS, max(HOLD_SECONDS, 2 * elapsed)))
 
 
 class _Walk:
