@@ -36,6 +36,7 @@ from shared.storage import (
     open_queue,
     open_transaction_store,
 )
+from shared.values import replace
 from tests.conftest import ROOT
 from tests.sandbox.helpers import control
 from tests.test_fc_invoke import EVENTS, complete, stack, start_verification
@@ -256,11 +257,55 @@ def test_erase_keeps_the_row_of_a_flow_the_vendor_will_not_delete_yet(stack: Dev
     assert open_transaction_store(StorageSettings.from_env()).get(created["merchantBizId"]) is not None
 
 
-def test_erase_treats_a_transaction_the_vendor_no_longer_knows_as_erased(stack: DevStack) -> None:
-    created = finalized(stack, "carol")
+def _forgotten_by_the_vendor(stack: DevStack, user: str, *, age_days: float = 0.0,
+                             deleted_by_us: bool = False) -> str:
+    """A finalized transaction of ``user`` whose copy the vendor no longer has, created ``age_days`` ago."""
+    created = finalized(stack, user)
     CloudAuthClient(CloudAuthSettings.from_env()).delete_verify_result(created["transactionId"], delete_type="All")
+    store = open_transaction_store(StorageSettings.from_env())
+    row = store.get(created["merchantBizId"])
+    assert row is not None
+    if age_days:
+        store.delete(row.merchant_biz_id)
+        store.create(replace(row, created_at=row.created_at - age_days * 86400))
+    if deleted_by_us:
+        store.mark_vendor_copy_deleted(row.merchant_biz_id)
+    return row.merchant_biz_id
+
+
+def test_erase_does_not_report_erased_a_transaction_the_vendor_does_not_know_within_its_30_days(
+    stack: DevStack,
+) -> None:
+    """Within the vendor's 30 days "unknown" more likely means the operator's shell calls another region or account
+    than that the vendor's copy is gone: the row (and its TransactionId) is kept for a run with the right settings."""
+    mbid = _forgotten_by_the_vendor(stack, "carol")
+    code, out, _ = run(["erase", "--user", "carol", "--yes"])
+    assert code == 1
+    summary = jsonutil.loads(out)
+    assert summary["transactions"][0]["vendor"].startswith("not confirmed") and summary["failed"] == 1
+    assert open_transaction_store(StorageSettings.from_env()).get(mbid) is not None
+    assert open_object_store(StorageSettings.from_env()).list(f"results/{mbid}/") == []
+
+
+def test_erase_accepts_unknown_to_the_vendor_within_its_30_days_when_told_to(stack: DevStack) -> None:
+    mbid = _forgotten_by_the_vendor(stack, "carol")
+    code, out, _ = run(["erase", "--user", "carol", "--yes", "--accept-unknown"])
+    assert code == 0 and "unknown to the vendor" in jsonutil.loads(out)["transactions"][0]["vendor"]
+    assert open_transaction_store(StorageSettings.from_env()).get(mbid) is None
+
+
+def test_erase_treats_a_transaction_unknown_to_the_vendor_past_its_30_days_as_erased(stack: DevStack) -> None:
+    mbid = _forgotten_by_the_vendor(stack, "carol", age_days=32)
     code, out, _ = run(["erase", "--user", "carol", "--yes"])
     assert code == 0 and "unknown to the vendor" in jsonutil.loads(out)["transactions"][0]["vendor"]
+    assert open_transaction_store(StorageSettings.from_env()).get(mbid) is None
+
+
+def test_erase_treats_a_vendor_copy_this_deployment_deleted_as_erased(stack: DevStack) -> None:
+    mbid = _forgotten_by_the_vendor(stack, "carol", deleted_by_us=True)
+    code, out, _ = run(["erase", "--user", "carol", "--yes"])
+    assert code == 0 and "unknown to the vendor" in jsonutil.loads(out)["transactions"][0]["vendor"]
+    assert open_transaction_store(StorageSettings.from_env()).get(mbid) is None
 
 
 def test_erase_without_a_pepper_on_the_aliyun_backend_is_a_config_error(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from shared.config import ConfigError
 from shared.log import register_secret
 from shared.status import Status
 from shared.storage import StorageError, TransactionRecord, TransactionStore
+from shared.sweeper import OUTBOX_WINDOW_SECONDS
 from shared.timestamps import rfc3339
 from shared.wiring import build_fetcher, build_sweeper
 from tools.progress import Progress
@@ -35,6 +36,10 @@ from .common import (
 
 MAX_LIST = 10_000
 ERASE_PASSES = 3
+UNKNOWN_TOO_EARLY = (
+    "not confirmed: unknown to the vendor within its 30 days; check that CLOUDAUTH_* and the keys are the "
+    "deployment's, then run erase again (--accept-unknown if they are)"
+)
 
 
 def _fetcher(ctx: Context) -> ResultFetcher:
@@ -164,6 +169,11 @@ def run_sweep(args: argparse.Namespace, ctx: Context) -> int:
 def configure_erase(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--user", required=True, help="the merchant's user id, as given to the frontend's JWT (sub)")
     parser.add_argument("--dry-run", action="store_true", help="list what would be erased; change nothing")
+    parser.add_argument(
+        "--accept-unknown", action="store_true",
+        help="count a transaction the vendor does not know as erased even within its 30 days (after checking that "
+             "CLOUDAUTH_* and the keys are the deployment's)",
+    )
     add_yes(parser)
 
 
@@ -232,6 +242,14 @@ def _users_rows(store: TransactionStore, user_hash: str) -> list[TransactionReco
             return records
 
 
+def _vendor_may_still_keep(record: TransactionRecord, now: float) -> bool:
+    """Whether the vendor could still hold this transaction's copy: created within its 30 days (and a day), and not
+    deleted by this deployment. Its "unknown" then more likely means the operator's shell calls another region,
+    endpoint or account than the one that started it (as for the fetcher's ``fetch.transaction_unknown_to_vendor``)
+    than that the copy is gone: an erasure is not reported done on that answer."""
+    return not record.vendor_copy_deleted and record.created_at > now - OUTBOX_WINDOW_SECONDS
+
+
 def _erase_each(
     records: list[TransactionRecord], args: argparse.Namespace, ctx: Context, items: list[Any], progress: Progress
 ) -> int:
@@ -259,7 +277,11 @@ def _erase_each(
                 item["vendor"] = f"not deleted (DeleteResult {answer.delete_result or 'N'}; flow unfinished?)"
                 vendor_ok = False
         except TransactionIdInvalid:
-            item["vendor"] = "unknown to the vendor (already deleted or expired)"
+            if _vendor_may_still_keep(record, ctx.clock()) and not args.accept_unknown:
+                item["vendor"] = UNKNOWN_TOO_EARLY
+                vendor_ok = False
+            else:
+                item["vendor"] = "unknown to the vendor (already deleted or past its 30 days)"
         except CloudAuthError as exc:
             item["vendor"] = f"error: {exc.code}"
             vendor_ok = False
