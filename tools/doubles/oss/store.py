@@ -155,7 +155,9 @@ class Bucket:
 
     def delete_version(self, key: str, version_id: str) -> Version | None:
         """DeleteObject with ``versionId``: that version or marker goes for good (``null``: an object written
-        unversioned); the one before it becomes current again. The version removed, or None."""
+        unversioned); the one before it becomes current again. The version removed, or None. On a bucket never
+        versioned, ``null`` deleting the object is *unverified* (OSS documents ``null`` for suspended buckets only,
+        "Manage objects in a versioning-suspended bucket"); the adapter sends no versionId there."""
         with self.lock:
             if not self.versioned:
                 obj = self._objects.get(key) if version_id == NULL_VERSION else None
