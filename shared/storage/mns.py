@@ -294,7 +294,8 @@ class MnsQueue:
         """ChangeMessageVisibility (1-``MAX_VISIBILITY_SECONDS``): the new receipt handle of its answer
         (``<ChangeVisibility><ReceiptHandle>``, as the official SDK's ``ChangeMsgVisDecoder`` reads it);
         ``ReceiptInvalid`` for a stale receipt. Whether MNS still accepts the old handle afterwards is unverified: use
-        the new one."""
+        the new one (the official SDK's ``delete_message``/``change_message_visibility`` take "the temporary handle
+        returned by the most recent operation on this message", mns/queue.py)."""
         if not isinstance(seconds, int) or not 1 <= seconds <= MAX_VISIBILITY_SECONDS:
             raise ValueError(f"seconds must be a whole number between 1 and {MAX_VISIBILITY_SECONDS}")
         resource = self._messages_resource(f"ReceiptHandle={_check_receipt(receipt)}&VisibilityTimeout={seconds}")

@@ -138,11 +138,11 @@ def walk(
 
     A walk may outlast a receive's hold: ``HOLD_SECONDS`` locally, but the queue's own VisibilityTimeout on MNS (60 s
     in template.yml; a receive cannot choose), after which the letter is visible again and its receipt stale. MNS
-    hands such letters out again before those never received (the MNS double's order, the order sent: unverified
-    on MNS itself), so a letter that comes back is dealt with again, without ``take``: a held one is hidden for
-    twice as long as the walk has run so far (``rehold_seconds``), a taken one whose deletion found its receipt stale
-    is deleted with the new one. The walk still reaches every letter, however slow it is; one it stops in the
-    middle of leaves the letters it held hidden for at most that re-hold."""
+    may hand such letters out again before those never received (it guarantees no order; the MNS double's is the
+    order sent, came-back letters first), so a letter that comes back is dealt with again, without ``take``: a held
+    one is hidden for twice as long as the walk has run so far (``rehold_seconds``), a taken one whose deletion
+    found its receipt stale is deleted with the new one. The walk still reaches every letter, however slow it is;
+    one it stops in the middle of leaves the letters it held hidden for at most that re-hold."""
     state = _Walk(queue, limit, clock)
     try:
         for letter in state.letters():
@@ -173,10 +173,11 @@ class _Walk:
         self.undeleted: set[str] = set()
 
     def letters(self) -> Iterator[ReceivedMessage]:
-        """The letters not seen yet, until a receive has nothing new: at most as many receives in a row without a
-        new letter as it takes to deal once more with every letter that may come back (plus one), so the walk
-        always ends."""
-        rounds_without_news = 0
+        """The letters not seen yet, until a receive has nothing new: an empty one, or, since the last new letter,
+        more letters back again than may come back (each is hidden again as it comes, so the walk always ends).
+        Counted in letters, not receives: a receive returns at most ``RECEIVE_BATCH``, maybe fewer, in an order
+        MNS does not guarantee ("MNS does not guarantee the order in which messages are consumed", its FAQ)."""
+        back_without_news = 0
         while len(self.seen) < self.limit:
             batch = self.queue.receive(max_messages=RECEIVE_BATCH, visibility_timeout=HOLD_SECONDS)
             fresh = [m for m in batch if m.message_id not in self.seen]
@@ -184,11 +185,11 @@ class _Walk:
                 if letter.message_id in self.seen:
                     self._came_back(letter)
             if fresh:
-                rounds_without_news = 0
-            elif not batch or rounds_without_news > (len(self.held) + len(self.undeleted)) // RECEIVE_BATCH:
+                back_without_news = 0
+            elif not batch or back_without_news >= len(self.held) + len(self.undeleted):
                 return
             else:
-                rounds_without_news += 1
+                back_without_news += len(batch)
             for letter in fresh:
                 self.seen.add(letter.message_id)
                 yield letter
