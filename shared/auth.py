@@ -9,7 +9,7 @@ with PyJWT: importing PyJWT costs a cold start ~10-15 ms (its ``jwks_client`` pu
 ``tempfile``, ``shutil``, ``bz2``, ``lzma``) for the ~40 lines below. The checks mirror PyJWT 2.x's
 ``jwt.decode(token, key, algorithms=["HS256"], options={"require": ["exp", "sub"]})`` step by step (canonical
 base64url segments, JSON-object header and payload, ``kid``/``crit``/``b64`` header rules, pinned algorithm,
-constant-time signature comparison, required claims, ``sub``/``jti`` types); ``tests/test_auth_oracle.py``
+constant-time signature comparison, required claims, ``sub``/``jti`` types, no ``aud``); ``tests/test_auth_oracle.py``
 keeps PyJWT as the oracle (its tokens verify identically, what it rejects is rejected here). One deliberate
 difference: a ``sub`` that is not a string of Unicode scalar values (JSON's ``"\ud800"`` decodes to a lone
 surrogate, which PyJWT passes on) is ``InvalidToken`` here, since it can be neither hashed nor stored.
@@ -214,6 +214,10 @@ def verify_token(
     if not _is_scalar_string(sub):
         # JSON's "\ud800" decodes to a lone surrogate: a str that cannot be encoded, hashed or stored.
         raise AuthFailed("InvalidToken", "token claim 'sub' must be a string of Unicode characters")
+    if claims.get("aud"):
+        # A token that names an audience was minted for some service: not for this API unless it names this one,
+        # and none is configured (RFC 7519 4.1.3; PyJWT's decode without an audience refuses it, an empty one aside).
+        raise AuthFailed("InvalidToken", "token claim 'aud' names an audience; tokens for this API carry none")
     exp = _numeric(claims, "exp")
     assert exp is not None  # required above
     iat = _numeric(claims, "iat")

@@ -236,7 +236,15 @@ class Refused(Exception):
 
 
 class NotBilled(Refused):
-    """An Initialize failure after which the vendor certainly created no (billed) transaction."""
+    """An Initialize failure after which the vendor certainly created no (billed) transaction. ``counts``: it counts
+    against the user's hourly limit all the same. A request the vendor answered with a refusal of its parameters
+    used the account's Initialize QPS, shared by every user: it counts, or one user could call the vendor as fast as
+    it answers. One refused before sending, or throttled by the vendor (the account was busy, not the user's doing),
+    gives its slot back."""
+
+    def __init__(self, code: str, message: str, *, counts: bool, retry_after: int | None = None) -> None:
+        super().__init__(code, message, retry_after=retry_after)
+        self.counts = counts
 
 
 class Started:
@@ -352,8 +360,8 @@ class Verifications:
                 raise self._out_of_time()
             try:
                 response = self._call_start(product, fields)
-            except NotBilled:
-                if slot is not None:  # nothing was billed: the attempt does not count against the user's limit
+            except NotBilled as exc:
+                if slot is not None and not exc.counts:
                     release_slot(self.store, slot, on_error=lambda _: logger.warning("initialize.slot_not_released"))
                 raise
             now = self.clock()
@@ -503,17 +511,20 @@ class Verifications:
     def _call_start(self, product: products.Product, fields: dict[str, Any]) -> InitializeResponse:
         try:
             return START_CALLS[product.start_operation or ""](self.client, fields)
-        except ParameterError as exc:
-            raise NotBilled("InvalidParameter", exc.message) from None
+        except ParameterError as exc:  # the client's own check (no HTTP status), or the vendor's answer
+            raise NotBilled("InvalidParameter", exc.message, counts=exc.status is not None) from None
         except ThrottlingError:
-            raise NotBilled("VendorBusy", "the verification service is busy; try again", retry_after=2) from None
+            raise NotBilled("VendorBusy", "the verification service is busy; try again", counts=False,
+                            retry_after=2) from None
         except AuthError as exc:
             logger.error("initialize.vendor_auth_failed", extra={"errorCode": exc.code})
             raise Refused("VendorError", "the verification service refused our credentials") from None
         except TransportError as exc:
             logger.error("initialize.vendor_unreachable", extra={"maybeSent": exc.maybe_sent})
-            refusal = Refused if exc.maybe_sent else NotBilled
-            raise refusal("VendorUnavailable", "the verification service did not answer; try again") from None
+            message = "the verification service did not answer; try again"
+            if exc.maybe_sent:
+                raise Refused("VendorUnavailable", message) from None
+            raise NotBilled("VendorUnavailable", message, counts=False) from None
         except CloudAuthError as exc:
             logger.error("initialize.vendor_error", extra={"errorCode": exc.code, "status": exc.status})
             if exc.status == 400:

@@ -208,3 +208,11 @@ def test_a_mutated_token_is_accepted_only_if_pyjwt_accepts_it_with_the_same_clai
         return
     theirs = pyjwt_decode(token, SECRET)
     assert (ours.sub, ours.exp) == (theirs["sub"], theirs["exp"])
+
+
+@SETTINGS
+@given(secret=secrets_st, sub=subs, aud=json_values)
+def test_a_token_naming_an_audience_is_rejected_as_pyjwt_rejects_it(secret: str, sub: str, aud: Any) -> None:
+    """No audience is configured here: PyJWT refuses a token whose ``aud`` is set (not empty), so do we."""
+    token = pyjwt_encode({"sub": sub, "exp": NOW + 600, "aud": aud}, secret)
+    assert we_accept(token, secret) == pyjwt_accepts(token, secret) == (not aud)

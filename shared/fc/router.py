@@ -133,6 +133,8 @@ class Router:
         headers = response.setdefault("headers", {})
         if allowed is not None:
             headers.setdefault("access-control-allow-origin", allowed)
+            # Not CORS-safelisted: without this the browser hides how long a 429/503 asks to wait.
+            headers.setdefault("access-control-expose-headers", "retry-after")
         if "*" not in self.cors_origins:
             vary = headers.get("vary")
             headers["vary"] = f"{vary}, Origin" if vary else "Origin"
