@@ -20,7 +20,7 @@ import http.client
 import ipaddress
 import time
 from email.utils import parsedate_to_datetime
-from urllib.parse import SplitResult
+from urllib.parse import SplitResult, quote
 
 from shared.http_deadline import Deadline, DeadlineHTTPConnection, DeadlineHTTPSConnection, lookup
 from shared.urls import UnsafeUrl, check_url, plain_http_allowed
@@ -145,6 +145,18 @@ def vet_target(url: str, policy: TargetPolicy, deadline: Deadline) -> Target:
     return Target(parts=parts, host=host, port=port, address=address)
 
 
+#: What a request target keeps as it is: RFC 3986's reserved and unreserved characters, and "%" (escapes the URL
+#: already has). check_url has refused spaces, controls and the like.
+_TARGET_SAFE = ":/?#[]@!$&'()*+,;=-._~%"
+
+
+def request_target(parts: SplitResult) -> str:
+    """The path and query of the request line. ``http.client`` sends it as ASCII: a non-ASCII character is sent
+    percent-encoded as UTF-8, as a browser sends an IRI (RFC 3987, 3.1), not left to raise ``UnicodeEncodeError``."""
+    target = f"{parts.path or '/'}?{parts.query}" if parts.query else parts.path or "/"
+    return target if target.isascii() else quote(target, safe=_TARGET_SAFE)
+
+
 def post_webhook(
     url: str, body: bytes, headers: dict[str, str], *, timeout: float, policy: TargetPolicy
 ) -> DeliveryResult:
@@ -159,9 +171,7 @@ def post_webhook(
     # Connect to the address the guard checked (no DNS rebinding between the check and the request).
     connection_class = DeadlineHTTPSConnection if parts.scheme == "https" else DeadlineHTTPConnection
     connection = connection_class(host, port, deadline, address=target.address)
-    path = parts.path or "/"
-    if parts.query:
-        path = f"{path}?{parts.query}"
+    path = request_target(parts)
     request_headers = {"content-type": "application/json", "user-agent": USER_AGENT, **headers}
     try:
         connection.request("POST", path, body=body, headers=request_headers)

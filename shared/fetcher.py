@@ -203,8 +203,11 @@ class ResultFetcher:
             logger.info("fetch.duplicate_recheck", extra={"attempt": attempt, "scheduled": record.recheck_attempt})
             return FetchOutcome("duplicate")
         chain_started = attempt is None and record.recheck_attempt > 0
-        # None: no re-check is queued (the sweeper reschedules itself; a callback leaves a started chain alone)
-        next_attempt = None if not recheck or chain_started else (attempt or 0)
+        # None: no re-check is queued (the sweeper reschedules itself; a callback leaves a started chain alone; an
+        # ABANDONED row's chain ends: its number cannot advance any more (record_check moves PENDING rows only), so
+        # each redelivery would fork the chain. It is fetched once more; a late verdict also comes by callback.)
+        abandoned = record.status is Status.ABANDONED
+        next_attempt = None if not recheck or chain_started or abandoned else (attempt or 0)
         try:
             body = self.client.check_result(merchant_biz_id, record.transaction_id, is_return_image=True)
         except ProcessNotCompleted:
