@@ -55,7 +55,10 @@ class TransactionStore(Protocol):
         face: dict[str, Any] | None = None,
     ) -> bool:
         """True when this call made the row final; False when it was already PASSED/FAILED or missing.
-        ``face``: the result's face section (verdicts and scores), stored with the verdict."""
+        ``face``: the result's face section (verdicts and scores), stored with the verdict. ``finalized_at`` is
+        ``now``, except over an ABANDONED row abandoned at ``now`` or later (another instance's clock, or a
+        fetch that read its clock before the abandonment): a millisecond after it (``FINALIZED_AFTER_ABANDONED``),
+        so that the verdict is announced as later than the abandonment it replaces."""
         ...
 
     def mark_abandoned(self, merchant_biz_id: str, now: float) -> bool:

@@ -21,6 +21,17 @@ _BOOL_COLUMNS: Final = frozenset({"notification_enqueued", "vendor_copy_deleted"
 _INT_COLUMNS: Final = frozenset({"check_count", "result_version", "recheck_attempt"})
 _FLOAT_COLUMNS: Final = frozenset({"created_at", "updated_at", "finalized_at", "next_check_at"})
 
+#: A late verdict over an ABANDONED row abandoned at its ``now`` or later is stamped this much after the abandonment
+#: (seconds): the webhook's ``timestamp`` has millisecond resolution, and merchants order a verification's events
+#: by it.
+FINALIZED_AFTER_ABANDONED = 0.001
+
+
+def finalized_at_over_abandoned(abandoned_at: float | None, now: float) -> float:
+    """When a verdict replacing an abandonment made at ``abandoned_at`` becomes final: ``now``, or just after the
+    abandonment if that is not earlier (``TransactionStore.finalize``)."""
+    return max(now, (abandoned_at or 0.0) + FINALIZED_AFTER_ABANDONED)
+
 
 @valueclass(frozen=False)
 class TransactionRecord:

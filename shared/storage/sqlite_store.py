@@ -25,7 +25,7 @@ from shared.values import fields
 from ._sqlite import SqliteDatabase, schema_version
 from .due import DueKind, due_on_create
 from .errors import RecordExists
-from .records import _JSON_COLUMNS, TransactionRecord
+from .records import _JSON_COLUMNS, FINALIZED_AFTER_ABANDONED, TransactionRecord
 
 TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
 if TYPE_CHECKING:
@@ -101,7 +101,11 @@ STATEMENTS: Final[dict[str, str]] = {
     f" VALUES ({', '.join('?' for _ in _INSERT_COLUMNS)})",
     "get": "SELECT * FROM transactions WHERE merchant_biz_id = ?",
     "finalize": "UPDATE transactions SET status = ?, passed = ?, sub_code = ?, result_key = ?,"  # noqa: S608
-    " identity_masked = ?, face = ?, result_version = ?, finalized_at = ?, updated_at = ?, next_check_at = NULL,"
+    " identity_masked = ?, face = ?, result_version = ?,"
+    # records.finalized_at_over_abandoned, in SQL: a late verdict is stamped after the abandonment it replaces.
+    f" finalized_at = CASE WHEN status = '{Status.ABANDONED.value}'"
+    f" THEN MAX(?, COALESCE(finalized_at, 0) + {FINALIZED_AFTER_ABANDONED}) ELSE ? END,"
+    " updated_at = ?, next_check_at = NULL,"
     f" error = NULL, notification_enqueued = 0, due_kind = {_OUTBOX}, due_at = ?"
     f" WHERE merchant_biz_id = ? AND status IN ({_FINALIZABLE})",
     "mark_abandoned": "UPDATE transactions SET status = ?, finalized_at = ?, updated_at = ?,"  # noqa: S608
@@ -204,7 +208,7 @@ class SqliteTransactionStore:
         face_text = jsonutil.dumps_str(face) if face is not None else None
         cur = self._db.execute(
             STATEMENTS["finalize"],
-            (status.value, passed, sub_code, result_key, identity, face_text, result_version, now, now, now,
+            (status.value, passed, sub_code, result_key, identity, face_text, result_version, now, now, now, now,
              merchant_biz_id),
         )
         return cur.rowcount == 1

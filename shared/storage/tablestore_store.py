@@ -66,11 +66,11 @@ from shared import jsonutil
 from shared.http_deadline import CallDeadline, Deadline
 from shared.lazy import Lazy
 from shared.signing import Credentials
-from shared.status import FINALIZABLE, TERMINAL, VERDICTS, Status, verdict
+from shared.status import TERMINAL, VERDICTS, Status, verdict
 
 from .due import DueKind, due_on_create, to_ms
 from .errors import ClientUnavailable, OutOfTime, RecordExists, StorageError
-from .records import TransactionRecord
+from .records import TransactionRecord, finalized_at_over_abandoned
 from .tablestore_schema import (
     CREATED_MS,
     DUE_KIND,
@@ -409,7 +409,16 @@ class TablestoreTransactionStore:
             DUE_KIND: DueKind.OUTBOX.value,
             DUE_MS: to_ms(now),
         }
-        condition = self._expect_exist(self._any_status(FINALIZABLE))
+        # The usual case, one write: the row is PENDING. Else, if it is ABANDONED, a second write (an ABANDONED row
+        # never changes its finalized_at) stamps the verdict after the abandonment it replaces.
+        pending = self._expect_exist(self._eq(STATUS, Status.PENDING.value))
+        if self._update(merchant_biz_id, _put_delete(values), pending):
+            return True
+        current = self.get(merchant_biz_id)
+        if current is None or current.status is not Status.ABANDONED:
+            return False
+        values["finalized_at"] = finalized_at_over_abandoned(current.finalized_at, now)
+        condition = self._expect_exist(self._eq(STATUS, Status.ABANDONED.value))
         return self._update(merchant_biz_id, _put_delete(values), condition)
 
     def mark_abandoned(self, merchant_biz_id: str, now: float) -> bool:

@@ -44,20 +44,14 @@ def test_create_maps_condition_check_fail_to_record_exists(fake_ots: FakeOTSClie
         _store(fake_ots).create(make_record())
 
 
-def test_finalize_condition_requires_existing_row_pending_or_abandoned(fake_ots: FakeOTSClient) -> None:
+def test_finalize_writes_once_conditional_on_an_existing_pending_row(fake_ots: FakeOTSClient) -> None:
     record = make_record()
     store = _store(fake_ots)
     store.create(record)
     store.finalize(record.merchant_biz_id, **FINAL)
-    (_, row, condition), _ = fake_ots.calls_named("update_row")[0]
+    ((_, row, condition), _), = fake_ots.calls_named("update_row")
     assert describe_condition(condition) == (
-        "Condition",
-        tablestore.RowExistenceExpectation.EXPECT_EXIST,
-        (
-            "Composite",
-            tablestore.LogicalOperator.OR,
-            [("Single", "status", "PENDING", EQ, False), ("Single", "status", "ABANDONED", EQ, False)],
-        ),
+        "Condition", tablestore.RowExistenceExpectation.EXPECT_EXIST, ("Single", "status", "PENDING", EQ, False)
     )
     assert ("status", "FAILED") in row.attribute_columns["put"]
     removed = {"result_key", "identity_masked", "face", "next_check_at", "error"}

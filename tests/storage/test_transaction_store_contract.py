@@ -105,6 +105,22 @@ def test_late_result_wins_over_abandoned(store: TransactionStore) -> None:
     assert got.notification_enqueued is False  # the outbox must announce the real result
 
 
+@pytest.mark.parametrize(("abandoned_at", "now", "finalized_at"),
+                         [(1500.0, 1000.0, 1500.001), (1500.0, 1500.0, 1500.001), (1500.0, 2000.0, 2000.0)],
+                         ids=["abandoned later", "at the same instant", "abandoned earlier"])
+def test_a_late_verdict_is_stamped_after_the_abandonment_it_replaces(
+    store: TransactionStore, abandoned_at: float, now: float, finalized_at: float
+) -> None:
+    """Merchants order a verification's events by their timestamp: a fetch that read its clock before the sweeper
+    abandoned the row (or another instance's clock) must not announce its verdict as older than the abandonment."""
+    record = make_record()
+    store.create(record)
+    assert store.mark_abandoned(record.merchant_biz_id, abandoned_at)
+    assert store.finalize(record.merchant_biz_id, **{**FINAL, "now": now})
+    got = store.get(record.merchant_biz_id)
+    assert got is not None and got.status == "PASSED" and got.finalized_at == pytest.approx(finalized_at, abs=1e-6)
+
+
 def test_mark_abandoned_only_changes_pending(store: TransactionStore) -> None:
     record = make_record()
     store.create(record)
