@@ -1,7 +1,6 @@
-"""Review of the asynchronous half, read as an unlucky production day: failing tests, one behaviour each.
-
-Each test states the expected behaviour; on the code it was written against it fails (see each docstring for what
-happens instead and why it matters to a merchant or an operator).
+"""The asynchronous half on an unlucky production day (found by review, each test failing first): a verdict that
+lands just after the sweeper gave up, a lagging re-check queue, a re-check chain of an abandoned row, a subscriber
+URL that is not ASCII. Each docstring says what happened before and why it matters to a merchant or an operator.
 """
 
 from __future__ import annotations
