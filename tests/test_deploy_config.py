@@ -408,21 +408,6 @@ def test_object_access_is_limited_to_the_results_prefix(template: dict[str, Any]
     assert listing["Condition"]["StringLike"]["oss:Prefix"] == [{"Fn::Sub": "${ResultsPrefix}*"}]
 
 
-# ALIYUN::OSS::Bucket's LifecycleConfiguration.Rule properties, from ROS's resource schema as the official ROS CDK
-# renders it (@alicloud/ros-cdk-oss 1.12.0, lib/oss.generated.js, rosBucketRulePropertyToRosTemplate).
-ROS_LIFECYCLE_RULE_PROPERTIES = {"ID", "Prefix", "Status", "Filter", "Expiration", "Transition", "AbortMultipartUpload"}
-
-
-def test_the_lifecycle_rules_use_only_properties_ros_knows(template: dict[str, Any]) -> None:
-    """Found by review: a NoncurrentVersionExpiration rule for versioned buckets, which ROS's schema does not have (a
-    deploy that fails or a rule that does nothing). Old versions are deleted by the code instead."""
-    (bucket,) = resources_of_type(template, "ALIYUN::OSS::Bucket").values()
-    rules = bucket["Properties"]["LifecycleConfiguration"]["Rule"]
-    assert isinstance(rules, list)
-    for rule in rules:
-        assert set(rule) <= ROS_LIFECYCLE_RULE_PROPERTIES, rule["ID"]
-
-
 def test_the_functions_know_whether_the_bucket_is_versioned_from_the_stack(s_yaml: dict[str, Any],
                                                                            template: dict[str, Any]) -> None:
     assert template["Outputs"]["BucketVersioning"]["Value"] == {"Ref": "EnableVersioning"}
