@@ -203,15 +203,16 @@ class ResultFetcher:
             logger.info("fetch.duplicate_recheck", extra={"attempt": attempt, "scheduled": record.recheck_attempt})
             return FetchOutcome("duplicate")
         chain_started = attempt is None and record.recheck_attempt > 0
-        # None: no re-check is queued (the sweeper reschedules itself; a callback leaves a started chain alone; an
-        # ABANDONED row's chain ends: its number cannot advance any more (record_check moves PENDING rows only), so
-        # each redelivery would fork the chain. It is fetched once more; a late verdict also comes by callback.)
-        abandoned = record.status is Status.ABANDONED
-        next_attempt = None if not recheck or chain_started or abandoned else (attempt or 0)
+        # None: no re-check is queued (the sweeper reschedules itself; a callback leaves a started chain alone)
+        next_attempt = None if not recheck or chain_started else (attempt or 0)
+        # An ABANDONED row's chain ends at an answer that it is still unfinished: its number cannot advance any more
+        # (record_check moves PENDING rows only), so each redelivery would fork the chain. A failure to answer is
+        # still tried again (a late verdict also comes by callback).
+        unfinished_next = None if record.status is Status.ABANDONED else next_attempt
         try:
             body = self.client.check_result(merchant_biz_id, record.transaction_id, is_return_image=True)
         except ProcessNotCompleted:
-            return self._schedule_recheck(record, next_attempt, error=None, pending=True)
+            return self._schedule_recheck(record, unfinished_next, error=None, pending=True)
         except TransactionIdInvalid as exc:
             self._unknown_to_vendor(record, exc.code, recheck=recheck)
             return FetchOutcome("failed", error=exc.code)
@@ -226,7 +227,7 @@ class ResultFetcher:
             logger.error("fetch.unparseable_result", extra={"errorCode": exc.code})
             return self._schedule_recheck(record, next_attempt, error=exc.code, pending=False, permanent=True)
         if result.status is Status.PENDING:
-            return self._schedule_recheck(record, next_attempt, error=None, pending=True)
+            return self._schedule_recheck(record, unfinished_next, error=None, pending=True)
         try:
             return self._keep(record, result)
         except StorageError as exc:

@@ -57,7 +57,7 @@ class TransactionStore(Protocol):
         """True when this call made the row final; False when it was already PASSED/FAILED or missing.
         ``face``: the result's face section (verdicts and scores), stored with the verdict. ``finalized_at`` is
         ``now``, except over an ABANDONED row abandoned at ``now`` or later (another instance's clock, or a
-        fetch that read its clock before the abandonment): a millisecond after it (``FINALIZED_AFTER_ABANDONED``),
+        fetch that read its clock before the abandonment): just after it (``FINALIZED_AFTER_ABANDONED``, 2 ms),
         so that the verdict is announced as later than the abandonment it replaces."""
         ...
 

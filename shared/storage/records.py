@@ -22,9 +22,10 @@ _INT_COLUMNS: Final = frozenset({"check_count", "result_version", "recheck_attem
 _FLOAT_COLUMNS: Final = frozenset({"created_at", "updated_at", "finalized_at", "next_check_at"})
 
 #: A late verdict over an ABANDONED row abandoned at its ``now`` or later is stamped this much after the abandonment
-#: (seconds): the webhook's ``timestamp`` has millisecond resolution, and merchants order a verification's events
-#: by it.
-FINALIZED_AFTER_ABANDONED = 0.001
+#: (seconds): merchants order a verification's events by the webhook's ``timestamp``, which shows milliseconds cut
+#: (not rounded) from the microsecond (``shared.timestamps.rfc3339``): 1 ms of float seconds may render as the same
+#: millisecond, 2 ms never do.
+FINALIZED_AFTER_ABANDONED = 0.002
 
 
 def finalized_at_over_abandoned(abandoned_at: float | None, now: float) -> float:

@@ -106,7 +106,7 @@ def test_late_result_wins_over_abandoned(store: TransactionStore) -> None:
 
 
 @pytest.mark.parametrize(("abandoned_at", "now", "finalized_at"),
-                         [(1500.0, 1000.0, 1500.001), (1500.0, 1500.0, 1500.001), (1500.0, 2000.0, 2000.0)],
+                         [(1500.0, 1000.0, 1500.002), (1500.0, 1500.0, 1500.002), (1500.0, 2000.0, 2000.0)],
                          ids=["abandoned later", "at the same instant", "abandoned earlier"])
 def test_a_late_verdict_is_stamped_after_the_abandonment_it_replaces(
     store: TransactionStore, abandoned_at: float, now: float, finalized_at: float

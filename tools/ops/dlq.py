@@ -181,12 +181,13 @@ class _Walk:
         while len(self.seen) < self.limit:
             batch = self.queue.receive(max_messages=RECEIVE_BATCH, visibility_timeout=HOLD_SECONDS)
             fresh = [m for m in batch if m.message_id not in self.seen]
+            may_come_back = len(self.held) + len(self.undeleted)  # before dealing with them: a deletion empties it
             for letter in batch:
                 if letter.message_id in self.seen:
                     self._came_back(letter)
             if fresh:
                 back_without_news = 0
-            elif not batch or back_without_news >= len(self.held) + len(self.undeleted):
+            elif not batch or back_without_news >= may_come_back:
                 return
             else:
                 back_without_news += len(batch)

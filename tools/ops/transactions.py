@@ -286,6 +286,10 @@ def _erase_each(
             item["vendor"] = f"error: {exc.code}"
             vendor_ok = False
         try:
+            if item["vendor"] == "deleted":
+                # Recorded first: if the rest fails (the row is kept), a run again takes the vendor's "unknown" for
+                # what it is, this deletion, not a shell that calls another region.
+                stores.transactions.mark_vendor_copy_deleted(mbid)
             if vendor_ok:
                 item["objects"] = delete_kept_result(stores.transactions, stores.objects, mbid)
                 item["row"] = "deleted"
