@@ -1,4 +1,5 @@
-"""template.yml against ROS's own resource schemas (the official ROS CDK's generated code: tools/ros_schema.py).
+"""template.yml against ROS's own resource schemas and validators (the official ROS CDK's generated code:
+tools/ros_schema.py): property names, required properties, ranges, lengths and allowed values.
 
 A property ROS does not know fails a deployment, or is dropped and does nothing (found by review: a lifecycle rule
 ``NoncurrentVersionExpiration`` that ROS's ``ALIYUN::OSS::Bucket`` does not have).
@@ -58,4 +59,30 @@ def test_the_schema_reader_finds_an_attribute_the_resource_does_not_have(
 
     assert ros_schema.problems(bad, schema) == [
         "ResultsBucket: attribute Endpoint is not one ROS gives (it has: Arn, DomainName, InternalDomainName, Name)"
+    ]
+
+
+def test_the_schema_reader_finds_a_value_outside_ros_s_range_and_a_missing_required_property(
+    schema: ros_schema.Schema, template: dict[str, Any]
+) -> None:
+    bad = copy.deepcopy(template)
+    queue = bad["Resources"]["RecheckQueue"]["Properties"]
+    queue["VisibilityTimeout"] = 43_201  # MNS hides a message 12 h at most
+    del queue["QueueName"]
+
+    assert ros_schema.problems(bad, schema) == [
+        "RecheckQueue.QueueName: required by ROS, missing",
+        "RecheckQueue.VisibilityTimeout: 43201 is above 43200",
+    ]
+
+
+def test_the_schema_reader_checks_both_branches_of_an_if_against_the_allowed_values(
+    schema: ros_schema.Schema, template: dict[str, Any]
+) -> None:
+    bad = copy.deepcopy(template)
+    rule = bad["Resources"]["ResultsBucket"]["Properties"]["LifecycleConfiguration"]["Rule"][0]
+    rule["Status"] = {"Fn::If": ["HasRetention", "Enabled", "Off"]}
+
+    assert ros_schema.problems(bad, schema) == [
+        "ResultsBucket.LifecycleConfiguration.Rule[0].Status: 'Off' is not one of ['Enabled', 'Disabled']"
     ]
