@@ -13,55 +13,18 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from shared import jsonutil
 from shared.auth import issue_token
 from shared.cloudauth import ParameterError
 from shared.handlers.initializer import InitializerApp
 from shared.storage import SqliteTransactionStore
-from shared.verifications import FrontendSettings
-from tests.fakes import T0, FakeClock, FakeCloudAuth
+from tests.fakes import FakeCloudAuth
+from tests.test_initializer_app import META, SECRET, SUB, _app, client, store
 
-SECRET = "s" * 40
-PEPPER = "pepper-pepper-pepper"
-SUB = "user-42@example.com"
-META = '{"apdidToken":"x","appName":"web"}'
 ORIGIN = "https://shop.example"
-
-
-def _settings(*, rate_limit: int = 10, cors_origins: tuple[str, ...] = ()) -> FrontendSettings:
-    return FrontendSettings(
-        public_url="https://kyc.example",
-        jwt_secret=SECRET,
-        user_id_pepper=PEPPER,
-        return_url_allowlist=(ORIGIN,),
-        cors_origins=cors_origins,
-        rate_limit_per_hour=rate_limit,
-        max_body_bytes=64 * 1024,
-        max_meta_info_bytes=16 * 1024,
-        jwt_leeway_seconds=30,
-    )
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteTransactionStore]:
-    s = SqliteTransactionStore(tmp_path / "kyc.sqlite3")
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def client() -> FakeCloudAuth:
-    return FakeCloudAuth()
-
-
-def _initializer(store: SqliteTransactionStore, client: FakeCloudAuth, **settings: Any) -> InitializerApp:
-    return InitializerApp(settings=_settings(**settings), client=client, store=store, clock=FakeClock(T0))  # type: ignore[arg-type]
+__all__ = ["client", "store"]
 
 
 def _http_event(method: str, path: str, *, body: str = "", headers: dict[str, str] | None = None,
@@ -114,7 +77,7 @@ def test_a_token_minted_for_another_audience_is_refused(store: SqliteTransaction
     token = _hs256({"sub": SUB, "exp": int(time.time()) + 600, "aud": "https://payments.shop.example"},
                    SECRET)  # fmt: skip
 
-    status, headers, body = _post_start(_initializer(store, client), token)
+    status, headers, body = _post_start(_app(store, client), token)
 
     assert status == 401, f"a token for another audience was accepted: {status} {body}"
     assert body["error"]["code"] == "InvalidToken" and headers["www-authenticate"].startswith("Bearer")
@@ -137,7 +100,7 @@ def test_starts_the_vendor_refused_still_count_against_the_users_hourly_limit(
     the vendor saw two calls."""
     client.initialize_error = ParameterError("Specified parameter MetaInfo is not valid.", code="InvalidParameter",
                                              status=400)  # fmt: skip
-    app = _initializer(store, client, rate_limit=2)
+    app = _app(store, client, rate_limit=2)
     token = issue_token(SUB, SECRET)
 
     statuses = [_post_start(app, token)[0] for _ in range(5)]
@@ -159,7 +122,7 @@ def test_a_cross_origin_frontend_can_read_the_retry_after_of_a_refusal(
     names it, so the browser hides it: ``response.headers.get("Retry-After")`` is null in the frontend (the demo
     page only reads it because it is same-origin), which can only guess or hammer. The same holds for the 503s
     (``VendorBusy``, ``TryAgain``). Expected: answers to an allowed origin expose ``Retry-After``."""
-    app = _initializer(store, client, rate_limit=1, cors_origins=(ORIGIN,))
+    app = _app(store, client, rate_limit=1, cors_origins=(ORIGIN,))
     token = issue_token(SUB, SECRET)
     assert _post_start(app, token, origin=ORIGIN)[0] == 201
 

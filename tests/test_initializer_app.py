@@ -28,13 +28,13 @@ ALLOW = ("https://shop.example", "https://shop.example/kyc/")
 META = '{"apdidToken":"x","appName":"web"}'
 
 
-def _settings(rate_limit: int = 10) -> FrontendSettings:
+def _settings(rate_limit: int = 10, cors_origins: tuple[str, ...] = ()) -> FrontendSettings:
     return FrontendSettings(
         public_url="https://kyc.example",
         jwt_secret=SECRET,
         user_id_pepper=PEPPER,
         return_url_allowlist=ALLOW,
-        cors_origins=(),
+        cors_origins=cors_origins,
         rate_limit_per_hour=rate_limit,
         max_body_bytes=64 * 1024,
         max_meta_info_bytes=16 * 1024,
@@ -54,8 +54,9 @@ def client() -> FakeCloudAuth:
     return FakeCloudAuth()
 
 
-def _app(store: Any, client: FakeCloudAuth, rate_limit: int = 10) -> InitializerApp:
-    return InitializerApp(settings=_settings(rate_limit), client=client, store=store, clock=FakeClock(T0))  # type: ignore[arg-type]
+def _app(store: Any, client: FakeCloudAuth, rate_limit: int = 10, cors_origins: tuple[str, ...] = ()) -> InitializerApp:
+    settings = _settings(rate_limit, cors_origins)
+    return InitializerApp(settings=settings, client=client, store=store, clock=FakeClock(T0))  # type: ignore[arg-type]
 
 
 def _post(app: InitializerApp, body: Any) -> tuple[int, dict[str, str], Any]:

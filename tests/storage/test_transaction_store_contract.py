@@ -564,3 +564,30 @@ def test_delete_unchanged_keeps_a_row_whose_notification_is_not_confirmed(store:
 
 def test_delete_unchanged_of_a_missing_row_deletes_nothing(store: TransactionStore) -> None:
     assert store.delete_unchanged("missing00000000000000000000000000"[:32], status="PASSED", updated_at=1.0) is False
+
+
+#: An abandonment 0.5 µs before a millisecond boundary (time.time() returns any double): rfc3339 rounds it to the
+#: microsecond, up to the boundary (...20.003Z), and abandoned_at + 0.001 to ...004 - 1 µs (...20.003Z too).
+ABANDONED_NEAR_A_MS_BOUNDARY = 1700000000.0029995
+
+
+def test_a_late_verdict_is_announced_with_a_later_timestamp_than_the_abandonment_it_replaces(store: Any) -> None:
+    """finalize stamps a verdict over an ABANDONED row at max(now, abandoned_at + 0.001) so that merchants, who order
+    a verification's events by the webhook's millisecond ``timestamp`` (rfc3339(finalized_at)), see 'passed' after
+    'abandoned'. One millisecond of float seconds is not one rendered millisecond: rfc3339 rounds each value to the
+    microsecond and cuts to the millisecond, and for an abandonment just under a millisecond boundary both events
+    carry the same timestamp (the tie the change set out to remove). Stamping at least 1.5 ms later (or computing in
+    whole rendered milliseconds) keeps them apart."""
+    from shared.timestamps import rfc3339
+    from tests.fakes import make_record
+
+    record = make_record()
+    store.create(record)
+    assert store.mark_abandoned(record.merchant_biz_id, ABANDONED_NEAR_A_MS_BOUNDARY)
+    abandoned = store.get(record.merchant_biz_id)
+    assert store.finalize(record.merchant_biz_id, status="PASSED", passed="Y", sub_code="200",
+                          result_key="results/x/result.json", identity_masked=None, result_version=1,
+                          now=ABANDONED_NEAR_A_MS_BOUNDARY)  # the fetch read its clock as the sweeper abandoned
+    verdict = store.get(record.merchant_biz_id)
+    assert rfc3339(verdict.finalized_at) > rfc3339(abandoned.finalized_at), (
+        rfc3339(abandoned.finalized_at), rfc3339(verdict.finalized_at))
