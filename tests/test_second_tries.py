@@ -1,5 +1,6 @@
 """What a second try must finish (found by review of the first fixes, each test failing first): an erasure run again
-after a storage error, a re-check of an abandoned row the vendor failed to answer."""
+after a storage error, or after the fetcher deleted the vendor's copy behind its back; a re-check of an abandoned row
+the vendor failed to answer."""
 
 from __future__ import annotations
 
@@ -123,5 +124,75 @@ def test_a_re_check_of_an_abandoned_row_that_the_vendor_failed_to_answer_is_trie
             deliveries += [m["attempt"] for m in peek(stack.recheck)[queued:]]
         row = stack.store.get(record.merchant_biz_id)
         assert row is not None and row.status == "PASSED", (row and row.status, vendor.check_calls)
+    finally:
+        stack.close()
+
+
+class _VendorWithoutTheCopy:
+    """ID Verification after the result fetcher deleted the copy: DeleteVerifyResult answers TransactionIdInvalid."""
+
+    def __init__(self) -> None:
+        self.delete_calls: list[str] = []
+
+    def delete_verify_result(self, transaction_id: str, *, delete_type: str = "All") -> Any:
+        from shared.cloudauth import TransactionIdInvalid
+
+        self.delete_calls.append(transaction_id)
+        raise TransactionIdInvalid("TransactionId is invalid", status=400)
+
+
+class _FetcherDeletesTheCopyRightAfterTheListing:
+    """The transaction store, where the result fetcher deletes the vendor's copy and records it (``delete_vendor_
+    copy``: ``mark_vendor_copy_deleted``) just after erase listed the user's rows."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._inner, attr)
+
+    def list_by_user(self, user_hash: str, **kwargs: Any) -> Any:
+        page, cursor = self._inner.list_by_user(user_hash, **kwargs)
+        for row in page:
+            self._inner.mark_vendor_copy_deleted(row.merchant_biz_id)
+        return page, cursor
+
+
+def test_erase_reads_the_row_again_before_calling_an_unknown_transaction_not_confirmed(tmp_path: Path) -> None:
+    """Erase decides "unknown to the vendor within its 30 days: not confirmed" from the row as *listed* at the start
+    of the run. A verification that finished just before (or while a user's many transactions are erased one by
+    one) has its vendor copy deleted by the fetcher after that listing: the vendor rightly answers
+    TransactionIdInvalid, the row now says ``vendor_copy_deleted``, yet erase keeps the row, exits 1 and tells the
+    operator to check CLOUDAUTH_* and the keys, which are fine. The row must be read again before "not confirmed"."""
+    import io
+    from types import SimpleNamespace
+
+    from shared import jsonutil
+    from shared.auth import hash_user_id
+    from tests.fakes import T0, Stack
+    from tools.ops import kyc, transactions
+    from tools.ops.common import Context
+
+    stack = Stack(tmp_path)
+    try:
+        pepper = "review-pepper-0123456789"
+        record = stack.pending(merchant_user_id=hash_user_id("carol", pepper), status="PASSED", passed="Y",
+                               finalized_at=T0, created_at=T0 - 60)
+        vendor = _VendorWithoutTheCopy()
+        stores = SimpleNamespace(transactions=_FetcherDeletesTheCopyRightAfterTheListing(stack.store),
+                                 objects=stack.objects)
+        out = io.StringIO()
+        ctx = Context(env={"KYC_USER_ID_PEPPER": pepper}, stdout=out, stderr=io.StringIO(), stdin=io.StringIO(),
+                      client_factory=lambda env: vendor,  # type: ignore[arg-type,return-value]
+                      stores_factory=lambda env: stores,  # type: ignore[arg-type,return-value]
+                      clock=stack.clock)
+        args = kyc.build_parser().parse_args(["erase", "--user", "carol", "--yes"])
+
+        code = transactions.run_erase(args, ctx)
+
+        summary = jsonutil.loads(out.getvalue())
+        assert vendor.delete_calls == [record.transaction_id]
+        assert (code, summary["failed"]) == (0, 0), summary["transactions"]
+        assert stack.store.get(record.merchant_biz_id) is None
     finally:
         stack.close()

@@ -277,7 +277,9 @@ def _erase_each(
                 item["vendor"] = f"not deleted (DeleteResult {answer.delete_result or 'N'}; flow unfinished?)"
                 vendor_ok = False
         except TransactionIdInvalid:
-            if _vendor_may_still_keep(record, ctx.clock()) and not args.accept_unknown:
+            # The row as it is now: the fetcher may have deleted the vendor's copy since the listing.
+            current = stores.transactions.get(mbid) or record
+            if _vendor_may_still_keep(current, ctx.clock()) and not args.accept_unknown:
                 item["vendor"] = UNKNOWN_TOO_EARLY
                 vendor_ok = False
             else:
