@@ -324,6 +324,35 @@ def test_every_fc3_prop_and_trigger_config_field_is_one_of_fc3_s_api(s_yaml: dic
     assert unknown == []
 
 
+def test_every_fc3_function_prop_and_async_config_value_is_within_fc3_s_limits(s_yaml: dict[str, Any]) -> None:
+    """The limits of the same API as ROS checks them (``ALIYUN::FC3::Function``, ``ALIYUN::FC3::AsyncInvokeConfig``:
+    the ros-cdk-fc3 wheel, tools/ros_schema.py): memory, timeout, description length, instance concurrency, async
+    retries and event age. A prop's ROS name is its own with a capital first letter; a ``${...}`` value is
+    Serverless Devs' to resolve, and a prop ROS does not know is the SDK test's above."""
+    from tools import ros_schema
+
+    schema = ros_schema.load(ros_schema.pinned_wheels())
+    function = schema.functions[schema.resources["ALIYUN::FC3::Function"].function]
+    async_config = schema.functions[schema.resources["ALIYUN::FC3::AsyncInvokeConfig"].function]
+    refused: list[str] = []
+    checked = 0
+    for name, resource in s_yaml["resources"].items():
+        if resource.get("component") != "fc3":
+            continue
+        props = resource["props"]
+        for table, values in ((function, props), (async_config, props.get("asyncInvokeConfig", {}))):
+            for key, value in values.items():
+                prop = table.get(key[:1].upper() + key[1:])
+                if prop is None or (isinstance(value, str) and "${" in value):
+                    continue
+                checked += 1
+                problem = prop.rule.problem(value)
+                if problem is not None:
+                    refused.append(f"{name}.{key}: {problem}")
+    assert refused == []
+    assert checked >= 4 * 3  # memory, timeout and description of each function, at least
+
+
 @pytest.mark.parametrize(("function", "queue_output"), [("result_fetcher", "RecheckQueueName"),
                                                         ("notifier", "NotifyQueueName")])
 def test_queue_trigger_reads_its_queue_and_dead_letters_failures(
