@@ -487,3 +487,22 @@ def test_a_transaction_gone_letter_names_each_owed_subscriber_by_its_key(stack: 
 
     (letter,) = peek(stack.deadletter)
     assert letter["subscriberKeys"] == [second.key]
+
+
+def _documented_example() -> dict[str, object]:
+    """The example body of docs/integration.md, "The body"."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "integration.md").read_text()
+    start = text.index("```json", text.index("### The body")) + len("```json")
+    example: dict[str, object] = jsonutil.loads(text[start:text.index("```", start)])
+    return example
+
+
+def test_the_documented_webhook_body_has_every_field_a_delivered_one_has_and_no_other(stack: Stack) -> None:
+    mbid = _final(stack)
+    sender = RecordingSender()
+    stack.notifier(sender).handle_body(_body(mbid))
+    delivered = jsonutil.loads(sender.delivered_to(A)[0].body)
+    documented = _documented_example()
+    assert set(documented) == set(delivered)
+    assert set(documented["data"]) == set(delivered["data"])  # type: ignore[arg-type]
+    assert set(documented["data"]["face"]) == set(delivered["data"]["face"])  # type: ignore[index]
