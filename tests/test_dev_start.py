@@ -121,3 +121,24 @@ def test_a_function_refusing_its_configuration_logs_one_line_per_attempt_without
     [record] = caplog.records
     assert record.getMessage() == "function refuses: initialize failed: configuration error: KYC_EXAMPLE must be set"
     assert record.exc_info is None
+
+
+def test_a_second_stack_on_the_same_data_directory_is_refused_naming_the_first(tmp_path: Path) -> None:
+    """Two stacks on one data directory share its rows but not their sandboxes (each sweeper asks its own of the
+    other's transactions) and the CLI follows whichever started last (found by a newcomer's first hour)."""
+    from tools.localstack import write_stack_file
+
+    first = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        data_dir = tmp_path / "data"
+        data_dir.mkdir()
+        write_stack_file(data_dir, {}, sandbox_running=True)  # as the first stack wrote it, with its process id:
+        stack_file = data_dir / "local-stack.json"
+        stack_file.write_text(stack_file.read_text().replace(f'"pid":{os.getpid()}', f'"pid":{first.pid}'))
+        done = dev(tmp_path)
+    finally:
+        first.kill()
+        first.wait()
+    assert done.returncode == 1
+    assert done.stderr == (f"dev: cannot start: another ./scripts/dev (process {first.pid}) uses {data_dir}: stop "
+                           "it, or give this one its own KYC_DATA_DIR (and ports: KYC_HTTP_PORT, KYC_SANDBOX_PORT)\n")

@@ -157,6 +157,12 @@ class DevStack:
 
     def start(self) -> DevStack:
         env = self.env
+        other = running_stack(self.data_dir)
+        if other is not None and other.pid != os.getpid():
+            # Two stacks on one data directory share its rows but not their sandboxes: each one's sweeper would ask
+            # its own sandbox of the other's transactions, and the CLI would follow whichever started last.
+            raise StartError(f"another ./scripts/dev (process {other.pid}) uses {self.data_dir}: stop it, or give "
+                             "this one its own KYC_DATA_DIR (and ports: KYC_HTTP_PORT, KYC_SANDBOX_PORT)")
         if not env.get("CLOUDAUTH_ENDPOINT"):
             region = env.setdefault("CLOUDAUTH_REGION", DEV_REGION)
             offered = products.supported_in(region)
