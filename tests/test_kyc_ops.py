@@ -42,7 +42,7 @@ from tests.sandbox.helpers import control
 from tests.test_fc_invoke import EVENTS, complete, stack, start_verification
 from tools.devstack.dev import DevStack
 from tools.devstack.worker import QueueWorker, Subscription
-from tools.ops import kyc
+from tools.ops import kyc, transactions
 from tools.ops.common import UsageError
 
 __all__ = ["stack"]
@@ -247,6 +247,23 @@ def test_erase_goes_on_after_a_vendor_error_and_keeps_that_row_for_a_retry(stack
     assert store.get(ok["merchantBizId"]) is None
     assert run(["erase", "--user", "carol", "--yes"])[0] == 0
     assert store.get(failing["merchantBizId"]) is None
+
+
+def test_erase_waits_and_tries_again_while_the_vendor_throttles_its_deletions(
+    stack: DevStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user's many transactions erased one after another outrun the vendor's per-second QPS (the sandbox's is
+    10): more throttled answers than the client's own retries absorb must not leave rows behind (found by a
+    newcomer erasing the demo user)."""
+    monkeypatch.setattr(transactions, "THROTTLED_WAITS", (0.01, 0.01, 0.01))
+    created = finalized(stack, "carol")
+    assert stack.sandbox is not None
+    plan = {"callbacks": {"drop": True},
+            "operations": {"DeleteVerifyResult": {"sequence": ["Throttling.Api"] * 4 + ["ok"]}}}
+    assert control(stack.sandbox, "POST", "faults", plan).status == 200
+    code, out, _ = run(["erase", "--user", "carol", "--yes"])
+    assert code == 0 and jsonutil.loads(out)["transactions"][0]["vendor"] == "deleted"
+    assert open_transaction_store(StorageSettings.from_env()).get(created["merchantBizId"]) is None
 
 
 def test_erase_keeps_the_row_of_a_flow_the_vendor_will_not_delete_yet(stack: DevStack) -> None:

@@ -52,6 +52,7 @@ class Context:
     stdin: TextIO | None = None
     stores_factory: Callable[[Mapping[str, str]], Stores] | None = None
     clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
     _client: CloudAuthClient | None = field(default=None, repr=False)
     _stores: Stores | None = field(default=None, repr=False)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from shared.cloudauth import CloudAuthError, TransactionIdInvalid
+from shared.cloudauth import CloudAuthError, DeleteVerifyResultResponse, ThrottlingError, TransactionIdInvalid
 from shared.config import ConfigError
 from shared.log import register_secret
 from shared.status import Status
@@ -36,9 +36,11 @@ from .common import (
 
 MAX_LIST = 10_000
 ERASE_PASSES = 3
+THROTTLED_WAITS = (1.0, 2.0, 4.0)  # seconds before each new try of a throttled deletion: a QPS window frees up
 UNKNOWN_TOO_EARLY = (
     "not confirmed: unknown to the vendor within its 30 days; check that CLOUDAUTH_* and the keys are the "
-    "deployment's, then run erase again (--accept-unknown if they are)"
+    "deployment's, then run erase again (--accept-unknown if they are, or if a local ./scripts/dev restarted: its "
+    "sandbox forgets its transactions)"
 )
 
 
@@ -242,6 +244,20 @@ def _users_rows(store: TransactionStore, user_hash: str) -> list[TransactionReco
             return records
 
 
+def _delete_at_vendor(ctx: Context, transaction_id: str) -> DeleteVerifyResultResponse:
+    """DeleteVerifyResult, waiting ``THROTTLED_WAITS`` and trying again while the vendor throttles: the client's own
+    retries span under a second, and a user's many transactions erased one after another outrun a per-second QPS
+    (the local sandbox's is 10). Still throttled after the last wait: ``ThrottlingError`` (the row is kept)."""
+    for wait in (*THROTTLED_WAITS, None):
+        try:
+            return ctx.client().delete_verify_result(transaction_id, delete_type="All")
+        except ThrottlingError:
+            if wait is None:
+                raise
+            ctx.sleep(wait)
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+
 def _vendor_may_still_keep(record: TransactionRecord, now: float) -> bool:
     """Whether the vendor could still hold this transaction's copy: created within its 30 days (and a day), and not
     deleted by this deployment. Its "unknown" then more likely means the operator's shell calls another region,
@@ -269,7 +285,7 @@ def _erase_each(
             continue
         vendor_ok = True
         try:
-            answer = ctx.client().delete_verify_result(record.transaction_id, delete_type="All")
+            answer = _delete_at_vendor(ctx, record.transaction_id)
             if answer.deleted:
                 item["vendor"] = "deleted"
             else:
