@@ -4,11 +4,14 @@ One table, used by the API's answers (``subCodeMessage``), the demo merchant pag
 
 Sources and how sure we are (``source`` of each row):
 
-* ``200``: ID Verification, "CheckResult" (eKYC) — the response sample and the callback example show ``Passed: Y``
-  with ``SubCode: 200``.
-* ``205``: ID Verification, "CheckResult" (face liveness) — the sample answers ``Passed: N``, ``SubCode: 205`` with
-  ``faceAttack: Y``, so 205 stands with a failed liveness (presentation-attack) check. Medium confidence: the eKYC
-  sample of the same pages shows 205 next to ``Passed: Y``.
+* ``200``: ID Verification's samples (the eKYC CheckResult page's field example and callback example, the DocOcr
+  samples) show ``Passed: Y`` with ``SubCode: 200``; no page we could read states its meaning.
+* ``205``: the FaceLiveness API's metadata sample (a server-side liveness API, not CheckResult) answers
+  ``Passed: N``, ``SubCode: 205`` with ``FaceAttack: Y``, so 205 stands with a failed liveness (presentation-attack)
+  check. Medium confidence: the EkycVerify sample shows 205 next to ``Passed: Y``.
+* The vendor's own SubCode tables for CheckResult sit behind links whose content we could not read. Numbers that
+  other Alibaba Cloud products document (201-216 for BankMetaVerifyIntl, 201-204 for Mobile3MetaVerifyIntl,
+  201-209 for the mainland Financial-grade DescribeFaceVerify) are other tables, not borrowed here.
 * ``212``: the project's vendor notes (REFERENCE.md: "document anti-counterfeiting risk (billed)"); not found on a
   vendor page we could read: **unverified**.
 
@@ -39,10 +42,10 @@ class SubCode:
 SUB_CODES: Final[dict[str, SubCode]] = {
     row.code: row
     for row in (
-        SubCode("200", "passed", "documented",
-                "ID Verification, CheckResult (eKYC): response sample and callback example, Passed Y"),
+        SubCode("200", "passed", "sample",
+                "ID Verification samples (eKYC CheckResult field and callback examples, DocOcr): Passed Y"),
         SubCode("205", "liveness check failed, a possible presentation attack", "sample",
-                "ID Verification, CheckResult (face liveness): sample Passed N, SubCode 205, faceAttack Y"),
+                "FaceLiveness API metadata sample (not CheckResult): Passed N, SubCode 205, FaceAttack Y"),
         SubCode("212", "document anti-counterfeiting risk",
                 "unverified", "REFERENCE.md, CheckResult; not found on a readable vendor page"),
     )

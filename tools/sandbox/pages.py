@@ -54,7 +54,9 @@ def verify_page(tx: Transaction, session: str) -> str:
             "<div class=opt data-for=fail><label>SubCode "
             f'<input id=sub-code name=subCode value="{fail_code}"'
             ' pattern="[A-Za-z0-9]+" list=sub-codes size=6></label><datalist id=sub-codes>'
-            + "".join(f"<option value={c}>" for c in ("201", "202", "203", "204", "205", "206", "207", "209"))
+            # Free-form: the vendor's CheckResult SubCode table could not be read (shared/subcodes.py); 201 is
+            # a stand-in with no known meaning, 205 the liveness failure its samples show.
+            + "".join(f"<option value={c}>" for c in ("201", "205"))
             + "</datalist></div>",
         ),
         ("spoof", "Document spoof (SubCode 212)", f"<div class=opt data-for=spoof>{spoof}</div>"),

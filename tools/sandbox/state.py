@@ -18,8 +18,11 @@ from tools.sandbox.synth import SPOOF_TYPES, fake_identity, placeholder_jpeg_b64
 
 OUTCOMES = ("pass", "fail", "spoof", "pending", "abandon")
 FACE_ONLY_OUTCOMES = ("pass", "fail", "pending", "abandon")  # no document: nothing to spoof
-DEFAULT_FAIL_SUB_CODE = "201"  # the vendor's SubCode table is not documented here; 201 is our stand-in
-# A failed liveness check: the FaceLiveness sample of the API metadata answers Passed N, SubCode 205, FaceAttack Y
+# A stand-in, deliberately not in shared/subcodes.py: its cloudauth-intl meaning is unverified (201 means other things
+# in other Alibaba Cloud products), so the backend's "not in our table" path runs.
+DEFAULT_FAIL_SUB_CODE = "201"
+# A failed liveness check: the FaceLiveness API's metadata sample (not CheckResult) answers Passed N, SubCode 205,
+# FaceAttack Y
 # (medium confidence: the face products' SubCode tables could not be read).
 FACE_ONLY_FAIL_SUB_CODE = "205"
 SPOOF_SUB_CODE = "212"
