@@ -98,6 +98,16 @@ def test_missing_stack_outputs_are_named_once_and_explain_the_config_problems() 
     assert finding.status is Status.PROBLEM and "stack output BucketName" in finding.detail
 
 
+def test_a_shell_without_an_access_key_is_told_to_export_the_operators_not_to_redeploy() -> None:
+    """FC gives the functions their role's keys: s.yaml sets none, and the doctor runs with the operator's (found
+    by a newcomer: the fix said "set ALIBABA_CLOUD_ACCESS_KEY_ID ..., then s deploy", which cannot help)."""
+    exported = {k: v for k, v in _exported().items() if not k.startswith("ALIBABA_CLOUD_")}
+    inputs = environment.from_s_yaml(exported, OUTPUTS)
+    finding = config.check_initialize("initializer", inputs.functions["initializer"], inputs.missing_outputs)
+    assert finding.status is Status.PROBLEM
+    assert "the doctor needs yours: export ALIBABA_CLOUD_ACCESS_KEY_ID" in finding.fix and "s deploy" not in finding.fix
+
+
 def test_an_exported_variable_stands_in_for_its_missing_output() -> None:
     outputs = {k: v for k, v in OUTPUTS.items() if k != "BucketName"}
     inputs = environment.from_s_yaml(_exported(KYC_OSS_BUCKET="kyc-results-exported"), outputs)

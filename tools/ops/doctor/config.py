@@ -15,6 +15,8 @@ from shared.storage import StorageError
 
 from .report import Finding, ok, problem
 
+#: What FC puts in every function's environment (the role's STS credentials): not s.yaml's to set.
+FC_INJECTED = frozenset({"ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"})
 #: function folder -> its app class, as ``functions/<folder>/index.py`` imports it.
 APPS = {
     "initializer": ("shared.handlers.initializer", "InitializerApp"),
@@ -35,6 +37,10 @@ def check_initialize(function: str, env: Mapping[str, str], missing_outputs: Map
         if output is not None:
             return problem(name, f"{exc} (s.yaml sets it from the stack output {output}, not given to the doctor)",
                            "see environment")
+        if exc.variable in FC_INJECTED:
+            return problem(name, str(exc), "FC gives the functions their role's keys; the doctor needs yours: export "
+                                           "ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET (docs/"
+                                           "deploy.md, section 5)")
         return problem(name, str(exc), f"set {exc.variable} as README 'Configuration' describes, then s deploy "
                                        "(locally: restart ./scripts/dev)")
     except StorageError as exc:
