@@ -16,6 +16,7 @@ from shared.delivery import DeliveryResult
 from shared.disclosure import IDENTITY_FIELDS
 from shared.messages import NotifyMessage
 from shared.notifications import Subscriber
+from shared.timestamps import rfc3339
 from tests.fakes import (
     IDENTITY,
     SECRET_A,
@@ -168,6 +169,14 @@ def test_gone_subscriber_is_dead_lettered_at_once(stack: Stack) -> None:
     assert peek(stack.notify)[before:] == []
     (letter,) = peek(stack.deadletter)
     assert letter["subscriberKey"] == KEY_A and letter["lastStatus"] == 410 and letter["attempts"] == 1
+
+
+def test_a_dead_letter_says_when_in_rfc_3339_like_every_time_the_operator_is_shown(stack: Stack) -> None:
+    mbid = _final(stack)
+    gone = DeliveryResult(ok=False, status=410, error="gone", permanent=True)
+    stack.notifier(RecordingSender(answers={A: [gone]})).handle_body(_body(mbid))
+    (letter,) = peek(stack.deadletter)
+    assert letter["at"] == rfc3339(stack.clock())
 
 
 @pytest.mark.parametrize("body", [None, "text", [], {"attempt": 0}, {"merchantBizId": "../x"}, {"merchantBizId": 7}])
