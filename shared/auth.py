@@ -189,8 +189,12 @@ def verify_token(
     *,
     leeway: int = DEFAULT_LEEWAY,
     now: float | None = None,
+    audience: str | None = None,
 ) -> TokenClaims:
     """Verify an HS256 token; ``exp`` and ``sub`` are required. Raises :class:`AuthFailed`.
+
+    ``audience``: the token's ``aud`` (a string, or a list of strings) must name it, as PyJWT's ``audience=`` asks.
+    None: a token that names an audience is refused (PyJWT's default; RFC 7519, 4.1.3).
 
     ``secret`` may be several secrets (the current one and those being rotated out): a token signed with any of
     them is accepted.
@@ -214,10 +218,7 @@ def verify_token(
     if not _is_scalar_string(sub):
         # JSON's "\ud800" decodes to a lone surrogate: a str that cannot be encoded, hashed or stored.
         raise AuthFailed("InvalidToken", "token claim 'sub' must be a string of Unicode characters")
-    if claims.get("aud"):
-        # A token that names an audience was minted for some service: not for this API unless it names this one,
-        # and none is configured (RFC 7519 4.1.3; PyJWT's decode without an audience refuses it, an empty one aside).
-        raise AuthFailed("InvalidToken", "token claim 'aud' names an audience; tokens for this API carry none")
+    _check_audience(claims.get("aud"), audience)
     exp = _numeric(claims, "exp")
     assert exp is not None  # required above
     iat = _numeric(claims, "iat")
@@ -227,6 +228,22 @@ def verify_token(
     if (iat is not None and iat - leeway > current) or (nbf is not None and nbf - leeway > current):
         raise AuthFailed("InvalidToken", "token is not valid yet")
     return TokenClaims(sub=sub, exp=exp, iat=iat)
+
+
+def _check_audience(aud: Any, audience: str | None) -> None:
+    """PyJWT 2.x's audience rule (``jwt.api_jwt._validate_aud``; ``tests/test_auth_oracle.py``)."""
+    if audience is None:
+        if aud:
+            # A token that names an audience was minted for some service, and none is configured here.
+            raise AuthFailed("InvalidToken", "token claim 'aud' names an audience, and KYC_JWT_AUDIENCE is not set")
+        return
+    if aud is None:
+        raise AuthFailed("InvalidToken", "token claim 'aud' is required (KYC_JWT_AUDIENCE is set)")
+    names = [aud] if isinstance(aud, str) else aud
+    if not isinstance(names, list) or not names or not all(isinstance(name, str) for name in names):
+        raise AuthFailed("InvalidToken", "token claim 'aud' must be a string or a list of strings")
+    if audience not in names:
+        raise AuthFailed("InvalidToken", "token claim 'aud' does not name this API (KYC_JWT_AUDIENCE)")
 
 
 def bearer_token(headers: Mapping[str, str]) -> str:

@@ -171,6 +171,8 @@ class FrontendSettings:
     max_meta_info_bytes: int
     jwt_leeway_seconds: int
     jwt_previous_secrets: tuple[str, ...] = field(default=(), repr=False)
+    #: The ``aud`` tokens must name (``KYC_JWT_AUDIENCE``); None: tokens must name none.
+    jwt_audience: str | None = None
     #: The identity fields the owner's view shows, masked (:mod:`shared.disclosure`; default none).
     identity_fields: frozenset[str] = frozenset()
 
@@ -215,6 +217,7 @@ class FrontendSettings:
             max_body_bytes=env_int(env, "KYC_MAX_BODY_BYTES", 64 * 1024, minimum=1024),
             max_meta_info_bytes=env_int(env, "KYC_MAX_META_INFO_BYTES", 16 * 1024, minimum=256),
             jwt_leeway_seconds=env_int(env, "KYC_JWT_LEEWAY", 30, minimum=0, maximum=300),
+            jwt_audience=env_str(env, "KYC_JWT_AUDIENCE"),
             identity_fields=identity_fields_,
         )
 

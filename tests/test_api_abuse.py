@@ -20,8 +20,9 @@ from shared.auth import issue_token
 from shared.cloudauth import ParameterError
 from shared.handlers.initializer import InitializerApp
 from shared.storage import SqliteTransactionStore
-from tests.fakes import FakeCloudAuth
-from tests.test_initializer_app import META, SECRET, SUB, _app, client, store
+from shared.values import replace
+from tests.fakes import T0, FakeClock, FakeCloudAuth
+from tests.test_initializer_app import META, SECRET, SUB, _app, _settings, client, store
 
 ORIGIN = "https://shop.example"
 __all__ = ["client", "store"]
@@ -82,6 +83,21 @@ def test_a_token_minted_for_another_audience_is_refused(store: SqliteTransaction
     assert status == 401, f"a token for another audience was accepted: {status} {body}"
     assert body["error"]["code"] == "InvalidToken" and headers["www-authenticate"].startswith("Bearer")
     assert client.initialize_calls == []
+
+
+def test_with_an_audience_configured_a_token_naming_it_starts_and_one_naming_another_is_refused(
+    store: SqliteTransactionStore, client: FakeCloudAuth
+) -> None:
+    """``KYC_JWT_AUDIENCE``: a merchant whose tokens carry ``aud`` names this API's there (docs/integration.md)."""
+    settings = replace(_settings(), jwt_audience="https://kyc.example")
+    app = InitializerApp(settings=settings, client=client, store=store, clock=FakeClock(T0))  # type: ignore[arg-type]
+    claims = {"sub": SUB, "exp": int(time.time()) + 600}
+
+    ours = _post_start(app, _hs256({**claims, "aud": ["https://kyc.example", "other"]}, SECRET))[0]
+    theirs = _post_start(app, _hs256({**claims, "aud": "https://payments.shop.example"}, SECRET))[0]
+    none = _post_start(app, _hs256(claims, SECRET))[0]
+
+    assert (ours, theirs, none) == (201, 401, 401)
 
 
 # --- rate limits and the vendor's quota --------------------------------------------------------------------------

@@ -216,3 +216,34 @@ def test_a_token_naming_an_audience_is_rejected_as_pyjwt_rejects_it(secret: str,
     """No audience is configured here: PyJWT refuses a token whose ``aud`` is set (not empty), so do we."""
     token = pyjwt_encode({"sub": sub, "exp": NOW + 600, "aud": aud}, secret)
     assert we_accept(token, secret) == pyjwt_accepts(token, secret) == (not aud)
+
+
+audiences = st.sampled_from(["https://kyc.example.com", "kyc-api", ""])
+
+
+@SETTINGS
+@given(secret=secrets_st, sub=subs, audience=audiences.filter(bool),
+       aud=st.none() | json_values | audiences | st.lists(audiences | st.text(max_size=8), max_size=3))
+def test_with_an_audience_configured_a_token_is_accepted_exactly_when_pyjwt_accepts_it(
+    secret: str, sub: str, audience: str, aud: Any
+) -> None:
+    """``KYC_JWT_AUDIENCE``: ``aud`` must name it (a string, or a list holding it), as PyJWT's ``audience=``."""
+    claims: dict[str, Any] = {"sub": sub, "exp": NOW + 600}
+    if aud is not None:
+        claims["aud"] = aud
+    token = pyjwt_encode(claims, secret)
+    try:
+        verify_token(token, secret, now=NOW, audience=audience)
+    except AuthFailed:
+        ours = False
+    else:
+        ours = True
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            jwt.decode(token, secret, algorithms=["HS256"], options=OPTIONS, audience=audience)  # type: ignore[arg-type]
+    except jwt.PyJWTError:
+        theirs = False
+    else:
+        theirs = True
+    assert ours == theirs

@@ -68,7 +68,7 @@ def authenticate(headers: Mapping[str, str], settings: FrontendSettings) -> str:
     Also the local gateway's check before it reads a body (``tools.devstack.gateway.frontend_body_gate``)."""
     token = bearer_token(headers)
     secrets_ = (settings.jwt_secret, *settings.jwt_previous_secrets)
-    claims = verify_token(token, secrets_, leeway=settings.jwt_leeway_seconds)
+    claims = verify_token(token, secrets_, leeway=settings.jwt_leeway_seconds, audience=settings.jwt_audience)
     return hash_user_id(claims.sub, settings.user_id_pepper)
 
 
