@@ -9,7 +9,7 @@ with PyJWT: importing PyJWT costs a cold start ~10-15 ms (its ``jwks_client`` pu
 ``tempfile``, ``shutil``, ``bz2``, ``lzma``) for the ~40 lines below. The checks mirror PyJWT 2.x's
 ``jwt.decode(token, key, algorithms=["HS256"], options={"require": ["exp", "sub"]})`` step by step (canonical
 base64url segments, JSON-object header and payload, ``kid``/``crit``/``b64`` header rules, pinned algorithm,
-constant-time signature comparison, required claims, ``sub``/``jti`` types, no ``aud``); ``tests/test_auth_oracle.py``
+constant-time signature comparison, required claims, ``sub``/``jti`` types, ``aud``); ``tests/test_auth_oracle.py``
 keeps PyJWT as the oracle (its tokens verify identically, what it rejects is rejected here). One deliberate
 difference: a ``sub`` that is not a string of Unicode scalar values (JSON's ``"\ud800"`` decodes to a lone
 surrogate, which PyJWT passes on) is ``InvalidToken`` here, since it can be neither hashed nor stored.
@@ -244,6 +244,11 @@ def _check_audience(aud: Any, audience: str | None) -> None:
         raise AuthFailed("InvalidToken", "token claim 'aud' must be a string or a list of strings")
     if audience not in names:
         raise AuthFailed("InvalidToken", "token claim 'aud' does not name this API (KYC_JWT_AUDIENCE)")
+
+
+def audience_claim(audience: str | None) -> dict[str, str]:
+    """The claims a token minted for this API adds for ``audience`` (``KYC_JWT_AUDIENCE``): ``aud``, or none."""
+    return {"aud": audience} if audience else {}
 
 
 def bearer_token(headers: Mapping[str, str]) -> str:

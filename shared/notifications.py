@@ -410,7 +410,6 @@ class Notifier:
             "attempts": attempts,
             "lastError": result.error,
             "lastStatus": result.status,
-            "at": rfc3339(self.clock()),
         }
 
     def _transaction_gone(self, message: NotifyMessage) -> None:
@@ -430,18 +429,17 @@ class Notifier:
             "subscribers": [display_url(subscriber.url) for subscriber in targets],
             "subscriberKeys": [subscriber.key for subscriber in targets],
             "attempts": message.attempt,
-            "at": rfc3339(self.clock()),
         })  # fmt: skip
 
     def dead_letter_unprocessable(self, merchant_biz_id: Any, error: str) -> None:
         """Park a message that failed in an unexpected way (e.g. a corrupt stored result) for an operator."""
         mbid = merchant_biz_id if isinstance(merchant_biz_id, str) else None
-        self._dead_letter({"reason": "processing_error", "merchantBizId": mbid, "lastError": error,
-                           "at": rfc3339(self.clock())})
+        self._dead_letter({"reason": "processing_error", "merchantBizId": mbid, "lastError": error})
 
     def _dead_letter(self, body: dict[str, Any]) -> None:
+        """Every notify dead letter: its ``kind``, the reason's fields, and when (``at``, RFC 3339)."""
         try:
-            self.deadletter_queue.send(jsonutil.dumps({"kind": "notify", **body}))
+            self.deadletter_queue.send(jsonutil.dumps({"kind": "notify", **body, "at": rfc3339(self.clock())}))
         except StorageError:
             logger.exception("notify.dead_letter_failed")
             raise

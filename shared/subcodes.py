@@ -37,15 +37,20 @@ class SubCode:
     meaning: str  # a short phrase, no trailing period
     confidence: Confidence
     source: str
+    #: The verdict the source shows the code with (``Passed`` Y: PASSED, N: FAILED), or None: any. Next to another
+    #: verdict the meaning is not stated: a sample seen with one verdict says nothing of the code with the other.
+    verdict: str | None = None
 
 
 SUB_CODES: Final[dict[str, SubCode]] = {
     row.code: row
     for row in (
         SubCode("200", "passed", "sample",
-                "ID Verification samples (eKYC CheckResult field and callback examples, DocOcr): Passed Y"),
+                "ID Verification samples (eKYC CheckResult field and callback examples, DocOcr): Passed Y",
+                verdict="PASSED"),
         SubCode("205", "liveness check failed, a possible presentation attack", "sample",
-                "FaceLiveness API metadata sample (not CheckResult): Passed N, SubCode 205, FaceAttack Y"),
+                "FaceLiveness API metadata sample (not CheckResult): Passed N, SubCode 205, FaceAttack Y",
+                verdict="FAILED"),
         SubCode("212", "document anti-counterfeiting risk",
                 "unverified", "REFERENCE.md, CheckResult; not found on a readable vendor page"),
     )
@@ -75,7 +80,9 @@ def sub_code_message(sub_code: str | None, status: str | None = None) -> str | N
     row = SUB_CODES.get(sub_code)
     if row is None:
         return f"{lead}. The vendor's sub code {sub_code[:16]} is not in our table of documented codes."
-    if row.code == "200" and status in (None, "PASSED"):
+    if row.verdict is not None and status is not None and status != row.verdict:
+        return f"{lead} (sub code {row.code}; its meaning with this verdict is not documented)."
+    if row.code == "200":
         return "The verification passed (sub code 200)."
     hedge = ", meaning unverified" if row.confidence == "unverified" else ""
     return f"{lead}: {row.meaning} (sub code {row.code}{hedge})."

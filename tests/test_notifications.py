@@ -171,12 +171,19 @@ def test_gone_subscriber_is_dead_lettered_at_once(stack: Stack) -> None:
     assert letter["subscriberKey"] == KEY_A and letter["lastStatus"] == 410 and letter["attempts"] == 1
 
 
-def test_a_dead_letter_says_when_in_rfc_3339_like_every_time_the_operator_is_shown(stack: Stack) -> None:
-    mbid = _final(stack)
-    gone = DeliveryResult(ok=False, status=410, error="gone", permanent=True)
-    stack.notifier(RecordingSender(answers={A: [gone]})).handle_body(_body(mbid))
+@pytest.mark.parametrize("reason", ["webhook_undeliverable", "malformed_message", "not_final"])
+def test_every_dead_letter_says_when_in_rfc_3339_like_every_time_the_operator_is_shown(
+    stack: Stack, reason: str
+) -> None:
+    if reason == "webhook_undeliverable":
+        gone = DeliveryResult(ok=False, status=410, error="gone", permanent=True)
+        stack.notifier(RecordingSender(answers={A: [gone]})).handle_body(_body(_final(stack)))
+    elif reason == "malformed_message":
+        stack.notifier(RecordingSender()).handle_body({"attempt": 0}, raw=b"{}")
+    else:
+        stack.notifier(RecordingSender()).handle_body(_body(stack.pending().merchant_biz_id))
     (letter,) = peek(stack.deadletter)
-    assert letter["at"] == rfc3339(stack.clock())
+    assert letter["reason"] == reason and letter["at"] == rfc3339(stack.clock())
 
 
 @pytest.mark.parametrize("body", [None, "text", [], {"attempt": 0}, {"merchantBizId": "../x"}, {"merchantBizId": 7}])
@@ -514,4 +521,7 @@ def test_the_documented_webhook_body_has_every_field_a_delivered_one_has_and_no_
     documented = _documented_example()
     assert set(documented) == set(delivered)
     assert set(documented["data"]) == set(delivered["data"])  # type: ignore[arg-type]
-    assert set(documented["data"]["face"]) == set(delivered["data"]["face"])  # type: ignore[index]
+    face, documented_face = delivered["data"]["face"], documented["data"]["face"]  # type: ignore[index]
+    assert set(documented_face) == set(face)
+    assert all(type(documented_face[k]) is type(v) for k, v in face.items() if v is not None and documented_face[k]
+               is not None)  # booleans stay booleans (found by a newcomer: the doc showed "Y")

@@ -45,3 +45,10 @@ def test_an_unknown_code_is_called_unknown_not_guessed(code: str) -> None:
 def test_no_sub_code_has_no_message() -> None:
     assert sub_code_message(None, "PENDING") is None
     assert sub_code_message("", "PASSED") is None
+
+
+def test_a_passed_result_with_a_code_seen_only_with_failures_is_not_given_that_meaning() -> None:
+    """205's meaning comes from a sample with Passed N (another API's): next to PASSED, a merchant must not read
+    "a possible presentation attack" (found by review)."""
+    message = sub_code_message("205", "PASSED") or ""
+    assert message == "The verification passed (sub code 205; its meaning with this verdict is not documented)."

@@ -8,16 +8,20 @@
   removed when it stops. It holds the stack's process id and every variable its functions run with (``KYC_*``,
   ``CLOUDAUTH_*``, ``ALIBABA_CLOUD_*``: backend and storage, public URL, webhooks, products, timings, secrets) and
   its ports. Access keys are recorded only while the stack's own sandbox plays the vendor (the sandbox's key, or
-  the doubles' STS key): a real vendor's key is never written to disk by the stack.
+  the doubles' STS key): a real vendor's key is never written to disk by the stack;
+* ``local-stack.lock``: the running stack holds an exclusive ``flock`` on it for as long as it runs. The process id
+  alone cannot tell a live stack: after a hard kill or a reboot, another program may have been given that id.
 
 :func:`resolve_env` is the one way the tools (``./scripts/kyc``, its console, its doctor) read them: a variable set
-in the environment always wins; what is missing comes from the running stack's file. A file whose process has ended
-(a stack killed without stopping) is ignored. An environment that chooses its own backend (``KYC_BACKEND`` other
-than the stack's) or its own vendor (``CLOUDAUTH_ENDPOINT`` or an access key) is never mixed with the stack's.
+in the environment always wins; what is missing comes from the running stack's file. A file whose process has ended,
+or whose lock no process holds (a stack killed without stopping), is ignored. An environment that chooses its own
+backend (``KYC_BACKEND`` other than the stack's) or its own vendor (``CLOUDAUTH_ENDPOINT`` or an access key) is never
+mixed with the stack's.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 from collections.abc import Callable, Iterator, Mapping
@@ -35,6 +39,7 @@ DEFAULT_HTTP_PORT = 9000
 DEFAULT_SANDBOX_PORT = 9100
 SECRETS_FILE = "dev-secrets.json"
 STACK_FILE = "local-stack.json"
+LOCK_FILE = "local-stack.lock"
 
 #: The functions' variables: what the stack file records of the stack's environment.
 FUNCTION_PREFIXES = ("KYC_", "CLOUDAUTH_", "ALIBABA_CLOUD_")
@@ -113,6 +118,7 @@ def write_stack_file(directory: Path, env: Mapping[str, str], *, sandbox_running
         for name in KEY_VARIABLES:
             recorded.pop(name, None)
     path = directory / STACK_FILE
+    _hold_lock(directory)
     partial = path.with_name(path.name + ".partial")  # a reader never sees half a file
     write_private(partial, jsonutil.dumps({"pid": os.getpid(), "env": recorded}))
     os.replace(partial, path)
@@ -125,6 +131,49 @@ def remove_stack_file(directory: Path) -> None:
     stack = _read_stack(path)
     if stack is not None and stack.pid == os.getpid():
         path.unlink(missing_ok=True)
+    _release_lock(directory)
+
+
+#: The stacks' lock files this process holds (directory → the descriptor whose flock it holds).
+_HELD: dict[Path, int] = {}
+
+
+def _hold_lock(directory: Path) -> None:
+    """Hold ``LOCK_FILE``'s exclusive flock until :func:`_release_lock` (or the process ends: the kernel lets go)."""
+    key = directory.resolve()
+    if key in _HELD:
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:  # another live stack holds it: ./scripts/dev refuses to start before this
+        os.close(fd)
+        return
+    _HELD[key] = fd
+
+
+def _release_lock(directory: Path) -> None:
+    fd = _HELD.pop(directory.resolve(), None)
+    if fd is not None:
+        os.close(fd)  # closing lets go of the flock
+
+
+def _locked(directory: Path) -> bool:
+    """Whether a live process (this one included) holds the stack's lock."""
+    if directory.resolve() in _HELD:
+        return True
+    try:
+        fd = os.open(directory / LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 def _alive(pid: int) -> bool:
@@ -153,9 +202,10 @@ def _read_stack(path: Path) -> RunningStack | None:
 
 
 def running_stack(directory: Path) -> RunningStack | None:
-    """The stack whose file is in ``directory`` if its process still runs (a killed stack leaves its file)."""
+    """The stack whose file is in ``directory`` if it still runs: its process exists and a process holds the
+    stack's lock (a killed stack leaves its file, and its process id may be another program's by now)."""
     stack = _read_stack(directory / STACK_FILE)
-    return stack if stack is not None and _alive(stack.pid) else None
+    return stack if stack is not None and _alive(stack.pid) and _locked(directory) else None
 
 
 class ResolvedEnv(Mapping[str, str]):

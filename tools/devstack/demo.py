@@ -22,7 +22,7 @@ from html import escape
 from typing import Any
 
 from shared import jsonutil
-from shared.auth import issue_token
+from shared.auth import audience_claim, issue_token
 from shared.doctypes import DOC_TYPES
 from shared.fc import HttpError, HttpEvent, Router, http_response
 from shared.timestamps import rfc3339
@@ -69,8 +69,10 @@ class WebhookInbox:
 
 
 class DemoApp:
-    def __init__(self, *, jwt_secret: str, webhook_secret: str, token_ttl: int = 3600) -> None:
+    def __init__(self, *, jwt_secret: str, webhook_secret: str, token_ttl: int = 3600,
+                 jwt_audience: str | None = None) -> None:
         self.jwt_secret = jwt_secret
+        self.jwt_audience = jwt_audience
         self.webhook_secret = webhook_secret
         self.token_ttl = token_ttl
         #: One sentence on when results settle on this stack (set by the dev stack once its timings are known).
@@ -99,7 +101,8 @@ class DemoApp:
         user = event.query.get("user", "").strip()
         if not user or len(user) > 64:
             raise HttpError(400, "InvalidParameter", "user must be 1-64 characters")
-        return http_response(200, {"token": issue_token(user, self.jwt_secret, ttl=self.token_ttl)})
+        return http_response(200, {"token": issue_token(user, self.jwt_secret, ttl=self.token_ttl,
+                                                        extra_claims=audience_claim(self.jwt_audience))})
 
     def receive_webhook(self, event: HttpEvent) -> dict[str, Any]:
         body = event.body

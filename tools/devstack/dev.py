@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from shared import jsonutil, products
-from shared.auth import issue_token
+from shared.auth import audience_claim, issue_token
 from shared.cloudauth import CloudAuthSettings
 from shared.config import ConfigError, env_int
 from shared.fetcher import FetchSettings
@@ -150,7 +150,8 @@ class DevStack:
         self._stack_file_written = False
         self.forgotten = 0  # PENDING rows of an earlier run abandoned at start (see _abandon_forgotten)
         self.demo = DemoApp(jwt_secret=self._setting("KYC_JWT_SECRET", self.secrets["jwt_secret"]),
-                            webhook_secret=self.secrets["webhook_secret"])
+                            webhook_secret=self.secrets["webhook_secret"],
+                            jwt_audience=(self.env.get("KYC_JWT_AUDIENCE") or "").strip() or None)
 
     def _setting(self, name: str, default: str) -> str:
         return self.env.get(name) or default
@@ -348,7 +349,8 @@ class DevStack:
         ]
 
     def demo_token(self, user: str = "demo-user") -> str:
-        return issue_token(user, self.env["KYC_JWT_SECRET"], ttl=12 * 3600)
+        return issue_token(user, self.env["KYC_JWT_SECRET"], ttl=12 * 3600,
+                           extra_claims=audience_claim(self.demo.jwt_audience))
 
     def timing_lines(self) -> list[str]:
         """What a person trying outcomes needs to know: when pending, silent and unfinished ones settle."""
