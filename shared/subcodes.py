@@ -64,10 +64,19 @@ _STATUS_SENTENCES: Final = {
 }
 
 
-def sub_code_meaning(sub_code: str | None) -> str | None:
-    """What the table says a code means (``None`` for a code it does not know)."""
+#: The meaning of a code next to a verdict its source does not show it with (``SubCode.verdict``).
+NOT_WITH_THIS_VERDICT = "its meaning with this verdict is not documented"
+
+
+def sub_code_meaning(sub_code: str | None, status: str | None = None) -> str | None:
+    """What the table says a code means next to ``status`` (any when None): ``NOT_WITH_THIS_VERDICT`` beside a
+    verdict its source does not show it with; ``None`` for a code it does not know."""
     row = SUB_CODES.get(sub_code or "")
-    return row.meaning if row else None
+    if row is None:
+        return None
+    if row.verdict is not None and status is not None and status != row.verdict:
+        return NOT_WITH_THIS_VERDICT
+    return row.meaning
 
 
 def sub_code_message(sub_code: str | None, status: str | None = None) -> str | None:
@@ -80,8 +89,8 @@ def sub_code_message(sub_code: str | None, status: str | None = None) -> str | N
     row = SUB_CODES.get(sub_code)
     if row is None:
         return f"{lead}. The vendor's sub code {sub_code[:16]} is not in our table of documented codes."
-    if row.verdict is not None and status is not None and status != row.verdict:
-        return f"{lead} (sub code {row.code}; its meaning with this verdict is not documented)."
+    if sub_code_meaning(sub_code, status) == NOT_WITH_THIS_VERDICT:
+        return f"{lead} (sub code {row.code}; {NOT_WITH_THIS_VERDICT})."
     if row.code == "200":
         return "The verification passed (sub code 200)."
     hedge = ", meaning unverified" if row.confidence == "unverified" else ""

@@ -1,6 +1,6 @@
 """The local stack's settings: where ``./scripts/dev`` writes them, and how every local tool finds them.
 
-``./scripts/dev`` keeps two files in its data directory (``KYC_DATA_DIR``, default ``.kyc-data``):
+``./scripts/dev`` keeps three files in its data directory (``KYC_DATA_DIR``, default ``.kyc-data``):
 
 * ``dev-secrets.json`` (0600, created once, kept across restarts): the JWT secret, the user-id pepper and the demo
   webhook secret it generated;
@@ -24,6 +24,7 @@ from __future__ import annotations
 import fcntl
 import os
 import secrets
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,7 +119,7 @@ def write_stack_file(directory: Path, env: Mapping[str, str], *, sandbox_running
         for name in KEY_VARIABLES:
             recorded.pop(name, None)
     path = directory / STACK_FILE
-    _hold_lock(directory)
+    acquire_stack_lock(directory)  # ./scripts/dev took it first thing (DevStack.start)
     partial = path.with_name(path.name + ".partial")  # a reader never sees half a file
     write_private(partial, jsonutil.dumps({"pid": os.getpid(), "env": recorded}))
     os.replace(partial, path)
@@ -131,36 +132,48 @@ def remove_stack_file(directory: Path) -> None:
     stack = _read_stack(path)
     if stack is not None and stack.pid == os.getpid():
         path.unlink(missing_ok=True)
-    _release_lock(directory)
 
 
 #: The stacks' lock files this process holds (directory → the descriptor whose flock it holds).
 _HELD: dict[Path, int] = {}
+#: How long :func:`acquire_stack_lock` tries: a tool checking for a stack holds the lock shared for microseconds.
+LOCK_WAIT_SECONDS = 1.0
 
 
-def _hold_lock(directory: Path) -> None:
-    """Hold ``LOCK_FILE``'s exclusive flock until :func:`_release_lock` (or the process ends: the kernel lets go)."""
+def acquire_stack_lock(directory: Path, wait: float = LOCK_WAIT_SECONDS) -> bool:
+    """Hold ``LOCK_FILE``'s exclusive flock for this process (again: a no-op) until :func:`release_stack_lock`, or
+    until the process ends (the kernel lets go). False: another live process holds it. On a filesystem without
+    flock (an error other than contention) True: a stack's liveness then rests on its process id alone."""
     key = directory.resolve()
     if key in _HELD:
-        return
+        return True
     directory.mkdir(parents=True, exist_ok=True)
     fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:  # another live stack holds it: ./scripts/dev refuses to start before this
-        os.close(fd)
-        return
-    _HELD[key] = fd
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if time.monotonic() < deadline:
+                time.sleep(0.01)
+                continue
+            os.close(fd)
+            return False
+        except OSError:
+            os.close(fd)
+            return True
+        _HELD[key] = fd
+        return True
 
 
-def _release_lock(directory: Path) -> None:
+def release_stack_lock(directory: Path) -> None:
     fd = _HELD.pop(directory.resolve(), None)
     if fd is not None:
         os.close(fd)  # closing lets go of the flock
 
 
 def _locked(directory: Path) -> bool:
-    """Whether a live process (this one included) holds the stack's lock."""
+    """Whether a live process (this one included) holds the stack's lock; True where flock is not available."""
     if directory.resolve() in _HELD:
         return True
     try:
@@ -169,7 +182,7 @@ def _locked(directory: Path) -> bool:
         return False
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
+    except OSError:  # BlockingIOError: held; another error: no flock here, the process id decides
         return True
     finally:
         os.close(fd)

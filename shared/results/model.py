@@ -29,9 +29,10 @@ ExtValue = dict[str, "Any"] | list["Any"] | str | None  # exported at run time: 
 
 _STATUS_BY_PASSED = {"Y": Status.PASSED, "N": Status.FAILED, "P": Status.PENDING}
 
-def sub_code_description(sub_code: str | None) -> str | None:
-    """What a known sub code means (:func:`shared.subcodes.sub_code_meaning`), ``None`` for unknown ones."""
-    return sub_code_meaning(sub_code)
+def sub_code_description(sub_code: str | None, status: str | None = None) -> str | None:
+    """What a known sub code means next to ``status`` (:func:`shared.subcodes.sub_code_meaning`), ``None`` for
+    unknown ones."""
+    return sub_code_meaning(sub_code, status)
 
 
 @valueclass(slots=True)
@@ -160,7 +161,7 @@ class CheckResultResponse:
 
     @property
     def sub_code_description(self) -> str | None:
-        return sub_code_description(self.sub_code)
+        return sub_code_description(self.sub_code, self.status.value)
 
     @property
     def ocr_raw(self) -> dict[str, Any]:

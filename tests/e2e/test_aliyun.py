@@ -40,7 +40,7 @@ def test_a_verification_lives_in_tablestore_oss_and_mns_and_nothing_local(stack:
     assert (notify["sent"], notify["deleted"]) == (1, 1)
     # settings only (the stack's, for the CLI, while it runs): no table, queue or object
     assert sorted(p.name for p in stack.data_dir.iterdir()) == [
-        "aliyun-doubles.env", "dev-secrets.json", "local-stack.json"]
+        "aliyun-doubles.env", "dev-secrets.json", "local-stack.json", "local-stack.lock"]
     assert not any("error:" in k for d in doubles.doubles for k in d.stats()["faults"])
 
 

@@ -52,7 +52,9 @@ from tools.localstack import (
     DEFAULT_HTTP_PORT,
     DEFAULT_SANDBOX_PORT,
     STACK_FILE,
+    acquire_stack_lock,
     dev_secrets,
+    release_stack_lock,
     remove_stack_file,
     running_stack,
     write_stack_file,
@@ -158,12 +160,13 @@ class DevStack:
 
     def start(self) -> DevStack:
         env = self.env
-        other = running_stack(self.data_dir)
-        if other is not None and other.pid != os.getpid():
-            # Two stacks on one data directory share its rows but not their sandboxes: each one's sweeper would ask
-            # its own sandbox of the other's transactions, and the CLI would follow whichever started last.
-            raise StartError(f"another ./scripts/dev (process {other.pid}) uses {self.data_dir}: stop it, or give "
-                             "this one its own KYC_DATA_DIR (and ports: KYC_HTTP_PORT, KYC_SANDBOX_PORT)")
+        # First: two stacks on one data directory would share its rows but not their sandboxes (each one's sweeper
+        # would ask its own sandbox of the other's transactions), and the CLI would follow whichever started last.
+        if not acquire_stack_lock(self.data_dir):
+            other = running_stack(self.data_dir)
+            who = f"process {other.pid}" if other is not None else "another process"
+            raise StartError(f"another ./scripts/dev ({who}) uses {self.data_dir}: stop it, or give this one its own "
+                             "KYC_DATA_DIR (and ports: KYC_HTTP_PORT, KYC_SANDBOX_PORT)")
         if not env.get("CLOUDAUTH_ENDPOINT"):
             region = env.setdefault("CLOUDAUTH_REGION", DEV_REGION)
             offered = products.supported_in(region)
@@ -332,6 +335,7 @@ class DevStack:
             self.sandbox.stop()
         if self.doubles is not None and self._own_doubles:
             self.doubles.stop()
+        release_stack_lock(self.data_dir)  # last: another stack may start on this data directory now
 
     def _product_lines(self, base: str) -> list[str]:
         """The vendor region and the products a request may name, with their start operations, as the functions will

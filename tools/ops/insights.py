@@ -174,7 +174,8 @@ def overview(store: TransactionStore, period: Period, *, max_rows: int = MAX_ROW
         counts=counts,
         buckets=buckets,
         failures=[
-            FailureRow(code, n, sub_code_meaning(code), sub_code_message(code, Status.FAILED) or "no sub code given")
+            FailureRow(code, n, sub_code_meaning(code, Status.FAILED),
+                       sub_code_message(code, Status.FAILED) or "no sub code given")
             for code, n in sorted(failures.items(), key=lambda item: (-item[1], item[0] or ""))
         ],
         time_to_result=Percentiles(
