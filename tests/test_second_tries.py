@@ -16,6 +16,21 @@ from tests.fakes import T0, FakeCloudAuth, Stack
 
 # --- kyc erase: "unknown to the vendor" within its 30 days -------------------------------------------------------
 
+PEPPER = "review-pepper-0123456789"
+
+
+def _erase_carol(stack: Stack, vendor: Any, stores: Any) -> tuple[int, dict[str, Any]]:
+    """``kyc erase --user carol --yes`` over ``vendor`` and ``stores``: its exit status and its summary."""
+    from tools.ops import kyc, transactions
+    from tools.ops.common import Context
+
+    out = io.StringIO()
+    ctx = Context(env={"KYC_USER_ID_PEPPER": PEPPER}, stdout=out, stderr=io.StringIO(), stdin=io.StringIO(),
+                  client_factory=lambda env: vendor, stores_factory=lambda env: stores, clock=stack.clock)
+    code = transactions.run_erase(kyc.build_parser().parse_args(["erase", "--user", "carol", "--yes"]), ctx)
+    summary: dict[str, Any] = jsonutil.loads(out.getvalue())
+    return code, summary
+
 
 class _VendorForgetsWhatItDeleted(FakeCloudAuth):
     """DeleteVerifyResult answers Y once; afterwards the vendor no longer knows the transaction (the sandbox's and
@@ -60,25 +75,16 @@ def test_erase_run_again_after_a_storage_error_finishes_a_transaction_whose_vend
     exits 1 on every run for 30 days (only ``--accept-unknown`` gets out). An erasure that confirmed the vendor's
     deletion must remember it (e.g. ``mark_vendor_copy_deleted`` before the objects and the row go)."""
     from shared.auth import hash_user_id
-    from tools.ops import kyc, transactions
-    from tools.ops.common import Context
 
     stack = Stack(tmp_path)
     try:
-        pepper = "review-pepper-0123456789"
-        record = stack.pending(merchant_user_id=hash_user_id("carol", pepper), status="PASSED", passed="Y",
+        record = stack.pending(merchant_user_id=hash_user_id("carol", PEPPER), status="PASSED", passed="Y",
                                finalized_at=T0, created_at=T0 - 3600)
         vendor = _VendorForgetsWhatItDeleted()
         stores = SimpleNamespace(transactions=stack.store, objects=_ObjectsFailingOnce(stack.objects))
 
         def erase() -> tuple[int, dict[str, Any]]:
-            out = io.StringIO()
-            ctx = Context(env={"KYC_USER_ID_PEPPER": pepper}, stdout=out, stderr=io.StringIO(), stdin=io.StringIO(),
-                          client_factory=lambda env: vendor,  # type: ignore[arg-type,return-value]
-                          stores_factory=lambda env: stores,  # type: ignore[arg-type,return-value]
-                          clock=stack.clock)
-            args = kyc.build_parser().parse_args(["erase", "--user", "carol", "--yes"])
-            return transactions.run_erase(args, ctx), jsonutil.loads(out.getvalue())
+            return _erase_carol(stack, vendor, stores)
 
         first, _ = erase()
         assert first == 1 and vendor.deleted == {record.transaction_id}, "run 1: vendor copy deleted, row kept"
@@ -164,33 +170,18 @@ def test_erase_reads_the_row_again_before_calling_an_unknown_transaction_not_con
     one) has its vendor copy deleted by the fetcher after that listing: the vendor rightly answers
     TransactionIdInvalid, the row now says ``vendor_copy_deleted``, yet erase keeps the row, exits 1 and tells the
     operator to check CLOUDAUTH_* and the keys, which are fine. The row must be read again before "not confirmed"."""
-    import io
-    from types import SimpleNamespace
-
-    from shared import jsonutil
     from shared.auth import hash_user_id
-    from tests.fakes import T0, Stack
-    from tools.ops import kyc, transactions
-    from tools.ops.common import Context
 
     stack = Stack(tmp_path)
     try:
-        pepper = "review-pepper-0123456789"
-        record = stack.pending(merchant_user_id=hash_user_id("carol", pepper), status="PASSED", passed="Y",
+        record = stack.pending(merchant_user_id=hash_user_id("carol", PEPPER), status="PASSED", passed="Y",
                                finalized_at=T0, created_at=T0 - 60)
         vendor = _VendorWithoutTheCopy()
         stores = SimpleNamespace(transactions=_FetcherDeletesTheCopyRightAfterTheListing(stack.store),
                                  objects=stack.objects)
-        out = io.StringIO()
-        ctx = Context(env={"KYC_USER_ID_PEPPER": pepper}, stdout=out, stderr=io.StringIO(), stdin=io.StringIO(),
-                      client_factory=lambda env: vendor,  # type: ignore[arg-type,return-value]
-                      stores_factory=lambda env: stores,  # type: ignore[arg-type,return-value]
-                      clock=stack.clock)
-        args = kyc.build_parser().parse_args(["erase", "--user", "carol", "--yes"])
 
-        code = transactions.run_erase(args, ctx)
+        code, summary = _erase_carol(stack, vendor, stores)
 
-        summary = jsonutil.loads(out.getvalue())
         assert vendor.delete_calls == [record.transaction_id]
         assert (code, summary["failed"]) == (0, 0), summary["transactions"]
         assert stack.store.get(record.merchant_biz_id) is None
