@@ -294,7 +294,10 @@ def _erase_each(
                 vendor_ok = False
         except TransactionIdInvalid:
             # The row as it is now: the fetcher may have deleted the vendor's copy since the listing.
-            current = stores.transactions.get(mbid) or record
+            try:
+                current = stores.transactions.get(mbid) or record
+            except StorageError:
+                current = record
             if _vendor_may_still_keep(current, ctx.clock()) and not args.accept_unknown:
                 item["vendor"] = UNKNOWN_TOO_EARLY
                 vendor_ok = False
