@@ -14,8 +14,8 @@ from shared.status import Status
 from shared.storage import StorageSettings, TransactionStore, open_stores
 from tests.fakes import make_record
 from tests.test_fc_invoke import STACK_VARIABLES
-from tools.devstack.dev import DevConfig, DevStack
-from tools.localstack import write_stack_file
+from tools.devstack.dev import DevConfig, DevStack, StartError
+from tools.localstack import release_stack_lock, remove_stack_file, write_stack_file
 
 
 @pytest.fixture
@@ -66,10 +66,17 @@ def test_a_start_with_nothing_left_over_says_nothing_of_it(data_dir: Path) -> No
 
 
 def test_rows_are_left_alone_while_another_stack_runs_on_the_data_directory(data_dir: Path, leftover: str) -> None:
-    write_stack_file(data_dir, {}, sandbox_running=True)  # this (live) process's file: another stack's sandbox
-    with started() as dev:
+    """Another stack (in this process here) holds the data directory: this one refuses to start, and leaves the
+    rows its sandbox still knows alone."""
+    write_stack_file(data_dir, {}, sandbox_running=True)  # this process's: it holds the directory's lock
+    try:
+        with pytest.raises(StartError, match="another stack in this process"), started():
+            pass
         row = store(data_dir).get(leftover)
-        assert row is not None and row.status is Status.PENDING and dev.forgotten == 0
+        assert row is not None and row.status is Status.PENDING
+    finally:
+        remove_stack_file(data_dir)
+        release_stack_lock(data_dir)
 
 
 def test_rows_are_left_alone_with_a_real_vendor_which_still_knows_them(

@@ -140,13 +140,18 @@ _HELD: dict[Path, int] = {}
 LOCK_WAIT_SECONDS = 1.0
 
 
-def acquire_stack_lock(directory: Path, wait: float = LOCK_WAIT_SECONDS) -> bool:
-    """Hold ``LOCK_FILE``'s exclusive flock for this process (again: a no-op) until :func:`release_stack_lock`, or
-    until the process ends (the kernel lets go). False: another live process holds it. On a filesystem without
-    flock (an error other than contention) True: a stack's liveness then rests on its process id alone."""
+#: What :func:`acquire_stack_lock` found: it took the lock now; this process held it already; another process holds
+#: it; the filesystem has no flock (then a stack's liveness rests on its process id alone).
+TAKEN, HELD_ALREADY, BUSY, UNSUPPORTED = "taken", "held", "busy", "unsupported"
+
+
+def acquire_stack_lock(directory: Path, wait: float = LOCK_WAIT_SECONDS) -> str:
+    """Hold ``LOCK_FILE``'s exclusive flock for this process until :func:`release_stack_lock`, or until the process
+    ends (the kernel lets go). Retries for ``wait`` while another process holds it (a tool's probe holds it shared
+    for microseconds). Returns ``TAKEN``, ``HELD_ALREADY``, ``BUSY`` or ``UNSUPPORTED``."""
     key = directory.resolve()
     if key in _HELD:
-        return True
+        return HELD_ALREADY
     directory.mkdir(parents=True, exist_ok=True)
     fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
     deadline = time.monotonic() + wait
@@ -158,12 +163,12 @@ def acquire_stack_lock(directory: Path, wait: float = LOCK_WAIT_SECONDS) -> bool
                 time.sleep(0.01)
                 continue
             os.close(fd)
-            return False
+            return BUSY
         except OSError:
             os.close(fd)
-            return True
+            return UNSUPPORTED
         _HELD[key] = fd
-        return True
+        return TAKEN
 
 
 def release_stack_lock(directory: Path) -> None:

@@ -51,7 +51,10 @@ from tools.devstack.worker import QueueWorker
 from tools.localstack import (
     DEFAULT_HTTP_PORT,
     DEFAULT_SANDBOX_PORT,
+    HELD_ALREADY,
     STACK_FILE,
+    TAKEN,
+    UNSUPPORTED,
     acquire_stack_lock,
     dev_secrets,
     release_stack_lock,
@@ -151,6 +154,7 @@ class DevStack:
         self._quiet_sweeps = QuietIdleSweeps()
         self._stack_file_written = False
         self.forgotten = 0  # PENDING rows of an earlier run abandoned at start (see _abandon_forgotten)
+        self._owns_lock = False  # this stack took the data directory's lock (_claim_data_dir): stop releases it
         self.demo = DemoApp(jwt_secret=self._setting("KYC_JWT_SECRET", self.secrets["jwt_secret"]),
                             webhook_secret=self.secrets["webhook_secret"],
                             jwt_audience=(self.env.get("KYC_JWT_AUDIENCE") or "").strip() or None)
@@ -160,13 +164,7 @@ class DevStack:
 
     def start(self) -> DevStack:
         env = self.env
-        # First: two stacks on one data directory would share its rows but not their sandboxes (each one's sweeper
-        # would ask its own sandbox of the other's transactions), and the CLI would follow whichever started last.
-        if not acquire_stack_lock(self.data_dir):
-            other = running_stack(self.data_dir)
-            who = f"process {other.pid}" if other is not None else "another process"
-            raise StartError(f"another ./scripts/dev ({who}) uses {self.data_dir}: stop it, or give this one its own "
-                             "KYC_DATA_DIR (and ports: KYC_HTTP_PORT, KYC_SANDBOX_PORT)")
+        self._claim_data_dir()
         if not env.get("CLOUDAUTH_ENDPOINT"):
             region = env.setdefault("CLOUDAUTH_REGION", DEV_REGION)
             offered = products.supported_in(region)
@@ -250,6 +248,24 @@ class DevStack:
         self._stack_file_written = True
         return self
 
+    def _claim_data_dir(self) -> None:
+        """First thing at start: the data directory's lock (:func:`acquire_stack_lock`). Two stacks on one data
+        directory would share its rows but not their sandboxes (each one's sweeper would ask its own sandbox of the
+        other's transactions), and the CLI would follow whichever started last: a second one is refused, in
+        another process (the lock is held) or in this one (this process holds it already). Where the filesystem
+        has no flock, a live process named by the stack file decides."""
+        found = acquire_stack_lock(self.data_dir)
+        other = running_stack(self.data_dir) if found != TAKEN else None
+        if found == TAKEN or (found == UNSUPPORTED and (other is None or other.pid == os.getpid())):
+            self._owns_lock = True
+            return
+        if found == HELD_ALREADY:
+            who = "another stack in this process"
+        else:
+            who = f"process {other.pid}" if other is not None else "another process"
+        raise StartError(f"another ./scripts/dev ({who}) uses {self.data_dir}: stop it, or give this one its own "
+                         "KYC_DATA_DIR (and ports: KYC_HTTP_PORT, KYC_SANDBOX_PORT)")
+
     def _check_configuration(self) -> None:
         """Every function's ``initialize`` once, as FC runs it when an instance starts, then the settings the
         functions read only at their first event (webhooks, re-checks, sweeps): :class:`StartError` with each
@@ -277,11 +293,11 @@ class DevStack:
         transactions in memory, so this one never knew them and they can never finish. Abandoned and announced at
         once through the sweeper's own path (otherwise the sweeper would ask the vendor in vain, logging each as an
         anomaly, until ``KYC_ABANDON_AFTER``); the banner says how many. Not done on storage this stack does not own
-        (doubles it was given), nor while another stack's file is live in the data directory (its sandbox still
-        knows its own), nor with a real vendor (it still knows them)."""
+        (doubles it was given), nor unless this stack took the data directory's lock (another stack's sandbox would
+        still know its own), nor with a real vendor (it still knows them)."""
         if self.sandbox is None or (self.doubles is not None and not self._own_doubles):
             return 0
-        if running_stack(self.data_dir) is not None:
+        if not self._owns_lock:  # another stack may run on this data directory: its sandbox still knows its rows
             return 0
         sweeper = build_sweeper(self.env)
         try:
@@ -335,7 +351,9 @@ class DevStack:
             self.sandbox.stop()
         if self.doubles is not None and self._own_doubles:
             self.doubles.stop()
-        release_stack_lock(self.data_dir)  # last: another stack may start on this data directory now
+        if self._owns_lock:  # last: another stack may start on this data directory now
+            release_stack_lock(self.data_dir)
+            self._owns_lock = False
 
     def _product_lines(self, base: str) -> list[str]:
         """The vendor region and the products a request may name, with their start operations, as the functions will
