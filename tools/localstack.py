@@ -134,8 +134,10 @@ def remove_stack_file(directory: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-#: The stacks' lock files this process holds (directory → the descriptor whose flock it holds).
+#: The stacks' lock files this process holds (directory → the descriptor whose flock it holds, or ``_NO_FLOCK``:
+#: claimed where the filesystem has no flock).
 _HELD: dict[Path, int] = {}
+_NO_FLOCK = -1
 #: How long :func:`acquire_stack_lock` tries: a tool checking for a stack holds the lock shared for microseconds.
 LOCK_WAIT_SECONDS = 1.0
 
@@ -166,6 +168,7 @@ def acquire_stack_lock(directory: Path, wait: float = LOCK_WAIT_SECONDS) -> str:
             return BUSY
         except OSError:
             os.close(fd)
+            _HELD[key] = _NO_FLOCK  # claimed all the same: a second claim in this process is HELD_ALREADY
             return UNSUPPORTED
         _HELD[key] = fd
         return TAKEN
@@ -173,7 +176,7 @@ def acquire_stack_lock(directory: Path, wait: float = LOCK_WAIT_SECONDS) -> str:
 
 def release_stack_lock(directory: Path) -> None:
     fd = _HELD.pop(directory.resolve(), None)
-    if fd is not None:
+    if fd is not None and fd != _NO_FLOCK:
         os.close(fd)  # closing lets go of the flock
 
 

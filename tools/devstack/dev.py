@@ -259,6 +259,8 @@ class DevStack:
         if found == TAKEN or (found == UNSUPPORTED and (other is None or other.pid == os.getpid())):
             self._owns_lock = True
             return
+        if found == UNSUPPORTED:
+            release_stack_lock(self.data_dir)  # the claim this call made: this stack does not run
         if found == HELD_ALREADY:
             who = "another stack in this process"
         else:
