@@ -64,14 +64,17 @@ def mns() -> Iterator[tuple[MnsDouble, MnsQueue]]:
         yield double, MnsQueue(double.endpoint, "kyc-deadletter", CREDS, timeout=10)
 
 
-def _slow_on_mns(double: MnsDouble, queue: MnsQueue, count: int) -> list[str]:
-    """``count`` letters; every receive takes a third of the queue's visibility timeout."""
+def _slow_on_mns(double: MnsDouble, queue: MnsQueue, count: int, *, one_at_a_time: bool = False) -> list[str]:
+    """``count`` letters; every receive takes a third of the queue's visibility timeout, or, ``one_at_a_time``,
+    returns one letter (BatchReceiveMessage's count is a maximum) and takes a twentieth of it."""
     ids = [queue.send(jsonutil.dumps({"kind": "trigger", "queue": "recheck", "body": f"m{n}"})) for n in range(count)]
     receive = queue.receive
 
     def receive_slowly(**kwargs: object) -> object:
+        if one_at_a_time:
+            kwargs["max_messages"] = 1
         batch = receive(**kwargs)  # type: ignore[arg-type]
-        double.advance(DEADLETTER_VISIBILITY // 3)
+        double.advance(DEADLETTER_VISIBILITY // (20 if one_at_a_time else 3))
         return batch
 
     queue.receive = receive_slowly  # type: ignore[method-assign]
@@ -192,16 +195,7 @@ def test_on_mns_a_redrive_by_id_reaches_the_last_letter_when_receives_return_one
     received. Here the twenty letters held first come back together and are handed out one by one before the rest:
     the walk stops on letters counted, not on receives."""
     double, queue = mns
-    ids = [queue.send(jsonutil.dumps({"kind": "trigger", "queue": "recheck", "body": f"m{n}"}))
-           for n in range(3 * RECEIVE_BATCH)]
-    receive = queue.receive
-
-    def receive_one_slowly(**kwargs: object) -> object:
-        batch = receive(**{**kwargs, "max_messages": 1})  # type: ignore[arg-type]
-        double.advance(DEADLETTER_VISIBILITY // 20)
-        return batch
-
-    queue.receive = receive_one_slowly  # type: ignore[method-assign]
+    ids = _slow_on_mns(double, queue, 3 * RECEIVE_BATCH, one_at_a_time=True)
     sent: list[bytes] = []
     report = redrive(queue, lambda name, body: sent.append(body) or "new", [ids[-1]])
     assert report.not_found == [] and sent == [b"m%d" % (len(ids) - 1)]
@@ -217,15 +211,9 @@ def test_a_redrive_goes_on_past_a_letter_that_came_back_and_whose_second_deletio
     walk on that very receive, and two thirds of the dead letters are never redriven (an operator's ``redrive --id``
     reports them notFound). The letters that came back in this receive must count among those that may come back."""
     double, queue = mns
-    ids = [queue.send(jsonutil.dumps({"kind": "trigger", "queue": "recheck", "body": f"m{n}"}))
-           for n in range(3 * RECEIVE_BATCH)]
-    receive, delete = queue.receive, queue.delete
+    ids = _slow_on_mns(double, queue, 3 * RECEIVE_BATCH, one_at_a_time=True)
+    delete = queue.delete
     lost: list[str] = []
-
-    def receive_one_slowly(**kwargs: object) -> object:
-        batch = receive(**{**kwargs, "max_messages": 1})  # type: ignore[arg-type]
-        double.advance(DEADLETTER_VISIBILITY // 20)
-        return batch
 
     def delete_losing_the_first_request(receipt: str) -> bool:
         if not lost:
@@ -234,7 +222,6 @@ def test_a_redrive_goes_on_past_a_letter_that_came_back_and_whose_second_deletio
                                maybe_sent=False)
         return delete(receipt)
 
-    queue.receive = receive_one_slowly  # type: ignore[assignment,method-assign]
     queue.delete = delete_losing_the_first_request  # type: ignore[method-assign]
     sent: list[bytes] = []
 

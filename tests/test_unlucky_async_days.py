@@ -5,7 +5,6 @@ URL that is not ASCII. Each docstring says what happened before and why it matte
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,15 +22,9 @@ from tests.fakes import (
     check_result_body,
     peek,
 )
+from tests.test_sweeper import DAY, stack
 
-DAY = 86400.0
-
-
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    s = Stack(tmp_path)
-    yield s
-    s.close()
+__all__ = ["stack"]  # the fixture
 
 
 class _SlowObjects:
