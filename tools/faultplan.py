@@ -17,7 +17,10 @@ body, and passes the codes it knows to ``FaultPlan.parse`` so an unknown one is 
 ``drop-before`` (close the connection before reading the request body: nothing happened); ``drop-after``
 (process the request, then close without answering: its side effects happened); ``delay:<seconds>`` (answer late);
 ``drip:<seconds>`` (process the request, then send the whole answer, status line and headers included, one byte
-every ``<seconds>``: a peer slow enough to hold a client that bounds each read but not the whole call).
+every ``<seconds>``: a peer slow enough to hold a client that bounds each read but not the whole call);
+``foreign:<status>`` (answer with ``<status>`` and an HTML page, none of the service's headers or body, without
+processing the request: what a load balancer or proxy in front of the service sends, e.g. ``foreign:503`` for a
+gateway that lost its upstream, ``foreign:200`` for a captive portal).
 
 Rates draw from one generator seeded with ``seed``, three draws per request in a fixed order, so a seed replays
 the same run for the same sequence of requests.
@@ -45,13 +48,14 @@ class FaultPlanError(ValueError):
 @dataclass(frozen=True)
 class Decision:
     """What to do with one request: answer with ``error``, answer ``delay`` seconds late, ``drip`` the answer one
-    byte every ``drip`` seconds, or ``drop`` the connection ``"before"`` reading the body or ``"after"`` processing
-    it."""
+    byte every ``drip`` seconds, ``drop`` the connection ``"before"`` reading the body or ``"after"`` processing
+    it, or answer as something in front of the service would, with the HTTP status ``foreign``."""
 
     error: str | None = None
     delay: float = 0.0
     drop: str | None = None
     drip: float = 0.0
+    foreign: int = 0
 
 
 OK = Decision()
@@ -111,6 +115,11 @@ def parse_item(item: Any, name: str, error_codes: Collection[str] | None = None)
         if not 0.0 < seconds <= MAX_DRIP_SECONDS:
             raise FaultPlanError(f"{name}: drip must be more than 0 and at most {MAX_DRIP_SECONDS:g} seconds per byte")
         return Decision(drip=seconds)
+    if item.startswith("foreign:"):
+        status = item.removeprefix("foreign:")
+        if not (status.isdigit() and 200 <= int(status) <= 599):
+            raise FaultPlanError(f"{name}: foreign needs an HTTP status from 200 to 599")
+        return Decision(foreign=int(status))
     return Decision(error=_error_code(item, name, error_codes))
 
 

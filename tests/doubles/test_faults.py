@@ -22,14 +22,16 @@ def test_an_empty_plan_answers_every_operation_normally() -> None:
 
 
 def test_a_sequence_is_consumed_one_item_per_request_then_the_rates_apply() -> None:
-    plan = _plan({"PutObject": {"sequence": ["SlowDown", "drop-before", "drop-after", "delay:0.25", "drip:0.1", "ok"]}})
-    decisions = [plan.decide("PutObject") for _ in range(7)]
+    plan = _plan({"PutObject": {"sequence": ["SlowDown", "drop-before", "drop-after", "delay:0.25", "drip:0.1",
+                                           "foreign:503", "ok"]}})  # fmt: skip
+    decisions = [plan.decide("PutObject") for _ in range(8)]
     assert decisions == [
         Decision(error="SlowDown"),
         Decision(drop="before"),
         Decision(drop="after"),
         Decision(delay=0.25),
         Decision(drip=0.1),
+        Decision(foreign=503),
         OK,
         OK,
     ]
@@ -126,6 +128,9 @@ def test_without_a_code_list_any_code_is_accepted() -> None:
         ({"operations": {"X": {"sequence": ["drip:slowly"]}}}, "operations.X.sequence: drip needs a number"),
         ({"operations": {"X": {"sequence": ["drip:0"]}}}, "operations.X.sequence: drip must be more than 0"),
         ({"operations": {"X": {"sequence": ["drip:11"]}}}, "operations.X.sequence: drip must be more than 0"),
+        ({"operations": {"X": {"sequence": ["foreign:"]}}}, "operations.X.sequence: foreign needs an HTTP status"),
+        ({"operations": {"X": {"sequence": ["foreign:199"]}}}, "operations.X.sequence: foreign needs an HTTP status"),
+        ({"operations": {"X": {"sequence": ["foreign:600"]}}}, "operations.X.sequence: foreign needs an HTTP status"),
         ({"operations": {"X": {"errorRates": []}}}, "operations.X.errorRates must be an object"),
         ({"operations": {"X": {"errorRates": {"Teapot": 0.1}}}}, "operations.X.errorRates: unknown error code"),
         ({"operations": {"X": {"errorRates": {"SlowDown": 2}}}}, "operations.X.errorRates.SlowDown must be"),

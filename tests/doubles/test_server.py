@@ -93,6 +93,15 @@ def test_an_injected_error_is_rendered_by_the_double_without_processing(double: 
     assert double.total == 3
 
 
+def test_a_foreign_answer_is_a_gateway_page_with_its_status_without_processing(double: CounterDouble) -> None:
+    double.set_faults({"operations": {"Add": {"sequence": ["foreign:502"]}}})
+    status, body = _call(double, "POST", "/add", b"abc")
+    assert status == 502
+    assert body.startswith(b"<html>") and b'"code"' not in body
+    assert double.total == 0
+    assert double.stats()["faults"] == {"foreign:502": 1}
+
+
 def test_a_plan_naming_an_error_the_double_lacks_is_refused(double: CounterDouble) -> None:
     status, body = _control(double, "POST", "faults", {"operations": {"Add": {"sequence": ["Teapot"]}}})
     assert status == 400

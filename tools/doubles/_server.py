@@ -12,9 +12,9 @@ A double subclasses ``DoubleServer`` and provides:
 Every service request is also kept (the last ``RECORD_LIMIT``) for assertions: ``double.received()``.
 
 Order of effects for one service request: decide the fault (one ``FaultPlan.decide`` per request) → drop before
-reading the body, or read it → answer the injected error without processing, or ``handle`` it → drop after
-processing (its effects happened), or wait the delay → send the answer, or drip it one byte at a time (the
-connection closed after it; counted as ``drip-cut-off`` when the client hung up first). A bug in a double (an
+reading the body, or read it → answer the injected error or foreign page without processing, or ``handle`` it →
+drop after processing (its effects happened), or wait the delay → send the answer, or drip it one byte at a time
+(the connection closed after it; counted as ``drip-cut-off`` when the client hung up first). A bug in a double (an
 exception out of ``handle``) is answered with the subclass's ``internal_error_code`` and its traceback goes to
 stderr.
 
@@ -100,6 +100,13 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     # HEAD answers carry the entity's Content-Length without its body: set ``content_length`` for them
     content_length: int | None = None
+
+
+def foreign_answer(status: int) -> Response:
+    """What a load balancer or proxy in front of a service answers (the fault plan's ``foreign:<status>``): an HTML
+    page, none of the service's headers (request id, signature, checksum) or error body."""
+    page = f"<html><head><title>{status}</title></head><body><h1>{status}</h1><hr>gateway</body></html>\n"
+    return Response(status, page.encode(), {"Content-Type": "text/html", "Server": "gateway"})
 
 
 class _HttpServer(LocalHTTPServer):
@@ -308,6 +315,8 @@ class DoubleServer:
             self._received.append(Received(operation, request))
         if decision.error:
             response = self.render_error(decision.error, request)
+        elif decision.foreign:
+            response = foreign_answer(decision.foreign)
         else:
             try:
                 response = self.handle(request)
@@ -339,6 +348,8 @@ class DoubleServer:
                 self._faults["delay"] += 1
             if decision.drip:
                 self._faults["drip"] += 1
+            if decision.foreign:
+                self._faults[f"foreign:{decision.foreign}"] += 1
 
     def _read_body(self, handler: _Handler) -> bytes:
         if "chunked" in handler.headers.get("Transfer-Encoding", "").lower():
