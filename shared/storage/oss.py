@@ -143,11 +143,16 @@ class OssObjectStore:
         return self._prefix + validate_key(key)
 
     def _call(self, operation: str, method: str, request: Any) -> Any:
-        """One call under its deadline (or the enclosing call's: ``get`` reads the body under the same one)."""
+        """One call under its deadline (or the enclosing call's: ``get`` reads the body under the same one).
+
+        Only OSS's own answers are taken: one without ``x-oss-request-id`` (a common response header of every OSS
+        answer: OSS "Common HTTP headers") or one the SDK cannot read comes from something in front of OSS, a proxy
+        or gateway page; it is a transient ``StorageError`` (``NotOssAnswer``, ``maybe_sent``), never an empty
+        listing that would make ``delete_prefix`` report nothing left to delete, nor an SDK parsing exception."""
         oss = self._oss
         try:
             with self._deadline.running():
-                return getattr(self._client, method)(request)
+                result = getattr(self._client, method)(request)
         except oss.exceptions.OperationError as exc:
             cause = exc.unwrap()
             if isinstance(cause, oss.exceptions.ServiceError):
@@ -167,6 +172,11 @@ class OssObjectStore:
                 code="TransportError",
                 maybe_sent=True,
             ) from None
+        except Exception as exc:  # the SDK's reading of a 2xx answer: XML it cannot parse
+            raise _not_oss_answer(operation, type(exc).__name__) from None
+        if not getattr(result, "request_id", ""):
+            raise _not_oss_answer(operation, "no x-oss-request-id")
+        return result
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         request = self._oss.PutObjectRequest(
@@ -293,3 +303,11 @@ class OssObjectStore:
         raise StorageError(f"oss: versions under {prefix!r} kept appearing while they were deleted",
                            transient=True, code="VersionsKeptAppearing")
 
+
+def _not_oss_answer(operation: str, why: str) -> StorageError:
+    return StorageError(
+        f"oss {operation}: an answer that is not OSS's ({why}): a proxy or gateway in front of the endpoint?",
+        transient=True,
+        code="NotOssAnswer",
+        maybe_sent=True,
+    )

@@ -12,6 +12,7 @@ import pytest
 
 from shared.signing import Credentials
 from shared.storage import InvalidKey, ObjectNotFound, ObjectStore, OssObjectStore, StorageError
+from tests.loopback import DrippingServer
 from tools.doubles.oss import OssDouble
 
 from .conftest import BUCKET, CREDS, REGION
@@ -102,6 +103,32 @@ def test_a_dropped_connection_is_a_transient_transport_error_that_may_have_happe
         _store(server).put("k", b"x", "text/plain")
     assert (info.value.code, info.value.transient, info.value.maybe_sent) == ("TransportError", True, True)
     assert server.keys() == ["k"]
+
+
+def test_a_gateway_page_answering_a_listing_is_a_transient_error_not_an_exception_of_the_sdk(
+    server: OssDouble,
+) -> None:
+    _store(server).put("results/abc/face.jpg", b"x", "image/jpeg")
+    server.set_faults({"operations": {"ListObjectsV2": {"sequence": ["foreign:200"]}}})
+    with pytest.raises(StorageError) as info:
+        _store(server).delete_prefix("results/abc/")
+    assert (info.value.code, info.value.transient, info.value.maybe_sent) == ("NotOssAnswer", True, True)
+    assert server.keys() == ["results/abc/face.jpg"]
+
+
+def test_a_well_formed_answer_without_oss_s_request_id_is_not_taken_for_an_empty_listing() -> None:
+    """A captive portal's XHTML parses as a listing of nothing: delete_prefix would report a prefix erased."""
+    page = b"<html><body><p>Please sign in to continue</p></body></html>"
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n" % len(page)
+    portal = DrippingServer(page[-1:], 0.0, prefix=head + page[:-1])
+    try:
+        store = OssObjectStore(bucket=BUCKET, region=REGION, credentials=CREDS,
+                               endpoint=portal.url.removesuffix("/hook"), retry_max_attempts=1)  # fmt: skip
+        with pytest.raises(StorageError) as info:
+            store.delete_prefix("results/abc/")
+    finally:
+        portal.stop()
+    assert (info.value.code, info.value.transient) == ("NotOssAnswer", True)
 
 
 def test_invalid_key_is_refused_before_any_request(server: OssDouble) -> None:
