@@ -340,8 +340,20 @@ class TablestoreTransactionStore:
                 status=status,
                 request_id=exc.request_id or None,
             ) from None
-        except ots.OTSClientError:
-            raise StorageError(f"tablestore {operation} rejected by the client", code="OTSClientError") from None
+        except ots.OTSClientError as exc:
+            # Raised before sending (an argument the SDK refuses: no status), or for an answer the SDK cannot take
+            # (its status set): a gateway's 5xx page with no protobuf error, a missing header or signature. The
+            # latter reached something and may have been applied; a 5xx or 429 is transient like the service's own.
+            answered = exc.http_status if isinstance(exc.http_status, int) else None
+            raise StorageError(
+                f"tablestore {operation} rejected by the client"
+                if answered is None
+                else f"tablestore {operation}: an answer the SDK could not take (HTTP {answered})",
+                transient=answered is not None and (answered >= 500 or answered == 429),
+                code="OTSClientError",
+                status=answered,
+                maybe_sent=answered is not None,
+            ) from None
         except Exception as exc:  # transport: connection refused, reset, a timeout or the call's passed deadline
             raise StorageError(
                 f"tablestore {operation} transport error: {type(exc).__name__}",
@@ -519,10 +531,12 @@ class TablestoreTransactionStore:
     def _index_keys(
         self, index: str, start: list[tuple[str, Any]], end: list[tuple[str, Any]], *, limit: int,
         backward: bool = False, column_filter: Any = None, columns: list[str] | None = None,
-    ) -> Iterator[tuple[list[tuple[str, Any]], dict[str, Any], list[tuple[str, Any]] | None]]:
+    ) -> Iterator[tuple[list[tuple[str, Any]] | None, dict[str, Any], list[tuple[str, Any]] | None]]:
         """Index rows of ``[start, end)`` in key order, at most ``MAX_RANGE_CALLS_PER_PAGE`` calls: yields
         ``(index key, attributes, the key the range would continue at)``; the last one's continuation is None when
-        the range is exhausted."""
+        the range is exhausted. A call that found no row but did not reach the end (a ``column_filter`` left out
+        every row it scanned: a GetRange reads at most 5000 rows, "GetRange") yields ``(None, {}, where it would
+        continue)``: the caller's place moves past the rows it scanned even when none of them matched."""
         ots = self._ots
         direction = ots.Direction.BACKWARD if backward else ots.Direction.FORWARD
         for _ in range(MAX_RANGE_CALLS_PER_PAGE):
@@ -544,6 +558,8 @@ class TablestoreTransactionStore:
                 attributes = {c[0]: c[1] for c in row.attribute_columns or []}
                 following = list(rows[position + 1].primary_key) if position + 1 < len(rows) else next_start
                 yield key, attributes, (list(following) if following else None)
+            if not rows and next_start:
+                yield None, {}, list(next_start)
             if not next_start:
                 return
             start = list(next_start)
@@ -584,8 +600,10 @@ class TablestoreTransactionStore:
         for key, _, following in self._index_keys(
             index, start, end, limit=limit, backward=backward, column_filter=column_filter, columns=columns
         ):
-            keys.append(str(dict(key)[PK]))
             cursor = following
+            if key is None:
+                continue
+            keys.append(str(dict(key)[PK]))
             if len(keys) >= limit:
                 break
         rows = self._rows(keys)
@@ -665,12 +683,13 @@ class TablestoreTransactionStore:
         counts: dict[str, int] = {}
         while True:
             last: list[tuple[str, Any]] | None = None
-            for _, attributes, following in self._index_keys(
+            for key, attributes, following in self._index_keys(
                 self._schema.by_time_index, start, end, limit=5000, columns=[STATUS]
             ):
-                status = str(attributes.get(STATUS, ""))
-                counts[status] = counts.get(status, 0) + 1
                 last = following
+                if key is not None:
+                    status = str(attributes.get(STATUS, ""))
+                    counts[status] = counts.get(status, 0) + 1
             if last is None:
                 return counts
             start = last

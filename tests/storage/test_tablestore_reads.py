@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from shared.storage import DueKind, StorageError, TablestoreTransactionStore, TransactionRecord
-from shared.storage.tablestore_store import BoundedRetry, table_row
+from shared.storage.tablestore_store import MAX_RANGE_CALLS_PER_PAGE, BoundedRetry, table_row
 
 from .conftest import TABLE, make_record, tablestore_double, wire_store
 
@@ -89,6 +89,50 @@ def test_the_rate_limit_reads_one_counter_whatever_the_table_holds(double: Any) 
     double.reset_stats()
     assert store.increment_rate_counter("k", 5, 9e9) is True
     assert first <= 1 and _rows_read(double) == 2  # the counter, then its condition check
+
+
+# -- a filter leaves whole range reads empty ------------------------------------------------------------------------
+
+
+def _all_pages(fetch: Any, max_pages: int = 50) -> list[str]:
+    ids: list[str] = []
+    cursor = None
+    for _ in range(max_pages):
+        rows, cursor = fetch(cursor)
+        ids += [r.merchant_biz_id for r in rows]
+        if not cursor:
+            return ids
+    raise AssertionError("the listing never ended")
+
+
+def _passed(created_at: float) -> TransactionRecord:
+    return make_record(created_at=created_at, status="PASSED", finalized_at=created_at + 1,
+                       notification_enqueued=True)  # fmt: skip
+
+
+def test_a_status_listing_goes_on_past_more_filtered_out_rows_than_a_page_reads() -> None:
+    """A filtered read may find no row yet not reach the end: the page hands on a cursor, not the end of the list."""
+    with tablestore_double(range_row_cap=3) as double:
+        pending = [make_record(created_at=100.0 + i) for i in range(MAX_RANGE_CALLS_PER_PAGE * 3 + 3)]
+        match = _passed(10_000.0)
+        _load(double, [*pending, match])
+        store = wire_store(double)
+
+        got = _all_pages(lambda cursor: store.list_created(status="PASSED", limit=10, cursor=cursor))
+
+    assert got == [match.merchant_biz_id]
+
+
+def test_a_status_listing_resumes_past_the_rows_its_page_scanned_not_after_its_last_match() -> None:
+    with tablestore_double(range_row_cap=3) as double:
+        first, last = _passed(50.0), _passed(10_000.0)
+        pending = [make_record(created_at=100.0 + i) for i in range(2 * MAX_RANGE_CALLS_PER_PAGE * 3)]
+        _load(double, [first, *pending, last])
+        store = wire_store(double)
+
+        got = _all_pages(lambda cursor: store.list_created(status="PASSED", limit=10, cursor=cursor))
+
+    assert got == [first.merchant_biz_id, last.merchant_biz_id]
 
 
 # -- a lagging global index ---------------------------------------------------------------------------------------

@@ -101,3 +101,30 @@ def test_a_server_error_on_a_write_is_not_retried_it_may_have_been_applied(
 
     assert (caught.value.code, caught.value.transient) == ("OTSInternalServerError", True)
     assert double.stats()["requests"]["UpdateRow"] == 1
+
+
+def test_a_gateway_5xx_page_in_front_of_the_service_is_transient_with_its_status(
+    double: TablestoreDouble, store: TablestoreTransactionStore
+) -> None:
+    """A load balancer's 503 has no protobuf error (the SDK raises OTSClientError): as transient as the service's."""
+    record = make_record()
+    store.create(record)
+    double.set_faults({"operations": {"UpdateRow": {"sequence": ["foreign:503"] * (MAX_RETRIES + 1)}}})
+
+    with pytest.raises(StorageError) as caught:
+        store.mark_vendor_copy_deleted(record.merchant_biz_id)
+
+    error = caught.value
+    assert (error.code, error.transient, error.status, error.maybe_sent) == ("OTSClientError", True, 503, True)
+
+
+
+def test_an_argument_the_sdk_refuses_before_sending_is_a_permanent_error_that_was_not_sent() -> None:
+    class Refusing:
+        def get_row(self, *args: object, **kwargs: object) -> None:
+            raise tablestore.OTSClientError("primary_key should be list")  # the SDK's check, before any request
+
+    with pytest.raises(StorageError) as caught:
+        TablestoreTransactionStore(table=TABLE, client=Refusing()).get("biz-1")
+    error = caught.value
+    assert (error.code, error.transient, error.status, error.maybe_sent) == ("OTSClientError", False, None, False)
