@@ -25,6 +25,11 @@ if TYPE_CHECKING:
 logger = get_logger("kyc.result_fetcher")
 
 
+class RecheckFailed(Exception):
+    """Some re-checks of a queue batch failed (each one logged): raised once the others are processed, so that the
+    trigger retries the batch."""
+
+
 class ResultFetcherApp:
     def __init__(self, fetcher: ResultFetcher) -> None:
         self.fetcher = fetcher
@@ -77,9 +82,13 @@ class ResultFetcherApp:
     # -- delayed re-checks ----------------------------------------------------------------------------------
 
     def handle_queue(self, event: Any) -> dict[str, Any]:
-        """Process every re-check message; a bad message is logged and dropped, never failing the batch.
-        Raises only when some pending transaction could not be re-scheduled, so the trigger retries."""
-        processed, unschedulable = 0, 0
+        """Process every re-check message; a malformed message is logged and dropped, never failing the batch.
+
+        Each message is processed on its own: one whose fetch fails (storage, or an error nothing foresaw: logged
+        with its type) does not keep the messages after it from being processed. Then, if any transaction could
+        not be re-scheduled or any fetch failed, raises so the trigger retries the batch (fetching again is safe:
+        a final row stays final) and, past its retries, dead-letters it rather than losing the failed one."""
+        processed, unschedulable, failed = 0, 0, 0
         for message in parse_queue_event(event):
             try:
                 parsed = RecheckMessage.from_body(message.json())
@@ -95,10 +104,16 @@ class ResultFetcherApp:
                 except RecheckNotScheduled:
                     unschedulable += 1
                     continue
+                except Exception as exc:  # one transaction's failure must not hold back the others of the batch
+                    logger.error("recheck.failed", extra={"attempt": attempt}, exc_info=exc)
+                    failed += 1
+                    continue
                 logger.info("recheck.processed", extra={"outcome": outcome.kind, "attempt": attempt})
                 processed += 1
         if unschedulable:
             raise RecheckNotScheduled(f"{unschedulable} transaction(s) could not be re-scheduled")
+        if failed:
+            raise RecheckFailed(f"{failed} re-check(s) failed; the others of the batch were processed")
         return {"processed": processed}
 
     def _on_error(self, exc: BaseException) -> None:

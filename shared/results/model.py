@@ -282,10 +282,14 @@ class CheckResultResponse:
     # -- outputs ---------------------------------------------------------------------------------------------------
 
     def to_record(self) -> dict[str, Any]:
-        """JSON-ready camelCase dict of everything but the image contents (what we store)."""
+        """JSON-ready camelCase dict of everything but the image contents (what we store). Nothing the vendor sent
+        is dropped: a section that is not the JSON object it should be (malformed text, an array) is kept as sent,
+        and one nested deeper than ``MAX_RECORD_NESTING`` levels is kept as the vendor's text (see ``_kept``)."""
         identity = self.identity
         spoof = self.spoof
         face = self.face
+        info = self._id_info()
+        raw = self.result_raw
         return {
             "requestId": self.request_id,
             "code": self.code,
@@ -297,21 +301,18 @@ class CheckResultResponse:
             "docType": self.doc_type,
             "ocrIdPassed": self.ocr_id_passed,
             "identity": None if identity is None else identity.to_dict(),
-            "ocrIdInfo": _without_images(self.ocr_raw),
-            "ocrIdEditInfo": _without_images(self.ocr_id_edit_info),
+            "ocrIdInfo": _kept(self.ocr_raw, info.get("ocrIdInfo"), {}),
+            "ocrIdEditInfo": _kept(self.ocr_id_edit_info, info.get("ocrIdEditInfo"), None),
             "spoof": spoof.to_dict(),
-            "spoofInfo": _without_images(spoof.raw),
+            "spoofInfo": _kept(spoof.raw, info.get("spoofInfo"), {}),
             "face": face.to_dict(),
-            # an Ext*Info text that is not a JSON object is kept as text: nothing the vendor sent is dropped
-            "extFaceInfo": _without_images(face.raw) if face.raw else _unparsed(self.result_raw.get("ExtFaceInfo")),
-            "extIdInfo": (
-                _without_images(self.ext_id_extra) if self._id_info() else _unparsed(self.result_raw.get("ExtIdInfo"))
-            ),
-            "extBasicInfo": _without_images(self.ext_basic_info),
-            "extRiskInfo": _without_images(self.ext_risk_info),
-            "extInfo": _without_images(self.ext_info),
-            "ekycResult": _without_images(self.ekyc_result),
-            "extSourceInfo": _without_images(self.ext_source_info),
+            "extFaceInfo": _kept(face.raw, raw.get("ExtFaceInfo"), {}),
+            "extIdInfo": _kept(self.ext_id_extra if info else None, raw.get("ExtIdInfo"), {}),
+            "extBasicInfo": _kept(self.ext_basic_info, raw.get("ExtBasicInfo"), None),
+            "extRiskInfo": _kept(self.ext_risk_info, raw.get("ExtRiskInfo"), None),
+            "extInfo": _kept(self.ext_info, raw.get("ExtInfo"), None),
+            "ekycResult": _kept(self.ekyc_result, raw.get("EkycResult"), None),
+            "extSourceInfo": _kept(self.ext_source_info, raw.get("ExtSourceInfo"), None),
             "images": self.images.metadata(),
         }
 
@@ -333,16 +334,47 @@ class CheckResultResponse:
 _IMAGE_SUFFIXES = ("img", "image", "images", "picture", "pic", "photo", "base64")
 
 
-def _without_images(value: Any) -> Any:
-    """A copy of ``value`` without keys that name images (``idImage``, ``faceImg``, ``*Picture``...), recursively."""
+#: Levels of nesting a stored section may have: orjson reads up to 1024, and walking that deep (two frames a level)
+#: would exhaust Python's recursion limit. A section nested deeper is kept as the vendor's text.
+MAX_RECORD_NESTING = 200
+
+
+class _TooDeep(Exception):
+    """A section nested deeper than ``MAX_RECORD_NESTING`` levels."""
+
+
+def _kept(parsed: Any, sent: Any, empty: Any) -> Any:
+    """A section's record value: what it holds, without images; when it holds nothing (``None``, ``{}``), what the
+    vendor sent if that was not a JSON object (``_unparsed``); when it is nested too deep to store as a JSON
+    structure, the vendor's text (``sent``), else its JSON text."""
+    if parsed is None or (type(parsed) is dict and not parsed):
+        return _unparsed(sent, empty if parsed is None else parsed)
+    try:
+        return _without_images(parsed)
+    except _TooDeep:
+        if isinstance(sent, str):
+            return sent
+        try:
+            return jsonutil.dumps_str(parsed)
+        except RecursionError:  # past the interpreter's recursion limit (~1000 levels; orjson reads up to 1024)
+            return {"unstored": f"nested deeper than {MAX_RECORD_NESTING} levels"}
+
+
+def _without_images(value: Any, depth: int = 0) -> Any:
+    """A copy of ``value`` without keys that name images (``idImage``, ``faceImg``, ``*Picture``...), recursively;
+    ``_TooDeep`` past ``MAX_RECORD_NESTING`` levels."""
     if isinstance(value, dict):
+        if depth >= MAX_RECORD_NESTING:
+            raise _TooDeep()
         return {
-            key: _without_images(item)
+            key: _without_images(item, depth + 1)
             for key, item in value.items()
             if not (isinstance(key, str) and (key in IMAGE_KEYS or key.lower().endswith(_IMAGE_SUFFIXES)))
         }
     if isinstance(value, list):
-        return [_without_images(item) for item in value]
+        if depth >= MAX_RECORD_NESTING:
+            raise _TooDeep()
+        return [_without_images(item, depth + 1) for item in value]
     return value
 
 
@@ -376,14 +408,17 @@ def _json(value: Any) -> ExtValue:
     return None
 
 
-def _unparsed(value: Any) -> dict[str, Any] | str:
-    """An empty object section's record value: ``{}``, or the vendor's text when it is not a JSON object (e.g. the
-    malformed sample of the EkycVerify documentation), so that nothing the vendor sent is dropped."""
+def _unparsed(value: Any, empty: Any) -> Any:
+    """An empty section's record value: ``empty``, or what the vendor sent when it is not a JSON object, so that
+    nothing the vendor sent is dropped: text that is not one (e.g. the malformed sample of the EkycVerify
+    documentation, a trailing comma), or an array (without its images)."""
+    if isinstance(value, list):
+        return _kept(value, None, empty)
     if not isinstance(value, str):
-        return {}
+        return empty
     text = value.strip()
     if not text or text == "null" or _object(value) is not None:
-        return {}
+        return empty
     return value
 
 

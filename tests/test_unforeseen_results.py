@@ -1,0 +1,140 @@
+"""A CheckResult or a failure nobody foresaw: everything the vendor sent is kept in the stored result, whatever its
+shape or depth, and one transaction's failure never holds back the others of a re-check batch or a sweep."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared import jsonutil
+from shared.fetcher import result_key
+from shared.handlers.result_fetcher import RecheckFailed, ResultFetcherApp
+from shared.messages import RecheckMessage
+from tests.fakes import T0, FakeCloudAuth, Stack, check_result_body
+
+TOKEN = "review-callback-token"
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    s = Stack(tmp_path)
+    yield s
+    s.close()
+
+
+def _with_ext_id_info(ext_id_info: dict[str, Any]) -> dict[str, Any]:
+    body = check_result_body("Y", images=False)
+    body["Result"]["ExtIdInfo"] = jsonutil.dumps_str(ext_id_info)
+    return body
+
+
+def _callback_event(mbid: str) -> dict[str, Any]:
+    return {
+        "version": "v1",
+        "rawPath": "/callback",
+        "body": "",
+        "isBase64Encoded": False,
+        "headers": {},
+        "queryParameters": {"merchantBizId": mbid, "callbackToken": TOKEN, "passed": "Y", "subCode": "200"},
+        "requestContext": {"http": {"method": "GET", "path": "/callback", "sourceIp": "198.51.100.1"}},
+    }
+
+
+# -- nothing the vendor sent is dropped from what is kept --------------------------------------------------------
+
+_NESTED_OCR = '{"idNumber":"410************19","firstName":"SAMPLE",}'  # the vendor's documented trailing comma
+_NESTED_SPOOF = '{"spoofResult":"Y","spoofType":["SCREEN_REMARK"],}'
+_NESTED_EDIT = '{"editedField":"idNumber",}'
+
+
+@pytest.mark.parametrize(
+    ("section", "value", "needle"),
+    [
+        ("ocrIdInfo", _NESTED_OCR, "410************19"),
+        ("ocrIdInfo", [{"idNumber": "410************19"}], "410************19"),
+        ("spoofInfo", _NESTED_SPOOF, "SCREEN_REMARK"),
+        ("ocrIdEditInfo", _NESTED_EDIT, "editedField"),
+    ],
+    ids=["ocr-malformed-json-text", "ocr-array", "spoof-malformed-json-text", "edit-malformed-json-text"],
+)
+def test_a_nested_section_that_is_not_a_json_object_is_kept_in_the_stored_result(
+    stack: Stack, section: str, value: Any, needle: str
+) -> None:
+    """The stored result is the only copy once the vendor's is deleted: an unreadable nested section must be kept
+    as sent (as an unreadable ExtIdInfo already is), not silently replaced by {}."""
+    record = stack.pending()
+    client = FakeCloudAuth(_with_ext_id_info({"ocrIdPassed": "Y", section: value}))
+    outcome = stack.fetcher(client).fetch(record.merchant_biz_id)
+    assert outcome.kind == "finalized"
+    stored = stack.objects.get(result_key(record.merchant_biz_id)).decode()
+    assert needle in stored, f"the vendor's {section} was dropped from the stored result"
+
+
+# -- a CheckResult nested deeper than can be walked -------------------------------------------
+
+
+def _deeply_nested(depth: int) -> str:
+    return '{"a":' * depth + '"x"' + "}" * depth
+
+
+def test_an_ext_info_nested_deeper_than_can_be_walked_is_kept_as_the_vendor_s_text(stack: Stack) -> None:
+    """orjson reads up to 1024 levels: walking 600 of them exhausted Python's recursion limit (a 500, the verdict
+    never kept). The section is stored as the vendor's text."""
+    from shared.callback import hash_callback_token
+
+    record = stack.pending(callback_token_hash=hash_callback_token(TOKEN))
+    body = check_result_body("Y", images=False)
+    body["Result"]["ExtInfo"] = _deeply_nested(600)
+    app = ResultFetcherApp(stack.fetcher(FakeCloudAuth(body)))
+    response = app.handle(_callback_event(record.merchant_biz_id), None)
+    assert response["statusCode"] == 200
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is not None and row.status == "PASSED"
+    stored = jsonutil.loads(stack.objects.get(result_key(record.merchant_biz_id)))
+    assert stored["result"]["extInfo"] == _deeply_nested(600)
+
+
+def _recheck_batch(*messages: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "specversion": "1.0",
+            "id": str(i),
+            "type": "mns:Queue:SendMessage",
+            "data": {"messageId": str(i), "messageBody": base64.b64encode(m.to_body()).decode()},
+        }
+        for i, m in enumerate(messages)
+    ]
+
+
+# -- one transaction's unforeseen failure holds back no other ---------------------------------------------------
+
+
+def test_one_failing_recheck_does_not_hold_back_the_rest_of_its_batch_which_is_retried(stack: Stack) -> None:
+    failing, healthy = stack.pending().merchant_biz_id, stack.pending().merchant_biz_id
+    client = FakeCloudAuth(KeyError("nothing foresaw this"), check_result_body("Y", images=False))
+    app = ResultFetcherApp(stack.fetcher(client))
+
+    with pytest.raises(RecheckFailed):  # the trigger retries the batch: the failed one is not lost
+        app.handle(_recheck_batch(RecheckMessage(failing, 1), RecheckMessage(healthy, 1)), None)
+
+    row = stack.store.get(healthy)
+    assert row is not None and row.status == "PASSED"
+    assert [mbid for mbid, _ in client.check_calls] == [failing, healthy]
+
+
+def test_one_row_failing_unforeseen_does_not_stop_the_sweep_for_the_rows_after_it(stack: Stack) -> None:
+    failing = stack.pending(created_at=T0 - 2000)
+    healthy = stack.pending(created_at=T0 - 1000)
+    client = FakeCloudAuth(KeyError("nothing foresaw this"), check_result_body("Y", images=False))
+
+    report = stack.sweeper(stack.fetcher(client)).sweep()
+
+    row = stack.store.get(healthy.merchant_biz_id)
+    assert row is not None and row.status == "PASSED"
+    assert report.errors == ["_recheck_pending:KeyError"]
+    failed = stack.store.get(failing.merchant_biz_id)
+    assert failed is not None and failed.status == "PENDING"
