@@ -37,7 +37,7 @@ def _pending(stack: Stack, **overrides: Any) -> str:
     return stack.pending(callback_token_hash=token_hash, **overrides).merchant_biz_id
 
 
-def _callback_event(mbid: str) -> dict[str, Any]:
+def callback_event(mbid: str) -> dict[str, Any]:
     return {
         "version": "v1",
         "rawPath": "/callback",
@@ -68,7 +68,7 @@ def test_two_simultaneous_callbacks_make_one_final_record_and_one_notification(s
     _meet_inside_check_result(client, 2)
     app = ResultFetcherApp(stack.fetcher(client))
     with ThreadPoolExecutor(2) as pool:
-        responses = list(pool.map(lambda _: app.handle(_callback_event(mbid), None), range(2)))
+        responses = list(pool.map(lambda _: app.handle(callback_event(mbid), None), range(2)))
     assert [r["statusCode"] for r in responses] == [200, 200]
     outcomes = sorted('"finalized"' in r["body"] for r in responses)
     assert outcomes == [False, True]
@@ -94,7 +94,7 @@ def test_callback_racing_the_sweeper_makes_one_final_record_and_one_notification
     fetcher = stack.fetcher(client)
     sweeper = stack.sweeper(fetcher)
     with ThreadPoolExecutor(2) as pool:
-        callback = pool.submit(ResultFetcherApp(fetcher).handle, _callback_event(mbid), None)
+        callback = pool.submit(ResultFetcherApp(fetcher).handle, callback_event(mbid), None)
         sweep = pool.submit(sweeper.sweep)
         response, report = callback.result(WAIT), sweep.result(WAIT)
     assert response["statusCode"] == 200

@@ -3,7 +3,6 @@ shape or depth, and one transaction's failure never holds back the others of a r
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,8 +14,8 @@ from shared.fetcher import result_key
 from shared.handlers.result_fetcher import RecheckFailed, ResultFetcherApp
 from shared.messages import RecheckMessage
 from tests.fakes import T0, FakeCloudAuth, Stack, check_result_body
-
-TOKEN = "review-callback-token"
+from tests.test_races import TOKEN, callback_event
+from tests.test_recheck_chains import queue_event
 
 
 @pytest.fixture
@@ -30,18 +29,6 @@ def _with_ext_id_info(ext_id_info: dict[str, Any]) -> dict[str, Any]:
     body = check_result_body("Y", images=False)
     body["Result"]["ExtIdInfo"] = jsonutil.dumps_str(ext_id_info)
     return body
-
-
-def _callback_event(mbid: str) -> dict[str, Any]:
-    return {
-        "version": "v1",
-        "rawPath": "/callback",
-        "body": "",
-        "isBase64Encoded": False,
-        "headers": {},
-        "queryParameters": {"merchantBizId": mbid, "callbackToken": TOKEN, "passed": "Y", "subCode": "200"},
-        "requestContext": {"http": {"method": "GET", "path": "/callback", "sourceIp": "198.51.100.1"}},
-    }
 
 
 # -- nothing the vendor sent is dropped from what is kept --------------------------------------------------------
@@ -90,24 +77,12 @@ def test_an_ext_info_nested_deeper_than_can_be_walked_is_kept_as_the_vendor_s_te
     body = check_result_body("Y", images=False)
     body["Result"]["ExtInfo"] = _deeply_nested(600)
     app = ResultFetcherApp(stack.fetcher(FakeCloudAuth(body)))
-    response = app.handle(_callback_event(record.merchant_biz_id), None)
+    response = app.handle(callback_event(record.merchant_biz_id), None)
     assert response["statusCode"] == 200
     row = stack.store.get(record.merchant_biz_id)
     assert row is not None and row.status == "PASSED"
     stored = jsonutil.loads(stack.objects.get(result_key(record.merchant_biz_id)))
     assert stored["result"]["extInfo"] == _deeply_nested(600)
-
-
-def _recheck_batch(*messages: Any) -> list[dict[str, Any]]:
-    return [
-        {
-            "specversion": "1.0",
-            "id": str(i),
-            "type": "mns:Queue:SendMessage",
-            "data": {"messageId": str(i), "messageBody": base64.b64encode(m.to_body()).decode()},
-        }
-        for i, m in enumerate(messages)
-    ]
 
 
 # -- one transaction's unforeseen failure holds back no other ---------------------------------------------------
@@ -119,7 +94,7 @@ def test_one_failing_recheck_does_not_hold_back_the_rest_of_its_batch_which_is_r
     app = ResultFetcherApp(stack.fetcher(client))
 
     with pytest.raises(RecheckFailed):  # the trigger retries the batch: the failed one is not lost
-        app.handle(_recheck_batch(RecheckMessage(failing, 1), RecheckMessage(healthy, 1)), None)
+        app.handle(queue_event(RecheckMessage(failing, 1), RecheckMessage(healthy, 1)), None)
 
     row = stack.store.get(healthy)
     assert row is not None and row.status == "PASSED"
