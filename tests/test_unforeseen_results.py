@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 
 from shared import jsonutil
+from shared.callback import hash_callback_token
 from shared.fetcher import result_key
 from shared.handlers.result_fetcher import RecheckFailed, ResultFetcherApp
 from shared.messages import RecheckMessage
+from shared.results.model import parse_check_result
 from tests.fakes import T0, FakeCloudAuth, Stack, check_result_body
 from tests.test_races import TOKEN, callback_event
 from tests.test_recheck_chains import queue_event
@@ -68,21 +70,58 @@ def _deeply_nested(depth: int) -> str:
     return '{"a":' * depth + '"x"' + "}" * depth
 
 
-def test_an_ext_info_nested_deeper_than_can_be_walked_is_kept_as_the_vendor_s_text(stack: Stack) -> None:
-    """orjson reads up to 1024 levels: walking 600 of them exhausted Python's recursion limit (a 500, the verdict
-    never kept). The section is stored as the vendor's text."""
-    from shared.callback import hash_callback_token
-
+def test_an_ext_info_nested_deeper_than_recursion_can_walk_is_kept_whole(stack: Stack) -> None:
+    """orjson reads up to 1024 levels: walking 600 of them recursively exhausted Python's recursion limit (a 500,
+    the verdict never kept)."""
     record = stack.pending(callback_token_hash=hash_callback_token(TOKEN))
     body = check_result_body("Y", images=False)
     body["Result"]["ExtInfo"] = _deeply_nested(600)
     app = ResultFetcherApp(stack.fetcher(FakeCloudAuth(body)))
+
     response = app.handle(callback_event(record.merchant_biz_id), None)
+
     assert response["statusCode"] == 200
     row = stack.store.get(record.merchant_biz_id)
     assert row is not None and row.status == "PASSED"
     stored = jsonutil.loads(stack.objects.get(result_key(record.merchant_biz_id)))
-    assert stored["result"]["extInfo"] == _deeply_nested(600)
+    assert stored["result"]["extInfo"] == jsonutil.loads(_deeply_nested(600))
+
+
+# -- images stay out of the stored record, whatever the shape ----------------------------------------------------
+
+IMAGE = "SU1BR0VfQllURVNfT0ZfVEhFX0lEX0NBUkQ=" * 10  # stands for an ID card's base64 JPEG
+
+
+def _deep(depth: int) -> Any:
+    value: Any = "x"
+    for _ in range(depth):
+        value = {"a": value, "faceImg": IMAGE}
+    return value
+
+
+def _record(**result: Any) -> str:
+    body = {"RequestId": "r", "Code": "Success", "Result": {"Passed": "Y", "SubCode": "200", **result}}
+    return jsonutil.dumps_str(parse_check_result(body).to_record())
+
+
+def test_images_nested_deeper_than_recursion_walks_stay_out_of_the_record() -> None:
+    ext = jsonutil.dumps_str({"ocrIdPassed": "Y", "idFrontImage": IMAGE, "riskExtra": _deep(250)})
+    face = jsonutil.dumps_str({"facePassed": "Y", "faceImg": IMAGE, "detail": _deep(250)})
+    stored = _record(ExtIdInfo=ext, ExtFaceInfo=face)
+    assert IMAGE not in stored
+    assert stored.count('"a":') == 500  # both deep sections kept whole
+
+
+def test_a_nested_section_sent_as_the_json_text_of_an_array_is_kept_without_its_images() -> None:
+    ext = jsonutil.dumps_str({"ocrIdPassed": "Y", "ocrIdInfo": jsonutil.dumps_str([{"idImage": IMAGE, "n": 1}])})
+    assert jsonutil.loads(_record(ExtIdInfo=ext))["ocrIdInfo"] == [{"n": 1}]
+
+
+@pytest.mark.parametrize(("section", "empty"), [("ocrIdEditInfo", None), ("spoofInfo", {}), ("ocrIdInfo", {})])
+@pytest.mark.parametrize("sent", [[], "[]"])
+def test_an_empty_array_for_a_nested_section_is_stored_as_its_absence(section: str, empty: Any, sent: Any) -> None:
+    ext = jsonutil.dumps_str({"ocrIdPassed": "Y", section: sent})
+    assert jsonutil.loads(_record(ExtIdInfo=ext))[section] == empty
 
 
 # -- one transaction's unforeseen failure holds back no other ---------------------------------------------------

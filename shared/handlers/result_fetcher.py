@@ -84,10 +84,11 @@ class ResultFetcherApp:
     def handle_queue(self, event: Any) -> dict[str, Any]:
         """Process every re-check message; a malformed message is logged and dropped, never failing the batch.
 
-        Each message is processed on its own: one whose fetch fails (storage, or an error nothing foresaw: logged
-        with its type) does not keep the messages after it from being processed. Then, if any transaction could
-        not be re-scheduled or any fetch failed, raises so the trigger retries the batch (fetching again is safe:
-        a final row stays final) and, past its retries, dead-letters it rather than losing the failed one."""
+        Each message is processed on its own: one whose fetch fails in a way nothing foresaw (logged with its
+        type) does not keep the messages after it from being processed. Then, if any transaction could not be
+        re-scheduled or any fetch failed, raises so the trigger retries the batch (fetching again is safe: a final
+        row stays final) and, past its retries, dead-letters it rather than losing the failed one. A
+        ``StorageError`` fails the batch at once: the store is failing, not the message."""
         processed, unschedulable, failed = 0, 0, 0
         for message in parse_queue_event(event):
             try:
@@ -104,6 +105,8 @@ class ResultFetcherApp:
                 except RecheckNotScheduled:
                     unschedulable += 1
                     continue
+                except StorageError:
+                    raise
                 except Exception as exc:  # one transaction's failure must not hold back the others of the batch
                     logger.error("recheck.failed", extra={"attempt": attempt}, exc_info=exc)
                     failed += 1

@@ -284,7 +284,7 @@ class CheckResultResponse:
     def to_record(self) -> dict[str, Any]:
         """JSON-ready camelCase dict of everything but the image contents (what we store). Nothing the vendor sent
         is dropped: a section that is not the JSON object it should be (malformed text, an array) is kept as sent,
-        and one nested deeper than ``MAX_RECORD_NESTING`` levels is kept as the vendor's text (see ``_kept``)."""
+        without images (see ``_kept``)."""
         identity = self.identity
         spoof = self.spoof
         face = self.face
@@ -334,48 +334,55 @@ class CheckResultResponse:
 _IMAGE_SUFFIXES = ("img", "image", "images", "picture", "pic", "photo", "base64")
 
 
-#: Levels of nesting a stored section may have: orjson reads up to 1024, and walking that deep (two frames a level)
-#: would exhaust Python's recursion limit. A section nested deeper is kept as the vendor's text.
-MAX_RECORD_NESTING = 200
-
-
-class _TooDeep(Exception):
-    """A section nested deeper than ``MAX_RECORD_NESTING`` levels."""
-
-
 def _kept(parsed: Any, sent: Any, empty: Any) -> Any:
     """A section's record value: what it holds, without images; when it holds nothing (``None``, ``{}``), what the
-    vendor sent if that was not a JSON object (``_unparsed``); when it is nested too deep to store as a JSON
-    structure, the vendor's text (``sent``), else its JSON text."""
+    vendor sent if that was not a JSON object (``_unparsed``)."""
     if parsed is None or (type(parsed) is dict and not parsed):
         return _unparsed(sent, empty if parsed is None else parsed)
-    try:
-        return _without_images(parsed)
-    except _TooDeep:
-        if isinstance(sent, str):
-            return sent
-        try:
-            return jsonutil.dumps_str(parsed)
-        except RecursionError:  # past the interpreter's recursion limit (~1000 levels; orjson reads up to 1024)
-            return {"unstored": f"nested deeper than {MAX_RECORD_NESTING} levels"}
+    return _without_images(parsed)
+
+
+#: Levels ``_without_images`` walks recursively; below them it goes on without recursion (orjson reads up to 1024
+#: levels, and two frames a level would exhaust the interpreter's recursion limit near 500).
+_RECURSIVE_LEVELS = 100
+
+
+def _names_image(key: Any) -> bool:
+    return isinstance(key, str) and (key in IMAGE_KEYS or key.lower().endswith(_IMAGE_SUFFIXES))
 
 
 def _without_images(value: Any, depth: int = 0) -> Any:
-    """A copy of ``value`` without keys that name images (``idImage``, ``faceImg``, ``*Picture``...), recursively;
-    ``_TooDeep`` past ``MAX_RECORD_NESTING`` levels."""
+    """A copy of ``value`` without keys that name images (``idImage``, ``faceImg``, ``*Picture``...), at any depth."""
+    if depth >= _RECURSIVE_LEVELS:
+        return _without_images_iteratively(value)
     if isinstance(value, dict):
-        if depth >= MAX_RECORD_NESTING:
-            raise _TooDeep()
-        return {
-            key: _without_images(item, depth + 1)
-            for key, item in value.items()
-            if not (isinstance(key, str) and (key in IMAGE_KEYS or key.lower().endswith(_IMAGE_SUFFIXES)))
-        }
+        return {key: _without_images(item, depth + 1) for key, item in value.items() if not _names_image(key)}
     if isinstance(value, list):
-        if depth >= MAX_RECORD_NESTING:
-            raise _TooDeep()
         return [_without_images(item, depth + 1) for item in value]
     return value
+
+
+def _without_images_iteratively(value: Any) -> Any:
+    """``_without_images`` with a stack of its own instead of recursion, for what lies deeper than
+    ``_RECURSIVE_LEVELS``."""
+    root: list[Any] = [None]
+    pending: list[tuple[Any, Any, Any]] = [(value, root, 0)]  # (value, container of its copy, its place there)
+    while pending:
+        item, container, place = pending.pop()
+        if isinstance(item, dict):
+            copy: dict[Any, Any] = {}
+            for key, child in item.items():
+                if not _names_image(key):
+                    copy[key] = None  # the place, in the vendor's key order
+                    pending.append((child, copy, key))
+            container[place] = copy
+        elif isinstance(item, list):
+            items: list[Any] = [None] * len(item)
+            pending.extend((child, items, index) for index, child in enumerate(item))
+            container[place] = items
+        else:
+            container[place] = item
+    return root[0]
 
 
 _loads = jsonutil.loads
@@ -410,16 +417,14 @@ def _json(value: Any) -> ExtValue:
 
 def _unparsed(value: Any, empty: Any) -> Any:
     """An empty section's record value: ``empty``, or what the vendor sent when it is not a JSON object, so that
-    nothing the vendor sent is dropped: text that is not one (e.g. the malformed sample of the EkycVerify
-    documentation, a trailing comma), or an array (without its images)."""
-    if isinstance(value, list):
-        return _kept(value, None, empty)
-    if not isinstance(value, str):
-        return empty
-    text = value.strip()
-    if not text or text == "null" or _object(value) is not None:
-        return empty
-    return value
+    nothing the vendor sent is dropped: text that is not JSON (e.g. the malformed sample of the EkycVerify
+    documentation, a trailing comma) as sent, a non-empty array (or its JSON text) without its images."""
+    sent = _json(value) if isinstance(value, str) else value
+    if isinstance(sent, list):
+        return _without_images(sent) if sent else empty
+    if isinstance(sent, str):
+        return sent
+    return empty
 
 
 def _object(value: Any) -> dict[str, Any] | None:

@@ -31,6 +31,7 @@ per object) give each call its own deadline.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 
@@ -175,6 +176,7 @@ class OssObjectStore:
         except Exception as exc:  # the SDK's reading of a 2xx answer: XML it cannot parse
             raise _not_oss_answer(operation, type(exc).__name__) from None
         if not getattr(result, "request_id", ""):
+            _close_body(result)  # a streamed GetObject's: its connection is closed, not left to the collector
             raise _not_oss_answer(operation, "no x-oss-request-id")
         return result
 
@@ -311,3 +313,10 @@ def _not_oss_answer(operation: str, why: str) -> StorageError:
         code="NotOssAnswer",
         maybe_sent=True,
     )
+
+
+def _close_body(result: Any) -> None:
+    body = getattr(result, "body", None)
+    if body is not None:
+        with contextlib.suppress(Exception):  # the answer is refused already; a failed close changes nothing
+            body.close()

@@ -8,6 +8,8 @@ double's request log. The backend-independent contract is in test_objects.py.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from shared.signing import Credentials
@@ -148,3 +150,24 @@ def test_client_has_configured_timeouts_and_runs_each_call_under_one_deadline(se
     assert isinstance(cfg.http_client, DeadlineHttpClient) and isinstance(cfg.retryer, DeadlineRetryer)
     assert cfg.http_client.deadline.seconds == 2 + 7  # default: connect + read timeout
     assert (cfg.http_client.connect_timeout, cfg.http_client.read_timeout) == (2, 7)
+
+
+def test_a_refused_streamed_answer_closes_its_connection(server: OssDouble, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GetObject streams its body: refused as not OSS's, its answer is closed, not left to the garbage collector."""
+    from shared.storage import oss_transport
+
+    answers: list[Any] = []
+    send = oss_transport.DeadlineHttpClient.send
+
+    def recording(self: Any, request: Any, **kwargs: Any) -> Any:
+        answers.append(send(self, request, **kwargs))
+        return answers[-1]
+
+    monkeypatch.setattr(oss_transport.DeadlineHttpClient, "send", recording)
+    store = _store(server)
+    store.put("results/abc/face.jpg", b"x", "image/jpeg")
+    server.set_faults({"operations": {"GetObject": {"sequence": ["foreign:200"]}}})
+    with pytest.raises(StorageError) as info:
+        store.get("results/abc/face.jpg")
+    assert info.value.code == "NotOssAnswer"
+    assert answers[-1].is_closed
