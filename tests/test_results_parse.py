@@ -274,13 +274,13 @@ def _full_body() -> dict[str, Any]:
     )
 
 
-def test_record_contains_no_image_content() -> None:
+def test_record_holds_no_saved_image_and_keeps_what_it_does_not_save_in_its_section() -> None:
+    """The images saved as objects are taken out; a value under another image-like name is never dropped."""
     record = parse_check_result(_full_body()).to_record()
     encoded = orjson.dumps(record)
     assert b64(FAKE_JPEG).encode() not in encoded
-    assert b"QUJD" not in encoded
     assert [image["name"] for image in record["images"]] == ["idImage", "idBackImage", "faceImg"]
-    assert record["extInfo"] == {"note": "n"}
+    assert record["extInfo"] == {"extraImage": "QUJD", "note": "n"}
 
 
 def test_record_is_json_ready_and_camel_case() -> None:

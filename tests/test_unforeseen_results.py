@@ -1,5 +1,6 @@
 """A CheckResult or a failure nobody foresaw: everything the vendor sent is kept in the stored result, whatever its
-shape or depth, and one transaction's failure never holds back the others of a re-check batch or a sweep."""
+shape, depth or image names, and one transaction's failure never holds back the others of a re-check batch or a
+sweep."""
 
 from __future__ import annotations
 
@@ -71,8 +72,8 @@ def _deeply_nested(depth: int) -> str:
 
 
 def test_an_ext_info_nested_deeper_than_recursion_can_walk_is_kept_whole(stack: Stack) -> None:
-    """orjson reads up to 1024 levels: walking 600 of them recursively exhausted Python's recursion limit (a 500,
-    the verdict never kept)."""
+    """orjson reads up to 1024 levels: walking 600 of them to take images out exhausted Python's recursion limit
+    (a 500, the verdict never kept)."""
     record = stack.pending(callback_token_hash=hash_callback_token(TOKEN))
     body = check_result_body("Y", images=False)
     body["Result"]["ExtInfo"] = _deeply_nested(600)
@@ -87,16 +88,9 @@ def test_an_ext_info_nested_deeper_than_recursion_can_walk_is_kept_whole(stack: 
     assert stored["result"]["extInfo"] == jsonutil.loads(_deeply_nested(600))
 
 
-# -- images stay out of the stored record, whatever the shape ----------------------------------------------------
+# -- an image is taken out only where it is saved ------------------------------------------------------------------
 
-IMAGE = "SU1BR0VfQllURVNfT0ZfVEhFX0lEX0NBUkQ=" * 10  # stands for an ID card's base64 JPEG
-
-
-def _deep(depth: int) -> Any:
-    value: Any = "x"
-    for _ in range(depth):
-        value = {"a": value, "faceImg": IMAGE}
-    return value
+IMAGE = "SU1BR0VfQllURVNfT0ZfVEhFX0lEX0NBUkQ=" * 10  # stands for an image's base64
 
 
 def _record(**result: Any) -> str:
@@ -104,17 +98,23 @@ def _record(**result: Any) -> str:
     return jsonutil.dumps_str(parse_check_result(body).to_record())
 
 
-def test_images_nested_deeper_than_recursion_walks_stay_out_of_the_record() -> None:
-    ext = jsonutil.dumps_str({"ocrIdPassed": "Y", "idFrontImage": IMAGE, "riskExtra": _deep(250)})
-    face = jsonutil.dumps_str({"facePassed": "Y", "faceImg": IMAGE, "detail": _deep(250)})
-    stored = _record(ExtIdInfo=ext, ExtFaceInfo=face)
-    assert IMAGE not in stored
-    assert stored.count('"a":') == 500  # both deep sections kept whole
+def test_an_image_under_a_name_that_is_not_saved_stays_in_its_section() -> None:
+    """The face image's name is not documented: one under another name than the three saved is kept, not lost."""
+    saved = "U0FWRUQ=" * 20
+    face = jsonutil.dumps_str({"facePassed": "Y", "faceImg": saved, "faceImageBase64": IMAGE})
+    ext = jsonutil.dumps_str({"ocrIdPassed": "Y", "idImage": saved, "idFrontImage": IMAGE,
+                              "ocrIdInfo": {"portraitPhoto": IMAGE}})  # fmt: skip
+    stored = _record(ExtFaceInfo=face, ExtIdInfo=ext)
+    record = jsonutil.loads(stored)
+    assert saved not in stored
+    assert record["extFaceInfo"]["faceImageBase64"] == IMAGE
+    assert record["extIdInfo"]["idFrontImage"] == IMAGE  # a second front image: only one is saved
+    assert record["ocrIdInfo"]["portraitPhoto"] == IMAGE
 
 
-def test_a_nested_section_sent_as_the_json_text_of_an_array_is_kept_without_its_images() -> None:
+def test_a_nested_section_sent_as_the_json_text_of_an_array_is_kept_as_that_array() -> None:
     ext = jsonutil.dumps_str({"ocrIdPassed": "Y", "ocrIdInfo": jsonutil.dumps_str([{"idImage": IMAGE, "n": 1}])})
-    assert jsonutil.loads(_record(ExtIdInfo=ext))["ocrIdInfo"] == [{"n": 1}]
+    assert jsonutil.loads(_record(ExtIdInfo=ext))["ocrIdInfo"] == [{"idImage": IMAGE, "n": 1}]
 
 
 @pytest.mark.parametrize(("section", "empty"), [("ocrIdEditInfo", None), ("spoofInfo", {}), ("ocrIdInfo", {})])

@@ -282,14 +282,18 @@ class CheckResultResponse:
     # -- outputs ---------------------------------------------------------------------------------------------------
 
     def to_record(self) -> dict[str, Any]:
-        """JSON-ready camelCase dict of everything but the image contents (what we store). Nothing the vendor sent
-        is dropped: a section that is not the JSON object it should be (malformed text, an array) is kept as sent,
-        without images (see ``_kept``)."""
+        """JSON-ready camelCase dict of everything the vendor sent but the contents of :attr:`images` (what we
+        store; those are saved as objects of their own): each image is taken out of the section it came in, and
+        nothing else is. An image under a name we do not know (the face image's is not documented), or in another
+        place, stays in its section: never dropped. A section that is not the JSON object it should be (malformed
+        text, an array) is kept as sent (``_kept``)."""
         identity = self.identity
         spoof = self.spoof
         face = self.face
         info = self._id_info()
         raw = self.result_raw
+        saved = {image.name for image in self.images}
+        id_extra = {key: value for key, value in info.items() if key not in _ID_INFO_SECTIONS and key not in saved}
         return {
             "requestId": self.request_id,
             "code": self.code,
@@ -307,7 +311,7 @@ class CheckResultResponse:
             "spoofInfo": _kept(spoof.raw, info.get("spoofInfo"), {}),
             "face": face.to_dict(),
             "extFaceInfo": _kept(face.raw, raw.get("ExtFaceInfo"), {}),
-            "extIdInfo": _kept(self.ext_id_extra if info else None, raw.get("ExtIdInfo"), {}),
+            "extIdInfo": _kept(id_extra if info else None, raw.get("ExtIdInfo"), {}),
             "extBasicInfo": _kept(self.ext_basic_info, raw.get("ExtBasicInfo"), None),
             "extRiskInfo": _kept(self.ext_risk_info, raw.get("ExtRiskInfo"), None),
             "extInfo": _kept(self.ext_info, raw.get("ExtInfo"), None),
@@ -331,58 +335,12 @@ class CheckResultResponse:
         }
 
 
-_IMAGE_SUFFIXES = ("img", "image", "images", "picture", "pic", "photo", "base64")
-
-
 def _kept(parsed: Any, sent: Any, empty: Any) -> Any:
-    """A section's record value: what it holds, without images; when it holds nothing (``None``, ``{}``), what the
-    vendor sent if that was not a JSON object (``_unparsed``)."""
+    """A section's record value: what it holds; when it holds nothing (``None``, ``{}``), what the vendor sent if
+    that was not a JSON object (``_unparsed``)."""
     if parsed is None or (type(parsed) is dict and not parsed):
         return _unparsed(sent, empty if parsed is None else parsed)
-    return _without_images(parsed)
-
-
-#: Levels ``_without_images`` walks recursively; below them it goes on without recursion (orjson reads up to 1024
-#: levels, and two frames a level would exhaust the interpreter's recursion limit near 500).
-_RECURSIVE_LEVELS = 100
-
-
-def _names_image(key: Any) -> bool:
-    return isinstance(key, str) and (key in IMAGE_KEYS or key.lower().endswith(_IMAGE_SUFFIXES))
-
-
-def _without_images(value: Any, depth: int = 0) -> Any:
-    """A copy of ``value`` without keys that name images (``idImage``, ``faceImg``, ``*Picture``...), at any depth."""
-    if depth >= _RECURSIVE_LEVELS:
-        return _without_images_iteratively(value)
-    if isinstance(value, dict):
-        return {key: _without_images(item, depth + 1) for key, item in value.items() if not _names_image(key)}
-    if isinstance(value, list):
-        return [_without_images(item, depth + 1) for item in value]
-    return value
-
-
-def _without_images_iteratively(value: Any) -> Any:
-    """``_without_images`` with a stack of its own instead of recursion, for what lies deeper than
-    ``_RECURSIVE_LEVELS``."""
-    root: list[Any] = [None]
-    pending: list[tuple[Any, Any, Any]] = [(value, root, 0)]  # (value, container of its copy, its place there)
-    while pending:
-        item, container, place = pending.pop()
-        if isinstance(item, dict):
-            copy: dict[Any, Any] = {}
-            for key, child in item.items():
-                if not _names_image(key):
-                    copy[key] = None  # the place, in the vendor's key order
-                    pending.append((child, copy, key))
-            container[place] = copy
-        elif isinstance(item, list):
-            items: list[Any] = [None] * len(item)
-            pending.extend((child, items, index) for index, child in enumerate(item))
-            container[place] = items
-        else:
-            container[place] = item
-    return root[0]
+    return parsed
 
 
 _loads = jsonutil.loads
@@ -418,10 +376,10 @@ def _json(value: Any) -> ExtValue:
 def _unparsed(value: Any, empty: Any) -> Any:
     """An empty section's record value: ``empty``, or what the vendor sent when it is not a JSON object, so that
     nothing the vendor sent is dropped: text that is not JSON (e.g. the malformed sample of the EkycVerify
-    documentation, a trailing comma) as sent, a non-empty array (or its JSON text) without its images."""
+    documentation, a trailing comma) as sent, a non-empty array (or its JSON text)."""
     sent = _json(value) if isinstance(value, str) else value
     if isinstance(sent, list):
-        return _without_images(sent) if sent else empty
+        return sent or empty
     if isinstance(sent, str):
         return sent
     return empty
@@ -534,7 +492,7 @@ def _face(info: dict[str, Any] | None) -> tuple[FaceInfo, Image | None]:
     if info is None:
         return FaceInfo(), None
     image = None if _FACE_KEY_SET.isdisjoint(info) else find_image(info, FACE_KEYS)
-    raw = {key: value for key, value in info.items() if key not in IMAGE_KEYS} if image is not None else info
+    raw = {key: value for key, value in info.items() if key != image.name} if image is not None else info
     passed, attack = info.get("facePassed"), info.get("faceAttack")
     if passed is None and attack is None:  # PascalCase objects (FaceLiveness samples)
         passed, attack = info.get("FacePassed"), info.get("FaceAttack")
@@ -560,7 +518,8 @@ def _face(info: dict[str, Any] | None) -> tuple[FaceInfo, Image | None]:
 
 _new_response = positional_builder(CheckResultResponse)
 
-_ID_INFO_MODELLED = frozenset(("ocrIdPassed", "ocrIdInfo", "spoofInfo", "ocrIdEditInfo")) | IMAGE_KEYS
+_ID_INFO_SECTIONS = frozenset(("ocrIdPassed", "ocrIdInfo", "spoofInfo", "ocrIdEditInfo"))
+_ID_INFO_MODELLED = _ID_INFO_SECTIONS | IMAGE_KEYS
 
 
 def parse_check_result(
