@@ -158,7 +158,9 @@ class OssObjectStore:
             cause = exc.unwrap()
             if isinstance(cause, oss.exceptions.ServiceError):
                 status = int(cause.status_code or 0)
-                if cause.code in _NOT_FOUND_CODES or (status == 404 and operation in {"GetObject", "HeadObject"}):
+                if cause.code in _NOT_FOUND_CODES or (
+                    status == 404 and operation in {"GetObject", "HeadObject"} and cause.code != "NoSuchBucket"
+                ):  # a HEAD answer has no body: its 404 may come without a code (then: the object)
                     raise ObjectNotFound() from None
                 raise StorageError(
                     f"oss {operation} failed: {cause.code} ({status})",

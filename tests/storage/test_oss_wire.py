@@ -55,6 +55,17 @@ def test_get_missing_raises_object_not_found(server: OssDouble) -> None:
         _store(server).get("results/none")
 
 
+@pytest.mark.parametrize("read", ["get", "exists"])
+def test_a_bucket_that_does_not_exist_is_a_storage_error_not_a_missing_object(server: OssDouble, read: str) -> None:
+    """A wrong KYC_OSS_BUCKET must not read as 'no such result' (a verification's images would look erased)."""
+    store = OssObjectStore(bucket="no-such-bucket", region=REGION, credentials=CREDS, endpoint=server.endpoint,
+                           retry_max_attempts=1)  # fmt: skip
+    with pytest.raises(StorageError) as info:
+        getattr(store, read)("results/abc/face.jpg")
+    assert not isinstance(info.value, ObjectNotFound)
+    assert (info.value.code, info.value.status) == ("NoSuchBucket", 404)
+
+
 def test_exists_reflects_presence_with_a_head_request(server: OssDouble) -> None:
     store = _store(server)
     store.put("a/b", b"x", "text/plain")
