@@ -278,7 +278,7 @@ class ResultFetcher:
             "fetchedAt": now,
             "images": image_keys,
             "unreadableImages": unreadable,
-            "result": result.to_record(),
+            "result": result.to_record(unsaved=unreadable),  # an image not saved stays where it came
         }
         key = result_key(mbid)
         self.objects.put(key, jsonutil.dumps(document), "application/json")

@@ -112,6 +112,29 @@ def test_an_image_under_a_name_that_is_not_saved_stays_in_its_section() -> None:
     assert record["ocrIdInfo"]["portraitPhoto"] == IMAGE
 
 
+def test_a_face_named_image_in_ext_id_info_stays_there_as_only_ext_face_info_s_is_saved() -> None:
+    portrait, face = "UE9SVFJBSVQ=" * 20, "RkFDRQ==" * 30
+    ext = jsonutil.dumps_str({"ocrIdPassed": "Y", "faceImg": portrait})
+    stored = _record(ExtIdInfo=ext, ExtFaceInfo=jsonutil.dumps_str({"facePassed": "Y", "faceImg": face}))
+    assert jsonutil.loads(stored)["extIdInfo"]["faceImg"] == portrait
+    assert face not in stored
+
+
+def test_an_image_the_fetcher_could_not_decode_stays_in_its_section_of_the_stored_result(stack: Stack) -> None:
+    """Not saved as an object (it is listed in unreadableImages): the vendor's text must be kept somewhere."""
+    record = stack.pending()
+    body = check_result_body("Y", images=False)
+    body["Result"]["ExtIdInfo"] = jsonutil.dumps_str({"ocrIdPassed": "Y", "idImage": "!!truncated!!"})
+    body["Result"]["ExtFaceInfo"] = jsonutil.dumps_str({"facePassed": "Y", "faceImg": "%%not base64%%"})
+
+    assert stack.fetcher(FakeCloudAuth(body)).fetch(record.merchant_biz_id).kind == "finalized"
+
+    stored = jsonutil.loads(stack.objects.get(result_key(record.merchant_biz_id)))
+    assert stored["unreadableImages"] == ["idImage", "faceImg"]
+    assert stored["result"]["extIdInfo"]["idImage"] == "!!truncated!!"
+    assert stored["result"]["extFaceInfo"]["faceImg"] == "%%not base64%%"
+
+
 def test_a_nested_section_sent_as_the_json_text_of_an_array_is_kept_as_that_array() -> None:
     ext = jsonutil.dumps_str({"ocrIdPassed": "Y", "ocrIdInfo": jsonutil.dumps_str([{"idImage": IMAGE, "n": 1}])})
     assert jsonutil.loads(_record(ExtIdInfo=ext))["ocrIdInfo"] == [{"idImage": IMAGE, "n": 1}]

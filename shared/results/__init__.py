@@ -3,7 +3,7 @@
 ```python
 result = parse_check_result(body_or_bytes, doc_type="01000000")
 result.status, result.identity, result.images.id_front.data
-result.to_record()        # JSON-ready, no image bytes
+result.to_record()        # JSON-ready: all the vendor sent but the images saved as objects
 mask_identity(result.identity)
 ```
 """

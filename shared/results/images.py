@@ -94,6 +94,11 @@ class Image:
         return f"Image(name={self.name!r}, size~{self.size})"
 
     @property
+    def text(self) -> str:
+        """The vendor's base64 text, as sent."""
+        return self._text
+
+    @property
     def size(self) -> int:
         """Estimated decoded size in bytes, from the base64 length (no decoding)."""
         text = self._text

@@ -8,7 +8,7 @@ together.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from shared import jsonutil, products
 from shared.results._frozen import positional_builder
@@ -281,19 +281,24 @@ class CheckResultResponse:
 
     # -- outputs ---------------------------------------------------------------------------------------------------
 
-    def to_record(self) -> dict[str, Any]:
+    def to_record(self, *, unsaved: Collection[str] = ()) -> dict[str, Any]:
         """JSON-ready camelCase dict of everything the vendor sent but the contents of :attr:`images` (what we
         store; those are saved as objects of their own): each image is taken out of the section it came in, and
         nothing else is. An image under a name we do not know (the face image's is not documented), or in another
-        place, stays in its section: never dropped. A section that is not the JSON object it should be (malformed
-        text, an array) is kept as sent (``_kept``)."""
+        place, stays in its section: never dropped; so do the images named in ``unsaved`` (the fetcher's: those it
+        could not decode, hence not save). A section that is not the JSON object it should be (malformed text, an
+        array) is kept as sent (``_kept``)."""
         identity = self.identity
         spoof = self.spoof
         face = self.face
         info = self._id_info()
         raw = self.result_raw
-        saved = {image.name for image in self.images}
+        images = self.images
+        saved = {image.name for image in (images.id_front, images.id_back) if image and image.name not in unsaved}
         id_extra = {key: value for key, value in info.items() if key not in _ID_INFO_SECTIONS and key not in saved}
+        face_raw = face.raw
+        if images.face is not None and images.face.name in unsaved:
+            face_raw = {**face_raw, images.face.name: images.face.text}
         return {
             "requestId": self.request_id,
             "code": self.code,
@@ -310,14 +315,14 @@ class CheckResultResponse:
             "spoof": spoof.to_dict(),
             "spoofInfo": _kept(spoof.raw, info.get("spoofInfo"), {}),
             "face": face.to_dict(),
-            "extFaceInfo": _kept(face.raw, raw.get("ExtFaceInfo"), {}),
+            "extFaceInfo": _kept(face_raw, raw.get("ExtFaceInfo"), {}),
             "extIdInfo": _kept(id_extra if info else None, raw.get("ExtIdInfo"), {}),
             "extBasicInfo": _kept(self.ext_basic_info, raw.get("ExtBasicInfo"), None),
             "extRiskInfo": _kept(self.ext_risk_info, raw.get("ExtRiskInfo"), None),
             "extInfo": _kept(self.ext_info, raw.get("ExtInfo"), None),
             "ekycResult": _kept(self.ekyc_result, raw.get("EkycResult"), None),
             "extSourceInfo": _kept(self.ext_source_info, raw.get("ExtSourceInfo"), None),
-            "images": self.images.metadata(),
+            "images": images.metadata(),
         }
 
     def summary(self) -> dict[str, Any]:
