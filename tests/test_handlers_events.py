@@ -303,6 +303,24 @@ def test_recorded_callback_fetches_stores_and_enqueues_the_notification(
     assert jsonutil.loads(message.body) == {"merchantBizId": "demo0001", "attempt": 0}
 
 
+@pytest.mark.parametrize("oversized", ["queryParameters", "body"])
+def test_a_callback_larger_than_the_vendor_ever_sends_is_refused_unread(
+    env: Env, function: Callable[[str], Handler], oversized: str
+) -> None:
+    """An anonymous caller's megabytes are a 413 before any row is read or any token hashed."""
+    env.vendor_transaction("demo0001", "pass")
+    recorded = event("http-callback.json")
+    if oversized == "body":
+        recorded["body"] = "a" * (8 * 1024 * 1024)
+    else:
+        recorded["queryParameters"]["callbackToken"] = "x" * (4 * 1024 * 1024)
+
+    response = function("result_fetcher")(recorded)
+
+    assert (response["statusCode"], error_code(response)) == (413, "PayloadTooLarge")
+    assert env.row("demo0001").status == "PENDING"
+
+
 def test_recorded_callback_naming_another_transaction_is_refused(
     env: Env, function: Callable[[str], Handler]
 ) -> None:

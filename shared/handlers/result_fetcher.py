@@ -24,6 +24,12 @@ if TYPE_CHECKING:
 
 logger = get_logger("kyc.result_fetcher")
 
+#: The largest HTTP event the callback takes: the vendor calls it with GET and five short query parameters
+#: (REFERENCE: transactionId, passed, subCode, callbackToken; merchantBizId is ours), no body. Anything larger is
+#: 413 before the router parses it: no row read, no token hashed for an anonymous caller.
+CALLBACK_MAX_EVENT_BYTES = 64 * 1024
+CALLBACK_MAX_BODY_BYTES = 1024
+
 
 class RecheckFailed(Exception):
     """Some re-checks of a queue batch failed (each one logged): raised once the others are processed, so that the
@@ -33,8 +39,8 @@ class RecheckFailed(Exception):
 class ResultFetcherApp:
     def __init__(self, fetcher: ResultFetcher) -> None:
         self.fetcher = fetcher
-        self.router = Router(on_error=self._on_error)
-        self.router.route("GET", "/callback")(self.callback)
+        self.router = Router(on_error=self._on_error, max_event_bytes=CALLBACK_MAX_EVENT_BYTES)
+        self.router.route("GET", "/callback", max_body_bytes=CALLBACK_MAX_BODY_BYTES)(self.callback)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ResultFetcherApp:
