@@ -295,7 +295,7 @@ class CheckResultResponse:
         raw = self.result_raw
         images = self.images
         saved = {image.name for image in (images.id_front, images.id_back) if image and image.name not in unsaved}
-        id_extra = {key: value for key, value in info.items() if key not in _ID_INFO_SECTIONS and key not in saved}
+        id_extra = {key: value for key, value in info.items() if key not in _ID_INFO_FIELDS and key not in saved}
         face_raw = face.raw
         if images.face is not None and images.face.name in unsaved:
             face_raw = {**face_raw, images.face.name: images.face.text}
@@ -523,8 +523,8 @@ def _face(info: dict[str, Any] | None) -> tuple[FaceInfo, Image | None]:
 
 _new_response = positional_builder(CheckResultResponse)
 
-_ID_INFO_SECTIONS = frozenset(("ocrIdPassed", "ocrIdInfo", "spoofInfo", "ocrIdEditInfo"))
-_ID_INFO_MODELLED = _ID_INFO_SECTIONS | IMAGE_KEYS
+_ID_INFO_FIELDS = frozenset(("ocrIdPassed", "ocrIdInfo", "spoofInfo", "ocrIdEditInfo"))  # each shown on its own
+_ID_INFO_MODELLED = _ID_INFO_FIELDS | IMAGE_KEYS
 
 
 def parse_check_result(
