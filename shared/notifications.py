@@ -296,9 +296,9 @@ class Notifier:
         targets = self._targets(message)
         if not targets:
             return
-        bodies = self._event_bodies(record, event_type, targets)
+        bodies, unreadable = self._event_bodies(record, event_type, targets)
         msg_id = webhook_id(record)
-        results = self._deliver_all(targets, bodies, msg_id)
+        results = self._deliver_all(targets, bodies, msg_id, unreadable)
         self._follow_up(message, record, targets, results)
 
     def _targets(self, message: NotifyMessage) -> list[Subscriber]:
@@ -309,8 +309,13 @@ class Notifier:
 
     def _event_bodies(
         self, record: TransactionRecord, event_type: str, targets: Sequence[Subscriber]
-    ) -> dict[Disclosure, bytes]:
-        """One body per distinct disclosure among ``targets``; the stored result is read only for one in clear."""
+    ) -> tuple[dict[Disclosure, bytes], DeliveryResult | None]:
+        """One body per distinct disclosure among ``targets``; the stored result is read only for one in clear.
+
+        When that read fails, the disclosures in clear get no body, and what their subscribers' deliveries come to
+        instead is returned (``result_unreadable``): the others are delivered all the same. A storage error is
+        retried on each such subscriber's schedule; a stored result that is not JSON cannot mend by itself, so it
+        is dead-lettered at once (docs/operations.md, "Dead letters")."""
         data: dict[str, Any] = {
             "merchantBizId": record.merchant_biz_id,
             "transactionId": record.transaction_id,
@@ -326,11 +331,20 @@ class Notifier:
         # The event's timestamp is when the result became final: stable across retries, unlike webhook-timestamp.
         event = {"type": event_type, "timestamp": rfc3339(record.finalized_at or record.updated_at), "data": data}
         disclosures = {s.disclosure for s in targets}
-        full = self._full_identity(record) if any(d.clear and d.fields for d in disclosures) else None
-        return {
+        full, unreadable = None, None
+        if any(d.clear and d.fields for d in disclosures):
+            try:
+                full = self._full_identity(record)
+            except (StorageError, jsonutil.JSONDecodeError) as exc:
+                code = exc.code if isinstance(exc, StorageError) else "NotJson"
+                logger.error("notify.result_unreadable", extra={"errorCode": code})
+                unreadable = DeliveryResult(ok=False, error="result_unreadable", permanent=code == "NotJson")
+        bodies = {
             d: jsonutil.dumps({**event, "data": {**data, "identity": d.identity(record.identity_masked, full)}})
             for d in disclosures
+            if unreadable is None or not (d.clear and d.fields)
         }
+        return bodies, unreadable
 
     def _full_identity(self, record: TransactionRecord) -> Any:
         if not record.result_key:
@@ -343,10 +357,20 @@ class Notifier:
         return result.get("identity") if isinstance(result, dict) else None
 
     def _deliver_all(
-        self, targets: Sequence[Subscriber], bodies: dict[Disclosure, bytes], msg_id: str
+        self,
+        targets: Sequence[Subscriber],
+        bodies: dict[Disclosure, bytes],
+        msg_id: str,
+        unreadable: DeliveryResult | None = None,
     ) -> list[DeliveryResult]:
+        """Each target's delivery of its disclosure's body; a target whose body could not be built gets
+        ``unreadable`` (see ``_event_bodies``) and is sent nothing."""
+
         def deliver(subscriber: Subscriber) -> DeliveryResult:
-            body = bodies[subscriber.disclosure]
+            body = bodies.get(subscriber.disclosure)
+            if body is None:
+                assert unreadable is not None  # only the disclosures whose identity could not be read lack a body
+                return unreadable
             signature = signature_headers(list(subscriber.signing_secrets), msg_id, int(self.clock()), body)
             try:
                 return self.sender(subscriber.url, body, {**dict(subscriber.headers), **signature})

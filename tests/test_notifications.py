@@ -14,8 +14,10 @@ from shared import jsonutil
 from shared.config import MAX_QUEUE_DELAY_SECONDS
 from shared.delivery import DeliveryResult
 from shared.disclosure import IDENTITY_FIELDS
+from shared.fetcher import result_key
 from shared.messages import NotifyMessage
 from shared.notifications import Subscriber
+from shared.storage import StorageError
 from shared.timestamps import rfc3339
 from tests.fakes import (
     IDENTITY,
@@ -271,12 +273,20 @@ def test_subscriber_urls_are_logged_as_scheme_host_and_port_only(
     assert "s3cret" not in caplog.text and "pw@" not in caplog.text
 
 
-def test_a_poison_message_is_dead_lettered_and_the_rest_of_the_batch_is_delivered(stack: Stack) -> None:
-    from shared.fetcher import result_key
+def test_a_poison_message_is_dead_lettered_and_the_rest_of_the_batch_is_delivered(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from shared.handlers.notifier import NotifierApp
 
     good, poisoned = _final(stack), _final(stack)
-    stack.objects.put(result_key(poisoned), b"{not json", "application/json")  # a corrupt stored result
+    read = stack.store.get
+
+    def get(merchant_biz_id: str) -> object:
+        if merchant_biz_id == poisoned:
+            raise KeyError("a failure nothing foresaw")
+        return read(merchant_biz_id)
+
+    monkeypatch.setattr(stack.store, "get", get)
     sender = RecordingSender()
     app = NotifierApp(stack.notifier(sender))
     batch = [{"data": {"messageId": str(i), "messageBody": jsonutil.dumps_str(_body(m))}} for i, m in
@@ -525,3 +535,39 @@ def test_the_documented_webhook_body_has_every_field_a_delivered_one_has_and_no_
     assert set(documented_face) == set(face)
     assert all(type(documented_face[k]) is type(v) for k, v in face.items() if v is not None and documented_face[k]
                is not None)  # booleans stay booleans (found by a newcomer: the doc showed "Y")
+
+
+# -- a stored result that cannot be read holds back no subscriber who does not need it ---------------------------
+
+
+def test_a_stored_result_that_is_not_json_dead_letters_only_the_pii_subscriber(stack: Stack) -> None:
+    mbid = _final(stack)
+    stack.objects.put(result_key(mbid), b"{not json", "application/json")
+    sender = RecordingSender()
+    before = len(peek(stack.notify))
+
+    stack.notifier(sender).handle_body(_body(mbid))
+
+    assert sorted(d.url for d in sender.deliveries) == sorted([A, C])  # B is sent nothing
+    (letter,) = peek(stack.deadletter)
+    assert (letter["subscriberKey"], letter["lastError"]) == (KEY_B, "result_unreadable")
+    assert peek(stack.notify)[before:] == []
+
+
+def test_a_storage_error_reading_the_stored_result_retries_only_the_pii_subscriber(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mbid = _final(stack)
+
+    def failing(key: str) -> bytes:
+        raise StorageError("oss GetObject failed: KMS.Disabled (403)", code="KMS.Disabled", status=403)
+
+    monkeypatch.setattr(stack.objects, "get", failing)
+    sender = RecordingSender()
+    before = len(peek(stack.notify))
+
+    stack.notifier(sender).handle_body(_body(mbid))
+
+    assert sorted(d.url for d in sender.deliveries) == sorted([A, C])
+    assert peek(stack.notify)[before:] == [{"merchantBizId": mbid, "attempt": 1, "pending": [KEY_B]}]
+    assert peek(stack.deadletter) == []
