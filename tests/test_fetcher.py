@@ -373,7 +373,7 @@ def test_deleting_a_kept_result_removes_what_a_fetch_finalized_between_its_steps
     assert stack.objects.list(result_prefix(record.merchant_biz_id)) == []
 
 
-class _DeletionFailsOnce:
+class DeletionFailsOnce:
     """An object store whose first ``delete_prefix`` fails as OSS does when it is unavailable."""
 
     def __init__(self, inner: Any) -> None:
@@ -404,7 +404,7 @@ def test_objects_a_fetch_could_not_delete_after_an_erasure_are_deleted_by_its_re
     stack: Stack, chain_started: bool
 ) -> None:
     mbid, client = _erased_while_fetching(stack, chain_started=chain_started)
-    stack.fetcher(client, objects=_DeletionFailsOnce(stack.objects)).fetch(mbid)
+    stack.fetcher(client, objects=DeletionFailsOnce(stack.objects)).fetch(mbid)
     assert stack.objects.list(result_prefix(mbid)) != []  # left behind for now
 
     for body in peek(stack.recheck):
@@ -419,6 +419,6 @@ def test_a_fetch_that_can_neither_delete_its_objects_nor_queue_their_deletion_as
     stack: Stack,
 ) -> None:
     mbid, client = _erased_while_fetching(stack, chain_started=True)
-    fetcher = stack.fetcher(client, objects=_DeletionFailsOnce(stack.objects), recheck=_BrokenQueue())
+    fetcher = stack.fetcher(client, objects=DeletionFailsOnce(stack.objects), recheck=_BrokenQueue())
     with pytest.raises(RecheckNotScheduled):
         fetcher.fetch(mbid)

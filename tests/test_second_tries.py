@@ -11,8 +11,8 @@ from typing import Any
 
 from shared import jsonutil
 from shared.cloudauth import DeleteVerifyResultResponse, TransactionIdInvalid
-from shared.storage import StorageError
 from tests.fakes import T0, FakeCloudAuth, Stack
+from tests.test_fetcher import DeletionFailsOnce
 
 # --- kyc erase: "unknown to the vendor" within its 30 days -------------------------------------------------------
 
@@ -48,23 +48,6 @@ class _VendorForgetsWhatItDeleted(FakeCloudAuth):
         return DeleteVerifyResultResponse(deleted=True, delete_result="Y", transaction_id=transaction_id)
 
 
-class _ObjectsFailingOnce:
-    """The object store, whose first ``delete_prefix`` fails as OSS does when it does not answer in time."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-        self.failed = False
-
-    def __getattr__(self, attr: str) -> Any:
-        return getattr(self._inner, attr)
-
-    def delete_prefix(self, prefix: str) -> int:
-        if not self.failed:
-            self.failed = True
-            raise StorageError("oss ListObjects timed out", transient=True, code="TransportError")
-        return int(self._inner.delete_prefix(prefix))
-
-
 def test_erase_run_again_after_a_storage_error_finishes_a_transaction_whose_vendor_copy_it_deleted(
     tmp_path: Path,
 ) -> None:
@@ -81,7 +64,7 @@ def test_erase_run_again_after_a_storage_error_finishes_a_transaction_whose_vend
         record = stack.pending(merchant_user_id=hash_user_id("carol", PEPPER), status="PASSED", passed="Y",
                                finalized_at=T0, created_at=T0 - 3600)
         vendor = _VendorForgetsWhatItDeleted()
-        stores = SimpleNamespace(transactions=stack.store, objects=_ObjectsFailingOnce(stack.objects))
+        stores = SimpleNamespace(transactions=stack.store, objects=DeletionFailsOnce(stack.objects))
 
         def erase() -> tuple[int, dict[str, Any]]:
             return _erase_carol(stack, vendor, stores)
