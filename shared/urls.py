@@ -97,6 +97,17 @@ def has_valid_labels(hostname: str) -> bool:
     return True
 
 
+#: A path segment a browser resolves before it navigates: WHATWG URL's "single-dot segment" and "double-dot segment"
+#: (``.``, ``..``, and ``%2e`` for either dot, ASCII case-insensitive).
+_DOT_SEGMENTS = frozenset({".", "%2e", "..", ".%2e", "%2e.", "%2e%2e"})
+
+
+def has_dot_segment(path: str) -> bool:
+    """Whether ``path`` has a segment the browser resolves away: the URL it navigates to is then not the string
+    that was checked (``/kyc/done/../admin`` is ``/admin``)."""
+    return any(segment.lower() in _DOT_SEGMENTS for segment in path.split("/"))
+
+
 def is_safe_url(url: str, *, schemes: frozenset[str] = HTTP_SCHEMES) -> bool:
     try:
         check_url(url, schemes=schemes)

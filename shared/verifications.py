@@ -66,7 +66,7 @@ from shared.status import Status
 from shared.storage import OutOfTime, RecordExists, StorageError, TransactionRecord
 from shared.subcodes import sub_code_message
 from shared.timestamps import rfc3339
-from shared.urls import UnsafeUrl, check_url, plain_http_allowed, unsafe_character_at
+from shared.urls import UnsafeUrl, check_url, has_dot_segment, plain_http_allowed, unsafe_character_at
 from shared.values import field, valueclass
 
 TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
@@ -272,12 +272,14 @@ def return_url_allowed(url: str, allowlist: tuple[str, ...]) -> bool:
     """Prefix match on the raw URL, once :func:`shared.urls.check_url` has accepted it (no control, whitespace,
     invisible or backslash character anywhere: ``urlsplit`` would silently drop some of them, and the raw string
     is what the vendor redirects the browser to). The prefix must end at a path boundary so that an allowed
-    ``https://shop.example`` does not admit ``https://shop.example.evil.com``; no userinfo."""
+    ``https://shop.example`` does not admit ``https://shop.example.evil.com``; no userinfo, and no dot segment in
+    the path (``https://shop.example/kyc/../admin`` starts with an allowed ``https://shop.example/kyc/`` and lands on
+    ``/admin``)."""
     try:
         parts = check_url(url)
     except UnsafeUrl:
         return False
-    if "@" in parts.netloc:
+    if "@" in parts.netloc or has_dot_segment(parts.path):
         return False
     for prefix in allowlist:
         if url == prefix or (url.startswith(prefix) and (prefix.endswith("/") or url[len(prefix)] in "/?#")):
@@ -382,10 +384,11 @@ class Verifications:
             )
             try:
                 self.store.create(record)
-            except (StorageError, RecordExists) as exc:
-                # Without a stored row we could never match the callback: the caller gets no URL.
-                logger.error("initialize.store_failed", extra={"errorCode": type(exc).__name__})
-                raise Refused("StorageUnavailable", "the verification could not be saved; try again") from None
+            except StorageError as exc:
+                if not self._stored_after_all(record, exc):
+                    # Without a stored row we could never match the callback: the caller gets no URL.
+                    logger.error("initialize.store_failed", extra={"errorCode": type(exc).__name__})
+                    raise Refused("StorageUnavailable", "the verification could not be saved; try again") from None
             logger.info("initialize.created", extra={"productCode": product.code, "docType": record.doc_type})
         return Started(merchant_biz_id, response.transaction_id, response.transaction_url)
 
@@ -401,6 +404,24 @@ class Verifications:
         return record
 
     # -- steps ----------------------------------------------------------------------------------------------
+
+    def _stored_after_all(self, record: TransactionRecord, exc: StorageError) -> bool:
+        """Whether a row whose create failed is in the table all the same, as this start wrote it: a write that may
+        have been applied although its answer was lost (``maybe_sent``), or one a retry found already there
+        (``RecordExists``: each start draws a new merchantBizId, so only its own earlier attempt can have written
+        it). Read back once; a row that is there is the verification the vendor billed, and refusing the start
+        would leave it behind a 503 (the user starts and pays again; the sweeper abandons the first). A read that
+        fails too leaves the refusal: the sweeper abandons a row nobody opened."""
+        if not (exc.maybe_sent or isinstance(exc, RecordExists)):
+            return False
+        try:
+            stored = self.store.get(record.merchant_biz_id)
+        except StorageError:
+            return False
+        if stored is None or stored.transaction_id != record.transaction_id:
+            return False
+        logger.warning("initialize.stored_despite_error", extra={"errorCode": type(exc).__name__})
+        return True
 
     def start_request(self, body: Any, owner: str) -> tuple[products.Product, dict[str, Any]]:
         """The product a request body asks for and the fields of its start request (a new merchantBizId, callback
@@ -421,7 +442,7 @@ class Verifications:
             meta_info = jsonutil.dumps_str(meta_info)
         if meta_info is not None and not isinstance(meta_info, str):
             raise Refused("InvalidParameter", "metaInfo must be a string or a JSON object")
-        if not meta_info:
+        if not meta_info or meta_info.isspace():
             raise Refused("MissingParameter", "metaInfo is required (from the vendor's web SDK getMetaInfo())")
         if len(meta_info.encode()) > self.settings.max_meta_info_bytes:
             raise Refused("PayloadTooLarge", "metaInfo is larger than allowed")
@@ -515,13 +536,17 @@ class Verifications:
         try:
             return START_CALLS[product.start_operation or ""](self.client, fields)
         except ParameterError as exc:  # the client's own check (no HTTP status), or the vendor's answer
-            raise NotBilled("InvalidParameter", exc.message, counts=exc.status is not None) from None
+            # MissingParameter or InvalidParameter, as the check or the vendor named it (openapi.yaml lists both)
+            raise NotBilled(exc.code or "InvalidParameter", exc.message, counts=exc.status is not None) from None
         except ThrottlingError:
             raise NotBilled("VendorBusy", "the verification service is busy; try again", counts=False,
                             retry_after=2) from None
         except AuthError as exc:
+            # The gateway refused our signature, AccessKey, STS token or RAM policy: nothing started, and the
+            # deployment's doing, not the user's (the slot goes back, or an outage of the credentials would lock out
+            # every user who tried during it for the rest of the hour).
             logger.error("initialize.vendor_auth_failed", extra={"errorCode": exc.code})
-            raise Refused("VendorError", "the verification service refused our credentials") from None
+            raise NotBilled("VendorError", "the verification service refused our credentials", counts=False) from None
         except TransportError as exc:
             logger.error("initialize.vendor_unreachable", extra={"maybeSent": exc.maybe_sent})
             message = "the verification service did not answer; try again"

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from shared import jsonutil, values
 from shared.auth import AuthFailed, hash_user_id, issue_token
-from shared.cloudauth import MalformedResponse, ThrottlingError
+from shared.cloudauth import AuthError, MalformedResponse, ParameterError, ThrottlingError
 from shared.fc import HttpEvent
 from shared.handlers.initializer import InitializerApp
 from shared.storage import SqliteTransactionStore, StorageError
@@ -115,6 +115,35 @@ def test_prefix_ending_with_slash_admits_deeper_paths_only() -> None:
     assert not return_url_allowed("https://shop.example/kycx", ("https://shop.example/kyc/",))
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://shop.example/kyc/done/../../account/delete",
+        "https://shop.example/kyc/done/%2e%2e/%2e%2e/account/delete",
+        "https://shop.example/kyc/done/.%2E/.%2e/account/delete",
+        "https://shop.example/kyc/done/./x",
+        "https://shop.example/kyc/done/..",
+    ],
+)
+def test_a_return_url_with_dot_segments_is_refused_as_the_browser_would_leave_the_allowed_path(url: str) -> None:
+    """A browser resolves ``..`` and ``%2e%2e`` (WHATWG URL's dot segments) before it navigates: the raw string
+    starts with the allowed prefix, the page it lands on does not."""
+    assert not return_url_allowed(url, ("https://shop.example/kyc/done",))
+
+
+def test_dots_that_are_not_whole_segments_are_allowed() -> None:
+    assert return_url_allowed("https://shop.example/kyc/done/v1.2/..x/file.html?next=../a#../b",
+                              ("https://shop.example/kyc/done",))
+
+
+def test_a_return_url_climbing_out_of_the_allowed_path_is_refused_before_the_vendor(
+    store: SqliteTransactionStore, client: FakeCloudAuth
+) -> None:
+    status, _, body = _post(_app(store, client), _start(returnUrl="https://shop.example/kyc/../admin/logout"))
+    assert (status, body["error"]["code"]) == (400, "ReturnUrlNotAllowed")
+    assert client.initialize_calls == []
+
+
 def test_start_creates_a_pending_row_and_returns_the_vendor_url(
     store: SqliteTransactionStore, client: FakeCloudAuth
 ) -> None:
@@ -169,6 +198,39 @@ def test_store_failure_is_503_without_the_vendor_url(store: SqliteTransactionSto
     assert status == 503 and body["error"]["code"] == "StorageUnavailable"
     text = jsonutil.dumps_str(body)
     assert "vendor.example" not in text and "transactionUrl" not in text
+
+
+class _AppliedButUnanswered(_BrokenStore):
+    """A create that reaches the table but whose answer is lost (Tablestore: the PutRow was sent, then a read
+    timeout): ``StorageError(maybe_sent=True)``."""
+
+    def create(self, record: Any) -> None:
+        self._inner.create(record)
+        raise StorageError("tablestore PutRow: timed out", transient=True, code="TransportError", maybe_sent=True)
+
+
+class _LostBeforeTheTable(_BrokenStore):
+    def create(self, record: Any) -> None:
+        raise StorageError("tablestore PutRow: timed out", transient=True, code="TransportError", maybe_sent=True)
+
+
+def test_a_row_stored_although_its_write_went_unanswered_is_a_started_verification(
+    store: SqliteTransactionStore, client: FakeCloudAuth
+) -> None:
+    """The vendor billed the transaction and the row is there: the user gets the URL, not a 503 that leaves the row
+    behind for the sweeper to abandon while the user starts (and pays) again."""
+    status, _, body = _post(_app(_AppliedButUnanswered(store), client), _start())
+    assert status == 201, body
+    row = store.get(body["merchantBizId"])
+    assert row is not None and row.transaction_id == body["transactionId"]
+
+
+def test_a_write_that_may_have_been_sent_but_left_no_row_is_503(
+    store: SqliteTransactionStore, client: FakeCloudAuth
+) -> None:
+    status, _, body = _post(_app(_LostBeforeTheTable(store), client), _start())
+    assert (status, body["error"]["code"]) == (503, "StorageUnavailable")
+    assert store.get(client.initialize_calls[0].merchant_biz_id) is None
 
 
 def test_vendor_throttling_is_503_with_retry_after(store: SqliteTransactionStore, client: FakeCloudAuth) -> None:
@@ -289,6 +351,35 @@ def test_an_attempt_the_vendor_never_saw_does_not_use_up_the_limit(store: Sqlite
     assert _post(app, {"docType": "01000000", "metaInfo": "{}"})[0] == 503
     client.initialize_error = None
     assert _post(app, {"docType": "01000000", "metaInfo": "{}"})[0] == 201
+
+
+def test_a_start_refused_for_our_own_credentials_gives_the_users_slot_back(store: SqliteTransactionStore) -> None:
+    """The gateway refused our signature (or AccessKey, STS token, RAM policy): nothing was started, and it is the
+    deployment's fault; once the operator fixes it, the users who tried meanwhile are not locked out for the hour."""
+    client = FakeCloudAuth()
+    app = _app(store, client, rate_limit=2)
+    client.initialize_error = AuthError("signature mismatch", status=400, code="SignatureDoesNotMatch")
+    assert [_post(app, _start())[0] for _ in range(2)] == [502, 502]
+    client.initialize_error = None
+    status, _, body = _post(app, _start())
+    assert status == 201, body
+
+
+@pytest.mark.parametrize("meta_info", ["", "   ", "\t\n"])
+def test_a_blank_meta_info_is_missing_and_never_reaches_the_vendor(
+    store: SqliteTransactionStore, client: FakeCloudAuth, meta_info: str
+) -> None:
+    status, _, body = _post(_app(store, client), _start(metaInfo=meta_info))
+    assert (status, body["error"]["code"]) == (400, "MissingParameter")
+    assert client.initialize_calls == []
+
+
+def test_the_vendors_missing_parameter_keeps_its_code(store: SqliteTransactionStore, client: FakeCloudAuth) -> None:
+    """openapi.yaml documents both MissingParameter and InvalidParameter: the one the vendor (or the client's own
+    check) named is the one the frontend gets."""
+    client.initialize_error = ParameterError("MetaInfo is required", code="MissingParameter", status=400)
+    status, _, body = _post(_app(store, client), _start())
+    assert (status, body["error"]["code"]) == (400, "MissingParameter")
 
 
 # --- URL hygiene of returnUrl (issue 14, item 1) ------------------------------------------------------------
