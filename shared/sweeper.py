@@ -215,7 +215,12 @@ class Sweeper:
         silent_since = now - self.settings.sweep_after_seconds
         rows = itertools.chain(self._due(DueKind.NEW, silent_since), self._due(DueKind.CHECK, now))
         stepped_over = 0
+        # A row this pass checked and rescheduled may be due again before the pass ends (``KYC_SWEEP_AFTER=0``:
+        # its next check is ``now``), and the CHECK walk then meets it after the NEW walk: one check a pass.
+        checked: set[str] = set()
         for row in rows:
+            if row.merchant_biz_id in checked:
+                continue
             if row.status is not Status.PENDING or row.created_at > silent_since:
                 # A quick re-check from the queue is due: not silent yet. Counted like checks: while the queue lags,
                 # such rows fill the head of the index, and a pass reads a batch of them, not all (they leave it
@@ -229,6 +234,7 @@ class Sweeper:
             if not self._time_for("recheck", report, reserve=self._recheck_reserve):
                 return  # the rest of the pass's time is steps 2-4's
             report.checked += 1
+            checked.add(row.merchant_biz_id)
             # No quick re-check: the sweeper reschedules below. The fetch's log lines name the row they are about.
             with log_context(merchant_biz_id=row.merchant_biz_id):
                 try:
@@ -243,10 +249,12 @@ class Sweeper:
                 except StorageError:
                     raise  # the store is failing, not this row: the step ends (see sweep)
                 except Exception as exc:  # one row's failure must not stop the pass for the rows after it
-                    # (an answer nothing foresaw): logged with its type; the row stays due, checked again next pass
+                    # (an answer nothing foresaw): logged with its type, then settled like a transient failure —
+                    # checked again with backoff, abandoned past settle-by — so that a few such rows can neither
+                    # stay PENDING for good nor take the head of the due index, and the batch, at every pass.
                     logger.error("sweep.recheck_failed", exc_info=exc)
                     report.errors.append(f"_recheck_pending:{type(exc).__name__}")
-                    continue
+                    outcome = FetchOutcome("retry_later", error=type(exc).__name__)
             if outcome.kind == "finalized":
                 report.finalized += 1
             if outcome.kind in {"finalized", "already_final", "unknown"}:
@@ -296,14 +304,19 @@ class Sweeper:
 
     def _repair_outbox(self, report: SweepReport) -> None:
         now = self.clock()
-        worked = 0
+        worked = settled = 0
         for row in self._due(DueKind.OUTBOX, now - OUTBOX_GRACE_SECONDS):
             if row.status not in TERMINAL:
                 continue
             renotify = not row.notification_enqueued
             delete = self._vendor_copy_owed(row, now)
             if not (renotify or delete):
-                self.store.set_outbox_due(row.merchant_biz_id, row.status, None)  # owes nothing: settled
+                # Owes nothing: settled, one write. A backlog of them (every verdict a backfill of the due index
+                # listed) is worked off a batch a pass too, within the pass's time, like the rows that owe work.
+                if settled >= self.settings.batch_size or not self._time_for("outbox", report):
+                    return
+                settled += 1
+                self.store.set_outbox_due(row.merchant_biz_id, row.status, None)
                 continue
             if worked >= self.settings.batch_size or not self._time_for("outbox", report):
                 return

@@ -49,6 +49,25 @@ def test_a_redrive_slower_than_its_hold_sends_each_letter_once(tmp_path: Path) -
     assert sorted(sent) == sorted(b"m%d" % n for n in range(len(ids))) and report.not_found == []
 
 
+def test_a_redrive_sends_a_letter_its_receiver_refuses_again_at_once_only_once(tmp_path: Path) -> None:
+    """The receiver still answers 410: the notifier dead-letters the message sent back at once, as a new letter,
+    which the walk meets while it runs. It stays a dead letter; one run sends the message once."""
+    queue = SqliteQueue(tmp_path / "queues.sqlite3", "kyc-deadletter", clock=FakeClock())
+    letter = jsonutil.dumps({"kind": "notify", "reason": "webhook_undeliverable", "merchantBizId": "tx" + "0" * 30,
+                             "subscriberKey": "a", "attempts": 1, "lastError": "http_410", "lastStatus": 410})
+    queue.send(letter)
+    sent: list[bytes] = []
+
+    def send_and_fail_again(name: str, body: bytes) -> str:
+        sent.append(body)
+        queue.send(letter)  # the notifier: 410 again, dead-lettered again
+        return "new"
+
+    report = redrive(queue, send_and_fail_again)
+    assert len(sent) == 1 and len(report.redriven) == 1 and len(report.skipped) == 1
+    assert [m.body for m in queue.peek()] == [letter]
+
+
 # --- on MNS (the double): a receive hides for the *queue's* VisibilityTimeout, whatever the walk asks, and the
 # letters whose hold ran out come back before those never received (they were sent first).
 

@@ -157,6 +157,12 @@ def test_list_rejects_an_unreadable_since_with_exit_2(stack: DevStack) -> None:
     assert code == 2 and out == "" and "--since" in err
 
 
+@pytest.mark.parametrize("bare", ["20250305", "3600"])
+def test_list_refuses_a_bare_number_for_since_which_could_be_a_date_or_seconds(stack: DevStack, bare: str) -> None:
+    code, out, err = run(["list", "--since", bare])
+    assert code == 2 and out == "" and "needs a unit" in err
+
+
 # --- sweep -------------------------------------------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from shared import jsonutil
 from shared.delivery import DeliveryResult
+from shared.fc.budget import InvocationBudget
 from shared.fetcher import result_key
 from shared.notifications import Notifier
 from shared.storage import DueKind, StorageError
@@ -18,6 +19,7 @@ from tests.fakes import (
     RETRY_SCHEDULE,
     SUBSCRIBERS,
     T0,
+    FakeClock,
     FakeCloudAuth,
     RecordingSender,
     Stack,
@@ -616,9 +618,7 @@ def _outage(stack: Stack, budget_clock: Any, rows: int) -> tuple[FakeCloudAuth, 
 def test_an_outage_where_every_check_takes_its_deadline_leaves_time_for_the_outbox_and_retention(
     stack: Stack,
 ) -> None:
-    from shared.fc.budget import InvocationBudget
     from shared.sweeper import RECHECK_RESERVE_SHARE
-    from tests.fakes import FakeClock
 
     budget_clock = FakeClock(0.0)
     client, unannounced, old = _outage(stack, budget_clock, rows=30)
@@ -634,17 +634,12 @@ def test_an_outage_where_every_check_takes_its_deadline_leaves_time_for_the_outb
 
 
 def test_without_a_budget_the_sweep_checks_its_whole_batch(stack: Stack) -> None:
-    from tests.fakes import FakeClock
-
     client, _, _ = _outage(stack, FakeClock(0.0), rows=30)
     report = stack.sweeper(stack.fetcher(client), retention_days=30).sweep()
     assert report.checked == 30 and report.stopped_early == [] and report.as_dict()["stoppedEarly"] == []
 
 
 def test_a_spent_budget_starts_no_step_s_work_and_leaves_it_for_the_next_pass(stack: Stack) -> None:
-    from shared.fc.budget import InvocationBudget
-    from tests.fakes import FakeClock
-
     budget_clock = FakeClock(0.0)
     client, _, old = _outage(stack, budget_clock, rows=3)
     sweeper = stack.sweeper(stack.fetcher(client), retention_days=30)
@@ -709,3 +704,61 @@ def test_a_one_day_retention_with_the_default_webhook_schedule_deletes_a_row_set
     )
     sweeper.sweep()
     assert stack.store.get(mbid) is None
+
+
+def test_a_pass_with_sweep_after_zero_checks_each_pending_row_once(stack: Stack) -> None:
+    """``KYC_SWEEP_AFTER=0 ./scripts/kyc sweep`` (docs/operations.md): a row rescheduled by the pass is due again at
+    once, and the CHECK walk meets it after the NEW walk; it is asked about once."""
+    record = stack.pending(created_at=T0 - 100)
+    client = FakeCloudAuth(check_result_body("P"))
+    report = stack.sweeper(stack.fetcher(client), sweep_after_seconds=0.0).sweep()
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is not None
+    assert (len(client.check_calls), report.checked, row.check_count) == (1, 1, 1)
+
+
+class _CountingOutbox:
+    """The real store; counts the rows ``due`` hands out and the ``set_outbox_due`` writes."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.rows_read = 0
+        self.settled = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def due(self, *args: Any, **kwargs: Any) -> Any:
+        rows, cursor = self._inner.due(*args, **kwargs)
+        self.rows_read += len(rows)
+        return rows, cursor
+
+    def set_outbox_due(self, *args: Any, **kwargs: Any) -> Any:
+        self.settled += 1
+        return self._inner.set_outbox_due(*args, **kwargs)
+
+
+def _verdicts_that_owe_nothing_but_are_due(stack: Stack, count: int) -> None:
+    """Verdicts announced long ago, still listed as OUTBOX due on a deployment that keeps the vendor's copies: what
+    a backfill of the due index (``setup-tables --backfill``, the SQLite migration) gives every older verdict."""
+    for i in range(count):
+        record = stack.pending(created_at=T0 - 10 * DAY + i)
+        stack.store.finalize(record.merchant_biz_id, status="PASSED", passed="Y", sub_code="200", result_key=None,
+                             identity_masked=None, result_version=1, now=T0 - 9 * DAY + i)  # fmt: skip
+        stack.store.mark_notification_enqueued(record.merchant_biz_id, "PASSED", vendor_copy_pending=True)
+
+
+def test_a_backlog_of_rows_that_owe_nothing_is_settled_a_batch_a_pass(stack: Stack) -> None:
+    _verdicts_that_owe_nothing_but_are_due(stack, 300)
+    counting = _CountingOutbox(stack.store)
+    stack.sweeper(stack.fetcher(FakeCloudAuth(), store=counting), batch_size=10).sweep()
+    assert counting.settled == 10 and counting.rows_read <= 3 * 10
+
+
+def test_rows_that_owe_nothing_are_not_settled_once_the_pass_s_time_is_spent(stack: Stack) -> None:
+    _verdicts_that_owe_nothing_but_are_due(stack, 50)
+    counting = _CountingOutbox(stack.store)
+    report = stack.sweeper(stack.fetcher(FakeCloudAuth(), store=counting)).sweep(
+        InvocationBudget(0.0, clock=FakeClock(0.0))
+    )
+    assert counting.settled == 0 and "outbox" in report.stopped_early

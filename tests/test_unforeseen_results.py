@@ -175,3 +175,48 @@ def test_one_row_failing_unforeseen_does_not_stop_the_sweep_for_the_rows_after_i
     assert report.errors == ["_recheck_pending:KeyError"]
     failed = stack.store.get(failing.merchant_biz_id)
     assert failed is not None and failed.status == "PENDING"
+
+
+class _FailsUnforeseenFor(FakeCloudAuth):
+    """CheckResult fails in a way nothing foresaw for the transactions of ``failing``; the others answer the
+    script."""
+
+    def __init__(self, failing: set[str], *script: Any) -> None:
+        super().__init__(*script)
+        self.failing = failing
+
+    def check_result(self, merchant_biz_id: str, transaction_id: str, *, is_return_image: bool = False) -> Any:
+        if merchant_biz_id in self.failing:
+            self.check_calls.append((merchant_biz_id, transaction_id))
+            raise RuntimeError("an answer nothing foresaw")
+        return super().check_result(merchant_biz_id, transaction_id, is_return_image=is_return_image)
+
+
+def test_a_row_failing_unforeseen_is_checked_again_with_backoff_and_the_error_recorded(stack: Stack) -> None:
+    failing = stack.pending(created_at=T0 - 2000)
+    stack.sweeper(stack.fetcher(_FailsUnforeseenFor({failing.merchant_biz_id}))).sweep()
+    row = stack.store.get(failing.merchant_biz_id)
+    assert row is not None and row.status == "PENDING"
+    assert (row.check_count, row.error) == (1, "RuntimeError")
+    assert row.next_check_at is not None and row.next_check_at > T0
+
+
+def test_a_row_failing_unforeseen_is_abandoned_once_past_the_vendors_30_days(stack: Stack) -> None:
+    failing = stack.pending(created_at=T0 - 31 * 86400)
+    stack.sweeper(stack.fetcher(_FailsUnforeseenFor({failing.merchant_biz_id}))).sweep()
+    row = stack.store.get(failing.merchant_biz_id)
+    assert row is not None and row.status == "ABANDONED"
+
+
+def test_rows_failing_unforeseen_do_not_hold_the_sweeps_batch_at_every_pass(stack: Stack) -> None:
+    """Two rows that always fail, the earliest due, and a batch of two: the healthy row behind them is still
+    reached, because the failing rows are rescheduled like any other."""
+    failing = {stack.pending(created_at=T0 - 5000 - i).merchant_biz_id for i in range(2)}
+    healthy = stack.pending(created_at=T0 - 1000)
+    client = _FailsUnforeseenFor(failing, check_result_body("Y", images=False))
+    sweeper = stack.sweeper(stack.fetcher(client), batch_size=2)
+    for _ in range(3):
+        sweeper.sweep()
+        stack.clock.advance(3600)
+    row = stack.store.get(healthy.merchant_biz_id)
+    assert row is not None and row.status == "PASSED"

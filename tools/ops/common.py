@@ -124,7 +124,10 @@ def parse_duration(value: str, option: str) -> float:
 
 
 def parse_since(value: str, option: str, now: float) -> float:
-    """An ISO date/time (``2025-03-05``, ``2025-03-05T06:00:00Z``; UTC when no offset) or a duration ago."""
+    """An ISO date/time (``2025-03-05``, ``2025-03-05T06:00:00Z``; UTC when no offset) or a duration ago (with its
+    unit: a bare number could as well be a date written without dashes, ``20250305``)."""
+    if value.strip().isdigit():
+        raise UsageError(f"{option} needs a unit (like 24h) or an ISO date with dashes (2025-03-05)")
     if _DURATION_RE.match(value.lower()):
         return now - parse_duration(value, option)
     try:

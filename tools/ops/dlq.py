@@ -279,10 +279,15 @@ def redrive(
     clock: Callable[[], float] = time.monotonic,
 ) -> RedriveReport:
     """Put the dead letters ``ids`` (every one when empty) back where they belong: ``send(queue_name, body)``
-    first, then the dead letter is deleted (a crash in between sends it twice, never loses it)."""
+    first, then the dead letter is deleted (a crash in between sends it twice, never loses it).
+
+    Each message is sent back once a run: a letter whose message was sent back earlier in the same run is left on
+    the queue and reported as skipped. A message sent back may fail again at once (its receiver still refuses it)
+    and come back as a new dead letter while the walk runs; sending that one too would send it again and again."""
     wanted = set(ids)
     redriven: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []
+    sent: set[Destination] = set()
 
     def take(message: ReceivedMessage) -> bool:
         if wanted and message.message_id not in wanted:
@@ -291,6 +296,11 @@ def redrive(
         if isinstance(target, str):
             skipped.append({"messageId": message.message_id, "reason": target})
             return False
+        if target in sent:
+            skipped.append({"messageId": message.message_id, "reason": "its message was sent back earlier in this "
+                            "run (it failed again, or was dead-lettered twice): left for the next redrive"})
+            return False
+        sent.add(target)
         new_id = send(target.queue, target.body)
         redriven.append({"messageId": message.message_id, "queue": target.queue, "newMessageId": new_id})
         return True
