@@ -73,18 +73,19 @@ def is_public_address(address: str) -> bool:
     )
 
 
-def resolve_target(host: str, port: int, policy: TargetPolicy, *, timeout: float | None = None) -> str:
-    """Return the address to connect to, or raise ``PermissionError`` when policy forbids every answer.
+def resolve_target(host: str, port: int, policy: TargetPolicy, *, timeout: float | None = None) -> tuple[str, ...]:
+    """The addresses to connect to, in the resolver's order, each once; ``PermissionError`` when policy forbids any
+    of them (one private answer refuses the host: a name that can point inside is never trusted).
 
     With ``timeout``, a lookup still unanswered after that many seconds raises ``TimeoutError`` (``getaddrinfo``
     itself has no timeout; the resolver's own gives up later and ends the helper thread)."""
     infos = lookup(host, port, timeout)
-    addresses = [str(info[4][0]) for info in infos]
+    addresses = tuple(dict.fromkeys(str(info[4][0]) for info in infos))
     if not addresses:
         raise OSError("no address")
     if not policy.allow_private and not all(is_public_address(a) for a in addresses):
         raise PermissionError("target resolves to a private, loopback or link-local address")
-    return addresses[0]
+    return addresses
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -95,7 +96,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         return min(float(value), MAX_RETRY_AFTER_SECONDS)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a year datetime cannot hold
         return None
     delta = when.timestamp() - (time.time() if now is None else now)
     return min(max(delta, 0.0), MAX_RETRY_AFTER_SECONDS)
@@ -103,12 +104,12 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 
 @valueclass
 class Target:
-    """A webhook URL that passed the guard: its parts, and the checked address to connect to."""
+    """A webhook URL that passed the guard: its parts, and the checked addresses to connect to (in turn)."""
 
     parts: SplitResult
     host: str
     port: int
-    address: str
+    addresses: tuple[str, ...]
 
 
 class TargetRefused(Exception):
@@ -124,7 +125,7 @@ class TargetRefused(Exception):
 def vet_target(url: str, policy: TargetPolicy, deadline: Deadline) -> Target:
     """The SSRF guard, without sending anything: the URL's hygiene (:mod:`shared.urls`), its scheme, then its
     host resolved (within the deadline) and every address checked against ``policy``. Raises
-    :class:`TargetRefused`. ``post_webhook`` connects to exactly the address returned; ``kyc doctor`` stops here."""
+    :class:`TargetRefused`. ``post_webhook`` connects only to the addresses returned; ``kyc doctor`` stops here."""
     try:
         parts = check_url(url)
     except UnsafeUrl:
@@ -135,14 +136,14 @@ def vet_target(url: str, policy: TargetPolicy, deadline: Deadline) -> Target:
     assert host is not None  # check_url requires one
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        address = resolve_target(host, port, policy, timeout=deadline.remaining())
+        addresses = resolve_target(host, port, policy, timeout=deadline.remaining())
     except PermissionError:
         raise TargetRefused("target_not_allowed", permanent=True) from None
     except TimeoutError:
         raise TargetRefused("timeout", permanent=False) from None
     except OSError:
         raise TargetRefused("dns_error", permanent=False) from None
-    return Target(parts=parts, host=host, port=port, address=address)
+    return Target(parts=parts, host=host, port=port, addresses=addresses)
 
 
 #: What a request target keeps as it is: RFC 3986's reserved and unreserved characters, and "%" (escapes the URL
@@ -168,16 +169,18 @@ def post_webhook(
     except TargetRefused as refused:
         return DeliveryResult(ok=False, error=refused.error, permanent=refused.permanent)
     parts, host, port = target.parts, target.host, target.port
-    # Connect to the address the guard checked (no DNS rebinding between the check and the request).
+    # Connect to the addresses the guard checked (no DNS rebinding between the check and the request), each in turn
+    # until one accepts, as a browser would: one node of several down is no reason to fail the delivery.
     connection_class = DeadlineHTTPSConnection if parts.scheme == "https" else DeadlineHTTPConnection
-    connection = connection_class(host, port, deadline, address=target.address)
+    connection = connection_class(host, port, deadline, addresses=target.addresses)
     path = request_target(parts)
     request_headers = {"content-type": "application/json", "user-agent": USER_AGENT, **headers}
     try:
         connection.request("POST", path, body=body, headers=request_headers)
         response = connection.getresponse()
         status = response.status
-        retry_after = parse_retry_after(response.getheader("retry-after"))
+        # Only a refusal's Retry-After means anything; a 2xx is delivered whatever its headers say.
+        retry_after = None if 200 <= status < 300 else parse_retry_after(response.getheader("retry-after"))
         # Drain a little so the server sees a clean exchange (the body is never kept). The verdict is already
         # in: a body that drips past the deadline does not change it.
         with contextlib.suppress(OSError, http.client.HTTPException):

@@ -236,11 +236,13 @@ def read_at_most(response: http.client.HTTPResponse, max_bytes: int) -> bytes:
 class DeadlineHTTPConnection(http.client.HTTPConnection):
     """An ``http.client`` connection whose every blocking step waits at most for what is left of ``deadline``, and
     at most ``connect_timeout`` for the lookup, each connect and the TLS handshake, ``read_timeout`` for each send
-    or read, when given. ``address`` (default: ``host``) is where it connects; the Host header keeps ``host``.
+    or read, when given. ``addresses`` (default: ``host``) are where it connects; the Host header keeps ``host``.
 
-    Order of effects of :meth:`connect`: lookup of ``address``, a TCP connection to the first address that
-    accepts, (https) the TLS handshake checking ``host``'s certificate; a passed deadline raises ``TimeoutError``
-    before the next step. Nothing is retried here: the caller owns its retry policy."""
+    Order of effects of :meth:`connect`: lookup of each of ``addresses``, a TCP connection to the first address
+    that accepts (each attempt waits at most for its share of what is left, so one address that never answers
+    cannot use up the time of those after it), (https) the TLS handshake checking ``host``'s certificate; a passed
+    deadline raises ``TimeoutError`` before the next step. Nothing is retried here: the caller owns its retry
+    policy."""
 
     def __init__(
         self,
@@ -248,13 +250,13 @@ class DeadlineHTTPConnection(http.client.HTTPConnection):
         port: int | None,
         deadline: Deadline,
         *,
-        address: str | None = None,
+        addresses: tuple[str, ...] = (),
         connect_timeout: float | None = None,
         read_timeout: float | None = None,
     ) -> None:
         super().__init__(host, port)
         self.deadline = deadline
-        self.address = address or self.host
+        self.addresses = addresses or (self.host,)
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
 
@@ -270,11 +272,13 @@ class DeadlineHTTPConnection(http.client.HTTPConnection):
         return self._step_timeout(self.read_timeout)
 
     def _open(self) -> socket.socket:
-        """A TCP connection to ``address``: the lookup, then each address in turn, within the deadline."""
-        infos = lookup(self.address, self.port, self._step_timeout(self.connect_timeout))
+        """A TCP connection to one of ``addresses``: the lookups, then each address in turn, within the deadline."""
+        infos = [info for address in self.addresses
+                 for info in lookup(address, self.port, self._step_timeout(self.connect_timeout))]  # fmt: skip
         error: OSError = OSError("no address")
-        for family, kind, proto, _, sockaddr in infos:
+        for index, (family, kind, proto, _, sockaddr) in enumerate(infos):
             timeout = self._step_timeout(self.connect_timeout)
+            timeout = min(timeout, self.deadline.remaining() / (len(infos) - index))  # its share of what is left
             sock = socket.socket(family, kind, proto)
             try:
                 sock.settimeout(timeout)
@@ -303,12 +307,12 @@ class DeadlineHTTPSConnection(DeadlineHTTPConnection):
         port: int | None,
         deadline: Deadline,
         *,
-        address: str | None = None,
+        addresses: tuple[str, ...] = (),
         connect_timeout: float | None = None,
         read_timeout: float | None = None,
         tls_context: Any = None,
     ) -> None:
-        super().__init__(host, port, deadline, address=address, connect_timeout=connect_timeout,
+        super().__init__(host, port, deadline, addresses=addresses, connect_timeout=connect_timeout,
                          read_timeout=read_timeout)  # fmt: skip
         self.tls_context = tls_context
 

@@ -23,7 +23,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from functools import cached_property
 from urllib.parse import urlsplit
 
@@ -94,6 +94,8 @@ class Subscriber:
     previous_secrets: tuple[str, ...] = field(default=(), repr=False)
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     fields: frozenset[str] | None = None
+    #: The merchant's name for this receiver (``id`` in ``KYC_WEBHOOKS``): what names it once given, whatever its URL.
+    id: str | None = None
 
     @property
     def signing_secrets(self) -> tuple[str, ...]:
@@ -102,8 +104,18 @@ class Subscriber:
 
     @cached_property
     def key(self) -> str:
-        """How queue messages and dead letters name this subscriber: stable while its URL is, and not the URL."""
+        """How queue messages and dead letters name this subscriber, never by its URL: ``id_<id>`` when it has an
+        ``id`` (stable when its URL changes), else :attr:`url_key` (stable while its URL is)."""
+        return f"id_{self.id}" if self.id is not None else self.url_key
+
+    @cached_property
+    def url_key(self) -> str:
+        """The name derived from the URL: what messages queued before the subscriber had an ``id`` call it."""
         return "sub_" + hashlib.sha256(self.url.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+    def is_named_by(self, names: Collection[str]) -> bool:
+        """Whether a message's ``pending`` names this subscriber: by key, by URL key, or (before keys) by URL."""
+        return self.key in names or self.url_key in names or self.url in names
 
     @property
     def disclosure(self) -> Disclosure:
@@ -146,7 +158,8 @@ class WebhookSettings:
         )
 
 
-_SUBSCRIBER_KEYS = frozenset({"url", "secret", "includePii", "headers", "fields"})
+_SUBSCRIBER_KEYS = frozenset({"id", "url", "secret", "includePii", "headers", "fields"})
+_SUBSCRIBER_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an RFC 9110 token
 #: Headers a subscriber's configuration may not set: the signature's, and those that frame the request.
 _RESERVED_HEADERS = frozenset({
@@ -162,13 +175,16 @@ def _parse_subscribers(raw: str | None, require_https: bool) -> tuple[Subscriber
     try:
         items = jsonutil.loads(raw)
     except jsonutil.JSONDecodeError:
-        raise ConfigError(name, "must be a JSON list of {url, secret, includePii, headers, fields}") from None
+        raise ConfigError(name, "must be a JSON list of {id, url, secret, includePii, headers, fields}") from None
     if not isinstance(items, list):
-        raise ConfigError(name, "must be a JSON list of {url, secret, includePii, headers, fields}")
+        raise ConfigError(name, "must be a JSON list of {id, url, secret, includePii, headers, fields}")
     subscribers = [_parse_subscriber(name, index, item, require_https) for index, item in enumerate(items)]
     urls = [s.url for s in subscribers]
     if len(set(urls)) != len(urls):
         raise ConfigError(name, "lists the same URL twice")
+    ids = [s.id for s in subscribers if s.id is not None]
+    if len(set(ids)) != len(ids):
+        raise ConfigError(name, "gives the same id twice")
     return tuple(subscribers)
 
 
@@ -198,6 +214,9 @@ def _parse_subscriber(name: str, index: int, item: Any, require_https: bool) -> 
             WebhookSecret.parse(secret)  # the same check signing does: fail at start, not at delivery
         except InvalidWebhookSecret:
             raise ConfigError(name, f"item {index}: secret must be whsec_<base64 of 24-64 bytes>") from None
+    subscriber_id = item.get("id")
+    if subscriber_id is not None and not (isinstance(subscriber_id, str) and _SUBSCRIBER_ID.fullmatch(subscriber_id)):
+        raise ConfigError(name, f"item {index}: id must be 1-40 letters, digits, '-' or '_'")
     include_pii = item.get("includePii", False)
     if not isinstance(include_pii, bool):
         raise ConfigError(name, f"item {index}: includePii must be true or false")
@@ -210,7 +229,7 @@ def _parse_subscriber(name: str, index: int, item: Any, require_https: bool) -> 
         except UnknownField as exc:
             raise ConfigError(name, f"item {index}: {exc}") from None
     return Subscriber(url=url, secret=secrets[0], include_pii=include_pii, previous_secrets=tuple(secrets[1:]),
-                      headers=headers, fields=fields)
+                      headers=headers, fields=fields, id=subscriber_id)
 
 
 def _parse_headers(name: str, index: int, raw: Any) -> tuple[tuple[str, str], ...]:
@@ -294,6 +313,7 @@ class Notifier:
             self._dead_letter({"reason": "not_final", "merchantBizId": record.merchant_biz_id})
             return
         targets = self._targets(message)
+        self._dead_letter_unconfigured(message, targets)
         if not targets:
             return
         bodies, unreadable = self._event_bodies(record, event_type, targets)
@@ -302,10 +322,29 @@ class Notifier:
         self._follow_up(message, record, targets, results)
 
     def _targets(self, message: NotifyMessage) -> list[Subscriber]:
+        """The subscribers ``message`` is for: every configured one for a first delivery, those its ``pending``
+        names for a follow-up or a redrive."""
         if message.pending is None:
             return list(self.settings.subscribers)
         wanted = set(message.pending)  # keys; URLs in messages and dead letters from before keys
-        return [s for s in self.settings.subscribers if s.key in wanted or s.url in wanted]
+        return [s for s in self.settings.subscribers if s.is_named_by(wanted)]
+
+    def _dead_letter_unconfigured(self, message: NotifyMessage, targets: Sequence[Subscriber]) -> None:
+        """Dead-letter ``subscriber_not_configured`` each name in ``message.pending`` no configured subscriber
+        answers to (one removed from ``KYC_WEBHOOKS``, or whose URL changed while it had no ``id``): the event was
+        owed to it, so it is never dropped in silence, and an operator can send it on (``kyc dlq redrive
+        --subscriber``)."""
+        answered = {name for s in targets for name in (s.key, s.url_key, s.url)}
+        for name in sorted(set(message.pending or ()) - answered):
+            is_key = name.startswith(("id_", "sub_"))  # else a URL, from messages queued before keys
+            logger.error("notify.subscriber_not_configured", extra={"attempts": message.attempt})
+            self._dead_letter({
+                "reason": "subscriber_not_configured",
+                "merchantBizId": message.merchant_biz_id,
+                "subscriber": None if is_key else display_url(name),
+                "subscriberKey": name if is_key else None,
+                "attempts": message.attempt,
+            })  # fmt: skip
 
     def _event_bodies(
         self, record: TransactionRecord, event_type: str, targets: Sequence[Subscriber]

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 
@@ -234,7 +235,7 @@ def test_hostname_resolving_to_loopback_is_refused() -> None:
 
 
 def test_hostname_resolving_to_loopback_is_allowed_when_private_targets_are() -> None:
-    assert resolve_target("localhost", 443, TargetPolicy(allow_private=True)) in {"127.0.0.1", "::1"}
+    assert set(resolve_target("localhost", 443, TargetPolicy(allow_private=True))) <= {"127.0.0.1", "::1"}
 
 
 def test_retry_after_with_non_ascii_digits_is_ignored_not_a_crash() -> None:
@@ -383,3 +384,68 @@ def test_a_host_name_with_an_empty_or_over_long_label_is_a_permanent_invalid_url
 def test_a_name_the_resolver_cannot_encode_is_a_lookup_error_not_a_crash() -> None:
     with pytest.raises(OSError):
         lookup("a" * 64 + ".example.com", 443, timeout=2)
+
+
+#: An HTTP date whose year no datetime holds: ``parsedate_to_datetime`` raises OverflowError for it.
+HUGE_YEAR_DATE = "Mon, 01 Jan 99999999999999999999 00:00:00 GMT"
+
+
+def test_a_retry_after_date_past_any_datetime_is_ignored_not_a_crash() -> None:
+    assert parse_retry_after(HUGE_YEAR_DATE) is None
+
+
+def test_a_2xx_is_delivered_whatever_its_retry_after_says(server: _Server) -> None:
+    """A delivery that raised here was counted ``sender_error`` by the notifier: the event was sent again on every
+    attempt of the schedule, then dead-lettered, although the receiver had accepted it."""
+    server.replies["/hook"] = _status(200, {"Retry-After": HUGE_YEAR_DATE})
+    result = post_webhook(server.url("/hook"), b"{}", {}, timeout=5, policy=LOCAL)
+    assert (result.ok, result.status, result.retry_after) == (True, 200, None)
+
+
+def test_a_host_whose_first_address_refuses_is_reached_on_its_next_address(
+    server: _Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two addresses (two A records, or AAAA and A on a dual-stack host); the first refuses (a node out of its
+    pool, an IPv6 path that is down). Both passed the guard, so the next one is tried, as every HTTP client does."""
+    import shared.http_deadline
+
+    port = server.httpd.server_address[1]
+    answers = [
+        (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.2", port)),  # nothing listens there: refused
+        (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port)),  # the receiver
+    ]
+    real = shared.http_deadline._getaddrinfo
+    monkeypatch.setattr(shared.http_deadline, "_getaddrinfo",
+                        lambda host, p: answers if host == "hooks.merchant.example" else real(host, p))  # fmt: skip
+    result = post_webhook(f"http://hooks.merchant.example:{port}/hook", b"{}", {}, timeout=5, policy=LOCAL)
+    assert (result.ok, result.error) == (True, None)
+    assert server.hits == ["/hook"]
+
+
+def test_an_address_that_never_answers_leaves_the_next_one_its_share_of_the_deadline(
+    server: _Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first address swallows the connection attempt (a blackholed node: no refusal, no answer); it may wait
+    only its share of the deadline, and the receiver behind the second is still reached in time."""
+    import shared.http_deadline
+
+    port = server.httpd.server_address[1]
+    blackholed = ("192.0.2.1", port)  # TEST-NET-1
+    answers = [
+        (socket.AF_INET, socket.SOCK_STREAM, 6, "", blackholed),
+        (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port)),
+    ]
+    real = shared.http_deadline._getaddrinfo
+    monkeypatch.setattr(shared.http_deadline, "_getaddrinfo",
+                        lambda host, p: answers if host == "hooks.merchant.example" else real(host, p))  # fmt: skip
+
+    class Socket(socket.socket):
+        def connect(self, address: Any) -> None:
+            if address == blackholed:  # waits as long as it is allowed to, then gives up
+                time.sleep(self.gettimeout() or 0)
+                raise TimeoutError("timed out")
+            super().connect(address)
+
+    monkeypatch.setattr(shared.http_deadline.socket, "socket", Socket)
+    result = post_webhook(f"http://hooks.merchant.example:{port}/hook", b"{}", {}, timeout=2, policy=LOCAL)
+    assert (result.ok, result.error) == (True, None)

@@ -588,6 +588,40 @@ def test_dlq_redrive_of_an_older_dead_letter_still_finds_its_subscriber_by_url(l
     assert queue_bodies(local_env, "notify") == [{"merchantBizId": "biz1", "attempt": 0, "pending": [URL]}]
 
 
+def _unconfigured_letter(env: dict[str, str]) -> str:
+    """What the notifier dead-letters for a follow-up no configured subscriber answers to."""
+    letter = {"kind": "notify", "reason": "subscriber_not_configured", "merchantBizId": "biz1",
+              "subscriberKey": "sub_0123456789abcdef", "subscriber": None, "attempts": 2}  # fmt: skip
+    return open_queue(_settings(env), "deadletter").send(jsonutil.dumps(letter))
+
+
+def test_dlq_redrive_leaves_a_letter_whose_subscriber_is_not_configured_and_says_how(local_env: dict[str, str]) -> None:
+    _unconfigured_letter(local_env)
+    code, out, _ = run(["dlq", "redrive"], env=local_env)
+    assert code == 1 and "--subscriber" in jsonutil.loads(out)["skipped"][0]["reason"]
+    assert queue_bodies(local_env, "notify") == []
+
+
+def test_dlq_redrive_sends_a_letter_on_to_the_subscriber_named_by_its_id(local_env: dict[str, str]) -> None:
+    message_id = _unconfigured_letter(local_env)
+    env = {**local_env, "KYC_WEBHOOKS": jsonutil.dumps_str([{"id": "main", "url": URL, "secret": "whsec_" + "A" * 32}])}
+    code, _, err = run(["dlq", "redrive", "--id", message_id, "--subscriber", "main"], env=env)
+    assert code == 0, err
+    assert queue_bodies(local_env, "notify") == [{"merchantBizId": "biz1", "attempt": 0, "pending": ["id_main"]}]
+
+
+@pytest.mark.parametrize(("args", "complaint"), [
+    (["--subscriber", "main"], "needs --id"),
+    (["--id", "m1", "--subscriber", "nobody"], "names no subscriber"),
+])  # fmt: skip
+def test_dlq_redrive_to_a_subscriber_needs_the_letters_named_and_a_configured_subscriber(
+    local_env: dict[str, str], args: list[str], complaint: str
+) -> None:
+    env = {**local_env, "KYC_WEBHOOKS": jsonutil.dumps_str([{"id": "main", "url": URL, "secret": "whsec_" + "A" * 32}])}
+    code, out, err = run(["dlq", "redrive", *args], env=env)
+    assert code == 2 and out == "" and complaint in err
+
+
 def test_dlq_redrive_puts_a_trigger_message_back_on_its_queue_unchanged(local_env: dict[str, str]) -> None:
     dead_letter_trigger(local_env)
     code, _, err = run(["dlq", "redrive"], env=local_env)

@@ -11,12 +11,12 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from shared import jsonutil
-from shared.config import MAX_QUEUE_DELAY_SECONDS
+from shared.config import MAX_QUEUE_DELAY_SECONDS, ConfigError
 from shared.delivery import DeliveryResult
 from shared.disclosure import IDENTITY_FIELDS
 from shared.fetcher import result_key
 from shared.messages import NotifyMessage
-from shared.notifications import Subscriber
+from shared.notifications import Subscriber, WebhookSettings
 from shared.storage import StorageError
 from shared.timestamps import rfc3339
 from tests.fakes import (
@@ -571,3 +571,75 @@ def test_a_storage_error_reading_the_stored_result_retries_only_the_pii_subscrib
     assert sorted(d.url for d in sender.deliveries) == sorted([A, C])
     assert peek(stack.notify)[before:] == [{"merchantBizId": mbid, "attempt": 1, "pending": [KEY_B]}]
     assert peek(stack.deadletter) == []
+
+
+# -- a subscriber whose URL changes, or who is removed, while a follow-up waits --------------------------------------
+
+#: The receiver authenticates us by a token in its URL; the operator renews the token: same receiver, new URL.
+OLD_URL = "https://hooks.merchant.example/kyc?token=expired-token-1"
+NEW_URL = "https://hooks.merchant.example/kyc?token=renewed-token-2"
+UNAUTHORIZED = DeliveryResult(ok=False, status=401, error="http_401")
+
+
+def _follow_up_for(stack: Stack, subscriber: Subscriber) -> tuple[str, dict[str, object]]:
+    mbid = _final(stack)
+    stack.notifier(RecordingSender(answers={subscriber.url: [UNAUTHORIZED]}), subscribers=[subscriber]).handle_body(
+        _body(mbid)
+    )
+    (follow_up,) = [m for m in peek(stack.notify) if m.get("pending")]
+    return mbid, follow_up
+
+
+def test_a_subscriber_with_an_id_keeps_its_follow_ups_when_its_url_changes(stack: Stack) -> None:
+    _, follow_up = _follow_up_for(stack, Subscriber(url=OLD_URL, secret=SECRET_A, id="merchant-main"))
+    assert follow_up["pending"] == ["id_merchant-main"]
+    sender = RecordingSender()
+    stack.notifier(sender, subscribers=[Subscriber(url=NEW_URL, secret=SECRET_A, id="merchant-main")]).handle_body(
+        follow_up
+    )
+    assert [d.url for d in sender.deliveries] == [NEW_URL]
+
+
+def test_a_follow_up_queued_before_its_subscriber_had_an_id_still_reaches_it(stack: Stack) -> None:
+    _, follow_up = _follow_up_for(stack, Subscriber(url=OLD_URL, secret=SECRET_A))
+    sender = RecordingSender()
+    stack.notifier(sender, subscribers=[Subscriber(url=OLD_URL, secret=SECRET_A, id="merchant-main")]).handle_body(
+        follow_up
+    )
+    assert [d.url for d in sender.deliveries] == [OLD_URL]
+
+
+def test_a_follow_up_for_a_subscriber_no_longer_configured_is_dead_lettered_not_dropped(stack: Stack) -> None:
+    """Its URL changed while it had no id (or it was removed): no configured subscriber answers to the name the
+    follow-up carries. The event was owed to it: the operator learns it from a dead letter, and can send it on."""
+    old = Subscriber(url=OLD_URL, secret=SECRET_A)
+    mbid, follow_up = _follow_up_for(stack, old)
+    sender = RecordingSender()
+    stack.notifier(sender, subscribers=[Subscriber(url=NEW_URL, secret=SECRET_A)]).handle_body(follow_up)
+    assert sender.deliveries == []
+    (letter,) = peek(stack.deadletter)
+    assert (letter["reason"], letter["merchantBizId"], letter["subscriberKey"]) == (
+        "subscriber_not_configured", mbid, old.key)
+    assert "token" not in jsonutil.dumps_str(letter)
+
+
+def test_only_the_unconfigured_names_of_a_follow_up_are_dead_lettered(stack: Stack) -> None:
+    mbid = _final(stack)
+    sender = RecordingSender()
+    stack.notifier(sender).handle_body(_body(mbid, attempt=1, pending=[KEY_A, "sub_0123456789abcdef"]))
+    assert [d.url for d in sender.deliveries] == [A]
+    assert [(m["reason"], m["subscriberKey"]) for m in peek(stack.deadletter)] == [
+        ("subscriber_not_configured", "sub_0123456789abcdef")]
+
+
+@pytest.mark.parametrize("bad", ["", "has space", "x" * 41, 7, "ünïcode"])
+def test_a_subscriber_id_must_be_a_short_plain_name(bad: object) -> None:
+    raw = jsonutil.dumps_str([{"id": bad, "url": A, "secret": SECRET_A}])
+    with pytest.raises(ConfigError, match="KYC_WEBHOOKS"):
+        WebhookSettings.from_env({"KYC_WEBHOOKS": raw})
+
+
+def test_two_subscribers_may_not_share_an_id() -> None:
+    raw = jsonutil.dumps_str([{"id": "x", "url": A, "secret": SECRET_A}, {"id": "x", "url": B, "secret": SECRET_B}])
+    with pytest.raises(ConfigError, match="same id"):
+        WebhookSettings.from_env({"KYC_WEBHOOKS": raw})

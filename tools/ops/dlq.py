@@ -27,11 +27,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
 from shared import jsonutil
+from shared.config import ConfigError
+from shared.notifications import WebhookSettings
 from shared.storage import ReceivedMessage, StorageError
 from shared.storage.queueing import MAX_VISIBILITY_SECONDS
 from shared.storage.sqlite_queue import SqliteQueue
@@ -93,17 +95,22 @@ class Destination:
     body: bytes
 
 
-def destination(body: dict[str, Any]) -> Destination | str:
-    """Where a dead letter goes back to, or why it cannot go anywhere."""
+def destination(body: dict[str, Any], *, subscriber_key: str | None = None) -> Destination | str:
+    """Where a dead letter goes back to, or why it cannot go anywhere. ``subscriber_key``: send a notify letter's
+    event to that subscriber instead of the one it names (a subscriber no longer configured under its old name)."""
     kind = body.get("kind")
     if kind == "notify":
-        if body.get("reason") == "transaction_gone":
+        reason = body.get("reason")
+        if reason == "transaction_gone":
             return "its transaction is gone (erased, or deleted by retention): the event cannot be rebuilt"
+        if reason == "subscriber_not_configured" and subscriber_key is None:
+            return ("no configured subscriber has its name (removed from KYC_WEBHOOKS, or its URL changed while it "
+                    "had no id): redrive it with --id and --subscriber")
         mbid = body.get("merchantBizId")
         if not isinstance(mbid, str) or not mbid:
             return "notify dead letter without merchantBizId (malformed original message)"
         message: dict[str, Any] = {"merchantBizId": mbid, "attempt": 0}
-        subscriber = body.get("subscriberKey", body.get("subscriber"))
+        subscriber = subscriber_key or body.get("subscriberKey") or body.get("subscriber")
         if isinstance(subscriber, str) and subscriber:
             message["pending"] = [subscriber]
         return Destination("notify", jsonutil.dumps(message))
@@ -233,6 +240,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     redrive = sub.add_parser("redrive", help="put dead letters back on their queue, then delete them here")
     redrive.add_argument("--id", action="append", default=[], dest="ids", metavar="MESSAGE_ID",
                          help="only this message (repeatable); default: every dead letter")
+    redrive.add_argument("--subscriber", metavar="ID_OR_URL",
+                         help="with --id: send these webhooks to this KYC_WEBHOOKS subscriber (its id, or its URL) "
+                              "instead of the one each letter names")
     purge = sub.add_parser("purge", help="delete dead letters older than --older-than")
     purge.add_argument("--older-than", required=True, help="an age like 90s, 30m, 24h, 7d (0 = all)")
     add_yes(purge)
@@ -277,6 +287,8 @@ def redrive(
     send: Callable[[str, bytes], str],
     ids: Collection[str] = (),
     clock: Callable[[], float] = time.monotonic,
+    *,
+    subscriber_key: str | None = None,
 ) -> RedriveReport:
     """Put the dead letters ``ids`` (every one when empty) back where they belong: ``send(queue_name, body)``
     first, then the dead letter is deleted (a crash in between sends it twice, never loses it).
@@ -292,7 +304,7 @@ def redrive(
     def take(message: ReceivedMessage) -> bool:
         if wanted and message.message_id not in wanted:
             return False
-        target = destination(parse_body(message.body))
+        target = destination(parse_body(message.body), subscriber_key=subscriber_key)
         if isinstance(target, str):
             skipped.append({"messageId": message.message_id, "reason": target})
             return False
@@ -310,9 +322,27 @@ def redrive(
     return RedriveReport(redriven, skipped, missing, walked.not_deleted)
 
 
+def subscriber_key_of(env: Mapping[str, str], id_or_url: str) -> str:
+    """The key of the ``KYC_WEBHOOKS`` subscriber whose ``id`` or URL is ``id_or_url`` (``UsageError`` if none)."""
+    try:
+        settings = WebhookSettings.from_env(env)
+    except ConfigError as exc:
+        raise UsageError(f"--subscriber: KYC_WEBHOOKS is not usable ({exc.variable})") from None
+    for subscriber in settings.subscribers:
+        if id_or_url in (subscriber.id, subscriber.url):
+            return subscriber.key
+    raise UsageError("--subscriber names no subscriber of KYC_WEBHOOKS (give its id, or its URL exactly)")
+
+
 def run_redrive(args: argparse.Namespace, ctx: Context) -> int:
+    subscriber_key = None
+    if args.subscriber is not None:
+        if not args.ids:
+            raise UsageError("--subscriber needs --id: it re-addresses the letters named, never every letter")
+        subscriber_key = subscriber_key_of(ctx.env, args.subscriber)
     stores = ctx.stores()
-    report = redrive(deadletter_queue(ctx), lambda name, body: stores.queue(name).send(body), args.ids)
+    report = redrive(deadletter_queue(ctx), lambda name, body: stores.queue(name).send(body), args.ids,
+                     subscriber_key=subscriber_key)
     ctx.print_json(report.as_dict())
     return EXIT_FAILED if report.skipped or report.not_found or report.not_deleted else EXIT_OK
 

@@ -122,4 +122,5 @@ def _check_subscriber(name: str, url: str, settings: WebhookSettings, options: O
         what, fix = _REFUSALS.get(refused.error, (f"is refused ({refused.error})", "fix this KYC_WEBHOOKS item"))
         return problem(name, f"{shown} {what}", fix)
     allowed = " (private addresses allowed: KYC_WEBHOOK_ALLOW_PRIVATE)" if policy.allow_private else ""
-    return ok(name, f"{shown} passes the SSRF guard: it resolves to {target.address}{allowed}; nothing was sent")
+    addresses = ", ".join(target.addresses)
+    return ok(name, f"{shown} passes the SSRF guard: it resolves to {addresses}{allowed}; nothing was sent")

@@ -177,7 +177,7 @@ def check_endpoint(env: Mapping[str, str], options: Options) -> Finding:
                "from here with CLOUDAUTH_USE_VPC_ENDPOINT=N") if target.use_vpc_endpoint else ""
     deadline = Deadline(options.timeout)
     try:
-        address = resolve_target(host, port, TargetPolicy(allow_private=True), timeout=deadline.remaining())
+        address = resolve_target(host, port, TargetPolicy(allow_private=True), timeout=deadline.remaining())[0]
     except TimeoutError:
         return problem(name, f"looking up {host} took longer than {options.timeout:g} s",
                        "check this machine's DNS resolver" + outside)
