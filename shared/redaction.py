@@ -47,14 +47,19 @@ PII_KEYS: frozenset[str] = frozenset(
     _norm(k)
     for k in (
         # person and document data (cloudauth-intl ocrIdInfo fields and our normalised Identity schema)
+        # (every name shared.results.identity reads a name, document number, birth date or address from is one:
+        # tests/test_log.py holds the two lists together)
         "name", "fullName", "givenName", "givenname", "surname", "surnameCN", "givennameCN", "nativeName",
-        "englishName", "firstName", "lastName", "middleName", "nameCode", "documentNumber", "idNumber", "idNo",
-        "passportNo", "passportNumber", "docNo", "docNumber", "docName", "cardNo", "certNo", "certName",
-        "nationalId", "birthDate", "dateOfBirth", "dob", "birthday", "address", "placeOfBirth", "sex", "gender",
-        "ethnicity", "email", "phone", "phoneNumber", "mobile", "merchantUserId",
+        "nameCN", "chineseName", "nameEN", "englishName", "firstName", "lastName", "middleName", "nameCode",
+        "documentNumber", "idNumber", "idNo", "passportNo", "passportNumber", "permitNumber", "docNo", "docNumber",
+        "docName", "cardNo", "certNo", "certName", "nationalId", "birthDate", "dateOfBirth", "dob", "birthday",
+        "address", "residentialAddress", "placeOfBirth", "sex", "gender", "ethnicity", "email", "phone",
+        "phoneNumber", "mobile",
+        # the merchant's own user id (only its peppered hash is ever stored or logged, and under merchantUserId)
+        "merchantUserId", "userId", "merchantUser", "sub",
         # vendor payloads that carry the above
         "metaInfo", "identity", "ocrIdInfo", "ocrIdEditInfo", "extIdInfo", "extFaceInfo", "extBasicInfo",
-        "extRiskInfo", "extInfo", "ekycResult", "facePictureBase64", "facePictureUrl",
+        "extRiskInfo", "extSourceInfo", "extInfo", "ekycResult", "facePictureBase64", "facePictureUrl",
         # images
         "idImage", "faceImg", "faceImage", "image", "images", "img", "photo", "picture",
         # credentials
@@ -165,6 +170,8 @@ def sanitize(value: Any, _depth: int = 0) -> Any:
         return {
             scrub_text(str(k)): REDACTED if is_pii_key(k) else sanitize(v, _depth + 1) for k, v in value.items()
         }
+    if isinstance(value, tuple) and hasattr(value, "_asdict"):  # a NamedTuple (TokenClaims): its keys decide
+        return sanitize(value._asdict(), _depth + 1)
     if isinstance(value, (list, tuple, set, frozenset)):
         return [sanitize(v, _depth + 1) for v in value]
     if is_value(value):

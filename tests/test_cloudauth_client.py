@@ -359,6 +359,9 @@ def test_transience_of_mapped_errors() -> None:
         (Reply(200, {"RequestId": "R", "Code": "Success"}), "Result"),
         (Reply(200, {"RequestId": "R", "Code": "Success", "Result": "text"}), "Result"),
         (Reply(200, {"RequestId": "R", "Message": "no code"}), "no Code"),
+        (Reply(400, {"RequestId": "R", "Code": "IdCardName Chan Tai Man is invalid"}), "no Code"),
+        (Reply(400, {"RequestId": "R", "Code": "Bad\nLine"}), "no Code"),
+        (Reply(400, {"RequestId": "R", "Code": "X" * 65}), "no Code"),
     ],
 )
 def test_malformed_answers_raise_malformed_response_without_echoing_the_body(
@@ -368,7 +371,8 @@ def test_malformed_answers_raise_malformed_response_without_echoing_the_body(
     with pytest.raises(MalformedResponse) as info:
         client_for(fake).check_result("biz0001", "txn1")
     assert fragment in info.value.message
-    assert "secret-ish" not in str(info.value) and "WAF" not in str(info.value)
+    assert "secret-ish" not in str(info.value) and "WAF" not in str(info.value) and "Chan" not in str(info.value)
+    assert info.value.code == "MalformedResponse"
     assert len(fake.requests) == 1  # not retried
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from shared import jsonutil
+from shared.auth import TokenClaims
 from shared.config import ConfigError
 from shared.log import (
     JsonFormatter,
@@ -29,6 +30,7 @@ from shared.log import (
     register_secret,
     security_event,
 )
+from shared.results import identity
 
 _counter = itertools.count()
 JWT = (
@@ -250,6 +252,37 @@ def test_pii_key_at_top_level_of_extra_is_redacted(key: str, logger: logging.Log
     record = one(lines)
     assert record[key] == "[REDACTED]"
     assert "Chan Tai Man" not in jsonutil.dumps_str(record)
+
+
+#: Every vendor field name the identity parser reads a person's name, document number, birth date or address from.
+_IDENTITY_SOURCE_FIELDS = sorted({
+    *identity._NAME, *identity._ENGLISH_NAME, *identity._SURNAME, *identity._GIVEN, *identity._DOCUMENT_NUMBER,
+    *identity._BIRTH_DATE, *identity._ADDRESS,
+})  # fmt: skip
+
+
+@pytest.mark.parametrize("field", _IDENTITY_SOURCE_FIELDS)
+def test_every_field_the_identity_parser_reads_personal_data_from_is_withheld(
+    field: str, logger: logging.Logger, lines: Capture
+) -> None:
+    """The mask decides by key: a field the parser treats as a name, number, birth date or address that the mask
+    did not know would print in clear from the first debug line that logs an OCR section."""
+    logger.info("x", extra={"fields": {field: "Chan Tai Man"}})
+    assert one(lines)["fields"] == {field: "[REDACTED]"}
+
+
+@pytest.mark.parametrize("key", ["userId", "user_id", "sub", "merchantUser"])
+def test_the_merchants_own_user_id_is_withheld_under_its_usual_names(
+    key: str, logger: logging.Logger, lines: Capture
+) -> None:
+    logger.info("x", extra={"data": {key: "shopper-42@example.com"}})
+    assert one(lines)["data"] == {key: "[REDACTED]"}
+
+
+def test_a_named_tuple_is_masked_by_its_field_names(logger: logging.Logger, lines: Capture) -> None:
+    claims = TokenClaims("shopper-42@example.com", 1, 0)
+    logger.info("x", extra={"claims": claims})
+    assert one(lines)["claims"] == {"sub": "[REDACTED]", "exp": 1, "iat": 0}
 
 
 def test_non_pii_keys_are_kept(logger: logging.Logger, lines: Capture) -> None:

@@ -359,6 +359,14 @@ def _result_object(body: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
+def _is_error_code(code: str) -> bool:
+    """Whether ``code`` has the shape of the vendor's codes (``InvalidParameter``, ``Throttling.Api``,
+    ``Forbidden.RAMUserAccessDenied``, ``200``): up to 64 ASCII letters, digits, ``.``, ``_`` and ``-``. A code goes
+    into logs, the row's ``error`` and a 400's message as it is, so anything else (text that could carry what the
+    request held, or break a log line) is not taken for one."""
+    return 0 < len(code) <= 64 and code.isascii() and all(c.isalnum() or c in "._-" for c in code)
+
+
 def _decode(status: int, data: bytes) -> dict[str, Any]:
     """The decoded body of a successful answer, or the typed error the answer stands for."""
     try:
@@ -379,12 +387,12 @@ def _decode(status: int, data: bytes) -> dict[str, Any]:
         code = str(code)
     request_id = _opt_str(body.get("RequestId"))
     message = _opt_str(body.get("Message")) or ""
-    if not isinstance(code, str) or not code:
+    if not isinstance(code, str) or not _is_error_code(code):
         if status >= 500:
             raise ServerError(
                 f"HTTP {status} without a Code", status=status, code=f"HTTP{status}", request_id=request_id
             )
-        raise _malformed(f"HTTP {status}: response has no Code", body, status)
+        raise _malformed(f"HTTP {status}: response has no Code of the documented shape", body, status)
     if code in SUCCESS_CODES:
         if status == 200:
             return body
