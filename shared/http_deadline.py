@@ -279,12 +279,14 @@ class DeadlineHTTPConnection(http.client.HTTPConnection):
         for index, (family, kind, proto, _, sockaddr) in enumerate(infos):
             timeout = self._step_timeout(self.connect_timeout)
             timeout = min(timeout, self.deadline.remaining() / (len(infos) - index))  # its share of what is left
-            sock = socket.socket(family, kind, proto)
-            try:
+            sock = None
+            try:  # a family this machine cannot open (no IPv6) fails here too: the next address is tried
+                sock = socket.socket(family, kind, proto)
                 sock.settimeout(timeout)
                 sock.connect(sockaddr)
             except OSError as exc:
-                sock.close()
+                if sock is not None:
+                    sock.close()
                 error = exc
                 continue
             with contextlib.suppress(OSError):  # as http.client does: no Nagle delay between headers and body

@@ -159,7 +159,6 @@ class WebhookSettings:
 
 
 _SUBSCRIBER_KEYS = frozenset({"id", "url", "secret", "includePii", "headers", "fields"})
-_SUBSCRIBER_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an RFC 9110 token
 #: Headers a subscriber's configuration may not set: the signature's, and those that frame the request.
 _RESERVED_HEADERS = frozenset({
@@ -215,7 +214,7 @@ def _parse_subscriber(name: str, index: int, item: Any, require_https: bool) -> 
         except InvalidWebhookSecret:
             raise ConfigError(name, f"item {index}: secret must be whsec_<base64 of 24-64 bytes>") from None
     subscriber_id = item.get("id")
-    if subscriber_id is not None and not (isinstance(subscriber_id, str) and _SUBSCRIBER_ID.fullmatch(subscriber_id)):
+    if subscriber_id is not None and not _is_subscriber_id(subscriber_id):
         raise ConfigError(name, f"item {index}: id must be 1-40 letters, digits, '-' or '_'")
     include_pii = item.get("includePii", False)
     if not isinstance(include_pii, bool):
@@ -230,6 +229,12 @@ def _parse_subscriber(name: str, index: int, item: Any, require_https: bool) -> 
             raise ConfigError(name, f"item {index}: {exc}") from None
     return Subscriber(url=url, secret=secrets[0], include_pii=include_pii, previous_secrets=tuple(secrets[1:]),
                       headers=headers, fields=fields, id=subscriber_id)
+
+
+def _is_subscriber_id(value: object) -> bool:
+    """1-40 ASCII letters, digits, ``-`` or ``_`` (no regex: one fewer compile in every notifier's cold start)."""
+    return (isinstance(value, str) and 0 < len(value) <= 40 and value.isascii()
+            and all(c.isalnum() or c in "-_" for c in value))  # fmt: skip
 
 
 def _parse_headers(name: str, index: int, raw: Any) -> tuple[tuple[str, str], ...]:

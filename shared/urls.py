@@ -104,8 +104,9 @@ _DOT_SEGMENTS = frozenset({".", "%2e", "..", ".%2e", "%2e.", "%2e%2e"})
 
 def has_dot_segment(path: str) -> bool:
     """Whether ``path`` has a segment the browser resolves away: the URL it navigates to is then not the string
-    that was checked (``/kyc/done/../admin`` is ``/admin``)."""
-    return any(segment.lower() in _DOT_SEGMENTS for segment in path.split("/"))
+    that was checked (``/kyc/done/../admin`` is ``/admin``). A segment is compared without its ``;`` parameters:
+    Java servlet containers drop them, then resolve the dots (``/kyc/done/..;/admin`` serves ``/admin``)."""
+    return any(segment.partition(";")[0].lower() in _DOT_SEGMENTS for segment in path.split("/"))
 
 
 def is_safe_url(url: str, *, schemes: frozenset[str] = HTTP_SCHEMES) -> bool:

@@ -385,7 +385,7 @@ class Verifications:
             try:
                 self.store.create(record)
             except StorageError as exc:
-                if not self._stored_after_all(record, exc):
+                if not self._stored_after_all(record, exc, budget):
                     # Without a stored row we could never match the callback: the caller gets no URL.
                     logger.error("initialize.store_failed", extra={"errorCode": type(exc).__name__})
                     raise Refused("StorageUnavailable", "the verification could not be saved; try again") from None
@@ -405,14 +405,17 @@ class Verifications:
 
     # -- steps ----------------------------------------------------------------------------------------------
 
-    def _stored_after_all(self, record: TransactionRecord, exc: StorageError) -> bool:
+    def _stored_after_all(self, record: TransactionRecord, exc: StorageError, budget: InvocationBudget) -> bool:
         """Whether a row whose create failed is in the table all the same, as this start wrote it: a write that may
         have been applied although its answer was lost (``maybe_sent``), or one a retry found already there
         (``RecordExists``: each start draws a new merchantBizId, so only its own earlier attempt can have written
         it). Read back once; a row that is there is the verification the vendor billed, and refusing the start
         would leave it behind a 503 (the user starts and pays again; the sweeper abandons the first). A read that
-        fails too leaves the refusal: the sweeper abandons a row nobody opened."""
-        if not (exc.maybe_sent or isinstance(exc, RecordExists)):
+        fails too, or that the invocation has no time left for (the create has usually spent its deadline: FC must
+        not end the invocation before it answers), leaves the refusal: the sweeper abandons a row nobody opened."""
+        if not (exc.maybe_sent or isinstance(exc, RecordExists)) or not budget.has(
+            self.store_call_seconds + START_MARGIN_SECONDS
+        ):
             return False
         try:
             stored = self.store.get(record.merchant_biz_id)

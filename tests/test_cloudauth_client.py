@@ -376,6 +376,15 @@ def test_malformed_answers_raise_malformed_response_without_echoing_the_body(
     assert len(fake.requests) == 1  # not retried
 
 
+def test_a_429_is_throttling_whatever_its_code_looks_like(fake: FakeCloudAuth) -> None:
+    """A gateway's ``"Too Many Requests"`` is no vendor code, but the answer is still a throttle: transient, never
+    this transaction's own refusal."""
+    fake.reply(Reply(429, {"RequestId": "R", "Code": "Too Many Requests", "Message": "slow down"}))
+    with pytest.raises(ThrottlingError) as info:
+        client_for(fake, max_attempts=1).check_result("biz0001", "txn1")
+    assert info.value.transient and info.value.code == "Throttling"
+
+
 def test_initialize_without_transaction_id_is_malformed(fake: FakeCloudAuth) -> None:
     fake.reply(Reply(200, {"RequestId": "R", "Code": "Success", "Result": {"TransactionUrl": "https://x"}}))
     with pytest.raises(MalformedResponse, match="TransactionId"):

@@ -449,3 +449,30 @@ def test_an_address_that_never_answers_leaves_the_next_one_its_share_of_the_dead
     monkeypatch.setattr(shared.http_deadline.socket, "socket", Socket)
     result = post_webhook(f"http://hooks.merchant.example:{port}/hook", b"{}", {}, timeout=2, policy=LOCAL)
     assert (result.ok, result.error) == (True, None)
+
+
+def test_an_address_whose_family_this_machine_cannot_open_does_not_stop_the_next_address(
+    server: _Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dual-stack receiver seen from a machine without IPv6 (``socket(AF_INET6)`` fails with EAFNOSUPPORT): the
+    IPv4 address that passed the guard is still tried."""
+    import shared.http_deadline
+
+    port = server.httpd.server_address[1]
+    answers = [
+        (socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("2001:db8::1", port, 0, 0)),
+        (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port)),
+    ]
+    real = shared.http_deadline._getaddrinfo
+    monkeypatch.setattr(shared.http_deadline, "_getaddrinfo",
+                        lambda host, p: answers if host == "hooks.merchant.example" else real(host, p))  # fmt: skip
+
+    class NoIpv6Socket(socket.socket):
+        def __init__(self, family: Any = -1, *args: Any, **kwargs: Any) -> None:
+            if family == socket.AF_INET6:
+                raise OSError(97, "Address family not supported by protocol")
+            super().__init__(family, *args, **kwargs)
+
+    monkeypatch.setattr(shared.http_deadline.socket, "socket", NoIpv6Socket)
+    result = post_webhook(f"http://hooks.merchant.example:{port}/hook", b"{}", {}, timeout=5, policy=LOCAL)
+    assert (result.ok, result.error) == (True, None)

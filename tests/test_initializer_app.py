@@ -118,6 +118,8 @@ def test_prefix_ending_with_slash_admits_deeper_paths_only() -> None:
 @pytest.mark.parametrize(
     "url",
     [
+        "https://shop.example/kyc/done/..;/..;/account/delete",  # a servlet container drops ";..", then resolves
+        "https://shop.example/kyc/done/%2e%2e;x=1/account/delete",
         "https://shop.example/kyc/done/../../account/delete",
         "https://shop.example/kyc/done/%2e%2e/%2e%2e/account/delete",
         "https://shop.example/kyc/done/.%2E/.%2e/account/delete",
@@ -223,6 +225,41 @@ def test_a_row_stored_although_its_write_went_unanswered_is_a_started_verificati
     assert status == 201, body
     row = store.get(body["merchantBizId"])
     assert row is not None and row.transaction_id == body["transactionId"]
+
+
+class _AppliedButUnansweredSlowly(_AppliedButUnanswered):
+    """The same, after ``seconds`` on ``clock``: a create that timed out has used its whole deadline."""
+
+    call_deadline = 11.0  # a Tablestore call's deadline
+
+    def __init__(self, inner: SqliteTransactionStore, clock: FakeClock, seconds: float) -> None:
+        super().__init__(inner)
+        self.clock, self.seconds = clock, seconds
+
+    def create(self, record: Any) -> None:
+        self.clock.advance(self.seconds)
+        super().create(record)
+
+
+@pytest.mark.parametrize(("create_seconds", "started"), [(5.0, True), (50.0, False)])
+def test_a_row_written_without_an_answer_is_read_back_only_while_the_invocation_can_afford_it(
+    store: SqliteTransactionStore, create_seconds: float, started: bool
+) -> None:
+    """The check before the vendor call reserves the call, one create and the answer; the read-back is one more
+    store call, made only if the invocation still has time for it and the answer, so FC never ends it first."""
+    from shared.fc.budget import InvocationBudget
+    from shared.verifications import Refused, Verifications
+
+    clock = FakeClock(T0)
+    service = Verifications(settings=_settings(), client=FakeCloudAuth(), clock=clock,  # type: ignore[arg-type]
+                            store=_AppliedButUnansweredSlowly(store, clock, create_seconds))  # type: ignore[arg-type]
+    budget = InvocationBudget(60.0, clock=clock)
+    body = {"docType": "01000000", "metaInfo": META}
+    if started:
+        assert service.start(hash_user_id(SUB, PEPPER), body, budget=budget).transaction_url
+    else:
+        with pytest.raises(Refused, match="could not be saved"):
+            service.start(hash_user_id(SUB, PEPPER), body, budget=budget)
 
 
 def test_a_write_that_may_have_been_sent_but_left_no_row_is_503(

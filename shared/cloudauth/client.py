@@ -388,6 +388,8 @@ def _decode(status: int, data: bytes) -> dict[str, Any]:
     request_id = _opt_str(body.get("RequestId"))
     message = _opt_str(body.get("Message")) or ""
     if not isinstance(code, str) or not _is_error_code(code):
+        if status == 429:  # throttled, whatever the Code says (as for an answer that is not JSON)
+            raise ThrottlingError(f"HTTP {status} without a Code", status=status, code="Throttling")
         if status >= 500:
             raise ServerError(
                 f"HTTP {status} without a Code", status=status, code=f"HTTP{status}", request_id=request_id
