@@ -494,6 +494,25 @@ def test_the_functions_know_whether_the_bucket_is_versioned_from_the_stack(s_yam
         assert env["KYC_BUCKET_VERSIONING"] == "${resources.kyc-infra.output.BucketVersioning}"
 
 
+def test_the_functions_name_the_stacks_customer_key_in_every_put(s_yaml: dict[str, Any],
+                                                                 template: dict[str, Any]) -> None:
+    """The stack makes KmsKeyId the bucket's default and grants the role that key; a PutObject asking for KMS without
+    naming it would get the OSS-managed key instead, so the functions are told the key."""
+    assert template["Outputs"]["KmsKeyId"]["Value"] == {"Ref": "KmsKeyId"}
+    for function in DEPLOYED:
+        env = fc3_functions(s_yaml)[function]["environmentVariables"]
+        assert env["KYC_OSS_KMS_KEY_ID"] == "${resources.kyc-infra.output.KmsKeyId}"
+
+
+@pytest.mark.parametrize("name", ["KycProd", "kyc-Ekyc"])
+def test_the_instance_name_must_be_lower_case_as_ram_matches_it(template: dict[str, Any], name: str) -> None:
+    """Tablestore "Custom RAM policy": instance names are case-insensitive and a Resource must name the instance in
+    lower case; a name with capitals would leave every grant of the role matching nothing."""
+    pattern = template["Parameters"]["OtsInstanceName"]["AllowedPattern"]
+    assert re.fullmatch(pattern, name) is None
+    assert re.fullmatch(pattern, name.lower()) is not None
+
+
 def test_table_access_is_limited_to_the_transactions_tables_and_their_indexes(template: dict[str, Any]) -> None:
     from shared.storage.tablestore_schema import Schema
 

@@ -94,6 +94,21 @@ def test_the_bucket_encrypts_by_default_with_the_templates_kms_key() -> None:
     assert AliyunDoubles.from_env(KEY).oss.bucket_encryption[doubles.layout.bucket] == ("KMS", None)
 
 
+def test_objects_the_functions_write_are_encrypted_with_the_stacks_customer_key() -> None:
+    """The stack makes the customer key the bucket's default; a put asking for KMS without naming it would still get
+    the OSS-managed key, so the functions' environment (s.yaml over the stack's outputs) names it."""
+    from shared.storage import open_object_store
+
+    doubles = AliyunDoubles.from_env({**KEY, "KYC_KMS_KEY_ID": "key-1"}).start()
+    try:
+        objects = open_object_store(StorageSettings.from_env({**KEY, **doubles.environment({"KYC_KMS_KEY_ID": "key-1"})}))
+        objects.put("results/abc/result.json", b"{}", "application/json")
+        (stored,) = doubles.oss.objects().values()
+        assert stored.encryption_key_id == "key-1"
+    finally:
+        doubles.stop()
+
+
 # -- the functions' configuration --------------------------------------------------------------------------------
 
 

@@ -68,7 +68,7 @@ OUTPUTS = {
     "OtsTableName": "kyc_transactions", "BucketName": "kyc-results-1", "ResultsPrefix": "",
     "MnsEndpoint": "https://1234567890123456.mns.cn-hongkong.aliyuncs.com", "RecheckQueueName": "kyc-recheck",
     "NotifyQueueName": "kyc-notify", "DeadletterQueueName": "kyc-deadletter", "RetentionDays": "90",
-    "BucketVersioning": "false",
+    "BucketVersioning": "false", "KmsKeyId": "",
     "DeadletterQueueArn": "acs:mns:cn-hongkong:1234567890123456:/queues/kyc-deadletter",
 }
 

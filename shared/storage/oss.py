@@ -2,7 +2,10 @@
 store's first call that needs it, never by the constructor.
 
 Every put asks for server-side encryption with KMS (``x-oss-server-side-encryption: KMS``): the results hold
-identity documents. ``prefix`` (``KYC_OSS_PREFIX``) is prepended to every key and stripped from listings.
+identity documents. With a customer key (``kms_key_id``, ``KYC_OSS_KMS_KEY_ID``: template.yml's ``KmsKeyId``) the put
+names it (``x-oss-server-side-encryption-key-id``): OSS "Server-side encryption" says the encryption a request asks
+for takes precedence over the bucket's default, so a put that asked for KMS without naming the key would be
+encrypted with the OSS-managed key, not the merchant's, whatever the bucket's default says. ``prefix`` (``KYC_OSS_PREFIX``) is prepended to every key and stripped from listings.
 ``delete_prefix`` deletes one object at a time: a verification has a handful of objects, and single deletes
 keep the request simple (no ``DeleteMultipleObjects`` Content-MD5 body).
 
@@ -87,6 +90,7 @@ class OssObjectStore:
         retry_max_attempts: int = 2,
         call_deadline: float | None = None,
         versioned: bool = False,
+        kms_key_id: str | None = None,
     ) -> None:
         """``endpoint`` overrides the regional one (an internal endpoint, or ``http://127.0.0.1:port`` in tests);
         ``call_deadline`` bounds each call, its attempts included (default ``connect_timeout`` + ``read_timeout``;
@@ -103,6 +107,7 @@ class OssObjectStore:
         self._bucket = bucket
         self._prefix = prefix
         self.versioned = versioned
+        self.kms_key_id = kms_key_id or None  # None: the OSS-managed key
         deadline = self._deadline = CallDeadline(
             connect_timeout + read_timeout if call_deadline is None else call_deadline
         )
@@ -189,6 +194,7 @@ class OssObjectStore:
             body=data,
             content_type=content_type,
             server_side_encryption=SERVER_SIDE_ENCRYPTION,
+            server_side_encryption_key_id=self.kms_key_id,
         )
         self._call("PutObject", "put_object", request)
 

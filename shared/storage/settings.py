@@ -51,6 +51,8 @@ class StorageSettings:
     #: The bucket keeps old versions (template.yml's EnableVersioning, the same KYC_BUCKET_VERSIONING): deleting a
     #: verification's objects then deletes every version (``OssObjectStore.delete_prefix``).
     oss_versioned: bool = False
+    #: The customer KMS key every put names (template.yml's KmsKeyId; None: the OSS-managed key).
+    oss_kms_key_id: str | None = None
     mns_endpoint: str | None = None
     queue_names: dict[str, str] = field(
         default_factory=lambda: {"recheck": "kyc-recheck", "notify": "kyc-notify", "deadletter": "kyc-deadletter"}
@@ -103,6 +105,7 @@ class StorageSettings:
             oss_prefix=(env_str(env, "KYC_OSS_PREFIX", "") or "").strip("/"),
             oss_endpoint=env_str(env, "KYC_OSS_ENDPOINT"),
             oss_versioned=env_bool(env, "KYC_BUCKET_VERSIONING", False),
+            oss_kms_key_id=env_str(env, "KYC_OSS_KMS_KEY_ID") or None,
             mns_endpoint=mns_endpoint,
             queue_names=queue_names,
             credentials=credentials,
@@ -167,6 +170,7 @@ def open_object_store(settings: StorageSettings) -> ObjectStore:
         endpoint=settings.oss_endpoint,
         prefix=settings.oss_prefix,
         versioned=settings.oss_versioned,
+        kms_key_id=settings.oss_kms_key_id,
     )
 
 

@@ -43,6 +43,24 @@ def test_put_sends_kms_encryption_content_type_and_signed_sts_request(server: Os
     assert (stored.data, stored.content_type, stored.encryption) == (b'{"a":1}', "application/json", "KMS")
 
 
+def test_a_put_names_the_customer_key_it_is_given(server: OssDouble) -> None:
+    """A put that asks for KMS without naming a key gets the OSS-managed key, whatever the bucket's default: with
+    a customer key (KYC_OSS_KMS_KEY_ID) every put names it."""
+    store = OssObjectStore(bucket=BUCKET, region=REGION, credentials=CREDS, endpoint=server.endpoint,
+                           retry_max_attempts=1, kms_key_id="cmk-merchant-1234")  # fmt: skip
+    store.put("results/abc/result.json", b"{}", "application/json")
+    [put] = server.received("PutObject")
+    assert put.request.header("x-oss-server-side-encryption-key-id") == "cmk-merchant-1234"
+    stored = server.object("results/abc/result.json")
+    assert stored is not None and stored.encryption_key_id == "cmk-merchant-1234"
+
+
+def test_without_a_customer_key_a_put_names_none(server: OssDouble) -> None:
+    _store(server).put("results/abc/result.json", b"{}", "application/json")
+    [put] = server.received("PutObject")
+    assert "x-oss-server-side-encryption-key-id" not in put.request.headers
+
+
 def test_get_returns_the_stored_bytes(server: OssDouble) -> None:
     store = _store(server)
     store.put("results/abc/face.jpg", b"\xff\xd8jpeg", "image/jpeg")

@@ -36,6 +36,13 @@ ALIYUN = {
 }
 
 
+@pytest.mark.parametrize(("given", "key_id"), [("cmk-merchant-1234", "cmk-merchant-1234"), ("", None), (None, None)])
+def test_the_object_store_names_the_customer_key_from_the_environment(given: str | None, key_id: str | None) -> None:
+    env = ALIYUN if given is None else {**ALIYUN, "KYC_OSS_KMS_KEY_ID": given}
+    store = open_object_store(StorageSettings.from_env(env))
+    assert getattr(store, "kms_key_id", "missing") == key_id
+
+
 def test_default_backend_is_local_in_kyc_data() -> None:
     settings = StorageSettings.from_env({})
     assert (settings.backend, settings.data_dir) == ("local", ".kyc-data")
