@@ -13,6 +13,8 @@ import pytest
 from tools.package import diet
 from tools.package.diet import Distribution
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def dists() -> dict[str, Distribution]:
     return {
@@ -77,11 +79,27 @@ def test_a_pure_python_module_that_failed_to_import_is_not_left_out() -> None:
 
 
 def test_the_allow_list_ships_a_distribution_no_run_imported(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(diet, "ALLOW_LIST", {"six": "imported only when ... (a path no scenario reaches)"})
-    plan = diet.plan("f", dists(), {"local": trace({"orjson": "orjson/__init__.py"})}, python="3.10")
+    monkeypatch.setattr(diet, "ALLOW_LIST", {"six": ("shared.x", "imported only when ... (no scenario reaches it)")})
+    loaded = {"orjson": "orjson/__init__.py", "shared.x": "shared/x.py"}
+    plan = diet.plan("f", dists(), {"local": trace(loaded)}, python="3.10")
     assert plan.shipped["six"] == ["allow-list"]
     reason = diet.why("six", plan.shipped, dists(), set(), {})
     assert reason.startswith("allow-list: imported only when")
+
+
+def test_the_allow_list_ships_nothing_to_a_function_that_never_loads_its_importer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """pybase64 is imported by shared.results.images only: the initializer and the notifier never load it."""
+    monkeypatch.setattr(diet, "ALLOW_LIST", {"six": ("shared.x", "imported only when ...")})
+    plan = diet.plan("f", dists(), {"local": trace({"orjson": "orjson/__init__.py"})}, python="3.10")
+    assert "six" not in plan.shipped
+
+
+def test_each_allow_listed_distribution_names_a_module_of_ours_that_imports_it() -> None:
+    for distribution, (importer, _) in diet.ALLOW_LIST.items():
+        source = (ROOT / (importer.replace(".", "/") + ".py")).read_text(encoding="utf-8")
+        assert f"import {distribution}" in source, (distribution, importer)
 
 
 def test_what_a_distribution_is_for_names_who_requires_and_who_imports_it() -> None:

@@ -26,14 +26,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-#: Distributions shipped even when no traced run imports them, each with the reason: a dependency needed only on
-#: a path the scenarios (tools/package/exercise.py) do not drive. ``references`` fails the build when shipped code,
-#: ours included, imports a distribution that is neither shipped nor explained in ``UNREACHABLE``.
-ALLOW_LIST: dict[str, str] = {
-    "orjson": "shared.jsonutil imports it on the first document of 64 KiB or more (a CheckResult with images; a "
-    "request body when KYC_MAX_BODY_BYTES allows one that large), which a function's scenario may never send",
-    "pybase64": "shared.results.images imports it on the first image of 4096 base64 characters or more it decodes (a "
-    "CheckResult with images: the result_fetcher's, the sweeper's re-checks), which other functions never fetch",
+#: Distributions shipped even when no traced run imports them: a dependency needed only on a path the scenarios
+#: (tools/package/exercise.py) do not drive. Each names the module of ours that imports it, and ships only to a
+#: function whose traced runs load that module (so never where nothing can import it), with the reason.
+#: ``references`` fails the build when shipped code, ours included, imports a distribution that is neither shipped
+#: nor explained in ``UNREACHABLE``.
+ALLOW_LIST: dict[str, tuple[str, str]] = {
+    "orjson": ("shared.jsonutil", "shared.jsonutil imports it on the first document of 64 KiB or more (a CheckResult "
+               "with images; a request body when KYC_MAX_BODY_BYTES allows one that large) or that the standard "
+               "library reads differently (\\u escapes, numbers past 64 bits...), which a function's scenario may "
+               "never send"),
+    "pybase64": ("shared.results.images", "shared.results.images imports it on the first image of 4096 base64 "
+                 "characters or more it decodes (a CheckResult with images: the result_fetcher's, the sweeper's "
+                 "re-checks)"),
 }
 
 #: Distributions that shipped SDK code imports (outside ``if TYPE_CHECKING:``) but that no path of ours can reach,
@@ -149,8 +154,9 @@ def plan(function: str, dists: Mapping[str, Distribution], traces: Mapping[str, 
             name = owner.get(path)
             if name is not None and backend not in result.shipped.setdefault(name, []):
                 result.shipped[name].append(backend)
-    for name in ALLOW_LIST:
-        if name in dists and name not in result.shipped:
+    loaded_modules = {module for trace in traces.values() for module in trace.get("loaded", {})}
+    for name, (importer, _) in ALLOW_LIST.items():
+        if name in dists and name not in result.shipped and importer in loaded_modules:
             result.shipped[name] = ["allow-list"]
     # Extensions whose import failed, in a run that attempted it, and that no run loaded: dead weight here.
     loaded_anywhere = {f for trace in traces.values() for f in trace.get("loaded", {}).values()}
@@ -221,7 +227,7 @@ def why(name: str, shipped: Iterable[str], dists: Mapping[str, Distribution], di
         imported_by: Mapping[str, set[str]]) -> str:
     """What a shipped distribution is for: who requires it, who imports it, and its own summary."""
     if name in ALLOW_LIST:
-        return f"allow-list: {ALLOW_LIST[name]}"
+        return f"allow-list: {ALLOW_LIST[name][1]}"
     parents = sorted(p for p in shipped if name in dists[p].requires)
     required = "requirements.txt" if name in direct else f"needed by {', '.join(parents) or '?'}"
     by = sorted(imported_by.get(name, ()))
