@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import inspect
 import json
 import re
 from collections.abc import Iterator
@@ -124,9 +125,12 @@ def branches(node: Any) -> Iterator[Any]:
         yield node
 
 
-def statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    for name, role in resources_of_type(template, "ALIYUN::RAM::Role").items():
-        for policy in role["Properties"].get("Policies", []):
+def statements(template: dict[str, Any], role: str | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every statement of every role (of ``role`` only, when given), each Fn::If branch on its own."""
+    for name, resource in resources_of_type(template, "ALIYUN::RAM::Role").items():
+        if role is not None and name != role:
+            continue
+        for policy in resource["Properties"].get("Policies", []):
             for statement in policy["PolicyDocument"]["Statement"]:
                 for resolved in branches(statement):
                     yield name, resolved
@@ -136,22 +140,35 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def function_role(template: dict[str, Any]) -> dict[str, Any]:
-    return template["Resources"]["FunctionRole"]["Properties"]
+#: The role each function runs with (s.yaml ``role``: the stack output ``<Role>Arn``). result_fetcher and sweeper
+#: share one: they make the same calls (the sweeper re-checks through the fetcher).
+ROLE_OF = {"initializer": "InitializerRole", "result_fetcher": "WorkerRole", "notifier": "NotifierRole",
+           "sweeper": "WorkerRole"}  # fmt: skip
+ROLES = sorted(set(ROLE_OF.values()))
 
 
-def statement_granting(template: dict[str, Any], action: str) -> dict[str, Any]:
-    """The one statement whose Action lists ``action`` (statements carry no Sid: see STATEMENT_KEYS)."""
-    matches = [s for _, s in statements(template) if action in as_list(s["Action"])]
+def role_properties(template: dict[str, Any], role: str) -> dict[str, Any]:
+    return template["Resources"][role]["Properties"]
+
+
+def statement_granting(template: dict[str, Any], action: str, role: str | None = None) -> dict[str, Any]:
+    """The one statement (of ``role``, when given) whose Action lists ``action`` (statements carry no Sid: see
+    STATEMENT_KEYS)."""
+    matches = [s for _, s in statements(template, role) if action in as_list(s["Action"])]
     assert len(matches) == 1, f"expected one statement granting {action}"
     return matches[0]
 
 
-def comment_above(statement: dict[str, Any]) -> list[str]:
-    """The comment lines right above ``statement`` in template.yml (its ``- Effect:`` line), top to bottom."""
+def comment_above(statement: dict[str, Any], role: str | None = None) -> list[str]:
+    """The comment lines right above ``statement`` in template.yml (its ``- Effect:`` line, in ``role``'s resource
+    when given), top to bottom."""
     raw = (ROOT / "template.yml").read_text(encoding="utf-8").splitlines()
+    first, last = 0, len(raw)
+    if role is not None:
+        first = raw.index(f"  {role}:")
+        last = next((i for i in range(first + 1, len(raw)) if re.fullmatch(r"  \w+:", raw[i])), len(raw))
     first_action = f"- {as_list(statement['Action'])[0]}"
-    starts = [i for i, text in enumerate(raw) if text.strip() == "- Effect: Allow"]
+    starts = [i for i, text in enumerate(raw) if text.strip() == "- Effect: Allow" and first <= i < last]
     (start,) = [s for s in starts if first_action in [text.strip() for text in raw[s : s + 3]]]
     comments: list[str] = []
     for text in reversed(raw[:start]):
@@ -240,9 +257,13 @@ def test_stack_parameters_passed_by_s_yaml_exist(s_yaml: dict[str, Any], templat
 
 
 @pytest.mark.parametrize("function", DEPLOYED)
-def test_function_runs_with_the_stack_role_and_logs_to_its_logstore(s_yaml: dict[str, Any], function: str) -> None:
+def test_function_runs_with_its_own_stack_role_and_logs_to_its_logstore(
+    s_yaml: dict[str, Any], template: dict[str, Any], function: str
+) -> None:
     props = fc3_functions(s_yaml)[function]
-    assert props["role"] == f"${{resources.{INFRA}.output.FunctionRoleArn}}"
+    role = ROLE_OF[function]
+    assert props["role"] == f"${{resources.{INFRA}.output.{role}Arn}}"
+    assert template["Outputs"][f"{role}Arn"]["Value"] == {"Fn::GetAtt": [role, "Arn"]}
     assert props["logConfig"]["project"] == f"${{resources.{INFRA}.output.LogProjectName}}"
     assert props["logConfig"]["logstore"] == f"${{resources.{INFRA}.output.LogstoreName}}"
 
@@ -435,15 +456,15 @@ def test_no_ram_statement_grants_wildcard_actions(template: dict[str, Any]) -> N
 
 
 def test_wildcard_resources_only_for_services_without_resource_level_permissions(template: dict[str, Any]) -> None:
-    wildcard = [s for _, s in statements(template) if "*" in as_list(s["Resource"])]
-    assert wildcard, "expected the antcloudauth statement"
-    for statement in wildcard:
+    wildcard = [(role, s) for role, s in statements(template) if "*" in as_list(s["Resource"])]
+    assert wildcard, "expected the antcloudauth statements"
+    for role, statement in wildcard:
         services = {action.split(":", 1)[0] for action in as_list(statement["Action"])}
         assert services <= NO_RESOURCE_LEVEL, f"'*' resource for {sorted(services)}"
         # ... and it says why, in a comment right above the statement (or a Condition narrowing it).
         if "Condition" in statement:
             continue
-        assert any("resource-level" in c for c in comment_above(statement)), f"{statement} has no explanatory comment"
+        assert any("resource-level" in c for c in comment_above(statement, role)), f"{statement}: no comment says why"
 
 
 def test_no_resource_wildcard_outside_the_stacks_own_resources(template: dict[str, Any]) -> None:
@@ -462,26 +483,94 @@ def test_no_statement_carries_a_key_outside_the_documented_grammar(template: dic
         assert set(statement) <= STATEMENT_KEYS, f"{role}: {sorted(set(statement) - STATEMENT_KEYS)}"
 
 
-def test_function_role_grants_exactly_what_the_functions_call(template: dict[str, Any]) -> None:
+#: What each function's code calls, service by service, as RAM actions. Kept honest by
+#: test_the_calls_table_is_what_each_functions_code_makes (which service each builder opens, and what each service
+#: does with it); each function's role grants exactly this (result_fetcher and sweeper share a role and a row).
+START_ACTIONS = {f"antcloudauth:{product.start_operation}" for product in products.PRODUCTS.values()
+                 if product.supported and product.start_operation}  # fmt: skip
+FETCH_ACTIONS = {"antcloudauth:CheckResult", "antcloudauth:DeleteVerifyResult"}
+ROW_ACTIONS = {"ots:GetRow", "ots:PutRow", "ots:UpdateRow", "ots:DeleteRow", "ots:GetRange", "ots:BatchGetRow"}
+KEEP_OBJECTS = {"oss:PutObject", "oss:DeleteObject", "oss:DeleteObjectVersion", "oss:ListObjects",
+                "oss:ListObjectVersions"}  # fmt: skip
+LOG_ACTIONS = {"log:PostLogStoreLogs"}
+FUNCTION_CALLS: dict[str, set[str]] = {
+    "initializer": START_ACTIONS | ROW_ACTIONS | LOG_ACTIONS,
+    "result_fetcher": FETCH_ACTIONS | ROW_ACTIONS | KEEP_OBJECTS | {"mns:SendMessage"} | LOG_ACTIONS
+    | {"kms:GenerateDataKey", "kms:Decrypt"},
+    "notifier": ROW_ACTIONS | {"oss:GetObject", "mns:SendMessage", "kms:Decrypt"} | LOG_ACTIONS,
+}
+FUNCTION_CALLS["sweeper"] = FUNCTION_CALLS["result_fetcher"]
+#: The queues each function sends to (shared/wiring.py: the queues its builder opens).
+QUEUES_SENT = {"initializer": set(), "result_fetcher": {"recheck", "notify"}, "notifier": {"notify", "deadletter"},
+               "sweeper": {"recheck", "notify"}}  # fmt: skip
+
+
+def _attribute_calls(path: Path, receiver: str) -> set[str]:
+    """The methods called on ``self.<receiver>`` or ``<receiver>`` in ``path``."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            target = node.func.value
+            name = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")
+            if name == receiver:
+                found.add(node.func.attr)
+    return found
+
+
+def test_the_calls_table_is_what_each_functions_code_makes() -> None:
+    """The facts FUNCTION_CALLS and QUEUES_SENT rest on, read from the code: which services each builder opens, and
+    what each service calls on its client and its object store."""
+    from shared import wiring
+    from shared.notifications import Notifier
+    from shared.verifications import Verifications
+
+    # initializer: Verifications(settings, client, store): no object store, no queue
+    assert set(inspect.signature(Verifications).parameters) == {"settings", "client", "store", "clock", "offer"}
+    # notifier: no vendor client; reads objects only (a stored result, for includePii)
+    assert "client" not in inspect.signature(wiring.build_notifier).parameters
+    assert "client" not in inspect.signature(Notifier).parameters
+    assert _attribute_calls(ROOT / "shared" / "notifications.py", "objects") == {"get"}
+    # result_fetcher and sweeper: write and delete objects, never read them back
+    kept = _attribute_calls(ROOT / "shared" / "fetcher.py", "objects") | _attribute_calls(
+        ROOT / "shared" / "sweeper.py", "objects")
+    assert kept == {"put", "delete_prefix"}
+    # the vendor: the start operations only from the initializer's service, CheckResult/DeleteVerifyResult from
+    # the fetcher's
+    assert _attribute_calls(ROOT / "shared" / "fetcher.py", "client") == {"check_result", "delete_verify_result"}
+    assert not _attribute_calls(ROOT / "shared" / "verifications.py", "client") & {"check_result",
+                                                                                     "delete_verify_result"}
+    # queues: each builder opens exactly the queues QUEUES_SENT lists
+    builders = {"initializer": wiring.build_verifications, "result_fetcher": wiring.build_fetcher,
+                "notifier": wiring.build_notifier, "sweeper": wiring.build_sweeper}  # fmt: skip
+    for function, builder in builders.items():
+        opened = set(re.findall(r"queue(?:_on_first_send)?\(\"(\w+)\"\)", inspect.getsource(builder)))
+        if function == "sweeper":  # through build_fetcher
+            opened |= set(re.findall(r"queue(?:_on_first_send)?\(\"(\w+)\"\)", inspect.getsource(wiring.build_fetcher)))
+        assert opened == QUEUES_SENT[function], function
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_each_role_grants_exactly_what_its_functions_call(template: dict[str, Any], role: str) -> None:
     from shared.storage.mns import RAM_ACTIONS as MNS_ACTIONS
 
+    granted = {action for _, s in statements(template, role) for action in as_list(s["Action"])}
+    needed = set().union(*(FUNCTION_CALLS[f] for f, r in ROLE_OF.items() if r == role))
+    assert granted == needed
+    # and every queue call the functions' code makes is a SendMessage
+    assert {MNS_ACTIONS[call][0] for call in queue_calls(function_code())} == {"mns:SendMessage"}
+
+
+def test_every_operation_the_functions_call_is_granted_to_one_role_or_another(template: dict[str, Any]) -> None:
     granted = {action for _, s in statements(template) for action in as_list(s["Action"])}
-    assert granted == {
-        *CLOUDAUTH_ACTIONS,
-        "oss:PutObject", "oss:GetObject", "oss:DeleteObject", "oss:DeleteObjectVersion", "oss:ListObjects",
-        "oss:ListObjectVersions",
-        "ots:GetRow", "ots:PutRow", "ots:UpdateRow", "ots:DeleteRow", "ots:GetRange", "ots:BatchGetRow",
-        *(MNS_ACTIONS[call][0] for call in queue_calls(function_code())),
-        "kms:GenerateDataKey", "kms:Decrypt",
-        "log:PostLogStoreLogs",
-    }
+    assert granted >= CLOUDAUTH_ACTIONS
 
 
 def test_object_access_is_limited_to_the_results_prefix(template: dict[str, Any]) -> None:
-    objects = statement_granting(template, "oss:PutObject")
-    assert [r["Fn::Sub"] for r in objects["Resource"]] == [
-        "acs:oss:*:${ALIYUN::AccountId}:${ResultsBucket.Name}/${ResultsPrefix}*"
-    ]
+    for action in ("oss:PutObject", "oss:GetObject"):
+        objects = statement_granting(template, action)
+        assert [r["Fn::Sub"] for r in objects["Resource"]] == [
+            "acs:oss:*:${ALIYUN::AccountId}:${ResultsBucket.Name}/${ResultsPrefix}*"
+        ]
     listing = statement_granting(template, "oss:ListObjects")
     assert listing["Condition"]["StringLike"]["oss:Prefix"] == [{"Fn::Sub": "${ResultsPrefix}*"}]
 
@@ -518,11 +607,12 @@ def test_table_access_is_limited_to_the_transactions_tables_and_their_indexes(te
 
     schema = Schema("${TableName}")
     names = [schema.table, schema.rate_table, schema.due_index, schema.by_user_index, schema.by_time_index]
-    rows = statement_granting(template, "ots:PutRow")
-    assert [r["Fn::Sub"] for r in rows["Resource"]] == [
-        f"acs:ots:${{ALIYUN::Region}}:${{ALIYUN::AccountId}}:instance/${{OtsInstanceName}}/table/{name}"
-        for name in names
-    ]
+    for role in ROLES:
+        rows = statement_granting(template, "ots:PutRow", role)
+        assert [r["Fn::Sub"] for r in rows["Resource"]] == [
+            f"acs:ots:${{ALIYUN::Region}}:${{ALIYUN::AccountId}}:instance/${{OtsInstanceName}}/table/{name}"
+            for name in names
+        ]
 
 
 def function_code() -> list[Path]:
@@ -554,36 +644,48 @@ def test_the_queue_call_scan_sees_the_operator_tools_receive_delete_and_hide() -
     assert {"receive", "delete", "change_visibility", "peek"} <= queue_calls(operator_tools)
 
 
-def test_the_role_may_only_make_the_queue_calls_the_functions_make_on_the_stacks_queues(
-    template: dict[str, Any]
+@pytest.mark.parametrize("role", ROLES)
+def test_each_role_may_only_send_to_the_stacks_queues_its_functions_send_to(
+    template: dict[str, Any], role: str
 ) -> None:
     from shared.storage.mns import RAM_ACTIONS as MNS_ACTIONS
 
     calls = queue_calls(function_code())
     assert "send" in calls, "the scan found no SendMessage: it is broken"
-    (granting,) = [s for _, s in statements(template) if any(a.startswith("mns:") for a in as_list(s["Action"]))]
-    assert set(as_list(granting["Action"])) == {MNS_ACTIONS[call][0] for call in calls}
-    queue_arns = [
-        f"acs:mns:${{ALIYUN::Region}}:${{ALIYUN::AccountId}}:/queues/{queue['Properties']['QueueName']['Fn::Sub']}"
-        for queue in resources_of_type(template, "ALIYUN::MNS::Queue").values()
-    ]
-    assert len(queue_arns) == 3
-    assert sorted(r["Fn::Sub"] for r in granting["Resource"]) == sorted(
-        {arn + MNS_ACTIONS[call][1] for arn in queue_arns for call in calls}
+    queues = set().union(*(QUEUES_SENT[f] for f, r in ROLE_OF.items() if r == role))
+    granting = [s for _, s in statements(template, role) if any(a.startswith("mns:") for a in as_list(s["Action"]))]
+    if not queues:
+        assert granting == [], f"{role} sends to no queue"
+        return
+    (statement,) = granting
+    assert set(as_list(statement["Action"])) == {MNS_ACTIONS[call][0] for call in calls}
+    names = {kind: queue["Properties"]["QueueName"]["Fn::Sub"]
+             for kind, queue in (("recheck", template["Resources"]["RecheckQueue"]),
+                                 ("notify", template["Resources"]["NotifyQueue"]),
+                                 ("deadletter", template["Resources"]["DeadletterQueue"]))}  # fmt: skip
+    assert sorted(r["Fn::Sub"] for r in statement["Resource"]) == sorted(
+        f"acs:mns:${{ALIYUN::Region}}:${{ALIYUN::AccountId}}:/queues/{names[q]}" + MNS_ACTIONS[call][1]
+        for q in queues for call in calls
     )
 
 
-def test_kms_permission_exists_only_with_a_customer_key(template: dict[str, Any]) -> None:
-    policy = function_role(template)["Policies"][0]["PolicyDocument"]["Statement"]
-    (conditional,) = [s for s in policy if "Fn::If" in s]
-    condition, when_cmk, otherwise = conditional["Fn::If"]
+@pytest.mark.parametrize("role", ROLES)
+def test_kms_permission_exists_only_with_a_customer_key(template: dict[str, Any], role: str) -> None:
+    policy = role_properties(template, role)["Policies"][0]["PolicyDocument"]["Statement"]
+    conditional = [s for s in policy if "Fn::If" in s]
+    if role == "InitializerRole":  # it never touches an object
+        assert conditional == []
+        return
+    (statement,) = conditional
+    condition, when_cmk, otherwise = statement["Fn::If"]
     assert condition == "UseCustomerKey"
     assert otherwise == {"Ref": "ALIYUN::NoValue"}
     assert when_cmk["Resource"] == [{"Fn::Sub": "acs:kms:${ALIYUN::Region}:${ALIYUN::AccountId}:key/${KmsKeyId}"}]
 
 
-def test_function_role_is_assumable_only_by_function_compute(template: dict[str, Any]) -> None:
-    (trust,) = function_role(template)["AssumeRolePolicyDocument"]["Statement"]
+@pytest.mark.parametrize("role", ROLES)
+def test_each_role_is_assumable_only_by_function_compute(template: dict[str, Any], role: str) -> None:
+    (trust,) = role_properties(template, role)["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Action"] == "sts:AssumeRole"
     assert trust["Principal"] == {"Service": ["fc.aliyuncs.com"]}
 
@@ -690,8 +792,9 @@ def test_function_logs_have_a_project_and_logstore(template: dict[str, Any]) -> 
     assert len(resources_of_type(template, "ALIYUN::SLS::Project")) == 1
     (store,) = resources_of_type(template, "ALIYUN::SLS::Logstore").values()
     assert store["Properties"]["EncryptConf"]["Enable"] is True
-    log = statement_granting(template, "log:PostLogStoreLogs")
-    assert log["Resource"][0]["Fn::Sub"].endswith("/logstore/functions")
+    for role in ROLES:
+        log = statement_granting(template, "log:PostLogStoreLogs", role)
+        assert log["Resource"][0]["Fn::Sub"].endswith("/logstore/functions")
     assert store["Properties"]["LogstoreName"] == "functions"
 
 
@@ -711,7 +814,7 @@ def test_the_role_may_call_every_operation_a_supported_product_starts_with() -> 
 
 
 def test_cloudauth_statement_cites_its_source_and_says_what_is_unverified(template: dict[str, Any]) -> None:
-    comment = " ".join(comment_above(statement_granting(template, "antcloudauth:CheckResult")))
+    comment = " ".join(comment_above(statement_granting(template, "antcloudauth:Initialize"), "InitializerRole"))
     for needed in ("Forbidden.RAMUserAccessDenied", "AliyunAntCloudAuthFullAccess", "antcloudauth:*",
                    "UNVERIFIED: per-API action names follow RAM's <service>:<Action> convention"):
         assert needed in comment, needed

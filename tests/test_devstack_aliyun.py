@@ -101,7 +101,8 @@ def test_objects_the_functions_write_are_encrypted_with_the_stacks_customer_key(
 
     doubles = AliyunDoubles.from_env({**KEY, "KYC_KMS_KEY_ID": "key-1"}).start()
     try:
-        objects = open_object_store(StorageSettings.from_env({**KEY, **doubles.environment({"KYC_KMS_KEY_ID": "key-1"})}))
+        env = doubles.environment({"KYC_KMS_KEY_ID": "key-1"})
+        objects = open_object_store(StorageSettings.from_env({**KEY, **env}))
         objects.put("results/abc/result.json", b"{}", "application/json")
         (stored,) = doubles.oss.objects().values()
         assert stored.encryption_key_id == "key-1"
