@@ -610,6 +610,15 @@ def test_dlq_redrive_sends_a_letter_on_to_the_subscriber_named_by_its_id(local_e
     assert queue_bodies(local_env, "notify") == [{"merchantBizId": "biz1", "attempt": 0, "pending": ["id_main"]}]
 
 
+def test_dlq_redrive_to_a_subscriber_leaves_a_trigger_letter_and_says_why(local_env: dict[str, str]) -> None:
+    dead_letter_trigger(local_env)
+    message_id = lines(run(["dlq", "list"], env=local_env)[1])[0]["messageId"]
+    env = {**local_env, "KYC_WEBHOOKS": jsonutil.dumps_str([{"id": "main", "url": URL, "secret": "whsec_" + "A" * 32}])}
+    code, out, _ = run(["dlq", "redrive", "--id", message_id, "--subscriber", "main"], env=env)
+    assert code == 1 and "webhook letters only" in jsonutil.loads(out)["skipped"][0]["reason"]
+    assert queue_bodies(local_env, "recheck") == []
+
+
 @pytest.mark.parametrize(("args", "complaint"), [
     (["--subscriber", "main"], "needs --id"),
     (["--id", "m1", "--subscriber", "nobody"], "names no subscriber"),

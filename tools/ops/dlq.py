@@ -304,7 +304,12 @@ def redrive(
     def take(message: ReceivedMessage) -> bool:
         if wanted and message.message_id not in wanted:
             return False
-        target = destination(parse_body(message.body), subscriber_key=subscriber_key)
+        body = parse_body(message.body)
+        if subscriber_key is not None and body.get("kind") != "notify":
+            skipped.append({"messageId": message.message_id, "reason": "--subscriber re-addresses webhook letters "
+                            "only (kind notify): redrive this one without it"})
+            return False
+        target = destination(body, subscriber_key=subscriber_key)
         if isinstance(target, str):
             skipped.append({"messageId": message.message_id, "reason": target})
             return False
