@@ -5,7 +5,8 @@ Every put asks for server-side encryption with KMS (``x-oss-server-side-encrypti
 identity documents. With a customer key (``kms_key_id``, ``KYC_OSS_KMS_KEY_ID``: template.yml's ``KmsKeyId``) the put
 names it (``x-oss-server-side-encryption-key-id``): OSS "Server-side encryption" says the encryption a request asks
 for takes precedence over the bucket's default, so a put that asked for KMS without naming the key would be
-encrypted with the OSS-managed key, not the merchant's, whatever the bucket's default says. ``prefix`` (``KYC_OSS_PREFIX``) is prepended to every key and stripped from listings.
+encrypted with the OSS-managed key, not the merchant's, whatever the bucket's default says. ``prefix``
+(``KYC_OSS_PREFIX``) is prepended to every key and stripped from listings.
 ``delete_prefix`` deletes one object at a time: a verification has a handful of objects, and single deletes
 keep the request simple (no ``DeleteMultipleObjects`` Content-MD5 body).
 
