@@ -278,3 +278,24 @@ def test_retention_has_one_meaning_at_deploy_time_and_at_run_time() -> None:
     assert "`0` keeps them forever" in readme()["KYC_RETENTION_DAYS"]["meaning"]
     with pytest.raises(ConfigError):
         SweepSettings.from_env({"KYC_RETENTION_DAYS": "-1"})
+
+
+def test_deploy_md_names_every_execution_role_template_yml_creates() -> None:
+    import yaml
+
+    template = yaml.safe_load((ROOT / "template.yml").read_text(encoding="utf-8"))
+    roles = sorted(res["Properties"]["RoleName"]["Fn::Sub"].replace("${NamePrefix}", "kyc")
+                   for res in template["Resources"].values() if res.get("Type") == "ALIYUN::RAM::Role")  # fmt: skip
+    row = next(line for line in (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8").splitlines()
+               if line.startswith("| `template.yml` |"))  # fmt: skip
+    assert len(roles) == 3 and [role for role in roles if role not in row] == []
+
+
+def test_deploy_md_never_asks_to_export_the_build_folder_before_s_deploy() -> None:
+    """s.yaml uploads ./build/<function>: a KYC_BUILD_DIR exported before `s deploy` would build elsewhere and ship
+    the old build."""
+    import re
+
+    knobs = re.search(r"Knobs \(export them before `s deploy`[^)]*\): (.*?)\.", (ROOT / "docs" / "deploy.md")
+                      .read_text(encoding="utf-8"), re.DOTALL)  # fmt: skip
+    assert knobs is not None and "KYC_BUILD_DIR" not in knobs.group(1)

@@ -152,6 +152,17 @@ def test_list_stops_at_the_limit_and_says_more_rows_match(stack: DevStack) -> No
     assert code == 0 and len(lines(out)) == 1 and "more rows match" in err
 
 
+@pytest.mark.parametrize("command", [["list"], ["status", "0123456789abcdef0123456789abcdef"], ["dlq", "list"]])
+def test_a_command_on_a_data_directory_that_does_not_exist_says_so_and_creates_nothing(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """A mistyped or unset KYC_DATA_DIR: not an empty system ("no transactions match") and a stray database."""
+    absent = tmp_path / "no-such-data-dir"
+    code, out, err = run(command, env={"KYC_BACKEND": "local", "KYC_DATA_DIR": str(absent)})
+    assert code != 0 and out == "" and "is KYC_DATA_DIR right?" in err
+    assert not absent.exists()
+
+
 def test_list_rejects_an_unreadable_since_with_exit_2(stack: DevStack) -> None:
     code, out, err = run(["list", "--since", "last tuesday"])
     assert code == 2 and out == "" and "--since" in err

@@ -6,6 +6,7 @@ Commands live in modules under ``ops/`` and are registered in :data:`ops.kyc.COM
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -62,15 +63,24 @@ class Context:
             self._client = factory(self.env)
         return self._client
 
-    def stores(self) -> Stores:
-        """The configured backend (``KYC_BACKEND`` and its variables, exactly as the functions read them)."""
+    def stores(self, *, create: bool = False) -> Stores:
+        """The configured backend (``KYC_BACKEND`` and its variables, exactly as the functions read them). Locally,
+        ``OpsError`` ``NoData`` when the data directory does not exist, unless the command ``create``s data (starts
+        a verification): every other command reads or changes what a stack left there."""
         if self._stores is None:
             if self.stores_factory is not None:
                 self._stores = self.stores_factory(self.env)
             else:
                 from shared.storage import StorageSettings, open_stores  # noqa: PLC0415
 
-                self._stores = open_stores(StorageSettings.from_env(self.env))
+                settings = StorageSettings.from_env(self.env)
+                if settings.backend == "local" and not create and not os.path.isdir(settings.data_dir):
+                    # Opening would create an empty database there: a mistyped or unset KYC_DATA_DIR would read as
+                    # an empty system ("no transactions match") instead of the wrong place.
+                    raise OpsError(f"no local data in {settings.data_dir}: no stack has run there (./scripts/dev "
+                                   "uses .kyc-data/ unless KYC_DATA_DIR says otherwise); is KYC_DATA_DIR right?",
+                                   "NoData")
+                self._stores = open_stores(settings)
         return self._stores
 
     def print_json(self, value: Any) -> None:

@@ -142,7 +142,7 @@ def run_initialize(args: argparse.Namespace, ctx: Context) -> int:
         body["docType"] = args.doc_type
     if args.return_url:
         body["returnUrl"] = args.return_url
-    service = build_verifications(ctx.env, client=ctx.client(), stores=ctx.stores())
+    service = build_verifications(ctx.env, client=ctx.client(), stores=ctx.stores(create=True))
     try:
         started = service.start(hash_user_id(args.user, service.settings.user_id_pepper), body)
     except Refused as refusal:
