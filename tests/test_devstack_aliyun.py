@@ -215,21 +215,24 @@ def test_the_dev_stack_on_doubles_says_so_and_writes_an_env_file_the_cli_can_sou
         sourced = subprocess.run(
             ["bash", "-c", f". {tmp_path / ENV_FILE} && env"], capture_output=True, text=True, check=True
         ).stdout.splitlines()
+        mode = stat.S_IMODE(os.stat(tmp_path / ENV_FILE).st_mode)
     finally:
         stack.stop()
 
+    assert not (tmp_path / ENV_FILE).exists()  # the running stack's, like its stack file
     assert "aliyun (KYC_BACKEND=aliyun)" in banner
     for double in stack.doubles.doubles:
         assert double.endpoint in banner
     assert (env["KYC_BACKEND"], env["KYC_OSS_BUCKET"]) == ("aliyun", stack.doubles.layout.bucket)  # flag wins
     assert env["ALIBABA_CLOUD_SECURITY_TOKEN"] == stack.doubles.security_token  # an STS key, as FC's role gives
-    assert stat.S_IMODE(os.stat(tmp_path / ENV_FILE).st_mode) == 0o600
+    assert mode == 0o600
     for name in ("KYC_BACKEND", "KYC_MNS_ENDPOINT", "KYC_PUBLIC_URL", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"):
         assert f"{name}={env[name]}" in sourced
 
 
 def test_the_env_file_quotes_what_a_shell_would_interpret(tmp_path: Path) -> None:
-    path = write_env_file(tmp_path / "e.env", {"KYC_WEBHOOKS": '[{"url": "x $HOME `id`"}]', "HOME": "/nope"})
+    path = write_env_file(tmp_path / "e.env", {"KYC_WEBHOOKS": '[{"url": "x $HOME `id`"}]', "HOME": "/nope"},
+                          with_keys=True)
 
     sourced = subprocess.run(["bash", "-c", f". {path} && printf %s \"$KYC_WEBHOOKS\""], capture_output=True,
                              text=True, check=True).stdout  # fmt: skip
@@ -262,3 +265,40 @@ def test_stack_parameters_are_s_yamls_over_the_templates_defaults() -> None:
 def test_a_function_variable_naming_an_output_the_stack_lacks_is_an_error() -> None:
     with pytest.raises(DeploymentError):
         function_environment({"OtsEndpoint": "http://x"}, {})
+
+
+REAL_ENDPOINT = "https://cloudauth-intl.cn-hongkong.aliyuncs.com"
+REAL_SECRET = "REAL-account-secret-0123456789abcdef"
+
+
+def _files_holding(directory: Path, needle: str) -> list[str]:
+    return sorted(
+        str(path.relative_to(directory)) for path in directory.rglob("*")
+        if path.is_file() and needle.encode() in path.read_bytes()
+    )
+
+
+def test_a_real_vendor_s_secret_key_is_never_written_to_the_data_directory(tmp_path: Path) -> None:
+    """tools/localstack.py: a real vendor's key is never written to disk by the stack; aliyun-doubles.env held it, and
+    outlived the stack."""
+    env: dict[str, str] = {
+        "KYC_DATA_DIR": str(tmp_path),
+        "CLOUDAUTH_ENDPOINT": REAL_ENDPOINT,
+        "CLOUDAUTH_REGION": "cn-hongkong",
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAI-real-key-id",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": REAL_SECRET,
+    }
+    stack = DevStack(DevConfig(http_port=0, sandbox_port=0, sweep_interval=0, aliyun_doubles=True, doubles_port=0),
+                     env=env)  # fmt: skip
+    try:
+        stack.start()
+        assert stack.sandbox is None  # the real vendor plays the vendor
+        while_running = _files_holding(tmp_path, REAL_SECRET)
+    finally:
+        stack.stop()
+    after_stop = _files_holding(tmp_path, REAL_SECRET)
+
+    assert (while_running, after_stop) == ([], []), (
+        f"the real vendor's secret key is on disk while the stack runs in {while_running} and after it stopped in "
+        f"{after_stop}"
+    )

@@ -32,7 +32,7 @@ HOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 def test_the_env_file_of_the_doubles_stack_reads_back_exactly(tmp_path: Path) -> None:
     values = {"KYC_WEBHOOKS": '[{"url": "http://127.0.0.1:1/x", "secret": "whsec_a b"}]', "KYC_X": "it's $HOME"}
-    path = write_env_file(tmp_path / "aliyun-doubles.env", values)
+    path = write_env_file(tmp_path / "aliyun-doubles.env", values, with_keys=True)
     assert environment.read_env_file(path) == values
 
 

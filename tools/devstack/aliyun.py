@@ -43,7 +43,7 @@ from tools.deployment import (
 from tools.doubles.mns import MnsDouble, QueueAttributes
 from tools.doubles.mns.queues import ATTRIBUTE_FIELDS
 from tools.doubles.mns.server import DEFAULT_ACCOUNT_ID
-from tools.localstack import write_private
+from tools.localstack import KEY_VARIABLES, write_private
 
 if TYPE_CHECKING:  # imported when doubles are built: the Tablestore double loads the SDK (~0.3 s)
     from tools.doubles.oss import OssDouble
@@ -299,13 +299,15 @@ def new_sts_token() -> str:
     return "CAIS" + secrets.token_urlsafe(48)
 
 
-def write_env_file(path: Path, env: Mapping[str, str]) -> Path:
-    """``export NAME='value'`` lines of the functions' variables in ``env`` (owner-only: it holds the keys and
-    secrets), for ``. <file> && ./scripts/kyc ...`` against the running stack."""
+def write_env_file(path: Path, env: Mapping[str, str], *, with_keys: bool) -> Path:
+    """``export NAME='value'`` lines of the functions' variables in ``env`` (owner-only: it holds secrets), for
+    ``. <file> && ./scripts/kyc ...`` against the running stack. ``with_keys``: the ``ALIBABA_CLOUD_*`` key too —
+    only when it is the stack's own (its sandbox plays the vendor): a real vendor's key is never written to disk by
+    the stack (``tools.localstack``); the operator's shell has it already."""
     lines = [
         f"export {name}={shlex.quote(value)}\n"
         for name, value in sorted(env.items())
-        if name.startswith(_FUNCTION_PREFIXES) and value
+        if name.startswith(_FUNCTION_PREFIXES) and value and (with_keys or name not in KEY_VARIABLES)
     ]
     write_private(path, "".join(lines).encode("utf-8"))
     return path

@@ -336,7 +336,8 @@ class DevStack:
             self.doubles = doubles
             self._own_doubles = True
         self.env.update(self.doubles.environment(self.env))
-        write_env_file(self.data_dir / ENV_FILE, self.env)
+        # The key only when it is the stack's own (its sandbox plays the vendor), as in the stack file.
+        write_env_file(self.data_dir / ENV_FILE, self.env, with_keys=self.sandbox is not None)
 
     def stop(self) -> None:
         """Forget the stack file first (a tool run meanwhile finds no stack rather than a stopping one), then stop
@@ -344,6 +345,8 @@ class DevStack:
         if self._stack_file_written:
             remove_stack_file(self.data_dir)
             self._stack_file_written = False
+        if self.doubles is not None:  # the variables file is this running stack's, like the stack file
+            (self.data_dir / ENV_FILE).unlink(missing_ok=True)
         logging.getLogger("kyc.sweeper").removeFilter(self._quiet_sweeps)
         if self.worker is not None:
             self.worker.stop()
