@@ -8,10 +8,11 @@ import io
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import Any
+from urllib.parse import urlsplit
 
 #: What a client that hung up (its timeout, an injected drop, a closed browser tab) raises in its thread.
 CLIENT_GONE = (BrokenPipeError, ConnectionResetError, TimeoutError)
@@ -69,6 +70,39 @@ def local_url(host: str, port: int) -> str:
     if ":" in shown:
         shown = f"[{shown}]"
     return f"http://{shown}:{port}"
+
+
+_LOOPBACK_BINDS = frozenset({"127.0.0.1", "localhost", "::1", ""})
+
+
+def answers_host(host_header: str | None, bound_host: str, port: int, *, also: Iterable[str] = ()) -> bool:
+    """Whether a server bound to ``bound_host:port`` should answer a request whose ``Host`` is ``host_header``. On
+    loopback (the tools' default) only its own names do — ``127.0.0.1``, ``localhost``, ``[::1]`` with the port —
+    and ``also`` (``host[:port]`` of a public URL in front of it: a tunnel): a web page the developer visits can
+    point a name of its own at 127.0.0.1 (DNS rebinding) and read the answers under that name, never under these.
+    A server bound elsewhere was exposed on purpose and answers any name."""
+    if bound_host not in _LOOPBACK_BINDS and not bound_host.startswith("127."):
+        return True
+    host = (host_header or "").strip().lower()
+    own = {f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", f"{bound_host}:{port}"}
+    return host in own or host in {name.lower() for name in also}
+
+
+def cross_site(headers: Mapping[str, str], own_origins: Iterable[str]) -> bool:
+    """Whether a browser sent this request from another site's page: an ``Origin`` not among ``own_origins``, or a
+    ``Sec-Fetch-Site`` other than ``same-origin``/``none``. Tools that are not browsers send neither."""
+    origin = headers.get("origin")
+    if origin is not None and origin not in set(own_origins):
+        return True
+    site = headers.get("sec-fetch-site")
+    return site is not None and site not in ("same-origin", "none")
+
+
+def host_of(url: str | None) -> str | None:
+    """``host[:port]`` of ``url`` as a client sends it in ``Host`` (None for no URL)."""
+    if not url:
+        return None
+    return urlsplit(url).netloc.rpartition("@")[2].lower() or None
 
 
 def serve_in_background(httpd: LocalHTTPServer, name: str) -> threading.Thread:

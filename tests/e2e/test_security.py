@@ -180,6 +180,7 @@ def test_a_return_url_with_cr_lf_or_tab_anywhere_is_refused_and_never_reaches_th
 def _raw_exchange(stack: E2EStack, head: str, timeout: float = 5.0) -> tuple[int, dict[str, Any]]:
     """Send only ``head`` (request line and headers, no body) and read the answer until the gateway closes."""
     port = int(stack.url.rsplit(":", 1)[1])
+    head = head.replace("{HOST}", f"127.0.0.1:{port}")  # the gateway answers only its own names
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         sock.sendall(head.replace("\n", "\r\n").encode())
         data = b""
@@ -193,14 +194,14 @@ def _raw_exchange(stack: E2EStack, head: str, timeout: float = 5.0) -> tuple[int
 
 def test_an_unauthenticated_post_is_answered_before_its_body_is_read(stack: E2EStack) -> None:
     within_the_limit = 60 * 1024  # (beyond it the answer is 413, also unread)
-    head = (f"POST /verifications HTTP/1.1\nHost: x\nContent-Type: application/json\n"
+    head = ("POST /verifications HTTP/1.1\nHost: {HOST}\nContent-Type: application/json\n"
             f"Content-Length: {within_the_limit}\n\n")  # fmt: skip
     status, body = _raw_exchange(stack, head)
     assert (status, body["error"]["code"]) == (401, "MissingToken")
 
 
 def test_a_declared_body_over_the_limit_is_answered_413_before_it_is_read(stack: E2EStack) -> None:
-    head = (f"POST /verifications HTTP/1.1\nHost: x\nAuthorization: Bearer {stack.token()}\n"
+    head = (f"POST /verifications HTTP/1.1\nHost: {{HOST}}\nAuthorization: Bearer {stack.token()}\n"
             f"Content-Type: application/json\nContent-Length: {64 * 1024 + 1}\n\n")  # fmt: skip
     status, body = _raw_exchange(stack, head)
     assert (status, body["error"]["code"]) == (413, "PayloadTooLarge")

@@ -194,6 +194,7 @@ class DevStack:
                 extra_handlers={"/": self.demo},
                 host=self.config.host,
                 port=self.config.http_port,
+                public_url=env.get("KYC_PUBLIC_URL"),  # a tunnel of the developer's, set before the defaults
             )
         except (OSError, OverflowError) as exc:
             raise _cannot_bind("gateway", self.config.http_port, exc) from None

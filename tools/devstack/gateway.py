@@ -53,6 +53,7 @@ from shared.fc import Headers, is_text_media_type
 from tools import fc3
 from tools.devstack import invoke_api as fc2_api
 from tools.devstack.runtime import FcContext, FunctionMeta, ServiceMeta, new_request_id
+from tools.serving import answers_host, host_of
 
 log = logging.getLogger("tools.devstack.gateway")
 
@@ -287,8 +288,13 @@ class Gateway:
         max_body_bytes: int = MAX_BODY_BYTES,
         max_threads: int = MAX_REQUEST_THREADS,
         request_timeout: float = REQUEST_TIMEOUT,
+        public_url: str | None = None,
     ) -> None:
+        """``public_url``: a URL in front of the gateway (a tunnel for the vendor's callbacks), whose host it answers
+        to besides its own loopback names (:func:`tools.serving.answers_host`)."""
         self.functions_dir = Path(functions_dir)
+        public = host_of(public_url)
+        self.also_hosts: tuple[str, ...] = (public,) if public else ()
         self.region = region
         self.service = service or ServiceMeta()
         self.memory = memory
@@ -324,9 +330,13 @@ class Gateway:
         return int(self._server.server_address[1])
 
     @property
-    def url(self) -> str:
+    def bound_host(self) -> str:
         host = self._server.server_address[0]
-        return f"http://{host.decode() if isinstance(host, bytes) else host}:{self.port}"
+        return host.decode() if isinstance(host, bytes) else str(host)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.bound_host}:{self.port}"
 
     # -- lifecycle
     def start(self) -> Gateway:
@@ -557,6 +567,12 @@ class Gateway:
                     pass
 
             def _handle(self) -> tuple[int, list[tuple[str, str]], bytes, str]:
+                bound = gateway.bound_host
+                if not answers_host(self.headers.get("host"), bound, gateway.port, also=gateway.also_hosts):
+                    # DNS rebinding: another site's page under its own name at 127.0.0.1 (it would mint demo tokens
+                    # and call the functions); its body is never read.
+                    self.close_connection = True
+                    return (*_error(421, "MisdirectedRequest", f"this gateway answers only at {gateway.url}"), "")
                 if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
                     self.close_connection = True
                     return (*_error(411, "LengthRequired", "chunked request bodies are not supported"), "")

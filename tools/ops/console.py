@@ -35,7 +35,7 @@ from shared.ids import is_merchant_biz_id
 from shared.status import Status
 from shared.storage import Stores
 from shared.timestamps import rfc3339
-from tools.serving import LocalHTTPServer
+from tools.serving import LocalHTTPServer, answers_host, cross_site
 
 from . import insights
 from .common import EXIT_OK, Context, UsageError
@@ -72,8 +72,7 @@ class ConsoleApp:
         return {f"http://127.0.0.1:{self.port}", f"http://localhost:{self.port}"}
 
     def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Answer:
-        host = headers.get("host", "")
-        if f"http://{host}" not in self.origins():
+        if not answers_host(headers.get("host"), "127.0.0.1", self.port):
             return self._error(421, f"this console answers only at http://127.0.0.1:{self.port}/")
         parts = urlsplit(target)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
@@ -92,15 +91,8 @@ class ConsoleApp:
             return self.redrive(headers, body)
         return self._error(405 if path in ("/", "/deadletters/redrive") else 404, "not allowed here")
 
-    def _cross_site(self, headers: Mapping[str, str]) -> bool:
-        origin = headers.get("origin")
-        if origin is not None and origin not in self.origins():
-            return True
-        site = headers.get("sec-fetch-site")
-        return site is not None and site not in ("same-origin", "none")
-
     def redrive(self, headers: Mapping[str, str], body: bytes) -> Answer:
-        if self._cross_site(headers):
+        if cross_site(headers, self.origins()):
             return self._error(403, "a redrive must come from this console's own page")
         if not headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
             return self._error(415, "a redrive is a form post")

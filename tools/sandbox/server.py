@@ -20,7 +20,16 @@ from tools.sandbox.config import SandboxConfig
 from tools.sandbox.errors import VendorError
 from tools.sandbox.errors import body as error_body
 from tools.sandbox.faults import FaultInjector
-from tools.serving import LocalHTTPServer, drip_answer, local_url, serve_in_background, stop_serving
+from tools.serving import (
+    LocalHTTPServer,
+    answers_host,
+    cross_site,
+    drip_answer,
+    host_of,
+    local_url,
+    serve_in_background,
+    stop_serving,
+)
 
 MAX_BODY = 32 * 1024 * 1024
 DEFAULT_HOST_ID = "cloudauth-intl.sandbox.local"
@@ -154,9 +163,21 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._route()
 
+    def _own_names(self) -> tuple[str, int, list[str]]:
+        """The bound address, its port, and the public base URL's ``host[:port]`` (a tunnel in front), if any."""
+        bound, port = self.server.server_address[:2]
+        public = host_of(self.app.config.public_base_url)
+        return str(bound), int(port), [public] if public else []
+
     def _route(self) -> None:
         parts = urlsplit(self.path)
         path = parts.path
+        bound, port, also = self._own_names()
+        if not answers_host(self.headers.get("Host"), bound, port, also=also):
+            # DNS rebinding: another site's page under its own name at 127.0.0.1 must not read this server.
+            self._read_body()
+            self._json(421, {"error": f"this sandbox answers only at {local_url(bound, port)}"})
+            return
         if path == "/":
             self._vendor(parts.query)
         elif path.startswith("/verify/"):
@@ -259,6 +280,14 @@ class Handler(BaseHTTPRequestHandler):
 
     def _control(self, route: str) -> None:
         raw = self._read_body()
+        bound, port, also = self._own_names()
+        own = {local_url(bound, port), f"http://localhost:{port}", *(f"http://{name}" for name in also),
+               *(f"https://{name}" for name in also)}  # fmt: skip
+        if self.command != "GET" and cross_site(self._headers(), own):
+            # Another site's page can POST here without a preflight (a text/plain body is still parsed as JSON):
+            # it must not reset the sandbox or plan its faults. Tools that are not browsers send no Origin.
+            self._json(403, {"error": "the control API takes no requests from another site's page"})
+            return
         try:
             data: Any = jsonutil.loads(raw) if raw.strip() else {}
         except ValueError:

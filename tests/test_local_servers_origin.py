@@ -1,0 +1,155 @@
+"""The local servers a developer runs (./scripts/dev) and what another web page can make them do.
+
+A page the developer visits can send "simple" cross-site requests to http://127.0.0.1:<port> without a CORS preflight
+(``fetch(url, {method: "POST", mode: "no-cors", body: "..."})`` sends ``Content-Type: text/plain`` and an ``Origin``
+header), and, through DNS rebinding, read answers from those ports under its own host name (the request then
+carries ``Host: <attacker's name>:<port>``). The operator console defends against both (docs/security.md, "another
+web page driving the operator console"); the gateway and the sandbox's control API do not.
+"""
+
+from __future__ import annotations
+
+import http.client
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shared import jsonutil
+from tests.sandbox.helpers import check, complete, initialize
+from tools.devstack.demo import DemoApp
+from tools.devstack.gateway import Gateway
+from tools.sandbox import SandboxConfig, SandboxServer
+
+CROSS_SITE = {
+    "Origin": "https://attacker.example",
+    "Sec-Fetch-Site": "cross-site",
+    "Content-Type": "text/plain;charset=UTF-8",
+}
+
+
+def _request(port: int, method: str, target: str, body: bytes = b"", headers: dict[str, str] | None = None,
+             host: str | None = None) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.putrequest(method, target, skip_host=host is not None, skip_accept_encoding=True)
+        if host is not None:
+            conn.putheader("Host", host)
+        for name, value in (headers or {}).items():
+            conn.putheader(name, value)
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxServer]:
+    server = SandboxServer(SandboxConfig(port=0))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def demo_gateway(tmp_path: Path) -> Iterator[Gateway]:
+    (tmp_path / "functions").mkdir()
+    demo = DemoApp(jwt_secret="j" * 48, webhook_secret="whsec_" + "A" * 32)
+    gateway = Gateway(tmp_path / "functions", routes=(), extra_handlers={"/": demo}, port=0).start()
+    gateway.demo = demo  # type: ignore[attr-defined]
+    yield gateway
+    gateway.stop()
+
+
+# --- the sandbox's control API ------------------------------------------------------------------------------
+
+
+def test_sandbox_control_api_refuses_a_cross_site_reset(sandbox: SandboxServer) -> None:
+    """A page on another site wipes every transaction of the developer's sandbox with one no-cors POST."""
+    tid = initialize(sandbox)
+    complete(sandbox, tid, "pass")
+
+    status, _ = _request(sandbox.port, "POST", "/_sandbox/reset", b"", CROSS_SITE)
+
+    assert status == 403, f"a cross-site POST /_sandbox/reset was answered {status}"
+    assert check(sandbox, tid).body["Code"] == "Success"
+
+
+def test_sandbox_control_api_refuses_a_cross_site_fault_plan(sandbox: SandboxServer) -> None:
+    """A text/plain body is parsed as JSON: another site can make every CheckResult fail (or drop every callback)."""
+    plan = {"operations": {"CheckResult": {"errorRates": {"InternalError": 1.0}}}, "callbacks": {"dropRate": 1.0}}
+
+    status, _ = _request(sandbox.port, "POST", "/_sandbox/faults", jsonutil.dumps(plan), CROSS_SITE)
+
+    assert status == 403, f"a cross-site POST /_sandbox/faults was answered {status}"
+    tid = initialize(sandbox)
+    complete(sandbox, tid, "pass")
+    assert check(sandbox, tid).body["Code"] == "Success"
+
+
+def test_sandbox_answers_only_its_own_host(sandbox: SandboxServer) -> None:
+    """DNS rebinding: a page at http://rebind.attacker.example:<port> reads the control API (transactions with their
+    merchant user ids, callback URLs and callback tokens in ``parameters``)."""
+    initialize(sandbox, CallbackToken="secret-callback-token", CallbackUrl="http://127.0.0.1:1/callback")
+
+    status, body = _request(sandbox.port, "GET", f"/_sandbox/transactions/{_first_id(sandbox)}",
+                            host=f"rebind.attacker.example:{sandbox.port}")
+
+    assert status in (400, 403, 421), f"answered {status} to a foreign Host: {body[:200]!r}"
+
+
+def _first_id(sandbox: SandboxServer) -> str:
+    status, body = _request(sandbox.port, "GET", "/_sandbox/transactions")
+    assert status == 200
+    return str(jsonutil.loads(body)["transactions"][0]["transactionId"])
+
+
+# --- the gateway (demo merchant) ------------------------------------------------------------------------------
+
+
+def test_gateway_answers_only_its_own_host(demo_gateway: Gateway) -> None:
+    """DNS rebinding: under the attacker's host name the gateway mints a demo JWT for any user id, signed with the
+    stack's KYC_JWT_SECRET, which then reads and starts verifications through /verifications."""
+    status, body = _request(demo_gateway.port, "GET", "/demo/token?user=someone-else",
+                            host=f"rebind.attacker.example:{demo_gateway.port}")
+
+    assert status in (400, 403, 421), f"answered {status} to a foreign Host: {body[:80]!r}"
+
+
+
+# --- the rule both servers follow (tools.serving) -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:9000", "localhost:9000", "LOCALHOST:9000", "[::1]:9000",
+                                  "abc.tunnel.example"])  # fmt: skip
+def test_a_loopback_server_answers_its_own_names_and_its_tunnels(host: str) -> None:
+    from tools.serving import answers_host, host_of
+
+    assert answers_host(host, "127.0.0.1", 9000, also=[host_of("https://abc.tunnel.example/")])
+
+
+@pytest.mark.parametrize("host", ["rebind.attacker.example:9000", "127.0.0.1:9001", "", None])
+def test_a_loopback_server_refuses_any_other_name(host: str | None) -> None:
+    from tools.serving import answers_host
+
+    assert not answers_host(host, "127.0.0.1", 9000)
+
+
+def test_a_server_exposed_on_purpose_answers_any_name() -> None:
+    from tools.serving import answers_host
+
+    assert answers_host("192.168.1.20:9000", "0.0.0.0", 9000)
+
+
+def test_the_gateway_answers_its_tunnels_name(tmp_path: Path) -> None:
+    (tmp_path / "functions").mkdir()
+    demo = DemoApp(jwt_secret="j" * 48, webhook_secret="whsec_" + "A" * 32)
+    gateway = Gateway(tmp_path / "functions", routes=(), extra_handlers={"/": demo}, port=0,
+                      public_url="https://abc.tunnel.example").start()  # fmt: skip
+    try:
+        status, _ = _request(gateway.port, "GET", "/demo/token?user=me", host="abc.tunnel.example")
+        assert status == 200
+    finally:
+        gateway.stop()
