@@ -234,11 +234,24 @@ def test_async_invocation_is_accepted_with_202_and_runs_in_the_background(fast_a
     assert invocation.status == "Succeeded" and invocation.attempts == 1
 
 
-def test_async_function_error_is_retried_twice_then_fails(fast_async: DevStack) -> None:
+def test_async_function_error_is_retried_three_times_as_fc_does_by_default(fast_async: DevStack) -> None:
+    """FC "Configure a retry mechanism": a failed async invocation is retried up to three times by default."""
     assert fast_async.gateway is not None
     response = invoke(fast_async, "kyc-result-fetcher", b"42", invocation_type="Async")
     invocation = fast_async.gateway.fc3_api.wait(response.headers["x-fc-request-id"], timeout=20)
-    assert (invocation.status, invocation.attempts, invocation.error_type) == ("Failed", 3, "BadEvent")
+    assert (invocation.status, invocation.attempts, invocation.error_type) == ("Failed", 4, "BadEvent")
+
+
+def test_async_retries_follow_the_functions_s_yaml_setting(fast_async: DevStack) -> None:
+    """s.yaml's asyncInvokeConfig.maxAsyncRetryAttempts (the sweeper's is 0: a timer tick is never retried)."""
+    from tools.deployment import function_async_retries
+
+    assert function_async_retries()["sweeper"] == 0
+    assert fast_async.gateway is not None
+    fast_async.gateway.fc3_api._retries = {"result_fetcher": 0}  # as s.yaml would say it
+    response = invoke(fast_async, "kyc-result-fetcher", b"42", invocation_type="Async")
+    invocation = fast_async.gateway.fc3_api.wait(response.headers["x-fc-request-id"], timeout=20)
+    assert (invocation.status, invocation.attempts) == ("Failed", 1)
 
 
 # --- our signer against the SDK's, on the FC 3.0 request shape -------------------------------------------

@@ -151,6 +151,18 @@ def function_timeouts(path: Path = S_YAML) -> dict[str, int]:
             if isinstance(props.get("timeout"), int)}  # fmt: skip
 
 
+def function_async_retries(path: Path = S_YAML) -> dict[str, int]:
+    """Each function folder's ``asyncInvokeConfig.maxAsyncRetryAttempts`` where s.yaml sets it: how often FC retries a
+    failed asynchronous invocation of it (FC's default otherwise)."""
+    found = {}
+    for folder, props in _fc3_resources(load_s_yaml(path)).values():
+        config = props.get("asyncInvokeConfig")
+        retries = config.get("maxAsyncRetryAttempts") if isinstance(config, dict) else None
+        if isinstance(retries, int) and not isinstance(retries, bool):
+            found[folder] = retries
+    return found
+
+
 def deployed_functions(env: Mapping[str, str] | None = None, path: Path = S_YAML) -> dict[str, str]:
     """Deployed FC function name -> function folder (``kyc-result-fetcher`` -> ``result_fetcher``), with the
     prefix from ``env`` (``KYC_NAME_PREFIX``) or s.yaml's default."""

@@ -9,7 +9,8 @@ documented or visible in the client:
   ``x-fc-error-type: UnhandledInvocationError`` and ``{"errorMessage", "errorType", "stackTrace"}`` (the client
   raises ``FcError`` on that header);
 * asynchronous (``x-fc-invocation-type: Async``): 202 at once, the function runs in a background thread and a
-  function error is retried up to twice (FC's default for async invocations), after ``retry_delays``;
+  function error is retried as FC would: s.yaml's ``asyncInvokeConfig.maxAsyncRetryAttempts`` for the function, else
+  FC's default, 3 retries (``ASYNC_MAX_RETRIES``), after ``retry_delays``;
 * API errors are JSON ``{"ErrorCode", "ErrorMessage"}``: 404 ``ServiceNotFound``/``FunctionNotFound``, 401/403
   for a missing or wrong signature; every answer carries ``x-fc-request-id``.
 
@@ -49,7 +50,9 @@ _INVOKE_RE = re.compile(rf"^/{API_VERSION}/services/(?P<service>[^/]+)/functions
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$")
 _AUTH_RE = re.compile(r"^FC (?P<key>[^:\s]+):(?P<signature>[A-Za-z0-9+/=]+)$")
 MAX_CLOCK_SKEW = 15 * 60
-ASYNC_MAX_RETRIES = 2
+#: FC's default retries of a failed asynchronous invocation ("Configure a retry mechanism", FC 3.0: "retried up to
+#: three times by default"; REFERENCE.md section 3): it runs up to four times.
+ASYNC_MAX_RETRIES = 3
 MAX_ERROR_MESSAGE = 1000
 
 Response = tuple[int, list[tuple[str, str]], bytes, str]
@@ -126,6 +129,7 @@ class InvokeApi:
         self.clock = clock
         self._invocations: dict[str, AsyncInvocation] = {}
         self._lock = threading.Lock()
+        self._retries: dict[str, int] | None = None  # s.yaml's, read at the first async invocation
 
     # -- async bookkeeping (tests and the dev banner use it)
     def invocation(self, request_id: str) -> AsyncInvocation | None:
@@ -223,16 +227,28 @@ class InvokeApi:
         thread.start()
         return 202, [("content-type", "application/json")], b"", request_id
 
+    def _async_retries(self, function: str) -> int:
+        """How often FC retries a failed async invocation of ``function``: s.yaml's setting, else FC's default."""
+        if self._retries is None:
+            from tools.deployment import DeploymentError, function_async_retries  # noqa: PLC0415 - s.yaml, once
+
+            try:
+                self._retries = function_async_retries()
+            except DeploymentError:
+                self._retries = {}
+        return self._retries.get(function, ASYNC_MAX_RETRIES)
+
     def _run_async(self, invocation: AsyncInvocation, body: bytes) -> None:
+        retries = self._async_retries(invocation.function)
         try:
-            for attempt in range(ASYNC_MAX_RETRIES + 1):
+            for attempt in range(retries + 1):
                 invocation.attempts = attempt + 1
                 try:
                     invocation.result = self._call(invocation.function, body, invocation.request_id)
                 except Exception as exc:
                     invocation.error_type = type(exc).__name__
                     log.warning("async %s attempt %d failed: %s", invocation.function, attempt + 1, type(exc).__name__)
-                    if attempt < ASYNC_MAX_RETRIES:
+                    if attempt < retries:
                         delays = self.retry_delays or (0.0,)
                         time.sleep(delays[min(attempt, len(delays) - 1)])
                     continue
