@@ -45,6 +45,7 @@ PLACEHOLDERS = {
     "KYC_OSS_BUCKET": "kyc-results-bucket",
     "KYC_OSS_PREFIX": "",
     "KYC_BUCKET_VERSIONING": "false",
+    "KYC_OSS_KMS_KEY_ID": "",  # the OSS-managed key (the stack output is empty)
     "KYC_MNS_ENDPOINT": "https://1234567890123456.mns.cn-hongkong.aliyuncs.com",
     "KYC_RECHECK_QUEUE": "kyc-recheck",
     "KYC_NOTIFY_QUEUE": "kyc-notify",

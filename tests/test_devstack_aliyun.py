@@ -302,3 +302,24 @@ def test_a_real_vendor_s_secret_key_is_never_written_to_the_data_directory(tmp_p
         f"the real vendor's secret key is on disk while the stack runs in {while_running} and after it stopped in "
         f"{after_stop}"
     )
+
+
+def test_a_stack_refused_the_data_directory_leaves_the_running_stacks_env_file(tmp_path: Path) -> None:
+    """A second stack on the same data directory, handed the doubles (tools and tests do), is refused at start by
+    the lock; its stop() changes nothing of the running stack's, its variables file included."""
+    from tools.devstack.dev import StartError
+
+    def doubles_stack(**kwargs: Any) -> DevStack:
+        config = DevConfig(http_port=0, sandbox_port=0, sweep_interval=0, aliyun_doubles=True, doubles_port=0)
+        return DevStack(config, env={"KYC_DATA_DIR": str(tmp_path)}, **kwargs)
+
+    running = doubles_stack()
+    running.start()
+    try:
+        second = doubles_stack(doubles=running.doubles)
+        with pytest.raises(StartError):
+            second.start()
+        second.stop()
+        assert (tmp_path / ENV_FILE).exists()
+    finally:
+        running.stop()

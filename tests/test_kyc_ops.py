@@ -125,6 +125,20 @@ def test_refetch_of_a_still_pending_transaction_reports_pending(stack: DevStack)
     assert code == 0 and jsonutil.loads(out)["outcome"] == "pending"
 
 
+def test_refetch_whose_check_result_the_vendor_refuses_exits_1(stack: DevStack) -> None:
+    """Nothing was fetched: a script that retries after fixing the credentials must not read this as done."""
+    created = start_verification(stack)
+    complete(stack, created["transactionId"])
+    assert stack.sandbox is not None
+    plan = {"callbacks": {"drop": True},
+            "operations": {"CheckResult": {"sequence": ["Forbidden.RAMUserAccessDenied"] * 5}}}  # fmt: skip
+    assert control(stack.sandbox, "POST", "faults", plan).status == 200
+    code, out, err = run(["refetch", created["merchantBizId"]])
+    answer = jsonutil.loads(out)
+    assert (code, answer["outcome"], answer["error"]) == (1, "retry_later", "Forbidden.RAMUserAccessDenied")
+    assert "nothing fetched" in err
+
+
 # --- list --------------------------------------------------------------------------------------------------
 
 
@@ -159,7 +173,7 @@ def test_a_command_on_a_data_directory_that_does_not_exist_says_so_and_creates_n
     """A mistyped or unset KYC_DATA_DIR: not an empty system ("no transactions match") and a stray database."""
     absent = tmp_path / "no-such-data-dir"
     code, out, err = run(command, env={"KYC_BACKEND": "local", "KYC_DATA_DIR": str(absent)})
-    assert code != 0 and out == "" and "is KYC_DATA_DIR right?" in err
+    assert code == 2 and out == "" and "is KYC_DATA_DIR right?" in err  # a setting, as bad usage is
     assert not absent.exists()
 
 

@@ -153,3 +153,22 @@ def test_the_gateway_answers_its_tunnels_name(tmp_path: Path) -> None:
         assert status == 200
     finally:
         gateway.stop()
+
+
+@pytest.mark.parametrize(
+    ("host_header", "port", "public_url"),
+    [
+        ("127.0.0.1", 80, None),  # ./scripts/dev --port 80: curl leaves the default port out of Host
+        ("localhost", 80, None),
+        ("abc.tunnel.example", 9000, "https://abc.tunnel.example:443"),  # a tunnel written with its default port
+        ("abc.tunnel.example:443", 9000, "https://abc.tunnel.example"),  # a client that writes it
+        ("abc.tunnel.example:80", 9000, "http://abc.tunnel.example"),
+    ],
+)
+def test_a_host_with_or_without_its_default_port_is_the_same_host(
+    host_header: str, port: int, public_url: str | None
+) -> None:
+    from tools.serving import answers_host, host_of
+
+    also = [h for h in [host_of(public_url)] if h]
+    assert answers_host(host_header, "127.0.0.1", port, also=also)

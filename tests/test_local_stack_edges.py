@@ -7,12 +7,14 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.test_dev_leftovers import data_dir
 from tools.devstack.dev import DevConfig, DevStack
+from tools.localstack import release_stack_lock, remove_stack_file, resolve_env, write_stack_file
 
 __all__ = ["data_dir"]
 
@@ -105,3 +107,70 @@ def test_the_doctor_of_a_local_shell_with_no_stack_running_points_a_missing_acce
     fetcher = findings["config.result_fetcher"]
     assert "ALIBABA_CLOUD_ACCESS_KEY_ID" in fetcher["detail"]
     assert "./scripts/dev" in fetcher["fix"]
+
+
+# -- a shell set up for the cloud while a stack on the doubles runs ----------------------------------------
+
+DOUBLES = {  # what ./scripts/dev --aliyun-doubles runs its functions with (tools/devstack/aliyun.py)
+    "KYC_BACKEND": "aliyun",
+    "KYC_TABLESTORE_ENDPOINT": "http://127.0.0.1:40001",
+    "KYC_TABLESTORE_INSTANCE": "doubles",
+    "KYC_OSS_REGION": "cn-hongkong",
+    "KYC_OSS_BUCKET": "doubles-bucket",
+    "KYC_OSS_ENDPOINT": "http://127.0.0.1:40002",
+    "KYC_MNS_ENDPOINT": "http://127.0.0.1:40003",
+    "CLOUDAUTH_ENDPOINT": "http://127.0.0.1:40004",
+    "ALIBABA_CLOUD_ACCESS_KEY_ID": "STS.doubles",
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "doubles-secret",
+    "KYC_USER_ID_PEPPER": "the-dev-stack-s-own-pepper",
+}
+
+
+@pytest.fixture
+def doubles_stack(tmp_path: Path) -> Iterator[Path]:
+    directory = tmp_path / "data"
+    directory.mkdir()
+    write_stack_file(directory, DOUBLES, sandbox_running=True)
+    try:
+        yield directory
+    finally:
+        remove_stack_file(directory)
+        release_stack_lock(directory)
+
+
+CLOUD = {
+    "KYC_BACKEND": "aliyun",
+    "ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAI-real",
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "real-secret",
+    "KYC_TABLESTORE_ENDPOINT": "https://kyc-ekyc.cn-hongkong.ots.aliyuncs.com",
+    "KYC_TABLESTORE_INSTANCE": "kyc-ekyc",
+    "KYC_OSS_REGION": "cn-hongkong",
+    "KYC_OSS_BUCKET": "kyc-results-123",
+    "KYC_MNS_ENDPOINT": "https://123.mns.cn-hongkong.aliyuncs.com",
+}
+
+
+def test_a_shell_set_up_for_the_cloud_gets_no_storage_setting_from_an_aliyun_doubles_stack(
+    doubles_stack: Path,
+) -> None:
+    """security.md: the stack's files fill in only what is unset, never with the aliyun backend. With the OSS double's
+    endpoint, kyc erase would erase the real row and delete the objects on the double."""
+    cloud = {**CLOUD, "KYC_DATA_DIR": str(doubles_stack)}
+
+    resolved = dict(resolve_env(cloud).items())
+
+    mixed_in = {name: resolved[name] for name in resolved if name not in cloud}
+    assert "KYC_OSS_ENDPOINT" not in resolved, f"the aliyun backend was completed from the doubles' stack: {mixed_in}"
+
+
+def test_erase_on_the_cloud_without_a_pepper_is_refused_even_while_an_aliyun_doubles_stack_runs(
+    doubles_stack: Path,
+) -> None:
+    """operations.md, "Erasure requests": "locally, without the variable, the stack's own pepper ...; on the cloud
+    it is required". With the dev stack's pepper, ``erase --user`` hashes the user id wrongly and finds none of the
+    user's real transactions: an erasure request reported done that erased nothing."""
+    cloud = {**CLOUD, "KYC_DATA_DIR": str(doubles_stack)}
+
+    resolved = dict(resolve_env(cloud).items())
+
+    assert resolved.get("KYC_USER_ID_PEPPER") is None, "the cloud shell was given the dev stack's pepper"

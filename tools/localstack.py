@@ -299,14 +299,17 @@ def _no_stack_in(directory: Path) -> str:
 
 
 def resolve_env(env: Mapping[str, str], on_first_use: Callable[[str], None] | None = None) -> Mapping[str, str]:
-    """``env`` completed from the running stack's file; ``env`` itself when it chooses another backend than the
-    stack's (with no stack running: ``env`` unless it leaves the backend to the default, ``local``)."""
+    """``env`` completed from the running stack's file; ``env`` itself when it chooses a backend other than
+    ``local`` (a deployment's settings: never completed from a local stack, not even from one on the doubles, whose
+    pepper and endpoints would make ``erase`` hash the wrong user or delete on the double) or another backend than
+    the stack's. With no stack running: ``env`` unless it leaves the backend to the default, ``local``. The shell
+    of a stack on the doubles sources the variables file that stack wrote (``aliyun-doubles.env``)."""
     chosen = (env.get("KYC_BACKEND") or "").strip().lower()
     directory = data_dir(env)
+    if chosen not in ("", "local"):
+        return env  # a deployment's own settings
     stack = running_stack(directory)
     if stack is None:
-        if chosen not in ("", "local"):
-            return env  # a deployment's own settings: no local stack to mention
         return ResolvedEnv({k: v for k, v in env.items() if v}, {}, None, directory, on_first_use)
     if chosen and chosen != stack.backend:
         return env

@@ -84,8 +84,18 @@ def answers_host(host_header: str | None, bound_host: str, port: int, *, also: I
     if bound_host not in _LOOPBACK_BINDS and not bound_host.startswith("127."):
         return True
     host = (host_header or "").strip().lower()
-    own = {f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", f"{bound_host}:{port}"}
-    return host in own or host in {name.lower() for name in also}
+    names = {"127.0.0.1", "localhost", "[::1]", bound_host}
+    own = {f"{name}:{port}" for name in names} | (names if port == 80 else set())  # clients leave out port 80
+    return host in own or without_default_port(host) in {without_default_port(name.lower()) for name in also}
+
+
+def without_default_port(host: str) -> str:
+    """``host[:port]`` without a port that is its scheme's default (80, 443): clients leave it out of ``Host`` and
+    ``Origin``, so ``abc.example:443`` and ``abc.example`` name the same tunnel."""
+    for default in (":80", ":443"):
+        if host.endswith(default):
+            return host[: -len(default)]
+    return host
 
 
 def cross_site(headers: Mapping[str, str], own_origins: Iterable[str]) -> bool:

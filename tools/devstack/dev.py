@@ -153,6 +153,7 @@ class DevStack:
         self.worker: QueueWorker | None = None
         self._quiet_sweeps = QuietIdleSweeps()
         self._stack_file_written = False
+        self._env_file_written = False  # ENV_FILE (with the doubles): stop removes it only then
         self.forgotten = 0  # PENDING rows of an earlier run abandoned at start (see _abandon_forgotten)
         self._owns_lock = False  # this stack took the data directory's lock (_claim_data_dir): stop releases it
         self.demo = DemoApp(jwt_secret=self._setting("KYC_JWT_SECRET", self.secrets["jwt_secret"]),
@@ -339,6 +340,7 @@ class DevStack:
         self.env.update(self.doubles.environment(self.env))
         # The key only when it is the stack's own (its sandbox plays the vendor), as in the stack file.
         write_env_file(self.data_dir / ENV_FILE, self.env, with_keys=self.sandbox is not None)
+        self._env_file_written = True
 
     def stop(self) -> None:
         """Forget the stack file first (a tool run meanwhile finds no stack rather than a stopping one), then stop
@@ -346,8 +348,9 @@ class DevStack:
         if self._stack_file_written:
             remove_stack_file(self.data_dir)
             self._stack_file_written = False
-        if self.doubles is not None:  # the variables file is this running stack's, like the stack file
+        if self._env_file_written:  # the variables file is this running stack's, like the stack file
             (self.data_dir / ENV_FILE).unlink(missing_ok=True)
+            self._env_file_written = False
         logging.getLogger("kyc.sweeper").removeFilter(self._quiet_sweeps)
         if self.worker is not None:
             self.worker.stop()

@@ -65,8 +65,8 @@ class Context:
 
     def stores(self, *, create: bool = False) -> Stores:
         """The configured backend (``KYC_BACKEND`` and its variables, exactly as the functions read them). Locally,
-        ``OpsError`` ``NoData`` when the data directory does not exist, unless the command ``create``s data (starts
-        a verification): every other command reads or changes what a stack left there."""
+        ``UsageError`` (exit 2: a setting) when the data directory does not exist, unless the command ``create``s
+        data (starts a verification): every other command reads or changes what a stack left there."""
         if self._stores is None:
             if self.stores_factory is not None:
                 self._stores = self.stores_factory(self.env)
@@ -77,9 +77,9 @@ class Context:
                 if settings.backend == "local" and not create and not os.path.isdir(settings.data_dir):
                     # Opening would create an empty database there: a mistyped or unset KYC_DATA_DIR would read as
                     # an empty system ("no transactions match") instead of the wrong place.
-                    raise OpsError(f"no local data in {settings.data_dir}: no stack has run there (./scripts/dev "
-                                   "uses .kyc-data/ unless KYC_DATA_DIR says otherwise); is KYC_DATA_DIR right?",
-                                   "NoData")
+                    raise UsageError(f"no local data in {settings.data_dir}: no stack has run there "
+                                     "(./scripts/dev uses .kyc-data/ unless KYC_DATA_DIR says otherwise); is "
+                                     "KYC_DATA_DIR right?", "NoData")
                 self._stores = open_stores(settings)
         return self._stores
 

@@ -138,6 +138,9 @@ def run_refetch(args: argparse.Namespace, ctx: Context) -> int:
     if outcome.kind == "failed":
         ctx.note("the vendor no longer knows this transaction; the sweeper abandons it once it is old enough")
         return EXIT_FAILED
+    if outcome.kind == "retry_later":  # nothing was fetched: a script must not read this as done
+        ctx.note(f"nothing fetched ({outcome.error}); the transaction is checked again later")
+        return EXIT_FAILED
     return EXIT_OK
 
 

@@ -29,6 +29,7 @@ from tools.serving import (
     local_url,
     serve_in_background,
     stop_serving,
+    without_default_port,
 )
 
 MAX_BODY = 32 * 1024 * 1024
@@ -281,8 +282,9 @@ class Handler(BaseHTTPRequestHandler):
     def _control(self, route: str) -> None:
         raw = self._read_body()
         bound, port, also = self._own_names()
-        own = {local_url(bound, port), f"http://localhost:{port}", *(f"http://{name}" for name in also),
-               *(f"https://{name}" for name in also)}  # fmt: skip
+        tunnels = {without_default_port(name) for name in also} | set(also)
+        own = {local_url(bound, port), f"http://localhost:{port}", *(f"http://{name}" for name in tunnels),
+               *(f"https://{name}" for name in tunnels)}  # fmt: skip
         if self.command != "GET" and cross_site(self._headers(), own):
             # Another site's page can POST here without a preflight (a text/plain body is still parsed as JSON):
             # it must not reset the sandbox or plan its faults. Tools that are not browsers send no Origin.
