@@ -12,7 +12,8 @@ Every function is served under the name ``s.yaml`` deploys it with (``kyc-result
   is UNVERIFIED: the pages we read document the header, not the status);
 * ``x-fc-log-type: Tail``: what the function wrote to stdout/stderr during this invocation (and the error, when it
   raised), its last 4 KB base64 in ``x-fc-log-result``;
-* ``Async``: 202 at once, run in the background with FC's two retries (same runner);
+* ``Async``: 202 at once, run in the background and retried as FC would (s.yaml's ``maxAsyncRetryAttempts``, else 3;
+  same runner);
 * API errors: JSON ``{"Code", "Message", "RequestId"}``: 400 ``PathNotSupported`` / ``InvalidArgument`` /
   ``MissingRequiredHeader``, 403 ``InvalidAccessKeyID`` / ``SignatureNotMatch``, 404 ``FunctionNotFound`` /
   ``AliasNotFound`` / ``VersionNotFound`` (codes from "Function Compute:Error codes"; a clock-skew refusal has no
