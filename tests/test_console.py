@@ -345,3 +345,22 @@ def test_the_console_shows_a_load_test_s_traffic_as_the_load_test_counted_it(tmp
         assert f'data-status="{name}" data-count="{count}"' in html
     assert f'data-status="TOTAL" data-count="{sum(report["transactionsByStatus"].values())}"' in html
     assert "The dead-letter queue is empty" in html  # the load test's own guarantee: nothing dead-lettered
+
+
+def test_the_console_on_port_80_takes_a_redrive_from_its_own_page(tmp_path: Path) -> None:
+    """A browser leaves the default port out of Host and Origin alike."""
+    stores = open_stores(StorageSettings(backend="local", data_dir=tmp_path / "data"))
+    message_id = stores.queue("deadletter").send(jsonutil.dumps(
+        {"kind": "notify", "reason": "webhook_undeliverable", "merchantBizId": "p1",
+         "subscriber": "https://hooks.example/kyc", "lastError": "HTTP 410"}))  # fmt: skip
+    app = console.ConsoleApp(stores, lambda: stores.queue("deadletter"), port=80)
+    # What a browser sends from the page it loaded at http://127.0.0.1/ (the default port left out of both).
+    page = app.handle("GET", "/", {"host": "127.0.0.1"}, b"")
+    assert page.status == 200  # the console serves its page under this name ...
+    body = urlencode({"token": app.token, "id": message_id, "confirm": "yes"}).encode()
+    headers = {"host": "127.0.0.1", "origin": "http://127.0.0.1", "sec-fetch-site": "same-origin",
+               "content-type": "application/x-www-form-urlencoded"}  # fmt: skip
+
+    answer = app.handle("POST", "/deadletters/redrive", headers, body)
+
+    assert answer.status == 303, f"its own page's redrive refused {answer.status}: {answer.body[:120]!r}"

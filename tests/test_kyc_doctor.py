@@ -19,7 +19,10 @@ from tests.sandbox.helpers import control
 from tests.test_fc_invoke import STACK_VARIABLES, stack
 from tools.devstack.aliyun import ENV_FILE, STORAGE_VARIABLES
 from tools.devstack.dev import DevConfig, DevStack
+from tools.localstack import resolve_env
 from tools.ops import kyc
+from tools.ops.common import Context
+from tools.ops.doctor import _inputs
 
 __all__ = ["stack"]
 
@@ -319,3 +322,41 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+# -- a deployment's variables file while a local stack runs ------------------------------------------------
+
+DEPLOYMENT = """\
+export KYC_BACKEND=aliyun
+export ALIBABA_CLOUD_ACCESS_KEY_ID=LTAI5tDeploymentKeyId0001
+export ALIBABA_CLOUD_ACCESS_KEY_SECRET=deployment-secret-0123456789abcdef
+export KYC_TABLESTORE_ENDPOINT=https://kyc-prod.cn-hongkong.ots.aliyuncs.com
+export KYC_TABLESTORE_INSTANCE=kyc-prod
+export KYC_OSS_REGION=cn-hongkong
+export KYC_OSS_BUCKET=kyc-results-prod
+export KYC_MNS_ENDPOINT=https://1234567890.mns.cn-hongkong.aliyuncs.com
+export KYC_PUBLIC_URL=https://kyc.merchant.example
+"""
+
+
+def test_doctor_with_a_deployment_s_env_file_takes_nothing_from_a_running_local_stack(
+    stack: DevStack, tmp_path: Path
+) -> None:
+    """A deployment's variables file chooses the aliyun backend: the check of a deployment must not test its key
+    against the local sandbox, or the local demo receiver for its subscribers."""
+    env_file = tmp_path / "prod.env"
+    env_file.write_text(DEPLOYMENT)
+    # A fresh shell in the checkout (the stack runs in its data directory, as ./scripts/dev does by default).
+    shell = {k: v for k, v in os.environ.items() if not k.startswith(("KYC_", "CLOUDAUTH_", "ALIBABA_CLOUD_"))}
+    shell["KYC_DATA_DIR"] = os.environ["KYC_DATA_DIR"]
+    ctx = Context(env=resolve_env(shell), stdout=io.StringIO(), stderr=io.StringIO())
+    args = kyc.build_parser().parse_args(["doctor", "--env-file", str(env_file)])
+
+    checked = _inputs(args, ctx).env
+
+    from_stack = {name: checked[name] for name in ("CLOUDAUTH_ENDPOINT", "KYC_USER_ID_PEPPER", "KYC_WEBHOOKS",
+                                                    "KYC_JWT_SECRET") if name in checked}  # fmt: skip
+    assert sorted(from_stack) == [], (
+        f"the deployment's doctor run checks the local stack's {sorted(from_stack)} (CLOUDAUTH_ENDPOINT "
+        f"{from_stack.get('CLOUDAUTH_ENDPOINT')})"
+    )

@@ -243,6 +243,11 @@ class ResolvedEnv(Mapping[str, str]):
         self._on_first_use = on_first_use
         self._told = False
 
+    @property
+    def given(self) -> Mapping[str, str]:
+        """The environment as given, before the stack's settings filled it in."""
+        return self._env
+
     def describe(self) -> str:
         """Where the settings come from, for a report's first line."""
         if self.stack is not None:

@@ -98,6 +98,18 @@ def without_default_port(host: str) -> str:
     return host
 
 
+def own_origins(port: int, *, also: Iterable[str] = ()) -> set[str]:
+    """The origins of a page served by a local server on ``port`` (by its loopback names, and through ``also``: a
+    tunnel's ``host[:port]``, either scheme), with and without a default port, as browsers write them."""
+    origins = {f"http://127.0.0.1:{port}", f"http://localhost:{port}", f"http://[::1]:{port}"}
+    if port == 80:
+        origins |= {"http://127.0.0.1", "http://localhost", "http://[::1]"}
+    for name in also:
+        bare = without_default_port(name.lower())
+        origins |= {f"http://{bare}", f"https://{bare}", f"http://{name.lower()}", f"https://{name.lower()}"}
+    return origins
+
+
 def cross_site(headers: Mapping[str, str], own_origins: Iterable[str]) -> bool:
     """Whether a browser sent this request from another site's page: an ``Origin`` not among ``own_origins``, or a
     ``Sec-Fetch-Site`` other than ``same-origin``/``none``. Tools that are not browsers send neither."""

@@ -243,10 +243,7 @@ class DevStack:
             timers=timers,
             **origin,
         ).start()
-        ports = {"KYC_HTTP_PORT": str(self.gateway.port)}
-        if self.sandbox is not None:
-            ports["KYC_SANDBOX_PORT"] = str(self.sandbox.port)
-        write_stack_file(self.data_dir, {**env, **ports}, sandbox_running=self.sandbox is not None)
+        write_stack_file(self.data_dir, {**env, **self._ports()}, sandbox_running=self.sandbox is not None)
         self._stack_file_written = True
         return self
 
@@ -326,6 +323,13 @@ class DevStack:
             return self.doubles.security_token
         return new_sts_token() if self.config.aliyun_doubles else None
 
+    def _ports(self) -> dict[str, str]:
+        """Where the operator tools find this stack's gateway (``kyc invoke``) and sandbox."""
+        ports = {"KYC_HTTP_PORT": str(self.gateway.port)} if self.gateway is not None else {}
+        if self.sandbox is not None:
+            ports["KYC_SANDBOX_PORT"] = str(self.sandbox.port)
+        return ports
+
     def _start_doubles(self) -> None:
         """Start the doubles (unless given), point the storage variables at them, write ``ENV_FILE``."""
         if self.doubles is None:
@@ -338,8 +342,9 @@ class DevStack:
             self.doubles = doubles
             self._own_doubles = True
         self.env.update(self.doubles.environment(self.env))
-        # The key only when it is the stack's own (its sandbox plays the vendor), as in the stack file.
-        write_env_file(self.data_dir / ENV_FILE, self.env, with_keys=self.sandbox is not None)
+        # The key only when it is the stack's own (its sandbox plays the vendor), as in the stack file; the ports, as
+        # there too: a shell that sourced this file chooses the aliyun backend, and takes nothing from the stack file.
+        write_env_file(self.data_dir / ENV_FILE, {**self.env, **self._ports()}, with_keys=self.sandbox is not None)
         self._env_file_written = True
 
     def stop(self) -> None:

@@ -35,7 +35,7 @@ from shared.ids import is_merchant_biz_id
 from shared.status import Status
 from shared.storage import Stores
 from shared.timestamps import rfc3339
-from tools.serving import LocalHTTPServer, answers_host, cross_site
+from tools.serving import LocalHTTPServer, answers_host, cross_site, own_origins
 
 from . import insights
 from .common import EXIT_OK, Context, UsageError
@@ -69,7 +69,7 @@ class ConsoleApp:
 
     # -- requests -------------------------------------------------------------------------------------------
     def origins(self) -> set[str]:
-        return {f"http://127.0.0.1:{self.port}", f"http://localhost:{self.port}"}
+        return own_origins(self.port)
 
     def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Answer:
         if not answers_host(headers.get("host"), "127.0.0.1", self.port):

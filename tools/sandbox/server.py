@@ -27,9 +27,9 @@ from tools.serving import (
     drip_answer,
     host_of,
     local_url,
+    own_origins,
     serve_in_background,
     stop_serving,
-    without_default_port,
 )
 
 MAX_BODY = 32 * 1024 * 1024
@@ -282,9 +282,7 @@ class Handler(BaseHTTPRequestHandler):
     def _control(self, route: str) -> None:
         raw = self._read_body()
         bound, port, also = self._own_names()
-        tunnels = {without_default_port(name) for name in also} | set(also)
-        own = {local_url(bound, port), f"http://localhost:{port}", *(f"http://{name}" for name in tunnels),
-               *(f"https://{name}" for name in tunnels)}  # fmt: skip
+        own = own_origins(port, also=also) | {local_url(bound, port)}
         if self.command != "GET" and cross_site(self._headers(), own):
             # Another site's page can POST here without a preflight (a text/plain body is still parsed as JSON):
             # it must not reset the sandbox or plan its faults. Tools that are not browsers send no Origin.

@@ -29,11 +29,11 @@ from functools import partial
 from pathlib import Path
 
 from shared.config import ConfigError
-from tools.localstack import ResolvedEnv, data_dir, running_stack
+from tools.localstack import ResolvedEnv, data_dir, resolve_env, running_stack
 
 from ..common import EXIT_FAILED, EXIT_OK, Context, UsageError
 from . import config, reach, storage, vendor
-from .environment import InputError, Inputs, from_process, from_s_yaml, read_outputs
+from .environment import InputError, Inputs, from_process, from_s_yaml, read_env_file, read_outputs
 from .report import Check, Finding, Options, Status, print_findings, register_secrets, run_bounded, skipped, summary
 
 __all__ = ["configure", "run"]
@@ -123,10 +123,18 @@ def _inputs(args: argparse.Namespace, ctx: Context) -> Inputs:
         if args.from_s_yaml is not None:
             outputs = read_outputs(args.stack_outputs, args.stack_output)
             return from_s_yaml(ctx.env, outputs, Path(args.from_s_yaml))
+        env = ctx.env
+        if args.env_file is not None:
+            # The file first, then the local stack for what both leave out: a file that chooses the aliyun backend
+            # (a deployment's variables) takes nothing from a running ./scripts/dev (tools.localstack.resolve_env).
+            given = env.given if isinstance(env, ResolvedEnv) else env
+            env = resolve_env({**given, **read_env_file(args.env_file)}, ctx.note)
         source = "the process environment"
-        if isinstance(ctx.env, ResolvedEnv) and (ctx.env.stack is not None or args.env_file is None):
-            source = ctx.env.describe()  # the running stack's settings, or that none runs
-        return from_process(ctx.env, args.env_file, source)
+        if isinstance(env, ResolvedEnv) and (env.stack is not None or args.env_file is None):
+            source = env.describe()  # the running stack's settings, or that none runs
+        if args.env_file is not None:
+            source += f" with {args.env_file}"
+        return from_process(env, None, source)
     except InputError as exc:
         raise UsageError(str(exc)) from None
 
