@@ -16,7 +16,7 @@ import yaml
 
 from shared.signing import Credentials
 from shared.storage import MnsError, MnsQueue, StorageError, StorageSettings, open_stores
-from tests.test_fc_invoke import STACK_VARIABLES
+from tests.test_kyc_doctor import doubles_stack
 from tools.deployment import DeploymentError, function_environment, ros_value, stack_parameters
 from tools.devstack.aliyun import (
     ENV_FILE,
@@ -31,6 +31,8 @@ from tools.localstack import resolve_env
 from tools.ops import kyc
 from tools.ops.doctor.environment import read_env_file
 from tools.ops.invoke import default_endpoint
+
+__all__ = ["doubles_stack"]  # the fixture
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = {"ALIBABA_CLOUD_ACCESS_KEY_ID": "ak-stack", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "sk-stack"}
@@ -315,14 +317,14 @@ def test_a_stack_refused_the_data_directory_leaves_the_running_stacks_env_file(t
     the lock; its stop() changes nothing of the running stack's, its variables file included."""
     from tools.devstack.dev import StartError
 
-    def doubles_stack(**kwargs: Any) -> DevStack:
+    def stack_on_doubles(**kwargs: Any) -> DevStack:
         config = DevConfig(http_port=0, sandbox_port=0, sweep_interval=0, aliyun_doubles=True, doubles_port=0)
         return DevStack(config, env={"KYC_DATA_DIR": str(tmp_path)}, **kwargs)
 
-    running = doubles_stack()
+    running = stack_on_doubles()
     running.start()
     try:
-        second = doubles_stack(doubles=running.doubles)
+        second = stack_on_doubles(doubles=running.doubles)
         with pytest.raises(StartError):
             second.start()
         second.stop()
@@ -334,23 +336,6 @@ def test_a_stack_refused_the_data_directory_leaves_the_running_stacks_env_file(t
 # -- a second shell that sourced the stack's variables file ------------------------------------------------
 
 
-@pytest.fixture
-def running_doubles_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DevStack]:
-    for name in (*STACK_VARIABLES, *STORAGE_VARIABLES, "CLOUDAUTH_REGION", "CLOUDAUTH_PRODUCT_CODE",
-                 "CLOUDAUTH_PRODUCTS", "KYC_SANDBOX_PORT"):
-        monkeypatch.setenv(name, "")
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("KYC_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("KYC_LOG_LEVEL", "WARNING")
-    dev = DevStack(DevConfig(http_port=0, sandbox_port=0, sweep_interval=0, poll_interval=0.05,
-                             aliyun_doubles=True, doubles_port=0))
-    dev.start()
-    try:
-        yield dev
-    finally:
-        dev.stop()
-
-
 def _sourced_shell(stack: DevStack) -> dict[str, str]:
     """A fresh shell that did what the banner says: ``. .kyc-data/aliyun-doubles.env``."""
     fresh = {k: v for k, v in os.environ.items() if not k.startswith(("KYC_", "CLOUDAUTH_", "ALIBABA_CLOUD_"))}
@@ -358,22 +343,22 @@ def _sourced_shell(stack: DevStack) -> dict[str, str]:
 
 
 def test_a_shell_that_sourced_the_doubles_env_file_invokes_the_running_stack_s_gateway(
-    running_doubles_stack: DevStack,
+    doubles_stack: DevStack,
 ) -> None:
     """Such a shell chooses the aliyun backend, so it takes nothing from the stack file: the variables file itself
     says where the stack's gateway is."""
-    env = resolve_env(_sourced_shell(running_doubles_stack))
+    env = resolve_env(_sourced_shell(doubles_stack))
 
-    assert default_endpoint(env) == running_doubles_stack.gateway.url.rstrip("/"), (
+    assert default_endpoint(env) == doubles_stack.gateway.url.rstrip("/"), (
         "kyc invoke in the sourced shell goes to the default port, not the stack's gateway"
     )
 
 
 def test_kyc_invoke_in_a_shell_that_sourced_the_doubles_env_file_reaches_the_stack(
-    running_doubles_stack: DevStack,
+    doubles_stack: DevStack,
 ) -> None:
     out, err = io.StringIO(), io.StringIO()
     code = kyc.main(["invoke", "sweeper", "--event-file", str(ROOT / "tests/events/timer.json"), "--no-log"],
-                    env=_sourced_shell(running_doubles_stack), stdout=out, stderr=err, stdin=io.StringIO())
+                    env=_sourced_shell(doubles_stack), stdout=out, stderr=err, stdin=io.StringIO())
 
     assert code == 0, err.getvalue()

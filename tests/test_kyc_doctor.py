@@ -83,7 +83,7 @@ def doubles_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[D
     """``./scripts/dev --aliyun-doubles``: the functions on the aliyun backend over the Tablestore, OSS and MNS
     doubles, laid out from template.yml and configured from s.yaml."""
     for name in (*STACK_VARIABLES, *STORAGE_VARIABLES, "CLOUDAUTH_REGION", "CLOUDAUTH_PRODUCT_CODE",
-                 "CLOUDAUTH_PRODUCTS"):
+                 "CLOUDAUTH_PRODUCTS", "KYC_SANDBOX_PORT"):
         monkeypatch.setenv(name, "")
         monkeypatch.delenv(name)
     monkeypatch.setenv("KYC_DATA_DIR", str(tmp_path / "data"))
