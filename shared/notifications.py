@@ -499,10 +499,21 @@ class Notifier:
             "attempts": message.attempt,
         })  # fmt: skip
 
-    def dead_letter_unprocessable(self, merchant_biz_id: Any, error: str) -> None:
-        """Park a message that failed in an unexpected way (e.g. a corrupt stored result) for an operator."""
-        mbid = merchant_biz_id if isinstance(merchant_biz_id, str) else None
-        self._dead_letter({"reason": "processing_error", "merchantBizId": mbid, "lastError": error})
+    def dead_letter_unprocessable(self, body: Any, error: str) -> None:
+        """Park a message that failed in an unexpected way for an operator: its transaction and, when it was for
+        some subscribers only (a follow-up, a redrive: its ``pending`` keys, never a URL), which ones, so that a
+        redrive sends it to them alone (a first delivery is for every subscriber)."""
+        message = body if isinstance(body, dict) else {}
+        mbid = message.get("merchantBizId")
+        letter: dict[str, Any] = {
+            "reason": "processing_error", "merchantBizId": mbid if isinstance(mbid, str) else None, "lastError": error,
+        }  # fmt: skip
+        pending = message.get("pending")
+        if isinstance(pending, list):
+            keys = [name for name in pending if isinstance(name, str) and name.startswith(("id_", "sub_"))]
+            if keys:
+                letter["subscriberKeys"] = keys
+        self._dead_letter(letter)
 
     def _dead_letter(self, body: dict[str, Any]) -> None:
         """Every notify dead letter: its ``kind``, the reason's fields, and when (``at``, RFC 3339)."""

@@ -297,6 +297,25 @@ def test_a_poison_message_is_dead_lettered_and_the_rest_of_the_batch_is_delivere
     assert dead["reason"] == "processing_error" and dead["merchantBizId"] == poisoned
 
 
+def test_a_poison_follow_up_is_dead_lettered_with_the_subscribers_it_was_for_and_redriven_to_them_alone(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A follow-up for one subscriber that failed unforeseen: its letter keeps whom it was for, so a redrive does
+    not send the event again to every subscriber."""
+    from shared.handlers.notifier import NotifierApp
+    from tools.ops.dlq import Destination, destination
+
+    mbid = _final(stack)
+    monkeypatch.setattr(stack.store, "get", lambda merchant_biz_id: (_ for _ in ()).throw(KeyError("unforeseen")))
+    batch = [{"data": {"messageId": "1", "messageBody": jsonutil.dumps_str(_body(mbid, 2, [KEY_B]))}}]
+    NotifierApp(stack.notifier(RecordingSender())).handle(jsonutil.dumps(batch), None)
+    [dead] = peek(stack.deadletter)
+    assert (dead["reason"], dead["subscriberKeys"]) == ("processing_error", [KEY_B])
+    redriven = destination(dead)
+    assert isinstance(redriven, Destination)
+    assert jsonutil.loads(redriven.body) == {"merchantBizId": mbid, "attempt": 0, "pending": [KEY_B]}
+
+
 def test_a_secret_that_cannot_sign_fails_the_configuration_not_the_delivery() -> None:
     import base64
 

@@ -46,7 +46,7 @@ class NotifierApp:
                     except Exception as exc:  # one poison message must not block the batch
                         logger.exception("notify.message_failed")
                         try:
-                            self.notifier.dead_letter_unprocessable(mbid, type(exc).__name__)
+                            self.notifier.dead_letter_unprocessable(body, type(exc).__name__)
                         except StorageError:
                             failed += 1
         if failed:

@@ -111,8 +111,11 @@ def destination(body: dict[str, Any], *, subscriber_key: str | None = None) -> D
             return "notify dead letter without merchantBizId (malformed original message)"
         message: dict[str, Any] = {"merchantBizId": mbid, "attempt": 0}
         subscriber = subscriber_key or body.get("subscriberKey") or body.get("subscriber")
+        keys = body.get("subscriberKeys")  # a processing_error letter of a message for some subscribers only
         if isinstance(subscriber, str) and subscriber:
             message["pending"] = [subscriber]
+        elif isinstance(keys, list) and keys and all(isinstance(key, str) and key for key in keys):
+            message["pending"] = keys
         return Destination("notify", jsonutil.dumps(message))
     if kind == "trigger":
         queue, original = body.get("queue"), body.get("body")
