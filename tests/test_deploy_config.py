@@ -595,6 +595,11 @@ def test_the_functions_name_the_stacks_customer_key_in_every_put(s_yaml: dict[st
         assert env["KYC_OSS_KMS_KEY_ID"] == "${resources.kyc-infra.output.KmsKeyId}"
 
 
+def test_the_default_instance_name_has_none_of_the_words_tablestore_refuses(template: dict[str, Any]) -> None:
+    name = template["Parameters"]["OtsInstanceName"]["Default"]
+    assert not any(word in name for word in ("ali", "ay", "ots", "taobao", "admin"))
+
+
 @pytest.mark.parametrize("name", ["KycProd", "kyc-Ekyc"])
 def test_the_instance_name_must_be_lower_case_as_ram_matches_it(template: dict[str, Any], name: str) -> None:
     """Tablestore "Custom RAM policy": instance names are case-insensitive and a Resource must name the instance in

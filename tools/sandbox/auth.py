@@ -162,9 +162,9 @@ class Authenticator:
         if token is not None and token not in self._config.security_tokens:
             raise VendorError("InvalidSecurityToken.Malformed")
         if token is None and self._config.security_tokens:
-            # The key is an STS key (a token was issued with it, as FC's role gives the functions one): without its
-            # token the gateway knows no such key. Which code it answers is unverified; this one refuses the call.
-            raise VendorError("InvalidAccessKeyId.NotFound")
+            # The key is an STS key (a token was issued with it, as FC's role gives the functions one): the gateway
+            # refuses it without its token (errors.py, MissingSecurityToken).
+            raise VendorError("MissingSecurityToken")
 
     def _check_timestamp(self, value: str | None) -> None:
         """x-acs-date (V3) or the Timestamp parameter (V1): the same format and window."""

@@ -27,6 +27,9 @@ ERRORS: dict[str, tuple[int, str]] = {
     "InvalidSignatureMethod": (400, "Specified signature method is not supported."),
     "InvalidAccessKeyId.NotFound": (404, "Specified access key is not found."),
     "InvalidSecurityToken.Malformed": (400, "Specified SecurityToken is malformed."),
+    # "Common errors when you access OSS by using STS" (doc-detail 42775): an STS AccessKey without its token; a POP
+    # gateway answers the same (denverdino/aliyungo#236, "Status Code: 400 Code: MissingSecurityToken").
+    "MissingSecurityToken": (400, "SecurityToken is mandatory for this action."),
     "InvalidSecurityToken.MismatchWithAccessKey": (400, "Specified SecurityToken mismatch with the AccessKey."),
     "SignatureNonceUsed": (400, "Specified signature nonce was used already."),
     "InvalidTimeStamp.Expired": (400, "Specified time stamp or date value is expired."),
