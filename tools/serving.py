@@ -110,11 +110,12 @@ def own_origins(port: int, *, also: Iterable[str] = ()) -> set[str]:
     return origins
 
 
-def cross_site(headers: Mapping[str, str], own_origins: Iterable[str]) -> bool:
-    """Whether a browser sent this request from another site's page: an ``Origin`` not among ``own_origins``, or a
-    ``Sec-Fetch-Site`` other than ``same-origin``/``none``. Tools that are not browsers send neither."""
+def cross_site(headers: Mapping[str, str], origins: Iterable[str]) -> bool:
+    """Whether a browser sent this request from another site's page: an ``Origin`` not among ``origins`` (the
+    server's own: :func:`own_origins`), or a ``Sec-Fetch-Site`` other than ``same-origin``/``none``. Tools that are
+    not browsers send neither."""
     origin = headers.get("origin")
-    if origin is not None and origin not in set(own_origins):
+    if origin is not None and origin not in set(origins):
         return True
     site = headers.get("sec-fetch-site")
     return site is not None and site not in ("same-origin", "none")
