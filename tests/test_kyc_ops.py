@@ -177,6 +177,15 @@ def test_a_command_on_a_data_directory_that_does_not_exist_says_so_and_creates_n
     assert not absent.exists()
 
 
+def test_a_data_directory_without_a_database_is_no_data_either(tmp_path: Path) -> None:
+    """The data directory of a stack on the doubles (they keep their rows in memory) holds the stack's secrets and
+    lock, but no database: reading it is not an empty system either, and creates none."""
+    (tmp_path / "dev-secrets.json").write_text("{}")
+    code, _, err = run(["list"], env={"KYC_BACKEND": "local", "KYC_DATA_DIR": str(tmp_path)})
+    assert code == 2 and "is KYC_DATA_DIR right?" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dev-secrets.json"]
+
+
 def test_list_rejects_an_unreadable_since_with_exit_2(stack: DevStack) -> None:
     code, out, err = run(["list", "--since", "last tuesday"])
     assert code == 2 and out == "" and "--since" in err

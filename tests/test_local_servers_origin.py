@@ -17,9 +17,13 @@ import pytest
 
 from shared import jsonutil
 from tests.sandbox.helpers import check, complete, initialize
+from tests.test_fc_invoke import stack
 from tools.devstack.demo import DemoApp
+from tools.devstack.dev import DevStack
 from tools.devstack.gateway import Gateway
 from tools.sandbox import SandboxConfig, SandboxServer
+
+__all__ = ["stack"]  # the fixture
 
 CROSS_SITE = {
     "Origin": "https://attacker.example",
@@ -172,3 +176,22 @@ def test_a_host_with_or_without_its_default_port_is_the_same_host(
 
     also = [h for h in [host_of(public_url)] if h]
     assert answers_host(host_header, "127.0.0.1", port, also=also)
+
+
+def test_the_demo_page_opened_at_localhost_can_start_a_verification(stack: DevStack) -> None:
+    """The gateway answers at localhost as at 127.0.0.1, so the demo page's returnUrl (location.origin + "/") and
+    its origin are allowed under either name."""
+    import http.client
+
+    assert stack.gateway is not None
+    port = stack.gateway.port
+    body = {"docType": "01000000", "metaInfo": "{}", "returnUrl": f"http://localhost:{port}/"}
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("POST", "/verifications", body=jsonutil.dumps(body),
+                 headers={"Host": f"localhost:{port}", "Origin": f"http://localhost:{port}",
+                          "Authorization": f"Bearer {stack.demo_token()}", "Content-Type": "application/json"})
+    response = conn.getresponse()
+    answer = response.read()
+    conn.close()
+    assert response.status == 201, answer
+    assert response.getheader("access-control-allow-origin") == f"http://localhost:{port}"

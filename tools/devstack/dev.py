@@ -25,6 +25,7 @@ import argparse
 import errno
 import logging
 import os
+import shlex
 import sys
 import time
 from collections.abc import MutableMapping
@@ -49,6 +50,7 @@ from tools.devstack.demo import DemoApp
 from tools.devstack.gateway import DEFAULT_ROUTES, Gateway
 from tools.devstack.worker import QueueWorker
 from tools.localstack import (
+    DEFAULT_DATA_DIR,
     DEFAULT_HTTP_PORT,
     DEFAULT_SANDBOX_PORT,
     HELD_ALREADY,
@@ -206,8 +208,9 @@ class DevStack:
             "KYC_PUBLIC_URL": base,
             "KYC_JWT_SECRET": self.secrets["jwt_secret"],
             "KYC_USER_ID_PEPPER": self.secrets["user_id_pepper"],
-            "KYC_RETURN_URL_ALLOWLIST": f"{base}/",
-            "KYC_CORS_ORIGINS": base,
+            # The demo page is opened at either loopback name the gateway answers to (tools.serving.answers_host).
+            "KYC_RETURN_URL_ALLOWLIST": f"{base}/,http://localhost:{self.gateway.port}/",
+            "KYC_CORS_ORIGINS": f"{base},http://localhost:{self.gateway.port}",
             "KYC_WEBHOOKS": jsonutil.dumps_str(
                 [{"url": f"{base}/demo/webhooks", "secret": self.secrets["webhook_secret"], "includePii": False}]
             ),
@@ -418,7 +421,9 @@ class DevStack:
             + ("  (local sandbox; control API under /_sandbox/)" if self.sandbox else ""),
             *self._product_lines(base),
             *self._backend_lines(),
-            f"  data directory       {self.data_dir}   (./scripts/kyc finds this stack there: {STACK_FILE})",
+            f"  data directory       {self.data_dir}   (./scripts/kyc finds this stack there: {STACK_FILE}"
+            + ("" if self.data_dir == Path(DEFAULT_DATA_DIR) else
+               f"; in another shell: export KYC_DATA_DIR={shlex.quote(str(self.data_dir))}") + ")",
             *self._forgotten_lines(),
             *self.timing_lines(),
             "  demo JWT (user 'demo-user', 12 h):",

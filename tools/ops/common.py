@@ -65,21 +65,25 @@ class Context:
 
     def stores(self, *, create: bool = False) -> Stores:
         """The configured backend (``KYC_BACKEND`` and its variables, exactly as the functions read them). Locally,
-        ``UsageError`` (exit 2: a setting) when the data directory does not exist, unless the command ``create``s
-        data (starts a verification): every other command reads or changes what a stack left there."""
+        ``UsageError`` (exit 2: a setting) when the data directory holds no database at all, unless the command
+        ``create``s data (starts a verification): every other command reads or changes what a stack left there."""
         if self._stores is None:
             if self.stores_factory is not None:
                 self._stores = self.stores_factory(self.env)
             else:
                 from shared.storage import StorageSettings, open_stores  # noqa: PLC0415
+                from shared.storage.settings import QUEUES_FILE, TRANSACTIONS_FILE  # noqa: PLC0415
 
                 settings = StorageSettings.from_env(self.env)
-                if settings.backend == "local" and not create and not os.path.isdir(settings.data_dir):
-                    # Opening would create an empty database there: a mistyped or unset KYC_DATA_DIR would read as
-                    # an empty system ("no transactions match") instead of the wrong place.
-                    raise UsageError(f"no local data in {settings.data_dir}: no stack has run there "
-                                     "(./scripts/dev uses .kyc-data/ unless KYC_DATA_DIR says otherwise); is "
-                                     "KYC_DATA_DIR right?", "NoData")
+                databases = (os.path.join(settings.data_dir, name) for name in (TRANSACTIONS_FILE, QUEUES_FILE))
+                if settings.backend == "local" and not create and not any(map(os.path.isfile, databases)):
+                    # Opening would create an empty database there: a mistyped or unset KYC_DATA_DIR, or the data
+                    # directory of a stack on the doubles (which keep their rows in memory), would read as an empty
+                    # system ("no transactions match") instead of the wrong place.
+                    raise UsageError(f"no local data in {settings.data_dir}: no stack on the local backend has run "
+                                     "there (./scripts/dev uses .kyc-data/ unless KYC_DATA_DIR says otherwise; a "
+                                     "stack on the doubles keeps its rows in memory); is KYC_DATA_DIR right?",
+                                     "NoData")
                 self._stores = open_stores(settings)
         return self._stores
 
