@@ -92,6 +92,9 @@ def test_a_command_lacking_a_setting_with_no_stack_running_says_so_and_how_to_st
 
 
 def test_with_no_stack_running_a_command_needing_none_says_nothing_of_it(tmp_path: Path) -> None:
+    from shared.storage import StorageSettings, open_transaction_store
+
+    open_transaction_store(StorageSettings(backend="local", data_dir=tmp_path)).close()  # data an earlier run left
     code, _, err = run(fresh_shell(tmp_path), "list")
     assert code == 0 and "./scripts/dev" not in err
 

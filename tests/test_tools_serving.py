@@ -95,6 +95,9 @@ def test_a_server_started_with_sigint_ignored_still_stops_on_sigint(
 ) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KYC_", "CLOUDAUTH_", "ALIBABA_CLOUD_"))}
     env.update(PYTHONPATH=str(ROOT), KYC_DATA_DIR=str(tmp_path))
+    from shared.storage import StorageSettings, open_transaction_store
+
+    open_transaction_store(StorageSettings(backend="local", data_dir=tmp_path)).close()  # the console reads data
     process = subprocess.Popen([sys.executable, "-m", *module], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                preexec_fn=_ignore_sigint)  # noqa: PLW1509 - only sets a signal disposition
