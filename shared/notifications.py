@@ -82,6 +82,15 @@ DELIVERY_BUDGET_SECONDS = 25.0
 Sender = Callable[[str, bytes, dict[str, str]], DeliveryResult]
 
 
+#: How a subscriber key starts: ``id_<id>`` for a subscriber with an ``id``, ``sub_<hash>`` for one known by its URL.
+ID_KEY_PREFIX, URL_KEY_PREFIX = "id_", "sub_"
+
+
+def is_subscriber_key(name: str) -> bool:
+    """Whether a name in a message's ``pending`` is a subscriber key (else a URL, from messages queued before keys)."""
+    return name.startswith((ID_KEY_PREFIX, URL_KEY_PREFIX))
+
+
 @valueclass
 class Subscriber:
     """A webhook receiver. ``headers`` are sent with every delivery (e.g. the receiver's own ``Authorization``:
@@ -106,12 +115,12 @@ class Subscriber:
     def key(self) -> str:
         """How queue messages and dead letters name this subscriber, never by its URL: ``id_<id>`` when it has an
         ``id`` (stable when its URL changes), else :attr:`url_key` (stable while its URL is)."""
-        return f"id_{self.id}" if self.id is not None else self.url_key
+        return f"{ID_KEY_PREFIX}{self.id}" if self.id is not None else self.url_key
 
     @cached_property
     def url_key(self) -> str:
         """The name derived from the URL: what messages queued before the subscriber had an ``id`` call it."""
-        return "sub_" + hashlib.sha256(self.url.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        return URL_KEY_PREFIX + hashlib.sha256(self.url.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
     def is_named_by(self, names: Collection[str]) -> bool:
         """Whether a message's ``pending`` names this subscriber: by key, by URL key, or (before keys) by URL."""
@@ -341,7 +350,7 @@ class Notifier:
         --subscriber``)."""
         answered = {name for s in targets for name in (s.key, s.url_key, s.url)}
         for name in sorted(set(message.pending or ()) - answered):
-            is_key = name.startswith(("id_", "sub_"))  # else a URL, from messages queued before keys
+            is_key = is_subscriber_key(name)  # else a URL, from messages queued before keys
             logger.error("notify.subscriber_not_configured", extra={"attempts": message.attempt})
             self._dead_letter({
                 "reason": "subscriber_not_configured",
@@ -510,7 +519,7 @@ class Notifier:
         }  # fmt: skip
         pending = message.get("pending")
         if isinstance(pending, list):
-            keys = [name for name in pending if isinstance(name, str) and name.startswith(("id_", "sub_"))]
+            keys = [name for name in pending if isinstance(name, str) and is_subscriber_key(name)]
             if keys:
                 letter["subscriberKeys"] = keys
         self._dead_letter(letter)
