@@ -3,10 +3,15 @@
 The order of effects is what makes retries safe (every step may be repeated after a crash):
 
 1. ``CheckResult`` with the TransactionId stored at Initialize (never one from a request);
-2. images and the full parsed result → object store under ``results/<merchantBizId>/`` (same keys, same
-   content on every retry: the vendor's final answer does not change);
-3. the row PENDING → PASSED/FAILED, conditionally: only one fetch wins, a final row is never overwritten; a fetch
-   that finds the row gone (erased, or expired, while it fetched) deletes the objects it wrote in step 2;
+2. images and the full parsed result → object store under ``results/<merchantBizId>/<answer>/``
+   (:func:`answer_prefix`), where ``<answer>`` is a digest of what the vendor answered (:func:`answer_digest`):
+   the same answer (a retry after a crash: the vendor's copy goes only after a fetch wins) rewrites the same keys
+   with the same content, and another answer never overwrites the first one's objects;
+3. the row PENDING → PASSED/FAILED with its document's key, conditionally: only one fetch wins, a final row is
+   never overwritten. A fetch that loses with another answer than the winner's (one read after the winner
+   deleted the vendor's copy, say) deletes what it wrote in step 2, so the row's document and images stay the
+   winner's; one that finds the row gone (erased, or expired, while it fetched) deletes everything under
+   ``results/<merchantBizId>/``;
 4. only the winner enqueues the notification, then flags the row (outbox: a final row whose flag is still
    unset after a crash is re-enqueued by the sweeper).
 
@@ -20,6 +25,7 @@ Past the chain, the sweeper owns the transaction (:mod:`shared.sweeper`).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import time
@@ -43,7 +49,7 @@ from shared.values import valueclass
 
 TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
 if TYPE_CHECKING:
-    from typing import Literal
+    from typing import Any, Literal
 
     from shared.storage import ObjectStore, Queue, TransactionStore
 
@@ -105,8 +111,20 @@ def result_prefix(merchant_biz_id: str) -> str:
     return f"results/{merchant_biz_id}/"
 
 
-def result_key(merchant_biz_id: str) -> str:
-    return f"{result_prefix(merchant_biz_id)}result.json"
+def answer_prefix(merchant_biz_id: str, digest: str) -> str:
+    """Where the objects of one answer of the vendor are kept: its ``result.json`` and its images."""
+    return f"{result_prefix(merchant_biz_id)}{digest}/"
+
+
+def answer_digest(record: dict[str, Any], images: list[tuple[str, str, bytes]]) -> str:
+    """80 bits of SHA-256 over a parsed answer (``CheckResultResponse.to_record``, less its ``requestId``: every
+    call has its own) and its decoded images as ``(name, content type, data)``. Equal answers, equal digests;
+    if the vendor's bytes vary between two calls (unverified either way), the second is kept beside the first."""
+    digest = hashlib.sha256(jsonutil.dumps({**record, "requestId": None}))
+    for name, content_type, data in images:
+        digest.update(f"\0{name}\0{content_type}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()[:20]
 
 
 def delete_kept_result(
@@ -256,20 +274,22 @@ class ResultFetcher:
     def _keep(self, record: TransactionRecord, result: CheckResultResponse) -> FetchOutcome:
         mbid = record.merchant_biz_id
         now = self.clock()
-        image_keys: dict[str, str] = {}
+        decoded: list[tuple[str, str, bytes]] = []
         unreadable: list[str] = []
         for image in result.images:
             try:
-                data = image.data
+                decoded.append((image.name, image.content_type, image.data))
             except ImageDecodeError:
                 # A corrupt image must not cost us the verdict: keep the result, name the image that was lost.
                 logger.error("fetch.image_unreadable", extra={"image": image.name})
                 unreadable.append(image.name)
-                continue
-            ext = _EXTENSIONS.get(image.content_type, "bin")
-            key = f"{result_prefix(mbid)}{image.name}.{ext}"
-            self.objects.put(key, data, image.content_type)
-            image_keys[image.name] = key
+        kept = result.to_record(unsaved=unreadable)  # an image not saved stays where it came
+        own = answer_prefix(mbid, answer_digest(kept, decoded))
+        image_keys: dict[str, str] = {}
+        for name, content_type, data in decoded:
+            key = f"{own}{name}.{_EXTENSIONS.get(content_type, 'bin')}"
+            self.objects.put(key, data, content_type)
+            image_keys[name] = key
         document = {
             "merchantBizId": mbid,
             "transactionId": record.transaction_id,
@@ -278,9 +298,9 @@ class ResultFetcher:
             "fetchedAt": now,
             "images": image_keys,
             "unreadableImages": unreadable,
-            "result": result.to_record(unsaved=unreadable),  # an image not saved stays where it came
+            "result": kept,
         }
-        key = result_key(mbid)
+        key = f"{own}result.json"
         self.objects.put(key, jsonutil.dumps(document), "application/json")
         won = self.store.finalize(
             mbid,
@@ -294,12 +314,15 @@ class ResultFetcher:
             face=result.face.to_dict(),
         )
         if not won:
-            if self.store.get(mbid) is None:
+            current = self.store.get(mbid)
+            if current is None:
                 # The row went while we fetched (an erasure, or retention): what was just written goes with it.
                 logger.info("fetch.row_gone")
                 self._discard_written(mbid)
                 return FetchOutcome("unknown")
             logger.info("fetch.already_final")
+            if current.result_key != key:  # another answer won: ours leads nowhere
+                self._discard_answer(own)
             return FetchOutcome("already_final", status=result.status.value)
         logger.info("fetch.finalized", extra={"status": result.status.value, "subCode": result.sub_code})
         self.enqueue_notification(mbid, result.status.value)
@@ -339,6 +362,14 @@ class ResultFetcher:
             logger.warning("fetch.vendor_copy_not_deleted", extra={"errorCode": getattr(exc, "code", None)})
             return False
         return True
+
+    def _discard_answer(self, prefix: str) -> None:
+        """Delete the objects of an answer that lost to another: the row leads to the winner's. A failure leaves
+        them under the row's prefix, deleted with the row (retention, erasure)."""
+        try:
+            self.objects.delete_prefix(prefix)
+        except StorageError as exc:
+            logger.warning("fetch.losing_answer_not_deleted", extra={"errorCode": exc.code})
 
     def _discard_written(self, merchant_biz_id: str) -> None:
         """Delete the objects this fetch wrote for a row that is gone. When the deletion fails, a re-check message

@@ -218,6 +218,12 @@ class Stack:
         self.notify = SqliteQueue(queues, "notify", clock=self.clock)
         self.deadletter = SqliteQueue(queues, "deadletter", clock=self.clock)
 
+    def kept_result_key(self, merchant_biz_id: str) -> str:
+        """The key of the result document the row leads to (its fetch's ``result.json``)."""
+        row = self.store.get(merchant_biz_id)
+        assert row is not None and row.result_key is not None, "no kept result"
+        return row.result_key
+
     def close(self) -> None:
         for q in (self.recheck, self.notify, self.deadletter):
             q.close()

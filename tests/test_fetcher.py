@@ -20,7 +20,7 @@ from shared.cloudauth import (
     TransactionIdInvalid,
     TransportError,
 )
-from shared.fetcher import RecheckNotScheduled, delete_kept_result, result_key, result_prefix
+from shared.fetcher import RecheckNotScheduled, answer_digest, delete_kept_result, result_prefix
 from shared.messages import RecheckMessage
 from shared.storage import StorageError
 from tests.fakes import IDENTITY, JPEG, PNG, FakeCloudAuth, Stack, check_result_body, delays, peek
@@ -77,11 +77,16 @@ def test_final_answer_writes_objects_then_the_row_then_one_notify_message(stack:
 def test_finalize_keeps_images_and_full_result_under_the_transaction_prefix(stack: Stack) -> None:
     record = stack.pending()
     stack.fetcher(FakeCloudAuth()).fetch(record.merchant_biz_id)
-    prefix = f"results/{record.merchant_biz_id}/"
-    assert stack.objects.list(prefix) == [f"{prefix}faceImg.png", f"{prefix}idImage.jpg", f"{prefix}result.json"]
-    assert stack.objects.get(f"{prefix}idImage.jpg") == JPEG
-    assert stack.objects.get(f"{prefix}faceImg.png") == PNG
-    document = jsonutil.loads(stack.objects.get(result_key(record.merchant_biz_id)))
+    key = stack.kept_result_key(record.merchant_biz_id)
+    own = key.removesuffix("result.json")
+    assert own.startswith(f"results/{record.merchant_biz_id}/") and own.count("/") == 3  # results/<id>/<answer>/
+    assert stack.objects.list(result_prefix(record.merchant_biz_id)) == [
+        f"{own}faceImg.png", f"{own}idImage.jpg", f"{own}result.json"
+    ]
+    assert stack.objects.get(f"{own}idImage.jpg") == JPEG
+    assert stack.objects.get(f"{own}faceImg.png") == PNG
+    document = jsonutil.loads(stack.objects.get(key))
+    assert document["images"] == {"idImage": f"{own}idImage.jpg", "faceImg": f"{own}faceImg.png"}
     assert document["transactionId"] == record.transaction_id
     assert document["result"]["identity"]["documentNumber"] == IDENTITY["passportNo"]
 
@@ -93,7 +98,8 @@ def test_finalized_row_holds_only_the_masked_identity(stack: Stack) -> None:
     assert row is not None and row.status == "PASSED" and row.notification_enqueued
     assert row.identity_masked is not None
     assert IDENTITY["passportNo"] not in jsonutil.dumps_str(row.identity_masked)
-    assert row.result_key == result_key(record.merchant_biz_id)
+    assert row.result_key is not None and row.result_key.endswith("/result.json")
+    assert stack.objects.exists(row.result_key)
 
 
 def test_check_result_uses_the_stored_transaction_id(stack: Stack) -> None:
@@ -202,7 +208,7 @@ def test_delete_vendor_copy_runs_after_the_result_is_stored(stack: Stack) -> Non
     def delete(transaction_id: str, *, delete_type: str = "All") -> Any:
         row = stack.store.get(record.merchant_biz_id)
         stored_when_deleted.append(
-            row is not None and row.status == "PASSED" and stack.objects.exists(result_key(record.merchant_biz_id))
+            row is not None and row.status == "PASSED" and stack.objects.exists(row.result_key or "missing")
         )
         return original(transaction_id, delete_type=delete_type)
 
@@ -310,7 +316,7 @@ def test_a_face_only_products_result_is_kept_without_an_identity_even_with_stray
     row = stack.store.get(record.merchant_biz_id)
     assert row is not None and row.identity_masked is None
     assert row.face is not None and row.face["facePassed"] is True
-    document = jsonutil.loads(stack.objects.get(result_key(record.merchant_biz_id)))
+    document = jsonutil.loads(stack.objects.get(stack.kept_result_key(record.merchant_biz_id)))
     assert (document["productCode"], document["docType"]) == ("FACE_LIVENESS_PRO", None)
     assert document["result"]["identity"] is None
     assert document["result"]["ocrIdInfo"]["passportNo"] == IDENTITY["passportNo"]  # kept raw, never dropped
@@ -324,7 +330,7 @@ def test_a_document_products_result_keeps_its_identity_and_face_verdicts(stack: 
     assert row.face == {"facePassed": True, "faceAttack": None, "faceComparisonScore": 97.5,
                         "authorityComparisonScore": None, "faceQualityScore": None, "faceOcclusion": None,
                         "faceAttackScore": None}
-    document = jsonutil.loads(stack.objects.get(result_key(record.merchant_biz_id)))
+    document = jsonutil.loads(stack.objects.get(stack.kept_result_key(record.merchant_biz_id)))
     assert (document["productCode"], document["docType"]) == ("eKYC_PRO", "GLB03002")
 
 
@@ -422,3 +428,46 @@ def test_a_fetch_that_can_neither_delete_its_objects_nor_queue_their_deletion_as
     fetcher = stack.fetcher(client, objects=DeletionFailsOnce(stack.objects), recheck=_BrokenQueue())
     with pytest.raises(RecheckNotScheduled):
         fetcher.fetch(mbid)
+
+
+# --- where a result is kept ------------------------------------------------------------------------------------
+
+
+def test_an_answer_s_digest_ignores_the_request_id_of_the_call_that_got_it() -> None:
+    record = {"requestId": "req-1", "passed": "Y"}
+    assert answer_digest(record, [("idImage", "image/jpeg", JPEG)]) == answer_digest(
+        {**record, "requestId": "req-2"}, [("idImage", "image/jpeg", JPEG)]
+    )
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        ({"requestId": "req-1", "passed": "N"}, [("idImage", "image/jpeg", JPEG)]),
+        ({"requestId": "req-1", "passed": "Y"}, [("idImage", "image/jpeg", JPEG + b"\0")]),
+        ({"requestId": "req-1", "passed": "Y"}, [("faceImg", "image/jpeg", JPEG)]),
+        ({"requestId": "req-1", "passed": "Y"}, []),
+    ],
+    ids=["verdict", "image bytes", "image name", "no image"],
+)
+def test_another_answer_has_another_digest(other: Any) -> None:
+    assert answer_digest(*other) != answer_digest({"requestId": "req-1", "passed": "Y"},
+                                                  [("idImage", "image/jpeg", JPEG)])
+
+
+def test_a_losing_answer_whose_objects_cannot_be_deleted_is_left_with_a_warning(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record = stack.pending()
+    winner = stack.fetcher(FakeCloudAuth(check_result_body("Y")))
+    late = FakeCloudAuth(check_result_body("Y", images=False))
+    late.before_check = lambda: winner.fetch(record.merchant_biz_id)
+
+    outcome = stack.fetcher(late, objects=DeletionFailsOnce(stack.objects)).fetch(record.merchant_biz_id)
+
+    assert outcome.kind == "already_final"
+    assert '"fetch.losing_answer_not_deleted"' in capsys.readouterr().out
+    kept = jsonutil.loads(stack.objects.get(stack.kept_result_key(record.merchant_biz_id)))
+    assert set(kept["images"]) == {"idImage", "faceImg"}
+    assert len(stack.objects.list(result_prefix(record.merchant_biz_id))) == 4  # the winner's 3, the loser's document
+

@@ -298,7 +298,7 @@ def test_recorded_callback_fetches_stores_and_enqueues_the_notification(
     assert response["statusCode"] == 200
     assert response_json(response) == {"received": True, "outcome": "finalized", "status": "PASSED"}
     assert env.row("demo0001").status == "PASSED"
-    assert "results/demo0001/result.json" in env.objects().list("results/demo0001/")
+    assert env.row("demo0001").result_key in env.objects().list("results/demo0001/")
     (message,) = env.queue("notify").receive()
     assert jsonutil.loads(message.body) == {"merchantBizId": "demo0001", "attempt": 0}
 

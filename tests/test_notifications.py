@@ -14,7 +14,6 @@ from shared import jsonutil
 from shared.config import MAX_QUEUE_DELAY_SECONDS, ConfigError
 from shared.delivery import DeliveryResult
 from shared.disclosure import IDENTITY_FIELDS
-from shared.fetcher import result_key
 from shared.messages import NotifyMessage
 from shared.notifications import Subscriber, WebhookSettings
 from shared.storage import StorageError
@@ -561,7 +560,7 @@ def test_the_documented_webhook_body_has_every_field_a_delivered_one_has_and_no_
 
 def test_a_stored_result_that_is_not_json_dead_letters_only_the_pii_subscriber(stack: Stack) -> None:
     mbid = _final(stack)
-    stack.objects.put(result_key(mbid), b"{not json", "application/json")
+    stack.objects.put(stack.kept_result_key(mbid), b"{not json", "application/json")
     sender = RecordingSender()
     before = len(peek(stack.notify))
 

@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from shared.fetcher import FetchOutcome, result_key
+from shared import jsonutil
+from shared.fetcher import FetchOutcome, result_prefix
 from shared.handlers.result_fetcher import ResultFetcherApp
 from tests.fakes import ROW_BACKENDS, T0, FakeCloudAuth, Stack, check_result_body, peek, stack_on
 
@@ -58,7 +59,7 @@ def _meet_inside_check_result(client: FakeCloudAuth, parties: int) -> None:
 def _assert_one_final_record_and_one_notification(stack: Stack, mbid: str) -> None:
     row = stack.store.get(mbid)
     assert row is not None and row.status == "PASSED" and row.notification_enqueued
-    assert stack.objects.exists(result_key(mbid))
+    assert stack.objects.exists(stack.kept_result_key(mbid))
     assert peek(stack.notify) == [{"merchantBizId": mbid, "attempt": 0}]
 
 
@@ -133,6 +134,40 @@ def test_older_recheck_finishing_after_a_newer_one_changes_nothing(stack: Stack)
         finalized.status,
     )
     _assert_one_final_record_and_one_notification(stack, mbid)
+
+
+def test_a_fetch_that_loses_the_race_leaves_the_winners_result_and_images_as_they_were_kept(stack: Stack) -> None:
+    """The losing fetch read the row as PENDING, then got another answer than the winner's: here one without its
+    images, as the vendor might answer after the winner deleted its copy (unverified: our sandbox answers
+    TransactionIdInvalid then). The row's document and images stay the winner's; the loser's are gone."""
+    mbid = _pending(stack)
+    winner = stack.fetcher(FakeCloudAuth(check_result_body("Y")))
+    late = FakeCloudAuth(check_result_body("Y", images=False))
+    late.before_check = lambda: winner.fetch(mbid)
+
+    outcome = stack.fetcher(late).fetch(mbid)
+
+    assert outcome.kind == "already_final"
+    row = stack.store.get(mbid)
+    assert row is not None and row.result_key is not None
+    document = jsonutil.loads(stack.objects.get(row.result_key))
+    assert set(document["images"]) == {"idImage", "faceImg"}
+    assert sorted(stack.objects.list(result_prefix(mbid))) == sorted([row.result_key, *document["images"].values()])
+
+
+def test_a_fetch_that_loses_with_the_winners_answer_leaves_the_winners_objects(stack: Stack) -> None:
+    """The same answer (its own RequestId, as every call has) is kept under the same keys: the loser rewrote them
+    with the same content, and must not delete them."""
+    mbid = _pending(stack)
+    winner = stack.fetcher(FakeCloudAuth(check_result_body("Y")))
+    late = FakeCloudAuth({**check_result_body("Y"), "RequestId": "req-late"})
+    late.before_check = lambda: winner.fetch(mbid)
+
+    assert stack.fetcher(late).fetch(mbid).kind == "already_final"
+
+    key = stack.kept_result_key(mbid)
+    document = jsonutil.loads(stack.objects.get(key))
+    assert sorted(stack.objects.list(result_prefix(mbid))) == sorted([key, *document["images"].values()])
 
 
 def test_sweeper_abandoning_while_the_real_result_arrives_ends_with_the_real_result(stack: Stack) -> None:

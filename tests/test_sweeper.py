@@ -11,7 +11,6 @@ import pytest
 from shared import jsonutil
 from shared.delivery import DeliveryResult
 from shared.fc.budget import InvocationBudget
-from shared.fetcher import result_key
 from shared.notifications import Notifier
 from shared.storage import DueKind, StorageError
 from shared.sweeper import OUTBOX_GRACE_SECONDS, SETTLED_KEEP_SECONDS, Sweeper, SweepSettings
@@ -145,7 +144,7 @@ def test_retention_deletes_old_rows_and_their_objects(stack: Stack) -> None:
     assert stack.store.get(old.merchant_biz_id) is None
     assert stack.objects.list(f"results/{old.merchant_biz_id}/") == []
     assert stack.store.get(young.merchant_biz_id) is not None
-    assert stack.objects.exists(result_key(young.merchant_biz_id))
+    assert stack.objects.exists(stack.kept_result_key(young.merchant_biz_id))
 
 
 def test_retention_off_keeps_everything(stack: Stack) -> None:
@@ -525,7 +524,7 @@ def test_retention_keeps_a_row_a_late_verdict_settled_after_retention_read_it(st
     row = stack.store.get(mbid)
     assert report.expired == 0
     assert row is not None and row.status == "PASSED"  # kept for its own announcement, which is queued
-    assert stack.objects.exists(result_key(mbid))
+    assert stack.objects.exists(stack.kept_result_key(mbid))
     assert peek(stack.notify) == [{"merchantBizId": mbid, "attempt": 0}]
 
 

@@ -12,7 +12,6 @@ import pytest
 
 from shared import jsonutil
 from shared.callback import hash_callback_token
-from shared.fetcher import result_key
 from shared.handlers.result_fetcher import RecheckFailed, ResultFetcherApp
 from shared.messages import RecheckMessage
 from shared.results.model import parse_check_result
@@ -60,7 +59,7 @@ def test_a_nested_section_that_is_not_a_json_object_is_kept_in_the_stored_result
     client = FakeCloudAuth(_with_ext_id_info({"ocrIdPassed": "Y", section: value}))
     outcome = stack.fetcher(client).fetch(record.merchant_biz_id)
     assert outcome.kind == "finalized"
-    stored = stack.objects.get(result_key(record.merchant_biz_id)).decode()
+    stored = stack.objects.get(stack.kept_result_key(record.merchant_biz_id)).decode()
     assert needle in stored, f"the vendor's {section} was dropped from the stored result"
 
 
@@ -84,7 +83,7 @@ def test_an_ext_info_nested_deeper_than_recursion_can_walk_is_kept_whole(stack: 
     assert response["statusCode"] == 200
     row = stack.store.get(record.merchant_biz_id)
     assert row is not None and row.status == "PASSED"
-    stored = jsonutil.loads(stack.objects.get(result_key(record.merchant_biz_id)))
+    stored = jsonutil.loads(stack.objects.get(stack.kept_result_key(record.merchant_biz_id)))
     assert stored["result"]["extInfo"] == jsonutil.loads(_deeply_nested(600))
 
 
@@ -129,7 +128,7 @@ def test_an_image_the_fetcher_could_not_decode_stays_in_its_section_of_the_store
 
     assert stack.fetcher(FakeCloudAuth(body)).fetch(record.merchant_biz_id).kind == "finalized"
 
-    stored = jsonutil.loads(stack.objects.get(result_key(record.merchant_biz_id)))
+    stored = jsonutil.loads(stack.objects.get(stack.kept_result_key(record.merchant_biz_id)))
     assert stored["unreadableImages"] == ["idImage", "faceImg"]
     assert stored["result"]["extIdInfo"]["idImage"] == "!!truncated!!"
     assert stored["result"]["extFaceInfo"]["faceImg"] == "%%not base64%%"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from shared.fetcher import delete_kept_result, result_key, result_prefix
+from shared.fetcher import answer_prefix, delete_kept_result, result_prefix
 from shared.storage import OssObjectStore
 from shared.storage.settings import StorageSettings
 from tests.fakes import Stack
@@ -75,8 +75,9 @@ def test_erasure_on_a_versioned_bucket_leaves_no_version_of_the_persons_objects(
         objects = _store(versioned)
         record = stack.pending(status="PASSED", passed="Y")
         objects.put(f"{result_prefix(record.merchant_biz_id)}idImage.jpg", b"\xff\xd8 passport", "image/jpeg")
-        objects.put(result_key(record.merchant_biz_id), b'{"identity": "..."}', "application/json")
-        objects.put(result_key(record.merchant_biz_id), b'{"identity": "..."}', "application/json")
+        document = f"{answer_prefix(record.merchant_biz_id, '1-a')}result.json"
+        objects.put(document, b'{"identity": "..."}', "application/json")
+        objects.put(document, b'{"identity": "..."}', "application/json")
 
         assert delete_kept_result(stack.store, objects, record.merchant_biz_id) == 2
         assert stack.store.get(record.merchant_biz_id) is None
