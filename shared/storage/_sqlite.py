@@ -57,6 +57,18 @@ def schema_version(*ddl: str) -> int:
 SchemaSetup = Callable[[sqlite3.Connection], None]
 
 
+def _create_private(path: str) -> None:
+    """Create ``path`` empty with mode 0600 unless it exists: SQLite gives its -wal and -shm files the database
+    file's mode (os_unix.c, ``findCreateFileMode``; the test checks the -wal file), so none of them is readable by
+    others, whatever the umask. The rows hold masked identities and user-id hashes, the queues their messages."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as exc:  # a folder that cannot be written: reported as the open's StorageError
+        raise StorageError(f"sqlite open failed: {type(exc).__name__}", transient=False, code="SqliteError") from None
+
+
 class SqliteDatabase:
     """Thread-safe access to one database file shared by several threads and processes.
 
@@ -86,6 +98,7 @@ class SqliteDatabase:
             raise ValueError("a schema version is a positive 31-bit integer")
         self.path = os.fspath(path)
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        _create_private(self.path)
         self.max_idle = max_idle
         self._lock = threading.Lock()
         self._idle: list[sqlite3.Connection] = []

@@ -195,3 +195,20 @@ def test_processes_opening_a_new_file_at_once_all_open_it_and_it_is_set_up(
         queue = SqliteQueue(path, "q")
         queue.send(b"x")
         assert queue.size() == 1
+
+
+@pytest.mark.parametrize("opener", [SqliteTransactionStore, lambda path: SqliteQueue(path, "notify")],
+                         ids=["rows", "queues"])
+def test_a_new_file_and_its_wal_are_readable_by_their_owner_only(tmp_path: Path, opener: Any) -> None:
+    """They hold masked identities, user-id hashes and messages: 0600 whatever the umask, as the objects are."""
+    path = tmp_path / "data.sqlite3"
+    opened = opener(path)
+    try:
+        if isinstance(opened, SqliteQueue):
+            opened.send(b"{}")
+        else:
+            opened.create(make_record())
+        for file in (path, path.with_name(path.name + "-wal")):
+            assert file.stat().st_mode & 0o777 == 0o600, file
+    finally:
+        opened.close()
