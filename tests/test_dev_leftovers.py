@@ -88,3 +88,17 @@ def test_rows_are_left_alone_with_a_real_vendor_which_still_knows_them(
     with started():
         row = store(data_dir).get(leftover)
         assert row is not None and row.status is Status.PENDING
+
+
+def test_the_banner_names_the_settings_the_shell_set_and_never_their_values(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A setting left in the shell (an old KYC_WEBHOOKS, a KYC_ABANDON_AFTER) wins over the stack's default: a
+    newcomer sees which did, without the secrets some of them hold."""
+    monkeypatch.setenv("KYC_ABANDON_AFTER", "777")
+    monkeypatch.setenv("SANDBOX_QPS", "55")
+    with started() as dev:
+        banner = dev.banner()
+    (line,) = [line for line in banner.splitlines() if line.startswith("  from your shell")]
+    assert line == "  from your shell      KYC_ABANDON_AFTER, KYC_LOG_LEVEL, SANDBOX_QPS"
+    assert "KYC_DATA_DIR" not in line

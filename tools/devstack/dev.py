@@ -53,6 +53,7 @@ from tools.localstack import (
     DEFAULT_DATA_DIR,
     DEFAULT_HTTP_PORT,
     DEFAULT_SANDBOX_PORT,
+    FUNCTION_PREFIXES,
     HELD_ALREADY,
     STACK_FILE,
     TAKEN,
@@ -149,6 +150,9 @@ class DevStack:
         self._own_doubles = False
         self.env = os.environ if env is None else env
         self.data_dir = Path(self.env.get("KYC_DATA_DIR") or config.data_dir).resolve()
+        #: Names (never values) of the settings the shell set before the stack added its defaults: they win.
+        self.shell_settings = sorted(name for name, value in self.env.items() if value and name != "KYC_DATA_DIR"
+                                     and name.startswith((*FUNCTION_PREFIXES, "SANDBOX_")))
         self.secrets = dev_secrets(self.data_dir)
         self.sandbox: SandboxServer | None = None
         self.gateway: Gateway | None = None
@@ -424,6 +428,7 @@ class DevStack:
             f"  data directory       {self.data_dir}   (./scripts/kyc finds this stack there: {STACK_FILE}"
             + ("" if self.data_dir == Path(DEFAULT_DATA_DIR) else
                f"; in another shell: export KYC_DATA_DIR={shlex.quote(str(self.data_dir))}") + ")",
+            *self._shell_lines(),
             *self._forgotten_lines(),
             *self.timing_lines(),
             "  demo JWT (user 'demo-user', 12 h):",
@@ -431,6 +436,12 @@ class DevStack:
         ]
         return "\n".join(lines)
 
+
+    def _shell_lines(self) -> list[str]:
+        if not self.shell_settings:
+            return []
+        return [f"  from your shell      {', '.join(self.shell_settings)}",
+                "                       (set in the environment: each wins over the stack's default)"]
 
     def _forgotten_lines(self) -> list[str]:
         if not self.forgotten:
