@@ -11,16 +11,41 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
+
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 CALLBACK_PATH = "/callback"
+#: The callback URL given to the vendor: the id in the path, no query of ours (see :func:`callback_url`).
+CALLBACK_ROUTE = "/callback/{merchant_biz_id}"
 TOKEN_BYTES = 32  # 43 URL-safe characters
 
 
 def callback_url(public_url: str, merchant_biz_id: str) -> str:
-    """``<public_url>/callback?merchantBizId=<id>``; the vendor appends ``transactionId``, ``passed``, ``subCode``
-    and ``callbackToken``."""
-    return f"{public_url.rstrip('/')}{CALLBACK_PATH}?merchantBizId={quote(merchant_biz_id)}"
+    """``<public_url>/callback/<id>``. The vendor adds ``callbackToken``, ``transactionId``, ``passed`` and
+    ``subCode`` to it ("Initialize", CallbackUrl: "the platform will call back this URL and automatically add the
+    transactionId, passed, and subcode fields"; its example adds them after a ``?`` to a URL without a query).
+    How it joins them to a URL that has a query of its own is not documented (unverified): so ours has none.
+    Verifications started before this form carry ``/callback?merchantBizId=<id>``: :func:`callback_parameters`."""
+    return f"{public_url.rstrip('/')}{CALLBACK_PATH}/{quote(merchant_biz_id, safe='')}"
+
+
+def callback_parameters(query: Mapping[str, str], path_id: str | None) -> dict[str, str]:
+    """The callback's parameters (``merchantBizId``, ``callbackToken``, ``transactionId``...), from the id in the
+    path (``path_id``) or, for a URL of the earlier form, in ``merchantBizId``. Should the vendor have glued its
+    parameters on with a ``?`` after our query (or a ``&`` after our path), the id ends at that character and what
+    follows it is read as more of the query; a parameter the real query has wins."""
+    params = dict(query)
+    claimed = path_id if path_id is not None else params.pop("merchantBizId", "")
+    end = min((i for i in (claimed.find("?"), claimed.find("&")) if i >= 0), default=-1)
+    if end >= 0:
+        for key, value in parse_qsl(claimed[end + 1 :], keep_blank_values=True):
+            params.setdefault(key, value)
+        claimed = claimed[:end]
+    params["merchantBizId"] = claimed
+    return params
 
 
 def new_callback_token() -> str:

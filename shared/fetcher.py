@@ -26,6 +26,7 @@ Past the chain, the sweeper owns the transaction (:mod:`shared.sweeper`).
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import random
 import time
@@ -117,10 +118,11 @@ def answer_prefix(merchant_biz_id: str, digest: str) -> str:
 
 
 def answer_digest(record: dict[str, Any], images: list[tuple[str, str, bytes]]) -> str:
-    """80 bits of SHA-256 over a parsed answer (``CheckResultResponse.to_record``, less its ``requestId``: every
-    call has its own) and its decoded images as ``(name, content type, data)``. Equal answers, equal digests;
-    if the vendor's bytes vary between two calls (unverified either way), the second is kept beside the first."""
-    digest = hashlib.sha256(jsonutil.dumps({**record, "requestId": None}))
+    """80 bits of SHA-256 over a parsed answer (the document's ``result``: ``CheckResultResponse.to_record`` less
+    its ``requestId``) with its keys sorted, whatever order the vendor wrote them in, and its decoded images as
+    ``(name, content type, data)``. Equal answers, equal digests; should the vendor's bytes vary between two calls
+    (unverified either way), the second is kept beside the first."""
+    digest = hashlib.sha256(json.dumps(record, sort_keys=True).encode())
     for name, content_type, data in images:
         digest.update(f"\0{name}\0{content_type}\0{len(data)}\0".encode())
         digest.update(data)
@@ -284,6 +286,9 @@ class ResultFetcher:
                 logger.error("fetch.image_unreadable", extra={"image": image.name})
                 unreadable.append(image.name)
         kept = result.to_record(unsaved=unreadable)  # an image not saved stays where it came
+        # Nothing of this call's own goes under the answer's keys (its RequestId, its time: the row's finalizedAt
+        # is the winner's): a fetch that loses with the same answer rewrites them with the same bytes.
+        vendor_request_id = kept.pop("requestId", None)
         own = answer_prefix(mbid, answer_digest(kept, decoded))
         image_keys: dict[str, str] = {}
         for name, content_type, data in decoded:
@@ -295,7 +300,6 @@ class ResultFetcher:
             "transactionId": record.transaction_id,
             "productCode": record.product_code,
             "docType": result.doc_type or record.doc_type or None,
-            "fetchedAt": now,
             "images": image_keys,
             "unreadableImages": unreadable,
             "result": kept,
@@ -324,7 +328,8 @@ class ResultFetcher:
             if current.result_key != key:  # another answer won: ours leads nowhere
                 self._discard_answer(own)
             return FetchOutcome("already_final", status=result.status.value)
-        logger.info("fetch.finalized", extra={"status": result.status.value, "subCode": result.sub_code})
+        logger.info("fetch.finalized", extra={"status": result.status.value, "subCode": result.sub_code,
+                                              "vendorRequestId": vendor_request_id})
         self.enqueue_notification(mbid, result.status.value)
         if self.settings.delete_vendor_copy:
             self.delete_vendor_copy(record)

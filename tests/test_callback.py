@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.callback import (
+    callback_parameters,
     callback_token_matches,
     callback_url,
     hash_callback_token,
@@ -22,10 +23,38 @@ from shared.verifications import FrontendSettings
 from tests.test_urls import safe_urls, unsafe_chars
 
 
-def test_callback_url_names_the_verification_under_the_public_url() -> None:
-    url = callback_url("https://kyc.example.com", "abc123")
-    assert url == "https://kyc.example.com/callback?merchantBizId=abc123"
-    assert parse_qs(urlsplit(url).query) == {"merchantBizId": ["abc123"]}
+def test_callback_url_names_the_verification_in_its_path_and_has_no_query_for_the_vendor_to_join() -> None:
+    url = callback_url("https://kyc.example.com/", "abc123")
+    assert url == "https://kyc.example.com/callback/abc123"
+    assert urlsplit(url).query == ""
+
+
+VENDOR = {"callbackToken": "tok", "transactionId": "tx1", "passed": "Y", "subCode": "200"}
+
+
+def test_the_callback_s_parameters_come_from_the_path_form() -> None:
+    assert callback_parameters(VENDOR, "abc123") == {**VENDOR, "merchantBizId": "abc123"}
+
+
+def test_the_callback_s_parameters_come_from_the_earlier_query_form() -> None:
+    assert callback_parameters({"merchantBizId": "abc123", **VENDOR}, None) == {**VENDOR, "merchantBizId": "abc123"}
+
+
+def test_parameters_glued_on_with_a_question_mark_after_the_earlier_query_are_read() -> None:
+    """``/callback?merchantBizId=abc123?callbackToken=tok&transactionId=tx1...``: FC reads the id as
+    ``abc123?callbackToken=tok``."""
+    url = "https://kyc.example.com/callback?merchantBizId=abc123?" + urlencode(VENDOR)
+    query = dict(parse_qsl(urlsplit(url).query))
+    assert query["merchantBizId"] == "abc123?callbackToken=tok"
+    assert callback_parameters(query, None) == {**VENDOR, "merchantBizId": "abc123"}
+
+
+def test_parameters_glued_on_with_an_ampersand_after_the_path_are_read() -> None:
+    assert callback_parameters({}, "abc123&" + urlencode(VENDOR)) == {**VENDOR, "merchantBizId": "abc123"}
+
+
+def test_a_glued_parameter_never_overrides_one_of_the_real_query() -> None:
+    assert callback_parameters({"callbackToken": "real"}, "abc123&callbackToken=glued")["callbackToken"] == "real"
 
 
 def test_tokens_are_fresh_and_url_safe() -> None:
@@ -76,4 +105,4 @@ def test_a_callback_url_built_from_any_accepted_public_url_is_a_safe_url(public_
     assert is_merchant_biz_id(merchant_biz_id)
     built = callback_url(settings_.public_url, merchant_biz_id)
     parts = check_url(built)  # never raises: nothing a header or a request line could be split with
-    assert parts.path.endswith("/callback") and parse_qs(parts.query) == {"merchantBizId": [merchant_biz_id]}
+    assert parts.path.endswith(f"/callback/{merchant_biz_id}") and parts.query == ""

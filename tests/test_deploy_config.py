@@ -952,7 +952,8 @@ def tablestore_calls(method: str) -> int:
 
     loops = {"record_check": RECORD_CHECK_ATTEMPTS, "increment_rate_counter": RATE_ATTEMPTS,
              "decrement_rate_counter": RATE_ATTEMPTS}  # fmt: skip
-    singles = {"get": 1, "create": 1, "finalize": 1, "delete": 1, "mark_notification_enqueued": 1,
+    # finalize over an ABANDONED row: the PENDING update fails, a read, the ABANDONED update (found by review q)
+    singles = {"get": 1, "create": 1, "finalize": 3, "delete": 1, "mark_notification_enqueued": 1,
                "mark_vendor_copy_deleted": 2}  # fmt: skip
     return 2 * loops[method] if method in loops else singles[method]
 

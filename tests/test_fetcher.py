@@ -433,26 +433,56 @@ def test_a_fetch_that_can_neither_delete_its_objects_nor_queue_their_deletion_as
 # --- where a result is kept ------------------------------------------------------------------------------------
 
 
-def test_an_answer_s_digest_ignores_the_request_id_of_the_call_that_got_it() -> None:
-    record = {"requestId": "req-1", "passed": "Y"}
-    assert answer_digest(record, [("idImage", "image/jpeg", JPEG)]) == answer_digest(
-        {**record, "requestId": "req-2"}, [("idImage", "image/jpeg", JPEG)]
-    )
+def test_a_fetch_that_loses_with_the_winners_answer_leaves_the_winners_document_byte_for_byte(stack: Stack) -> None:
+    """Its own RequestId and a later clock (found by review q: both were written into result.json)."""
+    mbid = stack.pending().merchant_biz_id
+    winner = stack.fetcher(FakeCloudAuth(check_result_body("Y")))
+    late = FakeCloudAuth({**check_result_body("Y"), "RequestId": "req-late"})
+    kept: dict[str, bytes] = {}
+
+    def winner_first() -> None:
+        assert winner.fetch(mbid).kind == "finalized"
+        kept["document"] = stack.objects.get(stack.kept_result_key(mbid))
+        stack.clock.advance(5.0)
+
+    late.before_check = winner_first
+    assert stack.fetcher(late).fetch(mbid).kind == "already_final"
+
+    assert stack.objects.get(stack.kept_result_key(mbid)) == kept["document"]
+
+
+def test_the_vendor_s_request_id_of_the_winning_call_is_logged_not_kept(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mbid = stack.pending().merchant_biz_id
+    stack.fetcher(FakeCloudAuth(check_result_body("Y"))).fetch(mbid)
+
+    document = jsonutil.loads(stack.objects.get(stack.kept_result_key(mbid)))
+    assert "requestId" not in document["result"] and "fetchedAt" not in document
+    (finalized,) = [line for line in capsys.readouterr().out.splitlines() if '"fetch.finalized"' in line]
+    assert jsonutil.loads(finalized)["vendorRequestId"] == "req-1"
+
+
+def test_an_answer_s_digest_does_not_depend_on_the_order_the_vendor_wrote_its_keys_in() -> None:
+    """Suspected by review q, not shown of the vendor: the same answer with its keys in another order."""
+    images = [("idImage", "image/jpeg", JPEG)]
+    one = {"passed": "Y", "ocrIdInfo": {"surname": "DOE", "givenname": "JANE"}}
+    other = {"ocrIdInfo": {"givenname": "JANE", "surname": "DOE"}, "passed": "Y"}
+    assert answer_digest(one, images) == answer_digest(other, images)
 
 
 @pytest.mark.parametrize(
     "other",
     [
-        ({"requestId": "req-1", "passed": "N"}, [("idImage", "image/jpeg", JPEG)]),
-        ({"requestId": "req-1", "passed": "Y"}, [("idImage", "image/jpeg", JPEG + b"\0")]),
-        ({"requestId": "req-1", "passed": "Y"}, [("faceImg", "image/jpeg", JPEG)]),
-        ({"requestId": "req-1", "passed": "Y"}, []),
+        ({"passed": "N"}, [("idImage", "image/jpeg", JPEG)]),
+        ({"passed": "Y"}, [("idImage", "image/jpeg", JPEG + b"\0")]),
+        ({"passed": "Y"}, [("faceImg", "image/jpeg", JPEG)]),
+        ({"passed": "Y"}, []),
     ],
     ids=["verdict", "image bytes", "image name", "no image"],
 )
 def test_another_answer_has_another_digest(other: Any) -> None:
-    assert answer_digest(*other) != answer_digest({"requestId": "req-1", "passed": "Y"},
-                                                  [("idImage", "image/jpeg", JPEG)])
+    assert answer_digest(*other) != answer_digest({"passed": "Y"}, [("idImage", "image/jpeg", JPEG)])
 
 
 def test_a_losing_answer_whose_objects_cannot_be_deleted_is_left_with_a_warning(

@@ -135,7 +135,7 @@ class Env:
         transaction_id = initialize(
             self.vendor,
             MerchantBizId=merchant_biz_id,
-            CallbackUrl=f"https://ekyc.example/callback?merchantBizId={merchant_biz_id}",
+            CallbackUrl=f"https://ekyc.example/callback/{merchant_biz_id}",
             CallbackToken=CALLBACK_TOKEN,
         )
         answer = control(self.vendor, "POST", f"transactions/{transaction_id}/complete", {"outcome": outcome, **extra})
@@ -301,6 +301,31 @@ def test_recorded_callback_fetches_stores_and_enqueues_the_notification(
     assert env.row("demo0001").result_key in env.objects().list("results/demo0001/")
     (message,) = env.queue("notify").receive()
     assert jsonutil.loads(message.body) == {"merchantBizId": "demo0001", "attempt": 0}
+
+
+def _as_given_to_the_vendor(recorded: dict[str, Any], form: str) -> dict[str, Any]:
+    """The recorded callback as the vendor sends it for each URL form: ``path`` (``/callback/<id>``, the form given
+    now), ``query`` (``/callback?merchantBizId=<id>``, given before) and ``glued`` (the earlier form with the
+    vendor's parameters glued on by a second ``?``: FC reads ``merchantBizId=demo0001?callbackToken=...``)."""
+    query = recorded["queryParameters"]
+    if form == "path":
+        mbid = query.pop("merchantBizId")
+        recorded["rawPath"] = recorded["requestContext"]["http"]["path"] = f"/callback/{mbid}"
+    elif form == "glued":
+        query["merchantBizId"] += "?callbackToken=" + query.pop("callbackToken")
+    return recorded
+
+
+@pytest.mark.parametrize("form", ["path", "query", "glued"])
+def test_a_callback_to_either_url_form_is_taken(env: Env, function: Callable[[str], Handler], form: str) -> None:
+    transaction_id = env.vendor_transaction("demo0001", "pass")
+    recorded = event("http-callback.json")
+    recorded["queryParameters"]["transactionId"] = transaction_id
+
+    response = function("result_fetcher")(_as_given_to_the_vendor(recorded, form))
+
+    assert (response["statusCode"], response_json(response)["outcome"]) == (200, "finalized")
+    assert env.row("demo0001").status == "PASSED"
 
 
 @pytest.mark.parametrize("oversized", ["queryParameters", "body"])

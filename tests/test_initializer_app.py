@@ -311,7 +311,7 @@ def test_callback_url_points_at_our_callback_with_the_merchant_biz_id(
 ) -> None:
     _, _, body = _post(_app(store, client), _start())
     request = client.initialize_calls[0]
-    assert request.callback_url == f"https://kyc.example/callback?merchantBizId={body['merchantBizId']}"
+    assert request.callback_url == f"https://kyc.example/callback/{body['merchantBizId']}"
     assert request.merchant_biz_id == body["merchantBizId"]
 
 

@@ -84,7 +84,7 @@ def test_initialize_goes_through_the_initializer_and_stores_a_pending_row(fake: 
     expected = hmac.new(b"pepper-for-tests-0123456789", b"alice@example.com", hashlib.sha256).hexdigest()
     query = fake.requests[0].query
     assert query["MerchantUserId"] == expected and query["IdSpoof"] == "Y" and query["MetaInfo"] == META
-    assert query["CallbackUrl"].startswith("http://127.0.0.1:9000/callback?merchantBizId=")
+    assert query["CallbackUrl"] == f"http://127.0.0.1:9000/callback/{printed['merchantBizId']}"
     row = open_transaction_store(StorageSettings.from_env(env)).get(printed["merchantBizId"])
     assert row is not None and row.status == "PENDING" and row.merchant_user_id == expected
     assert "alice" not in fake.requests[0].path

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from shared.callback import callback_token_matches, same_transaction
+from shared.callback import (
+    CALLBACK_PATH,
+    CALLBACK_ROUTE,
+    callback_parameters,
+    callback_token_matches,
+    same_transaction,
+)
 from shared.fc import BadMessage, HttpError, HttpEvent, Router, http_response, parse_queue_event
 from shared.fetcher import FetchOutcome, RecheckNotScheduled, ResultFetcher
 from shared.ids import is_merchant_biz_id
@@ -40,7 +46,8 @@ class ResultFetcherApp:
     def __init__(self, fetcher: ResultFetcher) -> None:
         self.fetcher = fetcher
         self.router = Router(on_error=self._on_error, max_event_bytes=CALLBACK_MAX_EVENT_BYTES)
-        self.router.route("GET", "/callback", max_body_bytes=CALLBACK_MAX_BODY_BYTES)(self.callback)
+        for path in (CALLBACK_ROUTE, CALLBACK_PATH):  # the second: URLs given before the id moved to the path
+            self.router.route("GET", path, max_body_bytes=CALLBACK_MAX_BODY_BYTES)(self.callback)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ResultFetcherApp:
@@ -56,9 +63,9 @@ class ResultFetcherApp:
 
     # -- the vendor's callback ------------------------------------------------------------------------------
 
-    def callback(self, event: HttpEvent) -> dict[str, Any]:
-        query = event.query
-        mbid = query.get("merchantBizId", "")
+    def callback(self, event: HttpEvent, merchant_biz_id: str | None = None) -> dict[str, Any]:
+        query = callback_parameters(event.query, merchant_biz_id)
+        mbid = query["merchantBizId"]
         if not is_merchant_biz_id(mbid):
             raise HttpError(400, "InvalidParameter", "merchantBizId is missing or malformed")
         with log_context(merchant_biz_id=mbid):

@@ -58,15 +58,25 @@ SchemaSetup = Callable[[sqlite3.Connection], None]
 
 
 def _create_private(path: str) -> None:
-    """Create ``path`` empty with mode 0600 unless it exists: SQLite gives its -wal and -shm files the database
-    file's mode (os_unix.c, ``findCreateFileMode``; the test checks the -wal file), so none of them is readable by
-    others, whatever the umask. The rows hold masked identities and user-id hashes, the queues their messages."""
+    """Make ``path`` readable by its owner only (0600) before SQLite opens it: created so, whatever the umask, or,
+    when an earlier release left it open to others, narrowed with what SQLite made beside it (``-wal``, ``-shm``:
+    SQLite gives those the database file's mode, os_unix.c ``findCreateFileMode``; the tests check both). The rows
+    hold masked identities and user-id hashes, the queues their messages. A file of another user's, or one that
+    cannot be narrowed, is opened as it is."""
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        return
     except FileExistsError:
         pass
     except OSError as exc:  # a folder that cannot be written: reported as the open's StorageError
         raise StorageError(f"sqlite open failed: {type(exc).__name__}", transient=False, code="SqliteError") from None
+    for name in (path, f"{path}-wal", f"{path}-shm"):
+        try:
+            status = os.stat(name)
+            if status.st_uid == os.getuid() and status.st_mode & 0o077:
+                os.chmod(name, 0o600)
+        except OSError:
+            continue
 
 
 class SqliteDatabase:

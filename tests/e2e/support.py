@@ -316,12 +316,16 @@ class E2EStack:
         return [e for e in entries if transaction_id is None or e["transactionId"] == transaction_id]
 
     def callback_query(self, transaction_id: str) -> dict[str, str]:
-        """The query the vendor sent (or would have sent) for this transaction, callback token included."""
+        """The parameters the vendor sent (or would have sent) for this transaction, callback token included, and
+        the ``merchantBizId`` of the URL's path (``/callback/<id>``)."""
         (entry, *_) = self.callbacks(transaction_id)
-        return dict(parse_qsl(urlsplit(entry["url"]).query))
+        url = urlsplit(entry["url"])
+        return {**dict(parse_qsl(url.query)), "merchantBizId": url.path.rsplit("/", 1)[1]}
 
     def callback(self, query: Mapping[str, str]) -> Reply:
-        return self.call("GET", "/callback?" + urlencode(query))
+        """The callback with ``query``'s parameters, its ``merchantBizId`` in the path as the vendor is given it."""
+        params = dict(query)
+        return self.call("GET", f"/callback/{params.pop('merchantBizId')}?" + urlencode(params))
 
     def invoke_sweeper(self) -> Any:
         assert self.dev.gateway is not None
@@ -398,11 +402,21 @@ def delivered(stack: E2EStack) -> list[Any]:
     return events
 
 
+def kept_answer(stack: E2EStack, merchant_biz_id: str) -> str:
+    """The folder of the answer the row leads to: ``results/<merchantBizId>/<answer digest>/``."""
+    key = stack.row(merchant_biz_id).result_key
+    assert key is not None and key.endswith("/result.json"), key
+    prefix = key.removesuffix("result.json")
+    assert prefix.startswith(f"results/{merchant_biz_id}/") and prefix.count("/") == 3, prefix
+    return prefix
+
+
 def stored_result(stack: E2EStack, merchant_biz_id: str) -> dict[str, Any]:
     """The stored ``result.json`` after checking the object layout: images beside it, no image bytes inside."""
     objects = stack.objects()
-    prefix = f"results/{merchant_biz_id}/"
-    assert objects.list(prefix) == [f"{prefix}faceImg.jpg", f"{prefix}idImage.jpg", f"{prefix}result.json"]
+    prefix = kept_answer(stack, merchant_biz_id)
+    assert objects.list(f"results/{merchant_biz_id}/") == [f"{prefix}faceImg.jpg", f"{prefix}idImage.jpg",
+                                                           f"{prefix}result.json"]
     raw = objects.get(f"{prefix}result.json")
     assert b"/9j/" not in raw and b"SANDBOX PLACEHOLDER" not in raw, "result.json carries image bytes"
     document: dict[str, Any] = jsonutil.loads(raw)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from shared.storage import StorageSettings
-from tests.e2e.support import E2EStack, delivered, stored_result, wait_until
+from tests.e2e.support import E2EStack, delivered, kept_answer, stored_result, wait_until
 from tools.devstack.aliyun import AliyunDoubles
 
 pytestmark = pytest.mark.parametrize("backend", ["aliyun"])
@@ -33,7 +33,7 @@ def test_a_verification_lives_in_tablestore_oss_and_mns_and_nothing_local(stack:
     tables = doubles.tablestore.stats()["rows"]["tables"]
     assert tables[doubles.layout.table]["rowsWritten"] >= 2  # the rate-limit slot and the verification
     keys = sorted(k for k in doubles.oss.objects() if started.merchant_biz_id in k)
-    prefix = f"results/results/{started.merchant_biz_id}/"  # the stack's ResultsPrefix, then the fetcher's layout
+    prefix = f"results/{kept_answer(stack, started.merchant_biz_id)}"  # the stack's ResultsPrefix, then the layout
     assert keys == [f"{prefix}faceImg.jpg", f"{prefix}idImage.jpg", f"{prefix}result.json"]
     assert {(doubles.oss.object(k).encryption) for k in keys} == {"KMS"}  # type: ignore[union-attr]
     notify = doubles.mns.stats()["queues"][storage.queue_names["notify"]]

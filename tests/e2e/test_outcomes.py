@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from shared.callback import hash_callback_token
-from tests.e2e.support import IDENTITY, PASSPORT, E2EStack, delivered, stored_result
+from tests.e2e.support import IDENTITY, PASSPORT, E2EStack, delivered, kept_answer, stored_result
 from tools.sandbox.synth import placeholder_jpeg
 
 
@@ -18,7 +18,7 @@ def test_passed_verification_is_stored_masked_and_notified_once(stack: E2EStack)
 
     assert (row.passed, row.sub_code, row.doc_type) == ("Y", "200", PASSPORT)
     assert row.transaction_id == started.transaction_id
-    assert row.result_key == f"results/{started.merchant_biz_id}/result.json"
+    assert row.result_key == f"{kept_answer(stack, started.merchant_biz_id)}result.json"
     assert stack.row(started.merchant_biz_id).notification_enqueued
     token = stack.callback_query(started.transaction_id)["callbackToken"]
     assert row.callback_token_hash == hash_callback_token(token) != token
@@ -32,7 +32,7 @@ def test_passed_verification_is_stored_masked_and_notified_once(stack: E2EStack)
     assert document["result"]["identity"]["documentNumber"] == IDENTITY["passportNo"]
     for name in ("idImage", "faceImg"):
         expected = placeholder_jpeg(started.transaction_id, name, 4096)
-        assert stack.objects().get(f"results/{started.merchant_biz_id}/{name}.jpg") == expected
+        assert stack.objects().get(f"{kept_answer(stack, started.merchant_biz_id)}{name}.jpg") == expected
 
     view = stack.call("GET", f"/verifications/{started.merchant_biz_id}", token=started.token)
     assert view.status == 200

@@ -15,7 +15,7 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 
 from shared import jsonutil
-from tests.e2e.support import E2EStack, MakeStack, Started, delivered
+from tests.e2e.support import E2EStack, MakeStack, Started, delivered, kept_answer
 from tools.devstack.dev import StartError
 
 PRO_PASSPORT = "GLB03002"
@@ -61,9 +61,10 @@ def finish_on_the_page(stack: E2EStack, started: Started, outcome: str, **fields
 
 
 def stored_document(stack: E2EStack, merchant_biz_id: str, images: tuple[str, ...]) -> dict[str, Any]:
-    prefix = f"results/{merchant_biz_id}/"
+    prefix = kept_answer(stack, merchant_biz_id)
     objects = stack.objects()
-    assert objects.list(prefix) == sorted([*(f"{prefix}{name}.jpg" for name in images), f"{prefix}result.json"])
+    assert objects.list(f"results/{merchant_biz_id}/") == sorted([*(f"{prefix}{name}.jpg" for name in images),
+                                                                  f"{prefix}result.json"])
     raw = objects.get(f"{prefix}result.json")
     assert b"/9j/" not in raw and b"SANDBOX PLACEHOLDER" not in raw, "result.json carries image bytes"
     document: dict[str, Any] = jsonutil.loads(raw)

@@ -212,3 +212,35 @@ def test_a_new_file_and_its_wal_are_readable_by_their_owner_only(tmp_path: Path,
             assert file.stat().st_mode & 0o777 == 0o600, file
     finally:
         opened.close()
+
+
+def _left_by_an_earlier_release(path: Path) -> None:
+    """A database as a release before the files were made private left it: created by SQLite itself (0644 under
+    umask 022), in WAL mode."""
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.close()
+    path.chmod(0o644)
+
+
+@pytest.mark.parametrize("opener", [SqliteTransactionStore, lambda path: SqliteQueue(path, "notify")],
+                         ids=["rows", "queues"])
+def test_a_database_an_earlier_release_left_open_to_others_is_narrowed_when_opened(
+    tmp_path: Path, opener: Any
+) -> None:
+    """Found by review q: an upgraded data directory kept its 0644 files, and SQLite gave each new -wal and -shm
+    that mode too."""
+    path = tmp_path / "data.sqlite3"
+    _left_by_an_earlier_release(path)
+    opened = opener(path)
+    try:
+        if isinstance(opened, SqliteQueue):
+            opened.send(b"{}")
+        else:
+            opened.create(make_record())
+        modes = {file.name: oct(file.stat().st_mode & 0o777)
+                 for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))}
+        assert set(modes.values()) == {oct(0o600)}, modes
+    finally:
+        opened.close()
+

@@ -447,7 +447,7 @@ def result_fetcher(s: Session) -> None:
     s.initialize()
 
     def callback(seeded: Seeded, token: str | None = None) -> str:
-        return f"/callback?merchantBizId={seeded.merchant_biz_id}&callbackToken={token or seeded.callback_token}"
+        return f"/callback/{seeded.merchant_biz_id}?callbackToken={token or seeded.callback_token}"
 
     s.http("no merchantBizId: 400", "GET", "/callback", 400)
     s.http("unknown verification: 404", "GET", "/callback?merchantBizId=0123abcd&callbackToken=x", 404)

@@ -335,7 +335,9 @@ def _face_only_result(
 
 
 def callback_url(base: str, transaction_id: str, passed: str, sub_code: str, token: str | None) -> str:
-    """Append the vendor's parameters to ``base``, keeping its own query (and dropping any fragment)."""
+    """Append the vendor's parameters to ``base``, keeping its own query (and dropping any fragment). After a ``?``
+    on a URL without a query, as the vendor's own example does ("Initialize", CallbackUrl); after a ``&`` on one
+    with a query (unverified: the vendor does not say, and the functions give it a URL without one)."""
     url = base.split("#", 1)[0]
     params = {"transactionId": transaction_id, "passed": passed, "subCode": sub_code}
     if token is not None:
