@@ -217,9 +217,10 @@ def test_each_credential_code_has_its_fix(code: str, says: str) -> None:
 
 
 class TlsServer:
-    """A loopback https server with a certificate for 127.0.0.1; GET /callback answers as result_fetcher does."""
+    """A loopback https server with a certificate for 127.0.0.1; a GET under ``callback_route`` answers as
+    result_fetcher does to a callback naming no verification."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, callback_route: str = "/callback/") -> None:
         self.cert, key = directory / "cert.pem", directory / "key.pem"
         subprocess.run(
             ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
@@ -230,7 +231,7 @@ class TlsServer:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 body = jsonutil.dumps({"error": {"code": "InvalidParameter", "message": "merchantBizId"}})
-                self.send_response(400 if self.path == "/callback" else 404)
+                self.send_response(400 if self.path.startswith(callback_route) else 404)
                 self.send_header("content-length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -272,6 +273,18 @@ def test_an_https_public_url_that_reaches_result_fetcher_passes(tls_server: TlsS
     env = {"KYC_BACKEND": "aliyun", "KYC_PUBLIC_URL": tls_server.url}
     assert reach.check_public_url(env, tls_server.trusting()).status is Status.OK
     assert reach.check_public_url(env, Options(timeout=5)).status is Status.PROBLEM  # untrusted certificate
+
+
+def test_a_custom_domain_that_routes_only_the_earlier_callback_path_is_a_problem(tmp_path: Path) -> None:
+    """s.yaml's custom-domain example once routed ``/callback`` alone: callbacks to ``/callback/<id>`` never arrive."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    server = TlsServer(tmp_path, callback_route="/callback?")
+    try:
+        finding = reach.check_public_url({"KYC_BACKEND": "aliyun", "KYC_PUBLIC_URL": server.url}, server.trusting())
+    finally:
+        server.httpd.shutdown()
+    assert finding.status is Status.PROBLEM and "/callback/-" in finding.detail and "/callback/*" in finding.fix
 
 
 def test_the_aliyun_backend_refuses_a_plain_http_public_url() -> None:

@@ -12,7 +12,8 @@ It reads the environment the functions read (:mod:`.environment`: the process's,
 3. ``config.<function>`` — each function's ``initialize`` succeeds with its environment (:mod:`.config`);
 4. ``vendor.endpoint``, ``vendor.credentials`` — the endpoint resolves and answers TLS (HTTP for a local stand-in);
    a harmless CheckResult shows whether the vendor accepts the credentials, and names the fix when not;
-5. ``public-url`` — ``KYC_PUBLIC_URL/callback`` reaches result_fetcher (https with the aliyun backend) (:mod:`.reach`);
+5. ``public-url`` — ``KYC_PUBLIC_URL/callback/…`` reaches result_fetcher (https with the aliyun backend)
+   (:mod:`.reach`);
 6. ``webhook i/n`` — every subscriber passes the notifier's SSRF guard; nothing is sent.
 
 Every check has a deadline (``--timeout``, 10 s each; :func:`.report.run_bounded`); no check writes anything but a

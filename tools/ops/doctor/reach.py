@@ -1,9 +1,11 @@
 """Checks of the two kinds of URLs the deployment depends on: its own public URL, and the merchant's webhooks.
 
-* ``KYC_PUBLIC_URL``: the vendor calls ``<KYC_PUBLIC_URL>/callback``; with the aliyun backend it must be https. The
-  doctor sends ``GET /callback`` without parameters, which result_fetcher answers ``400 InvalidParameter`` without
-  reading or writing anything (``shared/handlers/result_fetcher.py``, ``ResultFetcherApp.callback``): that answer
-  proves the URL reaches result_fetcher, not just some server. No redirect is followed, certificates are verified.
+* ``KYC_PUBLIC_URL``: the vendor calls ``<KYC_PUBLIC_URL>/callback/<merchantBizId>``; with the aliyun backend it
+  must be https. The doctor sends ``GET /callback/-`` (no verification has that id), which result_fetcher answers
+  ``400 InvalidParameter`` without reading or writing anything (``shared/handlers/result_fetcher.py``,
+  ``ResultFetcherApp.callback``): that answer proves the URL reaches result_fetcher under the path the vendor is
+  given, not just some server (a custom domain routing only ``/callback``, as s.yaml's example once did, fails it).
+  No redirect is followed, certificates are verified.
 * webhooks: each subscriber of ``KYC_WEBHOOKS`` goes through the notifier's own SSRF guard
   (``shared.delivery.vet_target`` with ``WebhookSettings.target_policy``): URL hygiene, scheme, name resolved and every
   address checked. Nothing is sent to a subscriber.
@@ -19,6 +21,7 @@ from functools import partial
 from typing import Any
 
 from shared import jsonutil
+from shared.callback import CALLBACK_PATH
 from shared.config import ConfigError, is_aliyun_backend
 from shared.delivery import TargetRefused, vet_target
 from shared.http_deadline import Deadline
@@ -28,8 +31,10 @@ from shared.urls import UnsafeUrl, check_url, display_url, plain_http_allowed
 from .report import Check, Finding, Options, connection_refused, ok, problem, skipped
 
 PUBLIC_URL_FIX = ("KYC_PUBLIC_URL must be result_fetcher's HTTP trigger URL, or the https custom domain that routes "
-                  "/callback to it (docs/deploy.md, 4)")
-#: What result_fetcher answers a GET /callback without merchantBizId (shared/handlers/result_fetcher.py).
+                  "/callback/* to it (docs/deploy.md, 4)")
+#: A callback naming no possible verification ("-" is no merchantBizId), and what result_fetcher answers it
+#: (shared/handlers/result_fetcher.py) before it reads anything.
+CALLBACK_PROBE = f"{CALLBACK_PATH}/-"
 CALLBACK_PROBE_STATUS, CALLBACK_PROBE_CODE = 400, "InvalidParameter"
 
 
@@ -48,7 +53,7 @@ def check_public_url(env: Mapping[str, str], options: Options) -> Finding:
         return problem(name, f"{shown} is not https; the vendor calls it, and the aliyun backend requires https",
                        PUBLIC_URL_FIX)
     host = parts.hostname or ""
-    path = parts.path.rstrip("/") + "/callback"
+    path = parts.path.rstrip("/") + CALLBACK_PROBE
     timeout = Deadline(options.timeout).remaining()
     connection: http.client.HTTPConnection = (
         http.client.HTTPSConnection(host, parts.port, timeout=timeout, context=options.tls_context()) if https
@@ -70,9 +75,9 @@ def check_public_url(env: Mapping[str, str], options: Options) -> Finding:
     finally:
         connection.close()
     if status == CALLBACK_PROBE_STATUS and _error_code(body) == CALLBACK_PROBE_CODE:
-        return ok(name, f"{shown}/callback reaches result_fetcher (it answered {status} {CALLBACK_PROBE_CODE} to a "
-                        "call without parameters)")
-    return problem(name, f"{shown}/callback answers HTTP {status}, not as result_fetcher does", PUBLIC_URL_FIX)
+        return ok(name, f"{shown}{CALLBACK_PATH}/… reaches result_fetcher (it answered {status} {CALLBACK_PROBE_CODE} "
+                        "to a callback naming no verification)")
+    return problem(name, f"{shown}{CALLBACK_PROBE} answers HTTP {status}, not as result_fetcher does", PUBLIC_URL_FIX)
 
 
 def _error_code(body: bytes) -> str | None:
