@@ -9,11 +9,17 @@
   *Unverified*: we accept 1-128 printable ASCII characters without spaces, a bound that keeps any id the vendor
   is likely to issue and keeps logs, keys and query strings safe.
 
+* **Idempotency-Key** (``POST /verifications``'s header; IETF draft "The Idempotency-Key HTTP Header Field", which
+  writes it as a quoted string): 1-128 ASCII letters, digits or ``-_.:~+/=``, bare or in double quotes. A
+  keyed start's merchantBizId is derived from its owner and key (:func:`merchant_biz_id_for_key`): a repeat finds
+  the first one's row.
+
 ``str.isalnum`` alone is not the rule: it accepts non-ASCII letters and digits (``"é"``, ``"٣"``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 
 TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
@@ -25,6 +31,23 @@ MERCHANT_BIZ_ID_RULE = "1-32 letters or digits"
 #: Unverified (the vendor documents no format): see the module docstring.
 TRANSACTION_ID_MAX_LENGTH = 128
 TRANSACTION_ID_RULE = "1-128 printable characters without spaces"
+IDEMPOTENCY_KEY_MAX_LENGTH = 128
+IDEMPOTENCY_KEY_RULE = "1-128 letters, digits or -_.:~+/= (bare or in double quotes)"
+_IDEMPOTENCY_KEY_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:~+/=")
+
+
+def idempotency_key(header: str) -> str | None:
+    """The key an ``Idempotency-Key`` header carries (quotes taken off), or None when it breaks the rule."""
+    key = header[1:-1] if len(header) >= 2 and header[0] == header[-1] == '"' else header
+    if 0 < len(key) <= IDEMPOTENCY_KEY_MAX_LENGTH and _IDEMPOTENCY_KEY_CHARACTERS.issuperset(key):
+        return key
+    return None
+
+
+def merchant_biz_id_for_key(owner: str, key: str) -> str:
+    """The merchantBizId of ``owner``'s start keyed ``key``: 32 hex digits of SHA-256 over both, as a new one has
+    (another user's same key is another id; nobody can aim at an id without the owner's peppered hash)."""
+    return hashlib.sha256(f"{owner}\n{key}".encode()).hexdigest()[:32]
 
 
 def new_merchant_biz_id() -> str:

@@ -18,6 +18,13 @@
 5. the PENDING row is stored (conditional create) before anyone learns the URL: without the row the callback could
    never be matched, so a failed write refuses the start (no URL) — the vendor's transaction is then left unused.
 
+With an ``Idempotency-Key`` (``idempotency_key``), the merchantBizId is the owner's key's
+(:func:`~shared.ids.merchant_biz_id_for_key`) and, before step 2, the row is read: a start already stored for it
+answers again as it did (``Started.replayed``; no count, no vendor call), or, for another request body, is refused
+``IdempotencyKeyReused`` (422). Two starts with one key at once both reach step 4 (the row is only written after
+the vendor's answer): the one whose create finds the other's row answers with it, and its own transaction is left
+unused (``initialize.idempotent_race``). Such a row also keeps the URL and the request's SHA-256, to answer again.
+
 Every refusal is a :class:`Refused` with a machine-readable code and a message without PII or secrets; the access
 path (``shared.handlers.initializer``) maps codes to HTTP statuses. The caller is already authenticated: ``owner``
 is the peppered hash of the merchant's user id (:func:`shared.auth.hash_user_id`), never the id itself.
@@ -25,6 +32,8 @@ is the peppered hash of the merchant's user id (:func:`shared.auth.hash_user_id`
 
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -59,7 +68,7 @@ from shared.config import (
 )
 from shared.disclosure import MINIMAL, Disclosure, UnknownField, identity_fields
 from shared.fc.budget import InvocationBudget
-from shared.ids import is_merchant_biz_id, new_merchant_biz_id
+from shared.ids import is_merchant_biz_id, merchant_biz_id_for_key, new_merchant_biz_id
 from shared.log import get_logger, log_context, register_secret
 from shared.ratelimit import WINDOW_SECONDS, claim_slot, release_slot
 from shared.status import Status
@@ -251,14 +260,17 @@ class NotBilled(Refused):
 
 
 class Started:
-    """A started verification: where to send the user."""
+    """A started verification: where to send the user. ``replayed``: the answer of an earlier start with the same
+    ``Idempotency-Key``, given again."""
 
-    __slots__ = ("merchant_biz_id", "transaction_id", "transaction_url")
+    __slots__ = ("merchant_biz_id", "replayed", "transaction_id", "transaction_url")
 
-    def __init__(self, merchant_biz_id: str, transaction_id: str, transaction_url: str) -> None:
+    def __init__(self, merchant_biz_id: str, transaction_id: str, transaction_url: str, *, replayed: bool = False
+                 ) -> None:
         self.merchant_biz_id = merchant_biz_id
         self.transaction_id = transaction_id
         self.transaction_url = transaction_url
+        self.replayed = replayed
 
     def view(self) -> dict[str, str]:
         return {
@@ -266,6 +278,12 @@ class Started:
             "transactionId": self.transaction_id,
             "transactionUrl": self.transaction_url,
         }
+
+
+def request_fingerprint(body: Any) -> str:
+    """SHA-256 of a request body's JSON with its keys sorted: what a repeat with the same Idempotency-Key must
+    send again."""
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
 def return_url_allowed(url: str, allowlist: tuple[str, ...]) -> bool:
@@ -345,12 +363,21 @@ class Verifications:
         deadlines, and ``START_MARGIN_SECONDS``."""
         return self.client.settings.call_deadline + self.store_call_seconds + START_MARGIN_SECONDS
 
-    def start(self, owner: str, body: Any, *, budget: InvocationBudget | None = None) -> Started:
+    def start(
+        self, owner: str, body: Any, *, budget: InvocationBudget | None = None, idempotency_key: str | None = None
+    ) -> Started:
         """Start one verification for ``owner`` from a ``POST /verifications`` body; :class:`Refused` otherwise.
-        ``budget``: the invocation's time (default: unbounded)."""
+        ``budget``: the invocation's time (default: unbounded). ``idempotency_key``: already checked
+        (:func:`shared.ids.idempotency_key`); see the module docstring."""
         budget = InvocationBudget.unbounded() if budget is None else budget
-        product, fields = self.start_request(body, owner)
+        keyed = None if idempotency_key is None else merchant_biz_id_for_key(owner, idempotency_key)
+        product, fields = self.start_request(body, owner, merchant_biz_id=keyed)
         merchant_biz_id: str = fields["merchant_biz_id"]
+        fingerprint = None if keyed is None else request_fingerprint(body)
+        if keyed is not None:
+            earlier = self._read(merchant_biz_id)
+            if earlier is not None:
+                return self._answer_again(earlier, owner, fingerprint)
         billed_part = self.billed_part_seconds
         if budget.total < billed_part:  # no invocation could ever start one: a setting, not a slow moment
             logger.error("initialize.timeout_too_short", extra={"functionTimeout": budget.total, "needs": billed_part})
@@ -381,14 +408,21 @@ class Verifications:
                 callback_token_hash=hash_callback_token(fields["callback_token"]),
                 created_at=now,
                 updated_at=now,
+                transaction_url=None if keyed is None else response.transaction_url,
+                request_fingerprint=fingerprint,
             )
             try:
                 self.store.create(record)
             except StorageError as exc:
-                if not self._stored_after_all(record, exc, budget):
+                stored = self._read_back(record, exc, budget)
+                if keyed is not None and stored is not None and stored.transaction_id != record.transaction_id:
+                    logger.warning("initialize.idempotent_race")  # this start's vendor transaction is left unused
+                    return self._answer_again(stored, owner, fingerprint)
+                if stored is None or stored.transaction_id != record.transaction_id:
                     # Without a stored row we could never match the callback: the caller gets no URL.
                     logger.error("initialize.store_failed", extra={"errorCode": type(exc).__name__})
                     raise Refused("StorageUnavailable", "the verification could not be saved; try again") from None
+                logger.warning("initialize.stored_despite_error", extra={"errorCode": type(exc).__name__})
             logger.info("initialize.created", extra={"productCode": product.code, "docType": record.doc_type})
         return Started(merchant_biz_id, response.transaction_id, response.transaction_url)
 
@@ -405,30 +439,48 @@ class Verifications:
 
     # -- steps ----------------------------------------------------------------------------------------------
 
-    def _stored_after_all(self, record: TransactionRecord, exc: StorageError, budget: InvocationBudget) -> bool:
-        """Whether a row whose create failed is in the table all the same, as this start wrote it: a write that may
-        have been applied although its answer was lost (``maybe_sent``), or one a retry found already there
-        (``RecordExists``: each start draws a new merchantBizId, so only its own earlier attempt can have written
-        it). Read back once; a row that is there is the verification the vendor billed, and refusing the start
-        would leave it behind a 503 (the user starts and pays again; the sweeper abandons the first). A read that
-        fails too, or that the invocation has no time left for (the create has usually spent its deadline: FC must
-        not end the invocation before it answers), leaves the refusal: the sweeper abandons a row nobody opened."""
+    def _read_back(
+        self, record: TransactionRecord, exc: StorageError, budget: InvocationBudget
+    ) -> TransactionRecord | None:
+        """The row a failed create left in the table, if any: a write that may have been applied although its
+        answer was lost (``maybe_sent``), or a row a retry found already there (``RecordExists``: a random
+        merchantBizId is new, so only this start's own earlier attempt can have written it; a keyed one may also
+        be another start's with the same key). Read once; this start's own row (its TransactionId) is the
+        verification the vendor billed, and refusing the start would leave it behind a 503 (the user starts and
+        pays again; the sweeper abandons the first). A read that fails too, or that the invocation has no time left
+        for (the create has usually spent its deadline: FC must not end the invocation before it answers), gives
+        None: the refusal stands, and the sweeper abandons a row nobody opened."""
         if not (exc.maybe_sent or isinstance(exc, RecordExists)) or not budget.has(
             self.store_call_seconds + START_MARGIN_SECONDS
         ):
-            return False
+            return None
         try:
-            stored = self.store.get(record.merchant_biz_id)
+            return self.store.get(record.merchant_biz_id)
         except StorageError:
-            return False
-        if stored is None or stored.transaction_id != record.transaction_id:
-            return False
-        logger.warning("initialize.stored_despite_error", extra={"errorCode": type(exc).__name__})
-        return True
+            return None
 
-    def start_request(self, body: Any, owner: str) -> tuple[products.Product, dict[str, Any]]:
-        """The product a request body asks for and the fields of its start request (a new merchantBizId, callback
-        URL and token each time); the fields are those :data:`START_CALLS` pass to either request type."""
+    def _read(self, merchant_biz_id: str) -> TransactionRecord | None:
+        try:
+            return self.store.get(merchant_biz_id)
+        except StorageError:
+            raise Refused("StorageUnavailable", "try again shortly") from None
+
+    @staticmethod
+    def _answer_again(earlier: TransactionRecord, owner: str, fingerprint: str | None) -> Started:
+        """The answer of the keyed start ``earlier`` stored, for a repeat of it (same owner, same request)."""
+        # The id is derived from the owner's hash: another owner's row there would be a hash collision, refused too.
+        same_owner = secrets.compare_digest(earlier.merchant_user_id, owner)
+        if not same_owner or earlier.transaction_url is None or earlier.request_fingerprint != fingerprint:
+            raise Refused("IdempotencyKeyReused", "this Idempotency-Key was used with another request")
+        logger.info("initialize.answered_again")
+        return Started(earlier.merchant_biz_id, earlier.transaction_id, earlier.transaction_url, replayed=True)
+
+    def start_request(
+        self, body: Any, owner: str, *, merchant_biz_id: str | None = None
+    ) -> tuple[products.Product, dict[str, Any]]:
+        """The product a request body asks for and the fields of its start request (``merchant_biz_id``, else a new
+        one, a callback URL and a new token); the fields are those :data:`START_CALLS` pass to either request
+        type."""
         if not isinstance(body, dict):
             raise Refused("InvalidJson", "the body must be a JSON object")
         product = self.offer.product(body.get("productCode"))
@@ -457,7 +509,7 @@ class Verifications:
             raise Refused("InvalidReturnUrl", "returnUrl contains a control, space, invisible or backslash character")
         if not return_url_allowed(return_url, self.settings.return_url_allowlist):
             raise Refused("ReturnUrlNotAllowed", "returnUrl is not in the allowed list")
-        merchant_biz_id = new_merchant_biz_id()
+        merchant_biz_id = merchant_biz_id or new_merchant_biz_id()
         return product, {
             "merchant_biz_id": merchant_biz_id,
             "meta_info": meta_info,

@@ -1013,7 +1013,8 @@ def batch_size(s_yaml: dict[str, Any], function: str) -> int:
 
 
 def initializer_paths(root: Path) -> dict[str, list[str]]:
-    """POST /verifications: billed (the row is stored) and not billed (the rate slot is given back)."""
+    """POST /verifications: billed (the row is stored), the same with an Idempotency-Key (its row is read first),
+    and not billed (the rate slot is given back)."""
     from shared.cloudauth import ThrottlingError
     from shared.storage import SqliteTransactionStore
     from shared.verifications import Refused, Verifications
@@ -1021,7 +1022,7 @@ def initializer_paths(root: Path) -> dict[str, list[str]]:
     from tests.test_initializer_app import META, _settings
 
     paths = {}
-    for scenario, error in (("billed", None), ("not billed", ThrottlingError("busy"))):
+    for scenario, error in (("billed", None), ("billed, keyed", None), ("not billed", ThrottlingError("busy"))):
         log: list[str] = []
         store = SqliteTransactionStore(root / f"{scenario}.sqlite3")
         client = FakeCloudAuth()
@@ -1029,7 +1030,8 @@ def initializer_paths(root: Path) -> dict[str, list[str]]:
         service = Verifications(settings=_settings(), client=Recorder(client, "vendor", log),  # type: ignore[arg-type]
                                 store=Recorder(store, "store", log), clock=FakeClock(T0))  # type: ignore[arg-type]
         try:
-            service.start(OWNER, {"docType": "01000000", "metaInfo": META})
+            service.start(OWNER, {"docType": "01000000", "metaInfo": META},
+                          idempotency_key="order-1" if scenario.endswith("keyed") else None)
         except Refused as refusal:
             assert (scenario, refusal.code) == ("not billed", "VendorBusy")
         store.close()
@@ -1152,6 +1154,7 @@ def worst_case_seconds(paths: dict[str, list[str]]) -> float:
 def test_the_budgeted_paths_run_the_code_s_longest_branches(longest_paths: dict[str, dict[str, list[str]]]) -> None:
     initializer = longest_paths["initializer"]
     assert initializer["billed"] == ["store.increment_rate_counter", "vendor.initialize", "store.create"]
+    assert initializer["billed, keyed"] == ["store.get", *initializer["billed"]]
     assert initializer["not billed"][-1] == "store.decrement_rate_counter"
     fetch = longest_paths["result_fetcher"]
     kept = fetch["callback, kept"]

@@ -17,6 +17,7 @@ from shared.cloudauth import CloudAuthClient
 from shared.disclosure import Disclosure
 from shared.fc import HttpError, HttpEvent, Router, http_response
 from shared.fc.budget import InvocationBudget
+from shared.ids import IDEMPOTENCY_KEY_RULE, idempotency_key
 from shared.log import get_logger, log_context
 from shared.verifications import FrontendSettings, Refused, Verifications, verification_view
 from shared.wiring import build_verifications
@@ -39,8 +40,10 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "InvalidReturnUrl": 400,
     "ProductNotAllowed": 400,
     "VendorRejected": 400,
+    "InvalidIdempotencyKey": 400,
     "NotFound": 404,
     "PayloadTooLarge": 413,
+    "IdempotencyKeyReused": 422,
     "RateLimited": 429,
     "VendorError": 502,
     "VendorUnavailable": 502,
@@ -48,6 +51,9 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "TryAgain": 503,
     "VendorBusy": 503,
 }
+
+#: The request headers a browser may send across origins: the token, the body's type, and Idempotency-Key.
+CORS_ALLOW_HEADERS = ("authorization", "content-type", "idempotency-key")
 
 #: The budget of the invocation this thread serves (FC may run several requests on one instance at once).
 _budget: ContextVar[InvocationBudget | None] = ContextVar("initializer_budget", default=None)
@@ -92,7 +98,8 @@ class InitializerApp:
         self.monotonic = monotonic  # the invocation budgets' clock
         self.verifications = Verifications(settings=settings, client=client, store=store, clock=clock)
         self.router = Router(
-            cors_origins=settings.cors_origins, on_error=self._on_error, max_event_bytes=max_event_bytes(settings)
+            cors_origins=settings.cors_origins, cors_allow_headers=CORS_ALLOW_HEADERS, on_error=self._on_error,
+            max_event_bytes=max_event_bytes(settings),
         )
         self.router.route("POST", "/verifications", max_body_bytes=settings.max_body_bytes)(self.start_verification)
         # before /verifications/{id}: routes match in order ("products" is never one of our ids: those are 32 hex)
@@ -122,12 +129,16 @@ class InitializerApp:
     def start_verification(self, event: HttpEvent) -> dict[str, Any]:
         # The router refused a body certainly over the limit; the token is checked before the body is read.
         owner = self._user(event)
+        header = event.header("idempotency-key")
+        key = None if header is None else idempotency_key(header)
+        if header is not None and key is None:
+            raise HttpError(400, "InvalidIdempotencyKey", f"Idempotency-Key must be {IDEMPOTENCY_KEY_RULE}")
         body = event.json(max_bytes=self.settings.max_body_bytes)
         try:
-            started = self.verifications.start(owner, body, budget=_budget.get())
+            started = self.verifications.start(owner, body, budget=_budget.get(), idempotency_key=key)
         except Refused as refusal:
             raise http_error(refusal) from None
-        return http_response(201, started.view())
+        return http_response(201, started.view(), {"idempotent-replayed": "true"} if started.replayed else None)
 
     def list_products(self, event: HttpEvent) -> dict[str, Any]:
         """The products a frontend may offer, with their document types in this region. Public (no token): the same

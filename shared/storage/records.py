@@ -5,7 +5,7 @@ from __future__ import annotations
 from shared import jsonutil
 from shared.ids import validate_merchant_biz_id
 from shared.status import VERDICTS, Status
-from shared.values import asdict, fields, valueclass
+from shared.values import asdict, field, fields, valueclass
 
 TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
 if TYPE_CHECKING:
@@ -71,6 +71,10 @@ class TransactionRecord:
     product_code: str | None = None
     face: dict[str, Any] | None = None
     recheck_attempt: int = 0
+    #: Kept only for a start with an ``Idempotency-Key``, to answer its repeat: the vendor's page for this user
+    #: (never shown by ``repr``, logs or the CLI) and the SHA-256 of the request it answered.
+    transaction_url: str | None = field(default=None, repr=False)
+    request_fingerprint: str | None = None
 
     def __post_init__(self) -> None:
         validate_merchant_biz_id(self.merchant_biz_id)

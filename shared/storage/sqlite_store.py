@@ -64,7 +64,9 @@ _TABLES = (
     due_at REAL,
     product_code TEXT,
     face TEXT,
-    recheck_attempt INTEGER NOT NULL DEFAULT 0
+    recheck_attempt INTEGER NOT NULL DEFAULT 0,
+    transaction_url TEXT,
+    request_fingerprint TEXT
 )""",
     """CREATE TABLE IF NOT EXISTS rate_counters (
     rate_key TEXT PRIMARY KEY,
@@ -83,7 +85,8 @@ _INDEXES = (
 )
 
 #: Columns added after the first release, with their declarations: a table created before them gets them when opened.
-_ADDED_COLUMNS = (("product_code", "TEXT"), ("face", "TEXT"), ("recheck_attempt", "INTEGER NOT NULL DEFAULT 0"))
+_ADDED_COLUMNS = (("product_code", "TEXT"), ("face", "TEXT"), ("recheck_attempt", "INTEGER NOT NULL DEFAULT 0"),
+                  ("transaction_url", "TEXT"), ("request_fingerprint", "TEXT"))
 #: The ``PRAGMA user_version`` of a database that holds this schema: an open of one skips ``_set_up``.
 SCHEMA_VERSION = schema_version(*_TABLES, *(f"{name} {decl}" for name, decl in _ADDED_COLUMNS), *_INDEXES)
 

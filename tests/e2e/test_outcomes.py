@@ -96,3 +96,20 @@ def test_pending_result_is_rechecked_through_the_queue_until_it_passes(stack: E2
     stored_result(stack, started.merchant_biz_id)
     (event,) = delivered(stack)
     assert (event["data"]["status"], event["data"]["passed"]) == ("PASSED", "Y")
+
+
+def test_a_start_sent_twice_with_its_idempotency_key_is_one_verification_and_one_webhook(stack: E2EStack) -> None:
+    token = stack.token("alice")
+    body = {"docType": PASSPORT, "metaInfo": stack.meta_info(), "returnUrl": f"{stack.url}/"}
+    key = {"Idempotency-Key": "order-1234-kyc"}
+    first = stack.call("POST", "/verifications", body, token, headers=key)
+    again = stack.call("POST", "/verifications", body, token, headers=key)
+
+    assert (first.status, again.status) == (201, 201) and again.json() == first.json()
+    mbid, transaction_id = first.json()["merchantBizId"], first.json()["transactionId"]
+    stack.complete(transaction_id, "pass")
+    stack.wait_for_status(mbid, "PASSED")
+    stack.wait_for_webhooks(1)
+    stack.settle()
+    assert [e["data"]["merchantBizId"] for e in delivered(stack)] == [mbid]
+    assert len(stack.store().list_created(limit=10)[0]) == 1

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from shared.storage import SqliteTransactionStore
+from shared.storage.sqlite_store import _ADDED_COLUMNS
 
 from .conftest import FIRST_RELEASE_TABLE, make_record
 
@@ -43,7 +44,7 @@ def test_stores_opening_an_old_file_at_once_add_each_column_once(tmp_path: Path)
     with sqlite3.connect(path) as conn:
         columns = [row[1] for row in conn.execute("PRAGMA table_info(transactions)")]
     conn.close()
-    assert columns.count("product_code") == 1 and columns.count("face") == 1 and columns.count("recheck_attempt") == 1
+    assert all(columns.count(name) == 1 for name, _ in _ADDED_COLUMNS) and len(_ADDED_COLUMNS) >= 5
     for store in stores:
         store.close()
 
@@ -56,4 +57,12 @@ def test_an_old_row_has_no_re_check_scheduled_and_records_its_first(tmp_path: Pa
     assert store.record_check(mbid, now=2.0, next_check_at=12.0, recheck_attempt=1) is True
     got = store.get(mbid)
     assert got is not None and got.recheck_attempt == 1
+    store.close()
+
+
+def test_an_old_table_gets_the_columns_a_keyed_start_keeps(tmp_path: Path) -> None:
+    store = SqliteTransactionStore(_first_release_file(tmp_path / "kyc.sqlite3"))
+    record = make_record(transaction_url="https://vendor.example/verify/1", request_fingerprint="f" * 64)
+    store.create(record)
+    assert store.get(record.merchant_biz_id) == record
     store.close()

@@ -33,6 +33,12 @@ def test_create_then_get_round_trips_every_field(store: TransactionStore) -> Non
     assert store.get(record.merchant_biz_id) == record
 
 
+def test_a_keyed_start_s_row_round_trips_its_url_and_request_fingerprint(store: TransactionStore) -> None:
+    record = make_record(transaction_url="https://vendor.example/verify/1?t=abc", request_fingerprint="f" * 64)
+    store.create(record)
+    assert store.get(record.merchant_biz_id) == record
+
+
 def test_a_face_only_row_round_trips_its_product_and_its_empty_doc_type(store: TransactionStore) -> None:
     record = make_record(doc_type="", product_code="FACE_LIVENESS_PRO")
     store.create(record)

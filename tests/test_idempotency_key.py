@@ -1,0 +1,174 @@
+"""POST /verifications with an ``Idempotency-Key`` (IETF draft "The Idempotency-Key HTTP Header Field"): a start the
+user's browser sent twice (a double click, a retry after a lost answer) is one verification, started and billed
+once, whose answer the repeat gets again."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared import jsonutil
+from shared.auth import issue_token
+from shared.handlers.initializer import InitializerApp
+from shared.storage import SqliteTransactionStore
+from tests.fakes import T0, FakeClock, FakeCloudAuth
+from tests.test_initializer_app import SECRET, SUB, _settings, _start
+
+KEY = "8e03978e-40d5-43e8-bc93-6894a57f9324"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteTransactionStore]:
+    s = SqliteTransactionStore(tmp_path / "kyc.sqlite3")
+    yield s
+    s.close()
+
+
+class NumberedVendor(FakeCloudAuth):
+    """Each Initialize starts a transaction of its own, whatever its MerchantBizId."""
+
+    def initialize(self, request: Any) -> Any:
+        answer = super().initialize(request)
+        number = len(self.initialize_calls)
+        answer.transaction_id = f"hksb{number:028d}"
+        answer.transaction_url = f"https://vendor.example/verify/{number}"
+        return answer
+
+
+@pytest.fixture
+def vendor() -> NumberedVendor:
+    return NumberedVendor()
+
+
+def _app(store: Any, vendor: FakeCloudAuth, rate_limit: int = 10, cors: tuple[str, ...] = ()) -> InitializerApp:
+    return InitializerApp(settings=_settings(rate_limit, cors), client=vendor, store=store,  # type: ignore[arg-type]
+                          clock=FakeClock(T0))
+
+
+def _post(app: InitializerApp, body: Any, key: str | None = KEY, sub: str = SUB) -> tuple[int, dict[str, str], Any]:
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {issue_token(sub, SECRET)}"}
+    if key is not None:
+        headers["Idempotency-Key"] = key
+    event = {
+        "version": "v1", "rawPath": "/verifications", "body": jsonutil.dumps_str(body), "isBase64Encoded": False,
+        "headers": headers,
+        "requestContext": {"http": {"method": "POST", "path": "/verifications", "sourceIp": "203.0.113.7"}},
+    }
+    response = InitializerApp.handle(app, event, None)
+    return response["statusCode"], response["headers"], jsonutil.loads(response["body"] or "null")
+
+
+def test_a_start_sent_again_with_its_key_gets_the_first_answer_without_a_second_vendor_call(
+    store: SqliteTransactionStore, vendor: NumberedVendor
+) -> None:
+    app = _app(store, vendor)
+    first = _post(app, _start())
+    again = _post(app, _start())
+
+    assert first[0] == again[0] == 201
+    assert again[2] == first[2] and first[2]["transactionUrl"] == "https://vendor.example/verify/1"
+    assert again[1].get("idempotent-replayed") == "true" and "idempotent-replayed" not in first[1]
+    assert len(vendor.initialize_calls) == 1
+
+
+def test_a_start_sent_again_with_its_key_takes_no_second_rate_slot(
+    store: SqliteTransactionStore, vendor: NumberedVendor
+) -> None:
+    app = _app(store, vendor, rate_limit=1)
+    assert _post(app, _start())[0] == 201
+    assert _post(app, _start())[0] == 201
+    assert _post(app, _start(), key="another-key")[0] == 429
+
+
+def test_the_same_key_with_another_request_is_refused(store: SqliteTransactionStore, vendor: NumberedVendor) -> None:
+    app = _app(store, vendor)
+    _post(app, _start())
+    status, _, body = _post(app, _start(docType="00000001"))
+    assert (status, body["error"]["code"]) == (422, "IdempotencyKeyReused")
+    assert len(vendor.initialize_calls) == 1
+
+
+def test_a_key_is_the_user_s_own(store: SqliteTransactionStore, vendor: NumberedVendor) -> None:
+    app = _app(store, vendor)
+    mine, theirs = _post(app, _start()), _post(app, _start(), sub="someone-else@example.com")
+    assert mine[2]["merchantBizId"] != theirs[2]["merchantBizId"] and len(vendor.initialize_calls) == 2
+
+
+def test_starts_without_a_key_are_separate_verifications(store: SqliteTransactionStore, vendor: NumberedVendor) -> None:
+    app = _app(store, vendor)
+    assert _post(app, _start(), key=None)[2] != _post(app, _start(), key=None)[2]
+
+
+@pytest.mark.parametrize("key", ['"' + KEY + '"', "order-1234", "a", "x" * 128])
+def test_a_key_may_be_quoted_as_the_draft_writes_it_or_bare(
+    store: SqliteTransactionStore, vendor: NumberedVendor, key: str
+) -> None:
+    app = _app(store, vendor)
+    assert _post(app, _start(), key=key)[2] == _post(app, _start(), key=key.strip('"'))[2]
+
+
+@pytest.mark.parametrize("key", ["", " ", "x" * 129, "two words", "caf\u00e9", '"unclosed', "a\tb"])
+def test_a_malformed_key_is_refused_before_anything_starts(
+    store: SqliteTransactionStore, vendor: NumberedVendor, key: str
+) -> None:
+    status, _, body = _post(_app(store, vendor), _start(), key=key)
+    assert (status, body["error"]["code"]) == (400, "InvalidIdempotencyKey") and vendor.initialize_calls == []
+
+
+class RacingStore:
+    """A store whose first ``create`` lets a second start with the same key run to its end first: two starts that
+    both found no row, both called the vendor."""
+
+    def __init__(self, inner: SqliteTransactionStore) -> None:
+        self._inner = inner
+        self.rival: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def create(self, record: Any) -> None:
+        rival, self.rival = self.rival, None
+        if rival is not None:
+            rival()
+        self._inner.create(record)
+
+
+def test_two_starts_with_one_key_at_once_answer_one_verification(
+    store: SqliteTransactionStore, vendor: NumberedVendor, capsys: pytest.CaptureFixture[str]
+) -> None:
+    racing = RacingStore(store)
+    app = _app(racing, vendor)
+    answers: list[Any] = []
+    racing.rival = lambda: answers.append(_post(app, _start()))
+
+    late = _post(app, _start())
+
+    (first,) = answers
+    assert first[0] == late[0] == 201 and late[2] == first[2]
+    assert first[2]["transactionUrl"] == "https://vendor.example/verify/2"  # the rival's call came second, won
+    assert '"initialize.idempotent_race"' in capsys.readouterr().out
+
+
+def test_a_browser_may_send_the_key_across_origins(store: SqliteTransactionStore, vendor: NumberedVendor) -> None:
+    app = _app(store, vendor, cors=("https://shop.example",))
+    event = {
+        "version": "v1", "rawPath": "/verifications", "body": "", "isBase64Encoded": False,
+        "headers": {"Origin": "https://shop.example", "Access-Control-Request-Method": "POST",
+                    "Access-Control-Request-Headers": "authorization, content-type, idempotency-key"},
+        "requestContext": {"http": {"method": "OPTIONS", "path": "/verifications", "sourceIp": "203.0.113.7"}},
+    }
+    response = app.handle(event, None)
+    assert response["statusCode"] == 204
+    assert "idempotency-key" in response["headers"]["access-control-allow-headers"]
+
+
+def test_the_url_kept_for_a_repeat_is_never_logged(
+    store: SqliteTransactionStore, vendor: NumberedVendor, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = _app(store, vendor)
+    _post(app, _start())
+    _post(app, _start())
+    assert "vendor.example/verify" not in capsys.readouterr().out
