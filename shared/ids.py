@@ -11,8 +11,9 @@
 
 * **Idempotency-Key** (``POST /verifications``'s header; IETF draft "The Idempotency-Key HTTP Header Field", which
   writes it as a quoted string): 1-128 ASCII letters, digits or ``-_.:~+/=``, bare or in double quotes. A
-  keyed start's merchantBizId is derived from its owner and key (:func:`merchant_biz_id_for_key`): a repeat finds
-  the first one's row.
+  keyed start's merchantBizId is derived from its owner, its key and the UTC day it starts in
+  (:func:`merchant_biz_id_for_key`): a repeat that day or the next finds the first one's row, and a key sent again
+  later starts a verification under an id no earlier one had (rows are kept at least a day).
 
 ``str.isalnum`` alone is not the rule: it accepts non-ASCII letters and digits (``"é"``, ``"٣"``).
 """
@@ -32,6 +33,7 @@ MERCHANT_BIZ_ID_RULE = "1-32 letters or digits"
 TRANSACTION_ID_MAX_LENGTH = 128
 TRANSACTION_ID_RULE = "1-128 printable characters without spaces"
 IDEMPOTENCY_KEY_MAX_LENGTH = 128
+IDEMPOTENCY_WINDOW_SECONDS = 86400  # a keyed id's window: a UTC day
 IDEMPOTENCY_KEY_RULE = "1-128 letters, digits or -_.:~+/= (bare or in double quotes)"
 _IDEMPOTENCY_KEY_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:~+/=")
 
@@ -44,10 +46,11 @@ def idempotency_key(header: str) -> str | None:
     return None
 
 
-def merchant_biz_id_for_key(owner: str, key: str) -> str:
-    """The merchantBizId of ``owner``'s start keyed ``key``: 32 hex digits of SHA-256 over both, as a new one has
-    (another user's same key is another id; nobody can aim at an id without the owner's peppered hash)."""
-    return hashlib.sha256(f"{owner}\n{key}".encode()).hexdigest()[:32]
+def merchant_biz_id_for_key(owner: str, key: str, window: int) -> str:
+    """The merchantBizId of ``owner``'s start keyed ``key`` in ``window`` (the number of the UTC day,
+    ``IDEMPOTENCY_WINDOW_SECONDS``): 32 hex digits of SHA-256 over the three, as a new one has (another user's
+    same key is another id; nobody can aim at an id without the owner's peppered hash)."""
+    return hashlib.sha256(f"{owner}\n{key}\n{window}".encode()).hexdigest()[:32]
 
 
 def new_merchant_biz_id() -> str:

@@ -65,6 +65,8 @@ PII_KEYS: frozenset[str] = frozenset(
         # credentials
         "token", "callbackToken", "secret", "password", "passwd", "authorization", "signature", "accessKeySecret",
         "securityToken", "jwt", "cookie", "setCookie", "apiKey", "privateKey", "credentials", "credential",
+        # the vendor's single-use page for one user (a keyed start's row keeps it to answer a repeat)
+        "transactionUrl",
     )
 )  # fmt: skip
 _PII_SUFFIXES = ("token", "secret", "password", "signature", "image", "images", "img", "base64", "apikey", "privatekey")

@@ -317,6 +317,18 @@ def test_request_log_omits_the_query_string(gateway: Gateway, caplog: pytest.Log
     assert "tok-secret-123" not in caplog.text
 
 
+@pytest.mark.parametrize("glue", ["&", "%26"])
+def test_request_log_omits_parameters_glued_to_the_path(
+    gateway: Gateway, caplog: pytest.LogCaptureFixture, glue: str
+) -> None:
+    """A vendor that glues its parameters to the callback's path with a ``&`` (shared.callback.callback_parameters
+    reads them) puts the token in the path (found by review s)."""
+    with caplog.at_level(logging.DEBUG, logger="tools.devstack.gateway"):
+        request(gateway, "GET", f"/echo/0123abcd{glue}callbackToken=tok-secret-123&passed=Y")
+    assert "/echo/0123abcd" in caplog.text
+    assert "tok-secret-123" not in caplog.text
+
+
 # ------------------------------------------------------------------------------------------ bounded serving
 
 

@@ -48,8 +48,10 @@ def _app(store: Any, vendor: FakeCloudAuth, rate_limit: int = 10, cors: tuple[st
                           clock=FakeClock(T0))
 
 
-def _post(app: InitializerApp, body: Any, key: str | None = KEY, sub: str = SUB) -> tuple[int, dict[str, str], Any]:
-    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {issue_token(sub, SECRET)}"}
+def _post(app: InitializerApp, body: Any, key: str | None = KEY, sub: str = SUB,
+          headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {issue_token(sub, SECRET)}",
+               **(headers or {})}
     if key is not None:
         headers["Idempotency-Key"] = key
     event = {
@@ -172,3 +174,41 @@ def test_the_url_kept_for_a_repeat_is_never_logged(
     _post(app, _start())
     _post(app, _start())
     assert "vendor.example/verify" not in capsys.readouterr().out
+
+
+def test_a_cross_origin_page_can_read_that_a_start_was_answered_again(
+    store: SqliteTransactionStore, vendor: NumberedVendor
+) -> None:
+    """Found by review s: only retry-after was exposed, so a browser hid Idempotent-Replayed from the page."""
+    app = _app(store, vendor, cors=("https://shop.example",))
+    headers = {"Origin": "https://shop.example"}
+    _post(app, _start(), headers=headers)
+    status, answer_headers, _ = _post(app, _start(), headers=headers)
+    exposed = {h.strip() for h in answer_headers["access-control-expose-headers"].split(",")}
+    assert status == 201 and {"idempotent-replayed", "retry-after"} <= exposed
+
+
+def test_a_repeat_the_next_day_is_still_answered_again(store: SqliteTransactionStore, vendor: NumberedVendor) -> None:
+    clock = FakeClock(T0 - T0 % 86400 + 86400 - 1)  # a second before midnight UTC
+    app = InitializerApp(settings=_settings(), client=vendor, store=store, clock=clock)  # type: ignore[arg-type]
+    first = _post(app, _start())
+    clock.advance(2.0)
+    again = _post(app, _start())
+    assert again[2] == first[2] and again[1].get("idempotent-replayed") == "true"
+
+
+def test_a_key_sent_again_once_its_window_has_passed_starts_a_verification_under_a_new_id(
+    store: SqliteTransactionStore, vendor: NumberedVendor
+) -> None:
+    """Found by review s: the id was the key's for good, so a key sent again after retention (or an erasure) had
+    deleted the row started a second verification under the first one's merchantBizId (and webhook-ids). A row is
+    kept at least a day; the id now also names the day."""
+    clock = FakeClock(T0)
+    app = InitializerApp(settings=_settings(), client=vendor, store=store, clock=clock)  # type: ignore[arg-type]
+    first = _post(app, _start())
+    store.delete(first[2]["merchantBizId"])  # retention, two days on
+    clock.advance(2 * 86400.0)
+    later = _post(app, _start())
+    assert later[0] == 201 and later[2]["merchantBizId"] != first[2]["merchantBizId"]
+    assert "idempotent-replayed" not in later[1] and len(vendor.initialize_calls) == 2
+

@@ -235,6 +235,7 @@ PII_KEY_SPELLINGS = [
     "ocrIdInfo", "ocrIdEditInfo", "idImage", "faceImg", "image", "images", "token", "callbackToken",
     "CallbackToken", "secret", "password", "authorization", "Authorization", "signature", "accessKeySecret",
     "access_key_secret", "securityToken", "x-acs-security-token", "jwt", "ExtIdInfo", "merchantUserId",
+    "transactionUrl", "transaction_url",
 ]  # fmt: skip
 
 

@@ -87,7 +87,9 @@ class Router:
     CORS: ``cors_origins`` lists allowed origins (``"*"`` allows any). A preflight (``OPTIONS`` with
     ``Origin`` and ``Access-Control-Request-Method``) for a known path from an allowed origin gets 204 with the
     ``Access-Control-Allow-*`` headers, from another origin 403 ``CorsOriginDenied``. Responses to allowed
-    origins carry ``Access-Control-Allow-Origin`` and ``Vary: Origin``. An explicit ``OPTIONS`` route wins.
+    origins carry ``Access-Control-Allow-Origin``, ``Access-Control-Expose-Headers`` (``cors_expose_headers``:
+    the response headers a page may read beyond the safelisted ones) and ``Vary: Origin``. An explicit
+    ``OPTIONS`` route wins.
     No credentials mode: tokens travel in the ``Authorization`` header, not cookies.
     """
 
@@ -97,6 +99,7 @@ class Router:
         cors_origins: Iterable[str] = (),
         cors_allow_headers: Iterable[str] = ("authorization", "content-type"),
         cors_max_age: int = 600,
+        cors_expose_headers: Iterable[str] = ("retry-after",),
         on_error: ErrorCallback | None = None,
         max_event_bytes: int | None = None,
     ) -> None:
@@ -105,6 +108,7 @@ class Router:
         self.cors_origins = frozenset(o.rstrip("/") for o in cors_origins)
         self.cors_allow_headers = tuple(h.lower() for h in cors_allow_headers)
         self.cors_max_age = cors_max_age
+        self.cors_expose_headers = tuple(h.lower() for h in cors_expose_headers)
         self.on_error = on_error
 
     def route(
@@ -133,8 +137,8 @@ class Router:
         headers = response.setdefault("headers", {})
         if allowed is not None:
             headers.setdefault("access-control-allow-origin", allowed)
-            # Not CORS-safelisted: without this the browser hides how long a 429/503 asks to wait.
-            headers.setdefault("access-control-expose-headers", "retry-after")
+            # Not CORS-safelisted: without this the browser hides how long a 429/503 asks to wait (and the rest).
+            headers.setdefault("access-control-expose-headers", ", ".join(self.cors_expose_headers))
         if "*" not in self.cors_origins:
             vary = headers.get("vary")
             headers["vary"] = f"{vary}, Origin" if vary else "Origin"

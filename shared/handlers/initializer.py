@@ -52,8 +52,10 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "VendorBusy": 503,
 }
 
-#: The request headers a browser may send across origins: the token, the body's type, and Idempotency-Key.
+#: The request headers a browser may send across origins: the token, the body's type, and Idempotency-Key; and
+#: the response headers its page may read: how long to wait, and whether a start was an earlier one's answer.
 CORS_ALLOW_HEADERS = ("authorization", "content-type", "idempotency-key")
+CORS_EXPOSE_HEADERS = ("retry-after", "idempotent-replayed")
 
 #: The budget of the invocation this thread serves (FC may run several requests on one instance at once).
 _budget: ContextVar[InvocationBudget | None] = ContextVar("initializer_budget", default=None)
@@ -98,7 +100,8 @@ class InitializerApp:
         self.monotonic = monotonic  # the invocation budgets' clock
         self.verifications = Verifications(settings=settings, client=client, store=store, clock=clock)
         self.router = Router(
-            cors_origins=settings.cors_origins, cors_allow_headers=CORS_ALLOW_HEADERS, on_error=self._on_error,
+            cors_origins=settings.cors_origins, cors_allow_headers=CORS_ALLOW_HEADERS,
+            cors_expose_headers=CORS_EXPOSE_HEADERS, on_error=self._on_error,
             max_event_bytes=max_event_bytes(settings),
         )
         self.router.route("POST", "/verifications", max_body_bytes=settings.max_body_bytes)(self.start_verification)

@@ -604,8 +604,10 @@ class Gateway:
                 raise AttributeError(name)
 
             def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-                # path only: query strings carry callback tokens
-                log.info("%s %s %s", self.command, urlsplit(self.path).path, code)
+                # path only, up to a glued "&": query strings carry callback tokens, and so does a path the vendor
+                # glued its parameters onto (shared.callback.callback_parameters)
+                path = unquote(urlsplit(self.path).path).partition("&")[0]
+                log.info("%s %s %s", self.command, path, code)
 
             def log_message(self, format: str, *args: Any) -> None:
                 log.debug(format, *args)
