@@ -92,6 +92,18 @@ def test_a_pending_result_shows_its_progress_until_it_settles(make_stack: Any, p
 
 
 @pytest.mark.browser
+def test_a_double_click_on_verify_starts_one_verification(stack: E2EStack, page: Any) -> None:
+    page.goto(f"{stack.url}/")
+    page.click("#sign-in")
+    page.wait_for_selector("#verify:enabled")
+    page.select_option("#doc-type", PASSPORT)
+    with page.expect_navigation():
+        page.dblclick("#verify")
+    assert page.url.startswith(f"{stack.sandbox_url}/verify/")
+    assert len(stack.store().list_created(limit=10)[0]) == 1
+
+
+@pytest.mark.browser
 def test_a_refusal_is_shown_as_an_error(make_stack: Any, page: Any) -> None:
     stack = make_stack(KYC_RATE_LIMIT_PER_HOUR="1")
     stack.start_verification(user="demo-user")  # the one verification this hour

@@ -346,6 +346,17 @@ async function loadProducts() {
     showDocTypes();
   } catch (e) { products = null; }
 }
+// One Idempotency-Key per verification the user means to start (docs/integration.md): a double click, or the same
+// request sent again, is answered with the same verification; another choice on the form is another verification.
+let startKey = null, startBody = null;
+function idempotencyKey(bodyText) {
+  if (bodyText !== startBody) {
+    const bytes = crypto.getRandomValues(new Uint8Array(16));  // randomUUID() needs a secure context; this does not
+    startKey = Array.from(bytes, b => b.toString(16).padStart(2, "0")).join("");
+    startBody = bodyText;
+  }
+  return startKey;
+}
 $("verify").onclick = async () => {
   showError();
   // In production metaInfo comes from the vendor's web SDK: window.getMetaInfo(). The sandbox accepts any.
@@ -354,11 +365,13 @@ $("verify").onclick = async () => {
   const product = chosenProduct();
   if (product) body.productCode = product.productCode;
   if (!product || product.verifiesDocument) body.docType = $("doc-type").value;
+  const text = JSON.stringify(body);
   try {
     const r = await fetch("/verifications", {
       method: "POST",
-      headers: {"Authorization": "Bearer " + token(), "Content-Type": "application/json"},
-      body: JSON.stringify(body),
+      headers: {"Authorization": "Bearer " + token(), "Content-Type": "application/json",
+                "Idempotency-Key": idempotencyKey(text)},
+      body: text,
     });
     const answer = await readJson(r);
     if (!r.ok) {
