@@ -34,6 +34,8 @@ TRANSACTION_ID_MAX_LENGTH = 128
 TRANSACTION_ID_RULE = "1-128 printable characters without spaces"
 IDEMPOTENCY_KEY_MAX_LENGTH = 128
 IDEMPOTENCY_WINDOW_SECONDS = 86400  # a keyed id's window: a UTC day
+#: How far apart two instances' clocks may be: this close to the next day, its id is looked up too.
+IDEMPOTENCY_CLOCK_SKEW_SECONDS = 300
 IDEMPOTENCY_KEY_RULE = "1-128 letters, digits or -_.:~+/= (bare or in double quotes)"
 _IDEMPOTENCY_KEY_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:~+/=")
 

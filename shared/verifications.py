@@ -20,12 +20,15 @@
 
 With an ``Idempotency-Key`` (``idempotency_key``), the merchantBizId is the owner's key's of this UTC day
 (:func:`~shared.ids.merchant_biz_id_for_key`) and, before step 2, the rows of this day's and the day before's ids
-are read: a start already stored under either answers again as it did (``Started.replayed``; no count, no vendor
+are read (and, within ``IDEMPOTENCY_CLOCK_SKEW_SECONDS`` of the next day, the next day's: another instance's clock
+may be ahead): a start already stored under one answers again as it did (``Started.replayed``; no count, no vendor
 call), or, for another request body, is refused ``IdempotencyKeyReused`` (422). A key is so answered again for at
 least a day (up to two); sent later, it starts a new verification, under a new id. Two starts with one key at once
 both reach step 4 (the row is only written after the vendor's answer): the one whose create finds the other's row
 answers with it, and its own transaction is left unused (``initialize.idempotent_race``). Such a row also keeps
-the URL and the request's SHA-256, to answer again.
+the URL and the request's SHA-256, to answer again. Known limits (docs/integration.md): two starts at once on
+either side of midnight UTC derive two ids, so both start; a key sent again the day its verification was erased
+(``kyc erase``) starts a new one under the erased id.
 
 Every refusal is a :class:`Refused` with a machine-readable code and a message without PII or secrets; the access
 path (``shared.handlers.initializer``) maps codes to HTTP statuses. The caller is already authenticated: ``owner``
@@ -70,7 +73,13 @@ from shared.config import (
 )
 from shared.disclosure import MINIMAL, Disclosure, UnknownField, identity_fields
 from shared.fc.budget import InvocationBudget
-from shared.ids import IDEMPOTENCY_WINDOW_SECONDS, is_merchant_biz_id, merchant_biz_id_for_key, new_merchant_biz_id
+from shared.ids import (
+    IDEMPOTENCY_CLOCK_SKEW_SECONDS,
+    IDEMPOTENCY_WINDOW_SECONDS,
+    is_merchant_biz_id,
+    merchant_biz_id_for_key,
+    new_merchant_biz_id,
+)
 from shared.log import get_logger, log_context, register_secret
 from shared.ratelimit import WINDOW_SECONDS, claim_slot, release_slot
 from shared.status import Status
@@ -373,18 +382,23 @@ class Verifications:
         (:func:`shared.ids.idempotency_key`); see the module docstring."""
         budget = InvocationBudget.unbounded() if budget is None else budget
         keyed: str | None = None
+        earlier_ids: list[str] = []
         if idempotency_key is not None:
-            window = int(self.clock() // IDEMPOTENCY_WINDOW_SECONDS)
+            now = self.clock()
+            window = int(now // IDEMPOTENCY_WINDOW_SECONDS)
             keyed = merchant_biz_id_for_key(owner, idempotency_key, window)
-            yesterdays = merchant_biz_id_for_key(owner, idempotency_key, window - 1)
+            # The day before (a repeat the next day); the next day too when this instance may be behind the one
+            # that served the first (its clock past midnight, this one's not yet).
+            near_next = (window + 1) * IDEMPOTENCY_WINDOW_SECONDS - now <= IDEMPOTENCY_CLOCK_SKEW_SECONDS
+            earlier_ids = [keyed, *(merchant_biz_id_for_key(owner, idempotency_key, w)
+                                    for w in (window - 1, window + 1)[: 2 if near_next else 1])]
         product, fields = self.start_request(body, owner, merchant_biz_id=keyed)
         merchant_biz_id: str = fields["merchant_biz_id"]
         fingerprint = None if keyed is None else request_fingerprint(body)
-        if keyed is not None:
-            for earlier_id in (keyed, yesterdays):
-                earlier = self._read(earlier_id)
-                if earlier is not None:
-                    return self._answer_again(earlier, owner, fingerprint)
+        for earlier_id in earlier_ids:
+            earlier = self._read(earlier_id)
+            if earlier is not None:
+                return self._answer_again(earlier, owner, fingerprint)
         billed_part = self.billed_part_seconds
         if budget.total < billed_part:  # no invocation could ever start one: a setting, not a slow moment
             logger.error("initialize.timeout_too_short", extra={"functionTimeout": budget.total, "needs": billed_part})

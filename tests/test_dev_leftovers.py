@@ -102,3 +102,20 @@ def test_the_banner_names_the_settings_the_shell_set_and_never_their_values(
     (line,) = [line for line in banner.splitlines() if line.startswith("  from your shell")]
     assert line == "  from your shell      KYC_ABANDON_AFTER, KYC_LOG_LEVEL, SANDBOX_QPS"
     assert "KYC_DATA_DIR" not in line
+
+
+def test_the_banner_tells_which_of_the_shell_s_settings_the_stack_replaced(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real key exported in the shell is not the one the functions use when the stack's sandbox plays the vendor
+    (found by review t: the banner said it won)."""
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAI-shell-key-id")
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "shell-key-secret")
+    with started() as dev:
+        banner = dev.banner().splitlines()
+    (kept,) = [line for line in banner if line.startswith("  from your shell")]
+    (replaced,) = [line for line in banner if line.startswith("  replaced by the stack")]
+    assert "ALIBABA_CLOUD" not in kept
+    assert replaced == "  replaced by the stack ALIBABA_CLOUD_ACCESS_KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET"
+    assert not any("shell-key" in line for line in banner)
+

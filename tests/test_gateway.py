@@ -317,7 +317,7 @@ def test_request_log_omits_the_query_string(gateway: Gateway, caplog: pytest.Log
     assert "tok-secret-123" not in caplog.text
 
 
-@pytest.mark.parametrize("glue", ["&", "%26"])
+@pytest.mark.parametrize("glue", ["&", "%26", "%3F", "%3f"])
 def test_request_log_omits_parameters_glued_to_the_path(
     gateway: Gateway, caplog: pytest.LogCaptureFixture, glue: str
 ) -> None:

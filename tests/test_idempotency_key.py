@@ -212,3 +212,21 @@ def test_a_key_sent_again_once_its_window_has_passed_starts_a_verification_under
     assert later[0] == 201 and later[2]["merchantBizId"] != first[2]["merchantBizId"]
     assert "idempotent-replayed" not in later[1] and len(vendor.initialize_calls) == 2
 
+
+MIDNIGHT = T0 - T0 % 86400 + 86400  # 00:00:00 UTC of a day
+
+
+@pytest.mark.parametrize("behind", [1.0, 2.0, 299.0])
+def test_a_repeat_served_by_an_instance_whose_clock_is_behind_gets_the_first_answer(
+    store: SqliteTransactionStore, vendor: NumberedVendor, behind: float
+) -> None:
+    """The first start on an instance at 00:00:01 UTC (its id names the new day), the repeat on one whose clock is
+    ``behind`` (found by review t: only the day and the day before were looked up)."""
+    def instance(now: float) -> InitializerApp:
+        return InitializerApp(settings=_settings(), client=vendor, store=store, clock=FakeClock(now))  # type: ignore[arg-type]
+
+    first = _post(instance(MIDNIGHT + 1), _start())
+    again = _post(instance(MIDNIGHT + 1 - behind), _start())
+    assert again[2] == first[2] and again[1].get("idempotent-replayed") == "true"
+    assert len(vendor.initialize_calls) == 1
+

@@ -150,9 +150,10 @@ class DevStack:
         self._own_doubles = False
         self.env = os.environ if env is None else env
         self.data_dir = Path(self.env.get("KYC_DATA_DIR") or config.data_dir).resolve()
-        #: Names (never values) of the settings the shell set before the stack added its defaults: they win.
-        self.shell_settings = sorted(name for name, value in self.env.items() if value and name != "KYC_DATA_DIR"
-                                     and name.startswith((*FUNCTION_PREFIXES, "SANDBOX_")))
+        #: The settings the shell set before the stack added its own (values kept in memory only, to tell which
+        #: the stack replaced: its sandbox's key over a real one, its doubles' storage; the banner names them).
+        self._shell_settings = {name: value for name, value in self.env.items() if value and name != "KYC_DATA_DIR"
+                                and name.startswith((*FUNCTION_PREFIXES, "SANDBOX_"))}
         self.secrets = dev_secrets(self.data_dir)
         self.sandbox: SandboxServer | None = None
         self.gateway: Gateway | None = None
@@ -437,11 +438,21 @@ class DevStack:
         return "\n".join(lines)
 
 
+    def shell_settings(self) -> tuple[list[str], list[str]]:
+        """The names of the shell's settings the functions run with, and of those the stack replaced."""
+        kept = sorted(name for name, value in self._shell_settings.items() if self.env.get(name) == value)
+        return kept, sorted(set(self._shell_settings) - set(kept))
+
     def _shell_lines(self) -> list[str]:
-        if not self.shell_settings:
-            return []
-        return [f"  from your shell      {', '.join(self.shell_settings)}",
-                "                       (set in the environment: each wins over the stack's default)"]
+        kept, replaced = self.shell_settings()
+        lines = []
+        if kept:
+            lines += [f"  from your shell      {', '.join(kept)}",
+                      "                       (set in the environment: each wins over the stack's default)"]
+        if replaced:
+            lines += [f"  replaced by the stack {', '.join(replaced)}",
+                      "                       (the functions run with the stack's: its sandbox's key, its doubles)"]
+        return lines
 
     def _forgotten_lines(self) -> list[str]:
         if not self.forgotten:

@@ -35,6 +35,7 @@ import base64
 import binascii
 import importlib.util
 import logging
+import re
 import sys
 import threading
 import time
@@ -604,9 +605,9 @@ class Gateway:
                 raise AttributeError(name)
 
             def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-                # path only, up to a glued "&": query strings carry callback tokens, and so does a path the vendor
-                # glued its parameters onto (shared.callback.callback_parameters)
-                path = unquote(urlsplit(self.path).path).partition("&")[0]
+                # path only, up to a glued "&" or "?": query strings carry callback tokens, and so does a path the
+                # vendor glued its parameters onto (shared.callback.callback_parameters reads both)
+                path = re.split(r"[&?]", unquote(urlsplit(self.path).path), maxsplit=1)[0]
                 log.info("%s %s %s", self.command, path, code)
 
             def log_message(self, format: str, *args: Any) -> None:
