@@ -197,21 +197,29 @@ def test_processes_opening_a_new_file_at_once_all_open_it_and_it_is_set_up(
         assert queue.size() == 1
 
 
-@pytest.mark.parametrize("opener", [SqliteTransactionStore, lambda path: SqliteQueue(path, "notify")],
-                         ids=["rows", "queues"])
-def test_a_new_file_and_its_wal_are_readable_by_their_owner_only(tmp_path: Path, opener: Any) -> None:
-    """They hold masked identities, user-id hashes and messages: 0600 whatever the umask, as the objects are."""
-    path = tmp_path / "data.sqlite3"
+OPENERS = pytest.mark.parametrize("opener", [SqliteTransactionStore, lambda path: SqliteQueue(path, "notify")],
+                                  ids=["rows", "queues"])
+
+
+def _modes_after_a_write(path: Path, opener: Any) -> dict[str, str]:
+    """Open ``path`` with ``opener``, write once (a row, a message), then the modes of the file, -wal and -shm."""
     opened = opener(path)
     try:
         if isinstance(opened, SqliteQueue):
             opened.send(b"{}")
         else:
             opened.create(make_record())
-        for file in (path, path.with_name(path.name + "-wal")):
-            assert file.stat().st_mode & 0o777 == 0o600, file
+        return {file.name: oct(file.stat().st_mode & 0o777)
+                for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))}
     finally:
         opened.close()
+
+
+@OPENERS
+def test_a_new_file_and_its_wal_are_readable_by_their_owner_only(tmp_path: Path, opener: Any) -> None:
+    """They hold masked identities, user-id hashes and messages: 0600 whatever the umask, as the objects are."""
+    modes = _modes_after_a_write(tmp_path / "data.sqlite3", opener)
+    assert set(modes.values()) == {oct(0o600)}, modes
 
 
 def _left_by_an_earlier_release(path: Path) -> None:
@@ -223,8 +231,7 @@ def _left_by_an_earlier_release(path: Path) -> None:
     path.chmod(0o644)
 
 
-@pytest.mark.parametrize("opener", [SqliteTransactionStore, lambda path: SqliteQueue(path, "notify")],
-                         ids=["rows", "queues"])
+@OPENERS
 def test_a_database_an_earlier_release_left_open_to_others_is_narrowed_when_opened(
     tmp_path: Path, opener: Any
 ) -> None:
@@ -232,15 +239,6 @@ def test_a_database_an_earlier_release_left_open_to_others_is_narrowed_when_open
     that mode too."""
     path = tmp_path / "data.sqlite3"
     _left_by_an_earlier_release(path)
-    opened = opener(path)
-    try:
-        if isinstance(opened, SqliteQueue):
-            opened.send(b"{}")
-        else:
-            opened.create(make_record())
-        modes = {file.name: oct(file.stat().st_mode & 0o777)
-                 for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))}
-        assert set(modes.values()) == {oct(0o600)}, modes
-    finally:
-        opened.close()
+    modes = _modes_after_a_write(path, opener)
+    assert set(modes.values()) == {oct(0o600)}, modes
 
