@@ -381,17 +381,8 @@ class Verifications:
         ``budget``: the invocation's time (default: unbounded). ``idempotency_key``: already checked
         (:func:`shared.ids.idempotency_key`); see the module docstring."""
         budget = InvocationBudget.unbounded() if budget is None else budget
-        keyed: str | None = None
-        earlier_ids: list[str] = []
-        if idempotency_key is not None:
-            now = self.clock()
-            window = int(now // IDEMPOTENCY_WINDOW_SECONDS)
-            keyed = merchant_biz_id_for_key(owner, idempotency_key, window)
-            # The day before (a repeat the next day); the next day too when this instance may be behind the one
-            # that served the first (its clock past midnight, this one's not yet).
-            near_next = (window + 1) * IDEMPOTENCY_WINDOW_SECONDS - now <= IDEMPOTENCY_CLOCK_SKEW_SECONDS
-            earlier_ids = [keyed, *(merchant_biz_id_for_key(owner, idempotency_key, w)
-                                    for w in (window - 1, window + 1)[: 2 if near_next else 1])]
+        earlier_ids = [] if idempotency_key is None else self._keyed_ids(owner, idempotency_key)
+        keyed = earlier_ids[0] if earlier_ids else None
         product, fields = self.start_request(body, owner, merchant_biz_id=keyed)
         merchant_biz_id: str = fields["merchant_biz_id"]
         fingerprint = None if keyed is None else request_fingerprint(body)
@@ -479,6 +470,16 @@ class Verifications:
             return self.store.get(record.merchant_biz_id)
         except StorageError:
             return None
+
+    def _keyed_ids(self, owner: str, key: str) -> list[str]:
+        """The ids a start keyed ``key`` may have been stored under, its own (this UTC day's) first: the day
+        before's (a repeat the next day), and the next day's when this instance may be behind the one that served
+        the first (its clock past midnight, this one's not yet)."""
+        now = self.clock()
+        window = int(now // IDEMPOTENCY_WINDOW_SECONDS)
+        near_next = (window + 1) * IDEMPOTENCY_WINDOW_SECONDS - now <= IDEMPOTENCY_CLOCK_SKEW_SECONDS
+        windows = (window, window - 1, window + 1) if near_next else (window, window - 1)
+        return [merchant_biz_id_for_key(owner, key, w) for w in windows]
 
     def _read(self, merchant_biz_id: str) -> TransactionRecord | None:
         try:
