@@ -55,6 +55,12 @@ def merchant_biz_id_for_key(owner: str, key: str, window: int) -> str:
     return hashlib.sha256(f"{owner}\n{key}\n{window}".encode()).hexdigest()[:32]
 
 
+def idempotency_claim_key(owner: str, key: str) -> str:
+    """The rate table's counter that ``owner``'s starts keyed ``key`` claim before they call the vendor: ``"ik"``
+    and 30 hex digits of SHA-256 (rate-limit counters are ``"rl"``..., :mod:`shared.ratelimit`)."""
+    return "ik" + hashlib.sha256(f"{owner}\n{key}".encode()).hexdigest()[:30]
+
+
 def new_merchant_biz_id() -> str:
     """A fresh merchantBizId: 128 random bits as 32 hex digits (``secrets``; not ``uuid4``, whose import pulls
     ``platform`` and ``subprocess`` into every cold start)."""

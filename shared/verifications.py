@@ -19,16 +19,21 @@
    never be matched, so a failed write refuses the start (no URL) — the vendor's transaction is then left unused.
 
 With an ``Idempotency-Key`` (``idempotency_key``), the merchantBizId is the owner's key's of this UTC day
-(:func:`~shared.ids.merchant_biz_id_for_key`) and, before step 2, the rows of this day's and the day before's ids
-are read (and, within ``IDEMPOTENCY_CLOCK_SKEW_SECONDS`` of the next day, the next day's: another instance's clock
-may be ahead): a start already stored under one answers again as it did (``Started.replayed``; no count, no vendor
-call), or, for another request body, is refused ``IdempotencyKeyReused`` (422). A key is so answered again for at
-least a day (up to two); sent later, it starts a new verification, under a new id. Two starts with one key at once
-both reach step 4 (the row is only written after the vendor's answer): the one whose create finds the other's row
-answers with it, and its own transaction is left unused (``initialize.idempotent_race``). Such a row also keeps
-the URL and the request's SHA-256, to answer again. Known limits (docs/integration.md): two starts at once on
-either side of midnight UTC derive two ids, so both start; a key sent again the day its verification was erased
-(``kyc erase``) starts a new one under the erased id.
+(:func:`~shared.ids.merchant_biz_id_for_key`), and before step 2:
+
+a. the rows of this day's and the day before's ids are read (and, within ``IDEMPOTENCY_CLOCK_SKEW_SECONDS`` of the
+   next day, the next day's: another instance's clock may be ahead). A start stored under one answers again as it
+   did (``Started.replayed``; no count, no vendor call), or, for another request body, is refused
+   ``IdempotencyKeyReused`` (422);
+b. else the key is claimed: its counter in the rate table (:func:`~shared.ids.idempotency_claim_key`, whatever the
+   day) goes to 1, or the start is refused ``IdempotencyKeyInUse`` (409, ``Retry-After``): another start with the
+   key is in flight, or its row is gone (erased; never stored after a crash) while the claim lasts: to the end of
+   the next UTC day (Tablestore: a day after it was written, the rate table's TTL), past the day whose id it
+   guards. A start refused after the claim gives it back, so a repeat may start it. So two requests at once never
+   both reach the vendor, and a key never starts a second verification under an id one had.
+
+Such a row also keeps the URL and the request's SHA-256, to answer again. Should two creates under one id still
+meet, the second answers with the first's row (``initialize.idempotent_race``).
 
 Every refusal is a :class:`Refused` with a machine-readable code and a message without PII or secrets; the access
 path (``shared.handlers.initializer``) maps codes to HTTP statuses. The caller is already authenticated: ``owner``
@@ -76,6 +81,7 @@ from shared.fc.budget import InvocationBudget
 from shared.ids import (
     IDEMPOTENCY_CLOCK_SKEW_SECONDS,
     IDEMPOTENCY_WINDOW_SECONDS,
+    idempotency_claim_key,
     is_merchant_biz_id,
     merchant_biz_id_for_key,
     new_merchant_biz_id,
@@ -381,15 +387,31 @@ class Verifications:
         ``budget``: the invocation's time (default: unbounded). ``idempotency_key``: already checked
         (:func:`shared.ids.idempotency_key`); see the module docstring."""
         budget = InvocationBudget.unbounded() if budget is None else budget
-        earlier_ids = [] if idempotency_key is None else self._keyed_ids(owner, idempotency_key)
-        keyed = earlier_ids[0] if earlier_ids else None
-        product, fields = self.start_request(body, owner, merchant_biz_id=keyed)
-        merchant_biz_id: str = fields["merchant_biz_id"]
-        fingerprint = None if keyed is None else request_fingerprint(body)
+        if idempotency_key is None:
+            product, fields = self.start_request(body, owner)
+            return self._start(owner, product, fields, budget)
+        earlier_ids = self._keyed_ids(owner, idempotency_key)
+        product, fields = self.start_request(body, owner, merchant_biz_id=earlier_ids[0])
+        fingerprint = request_fingerprint(body)
         for earlier_id in earlier_ids:
             earlier = self._read(earlier_id)
             if earlier is not None:
                 return self._answer_again(earlier, owner, fingerprint)
+        claim = self._claim_key(owner, idempotency_key, budget)
+        try:
+            return self._start(owner, product, fields, budget, fingerprint=fingerprint)
+        except Refused as refusal:
+            if refusal.code != "IdempotencyKeyReused":  # nothing of this key's is stored: a repeat may start it
+                release_slot(self.store, claim, on_error=lambda _: logger.warning("initialize.key_not_released"))
+            raise
+
+    def _start(
+        self, owner: str, product: products.Product, fields: dict[str, Any], budget: InvocationBudget, *,
+        fingerprint: str | None = None,
+    ) -> Started:
+        """Steps 2 to 5 of the module docstring. ``fingerprint``: a keyed start's (its row keeps it and the URL)."""
+        merchant_biz_id: str = fields["merchant_biz_id"]
+        keyed = fingerprint is not None
         billed_part = self.billed_part_seconds
         if budget.total < billed_part:  # no invocation could ever start one: a setting, not a slow moment
             logger.error("initialize.timeout_too_short", extra={"functionTimeout": budget.total, "needs": billed_part})
@@ -420,14 +442,14 @@ class Verifications:
                 callback_token_hash=hash_callback_token(fields["callback_token"]),
                 created_at=now,
                 updated_at=now,
-                transaction_url=None if keyed is None else response.transaction_url,
+                transaction_url=response.transaction_url if keyed else None,
                 request_fingerprint=fingerprint,
             )
             try:
                 self.store.create(record)
             except StorageError as exc:
                 stored = self._read_back(record, exc, budget)
-                if keyed is not None and stored is not None and stored.transaction_id != record.transaction_id:
+                if keyed and stored is not None and stored.transaction_id != record.transaction_id:
                     logger.warning("initialize.idempotent_race")  # this start's vendor transaction is left unused
                     return self._answer_again(stored, owner, fingerprint)
                 if stored is None or stored.transaction_id != record.transaction_id:
@@ -480,6 +502,27 @@ class Verifications:
         near_next = (window + 1) * IDEMPOTENCY_WINDOW_SECONDS - now <= IDEMPOTENCY_CLOCK_SKEW_SECONDS
         windows = (window, window - 1, window + 1) if near_next else (window, window - 1)
         return [merchant_biz_id_for_key(owner, key, w) for w in windows]
+
+    def _claim_key(self, owner: str, key: str, budget: InvocationBudget) -> str:
+        """Claim ``owner``'s ``key`` (its rate-table counter, to 1) before anything is billed; the counter's key.
+        ``IdempotencyKeyInUse`` (409) when another start holds it: one in flight, or one whose row is gone (erased,
+        or never stored: a crash) while the claim lasts (see the module docstring)."""
+        claim = idempotency_claim_key(owner, key)
+        window = int(self.clock() // IDEMPOTENCY_WINDOW_SECONDS)
+        expires_at = float((window + 2) * IDEMPOTENCY_WINDOW_SECONDS)
+        another_round = 2 * self.store_call_seconds + self.billed_part_seconds
+        try:
+            claimed = self.store.increment_rate_counter(claim, 1, expires_at,
+                                                        another_round=lambda: budget.has(another_round))
+        except OutOfTime:
+            raise self._out_of_time() from None
+        except StorageError:
+            raise Refused("StorageUnavailable", "try again shortly") from None
+        if not claimed:
+            logger.info("initialize.key_in_use")
+            raise Refused("IdempotencyKeyInUse", "a request with this Idempotency-Key is in progress, or its "
+                          "verification is gone: try again in a moment, or use a new key", retry_after=1)
+        return claim
 
     def _read(self, merchant_biz_id: str) -> TransactionRecord | None:
         try:

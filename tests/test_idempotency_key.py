@@ -11,13 +11,16 @@ from typing import Any
 import pytest
 
 from shared import jsonutil
-from shared.auth import issue_token
+from shared.auth import hash_user_id, issue_token
+from shared.cloudauth import ThrottlingError
 from shared.handlers.initializer import InitializerApp
+from shared.ratelimit import WINDOW_SECONDS, counter_key
 from shared.storage import SqliteTransactionStore
 from tests.fakes import T0, FakeClock, FakeCloudAuth
-from tests.test_initializer_app import SECRET, SUB, _settings, _start
+from tests.test_initializer_app import PEPPER, SECRET, SUB, _settings, _start
 
 KEY = "8e03978e-40d5-43e8-bc93-6894a57f9324"
+MIDNIGHT = T0 - T0 % 86400 + 86400  # 00:00:00 UTC of a day
 
 
 @pytest.fixture
@@ -36,6 +39,11 @@ class NumberedVendor(FakeCloudAuth):
         answer.transaction_id = f"hksb{number:028d}"
         answer.transaction_url = f"https://vendor.example/verify/{number}"
         return answer
+
+
+def rate_counter_key() -> str:
+    """The hourly counter of SUB's starts at the tests' clock (T0)."""
+    return counter_key(hash_user_id(SUB, PEPPER), int(T0 // WINDOW_SECONDS))
 
 
 @pytest.fixture
@@ -138,20 +146,66 @@ class RacingStore:
         self._inner.create(record)
 
 
-def test_two_starts_with_one_key_at_once_answer_one_verification(
-    store: SqliteTransactionStore, vendor: NumberedVendor, capsys: pytest.CaptureFixture[str]
+def test_a_start_sent_again_while_the_first_is_in_flight_is_told_to_try_again_and_calls_nothing(
+    store: SqliteTransactionStore, vendor: NumberedVendor
 ) -> None:
+    """The repeat arrives while the first waits on the vendor (before its row is stored): the key's claim is held."""
     racing = RacingStore(store)
     app = _app(racing, vendor)
     answers: list[Any] = []
     racing.rival = lambda: answers.append(_post(app, _start()))
 
-    late = _post(app, _start())
+    first = _post(app, _start())
 
-    (first,) = answers
-    assert first[0] == late[0] == 201 and late[2] == first[2]
-    assert first[2]["transactionUrl"] == "https://vendor.example/verify/2"  # the rival's call came second, won
-    assert '"initialize.idempotent_race"' in capsys.readouterr().out
+    ((status, headers, body),) = answers
+    assert (status, body["error"]["code"], headers["retry-after"]) == (409, "IdempotencyKeyInUse", "1")
+    assert first[0] == 201 and len(vendor.initialize_calls) == 1
+    assert _post(app, _start())[2] == first[2]  # tried again: the first answer
+
+
+def test_a_double_click_on_either_side_of_midnight_utc_starts_one_verification(
+    store: SqliteTransactionStore, vendor: NumberedVendor
+) -> None:
+    """The two requests derive two days' ids; the claim is the key's whatever the day (found by review t)."""
+    racing = RacingStore(store)
+    before = InitializerApp(settings=_settings(), client=vendor, store=racing,  # type: ignore[arg-type]
+                            clock=FakeClock(MIDNIGHT - 0.2))
+    after = InitializerApp(settings=_settings(), client=vendor, store=store,  # type: ignore[arg-type]
+                           clock=FakeClock(MIDNIGHT + 0.2))
+    answers: list[Any] = []
+    racing.rival = lambda: answers.append(_post(after, _start()))
+
+    first = _post(before, _start())
+
+    ((status, _, _),) = answers
+    assert (first[0], status, len(vendor.initialize_calls)) == (201, 409, 1)
+
+
+def test_a_key_sent_again_the_day_its_verification_was_erased_starts_nothing_under_the_erased_id(
+    store: SqliteTransactionStore, vendor: NumberedVendor
+) -> None:
+    """``kyc erase`` deletes rows at any time (found by review t): the key's claim outlives the row."""
+    app = _app(store, vendor)
+    first = _post(app, _start())
+    store.delete(first[2]["merchantBizId"])
+    status, _, body = _post(app, _start())
+    assert (status, body["error"]["code"], len(vendor.initialize_calls)) == (409, "IdempotencyKeyInUse", 1)
+
+
+@pytest.mark.parametrize("failure", ["vendor busy", "rate limited"])
+def test_a_keyed_start_that_was_refused_leaves_its_key_free_for_the_repeat(
+    store: SqliteTransactionStore, vendor: NumberedVendor, failure: str
+) -> None:
+    app = _app(store, vendor, rate_limit=1)
+    if failure == "vendor busy":
+        vendor.initialize_error = ThrottlingError("busy")
+    else:
+        assert _post(app, _start(), key="another")[0] == 201  # the user's one start this hour
+    assert _post(app, _start())[0] in (429, 503)
+    vendor.initialize_error = None
+    if failure == "rate limited":
+        store.decrement_rate_counter(rate_counter_key())  # the hour has passed
+    assert _post(app, _start())[0] == 201
 
 
 def test_a_browser_may_send_the_key_across_origins(store: SqliteTransactionStore, vendor: NumberedVendor) -> None:
@@ -208,12 +262,11 @@ def test_a_key_sent_again_once_its_window_has_passed_starts_a_verification_under
     first = _post(app, _start())
     store.delete(first[2]["merchantBizId"])  # retention, two days on
     clock.advance(2 * 86400.0)
+    assert store.expire_rate_counters(clock(), 100) >= 1  # the sweeper (or the rate table's TTL) forgets the claim
     later = _post(app, _start())
     assert later[0] == 201 and later[2]["merchantBizId"] != first[2]["merchantBizId"]
     assert "idempotent-replayed" not in later[1] and len(vendor.initialize_calls) == 2
 
-
-MIDNIGHT = T0 - T0 % 86400 + 86400  # 00:00:00 UTC of a day
 
 
 @pytest.mark.parametrize("behind", [1.0, 2.0, 299.0])

@@ -43,6 +43,7 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "InvalidIdempotencyKey": 400,
     "NotFound": 404,
     "PayloadTooLarge": 413,
+    "IdempotencyKeyInUse": 409,
     "IdempotencyKeyReused": 422,
     "RateLimited": 429,
     "VendorError": 502,

@@ -374,6 +374,8 @@ $("verify").onclick = async () => {
       body: text,
     });
     const answer = await readJson(r);
+    if (r.status === 409 && answer.error && answer.error.code === "IdempotencyKeyInUse") return;  // the first
+    // click's request is still under way, and it will take the browser to the vendor's page
     if (!r.ok) {
       const wait = r.headers.get("Retry-After");
       showError(answer.error.code, answer.error.message + (wait ? " (try again in " + wait + " s)" : ""));
