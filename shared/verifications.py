@@ -29,8 +29,11 @@ b. else the key is claimed: its counter in the rate table (:func:`~shared.ids.id
    day) goes to 1, or the start is refused ``IdempotencyKeyInUse`` (409, ``Retry-After``): another start with the
    key is in flight, or its row is gone (erased; never stored after a crash) while the claim lasts: to the end of
    the next UTC day (Tablestore: a day after it was written, the rate table's TTL), past the day whose id it
-   guards. A start refused after the claim gives it back, so a repeat may start it. So two requests at once never
-   both reach the vendor, and a key never starts a second verification under an id one had.
+   guards. A start that failed gives it back (whatever the failure, unless its row may be stored: a create whose
+   answer was lost, not read back), and so does a claim whose own write lost its answer, so a repeat may start
+   it; the key is only held by a start FC cut off. So two requests at once never both reach the vendor, and a
+   key never starts a second verification under an id one had. The key is claimed only with time left for the
+   rest and the give-back.
 
 Such a row also keeps the URL and the request's SHA-256, to answer again. Should two creates under one id still
 meet, the second answers with the first's row (``initialize.idempotent_race``).
@@ -264,6 +267,11 @@ class Refused(Exception):
         self.details = dict(details or {})  # further machine-readable facts, e.g. the allowed values
 
 
+class MaybeStored(Refused):
+    """``StorageUnavailable`` after a row create whose answer was lost (``maybe_sent``) and that could not be read
+    back: the row may be there all the same (a keyed start keeps its key's claim then)."""
+
+
 class NotBilled(Refused):
     """An Initialize failure after which the vendor certainly created no (billed) transaction. ``counts``: it counts
     against the user's hourly limit all the same. A request the vendor answered with a refusal of its parameters
@@ -400,8 +408,10 @@ class Verifications:
         claim = self._claim_key(owner, idempotency_key, budget)
         try:
             return self._start(owner, product, fields, budget, fingerprint=fingerprint)
-        except Refused as refusal:
-            if refusal.code != "IdempotencyKeyReused":  # nothing of this key's is stored: a repeat may start it
+        except BaseException as exc:
+            # The key goes back unless this start's row may be stored (its create's answer was lost and could not
+            # be read back), or another's is: the claim must then outlive the row (an erasure must not free its id).
+            if not isinstance(exc, MaybeStored) and getattr(exc, "code", None) != "IdempotencyKeyReused":
                 release_slot(self.store, claim, on_error=lambda _: logger.warning("initialize.key_not_released"))
             raise
 
@@ -455,7 +465,8 @@ class Verifications:
                 if stored is None or stored.transaction_id != record.transaction_id:
                     # Without a stored row we could never match the callback: the caller gets no URL.
                     logger.error("initialize.store_failed", extra={"errorCode": type(exc).__name__})
-                    raise Refused("StorageUnavailable", "the verification could not be saved; try again") from None
+                    refusal = MaybeStored if exc.maybe_sent and stored is None else Refused
+                    raise refusal("StorageUnavailable", "the verification could not be saved; try again") from None
                 logger.warning("initialize.stored_despite_error", extra={"errorCode": type(exc).__name__})
             logger.info("initialize.created", extra={"productCode": product.code, "docType": record.doc_type})
         return Started(merchant_biz_id, response.transaction_id, response.transaction_url)
@@ -511,12 +522,18 @@ class Verifications:
         window = int(self.clock() // IDEMPOTENCY_WINDOW_SECONDS)
         expires_at = float((window + 2) * IDEMPOTENCY_WINDOW_SECONDS)
         another_round = 2 * self.store_call_seconds + self.billed_part_seconds
+        # Claim only with time for the claim, a rate claim, the billed part and a give-back: FC ending the
+        # invocation between the claim and its give-back would hold the key for a day.
+        if not budget.has(another_round + 3 * self.store_call_seconds):
+            raise self._out_of_time()
         try:
             claimed = self.store.increment_rate_counter(claim, 1, expires_at,
                                                         another_round=lambda: budget.has(another_round))
         except OutOfTime:
             raise self._out_of_time() from None
-        except StorageError:
+        except StorageError as exc:
+            if exc.maybe_sent:  # the claim may be written: give it back, or a retry would be told 409 for a day
+                release_slot(self.store, claim, on_error=lambda _: logger.warning("initialize.key_not_released"))
             raise Refused("StorageUnavailable", "try again shortly") from None
         if not claimed:
             logger.info("initialize.key_in_use")

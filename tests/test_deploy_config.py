@@ -1213,6 +1213,20 @@ def test_the_initializer_s_timeout_covers_its_billed_part_after_one_rate_claim(
     assert before <= props["timeout"] <= FC_MAX_TIMEOUT_SECONDS, f"one claim and the billed part {before:.1f} s"
 
 
+def test_the_initializer_s_timeout_covers_a_keyed_start_s_reads_claims_and_billed_part(
+    s_yaml: dict[str, Any], longest_paths: dict[str, dict[str, list[str]]]
+) -> None:
+    """The same rule for a start with an Idempotency-Key (found by review u): before its budget check it reads the
+    earlier ids' rows and claims the key, and it claims the key only with time for the rate claim, the billed part
+    and the key's give-back."""
+    keyed = longest_paths["initializer"]["billed, keyed"]
+    reads = keyed[: keyed.index("store.increment_rate_counter")]
+    assert reads == ["store.get", "store.get"]
+    before = (path_seconds(reads) + 2 * rate_claim_round_seconds() + initializer_billed_part_seconds()
+              + tablestore_call_seconds())  # the give-back
+    assert before <= fc3_functions(s_yaml)["initializer"]["timeout"], f"{before:.1f} s"
+
+
 @pytest.mark.parametrize("function", ["result_fetcher", "notifier"])
 def test_a_function_s_timeout_covers_its_longest_path_with_margin(
     s_yaml: dict[str, Any], longest_paths: dict[str, dict[str, list[str]]], function: str

@@ -13,9 +13,11 @@ import pytest
 from shared import jsonutil
 from shared.auth import hash_user_id, issue_token
 from shared.cloudauth import ThrottlingError
+from shared.fc.budget import InvocationBudget
 from shared.handlers.initializer import InitializerApp
 from shared.ratelimit import WINDOW_SECONDS, counter_key
-from shared.storage import SqliteTransactionStore
+from shared.storage import SqliteTransactionStore, StorageError
+from shared.verifications import Refused, Verifications
 from tests.fakes import T0, FakeClock, FakeCloudAuth
 from tests.test_initializer_app import PEPPER, SECRET, SUB, _settings, _start
 
@@ -282,4 +284,99 @@ def test_a_repeat_served_by_an_instance_whose_clock_is_behind_gets_the_first_ans
     again = _post(instance(MIDNIGHT + 1 - behind), _start())
     assert again[2] == first[2] and again[1].get("idempotent-replayed") == "true"
     assert len(vendor.initialize_calls) == 1
+
+
+# -- the key's claim when a start fails (review u) -----------------------------------------------------------------
+
+
+def lost_answer(operation: str) -> StorageError:
+    """What TablestoreTransactionStore raises for a write whose answer never came (a timeout, a reset)."""
+    return StorageError(f"tablestore {operation} transport error: ReadTimeout", transient=True,
+                        code="TransportError", maybe_sent=True)
+
+
+class ClaimAnswerLost:
+    """The first write of an Idempotency-Key's claim is applied, but its answer is lost."""
+
+    def __init__(self, inner: SqliteTransactionStore) -> None:
+        self._inner = inner
+        self.armed = True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def increment_rate_counter(self, key: str, limit: int, expires_at: float, **kwargs: Any) -> bool:
+        claimed = self._inner.increment_rate_counter(key, limit, expires_at, **kwargs)
+        if key.startswith("ik") and self.armed:
+            self.armed = False
+            raise lost_answer("PutRow")
+        return claimed
+
+
+def test_a_key_whose_claim_lost_its_answer_is_free_for_the_retry(
+    store: SqliteTransactionStore, vendor: NumberedVendor
+) -> None:
+    app = _app(ClaimAnswerLost(store), vendor)  # type: ignore[arg-type]
+    first = _post(app, _start())
+    assert (first[0], first[2]["error"]["code"], vendor.initialize_calls) == (503, "StorageUnavailable", [])
+    assert _post(app, _start())[0] == 201 and len(vendor.initialize_calls) == 1
+
+
+class CreateAnswerLost:
+    """The row's create is applied but its answer is lost, and the read-back fails too."""
+
+    def __init__(self, inner: SqliteTransactionStore) -> None:
+        self._inner = inner
+        self.armed, self.reading_back = True, False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def create(self, record: Any) -> None:
+        self._inner.create(record)
+        if self.armed:
+            self.armed, self.reading_back = False, True
+            raise lost_answer("PutRow")
+
+    def get(self, merchant_biz_id: str) -> Any:
+        if self.reading_back:
+            self.reading_back = False
+            raise lost_answer("GetRow")
+        return self._inner.get(merchant_biz_id)
+
+
+def test_a_key_whose_row_may_be_stored_keeps_its_claim_past_the_row_s_erasure(
+    store: SqliteTransactionStore, vendor: NumberedVendor
+) -> None:
+    app = _app(CreateAnswerLost(store), vendor)  # type: ignore[arg-type]
+    assert _post(app, _start())[0] == 503
+    retry = _post(app, _start())
+    assert retry[0] == 201 and retry[1].get("idempotent-replayed") == "true"  # the row was there all along
+    store.delete(retry[2]["merchantBizId"])  # kyc erase
+    assert _post(app, _start())[0] == 409 and len(vendor.initialize_calls) == 1
+
+
+def test_a_keyed_start_that_failed_unforeseen_gives_its_key_back(
+    store: SqliteTransactionStore, vendor: NumberedVendor
+) -> None:
+    app = _app(store, vendor)
+    vendor.initialize_error = RuntimeError("an SDK error nobody mapped")
+    assert _post(app, _start())[0] == 500
+    vendor.initialize_error = None
+    assert _post(app, _start())[0] == 201
+
+
+def test_a_keyed_start_without_time_for_the_rest_claims_no_key(store: SqliteTransactionStore) -> None:
+    calls: list[str] = []
+
+    class Recording:
+        def __getattr__(self, name: str) -> Any:
+            calls.append(name)
+            return getattr(store, name)
+
+    service = Verifications(settings=_settings(), client=FakeCloudAuth(), store=Recording(),  # type: ignore[arg-type]
+                            clock=FakeClock(T0))
+    with pytest.raises(Refused) as refused:
+        service.start("f" * 64, _start(), budget=InvocationBudget(10.0, clock=lambda: 0.0), idempotency_key=KEY)
+    assert refused.value.code == "TryAgain" and "increment_rate_counter" not in calls
 

@@ -348,7 +348,7 @@ async function loadProducts() {
 }
 // One Idempotency-Key per verification the user means to start (docs/integration.md): a double click, or the same
 // request sent again, is answered with the same verification; another choice on the form is another verification.
-let startKey = null, startBody = null;
+let startKey = null, startBody = null, leaving = false;
 function idempotencyKey(bodyText) {
   if (bodyText !== startBody) {
     const bytes = crypto.getRandomValues(new Uint8Array(16));  // randomUUID() needs a secure context; this does not
@@ -374,13 +374,22 @@ $("verify").onclick = async () => {
       body: text,
     });
     const answer = await readJson(r);
-    if (r.status === 409 && answer.error && answer.error.code === "IdempotencyKeyInUse") return;  // the first
-    // click's request is still under way, and it will take the browser to the vendor's page
+    if (r.status === 409 && answer.error && answer.error.code === "IdempotencyKeyInUse") {
+      // A double click: the first click's request is still under way and will take the browser to the vendor's
+      // page. Should it not within a few seconds, the key is stuck (its verification gone): the next click gets
+      // a new one.
+      setTimeout(() => {
+        if (!leaving) { startBody = null; showError(answer.error.code, answer.error.message); }
+      }, 3000);
+      return;
+    }
     if (!r.ok) {
       const wait = r.headers.get("Retry-After");
       showError(answer.error.code, answer.error.message + (wait ? " (try again in " + wait + " s)" : ""));
       return;
     }
+    if (leaving) return;  // a double click's second answer (the same verification, replayed): one navigation
+    leaving = true;
     localStorage.setItem("kycDemoVerification", answer.merchantBizId);
     location.href = answer.transactionUrl;
   } catch (e) { showError("NetworkError", "the API did not answer; is ./scripts/dev still running?"); }
