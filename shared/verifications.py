@@ -30,10 +30,11 @@ b. else the key is claimed: its counter in the rate table (:func:`~shared.ids.id
    key is in flight, or its row is gone (erased; never stored after a crash) while the claim lasts: to the end of
    the next UTC day (Tablestore: a day after it was written, the rate table's TTL), past the day whose id it
    guards. A start that failed gives it back (whatever the failure, unless its row may be stored: a create whose
-   answer was lost, not read back), and so does a claim whose own write lost its answer, so a repeat may start
-   it; the key is only held by a start FC cut off. So two requests at once never both reach the vendor, and a
-   key never starts a second verification under an id one had. The key is claimed only with time left for the
-   rest and the give-back.
+   answer was lost, or that found a row, not read back), so a repeat may start it. A claim whose own write lost its
+   answer is not given back (the counter does not say whose claim it is), nor is one whose start FC cut off: the
+   key is held until the claim lapses. So two requests at once never both reach the vendor, and a key never
+   starts a second verification under an id one had. The key is claimed only with time left for the rest and the
+   give-back.
 
 Such a row also keeps the URL and the request's SHA-256, to answer again. Should two creates under one id still
 meet, the second answers with the first's row (``initialize.idempotent_race``).
@@ -268,8 +269,9 @@ class Refused(Exception):
 
 
 class MaybeStored(Refused):
-    """``StorageUnavailable`` after a row create whose answer was lost (``maybe_sent``) and that could not be read
-    back: the row may be there all the same (a keyed start keeps its key's claim then)."""
+    """``StorageUnavailable`` after a row create whose answer was lost (``maybe_sent``), or that found the row there
+    (``RecordExists``), and that could not be read back: the row may be there all the same (a keyed start keeps its
+    key's claim then)."""
 
 
 class NotBilled(Refused):
@@ -465,7 +467,8 @@ class Verifications:
                 if stored is None or stored.transaction_id != record.transaction_id:
                     # Without a stored row we could never match the callback: the caller gets no URL.
                     logger.error("initialize.store_failed", extra={"errorCode": type(exc).__name__})
-                    refusal = MaybeStored if exc.maybe_sent and stored is None else Refused
+                    may_be_there = exc.maybe_sent or isinstance(exc, RecordExists)
+                    refusal = MaybeStored if may_be_there and stored is None else Refused
                     raise refusal("StorageUnavailable", "the verification could not be saved; try again") from None
                 logger.warning("initialize.stored_despite_error", extra={"errorCode": type(exc).__name__})
             logger.info("initialize.created", extra={"productCode": product.code, "docType": record.doc_type})
@@ -532,8 +535,10 @@ class Verifications:
         except OutOfTime:
             raise self._out_of_time() from None
         except StorageError as exc:
-            if exc.maybe_sent:  # the claim may be written: give it back, or a retry would be told 409 for a day
-                release_slot(self.store, claim, on_error=lambda _: logger.warning("initialize.key_not_released"))
+            # A claim whose write lost its answer may be held, and is not given back: the counter does not say whose
+            # it is, so a give-back could free another start's (review v). The key is then held until it lapses.
+            if exc.maybe_sent:
+                logger.warning("initialize.key_claim_unconfirmed")
             raise Refused("StorageUnavailable", "try again shortly") from None
         if not claimed:
             logger.info("initialize.key_in_use")

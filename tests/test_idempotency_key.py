@@ -16,7 +16,7 @@ from shared.cloudauth import ThrottlingError
 from shared.fc.budget import InvocationBudget
 from shared.handlers.initializer import InitializerApp
 from shared.ratelimit import WINDOW_SECONDS, counter_key
-from shared.storage import SqliteTransactionStore, StorageError
+from shared.storage import RecordExists, SqliteTransactionStore, StorageError
 from shared.verifications import Refused, Verifications
 from tests.fakes import T0, FakeClock, FakeCloudAuth
 from tests.test_initializer_app import PEPPER, SECRET, SUB, _settings, _start
@@ -313,20 +313,74 @@ class ClaimAnswerLost:
         return claimed
 
 
-def test_a_key_whose_claim_lost_its_answer_is_free_for_the_retry(
-    store: SqliteTransactionStore, vendor: NumberedVendor
+def test_a_claim_whose_write_lost_its_answer_is_held_not_given_back(
+    store: SqliteTransactionStore, vendor: NumberedVendor, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Nothing says whose the counter's claim is: a give-back could free another start's (review v, below)."""
     app = _app(ClaimAnswerLost(store), vendor)  # type: ignore[arg-type]
     first = _post(app, _start())
     assert (first[0], first[2]["error"]["code"], vendor.initialize_calls) == (503, "StorageUnavailable", [])
-    assert _post(app, _start())[0] == 201 and len(vendor.initialize_calls) == 1
+    assert '"initialize.key_claim_unconfirmed"' in capsys.readouterr().out
+    assert _post(app, _start())[0] == 409 and vendor.initialize_calls == []
 
 
-class CreateAnswerLost:
-    """The row's create is applied but its answer is lost, and the read-back fails too."""
+class ClaimWriteLost:
+    """``lose_next_claim``: the next write of an Idempotency-Key's claim is not applied, and its answer is lost."""
 
     def __init__(self, inner: SqliteTransactionStore) -> None:
         self._inner = inner
+        self.lose_next_claim = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def increment_rate_counter(self, key: str, limit: int, expires_at: float, **kwargs: Any) -> bool:
+        if key.startswith("ik") and self.lose_next_claim:
+            self.lose_next_claim = False
+            raise lost_answer("PutRow")
+        return self._inner.increment_rate_counter(key, limit, expires_at, **kwargs)
+
+
+class InFlightVendor(NumberedVendor):
+    """While the first Initialize waits for the vendor, ``during_first`` runs (requests that arrive meanwhile)."""
+
+    during_first: Any = None
+
+    def initialize(self, request: Any) -> Any:
+        during, self.during_first = self.during_first, None
+        if during is not None:
+            during()
+        return super().initialize(request)
+
+
+def test_a_claim_write_that_lost_its_answer_never_frees_the_key_another_start_holds(
+    store: SqliteTransactionStore,
+) -> None:
+    """Found by review v: B's lost claim write was given back, which took A's claim; B's retry then called the
+    vendor again while A was in flight."""
+    vendor = InFlightVendor()
+    racing = ClaimWriteLost(store)
+    app = _app(racing, vendor)  # type: ignore[arg-type]
+    answers: list[Any] = []
+
+    def double_click_while_a_waits() -> None:
+        racing.lose_next_claim = True
+        answers.append(_post(app, _start()))  # B: 503, its claim's answer lost
+        answers.append(_post(app, _start()))  # B's retry, A still in flight
+
+    vendor.during_first = double_click_while_a_waits
+    first = _post(app, _start())
+
+    (b_status, _, _), (retry_status, _, _) = answers
+    assert (first[0], b_status, retry_status, len(vendor.initialize_calls)) == (201, 503, 409, 1)
+
+
+class CreateAnswerLost:
+    """The row's create is applied but answers ``error`` (a lost answer, or RecordExists from the store's retry),
+    and the read-back fails too."""
+
+    def __init__(self, inner: SqliteTransactionStore, error: StorageError) -> None:
+        self._inner, self._error = inner, error
         self.armed, self.reading_back = True, False
 
     def __getattr__(self, name: str) -> Any:
@@ -336,7 +390,7 @@ class CreateAnswerLost:
         self._inner.create(record)
         if self.armed:
             self.armed, self.reading_back = False, True
-            raise lost_answer("PutRow")
+            raise self._error
 
     def get(self, merchant_biz_id: str) -> Any:
         if self.reading_back:
@@ -345,10 +399,13 @@ class CreateAnswerLost:
         return self._inner.get(merchant_biz_id)
 
 
+@pytest.mark.parametrize("lost", ["maybe sent", "record exists"])
 def test_a_key_whose_row_may_be_stored_keeps_its_claim_past_the_row_s_erasure(
-    store: SqliteTransactionStore, vendor: NumberedVendor
+    store: SqliteTransactionStore, vendor: NumberedVendor, lost: str
 ) -> None:
-    app = _app(CreateAnswerLost(store), vendor)  # type: ignore[arg-type]
+    """The create's answer lost, or the store's retry finding the row (RecordExists: review v), then no read-back."""
+    app = _app(CreateAnswerLost(store, RecordExists() if lost == "record exists" else lost_answer("PutRow")),
+               vendor)  # type: ignore[arg-type]
     assert _post(app, _start())[0] == 503
     retry = _post(app, _start())
     assert retry[0] == 201 and retry[1].get("idempotent-replayed") == "true"  # the row was there all along

@@ -152,7 +152,8 @@ STATEMENTS: Final[dict[str, str]] = {
     "delete_unchanged": "DELETE FROM transactions WHERE merchant_biz_id = ? AND status = ? AND updated_at = ?"
     " AND notification_enqueued = 1",
     "rate_increment": "INSERT INTO rate_counters (rate_key, count, expires_at) VALUES (?, 1, ?)"
-    " ON CONFLICT (rate_key) DO UPDATE SET count = count + 1 WHERE count < ?",
+    " ON CONFLICT (rate_key) DO UPDATE SET count = count + 1, expires_at = max(expires_at, excluded.expires_at)"
+    " WHERE count < ?",
     "rate_decrement": "UPDATE rate_counters SET count = count - 1 WHERE rate_key = ? AND count > 0",
     "rate_expire": "DELETE FROM rate_counters WHERE rate_key IN"
     " (SELECT rate_key FROM rate_counters WHERE expires_at < ? LIMIT ?)",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from shared.verifications import Verifications
 from tests.browser import chromium_page
 from tests.e2e.support import PASSPORT, E2EStack, MakeStack
 
@@ -95,6 +97,32 @@ def test_a_pending_result_shows_its_progress_until_it_settles(make_stack: Any, p
 def test_a_double_click_on_verify_starts_one_verification(stack: E2EStack, page: Any) -> None:
     sign_in_and_open_the_vendor_page(stack, page, double_click=True)
     assert len(stack.store().list_created(limit=10)[0]) == 1
+
+
+@pytest.mark.browser
+def test_verify_is_disabled_while_a_slow_start_is_under_way(
+    stack: E2EStack, page: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by review v: with a slow vendor a click during the first start could start a second verification."""
+    calls: list[str] = []
+    call_start = Verifications._call_start
+
+    def slow(self: Verifications, product: Any, fields: dict[str, Any]) -> Any:
+        calls.append(fields["merchant_biz_id"])
+        time.sleep(2.0)
+        return call_start(self, product, fields)
+
+    monkeypatch.setattr(Verifications, "_call_start", slow)
+    page.goto(f"{stack.url}/")
+    page.click("#sign-in")
+    page.wait_for_selector("#verify:enabled")
+    page.select_option("#doc-type", PASSPORT)
+    with page.expect_navigation(timeout=20_000):
+        page.click("#verify")
+        page.wait_for_timeout(500)
+        assert page.locator("#verify").is_disabled()
+        page.click("#verify", force=True)  # a disabled button sends nothing
+    assert len(calls) == 1
 
 
 @pytest.mark.browser

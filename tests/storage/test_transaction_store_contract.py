@@ -517,6 +517,16 @@ def test_expiring_rate_counters_keeps_the_live_ones(store: TransactionStore) -> 
     assert store.increment_rate_counter("live", 1, 900.0) is False  # still counted
 
 
+def test_a_counter_counted_again_keeps_the_later_expiry(store: TransactionStore) -> None:
+    """An Idempotency-Key's claim given back, then claimed again a day later (found by review v: SQLite kept the
+    first expiry, and its sweeper dropped the new claim early)."""
+    assert store.increment_rate_counter("ikclaim", 1, 100.0)
+    store.decrement_rate_counter("ikclaim")
+    assert store.increment_rate_counter("ikclaim", 1, 900.0)
+    store.expire_rate_counters(500.0, 10)
+    assert store.increment_rate_counter("ikclaim", 1, 900.0) is False  # still held
+
+
 def test_delete_removes_row_and_is_idempotent(store: TransactionStore) -> None:
     record = make_record()
     store.create(record)

@@ -346,17 +346,21 @@ async function loadProducts() {
     showDocTypes();
   } catch (e) { products = null; }
 }
-// One Idempotency-Key per verification the user means to start (docs/integration.md): a double click, or the same
-// request sent again, is answered with the same verification; another choice on the form is another verification.
-let startKey = null, startBody = null, leaving = false;
+// One Idempotency-Key per verification the user means to start (docs/integration.md): the same request sent again
+// (after a network error, say) is answered with the same verification; another choice on the form is another
+// verification. Verify is disabled while a start is under way, so a double click sends one request.
+let startKey = null, startBody = null, keyInUse = 0, leaving = false;
 function idempotencyKey(bodyText) {
   if (bodyText !== startBody) {
     const bytes = crypto.getRandomValues(new Uint8Array(16));  // randomUUID() needs a secure context; this does not
     startKey = Array.from(bytes, b => b.toString(16).padStart(2, "0")).join("");
     startBody = bodyText;
+    keyInUse = 0;
   }
   return startKey;
 }
+// Back from the vendor's page through the browser's page cache: the page is usable again.
+window.addEventListener("pageshow", e => { if (e.persisted) { leaving = false; $("verify").disabled = !token(); } });
 $("verify").onclick = async () => {
   showError();
   // In production metaInfo comes from the vendor's web SDK: window.getMetaInfo(). The sandbox accepts any.
@@ -366,6 +370,7 @@ $("verify").onclick = async () => {
   if (product) body.productCode = product.productCode;
   if (!product || product.verifiesDocument) body.docType = $("doc-type").value;
   const text = JSON.stringify(body);
+  $("verify").disabled = true;
   try {
     const r = await fetch("/verifications", {
       method: "POST",
@@ -374,25 +379,24 @@ $("verify").onclick = async () => {
       body: text,
     });
     const answer = await readJson(r);
-    if (r.status === 409 && answer.error && answer.error.code === "IdempotencyKeyInUse") {
-      // A double click: the first click's request is still under way and will take the browser to the vendor's
-      // page. Should it not within a few seconds, the key is stuck (its verification gone): the next click gets
-      // a new one.
-      setTimeout(() => {
-        if (!leaving) { startBody = null; showError(answer.error.code, answer.error.message); }
-      }, 3000);
-      return;
-    }
     if (!r.ok) {
+      // 409 IdempotencyKeyInUse: a request with this key is still under way at the server (one whose answer was
+      // lost), so the next click may get its answer; a key refused so three times is given up for a new one.
+      if (r.status === 409 && answer.error && answer.error.code === "IdempotencyKeyInUse" && ++keyInUse >= 3) {
+        startBody = null;
+      }
       const wait = r.headers.get("Retry-After");
       showError(answer.error.code, answer.error.message + (wait ? " (try again in " + wait + " s)" : ""));
       return;
     }
-    if (leaving) return;  // a double click's second answer (the same verification, replayed): one navigation
     leaving = true;
     localStorage.setItem("kycDemoVerification", answer.merchantBizId);
     location.href = answer.transactionUrl;
-  } catch (e) { showError("NetworkError", "the API did not answer; is ./scripts/dev still running?"); }
+  } catch (e) {
+    showError("NetworkError", "the API did not answer; is ./scripts/dev still running?");
+  } finally {
+    if (!leaving) $("verify").disabled = false;
+  }
 };
 function seconds(a, b) { return Math.max(0, Math.round((Date.parse(b) - Date.parse(a)) / 1000)); }
 function sentenceFor(v) {
