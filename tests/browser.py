@@ -24,9 +24,10 @@ CHROMIUM_ARGS = [
 
 
 @contextmanager
-def chromium_page(timeout_ms: int = 15_000) -> Iterator[Any]:
+def chromium_page(timeout_ms: int = 15_000, *, page_cache: bool = False) -> Iterator[Any]:
     """A fresh page in a fresh browser. Skips only when ``./scripts/test`` found that this system cannot install
-    Chromium (``BROWSER_TESTS_SKIP_REASON`` carries its reason); a missing browser otherwise fails the test."""
+    Chromium (``BROWSER_TESTS_SKIP_REASON`` carries its reason); a missing browser otherwise fails the test.
+    ``page_cache``: with the back/forward cache a browser has, which Playwright turns off by default."""
     skip_reason = os.environ.get("BROWSER_TESTS_SKIP_REASON")
     if skip_reason:
         pytest.skip(f"browser tests skipped: {skip_reason}")
@@ -35,7 +36,8 @@ def chromium_page(timeout_ms: int = 15_000) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        ignored = ["--disable-back-forward-cache"] if page_cache else None
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, ignore_default_args=ignored)
         try:
             context = browser.new_context()
             context.set_default_timeout(timeout_ms)

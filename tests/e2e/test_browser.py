@@ -126,6 +126,29 @@ def test_verify_is_disabled_while_a_slow_start_is_under_way(
 
 
 @pytest.mark.browser
+def test_verify_after_back_from_the_vendor_page_starts_a_new_verification(stack: E2EStack) -> None:
+    """The vendor's page opens once; back from it through the page cache, Verify must not replay the start whose
+    page was opened (found by review w: the key was kept, and the vendor said the link had expired)."""
+    with chromium_page(page_cache=True) as page:
+        page.goto(f"{stack.url}/")
+        page.evaluate("window.beforeTheVendor = true")
+        page.click("#sign-in")
+        page.wait_for_selector("#verify:enabled")
+        page.select_option("#doc-type", PASSPORT)
+        with page.expect_navigation():
+            page.click("#verify")
+        first_url = page.url
+        page.go_back(wait_until="commit")  # a page restored from the cache fires no load event
+        page.wait_for_function("document.readyState === 'complete'")
+        assert page.evaluate("window.beforeTheVendor === true")  # the same document: restored, not reloaded
+        page.wait_for_selector("#verify:enabled")
+        with page.expect_navigation():
+            page.click("#verify")
+        assert page.url != first_url and page.url.startswith(f"{stack.sandbox_url}/verify/")
+    assert len(stack.store().list_created(limit=10)[0]) == 2
+
+
+@pytest.mark.browser
 def test_a_refusal_is_shown_as_an_error(make_stack: Any, page: Any) -> None:
     stack = make_stack(KYC_RATE_LIMIT_PER_HOUR="1")
     stack.start_verification(user="demo-user")  # the one verification this hour

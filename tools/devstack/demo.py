@@ -390,6 +390,7 @@ $("verify").onclick = async () => {
       return;
     }
     leaving = true;
+    startBody = null;  // its vendor page opens once: back here (the page cache), Verify starts a new verification
     localStorage.setItem("kycDemoVerification", answer.merchantBizId);
     location.href = answer.transactionUrl;
   } catch (e) {
