@@ -39,13 +39,20 @@ def callback_parameters(query: Mapping[str, str], path_id: str | None) -> dict[s
     follows it is read as more of the query; a parameter the real query has wins."""
     params = dict(query)
     claimed = path_id if path_id is not None else params.pop("merchantBizId", "")
-    end = min((i for i in (claimed.find("?"), claimed.find("&")) if i >= 0), default=-1)
-    if end >= 0:
-        for key, value in parse_qsl(claimed[end + 1 :], keep_blank_values=True):
-            params.setdefault(key, value)
-        claimed = claimed[:end]
+    claimed, glued = split_glued(claimed)
+    for key, value in parse_qsl(glued, keep_blank_values=True):
+        params.setdefault(key, value)
     params["merchantBizId"] = claimed
     return params
+
+
+def split_glued(text: str) -> tuple[str, str]:
+    """``text`` up to the first ``?`` or ``&`` the vendor may have glued its parameters on with, and what follows
+    it (``""`` when there is none)."""
+    ends = [i for i in (text.find("?"), text.find("&")) if i >= 0]
+    if not ends:
+        return text, ""
+    return text[: min(ends)], text[min(ends) + 1 :]
 
 
 def new_callback_token() -> str:

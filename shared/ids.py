@@ -12,8 +12,9 @@
 * **Idempotency-Key** (``POST /verifications``'s header; IETF draft "The Idempotency-Key HTTP Header Field", which
   writes it as a quoted string): 1-128 ASCII letters, digits or ``-_.:~+/=``, bare or in double quotes. A
   keyed start's merchantBizId is derived from its owner, its key and the UTC day it starts in
-  (:func:`merchant_biz_id_for_key`): a repeat that day or the next finds the first one's row, and a key sent again
-  later starts a verification under an id no earlier one had (rows are kept at least a day).
+  (:func:`merchant_biz_id_for_key`): a repeat that day or the next finds the first one's row. The key's claim
+  (:func:`idempotency_claim_key`) outlives that day, so a key sent again later starts a verification under an id
+  no earlier one had (:mod:`shared.verifications`).
 
 ``str.isalnum`` alone is not the rule: it accepts non-ASCII letters and digits (``"é"``, ``"٣"``).
 """

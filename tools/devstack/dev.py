@@ -437,7 +437,6 @@ class DevStack:
         ]
         return "\n".join(lines)
 
-
     def shell_settings(self) -> tuple[list[str], list[str]]:
         """The names of the shell's settings the functions run with, and of those the stack replaced."""
         kept = sorted(name for name, value in self._shell_settings.items() if self.env.get(name) == value)

@@ -35,7 +35,6 @@ import base64
 import binascii
 import importlib.util
 import logging
-import re
 import sys
 import threading
 import time
@@ -49,6 +48,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from shared import jsonutil
+from shared.callback import split_glued
 from shared.config import ConfigError
 from shared.fc import Headers, is_text_media_type
 from tools import fc3
@@ -607,7 +607,7 @@ class Gateway:
             def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
                 # path only, up to a glued "&" or "?": query strings carry callback tokens, and so does a path the
                 # vendor glued its parameters onto (shared.callback.callback_parameters reads both)
-                path = re.split(r"[&?]", unquote(urlsplit(self.path).path), maxsplit=1)[0]
+                path, _ = split_glued(unquote(urlsplit(self.path).path))
                 log.info("%s %s %s", self.command, path, code)
 
             def log_message(self, format: str, *args: Any) -> None:
