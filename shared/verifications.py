@@ -25,16 +25,17 @@ a. the rows of this day's and the day before's ids are read (and, within ``IDEMP
    next day, the next day's: another instance's clock may be ahead). A start stored under one answers again as it
    did (``Started.replayed``; no count, no vendor call), or, for another request body, is refused
    ``IdempotencyKeyReused`` (422);
-b. else the key is claimed: its counter in the rate table (:func:`~shared.ids.idempotency_claim_key`, whatever the
-   day) goes to 1, or the start is refused ``IdempotencyKeyInUse`` (409, ``Retry-After``): another start with the
-   key is in flight, or its row is gone (erased; never stored after a crash) while the claim lasts: to the end of
-   the next UTC day (Tablestore: a day after it was written, the rate table's TTL), past the day whose id it
-   guards. A start that failed gives it back (whatever the failure, unless its row may be stored: a create whose
-   answer was lost, or that found a row, not read back), so a repeat may start it. A claim whose own write lost its
-   answer is not given back (the counter does not say whose claim it is), nor is one whose start FC cut off: the
-   key is held until the claim lapses. So two requests at once never both reach the vendor, and a key never
-   starts a second verification under an id one had. The key is claimed only with time left for the rest and the
-   give-back.
+b. else the key is claimed for this start (:meth:`~shared.storage.TransactionStore.take_claim` in the rate table,
+   :func:`~shared.ids.idempotency_claim_key`, whatever the day, with a random holder of this start's), or the start
+   is refused ``IdempotencyKeyInUse`` (409, ``Retry-After``): another start with the key is in flight, or its row
+   is gone (erased; never stored after a crash) while the claim lasts: to the end of the next UTC day (Tablestore:
+   a day after it was written, the rate table's TTL), past the day whose id it guards. A start that failed gives
+   it back (whatever the failure, unless its row may be stored: a create whose answer was lost, or that found a
+   row, not read back), so a repeat may start it. The give-back frees only this start's claim, so a claim whose
+   own write lost its answer is given back too (it frees the claim only if that write was applied). Only a start
+   FC cut off, or one whose give-back failed as well, leaves the key held until the claim lapses. So two requests
+   at once never both reach the vendor, and a key never starts a second verification under an id one had. The key
+   is claimed only with time left for the rest and the give-back.
 
 Such a row also keeps the URL and the request's SHA-256, to answer again. Should two creates under one id still
 meet, the second answers with the first's row (``initialize.idempotent_race``).
@@ -407,14 +408,14 @@ class Verifications:
             earlier = self._read(earlier_id)
             if earlier is not None:
                 return self._answer_again(earlier, owner, fingerprint)
-        claim = self._claim_key(owner, idempotency_key, budget)
+        claim, holder = self._claim_key(owner, idempotency_key, budget)
         try:
             return self._start(owner, product, fields, budget, fingerprint=fingerprint)
         except BaseException as exc:
             # The key goes back unless this start's row may be stored (its create's answer was lost and could not
             # be read back), or another's is: the claim must then outlive the row (an erasure must not free its id).
             if not isinstance(exc, MaybeStored) and getattr(exc, "code", None) != "IdempotencyKeyReused":
-                release_slot(self.store, claim, on_error=lambda _: logger.warning("initialize.key_not_released"))
+                self._give_back_key(claim, holder)
             raise
 
     def _start(
@@ -517,34 +518,42 @@ class Verifications:
         windows = (window, window - 1, window + 1) if near_next else (window, window - 1)
         return [merchant_biz_id_for_key(owner, key, w) for w in windows]
 
-    def _claim_key(self, owner: str, key: str, budget: InvocationBudget) -> str:
-        """Claim ``owner``'s ``key`` (its rate-table counter, to 1) before anything is billed; the counter's key.
+    def _claim_key(self, owner: str, key: str, budget: InvocationBudget) -> tuple[str, str]:
+        """Claim ``owner``'s ``key`` for this start before anything is billed; the claim's key and holder.
         ``IdempotencyKeyInUse`` (409) when another start holds it: one in flight, or one whose row is gone (erased,
         or never stored: a crash) while the claim lasts (see the module docstring)."""
-        claim = idempotency_claim_key(owner, key)
-        window = int(self.clock() // IDEMPOTENCY_WINDOW_SECONDS)
-        expires_at = float((window + 2) * IDEMPOTENCY_WINDOW_SECONDS)
+        claim, holder = idempotency_claim_key(owner, key), secrets.token_hex(16)
+        now = self.clock()
+        expires_at = float((int(now // IDEMPOTENCY_WINDOW_SECONDS) + 2) * IDEMPOTENCY_WINDOW_SECONDS)
         another_round = 2 * self.store_call_seconds + self.billed_part_seconds
         # Claim only with time for the claim, a rate claim, the billed part and a give-back: FC ending the
         # invocation between the claim and its give-back would hold the key for a day.
         if not budget.has(another_round + 3 * self.store_call_seconds):
             raise self._out_of_time()
         try:
-            claimed = self.store.increment_rate_counter(claim, 1, expires_at,
-                                                        another_round=lambda: budget.has(another_round))
-        except OutOfTime:
+            claimed = self.store.take_claim(claim, holder, expires_at, now,
+                                            another_round=lambda: budget.has(another_round))
+        except OutOfTime:  # every round's write lost its race: none of them took the claim
             raise self._out_of_time() from None
         except StorageError as exc:
-            # A claim whose write lost its answer may be held, and is not given back: the counter does not say whose
-            # it is, so a give-back could free another start's (review v). The key is then held until it lapses.
+            # A take whose answer was lost may have been applied: the give-back frees the claim only if so (never
+            # another start's). Should it fail too, the key is held until the claim lapses.
             if exc.maybe_sent:
-                logger.warning("initialize.key_claim_unconfirmed")
+                self._give_back_key(claim, holder, unconfirmed=True)
             raise Refused("StorageUnavailable", "try again shortly") from None
         if not claimed:
             logger.info("initialize.key_in_use")
             raise Refused("IdempotencyKeyInUse", "a request with this Idempotency-Key is in progress, or its "
                           "verification is gone: try again in a moment, or use a new key", retry_after=1)
-        return claim
+        return claim, holder
+
+    def _give_back_key(self, claim: str, holder: str, *, unconfirmed: bool = False) -> None:
+        """Free this start's claim (best effort). ``unconfirmed``: the take's answer was lost, so a failed give-back
+        may leave the key held until the claim lapses (``initialize.key_claim_unconfirmed``)."""
+        try:
+            self.store.give_back_claim(claim, holder)
+        except Exception:
+            logger.warning("initialize.key_claim_unconfirmed" if unconfirmed else "initialize.key_not_released")
 
     def _read(self, merchant_biz_id: str) -> TransactionRecord | None:
         try:

@@ -951,10 +951,10 @@ def tablestore_calls(method: str) -> int:
     from shared.storage.tablestore_store import RATE_ATTEMPTS, RECORD_CHECK_ATTEMPTS
 
     loops = {"record_check": RECORD_CHECK_ATTEMPTS, "increment_rate_counter": RATE_ATTEMPTS,
-             "decrement_rate_counter": RATE_ATTEMPTS}  # fmt: skip
+             "decrement_rate_counter": RATE_ATTEMPTS, "take_claim": RATE_ATTEMPTS}  # fmt: skip
     # finalize over an ABANDONED row: the PENDING update fails, a read, the ABANDONED update (found by review q)
     singles = {"get": 1, "create": 1, "finalize": 3, "delete": 1, "mark_notification_enqueued": 1,
-               "mark_vendor_copy_deleted": 2}  # fmt: skip
+               "mark_vendor_copy_deleted": 2, "give_back_claim": 1}  # fmt: skip
     return 2 * loops[method] if method in loops else singles[method]
 
 
@@ -1155,8 +1155,7 @@ def test_the_budgeted_paths_run_the_code_s_longest_branches(longest_paths: dict[
     initializer = longest_paths["initializer"]
     assert initializer["billed"] == ["store.increment_rate_counter", "vendor.initialize", "store.create"]
     # today's id, yesterday's; the key's claim; then as without a key
-    assert initializer["billed, keyed"] == ["store.get", "store.get", "store.increment_rate_counter",
-                                            *initializer["billed"]]
+    assert initializer["billed, keyed"] == ["store.get", "store.get", "store.take_claim", *initializer["billed"]]
     assert initializer["not billed"][-1] == "store.decrement_rate_counter"
     fetch = longest_paths["result_fetcher"]
     kept = fetch["callback, kept"]
@@ -1220,7 +1219,7 @@ def test_the_initializer_s_timeout_covers_a_keyed_start_s_reads_claims_and_bille
     earlier ids' rows and claims the key, and it claims the key only with time for the rate claim, the billed part
     and the key's give-back."""
     keyed = longest_paths["initializer"]["billed, keyed"]
-    reads = keyed[: keyed.index("store.increment_rate_counter")]
+    reads = keyed[: keyed.index("store.take_claim")]
     assert reads == ["store.get", "store.get"]
     before = (path_seconds(reads) + 2 * rate_claim_round_seconds() + initializer_billed_part_seconds()
               + tablestore_call_seconds())  # the give-back

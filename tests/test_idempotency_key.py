@@ -263,8 +263,7 @@ def test_a_key_sent_again_once_its_window_has_passed_starts_a_verification_under
     app = InitializerApp(settings=_settings(), client=vendor, store=store, clock=clock)  # type: ignore[arg-type]
     first = _post(app, _start())
     store.delete(first[2]["merchantBizId"])  # retention, two days on
-    clock.advance(2 * 86400.0)
-    assert store.expire_rate_counters(clock(), 100) >= 1  # the sweeper (or the rate table's TTL) forgets the claim
+    clock.advance(2 * 86400.0)  # the claim has lapsed: free before any sweep forgets it (review w)
     later = _post(app, _start())
     assert later[0] == 201 and later[2]["merchantBizId"] != first[2]["merchantBizId"]
     assert "idempotent-replayed" not in later[1] and len(vendor.initialize_calls) == 2
@@ -296,36 +295,53 @@ def lost_answer(operation: str) -> StorageError:
 
 
 class ClaimAnswerLost:
-    """The first write of an Idempotency-Key's claim is applied, but its answer is lost."""
+    """The first take of an Idempotency-Key's claim is applied, but its answer is lost; ``give_back_fails``: so is
+    every give-back's."""
 
-    def __init__(self, inner: SqliteTransactionStore) -> None:
+    def __init__(self, inner: SqliteTransactionStore, *, give_back_fails: bool = False) -> None:
         self._inner = inner
         self.armed = True
+        self.give_back_fails = give_back_fails
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    def increment_rate_counter(self, key: str, limit: int, expires_at: float, **kwargs: Any) -> bool:
-        claimed = self._inner.increment_rate_counter(key, limit, expires_at, **kwargs)
-        if key.startswith("ik") and self.armed:
+    def take_claim(self, key: str, holder: str, expires_at: float, now: float, **kwargs: Any) -> bool:
+        taken = self._inner.take_claim(key, holder, expires_at, now, **kwargs)
+        if self.armed:
             self.armed = False
             raise lost_answer("PutRow")
-        return claimed
+        return taken
+
+    def give_back_claim(self, key: str, holder: str) -> bool:
+        if self.give_back_fails:
+            raise lost_answer("UpdateRow")
+        return self._inner.give_back_claim(key, holder)
 
 
-def test_a_claim_whose_write_lost_its_answer_is_held_not_given_back(
+def test_a_claim_whose_take_lost_its_answer_is_given_back_so_a_retry_starts(
     store: SqliteTransactionStore, vendor: NumberedVendor, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Nothing says whose the counter's claim is: a give-back could free another start's (review v, below)."""
+    """The give-back frees only this start's claim, so it is safe after a take whose answer was lost (before
+    holders, such a claim held the key for a day: review v)."""
     app = _app(ClaimAnswerLost(store), vendor)  # type: ignore[arg-type]
     first = _post(app, _start())
     assert (first[0], first[2]["error"]["code"], vendor.initialize_calls) == (503, "StorageUnavailable", [])
+    assert "initialize.key_claim_unconfirmed" not in capsys.readouterr().out
+    assert _post(app, _start())[0] == 201 and len(vendor.initialize_calls) == 1
+
+
+def test_a_claim_whose_take_and_give_back_lost_their_answers_is_held_and_logged(
+    store: SqliteTransactionStore, vendor: NumberedVendor, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = _app(ClaimAnswerLost(store, give_back_fails=True), vendor)  # type: ignore[arg-type]
+    assert _post(app, _start())[0] == 503
     assert '"initialize.key_claim_unconfirmed"' in capsys.readouterr().out
     assert _post(app, _start())[0] == 409 and vendor.initialize_calls == []
 
 
 class ClaimWriteLost:
-    """``lose_next_claim``: the next write of an Idempotency-Key's claim is not applied, and its answer is lost."""
+    """``lose_next_claim``: the next take of an Idempotency-Key's claim is not applied, and its answer is lost."""
 
     def __init__(self, inner: SqliteTransactionStore) -> None:
         self._inner = inner
@@ -334,11 +350,11 @@ class ClaimWriteLost:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    def increment_rate_counter(self, key: str, limit: int, expires_at: float, **kwargs: Any) -> bool:
-        if key.startswith("ik") and self.lose_next_claim:
+    def take_claim(self, key: str, holder: str, expires_at: float, now: float, **kwargs: Any) -> bool:
+        if self.lose_next_claim:
             self.lose_next_claim = False
             raise lost_answer("PutRow")
-        return self._inner.increment_rate_counter(key, limit, expires_at, **kwargs)
+        return self._inner.take_claim(key, holder, expires_at, now, **kwargs)
 
 
 class InFlightVendor(NumberedVendor):
@@ -357,7 +373,7 @@ def test_a_claim_write_that_lost_its_answer_never_frees_the_key_another_start_ho
     store: SqliteTransactionStore,
 ) -> None:
     """Found by review v: B's lost claim write was given back, which took A's claim; B's retry then called the
-    vendor again while A was in flight."""
+    vendor again while A was in flight. B's give-back now names B: A's claim stays."""
     vendor = InFlightVendor()
     racing = ClaimWriteLost(store)
     app = _app(racing, vendor)  # type: ignore[arg-type]
@@ -435,5 +451,5 @@ def test_a_keyed_start_without_time_for_the_rest_claims_no_key(store: SqliteTran
                             clock=FakeClock(T0))
     with pytest.raises(Refused) as refused:
         service.start("f" * 64, _start(), budget=InvocationBudget(10.0, clock=lambda: 0.0), idempotency_key=KEY)
-    assert refused.value.code == "TryAgain" and "increment_rate_counter" not in calls
+    assert refused.value.code == "TryAgain" and "take_claim" not in calls
 

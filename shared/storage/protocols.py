@@ -139,9 +139,25 @@ class TransactionStore(Protocol):
         """Take one off the counter ``key`` (never below zero; a missing counter stays missing)."""
         ...
 
+    def take_claim(
+        self, key: str, holder: str, expires_at: float, now: float, *, another_round: Callable[[], bool] | None = None
+    ) -> bool:
+        """Hold the claim ``key`` for ``holder`` until ``expires_at``, unless another holder has it: True when this
+        call took it (exact under concurrency). A claim is free when it was never taken, was given back, or is
+        past its ``expires_at`` at ``now`` (a backend that forgets old rows may free it sooner: see
+        :meth:`increment_rate_counter`). Kept beside the rate counters (another key prefix), forgotten like them.
+        ``another_round``/:class:`OutOfTime`: as for :meth:`increment_rate_counter`."""
+        ...
+
+    def give_back_claim(self, key: str, holder: str) -> bool:
+        """Free the claim ``key`` if ``holder`` holds it, in one conditional write; True when this call freed it.
+        Safe whatever became of the take: after a take whose answer was lost it frees the claim only if that take
+        was applied, never another holder's."""
+        ...
+
     def expire_rate_counters(self, now: float, limit: int) -> int:
-        """Delete up to ``limit`` counters past their ``expires_at``; how many were deleted (0 where the backend
-        expires them itself)."""
+        """Delete up to ``limit`` counters and claims past their ``expires_at``; how many were deleted (0 where the
+        backend expires them itself)."""
         ...
 
     def delete(self, merchant_biz_id: str) -> None:

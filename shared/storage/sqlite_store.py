@@ -3,7 +3,8 @@
 Every statement it runs is in ``STATEMENTS`` and every one that reads rows is served by an index (the primary key,
 ``transactions_due`` — partial: only rows with a due —, ``transactions_user_time``, ``transactions_time``,
 ``rate_counters_expiry``); ``tests/storage/test_sqlite_query_plans.py`` checks each with ``EXPLAIN QUERY PLAN``.
-Rate-limit counters live in their own table, ``rate_counters``, and the sweeper deletes expired ones.
+Rate-limit counters and claims (a counter at 1 with its holder) live in their own table, ``rate_counters``, and the
+sweeper deletes expired ones.
 
 Opening a database that is not at ``SCHEMA_VERSION`` (new, from before versions, another release's) sets it up in
 one transaction (``_set_up``, idempotent): the tables, the columns added since the first release, the indexes. One
@@ -71,7 +72,8 @@ _TABLES = (
     """CREATE TABLE IF NOT EXISTS rate_counters (
     rate_key TEXT PRIMARY KEY,
     count INTEGER NOT NULL,
-    expires_at REAL NOT NULL
+    expires_at REAL NOT NULL,
+    holder TEXT
 )""",
 )
 _INDEXES = (
@@ -84,11 +86,14 @@ _INDEXES = (
     "CREATE INDEX IF NOT EXISTS rate_counters_expiry ON rate_counters (expires_at)",
 )
 
-#: Columns added after the first release, with their declarations: a table created before them gets them when opened.
-_ADDED_COLUMNS = (("product_code", "TEXT"), ("face", "TEXT"), ("recheck_attempt", "INTEGER NOT NULL DEFAULT 0"),
-                  ("transaction_url", "TEXT"), ("request_fingerprint", "TEXT"))
+#: Columns added after the first release, with their tables and declarations: a table created before them gets them
+#: when opened.
+_ADDED_COLUMNS = (("transactions", "product_code", "TEXT"), ("transactions", "face", "TEXT"),
+                  ("transactions", "recheck_attempt", "INTEGER NOT NULL DEFAULT 0"),
+                  ("transactions", "transaction_url", "TEXT"), ("transactions", "request_fingerprint", "TEXT"),
+                  ("rate_counters", "holder", "TEXT"))
 #: The ``PRAGMA user_version`` of a database that holds this schema: an open of one skips ``_set_up``.
-SCHEMA_VERSION = schema_version(*_TABLES, *(f"{name} {decl}" for name, decl in _ADDED_COLUMNS), *_INDEXES)
+SCHEMA_VERSION = schema_version(*_TABLES, *(" ".join(added) for added in _ADDED_COLUMNS), *_INDEXES)
 
 _FINALIZABLE = ", ".join(f"'{s.value}'" for s in FINALIZABLE)
 _TERMINAL = ", ".join(f"'{s.value}'" for s in TERMINAL)
@@ -155,6 +160,11 @@ STATEMENTS: Final[dict[str, str]] = {
     " ON CONFLICT (rate_key) DO UPDATE SET count = count + 1, expires_at = max(expires_at, excluded.expires_at)"
     " WHERE count < ?",
     "rate_decrement": "UPDATE rate_counters SET count = count - 1 WHERE rate_key = ? AND count > 0",
+    # A claim is a counter at 1 with its holder: taken when missing, given back (0) or past its expiry.
+    "claim_take": "INSERT INTO rate_counters (rate_key, count, expires_at, holder) VALUES (?, 1, ?, ?)"
+    " ON CONFLICT (rate_key) DO UPDATE SET count = 1, expires_at = excluded.expires_at, holder = excluded.holder"
+    " WHERE count < 1 OR expires_at <= ?",
+    "claim_give_back": "UPDATE rate_counters SET count = 0 WHERE rate_key = ? AND holder = ? AND count > 0",
     "rate_expire": "DELETE FROM rate_counters WHERE rate_key IN"
     " (SELECT rate_key FROM rate_counters WHERE expires_at < ? LIMIT ?)",
 }
@@ -322,6 +332,15 @@ class SqliteTransactionStore:
     def decrement_rate_counter(self, key: str) -> None:
         self._db.execute(STATEMENTS["rate_decrement"], (key,))
 
+    def take_claim(
+        self, key: str, holder: str, expires_at: float, now: float, *, another_round: Callable[[], bool] | None = None
+    ) -> bool:
+        del another_round  # one conditional statement: never a second round
+        return self._db.execute(STATEMENTS["claim_take"], (key, expires_at, holder, now)).rowcount == 1
+
+    def give_back_claim(self, key: str, holder: str) -> bool:
+        return self._db.execute(STATEMENTS["claim_give_back"], (key, holder)).rowcount == 1
+
     def expire_rate_counters(self, now: float, limit: int) -> int:
         return self._db.execute(STATEMENTS["rate_expire"], (now, limit)).rowcount
 
@@ -341,9 +360,9 @@ def _set_up(conn: sqlite3.Connection) -> None:
     for statement in _TABLES:
         conn.execute(statement)
     columns = {row["name"] for row in conn.execute("PRAGMA table_info(transactions)")}
-    for name, declaration in _ADDED_COLUMNS:
-        if name not in columns:
-            conn.execute(f"ALTER TABLE transactions ADD COLUMN {name} {declaration}")
+    for table, name, declaration in _ADDED_COLUMNS:
+        if name not in {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
     if "due_kind" not in columns:  # a database from before dues: one-time, whole-table migration
         conn.execute("ALTER TABLE transactions ADD COLUMN due_kind TEXT")
         conn.execute("ALTER TABLE transactions ADD COLUMN due_at REAL")

@@ -19,7 +19,8 @@ Tables (``table`` is ``KYC_TABLESTORE_TABLE``, default ``kyc_transactions``):
   order (erasure).
 * ``<table>_by_time`` (global index): ``(created_ms, merchant_biz_id)`` with ``status`` as an attribute column: rows
   created in a period in time order (``kyc list``, retention, the operator console's period views and counts).
-* ``<table>_rate``: the per-user, per-window Initialize counters (``shared.ratelimit``), primary key ``rate_key``;
+* ``<table>_rate``: the per-user, per-window Initialize counters (``shared.ratelimit``) and the Idempotency-Keys'
+  claims (``take_claim``), primary key ``rate_key``;
   no index, TTL one day so old windows expire without a sweep (a window is an hour; the TTL must be at least
   86 400 s when set, as the ``TimeToLive`` note in template.yml records; unverified here).
 

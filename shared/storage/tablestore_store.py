@@ -25,6 +25,10 @@ Conditional writes carry the state machine, each with the row's due in the same 
   under the condition that the notification is confirmed (the fetch's order: notify, then delete); when that
   fails, the flag alone (the sweeper settles the row later). ``set_outbox_due``: ``status == <status>``.
 * flag updates use ``EXPECT_EXIST`` so they never create a phantom row.
+* rate counters (the ``_rate`` table): read, then ``count == <read value>`` (``EXPECT_NOT_EXIST`` the first time).
+  A claim (``take_claim``) is a counter at 1 with its ``holder``: read, then, when free, ``count == <read value>``
+  and ``expires_at == <read value>`` (which one taker of an expired claim changes); ``give_back_claim``:
+  ``holder == <holder>``, no read.
 
 Queries read a global index for the keys (``get_range`` over exactly the answer's range: a sweep reads the due
 rows, a user's listing that user's rows), then the rows themselves with ``batch_get_row`` (at most 100 a call):
@@ -119,6 +123,7 @@ MAX_RETRIES = 3  # of one call, for throttling and busy answers (BoundedRetry)
 RETRY_WINDOW_SECONDS = 3.0  # no retry starts later into a call (BoundedRetry)
 RATE_COUNT = "count"
 RATE_EXPIRES_AT = "expires_at"
+RATE_HOLDER = "holder"
 #: The SDK's own logger, silenced (``quiet_sdk_logger``): it logs every failed request at ERROR as plain text with
 #: the service's message (a failed row condition is normal flow here: a lost race, a duplicate callback), outside
 #: the JSON logger and its scrubbing, and whole requests at DEBUG: the rows, and the headers with the STS token.
@@ -799,6 +804,45 @@ class TablestoreTransactionStore:
             ):
                 return
         raise StorageError("tablestore rate counter kept conflicting", transient=True, code="Conflict")
+
+    def take_claim(
+        self, key: str, holder: str, expires_at: float, now: float, *, another_round: Callable[[], bool] | None = None
+    ) -> bool:
+        """Read the claim; when it is free (missing, given back, expired), write ``holder`` into it under the
+        condition that it still holds what was read (``EXPECT_NOT_EXIST`` when missing): 1 read + 1 write. A lost
+        race is read again (``RATE_ATTEMPTS`` rounds at most) while ``another_round`` allows; then
+        :class:`OutOfTime`."""
+        ots = self._ots
+        table = self._schema.rate_table
+        values = [(RATE_COUNT, 1), (RATE_EXPIRES_AT, float(expires_at)), (RATE_HOLDER, holder)]
+        for attempt in range(RATE_ATTEMPTS):
+            if attempt and another_round is not None and not another_round():
+                raise OutOfTime("tablestore claim: no time for another round")
+            _, row, _ = self._call("GetRow", "get_row", table, self._rate_key(key), max_version=1)
+            if row is None or not row.primary_key:
+                try:
+                    self._call("PutRow", "put_row", table, ots.Row(self._rate_key(key), values),
+                               ots.Condition(ots.RowExistenceExpectation.EXPECT_NOT_EXIST))  # fmt: skip
+                    return True
+                except _ConditionFailed:
+                    continue
+            columns = _columns(row)
+            count, held_until = int(columns.get(RATE_COUNT, 0)), columns.get(RATE_EXPIRES_AT)
+            if count >= 1 and held_until is not None and float(held_until) > now:
+                return False
+            unchanged = [self._eq(RATE_COUNT, count)]
+            if held_until is not None:
+                unchanged.append(self._eq(RATE_EXPIRES_AT, held_until))
+            if self._update(key, {"put": values}, self._expect_exist(self._all(*unchanged)), table=table,
+                            key=self._rate_key(key)):
+                return True
+        raise StorageError("tablestore claim kept conflicting", transient=True, code="Conflict")
+
+    def give_back_claim(self, key: str, holder: str) -> bool:
+        return self._update(
+            key, {"put": [(RATE_COUNT, 0)]}, self._expect_exist(self._eq(RATE_HOLDER, holder)),
+            table=self._schema.rate_table, key=self._rate_key(key),
+        )
 
     def expire_rate_counters(self, now: float, limit: int) -> int:
         """Nothing to do: the rate table's TTL expires old counters (no scan)."""

@@ -14,7 +14,7 @@ from shared.storage.sqlite_store import STATEMENTS
 from .conftest import FIRST_RELEASE_TABLE, make_record
 
 #: Statements without a WHERE to plan: inserts (an UPSERT's conflict is found by the primary key).
-_NOTHING_TO_SEARCH = {"insert", "rate_increment"}
+_NOTHING_TO_SEARCH = {"insert", "rate_increment", "claim_take"}
 
 
 def _plan(path: Path, sql: str) -> list[str]:

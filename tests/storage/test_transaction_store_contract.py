@@ -518,13 +518,67 @@ def test_expiring_rate_counters_keeps_the_live_ones(store: TransactionStore) -> 
 
 
 def test_a_counter_counted_again_keeps_the_later_expiry(store: TransactionStore) -> None:
-    """An Idempotency-Key's claim given back, then claimed again a day later (found by review v: SQLite kept the
-    first expiry, and its sweeper dropped the new claim early)."""
+    """A counter given back, then counted again a day later (found by review v, when an Idempotency-Key's claim was
+    such a counter: SQLite kept the first expiry, and its sweeper dropped the new claim early)."""
     assert store.increment_rate_counter("ikclaim", 1, 100.0)
     store.decrement_rate_counter("ikclaim")
     assert store.increment_rate_counter("ikclaim", 1, 900.0)
     store.expire_rate_counters(500.0, 10)
     assert store.increment_rate_counter("ikclaim", 1, 900.0) is False  # still held
+
+
+# -- claims (an Idempotency-Key's) ----------------------------------------------------------------------------------
+
+
+def test_a_claim_is_held_by_one_holder_until_that_holder_gives_it_back(store: TransactionStore) -> None:
+    assert store.take_claim("ikc", "a", 900.0, 50.0) is True
+    assert store.take_claim("ikc", "b", 900.0, 50.0) is False
+    assert store.give_back_claim("ikc", "b") is False  # not b's to give back
+    assert store.take_claim("ikc", "c", 900.0, 50.0) is False
+    assert store.give_back_claim("ikc", "a") is True
+    assert store.take_claim("ikc", "b", 900.0, 60.0) is True
+
+
+def test_a_claim_past_its_expiry_is_free_before_anything_forgets_it(store: TransactionStore) -> None:
+    assert store.take_claim("ikc", "a", 100.0, 50.0) is True
+    assert store.take_claim("ikc", "b", 900.0, 99.0) is False
+    assert store.take_claim("ikc", "b", 900.0, 100.0) is True
+    assert store.give_back_claim("ikc", "a") is False  # a's claim lapsed: b's is not a's to give back
+    assert store.take_claim("ikc", "c", 900.0, 200.0) is False
+
+
+def test_giving_back_a_claim_never_taken_creates_nothing(store: TransactionStore) -> None:
+    assert store.give_back_claim("ikc", "a") is False
+    assert store.take_claim("ikc", "b", 900.0, 50.0) is True
+
+
+@pytest.mark.parametrize("earlier", [None, 100.0])
+def test_one_of_many_concurrent_takes_gets_a_claim(store: TransactionStore, earlier: float | None) -> None:
+    """A free claim never taken, and one whose earlier holder's claim lapsed."""
+    if earlier is not None:
+        assert store.take_claim("ikc", "earlier", earlier, 50.0)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        taken = list(pool.map(lambda n: store.take_claim("ikc", f"h{n}", 900.0, 200.0), range(16)))
+    assert taken.count(True) == 1
+
+
+def test_a_claim_an_earlier_release_counted_is_held_until_given_back_or_lapsed(store: TransactionStore) -> None:
+    """Before holders, a claim was a counter at 1 (a start in flight during the upgrade) or 0 (given back)."""
+    assert store.increment_rate_counter("ikc", 1, 100.0) is True
+    assert store.take_claim("ikc", "a", 900.0, 50.0) is False
+    assert store.give_back_claim("ikc", "a") is False  # a counter has no holder: nobody's to give back
+    assert store.take_claim("ikc", "a", 900.0, 100.0) is True
+    assert store.increment_rate_counter("ikd", 1, 900.0) is True
+    store.decrement_rate_counter("ikd")
+    assert store.take_claim("ikd", "a", 900.0, 50.0) is True
+
+
+def test_expiring_rate_counters_forgets_lapsed_claims_only(store: TransactionStore) -> None:
+    store.take_claim("ikold", "a", 100.0, 50.0)
+    store.take_claim("iklive", "a", 900.0, 50.0)
+    store.expire_rate_counters(500.0, 10)
+    assert store.take_claim("iklive", "b", 900.0, 500.0) is False  # still held
+    assert store.give_back_claim("iklive", "a") is True
 
 
 def test_delete_removes_row_and_is_idempotent(store: TransactionStore) -> None:
