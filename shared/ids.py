@@ -11,10 +11,10 @@
 
 * **Idempotency-Key** (``POST /verifications``'s header; IETF draft "The Idempotency-Key HTTP Header Field", which
   writes it as a quoted string): 1-128 ASCII letters, digits or ``-_.:~+/=``, bare or in double quotes. A
-  keyed start's merchantBizId is derived from its owner, its key and the UTC day it starts in
-  (:func:`merchant_biz_id_for_key`): a repeat that day or the next finds the first one's row. The key's claim
-  (:func:`idempotency_claim_key`) outlives that day, so a key sent again later starts a verification under an id
-  no earlier one had (:mod:`shared.verifications`).
+  keyed start's merchantBizId is derived from its owner, its key and the UTC day it starts in, keyed by the
+  user-id pepper (:func:`merchant_biz_id_for_key`): a repeat that day or the next finds the first one's row. The
+  key's claim (:func:`idempotency_claim_key`) outlives that day, so a key sent again later starts a verification
+  under an id no earlier one had (:mod:`shared.verifications`).
 
 ``str.isalnum`` alone is not the rule: it accepts non-ASCII letters and digits (``"é"``, ``"٣"``).
 """
@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 
 TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
@@ -49,17 +50,24 @@ def idempotency_key(header: str) -> str | None:
     return None
 
 
-def merchant_biz_id_for_key(owner: str, key: str, window: int) -> str:
+def merchant_biz_id_for_key(owner: str, key: str, window: int, secret: str) -> str:
     """The merchantBizId of ``owner``'s start keyed ``key`` in ``window`` (the number of the UTC day,
-    ``IDEMPOTENCY_WINDOW_SECONDS``): 32 hex digits of SHA-256 over the three, as a new one has (another user's
-    same key is another id; nobody can aim at an id without the owner's peppered hash)."""
-    return hashlib.sha256(f"{owner}\n{key}\n{window}".encode()).hexdigest()[:32]
+    ``IDEMPOTENCY_WINDOW_SECONDS``): 32 hex digits of HMAC-SHA256 over the three, as a new one has (another user's
+    same key is another id). Keyed by ``secret`` (the user-id pepper) because the owner's hash is no secret (the
+    vendor and every webhook subscriber get it with the id): a plain hash would let them test guesses of the key
+    offline, and a key may embed the merchant's user id (review y)."""
+    return _keyed_hex(secret, f"merchantBizId\n{owner}\n{key}\n{window}")[:32]
 
 
-def idempotency_claim_key(owner: str, key: str) -> str:
-    """The rate table's counter that ``owner``'s starts keyed ``key`` claim before they call the vendor: ``"ik"``
-    and 30 hex digits of SHA-256 (rate-limit counters are ``"rl"``..., :mod:`shared.ratelimit`)."""
-    return "ik" + hashlib.sha256(f"{owner}\n{key}".encode()).hexdigest()[:30]
+def idempotency_claim_key(owner: str, key: str, secret: str) -> str:
+    """The rate table's claim that ``owner``'s starts keyed ``key`` take before they call the vendor: ``"ik"``
+    and 30 hex digits of HMAC-SHA256 keyed by ``secret``, as :func:`merchant_biz_id_for_key` (rate-limit counters
+    are ``"rl"``..., :mod:`shared.ratelimit`)."""
+    return "ik" + _keyed_hex(secret, f"claim\n{owner}\n{key}")[:30]
+
+
+def _keyed_hex(secret: str, message: str) -> str:
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
 def new_merchant_biz_id() -> str:

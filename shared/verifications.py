@@ -516,13 +516,13 @@ class Verifications:
         window = int(now // IDEMPOTENCY_WINDOW_SECONDS)
         near_next = (window + 1) * IDEMPOTENCY_WINDOW_SECONDS - now <= IDEMPOTENCY_CLOCK_SKEW_SECONDS
         windows = (window, window - 1, window + 1) if near_next else (window, window - 1)
-        return [merchant_biz_id_for_key(owner, key, w) for w in windows]
+        return [merchant_biz_id_for_key(owner, key, w, self.settings.user_id_pepper) for w in windows]
 
     def _claim_key(self, owner: str, key: str, budget: InvocationBudget) -> tuple[str, str]:
         """Claim ``owner``'s ``key`` for this start before anything is billed; the claim's key and holder.
         ``IdempotencyKeyInUse`` (409) when another start holds it: one in flight, or one whose row is gone (erased,
         or never stored: a crash) while the claim lasts (see the module docstring)."""
-        claim, holder = idempotency_claim_key(owner, key), secrets.token_hex(16)
+        claim, holder = idempotency_claim_key(owner, key, self.settings.user_id_pepper), secrets.token_hex(16)
         now = self.clock()
         expires_at = float((int(now // IDEMPOTENCY_WINDOW_SECONDS) + 2) * IDEMPOTENCY_WINDOW_SECONDS)
         another_round = 2 * self.store_call_seconds + self.billed_part_seconds

@@ -4,6 +4,7 @@ once, whose answer the repeat gets again."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,11 @@ from shared.auth import hash_user_id, issue_token
 from shared.cloudauth import ThrottlingError
 from shared.fc.budget import InvocationBudget
 from shared.handlers.initializer import InitializerApp
+from shared.ids import idempotency_claim_key, is_merchant_biz_id, merchant_biz_id_for_key
 from shared.ratelimit import WINDOW_SECONDS, counter_key
 from shared.storage import RecordExists, SqliteTransactionStore, StorageError
 from shared.verifications import Refused, Verifications
-from tests.fakes import T0, FakeClock, FakeCloudAuth
+from tests.fakes import T0, FakeClock, FakeCloudAuth, RecordingSender, Stack, drain
 from tests.test_initializer_app import PEPPER, SECRET, SUB, _settings, _start
 
 KEY = "8e03978e-40d5-43e8-bc93-6894a57f9324"
@@ -453,3 +455,58 @@ def test_a_keyed_start_without_time_for_the_rest_claims_no_key(store: SqliteTran
         service.start("f" * 64, _start(), budget=InvocationBudget(10.0, clock=lambda: 0.0), idempotency_key=KEY)
     assert refused.value.code == "TryAgain" and "take_claim" not in calls
 
+
+
+# -- what a keyed id gives away (review y) -----------------------------------------------------------------------
+
+USER_ID = "48151623"  # the merchant's own user id: PII, "nobody in clear" (docs/security.md)
+GUESSABLE_KEY = f"checkout-{USER_ID}-1"  # a frontend's key that embeds it
+
+
+def _guess_user_id(owner: str, merchant_biz_id: str, day: int) -> str | None:
+    """An offline guess over a small range of user ids, with nothing but what one webhook event (or the vendor's
+    Initialize request) carries: the owner's peppered hash, the id and its day."""
+    for candidate in range(48_150_000, 48_160_000):
+        for window in (day, day - 1):
+            guess = hashlib.sha256(f"{owner}\ncheckout-{candidate}-1\n{window}".encode()).hexdigest()[:32]
+            if guess == merchant_biz_id:
+                return str(candidate)
+    return None
+
+
+def test_a_subscriber_shown_the_outcome_only_cannot_test_guesses_of_the_key_against_a_keyed_id(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock(T0)
+    stack = Stack(tmp_path, clock=clock)
+    try:
+        vendor = NumberedVendor()
+        app = InitializerApp(settings=_settings(), client=vendor, store=stack.store,  # type: ignore[arg-type]
+                             clock=clock)
+        status, _, started = _post(app, _start(), key=GUESSABLE_KEY, sub=USER_ID)
+        assert status == 201
+        stack.fetcher(vendor).fetch(started["merchantBizId"])
+        sender = RecordingSender()
+        drain(stack.notify, stack.notifier(sender).handle_body, clock)
+        event = jsonutil.loads(sender.delivered_to("https://a.example/hook")[0].body)  # includePii: false
+        data = event["data"]
+        assert data["identity"] is None and data["merchantBizId"] == started["merchantBizId"]
+        assert _guess_user_id(data["merchantUserId"], data["merchantBizId"], int(T0 // 86400)) is None
+    finally:
+        stack.close()
+
+
+def test_the_vendor_cannot_test_guesses_of_the_key_against_a_keyed_id(
+    store: SqliteTransactionStore, vendor: NumberedVendor
+) -> None:
+    assert _post(_app(store, vendor), _start(), key=GUESSABLE_KEY, sub=USER_ID)[0] == 201
+    sent = vendor.initialize_calls[0]
+    assert _guess_user_id(sent.merchant_user_id, sent.merchant_biz_id, int(T0 // 86400)) is None
+
+
+def test_a_keyed_id_and_its_claim_are_keyed_by_the_pepper() -> None:
+    owner = hash_user_id(USER_ID, PEPPER)
+    assert merchant_biz_id_for_key(owner, KEY, 1, PEPPER) != merchant_biz_id_for_key(owner, KEY, 1, PEPPER + "x")
+    assert idempotency_claim_key(owner, KEY, PEPPER) != idempotency_claim_key(owner, KEY, PEPPER + "x")
+    assert is_merchant_biz_id(merchant_biz_id_for_key(owner, KEY, 1, PEPPER))
+    assert is_merchant_biz_id(idempotency_claim_key(owner, KEY, PEPPER))
