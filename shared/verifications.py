@@ -32,7 +32,7 @@ b. else the key is claimed for this start (:meth:`~shared.storage.TransactionSto
    a day after it was written, the rate table's TTL), past the day whose id it guards. A start that failed gives
    it back (whatever the failure, unless its row may be stored: a create whose answer was lost, or that found a
    row, not read back), so a repeat may start it. The give-back frees only this start's claim, so a claim whose
-   own write lost its answer is given back too (it frees the claim only if that write was applied). Only a start
+   take failed is given back too (it frees the claim only if that take was applied all the same). Only a start
    FC cut off, or one whose give-back failed as well, leaves the key held until the claim lapses. So two requests
    at once never both reach the vendor, and a key never starts a second verification under an id one had. The key
    is claimed only with time left for the rest and the give-back.
@@ -535,11 +535,11 @@ class Verifications:
                                             another_round=lambda: budget.has(another_round))
         except OutOfTime:  # every round's write lost its race: none of them took the claim
             raise self._out_of_time() from None
-        except StorageError as exc:
-            # A take whose answer was lost may have been applied: the give-back frees the claim only if so (never
-            # another start's). Should it fail too, the key is held until the claim lapses.
-            if exc.maybe_sent:
-                self._give_back_key(claim, holder, unconfirmed=True)
+        except StorageError:
+            # A failed take may have been applied all the same (an answer lost; the service timing out on its
+            # write: review z): the give-back frees the claim only if so, never another start's. Should it fail
+            # too, the key is held until the claim lapses.
+            self._give_back_key(claim, holder, unconfirmed=True)
             raise Refused("StorageUnavailable", "try again shortly") from None
         if not claimed:
             logger.info("initialize.key_in_use")
@@ -548,8 +548,8 @@ class Verifications:
         return claim, holder
 
     def _give_back_key(self, claim: str, holder: str, *, unconfirmed: bool = False) -> None:
-        """Free this start's claim (best effort). ``unconfirmed``: the take's answer was lost, so a failed give-back
-        may leave the key held until the claim lapses (``initialize.key_claim_unconfirmed``)."""
+        """Free this start's claim (best effort). ``unconfirmed``: the take failed, so a failed give-back may leave
+        the key held until the claim lapses (``initialize.key_claim_unconfirmed``)."""
         try:
             self.store.give_back_claim(claim, holder)
         except Exception:

@@ -811,7 +811,8 @@ class TablestoreTransactionStore:
         """Read the claim; when it is free (missing, given back, expired), write ``holder`` into it under the
         condition that it still holds what was read (``EXPECT_NOT_EXIST`` when missing): 1 read + 1 write. A lost
         race is read again (``RATE_ATTEMPTS`` rounds at most) while ``another_round`` allows; then
-        :class:`OutOfTime`."""
+        :class:`OutOfTime`. A claim read back as ``holder``'s is taken: the SDK re-sends a write answered busy,
+        and the copy loses its condition to the write it repeats."""
         ots = self._ots
         table = self._schema.rate_table
         values = [(RATE_COUNT, 1), (RATE_EXPIRES_AT, float(expires_at)), (RATE_HOLDER, holder)]
@@ -828,6 +829,10 @@ class TablestoreTransactionStore:
                     continue
             columns = _columns(row)
             count, held_until = int(columns.get(RATE_COUNT, 0)), columns.get(RATE_EXPIRES_AT)
+            if count >= 1 and columns.get(RATE_HOLDER) == holder:
+                # This call's own write, applied although its answer was not: the SDK re-sent it after a busy
+                # answer and the copy failed its condition (found by review z). A holder is this start's alone.
+                return True
             if count >= 1 and held_until is not None and float(held_until) > now:
                 return False
             unchanged = [self._eq(RATE_COUNT, count)]

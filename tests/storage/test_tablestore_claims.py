@@ -1,0 +1,146 @@
+"""An Idempotency-Key's claim on Tablestore when a take was applied but answered with an error (review z).
+
+The Tablestore SDK retries every operation, writes included, on throttling and busy answers
+(``tablestore.retry.RetryUtil.should_retry_no_matter_which_api``: OTSServerBusy, OTSPartitionUnavailable,
+OTSRowOperationConflict, ...; ``BoundedRetry`` keeps that rule). The 503s come from a partition being moved or split
+("Why a few 500 errors occur when using Tablestore"), so a write may be applied and still answered with one; the
+SDK then sends it again, and the conditional write fails against its own first attempt: ``take_claim`` reads the
+claim again and finds its own holder (``create`` reads back for the same reason: ``RecordExists`` on a retry).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import tablestore
+
+from shared.storage import TablestoreTransactionStore
+
+from .conftest import tablestore_double, wire_store
+
+
+class AppliedThenBusy:
+    """The store's transport: the first request to ``operation`` reaches the service (applied), but its answer is
+    replaced by a 503 ``code`` (OTSServerBusy: the SDK sends the same request again; OTSTimeout: it does not)."""
+
+    def __init__(self, inner: Any, operation: str, code: str = "OTSServerBusy") -> None:
+        self._inner = inner
+        self.operation = operation
+        self.code = code
+        self.armed = False
+        self.sent: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def send_receive(self, url: str, headers: dict[str, str], body: bytes) -> Any:
+        self.sent.append(url.rsplit("/", 1)[-1])
+        answer = self._inner.send_receive(url, headers, body)
+        if self.armed and url.endswith("/" + self.operation):
+            self.armed = False
+            raise tablestore.OTSServiceError(503, self.code, "answered after the write was applied", "req-review-z")
+        return answer
+
+
+@pytest.fixture
+def wire() -> Iterator[tuple[TablestoreTransactionStore, Any]]:
+    with tablestore_double() as double:
+        store = wire_store(double)
+        store.get("warm" + "0" * 28)  # builds the SDK client and its transport
+        yield store, double
+
+
+def _flaky(store: TablestoreTransactionStore, operation: str, code: str = "OTSServerBusy") -> AppliedThenBusy:
+    client = store._client  # the seam the SDK sends every attempt through
+    flaky = AppliedThenBusy(client.connection, operation, code)
+    client.connection = flaky
+    return flaky
+
+
+def test_a_new_claim_whose_take_the_sdk_sent_twice_is_held_by_that_take(
+    wire: tuple[TablestoreTransactionStore, Any],
+) -> None:
+    store, _ = wire
+    flaky = _flaky(store, "PutRow")
+    flaky.armed = True
+
+    taken = store.take_claim("ikreviewz", "holder-a", 900.0, 50.0)
+
+    assert flaky.sent.count("PutRow") == 2, flaky.sent  # the SDK did re-send the applied take
+    # The claim is holder-a's (it can give it back, nobody else can take it), so this take took it.
+    assert taken is True, "take_claim answered False for a claim that this very call holds"
+
+
+def test_a_given_back_claim_whose_retake_the_sdk_sent_twice_is_held_by_that_take(
+    wire: tuple[TablestoreTransactionStore, Any],
+) -> None:
+    store, _ = wire
+    assert store.take_claim("ikreviewz", "earlier", 900.0, 40.0) is True
+    assert store.give_back_claim("ikreviewz", "earlier") is True
+    flaky = _flaky(store, "UpdateRow")
+    flaky.armed = True
+
+    taken = store.take_claim("ikreviewz", "holder-a", 900.0, 50.0)
+
+    assert flaky.sent.count("UpdateRow") == 2, flaky.sent
+    assert taken is True, "take_claim answered False for a claim that this very call holds"
+
+
+def test_a_take_the_sdk_sent_twice_leaves_no_claim_nobody_will_give_back(
+    wire: tuple[TablestoreTransactionStore, Any],
+) -> None:
+    """What the caller does with a False take: 409 IdempotencyKeyInUse, no give-back (it holds nothing). The claim
+    must then be free for the user's repeat, not held for a day by a holder nobody knows."""
+    store, _ = wire
+    flaky = _flaky(store, "PutRow")
+    flaky.armed = True
+    if store.take_claim("ikreviewz", "holder-a", 900.0, 50.0):
+        store.give_back_claim("ikreviewz", "holder-a")  # a correct take: the start failed later and gave it back
+
+    assert store.take_claim("ikreviewz", "repeat", 900.0, 51.0) is True, (
+        "the key stays claimed by a start that was told 409 and will never give it back"
+    )
+
+
+def test_a_keyed_start_whose_claim_the_sdk_sent_twice_starts_and_is_not_refused_as_in_use(
+    wire: tuple[TablestoreTransactionStore, Any],
+) -> None:
+    """End to end through POST /verifications: the user's first and only request must not be told that a request
+    with its key is in progress, nor its repeat for the rest of the day."""
+    from tests.test_idempotency_key import NumberedVendor, _app, _post
+    from tests.test_initializer_app import _start
+
+    store, _ = wire
+    vendor = NumberedVendor()
+    app = _app(store, vendor)
+    flaky = _flaky(store, "PutRow")
+    flaky.armed = True
+    first = _post(app, _start())
+    flaky.armed = False  # nothing else is lost
+    repeat = _post(app, _start())
+
+    assert flaky.sent.count("PutRow") >= 2, flaky.sent
+    assert (first[0], repeat[0]) == (201, 201), (first[2], repeat[2])
+
+
+def test_a_claim_whose_take_timed_out_at_the_service_is_given_back_so_the_repeat_starts(
+    wire: tuple[TablestoreTransactionStore, Any],
+) -> None:
+    """OTSTimeout (503 "Operation timeout") on a write is not retried by the SDK (only reads are) and reaches the
+    service as a StorageError without ``maybe_sent``; but the service timed out waiting for the write, which may
+    have been applied. The give-back names its holder, so it is safe whatever became of the take."""
+    from tests.test_idempotency_key import NumberedVendor, _app, _post
+    from tests.test_initializer_app import _start
+
+    store, _ = wire
+    vendor = NumberedVendor()
+    app = _app(store, vendor)
+    flaky = _flaky(store, "PutRow", "OTSTimeout")
+    flaky.armed = True
+    first = _post(app, _start())
+    repeat = _post(app, _start())
+
+    assert (first[0], first[2]["error"]["code"]) == (503, "StorageUnavailable")
+    assert repeat[0] == 201, repeat[2]
