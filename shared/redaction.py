@@ -83,7 +83,7 @@ def is_pii_key(key: object) -> bool:
 # Compiled on first use, not at import: compiling costs more than a cold start should pay for text it may never
 # scrub (measured in docs/performance.md). ``re`` caches them after that.
 _JWT = r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*"
-_WHSEC = r"whsec_[A-Za-z0-9+/=_-]*"
+_WHSEC = r"whsec_[A-Za-z0-9+/=_-]+"  # not the bare prefix: a message naming the format keeps it
 _BASE64 = r"[A-Za-z0-9+/_-]{100,}={0,2}"
 
 

@@ -604,7 +604,8 @@ class Verifications:
             # Before the allowlist: urlsplit drops TAB/CR/LF, the raw string is what the browser is sent back to.
             raise Refused("InvalidReturnUrl", "returnUrl contains a control, space, invisible or backslash character")
         if not return_url_allowed(return_url, self.settings.return_url_allowlist):
-            raise Refused("ReturnUrlNotAllowed", "returnUrl is not in the allowed list")
+            raise Refused("ReturnUrlNotAllowed", "returnUrl does not start with a prefix the deployment allows "
+                          "(KYC_RETURN_URL_ALLOWLIST)")
         merchant_biz_id = merchant_biz_id or new_merchant_biz_id()
         return product, {
             "merchant_biz_id": merchant_biz_id,

@@ -146,6 +146,16 @@ def test_a_return_url_climbing_out_of_the_allowed_path_is_refused_before_the_ven
     assert client.initialize_calls == []
 
 
+def test_a_refused_return_url_names_the_setting_that_allows_it(
+    store: SqliteTransactionStore, client: FakeCloudAuth
+) -> None:
+    """A developer who exported their own allowlist over the dev stack's learns why the demo page stopped working
+    (a newcomer's review); the message names the setting, never the allowed prefixes."""
+    status, _, body = _post(_app(store, client), _start(returnUrl="https://elsewhere.example/"))
+    assert (status, body["error"]["code"]) == (400, "ReturnUrlNotAllowed")
+    assert "KYC_RETURN_URL_ALLOWLIST" in body["error"]["message"] and "shop.example" not in body["error"]["message"]
+
+
 def test_start_creates_a_pending_row_and_returns_the_vendor_url(
     store: SqliteTransactionStore, client: FakeCloudAuth
 ) -> None:

@@ -369,6 +369,13 @@ def test_webhook_secret_is_scrubbed(logger: logging.Logger, lines: Capture) -> N
     assert "whsec_abc" not in record["cfg"]
 
 
+def test_a_message_naming_the_webhook_secret_format_keeps_it(logger: logging.Logger, lines: Capture) -> None:
+    """The bare prefix is no secret: ``kyc doctor`` printed "secret must be [webhook secret]<base64 ...>" (found by
+    a newcomer's review)."""
+    logger.info("item 0: secret must be whsec_<base64 of 24-64 bytes>")
+    assert one(lines)["message"] == "item 0: secret must be whsec_<base64 of 24-64 bytes>"
+
+
 def test_registered_secret_is_scrubbed_everywhere(logger: logging.Logger, lines: Capture) -> None:
     secret = "ak-secret-" + secrets.token_hex(8)
     register_secret(secret)

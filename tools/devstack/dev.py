@@ -226,9 +226,9 @@ class DevStack:
         for name, value in defaults.items():
             env.setdefault(name, value)
         self.demo.settle_note = (
-            f"On this stack an unfinished verification is abandoned after "
-            f"{SweepSettings.from_env(env).abandon_after_seconds:g} s (the sweeper runs every "
-            f"{self.sweep_interval:g} s)." if self.sweep_interval > 0 else ""
+            f"On this stack an unfinished verification is abandoned at its first check once "
+            f"{SweepSettings.from_env(env).abandon_after_seconds:g} s old (checks back off: up to about twice that; "
+            f"the sweeper runs every {self.sweep_interval:g} s)." if self.sweep_interval > 0 else ""
         )
         if self.doubles is not None or self.config.aliyun_doubles:
             self._start_doubles()
@@ -408,7 +408,8 @@ class DevStack:
             f"    rate limit         {'off' if rate == 0 else f'{rate} verifications per user per hour'}",
             f"    pending re-checks  after {','.join(f'{s:g}' for s in schedule)} s",
             f"    sweeper            every {self.sweep_interval:g} s; a silent verification is checked after "
-            f"{sweep.sweep_after_seconds:g} s, an unfinished one abandoned after {sweep.abandon_after_seconds:g} s",
+            f"{sweep.sweep_after_seconds:g} s, an unfinished one abandoned at its first check once "
+            f"{sweep.abandon_after_seconds:g} s old (checks back off: up to about twice that)",
         ]
 
     def banner(self) -> str:

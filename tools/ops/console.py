@@ -280,8 +280,8 @@ class ConsoleApp:
         return (
             '<section id="failures"><h2>Failures by sub code</h2><div class="scroll"><table class="stack">'
             f"<thead><tr><th>sub code</th><th>count</th><th>meaning</th></tr></thead><tbody>{rows}</tbody></table>"
-            '</div><p class="muted">Meanings from <code>shared/subcodes.py</code>: only what the vendor documents '
-            "(200, 205; 212 unverified).</p></section>"
+            '</div><p class="muted">Meanings from <code>shared/subcodes.py</code>: only what the vendor\'s samples '
+            "show (200, 205; 212 unverified); any other code is shown as unknown.</p></section>"
         )
 
     def _durations(self, view: insights.Overview) -> str:

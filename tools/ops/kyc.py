@@ -229,10 +229,10 @@ def main(
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
 
     def fail(code: str, message: str, status: int, *, stack_may_help: bool = False) -> int:
-        ctx.stderr.write(f"error: {code}: {message}\n")
         hint = no_stack_hint(ctx.env) if stack_may_help else None
-        if hint:  # a setting or a server missing, where a running ./scripts/dev would have given it
+        if hint:  # a setting or a server missing, where a running ./scripts/dev would have given it: said first
             ctx.note(hint)
+        ctx.stderr.write(f"error: {code}: {message}\n")
         return status
 
     try:

@@ -51,7 +51,8 @@ def verify_page(tx: Transaction, session: str) -> str:
         (
             "fail",
             "Fail with a SubCode" if tx.has_document else "Liveness failed (faceAttack=Y) with a SubCode",
-            "<div class=opt data-for=fail><label>SubCode "
+            "<div class=opt data-for=fail><label>SubCode (201: a stand-in our table does not know, to show that "
+            "path) "
             f'<input id=sub-code name=subCode value="{fail_code}"'
             ' pattern="[A-Za-z0-9]+" list=sub-codes size=6></label><datalist id=sub-codes>'
             # Free-form: the vendor's CheckResult SubCode table could not be read (shared/subcodes.py); 201 is
