@@ -9,7 +9,8 @@
    (:mod:`shared.ratelimit`; 429 when the limit is reached); a lost race is retried only while the invocation's
    time budget (:class:`~shared.fc.budget.InvocationBudget`) still covers another round and the billed part;
 3. the budget must cover the billed part — the start call and the row's create, each at its deadline, and
-   ``START_MARGIN_SECONDS`` (:meth:`Verifications.billed_part_seconds`) — or nothing is started: the count is given
+   ``START_MARGIN_SECONDS`` (:meth:`Verifications.billed_part_seconds`; a keyed start's also its key's give-back,
+   should the create fail) — or nothing is started: the count is given
    back and the caller told ``TryAgain`` (503, ``Retry-After``). FC never ends an invocation between a billed start
    and its stored row, whatever the calls before took;
 4. the product's start operation (``Initialize`` or ``InitializeV2``, from :mod:`shared.products`) is called once,
@@ -425,7 +426,8 @@ class Verifications:
         """Steps 2 to 5 of the module docstring. ``fingerprint``: a keyed start's (its row keeps it and the URL)."""
         merchant_biz_id: str = fields["merchant_biz_id"]
         keyed = fingerprint is not None
-        billed_part = self.billed_part_seconds
+        # A keyed start refused after the billed part gives its key back: that call is guaranteed too (review aa).
+        billed_part = self.billed_part_seconds + (self.store_call_seconds if keyed else 0.0)
         if budget.total < billed_part:  # no invocation could ever start one: a setting, not a slow moment
             logger.error("initialize.timeout_too_short", extra={"functionTimeout": budget.total, "needs": billed_part})
         if not budget.has(billed_part):
@@ -525,15 +527,19 @@ class Verifications:
         claim, holder = idempotency_claim_key(owner, key, self.settings.user_id_pepper), secrets.token_hex(16)
         now = self.clock()
         expires_at = float((int(now // IDEMPOTENCY_WINDOW_SECONDS) + 2) * IDEMPOTENCY_WINDOW_SECONDS)
-        another_round = 2 * self.store_call_seconds + self.billed_part_seconds
-        # Claim only with time for the claim, a rate claim, the billed part and a give-back: FC ending the
-        # invocation between the claim and its give-back would hold the key for a day.
-        if not budget.has(another_round + 3 * self.store_call_seconds):
+        store_round = 2 * self.store_call_seconds  # a read and a conditional write
+        # Each round of the claim only with time for it and the rest (a rate claim's round, the billed part, a
+        # give-back): FC ending the invocation between the claim and its give-back would hold the key for a day.
+        rest = store_round + self.billed_part_seconds + self.store_call_seconds
+        if not budget.has(store_round + rest):
             raise self._out_of_time()
         try:
             claimed = self.store.take_claim(claim, holder, expires_at, now,
-                                            another_round=lambda: budget.has(another_round))
-        except OutOfTime:  # every round's write lost its race: none of them took the claim
+                                            another_round=lambda: budget.has(store_round + rest))
+        except OutOfTime:
+            # Each round's write lost its race, but one of them may have been this take's own, applied and re-sent
+            # by the SDK after a busy answer (review aa): the give-back frees the claim only if so.
+            self._give_back_key(claim, holder, unconfirmed=True)
             raise self._out_of_time() from None
         except StorageError:
             # A failed take may have been applied all the same (an answer lost; the service timing out on its

@@ -18,7 +18,7 @@ from shared.fc.budget import InvocationBudget
 from shared.handlers.initializer import InitializerApp
 from shared.ids import idempotency_claim_key, is_merchant_biz_id, merchant_biz_id_for_key
 from shared.ratelimit import WINDOW_SECONDS, counter_key
-from shared.storage import RecordExists, SqliteTransactionStore, StorageError
+from shared.storage import OutOfTime, RecordExists, SqliteTransactionStore, StorageError
 from shared.verifications import Refused, Verifications
 from tests.fakes import T0, FakeClock, FakeCloudAuth, RecordingSender, Stack, drain
 from tests.test_initializer_app import PEPPER, SECRET, SUB, _settings, _start
@@ -510,3 +510,98 @@ def test_a_keyed_id_and_its_claim_are_keyed_by_the_pepper() -> None:
     assert idempotency_claim_key(owner, KEY, PEPPER) != idempotency_claim_key(owner, KEY, PEPPER + "x")
     assert is_merchant_biz_id(merchant_biz_id_for_key(owner, KEY, 1, PEPPER))
     assert is_merchant_biz_id(idempotency_claim_key(owner, KEY, PEPPER))
+
+
+# -- the time a keyed start keeps for its key's give-back (review aa) ------------------------------------------------
+# _claim_key claims the key only with time for the claim, a rate claim, the billed part and a give-back; the rate
+# claim's retry and _start's checks after it must keep the give-back too, or a rate claim that retried at its
+# deadlines left 3 s (START_MARGIN_SECONDS) for a give-back whose deadline is the store's (11 s on Tablestore).
+
+STORE_CALL = 11.0  # the Tablestore adapter's default call deadline
+VENDOR_CALL = 25.0  # CLOUDAUTH_CALL_DEADLINE's default
+
+
+class Elapsed:
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def __call__(self) -> float:
+        return self.seconds
+
+
+class SlowStore:
+    """SQLite with Tablestore's call deadline, each call taking it: a slow but working store. The rate counter's
+    first round loses its race (then ``another_round`` is asked, as on Tablestore); the row's create fails with an
+    answer (not ``maybe_sent``). Records the budget left when the key's give-back starts."""
+
+    call_deadline = STORE_CALL
+
+    def __init__(self, inner: SqliteTransactionStore, elapsed: Elapsed, budget: InvocationBudget) -> None:
+        self._inner, self._elapsed, self._budget = inner, elapsed, budget
+        self.left_at_give_back: float | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def get(self, merchant_biz_id: str) -> Any:
+        return self._inner.get(merchant_biz_id)  # quick reads: the time goes to the writes below
+
+    def take_claim(self, *args: Any, **kwargs: Any) -> bool:
+        self._elapsed.seconds += 2 * STORE_CALL  # one round: its read and its write at their deadlines
+        return self._inner.take_claim(*args, **kwargs)
+
+    def increment_rate_counter(self, key: str, limit: int, expires_at: float, *, another_round: Any = None) -> bool:
+        self._elapsed.seconds += STORE_CALL  # round 1: read, write lost its race
+        assert another_round is not None
+        if not another_round():
+            raise OutOfTime("no time for another round")
+        self._elapsed.seconds += 2 * STORE_CALL  # round 2 at its deadlines
+        return self._inner.increment_rate_counter(key, limit, expires_at)
+
+    def create(self, record: Any) -> None:
+        self._elapsed.seconds += STORE_CALL
+        raise StorageError("tablestore PutRow failed: OTSServerBusy", transient=True, code="OTSServerBusy", status=503)
+
+    def give_back_claim(self, key: str, holder: str) -> bool:
+        self.left_at_give_back = self._budget.left()
+        self._elapsed.seconds += STORE_CALL
+        return self._inner.give_back_claim(key, holder)
+
+
+class SlowVendor(NumberedVendor):
+    def __init__(self, elapsed: Elapsed) -> None:
+        super().__init__()
+        self._elapsed = elapsed
+
+    def initialize(self, request: Any) -> Any:
+        self._elapsed.seconds += VENDOR_CALL
+        return super().initialize(request)
+
+
+@pytest.mark.parametrize("more", [0.0, STORE_CALL, 3 * STORE_CALL])
+def test_a_keyed_start_refused_after_a_retried_rate_claim_still_has_time_to_give_its_key_back(
+    tmp_path: Path, more: float
+) -> None:
+    """``more``: beyond _claim_key's reserve: none (the rate claim may not retry), enough for it to retry."""
+    elapsed = Elapsed()
+    vendor = SlowVendor(elapsed)
+    assert vendor.settings.call_deadline == VENDOR_CALL
+    inner = SqliteTransactionStore(tmp_path / "kyc.sqlite3")
+    try:
+        probe = Verifications(settings=_settings(), client=vendor, store=SlowStore(inner, elapsed, None),  # type: ignore[arg-type]
+                              clock=FakeClock(T0))
+        # Exactly what _claim_key asks for before it claims: the claim, a rate claim, the billed part, a give-back.
+        budget = InvocationBudget(5 * STORE_CALL + probe.billed_part_seconds + 0.5 + more, clock=elapsed)
+        store = SlowStore(inner, elapsed, budget)
+        service = Verifications(settings=_settings(), client=vendor, store=store,  # type: ignore[arg-type]
+                                clock=FakeClock(T0))
+        with pytest.raises(Refused) as refused:
+            service.start(hash_user_id(SUB, PEPPER), _start(), budget=budget, idempotency_key=KEY)
+        assert refused.value.code in {"StorageUnavailable", "TryAgain"}
+        assert store.left_at_give_back is not None, "the key was not given back at all"
+        assert store.left_at_give_back >= STORE_CALL, (
+            f"the key's give-back started with {store.left_at_give_back:.1f} s of the invocation left, less than "
+            f"its {STORE_CALL:g} s deadline: FC may end the invocation first and the key is held for a day"
+        )
+    finally:
+        inner.close()

@@ -37,8 +37,9 @@ class RecordExists(StorageError):
 
 
 class OutOfTime(StorageError):
-    """A retry loop stopped because the caller's time budget could not afford another round (nothing was
-    changed by the rounds that lost their race)."""
+    """A retry loop stopped because the caller's time budget could not afford another round. The rounds lost
+    their race, but on Tablestore a round's write may have been applied all the same (the SDK re-sends a write
+    answered busy, and the copy is what lost): a claim is then to be given back (``take_claim``)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message, transient=True, code="OutOfTime")

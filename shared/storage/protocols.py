@@ -146,7 +146,8 @@ class TransactionStore(Protocol):
         call took it (exact under concurrency). A claim is free when it was never taken, was given back, or is
         past its ``expires_at`` at ``now`` (a backend that forgets old rows may free it sooner: see
         :meth:`increment_rate_counter`). Kept beside the rate counters (another key prefix), forgotten like them.
-        ``another_round``/:class:`OutOfTime`: as for :meth:`increment_rate_counter`."""
+        ``another_round``/:class:`OutOfTime`: as for :meth:`increment_rate_counter`. After any error, the claim may
+        be ``holder``'s all the same: :meth:`give_back_claim` it."""
         ...
 
     def give_back_claim(self, key: str, holder: str) -> bool:

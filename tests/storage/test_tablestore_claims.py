@@ -10,13 +10,20 @@ claim again and finds its own holder (``create`` reads back for the same reason:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import tablestore
 
-from shared.storage import TablestoreTransactionStore
+from shared.auth import hash_user_id
+from shared.fc.budget import InvocationBudget
+from shared.ids import idempotency_claim_key
+from shared.storage import OutOfTime, TablestoreTransactionStore
+from shared.verifications import Refused, Verifications
+from tests.fakes import T0, FakeClock
+from tests.test_idempotency_key import KEY, NumberedVendor, _app, _post
+from tests.test_initializer_app import PEPPER, SUB, _settings, _start
 
 from .conftest import tablestore_double, wire_store
 
@@ -31,12 +38,16 @@ class AppliedThenBusy:
         self.code = code
         self.armed = False
         self.sent: list[str] = []
+        #: Called with each request's operation before it is forwarded (what happens meanwhile elsewhere).
+        self.before: Callable[[str], None] | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
     def send_receive(self, url: str, headers: dict[str, str], body: bytes) -> Any:
         self.sent.append(url.rsplit("/", 1)[-1])
+        if self.before is not None:
+            self.before(self.sent[-1])
         answer = self._inner.send_receive(url, headers, body)
         if self.armed and url.endswith("/" + self.operation):
             self.armed = False
@@ -109,9 +120,6 @@ def test_a_keyed_start_whose_claim_the_sdk_sent_twice_starts_and_is_not_refused_
 ) -> None:
     """End to end through POST /verifications: the user's first and only request must not be told that a request
     with its key is in progress, nor its repeat for the rest of the day."""
-    from tests.test_idempotency_key import NumberedVendor, _app, _post
-    from tests.test_initializer_app import _start
-
     store, _ = wire
     vendor = NumberedVendor()
     app = _app(store, vendor)
@@ -131,9 +139,6 @@ def test_a_claim_whose_take_timed_out_at_the_service_is_given_back_so_the_repeat
     """OTSTimeout (503 "Operation timeout") on a write is not retried by the SDK (only reads are) and reaches the
     service as a StorageError without ``maybe_sent``; but the service timed out waiting for the write, which may
     have been applied. The give-back names its holder, so it is safe whatever became of the take."""
-    from tests.test_idempotency_key import NumberedVendor, _app, _post
-    from tests.test_initializer_app import _start
-
     store, _ = wire
     vendor = NumberedVendor()
     app = _app(store, vendor)
@@ -144,3 +149,75 @@ def test_a_claim_whose_take_timed_out_at_the_service_is_given_back_so_the_repeat
 
     assert (first[0], first[2]["error"]["code"]) == (503, "StorageUnavailable")
     assert repeat[0] == 201, repeat[2]
+
+
+# -- a take stopped for time after its own write was applied (review aa) ----------------------------------------
+
+
+def test_a_take_that_stops_for_time_after_its_own_write_was_applied_is_freed_by_its_give_back(
+    wire: tuple[TablestoreTransactionStore, Any],
+) -> None:
+    """OutOfTime after a round whose write was applied, answered busy and re-sent (the copy lost its condition):
+    the claim is this holder's, and its give-back frees it (what the service does after any failed take)."""
+    store, _ = wire
+    hooked = _flaky(store, "PutRow")
+    hooked.armed = True
+
+    with pytest.raises(OutOfTime):
+        store.take_claim("ikreviewaa", "holder-a", 900.0, 50.0, another_round=lambda: False)
+
+    assert hooked.sent.count("PutRow") == 2, hooked.sent  # applied, answered busy, re-sent, condition failed
+    assert store.give_back_claim("ikreviewaa", "holder-a") is True
+    assert store.take_claim("ikreviewaa", "someone-else", 900.0, 51.0) is True
+
+
+def test_a_keyed_start_out_of_time_after_its_claim_was_applied_leaves_the_key_free_for_the_repeat(
+    wire: tuple[TablestoreTransactionStore, Any],
+) -> None:
+    """Through Verifications.start, every call at most at its deadline. The claim was given back by an earlier
+    start; round 1 of this take loses its race to a concurrent start with the key that takes and gives it back
+    (refused quickly); round 2's write is applied and answered busy (SDK re-send, condition fails); both rounds took
+    their deadlines, so the budget refuses round 3. The user is told 503 TryAgain ("nothing was started, try
+    again"): the try again must not be 409 IdempotencyKeyInUse for the rest of the day."""
+    store, double = wire
+    rival = wire_store(double)
+    clock = FakeClock(T0)
+    service = Verifications(settings=_settings(rate_limit=0), client=NumberedVendor(), store=store,  # type: ignore[arg-type]
+                            clock=clock)
+    owner = hash_user_id(SUB, PEPPER)
+    claim = idempotency_claim_key(owner, KEY, PEPPER)
+    assert store.take_claim(claim, "earlier", T0 + 86400, T0 - 10) and store.give_back_claim(claim, "earlier")
+
+    store_call = service.store_call_seconds
+    seconds = [0.0]
+    budget = InvocationBudget(5 * store_call + service.billed_part_seconds + 0.5, clock=lambda: seconds[0])
+    hooked = _flaky(store, "UpdateRow")
+    updates = []
+
+    def before(operation: str) -> None:
+        if operation != "UpdateRow":
+            return
+        updates.append(operation)
+        if len(updates) == 1:  # round 1: a concurrent start takes the claim and gives it back before our write
+            assert rival.take_claim(claim, "rival", T0 + 86401, T0) and rival.give_back_claim(claim, "rival")
+            seconds[0] += 2 * store_call  # the round's read and write, each at its deadline
+        elif len(updates) == 2:  # round 2: applied, answered busy, re-sent (below)
+            hooked.armed = True
+            seconds[0] += 2 * store_call
+
+    hooked.before = before
+    with pytest.raises(Refused) as first:
+        service.start(owner, _start(), budget=budget, idempotency_key=KEY)
+    hooked.before = None
+    assert first.value.code == "TryAgain", first.value.code
+    assert hooked.sent.count("UpdateRow") >= 3, hooked.sent  # round 1, round 2 and its re-sent copy
+
+    try:  # the repeat a moment later, with all the time it needs
+        service.start(owner, _start(), budget=InvocationBudget(600.0, clock=lambda: 0.0), idempotency_key=KEY)
+        repeat = "201"
+    except Refused as exc:
+        repeat = exc.code
+    assert repeat == "201", (
+        "a start answered 503 TryAgain kept its Idempotency-Key's claim (OutOfTime after its own applied write): "
+        "the repeat is 409 IdempotencyKeyInUse until the claim lapses"
+    )
