@@ -439,6 +439,10 @@ def build_report(test: LoadTest, statuses: dict[str, str], callbacks: list[dict[
     return report
 
 
+#: The share of a flaky subscriber's retries that may arrive together with another's resumed pause by chance.
+HELD_BY_CHANCE = 0.1
+
+
 def _next_after(attempts: list[Attempt], index: int) -> Attempt | None:
     return attempts[index + 1] if index + 1 < len(attempts) else None
 
@@ -459,7 +463,9 @@ def subscriber_guarantees(test: LoadTest, report: Report) -> None:
     report.guarantee(not early, f"Retry-After honoured: no retry before it ({asked} retries)")
     # 2. A flaky subscriber failing at the same moment is not made to wait for that pause: its next attempt does
     #    not come together with the pausing one's, after the pause (how a follow-up shared by both arrives).
-    #    Only its timing together with the pause counts, not its delay alone, which a loaded worker stretches.
+    #    Only its timing together with the pause counts, not its delay alone, which a loaded worker stretches;
+    #    and a shared follow-up would bring every such retry with the pause, while a retry stretched onto it is a
+    #    coincidence: up to a tenth of them (HELD_BY_CHANCE) may be (seen on the doubles with a busy machine).
     held, cases, gaps = 0, 0, []
     for receiver in test.flaky:
         for msg_id, attempts in receiver.inbox.history().items():
@@ -477,7 +483,8 @@ def subscriber_guarantees(test: LoadTest, report: Report) -> None:
                     held += (resumed is not None and abs(following.at - resumed.at) < 0.5
                              and following.at >= pause.at + cfg.retry_after - 0.05)  # fmt: skip
     worst = f", slowest {max(gaps):.1f} s" if gaps else ""
-    report.guarantee(held == 0, f"flaky ones not held by another's Retry-After ({cases} retries{worst})")
+    report.guarantee(held <= cases * HELD_BY_CHANCE,
+                     f"flaky ones not held by another's Retry-After ({cases} retries, {held} with it{worst})")
     # 3. A dripping subscriber holds back no other subscriber's delivery of the same event.
     first_attempts = {r.name: {m: a[0] for m, a in r.inbox.history().items() if a} for r in test.receivers}
     lags = [
