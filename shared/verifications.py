@@ -392,6 +392,11 @@ class Verifications:
         deadlines, and ``START_MARGIN_SECONDS``."""
         return self.client.settings.call_deadline + self.store_call_seconds + START_MARGIN_SECONDS
 
+    def _guaranteed_seconds(self, *, keyed: bool) -> float:
+        """What the budget checks guarantee after the rate claim: the billed part, and for a keyed start its key's
+        give-back should the create fail (found by review aa)."""
+        return self.billed_part_seconds + (self.store_call_seconds if keyed else 0.0)
+
     def start(
         self, owner: str, body: Any, *, budget: InvocationBudget | None = None, idempotency_key: str | None = None
     ) -> Started:
@@ -426,8 +431,7 @@ class Verifications:
         """Steps 2 to 5 of the module docstring. ``fingerprint``: a keyed start's (its row keeps it and the URL)."""
         merchant_biz_id: str = fields["merchant_biz_id"]
         keyed = fingerprint is not None
-        # A keyed start refused after the billed part gives its key back: that call is guaranteed too (review aa).
-        billed_part = self.billed_part_seconds + (self.store_call_seconds if keyed else 0.0)
+        billed_part = self._guaranteed_seconds(keyed=keyed)
         if budget.total < billed_part:  # no invocation could ever start one: a setting, not a slow moment
             logger.error("initialize.timeout_too_short", extra={"functionTimeout": budget.total, "needs": billed_part})
         if not budget.has(billed_part):
@@ -530,7 +534,7 @@ class Verifications:
         store_round = 2 * self.store_call_seconds  # a read and a conditional write
         # Each round of the claim only with time for it and the rest (a rate claim's round, the billed part, a
         # give-back): FC ending the invocation between the claim and its give-back would hold the key for a day.
-        rest = store_round + self.billed_part_seconds + self.store_call_seconds
+        rest = store_round + self._guaranteed_seconds(keyed=True)
         if not budget.has(store_round + rest):
             raise self._out_of_time()
         try:
