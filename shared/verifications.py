@@ -415,20 +415,30 @@ class Verifications:
             if earlier is not None:
                 return self._answer_again(earlier, owner, fingerprint)
         claim, holder = self._claim_key(owner, idempotency_key, budget)
+        given_back = False
+
+        def give_back_key() -> None:
+            nonlocal given_back
+            if not given_back:
+                given_back = True
+                self._give_back_key(claim, holder)
+
         try:
-            return self._start(owner, product, fields, budget, fingerprint=fingerprint)
+            return self._start(owner, product, fields, budget, fingerprint=fingerprint, before_release=give_back_key)
         except BaseException as exc:
             # The key goes back unless this start's row may be stored (its create's answer was lost and could not
             # be read back), or another's is: the claim must then outlive the row (an erasure must not free its id).
             if not isinstance(exc, MaybeStored) and getattr(exc, "code", None) != "IdempotencyKeyReused":
-                self._give_back_key(claim, holder)
+                give_back_key()
             raise
 
     def _start(
         self, owner: str, product: products.Product, fields: dict[str, Any], budget: InvocationBudget, *,
-        fingerprint: str | None = None,
+        fingerprint: str | None = None, before_release: Callable[[], None] | None = None,
     ) -> Started:
-        """Steps 2 to 5 of the module docstring. ``fingerprint``: a keyed start's (its row keeps it and the URL)."""
+        """Steps 2 to 5 of the module docstring. ``fingerprint``: a keyed start's (its row keeps it and the URL).
+        ``before_release``: called before the rate slot is given back (a keyed start gives its key back first: the
+        slot's release is not budgeted, the key's give-back is; found by review bb)."""
         merchant_biz_id: str = fields["merchant_biz_id"]
         keyed = fingerprint is not None
         billed_part = self._guaranteed_seconds(keyed=keyed)
@@ -440,14 +450,13 @@ class Verifications:
         slot = self._claim_rate_slot(owner, another_round=lambda: budget.has(rate_round + billed_part))
         with log_context(merchant_biz_id=merchant_biz_id):
             if not budget.has(billed_part):  # the claim took too long: FC could end us between the bill and the row
-                if slot is not None:
-                    release_slot(self.store, slot, on_error=lambda _: logger.warning("initialize.slot_not_released"))
+                self._release_rate_slot(slot, before_release)
                 raise self._out_of_time()
             try:
                 response = self._call_start(product, fields)
             except NotBilled as exc:
-                if slot is not None and not exc.counts:
-                    release_slot(self.store, slot, on_error=lambda _: logger.warning("initialize.slot_not_released"))
+                if not exc.counts:
+                    self._release_rate_slot(slot, before_release)
                 raise
             now = self.clock()
             record = TransactionRecord(
@@ -480,6 +489,12 @@ class Verifications:
                 logger.warning("initialize.stored_despite_error", extra={"errorCode": type(exc).__name__})
             logger.info("initialize.created", extra={"productCode": product.code, "docType": record.doc_type})
         return Started(merchant_biz_id, response.transaction_id, response.transaction_url)
+
+    def _release_rate_slot(self, slot: str | None, before: Callable[[], None] | None) -> None:
+        if before is not None:
+            before()
+        if slot is not None:
+            release_slot(self.store, slot, on_error=lambda _: logger.warning("initialize.slot_not_released"))
 
     def get(self, owner: str, merchant_biz_id: str) -> TransactionRecord:
         """``owner``'s verification; ``NotFound`` for a malformed id, a missing row or someone else's row alike."""

@@ -19,9 +19,10 @@ from shared.handlers.initializer import InitializerApp
 from shared.ids import idempotency_claim_key, is_merchant_biz_id, merchant_biz_id_for_key
 from shared.ratelimit import WINDOW_SECONDS, counter_key
 from shared.storage import OutOfTime, RecordExists, SqliteTransactionStore, StorageError
-from shared.verifications import Refused, Verifications
+from shared.verifications import START_MARGIN_SECONDS, Refused, Verifications
 from tests.fakes import T0, FakeClock, FakeCloudAuth, RecordingSender, Stack, drain
 from tests.test_initializer_app import PEPPER, SECRET, SUB, _settings, _start
+from tools.deployment import function_timeouts
 
 KEY = "8e03978e-40d5-43e8-bc93-6894a57f9324"
 MIDNIGHT = T0 - T0 % 86400 + 86400  # 00:00:00 UTC of a day
@@ -512,13 +513,18 @@ def test_a_keyed_id_and_its_claim_are_keyed_by_the_pepper() -> None:
     assert is_merchant_biz_id(idempotency_claim_key(owner, KEY, PEPPER))
 
 
-# -- the time a keyed start keeps for its key's give-back (review aa) ------------------------------------------------
-# _claim_key claims the key only with time for the claim, a rate claim, the billed part and a give-back; the rate
-# claim's retry and _start's checks after it must keep the give-back too, or a rate claim that retried at its
-# deadlines left 3 s (START_MARGIN_SECONDS) for a give-back whose deadline is the store's (11 s on Tablestore).
+# -- the time a keyed start keeps for its key's give-back (reviews aa, bb) ------------------------------------------
+# _claim_key claims the key only with time for the claim, a rate claim, the billed part and a give-back. Every check
+# after it must keep the give-back too, and nothing unbudgeted may run before it: a rate claim that retried at its
+# deadlines (review aa), or the rate slot's release after a throttled vendor (review bb), left 3 s
+# (START_MARGIN_SECONDS) for a give-back whose deadline is the store's (11 s on Tablestore). And s.yaml's timeout
+# must let a keyed start start whatever the hour: near midnight it reads three ids' rows (review bb).
 
 STORE_CALL = 11.0  # the Tablestore adapter's default call deadline
 VENDOR_CALL = 25.0  # CLOUDAUTH_CALL_DEADLINE's default
+#: Exactly what _claim_key asks for before it claims: the claim, a rate claim, the billed part, a give-back.
+CLAIM_RESERVE = 5 * STORE_CALL + VENDOR_CALL + STORE_CALL + START_MARGIN_SECONDS + 0.5
+S_YAML_TIMEOUT = float(function_timeouts()["initializer"])
 
 
 class Elapsed:
@@ -530,52 +536,91 @@ class Elapsed:
 
 
 class SlowStore:
-    """SQLite with Tablestore's call deadline, each call taking it: a slow but working store. The rate counter's
-    first round loses its race (then ``another_round`` is asked, as on Tablestore); the row's create fails with an
-    answer (not ``maybe_sent``). Records the budget left when the key's give-back starts."""
+    """SQLite with Tablestore's call deadline, each write taking it: a slow but working store. Records the budget
+    left when the key's give-back starts. ``reads_slow``: reads take theirs too; ``rate_race_lost``: the rate
+    counter's first round loses its race (then ``another_round`` is asked, as on Tablestore); ``create_fails``: the
+    row's create fails with an answer (not ``maybe_sent``)."""
 
     call_deadline = STORE_CALL
 
-    def __init__(self, inner: SqliteTransactionStore, elapsed: Elapsed, budget: InvocationBudget) -> None:
-        self._inner, self._elapsed, self._budget = inner, elapsed, budget
+    def __init__(self, inner: SqliteTransactionStore, elapsed: Elapsed, *, reads_slow: bool = False,
+                 rate_race_lost: bool = False, create_fails: bool = False) -> None:
+        self._inner, self._elapsed = inner, elapsed
+        self._reads_slow, self._rate_race_lost, self._create_fails = reads_slow, rate_race_lost, create_fails
+        self.budget: InvocationBudget | None = None
         self.left_at_give_back: float | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
     def get(self, merchant_biz_id: str) -> Any:
-        return self._inner.get(merchant_biz_id)  # quick reads: the time goes to the writes below
+        self._elapsed.seconds += STORE_CALL if self._reads_slow else 0.0
+        return self._inner.get(merchant_biz_id)
 
     def take_claim(self, *args: Any, **kwargs: Any) -> bool:
         self._elapsed.seconds += 2 * STORE_CALL  # one round: its read and its write at their deadlines
         return self._inner.take_claim(*args, **kwargs)
 
     def increment_rate_counter(self, key: str, limit: int, expires_at: float, *, another_round: Any = None) -> bool:
-        self._elapsed.seconds += STORE_CALL  # round 1: read, write lost its race
-        assert another_round is not None
-        if not another_round():
-            raise OutOfTime("no time for another round")
-        self._elapsed.seconds += 2 * STORE_CALL  # round 2 at its deadlines
+        if self._rate_race_lost:
+            self._elapsed.seconds += STORE_CALL  # round 1: read, write lost its race
+            if another_round is not None and not another_round():
+                raise OutOfTime("no time for another round")
+        self._elapsed.seconds += 2 * STORE_CALL
         return self._inner.increment_rate_counter(key, limit, expires_at)
+
+    def decrement_rate_counter(self, key: str) -> None:
+        self._elapsed.seconds += 2 * STORE_CALL
+        self._inner.decrement_rate_counter(key)
 
     def create(self, record: Any) -> None:
         self._elapsed.seconds += STORE_CALL
-        raise StorageError("tablestore PutRow failed: OTSServerBusy", transient=True, code="OTSServerBusy", status=503)
+        if self._create_fails:
+            raise StorageError("tablestore PutRow failed: OTSQuotaExhausted", transient=True,
+                               code="OTSQuotaExhausted", status=403)
+        self._inner.create(record)
 
     def give_back_claim(self, key: str, holder: str) -> bool:
-        self.left_at_give_back = self._budget.left()
+        assert self.budget is not None
+        self.left_at_give_back = self.budget.left()
         self._elapsed.seconds += STORE_CALL
         return self._inner.give_back_claim(key, holder)
 
 
 class SlowVendor(NumberedVendor):
-    def __init__(self, elapsed: Elapsed) -> None:
+    """Each Initialize takes the call's deadline; ``throttled``: and is refused (the vendor did nothing)."""
+
+    def __init__(self, elapsed: Elapsed, *, throttled: bool = False) -> None:
         super().__init__()
-        self._elapsed = elapsed
+        self._elapsed, self._throttled = elapsed, throttled
 
     def initialize(self, request: Any) -> Any:
         self._elapsed.seconds += VENDOR_CALL
+        if self._throttled:
+            raise ThrottlingError("HTTP 429 (Throttling.Api)", status=429, code="Throttling.Api")
         return super().initialize(request)
+
+
+def _slow_keyed_start(tmp_path: Path, seconds: float, *, now: float = T0, throttled: bool = False,
+                      **slow: bool) -> tuple[str, float | None]:
+    """A keyed start with every call at its deadline in an invocation of ``seconds``: its answer ("201" or the
+    refusal's code) and the time left when its key's give-back started (None: none)."""
+    elapsed = Elapsed()
+    vendor = SlowVendor(elapsed, throttled=throttled)
+    assert vendor.settings.call_deadline == VENDOR_CALL
+    inner = SqliteTransactionStore(tmp_path / f"{now}-{seconds}.sqlite3")
+    try:
+        store = SlowStore(inner, elapsed, **slow)
+        service = Verifications(settings=_settings(), client=vendor, store=store,  # type: ignore[arg-type]
+                                clock=FakeClock(now))
+        store.budget = budget = InvocationBudget(seconds, clock=elapsed)
+        try:
+            service.start(hash_user_id(SUB, PEPPER), _start(), budget=budget, idempotency_key=KEY)
+            return "201", store.left_at_give_back
+        except Refused as refused:
+            return refused.code, store.left_at_give_back
+    finally:
+        inner.close()
 
 
 @pytest.mark.parametrize("more", [0.0, STORE_CALL, 3 * STORE_CALL])
@@ -583,25 +628,24 @@ def test_a_keyed_start_refused_after_a_retried_rate_claim_still_has_time_to_give
     tmp_path: Path, more: float
 ) -> None:
     """``more``: beyond _claim_key's reserve: none (the rate claim may not retry), enough for it to retry."""
-    elapsed = Elapsed()
-    vendor = SlowVendor(elapsed)
-    assert vendor.settings.call_deadline == VENDOR_CALL
-    inner = SqliteTransactionStore(tmp_path / "kyc.sqlite3")
-    try:
-        probe = Verifications(settings=_settings(), client=vendor, store=SlowStore(inner, elapsed, None),  # type: ignore[arg-type]
-                              clock=FakeClock(T0))
-        # Exactly what _claim_key asks for before it claims: the claim, a rate claim, the billed part, a give-back.
-        budget = InvocationBudget(5 * STORE_CALL + probe.billed_part_seconds + 0.5 + more, clock=elapsed)
-        store = SlowStore(inner, elapsed, budget)
-        service = Verifications(settings=_settings(), client=vendor, store=store,  # type: ignore[arg-type]
-                                clock=FakeClock(T0))
-        with pytest.raises(Refused) as refused:
-            service.start(hash_user_id(SUB, PEPPER), _start(), budget=budget, idempotency_key=KEY)
-        assert refused.value.code in {"StorageUnavailable", "TryAgain"}
-        assert store.left_at_give_back is not None, "the key was not given back at all"
-        assert store.left_at_give_back >= STORE_CALL, (
-            f"the key's give-back started with {store.left_at_give_back:.1f} s of the invocation left, less than "
-            f"its {STORE_CALL:g} s deadline: FC may end the invocation first and the key is held for a day"
-        )
-    finally:
-        inner.close()
+    answer, left = _slow_keyed_start(tmp_path, CLAIM_RESERVE + more, rate_race_lost=True, create_fails=True)
+    assert answer in {"StorageUnavailable", "TryAgain"}
+    assert left is not None and left >= STORE_CALL, f"the key's give-back started with {left} s left"
+
+
+@pytest.mark.parametrize(("seconds", "reads_slow"), [(CLAIM_RESERVE, False), (S_YAML_TIMEOUT, True)],
+                         ids=["exactly the claim's reserve", "s.yaml's timeout, slow reads"])
+def test_a_keyed_start_the_vendor_throttled_gives_its_key_back_before_the_rate_slot(
+    tmp_path: Path, seconds: float, reads_slow: bool
+) -> None:
+    """The slot's release (a read and a write, unbudgeted) ran first and left 3 s for the key's give-back."""
+    answer, left = _slow_keyed_start(tmp_path, seconds, throttled=True, reads_slow=reads_slow)
+    assert answer == "VendorBusy"
+    assert left is not None and left >= STORE_CALL, f"the key's give-back started with {left} s left"
+
+
+@pytest.mark.parametrize("now", [MIDNIGHT - 43200.0, MIDNIGHT - 120.0], ids=["noon", "two minutes to midnight"])
+def test_s_yaml_s_timeout_lets_a_keyed_start_start_at_any_hour_with_every_call_at_its_deadline(
+    tmp_path: Path, now: float
+) -> None:
+    assert _slow_keyed_start(tmp_path, S_YAML_TIMEOUT, now=now, reads_slow=True)[0] == "201"

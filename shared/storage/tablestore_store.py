@@ -37,7 +37,8 @@ matches (a stale index entry) is skipped; a row written a moment ago may be miss
 or the next run of ``kyc erase``, sees it). The rate limit never reads an index: its counter is addressed by key.
 
 ``OTSConditionCheckFail`` turns into ``False`` / ``RecordExists`` / a no-op; every other failure is a
-``StorageError`` with ``transient`` set for throttling, busy and 5xx answers and for transport errors.
+``StorageError`` with ``transient`` set for throttling, busy and 5xx answers and for transport errors, and
+``maybe_sent`` (a write may have been applied) for 5xx answers and transport errors.
 
 Deadlines: one per call to the service (one SDK call: its attempts, the SDK's retries and their backoffs),
 ``call_deadline`` seconds (default ``retry_window`` + connect timeout + read timeout: 3 + 3 + 5 = 11 s, the bound
@@ -344,6 +345,10 @@ class TablestoreTransactionStore:
                 code=str(exc.code),
                 status=status,
                 request_id=exc.request_id or None,
+                # A 5xx came after the request reached the service: a write may have been applied all the same
+                # (OTSTimeout, which the SDK does not re-send; a busy answer to its last re-send). Tablestore's pages
+                # do not say it was not (reviews z, bb).
+                maybe_sent=status is not None and status >= 500,
             ) from None
         except ots.OTSClientError as exc:
             # Raised before sending (an argument the SDK refuses: no status), or for an answer the SDK cannot take

@@ -1,4 +1,5 @@
-"""An Idempotency-Key's claim on Tablestore when a take was applied but answered with an error (review z).
+"""Tablestore writes the service applied but answered with an error: an Idempotency-Key's claim (reviews z, aa)
+and a verification's row (review bb).
 
 The Tablestore SDK retries every operation, writes included, on throttling and busy answers
 (``tablestore.retry.RetryUtil.should_retry_no_matter_which_api``: OTSServerBusy, OTSPartitionUnavailable,
@@ -19,13 +20,13 @@ import tablestore
 from shared.auth import hash_user_id
 from shared.fc.budget import InvocationBudget
 from shared.ids import idempotency_claim_key
-from shared.storage import OutOfTime, TablestoreTransactionStore
+from shared.storage import OutOfTime, StorageError, TablestoreTransactionStore
 from shared.verifications import Refused, Verifications
 from tests.fakes import T0, FakeClock
 from tests.test_idempotency_key import KEY, NumberedVendor, _app, _post
 from tests.test_initializer_app import PEPPER, SUB, _settings, _start
 
-from .conftest import tablestore_double, wire_store
+from .conftest import make_record, tablestore_double, wire_store
 
 
 class AppliedThenBusy:
@@ -221,3 +222,43 @@ def test_a_keyed_start_out_of_time_after_its_claim_was_applied_leaves_the_key_fr
         "a start answered 503 TryAgain kept its Idempotency-Key's claim (OutOfTime after its own applied write): "
         "the repeat is 409 IdempotencyKeyInUse until the claim lapses"
     )
+
+
+# -- a row create applied but answered OTSTimeout (review bb) -----------------------------------------------------
+
+
+def test_a_write_answered_with_a_5xx_may_have_been_applied(wire: tuple[TablestoreTransactionStore, Any]) -> None:
+    """OTSTimeout (503 "Operation timeout"): the SDK does not re-send a write on it."""
+    store, _ = wire
+    flaky = _flaky(store, "PutRow", "OTSTimeout")
+    flaky.armed = True
+    record = make_record()
+    with pytest.raises(StorageError) as failed:
+        store.create(record)
+    assert failed.value.maybe_sent and failed.value.status == 503
+    assert store.get(record.merchant_biz_id) == record  # it was
+
+
+def test_a_start_whose_create_was_applied_but_answered_otstimeout_answers_with_its_verification(
+    wire: tuple[TablestoreTransactionStore, Any],
+) -> None:
+    """The create's answer is read back, as for a lost one: the vendor billed the start and its row is stored (it
+    was a 503 StorageUnavailable: the user started, and paid, again)."""
+    store, _ = wire
+    vendor = NumberedVendor()
+    app = _app(store, vendor, rate_limit=0)
+    flaky = _flaky(store, "PutRow", "OTSTimeout")
+
+    def arm_on_the_create(operation: str) -> None:
+        # With the rate limit off, a keyed start's PutRows are the claim's take, then the row's create.
+        if operation == "PutRow" and flaky.sent.count("PutRow") == 2:
+            flaky.armed = True
+
+    flaky.before = arm_on_the_create
+
+    status, _, body = _post(app, _start())
+
+    assert flaky.sent.count("PutRow") == 2 and len(vendor.initialize_calls) == 1
+    assert status == 201, body
+    stored = store.get(body["merchantBizId"])
+    assert stored is not None and stored.transaction_id == body["transactionId"]
