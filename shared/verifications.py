@@ -450,13 +450,13 @@ class Verifications:
         slot = self._claim_rate_slot(owner, another_round=lambda: budget.has(rate_round + billed_part))
         with log_context(merchant_biz_id=merchant_biz_id):
             if not budget.has(billed_part):  # the claim took too long: FC could end us between the bill and the row
-                self._release_rate_slot(slot, before_release)
+                self._release_rate_slot(slot, before_release, budget)
                 raise self._out_of_time()
             try:
                 response = self._call_start(product, fields)
             except NotBilled as exc:
                 if not exc.counts:
-                    self._release_rate_slot(slot, before_release)
+                    self._release_rate_slot(slot, before_release, budget)
                 raise
             now = self.clock()
             record = TransactionRecord(
@@ -490,11 +490,19 @@ class Verifications:
             logger.info("initialize.created", extra={"productCode": product.code, "docType": record.doc_type})
         return Started(merchant_biz_id, response.transaction_id, response.transaction_url)
 
-    def _release_rate_slot(self, slot: str | None, before: Callable[[], None] | None) -> None:
+    def _release_rate_slot(
+        self, slot: str | None, before: Callable[[], None] | None, budget: InvocationBudget
+    ) -> None:
+        """Give the rate slot back after ``before``, only with time for it (a read and a write): FC ending the
+        invocation there would lose the refusal's answer; a slot kept only lowers the user's limit this hour."""
         if before is not None:
             before()
-        if slot is not None:
-            release_slot(self.store, slot, on_error=lambda _: logger.warning("initialize.slot_not_released"))
+        if slot is None:
+            return
+        if not budget.has(2 * self.store_call_seconds):
+            logger.warning("initialize.slot_not_released")
+            return
+        release_slot(self.store, slot, on_error=lambda _: logger.warning("initialize.slot_not_released"))
 
     def get(self, owner: str, merchant_biz_id: str) -> TransactionRecord:
         """``owner``'s verification; ``NotFound`` for a malformed id, a missing row or someone else's row alike."""
