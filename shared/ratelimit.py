@@ -44,10 +44,14 @@ def claim_slot(
     return key if store.increment_rate_counter(key, limit, expires_at, another_round=another_round) else None
 
 
-def release_slot(store: TransactionStore, key: str, on_error: Callable[[Exception], None] | None = None) -> None:
-    """Give one back when the vendor was certainly not called (nothing was billed)."""
+def release_slot(
+    store: TransactionStore, key: str, on_error: Callable[[Exception], None] | None = None, *,
+    another_round: Callable[[], bool] | None = None,
+) -> None:
+    """Give one back when the vendor was certainly not called (nothing was billed). ``another_round``: asked
+    before the store retries a lost race (the caller's time budget)."""
     try:
-        store.decrement_rate_counter(key)
+        store.decrement_rate_counter(key, another_round=another_round)
     except Exception as exc:  # best effort: one left counted only lowers this user's limit for this window
         if on_error is not None:
             on_error(exc)

@@ -8,16 +8,19 @@
 2. the start is counted against the owner's hourly limit with one conditional write to their counter
    (:mod:`shared.ratelimit`; 429 when the limit is reached); a lost race is retried only while the invocation's
    time budget (:class:`~shared.fc.budget.InvocationBudget`) still covers another round and the billed part;
-3. the budget must cover the billed part — the start call and the row's create, each at its deadline, and
-   ``START_MARGIN_SECONDS`` (:meth:`Verifications.billed_part_seconds`; a keyed start's also its key's give-back,
-   should the create fail) — or nothing is started: the count is given
-   back and the caller told ``TryAgain`` (503, ``Retry-After``). FC never ends an invocation between a billed start
-   and its stored row, whatever the calls before took;
+3. the budget must cover the billed part — the start call and the row's create, each at its deadline, one more
+   store call (the read-back of a create that may have been applied, or a keyed start's give-back of its key) and
+   ``START_MARGIN_SECONDS`` (:meth:`Verifications.billed_part_seconds`, :meth:`Verifications._guaranteed_seconds`)
+   — or nothing is started: the count is given back (while a read and a write still fit:
+   :meth:`Verifications._release_rate_slot`) and the caller told ``TryAgain`` (503, ``Retry-After``). FC never
+   ends an invocation between a billed start and its stored row, whatever the calls before took;
 4. the product's start operation (``Initialize`` or ``InitializeV2``, from :mod:`shared.products`) is called once,
    never retried once it may have reached the vendor (each one is billed); when the vendor certainly did nothing the
-   count is given back;
+   count is given back (while time allows, as in 3);
 5. the PENDING row is stored (conditional create) before anyone learns the URL: without the row the callback could
    never be matched, so a failed write refuses the start (no URL) — the vendor's transaction is then left unused.
+   A create that may have been applied (no answer, a 5xx, or ``RecordExists`` from a re-sent write) is read back
+   once: this start's own row is answered 201.
 
 With an ``Idempotency-Key`` (``idempotency_key``), the merchantBizId is the owner's key's of this UTC day
 (:func:`~shared.ids.merchant_biz_id_for_key`), and before step 2:
@@ -31,12 +34,13 @@ b. else the key is claimed for this start (:meth:`~shared.storage.TransactionSto
    is refused ``IdempotencyKeyInUse`` (409, ``Retry-After``): another start with the key is in flight, or its row
    is gone (erased; never stored after a crash) while the claim lasts: to the end of the next UTC day (Tablestore:
    a day after it was written, the rate table's TTL), past the day whose id it guards. A start that failed gives
-   it back (whatever the failure, unless its row may be stored: a create whose answer was lost, or that found a
-   row, not read back), so a repeat may start it. The give-back frees only this start's claim, so a claim whose
+   it back (whatever the failure), unless its row may be stored: a create that may have been applied and whose
+   read-back did not find it (a write whose answer was lost may still land after the read; a repeat would then
+   find the row), so that a repeat may start it. The give-back frees only this start's claim, so a claim whose
    take failed is given back too (it frees the claim only if that take was applied all the same). Only a start
    FC cut off, or one whose give-back failed as well, leaves the key held until the claim lapses. So two requests
    at once never both reach the vendor, and a key never starts a second verification under an id one had. The key
-   is claimed only with time left for the rest and the give-back.
+   is claimed only with time left for the rest and the give-back; the rate slot is given back after the key.
 
 Such a row also keeps the URL and the request's SHA-256, to answer again. Should two creates under one id still
 meet, the second answers with the first's row (``initialize.idempotent_race``).
@@ -271,9 +275,9 @@ class Refused(Exception):
 
 
 class MaybeStored(Refused):
-    """``StorageUnavailable`` after a row create whose answer was lost (``maybe_sent``), or that found the row there
-    (``RecordExists``), and that could not be read back: the row may be there all the same (a keyed start keeps its
-    key's claim then)."""
+    """``StorageUnavailable`` after a row create that may have been applied (``maybe_sent``: no answer, a 5xx), or
+    that found the row there (``RecordExists``), and whose read-back did not find this start's row: the row may be
+    there all the same, or land later (a keyed start keeps its key's claim then)."""
 
 
 class NotBilled(Refused):
@@ -392,10 +396,11 @@ class Verifications:
         deadlines, and ``START_MARGIN_SECONDS``."""
         return self.client.settings.call_deadline + self.store_call_seconds + START_MARGIN_SECONDS
 
-    def _guaranteed_seconds(self, *, keyed: bool) -> float:
-        """What the budget checks guarantee after the rate claim: the billed part, and for a keyed start its key's
-        give-back should the create fail (found by review aa)."""
-        return self.billed_part_seconds + (self.store_call_seconds if keyed else 0.0)
+    def _guaranteed_seconds(self) -> float:
+        """What the budget checks guarantee after the rate claim: the billed part and one more store call — the
+        read-back of a create that may have been applied (found by review cc: at their deadlines the read-back was
+        skipped, and a stored, billed start answered 503), or a keyed start's give-back of its key (review aa)."""
+        return self.billed_part_seconds + self.store_call_seconds
 
     def start(
         self, owner: str, body: Any, *, budget: InvocationBudget | None = None, idempotency_key: str | None = None
@@ -441,7 +446,7 @@ class Verifications:
         slot's release is not budgeted, the key's give-back is; found by review bb)."""
         merchant_biz_id: str = fields["merchant_biz_id"]
         keyed = fingerprint is not None
-        billed_part = self._guaranteed_seconds(keyed=keyed)
+        billed_part = self._guaranteed_seconds()
         if budget.total < billed_part:  # no invocation could ever start one: a setting, not a slow moment
             logger.error("initialize.timeout_too_short", extra={"functionTimeout": budget.total, "needs": billed_part})
         if not budget.has(billed_part):
@@ -499,10 +504,12 @@ class Verifications:
             before()
         if slot is None:
             return
-        if not budget.has(2 * self.store_call_seconds):
+        store_round = 2 * self.store_call_seconds  # a read and a conditional write
+        if not budget.has(store_round):
             logger.warning("initialize.slot_not_released")
             return
-        release_slot(self.store, slot, on_error=lambda _: logger.warning("initialize.slot_not_released"))
+        release_slot(self.store, slot, on_error=lambda _: logger.warning("initialize.slot_not_released"),
+                     another_round=lambda: budget.has(store_round))
 
     def get(self, owner: str, merchant_biz_id: str) -> TransactionRecord:
         """``owner``'s verification; ``NotFound`` for a malformed id, a missing row or someone else's row alike."""
@@ -557,7 +564,7 @@ class Verifications:
         store_round = 2 * self.store_call_seconds  # a read and a conditional write
         # Each round of the claim only with time for it and the rest (a rate claim's round, the billed part, a
         # give-back): FC ending the invocation between the claim and its give-back would hold the key for a day.
-        rest = store_round + self._guaranteed_seconds(keyed=True)
+        rest = store_round + self._guaranteed_seconds()
         if not budget.has(store_round + rest):
             raise self._out_of_time()
         try:
@@ -690,7 +697,8 @@ class Verifications:
 
     @staticmethod
     def _out_of_time() -> Refused:
-        """Nothing was started (or the count was given back): the time left could not cover the billed part."""
+        """Nothing was started: the time left could not cover the billed part (the count is given back if time
+        allows)."""
         logger.warning("initialize.out_of_time")
         return Refused(
             "TryAgain", "the verification could not be started in time; nothing was started, try again",

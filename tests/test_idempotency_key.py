@@ -569,9 +569,9 @@ class SlowStore:
         self._elapsed.seconds += 2 * STORE_CALL
         return self._inner.increment_rate_counter(key, limit, expires_at)
 
-    def decrement_rate_counter(self, key: str) -> None:
+    def decrement_rate_counter(self, key: str, **kwargs: Any) -> None:
         self._elapsed.seconds += 2 * STORE_CALL
-        self._inner.decrement_rate_counter(key)
+        self._inner.decrement_rate_counter(key, **kwargs)
 
     def create(self, record: Any) -> None:
         self._elapsed.seconds += STORE_CALL

@@ -8,7 +8,8 @@ class StorageError(Exception):
 
     ``transient`` tells whether retrying later may succeed (throttling, 5xx, timeouts, connection errors);
     ``code`` is the backend's error code when it gave one; ``maybe_sent`` is True when a write may have been
-    applied although no answer arrived (the caller must rely on idempotency when it retries).
+    applied although it failed: no answer arrived, an answer could not be taken, or the service answered 5xx (e.g.
+    Tablestore's ``OTSTimeout``); the caller must rely on idempotency when it retries, or read back.
     """
 
     def __init__(

@@ -135,8 +135,9 @@ class TransactionStore(Protocol):
         :class:`OutOfTime` when it says no (the caller's time budget cannot afford one)."""
         ...
 
-    def decrement_rate_counter(self, key: str) -> None:
-        """Take one off the counter ``key`` (never below zero; a missing counter stays missing)."""
+    def decrement_rate_counter(self, key: str, *, another_round: Callable[[], bool] | None = None) -> None:
+        """Take one off the counter ``key`` (never below zero; a missing counter stays missing). ``another_round``
+        and :class:`OutOfTime`: as for :meth:`increment_rate_counter`."""
         ...
 
     def take_claim(

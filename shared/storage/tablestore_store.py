@@ -25,7 +25,8 @@ Conditional writes carry the state machine, each with the row's due in the same 
   under the condition that the notification is confirmed (the fetch's order: notify, then delete); when that
   fails, the flag alone (the sweeper settles the row later). ``set_outbox_due``: ``status == <status>``.
 * flag updates use ``EXPECT_EXIST`` so they never create a phantom row.
-* rate counters (the ``_rate`` table): read, then ``count == <read value>`` (``EXPECT_NOT_EXIST`` the first time).
+* rate counters (the ``_rate`` table): read, then ``count == <read value>`` (``EXPECT_NOT_EXIST`` the first time),
+  the write marked (``RATE_WRITE``) so that a round reading its own mark back knows it was applied.
   A claim (``take_claim``) is a counter at 1 with its ``holder``: read, then, when free, ``count == <read value>``
   and ``expires_at == <read value>`` (which one taker of an expired claim changes); ``give_back_claim``:
   ``holder == <holder>``, no read.
@@ -38,7 +39,7 @@ or the next run of ``kyc erase``, sees it). The rate limit never reads an index:
 
 ``OTSConditionCheckFail`` turns into ``False`` / ``RecordExists`` / a no-op; every other failure is a
 ``StorageError`` with ``transient`` set for throttling, busy and 5xx answers and for transport errors, and
-``maybe_sent`` (a write may have been applied) for 5xx answers and transport errors.
+``maybe_sent`` (a write may have been applied) for 5xx answers, answers the SDK could not take and transport errors.
 
 Deadlines: one per call to the service (one SDK call: its attempts, the SDK's retries and their backoffs),
 ``call_deadline`` seconds (default ``retry_window`` + connect timeout + read timeout: 3 + 3 + 5 = 11 s, the bound
@@ -61,6 +62,7 @@ from __future__ import annotations
 
 import logging
 import random
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -125,6 +127,9 @@ RETRY_WINDOW_SECONDS = 3.0  # no retry starts later into a call (BoundedRetry)
 RATE_COUNT = "count"
 RATE_EXPIRES_AT = "expires_at"
 RATE_HOLDER = "holder"
+#: A counter write's random mark: a round that reads its own mark back finds its write applied (the SDK re-sent it
+#: after a busy answer, and the copy lost its condition to it: review cc).
+RATE_WRITE = "write"
 #: The SDK's own logger, silenced (``quiet_sdk_logger``): it logs every failed request at ERROR as plain text with
 #: the service's message (a failed row condition is normal flow here: a lost race, a duplicate callback), outside
 #: the JSON logger and its scrubbing, and whole requests at DEBUG: the rows, and the headers with the STS token.
@@ -769,19 +774,24 @@ class TablestoreTransactionStore:
         """Read the counter, then write it back one higher under the condition that it still holds what was read
         (created with ``EXPECT_NOT_EXIST`` the first time): exact, like a compare-and-swap, at 1 read + 1 write.
         A lost race is retried (``RATE_ATTEMPTS`` rounds at most) while ``another_round`` allows; then
-        :class:`OutOfTime`. The table's TTL forgets old windows (``tablestore_schema.RATE_TTL_SECONDS``)."""
+        :class:`OutOfTime`. A round that reads this call's ``RATE_WRITE`` mark back is done: its write was
+        applied. The table's TTL forgets old windows (``tablestore_schema.RATE_TTL_SECONDS``)."""
         if limit < 1:
             return False
         ots = self._ots
         table = self._schema.rate_table
+        mark = secrets.token_hex(8)
         for attempt in range(RATE_ATTEMPTS):
             if attempt and another_round is not None and not another_round():
                 raise OutOfTime("tablestore rate counter: no time for another round")
             _, row, _ = self._call("GetRow", "get_row", table, self._rate_key(key), max_version=1)
-            count = int(_columns(row).get(RATE_COUNT, 0)) if row is not None and row.primary_key else None
+            columns = _columns(row) if row is not None and row.primary_key else None
+            if columns is not None and columns.get(RATE_WRITE) == mark:
+                return True
+            count = None if columns is None else int(columns.get(RATE_COUNT, 0))
             if count is not None and count >= limit:
                 return False
-            values = [(RATE_COUNT, (count or 0) + 1), (RATE_EXPIRES_AT, float(expires_at))]
+            values = [(RATE_COUNT, (count or 0) + 1), (RATE_EXPIRES_AT, float(expires_at)), (RATE_WRITE, mark)]
             if count is None:
                 condition = ots.Condition(ots.RowExistenceExpectation.EXPECT_NOT_EXIST)
                 try:
@@ -796,16 +806,21 @@ class TablestoreTransactionStore:
                 return True
         raise StorageError("tablestore rate counter kept conflicting", transient=True, code="Conflict")
 
-    def decrement_rate_counter(self, key: str) -> None:
+    def decrement_rate_counter(self, key: str, *, another_round: Callable[[], bool] | None = None) -> None:
+        """As :meth:`increment_rate_counter`, one lower, never below zero."""
         table = self._schema.rate_table
-        for _ in range(RATE_ATTEMPTS):
+        mark = secrets.token_hex(8)
+        for attempt in range(RATE_ATTEMPTS):
+            if attempt and another_round is not None and not another_round():
+                raise OutOfTime("tablestore rate counter: no time for another round")
             _, row, _ = self._call("GetRow", "get_row", table, self._rate_key(key), max_version=1)
-            count = int(_columns(row).get(RATE_COUNT, 0)) if row is not None and row.primary_key else 0
-            if count <= 0:
+            columns = _columns(row) if row is not None and row.primary_key else {}
+            count = int(columns.get(RATE_COUNT, 0))
+            if columns.get(RATE_WRITE) == mark or count <= 0:
                 return
             if self._update(
-                key, {"put": [(RATE_COUNT, count - 1)]}, self._expect_exist(self._eq(RATE_COUNT, count)), table=table,
-                key=self._rate_key(key),
+                key, {"put": [(RATE_COUNT, count - 1), (RATE_WRITE, mark)]},
+                self._expect_exist(self._eq(RATE_COUNT, count)), table=table, key=self._rate_key(key),
             ):
                 return
         raise StorageError("tablestore rate counter kept conflicting", transient=True, code="Conflict")

@@ -1,5 +1,5 @@
-"""Tablestore writes the service applied but answered with an error: an Idempotency-Key's claim (reviews z, aa)
-and a verification's row (review bb).
+"""Tablestore writes the service applied but answered with an error: an Idempotency-Key's claim (reviews z, aa),
+a verification's row (reviews bb, cc) and the hourly rate counter (review cc).
 
 The Tablestore SDK retries every operation, writes included, on throttling and busy answers
 (``tablestore.retry.RetryUtil.should_retry_no_matter_which_api``: OTSServerBusy, OTSPartitionUnavailable,
@@ -20,10 +20,11 @@ import tablestore
 from shared.auth import hash_user_id
 from shared.fc.budget import InvocationBudget
 from shared.ids import idempotency_claim_key
+from shared.ratelimit import WINDOW_SECONDS, counter_key
 from shared.storage import OutOfTime, StorageError, TablestoreTransactionStore
 from shared.verifications import Refused, Verifications
 from tests.fakes import T0, FakeClock
-from tests.test_idempotency_key import KEY, NumberedVendor, _app, _post
+from tests.test_idempotency_key import KEY, STORE_CALL, Elapsed, NumberedVendor, SlowVendor, _app, _post
 from tests.test_initializer_app import PEPPER, SUB, _settings, _start
 
 from .conftest import make_record, tablestore_double, wire_store
@@ -262,3 +263,108 @@ def test_a_start_whose_create_was_applied_but_answered_otstimeout_answers_with_i
     assert status == 201, body
     stored = store.get(body["merchantBizId"])
     assert stored is not None and stored.transaction_id == body["transactionId"]
+
+
+@pytest.mark.parametrize("extra", [-8.0, 0.0], ids=["less than the guarantee", "exactly the guarantee"])
+def test_a_start_whose_create_the_sdk_sent_twice_is_answered_with_its_row_or_never_billed(
+    wire: tuple[TablestoreTransactionStore, Any], extra: float
+) -> None:
+    """Every call at its deadline; the create applied, answered busy, re-sent: RecordExists. The read-back is part
+    of every start's guarantee (review cc: without a key, a start at its deadlines skipped it and answered 503 over
+    its stored, billed row): with less time left nothing is billed, with that time the row is answered."""
+    store, _ = wire
+    elapsed = Elapsed()
+    vendor = SlowVendor(elapsed)  # Initialize takes its deadline (25 s) and starts a billed transaction
+    service = Verifications(settings=_settings(rate_limit=0), client=vendor, store=store,  # type: ignore[arg-type]
+                            clock=FakeClock(T0))
+    flaky = _flaky(store, "PutRow")  # with the rate limit off, the only PutRow is the row's create
+
+    def the_create_takes_its_deadline(operation: str) -> None:
+        if operation == "PutRow" and flaky.sent.count("PutRow") == 1:
+            flaky.armed = True
+            elapsed.seconds += STORE_CALL
+
+    flaky.before = the_create_takes_its_deadline
+    budget = InvocationBudget(service.billed_part_seconds + STORE_CALL + extra, clock=elapsed)
+    try:
+        started = service.start(hash_user_id(SUB, PEPPER), _start(), budget=budget)
+        answer = "201"
+    except Refused as refused:
+        answer = refused.code
+    if answer == "TryAgain":
+        assert vendor.initialize_calls == []
+        return
+    assert answer == "201", f"{answer} over this start's stored, billed row"
+    stored = store.get(vendor.initialize_calls[0].merchant_biz_id)
+    assert stored is not None and stored.transaction_id == started.transaction_id
+
+
+# -- the hourly rate counter (review cc) ---------------------------------------------------------------------------
+
+EXPIRES = 10_000_000_000.0
+
+
+def test_a_rate_claim_the_sdk_sent_twice_counts_one_start(wire: tuple[TablestoreTransactionStore, Any]) -> None:
+    store, _ = wire
+    flaky = _flaky(store, "PutRow")  # the window's first claim creates the counter
+    flaky.armed = True
+    assert store.increment_rate_counter("rlreviewcc", 2, EXPIRES) is True
+    assert flaky.sent[:3] == ["GetRow", "PutRow", "PutRow"], flaky.sent  # applied, busy, re-sent (condition failed)
+    assert store.increment_rate_counter("rlreviewcc", 2, EXPIRES) is True  # the second of two
+
+
+def test_a_rate_slot_release_the_sdk_sent_twice_gives_back_one_start(
+    wire: tuple[TablestoreTransactionStore, Any],
+) -> None:
+    store, _ = wire
+    assert store.increment_rate_counter("rlreviewcc", 2, EXPIRES) is True
+    assert store.increment_rate_counter("rlreviewcc", 2, EXPIRES) is True  # 2 of 2
+    flaky = _flaky(store, "UpdateRow")
+    flaky.armed = True
+    store.decrement_rate_counter("rlreviewcc")  # one start the vendor never billed: 1 of 2
+    assert flaky.sent[:3] == ["GetRow", "UpdateRow", "UpdateRow"], flaky.sent  # applied, busy, re-sent
+    assert store.increment_rate_counter("rlreviewcc", 2, EXPIRES) is True  # 2 of 2
+    assert store.increment_rate_counter("rlreviewcc", 2, EXPIRES) is False
+
+
+def test_a_user_whose_first_start_was_counted_through_a_busy_answer_may_start_a_second_under_a_limit_of_two(
+    wire: tuple[TablestoreTransactionStore, Any],
+) -> None:
+    store, _ = wire
+    app = _app(store, NumberedVendor(), rate_limit=2)
+    flaky = _flaky(store, "PutRow")
+    flaky.armed = True  # the first PutRow of a start without a key: the rate counter's create
+    first = _post(app, _start(), key=None)
+    second = _post(app, _start(), key=None)
+    assert (first[0], second[0]) == (201, 201), (first[2], second[2])
+
+
+def test_a_throttled_start_s_slot_release_ends_within_the_invocation_s_time(
+    wire: tuple[TablestoreTransactionStore, Any],
+) -> None:
+    """The release's first write loses its race to the same user's second click on another instance: a second
+    round only while the budget allows one (it ran unbudgeted, and FC ended the invocation before the 503 left)."""
+    store, double = wire
+    rival = wire_store(double)
+    elapsed = Elapsed()
+    service = Verifications(settings=_settings(rate_limit=10), client=SlowVendor(elapsed, throttled=True),  # type: ignore[arg-type]
+                            store=store, clock=FakeClock(T0))
+    owner = hash_user_id(SUB, PEPPER)
+    counter = counter_key(owner, int(T0 // WINDOW_SECONDS))
+    hooked = _flaky(store, "UpdateRow")
+    updates: list[str] = []
+
+    def each_call_at_its_deadline(operation: str) -> None:
+        elapsed.seconds += STORE_CALL
+        if operation == "UpdateRow":
+            updates.append(operation)
+            if len(updates) == 1:  # the release's first write: the rival's claim moves the counter just before
+                assert rival.increment_rate_counter(counter, 10, T0 + 7200)
+
+    hooked.before = each_call_at_its_deadline
+    timeout = 2 * STORE_CALL + service.billed_part_seconds + STORE_CALL  # a rate claim, then what is guaranteed
+    budget = InvocationBudget(timeout, clock=elapsed)
+    with pytest.raises(Refused) as refused:
+        service.start(owner, _start(), budget=budget)
+    assert refused.value.code == "VendorBusy"
+    assert elapsed.seconds <= timeout, f"the 503 left {elapsed.seconds - timeout:g} s after the invocation's end"

@@ -349,13 +349,13 @@ async function loadProducts() {
 // One Idempotency-Key per verification the user means to start (docs/integration.md): the same request sent again
 // (after a network error, say) is answered with the same verification; another choice on the form is another
 // verification. Verify is disabled while a start is under way, so a double click sends one request.
-let startKey = null, startBody = null, keyInUse = 0, leaving = false;
+let startKey = null, startBody = null, keyInUseSince = null, leaving = false;
 function idempotencyKey(bodyText) {
   if (bodyText !== startBody) {
     const bytes = crypto.getRandomValues(new Uint8Array(16));  // randomUUID() needs a secure context; this does not
     startKey = Array.from(bytes, b => b.toString(16).padStart(2, "0")).join("");
     startBody = bodyText;
-    keyInUse = 0;
+    keyInUseSince = null;
   }
   return startKey;
 }
@@ -381,9 +381,11 @@ $("verify").onclick = async () => {
     const answer = await readJson(r);
     if (!r.ok) {
       // 409 IdempotencyKeyInUse: a request with this key is still under way at the server (one whose answer was
-      // lost), so the next click may get its answer; a key refused so three times is given up for a new one.
-      if (r.status === 409 && answer.error && answer.error.code === "IdempotencyKeyInUse" && ++keyInUse >= 3) {
-        startBody = null;
+      // lost), so the next click may get its answer; a key still refused once the first request has surely ended
+      // (140 s: past the initializer's timeout, as deploy.md's page) is given up for a new one.
+      if (r.status === 409 && answer.error && answer.error.code === "IdempotencyKeyInUse") {
+        keyInUseSince = keyInUseSince ?? Date.now();
+        if (Date.now() - keyInUseSince > 140000) startBody = null;
       }
       const wait = r.headers.get("Retry-After");
       showError(answer.error.code, answer.error.message + (wait ? " (try again in " + wait + " s)" : ""));

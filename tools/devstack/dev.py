@@ -91,7 +91,8 @@ class DevConfig:
 #: ``./scripts/dev`` against the sandbox is for trying things: no rate limit, and every outcome settles within a
 #: minute. Pending results are re-checked within seconds; a silent verification is first swept after 4 s, then at the
 #: sweeper's doubling backoff (4, 8, 16 s: checks at about 4-6, 8-12, 16-22 and 32-40 s with a sweep every 2 s), so
-#: one nobody finishes is abandoned 30-40 s after it started, while a person still has 30 s on the vendor's page.
+#: one abandoned or expired on the vendor's page is abandoned 30-40 s after it started (a never-opened one, whose
+#: re-checks backed off further too, up to about a minute), while a person still has 30 s on the vendor's page.
 #: Never applied with a real vendor configured; a variable set in the environment wins.
 EXPLORING: dict[str, str] = {
     "KYC_RATE_LIMIT_PER_HOUR": "0",
