@@ -532,12 +532,12 @@ class Verifications:
         merchantBizId is new, so only this start's own earlier attempt can have written it; a keyed one may also
         be another start's with the same key). Read once; this start's own row (its TransactionId) is the
         verification the vendor billed, and refusing the start would leave it behind a 503 (the user starts and
-        pays again; the sweeper abandons the first). A read that fails too, or that the invocation has no time left
-        for (the create has usually spent its deadline: FC must not end the invocation before it answers), gives
-        None: the refusal stands, and the sweeper abandons a row nobody opened."""
-        if not (exc.maybe_sent or isinstance(exc, RecordExists)) or not budget.has(
-            self.store_call_seconds + START_MARGIN_SECONDS
-        ):
+        pays again; the sweeper abandons the first). Its time is part of what the start's budget check guarantees
+        (:meth:`_guaranteed_seconds`), the margin included: the read needs only its own deadline here (found by
+        review ee: it asked for the margin again, already spent on the start's work). A read that fails too, or that
+        the invocation has no time left for (FC must not end the invocation before it answers), gives None: the
+        refusal stands, and the sweeper abandons a row nobody opened."""
+        if not (exc.maybe_sent or isinstance(exc, RecordExists)) or not budget.has(self.store_call_seconds):
             return None
         try:
             return self.store.get(record.merchant_biz_id)

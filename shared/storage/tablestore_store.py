@@ -25,8 +25,9 @@ Conditional writes carry the state machine, each with the row's due in the same 
   under the condition that the notification is confirmed (the fetch's order: notify, then delete); when that
   fails, the flag alone (the sweeper settles the row later). ``set_outbox_due``: ``status == <status>``.
 * flag updates use ``EXPECT_EXIST`` so they never create a phantom row.
-* rate counters (the ``_rate`` table): read, then ``count == <read value>`` (``EXPECT_NOT_EXIST`` the first time),
-  the write marked (``RATE_WRITE``) so that a round reading its own mark back knows it was applied.
+* rate counters (the ``_rate`` table): read, then ``count == <read value> AND writes == <read value>``
+  (``EXPECT_NOT_EXIST`` the first time); each write adds its random mark to ``writes`` (``RATE_WRITES``), so a
+  round that reads its own mark back knows it was applied, and a re-sent copy never applies twice.
   A claim (``take_claim``) is a counter at 1 with its ``holder``: read, then, when free, ``count == <read value>``
   and ``expires_at == <read value>`` (which one taker of an expired claim changes); ``give_back_claim``:
   ``holder == <holder>``, no read.
@@ -127,9 +128,12 @@ RETRY_WINDOW_SECONDS = 3.0  # no retry starts later into a call (BoundedRetry)
 RATE_COUNT = "count"
 RATE_EXPIRES_AT = "expires_at"
 RATE_HOLDER = "holder"
-#: A counter write's random mark: a round that reads its own mark back finds its write applied (the SDK re-sent it
-#: after a busy answer, and the copy lost its condition to it: review cc).
-RATE_WRITE = "write"
+#: The random marks of a counter's last ``RATE_WRITES_KEPT`` writes, space-separated. Each write is conditional on
+#: the marks it read as well as the count (a copy the SDK re-sends after a busy answer never applies twice, even when
+#: another write brought the count back: review ee), and a round that finds its own mark among them knows its write
+#: was applied (the SDK re-sent it and the copy lost its condition to it: reviews cc, ee).
+RATE_WRITES = "writes"
+RATE_WRITES_KEPT = 8
 #: The SDK's own logger, silenced (``quiet_sdk_logger``): it logs every failed request at ERROR as plain text with
 #: the service's message (a failed row condition is normal flow here: a lost race, a duplicate callback), outside
 #: the JSON logger and its scrubbing, and whole requests at DEBUG: the rows, and the headers with the STS token.
@@ -772,10 +776,10 @@ class TablestoreTransactionStore:
         self, key: str, limit: int, expires_at: float, *, another_round: Callable[[], bool] | None = None
     ) -> bool:
         """Read the counter, then write it back one higher under the condition that it still holds what was read
-        (created with ``EXPECT_NOT_EXIST`` the first time): exact, like a compare-and-swap, at 1 read + 1 write.
-        A lost race is retried (``RATE_ATTEMPTS`` rounds at most) while ``another_round`` allows; then
-        :class:`OutOfTime`. A round that reads this call's ``RATE_WRITE`` mark back is done: its write was
-        applied. The table's TTL forgets old windows (``tablestore_schema.RATE_TTL_SECONDS``)."""
+        (its count and its writes' marks; created with ``EXPECT_NOT_EXIST`` the first time): exact, like a
+        compare-and-swap, at 1 read + 1 write. A lost race is retried (``RATE_ATTEMPTS`` rounds at most) while
+        ``another_round`` allows; then :class:`OutOfTime`. A round that finds this call's mark among the counter's
+        (``RATE_WRITES``) is done. The table's TTL forgets old windows (``tablestore_schema.RATE_TTL_SECONDS``)."""
         if limit < 1:
             return False
         ots = self._ots
@@ -784,46 +788,65 @@ class TablestoreTransactionStore:
         for attempt in range(RATE_ATTEMPTS):
             if attempt and another_round is not None and not another_round():
                 raise OutOfTime("tablestore rate counter: no time for another round")
-            _, row, _ = self._call("GetRow", "get_row", table, self._rate_key(key), max_version=1)
-            columns = _columns(row) if row is not None and row.primary_key else None
-            if columns is not None and columns.get(RATE_WRITE) == mark:
+            counter = self._read_counter(key)
+            if counter is not None and mark in counter[1]:
                 return True
-            count = None if columns is None else int(columns.get(RATE_COUNT, 0))
+            count = None if counter is None else counter[0]
             if count is not None and count >= limit:
                 return False
-            values = [(RATE_COUNT, (count or 0) + 1), (RATE_EXPIRES_AT, float(expires_at)), (RATE_WRITE, mark)]
-            if count is None:
+            if counter is None:
+                values = [(RATE_COUNT, 1), (RATE_EXPIRES_AT, float(expires_at)), (RATE_WRITES, mark)]
                 condition = ots.Condition(ots.RowExistenceExpectation.EXPECT_NOT_EXIST)
                 try:
                     self._call("PutRow", "put_row", table, ots.Row(self._rate_key(key), values), condition)
                     return True
                 except _ConditionFailed:
                     continue
-            if self._update(
-                key, {"put": values}, self._expect_exist(self._eq(RATE_COUNT, count)), table=table,
-                key=self._rate_key(key),
-            ):
+            elif self._write_counter(key, counter, counter[0] + 1, mark, [(RATE_EXPIRES_AT, float(expires_at))]):
                 return True
         raise StorageError("tablestore rate counter kept conflicting", transient=True, code="Conflict")
 
     def decrement_rate_counter(self, key: str, *, another_round: Callable[[], bool] | None = None) -> None:
         """As :meth:`increment_rate_counter`, one lower, never below zero."""
-        table = self._schema.rate_table
         mark = secrets.token_hex(8)
         for attempt in range(RATE_ATTEMPTS):
             if attempt and another_round is not None and not another_round():
                 raise OutOfTime("tablestore rate counter: no time for another round")
-            _, row, _ = self._call("GetRow", "get_row", table, self._rate_key(key), max_version=1)
-            columns = _columns(row) if row is not None and row.primary_key else {}
-            count = int(columns.get(RATE_COUNT, 0))
-            if columns.get(RATE_WRITE) == mark or count <= 0:
+            counter = self._read_counter(key)
+            if counter is None or mark in counter[1] or counter[0] <= 0:
                 return
-            if self._update(
-                key, {"put": [(RATE_COUNT, count - 1), (RATE_WRITE, mark)]},
-                self._expect_exist(self._eq(RATE_COUNT, count)), table=table, key=self._rate_key(key),
-            ):
+            if self._write_counter(key, counter, counter[0] - 1, mark, []):
                 return
         raise StorageError("tablestore rate counter kept conflicting", transient=True, code="Conflict")
+
+    def _read_counter(self, key: str) -> tuple[int, tuple[str, ...], str | None] | None:
+        """The counter ``key``: its count, its last writes' marks and the column holding them as read (None: a row
+        written before marks); None when there is no row."""
+        _, row, _ = self._call("GetRow", "get_row", self._schema.rate_table, self._rate_key(key), max_version=1)
+        if row is None or not row.primary_key:
+            return None
+        columns = _columns(row)
+        marks = columns.get(RATE_WRITES)
+        return int(columns.get(RATE_COUNT, 0)), tuple(marks.split()) if marks else (), marks
+
+    def _write_counter(
+        self, key: str, counter: tuple[int, tuple[str, ...], str | None], count: int, mark: str,
+        more: list[tuple[str, Any]],
+    ) -> bool:
+        """Write ``count`` (and ``more``) over ``counter`` as read, with ``mark`` added to its marks, under the
+        condition that the row still holds that count and those marks; False when it does not."""
+        read_count, marks, column = counter
+        ots = self._ots
+        unchanged = [self._eq(RATE_COUNT, read_count)]
+        if column is None:  # a row written before marks: the condition that it still has none
+            unchanged.append(ots.SingleColumnCondition(RATE_WRITES, "", ots.ComparatorType.EQUAL, pass_if_missing=True))
+        else:
+            unchanged.append(self._eq(RATE_WRITES, column))
+        written = " ".join((*marks, mark)[-RATE_WRITES_KEPT:])
+        return self._update(
+            key, {"put": [(RATE_COUNT, count), *more, (RATE_WRITES, written)]},
+            self._expect_exist(self._all(*unchanged)), table=self._schema.rate_table, key=self._rate_key(key),
+        )
 
     def take_claim(
         self, key: str, holder: str, expires_at: float, now: float, *, another_round: Callable[[], bool] | None = None

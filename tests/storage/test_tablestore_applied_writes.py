@@ -368,3 +368,110 @@ def test_a_throttled_start_s_slot_release_ends_within_the_invocation_s_time(
         service.start(owner, _start(), budget=budget)
     assert refused.value.code == "VendorBusy"
     assert elapsed.seconds <= timeout, f"the 503 left {elapsed.seconds - timeout:g} s after the invocation's end"
+
+
+def _rival_writes_before_the_resend(store: TablestoreTransactionStore, double: Any, write: Any) -> Any:
+    """Arm the store's next UpdateRow (applied, answered busy, re-sent by the SDK) and run ``write`` on another
+    instance (same user, another click) just before the SDK's re-sent copy."""
+    rival = wire_store(double)
+    rival.get("warm" + "0" * 28)
+    flaky = _flaky(store, "UpdateRow")
+    flaky.armed = True
+
+    def before(operation: str) -> None:
+        if operation == "UpdateRow" and flaky.sent.count("UpdateRow") == 2:  # the SDK's re-sent copy
+            write(rival)
+
+    flaky.before = before
+    return flaky
+
+
+def test_a_rate_claim_whose_applied_write_a_rival_counted_over_is_admitted_not_refused(
+    wire: tuple[TablestoreTransactionStore, Any],
+) -> None:
+    """Limit 3, one start counted. This start's write (1 -> 2) is applied and answered busy; before the SDK's
+    re-sent copy, the same user's other click counts (2 -> 3). The copy fails its condition; round 2 no longer
+    finds this call's mark (the rival's replaced it) and reads 3 of 3: the start is refused 429 with its own
+    count kept, two starts made and three counted."""
+    store, double = wire
+    assert store.increment_rate_counter("rlreviewee", 3, EXPIRES) is True  # 1 of 3
+    rival_admitted: list[bool] = []
+    flaky = _rival_writes_before_the_resend(
+        store, double, lambda rival: rival_admitted.append(rival.increment_rate_counter("rlreviewee", 3, EXPIRES)))
+
+    admitted = store.increment_rate_counter("rlreviewee", 3, EXPIRES)
+
+    assert flaky.sent[:3] == ["GetRow", "UpdateRow", "UpdateRow"], flaky.sent
+    assert rival_admitted == [True]
+    assert admitted is True, (
+        "a start whose count was applied (1 -> 2) was refused 429 after a rival's count replaced its mark: "
+        "2 starts made, 3 of 3 counted"
+    )
+
+
+def test_a_slot_release_the_sdk_re_sent_after_a_rival_s_count_gives_back_one_start_not_two(
+    wire: tuple[TablestoreTransactionStore, Any],
+) -> None:
+    """Limit 2, two starts counted; one was never billed and gives its slot back (2 -> 1, applied, answered busy).
+    Before the SDK's re-sent copy the user's next start counts (1 -> 2): the copy's condition ``count == 2``
+    holds again (ABA), so it is applied too (2 -> 1). Two starts stand (the first and the rival), one is counted:
+    the user gets a third start under a limit of two."""
+    store, double = wire
+    assert store.increment_rate_counter("rlreviewee", 2, EXPIRES) is True
+    assert store.increment_rate_counter("rlreviewee", 2, EXPIRES) is True  # 2 of 2
+    rival_admitted: list[bool] = []
+    flaky = _rival_writes_before_the_resend(
+        store, double, lambda rival: rival_admitted.append(rival.increment_rate_counter("rlreviewee", 2, EXPIRES)))
+
+    store.decrement_rate_counter("rlreviewee")  # the start the vendor never billed
+
+    assert flaky.sent[:3] == ["GetRow", "UpdateRow", "UpdateRow"], flaky.sent  # applied, answered busy, re-sent
+    assert rival_admitted == [True]  # 2 of 2 again: the first start and the rival's
+    flaky.before = None
+    assert store.increment_rate_counter("rlreviewee", 2, EXPIRES) is False, (
+        "a third start was admitted under a limit of 2: the re-sent release was applied a second time over the "
+        "rival's count (the condition checks the count only)"
+    )
+
+
+def test_a_start_whose_create_was_re_sent_is_answered_with_its_row_when_the_margin_was_spent_on_its_work(
+    wire: tuple[TablestoreTransactionStore, Any],
+) -> None:
+    """The budget exactly covers the guarantee (the vendor call, the create, START_MARGIN_SECONDS, the read-back).
+    Signing the request takes 0.5 s of the 3 s margin that is there for it; Initialize and the create take their
+    deadlines; the create is applied, answered busy and re-sent (RecordExists). 13.5 s are left, more than the
+    read-back's 11 s, yet the read-back demands the whole margin again (store call + 3 s) and is skipped: a 503
+    over this start's stored, billed row."""
+    store, _ = wire
+    elapsed = Elapsed()
+
+    class SigningVendor(SlowVendor):
+        def initialize(self, request: Any) -> Any:
+            elapsed.seconds += 0.5  # the request's signing and the work around the call: what the margin is for
+            return super().initialize(request)
+
+    vendor = SigningVendor(elapsed)
+    service = Verifications(settings=_settings(rate_limit=0), client=vendor, store=store,  # type: ignore[arg-type]
+                            clock=FakeClock(T0))
+    flaky = _flaky(store, "PutRow")  # with the rate limit off, the only PutRow is the row's create
+
+    def the_create_takes_its_deadline(operation: str) -> None:
+        if operation == "PutRow" and flaky.sent.count("PutRow") == 1:
+            flaky.armed = True
+            elapsed.seconds += STORE_CALL
+
+    flaky.before = the_create_takes_its_deadline
+    budget = InvocationBudget(service.billed_part_seconds + service.store_call_seconds, clock=elapsed)
+    try:
+        started = service.start(hash_user_id(SUB, PEPPER), _start(), budget=budget)
+        answer = "201"
+    except Refused as refused:
+        answer = refused.code
+    assert len(vendor.initialize_calls) == 1  # the budget check let the billed start through
+    stored = store.get(vendor.initialize_calls[0].merchant_biz_id)
+    assert stored is not None  # the row is there
+    assert answer == "201", (
+        f"{answer} over this start's stored, billed row with {budget.left():g} s left "
+        f"(the read-back needs {service.store_call_seconds:g} s)"
+    )
+    assert stored.transaction_id == started.transaction_id
