@@ -265,16 +265,25 @@ def test_a_start_whose_create_was_applied_but_answered_otstimeout_answers_with_i
     assert stored is not None and stored.transaction_id == body["transactionId"]
 
 
-@pytest.mark.parametrize("extra", [-8.0, 0.0], ids=["less than the guarantee", "exactly the guarantee"])
+@pytest.mark.parametrize(("extra", "work"), [(-8.0, 0.0), (0.0, 0.0), (0.0, 0.5)],
+                         ids=["less than the guarantee", "exactly the guarantee", "the margin spent on work"])
 def test_a_start_whose_create_the_sdk_sent_twice_is_answered_with_its_row_or_never_billed(
-    wire: tuple[TablestoreTransactionStore, Any], extra: float
+    wire: tuple[TablestoreTransactionStore, Any], extra: float, work: float
 ) -> None:
-    """Every call at its deadline; the create applied, answered busy, re-sent: RecordExists. The read-back is part
-    of every start's guarantee (review cc: without a key, a start at its deadlines skipped it and answered 503 over
-    its stored, billed row): with less time left nothing is billed, with that time the row is answered."""
+    """Every call at its deadline, ``work`` seconds of the start's own work (signing: what the 3 s margin is for);
+    the create applied, answered busy, re-sent: RecordExists. The read-back is part of every start's guarantee
+    (review cc: without a key, a start at its deadlines skipped it and answered 503 over its stored, billed row) and
+    needs only its own deadline then (review ee: it asked for the margin again): with less time left nothing is
+    billed, with that time the row is answered."""
     store, _ = wire
     elapsed = Elapsed()
-    vendor = SlowVendor(elapsed)  # Initialize takes its deadline (25 s) and starts a billed transaction
+
+    class WorkingVendor(SlowVendor):
+        def initialize(self, request: Any) -> Any:
+            elapsed.seconds += work
+            return super().initialize(request)
+
+    vendor = WorkingVendor(elapsed)  # Initialize takes its deadline (25 s) and starts a billed transaction
     service = Verifications(settings=_settings(rate_limit=0), client=vendor, store=store,  # type: ignore[arg-type]
                             clock=FakeClock(T0))
     flaky = _flaky(store, "PutRow")  # with the rate limit off, the only PutRow is the row's create
@@ -294,7 +303,7 @@ def test_a_start_whose_create_the_sdk_sent_twice_is_answered_with_its_row_or_nev
     if answer == "TryAgain":
         assert vendor.initialize_calls == []
         return
-    assert answer == "201", f"{answer} over this start's stored, billed row"
+    assert answer == "201", f"{answer} over this start's stored, billed row with {budget.left():g} s left"
     stored = store.get(vendor.initialize_calls[0].merchant_biz_id)
     assert stored is not None and stored.transaction_id == started.transaction_id
 
@@ -432,46 +441,3 @@ def test_a_slot_release_the_sdk_re_sent_after_a_rival_s_count_gives_back_one_sta
         "a third start was admitted under a limit of 2: the re-sent release was applied a second time over the "
         "rival's count (the condition checks the count only)"
     )
-
-
-def test_a_start_whose_create_was_re_sent_is_answered_with_its_row_when_the_margin_was_spent_on_its_work(
-    wire: tuple[TablestoreTransactionStore, Any],
-) -> None:
-    """The budget exactly covers the guarantee (the vendor call, the create, START_MARGIN_SECONDS, the read-back).
-    Signing the request takes 0.5 s of the 3 s margin that is there for it; Initialize and the create take their
-    deadlines; the create is applied, answered busy and re-sent (RecordExists). 13.5 s are left, more than the
-    read-back's 11 s, yet the read-back demands the whole margin again (store call + 3 s) and is skipped: a 503
-    over this start's stored, billed row."""
-    store, _ = wire
-    elapsed = Elapsed()
-
-    class SigningVendor(SlowVendor):
-        def initialize(self, request: Any) -> Any:
-            elapsed.seconds += 0.5  # the request's signing and the work around the call: what the margin is for
-            return super().initialize(request)
-
-    vendor = SigningVendor(elapsed)
-    service = Verifications(settings=_settings(rate_limit=0), client=vendor, store=store,  # type: ignore[arg-type]
-                            clock=FakeClock(T0))
-    flaky = _flaky(store, "PutRow")  # with the rate limit off, the only PutRow is the row's create
-
-    def the_create_takes_its_deadline(operation: str) -> None:
-        if operation == "PutRow" and flaky.sent.count("PutRow") == 1:
-            flaky.armed = True
-            elapsed.seconds += STORE_CALL
-
-    flaky.before = the_create_takes_its_deadline
-    budget = InvocationBudget(service.billed_part_seconds + service.store_call_seconds, clock=elapsed)
-    try:
-        started = service.start(hash_user_id(SUB, PEPPER), _start(), budget=budget)
-        answer = "201"
-    except Refused as refused:
-        answer = refused.code
-    assert len(vendor.initialize_calls) == 1  # the budget check let the billed start through
-    stored = store.get(vendor.initialize_calls[0].merchant_biz_id)
-    assert stored is not None  # the row is there
-    assert answer == "201", (
-        f"{answer} over this start's stored, billed row with {budget.left():g} s left "
-        f"(the read-back needs {service.store_call_seconds:g} s)"
-    )
-    assert stored.transaction_id == started.transaction_id
