@@ -130,10 +130,11 @@ RATE_EXPIRES_AT = "expires_at"
 RATE_HOLDER = "holder"
 #: The random marks of a counter's last ``RATE_WRITES_KEPT`` writes, space-separated. Each write is conditional on
 #: the marks it read as well as the count (a copy the SDK re-sends after a busy answer never applies twice, even when
-#: another write brought the count back: review ee), and a round that finds its own mark among them knows its write
-#: was applied (the SDK re-sent it and the copy lost its condition to it: reviews cc, ee).
+#: another write brought the count back: review ee), so after a write that failed its condition, the mark that
+#: follows the last one it read says whose write won: this call's (the SDK re-sent it and the copy lost its
+#: condition to it: reviews cc, ee), another's, or, pushed out by later writes, unknown (review ff).
 RATE_WRITES = "writes"
-RATE_WRITES_KEPT = 8
+RATE_WRITES_KEPT = 32
 #: The SDK's own logger, silenced (``quiet_sdk_logger``): it logs every failed request at ERROR as plain text with
 #: the service's message (a failed row condition is normal flow here: a lost race, a duplicate callback), outside
 #: the JSON logger and its scrubbing, and whole requests at DEBUG: the rows, and the headers with the STS token.
@@ -778,18 +779,21 @@ class TablestoreTransactionStore:
         """Read the counter, then write it back one higher under the condition that it still holds what was read
         (its count and its writes' marks; created with ``EXPECT_NOT_EXIST`` the first time): exact, like a
         compare-and-swap, at 1 read + 1 write. A lost race is retried (``RATE_ATTEMPTS`` rounds at most) while
-        ``another_round`` allows; then :class:`OutOfTime`. A round that finds this call's mark among the counter's
-        (``RATE_WRITES``) is done. The table's TTL forgets old windows (``tablestore_schema.RATE_TTL_SECONDS``)."""
+        ``another_round`` allows; then :class:`OutOfTime`. A round after a write that failed its condition first
+        asks whether that write was applied all the same (:func:`_own_write`): yes is done, unknown is a transient
+        ``StorageError`` (``Conflict``) rather than a second count. The table's TTL forgets old windows
+        (``tablestore_schema.RATE_TTL_SECONDS``)."""
         if limit < 1:
             return False
         ots = self._ots
         table = self._schema.rate_table
         mark = secrets.token_hex(8)
+        attempted: tuple[str, ...] | None = None  # the marks this call's last failed write was conditioned on
         for attempt in range(RATE_ATTEMPTS):
             if attempt and another_round is not None and not another_round():
                 raise OutOfTime("tablestore rate counter: no time for another round")
             counter = self._read_counter(key)
-            if counter is not None and mark in counter[1]:
+            if attempted is not None and _own_write(counter, attempted, mark):
                 return True
             count = None if counter is None else counter[0]
             if count is not None and count >= limit:
@@ -801,22 +805,28 @@ class TablestoreTransactionStore:
                     self._call("PutRow", "put_row", table, ots.Row(self._rate_key(key), values), condition)
                     return True
                 except _ConditionFailed:
+                    attempted = ()
                     continue
-            elif self._write_counter(key, counter, counter[0] + 1, mark, [(RATE_EXPIRES_AT, float(expires_at))]):
+            if self._write_counter(key, counter, counter[0] + 1, mark, [(RATE_EXPIRES_AT, float(expires_at))]):
                 return True
+            attempted = counter[1]
         raise StorageError("tablestore rate counter kept conflicting", transient=True, code="Conflict")
 
     def decrement_rate_counter(self, key: str, *, another_round: Callable[[], bool] | None = None) -> None:
         """As :meth:`increment_rate_counter`, one lower, never below zero."""
         mark = secrets.token_hex(8)
+        attempted: tuple[str, ...] | None = None
         for attempt in range(RATE_ATTEMPTS):
             if attempt and another_round is not None and not another_round():
                 raise OutOfTime("tablestore rate counter: no time for another round")
             counter = self._read_counter(key)
-            if counter is None or mark in counter[1] or counter[0] <= 0:
+            if attempted is not None and _own_write(counter, attempted, mark):
+                return
+            if counter is None or counter[0] <= 0:
                 return
             if self._write_counter(key, counter, counter[0] - 1, mark, []):
                 return
+            attempted = counter[1]
         raise StorageError("tablestore rate counter kept conflicting", transient=True, code="Conflict")
 
     def _read_counter(self, key: str) -> tuple[int, tuple[str, ...], str | None] | None:
@@ -896,6 +906,20 @@ class TablestoreTransactionStore:
         """Nothing to do: the rate table's TTL expires old counters (no scan)."""
         del now, limit
         return 0
+
+
+def _own_write(counter: tuple[int, tuple[str, ...], str | None] | None, attempted: tuple[str, ...], mark: str) -> bool:
+    """Whether this call's write (``mark``), which failed its condition over the marks ``attempted``, was applied
+    all the same (the SDK re-sent it after a busy answer). Only one write can succeed over those marks, and it
+    appends its mark right after them: when the last of them, or (none) a list never cut, is still in the counter's
+    marks, that write's mark is there too. Raises a transient ``StorageError`` when later writes pushed it out."""
+    marks = () if counter is None else counter[1]
+    if mark in marks:
+        return True
+    if (attempted[-1] in marks) if attempted else (counter is not None and len(marks) < RATE_WRITES_KEPT):
+        return False
+    raise StorageError("tablestore rate counter: whether this call's write was applied is unknown", transient=True,
+                       code="Conflict")
 
 
 class _ConditionFailed(Exception):
