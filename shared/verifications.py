@@ -431,8 +431,9 @@ class Verifications:
         try:
             return self._start(owner, product, fields, budget, fingerprint=fingerprint, before_release=give_back_key)
         except BaseException as exc:
-            # The key goes back unless this start's row may be stored (its create's answer was lost and could not
-            # be read back), or another's is: the claim must then outlive the row (an erasure must not free its id).
+            # The key goes back unless this start's row may be stored (its create may have been applied and the
+            # read-back did not find it), or another's is: the claim must then outlive the row (an erasure must not
+            # free its id).
             if not isinstance(exc, MaybeStored) and getattr(exc, "code", None) != "IdempotencyKeyReused":
                 give_back_key()
             raise
@@ -443,18 +444,18 @@ class Verifications:
     ) -> Started:
         """Steps 2 to 5 of the module docstring. ``fingerprint``: a keyed start's (its row keeps it and the URL).
         ``before_release``: called before the rate slot is given back (a keyed start gives its key back first: the
-        slot's release is not budgeted, the key's give-back is; found by review bb)."""
+        key's give-back has its time reserved, the slot's release runs only with time left; found by review bb)."""
         merchant_biz_id: str = fields["merchant_biz_id"]
         keyed = fingerprint is not None
-        billed_part = self._guaranteed_seconds()
-        if budget.total < billed_part:  # no invocation could ever start one: a setting, not a slow moment
-            logger.error("initialize.timeout_too_short", extra={"functionTimeout": budget.total, "needs": billed_part})
-        if not budget.has(billed_part):
+        guaranteed = self._guaranteed_seconds()
+        if budget.total < guaranteed:  # no invocation could ever start one: a setting, not a slow moment
+            logger.error("initialize.timeout_too_short", extra={"functionTimeout": budget.total, "needs": guaranteed})
+        if not budget.has(guaranteed):
             raise self._out_of_time()
         rate_round = 2 * self.store_call_seconds  # a retried claim: a read and a conditional write
-        slot = self._claim_rate_slot(owner, another_round=lambda: budget.has(rate_round + billed_part))
+        slot = self._claim_rate_slot(owner, another_round=lambda: budget.has(rate_round + guaranteed))
         with log_context(merchant_biz_id=merchant_biz_id):
-            if not budget.has(billed_part):  # the claim took too long: FC could end us between the bill and the row
+            if not budget.has(guaranteed):  # the claim took too long: FC could end us between the bill and the row
                 self._release_rate_slot(slot, before_release, budget)
                 raise self._out_of_time()
             try:
