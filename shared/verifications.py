@@ -392,8 +392,8 @@ class Verifications:
 
     @property
     def billed_part_seconds(self) -> float:
-        """What the budget must cover before a start call is made: the call and the row's create at their
-        deadlines, and ``START_MARGIN_SECONDS``."""
+        """The billed part: the start call and the row's create at their deadlines, and ``START_MARGIN_SECONDS``
+        (the budget check guarantees it and one more store call: :meth:`_guaranteed_seconds`)."""
         return self.client.settings.call_deadline + self.store_call_seconds + START_MARGIN_SECONDS
 
     def _guaranteed_seconds(self) -> float:

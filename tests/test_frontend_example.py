@@ -45,6 +45,36 @@ startVerification("https://kyc.example", "token").then(
   e => console.log(JSON.stringify({outcome: "gave up: " + e.message, calls, now})));
 """
 
+#: The first request is billed and stored, but answered 503 StorageUnavailable (its create's answer was lost and
+#: the read-back failed: the server keeps the key); the user presses "Verify" again (review gg).
+TRY_AGAIN_HARNESS = r"""
+let now = 0;
+globalThis.setTimeout = (fn, ms) => { now += ms || 0; fn(); return 0; };
+const calls = [], billed = new Set();
+globalThis.fetch = async (url, init) => {
+  const key = init.headers["Idempotency-Key"];
+  calls.push({at: now, key});
+  const res = (status, body) => ({status, ok: status < 300, headers: {get: () => null}, json: async () => body});
+  if (calls.length === 1) {  // billed and stored, but the create's answer was lost and its read-back failed
+    billed.add(key);
+    return res(503, {error: {code: "StorageUnavailable"}});
+  }
+  billed.add(key);  // the first key again: its stored row is answered (no new bill); a new key: a second start
+  return res(201, {merchantBizId: "a".repeat(32),
+                   transactionUrl: "https://vendor.example/verify/" + [...billed].indexOf(key)});
+};
+globalThis.window = {getMetaInfo: () => "{}", location: {assign: url => { globalThis.assigned = url; }}};
+globalThis.sessionStorage = {setItem() {}};
+%(script)s
+(async () => {
+  for (let click = 0; click < 2; click++) {   // the user presses "Verify" again after the error
+    try { await startVerification("https://kyc.example", "token"); break; } catch (e) {}
+  }
+  console.log(JSON.stringify({url: globalThis.assigned, calls, billed: billed.size}));
+})();
+"""
+
+
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 
 
@@ -58,9 +88,13 @@ def _start_verification_script() -> str:
 
 
 def _run_page(tmp_path: Path, *, first_done_at: int, network_down: bool = False) -> dict[str, Any]:
+    return _run(tmp_path, HARNESS % {"first_done_at": first_done_at, "network_down": str(network_down).lower(),
+                                     "script": _start_verification_script()})
+
+
+def _run(tmp_path: Path, program_text: str) -> dict[str, Any]:
     program = tmp_path / "page.mjs"
-    program.write_text(HARNESS % {"first_done_at": first_done_at, "network_down": str(network_down).lower(),
-                                  "script": _start_verification_script()})
+    program.write_text(program_text)
     run = subprocess.run(["node", str(program)], capture_output=True, text=True, timeout=60, check=True)
     result: dict[str, Any] = json.loads(run.stdout.strip().splitlines()[-1])
     return result
@@ -91,3 +125,13 @@ def test_the_page_gives_up_when_no_answer_comes_past_the_first_request_s_end(tmp
     assert result["outcome"] == "gave up: Failed to fetch"
     assert INITIALIZER_TIMEOUT_MS <= result["now"] <= INITIALIZER_TIMEOUT_MS + 15_000
     assert len(result["calls"]) < 30  # backing off, not hammering
+
+
+def test_trying_again_after_a_503_repeats_the_request_instead_of_starting_a_second_verification(
+    tmp_path: Path,
+) -> None:
+    """A 503 that kept the key: the repeat with the same key is answered with the stored verification. The page
+    drew a new key per call (found by review gg): the user's try again was a second billed verification."""
+    result = _run(tmp_path, TRY_AGAIN_HARNESS % {"script": _start_verification_script()})
+    assert result["url"] is not None, result
+    assert result["billed"] == 1 and len({c["key"] for c in result["calls"]}) == 1, result

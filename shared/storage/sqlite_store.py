@@ -160,10 +160,11 @@ STATEMENTS: Final[dict[str, str]] = {
     " ON CONFLICT (rate_key) DO UPDATE SET count = count + 1, expires_at = max(expires_at, excluded.expires_at)"
     " WHERE count < ?",
     "rate_decrement": "UPDATE rate_counters SET count = count - 1 WHERE rate_key = ? AND count > 0",
-    # A claim is a counter at 1 with its holder: taken when missing, given back (0) or past its expiry.
+    # A claim is a counter at 1 with its holder: taken when missing, given back (0) or past its expiry, and held
+    # already by this holder (as Tablestore's take reads its own holder back).
     "claim_take": "INSERT INTO rate_counters (rate_key, count, expires_at, holder) VALUES (?, 1, ?, ?)"
     " ON CONFLICT (rate_key) DO UPDATE SET count = 1, expires_at = excluded.expires_at, holder = excluded.holder"
-    " WHERE count < 1 OR expires_at <= ?",
+    " WHERE count < 1 OR expires_at <= ? OR holder = excluded.holder",
     "claim_give_back": "UPDATE rate_counters SET count = 0 WHERE rate_key = ? AND holder = ? AND count > 0",
     "rate_expire": "DELETE FROM rate_counters WHERE rate_key IN"
     " (SELECT rate_key FROM rate_counters WHERE expires_at < ? LIMIT ?)",

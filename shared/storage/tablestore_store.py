@@ -30,7 +30,7 @@ Conditional writes carry the state machine, each with the row's due in the same 
   round that reads its own mark back knows it was applied, and a re-sent copy never applies twice.
   A claim (``take_claim``) is a counter at 1 with its ``holder``: read, then, when free, ``count == <read value>``
   and ``expires_at == <read value>`` (which one taker of an expired claim changes); ``give_back_claim``:
-  ``holder == <holder>``, no read.
+  ``holder == <holder> AND count == 1``, no read.
 
 Queries read a global index for the keys (``get_range`` over exactly the answer's range: a sweep reads the due
 rows, a user's listing that user's rows), then the rows themselves with ``batch_get_row`` (at most 100 a call):
@@ -779,9 +779,10 @@ class TablestoreTransactionStore:
         """Read the counter, then write it back one higher under the condition that it still holds what was read
         (its count and its writes' marks; created with ``EXPECT_NOT_EXIST`` the first time): exact, like a
         compare-and-swap, at 1 read + 1 write. A lost race is retried (``RATE_ATTEMPTS`` rounds at most) while
-        ``another_round`` allows; then :class:`OutOfTime`. A round after a write that failed its condition first
-        asks whether that write was applied all the same (:func:`_own_write`): yes is done, unknown is a transient
-        ``StorageError`` (``Conflict``) rather than a second count. The table's TTL forgets old windows
+        ``another_round`` allows; then, after the read that says whether the last write was applied, :class:`OutOfTime`.
+        A round after a write that failed its condition first asks whether that write was applied all the same
+        (:func:`_own_write`): yes is done, unknown is a transient ``StorageError`` (``Conflict``) rather than a
+        second count. The table's TTL forgets old windows
         (``tablestore_schema.RATE_TTL_SECONDS``)."""
         if limit < 1:
             return False
@@ -791,6 +792,10 @@ class TablestoreTransactionStore:
         attempted: tuple[str, ...] | None = None  # the marks this call's last failed write was conditioned on
         for attempt in range(RATE_ATTEMPTS):
             if attempt and another_round is not None and not another_round():
+                # Not another round, but its read: whether the last write was applied (a count must not stand
+                # behind a refusal that says nothing was counted; found by review gg).
+                if attempted is not None and _own_write(self._read_counter(key), attempted, mark):
+                    return True
                 raise OutOfTime("tablestore rate counter: no time for another round")
             counter = self._read_counter(key)
             if attempted is not None and _own_write(counter, attempted, mark):
@@ -897,9 +902,10 @@ class TablestoreTransactionStore:
         raise StorageError("tablestore claim kept conflicting", transient=True, code="Conflict")
 
     def give_back_claim(self, key: str, holder: str) -> bool:
+        held = self._all(self._eq(RATE_HOLDER, holder), self._eq(RATE_COUNT, 1))
         return self._update(
-            key, {"put": [(RATE_COUNT, 0)]}, self._expect_exist(self._eq(RATE_HOLDER, holder)),
-            table=self._schema.rate_table, key=self._rate_key(key),
+            key, {"put": [(RATE_COUNT, 0)]}, self._expect_exist(held), table=self._schema.rate_table,
+            key=self._rate_key(key),
         )
 
     def expire_rate_counters(self, now: float, limit: int) -> int:

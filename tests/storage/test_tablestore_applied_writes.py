@@ -25,7 +25,16 @@ from shared.storage import OutOfTime, StorageError, TablestoreTransactionStore
 from shared.storage.tablestore_store import RATE_WRITES_KEPT
 from shared.verifications import Refused, Verifications
 from tests.fakes import T0, FakeClock
-from tests.test_idempotency_key import KEY, STORE_CALL, Elapsed, NumberedVendor, SlowVendor, _app, _post
+from tests.test_idempotency_key import (
+    KEY,
+    S_YAML_TIMEOUT,
+    STORE_CALL,
+    Elapsed,
+    NumberedVendor,
+    SlowVendor,
+    _app,
+    _post,
+)
 from tests.test_initializer_app import PEPPER, SUB, _settings, _start
 
 from .conftest import make_record, tablestore_double, wire_store
@@ -139,9 +148,9 @@ def test_a_keyed_start_whose_claim_the_sdk_sent_twice_starts_and_is_not_refused_
 def test_a_claim_whose_take_timed_out_at_the_service_is_given_back_so_the_repeat_starts(
     wire: tuple[TablestoreTransactionStore, Any],
 ) -> None:
-    """OTSTimeout (503 "Operation timeout") on a write is not retried by the SDK (only reads are) and reaches the
-    service as a StorageError without ``maybe_sent``; but the service timed out waiting for the write, which may
-    have been applied. The give-back names its holder, so it is safe whatever became of the take."""
+    """OTSTimeout (503 "Operation timeout") on a write is not retried by the SDK (only reads are); the service timed
+    out waiting for the write, which may have been applied (a ``maybe_sent`` StorageError since review bb). The
+    give-back names its holder, so it is safe whatever became of the take (review z)."""
     store, _ = wire
     vendor = NumberedVendor()
     app = _app(store, vendor)
@@ -481,3 +490,42 @@ def test_a_slot_release_re_sent_after_a_burst_of_the_user_s_clicks_gives_back_on
             store.decrement_rate_counter("rlreviewff")
     counter = store._read_counter("rlreviewff")
     assert counter is not None and counter[0] == 1 + burst  # given back once
+
+
+def test_a_start_whose_rate_count_was_re_sent_with_no_time_for_another_round_uses_its_count_or_frees_it(
+    wire: tuple[TablestoreTransactionStore, Any],
+) -> None:
+    """s.yaml's timeout, every call at its deadline, a limit of 1 an hour. A keyed start reads its ids' rows, takes
+    its key; the rate counter's create is applied, answered busy and re-sent (the copy fails its condition), and no
+    time is left for another round. The round's read still says whether the count was applied (found by review gg:
+    OutOfTime came first, "nothing was started" while the count stood, and the user's try again was 429)."""
+    store, _ = wire
+    elapsed = Elapsed()
+    service = Verifications(settings=_settings(rate_limit=1), client=NumberedVendor(), store=store,  # type: ignore[arg-type]
+                            clock=FakeClock(T0))
+    owner = hash_user_id(SUB, PEPPER)
+    flaky = _flaky(store, "PutRow")
+    puts: list[str] = []
+
+    def each_call_at_its_deadline(operation: str) -> None:
+        if operation == "PutRow":
+            puts.append(operation)
+            if len(puts) == 2:  # the claim's take was the first PutRow; this is the rate counter's create
+                flaky.armed = True
+            if len(puts) == 3:  # the SDK's re-sent copy: the same call, within its deadline
+                return
+        elapsed.seconds += STORE_CALL
+
+    flaky.before = each_call_at_its_deadline
+    try:
+        service.start(owner, _start(), budget=InvocationBudget(S_YAML_TIMEOUT, clock=elapsed), idempotency_key=KEY)
+        first = "201"
+    except Refused as refused:
+        first = refused.code
+    flaky.before = None
+    assert puts[:3] == ["PutRow"] * 3, flaky.sent  # the take, the counter's create and its re-sent copy
+    if first == "201":
+        return  # the start used its own count
+    assert first == "TryAgain"
+    again = service.start(owner, _start(), budget=InvocationBudget(600.0, clock=lambda: 0.0), idempotency_key=KEY)
+    assert again.transaction_id  # the refused start's count was not kept

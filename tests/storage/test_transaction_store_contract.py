@@ -547,6 +547,20 @@ def test_a_claim_past_its_expiry_is_free_before_anything_forgets_it(store: Trans
     assert store.take_claim("ikc", "c", 900.0, 200.0) is False
 
 
+def test_a_claim_given_back_twice_is_freed_by_the_first_give_back_only(store: TransactionStore) -> None:
+    """Review gg: Tablestore answered True for a claim already free."""
+    assert store.take_claim("ikc", "a", 900.0, 50.0) is True
+    assert store.give_back_claim("ikc", "a") is True
+    assert store.give_back_claim("ikc", "a") is False
+
+
+def test_a_take_by_the_claim_s_own_holder_answers_that_it_holds_it(store: TransactionStore) -> None:
+    """Review gg: SQLite answered False (no other holder has it; Tablestore reads its own holder back as taken)."""
+    assert store.take_claim("ikc", "a", 900.0, 50.0) is True
+    assert store.take_claim("ikc", "a", 900.0, 51.0) is True
+    assert store.take_claim("ikc", "b", 900.0, 52.0) is False
+
+
 def test_giving_back_a_claim_never_taken_creates_nothing(store: TransactionStore) -> None:
     assert store.give_back_claim("ikc", "a") is False
     assert store.take_claim("ikc", "b", 900.0, 50.0) is True
