@@ -1,9 +1,10 @@
-"""docs/deploy.md's frontend page (section 6), run under node against a simulated initializer (found by review aa).
+"""docs/deploy.md's frontend page (section 6), run under node against a simulated initializer (reviews aa, gg, hh).
 
-integration.md: a repeat sent while the first request is still waiting for the vendor is 409 ``IdempotencyKeyInUse``
-with ``Retry-After: 1``; only a 409 that outlasts the first request's answer means use a new key. A page that gave
-up on its key sooner told the user to try again while the first start was still under way: the next try was a new
-key, and a second billed verification. Virtual time: the harness's ``setTimeout`` advances a clock at once.
+The simulated initializer honours keys as integration.md says: a key it has started answers its first verification
+again (201, no second bill); a new key starts, and bills, another one. The page must never let the user's next try
+be a new key while the first start may have happened: not while the first request is under way (409 until it has
+surely ended, the initializer's timeout), not after a lost answer, a 503, an expired token, a 201 whose body was
+lost, or a reload of the tab. Virtual time: the harness's ``setTimeout`` advances a clock at once.
 """
 
 from __future__ import annotations
@@ -22,58 +23,114 @@ from tools.deployment import function_timeouts
 ROOT = Path(__file__).resolve().parents[1]
 INITIALIZER_TIMEOUT_MS = 1000 * function_timeouts()["initializer"]  # s.yaml's: the first request has ended by then
 
-HARNESS = r"""
-let now = 0;                                       // virtual milliseconds: setTimeout advances them at once
+PRELUDE = r"""
+let now = 0;                                        // virtual milliseconds: setTimeout advances them at once
 globalThis.setTimeout = (fn, ms) => { now += ms || 0; fn(); return 0; };
-const FIRST_DONE_AT = %(first_done_at)d;           // when the first request's start is stored (its answer is lost)
-const NETWORK_DOWN = %(network_down)s;             // every request is lost
-const calls = [];
-globalThis.fetch = async (url, init) => {
-  calls.push({at: now, key: init.headers["Idempotency-Key"]});
-  if (calls.length === 1 || NETWORK_DOWN) throw new TypeError("Failed to fetch");  // the start goes on
-  const headers = new Map([["retry-after", "1"]]);
-  const res = (status, body) => ({status, ok: status < 300, headers: {get: n => headers.get(n.toLowerCase()) ?? null},
-                                  json: async () => body});
-  if (now < FIRST_DONE_AT) return res(409, {error: {code: "IdempotencyKeyInUse"}});
-  return res(201, {merchantBizId: "a".repeat(32), transactionUrl: "https://vendor.example/verify/1"});
+const calls = [], started = new Map();              // key -> the verification it started (each one billed)
+const res = (status, body, json) => ({status, ok: status >= 200 && status < 300,
+                                      headers: {get: n => n.toLowerCase() === "retry-after" ? "1" : null},
+                                      json: json || (async () => body)});
+const start = key => {                              // the server: a new key starts, a known one answers again
+  if (!started.has(key)) started.set(key, "https://vendor.example/verify/" + started.size);
+  return {merchantBizId: "a".repeat(32), transactionUrl: started.get(key)};
 };
+const store = new Map();                            // sessionStorage survives a reload of the tab
+globalThis.sessionStorage = {setItem: (k, v) => store.set(k, String(v)), getItem: k => store.get(k) ?? null,
+                             removeItem: k => store.delete(k)};
 globalThis.window = {getMetaInfo: () => "{}", location: {assign: url => { globalThis.assigned = url; }}};
-globalThis.sessionStorage = {setItem() {}};
-%(script)s
-startVerification("https://kyc.example", "token").then(
-  () => console.log(JSON.stringify({outcome: "assigned", url: globalThis.assigned, calls, now})),
-  e => console.log(JSON.stringify({outcome: "gave up: " + e.message, calls, now})));
+const load = () => { %(script)s; return startVerification; };   // a (re)load of the page: its script runs afresh
+const report = outcome => console.log(JSON.stringify({
+  outcome, url: globalThis.assigned ?? null, now, calls, billed: started.size,
+  keys: new Set(calls.map(c => c.key)).size}));
+// The user presses "Verify" up to ``n`` times (with ``tokens[i]``), on a page loaded anew each time when ``reload``;
+// ``between`` runs before each press after the first.
+const clicks = async (n, {tokens = [], reload = false, between = () => {}} = {}) => {
+  let verify = load(), outcome = "none";
+  for (let click = 0; click < n; click++) {
+    if (click) between();
+    if (reload && click) verify = load();
+    try { await verify("https://kyc.example", tokens[click] || "token"); outcome = "assigned"; break; }
+    catch (e) { outcome = "gave up: " + e.message; }
+  }
+  report(outcome);
+};
+"""
+
+#: The first request starts (billed) but its answer is lost; repeats get 409 until ``first_done_at`` ms, then the
+#: first start's answer. ``network_down``: no request gets an answer.
+WAITING = r"""
+globalThis.fetch = async (url, init) => {
+  const key = init.headers["Idempotency-Key"];
+  calls.push({at: now, key});
+  if (calls.length === 1) start(key);
+  if (calls.length === 1 || %(network_down)s) throw new TypeError("Failed to fetch");
+  if (now < %(first_done_at)d) return res(409, {error: {code: "IdempotencyKeyInUse"}});
+  return res(201, start(key));
+};
+clicks(1);
 """
 
 #: The first request is billed and stored, but answered 503 StorageUnavailable (its create's answer was lost and
 #: the read-back failed: the server keeps the key); the user presses "Verify" again (review gg).
-TRY_AGAIN_HARNESS = r"""
-let now = 0;
-globalThis.setTimeout = (fn, ms) => { now += ms || 0; fn(); return 0; };
-const calls = [], billed = new Set();
+AFTER_503 = r"""
 globalThis.fetch = async (url, init) => {
   const key = init.headers["Idempotency-Key"];
   calls.push({at: now, key});
-  const res = (status, body) => ({status, ok: status < 300, headers: {get: () => null}, json: async () => body});
-  if (calls.length === 1) {  // billed and stored, but the create's answer was lost and its read-back failed
-    billed.add(key);
-    return res(503, {error: {code: "StorageUnavailable"}});
-  }
-  billed.add(key);  // the first key again: its stored row is answered (no new bill); a new key: a second start
-  return res(201, {merchantBizId: "a".repeat(32),
-                   transactionUrl: "https://vendor.example/verify/" + [...billed].indexOf(key)});
+  const answer = start(key);
+  return calls.length === 1 ? res(503, {error: {code: "StorageUnavailable"}}) : res(201, answer);
 };
-globalThis.window = {getMetaInfo: () => "{}", location: {assign: url => { globalThis.assigned = url; }}};
-globalThis.sessionStorage = {setItem() {}};
-%(script)s
-(async () => {
-  for (let click = 0; click < 2; click++) {   // the user presses "Verify" again after the error
-    try { await startVerification("https://kyc.example", "token"); break; } catch (e) {}
-  }
-  console.log(JSON.stringify({url: globalThis.assigned, calls, billed: billed.size}));
-})();
+clicks(2);
 """
 
+#: The user's token expires while the page retries a lost answer: the first request was started, its answer lost;
+#: the retry a second later is 401 TokenExpired. The merchant's page gets a fresh token; "Verify" again (review hh).
+TOKEN_EXPIRED = r"""
+globalThis.fetch = async (url, init) => {
+  const key = init.headers["Idempotency-Key"], auth = init.headers["Authorization"];
+  calls.push({at: now, key, auth});
+  if (auth === "Bearer old" && calls.length > 1) return res(401, {error: {code: "TokenExpired"}});
+  const answer = start(key);
+  if (calls.length === 1) throw new TypeError("Failed to fetch");
+  return res(201, answer);
+};
+clicks(2, {tokens: ["old", "new"]});
+"""
+
+#: The 201's headers arrive, its body does not (res.json() rejects); "Verify" again (review hh).
+BODY_LOST = r"""
+globalThis.fetch = async (url, init) => {
+  const key = init.headers["Idempotency-Key"];
+  calls.push({at: now, key});
+  const answer = start(key);
+  if (calls.length === 1) return res(201, null, async () => { throw new TypeError("network error"); });
+  return res(201, answer);
+};
+clicks(2);
+"""
+
+#: The first request starts, but no answer reaches the page until it gives up; the user reloads the tab
+#: (sessionStorage survives, script variables do not) and presses "Verify" again (review hh).
+RELOADED = r"""
+let networkDown = true;
+globalThis.fetch = async (url, init) => {
+  const key = init.headers["Idempotency-Key"];
+  calls.push({at: now, key});
+  const answer = start(key);
+  if (networkDown) throw new TypeError("Failed to fetch");
+  return res(201, answer);
+};
+clicks(2, {reload: true, between: () => { networkDown = false; }});
+"""
+
+#: A refusal of the request itself (400): the next try is a new verification, with a new key.
+REFUSED = r"""
+globalThis.fetch = async (url, init) => {
+  const key = init.headers["Idempotency-Key"];
+  calls.push({at: now, key});
+  return calls.length === 1 ? res(400, {error: {code: "InvalidParameter"}}) : res(201, start(key));
+};
+clicks(2);
+"""
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 
@@ -87,14 +144,9 @@ def _start_verification_script() -> str:
     return script
 
 
-def _run_page(tmp_path: Path, *, first_done_at: int, network_down: bool = False) -> dict[str, Any]:
-    return _run(tmp_path, HARNESS % {"first_done_at": first_done_at, "network_down": str(network_down).lower(),
-                                     "script": _start_verification_script()})
-
-
-def _run(tmp_path: Path, program_text: str) -> dict[str, Any]:
+def _run(tmp_path: Path, scenario: str, **values: Any) -> dict[str, Any]:
     program = tmp_path / "page.mjs"
-    program.write_text(program_text)
+    program.write_text(PRELUDE % {"script": _start_verification_script()} + scenario % values)
     run = subprocess.run(["node", str(program)], capture_output=True, text=True, timeout=60, check=True)
     result: dict[str, Any] = json.loads(run.stdout.strip().splitlines()[-1])
     return result
@@ -104,8 +156,8 @@ def _run(tmp_path: Path, program_text: str) -> dict[str, Any]:
 def test_the_page_waits_out_a_first_request_whose_answer_was_lost_with_the_same_key(
     tmp_path: Path, first_takes_ms: int
 ) -> None:
-    result = _run_page(tmp_path, first_done_at=first_takes_ms)
-    assert len({c["key"] for c in result["calls"]}) == 1
+    result = _run(tmp_path, WAITING, first_done_at=first_takes_ms, network_down="false")
+    assert (result["keys"], result["billed"]) == (1, 1)
     assert result["outcome"] == "assigned", (
         f"deploy.md's page gave up on the key ({result['outcome']}) after {len(result['calls'])} requests over "
         f"{result['now'] / 1000:g} s while the first start ({first_takes_ms / 1000:g} s) was still under way"
@@ -114,24 +166,32 @@ def test_the_page_waits_out_a_first_request_whose_answer_was_lost_with_the_same_
 
 def test_the_page_gives_up_on_a_key_held_past_the_first_request_s_end(tmp_path: Path) -> None:
     """A key whose claim outlived its start (a 503 that kept it): a 409 after the initializer's timeout."""
-    result = _run_page(tmp_path, first_done_at=10**9)
+    result = _run(tmp_path, WAITING, first_done_at=10**9, network_down="false")
     assert result["outcome"] == "gave up: verification could not start: 409"
     assert INITIALIZER_TIMEOUT_MS <= result["now"] <= INITIALIZER_TIMEOUT_MS + 15_000
-    assert len({c["key"] for c in result["calls"]}) == 1
+    assert result["keys"] == 1
 
 
 def test_the_page_gives_up_when_no_answer_comes_past_the_first_request_s_end(tmp_path: Path) -> None:
-    result = _run_page(tmp_path, first_done_at=0, network_down=True)
+    result = _run(tmp_path, WAITING, first_done_at=0, network_down="true")
     assert result["outcome"] == "gave up: Failed to fetch"
     assert INITIALIZER_TIMEOUT_MS <= result["now"] <= INITIALIZER_TIMEOUT_MS + 15_000
     assert len(result["calls"]) < 30  # backing off, not hammering
 
 
-def test_trying_again_after_a_503_repeats_the_request_instead_of_starting_a_second_verification(
-    tmp_path: Path,
+@pytest.mark.parametrize("scenario", [AFTER_503, TOKEN_EXPIRED, BODY_LOST, RELOADED],
+                         ids=["after a 503 that kept the key", "a token expired while retrying",
+                              "a 201 whose body was lost", "the tab reloaded after a lost answer"])
+def test_trying_again_repeats_the_request_instead_of_starting_a_second_verification(
+    tmp_path: Path, scenario: str
 ) -> None:
-    """A 503 that kept the key: the repeat with the same key is answered with the stored verification. The page
-    drew a new key per call (found by review gg): the user's try again was a second billed verification."""
-    result = _run(tmp_path, TRY_AGAIN_HARNESS % {"script": _start_verification_script()})
-    assert result["url"] is not None, result
-    assert result["billed"] == 1 and len({c["key"] for c in result["calls"]}) == 1, result
+    """A new key per call (review gg), a key dropped on a 401 or before the 201's body was read, or one kept only
+    in a script variable (review hh) made the user's next try a second billed verification."""
+    result = _run(tmp_path, scenario)
+    assert result["outcome"] == "assigned" and result["url"] is not None, result
+    assert (result["billed"], result["keys"]) == (1, 1), result
+
+
+def test_trying_again_after_the_request_was_refused_is_a_new_verification(tmp_path: Path) -> None:
+    result = _run(tmp_path, REFUSED)
+    assert result["outcome"] == "assigned" and result["keys"] == 2 and result["billed"] == 1, result

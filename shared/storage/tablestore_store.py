@@ -779,7 +779,8 @@ class TablestoreTransactionStore:
         """Read the counter, then write it back one higher under the condition that it still holds what was read
         (its count and its writes' marks; created with ``EXPECT_NOT_EXIST`` the first time): exact, like a
         compare-and-swap, at 1 read + 1 write. A lost race is retried (``RATE_ATTEMPTS`` rounds at most) while
-        ``another_round`` allows; then, after the read that says whether the last write was applied, :class:`OutOfTime`.
+        ``another_round`` allows; then, after the read that says whether the last write was applied, :class:`OutOfTime`
+        (or, all rounds used, a transient ``StorageError`` ``Conflict``).
         A round after a write that failed its condition first asks whether that write was applied all the same
         (:func:`_own_write`): yes is done, unknown is a transient ``StorageError`` (``Conflict``) rather than a
         second count. The table's TTL forgets old windows
@@ -815,6 +816,8 @@ class TablestoreTransactionStore:
             if self._write_counter(key, counter, counter[0] + 1, mark, [(RATE_EXPIRES_AT, float(expires_at))]):
                 return True
             attempted = counter[1]
+        if attempted is not None and _own_write(self._read_counter(key), attempted, mark):  # as above (review hh)
+            return True
         raise StorageError("tablestore rate counter kept conflicting", transient=True, code="Conflict")
 
     def decrement_rate_counter(self, key: str, *, another_round: Callable[[], bool] | None = None) -> None:

@@ -22,7 +22,7 @@ from shared.fc.budget import InvocationBudget
 from shared.ids import idempotency_claim_key
 from shared.ratelimit import WINDOW_SECONDS, counter_key
 from shared.storage import OutOfTime, StorageError, TablestoreTransactionStore
-from shared.storage.tablestore_store import RATE_WRITES_KEPT
+from shared.storage.tablestore_store import RATE_ATTEMPTS, RATE_WRITES_KEPT
 from shared.verifications import Refused, Verifications
 from tests.fakes import T0, FakeClock
 from tests.test_idempotency_key import (
@@ -529,3 +529,44 @@ def test_a_start_whose_rate_count_was_re_sent_with_no_time_for_another_round_use
     assert first == "TryAgain"
     again = service.start(owner, _start(), budget=InvocationBudget(600.0, clock=lambda: 0.0), idempotency_key=KEY)
     assert again.transaction_id  # the refused start's count was not kept
+
+
+def test_a_rate_claim_whose_last_round_s_write_was_applied_and_re_sent_is_counted_or_admitted(
+    wire: tuple[TablestoreTransactionStore, Any],
+) -> None:
+    """Review hh: all rounds used, the last one's write applied and re-sent, raised Conflict over a count that
+    stood. The same user's other clicks win the first ``RATE_ATTEMPTS - 1`` rounds (each writes just before this call's
+    write); the last round's write is applied, answered busy and re-sent by the SDK (the copy fails its
+    condition). Either this call is admitted (its count stands), or nothing of it is counted."""
+    store, double = wire
+    assert store.increment_rate_counter("rlreviewhh", 100, EXPIRES) is True  # 1
+    rival = wire_store(double)
+    rival.get("warm" + "0" * 28)
+    flaky = _flaky(store, "UpdateRow")
+    rivals: list[bool] = []
+
+    def before(operation: str) -> None:
+        if operation != "UpdateRow":
+            return
+        sent = flaky.sent.count("UpdateRow")
+        if sent < RATE_ATTEMPTS:  # this round's write: another click counts just before it (a lost race)
+            rivals.append(rival.increment_rate_counter("rlreviewhh", 100, EXPIRES))
+        elif sent == RATE_ATTEMPTS:  # the last round's write: applied, answered busy; the SDK sends it again
+            flaky.armed = True
+
+    flaky.before = before
+    try:
+        admitted: bool | str = store.increment_rate_counter("rlreviewhh", 100, EXPIRES)
+    except StorageError as error:
+        admitted = f"StorageError {error.code}"
+    flaky.before = None
+
+    assert rivals == [True] * (RATE_ATTEMPTS - 1)
+    assert flaky.sent.count("UpdateRow") == RATE_ATTEMPTS + 1, flaky.sent  # the last one re-sent by the SDK
+    counter = store._read_counter("rlreviewhh")
+    assert counter is not None
+    counted = counter[0] - 1 - len(rivals)  # this call's count in the counter
+    assert admitted is True or counted == 0, (
+        f"the rate claim answered {admitted} (the start is refused 503, nothing was started) while its count "
+        f"stands in the counter ({counted}): the user's hourly limit is one lower, never given back"
+    )
