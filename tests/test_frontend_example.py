@@ -37,7 +37,8 @@ const start = key => {                              // the server: a new key sta
 const store = new Map();                            // sessionStorage survives a reload of the tab
 globalThis.sessionStorage = {setItem: (k, v) => store.set(k, String(v)), getItem: k => store.get(k) ?? null,
                              removeItem: k => store.delete(k)};
-globalThis.window = {getMetaInfo: () => "{}", location: {assign: url => { globalThis.assigned = url; }}};
+globalThis.window = {getMetaInfo: () => "{}", location: {assign: url => { globalThis.assigned = url; }},
+                     addEventListener: () => {}};
 const load = () => { %(script)s; return startVerification; };   // a (re)load of the page: its script runs afresh
 const report = outcome => console.log(JSON.stringify({
   outcome, url: globalThis.assigned ?? null, now, calls, billed: started.size,
@@ -145,8 +146,11 @@ def _start_verification_script() -> str:
 
 
 def _run(tmp_path: Path, scenario: str, **values: Any) -> dict[str, Any]:
+    """``scenario`` after the prelude, its ``%(name)s`` from ``values``; ``/*SCRIPT*/`` in it: the page's whole
+    script (pollVerification too), in the scenario's scope (review ii)."""
+    script = _start_verification_script()
     program = tmp_path / "page.mjs"
-    program.write_text(PRELUDE % {"script": _start_verification_script()} + scenario % values)
+    program.write_text(PRELUDE % {"script": script} + (scenario % values).replace("/*SCRIPT*/", script))
     run = subprocess.run(["node", str(program)], capture_output=True, text=True, timeout=60, check=True)
     result: dict[str, Any] = json.loads(run.stdout.strip().splitlines()[-1])
     return result
@@ -195,3 +199,87 @@ def test_trying_again_repeats_the_request_instead_of_starting_a_second_verificat
 def test_trying_again_after_the_request_was_refused_is_a_new_verification(tmp_path: Path) -> None:
     result = _run(tmp_path, REFUSED)
     assert result["outcome"] == "assigned" and result["keys"] == 2 and result["billed"] == 1, result
+
+
+# -- review ii ---------------------------------------------------------------------------------------------------
+
+#: The first press is answered 201; the page sets off to the vendor's page (location.assign), which takes a moment
+#: to load (a phone, the vendor's H5 page and its SDK): meanwhile the merchant's page is still shown and live, and
+#: the user, seeing nothing happen, presses "Verify" again. In a browser the last location.assign wins.
+PRESSED_WHILE_NAVIGATING = r"""
+globalThis.fetch = async (url, init) => {
+  const key = init.headers["Idempotency-Key"];
+  calls.push({at: now, key});
+  return res(201, start(key));
+};
+(async () => {
+  const verify = load();
+  await verify("https://kyc.example", "token");           // navigating to the vendor's page...
+  try { await verify("https://kyc.example", "token"); } catch (e) {}   // ...the user presses again meanwhile
+  report("assigned");
+})();
+"""
+
+
+def test_a_second_press_while_the_vendor_s_page_loads_is_not_a_second_billed_verification(tmp_path: Path) -> None:
+    result = _run(tmp_path, PRESSED_WHILE_NAVIGATING)
+    assert result["billed"] == 1, (
+        f"a press of 'Verify' after the 201, while the browser was still loading the vendor's page, sent a new "
+        f"Idempotency-Key ({result['keys']} keys): {result['billed']} verifications started and billed, the user "
+        f"is sent to the last ({result['url']})"
+    )
+
+
+#: The tab's kept start cannot be read: an item that is not JSON (damaged, or another script's under that name),
+#: or storage the browser refuses to this page (site data blocked: accessing sessionStorage throws SecurityError).
+DAMAGED_ITEM = r"""
+store.set("kycPendingStart", '{"key": "3f0c');
+globalThis.fetch = async (url, init) => { calls.push({at: now, key: init.headers["Idempotency-Key"]});
+                                          return res(201, start(init.headers["Idempotency-Key"])); };
+clicks(3);
+"""
+
+STORAGE_BLOCKED = r"""
+Object.defineProperty(globalThis, "sessionStorage", {configurable: true, get() {
+  const error = new Error("Failed to read the 'sessionStorage' property from 'Window': Access is denied");
+  error.name = "SecurityError";
+  throw error;
+}});
+globalThis.fetch = async (url, init) => { calls.push({at: now, key: init.headers["Idempotency-Key"]});
+                                          return res(201, start(init.headers["Idempotency-Key"])); };
+clicks(3);
+"""
+
+
+@pytest.mark.parametrize("scenario", [DAMAGED_ITEM, STORAGE_BLOCKED], ids=["damaged item", "storage blocked"])
+def test_a_tab_whose_kept_start_cannot_be_read_can_still_start_a_verification(tmp_path: Path, scenario: str) -> None:
+    result = _run(tmp_path, scenario)
+    assert result["outcome"] == "assigned", (
+        f"three presses of 'Verify', {len(result['calls'])} requests sent: {result['outcome']}; the page can never "
+        f"start a verification in this tab"
+    )
+
+
+#: Back on returnUrl the page polls; one poll meets a transient error (503 StorageUnavailable, "try again
+#: shortly"), the next the final result.
+POLL_THROUGH_A_503 = r"""
+let polls = 0;
+globalThis.fetch = async (url, init) => {
+  polls++;
+  return polls === 2 ? res(503, {error: {code: "StorageUnavailable", message: "try again shortly"}})
+                     : res(200, {merchantBizId: "a".repeat(32), status: polls < 3 ? "PENDING" : "PASSED"});
+};
+(async () => {
+  /*SCRIPT*/
+  const body = await pollVerification("https://kyc.example", "token", "a".repeat(32));
+  console.log(JSON.stringify({body, polls}));
+})();
+"""
+
+
+def test_polling_goes_on_through_a_transient_error_until_the_result_is_final(tmp_path: Path) -> None:
+    result = _run(tmp_path, POLL_THROUGH_A_503)
+    assert result["body"].get("status") == "PASSED", (
+        f"pollVerification returned {result['body']} after {result['polls']} polls: a 503 'try again shortly' "
+        f"ended the polling as if it were the final result"
+    )

@@ -779,12 +779,11 @@ class TablestoreTransactionStore:
         """Read the counter, then write it back one higher under the condition that it still holds what was read
         (its count and its writes' marks; created with ``EXPECT_NOT_EXIST`` the first time): exact, like a
         compare-and-swap, at 1 read + 1 write. A lost race is retried (``RATE_ATTEMPTS`` rounds at most) while
-        ``another_round`` allows; then, after the read that says whether the last write was applied, :class:`OutOfTime`
-        (or, all rounds used, a transient ``StorageError`` ``Conflict``).
-        A round after a write that failed its condition first asks whether that write was applied all the same
-        (:func:`_own_write`): yes is done, unknown is a transient ``StorageError`` (``Conflict``) rather than a
-        second count. The table's TTL forgets old windows
-        (``tablestore_schema.RATE_TTL_SECONDS``)."""
+        ``another_round`` allows; then :class:`OutOfTime` (all rounds used: a transient ``StorageError``
+        ``Conflict``). Whenever a write failed and may have been applied all the same (it lost its condition to the
+        SDK's re-sent copy of itself, or no answer or a 5xx came), a read first says whether it was
+        (:func:`_own_write`): yes is done, unknown is a transient ``StorageError`` (``Conflict``), never a second
+        count. The table's TTL forgets old windows (``tablestore_schema.RATE_TTL_SECONDS``)."""
         if limit < 1:
             return False
         ots = self._ots
@@ -804,18 +803,24 @@ class TablestoreTransactionStore:
             count = None if counter is None else counter[0]
             if count is not None and count >= limit:
                 return False
-            if counter is None:
-                values = [(RATE_COUNT, 1), (RATE_EXPIRES_AT, float(expires_at)), (RATE_WRITES, mark)]
-                condition = ots.Condition(ots.RowExistenceExpectation.EXPECT_NOT_EXIST)
-                try:
-                    self._call("PutRow", "put_row", table, ots.Row(self._rate_key(key), values), condition)
+            attempted = () if counter is None else counter[1]
+            try:
+                if counter is None:
+                    values = [(RATE_COUNT, 1), (RATE_EXPIRES_AT, float(expires_at)), (RATE_WRITES, mark)]
+                    condition = ots.Condition(ots.RowExistenceExpectation.EXPECT_NOT_EXIST)
+                    try:
+                        self._call("PutRow", "put_row", table, ots.Row(self._rate_key(key), values), condition)
+                        return True
+                    except _ConditionFailed:
+                        continue
+                if self._write_counter(key, counter, counter[0] + 1, mark, [(RATE_EXPIRES_AT, float(expires_at))]):
                     return True
-                except _ConditionFailed:
-                    attempted = ()
-                    continue
-            if self._write_counter(key, counter, counter[0] + 1, mark, [(RATE_EXPIRES_AT, float(expires_at))]):
-                return True
-            attempted = counter[1]
+            except StorageError as exc:
+                # A write that may have been applied (no answer, a 5xx): a count must not stand behind the error
+                # unseen; the read says whether it does (found by review ii).
+                if exc.maybe_sent and _own_write(self._read_counter(key), attempted, mark):
+                    return True
+                raise
         if attempted is not None and _own_write(self._read_counter(key), attempted, mark):  # as above (review hh)
             return True
         raise StorageError("tablestore rate counter kept conflicting", transient=True, code="Conflict")

@@ -570,3 +570,43 @@ def test_a_rate_claim_whose_last_round_s_write_was_applied_and_re_sent_is_counte
         f"the rate claim answered {admitted} (the start is refused 503, nothing was started) while its count "
         f"stands in the counter ({counted}): the user's hourly limit is one lower, never given back"
     )
+
+
+# -- a rate-counter write applied but answered OTSTimeout (review ii) ----------------------------------------
+
+
+@pytest.mark.parametrize("write", ["PutRow", "UpdateRow"], ids=["the counter's create", "its update"])
+def test_a_rate_count_whose_write_was_applied_but_answered_otstimeout_is_used_not_raised(
+    wire: tuple[TablestoreTransactionStore, Any], write: str
+) -> None:
+    """OTSTimeout: the SDK does not re-send a write on it, and it may have been applied (``maybe_sent``)."""
+    store, _ = wire
+    counted_before = 0 if write == "PutRow" else 1
+    if counted_before:
+        assert store.increment_rate_counter("rlreviewii", 2, EXPIRES) is True  # 1 of 2
+    flaky = _flaky(store, write, "OTSTimeout")
+    flaky.armed = True
+    try:
+        counted: bool | str = store.increment_rate_counter("rlreviewii", 2, EXPIRES)
+    except StorageError as error:
+        counted = f"StorageError {error.code} (maybe_sent={error.maybe_sent})"
+    counter = store._read_counter("rlreviewii")
+    assert flaky.sent.count(write) == 1, flaky.sent  # not re-sent
+    assert counter is not None and counter[0] == counted_before + 1  # the write was applied
+    assert counted is True, f"increment_rate_counter raised ({counted}) although its own count stands"
+
+
+def test_a_start_refused_after_its_rate_count_s_answer_was_lost_does_not_lock_the_user_out_for_the_hour(
+    wire: tuple[TablestoreTransactionStore, Any],
+) -> None:
+    """End to end, a limit of 1 an hour, no Idempotency-Key: the first PutRow is the rate counter's create."""
+    store, _ = wire
+    app = _app(store, NumberedVendor(), rate_limit=1)
+    flaky = _flaky(store, "PutRow", "OTSTimeout")
+    flaky.armed = True
+    first = _post(app, _start(), key=None)
+    again = _post(app, _start(), key=None)
+    assert first[0] == 201 or again[0] == 201, (
+        f"first answered {first[0]} {first[2]}, the try again {again[0]} {again[2]}: no verification was started, "
+        f"yet the user is rate-limited for the rest of the hour"
+    )
