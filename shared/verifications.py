@@ -391,6 +391,11 @@ class Verifications:
         return float(getattr(self.store, "call_deadline", 0.0))
 
     @property
+    def store_round_seconds(self) -> float:
+        """One round of a conditional store write: a read and the write, each at its deadline."""
+        return 2 * self.store_call_seconds
+
+    @property
     def billed_part_seconds(self) -> float:
         """The billed part: the start call and the row's create at their deadlines, and ``START_MARGIN_SECONDS``
         (the budget check guarantees it and one more store call: :meth:`_guaranteed_seconds`)."""
@@ -452,8 +457,7 @@ class Verifications:
             logger.error("initialize.timeout_too_short", extra={"functionTimeout": budget.total, "needs": guaranteed})
         if not budget.has(guaranteed):
             raise self._out_of_time()
-        rate_round = 2 * self.store_call_seconds  # a retried claim: a read and a conditional write
-        slot = self._claim_rate_slot(owner, another_round=lambda: budget.has(rate_round + guaranteed))
+        slot = self._claim_rate_slot(owner, another_round=lambda: budget.has(self.store_round_seconds + guaranteed))
         with log_context(merchant_biz_id=merchant_biz_id):
             if not budget.has(guaranteed):  # the claim took too long: FC could end us between the bill and the row
                 self._release_rate_slot(slot, before_release, budget)
@@ -505,12 +509,11 @@ class Verifications:
             before()
         if slot is None:
             return
-        store_round = 2 * self.store_call_seconds  # a read and a conditional write
-        if not budget.has(store_round):
+        if not budget.has(self.store_round_seconds):
             logger.warning("initialize.slot_not_released")
             return
         release_slot(self.store, slot, on_error=lambda _: logger.warning("initialize.slot_not_released"),
-                     another_round=lambda: budget.has(store_round))
+                     another_round=lambda: budget.has(self.store_round_seconds))
 
     def get(self, owner: str, merchant_biz_id: str) -> TransactionRecord:
         """``owner``'s verification; ``NotFound`` for a malformed id, a missing row or someone else's row alike."""
@@ -562,25 +565,22 @@ class Verifications:
         claim, holder = idempotency_claim_key(owner, key, self.settings.user_id_pepper), secrets.token_hex(16)
         now = self.clock()
         expires_at = float((int(now // IDEMPOTENCY_WINDOW_SECONDS) + 2) * IDEMPOTENCY_WINDOW_SECONDS)
-        store_round = 2 * self.store_call_seconds  # a read and a conditional write
-        # Each round of the claim only with time for it and the rest (a rate claim's round, the billed part, a
-        # give-back): FC ending the invocation between the claim and its give-back would hold the key for a day.
-        rest = store_round + self._guaranteed_seconds()
-        if not budget.has(store_round + rest):
+        # Each round of the claim only with time for it and the rest (a rate claim's round, the guaranteed part):
+        # FC ending the invocation between the claim and its give-back would hold the key for a day.
+        another_round = 2 * self.store_round_seconds + self._guaranteed_seconds()
+        if not budget.has(another_round):
             raise self._out_of_time()
         try:
             claimed = self.store.take_claim(claim, holder, expires_at, now,
-                                            another_round=lambda: budget.has(store_round + rest))
-        except OutOfTime:
-            # Each round's write lost its race, but one of them may have been this take's own, applied and re-sent
-            # by the SDK after a busy answer (review aa): the give-back frees the claim only if so.
+                                            another_round=lambda: budget.has(another_round))
+        except StorageError as exc:
+            # A failed take may have been applied all the same: an answer lost, the service timing out on its write
+            # (review z), or a round's write re-sent by the SDK before the rounds ran out of time (OutOfTime, review
+            # aa). The give-back frees the claim only if so, never another start's; should it fail too, the key is
+            # held until the claim lapses.
             self._give_back_key(claim, holder, unconfirmed=True)
-            raise self._out_of_time() from None
-        except StorageError:
-            # A failed take may have been applied all the same (an answer lost; the service timing out on its
-            # write: review z): the give-back frees the claim only if so, never another start's. Should it fail
-            # too, the key is held until the claim lapses.
-            self._give_back_key(claim, holder, unconfirmed=True)
+            if isinstance(exc, OutOfTime):
+                raise self._out_of_time() from None
             raise Refused("StorageUnavailable", "try again shortly") from None
         if not claimed:
             logger.info("initialize.key_in_use")
