@@ -8,6 +8,7 @@ placeholders standing in for stack outputs and operator secrets. SDK clients are
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -99,3 +100,39 @@ def test_a_missing_variable_fails_the_start_naming_it(function: str, variable: s
     with pytest.raises(ConfigError) as info:
         APPS[function].from_env(env)
     assert info.value.variable == variable
+
+
+class _ReadSettings(Mapping[str, str]):
+    """An environment that records every variable the code looks up (present or not)."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self._values = values
+        self.read: set[str] = set()
+
+    def __getitem__(self, name: str) -> str:
+        self.read.add(name)
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+@pytest.mark.parametrize("function", DEPLOYED)
+def test_a_setting_s_yaml_gives_one_function_is_given_to_every_function_that_reads_it(function: str) -> None:
+    """A function that reads a setting the deployment sets for another function runs with the code's default
+    otherwise: the sweeper, which fetches verdicts itself, deleted no vendor copy while the result fetcher did."""
+    declared = {name for fn in DEPLOYED for name in deployed_environment(fn)}
+    env = _ReadSettings(deployed_environment(function))
+    APPS[function].from_env(env)
+    assert sorted((env.read & declared) - set(env)) == []
+
+
+def test_the_deployed_sweeper_deletes_vendor_copies_as_the_deployed_result_fetcher_does() -> None:
+    """The sweeper fetches the verdicts whose callback never came and retries a deletion the vendor refused."""
+    fetcher = ResultFetcherApp.from_env(deployed_environment("result_fetcher")).fetcher
+    sweeper = SweeperApp.from_env(deployed_environment("sweeper")).sweeper
+    assert fetcher.deletes_vendor_copy, "s.yaml's default: the deployment deletes the vendor's copy"
+    assert sweeper.fetcher.deletes_vendor_copy
