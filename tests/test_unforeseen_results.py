@@ -14,7 +14,8 @@ from shared import jsonutil
 from shared.callback import hash_callback_token
 from shared.handlers.result_fetcher import RecheckFailed, ResultFetcherApp
 from shared.messages import RecheckMessage
-from shared.results.model import parse_check_result
+from shared.results import ResultParseError
+from shared.results.model import MAX_NESTING, parse_check_result
 from tests.fakes import T0, FakeCloudAuth, Stack, check_result_body
 from tests.test_races import TOKEN, callback_event
 from tests.test_recheck_chains import queue_event
@@ -70,12 +71,13 @@ def _deeply_nested(depth: int) -> str:
     return '{"a":' * depth + '"x"' + "}" * depth
 
 
-def test_an_ext_info_nested_deeper_than_recursion_can_walk_is_kept_whole(stack: Stack) -> None:
-    """orjson reads up to 1024 levels: walking 600 of them to take images out exhausted Python's recursion limit
-    (a 500, the verdict never kept)."""
+@pytest.mark.parametrize("depth", [600, 1000])
+def test_an_ext_info_nested_deeper_than_a_section_may_is_kept_as_the_vendor_s_text(stack: Stack, depth: int) -> None:
+    """orjson reads up to 1024 levels: walking 600 of them to take images out exhausted Python's recursion limit,
+    and encoding (or digesting) 1000 of them still did (a 500 at every try, the verdict never kept)."""
     record = stack.pending(callback_token_hash=hash_callback_token(TOKEN))
     body = check_result_body("Y", images=False)
-    body["Result"]["ExtInfo"] = _deeply_nested(600)
+    body["Result"]["ExtInfo"] = _deeply_nested(depth)
     app = ResultFetcherApp(stack.fetcher(FakeCloudAuth(body)))
 
     response = app.handle(callback_event(record.merchant_biz_id), None)
@@ -84,7 +86,25 @@ def test_an_ext_info_nested_deeper_than_recursion_can_walk_is_kept_whole(stack: 
     row = stack.store.get(record.merchant_biz_id)
     assert row is not None and row.status == "PASSED"
     stored = jsonutil.loads(stack.objects.get(stack.kept_result_key(record.merchant_biz_id)))
-    assert stored["result"]["extInfo"] == jsonutil.loads(_deeply_nested(600))
+    assert stored["result"]["extInfo"] == _deeply_nested(depth)
+
+
+def test_an_ext_info_nested_as_deep_as_a_section_may_is_kept_parsed() -> None:
+    body = check_result_body("Y", images=False)
+    body["Result"]["ExtInfo"] = _deeply_nested(MAX_NESTING)
+    assert parse_check_result(body).to_record()["extInfo"] == jsonutil.loads(_deeply_nested(MAX_NESTING))
+
+
+def test_an_ext_id_info_nested_deeper_than_a_section_may_is_kept_as_the_vendor_s_text() -> None:
+    body = check_result_body("Y", images=False)
+    body["Result"]["ExtIdInfo"] = _deeply_nested(MAX_NESTING + 1)
+    assert parse_check_result(body).to_record()["extIdInfo"] == _deeply_nested(MAX_NESTING + 1)
+
+
+def test_an_answer_nested_deeper_than_a_section_may_is_unusable() -> None:
+    body = '{"RequestId":"r","Result":{"Passed":"Y","ExtInfo":' + _deeply_nested(MAX_NESTING) + "}}"
+    with pytest.raises(ResultParseError, match="nests deeper than 128 levels"):
+        parse_check_result(body)
 
 
 # -- an image is taken out only where it is saved ------------------------------------------------------------------

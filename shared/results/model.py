@@ -351,6 +351,27 @@ def _kept(parsed: Any, sent: Any, empty: Any) -> Any:
 _loads = jsonutil.loads
 _JSONDecodeError = jsonutil.JSONDecodeError
 
+MAX_NESTING = 128
+"""The deepest a section (or the whole answer) may nest, in objects and arrays, to be kept as parsed. The reader
+takes 1024 levels (orjson), but the standard library's encoder and the answer's digest recurse once per level and
+fail near Python's recursion limit (1000): a section nested that deep would be a 500 at every try and its verdict
+never kept. Deeper sections are kept as the vendor's text (which encodes flat); a whole answer that deep is unusable.
+The vendor's documented sections nest a few levels; 128 is serde_json's default limit."""
+
+
+def _nests_deeper(value: dict[str, Any] | list[Any], limit: int = MAX_NESTING) -> bool:
+    """Whether ``value`` has objects/arrays nested more than ``limit`` levels (itself is level 1); iterative, and
+    it stops at the first path past the limit."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        container, level = pending.pop()
+        if level > limit:
+            return True
+        for item in container.values() if type(container) is dict else container:
+            if type(item) is dict or type(item) is list:
+                pending.append((item, level + 1))
+    return False
+
 
 def _json(value: Any) -> ExtValue:
     """A vendor JSON-string field: object/array parsed, other text kept raw, empty/``null``/non-text → ``None``."""
@@ -361,7 +382,7 @@ def _json(value: Any) -> ExtValue:
                 parsed = _loads(value)
             except _JSONDecodeError:
                 return value
-            return parsed if isinstance(parsed, (dict, list)) else value
+            return parsed if isinstance(parsed, (dict, list)) and not _nests_deeper(parsed) else value
         text = value.strip()
         if not text or text == "null":
             return None
@@ -370,7 +391,7 @@ def _json(value: Any) -> ExtValue:
                 parsed = _loads(text)
             except _JSONDecodeError:
                 return value
-            if isinstance(parsed, (dict, list)):
+            if isinstance(parsed, (dict, list)) and not _nests_deeper(parsed):
                 return parsed
         return value
     if isinstance(value, (dict, list)):
@@ -397,7 +418,7 @@ def _object(value: Any) -> dict[str, Any] | None:
             parsed = _loads(value)
         except _JSONDecodeError:
             return None
-        return parsed if type(parsed) is dict else None
+        return parsed if type(parsed) is dict and not _nests_deeper(parsed) else None
     if type(value) is dict or isinstance(value, dict):
         return value
     if isinstance(value, str):
@@ -539,8 +560,9 @@ def parse_check_result(
     (:func:`shared.results.identity.guess_doc_type`). ``product_code`` is the ``ProductCode`` given at Initialize;
     for a product without a document (FACE_LIVENESS_PRO) the result has no identity and no document type.
     Raises :class:`ResultParseError` only when the response is
-    unusable: not JSON, not an object, no ``Result`` object, ``Result.Passed`` missing or not ``Y``/``N``/``P``.
-    Unknown sub codes, unknown fields, missing/empty/``"null"``/non-JSON ``Ext*Info`` strings are tolerated.
+    unusable: not JSON, not an object, nested deeper than ``MAX_NESTING``, no ``Result`` object, ``Result.Passed``
+    missing or not ``Y``/``N``/``P``. Unknown sub codes, unknown fields, missing/empty/``"null"``/non-JSON
+    ``Ext*Info`` strings are tolerated; an ``Ext*Info`` string nested deeper than ``MAX_NESTING`` is kept as text.
     """
     if type(body) is bytes or isinstance(body, (bytes, bytearray, memoryview, str)):
         try:
@@ -551,6 +573,8 @@ def parse_check_result(
         decoded = body
     if type(decoded) is not dict and not isinstance(decoded, Mapping):  # type() first: the ABC check is slow
         raise ResultParseError("body", "is not a JSON object")
+    if type(decoded) is dict and _nests_deeper(decoded):
+        raise ResultParseError("body", f"nests deeper than {MAX_NESTING} levels")
     result = decoded.get("Result")
     if type(result) is not dict and not isinstance(result, Mapping):
         raise ResultParseError("Result", "is missing or not an object")
