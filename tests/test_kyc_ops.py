@@ -42,7 +42,7 @@ from tests.sandbox.helpers import control
 from tests.test_fc_invoke import EVENTS, complete, stack, start_verification
 from tools.devstack.dev import DevStack
 from tools.devstack.worker import QueueWorker, Subscription
-from tools.ops import kyc, transactions
+from tools.ops import dlq, kyc, transactions
 from tools.ops.common import UsageError
 
 __all__ = ["stack"]
@@ -620,6 +620,30 @@ def test_dlq_redrive_of_an_older_dead_letter_still_finds_its_subscriber_by_url(l
     code, _, err = run(["dlq", "redrive"], env=local_env)
     assert code == 0, err
     assert queue_bodies(local_env, "notify") == [{"merchantBizId": "biz1", "attempt": 0, "pending": [URL]}]
+
+
+def _three_trigger_letters(env: dict[str, str]) -> list[str]:
+    queue = open_queue(_settings(env), "deadletter")
+    return [queue.send(jsonutil.dumps({"kind": "trigger", "queue": "recheck",
+                                       "body": jsonutil.dumps_str({"merchantBizId": f"biz{n}", "attempt": 1})}))
+            for n in range(3)]
+
+
+@pytest.mark.parametrize("args", [["dlq", "redrive"], ["dlq", "purge", "--older-than", "0", "--yes"]],
+                         ids=["redrive", "purge"])
+def test_a_dlq_walk_stopped_at_its_limit_exits_1_and_says_more_may_be_left(
+    local_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    """It walks at most ``MAX_MESSAGES`` letters: exit 0 there read as "the queue is dealt with"."""
+    _three_trigger_letters(local_env)
+    monkeypatch.setattr(dlq, "MAX_MESSAGES", 2)
+    code, out, err = run(args, env=local_env)
+    assert (code, jsonutil.loads(out)["stoppedAtLimit"]) == (1, True)
+    assert "more may be on the queue; run the command again" in err
+    monkeypatch.setattr(dlq, "MAX_MESSAGES", 10)
+    code, out, err = run(args, env=local_env)
+    assert (code, jsonutil.loads(out)["stoppedAtLimit"], err) == (0, False, "")
+    assert queue_bodies(local_env, "deadletter") == []
 
 
 def _unconfigured_letter(env: dict[str, str]) -> str:

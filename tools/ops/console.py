@@ -39,7 +39,7 @@ from tools.serving import LocalHTTPServer, answers_host, cross_site, own_origins
 
 from . import insights
 from .common import EXIT_OK, Context, UsageError
-from .dlq import DeadLetterQueue, deadletter_queue, redrive
+from .dlq import MAX_MESSAGES, DeadLetterQueue, deadletter_queue, redrive
 
 DEFAULT_PORT = 9300
 MAX_FORM_BYTES = 4096
@@ -115,6 +115,9 @@ class ConsoleApp:
                 notice += " Its deletion here was not confirmed: it may still be listed (a redrive sends it again)."
         elif report.skipped:
             notice = f"Dead letter {message_id} was left in place: {report.skipped[0]['reason']}."
+        elif report.stopped_at_limit:
+            notice = (f"Dead letter {message_id} was not among the {MAX_MESSAGES} letters read: redrive or purge "
+                      "others first, then try again.")
         else:
             notice = f"No dead letter {message_id} (redriven or purged meanwhile)."
         return Answer(303, b"", headers={"location": "/?" + urlencode({"notice": notice}) + "#deadletters"})

@@ -134,6 +134,7 @@ class WalkResult:
     seen: int
     deleted: list[str]  # the letters ``take`` took, deleted by the walk (in that order)
     not_deleted: list[str]  # taken, but their deletion was never confirmed: they may still be on the queue
+    stopped_at_limit: bool = False  # it saw ``limit`` letters and stopped: others may be on the queue, not seen
 
 
 def walk(
@@ -162,7 +163,7 @@ def walk(
                 state.held[letter.message_id] = letter.receipt
     finally:
         state.release_held()
-    return WalkResult(len(state.seen), state.deleted, sorted(state.undeleted))
+    return WalkResult(len(state.seen), state.deleted, sorted(state.undeleted), state.stopped_at_limit)
 
 
 def rehold_seconds(elapsed: float) -> int:
@@ -181,6 +182,7 @@ class _Walk:
         self.held: dict[str, str] = {}
         self.deleted: list[str] = []
         self.undeleted: set[str] = set()
+        self.stopped_at_limit = False
 
     def letters(self) -> Iterator[ReceivedMessage]:
         """The letters not seen yet, until a receive has nothing new: an empty one, or, since the last new letter,
@@ -204,6 +206,7 @@ class _Walk:
             for letter in fresh:
                 self.seen.add(letter.message_id)
                 yield letter
+        self.stopped_at_limit = True
 
     def delete(self, letter: ReceivedMessage) -> None:
         try:
@@ -279,10 +282,18 @@ class RedriveReport:
     #: Redriven, but the dead letter's deletion was never confirmed: a later redrive may send it again (a webhook
     #: keeps its ``webhook-id``, so receivers deduplicate it).
     not_deleted: list[str] = field(default_factory=list)
+    #: The walk stopped at ``MAX_MESSAGES`` letters: others may be on the queue (then ``not_found`` lists the ids
+    #: asked for and not seen, which may be among them).
+    stopped_at_limit: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {"redriven": self.redriven, "skipped": self.skipped, "notFound": self.not_found,
-                "notDeleted": self.not_deleted}
+                "notDeleted": self.not_deleted, "stoppedAtLimit": self.stopped_at_limit}
+
+    @property
+    def complete(self) -> bool:
+        """Every letter asked for was sent back and deleted, and the walk reached them all."""
+        return not (self.skipped or self.not_found or self.not_deleted or self.stopped_at_limit)
 
 
 def redrive(
@@ -292,6 +303,7 @@ def redrive(
     clock: Callable[[], float] = time.monotonic,
     *,
     subscriber_key: str | None = None,
+    limit: int = MAX_MESSAGES,
 ) -> RedriveReport:
     """Put the dead letters ``ids`` (every one when empty) back where they belong: ``send(queue_name, body)``
     first, then the dead letter is deleted (a crash in between sends it twice, never loses it).
@@ -325,9 +337,9 @@ def redrive(
         redriven.append({"messageId": message.message_id, "queue": target.queue, "newMessageId": new_id})
         return True
 
-    walked = walk(queue, take, clock=clock)
+    walked = walk(queue, take, limit=limit, clock=clock)
     missing = sorted(wanted - {r["messageId"] for r in redriven} - {s["messageId"] for s in skipped})
-    return RedriveReport(redriven, skipped, missing, walked.not_deleted)
+    return RedriveReport(redriven, skipped, missing, walked.not_deleted, walked.stopped_at_limit)
 
 
 def subscriber_key_of(env: Mapping[str, str], id_or_url: str) -> str:
@@ -350,9 +362,16 @@ def run_redrive(args: argparse.Namespace, ctx: Context) -> int:
         subscriber_key = subscriber_key_of(ctx.env, args.subscriber)
     stores = ctx.stores()
     report = redrive(deadletter_queue(ctx), lambda name, body: stores.queue(name).send(body), args.ids,
-                     subscriber_key=subscriber_key)
+                     subscriber_key=subscriber_key, limit=MAX_MESSAGES)
     ctx.print_json(report.as_dict())
-    return EXIT_FAILED if report.skipped or report.not_found or report.not_deleted else EXIT_OK
+    if report.stopped_at_limit:
+        _stopped_at_limit(ctx)
+    return EXIT_OK if report.complete else EXIT_FAILED
+
+
+def _stopped_at_limit(ctx: Context) -> None:
+    ctx.note(f"stopped after {MAX_MESSAGES} dead letters (stoppedAtLimit): more may be on the queue; run the command "
+             "again")
 
 
 def run_purge(args: argparse.Namespace, ctx: Context) -> int:
@@ -364,7 +383,10 @@ def run_purge(args: argparse.Namespace, ctx: Context) -> int:
     def old_enough(message: ReceivedMessage) -> bool:
         return message.first_enqueued_at <= cutoff
 
-    walked = walk(queue, old_enough)
+    walked = walk(queue, old_enough, limit=MAX_MESSAGES)
     ctx.print_json({"purged": len(walked.deleted), "kept": walked.seen - len(walked.deleted) - len(walked.not_deleted),
-                    "messageIds": walked.deleted, "notDeleted": walked.not_deleted})
-    return EXIT_FAILED if walked.not_deleted else EXIT_OK
+                    "messageIds": walked.deleted, "notDeleted": walked.not_deleted,
+                    "stoppedAtLimit": walked.stopped_at_limit})
+    if walked.stopped_at_limit:
+        _stopped_at_limit(ctx)
+    return EXIT_FAILED if walked.not_deleted or walked.stopped_at_limit else EXIT_OK
