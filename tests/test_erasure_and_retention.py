@@ -170,3 +170,41 @@ def test_past_retention_our_copy_goes_for_every_row_owing_a_vendor_deletion_not_
     assert all(stack.store.get(r.merchant_biz_id) is not None for r in owed)  # kept for their TransactionIds
     left = [r.merchant_biz_id for r in owed if stack.objects.list(result_prefix(r.merchant_biz_id))]
     assert left == [], f"objects kept past retention: {left}"
+
+
+def test_erase_without_yes_off_a_terminal_deletes_nothing_when_the_rows_show_only_on_its_second_look(
+    stack: Stack,
+) -> None:
+    # The user index follows the table by milliseconds: a row written just before the erasure shows up only on the
+    # second listing. Erase asked only when its first listing found rows, so it erased those without anyone's yes.
+    import io
+
+    from shared.auth import hash_user_id
+    from tools.ops import kyc, transactions
+    from tools.ops.common import Context, UsageError
+
+    pepper = "review-pepper-0123456789"
+    record = stack.pending(merchant_user_id=hash_user_id("dave", pepper))
+
+    class IndexLagsOnce:
+        def __init__(self, inner: Any) -> None:
+            self._inner, self.listings = inner, 0
+
+        def __getattr__(self, attr: str) -> Any:
+            return getattr(self._inner, attr)
+
+        def list_by_user(self, merchant_user_id: str, **kwargs: Any) -> Any:
+            self.listings += 1
+            return ([], None) if self.listings == 1 else self._inner.list_by_user(merchant_user_id, **kwargs)
+
+    vendor = FakeCloudAuth()
+    stores = SimpleNamespace(transactions=IndexLagsOnce(stack.store), objects=stack.objects)
+    ctx = Context(env={"KYC_USER_ID_PEPPER": pepper}, stdout=io.StringIO(), stderr=io.StringIO(),
+                  stdin=io.StringIO(),  # not a terminal
+                  client_factory=lambda env: vendor,  # type: ignore[arg-type,return-value]
+                  stores_factory=lambda env: stores)  # type: ignore[arg-type,return-value]
+    args = kyc.build_parser().parse_args(["erase", "--user", "dave"])  # no --yes
+
+    with pytest.raises(UsageError, match="refusing without --yes"):
+        transactions.run_erase(args, ctx)
+    assert stack.store.get(record.merchant_biz_id) is not None and vendor.delete_calls == []

@@ -199,14 +199,17 @@ def run_erase(args: argparse.Namespace, ctx: Context) -> int:
     user_hash = hash_user_id(args.user, _pepper(ctx))
     stores = ctx.stores()
     records = _users_rows(stores.transactions, user_hash)
-    if records and not args.dry_run:
-        ctx.confirm(f"erase {len(records)} transaction(s) of this user: vendor copies, result objects and rows", args)
     items: list[dict[str, Any]] = []
     failures = 0
     progress = Progress("erase", len(records), stream=ctx.stderr, unit="transactions")
     seen = {r.merchant_biz_id for r in records}
     kept_appearing = False
+    confirmed = args.dry_run
     for _ in range(ERASE_PASSES):
+        if records and not confirmed:  # before the first deletion, whichever listing found the rows
+            ctx.confirm(f"erase {len(records)} transaction(s) of this user (and any that appear meanwhile): vendor "
+                        "copies, result objects and rows", args)
+            confirmed = True
         failures += _erase_each(records, args, ctx, items, progress)
         if args.dry_run:
             break
