@@ -346,7 +346,8 @@ class ResultFetcher:
             vendor_copy_pending = self.settings.delete_vendor_copy and Status(status).is_verdict
         try:
             self.notify_queue.send(NotifyMessage(merchant_biz_id).to_body())
-            self.store.mark_notification_enqueued(merchant_biz_id, status, vendor_copy_pending=vendor_copy_pending)
+            self.store.mark_notification_enqueued(merchant_biz_id, status, vendor_copy_pending=vendor_copy_pending,
+                                                  now=self.clock())
         except StorageError as exc:
             logger.error("fetch.notification_not_enqueued", extra={"errorCode": exc.code})
             return False

@@ -21,11 +21,12 @@ Each pass:
 3. retention: rows and objects created more than ``KYC_RETENTION_DAYS`` ago are deleted (when set), oldest first,
    read page by page through the creation-time index. A row that may not go yet is stepped over, and the pass
    reads on past it: one still PENDING (step 1 settles it: every row is settled before its retention ends), one
-   whose notification is not confirmed enqueued (step 2), one settled more recently than its announcement may
-   still be read (``SweepSettings.settled_hold_seconds``: the first delivery's ``SETTLED_KEEP_SECONDS``, then the
-   notifier's longest retries, :mod:`shared.webhook_retries`), one whose vendor copy step 2 still has to delete
-   (the row holds the only TransactionId to ask with; ``VENDOR_COPY_WAIT_SECONDS`` from its verdict at most; its
-   objects go meanwhile, at step 2's next hourly retry). Each of those ends, so stepped-over rows delay the
+   whose notification is not confirmed enqueued (step 2), one settled (or notified, when step 2 repaired that late)
+   more recently than its announcement may still be read (``SweepSettings.settled_hold_seconds``: the first
+   delivery's ``SETTLED_KEEP_SECONDS``, then the notifier's longest retries, :mod:`shared.webhook_retries`), one
+   whose vendor copy step 2 still has to delete (the row holds the only TransactionId to ask with;
+   ``VENDOR_COPY_WAIT_SECONDS`` from its verdict at most; its objects go meanwhile, at step 2's next hourly
+   retry). Each of those ends, so stepped-over rows delay the
    deletion of later ones for a while, never for good; a pass steps over at most ``KYC_SWEEP_BATCH`` rows, so it
    reads at most twice the batch (plus a page) whatever the table holds. The decision is taken on the row as the
    page read it, so the row is deleted only if it is still that row (status, ``updated_at``, the notification
@@ -379,15 +380,16 @@ class Sweeper:
     def _retention_wait(self, row: TransactionRecord, now: float) -> str | None:
         """Why retention may not delete ``row`` yet; None when it may. Not settled (PENDING: step 1 settles those in
         time), its notification not enqueued (step 2 repairs that first), settled more recently than its
-        announcement may still read it (``settled_hold_seconds``), or ``vendor_copy``: step 2 still has to delete
-        the vendor's copy, and the row holds the only TransactionId to ask with, for ``VENDOR_COPY_WAIT_SECONDS``
-        from the verdict at most."""
+        announcement may still read it (``settled_hold_seconds`` from the later of its verdict and its
+        notification's enqueueing: an outbox that repaired it late keeps it as long for its deliveries), or
+        ``vendor_copy``: step 2 still has to delete the vendor's copy, and the row holds the only TransactionId to
+        ask with, for ``VENDOR_COPY_WAIT_SECONDS`` from the verdict at most."""
         settled = row.finalized_at or row.updated_at
         if row.status not in TERMINAL:
             return "pending"
         if not row.notification_enqueued:
             return "outbox"
-        if settled > now - self.settings.settled_hold_seconds:
+        if max(settled, row.notified_at or 0.0) > now - self.settings.settled_hold_seconds:
             return "announcement"
         if self._vendor_copy_owed(row, now) and settled > now - VENDOR_COPY_WAIT_SECONDS:
             return "vendor_copy"

@@ -171,17 +171,21 @@ class _StoreFailingDueFor:
 
 
 def test_a_failing_step_does_not_stop_the_others(stack: Stack) -> None:
-    # Past 30 days of retention, yet inside the outbox window (results turn final while the vendor keeps them).
-    stuck = stack.pending(created_at=T0 - 30.5 * 86400)
-    stack.store.finalize(
-        stuck.merchant_biz_id, status="FAILED", passed="N", sub_code="205", result_key=None,
-        identity_masked=None, result_version=1, now=T0 - HOLD - 3600,
-    )  # fmt: skip
+    # Past 30 days of retention, yet inside the outbox window (results turn final while the vendor keeps them):
+    # one whose notification the outbox owes, one announced long ago.
+    stuck, announced = (stack.pending(created_at=T0 - 30.5 * 86400) for _ in range(2))
+    for row in (stuck, announced):
+        stack.store.finalize(
+            row.merchant_biz_id, status="FAILED", passed="N", sub_code="205", result_key=None,
+            identity_masked=None, result_version=1, now=T0 - HOLD - 3600,
+        )  # fmt: skip
+    stack.store.mark_notification_enqueued(announced.merchant_biz_id, "FAILED", now=T0 - HOLD - 3600)
     fetcher = stack.fetcher(FakeCloudAuth(), store=_StoreFailingDueFor(stack.store, DueKind.NEW, DueKind.CHECK))
     report = stack.sweeper(fetcher, retention_days=30).sweep()
     assert report.errors == ["_recheck_pending:Boom"]
     assert report.renotified == 1 and report.expired == 1
-    assert stack.store.get(stuck.merchant_biz_id) is None
+    assert stack.store.get(announced.merchant_biz_id) is None
+    assert stack.store.get(stuck.merchant_biz_id) is not None, "kept for the deliveries of its late notification"
 
 
 def test_vendor_copy_left_behind_by_a_crash_is_deleted_after_the_grace_period(stack: Stack) -> None:
@@ -484,6 +488,28 @@ def test_retention_keeps_a_row_that_still_owes_its_announcement(stack: Stack) ->
     sweeper = stack.sweeper(stack.fetcher(FakeCloudAuth(), notify=_BrokenNotifyQueue()), retention_days=1)
     assert sweeper.sweep().expired == 0
     assert stack.store.get(record.merchant_biz_id) is not None
+
+
+def test_retention_keeps_a_row_whose_notification_the_outbox_sent_late_for_as_long_as_its_deliveries_read_it(
+    stack: Stack,
+) -> None:
+    """Found by review: the hold counted from the verdict, so after a notify queue's outage longer than the hold the
+    pass that sent the notification deleted the row, and the notifier found nothing to deliver (no dead letter)."""
+    record = stack.pending(created_at=T0)
+    stack.fetcher(FakeCloudAuth(check_result_body("Y")), notify=_BrokenNotifyQueue()).fetch(record.merchant_biz_id)
+    sweeper = stack.sweeper(stack.fetcher(FakeCloudAuth()), retention_days=1)
+    stack.clock.advance(max(DAY, HOLD) + 60)  # the queue was down for longer than the hold and the retention age
+    report = sweeper.sweep()
+    assert (report.renotified, report.expired) == (1, 0)
+    sender = RecordingSender()
+    notifier = stack.notifier(sender)
+    for body in peek(stack.notify):
+        notifier.handle_body(body)
+    assert sender.deliveries, "the notification sent late was delivered"
+    stack.clock.advance(HOLD - 1)
+    assert sweeper.sweep().expired == 0, "its follow-ups may still read it"
+    stack.clock.advance(2)
+    assert sweeper.sweep().expired == 1
 
 
 # -- retention racing a late verdict ------------------------------------------------------------------------------

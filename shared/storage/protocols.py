@@ -83,12 +83,13 @@ class TransactionStore(Protocol):
         ...
 
     def mark_notification_enqueued(
-        self, merchant_biz_id: str, status: str, *, vendor_copy_pending: bool = True
+        self, merchant_biz_id: str, status: str, *, vendor_copy_pending: bool = True, now: float | None = None
     ) -> None:
         """Flag the outbox as done for the notification of ``status``; a no-op when the row has moved on since
         (a late real result replacing ABANDONED needs its own notification). ``vendor_copy_pending=False`` says
         nothing else is owed (no vendor copy to delete), so the row stops being due in the same write; with True
-        it stays due until ``mark_vendor_copy_deleted`` (or the sweeper finds it owes nothing)."""
+        it stays due until ``mark_vendor_copy_deleted`` (or the sweeper finds it owes nothing). ``now`` (when the
+        message was sent) becomes the row's ``notified_at`` in the same write; without it that is left as it was."""
         ...
 
     def mark_vendor_copy_deleted(self, merchant_biz_id: str) -> None: ...

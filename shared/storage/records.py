@@ -19,7 +19,7 @@ PASSED_VALUES: Final[frozenset[str]] = frozenset({"Y", "N", "P"})
 _JSON_COLUMNS: Final = frozenset({"identity_masked", "face"})
 _BOOL_COLUMNS: Final = frozenset({"notification_enqueued", "vendor_copy_deleted"})
 _INT_COLUMNS: Final = frozenset({"check_count", "result_version", "recheck_attempt"})
-_FLOAT_COLUMNS: Final = frozenset({"created_at", "updated_at", "finalized_at", "next_check_at"})
+_FLOAT_COLUMNS: Final = frozenset({"created_at", "updated_at", "finalized_at", "next_check_at", "notified_at"})
 
 #: A late verdict over an ABANDONED row abandoned at its ``now`` or later is stamped this much after the abandonment
 #: (seconds): merchants order a verification's events by the webhook's ``timestamp``, which shows milliseconds cut
@@ -39,7 +39,9 @@ class TransactionRecord:
     """One verification. ``merchant_user_id`` is already an HMAC of the merchant's user id, never the raw id.
 
     ``result_version`` is monotonic (e.g. the epoch milliseconds at which the vendor answer was fetched);
-    ``notification_enqueued`` is the outbox flag: False until the notify message for the final status is sent.
+    ``notification_enqueued`` is the outbox flag: False until the notify message for the final status is sent;
+    ``notified_at`` is when it was sent (``None`` on rows flagged before it was recorded): retention holds a row for
+    its announcement from then, not from its verdict, which a notify queue's outage may have preceded by days.
     ``doc_type`` is ``""`` for a product that verifies no document (the column is NOT NULL in existing tables);
     ``product_code`` is the ProductCode the verification was started with (``None`` on rows written before it was
     recorded: the deployment's default product then); ``face`` is the result's face section (liveness and attack
@@ -75,6 +77,7 @@ class TransactionRecord:
     #: (never shown by ``repr``, logs or the CLI) and the SHA-256 of the request it answered.
     transaction_url: str | None = field(default=None, repr=False)
     request_fingerprint: str | None = None
+    notified_at: float | None = None
 
     def __post_init__(self) -> None:
         validate_merchant_biz_id(self.merchant_biz_id)

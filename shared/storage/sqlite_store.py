@@ -91,7 +91,7 @@ _INDEXES = (
 _ADDED_COLUMNS = (("transactions", "product_code", "TEXT"), ("transactions", "face", "TEXT"),
                   ("transactions", "recheck_attempt", "INTEGER NOT NULL DEFAULT 0"),
                   ("transactions", "transaction_url", "TEXT"), ("transactions", "request_fingerprint", "TEXT"),
-                  ("rate_counters", "holder", "TEXT"))
+                  ("rate_counters", "holder", "TEXT"), ("transactions", "notified_at", "REAL"))
 #: The ``PRAGMA user_version`` of a database that holds this schema: an open of one skips ``_set_up``.
 SCHEMA_VERSION = schema_version(*_TABLES, *(" ".join(added) for added in _ADDED_COLUMNS), *_INDEXES)
 
@@ -124,6 +124,7 @@ STATEMENTS: Final[dict[str, str]] = {
     " updated_at = ?, due_kind = ?, due_at = COALESCE(?, created_at), recheck_attempt = COALESCE(?, recheck_attempt)"
     " WHERE merchant_biz_id = ? AND status = ? AND (? IS NULL OR recheck_attempt < ?)",
     "mark_notification_enqueued": "UPDATE transactions SET notification_enqueued = 1,"  # noqa: S608
+    " notified_at = COALESCE(?, notified_at),"
     f" due_kind = CASE WHEN status IN ({_TERMINAL}) AND {_SETTLED} THEN NULL ELSE due_kind END,"
     f" due_at = CASE WHEN status IN ({_TERMINAL}) AND {_SETTLED} THEN NULL ELSE due_at END"
     " WHERE merchant_biz_id = ? AND status = ?",
@@ -254,10 +255,11 @@ class SqliteTransactionStore:
         return cur.rowcount == 1
 
     def mark_notification_enqueued(
-        self, merchant_biz_id: str, status: str, *, vendor_copy_pending: bool = True
+        self, merchant_biz_id: str, status: str, *, vendor_copy_pending: bool = True, now: float | None = None
     ) -> None:
         pending = int(vendor_copy_pending)
-        self._db.execute(STATEMENTS["mark_notification_enqueued"], (pending, pending, merchant_biz_id, str(status)))
+        self._db.execute(STATEMENTS["mark_notification_enqueued"],
+                         (now, pending, pending, merchant_biz_id, str(status)))
 
     def mark_vendor_copy_deleted(self, merchant_biz_id: str) -> None:
         self._db.execute(STATEMENTS["mark_vendor_copy_deleted"], (merchant_biz_id,))

@@ -502,10 +502,12 @@ class TablestoreTransactionStore:
         raise StorageError("tablestore record_check kept conflicting", transient=True, code="Conflict")
 
     def mark_notification_enqueued(
-        self, merchant_biz_id: str, status: str, *, vendor_copy_pending: bool = True
+        self, merchant_biz_id: str, status: str, *, vendor_copy_pending: bool = True, now: float | None = None
     ) -> None:
         status = Status(status)
         flag: dict[str, list[Any]] = {"put": [("notification_enqueued", True)]}
+        if now is not None:
+            flag["put"].append(("notified_at", float(now)))
         if status in TERMINAL and not (vendor_copy_pending and status.is_verdict):
             flag["delete_all"] = [DUE_KIND, DUE_MS]  # nothing else is owed: the row stops being due
         self._update(merchant_biz_id, flag, self._expect_exist(self._eq(STATUS, status.value)))

@@ -318,6 +318,19 @@ def test_a_confirmed_notification_with_nothing_else_owed_ends_the_due(store: Tra
     assert _due_ids(store, DueKind.OUTBOX) == []
 
 
+@pytest.mark.parametrize("pending", [False, True])
+def test_a_confirmed_notification_records_when_it_was_sent(store: TransactionStore, pending: bool) -> None:
+    record = make_record()
+    store.create(record)
+    store.finalize(record.merchant_biz_id, **FINAL)
+    assert store.get(record.merchant_biz_id).notified_at is None  # type: ignore[union-attr]
+    store.mark_notification_enqueued(record.merchant_biz_id, "PASSED", vendor_copy_pending=pending, now=9000.5)
+    row = store.get(record.merchant_biz_id)
+    assert row is not None and (row.notification_enqueued, row.notified_at) == (True, 9000.5)
+    store.mark_notification_enqueued(record.merchant_biz_id, "PASSED", vendor_copy_pending=pending)  # no time
+    assert store.get(record.merchant_biz_id).notified_at == 9000.5  # type: ignore[union-attr]
+
+
 def test_a_pending_vendor_copy_keeps_the_row_due_until_it_is_deleted(store: TransactionStore) -> None:
     record = make_record()
     store.create(record)

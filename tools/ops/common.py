@@ -179,6 +179,7 @@ def record_view(record: TransactionRecord) -> dict[str, Any]:
         "error": record.error,
         "resultKey": record.result_key,
         "notificationEnqueued": record.notification_enqueued,
+        "notifiedAt": rfc3339(record.notified_at),
         "vendorCopyDeleted": record.vendor_copy_deleted,
         "identity": record.identity_masked,
         "face": record.face,

@@ -253,7 +253,7 @@ def timeline(stores: Stores, record: TransactionRecord) -> tuple[list[Event], li
         message = sub_code_message(record.sub_code, record.status)
         what = {"ABANDONED": "abandoned: never finished at the vendor"}.get(record.status, f"became {record.status}")
         events.append(Event(rfc3339(record.finalized_at), what + (f" — {message}" if message else "")))
-        events.append(Event(None, "webhook event queued" if record.notification_enqueued
+        events.append(Event(rfc3339(record.notified_at), "webhook event queued" if record.notification_enqueued
                             else "webhook event not yet queued (the sweeper repairs it)"))
         if record.status in (Status.PASSED, Status.FAILED):
             events.append(Event(None, "the vendor's copy deleted" if record.vendor_copy_deleted
