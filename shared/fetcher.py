@@ -252,6 +252,7 @@ class ResultFetcher:
             return self._keep(record, result)
         except StorageError as exc:
             logger.error("fetch.storage_error", extra={"errorCode": exc.code, "transient": exc.transient})
+            self._discard_written_if_gone(merchant_biz_id)
             return self._schedule_recheck(record, next_attempt, error=exc.code, pending=False)
 
     # -- steps ---------------------------------------------------------------------------------------------
@@ -387,6 +388,27 @@ class ResultFetcher:
             return
         except StorageError as exc:
             logger.error("fetch.orphans_not_deleted", extra={"errorCode": exc.code})
+        self._queue_cleanup(merchant_biz_id)
+
+    def _discard_written_if_gone(self, merchant_biz_id: str) -> None:
+        """After a write of :meth:`_keep` failed: if the row went meanwhile (an erasure), the objects already written
+        lead nowhere, and the re-check that follows a failed write may never come (the sweeper's fetch, a callback
+        behind a started chain queue none). Deleted as :meth:`_discard_written` does; when the row cannot be read,
+        a re-check finds out (:meth:`fetch` deletes the prefix of a re-check whose row is gone). A row still there
+        keeps everything: another fetch may have kept its result under the same prefix."""
+        try:
+            gone = self.store.get(merchant_biz_id) is None
+        except StorageError:
+            self._queue_cleanup(merchant_biz_id)
+            return
+        if gone:
+            logger.info("fetch.row_gone")
+            self._discard_written(merchant_biz_id)
+
+    def _queue_cleanup(self, merchant_biz_id: str) -> None:
+        """A re-check message whose fetch deletes the row's objects if the row is gone (re-check 1: on a row still
+        there, one more check, or a duplicate behind a chain past it). Raises :class:`RecheckNotScheduled` when it
+        cannot be sent, so the trigger is retried."""
         delay = int(self.settings.recheck_schedule[0]) if self.settings.recheck_schedule else 0
         try:
             self.recheck_queue.send(RecheckMessage(merchant_biz_id, 1).to_body(), delay_seconds=delay)

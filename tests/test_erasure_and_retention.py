@@ -11,9 +11,11 @@ import pytest
 
 from shared import jsonutil
 from shared.cloudauth import DeleteVerifyResultResponse
-from shared.fetcher import result_prefix
+from shared.fetcher import delete_kept_result, result_prefix
+from shared.handlers.result_fetcher import ResultFetcherApp
+from shared.storage import StorageError
 from shared.sweeper import VENDOR_COPY_RETRY_SECONDS, VENDOR_COPY_WAIT_SECONDS
-from tests.fakes import T0, FakeCloudAuth, Stack, check_result_body
+from tests.fakes import T0, FakeCloudAuth, Stack, check_result_body, drain
 
 DAY = 86400.0
 
@@ -208,3 +210,99 @@ def test_erase_without_yes_off_a_terminal_deletes_nothing_when_the_rows_show_onl
     with pytest.raises(UsageError, match="refusing without --yes"):
         transactions.run_erase(args, ctx)
     assert stack.store.get(record.merchant_biz_id) is not None and vendor.delete_calls == []
+
+
+# -- a fetch whose row is erased while its own writes fail (review kk) ------------------------------------------
+
+
+class _SecondPutFails:
+    """The object store, whose second ``put`` fails transiently (an OSS 503, a reset connection) after the first
+    one, an image, was written."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.puts = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        self.puts += 1
+        if self.puts == 2:
+            raise StorageError("oss PutObject failed: ServiceUnavailable", transient=True, code="ServiceUnavailable")
+        self._inner.put(key, data, content_type)
+
+
+def _erased_while_the_vendor_answers(stack: Stack, mbid: str) -> FakeCloudAuth:
+    """``kyc erase`` (its ``delete_kept_result``: objects, row, objects) completes while CheckResult is in flight."""
+    client = FakeCloudAuth()
+    client.before_check = lambda: delete_kept_result(stack.store, stack.objects, mbid)
+    return client
+
+
+def _drain_rechecks(stack: Stack, fetcher: Any) -> None:
+    app = ResultFetcherApp(fetcher)
+    drain(stack.recheck, lambda body: app.fetcher.fetch(body["merchantBizId"], attempt=body["attempt"]), stack.clock)
+
+
+def test_a_sweeper_fetch_whose_row_is_erased_and_whose_object_write_fails_leaves_no_images_behind(
+    stack: Stack,
+) -> None:
+    record = stack.pending()
+    mbid = record.merchant_biz_id
+    objects = _SecondPutFails(stack.objects)
+    fetcher = stack.fetcher(_erased_while_the_vendor_answers(stack, mbid), objects=objects)
+    stack.clock.advance(3600)  # silent past KYC_SWEEP_AFTER: the sweeper's
+
+    stack.sweeper(fetcher).sweep()
+    _drain_rechecks(stack, fetcher)  # whatever the fetch queued for later runs to the end
+
+    assert stack.store.get(mbid) is None  # erased
+    left = stack.objects.list(result_prefix(mbid))
+    assert left == [], f"objects of an erased verification left where nothing deletes them: {left}"
+
+
+def test_a_callback_fetch_whose_row_is_erased_and_whose_object_write_fails_leaves_no_images_behind(
+    stack: Stack,
+) -> None:
+    """The callback of a transaction whose re-check chain has started (its row records re-check 1): the fetch
+    queues no re-check of its own."""
+    record = stack.pending(recheck_attempt=1)
+    mbid = record.merchant_biz_id
+    objects = _SecondPutFails(stack.objects)
+    fetcher = stack.fetcher(_erased_while_the_vendor_answers(stack, mbid), objects=objects)
+
+    fetcher.fetch(mbid)  # what ResultFetcherApp.callback calls
+    _drain_rechecks(stack, fetcher)
+
+    assert stack.store.get(mbid) is None
+    left = stack.objects.list(result_prefix(mbid))
+    assert left == [], f"objects of an erased verification left where nothing deletes them: {left}"
+
+
+class _UnreadableStore:
+    """The transaction store, whose reads fail once the row has been erased (a Tablestore outage at that moment)."""
+
+    def __init__(self, inner: Any, mbid: str) -> None:
+        self._inner, self._mbid = inner, mbid
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def get(self, merchant_biz_id: str) -> Any:
+        if self._inner.get(self._mbid) is None:
+            raise StorageError("ots GetRow failed: ServerBusy", transient=True, code="OTSServerBusy")
+        return self._inner.get(merchant_biz_id)
+
+
+def test_a_fetch_that_cannot_read_whether_its_erased_row_is_gone_leaves_a_re_check_that_deletes_its_images(
+    stack: Stack,
+) -> None:
+    record = stack.pending(recheck_attempt=1)
+    mbid = record.merchant_biz_id
+    fetcher = stack.fetcher(_erased_while_the_vendor_answers(stack, mbid), objects=_SecondPutFails(stack.objects),
+                            store=_UnreadableStore(stack.store, mbid))
+    fetcher.fetch(mbid)
+    assert stack.objects.list(result_prefix(mbid)) != []  # the image written before the failure
+    _drain_rechecks(stack, stack.fetcher(FakeCloudAuth()))
+    assert stack.objects.list(result_prefix(mbid)) == []
