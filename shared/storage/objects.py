@@ -6,6 +6,7 @@ import contextlib
 import os
 import re
 import secrets
+from collections.abc import Iterator
 
 from .errors import InvalidKey, ObjectNotFound
 
@@ -98,17 +99,24 @@ class DirectoryObjectStore:
         return os.path.isfile(self._path(key))
 
     def list(self, prefix: str) -> list[str]:
+        return sorted(key for key, _path, temporary in self._files(prefix) if not temporary)
+
+    def _files(self, prefix: str) -> Iterator[tuple[str, str, bool]]:
+        """``(key, path, temporary)`` of each file whose key starts with ``prefix``: an object, or the temporary file
+        of a put of that key (``temporary``: one in progress, or left by a process killed mid-put). Walks only the
+        deepest directory the prefix names (one verification's ``results/<id>/``), never the whole store."""
         validate_prefix(prefix)
-        keys: list[str] = []
-        for dirpath, _dirnames, filenames in os.walk(self.root):
+        head = prefix.rpartition("/")[0]
+        start = os.path.join(self.root, *head.split("/")) if head else self.root
+        for dirpath, _dirnames, filenames in os.walk(start):
             rel_dir = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
             for name in filenames:
-                if name.endswith(_TMP_SUFFIX):
-                    continue
-                key = name if rel_dir == "." else f"{rel_dir}/{name}"
+                temporary = name.endswith(_TMP_SUFFIX)
+                # ".<name>.<16 hex digits>.kyc-tmp" is a put of <name> (``put``)
+                target = name[1:-len(_TMP_SUFFIX) - 17] if temporary else name
+                key = target if rel_dir == "." else f"{rel_dir}/{target}"
                 if key.startswith(prefix):
-                    keys.append(key)
-        return sorted(keys)
+                    yield key, os.path.join(dirpath, name), temporary
 
     def delete(self, key: str) -> None:
         path = self._path(key)
@@ -117,14 +125,16 @@ class DirectoryObjectStore:
         self._prune(os.path.dirname(path))
 
     def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under ``prefix``, and the temporary files of puts of such keys (a process killed
+        mid-put leaves one holding the object's bytes: an erasure deletes it too; a put still in progress then
+        fails, and its caller's retry finds the row gone). Returns the number of objects deleted."""
         count = 0
-        for key in self.list(prefix):
-            path = self._path(key)
+        for _key, path, temporary in list(self._files(prefix)):
             try:
                 os.unlink(path)
             except FileNotFoundError:
                 continue
-            count += 1
+            count += not temporary
             self._prune(os.path.dirname(path))
         return count
 

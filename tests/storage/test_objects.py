@@ -5,13 +5,18 @@ behaviour (atomic replace, no temporary files, empty directories removed) is tes
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from shared.fetcher import result_prefix
 from shared.signing import Credentials
 from shared.storage import DirectoryObjectStore, InvalidKey, ObjectNotFound, ObjectStore, OssObjectStore, validate_key
+from tests.fakes import JPEG
 from tools.doubles.oss import OssDouble
 
 OSS_CREDS = Credentials("LTAI-contract", "contract-secret", "contract-sts-token")
@@ -133,3 +138,61 @@ def test_invalid_key_message_does_not_echo_key() -> None:
 def test_unicode_keys_are_accepted(objects: ObjectStore) -> None:
     objects.put("results/证件/a.json", b"x", "application/json")
     assert objects.list("results/") == ["results/证件/a.json"]
+
+
+# -- the directory store's temporary files and walks (review kk) -------------------------------------------------
+
+MBID = "ab" * 16
+KEY = f"{result_prefix(MBID)}0123456789abcdef0123/idImage.jpg"
+
+_KILLED_MID_PUT = r"""
+import os, signal, sys
+sys.path.insert(0, sys.argv[3])
+from shared.storage import DirectoryObjectStore
+store = DirectoryObjectStore(sys.argv[1])
+os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL)  # killed once the bytes are written, before the rename
+store.put(sys.argv[2], bytes.fromhex(sys.stdin.read()), "image/jpeg")
+"""
+
+
+def _files_under(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def test_an_image_written_by_a_process_killed_mid_put_is_deleted_with_its_verification(tmp_path: Path) -> None:
+    root = tmp_path / "objects"
+    child = subprocess.run(
+        [sys.executable, "-c", _KILLED_MID_PUT, str(root), KEY, str(Path(__file__).resolve().parents[2])],
+        input=JPEG.hex(), text=True, capture_output=True, check=False,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    (leftover,) = (root / "results" / MBID).rglob("*.kyc-tmp")  # the premise: the killed put left its bytes
+    assert leftover.read_bytes() == JPEG
+
+    DirectoryObjectStore(root).delete_prefix(result_prefix(MBID))  # what erasure and retention call
+
+    left = _files_under(root / "results" / MBID) if (root / "results" / MBID).exists() else []
+    assert left == [], f"an erased verification's image bytes left on disk: {left}"
+
+
+def test_deleting_one_verification_s_objects_reads_only_its_own_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No request or timer reads the whole store: a re-check of an erased row, an erasure and each row retention
+    deletes call ``delete_prefix`` for one verification."""
+    store = DirectoryObjectStore(tmp_path / "objects")
+    for n in range(50):  # other verifications' results
+        store.put(f"{result_prefix(f'{n:032x}')}0123456789abcdef0123/result.json", b"{}", "application/json")
+    store.put(KEY, JPEG, "image/jpeg")
+    visited: list[str] = []
+    real_walk = os.walk
+
+    def counting_walk(top, *args, **kwargs):  # type: ignore[no-untyped-def]
+        for entry in real_walk(top, *args, **kwargs):
+            visited.append(entry[0])
+            yield entry
+
+    monkeypatch.setattr(os, "walk", counting_walk)
+    assert store.delete_prefix(result_prefix(MBID)) == 1
+    others = [d for d in visited if MBID not in d and d.count(os.sep) > str(store.root).count(os.sep) + 1]
+    assert others == [], f"walked {len(visited)} directories, {len(others)} of other verifications"
