@@ -66,7 +66,7 @@ import random
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from urllib.parse import urlsplit
 
@@ -447,11 +447,16 @@ class TablestoreTransactionStore:
         if self._update(merchant_biz_id, _put_delete(values), pending):
             return True
         current = self.get(merchant_biz_id)
+        if current is not None and _holds(current, values):
+            return True  # this write, applied, answered busy and re-sent by the SDK: the copy failed against it
         if current is None or current.status is not Status.ABANDONED:
             return False
         values["finalized_at"] = finalized_at_over_abandoned(current.finalized_at, now)
         condition = self._expect_exist(self._eq(STATUS, Status.ABANDONED.value))
-        return self._update(merchant_biz_id, _put_delete(values), condition)
+        if self._update(merchant_biz_id, _put_delete(values), condition):
+            return True
+        current = self.get(merchant_biz_id)
+        return current is not None and _holds(current, values)
 
     def mark_abandoned(self, merchant_biz_id: str, now: float) -> bool:
         values: dict[str, Any] = {
@@ -464,7 +469,10 @@ class TablestoreTransactionStore:
             DUE_MS: to_ms(now),
         }
         condition = self._expect_exist(self._eq(STATUS, Status.PENDING.value))
-        return self._update(merchant_biz_id, _put_delete(values), condition)
+        if self._update(merchant_biz_id, _put_delete(values), condition):
+            return True
+        current = self.get(merchant_biz_id)
+        return current is not None and _holds(current, values)  # a re-sent copy of this write failed, see finalize
 
     def record_check(
         self,
@@ -974,6 +982,20 @@ def table_row(record: TransactionRecord) -> tuple[list[tuple[str, Any]], dict[st
     if due is not None:
         attributes[DUE_KIND], attributes[DUE_MS] = due[0].value, to_ms(due[1])
     return [(PK, record.merchant_biz_id)], attributes
+
+
+def _holds(current: TransactionRecord, values: Mapping[str, Any]) -> bool:
+    """Whether ``current`` is the row a final write of ``values`` left (its status, its times to the microsecond,
+    its result): the SDK re-sends a write answered busy (OTSServerBusy...), and the copy of an applied conditional
+    write fails its condition against the write it repeats. Another writer's final write differs in its times
+    (a different ``now``), so a failed condition over someone else's write is still a refusal."""
+    return (
+        current.status.value == values["status"]
+        and current.finalized_at == values["finalized_at"]
+        and current.updated_at == values["updated_at"]
+        and current.result_key == values.get("result_key")
+        and current.result_version == values.get("result_version", current.result_version)
+    )
 
 
 def _put_delete(values: dict[str, Any]) -> dict[str, list[Any]]:

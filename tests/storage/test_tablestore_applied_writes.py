@@ -12,6 +12,7 @@ claim again and finds its own holder (``create`` reads back for the same reason:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +25,7 @@ from shared.ratelimit import WINDOW_SECONDS, counter_key
 from shared.storage import OutOfTime, StorageError, TablestoreTransactionStore
 from shared.storage.tablestore_store import RATE_ATTEMPTS, RATE_WRITES_KEPT
 from shared.verifications import Refused, Verifications
-from tests.fakes import T0, FakeClock
+from tests.fakes import T0, FakeClock, FakeCloudAuth, Stack, peek
 from tests.test_idempotency_key import (
     KEY,
     S_YAML_TIMEOUT,
@@ -610,3 +611,99 @@ def test_a_start_refused_after_its_rate_count_s_answer_was_lost_does_not_lock_th
         f"first answered {first[0]} {first[2]}, the try again {again[0]} {again[2]}: no verification was started, "
         f"yet the user is rate-limited for the rest of the hour"
     )
+
+
+# -- a final write the SDK sent twice (review kk) ------------------------------------------------------------------
+
+
+@pytest.fixture
+def wired(tmp_path: Path) -> Iterator[tuple[Stack, Any]]:
+    with tablestore_double() as double:
+        store = wire_store(double)
+        store.get("warm" + "0" * 28)  # builds the SDK client and its transport
+        stack = Stack(tmp_path, store=store)
+        try:
+            yield stack, store
+        finally:
+            stack.close()
+
+
+def test_a_verdict_whose_finalize_the_sdk_sent_twice_is_finalized_and_announced_by_its_fetch(
+    wired: tuple[Stack, Any],
+) -> None:
+    stack, store = wired
+    record = stack.pending()
+    flaky = _flaky(store, "UpdateRow")  # the fetch's first UpdateRow is its finalize
+    flaky.armed = True
+
+    outcome = stack.fetcher(FakeCloudAuth()).fetch(record.merchant_biz_id)
+
+    assert flaky.sent.count("UpdateRow") >= 2, flaky.sent  # applied, answered busy, re-sent
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is not None and row.status == "PASSED"  # this fetch's write
+    assert (outcome.kind, peek(stack.notify)) == (
+        "finalized", [{"merchantBizId": record.merchant_biz_id, "attempt": 0}]
+    ), f"its own verdict reported {outcome.kind!r}, its notification left to the outbox"
+
+
+def test_a_verdict_whose_finalize_the_sdk_sent_twice_has_the_vendor_copy_deleted_by_its_fetch(
+    wired: tuple[Stack, Any],
+) -> None:
+    stack, store = wired
+    record = stack.pending()
+    flaky = _flaky(store, "UpdateRow")
+    flaky.armed = True
+    client = FakeCloudAuth()
+
+    stack.fetcher(client, delete_vendor_copy=True).fetch(record.merchant_biz_id)
+
+    assert client.delete_calls == [record.transaction_id], "the vendor's copy (the person's images) left for the outbox"
+
+
+def test_a_row_whose_abandonment_the_sdk_sent_twice_is_announced_by_the_sweeper_that_abandoned_it(
+    wired: tuple[Stack, Any],
+) -> None:
+    stack, store = wired
+    record = stack.pending()
+    sweeper = stack.sweeper(stack.fetcher(FakeCloudAuth()))
+    flaky = _flaky(store, "UpdateRow")  # mark_abandoned's UpdateRow
+    flaky.armed = True
+
+    abandoned = sweeper.abandon(record.merchant_biz_id, stack.clock())
+
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is not None and row.status == "ABANDONED"  # this sweeper's write
+    assert (abandoned, peek(stack.notify)) == (
+        True, [{"merchantBizId": record.merchant_biz_id, "attempt": 0}]
+    ), "its own abandonment reported as another's, its announcement left to the next pass's outbox"
+
+
+def test_a_final_write_refused_over_another_s_verdict_is_still_refused(wired: tuple[Stack, Any]) -> None:
+    stack, store = wired
+    record = stack.pending()
+    assert stack.fetcher(FakeCloudAuth()).fetch(record.merchant_biz_id).kind == "finalized"
+    stack.clock.advance(1)
+    assert not store.finalize(record.merchant_biz_id, status="FAILED", passed="N", sub_code="205", result_key=None,
+                              identity_masked=None, result_version=2, now=stack.clock())
+    assert not store.mark_abandoned(record.merchant_biz_id, stack.clock())
+
+
+def test_a_late_verdict_whose_write_over_the_abandonment_the_sdk_sent_twice_is_finalized_by_its_fetch(
+    wired: tuple[Stack, Any],
+) -> None:
+    stack, store = wired
+    record = stack.pending()
+    assert store.mark_abandoned(record.merchant_biz_id, stack.clock())
+    stack.clock.advance(60)
+    flaky = _flaky(store, "UpdateRow")
+
+    def arm_after_the_abandoned_row_is_read(operation: str) -> None:
+        if operation == "GetRow" and flaky.sent.count("UpdateRow") == 1:  # finalize read the ABANDONED row
+            flaky.armed = True
+
+    flaky.before = arm_after_the_abandoned_row_is_read
+    outcome = stack.fetcher(FakeCloudAuth()).fetch(record.merchant_biz_id)
+
+    assert flaky.sent.count("UpdateRow") >= 3, flaky.sent  # PENDING refused, then the write over ABANDONED, re-sent
+    assert outcome.kind == "finalized"
+    assert peek(stack.notify) == [{"merchantBizId": record.merchant_biz_id, "attempt": 0}]
