@@ -153,6 +153,19 @@ def parse_since(value: str, option: str, now: float) -> float:
     return parsed.timestamp()
 
 
+def user_id_hash(user_id: str, pepper: str) -> str:
+    """``--user`` as the functions store and send it (its peppered hash), or a ``UsageError`` for an id that is
+    empty or not text (argv bytes that are not UTF-8)."""
+    from shared.auth import hash_user_id  # noqa: PLC0415
+
+    if not user_id.strip():
+        raise UsageError("--user must not be empty")
+    try:
+        return hash_user_id(user_id, pepper)
+    except ValueError:
+        raise UsageError("--user must be text (its bytes are not UTF-8)") from None
+
+
 def merchant_biz_id_arg(value: str) -> str:
     if not is_merchant_biz_id(value):
         raise argparse.ArgumentTypeError(f"merchantBizId must be {MERCHANT_BIZ_ID_RULE}")

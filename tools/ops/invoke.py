@@ -42,6 +42,7 @@ from .common import EXIT_FAILED, EXIT_OK, Context, UsageError
 MAX_EVENT_BYTES = 6 * 1024 * 1024  # FC's limit for an invocation payload (the smaller, asynchronous one)
 CONNECT_TIMEOUT = 5.0
 DEFAULT_READ_TIMEOUT = 120.0
+MAX_READ_TIMEOUT = 86400.0  # FC's longest function timeout is a day
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -104,8 +105,8 @@ def _read_timeout(ctx: Context) -> float:
         value = float(raw) if raw else DEFAULT_READ_TIMEOUT
     except ValueError:
         value = -1.0
-    if not value > 0:
-        raise UsageError("KYC_FC_TIMEOUT must be a positive number of seconds")
+    if not 0 < value <= MAX_READ_TIMEOUT:  # also refuses NaN; inf would overflow the socket's timeout
+        raise UsageError(f"KYC_FC_TIMEOUT must be a positive number of seconds, at most {MAX_READ_TIMEOUT}")
     return value
 
 
@@ -147,8 +148,12 @@ def invoke_function(
 ) -> Answer:
     """One signed InvokeFunction request, one attempt (no retry: an invocation is not idempotent). Raises
     :class:`OSError` when the endpoint cannot be reached or answers nothing within the deadlines."""
-    parts = urlsplit(endpoint)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
+    try:
+        parts = urlsplit(endpoint)
+        port = parts.port  # ValueError: not a number, or out of range
+    except ValueError:
+        parts, port = None, None
+    if parts is None or parts.scheme not in {"http", "https"} or not parts.hostname:
         raise UsageError("the FC endpoint must be an http(s) URL such as https://<account>.<region>.fc.aliyuncs.com")
     path = fc3.invocations_path(name)
     query = {"qualifier": qualifier} if qualifier else {}
@@ -162,7 +167,7 @@ def invoke_function(
         query=query, body=payload, content_type=fc3.EVENT_CONTENT_TYPE, pathname=path, extra_headers=extra,
     )
     connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    connection = connection_class(parts.hostname, parts.port, timeout=connect_timeout)
+    connection = connection_class(parts.hostname, port, timeout=connect_timeout)
     try:
         connection.connect()
         if connection.sock is not None:

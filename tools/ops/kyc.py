@@ -29,7 +29,17 @@ from tools.localstack import no_stack_hint, resolve_env, write_private
 from tools.serving import interruptible
 
 from . import console, dlq, doctor, invoke, tables, transactions
-from .common import EXIT_OK, EXIT_USAGE, EXIT_VENDOR, Command, Context, OpsError, UsageError
+from .common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    EXIT_VENDOR,
+    Command,
+    Context,
+    OpsError,
+    UsageError,
+    merchant_biz_id_arg,
+    user_id_hash,
+)
 
 #: ``kyc list | head -1``: the reader went away (128 + SIGPIPE, what a shell reports for a killed writer).
 EXIT_PIPE_CLOSED = 141
@@ -41,7 +51,7 @@ __all__ = ["COMMANDS", "EXIT_OK", "EXIT_USAGE", "EXIT_VENDOR", "Command", "Conte
 
 
 def configure_check_result(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--merchant-biz-id", required=True)
+    parser.add_argument("--merchant-biz-id", required=True, type=merchant_biz_id_arg)  # also names image files
     parser.add_argument("--transaction-id", required=True)
     parser.add_argument("--doc-type", help="DocType given at Initialize (else guessed from the OCR fields)")
     parser.add_argument("--images", action="store_true", help="ask for images and write them to --images-dir")
@@ -54,6 +64,11 @@ _EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif", "
 def run_check_result(args: argparse.Namespace, ctx: Context) -> int:
     from shared.results import ResultParseError, parse_check_result  # noqa: PLC0415
 
+    if args.images:  # before the vendor is asked: a directory that cannot be written is the operator's to fix
+        try:
+            Path(args.images_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"--images-dir {args.images_dir}: cannot be made ({exc.strerror})") from None
     body = ctx.client().check_result(args.merchant_biz_id, args.transaction_id, is_return_image=args.images)
     try:
         result = parse_check_result(body, doc_type=args.doc_type)
@@ -130,21 +145,19 @@ def parse_fields(items: Sequence[str]) -> dict[str, str]:
 def run_initialize(args: argparse.Namespace, ctx: Context) -> int:
     """``POST /verifications`` without the HTTP hop: the initializer's own service (:class:`Verifications`) with
     its settings, so the row is stored, the rate limit applies and the user id is hashed with the same pepper."""
-    from shared.auth import hash_user_id  # noqa: PLC0415
     from shared.handlers.initializer import STATUS_BY_CODE  # noqa: PLC0415
     from shared.verifications import Refused  # noqa: PLC0415
     from shared.wiring import build_verifications  # noqa: PLC0415
 
-    if not args.user.strip():
-        raise UsageError("--user must not be empty")
     body: dict[str, Any] = {**parse_fields(args.field), "metaInfo": _read_meta_info(args.meta_info)}
     if args.doc_type:
         body["docType"] = args.doc_type
     if args.return_url:
         body["returnUrl"] = args.return_url
     service = build_verifications(ctx.env, client=ctx.client(), stores=ctx.stores(create=True))
+    user_hash = user_id_hash(args.user, service.settings.user_id_pepper)
     try:
-        started = service.start(hash_user_id(args.user, service.settings.user_id_pepper), body)
+        started = service.start(user_hash, body)
     except Refused as refusal:
         if STATUS_BY_CODE.get(refusal.code, 500) < 429:
             raise UsageError(refusal.message, refusal.code) from None

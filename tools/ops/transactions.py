@@ -32,6 +32,7 @@ from .common import (
     merchant_biz_id_arg,
     parse_since,
     record_view,
+    user_id_hash,
 )
 
 MAX_LIST = 10_000
@@ -192,11 +193,7 @@ def _pepper(ctx: Context) -> str:
 
 
 def run_erase(args: argparse.Namespace, ctx: Context) -> int:
-    from shared.auth import hash_user_id  # noqa: PLC0415
-
-    if not args.user.strip():
-        raise UsageError("--user must not be empty")
-    user_hash = hash_user_id(args.user, _pepper(ctx))
+    user_hash = user_id_hash(args.user, _pepper(ctx))
     stores = ctx.stores()
     records = _users_rows(stores.transactions, user_hash)
     items: list[dict[str, Any]] = []
