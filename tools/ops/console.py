@@ -313,7 +313,9 @@ class ConsoleApp:
             f'<td data-label="last answer">{escape(r.error or "")}</td></tr>'
             for r in rows
         )
-        more_note = '<p class="muted">More are pending; the oldest are shown.</p>' if more else ""
+        more_note = ('<p class="muted">More are pending than shown: these are the soonest due (never checked, or '
+                     'next checked first), not the oldest; <code>./scripts/kyc list --status PENDING</code> lists '
+                     'them all.</p>' if more else "")
         return (
             '<section id="stuck"><h2>Stuck in PENDING</h2><div class="scroll"><table class="stack"><thead><tr>'
             "<th>verification</th><th>age</th><th>checks</th><th>next check</th><th>last answer</th></tr></thead>"

@@ -189,7 +189,9 @@ def overview(store: TransactionStore, period: Period, *, max_rows: int = MAX_ROW
 
 def stuck_pending(store: TransactionStore, now: float, *, limit: int = 50) -> tuple[list[TransactionRecord], bool]:
     """PENDING verifications, oldest first: those never re-checked (due NEW) and those waiting for their next check
-    (due CHECK), read from the sweeper's due index only. True when there are more than ``limit``."""
+    (due CHECK), read from the sweeper's due index only: up to ``limit`` of each, in the index's order (the soonest
+    due), so with more than ``limit`` waiting the oldest may be left out (the longest waits are the latest checks).
+    True when there are more than ``limit``."""
     rows: list[TransactionRecord] = []
     more = False
     for kind in (DueKind.NEW, DueKind.CHECK):
