@@ -151,21 +151,22 @@ def delete_kept_result(
       goes first (conditionally: a failed condition leaves the row and the late verdict's objects alone), then the
       objects. An ABANDONED row owns no objects: all a crash between the two can leave is what a fetch wrote and
       has not finalized, which that fetch deletes when its finalize finds the row gone (``_discard_written``, or
-      its re-check), and whatever a failed fetch left earlier is deleted by the objects step here."""
+      its re-check), and whatever a failed fetch left earlier is deleted by the objects step here.
+
+    A row whose conditional deletion failed but which is gone all the same (the SDK re-sent a deletion answered
+    busy, and the copy found no row; an erasure meanwhile) has its objects deleted too: nothing else leads to them."""
     prefix = result_prefix(merchant_biz_id)
     if as_read is None:
         deleted = objects.delete_prefix(prefix)
         store.delete(merchant_biz_id)
         return deleted + objects.delete_prefix(prefix)
     status, updated_at = as_read.status.value, as_read.updated_at
-    if as_read.status.is_verdict:
-        deleted = objects.delete_prefix(prefix)
-        if not store.delete_unchanged(merchant_biz_id, status=status, updated_at=updated_at):
-            return None
-        return deleted + objects.delete_prefix(prefix)
-    if not store.delete_unchanged(merchant_biz_id, status=status, updated_at=updated_at):
+    deleted = objects.delete_prefix(prefix) if as_read.status.is_verdict else 0
+    if not store.delete_unchanged(merchant_biz_id, status=status, updated_at=updated_at) and (
+        store.get(merchant_biz_id) is not None  # gone all the same (its deletion re-sent by the SDK, an erasure)
+    ):
         return None
-    return objects.delete_prefix(prefix)
+    return deleted + objects.delete_prefix(prefix)
 
 
 _EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "image/webp": "webp", "image/bmp": "bmp"}
@@ -234,6 +235,11 @@ class ResultFetcher:
         except ProcessNotCompleted:
             return self._schedule_recheck(record, unfinished_next, error=None, pending=True)
         except TransactionIdInvalid as exc:
+            # A fetch that won meanwhile (a second callback, a re-check) may have deleted the vendor's copy already
+            # (KYC_DELETE_VENDOR_COPY): not the alarm below.
+            current = self.store.get(merchant_biz_id)
+            if current is not None and current.is_final:
+                return FetchOutcome("already_final", status=current.status.value)
             self._unknown_to_vendor(record, exc.code, recheck=recheck)
             return FetchOutcome("failed", error=exc.code)
         except CloudAuthError as exc:

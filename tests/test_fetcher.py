@@ -174,6 +174,24 @@ def test_a_transaction_unknown_to_the_vendor_is_an_error_the_first_time_and_a_wa
         ("ERROR", True, 0), ("WARNING", False, 1)]
 
 
+def test_a_fetch_whose_rival_won_and_deleted_the_vendor_s_copy_meanwhile_is_already_final_not_an_alarm(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by review: with KYC_DELETE_VENDOR_COPY, a second callback whose CheckResult came after the first
+    fetch had kept the verdict and deleted the vendor's copy logged the ERROR meant for a misconfigured
+    deployment."""
+    record = stack.pending()
+    late = FakeCloudAuth(TransactionIdInvalid("gone"))
+    late.before_check = lambda: stack.fetcher(FakeCloudAuth(), delete_vendor_copy=True).fetch(record.merchant_biz_id)
+
+    outcome = stack.fetcher(late, delete_vendor_copy=True).fetch(record.merchant_biz_id)
+
+    assert (outcome.kind, outcome.status) == ("already_final", "PASSED")
+    assert _unknown_lines(capsys.readouterr().out) == []
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is not None and row.error is None
+
+
 def test_exhausted_schedule_queues_no_recheck(stack: Stack) -> None:
     record = stack.pending()
     outcome = stack.fetcher(FakeCloudAuth(check_result_body("P")), schedule=(10.0,)).fetch(

@@ -707,3 +707,24 @@ def test_a_late_verdict_whose_write_over_the_abandonment_the_sdk_sent_twice_is_f
     assert flaky.sent.count("UpdateRow") >= 3, flaky.sent  # PENDING refused, then the write over ABANDONED, re-sent
     assert outcome.kind == "finalized"
     assert peek(stack.notify) == [{"merchantBizId": record.merchant_biz_id, "attempt": 0}]
+
+
+def test_an_abandoned_row_whose_deletion_the_sdk_sent_twice_has_its_objects_deleted_by_retention(
+    wired: tuple[Stack, Any],
+) -> None:
+    """Found by review (suspected): the re-sent DeleteRow failed its condition against the row it had deleted, so
+    retention took the row for one that moved on and skipped its objects (a failed fetch's), leaving them unled."""
+    stack, store = wired
+    record = stack.pending(created_at=T0)
+    assert store.mark_abandoned(record.merchant_biz_id, T0 + 60)
+    store.mark_notification_enqueued(record.merchant_biz_id, "ABANDONED", now=T0 + 60)
+    left_by_a_failed_fetch = f"results/{record.merchant_biz_id}/0123456789abcdef0123/idImage.jpg"
+    stack.objects.put(left_by_a_failed_fetch, b"image", "image/jpeg")
+    sweeper = stack.sweeper(stack.fetcher(FakeCloudAuth()), retention_days=1)
+    stack.clock.advance(3 * 86400)
+    flaky = _flaky(store, "DeleteRow")
+    flaky.armed = True
+
+    assert sweeper.sweep().expired == 1
+    assert flaky.sent.count("DeleteRow") >= 2, flaky.sent
+    assert store.get(record.merchant_biz_id) is None and stack.objects.list(f"results/{record.merchant_biz_id}/") == []
