@@ -135,6 +135,10 @@ RATE_HOLDER = "holder"
 #: condition to it: reviews cc, ee), another's, or, pushed out by later writes, unknown (review ff).
 RATE_WRITES = "writes"
 RATE_WRITES_KEPT = 32
+#: A random mark each final write (``finalize``, ``mark_abandoned``) puts on the row: after such a write failed its
+#: condition, a row holding its mark is this call's write, applied and re-sent by the SDK (review kk); a rival's
+#: carries another. Not a record field (``TransactionRecord.from_item`` ignores it).
+FINAL_WRITE = "final_write"
 #: The SDK's own logger, silenced (``quiet_sdk_logger``): it logs every failed request at ERROR as plain text with
 #: the service's message (a failed row condition is normal flow here: a lost race, a duplicate callback), outside
 #: the JSON logger and its scrubbing, and whole requests at DEBUG: the rows, and the headers with the STS token.
@@ -406,10 +410,20 @@ class TablestoreTransactionStore:
             raise RecordExists() from None
 
     def get(self, merchant_biz_id: str) -> TransactionRecord | None:
+        row = self._get_row(merchant_biz_id)
+        return None if row is None else _record(row)
+
+    def _get_row(self, merchant_biz_id: str) -> Any:
         _, row, _ = self._call("GetRow", "get_row", self._table, self._pk(merchant_biz_id), max_version=1)
-        if row is None or not getattr(row, "primary_key", None):
-            return None
-        return _record(row)
+        return row if row is not None and getattr(row, "primary_key", None) else None
+
+    def _final_write_landed(self, merchant_biz_id: str, values: Mapping[str, Any]) -> tuple[bool, Any]:
+        """After a final write (``finalize``, ``mark_abandoned``) failed its condition: whether the row holds that
+        very write (its ``FINAL_WRITE`` mark), and the row read. The SDK re-sends a write answered busy
+        (OTSServerBusy...), and the copy of an applied conditional write fails its condition against the write it
+        repeats; a rival's final write carries its own mark."""
+        row = self._get_row(merchant_biz_id)
+        return row is not None and _columns(row).get(FINAL_WRITE) == values[FINAL_WRITE], row
 
     def finalize(
         self,
@@ -440,23 +454,22 @@ class TablestoreTransactionStore:
             "error": None,
             DUE_KIND: DueKind.OUTBOX.value,
             DUE_MS: to_ms(now),
+            FINAL_WRITE: secrets.token_hex(8),
         }
         # The usual case, one write: the row is PENDING. Else, if it is ABANDONED, a second write (an ABANDONED row
         # never changes its finalized_at) stamps the verdict after the abandonment it replaces.
         pending = self._expect_exist(self._eq(STATUS, Status.PENDING.value))
         if self._update(merchant_biz_id, _put_delete(values), pending):
             return True
-        current = self.get(merchant_biz_id)
-        if current is not None and _holds(current, values):
-            return True  # this write, applied, answered busy and re-sent by the SDK: the copy failed against it
-        if current is None or current.status is not Status.ABANDONED:
-            return False
+        landed, row = self._final_write_landed(merchant_biz_id, values)
+        current = None if row is None else _record(row)
+        if landed or current is None or current.status is not Status.ABANDONED:
+            return landed
         values["finalized_at"] = finalized_at_over_abandoned(current.finalized_at, now)
         condition = self._expect_exist(self._eq(STATUS, Status.ABANDONED.value))
-        if self._update(merchant_biz_id, _put_delete(values), condition):
-            return True
-        current = self.get(merchant_biz_id)
-        return current is not None and _holds(current, values)
+        return self._update(merchant_biz_id, _put_delete(values), condition) or (
+            self._final_write_landed(merchant_biz_id, values)[0]
+        )
 
     def mark_abandoned(self, merchant_biz_id: str, now: float) -> bool:
         values: dict[str, Any] = {
@@ -467,12 +480,12 @@ class TablestoreTransactionStore:
             "next_check_at": None,
             DUE_KIND: DueKind.OUTBOX.value,
             DUE_MS: to_ms(now),
+            FINAL_WRITE: secrets.token_hex(8),
         }
         condition = self._expect_exist(self._eq(STATUS, Status.PENDING.value))
-        if self._update(merchant_biz_id, _put_delete(values), condition):
-            return True
-        current = self.get(merchant_biz_id)
-        return current is not None and _holds(current, values)  # a re-sent copy of this write failed, see finalize
+        return self._update(merchant_biz_id, _put_delete(values), condition) or (
+            self._final_write_landed(merchant_biz_id, values)[0]
+        )
 
     def record_check(
         self,
@@ -982,20 +995,6 @@ def table_row(record: TransactionRecord) -> tuple[list[tuple[str, Any]], dict[st
     if due is not None:
         attributes[DUE_KIND], attributes[DUE_MS] = due[0].value, to_ms(due[1])
     return [(PK, record.merchant_biz_id)], attributes
-
-
-def _holds(current: TransactionRecord, values: Mapping[str, Any]) -> bool:
-    """Whether ``current`` is the row a final write of ``values`` left (its status, its times to the microsecond,
-    its result): the SDK re-sends a write answered busy (OTSServerBusy...), and the copy of an applied conditional
-    write fails its condition against the write it repeats. Another writer's final write differs in its times
-    (a different ``now``), so a failed condition over someone else's write is still a refusal."""
-    return (
-        current.status.value == values["status"]
-        and current.finalized_at == values["finalized_at"]
-        and current.updated_at == values["updated_at"]
-        and current.result_key == values.get("result_key")
-        and current.result_version == values.get("result_version", current.result_version)
-    )
 
 
 def _put_delete(values: dict[str, Any]) -> dict[str, list[Any]]:
