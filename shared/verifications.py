@@ -75,6 +75,7 @@ from shared.cloudauth import (
     TransportError,
     switches_for,
 )
+from shared.cloudauth.params import check_value
 from shared.config import (
     ConfigError,
     Env,
@@ -117,6 +118,8 @@ logger = get_logger("kyc.initializer")
 REQUEST_FIELDS = frozenset({"productCode", "docType", "metaInfo", "returnUrl"})
 #: Every switch name of any start operation.
 SWITCH_NAMES = frozenset(name for table in SWITCHES.values() for name in table.by_api_name)
+#: The switches only the deployment sets (``KYC_VENDOR_SWITCHES``), by API name (:mod:`shared.cloudauth.switches`).
+ASSURANCE_SWITCHES = {s.api_name: s for table in SWITCHES.values() for s in table if s.assurance}
 #: The billed part's room beside its two calls' deadlines: the work between them (the request's signing, the row)
 #: and the moments of the invocation before the handler made its budget (how FC counts those: *unverified*).
 START_MARGIN_SECONDS = 3.0
@@ -189,7 +192,7 @@ class ProductOffer:
             "verifiesDocument": product.has_document is not False,
             "docTypeRequired": product.doc_type is products.DocTypeUse.REQUIRED,
             "docTypes": [{"code": code, "name": doctypes.document_name(code)} for code in codes],
-            "switches": list(switches_for(product).by_api_name),
+            "switches": [s.api_name for s in switches_for(product) if not s.assurance],  # what a request may set
         }
 
 
@@ -211,6 +214,9 @@ class FrontendSettings:
     jwt_audience: str | None = None
     #: The identity fields the owner's view shows, masked (:mod:`shared.disclosure`; default none).
     identity_fields: frozenset[str] = frozenset()
+    #: The assurance switches every start sends, by API name (``KYC_VENDOR_SWITCHES``; each product gets those it
+    #: takes); a request never sets one. Empty: the vendor's defaults.
+    vendor_switches: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Env | None = None) -> FrontendSettings:
@@ -255,7 +261,34 @@ class FrontendSettings:
             jwt_leeway_seconds=env_int(env, "KYC_JWT_LEEWAY", 30, minimum=0, maximum=300),
             jwt_audience=env_str(env, "KYC_JWT_AUDIENCE"),
             identity_fields=identity_fields_,
+            vendor_switches=vendor_switches(env_str(env, "KYC_VENDOR_SWITCHES")),
         )
+
+
+def vendor_switches(text: str | None) -> dict[str, str]:
+    """``KYC_VENDOR_SWITCHES``: a JSON object of assurance switches and their values, e.g. ``{"idSpoof": "Y",
+    "securityLevel": "02"}``, each value checked by the vendor's rule. ``ConfigError`` names the switch at fault."""
+    if not text:
+        return {}
+    name = "KYC_VENDOR_SWITCHES"
+    try:
+        decoded = jsonutil.loads(text)
+    except jsonutil.JSONDecodeError:
+        raise ConfigError(name, "must be a JSON object of switch names and values") from None
+    if not isinstance(decoded, dict):
+        raise ConfigError(name, "must be a JSON object of switch names and values")
+    chosen: dict[str, str] = {}
+    for api_name, value in decoded.items():
+        switch = ASSURANCE_SWITCHES.get(api_name)
+        if switch is None:
+            what = "is set by the frontend's request" if api_name in SWITCH_NAMES else "is not a switch"
+            raise ConfigError(name, f"{str(api_name)[:40]} {what} (assurance switches: "
+                              f"{', '.join(sorted(ASSURANCE_SWITCHES))})")
+        try:
+            chosen[api_name] = check_value(switch.parameter, value)
+        except ParameterError as exc:
+            raise ConfigError(name, f"{api_name}: {exc.message}") from None
+    return chosen
 
 
 class Refused(Exception):
@@ -622,6 +655,10 @@ class Verifications:
             raise Refused("InvalidJson", "the body must be a JSON object")
         product = self.offer.product(body.get("productCode"))
         switches = switches_for(product)
+        deployment_only = sorted(name for name in body if name in ASSURANCE_SWITCHES)
+        if deployment_only:  # the browser belongs to the person being verified: it never sets how strict the check is
+            raise Refused("InvalidParameter", f"{', '.join(deployment_only)}: set by the deployment "
+                          "(KYC_VENDOR_SWITCHES), never by a request: it decides how strict the verification is")
         unknown = sorted(set(body) - REQUEST_FIELDS - switches.by_api_name.keys())
         refused = [name for name in unknown if name in SWITCH_NAMES]
         if refused:  # a switch of another product: say so rather than "unknown"
@@ -657,7 +694,7 @@ class Verifications:
             "doc_type": doc_type,
             "callback_url": callback_url(self.settings.public_url, merchant_biz_id),
             "callback_token": new_callback_token(),
-            "extra": self._switch_parameters(switches, body),
+            "extra": {**self._deployment_switches(switches), **self._switch_parameters(switches, body)},
         }
 
     def _doc_type(self, product: products.Product, doc_type: Any) -> str | None:
@@ -681,9 +718,15 @@ class Verifications:
                 raise Refused("InvalidParameter", f"docType {problem} ({product.code})")
         return doc_type
 
+    def _deployment_switches(self, switches: Switches) -> dict[str, str]:
+        """The vendor parameters of the deployment's assurance switches that the product takes."""
+        chosen = self.settings.vendor_switches
+        return {s.parameter: chosen[s.api_name] for s in switches if s.api_name in chosen}
+
     @staticmethod
     def _switch_parameters(switches: Switches, body: Mapping[str, Any]) -> dict[str, str]:
-        """The vendor parameters of the switches set in ``body``; their values are checked by the client."""
+        """The vendor parameters of the switches set in ``body`` (never an assurance switch: refused before);
+        their values are checked by the client."""
         parameters: dict[str, str] = {}
         for switch in switches:
             value = body.get(switch.api_name)

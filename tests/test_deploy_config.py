@@ -37,6 +37,7 @@ COMMON_ENV = {
 }
 FUNCTION_ENV = {
     "initializer": {"KYC_PUBLIC_URL", "KYC_JWT_SECRET", "KYC_USER_ID_PEPPER", "KYC_RETURN_URL_ALLOWLIST",
+                    "KYC_VENDOR_SWITCHES",
                     "KYC_CORS_ORIGINS", "KYC_RATE_LIMIT_PER_HOUR"},
     "result_fetcher": {"KYC_RECHECK_SCHEDULE", "KYC_DELETE_VENDOR_COPY"},
     "notifier": {"KYC_WEBHOOKS", "KYC_WEBHOOK_RETRY_SCHEDULE"},

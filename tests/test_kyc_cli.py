@@ -74,16 +74,17 @@ def frontend_env(fake: FakeCloudAuth, tmp_path: Path, **overrides: str) -> dict[
 
 
 def test_initialize_goes_through_the_initializer_and_stores_a_pending_row(fake: FakeCloudAuth, tmp_path: Path) -> None:
-    env = frontend_env(fake, tmp_path)
+    env = frontend_env(fake, tmp_path, KYC_VENDOR_SWITCHES='{"idSpoof": "Y"}')
     code, out, err = run(["initialize", "--doc-type", "01000000", "--meta-info", META, "--return-url",
-                          "https://m.example/r", "--user", "alice@example.com", "--field", "idSpoof=Y"], env)
+                          "https://m.example/r", "--user", "alice@example.com", "--field", "languageConfig=en"], env)
     assert code == 0, err
     printed = jsonutil.loads(out)
     assert printed["transactionId"] == "08573be80f944d95ac812e019e3655a8"
     assert printed["transactionUrl"] == "https://cloudauth.example/flow?t=08573be80f944d95ac812e019e3655a8"
     expected = hmac.new(b"pepper-for-tests-0123456789", b"alice@example.com", hashlib.sha256).hexdigest()
     query = fake.requests[0].query
-    assert query["MerchantUserId"] == expected and query["IdSpoof"] == "Y" and query["MetaInfo"] == META
+    assert query["MerchantUserId"] == expected and query["MetaInfo"] == META
+    assert (query["IdSpoof"], query["LanguageConfig"]) == ("Y", "en")  # the deployment's switch, the request's
     assert query["CallbackUrl"] == f"http://127.0.0.1:9000/callback/{printed['merchantBizId']}"
     row = open_transaction_store(StorageSettings.from_env(env)).get(printed["merchantBizId"])
     assert row is not None and row.status == "PENDING" and row.merchant_user_id == expected

@@ -17,10 +17,20 @@ from shared.cloudauth import (
     SWITCHES,
     InitializeRequest,
     InitializeV2Request,
+    Switch,
 )
+from shared.config import ConfigError
 from shared.handlers.initializer import STATUS_BY_CODE
 from shared.storage import SqliteTransactionStore
-from shared.verifications import START_CALLS, ProductOffer, Refused, Verifications, verification_view
+from shared.values import replace
+from shared.verifications import (
+    START_CALLS,
+    ProductOffer,
+    Refused,
+    Verifications,
+    vendor_switches,
+    verification_view,
+)
 from tests.fakes import T0, FakeClock, FakeCloudAuth
 from tests.test_initializer_app import META, _settings
 
@@ -52,11 +62,50 @@ def test_every_refusal_code_the_service_raises_has_an_http_status() -> None:
     assert codes <= set(STATUS_BY_CODE)
 
 
-def test_every_switch_is_accepted_under_its_api_name(store: SqliteTransactionStore) -> None:
+def test_every_request_switch_is_accepted_under_its_api_name(store: SqliteTransactionStore) -> None:
+    request_switches = [s for s in INITIALIZE_SWITCHES if not s.assurance]
     _, fields = _service(store).start_request(
-        {"docType": "01000000", "metaInfo": META, **{s.api_name: "v" for s in INITIALIZE_SWITCHES}}, OWNER
+        {"docType": "01000000", "metaInfo": META, **{s.api_name: "v" for s in request_switches}}, OWNER
     )
-    assert set(fields["extra"]) == {s.parameter for s in INITIALIZE_SWITCHES}
+    assert set(fields["extra"]) == {s.parameter for s in request_switches}
+
+
+@pytest.mark.parametrize("switch", [s for s in INITIALIZE_SWITCHES if s.assurance], ids=lambda s: s.api_name)
+def test_a_request_never_sets_how_strict_the_verification_is(store: SqliteTransactionStore, switch: Switch) -> None:
+    """Found by review: the browser is the person being verified's, and ``idSpoof: "N"`` from it turned the
+    vendor's anti-spoofing off (``editOcrResult``, ``showAlbumIcon``... alike)."""
+    client = FakeCloudAuth()
+    refusal = _refusal(_service(store, client), {"docType": "01000000", "metaInfo": META, switch.api_name: "N"})
+    assert refusal.code == "InvalidParameter" and switch.api_name in refusal.message
+    assert "KYC_VENDOR_SWITCHES" in refusal.message and client.initialize_calls == []
+
+
+def test_the_deployment_s_assurance_switches_go_with_every_start_that_takes_them(
+    store: SqliteTransactionStore,
+) -> None:
+    client = FakeCloudAuth()
+    settings = replace(_settings(), vendor_switches=vendor_switches('{"idSpoof": "Y", "securityLevel": "02"}'))
+    service = Verifications(settings=settings, client=client, store=store,  # type: ignore[arg-type]
+                            clock=FakeClock(T0), offer=_offer())
+    service.start(OWNER, {"docType": "01000000", "metaInfo": META, "languageConfig": "en"})
+    service.start(OWNER, {"productCode": "FACE_LIVENESS_PRO", "metaInfo": META})
+    assert [call.extra for call in client.initialize_calls] == [
+        {"IdSpoof": "Y", "SecurityLevel": "02", "LanguageConfig": "en"},
+        {"SecurityLevel": "02"},  # the face-only product takes no document switch
+    ]
+
+
+@pytest.mark.parametrize(
+    ("setting", "named"),
+    [("[]", "JSON object"), ('{"languageConfig": "en"}', "languageConfig is set by the frontend"),
+     ('{"nope": "Y"}', "nope is not a switch"), ('{"idSpoof": "maybe"}', "idSpoof"), ("{", "JSON object")],
+)
+def test_a_deployment_switch_setting_that_is_not_usable_fails_the_start_naming_the_switch(
+    setting: str, named: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        vendor_switches(setting)
+    assert info.value.variable == "KYC_VENDOR_SWITCHES" and named in str(info.value)
 
 
 def test_a_started_verification_is_stored_pending_for_its_owner(store: SqliteTransactionStore) -> None:
@@ -204,18 +253,19 @@ def test_a_face_only_product_refuses_a_document_switch_and_takes_the_face_switch
 ) -> None:
     client = FakeCloudAuth()
     service = _products_service(store, client)
-    refusal = _refusal(service, {"productCode": "FACE_LIVENESS_PRO", "metaInfo": META, "idSpoof": "Y"})
-    assert refusal.code == "InvalidParameter" and "idSpoof" in refusal.message
-    service.start(OWNER, {"productCode": "FACE_LIVENESS_PRO", "metaInfo": META, "model": "PHOTINUS_LIVENESS",
-                          "securityLevel": "02"})
-    assert client.initialize_calls[0].extra == {"Model": "PHOTINUS_LIVENESS", "SecurityLevel": "02"}
+    refusal = _refusal(service, {"productCode": "FACE_LIVENESS_PRO", "metaInfo": META, "docScanMode": "auto"})
+    assert refusal.code == "InvalidParameter" and "docScanMode" in refusal.message
+    service.start(OWNER, {"productCode": "FACE_LIVENESS_PRO", "metaInfo": META, "showGuidePage": "0",
+                          "languageConfig": "en"})
+    assert client.initialize_calls[0].extra == {"ShowGuidePage": "0", "LanguageConfig": "en"}
 
 
 def test_every_initialize_v2_switch_is_accepted_for_ekyc_pro(store: SqliteTransactionStore) -> None:
+    request_switches = [s for s in INITIALIZE_V2_SWITCHES if not s.assurance]
     body = {"productCode": "eKYC_PRO", "docType": "GLB03002", "metaInfo": META,
-            **{s.api_name: "v" for s in INITIALIZE_V2_SWITCHES}}
+            **{s.api_name: "v" for s in request_switches}}
     _, fields = _products_service(store, FakeCloudAuth()).start_request(body, OWNER)
-    assert set(fields["extra"]) == {s.parameter for s in INITIALIZE_V2_SWITCHES}
+    assert set(fields["extra"]) == {s.parameter for s in request_switches}
 
 
 def test_the_products_view_lists_the_allowed_products_with_their_documents_in_the_region() -> None:
@@ -226,10 +276,10 @@ def test_the_products_view_lists_the_allowed_products_with_their_documents_in_th
     assert pro["productCode"] == "eKYC_PRO" and pro["docTypeRequired"] and pro["verifiesDocument"]
     assert pro["docTypes"] == [{"code": "GLB03002", "name": "Global passport (e-passport, MRZ)"},
                                {"code": "IDN01001", "name": "Indonesia identity card"}]
-    assert "idSpoof" in pro["switches"]
+    assert "docScanMode" in pro["switches"] and "idSpoof" not in pro["switches"]  # what a request may set
     assert face["productCode"] == "FACE_LIVENESS_PRO" and face["docTypes"] == []
     assert not face["docTypeRequired"] and not face["verifiesDocument"]
-    assert "idSpoof" not in face["switches"] and "model" in face["switches"]
+    assert "docScanMode" not in face["switches"] and "showGuidePage" in face["switches"]
 
 
 def test_the_products_view_names_every_document_type_of_the_tables() -> None:

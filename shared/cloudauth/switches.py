@@ -10,6 +10,13 @@ Values are the vendor's (REFERENCE.md §1 "Initialize"; cloudauth-intl API metad
 Parameters that carry trust (``CallbackUrl``, ``CallbackToken``, ``MerchantBizId``, ``MerchantUserId``,
 ``ReturnUrl``) are never switches: the backend sets them, a request cannot.
 
+Who sets a switch is this project's policy, not the vendor's: an *assurance* switch decides how strict the check is
+or what evidence it keeps (anti-spoofing, authoritative verification, liveness model and level, OCR quality, a
+picture from the album instead of the camera, editing what OCR read, the pages, NFC, the face video). The request
+comes from the browser of the person being verified, so only the deployment sets those (``KYC_VENDOR_SWITCHES``);
+a request sets the others (language, style, guide and result pages, capture mode, the order of the steps, the scene
+code), never an assurance switch (found by review: ``idSpoof: "N"`` from the browser turned anti-spoofing off).
+
 Each start operation has its own table (:data:`SWITCHES`, by operation name); a product accepts the switches of the
 operation that starts it (:mod:`shared.products`), without the document switches when it verifies no document
 (:func:`switches_for`). InitializeV2's parameter table could not be read (UNVERIFIED): the official SDK 3.23.1
@@ -31,9 +38,10 @@ def _snake(camel: str) -> str:
 class Switch:
     """One switch. ``values``: the documented values (empty: free text); ``pattern``/``rule``: a format the value
     must match, and how to say so; ``json_object``: the value is a JSON object (our API also takes it unencoded);
-    ``document``: it configures the document step, so a product that verifies no document does not take it."""
+    ``document``: it configures the document step, so a product that verifies no document does not take it;
+    ``assurance``: only the deployment sets it, a request never (the module's docstring)."""
 
-    __slots__ = ("api_name", "document", "field", "json_object", "parameter", "pattern", "rule", "values")
+    __slots__ = ("api_name", "assurance", "document", "field", "json_object", "parameter", "pattern", "rule", "values")
 
     def __init__(
         self,
@@ -45,6 +53,7 @@ class Switch:
         rule: str = "",
         json_object: bool = False,
         document: bool = False,
+        assurance: bool = False,
     ) -> None:
         self.api_name = api_name
         self.parameter = parameter
@@ -54,6 +63,7 @@ class Switch:
         self.rule = rule
         self.json_object = json_object
         self.document = document
+        self.assurance = assurance
 
     def __repr__(self) -> str:
         return f"Switch({self.api_name!r} -> {self.parameter!r})"
@@ -82,21 +92,21 @@ class Switches:
 # "NFC verification (passport)".
 _ROWS = (
     Switch("sceneCode", "SceneCode", pattern=r"[A-Za-z0-9_]{1,10}", rule="must be 1-10 letters, digits or _"),
-    Switch("idSpoof", "IdSpoof", ("Y", "N"), document=True),
-    Switch("authorize", "Authorize", ("T", "F"), document=True),
-    Switch("securityLevel", "SecurityLevel", ("01", "02")),
-    Switch("idThreshold", "IdThreshold", ("0", "1", "2", "3"), document=True),
-    Switch("model", "Model", ("LIVENESS", "PHOTINUS_LIVENESS")),
-    Switch("docVideo", "DocVideo", ("Y", "N")),  # a video of the face step
-    Switch("showAlbumIcon", "ShowAlbumIcon", ("1", "0"), document=True),
+    Switch("idSpoof", "IdSpoof", ("Y", "N"), document=True, assurance=True),
+    Switch("authorize", "Authorize", ("T", "F"), document=True, assurance=True),
+    Switch("securityLevel", "SecurityLevel", ("01", "02"), assurance=True),
+    Switch("idThreshold", "IdThreshold", ("0", "1", "2", "3"), document=True, assurance=True),
+    Switch("model", "Model", ("LIVENESS", "PHOTINUS_LIVENESS"), assurance=True),
+    Switch("docVideo", "DocVideo", ("Y", "N"), assurance=True),  # a video of the face step
+    Switch("showAlbumIcon", "ShowAlbumIcon", ("1", "0"), document=True, assurance=True),
     Switch("showOcrResult", "ShowOcrResult", ("1", "0"), document=True),
     Switch("showGuidePage", "ShowGuidePage", ("1", "0")),
-    Switch("editOcrResult", "EditOcrResult", ("1", "0"), document=True),
+    Switch("editOcrResult", "EditOcrResult", ("1", "0"), document=True, assurance=True),
     Switch("docScanMode", "DocScanMode", ("manual", "auto"), document=True),
     Switch("productFlow", "ProductFlow", ("DOC_FACE", "FACE_DOC"), document=True),
-    Switch("pages", "Pages", ("01", "01,02"), document=True),
+    Switch("pages", "Pages", ("01", "01,02"), document=True, assurance=True),
     Switch("procedurePriority", "ProcedurePriority", ("url", "keep")),
-    Switch("useNfc", "UseNFC", ("Y", "N"), document=True),
+    Switch("useNfc", "UseNFC", ("Y", "N"), document=True, assurance=True),
     Switch("languageConfig", "LanguageConfig"),
     Switch("styleConfig", "StyleConfig", json_object=True),
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from shared.callback import hash_callback_token
-from tests.e2e.support import IDENTITY, PASSPORT, E2EStack, delivered, kept_answer, stored_result
+from tests.e2e.support import IDENTITY, PASSPORT, E2EStack, MakeStack, delivered, kept_answer, stored_result
 from tools.sandbox.synth import placeholder_jpeg
 
 
@@ -65,8 +65,9 @@ def test_failed_verification_keeps_the_vendor_subcode(stack: E2EStack) -> None:
     assert (event["data"]["status"], event["data"]["passed"], event["data"]["subCode"]) == ("FAILED", "N", "205")
 
 
-def test_spoofed_document_fails_with_212_and_the_spoof_types(stack: E2EStack) -> None:
-    started = stack.start_verification(idSpoof="Y")
+def test_spoofed_document_fails_with_212_and_the_spoof_types(make_stack: MakeStack) -> None:
+    stack = make_stack(KYC_VENDOR_SWITCHES='{"idSpoof": "Y"}')  # anti-spoofing on, by the deployment
+    started = stack.start_verification()
 
     stack.complete(started.transaction_id, "spoof", spoofTypes=["PHOTO_COPY", "TAMPER"])
     row = stack.wait_for_status(started.merchant_biz_id, "FAILED")

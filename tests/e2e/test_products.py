@@ -106,7 +106,7 @@ def test_an_unknown_product_is_refused_with_the_allowed_list_and_nothing_is_star
 
 def test_the_face_product_refuses_a_document_and_a_document_switch(stack: E2EStack) -> None:
     token = stack.token()
-    for extra in ({"docType": PRO_PASSPORT}, {"idSpoof": "Y"}):
+    for extra in ({"docType": PRO_PASSPORT}, {"docScanMode": "auto"}):
         body = {"productCode": "FACE_LIVENESS_PRO", "metaInfo": stack.meta_info(), **extra}
         reply = stack.call("POST", "/verifications", body, token)
         assert (reply.status, reply.json()["error"]["code"]) == (400, "InvalidParameter")
@@ -116,8 +116,9 @@ def test_the_face_product_refuses_a_document_and_a_document_switch(stack: E2ESta
 # --- eKYC_PRO ------------------------------------------------------------------------------------------------------
 
 
-def test_ekyc_pro_passport_passed_on_the_page_is_stored_masked_and_notified(stack: E2EStack) -> None:
-    started = start(stack, "eKYC_PRO", PRO_PASSPORT, idSpoof="Y")
+def test_ekyc_pro_passport_passed_on_the_page_is_stored_masked_and_notified(make_stack: MakeStack) -> None:
+    stack = make_stack(KYC_VENDOR_SWITCHES='{"idSpoof": "Y"}')  # the deployment's, never the request's
+    started = start(stack, "eKYC_PRO", PRO_PASSPORT)
     vendor_side = stack.control("GET", f"transactions/{started.transaction_id}")
     assert (vendor_side["action"], vendor_side["productCode"], vendor_side["docType"]) == (
         "InitializeV2", "eKYC_PRO", PRO_PASSPORT)
@@ -191,12 +192,14 @@ def test_ekyc_pro_pending_result_is_rechecked_through_the_queue_until_it_fails(s
 # --- FACE_LIVENESS_PRO ---------------------------------------------------------------------------------------------
 
 
-def test_face_liveness_passed_on_the_page_has_no_identity_and_the_face_verdicts(stack: E2EStack) -> None:
-    started = start(stack, "FACE_LIVENESS_PRO", model="PHOTINUS_LIVENESS")
+def test_face_liveness_passed_on_the_page_has_no_identity_and_the_face_verdicts(make_stack: MakeStack) -> None:
+    stack = make_stack(KYC_VENDOR_SWITCHES='{"idSpoof": "Y", "model": "PHOTINUS_LIVENESS"}')
+    started = start(stack, "FACE_LIVENESS_PRO")
     vendor_side = stack.control("GET", f"transactions/{started.transaction_id}")
     assert (vendor_side["action"], vendor_side["productCode"], vendor_side["docType"]) == (
         "InitializeV2", "FACE_LIVENESS_PRO", None)
     assert vendor_side["parameters"]["Model"] == "PHOTINUS_LIVENESS" and "DocType" not in vendor_side["parameters"]
+    assert "IdSpoof" not in vendor_side["parameters"]  # a document switch: the face-only product does not take it
 
     html = finish_on_the_page(stack, started, "pass")
     assert "outcome-spoof" not in html  # no document, nothing to spoof
