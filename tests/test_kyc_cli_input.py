@@ -4,6 +4,7 @@ file error was reported as a connection that failed, after the vendor had answer
 
 from __future__ import annotations
 
+import errno
 import io
 import socket
 from collections.abc import Iterator
@@ -93,3 +94,34 @@ def test_check_result_images_into_a_directory_that_cannot_be_made_names_it_and_e
                           "--images-dir", str(not_a_directory)], fake.env())
     assert code == 2 and "TransportError" not in err and "images-dir" in err, err
     assert fake.requests == [], "checked before the vendor is asked"
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    ["http://my host.fc.example:9000", "https://1234..cn-hangzhou.fc.aliyuncs.com", "https://" + "a" * 64 + ".example"],
+    ids=["a space in the host", "an empty label", "a label over 63 characters"],
+)
+def test_invoke_with_an_endpoint_whose_host_is_malformed_exits_2_with_one_error_line(
+    tmp_path: Path, event_file: Path, endpoint: str
+) -> None:
+    env = {**KEYS, "KYC_DATA_DIR": str(tmp_path / "no-stack")}
+    code, _, err = _main(["invoke", "sweeper", "--event-file", str(event_file), "--endpoint", endpoint], env)
+    assert code == 2 and err.startswith("error: "), err
+
+
+def test_check_result_images_that_cannot_be_written_are_not_reported_as_a_failed_connection(
+    fake: FakeCloudAuth, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The directory can be made (30627ba checks that before the vendor is asked), but writing an image fails
+    after the vendor answered: a full disk, a read-only mount, a file of that name the operator may not replace.
+    ``kyc`` says "TransportError: a connection failed (OSError)", and the operator looks at the network."""
+
+    def disk_full(path: Path, data: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(kyc, "write_private", disk_full)
+    fake.reply(Reply(body=check_body(with_image=True)))
+    code, _, err = _main(["check-result", "--merchant-biz-id", "biz1", "--transaction-id", "t1", "--images",
+                          "--images-dir", str(tmp_path / "imgs")], fake.env())
+    assert code != 0 and len(fake.requests) == 1
+    assert "TransportError" not in err and "connection" not in err and "ImageNotWritten" in err, err

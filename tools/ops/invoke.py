@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 from shared import jsonutil
 from shared.config import ConfigError
 from shared.signing import Credentials, canonical_query_string, sign_acs3_request
+from shared.urls import UnsafeUrl, check_url
 from tools import fc3
 from tools.credentials import KEY_ID_VARIABLE, SANDBOX_KEY, AccessKey, key_from_env
 from tools.deployment import default_region, deployed_functions
@@ -149,12 +150,11 @@ def invoke_function(
     """One signed InvokeFunction request, one attempt (no retry: an invocation is not idempotent). Raises
     :class:`OSError` when the endpoint cannot be reached or answers nothing within the deadlines."""
     try:
-        parts = urlsplit(endpoint)
-        port = parts.port  # ValueError: not a number, or out of range
-    except ValueError:
-        parts, port = None, None
-    if parts is None or parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise UsageError("the FC endpoint must be an http(s) URL such as https://<account>.<region>.fc.aliyuncs.com")
+        parts = check_url(endpoint)  # the one URL rule: scheme, host, port, labels, no unsafe character
+    except UnsafeUrl as exc:
+        raise UsageError(f"the FC endpoint must be an http(s) URL such as https://<account>.<region>.fc.aliyuncs.com "
+                         f"({exc})") from None
+    host, port = parts.hostname or "", parts.port  # check_url refuses a URL without a host
     path = fc3.invocations_path(name)
     query = {"qualifier": qualifier} if qualifier else {}
     extra = {fc3.HEADER_INVOCATION_TYPE: invocation_type}
@@ -167,7 +167,7 @@ def invoke_function(
         query=query, body=payload, content_type=fc3.EVENT_CONTENT_TYPE, pathname=path, extra_headers=extra,
     )
     connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    connection = connection_class(parts.hostname, port, timeout=connect_timeout)
+    connection = connection_class(host, port, timeout=connect_timeout)
     try:
         connection.connect()
         if connection.sock is not None:

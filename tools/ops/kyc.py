@@ -96,7 +96,11 @@ def write_images(images: Any, directory: Path, prefix: str, ctx: Context) -> lis
             ctx.note(f"image {image.name} could not be decoded; skipped")
             continue
         path = directory / f"{prefix}-{image.name}{_EXTENSIONS.get(image.content_type, '.bin')}"
-        write_private(path, data)
+        try:
+            write_private(path, data)
+        except OSError as exc:  # a local failure after the vendor answered: never reported as a connection's
+            raise OpsError(f"image {path} could not be written ({exc.strerror or type(exc).__name__}); written "
+                           f"before it: {len(paths)}", "ImageNotWritten") from None
         paths.append(str(path))
     if not paths:
         ctx.note("the vendor returned no images")
