@@ -44,6 +44,7 @@ from tools.devstack.dev import DevStack
 from tools.devstack.worker import QueueWorker, Subscription
 from tools.ops import dlq, kyc, transactions
 from tools.ops.common import UsageError
+from tools.ops.dlq import RECEIVE_BATCH
 
 __all__ = ["stack"]
 
@@ -622,11 +623,11 @@ def test_dlq_redrive_of_an_older_dead_letter_still_finds_its_subscriber_by_url(l
     assert queue_bodies(local_env, "notify") == [{"merchantBizId": "biz1", "attempt": 0, "pending": [URL]}]
 
 
-def _three_trigger_letters(env: dict[str, str]) -> list[str]:
+def _trigger_letters(env: dict[str, str], count: int) -> list[str]:
     queue = open_queue(_settings(env), "deadletter")
     return [queue.send(jsonutil.dumps({"kind": "trigger", "queue": "recheck",
                                        "body": jsonutil.dumps_str({"merchantBizId": f"biz{n}", "attempt": 1})}))
-            for n in range(3)]
+            for n in range(count)]
 
 
 @pytest.mark.parametrize("args", [["dlq", "redrive"], ["dlq", "purge", "--older-than", "0", "--yes"]],
@@ -635,15 +636,49 @@ def test_a_dlq_walk_stopped_at_its_limit_exits_1_and_says_more_may_be_left(
     local_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, args: list[str]
 ) -> None:
     """It walks at most ``MAX_MESSAGES`` letters: exit 0 there read as "the queue is dealt with"."""
-    _three_trigger_letters(local_env)
+    _trigger_letters(local_env, RECEIVE_BATCH + 4)  # the first receive takes 16: 4 are left unseen
     monkeypatch.setattr(dlq, "MAX_MESSAGES", 2)
     code, out, err = run(args, env=local_env)
     assert (code, jsonutil.loads(out)["stoppedAtLimit"]) == (1, True)
     assert "more may be on the queue; run the command again" in err
-    monkeypatch.setattr(dlq, "MAX_MESSAGES", 10)
+    monkeypatch.setattr(dlq, "MAX_MESSAGES", 100)
     code, out, err = run(args, env=local_env)
     assert (code, jsonutil.loads(out)["stoppedAtLimit"], err) == (0, False, "")
     assert queue_bodies(local_env, "deadletter") == []
+
+
+def test_a_purge_that_deleted_every_letter_on_the_queue_does_not_say_it_stopped_at_its_limit(
+    local_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three letters, a limit of two: one receive hands out all three, the walk purges all three and the queue is
+    empty, yet the command reports ``stoppedAtLimit`` and exits 1 ("more may be on the queue")."""
+    _trigger_letters(local_env, 3)
+    monkeypatch.setattr(dlq, "MAX_MESSAGES", 2)
+
+    code, out, err = run(["dlq", "purge", "--older-than", "0", "--yes"], env=local_env)
+
+    assert queue_bodies(local_env, "deadletter") == []  # every letter was purged: nothing is left to walk
+    assert (code, jsonutil.loads(out)["stoppedAtLimit"]) == (0, False), (
+        f"exit {code}, {out.strip()} {err.strip()}: a purge that emptied the queue says more may be left"
+    )
+
+
+def test_a_redrive_by_id_that_redrove_the_letter_asked_for_is_complete_when_the_walk_reaches_its_limit(
+    local_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``kyc dlq redrive --id X`` on a queue longer than the walk's limit: X was found, sent back and deleted, but
+    the command exits 1 and asks to run it again (which finds no X: notFound, exit 1 again)."""
+    ids = _trigger_letters(local_env, 3)
+    monkeypatch.setattr(dlq, "MAX_MESSAGES", 2)
+
+    code, out, err = run(["dlq", "redrive", "--id", ids[0]], env=local_env)
+
+    report = jsonutil.loads(out)
+    assert [r["messageId"] for r in report["redriven"]] == [ids[0]] and report["notDeleted"] == []
+    assert code == 0, (
+        f"exit {code} ({err.strip()}): every letter asked for was redriven and deleted, yet the walk's limit "
+        "made the command fail"
+    )
 
 
 def _unconfigured_letter(env: dict[str, str]) -> str:

@@ -206,7 +206,14 @@ class _Walk:
             for letter in fresh:
                 self.seen.add(letter.message_id)
                 yield letter
-        self.stopped_at_limit = True
+        # At the limit: one more receive says whether letters were left unseen; those it takes are held, so they
+        # are made visible again with the others at the end.
+        for letter in self.queue.receive(max_messages=RECEIVE_BATCH, visibility_timeout=HOLD_SECONDS):
+            if letter.message_id in self.seen:
+                self._came_back(letter)
+            else:
+                self.held[letter.message_id] = letter.receipt
+                self.stopped_at_limit = True
 
     def delete(self, letter: ReceivedMessage) -> None:
         try:
@@ -339,7 +346,9 @@ def redrive(
 
     walked = walk(queue, take, limit=limit, clock=clock)
     missing = sorted(wanted - {r["messageId"] for r in redriven} - {s["messageId"] for s in skipped})
-    return RedriveReport(redriven, skipped, missing, walked.not_deleted, walked.stopped_at_limit)
+    # Letters left unseen matter to "every letter", or to ids not found (they may be among them).
+    stopped = walked.stopped_at_limit and (not wanted or bool(missing))
+    return RedriveReport(redriven, skipped, missing, walked.not_deleted, stopped)
 
 
 def subscriber_key_of(env: Mapping[str, str], id_or_url: str) -> str:
