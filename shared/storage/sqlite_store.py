@@ -114,7 +114,7 @@ STATEMENTS: Final[dict[str, str]] = {
     f" finalized_at = CASE WHEN status = '{Status.ABANDONED.value}'"
     f" THEN MAX(?, COALESCE(finalized_at, 0) + {FINALIZED_AFTER_ABANDONED}) ELSE ? END,"
     " updated_at = ?, next_check_at = NULL,"
-    f" error = NULL, notification_enqueued = 0, due_kind = {_OUTBOX}, due_at = ?"
+    f" error = NULL, notification_enqueued = 0, notified_at = NULL, due_kind = {_OUTBOX}, due_at = ?"
     f" WHERE merchant_biz_id = ? AND status IN ({_FINALIZABLE})",
     "mark_abandoned": "UPDATE transactions SET status = ?, finalized_at = ?, updated_at = ?,"  # noqa: S608
     " next_check_at = NULL,"

@@ -450,6 +450,7 @@ class TablestoreTransactionStore:
             "finalized_at": float(now),
             "updated_at": float(now),
             "notification_enqueued": False,
+            "notified_at": None,  # a late verdict's own notification is yet to come, not the abandonment's
             "next_check_at": None,
             "error": None,
             DUE_KIND: DueKind.OUTBOX.value,

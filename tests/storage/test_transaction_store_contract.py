@@ -331,6 +331,20 @@ def test_a_confirmed_notification_records_when_it_was_sent(store: TransactionSto
     assert store.get(record.merchant_biz_id).notified_at == 9000.5  # type: ignore[union-attr]
 
 
+def test_a_verdict_over_an_announced_abandonment_is_not_notified_until_its_own_notification(
+    store: TransactionStore,
+) -> None:
+    """Found by review: the abandonment's notified_at stayed, so the operator saw a notification time on a verdict
+    whose own notification was not queued yet."""
+    record = make_record()
+    store.create(record)
+    assert store.mark_abandoned(record.merchant_biz_id, 1000.0)
+    store.mark_notification_enqueued(record.merchant_biz_id, "ABANDONED", now=1001.0)
+    assert store.finalize(record.merchant_biz_id, **{**FINAL, "now": 5000.0})
+    row = store.get(record.merchant_biz_id)
+    assert row is not None and (row.notification_enqueued, row.notified_at) == (False, None)
+
+
 def test_a_pending_vendor_copy_keeps_the_row_due_until_it_is_deleted(store: TransactionStore) -> None:
     record = make_record()
     store.create(record)
