@@ -54,7 +54,7 @@ def test_finalize_writes_once_conditional_on_an_existing_pending_row(fake_ots: F
         "Condition", tablestore.RowExistenceExpectation.EXPECT_EXIST, ("Single", "status", "PENDING", EQ, False)
     )
     assert ("status", "FAILED") in row.attribute_columns["put"]
-    removed = {"result_key", "identity_masked", "face", "next_check_at", "error"}
+    removed = {"result_key", "identity_masked", "face", "notified_at", "next_check_at", "error"}
     assert set(row.attribute_columns["delete_all"]) == removed
 
 
