@@ -125,3 +125,10 @@ def test_check_result_images_that_cannot_be_written_are_not_reported_as_a_failed
                           "--images-dir", str(tmp_path / "imgs")], fake.env())
     assert code != 0 and len(fake.requests) == 1
     assert "TransportError" not in err and "connection" not in err and "ImageNotWritten" in err, err
+
+
+def test_initialize_for_an_empty_user_refuses_before_it_opens_anything(fake: FakeCloudAuth, tmp_path: Path) -> None:
+    env = frontend_env(fake, tmp_path)
+    code, _, err = _main(["initialize", "--doc-type", "01000000", "--meta-info", META, "--user", " "], env)
+    assert code == 2 and "--user must not be empty" in err
+    assert not Path(env["KYC_DATA_DIR"]).exists() and fake.requests == []

@@ -153,17 +153,22 @@ def parse_since(value: str, option: str, now: float) -> float:
     return parsed.timestamp()
 
 
-def user_id_hash(user_id: str, pepper: str) -> str:
-    """``--user`` as the functions store and send it (its peppered hash), or a ``UsageError`` for an id that is
-    empty or not text (argv bytes that are not UTF-8)."""
-    from shared.auth import hash_user_id  # noqa: PLC0415
-
+def check_user(user_id: str) -> str:
+    """``--user``, or a ``UsageError`` for an id that is empty or not text (argv bytes that are not UTF-8)."""
     if not user_id.strip():
         raise UsageError("--user must not be empty")
     try:
-        return hash_user_id(user_id, pepper)
-    except ValueError:
+        user_id.encode()
+    except UnicodeEncodeError:
         raise UsageError("--user must be text (its bytes are not UTF-8)") from None
+    return user_id
+
+
+def user_id_hash(user_id: str, pepper: str) -> str:
+    """``--user`` (:func:`check_user`) as the functions store and send it: its peppered hash."""
+    from shared.auth import hash_user_id  # noqa: PLC0415
+
+    return hash_user_id(check_user(user_id), pepper)
 
 
 def merchant_biz_id_arg(value: str) -> str:

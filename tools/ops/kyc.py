@@ -37,6 +37,7 @@ from .common import (
     Context,
     OpsError,
     UsageError,
+    check_user,
     merchant_biz_id_arg,
     user_id_hash,
 )
@@ -154,6 +155,7 @@ def run_initialize(args: argparse.Namespace, ctx: Context) -> int:
     from shared.verifications import Refused  # noqa: PLC0415
     from shared.wiring import build_verifications  # noqa: PLC0415
 
+    check_user(args.user)  # before anything is opened
     body: dict[str, Any] = {**parse_fields(args.field), "metaInfo": _read_meta_info(args.meta_info)}
     if args.doc_type:
         body["docType"] = args.doc_type
