@@ -1,0 +1,64 @@
+"""The anonymous vendor callback's edge: what an outsider's oversized request costs the result_fetcher, which also
+takes the re-check queue's batches (found by review: it decoded megabytes to tell the two apart before its 413)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared import jsonutil
+from shared.callback import hash_callback_token
+from shared.handlers.result_fetcher import CALLBACK_MAX_EVENT_BYTES, ResultFetcherApp
+from tests.fakes import FakeCloudAuth, Stack
+from shared.messages import RecheckMessage
+from tests.test_races import TOKEN, callback_event
+from tests.test_recheck_chains import queue_event
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    s = Stack(tmp_path)
+    yield s
+    s.close()
+
+
+def test_an_oversized_callback_event_is_refused_before_any_of_it_is_decoded(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = stack.pending(callback_token_hash=hash_callback_token(TOKEN))
+    event = callback_event(record.merchant_biz_id)
+    event["body"] = "a" * (8 * 1024 * 1024)  # a GET with a body: FC hands it over as it came
+    raw = jsonutil.dumps(event)  # FC passes the event as bytes
+    decoded: list[int] = []
+    real_loads = jsonutil.loads
+
+    def counting_loads(data: Any, *args: Any, **kwargs: Any) -> Any:
+        decoded.append(len(data))
+        return real_loads(data, *args, **kwargs)
+
+    monkeypatch.setattr(jsonutil, "loads", counting_loads)
+
+    response = ResultFetcherApp(stack.fetcher(FakeCloudAuth())).handle(raw, None)
+
+    assert response["statusCode"] == 413
+    too_large = [size for size in decoded if size > CALLBACK_MAX_EVENT_BYTES]
+    assert too_large == [], (
+        f"result_fetcher JSON-decoded an anonymous event of {too_large} bytes before answering 413 "
+        f"(limit {CALLBACK_MAX_EVENT_BYTES})"
+    )
+
+
+def test_a_queue_batch_larger_than_a_callback_may_be_is_handled_not_refused(stack: Stack) -> None:
+    records = [stack.pending() for _ in range(3)]
+    batch = queue_event(*(RecheckMessage(r.merchant_biz_id, 1) for r in records))
+    batch[0]["data"]["padding"] = "p" * (CALLBACK_MAX_EVENT_BYTES + 1)  # what an envelope may carry besides
+    raw = jsonutil.dumps(batch)
+    assert len(raw) > CALLBACK_MAX_EVENT_BYTES
+
+    answer = ResultFetcherApp(stack.fetcher(FakeCloudAuth())).handle(raw, None)
+
+    assert "statusCode" not in answer  # a queue batch's answer, never a 413 that would drop its messages
+    assert all(stack.store.get(r.merchant_biz_id).status == "PASSED" for r in records)  # type: ignore[union-attr]
