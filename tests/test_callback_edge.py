@@ -12,8 +12,8 @@ import pytest
 from shared import jsonutil
 from shared.callback import hash_callback_token
 from shared.handlers.result_fetcher import CALLBACK_MAX_EVENT_BYTES, ResultFetcherApp
-from tests.fakes import FakeCloudAuth, Stack
 from shared.messages import RecheckMessage
+from tests.fakes import FakeCloudAuth, Stack
 from tests.test_races import TOKEN, callback_event
 from tests.test_recheck_chains import queue_event
 
