@@ -13,7 +13,7 @@ from shared.storage import MnsQueue, ReceivedMessage, StorageError
 from shared.storage.sqlite_queue import SqliteQueue
 from tests.fakes import FakeClock
 from tools.doubles.mns import MnsDouble, QueueAttributes
-from tools.ops.dlq import HOLD_SECONDS, RECEIVE_BATCH, redrive, rehold_seconds
+from tools.ops.dlq import HOLD_SECONDS, RECEIVE_BATCH, redrive, rehold_seconds, walk
 
 CREDS = Credentials("LTAI-walk", "walk-secret", "walk-sts")
 
@@ -254,3 +254,54 @@ def test_a_redrive_goes_on_past_a_letter_that_came_back_and_whose_second_deletio
         f"the walk stopped after {len(sent)} of {len(ids)} letters"
     )
     assert report.not_deleted == []
+
+
+# -- a walk at its limit (review qq) ------------------------------------------------------------------------------
+
+
+def _letters_slower_than_their_hold(double: MnsDouble, queue: MnsQueue, count: int) -> list[str]:
+    """``count`` letters; every receive takes longer than the queue's visibility timeout (a walk of 10 000 letters
+    on MNS runs far longer than 60 s), so the letters the walk held are visible again at its next receive."""
+    ids = [queue.send(jsonutil.dumps({"kind": "trigger", "queue": "recheck", "body": f"m{n}"})) for n in range(count)]
+    receive = queue.receive
+
+    def receive_slowly(max_messages: int = 10, visibility_timeout: int = 30) -> list[ReceivedMessage]:
+        batch = receive(max_messages=max_messages, visibility_timeout=visibility_timeout)
+        double.advance(DEADLETTER_VISIBILITY + 1)
+        return batch
+
+    queue.receive = receive_slowly  # type: ignore[method-assign]
+    return ids
+
+
+def test_a_walk_that_stops_at_its_limit_with_letters_unseen_says_so_even_when_held_letters_came_back_first(
+    mns: tuple[MnsDouble, MnsQueue],
+) -> None:
+    double, queue = mns
+    ids = _letters_slower_than_their_hold(double, queue, 3 * RECEIVE_BATCH)
+
+    result = walk(queue, lambda letter: False, limit=RECEIVE_BATCH, clock=double.now)  # hold every letter
+
+    assert result.seen == RECEIVE_BATCH and len(ids) - result.seen == 2 * RECEIVE_BATCH  # 32 letters never seen
+    assert result.stopped_at_limit, (
+        f"the walk saw {result.seen} of {len(ids)} letters and stopped at its limit, yet stopped_at_limit is "
+        "False: its one probe receive brought back only letters it had held (their hold ran out), and it took "
+        "that for an empty queue"
+    )
+
+
+def test_a_redrive_by_id_at_its_limit_does_not_report_a_letter_it_never_saw_as_not_on_the_queue(
+    mns: tuple[MnsDouble, MnsQueue],
+) -> None:
+    double, queue = mns
+    ids = _letters_slower_than_their_hold(double, queue, 3 * RECEIVE_BATCH)
+    sent: list[bytes] = []
+
+    report = redrive(queue, lambda name, body: sent.append(body) or "new", [ids[-1]], clock=double.now,
+                     limit=RECEIVE_BATCH)
+
+    assert sent == [] and report.not_found == [ids[-1]]  # the letter asked for is on the queue, never reached
+    assert report.stopped_at_limit, (
+        f"kyc dlq redrive --id {ids[-1]}: notFound, stoppedAtLimit False (the operator is told the letter is not a "
+        "dead letter) while the walk stopped at its limit with 32 letters unseen, the one asked for among them"
+    )

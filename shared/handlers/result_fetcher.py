@@ -35,10 +35,10 @@ logger = get_logger("kyc.result_fetcher")
 #: 413 before the router parses it: no row read, no token hashed for an anonymous caller.
 CALLBACK_MAX_EVENT_BYTES = 64 * 1024
 CALLBACK_MAX_BODY_BYTES = 1024
-#: A key of every HTTP trigger event (FC's ``requestContext``) and of no queue event (CloudEvents). Quoted as JSON
-#: writes a key: a string value cannot hold it so (its quotes are escaped), so an event without it as a key never
-#: has it, and an oversized HTTP event is told from a queue batch without decoding it (found by review: the
-#: anonymous callback decoded megabytes to answer 413).
+#: A key of every HTTP trigger event (FC writes ``requestContext`` literally) and of no queue event: a CloudEvents
+#: envelope has other keys, and the re-check queue carries only this project's messages (``merchantBizId`` and
+#: ``attempt``), which never hold the text. So an oversized HTTP event is told from a queue batch without decoding
+#: it (found by review: the anonymous callback decoded megabytes to answer 413).
 _HTTP_EVENT_KEY = '"requestContext"'
 
 

@@ -206,14 +206,15 @@ class _Walk:
             for letter in fresh:
                 self.seen.add(letter.message_id)
                 yield letter
-        # At the limit: one more receive says whether letters were left unseen; those it takes are held, so they
-        # are made visible again with the others at the end.
+        # At the limit: one more receive says whether letters may be left unseen. Nothing: none. A letter never
+        # seen: some. Only letters seen before (on MNS, held ones whose hold ran out come back first): unknown,
+        # so said as "may be left" too. Those it takes are held, and made visible again with the others at the end.
         for letter in self.queue.receive(max_messages=RECEIVE_BATCH, visibility_timeout=HOLD_SECONDS):
+            self.stopped_at_limit = True
             if letter.message_id in self.seen:
                 self._came_back(letter)
             else:
                 self.held[letter.message_id] = letter.receipt
-                self.stopped_at_limit = True
 
     def delete(self, letter: ReceivedMessage) -> None:
         try:
