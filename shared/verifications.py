@@ -118,8 +118,10 @@ logger = get_logger("kyc.initializer")
 REQUEST_FIELDS = frozenset({"productCode", "docType", "metaInfo", "returnUrl"})
 #: Every switch name of any start operation.
 SWITCH_NAMES = frozenset(name for table in SWITCHES.values() for name in table.by_api_name)
-#: The switches only the deployment sets (``KYC_VENDOR_SWITCHES``), by API name (:mod:`shared.cloudauth.switches`).
-ASSURANCE_SWITCHES = {s.api_name: s for table in SWITCHES.values() for s in table if s.assurance}
+#: Every switch by API name, and those only the deployment sets (``KYC_VENDOR_SWITCHES``; :mod:`shared.cloudauth.
+#: switches`).
+SWITCHES_BY_NAME = {s.api_name: s for table in SWITCHES.values() for s in table}
+ASSURANCE_SWITCHES = {name: s for name, s in SWITCHES_BY_NAME.items() if s.assurance}
 #: The billed part's room beside its two calls' deadlines: the work between them (the request's signing, the row)
 #: and the moments of the invocation before the handler made its budget (how FC counts those: *unverified*).
 START_MARGIN_SECONDS = 3.0
@@ -214,8 +216,9 @@ class FrontendSettings:
     jwt_audience: str | None = None
     #: The identity fields the owner's view shows, masked (:mod:`shared.disclosure`; default none).
     identity_fields: frozenset[str] = frozenset()
-    #: The assurance switches every start sends, by API name (``KYC_VENDOR_SWITCHES``; each product gets those it
-    #: takes); a request never sets one. Empty: the vendor's defaults.
+    #: The deployment's switches, by API name (``KYC_VENDOR_SWITCHES``; each product gets those it takes): an
+    #: assurance switch is fixed (a request never sets one), another is a default a request may override. Empty:
+    #: the vendor's defaults.
     vendor_switches: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -266,8 +269,9 @@ class FrontendSettings:
 
 
 def vendor_switches(text: str | None) -> dict[str, str]:
-    """``KYC_VENDOR_SWITCHES``: a JSON object of assurance switches and their values, e.g. ``{"idSpoof": "Y",
-    "securityLevel": "02"}``, each value checked by the vendor's rule. ``ConfigError`` names the switch at fault."""
+    """``KYC_VENDOR_SWITCHES``: a JSON object of switches and their values, e.g. ``{"idSpoof": "Y",
+    "securityLevel": "02", "procedurePriority": "keep"}``, each value checked by the vendor's rule (an object for
+    ``styleConfig`` too). ``ConfigError`` names the switch at fault."""
     if not text:
         return {}
     name = "KYC_VENDOR_SWITCHES"
@@ -279,13 +283,12 @@ def vendor_switches(text: str | None) -> dict[str, str]:
         raise ConfigError(name, "must be a JSON object of switch names and values")
     chosen: dict[str, str] = {}
     for api_name, value in decoded.items():
-        switch = ASSURANCE_SWITCHES.get(api_name)
+        switch = SWITCHES_BY_NAME.get(api_name)
         if switch is None:
-            what = "is set by the frontend's request" if api_name in SWITCH_NAMES else "is not a switch"
-            raise ConfigError(name, f"{str(api_name)[:40]} {what} (assurance switches: "
-                              f"{', '.join(sorted(ASSURANCE_SWITCHES))})")
+            raise ConfigError(name, f"{str(api_name)[:40]} is not a switch ({', '.join(sorted(SWITCHES_BY_NAME))})")
+        text = jsonutil.dumps_str(value) if switch.json_object and isinstance(value, dict) else value
         try:
-            chosen[api_name] = check_value(switch.parameter, value)
+            chosen[api_name] = check_value(switch.parameter, text)
         except ParameterError as exc:
             raise ConfigError(name, f"{api_name}: {exc.message}") from None
     return chosen
@@ -719,7 +722,8 @@ class Verifications:
         return doc_type
 
     def _deployment_switches(self, switches: Switches) -> dict[str, str]:
-        """The vendor parameters of the deployment's assurance switches that the product takes."""
+        """The vendor parameters of the deployment's switches that the product takes (a request's own override
+        the others)."""
         chosen = self.settings.vendor_switches
         return {s.parameter: chosen[s.api_name] for s in switches if s.api_name in chosen}
 

@@ -84,21 +84,24 @@ def test_the_deployment_s_assurance_switches_go_with_every_start_that_takes_them
     store: SqliteTransactionStore,
 ) -> None:
     client = FakeCloudAuth()
-    settings = replace(_settings(), vendor_switches=vendor_switches('{"idSpoof": "Y", "securityLevel": "02"}'))
+    chosen = '{"idSpoof": "Y", "securityLevel": "02", "procedurePriority": "keep", "styleConfig": {"a": 1}}'
+    settings = replace(_settings(), vendor_switches=vendor_switches(chosen))
     service = Verifications(settings=settings, client=client, store=store,  # type: ignore[arg-type]
                             clock=FakeClock(T0), offer=_offer())
     service.start(OWNER, {"docType": "01000000", "metaInfo": META, "languageConfig": "en"})
-    service.start(OWNER, {"productCode": "FACE_LIVENESS_PRO", "metaInfo": META})
+    service.start(OWNER, {"productCode": "FACE_LIVENESS_PRO", "metaInfo": META, "procedurePriority": "url"})
     assert [call.extra for call in client.initialize_calls] == [
-        {"IdSpoof": "Y", "SecurityLevel": "02", "LanguageConfig": "en"},
-        {"SecurityLevel": "02"},  # the face-only product takes no document switch
+        {"IdSpoof": "Y", "SecurityLevel": "02", "ProcedurePriority": "keep", "StyleConfig": '{"a":1}',
+         "LanguageConfig": "en"},
+        # the face-only product takes no document switch; a request overrides a default that is not assurance
+        {"SecurityLevel": "02", "ProcedurePriority": "url", "StyleConfig": '{"a":1}'},
     ]
 
 
 @pytest.mark.parametrize(
     ("setting", "named"),
-    [("[]", "JSON object"), ('{"languageConfig": "en"}', "languageConfig is set by the frontend"),
-     ('{"nope": "Y"}', "nope is not a switch"), ('{"idSpoof": "maybe"}', "idSpoof"), ("{", "JSON object")],
+    [("[]", "JSON object"), ('{"nope": "Y"}', "nope is not a switch"), ('{"idSpoof": "maybe"}', "idSpoof"),
+     ('{"styleConfig": "[1]"}', "styleConfig"), ("{", "JSON object")],
 )
 def test_a_deployment_switch_setting_that_is_not_usable_fails_the_start_naming_the_switch(
     setting: str, named: str
