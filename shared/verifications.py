@@ -61,6 +61,7 @@ from collections.abc import Callable, Mapping
 from shared import doctypes, jsonutil, products
 from shared.callback import callback_url, hash_callback_token, new_callback_token
 from shared.cloudauth import (
+    STRICT_BASELINE,
     SWITCHES,
     AuthError,
     CloudAuthClient,
@@ -216,10 +217,10 @@ class FrontendSettings:
     jwt_audience: str | None = None
     #: The identity fields the owner's view shows, masked (:mod:`shared.disclosure`; default none).
     identity_fields: frozenset[str] = frozenset()
-    #: The deployment's switches, by API name (``KYC_VENDOR_SWITCHES``; each product gets those it takes): an
-    #: assurance switch is fixed (a request never sets one), another is a default a request may override. Empty:
-    #: the vendor's defaults.
-    vendor_switches: Mapping[str, str] = field(default_factory=dict)
+    #: The deployment's switches, by API name (``STRICT_BASELINE`` with ``KYC_VENDOR_SWITCHES`` over it; each
+    #: product gets those it takes): an assurance switch is fixed (a request never sets one), another is a default
+    #: a request may override.
+    vendor_switches: Mapping[str, str] = field(default_factory=lambda: dict(STRICT_BASELINE))
 
     @classmethod
     def from_env(cls, env: Env | None = None) -> FrontendSettings:
@@ -269,11 +270,12 @@ class FrontendSettings:
 
 
 def vendor_switches(text: str | None) -> dict[str, str]:
-    """``KYC_VENDOR_SWITCHES``: a JSON object of switches and their values, e.g. ``{"idSpoof": "Y",
-    "securityLevel": "02", "procedurePriority": "keep"}``, each value checked by the vendor's rule (an object for
-    ``styleConfig`` too). ``ConfigError`` names the switch at fault."""
+    """The deployment's switches: ``STRICT_BASELINE``, then ``KYC_VENDOR_SWITCHES`` over it, a JSON object of
+    switches and their values, e.g. ``{"securityLevel": "02", "procedurePriority": "keep"}``, each value checked by
+    the vendor's rule (an object for ``styleConfig`` too). ``ConfigError`` names the switch at fault."""
+    chosen = dict(STRICT_BASELINE)
     if not text:
-        return {}
+        return chosen
     name = "KYC_VENDOR_SWITCHES"
     try:
         decoded = jsonutil.loads(text)
@@ -281,7 +283,6 @@ def vendor_switches(text: str | None) -> dict[str, str]:
         raise ConfigError(name, "must be a JSON object of switch names and values") from None
     if not isinstance(decoded, dict):
         raise ConfigError(name, "must be a JSON object of switch names and values")
-    chosen: dict[str, str] = {}
     for api_name, value in decoded.items():
         switch = SWITCHES_BY_NAME.get(api_name)
         if switch is None:

@@ -14,6 +14,7 @@ from shared import products
 from shared.cloudauth import (
     INITIALIZE_SWITCHES,
     INITIALIZE_V2_SWITCHES,
+    STRICT_BASELINE,
     SWITCHES,
     InitializeRequest,
     InitializeV2Request,
@@ -67,7 +68,8 @@ def test_every_request_switch_is_accepted_under_its_api_name(store: SqliteTransa
     _, fields = _service(store).start_request(
         {"docType": "01000000", "metaInfo": META, **{s.api_name: "v" for s in request_switches}}, OWNER
     )
-    assert set(fields["extra"]) == {s.parameter for s in request_switches}
+    baseline = {INITIALIZE_SWITCHES.by_api_name[name].parameter for name in STRICT_BASELINE}
+    assert set(fields["extra"]) == {s.parameter for s in request_switches} | baseline
 
 
 @pytest.mark.parametrize("switch", [s for s in INITIALIZE_SWITCHES if s.assurance], ids=lambda s: s.api_name)
@@ -91,11 +93,30 @@ def test_the_deployment_s_assurance_switches_go_with_every_start_that_takes_them
     service.start(OWNER, {"docType": "01000000", "metaInfo": META, "languageConfig": "en"})
     service.start(OWNER, {"productCode": "FACE_LIVENESS_PRO", "metaInfo": META, "procedurePriority": "url"})
     assert [call.extra for call in client.initialize_calls] == [
-        {"IdSpoof": "Y", "SecurityLevel": "02", "ProcedurePriority": "keep", "StyleConfig": '{"a":1}',
-         "LanguageConfig": "en"},
+        {"IdSpoof": "Y", "IdThreshold": "0", "ShowAlbumIcon": "0", "EditOcrResult": "0",  # the strict baseline
+         "SecurityLevel": "02", "ProcedurePriority": "keep", "StyleConfig": '{"a":1}', "LanguageConfig": "en"},
         # the face-only product takes no document switch; a request overrides a default that is not assurance
         {"SecurityLevel": "02", "ProcedurePriority": "url", "StyleConfig": '{"a":1}'},
     ]
+
+
+def test_without_a_setting_every_document_start_is_strict_where_the_vendor_s_defaults_are_lax(
+    store: SqliteTransactionStore,
+) -> None:
+    """Found by review: the vendor's defaults show the album upload, let the user edit what OCR read and turn
+    OCR quality detection off; a deployment that set nothing let the person being verified use all three."""
+    client = FakeCloudAuth()
+    settings = replace(_settings(), vendor_switches=vendor_switches(None))
+    service = Verifications(settings=settings, client=client, store=store,  # type: ignore[arg-type]
+                            clock=FakeClock(T0), offer=_offer())
+    service.start(OWNER, {"docType": "01000000", "metaInfo": META})
+    service.start(OWNER, {"productCode": "FACE_LIVENESS_PRO", "metaInfo": META})
+    assert [call.extra for call in client.initialize_calls] == [
+        {"IdSpoof": "Y", "IdThreshold": "0", "ShowAlbumIcon": "0", "EditOcrResult": "0"}, {}]
+
+
+def test_the_deployment_relaxes_the_baseline_only_by_saying_so() -> None:
+    assert vendor_switches('{"showAlbumIcon": "1"}') == {**STRICT_BASELINE, "showAlbumIcon": "1"}
 
 
 @pytest.mark.parametrize(
@@ -268,7 +289,8 @@ def test_every_initialize_v2_switch_is_accepted_for_ekyc_pro(store: SqliteTransa
     body = {"productCode": "eKYC_PRO", "docType": "GLB03002", "metaInfo": META,
             **{s.api_name: "v" for s in request_switches}}
     _, fields = _products_service(store, FakeCloudAuth()).start_request(body, OWNER)
-    assert set(fields["extra"]) == {s.parameter for s in request_switches}
+    baseline = {INITIALIZE_SWITCHES.by_api_name[name].parameter for name in STRICT_BASELINE}
+    assert set(fields["extra"]) == {s.parameter for s in request_switches} | baseline
 
 
 def test_the_products_view_lists_the_allowed_products_with_their_documents_in_the_region() -> None:

@@ -42,7 +42,15 @@ if TYPE_CHECKING:
         OperationParameters,
     )
     from .settings import CloudAuthSettings, VendorTarget
-    from .switches import INITIALIZE_SWITCHES, INITIALIZE_V2_SWITCHES, SWITCHES, Switch, Switches, switches_for
+    from .switches import (
+        INITIALIZE_SWITCHES,
+        INITIALIZE_V2_SWITCHES,
+        STRICT_BASELINE,
+        SWITCHES,
+        Switch,
+        Switches,
+        switches_for,
+    )
 
 # Each name loads its module on first use (PEP 562): the notifier checks the vendor target (settings) at start
 # without importing the client and its models.
@@ -76,6 +84,7 @@ __getattr__ = lazy_attributes(
         "VendorTarget": "shared.cloudauth.settings",
         "INITIALIZE_SWITCHES": "shared.cloudauth.switches",
         "INITIALIZE_V2_SWITCHES": "shared.cloudauth.switches",
+        "STRICT_BASELINE": "shared.cloudauth.switches",
         "SWITCHES": "shared.cloudauth.switches",
         "Switch": "shared.cloudauth.switches",
         "Switches": "shared.cloudauth.switches",
@@ -93,6 +102,7 @@ __all__ = [
     "INITIALIZE_SWITCHES",
     "INITIALIZE_V2",
     "INITIALIZE_V2_SWITCHES",
+    "STRICT_BASELINE",
     "SWITCHES",
     "AuthError",
     "CloudAuthClient",

@@ -111,6 +111,15 @@ _ROWS = (
     Switch("styleConfig", "StyleConfig", json_object=True),
 )
 
+#: The assurance switches every start sends unless ``KYC_VENDOR_SWITCHES`` says otherwise (it overrides each): the
+#: vendor's defaults of these are lax, so the baseline is not (found by a newcomer's review: a deployment following
+#: the docs let the person being verified upload a picture from the album and edit what OCR read). The vendor's
+#: API metadata (cloudauth-intl 2022-08-09, ``Initialize``): IdThreshold "3 (default): Disable quality detection",
+#: "0: Standard mode"; ShowAlbumIcon "1: Display (default)" (the album upload entry); EditOcrResult "1 (default):
+#: Editable"; IdSpoof "Whether to enable certificate anti-counterfeiting detection", no default stated (UNVERIFIED:
+#: whether it is on when not sent; sent as Y). All four are document switches: a face-only product gets none.
+STRICT_BASELINE: Mapping[str, str] = {"idSpoof": "Y", "idThreshold": "0", "showAlbumIcon": "0", "editOcrResult": "0"}
+
 INITIALIZE_SWITCHES = Switches(_ROWS)
 INITIALIZE_V2_SWITCHES = Switches(_ROWS)  # the same rows: see the module's docstring (UNVERIFIED)
 
