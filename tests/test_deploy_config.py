@@ -6,6 +6,8 @@ Nothing here talks to Alibaba Cloud: the files are parsed with PyYAML and checke
 
 from __future__ import annotations
 
+import fnmatch
+
 import ast
 import functools
 import inspect
@@ -569,11 +571,14 @@ def test_every_operation_the_functions_call_is_granted_to_one_role_or_another(te
 
 
 def test_object_access_is_limited_to_the_results_prefix(template: dict[str, Any]) -> None:
-    for action in ("oss:PutObject", "oss:GetObject"):
-        objects = statement_granting(template, action)
-        assert [r["Fn::Sub"] for r in objects["Resource"]] == [
-            "acs:oss:*:${ALIYUN::AccountId}:${ResultsBucket.Name}/${ResultsPrefix}*"
-        ]
+    writes = statement_granting(template, "oss:PutObject")
+    assert [r["Fn::Sub"] for r in writes["Resource"]] == [
+        "acs:oss:*:${ALIYUN::AccountId}:${ResultsBucket.Name}/${ResultsPrefix}*"
+    ]
+    reads = statement_granting(template, "oss:GetObject")
+    assert [r["Fn::Sub"] for r in reads["Resource"]] == [
+        "acs:oss:*:${ALIYUN::AccountId}:${ResultsBucket.Name}/${ResultsPrefix}*/result.json"
+    ]
     listing = statement_granting(template, "oss:ListObjects")
     assert listing["Condition"]["StringLike"]["oss:Prefix"] == [{"Fn::Sub": "${ResultsPrefix}*"}]
 
@@ -1294,3 +1299,18 @@ def test_a_queue_hides_a_message_for_twice_its_consumer_s_cold_start_and_timeout
         cold_start = props["instanceLifecycleConfig"]["initializer"]["timeout"]
         visibility = template["Resources"][queue]["Properties"]["VisibilityTimeout"]
         assert 2 * (props["timeout"] + cold_start) <= visibility <= ATTRIBUTE_RANGES["VisibilityTimeout"][1], queue
+
+
+def test_the_notifier_reads_result_documents_but_never_the_identity_images_beside_them(
+    template: dict[str, Any],
+) -> None:
+    """Found by review: its GetObject covered every object under the prefix, the face and document images too.
+    RAM's ``*`` matches any characters, ``/`` included (a glob over the whole key)."""
+    from shared.fetcher import answer_prefix
+
+    (resource,) = statement_granting(template, "oss:GetObject", "NotifierRole")["Resource"]
+    pattern = resource["Fn::Sub"].split("${ResultsBucket.Name}/", 1)[1].replace("${ResultsPrefix}", "results/")
+    answer = answer_prefix("0123456789abcdef0123456789abcdef", "d" * 20)
+    assert fnmatch.fnmatchcase(f"{answer}result.json", pattern)
+    for image in ("idImage.jpg", "faceImg.jpg", "idBackImage.png"):
+        assert not fnmatch.fnmatchcase(f"{answer}{image}", pattern)
