@@ -6,9 +6,8 @@ Nothing here talks to Alibaba Cloud: the files are parsed with PyYAML and checke
 
 from __future__ import annotations
 
-import fnmatch
-
 import ast
+import fnmatch
 import functools
 import inspect
 import json
