@@ -288,7 +288,7 @@ def test_deploy_md_names_every_execution_role_template_yml_creates() -> None:
                    for res in template["Resources"].values() if res.get("Type") == "ALIYUN::RAM::Role")  # fmt: skip
     row = next(line for line in (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8").splitlines()
                if line.startswith("| `template.yml` |"))  # fmt: skip
-    assert len(roles) == 3 and [role for role in roles if role not in row] == []
+    assert len(roles) == 4 and [role for role in roles if role not in row] == []
 
 
 def test_deploy_md_never_asks_to_export_the_build_folder_before_s_deploy() -> None:

@@ -144,8 +144,8 @@ def as_list(value: Any) -> list[Any]:
 
 #: The role each function runs with (s.yaml ``role``: the stack output ``<Role>Arn``). result_fetcher and sweeper
 #: share one: they make the same calls (the sweeper re-checks through the fetcher).
-ROLE_OF = {"initializer": "InitializerRole", "result_fetcher": "WorkerRole", "notifier": "NotifierRole",
-           "sweeper": "WorkerRole"}  # fmt: skip
+ROLE_OF = {"initializer": "InitializerRole", "result_fetcher": "FetcherRole", "notifier": "NotifierRole",
+           "sweeper": "SweeperRole"}  # fmt: skip
 ROLES = sorted(set(ROLE_OF.values()))
 
 
@@ -487,13 +487,15 @@ def test_no_statement_carries_a_key_outside_the_documented_grammar(template: dic
 
 #: What each function's code calls, service by service, as RAM actions. Kept honest by
 #: test_the_calls_table_is_what_each_functions_code_makes (which service each builder opens, and what each service
-#: does with it); each function's role grants exactly this (result_fetcher and sweeper share a role and a row).
+#: does with it); each function's role grants exactly this.
 START_ACTIONS = {f"antcloudauth:{product.start_operation}" for product in products.PRODUCTS.values()
                  if product.supported and product.start_operation}  # fmt: skip
 FETCH_ACTIONS = {"antcloudauth:CheckResult", "antcloudauth:DeleteVerifyResult"}
 #: Row calls, table by table, in tests/test_role_calls.py (from real runs on the doubles); here their union.
 START_ROWS = {"ots:GetRow", "ots:PutRow", "ots:UpdateRow"}  # create and read a row; count in the rate table
-KEEP_ROWS = {"ots:GetRow", "ots:UpdateRow", "ots:DeleteRow", "ots:BatchGetRow", "ots:GetRange"}
+KEEP_ROWS = {"ots:GetRow", "ots:UpdateRow"}  # read, verdicts, checks, the outbox
+#: The sweeper's besides: retention's and erasure's deletions, the due and creation-time indexes and the rows they list.
+SWEEP_ROWS = {"ots:DeleteRow", "ots:BatchGetRow", "ots:GetRange"}
 KEEP_OBJECTS = {"oss:PutObject", "oss:DeleteObject", "oss:DeleteObjectVersion", "oss:ListObjects",
                 "oss:ListObjectVersions"}  # fmt: skip
 LOG_ACTIONS = {"log:PostLogStoreLogs"}
@@ -503,7 +505,7 @@ FUNCTION_CALLS: dict[str, set[str]] = {
     | {"kms:GenerateDataKey", "kms:Decrypt"},
     "notifier": {"ots:GetRow", "oss:GetObject", "mns:SendMessage", "kms:Decrypt"} | LOG_ACTIONS,
 }
-FUNCTION_CALLS["sweeper"] = FUNCTION_CALLS["result_fetcher"]
+FUNCTION_CALLS["sweeper"] = FUNCTION_CALLS["result_fetcher"] | SWEEP_ROWS
 #: The queues each function sends to (shared/wiring.py: the queues its builder opens).
 QUEUES_SENT = {"initializer": set(), "result_fetcher": {"recheck", "notify"}, "notifier": {"notify", "deadletter"},
                "sweeper": {"recheck", "notify"}}  # fmt: skip
@@ -570,16 +572,18 @@ def test_every_operation_the_functions_call_is_granted_to_one_role_or_another(te
 
 
 def test_object_access_is_limited_to_the_results_prefix(template: dict[str, Any]) -> None:
-    writes = statement_granting(template, "oss:PutObject")
-    assert [r["Fn::Sub"] for r in writes["Resource"]] == [
-        "acs:oss:*:${ALIYUN::AccountId}:${ResultsBucket.Name}/${ResultsPrefix}*"
-    ]
+    for role in ("FetcherRole", "SweeperRole"):
+        writes = statement_granting(template, "oss:PutObject", role)
+        assert [r["Fn::Sub"] for r in writes["Resource"]] == [
+            "acs:oss:*:${ALIYUN::AccountId}:${ResultsBucket.Name}/${ResultsPrefix}*"
+        ]
     reads = statement_granting(template, "oss:GetObject")
     assert [r["Fn::Sub"] for r in reads["Resource"]] == [
         "acs:oss:*:${ALIYUN::AccountId}:${ResultsBucket.Name}/${ResultsPrefix}*/result.json"
     ]
-    listing = statement_granting(template, "oss:ListObjects")
-    assert listing["Condition"]["StringLike"]["oss:Prefix"] == [{"Fn::Sub": "${ResultsPrefix}*"}]
+    for role in ("FetcherRole", "SweeperRole"):
+        listing = statement_granting(template, "oss:ListObjects", role)
+        assert listing["Condition"]["StringLike"]["oss:Prefix"] == [{"Fn::Sub": "${ResultsPrefix}*"}]
 
 
 def test_the_functions_know_whether_the_bucket_is_versioned_from_the_stack(s_yaml: dict[str, Any],
@@ -1313,3 +1317,12 @@ def test_the_notifier_reads_result_documents_but_never_the_identity_images_besid
     assert fnmatch.fnmatchcase(f"{answer}result.json", pattern)
     for image in ("idImage.jpg", "faceImg.jpg", "idBackImage.png"):
         assert not fnmatch.fnmatchcase(f"{answer}{image}", pattern)
+
+
+def test_the_internet_facing_result_fetcher_reads_no_index_and_no_batch_of_rows(template: dict[str, Any]) -> None:
+    """Found by review: it shared the sweeper's role, whose range and batch reads could read the table out from code
+    run behind the anonymous callback."""
+    role = ROLE_OF["result_fetcher"]  # s.yaml's (test_function_runs_with_its_own_stack_role_and_logs_to_its_logstore)
+    granted = {action for _, s in statements(template, role) for action in as_list(s["Action"])}
+    assert "ots:UpdateRow" in granted  # its verdicts
+    assert not granted & {"ots:GetRange", "ots:BatchGetRow", "ots:DeleteRow", "ots:PutRow"}

@@ -50,7 +50,7 @@ from tools.package.exercise import ACCESS_KEY_ID, ACCESS_KEY_SECRET, JWT_SECRET,
 from tools.sandbox.state import Outcome
 
 ROOT = Path(__file__).resolve().parent.parent
-ROLE_OF = {"initializer": "InitializerRole", "result_fetcher": "WorkerRole", "sweeper": "WorkerRole",
+ROLE_OF = {"initializer": "InitializerRole", "result_fetcher": "FetcherRole", "sweeper": "SweeperRole",
            "notifier": "NotifierRole"}  # fmt: skip
 CONFIGS = {
     "default": {},  # the template's defaults: unversioned bucket, the OSS-managed key
@@ -338,8 +338,8 @@ def test_each_functions_role_grants_every_call_it_makes(world: World, function: 
 
 
 #: Table grants no driven path uses, kept on purpose: whether RAM authorizes a GetRange on an index under the index's
-#: name or its base table's is unverified (template.yml, WorkerRole), so the base table is granted too.
-KEPT_UNUSED = {("WorkerRole", "kyc_transactions", "ots:GetRange")}
+#: name or its base table's is unverified (template.yml, SweeperRole), so the base table is granted too.
+KEPT_UNUSED = {("SweeperRole", "kyc_transactions", "ots:GetRange")}
 
 
 def _unused_table_grants(world: World, role: str) -> dict[str, list[str]]:
