@@ -120,8 +120,8 @@ def configure_initialize(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--return-url", help="where the browser returns (default: the first KYC_RETURN_URL_ALLOWLIST "
                         "entry); must be in KYC_RETURN_URL_ALLOWLIST")
     parser.add_argument("--field", action="append", default=[], metavar="name=value",
-                        help="any other field of POST /verifications (openapi.yaml), e.g. languageConfig=en (not an "
-                             "assurance switch: those are KYC_VENDOR_SWITCHES's)")
+                        help="any other field of POST /verifications (openapi.yaml), e.g. languageConfig=en (not a "
+                             "switch that decides how strict the check is: those are KYC_VENDOR_SWITCHES's)")
 
 
 def _read_meta_info(value: str) -> str:
