@@ -17,7 +17,12 @@ import math
 import os
 from collections.abc import Mapping
 
+from shared import jsonutil
 from shared.urls import UnsafeUrl, check_url
+
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from typing import Any
 
 Env = Mapping[str, str]
 #: The longest delay a queue message may carry: MNS SendMessage's DelaySeconds, "取值范围:0~604800,单位为秒"
@@ -113,6 +118,18 @@ def env_schedule(env: Env, name: str, default: tuple[float, ...]) -> tuple[float
     if any(d > MAX_QUEUE_DELAY_SECONDS for d in delays):
         raise ConfigError(name, f"delays must be at most {MAX_QUEUE_DELAY_SECONDS} seconds (MNS's longest delay)")
     return delays
+
+
+def json_setting(name: str, text: str, kind: type, shape: str) -> Any:
+    """The JSON value of setting ``name``, of ``kind`` (``dict``, ``list``); ``ConfigError`` saying it must be
+    ``shape`` otherwise (never echoing the value: a setting may hold secrets)."""
+    try:
+        value = jsonutil.loads(text)
+    except jsonutil.JSONDecodeError:
+        raise ConfigError(name, f"must be {shape}") from None
+    if not isinstance(value, kind):
+        raise ConfigError(name, f"must be {shape}")
+    return value
 
 
 def http_url(name: str, value: str, *, base: bool = False) -> str:

@@ -37,6 +37,7 @@ from shared.config import (
     environ,
     http_url,
     is_aliyun_backend,
+    json_setting,
 )
 from shared.delivery import DeliveryResult, TargetPolicy, post_webhook
 from shared.disclosure import EVERYTHING, MINIMAL, Disclosure, UnknownField, identity_fields
@@ -180,12 +181,7 @@ def _parse_subscribers(raw: str | None, require_https: bool) -> tuple[Subscriber
     name = "KYC_WEBHOOKS"
     if raw is None:
         return ()
-    try:
-        items = jsonutil.loads(raw)
-    except jsonutil.JSONDecodeError:
-        raise ConfigError(name, "must be a JSON list of {id, url, secret, includePii, headers, fields}") from None
-    if not isinstance(items, list):
-        raise ConfigError(name, "must be a JSON list of {id, url, secret, includePii, headers, fields}")
+    items = json_setting(name, raw, list, "a JSON list of {id, url, secret, includePii, headers, fields}")
     subscribers = [_parse_subscriber(name, index, item, require_https) for index, item in enumerate(items)]
     urls = [s.url for s in subscribers]
     if len(set(urls)) != len(urls):

@@ -87,6 +87,7 @@ from shared.config import (
     environ,
     http_url,
     is_aliyun_backend,
+    json_setting,
 )
 from shared.disclosure import MINIMAL, Disclosure, UnknownField, identity_fields
 from shared.fc.budget import InvocationBudget
@@ -269,21 +270,15 @@ class FrontendSettings:
         )
 
 
-def vendor_switches(text: str | None) -> dict[str, str]:
+def vendor_switches(setting: str | None) -> dict[str, str]:
     """The deployment's switches: ``STRICT_BASELINE``, then ``KYC_VENDOR_SWITCHES`` over it, a JSON object of
     switches and their values, e.g. ``{"securityLevel": "02", "procedurePriority": "keep"}``, each value checked by
     the vendor's rule (an object for ``styleConfig`` too). ``ConfigError`` names the switch at fault."""
     chosen = dict(STRICT_BASELINE)
-    if not text:
+    if not setting:
         return chosen
     name = "KYC_VENDOR_SWITCHES"
-    try:
-        decoded = jsonutil.loads(text)
-    except jsonutil.JSONDecodeError:
-        raise ConfigError(name, "must be a JSON object of switch names and values") from None
-    if not isinstance(decoded, dict):
-        raise ConfigError(name, "must be a JSON object of switch names and values")
-    for api_name, value in decoded.items():
+    for api_name, value in json_setting(name, setting, dict, "a JSON object of switch names and values").items():
         switch = SWITCHES_BY_NAME.get(api_name)
         if switch is None:
             raise ConfigError(name, f"{str(api_name)[:40]} is not a switch ({', '.join(sorted(SWITCHES_BY_NAME))})")

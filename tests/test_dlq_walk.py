@@ -83,9 +83,11 @@ def mns() -> Iterator[tuple[MnsDouble, MnsQueue]]:
         yield double, MnsQueue(double.endpoint, "kyc-deadletter", CREDS, timeout=10)
 
 
-def _slow_on_mns(double: MnsDouble, queue: MnsQueue, count: int, *, one_at_a_time: bool = False) -> list[str]:
+def _slow_on_mns(double: MnsDouble, queue: MnsQueue, count: int, *, one_at_a_time: bool = False,
+                 seconds: int | None = None) -> list[str]:
     """``count`` letters; every receive takes a third of the queue's visibility timeout, or, ``one_at_a_time``,
-    returns one letter (BatchReceiveMessage's count is a maximum) and takes a twentieth of it."""
+    returns one letter (BatchReceiveMessage's count is a maximum) and takes a twentieth of it, or takes
+    ``seconds``."""
     ids = [queue.send(jsonutil.dumps({"kind": "trigger", "queue": "recheck", "body": f"m{n}"})) for n in range(count)]
     receive = queue.receive
 
@@ -93,7 +95,7 @@ def _slow_on_mns(double: MnsDouble, queue: MnsQueue, count: int, *, one_at_a_tim
         if one_at_a_time:
             kwargs["max_messages"] = 1
         batch = receive(**kwargs)  # type: ignore[arg-type]
-        double.advance(DEADLETTER_VISIBILITY // (20 if one_at_a_time else 3))
+        double.advance(seconds or DEADLETTER_VISIBILITY // (20 if one_at_a_time else 3))
         return batch
 
     queue.receive = receive_slowly  # type: ignore[method-assign]
@@ -262,16 +264,7 @@ def test_a_redrive_goes_on_past_a_letter_that_came_back_and_whose_second_deletio
 def _letters_slower_than_their_hold(double: MnsDouble, queue: MnsQueue, count: int) -> list[str]:
     """``count`` letters; every receive takes longer than the queue's visibility timeout (a walk of 10 000 letters
     on MNS runs far longer than 60 s), so the letters the walk held are visible again at its next receive."""
-    ids = [queue.send(jsonutil.dumps({"kind": "trigger", "queue": "recheck", "body": f"m{n}"})) for n in range(count)]
-    receive = queue.receive
-
-    def receive_slowly(max_messages: int = 10, visibility_timeout: int = 30) -> list[ReceivedMessage]:
-        batch = receive(max_messages=max_messages, visibility_timeout=visibility_timeout)
-        double.advance(DEADLETTER_VISIBILITY + 1)
-        return batch
-
-    queue.receive = receive_slowly  # type: ignore[method-assign]
-    return ids
+    return _slow_on_mns(double, queue, count, seconds=DEADLETTER_VISIBILITY + 1)
 
 
 def test_a_walk_that_stops_at_its_limit_with_letters_unseen_says_so_even_when_held_letters_came_back_first(
