@@ -271,8 +271,16 @@ def test_an_image_under_an_unknown_name_is_kept_as_an_object_of_its_own_not_insi
     assert stack.objects.get(document["images"]["image1"]) == FACE_PHOTO
 
 
-def test_an_unknown_image_that_does_not_decode_stays_where_it_came() -> None:
-    broken = FACE_PHOTO_TEXT[:-8] + "!!!!!!!!"  # an image's head, then not base64
+def test_an_unknown_image_that_does_not_decode_whole_loses_nothing() -> None:
+    broken = FACE_PHOTO_TEXT[:-8] + "!!!!!!!!"  # an image's base64, then text that is not
+    record = jsonutil.loads(_record(ExtFaceInfo=jsonutil.dumps_str({"faceImageBase64": broken})))
+    ((name, _, data),) = images_by_content(record)
+    assert base64.b64encode(data).decode() == FACE_PHOTO_TEXT[:-8]  # the run that decodes is stored apart
+    assert record["extFaceInfo"]["faceImageBase64"] == f"{STORED_IMAGE}:{name}!!!!!!!!"  # the rest stays
+
+
+def test_a_text_that_looks_like_an_image_but_does_not_decode_stays_where_it_came() -> None:
+    broken = FACE_PHOTO_TEXT[:1025] + "!" + FACE_PHOTO_TEXT[1025:]  # its image run has a length no base64 has
     record = jsonutil.loads(_record(ExtFaceInfo=jsonutil.dumps_str({"faceImageBase64": broken})))
     assert images_by_content(record) == []
     assert record["extFaceInfo"]["faceImageBase64"] == broken  # never dropped
@@ -288,3 +296,40 @@ def test_images_found_by_content_are_named_by_their_place_not_by_the_vendor_s_ke
 def test_a_long_text_that_is_not_an_image_stays_in_the_result() -> None:
     record = {"extInfo": {"note": "x" * 5000, "token": "QUFB" * 500}}
     assert images_by_content(record) == [] and record["extInfo"]["token"] == "QUFB" * 500
+
+
+def _kept_document(stack: Stack, body: dict[str, Any]) -> bytes:
+    record = stack.pending()
+    assert stack.fetcher(FakeCloudAuth(body)).fetch(record.merchant_biz_id).kind == "finalized"
+    return stack.objects.get(stack.kept_result_key(record.merchant_biz_id))
+
+
+def test_an_image_in_a_section_kept_as_the_vendor_s_text_is_stored_apart(stack: Stack) -> None:
+    """Review uu: a section kept as text (the vendor's trailing comma) held the image as a part of that text."""
+    body = check_result_body("Y", images=False)
+    body["Result"]["ExtFaceInfo"] = '{"facePassed":"Y","faceImageBase64":"' + FACE_PHOTO_TEXT + '",}'
+    raw = _kept_document(stack, body)
+    assert FACE_PHOTO_TEXT[:200].encode() not in raw
+    document = jsonutil.loads(raw)
+    assert document["result"]["extFaceInfo"] == '{"facePassed":"Y","faceImageBase64":"storedImage:image1",}'
+    assert stack.objects.get(document["images"]["image1"]) == FACE_PHOTO
+
+
+def test_an_image_in_a_json_string_inside_a_section_is_stored_apart(stack: Stack) -> None:
+    body = check_result_body("Y", images=False)
+    body["Result"]["ExtInfo"] = jsonutil.dumps_str(
+        {"livenessDetail": jsonutil.dumps_str({"faceImageBase64": FACE_PHOTO_TEXT})})
+    raw = _kept_document(stack, body)
+    assert FACE_PHOTO_TEXT[:200].encode() not in raw
+
+
+def test_images_whose_places_spell_alike_get_the_same_names_whatever_the_vendor_s_key_order() -> None:
+    """Review uu: places joined with '/' could spell alike ('a/b' then 'c', 'a' then 'b/c')."""
+    id_photo = base64.b64encode(JPEG + bytes(2048)).decode()
+
+    def answer(reverse: bool) -> dict[str, Any]:
+        items = [("a/b", {"c": FACE_PHOTO_TEXT}), ("a", {"b/c": id_photo})]
+        return {"x": dict(reversed(items) if reverse else items)}
+
+    first = [(name, ctype) for name, ctype, _ in images_by_content(answer(False))]
+    assert first == [(name, ctype) for name, ctype, _ in images_by_content(answer(True))]
