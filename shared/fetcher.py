@@ -29,7 +29,6 @@ import hashlib
 import json
 import logging
 import random
-import re
 import time
 from collections.abc import Callable
 
@@ -40,13 +39,12 @@ from shared.log import get_logger
 from shared.messages import NotifyMessage, RecheckMessage
 from shared.results import (
     CheckResultResponse,
-    Image,
     ImageDecodeError,
     ResultParseError,
     mask_identity,
     parse_check_result,
 )
-from shared.results.images import OCTET_STREAM
+from shared.results.images import images_by_content
 from shared.status import Status
 from shared.storage import StorageError, TransactionRecord
 from shared.values import valueclass
@@ -130,76 +128,6 @@ def answer_digest(record: dict[str, Any], images: list[tuple[str, str, bytes]]) 
         digest.update(f"\0{name}\0{content_type}\0{len(data)}\0".encode())
         digest.update(data)
     return digest.hexdigest()[:20]
-
-
-#: The shortest text taken for an image by its content (``images_by_content``): the vendor's images are kilobytes
-#: of base64; a shorter string is a value, not a picture.
-IMAGE_TEXT_MIN = 1024
-#: What an image taken out by its content leaves in its place in the stored result: ``{STORED_IMAGE: name}`` for a
-#: whole value, ``STORED_IMAGE:name`` inside a text, the name under which the document's ``images`` lists its object.
-STORED_IMAGE = "storedImage"
-#: A run of base64 inside a longer text (a section kept as the vendor's text, a JSON string inside a section): where
-#: an image can hide that is not a whole value. Compiled on first use (cold start).
-_BASE64_RUN = rf"(?:data:image/[a-z]+;base64,)?[A-Za-z0-9+/_-]{{{IMAGE_TEXT_MIN},}}={{0,2}}"
-_base64_runs: list[Any] = []
-
-
-def _image_of(text: str) -> tuple[str, bytes] | None:
-    """``(content type, data)`` when ``text`` is an image's base64 (its first bytes an image's, and it decodes)."""
-    image = Image("", text)
-    if image.content_type == OCTET_STREAM:
-        return None
-    try:
-        return image.content_type, image.data
-    except ImageDecodeError:
-        return None
-
-
-def images_by_content(record: dict[str, Any]) -> list[tuple[str, str, bytes]]:
-    """Take out of ``record`` (a parsed answer) the images the parser did not know by their field name: texts of
-    ``IMAGE_TEXT_MIN`` characters or more whose first bytes are an image's and that decode, whole values or runs of
-    base64 inside a longer text (a section kept as the vendor's text, a JSON string inside a section). A whole value
-    is replaced by ``{STORED_IMAGE: name}``, a run by ``STORED_IMAGE:name``; each image is returned as ``(name,
-    content type, data)``, named ``image1``, ``image2``... in the order of their places in the record (the path of
-    keys and indices, then the offset in the text; never the vendor's key order, so equal answers get equal names).
-    Why: the stored document is what the notifier's role may read (template.yml), and an image under a name nobody
-    documented (the face image's is not: shared/results/images.py) stayed inside it (found by reviews tt and uu).
-    What does not decode stays where it is: never dropped."""
-    if not _base64_runs:
-        _base64_runs.append(re.compile(_BASE64_RUN))
-    runs = _base64_runs[0]
-    found: list[tuple[tuple[tuple[int, Any], ...], Any, Any, str]] = []
-    pending: list[tuple[tuple[tuple[int, Any], ...], Any]] = [((), record)]
-    while pending:
-        path, container = pending.pop()
-        items = container.items() if type(container) is dict else enumerate(container)
-        for key, value in items:
-            place = (*path, (0, key) if type(key) is int else (1, str(key)))
-            if type(value) is dict or type(value) is list:
-                pending.append((place, value))
-            elif type(value) is str and len(value) >= IMAGE_TEXT_MIN:
-                found.append((place, container, key, value))
-    images: list[tuple[str, str, bytes]] = []
-    for _, container, key, text in sorted(found, key=lambda entry: entry[0]):
-        whole = _image_of(text)
-        if whole is not None:
-            name = f"image{len(images) + 1}"
-            container[key] = {STORED_IMAGE: name}
-            images.append((name, *whole))
-            continue
-        pieces: list[str] = []
-        last = 0
-        for match in runs.finditer(text):
-            image = _image_of(match.group())
-            if image is None:
-                continue
-            name = f"image{len(images) + 1}"
-            pieces += [text[last:match.start()], f"{STORED_IMAGE}:{name}"]
-            last = match.end()
-            images.append((name, *image))
-        if pieces:
-            container[key] = "".join((*pieces, text[last:]))
-    return images
 
 
 def delete_kept_result(

@@ -26,9 +26,9 @@ Each pass:
    delivery's ``SETTLED_KEEP_SECONDS``, then the notifier's longest retries, :mod:`shared.webhook_retries`), one
    whose vendor copy step 2 still has to delete (the row holds the only TransactionId to ask with;
    ``VENDOR_COPY_WAIT_SECONDS`` from its verdict at most; its objects go meanwhile, at step 2's next hourly
-   retry). Each of those ends, so stepped-over rows delay the
-   deletion of later ones for a while, never for good; a pass steps over at most ``KYC_SWEEP_BATCH`` rows, so it
-   reads at most twice the batch (plus a page) whatever the table holds. The decision is taken on the row as the
+   retry). Each of those ends, so stepped-over rows delay the deletion of later ones for a while, never for good; a
+   pass steps over at most ``KYC_SWEEP_BATCH`` rows, so it reads at most twice the batch (plus a page) whatever the
+   table holds. The decision is taken on the row as the
    page read it, so the row is deleted only if it is still that row (status, ``updated_at``, the notification
    confirmed: :meth:`~shared.storage.TransactionStore.delete_unchanged`): a late verdict that replaced an ABANDONED
    row meanwhile keeps it, and its objects, for its own announcement. The order of the row and object deletions

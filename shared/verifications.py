@@ -71,6 +71,7 @@ from shared.cloudauth import (
     InitializeResponse,
     InitializeV2Request,
     ParameterError,
+    Switch,
     Switches,
     ThrottlingError,
     TransportError,
@@ -118,10 +119,8 @@ logger = get_logger("kyc.initializer")
 
 #: Fields of ``POST /verifications`` besides the switches.
 REQUEST_FIELDS = frozenset({"productCode", "docType", "metaInfo", "returnUrl"})
-#: Every switch name of any start operation.
-SWITCH_NAMES = frozenset(name for table in SWITCHES.values() for name in table.by_api_name)
-#: Every switch by API name, and those only the deployment sets (``KYC_VENDOR_SWITCHES``; :mod:`shared.cloudauth.
-#: switches`).
+#: Every switch of any start operation by API name, and those only the deployment sets (``KYC_VENDOR_SWITCHES``;
+#: :mod:`shared.cloudauth.switches`).
 SWITCHES_BY_NAME = {s.api_name: s for table in SWITCHES.values() for s in table}
 ASSURANCE_SWITCHES = {name: s for name, s in SWITCHES_BY_NAME.items() if s.assurance}
 #: The billed part's room beside its two calls' deadlines: the work between them (the request's signing, the row)
@@ -270,6 +269,12 @@ class FrontendSettings:
         )
 
 
+def _switch_text(switch: Switch, value: Any) -> Any:
+    """A switch's value as the vendor takes it: a JSON switch's object encoded (our API and the setting take it
+    unencoded too), anything else as given (checked by the caller)."""
+    return jsonutil.dumps_str(value) if switch.json_object and isinstance(value, dict) else value
+
+
 def vendor_switches(setting: str | None) -> dict[str, str]:
     """The deployment's switches: ``STRICT_BASELINE``, then ``KYC_VENDOR_SWITCHES`` over it, a JSON object of
     switches and their values, e.g. ``{"securityLevel": "02", "procedurePriority": "keep"}``, each value checked by
@@ -282,9 +287,8 @@ def vendor_switches(setting: str | None) -> dict[str, str]:
         switch = SWITCHES_BY_NAME.get(api_name)
         if switch is None:
             raise ConfigError(name, f"{str(api_name)[:40]} is not a switch ({', '.join(sorted(SWITCHES_BY_NAME))})")
-        text = jsonutil.dumps_str(value) if switch.json_object and isinstance(value, dict) else value
         try:
-            chosen[api_name] = check_value(switch.parameter, text)
+            chosen[api_name] = check_value(switch.parameter, _switch_text(switch, value))
         except ParameterError as exc:
             raise ConfigError(name, f"{api_name}: {exc.message}") from None
     return chosen
@@ -659,7 +663,7 @@ class Verifications:
             raise Refused("InvalidParameter", f"{', '.join(deployment_only)}: set by the deployment "
                           "(KYC_VENDOR_SWITCHES), never by a request: it decides how strict the verification is")
         unknown = sorted(set(body) - REQUEST_FIELDS - switches.by_api_name.keys())
-        refused = [name for name in unknown if name in SWITCH_NAMES]
+        refused = [name for name in unknown if name in SWITCHES_BY_NAME]
         if refused:  # a switch of another product: say so rather than "unknown"
             raise Refused("InvalidParameter", f"{product.code} does not take {', '.join(refused)}")
         if unknown:
@@ -732,8 +736,7 @@ class Verifications:
             value = body.get(switch.api_name)
             if value is None:
                 continue
-            if switch.json_object and isinstance(value, dict):
-                value = jsonutil.dumps_str(value)
+            value = _switch_text(switch, value)
             if not isinstance(value, str):
                 raise Refused("InvalidParameter", f"{switch.api_name} must be a string")
             parameters[switch.parameter] = value

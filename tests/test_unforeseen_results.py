@@ -13,10 +13,10 @@ import pytest
 
 from shared import jsonutil
 from shared.callback import hash_callback_token
-from shared.fetcher import STORED_IMAGE, images_by_content
 from shared.handlers.result_fetcher import RecheckFailed, ResultFetcherApp
 from shared.messages import RecheckMessage
 from shared.results import ResultParseError
+from shared.results.images import STORED_IMAGE, images_by_content
 from shared.results.model import MAX_NESTING, parse_check_result
 from tests.fakes import JPEG, PNG, T0, FakeCloudAuth, Stack, check_result_body
 from tests.test_races import TOKEN, callback_event

@@ -13,10 +13,15 @@ the 16-character heads (no import for those); ``tests/test_results_images.py`` c
 from __future__ import annotations
 
 import binascii
+import re
 from base64 import b64decode
 from collections.abc import Iterator
 
 from shared.results.errors import ImageDecodeError
+
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from typing import Any
 
 OCTET_STREAM = "application/octet-stream"
 
@@ -174,3 +179,69 @@ def find_image(info: dict[str, object], keys: tuple[str, ...]) -> Image | None:
         if isinstance(value, str) and value.strip():
             return Image(key, value)
     return None
+
+
+#: The shortest text taken for an image by its content (``images_by_content``): the vendor's images are kilobytes
+#: of base64; a shorter string is a value, not a picture.
+IMAGE_TEXT_MIN = 1024
+#: What an image taken out by its content leaves in its place in the stored result: ``{STORED_IMAGE: name}`` for a
+#: whole value, ``STORED_IMAGE:name`` inside a text, the name under which the document's ``images`` lists its object.
+STORED_IMAGE = "storedImage"
+#: A run of base64 inside a longer text (a section kept as the vendor's text, a JSON string inside a section): where
+#: an image can hide that is not a whole value. Compiled by its first use (``re``'s cache; cold start).
+_BASE64_RUN = rf"(?:data:image/[a-z]+;base64,)?[A-Za-z0-9+/_-]{{{IMAGE_TEXT_MIN},}}={{0,2}}"
+
+
+def _image_of(text: str) -> tuple[str, bytes] | None:
+    """``(content type, data)`` when ``text`` is an image's base64 (its first bytes an image's, and it decodes)."""
+    image = Image("", text)
+    if image.content_type == OCTET_STREAM:
+        return None
+    try:
+        return image.content_type, image.data
+    except ImageDecodeError:
+        return None
+
+
+def images_by_content(record: dict[str, Any]) -> list[tuple[str, str, bytes]]:
+    """Take out of ``record`` (a parsed answer) the images the parser did not know by their field name: texts of
+    ``IMAGE_TEXT_MIN`` characters or more whose first bytes are an image's and that decode, whole values or runs of
+    base64 inside a longer text (a section kept as the vendor's text, a JSON string inside a section). A whole value
+    is replaced by ``{STORED_IMAGE: name}``, a run by ``STORED_IMAGE:name``; each image is returned as ``(name,
+    content type, data)``, named ``image1``, ``image2``... in the order of their places in the record (the path of
+    keys and indices, then the offset in the text; never the vendor's key order, so equal answers get equal names).
+    Why: the stored document is what the notifier's role may read (template.yml), and an image under a name nobody
+    documented (the face image's is not: ``FACE_KEYS``) stayed inside it (found by reviews tt and uu).
+    What does not decode stays where it is: never dropped."""
+    found: list[tuple[tuple[tuple[int, Any], ...], Any, Any, str]] = []
+    pending: list[tuple[tuple[tuple[int, Any], ...], Any]] = [((), record)]
+    while pending:
+        path, container = pending.pop()
+        items = container.items() if type(container) is dict else enumerate(container)
+        for key, value in items:
+            place = (*path, (0, key) if type(key) is int else (1, str(key)))
+            if type(value) is dict or type(value) is list:
+                pending.append((place, value))
+            elif type(value) is str and len(value) >= IMAGE_TEXT_MIN:
+                found.append((place, container, key, value))
+    images: list[tuple[str, str, bytes]] = []
+    for _, container, key, text in sorted(found, key=lambda entry: entry[0]):
+        whole = _image_of(text)
+        if whole is not None:
+            name = f"image{len(images) + 1}"
+            container[key] = {STORED_IMAGE: name}
+            images.append((name, *whole))
+            continue
+        pieces: list[str] = []
+        last = 0
+        for match in re.finditer(_BASE64_RUN, text):
+            image = _image_of(match.group())
+            if image is None:
+                continue
+            name = f"image{len(images) + 1}"
+            pieces += [text[last:match.start()], f"{STORED_IMAGE}:{name}"]
+            last = match.end()
+            images.append((name, *image))
+        if pieces:
+            container[key] = "".join((*pieces, text[last:]))
+    return images

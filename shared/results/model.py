@@ -286,7 +286,7 @@ class CheckResultResponse:
         store; those are saved as objects of their own): each image is taken out of the section it came in, and
         nothing else is. An image under a name we do not know (the face image's is not documented), or in another
         place, stays in its section: never dropped (the fetcher then stores such images apart by their content:
-        :func:`shared.fetcher.images_by_content`); so do the images named in ``unsaved`` (the fetcher's: those it
+        :func:`shared.results.images.images_by_content`); so do the images named in ``unsaved`` (the fetcher's: those it
         could not decode, hence not save). A section that is not the JSON object it should be (malformed text, an
         array) is kept as sent (``_kept``)."""
         identity = self.identity

@@ -43,7 +43,9 @@ from .common import EXIT_FAILED, EXIT_OK, Context, UsageError
 MAX_EVENT_BYTES = 6 * 1024 * 1024  # FC's limit for an invocation payload (the smaller, asynchronous one)
 CONNECT_TIMEOUT = 5.0
 DEFAULT_READ_TIMEOUT = 120.0
-MAX_READ_TIMEOUT = 86400.0  # FC's longest function timeout is a day
+#: FC's longest run of a function: "The maximum execution time of a function is 24 hours" ("Function Compute: What
+#: can I do if my function exceeds the timeout period?", Feb 01, 2024).
+MAX_READ_TIMEOUT = 86400.0
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
