@@ -269,10 +269,19 @@ class FrontendSettings:
         )
 
 
-def _switch_text(switch: Switch, value: Any) -> Any:
-    """A switch's value as the vendor takes it: a JSON switch's object encoded (our API and the setting take it
-    unencoded too), anything else as given (checked by the caller)."""
-    return jsonutil.dumps_str(value) if switch.json_object and isinstance(value, dict) else value
+def _checked_switch(switch: Switch, value: Any) -> str:
+    """A switch's value as the vendor takes it (a JSON switch's object encoded: our API and the setting take it
+    unencoded too), checked by the vendor's rule. ``ValueError`` says what is wrong, naming the switch as our API
+    and the setting spell it (``languageConfig``), not the vendor's parameter (``LanguageConfig``); an empty value
+    is wrong, not missing (every switch is optional)."""
+    text = jsonutil.dumps_str(value) if switch.json_object and isinstance(value, dict) else value
+    try:
+        return check_value(switch.parameter, text)
+    except ParameterError as exc:
+        if exc.code == "MissingParameter":
+            raise ValueError(f"{switch.api_name} must not be empty") from None
+        # the client's messages are "<parameter> <rule>" (shared.cloudauth.params.invalid)
+        raise ValueError(f"{switch.api_name} {exc.message.removeprefix(switch.parameter).lstrip()}") from None
 
 
 def vendor_switches(setting: str | None) -> dict[str, str]:
@@ -288,9 +297,9 @@ def vendor_switches(setting: str | None) -> dict[str, str]:
         if switch is None:
             raise ConfigError(name, f"{str(api_name)[:40]} is not a switch ({', '.join(sorted(SWITCHES_BY_NAME))})")
         try:
-            chosen[api_name] = check_value(switch.parameter, _switch_text(switch, value))
-        except ParameterError as exc:
-            raise ConfigError(name, f"{api_name}: {exc.message}") from None
+            chosen[api_name] = _checked_switch(switch, value)
+        except ValueError as exc:
+            raise ConfigError(name, str(exc)) from None
     return chosen
 
 
@@ -729,17 +738,17 @@ class Verifications:
 
     @staticmethod
     def _switch_parameters(switches: Switches, body: Mapping[str, Any]) -> dict[str, str]:
-        """The vendor parameters of the switches set in ``body`` (never an assurance switch: refused before);
-        their values are checked by the client."""
+        """The vendor parameters of the switches set in ``body`` (never an assurance switch: refused before), each
+        checked by the vendor's rule; ``InvalidParameter`` names the switch as the request spelled it."""
         parameters: dict[str, str] = {}
         for switch in switches:
             value = body.get(switch.api_name)
             if value is None:
                 continue
-            value = _switch_text(switch, value)
-            if not isinstance(value, str):
-                raise Refused("InvalidParameter", f"{switch.api_name} must be a string")
-            parameters[switch.parameter] = value
+            try:
+                parameters[switch.parameter] = _checked_switch(switch, value)
+            except ValueError as exc:
+                raise Refused("InvalidParameter", str(exc)) from None
         return parameters
 
     @staticmethod

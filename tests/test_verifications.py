@@ -63,13 +63,29 @@ def test_every_refusal_code_the_service_raises_has_an_http_status() -> None:
     assert codes <= set(STATUS_BY_CODE)
 
 
+def _valid(switch: Switch) -> str:
+    return min(switch.values) if switch.values else "{}" if switch.json_object else "v"
+
+
 def test_every_request_switch_is_accepted_under_its_api_name(store: SqliteTransactionStore) -> None:
     request_switches = [s for s in INITIALIZE_SWITCHES if not s.assurance]
     _, fields = _service(store).start_request(
-        {"docType": "01000000", "metaInfo": META, **{s.api_name: "v" for s in request_switches}}, OWNER
+        {"docType": "01000000", "metaInfo": META, **{s.api_name: _valid(s) for s in request_switches}}, OWNER
     )
     baseline = {INITIALIZE_SWITCHES.by_api_name[name].parameter for name in STRICT_BASELINE}
     assert set(fields["extra"]) == {s.parameter for s in request_switches} | baseline
+
+
+@pytest.mark.parametrize(("value", "rule"), [("", "must not be empty"), ("maybe", "must be one of 0/1")])
+def test_a_request_switch_with_a_bad_value_is_refused_naming_it_as_the_request_did(
+    store: SqliteTransactionStore, value: str, rule: str
+) -> None:
+    """Found by review: ``showGuidePage: ""`` answered MissingParameter "ShowGuidePage is required" (the vendor's
+    name, and the switch is optional)."""
+    client = FakeCloudAuth()
+    refusal = _refusal(_service(store, client), {"docType": "01000000", "metaInfo": META, "showGuidePage": value})
+    assert (refusal.code, refusal.message) == ("InvalidParameter", f"showGuidePage {rule}")
+    assert client.initialize_calls == []
 
 
 @pytest.mark.parametrize("switch", [s for s in INITIALIZE_SWITCHES if s.assurance], ids=lambda s: s.api_name)
@@ -287,7 +303,7 @@ def test_a_face_only_product_refuses_a_document_switch_and_takes_the_face_switch
 def test_every_initialize_v2_switch_is_accepted_for_ekyc_pro(store: SqliteTransactionStore) -> None:
     request_switches = [s for s in INITIALIZE_V2_SWITCHES if not s.assurance]
     body = {"productCode": "eKYC_PRO", "docType": "GLB03002", "metaInfo": META,
-            **{s.api_name: "v" for s in request_switches}}
+            **{s.api_name: _valid(s) for s in request_switches}}
     _, fields = _products_service(store, FakeCloudAuth()).start_request(body, OWNER)
     baseline = {INITIALIZE_SWITCHES.by_api_name[name].parameter for name in STRICT_BASELINE}
     assert set(fields["extra"]) == {s.parameter for s in request_switches} | baseline

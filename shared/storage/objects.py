@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import secrets
 from collections.abc import Iterator
 
-from .errors import InvalidKey, ObjectNotFound
+from .errors import InvalidKey, ObjectNotFound, StorageError
 
 MAX_KEY_LENGTH = 1023  # OSS's limit, in UTF-8 bytes
 _TMP_SUFFIX = ".kyc-tmp"
@@ -65,7 +66,17 @@ class DirectoryObjectStore:
         return path
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
+        """Raises ``StorageError`` (transient) when the file system refuses the write: a full disk, or an erasure of
+        the same verification deleting the temporary file of this put while it is written; like a failed put on
+        OSS, the caller retries later (a callback answers 503), and nothing of the put is left behind."""
         path = self._path(key)
+        try:
+            self._write(path, data)
+        except OSError as exc:
+            code = errno.errorcode.get(exc.errno or 0, "OSError")  # the errno's name, never the path
+            raise StorageError(f"object put failed: {code}", transient=True, code=code) from None
+
+    def _write(self, path: str, data: bytes) -> None:
         directory, name = os.path.split(path)
         tmp = os.path.join(directory, f".{name}.{secrets.token_hex(8)}{_TMP_SUFFIX}")
         for attempt in range(3):  # a concurrent delete may prune the directory between mkdir and open

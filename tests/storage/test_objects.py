@@ -15,7 +15,15 @@ import pytest
 
 from shared.fetcher import result_prefix
 from shared.signing import Credentials
-from shared.storage import DirectoryObjectStore, InvalidKey, ObjectNotFound, ObjectStore, OssObjectStore, validate_key
+from shared.storage import (
+    DirectoryObjectStore,
+    InvalidKey,
+    ObjectNotFound,
+    ObjectStore,
+    OssObjectStore,
+    StorageError,
+    validate_key,
+)
 from tests.fakes import JPEG
 from tools.doubles.oss import OssDouble
 
@@ -78,11 +86,32 @@ def test_failed_write_keeps_old_content(directory: DirectoryObjectStore, monkeyp
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", broken_replace)
-    with pytest.raises(OSError):
+    with pytest.raises(StorageError):
         objects.put("k", b"new", "text/plain")
     monkeypatch.undo()
     assert objects.get("k") == b"old"
     assert objects.list("") == ["k"]
+
+
+def test_a_put_whose_file_an_erasure_deleted_meanwhile_fails_as_a_transient_storage_error(
+    directory: DirectoryObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``kyc erase`` (delete_prefix) deletes the temporary file of a put still writing: the put fails like a put
+    OSS refused (a callback answers 503 and is retried), not with an OSError (a 500), and leaves nothing."""
+    real_replace = os.replace
+
+    def erased_meanwhile(src: str, dst: str) -> None:
+        directory.delete_prefix("results/v1/")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", erased_meanwhile)
+    with pytest.raises(StorageError) as raised:
+        directory.put("results/v1/doc.jpg", JPEG, "image/jpeg")
+    assert raised.value.transient
+    assert raised.value.code == "ENOENT"
+    assert "results/v1" not in str(raised.value)
+    monkeypatch.undo()
+    assert directory.list("results/") == []
 
 
 def test_get_missing_raises_object_not_found(objects: ObjectStore) -> None:
