@@ -305,6 +305,7 @@ DOCUMENTED_CODES: list[tuple[int, str, type[CloudAuthError]]] = [
     (400, "TransactionIdInvalid", TransactionIdInvalid),
     (403, "Forbidden.RAMUserAccessDenied", AuthError),
     (403, "Forbidden.AccountAccessDenied", AuthError),
+    (401, "Forbidden.ExceptionRepeatedInvoke", ThrottlingError),  # a limit on calls, not credentials (review ww)
     (403, "Throttling.Api", ThrottlingError),
     (403, "Throttling.User", ThrottlingError),
     (404, "ProcessNotCompleted", ProcessNotCompleted),

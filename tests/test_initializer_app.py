@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from shared import jsonutil, values
 from shared.auth import AuthFailed, hash_user_id, issue_token
 from shared.cloudauth import AuthError, MalformedResponse, ParameterError, ThrottlingError
+from shared.cloudauth.errors import error_from_response
 from shared.fc import HttpEvent
 from shared.handlers.initializer import InitializerApp
 from shared.storage import SqliteTransactionStore, StorageError
@@ -285,6 +286,20 @@ def test_vendor_throttling_is_503_with_retry_after(store: SqliteTransactionStore
     status, headers, body = _post(_app(store, client), _start())
     assert status == 503 and body["error"]["code"] == "VendorBusy"
     assert headers["retry-after"] == "2"
+
+
+def test_a_start_refused_for_repeated_failing_calls_is_503_not_blamed_on_our_credentials(
+    store: SqliteTransactionStore, client: FakeCloudAuth
+) -> None:
+    """Found by review ww: the vendor's 401 ``Forbidden.ExceptionRepeatedInvoke`` ("the maximum number of repeated
+    exception invocations is exceeded") answered 502 "refused our credentials" and logged a credentials ERROR."""
+    client.initialize_error = error_from_response(
+        401, "Forbidden.ExceptionRepeatedInvoke", "The maximum number of repeated exception invocations is exceeded.",
+        "REQ-ERR",
+    )
+    status, _, body = _post(_app(store, client), _start())
+    assert (status, body["error"]["code"]) == (503, "VendorBusy")
+    assert "credentials" not in jsonutil.dumps_str(body)
 
 
 def test_a_vendor_answer_with_an_unusable_transaction_id_is_a_502_and_stores_nothing(

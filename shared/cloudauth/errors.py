@@ -135,6 +135,11 @@ _EXACT: dict[str, type[CloudAuthError]] = {
     "SignatureDoesNotMatch": AuthError,
     "SignatureNonceUsed": AuthError,
     "IncompleteSignature": AuthError,
+    # HTTP 401, "The maximum number of repeated exception invocations is exceeded" ("ID Verification: Server-side
+    # HTTP status codes", help/en/ekyc/latest/http-status-code-returned-by-the-server, Jun 24, 2026; the RAM and
+    # account codes are listed apart, under 403): a limit on calls, not our credentials (found by review: the
+    # "Forbidden" prefix made it an AuthError, and the operator was sent to RAM). Backed off and retried as a limit.
+    "Forbidden.ExceptionRepeatedInvoke": ThrottlingError,
 }
 _PREFIXES: tuple[tuple[str, type[CloudAuthError]], ...] = (
     ("Throttling", ThrottlingError),  # Throttling.Api, Throttling.User, ...

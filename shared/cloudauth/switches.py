@@ -96,6 +96,8 @@ _ROWS = (
     Switch("authorize", "Authorize", ("T", "F"), document=True, assurance=True),
     Switch("securityLevel", "SecurityLevel", ("01", "02"), assurance=True),
     Switch("idThreshold", "IdThreshold", ("0", "1", "2", "3"), document=True, assurance=True),
+    # The SDK documents a third value, TEMPLATE (InitializeRequest.template_config: "required when Model is set to
+    # TEMPLATE", a custom pool of liveness actions): not offered, as the deployment cannot set the template with it.
     Switch("model", "Model", ("LIVENESS", "PHOTINUS_LIVENESS"), assurance=True),
     Switch("docVideo", "DocVideo", ("Y", "N"), assurance=True),  # a video of the face step
     Switch("showAlbumIcon", "ShowAlbumIcon", ("1", "0"), document=True, assurance=True),
@@ -116,8 +118,10 @@ _ROWS = (
 #: the docs let the person being verified upload a picture from the album and edit what OCR read). The vendor's
 #: API metadata (cloudauth-intl 2022-08-09, ``Initialize``): IdThreshold "3 (default): Disable quality detection",
 #: "0: Standard mode"; ShowAlbumIcon "1: Display (default)" (the album upload entry); EditOcrResult "1 (default):
-#: Editable"; IdSpoof "Whether to enable certificate anti-counterfeiting detection", no default stated (UNVERIFIED:
-#: whether it is on when not sent; sent as Y). All four are document switches: a face-only product gets none.
+#: Editable"; IdSpoof "Whether to enable certificate anti-counterfeiting detection", no default stated there, but the
+#: Initialize pages state it: "N：关闭（默认）" (off by default; "Initialize", help/zh/ekyc/latest/pnklrdbny4tg6c1m,
+#: Dec 16, 2024; the same in tc, Dec 25, 2025; found by review ww). All four are document switches: a face-only
+#: product gets none.
 STRICT_BASELINE: Mapping[str, str] = {"idSpoof": "Y", "idThreshold": "0", "showAlbumIcon": "0", "editOcrResult": "0"}
 
 INITIALIZE_SWITCHES = Switches(_ROWS)

@@ -25,8 +25,10 @@ if TYPE_CHECKING:
 
 OCTET_STREAM = "application/octet-stream"
 
-# Vendor key names. Front side: documented ``idImage``. Back side and face image names are *unknown*: accept the
-# plausible spellings.
+# Vendor key names. Front side: documented ``idImage``. Face: ``faceImg`` in ExtFaceInfo's sample ("CheckResult",
+# eKYC, help/zh/ekyc/latest/oce0nqzn6tkr2qqq, Oct 25, 2024: "faceImg": base64), never in a response table. Back side:
+# *unknown*. Other plausible spellings are accepted, and an image under any name is found by its content
+# (``images_by_content``).
 ID_FRONT_KEYS = ("idImage", "idFrontImage")
 ID_BACK_KEYS = ("idBackImage", "idImageBack", "backIdImage", "idImageBackSide")
 FACE_KEYS = ("faceImg", "faceImage", "facePicture")
@@ -210,8 +212,8 @@ def images_by_content(record: dict[str, Any]) -> list[tuple[str, str, bytes]]:
     is replaced by ``{STORED_IMAGE: name}``, a run by ``STORED_IMAGE:name``; each image is returned as ``(name,
     content type, data)``, named ``image1``, ``image2``... in the order of their places in the record (the path of
     keys and indices, then the offset in the text; never the vendor's key order, so equal answers get equal names).
-    Why: the stored document is what the notifier's role may read (template.yml), and an image under a name nobody
-    documented (the face image's is not: ``FACE_KEYS``) stayed inside it (found by reviews tt and uu).
+    Why: the stored document is what the notifier's role may read (template.yml), and an image under a name no
+    response table documents (``FACE_KEYS``, ``ID_BACK_KEYS``) stayed inside it (found by reviews tt and uu).
     What does not decode stays where it is: never dropped."""
     found: list[tuple[tuple[tuple[int, Any], ...], Any, Any, str]] = []
     pending: list[tuple[tuple[tuple[int, Any], ...], Any]] = [((), record)]

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 ExtValue = dict[str, "Any"] | list["Any"] | str | None  # exported at run time: typing's ``Any`` as a string
 
 
+# Result.Passed: "Y" passed, "N" not passed ("CheckResult", eKYC, help/zh/ekyc/latest/oce0nqzn6tkr2qqq, Oct 25,
+# 2024); "P: 待定。该状态后续将更新为Y或N" (pending, later Y or N: "CheckResult", help/zh/ekyc/latest/gsz1q5nkto9u0acn,
+# Jan 22, 2024; found by review ww).
 _STATUS_BY_PASSED = {"Y": Status.PASSED, "N": Status.FAILED, "P": Status.PENDING}
 
 def sub_code_description(sub_code: str | None, status: str | None = None) -> str | None:
@@ -284,8 +287,8 @@ class CheckResultResponse:
     def to_record(self, *, unsaved: Collection[str] = ()) -> dict[str, Any]:
         """JSON-ready camelCase dict of everything the vendor sent but the contents of :attr:`images` (what we
         store; those are saved as objects of their own): each image is taken out of the section it came in, and
-        nothing else is. An image under a name we do not know (the face image's is not documented), or in another
-        place, stays in its section: never dropped (the fetcher then stores such images apart by their content:
+        nothing else is. An image under a name we do not know, or in another place, stays in its section: never
+        dropped (the fetcher then stores such images apart by their content:
         :func:`shared.results.images.images_by_content`); so do the images named in ``unsaved`` (the fetcher's: those it
         could not decode, hence not save). A section that is not the JSON object it should be (malformed text, an
         array) is kept as sent (``_kept``)."""

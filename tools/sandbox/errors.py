@@ -14,6 +14,8 @@ ERRORS: dict[str, tuple[int, str]] = {
     "MissingParameter": (400, "The input parameter that is mandatory for processing this request is not supplied."),
     "InvalidParameter": (400, "The specified parameter is not valid."),
     "TransactionIdInvalid": (400, "The TransactionId is invalid."),
+    # "Server-side HTTP status codes" (help/en/ekyc/latest/http-status-code-returned-by-the-server, Jun 24, 2026)
+    "Forbidden.ExceptionRepeatedInvoke": (401, "The maximum number of repeated exception invocations is exceeded."),
     "Forbidden.RAMUserAccessDenied": (403, "You are not authorized to perform this action. Grant the RAM user access."),
     "Forbidden.AccountAccessDenied": (403, "Your account is not authorized to use this service."),
     "Throttling.Api": (403, "Request was denied due to api flow control."),
