@@ -43,10 +43,12 @@ def mask_value(text: str | None, *, keep: int = 1) -> str | None:
 
 
 def mask_name(text: str | None) -> str | None:
-    """First character + ``*``."""
+    """First character + ``*``; a name of one character is all stars (its first character is all of it: review vv,
+    a one-character surname or given name, common in Chinese names, was shown whole)."""
     if not text:
         return text
-    return text.strip()[:1] + "*"
+    name = text.strip()
+    return name[:1] + "*" if len(name) > 1 else "*"
 
 
 def mask_birth_date(text: str | None) -> str | None:
