@@ -155,7 +155,8 @@ class OssObjectStore:
         Only OSS's own answers are taken: one without ``x-oss-request-id`` (a common response header of every OSS
         answer: OSS "Common HTTP headers") or one the SDK cannot read comes from something in front of OSS, a proxy
         or gateway page; it is a transient ``StorageError`` (``NotOssAnswer``, ``maybe_sent``), never an empty
-        listing that would make ``delete_prefix`` report nothing left to delete, nor an SDK parsing exception."""
+        listing that would make ``delete_prefix`` report nothing left to delete, nor an SDK parsing exception, nor
+        (an error status too: review xx) ``ObjectNotFound`` for an object that is there."""
         oss = self._oss
         try:
             with self._deadline.running():
@@ -163,6 +164,8 @@ class OssObjectStore:
         except oss.exceptions.OperationError as exc:
             cause = exc.unwrap()
             if isinstance(cause, oss.exceptions.ServiceError):
+                if not cause.request_id:  # an error page from in front of OSS: its 404 says nothing of our object
+                    raise _not_oss_answer(operation, f"HTTP {cause.status_code} without x-oss-request-id") from None
                 status = int(cause.status_code or 0)
                 if cause.code in _NOT_FOUND_CODES or (
                     status == 404 and operation in {"GetObject", "HeadObject"} and cause.code != "NoSuchBucket"
