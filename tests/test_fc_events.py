@@ -335,7 +335,15 @@ def test_router_wrong_method_is_405_with_allow_header() -> None:
     response = make_router().handle(http_event("DELETE", "/verifications"))
     assert response["statusCode"] == 405
     assert body_of(response)["error"]["code"] == "MethodNotAllowed"
-    assert response["headers"]["allow"] == "POST"
+    assert response["headers"]["allow"] == "POST, OPTIONS"
+
+
+def test_a_405_allows_what_a_plain_options_of_the_path_answers() -> None:
+    """Found by review zz: a 405's ``Allow`` left out OPTIONS, which the same path answers (RFC 9110, 10.2.1)."""
+    router = make_router()
+    options = router.handle(http_event("OPTIONS", "/verifications"))
+    refused = router.handle(http_event("DELETE", "/verifications"))
+    assert refused["headers"]["allow"] == options["headers"]["allow"]
 
 
 def test_router_turns_http_error_into_its_response() -> None:

@@ -53,7 +53,8 @@ def test_names_keep_their_first_letter() -> None:
 def test_a_name_of_one_character_is_fully_starred() -> None:
     masked = mask_identity(Identity(full_name="李四", surname="李", given_name="四", native_name="李四"))
     assert masked is not None
-    assert (masked["fullName"], masked["surname"], masked["givenName"], masked["nativeName"]) == ("李*", "*", "*", "李*")
+    names = (masked["fullName"], masked["surname"], masked["givenName"], masked["nativeName"])
+    assert names == ("李*", "*", "*", "李*")
 
 
 def test_birth_date_keeps_the_year_only() -> None:

@@ -183,7 +183,7 @@ class Router:
             raise NotFound()
         if event.method == "OPTIONS":
             return self._preflight(event, methods)
-        raise MethodNotAllowed(methods)
+        raise MethodNotAllowed([*methods, "OPTIONS"])  # what a plain OPTIONS answers too (RFC 9110 10.2.1)
 
     def handle(self, event: bytes | bytearray | str | Mapping[str, Any] | HttpEvent) -> FcResponse:
         """Parse ``event`` (raw bytes/str/dict, or an :class:`HttpEvent`) and run the matching route.
