@@ -139,6 +139,9 @@ RATE_WRITES_KEPT = 32
 #: condition, a row holding its mark is this call's write, applied and re-sent by the SDK (review kk); a rival's
 #: carries another. Not a record field (``TransactionRecord.from_item`` ignores it).
 FINAL_WRITE = "final_write"
+#: The same for ``record_check``'s writes (review xx: the SDK's re-sent copy of an applied check failed its condition
+#: against it, was taken for a rival's write, and the check was written again: counted twice, the backoff doubled).
+CHECK_WRITE = "check_write"
 #: The SDK's own logger, silenced (``quiet_sdk_logger``): it logs every failed request at ERROR as plain text with
 #: the service's message (a failed row condition is normal flow here: a lost race, a duplicate callback), outside
 #: the JSON logger and its scrubbing, and whole requests at DEBUG: the rows, and the headers with the STS token.
@@ -417,13 +420,15 @@ class TablestoreTransactionStore:
         _, row, _ = self._call("GetRow", "get_row", self._table, self._pk(merchant_biz_id), max_version=1)
         return row if row is not None and getattr(row, "primary_key", None) else None
 
-    def _final_write_landed(self, merchant_biz_id: str, values: Mapping[str, Any]) -> tuple[bool, Any]:
-        """After a final write (``finalize``, ``mark_abandoned``) failed its condition: whether the row holds that
-        very write (its ``FINAL_WRITE`` mark), and the row read. The SDK re-sends a write answered busy
-        (OTSServerBusy...), and the copy of an applied conditional write fails its condition against the write it
-        repeats; a rival's final write carries its own mark."""
+    def _marked_write_landed(
+        self, merchant_biz_id: str, values: Mapping[str, Any], mark: str = FINAL_WRITE
+    ) -> tuple[bool, Any]:
+        """After a marked write (``finalize``, ``mark_abandoned``: ``FINAL_WRITE``; ``record_check``:
+        ``CHECK_WRITE``) failed its condition: whether the row holds that very write (its mark), and the row read.
+        The SDK re-sends a write answered busy (OTSServerBusy...), and the copy of an applied conditional write fails
+        its condition against the write it repeats; a rival's write carries its own mark."""
         row = self._get_row(merchant_biz_id)
-        return row is not None and _columns(row).get(FINAL_WRITE) == values[FINAL_WRITE], row
+        return row is not None and _columns(row).get(mark) == values[mark], row
 
     def finalize(
         self,
@@ -462,14 +467,14 @@ class TablestoreTransactionStore:
         pending = self._expect_exist(self._eq(STATUS, Status.PENDING.value))
         if self._update(merchant_biz_id, _put_delete(values), pending):
             return True
-        landed, row = self._final_write_landed(merchant_biz_id, values)
+        landed, row = self._marked_write_landed(merchant_biz_id, values)
         current = None if row is None else _record(row)
         if landed or current is None or current.status is not Status.ABANDONED:
             return landed
         values["finalized_at"] = finalized_at_over_abandoned(current.finalized_at, now)
         condition = self._expect_exist(self._eq(STATUS, Status.ABANDONED.value))
         return self._update(merchant_biz_id, _put_delete(values), condition) or (
-            self._final_write_landed(merchant_biz_id, values)[0]
+            self._marked_write_landed(merchant_biz_id, values)[0]
         )
 
     def mark_abandoned(self, merchant_biz_id: str, now: float) -> bool:
@@ -485,7 +490,7 @@ class TablestoreTransactionStore:
         }
         condition = self._expect_exist(self._eq(STATUS, Status.PENDING.value))
         return self._update(merchant_biz_id, _put_delete(values), condition) or (
-            self._final_write_landed(merchant_biz_id, values)[0]
+            self._marked_write_landed(merchant_biz_id, values)[0]
         )
 
     def record_check(
@@ -511,6 +516,7 @@ class TablestoreTransactionStore:
                 "updated_at": float(now),
                 DUE_KIND: kind.value,
                 DUE_MS: to_ms(at),
+                CHECK_WRITE: secrets.token_hex(8),
             }
             if recheck_attempt is not None:
                 values["recheck_attempt"] = int(recheck_attempt)
@@ -519,7 +525,9 @@ class TablestoreTransactionStore:
             condition = self._expect_exist(
                 self._all(self._eq(STATUS, Status.PENDING.value), self._eq("check_count", current.check_count))
             )
-            if self._update(merchant_biz_id, _put_delete(values), condition):
+            if self._update(merchant_biz_id, _put_delete(values), condition) or (
+                self._marked_write_landed(merchant_biz_id, values, CHECK_WRITE)[0]
+            ):
                 return True
         raise StorageError("tablestore record_check kept conflicting", transient=True, code="Conflict")
 

@@ -728,3 +728,23 @@ def test_an_abandoned_row_whose_deletion_the_sdk_sent_twice_has_its_objects_dele
     assert sweeper.sweep().expired == 1
     assert flaky.sent.count("DeleteRow") >= 2, flaky.sent
     assert store.get(record.merchant_biz_id) is None and stack.objects.list(f"results/{record.merchant_biz_id}/") == []
+
+
+# -- a check the SDK sent twice (review xx) --------------------------------------------------------------------------
+
+
+def test_a_check_whose_write_the_sdk_sent_twice_is_counted_once(wire: tuple[TablestoreTransactionStore, Any]) -> None:
+    """The re-sent copy of an applied ``record_check`` failed its condition against it and was taken for a rival's
+    write: the check was written again, counted twice, and the sweeper's backoff (``2 ** check_count``) doubled."""
+    store, _ = wire
+    record = make_record()
+    store.create(record)
+    flaky = _flaky(store, "UpdateRow")
+    flaky.armed = True
+
+    recorded = store.record_check(record.merchant_biz_id, now=2_000.0, next_check_at=2_600.0, error="HTTP503")
+
+    assert flaky.sent.count("UpdateRow") >= 2, flaky.sent  # the SDK did re-send the applied write
+    after = store.get(record.merchant_biz_id)
+    assert recorded is True and after is not None
+    assert after.check_count == record.check_count + 1
