@@ -5,6 +5,7 @@ sweep."""
 from __future__ import annotations
 
 import base64
+import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -333,3 +334,37 @@ def test_images_whose_places_spell_alike_get_the_same_names_whatever_the_vendor_
 
     first = [(name, ctype) for name, ctype, _ in images_by_content(answer(False))]
     assert first == [(name, ctype) for name, ctype, _ in images_by_content(answer(True))]
+
+
+# -- an image whose base64 is broken in lines or by escaped slashes (review vv) -------------------------------------
+
+#: JPEG and kilobytes of noise: its base64 has "/" and "+" throughout, as a photo's has.
+NOISY_PHOTO = JPEG + random.Random(7).randbytes(6000)
+NOISY_PHOTO_TEXT = base64.b64encode(NOISY_PHOTO).decode()
+
+
+def test_an_image_wrapped_in_lines_in_a_section_kept_as_the_vendor_s_text_is_stored_apart() -> None:
+    lines = [NOISY_PHOTO_TEXT[i:i + 76] for i in range(0, len(NOISY_PHOTO_TEXT), 76)]
+    for line_break in ("\\r\\n", "\r\n", "\n"):  # the JSON escapes of a text kept as the vendor's, or real ones
+        section = '{"facePassed":"Y","faceImageBase64":"' + line_break.join(lines) + '",}'
+        record = {"extFaceInfo": section}
+        ((_, _, data),) = images_by_content(record)
+        assert data == NOISY_PHOTO
+        assert record["extFaceInfo"] == '{"facePassed":"Y","faceImageBase64":"storedImage:image1",}'
+
+
+def test_an_image_whose_slashes_are_json_escaped_is_stored_apart_with_its_escapes() -> None:
+    section = '{"facePassed":"Y","faceImageBase64":"' + NOISY_PHOTO_TEXT.replace("/", "\\/") + '",}'
+    record = {"extFaceInfo": section}
+    ((_, _, data),) = images_by_content(record)
+    assert data == NOISY_PHOTO
+    assert record["extFaceInfo"] == '{"facePassed":"Y","faceImageBase64":"storedImage:image1",}'
+
+
+def test_an_image_on_the_lines_after_other_text_is_stored_apart_and_the_text_kept() -> None:
+    """The run glues the line before the image to it (it looks like base64 too): the image starts a line later."""
+    lines = [NOISY_PHOTO_TEXT[i:i + 76] for i in range(0, len(NOISY_PHOTO_TEXT), 76)]
+    record = {"note": "seebelow\n" + "\n".join(lines) + "\nend"}
+    ((_, _, data),) = images_by_content(record)
+    assert data[:len(NOISY_PHOTO)] == NOISY_PHOTO
+    assert record["note"].startswith("seebelow\nstoredImage:image1")

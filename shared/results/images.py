@@ -13,6 +13,7 @@ the 16-character heads (no import for those); ``tests/test_results_images.py`` c
 from __future__ import annotations
 
 import binascii
+import bisect
 import re
 from base64 import b64decode
 from collections.abc import Iterator
@@ -192,6 +193,14 @@ STORED_IMAGE = "storedImage"
 #: A run of base64 inside a longer text (a section kept as the vendor's text, a JSON string inside a section): where
 #: an image can hide that is not a whole value. Compiled by its first use (``re``'s cache; cold start).
 _BASE64_RUN = rf"(?:data:image/[a-z]+;base64,)?[A-Za-z0-9+/_-]{{{IMAGE_TEXT_MIN},}}={{0,2}}"
+#: What may break a run of base64 and still be one (review vv): line breaks (MIME wraps base64 in lines), the JSON
+#: escapes of line breaks in a text kept as the vendor's, and the backslash of a JSON-escaped slash (``\/``, valid
+#: JSON, which some encoders write for every ``/``). Left out of the run, and of the image decoded from it.
+_RUN_BREAK = r"\r|\n|\\[rn]|\\(?=/)"
+#: How many line starts into a run its image may begin at: a run may glue a line's other text before it
+#: (``word\n/9j/``). Text glued after it (no padding, then a line of letters) goes into the image object: kept, not
+#: dropped.
+_RUN_STARTS_TRIED = 8
 
 
 def _image_of(text: str) -> tuple[str, bytes] | None:
@@ -208,7 +217,8 @@ def _image_of(text: str) -> tuple[str, bytes] | None:
 def images_by_content(record: dict[str, Any]) -> list[tuple[str, str, bytes]]:
     """Take out of ``record`` (a parsed answer) the images the parser did not know by their field name: texts of
     ``IMAGE_TEXT_MIN`` characters or more whose first bytes are an image's and that decode, whole values or runs of
-    base64 inside a longer text (a section kept as the vendor's text, a JSON string inside a section). A whole value
+    base64 inside a longer text (a section kept as the vendor's text, a JSON string inside a section; broken in lines
+    or by escaped slashes: ``_RUN_BREAK``). A whole value
     is replaced by ``{STORED_IMAGE: name}``, a run by ``STORED_IMAGE:name``; each image is returned as ``(name,
     content type, data)``, named ``image1``, ``image2``... in the order of their places in the record (the path of
     keys and indices, then the offset in the text; never the vendor's key order, so equal answers get equal names).
@@ -236,14 +246,46 @@ def images_by_content(record: dict[str, Any]) -> list[tuple[str, str, bytes]]:
             continue
         pieces: list[str] = []
         last = 0
-        for match in re.finditer(_BASE64_RUN, text):
-            image = _image_of(match.group())
-            if image is None:
-                continue
+        for start, end, image in _runs(text):
             name = f"image{len(images) + 1}"
-            pieces += [text[last:match.start()], f"{STORED_IMAGE}:{name}"]
-            last = match.end()
+            pieces += [text[last:start], f"{STORED_IMAGE}:{name}"]
+            last = end
             images.append((name, *image))
         if pieces:
             container[key] = "".join((*pieces, text[last:]))
     return images
+
+
+def _runs(text: str) -> Iterator[tuple[int, int, tuple[str, bytes]]]:
+    """``(start, end, (content type, data))`` of each image in ``text`` as a run of base64, in order: the run may be
+    broken by ``_RUN_BREAK``s (taken out before it is decoded), and may start on one of its first lines when what
+    comes before on its first is other text that looks like base64."""
+    # The text without its breaks, and where each of its pieces starts in both (to map a run back to the text).
+    pieces, starts, origins, at, joined = [], [], [], 0, 0
+    for brk in re.finditer(_RUN_BREAK, text):
+        if brk.start() > at:
+            pieces.append(text[at:brk.start()])
+            starts.append(joined)
+            origins.append(at)
+            joined += brk.start() - at
+        at = brk.end()
+    pieces.append(text[at:])
+    starts.append(joined)
+    origins.append(at)
+    unbroken = "".join(pieces)
+
+    def original(index: int) -> int:
+        piece = bisect.bisect_right(starts, index) - 1
+        return origins[piece] + index - starts[piece]
+
+    for match in re.finditer(_BASE64_RUN, unbroken):
+        first = bisect.bisect_right(starts, match.start())
+        candidates = (match.start(), *starts[first:first + _RUN_STARTS_TRIED])
+        for begin in (c for c in candidates if c < match.end()):
+            image = _image_of(unbroken[begin:match.end()])
+            if image is not None:
+                start = original(begin)
+                if start and text.startswith("\\/", start - 1):  # the escape of its first "/" goes with it
+                    start -= 1
+                yield start, original(match.end() - 1) + 1, image
+                break
