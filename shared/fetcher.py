@@ -324,7 +324,7 @@ class ResultFetcher:
             identity_masked=mask_identity(result.identity) if result.identity else None,
             result_version=int(now * 1000),  # ms of the fetch: a later fetch never loses to an older one
             now=now,
-            face=result.face.to_dict(),
+            face=_face_verdicts(result),
         )
         if not won:
             current = self.store.get(mbid)
@@ -336,7 +336,7 @@ class ResultFetcher:
             logger.info("fetch.already_final")
             if current.result_key != key:  # another answer won: ours leads nowhere
                 self._discard_answer(own)
-            return FetchOutcome("already_final", status=result.status.value)
+            return FetchOutcome("already_final", status=current.status.value)  # the kept verdict, not ours
         logger.info("fetch.finalized", extra={"status": result.status.value, "subCode": result.sub_code,
                                               "vendorRequestId": vendor_request_id})
         self.enqueue_notification(mbid, result.status.value)
@@ -465,3 +465,10 @@ class ResultFetcher:
                 logger.info("fetch.recheck_already_recorded", extra={"attempt": message.attempt})
         return FetchOutcome(kind, error=error, next_check_in=delay, permanent=permanent)
 
+
+def _face_verdicts(result: CheckResultResponse) -> dict[str, Any] | None:
+    """The row's ``face``: the face verdicts, or None when the vendor gave none (no face section, e.g. a verdict on
+    the document before the face step): the webhook's and the API's ``face`` is then null, as documented (review zz:
+    it was an object of nulls)."""
+    face = result.face.to_dict()
+    return face if any(value is not None for value in face.values()) else None

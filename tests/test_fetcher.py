@@ -352,6 +352,19 @@ def test_a_document_products_result_keeps_its_identity_and_face_verdicts(stack: 
     assert (document["productCode"], document["docType"]) == ("eKYC_PRO", "GLB03002")
 
 
+def test_a_fetch_that_lost_to_a_rival_s_verdict_answers_with_the_stored_verdict_not_its_own(stack: Stack) -> None:
+    """Found by review zz (suspected): the outcome carried the losing answer's status, so a callback or ``kyc
+    refetch`` could show a verdict other than the one kept."""
+    record = stack.pending()
+    client = FakeCloudAuth(check_result_body("Y"))
+    client.before_check = lambda: stack.store.finalize(
+        record.merchant_biz_id, status="FAILED", passed="N", sub_code="205", result_key=None, identity_masked=None,
+        result_version=1, now=stack.clock(),
+    )
+    outcome = stack.fetcher(client).fetch(record.merchant_biz_id)
+    assert (outcome.kind, outcome.status) == ("already_final", "FAILED")
+
+
 # --- a fetch racing an erasure or retention --------------------------------------------------------------------
 
 

@@ -484,6 +484,19 @@ def test_a_face_only_event_names_the_product_and_carries_the_face_verdicts_and_n
         assert data["face"]["facePassed"] is True
 
 
+def test_an_event_whose_result_gives_no_face_verdict_has_a_null_face(stack: Stack) -> None:
+    """Found by review zz: a verdict on the document before the face step (no ExtFaceInfo) carried a ``face`` of
+    seven nulls; docs/integration.md says null."""
+    no_face_step = {"RequestId": "req-1", "Code": "Success", "Message": "success", "Result": {
+        "Passed": "N", "SubCode": "205", "ExtIdInfo": jsonutil.dumps_str({"ocrIdPassed": "N"})}}  # fmt: skip
+    record = stack.pending()
+    assert stack.fetcher(FakeCloudAuth(no_face_step)).fetch(record.merchant_biz_id).kind == "finalized"
+    sender = RecordingSender()
+    stack.notifier(sender).handle_body(_body(record.merchant_biz_id))
+    data = jsonutil.loads(sender.deliveries[0].body)["data"]
+    assert (data["status"], data["face"]) == ("FAILED", None)
+
+
 # --- review: a follow-up whose row is gone (transaction_gone) --------------------------------------------------
 
 
