@@ -615,6 +615,22 @@ def test_dlq_list_shows_subscriber_urls_redacted_even_in_older_dead_letters(loca
     assert "hunter2" not in out and "s3cret" not in out
 
 
+def test_dlq_list_shows_subscriber_urls_redacted_in_an_older_trigger_dead_letter_s_message(
+    local_env: dict[str, str],
+) -> None:
+    """Found by review vv: a notify message queued before subscribers were named by key listed their URLs in
+    ``pending``; a trigger dead letter of one printed them whole."""
+    message = {"merchantBizId": "biz1", "attempt": 2,
+               "pending": ["https://bob:hunter2@hooks.example:8443/T0/s3cret?token=s3cret"]}  # fmt: skip
+    letter = {"kind": "trigger", "queue": "notify", "body": jsonutil.dumps_str(message)}
+    open_queue(_settings(local_env), "deadletter").send(jsonutil.dumps(letter))
+    code, out, err = run(["dlq", "list"], env=local_env)
+    assert code == 0, err
+    (item,) = lines(out)
+    assert jsonutil.loads(item["body"]["body"])["pending"] == ["https://hooks.example:8443"]
+    assert "hunter2" not in out and "s3cret" not in out
+
+
 def test_dlq_redrive_of_an_older_dead_letter_still_finds_its_subscriber_by_url(local_env: dict[str, str]) -> None:
     older = {"kind": "notify", "reason": "webhook_undeliverable", "merchantBizId": "biz1", "subscriber": URL}
     open_queue(_settings(local_env), "deadletter").send(jsonutil.dumps(older))

@@ -33,7 +33,7 @@ from typing import Any, Protocol, cast
 
 from shared import jsonutil
 from shared.config import ConfigError
-from shared.notifications import WebhookSettings
+from shared.notifications import WebhookSettings, is_subscriber_key
 from shared.storage import ReceivedMessage, StorageError
 from shared.storage.queueing import MAX_VISIBILITY_SECONDS
 from shared.storage.sqlite_queue import SqliteQueue
@@ -80,6 +80,8 @@ def view(message: ReceivedMessage) -> dict[str, Any]:
     body = parse_body(message.body)
     if isinstance(body.get("subscriber"), str):  # older dead letters stored the URL with its credentials
         body["subscriber"] = display_url(body["subscriber"])
+    if body.get("kind") == "trigger" and isinstance(body.get("body"), str):
+        body["body"] = _shown_message(body["body"])
     return {
         "messageId": message.message_id,
         "enqueuedAt": rfc3339(message.first_enqueued_at),
@@ -87,6 +89,21 @@ def view(message: ReceivedMessage) -> dict[str, Any]:
         "kind": body.get("kind"),
         "body": body,
     }
+
+
+def _shown_message(text: str) -> str:
+    """A trigger dead letter's message as shown: a notify message queued before subscribers were named by key
+    listed their URLs in ``pending``, credentials included (review vv); those are shown as ``display_url``. The
+    letter itself is left as it is (a redrive sends it back unchanged)."""
+    try:
+        message = jsonutil.loads(text)
+    except jsonutil.JSONDecodeError:
+        return text
+    pending = message.get("pending") if isinstance(message, dict) else None
+    if not isinstance(pending, list) or all(not isinstance(p, str) or is_subscriber_key(p) for p in pending):
+        return text
+    message["pending"] = [p if not isinstance(p, str) or is_subscriber_key(p) else display_url(p) for p in pending]
+    return jsonutil.dumps_str(message)
 
 
 @dataclass(frozen=True)
