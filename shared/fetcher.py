@@ -35,6 +35,7 @@ from collections.abc import Callable
 from shared import jsonutil
 from shared.cloudauth import AuthError, CloudAuthClient, CloudAuthError, ProcessNotCompleted, TransactionIdInvalid
 from shared.config import Env, env_bool, env_schedule, environ
+from shared.ids import RESULT_DOCUMENT, answer_prefix, result_prefix
 from shared.log import get_logger
 from shared.messages import NotifyMessage, RecheckMessage
 from shared.results import (
@@ -107,15 +108,6 @@ class RecheckNotScheduled(Exception):
     """A pending transaction could not be put back on the re-check queue; the caller must not ack its trigger."""
 
     log_safe = True
-
-
-def result_prefix(merchant_biz_id: str) -> str:
-    return f"results/{merchant_biz_id}/"
-
-
-def answer_prefix(merchant_biz_id: str, digest: str) -> str:
-    """Where the objects of one answer of the vendor are kept: its ``result.json`` and its images."""
-    return f"{result_prefix(merchant_biz_id)}{digest}/"
 
 
 def answer_digest(record: dict[str, Any], images: list[tuple[str, str, bytes]]) -> str:
@@ -313,7 +305,7 @@ class ResultFetcher:
             "unreadableImages": unreadable,
             "result": kept,
         }
-        key = f"{own}result.json"
+        key = f"{own}{RESULT_DOCUMENT}"
         self.objects.put(key, jsonutil.dumps(document), "application/json")
         won = self.store.finalize(
             mbid,

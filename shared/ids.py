@@ -102,3 +102,27 @@ def is_transaction_id(value: object) -> TypeGuard[str]:
         and value.isprintable()
         and " " not in value
     )
+
+
+# -- where a verification's results are kept (the object store) -----------------------------------------------------
+
+#: The document of one kept answer: ``results/<merchantBizId>/<answer digest>/result.json``, its images beside it.
+RESULT_DOCUMENT = "result.json"
+
+
+def result_prefix(merchant_biz_id: str) -> str:
+    """Where everything kept of one verification is: each answer of the vendor under a folder of its own."""
+    return f"results/{merchant_biz_id}/"
+
+
+def answer_prefix(merchant_biz_id: str, digest: str) -> str:
+    """Where the objects of one answer of the vendor are kept: its ``result.json`` and its images."""
+    return f"{result_prefix(merchant_biz_id)}{digest}/"
+
+
+def is_result_document_key(merchant_biz_id: str, key: str) -> bool:
+    """Whether ``key`` is where the document of one of this verification's answers is kept (nowhere else: not
+    another verification's, not an image)."""
+    digest, _, name = key.removeprefix(result_prefix(merchant_biz_id)).partition("/")
+    return key.startswith(result_prefix(merchant_biz_id)) and bool(digest) and name == RESULT_DOCUMENT
+

@@ -1,19 +1,22 @@
 """Deliver verification events to every subscriber: Standard Webhooks signatures, retries, dead letters.
 
-A notify message names only the transaction (no PII travels through the queue); the event is rebuilt from the
-row and, for subscribers allowed to see PII, from the stored result. What each subscriber is shown of the person
-follows its disclosure (:mod:`shared.disclosure`: by default the outcome only). The ``webhook-id`` is derived from
-the transaction, so every retry and every duplicate message carries the same id: receivers deduplicate on it.
+A notify message names only the transaction (no PII travels through the queue); the event is rebuilt from the row
+and, for subscribers allowed to see PII, from the stored result. A verdict is announced only once its row is shown
+to say what its kept result says (``Notifier._verified_result``): the initializer's role may write rows, never kept
+results. What each subscriber is shown of the person follows its disclosure (:mod:`shared.disclosure`: by default
+the outcome only). The ``webhook-id`` is derived from the transaction, so every retry and every duplicate message
+carries the same id: receivers deduplicate on it.
 
-Order of effects for one message: the row is read, the event built, every subscriber the message names is sent
-the event (concurrently, bounded, each on its own deadline), then for each subscriber that failed: a follow-up
-message naming **that subscriber alone** is enqueued with its own attempt number and delay (the schedule's next
-step, or the subscriber's own ``Retry-After`` when longer, capped at a day), or, once its schedule is exhausted or
-the failure is permanent, a dead letter. So each subscriber retries, exhausts and is dead-lettered on its own
+Order of effects for one message: the row is read, a verdict checked against its kept result (one that disagrees is
+dead-lettered, one that cannot be read is retried per subscriber), the event built, every subscriber the message
+names is sent the event (concurrently, bounded, each on its own deadline), then for each subscriber that failed: a
+follow-up message naming **that subscriber alone** is enqueued with its own attempt number and delay (the schedule's
+next step, or the subscriber's own ``Retry-After`` when longer, capped at a day), or, once its schedule is exhausted
+or the failure is permanent, a dead letter. So each subscriber retries, exhausts and is dead-lettered on its own
 schedule: a subscriber asking for a day's pause delays nobody else's next attempt. Messages name subscribers by
 :attr:`Subscriber.key` (a hash of the URL), and dead letters print the URL only as :func:`shared.urls.display_url`.
-A crash after some follow-ups were sent redelivers the whole message: subscribers may then get the event twice,
-with the same ``webhook-id``.
+A crash after some follow-ups were sent redelivers the whole message: subscribers may then get the event twice, with
+the same ``webhook-id``.
 """
 
 from __future__ import annotations
@@ -41,8 +44,9 @@ from shared.config import (
 )
 from shared.delivery import DeliveryResult, TargetPolicy, post_webhook
 from shared.disclosure import EVERYTHING, MINIMAL, Disclosure, UnknownField, identity_fields
+from shared.ids import is_result_document_key
 from shared.lazy import Lazy
-from shared.log import get_logger, register_secret
+from shared.log import get_logger, register_secret, security_event
 from shared.messages import NotifyMessage
 from shared.status import Status
 from shared.storage import ObjectNotFound, StorageError, TransactionRecord
@@ -61,6 +65,16 @@ if TYPE_CHECKING:
     from shared.storage import ObjectStore, Queue, TransactionStore
 
 logger = get_logger("kyc.notifier")
+
+
+class VerdictUnverified(Exception):
+    """A verdict's row and its kept result do not agree (``problem`` says how): nothing is announced."""
+
+    log_safe = True
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"the verdict could not be verified against its kept result: {problem}")
+        self.problem = problem
 
 #: The webhook event of each terminal status (:data:`shared.status.TERMINAL`); any other status is not announced.
 EVENT_TYPES: dict[Status, str] = {
@@ -326,10 +340,49 @@ class Notifier:
         self._dead_letter_unconfigured(message, targets)
         if not targets:
             return
-        bodies, unreadable = self._event_bodies(record, event_type, targets)
-        msg_id = webhook_id(record)
-        results = self._deliver_all(targets, bodies, msg_id, unreadable)
+        try:
+            kept = self._verified_result(record) if record.status.is_verdict else None
+        except VerdictUnverified as exc:
+            security_event(logger, "notify.verdict_unverified", problem=exc.problem)
+            self._dead_letter({"reason": "verdict_unverified", "merchantBizId": record.merchant_biz_id,
+                               "problem": exc.problem})  # fmt: skip
+            return
+        except ObjectNotFound:  # deleted with its row meanwhile (an erasure): nothing is owed any more
+            self._transaction_gone(message)
+            return
+        except StorageError as exc:  # each subscriber tries again on its own schedule, then its own dead letter
+            logger.error("notify.result_unreadable", extra={"errorCode": exc.code})
+            unread = DeliveryResult(ok=False, error="result_unreadable")
+            self._follow_up(message, record, targets, [unread] * len(targets))
+            return
+        bodies = self._event_bodies(record, event_type, targets, kept)
+        results = self._deliver_all(targets, bodies, webhook_id(record))
         self._follow_up(message, record, targets, results)
+
+    def _verified_result(self, record: TransactionRecord) -> dict[str, Any]:
+        """The kept result of a verdict, once it is shown to say what the row says. The row is not enough: code run
+        in the initializer, whose role may write rows, could write one (PASSED, or another verification's result
+        key); the kept document is written only by the roles that fetch results (template.yml). ``VerdictUnverified``
+        when they differ (or the document is not where a result is kept, or not one); ``ObjectNotFound`` when it
+        is gone with its row; ``StorageError`` when it could not be read."""
+        key = record.result_key or ""
+        if not is_result_document_key(record.merchant_biz_id, key):
+            raise VerdictUnverified("result_key")
+        try:
+            document = jsonutil.loads(self.objects.get(key))
+        except ObjectNotFound:
+            if self.store.get(record.merchant_biz_id) is None:
+                raise
+            raise VerdictUnverified("result_missing") from None
+        except jsonutil.JSONDecodeError:
+            raise VerdictUnverified("result_not_json") from None
+        result = document.get("result") if type(document) is dict else None
+        if type(result) is not dict or document.get("merchantBizId") != record.merchant_biz_id:
+            raise VerdictUnverified("merchant_biz_id")
+        said = (result.get("status"), result.get("passed"), result.get("subCode"))
+        if said != (record.status.value, record.passed, record.sub_code):
+            raise VerdictUnverified("verdict")
+        return result
 
     def _targets(self, message: NotifyMessage) -> list[Subscriber]:
         """The subscribers ``message`` is for: every configured one for a first delivery, those its ``pending``
@@ -357,14 +410,10 @@ class Notifier:
             })  # fmt: skip
 
     def _event_bodies(
-        self, record: TransactionRecord, event_type: str, targets: Sequence[Subscriber]
-    ) -> tuple[dict[Disclosure, bytes], DeliveryResult | None]:
-        """One body per distinct disclosure among ``targets``; the stored result is read only for one in clear.
-
-        When that read fails, the disclosures in clear get no body, and what their subscribers' deliveries come to
-        instead is returned (``result_unreadable``): the others are delivered all the same. A storage error is
-        retried on each such subscriber's schedule; a stored result that is not JSON cannot mend by itself, so it
-        is dead-lettered at once (docs/operations.md, "Dead letters")."""
+        self, record: TransactionRecord, event_type: str, targets: Sequence[Subscriber], kept: dict[str, Any] | None
+    ) -> dict[Disclosure, bytes]:
+        """One body per distinct disclosure among ``targets``; the identity in clear comes from ``kept``, the
+        verdict's kept result (``_verified_result``)."""
         data: dict[str, Any] = {
             "merchantBizId": record.merchant_biz_id,
             "transactionId": record.transaction_id,
@@ -379,47 +428,19 @@ class Notifier:
         }
         # The event's timestamp is when the result became final: stable across retries, unlike webhook-timestamp.
         event = {"type": event_type, "timestamp": rfc3339(record.finalized_at or record.updated_at), "data": data}
-        disclosures = {s.disclosure for s in targets}
-        full, unreadable = None, None
-        if any(d.clear and d.fields for d in disclosures):
-            try:
-                full = self._full_identity(record)
-            except (StorageError, jsonutil.JSONDecodeError) as exc:
-                code = exc.code if isinstance(exc, StorageError) else "NotJson"
-                logger.error("notify.result_unreadable", extra={"errorCode": code})
-                unreadable = DeliveryResult(ok=False, error="result_unreadable", permanent=code == "NotJson")
-        bodies = {
+        full = kept.get("identity") if kept is not None else None
+        return {
             d: jsonutil.dumps({**event, "data": {**data, "identity": d.identity(record.identity_masked, full)}})
-            for d in disclosures
-            if unreadable is None or not (d.clear and d.fields)
+            for d in {s.disclosure for s in targets}
         }
-        return bodies, unreadable
-
-    def _full_identity(self, record: TransactionRecord) -> Any:
-        if not record.result_key:
-            return None
-        try:
-            document = jsonutil.loads(self.objects.get(record.result_key))
-        except ObjectNotFound:
-            return None
-        result = document.get("result") if isinstance(document, dict) else None
-        return result.get("identity") if isinstance(result, dict) else None
 
     def _deliver_all(
-        self,
-        targets: Sequence[Subscriber],
-        bodies: dict[Disclosure, bytes],
-        msg_id: str,
-        unreadable: DeliveryResult | None = None,
+        self, targets: Sequence[Subscriber], bodies: dict[Disclosure, bytes], msg_id: str
     ) -> list[DeliveryResult]:
-        """Each target's delivery of its disclosure's body; a target whose body could not be built gets
-        ``unreadable`` (see ``_event_bodies``) and is sent nothing."""
+        """Each target's delivery of its disclosure's body."""
 
         def deliver(subscriber: Subscriber) -> DeliveryResult:
-            body = bodies.get(subscriber.disclosure)
-            if body is None:
-                assert unreadable is not None  # only the disclosures whose identity could not be read lack a body
-                return unreadable
+            body = bodies[subscriber.disclosure]
             signature = signature_headers(list(subscriber.signing_secrets), msg_id, int(self.clock()), body)
             try:
                 return self.sender(subscriber.url, body, {**dict(subscriber.headers), **signature})

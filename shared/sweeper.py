@@ -55,7 +55,8 @@ from collections.abc import Callable, Iterator
 
 from shared.config import Env, env_float, env_int, environ
 from shared.fc.budget import InvocationBudget
-from shared.fetcher import FetchOutcome, RecheckNotScheduled, ResultFetcher, delete_kept_result, result_prefix
+from shared.fetcher import FetchOutcome, RecheckNotScheduled, ResultFetcher, delete_kept_result
+from shared.ids import result_prefix
 from shared.log import get_logger, log_context
 from shared.status import TERMINAL, Status
 from shared.storage import DueKind, StorageError, TransactionRecord

@@ -1130,15 +1130,22 @@ def max_subscribers() -> int:
 def notifier_paths(root: Path, batch: int) -> dict[str, list[str]]:
     """A notify message (× the trigger's batch) for as many subscribers as may be configured, one shown the
     identity in clear (the stored result is read), every delivery failing (one follow-up message each)."""
+    from shared import jsonutil
     from shared.delivery import DeliveryResult
+    from shared.ids import RESULT_DOCUMENT, answer_prefix
     from shared.notifications import Subscriber
+    from shared.values import replace
     from tests.fakes import SECRET_A, RecordingSender, Stack, make_record
 
     log: list[str] = []
     stack = Stack(root / "notifier")
-    record = make_record(status="PASSED", passed="Y", result_key="results/x/result.json", finalized_at=1.0)
+    record = make_record(status="PASSED", passed="Y", sub_code="200", finalized_at=1.0)
+    key = f"{answer_prefix(record.merchant_biz_id, 'd' * 20)}{RESULT_DOCUMENT}"  # a verdict is checked against it
+    record = replace(record, result_key=key)
     stack.store.create(record)
-    stack.objects.put("results/x/result.json", b'{"result": {"identity": {}}}', "application/json")
+    document = {"merchantBizId": record.merchant_biz_id,
+                "result": {"status": "PASSED", "passed": "Y", "subCode": "200", "identity": {}}}  # fmt: skip
+    stack.objects.put(key, jsonutil.dumps(document), "application/json")
     sender = RecordingSender(answers={f"https://s{i}.example/hook": [DeliveryResult(ok=False, status=503)]
                                       for i in range(max_subscribers())})  # fmt: skip
     subscribers = [Subscriber(url=url, secret=SECRET_A, include_pii=(i == 0)) for i, url in enumerate(sender.answers)]
@@ -1315,7 +1322,7 @@ def test_the_notifier_reads_result_documents_but_never_the_identity_images_besid
 ) -> None:
     """Found by review: its GetObject covered every object under the prefix, the face and document images too.
     RAM's ``*`` matches any characters, ``/`` included (a glob over the whole key)."""
-    from shared.fetcher import answer_prefix
+    from shared.ids import answer_prefix
 
     (resource,) = statement_granting(template, "oss:GetObject", "NotifierRole")["Resource"]
     pattern = resource["Fn::Sub"].split("${ResultsBucket.Name}/", 1)[1].replace("${ResultsPrefix}", "results/")

@@ -11,8 +11,9 @@ import pytest
 
 from shared import jsonutil
 from shared.cloudauth import DeleteVerifyResultResponse
-from shared.fetcher import delete_kept_result, result_prefix
+from shared.fetcher import delete_kept_result
 from shared.handlers.result_fetcher import ResultFetcherApp
+from shared.ids import result_prefix
 from shared.storage import StorageError
 from shared.sweeper import VENDOR_COPY_RETRY_SECONDS, VENDOR_COPY_WAIT_SECONDS
 from tests.fakes import T0, FakeCloudAuth, Stack, check_result_body, drain

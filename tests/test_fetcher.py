@@ -20,7 +20,8 @@ from shared.cloudauth import (
     TransactionIdInvalid,
     TransportError,
 )
-from shared.fetcher import RecheckNotScheduled, answer_digest, delete_kept_result, result_prefix
+from shared.fetcher import RecheckNotScheduled, answer_digest, delete_kept_result
+from shared.ids import result_prefix
 from shared.messages import RecheckMessage
 from shared.storage import StorageError
 from tests.fakes import IDENTITY, JPEG, PNG, FakeCloudAuth, Stack, check_result_body, delays, peek

@@ -23,6 +23,7 @@ import pytest
 from shared import jsonutil
 from shared.auth import hash_user_id, issue_token
 from shared.callback import hash_callback_token
+from shared.ids import RESULT_DOCUMENT, answer_prefix
 from shared.storage import DirectoryObjectStore, SqliteQueue, SqliteTransactionStore, TransactionRecord
 from shared.webhooks import generate_secret
 from tests.sandbox.helpers import control, initialize
@@ -144,9 +145,13 @@ class Env:
         return transaction_id
 
     def final_row(self, merchant_biz_id: str) -> None:
+        """A PASSED row and its kept result, as a fetch leaves them (the notifier checks one against the other)."""
         self.pending_row(merchant_biz_id, f"tx{merchant_biz_id}")
+        key = f"{answer_prefix(merchant_biz_id, 'd' * 20)}{RESULT_DOCUMENT}"
+        document = {"merchantBizId": merchant_biz_id, "result": {"status": "PASSED", "passed": "Y", "subCode": "200"}}
+        self.objects().put(key, jsonutil.dumps(document), "application/json")
         assert self.store().finalize(
-            merchant_biz_id, status="PASSED", passed="Y", sub_code="200", result_key=None,
+            merchant_biz_id, status="PASSED", passed="Y", sub_code="200", result_key=key,
             identity_masked={"surname": "S*"}, result_version=1, now=time.time(),
         )
 

@@ -27,6 +27,7 @@ from tests.fakes import (
     FakeCloudAuth,
     RecordingSender,
     Stack,
+    check_result_body,
     delays,
     peek,
 )
@@ -571,7 +572,7 @@ def test_the_documented_webhook_body_has_every_field_a_delivered_one_has_and_no_
 # -- a stored result that cannot be read holds back no subscriber who does not need it ---------------------------
 
 
-def test_a_stored_result_that_is_not_json_dead_letters_only_the_pii_subscriber(stack: Stack) -> None:
+def test_a_stored_result_that_is_not_json_announces_nothing_and_is_dead_lettered(stack: Stack) -> None:
     mbid = _final(stack)
     stack.objects.put(stack.kept_result_key(mbid), b"{not json", "application/json")
     sender = RecordingSender()
@@ -579,13 +580,13 @@ def test_a_stored_result_that_is_not_json_dead_letters_only_the_pii_subscriber(s
 
     stack.notifier(sender).handle_body(_body(mbid))
 
-    assert sorted(d.url for d in sender.deliveries) == sorted([A, C])  # B is sent nothing
+    assert sender.deliveries == []
     (letter,) = peek(stack.deadletter)
-    assert (letter["subscriberKey"], letter["lastError"]) == (KEY_B, "result_unreadable")
+    assert (letter["reason"], letter["problem"]) == ("verdict_unverified", "result_not_json")
     assert peek(stack.notify)[before:] == []
 
 
-def test_a_storage_error_reading_the_stored_result_retries_only_the_pii_subscriber(
+def test_a_storage_error_reading_the_stored_result_retries_every_subscriber_on_its_schedule(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     mbid = _final(stack)
@@ -599,9 +600,75 @@ def test_a_storage_error_reading_the_stored_result_retries_only_the_pii_subscrib
 
     stack.notifier(sender).handle_body(_body(mbid))
 
-    assert sorted(d.url for d in sender.deliveries) == sorted([A, C])
-    assert peek(stack.notify)[before:] == [{"merchantBizId": mbid, "attempt": 1, "pending": [KEY_B]}]
-    assert peek(stack.deadletter) == []
+    assert sender.deliveries == []  # a verdict is never announced unchecked
+    follow_ups = peek(stack.notify)[before:]
+    assert sorted(m["pending"][0] for m in follow_ups) == sorted([KEY_A, KEY_B, KEY_C])
+    assert {m["attempt"] for m in follow_ups} == {1} and peek(stack.deadletter) == []
+
+
+# -- a verdict code run in the initializer could have written (its role may write rows, never kept results) --------
+
+
+def _forged(stack: Stack, **fields: object) -> str:
+    """A row as code run in the initializer could write it (PutRow): final, as if fetched."""
+    record = stack.pending(status="PASSED", passed="Y", sub_code="200", finalized_at=stack.clock(), **fields)
+    return record.merchant_biz_id
+
+
+def _announced(stack: Stack, mbid: str) -> list[object]:
+    sender = RecordingSender()
+    stack.notifier(sender).handle_body(_body(mbid))
+    return list(sender.deliveries)
+
+
+def test_a_passed_row_without_a_kept_result_is_not_announced_and_is_dead_lettered(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    mbid = _forged(stack)
+    assert _announced(stack, mbid) == []
+    (letter,) = peek(stack.deadletter)
+    assert (letter["reason"], letter["merchantBizId"], letter["problem"]) == ("verdict_unverified", mbid, "result_key")
+    assert any(r.getMessage() == "notify.verdict_unverified" for r in caplog.records)
+
+
+def test_a_passed_row_leading_to_another_verification_s_kept_result_is_not_announced(stack: Stack) -> None:
+    genuine = _final(stack)  # a real PASSED, kept where its own results are
+    mbid = _forged(stack, result_key=stack.kept_result_key(genuine))
+    assert _announced(stack, mbid) == []
+    assert peek(stack.deadletter)[-1]["problem"] == "result_key"
+
+
+def test_a_failed_verdict_rewritten_passed_in_its_row_is_not_announced(stack: Stack) -> None:
+    record = stack.pending()
+    stack.fetcher(FakeCloudAuth(check_result_body("N"))).fetch(record.merchant_biz_id)
+    stack.store._db.execute(  # test-only: an UpdateRow of the row alone, as the initializer's role could make
+        "UPDATE transactions SET status = 'PASSED', passed = 'Y', notification_enqueued = 0 WHERE merchant_biz_id = ?",
+        (record.merchant_biz_id,),
+    )
+    assert _announced(stack, record.merchant_biz_id) == []
+    assert peek(stack.deadletter)[-1]["problem"] == "verdict"
+
+
+def test_a_verdict_whose_kept_result_went_with_its_row_is_owed_to_nobody_not_a_security_event(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    mbid = _final(stack)
+    real_get = stack.objects.get
+
+    def erased_meanwhile(key: str) -> bytes:  # kyc erase deletes the objects, then the row
+        stack.store.delete(mbid)
+        return real_get(key + ".gone")
+
+    stack.objects.get = erased_meanwhile  # type: ignore[method-assign]
+    assert _announced(stack, mbid) == []
+    assert not any(r.getMessage() == "notify.verdict_unverified" for r in caplog.records)
+    assert all(letter.get("reason") != "verdict_unverified" for letter in peek(stack.deadletter))
+
+
+def test_an_abandonment_is_announced_without_a_kept_result(stack: Stack) -> None:
+    record = stack.pending()
+    stack.store.mark_abandoned(record.merchant_biz_id, now=stack.clock())
+    assert len(_announced(stack, record.merchant_biz_id)) == len(SUBSCRIBERS)
 
 
 # -- a subscriber whose URL changes, or who is removed, while a follow-up waits --------------------------------------

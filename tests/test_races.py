@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 
 from shared import jsonutil
-from shared.fetcher import FetchOutcome, result_prefix
+from shared.fetcher import FetchOutcome
 from shared.handlers.result_fetcher import ResultFetcherApp
+from shared.ids import result_prefix
 from tests.fakes import ROW_BACKENDS, T0, FakeCloudAuth, Stack, check_result_body, peek, stack_on
 
 TOKEN = "callback-token-for-the-race"

@@ -33,12 +33,11 @@ import pytest
 import yaml
 
 from shared.auth import issue_token
-from shared.fetcher import result_prefix
 from shared.handlers.initializer import InitializerApp
 from shared.handlers.notifier import NotifierApp
 from shared.handlers.result_fetcher import ResultFetcherApp
 from shared.handlers.sweeper import SweeperApp
-from shared.ids import new_merchant_biz_id
+from shared.ids import new_merchant_biz_id, result_prefix
 from shared.messages import RecheckMessage
 from shared.storage import ReceivedMessage, StorageSettings, open_stores
 from tools.credentials import AccessKey

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.fetcher import result_prefix
+from shared.ids import result_prefix
 from shared.signing import Credentials
 from shared.storage import (
     DirectoryObjectStore,

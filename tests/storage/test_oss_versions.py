@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from shared.fetcher import answer_prefix, delete_kept_result, result_prefix
+from shared.fetcher import delete_kept_result
+from shared.ids import answer_prefix, result_prefix
 from shared.storage import OssObjectStore
 from shared.storage.settings import StorageSettings
 from tests.fakes import Stack

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from shared.fetcher import result_prefix
+from shared.ids import result_prefix
 from shared.status import Status
 from shared.storage import ReceivedMessage, Stores, TransactionRecord, TransactionStore
 from shared.storage.due import DueKind

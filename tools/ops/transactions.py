@@ -273,7 +273,8 @@ def _erase_each(
     records: list[TransactionRecord], args: argparse.Namespace, ctx: Context, items: list[Any], progress: Progress
 ) -> int:
     """Erase (or, with ``--dry-run``, describe) each record: vendor copy, objects, row; returns the failures."""
-    from shared.fetcher import delete_kept_result, result_prefix  # noqa: PLC0415
+    from shared.fetcher import delete_kept_result  # noqa: PLC0415
+    from shared.ids import result_prefix  # noqa: PLC0415
 
     stores = ctx.stores()
     failures = 0

@@ -39,9 +39,9 @@ from pathlib import Path
 from typing import Any
 
 from shared.auth import issue_token
-from shared.fetcher import result_prefix
 from shared.handlers.initializer import InitializerApp
 from shared.handlers.result_fetcher import ResultFetcherApp
+from shared.ids import result_prefix
 from shared.messages import RecheckMessage
 from shared.ratelimit import WINDOW_SECONDS
 from shared.storage import ReceivedMessage, StorageSettings, Stores, decode_message_body, open_stores
