@@ -364,7 +364,25 @@ def test_an_image_whose_slashes_are_json_escaped_is_stored_apart_with_its_escape
 def test_an_image_on_the_lines_after_other_text_is_stored_apart_and_the_text_kept() -> None:
     """The run glues the line before the image to it (it looks like base64 too): the image starts a line later."""
     lines = [NOISY_PHOTO_TEXT[i:i + 76] for i in range(0, len(NOISY_PHOTO_TEXT), 76)]
-    record = {"note": "seebelow\n" + "\n".join(lines) + "\nend"}
+    record = {"note": "seebelow\n" + "\n".join(lines)}
     ((_, _, data),) = images_by_content(record)
-    assert data[:len(NOISY_PHOTO)] == NOISY_PHOTO
-    assert record["note"].startswith("seebelow\nstoredImage:image1")
+    assert data == NOISY_PHOTO
+    assert record["note"] == "seebelow\nstoredImage:image1"
+
+
+#: A photo of a size a multiple of 3, ending as a JPEG ends: its base64 has no padding (a third of all images), so a
+#: line of letters after it joins its run.
+UNPADDED_PHOTO = JPEG + random.Random(7).randbytes(6001 - (len(JPEG) % 3)) + b"\xff\xd9"
+UNPADDED_LINES = [base64.b64encode(UNPADDED_PHOTO).decode()[i:i + 76]
+                  for i in range(0, len(base64.b64encode(UNPADDED_PHOTO)), 76)]  # fmt: skip
+
+
+@pytest.mark.parametrize("after", ["end", "OK", "END.", "Y", "DONE"])
+def test_a_line_of_text_after_an_unpadded_wrapped_image_stays_in_the_text(after: str) -> None:
+    """Review ab: the line after the image was decoded into it ("end" came back as "enc"), or kept it from decoding
+    at all ("Y": the image stayed in the document)."""
+    assert len(UNPADDED_PHOTO) % 3 == 0
+    record = {"note": "see below\n" + "\n".join(UNPADDED_LINES) + "\n" + after}
+    ((_, _, data),) = images_by_content(record)
+    assert data == UNPADDED_PHOTO
+    assert record["note"] == f"see below\n{STORED_IMAGE}:image1\n{after}"

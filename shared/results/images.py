@@ -16,7 +16,7 @@ import binascii
 import bisect
 import re
 from base64 import b64decode
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from shared.results.errors import ImageDecodeError
 
@@ -197,10 +197,9 @@ _BASE64_RUN = rf"(?:data:image/[a-z]+;base64,)?[A-Za-z0-9+/_-]{{{IMAGE_TEXT_MIN}
 #: escapes of line breaks in a text kept as the vendor's, and the backslash of a JSON-escaped slash (``\/``, valid
 #: JSON, which some encoders write for every ``/``). Left out of the run, and of the image decoded from it.
 _RUN_BREAK = r"\r|\n|\\[rn]|\\(?=/)"
-#: How many line starts into a run its image may begin at: a run may glue a line's other text before it
-#: (``word\n/9j/``). Text glued after it (no padding, then a line of letters) goes into the image object: kept, not
-#: dropped.
-_RUN_STARTS_TRIED = 8
+#: How many lines into a run its image may begin, and how many from its end it may end: a run glues to the image
+#: lines of other text before or after it that look like base64 too (``word\n/9j/...``, ``...AAAA\nend``).
+_RUN_LINES_TRIED = 8
 
 
 def _image_of(text: str) -> tuple[str, bytes] | None:
@@ -257,17 +256,26 @@ def images_by_content(record: dict[str, Any]) -> list[tuple[str, str, bytes]]:
 
 
 def _runs(text: str) -> Iterator[tuple[int, int, tuple[str, bytes]]]:
-    """``(start, end, (content type, data))`` of each image in ``text`` as a run of base64, in order: the run may be
-    broken by ``_RUN_BREAK``s (taken out before it is decoded), and may start on one of its first lines when what
-    comes before on its first is other text that looks like base64."""
-    # The text without its breaks, and where each of its pieces starts in both (to map a run back to the text).
-    pieces, starts, origins, at, joined = [], [], [], 0, 0
+    """``(start, end, (content type, data))`` of each image in ``text`` as a run of base64, in order. The run may be
+    broken by ``_RUN_BREAK``s (taken out before it is decoded); it may begin on one of its first lines and end on one
+    of its last ones, when lines of other text that look like base64 are glued to it: an end that closes a whole
+    base64 group (four characters) is preferred, from the run's end backwards, so a line glued after an image is left
+    in the text (review ab: "end" became "enc", and a line of one character kept the image from decoding); else the
+    whole run as it came (missing padding added)."""
+    # The text without its breaks; where each piece starts in both (to map a run back to the text); where lines start.
+    pieces: list[str] = []
+    starts: list[int] = []
+    origins: list[int] = []
+    lines: list[int] = []
+    at = joined = 0
     for brk in re.finditer(_RUN_BREAK, text):
         if brk.start() > at:
             pieces.append(text[at:brk.start()])
             starts.append(joined)
             origins.append(at)
             joined += brk.start() - at
+        if brk.group() != "\\" and (not lines or lines[-1] != joined):  # a line break, not a "/"'s escape
+            lines.append(joined)
         at = brk.end()
     pieces.append(text[at:])
     starts.append(joined)
@@ -279,13 +287,41 @@ def _runs(text: str) -> Iterator[tuple[int, int, tuple[str, bytes]]]:
         return origins[piece] + index - starts[piece]
 
     for match in re.finditer(_BASE64_RUN, unbroken):
-        first = bisect.bisect_right(starts, match.start())
-        candidates = (match.start(), *starts[first:first + _RUN_STARTS_TRIED])
-        for begin in (c for c in candidates if c < match.end()):
-            image = _image_of(unbroken[begin:match.end()])
-            if image is not None:
-                start = original(begin)
-                if start and text.startswith("\\/", start - 1):  # the escape of its first "/" goes with it
-                    start -= 1
-                yield start, original(match.end() - 1) + 1, image
-                break
+        begin, end = match.span()
+        first, last = bisect.bisect_right(lines, begin), bisect.bisect_left(lines, end)
+        begins = (begin, *lines[first:min(last, first + _RUN_LINES_TRIED)])
+        ends = (end, *reversed(lines[max(first, last - _RUN_LINES_TRIED):last]))
+        found = _first_image(unbroken, begins, ends)
+        if found is not None:
+            run_begin, run_end, image = found
+            start = original(run_begin)
+            if start and text.startswith("\\/", start - 1):  # the escape of its first "/" goes with it
+                start -= 1
+            yield start, original(run_end - 1) + 1, image
+
+
+#: The last bytes of a whole image of a format that has them: an end that decodes to them is the image's own.
+_TRAILERS = {"image/jpeg": b"\xff\xd9", "image/png": b"IEND\xaeB`\x82"}
+
+
+def _first_image(text: str, begins: Sequence[int], ends: Sequence[int]) -> tuple[int, int, tuple[str, bytes]] | None:
+    """The first ``(begin, end, image)`` of ``text[begin:end]`` that is an image: begins in order; ends closing a whole
+    base64 group first (in order), then the first end whatever its length; of those, the first whose image ends as
+    its format ends (``_TRAILERS``: text of whole groups glued after it is then left out), else the first."""
+    for begin in begins:
+        if Image("", text[begin:begin + 64]).content_type == OCTET_STREAM:
+            continue  # not an image's first bytes: no end will do
+        payload = text.index(",", begin) + 1 if text.startswith("data:", begin) else begin
+        whole_groups = [end for end in ends if end > payload and (end - payload) % 4 == 0]
+        first = None
+        for end in dict.fromkeys((*whole_groups, ends[0])):
+            image = _image_of(text[begin:end])
+            if image is None:
+                continue
+            trailer = _TRAILERS.get(image[0])
+            if trailer is not None and image[1].endswith(trailer):
+                return begin, end, image
+            first = first or (begin, end, image)
+        if first is not None:
+            return first
+    return None
