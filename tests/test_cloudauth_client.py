@@ -22,6 +22,7 @@ from shared.cloudauth import (
     TransactionIdInvalid,
     TransportError,
 )
+from shared.cloudauth.errors import RepeatedFailuresLimited
 from tests.loopback import DrippingServer, localhost_certificate
 from tests.test_cloudauth_fakeserver import AK, SECRET, FakeCloudAuth, Reply, error_body, fake
 
@@ -169,6 +170,15 @@ def test_throttled_initialize_is_retried_with_a_fresh_nonce_and_valid_signature(
     assert len({s.nonce for s in seen}) == 3
 
 
+def test_a_call_refused_for_repeated_failing_calls_is_not_retried_within_the_call(fake: FakeCloudAuth) -> None:
+    """Review ab: another try right away is one more of the repeated invocations the limit counts; the caller backs
+    off (it is transient, as throttling is)."""
+    fake.reply(Reply(401, error_body("Forbidden.ExceptionRepeatedInvoke")), Reply(200, {}))
+    with pytest.raises(RepeatedFailuresLimited) as info:
+        client_for(fake, Recorder()).check_result("biz0001", "txn1")
+    assert info.value.transient and len(fake.requests) == 1
+
+
 class SteppingClock:
     """A monotonic clock that the recorded sleeps move forward."""
 
@@ -305,7 +315,7 @@ DOCUMENTED_CODES: list[tuple[int, str, type[CloudAuthError]]] = [
     (400, "TransactionIdInvalid", TransactionIdInvalid),
     (403, "Forbidden.RAMUserAccessDenied", AuthError),
     (403, "Forbidden.AccountAccessDenied", AuthError),
-    (401, "Forbidden.ExceptionRepeatedInvoke", ThrottlingError),  # a limit on calls, not credentials (review ww)
+    (401, "Forbidden.ExceptionRepeatedInvoke", RepeatedFailuresLimited),  # a limit on calls, not credentials (ww)
     (403, "Throttling.Api", ThrottlingError),
     (403, "Throttling.User", ThrottlingError),
     (404, "ProcessNotCompleted", ProcessNotCompleted),

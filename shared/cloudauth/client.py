@@ -37,6 +37,7 @@ from shared.signing import Credentials, canonical_query_string, percent_encode, 
 from .errors import (
     CloudAuthError,
     MalformedResponse,
+    RepeatedFailuresLimited,
     ServerError,
     ThrottlingError,
     TransportError,
@@ -206,7 +207,7 @@ class CloudAuthClient:
     @staticmethod
     def should_retry(error: CloudAuthError, *, idempotent: bool) -> bool:
         if isinstance(error, ThrottlingError):
-            return True
+            return not isinstance(error, RepeatedFailuresLimited)
         if isinstance(error, TransportError):
             return idempotent or not error.maybe_sent
         if isinstance(error, ServerError):

@@ -88,6 +88,14 @@ class ThrottlingError(CloudAuthError):
     default_transient = True
 
 
+class RepeatedFailuresLimited(ThrottlingError):
+    """``Forbidden.ExceptionRepeatedInvoke`` (HTTP 401): "The maximum number of repeated exception invocations is
+    exceeded". A limit on calls, backed off as throttling by the caller, but never retried within the call: another
+    try right away is one more repeated invocation."""
+
+    default_code = "Forbidden.ExceptionRepeatedInvoke"
+
+
 class TransactionIdInvalid(CloudAuthError):
     """The TransactionId is unknown or expired (results are kept for 30 days)."""
 
@@ -139,7 +147,7 @@ _EXACT: dict[str, type[CloudAuthError]] = {
     # HTTP status codes", help/en/ekyc/latest/http-status-code-returned-by-the-server, Jun 24, 2026; the RAM and
     # account codes are listed apart, under 403): a limit on calls, not our credentials (found by review: the
     # "Forbidden" prefix made it an AuthError, and the operator was sent to RAM). Backed off and retried as a limit.
-    "Forbidden.ExceptionRepeatedInvoke": ThrottlingError,
+    "Forbidden.ExceptionRepeatedInvoke": RepeatedFailuresLimited,
 }
 _PREFIXES: tuple[tuple[str, type[CloudAuthError]], ...] = (
     ("Throttling", ThrottlingError),  # Throttling.Api, Throttling.User, ...
