@@ -16,6 +16,9 @@
   key's claim (:func:`idempotency_claim_key`) outlives that day, so a key sent again later starts a verification
   under an id no earlier one had (:mod:`shared.verifications`).
 
+* **Kept results** (the object store): ``results/<merchantBizId>/<answer digest>/result.json`` and the answer's
+  images beside it (:func:`answer_prefix`, :func:`is_result_document_key`).
+
 ``str.isalnum`` alone is not the rule: it accepts non-ASCII letters and digits (``"é"``, ``"٣"``).
 """
 
@@ -122,7 +125,11 @@ def answer_prefix(merchant_biz_id: str, digest: str) -> str:
 
 def is_result_document_key(merchant_biz_id: str, key: str) -> bool:
     """Whether ``key`` is where the document of one of this verification's answers is kept (nowhere else: not
-    another verification's, not an image)."""
-    digest, _, name = key.removeprefix(result_prefix(merchant_biz_id)).partition("/")
-    return key.startswith(result_prefix(merchant_biz_id)) and bool(digest) and name == RESULT_DOCUMENT
+    another verification's, not an image); ``results/<id>/result.json`` too, where releases before answers had
+    folders of their own kept it."""
+    prefix = result_prefix(merchant_biz_id)
+    digest, _, name = key.removeprefix(prefix).partition("/")
+    if not key.startswith(prefix):
+        return False
+    return bool(digest) and name == RESULT_DOCUMENT if name else digest == RESULT_DOCUMENT
 

@@ -76,6 +76,7 @@ class VerdictUnverified(Exception):
         super().__init__(f"the verdict could not be verified against its kept result: {problem}")
         self.problem = problem
 
+
 #: The webhook event of each terminal status (:data:`shared.status.TERMINAL`); any other status is not announced.
 EVENT_TYPES: dict[Status, str] = {
     Status.PASSED: "verification.completed",

@@ -8,7 +8,7 @@ import pytest
 
 from shared.cloudauth import ParameterError
 from shared.cloudauth.params import check_value
-from shared.ids import is_merchant_biz_id, is_transaction_id, validate_merchant_biz_id
+from shared.ids import is_merchant_biz_id, is_result_document_key, is_transaction_id, validate_merchant_biz_id
 from shared.messages import NotifyMessage, RecheckMessage
 from shared.storage import TransactionRecord
 from tools.ops.common import merchant_biz_id_arg
@@ -52,3 +52,21 @@ def test_transaction_ids_of_printable_ascii_are_accepted(value: str) -> None:
 @pytest.mark.parametrize("value", ["", "a b", "x" * 129, "tx\n", "tx\x7f", "交易", None])
 def test_transaction_ids_outside_the_bound_are_refused(value: object) -> None:
     assert not is_transaction_id(value)
+
+
+@pytest.mark.parametrize(
+    ("key", "is_one"),
+    [
+        ("results/{m}/0123abcd/result.json", True),
+        ("results/{m}/result.json", True),  # where releases before answer folders kept it
+        ("results/{m}/0123abcd/image1.jpg", False),
+        ("results/{m}/0123abcd/more/result.json", False),
+        ("results/{m}//result.json", False),
+        ("results/{m}x/0123abcd/result.json", False),  # another verification's
+        ("results/other/0123abcd/result.json", False),
+        ("", False),
+    ],
+)
+def test_a_result_document_key_is_under_its_own_verification_s_results(key: str, is_one: bool) -> None:
+    mbid = "0123456789abcdef0123456789abcdef"
+    assert is_result_document_key(mbid, key.format(m=mbid)) is is_one
