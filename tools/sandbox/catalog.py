@@ -25,16 +25,25 @@ JAKARTA = "ap-southeast-5"
 KUALA_LUMPUR = "ap-southeast-3"
 REGIONS = frozenset({HONG_KONG, SINGAPORE, JAKARTA, KUALA_LUMPUR})
 
-# eKYC's document types (8/9-digit codes) and their names.
+# eKYC's document types (8/9-digit codes) and their names: the sandbox's own reading, never the client's
+# shared.doctypes (review yy: taken from it, the sandbox agreed with a wrong code-to-document mapping by construction).
+PASSPORT = "01000000"
+MAINLAND_ID = "00000001"
+HK_ID_2003 = "00000006"
+HK_MACAO_EXIT_ENTRY_PERMIT = "00000007"
+HK_ID_2018 = "00000008"
+HK_MACAO_RESIDENT_TRAVEL_PERMIT = "00000009"
+MACAO_ID = "000000011"
+TAIWAN_RESIDENT_TRAVEL_PERMIT = "000000012"
 EKYC_DOCUMENTS: Mapping[str, str] = {
-    "01000000": "Passport (global)",
-    "00000006": "Hong Kong identity card (2003)",
-    "00000008": "Hong Kong identity card (2018)",
-    "00000007": "Exit-entry permit to Hong Kong/Macao",
-    "00000009": "Mainland travel permit for Hong Kong/Macao residents",
-    "000000011": "Macao identity card",
-    "000000012": "Mainland travel permit for Taiwan residents",
-    "00000001": "Mainland China 2nd-generation identity card",
+    PASSPORT: "Passport (global)",
+    HK_ID_2003: "Hong Kong identity card (2003)",
+    HK_ID_2018: "Hong Kong identity card (2018)",
+    HK_MACAO_EXIT_ENTRY_PERMIT: "Exit-entry permit to Hong Kong/Macao",
+    HK_MACAO_RESIDENT_TRAVEL_PERMIT: "Mainland travel permit for Hong Kong/Macao residents",
+    MACAO_ID: "Macao identity card",
+    TAIWAN_RESIDENT_TRAVEL_PERMIT: "Mainland travel permit for Taiwan residents",
+    MAINLAND_ID: "Mainland China 2nd-generation identity card",
 }
 
 # The certificate type table (eKYC_PRO), as far as it could be read.

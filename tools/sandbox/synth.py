@@ -11,37 +11,46 @@ import hashlib
 import random
 import struct
 
-from shared import doctypes
+from tools.sandbox.catalog import (  # the sandbox's own codes (review yy: not the client's shared.doctypes)
+    HK_ID_2003,
+    HK_ID_2018,
+    HK_MACAO_EXIT_ENTRY_PERMIT,
+    HK_MACAO_RESIDENT_TRAVEL_PERMIT,
+    MACAO_ID,
+    MAINLAND_ID,
+    PASSPORT,
+    TAIWAN_RESIDENT_TRAVEL_PERMIT,
+)
 
 # OCR field names per document (REFERENCE.md, "OCR fields (ocrIdInfo) by document")
 # fmt: off
 OCR_FIELDS: dict[str, tuple[str, ...]] = {
-    doctypes.HK_ID_2003: (
+    HK_ID_2003: (
         "name", "englishName", "nameCode", "sex", "birthDate", "idNumber",
         "currentIssueDate", "firstIssueDate", "isPermanent", "symbols",
     ),
-    doctypes.HK_MACAO_EXIT_ENTRY_PERMIT: (
+    HK_MACAO_EXIT_ENTRY_PERMIT: (
         "name", "englishName", "sex", "birthDate", "idNumber", "issueDate", "expiryDate",
         "placeOfIssue", "originOfIssue",
     ),
-    doctypes.HK_MACAO_RESIDENT_TRAVEL_PERMIT: (
+    HK_MACAO_RESIDENT_TRAVEL_PERMIT: (
         "name", "englishName", "sex", "birthDate", "idNumber", "issueDate", "expiryDate", "originOfIssue",
     ),
-    doctypes.PASSPORT: (
+    PASSPORT: (
         "surname", "givenname", "sex", "birthDate", "passportNo", "nationality", "expiryDate", "countryCode",
     ),
-    doctypes.MACAO_ID: (
+    MACAO_ID: (
         "surnameCN", "givennameCN", "surname", "givenname", "sex", "birthDate", "idNumber", "expiryDate",
         "placeOfBirth",
     ),
-    doctypes.TAIWAN_RESIDENT_TRAVEL_PERMIT: (
+    TAIWAN_RESIDENT_TRAVEL_PERMIT: (
         "name", "englishName", "sex", "birthDate", "idNumber", "issueDate", "expiryDate",
         "originOfIssue", "placeOfIssue",
     ),
-    doctypes.MAINLAND_ID: ("name", "sex", "ethnicity", "birthDate", "idNumber", "address"),
+    MAINLAND_ID: ("name", "sex", "ethnicity", "birthDate", "idNumber", "address"),
 }
 # fmt: on
-OCR_FIELDS[doctypes.HK_ID_2018] = OCR_FIELDS[doctypes.HK_ID_2003]
+OCR_FIELDS[HK_ID_2018] = OCR_FIELDS[HK_ID_2003]
 # The back side of the mainland ID (Pages=01,02): field names are not documented; these are our guess.
 MAINLAND_ID_BACK_FIELDS = ("issueDate", "expiryDate")
 
@@ -114,23 +123,23 @@ def fake_identity(transaction_id: str, doc_type: str, *, back_side: bool = False
         "address": "测试地址 TEST ADDRESS 0号",
     }
     numbers = {
-        doctypes.HK_ID_2003: f"Z000{serial:03d}(0)",
-        doctypes.HK_ID_2018: f"Z000{serial:03d}(0)",
-        doctypes.HK_MACAO_EXIT_ENTRY_PERMIT: f"C00000{serial:03d}",
-        doctypes.HK_MACAO_RESIDENT_TRAVEL_PERMIT: f"H00000{serial:03d}",
-        doctypes.MACAO_ID: f"0000{serial:03d}(0)",
-        doctypes.TAIWAN_RESIDENT_TRAVEL_PERMIT: f"00000{serial:03d}",
-        doctypes.MAINLAND_ID: f"000000{birth.replace('-', '')}0{serial:03d}",
+        HK_ID_2003: f"Z000{serial:03d}(0)",
+        HK_ID_2018: f"Z000{serial:03d}(0)",
+        HK_MACAO_EXIT_ENTRY_PERMIT: f"C00000{serial:03d}",
+        HK_MACAO_RESIDENT_TRAVEL_PERMIT: f"H00000{serial:03d}",
+        MACAO_ID: f"0000{serial:03d}(0)",
+        TAIWAN_RESIDENT_TRAVEL_PERMIT: f"00000{serial:03d}",
+        MAINLAND_ID: f"000000{birth.replace('-', '')}0{serial:03d}",
     }
-    if doc_type == doctypes.MAINLAND_ID:
+    if doc_type == MAINLAND_ID:
         values["sex"] = sex_cn
-    fields = OCR_FIELDS.get(doc_type, OCR_FIELDS[doctypes.PASSPORT])
+    fields = OCR_FIELDS.get(doc_type, OCR_FIELDS[PASSPORT])
     identity = {name: values.get(name, "TEST") for name in fields}
     if "idNumber" in identity:
         identity["idNumber"] = numbers.get(doc_type, f"TEST{serial:05d}")
     if "passportNo" in identity:
         identity["passportNo"] = f"TEST{serial:05d}"
-    if back_side and doc_type == doctypes.MAINLAND_ID:
+    if back_side and doc_type == MAINLAND_ID:
         identity.update({name: values[name] for name in MAINLAND_ID_BACK_FIELDS})
     return identity
 
