@@ -299,6 +299,9 @@ class ResultFetcher:
         document = {
             "merchantBizId": mbid,
             "transactionId": record.transaction_id,
+            # Whose verification it is (the peppered hash, as in the row): the notifier checks the row's against it,
+            # as code run in the initializer could move a genuine verdict's row to another user (review ac).
+            "merchantUserId": record.merchant_user_id,
             "productCode": record.product_code,
             "docType": result.doc_type or record.doc_type or None,
             "images": image_keys,

@@ -383,6 +383,12 @@ class Notifier:
         said = (result.get("status"), result.get("passed"), result.get("subCode"))
         if said != (record.status.value, record.passed, record.sub_code):
             raise VerdictUnverified("verdict")
+        # Whose, which transaction, which product: the row's must be the document's where the document says (older
+        # releases' documents do not name the owner; nobody but the fetching roles can write one that does).
+        for field_name, value in (("merchantUserId", record.merchant_user_id),
+                                  ("transactionId", record.transaction_id), ("productCode", record.product_code)):
+            if field_name in document and document[field_name] != value:
+                raise VerdictUnverified(field_name)
         return result
 
     def _targets(self, message: NotifyMessage) -> list[Subscriber]:

@@ -649,6 +649,21 @@ def test_a_failed_verdict_rewritten_passed_in_its_row_is_not_announced(stack: St
     assert peek(stack.deadletter)[-1]["problem"] == "verdict"
 
 
+@pytest.mark.parametrize(("column", "forged"), [("merchant_user_id", "e" * 64), ("transaction_id", "tx-other"),
+                                               ("product_code", "FACE_LIVENESS_PRO")])
+def test_a_genuine_verdict_whose_row_was_moved_to_another_user_or_transaction_is_not_announced(
+    stack: Stack, column: str, forged: str
+) -> None:
+    """Review ac: a PASSED row rewritten to name another user (its peppered hash) announced that user PASSED."""
+    mbid = _final(stack)
+    stack.store._db.execute(  # test-only: a PutRow of the row with one column changed, as the initializer's role could
+        f"UPDATE transactions SET {column} = ? WHERE merchant_biz_id = ?", (forged, mbid))
+    assert _announced(stack, mbid) == []
+    assert peek(stack.deadletter)[-1]["problem"] == {"merchant_user_id": "merchantUserId",
+                                                     "transaction_id": "transactionId",
+                                                     "product_code": "productCode"}[column]
+
+
 def test_a_verdict_whose_kept_result_went_with_its_row_is_owed_to_nobody_not_a_security_event(
     stack: Stack, caplog: pytest.LogCaptureFixture
 ) -> None:
