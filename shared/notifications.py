@@ -77,6 +77,11 @@ class VerdictUnverified(Exception):
         self.problem = problem
 
 
+
+def _verdicts(face: Any) -> Any:
+    """Face verdicts as compared: None when there are none (an object of nulls, as rows of older releases keep)."""
+    return face if type(face) is dict and any(value is not None for value in face.values()) else None
+
 #: The webhook event of each terminal status (:data:`shared.status.TERMINAL`); any other status is not announced.
 EVENT_TYPES: dict[Status, str] = {
     Status.PASSED: "verification.completed",
@@ -389,6 +394,8 @@ class Notifier:
                                   ("transactionId", record.transaction_id), ("productCode", record.product_code)):
             if field_name in document and document[field_name] != value:
                 raise VerdictUnverified(field_name)
+        if _verdicts(result.get("face")) != _verdicts(record.face):  # the webhook's face scores are the row's
+            raise VerdictUnverified("face")
         return result
 
     def _targets(self, message: NotifyMessage) -> list[Subscriber]:

@@ -650,7 +650,8 @@ def test_a_failed_verdict_rewritten_passed_in_its_row_is_not_announced(stack: St
 
 
 @pytest.mark.parametrize(("column", "forged"), [("merchant_user_id", "e" * 64), ("transaction_id", "tx-other"),
-                                               ("product_code", "FACE_LIVENESS_PRO")])
+                                               ("product_code", "FACE_LIVENESS_PRO"),
+                                               ("face", '{"facePassed": true, "faceComparisonScore": 99.9}')])
 def test_a_genuine_verdict_whose_row_was_moved_to_another_user_or_transaction_is_not_announced(
     stack: Stack, column: str, forged: str
 ) -> None:
@@ -661,7 +662,7 @@ def test_a_genuine_verdict_whose_row_was_moved_to_another_user_or_transaction_is
     assert _announced(stack, mbid) == []
     assert peek(stack.deadletter)[-1]["problem"] == {"merchant_user_id": "merchantUserId",
                                                      "transaction_id": "transactionId",
-                                                     "product_code": "productCode"}[column]
+                                                     "product_code": "productCode", "face": "face"}[column]
 
 
 def test_a_verdict_whose_kept_result_went_with_its_row_is_owed_to_nobody_not_a_security_event(
