@@ -379,7 +379,9 @@ class Notifier:
         except ObjectNotFound:
             if self.store.get(record.merchant_biz_id) is None:
                 raise
-            raise VerdictUnverified("result_missing") from None
+            # Not yet evidence of a forged row: an erasure or retention deletes the objects, then the row (review ac).
+            # Retried on each subscriber's schedule; never announced while it stays missing.
+            raise StorageError("kept result not found", transient=True, code="ResultMissing") from None
         except jsonutil.JSONDecodeError:
             raise VerdictUnverified("result_not_json") from None
         result = document.get("result") if type(document) is dict else None
@@ -442,9 +444,14 @@ class Notifier:
         }
         # The event's timestamp is when the result became final: stable across retries, unlike webhook-timestamp.
         event = {"type": event_type, "timestamp": rfc3339(record.finalized_at or record.updated_at), "data": data}
-        full = kept.get("identity") if kept is not None else None
+        full, masked = None, record.identity_masked
+        if kept is not None:  # a verdict: what it says of the person comes from its kept result, never the row's copy
+            from shared.results.masking import mask_identity  # noqa: PLC0415 - not on the notifier's cold start
+
+            full = kept.get("identity")
+            masked = mask_identity(full) if isinstance(full, dict) else None
         return {
-            d: jsonutil.dumps({**event, "data": {**data, "identity": d.identity(record.identity_masked, full)}})
+            d: jsonutil.dumps({**event, "data": {**data, "identity": d.identity(masked, full)}})
             for d in {s.disclosure for s in targets}
         }
 
