@@ -39,10 +39,11 @@ def sandbox() -> Iterator[SandboxServer]:
     server.stop()
 
 
-def client_for(server: SandboxServer, signature_version: str = "v3") -> CloudAuthClient:
+def client_for(server: SandboxServer, signature_version: str = "v3", **settings: str) -> CloudAuthClient:
     return CloudAuthClient(
         CloudAuthSettings(
-            endpoint=server.base_url, access_key_id=AK, access_key_secret=SECRET, signature_version=signature_version
+            endpoint=server.base_url, access_key_id=AK, access_key_secret=SECRET, signature_version=signature_version,
+            **settings,
         )
     )
 
@@ -126,15 +127,7 @@ def test_the_client_refuses_an_ekyc_pro_start_without_a_parameter_the_vendor_req
     """Mutation P01 (shared/cloudauth/params.py, INITIALIZE_V2.required): ``("ProductCode", "MerchantBizId",
     "MetaInfo", "MerchantUserId", "ReturnUrl")`` -> ``("ProductCode", "MerchantBizId", "MetaInfo", "ReturnUrl")``
     (fails the merchant_user_id case). The sandbox requires each on InitializeV2 (MissingParameter)."""
-    client = CloudAuthClient(
-        CloudAuthSettings(
-            endpoint=sandbox.base_url,
-            access_key_id=AK,
-            access_key_secret=SECRET,
-            product_code="eKYC_PRO",
-            region="cn-hongkong",
-        )
-    )
+    client = client_for(sandbox, product_code="eKYC_PRO", region="cn-hongkong")
     fields: dict[str, Any] = {
         "merchant_biz_id": f"v2missing{len(field)}",
         "meta_info": '{"x":1}',
@@ -160,15 +153,7 @@ DOCUMENT_SWITCHES = {
 def test_a_face_only_start_is_never_sent_a_document_switch(sandbox: SandboxServer, parameter: str) -> None:
     """Mutation P05 (shared/cloudauth/switches.py): ``Switch("pages", "Pages", ("01", "01,02"), document=True,
     assurance=True)`` -> ``Switch("pages", "Pages", ("01", "01,02"), assurance=True)`` (fails the Pages case)."""
-    client = CloudAuthClient(
-        CloudAuthSettings(
-            endpoint=sandbox.base_url,
-            access_key_id=AK,
-            access_key_secret=SECRET,
-            product_code="FACE_LIVENESS_PRO",
-            region="cn-hongkong",
-        )
-    )
+    client = client_for(sandbox, product_code="FACE_LIVENESS_PRO", region="cn-hongkong")
     request = InitializeV2Request(
         merchant_biz_id=f"faceonly{len(parameter)}",
         meta_info='{"x":1}',
