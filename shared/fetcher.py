@@ -48,6 +48,7 @@ from shared.results import (
 from shared.results.images import images_by_content
 from shared.status import Status
 from shared.storage import StorageError, TransactionRecord
+from shared.storage.records import face_verdicts
 from shared.values import valueclass
 
 TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
@@ -319,7 +320,7 @@ class ResultFetcher:
             identity_masked=mask_identity(result.identity) if result.identity else None,
             result_version=int(now * 1000),  # ms of the fetch: a later fetch never loses to an older one
             now=now,
-            face=_face_verdicts(result),
+            face=face_verdicts(result.face.to_dict()),
         )
         if not won:
             current = self.store.get(mbid)
@@ -460,10 +461,3 @@ class ResultFetcher:
                 logger.info("fetch.recheck_already_recorded", extra={"attempt": message.attempt})
         return FetchOutcome(kind, error=error, next_check_in=delay, permanent=permanent)
 
-
-def _face_verdicts(result: CheckResultResponse) -> dict[str, Any] | None:
-    """The row's ``face``: the face verdicts, or None when the vendor gave none (no face section, e.g. a verdict on
-    the document before the face step): the webhook's and the API's ``face`` is then null, as documented (review zz:
-    it was an object of nulls)."""
-    face = result.face.to_dict()
-    return face if any(value is not None for value in face.values()) else None

@@ -50,6 +50,7 @@ from shared.log import get_logger, register_secret, security_event
 from shared.messages import NotifyMessage
 from shared.status import Status
 from shared.storage import ObjectNotFound, StorageError, TransactionRecord
+from shared.storage.records import face_verdicts
 from shared.subcodes import sub_code_message
 from shared.timestamps import rfc3339
 from shared.urls import display_url, is_safe_url, plain_http_allowed
@@ -76,11 +77,6 @@ class VerdictUnverified(Exception):
         super().__init__(f"the verdict could not be verified against its kept result: {problem}")
         self.problem = problem
 
-
-
-def _verdicts(face: Any) -> Any:
-    """Face verdicts as compared: None when there are none (an object of nulls, as rows of older releases keep)."""
-    return face if type(face) is dict and any(value is not None for value in face.values()) else None
 
 #: The webhook event of each terminal status (:data:`shared.status.TERMINAL`); any other status is not announced.
 EVENT_TYPES: dict[Status, str] = {
@@ -396,7 +392,7 @@ class Notifier:
                                   ("transactionId", record.transaction_id), ("productCode", record.product_code)):
             if field_name in document and document[field_name] != value:
                 raise VerdictUnverified(field_name)
-        if _verdicts(result.get("face")) != _verdicts(record.face):  # the webhook's face scores are the row's
+        if face_verdicts(result.get("face")) != face_verdicts(record.face):  # the webhook's face scores are the row's
             raise VerdictUnverified("face")
         return result
 

@@ -34,6 +34,13 @@ def finalized_at_over_abandoned(abandoned_at: float | None, now: float) -> float
     return max(now, (abandoned_at or 0.0) + FINALIZED_AFTER_ABANDONED)
 
 
+def face_verdicts(face: Any) -> dict[str, Any] | None:
+    """A row's ``face``: the face verdicts, or None when there are none (no face section, e.g. a verdict on the
+    document before the face step; an object of nulls, as rows of older releases keep). The fetcher writes it, the
+    notifier compares a row's with its kept result's (review zz: an object of nulls was announced)."""
+    return face if type(face) is dict and any(value is not None for value in face.values()) else None
+
+
 @valueclass(frozen=False)
 class TransactionRecord:
     """One verification. ``merchant_user_id`` is already an HMAC of the merchant's user id, never the raw id.
