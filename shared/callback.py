@@ -21,6 +21,14 @@ CALLBACK_PATH = "/callback"
 #: The callback URL given to the vendor: the id in the path, no query of ours (see :func:`callback_url`).
 CALLBACK_ROUTE = "/callback/{merchant_biz_id}"
 TOKEN_BYTES = 32  # 43 URL-safe characters
+#: The parameters the vendor adds to the callback URL, as Initialize's CallbackUrl example spells them
+#: ("https://www.aliyun.com?callbackToken=1000004826&transactionId=shaxxxx&passed=Y&subCode=200", the API metadata
+#: of cloudauth-intl 2022-08-09). The same metadata's CallbackToken text says "the CallbackToken field will be
+#: displayed in the callback address": the casing the vendor sends is unverified, so :func:`callback_parameters`
+#: also takes each under another casing when the example's is absent.
+TOKEN_PARAMETER = "callbackToken"  # noqa: S105 - a parameter name, not a secret
+TRANSACTION_PARAMETER = "transactionId"
+VENDOR_PARAMETERS = (TOKEN_PARAMETER, TRANSACTION_PARAMETER, "passed", "subCode")
 
 
 def callback_url(public_url: str, merchant_biz_id: str) -> str:
@@ -36,13 +44,20 @@ def callback_parameters(query: Mapping[str, str], path_id: str | None) -> dict[s
     """The callback's parameters (``merchantBizId``, ``callbackToken``, ``transactionId``...), from the id in the
     path (``path_id``) or, for a URL of the earlier form, in ``merchantBizId``. Should the vendor have glued its
     parameters on with a ``?`` after our query (or a ``&`` after our path), the id ends at that character and what
-    follows it is read as more of the query; a parameter the real query has wins."""
+    follows it is read as more of the query; a parameter the real query has wins. A vendor parameter
+    (``VENDOR_PARAMETERS``) absent under its documented name is taken from the first one named the same in another
+    casing (``CallbackToken``): a token is still checked against its hash, whatever it was called."""
     params = dict(query)
     claimed = path_id if path_id is not None else params.pop("merchantBizId", "")
     claimed, glued = split_glued(claimed)
     for key, value in parse_qsl(glued, keep_blank_values=True):
         params.setdefault(key, value)
     params["merchantBizId"] = claimed
+    for name in VENDOR_PARAMETERS:
+        if name not in params:
+            other = next((key for key in params if key.lower() == name.lower()), None)
+            if other is not None:
+                params[name] = params[other]
     return params
 
 

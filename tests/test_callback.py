@@ -106,3 +106,15 @@ def test_a_callback_url_built_from_any_accepted_public_url_is_a_safe_url(public_
     built = callback_url(settings_.public_url, merchant_biz_id)
     parts = check_url(built)  # never raises: nothing a header or a request line could be split with
     assert parts.path.endswith(f"/callback/{merchant_biz_id}") and parts.query == ""
+
+
+def test_a_vendor_parameter_sent_in_another_casing_is_read_under_its_documented_name() -> None:
+    """Initialize's metadata says "the CallbackToken field will be displayed in the callback address" while its
+    example shows ``callbackToken=``: the casing is unverified, so both are read."""
+    query = callback_parameters({"CallbackToken": "tok", "TransactionId": "tx1"}, "abc123")
+    assert (query["callbackToken"], query["transactionId"]) == ("tok", "tx1")
+
+
+def test_the_documented_casing_wins_over_another() -> None:
+    query = callback_parameters({"CallbackToken": "other", "callbackToken": "tok"}, "abc123")
+    assert query["callbackToken"] == "tok"

@@ -62,3 +62,15 @@ def test_a_queue_batch_larger_than_a_callback_may_be_is_handled_not_refused(stac
 
     assert "statusCode" not in answer  # a queue batch's answer, never a 413 that would drop its messages
     assert all(stack.store.get(r.merchant_biz_id).status == "PASSED" for r in records)  # type: ignore[union-attr]
+
+
+def test_a_callback_whose_token_comes_as_CallbackToken_is_processed(stack: Stack) -> None:
+    record = stack.pending(callback_token_hash=hash_callback_token(TOKEN))
+    event = callback_event(record.merchant_biz_id)
+    event["queryParameters"]["CallbackToken"] = event["queryParameters"].pop("callbackToken")
+
+    response = ResultFetcherApp(stack.fetcher(FakeCloudAuth())).handle(event, None)
+
+    assert response["statusCode"] == 200, response
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is not None and row.status == "PASSED"

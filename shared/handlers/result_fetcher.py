@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from shared.callback import (
     CALLBACK_PATH,
     CALLBACK_ROUTE,
+    TOKEN_PARAMETER,
+    TRANSACTION_PARAMETER,
     callback_parameters,
     callback_token_matches,
     same_transaction,
@@ -91,11 +93,11 @@ class ResultFetcherApp:
             if record is None:
                 security_event(logger, "callback.unknown_transaction")
                 raise HttpError(404, "NotFound", "no such verification")
-            token = query.get("callbackToken", "")
+            token = query.get(TOKEN_PARAMETER, "")
             if not callback_token_matches(token, record.callback_token_hash):
                 security_event(logger, "callback.bad_token", tokenPresent=bool(token))
                 raise HttpError(403, "InvalidCallbackToken", "the callback token does not match")
-            claimed = query.get("transactionId")
+            claimed = query.get(TRANSACTION_PARAMETER)
             if claimed is not None and not same_transaction(claimed, record.transaction_id):
                 security_event(logger, "callback.transaction_mismatch")
                 raise HttpError(403, "TransactionMismatch", "transactionId does not match this verification")
