@@ -362,11 +362,11 @@ class Notifier:
         self._follow_up(message, record, targets, results)
 
     def _verified_result(self, record: TransactionRecord) -> dict[str, Any]:
-        """The kept result of a verdict, once it is shown to say what the row says. The row is not enough: code run
-        in the initializer, whose role may write rows, could write one (PASSED, or another verification's result
-        key); the kept document is written only by the roles that fetch results (template.yml). ``VerdictUnverified``
-        when they differ (or the document is not where a result is kept, or not one); ``ObjectNotFound`` when it
-        is gone with its row; ``StorageError`` when it could not be read."""
+        """The kept result document of a verdict, once it is shown to say what the row says. The row is not enough:
+        code run in the initializer, whose role may write rows, could write one (PASSED, or another verification's
+        result key); the kept document is written only by the roles that fetch results (template.yml).
+        ``VerdictUnverified`` when they differ (or the document is not where a result is kept, or not one);
+        ``ObjectNotFound`` when it is gone with its row; ``StorageError`` when it could not be read."""
         key = record.result_key or ""
         if not is_result_document_key(record.merchant_biz_id, key):
             raise VerdictUnverified("result_key")
@@ -394,7 +394,7 @@ class Notifier:
                 raise VerdictUnverified(field_name)
         if face_verdicts(result.get("face")) != face_verdicts(record.face):  # the webhook's face scores are the row's
             raise VerdictUnverified("face")
-        return result
+        return dict(document)
 
     def _targets(self, message: NotifyMessage) -> list[Subscriber]:
         """The subscribers ``message`` is for: every configured one for a first delivery, those its ``pending``
@@ -424,8 +424,8 @@ class Notifier:
     def _event_bodies(
         self, record: TransactionRecord, event_type: str, targets: Sequence[Subscriber], kept: dict[str, Any] | None
     ) -> dict[Disclosure, bytes]:
-        """One body per distinct disclosure among ``targets``; the identity in clear comes from ``kept``, the
-        verdict's kept result (``_verified_result``)."""
+        """One body per distinct disclosure among ``targets``; the identity in clear and the document type come from
+        ``kept``, the verdict's kept result document (``_verified_result``)."""
         data: dict[str, Any] = {
             "merchantBizId": record.merchant_biz_id,
             "transactionId": record.transaction_id,
@@ -444,8 +444,10 @@ class Notifier:
         if kept is not None:  # a verdict: what it says of the person comes from its kept result, never the row's copy
             from shared.results.masking import mask_identity  # noqa: PLC0415 - not on the notifier's cold start
 
-            full = kept.get("identity")
+            full = kept["result"].get("identity")
             masked = mask_identity(full) if isinstance(full, dict) else None
+            if "docType" in kept:  # the document the vendor verified, as the fetch kept it (a row's may be rewritten)
+                data["docType"] = kept["docType"] or None
         return {
             d: jsonutil.dumps({**event, "data": {**data, "identity": d.identity(masked, full)}})
             for d in {s.disclosure for s in targets}

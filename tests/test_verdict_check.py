@@ -111,6 +111,21 @@ def test_a_face_only_verdict_rewritten_as_a_document_verification_is_not_announc
     )
 
 
+def test_a_verdict_s_document_type_rewritten_in_its_row_is_not_what_the_webhook_says(stack: Stack) -> None:
+    """A merchant that requires a passport reads ``docType``: a row moved from an ID card to a passport after the
+    vendor verified the card must not make the webhook say passport."""
+    row = _genuine(stack, product_code="eKYC", doc_type="01000000")
+    _put_row(stack, row, doc_type="00000001")
+
+    announced = _announce(stack, row.merchant_biz_id)
+
+    kept = _kept(stack, row)
+    said = [d["docType"] for d in announced]
+    assert said and all(s == kept["docType"] for s in said), (
+        f"the webhook announced docType {said}; the kept result says {kept['docType']}"
+    )
+
+
 def test_a_transaction_id_rewritten_in_a_verdict_row_is_not_announced(stack: Stack) -> None:
     row = _genuine(stack)
     _put_row(stack, row, transaction_id="hksbATTACKERS000000")
