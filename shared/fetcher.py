@@ -361,7 +361,9 @@ class ResultFetcher:
     def delete_vendor_copy(self, record: TransactionRecord) -> bool:
         try:
             try:
-                answer = self.client.delete_verify_result(record.transaction_id, delete_type="All")
+                # Y: the vendor refuses to delete a result nobody read, a guard of our own order of effects (only a
+                # verdict's copy is deleted, after its CheckResult answer is kept).
+                answer = self.client.delete_verify_result(record.transaction_id, delete_after_query=True)
             except TransactionIdInvalid:
                 pass  # the vendor no longer has it (deleted already, or past its 30 days): nothing left to delete
             else:

@@ -109,6 +109,7 @@ class FakeCloudAuth:
         self.script: list[Any] = list(script) or [check_result_body()]
         self.check_calls: list[tuple[str, str]] = []
         self.delete_calls: list[str] = []
+        self.deletes_after_query: list[bool | str] = []  # each deletion's DeleteAfterQuery
         self.initialize_calls: list[InitializeRequest | InitializeV2Request] = []
         self.initialize_error: Exception | None = None
         self.before_check: Callable[[], object] | None = None
@@ -124,8 +125,11 @@ class FakeCloudAuth:
             raise answer
         return answer
 
-    def delete_verify_result(self, transaction_id: str, *, delete_type: str = "All") -> DeleteVerifyResultResponse:
+    def delete_verify_result(
+        self, transaction_id: str, *, delete_after_query: bool | str, delete_type: str = "All"
+    ) -> DeleteVerifyResultResponse:
         self.delete_calls.append(transaction_id)
+        self.deletes_after_query.append(delete_after_query)
         return DeleteVerifyResultResponse(deleted=True, delete_result="Y", transaction_id=transaction_id)
 
     def initialize_v2(self, request: InitializeV2Request) -> Any:

@@ -153,7 +153,7 @@ def test_delete_verify_result_accepts_both_success_codes(fake: FakeCloudAuth, co
 
 def test_delete_result_n_is_reported_as_not_deleted(fake: FakeCloudAuth) -> None:
     fake.reply(Reply(body={"RequestId": "R", "Code": "200", "Result": {"DeleteResult": "N"}}))
-    assert client_for(fake).delete_verify_result("txn1").deleted is False
+    assert client_for(fake).delete_verify_result("txn1", delete_after_query=True).deleted is False
 
 
 # --- retries -----------------------------------------------------------------------------------------------
@@ -228,7 +228,7 @@ def test_check_result_is_retried_after_a_connection_reset(fake: FakeCloudAuth) -
 
 def test_delete_verify_result_is_retried_after_throttling(fake: FakeCloudAuth) -> None:
     fake.reply(Reply(403, error_body("Throttling.Api")))
-    assert client_for(fake).delete_verify_result("txn1").deleted
+    assert client_for(fake).delete_verify_result("txn1", delete_after_query=True).deleted
     assert len(fake.requests) == 2
 
 
@@ -425,7 +425,7 @@ def test_keep_alive_connection_is_reused_across_calls(fake: FakeCloudAuth) -> No
     client = client_for(fake)
     client.initialize(request())
     client.check_result("biz0001", "txn1")
-    client.delete_verify_result("txn1")
+    client.delete_verify_result("txn1", delete_after_query=True)
     assert fake.connections == 1 and client.connections_opened == 1
 
 

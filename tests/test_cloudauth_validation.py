@@ -173,11 +173,11 @@ def test_check_result_requires_both_ids() -> None:
 
 def test_delete_verify_result_validates_delete_type_and_after_query() -> None:
     with pytest.raises(ParameterError, match="DeleteType"):
-        client().delete_verify_result("txn", delete_type="Everything")
+        client().delete_verify_result("txn", delete_type="Everything", delete_after_query=True)
     with pytest.raises(ParameterError, match="DeleteAfterQuery"):
         client().delete_verify_result("txn", delete_after_query="maybe")
     with pytest.raises(ParameterError, match="TransactionId"):
-        client().delete_verify_result("")
+        client().delete_verify_result("", delete_after_query=True)
 
 
 def test_is_return_image_string_must_be_y_or_n() -> None:

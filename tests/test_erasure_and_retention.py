@@ -35,7 +35,9 @@ class _VendorKeepsItsCopy(FakeCloudAuth):
         super().__init__(body)
         self.deletes: set[str] = set()
 
-    def delete_verify_result(self, transaction_id: str, *, delete_type: str = "All") -> DeleteVerifyResultResponse:
+    def delete_verify_result(
+        self, transaction_id: str, *, delete_after_query: bool | str, delete_type: str = "All"
+    ) -> DeleteVerifyResultResponse:
         self.delete_calls.append(transaction_id)
         ok = transaction_id in self.deletes
         return DeleteVerifyResultResponse(deleted=ok, delete_result="Y" if ok else "N", transaction_id=transaction_id)

@@ -218,18 +218,27 @@ def test_unknown_transaction_is_reported_as_unknown(stack: Stack) -> None:
     assert client.check_calls == []
 
 
+def test_the_vendor_copy_is_deleted_only_as_a_result_already_read(stack: Stack) -> None:
+    """DeleteAfterQuery Y: the vendor refuses to delete a result nobody read with CheckResult ("删除认证记录"), a
+    guard of the fetcher's own order (it deletes only after keeping the CheckResult answer)."""
+    record = stack.pending()
+    client = FakeCloudAuth()
+    stack.fetcher(client, delete_vendor_copy=True).fetch(record.merchant_biz_id)
+    assert (client.delete_calls, client.deletes_after_query) == ([record.transaction_id], [True])
+
+
 def test_delete_vendor_copy_runs_after_the_result_is_stored(stack: Stack) -> None:
     record = stack.pending()
     client = FakeCloudAuth()
     stored_when_deleted: list[bool] = []
     original = client.delete_verify_result
 
-    def delete(transaction_id: str, *, delete_type: str = "All") -> Any:
+    def delete(transaction_id: str, **kwargs: Any) -> Any:
         row = stack.store.get(record.merchant_biz_id)
         stored_when_deleted.append(
             row is not None and row.status == "PASSED" and stack.objects.exists(row.result_key or "missing")
         )
-        return original(transaction_id, delete_type=delete_type)
+        return original(transaction_id, **kwargs)
 
     client.delete_verify_result = delete  # type: ignore[method-assign]
     stack.fetcher(client, delete_vendor_copy=True).fetch(record.merchant_biz_id)

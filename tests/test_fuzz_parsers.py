@@ -180,7 +180,7 @@ class FakeVendor:
         self.initialized += 1
         return InitializeResponse(transaction_id=f"tx{self.initialized}", transaction_url="https://vendor.example/p")
 
-    def delete_verify_result(self, transaction_id: str, delete_type: str = "All") -> Any:
+    def delete_verify_result(self, transaction_id: str, **kwargs: Any) -> Any:
         raise ServerError("not in this test")
 
 

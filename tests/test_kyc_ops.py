@@ -316,11 +316,23 @@ def test_erase_keeps_the_row_of_a_flow_the_vendor_will_not_delete_yet(stack: Dev
     assert open_transaction_store(StorageSettings.from_env()).get(created["merchantBizId"]) is not None
 
 
+def test_erase_deletes_the_vendor_copy_of_a_finished_flow_whose_result_was_never_read(stack: DevStack) -> None:
+    """The user finished at the vendor, no callback came and nobody fetched the result: the erasure still deletes
+    what the vendor holds (DeleteAfterQuery N; with Y the vendor deletes only a result already read)."""
+    created = start_verification(stack, "carol")
+    complete(stack, created["transactionId"])  # the local stack delivers no callback on its own: never read
+    code, out, _ = run(["erase", "--user", "carol", "--yes"])
+    assert (code, jsonutil.loads(out)["transactions"][0]["vendor"]) == (0, "deleted")
+    assert open_transaction_store(StorageSettings.from_env()).get(created["merchantBizId"]) is None
+
+
 def _forgotten_by_the_vendor(stack: DevStack, user: str, *, age_days: float = 0.0,
                              deleted_by_us: bool = False) -> str:
     """A finalized transaction of ``user`` whose copy the vendor no longer has, created ``age_days`` ago."""
     created = finalized(stack, user)
-    CloudAuthClient(CloudAuthSettings.from_env()).delete_verify_result(created["transactionId"], delete_type="All")
+    CloudAuthClient(CloudAuthSettings.from_env()).delete_verify_result(
+        created["transactionId"], delete_after_query=False
+    )
     store = open_transaction_store(StorageSettings.from_env())
     row = store.get(created["merchantBizId"])
     assert row is not None

@@ -40,7 +40,9 @@ class _VendorForgetsWhatItDeleted(FakeCloudAuth):
         super().__init__()
         self.deleted: set[str] = set()
 
-    def delete_verify_result(self, transaction_id: str, *, delete_type: str = "All") -> DeleteVerifyResultResponse:
+    def delete_verify_result(
+        self, transaction_id: str, *, delete_after_query: bool | str, delete_type: str = "All"
+    ) -> DeleteVerifyResultResponse:
         self.delete_calls.append(transaction_id)
         if transaction_id in self.deleted:
             raise TransactionIdInvalid("TransactionId is invalid", status=400)
@@ -123,7 +125,9 @@ class _VendorWithoutTheCopy:
     def __init__(self) -> None:
         self.delete_calls: list[str] = []
 
-    def delete_verify_result(self, transaction_id: str, *, delete_type: str = "All") -> Any:
+    def delete_verify_result(
+        self, transaction_id: str, *, delete_after_query: bool | str, delete_type: str = "All"
+    ) -> Any:
         from shared.cloudauth import TransactionIdInvalid
 
         self.delete_calls.append(transaction_id)

@@ -246,7 +246,9 @@ def test_vendor_copy_the_vendor_no_longer_has_counts_as_deleted(stack: Stack) ->
         identity_masked=None, result_version=1, now=T0,
     )  # fmt: skip
     class VendorThatForgot(FakeCloudAuth):
-        def delete_verify_result(self, transaction_id: str, *, delete_type: str = "All") -> Any:
+        def delete_verify_result(
+        self, transaction_id: str, *, delete_after_query: bool | str, delete_type: str = "All"
+    ) -> Any:
             self.delete_calls.append(transaction_id)
             raise TransactionIdInvalid("unknown transaction", status=400, code="TransactionIdInvalid")
 
@@ -305,7 +307,9 @@ def test_a_refused_vendor_deletion_is_tried_again_an_hour_later_not_on_every_swe
     stack.store.mark_notification_enqueued(record.merchant_biz_id, "PASSED")
 
     class VendorThatRefuses(FakeCloudAuth):
-        def delete_verify_result(self, transaction_id: str, *, delete_type: str = "All") -> Any:
+        def delete_verify_result(
+        self, transaction_id: str, *, delete_after_query: bool | str, delete_type: str = "All"
+    ) -> Any:
             self.delete_calls.append(transaction_id)
             return DeleteVerifyResultResponse(deleted=False, delete_result="N", transaction_id=transaction_id)
 

@@ -97,7 +97,8 @@ def test_the_client_never_sends_a_delete_type_the_vendor_refuses(sandbox: Sandbo
     client = client_for(sandbox)
     # An unfinished flow: the vendor checks the parameters, then answers DeleteResult N and keeps the flow.
     tid = client.initialize(ekyc_request("deltype01")).transaction_id
-    seen = {kind: outcome(functools.partial(client.delete_verify_result, tid, kind)) for kind in DELETE_TYPES}
+    delete = functools.partial(client.delete_verify_result, tid, delete_after_query=False)
+    seen = {kind: outcome(functools.partial(delete, delete_type=kind)) for kind in DELETE_TYPES}
     assert {k: o for k, o in seen.items() if o == REFUSED_BY_VENDOR} == {}
     assert {k for k, o in seen.items() if o == ACCEPTED} == {"All", "Img", "Text"}
 

@@ -7,7 +7,7 @@ resp = client.initialize(InitializeRequest(merchant_biz_id=..., meta_info=..., m
 resp = client.initialize_v2(InitializeV2Request(merchant_biz_id=..., meta_info=..., merchant_user_id=...,
                                                 return_url=..., product_code="eKYC_PRO", doc_type="GLB03002"))
 body = client.check_result(merchant_biz_id, transaction_id, is_return_image=True)
-client.delete_verify_result(transaction_id, delete_type="All")
+client.delete_verify_result(transaction_id, delete_after_query=True)  # DeleteType All
 ```
 """
 

@@ -178,15 +178,16 @@ class CloudAuthClient:
         return body
 
     def delete_verify_result(
-        self, transaction_id: str, delete_type: str = "All", delete_after_query: bool | str | None = None
+        self, transaction_id: str, *, delete_after_query: bool | str, delete_type: str = "All"
     ) -> DeleteVerifyResultResponse:
-        """Erase the vendor's copy of a verification (once ours is safe)."""
+        """Erase the vendor's copy of a verification. ``delete_after_query``: the vendor deletes only a verification
+        whose result was read with CheckResult ("Y: 需要。如果需成功删除相关数据,必须已通过CheckResult接口获取处理结果";
+        "N: 不需要(默认)", "删除认证记录"); the page marks it required, so it is always sent."""
         params = {
             "TransactionId": check_value("TransactionId", transaction_id),
+            "DeleteAfterQuery": _yes_no("DeleteAfterQuery", delete_after_query),
             "DeleteType": check_value("DeleteType", delete_type),
         }
-        if delete_after_query is not None:
-            params["DeleteAfterQuery"] = _yes_no("DeleteAfterQuery", delete_after_query)
         body = self._call(DELETE_VERIFY_RESULT, params, idempotent=True)
         result = _result_object(body)
         delete_result = _opt_str(result.get("DeleteResult"))

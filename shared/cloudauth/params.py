@@ -55,8 +55,11 @@ INITIALIZE = OperationParameters(products.INITIALIZE, INITIALIZE_PARAMETERS, BOD
 
 # The query-only operations (all parameters in the query string, as the official SDK 3.23.1's
 # check_result_with_options and delete_verify_result_with_options send them). Names: the API metadata of CheckResult
-# and DeleteVerifyResult (cloudauth-intl 2022-08-09), which marks none of them required; requiring the ids that name
-# one transaction is this project's rule (whether the vendor accepts a call without them: unverified).
+# and DeleteVerifyResult (cloudauth-intl 2022-08-09), which marks none of them required. CheckResult: requiring the
+# ids that name one transaction is this project's rule (whether the vendor accepts a call without them: unverified).
+# DeleteVerifyResult: the vendor's page marks all three required ("删除认证记录", help/zh/ekyc/latest/
+# delete-certification-record, Sep 16, 2025; the zh-TW copy Dec 09, 2025: TransactionId, DeleteAfterQuery and
+# DeleteType "是否必选: Yes"), more than the metadata says: the page wins.
 CHECK_RESULT = OperationParameters(
     "CheckResult",
     frozenset({"MerchantBizId", "TransactionId", "IsReturnImage", "ExtraImageControlList",
@@ -68,7 +71,7 @@ DELETE_VERIFY_RESULT = OperationParameters(
     "DeleteVerifyResult",
     frozenset({"TransactionId", "DeleteType", "DeleteAfterQuery"}),
     frozenset(),
-    ("TransactionId",),
+    ("TransactionId", "DeleteAfterQuery", "DeleteType"),
 )
 
 # InitializeV2 (eKYC_PRO, FACE_LIVENESS_PRO, ...): every parameter the official SDK 3.23.1 sends

@@ -54,7 +54,7 @@ def test_sdk_delete_verify_result_answers_code_200(sandbox: SandboxServer, algor
     tid = _initialize(client).body.result.transaction_id
     complete(sandbox, tid, "fail", subCode="205")
     body = client.delete_verify_result(
-        _models().DeleteVerifyResultRequest(transaction_id=tid, delete_type="All")
+        _models().DeleteVerifyResultRequest(transaction_id=tid, delete_type="All", delete_after_query="N")
     ).body
     assert (body.code, body.result.delete_result, body.result.transaction_id) == ("200", "Y", tid)
 

@@ -222,7 +222,8 @@ def test_images_are_deterministic_jpegs_of_the_configured_size(make_sandbox: Cal
 def test_delete_all_makes_the_transaction_unknown(sandbox: SandboxServer) -> None:
     tid = initialize(sandbox)
     complete(sandbox, tid)
-    answer = v3_request(sandbox, "DeleteVerifyResult", {"TransactionId": tid, "DeleteType": "All"})
+    params = {"TransactionId": tid, "DeleteType": "All", "DeleteAfterQuery": "N"}
+    answer = v3_request(sandbox, "DeleteVerifyResult", params)
     assert (answer.body["Code"], answer.body["Result"]) == ("200", {"TransactionId": tid, "DeleteResult": "Y"})
     assert check(sandbox, tid).body["Code"] == "TransactionIdInvalid"
 
@@ -230,7 +231,7 @@ def test_delete_all_makes_the_transaction_unknown(sandbox: SandboxServer) -> Non
 def test_delete_img_keeps_text_but_drops_images(sandbox: SandboxServer) -> None:
     tid = initialize(sandbox)
     complete(sandbox, tid)
-    v3_request(sandbox, "DeleteVerifyResult", {"TransactionId": tid, "DeleteType": "Img"})
+    v3_request(sandbox, "DeleteVerifyResult", {"TransactionId": tid, "DeleteType": "Img", "DeleteAfterQuery": "N"})
     result = check(sandbox, tid, IsReturnImage="Y").body["Result"]
     assert "idImage" not in jsonutil.loads(result["ExtIdInfo"])
     assert "faceImg" not in jsonutil.loads(result["ExtFaceInfo"])
@@ -240,7 +241,7 @@ def test_delete_img_keeps_text_but_drops_images(sandbox: SandboxServer) -> None:
 def test_delete_text_keeps_verdict_and_images_but_drops_identity(sandbox: SandboxServer) -> None:
     tid = initialize(sandbox)
     complete(sandbox, tid)
-    v3_request(sandbox, "DeleteVerifyResult", {"TransactionId": tid, "DeleteType": "Text"})
+    v3_request(sandbox, "DeleteVerifyResult", {"TransactionId": tid, "DeleteType": "Text", "DeleteAfterQuery": "N"})
     result = check(sandbox, tid, IsReturnImage="Y").body["Result"]
     assert result["Passed"] == "Y"
     id_info = jsonutil.loads(result["ExtIdInfo"])
@@ -258,13 +259,29 @@ def test_delete_after_query_refuses_until_the_result_was_read(sandbox: SandboxSe
 
 
 def test_delete_of_unknown_transaction_is_transaction_id_invalid(sandbox: SandboxServer) -> None:
-    answer = v3_request(sandbox, "DeleteVerifyResult", {"TransactionId": "f" * 32})
+    params = {"TransactionId": "f" * 32, "DeleteType": "All", "DeleteAfterQuery": "N"}
+    answer = v3_request(sandbox, "DeleteVerifyResult", params)
     assert (answer.status, answer.body["Code"]) == (400, "TransactionIdInvalid")
 
 
 def test_delete_with_bad_delete_type_is_invalid_parameter(sandbox: SandboxServer) -> None:
-    answer = v3_request(sandbox, "DeleteVerifyResult", {"TransactionId": "f" * 32, "DeleteType": "Everything"})
+    answer = v3_request(sandbox, "DeleteVerifyResult", {"TransactionId": "f" * 32, "DeleteType": "Everything",
+                                                            "DeleteAfterQuery": "N"})
     assert (answer.status, answer.body["Code"]) == (400, "InvalidParameter")
+
+
+@pytest.mark.parametrize("left_out", ["DeleteAfterQuery", "DeleteType"])
+def test_delete_without_a_parameter_the_vendor_requires_is_missing_parameter(
+    sandbox: SandboxServer, left_out: str
+) -> None:
+    """"删除认证记录" marks TransactionId, DeleteAfterQuery and DeleteType required (zh Sep 16, 2025)."""
+    tid = initialize(sandbox)
+    complete(sandbox, tid)
+    params = {"TransactionId": tid, "DeleteType": "All", "DeleteAfterQuery": "N"}
+    del params[left_out]
+    answer = v3_request(sandbox, "DeleteVerifyResult", params)
+    assert (answer.status, answer.body["Code"]) == (400, "MissingParameter")
+    assert check(sandbox, tid).body["Code"] == "Success"  # nothing was deleted
 
 
 def test_calls_above_qps_in_one_second_are_throttled(make_sandbox: Callable[..., SandboxServer]) -> None:

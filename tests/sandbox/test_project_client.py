@@ -25,5 +25,5 @@ def test_project_client_initialize_complete_check_result_delete(sandbox: Sandbox
     complete(sandbox, init.transaction_id, "spoof", spoofTypes=["SCREEN_REMARK"])
     body = client.check_result("ownclient01", init.transaction_id, is_return_image=False)
     assert (body["Result"]["Passed"], body["Result"]["SubCode"]) == ("N", "212")
-    deleted = client.delete_verify_result(init.transaction_id, delete_type="All")
+    deleted = client.delete_verify_result(init.transaction_id, delete_after_query=True)
     assert deleted.delete_result == "Y"

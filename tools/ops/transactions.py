@@ -253,7 +253,8 @@ def _delete_at_vendor(ctx: Context, transaction_id: str) -> DeleteVerifyResultRe
     (the local sandbox's is 10). Still throttled after the last wait: ``ThrottlingError`` (the row is kept)."""
     for wait in (*THROTTLED_WAITS, None):
         try:
-            return ctx.client().delete_verify_result(transaction_id, delete_type="All")
+            # N: an erasure deletes what the vendor holds, whether or not its result was ever read.
+            return ctx.client().delete_verify_result(transaction_id, delete_after_query=False)
         except ThrottlingError:
             if wait is None:
                 raise

@@ -211,11 +211,13 @@ def check_result(
 
 
 def delete_verify_result(params: Mapping[str, str], store: state.Store) -> dict[str, Any]:
+    # All three required: the page "删除认证记录" (zh Sep 16, 2025; zh-TW Dec 09, 2025) says "Yes" for each (its API
+    # metadata marks none).
     transaction_id = _required(params, "TransactionId")
-    delete_type = params.get("DeleteType", "All")
+    after_query = _required(params, "DeleteAfterQuery")
+    delete_type = _required(params, "DeleteType")
     if delete_type not in ("Img", "Text", "All"):
         raise invalid("DeleteType")
-    after_query = params.get("DeleteAfterQuery", "N")
     if after_query not in YES_NO:
         raise invalid("DeleteAfterQuery")
     with store.lock:
