@@ -48,6 +48,7 @@ from shared.results import (
 from shared.results.images import images_by_content
 from shared.status import Status
 from shared.storage import StorageError, TransactionRecord
+from shared.storage.queueing import queue_delay
 from shared.storage.records import face_verdicts
 from shared.values import valueclass
 
@@ -447,7 +448,7 @@ class ResultFetcher:
         delay = schedule[attempt] * (0.5 + 0.5 * self.jitter())
         message = RecheckMessage(record.merchant_biz_id, attempt + 1)
         try:
-            self.recheck_queue.send(message.to_body(), delay_seconds=int(delay))
+            self.recheck_queue.send(message.to_body(), delay_seconds=queue_delay(delay))
         except StorageError as exc:
             logger.error("fetch.recheck_not_scheduled", extra={"errorCode": exc.code})
             raise RecheckNotScheduled(exc.code) from exc

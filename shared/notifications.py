@@ -50,6 +50,7 @@ from shared.log import get_logger, register_secret, security_event
 from shared.messages import NotifyMessage
 from shared.status import Status
 from shared.storage import ObjectNotFound, StorageError, TransactionRecord
+from shared.storage.queueing import queue_delay
 from shared.storage.records import face_verdicts
 from shared.subcodes import sub_code_message
 from shared.timestamps import rfc3339
@@ -505,7 +506,7 @@ class Notifier:
                 logger.warning("notify.delivery_failed", extra=log_extra)
                 self.notify_queue.send(
                     NotifyMessage(record.merchant_biz_id, attempts, (subscriber.key,)).to_body(),
-                    delay_seconds=int(self._retry_delay(message.attempt, result)),
+                    delay_seconds=queue_delay(self._retry_delay(message.attempt, result)),
                 )
 
     def _retry_delay(self, attempt: int, result: DeliveryResult) -> float:

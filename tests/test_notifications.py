@@ -129,6 +129,18 @@ def test_retry_waits_at_least_the_subscribers_retry_after(stack: Stack) -> None:
     assert delays(stack.notify)[before:] == [900.0]
 
 
+def test_a_retry_is_never_sent_before_its_drawn_delay_or_the_subscriber_s_retry_after(stack: Stack) -> None:
+    """The queue takes whole seconds: a delay of 1.6 s (2 s at the jitter's bottom) or a Retry-After date 4.3 s away
+    is rounded up, never down (a receiver that enforces its own pause would see the retry early)."""
+    mbid = _final(stack)
+    busy = DeliveryResult(ok=False, status=503, error="http_503", retry_after=4.3)
+    notifier = stack.notifier(RecordingSender(answers={A: [UNAVAILABLE], B: [busy]}), schedule=(2.0,))
+    notifier.jitter = lambda: 0.0  # the shortest the jitter makes a step: ×0.8
+    before = len(peek(stack.notify))
+    notifier.handle_body(_body(mbid))
+    assert sorted(delays(stack.notify)[before:]) == [2.0, 5.0]
+
+
 def test_a_schedule_step_near_the_queues_longest_delay_is_retried_at_that_delay_not_dead_lettered(
     stack: Stack,
 ) -> None:

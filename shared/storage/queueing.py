@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 
 from shared.config import MAX_QUEUE_DELAY_SECONDS
 from shared.values import field, valueclass
@@ -65,6 +66,12 @@ def check_queue_name(name: str) -> str:
             f"queue name must be 1-{MAX_QUEUE_NAME_CHARS} letters, digits and hyphens, starting with a letter or digit"
         )
     return name
+
+
+def queue_delay(seconds: float) -> int:
+    """The delay to send a message with for a wait of ``seconds``: whole seconds, as MNS takes them, rounded up, so a
+    message is never delivered before the wait it was given (a subscriber's Retry-After included)."""
+    return math.ceil(seconds)
 
 
 def check_delay(delay_seconds: int) -> int:
