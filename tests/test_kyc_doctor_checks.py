@@ -42,6 +42,12 @@ def test_the_env_file_takes_export_comments_and_quotes(tmp_path: Path) -> None:
     assert environment.read_env_file(path) == {"A": "1", "B": "two words", "C": "3"}
 
 
+def test_an_env_file_that_cannot_be_read_is_named_in_the_error(tmp_path: Path) -> None:
+    missing = tmp_path / "aliyun-doubles.env"
+    with pytest.raises(environment.InputError, match=r"aliyun-doubles\.env"):
+        environment.read_env_file(missing)
+
+
 def test_the_env_file_goes_on_top_of_the_process_environment(tmp_path: Path) -> None:
     path = tmp_path / "x.env"
     path.write_text("KYC_BACKEND=local\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import socket
 import subprocess
@@ -41,7 +42,7 @@ from shared.values import replace
 from tests.conftest import ROOT
 from tests.sandbox.helpers import control
 from tests.test_fc_invoke import EVENTS, complete, stack, start_verification
-from tools.devstack.dev import DevStack
+from tools.devstack.dev import DevStack, QuietIdleSweeps
 from tools.devstack.worker import QueueWorker, Subscription
 from tools.ops import dlq, kyc, transactions
 from tools.ops.common import UsageError
@@ -443,6 +444,19 @@ def test_invoke_of_a_failing_function_exits_1_and_shows_the_log_tail_with_the_er
     assert jsonutil.loads(out)["errorType"] == "UnhandledInvocationError"
     assert "--- log tail of kyc-result-fetcher" in err and "BadEvent" in err
     assert err.splitlines()[-1] == "error: BadEvent: the function failed (UnhandledInvocationError)"
+
+
+def test_invoke_of_a_function_that_logged_nothing_says_its_log_tail_is_empty(stack: DevStack) -> None:
+    """With nothing to do, the sweeper logs no line ``./scripts/dev`` keeps (QuietIdleSweeps): the tail is empty,
+    and said to be (found by a newcomer: operations.md's first invoke example seemed to print nothing)."""
+    quiet, sweeper_log = QuietIdleSweeps(), logging.getLogger("kyc.sweeper")
+    sweeper_log.addFilter(quiet)
+    try:
+        code, _, err = invoke_cli(stack, "sweeper")
+    finally:
+        sweeper_log.removeFilter(quiet)
+    assert code == 0
+    assert err.startswith("--- log tail of kyc-sweeper (request ") and "): empty ---\n" in err, err
 
 
 def test_invoke_no_log_asks_for_no_log_tail(stack: DevStack, not_an_event: Path) -> None:

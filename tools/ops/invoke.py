@@ -214,8 +214,10 @@ def _run_fc3(args: argparse.Namespace, ctx: Context, payload: bytes) -> int:
         return EXIT_FAILED
     request_id = answer.headers.get(fc3.HEADER_REQUEST_ID, "")
     log = _decoded_log(answer)
-    if log is not None:
+    if log is not None and log.strip():
         ctx.stderr.write(f"--- log tail of {name} (request {request_id}) ---\n{log.rstrip()}\n--- end of log ---\n")
+    elif args.log_tail and not args.is_async:  # asked for, and nothing came: say so rather than print nothing
+        ctx.stderr.write(f"--- log tail of {name} (request {request_id}): empty ---\n")
     if answer.status >= 300:
         detail = _json_or_text(answer.body)
         ctx.print_json({"error": detail, "status": answer.status, "requestId": request_id})

@@ -51,7 +51,7 @@ def read_env_file(path: Path) -> dict[str, str]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise InputError(f"--env-file cannot be read ({type(exc).__name__})") from None
+        raise InputError(f"--env-file {str(path)!r} cannot be read ({type(exc).__name__})") from None
     values: dict[str, str] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         try:
