@@ -38,6 +38,8 @@ from shared.storage import (
     open_queue,
     open_transaction_store,
 )
+from shared.sweeper import OUTBOX_WINDOW_SECONDS
+from shared.timestamps import rfc3339
 from shared.values import replace
 from tests.conftest import ROOT
 from tests.sandbox.helpers import control
@@ -315,6 +317,18 @@ def test_erase_keeps_the_row_of_a_flow_the_vendor_will_not_delete_yet(stack: Dev
     assert code == 1
     assert jsonutil.loads(out)["transactions"][0]["vendor"].startswith("not deleted")
     assert open_transaction_store(StorageSettings.from_env()).get(created["merchantBizId"]) is not None
+
+
+def test_erase_of_an_unfinished_flow_says_from_when_running_it_again_can_succeed(stack: DevStack) -> None:
+    """The vendor keeps an unfinished flow (the person abandoned it) until its 30 days pass, then forgets it: "run
+    it again" alone would fail every time before that (found by a newcomer)."""
+    created = start_verification(stack, "carol")
+    row = open_transaction_store(StorageSettings.from_env()).get(created["merchantBizId"])
+    assert row is not None
+    _, out, _ = run(["erase", "--user", "carol", "--yes"])
+    item = jsonutil.loads(out)["transactions"][0]
+    assert "unfinished" in item["vendor"]
+    assert item["row"] == f"kept: run erase again from {rfc3339(row.created_at + OUTBOX_WINDOW_SECONDS)}"
 
 
 def test_erase_deletes_the_vendor_copy_of_a_finished_flow_whose_result_was_never_read(stack: DevStack) -> None:

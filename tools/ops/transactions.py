@@ -288,14 +288,22 @@ def _erase_each(
             item.update(vendor="would delete", objects=len(stores.objects.list(prefix)), row="would delete")
             items.append(item)
             continue
-        vendor_ok = True
+        vendor_ok, retry = True, "run erase again to retry the vendor deletion"
         try:
             answer = _delete_at_vendor(ctx, record.transaction_id)
             if answer.deleted:
                 item["vendor"] = "deleted"
+            elif not record.status.is_verdict:
+                # Unfinished (PENDING, or ABANDONED: the person never finished): the vendor deletes a flow "after
+                # you complete the product flow" ("删除认证记录"), and forgets it at its 30 days' end. A retry before
+                # then can only succeed if the person finishes meanwhile.
+                item["vendor"] = (f"not deleted (DeleteResult {answer.delete_result or 'N'}): the flow is unfinished "
+                                  "at the vendor, which keeps it up to its 30 days")
+                retry = f"run erase again from {rfc3339(record.created_at + OUTBOX_WINDOW_SECONDS)}"
+                vendor_ok = False
             else:
-                # The vendor refuses (DeleteResult N), e.g. while the flow is unfinished: retry later.
-                item["vendor"] = f"not deleted (DeleteResult {answer.delete_result or 'N'}; flow unfinished?)"
+                # A verdict the vendor refuses to delete (DeleteResult N): retry later.
+                item["vendor"] = f"not deleted (DeleteResult {answer.delete_result or 'N'})"
                 vendor_ok = False
         except TransactionIdInvalid:
             # The row as it is now: the fetcher may have deleted the vendor's copy since the listing.
@@ -322,7 +330,7 @@ def _erase_each(
             else:
                 item["objects"] = stores.objects.delete_prefix(prefix)
                 # The row holds the TransactionId: keep it so that running erase again retries the vendor.
-                item["row"] = "kept: run erase again to retry the vendor deletion"
+                item["row"] = f"kept: {retry}"
         except StorageError as exc:
             item["row"] = f"error: {exc.code}"
             vendor_ok = False
