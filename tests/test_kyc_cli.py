@@ -54,6 +54,18 @@ def test_check_result_prints_the_summary(fake: FakeCloudAuth) -> None:
     assert fake.requests[0].query["IsReturnImage"] == "N"
 
 
+def test_check_result_warns_that_its_answer_holds_the_identity_and_prints_no_unknown_product(
+    fake: FakeCloudAuth,
+) -> None:
+    """The vendor's answer names no product: ``productCode`` is left out, not printed as null (found by a newcomer,
+    who took the null for a parsing error), and the operator is told the answer is the identity in clear."""
+    fake.reply(Reply(body=check_body()))
+    code, out, err = run(["check-result", "--merchant-biz-id", "biz1", "--transaction-id", "t1"], fake.env())
+    assert code == 0, err
+    assert "productCode" not in jsonutil.loads(out)
+    assert "identity in clear" in err
+
+
 def test_check_result_images_are_written_privately_and_listed(fake: FakeCloudAuth, tmp_path: Path) -> None:
     fake.reply(Reply(body=check_body(with_image=True)))
     images_dir = tmp_path / "imgs"

@@ -76,8 +76,11 @@ def run_check_result(args: argparse.Namespace, ctx: Context) -> int:
     except ResultParseError as exc:
         raise CloudAuthError(str(exc), code="ResultParseError") from None
     summary = result.summary()
-    if summary.get("docType") is None:
-        summary.pop("docType", None)
+    for unknown in ("docType", "productCode"):  # not in the vendor's answer, and not given: left out, never null
+        if summary.get(unknown) is None:
+            summary.pop(unknown, None)
+    if summary.get("identity"):
+        ctx.note("the answer holds the person's identity in clear: keep it out of tickets, chats and logs")
     if args.images:
         summary["images"] = write_images(result.images, Path(args.images_dir), args.merchant_biz_id, ctx)
     ctx.print_json(summary)
