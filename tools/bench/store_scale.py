@@ -88,7 +88,9 @@ class _Vendor:
             "Result": {"Passed": "Y", "SubCode": "200", "ExtIdInfo": jsonutil.dumps_str(identity)},
         }
 
-    def delete_verify_result(self, transaction_id: str, *, delete_type: str = "All") -> DeleteVerifyResultResponse:
+    def delete_verify_result(
+        self, transaction_id: str, *, delete_after_query: bool | str, delete_type: str = "All"
+    ) -> DeleteVerifyResultResponse:
         return DeleteVerifyResultResponse(deleted=True, delete_result="Y", transaction_id=transaction_id)
 
 
