@@ -84,6 +84,20 @@ def test_the_notifier_s_start_loads_no_queue_adapter_it_sends_to_only_on_a_retry
     assert loaded_after_initialize("notifier", "local", tmp_path, ("shared.storage.sqlite_queue",)) == set()
 
 
+HTTP_ADAPTERS = ("shared.fc.http", "shared.fc.router")
+
+
+@pytest.mark.parametrize(("function", "not_its_triggers"), [
+    ("initializer", ("shared.fc.queue",)),  # HTTP only
+    ("notifier", HTTP_ADAPTERS),  # the notify queue only
+    ("sweeper", (*HTTP_ADAPTERS, "shared.fc.queue", "shared.fc.events", "shared.fc.errors")),  # its timer only
+])
+def test_a_function_s_start_loads_the_event_adapters_of_its_own_triggers_only(
+    function: str, not_its_triggers: tuple[str, ...], tmp_path: Path
+) -> None:
+    assert loaded_after_initialize(function, "local", tmp_path, not_its_triggers) == set()
+
+
 @pytest.mark.parametrize("backend", ["local", "aliyun"])
 def test_the_notifier_s_start_with_one_subscriber_loads_no_thread_pool(backend: str, tmp_path: Path) -> None:
     # One subscriber (backend_env's KYC_WEBHOOKS) is sent to on the calling thread; the pool is for several.
