@@ -216,7 +216,7 @@ def _run_fc3(args: argparse.Namespace, ctx: Context, payload: bytes) -> int:
     log = _decoded_log(answer)
     if log is not None and log.strip():
         ctx.stderr.write(f"--- log tail of {name} (request {request_id}) ---\n{log.rstrip()}\n--- end of log ---\n")
-    elif args.log_tail and not args.is_async:  # asked for, and nothing came: say so rather than print nothing
+    elif args.log_tail and not args.is_async and answer.status < 300:  # the function ran and logged nothing
         ctx.stderr.write(f"--- log tail of {name} (request {request_id}): empty ---\n")
     if answer.status >= 300:
         detail = _json_or_text(answer.body)
