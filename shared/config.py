@@ -7,7 +7,7 @@ some of them are secrets, and the settings that read a secret register it with t
 
 The settings classes live next to what they configure: ``CloudAuthSettings`` (:mod:`shared.cloudauth.settings`),
 ``StorageSettings`` (:mod:`shared.storage.settings`), ``FrontendSettings`` (:mod:`shared.verifications`),
-``FetchSettings`` (:mod:`shared.fetcher`), ``WebhookSettings`` (:mod:`shared.notifications`), ``SweepSettings``
+``FetchSettings`` (:mod:`shared.fetch_settings`), ``WebhookSettings`` (:mod:`shared.notifications`), ``SweepSettings``
 (:mod:`shared.sweeper`); :mod:`shared.wiring` builds the services from them.
 """
 

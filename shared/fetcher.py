@@ -34,7 +34,7 @@ from collections.abc import Callable
 
 from shared import jsonutil
 from shared.cloudauth import AuthError, CloudAuthClient, CloudAuthError, ProcessNotCompleted, TransactionIdInvalid
-from shared.config import Env, env_bool, env_schedule, environ
+from shared.fetch_settings import FetchSettings
 from shared.ids import RESULT_DOCUMENT, answer_prefix, result_prefix
 from shared.log import get_logger
 from shared.messages import NotifyMessage, RecheckMessage
@@ -62,25 +62,6 @@ if TYPE_CHECKING:
     OutcomeKind = Literal["finalized", "already_final", "pending", "retry_later", "unknown", "failed", "duplicate"]
 
 logger = get_logger("kyc.fetcher")
-
-DEFAULT_RECHECK_SCHEDULE = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0)
-
-
-@valueclass
-class FetchSettings:
-    """What the result fetcher (and the sweeper) need to fetch and keep results."""
-
-    recheck_schedule: tuple[float, ...]
-    delete_vendor_copy: bool
-
-    @classmethod
-    def from_env(cls, env: Env | None = None) -> FetchSettings:
-        env = environ() if env is None else env
-        return cls(
-            recheck_schedule=env_schedule(env, "KYC_RECHECK_SCHEDULE", DEFAULT_RECHECK_SCHEDULE),
-            delete_vendor_copy=env_bool(env, "KYC_DELETE_VENDOR_COPY", False),
-        )
-
 
 @valueclass
 class FetchOutcome:

@@ -45,6 +45,10 @@ CheckResult takes its whole deadline cannot starve the outbox and retention — 
 row once the budget is spent. What is left waits for the next pass; the report says which steps stopped early.
 Every step is conditional or idempotent, so sweeps may overlap each
 other and the callback path; a row the index still lists but that moved on is skipped by the store.
+
+The fetcher the function's sweeper works with is built at its first use (:class:`DeferredFetcher`): a pass with
+nothing to re-check, announce or delete at the vendor never loads the fetching code (the vendor client, the result
+parsers), which most timer runs of a healthy deployment are (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -55,8 +59,8 @@ from collections.abc import Callable, Iterator
 
 from shared.config import Env, env_float, env_int, environ
 from shared.fc.budget import InvocationBudget
-from shared.fetcher import FetchOutcome, RecheckNotScheduled, ResultFetcher, delete_kept_result
 from shared.ids import result_prefix
+from shared.lazy import Lazy
 from shared.log import get_logger, log_context
 from shared.status import TERMINAL, Status
 from shared.storage import DueKind, StorageError, TransactionRecord
@@ -65,6 +69,7 @@ from shared.webhook_retries import longest_retry_seconds, retry_schedule_from_en
 
 TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
 if TYPE_CHECKING:
+    from shared.fetcher import FetchOutcome, ResultFetcher
     from shared.storage import ObjectStore, TransactionStore
 
 logger = get_logger("kyc.sweeper")
@@ -159,25 +164,46 @@ class SweepReport:
         }
 
 
+class DeferredFetcher:
+    """A :class:`~shared.fetcher.ResultFetcher` built by ``build()`` at its first use, and the one setting the
+    sweeper reads of it before then (whether it deletes the vendor's copies). A build that fails is tried again at
+    the next use (:class:`shared.lazy.Lazy`)."""
+
+    __slots__ = ("_lazy", "deletes_vendor_copy")
+
+    def __init__(self, build: Callable[[], ResultFetcher], *, deletes_vendor_copy: bool) -> None:
+        self._lazy = Lazy(build)
+        self.deletes_vendor_copy = deletes_vendor_copy
+
+    def get(self) -> ResultFetcher:
+        return self._lazy.get()
+
+
 class Sweeper:
     def __init__(
         self,
         *,
         store: TransactionStore,
         objects: ObjectStore,
-        fetcher: ResultFetcher,
+        fetcher: ResultFetcher | DeferredFetcher,
         settings: SweepSettings,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """``fetcher`` fetches, announces and deletes vendor copies exactly as the callback path does; ``store`` and
-        ``objects`` are the ones it keeps results in (the sweeper reads the due rows and expires both)."""
+        """``fetcher`` fetches, announces and deletes vendor copies exactly as the callback path does (built at its
+        first use when deferred); ``store`` and ``objects`` are the ones it keeps results in (the sweeper reads the
+        due rows and expires both)."""
         self.store = store
         self.objects = objects
-        self.fetcher = fetcher
+        self._fetcher = fetcher
         self.settings = settings
         self.clock = clock
         self._budget = InvocationBudget.unbounded()
         self._recheck_reserve = 0.0
+
+    @property
+    def fetcher(self) -> ResultFetcher:
+        fetcher = self._fetcher
+        return fetcher.get() if isinstance(fetcher, DeferredFetcher) else fetcher
 
     def sweep(self, budget: InvocationBudget | None = None) -> SweepReport:
         """One pass of the four steps, within ``budget`` (default: unbounded; see the module)."""
@@ -237,6 +263,8 @@ class Sweeper:
                 return  # the rest of the pass's time is steps 2-4's
             report.checked += 1
             checked.add(row.merchant_biz_id)
+            from shared.fetcher import FetchOutcome, RecheckNotScheduled  # noqa: PLC0415 - a pass with a row to check
+
             # No quick re-check: the sweeper reschedules below. The fetch's log lines name the row they are about.
             with log_context(merchant_biz_id=row.merchant_biz_id):
                 try:
@@ -358,6 +386,8 @@ class Sweeper:
             if not self._time_for("retention", report):
                 return
             owed = self._vendor_copy_owed(row, now)
+            from shared.fetcher import delete_kept_result  # noqa: PLC0415 - a pass with a row to expire
+
             if delete_kept_result(self.store, self.objects, row.merchant_biz_id, as_read=row) is None:
                 stepped_over += 1  # it moved on since the page read it (a late verdict): a later pass decides
                 continue
@@ -411,7 +441,7 @@ class Sweeper:
         deleted yet, and the vendor still keeps it (settled within its 30 days)."""
         settled = row.finalized_at or row.updated_at
         return (
-            self.fetcher.deletes_vendor_copy
+            self._fetcher.deletes_vendor_copy
             and row.status.is_verdict
             and not row.vendor_copy_deleted
             and settled > now - OUTBOX_WINDOW_SECONDS

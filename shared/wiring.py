@@ -34,6 +34,7 @@ from shared.storage import StorageSettings, Stores, open_stores
 TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
 if TYPE_CHECKING:
     from shared.cloudauth import CloudAuthClient
+    from shared.fetch_settings import FetchSettings
     from shared.fetcher import ResultFetcher
     from shared.notifications import Notifier
     from shared.sweeper import Sweeper
@@ -70,17 +71,24 @@ def build_fetcher(
     env: Env | None = None, *, client: CloudAuthClient | None = None, stores: Stores | None = None
 ) -> ResultFetcher:
     """Storage settings, then the vendor client, then ``KYC_RECHECK_SCHEDULE``/``KYC_DELETE_VENDOR_COPY``."""
-    from shared.fetcher import FetchSettings, ResultFetcher  # noqa: PLC0415
+    from shared.fetch_settings import FetchSettings  # noqa: PLC0415
 
     env = _environment(env)
     stores = stores or open_stores(StorageSettings.from_env(env))
+    client = client or build_cloudauth_client(env)
+    return _result_fetcher(client, stores, FetchSettings.from_env(env))
+
+
+def _result_fetcher(client: CloudAuthClient, stores: Stores, settings: FetchSettings) -> ResultFetcher:
+    from shared.fetcher import ResultFetcher  # noqa: PLC0415
+
     return ResultFetcher(
-        client=client or build_cloudauth_client(env),
+        client=client,
         store=stores.transactions,
         objects=stores.objects,
         recheck_queue=stores.queue("recheck"),
         notify_queue=stores.queue("notify"),
-        settings=FetchSettings.from_env(env),
+        settings=settings,
     )
 
 
@@ -113,12 +121,22 @@ def build_sweeper(
     clock: Callable[[], float] = time.time,
 ) -> Sweeper:
     """The fetcher's settings (see :func:`build_fetcher`), then ``KYC_SWEEP_*``/``KYC_ABANDON_AFTER``/
-    ``KYC_RETENTION_DAYS``."""
-    from shared.sweeper import Sweeper, SweepSettings  # noqa: PLC0415
+    ``KYC_RETENTION_DAYS``. Every setting is checked here; the fetcher itself (the vendor client, the result
+    parsers) is built by the first pass that has work for it (:class:`shared.sweeper.DeferredFetcher`)."""
+    from shared.cloudauth.settings import CloudAuthSettings  # noqa: PLC0415
+    from shared.fetch_settings import FetchSettings  # noqa: PLC0415
+    from shared.sweeper import DeferredFetcher, Sweeper, SweepSettings  # noqa: PLC0415
 
     env = _environment(env)
     stores = stores or open_stores(StorageSettings.from_env(env))
-    fetcher = build_fetcher(env, client=client, stores=stores)
+    if client is None:
+        CloudAuthSettings.from_env(env)  # checked now; the client is made of them at the first use
+    fetch_settings = FetchSettings.from_env(env)
+
+    def build() -> ResultFetcher:
+        return _result_fetcher(client or build_cloudauth_client(env), stores, fetch_settings)
+
+    fetcher = DeferredFetcher(build, deletes_vendor_copy=fetch_settings.delete_vendor_copy)
     return Sweeper(
         store=stores.transactions,
         objects=stores.objects,

@@ -19,7 +19,8 @@ from typing import Any
 from shared import jsonutil
 from shared.cloudauth import CloudAuthSettings, DeleteVerifyResultResponse, InitializeRequest, InitializeV2Request
 from shared.delivery import DeliveryResult
-from shared.fetcher import FetchSettings, ResultFetcher
+from shared.fetch_settings import FetchSettings
+from shared.fetcher import ResultFetcher
 from shared.notifications import Notifier, Subscriber, WebhookSettings
 from shared.storage import (
     DirectoryObjectStore,

@@ -20,7 +20,7 @@ import yaml
 from shared import products
 from shared.cloudauth import CloudAuthSettings
 from shared.config import ConfigError
-from shared.fetcher import FetchSettings
+from shared.fetch_settings import FetchSettings
 from shared.log import level_from_env
 from shared.notifications import WebhookSettings
 from shared.storage import StorageSettings

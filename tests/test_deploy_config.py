@@ -554,8 +554,9 @@ def test_the_calls_table_is_what_each_functions_code_makes() -> None:
                 "notifier": wiring.build_notifier, "sweeper": wiring.build_sweeper}  # fmt: skip
     for function, builder in builders.items():
         opened = set(re.findall(r"queue(?:_on_first_send)?\(\"(\w+)\"\)", inspect.getsource(builder)))
-        if function == "sweeper":  # through build_fetcher
-            opened |= set(re.findall(r"queue(?:_on_first_send)?\(\"(\w+)\"\)", inspect.getsource(wiring.build_fetcher)))
+        if function in ("result_fetcher", "sweeper"):  # through the fetcher both build
+            opened |= set(re.findall(r"queue(?:_on_first_send)?\(\"(\w+)\"\)",
+                                     inspect.getsource(wiring._result_fetcher)))
         assert opened == QUEUES_SENT[function], function
 
 

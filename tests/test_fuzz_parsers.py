@@ -36,7 +36,8 @@ from shared.cloudauth import (
 )
 from shared.delivery import DeliveryResult
 from shared.fc import BadEvent, HttpEvent, parse_queue_event
-from shared.fetcher import FetchSettings, RecheckNotScheduled, ResultFetcher
+from shared.fetch_settings import FetchSettings
+from shared.fetcher import RecheckNotScheduled, ResultFetcher
 from shared.handlers.initializer import InitializerApp
 from shared.handlers.notifier import NotifierApp
 from shared.handlers.result_fetcher import ResultFetcherApp

@@ -98,6 +98,30 @@ def test_a_function_s_start_loads_the_event_adapters_of_its_own_triggers_only(
     assert loaded_after_initialize(function, "local", tmp_path, not_its_triggers) == set()
 
 
+FETCHING_CODE = ("shared.fetcher", "shared.results", "shared.cloudauth.client")
+
+IDLE_SWEEP_PROBE = """\
+import json, sys
+sys.path[:0] = [{fn_dir!r}]
+import index
+index.initialize(None)
+report = index.handler({{}}, None)
+assert report["checked"] == 0, report
+print(json.dumps([m for m in {modules!r} if m in sys.modules]))
+"""
+
+
+@pytest.mark.parametrize("backend", ["local", "aliyun"])
+def test_the_sweeper_s_start_loads_no_fetching_code(backend: str, tmp_path: Path) -> None:
+    assert loaded_after_initialize("sweeper", backend, tmp_path, FETCHING_CODE) == set()
+
+
+def test_a_sweep_with_nothing_to_do_loads_no_fetching_code(tmp_path: Path) -> None:
+    """Most timer runs of a healthy deployment: nothing to re-check, announce or delete at the vendor."""
+    code = IDLE_SWEEP_PROBE.format(fn_dir=str(ROOT / "functions" / "sweeper"), modules=FETCHING_CODE)
+    assert set(probe(code, "local", tmp_path)) == set()
+
+
 @pytest.mark.parametrize("backend", ["local", "aliyun"])
 def test_the_notifier_s_start_with_one_subscriber_loads_no_thread_pool(backend: str, tmp_path: Path) -> None:
     # One subscriber (backend_env's KYC_WEBHOOKS) is sent to on the calling thread; the pool is for several.

@@ -6,7 +6,7 @@ import pytest
 
 from shared import jsonutil
 from shared.config import ConfigError
-from shared.fetcher import DEFAULT_RECHECK_SCHEDULE, FetchSettings
+from shared.fetch_settings import DEFAULT_RECHECK_SCHEDULE, FetchSettings
 from shared.notifications import Subscriber, WebhookSettings
 from shared.sweeper import SweepSettings
 from shared.verifications import FrontendSettings

@@ -63,15 +63,16 @@ def test_the_notifier_reads_its_subscribers(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("builder", "files"),
-    [(build_verifications, 1), (build_fetcher, 2), (build_notifier, 1), (build_sweeper, 2)],
+    # the sweeper opens the queues' file with its fetcher, at the first pass that has work for it
+    [(build_verifications, 1), (build_fetcher, 2), (build_notifier, 1), (build_sweeper, 1)],
     ids=["initializer", "result_fetcher", "notifier", "sweeper"],
 )
 def test_a_start_on_current_local_files_opens_each_file_once_and_changes_no_schema(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, builder: Any, files: int
 ) -> None:
     """What each function's ``initialize`` asks of SQLite once the files exist (any start after the first): one
-    connection per file it opens (the queues share theirs; the notifier opens its queues at their first send), the
-    schema version read, no DDL."""
+    connection per file it opens (the queues share theirs; the notifier opens its queues at their first send, the
+    sweeper with its fetcher), the schema version read, no DDL."""
     env = _env(tmp_path, KYC_WEBHOOKS=_hooks(HOOK_SECRET))
     builder(env)  # the first start: sets the files up
     with tracing_sqlite(monkeypatch) as trace:

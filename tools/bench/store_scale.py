@@ -153,7 +153,8 @@ def _rows_read(double: Any, operation: Callable[[], object]) -> int:
 
 def measure(size: int, work: Path) -> dict[str, int]:
     """Rows read by each operation at one table size (a fresh double, a fresh local directory)."""
-    from shared.fetcher import FetchSettings, ResultFetcher  # noqa: PLC0415
+    from shared.fetch_settings import FetchSettings  # noqa: PLC0415
+    from shared.fetcher import ResultFetcher  # noqa: PLC0415
     from shared.handlers.result_fetcher import ResultFetcherApp  # noqa: PLC0415
     from shared.sweeper import Sweeper, SweepSettings  # noqa: PLC0415
     from shared.verifications import FrontendSettings, ProductOffer, Verifications  # noqa: PLC0415

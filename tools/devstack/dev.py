@@ -37,7 +37,7 @@ from shared import jsonutil, products
 from shared.auth import audience_claim, issue_token
 from shared.cloudauth import CloudAuthSettings
 from shared.config import ConfigError, env_int
-from shared.fetcher import FetchSettings
+from shared.fetch_settings import FetchSettings
 from shared.notifications import WebhookSettings
 from shared.storage import ConsumerQueue, StorageSettings, open_queue
 from shared.sweeper import SweepSettings
