@@ -537,11 +537,11 @@ class Verifications:
                     return self._answer_again(stored, owner, fingerprint)
                 if stored is None or stored.transaction_id != record.transaction_id:
                     # Without a stored row we could never match the callback: the caller gets no URL.
-                    logger.error("initialize.store_failed", extra={"errorCode": type(exc).__name__})
+                    logger.error("initialize.store_failed", extra={"errorCode": exc.code})
                     may_be_there = exc.maybe_sent or isinstance(exc, RecordExists)
                     refusal = MaybeStored if may_be_there and stored is None else Refused
                     raise refusal("StorageUnavailable", "the verification could not be saved; try again") from None
-                logger.warning("initialize.stored_despite_error", extra={"errorCode": type(exc).__name__})
+                logger.warning("initialize.stored_despite_error", extra={"errorCode": exc.code})
             logger.info("initialize.created", extra={"productCode": product.code, "docType": record.doc_type})
         return Started(merchant_biz_id, response.transaction_id, response.transaction_url)
 

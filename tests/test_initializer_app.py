@@ -206,6 +206,15 @@ class _BrokenStore:
         raise StorageError("down", transient=True, code="Down")
 
 
+def test_a_store_failure_is_logged_with_the_store_s_error_code(
+    store: SqliteTransactionStore, client: FakeCloudAuth, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The runbook's fix (the table's status, or the role's grants) needs the store's code, not the class name."""
+    _post(_app(_BrokenStore(store), client), _start())
+    [failed] = [r for r in caplog.records if r.getMessage() == "initialize.store_failed"]
+    assert failed.errorCode == "Down"  # type: ignore[attr-defined]
+
+
 def test_store_failure_is_503_without_the_vendor_url(store: SqliteTransactionStore, client: FakeCloudAuth) -> None:
     status, _, body = _post(_app(_BrokenStore(store), client), _start())
     assert status == 503 and body["error"]["code"] == "StorageUnavailable"

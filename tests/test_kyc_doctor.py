@@ -339,6 +339,22 @@ export KYC_PUBLIC_URL=https://kyc.merchant.example
 """
 
 
+def test_doctor_from_s_yaml_takes_nothing_from_a_running_local_stack(stack: DevStack, tmp_path: Path) -> None:
+    """s deploy reads the shell: a KYC_JWT_SECRET not exported there must be missing for the check, not filled in
+    from the running ./scripts/dev (found by an operator's rehearsal: the check passed a shell that would deploy an
+    initializer unable to start)."""
+    shell = {k: v for k, v in os.environ.items() if not k.startswith(("KYC_", "CLOUDAUTH_", "ALIBABA_CLOUD_"))}
+    shell["KYC_DATA_DIR"] = os.environ["KYC_DATA_DIR"]
+    ctx = Context(env=resolve_env(shell), stdout=io.StringIO(), stderr=io.StringIO())
+    args = kyc.build_parser().parse_args(["doctor", "--from-s-yaml", "--stack-output", "BucketName=kyc-results-1"])
+
+    functions = _inputs(args, ctx).functions
+
+    initializer = functions["initializer"]
+    assert not initializer.get("KYC_JWT_SECRET") and not initializer.get("KYC_USER_ID_PEPPER"), {
+        name: initializer.get(name) and "<from the stack>" for name in ("KYC_JWT_SECRET", "KYC_USER_ID_PEPPER")}
+
+
 def test_doctor_with_a_deployment_s_env_file_takes_nothing_from_a_running_local_stack(
     stack: DevStack, tmp_path: Path
 ) -> None:

@@ -123,7 +123,10 @@ def _inputs(args: argparse.Namespace, ctx: Context) -> Inputs:
     try:
         if args.from_s_yaml is not None:
             outputs = read_outputs(args.stack_outputs, args.stack_output)
-            return from_s_yaml(ctx.env, outputs, Path(args.from_s_yaml))
+            # What s deploy reads: your shell, never a running ./scripts/dev's settings (a secret you forgot to
+            # export would be checked as the local stack's and pass).
+            shell = ctx.env.given if isinstance(ctx.env, ResolvedEnv) else ctx.env
+            return from_s_yaml(shell, outputs, Path(args.from_s_yaml))
         env = ctx.env
         if args.env_file is not None:
             # The file first, then the local stack for what both leave out: a file that chooses the aliyun backend
