@@ -37,6 +37,11 @@ QUEUES_FILE = "queues.sqlite3"
 OBJECTS_DIR = "objects"
 
 
+#: template.yml's ResultsPrefix default (the key prefix of the objects, ``AllowedPattern`` ``^[a-z0-9_-]+/$``: never
+#: empty in a deployment of the stack, and its functions' roles reach objects under it only).
+DEFAULT_OSS_PREFIX = "results/"
+
+
 @valueclass
 class StorageSettings:
     backend: Backend = "local"
@@ -102,7 +107,10 @@ class StorageSettings:
             tablestore_table=table,
             oss_region=env_required(env, "KYC_OSS_REGION"),
             oss_bucket=env_required(env, "KYC_OSS_BUCKET"),
-            oss_prefix=(env_str(env, "KYC_OSS_PREFIX", "") or "").strip("/"),
+            # The stack's ResultsPrefix (template.yml), whose default is this one's: an operator's shell that leaves
+            # it out (kyc erase, sweep) still reaches the objects a default deployment keeps (an operator's rehearsal
+            # erased a row and reported its objects gone while they stayed under results/results/).
+            oss_prefix=(env_str(env, "KYC_OSS_PREFIX", DEFAULT_OSS_PREFIX) or "").strip("/"),
             oss_endpoint=env_str(env, "KYC_OSS_ENDPOINT"),
             oss_versioned=env_bool(env, "KYC_BUCKET_VERSIONING", False),
             oss_kms_key_id=env_str(env, "KYC_OSS_KMS_KEY_ID") or None,

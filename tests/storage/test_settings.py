@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from shared.config import ConfigError
 from shared.storage import (
@@ -79,6 +80,14 @@ def test_aliyun_reads_values_and_defaults() -> None:
     assert settings.oss_prefix == "prod"
     assert settings.queue_names == {"recheck": "kyc-recheck", "notify": "n2", "deadletter": "kyc-deadletter"}
     assert settings.credentials is not None and settings.credentials.security_token == "TOKEN"
+
+
+def test_the_object_key_prefix_defaults_to_the_stack_s_default_results_prefix() -> None:
+    """An operator's shell without KYC_OSS_PREFIX (``kyc erase``) must reach the objects a default deployment keeps
+    under template.yml's ResultsPrefix: with no prefix, erase deleted the row and reported no object, while the
+    person's documents stayed."""
+    template = yaml.safe_load((Path(__file__).resolve().parents[2] / "template.yml").read_text())
+    assert StorageSettings.from_env(ALIYUN).oss_prefix == template["Parameters"]["ResultsPrefix"]["Default"].strip("/")
 
 
 def test_settings_repr_hides_the_secret() -> None:
