@@ -502,7 +502,9 @@ def main(argv: list[str] | None = None) -> int:
                         "(by default every outcome settles within a minute there)")
     parser.add_argument(
         "--aliyun-doubles", action="store_true",
-        help="KYC_BACKEND=aliyun over local Tablestore, OSS and MNS doubles, configured as s.yaml configures FC",
+        help=("KYC_BACKEND=aliyun over local Tablestore, OSS and MNS doubles, the storage configured as s.yaml "
+              "configures FC; the behaviour settings (KYC_DELETE_VENDOR_COPY, retention, timings) stay the local "
+              "stack's"),
     )
     parser.add_argument("--doubles-port", type=_port, default=doubles_port,
                         help="first of the three doubles' ports (default KYC_DOUBLES_PORT, else 9200; 0: any free "
