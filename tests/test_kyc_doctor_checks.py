@@ -48,6 +48,11 @@ def test_an_env_file_that_cannot_be_read_is_named_in_the_error(tmp_path: Path) -
         environment.read_env_file(missing)
 
 
+def test_a_stack_outputs_file_that_cannot_be_read_is_named_and_not_called_json(tmp_path: Path) -> None:
+    with pytest.raises(environment.InputError, match=r"stack\.json' cannot be read \(FileNotFoundError\)"):
+        environment.read_outputs(tmp_path / "stack.json", [])
+
+
 def test_the_env_file_goes_on_top_of_the_process_environment(tmp_path: Path) -> None:
     path = tmp_path / "x.env"
     path.write_text("KYC_BACKEND=local\n")

@@ -104,9 +104,13 @@ def read_outputs(path: Path | None, pairs: Sequence[str]) -> dict[str, str]:
     outputs: dict[str, str] = {}
     if path is not None:
         try:
-            data: Any = jsonutil.loads(path.read_bytes())
-        except (OSError, jsonutil.JSONDecodeError) as exc:
-            raise InputError(f"--stack-outputs cannot be read as JSON ({type(exc).__name__})") from None
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise InputError(f"--stack-outputs {str(path)!r} cannot be read ({type(exc).__name__})") from None
+        try:
+            data: Any = jsonutil.loads(raw)
+        except jsonutil.JSONDecodeError:
+            raise InputError(f"--stack-outputs {str(path)!r} is not JSON") from None
         if isinstance(data, dict) and isinstance(data.get("Outputs"), list):
             data = data["Outputs"]
         if isinstance(data, list):
