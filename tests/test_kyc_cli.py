@@ -174,3 +174,13 @@ def test_module_runs_as_a_subprocess(fake: FakeCloudAuth) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert jsonutil.loads(proc.stdout)["subCode"] == "200"
+
+
+def test_a_sweep_of_a_deployment_needs_the_deployment_s_kyc_delete_vendor_copy(tmp_path: Path) -> None:
+    """The code's default (N) is the local stack's; every deployment of the stack sets Y (s.yaml). A sweep from a
+    shell without it took verdicts whose vendor copy the deployment still had to delete out of the due index, and
+    nothing deleted them (review ai): it is refused before anything is read."""
+    env = {"KYC_BACKEND": "aliyun", "KYC_DATA_DIR": str(tmp_path)}  # no ./scripts/dev runs there
+    code, out, err = run(["sweep"], env)
+    assert code == 2 and out == ""
+    assert "KYC_DELETE_VENDOR_COPY" in err and "s.yaml: Y" in err
