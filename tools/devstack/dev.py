@@ -221,6 +221,10 @@ class DevStack:
                 [{"url": f"{base}/demo/webhooks", "secret": self.secrets["webhook_secret"], "includePii": False}]
             ),
             "KYC_WEBHOOK_ALLOW_PRIVATE": "Y",  # the demo receiver is on loopback
+            # The code's default, written out so that the stack file and the doubles' env file carry it: `kyc sweep`
+            # and `kyc refetch` from either shell then work this stack as its own functions do (they refuse a
+            # deployment's without it: tools/ops/transactions.py).
+            "KYC_DELETE_VENDOR_COPY": "N",
         }
         if self.exploring:
             defaults.update(EXPLORING)

@@ -116,6 +116,7 @@ def configure_refetch(parser: argparse.ArgumentParser) -> None:
 def run_refetch(args: argparse.Namespace, ctx: Context) -> int:
     from shared.fetcher import RecheckNotScheduled  # noqa: PLC0415
 
+    _check_deployment_settings(ctx, "refetch")
     mbid = args.merchant_biz_id
     record = ctx.stores().transactions.get(mbid)
     if record is None:
@@ -153,27 +154,29 @@ def configure_sweep(parser: argparse.ArgumentParser) -> None:
     del parser  # no options: KYC_SWEEP_AFTER, KYC_ABANDON_AFTER, KYC_RETENTION_DAYS, KYC_SWEEP_BATCH apply
 
 
-#: What a sweep of a deployment must be told as the deployment's own sweeper is (s.yaml): with another value it
-#: settles the outbox otherwise (review ai: a shell without it, the code's N against every deployment's Y, took
-#: verdicts whose vendor copy the deployment still had to delete out of the due index, and nothing deleted them).
-SWEEP_MUST_MATCH_THE_DEPLOYMENT = ("KYC_DELETE_VENDOR_COPY",)
+#: What a sweep or a refetch of a deployment must be told as the deployment's own functions are (s.yaml): with another
+#: value they settle the outbox otherwise (reviews ai, aj: a shell without it, the code's N against every
+#: deployment's Y, took verdicts whose vendor copy the deployment still had to delete out of the due index, and
+#: nothing deleted them).
+MUST_MATCH_THE_DEPLOYMENT = ("KYC_DELETE_VENDOR_COPY",)
 
 
-def _check_sweep_settings(ctx: Context) -> None:
-    """A sweep of a deployment (the aliyun backend, no running ./scripts/dev to take the settings from) needs
-    ``SWEEP_MUST_MATCH_THE_DEPLOYMENT`` set: the code's default is the local stack's, not the deployment's."""
+def _check_deployment_settings(ctx: Context, command: str) -> None:
+    """``command`` (a sweep, a refetch) on a deployment, the aliyun backend with no running ./scripts/dev to take the
+    settings from, needs ``MUST_MATCH_THE_DEPLOYMENT`` set: the code's default is the local stack's, not the
+    deployment's. (``./scripts/dev`` writes them out: its shells carry them.)"""
     env = ctx.env
     if isinstance(env, ResolvedEnv) and env.stack is not None:
-        return  # the running stack's settings: its own sweeper's
-    if (env.get("KYC_BACKEND") or "").strip() != "aliyun":
+        return  # the running stack's settings: its own functions'
+    if (env.get("KYC_BACKEND") or "").strip().lower() != "aliyun":  # as StorageSettings reads it
         return
-    for name in SWEEP_MUST_MATCH_THE_DEPLOYMENT:
+    for name in MUST_MATCH_THE_DEPLOYMENT:
         if not (env.get(name) or "").strip():
-            raise ConfigError(name, "is required to sweep a deployment: set it as the deployment does (s.yaml: Y)")
+            raise ConfigError(name, f"is required to {command} a deployment: set it as the deployment does (s.yaml: Y)")
 
 
 def run_sweep(args: argparse.Namespace, ctx: Context) -> int:
-    _check_sweep_settings(ctx)
+    _check_deployment_settings(ctx, "sweep")
     sweeper = build_sweeper(ctx.env, client=ctx.client(), stores=ctx.stores(), clock=ctx.clock)
     with Progress("sweep", stream=ctx.stderr, unit="verifications checked") as progress:
         fetch = sweeper.fetcher.fetch
