@@ -166,17 +166,26 @@ class SweepReport:
 
 class DeferredFetcher:
     """A :class:`~shared.fetcher.ResultFetcher` built by ``build()`` at its first use, and the one setting the
-    sweeper reads of it before then (whether it deletes the vendor's copies). A build that fails is tried again at
-    the next use (:class:`shared.lazy.Lazy`)."""
+    sweeper reads of it before then (whether it deletes the vendor's copies). A build that fails is a transient
+    ``StorageError`` (code ``FetcherUnavailable`` unless it was one already), which ends the step that needed it and
+    no other (:meth:`Sweeper.sweep`), and is tried again at the next use (:class:`shared.lazy.Lazy`). Every setting
+    it is built from was checked when the function started."""
 
     __slots__ = ("_lazy", "deletes_vendor_copy")
 
     def __init__(self, build: Callable[[], ResultFetcher], *, deletes_vendor_copy: bool) -> None:
-        self._lazy = Lazy(build)
+        self._lazy = Lazy(build, failed=_fetcher_unavailable)
         self.deletes_vendor_copy = deletes_vendor_copy
 
     def get(self) -> ResultFetcher:
         return self._lazy.get()
+
+
+def _fetcher_unavailable(exc: Exception) -> Exception:
+    if isinstance(exc, StorageError):
+        return exc
+    return StorageError(f"the fetcher could not be built: {type(exc).__name__}", transient=True,
+                        code="FetcherUnavailable")
 
 
 class Sweeper:

@@ -11,9 +11,10 @@ import pytest
 from shared import jsonutil
 from shared.delivery import DeliveryResult
 from shared.fc.budget import InvocationBudget
+from shared.fetcher import ResultFetcher
 from shared.notifications import Notifier
 from shared.storage import DueKind, StorageError
-from shared.sweeper import OUTBOX_GRACE_SECONDS, SETTLED_KEEP_SECONDS, Sweeper, SweepSettings
+from shared.sweeper import OUTBOX_GRACE_SECONDS, SETTLED_KEEP_SECONDS, DeferredFetcher, Sweeper, SweepSettings
 from tests.fakes import (
     RETRY_SCHEDULE,
     SUBSCRIBERS,
@@ -186,6 +187,35 @@ def test_a_failing_step_does_not_stop_the_others(stack: Stack) -> None:
     assert report.renotified == 1 and report.expired == 1
     assert stack.store.get(announced.merchant_biz_id) is None
     assert stack.store.get(stuck.merchant_biz_id) is not None, "kept for the deliveries of its late notification"
+
+
+def test_a_fetcher_that_cannot_be_built_ends_only_the_steps_that_need_it(stack: Stack) -> None:
+    """The sweeper builds its fetcher at the first pass with work for it: a build that fails then (whatever it
+    raises) fails the step that needed it as a store failing would, and retention, which needs no fetcher, still
+    runs (a RuntimeError of the build escaped the outbox step, and the whole pass)."""
+    unannounced = stack.pending(created_at=T0 - 7200)  # a verdict whose notification the outbox owes
+    stack.store.finalize(
+        unannounced.merchant_biz_id, status="PASSED", passed="Y", sub_code="200", result_key=None,
+        identity_masked=None, result_version=1, now=T0 - OUTBOX_GRACE_SECONDS - 60,
+    )  # fmt: skip
+    announced = stack.pending(created_at=T0 - 30.5 * 86400)
+    stack.store.finalize(
+        announced.merchant_biz_id, status="FAILED", passed="N", sub_code="205", result_key=None,
+        identity_masked=None, result_version=1, now=T0 - HOLD - 3600,
+    )  # fmt: skip
+    stack.store.mark_notification_enqueued(announced.merchant_biz_id, "FAILED", now=T0 - HOLD - 3600)
+
+    def unbuildable() -> ResultFetcher:
+        raise RuntimeError("no fetcher today")
+
+    settings = SweepSettings(sweep_after_seconds=900.0, abandon_after_seconds=DAY, retention_days=30, batch_size=50,
+                             webhook_retry_schedule=RETRY_SCHEDULE)
+    sweeper = Sweeper(store=stack.store, objects=stack.objects, settings=settings, clock=stack.clock,
+                      fetcher=DeferredFetcher(unbuildable, deletes_vendor_copy=False))
+    report = sweeper.sweep()
+
+    assert report.errors == ["_repair_outbox:FetcherUnavailable"]
+    assert report.expired == 1 and stack.store.get(announced.merchant_biz_id) is None
 
 
 def test_vendor_copy_left_behind_by_a_crash_is_deleted_after_the_grace_period(stack: Stack) -> None:
