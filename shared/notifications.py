@@ -447,7 +447,7 @@ class Notifier:
 
             full = kept["result"].get("identity")
             masked = mask_identity(full) if isinstance(full, dict) else None
-            if "docType" in kept:  # the document the vendor verified, as the fetch kept it (a row's may be rewritten)
+            if "docType" in kept:  # as the fetch kept it: the type asked at Initialize (the row may be rewritten since)
                 data["docType"] = kept["docType"] or None
         return {
             d: jsonutil.dumps({**event, "data": {**data, "identity": d.identity(masked, full)}})
