@@ -397,6 +397,10 @@ def test_queue_trigger_reads_its_queue_and_dead_letters_failures(
     # EventBridge's dead letter after a minute (review ll: 3 tries, 10-20 s apart, for the notifier's).
     assert run["retryStrategy"]["PushRetryStrategy"] == "EXPONENTIAL_DECAY_RETRY"
     assert run["deadLetterQueue"]["Arn"] == f"${{resources.{INFRA}.output.DeadletterQueueArn}}"
+    # Invoked asynchronously after all (which asyncInvocationType means so is unverified), FC retries a failed
+    # invocation: as often (8) and as long (a day) as it allows, not its default 3 ("PutAsyncInvokeConfigInput").
+    props = s_yaml["resources"][function]["props"]
+    assert props["asyncInvokeConfig"] == {"maxAsyncRetryAttempts": 8, "maxAsyncEventAgeInSeconds": 86400}
     assert 1 <= run["batchWindow"]["CountBasedWindow"] <= 10000
     assert 0 <= run["batchWindow"]["TimeBasedWindow"] <= 15
 
