@@ -377,6 +377,15 @@ def test_every_fc3_function_prop_and_async_config_value_is_within_fc3_s_limits(s
     assert checked >= 4 * 3  # memory, timeout and description of each function, at least
 
 
+def test_the_official_fc3_sdk_still_says_true_is_a_synchronous_invocation() -> None:
+    """s.yaml's ``asyncInvocationType: true`` rests on the newest FC 3.0 page and on this comment of the official SDK's
+    model (alibabacloud-fc20230330): should a release describe the value otherwise, s.yaml must be looked at again."""
+    from alibabacloud_fc20230330.models import EventBridgeTriggerConfig
+
+    source = " ".join(inspect.getsource(EventBridgeTriggerConfig.__init__).split())
+    assert "- **true**: synchronous call." in source and "- **false**: asynchronous invocation." in source
+
+
 @pytest.mark.parametrize(("function", "queue_output"), [("result_fetcher", "RecheckQueueName"),
                                                         ("notifier", "NotifyQueueName")])
 def test_queue_trigger_reads_its_queue_and_dead_letters_failures(
@@ -397,6 +406,9 @@ def test_queue_trigger_reads_its_queue_and_dead_letters_failures(
     # EventBridge's dead letter after a minute (review ll: 3 tries, 10-20 s apart, for the notifier's).
     assert run["retryStrategy"]["PushRetryStrategy"] == "EXPONENTIAL_DECAY_RETRY"
     assert run["deadLetterQueue"]["Arn"] == f"${{resources.{INFRA}.output.DeadletterQueueArn}}"
+    # Synchronously, as FC 3.0's newest "EventBridgeTriggerConfig" page and the official SDK describe the value (the
+    # test below pins the SDK's words): EventBridge then retries and dead-letters a failed invocation.
+    assert config["asyncInvocationType"] is True
     # Invoked asynchronously after all (which asyncInvocationType means so is unverified), FC retries a failed
     # invocation: as often (8) and as long (a day) as it allows, not its default 3 ("PutAsyncInvokeConfigInput").
     props = s_yaml["resources"][function]["props"]
