@@ -235,8 +235,10 @@ def test_async_invocation_is_accepted_with_202_and_runs_in_the_background(fast_a
 
 
 def test_async_function_error_is_retried_three_times_as_fc_does_by_default(fast_async: DevStack) -> None:
-    """FC "Configure a retry mechanism": a failed async invocation is retried up to three times by default."""
+    """FC "Configure a retry mechanism": a failed async invocation is retried up to three times by default (a
+    function s.yaml gives no asyncInvokeConfig)."""
     assert fast_async.gateway is not None
+    fast_async.gateway.fc3_api._retries = {}  # no function's own setting: FC's default
     response = invoke(fast_async, "kyc-result-fetcher", b"42", invocation_type="Async")
     invocation = fast_async.gateway.fc3_api.wait(response.headers["x-fc-request-id"], timeout=20)
     assert (invocation.status, invocation.attempts, invocation.error_type) == ("Failed", 4, "BadEvent")
@@ -247,6 +249,7 @@ def test_async_retries_follow_the_functions_s_yaml_setting(fast_async: DevStack)
     from tools.deployment import function_async_retries
 
     assert function_async_retries()["sweeper"] == 0
+    assert function_async_retries()["result_fetcher"] == 8  # FC's most: its queue trigger may invoke asynchronously
     assert fast_async.gateway is not None
     fast_async.gateway.fc3_api._retries = {"result_fetcher": 0}  # as s.yaml would say it
     response = invoke(fast_async, "kyc-result-fetcher", b"42", invocation_type="Async")
