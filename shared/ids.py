@@ -128,8 +128,9 @@ def is_result_document_key(merchant_biz_id: str, key: str) -> bool:
     another verification's, not an image); ``results/<id>/result.json`` too, where releases before answers had
     folders of their own kept it."""
     prefix = result_prefix(merchant_biz_id)
-    digest, _, name = key.removeprefix(prefix).partition("/")
     if not key.startswith(prefix):
         return False
-    return bool(digest) and name == RESULT_DOCUMENT if name else digest == RESULT_DOCUMENT
-
+    folder, _, name = key[len(prefix):].partition("/")
+    if not name:  # results/<id>/result.json, the earlier layout
+        return folder == RESULT_DOCUMENT
+    return bool(folder) and name == RESULT_DOCUMENT
