@@ -15,6 +15,10 @@ The order of effects is what makes retries safe (every step may be repeated afte
 4. only the winner enqueues the notification, then flags the row (outbox: a final row whose flag is still
    unset after a crash is re-enqueued by the sweeper).
 
+An erased flow (``kyc erase`` left an ERASED tombstone: the vendor would not delete an unfinished flow) is never
+kept nor announced, whenever the person finishes it: a fetch that finds the tombstone, or loses its step 3 to one,
+deletes the vendor's copy and then the row and everything under its prefix (:meth:`ResultFetcher._finish_erasure`).
+
 Pending answers and failed fetches schedule a delayed re-check on the re-check queue: one chain of re-checks per
 transaction (``KYC_RECHECK_SCHEDULE``), each message numbered, the row recording the latest number scheduled
 (``recheck_attempt``). A re-check message behind the row is a duplicate (a redelivered batch, a second callback's
@@ -59,7 +63,9 @@ if TYPE_CHECKING:
     from shared.storage import ObjectStore, Queue, TransactionStore
 
     #: ``duplicate`` only answers a re-check message (never a callback): see :meth:`ResultFetcher.fetch`.
-    OutcomeKind = Literal["finalized", "already_final", "pending", "retry_later", "unknown", "failed", "duplicate"]
+    OutcomeKind = Literal[
+        "finalized", "already_final", "pending", "retry_later", "unknown", "failed", "duplicate", "erased"
+    ]
 
 logger = get_logger("kyc.fetcher")
 
@@ -194,6 +200,8 @@ class ResultFetcher:
                 # objects it could not delete itself (``_discard_written``); deleting an empty prefix costs a list.
                 self.objects.delete_prefix(result_prefix(merchant_biz_id))
             return FetchOutcome("unknown")
+        if record.status is Status.ERASED:
+            return self._finish_erasure(record)
         if record.is_final:  # a verdict; an ABANDONED row is fetched: a late real result replaces it
             return FetchOutcome("already_final", status=record.status.value)
         if attempt is not None and attempt < record.recheck_attempt:
@@ -311,6 +319,9 @@ class ResultFetcher:
                 logger.info("fetch.row_gone")
                 self._discard_written(mbid)
                 return FetchOutcome("unknown")
+            if current.status is Status.ERASED:  # erased while we fetched: the answer goes, and the vendor's copy
+                self._discard_written(mbid)
+                return self._finish_erasure(current)
             logger.info("fetch.already_final")
             if current.result_key != key:  # another answer won: ours leads nowhere
                 self._discard_answer(own)
@@ -357,6 +368,29 @@ class ResultFetcher:
             logger.warning("fetch.vendor_copy_not_deleted", extra={"errorCode": getattr(exc, "code", None)})
             return False
         return True
+
+    def _finish_erasure(self, record: TransactionRecord) -> FetchOutcome:
+        """The rest of an erasure whose flow was unfinished when ``kyc erase`` ran (``record`` is its ERASED
+        tombstone). Order of effects: the vendor's copy (``DeleteAfterQuery`` N, as the erasure: read or not), then
+        the objects and the row (:func:`delete_kept_result`). The vendor keeping its copy (the flow still
+        unfinished: a re-check, a callback of another outcome) or failing leaves the tombstone as it is, for the
+        next callback or ``kyc erase`` (the vendor deletes an unfinished flow itself at its 30 days' end). No
+        retry here: nothing is kept or announced meanwhile. A ``StorageError`` deleting the row propagates (the
+        trigger is retried)."""
+        try:
+            answer = self.client.delete_verify_result(record.transaction_id, delete_after_query=False)
+            deleted = answer.deleted
+        except TransactionIdInvalid:
+            deleted = True  # the vendor no longer has it (deleted already, or past its 30 days)
+        except CloudAuthError as exc:
+            logger.warning("fetch.erasure_not_finished", extra={"errorCode": exc.code})
+            return FetchOutcome("erased", status=record.status.value, error=exc.code)
+        if not deleted:
+            logger.info("fetch.erasure_waits_for_vendor")
+            return FetchOutcome("erased", status=record.status.value)
+        delete_kept_result(self.store, self.objects, record.merchant_biz_id)
+        logger.info("fetch.erasure_finished")
+        return FetchOutcome("erased")
 
     def _discard_answer(self, prefix: str) -> None:
         """Delete the objects of an answer that lost to another: the row leads to the winner's. A failure leaves

@@ -331,7 +331,7 @@ class Notifier:
             self._dead_letter({"reason": "malformed_message", "size": len(raw)})
             return
         record = self.store.get(message.merchant_biz_id)
-        if record is None:
+        if record is None or record.status is Status.ERASED:  # an erasure's tombstone is as gone as no row
             self._transaction_gone(message)
             return
         event_type = EVENT_TYPES.get(record.status)
@@ -527,11 +527,12 @@ class Notifier:
         }
 
     def _transaction_gone(self, message: NotifyMessage) -> None:
-        """The row is gone (erased, or deleted by retention). Before a first delivery (a message naming no
-        subscriber) there is nobody to tell. A message naming subscribers — a follow-up for those that failed, or
-        a redriven dead letter — was owed to them, and its event cannot be rebuilt: an operator learns it from a
-        dead letter (a subscriber's ``Retry-After`` longer than retention's hold, :mod:`shared.webhook_retries`, a
-        redrive after it, or an erasure between two attempts). Subscribers no longer configured are owed nothing."""
+        """The row is gone (erased, or deleted by retention), or is an erasure's tombstone. Before a first delivery
+        (a message naming no subscriber) there is nobody to tell. A message naming subscribers — a follow-up for
+        those that failed, or a redriven dead letter — was owed to them, and its event cannot be rebuilt: an
+        operator learns it from a dead letter (a subscriber's ``Retry-After`` longer than retention's hold,
+        :mod:`shared.webhook_retries`, a redrive after it, or an erasure between two attempts). Subscribers no
+        longer configured are owed nothing."""
         targets = self._targets(message) if message.pending is not None else []
         if not targets:
             logger.warning("notify.transaction_gone")

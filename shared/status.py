@@ -6,7 +6,10 @@ is stored, logged and serialised exactly as the plain strings were (JSON and log
 enums to ``Status.PASSED``).
 
 The lifecycle: ``PENDING`` → ``PASSED``/``FAILED`` (the vendor's verdict, never overwritten) or ``PENDING`` →
-``ABANDONED`` (the sweeper's guess that the person walked away; a late verdict still replaces it).
+``ABANDONED`` (the sweeper's guess that the person walked away; a late verdict still replaces it), and
+``PENDING``/``ABANDONED`` → ``ERASED`` (``kyc erase`` of a flow the vendor would not delete yet: a tombstone that holds
+the TransactionId to delete the vendor's copy with, and that no verdict replaces — a flow the person finishes after
+the erasure is deleted, never kept or announced; ``shared.fetcher``).
 ``RATE_SLOT`` is no verification: a rate-limit slot row of the old design, kept so such rows still read; the
 limit now counts in its own table (:mod:`shared.ratelimit`) and opening an old SQLite database deletes them.
 """
@@ -21,6 +24,7 @@ class Status(str, Enum):
     PASSED = "PASSED"
     FAILED = "FAILED"
     ABANDONED = "ABANDONED"
+    ERASED = "ERASED"
     RATE_SLOT = "RATE_SLOT"
 
     def __str__(self) -> str:
@@ -47,6 +51,9 @@ TERMINAL: tuple[Status, ...] = (Status.PASSED, Status.FAILED, Status.ABANDONED)
 VERDICTS: tuple[Status, ...] = (Status.PASSED, Status.FAILED)
 #: What ``finalize`` may replace with a verdict.
 FINALIZABLE: tuple[Status, ...] = (Status.PENDING, Status.ABANDONED)
+#: What ``mark_erased`` turns into an ERASED tombstone: an unfinished row, or an ERASED one again (idempotent). A
+#: verdict's row needs none: nothing replaces a verdict, and an erasure deletes it with its objects.
+ERASABLE_IN_PLACE: tuple[Status, ...] = (*FINALIZABLE, Status.ERASED)
 
 
 def verdict(status: str) -> Status:

@@ -26,9 +26,10 @@ Each pass:
    delivery's ``SETTLED_KEEP_SECONDS``, then the notifier's longest retries, :mod:`shared.webhook_retries`), one
    whose vendor copy step 2 still has to delete (the row holds the only TransactionId to ask with;
    ``VENDOR_COPY_WAIT_SECONDS`` from its verdict at most; its objects go meanwhile, at step 2's next hourly
-   retry). Each of those ends, so stepped-over rows delay the deletion of later ones for a while, never for good; a
-   pass steps over at most ``KYC_SWEEP_BATCH`` rows, so it reads at most twice the batch (plus a page) whatever the
-   table holds. The decision is taken on the row as the
+   retry), an erasure's ERASED tombstone within the vendor's 30 days (it holds the TransactionId a fetch deletes
+   the vendor's copy with, should the person finish the flow). Each of those ends, so stepped-over rows delay the
+   deletion of later ones for a while, never for good; a pass steps over at most ``KYC_SWEEP_BATCH`` rows, so it
+   reads at most twice the batch (plus a page) whatever the table holds. The decision is taken on the row as the
    page read it, so the row is deleted only if it is still that row (status, ``updated_at``, the notification
    confirmed: :meth:`~shared.storage.TransactionStore.delete_unchanged`): a late verdict that replaced an ABANDONED
    row meanwhile keeps it, and its objects, for its own announcement. The order of the row and object deletions
@@ -296,7 +297,7 @@ class Sweeper:
                     outcome = FetchOutcome("retry_later", error=type(exc).__name__)
             if outcome.kind == "finalized":
                 report.finalized += 1
-            if outcome.kind in {"finalized", "already_final", "unknown"}:
+            if outcome.kind in {"finalized", "already_final", "unknown", "erased"}:
                 continue
             reason = self._abandon_reason(now - row.created_at, outcome)
             if reason is not None:
@@ -419,12 +420,17 @@ class Sweeper:
 
     def _retention_wait(self, row: TransactionRecord, now: float) -> str | None:
         """Why retention may not delete ``row`` yet; None when it may. Not settled (PENDING: step 1 settles those in
-        time), its notification not enqueued (step 2 repairs that first), settled more recently than its
+        time), an erasure's tombstone within the vendor's 30 days (``erasure``), its notification not enqueued (step 2
+        repairs that first), settled more recently than its
         announcement may still read it (``settled_hold_seconds`` from the later of its verdict and its
         notification's enqueueing: an outbox that repaired it late keeps it as long for its deliveries), or
         ``vendor_copy``: step 2 still has to delete the vendor's copy, and the row holds the only TransactionId to
         ask with, for ``VENDOR_COPY_WAIT_SECONDS`` from the verdict at most."""
         settled = row.finalized_at or row.updated_at
+        if row.status is Status.ERASED:
+            # The tombstone holds the only TransactionId to delete the vendor's copy with, should the person finish
+            # the flow (``shared.fetcher``): kept until the vendor forgets it.
+            return "erasure" if row.created_at > now - OUTBOX_WINDOW_SECONDS else None
         if row.status not in TERMINAL:
             return "pending"
         if not row.notification_enqueued:

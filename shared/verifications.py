@@ -358,6 +358,12 @@ class Started:
         }
 
 
+def _key_in_use() -> Refused:
+    """The refusal of a keyed start whose key another start holds, or whose verification is gone (erased)."""
+    return Refused("IdempotencyKeyInUse", "a request with this Idempotency-Key is in progress, or its verification "
+                   "is gone: try again in a moment, or use a new key", retry_after=1)
+
+
 def request_fingerprint(body: Any) -> str:
     """SHA-256 of a request body's JSON with its keys sorted: what a repeat with the same Idempotency-Key must
     send again."""
@@ -566,8 +572,10 @@ class Verifications:
             record = self.store.get(merchant_biz_id) if is_merchant_biz_id(merchant_biz_id) else None
         except StorageError:
             raise Refused("StorageUnavailable", "try again shortly") from None
-        if record is None or not secrets.compare_digest(record.merchant_user_id, owner):
-            # Someone else's verification answers exactly like a missing one.
+        if record is None or record.status is Status.ERASED or not secrets.compare_digest(
+            record.merchant_user_id, owner
+        ):
+            # Someone else's verification, or an erased one (its tombstone), answers exactly like a missing one.
             raise Refused("NotFound", "no such verification")
         return record
 
@@ -629,8 +637,7 @@ class Verifications:
             raise Refused("StorageUnavailable", "try again shortly") from None
         if not claimed:
             logger.info("initialize.key_in_use")
-            raise Refused("IdempotencyKeyInUse", "a request with this Idempotency-Key is in progress, or its "
-                          "verification is gone: try again in a moment, or use a new key", retry_after=1)
+            raise _key_in_use()
         return claim, holder
 
     def _give_back_key(self, claim: str, holder: str, *, unconfirmed: bool = False) -> None:
@@ -652,6 +659,8 @@ class Verifications:
         """The answer of the keyed start ``earlier`` stored, for a repeat of it (same owner, same request)."""
         # The id is derived from the owner's hash: another owner's row there would be a hash collision, refused too.
         same_owner = secrets.compare_digest(earlier.merchant_user_id, owner)
+        if same_owner and earlier.status is Status.ERASED:  # erased: gone, as a deleted row's key answers
+            raise _key_in_use()
         if not same_owner or earlier.transaction_url is None or earlier.request_fingerprint != fingerprint:
             raise Refused("IdempotencyKeyReused", "this Idempotency-Key was used with another request")
         logger.info("initialize.answered_again")

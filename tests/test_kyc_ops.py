@@ -328,7 +328,27 @@ def test_erase_of_an_unfinished_flow_says_from_when_running_it_again_can_succeed
     _, out, _ = run(["erase", "--user", "carol", "--yes"])
     item = jsonutil.loads(out)["transactions"][0]
     assert "unfinished" in item["vendor"]
-    assert item["row"] == f"kept: run erase again from {rfc3339(row.created_at + OUTBOX_WINDOW_SECONDS)}"
+    assert item["row"] == ("kept as ERASED (no result of this flow will be kept or announced): run erase again "
+                           f"from {rfc3339(row.created_at + OUTBOX_WINDOW_SECONDS)}")
+
+
+def test_a_flow_finished_after_its_erasure_is_deleted_at_the_vendor_and_here_not_kept(stack: DevStack) -> None:
+    """The person finishes the flow after `kyc erase` (its page is still open): the fetch of it, as a callback
+    would run it, finishes the erasure instead of keeping and announcing the result."""
+    created = start_verification(stack, "carol")
+    code, _, _ = run(["erase", "--user", "carol", "--yes"])
+    assert code == 1  # the vendor keeps the unfinished flow: erase again later, or the fetch below finishes it
+    store = open_transaction_store(StorageSettings.from_env())
+    row = store.get(created["merchantBizId"])
+    assert row is not None and row.status == "ERASED"
+    complete(stack, created["transactionId"])
+    code, out, err = run(["refetch", created["merchantBizId"]])
+    assert (code, jsonutil.loads(out)["outcome"]) == (0, "erased"), err
+    assert store.get(created["merchantBizId"]) is None
+    assert open_object_store(StorageSettings.from_env()).list(f"results/{created['merchantBizId']}/") == []
+    assert not _vendor_knows(created["transactionId"], created["merchantBizId"])
+    code, out, _ = run(["erase", "--user", "carol", "--yes"])
+    assert (code, jsonutil.loads(out)["transactions"]) == (0, [])
 
 
 def test_erase_deletes_the_vendor_copy_of_a_finished_flow_whose_result_was_never_read(stack: DevStack) -> None:

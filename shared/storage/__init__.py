@@ -21,6 +21,7 @@ Semantics every backend keeps (at-least-once delivery, effects exactly once):
   PASSED/FAILED and returns True only for the call that did it; a PASSED/FAILED row is never overwritten.
   ABANDONED (set by the sweeper) yields to a late real result because the vendor's answer is the truth.
   ``finalize`` also clears ``notification_enqueued`` so the outbox sends the new final status.
+  ``mark_erased`` makes PENDING or ABANDONED an ERASED tombstone (``kyc erase``), which nothing but a deletion changes.
 * every row carries its *due* (``shared.storage.due``): what the sweeper must look at and when, kept in the same
   conditional write as the state it follows; ``due``, ``list_by_user``, ``list_created`` read an index, never the
   table.

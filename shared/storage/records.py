@@ -91,7 +91,7 @@ class TransactionRecord:
         try:
             self.status = Status(self.status)  # a plain string (from a column, a test) becomes its member
         except ValueError:
-            raise ValueError("status must be one of PENDING, PASSED, FAILED, ABANDONED, RATE_SLOT") from None
+            raise ValueError(f"status must be one of {', '.join(s.value for s in Status)}") from None
         if self.passed is not None and self.passed not in PASSED_VALUES:
             raise ValueError("passed must be Y, N, P or None")
 

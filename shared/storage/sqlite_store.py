@@ -20,7 +20,7 @@ import sqlite3
 from collections.abc import Callable
 
 from shared import jsonutil
-from shared.status import FINALIZABLE, TERMINAL, VERDICTS, Status, verdict
+from shared.status import ERASABLE_IN_PLACE, FINALIZABLE, TERMINAL, VERDICTS, Status, verdict
 from shared.values import fields
 
 from ._sqlite import SqliteDatabase, schema_version
@@ -96,6 +96,7 @@ _ADDED_COLUMNS = (("transactions", "product_code", "TEXT"), ("transactions", "fa
 SCHEMA_VERSION = schema_version(*_TABLES, *(" ".join(added) for added in _ADDED_COLUMNS), *_INDEXES)
 
 _FINALIZABLE = ", ".join(f"'{s.value}'" for s in FINALIZABLE)
+_ERASABLE_IN_PLACE = ", ".join(f"'{s.value}'" for s in ERASABLE_IN_PLACE)
 _TERMINAL = ", ".join(f"'{s.value}'" for s in TERMINAL)
 _VERDICTS = ", ".join(f"'{s.value}'" for s in VERDICTS)
 _OUTBOX = f"'{DueKind.OUTBOX.value}'"
@@ -119,6 +120,10 @@ STATEMENTS: Final[dict[str, str]] = {
     "mark_abandoned": "UPDATE transactions SET status = ?, finalized_at = ?, updated_at = ?,"  # noqa: S608
     " next_check_at = NULL,"
     f" notification_enqueued = 0, due_kind = {_OUTBOX}, due_at = ? WHERE merchant_biz_id = ? AND status = ?",
+    "mark_erased": f"UPDATE transactions SET status = '{Status.ERASED.value}', updated_at = ?,"  # noqa: S608
+    " transaction_url = NULL, request_fingerprint = NULL, next_check_at = NULL, error = NULL,"
+    " notification_enqueued = 1, due_kind = NULL, due_at = NULL"
+    f" WHERE merchant_biz_id = ? AND status IN ({_ERASABLE_IN_PLACE})",
     # ``recheck_attempt`` only grows: a NULL leaves it (and the condition) alone.
     "record_check": "UPDATE transactions SET check_count = check_count + 1, next_check_at = ?, error = ?,"
     " updated_at = ?, due_kind = ?, due_at = COALESCE(?, created_at), recheck_attempt = COALESCE(?, recheck_attempt)"
@@ -235,6 +240,9 @@ class SqliteTransactionStore:
             (Status.ABANDONED.value, now, now, now, merchant_biz_id, Status.PENDING.value),
         )
         return cur.rowcount == 1
+
+    def mark_erased(self, merchant_biz_id: str, now: float) -> bool:
+        return self._db.execute(STATEMENTS["mark_erased"], (now, merchant_biz_id)).rowcount == 1
 
     def record_check(
         self,

@@ -74,7 +74,7 @@ from shared import jsonutil
 from shared.http_deadline import CallDeadline, Deadline
 from shared.lazy import Lazy
 from shared.signing import Credentials
-from shared.status import TERMINAL, VERDICTS, Status, verdict
+from shared.status import ERASABLE_IN_PLACE, TERMINAL, VERDICTS, Status, verdict
 
 from .due import DueKind, due_on_create, to_ms
 from .errors import ClientUnavailable, OutOfTime, RecordExists, StorageError
@@ -492,6 +492,22 @@ class TablestoreTransactionStore:
         return self._update(merchant_biz_id, _put_delete(values), condition) or (
             self._marked_write_landed(merchant_biz_id, values)[0]
         )
+
+    def mark_erased(self, merchant_biz_id: str, now: float) -> bool:
+        # Idempotent (an ERASED row passes the condition), so a write the SDK re-sends needs no mark.
+        values: dict[str, Any] = {
+            "status": Status.ERASED.value,
+            "updated_at": float(now),
+            "transaction_url": None,
+            "request_fingerprint": None,
+            "next_check_at": None,
+            "error": None,
+            "notification_enqueued": True,
+            DUE_KIND: None,
+            DUE_MS: None,
+        }
+        condition = self._expect_exist(self._any_status(ERASABLE_IN_PLACE))
+        return self._update(merchant_biz_id, _put_delete(values), condition)
 
     def record_check(
         self,

@@ -253,6 +253,71 @@ def test_flag_updates_on_missing_row_create_nothing(store: TransactionStore) -> 
     assert store.get("ghost") is None
 
 
+
+# -- erasure: the tombstone of a flow the vendor would not delete yet ----------------------------------------------
+
+
+@pytest.mark.parametrize("abandoned", [False, True], ids=["pending", "abandoned"])
+def test_mark_erased_keeps_only_what_finds_the_vendor_s_copy_and_takes_the_row_off_every_due_index(
+    store: TransactionStore, abandoned: bool
+) -> None:
+    record = make_record(transaction_url="https://vendor.example/verify/1?t=abc", request_fingerprint="f" * 64,
+                         next_check_at=1500.0, error="ProcessNotCompleted")
+    store.create(record)
+    if abandoned:
+        store.mark_abandoned(record.merchant_biz_id, 1600.0)
+    assert store.mark_erased(record.merchant_biz_id, 2000.0) is True
+    got = store.get(record.merchant_biz_id)
+    assert got is not None
+    assert (got.status, got.transaction_id, got.merchant_user_id) == ("ERASED", record.transaction_id,
+                                                                      record.merchant_user_id)
+    assert (got.transaction_url, got.request_fingerprint, got.next_check_at, got.error) == (None, None, None, None)
+    assert got.updated_at == 2000.0 and got.notification_enqueued is True  # owes no announcement
+    assert all(record.merchant_biz_id not in _due_ids(store, kind) for kind in DueKind)
+
+
+def test_mark_erased_again_answers_true_and_changes_nothing_else(store: TransactionStore) -> None:
+    record = make_record()
+    store.create(record)
+    assert store.mark_erased(record.merchant_biz_id, 2000.0) is True
+    assert store.mark_erased(record.merchant_biz_id, 3000.0) is True
+    got = store.get(record.merchant_biz_id)
+    assert got is not None and (got.status, got.updated_at) == ("ERASED", 3000.0)
+
+
+def test_retention_s_conditional_delete_takes_an_erased_row_as_read(store: TransactionStore) -> None:
+    record = make_record()
+    store.create(record)
+    store.mark_erased(record.merchant_biz_id, 2000.0)
+    assert store.delete_unchanged(record.merchant_biz_id, status="ERASED", updated_at=2000.0) is True
+    assert store.get(record.merchant_biz_id) is None
+
+
+def test_mark_erased_leaves_a_verdict_and_creates_no_row(store: TransactionStore) -> None:
+    record = make_record()
+    store.create(record)
+    store.finalize(record.merchant_biz_id, **FINAL)
+    assert store.mark_erased(record.merchant_biz_id, 3000.0) is False
+    got = store.get(record.merchant_biz_id)
+    assert got is not None and got.status == "PASSED"
+    assert store.mark_erased("ghost", 3000.0) is False
+    assert store.get("ghost") is None
+
+
+def test_no_verdict_abandonment_or_check_changes_an_erased_row(store: TransactionStore) -> None:
+    """A flow the person finishes after the erasure must not be kept: the fetch that finds it loses the row."""
+    record = make_record()
+    store.create(record)
+    store.mark_erased(record.merchant_biz_id, 2000.0)
+    assert store.finalize(record.merchant_biz_id, **FINAL) is False
+    assert store.mark_abandoned(record.merchant_biz_id, 3000.0) is False
+    assert store.record_check(record.merchant_biz_id, now=3000.0, next_check_at=4000.0) is False
+    got = store.get(record.merchant_biz_id)
+    assert got is not None
+    assert (got.status, got.identity_masked, got.result_key, got.check_count) == ("ERASED", None, None, 0)
+    assert all(record.merchant_biz_id not in _due_ids(store, kind) for kind in DueKind)
+
+
 # -- due: what the sweeper must look at, kept in the same write ---------------------------------------------------
 
 

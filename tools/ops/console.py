@@ -43,8 +43,8 @@ from .dlq import MAX_MESSAGES, DeadLetterQueue, deadletter_queue, redrive
 
 DEFAULT_PORT = 9300
 MAX_FORM_BYTES = 4096
-STATUS_ORDER = (Status.PASSED, Status.FAILED, Status.ABANDONED, Status.PENDING)
-COLOURS = {"PASSED": "#12805c", "FAILED": "#b3261e", "ABANDONED": "#6b7280", "PENDING": "#b58900"}
+STATUS_ORDER = (Status.PASSED, Status.FAILED, Status.ABANDONED, Status.PENDING, Status.ERASED)
+COLOURS = {"PASSED": "#12805c", "FAILED": "#b3261e", "ABANDONED": "#6b7280", "PENDING": "#b58900", "ERASED": "#c4c4c4"}
 
 
 @dataclass

@@ -16,6 +16,7 @@ from shared.status import Status
 from shared.storage import StorageError, TransactionRecord, TransactionStore
 from shared.sweeper import OUTBOX_WINDOW_SECONDS
 from shared.timestamps import rfc3339
+from shared.values import replace
 from shared.wiring import build_fetcher, build_sweeper
 from tools.localstack import ResolvedEnv
 from tools.progress import Progress
@@ -294,70 +295,104 @@ def _vendor_may_still_keep(record: TransactionRecord, now: float) -> bool:
     return not record.vendor_copy_deleted and record.created_at > now - OUTBOX_WINDOW_SECONDS
 
 
+def _tombstone(store: TransactionStore, record: TransactionRecord, now: float) -> TransactionRecord | None:
+    """Make an unfinished row (PENDING, ABANDONED) an ERASED tombstone before anything else is deleted: from then
+    on no fetch keeps or announces its flow, should the person finish it (the fetch deletes the vendor's copy and
+    the row instead, ``shared.fetcher``). The row as the rest of the erasure works on: the tombstone, the verdict
+    that won meanwhile (a verdict is erased like any), or None when it is gone."""
+    if store.mark_erased(record.merchant_biz_id, now):
+        return replace(record, status=Status.ERASED, updated_at=now)
+    return store.get(record.merchant_biz_id)
+
+
 def _erase_each(
     records: list[TransactionRecord], args: argparse.Namespace, ctx: Context, items: list[Any], progress: Progress
 ) -> int:
-    """Erase (or, with ``--dry-run``, describe) each record: vendor copy, objects, row; returns the failures."""
+    """Erase (or, with ``--dry-run``, describe) each record (:func:`_erase_one`); returns the failures."""
+    from shared.ids import result_prefix  # noqa: PLC0415
+
+    failures = 0
+    for record in records:
+        progress.advance()
+        item: dict[str, Any] = {"merchantBizId": record.merchant_biz_id, "status": record.status,
+                                "createdAt": rfc3339(record.created_at)}
+        if args.dry_run:
+            objects = len(ctx.stores().objects.list(result_prefix(record.merchant_biz_id)))
+            item.update(vendor="would delete", objects=objects, row="would delete")
+        elif not _erase_one(record, args, ctx, item):
+            failures += 1
+        items.append(item)
+    return failures
+
+
+def _erase_one(listed: TransactionRecord, args: argparse.Namespace, ctx: Context, item: dict[str, Any]) -> bool:
+    """Erase one transaction, saying in ``item`` what became of each part; False when something is left to retry.
+    Order of effects: an unfinished row becomes an ERASED tombstone (:func:`_tombstone`), the vendor's copy is
+    deleted, then the objects and the row (the row is kept, with its objects deleted, while the vendor's copy is:
+    it holds the TransactionId to retry with)."""
     from shared.fetcher import delete_kept_result  # noqa: PLC0415
     from shared.ids import result_prefix  # noqa: PLC0415
 
     stores = ctx.stores()
-    failures = 0
-    for record in records:
-        progress.advance()
-        mbid = record.merchant_biz_id
-        prefix = result_prefix(mbid)
-        item: dict[str, Any] = {"merchantBizId": mbid, "status": record.status, "createdAt": rfc3339(record.created_at)}
-        if args.dry_run:
-            item.update(vendor="would delete", objects=len(stores.objects.list(prefix)), row="would delete")
-            items.append(item)
-            continue
-        vendor_ok, retry = True, "run erase again to retry the vendor deletion"
+    mbid = listed.merchant_biz_id
+    prefix = result_prefix(mbid)
+    record: TransactionRecord | None = listed
+    if not listed.status.is_verdict:
         try:
-            answer = _delete_at_vendor(ctx, record.transaction_id)
-            if answer.deleted:
-                item["vendor"] = "deleted"
-            elif not record.status.is_verdict:
-                # Unfinished (PENDING, or ABANDONED: the person never finished): the vendor deletes a flow "after
-                # you complete the product flow" ("删除认证记录"), and forgets it at its 30 days' end. A retry before
-                # then can only succeed if the person finishes meanwhile.
-                item["vendor"] = (f"not deleted (DeleteResult {answer.delete_result or 'N'}): the flow is unfinished "
-                                  "at the vendor, which keeps it up to its 30 days")
-                retry = f"run erase again from {rfc3339(record.created_at + OUTBOX_WINDOW_SECONDS)}"
-                vendor_ok = False
-            else:
-                # A verdict the vendor refuses to delete (DeleteResult N): retry later.
-                item["vendor"] = f"not deleted (DeleteResult {answer.delete_result or 'N'})"
-                vendor_ok = False
-        except TransactionIdInvalid:
-            # The row as it is now: the fetcher may have deleted the vendor's copy since the listing.
-            try:
-                current = stores.transactions.get(mbid) or record
-            except StorageError:
-                current = record
-            if _vendor_may_still_keep(current, ctx.clock()) and not args.accept_unknown:
-                item["vendor"] = UNKNOWN_TOO_EARLY
-                vendor_ok = False
-            else:
-                item["vendor"] = "unknown to the vendor (already deleted or past its 30 days)"
-        except CloudAuthError as exc:
-            item["vendor"] = f"error: {exc.code}"
-            vendor_ok = False
-        try:
-            if item["vendor"] == "deleted":
-                # Recorded first: if the rest fails (the row is kept), a run again takes the vendor's "unknown" for
-                # what it is, this deletion, not a shell that calls another region.
-                stores.transactions.mark_vendor_copy_deleted(mbid)
-            if vendor_ok:
-                item["objects"] = delete_kept_result(stores.transactions, stores.objects, mbid)
-                item["row"] = "deleted"
-            else:
-                item["objects"] = stores.objects.delete_prefix(prefix)
-                # The row holds the TransactionId: keep it so that running erase again retries the vendor.
-                item["row"] = f"kept: {retry}"
+            record = _tombstone(stores.transactions, listed, ctx.clock())
         except StorageError as exc:
-            item["row"] = f"error: {exc.code}"
+            item.update(vendor="not asked", row=f"error: {exc.code}")
+            return False
+    if record is None:  # deleted meanwhile (a fetch that finished an earlier erasure, retention)
+        item.update(vendor="not asked", objects=stores.objects.delete_prefix(prefix), row="already gone")
+        return True
+    vendor_ok, retry = True, "run erase again to retry the vendor deletion"
+    try:
+        answer = _delete_at_vendor(ctx, record.transaction_id)
+        if answer.deleted:
+            item["vendor"] = "deleted"
+        elif not record.status.is_verdict:
+            # Unfinished (the person never finished): the vendor deletes a flow "after you complete the product
+            # flow" ("删除认证记录"), and forgets it at its 30 days' end. A retry before then can only succeed if
+            # the person finishes meanwhile, and then the fetch of that flow finishes the erasure itself.
+            item["vendor"] = (f"not deleted (DeleteResult {answer.delete_result or 'N'}): the flow is unfinished "
+                              "at the vendor, which keeps it up to its 30 days")
+            retry = f"run erase again from {rfc3339(record.created_at + OUTBOX_WINDOW_SECONDS)}"
             vendor_ok = False
-        failures += 0 if vendor_ok else 1
-        items.append(item)
-    return failures
+        else:
+            # A verdict the vendor refuses to delete (DeleteResult N): retry later.
+            item["vendor"] = f"not deleted (DeleteResult {answer.delete_result or 'N'})"
+            vendor_ok = False
+    except TransactionIdInvalid:
+        # The row as it is now: the fetcher may have deleted the vendor's copy since the listing, or finished this
+        # erasure (the person finished the flow: the vendor's copy and the row are gone).
+        try:
+            current = stores.transactions.get(mbid)
+        except StorageError:
+            current = record
+        if current is not None and _vendor_may_still_keep(current, ctx.clock()) and not args.accept_unknown:
+            item["vendor"] = UNKNOWN_TOO_EARLY
+            vendor_ok = False
+        else:
+            item["vendor"] = "unknown to the vendor (already deleted or past its 30 days)"
+    except CloudAuthError as exc:
+        item["vendor"] = f"error: {exc.code}"
+        vendor_ok = False
+    try:
+        if item["vendor"] == "deleted":
+            # Recorded first: if the rest fails (the row is kept), a run again takes the vendor's "unknown" for
+            # what it is, this deletion, not a shell that calls another region.
+            stores.transactions.mark_vendor_copy_deleted(mbid)
+        if vendor_ok:
+            item["objects"] = delete_kept_result(stores.transactions, stores.objects, mbid)
+            item["row"] = "deleted"
+        else:
+            item["objects"] = stores.objects.delete_prefix(prefix)
+            # The row holds the TransactionId: keep it so that running erase again retries the vendor.
+            kept = "kept as ERASED (no result of this flow will be kept or announced)" if (
+                record.status is Status.ERASED) else "kept"
+            item["row"] = f"{kept}: {retry}"
+    except StorageError as exc:
+        item["row"] = f"error: {exc.code}"
+        return False
+    return vendor_ok
