@@ -17,7 +17,8 @@ The order of effects is what makes retries safe (every step may be repeated afte
 
 An erased flow (``kyc erase`` left an ERASED tombstone: the vendor would not delete an unfinished flow) is never
 kept nor announced, whenever the person finishes it: a fetch that finds the tombstone, or loses its step 3 to one,
-deletes the vendor's copy and then the row and everything under its prefix (:meth:`ResultFetcher._finish_erasure`).
+deletes the vendor's copy and then the row and everything under its prefix (:meth:`ResultFetcher.finish_erasure`;
+the sweeper tries it too, hourly, should no callback come).
 
 Pending answers and failed fetches schedule a delayed re-check on the re-check queue: one chain of re-checks per
 transaction (``KYC_RECHECK_SCHEDULE``), each message numbered, the row recording the latest number scheduled
@@ -63,8 +64,11 @@ if TYPE_CHECKING:
     from shared.storage import ObjectStore, Queue, TransactionStore
 
     #: ``duplicate`` only answers a re-check message (never a callback): see :meth:`ResultFetcher.fetch`.
+    #: ``erased``: an erasure's tombstone, finished now (the vendor's copy and the row are gone);
+    #: ``erasure_pending``: the tombstone stays (the vendor keeps the flow, or failed: ``error``).
     OutcomeKind = Literal[
-        "finalized", "already_final", "pending", "retry_later", "unknown", "failed", "duplicate", "erased"
+        "finalized", "already_final", "pending", "retry_later", "unknown", "failed", "duplicate", "erased",
+        "erasure_pending",
     ]
 
 logger = get_logger("kyc.fetcher")
@@ -201,7 +205,9 @@ class ResultFetcher:
                 self.objects.delete_prefix(result_prefix(merchant_biz_id))
             return FetchOutcome("unknown")
         if record.status is Status.ERASED:
-            return self._finish_erasure(record)
+            if attempt is not None:  # a re-check (a raced fetch's cleanup, say): a tombstone owns no objects
+                self.objects.delete_prefix(result_prefix(merchant_biz_id))
+            return self.finish_erasure(record)
         if record.is_final:  # a verdict; an ABANDONED row is fetched: a late real result replaces it
             return FetchOutcome("already_final", status=record.status.value)
         if attempt is not None and attempt < record.recheck_attempt:
@@ -321,7 +327,7 @@ class ResultFetcher:
                 return FetchOutcome("unknown")
             if current.status is Status.ERASED:  # erased while we fetched: the answer goes, and the vendor's copy
                 self._discard_written(mbid)
-                return self._finish_erasure(current)
+                return self.finish_erasure(current)
             logger.info("fetch.already_final")
             if current.result_key != key:  # another answer won: ours leads nowhere
                 self._discard_answer(own)
@@ -369,14 +375,14 @@ class ResultFetcher:
             return False
         return True
 
-    def _finish_erasure(self, record: TransactionRecord) -> FetchOutcome:
+    def finish_erasure(self, record: TransactionRecord) -> FetchOutcome:
         """The rest of an erasure whose flow was unfinished when ``kyc erase`` ran (``record`` is its ERASED
-        tombstone). Order of effects: the vendor's copy (``DeleteAfterQuery`` N, as the erasure: read or not), then
-        the objects and the row (:func:`delete_kept_result`). The vendor keeping its copy (the flow still
-        unfinished: a re-check, a callback of another outcome) or failing leaves the tombstone as it is, for the
-        next callback or ``kyc erase`` (the vendor deletes an unfinished flow itself at its 30 days' end). No
-        retry here: nothing is kept or announced meanwhile. A ``StorageError`` deleting the row propagates (the
-        trigger is retried)."""
+        tombstone): ``erased`` once done, ``erasure_pending`` while the tombstone stays. Order of effects: the
+        vendor's copy (``DeleteAfterQuery`` N, as the erasure: read or not), the row's ``vendor_copy_deleted``
+        (so that a ``kyc erase`` after a failure below takes the vendor's "unknown" for this deletion), then the
+        objects and the row (:func:`delete_kept_result`). The vendor keeping its copy (the flow still unfinished) or
+        failing leaves the tombstone as it is: the sweeper's erasure step tries again hourly, and nothing is kept
+        or announced meanwhile. A ``StorageError`` propagates (the trigger is retried)."""
         try:
             answer = self.client.delete_verify_result(record.transaction_id, delete_after_query=False)
             deleted = answer.deleted
@@ -384,10 +390,11 @@ class ResultFetcher:
             deleted = True  # the vendor no longer has it (deleted already, or past its 30 days)
         except CloudAuthError as exc:
             logger.warning("fetch.erasure_not_finished", extra={"errorCode": exc.code})
-            return FetchOutcome("erased", status=record.status.value, error=exc.code)
+            return FetchOutcome("erasure_pending", status=record.status.value, error=exc.code)
         if not deleted:
             logger.info("fetch.erasure_waits_for_vendor")
-            return FetchOutcome("erased", status=record.status.value)
+            return FetchOutcome("erasure_pending", status=record.status.value)
+        self.store.mark_vendor_copy_deleted(record.merchant_biz_id)
         delete_kept_result(self.store, self.objects, record.merchant_biz_id)
         logger.info("fetch.erasure_finished")
         return FetchOutcome("erased")
@@ -413,17 +420,18 @@ class ResultFetcher:
         self._queue_cleanup(merchant_biz_id)
 
     def _discard_written_if_gone(self, merchant_biz_id: str) -> None:
-        """After a write of :meth:`_keep` failed: if the row went meanwhile (an erasure), the objects already written
-        lead nowhere, and the re-check that follows a failed write may never come (the sweeper's fetch, a callback
-        behind a started chain queue none). Deleted as :meth:`_discard_written` does; when the row cannot be read,
-        a re-check finds out (:meth:`fetch` deletes the prefix of a re-check whose row is gone). A row still there
-        keeps everything: another fetch may have kept its result under the same prefix."""
+        """After a write of :meth:`_keep` failed: if the row went meanwhile (an erasure), or is an erasure's tombstone
+        now, the objects already written lead nowhere, and the re-check that follows a failed write may never come
+        (the sweeper's fetch, a callback behind a started chain queue none). Deleted as :meth:`_discard_written`
+        does; when the row cannot be read, a re-check finds out (:meth:`fetch` deletes the prefix of a re-check whose
+        row is gone or a tombstone). A row still there keeps everything: another fetch may have kept its result
+        under the same prefix."""
         try:
-            gone = self.store.get(merchant_biz_id) is None
+            current = self.store.get(merchant_biz_id)
         except StorageError:
             self._queue_cleanup(merchant_biz_id)
             return
-        if gone:
+        if current is None or current.status is Status.ERASED:  # a tombstone owns no objects
             logger.info("fetch.row_gone")
             self._discard_written(merchant_biz_id)
 

@@ -17,7 +17,10 @@ Each pass:
    the enqueue) are enqueued again, after a grace period so a fetch still in flight finishes first; likewise the
    vendor's copy is deleted when ``KYC_DELETE_VENDOR_COPY`` is on and the fetch did not get to it (a refused
    deletion is retried an hour later, until the vendor's 30 days are over); a row that turns out to owe nothing
-   stops being due;
+   stops being due. Erasures too: an ERASED tombstone (``kyc erase`` of a flow the vendor would not delete yet) has
+   the vendor's copy deleted as soon as the vendor agrees — the person finished the flow and no callback finished
+   the erasure — and then goes with its row (:meth:`~shared.fetcher.ResultFetcher.finish_erasure`); tried hourly,
+   the same grace period after the erasure, and past the vendor's 30 days the tombstone goes without asking;
 3. retention: rows and objects created more than ``KYC_RETENTION_DAYS`` ago are deleted (when set), oldest first,
    read page by page through the creation-time index. A row that may not go yet is stepped over, and the pass
    reads on past it: one still PENDING (step 1 settles it: every row is settled before its retention ends), one
@@ -26,10 +29,10 @@ Each pass:
    delivery's ``SETTLED_KEEP_SECONDS``, then the notifier's longest retries, :mod:`shared.webhook_retries`), one
    whose vendor copy step 2 still has to delete (the row holds the only TransactionId to ask with;
    ``VENDOR_COPY_WAIT_SECONDS`` from its verdict at most; its objects go meanwhile, at step 2's next hourly
-   retry), an erasure's ERASED tombstone within the vendor's 30 days (it holds the TransactionId a fetch deletes
-   the vendor's copy with, should the person finish the flow). Each of those ends, so stepped-over rows delay the
-   deletion of later ones for a while, never for good; a pass steps over at most ``KYC_SWEEP_BATCH`` rows, so it
-   reads at most twice the batch (plus a page) whatever the table holds. The decision is taken on the row as the
+   retry). Each of those ends, so stepped-over rows delay the deletion of later ones for a while, never for good; a
+   pass steps over at most ``KYC_SWEEP_BATCH`` rows, so it reads at most twice the batch (plus a page) whatever the
+   table holds, plus the erasure tombstones it passes (step 3's, not counted: at most the unfinished flows erased
+   within the vendor's 30 days). The decision is taken on the row as the
    page read it, so the row is deleted only if it is still that row (status, ``updated_at``, the notification
    confirmed: :meth:`~shared.storage.TransactionStore.delete_unchanged`): a late verdict that replaced an ABANDONED
    row meanwhile keeps it, and its objects, for its own announcement. The order of the row and object deletions
@@ -147,6 +150,7 @@ class SweepReport:
     abandoned: int = 0
     still_pending: int = 0
     renotified: int = 0
+    erased: int = 0
     expired: int = 0
     errors: list[str] = field(default_factory=list)
     #: The steps that stopped for the pass's time budget, leaving work for the next pass.
@@ -159,6 +163,7 @@ class SweepReport:
             "abandoned": self.abandoned,
             "stillPending": self.still_pending,
             "renotified": self.renotified,
+            "erased": self.erased,
             "expired": self.expired,
             "errors": self.errors,
             "stoppedEarly": self.stopped_early,
@@ -220,7 +225,9 @@ class Sweeper:
         self._budget = InvocationBudget.unbounded() if budget is None else budget
         self._recheck_reserve = self._budget.total * RECHECK_RESERVE_SHARE if self._budget.bounded else 0.0
         report = SweepReport()
-        for step in (self._recheck_pending, self._repair_outbox, self._expire, self._expire_rate_counters):
+        steps = (self._recheck_pending, self._repair_outbox, self._finish_erasures, self._expire,
+                 self._expire_rate_counters)
+        for step in steps:
             try:
                 step(report)
             except StorageError as exc:  # one failing step must not stop the others
@@ -297,7 +304,7 @@ class Sweeper:
                     outcome = FetchOutcome("retry_later", error=type(exc).__name__)
             if outcome.kind == "finalized":
                 report.finalized += 1
-            if outcome.kind in {"finalized", "already_final", "unknown", "erased"}:
+            if outcome.kind in {"finalized", "already_final", "unknown", "erased", "erasure_pending"}:
                 continue
             reason = self._abandon_reason(now - row.created_at, outcome)
             if reason is not None:
@@ -373,6 +380,30 @@ class Sweeper:
                 if self._past_retention(row, now):  # the row waits for the vendor's copy; ours goes now
                     self.objects.delete_prefix(result_prefix(row.merchant_biz_id))
 
+    def _finish_erasures(self, report: SweepReport) -> None:
+        """Step 2's erasures: up to a batch of ERASED tombstones due, each asked of the vendor once
+        (:meth:`~shared.fetcher.ResultFetcher.finish_erasure`: its copy, then the row) and, while the vendor keeps
+        the flow or fails, due again in an hour; past the vendor's 30 days (and a day) the vendor has forgotten the
+        flow, and the tombstone goes without a call."""
+        now = self.clock()
+        worked = 0
+        for row in self._due(DueKind.ERASURE, now - OUTBOX_GRACE_SECONDS):
+            if row.status is not Status.ERASED:
+                continue
+            if worked >= self.settings.batch_size or not self._time_for("erasures", report):
+                return
+            worked += 1
+            if row.created_at <= now - OUTBOX_WINDOW_SECONDS:
+                from shared.fetcher import delete_kept_result  # noqa: PLC0415 - a pass with a tombstone to delete
+
+                delete_kept_result(self.store, self.objects, row.merchant_biz_id)
+                report.erased += 1
+                continue
+            if self.fetcher.finish_erasure(row).kind == "erased":
+                report.erased += 1
+            else:
+                self.store.mark_erased(row.merchant_biz_id, now, due_at=now + VENDOR_COPY_RETRY_SECONDS)
+
     def _expire(self, report: SweepReport) -> None:
         """Delete up to a batch of rows past retention, oldest first, stepping over at most a batch of rows that
         may not go yet (see the module's step 3): the pass pages on past them with the store's cursor. (A row that
@@ -388,6 +419,8 @@ class Sweeper:
         batch = self.settings.batch_size
         stepped_over = 0
         for row in self._created_before(cutoff):
+            if row.status is Status.ERASED:
+                continue  # step 2's (each goes by its vendor's 30 days' end), and not counted: rare, bounded
             if self._retention_wait(row, now) is not None:
                 if stepped_over >= batch:
                     return  # the next pass reads them again: each reason to wait ends (step 1, step 2, time)
@@ -420,17 +453,12 @@ class Sweeper:
 
     def _retention_wait(self, row: TransactionRecord, now: float) -> str | None:
         """Why retention may not delete ``row`` yet; None when it may. Not settled (PENDING: step 1 settles those in
-        time), an erasure's tombstone within the vendor's 30 days (``erasure``), its notification not enqueued (step 2
-        repairs that first), settled more recently than its
+        time), its notification not enqueued (step 2 repairs that first), settled more recently than its
         announcement may still read it (``settled_hold_seconds`` from the later of its verdict and its
         notification's enqueueing: an outbox that repaired it late keeps it as long for its deliveries), or
         ``vendor_copy``: step 2 still has to delete the vendor's copy, and the row holds the only TransactionId to
         ask with, for ``VENDOR_COPY_WAIT_SECONDS`` from the verdict at most."""
         settled = row.finalized_at or row.updated_at
-        if row.status is Status.ERASED:
-            # The tombstone holds the only TransactionId to delete the vendor's copy with, should the person finish
-            # the flow (``shared.fetcher``): kept until the vendor forgets it.
-            return "erasure" if row.created_at > now - OUTBOX_WINDOW_SECONDS else None
         if row.status not in TERMINAL:
             return "pending"
         if not row.notification_enqueued:

@@ -311,25 +311,21 @@ def test_erase_waits_and_tries_again_while_the_vendor_throttles_its_deletions(
     assert open_transaction_store(StorageSettings.from_env()).get(created["merchantBizId"]) is None
 
 
-def test_erase_keeps_the_row_of_a_flow_the_vendor_will_not_delete_yet(stack: DevStack) -> None:
+def test_erase_of_an_unfinished_flow_keeps_only_its_tombstone_and_says_what_finishes_it(stack: DevStack) -> None:
+    """The vendor keeps an unfinished flow (the person abandoned it) until its 30 days pass: erase leaves the
+    TransactionId in an ERASED tombstone, which the sweeper deletes with the vendor's copy once the flow is
+    complete, or by then. Nothing is left for the operator to do: exit 0."""
     created = start_verification(stack, "carol")  # unfinished: the vendor answers DeleteResult N
-    code, out, _ = run(["erase", "--user", "carol", "--yes"])
-    assert code == 1
-    assert jsonutil.loads(out)["transactions"][0]["vendor"].startswith("not deleted")
-    assert open_transaction_store(StorageSettings.from_env()).get(created["merchantBizId"]) is not None
-
-
-def test_erase_of_an_unfinished_flow_says_from_when_running_it_again_can_succeed(stack: DevStack) -> None:
-    """The vendor keeps an unfinished flow (the person abandoned it) until its 30 days pass, then forgets it: "run
-    it again" alone would fail every time before that (found by a newcomer)."""
-    created = start_verification(stack, "carol")
     row = open_transaction_store(StorageSettings.from_env()).get(created["merchantBizId"])
     assert row is not None
-    _, out, _ = run(["erase", "--user", "carol", "--yes"])
+    code, out, _ = run(["erase", "--user", "carol", "--yes"])
     item = jsonutil.loads(out)["transactions"][0]
-    assert "unfinished" in item["vendor"]
-    assert item["row"] == ("kept as ERASED (no result of this flow will be kept or announced): run erase again "
-                           f"from {rfc3339(row.created_at + OUTBOX_WINDOW_SECONDS)}")
+    assert code == 0 and "unfinished" in item["vendor"]
+    assert item["row"] == ("kept as ERASED (the TransactionId only; nothing of this flow will be kept or announced): "
+                           "the sweeper deletes the vendor's copy once the flow is complete, and the row by "
+                           f"{rfc3339(row.created_at + OUTBOX_WINDOW_SECONDS)}")
+    kept = open_transaction_store(StorageSettings.from_env()).get(created["merchantBizId"])
+    assert kept is not None and kept.status == "ERASED" and kept.transaction_url is None
 
 
 def test_a_flow_finished_after_its_erasure_is_deleted_at_the_vendor_and_here_not_kept(stack: DevStack) -> None:
@@ -337,7 +333,7 @@ def test_a_flow_finished_after_its_erasure_is_deleted_at_the_vendor_and_here_not
     would run it, finishes the erasure instead of keeping and announcing the result."""
     created = start_verification(stack, "carol")
     code, _, _ = run(["erase", "--user", "carol", "--yes"])
-    assert code == 1  # the vendor keeps the unfinished flow: erase again later, or the fetch below finishes it
+    assert code == 0  # the vendor keeps the unfinished flow: its tombstone waits for it
     store = open_transaction_store(StorageSettings.from_env())
     row = store.get(created["merchantBizId"])
     assert row is not None and row.status == "ERASED"

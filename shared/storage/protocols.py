@@ -65,14 +65,14 @@ class TransactionStore(Protocol):
         """PENDING → ABANDONED; True when this call changed it."""
         ...
 
-    def mark_erased(self, merchant_biz_id: str, now: float) -> bool:
+    def mark_erased(self, merchant_biz_id: str, now: float, *, due_at: float | None = None) -> bool:
         """PENDING or ABANDONED (or ERASED again) → ERASED, the tombstone of an erasure the vendor's copy outlives:
         True when the row is ERASED after this call. The write keeps the TransactionId and the owner's hash (to
         find and delete the vendor's copy), forgets the vendor page's URL and the request fingerprint, owes no
-        announcement (``notification_enqueued``: an abandonment not yet announced never will be) and takes the row
-        out of every due index (the sweeper neither checks nor announces it; retention deletes it). No write but a
-        deletion changes an ERASED row: ``finalize``, ``mark_abandoned`` and ``record_check`` refuse it. False when
-        the row is a verdict or missing."""
+        announcement (``notification_enqueued``: an abandonment not yet announced never will be), and makes the row
+        due for the sweeper's erasure step only (``ERASURE`` at ``due_at``, default ``now``: on an ERASED row, the
+        sweeper's next try). No write but this one and a deletion changes an ERASED row: ``finalize``,
+        ``mark_abandoned`` and ``record_check`` refuse it. False when the row is a verdict or missing."""
         ...
 
     def record_check(

@@ -122,7 +122,7 @@ STATEMENTS: Final[dict[str, str]] = {
     f" notification_enqueued = 0, due_kind = {_OUTBOX}, due_at = ? WHERE merchant_biz_id = ? AND status = ?",
     "mark_erased": f"UPDATE transactions SET status = '{Status.ERASED.value}', updated_at = ?,"  # noqa: S608
     " transaction_url = NULL, request_fingerprint = NULL, next_check_at = NULL, error = NULL,"
-    " notification_enqueued = 1, due_kind = NULL, due_at = NULL"
+    f" notification_enqueued = 1, due_kind = '{DueKind.ERASURE.value}', due_at = ?"
     f" WHERE merchant_biz_id = ? AND status IN ({_ERASABLE_IN_PLACE})",
     # ``recheck_attempt`` only grows: a NULL leaves it (and the condition) alone.
     "record_check": "UPDATE transactions SET check_count = check_count + 1, next_check_at = ?, error = ?,"
@@ -241,8 +241,9 @@ class SqliteTransactionStore:
         )
         return cur.rowcount == 1
 
-    def mark_erased(self, merchant_biz_id: str, now: float) -> bool:
-        return self._db.execute(STATEMENTS["mark_erased"], (now, merchant_biz_id)).rowcount == 1
+    def mark_erased(self, merchant_biz_id: str, now: float, *, due_at: float | None = None) -> bool:
+        due = now if due_at is None else due_at
+        return self._db.execute(STATEMENTS["mark_erased"], (now, due, merchant_biz_id)).rowcount == 1
 
     def record_check(
         self,

@@ -493,7 +493,7 @@ class TablestoreTransactionStore:
             self._marked_write_landed(merchant_biz_id, values)[0]
         )
 
-    def mark_erased(self, merchant_biz_id: str, now: float) -> bool:
+    def mark_erased(self, merchant_biz_id: str, now: float, *, due_at: float | None = None) -> bool:
         # Idempotent (an ERASED row passes the condition), so a write the SDK re-sends needs no mark.
         values: dict[str, Any] = {
             "status": Status.ERASED.value,
@@ -503,8 +503,8 @@ class TablestoreTransactionStore:
             "next_check_at": None,
             "error": None,
             "notification_enqueued": True,
-            DUE_KIND: None,
-            DUE_MS: None,
+            DUE_KIND: DueKind.ERASURE.value,
+            DUE_MS: to_ms(now if due_at is None else due_at),
         }
         condition = self._expect_exist(self._any_status(ERASABLE_IN_PLACE))
         return self._update(merchant_biz_id, _put_delete(values), condition)

@@ -258,7 +258,7 @@ def test_flag_updates_on_missing_row_create_nothing(store: TransactionStore) -> 
 
 
 @pytest.mark.parametrize("abandoned", [False, True], ids=["pending", "abandoned"])
-def test_mark_erased_keeps_only_what_finds_the_vendor_s_copy_and_takes_the_row_off_every_due_index(
+def test_mark_erased_keeps_only_what_finds_the_vendor_s_copy_and_makes_the_row_due_for_its_erasure_only(
     store: TransactionStore, abandoned: bool
 ) -> None:
     record = make_record(transaction_url="https://vendor.example/verify/1?t=abc", request_fingerprint="f" * 64,
@@ -273,7 +273,8 @@ def test_mark_erased_keeps_only_what_finds_the_vendor_s_copy_and_takes_the_row_o
                                                                       record.merchant_user_id)
     assert (got.transaction_url, got.request_fingerprint, got.next_check_at, got.error) == (None, None, None, None)
     assert got.updated_at == 2000.0 and got.notification_enqueued is True  # owes no announcement
-    assert all(record.merchant_biz_id not in _due_ids(store, kind) for kind in DueKind)
+    assert record.merchant_biz_id in _due_ids(store, DueKind.ERASURE, before=2000.0)
+    assert all(record.merchant_biz_id not in _due_ids(store, kind) for kind in DueKind if kind is not DueKind.ERASURE)
 
 
 def test_mark_erased_again_answers_true_and_changes_nothing_else(store: TransactionStore) -> None:
@@ -283,6 +284,15 @@ def test_mark_erased_again_answers_true_and_changes_nothing_else(store: Transact
     assert store.mark_erased(record.merchant_biz_id, 3000.0) is True
     got = store.get(record.merchant_biz_id)
     assert got is not None and (got.status, got.updated_at) == ("ERASED", 3000.0)
+
+
+def test_mark_erased_again_with_a_due_time_moves_the_erasure_s_next_try(store: TransactionStore) -> None:
+    record = make_record()
+    store.create(record)
+    store.mark_erased(record.merchant_biz_id, 2000.0)
+    assert store.mark_erased(record.merchant_biz_id, 2100.0, due_at=5700.0) is True
+    assert record.merchant_biz_id not in _due_ids(store, DueKind.ERASURE, before=5699.0)
+    assert record.merchant_biz_id in _due_ids(store, DueKind.ERASURE, before=5700.0)
 
 
 def test_retention_s_conditional_delete_takes_an_erased_row_as_read(store: TransactionStore) -> None:
@@ -315,7 +325,8 @@ def test_no_verdict_abandonment_or_check_changes_an_erased_row(store: Transactio
     got = store.get(record.merchant_biz_id)
     assert got is not None
     assert (got.status, got.identity_masked, got.result_key, got.check_count) == ("ERASED", None, None, 0)
-    assert all(record.merchant_biz_id not in _due_ids(store, kind) for kind in DueKind)
+    assert _due_ids(store, DueKind.ERASURE) == [record.merchant_biz_id]
+    assert all(record.merchant_biz_id not in _due_ids(store, kind) for kind in DueKind if kind is not DueKind.ERASURE)
 
 
 # -- due: what the sweeper must look at, kept in the same write ---------------------------------------------------

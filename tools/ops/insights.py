@@ -251,6 +251,9 @@ def timeline(stores: Stores, record: TransactionRecord) -> tuple[list[Event], li
     if record.status is Status.PENDING:
         events.append(Event(rfc3339(record.next_check_at), "next check" if record.next_check_at else
                             "waiting for the callback or the sweeper"))
+    elif record.status is Status.ERASED:
+        events.append(Event(rfc3339(record.updated_at), "erased while unfinished: nothing of it is kept or announced; "
+                            "the sweeper deletes the vendor's copy once the flow is complete, and this row"))
     elif record.finalized_at is not None:
         message = sub_code_message(record.sub_code, record.status)
         what = {"ABANDONED": "abandoned: never finished at the vendor"}.get(record.status, f"became {record.status}")

@@ -145,6 +145,10 @@ def run_refetch(args: argparse.Namespace, ctx: Context) -> int:
     if outcome.kind == "retry_later":  # nothing was fetched: a script must not read this as done
         ctx.note(f"nothing fetched ({outcome.error}); the transaction is checked again later")
         return EXIT_FAILED
+    if outcome.kind == "erasure_pending":  # the tombstone stays: a script must not read this as done either
+        why = f"the vendor's deletion failed ({outcome.error})" if outcome.error else "the vendor keeps the flow"
+        ctx.note(f"an erased flow: {why}; the sweeper tries again hourly (nothing of it is kept or announced)")
+        return EXIT_FAILED
     return EXIT_OK
 
 
@@ -328,8 +332,9 @@ def _erase_each(
 def _erase_one(listed: TransactionRecord, args: argparse.Namespace, ctx: Context, item: dict[str, Any]) -> bool:
     """Erase one transaction, saying in ``item`` what became of each part; False when something is left to retry.
     Order of effects: an unfinished row becomes an ERASED tombstone (:func:`_tombstone`), the vendor's copy is
-    deleted, then the objects and the row (the row is kept, with its objects deleted, while the vendor's copy is:
-    it holds the TransactionId to retry with)."""
+    deleted, then the objects and the row. While the vendor's copy is not deleted the row is kept (with its objects
+    deleted): it holds the TransactionId to ask again with. A tombstone whose flow the vendor keeps (unfinished) is
+    no failure: the sweeper asks hourly and deletes it by the vendor's 30 days' end."""
     from shared.fetcher import delete_kept_result  # noqa: PLC0415
     from shared.ids import result_prefix  # noqa: PLC0415
 
@@ -346,19 +351,17 @@ def _erase_one(listed: TransactionRecord, args: argparse.Namespace, ctx: Context
     if record is None:  # deleted meanwhile (a fetch that finished an earlier erasure, retention)
         item.update(vendor="not asked", objects=stores.objects.delete_prefix(prefix), row="already gone")
         return True
-    vendor_ok, retry = True, "run erase again to retry the vendor deletion"
+    vendor_ok, waits_for_the_flow = True, False
     try:
         answer = _delete_at_vendor(ctx, record.transaction_id)
         if answer.deleted:
             item["vendor"] = "deleted"
-        elif not record.status.is_verdict:
+        elif record.status is Status.ERASED:
             # Unfinished (the person never finished): the vendor deletes a flow "after you complete the product
-            # flow" ("删除认证记录"), and forgets it at its 30 days' end. A retry before then can only succeed if
-            # the person finishes meanwhile, and then the fetch of that flow finishes the erasure itself.
+            # flow" ("删除认证记录"), and forgets it at its 30 days' end.
             item["vendor"] = (f"not deleted (DeleteResult {answer.delete_result or 'N'}): the flow is unfinished "
                               "at the vendor, which keeps it up to its 30 days")
-            retry = f"run erase again from {rfc3339(record.created_at + OUTBOX_WINDOW_SECONDS)}"
-            vendor_ok = False
+            vendor_ok, waits_for_the_flow = False, True
         else:
             # A verdict the vendor refuses to delete (DeleteResult N): retry later.
             item["vendor"] = f"not deleted (DeleteResult {answer.delete_result or 'N'})"
@@ -388,11 +391,20 @@ def _erase_one(listed: TransactionRecord, args: argparse.Namespace, ctx: Context
             item["row"] = "deleted"
         else:
             item["objects"] = stores.objects.delete_prefix(prefix)
-            # The row holds the TransactionId: keep it so that running erase again retries the vendor.
-            kept = "kept as ERASED (no result of this flow will be kept or announced)" if (
-                record.status is Status.ERASED) else "kept"
-            item["row"] = f"{kept}: {retry}"
+            item["row"] = _kept_row(record, waits_for_the_flow)
     except StorageError as exc:
         item["row"] = f"error: {exc.code}"
         return False
-    return vendor_ok
+    return vendor_ok or waits_for_the_flow
+
+
+def _kept_row(record: TransactionRecord, waits_for_the_flow: bool) -> str:
+    """What ``item["row"]`` says of a row kept because the vendor's copy is not deleted yet."""
+    if record.status is not Status.ERASED:
+        return "kept: run erase again to retry the vendor deletion"
+    by = rfc3339(record.created_at + OUTBOX_WINDOW_SECONDS)
+    if waits_for_the_flow:
+        return ("kept as ERASED (the TransactionId only; nothing of this flow will be kept or announced): the "
+                f"sweeper deletes the vendor's copy once the flow is complete, and the row by {by}")
+    return ("kept as ERASED (nothing of this flow will be kept or announced): run erase again to retry the vendor "
+            f"deletion; the sweeper tries it hourly too, and deletes the row by {by}")
