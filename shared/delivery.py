@@ -15,7 +15,6 @@ and per-message CPU stay near the floor.
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import ipaddress
 import time
@@ -183,8 +182,10 @@ def post_webhook(
         retry_after = None if 200 <= status < 300 else parse_retry_after(response.getheader("retry-after"))
         # Drain a little so the server sees a clean exchange (the body is never kept). The verdict is already
         # in: a body that drips past the deadline does not change it.
-        with contextlib.suppress(OSError, http.client.HTTPException):
+        try:  # noqa: SIM105 - no contextlib at start (docs/performance.md)
             response.read(64 * 1024)
+        except (OSError, http.client.HTTPException):
+            pass
     except TimeoutError:
         return DeliveryResult(ok=False, error="timeout")
     except (OSError, http.client.HTTPException):

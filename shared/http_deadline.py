@@ -29,14 +29,13 @@ the current call's deadline; the vendor client and the Tablestore and OSS transp
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import io
 import math
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
 if TYPE_CHECKING:
@@ -77,20 +76,10 @@ class CallDeadline:
         self._clock = clock
         self._local = threading.local()
 
-    @contextlib.contextmanager
-    def running(self) -> Iterator[Deadline]:
+    def running(self) -> _Running:
         """A call on this thread, ``seconds`` from now. Inside a call already (a store method that reads an answer's
         body after the request that fetched it), the call's deadline stands: one deadline, not a fresh one."""
-        outer: Deadline | None = getattr(self._local, "deadline", None)
-        if outer is not None:
-            yield outer
-            return
-        deadline = Deadline(self.seconds, clock=self._clock)
-        self._local.deadline = deadline
-        try:
-            yield deadline
-        finally:
-            self._local.deadline = None
+        return _Running(self)
 
     def current(self) -> Deadline:
         """The deadline of the call running on this thread; outside any (the SDK's client used on its own), a fresh
@@ -107,6 +96,31 @@ class CallDeadline:
             return deadline.remaining()
         except TimeoutError:
             return 0.0
+
+
+class _Running:
+    """What :meth:`CallDeadline.running` returns: enters the deadline of a call on this thread (the outer call's when
+    one is running) and, when it opened it, ends it on exit (a plain class: no ``contextlib`` at start)."""
+
+    __slots__ = ("_call", "_opened")
+
+    def __init__(self, call: CallDeadline) -> None:
+        self._call = call
+        self._opened = False
+
+    def __enter__(self) -> Deadline:
+        call = self._call
+        outer: Deadline | None = getattr(call._local, "deadline", None)
+        if outer is not None:
+            return outer
+        deadline = Deadline(call.seconds, clock=call._clock)
+        call._local.deadline = deadline
+        self._opened = True
+        return deadline
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._opened:
+            self._call._local.deadline = None
 
 
 def _getaddrinfo(host: str, port: int) -> AddrInfo:
@@ -289,8 +303,10 @@ class DeadlineHTTPConnection(http.client.HTTPConnection):
                     sock.close()
                 error = exc
                 continue
-            with contextlib.suppress(OSError):  # as http.client does: no Nagle delay between headers and body
+            try:  # noqa: SIM105 - as http.client does: no Nagle delay between headers and body (no contextlib)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
             return sock
         raise error
 

@@ -27,13 +27,12 @@ capture stdout instead).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from contextvars import ContextVar
 from types import MappingProxyType
 
@@ -111,25 +110,41 @@ def current_context() -> Mapping[str, Any]:
     return _context.get()
 
 
-@contextlib.contextmanager
+class _LogContext:
+    """What :func:`log_context` returns: a plain context manager (no ``contextlib`` on the cold-start path,
+    docs/performance.md), binding on enter and restoring the previous context on exit."""
+
+    __slots__ = ("_context", "_token")
+
+    def __init__(self, context: dict[str, Any]) -> None:
+        self._context = context
+
+    def __enter__(self) -> None:
+        token = _context.set(_context.get())
+        try:
+            bind(**self._context)
+        except BaseException:
+            _context.reset(token)
+            raise
+        self._token = token
+
+    def __exit__(self, *exc_info: object) -> None:
+        _context.reset(self._token)
+
+
 def log_context(
     request_id: str | None = None,
     merchant_biz_id: str | None = None,
     transaction_id: str | None = None,
     **extra: Any,
-) -> Iterator[None]:
+) -> _LogContext:
     """Bind context for the ``with`` block and restore the previous context afterwards (also on error).
 
     Arguments left as ``None`` keep what an outer block bound, so blocks nest:
     ``log_context(request_id=...)`` around ``log_context(merchant_biz_id=...)`` logs both.
     """
-    token = _context.set(_context.get())
-    try:
-        given = {"request_id": request_id, "merchant_biz_id": merchant_biz_id, "transaction_id": transaction_id}
-        bind(**{k: v for k, v in {**given, **extra}.items() if v is not None})
-        yield
-    finally:
-        _context.reset(token)
+    given = {"request_id": request_id, "merchant_biz_id": merchant_biz_id, "transaction_id": transaction_id}
+    return _LogContext({k: v for k, v in {**given, **extra}.items() if v is not None})
 
 
 # --- records ---------------------------------------------------------------------------------------------

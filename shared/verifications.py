@@ -53,8 +53,9 @@ is the peppered hash of the merchant's user id (:func:`shared.auth.hash_user_id`
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
-import secrets
+import os
 import time
 from collections.abc import Callable, Mapping
 
@@ -572,7 +573,7 @@ class Verifications:
             record = self.store.get(merchant_biz_id) if is_merchant_biz_id(merchant_biz_id) else None
         except StorageError:
             raise Refused("StorageUnavailable", "try again shortly") from None
-        if record is None or record.status is Status.ERASED or not secrets.compare_digest(
+        if record is None or record.status is Status.ERASED or not hmac.compare_digest(
             record.merchant_user_id, owner
         ):
             # Someone else's verification, or an erased one (its tombstone), answers exactly like a missing one.
@@ -615,7 +616,7 @@ class Verifications:
         """Claim ``owner``'s ``key`` for this start before anything is billed; the claim's key and holder.
         ``IdempotencyKeyInUse`` (409) when another start holds it: one in flight, or one whose row is gone (erased,
         or never stored: a crash) while the claim lasts (see the module docstring)."""
-        claim, holder = idempotency_claim_key(owner, key, self.settings.user_id_pepper), secrets.token_hex(16)
+        claim, holder = idempotency_claim_key(owner, key, self.settings.user_id_pepper), os.urandom(16).hex()
         now = self.clock()
         expires_at = float((int(now // IDEMPOTENCY_WINDOW_SECONDS) + 2) * IDEMPOTENCY_WINDOW_SECONDS)
         # Each round of the claim only with time for it and the rest (a rate claim's round, the guaranteed part):
@@ -658,7 +659,7 @@ class Verifications:
     def _answer_again(earlier: TransactionRecord, owner: str, fingerprint: str | None) -> Started:
         """The answer of the keyed start ``earlier`` stored, for a repeat of it (same owner, same request)."""
         # The id is derived from the owner's hash: another owner's row there would be a hash collision, refused too.
-        same_owner = secrets.compare_digest(earlier.merchant_user_id, owner)
+        same_owner = hmac.compare_digest(earlier.merchant_user_id, owner)
         if same_owner and earlier.status is Status.ERASED:  # erased: gone, as a deleted row's key answers
             raise _key_in_use()
         if not same_owner or earlier.transaction_url is None or earlier.request_fingerprint != fingerprint:

@@ -35,6 +35,10 @@ ALIYUN_NEVER = (*HEAVY, "google.protobuf", "urllib3", "xml.etree.ElementTree", "
 # On neither backend: what dataclasses and pathlib cost at start (docs/performance.md, "What phase 3 changed"), nor
 # the importlib package (shared.lazy resolves names with __import__).
 STDLIB_NEVER = ("dataclasses", "inspect", "ast", "dis", "pathlib", "importlib")
+# Nor, on the local backend, standard modules a few lines replace (docs/performance.md, "Phase 7"): contextlib
+# (context managers are plain classes, ``suppress`` a try/except), secrets (``os.urandom``, ``hmac.compare_digest``,
+# ``random.SystemRandom``: what it wraps). The aliyun backend's Tablestore adapter still uses both.
+LOCAL_STDLIB_NEVER = ("contextlib", "secrets")
 
 PROBE = """\
 import json, sys
@@ -138,6 +142,54 @@ def test_cold_start_does_not_import_typing(function: str, backend: str, tmp_path
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_cold_start_imports_no_costly_standard_module(function: str, backend: str, tmp_path: Path) -> None:
     assert loaded_after_initialize(function, backend, tmp_path, STDLIB_NEVER) == set()
+
+
+# What ``logging`` and ``sqlite3`` load is theirs (Python 3.11's traceback imports contextlib; 3.10's, which FC runs,
+# does not): the modules of LOCAL_STDLIB_NEVER a start loads after them, and the modules of ours it ran.
+STDLIB_AFTER_LOGGING_PROBE = """\
+import json, sys
+import logging, sqlite3
+before = set(sys.modules)
+sys.path[:0] = [{fn_dir!r}]
+import index
+index.initialize(None)
+new = [m for m in {modules!r} if m in sys.modules and m not in before]
+ours = sorted(m for m in sys.modules if m == "index" or m == "shared" or m.startswith("shared."))
+print(json.dumps({{"new": new, "ours": ours}}))
+"""
+
+
+def module_level_imports(source: str) -> set[str]:
+    """Top-level module names ``source`` imports when it is run (not inside a function or class body)."""
+    names: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            return
+        if isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(source))
+    return names
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_local_cold_start_imports_no_standard_module_a_few_lines_replace(function: str, tmp_path: Path) -> None:
+    code = STDLIB_AFTER_LOGGING_PROBE.format(fn_dir=str(ROOT / "functions" / function), modules=LOCAL_STDLIB_NEVER)
+    answer = probe(code, "local", tmp_path)
+    assert answer["new"] == []
+    importing = {}
+    for module in answer["ours"]:
+        base = ROOT / "functions" / function / "index.py" if module == "index" else ROOT / module.replace(".", "/")
+        path = base if base.suffix == ".py" else (base / "__init__.py" if base.is_dir() else base.with_suffix(".py"))
+        found = module_level_imports(path.read_text()) & set(LOCAL_STDLIB_NEVER)
+        if found:
+            importing[module] = sorted(found)
+    assert importing == {}
 
 
 # ``compile()`` (not ``eval``/``exec`` of a string) first initialises the AST types: 1.3-2 ms of a cold start on

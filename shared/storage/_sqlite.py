@@ -15,8 +15,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 from shared.values import valueclass
 
@@ -181,33 +180,13 @@ class SqliteDatabase:
         with self._lock:
             self._open -= 1
 
-    @contextmanager
-    def connection(self) -> Iterator[sqlite3.Connection]:
+    def connection(self) -> _Borrowed:
         """A connection for this thread's exclusive use until the block ends."""
-        conn = self._borrow()
-        try:
-            yield conn
-        finally:
-            self._give_back(conn)
+        return _Borrowed(self)
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        with self.connection() as conn:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise _wrap(exc, "begin") from None
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            else:
-                try:
-                    conn.execute("COMMIT")
-                except sqlite3.Error as exc:
-                    conn.execute("ROLLBACK")
-                    raise _wrap(exc, "commit") from None
+    def transaction(self) -> _Transaction:
+        """A connection inside ``BEGIN IMMEDIATE`` for the block: committed when it ends, rolled back when it raises."""
+        return _Transaction(self)
 
     def execute(self, sql: str, params: tuple[object, ...] = ()) -> Result:
         """Run one statement in autocommit mode; its rows are read in full (every query here is bounded)."""
@@ -228,6 +207,60 @@ class SqliteDatabase:
             self._open -= len(idle)
         for conn in idle:
             conn.close()
+
+
+class _Borrowed:
+    """What :meth:`SqliteDatabase.connection` returns (a plain context manager: no ``contextlib`` at start)."""
+
+    __slots__ = ("_conn", "_db")
+
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._conn = self._db._borrow()
+        return self._conn
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._db._give_back(self._conn)
+
+
+class _Transaction:
+    """What :meth:`SqliteDatabase.transaction` returns: ``BEGIN IMMEDIATE`` on enter; on exit ``COMMIT`` (rolled
+    back and raised as a ``StorageError`` when it fails), or ``ROLLBACK`` when the block raised; the connection is
+    given back either way."""
+
+    __slots__ = ("_conn", "_db")
+
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        conn = self._db._borrow()
+        try:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise _wrap(exc, "begin") from None
+        except BaseException:
+            self._db._give_back(conn)
+            raise
+        self._conn = conn
+        return conn
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
+        conn = self._conn
+        try:
+            if exc_type is not None:
+                conn.execute("ROLLBACK")
+                return
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                conn.execute("ROLLBACK")
+                raise _wrap(exc, "commit") from None
+        finally:
+            self._db._give_back(conn)
 
 
 def _user_version(conn: sqlite3.Connection) -> int:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import re
-import secrets
 from collections.abc import Iterator
 
 from .errors import InvalidKey, ObjectNotFound, StorageError
@@ -78,7 +76,7 @@ class DirectoryObjectStore:
 
     def _write(self, path: str, data: bytes) -> None:
         directory, name = os.path.split(path)
-        tmp = os.path.join(directory, f".{name}.{secrets.token_hex(8)}{_TMP_SUFFIX}")
+        tmp = os.path.join(directory, f".{name}.{os.urandom(8).hex()}{_TMP_SUFFIX}")
         for attempt in range(3):  # a concurrent delete may prune the directory between mkdir and open
             os.makedirs(directory, exist_ok=True)
             try:
@@ -94,8 +92,10 @@ class DirectoryObjectStore:
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
         except BaseException:
-            with contextlib.suppress(FileNotFoundError):
+            try:  # noqa: SIM105 - no contextlib at start (docs/performance.md)
                 os.unlink(tmp)
+            except FileNotFoundError:
+                pass
             raise
         _fsync_dir(directory)
 
@@ -131,8 +131,10 @@ class DirectoryObjectStore:
 
     def delete(self, key: str) -> None:
         path = self._path(key)
-        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        try:  # noqa: SIM105 - no contextlib at start (docs/performance.md)
             os.unlink(path)
+        except (FileNotFoundError, NotADirectoryError):
+            pass
         self._prune(os.path.dirname(path))
 
     def delete_prefix(self, prefix: str) -> int:

@@ -10,7 +10,6 @@ function as an MNS-trigger event must ``encode_message_body`` them (see ``queuei
 from __future__ import annotations
 
 import os
-import secrets
 import sqlite3
 import time
 from collections.abc import Callable
@@ -69,7 +68,7 @@ class SqliteQueue:
         check_body_size(body)
         check_delay(delay_seconds)
         now = self._clock()
-        message_id = secrets.token_hex(16).upper()
+        message_id = os.urandom(16).hex().upper()
         self._db.execute(
             "INSERT INTO messages (queue, message_id, body, enqueued_at, visible_at) VALUES (?, ?, ?, ?, ?)",
             (self.name, message_id, bytes(body), now, now + delay_seconds),
@@ -89,7 +88,7 @@ class SqliteQueue:
                 (self.name, now, max_messages),
             ).fetchall()
             for row in rows:
-                receipt = f"{row['message_id']}-{secrets.token_hex(12)}"
+                receipt = f"{row['message_id']}-{os.urandom(12).hex()}"
                 conn.execute(
                     "UPDATE messages SET receipt = ?, receive_count = receive_count + 1, visible_at = ? WHERE seq = ?",
                     (receipt, now + visibility_timeout, row["seq"]),
