@@ -42,7 +42,11 @@ REGION_NAMES: Mapping[str, str] = {
 INITIALIZE = "Initialize"
 INITIALIZE_V2 = "InitializeV2"
 
-_ENDPOINT_HOST = r"cloudauth-intl(?:-vpc)?\.([a-z0-9-]+)\.aliyuncs\.com"  # compiled on first use (cold start)
+# A vendor host is cloudauth-intl(-vpc).<region>.aliyuncs.com, <region> of [a-z0-9-]+: read with string methods,
+# not a regex, which every start would compile to check its endpoint (docs/performance.md, "Phase 7").
+_ENDPOINT_PREFIXES = ("cloudauth-intl.", "cloudauth-intl-vpc.")
+_ENDPOINT_SUFFIX = ".aliyuncs.com"
+_REGION_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
 
 
 def public_endpoint(region: str) -> str:
@@ -57,8 +61,15 @@ def vpc_endpoint(region: str) -> str:
 
 def region_of_endpoint(host: str) -> str | None:
     """The region a vendor host (public or VPC) belongs to, ``None`` for any other host (e.g. a local sandbox)."""
-    match = re.fullmatch(_ENDPOINT_HOST, host.lower().rstrip("."))
-    return match.group(1) if match else None
+    host = host.lower().rstrip(".")
+    if not host.endswith(_ENDPOINT_SUFFIX):
+        return None
+    for prefix in _ENDPOINT_PREFIXES:
+        if host.startswith(prefix):
+            region = host[len(prefix) : len(host) - len(_ENDPOINT_SUFFIX)]
+            if region and _REGION_CHARACTERS.issuperset(region):
+                return region
+    return None
 
 
 def describe_regions(regions: tuple[str, ...]) -> str:

@@ -39,7 +39,18 @@ class Credentials:
 # RFC 3986 unreserved characters stay as they are; every other UTF-8 byte becomes %XX (upper-case hex).
 _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
 _ENCODED_BYTE = tuple(chr(b) if b in _UNRESERVED else f"%{b:02X}" for b in range(256))
-_ALL_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*").fullmatch  # `re` is loaded at start anyway (logging)
+
+
+def _compile_all_unreserved(value: str) -> object:
+    """``_ALL_UNRESERVED`` until its first call, which compiles the regex and puts its ``fullmatch`` in its place: a
+    start that signs nothing (the notifier's, on the local backend) compiles nothing (docs/performance.md, "Phase 7");
+    the calls after the first pay nothing for it."""
+    global _ALL_UNRESERVED  # noqa: PLW0603 - replaced once by what it computes
+    _ALL_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*").fullmatch
+    return _ALL_UNRESERVED(value)
+
+
+_ALL_UNRESERVED: Callable[[str], object] = _compile_all_unreserved
 
 
 def percent_encode(value: str) -> str:

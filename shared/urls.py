@@ -27,14 +27,15 @@ or ::1 never leaves the machine, so TLS would protect nothing there; only a stac
 
 from __future__ import annotations
 
-import re
 from urllib.parse import SplitResult, urlsplit
 
 HTTP_SCHEMES = frozenset({"http", "https"})
 UNPRINTABLE = "<invalid url>"
 
-# Printable ASCII minus the backslash, the fast path: nearly every URL we see is ASCII.
-_ASCII_UNSAFE = r"[\x00-\x20\x7f\\]"  # compiled by its first use (cold start)
+# Printable ASCII minus the backslash, the fast path: nearly every URL we see is ASCII. Checked with string methods
+# (no regex for every start to compile: docs/performance.md, "Phase 7"): the controls and DEL are what
+# ``str.isprintable`` refuses in ASCII, the space and the backslash are looked for.
+
 # Unicode general categories refused outside ASCII: controls (C1), format, surrogates, and the separators.
 _UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zs", "Zl", "Zp"})
 
@@ -46,8 +47,12 @@ class UnsafeUrl(ValueError):
 def unsafe_character_at(url: str) -> int | None:
     """Index of the first character no accepted URL may contain (see the module docstring), or ``None``."""
     if url.isascii():
-        match = re.search(_ASCII_UNSAFE, url)
-        return match.start() if match else None
+        if url.isprintable() and " " not in url and "\\" not in url:
+            return None
+        for index, char in enumerate(url):  # the first of \x00-\x20, \x7f or the backslash
+            if char <= " " or char in "\x7f\\":
+                return index
+        return None
     import unicodedata  # noqa: PLC0415 - only for non-ASCII URLs, kept off the cold-start path
 
     for index, char in enumerate(url):

@@ -192,6 +192,36 @@ def test_local_cold_start_imports_no_standard_module_a_few_lines_replace(functio
     assert importing == {}
 
 
+# Nor does a start compile a regex of its own (docs/performance.md, "Phase 7": 50-300 µs each on Python 3.10): the
+# checks every start makes (the vendor endpoint's region, URLs, the webhook secret's base64) use string methods, and
+# the regexes of other paths compile at their first use. The standard library's own (the floor's modules', logging's
+# and tokenize's, which it loads) are compiled before the start here.
+REGEX_PROBE = """\
+import json, sys
+import hashlib, hmac, http.client, ipaddress, logging, sqlite3
+import sre_compile
+compiled = []
+_compile = sre_compile.compile
+def recording_compile(pattern, flags=0):
+    compiled.append(str(pattern)[:60])
+    return _compile(pattern, flags)
+sre_compile.compile = recording_compile
+sys.path[:0] = [{fn_dir!r}]
+import index
+index.initialize(None)
+sre_compile.compile = _compile
+print(json.dumps(compiled))
+"""
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_local_cold_start_compiles_no_regex(function: str, tmp_path: Path) -> None:
+    code = REGEX_PROBE.format(fn_dir=str(ROOT / "functions" / function))
+    if sys.version_info >= (3, 11):  # the compiler is re._compiler there (sre_compile only warns and forwards to it)
+        code = code.replace("import sre_compile", "import re._compiler as sre_compile")
+    assert probe(code, "local", tmp_path) == []
+
+
 # ``compile()`` (not ``eval``/``exec`` of a string) first initialises the AST types: 1.3-2 ms of a cold start on
 # Python 3.10. typing calls it for every string it turns into a ForwardRef: a NamedTuple field's annotation under
 # ``from __future__ import annotations``, a TypeVar constraint written as a string. Compiling a module's source (no
