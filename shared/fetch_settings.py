@@ -6,7 +6,28 @@ from __future__ import annotations
 from shared.config import Env, env_bool, env_schedule, environ
 from shared.values import valueclass
 
+TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
+if TYPE_CHECKING:
+    from shared.storage import TransactionRecord
+
 DEFAULT_RECHECK_SCHEDULE = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0)
+
+#: "ID Verification:CheckResult" (the vendor's API page): "The ID Verification service stores verification results
+#: for 30 days by default ... automatically deleted afterward"; its page for the liveness solutions says from when:
+#: "You must query the results within 30 days after the authentication process is complete." Counted here from the
+#: row's creation, which is never later than the completion. Before it completes, a transaction started with
+#: InitializeV2 must be finished "within 30 minutes" of its TransactionId (the InitializeV2 pages' integration notes);
+#: for one started with Initialize that time is *unverified* (assumed well under 30 days).
+VENDOR_RESULT_DAYS = 30
+OUTBOX_WINDOW_SECONDS = (VENDOR_RESULT_DAYS + 1) * 86400.0  # no older copy is left to delete
+
+
+def vendor_may_still_keep(record: TransactionRecord, now: float) -> bool:
+    """Whether the vendor could still hold this transaction's copy: created within its 30 days (and a day), and not
+    deleted by this deployment. Its "unknown" then more likely means that the caller calls another region, endpoint
+    or account than the one that started it (as for the fetcher's ``fetch.transaction_unknown_to_vendor``) than
+    that the copy is gone: a deletion is not taken as done on that answer."""
+    return not record.vendor_copy_deleted and record.created_at > now - OUTBOX_WINDOW_SECONDS
 
 
 @valueclass

@@ -39,7 +39,7 @@ from collections.abc import Callable
 
 from shared import jsonutil
 from shared.cloudauth import AuthError, CloudAuthClient, CloudAuthError, ProcessNotCompleted, TransactionIdInvalid
-from shared.fetch_settings import FetchSettings
+from shared.fetch_settings import FetchSettings, vendor_may_still_keep
 from shared.ids import RESULT_DOCUMENT, answer_prefix, result_prefix
 from shared.log import get_logger
 from shared.messages import NotifyMessage, RecheckMessage
@@ -380,13 +380,20 @@ class ResultFetcher:
         tombstone): ``erased`` once done, ``erasure_pending`` while the tombstone stays. Order of effects: the
         vendor's copy (``DeleteAfterQuery`` N, as the erasure: read or not), the row's ``vendor_copy_deleted``
         (so that a ``kyc erase`` after a failure below takes the vendor's "unknown" for this deletion), then the
-        objects and the row (:func:`delete_kept_result`). The vendor keeping its copy (the flow still unfinished) or
-        failing leaves the tombstone as it is: the sweeper's erasure step tries again hourly, and nothing is kept
-        or announced meanwhile. A ``StorageError`` propagates (the trigger is retried)."""
+        objects and the row (:func:`delete_kept_result`). The vendor keeping its copy (the flow still unfinished),
+        failing, or not knowing a flow it should still hold (``fetch.erasure_unknown_to_vendor``: another region or
+        account, as for ``kyc erase``) leaves the tombstone as it is: the sweeper's erasure step tries again hourly,
+        and nothing is kept or announced meanwhile. A ``StorageError`` propagates (the trigger is retried)."""
         try:
             answer = self.client.delete_verify_result(record.transaction_id, delete_after_query=False)
             deleted = answer.deleted
-        except TransactionIdInvalid:
+        except TransactionIdInvalid as exc:
+            if vendor_may_still_keep(record, self.clock()):
+                # Within its 30 days and not deleted by us: more likely this deployment calls another region,
+                # endpoint or account than the one that started the flow. The tombstone holds the only TransactionId
+                # that can delete the person's data: kept until the settings are put right (or the 30 days end).
+                logger.error("fetch.erasure_unknown_to_vendor", extra={"errorCode": exc.code})
+                return FetchOutcome("erasure_pending", status=record.status.value, error=exc.code)
             deleted = True  # the vendor no longer has it (deleted already, or past its 30 days)
         except CloudAuthError as exc:
             logger.warning("fetch.erasure_not_finished", extra={"errorCode": exc.code})

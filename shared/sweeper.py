@@ -20,7 +20,9 @@ Each pass:
    stops being due. Erasures too: an ERASED tombstone (``kyc erase`` of a flow the vendor would not delete yet) has
    the vendor's copy deleted as soon as the vendor agrees — the person finished the flow and no callback finished
    the erasure — and then goes with its row (:meth:`~shared.fetcher.ResultFetcher.finish_erasure`); tried hourly,
-   the same grace period after the erasure, and past the vendor's 30 days the tombstone goes without asking;
+   the same grace period after the erasure, and past the vendor's 30 days the tombstone goes without asking (or at
+   retention, below, when that comes first). No tombstone is started once less than ``ERASURE_RESERVE_SHARE`` of
+   the pass is left, for steps 3-4;
 3. retention: rows and objects created more than ``KYC_RETENTION_DAYS`` ago are deleted (when set), oldest first,
    read page by page through the creation-time index. A row that may not go yet is stepped over, and the pass
    reads on past it: one still PENDING (step 1 settles it: every row is settled before its retention ends), one
@@ -29,11 +31,11 @@ Each pass:
    delivery's ``SETTLED_KEEP_SECONDS``, then the notifier's longest retries, :mod:`shared.webhook_retries`), one
    whose vendor copy step 2 still has to delete (the row holds the only TransactionId to ask with;
    ``VENDOR_COPY_WAIT_SECONDS`` from its verdict at most; its objects go meanwhile, at step 2's next hourly
-   retry). Each of those ends, so stepped-over rows delay the deletion of later ones for a while, never for good; a
-   pass steps over at most ``KYC_SWEEP_BATCH`` rows, so it reads at most twice the batch (plus a page) whatever the
-   table holds, plus the erasure tombstones it passes (step 3's, not counted: at most the unfinished flows erased
-   within the vendor's 30 days). The decision is taken on the row as the
-   page read it, so the row is deleted only if it is still that row (status, ``updated_at``, the notification
+   retry), an erasure's tombstone for as long from the erasure (step 2 asks the vendor hourly meanwhile; a flow the
+   person finishes later is kept by the vendor up to its 30 days, never here). Each of those ends, so stepped-over
+   rows delay the deletion of later ones for a while, never for good; a pass steps over at most ``KYC_SWEEP_BATCH``
+   rows, so it reads at most twice the batch (plus a page) whatever the table holds. The decision is taken on the row
+   as the page read it, so the row is deleted only if it is still that row (status, ``updated_at``, the notification
    confirmed: :meth:`~shared.storage.TransactionStore.delete_unchanged`): a late verdict that replaced an ABANDONED
    row meanwhile keeps it, and its objects, for its own announcement. The order of the row and object deletions
    (objects first for a verdict, the row first for an ABANDONED row a fetch may still finalize) is
@@ -63,6 +65,7 @@ from collections.abc import Callable, Iterator
 
 from shared.config import Env, env_float, env_int, environ
 from shared.fc.budget import InvocationBudget
+from shared.fetch_settings import OUTBOX_WINDOW_SECONDS, VENDOR_RESULT_DAYS
 from shared.ids import result_prefix
 from shared.lazy import Lazy
 from shared.log import get_logger, log_context
@@ -78,15 +81,7 @@ if TYPE_CHECKING:
 
 logger = get_logger("kyc.sweeper")
 
-#: "ID Verification:CheckResult" (the vendor's API page): "The ID Verification service stores verification results
-#: for 30 days by default ... automatically deleted afterward"; its page for the liveness solutions says from when:
-#: "You must query the results within 30 days after the authentication process is complete." Counted here from the
-#: row's creation, which is never later than the completion. Before it completes, a transaction started with
-#: InitializeV2 must be finished "within 30 minutes" of its TransactionId (the InitializeV2 pages' integration notes);
-#: for one started with Initialize that time is *unverified* (assumed well under 30 days).
-VENDOR_RESULT_DAYS = 30
 OUTBOX_GRACE_SECONDS = 60.0
-OUTBOX_WINDOW_SECONDS = (VENDOR_RESULT_DAYS + 1) * 86400.0  # no older copy is left to delete
 #: A settled row is kept this long before retention deletes it for its notification's first delivery to read it,
 #: and then as long as the notifier's follow-ups may (``SweepSettings.settled_hold_seconds``). Only rows settled
 #: near their retention age ever wait for it.
@@ -102,6 +97,11 @@ MAX_SWEEP_BACKOFF_SECONDS = 3600.0
 #: The share of a pass's time kept for steps 2-4: step 1 (a CheckResult per row, up to the vendor's deadline each)
 #: starts no row once less is left. Half: the outbox and retention do at most a batch of cheap store calls each.
 RECHECK_RESERVE_SHARE = 0.5
+#: The share of a pass's time kept for retention and the rate counters: step 2's erasures (a DeleteVerifyResult per
+#: tombstone, up to the vendor's deadline each) start no tombstone once less is left, so that a vendor outage with
+#: many tombstones due cannot starve retention either. A quarter: more than a vendor call's deadline
+#: (``CLOUDAUTH_CALL_DEADLINE``, 25 s) of the sweeper's 240 s, so a call started before it ends within the pass.
+ERASURE_RESERVE_SHARE = 0.25
 _LATEST = 2.0**40  # seconds: later than any next check (year 36812), and still an int64 in milliseconds
 
 
@@ -214,6 +214,7 @@ class Sweeper:
         self.clock = clock
         self._budget = InvocationBudget.unbounded()
         self._recheck_reserve = 0.0
+        self._erasure_reserve = 0.0
 
     @property
     def fetcher(self) -> ResultFetcher:
@@ -224,6 +225,7 @@ class Sweeper:
         """One pass of the four steps, within ``budget`` (default: unbounded; see the module)."""
         self._budget = InvocationBudget.unbounded() if budget is None else budget
         self._recheck_reserve = self._budget.total * RECHECK_RESERVE_SHARE if self._budget.bounded else 0.0
+        self._erasure_reserve = self._budget.total * ERASURE_RESERVE_SHARE if self._budget.bounded else 0.0
         report = SweepReport()
         steps = (self._recheck_pending, self._repair_outbox, self._finish_erasures, self._expire,
                  self._expire_rate_counters)
@@ -384,25 +386,37 @@ class Sweeper:
         """Step 2's erasures: up to a batch of ERASED tombstones due, each asked of the vendor once
         (:meth:`~shared.fetcher.ResultFetcher.finish_erasure`: its copy, then the row) and, while the vendor keeps
         the flow or fails, due again in an hour; past the vendor's 30 days (and a day) the vendor has forgotten the
-        flow, and the tombstone goes without a call."""
+        flow, and the tombstone goes without a call. No tombstone is started once less than
+        ``ERASURE_RESERVE_SHARE`` of the pass is left. A storage failure on one tombstone puts it back an hour later
+        and the step goes on (it never holds the head of the index); should that write fail too, the store is
+        failing and the step ends."""
         now = self.clock()
         worked = 0
         for row in self._due(DueKind.ERASURE, now - OUTBOX_GRACE_SECONDS):
             if row.status is not Status.ERASED:
                 continue
-            if worked >= self.settings.batch_size or not self._time_for("erasures", report):
+            if worked >= self.settings.batch_size or not self._time_for("erasures", report,
+                                                                         reserve=self._erasure_reserve):
                 return
             worked += 1
-            if row.created_at <= now - OUTBOX_WINDOW_SECONDS:
-                from shared.fetcher import delete_kept_result  # noqa: PLC0415 - a pass with a tombstone to delete
-
-                delete_kept_result(self.store, self.objects, row.merchant_biz_id)
-                report.erased += 1
-                continue
-            if self.fetcher.finish_erasure(row).kind == "erased":
+            try:
+                finished = self._finish_erasure(row, now)
+            except StorageError as exc:
+                report.errors.append(f"_finish_erasures:{exc.code}")
+                finished = False
+            if finished:
                 report.erased += 1
             else:
-                self.store.mark_erased(row.merchant_biz_id, now, due_at=now + VENDOR_COPY_RETRY_SECONDS)
+                self.store.set_erasure_due(row.merchant_biz_id, now + VENDOR_COPY_RETRY_SECONDS)
+
+    def _finish_erasure(self, row: TransactionRecord, now: float) -> bool:
+        """One tombstone's erasure: True once its row is gone."""
+        if row.created_at <= now - OUTBOX_WINDOW_SECONDS:  # the vendor has forgotten the flow: nothing to ask
+            from shared.fetcher import delete_kept_result  # noqa: PLC0415 - a pass with a tombstone to delete
+
+            delete_kept_result(self.store, self.objects, row.merchant_biz_id)
+            return True
+        return self.fetcher.finish_erasure(row).kind == "erased"
 
     def _expire(self, report: SweepReport) -> None:
         """Delete up to a batch of rows past retention, oldest first, stepping over at most a batch of rows that
@@ -419,8 +433,6 @@ class Sweeper:
         batch = self.settings.batch_size
         stepped_over = 0
         for row in self._created_before(cutoff):
-            if row.status is Status.ERASED:
-                continue  # step 2's (each goes by its vendor's 30 days' end), and not counted: rare, bounded
             if self._retention_wait(row, now) is not None:
                 if stepped_over >= batch:
                     return  # the next pass reads them again: each reason to wait ends (step 1, step 2, time)
@@ -453,12 +465,17 @@ class Sweeper:
 
     def _retention_wait(self, row: TransactionRecord, now: float) -> str | None:
         """Why retention may not delete ``row`` yet; None when it may. Not settled (PENDING: step 1 settles those in
-        time), its notification not enqueued (step 2 repairs that first), settled more recently than its
-        announcement may still read it (``settled_hold_seconds`` from the later of its verdict and its
+        time), an erasure's tombstone younger than ``VENDOR_COPY_WAIT_SECONDS`` (``erasure``: step 2 still asks the
+        vendor to delete the flow), its notification not enqueued (step 2 repairs that first), settled more recently
+        than its announcement may still read it (``settled_hold_seconds`` from the later of its verdict and its
         notification's enqueueing: an outbox that repaired it late keeps it as long for its deliveries), or
         ``vendor_copy``: step 2 still has to delete the vendor's copy, and the row holds the only TransactionId to
         ask with, for ``VENDOR_COPY_WAIT_SECONDS`` from the verdict at most."""
         settled = row.finalized_at or row.updated_at
+        if row.status is Status.ERASED:
+            # Step 2 asks the vendor hourly to delete the flow, should the person finish it: for as long as a verdict
+            # waits for its vendor copy's deletion, from the erasure (its updated_at); then the tombstone goes too.
+            return "erasure" if row.updated_at > now - VENDOR_COPY_WAIT_SECONDS else None
         if row.status not in TERMINAL:
             return "pending"
         if not row.notification_enqueued:

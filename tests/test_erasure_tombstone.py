@@ -19,9 +19,16 @@ import pytest
 from shared import jsonutil
 from shared.auth import hash_user_id
 from shared.cloudauth import DeleteVerifyResultResponse, ServerError, TransactionIdInvalid
+from shared.fc.budget import InvocationBudget
 from shared.ids import result_prefix
 from shared.storage import SqliteTransactionStore, StorageError
-from shared.sweeper import OUTBOX_GRACE_SECONDS, OUTBOX_WINDOW_SECONDS, VENDOR_COPY_RETRY_SECONDS
+from shared.sweeper import (
+    OUTBOX_GRACE_SECONDS,
+    OUTBOX_WINDOW_SECONDS,
+    VENDOR_COPY_RETRY_SECONDS,
+    VENDOR_COPY_WAIT_SECONDS,
+)
+from shared.timestamps import rfc3339
 from shared.verifications import Refused, Verifications
 from tests.fakes import T0, FakeClock, FakeCloudAuth, RecordingSender, Stack, check_result_body, drain, make_record
 from tests.test_initializer_app import META, _settings
@@ -241,11 +248,13 @@ def test_past_the_vendor_s_30_days_the_sweeper_deletes_a_tombstone_without_askin
     assert stack.store.get(mbid) is None
 
 
-def test_retention_of_settled_rows_is_not_held_back_by_erasure_tombstones_older_than_them(stack: Stack) -> None:
-    """Three tombstones at the head of the creation index, a batch of 2: retention reads past them (the erasure
-    step owns them) instead of stepping over a batch of them for up to 31 days."""
-    for _ in range(3):
-        _erased(stack, created_at=T0 - 3 * DAY)
+def test_tombstones_hold_back_younger_rows_retention_only_as_long_as_a_vendor_copy_deletion_may(
+    stack: Stack,
+) -> None:
+    """Three tombstones at the head of the creation index, a batch of 2 (review al: they held retention back for up
+    to 31 days): retention waits for a tombstone as for a verdict's vendor copy, VENDOR_COPY_WAIT_SECONDS from the
+    erasure, then deletes it and the rows behind it."""
+    tombstones = [_erased(stack, created_at=T0 - 3 * DAY) for _ in range(3)]
     verdict = make_record(status="PASSED", passed="Y", sub_code="200", created_at=T0 - 2 * DAY,
                           updated_at=T0 - 2 * DAY, finalized_at=T0 - 2 * DAY, notification_enqueued=True,
                           notified_at=T0 - 2 * DAY)
@@ -253,8 +262,129 @@ def test_retention_of_settled_rows_is_not_held_back_by_erasure_tombstones_older_
     stack.objects.put(f"{result_prefix(verdict.merchant_biz_id)}a/result.json", b"{}", "application/json")
     sweeper = stack.sweeper(stack.fetcher(_VendorKeepsUnfinishedFlows()), retention_days=1, batch_size=2)
     sweeper.sweep()
+    assert stack.store.get(verdict.merchant_biz_id) is not None  # behind two tombstones still waiting
+    stack.clock.advance(VENDOR_COPY_WAIT_SECONDS + HOUR)
+    sweeper.sweep()
+    sweeper.sweep()  # a batch of 2 a pass
+    assert [stack.store.get(mbid) for mbid in tombstones] == [None, None, None]
     assert stack.store.get(verdict.merchant_biz_id) is None, "the verdict is kept past its retention"
     assert stack.objects.list(result_prefix(verdict.merchant_biz_id)) == []
+
+
+class _CountingStore:
+    """The store, counting the rows ``list_created`` (retention's read) hands back."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.rows_listed = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def list_created(self, **kwargs: Any) -> Any:
+        rows, cursor = self._inner.list_created(**kwargs)
+        self.rows_listed += len(rows)
+        return rows, cursor
+
+
+def test_a_retention_pass_reads_rows_in_proportion_to_its_batch_not_to_the_tombstones_the_table_holds(
+    stack: Stack,
+) -> None:
+    """Review am: retention read past every tombstone without counting it, at every pass."""
+    batch = 5
+    for i in range(200):  # created 10 days ago, erased now; not due for the erasure step this pass
+        record = stack.pending(created_at=T0 - 10 * DAY + i)
+        stack.store.mark_erased(record.merchant_biz_id, T0)
+        stack.store.set_erasure_due(record.merchant_biz_id, T0 + HOUR)
+    counting = _CountingStore(stack.store)
+    report = stack.sweeper(stack.fetcher(FakeCloudAuth(), store=counting), retention_days=5, batch_size=batch).sweep()
+    assert report.expired == 0
+    assert counting.rows_listed <= 2 * batch + batch  # the documented bound: twice the batch, plus a page
+
+
+class _DeletionsTimeOut(FakeCloudAuth):
+    """A vendor outage: every DeleteVerifyResult takes the call's whole deadline (on the budget's clock) and fails."""
+
+    def __init__(self, budget_clock: FakeClock) -> None:
+        super().__init__()
+        self.budget_clock = budget_clock
+
+    def delete_verify_result(
+        self, transaction_id: str, *, delete_after_query: bool | str, delete_type: str = "All"
+    ) -> DeleteVerifyResultResponse:
+        self.delete_calls.append(transaction_id)
+        self.budget_clock.advance(self.settings.call_deadline)
+        raise ServerError("down", status=503, code="ServiceUnavailable")
+
+
+def test_a_vendor_outage_during_the_erasure_step_leaves_time_for_retention_within_the_pass(stack: Stack) -> None:
+    """Review am: as step 1 keeps half the pass for steps 2-4, the erasure step (a DeleteVerifyResult per tombstone,
+    up to its deadline each) keeps a share for retention and the rate counters, and never runs past the pass."""
+    for _ in range(20):  # a batch of users erased while their flows were unfinished
+        _erased(stack, created_at=T0 - DAY)
+    old = stack.pending(created_at=T0 - 40 * DAY)
+    stack.store.finalize(old.merchant_biz_id, status="PASSED", passed="Y", sub_code="200", result_key=None,
+                         identity_masked=None, result_version=1, now=T0 - 39 * DAY)  # fmt: skip
+    stack.store.mark_notification_enqueued(old.merchant_biz_id, "PASSED", vendor_copy_pending=False)
+    stack.clock.advance(OUTBOX_GRACE_SECONDS + 1)
+    budget_clock = FakeClock(0.0)
+    vendor = _DeletionsTimeOut(budget_clock)
+    report = stack.sweeper(stack.fetcher(vendor), retention_days=30).sweep(InvocationBudget(240.0, clock=budget_clock))
+    assert "retention" not in report.stopped_early and report.expired == 1
+    assert budget_clock() <= 240.0
+    assert stack.store.get(old.merchant_biz_id) is None
+
+
+class _UnknownToVendor(FakeCloudAuth):
+    """A worker whose CLOUDAUTH_* (region, endpoint, account) is not the one that started the flows."""
+
+    def delete_verify_result(
+        self, transaction_id: str, *, delete_after_query: bool | str, delete_type: str = "All"
+    ) -> DeleteVerifyResultResponse:
+        self.delete_calls.append(transaction_id)
+        raise TransactionIdInvalid("unknown", code="InvalidParameter.TransactionId")
+
+
+def test_a_tombstone_the_vendor_says_it_does_not_know_within_its_30_days_is_kept_as_kyc_erase_keeps_it(
+    stack: Stack,
+) -> None:
+    """Review am: the tombstone holds the only TransactionId that can delete the person's data once the settings
+    are put right; an "unknown" within the vendor's 30 days is not taken for a deletion."""
+    mbid = _erased(stack)
+    stack.clock.advance(HOUR)
+    report = stack.sweeper(stack.fetcher(_UnknownToVendor())).sweep()
+    row = stack.store.get(mbid)
+    assert row is not None and row.status == "ERASED" and report.erased == 0
+
+
+class _OneRowsDeletionFails:
+    """The store, whose deletion of one row always fails (a row-specific refusal), every other call as it is."""
+
+    def __init__(self, inner: Any, bad: str) -> None:
+        self._inner = inner
+        self.bad = bad
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def delete(self, merchant_biz_id: str) -> None:
+        if merchant_biz_id == self.bad:
+            raise StorageError("tablestore DeleteRow failed", transient=False, code="OTSParameterInvalid")
+        self._inner.delete(merchant_biz_id)
+
+
+def test_one_tombstone_whose_deletion_keeps_failing_does_not_block_the_erasure_of_the_others(stack: Stack) -> None:
+    """Review am: the step ended at its StorageError without putting the row back, so it stayed the head of the
+    index at every pass."""
+    bad = _erased(stack)
+    stack.clock.advance(1)
+    others = [_erased(stack) for _ in range(3)]
+    store = _OneRowsDeletionFails(stack.store, bad)
+    sweeper = stack.sweeper(stack.fetcher(FakeCloudAuth(), store=store))
+    stack.clock.advance(HOUR)
+    report = sweeper.sweep()
+    assert [mbid for mbid in others if stack.store.get(mbid) is not None] == []
+    assert report.errors == ["_finish_erasures:OTSParameterInvalid"]
 
 
 # -- the notifier, the initializer and the CLI ---------------------------------------------------------------------
@@ -367,3 +497,20 @@ def test_the_console_s_timeline_of_a_tombstone_says_it_was_erased_and_claims_no_
     events, objects = insights.timeline(SimpleNamespace(objects=stack.objects), tombstone)  # type: ignore[arg-type]
     said = " | ".join(event.what for event in events)
     assert "erased while unfinished" in said and "webhook" not in said and objects == []
+
+
+def test_the_console_s_timeline_dates_an_erasure_when_it_happened_not_at_the_sweeper_s_last_try(stack: Stack) -> None:
+    """Review am: the sweeper's hourly retries rewrote the row's updated_at, the timeline's erasure time."""
+    from tools.ops import insights
+
+    mbid = _erased(stack)
+    erased_at = stack.clock()
+    sweeper = stack.sweeper(stack.fetcher(_VendorKeepsUnfinishedFlows()))
+    for _ in range(5):
+        stack.clock.advance(HOUR + OUTBOX_GRACE_SECONDS)
+        sweeper.sweep()
+    tombstone = stack.store.get(mbid)
+    assert tombstone is not None
+    events, _ = insights.timeline(SimpleNamespace(objects=stack.objects), tombstone)  # type: ignore[arg-type]
+    (erased,) = [e for e in events if "erased while unfinished" in e.what]
+    assert erased.at == rfc3339(erased_at)

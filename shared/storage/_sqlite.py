@@ -252,15 +252,26 @@ class _Transaction:
         conn = self._conn
         try:
             if exc_type is not None:
-                conn.execute("ROLLBACK")
+                _roll_back(conn)
                 return
             try:
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
-                conn.execute("ROLLBACK")
+                _roll_back(conn)
                 raise _wrap(exc, "commit") from None
         finally:
             self._db._give_back(conn)
+
+
+def _roll_back(conn: sqlite3.Connection) -> None:
+    """ROLLBACK of a transaction SQLite has not ended itself: after an I/O error, a full disk or no memory it rolls
+    back on its own, and a ROLLBACK then would raise "no transaction is active" over the error that matters (review
+    an). A connection whose rollback fails is discarded by ``_give_back`` (it is still in a transaction)."""
+    if conn.in_transaction:
+        try:  # noqa: SIM105 - no contextlib at start (docs/performance.md)
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
 
 
 def _user_version(conn: sqlite3.Connection) -> int:

@@ -22,7 +22,8 @@ write                         due afterwards
 ``create``                    ``due_on_create(record)`` (a new PENDING row: NEW at ``created_at``)
 ``record_check``              CHECK at ``next_check_at``, or NEW at ``created_at`` when it is None
 ``finalize``/``mark_abandoned``  OUTBOX at ``now``
-``mark_erased``               ERASURE at ``due_at`` (``now`` unless the sweeper gives its next try)
+``mark_erased``               ERASURE at ``now``
+``set_erasure_due``           ERASURE at the given time (the sweeper's next try)
 ``mark_notification_enqueued``  cleared, unless the caller says a vendor-copy deletion follows (then unchanged)
 ``mark_vendor_copy_deleted``  cleared when the notification is confirmed too, else unchanged
 ``set_outbox_due``            OUTBOX at the given time, or cleared (the sweeper's retry and settle: a row

@@ -65,14 +65,19 @@ class TransactionStore(Protocol):
         """PENDING → ABANDONED; True when this call changed it."""
         ...
 
-    def mark_erased(self, merchant_biz_id: str, now: float, *, due_at: float | None = None) -> bool:
+    def mark_erased(self, merchant_biz_id: str, now: float) -> bool:
         """PENDING or ABANDONED (or ERASED again) → ERASED, the tombstone of an erasure the vendor's copy outlives:
         True when the row is ERASED after this call. The write keeps the TransactionId and the owner's hash (to
         find and delete the vendor's copy), forgets the vendor page's URL and the request fingerprint, owes no
         announcement (``notification_enqueued``: an abandonment not yet announced never will be), and makes the row
-        due for the sweeper's erasure step only (``ERASURE`` at ``due_at``, default ``now``: on an ERASED row, the
-        sweeper's next try). No write but this one and a deletion changes an ERASED row: ``finalize``,
+        due for the sweeper's erasure step only (``ERASURE`` at ``now``). ``updated_at`` is the erasure's time.
+        Nothing but this write, ``set_erasure_due`` and a deletion changes an ERASED row: ``finalize``,
         ``mark_abandoned`` and ``record_check`` refuse it. False when the row is a verdict or missing."""
+        ...
+
+    def set_erasure_due(self, merchant_biz_id: str, at: float) -> bool:
+        """On an ERASED row only: the sweeper's erasure step looks at it again at ``at`` (its next try); nothing else
+        changes (``updated_at`` stays the erasure's). False when the row is not ERASED or is missing."""
         ...
 
     def record_check(

@@ -124,6 +124,8 @@ STATEMENTS: Final[dict[str, str]] = {
     " transaction_url = NULL, request_fingerprint = NULL, next_check_at = NULL, error = NULL,"
     f" notification_enqueued = 1, due_kind = '{DueKind.ERASURE.value}', due_at = ?"
     f" WHERE merchant_biz_id = ? AND status IN ({_ERASABLE_IN_PLACE})",
+    "set_erasure_due": f"UPDATE transactions SET due_kind = '{DueKind.ERASURE.value}', due_at = ?"  # noqa: S608
+    f" WHERE merchant_biz_id = ? AND status = '{Status.ERASED.value}'",
     # ``recheck_attempt`` only grows: a NULL leaves it (and the condition) alone.
     "record_check": "UPDATE transactions SET check_count = check_count + 1, next_check_at = ?, error = ?,"
     " updated_at = ?, due_kind = ?, due_at = COALESCE(?, created_at), recheck_attempt = COALESCE(?, recheck_attempt)"
@@ -241,9 +243,11 @@ class SqliteTransactionStore:
         )
         return cur.rowcount == 1
 
-    def mark_erased(self, merchant_biz_id: str, now: float, *, due_at: float | None = None) -> bool:
-        due = now if due_at is None else due_at
-        return self._db.execute(STATEMENTS["mark_erased"], (now, due, merchant_biz_id)).rowcount == 1
+    def mark_erased(self, merchant_biz_id: str, now: float) -> bool:
+        return self._db.execute(STATEMENTS["mark_erased"], (now, now, merchant_biz_id)).rowcount == 1
+
+    def set_erasure_due(self, merchant_biz_id: str, at: float) -> bool:
+        return self._db.execute(STATEMENTS["set_erasure_due"], (at, merchant_biz_id)).rowcount == 1
 
     def record_check(
         self,

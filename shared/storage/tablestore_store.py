@@ -493,7 +493,7 @@ class TablestoreTransactionStore:
             self._marked_write_landed(merchant_biz_id, values)[0]
         )
 
-    def mark_erased(self, merchant_biz_id: str, now: float, *, due_at: float | None = None) -> bool:
+    def mark_erased(self, merchant_biz_id: str, now: float) -> bool:
         # Idempotent (an ERASED row passes the condition), so a write the SDK re-sends needs no mark.
         values: dict[str, Any] = {
             "status": Status.ERASED.value,
@@ -504,10 +504,14 @@ class TablestoreTransactionStore:
             "error": None,
             "notification_enqueued": True,
             DUE_KIND: DueKind.ERASURE.value,
-            DUE_MS: to_ms(now if due_at is None else due_at),
+            DUE_MS: to_ms(now),
         }
         condition = self._expect_exist(self._any_status(ERASABLE_IN_PLACE))
         return self._update(merchant_biz_id, _put_delete(values), condition)
+
+    def set_erasure_due(self, merchant_biz_id: str, at: float) -> bool:
+        columns = {"put": [(DUE_KIND, DueKind.ERASURE.value), (DUE_MS, to_ms(at))]}
+        return self._update(merchant_biz_id, columns, self._expect_exist(self._eq(STATUS, Status.ERASED.value)))
 
     def record_check(
         self,

@@ -286,13 +286,24 @@ def test_mark_erased_again_answers_true_and_changes_nothing_else(store: Transact
     assert got is not None and (got.status, got.updated_at) == ("ERASED", 3000.0)
 
 
-def test_mark_erased_again_with_a_due_time_moves_the_erasure_s_next_try(store: TransactionStore) -> None:
+def test_set_erasure_due_moves_only_the_erasure_s_next_try(store: TransactionStore) -> None:
     record = make_record()
     store.create(record)
     store.mark_erased(record.merchant_biz_id, 2000.0)
-    assert store.mark_erased(record.merchant_biz_id, 2100.0, due_at=5700.0) is True
+    before = store.get(record.merchant_biz_id)
+    assert store.set_erasure_due(record.merchant_biz_id, 5700.0) is True
     assert record.merchant_biz_id not in _due_ids(store, DueKind.ERASURE, before=5699.0)
     assert record.merchant_biz_id in _due_ids(store, DueKind.ERASURE, before=5700.0)
+    assert store.get(record.merchant_biz_id) == before  # the erasure's time stays its updated_at
+
+
+def test_set_erasure_due_changes_no_other_row_and_creates_none(store: TransactionStore) -> None:
+    record = make_record()
+    store.create(record)
+    assert store.set_erasure_due(record.merchant_biz_id, 5700.0) is False  # PENDING: no erasure to retry
+    assert _due_ids(store, DueKind.ERASURE) == []
+    assert store.set_erasure_due("ghost", 5700.0) is False
+    assert store.get("ghost") is None
 
 
 def test_retention_s_conditional_delete_takes_an_erased_row_as_read(store: TransactionStore) -> None:

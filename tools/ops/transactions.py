@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from shared.cloudauth import CloudAuthError, DeleteVerifyResultResponse, ThrottlingError, TransactionIdInvalid
 from shared.config import ConfigError
+from shared.fetch_settings import OUTBOX_WINDOW_SECONDS, vendor_may_still_keep
 from shared.log import register_secret
 from shared.status import Status
 from shared.storage import StorageError, TransactionRecord, TransactionStore
-from shared.sweeper import OUTBOX_WINDOW_SECONDS
 from shared.timestamps import rfc3339
 from shared.values import replace
 from shared.wiring import build_fetcher, build_sweeper
@@ -291,14 +291,6 @@ def _delete_at_vendor(ctx: Context, transaction_id: str) -> DeleteVerifyResultRe
     raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
 
-def _vendor_may_still_keep(record: TransactionRecord, now: float) -> bool:
-    """Whether the vendor could still hold this transaction's copy: created within its 30 days (and a day), and not
-    deleted by this deployment. Its "unknown" then more likely means the operator's shell calls another region,
-    endpoint or account than the one that started it (as for the fetcher's ``fetch.transaction_unknown_to_vendor``)
-    than that the copy is gone: an erasure is not reported done on that answer."""
-    return not record.vendor_copy_deleted and record.created_at > now - OUTBOX_WINDOW_SECONDS
-
-
 def _tombstone(store: TransactionStore, record: TransactionRecord, now: float) -> TransactionRecord | None:
     """Make an unfinished row (PENDING, ABANDONED) an ERASED tombstone before anything else is deleted: from then
     on no fetch keeps or announces its flow, should the person finish it (the fetch deletes the vendor's copy and
@@ -373,7 +365,7 @@ def _erase_one(listed: TransactionRecord, args: argparse.Namespace, ctx: Context
             current = stores.transactions.get(mbid)
         except StorageError:
             current = record
-        if current is not None and _vendor_may_still_keep(current, ctx.clock()) and not args.accept_unknown:
+        if current is not None and vendor_may_still_keep(current, ctx.clock()) and not args.accept_unknown:
             item["vendor"] = UNKNOWN_TOO_EARLY
             vendor_ok = False
         else:
