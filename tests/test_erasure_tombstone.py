@@ -31,7 +31,9 @@ from shared.sweeper import (
 from shared.timestamps import rfc3339
 from shared.verifications import Refused, Verifications
 from tests.fakes import T0, FakeClock, FakeCloudAuth, RecordingSender, Stack, check_result_body, drain, make_record
+from tests.test_erasure_and_retention import _SecondPutFails
 from tests.test_initializer_app import META, _settings
+from tests.test_second_tries import _VendorForgetsWhatItDeleted
 from tools.ops import kyc, transactions
 from tools.ops.common import Context
 
@@ -149,23 +151,6 @@ def test_a_vendor_failure_while_finishing_an_erasure_keeps_the_tombstone(stack: 
     assert (outcome.kind, outcome.error) == ("erasure_pending", "InternalError")
     row = stack.store.get(mbid)
     assert row is not None and row.status == "ERASED"
-
-
-class _SecondPutFails:
-    """The object store, whose second put fails (an OSS 503): the fetch has written one image by then."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-        self.puts = 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def put(self, key: str, data: bytes, content_type: str) -> None:
-        self.puts += 1
-        if self.puts == 2:
-            raise StorageError("oss PutObject failed: ServiceUnavailable", transient=True, code="ServiceUnavailable")
-        self._inner.put(key, data, content_type)
 
 
 @pytest.mark.parametrize("trigger", ["sweeper", "callback behind a started chain"])
@@ -357,18 +342,19 @@ def test_a_tombstone_the_vendor_says_it_does_not_know_within_its_30_days_is_kept
     assert row is not None and row.status == "ERASED" and report.erased == 0
 
 
-class _OneRowsDeletionFails:
-    """The store, whose deletion of one row always fails (a row-specific refusal), every other call as it is."""
+class _RowDeletionFails:
+    """The store, whose deletion of the row ``only`` (any row when None) fails ``times`` times (for good when None):
+    a row-specific refusal, or a moment of Tablestore being busy."""
 
-    def __init__(self, inner: Any, bad: str) -> None:
-        self._inner = inner
-        self.bad = bad
+    def __init__(self, inner: Any, *, only: str | None = None, times: int | None = None) -> None:
+        self._inner, self.only, self.times = inner, only, times
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
     def delete(self, merchant_biz_id: str) -> None:
-        if merchant_biz_id == self.bad:
+        if self.only in (None, merchant_biz_id) and self.times != 0:
+            self.times = None if self.times is None else self.times - 1
             raise StorageError("tablestore DeleteRow failed", transient=False, code="OTSParameterInvalid")
         self._inner.delete(merchant_biz_id)
 
@@ -379,7 +365,7 @@ def test_one_tombstone_whose_deletion_keeps_failing_does_not_block_the_erasure_o
     bad = _erased(stack)
     stack.clock.advance(1)
     others = [_erased(stack) for _ in range(3)]
-    store = _OneRowsDeletionFails(stack.store, bad)
+    store = _RowDeletionFails(stack.store, only=bad)
     sweeper = stack.sweeper(stack.fetcher(FakeCloudAuth(), store=store))
     stack.clock.advance(HOUR)
     report = sweeper.sweep()
@@ -431,45 +417,13 @@ def test_a_keyed_repeat_of_an_erased_start_gets_no_vendor_page(store: SqliteTran
     assert info.value.code == "IdempotencyKeyInUse"
 
 
-class _ForgetsOnceDeleted(FakeCloudAuth):
-    """Deletes a finished flow, then no longer knows it (TransactionIdInvalid), as the vendor does."""
-
-    def __init__(self) -> None:
-        super().__init__(check_result_body("Y"))
-        self.deleted: set[str] = set()
-
-    def delete_verify_result(
-        self, transaction_id: str, *, delete_after_query: bool | str, delete_type: str = "All"
-    ) -> DeleteVerifyResultResponse:
-        self.delete_calls.append(transaction_id)
-        if transaction_id in self.deleted:
-            raise TransactionIdInvalid("unknown", code="InvalidParameter.TransactionId")
-        self.deleted.add(transaction_id)
-        return DeleteVerifyResultResponse(deleted=True, delete_result="Y", transaction_id=transaction_id)
-
-
-class _RowDeleteFailsOnce:
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-        self.failures = 1
-
-    def __getattr__(self, attr: str) -> Any:
-        return getattr(self._inner, attr)
-
-    def delete(self, merchant_biz_id: str) -> None:
-        if self.failures:
-            self.failures -= 1
-            raise StorageError("tablestore DeleteRow failed: OTSServerBusy", transient=True, code="OTSServerBusy")
-        self._inner.delete(merchant_biz_id)
-
-
 def test_kyc_erase_finishes_an_erasure_whose_vendor_copy_a_fetch_already_deleted(stack: Stack) -> None:
     """The callback's fetch deletes the vendor's copy, then the row's deletion fails (503): the row records the
     deletion first, so erase takes the vendor's "unknown" for it rather than for a shell calling another region."""
     mbid = _erased(stack, merchant_user_id=hash_user_id("carol", PEPPER))
-    vendor = _ForgetsOnceDeleted()
+    vendor = _VendorForgetsWhatItDeleted()
     with pytest.raises(StorageError):
-        stack.fetcher(vendor, store=_RowDeleteFailsOnce(stack.store)).fetch(mbid)
+        stack.fetcher(vendor, store=_RowDeletionFails(stack.store, times=1)).fetch(mbid)
     out = io.StringIO()
     args = kyc.build_parser().parse_args(["erase", "--user", "carol", "--yes"])
     code = transactions.run_erase(args, _context(stack, vendor, {"KYC_USER_ID_PEPPER": PEPPER}, out))
