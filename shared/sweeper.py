@@ -21,8 +21,8 @@ Each pass:
    the vendor's copy deleted as soon as the vendor agrees — the person finished the flow and no callback finished
    the erasure — and then goes with its row (:meth:`~shared.fetcher.ResultFetcher.finish_erasure`); tried hourly,
    the same grace period after the erasure, and past the vendor's 30 days the tombstone goes without asking (or at
-   retention, below, when that comes first). No tombstone is started once less than ``ERASURE_RESERVE_SHARE`` of
-   the pass is left, for steps 3-4;
+   retention, below, when that comes first). No vendor deletion (of a verdict's copy, of a tombstone's flow) is
+   started once less than ``RETENTION_RESERVE_SHARE`` of the pass is left, for steps 3-4;
 3. retention: rows and objects created more than ``KYC_RETENTION_DAYS`` ago are deleted (when set), oldest first,
    read page by page through the creation-time index. A row that may not go yet is stepped over, and the pass
    reads on past it: one still PENDING (step 1 settles it: every row is settled before its retention ends), one
@@ -97,11 +97,12 @@ MAX_SWEEP_BACKOFF_SECONDS = 3600.0
 #: The share of a pass's time kept for steps 2-4: step 1 (a CheckResult per row, up to the vendor's deadline each)
 #: starts no row once less is left. Half: the outbox and retention do at most a batch of cheap store calls each.
 RECHECK_RESERVE_SHARE = 0.5
-#: The share of a pass's time kept for retention and the rate counters: step 2's erasures (a DeleteVerifyResult per
-#: tombstone, up to the vendor's deadline each) start no tombstone once less is left, so that a vendor outage with
-#: many tombstones due cannot starve retention either. A quarter: more than a vendor call's deadline
-#: (``CLOUDAUTH_CALL_DEADLINE``, 25 s) of the sweeper's 240 s, so a call started before it ends within the pass.
-ERASURE_RESERVE_SHARE = 0.25
+#: The share of a pass's time kept for retention and the rate counters: step 2's vendor calls (a DeleteVerifyResult
+#: per verdict whose copy is owed, and per erasure tombstone, up to the vendor's deadline each) start no row once less
+#: is left, so that a vendor outage with many of them due cannot starve retention either. A quarter: more than a
+#: vendor call's deadline (``CLOUDAUTH_CALL_DEADLINE``, 25 s) of the sweeper's 240 s, so a call started before it
+#: ends within the pass.
+RETENTION_RESERVE_SHARE = 0.25
 _LATEST = 2.0**40  # seconds: later than any next check (year 36812), and still an int64 in milliseconds
 
 
@@ -214,7 +215,7 @@ class Sweeper:
         self.clock = clock
         self._budget = InvocationBudget.unbounded()
         self._recheck_reserve = 0.0
-        self._erasure_reserve = 0.0
+        self._retention_reserve = 0.0
 
     @property
     def fetcher(self) -> ResultFetcher:
@@ -225,7 +226,7 @@ class Sweeper:
         """One pass of the four steps, within ``budget`` (default: unbounded; see the module)."""
         self._budget = InvocationBudget.unbounded() if budget is None else budget
         self._recheck_reserve = self._budget.total * RECHECK_RESERVE_SHARE if self._budget.bounded else 0.0
-        self._erasure_reserve = self._budget.total * ERASURE_RESERVE_SHARE if self._budget.bounded else 0.0
+        self._retention_reserve = self._budget.total * RETENTION_RESERVE_SHARE if self._budget.bounded else 0.0
         report = SweepReport()
         steps = (self._recheck_pending, self._repair_outbox, self._finish_erasures, self._expire,
                  self._expire_rate_counters)
@@ -367,7 +368,8 @@ class Sweeper:
                 settled += 1
                 self.store.set_outbox_due(row.merchant_biz_id, row.status, None)
                 continue
-            if worked >= self.settings.batch_size or not self._time_for("outbox", report):
+            reserve = self._retention_reserve if delete else 0.0  # a vendor call: up to its deadline
+            if worked >= self.settings.batch_size or not self._time_for("outbox", report, reserve=reserve):
                 return
             worked += 1
             notified = renotify and self.fetcher.enqueue_notification(
@@ -387,7 +389,7 @@ class Sweeper:
         (:meth:`~shared.fetcher.ResultFetcher.finish_erasure`: its copy, then the row) and, while the vendor keeps
         the flow or fails, due again in an hour; past the vendor's 30 days (and a day) the vendor has forgotten the
         flow, and the tombstone goes without a call. No tombstone is started once less than
-        ``ERASURE_RESERVE_SHARE`` of the pass is left. A storage failure on one tombstone puts it back an hour later
+        ``RETENTION_RESERVE_SHARE`` of the pass is left. A storage failure on one tombstone puts it back an hour later
         and the step goes on (it never holds the head of the index); should that write fail too, the store is
         failing and the step ends."""
         now = self.clock()
@@ -396,7 +398,7 @@ class Sweeper:
             if row.status is not Status.ERASED:
                 continue
             if worked >= self.settings.batch_size or not self._time_for("erasures", report,
-                                                                         reserve=self._erasure_reserve):
+                                                                         reserve=self._retention_reserve):
                 return
             worked += 1
             try:

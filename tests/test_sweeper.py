@@ -692,6 +692,42 @@ def test_an_outage_where_every_check_takes_its_deadline_leaves_time_for_the_outb
     assert stack.store.get(old) is None
 
 
+def test_an_outage_of_the_vendor_s_deletions_leaves_time_for_retention(stack: Stack) -> None:
+    """Verdicts whose vendor copy is still owed (KYC_DELETE_VENDOR_COPY=Y) in a vendor outage where every
+    DeleteVerifyResult takes its deadline: step 2 starts no deletion once less than RETENTION_RESERVE_SHARE of the
+    pass is left (found by review am, for the erasures that share the step)."""
+    from shared.cloudauth import DeleteVerifyResultResponse, ServerError
+    from shared.sweeper import RETENTION_RESERVE_SHARE
+
+    budget_clock = FakeClock(0.0)
+
+    class DeletionsTimeOut(FakeCloudAuth):
+        def delete_verify_result(
+            self, transaction_id: str, *, delete_after_query: bool | str, delete_type: str = "All"
+        ) -> DeleteVerifyResultResponse:
+            self.delete_calls.append(transaction_id)
+            budget_clock.advance(self.settings.call_deadline)
+            raise ServerError("down", status=503, code="ServiceUnavailable")
+
+    for _ in range(20):
+        row = stack.pending(created_at=T0 - 2 * 86400)
+        stack.store.finalize(row.merchant_biz_id, status="PASSED", passed="Y", sub_code="200", result_key=None,
+                             identity_masked=None, result_version=1, now=T0 - 86400)  # fmt: skip
+        stack.store.mark_notification_enqueued(row.merchant_biz_id, "PASSED")  # the copy's deletion still owed
+    old = stack.pending(created_at=T0 - 40 * 86400)
+    stack.store.finalize(old.merchant_biz_id, status="PASSED", passed="Y", sub_code="200", result_key=None,
+                         identity_masked=None, result_version=1, now=T0 - 39 * 86400)  # fmt: skip
+    stack.store.mark_notification_enqueued(old.merchant_biz_id, "PASSED", vendor_copy_pending=False)
+    client = DeletionsTimeOut()
+    report = stack.sweeper(stack.fetcher(client, delete_vendor_copy=True), retention_days=30).sweep(
+        InvocationBudget(240.0, clock=budget_clock)
+    )
+    deadline = client.settings.call_deadline
+    assert len(client.delete_calls) == int(240.0 * (1 - RETENTION_RESERVE_SHARE) // deadline) + 1 == 8
+    assert report.stopped_early == ["outbox"] and report.expired == 1 and budget_clock() <= 240.0
+    assert stack.store.get(old.merchant_biz_id) is None
+
+
 def test_without_a_budget_the_sweep_checks_its_whole_batch(stack: Stack) -> None:
     client, _, _ = _outage(stack, FakeClock(0.0), rows=30)
     report = stack.sweeper(stack.fetcher(client), retention_days=30).sweep()
