@@ -391,7 +391,8 @@ class ResultFetcher:
             if vendor_may_still_keep(record, self.clock()):
                 # Within its 30 days and not deleted by us: more likely this deployment calls another region,
                 # endpoint or account than the one that started the flow. The tombstone holds the only TransactionId
-                # that can delete the person's data: kept until the settings are put right (or the 30 days end).
+                # that can delete the person's data: kept until the settings are put right (or the sweeper's
+                # retention or the vendor's 30 days end it: sweep.vendor_copy_left).
                 logger.error("fetch.erasure_unknown_to_vendor", extra={"errorCode": exc.code})
                 return FetchOutcome("erasure_pending", status=record.status.value, error=exc.code)
             deleted = True  # the vendor no longer has it (deleted already, or past its 30 days)
@@ -401,7 +402,13 @@ class ResultFetcher:
         if not deleted:
             logger.info("fetch.erasure_waits_for_vendor")
             return FetchOutcome("erasure_pending", status=record.status.value)
-        self.store.mark_vendor_copy_deleted(record.merchant_biz_id)
+        try:
+            self.store.mark_vendor_copy_deleted(record.merchant_biz_id)
+        except StorageError:
+            # Deleting the row makes the record moot: try that all the same (review ao: one failed write here left
+            # the tombstone to the vendor's "unknown", kept as a wrong region's for 30 days). Should it fail too,
+            # the next try meets that "unknown" (fetch.erasure_unknown_to_vendor).
+            logger.warning("fetch.erasure_not_recorded")
         delete_kept_result(self.store, self.objects, record.merchant_biz_id)
         logger.info("fetch.erasure_finished")
         return FetchOutcome("erased")

@@ -442,7 +442,7 @@ class Sweeper:
                 continue
             if not self._time_for("retention", report):
                 return
-            owed = self._vendor_copy_owed(row, now)
+            owed = self._vendor_copy_owed(row, now) or (row.status is Status.ERASED and not row.vendor_copy_deleted)
             from shared.fetcher import delete_kept_result  # noqa: PLC0415 - a pass with a row to expire
 
             if delete_kept_result(self.store, self.objects, row.merchant_biz_id, as_read=row) is None:

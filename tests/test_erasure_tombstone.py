@@ -9,6 +9,7 @@ gap, the retention hold-back and the lost images below)."""
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -468,3 +469,46 @@ def test_the_console_s_timeline_dates_an_erasure_when_it_happened_not_at_the_swe
     events, _ = insights.timeline(SimpleNamespace(objects=stack.objects), tombstone)  # type: ignore[arg-type]
     (erased,) = [e for e in events if "erased while unfinished" in e.what]
     assert erased.at == rfc3339(erased_at)
+
+
+class _MarkFailsOnce:
+    """The store, whose first ``mark_vendor_copy_deleted`` fails (a Tablestore timeout past its retries)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.failures = 1
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def mark_vendor_copy_deleted(self, merchant_biz_id: str) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise StorageError("tablestore UpdateRow failed", transient=True, code="TransportError")
+        self._inner.mark_vendor_copy_deleted(merchant_biz_id)
+
+
+def test_a_tombstone_whose_vendor_deletion_could_not_be_recorded_is_deleted_all_the_same(stack: Stack) -> None:
+    """Review ao: one failed write of the record after the vendor's Y left the tombstone to the vendor's "unknown"
+    at every later try, kept for 30 days as a wrong region's, with an ERROR each hour."""
+    mbid = _erased(stack)
+    vendor = _VendorForgetsWhatItDeleted()
+    sweeper = stack.sweeper(stack.fetcher(vendor, store=_MarkFailsOnce(stack.store)))
+    stack.clock.advance(HOUR)
+    assert sweeper.sweep().erased == 1
+    assert stack.store.get(mbid) is None and len(vendor.delete_calls) == 1
+
+
+def test_retention_that_deletes_a_tombstone_whose_vendor_deletion_was_never_confirmed_says_so(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Review ao: retention deleted it silently two days after the erasure, where a verdict's row in the same case
+    logs sweep.vendor_copy_left."""
+    mbid = _erased(stack, created_at=T0 - 2 * DAY)
+    sweeper = stack.sweeper(stack.fetcher(_UnknownToVendor()), retention_days=1)
+    stack.clock.advance(VENDOR_COPY_WAIT_SECONDS + HOUR)
+    with caplog.at_level(logging.INFO, logger="kyc.sweeper"):
+        assert sweeper.sweep().expired == 1
+    assert stack.store.get(mbid) is None
+    said = [r.getMessage() for r in caplog.records if r.name == "kyc.sweeper" and r.levelno >= logging.WARNING]
+    assert said == ["sweep.vendor_copy_left"]
