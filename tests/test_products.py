@@ -162,3 +162,10 @@ def test_an_unknown_product_code_is_not_repeated() -> None:
     with pytest.raises(ProductError) as info:
         check_product("SECRET_LOOKING_CODE", HONG_KONG)
     assert info.value.reason == "unknown" and "SECRET_LOOKING_CODE" not in str(info.value)
+
+
+@given(st.from_regex(r"(cloudauth-intl(-vpc)?\.)?[a-zA-Z0-9.-]{0,12}(\.aliyuncs\.com)?\.?", fullmatch=True))
+def test_a_host_s_region_is_the_one_the_endpoint_pattern_reads(host: str) -> None:
+    """String methods in place of the regex every start compiled (docs/performance.md, "Phase 7")."""
+    match = re.fullmatch(r"cloudauth-intl(?:-vpc)?\.([a-z0-9-]+)\.aliyuncs\.com", host.lower().rstrip("."))
+    assert products.region_of_endpoint(host) == (match.group(1) if match else None)

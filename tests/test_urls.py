@@ -205,3 +205,15 @@ def test_plain_http_is_allowed_to_a_loopback_address_only(url: str) -> None:
 )
 def test_plain_http_is_not_allowed_to_a_name_or_another_address(url: str) -> None:
     assert not plain_http_allowed(url)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=12))
+def test_an_ascii_url_s_unsafe_character_is_the_one_the_rule_s_regex_finds(url: str) -> None:
+    """The ASCII fast path checks ``[\\x00-\\x20\\x7f\\\\]`` with string methods (no regex compiled at start)."""
+    import re
+
+    from shared.urls import unsafe_character_at
+
+    match = re.search(r"[\x00-\x20\x7f\\]", url)
+    assert unsafe_character_at(url) == (match.start() if match else None)
