@@ -1,5 +1,6 @@
 """The result fetcher's settings, apart from the fetcher: the sweeper checks them when it starts and builds its
-fetcher only when a pass has work for it (:mod:`shared.sweeper`), so reading them must not load the fetching code."""
+fetcher only when a pass has work for it (:mod:`shared.sweeper`), so reading them must not load the fetching code.
+Also the vendor's retention window, which the fetcher, the sweeper and ``kyc erase`` judge its answers by."""
 
 from __future__ import annotations
 

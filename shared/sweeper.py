@@ -391,7 +391,7 @@ class Sweeper:
         flow, and the tombstone goes without a call. No tombstone is started once less than
         ``RETENTION_RESERVE_SHARE`` of the pass is left. A storage failure on one tombstone puts it back an hour later
         and the step goes on (it never holds the head of the index); should that write fail too, the store is
-        failing and the step ends."""
+        failing and the step ends, as it does when the fetcher cannot be built (:class:`DeferredFetcher`)."""
         now = self.clock()
         worked = 0
         for row in self._due(DueKind.ERASURE, now - OUTBOX_GRACE_SECONDS):
@@ -401,8 +401,10 @@ class Sweeper:
                                                                          reserve=self._retention_reserve):
                 return
             worked += 1
+            forgotten = row.created_at <= now - OUTBOX_WINDOW_SECONDS  # the vendor's 30 days (and a day) are over
+            fetcher = None if forgotten else self.fetcher  # built here: a build that fails ends the step
             try:
-                finished = self._finish_erasure(row, now)
+                finished = self._finish_erasure(row, fetcher)
             except StorageError as exc:
                 report.errors.append(f"_finish_erasures:{exc.code}")
                 finished = False
@@ -411,14 +413,15 @@ class Sweeper:
             else:
                 self.store.set_erasure_due(row.merchant_biz_id, now + VENDOR_COPY_RETRY_SECONDS)
 
-    def _finish_erasure(self, row: TransactionRecord, now: float) -> bool:
-        """One tombstone's erasure: True once its row is gone."""
-        if row.created_at <= now - OUTBOX_WINDOW_SECONDS:  # the vendor has forgotten the flow: nothing to ask
-            from shared.fetcher import delete_kept_result  # noqa: PLC0415 - a pass with a tombstone to delete
+    def _finish_erasure(self, row: TransactionRecord, fetcher: ResultFetcher | None) -> bool:
+        """One tombstone's erasure: True once its row is gone. Without ``fetcher`` the vendor has forgotten the flow:
+        nothing to ask, the tombstone goes."""
+        if fetcher is not None:
+            return fetcher.finish_erasure(row).kind == "erased"
+        from shared.fetcher import delete_kept_result  # noqa: PLC0415 - a pass with a tombstone to delete
 
-            delete_kept_result(self.store, self.objects, row.merchant_biz_id)
-            return True
-        return self.fetcher.finish_erasure(row).kind == "erased"
+        delete_kept_result(self.store, self.objects, row.merchant_biz_id)
+        return True
 
     def _expire(self, report: SweepReport) -> None:
         """Delete up to a batch of rows past retention, oldest first, stepping over at most a batch of rows that

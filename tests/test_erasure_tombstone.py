@@ -22,7 +22,7 @@ from shared.auth import hash_user_id
 from shared.cloudauth import DeleteVerifyResultResponse, ServerError, TransactionIdInvalid
 from shared.fc.budget import InvocationBudget
 from shared.ids import result_prefix
-from shared.storage import SqliteTransactionStore, StorageError
+from shared.storage import DueKind, SqliteTransactionStore, StorageError
 from shared.sweeper import (
     OUTBOX_GRACE_SECONDS,
     OUTBOX_WINDOW_SECONDS,
@@ -512,3 +512,21 @@ def test_retention_that_deletes_a_tombstone_whose_vendor_deletion_was_never_conf
     assert stack.store.get(mbid) is None
     said = [r.getMessage() for r in caplog.records if r.name == "kyc.sweeper" and r.levelno >= logging.WARNING]
     assert said == ["sweep.vendor_copy_left"]
+
+
+def test_a_fetcher_that_cannot_be_built_ends_the_erasure_step_once_and_moves_no_tombstone(stack: Stack) -> None:
+    """As DeferredFetcher promises for every step (noted by review ao: each tombstone was put back an hour with an
+    error of its own)."""
+    from shared.sweeper import DeferredFetcher, Sweeper
+
+    tombstones = [_erased(stack) for _ in range(3)]
+    stack.clock.advance(HOUR)
+
+    def unbuildable() -> Any:
+        raise RuntimeError("no fetcher today")
+
+    sweeper = Sweeper(store=stack.store, objects=stack.objects, settings=stack.sweeper(stack.fetcher(
+        FakeCloudAuth())).settings, clock=stack.clock, fetcher=DeferredFetcher(unbuildable, deletes_vendor_copy=False))
+    assert sweeper.sweep().errors == ["_finish_erasures:FetcherUnavailable"]
+    due = [r.merchant_biz_id for r in stack.store.due(DueKind.ERASURE, stack.clock())[0]]
+    assert sorted(due) == sorted(tombstones)  # still due now: the next pass tries them, not an hour later
