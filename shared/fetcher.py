@@ -399,7 +399,7 @@ class ResultFetcher:
         except CloudAuthError as exc:
             logger.warning("fetch.erasure_not_finished", extra={"errorCode": exc.code})
             return FetchOutcome("erasure_pending", status=record.status.value, error=exc.code)
-        if not deleted:
+        if not deleted:  # N for a flow not finished: *unverified* (the delete page is silent; an error waits too)
             logger.info("fetch.erasure_waits_for_vendor")
             return FetchOutcome("erasure_pending", status=record.status.value)
         try:

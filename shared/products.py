@@ -278,6 +278,11 @@ CALLED_OPERATIONS: tuple[str, ...] = (
     "DeleteVerifyResult",
 )
 RAM_ACTIONS: tuple[str, ...] = tuple(f"{RAM_NAMESPACE}:{operation}" for operation in CALLED_OPERATIONS)
+# DeleteVerifyResult for every supported product and region: UNVERIFIED (review ar). "ID Verification:删除认证记录"
+# (help/en/ekyc/latest/delete-certification-record, Sep 2026) says it "supports only the following solutions:", a list
+# we could not read; its zh/ja/zh-TW copies (2025) list endpoints in Singapore, Jakarta and Hong Kong, not Kuala Lumpur.
+# Where the vendor refuses it, `kyc erase` reports the vendor's error and the deletions are retried and logged
+# (fetch.vendor_copy_not_deleted, fetch.erasure_not_finished): nothing is lost or claimed deleted.
 
 
 def supported_in(region: str) -> tuple[str, ...]:

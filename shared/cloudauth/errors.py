@@ -97,7 +97,10 @@ class RepeatedFailuresLimited(ThrottlingError):
 
 
 class TransactionIdInvalid(CloudAuthError):
-    """The TransactionId is unknown or expired (results are kept for 30 days)."""
+    """The TransactionId is unknown to the vendor. Its pages say only "The Transaction ID is invalid" ("服务端返回HTTP
+    状态码说明"); that it is also the answer for a transaction deleted or past the vendor's 30 days is *unverified*
+    (the sandbox answers so, among its documented decisions), and callers treat it so only past those 30 days or
+    after a deletion of their own (``shared.fetch_settings.vendor_may_still_keep``)."""
 
     default_code = "TransactionIdInvalid"
 

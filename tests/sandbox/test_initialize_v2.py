@@ -4,6 +4,7 @@ and the official SDK's ``initialize_v2`` and the project's client against it."""
 from __future__ import annotations
 
 import http.client
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -12,7 +13,17 @@ import pytest
 
 from shared import jsonutil
 from shared.results import parse_check_result
-from tests.sandbox.helpers import AK, SECRET, check, complete, control, init_params, sdk_client, v3_request
+from tests.sandbox.helpers import (
+    AK,
+    SECRET,
+    FakeClock,
+    check,
+    complete,
+    control,
+    init_params,
+    sdk_client,
+    v3_request,
+)
 from tools.sandbox import SandboxServer
 
 ALGORITHMS = [pytest.param(None, id="v3-acs3-hmac-sha256"), pytest.param("v2", id="v1-hmac-sha1")]
@@ -259,3 +270,86 @@ def test_the_project_client_runs_initialize_v2_against_the_sandbox(
                                 doc_type=doc_type)
     assert parsed.status.value == "PASSED"
     assert (parsed.identity is None) == (doc_type is None)
+
+
+# --- the 30 minutes an InitializeV2 flow has to be finished (review ar) ------------------------------------------
+
+V2_PRODUCTS = [pytest.param({"ProductCode": "FACE_LIVENESS_PRO", "DocType": "<absent>"}, id="FACE_LIVENESS_PRO"),
+               pytest.param({}, id="eKYC_PRO")]
+
+
+def _late(make_sandbox: Callable[..., SandboxServer], clock: FakeClock) -> SandboxServer:
+    """A sandbox on ``clock`` that still takes requests signed 31 minutes before its time."""
+    return make_sandbox(clock=clock, timestamp_skew=3600.0)
+
+
+def _opened(server: SandboxServer, action: str = "InitializeV2", **overrides: str) -> tuple[str, str, str]:
+    """Start a flow and open its page: (TransactionId, the page's path, its session)."""
+    from tests.sandbox.test_page import _get
+
+    answer = v3_request(server, action, v2_params(**overrides) if action == "InitializeV2" else init_params())
+    assert answer.status == 200, answer.body
+    url = answer.body["Result"]["TransactionUrl"]
+    status, html, _ = _get(url)
+    session = re.search(r'name=session value="([^"]+)"', html)
+    assert status == 200 and session is not None, html
+    return answer.body["Result"]["TransactionId"], urlsplit(url).path, session.group(1)
+
+
+def _finish(server: SandboxServer, path: str, session: str) -> int:
+    from tests.sandbox.test_page import _post_form
+
+    status, _, _ = _post_form(server, f"{path}/finish", [("session", session), ("outcome", "pass")])
+    return status
+
+
+@pytest.mark.parametrize("overrides", V2_PRODUCTS)
+def test_an_initialize_v2_flow_cannot_be_finished_30_minutes_after_it_started(
+    make_sandbox: Callable[..., SandboxServer], overrides: dict[str, str]
+) -> None:
+    clock = FakeClock()
+    server = _late(make_sandbox, clock)
+    transaction_id, path, session = _opened(server, **overrides)
+    clock.advance(31 * 60)
+    assert _finish(server, path, session) == 200  # the expired page, not the 302 to ReturnUrl
+    assert check(server, transaction_id).body["Code"] == "ProcessNotCompleted"
+
+
+@pytest.mark.parametrize("overrides", V2_PRODUCTS)
+def test_an_initialize_v2_flow_finished_within_30_minutes_is_final(
+    make_sandbox: Callable[..., SandboxServer], overrides: dict[str, str]
+) -> None:
+    clock = FakeClock()
+    server = _late(make_sandbox, clock)
+    transaction_id, path, session = _opened(server, **overrides)
+    clock.advance(29 * 60)
+    assert _finish(server, path, session) == 302
+    assert check(server, transaction_id).body["Result"]["Passed"] == "Y"
+
+
+def test_an_initialize_v2_page_opened_30_minutes_after_the_start_says_the_link_expired(
+    make_sandbox: Callable[..., SandboxServer]
+) -> None:
+    clock = FakeClock()
+    server = _late(make_sandbox, clock)
+    answer = v3_request(server, "InitializeV2", v2_params())
+    clock.advance(31 * 60)
+    assert "name=session" not in page(answer.body["Result"]["TransactionUrl"])
+
+
+def test_the_control_api_cannot_finish_an_initialize_v2_flow_after_30_minutes(
+    make_sandbox: Callable[..., SandboxServer]
+) -> None:
+    clock = FakeClock()
+    server = _late(make_sandbox, clock)
+    transaction_id = start(server)
+    clock.advance(31 * 60)
+    assert control(server, "POST", f"transactions/{transaction_id}/complete", {"outcome": "pass"}).status == 409
+
+
+def test_a_flow_started_with_initialize_has_no_30_minute_window(make_sandbox: Callable[..., SandboxServer]) -> None:
+    clock = FakeClock()
+    server = _late(make_sandbox, clock)
+    _, path, session = _opened(server, action="Initialize")
+    clock.advance(31 * 60)
+    assert _finish(server, path, session) == 302

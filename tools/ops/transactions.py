@@ -350,7 +350,8 @@ def _erase_one(listed: TransactionRecord, args: argparse.Namespace, ctx: Context
             item["vendor"] = "deleted"
         elif record.status is Status.ERASED:
             # Unfinished (the person never finished): the vendor deletes a flow "after you complete the product
-            # flow" ("删除认证记录"), and forgets it at its 30 days' end.
+            # flow" ("删除认证记录"), and forgets it at its 30 days' end. That it answers DeleteResult N for such a flow
+            # (not an error) is *unverified*: the page says nothing of it (an error is retried the same way).
             item["vendor"] = (f"not deleted (DeleteResult {answer.delete_result or 'N'}): the flow is unfinished "
                               "at the vendor, which keeps it up to its 30 days")
             vendor_ok, waits_for_the_flow = False, True

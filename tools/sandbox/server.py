@@ -91,9 +91,12 @@ class SandboxApp:
         return vendor.delete_verify_result(params, self.store)
 
     def complete(self, tx: state.Transaction, outcome: state.Outcome) -> bool:
-        """Finish the flow like the person on the page would; False when it was already over."""
+        """Finish the flow like the person on the page would; False when it was already over (or too late to finish:
+        :meth:`~tools.sandbox.state.Transaction.too_late_to_finish`)."""
         with self.store.lock:
             if tx.status not in ("INITIALIZED", "VISITED") or self.store.get(tx.transaction_id) is None:
+                return False
+            if tx.too_late_to_finish(self.config.clock()):
                 return False
             state.finish(tx, outcome, self.config.clock(), self.faults.pending_checks)
         if tx.status == "FINISHED":
@@ -242,7 +245,7 @@ class Handler(BaseHTTPRequestHandler):
                 self._html(404, pages.not_found_page())
                 return
             with self.app.store.lock:
-                fresh = tx.status == "INITIALIZED"
+                fresh = tx.status == "INITIALIZED" and not tx.too_late_to_finish(self.app.config.clock())
                 if fresh:
                     tx.status = "VISITED"
                     tx.page_session = state.new_page_token()
@@ -325,7 +328,7 @@ class Handler(BaseHTTPRequestHandler):
                 self._json(400, {"error": str(exc)})
                 return
             if not app.complete(tx, outcome):
-                self._json(409, {"error": "the transaction is already finished or abandoned"})
+                self._json(409, {"error": "the transaction is already finished or abandoned, or too late to finish"})
                 return
             with app.store.lock:
                 self._json(200, tx.detail())
