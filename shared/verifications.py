@@ -72,6 +72,7 @@ from shared.cloudauth import (
     InitializeResponse,
     InitializeV2Request,
     ParameterError,
+    RepeatedFailuresLimited,
     Switch,
     Switches,
     ThrottlingError,
@@ -330,8 +331,9 @@ class NotBilled(Refused):
     """An Initialize failure after which the vendor certainly created no (billed) transaction. ``counts``: it counts
     against the user's hourly limit all the same. A request the vendor answered with a refusal of its parameters
     used the account's Initialize QPS, shared by every user: it counts, or one user could call the vendor as fast as
-    it answers. One refused before sending, or throttled by the vendor (the account was busy, not the user's doing),
-    gives its slot back."""
+    it answers; so does one the vendor refused for repeated failing calls (``Forbidden.ExceptionRepeatedInvoke``). One
+    refused before sending, or throttled by the vendor (the account was busy, not the user's doing), gives its slot
+    back."""
 
     def __init__(self, code: str, message: str, *, counts: bool, retry_after: int | None = None) -> None:
         super().__init__(code, message, retry_after=retry_after)
@@ -797,9 +799,12 @@ class Verifications:
         except ParameterError as exc:  # the client's own check (no HTTP status), or the vendor's answer
             # MissingParameter or InvalidParameter, as the check or the vendor named it (openapi.yaml lists both)
             raise NotBilled(exc.code or "InvalidParameter", exc.message, counts=exc.status is not None) from None
-        except ThrottlingError:
-            raise NotBilled("VendorBusy", "the verification service is busy; try again", counts=False,
-                            retry_after=2) from None
+        except ThrottlingError as exc:
+            # Throttling is the account's load, not the user's doing: the slot goes back. The vendor refusing repeated
+            # failing calls (Forbidden.ExceptionRepeatedInvoke) is a refusal of the caller's calls: it counts, as a
+            # refused parameter does (review ap: else a user in that state calls Initialize without any bound).
+            raise NotBilled("VendorBusy", "the verification service is busy; try again",
+                            counts=isinstance(exc, RepeatedFailuresLimited), retry_after=2) from None
         except AuthError as exc:
             # The gateway refused our signature, AccessKey, STS token or RAM policy: nothing started, and the
             # deployment's doing, not the user's (the slot goes back, or an outage of the credentials would lock out

@@ -311,6 +311,21 @@ def test_a_start_refused_for_repeated_failing_calls_is_503_not_blamed_on_our_cre
     assert "credentials" not in jsonutil.dumps_str(body)
 
 
+def test_starts_refused_for_repeated_failing_calls_count_against_the_user_s_hourly_limit(
+    store: SqliteTransactionStore, client: FakeCloudAuth
+) -> None:
+    """Found by review ap: the refusal is of the caller's calls, not the account's load; its slot went back like
+    throttling's, so a user in that state called Initialize without any bound (20 calls with a limit of 2)."""
+    client.initialize_error = error_from_response(
+        401, "Forbidden.ExceptionRepeatedInvoke", "The maximum number of repeated exception invocations is exceeded.",
+        "REQ-ERR",
+    )
+    app = _app(store, client, rate_limit=2)
+    statuses = [_post(app, _start())[0] for _ in range(5)]
+    assert statuses == [503, 503, 429, 429, 429]
+    assert len(client.initialize_calls) == 2
+
+
 def test_a_vendor_answer_with_an_unusable_transaction_id_is_a_502_and_stores_nothing(
     store: SqliteTransactionStore, client: FakeCloudAuth
 ) -> None:
