@@ -512,7 +512,8 @@ START_ACTIONS = {f"antcloudauth:{product.start_operation}" for product in produc
                  if product.supported and product.start_operation}  # fmt: skip
 FETCH_ACTIONS = {"antcloudauth:CheckResult", "antcloudauth:DeleteVerifyResult"}
 #: Row calls, table by table, in tests/test_role_calls.py (from real runs on the doubles); here their union.
-START_ROWS = {"ots:GetRow", "ots:PutRow", "ots:UpdateRow"}  # create and read a row; count in the rate table
+#: create and read a row; count in the rate table, and delete an Idempotency-Key's claim there when giving it back
+START_ROWS = {"ots:GetRow", "ots:PutRow", "ots:UpdateRow", "ots:DeleteRow"}
 KEEP_ROWS = {"ots:GetRow", "ots:UpdateRow"}  # read, verdicts, checks, the outbox
 #: The sweeper's besides: retention's and erasure's deletions, the due and creation-time indexes and the rows they list.
 SWEEP_ROWS = {"ots:DeleteRow", "ots:BatchGetRow", "ots:GetRange"}

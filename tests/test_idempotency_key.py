@@ -649,3 +649,27 @@ def test_s_yaml_s_timeout_lets_a_keyed_start_start_at_any_hour_with_every_call_a
     tmp_path: Path, now: float
 ) -> None:
     assert _slow_keyed_start(tmp_path, S_YAML_TIMEOUT, now=now, reads_slow=True)[0] == "201"
+
+
+def test_starts_refused_one_after_another_with_fresh_keys_leave_no_rows_behind(
+    tmp_path: Path, vendor: NumberedVendor
+) -> None:
+    """Found by review ap: each key's claim is taken before the rate slot, and a given-back claim stayed as a row
+    (count 0) until the end of the next UTC day: a user at their hourly limit sending fresh keys made the store
+    grow by a row per refused request."""
+    import sqlite3
+
+    path = tmp_path / "kyc.sqlite3"
+    store = SqliteTransactionStore(path)
+    try:
+        app = _app(store, vendor, rate_limit=1)
+        assert _post(app, _start(), key=None)[0] == 201  # the hour's one start
+        with sqlite3.connect(path) as conn:
+            before = conn.execute("SELECT count(*) FROM rate_counters").fetchone()[0]
+        statuses = {_post(app, _start(), key=f"fresh-key-{n}")[0] for n in range(20)}
+        with sqlite3.connect(path) as conn:
+            after = conn.execute("SELECT count(*) FROM rate_counters").fetchone()[0]
+    finally:
+        store.close()
+    assert statuses == {429}
+    assert after == before

@@ -217,10 +217,13 @@ class World:
             fetcher.fetch(mbid)
 
     @staticmethod
-    def http(method: str, target: str, user: str | None = None, body: Any = None) -> dict[str, Any]:
+    def http(method: str, target: str, user: str | None = None, body: Any = None, key: str | None = None
+             ) -> dict[str, Any]:
         headers = [("Content-Type", "application/json")]
         if user is not None:
             headers.append(("Authorization", f"Bearer {issue_token(user, JWT_SECRET)}"))
+        if key is not None:
+            headers.append(("Idempotency-Key", key))
         return make_http_event(method, target, headers, json.dumps(body).encode() if body is not None else b"")
 
     @staticmethod
@@ -240,6 +243,8 @@ class World:
             app.handle(self.http("POST", "/verifications", "u1", VALID), None)
             limited = app.handle(self.http("POST", "/verifications", "u1", VALID), None)  # over the limit of 2
             assert limited["statusCode"] == 429, limited
+            keyed = app.handle(self.http("POST", "/verifications", "u1", VALID, key="k-1"), None)  # claimed, given back
+            assert keyed["statusCode"] == 429, keyed
             self.services.set_vendor_faults({"Initialize": {"sequence": ["Forbidden.RAMUserAccessDenied"]}})
             refused = app.handle(self.http("POST", "/verifications", "u3", VALID), None)  # the slot is given back
             assert refused["statusCode"] == 502, refused

@@ -168,7 +168,8 @@ class TransactionStore(Protocol):
         ...
 
     def give_back_claim(self, key: str, holder: str) -> bool:
-        """Free the claim ``key`` if ``holder`` holds it, in one conditional write; True when this call freed it.
+        """Free the claim ``key`` if ``holder`` holds it, in one conditional deletion (a freed claim leaves no row:
+        review ap, keyed starts refused one after another each left one for a day); True when this call freed it.
         Safe whatever became of the take: after a take whose answer was lost it frees the claim only if that take
         was applied, never another holder's."""
         ...

@@ -173,7 +173,7 @@ STATEMENTS: Final[dict[str, str]] = {
     "claim_take": "INSERT INTO rate_counters (rate_key, count, expires_at, holder) VALUES (?, 1, ?, ?)"
     " ON CONFLICT (rate_key) DO UPDATE SET count = 1, expires_at = excluded.expires_at, holder = excluded.holder"
     " WHERE count < 1 OR expires_at <= ? OR holder = excluded.holder",
-    "claim_give_back": "UPDATE rate_counters SET count = 0 WHERE rate_key = ? AND holder = ? AND count > 0",
+    "claim_give_back": "DELETE FROM rate_counters WHERE rate_key = ? AND holder = ? AND count > 0",
     "rate_expire": "DELETE FROM rate_counters WHERE rate_key IN"
     " (SELECT rate_key FROM rate_counters WHERE expires_at < ? LIMIT ?)",
 }

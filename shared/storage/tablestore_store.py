@@ -963,10 +963,12 @@ class TablestoreTransactionStore:
 
     def give_back_claim(self, key: str, holder: str) -> bool:
         held = self._all(self._eq(RATE_HOLDER, holder), self._eq(RATE_COUNT, 1))
-        return self._update(
-            key, {"put": [(RATE_COUNT, 0)]}, self._expect_exist(held), table=self._schema.rate_table,
-            key=self._rate_key(key),
-        )
+        try:
+            self._call("DeleteRow", "delete_row", self._schema.rate_table, self._ots.Row(self._rate_key(key)),
+                       self._expect_exist(held))
+        except _ConditionFailed:
+            return False
+        return True
 
     def expire_rate_counters(self, now: float, limit: int) -> int:
         """Nothing to do: the rate table's TTL expires old counters (no scan)."""

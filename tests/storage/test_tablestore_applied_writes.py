@@ -97,12 +97,11 @@ def test_a_new_claim_whose_take_the_sdk_sent_twice_is_held_by_that_take(
     assert taken is True, "take_claim answered False for a claim that this very call holds"
 
 
-def test_a_given_back_claim_whose_retake_the_sdk_sent_twice_is_held_by_that_take(
+def test_an_expired_claim_whose_retake_the_sdk_sent_twice_is_held_by_that_take(
     wire: tuple[TablestoreTransactionStore, Any],
 ) -> None:
     store, _ = wire
-    assert store.take_claim("ikreviewz", "earlier", 900.0, 40.0) is True
-    assert store.give_back_claim("ikreviewz", "earlier") is True
+    assert store.take_claim("ikreviewz", "earlier", 45.0, 40.0) is True  # held until 45: free again at 50
     flaky = _flaky(store, "UpdateRow")
     flaky.armed = True
 
@@ -191,7 +190,9 @@ def test_a_keyed_start_out_of_time_after_its_claim_was_applied_leaves_the_key_fr
     start; round 1 of this take loses its race to a concurrent start with the key that takes and gives it back
     (refused quickly); round 2's write is applied and answered busy (SDK re-send, condition fails); both rounds took
     their deadlines, so the budget refuses round 3. The user is told 503 TryAgain ("nothing was started, try
-    again"): the try again must not be 409 IdempotencyKeyInUse for the rest of the day."""
+    again"): the try again must not be 409 IdempotencyKeyInUse for the rest of the day. (Since review ap a claim is
+    given back by deleting it: round 1 updates an expired claim, and the give-back's deletion is the applied write
+    answered busy.)"""
     store, double = wire
     rival = wire_store(double)
     clock = FakeClock(T0)
@@ -199,16 +200,16 @@ def test_a_keyed_start_out_of_time_after_its_claim_was_applied_leaves_the_key_fr
                             clock=clock)
     owner = hash_user_id(SUB, PEPPER)
     claim = idempotency_claim_key(owner, KEY, PEPPER)
-    assert store.take_claim(claim, "earlier", T0 + 86400, T0 - 10) and store.give_back_claim(claim, "earlier")
+    assert store.take_claim(claim, "earlier", T0 - 5, T0 - 10)  # expired at T0: round 1 updates it
 
     store_call = service.store_call_seconds
     seconds = [0.0]
     budget = InvocationBudget(5 * store_call + service.billed_part_seconds + 0.5, clock=lambda: seconds[0])
-    hooked = _flaky(store, "UpdateRow")
+    hooked = _flaky(store, "DeleteRow")
     updates = []
 
     def before(operation: str) -> None:
-        if operation != "UpdateRow":
+        if operation not in ("UpdateRow", "DeleteRow"):
             return
         updates.append(operation)
         if len(updates) == 1:  # round 1: a concurrent start takes the claim and gives it back before our write
@@ -223,7 +224,7 @@ def test_a_keyed_start_out_of_time_after_its_claim_was_applied_leaves_the_key_fr
         service.start(owner, _start(), budget=budget, idempotency_key=KEY)
     hooked.before = None
     assert first.value.code == "TryAgain", first.value.code
-    assert hooked.sent.count("UpdateRow") >= 3, hooked.sent  # round 1, round 2 and its re-sent copy
+    assert hooked.sent.count("UpdateRow") >= 1 and hooked.sent.count("DeleteRow") >= 2, hooked.sent  # re-sent
 
     try:  # the repeat a moment later, with all the time it needs
         service.start(owner, _start(), budget=InvocationBudget(600.0, clock=lambda: 0.0), idempotency_key=KEY)
@@ -748,3 +749,13 @@ def test_a_check_whose_write_the_sdk_sent_twice_is_counted_once(wire: tuple[Tabl
     after = store.get(record.merchant_biz_id)
     assert recorded is True and after is not None
     assert after.check_count == record.check_count + 1
+
+
+def test_a_given_back_claim_leaves_no_row_in_the_rate_table(wire: tuple[TablestoreTransactionStore, Any]) -> None:
+    """Found by review ap: a give-back set the claim's count to 0 and the row stayed for the table's day-long TTL,
+    one per keyed start refused after its claim."""
+    store, _ = wire
+    assert store.take_claim("ikgone", "a", 900.0, 50.0) is True
+    assert store.give_back_claim("ikgone", "a") is True
+    _, row, _ = store._client.get_row(store._schema.rate_table, store._rate_key("ikgone"), max_version=1)
+    assert row is None or not row.primary_key
