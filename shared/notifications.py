@@ -497,6 +497,8 @@ class Notifier:
         attempts = message.attempt + 1
         for subscriber, result in zip(targets, results, strict=True):
             log_extra = {"subscriber": display_url(subscriber.url), "status": result.status, "errorCode": result.error}
+            if subscriber.id is not None:  # the merchant's name for it: two receivers on one host told apart (aq)
+                log_extra["subscriberId"] = subscriber.id
             if result.ok:
                 logger.info("notify.delivered", extra=log_extra)
             elif result.permanent or message.attempt >= len(schedule):

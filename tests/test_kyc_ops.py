@@ -255,8 +255,22 @@ def test_erase_dry_run_lists_and_changes_nothing(stack: DevStack) -> None:
     assert code == 0, err
     summary = jsonutil.loads(out)
     assert summary["dryRun"] is True and summary["transactions"][0]["objects"] >= 1
+    assert (summary["transactions"][0]["vendor"], summary["transactions"][0]["row"]) == ("would delete", "would delete")
     assert open_transaction_store(StorageSettings.from_env()).get(created["merchantBizId"]) is not None
     assert _vendor_knows(created["transactionId"], created["merchantBizId"])
+
+
+def test_erase_dry_run_says_an_unfinished_flow_would_be_kept_as_a_tombstone(stack: DevStack) -> None:
+    """Found by review aq: the dry run said "would delete" of every row, and the run then kept this one."""
+    created = start_verification(stack, "carol")
+    code, out, err = run(["erase", "--user", "carol", "--dry-run"])
+    assert code == 0, err
+    (item,) = jsonutil.loads(out)["transactions"]
+    assert item["row"].startswith("would be kept as ERASED") and "would ask" in item["vendor"]
+    code, out, err = run(["erase", "--user", "carol", "--yes"])
+    assert code == 0, err
+    assert jsonutil.loads(out)["transactions"][0]["row"].startswith("kept as ERASED")
+    assert open_transaction_store(StorageSettings.from_env()).get(created["merchantBizId"]) is not None
 
 
 def test_erase_off_a_terminal_refuses_without_yes(stack: DevStack) -> None:

@@ -285,6 +285,18 @@ def test_subscriber_urls_are_logged_as_scheme_host_and_port_only(
     assert "s3cret" not in caplog.text and "pw@" not in caplog.text
 
 
+def test_a_named_subscriber_is_logged_with_its_id(stack: Stack, caplog: pytest.LogCaptureFixture) -> None:
+    """Found by review aq: two receivers on one host were told apart in no log line."""
+    from shared.notifications import Subscriber
+
+    url = "https://hooks.example.com/kyc"
+    mbid = _final(stack)
+    sender = RecordingSender(answers={url: [UNAVAILABLE]})
+    stack.notifier(sender, subscribers=[Subscriber(url=url, secret=SECRET_A, id="shop")]).handle_body(_body(mbid))
+    (record,) = [r for r in caplog.records if r.getMessage() == "notify.delivery_failed"]
+    assert record.subscriberId == "shop"  # type: ignore[attr-defined]
+
+
 def test_a_poison_message_is_dead_lettered_and_the_rest_of_the_batch_is_delivered(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:

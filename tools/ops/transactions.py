@@ -314,11 +314,21 @@ def _erase_each(
                                 "createdAt": rfc3339(record.created_at)}
         if args.dry_run:
             objects = len(ctx.stores().objects.list(result_prefix(record.merchant_biz_id)))
-            item.update(vendor="would delete", objects=objects, row="would delete")
+            item.update(_dry_run_outcome(record), objects=objects)
         elif not _erase_one(record, args, ctx, item):
             failures += 1
         items.append(item)
     return failures
+
+
+def _dry_run_outcome(record: TransactionRecord) -> dict[str, str]:
+    """What :func:`_erase_one` would do with ``record`` when every call succeeds (review aq: the dry run said "would
+    delete" of rows the run keeps as tombstones)."""
+    if record.status.is_verdict:
+        return {"vendor": "already deleted" if record.vendor_copy_deleted else "would delete", "row": "would delete"}
+    return {"vendor": "would ask to delete (the vendor keeps a flow the person has not finished)",
+            "row": "would be kept as ERASED until the vendor deletes the flow (at once if the person finished it; "
+                   "else the sweeper asks hourly, up to the vendor's 30 days)"}
 
 
 def _erase_one(listed: TransactionRecord, args: argparse.Namespace, ctx: Context, item: dict[str, Any]) -> bool:
