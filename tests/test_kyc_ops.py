@@ -273,6 +273,32 @@ def test_erase_dry_run_says_an_unfinished_flow_would_be_kept_as_a_tombstone(stac
     assert open_transaction_store(StorageSettings.from_env()).get(created["merchantBizId"]) is not None
 
 
+def test_erase_dry_run_says_a_tombstone_whose_vendor_copy_is_deleted_would_be_deleted(stack: DevStack) -> None:
+    """Found by review at: an ERASED tombstone whose vendor copy this deployment deleted (the row's deletion then
+    failed) is deleted by the run, but the dry run said it would be kept as ERASED."""
+    from tests.test_fc_invoke import complete
+
+    created = start_verification(stack, "carol")
+    complete(stack, created["transactionId"])  # the person finished; no callback processed
+    store = open_transaction_store(StorageSettings.from_env())
+    mbid = created["merchantBizId"]
+    assert store.mark_erased(mbid, store.get(mbid).created_at + 1)  # type: ignore[union-attr]
+    client = CloudAuthClient(CloudAuthSettings.from_env())
+    try:
+        assert client.delete_verify_result(created["transactionId"], delete_after_query=False).deleted
+    finally:
+        client.close()
+    store.mark_vendor_copy_deleted(mbid)  # what _erase_one records before the row's deletion (which then failed)
+    code, out, err = run(["erase", "--user", "carol", "--dry-run"])
+    assert code == 0, err
+    (dry,) = jsonutil.loads(out)["transactions"]
+    code, out, err = run(["erase", "--user", "carol", "--yes"])
+    assert code == 0, err
+    (real,) = jsonutil.loads(out)["transactions"]
+    assert real["row"] == "deleted" and store.get(mbid) is None
+    assert (dry["vendor"], dry["row"]) == ("already deleted", "would delete")
+
+
 def test_erase_off_a_terminal_refuses_without_yes(stack: DevStack) -> None:
     created = start_verification(stack, "carol")
     code, out, err = run(["erase", "--user", "carol"])

@@ -314,18 +314,21 @@ def _erase_each(
                                 "createdAt": rfc3339(record.created_at)}
         if args.dry_run:
             objects = len(ctx.stores().objects.list(result_prefix(record.merchant_biz_id)))
-            item.update(_dry_run_outcome(record), objects=objects)
+            item.update(_dry_run_outcome(record, ctx.clock()), objects=objects)
         elif not _erase_one(record, args, ctx, item):
             failures += 1
         items.append(item)
     return failures
 
 
-def _dry_run_outcome(record: TransactionRecord) -> dict[str, str]:
-    """What :func:`_erase_one` would do with ``record`` when every call succeeds (review aq: the dry run said "would
-    delete" of rows the run keeps as tombstones)."""
-    if record.status.is_verdict:
-        return {"vendor": "already deleted" if record.vendor_copy_deleted else "would delete", "row": "would delete"}
+def _dry_run_outcome(record: TransactionRecord, now: float) -> dict[str, str]:
+    """What :func:`_erase_one` would do with ``record`` when every call succeeds and the vendor answers as it last
+    did (review aq: the dry run said "would delete" of rows the run keeps as tombstones; review at: and "kept" of a
+    tombstone whose vendor copy is gone, which the run deletes)."""
+    if record.vendor_copy_deleted:
+        return {"vendor": "already deleted", "row": "would delete"}
+    if record.status.is_verdict or not vendor_may_still_keep(record, now):  # past the vendor's 30 days: forgotten
+        return {"vendor": "would delete", "row": "would delete"}
     return {"vendor": "would ask to delete (the vendor keeps a flow the person has not finished)",
             "row": "would be kept as ERASED until the vendor deletes the flow (at once if the person finished it; "
                    "else the sweeper asks hourly, up to the vendor's 30 days)"}
