@@ -276,8 +276,6 @@ def test_erase_dry_run_says_an_unfinished_flow_would_be_kept_as_a_tombstone(stac
 def test_erase_dry_run_says_a_tombstone_whose_vendor_copy_is_deleted_would_be_deleted(stack: DevStack) -> None:
     """Found by review at: an ERASED tombstone whose vendor copy this deployment deleted (the row's deletion then
     failed) is deleted by the run, but the dry run said it would be kept as ERASED."""
-    from tests.test_fc_invoke import complete
-
     created = start_verification(stack, "carol")
     complete(stack, created["transactionId"])  # the person finished; no callback processed
     store = open_transaction_store(StorageSettings.from_env())
