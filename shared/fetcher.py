@@ -84,6 +84,9 @@ class FetchOutcome:
     error: str | None = None
     next_check_in: float | None = None
     permanent: bool = False
+    #: With ``pending``: the vendor says the person has not finished the flow (``ProcessNotCompleted``), not that a
+    #: finished flow's result is still being worked out (``Passed`` P).
+    unfinished: bool = False
 
 
 def refuses_transaction(exc: CloudAuthError) -> bool:
@@ -223,7 +226,7 @@ class ResultFetcher:
         try:
             body = self.client.check_result(merchant_biz_id, record.transaction_id, is_return_image=True)
         except ProcessNotCompleted:
-            return self._schedule_recheck(record, unfinished_next, error=None, pending=True)
+            return self._schedule_recheck(record, unfinished_next, error=None, pending=True, unfinished=True)
         except TransactionIdInvalid as exc:
             # A fetch that won meanwhile (a second callback, a re-check) may have deleted the vendor's copy already
             # (KYC_DELETE_VENDOR_COPY): not the alarm below.
@@ -461,7 +464,7 @@ class ResultFetcher:
 
     def _schedule_recheck(
         self, record: TransactionRecord, attempt: int | None, *, error: str | None, pending: bool,
-        permanent: bool = False,
+        permanent: bool = False, unfinished: bool = False,
     ) -> FetchOutcome:
         """After re-check number ``attempt`` (0: the first fetch), queue the next one and record it on the row
         (None: none; the caller reschedules, or a chain is running already).
@@ -480,7 +483,7 @@ class ResultFetcher:
         kind: OutcomeKind = "pending" if pending else "retry_later"
         if attempt is None or attempt >= len(schedule):
             # Out of quick re-checks: the sweeper owns this transaction's schedule from here on.
-            return FetchOutcome(kind, error=error, permanent=permanent)
+            return FetchOutcome(kind, error=error, permanent=permanent, unfinished=unfinished)
         # Full jitter on the upper half keeps a burst of pending transactions from re-checking in lockstep.
         delay = schedule[attempt] * (0.5 + 0.5 * self.jitter())
         message = RecheckMessage(record.merchant_biz_id, attempt + 1)
@@ -499,5 +502,5 @@ class ResultFetcher:
         else:
             if not recorded:  # another fetch of this step recorded it first (or the row is no longer pending)
                 logger.info("fetch.recheck_already_recorded", extra={"attempt": message.attempt})
-        return FetchOutcome(kind, error=error, next_check_in=delay, permanent=permanent)
+        return FetchOutcome(kind, error=error, next_check_in=delay, permanent=permanent, unfinished=unfinished)
 

@@ -65,10 +65,16 @@ from collections.abc import Callable, Iterator
 
 from shared.config import Env, env_float, env_int, environ
 from shared.fc.budget import InvocationBudget
-from shared.fetch_settings import OUTBOX_WINDOW_SECONDS, VENDOR_RESULT_DAYS
+from shared.fetch_settings import (
+    OUTBOX_WINDOW_SECONDS,
+    V2_EXPIRY_GRACE_SECONDS,
+    V2_FINISH_WITHIN_SECONDS,
+    VENDOR_RESULT_DAYS,
+)
 from shared.ids import result_prefix
 from shared.lazy import Lazy
 from shared.log import get_logger, log_context
+from shared.products import PRODUCTS
 from shared.status import TERMINAL, Status
 from shared.storage import DueKind, StorageError, TransactionRecord
 from shared.values import field, valueclass
@@ -104,6 +110,12 @@ RECHECK_RESERVE_SHARE = 0.5
 #: ends within the pass.
 RETENTION_RESERVE_SHARE = 0.25
 _LATEST = 2.0**40  # seconds: later than any next check (year 36812), and still an int64 in milliseconds
+
+
+def _started_v2(product_code: str | None) -> bool:
+    """Whether the product's flows are started with InitializeV2 (the vendor gives them 30 minutes)."""
+    product = PRODUCTS.get(product_code or "")
+    return product is not None and product.start_operation == "InitializeV2"
 
 
 @valueclass
@@ -309,7 +321,7 @@ class Sweeper:
                 report.finalized += 1
             if outcome.kind in {"finalized", "already_final", "unknown", "erased", "erasure_pending"}:
                 continue
-            reason = self._abandon_reason(now - row.created_at, outcome)
+            reason = self._abandon_reason(now - row.created_at, outcome, row.product_code)
             if reason is not None:
                 if self.abandon(row.merchant_biz_id, now, reason=reason, error=outcome.error):
                     report.abandoned += 1
@@ -318,10 +330,14 @@ class Sweeper:
             backoff = min(self.settings.sweep_after_seconds * 2 ** min(row.check_count, 12), MAX_SWEEP_BACKOFF_SECONDS)
             self.store.record_check(row.merchant_biz_id, now=now, next_check_at=now + backoff, error=outcome.error)
 
-    def _abandon_reason(self, age: float, outcome: FetchOutcome) -> str | None:
+    def _abandon_reason(self, age: float, outcome: FetchOutcome, product_code: str | None) -> str | None:
         """Why a row this fetch left PENDING, ``age`` seconds old, is abandoned now; None: check it again later."""
         if age >= self.settings.settle_by_seconds:
             return "settleBy"  # whatever the failure: no verification stays PENDING past this
+        if outcome.unfinished and age >= V2_FINISH_WITHIN_SECONDS + V2_EXPIRY_GRACE_SECONDS and _started_v2(
+            product_code
+        ):
+            return "expired"  # the vendor's 30 minutes to finish an InitializeV2 flow are over
         if age < self.settings.abandon_after_seconds:
             return None
         if outcome.kind == "pending":

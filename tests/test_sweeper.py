@@ -89,6 +89,53 @@ def test_unfinished_row_past_abandon_after_is_abandoned_and_notified(stack: Stac
     assert peek(stack.notify) == [{"merchantBizId": record.merchant_biz_id, "attempt": 0}]
 
 
+# An InitializeV2 flow has 30 minutes to be finished (shared.fetch_settings.V2_FINISH_WITHIN_SECONDS): one the vendor
+# still calls unfinished past them (and a grace) is abandoned then, not a day later.
+V2_EXPIRED_AGE = 41 * 60.0
+
+
+def test_an_initialize_v2_flow_still_unfinished_past_the_vendor_s_30_minutes_is_abandoned_and_announced(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    from shared.cloudauth import ProcessNotCompleted
+
+    record = stack.pending(created_at=T0 - V2_EXPIRED_AGE, product_code="eKYC_PRO", doc_type="GLB03002")
+    report = stack.sweeper(stack.fetcher(FakeCloudAuth(ProcessNotCompleted("not yet")))).sweep()
+    assert report.abandoned == 1
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is not None and row.status == "ABANDONED"
+    assert peek(stack.notify) == [{"merchantBizId": record.merchant_biz_id, "attempt": 0}]
+    (line,) = [r for r in caplog.records if r.getMessage() == "sweep.abandoned"]
+    assert line.reason == "expired"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("product_code", "doc_type", "age"),
+    [
+        pytest.param("eKYC", "01000000", V2_EXPIRED_AGE, id="started-with-Initialize"),
+        pytest.param("eKYC_PRO", "GLB03002", 35 * 60.0, id="within-the-30-minutes-and-grace"),
+    ],
+)
+def test_an_unfinished_flow_is_kept_pending_without_the_vendor_s_30_minutes_over(
+    stack: Stack, product_code: str, doc_type: str, age: float
+) -> None:
+    from shared.cloudauth import ProcessNotCompleted
+
+    record = stack.pending(created_at=T0 - age, product_code=product_code, doc_type=doc_type)
+    report = stack.sweeper(stack.fetcher(FakeCloudAuth(ProcessNotCompleted("not yet")))).sweep()
+    assert report.abandoned == 0 and report.still_pending == 1
+    assert stack.store.get(record.merchant_biz_id).status == "PENDING"  # type: ignore[union-attr]
+
+
+def test_a_finished_initialize_v2_flow_whose_result_is_still_in_progress_is_not_abandoned_at_30_minutes(
+    stack: Stack,
+) -> None:
+    """Passed P: the person finished; the vendor is still working the result out."""
+    stack.pending(created_at=T0 - V2_EXPIRED_AGE, product_code="eKYC_PRO", doc_type="GLB03002")
+    report = stack.sweeper(stack.fetcher(FakeCloudAuth(check_result_body("P")))).sweep()
+    assert report.abandoned == 0 and report.still_pending == 1
+
+
 def test_transaction_unknown_to_the_vendor_is_abandoned_once_old(stack: Stack) -> None:
     from shared.cloudauth import TransactionIdInvalid
 
