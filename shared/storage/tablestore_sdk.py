@@ -21,6 +21,17 @@ checks, in a fresh process, that these modules stay unloaded and that a real ``O
 sign, HTTP, decode) works against a loopback server. ``asyncio`` (stdlib, imported by ``tablestore.client`` for
 the async client) is left alone: shadowing the standard library is not worth its ~10 %.
 
+Two more modules the SDK imports at module level but uses only inside functions our calls never reach are
+*deferred* (``_DEFERRED``): ``asyncio`` (``tablestore.client``, for the async client's ``asyncio.sleep``) and
+``google.protobuf.text_format`` (``tablestore.protocol`` and ``decoder``, for DEBUG log lines of whole messages,
+which ``quiet_sdk_logger`` never lets it format). Together 124 → 106 ms of the SDK's import on FC's Python 3.10
+(medians of 15 alternating runs, 2026-12-01; docs/performance.md, "Phase 8"). During the import
+they are a :class:`_DeferredModule`, which imports the real module at its first attribute access and forwards to it:
+nothing fails (an SDK logger set to DEBUG still prints its messages), the cost is paid only if that use comes; the
+placeholder leaves ``sys.modules`` with the others, so a later ``import asyncio`` anywhere loads the real module.
+This moves cost off the first request of every new instance (the SDK is imported by its first store call),
+which is what a deployed function feels; ``urllib3``'s own imports are left alone (its first connection needs them).
+
 The SDK also logs, at import, that its native C++ codecs are not available (``_IMPORT_NOTICES``). In a process
 that configured no logging handler (``./scripts/kyc``, the doubles) Python's last-resort handler prints those
 WARNING records to stderr on every run. ``import_tablestore`` drops exactly those records, on exactly those
@@ -47,6 +58,10 @@ _SHIELDED = (
     "tablestore.flatbuffer.flat_buffer_decoder",
     "tablestore.flatbuffer.dataprotocol.SQLResponseColumns",
 )
+
+#: Modules the SDK imports at module level and uses only on paths the sync client's calls never reach; loaded at
+#: their first use (see the module docstring).
+_DEFERRED = ("asyncio", "google.protobuf.text_format")
 
 #: The SDK's import-time notices (tablestore 6.4.8, ``encoder.py`` and ``decoder.py``: ``logger.warning(...)`` when
 #: ``from tablestore.ots_sdk import ots_sdk`` / ``from tablestore.native import ...`` raise ImportError), by logger.
@@ -96,6 +111,21 @@ class _ShieldedModule(types.ModuleType):
         return _Unavailable(f"{self.__name__}.{name}")
 
 
+class _DeferredModule(types.ModuleType):
+    """Stands in for a module during ``import tablestore``: its first attribute access imports the real module
+    (which then takes its own place in ``sys.modules``) and every access forwards to it."""
+
+    def __getattr__(self, name: str) -> Any:
+        real = self.__dict__.get("_real")
+        if real is None:
+            import importlib  # noqa: PLC0415 - only when a deferred module is used at all
+
+            if sys.modules.get(self.__name__) is self:  # used while the SDK is still importing
+                del sys.modules[self.__name__]
+            real = self.__dict__["_real"] = importlib.import_module(self.__name__)
+        return getattr(real, name)
+
+
 def import_tablestore() -> Any:
     """The ``tablestore`` package, imported without its async client's and time-series codecs' dependencies
     when it is not imported yet (see the module docstring for why and what that leaves out)."""
@@ -103,10 +133,15 @@ def import_tablestore() -> Any:
         placeholders: dict[str, types.ModuleType] = {}
         if "tablestore" not in sys.modules:
             placeholders = {name: _ShieldedModule(name) for name in _SHIELDED if name not in sys.modules}
+            placeholders.update({name: _DeferredModule(name) for name in _DEFERRED if name not in sys.modules})
             import logging  # noqa: PLC0415 - only with the SDK (the functions' logging has it loaded anyway)
 
-            for name in _IMPORT_NOTICES:  # the SDK's modules log through these very loggers (getLogger(__name__))
-                logging.getLogger(name).addFilter(_not_an_import_notice)
+            for logger_name in _IMPORT_NOTICES:  # the SDK's modules log through these very loggers
+                logging.getLogger(logger_name).addFilter(_not_an_import_notice)
+        submodules = [name for name, module in placeholders.items()
+                      if isinstance(module, _DeferredModule) and "." in name]  # fmt: skip
+        for name in submodules:  # `import a.b.c as m` reads c off a.b: the parent must be there
+            _bind_to_parent(name, placeholders[name])
         sys.modules.update(placeholders)
         try:
             import tablestore  # noqa: PLC0415
@@ -114,4 +149,17 @@ def import_tablestore() -> Any:
             for name, placeholder in placeholders.items():
                 if sys.modules.get(name) is placeholder:
                     del sys.modules[name]
+            for name in submodules:
+                parent, _, child = name.rpartition(".")
+                if getattr(sys.modules[parent], child, None) is placeholders[name]:
+                    delattr(sys.modules[parent], child)
     return tablestore
+
+
+def _bind_to_parent(name: str, placeholder: types.ModuleType) -> None:
+    """Import ``name``'s parent package (the SDK imports it anyway) and set ``placeholder`` as its attribute, as the
+    import system does for a submodule it loads."""
+    import importlib  # noqa: PLC0415 - already loaded by the SDK's dependencies (six, urllib3); cheap
+
+    parent, _, child = name.rpartition(".")
+    setattr(importlib.import_module(parent), child, placeholder)

@@ -123,6 +123,59 @@ print(json.dumps([type(aiohttp).__name__, aiohttp.ClientSession.__module__]))
     assert run_child(code) == ["module", "aiohttp.client"]
 
 
+DEFERRED = ("asyncio", "google.protobuf.text_format")
+
+
+def test_the_sdk_s_import_leaves_asyncio_and_protobuf_s_text_format_unloaded() -> None:
+    """What the sync client's calls never use (the async client's sleep, DEBUG lines of whole messages): ~40 ms
+    of the SDK's import, which every new instance's first store call pays (docs/performance.md)."""
+    call = """\
+record = TransactionRecord(merchant_biz_id="biz1", transaction_id="hksb1", merchant_user_id="u-hash",
+                           doc_type="01000000", scene_code="scene1", created_at=1.0, updated_at=1.0)
+try:
+    store.create(record)
+except RecordExists:
+    pass
+"""
+    loaded = run_child(SERVER + STORE + call + f"print(json.dumps([m for m in {DEFERRED!r} if m in sys.modules]))")
+    assert loaded == []
+
+
+def test_the_sdk_s_debug_lines_of_whole_messages_still_print_through_the_deferred_text_format() -> None:
+    """The adapter silences the SDK's logger (``quiet_sdk_logger``: it never formats a message); one turned back on
+    by hand still works, the deferred module loading the real one."""
+    code = SERVER + STORE + """\
+import logging
+store._client.logger.addHandler(logging.StreamHandler(sys.stdout))
+store._client.logger.setLevel(logging.DEBUG)
+record = TransactionRecord(merchant_biz_id="biz1", transaction_id="hksb1", merchant_user_id="u-hash",
+                           doc_type="01000000", scene_code="scene1", created_at=1.0, updated_at=1.0)
+try:
+    store.create(record)
+except RecordExists:
+    pass
+import google.protobuf.text_format as real
+print(json.dumps([type(real).__name__, hasattr(real, "MessageToString"), "google.protobuf.text_format" in sys.modules]))
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KYC_", "ALIBABA_CLOUD_"))}
+    env["PYTHONPATH"] = str(ROOT)
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=60, check=False)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "Protobuf: table_name: \"kyc_transactions\"" in run.stdout, run.stdout[-2000:]
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == ["module", True, True]
+
+
+def test_the_async_client_s_asyncio_is_the_real_module_once_used() -> None:
+    code = SERVER + STORE + """\
+import tablestore.client
+sleep = tablestore.client.asyncio.sleep
+import asyncio
+print(json.dumps([sleep is asyncio.sleep, type(sys.modules["asyncio"]).__name__, asyncio.run(asyncio.sleep(0, 7))]))
+"""
+    assert run_child(code) == [True, "module", 7]
+
+
 def test_the_async_client_fails_loudly_instead_of_misbehaving() -> None:
     code = SERVER + STORE + """\
 import tablestore.connection
