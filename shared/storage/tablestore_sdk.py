@@ -25,7 +25,8 @@ Two more modules the SDK imports at module level but uses only inside functions 
 *deferred* (``_DEFERRED``): ``asyncio`` (``tablestore.client``, for the async client's ``asyncio.sleep``) and
 ``google.protobuf.text_format`` (``tablestore.protocol`` and ``decoder``, for DEBUG log lines of whole messages,
 which ``quiet_sdk_logger`` never lets it format). Together 124 → 106 ms of the SDK's import on FC's Python 3.10
-(medians of 15 alternating runs, 2026-12-01; docs/performance.md, "Phase 8"). During the import
+(medians of 15 alternating runs, 2026-12-01; docs/performance.md, "Phase 8"); from Python 3.12 only
+``text_format`` (logging reads ``sys.modules["asyncio"]`` in every record there: ``_deferrable``). During the import
 they are a :class:`_DeferredModule`, which imports the real module at its first attribute access and forwards to it:
 nothing fails (an SDK logger set to DEBUG still prints its messages), the cost is paid only if that use comes; the
 placeholder leaves ``sys.modules`` with the others, so a later ``import asyncio`` anywhere loads the real module.
@@ -111,6 +112,9 @@ class _ShieldedModule(types.ModuleType):
         return _Unavailable(f"{self.__name__}.{name}")
 
 
+_DEFERRED_LOCK = threading.RLock()  # one first use at a time (review au: two at once could load two copies)
+
+
 class _DeferredModule(types.ModuleType):
     """Stands in for a module during ``import tablestore``: its first attribute access imports the real module
     (which then takes its own place in ``sys.modules``) and every access forwards to it."""
@@ -118,12 +122,26 @@ class _DeferredModule(types.ModuleType):
     def __getattr__(self, name: str) -> Any:
         real = self.__dict__.get("_real")
         if real is None:
-            import importlib  # noqa: PLC0415 - only when a deferred module is used at all
+            with _DEFERRED_LOCK:
+                real = self.__dict__.get("_real")
+                if real is None:
+                    import importlib  # noqa: PLC0415 - only when a deferred module is used at all
 
-            if sys.modules.get(self.__name__) is self:  # used while the SDK is still importing
-                del sys.modules[self.__name__]
-            real = self.__dict__["_real"] = importlib.import_module(self.__name__)
+                    if sys.modules.get(self.__name__) is self:  # used while the SDK is still importing
+                        del sys.modules[self.__name__]
+                    real = self.__dict__["_real"] = importlib.import_module(self.__name__)
         return getattr(real, name)
+
+
+def _deferrable() -> tuple[str, ...]:
+    """``_DEFERRED`` as this interpreter allows: from Python 3.12 every log record reads ``sys.modules["asyncio"]``
+    and asks it for the current task (``logging.logAsyncioTasks``), so a placeholder there would be loaded by the
+    SDK's own import-time notices (review au); asyncio is then imported with the SDK as before."""
+    import logging  # noqa: PLC0415 - only with the SDK (the functions' logging has it loaded anyway)
+
+    if getattr(logging, "logAsyncioTasks", False):
+        return tuple(name for name in _DEFERRED if name != "asyncio")
+    return _DEFERRED
 
 
 def import_tablestore() -> Any:
@@ -133,7 +151,7 @@ def import_tablestore() -> Any:
         placeholders: dict[str, types.ModuleType] = {}
         if "tablestore" not in sys.modules:
             placeholders = {name: _ShieldedModule(name) for name in _SHIELDED if name not in sys.modules}
-            placeholders.update({name: _DeferredModule(name) for name in _DEFERRED if name not in sys.modules})
+            placeholders.update({name: _DeferredModule(name) for name in _deferrable() if name not in sys.modules})
             import logging  # noqa: PLC0415 - only with the SDK (the functions' logging has it loaded anyway)
 
             for logger_name in _IMPORT_NOTICES:  # the SDK's modules log through these very loggers

@@ -235,3 +235,77 @@ def test_the_sdk_s_other_warnings_are_still_printed() -> None:
     after = 'logging.getLogger("tablestore.encoder").warning("Native encode_put_row failed, falling back to Python")'
     stderr = run_child_stderr(IMPORT_ONLY.format(after=after))
     assert "Native encode_put_row failed, falling back to Python" in stderr.splitlines()
+
+
+def test_from_python_3_12_asyncio_is_not_deferred_since_every_log_record_reads_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by review au: on 3.12 logging's LogRecord asks ``sys.modules["asyncio"]`` for the current task, so the
+    SDK's own import-time notice loaded the placeholder's real module mid-import (and the 3.12 package's
+    verification saw asyncio load in the trimmed build only)."""
+    import logging
+
+    from shared.storage import tablestore_sdk
+
+    monkeypatch.setattr(logging, "logAsyncioTasks", True, raising=False)
+    assert tablestore_sdk._deferrable() == ("google.protobuf.text_format",)
+    monkeypatch.setattr(logging, "logAsyncioTasks", False, raising=False)
+    assert tablestore_sdk._deferrable() == ("asyncio", "google.protobuf.text_format")
+
+
+def test_a_deferred_module_first_used_by_two_threads_at_once_loads_one_copy_of_the_real_module(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by review au: the first use checked and deleted the placeholder's ``sys.modules`` entry unlocked, so a
+    second thread's whole first use between the two left two copies of the module. The interleaving is forced with
+    a line trace: at this thread's ``del``, the other thread's first use is started and given half a second."""
+    import importlib
+    import threading
+    import types
+
+    from shared.storage import tablestore_sdk
+
+    name = "review_au_fake_module"
+    executed: list[types.ModuleType] = []
+
+    def import_module(wanted: str) -> types.ModuleType:  # importlib.import_module's behaviour for a plain module
+        if wanted in sys.modules:
+            return sys.modules[wanted]
+        module = types.ModuleType(wanted)
+        module.Error = type("Error", (Exception,), {})  # type: ignore[attr-defined]
+        executed.append(module)
+        sys.modules[wanted] = module
+        return module
+
+    monkeypatch.setattr(importlib, "import_module", import_module)
+    placeholder = tablestore_sdk._DeferredModule(name)
+    monkeypatch.setitem(sys.modules, name, placeholder)
+    code = tablestore_sdk._DeferredModule.__getattr__.__code__
+    source = Path(code.co_filename).read_text(encoding="utf-8").splitlines()
+    del_line = next(n for n in range(code.co_firstlineno, len(source) + 1)
+                    if source[n - 1].strip().startswith("del sys.modules"))  # fmt: skip
+    seen_by_other: list[object] = []
+    worker = threading.Thread(target=lambda: seen_by_other.append(placeholder.Error))
+
+    def tracer(frame: Any, event: str, arg: Any) -> Any:
+        if frame.f_code is not code:
+            return None
+
+        def local(frame: Any, event: str, arg: Any) -> Any:
+            if event == "line" and frame.f_lineno == del_line and not worker.is_alive() and not seen_by_other:
+                sys.settrace(None)
+                frame.f_trace = None
+                worker.start()
+                worker.join(timeout=0.5)  # unlocked, the other first use runs to its end here
+            return local
+
+        return local
+
+    sys.settrace(tracer)
+    try:
+        mine = placeholder.Error
+    finally:
+        sys.settrace(None)
+    worker.join(timeout=10)
+    assert len(executed) == 1, f"the real module was executed {len(executed)} times: two copies in one process"
+    assert mine is seen_by_other[0]
