@@ -58,14 +58,20 @@ store._client  # the SDK is imported, and the client built, at the first call th
 HEAVY = ("aiohttp", "numpy", "flatbuffers", "crc32c")
 
 
-def run_child(code: str) -> Any:
+def child_output(code: str) -> str:
+    """What ``code`` prints, run in a fresh interpreter on the project (which must exit 0)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KYC_", "ALIBABA_CLOUD_"))}
     env["PYTHONPATH"] = str(ROOT)
     run = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    return json.loads(run.stdout.strip().splitlines()[-1])
+    return run.stdout
+
+
+def run_child(code: str) -> Any:
+    """The JSON ``code`` prints last."""
+    return json.loads(child_output(code).strip().splitlines()[-1])
 
 
 def test_adapter_loads_neither_the_async_client_nor_the_time_series_codecs() -> None:
@@ -124,12 +130,8 @@ print(json.dumps([type(aiohttp).__name__, aiohttp.ClientSession.__module__]))
 
 
 DEFERRED = ("asyncio", "google.protobuf.text_format")
-
-
-def test_the_sdk_s_import_leaves_asyncio_and_protobuf_s_text_format_unloaded() -> None:
-    """What the sync client's calls never use (the async client's sleep, DEBUG lines of whole messages): ~40 ms
-    of the SDK's import, which every new instance's first store call pays (docs/performance.md)."""
-    call = """\
+# One PutRow over the wire (refused: the loopback OTS answers every request with a failed condition).
+ROUND_TRIP = """\
 record = TransactionRecord(merchant_biz_id="biz1", transaction_id="hksb1", merchant_user_id="u-hash",
                            doc_type="01000000", scene_code="scene1", created_at=1.0, updated_at=1.0)
 try:
@@ -137,8 +139,13 @@ try:
 except RecordExists:
     pass
 """
-    loaded = run_child(SERVER + STORE + call + f"print(json.dumps([m for m in {DEFERRED!r} if m in sys.modules]))")
-    assert loaded == []
+
+
+def test_the_sdk_s_import_leaves_asyncio_and_protobuf_s_text_format_unloaded() -> None:
+    """What the sync client's calls never use (the async client's sleep, DEBUG lines of whole messages): ~18 ms
+    of the SDK's import, which every new instance's first store call pays (docs/performance.md, "Phase 8")."""
+    code = SERVER + STORE + ROUND_TRIP + f"print(json.dumps([m for m in {DEFERRED!r} if m in sys.modules]))"
+    assert run_child(code) == []
 
 
 def test_the_sdk_s_debug_lines_of_whole_messages_still_print_through_the_deferred_text_format() -> None:
@@ -148,22 +155,13 @@ def test_the_sdk_s_debug_lines_of_whole_messages_still_print_through_the_deferre
 import logging
 store._client.logger.addHandler(logging.StreamHandler(sys.stdout))
 store._client.logger.setLevel(logging.DEBUG)
-record = TransactionRecord(merchant_biz_id="biz1", transaction_id="hksb1", merchant_user_id="u-hash",
-                           doc_type="01000000", scene_code="scene1", created_at=1.0, updated_at=1.0)
-try:
-    store.create(record)
-except RecordExists:
-    pass
+""" + ROUND_TRIP + """\
 import google.protobuf.text_format as real
 print(json.dumps([type(real).__name__, hasattr(real, "MessageToString"), "google.protobuf.text_format" in sys.modules]))
 """
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KYC_", "ALIBABA_CLOUD_"))}
-    env["PYTHONPATH"] = str(ROOT)
-    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=60, check=False)  # fmt: skip
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert "Protobuf: table_name: \"kyc_transactions\"" in run.stdout, run.stdout[-2000:]
-    assert json.loads(run.stdout.strip().splitlines()[-1]) == ["module", True, True]
+    output = child_output(code)
+    assert "Protobuf: table_name: \"kyc_transactions\"" in output, output[-2000:]
+    assert json.loads(output.strip().splitlines()[-1]) == ["module", True, True]
 
 
 def test_the_async_client_s_asyncio_is_the_real_module_once_used() -> None:
