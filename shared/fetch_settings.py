@@ -20,9 +20,11 @@ DEFAULT_RECHECK_SCHEDULE = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.
 #: InitializeV2 must be finished "within 30 minutes" of its TransactionId (the InitializeV2 pages' integration notes);
 #: for one started with Initialize that time is *unverified* (assumed well under 30 days).
 VENDOR_RESULT_DAYS = 30
-#: "ID Verification:InitializeV2" (help/zh/ekyc/latest/liveness-initialize-1, 接入注意事项; eKYC_PRO's page has
-#: the same note): "客户端须在获取 TransactionId 或 TransactionUrl 后的 30 分钟内完成认证" — the person must finish
-#: within 30 minutes of the TransactionId. What the vendor answers for such a flow afterwards is undocumented (the
+#: "ID Verification:InitializeV2" (FACE_LIVENESS_PRO, help/zh/ekyc/latest/liveness-initialize-1, 接入注意事项):
+#: "客户端须在获取 TransactionId 或 TransactionUrl 后的 30 分钟内完成认证" — the person must finish within 30 minutes of
+#: the TransactionId. eKYC_PRO's InitializeV2 page (pro-init) has the same section, its text cut off where we could
+#: read it: *unverified* for eKYC_PRO (should its window be longer, an abandonment there is replaced by the late
+#: verdict, as any). What the vendor answers for such a flow afterwards is undocumented (the
 #: sandbox: ProcessNotCompleted, as before); the sweeper abandons it once its fetch still says unfinished this long
 #: after it started plus ``V2_EXPIRY_GRACE_SECONDS`` (the vendor's clock against ours, and a flow finished in its
 #: last minute), instead of waiting for ``KYC_ABANDON_AFTER``.

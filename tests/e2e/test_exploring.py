@@ -36,6 +36,7 @@ def test_exploring_timings_apply_only_with_the_sandbox_and_are_in_the_banner(exp
     banner = exploring.dev.banner()
     assert "rate limit         off" in banner and "every 2 s" in banner
     assert "abandoned at its first check once 30 s old" in banner
+    assert "webhook retries    after 2,5,10,30,60 s, then a dead letter" in banner
 
 
 def test_one_user_tries_every_outcome_and_each_settles_within_a_minute(exploring: E2EStack) -> None:

@@ -415,6 +415,9 @@ class DevStack:
             f"    sweeper            every {self.sweep_interval:g} s; a silent verification is checked after "
             f"{sweep.sweep_after_seconds:g} s, an unfinished one abandoned at its first check once "
             f"{sweep.abandon_after_seconds:g} s old (checks back off: up to about twice that)",
+            # Review aq: when a refused webhook becomes a dead letter (docs/operations.md's rehearsal needs it).
+            f"    webhook retries    after {','.join(f'{s:g}' for s in sweep.webhook_retry_schedule)} s, "
+            "then a dead letter",
         ]
 
     def banner(self) -> str:

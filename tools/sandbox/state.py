@@ -17,11 +17,12 @@ from tools.sandbox.faults import FaultInjector
 from tools.sandbox.synth import SPOOF_TYPES, fake_identity, placeholder_jpeg_b64
 
 OUTCOMES = ("pass", "fail", "spoof", "pending", "abandon")
-#: "ID Verification:InitializeV2" (FACE_LIVENESS_PRO, help/zh/ekyc/latest/liveness-initialize-1, 接入注意事项; the
-#: eKYC_PRO page has the same note): "客户端须在获取 TransactionId 或 TransactionUrl 后的 30 分钟内完成认证" (the
-#: verification must be completed within 30 minutes of the TransactionId). What the page shows after that and what
-#: CheckResult answers for such a flow are undocumented: here the page says the link expired, and CheckResult answers
-#: as for any unfinished flow. For a flow started with Initialize no window is documented (none here).
+#: "ID Verification:InitializeV2" (FACE_LIVENESS_PRO, help/zh/ekyc/latest/liveness-initialize-1, 接入注意事项):
+#: "客户端须在获取 TransactionId 或 TransactionUrl 后的 30 分钟内完成认证" (the verification must be completed within 30
+#: minutes of the TransactionId); the eKYC_PRO page (pro-init) has the section, cut off where read (unverified
+#: there). What the page shows after that and what CheckResult answers for such a flow are undocumented: here the
+#: page says the link expired, and CheckResult answers as for any unfinished flow. For a flow started with
+#: Initialize no window is documented (none here).
 V2_FINISH_WITHIN_SECONDS = 30 * 60.0
 FACE_ONLY_OUTCOMES = ("pass", "fail", "pending", "abandon")  # no document: nothing to spoof
 # A stand-in, deliberately not in shared/subcodes.py: its cloudauth-intl meaning is unverified (201 means other things
