@@ -74,7 +74,7 @@ from shared.fetch_settings import (
 from shared.ids import result_prefix
 from shared.lazy import Lazy
 from shared.log import get_logger, log_context
-from shared.products import PRODUCTS
+from shared.products import INITIALIZE_V2, PRODUCTS
 from shared.status import TERMINAL, Status
 from shared.storage import DueKind, StorageError, TransactionRecord
 from shared.values import field, valueclass
@@ -115,7 +115,7 @@ _LATEST = 2.0**40  # seconds: later than any next check (year 36812), and still 
 def _started_v2(product_code: str | None) -> bool:
     """Whether the product's flows are started with InitializeV2 (the vendor gives them 30 minutes)."""
     product = PRODUCTS.get(product_code or "")
-    return product is not None and product.start_operation == "InitializeV2"
+    return product is not None and product.start_operation == INITIALIZE_V2
 
 
 @valueclass
