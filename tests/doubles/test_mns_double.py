@@ -323,6 +323,18 @@ def test_queue_attributes_count_messages_by_state(double: MnsDouble) -> None:
     }
 
 
+def test_queue_attributes_answer_zero_message_counts_as_mns_is_withdrawing_them(double: MnsDouble) -> None:
+    """"These fields will then return a default value of 0: ActiveMessages, InactiveMessages, DelayMessages"
+    ("Simple Message Queue (formerly MNS): GetQueueAttributes", Jan 2026): nothing may count on them."""
+    q = queue(double)
+    q.send(b"a")
+    q.send(b"b", delay_seconds=60)
+    q.send(b"c")
+    q.receive(max_messages=1)
+    attributes = Account(double.endpoint, AK, SK, TOKEN).get_queue(QUEUE).get_attributes()
+    assert (attributes.active_messages, attributes.inactive_messages, attributes.delay_messages) == (0, 0, 0)
+
+
 # --- refusals --------------------------------------------------------------------------------------------
 
 

@@ -347,7 +347,6 @@ class MnsDouble(DoubleServer):
         with self.store.lock:
             now = self.now()
             self.store.expire(queue, now)
-            states = [m.state(now) for m in queue.messages.values()]
             a = queue.attributes
             values: dict[str, Any] = {
                 "QueueName": queue.name,
@@ -358,9 +357,13 @@ class MnsDouble(DoubleServer):
                 "MessageRetentionPeriod": a.message_retention_period,
                 "DelaySeconds": a.delay_seconds,
                 "PollingWaitSeconds": a.polling_wait_seconds,
-                "ActiveMessages": states.count("Active"),
-                "InactiveMessages": states.count("Inactive"),
-                "DelayMessages": states.count("Delayed"),
+                # Always 0: "Message Service (MNS) will soon unpublish the return values for the following fields.
+                # These fields will then return a default value of 0: ActiveMessages, InactiveMessages,
+                # DelayMessages" ("Simple Message Queue (formerly MNS): GetQueueAttributes", Jan 2026). Answered as
+                # MNS will, so that nothing here can count on them (the doctor peeks at the dead letters instead).
+                "ActiveMessages": 0,
+                "InactiveMessages": 0,
+                "DelayMessages": 0,
                 "LoggingEnabled": "True" if a.logging_enabled else "False",
             }
         inner = "".join(f"<{k}>{_xml_text(str(v))}</{k}>" for k, v in values.items())

@@ -11,7 +11,9 @@ OSS bucket and the three MNS queues (aliyun backend), each through the project's
   Then GetBucketVersioning (``oss:GetBucketVersioning``; for a ``Suspended`` bucket also one ListObjectVersions
   page): a bucket that keeps old versions needs ``KYC_BUCKET_VERSIONING=true``, or erasure and retention leave every
   old version behind;
-* queues: GetQueueAttributes (``GET /queues/<name>``) for recheck, notify and deadletter.
+* queues: GetQueueAttributes (``GET /queues/<name>``) for recheck, notify and deadletter; on the dead-letter queue
+  also BatchPeekMessage (``mns:PeekMessage``, as ``kyc dlq list``): letters waiting are a problem, told with when
+  MNS deletes the oldest of them (``check_queue``).
 
 Permissions: these calls run with the doctor's credentials. A refusal (403) is reported as what to grant the identity
 running the doctor, not as a fault of the deployment.
@@ -27,6 +29,9 @@ from urllib.parse import urlsplit
 from shared.config import ConfigError
 from shared.signing import Credentials
 from shared.storage import StorageError, StorageSettings
+from shared.storage.mns import MAX_BATCH, MnsQueue
+from shared.storage.queueing import ReceivedMessage
+from shared.timestamps import rfc3339
 from shared.urls import display_url
 
 from .report import Finding, Options, connection_refused, ok, problem, refuses_connections
@@ -179,14 +184,18 @@ QUEUE_VARIABLES = {"recheck": "KYC_RECHECK_QUEUE", "notify": "KYC_NOTIFY_QUEUE",
 
 
 def check_queue(settings: StorageSettings, options: Options, logical: str) -> Finding:
-    from shared.storage.mns import MnsQueue  # noqa: PLC0415
-
+    """The queue exists (GetQueueAttributes); for the dead-letter queue, also whether letters wait (BatchPeekMessage,
+    which changes nothing) and when MNS deletes the oldest of those seen. Not from the attributes' message counts:
+    MNS is withdrawing them ("will soon unpublish the return values for the following fields. These fields will then
+    return a default value of 0: ActiveMessages, InactiveMessages, DelayMessages", "Simple Message Queue (formerly
+    MNS): GetQueueAttributes", Jan 2026)."""
     name = f"storage.queue.{logical}"
     queue_name = settings.queue_names[logical]
     endpoint = settings.mns_endpoint or ""
     what = f"queue {queue_name}"
+    queue = MnsQueue(endpoint, queue_name, _credentials(settings), timeout=options.timeout)
     try:
-        attributes = MnsQueue(endpoint, queue_name, _credentials(settings), timeout=options.timeout).attributes()
+        attributes = queue.attributes()
     except StorageError as exc:
         if exc.code == "QueueNotExist":
             return problem(name, f"{what} does not exist at {display_url(endpoint)}",
@@ -194,7 +203,26 @@ def check_queue(settings: StorageSettings, options: Options, logical: str) -> Fi
                            "(account id and region)")
         return _refused(name, what, exc, "mns:GetQueueAttributes", display_url(endpoint), endpoint=endpoint,
                         options=options)
-    waiting = attributes.get("ActiveMessages", "?")
-    if logical == "deadletter" and waiting not in ("0", "?"):
-        return ok(name, f"{what} exists and holds {waiting} dead letters (./scripts/kyc dlq list)")
-    return ok(name, f"{what} exists ({waiting} messages waiting)")
+    if logical != "deadletter":
+        return ok(name, f"{what} exists")
+    try:
+        letters = queue.peek(MAX_BATCH)
+    except StorageError as exc:
+        return _refused(name, what, exc, "mns:PeekMessage", display_url(endpoint), endpoint=endpoint, options=options)
+    if not letters:
+        return ok(name, f"{what} exists and holds no dead letters")
+    return problem(name, _dead_letters_waiting(what, letters, attributes.get("MessageRetentionPeriod", "")),
+                   "./scripts/kyc dlq list shows them (docs/operations.md, \"Dead letters\"): fix the cause, then "
+                   "redrive them, or purge those that cannot go anywhere")
+
+
+def _dead_letters_waiting(what: str, letters: list[ReceivedMessage], retention: str) -> str:
+    """``what`` holds these letters (a peek shows at most MAX_BATCH), the oldest of them arrived when, and MNS deletes
+    it when: a letter lives ``MessageRetentionPeriod`` seconds from its arrival, "regardless of whether it has been
+    taken" (ALIYUN::MNS::Queue, MessageRetentionPeriod)."""
+    count = f"{MAX_BATCH} or more" if len(letters) >= MAX_BATCH else str(len(letters))
+    oldest = min(letter.first_enqueued_at for letter in letters)
+    detail = f"{what} holds {count} dead letters; the oldest of those seen arrived {rfc3339(oldest)}"
+    if retention.isdigit():
+        detail += f", and MNS deletes it at {rfc3339(oldest + int(retention))} (MessageRetentionPeriod {retention} s)"
+    return detail
