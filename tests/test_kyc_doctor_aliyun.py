@@ -189,6 +189,18 @@ def test_a_wrong_secret_is_named_by_every_service(cloud: Cloud) -> None:
         assert "ALIBABA_CLOUD_ACCESS_KEY_SECRET" in found[check]["fix"]
 
 
+def test_an_instance_closed_to_the_internet_is_named_with_its_network_acl_not_the_keys(cloud: Cloud) -> None:
+    """Tablestore answers a request its instance's network ACL refuses with OTSAuthFailed, the code of wrong keys
+    ("Request denied by instance ACL policies"; new instances: "Internet access is disabled" by default)."""
+    with TablestoreDouble(access_key_id=AK, access_key_secret=SK, internet_access=False) as closed:
+        finding = storage_findings(cloud.env(KYC_TABLESTORE_ENDPOINT=closed.endpoint,
+                                             KYC_TABLESTORE_INSTANCE=closed.instance))["storage.table"]
+    assert finding["status"] == "problem"
+    assert "network ACL refused a request from the Internet" in finding["detail"]
+    assert "allow Internet access in the instance's network ACL" in finding["fix"]
+    assert "ALIBABA_CLOUD_ACCESS_KEY" not in finding["fix"]
+
+
 def test_a_service_that_does_not_answer_is_a_problem(cloud: Cloud, free_port: int) -> None:
     found = storage_findings(cloud.env(KYC_MNS_ENDPOINT=f"http://127.0.0.1:{free_port}"))
     assert found["storage.queue.recheck"]["status"] == "problem"

@@ -116,6 +116,14 @@ TRANSIENT_CODES = frozenset(
         "OTSTooFrequentReservedThroughputAdjustment",
     }
 )
+#: The message Tablestore gives, under ``OTSAuthFailed``, to a request from a network its instance's network ACL does
+#: not allow (e.g. the Internet): "[ErrorCode]:OTSAuthFailed, [Message]:Request denied by instance ACL policies."
+#: ("Troubleshoot the 'Request denied by instance ACL policies' error", Tablestore, Jun 2026, which adds "By default,
+#: Internet access is disabled for an instance"). The functions reach the instance over the Internet (no VPC).
+INSTANCE_ACL_DENIED_MESSAGE = "Request denied by instance ACL policies"
+#: This adapter's code for that answer: the same vendor code also means wrong keys, a skewed clock or a bad token,
+#: whose fix differs (the logs' ``errorCode``, ``kyc doctor``).
+INSTANCE_ACL_DENIED = "OTSAuthFailed.InstanceACL"
 #: get_range calls per page: a page may hold fewer than ``limit`` rows while its cursor is not None.
 MAX_RANGE_CALLS_PER_PAGE = 20
 BATCH_GET_MAX_ROWS = 100  # BatchGetRow reads at most 100 rows a request ("Read data": BatchGetRow)
@@ -356,10 +364,13 @@ class TablestoreTransactionStore:
                 raise _ConditionFailed() from None
             status = exc.http_status if isinstance(exc.http_status, int) else None
             transient = exc.code in TRANSIENT_CODES or (status is not None and (status >= 500 or status == 429))
+            code = str(exc.code)
+            if code == "OTSAuthFailed" and str(exc.message).startswith(INSTANCE_ACL_DENIED_MESSAGE):
+                code = INSTANCE_ACL_DENIED
             raise StorageError(
-                f"tablestore {operation} failed: {exc.code}",
+                f"tablestore {operation} failed: {code}",
                 transient=transient,
-                code=str(exc.code),
+                code=code,
                 status=status,
                 request_id=exc.request_id or None,
                 # A 5xx came after the request reached the service: a write may have been applied all the same

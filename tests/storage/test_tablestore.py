@@ -8,6 +8,7 @@ import pytest
 import tablestore
 
 from shared.storage import RecordExists, StorageError, TablestoreTransactionStore
+from shared.storage.tablestore_store import INSTANCE_ACL_DENIED
 
 from .conftest import make_record
 from .fake_ots import FakeOTSClient, describe_condition
@@ -171,6 +172,21 @@ def test_permission_error_is_not_transient(fake_ots: FakeOTSClient) -> None:
     with pytest.raises(StorageError) as info:
         _store(fake_ots).finalize("abc", **FINAL)
     assert info.value.transient is False and info.value.status == 403
+
+
+def test_a_refusal_by_the_instance_s_network_acl_has_its_own_code(fake_ots: FakeOTSClient) -> None:
+    """The vendor's OTSAuthFailed also means wrong keys; this answer's fix is the instance's network ACL."""
+    fake_ots.fail_with = tablestore.OTSServiceError(403, "OTSAuthFailed", "Request denied by instance ACL policies.")
+    with pytest.raises(StorageError) as info:
+        _store(fake_ots).get("abc")
+    assert (info.value.code, info.value.transient) == (INSTANCE_ACL_DENIED, False)
+
+
+def test_other_auth_failures_keep_the_vendor_s_code(fake_ots: FakeOTSClient) -> None:
+    fake_ots.fail_with = tablestore.OTSServiceError(403, "OTSAuthFailed", "Signature mismatch.")
+    with pytest.raises(StorageError) as info:
+        _store(fake_ots).get("abc")
+    assert info.value.code == "OTSAuthFailed"
 
 
 def test_transport_error_is_transient_and_maybe_sent(fake_ots: FakeOTSClient) -> None:

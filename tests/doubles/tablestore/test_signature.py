@@ -159,6 +159,13 @@ def test_another_instance_is_refused(ots: TablestoreDouble) -> None:
     assert (error.http_status, error.code, error.message) == (403, "OTSAuthFailed", "The instance is not found.")
 
 
+def test_an_instance_closed_to_the_internet_refuses_every_request_by_its_network_acl() -> None:
+    with TablestoreDouble(access_key_id=AK, access_key_secret=SK, instance=INSTANCE, internet_access=False) as ots:
+        error = _refusal(ts.OTSClient(ots.endpoint, AK, SK, INSTANCE, retry_policy=ts.NoRetryPolicy()))
+    assert (error.http_status, error.code, error.message) == (
+        403, "OTSAuthFailed", "Request denied by instance ACL policies.")
+
+
 @pytest.mark.parametrize(("minutes", "accepted"), [(-16, False), (16, False), (-14, True), (14, True)])
 def test_a_date_more_than_fifteen_minutes_off_is_refused(
     ots: TablestoreDouble, monkeypatch: pytest.MonkeyPatch, minutes: int, accepted: bool

@@ -85,6 +85,7 @@ class TablestoreDouble(DoubleServer):
         seed: int | None = None,
         verbose: bool = False,
         clock: Callable[[], float] | None = None,
+        internet_access: bool = True,
     ) -> None:
         if clock is None:
             super().__init__(host=host, port=port, seed=seed, verbose=verbose)
@@ -92,6 +93,11 @@ class TablestoreDouble(DoubleServer):
             super().__init__(host=host, port=port, seed=seed, verbose=verbose, clock=clock)
         self.instance = instance
         self.region = region
+        #: Whether the instance's network ACL lets requests from the Internet in (every request here comes from
+        #: it). Tablestore: "By default, Internet access is disabled for an instance"; a request it refuses is 403
+        #: "[ErrorCode]:OTSAuthFailed, [Message]:Request denied by instance ACL policies." ("Troubleshoot the
+        #: 'Request denied by instance ACL policies' error", Jun 2026). Whether that answer is signed: unverified.
+        self.internet_access = internet_access
         self.access_key_id = access_key_id
         self._secret = access_key_secret
         self._token = security_token
@@ -163,6 +169,9 @@ class TablestoreDouble(DoubleServer):
         operation = request.path.lstrip("/")
         if operation not in self.protocol.operations:
             return self._answer(request, invalid(f"Unsupported operation: {operation}."), None)
+        if not self.internet_access:
+            denied = ServiceError("OTSAuthFailed", "Request denied by instance ACL policies.")
+            return self._answer(request, denied, None)
         try:
             caller = self.verifier.verify(request.path, request.query, request.headers, request.body)
         except ServiceError as exc:

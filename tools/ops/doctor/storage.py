@@ -31,6 +31,7 @@ from shared.signing import Credentials
 from shared.storage import StorageError, StorageSettings
 from shared.storage.mns import MAX_BATCH, MnsQueue
 from shared.storage.queueing import ReceivedMessage
+from shared.storage.tablestore_store import INSTANCE_ACL_DENIED, TablestoreTransactionStore
 from shared.timestamps import rfc3339
 from shared.urls import display_url
 
@@ -62,6 +63,11 @@ def _refused(name: str, what: str, exc: StorageError, operation: str, where: str
     """The common answers of any of the three services, by code/status; ``endpoint``: the URL called, when not the
     service's public one (a refused transport error is told apart by trying it again: the adapters keep no cause)."""
     code = exc.code or "unknown"
+    if code == INSTANCE_ACL_DENIED:
+        return problem(name, f"{what}: the instance's network ACL refused a request from the Internet ({code})",
+                       "allow Internet access in the instance's network ACL (Tablestore console → the instance → "
+                       "Network Management): every function reaches Tablestore over the Internet, as the doctor does "
+                       "(docs/deploy.md, section 8)")
     if code in _CREDENTIAL_CODES or code.startswith("InvalidSecurityToken"):
         return problem(name, f"{what}: the service refused the credentials ({code})", _CREDENTIAL_FIX)
     if exc.status == 403:
@@ -106,8 +112,6 @@ def check_data_dir(settings: StorageSettings) -> Finding:
 def check_table(settings: StorageSettings, options: Options) -> Finding:
     """The tables and indexes ``shared/storage/tablestore_schema.py`` defines, as they exist (``ensure_tables`` in
     check-only mode through the store: ListTable and DescribeTable, nothing created)."""
-    from shared.storage.tablestore_store import TablestoreTransactionStore  # noqa: PLC0415
-
     name = "storage.table"
     table, instance = settings.tablestore_table, settings.tablestore_instance or ""
     store = TablestoreTransactionStore(
