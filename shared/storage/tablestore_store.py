@@ -365,7 +365,7 @@ class TablestoreTransactionStore:
             status = exc.http_status if isinstance(exc.http_status, int) else None
             transient = exc.code in TRANSIENT_CODES or (status is not None and (status >= 500 or status == 429))
             code = str(exc.code)
-            if code == "OTSAuthFailed" and str(exc.message).startswith(INSTANCE_ACL_DENIED_MESSAGE):
+            if code == "OTSAuthFailed" and INSTANCE_ACL_DENIED_MESSAGE.lower() in str(exc.message).lower():
                 code = INSTANCE_ACL_DENIED
             raise StorageError(
                 f"tablestore {operation} failed: {code}",

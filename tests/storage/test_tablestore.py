@@ -182,6 +182,13 @@ def test_a_refusal_by_the_instance_s_network_acl_has_its_own_code(fake_ots: Fake
     assert (info.value.code, info.value.transient) == (INSTANCE_ACL_DENIED, False)
 
 
+def test_the_network_acl_refusal_is_recognised_whatever_its_case(fake_ots: FakeOTSClient) -> None:
+    fake_ots.fail_with = tablestore.OTSServiceError(403, "OTSAuthFailed", "request denied by instance acl policies")
+    with pytest.raises(StorageError) as info:
+        _store(fake_ots).get("abc")
+    assert info.value.code == INSTANCE_ACL_DENIED
+
+
 def test_other_auth_failures_keep_the_vendor_s_code(fake_ots: FakeOTSClient) -> None:
     fake_ots.fail_with = tablestore.OTSServiceError(403, "OTSAuthFailed", "Signature mismatch.")
     with pytest.raises(StorageError) as info:

@@ -67,7 +67,7 @@ def _refused(name: str, what: str, exc: StorageError, operation: str, where: str
         return problem(name, f"{what}: the instance's network ACL refused a request from the Internet ({code})",
                        "allow Internet access in the instance's network ACL (Tablestore console → the instance → "
                        "Network Management): every function reaches Tablestore over the Internet, as the doctor does "
-                       "(docs/deploy.md, section 8)")
+                       "(docs/deploy.md, section 5, storage.table)")
     if code in _CREDENTIAL_CODES or code.startswith("InvalidSecurityToken"):
         return problem(name, f"{what}: the service refused the credentials ({code})", _CREDENTIAL_FIX)
     if exc.status == 403:
@@ -213,8 +213,9 @@ def check_queue(settings: StorageSettings, options: Options, logical: str) -> Fi
         letters = queue.peek(MAX_BATCH)
     except StorageError as exc:
         return _refused(name, what, exc, "mns:PeekMessage", display_url(endpoint), endpoint=endpoint, options=options)
-    if not letters:
-        return ok(name, f"{what} exists and holds no dead letters")
+    if not letters:  # a letter a `kyc dlq redrive` holds (received, not deleted) is hidden from a peek
+        return ok(name, f"{what} exists; no dead letter is visible (one a running or interrupted `kyc dlq redrive` "
+                        "holds stays hidden until the hold ends)")
     return problem(name, _dead_letters_waiting(what, letters, attributes.get("MessageRetentionPeriod", "")),
                    "./scripts/kyc dlq list shows them (docs/operations.md, \"Dead letters\"): fix the cause, then "
                    "redrive them, or purge those that cannot go anywhere")
@@ -225,8 +226,12 @@ def _dead_letters_waiting(what: str, letters: list[ReceivedMessage], retention: 
     it when: a letter lives ``MessageRetentionPeriod`` seconds from its arrival, "regardless of whether it has been
     taken" (ALIYUN::MNS::Queue, MessageRetentionPeriod)."""
     count = f"{MAX_BATCH} or more" if len(letters) >= MAX_BATCH else str(len(letters))
-    oldest = min(letter.first_enqueued_at for letter in letters)
-    detail = f"{what} holds {count} dead letters; the oldest of those seen arrived {rfc3339(oldest)}"
+    detail = f"{what} holds {count} dead letters"
+    arrivals = [letter.first_enqueued_at for letter in letters if letter.first_enqueued_at > 0]  # 0: no EnqueueTime
+    if not arrivals:
+        return detail
+    oldest = min(arrivals)
+    detail += f"; the oldest of those seen arrived {rfc3339(oldest)}"
     if retention.isdigit():
         detail += f", and MNS deletes it at {rfc3339(oldest + int(retention))} (MessageRetentionPeriod {retention} s)"
     return detail
