@@ -19,7 +19,7 @@ files; only ``AsyncOTSClient`` and the time-series/SQL APIs are unusable in the 
 (a placeholder raises ``RuntimeError`` naming itself when touched). ``tests/storage/test_tablestore_import.py``
 checks, in a fresh process, that these modules stay unloaded and that a real ``OTSClient`` round trip (encode,
 sign, HTTP, decode) works against a loopback server. ``asyncio`` (stdlib, imported by ``tablestore.client`` for
-the async client) is left alone: shadowing the standard library is not worth its ~10 %.
+the async client) is not shielded, as the standard library must keep working; it is deferred (below).
 
 Two more modules the SDK imports at module level but uses only inside functions our calls never reach are
 *deferred* (``_DEFERRED``): ``asyncio`` (``tablestore.client``, for the async client's ``asyncio.sleep``) and
