@@ -36,6 +36,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from functools import partial
 
 from shared import jsonutil
 from shared.cloudauth import AuthError, CloudAuthClient, CloudAuthError, ProcessNotCompleted, TransactionIdInvalid
@@ -43,6 +44,7 @@ from shared.fetch_settings import FetchSettings, vendor_may_still_keep
 from shared.ids import RESULT_DOCUMENT, answer_prefix, result_prefix
 from shared.log import get_logger
 from shared.messages import NotifyMessage, RecheckMessage
+from shared.parallel import run_all, thread_pool
 from shared.results import (
     CheckResultResponse,
     ImageDecodeError,
@@ -158,6 +160,8 @@ def delete_kept_result(
     return deleted + objects.delete_prefix(prefix)
 
 
+#: Image puts one fetch runs at once: every image a result carries by name, and a few found by their content.
+MAX_PARALLEL_PUTS = 8
 _EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "image/webp": "webp", "image/bmp": "bmp"}
 
 
@@ -182,6 +186,9 @@ class ResultFetcher:
         self.settings = settings
         self.clock = clock
         self.jitter = jitter
+        # Sized for one invocation at a time (FC's instance concurrency, 1 in s.yaml): the local stack's concurrent
+        # fetches share it, their puts queue behind each other's.
+        self._put_pool = thread_pool(MAX_PARALLEL_PUTS, "object-put")
 
     # -- the whole pipeline ---------------------------------------------------------------------------------
 
@@ -291,11 +298,11 @@ class ResultFetcher:
         # is the winner's): a fetch that loses with the same answer rewrites them with the same bytes.
         vendor_request_id = kept.pop("requestId", None)
         own = answer_prefix(mbid, answer_digest(kept, decoded))
-        image_keys: dict[str, str] = {}
-        for name, content_type, data in decoded:
-            key = f"{own}{name}.{_EXTENSIONS.get(content_type, 'bin')}"
-            self.objects.put(key, data, content_type)
-            image_keys[name] = key
+        image_keys = {name: f"{own}{name}.{_EXTENSIONS.get(content_type, 'bin')}" for name, content_type, _ in decoded}
+        # Side by side (shared.parallel: every put ended before the document is written or a failure raised).
+        puts = [partial(self.objects.put, image_keys[name], data, content_type) for name, content_type, data in decoded]
+        if puts:
+            run_all(self._put_pool, puts, MAX_PARALLEL_PUTS)
         document = {
             "merchantBizId": mbid,
             "transactionId": record.transaction_id,

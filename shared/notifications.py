@@ -24,10 +24,9 @@ from __future__ import annotations
 import hashlib
 import random
 import re
-import threading
 import time
 from collections.abc import Callable, Collection, Sequence
-from functools import cached_property
+from functools import cached_property, partial
 from urllib.parse import urlsplit
 
 from shared import jsonutil
@@ -45,9 +44,9 @@ from shared.config import (
 from shared.delivery import DeliveryResult, TargetPolicy, post_webhook
 from shared.disclosure import EVERYTHING, MINIMAL, Disclosure, UnknownField, identity_fields
 from shared.ids import is_result_document_key
-from shared.lazy import Lazy
 from shared.log import get_logger, register_secret, security_event
 from shared.messages import NotifyMessage
+from shared.parallel import run_all, thread_pool
 from shared.status import Status
 from shared.storage import ObjectNotFound, StorageError, TransactionRecord
 from shared.storage.queueing import queue_delay
@@ -61,7 +60,6 @@ from shared.webhooks import InvalidWebhookSecret, WebhookSecret, signature_heade
 
 TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
 if TYPE_CHECKING:
-    from concurrent.futures import ThreadPoolExecutor
     from typing import Any
 
     from shared.storage import ObjectStore, Queue, TransactionStore
@@ -285,15 +283,6 @@ def webhook_id(record: TransactionRecord) -> str:
     return f"msg_{record.merchant_biz_id}_{record.status.lower()}"
 
 
-def _delivery_pool() -> ThreadPoolExecutor:
-    """Threads for concurrent deliveries; they start on demand: one message with three subscribers never starts more
-    than three."""
-    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - only with several subscribers
-
-    workers = MAX_PARALLEL_DELIVERIES * MAX_CONCURRENT_MESSAGES
-    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webhook")
-
-
 class Notifier:
     def __init__(
         self,
@@ -320,7 +309,7 @@ class Notifier:
         self.jitter = jitter
         # Built by the first message with more than one subscriber to send to (one subscriber is sent to on the
         # calling thread): a deployment with one webhook never imports concurrent.futures (~2 ms of a cold start).
-        self._pool = Lazy(_delivery_pool)
+        self._pool = thread_pool(MAX_PARALLEL_DELIVERIES * MAX_CONCURRENT_MESSAGES, "webhook")
 
     def handle_body(self, body: Any, *, raw: bytes = b"") -> None:
         """Process one queue message body. Never raises for a bad message (it is dead-lettered); raises
@@ -468,21 +457,13 @@ class Notifier:
                 logger.exception("notify.sender_crashed")
                 return DeliveryResult(ok=False, error="sender_error")
 
-        if len(targets) == 1:
-            return [deliver(targets[0])]
         # At most MAX_PARALLEL_DELIVERIES of this message's deliveries at once: every delivery ends by its
         # deadline, so a message takes at most ceil(targets / MAX_PARALLEL_DELIVERIES) deadlines. The pool has
         # room for that many per concurrent message, so deliveries held by one subscriber until their deadline
         # occupy no slot another message needs; its threads are reused (a pool per message costs ~0.2 ms of CPU
         # per thread started).
-        slots = threading.BoundedSemaphore(MAX_PARALLEL_DELIVERIES)
-        futures = []
-        for subscriber in targets:
-            slots.acquire()
-            future = self._pool.get().submit(deliver, subscriber)
-            future.add_done_callback(lambda _: slots.release())
-            futures.append(future)
-        return [future.result() for future in futures]
+        calls = [partial(deliver, subscriber) for subscriber in targets]
+        return run_all(self._pool, calls, MAX_PARALLEL_DELIVERIES)
 
     def _follow_up(
         self,
@@ -495,6 +476,8 @@ class Notifier:
         delay), or a dead letter once the failure is permanent or its schedule is exhausted."""
         schedule = self.settings.retry_schedule
         attempts = message.attempt + 1
+
+        sends: list[Callable[[], object]] = []
         for subscriber, result in zip(targets, results, strict=True):
             log_extra = {"subscriber": display_url(subscriber.url), "status": result.status, "errorCode": result.error}
             if subscriber.id is not None:  # the merchant's name for it: two receivers on one host told apart (aq)
@@ -503,13 +486,17 @@ class Notifier:
                 logger.info("notify.delivered", extra=log_extra)
             elif result.permanent or message.attempt >= len(schedule):
                 logger.error("notify.undeliverable", extra={**log_extra, "attempts": attempts})
-                self._dead_letter(self._dead_letter_body(record, subscriber, result, attempts))
+                sends.append(partial(self._dead_letter, self._dead_letter_body(record, subscriber, result, attempts)))
             else:
                 logger.warning("notify.delivery_failed", extra=log_extra)
-                self.notify_queue.send(
-                    NotifyMessage(record.merchant_biz_id, attempts, (subscriber.key,)).to_body(),
-                    delay_seconds=queue_delay(self._retry_delay(message.attempt, result)),
-                )
+                body = NotifyMessage(record.merchant_biz_id, attempts, (subscriber.key,)).to_body()
+                delay = queue_delay(self._retry_delay(message.attempt, result))
+                sends.append(partial(self.notify_queue.send, body, delay_seconds=delay))
+        # Sent side by side, as the deliveries (shared.parallel): each message or dead letter ends by the queue's
+        # deadline, so they take ceil(failures / MAX_PARALLEL_DELIVERIES) of them; all are tried before the first
+        # failure is raised (the trigger then delivers the whole message again).
+        if sends:
+            run_all(self._pool, sends, MAX_PARALLEL_DELIVERIES)
 
     def _retry_delay(self, attempt: int, result: DeliveryResult) -> float:
         """The schedule's step ``attempt`` (:func:`shared.webhook_retries.retry_delay`)."""

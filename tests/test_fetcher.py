@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -90,6 +92,52 @@ def test_finalize_keeps_images_and_full_result_under_the_transaction_prefix(stac
     assert document["images"] == {"idImage": f"{own}idImage.jpg", "faceImg": f"{own}faceImg.png"}
     assert document["transactionId"] == record.transaction_id
     assert document["result"]["identity"]["documentNumber"] == IDENTITY["passportNo"]
+
+
+class _MeetingImagePuts:
+    """The stack's objects, whose image puts wait for each other: each fails (``BrokenBarrierError``) unless
+    ``images`` of them are being written at once."""
+
+    def __init__(self, inner: Any, images: int, fail: str | None = None) -> None:
+        self._inner, self.fail = inner, fail
+        self._meeting = threading.Barrier(images, timeout=5)
+        self.ended: list[str] = []
+        self.put_after_images: list[str] = []
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._inner, attr)
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        if key.endswith("result.json"):
+            self.put_after_images.append(key)
+            return self._inner.put(key, data, content_type)
+        self._meeting.wait()
+        try:
+            if self.fail is not None and key.endswith(self.fail):
+                raise StorageError("oss PutObject failed: InternalError (500)", transient=True, code="InternalError")
+            time.sleep(0.05)  # the other put is still writing when this one fails
+            return self._inner.put(key, data, content_type)
+        finally:
+            self.ended.append(key)
+
+
+def test_a_result_s_images_are_put_side_by_side_then_its_document(stack: Stack) -> None:
+    record = stack.pending()
+    objects = _MeetingImagePuts(stack.objects, images=2)
+    outcome = stack.fetcher(FakeCloudAuth(), objects=objects).fetch(record.merchant_biz_id)
+    assert outcome.kind == "finalized"
+    assert len(objects.ended) == 2 and len(objects.put_after_images) == 1
+
+
+def test_a_failed_image_put_leaves_no_document_and_no_verdict_and_waits_for_the_other_put(stack: Stack) -> None:
+    record = stack.pending()
+    objects = _MeetingImagePuts(stack.objects, images=2, fail="idImage.jpg")
+    outcome = stack.fetcher(FakeCloudAuth(), objects=objects).fetch(record.merchant_biz_id)
+    assert (outcome.kind, outcome.error) == ("retry_later", "InternalError")
+    assert len(objects.ended) == 2  # the face image's put ended before the fetch went on
+    assert objects.put_after_images == []
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is not None and row.status == "PENDING"
 
 
 def test_finalized_row_holds_only_the_masked_identity(stack: Stack) -> None:

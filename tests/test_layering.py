@@ -19,7 +19,7 @@ PACKAGES = ("shared", "tools", "functions")
 #: Layer of every module of ``shared`` (by its top name under shared); lower layers never import higher ones.
 FOUNDATION = {"jsonutil", "lazy", "values", "config", "log", "redaction", "ids", "status", "doctypes", "products",
               "urls", "subcodes", "timestamps", "disclosure", "signing", "messages", "callback",
-              "http_deadline", "http_pool", "webhook_retries", "fetch_settings"}  # fmt: skip
+              "http_deadline", "http_pool", "parallel", "webhook_retries", "fetch_settings"}  # fmt: skip
 ADAPTERS = {"fc", "cloudauth", "results", "storage", "delivery", "webhooks", "auth"}
 SERVICES = {"verifications", "fetcher", "notifications", "sweeper", "ratelimit"}
 COMPOSITION = {"wiring"}

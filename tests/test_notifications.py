@@ -120,6 +120,47 @@ def test_failed_subscriber_is_reenqueued_alone_with_the_next_attempt_and_schedul
     assert peek(stack.deadletter) == []
 
 
+class _MeetingSends:
+    """A queue whose sends wait for each other: each fails (``BrokenBarrierError``) unless ``sends`` of them are
+    under way at once; the one whose body names ``fail`` then fails as MNS would."""
+
+    def __init__(self, inner: object, sends: int, fail: str | None = None) -> None:
+        self._inner, self.fail = inner, fail
+        self._meeting = threading.Barrier(sends, timeout=5)
+        self.ended: list[bytes] = []
+
+    def send(self, body: bytes, *, delay_seconds: int = 0) -> str:
+        self._meeting.wait()
+        try:
+            if self.fail is not None and self.fail.encode() in body:
+                raise StorageError("mns SendMessage failed: InternalError (500)", transient=True, code="InternalError")
+            time.sleep(0.05)  # the other sends are still under way when this one fails
+            return self._inner.send(body, delay_seconds=delay_seconds)  # type: ignore[attr-defined, no-any-return]
+        finally:
+            self.ended.append(body)
+
+
+def test_follow_ups_of_several_failed_subscribers_are_sent_side_by_side(stack: Stack) -> None:
+    mbid = _final(stack)
+    sender = RecordingSender(answers={url: [UNAVAILABLE] for url in (A, B, C)})
+    queue = _MeetingSends(stack.notify, sends=3)
+    stack.notifier(sender, notify=queue).handle_body(_body(mbid))
+    follow_ups = [m for m in peek(stack.notify) if m.get("pending")]
+    assert sorted(m["pending"][0] for m in follow_ups) == sorted([KEY_A, KEY_B, KEY_C])
+
+
+def test_a_follow_up_that_cannot_be_sent_is_raised_after_the_others_were_sent(stack: Stack) -> None:
+    """The trigger then delivers the whole message again: nothing is lost, and no send is cut off part-way."""
+    mbid = _final(stack)
+    sender = RecordingSender(answers={url: [UNAVAILABLE] for url in (A, B, C)})
+    queue = _MeetingSends(stack.notify, sends=3, fail=KEY_B)
+    with pytest.raises(StorageError, match="SendMessage"):
+        stack.notifier(sender, notify=queue).handle_body(_body(mbid))
+    assert len(queue.ended) == 3
+    follow_ups = [m for m in peek(stack.notify) if m.get("pending")]
+    assert sorted(m["pending"][0] for m in follow_ups) == sorted([KEY_A, KEY_C])
+
+
 def test_retry_waits_at_least_the_subscribers_retry_after(stack: Stack) -> None:
     mbid = _final(stack)
     busy = DeliveryResult(ok=False, status=429, error="http_429", retry_after=900.0)

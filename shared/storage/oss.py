@@ -7,8 +7,10 @@ names it (``x-oss-server-side-encryption-key-id``): OSS "Server-side encryption"
 for takes precedence over the bucket's default, so a put that asked for KMS without naming the key would be
 encrypted with the OSS-managed key, not the merchant's, whatever the bucket's default says. ``prefix``
 (``KYC_OSS_PREFIX``) is prepended to every key and stripped from listings.
-``delete_prefix`` deletes one object at a time: a verification has a handful of objects, and single deletes
-keep the request simple (no ``DeleteMultipleObjects`` Content-MD5 body).
+``delete_prefix`` deletes each object with its own DeleteObject, up to ``MAX_PARALLEL_DELETES`` at once
+(:mod:`shared.parallel`): a verification has a handful of objects, so a prefix's deletes take one call's time, and
+single deletes keep the request simple (no ``DeleteMultipleObjects`` Content-MD5 body, no per-key errors inside a
+200 answer).
 
 Importing the SDK (``import_oss``): ``alibabacloud_oss_v2/__init__.py`` imports its client-side encryption
 (``crypto``, ``EncryptionClient``) inside ``try: ... except ImportError: pass`` — the SDK's own way of running
@@ -30,7 +32,7 @@ beyond it). So an endpoint dripping its answer cannot hold a call past its deadl
 transient ``StorageError`` (``TransportError``, ``maybe_sent``: a PUT or DELETE may have been applied; both are
 idempotent per key, and a retried PUT writes the same verification's result again, so the caller's retry is safe)
 and its connection is closed, never reused. ``list`` (a page per call) and ``delete_prefix`` (a list, then a delete
-per object) give each call its own deadline.
+per object, side by side) give each call its own deadline.
 """
 
 from __future__ import annotations
@@ -38,9 +40,11 @@ from __future__ import annotations
 import contextlib
 import sys
 import threading
+from functools import partial
 
 from shared.http_deadline import CallDeadline
 from shared.lazy import Lazy
+from shared.parallel import run_all, thread_pool
 from shared.signing import Credentials
 
 from .errors import ClientUnavailable, ObjectNotFound, StorageError
@@ -56,6 +60,8 @@ SERVER_SIDE_ENCRYPTION = "KMS"
 _NOT_FOUND_CODES = frozenset({"NoSuchKey"})
 #: Rounds of list-then-delete ``delete_prefix`` makes on a versioned bucket: 1000 entries each.
 MAX_VERSION_ROUNDS = 100
+#: DeleteObject calls ``delete_prefix`` runs at once: more than a verification's objects (its images, result.json).
+MAX_PARALLEL_DELETES = 16
 
 
 _IMPORT_LOCK = threading.Lock()
@@ -135,6 +141,9 @@ class OssObjectStore:
             return oss, oss.Client(cfg)
 
         self._sdk: Lazy[tuple[Any, Any]] = Lazy(build, failed=lambda exc: ClientUnavailable("oss", exc))
+        # Sized for one invocation at a time (FC's instance concurrency, 1 in s.yaml); the sweeper's and the CLI's
+        # rows are deleted one after another.
+        self._delete_pool = thread_pool(MAX_PARALLEL_DELETES, "oss-delete")
 
     @property
     def _oss(self) -> Any:
@@ -288,8 +297,8 @@ class OssObjectStore:
         if self.versioned:
             return self._delete_versions(prefix)
         keys = self.list(prefix)
-        for key in keys:
-            self.delete(key)
+        if keys:
+            run_all(self._delete_pool, [partial(self.delete, key) for key in keys], MAX_PARALLEL_DELETES)
         return len(keys)
 
     def _delete_versions(self, prefix: str) -> int:
@@ -311,9 +320,10 @@ class OssObjectStore:
                 if entry.is_latest and entry.key not in keys:  # its first entry listed is its newest
                     objects.add(entry.key)
             keys.update(entry.key for entry in entries)
-            for entry in entries:
-                request = oss.DeleteObjectRequest(bucket=self._bucket, key=entry.key, version_id=entry.version_id)
-                self._call("DeleteObject", "delete_object", request)
+            deletes = [partial(self._call, "DeleteObject", "delete_object",
+                               oss.DeleteObjectRequest(bucket=self._bucket, key=entry.key, version_id=entry.version_id))
+                       for entry in entries]  # fmt: skip
+            run_all(self._delete_pool, deletes, MAX_PARALLEL_DELETES)
         raise StorageError(f"oss: versions under {prefix!r} kept appearing while they were deleted",
                            transient=True, code="VersionsKeptAppearing")
 

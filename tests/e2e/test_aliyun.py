@@ -45,8 +45,9 @@ def test_a_verification_lives_in_tablestore_oss_and_mns_and_nothing_local(stack:
 
 
 def test_an_oss_outage_while_storing_the_result_is_recovered_through_the_recheck_queue(stack: E2EStack) -> None:
-    # two 503s: the OSS SDK's own retry gives up; the fetcher schedules a re-check on the MNS queue
-    doubles_of(stack).oss.set_faults({"operations": {"PutObject": {"sequence": ["ServiceUnavailable"] * 2}}})
+    # 503s for both attempts of each image put (the face and document images, put side by side): the OSS SDK's own
+    # retry gives up; the fetcher schedules a re-check on the MNS queue
+    doubles_of(stack).oss.set_faults({"operations": {"PutObject": {"sequence": ["ServiceUnavailable"] * 4}}})
     started = stack.start_verification()
 
     stack.complete(started.transaction_id, "pass")

@@ -15,6 +15,7 @@ from shared.storage.settings import StorageSettings
 from tests.fakes import Stack
 
 from .conftest import BUCKET, CREDS, REGION
+from .test_oss_wire import meet_at_the_double
 
 PREFIX = "results/"
 
@@ -50,6 +51,20 @@ def test_deleting_a_prefix_on_a_versioned_bucket_leaves_no_version_and_no_marker
     assert store.delete_prefix("mbid1/") == 2  # the objects there were, as before
     assert _data_versions(versioned, PREFIX + "mbid1/") == []
     assert len(_data_versions(versioned, PREFIX + "mbid2/")) == 1  # another verification's: untouched
+
+
+def test_a_versioned_prefix_s_versions_are_deleted_side_by_side() -> None:
+    from tools.doubles.oss import OssDouble
+
+    with OssDouble(access_key_id=CREDS.access_key_id, access_key_secret=CREDS.access_key_secret,
+                   security_token=CREDS.security_token, bucket=BUCKET, region=REGION, versioning=True) as double:
+        store = _store(double)
+        store.put("mbid1/idImage.jpg", b"\xff\xd8 passport", "image/jpeg")
+        store.put("mbid1/result.json", b'{"v": 1}', "application/json")
+        store.put("mbid1/result.json", b'{"v": 2}', "application/json")
+        meet_at_the_double(double, "DeleteObject", 3)  # the three versions, by their version ids, at once
+        assert store.delete_prefix("mbid1/") == 2
+        assert _data_versions(double, PREFIX + "mbid1/") == []
 
 
 def test_versions_hidden_behind_an_earlier_delete_marker_are_deleted_too(versioned: Any) -> None:

@@ -8,6 +8,7 @@ double's request log. The backend-independent contract is in test_objects.py.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -108,6 +109,29 @@ def test_delete_prefix_deletes_each_key_and_counts(server: OssDouble) -> None:
     assert store.delete_prefix("r/1/") == 2
     assert server.keys() == ["r/2/a"]
     assert len(server.received("DeleteObject")) == 2
+
+
+def meet_at_the_double(server: OssDouble, operation: str, count: int) -> None:
+    """The double answers ``operation`` only once ``count`` of them are in flight at once (each waits for the
+    others; alone, it is answered with the double's internal error after a few seconds)."""
+    meeting = threading.Barrier(count, timeout=5)
+    handle = server.handle
+
+    def meeting_first(request: Any) -> Any:
+        if server.operation_of(request) == operation:
+            meeting.wait()
+        return handle(request)
+
+    server.handle = meeting_first  # type: ignore[method-assign]
+
+
+def test_delete_prefix_sends_its_deletes_side_by_side(server: OssDouble) -> None:
+    store = _store(server)
+    for name in ("r/1/a", "r/1/b", "r/1/c"):
+        store.put(name, b"x", "text/plain")
+    meet_at_the_double(server, "DeleteObject", 3)
+    assert store.delete_prefix("r/1/") == 3
+    assert server.keys() == []
 
 
 def test_delete_missing_key_is_not_an_error(server: OssDouble) -> None:

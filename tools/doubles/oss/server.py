@@ -4,7 +4,7 @@ Operations: PutObject, GetObject, HeadObject, GetObjectMeta (``HEAD ?objectMeta`
 sends), DeleteObject (with or without ``versionId``), ListObjectsV2, ListObjectVersions (``GET /?versions``), and
 what ``kyc doctor`` asks: GetBucketVersioning (``GET /?versioning``) and GetBucketEncryption (``GET /?encryption``:
 the bucket's default server-side encryption, SSE-KMS unless set otherwise). Anything else answers 501
-``NotImplemented`` (DeleteMultipleObjects is not used by ``OssObjectStore``: it deletes one key at a time).
+``NotImplemented`` (DeleteMultipleObjects is not used by ``OssObjectStore``: it deletes each key on its own).
 ``versioning=True`` makes the buckets versioned (``store``'s docstring: versions, delete markers); reads always serve
 the current version. Not modelled: ranges, conditional GETs, reads of an older version, ACLs, multipart uploads,
 callbacks, tagging, storage classes other than Standard.

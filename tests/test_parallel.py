@@ -1,0 +1,78 @@
+"""``shared.parallel.run_all``: calls side by side, at most a limit at once, every one waited for."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from shared.parallel import run_all, thread_pool
+
+WAIT = 5.0  # seconds a test waits for calls that must overlap; they meet at once when they do
+
+
+def test_results_come_back_in_the_order_of_the_calls() -> None:
+    pool = thread_pool(4, "t")
+    calls = [lambda n=n: (time.sleep(0.01 * (4 - n)), n)[1] for n in range(4)]  # the last ends first
+    assert run_all(pool, calls, 4) == [0, 1, 2, 3]
+
+
+def test_the_calls_run_side_by_side() -> None:
+    meeting = threading.Barrier(3, timeout=WAIT)  # broken, and the calls fail, unless all three wait at once
+    assert sorted(run_all(thread_pool(3, "t"), [meeting.wait] * 3, 3)) == [0, 1, 2]  # each its arrival index
+
+
+def test_no_more_than_the_limit_run_at_once() -> None:
+    running, most = 0, 0
+    lock = threading.Lock()
+
+    def call() -> None:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.02)
+        with lock:
+            running -= 1
+
+    run_all(thread_pool(8, "t"), [call] * 8, 3)
+    assert most <= 3
+
+
+def test_a_single_call_runs_on_the_calling_thread_and_builds_no_pool() -> None:
+    pool = thread_pool(2, "t")
+    assert run_all(pool, [threading.get_ident], 2) == [threading.get_ident()]
+    assert not pool.built
+
+
+def test_a_failure_is_raised_only_once_every_call_has_ended() -> None:
+    ended = threading.Event()
+
+    def fails_at_once() -> None:
+        raise RuntimeError("first")
+
+    def ends_later() -> None:
+        time.sleep(0.05)
+        ended.set()
+
+    with pytest.raises(RuntimeError, match="first"):
+        run_all(thread_pool(2, "t"), [fails_at_once, ends_later], 2)
+    assert ended.is_set()
+
+
+def test_the_first_failure_in_the_order_of_the_calls_is_raised() -> None:
+    def fails_late() -> None:
+        time.sleep(0.05)
+        raise RuntimeError("first call")
+
+    def fails_early() -> None:
+        raise ValueError("second call")
+
+    with pytest.raises(RuntimeError, match="first call"):
+        run_all(thread_pool(2, "t"), [fails_late, fails_early], 2)
+
+
+def test_a_limit_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        run_all(thread_pool(1, "t"), [lambda: 0], 0)
