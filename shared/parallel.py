@@ -12,7 +12,8 @@ every call has ended, their results in the order given, or raises the first exce
 ended. So a call that failed never leaves another still writing after the caller moved on (a result document put
 while an image put is still running; a row finalized over images half-written), and the caller's retry policy is
 the one it has for a single call. Each call's deadline is its own: :class:`~shared.http_deadline.CallDeadline`
-keeps it per thread.
+keeps it per thread. Each call runs in a copy of the caller's ``contextvars`` context: a log line it writes carries
+the caller's log context (:func:`shared.log.log_context`: the request and transaction), as on the calling thread.
 
 ``concurrent.futures`` is imported by the first pool built (:func:`thread_pool` inside a :class:`~shared.lazy.Lazy`),
 never at a function's cold start.
@@ -20,6 +21,7 @@ never at a function's cold start.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable, Sequence
 
@@ -56,7 +58,7 @@ def run_all(pool: Lazy[ThreadPoolExecutor], calls: Sequence[Callable[[], T]], li
     try:
         for call in calls:
             slots.acquire()
-            future = pool.get().submit(call)
+            future = pool.get().submit(contextvars.copy_context().run, call)  # a copy each: one thread per context
             future.add_done_callback(lambda _: slots.release())
             futures.append(future)
     finally:  # what was started is waited for, even when starting the next failed (a pool shut down)

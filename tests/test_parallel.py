@@ -76,3 +76,11 @@ def test_the_first_failure_in_the_order_of_the_calls_is_raised() -> None:
 def test_a_limit_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         run_all(thread_pool(1, "t"), [lambda: 0], 0)
+
+
+def test_each_call_logs_with_the_caller_s_log_context() -> None:
+    from shared.log import current_context, log_context
+
+    with log_context(merchant_biz_id="mbid-1", request_id="req-1"):
+        seen = run_all(thread_pool(2, "t"), [lambda: dict(current_context())] * 2, 2)
+    assert seen == [{"requestId": "req-1", "merchantBizId": "mbid-1"}] * 2
