@@ -46,7 +46,7 @@ from shared.disclosure import EVERYTHING, MINIMAL, Disclosure, UnknownField, ide
 from shared.ids import is_result_document_key
 from shared.log import get_logger, register_secret, security_event
 from shared.messages import NotifyMessage
-from shared.parallel import run_all, thread_pool
+from shared.parallel import MAX_CONCURRENT_CALLERS, run_all, thread_pool
 from shared.status import Status
 from shared.storage import ObjectNotFound, StorageError, TransactionRecord
 from shared.storage.queueing import queue_delay
@@ -84,9 +84,6 @@ EVENT_TYPES: dict[Status, str] = {
     Status.ABANDONED: "verification.abandoned",
 }
 MAX_PARALLEL_DELIVERIES = 16  # per message
-# Messages one instance delivers at once: FC runs one per instance (instance concurrency 1); the local worker
-# runs up to its in-flight bound (tools/devstack/worker.py, Subscription.max_in_flight) in one process.
-MAX_CONCURRENT_MESSAGES = 8
 
 #: Seconds one notify message may spend delivering: its rounds of deliveries (ceil(subscribers /
 #: MAX_PARALLEL_DELIVERIES), each up to KYC_WEBHOOK_TIMEOUT) must fit, leaving the function time to read the row
@@ -309,7 +306,7 @@ class Notifier:
         self.jitter = jitter
         # Built by the first message with more than one subscriber to send to (one subscriber is sent to on the
         # calling thread): a deployment with one webhook never imports concurrent.futures (~2 ms of a cold start).
-        self._pool = thread_pool(MAX_PARALLEL_DELIVERIES * MAX_CONCURRENT_MESSAGES, "webhook")
+        self._pool = thread_pool(MAX_PARALLEL_DELIVERIES * MAX_CONCURRENT_CALLERS, "webhook")
 
     def handle_body(self, body: Any, *, raw: bytes = b"") -> None:
         """Process one queue message body. Never raises for a bad message (it is dead-lettered); raises
@@ -492,11 +489,28 @@ class Notifier:
                 body = NotifyMessage(record.merchant_biz_id, attempts, (subscriber.key,)).to_body()
                 delay = queue_delay(self._retry_delay(message.attempt, result))
                 sends.append(partial(self.notify_queue.send, body, delay_seconds=delay))
-        # Sent side by side, as the deliveries (shared.parallel): each message or dead letter ends by the queue's
-        # deadline, so they take ceil(failures / MAX_PARALLEL_DELIVERIES) of them; all are tried before the first
-        # failure is raised (the trigger then delivers the whole message again).
         if sends:
-            run_all(self._pool, sends, MAX_PARALLEL_DELIVERIES)
+            self._send_all(sends)
+
+    def _send_all(self, sends: Sequence[Callable[[], object]]) -> None:
+        """Follow-up messages and dead letters, side by side as the deliveries (shared.parallel): each ends by the
+        queue's deadline, so a round takes ceil(sends / MAX_PARALLEL_DELIVERIES) of them. Those that failed are sent
+        once more; one that fails again is raised, and the trigger delivers the whole message again, whose failed
+        subscribers then get their follow-ups again: a second retry chain each (the same ``webhook-id``, which
+        receivers deduplicate; at its end a second dead letter). The second round makes that rare."""
+
+        def sent(send: Callable[[], object]) -> StorageError | None:
+            try:
+                send()
+            except StorageError as exc:
+                return exc
+            return None
+
+        failures = run_all(self._pool, [partial(sent, send) for send in sends], MAX_PARALLEL_DELIVERIES)
+        again = [send for send, failure in zip(sends, failures, strict=True) if failure is not None]
+        if again:
+            logger.warning("notify.follow_up_sent_again", extra={"count": len(again)})
+            run_all(self._pool, again, MAX_PARALLEL_DELIVERIES)
 
     def _retry_delay(self, attempt: int, result: DeliveryResult) -> float:
         """The schedule's step ``attempt`` (:func:`shared.webhook_retries.retry_delay`)."""

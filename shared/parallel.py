@@ -15,6 +15,9 @@ the one it has for a single call. Each call's deadline is its own: :class:`~shar
 keeps it per thread. Each call runs in a copy of the caller's ``contextvars`` context: a log line it writes carries
 the caller's log context (:func:`shared.log.log_context`: the request and transaction), as on the calling thread.
 
+Should the pool refuse a call (``RuntimeError``: no thread can be started, or the interpreter is shutting down), that
+call and the rest run on the calling thread, one after another: slower, never a failure of the caller's own.
+
 ``concurrent.futures`` is imported by the first pool built (:func:`thread_pool` inside a :class:`~shared.lazy.Lazy`),
 never at a function's cold start.
 """
@@ -33,6 +36,13 @@ if TYPE_CHECKING:
     from typing import TypeVar
 
     T = TypeVar("T")
+
+
+#: Invocations one process runs at once: FC runs one per instance (instance concurrency 1, s.yaml); the local worker
+#: runs up to its in-flight bound per queue (tools/devstack/worker.py, ``Subscription.max_in_flight``). A pool has
+#: ``limit`` threads for each, so one invocation's calls never wait behind another's (a call's deadline starts when
+#: it runs: queued behind others, a batch would take more than the one deadline per ``limit`` its budget counts).
+MAX_CONCURRENT_CALLERS = 8
 
 
 def thread_pool(workers: int, name: str) -> Lazy[ThreadPoolExecutor]:
@@ -56,12 +66,29 @@ def run_all(pool: Lazy[ThreadPoolExecutor], calls: Sequence[Callable[[], T]], li
     slots = threading.BoundedSemaphore(limit)
     futures: list[Future[T]] = []
     try:
-        for call in calls:
+        for index, call in enumerate(calls):
             slots.acquire()
-            future = pool.get().submit(contextvars.copy_context().run, call)  # a copy each: one thread per context
+            try:
+                future = pool.get().submit(contextvars.copy_context().run, call)  # a copy each: one thread each
+            except RuntimeError:  # no thread to be had: this call and the rest here, one after another
+                slots.release()
+                futures.extend(_run_here(late) for late in calls[index:])
+                break
             future.add_done_callback(lambda _: slots.release())
             futures.append(future)
-    finally:  # what was started is waited for, even when starting the next failed (a pool shut down)
+    finally:  # what was started is waited for, even when starting the next failed
         for future in futures:
             future.exception()
     return [future.result() for future in futures]
+
+
+def _run_here(call: Callable[[], T]) -> Future[T]:
+    """``call`` run on this thread, its outcome as a finished future."""
+    from concurrent.futures import Future  # noqa: PLC0415 - imported with the pool already
+
+    future: Future[T] = Future()
+    try:
+        future.set_result(call())
+    except Exception as exc:  # kept: run_all raises it in order
+        future.set_exception(exc)
+    return future

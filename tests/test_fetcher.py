@@ -22,7 +22,7 @@ from shared.cloudauth import (
     TransactionIdInvalid,
     TransportError,
 )
-from shared.fetcher import RecheckNotScheduled, answer_digest, delete_kept_result
+from shared.fetcher import MAX_PARALLEL_PUTS, RecheckNotScheduled, answer_digest, delete_kept_result
 from shared.ids import result_prefix
 from shared.messages import RecheckMessage
 from shared.storage import StorageError
@@ -138,6 +138,51 @@ def test_a_failed_image_put_leaves_no_document_and_no_verdict_and_waits_for_the_
     assert objects.put_after_images == []
     row = stack.store.get(record.merchant_biz_id)
     assert row is not None and row.status == "PENDING"
+
+
+FETCHES = 5  # each with two images: ten puts, more than the pool's eight threads
+
+
+class _AllPutsAtOnce:
+    def __init__(self, inner: Any, puts: int) -> None:
+        self._inner = inner
+        self._meeting = threading.Barrier(puts, timeout=3)
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._inner, attr)
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        if not key.endswith("result.json"):
+            self._meeting.wait()  # broken unless every fetch's image puts are under way at once
+        self._inner.put(key, data, content_type)
+
+
+def test_concurrent_fetches_image_puts_do_not_wait_for_each_other_s(tmp_path: Path) -> None:
+    """Found by review ax: one ``ResultFetcher`` (one per process: the local worker runs up to 8 re-checks at once in
+it) had one pool of ``MAX_PARALLEL_PUTS`` threads for every fetch it runs. Concurrent fetches' image puts queued
+behind each other's, each put's deadline starting only when it left the queue: a fetch's puts then took several put
+deadlines, not the one the time budget counts. The pool has room for ``MAX_CONCURRENT_CALLERS`` invocations."""
+    stack = Stack(tmp_path)
+    try:
+        assert FETCHES * 2 > MAX_PARALLEL_PUTS
+        records = [stack.pending() for _ in range(FETCHES)]
+        fetcher = stack.fetcher(FakeCloudAuth(), objects=_AllPutsAtOnce(stack.objects, FETCHES * 2))
+        outcomes: list[str] = []
+
+        def fetch(mbid: str) -> None:
+            try:
+                outcomes.append(fetcher.fetch(mbid).kind)
+            except Exception as exc:  # a put that waited for another fetch's: BrokenBarrierError
+                outcomes.append(type(exc).__name__)
+
+        threads = [threading.Thread(target=fetch, args=(r.merchant_biz_id,)) for r in records]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(outcomes) == ["finalized"] * FETCHES
+    finally:
+        stack.close()
 
 
 def test_finalized_row_holds_only_the_masked_identity(stack: Stack) -> None:

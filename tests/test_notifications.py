@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -121,16 +122,17 @@ def test_failed_subscriber_is_reenqueued_alone_with_the_next_attempt_and_schedul
 
 
 class _MeetingSends:
-    """A queue whose sends wait for each other: each fails (``BrokenBarrierError``) unless ``sends`` of them are
-    under way at once; the one whose body names ``fail`` then fails as MNS would."""
+    """A queue whose first ``sends`` sends wait for each other: each fails (``BrokenBarrierError``) unless all of them
+    are under way at once; every send whose body names ``fail`` then fails as MNS would."""
 
     def __init__(self, inner: object, sends: int, fail: str | None = None) -> None:
-        self._inner, self.fail = inner, fail
+        self._inner, self.fail, self._first = inner, fail, threading.Semaphore(sends)
         self._meeting = threading.Barrier(sends, timeout=5)
         self.ended: list[bytes] = []
 
     def send(self, body: bytes, *, delay_seconds: int = 0) -> str:
-        self._meeting.wait()
+        if self._first.acquire(blocking=False):
+            self._meeting.wait()
         try:
             if self.fail is not None and self.fail.encode() in body:
                 raise StorageError("mns SendMessage failed: InternalError (500)", transient=True, code="InternalError")
@@ -149,16 +151,43 @@ def test_follow_ups_of_several_failed_subscribers_are_sent_side_by_side(stack: S
     assert sorted(m["pending"][0] for m in follow_ups) == sorted([KEY_A, KEY_B, KEY_C])
 
 
-def test_a_follow_up_that_cannot_be_sent_is_raised_after_the_others_were_sent(stack: Stack) -> None:
+def test_a_follow_up_that_cannot_be_sent_twice_is_raised_after_the_others_were_sent(stack: Stack) -> None:
     """The trigger then delivers the whole message again: nothing is lost, and no send is cut off part-way."""
     mbid = _final(stack)
     sender = RecordingSender(answers={url: [UNAVAILABLE] for url in (A, B, C)})
     queue = _MeetingSends(stack.notify, sends=3, fail=KEY_B)
     with pytest.raises(StorageError, match="SendMessage"):
         stack.notifier(sender, notify=queue).handle_body(_body(mbid))
-    assert len(queue.ended) == 3
+    assert len(queue.ended) == 4  # three side by side, then B's again
     follow_ups = [m for m in peek(stack.notify) if m.get("pending")]
     assert sorted(m["pending"][0] for m in follow_ups) == sorted([KEY_A, KEY_C])
+
+
+class _FailsOnce:
+    """The notify queue, whose first send naming ``key`` fails as MNS would."""
+
+    def __init__(self, inner: object, key: str) -> None:
+        self._inner, self._key, self.failed = inner, key.encode(), False
+
+    def send(self, body: bytes, *, delay_seconds: int = 0) -> str:
+        if self._key in body and not self.failed:
+            self.failed = True
+            raise StorageError("mns SendMessage failed: InternalError (500)", transient=True, code="InternalError")
+        return self._inner.send(body, delay_seconds=delay_seconds)  # type: ignore[attr-defined, no-any-return]
+
+
+def test_a_follow_up_whose_send_failed_once_is_sent_again_and_no_chain_is_duplicated(
+    stack: Stack,
+) -> None:
+    """Found by review ax: a follow-up that could not be sent made the trigger deliver the whole message again, and
+    every other failed subscriber's follow-up, already sent side by side, was sent a second time: one more retry chain
+    (and, at its end, one more dead letter) each."""
+    mbid = _final(stack)
+    sender = RecordingSender(answers={url: [UNAVAILABLE, UNAVAILABLE] for url in (A, B, C)})
+    notifier = stack.notifier(sender, notify=_FailsOnce(stack.notify, KEY_B))
+    notifier.handle_body(_body(mbid))  # B's follow-up is sent again at once: nothing for the trigger to redeliver
+    chains = Counter(m["pending"][0] for m in peek(stack.notify) if m.get("pending"))
+    assert chains == {KEY_A: 1, KEY_B: 1, KEY_C: 1}
 
 
 def test_retry_waits_at_least_the_subscribers_retry_after(stack: Stack) -> None:

@@ -84,3 +84,27 @@ def test_each_call_logs_with_the_caller_s_log_context() -> None:
     with log_context(merchant_biz_id="mbid-1", request_id="req-1"):
         seen = run_all(thread_pool(2, "t"), [lambda: dict(current_context())] * 2, 2)
     assert seen == [{"requestId": "req-1", "merchantBizId": "mbid-1"}] * 2
+
+
+def test_calls_a_pool_refuses_run_on_the_calling_thread_in_order() -> None:
+    """A pool that cannot start a thread (or an interpreter shutting down) slows the calls, never fails them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = thread_pool(2, "t")
+    executor = pool.get()
+    assert isinstance(executor, ThreadPoolExecutor)
+    executor.shutdown()  # its submit now raises RuntimeError
+    here = threading.get_ident()
+    assert run_all(pool, [lambda: (1, threading.get_ident()), lambda: (2, threading.get_ident())], 2) == [
+        (1, here), (2, here)]
+
+
+def test_a_failure_of_a_call_run_on_the_calling_thread_is_raised_in_order() -> None:
+    pool = thread_pool(2, "t")
+    pool.get().shutdown()
+
+    def fails() -> None:
+        raise RuntimeError("the call's own")
+
+    with pytest.raises(RuntimeError, match="the call's own"):
+        run_all(pool, [lambda: 1, fails, lambda: 3], 2)

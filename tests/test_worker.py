@@ -203,12 +203,13 @@ def test_each_invocation_carries_one_message_as_the_triggers_in_s_yaml_do(stack:
     assert [len(bodies) for _, bodies in invoke.calls] == [1] * 5
 
 
-def test_the_local_notify_bound_fits_the_notifiers_room_for_concurrent_messages() -> None:
-    from shared.notifications import MAX_CONCURRENT_MESSAGES
+def test_the_local_in_flight_bounds_fit_the_pools_room_for_concurrent_invocations() -> None:
+    """The notifier's deliveries and the fetcher's puts have a pool with room for this many invocations at once."""
+    from shared.parallel import MAX_CONCURRENT_CALLERS
     from tools.devstack.worker import DEFAULT_SUBSCRIPTIONS
 
-    (notify,) = [s for s in DEFAULT_SUBSCRIPTIONS if s.function_name == "notifier"]
-    assert notify.max_in_flight <= MAX_CONCURRENT_MESSAGES
+    assert {s.function_name for s in DEFAULT_SUBSCRIPTIONS} == {"notifier", "result_fetcher"}
+    assert all(s.max_in_flight <= MAX_CONCURRENT_CALLERS for s in DEFAULT_SUBSCRIPTIONS)
 
 
 def test_a_message_stays_hidden_while_its_invocation_runs_as_long_as_the_deployed_queue_hides_it() -> None:

@@ -44,7 +44,7 @@ from functools import partial
 
 from shared.http_deadline import CallDeadline
 from shared.lazy import Lazy
-from shared.parallel import run_all, thread_pool
+from shared.parallel import MAX_CONCURRENT_CALLERS, run_all, thread_pool
 from shared.signing import Credentials
 
 from .errors import ClientUnavailable, ObjectNotFound, StorageError
@@ -141,9 +141,7 @@ class OssObjectStore:
             return oss, oss.Client(cfg)
 
         self._sdk: Lazy[tuple[Any, Any]] = Lazy(build, failed=lambda exc: ClientUnavailable("oss", exc))
-        # Sized for one invocation at a time (FC's instance concurrency, 1 in s.yaml); the sweeper's and the CLI's
-        # rows are deleted one after another.
-        self._delete_pool = thread_pool(MAX_PARALLEL_DELETES, "oss-delete")
+        self._delete_pool = thread_pool(MAX_PARALLEL_DELETES * MAX_CONCURRENT_CALLERS, "oss-delete")
 
     @property
     def _oss(self) -> Any:
@@ -305,7 +303,10 @@ class OssObjectStore:
         """Each round lists the first page of what is left under ``prefix`` (versions and delete markers, newest
         first) and deletes all of it by ``versionId``, until a round finds nothing: no listing resumes after a
         marker that names a version deleted meanwhile (OSS's docs do not say where such a listing resumes).
-        ``MAX_VERSION_ROUNDS`` bounds the rounds (a prefix written to faster than it is deleted)."""
+        ``MAX_VERSION_ROUNDS`` bounds the rounds (a prefix written to faster than it is deleted). In a round the
+        versions go first, side by side, and only once every one of them is gone the delete markers: a marker
+        deleted while the version behind it stayed (its delete failed) would make that version the key's current
+        object again, readable until the deletion is retried (found by review ax)."""
         validate_prefix(prefix)
         oss = self._oss
         objects: set[str] = set()  # keys whose newest entry was an object: the ones ``list`` showed
@@ -320,10 +321,12 @@ class OssObjectStore:
                 if entry.is_latest and entry.key not in keys:  # its first entry listed is its newest
                     objects.add(entry.key)
             keys.update(entry.key for entry in entries)
-            deletes = [partial(self._call, "DeleteObject", "delete_object",
-                               oss.DeleteObjectRequest(bucket=self._bucket, key=entry.key, version_id=entry.version_id))
-                       for entry in entries]  # fmt: skip
-            run_all(self._delete_pool, deletes, MAX_PARALLEL_DELETES)
+            for batch in (result.version or [], result.delete_marker or []):  # versions, then markers
+                deletes = [partial(self._call, "DeleteObject", "delete_object",
+                                   oss.DeleteObjectRequest(bucket=self._bucket, key=e.key, version_id=e.version_id))
+                           for e in batch]  # fmt: skip
+                if deletes:
+                    run_all(self._delete_pool, deletes, MAX_PARALLEL_DELETES)
         raise StorageError(f"oss: versions under {prefix!r} kept appearing while they were deleted",
                            transient=True, code="VersionsKeptAppearing")
 

@@ -10,7 +10,7 @@ import pytest
 
 from shared.fetcher import delete_kept_result
 from shared.ids import answer_prefix, result_prefix
-from shared.storage import OssObjectStore
+from shared.storage import ObjectNotFound, OssObjectStore, StorageError
 from shared.storage.settings import StorageSettings
 from tests.fakes import Stack
 
@@ -108,3 +108,36 @@ def test_the_setting_comes_from_kyc_bucket_versioning() -> None:
            "KYC_OSS_REGION": "cn-hongkong", "KYC_OSS_BUCKET": "b", "KYC_MNS_ENDPOINT": "https://1.mns.example.com"}
     assert StorageSettings.from_env(env).oss_versioned is False
     assert StorageSettings.from_env({**env, "KYC_BUCKET_VERSIONING": "true"}).oss_versioned is True
+
+
+def test_a_failed_version_delete_never_uncovers_the_version_behind_its_delete_marker() -> None:
+    """Found by review ax: a versioned prefix's deletes ran side by side, so a delete marker could go while the
+    version it hides stayed (its own delete failed): the erased object was readable again until the retry."""
+    from tools.doubles.oss import OssDouble
+
+    with OssDouble(access_key_id=CREDS.access_key_id, access_key_secret=CREDS.access_key_secret,
+                   security_token=CREDS.security_token, bucket=BUCKET, region=REGION,
+                   versioning=True) as double:  # fmt: skip
+        plain = _store(double, versioned=False)
+        plain.put("mbid1/idImage.jpg", b"\xff\xd8 passport", "image/jpeg")
+        plain.delete("mbid1/idImage.jpg")  # a marker in front; the image stays as a noncurrent version
+        (image, _marker) = double.versions()[PREFIX + "mbid1/idImage.jpg"]
+        with pytest.raises(ObjectNotFound):
+            plain.get("mbid1/idImage.jpg")
+
+        handle = double.handle
+
+        def image_version_delete_fails(request: Any) -> Any:  # OSS busy for that one DeleteObject, every attempt
+            if double.operation_of(request) == "DeleteObject" and \
+                    request.query_dict().get("versionId") == image.version_id:  # fmt: skip
+                return double.render_error("InternalError", request)
+            return handle(request)
+
+        double.handle = image_version_delete_fails
+        with pytest.raises(StorageError):
+            _store(double).delete_prefix("mbid1/")  # an erasure: it failed, and will be retried
+        double.handle = handle
+
+        # Until the retry, the erased image must stay hidden: not be the bucket's current object again.
+        with pytest.raises(ObjectNotFound):
+            plain.get("mbid1/idImage.jpg")
