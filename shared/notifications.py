@@ -84,6 +84,11 @@ EVENT_TYPES: dict[Status, str] = {
     Status.ABANDONED: "verification.abandoned",
 }
 MAX_PARALLEL_DELIVERIES = 16  # per message
+#: Subscribers a deployment may configure (``KYC_WEBHOOKS``): what the notifier's timeout is budgeted for (their
+#: deliveries within DELIVERY_BUDGET_SECONDS, then a follow-up message each, sent twice at worst, side by side), as
+#: many as the default KYC_WEBHOOK_TIMEOUT admits. More would need a timeout past the 5 minutes its queue trigger
+#: waits (tests/test_deploy_config.py, "time budgets"; found by review az: a 1 s timeout admitted 400).
+MAX_SUBSCRIBERS = 32
 
 #: Seconds one notify message may spend delivering: its rounds of deliveries (ceil(subscribers /
 #: MAX_PARALLEL_DELIVERIES), each up to KYC_WEBHOOK_TIMEOUT) must fit, leaving the function time to read the row
@@ -91,6 +96,7 @@ MAX_PARALLEL_DELIVERIES = 16  # per message
 #: delivered again (the notify queue's visibility timeout in template.yml, the local worker's): tests/
 #: test_deploy_config.py checks the budget against them; the settings check KYC_WEBHOOK_TIMEOUT against it at start.
 DELIVERY_BUDGET_SECONDS = 25.0
+DEFAULT_WEBHOOK_TIMEOUT_SECONDS = 10.0
 
 Sender = Callable[[str, bytes, dict[str, str]], DeliveryResult]
 
@@ -166,7 +172,10 @@ class WebhookSettings:
         aliyun = is_aliyun_backend(env)
         require_https = aliyun or env_bool(env, "KYC_WEBHOOK_REQUIRE_HTTPS", False)
         subscribers = _parse_subscribers(env_str(env, "KYC_WEBHOOKS"), require_https)
-        timeout = env_float(env, "KYC_WEBHOOK_TIMEOUT", 10.0, minimum=0.1)
+        if len(subscribers) > MAX_SUBSCRIBERS:
+            raise ConfigError("KYC_WEBHOOKS", f"at most {MAX_SUBSCRIBERS} subscribers: their deliveries and follow-ups "
+                              "must fit the notifier's timeout, within the 5 minutes its queue trigger waits")
+        timeout = env_float(env, "KYC_WEBHOOK_TIMEOUT", DEFAULT_WEBHOOK_TIMEOUT_SECONDS, minimum=0.1)
         rounds = max(1, -(-len(subscribers) // MAX_PARALLEL_DELIVERIES))
         if timeout * rounds > DELIVERY_BUDGET_SECONDS:
             raise ConfigError("KYC_WEBHOOK_TIMEOUT", f"× {rounds} round(s) of deliveries ({MAX_PARALLEL_DELIVERIES} at "
@@ -474,7 +483,7 @@ class Notifier:
         schedule = self.settings.retry_schedule
         attempts = message.attempt + 1
 
-        sends: list[Callable[[], object]] = []
+        sends: list[tuple[Callable[[], object], str | None]] = []  # each send, and the event should it fail twice
         for subscriber, result in zip(targets, results, strict=True):
             log_extra = {"subscriber": display_url(subscriber.url), "status": result.status, "errorCode": result.error}
             if subscriber.id is not None:  # the merchant's name for it: two receivers on one host told apart (aq)
@@ -483,21 +492,23 @@ class Notifier:
                 logger.info("notify.delivered", extra=log_extra)
             elif result.permanent or message.attempt >= len(schedule):
                 logger.error("notify.undeliverable", extra={**log_extra, "attempts": attempts})
-                sends.append(partial(self._dead_letter, self._dead_letter_body(record, subscriber, result, attempts)))
+                letter = self._dead_letter_message(self._dead_letter_body(record, subscriber, result, attempts))
+                sends.append((partial(self.deadletter_queue.send, letter), "notify.dead_letter_failed"))
             else:
                 logger.warning("notify.delivery_failed", extra=log_extra)
                 body = NotifyMessage(record.merchant_biz_id, attempts, (subscriber.key,)).to_body()
                 delay = queue_delay(self._retry_delay(message.attempt, result))
-                sends.append(partial(self.notify_queue.send, body, delay_seconds=delay))
+                sends.append((partial(self.notify_queue.send, body, delay_seconds=delay), None))
         if sends:
             self._send_all(sends)
 
-    def _send_all(self, sends: Sequence[Callable[[], object]]) -> None:
+    def _send_all(self, sends: Sequence[tuple[Callable[[], object], str | None]]) -> None:
         """Follow-up messages and dead letters, side by side as the deliveries (shared.parallel): each ends by the
         queue's deadline, so a round takes ceil(sends / MAX_PARALLEL_DELIVERIES) of them. Those that failed are sent
-        once more; one that fails again is raised, and the trigger delivers the whole message again, whose failed
-        subscribers then get their follow-ups again: a second retry chain each (the same ``webhook-id``, which
-        receivers deduplicate; at its end a second dead letter). The second round makes that rare."""
+        once more; one that fails again is logged (its event, at ERROR) and raised, and the trigger delivers the
+        whole message again, whose failed subscribers then get their follow-ups again: a second retry chain each
+        (the same ``webhook-id``, which receivers deduplicate; at its end a second dead letter). The second round
+        makes that rare (found by review ax)."""
 
         def sent(send: Callable[[], object]) -> StorageError | None:
             try:
@@ -506,8 +517,17 @@ class Notifier:
                 return exc
             return None
 
-        failures = run_all(self._pool, [partial(sent, send) for send in sends], MAX_PARALLEL_DELIVERIES)
-        again = [send for send, failure in zip(sends, failures, strict=True) if failure is not None]
+        def last_try(send: Callable[[], object], event: str | None) -> None:
+            try:
+                send()
+            except StorageError:
+                if event is not None:
+                    logger.exception(event)
+                raise
+
+        failures = run_all(self._pool, [partial(sent, send) for send, _ in sends], MAX_PARALLEL_DELIVERIES)
+        again = [partial(last_try, send, event)
+                 for (send, event), failure in zip(sends, failures, strict=True) if failure is not None]  # fmt: skip
         if again:
             logger.warning("notify.follow_up_sent_again", extra={"count": len(again)})
             run_all(self._pool, again, MAX_PARALLEL_DELIVERIES)
@@ -565,10 +585,13 @@ class Notifier:
                 letter["subscriberKeys"] = keys
         self._dead_letter(letter)
 
-    def _dead_letter(self, body: dict[str, Any]) -> None:
+    def _dead_letter_message(self, body: dict[str, Any]) -> bytes:
         """Every notify dead letter: its ``kind``, the reason's fields, and when (``at``, RFC 3339)."""
+        return jsonutil.dumps({"kind": "notify", **body, "at": rfc3339(self.clock())})
+
+    def _dead_letter(self, body: dict[str, Any]) -> None:
         try:
-            self.deadletter_queue.send(jsonutil.dumps({"kind": "notify", **body, "at": rfc3339(self.clock())}))
+            self.deadletter_queue.send(self._dead_letter_message(body))
         except StorageError:
             logger.exception("notify.dead_letter_failed")
             raise

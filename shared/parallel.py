@@ -16,7 +16,8 @@ keeps it per thread. Each call runs in a copy of the caller's ``contextvars`` co
 the caller's log context (:func:`shared.log.log_context`: the request and transaction), as on the calling thread.
 
 Should the pool refuse a call (``RuntimeError``: no thread can be started, or the interpreter is shutting down), that
-call and the rest run on the calling thread, one after another: slower, never a failure of the caller's own.
+call and the rest run on the calling thread, one after another: slower, never a failure of the caller's own; each
+call runs once whatever the pool kept queued (``_Task``).
 
 ``concurrent.futures`` is imported by the first pool built (:func:`thread_pool` inside a :class:`~shared.lazy.Lazy`),
 never at a function's cold start.
@@ -27,21 +28,23 @@ from __future__ import annotations
 import contextvars
 import threading
 from collections.abc import Callable, Sequence
+from functools import partial
 
 from shared.lazy import Lazy
 
 TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
 if TYPE_CHECKING:
-    from concurrent.futures import Future, ThreadPoolExecutor
-    from typing import TypeVar
+    from concurrent.futures import ThreadPoolExecutor
+    from typing import Any, TypeVar
 
     T = TypeVar("T")
 
 
-#: Invocations one process runs at once: FC runs one per instance (instance concurrency 1, s.yaml); the local worker
-#: runs up to its in-flight bound per queue (tools/devstack/worker.py, ``Subscription.max_in_flight``). A pool has
-#: ``limit`` threads for each, so one invocation's calls never wait behind another's (a call's deadline starts when
-#: it runs: queued behind others, a batch would take more than the one deadline per ``limit`` its budget counts).
+#: Invocations one process runs at once: FC runs one per instance (its default instance concurrency, 1: s.yaml sets
+#: none); the local worker runs up to its in-flight bound per queue (tools/devstack/worker.py,
+#: ``Subscription.max_in_flight``). A pool has ``limit`` threads for each, so one invocation's calls never wait
+#: behind another's (a call's deadline starts when it runs: queued behind others, a batch would take more than the
+#: one deadline per ``limit`` its budget counts).
 MAX_CONCURRENT_CALLERS = 8
 
 
@@ -64,31 +67,56 @@ def run_all(pool: Lazy[ThreadPoolExecutor], calls: Sequence[Callable[[], T]], li
     if len(calls) == 1:
         return [calls[0]()]
     slots = threading.BoundedSemaphore(limit)
-    futures: list[Future[T]] = []
+    tasks: list[_Task] = []
+    refused = False
     try:
-        for index, call in enumerate(calls):
+        for call in calls:
             slots.acquire()
-            try:
-                future = pool.get().submit(contextvars.copy_context().run, call)  # a copy each: one thread each
-            except RuntimeError:  # no thread to be had: this call and the rest here, one after another
-                slots.release()
-                futures.extend(_run_here(late) for late in calls[index:])
-                break
-            future.add_done_callback(lambda _: slots.release())
-            futures.append(future)
+            task = _Task(partial(contextvars.copy_context().run, call), slots)  # a copy each: one thread each
+            if not refused:
+                try:
+                    pool.get().submit(task.run)
+                except RuntimeError:  # no thread to be had: this call and the rest here, one after another
+                    refused = True
+                else:
+                    tasks.append(task)
+                    continue
+            tasks.append(task)
+            task.run()
     finally:  # what was started is waited for, even when starting the next failed
-        for future in futures:
-            future.exception()
-    return [future.result() for future in futures]
+        for task in tasks:
+            task.done.wait()
+    for task in tasks:
+        if task.error is not None:
+            raise task.error
+    return [task.result for task in tasks]
 
 
-def _run_here(call: Callable[[], T]) -> Future[T]:
-    """``call`` run on this thread, its outcome as a finished future."""
-    from concurrent.futures import Future  # noqa: PLC0415 - imported with the pool already
+class _Task:
+    """One call, run once, by whichever thread claims it first. ``ThreadPoolExecutor.submit`` queues a call before it
+    starts a thread for it: when that start fails (``RuntimeError``) the call stays queued, and a thread of the pool
+    would run it later — after ``run_all`` ran it here and returned (found by review az). Its claim makes that late
+    run a no-op. ``done`` is set once it ran; ``slots`` gets its slot back then."""
 
-    future: Future[T] = Future()
-    try:
-        future.set_result(call())
-    except Exception as exc:  # kept: run_all raises it in order
-        future.set_exception(exc)
-    return future
+    __slots__ = ("_call", "_claimed", "_lock", "_slots", "done", "error", "result")
+
+    def __init__(self, call: Callable[[], Any], slots: threading.BoundedSemaphore) -> None:
+        self._call, self._slots = call, slots
+        self._lock = threading.Lock()
+        self._claimed = False
+        self.done = threading.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        with self._lock:
+            if self._claimed:
+                return
+            self._claimed = True
+        try:
+            self.result = self._call()
+        except BaseException as exc:  # raised on the calling thread by run_all, in order
+            self.error = exc
+        finally:
+            self._slots.release()
+            self.done.set()

@@ -944,9 +944,10 @@ FC_MAX_TIMEOUT_SECONDS = 24 * 3600
 #: synchronous or asynchronous, waits for an invocation at most 5 minutes ("Maximum timeout period: 5 minutes").
 QUEUE_TRIGGER_WAIT_SECONDS = 5 * 60
 OWNER = "f" * 64
-#: Settings that lengthen a path (a vendor call's deadline; a shorter webhook timeout admits more subscribers, each
-#: a follow-up message): s.yaml leaves them at the code's defaults, which the budgets below use.
-BUDGET_SETTINGS = frozenset({"CLOUDAUTH_CALL_DEADLINE", "KYC_WEBHOOK_TIMEOUT"})
+#: Settings that lengthen a path (a vendor call's deadline): s.yaml leaves them at the code's defaults, which the
+#: budgets below use. (KYC_WEBHOOK_TIMEOUT no longer does: however short, the subscribers stay at most
+#: MAX_SUBSCRIBERS, whose deliveries share one budget.)
+BUDGET_SETTINGS = frozenset({"CLOUDAUTH_CALL_DEADLINE"})
 
 
 def tablestore_call_seconds() -> float:
@@ -1187,24 +1188,21 @@ def result_fetcher_paths(root: Path, batch: int) -> dict[str, list[str]]:
 
 
 def max_subscribers() -> int:
-    """The most subscribers ``WebhookSettings`` admits at the notifier's KYC_WEBHOOK_TIMEOUT (s.yaml leaves the
-    code's default): its rounds of deliveries must fit the delivery budget."""
-    from shared.notifications import MAX_PARALLEL_DELIVERIES, WebhookSettings
+    """The most subscribers ``WebhookSettings`` admits, at any KYC_WEBHOOK_TIMEOUT (the shortest allowed too)."""
+    from shared.notifications import MAX_SUBSCRIBERS, WebhookSettings
     from tests.fakes import SECRET_A
 
-    def admitted(count: int) -> bool:
+    def admitted(count: int, timeout: str | None = None) -> bool:
         hooks = [{"url": f"https://s{i}.example/hook", "secret": SECRET_A} for i in range(count)]
+        env = {"KYC_BACKEND": "aliyun", "KYC_WEBHOOKS": json.dumps(hooks)}
         try:
-            WebhookSettings.from_env({"KYC_BACKEND": "aliyun", "KYC_WEBHOOKS": json.dumps(hooks)})
+            WebhookSettings.from_env(env if timeout is None else {**env, "KYC_WEBHOOK_TIMEOUT": timeout})
         except ConfigError:
             return False
         return True
 
-    rounds = 1
-    while admitted((rounds + 1) * MAX_PARALLEL_DELIVERIES):
-        rounds += 1
-    assert admitted(rounds * MAX_PARALLEL_DELIVERIES) and not admitted(rounds * MAX_PARALLEL_DELIVERIES + 1)
-    return rounds * MAX_PARALLEL_DELIVERIES
+    assert admitted(MAX_SUBSCRIBERS) and not admitted(MAX_SUBSCRIBERS + 1, timeout="0.1")
+    return MAX_SUBSCRIBERS
 
 
 def notifier_paths(root: Path, batch: int) -> dict[str, list[str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter
@@ -36,6 +37,7 @@ from tests.fakes import (
 A, B, C = (s.url for s in SUBSCRIBERS)
 KEY_A, KEY_B, KEY_C = (s.key for s in SUBSCRIBERS)
 UNAVAILABLE = DeliveryResult(ok=False, status=503, error="http_503")
+GONE = DeliveryResult(ok=False, status=410, error="gone", permanent=True)
 
 
 @pytest.fixture
@@ -188,6 +190,39 @@ def test_a_follow_up_whose_send_failed_once_is_sent_again_and_no_chain_is_duplic
     notifier.handle_body(_body(mbid))  # B's follow-up is sent again at once: nothing for the trigger to redeliver
     chains = Counter(m["pending"][0] for m in peek(stack.notify) if m.get("pending"))
     assert chains == {KEY_A: 1, KEY_B: 1, KEY_C: 1}
+
+
+class _FailsFirst:
+    """A queue whose first send fails as MNS would; ``applied``: that send reached the queue all the same (its answer
+    was lost: ``maybe_sent``)."""
+
+    def __init__(self, inner: object, *, applied: bool = False) -> None:
+        self._inner, self._applied, self.sends = inner, applied, 0
+
+    def send(self, body: bytes, *, delay_seconds: int = 0) -> str:
+        self.sends += 1
+        if self.sends == 1:
+            if self._applied:
+                self._inner.send(body, delay_seconds=delay_seconds)  # type: ignore[attr-defined]
+            raise StorageError("mns SendMessage transport error: TimeoutError", transient=True,
+                               code="TransportError", maybe_sent=self._applied)  # fmt: skip
+        return self._inner.send(body, delay_seconds=delay_seconds)  # type: ignore[attr-defined, no-any-return]
+
+
+def test_a_dead_letter_sent_at_the_second_try_logs_no_dead_letter_failure(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by review az: ``notify.dead_letter_failed`` (ERROR) means "the message is redelivered by its trigger"
+    (docs/operations.md); a dead letter's first failure was logged so, although its second send succeeded and nothing
+    was redelivered: an operator alerted on ERRORs was paged for nothing."""
+    mbid = _final(stack)
+    deadletter = _FailsFirst(stack.deadletter)
+    sender = RecordingSender(answers={A: [GONE]})
+    with caplog.at_level(logging.INFO):
+        stack.notifier(sender, deadletter=deadletter).handle_body(_body(mbid))
+    assert len(peek(stack.deadletter)) == 1  # sent at the second try: nothing to redeliver
+    failures = [r for r in caplog.records if r.getMessage() == "notify.dead_letter_failed"]
+    assert failures == [], [r.levelname for r in failures]
 
 
 def test_retry_waits_at_least_the_subscribers_retry_after(stack: Stack) -> None:

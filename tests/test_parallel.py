@@ -108,3 +108,84 @@ def test_a_failure_of_a_call_run_on_the_calling_thread_is_raised_in_order() -> N
 
     with pytest.raises(RuntimeError, match="the call's own"):
         run_all(pool, [lambda: 1, fails, lambda: 3], 2)
+
+
+@pytest.fixture
+def thread_start_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Threads named ``refuse*`` after the first cannot be started (``RuntimeError: can't start new thread``), as
+    when a process is out of threads or memory for their stacks."""
+    real_start = threading.Thread.start
+    started: list[str] = []
+
+    def start(self: threading.Thread) -> None:
+        if self.name.startswith("refuse"):
+            if started:
+                raise RuntimeError("can't start new thread")
+            started.append(self.name)
+        real_start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+
+
+@pytest.mark.usefixtures("thread_start_refused")
+def test_a_call_whose_thread_cannot_be_started_runs_once_and_before_run_all_returns() -> None:
+    """Found by review az: ``ThreadPoolExecutor.submit`` queues the work item *before* it starts a thread for it:
+    when the start raises ``RuntimeError``, ``run_all`` runs the call on the calling thread, and the queued item was
+    still run later by the pool's running thread once it was free — a second time, after ``run_all`` returned (a put
+    after the caller moved on, a dead letter or follow-up message sent twice)."""
+    pool = thread_pool(4, "refuse")
+    release = threading.Event()
+    runs: list[str] = []
+    lock = threading.Lock()
+
+    def first() -> str:
+        release.wait(2)
+        return "first"
+
+    def second() -> str:
+        with lock:
+            runs.append("second")
+        return "second"
+
+    def let_first_end() -> None:
+        time.sleep(0.2)
+        release.set()
+
+    threading.Thread(target=let_first_end).start()
+    assert run_all(pool, [first, second], 2) == ["first", "second"]
+    runs_when_returned = len(runs)
+    time.sleep(0.3)  # the pool's one thread is free now: it takes what is still queued
+    pool.get().shutdown(wait=True)
+    assert (runs_when_returned, len(runs)) == (1, 1)
+
+
+def test_a_call_a_pool_refused_is_not_run_again_by_a_later_run_all(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by review az: a pool with no thread yet, whose first thread cannot be started: the call is queued inside
+    the executor and run on the calling thread; the next ``run_all`` on that pool (a later invocation: another
+    message, another fetch) started a thread, which first ran the stale queued call again."""
+    real_start = threading.Thread.start
+    refuse = [True]
+
+    def start(self: threading.Thread) -> None:
+        if self.name.startswith("stale") and refuse[0]:
+            raise RuntimeError("can't start new thread")
+        real_start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    pool = thread_pool(4, "stale")
+    runs: list[str] = []
+    lock = threading.Lock()
+
+    def call(name: str) -> str:
+        with lock:
+            runs.append(name)
+        return name
+
+    assert run_all(pool, [lambda: call("dead letter of message 1"), lambda: call("follow-up of message 1")], 2) == [
+        "dead letter of message 1",
+        "follow-up of message 1",
+    ]
+    refuse[0] = False  # threads can be started again
+    run_all(pool, [lambda: call("message 2, a"), lambda: call("message 2, b")], 2)
+    pool.get().shutdown(wait=True)
+    assert runs.count("dead letter of message 1") == 1, runs

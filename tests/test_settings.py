@@ -349,6 +349,16 @@ def test_a_webhook_timeout_whose_deliveries_cannot_fit_the_notifiers_time_fails_
     assert WebhookSettings.from_env({**two_rounds, "KYC_WEBHOOK_TIMEOUT": str(DELIVERY_BUDGET_SECONDS / 2)})
 
 
+def test_more_subscribers_than_the_notifier_is_budgeted_for_fail_at_start_whatever_the_webhook_timeout() -> None:
+    """Found by review az: a 1 s KYC_WEBHOOK_TIMEOUT admitted 400 subscribers, whose follow-ups no notifier timeout
+    within the 5 minutes of its queue trigger covers."""
+    from shared.notifications import MAX_SUBSCRIBERS
+
+    hooks = [f'{{"url": "https://h{i}.example/h", "secret": "{HOOK_SECRET}"}}' for i in range(MAX_SUBSCRIBERS + 1)]
+    assert _error(WebhookSettings, {**_hooks(*hooks), "KYC_WEBHOOK_TIMEOUT": "1"}).variable == "KYC_WEBHOOKS"
+    assert len(WebhookSettings.from_env(_hooks(*hooks[:MAX_SUBSCRIBERS])).subscribers) == MAX_SUBSCRIBERS
+
+
 def test_previous_jwt_secrets_are_read_for_rotation_and_must_be_long() -> None:
     from shared.config import ConfigError
     from shared.verifications import FrontendSettings

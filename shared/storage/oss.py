@@ -306,7 +306,9 @@ class OssObjectStore:
         ``MAX_VERSION_ROUNDS`` bounds the rounds (a prefix written to faster than it is deleted). In a round the
         versions go first, side by side, and only once every one of them is gone the delete markers: a marker
         deleted while the version behind it stayed (its delete failed) would make that version the key's current
-        object again, readable until the deletion is retried (found by review ax)."""
+        object again, readable until the deletion is retried (found by review ax). On a page that does not end the
+        listing, the markers of its last key wait for a later round: older versions of that key may be on the next
+        page (found by review az)."""
         validate_prefix(prefix)
         oss = self._oss
         objects: set[str] = set()  # keys whose newest entry was an object: the ones ``list`` showed
@@ -321,7 +323,13 @@ class OssObjectStore:
                 if entry.is_latest and entry.key not in keys:  # its first entry listed is its newest
                     objects.add(entry.key)
             keys.update(entry.key for entry in entries)
-            for batch in (result.version or [], result.delete_marker or []):  # versions, then markers
+            markers = result.delete_marker or []
+            if result.is_truncated:  # the page's last key may have older versions on the next page: its markers wait
+                last = max(entry.key for entry in entries)
+                waiting = [marker for marker in markers if marker.key == last]
+                if len(waiting) < len(entries):  # else a page of that key's markers alone: deleted, to make progress
+                    markers = [marker for marker in markers if marker.key != last]
+            for batch in (result.version or [], markers):  # versions, then markers
                 deletes = [partial(self._call, "DeleteObject", "delete_object",
                                    oss.DeleteObjectRequest(bucket=self._bucket, key=e.key, version_id=e.version_id))
                            for e in batch]  # fmt: skip

@@ -141,3 +141,34 @@ def test_a_failed_version_delete_never_uncovers_the_version_behind_its_delete_ma
         # Until the retry, the erased image must stay hidden: not be the bucket's current object again.
         with pytest.raises(ObjectNotFound):
             plain.get("mbid1/idImage.jpg")
+
+
+def test_a_delete_marker_listed_on_a_page_before_its_key_s_last_version_never_uncovers_it(versioned: Any) -> None:
+    """Found by review az: the rule above (a marker goes only once the versions behind it are gone) held within one
+    page only: a key whose entries end on the next page (OSS: 1000 entries a page) had its marker deleted in round 1
+    while an older version waited for round 2; should round 2 fail (its listing here), the erased object was
+    readable again until the deletion is retried."""
+    double = versioned  # two entries a page
+    plain = _store(double, versioned=False)
+    plain.put("mbid1/idImage.jpg", b"\xff\xd8 old passport", "image/jpeg")
+    plain.put("mbid1/idImage.jpg", b"\xff\xd8 passport", "image/jpeg")
+    plain.delete("mbid1/idImage.jpg")  # a marker in front of two versions: three entries, two a page
+    with pytest.raises(ObjectNotFound):
+        plain.get("mbid1/idImage.jpg")
+
+    handle, listings = double.handle, []
+
+    def second_listing_fails(request: Any) -> Any:
+        if double.operation_of(request) == "ListObjectVersions":
+            listings.append(request)
+            if len(listings) >= 2:  # every attempt of round 2 (the SDK retries a 500)
+                return double.render_error("InternalError", request)
+        return handle(request)
+
+    double.handle = second_listing_fails
+    with pytest.raises(StorageError):
+        _store(double).delete_prefix("mbid1/")  # an erasure: it failed, and will be retried
+    double.handle = handle
+
+    with pytest.raises(ObjectNotFound):  # until the retry, the erased image stays hidden
+        plain.get("mbid1/idImage.jpg")
