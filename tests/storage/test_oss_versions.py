@@ -3,7 +3,8 @@ of them, over the wire, against the OSS double's versioning ("Delete marker", "L
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -38,6 +39,21 @@ def _store(double: Any, *, versioned: bool = True) -> OssObjectStore:
 def _data_versions(double: Any, prefix: str) -> list[str]:
     return [f"{key}@{v.version_id}" for key, versions in sorted(double.versions().items()) if key.startswith(prefix)
             for v in versions]
+
+
+@contextmanager
+def busy_for(double: Any, when: Callable[[Any], bool]) -> Iterator[None]:
+    """The double answers ``InternalError`` (500) to every request ``when`` picks, for the duration."""
+    handle = double.handle
+
+    def busy(request: Any) -> Any:
+        return double.render_error("InternalError", request) if when(request) else handle(request)
+
+    double.handle = busy
+    try:
+        yield
+    finally:
+        double.handle = handle
 
 
 def test_deleting_a_prefix_on_a_versioned_bucket_leaves_no_version_and_no_marker(versioned: Any) -> None:
@@ -125,18 +141,12 @@ def test_a_failed_version_delete_never_uncovers_the_version_behind_its_delete_ma
         with pytest.raises(ObjectNotFound):
             plain.get("mbid1/idImage.jpg")
 
-        handle = double.handle
+        def image_version_delete(request: Any) -> bool:  # OSS busy for that one DeleteObject, every attempt
+            return double.operation_of(request) == "DeleteObject" and \
+                request.query_dict().get("versionId") == image.version_id  # fmt: skip
 
-        def image_version_delete_fails(request: Any) -> Any:  # OSS busy for that one DeleteObject, every attempt
-            if double.operation_of(request) == "DeleteObject" and \
-                    request.query_dict().get("versionId") == image.version_id:  # fmt: skip
-                return double.render_error("InternalError", request)
-            return handle(request)
-
-        double.handle = image_version_delete_fails
-        with pytest.raises(StorageError):
+        with busy_for(double, image_version_delete), pytest.raises(StorageError):
             _store(double).delete_prefix("mbid1/")  # an erasure: it failed, and will be retried
-        double.handle = handle
 
         # Until the retry, the erased image must stay hidden: not be the bucket's current object again.
         with pytest.raises(ObjectNotFound):
@@ -156,19 +166,15 @@ def test_a_delete_marker_listed_on_a_page_before_its_key_s_last_version_never_un
     with pytest.raises(ObjectNotFound):
         plain.get("mbid1/idImage.jpg")
 
-    handle, listings = double.handle, []
+    listings = []
 
-    def second_listing_fails(request: Any) -> Any:
+    def second_listing(request: Any) -> bool:  # every attempt of round 2 (the SDK retries a 500)
         if double.operation_of(request) == "ListObjectVersions":
             listings.append(request)
-            if len(listings) >= 2:  # every attempt of round 2 (the SDK retries a 500)
-                return double.render_error("InternalError", request)
-        return handle(request)
+        return len(listings) >= 2
 
-    double.handle = second_listing_fails
-    with pytest.raises(StorageError):
+    with busy_for(double, second_listing), pytest.raises(StorageError):
         _store(double).delete_prefix("mbid1/")  # an erasure: it failed, and will be retried
-    double.handle = handle
 
     with pytest.raises(ObjectNotFound):  # until the retry, the erased image stays hidden
         plain.get("mbid1/idImage.jpg")
