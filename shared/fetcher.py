@@ -44,7 +44,7 @@ from shared.fetch_settings import FetchSettings, vendor_may_still_keep
 from shared.ids import RESULT_DOCUMENT, answer_prefix, result_prefix
 from shared.log import get_logger
 from shared.messages import NotifyMessage, RecheckMessage
-from shared.parallel import MAX_CONCURRENT_CALLERS, run_all, thread_pool
+from shared.parallel import MAX_CONCURRENT_CALLERS, ThreadPool, run_all
 from shared.results import (
     CheckResultResponse,
     ImageDecodeError,
@@ -186,7 +186,7 @@ class ResultFetcher:
         self.settings = settings
         self.clock = clock
         self.jitter = jitter
-        self._put_pool = thread_pool(MAX_PARALLEL_PUTS * MAX_CONCURRENT_CALLERS, "object-put")
+        self._put_pool = ThreadPool(MAX_PARALLEL_PUTS * MAX_CONCURRENT_CALLERS, "object-put")
 
     # -- the whole pipeline ---------------------------------------------------------------------------------
 

@@ -46,7 +46,7 @@ from shared.disclosure import EVERYTHING, MINIMAL, Disclosure, UnknownField, ide
 from shared.ids import is_result_document_key
 from shared.log import get_logger, register_secret, security_event
 from shared.messages import NotifyMessage
-from shared.parallel import MAX_CONCURRENT_CALLERS, run_all, thread_pool
+from shared.parallel import MAX_CONCURRENT_CALLERS, ThreadPool, run_all
 from shared.status import Status
 from shared.storage import ObjectNotFound, StorageError, TransactionRecord
 from shared.storage.queueing import queue_delay
@@ -315,7 +315,7 @@ class Notifier:
         self.jitter = jitter
         # Built by the first message with more than one subscriber to send to (one subscriber is sent to on the
         # calling thread): a deployment with one webhook never imports concurrent.futures (~2 ms of a cold start).
-        self._pool = thread_pool(MAX_PARALLEL_DELIVERIES * MAX_CONCURRENT_CALLERS, "webhook")
+        self._pool = ThreadPool(MAX_PARALLEL_DELIVERIES * MAX_CONCURRENT_CALLERS, "webhook")
 
     def handle_body(self, body: Any, *, raw: bytes = b"") -> None:
         """Process one queue message body. Never raises for a bad message (it is dead-lettered); raises

@@ -19,8 +19,7 @@ Should the pool refuse a call (``RuntimeError``: no thread can be started, or th
 call and the rest run on the calling thread, one after another: slower, never a failure of the caller's own; each
 call runs once whatever the pool kept queued (``_Task``).
 
-``concurrent.futures`` is imported by the first pool built (:func:`thread_pool` inside a :class:`~shared.lazy.Lazy`),
-never at a function's cold start.
+``concurrent.futures`` is imported by the first batch a :class:`ThreadPool` runs, never at a function's cold start.
 """
 
 from __future__ import annotations
@@ -29,8 +28,6 @@ import contextvars
 import threading
 from collections.abc import Callable, Sequence
 from functools import partial
-
-from shared.lazy import Lazy
 
 TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
 if TYPE_CHECKING:
@@ -48,20 +45,51 @@ if TYPE_CHECKING:
 MAX_CONCURRENT_CALLERS = 8
 
 
-def thread_pool(workers: int, name: str) -> Lazy[ThreadPoolExecutor]:
-    """A pool of up to ``workers`` threads named ``name``, built by its first use; its threads start on demand."""
+class ThreadPool:
+    """Up to ``workers`` threads named ``name`` for :func:`run_all`, started on demand by an executor built at the
+    first batch that needs one (``concurrent.futures`` is imported then). An executor that refused a call is retired
+    and the next batch builds another: ``submit`` queues a call before it starts its thread, so after a failed start
+    a thread of the old executor later takes the call left queued (a no-op: ``_Task``'s claim) and counts itself
+    idle for it, and that executor would start no thread again: every later batch one call after another (found by
+    review ba)."""
 
-    def build() -> ThreadPoolExecutor:
-        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - at first use, not at cold start
+    __slots__ = ("_executor", "_lock", "_name", "_workers")
 
-        return ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+    def __init__(self, workers: int, name: str) -> None:
+        self._workers, self._name = workers, name
+        self._lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
 
-    return Lazy(build)
+    @property
+    def built(self) -> bool:
+        return self._executor is not None
+
+    def executor(self) -> ThreadPoolExecutor:
+        """The current executor, built if there is none."""
+        with self._lock:
+            if self._executor is None:
+                from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - at first use, not at cold start
+
+                self._executor = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix=self._name)
+            return self._executor
+
+    def submit(self, call: Callable[[], object]) -> None:
+        """Run ``call`` on a thread of the pool; ``RuntimeError`` when the executor refuses it (then retired)."""
+        executor = self.executor()
+        try:
+            executor.submit(call)
+        except RuntimeError:
+            with self._lock:
+                if self._executor is executor:
+                    self._executor = None
+            executor.shutdown(wait=False)  # its threads end once they have taken what is queued
+            raise
 
 
-def run_all(pool: Lazy[ThreadPoolExecutor], calls: Sequence[Callable[[], T]], limit: int) -> list[T]:
+def run_all(pool: ThreadPool, calls: Sequence[Callable[[], T]], limit: int) -> list[T]:
     """Run ``calls``, at most ``limit`` at once; every call's result in order, or the first exception in order once
-    every call has ended (see the module docstring)."""
+    every call has ended (see the module docstring). Not from a call running on ``pool`` itself: once the pool is
+    full its threads would wait for each other."""
     if limit < 1:
         raise ValueError("limit must be at least 1")
     if len(calls) == 1:
@@ -75,7 +103,7 @@ def run_all(pool: Lazy[ThreadPoolExecutor], calls: Sequence[Callable[[], T]], li
             task = _Task(partial(contextvars.copy_context().run, call), slots)  # a copy each: one thread each
             if not refused:
                 try:
-                    pool.get().submit(task.run)
+                    pool.submit(task.run)
                 except RuntimeError:  # no thread to be had: this call and the rest here, one after another
                     refused = True
                 else:

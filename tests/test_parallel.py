@@ -7,20 +7,20 @@ import time
 
 import pytest
 
-from shared.parallel import run_all, thread_pool
+from shared.parallel import ThreadPool, run_all
 
 WAIT = 5.0  # seconds a test waits for calls that must overlap; they meet at once when they do
 
 
 def test_results_come_back_in_the_order_of_the_calls() -> None:
-    pool = thread_pool(4, "t")
+    pool = ThreadPool(4, "t")
     calls = [lambda n=n: (time.sleep(0.01 * (4 - n)), n)[1] for n in range(4)]  # the last ends first
     assert run_all(pool, calls, 4) == [0, 1, 2, 3]
 
 
 def test_the_calls_run_side_by_side() -> None:
     meeting = threading.Barrier(3, timeout=WAIT)  # broken, and the calls fail, unless all three wait at once
-    assert sorted(run_all(thread_pool(3, "t"), [meeting.wait] * 3, 3)) == [0, 1, 2]  # each its arrival index
+    assert sorted(run_all(ThreadPool(3, "t"), [meeting.wait] * 3, 3)) == [0, 1, 2]  # each its arrival index
 
 
 def test_no_more_than_the_limit_run_at_once() -> None:
@@ -36,12 +36,12 @@ def test_no_more_than_the_limit_run_at_once() -> None:
         with lock:
             running -= 1
 
-    run_all(thread_pool(8, "t"), [call] * 8, 3)
+    run_all(ThreadPool(8, "t"), [call] * 8, 3)
     assert most <= 3
 
 
 def test_a_single_call_runs_on_the_calling_thread_and_builds_no_pool() -> None:
-    pool = thread_pool(2, "t")
+    pool = ThreadPool(2, "t")
     assert run_all(pool, [threading.get_ident], 2) == [threading.get_ident()]
     assert not pool.built
 
@@ -57,7 +57,7 @@ def test_a_failure_is_raised_only_once_every_call_has_ended() -> None:
         ended.set()
 
     with pytest.raises(RuntimeError, match="first"):
-        run_all(thread_pool(2, "t"), [fails_at_once, ends_later], 2)
+        run_all(ThreadPool(2, "t"), [fails_at_once, ends_later], 2)
     assert ended.is_set()
 
 
@@ -70,19 +70,19 @@ def test_the_first_failure_in_the_order_of_the_calls_is_raised() -> None:
         raise ValueError("second call")
 
     with pytest.raises(RuntimeError, match="first call"):
-        run_all(thread_pool(2, "t"), [fails_late, fails_early], 2)
+        run_all(ThreadPool(2, "t"), [fails_late, fails_early], 2)
 
 
 def test_a_limit_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 1"):
-        run_all(thread_pool(1, "t"), [lambda: 0], 0)
+        run_all(ThreadPool(1, "t"), [lambda: 0], 0)
 
 
 def test_each_call_logs_with_the_caller_s_log_context() -> None:
     from shared.log import current_context, log_context
 
     with log_context(merchant_biz_id="mbid-1", request_id="req-1"):
-        seen = run_all(thread_pool(2, "t"), [lambda: dict(current_context())] * 2, 2)
+        seen = run_all(ThreadPool(2, "t"), [lambda: dict(current_context())] * 2, 2)
     assert seen == [{"requestId": "req-1", "merchantBizId": "mbid-1"}] * 2
 
 
@@ -90,8 +90,8 @@ def test_calls_a_pool_refuses_run_on_the_calling_thread_in_order() -> None:
     """A pool that cannot start a thread (or an interpreter shutting down) slows the calls, never fails them."""
     from concurrent.futures import ThreadPoolExecutor
 
-    pool = thread_pool(2, "t")
-    executor = pool.get()
+    pool = ThreadPool(2, "t")
+    executor = pool.executor()
     assert isinstance(executor, ThreadPoolExecutor)
     executor.shutdown()  # its submit now raises RuntimeError
     here = threading.get_ident()
@@ -100,8 +100,8 @@ def test_calls_a_pool_refuses_run_on_the_calling_thread_in_order() -> None:
 
 
 def test_a_failure_of_a_call_run_on_the_calling_thread_is_raised_in_order() -> None:
-    pool = thread_pool(2, "t")
-    pool.get().shutdown()
+    pool = ThreadPool(2, "t")
+    pool.executor().shutdown()
 
     def fails() -> None:
         raise RuntimeError("the call's own")
@@ -133,7 +133,7 @@ def test_a_call_whose_thread_cannot_be_started_runs_once_and_before_run_all_retu
     when the start raises ``RuntimeError``, ``run_all`` runs the call on the calling thread, and the queued item was
     still run later by the pool's running thread once it was free — a second time, after ``run_all`` returned (a put
     after the caller moved on, a dead letter or follow-up message sent twice)."""
-    pool = thread_pool(4, "refuse")
+    pool = ThreadPool(4, "refuse")
     release = threading.Event()
     runs: list[str] = []
     lock = threading.Lock()
@@ -155,7 +155,7 @@ def test_a_call_whose_thread_cannot_be_started_runs_once_and_before_run_all_retu
     assert run_all(pool, [first, second], 2) == ["first", "second"]
     runs_when_returned = len(runs)
     time.sleep(0.3)  # the pool's one thread is free now: it takes what is still queued
-    pool.get().shutdown(wait=True)
+    pool.executor().shutdown(wait=True)
     assert (runs_when_returned, len(runs)) == (1, 1)
 
 
@@ -172,7 +172,7 @@ def test_a_call_a_pool_refused_is_not_run_again_by_a_later_run_all(monkeypatch: 
         real_start(self)
 
     monkeypatch.setattr(threading.Thread, "start", start)
-    pool = thread_pool(4, "stale")
+    pool = ThreadPool(4, "stale")
     runs: list[str] = []
     lock = threading.Lock()
 
@@ -187,5 +187,34 @@ def test_a_call_a_pool_refused_is_not_run_again_by_a_later_run_all(monkeypatch: 
     ]
     refuse[0] = False  # threads can be started again
     run_all(pool, [lambda: call("message 2, a"), lambda: call("message 2, b")], 2)
-    pool.get().shutdown(wait=True)
+    pool.executor().shutdown(wait=True)
     assert runs.count("dead letter of message 1") == 1, runs
+
+
+def test_a_pool_that_once_could_not_start_a_thread_still_runs_later_batches_side_by_side(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by review ba: ``submit`` queues the work item before starting its thread; when the start fails, the item
+    stays queued and ``run_all`` runs the call itself (``_Task``'s claim). A pool thread later takes the stale item (a
+    no-op) and releases the executor's idle semaphore for it: the executor counts an idle thread it does not have,
+    starts no thread for the next submit, and queues it behind a busy one. From then on every batch of that pool
+    (every later invocation of the instance) ran one call after another: n deadlines where the budget counts one."""
+    real_start = threading.Thread.start
+    refuse = [True]
+
+    def start(self: threading.Thread) -> None:
+        if self.name.startswith("phantom") and refuse[0]:
+            raise RuntimeError("can't start new thread")
+        real_start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    pool = ThreadPool(8, "phantom")
+    assert run_all(pool, [lambda: 1, lambda: 2], 2) == [1, 2]  # refused: both ran on the calling thread
+    refuse[0] = False  # threads can be started again (the memory pressure passed)
+
+    run_all(pool, [lambda: None, lambda: None], 2)  # a later invocation: the stale item is taken meanwhile
+    meeting = threading.Barrier(2, timeout=2.0)  # broken unless both calls wait at once
+    try:
+        assert sorted(run_all(pool, [meeting.wait, meeting.wait], 2)) == [0, 1]
+    finally:
+        pool.executor().shutdown(wait=True)

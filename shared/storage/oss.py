@@ -44,7 +44,7 @@ from functools import partial
 
 from shared.http_deadline import CallDeadline
 from shared.lazy import Lazy
-from shared.parallel import MAX_CONCURRENT_CALLERS, run_all, thread_pool
+from shared.parallel import MAX_CONCURRENT_CALLERS, ThreadPool, run_all
 from shared.signing import Credentials
 
 from .errors import ClientUnavailable, ObjectNotFound, StorageError
@@ -141,7 +141,7 @@ class OssObjectStore:
             return oss, oss.Client(cfg)
 
         self._sdk: Lazy[tuple[Any, Any]] = Lazy(build, failed=lambda exc: ClientUnavailable("oss", exc))
-        self._delete_pool = thread_pool(MAX_PARALLEL_DELETES * MAX_CONCURRENT_CALLERS, "oss-delete")
+        self._delete_pool = ThreadPool(MAX_PARALLEL_DELETES * MAX_CONCURRENT_CALLERS, "oss-delete")
 
     @property
     def _oss(self) -> Any:
@@ -327,8 +327,10 @@ class OssObjectStore:
             if result.is_truncated:  # the page's last key may have older versions on the next page: its markers wait
                 last = max(entry.key for entry in entries)
                 waiting = [marker for marker in markers if marker.key == last]
-                if len(waiting) < len(entries):  # else a page of that key's markers alone: deleted, to make progress
+                if len(waiting) < len(entries):
                     markers = [marker for marker in markers if marker.key != last]
+                else:  # a page of that key's markers alone: all but one go (progress); the next page is older than it
+                    markers = waiting[1:]
             for batch in (result.version or [], markers):  # versions, then markers
                 deletes = [partial(self._call, "DeleteObject", "delete_object",
                                    oss.DeleteObjectRequest(bucket=self._bucket, key=e.key, version_id=e.version_id))
