@@ -159,19 +159,26 @@ def test_a_call_whose_thread_cannot_be_started_runs_once_and_before_run_all_retu
     assert (runs_when_returned, len(runs)) == (1, 1)
 
 
-def test_a_call_a_pool_refused_is_not_run_again_by_a_later_run_all(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Found by review az: a pool with no thread yet, whose first thread cannot be started: the call is queued inside
-    the executor and run on the calling thread; the next ``run_all`` on that pool (a later invocation: another
-    message, another fetch) started a thread, which first ran the stale queued call again."""
+def refuse_thread_starts(monkeypatch: pytest.MonkeyPatch, prefix: str) -> list[bool]:
+    """Threads named ``prefix*`` cannot be started (``RuntimeError: can't start new thread``, as when a process is out
+    of threads or memory for their stacks) while the returned flag's only item is true."""
     real_start = threading.Thread.start
     refuse = [True]
 
     def start(self: threading.Thread) -> None:
-        if self.name.startswith("stale") and refuse[0]:
+        if self.name.startswith(prefix) and refuse[0]:
             raise RuntimeError("can't start new thread")
         real_start(self)
 
     monkeypatch.setattr(threading.Thread, "start", start)
+    return refuse
+
+
+def test_a_call_a_pool_refused_is_not_run_again_by_a_later_run_all(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by review az: a pool with no thread yet, whose first thread cannot be started: the call is queued inside
+    the executor and run on the calling thread; the next ``run_all`` on that pool (a later invocation: another
+    message, another fetch) started a thread, which first ran the stale queued call again."""
+    refuse = refuse_thread_starts(monkeypatch, "stale")
     pool = ThreadPool(4, "stale")
     runs: list[str] = []
     lock = threading.Lock()
@@ -199,15 +206,7 @@ def test_a_pool_that_once_could_not_start_a_thread_still_runs_later_batches_side
     no-op) and releases the executor's idle semaphore for it: the executor counts an idle thread it does not have,
     starts no thread for the next submit, and queues it behind a busy one. From then on every batch of that pool
     (every later invocation of the instance) ran one call after another: n deadlines where the budget counts one."""
-    real_start = threading.Thread.start
-    refuse = [True]
-
-    def start(self: threading.Thread) -> None:
-        if self.name.startswith("phantom") and refuse[0]:
-            raise RuntimeError("can't start new thread")
-        real_start(self)
-
-    monkeypatch.setattr(threading.Thread, "start", start)
+    refuse = refuse_thread_starts(monkeypatch, "phantom")
     pool = ThreadPool(8, "phantom")
     assert run_all(pool, [lambda: 1, lambda: 2], 2) == [1, 2]  # refused: both ran on the calling thread
     refuse[0] = False  # threads can be started again (the memory pressure passed)
