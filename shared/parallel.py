@@ -37,8 +37,8 @@ if TYPE_CHECKING:
     T = TypeVar("T")
 
 
-#: Invocations one process runs at once: FC runs one per instance (its default instance concurrency, 1: s.yaml sets
-#: none); the local worker runs up to its in-flight bound per queue (tools/devstack/worker.py,
+#: Invocations one process runs at once: FC runs one per instance (instance concurrency 1, pinned in s.yaml for the
+#: queue functions); the local worker runs up to its in-flight bound per queue (tools/devstack/worker.py,
 #: ``Subscription.max_in_flight``). A pool has ``limit`` threads for each, so one invocation's calls never wait
 #: behind another's (a call's deadline starts when it runs: queued behind others, a batch would take more than the
 #: one deadline per ``limit`` its budget counts).

@@ -1415,6 +1415,14 @@ def test_a_function_s_timeout_covers_its_longest_path_with_margin(
     assert worst * TIMEOUT_MARGIN <= props["timeout"] <= FC_MAX_TIMEOUT_SECONDS, f"{function}: worst case {worst:.1f} s"
 
 
+def test_a_queue_function_runs_one_invocation_per_instance(s_yaml: dict[str, Any]) -> None:
+    """The longest paths above are one invocation's: instances running several at once would share its calls' pools
+    (``shared.parallel.MAX_CONCURRENT_CALLERS``, sized for the local worker) and its CPU. FC's default is 1; s.yaml
+    pins it (found by review az: the code said "s.yaml" of a value s.yaml did not set)."""
+    for function in ("result_fetcher", "notifier"):
+        assert fc3_functions(s_yaml)[function]["instanceConcurrency"] == 1, function
+
+
 def test_a_queue_function_s_cold_start_and_timeout_fit_the_time_its_trigger_waits(s_yaml: dict[str, Any]) -> None:
     """Past ``QUEUE_TRIGGER_WAIT_SECONDS`` EventBridge counts the push as failed and retries it while the first
     invocation still runs: work done twice (effects stay once). Whether the wait covers the cold start is not
