@@ -299,8 +299,7 @@ class ResultFetcher:
         image_keys = {name: f"{own}{name}.{_EXTENSIONS.get(content_type, 'bin')}" for name, content_type, _ in decoded}
         # Side by side (shared.parallel: every put ended before the document is written or a failure raised).
         puts = [partial(self.objects.put, image_keys[name], data, content_type) for name, content_type, data in decoded]
-        if puts:
-            run_all(self._put_pool, puts, MAX_PARALLEL_PUTS)
+        run_all(self._put_pool, puts, MAX_PARALLEL_PUTS)
         document = {
             "merchantBizId": mbid,
             "transactionId": record.transaction_id,

@@ -482,7 +482,6 @@ class Notifier:
         delay), or a dead letter once the failure is permanent or its schedule is exhausted."""
         schedule = self.settings.retry_schedule
         attempts = message.attempt + 1
-
         sends: list[tuple[Callable[[], object], str | None]] = []  # each send, and the event should it fail twice
         for subscriber, result in zip(targets, results, strict=True):
             log_extra = {"subscriber": display_url(subscriber.url), "status": result.status, "errorCode": result.error}
@@ -499,8 +498,7 @@ class Notifier:
                 body = NotifyMessage(record.merchant_biz_id, attempts, (subscriber.key,)).to_body()
                 delay = queue_delay(self._retry_delay(message.attempt, result))
                 sends.append((partial(self.notify_queue.send, body, delay_seconds=delay), None))
-        if sends:
-            self._send_all(sends)
+        self._send_all(sends)
 
     def _send_all(self, sends: Sequence[tuple[Callable[[], object], str | None]]) -> None:
         """Follow-up messages and dead letters, side by side as the deliveries (shared.parallel): each ends by the

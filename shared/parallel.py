@@ -88,8 +88,8 @@ class ThreadPool:
 
 def run_all(pool: ThreadPool, calls: Sequence[Callable[[], T]], limit: int) -> list[T]:
     """Run ``calls``, at most ``limit`` at once; every call's result in order, or the first exception in order once
-    every call has ended (see the module docstring). Not from a call running on ``pool`` itself: once the pool is
-    full its threads would wait for each other."""
+    every call has ended (see the module docstring); none: nothing runs, no pool is built. Not from a call running on
+    ``pool`` itself: once the pool is full its threads would wait for each other."""
     if limit < 1:
         raise ValueError("limit must be at least 1")
     if len(calls) == 1:

@@ -165,10 +165,10 @@ def test_a_follow_up_that_cannot_be_sent_twice_is_raised_after_the_others_were_s
     assert sorted(m["pending"][0] for m in follow_ups) == sorted([KEY_A, KEY_C])
 
 
-class _FailsOnce:
-    """The notify queue, whose first send naming ``key`` fails as MNS would."""
+class _FailsFirst:
+    """A queue whose first send (the first whose body names ``key``, when given) fails as MNS would."""
 
-    def __init__(self, inner: object, key: str) -> None:
+    def __init__(self, inner: object, key: str = "") -> None:
         self._inner, self._key, self.failed = inner, key.encode(), False
 
     def send(self, body: bytes, *, delay_seconds: int = 0) -> str:
@@ -186,27 +186,10 @@ def test_a_follow_up_whose_send_failed_once_is_sent_again_and_no_chain_is_duplic
     (and, at its end, one more dead letter) each."""
     mbid = _final(stack)
     sender = RecordingSender(answers={url: [UNAVAILABLE, UNAVAILABLE] for url in (A, B, C)})
-    notifier = stack.notifier(sender, notify=_FailsOnce(stack.notify, KEY_B))
+    notifier = stack.notifier(sender, notify=_FailsFirst(stack.notify, KEY_B))
     notifier.handle_body(_body(mbid))  # B's follow-up is sent again at once: nothing for the trigger to redeliver
     chains = Counter(m["pending"][0] for m in peek(stack.notify) if m.get("pending"))
     assert chains == {KEY_A: 1, KEY_B: 1, KEY_C: 1}
-
-
-class _FailsFirst:
-    """A queue whose first send fails as MNS would; ``applied``: that send reached the queue all the same (its answer
-    was lost: ``maybe_sent``)."""
-
-    def __init__(self, inner: object, *, applied: bool = False) -> None:
-        self._inner, self._applied, self.sends = inner, applied, 0
-
-    def send(self, body: bytes, *, delay_seconds: int = 0) -> str:
-        self.sends += 1
-        if self.sends == 1:
-            if self._applied:
-                self._inner.send(body, delay_seconds=delay_seconds)  # type: ignore[attr-defined]
-            raise StorageError("mns SendMessage transport error: TimeoutError", transient=True,
-                               code="TransportError", maybe_sent=self._applied)  # fmt: skip
-        return self._inner.send(body, delay_seconds=delay_seconds)  # type: ignore[attr-defined, no-any-return]
 
 
 def test_a_dead_letter_sent_at_the_second_try_logs_no_dead_letter_failure(

@@ -40,6 +40,12 @@ def test_no_more_than_the_limit_run_at_once() -> None:
     assert most <= 3
 
 
+def test_an_empty_batch_returns_nothing_and_builds_no_pool() -> None:
+    pool = ThreadPool(2, "t")
+    assert run_all(pool, [], 2) == []
+    assert not pool.built
+
+
 def test_a_single_call_runs_on_the_calling_thread_and_builds_no_pool() -> None:
     pool = ThreadPool(2, "t")
     assert run_all(pool, [threading.get_ident], 2) == [threading.get_ident()]

@@ -234,8 +234,9 @@ class MnsQueue:
 
     def attributes(self) -> dict[str, str]:
         """GetQueueAttributes (``GET /queues/<name>``): the queue's ``<Queue>`` fields by name (``QueueName``,
-        ``MaximumMessageSize``, ``ActiveMessages``, ...), as text. Read-only; ``MnsError`` ``QueueNotExist`` when
-        there is no such queue. Used by ``kyc doctor``; the functions never call it."""
+        ``MaximumMessageSize``, ``MessageRetentionPeriod``, ...), as text; its message counts answer 0 (MNS is
+        withdrawing them). Read-only; ``MnsError`` ``QueueNotExist`` when there is no such queue. Used by ``kyc
+        doctor``; the functions never call it."""
         resource = f"/queues/{quote(self.queue_name, safe='')}"
         status, data, request_id = self._call("GET", resource, "GetQueueAttributes", max_bytes=MAX_ERROR_BODY)
         if not 200 <= status < 300:

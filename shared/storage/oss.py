@@ -295,8 +295,7 @@ class OssObjectStore:
         if self.versioned:
             return self._delete_versions(prefix)
         keys = self.list(prefix)
-        if keys:
-            run_all(self._delete_pool, [partial(self.delete, key) for key in keys], MAX_PARALLEL_DELETES)
+        run_all(self._delete_pool, [partial(self.delete, key) for key in keys], MAX_PARALLEL_DELETES)
         return len(keys)
 
     def _delete_versions(self, prefix: str) -> int:
@@ -335,8 +334,7 @@ class OssObjectStore:
                 deletes = [partial(self._call, "DeleteObject", "delete_object",
                                    oss.DeleteObjectRequest(bucket=self._bucket, key=e.key, version_id=e.version_id))
                            for e in batch]  # fmt: skip
-                if deletes:
-                    run_all(self._delete_pool, deletes, MAX_PARALLEL_DELETES)
+                run_all(self._delete_pool, deletes, MAX_PARALLEL_DELETES)
         raise StorageError(f"oss: versions under {prefix!r} kept appearing while they were deleted",
                            transient=True, code="VersionsKeptAppearing")
 
