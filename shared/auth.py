@@ -10,9 +10,10 @@ with PyJWT: importing PyJWT costs a cold start ~10-15 ms (its ``jwks_client`` pu
 ``jwt.decode(token, key, algorithms=["HS256"], options={"require": ["exp", "sub"]})`` step by step (canonical
 base64url segments, JSON-object header and payload, ``kid``/``crit``/``b64`` header rules, pinned algorithm,
 constant-time signature comparison, required claims, ``sub``/``jti`` types, ``aud``); ``tests/test_auth_oracle.py``
-keeps PyJWT as the oracle (its tokens verify identically, what it rejects is rejected here). One deliberate
-difference: a ``sub`` that is not a string of Unicode scalar values (JSON's ``"\ud800"`` decodes to a lone
-surrogate, which PyJWT passes on) is ``InvalidToken`` here, since it can be neither hashed nor stored.
+keeps PyJWT as the oracle (its tokens verify identically, what it rejects is rejected here). Two deliberate
+differences: a ``sub`` that is not a string of Unicode scalar values (JSON's ``"\ud800"`` decodes to a lone
+surrogate, which PyJWT passes on) is ``InvalidToken`` here, since it can be neither hashed nor stored; and an ``exp``
+more than ``MAX_TOKEN_LIFETIME`` (24 h) ahead is ``InvalidToken`` (PyJWT takes any).
 
 Error codes are PascalCase like the rest of the API; the challenge carries RFC 6750's (``invalid_token``,
 ``invalid_request``). Codes: ``MissingToken``, ``InvalidToken``, ``TokenExpired``,
@@ -48,6 +49,11 @@ else:
 ALGORITHM = "HS256"
 DEFAULT_LEEWAY = 30
 MAX_TOKEN_LENGTH = 4096
+#: The longest a token may still be valid when it arrives (``exp`` at most this far ahead, plus the leeway for the
+#: merchant backend's clock): a token minted for a century, or with milliseconds read as seconds, would otherwise be
+#: a credential that never expires, and tokens cannot be revoked (docs/security.md). PyJWT has no such bound; the
+#: merchant's sessions are minutes (docs/integration.md). Review bb.
+MAX_TOKEN_LIFETIME = 24 * 3600
 
 _HEADER = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=")  # PyJWT's, byte for byte
 _BASE64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
@@ -199,7 +205,8 @@ def verify_token(
     ``secret`` may be several secrets (the current one and those being rotated out): a token signed with any of
     them is accepted.
 
-    ``exp`` may be up to ``leeway`` seconds in the past; ``iat``/``nbf`` up to ``leeway`` in the future.
+    ``exp`` may be up to ``leeway`` seconds in the past, and at most ``MAX_TOKEN_LIFETIME`` (+ ``leeway``) ahead;
+    ``iat``/``nbf`` up to ``leeway`` in the future.
     ``now`` (unix seconds) is for tests; the time checks are done here so that it applies to all of them.
     """
     secrets = [secret] if isinstance(secret, (str, bytes)) else list(secret)
@@ -225,6 +232,9 @@ def verify_token(
     nbf = _numeric(claims, "nbf")
     if exp + leeway <= current:
         raise AuthFailed("TokenExpired", "token has expired")
+    if exp - leeway > current + MAX_TOKEN_LIFETIME:
+        hours = MAX_TOKEN_LIFETIME // 3600
+        raise AuthFailed("InvalidToken", f"token claim 'exp' is more than {hours} hours ahead: mint short-lived tokens")
     if (iat is not None and iat - leeway > current) or (nbf is not None and nbf - leeway > current):
         raise AuthFailed("InvalidToken", "token is not valid yet")
     return TokenClaims(sub=sub, exp=exp, iat=iat)

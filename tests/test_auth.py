@@ -13,7 +13,15 @@ from typing import Any
 import jwt
 import pytest
 
-from shared.auth import AuthFailed, TokenClaims, bearer_token, hash_user_id, issue_token, verify_token
+from shared.auth import (
+    MAX_TOKEN_LIFETIME,
+    AuthFailed,
+    TokenClaims,
+    bearer_token,
+    hash_user_id,
+    issue_token,
+    verify_token,
+)
 from shared.fc import Headers
 
 SECRET = "s3cret-for-tests-" + "0123456789abcdef" * 4  # >= 64 bytes: no PyJWT key-length warning, even for HS512
@@ -97,6 +105,18 @@ def test_expired_beyond_leeway_is_rejected() -> None:
 
 def test_expired_within_leeway_is_accepted() -> None:
     assert verify_token(make({"sub": "u", "exp": NOW - 29}), SECRET, leeway=30, now=NOW).sub == "u"
+
+
+@pytest.mark.parametrize("exp", [NOW + MAX_TOKEN_LIFETIME + 31, NOW + 100 * 365 * 86400, 1e300])
+def test_a_token_valid_for_more_than_a_day_is_rejected_as_never_expiring(exp: float) -> None:
+    error = failure(make({"sub": "u", "exp": exp}), leeway=30)
+    assert (error.code, error.status) == ("InvalidToken", 401)
+    assert "24 hours" in error.message
+
+
+def test_a_token_valid_for_a_day_within_leeway_is_accepted() -> None:
+    token = make({"sub": "u", "exp": NOW + MAX_TOKEN_LIFETIME + 30})
+    assert verify_token(token, SECRET, leeway=30, now=NOW).sub == "u"
 
 
 def test_issued_in_the_future_beyond_leeway_is_rejected() -> None:

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.auth import AuthFailed, TokenClaims, issue_token, verify_token
+from shared.auth import MAX_TOKEN_LIFETIME, AuthFailed, TokenClaims, issue_token, verify_token
 
 NOW = 1_700_000_000
 OPTIONS = {"require": ["exp", "sub"], "verify_exp": False, "verify_iat": False, "verify_nbf": False}
@@ -67,8 +67,8 @@ def we_accept(token: str, secret: str) -> bool:
 
 
 @SETTINGS
-@given(secret=secrets_st, sub=subs, ttl=st.integers(31, 10**6), iat=st.none() | st.integers(NOW - 10**6, NOW),
-       extra=extra_claims)
+@given(secret=secrets_st, sub=subs, ttl=st.integers(31, MAX_TOKEN_LIFETIME),
+       iat=st.none() | st.integers(NOW - 10**6, NOW), extra=extra_claims)
 def test_tokens_pyjwt_issues_verify_to_the_same_claims(
     secret: str, sub: str, ttl: int, iat: int | None, extra: dict[str, Any]
 ) -> None:
@@ -77,6 +77,16 @@ def test_tokens_pyjwt_issues_verify_to_the_same_claims(
         claims["iat"] = iat
     token = pyjwt_encode(claims, secret)
     assert verify_token(token, secret, now=NOW) == TokenClaims(sub=sub, exp=NOW + ttl, iat=iat)
+
+
+@SETTINGS
+@given(ttl=st.integers(MAX_TOKEN_LIFETIME + 31, 10**12))
+def test_a_token_pyjwt_takes_for_longer_than_a_day_is_refused_here_on_purpose(ttl: int) -> None:
+    """The one difference in what is accepted besides ``sub``'s: a token that would stay valid for more than
+    ``MAX_TOKEN_LIFETIME`` is a credential that never expires in practice (no revocation)."""
+    token = pyjwt_encode({"sub": "u", "exp": NOW + ttl}, SECRET)
+    assert pyjwt_accepts(token, SECRET)
+    assert not we_accept(token, SECRET)
 
 
 @SETTINGS

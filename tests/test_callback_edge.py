@@ -74,3 +74,25 @@ def test_a_callback_whose_token_comes_as_CallbackToken_is_processed(stack: Stack
     assert response["statusCode"] == 200, response
     row = stack.store.get(record.merchant_biz_id)
     assert row is not None and row.status == "PASSED"
+
+
+@pytest.mark.parametrize("token", ["a-guess", None], ids=["wrong token", "no token"])
+def test_a_callback_with_a_bad_token_answers_exactly_as_one_for_an_unknown_verification(
+    stack: Stack, token: str | None
+) -> None:
+    """Whoever holds a merchantBizId learns nothing from the anonymous callback about whether that verification
+    (still) exists: the same status and body either way (the logs tell them apart)."""
+    app = ResultFetcherApp(stack.fetcher(FakeCloudAuth()))
+    existing = stack.pending(callback_token_hash=hash_callback_token(TOKEN))
+    answers = []
+    for mbid in (existing.merchant_biz_id, "0" * 32):
+        event = callback_event(mbid)
+        event["queryParameters"].pop("callbackToken")
+        if token is not None:
+            event["queryParameters"]["callbackToken"] = token
+        answers.append(app.handle(event, None))
+
+    known, unknown = answers
+    assert (known["statusCode"], known["body"]) == (unknown["statusCode"], unknown["body"])
+    assert known["statusCode"] == 404
+    assert stack.store.get(existing.merchant_biz_id) == existing

@@ -616,6 +616,23 @@ def test_the_products_are_listed_without_a_token_and_may_be_cached(
     assert body["defaultProduct"] == client.settings.product_code
 
 
+def test_a_started_verification_and_its_transaction_url_are_not_stored_by_caches(
+    store: SqliteTransactionStore, client: FakeCloudAuth
+) -> None:
+    status, headers, _ = _post(_app(store, client), _start())
+    assert status == 201 and headers["cache-control"] == "no-store"
+
+
+def test_a_verification_shown_to_its_owner_is_not_stored_by_caches(
+    store: SqliteTransactionStore, client: FakeCloudAuth
+) -> None:
+    app = _app(store, client)
+    _, _, started = _post(app, _start())
+    token = issue_token(SUB, SECRET)
+    status, headers, _ = _get(app, f"/verifications/{started['merchantBizId']}", {"authorization": f"Bearer {token}"})
+    assert status == 200 and headers["cache-control"] == "no-store"
+
+
 def test_the_products_route_does_not_shadow_a_verification(
     store: SqliteTransactionStore, client: FakeCloudAuth
 ) -> None:

@@ -12,15 +12,16 @@ from __future__ import annotations
 import http.client
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 from shared import jsonutil
-from tests.sandbox.helpers import check, complete, initialize
+from tests.sandbox.helpers import check, complete, init_params, initialize, v3_request
 from tests.test_fc_invoke import stack
 from tools.devstack.demo import DemoApp
 from tools.devstack.dev import DevStack
-from tools.devstack.gateway import Gateway
+from tools.devstack.gateway import Gateway, Route
 from tools.sandbox import SandboxConfig, SandboxServer
 
 __all__ = ["stack"]  # the fixture
@@ -104,6 +105,25 @@ def test_sandbox_answers_only_its_own_host(sandbox: SandboxServer) -> None:
     assert status in (400, 403, 421), f"answered {status} to a foreign Host: {body[:200]!r}"
 
 
+def test_sandbox_control_api_answers_only_on_loopback_not_through_its_tunnel() -> None:
+    """SANDBOX_PUBLIC_URL (a tunnel) is for the verification pages a phone opens; through it anyone could complete
+    flows, plan faults and read callback tokens."""
+    server = SandboxServer(SandboxConfig(port=0, public_base_url="https://sandbox.tunnel.example"))
+    server.start()
+    try:
+        answer = v3_request(server, "Initialize", init_params(CallbackToken="secret-callback-token",
+                                                             CallbackUrl="http://127.0.0.1:1/callback"))
+        page = urlsplit(answer.body["Result"]["TransactionUrl"])
+        status, body = _request(server.port, "GET", "/_sandbox/transactions", host="sandbox.tunnel.example")
+        assert status == 404 and b"secret-callback-token" not in body
+        status, _ = _request(server.port, "POST", "/_sandbox/reset", b"{}", host="sandbox.tunnel.example")
+        assert status == 404 and _first_id(server)  # nothing was reset
+        status, _ = _request(server.port, "GET", page.path, host=page.netloc)
+        assert (page.netloc, status) == ("sandbox.tunnel.example", 200)  # the verification page is served
+    finally:
+        server.stop()
+
+
 def _first_id(sandbox: SandboxServer) -> str:
     status, body = _request(sandbox.port, "GET", "/_sandbox/transactions")
     assert status == 200
@@ -147,16 +167,58 @@ def test_a_server_exposed_on_purpose_answers_any_name() -> None:
     assert answers_host("192.168.1.20:9000", "0.0.0.0", 9000)
 
 
-def test_the_gateway_answers_its_tunnels_name(tmp_path: Path) -> None:
-    (tmp_path / "functions").mkdir()
+TUNNEL = "abc.tunnel.example"
+
+
+@pytest.fixture
+def tunnelled_gateway(tmp_path: Path) -> Iterator[Gateway]:
+    """./scripts/dev with KYC_PUBLIC_URL a tunnel (README, "Against the real vendor"): one function routed at
+    /callback, the demo app at "/" (tools/devstack/dev.py)."""
+    function = tmp_path / "functions" / "echo"
+    function.mkdir(parents=True)
+    (function / "index.py").write_text(
+        "def handler(event, context):\n    return {'statusCode': 200, 'body': 'from the function'}\n"
+    )
     demo = DemoApp(jwt_secret="j" * 48, webhook_secret="whsec_" + "A" * 32)
-    gateway = Gateway(tmp_path / "functions", routes=(), extra_handlers={"/": demo}, port=0,
-                      public_url="https://abc.tunnel.example").start()  # fmt: skip
-    try:
-        status, _ = _request(gateway.port, "GET", "/demo/token?user=me", host="abc.tunnel.example")
-        assert status == 200
-    finally:
-        gateway.stop()
+    gateway = Gateway(tmp_path / "functions", routes=(Route("/callback", "echo"),), extra_handlers={"/": demo},
+                      port=0, public_url=f"https://{TUNNEL}").start()  # fmt: skip
+    yield gateway
+    gateway.stop()
+
+
+def test_the_gateway_serves_a_functions_route_through_its_tunnel(tunnelled_gateway: Gateway) -> None:
+    status, body = _request(tunnelled_gateway.port, "GET", "/callback/x?callbackToken=t", host=TUNNEL)
+
+    assert (status, body) == (200, b"from the function")
+
+
+@pytest.mark.parametrize("target", ["/demo/token?user=someone-else", "/demo/webhooks", "/", "/2023-03-30/functions",
+                                    "/2016-08-15/proxy"])
+def test_the_gateway_serves_the_demo_app_and_the_fc_apis_only_on_loopback_not_through_its_tunnel(
+    tunnelled_gateway: Gateway, target: str
+) -> None:
+    """Anyone on the internet reaches the tunnel: through it the demo app would mint a JWT for any user id (billed
+    Initialize calls on the developer's real account, one rate limit per minted user) and list the webhooks it
+    received."""
+    status, body = _request(tunnelled_gateway.port, "GET", target, host=TUNNEL)
+
+    assert status == 404, f"{target} answered {status} through the tunnel: {body[:80]!r}"
+    assert jsonutil.loads(body)["error"]["code"] == "NotFound"
+
+
+def test_the_gateway_still_serves_the_demo_app_on_loopback_when_it_has_a_tunnel(tunnelled_gateway: Gateway) -> None:
+    status, body = _request(tunnelled_gateway.port, "GET", "/demo/token?user=me",
+                            host=f"127.0.0.1:{tunnelled_gateway.port}")
+
+    assert status == 200 and "token" in jsonutil.loads(body)
+
+
+def test_a_public_url_on_loopback_is_not_a_tunnel() -> None:
+    """The local default, KYC_PUBLIC_URL=http://127.0.0.1:9000: the developer's own names are never "the tunnel"."""
+    from tools.serving import host_of, through_tunnel
+
+    assert not through_tunnel("127.0.0.1:9000", "127.0.0.1", 9000, also=[host_of("http://127.0.0.1:9000")])
+    assert through_tunnel(f"{TUNNEL}:443", "127.0.0.1", 9000, also=[host_of(f"https://{TUNNEL}")])
 
 
 @pytest.mark.parametrize(

@@ -84,9 +84,24 @@ def answers_host(host_header: str | None, bound_host: str, port: int, *, also: I
     if bound_host not in _LOOPBACK_BINDS and not bound_host.startswith("127."):
         return True
     host = (host_header or "").strip().lower()
+    return host in _own_names(bound_host, port) or _is_one_of(host, also)
+
+
+def through_tunnel(host_header: str | None, bound_host: str, port: int, *, also: Iterable[str] = ()) -> bool:
+    """Whether a request came in under the name of a public URL in front of the server (``also``: a tunnel), not
+    under one of its own loopback names. Through a tunnel a local server serves only what that URL is for (the
+    vendor's callbacks, the sandbox's verification pages): anyone on the internet may reach it."""
+    host = (host_header or "").strip().lower()
+    return host not in _own_names(bound_host, port) and _is_one_of(host, also)
+
+
+def _own_names(bound_host: str, port: int) -> set[str]:
     names = {"127.0.0.1", "localhost", "[::1]", bound_host}
-    own = {f"{name}:{port}" for name in names} | (names if port == 80 else set())  # clients leave out port 80
-    return host in own or without_default_port(host) in {without_default_port(name.lower()) for name in also}
+    return {f"{name}:{port}" for name in names} | (names if port == 80 else set())  # clients leave out port 80
+
+
+def _is_one_of(host: str, public: Iterable[str]) -> bool:
+    return without_default_port(host) in {without_default_port(name.lower()) for name in public}
 
 
 def without_default_port(host: str) -> str:

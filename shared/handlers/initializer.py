@@ -58,6 +58,10 @@ STATUS_BY_CODE: Mapping[str, int] = {
 CORS_ALLOW_HEADERS = ("authorization", "content-type", "idempotency-key")
 CORS_EXPOSE_HEADERS = ("retry-after", "idempotent-replayed")
 
+#: On the answers that carry a verification or its single-use transactionUrl: no browser or proxy cache keeps them
+#: (a shared computer's disk cache would, after the user left; RFC 9111, 5.2.2.5). Review bb.
+NOT_STORED = {"cache-control": "no-store"}
+
 #: The budget of the invocation this thread serves (FC may run several requests on one instance at once).
 _budget: ContextVar[InvocationBudget | None] = ContextVar("initializer_budget", default=None)
 
@@ -142,7 +146,8 @@ class InitializerApp:
             started = self.verifications.start(owner, body, budget=_budget.get(), idempotency_key=key)
         except Refused as refusal:
             raise http_error(refusal) from None
-        return http_response(201, started.view(), {"idempotent-replayed": "true"} if started.replayed else None)
+        replayed = {"idempotent-replayed": "true"} if started.replayed else {}
+        return http_response(201, started.view(), {**NOT_STORED, **replayed})
 
     def list_products(self, event: HttpEvent) -> dict[str, Any]:
         """The products a frontend may offer, with their document types in this region. Public (no token): the same
@@ -160,7 +165,8 @@ class InitializerApp:
             record = self.verifications.get(owner, merchant_biz_id)
         except Refused as refusal:
             raise http_error(refusal) from None
-        return http_response(200, verification_view(record, disclosure=Disclosure(self.settings.identity_fields)))
+        view = verification_view(record, disclosure=Disclosure(self.settings.identity_fields))
+        return http_response(200, view, NOT_STORED)
 
     def _on_error(self, exc: BaseException) -> None:
         logger.error("initializer.unhandled", exc_info=exc)

@@ -90,13 +90,16 @@ class ResultFetcherApp:
                 record = self.fetcher.store.get(mbid)
             except StorageError:
                 raise HttpError(503, "TryAgain", "the verification could not be read yet") from None
+            # An unknown verification and a wrong token answer alike (the log tells them apart): the anonymous
+            # callback must not tell whoever holds a merchantBizId whether that verification still exists, e.g.
+            # after an erasure (review bb), as the merchant API answers another user's id like a missing one.
             if record is None:
                 security_event(logger, "callback.unknown_transaction")
-                raise HttpError(404, "NotFound", "no such verification")
+                raise _no_such_verification()
             token = query.get(TOKEN_PARAMETER, "")
             if not callback_token_matches(token, record.callback_token_hash):
                 security_event(logger, "callback.bad_token", tokenPresent=bool(token))
-                raise HttpError(403, "InvalidCallbackToken", "the callback token does not match")
+                raise _no_such_verification()
             claimed = query.get(TRANSACTION_PARAMETER)
             if claimed is not None and not same_transaction(claimed, record.transaction_id):
                 security_event(logger, "callback.transaction_mismatch")
@@ -155,3 +158,8 @@ class ResultFetcherApp:
 
 def _callback_answer(outcome: FetchOutcome) -> dict[str, Any]:
     return {"received": True, "outcome": outcome.kind, "status": outcome.status}
+
+
+def _no_such_verification() -> HttpError:
+    """The callback's one answer for a verification it will not act on: unknown, or the token does not match."""
+    return HttpError(404, "NotFound", "no such verification")

@@ -48,7 +48,7 @@ def test_callback_with_a_forged_token_is_refused_stores_nothing_and_logs_a_secur
     stack.guard.forbid("the forged callback token", forged["callbackToken"])
     capfd.readouterr()
 
-    assert_error(stack.callback(forged), 403, "InvalidCallbackToken")
+    assert_error(stack.callback(forged), 404, "NotFound")
 
     out, err = capfd.readouterr()
     stack.guard.observe("stdout", out)

@@ -54,7 +54,7 @@ from shared.fc import Headers, is_text_media_type
 from tools import fc3
 from tools.devstack import invoke_api as fc2_api
 from tools.devstack.runtime import FcContext, FunctionMeta, ServiceMeta, new_request_id
-from tools.serving import answers_host, host_of
+from tools.serving import answers_host, host_of, through_tunnel
 
 log = logging.getLogger("tools.devstack.gateway")
 
@@ -292,7 +292,8 @@ class Gateway:
         public_url: str | None = None,
     ) -> None:
         """``public_url``: a URL in front of the gateway (a tunnel for the vendor's callbacks), whose host it answers
-        to besides its own loopback names (:func:`tools.serving.answers_host`)."""
+        to besides its own loopback names (:func:`tools.serving.answers_host`), for the functions' routes only
+        (:meth:`serves_publicly`)."""
         self.functions_dir = Path(functions_dir)
         public = host_of(public_url)
         self.also_hosts: tuple[str, ...] = (public,) if public else ()
@@ -488,6 +489,14 @@ class Gateway:
         prefix = self._prefix_for(path)
         return None if prefix is None else dict(self._targets)[prefix]
 
+    def serves_publicly(self, target: str) -> bool:
+        """Whether ``target`` is served through ``public_url`` (a tunnel): a function's route (what a deployment's
+        HTTP triggers serve), never an extra handler (the demo app) or the FC APIs."""
+        path = urlsplit(target).path or "/"
+        if path.startswith((fc2_api.API_PREFIX, fc3.PATH_PREFIX)):
+            return False
+        return isinstance(self.target_for(path), str)
+
     def admits_body(self, target: str, headers: Iterable[tuple[str, str]], declared_length: int) -> bool:
         """Whether the body of a request to ``target`` may be read (its route's :data:`BodyGate`)."""
         prefix = self._prefix_for(urlsplit(target).path or "/")
@@ -574,6 +583,14 @@ class Gateway:
                     # and call the functions); its body is never read.
                     self.close_connection = True
                     return (*_error(421, "MisdirectedRequest", f"this gateway answers only at {gateway.url}"), "")
+                if through_tunnel(self.headers.get("host"), bound, gateway.port, also=gateway.also_hosts) and (
+                    not gateway.serves_publicly(self.path)
+                ):
+                    # Anyone on the internet reaches the tunnel: the demo app (it mints tokens for any user and lists
+                    # the webhooks it received) and the FC APIs stay on loopback (review bb).
+                    self.close_connection = True
+                    return (*_error(404, "NotFound", "only the functions' routes are served through KYC_PUBLIC_URL"),
+                            "")
                 if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
                     self.close_connection = True
                     return (*_error(411, "LengthRequired", "chunked request bodies are not supported"), "")

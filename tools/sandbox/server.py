@@ -30,6 +30,7 @@ from tools.serving import (
     own_origins,
     serve_in_background,
     stop_serving,
+    through_tunnel,
 )
 
 MAX_BODY = 32 * 1024 * 1024
@@ -187,6 +188,12 @@ class Handler(BaseHTTPRequestHandler):
         elif path.startswith("/verify/"):
             self._verify(path.removeprefix("/verify/"))
         elif path == "/_sandbox" or path.startswith("/_sandbox/"):
+            if through_tunnel(self.headers.get("Host"), bound, port, also=also):
+                # SANDBOX_PUBLIC_URL is for the verification pages; anyone on the internet reaches it, and the control
+                # API completes flows, plans faults and shows callback tokens (review bb).
+                self._read_body()
+                self._json(404, {"error": "the control API answers on loopback only, not through SANDBOX_PUBLIC_URL"})
+                return
             self._control(path.removeprefix("/_sandbox").strip("/"))
         else:
             self._read_body()
