@@ -739,7 +739,7 @@ class Verifications:
                 doc_type, self.offer.region, allow_undocumented=self.offer.allow_undocumented_doc_types
             )
             if problem is not None:
-                raise Refused("InvalidParameter", f"docType {problem} ({product.code})")
+                raise Refused("InvalidParameter", f"docType {problem} ({product.code}; GET /verifications/products)")
         return doc_type
 
     def _deployment_switches(self, switches: Switches) -> dict[str, str]:

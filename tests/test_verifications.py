@@ -276,6 +276,7 @@ def test_a_doc_type_the_product_does_not_take_in_the_region_is_refused_before_an
     service = _products_service(store, client, ProductOffer(product, (product,), region))
     refusal = _refusal(service, {"productCode": product, "docType": doc_type, "metaInfo": META})
     assert refusal.code == "InvalidParameter" and refusal.message.startswith("docType")
+    assert "GET /verifications/products" in refusal.message  # where the accepted codes are listed
     assert client.initialize_calls == []
 
 

@@ -323,6 +323,7 @@ def test_queue_attributes_count_messages_by_state(double: MnsDouble) -> None:
     }
 
 
+@pytest.mark.filterwarnings("ignore:.*(active|inactive|delay)_messages:DeprecationWarning")  # the SDK says so too
 def test_queue_attributes_answer_zero_message_counts_as_mns_is_withdrawing_them(double: MnsDouble) -> None:
     """"These fields will then return a default value of 0: ActiveMessages, InactiveMessages, DelayMessages"
     ("Simple Message Queue (formerly MNS): GetQueueAttributes", Jan 2026): nothing may count on them."""
