@@ -13,7 +13,7 @@ constant-time signature comparison, required claims, ``sub``/``jti`` types, ``au
 keeps PyJWT as the oracle (its tokens verify identically, what it rejects is rejected here). Two deliberate
 differences: a ``sub`` that is not a string of Unicode scalar values (JSON's ``"\ud800"`` decodes to a lone
 surrogate, which PyJWT passes on) is ``InvalidToken`` here, since it can be neither hashed nor stored; and an ``exp``
-more than ``MAX_TOKEN_LIFETIME`` (24 h) ahead is ``InvalidToken`` (PyJWT takes any).
+more than ``MAX_TOKEN_LIFETIME`` (24 h) after now or after ``iat`` is ``InvalidToken`` (PyJWT takes any).
 
 Error codes are PascalCase like the rest of the API; the challenge carries RFC 6750's (``invalid_token``,
 ``invalid_request``). Codes: ``MissingToken``, ``InvalidToken``, ``TokenExpired``,
@@ -205,8 +205,8 @@ def verify_token(
     ``secret`` may be several secrets (the current one and those being rotated out): a token signed with any of
     them is accepted.
 
-    ``exp`` may be up to ``leeway`` seconds in the past, and at most ``MAX_TOKEN_LIFETIME`` (+ ``leeway``) ahead;
-    ``iat``/``nbf`` up to ``leeway`` in the future.
+    ``exp`` may be up to ``leeway`` seconds in the past, and at most ``MAX_TOKEN_LIFETIME`` (+ ``leeway``) ahead of
+    now and of ``iat``; ``iat``/``nbf`` up to ``leeway`` in the future.
     ``now`` (unix seconds) is for tests; the time checks are done here so that it applies to all of them.
     """
     secrets = [secret] if isinstance(secret, (str, bytes)) else list(secret)
@@ -232,9 +232,11 @@ def verify_token(
     nbf = _numeric(claims, "nbf")
     if exp + leeway <= current:
         raise AuthFailed("TokenExpired", "token has expired")
-    if exp - leeway > current + MAX_TOKEN_LIFETIME:
+    # What is left of the token, and (with iat) how long it was minted for: a week-long token is refused on its
+    # last day too, so one taken early is no credential later either (review bc).
+    if exp - leeway > current + MAX_TOKEN_LIFETIME or (iat is not None and exp - iat > MAX_TOKEN_LIFETIME + leeway):
         hours = MAX_TOKEN_LIFETIME // 3600
-        raise AuthFailed("InvalidToken", f"token claim 'exp' is more than {hours} hours ahead: mint short-lived tokens")
+        raise AuthFailed("InvalidToken", f"token is valid for more than {hours} hours: mint short-lived tokens")
     if (iat is not None and iat - leeway > current) or (nbf is not None and nbf - leeway > current):
         raise AuthFailed("InvalidToken", "token is not valid yet")
     return TokenClaims(sub=sub, exp=exp, iat=iat)

@@ -114,6 +114,16 @@ def test_a_token_valid_for_more_than_a_day_is_rejected_as_never_expiring(exp: fl
     assert "24 hours" in error.message
 
 
+def test_a_token_minted_for_a_week_is_rejected_on_its_last_day_too() -> None:
+    error = failure(make({"sub": "u", "iat": NOW - 6 * 86400, "exp": NOW + 86400 - 60}), leeway=30)
+    assert (error.code, error.status) == ("InvalidToken", 401)
+
+
+def test_a_token_minted_for_a_day_is_accepted_until_it_expires() -> None:
+    token = make({"sub": "u", "iat": NOW - MAX_TOKEN_LIFETIME + 60, "exp": NOW + 60})
+    assert verify_token(token, SECRET, leeway=30, now=NOW).sub == "u"
+
+
 def test_a_token_valid_for_a_day_within_leeway_is_accepted() -> None:
     token = make({"sub": "u", "exp": NOW + MAX_TOKEN_LIFETIME + 30})
     assert verify_token(token, SECRET, leeway=30, now=NOW).sub == "u"

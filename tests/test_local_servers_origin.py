@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import http.client
 from collections.abc import Iterator
+from email.message import Message
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 
 from shared import jsonutil
-from tests.sandbox.helpers import check, complete, init_params, initialize, v3_request
+from shared.signing import Credentials, sign_acs3_request
+from tests.sandbox.helpers import AK, SECRET, VERSION, check, complete, init_params, initialize, v3_request
 from tests.test_fc_invoke import stack
 from tools.devstack.demo import DemoApp
 from tools.devstack.dev import DevStack
@@ -107,7 +109,7 @@ def test_sandbox_answers_only_its_own_host(sandbox: SandboxServer) -> None:
 
 def test_sandbox_control_api_answers_only_on_loopback_not_through_its_tunnel() -> None:
     """SANDBOX_PUBLIC_URL (a tunnel) is for the verification pages a phone opens; through it anyone could complete
-    flows, plan faults and read callback tokens."""
+    flows, plan faults and read callback tokens, or start flows whose callback the sandbox sends anywhere."""
     server = SandboxServer(SandboxConfig(port=0, public_base_url="https://sandbox.tunnel.example"))
     server.start()
     try:
@@ -120,6 +122,14 @@ def test_sandbox_control_api_answers_only_on_loopback_not_through_its_tunnel() -
         assert status == 404 and _first_id(server)  # nothing was reset
         status, _ = _request(server.port, "GET", page.path, host=page.netloc)
         assert (page.netloc, status) == ("sandbox.tunnel.example", 200)  # the verification page is served
+        # The vendor API too stays on loopback: signed with the sandbox's well-known key, it would call back any
+        # address the caller names (review bc).
+        params = init_params(CallbackUrl="https://192.168.1.1/admin/reboot")
+        signed = sign_acs3_request(credentials=Credentials(AK, SECRET, None), method="POST", host=page.netloc,
+                                   action="Initialize", version=VERSION, query=params, body=b"")
+        headers = {k: v for k, v in signed.items() if k.lower() != "host"}
+        status, _ = _request(server.port, "POST", "/?" + urlencode(params), headers=headers, host=page.netloc)
+        assert status == 404
     finally:
         server.stop()
 
@@ -213,12 +223,38 @@ def test_the_gateway_still_serves_the_demo_app_on_loopback_when_it_has_a_tunnel(
     assert status == 200 and "token" in jsonutil.loads(body)
 
 
+def _headers(**named: str) -> Message:
+    headers = Message()
+    for name, value in named.items():
+        headers[name.replace("_", "-")] = value
+    return headers
+
+
 def test_a_public_url_on_loopback_is_not_a_tunnel() -> None:
     """The local default, KYC_PUBLIC_URL=http://127.0.0.1:9000: the developer's own names are never "the tunnel"."""
     from tools.serving import host_of, through_tunnel
 
-    assert not through_tunnel("127.0.0.1:9000", "127.0.0.1", 9000, also=[host_of("http://127.0.0.1:9000")])
-    assert through_tunnel(f"{TUNNEL}:443", "127.0.0.1", 9000, also=[host_of(f"https://{TUNNEL}")])
+    assert not through_tunnel(_headers(Host="127.0.0.1:9000"), "127.0.0.1", 9000,
+                              also=[host_of("http://127.0.0.1:9000")])  # fmt: skip
+    assert through_tunnel(_headers(Host=f"{TUNNEL}:443"), "127.0.0.1", 9000, also=[host_of(f"https://{TUNNEL}")])
+
+
+@pytest.mark.parametrize("proxy_header", ["X-Forwarded-For", "X-Forwarded-Host", "Forwarded", "X-Real-IP"])
+def test_a_request_a_proxy_forwarded_came_through_a_tunnel_whatever_its_host(proxy_header: str) -> None:
+    """A tunnel that rewrites Host to the local address (ngrok --host-header=rewrite, cloudflared's httpHostHeader)
+    still adds the forwarding headers."""
+    from tools.serving import through_tunnel
+
+    assert through_tunnel(_headers(Host="127.0.0.1:9000", **{proxy_header: "203.0.113.9"}), "127.0.0.1", 9000)
+
+
+def test_the_gateway_serves_only_the_functions_to_a_tunnel_that_rewrites_the_host(tunnelled_gateway: Gateway) -> None:
+    forwarded = {"X-Forwarded-Host": TUNNEL, "X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
+    local = f"127.0.0.1:{tunnelled_gateway.port}"
+
+    assert _request(tunnelled_gateway.port, "GET", "/demo/token?user=someone-else", headers=forwarded,
+                    host=local)[0] == 404  # fmt: skip
+    assert _request(tunnelled_gateway.port, "GET", "/callback/x", headers=forwarded, host=local)[0] == 200
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,11 @@ from typing import Any
 
 from shared import jsonutil
 from shared.cloudauth import DeleteVerifyResultResponse, TransactionIdInvalid
-from tests.fakes import T0, FakeCloudAuth, Stack
+from shared.ids import result_prefix
+from shared.storage import DirectoryObjectStore, StorageError, TransactionRecord
+from tests.fakes import T0, FakeCloudAuth, Stack, check_result_body
 from tests.test_fetcher import DeletionFailsOnce
+from tools.ops.transactions import RESULT_NOT_FOUND
 
 # --- kyc erase: "unknown to the vendor" within its 30 days -------------------------------------------------------
 
@@ -76,6 +79,72 @@ def test_erase_run_again_after_a_storage_error_finishes_a_transaction_whose_vend
         second, summary = erase()
         assert (second, summary["failed"]) == (0, 0), summary["transactions"]
         assert stack.store.get(record.merchant_biz_id) is None
+    finally:
+        stack.close()
+
+
+class _MarkFailsOnce:
+    """A transaction store whose first ``mark_vendor_copy_deleted`` fails (Tablestore busy, a timeout) unapplied."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner, self.failed = inner, False
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._inner, attr)
+
+    def mark_vendor_copy_deleted(self, merchant_biz_id: str) -> None:
+        if not self.failed:
+            self.failed = True
+            raise StorageError("tablestore UpdateRow OTSServerBusy", transient=True, code="OTSServerBusy")
+        self._inner.mark_vendor_copy_deleted(merchant_biz_id)
+
+
+def _kept_verdict_of_carol(stack: Stack) -> TransactionRecord:
+    from shared.auth import hash_user_id
+
+    record = stack.pending(merchant_user_id=hash_user_id("carol", PEPPER), created_at=T0 - 3600)
+    stack.fetcher(FakeCloudAuth(check_result_body("Y"))).fetch(record.merchant_biz_id)
+    assert stack.objects.list(result_prefix(record.merchant_biz_id)), "a kept result with its images"
+    return record
+
+
+def test_erase_goes_on_when_recording_the_vendor_s_deletion_fails(tmp_path: Path) -> None:
+    """Review bc: the failed write used to skip the objects and the row; run again, the vendor no longer knew the
+    flow and the unflagged young row was "not confirmed" for 30 days. Deleting the row makes the record moot."""
+    stack = Stack(tmp_path)
+    try:
+        record = _kept_verdict_of_carol(stack)
+        vendor = _VendorForgetsWhatItDeleted()
+        stores = SimpleNamespace(transactions=_MarkFailsOnce(stack.store), objects=stack.objects)
+
+        code, summary = _erase_carol(stack, vendor, stores)
+
+        assert (code, summary["failed"]) == (0, 0), summary["transactions"]
+        assert vendor.deleted == {record.transaction_id}
+        assert stack.store.get(record.merchant_biz_id) is None
+        assert stack.objects.list(result_prefix(record.merchant_biz_id)) == []
+    finally:
+        stack.close()
+
+
+def test_erase_keeps_a_verdict_whose_result_document_is_not_where_this_shell_deletes_objects(tmp_path: Path) -> None:
+    """Review bc: with the shell's KYC_OSS_BUCKET/KYC_OSS_PREFIX not the deployment's, erase found no object,
+    deleted the row (the only pointer to the document and its images) and reported success."""
+    stack = Stack(tmp_path)
+    try:
+        record = _kept_verdict_of_carol(stack)
+        key = stack.kept_result_key(record.merchant_biz_id)
+        elsewhere = DirectoryObjectStore(tmp_path / "another-prefix")
+        stores = SimpleNamespace(transactions=stack.store, objects=elsewhere)
+
+        vendor = FakeCloudAuth()
+        code, summary = _erase_carol(stack, vendor, stores)
+
+        assert code == 1 and summary["transactions"][0]["row"] == RESULT_NOT_FOUND
+        assert stack.objects.exists(key) and stack.store.get(record.merchant_biz_id) is not None
+        assert vendor.delete_calls == []  # nothing done
+        code, _ = _erase_carol(stack, FakeCloudAuth(), SimpleNamespace(transactions=stack.store, objects=stack.objects))
+        assert code == 0 and not stack.objects.exists(key)  # with the deployment's object store, erased
     finally:
         stack.close()
 

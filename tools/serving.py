@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import Any
@@ -87,11 +88,21 @@ def answers_host(host_header: str | None, bound_host: str, port: int, *, also: I
     return host in _own_names(bound_host, port) or _is_one_of(host, also)
 
 
-def through_tunnel(host_header: str | None, bound_host: str, port: int, *, also: Iterable[str] = ()) -> bool:
-    """Whether a request came in under the name of a public URL in front of the server (``also``: a tunnel), not
-    under one of its own loopback names. Through a tunnel a local server serves only what that URL is for (the
-    vendor's callbacks, the sandbox's verification pages): anyone on the internet may reach it."""
-    host = (host_header or "").strip().lower()
+#: Headers a reverse proxy or tunnel adds (RFC 7239's ``Forwarded``, the de-facto ``X-Forwarded-*``, ``X-Real-IP``): a
+#: request that carries one came through a proxy, whatever its ``Host`` says (a tunnel may rewrite it to the local
+#: address: ngrok's ``--host-header=rewrite``, cloudflared's ``httpHostHeader``). A browser or curl on this machine
+#: sends none of them.
+PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-real-ip")
+
+
+def through_tunnel(headers: Message, bound_host: str, port: int, *, also: Iterable[str] = ()) -> bool:
+    """Whether a request came through a proxy in front of the server (a tunnel: ``also`` names its public host), not
+    from this machine under one of the server's own loopback names. Through a tunnel a local server serves only what
+    that URL is for (the vendor's callbacks, the sandbox's verification pages): anyone on the internet may reach it.
+    ``headers``: the request's (``http.server``'s, any name case)."""
+    if any(headers.get(name) is not None for name in PROXY_HEADERS):
+        return True
+    host = (headers.get("host") or "").strip().lower()
     return host not in _own_names(bound_host, port) and _is_one_of(host, also)
 
 

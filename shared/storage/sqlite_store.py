@@ -121,7 +121,7 @@ STATEMENTS: Final[dict[str, str]] = {
     " next_check_at = NULL,"
     f" notification_enqueued = 0, due_kind = {_OUTBOX}, due_at = ? WHERE merchant_biz_id = ? AND status = ?",
     "mark_erased": f"UPDATE transactions SET status = '{Status.ERASED.value}', updated_at = ?,"  # noqa: S608
-    " transaction_url = NULL, request_fingerprint = NULL, next_check_at = NULL, error = NULL,"
+    " transaction_url = NULL, request_fingerprint = NULL, next_check_at = NULL, error = NULL, doc_type = '',"
     f" notification_enqueued = 1, due_kind = '{DueKind.ERASURE.value}', due_at = ?"
     f" WHERE merchant_biz_id = ? AND status IN ({_ERASABLE_IN_PLACE})",
     "set_erasure_due": f"UPDATE transactions SET due_kind = '{DueKind.ERASURE.value}', due_at = ?"  # noqa: S608
@@ -139,6 +139,8 @@ STATEMENTS: Final[dict[str, str]] = {
     f" due_kind = CASE WHEN notification_enqueued = 1 AND status IN ({_VERDICTS}) THEN NULL ELSE due_kind END,"
     f" due_at = CASE WHEN notification_enqueued = 1 AND status IN ({_VERDICTS}) THEN NULL ELSE due_at END"
     " WHERE merchant_biz_id = ?",
+    "mark_result_deleted": "UPDATE transactions SET result_key = NULL"  # noqa: S608
+    f" WHERE merchant_biz_id = ? AND status IN ({_VERDICTS})",
     "set_outbox_due": "UPDATE transactions SET due_kind = ?, due_at = ? WHERE merchant_biz_id = ? AND status = ?",
     "due": "SELECT * FROM transactions WHERE due_kind = ? AND due_at <= ?"
     " ORDER BY due_at, merchant_biz_id LIMIT ?",
@@ -276,6 +278,9 @@ class SqliteTransactionStore:
 
     def mark_vendor_copy_deleted(self, merchant_biz_id: str) -> None:
         self._db.execute(STATEMENTS["mark_vendor_copy_deleted"], (merchant_biz_id,))
+
+    def mark_result_deleted(self, merchant_biz_id: str) -> bool:
+        return self._db.execute(STATEMENTS["mark_result_deleted"], (merchant_biz_id,)).rowcount == 1
 
     def set_outbox_due(self, merchant_biz_id: str, status: str, at: float | None) -> bool:
         if Status(status) not in TERMINAL:

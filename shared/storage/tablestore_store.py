@@ -515,6 +515,7 @@ class TablestoreTransactionStore:
             "updated_at": float(now),
             "transaction_url": None,
             "request_fingerprint": None,
+            "doc_type": "",  # an eKYC_PRO code names the issuing country: the person's, likely (review bc)
             "next_check_at": None,
             "error": None,
             "notification_enqueued": True,
@@ -583,6 +584,11 @@ class TablestoreTransactionStore:
         if self._update(merchant_biz_id, {**flag, "delete_all": [DUE_KIND, DUE_MS]}, self._expect_exist(settled)):
             return
         self._update(merchant_biz_id, flag, self._expect_exist())
+
+    def mark_result_deleted(self, merchant_biz_id: str) -> bool:
+        # Idempotent (a row without result_key passes the condition): a write the SDK re-sends needs no mark.
+        condition = self._expect_exist(self._any_status(VERDICTS))
+        return self._update(merchant_biz_id, {"delete_all": ["result_key"]}, condition)
 
     def set_outbox_due(self, merchant_biz_id: str, status: str, at: float | None) -> bool:
         status = Status(status)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from shared.storage import DueKind, RecordExists, TransactionRecord, TransactionStore
+from shared.values import replace
 
 from .conftest import make_record
 
@@ -262,7 +263,7 @@ def test_mark_erased_keeps_only_what_finds_the_vendor_s_copy_and_makes_the_row_d
     store: TransactionStore, abandoned: bool
 ) -> None:
     record = make_record(transaction_url="https://vendor.example/verify/1?t=abc", request_fingerprint="f" * 64,
-                         next_check_at=1500.0, error="ProcessNotCompleted")
+                         next_check_at=1500.0, error="ProcessNotCompleted", doc_type="PHL07002")
     store.create(record)
     if abandoned:
         store.mark_abandoned(record.merchant_biz_id, 1600.0)
@@ -272,6 +273,7 @@ def test_mark_erased_keeps_only_what_finds_the_vendor_s_copy_and_makes_the_row_d
     assert (got.status, got.transaction_id, got.merchant_user_id) == ("ERASED", record.transaction_id,
                                                                       record.merchant_user_id)
     assert (got.transaction_url, got.request_fingerprint, got.next_check_at, got.error) == (None, None, None, None)
+    assert got.doc_type == ""  # an eKYC_PRO code names the issuing country (review bc)
     assert got.updated_at == 2000.0 and got.notification_enqueued is True  # owes no announcement
     assert record.merchant_biz_id in _due_ids(store, DueKind.ERASURE, before=2000.0)
     assert all(record.merchant_biz_id not in _due_ids(store, kind) for kind in DueKind if kind is not DueKind.ERASURE)
@@ -322,6 +324,27 @@ def test_mark_erased_leaves_a_verdict_and_creates_no_row(store: TransactionStore
     got = store.get(record.merchant_biz_id)
     assert got is not None and got.status == "PASSED"
     assert store.mark_erased("ghost", 3000.0) is False
+    assert store.get("ghost") is None
+
+
+def test_mark_result_deleted_clears_a_verdict_s_result_key_only(store: TransactionStore) -> None:
+    record = make_record()
+    store.create(record)
+    store.finalize(record.merchant_biz_id, **FINAL)
+    before = store.get(record.merchant_biz_id)
+    assert store.mark_result_deleted(record.merchant_biz_id) is True
+    assert store.mark_result_deleted(record.merchant_biz_id) is True  # again (a re-sent write): the same
+    got = store.get(record.merchant_biz_id)
+    assert before is not None and got is not None and got.result_key is None
+    assert got == replace(before, result_key=None)
+
+
+def test_mark_result_deleted_leaves_an_unfinished_row_and_creates_none(store: TransactionStore) -> None:
+    record = make_record()
+    store.create(record)
+    assert store.mark_result_deleted(record.merchant_biz_id) is False
+    assert store.get(record.merchant_biz_id) == record
+    assert store.mark_result_deleted("ghost") is False
     assert store.get("ghost") is None
 
 

@@ -583,7 +583,7 @@ class Gateway:
                     # and call the functions); its body is never read.
                     self.close_connection = True
                     return (*_error(421, "MisdirectedRequest", f"this gateway answers only at {gateway.url}"), "")
-                if through_tunnel(self.headers.get("host"), bound, gateway.port, also=gateway.also_hosts) and (
+                if through_tunnel(self.headers, bound, gateway.port, also=gateway.also_hosts) and (
                     not gateway.serves_publicly(self.path)
                 ):
                     # Anyone on the internet reaches the tunnel: the demo app (it mints tokens for any user and lists

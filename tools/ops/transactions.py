@@ -7,6 +7,7 @@ and run the very code the functions run, built as the functions build it (:mod:`
 from __future__ import annotations
 
 import argparse
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from shared.cloudauth import CloudAuthError, DeleteVerifyResultResponse, ThrottlingError, TransactionIdInvalid
@@ -14,7 +15,7 @@ from shared.config import ConfigError
 from shared.fetch_settings import OUTBOX_WINDOW_SECONDS, vendor_may_still_keep
 from shared.log import register_secret
 from shared.status import Status
-from shared.storage import StorageError, TransactionRecord, TransactionStore
+from shared.storage import ObjectStore, StorageError, TransactionRecord, TransactionStore
 from shared.timestamps import rfc3339
 from shared.values import replace
 from shared.wiring import build_fetcher, build_sweeper
@@ -44,6 +45,13 @@ UNKNOWN_TOO_EARLY = (
     "not confirmed: unknown to the vendor within its 30 days; check that CLOUDAUTH_* and the keys are the "
     "deployment's, then run erase again (--accept-unknown if they are, or if a local ./scripts/dev restarted: its "
     "sandbox forgets its transactions)"
+)
+
+
+RESULT_NOT_FOUND = (
+    "kept, nothing done: its result document is not in the object store this shell names; check that "
+    "KYC_OSS_BUCKET and KYC_OSS_PREFIX (KYC_DATA_DIR locally) are the deployment's, then run erase again "
+    "(--accept-unknown if they are: an earlier run ended between deleting the objects and the row)"
 )
 
 
@@ -206,8 +214,9 @@ def configure_erase(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="list what would be erased; change nothing")
     parser.add_argument(
         "--accept-unknown", action="store_true",
-        help="count a transaction the vendor does not know as erased even within its 30 days (after checking that "
-             "CLOUDAUTH_* and the keys are the deployment's)",
+        help="count a transaction the vendor does not know as erased even within its 30 days, and delete a verdict's "
+             "row whose result document is not found (after checking that CLOUDAUTH_*, the keys and KYC_OSS_* are "
+             "the deployment's)",
     )
     add_yes(parser)
 
@@ -356,6 +365,13 @@ def _erase_one(listed: TransactionRecord, args: argparse.Namespace, ctx: Context
     if record is None:  # deleted meanwhile (a fetch that finished an earlier erasure, retention)
         item.update(vendor="not asked", objects=stores.objects.delete_prefix(prefix), row="already gone")
         return True
+    try:
+        if not args.accept_unknown and _result_document_missing(record, stores.objects):
+            item.update(vendor="not asked", objects=0, row=RESULT_NOT_FOUND)
+            return False
+    except StorageError as exc:
+        item.update(vendor="not asked", row=f"error: {exc.code}")
+        return False
     vendor_ok, waits_for_the_flow = True, False
     try:
         answer = _delete_at_vendor(ctx, record.transaction_id)
@@ -389,19 +405,33 @@ def _erase_one(listed: TransactionRecord, args: argparse.Namespace, ctx: Context
         vendor_ok = False
     try:
         if item["vendor"] == "deleted":
-            # Recorded first: if the rest fails (the row is kept), a run again takes the vendor's "unknown" for
-            # what it is, this deletion, not a shell that calls another region.
-            stores.transactions.mark_vendor_copy_deleted(mbid)
+            _record_vendor_deletion(stores.transactions, mbid)
         if vendor_ok:
             item["objects"] = delete_kept_result(stores.transactions, stores.objects, mbid)
             item["row"] = "deleted"
         else:
             item["objects"] = stores.objects.delete_prefix(prefix)
+            stores.transactions.mark_result_deleted(mbid)  # a run again finds no document, and knows why
             item["row"] = _kept_row(record, waits_for_the_flow)
     except StorageError as exc:
         item["row"] = f"error: {exc.code}"
         return False
     return vendor_ok or waits_for_the_flow
+
+
+def _result_document_missing(record: TransactionRecord, objects: ObjectStore) -> bool:
+    """A verdict whose result document is not where this shell's object store looks: the row is the only thing that
+    leads to the document, and deleting it would leave the document and its images with nothing pointing at them."""
+    return record.status.is_verdict and record.result_key is not None and not objects.exists(record.result_key)
+
+
+def _record_vendor_deletion(transactions: TransactionStore, mbid: str) -> None:
+    """Record that the vendor deleted its copy, before the objects and the row go: if they fail (the row is kept),
+    a run again takes the vendor's "unknown" for what it is, this deletion, not a shell that calls another region.
+    A failure to record does not stop the erasure (review bc; ``finish_erasure`` likewise): deleting the row makes the
+    record moot, and stopping here would keep the images until the vendor's 30 days end."""
+    with contextlib.suppress(StorageError):
+        transactions.mark_vendor_copy_deleted(mbid)
 
 
 def _kept_row(record: TransactionRecord, waits_for_the_flow: bool) -> str:

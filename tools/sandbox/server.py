@@ -183,17 +183,17 @@ class Handler(BaseHTTPRequestHandler):
             self._read_body()
             self._json(421, {"error": f"this sandbox answers only at {local_url(bound, port)}"})
             return
-        if path == "/":
-            self._vendor(parts.query)
-        elif path.startswith("/verify/"):
+        if path.startswith("/verify/"):
             self._verify(path.removeprefix("/verify/"))
+        elif through_tunnel(self.headers, bound, port, also=also):
+            # SANDBOX_PUBLIC_URL is for the verification pages a phone opens, and anyone on the internet reaches it:
+            # the control API completes flows, plans faults and shows callback tokens (review bb); the vendor API,
+            # signed with the sandbox's well-known key, would call back any address the caller names (review bc).
+            self._read_body()
+            self._json(404, {"error": "only the verification pages are served through SANDBOX_PUBLIC_URL"})
+        elif path == "/":
+            self._vendor(parts.query)
         elif path == "/_sandbox" or path.startswith("/_sandbox/"):
-            if through_tunnel(self.headers.get("Host"), bound, port, also=also):
-                # SANDBOX_PUBLIC_URL is for the verification pages; anyone on the internet reaches it, and the control
-                # API completes flows, plans faults and shows callback tokens (review bb).
-                self._read_body()
-                self._json(404, {"error": "the control API answers on loopback only, not through SANDBOX_PUBLIC_URL"})
-                return
             self._control(path.removeprefix("/_sandbox").strip("/"))
         else:
             self._read_body()
