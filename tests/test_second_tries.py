@@ -22,7 +22,7 @@ from tools.ops.transactions import RESULT_NOT_FOUND
 PEPPER = "review-pepper-0123456789"
 
 
-def _erase_carol(stack: Stack, vendor: Any, stores: Any) -> tuple[int, dict[str, Any]]:
+def _erase_carol(stack: Stack, vendor: Any, stores: Any, *flags: str) -> tuple[int, dict[str, Any]]:
     """``kyc erase --user carol --yes`` over ``vendor`` and ``stores``: its exit status and its summary."""
     from tools.ops import kyc, transactions
     from tools.ops.common import Context
@@ -30,7 +30,7 @@ def _erase_carol(stack: Stack, vendor: Any, stores: Any) -> tuple[int, dict[str,
     out = io.StringIO()
     ctx = Context(env={"KYC_USER_ID_PEPPER": PEPPER}, stdout=out, stderr=io.StringIO(), stdin=io.StringIO(),
                   client_factory=lambda env: vendor, stores_factory=lambda env: stores, clock=stack.clock)
-    code = transactions.run_erase(kyc.build_parser().parse_args(["erase", "--user", "carol", "--yes"]), ctx)
+    code = transactions.run_erase(kyc.build_parser().parse_args(["erase", "--user", "carol", "--yes", *flags]), ctx)
     summary: dict[str, Any] = jsonutil.loads(out.getvalue())
     return code, summary
 
@@ -138,8 +138,10 @@ def test_erase_keeps_a_verdict_whose_result_document_is_not_where_this_shell_del
         stores = SimpleNamespace(transactions=stack.store, objects=elsewhere)
 
         vendor = FakeCloudAuth()
+        _, planned = _erase_carol(stack, vendor, stores, "--dry-run")
         code, summary = _erase_carol(stack, vendor, stores)
 
+        assert planned["transactions"][0]["row"] == RESULT_NOT_FOUND  # the dry run says so too
         assert code == 1 and summary["transactions"][0]["row"] == RESULT_NOT_FOUND
         assert stack.objects.exists(key) and stack.store.get(record.merchant_biz_id) is not None
         assert vendor.delete_calls == []  # nothing done

@@ -322,8 +322,12 @@ def _erase_each(
         item: dict[str, Any] = {"merchantBizId": record.merchant_biz_id, "status": record.status,
                                 "createdAt": rfc3339(record.created_at)}
         if args.dry_run:
-            objects = len(ctx.stores().objects.list(result_prefix(record.merchant_biz_id)))
-            item.update(_dry_run_outcome(record, ctx.clock()), objects=objects)
+            stores = ctx.stores()
+            objects = len(stores.objects.list(result_prefix(record.merchant_biz_id)))
+            if not args.accept_unknown and _result_document_missing(record, stores.objects):
+                item.update(vendor="would not ask", objects=objects, row=RESULT_NOT_FOUND)
+            else:
+                item.update(_dry_run_outcome(record, ctx.clock()), objects=objects)
         elif not _erase_one(record, args, ctx, item):
             failures += 1
         items.append(item)
