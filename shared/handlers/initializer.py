@@ -58,8 +58,11 @@ STATUS_BY_CODE: Mapping[str, int] = {
 CORS_ALLOW_HEADERS = ("authorization", "content-type", "idempotency-key")
 CORS_EXPOSE_HEADERS = ("retry-after", "idempotent-replayed")
 
-#: On the answers that carry a verification or its single-use transactionUrl: no browser or proxy cache keeps them
-#: (a shared computer's disk cache would, after the user left; RFC 9111, 5.2.2.5). Review bb.
+#: On the owner's view of a verification (its outcome, the masked identity KYC_API_IDENTITY_FIELDS selects): no browser
+#: or proxy cache keeps it (a shared computer's disk cache would, after the user left; RFC 9111, 5.2.2.5). Review bb.
+#: Not on a start's answer: no cache reuses a POST's answer (RFC 9111, 4), and a no-store answer to a page's fetch
+#: keeps that page out of the browser's back/forward cache, which brings the user back from the vendor's page to the
+#: page as they left it (tests/e2e/test_browser.py).
 NOT_STORED = {"cache-control": "no-store"}
 
 #: The budget of the invocation this thread serves (FC may run several requests on one instance at once).
@@ -146,8 +149,7 @@ class InitializerApp:
             started = self.verifications.start(owner, body, budget=_budget.get(), idempotency_key=key)
         except Refused as refusal:
             raise http_error(refusal) from None
-        replayed = {"idempotent-replayed": "true"} if started.replayed else {}
-        return http_response(201, started.view(), {**NOT_STORED, **replayed})
+        return http_response(201, started.view(), {"idempotent-replayed": "true"} if started.replayed else None)
 
     def list_products(self, event: HttpEvent) -> dict[str, Any]:
         """The products a frontend may offer, with their document types in this region. Public (no token): the same

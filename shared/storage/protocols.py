@@ -109,12 +109,6 @@ class TransactionStore(Protocol):
 
     def mark_vendor_copy_deleted(self, merchant_biz_id: str) -> None: ...
 
-    def mark_result_deleted(self, merchant_biz_id: str) -> bool:
-        """A verdict's row kept while its objects are deleted (an erasure waiting to ask the vendor again) no longer
-        leads to a result document (``result_key`` cleared): a later run tells objects it deleted itself from
-        objects it cannot find (another bucket or prefix). False when the row is gone or is no verdict."""
-        ...
-
     def set_outbox_due(self, merchant_biz_id: str, status: str, at: float | None) -> bool:
         """On a row still of the announced-final ``status``: the sweeper's outbox pass looks at it again at ``at``,
         or never (None). False when the row has moved on or is missing."""

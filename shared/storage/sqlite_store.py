@@ -139,8 +139,6 @@ STATEMENTS: Final[dict[str, str]] = {
     f" due_kind = CASE WHEN notification_enqueued = 1 AND status IN ({_VERDICTS}) THEN NULL ELSE due_kind END,"
     f" due_at = CASE WHEN notification_enqueued = 1 AND status IN ({_VERDICTS}) THEN NULL ELSE due_at END"
     " WHERE merchant_biz_id = ?",
-    "mark_result_deleted": "UPDATE transactions SET result_key = NULL"  # noqa: S608
-    f" WHERE merchant_biz_id = ? AND status IN ({_VERDICTS})",
     "set_outbox_due": "UPDATE transactions SET due_kind = ?, due_at = ? WHERE merchant_biz_id = ? AND status = ?",
     "due": "SELECT * FROM transactions WHERE due_kind = ? AND due_at <= ?"
     " ORDER BY due_at, merchant_biz_id LIMIT ?",
@@ -278,9 +276,6 @@ class SqliteTransactionStore:
 
     def mark_vendor_copy_deleted(self, merchant_biz_id: str) -> None:
         self._db.execute(STATEMENTS["mark_vendor_copy_deleted"], (merchant_biz_id,))
-
-    def mark_result_deleted(self, merchant_biz_id: str) -> bool:
-        return self._db.execute(STATEMENTS["mark_result_deleted"], (merchant_biz_id,)).rowcount == 1
 
     def set_outbox_due(self, merchant_biz_id: str, status: str, at: float | None) -> bool:
         if Status(status) not in TERMINAL:

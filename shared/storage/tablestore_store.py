@@ -585,11 +585,6 @@ class TablestoreTransactionStore:
             return
         self._update(merchant_biz_id, flag, self._expect_exist())
 
-    def mark_result_deleted(self, merchant_biz_id: str) -> bool:
-        # Idempotent (a row without result_key passes the condition): a write the SDK re-sends needs no mark.
-        condition = self._expect_exist(self._any_status(VERDICTS))
-        return self._update(merchant_biz_id, {"delete_all": ["result_key"]}, condition)
-
     def set_outbox_due(self, merchant_biz_id: str, status: str, at: float | None) -> bool:
         status = Status(status)
         if status not in TERMINAL:

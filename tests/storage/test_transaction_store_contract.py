@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from shared.storage import DueKind, RecordExists, TransactionRecord, TransactionStore
-from shared.values import replace
 
 from .conftest import make_record
 
@@ -324,27 +323,6 @@ def test_mark_erased_leaves_a_verdict_and_creates_no_row(store: TransactionStore
     got = store.get(record.merchant_biz_id)
     assert got is not None and got.status == "PASSED"
     assert store.mark_erased("ghost", 3000.0) is False
-    assert store.get("ghost") is None
-
-
-def test_mark_result_deleted_clears_a_verdict_s_result_key_only(store: TransactionStore) -> None:
-    record = make_record()
-    store.create(record)
-    store.finalize(record.merchant_biz_id, **FINAL)
-    before = store.get(record.merchant_biz_id)
-    assert store.mark_result_deleted(record.merchant_biz_id) is True
-    assert store.mark_result_deleted(record.merchant_biz_id) is True  # again (a re-sent write): the same
-    got = store.get(record.merchant_biz_id)
-    assert before is not None and got is not None and got.result_key is None
-    assert got == replace(before, result_key=None)
-
-
-def test_mark_result_deleted_leaves_an_unfinished_row_and_creates_none(store: TransactionStore) -> None:
-    record = make_record()
-    store.create(record)
-    assert store.mark_result_deleted(record.merchant_biz_id) is False
-    assert store.get(record.merchant_biz_id) == record
-    assert store.mark_result_deleted("ghost") is False
     assert store.get("ghost") is None
 
 

@@ -159,6 +159,7 @@ def measure(size: int, work: Path) -> dict[str, int]:
     from shared.sweeper import Sweeper, SweepSettings  # noqa: PLC0415
     from shared.verifications import FrontendSettings, ProductOffer, Verifications  # noqa: PLC0415
     from tools.devstack.gateway import make_http_event  # noqa: PLC0415
+    from tools.ops import kyc  # noqa: PLC0415
     from tools.ops.common import Context  # noqa: PLC0415
     from tools.ops.transactions import run_erase  # noqa: PLC0415
 
@@ -194,7 +195,7 @@ def measure(size: int, work: Path) -> dict[str, int]:
         erase = Context(env={"KYC_USER_ID_PEPPER": PEPPER, "KYC_BACKEND": "aliyun"}, stdout=io.StringIO(),
                         stderr=io.StringIO(), client_factory=lambda _: vendor,
                         stores_factory=lambda _: stores)  # fmt: skip
-        erase_args = argparse.Namespace(user=USER, dry_run=False, yes=True)
+        erase_args = kyc.build_parser().parse_args(["erase", "--user", USER, "--yes"])
 
         def listing() -> None:
             cursor: str | None = None

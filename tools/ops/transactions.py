@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from shared.cloudauth import CloudAuthError, DeleteVerifyResultResponse, ThrottlingError, TransactionIdInvalid
 from shared.config import ConfigError
 from shared.fetch_settings import OUTBOX_WINDOW_SECONDS, vendor_may_still_keep
+from shared.ids import result_prefix
 from shared.log import register_secret
 from shared.status import Status
 from shared.storage import ObjectStore, StorageError, TransactionRecord, TransactionStore
@@ -47,6 +48,10 @@ UNKNOWN_TOO_EARLY = (
     "sandbox forgets its transactions)"
 )
 
+
+#: An empty object an erase leaves under a verdict's prefix when it deleted the objects and kept the row (the vendor's
+#: copy not deleted yet): a run again then knows why the result document is missing. Deleted with the row.
+ERASURE_MARKER = "erased-objects"
 
 RESULT_NOT_FOUND = (
     "kept, nothing done: its result document is not in the object store this shell names; check that "
@@ -314,7 +319,6 @@ def _erase_each(
     records: list[TransactionRecord], args: argparse.Namespace, ctx: Context, items: list[Any], progress: Progress
 ) -> int:
     """Erase (or, with ``--dry-run``, describe) each record (:func:`_erase_one`); returns the failures."""
-    from shared.ids import result_prefix  # noqa: PLC0415
 
     failures = 0
     for record in records:
@@ -354,7 +358,6 @@ def _erase_one(listed: TransactionRecord, args: argparse.Namespace, ctx: Context
     deleted): it holds the TransactionId to ask again with. A tombstone whose flow the vendor keeps (unfinished) is
     no failure: the sweeper asks hourly and deletes it by the vendor's 30 days' end."""
     from shared.fetcher import delete_kept_result  # noqa: PLC0415
-    from shared.ids import result_prefix  # noqa: PLC0415
 
     stores = ctx.stores()
     mbid = listed.merchant_biz_id
@@ -415,7 +418,9 @@ def _erase_one(listed: TransactionRecord, args: argparse.Namespace, ctx: Context
             item["row"] = "deleted"
         else:
             item["objects"] = stores.objects.delete_prefix(prefix)
-            stores.transactions.mark_result_deleted(mbid)  # a run again finds no document, and knows why
+            if record.status.is_verdict and record.result_key is not None:
+                # A run again finds no document and must know why: this erasure deleted it, not another bucket.
+                stores.objects.put(prefix + ERASURE_MARKER, b"", "application/octet-stream")
             item["row"] = _kept_row(record, waits_for_the_flow)
     except StorageError as exc:
         item["row"] = f"error: {exc.code}"
@@ -424,9 +429,12 @@ def _erase_one(listed: TransactionRecord, args: argparse.Namespace, ctx: Context
 
 
 def _result_document_missing(record: TransactionRecord, objects: ObjectStore) -> bool:
-    """A verdict whose result document is not where this shell's object store looks: the row is the only thing that
-    leads to the document, and deleting it would leave the document and its images with nothing pointing at them."""
-    return record.status.is_verdict and record.result_key is not None and not objects.exists(record.result_key)
+    """A verdict whose result document is not where this shell's object store looks, and not deleted by an earlier
+    erase (its ``ERASURE_MARKER``): the row is the only thing that leads to the document, and deleting it would leave
+    the document and its images with nothing pointing at them."""
+    if not record.status.is_verdict or record.result_key is None or objects.exists(record.result_key):
+        return False
+    return not objects.exists(result_prefix(record.merchant_biz_id) + ERASURE_MARKER)
 
 
 def _record_vendor_deletion(transactions: TransactionStore, mbid: str) -> None:

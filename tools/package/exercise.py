@@ -451,7 +451,7 @@ def result_fetcher(s: Session) -> None:
 
     s.http("no merchantBizId: 400", "GET", "/callback", 400)
     s.http("unknown verification: 404", "GET", "/callback?merchantBizId=0123abcd&callbackToken=x", 404)
-    s.http("wrong callback token: 403", "GET", callback(passed, "not-the-token"), 403)
+    s.http("wrong callback token: 404", "GET", callback(passed, "not-the-token"), 404)  # as an unknown one
     answer = s.http("callback of a passed verification: 200", "GET", callback(passed), 200)
     s.check("it is final", answer.get("outcome") == "finalized", str(answer))
     status = s.row_status(passed.merchant_biz_id)
