@@ -51,6 +51,16 @@ def test_every_check_result_usage_operations_md_shows_is_one_the_cli_accepts() -
     assert refused == [], "docs/operations.md shows usages the CLI refuses:\n" + "\n".join(refused)
 
 
+def test_openapi_says_the_callback_answers_a_bad_token_as_an_unknown_verification() -> None:
+    """The callback answers a wrong or missing token 404, as an unknown id (review bb); openapi.yaml said 403
+    ``InvalidCallbackToken`` (review bd)."""
+    spec = yaml.safe_load((ROOT / "openapi.yaml").read_text(encoding="utf-8"))
+    for route in ("/callback/{merchantBizId}", "/callback"):
+        responses = spec["paths"][route]["get"]["responses"]
+        assert "InvalidCallbackToken" not in responses["403"]["description"], route
+        assert "token" in responses["404"]["description"], route
+
+
 def test_openapi_lists_the_413_the_callback_answers_to_an_oversized_request(stack: Stack) -> None:
     """openapi.yaml describes the HTTP surface "exactly as implemented": the callback answers 413 to a request
     larger than it takes (`CALLBACK_MAX_EVENT_BYTES`, `CALLBACK_MAX_BODY_BYTES`), so its responses list 413."""

@@ -239,7 +239,8 @@ def test_a_public_url_on_loopback_is_not_a_tunnel() -> None:
     assert through_tunnel(_headers(Host=f"{TUNNEL}:443"), "127.0.0.1", 9000, also=[host_of(f"https://{TUNNEL}")])
 
 
-@pytest.mark.parametrize("proxy_header", ["X-Forwarded-For", "X-Forwarded-Host", "Forwarded", "X-Real-IP"])
+@pytest.mark.parametrize("proxy_header", ["X-Forwarded-For", "X-Forwarded-Host", "Forwarded", "X-Real-IP", "Via",
+                                          "X-Forwarded-Proto"])
 def test_a_request_a_proxy_forwarded_came_through_a_tunnel_whatever_its_host(proxy_header: str) -> None:
     """A tunnel that rewrites Host to the local address (ngrok --host-header=rewrite, cloudflared's httpHostHeader)
     still adds the forwarding headers."""

@@ -15,14 +15,14 @@ from shared.ids import result_prefix
 from shared.storage import DirectoryObjectStore, StorageError, TransactionRecord
 from tests.fakes import T0, FakeCloudAuth, Stack, check_result_body
 from tests.test_fetcher import DeletionFailsOnce
-from tools.ops.transactions import RESULT_NOT_FOUND
+from tools.ops.transactions import NO_OBJECT_FOUND
 
 # --- kyc erase: "unknown to the vendor" within its 30 days -------------------------------------------------------
 
 PEPPER = "review-pepper-0123456789"
 
 
-def _erase_carol(stack: Stack, vendor: Any, stores: Any, *flags: str) -> tuple[int, dict[str, Any]]:
+def _erase_carol(stack: Stack, vendor: Any, stores: Any) -> tuple[int, dict[str, Any]]:
     """``kyc erase --user carol --yes`` over ``vendor`` and ``stores``: its exit status and its summary."""
     from tools.ops import kyc, transactions
     from tools.ops.common import Context
@@ -30,7 +30,7 @@ def _erase_carol(stack: Stack, vendor: Any, stores: Any, *flags: str) -> tuple[i
     out = io.StringIO()
     ctx = Context(env={"KYC_USER_ID_PEPPER": PEPPER}, stdout=out, stderr=io.StringIO(), stdin=io.StringIO(),
                   client_factory=lambda env: vendor, stores_factory=lambda env: stores, clock=stack.clock)
-    code = transactions.run_erase(kyc.build_parser().parse_args(["erase", "--user", "carol", "--yes", *flags]), ctx)
+    code = transactions.run_erase(kyc.build_parser().parse_args(["erase", "--user", "carol", "--yes"]), ctx)
     summary: dict[str, Any] = jsonutil.loads(out.getvalue())
     return code, summary
 
@@ -127,26 +127,33 @@ def test_erase_goes_on_when_recording_the_vendor_s_deletion_fails(tmp_path: Path
         stack.close()
 
 
-def test_erase_keeps_a_verdict_whose_result_document_is_not_where_this_shell_deletes_objects(tmp_path: Path) -> None:
-    """Review bc: with the shell's KYC_OSS_BUCKET/KYC_OSS_PREFIX not the deployment's, erase found no object,
-    deleted the row (the only pointer to the document and its images) and reported success."""
+def test_erase_warns_of_a_verdict_whose_row_it_deleted_without_finding_one_of_its_objects(tmp_path: Path) -> None:
+    """Review bc: with the shell's KYC_OSS_BUCKET/KYC_OSS_PREFIX not the deployment's, erase finds no object and
+    deletes the row, the only pointer to the result. It cannot tell that from objects an earlier run or retention
+    deleted (refusing broke those: review bd), so it says where the result would be left."""
     stack = Stack(tmp_path)
     try:
         record = _kept_verdict_of_carol(stack)
-        key = stack.kept_result_key(record.merchant_biz_id)
         elsewhere = DirectoryObjectStore(tmp_path / "another-prefix")
         stores = SimpleNamespace(transactions=stack.store, objects=elsewhere)
 
-        vendor = FakeCloudAuth()
-        _, planned = _erase_carol(stack, vendor, stores, "--dry-run")
-        code, summary = _erase_carol(stack, vendor, stores)
+        code, summary = _erase_carol(stack, FakeCloudAuth(), stores)
 
-        assert planned["transactions"][0]["row"] == RESULT_NOT_FOUND  # the dry run says so too
-        assert code == 1 and summary["transactions"][0]["row"] == RESULT_NOT_FOUND
-        assert stack.objects.exists(key) and stack.store.get(record.merchant_biz_id) is not None
-        assert vendor.delete_calls == []  # nothing done
-        code, _ = _erase_carol(stack, FakeCloudAuth(), SimpleNamespace(transactions=stack.store, objects=stack.objects))
-        assert code == 0 and not stack.objects.exists(key)  # with the deployment's object store, erased
+        (item,) = summary["transactions"]
+        assert code == 0 and item["objects"] == 0
+        assert item["warning"] == NO_OBJECT_FOUND.format(prefix=result_prefix(record.merchant_biz_id))
+    finally:
+        stack.close()
+
+
+def test_erase_says_nothing_more_of_a_verdict_whose_objects_it_found(tmp_path: Path) -> None:
+    stack = Stack(tmp_path)
+    try:
+        _kept_verdict_of_carol(stack)
+        code, summary = _erase_carol(stack, FakeCloudAuth(), SimpleNamespace(transactions=stack.store,
+                                                                            objects=stack.objects))
+        (item,) = summary["transactions"]
+        assert code == 0 and item["objects"] > 0 and "warning" not in item
     finally:
         stack.close()
 

@@ -88,11 +88,12 @@ def answers_host(host_header: str | None, bound_host: str, port: int, *, also: I
     return host in _own_names(bound_host, port) or _is_one_of(host, also)
 
 
-#: Headers a reverse proxy or tunnel adds (RFC 7239's ``Forwarded``, the de-facto ``X-Forwarded-*``, ``X-Real-IP``): a
-#: request that carries one came through a proxy, whatever its ``Host`` says (a tunnel may rewrite it to the local
-#: address: ngrok's ``--host-header=rewrite``, cloudflared's ``httpHostHeader``). A browser or curl on this machine
-#: sends none of them.
-PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-real-ip")
+#: Headers a reverse proxy or tunnel adds (RFC 9110's ``Via``, RFC 7239's ``Forwarded``, the de-facto
+#: ``X-Forwarded-*``, ``X-Real-IP``): a request that carries one came through a proxy, whatever its ``Host`` says (a
+#: tunnel may rewrite it to the local address: ngrok's ``--host-header=rewrite``, cloudflared's ``httpHostHeader``). A
+#: browser or curl on this machine sends none of them. A front that rewrites ``Host`` and adds none of them either
+#: (nginx's bare ``proxy_pass``) is not told apart from this machine (README, "Against the real vendor").
+PROXY_HEADERS = ("via", "forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-real-ip")
 
 
 def through_tunnel(headers: Message, bound_host: str, port: int, *, also: Iterable[str] = ()) -> bool:

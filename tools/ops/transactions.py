@@ -16,7 +16,7 @@ from shared.fetch_settings import OUTBOX_WINDOW_SECONDS, vendor_may_still_keep
 from shared.ids import result_prefix
 from shared.log import register_secret
 from shared.status import Status
-from shared.storage import ObjectStore, StorageError, TransactionRecord, TransactionStore
+from shared.storage import StorageError, TransactionRecord, TransactionStore
 from shared.timestamps import rfc3339
 from shared.values import replace
 from shared.wiring import build_fetcher, build_sweeper
@@ -49,14 +49,13 @@ UNKNOWN_TOO_EARLY = (
 )
 
 
-#: An empty object an erase leaves under a verdict's prefix when it deleted the objects and kept the row (the vendor's
-#: copy not deleted yet): a run again then knows why the result document is missing. Deleted with the row.
-ERASURE_MARKER = "erased-objects"
-
-RESULT_NOT_FOUND = (
-    "kept, nothing done: its result document is not in the object store this shell names; check that "
-    "KYC_OSS_BUCKET and KYC_OSS_PREFIX (KYC_DATA_DIR locally) are the deployment's, then run erase again "
-    "(--accept-unknown if they are: an earlier run ended between deleting the objects and the row)"
+#: Said of a verdict whose row erase deleted without finding one of its objects: an earlier run or retention may have
+#: deleted them, or this shell names another bucket or prefix than the deployment, and then its result is still there
+#: with nothing leading to it (review bc; refusing instead needs to know which, see docs/operations.md).
+NO_OBJECT_FOUND = (
+    "no object of this verdict was found: unless an earlier erase or retention deleted them, KYC_OSS_BUCKET/"
+    "KYC_OSS_PREFIX are not the deployment's and its result is left in the deployment's bucket under "
+    "<its KYC_OSS_PREFIX>{prefix}: delete it there"
 )
 
 
@@ -219,9 +218,8 @@ def configure_erase(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="list what would be erased; change nothing")
     parser.add_argument(
         "--accept-unknown", action="store_true",
-        help="count a transaction the vendor does not know as erased even within its 30 days, and delete a verdict's "
-             "row whose result document is not found (after checking that CLOUDAUTH_*, the keys and KYC_OSS_* are "
-             "the deployment's)",
+        help="count a transaction the vendor does not know as erased even within its 30 days (after checking that "
+             "CLOUDAUTH_* and the keys are the deployment's)",
     )
     add_yes(parser)
 
@@ -319,19 +317,14 @@ def _erase_each(
     records: list[TransactionRecord], args: argparse.Namespace, ctx: Context, items: list[Any], progress: Progress
 ) -> int:
     """Erase (or, with ``--dry-run``, describe) each record (:func:`_erase_one`); returns the failures."""
-
     failures = 0
     for record in records:
         progress.advance()
         item: dict[str, Any] = {"merchantBizId": record.merchant_biz_id, "status": record.status,
                                 "createdAt": rfc3339(record.created_at)}
         if args.dry_run:
-            stores = ctx.stores()
-            objects = len(stores.objects.list(result_prefix(record.merchant_biz_id)))
-            if not args.accept_unknown and _result_document_missing(record, stores.objects):
-                item.update(vendor="would not ask", objects=objects, row=RESULT_NOT_FOUND)
-            else:
-                item.update(_dry_run_outcome(record, ctx.clock()), objects=objects)
+            objects = len(ctx.stores().objects.list(result_prefix(record.merchant_biz_id)))
+            item.update(_dry_run_outcome(record, ctx.clock()), objects=objects)
         elif not _erase_one(record, args, ctx, item):
             failures += 1
         items.append(item)
@@ -372,13 +365,6 @@ def _erase_one(listed: TransactionRecord, args: argparse.Namespace, ctx: Context
     if record is None:  # deleted meanwhile (a fetch that finished an earlier erasure, retention)
         item.update(vendor="not asked", objects=stores.objects.delete_prefix(prefix), row="already gone")
         return True
-    try:
-        if not args.accept_unknown and _result_document_missing(record, stores.objects):
-            item.update(vendor="not asked", objects=0, row=RESULT_NOT_FOUND)
-            return False
-    except StorageError as exc:
-        item.update(vendor="not asked", row=f"error: {exc.code}")
-        return False
     vendor_ok, waits_for_the_flow = True, False
     try:
         answer = _delete_at_vendor(ctx, record.transaction_id)
@@ -416,25 +402,15 @@ def _erase_one(listed: TransactionRecord, args: argparse.Namespace, ctx: Context
         if vendor_ok:
             item["objects"] = delete_kept_result(stores.transactions, stores.objects, mbid)
             item["row"] = "deleted"
+            if item["objects"] == 0 and record.status.is_verdict and record.result_key is not None:
+                item["warning"] = NO_OBJECT_FOUND.format(prefix=prefix)
         else:
             item["objects"] = stores.objects.delete_prefix(prefix)
-            if record.status.is_verdict and record.result_key is not None:
-                # A run again finds no document and must know why: this erasure deleted it, not another bucket.
-                stores.objects.put(prefix + ERASURE_MARKER, b"", "application/octet-stream")
             item["row"] = _kept_row(record, waits_for_the_flow)
     except StorageError as exc:
         item["row"] = f"error: {exc.code}"
         return False
     return vendor_ok or waits_for_the_flow
-
-
-def _result_document_missing(record: TransactionRecord, objects: ObjectStore) -> bool:
-    """A verdict whose result document is not where this shell's object store looks, and not deleted by an earlier
-    erase (its ``ERASURE_MARKER``): the row is the only thing that leads to the document, and deleting it would leave
-    the document and its images with nothing pointing at them."""
-    if not record.status.is_verdict or record.result_key is None or objects.exists(record.result_key):
-        return False
-    return not objects.exists(result_prefix(record.merchant_biz_id) + ERASURE_MARKER)
 
 
 def _record_vendor_deletion(transactions: TransactionStore, mbid: str) -> None:
