@@ -34,7 +34,7 @@ from shared.verifications import Refused, Verifications
 from tests.fakes import T0, FakeClock, FakeCloudAuth, RecordingSender, Stack, check_result_body, drain, make_record
 from tests.test_erasure_and_retention import _SecondPutFails
 from tests.test_initializer_app import META, _settings
-from tests.test_second_tries import _VendorForgetsWhatItDeleted
+from tests.test_second_tries import MarkFailsOnce, _VendorForgetsWhatItDeleted
 from tools.ops import kyc, transactions
 from tools.ops.common import Context
 
@@ -471,29 +471,12 @@ def test_the_console_s_timeline_dates_an_erasure_when_it_happened_not_at_the_swe
     assert erased.at == rfc3339(erased_at)
 
 
-class _MarkFailsOnce:
-    """The store, whose first ``mark_vendor_copy_deleted`` fails (a Tablestore timeout past its retries)."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-        self.failures = 1
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def mark_vendor_copy_deleted(self, merchant_biz_id: str) -> None:
-        if self.failures:
-            self.failures -= 1
-            raise StorageError("tablestore UpdateRow failed", transient=True, code="TransportError")
-        self._inner.mark_vendor_copy_deleted(merchant_biz_id)
-
-
 def test_a_tombstone_whose_vendor_deletion_could_not_be_recorded_is_deleted_all_the_same(stack: Stack) -> None:
     """Review ao: one failed write of the record after the vendor's Y left the tombstone to the vendor's "unknown"
     at every later try, kept for 30 days as a wrong region's, with an ERROR each hour."""
     mbid = _erased(stack)
     vendor = _VendorForgetsWhatItDeleted()
-    sweeper = stack.sweeper(stack.fetcher(vendor, store=_MarkFailsOnce(stack.store)))
+    sweeper = stack.sweeper(stack.fetcher(vendor, store=MarkFailsOnce(stack.store)))
     stack.clock.advance(HOUR)
     assert sweeper.sweep().erased == 1
     assert stack.store.get(mbid) is None and len(vendor.delete_calls) == 1

@@ -83,7 +83,7 @@ def test_erase_run_again_after_a_storage_error_finishes_a_transaction_whose_vend
         stack.close()
 
 
-class _MarkFailsOnce:
+class MarkFailsOnce:
     """A transaction store whose first ``mark_vendor_copy_deleted`` fails (Tablestore busy, a timeout) unapplied."""
 
     def __init__(self, inner: Any) -> None:
@@ -115,7 +115,7 @@ def test_erase_goes_on_when_recording_the_vendor_s_deletion_fails(tmp_path: Path
     try:
         record = _kept_verdict_of_carol(stack)
         vendor = _VendorForgetsWhatItDeleted()
-        stores = SimpleNamespace(transactions=_MarkFailsOnce(stack.store), objects=stack.objects)
+        stores = SimpleNamespace(transactions=MarkFailsOnce(stack.store), objects=stack.objects)
 
         code, summary = _erase_carol(stack, vendor, stores)
 
