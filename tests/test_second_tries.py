@@ -27,11 +27,12 @@ def _erase_carol(stack: Stack, vendor: Any, stores: Any) -> tuple[int, dict[str,
     from tools.ops import kyc, transactions
     from tools.ops.common import Context
 
-    out = io.StringIO()
-    ctx = Context(env={"KYC_USER_ID_PEPPER": PEPPER}, stdout=out, stderr=io.StringIO(), stdin=io.StringIO(),
+    out, err = io.StringIO(), io.StringIO()
+    ctx = Context(env={"KYC_USER_ID_PEPPER": PEPPER}, stdout=out, stderr=err, stdin=io.StringIO(),
                   client_factory=lambda env: vendor, stores_factory=lambda env: stores, clock=stack.clock)
     code = transactions.run_erase(kyc.build_parser().parse_args(["erase", "--user", "carol", "--yes"]), ctx)
     summary: dict[str, Any] = jsonutil.loads(out.getvalue())
+    summary["stderr"] = err.getvalue()  # not part of the command's output: its notes, for the tests
     return code, summary
 
 
@@ -142,6 +143,7 @@ def test_erase_warns_of_a_verdict_whose_row_it_deleted_without_finding_one_of_it
         (item,) = summary["transactions"]
         assert code == 0 and item["objects"] == 0
         assert item["warning"] == NO_OBJECT_FOUND.format(prefix=result_prefix(record.merchant_biz_id))
+        assert "1 verdict(s) erased without finding any of their objects" in summary["stderr"]
     finally:
         stack.close()
 
@@ -153,7 +155,7 @@ def test_erase_says_nothing_more_of_a_verdict_whose_objects_it_found(tmp_path: P
         code, summary = _erase_carol(stack, FakeCloudAuth(), SimpleNamespace(transactions=stack.store,
                                                                             objects=stack.objects))
         (item,) = summary["transactions"]
-        assert code == 0 and item["objects"] > 0 and "warning" not in item
+        assert code == 0 and item["objects"] > 0 and "warning" not in item and "verdict(s)" not in summary["stderr"]
     finally:
         stack.close()
 

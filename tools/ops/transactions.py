@@ -274,6 +274,8 @@ def run_erase(args: argparse.Namespace, ctx: Context) -> int:
     )
     if not items:
         ctx.note("no transactions found for this user (check KYC_USER_ID_PEPPER if you expected some)")
+    if warned := sum("warning" in item for item in items):
+        ctx.note(f"{warned} verdict(s) erased without finding any of their objects: read their warning")
     return EXIT_FAILED if failures or kept_appearing else EXIT_OK
 
 
