@@ -590,7 +590,7 @@ def test_invoke_makes_exactly_one_attempt_when_the_connection_drops() -> None:
         code, _, err = run(["invoke", "sweeper", "--event-file", str(EVENTS / "timer.json"),
                             "--endpoint", f"http://127.0.0.1:{server.getsockname()[1]}"], env={})
     thread.join(15)
-    assert code == 1 and "error: TransportError" in err
+    assert code == 1 and "error: AnswerLost" in err and "may have run" in err  # the request may have gone out
     assert len(accepted) == 1, "an invocation is never retried by the CLI"
 
 

@@ -78,6 +78,10 @@ class ConsoleApp:
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         path = parts.path
         if method in ("GET", "HEAD"):
+            if path not in ("/favicon.ico", "/health") and cross_site(headers, self.origins()):
+                # Another site's page (an <img> of ?period=30d a hundred times: every read of the period with the
+                # operator's credentials; a link with its own ?notice= text) gets nothing (review be).
+                return self._error(403, f"open the console from its own pages or by typing http://127.0.0.1:{self.port}/")
             if path == "/":
                 return self.overview_page(query)
             if path.startswith("/verifications/"):

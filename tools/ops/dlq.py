@@ -335,14 +335,23 @@ def redrive(
 
     Each message is sent back once a run: a letter whose message was sent back earlier in the same run is left on
     the queue and reported as skipped. A message sent back may fail again at once (its receiver still refuses it)
-    and come back as a new dead letter while the walk runs; sending that one too would send it again and again."""
+    and come back as a new dead letter while the walk runs; sending that one too would send it again and again.
+
+    A send that fails (``StorageError``: the queue unavailable) leaves that letter and every later one on the queue,
+    reported as skipped, and visible again when the walk ends (review be: the error escaped the run, its report of
+    the letters already sent back was lost, and the letters received with the failed one stayed hidden)."""
     wanted = set(ids)
     redriven: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []
     sent: set[Destination] = set()
+    send_failed: list[str] = []  # the first failed send's error code
 
     def take(message: ReceivedMessage) -> bool:
         if wanted and message.message_id not in wanted:
+            return False
+        if send_failed:
+            skipped.append({"messageId": message.message_id,
+                            "reason": f"not tried: a send failed earlier in this run ({send_failed[0]})"})
             return False
         body = parse_body(message.body)
         if subscriber_key is not None and body.get("kind") != "notify":
@@ -357,8 +366,14 @@ def redrive(
             skipped.append({"messageId": message.message_id, "reason": "its message was sent back earlier in this "
                             "run (it failed again, or was dead-lettered twice): left for the next redrive"})
             return False
+        try:
+            new_id = send(target.queue, target.body)
+        except StorageError as exc:
+            send_failed.append(exc.code or "StorageError")
+            skipped.append({"messageId": message.message_id, "reason": f"sending it back failed ({exc.code}): "
+                            "left on the queue; redrive again later"})
+            return False
         sent.add(target)
-        new_id = send(target.queue, target.body)
         redriven.append({"messageId": message.message_id, "queue": target.queue, "newMessageId": new_id})
         return True
 

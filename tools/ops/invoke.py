@@ -130,6 +130,11 @@ def _read_event(path: Path) -> bytes:
 # --- FC 3.0 ------------------------------------------------------------------------------------------------
 
 
+class AnswerLost(OSError):
+    """The request was sent (in part or whole) and its answer did not come, in time or whole: the function may have
+    run (review be: "cannot reach" invited a second, billed invocation)."""
+
+
 @dataclass(frozen=True)
 class Answer:
     status: int
@@ -150,7 +155,8 @@ def invoke_function(
     read_timeout: float = DEFAULT_READ_TIMEOUT,
 ) -> Answer:
     """One signed InvokeFunction request, one attempt (no retry: an invocation is not idempotent). Raises
-    :class:`OSError` when the endpoint cannot be reached or answers nothing within the deadlines."""
+    :class:`OSError` when the endpoint cannot be reached (nothing was sent), :class:`AnswerLost` when the request went
+    out and no whole HTTP answer came back within the read deadline."""
     try:
         parts = check_url(endpoint)  # the one URL rule: scheme, host, port, labels, no unsafe character
     except UnsafeUrl as exc:
@@ -175,9 +181,12 @@ def invoke_function(
         if connection.sock is not None:
             connection.sock.settimeout(read_timeout)  # the function may run for minutes; connecting may not
         target = f"{path}?{canonical_query_string(query)}" if query else path
-        connection.request("POST", target, body=payload, headers=headers)
-        response = connection.getresponse()
-        return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
+        try:
+            connection.request("POST", target, body=payload, headers=headers)
+            response = connection.getresponse()
+            return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
+        except (OSError, http.client.HTTPException) as exc:  # a timeout, a reset, an answer that is not HTTP or cut
+            raise AnswerLost(type(exc).__name__) from exc
     finally:
         connection.close()
 
@@ -209,9 +218,10 @@ def _run_fc3(args: argparse.Namespace, ctx: Context, payload: bytes) -> int:
             invocation_type="Async" if args.is_async else "Sync", log_tail=args.log_tail and not args.is_async,
             qualifier=args.qualifier, read_timeout=_read_timeout(ctx),
         )
+    except AnswerLost as exc:
+        return _transport_error(ctx, endpoint, str(exc), sent=True)
     except OSError as exc:
-        ctx.stderr.write(f"error: TransportError: cannot reach {endpoint} ({type(exc).__name__})\n")
-        return EXIT_FAILED
+        return _transport_error(ctx, endpoint, type(exc).__name__, sent=False)
     request_id = answer.headers.get(fc3.HEADER_REQUEST_ID, "")
     log = _decoded_log(answer)
     if log is not None and log.strip():
@@ -241,11 +251,21 @@ def _run_fc3(args: argparse.Namespace, ctx: Context, payload: bytes) -> int:
     return EXIT_OK
 
 
+def _transport_error(ctx: Context, endpoint: str, cause: str, *, sent: bool) -> int:
+    if sent:
+        ctx.stderr.write(f"error: AnswerLost: the invocation was sent to {endpoint} and its answer did not come "
+                         f"({cause}): the function may have run; read its logs before invoking it again\n")
+    else:
+        ctx.stderr.write(f"error: TransportError: cannot reach {endpoint} ({cause})\n")
+    return EXIT_FAILED
+
+
 # --- FC 2.0 ------------------------------------------------------------------------------------------------
 
 
 def _run_fc2(args: argparse.Namespace, ctx: Context, payload: bytes) -> int:
     import fc2  # noqa: PLC0415 - the operator's tool only
+    import requests  # noqa: PLC0415 - fc2's transport
     from fc2 import client as fc2_client  # noqa: PLC0415
     from fc2.fc_exceptions import FcError  # noqa: PLC0415
 
@@ -269,8 +289,8 @@ def _run_fc2(args: argparse.Namespace, ctx: Context, payload: bytes) -> int:
         ctx.stderr.write(f"error: {code}: the invocation failed (HTTP {exc.status_code})\n")
         return EXIT_FAILED
     except OSError as exc:  # requests' ConnectionError and timeouts are OSErrors
-        ctx.stderr.write(f"error: TransportError: cannot reach {endpoint} ({type(exc).__name__})\n")
-        return EXIT_FAILED
+        sent = not isinstance(exc, requests.exceptions.ConnectionError)  # ConnectTimeout is one; ReadTimeout is not
+        return _transport_error(ctx, endpoint, type(exc).__name__, sent=sent)
     request_id = response.headers.get("x-fc-request-id", "")
     if args.is_async:
         ctx.print_json({"accepted": True, "requestId": request_id})

@@ -135,6 +135,8 @@ def _read_meta_info(value: str) -> str:
             return Path(value[1:]).read_text(encoding="utf-8").strip()
         except OSError:
             raise UsageError("--meta-info file cannot be read") from None
+        except UnicodeDecodeError:
+            raise UsageError("--meta-info file is not UTF-8 text") from None
     return value
 
 

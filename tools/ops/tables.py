@@ -12,9 +12,10 @@ item says what differs and how to fix it).
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from typing import Any
 
-from .common import EXIT_FAILED, EXIT_OK, Context
+from .common import EXIT_FAILED, EXIT_OK, Context, UsageError
 
 
 def configure_setup_tables(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +36,13 @@ def run_setup_tables(args: argparse.Namespace, ctx: Context) -> int:
     if ctx.stores_factory is not None:  # tests and tools hand the stores in
         store = ctx.stores().transactions
     else:  # only the Tablestore variables: this may run before the stack has a bucket or queues
-        store = open_transaction_store(StorageSettings.from_env(ctx.env, tablestore_only=True))
+        settings = StorageSettings.from_env(ctx.env, tablestore_only=True)
+        if settings.backend != "aliyun":
+            _refuse_tablestore_settings_without_the_backend(ctx.env)
+            ctx.note("the local backend creates its tables and indexes when it opens its database: nothing to do")
+            ctx.print_json({"backend": "local", "drift": [], "ok": True})
+            return EXIT_OK
+        store = open_transaction_store(settings)
     if not isinstance(store, TablestoreTransactionStore):
         ctx.note("the local backend creates its tables and indexes when it opens its database: nothing to do")
         ctx.print_json({"backend": "local", "drift": [], "ok": True})
@@ -50,3 +57,12 @@ def run_setup_tables(args: argparse.Namespace, ctx: Context) -> int:
     for item in [*report.drift, *report.notes]:
         ctx.note(item)
     return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _refuse_tablestore_settings_without_the_backend(env: Mapping[str, str]) -> None:
+    """Tablestore's variables without ``KYC_BACKEND=aliyun``: a drift check that forgot the backend would otherwise
+    pass on the local store (and create it) whatever the tables are (review be)."""
+    named = [name for name in ("KYC_TABLESTORE_ENDPOINT", "KYC_TABLESTORE_INSTANCE") if env.get(name)]
+    if named:
+        raise UsageError(f"{' and '.join(named)} set but KYC_BACKEND is not aliyun: set KYC_BACKEND=aliyun to "
+                         "check or create the Tablestore tables", code="BackendNotSet")

@@ -52,6 +52,8 @@ def read_env_file(path: Path) -> dict[str, str]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(f"--env-file {str(path)!r} cannot be read ({type(exc).__name__})") from None
+    except UnicodeDecodeError:
+        raise InputError(f"--env-file {str(path)!r} is not UTF-8 text") from None
     values: dict[str, str] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         try:
