@@ -39,14 +39,10 @@ def run_setup_tables(args: argparse.Namespace, ctx: Context) -> int:
         settings = StorageSettings.from_env(ctx.env, tablestore_only=True)
         if settings.backend != "aliyun":
             _refuse_tablestore_settings_without_the_backend(ctx.env)
-            ctx.note("the local backend creates its tables and indexes when it opens its database: nothing to do")
-            ctx.print_json({"backend": "local", "drift": [], "ok": True})
-            return EXIT_OK
+            return _nothing_to_do_locally(ctx)  # without opening (creating) the local store
         store = open_transaction_store(settings)
     if not isinstance(store, TablestoreTransactionStore):
-        ctx.note("the local backend creates its tables and indexes when it opens its database: nothing to do")
-        ctx.print_json({"backend": "local", "drift": [], "ok": True})
-        return EXIT_OK
+        return _nothing_to_do_locally(ctx)
     report = store.ensure_tables(create=not args.check)
     result: dict[str, Any] = {"backend": "aliyun", "table": store.table, **report.as_dict()}
     if args.backfill and report.ok and not args.check:
@@ -66,3 +62,9 @@ def _refuse_tablestore_settings_without_the_backend(env: Mapping[str, str]) -> N
     if named:
         raise UsageError(f"{' and '.join(named)} set but KYC_BACKEND is not aliyun: set KYC_BACKEND=aliyun to "
                          "check or create the Tablestore tables", code="BackendNotSet")
+
+
+def _nothing_to_do_locally(ctx: Context) -> int:
+    ctx.note("the local backend creates its tables and indexes when it opens its database: nothing to do")
+    ctx.print_json({"backend": "local", "drift": [], "ok": True})
+    return EXIT_OK
