@@ -289,6 +289,13 @@ def webhook_id(record: TransactionRecord) -> str:
     return f"msg_{record.merchant_biz_id}_{record.status.lower()}"
 
 
+def _owed_to(message: NotifyMessage, targets: Sequence[Subscriber]) -> dict[str, list[str]]:
+    """What a dead letter of ``message`` says of whom it was for, so that a redrive sends it to them alone: the keys
+    of the subscribers its ``pending`` named (a follow-up, a redrive); nothing for a first delivery, every
+    subscriber's (review be: a ``not_final`` or ``verdict_unverified`` letter of a follow-up went back to all)."""
+    return {} if message.pending is None else {"subscriberKeys": [subscriber.key for subscriber in targets]}
+
+
 class Notifier:
     def __init__(
         self,
@@ -329,21 +336,22 @@ class Notifier:
         if record is None or record.status is Status.ERASED:  # an erasure's tombstone is as gone as no row
             self._transaction_gone(message)
             return
-        event_type = EVENT_TYPES.get(record.status)
-        if event_type is None:
-            logger.error("notify.transaction_not_final", extra={"status": record.status})
-            self._dead_letter({"reason": "not_final", "merchantBizId": record.merchant_biz_id})
-            return
         targets = self._targets(message)
         self._dead_letter_unconfigured(message, targets)
         if not targets:
+            return
+        event_type = EVENT_TYPES.get(record.status)
+        if event_type is None:
+            logger.error("notify.transaction_not_final", extra={"status": record.status})
+            self._dead_letter({"reason": "not_final", "merchantBizId": record.merchant_biz_id,
+                               **_owed_to(message, targets)})  # fmt: skip
             return
         try:
             kept = self._verified_result(record) if record.status.is_verdict else None
         except VerdictUnverified as exc:
             security_event(logger, "notify.verdict_unverified", problem=exc.problem)
             self._dead_letter({"reason": "verdict_unverified", "merchantBizId": record.merchant_biz_id,
-                               "problem": exc.problem})  # fmt: skip
+                               "problem": exc.problem, **_owed_to(message, targets)})  # fmt: skip
             return
         except ObjectNotFound:  # deleted with its row meanwhile (an erasure): nothing is owed any more
             self._transaction_gone(message)

@@ -315,6 +315,36 @@ def test_pending_transaction_is_never_announced(stack: Stack) -> None:
     assert peek(stack.deadletter)[0]["reason"] == "not_final"
 
 
+@pytest.mark.parametrize("reason", ["not_final", "verdict_unverified"])
+def test_a_follow_up_dead_lettered_unannounced_names_its_subscribers_and_is_redriven_to_them_alone(
+    stack: Stack, reason: str
+) -> None:
+    """A follow-up for one subscriber whose row is not final, or whose verdict its kept result does not confirm: the
+    letter keeps whom it was for, so a redrive does not send the event again to the subscribers already sent it."""
+    from tools.ops.dlq import Destination, destination
+
+    mbid = stack.pending().merchant_biz_id if reason == "not_final" else _forged(stack)
+    stack.notifier(RecordingSender()).handle_body(_body(mbid, 2, [KEY_B]))
+    [letter] = peek(stack.deadletter)
+    assert (letter["reason"], letter["subscriberKeys"]) == (reason, [KEY_B])
+    redriven = destination(letter)
+    assert isinstance(redriven, Destination)
+    assert jsonutil.loads(redriven.body) == {"merchantBizId": mbid, "attempt": 0, "pending": [KEY_B]}
+
+
+@pytest.mark.parametrize("reason", ["not_final", "verdict_unverified"])
+def test_a_first_delivery_dead_lettered_unannounced_is_redriven_to_every_subscriber(stack: Stack, reason: str) -> None:
+    from tools.ops.dlq import Destination, destination
+
+    mbid = stack.pending().merchant_biz_id if reason == "not_final" else _forged(stack)
+    stack.notifier(RecordingSender()).handle_body(_body(mbid))
+    [letter] = peek(stack.deadletter)
+    assert letter["reason"] == reason and "subscriberKeys" not in letter
+    redriven = destination(letter)
+    assert isinstance(redriven, Destination)
+    assert jsonutil.loads(redriven.body) == {"merchantBizId": mbid, "attempt": 0}
+
+
 def test_abandoned_transaction_is_announced_as_abandoned(stack: Stack) -> None:
     record = stack.pending()
     stack.store.mark_abandoned(record.merchant_biz_id, now=stack.clock())

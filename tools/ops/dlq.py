@@ -3,11 +3,12 @@
 Dead-letter bodies are JSON:
 
 * ``{"kind": "notify", "reason": ..., "merchantBizId": ..., "subscriber": ..., "subscriberKey": ...}`` from the
-  notifier (``webhook_undeliverable`` with ``attempts``/``lastError``/``lastStatus``, ``not_final``,
-  ``malformed_message``, ``transaction_gone`` with ``subscribers`` and ``subscriberKeys``: a message owed to
-  them found its row deleted, not redrivable); ``subscriber`` is the URL as :func:`shared.urls.display_url`
-  prints it (older dead letters stored the whole URL: it is shown the same way), ``subscriberKey`` names the
-  subscriber for redrive;
+  notifier (``webhook_undeliverable`` with ``attempts``/``lastError``/``lastStatus``, ``malformed_message``,
+  ``transaction_gone`` with ``subscribers`` and ``subscriberKeys``: a message owed to them found its row
+  deleted, not redrivable; ``not_final``, ``verdict_unverified`` and ``processing_error`` with
+  ``subscriberKeys`` when the message was for those subscribers only); ``subscriber`` is the URL as
+  :func:`shared.urls.display_url` prints it (older dead letters stored the whole URL: it is shown the same way),
+  ``subscriberKey`` names the subscriber for redrive;
 * ``{"kind": "trigger", "queue": "recheck"|"notify", "body": "<original message text>"}`` from a queue trigger
   (locally the dev worker) that gave up on a message.
 
@@ -128,7 +129,7 @@ def destination(body: dict[str, Any], *, subscriber_key: str | None = None) -> D
             return "notify dead letter without merchantBizId (malformed original message)"
         message: dict[str, Any] = {"merchantBizId": mbid, "attempt": 0}
         subscriber = subscriber_key or body.get("subscriberKey") or body.get("subscriber")
-        keys = body.get("subscriberKeys")  # a processing_error letter of a message for some subscribers only
+        keys = body.get("subscriberKeys")  # the letter of a message for some subscribers only (not transaction_gone)
         if isinstance(subscriber, str) and subscriber:
             message["pending"] = [subscriber]
         elif isinstance(keys, list) and keys and all(isinstance(key, str) and key for key in keys):
