@@ -114,4 +114,20 @@ def test_the_control_api_list_is_a_page_for_a_browser(sandbox: SandboxServer) ->
 
 
 def test_an_unknown_control_route_points_at_the_list(sandbox: SandboxServer) -> None:
-    assert "GET /_sandbox/ lists" in control(sandbox, "GET", "nope").body["error"]
+    assert "GET /_sandbox/ lists" in control(sandbox, "GET", "nope").body["error"]["message"]
+
+
+def test_every_control_api_refusal_has_a_machine_readable_code_and_a_message(sandbox: SandboxServer) -> None:
+    """The project's error shape (docs/architecture.md), so that a script can tell the refusals apart."""
+    tid = initialize(sandbox)
+    complete(sandbox, tid, "pass")
+    refusals = {
+        "UnknownTransaction": control(sandbox, "GET", "transactions/nope"),
+        "InvalidOutcome": control(sandbox, "POST", f"transactions/{initialize(sandbox)}/complete", {"outcome": "x"}),
+        "TransactionClosed": control(sandbox, "POST", f"transactions/{tid}/complete", {"outcome": "pass"}),
+        "InvalidFaultPlan": control(sandbox, "POST", "faults", {"errorRates": "all"}),
+        "NotFound": control(sandbox, "GET", "nope"),
+    }
+    for code, answer in refusals.items():
+        assert 400 <= answer.status < 500 and set(answer.body) == {"error"}, code
+        assert answer.body["error"]["code"] == code and answer.body["error"]["message"], code

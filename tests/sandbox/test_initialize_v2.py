@@ -171,7 +171,7 @@ def test_a_doc_type_sent_for_a_face_only_product_is_ignored(sandbox: SandboxServ
 def test_a_face_only_flow_cannot_end_as_a_document_spoof(sandbox: SandboxServer) -> None:
     tid = start(sandbox, ProductCode="FACE_LIVENESS_PRO", DocType="<absent>")
     answer = control(sandbox, "POST", f"transactions/{tid}/complete", {"outcome": "spoof"})
-    assert answer.status == 400 and "spoof" in answer.body["error"]
+    assert answer.status == 400 and "spoof" in answer.body["error"]["message"]
 
 
 # --- the page -------------------------------------------------------------------------------------------------------

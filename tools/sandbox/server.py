@@ -153,6 +153,11 @@ class Handler(BaseHTTPRequestHandler):
     def _json(self, status: int, obj: Any, extra: dict[str, str] | None = None) -> None:
         self._send(status, jsonutil.dumps(obj), "application/json;charset=utf-8", extra)
 
+    def _error(self, status: int, code: str, message: str) -> None:
+        """An answer of the sandbox's own (not the vendor's API): the project's error shape, a machine-readable
+        ``code`` and a human ``message`` (docs/architecture.md)."""
+        self._json(status, {"error": {"code": code, "message": message}})
+
     def _html(self, status: int, text: str, extra: dict[str, str] | None = None) -> None:
         self._send(status, text.encode(), "text/html; charset=utf-8", extra)
 
@@ -181,7 +186,7 @@ class Handler(BaseHTTPRequestHandler):
         if not answers_host(self.headers.get("Host"), bound, port, also=also):
             # DNS rebinding: another site's page under its own name at 127.0.0.1 must not read this server.
             self._read_body()
-            self._json(421, {"error": f"this sandbox answers only at {local_url(bound, port)}"})
+            self._error(421, "MisdirectedRequest", f"this sandbox answers only at {local_url(bound, port)}")
             return
         if path.startswith("/verify/"):
             self._verify(path.removeprefix("/verify/"))
@@ -190,14 +195,14 @@ class Handler(BaseHTTPRequestHandler):
             # the control API completes flows, plans faults and shows callback tokens (review bb); the vendor API,
             # signed with the sandbox's well-known key, would call back any address the caller names (review bc).
             self._read_body()
-            self._json(404, {"error": "only the verification pages are served through SANDBOX_PUBLIC_URL"})
+            self._error(404, "NotFound", "only the verification pages are served through SANDBOX_PUBLIC_URL")
         elif path == "/":
             self._vendor(parts.query)
         elif path == "/_sandbox" or path.startswith("/_sandbox/"):
             self._control(path.removeprefix("/_sandbox").strip("/"))
         else:
             self._read_body()
-            self._json(404, {"error": "not found"})
+            self._error(404, "NotFound", "not found")
 
     # --- vendor surface ----------------------------------------------------------------------------------
 
@@ -296,12 +301,12 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != "GET" and cross_site(self._headers(), own):
             # Another site's page can POST here without a preflight (a text/plain body is still parsed as JSON):
             # it must not reset the sandbox or plan its faults. Tools that are not browsers send no Origin.
-            self._json(403, {"error": "the control API takes no requests from another site's page"})
+            self._error(403, "CrossSiteRequest", "the control API takes no requests from another site's page")
             return
         try:
             data: Any = jsonutil.loads(raw) if raw.strip() else {}
         except ValueError:
-            self._json(400, {"error": "the body must be JSON"})
+            self._error(400, "InvalidJson", "the body must be JSON")
             return
         app = self.app
         segments = route.split("/")
@@ -319,23 +324,24 @@ class Handler(BaseHTTPRequestHandler):
         elif get and len(segments) == 2 and segments[0] == "transactions":
             tx = app.store.get(segments[1])
             if tx is None:
-                self._json(404, {"error": "unknown transaction"})
+                self._error(404, "UnknownTransaction", "unknown transaction")
             else:
                 with app.store.lock:
                     self._json(200, tx.detail())
         elif post and len(segments) == 3 and segments[0] == "transactions" and segments[2] == "complete":
             tx = app.store.get(segments[1])
             if tx is None:
-                self._json(404, {"error": "unknown transaction"})
+                self._error(404, "UnknownTransaction", "unknown transaction")
                 return
             try:
                 outcome = state.Outcome.from_json(data)
                 _check_outcome_fits(tx, outcome)
             except state.OutcomeError as exc:
-                self._json(400, {"error": str(exc)})
+                self._error(400, "InvalidOutcome", str(exc))
                 return
             if not app.complete(tx, outcome):
-                self._json(409, {"error": "the transaction is already finished or abandoned, or too late to finish"})
+                self._error(409, "TransactionClosed",
+                            "the transaction is already finished or abandoned, or too late to finish")
                 return
             with app.store.lock:
                 self._json(200, tx.detail())
@@ -347,13 +353,13 @@ class Handler(BaseHTTPRequestHandler):
                 try:
                     app.faults.configure(data)
                 except FaultPlanError as exc:
-                    self._json(400, {"error": str(exc)})
+                    self._error(400, "InvalidFaultPlan", str(exc))
                     return
             self._json(200, {"faults": app.faults.snapshot()})
         elif get and route == "callbacks":
             self._json(200, {"callbacks": app.callbacks.log()})
         else:
-            self._json(404, {"error": "not found: GET /_sandbox/ lists the control API"})
+            self._error(404, "NotFound", "not found: GET /_sandbox/ lists the control API")
 
 
 def _check_outcome_fits(tx: state.Transaction, outcome: state.Outcome) -> None:
