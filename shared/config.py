@@ -28,6 +28,19 @@ Env = Mapping[str, str]
 #: The longest delay a queue message may carry: MNS SendMessage's DelaySeconds, "取值范围:0~604800,单位为秒"
 #: ("SendMessage", help.aliyun.com/document_detail/35134.html); the local queue keeps the same limit.
 MAX_QUEUE_DELAY_SECONDS = 604800
+#: How long a queue message lives, counted from its sending, its delay included: every queue's
+#: MessageRetentionPeriod in template.yml (7 days, the most MNS allows). MNS deletes a message that long "从发送到该队列
+#: 开始" (from its sending), "不论消息是否被取出过" (whether or not it was received) ("ALIYUN::MNS::Queue",
+#: help.aliyun.com/document_detail/116238.htm): a message sent with the longest delay dies as it becomes visible.
+QUEUE_RETENTION_SECONDS = 604800
+#: What a delayed message of ours keeps of its life once it becomes visible: a day for its trigger to receive it,
+#: fail, and be retried (review bg).
+QUEUE_CONSUME_WINDOW_SECONDS = 86400
+#: The longest delay a message of ours is sent with.
+MAX_USEFUL_DELAY_SECONDS = QUEUE_RETENTION_SECONDS - QUEUE_CONSUME_WINDOW_SECONDS
+#: The longest step of a retry schedule (KYC_RECHECK_SCHEDULE, KYC_WEBHOOK_RETRY_SCHEDULE): at the top of the
+#: notifier's jitter (+20 %, shared.webhook_retries.JITTER) it is still a useful delay. Five days.
+MAX_SCHEDULE_STEP_SECONDS = 432000
 
 
 class ConfigError(Exception):
@@ -115,8 +128,9 @@ def env_schedule(env: Env, name: str, default: tuple[float, ...]) -> tuple[float
         raise ConfigError(name, "must be comma-separated numbers of seconds") from None
     if any(math.isnan(d) or d < 0 for d in delays):
         raise ConfigError(name, "must not contain negative delays")
-    if any(d > MAX_QUEUE_DELAY_SECONDS for d in delays):
-        raise ConfigError(name, f"delays must be at most {MAX_QUEUE_DELAY_SECONDS} seconds (MNS's longest delay)")
+    if any(d > MAX_SCHEDULE_STEP_SECONDS for d in delays):
+        raise ConfigError(name, f"delays must be at most {MAX_SCHEDULE_STEP_SECONDS} seconds (5 days: a message lives "
+                                "7 days from its sending, and must be visible for a day of them)")
     return delays
 
 

@@ -586,10 +586,17 @@ class Notifier:
         }  # fmt: skip
         pending = message.get("pending")
         if isinstance(pending, list):
-            keys = [name for name in pending if isinstance(name, str) and is_subscriber_key(name)]
-            if keys:
-                letter["subscriberKeys"] = keys
+            letter["subscriberKeys"] = self._keys_of([name for name in pending if isinstance(name, str)])
         self._dead_letter(letter)
+
+    def _keys_of(self, names: Sequence[str]) -> list[str]:
+        """The keys of the subscribers ``names`` (a message's ``pending``) names, for a dead letter, which never holds
+        a URL: a key as it is (configured or not: a redrive of it tells), a URL (a message queued before keys) as the
+        key of the configured subscriber it names (review bg: the letter named nobody, and went to every
+        subscriber); a URL that names no configured subscriber is owed nothing (:meth:`_targets`)."""
+        keys = [name for name in names if is_subscriber_key(name)]
+        urls = {name for name in names if not is_subscriber_key(name)}
+        return keys + [s.key for s in self.settings.subscribers if s.key not in keys and s.url in urls]
 
     def _dead_letter_message(self, body: dict[str, Any]) -> bytes:
         """Every notify dead letter: its ``kind``, the reason's fields, and when (``at``, RFC 3339)."""

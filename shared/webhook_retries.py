@@ -12,7 +12,7 @@ settings module: the sweeper's cold start reads it.
 
 from __future__ import annotations
 
-from shared.config import MAX_QUEUE_DELAY_SECONDS, env_schedule
+from shared.config import MAX_USEFUL_DELAY_SECONDS, env_schedule
 
 TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
 if TYPE_CHECKING:
@@ -34,11 +34,11 @@ def retry_schedule_from_env(env: Env) -> tuple[float, ...]:
 
 def retry_delay(step: float, draw: float, retry_after: float | None) -> float:
     """The delay before a follow-up: ``step`` jittered by ``draw`` (0 to 1), or the subscriber's ``Retry-After``
-    when longer (at most a day); never over the queue's longest delay, which a step near it would pass with the
-    jitter."""
+    when longer (at most a day); never over the longest delay that leaves the follow-up time to be received before
+    the queue deletes it (``shared.config.MAX_USEFUL_DELAY_SECONDS``; the schedule's steps are kept below it)."""
     scheduled = step * (1.0 - JITTER + 2.0 * JITTER * draw)
     delay = max(scheduled, min(retry_after or 0.0, MAX_RETRY_AFTER_SECONDS))
-    return min(delay, MAX_QUEUE_DELAY_SECONDS)
+    return min(delay, MAX_USEFUL_DELAY_SECONDS)
 
 
 def longest_retry_seconds(schedule: Sequence[float]) -> float:

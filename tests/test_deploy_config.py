@@ -811,11 +811,15 @@ def test_stored_data_survives_stack_deletion(template: dict[str, Any]) -> None:
 
 
 def test_queues_exist_with_seven_day_retention_and_64_kb_limit(template: dict[str, Any]) -> None:
+    """The retention the functions' longest delays are kept within (shared.config.QUEUE_RETENTION_SECONDS)."""
+    from shared.config import QUEUE_RETENTION_SECONDS
+
+    assert QUEUE_RETENTION_SECONDS == 7 * 24 * 3600
     queues = resources_of_type(template, "ALIYUN::MNS::Queue").values()
     names = {q["Properties"]["QueueName"]["Fn::Sub"] for q in queues}
     assert names == {"${NamePrefix}-recheck", "${NamePrefix}-notify", "${NamePrefix}-deadletter"}
     for queue in queues:
-        assert queue["Properties"]["MessageRetentionPeriod"] == 7 * 24 * 3600
+        assert queue["Properties"]["MessageRetentionPeriod"] == QUEUE_RETENTION_SECONDS
         assert queue["Properties"]["MaximumMessageSize"] <= 64 * 1024
 
 

@@ -376,9 +376,16 @@ def test_previous_jwt_secrets_are_read_for_rotation_and_must_be_long() -> None:
     assert info.value.variable == "KYC_JWT_PREVIOUS_SECRETS" and "short" not in str(info.value)
 
 
-def test_schedule_delays_beyond_the_queues_seven_days_are_refused() -> None:
-    from shared.config import ConfigError, env_schedule
+@pytest.mark.parametrize("variable", ["KYC_RECHECK_SCHEDULE", "KYC_WEBHOOK_RETRY_SCHEDULE"])
+def test_schedule_steps_over_five_days_are_refused_a_message_must_be_visible_for_a_day_of_its_seven(
+    variable: str,
+) -> None:
+    """MNS deletes a message seven days after it was sent, its delay included (shared.config): a step of six days,
+    jittered, would become visible as it is deleted (review bg)."""
+    from shared.config import MAX_SCHEDULE_STEP_SECONDS, ConfigError, env_schedule
 
-    with pytest.raises(ConfigError) as info:
-        env_schedule({"KYC_RECHECK_SCHEDULE": "10,700000"}, "KYC_RECHECK_SCHEDULE", (1.0,))
-    assert info.value.variable == "KYC_RECHECK_SCHEDULE"
+    assert env_schedule({variable: f"10,{MAX_SCHEDULE_STEP_SECONDS}"}, variable, (1.0,))[-1] == 432000.0
+    for longest in (MAX_SCHEDULE_STEP_SECONDS + 1, 6 * 86400, 700000):
+        with pytest.raises(ConfigError) as info:
+            env_schedule({variable: f"10,{longest}"}, variable, (1.0,))
+        assert info.value.variable == variable and "5 days" in str(info.value)

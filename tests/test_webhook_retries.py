@@ -6,15 +6,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.config import MAX_QUEUE_DELAY_SECONDS
+from shared.config import (
+    MAX_SCHEDULE_STEP_SECONDS,
+    MAX_USEFUL_DELAY_SECONDS,
+    QUEUE_CONSUME_WINDOW_SECONDS,
+    QUEUE_RETENTION_SECONDS,
+)
+from shared.storage.queueing import queue_delay
 from shared.webhook_retries import (
     DEFAULT_WEBHOOK_RETRY_SCHEDULE,
+    JITTER,
     MAX_RETRY_AFTER_SECONDS,
     longest_retry_seconds,
     retry_delay,
 )
 
-STEPS = st.lists(st.floats(0.0, MAX_QUEUE_DELAY_SECONDS), max_size=12)
+STEPS = st.lists(st.floats(0.0, MAX_SCHEDULE_STEP_SECONDS), max_size=12)
 DRAWS = st.floats(0.0, 1.0)
 
 
@@ -28,8 +35,18 @@ def test_a_longer_retry_after_is_waited_for_up_to_a_day() -> None:
     assert retry_delay(5.0, 0.5, 3 * MAX_RETRY_AFTER_SECONDS) == MAX_RETRY_AFTER_SECONDS
 
 
-def test_no_delay_passes_the_queues_longest() -> None:
-    assert retry_delay(MAX_QUEUE_DELAY_SECONDS, 1.0, None) == MAX_QUEUE_DELAY_SECONDS
+@given(st.floats(0.0, MAX_SCHEDULE_STEP_SECONDS), DRAWS, st.none() | st.floats(0.0, 1e9))
+def test_a_follow_up_is_visible_for_a_day_before_its_queue_deletes_it(
+    step: float, draw: float, retry_after: float | None
+) -> None:
+    """MNS deletes a message seven days after it was sent, its delay included (review bg: a step near seven days was
+    sent at seven days, and died as it became visible, unsent and never dead-lettered)."""
+    assert queue_delay(retry_delay(step, draw, retry_after)) + QUEUE_CONSUME_WINDOW_SECONDS <= QUEUE_RETENTION_SECONDS
+
+
+def test_the_longest_step_at_the_top_of_its_jitter_is_the_longest_useful_delay() -> None:
+    assert round(MAX_SCHEDULE_STEP_SECONDS * (1 + JITTER)) == MAX_USEFUL_DELAY_SECONDS
+    assert retry_delay(MAX_SCHEDULE_STEP_SECONDS, 1.0, None) == pytest.approx(MAX_USEFUL_DELAY_SECONDS)
 
 
 @settings(max_examples=200)

@@ -132,7 +132,9 @@ def destination(body: dict[str, Any], *, subscriber_key: str | None = None) -> D
         keys = body.get("subscriberKeys")  # the letter of a message for some subscribers only (not transaction_gone)
         if isinstance(subscriber, str) and subscriber:
             message["pending"] = [subscriber]
-        elif isinstance(keys, list) and keys and all(isinstance(key, str) and key for key in keys):
+        elif keys == []:
+            return "it was for subscribers no longer configured (named by URLs, which letters do not keep)"
+        elif isinstance(keys, list) and all(isinstance(key, str) and key for key in keys):
             message["pending"] = keys
         return Destination("notify", jsonutil.dumps(message))
     if kind == "trigger":
