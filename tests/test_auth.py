@@ -233,3 +233,25 @@ def test_a_token_signed_with_any_of_several_secrets_verifies() -> None:
     with pytest.raises(AuthFailed) as info:
         verify_token(issue_token("u", "x" * 40, now=NOW), [new, old], now=NOW)
     assert info.value.code == "InvalidToken"
+
+
+# --- review bf: cases the parametrized tests above never reached ---------------------------------------------------
+
+
+def test_two_tokens_joined_by_a_comma_are_an_invalid_request_not_a_token() -> None:
+    """``Bearer a,Bearer b`` in ``test_malformed_authorization_is_invalid_request`` is refused for its space before the
+    comma check is reached; a comma alone must be refused too (RFC 6750: exactly one credential)."""
+    with pytest.raises(AuthFailed) as info:
+        bearer_token({"authorization": "Bearer a,b"})
+    assert (info.value.code, info.value.status) == ("InvalidAuthorizationHeader", 400)
+
+
+@pytest.mark.parametrize("key", ["ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC" + "x" * 40,
+                                 "  ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTY" + "x" * 20])
+def test_an_ssh_public_key_is_never_used_as_the_hmac_secret(key: str) -> None:
+    """The key-confusion guard covers OpenSSH public keys as well as PEM (PyJWT refuses both): a token HMAC-signed
+    with a published public key must not verify."""
+    token = issue_token("u", key, 600, now=NOW)
+    with pytest.raises(AuthFailed) as info:
+        verify_token(token, key, now=NOW)
+    assert info.value.code == "InvalidToken"

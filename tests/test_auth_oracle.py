@@ -7,6 +7,7 @@ PyJWT accepts too (with the same pinned options); tokens we issue are byte-ident
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 import warnings
 from typing import Any
@@ -257,3 +258,50 @@ def test_with_an_audience_configured_a_token_is_accepted_exactly_when_pyjwt_acce
     else:
         theirs = True
     assert ours == theirs
+
+
+# --- review bf: the time claims at their boundaries, against PyJWT's own checks on a frozen clock -------------------
+
+LEEWAY = 30
+
+
+class _FrozenDatetime(datetime.datetime):
+    """What ``jwt.api_jwt`` reads the time from, stopped at ``NOW`` (PyJWT takes no ``now`` argument)."""
+
+    @classmethod
+    def now(cls, tz: datetime.tzinfo | None = None) -> datetime.datetime:  # type: ignore[override]
+        return datetime.datetime.fromtimestamp(NOW, tz)
+
+
+@pytest.mark.parametrize("offset", [-1, 0, 1])
+@pytest.mark.parametrize(
+    "claims",
+    [
+        lambda offset: {"sub": "u", "exp": NOW - LEEWAY + offset},  # expired once exp + leeway <= now
+        lambda offset: {"sub": "u", "exp": NOW + 600, "nbf": NOW + LEEWAY + offset},
+        lambda offset: {"sub": "u", "exp": NOW + 600, "iat": NOW + LEEWAY + offset},
+    ],
+    ids=["exp", "nbf", "iat"],
+)
+def test_time_claims_at_the_leeway_boundary_are_judged_as_pyjwt_judges_them(
+    monkeypatch: pytest.MonkeyPatch, claims: Any, offset: int
+) -> None:
+    """The time checks were compared with PyJWT only with its time checks off (``OPTIONS``): an ``exp`` accepted one
+    second past PyJWT's (and RFC 7519's) end passed every test."""
+    import jwt.api_jwt
+
+    token = pyjwt_encode(claims(offset), SECRET)
+    monkeypatch.setattr(jwt.api_jwt, "datetime", _FrozenDatetime)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            jwt.decode(token, SECRET, algorithms=["HS256"], leeway=LEEWAY, options={"require": ["exp", "sub"]})
+        pyjwt_verdict = True
+    except jwt.PyJWTError:
+        pyjwt_verdict = False
+    try:
+        verify_token(token, SECRET, leeway=LEEWAY, now=NOW)
+        our_verdict = True
+    except AuthFailed:
+        our_verdict = False
+    assert our_verdict == pyjwt_verdict

@@ -238,6 +238,30 @@ def test_hostname_resolving_to_loopback_is_allowed_when_private_targets_are() ->
     assert set(resolve_target("localhost", 443, TargetPolicy(allow_private=True))) <= {"127.0.0.1", "::1"}
 
 
+@pytest.mark.parametrize("answers", [("8.8.8.8", "10.0.0.1"), ("127.0.0.1", "8.8.8.8"), ("1.1.1.1", "169.254.169.254")])
+def test_a_name_with_one_private_answer_among_public_ones_is_refused_before_any_request(
+    monkeypatch: pytest.MonkeyPatch, answers: tuple[str, ...]
+) -> None:
+    """One private answer refuses the host, whatever else it resolves to: a name that can point inside (DNS
+    rebinding, a round-robin record naming the metadata service) is never trusted (review bf: a guard that
+    refused only hosts whose answers were all private passed every test, each name resolving to one address)."""
+    import socket
+
+    import shared.delivery
+
+    def resolver(host: str, port: int, timeout: float | None = None) -> list[tuple[object, ...]]:
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port)) for address in answers]
+
+    monkeypatch.setattr(shared.delivery, "lookup", resolver)
+    connections: list[object] = []
+    monkeypatch.setattr(shared.delivery, "DeadlineHTTPSConnection", lambda *a, **k: connections.append(a))
+    with pytest.raises(PermissionError):
+        resolve_target("hooks.example.com", 443, TargetPolicy(allow_private=False))
+    result = post_webhook("https://hooks.example.com/kyc", b"{}", {}, timeout=5, policy=TargetPolicy())
+    assert (result.ok, result.error, result.permanent) == (False, "target_not_allowed", True)
+    assert connections == []  # refused before connecting to any of its addresses
+
+
 def test_retry_after_with_non_ascii_digits_is_ignored_not_a_crash() -> None:
     from shared.delivery import parse_retry_after
 

@@ -347,6 +347,24 @@ def test_rate_limit_answers_429_once_the_hourly_limit_is_reached(
     assert len(client.initialize_calls) == 2
 
 
+def test_rate_limited_retry_after_is_when_the_next_hour_s_count_starts_and_a_start_then_succeeds(
+    store: SqliteTransactionStore, client: FakeCloudAuth
+) -> None:
+    """``Retry-After`` of a 429 says when the user's next start is counted in a new hour: not sooner (the frontend
+    would retry into 429s), not later (review bf: any value passed, only the header's presence was checked)."""
+    clock = FakeClock(T0)
+    app = InitializerApp(settings=_settings(1), client=client, store=store, clock=clock)  # type: ignore[arg-type]
+    assert _post(app, _start())[0] == 201
+    status, headers, _ = _post(app, _start())
+    next_hour = (T0 // 3600 + 1) * 3600
+    wait = int(headers["retry-after"])
+    assert status == 429 and next_hour <= T0 + wait <= next_hour + 2
+    clock.advance(wait - 2)
+    assert _post(app, _start())[0] == 429  # still this hour
+    clock.advance(2)
+    assert _post(app, _start())[0] == 201
+
+
 def test_vendor_gets_the_hashed_user_id_never_the_raw_sub(store: SqliteTransactionStore, client: FakeCloudAuth) -> None:
     _, _, body = _post(_app(store, client), _start())
     sent = client.initialize_calls[0].merchant_user_id

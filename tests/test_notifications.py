@@ -938,3 +938,29 @@ def test_two_subscribers_may_not_share_an_id() -> None:
     raw = jsonutil.dumps_str([{"id": "x", "url": A, "secret": SECRET_A}, {"id": "x", "url": B, "secret": SECRET_B}])
     with pytest.raises(ConfigError, match="same id"):
         WebhookSettings.from_env({"KYC_WEBHOOKS": raw})
+
+
+def test_during_a_secret_rotation_a_receiver_that_knows_only_the_old_secret_still_verifies(stack: Stack) -> None:
+    """KYC_WEBHOOKS' ``secret`` as a list (newest first) while rotating: every delivery is signed with each secret,
+    so a receiver not yet switched to the new one keeps accepting events (review bf: nothing checked that the older
+    secrets reach the signature; signing with the newest alone passed every test). Oracle: the reference library."""
+    stack.clock.now = time.time()  # the library checks the timestamp against the real clock
+    hooks = jsonutil.dumps_str([{"url": A, "secret": [SECRET_B, SECRET_A]}])  # B is the new secret, A the old one
+    (subscriber,) = WebhookSettings.from_env({"KYC_WEBHOOKS": hooks}).subscribers
+    mbid = _final(stack)
+    sender = RecordingSender()
+    stack.notifier(sender, subscribers=[subscriber]).handle_body(_body(mbid))
+    (delivery,) = sender.delivered_to(A)
+    for secret in (SECRET_A, SECRET_B):  # the receiver still on the old secret, and the one switched already
+        assert Webhook(secret).verify(delivery.body, delivery.headers)["data"]["merchantBizId"] == mbid
+
+
+def test_a_verdict_whose_kept_document_names_another_verification_is_not_announced(stack: Stack) -> None:
+    """The kept document under the row's own prefix must also say it is this verification's: review bf found the
+    merchantBizId comparison untested (every other field here agrees, so only that comparison can refuse it)."""
+    mbid = _final(stack)
+    key = stack.kept_result_key(mbid)
+    document = jsonutil.loads(stack.objects.get(key))
+    stack.objects.put(key, jsonutil.dumps({**document, "merchantBizId": "f" * 32}), "application/json")
+    assert _announced(stack, mbid) == []
+    assert peek(stack.deadletter)[-1]["problem"] == "merchant_biz_id"

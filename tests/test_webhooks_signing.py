@@ -305,3 +305,14 @@ def test_a_secret_s_base64_is_read_as_the_standard_library_reads_it(key24: str, 
     except InvalidWebhookSecret:
         got = None
     assert got == expected
+
+
+def test_only_the_first_twenty_signature_entries_are_examined() -> None:
+    """More entries than any rotation needs are abuse, not rotation (MAX_SIGNATURES): a matching entry past the
+    twentieth is not looked at (review bf: the cap was untested; dropping it passed every test)."""
+    valid = sign(KEY, "msg_1", NOW, BODY)
+    decoys = [sign(OLD_KEY, "msg_1", NOW, BODY)] * 19
+    within = {**_headers(), "webhook-signature": " ".join([*decoys, valid])}
+    assert verify(KEY, within, BODY, now=NOW).msg_id == "msg_1"  # the twentieth entry is examined
+    beyond = {**_headers(), "webhook-signature": " ".join([*decoys, decoys[0], valid])}
+    assert _reason(KEY, beyond) == "no_matching_signature"

@@ -326,6 +326,20 @@ def test_mark_erased_leaves_a_verdict_and_creates_no_row(store: TransactionStore
     assert store.get("ghost") is None
 
 
+def test_recording_the_vendor_s_deletion_on_a_tombstone_keeps_it_due_for_its_erasure(store: TransactionStore) -> None:
+    """finish_erasure (and ``kyc erase``) record the vendor's deletion before the row goes: should the row's deletion
+    then fail, the tombstone must still be due, or the sweeper's erasure step never finishes it (no retention: kept
+    for good). A tombstone is notification_enqueued: only a verdict's flag settles the row (review bf: the status
+    half of that condition was untested on both stores)."""
+    record = make_record()
+    store.create(record)
+    store.mark_erased(record.merchant_biz_id, 2000.0)
+    store.mark_vendor_copy_deleted(record.merchant_biz_id)
+    got = store.get(record.merchant_biz_id)
+    assert got is not None and (got.status, got.vendor_copy_deleted) == ("ERASED", True)
+    assert _due_ids(store, DueKind.ERASURE) == [record.merchant_biz_id]
+
+
 def test_no_verdict_abandonment_or_check_changes_an_erased_row(store: TransactionStore) -> None:
     """A flow the person finishes after the erasure must not be kept: the fetch that finds it loses the row."""
     record = make_record()
