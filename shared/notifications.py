@@ -571,7 +571,7 @@ class Notifier:
             "reason": "transaction_gone",
             "merchantBizId": message.merchant_biz_id,
             "subscribers": [display_url(subscriber.url) for subscriber in targets],
-            "subscriberKeys": [subscriber.key for subscriber in targets],
+            **_owed_to(message, targets),
             "attempts": message.attempt,
         })  # fmt: skip
 
