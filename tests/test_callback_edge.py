@@ -3,6 +3,7 @@ takes the re-check queue's batches (found by review: it decoded megabytes to tel
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from shared import jsonutil
 from shared.callback import hash_callback_token
 from shared.handlers.result_fetcher import CALLBACK_MAX_EVENT_BYTES, ResultFetcherApp
 from shared.messages import RecheckMessage
+from shared.storage import StorageError
 from tests.fakes import FakeCloudAuth, Stack
 from tests.test_races import TOKEN, callback_event
 from tests.test_recheck_chains import queue_event
@@ -96,3 +98,30 @@ def test_a_callback_with_a_bad_token_answers_exactly_as_one_for_an_unknown_verif
     assert (known["statusCode"], known["body"]) == (unknown["statusCode"], unknown["body"])
     assert known["statusCode"] == 404
     assert stack.store.get(existing.merchant_biz_id) == existing
+
+
+def _store_fails_from_read(stack: Stack, monkeypatch: pytest.MonkeyPatch, failing_read: int) -> None:
+    """The store answers its reads until read number ``failing_read`` (1-based), which fails as a busy Tablestore."""
+    read = stack.store.get
+    reads = itertools.count(1)
+
+    def get(merchant_biz_id: str) -> Any:
+        if next(reads) >= failing_read:
+            raise StorageError("tablestore GetRow failed: OTSServerBusy", transient=True, code="OTSServerBusy")
+        return read(merchant_biz_id)
+
+    monkeypatch.setattr(stack.store, "get", get)
+
+
+@pytest.mark.parametrize(
+    "failing_read", [1, 2], ids=["the callback's own read of the row", "the fetch's read of the row"]
+)
+def test_a_callback_the_store_cannot_serve_is_told_to_try_again_not_a_500(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, failing_read: int
+) -> None:
+    """review bi: a failing store is the vendor's cue to call back later (503 ``TryAgain``), as openapi.yaml says;
+    a 500 ``InternalError`` would read as this deployment's bug, and logs the failure as an unhandled one."""
+    record = stack.pending(callback_token_hash=hash_callback_token(TOKEN))
+    _store_fails_from_read(stack, monkeypatch, failing_read)
+    response = ResultFetcherApp(stack.fetcher(FakeCloudAuth())).handle(callback_event(record.merchant_biz_id), None)
+    assert (response["statusCode"], jsonutil.loads(response["body"])["error"]["code"]) == (503, "TryAgain")

@@ -374,6 +374,33 @@ def test_one_tombstone_whose_deletion_keeps_failing_does_not_block_the_erasure_o
     assert report.errors == ["_finish_erasures:OTSParameterInvalid"]
 
 
+def test_a_re_check_of_a_tombstone_deletes_what_a_raced_fetch_left_even_while_the_vendor_keeps_the_flow(
+    stack: Stack,
+) -> None:
+    """review bi: a fetch that wrote its result as the row was erased, and could not delete it then, queues a re-check
+    to do it (``_queue_cleanup``). That re-check finds the tombstone: the images go now, not only once the vendor
+    agrees to delete the flow (hourly, for up to its 30 days)."""
+    mbid = _erased(stack)
+    image = f"{result_prefix(mbid)}0123456789abcdef0123/idImage.jpg"
+    stack.objects.put(image, b"\xff\xd8 passport", "image/jpeg")
+    outcome = stack.fetcher(_VendorKeepsUnfinishedFlows()).fetch(mbid, attempt=1)
+    assert outcome.kind == "erasure_pending"
+    assert stack.objects.list(result_prefix(mbid)) == []
+    assert stack.store.get(mbid) is not None  # the tombstone stays: the vendor still holds the flow
+
+
+def test_a_pass_asks_the_vendor_about_at_most_a_batch_of_tombstones(stack: Stack) -> None:
+    """review bi: each tombstone is a DeleteVerifyResult call; ``KYC_SWEEP_BATCH`` bounds them per pass as it bounds
+    step 1's CheckResult calls, and the next pass takes the rest."""
+    tombstones = [_erased(stack) for _ in range(3)]
+    vendor = FakeCloudAuth()
+    sweeper = stack.sweeper(stack.fetcher(vendor), batch_size=2)
+    stack.clock.advance(HOUR)
+    assert sweeper.sweep().erased == 2 and len(vendor.delete_calls) == 2
+    assert sweeper.sweep().erased == 1 and len(vendor.delete_calls) == 3
+    assert [mbid for mbid in tombstones if stack.store.get(mbid) is not None] == []
+
+
 # -- the notifier, the initializer and the CLI ---------------------------------------------------------------------
 
 

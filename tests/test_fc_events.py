@@ -327,10 +327,6 @@ def test_router_unknown_path_is_404() -> None:
     assert (response["statusCode"], body_of(response)["error"]["code"]) == (404, "NotFound")
 
 
-def test_router_param_does_not_match_empty_segment() -> None:
-    assert make_router().handle(http_event("GET", "/verifications//"))["statusCode"] in (404, 405)
-
-
 def test_router_wrong_method_is_405_with_allow_header() -> None:
     response = make_router().handle(http_event("DELETE", "/verifications"))
     assert response["statusCode"] == 405
@@ -596,3 +592,53 @@ def test_event_kind_of_each_sample(name: str, kind: str) -> None:
 
 def test_event_kind_unknown_is_none() -> None:
     assert event_kind({"what": "ever"}) is None
+
+
+# ------------------------------------------------------------------------------------------ review bi
+
+
+def test_a_route_s_body_limit_refuses_a_plain_body_one_byte_over_it_before_its_handler_runs() -> None:
+    """review bi: a body FC did not base64-encode holds at least a byte per character: 101 characters are certainly
+    over 100 bytes (the ``3n/4 - 2`` bound is base64's alone), and the handler (the anonymous callback) never runs."""
+    ran: list[str] = []
+    router = Router()
+
+    @router.route("GET", "/callback", max_body_bytes=100)
+    def callback(event: HttpEvent) -> dict[str, Any]:
+        ran.append(event.raw_path)
+        return http_response(200)
+
+    response = router.handle(http_event("GET", "/callback", body="a" * 101))
+    assert (response["statusCode"], body_of(response)["error"]["code"]) == (413, "PayloadTooLarge")
+    assert ran == []
+    assert router.handle(http_event("GET", "/callback", body="a" * 100))["statusCode"] == 200 and ran == ["/callback"]
+
+
+def test_json_refuses_a_base64_body_whose_decoded_bytes_exceed_the_limit_its_text_could_not_tell() -> None:
+    """review bi: base64 text of 16 characters may hold 10 to 12 bytes; the check on the text lets it through (it
+    cannot be sure), so the decoded body is measured too: 12 bytes are over a limit of 10."""
+    body = b'{"a":"xxxx"}'
+    assert len(body) == 12
+    event = HttpEvent.from_bytes(
+        http_event("POST", body=base64.b64encode(body).decode(), b64=True, headers=JSON_HEADERS)
+    )
+    with pytest.raises(BadRequest) as info:
+        event.json(max_bytes=10)
+    assert (info.value.status, info.value.code) == (413, "PayloadTooLarge")
+    assert event.json(max_bytes=12) == {"a": "xxxx"}
+
+
+def test_a_path_parameter_never_matches_an_empty_segment_inside_the_path() -> None:
+    """review bi: the test this replaces asked for ``/verifications//``, whose trailing slashes are trimmed before
+    any route is tried: it never reached the rule. Here the empty segment is inside the path."""
+    router = Router()
+    router.route("GET", "/a/{x}/b")(lambda event, x: http_response(200, {"x": x}))
+    assert router.handle(http_event("GET", "/a//b"))["statusCode"] == 404
+    assert body_of(router.handle(http_event("GET", "/a/1/b"))) == {"x": "1"}
+
+
+def test_a_queue_body_that_is_base64_of_something_other_than_json_is_kept_as_the_text_it_came_as() -> None:
+    """review bi: the rule is plain JSON, else base64 *of JSON*, else the raw text: ``abcd`` is valid base64 of
+    three bytes of nothing; decoded, an unreadable message's dead letter would keep those bytes, not what came."""
+    assert decode_message_body("abcd") == (b"abcd", "raw")
+    assert decode_message_body(base64.b64encode(b'{"a":1}').decode()) == (b'{"a":1}', "base64")

@@ -469,6 +469,28 @@ def test_a_start_refused_for_our_own_credentials_gives_the_users_slot_back(store
     assert status == 201, body
 
 
+class _ReleaseFails:
+    """The SQLite store, whose rate slots cannot be given back (the store failing at that moment)."""
+
+    def __init__(self, inner: SqliteTransactionStore) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def decrement_rate_counter(self, key: str, **kwargs: Any) -> None:
+        raise StorageError("tablestore UpdateRow failed: OTSServerBusy", transient=True, code="OTSServerBusy")
+
+
+def test_a_slot_that_cannot_be_given_back_leaves_the_refusal_s_answer_as_it_is(store: SqliteTransactionStore) -> None:
+    """review bi: giving a slot back is best effort (a slot kept only lowers the user's limit this hour); the store
+    failing then must not turn the refusal the user is owed into a 500."""
+    client = FakeCloudAuth()
+    client.initialize_error = AuthError("signature mismatch", status=400, code="SignatureDoesNotMatch")
+    status, _, body = _post(_app(_ReleaseFails(store), client), _start())
+    assert (status, body["error"]["code"]) == (502, "VendorError")
+
+
 @pytest.mark.parametrize("meta_info", ["", "   ", "\t\n"])
 def test_a_blank_meta_info_is_missing_and_never_reaches_the_vendor(
     store: SqliteTransactionStore, client: FakeCloudAuth, meta_info: str

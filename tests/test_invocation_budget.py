@@ -178,3 +178,25 @@ def test_the_tablestore_claim_asks_before_each_retry_and_stops_when_told(monkeyp
         with pytest.raises(OutOfTime):
             store.increment_rate_counter("k", 5, 9e9, another_round=another_round)
         assert len(asked) == 3  # before the 2nd, 3rd and 4th rounds; never before the first
+
+
+# -- the sweeper ----------------------------------------------------------------------------------------------------
+
+
+def test_the_sweeper_function_sweeps_within_the_timeout_its_context_gives(tmp_path: Path) -> None:
+    """review bi: the timer's pass is bounded by the function's timeout from FC's context, as the initializer's
+    requests are: a pass that ignored it would start CheckResult calls FC then cuts off part-way."""
+    from shared.handlers.sweeper import SweeperApp
+    from tests.fakes import Stack
+
+    stack = Stack(tmp_path)
+    try:
+        stack.pending(created_at=T0 - 1000)
+        client = FakeCloudAuth()
+        timer = {"triggerTime": "2026-01-01T00:00:00Z", "triggerName": "sweep", "payload": ""}
+        app = SweeperApp(stack.sweeper(stack.fetcher(client)))
+        spent = app.handle(timer, _context(1e-9))  # a timeout already over when the pass starts
+        assert spent["checked"] == 0 and "recheck" in spent["stoppedEarly"] and client.check_calls == []
+        assert app.handle(timer, _context(None))["checked"] == 1  # no timeout in the context: unbounded
+    finally:
+        stack.close()

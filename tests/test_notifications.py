@@ -442,6 +442,46 @@ def test_a_poison_message_is_dead_lettered_and_the_rest_of_the_batch_is_delivere
     assert dead["reason"] == "processing_error" and dead["merchantBizId"] == poisoned
 
 
+def test_a_batch_whose_store_is_failing_is_redelivered_not_dead_lettered(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """review bi: a failing store is not a poison message: the handler raises, so that the trigger delivers the
+    batch again, instead of dead-lettering an event every subscriber is still owed (an operator's redrive)."""
+    from shared.handlers.notifier import NotifierApp
+
+    mbid = _final(stack)
+
+    def get(merchant_biz_id: str) -> object:
+        raise StorageError("tablestore GetRow failed: OTSServerBusy", transient=True, code="OTSServerBusy")
+
+    monkeypatch.setattr(stack.store, "get", get)
+    sender = RecordingSender()
+    batch = [{"data": {"messageId": "1", "messageBody": jsonutil.dumps_str(_body(mbid))}}]
+    with pytest.raises(RuntimeError, match="redeliver"):
+        NotifierApp(stack.notifier(sender)).handle(jsonutil.dumps(batch), None)
+    assert sender.deliveries == [] and peek(stack.deadletter) == []
+
+
+class _QueueDown:
+    def send(self, body: bytes, *, delay_seconds: int = 0) -> str:
+        raise StorageError("mns SendMessage failed: InternalError (500)", transient=True, code="InternalError")
+
+
+def test_a_poison_message_whose_dead_letter_cannot_be_sent_is_redelivered_not_dropped(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """review bi: a message is acked only once it was handled or its dead letter is out; with the dead-letter
+    queue failing too, the handler raises and the trigger delivers the batch again: the event is not lost."""
+    from shared.handlers.notifier import NotifierApp
+
+    mbid = _final(stack)
+    monkeypatch.setattr(stack.store, "get", lambda merchant_biz_id: (_ for _ in ()).throw(KeyError("unforeseen")))
+    batch = [{"data": {"messageId": "1", "messageBody": jsonutil.dumps_str(_body(mbid))}}]
+    app = NotifierApp(stack.notifier(RecordingSender(), deadletter=_QueueDown()))
+    with pytest.raises(RuntimeError, match="redeliver"):
+        app.handle(jsonutil.dumps(batch), None)
+
+
 def test_a_poison_follow_up_is_dead_lettered_with_the_subscribers_it_was_for_and_redriven_to_them_alone(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -904,3 +904,51 @@ def test_rows_that_owe_nothing_are_not_settled_once_the_pass_s_time_is_spent(sta
         InvocationBudget(0.0, clock=FakeClock(0.0))
     )
     assert counting.settled == 0 and "outbox" in report.stopped_early
+
+
+# -- each step's batch, and the walks over the due index (review bi) -------------------------------------------------
+
+
+def test_a_pass_checks_at_most_a_batch_of_the_due_rows_and_the_next_pass_the_rest(stack: Stack) -> None:
+    """review bi: ``KYC_SWEEP_BATCH`` bounds the CheckResult calls of a pass (the vendor's QPS is shared with live
+    traffic); one more row a pass is one call more than the operator allowed."""
+    for i in range(5):
+        stack.pending(created_at=T0 - 1000 - i)
+    client = FakeCloudAuth(check_result_body("P"))
+    sweeper = stack.sweeper(stack.fetcher(client), batch_size=3)
+    assert sweeper.sweep().checked == 3 and len(client.check_calls) == 3
+    assert sweeper.sweep().checked == 2 and len(set(client.check_calls)) == 5
+
+
+def test_a_pass_reads_the_due_index_past_its_first_page(stack: Stack) -> None:
+    """review bi: the due rows are read a page of at most 100 at a time; a batch larger than a page is worked
+    through page after page in the same pass, not one page a pass."""
+    for i in range(101):
+        stack.pending(created_at=T0 - 1000 - i)
+    client = FakeCloudAuth(check_result_body("P"))
+    report = stack.sweeper(stack.fetcher(client), batch_size=150).sweep()
+    assert report.checked == 101 and len(set(client.check_calls)) == 101
+
+
+def test_young_rows_never_keep_a_row_whose_next_check_has_come_from_its_check(stack: Stack) -> None:
+    """review bi: the NEW walk reads only rows older than ``KYC_SWEEP_AFTER`` (``due(NEW, now - sweep_after)``).
+    Reading the young ones too, a burst of new verifications would be stepped over, a batch of them, until the
+    pass ends before the CHECK walk: the rows whose next check has come would wait for the burst to age."""
+    for _ in range(3):
+        stack.pending(created_at=T0 - 100)  # young: the callback and the queue's quick re-checks own them
+    old = stack.pending(created_at=T0 - 5000, next_check_at=T0 - 1)
+    client = FakeCloudAuth(check_result_body("P"))
+    report = stack.sweeper(stack.fetcher(client), batch_size=2).sweep()
+    assert report.checked == 1 and client.check_calls == [(old.merchant_biz_id, old.transaction_id)]
+
+
+def test_the_outbox_repairs_at_most_a_batch_of_rows_a_pass(stack: Stack) -> None:
+    """review bi: the outbox's work (an enqueue, a vendor deletion per row) is a batch a pass, like step 1's."""
+    for _ in range(3):
+        record = stack.pending()
+        stack.store.finalize(record.merchant_biz_id, status="PASSED", passed="Y", sub_code="200", result_key=None,
+                             identity_masked=None, result_version=1, now=T0)  # fmt: skip
+    stack.clock.advance(OUTBOX_GRACE_SECONDS + 1)
+    sweeper = stack.sweeper(stack.fetcher(FakeCloudAuth()), batch_size=2)
+    assert sweeper.sweep().renotified == 2 and len(peek(stack.notify)) == 2
+    assert sweeper.sweep().renotified == 1 and len(peek(stack.notify)) == 3

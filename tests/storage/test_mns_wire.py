@@ -203,3 +203,49 @@ def test_a_change_visibility_answer_without_a_receipt_handle_is_a_malformed_resp
     with pytest.raises(MnsError) as info:
         queue.change_visibility("1-ODU4OTkzNDU5My0xNDM1MTk3NjAwLTEtNQ==", 60)
     assert info.value.code == "MalformedResponse"
+
+
+def test_receiving_from_a_queue_that_does_not_exist_is_an_error_not_an_empty_queue(server: MnsDouble) -> None:
+    """review bi: only ``MessageNotExist`` means "nothing to receive"; another 404 (``QueueNotExist``: a wrong name,
+    a queue not created yet) taken for it would have ``kyc dlq`` report an empty dead-letter queue."""
+    with pytest.raises(MnsError) as info:
+        _queue(server, name="kyc-missing").receive()
+    assert (info.value.code, info.value.status) == ("QueueNotExist", 404)
+
+
+def test_a_delete_mns_fails_is_an_error_not_a_stale_receipt(server: MnsDouble) -> None:
+    """review bi: ``delete`` answers False for a receipt MNS no longer honours only; a failed deletion taken for one
+    would leave the message to come back while the caller (a redrive) believes it handled."""
+    queue = _queue(server)
+    queue.send(b"hello")
+    [message] = queue.receive()
+    server.set_faults({"operations": {"DeleteMessage": {"sequence": ["InternalError"]}}})
+    with pytest.raises(MnsError) as info:
+        queue.delete(message.receipt)
+    assert (info.value.code, info.value.transient) == ("InternalError", True)
+    assert [m["messageId"] for m in server.messages(QUEUE)] == [message.message_id]  # still there
+
+
+def test_a_received_message_without_a_receipt_handle_is_a_malformed_response(
+    server: MnsDouble, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """review bi: a message received without its handle could never be deleted: the answer is refused."""
+    answer = (
+        b'<?xml version="1.0" encoding="UTF-8"?><Messages xmlns="http://mns.aliyuncs.com/doc/v1/"><Message>'
+        b"<MessageId>5F290C926D472878-2-14D9529A8FA-200000001</MessageId><MessageBody>aGVsbG8=</MessageBody>"
+        b"<DequeueCount>1</DequeueCount><EnqueueTime>1250700979248</EnqueueTime></Message></Messages>"
+    )
+    queue = _queue(server)
+    monkeypatch.setattr(queue, "_call", lambda method, resource, operation: (200, answer, "req-1"))
+    assert [m.body for m in queue.peek()] == [b"hello"]  # a peek has no handle to give
+    with pytest.raises(MnsError) as info:
+        queue.receive()
+    assert info.value.code == "MalformedResponse"
+
+
+@pytest.mark.parametrize("seconds", [0, 43_201])
+def test_a_visibility_outside_what_mns_takes_is_refused_before_any_request(server: MnsDouble, seconds: int) -> None:
+    """review bi: ChangeMessageVisibility takes 1-43200 s."""
+    with pytest.raises(ValueError, match="43200"):
+        _queue(server).change_visibility("1-ODU4OTkzNDU5My0xNDM1MTk3NjAwLTEtNQ==", seconds)
+    assert server.received("ChangeMessageVisibility") == []

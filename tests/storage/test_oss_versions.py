@@ -191,3 +191,17 @@ def test_an_erasure_cut_off_after_its_first_page_leaves_the_erased_object_hidden
 
     with pytest.raises(ObjectNotFound):  # until the retry, the erased image stays hidden
         plain.get("mbid1/idImage.jpg")
+
+
+def test_a_key_whose_first_listing_page_holds_only_its_delete_markers_is_still_erased_in_full(versioned: Any) -> None:
+    """review bi: a page of one key's markers alone (two deletes in front of a version, two entries a page) keeps one
+    of them for a later round and deletes the others: progress. Keeping them all, no round would ever delete
+    anything, and the erasure would fail at every try while the person's image stays in the bucket."""
+    plain = _store(versioned, versioned=False)
+    plain.put("mbid1/idImage.jpg", b"\xff\xd8 passport", "image/jpeg")
+    plain.delete("mbid1/idImage.jpg")
+    plain.delete("mbid1/idImage.jpg")
+    assert len(_data_versions(versioned, PREFIX + "mbid1/")) == 3
+
+    assert _store(versioned).delete_prefix("mbid1/") == 0
+    assert _data_versions(versioned, PREFIX + "mbid1/") == []

@@ -152,6 +152,14 @@ def test_server_error_is_transient(server: OssDouble) -> None:
     assert info.value.transient is True and info.value.status == 503
 
 
+def test_oss_s_internal_error_is_transient_too(server: OssDouble) -> None:
+    """review bi: OSS's ``InternalError`` is a 500 ("Please try again"), as transient as a 503: every 5xx is."""
+    server.set_faults({"operations": {"PutObject": {"errorRates": {"InternalError": 1.0}}}})
+    with pytest.raises(StorageError) as info:
+        _store(server).put("k", b"x", "text/plain")
+    assert (info.value.code, info.value.status, info.value.transient) == ("InternalError", 500, True)
+
+
 def test_a_dropped_connection_is_a_transient_transport_error_that_may_have_happened(server: OssDouble) -> None:
     server.set_faults({"operations": {"PutObject": {"sequence": ["drop-after"]}}})
     with pytest.raises(StorageError) as info:

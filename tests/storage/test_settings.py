@@ -44,6 +44,17 @@ def test_the_object_store_names_the_customer_key_from_the_environment(given: str
     assert getattr(store, "kms_key_id", "missing") == key_id
 
 
+@pytest.mark.parametrize(("given", "versioned"), [("true", True), ("false", False), (None, False)])
+def test_the_object_store_deletes_every_version_on_a_bucket_the_environment_says_keeps_them(
+    given: str | None, versioned: bool
+) -> None:
+    """review bi: on a versioned bucket (``KYC_BUCKET_VERSIONING``) an erasure must delete every version by its id;
+    a store opened without the setting puts delete markers in front and the person's images stay as versions."""
+    env = ALIYUN if given is None else {**ALIYUN, "KYC_BUCKET_VERSIONING": given}
+    store = open_object_store(StorageSettings.from_env(env))
+    assert getattr(store, "versioned", "missing") is versioned
+
+
 def test_default_backend_is_local_in_kyc_data() -> None:
     settings = StorageSettings.from_env({})
     assert (settings.backend, settings.data_dir) == ("local", ".kyc-data")

@@ -157,3 +157,28 @@ def test_schema_calls_each_get_their_own_deadline(double: Any) -> None:
 def test_a_call_deadline_that_is_not_a_positive_number_of_seconds_is_refused(seconds: float) -> None:
     with pytest.raises(ValueError, match="call deadline"):
         TablestoreTransactionStore(table=TABLE, client=object(), call_deadline=seconds)
+
+
+def test_every_exchange_of_a_call_runs_against_that_call_s_one_deadline() -> None:
+    """review bi: the transports ask ``current()`` for each exchange's deadline (every attempt the SDK makes, each
+    of its retries): inside a call it is the call's, so that attempts and retries together end by it; a fresh one
+    per exchange would let a call last its deadline once per attempt."""
+    now = [0.0]
+    call = CallDeadline(10.0, clock=lambda: now[0])
+    with call.running() as deadline:
+        now[0] = 7.0  # a first attempt took most of the call
+        assert call.current() is deadline and call.current().remaining() == 3.0
+    assert call.current() is not deadline and call.current().remaining() == 10.0  # outside any call: its own
+
+
+def test_a_call_opened_inside_another_keeps_the_outer_call_s_deadline_to_its_end() -> None:
+    """review bi: ``OssObjectStore.get`` opens a call around GetObject (itself a call) to read the body under the
+    same deadline; the inner call neither starts a new deadline nor ends the outer one when it returns."""
+    now = [0.0]
+    call = CallDeadline(10.0, clock=lambda: now[0])
+    with call.running() as outer:
+        now[0] = 4.0
+        with call.running() as inner:
+            assert inner is outer
+        assert call.time_left() == 6.0  # the body is still read against the outer call's deadline
+    assert call.time_left() is None

@@ -381,6 +381,24 @@ def test_a_new_pending_row_is_due_as_new_from_its_creation(store: TransactionSto
     assert _due_ids(store, DueKind.CHECK) == [] and _due_ids(store, DueKind.OUTBOX) == []
 
 
+def test_a_verdict_written_whole_whose_vendor_copy_is_owed_is_due_for_the_outbox_from_its_verdict(
+    store: TransactionStore,
+) -> None:
+    """review bi: a row written as a verdict at once (a migration of rows from before the due index, a bulk load)
+    gets the due every write would have left it: announced, but its vendor copy not deleted, it is due for the
+    outbox, from its verdict (``finalized_at``, not its last change); without a due the sweeper never deletes
+    the vendor's copy."""
+    record = make_record(created_at=500.0, updated_at=3000.0, status="PASSED", passed="Y", sub_code="200",
+                         finalized_at=2000.0, notification_enqueued=True)  # fmt: skip
+    store.create(record)
+    assert _due_ids(store, DueKind.OUTBOX, before=1999.0) == []
+    assert _due_ids(store, DueKind.OUTBOX, before=2000.0) == [record.merchant_biz_id]
+    settled = make_record(status="PASSED", passed="Y", sub_code="200", finalized_at=2000.0,
+                          notification_enqueued=True, vendor_copy_deleted=True)  # fmt: skip
+    store.create(settled)
+    assert _due_ids(store, DueKind.OUTBOX) == [record.merchant_biz_id]  # one that owes nothing is due for nothing
+
+
 def test_record_check_makes_the_row_due_at_its_next_check(store: TransactionStore) -> None:
     record = make_record(created_at=500.0)
     store.create(record)
