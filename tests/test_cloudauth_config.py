@@ -208,6 +208,20 @@ def test_invalid_values_name_the_variable_without_echoing(name: str, value: str)
     assert info.value.variable == name and value not in str(info.value).split(name, 1)[1]
 
 
+@pytest.mark.parametrize("region", ["cn-hongkong/", "attacker.example/x", "cn hongkong", "ap-southeast-1?"])
+def test_a_region_that_is_no_region_id_is_refused_naming_it_even_unchecked(region: str) -> None:
+    """Review bh: the region becomes part of the vendor's host name; "attacker.example/x" would send the signed
+    calls to https://cloudauth-intl.attacker.example/... . It is refused as CLOUDAUTH_REGION, also where the
+    product/region pair is not checked (``kyc doctor``), which would otherwise refuse it later under another
+    variable, or not at all (no test gave a malformed region)."""
+    from shared.cloudauth import VendorTarget
+
+    for build in (CloudAuthSettings.from_env, lambda env: VendorTarget.from_env(env, check_product=False)):
+        with pytest.raises(ConfigError) as info:
+            build({**CREDS, "CLOUDAUTH_REGION": region})
+        assert info.value.variable == "CLOUDAUTH_REGION"
+
+
 def test_repr_hides_secrets() -> None:
     s = CloudAuthSettings.from_env({**CREDS, "ALIBABA_CLOUD_SECURITY_TOKEN": "sts-token-xyz"})
     assert "sk-secret-value" not in repr(s) and "sts-token-xyz" not in repr(s)

@@ -176,6 +176,44 @@ def test_with_every_parameter_set_our_request_is_the_sdks(endpoint: FakeCloudAut
     assert set(ours.query) | set(ours.form) == INITIALIZE_V2.names
 
 
+@pytest.mark.parametrize(
+    ("ours", "product", "doc_type"),
+    [(InitializeRequest, "eKYC", "01000000"), (InitializeV2Request, "eKYC_PRO", "GLB03002")],
+    ids=["Initialize", "InitializeV2"],
+)
+def test_each_typed_field_of_our_start_requests_is_sent_as_the_sdk_models_field_of_that_name(
+    endpoint: FakeCloudAuth, ours: type[Any], product: str, doc_type: str
+) -> None:
+    """Review bh: the oracle tests above pass every parameter through ``extra`` by its vendor name, so the typed
+    fields' own mapping (field -> parameter, which the initializer uses) was checked by nothing: swapping
+    ``face_picture_base64`` and ``target_face_picture`` went unnoticed (the user's face sent as the target).
+    Here each typed field is set, the SDK model's field of the same name names the parameter, and what the SDK
+    sends for them is what we send."""
+    from alibabacloud_cloudauth_intl20220809 import models
+
+    from shared.values import fields
+
+    sdk_type = getattr(models, ours.__name__)
+
+    def sdk_name(attr: str) -> str:
+        return "face_picture_base_64" if attr == "face_picture_base64" else attr  # the SDK's spelling
+
+    attrs = [f.name for f in fields(ours) if f.name != "extra"]
+    vendor = {attr: next(iter(sdk_type(**{sdk_name(attr): "x"}).to_map())) for attr in attrs}
+    fixed = {"ProductCode": product, "DocType": doc_type, "MerchantBizId": "biz0001", "MetaInfo": META_INFO,
+             "ReturnUrl": "https://merchant.example/back"}  # fmt: skip
+    values = {attr: fixed.get(name, sample(name)) for attr, name in vendor.items()}
+    operation = "initialize" if ours is InitializeRequest else "initialize_v2"
+
+    getattr(sdk_client(endpoint), operation)(sdk_type(**{sdk_name(a): v for a, v in values.items()}))
+    by_sdk = endpoint.requests[-1]
+    getattr(our_client(endpoint), operation)(ours(**values))
+    seen = endpoint.requests[-1]
+    assert seen.signature_ok and seen.action == by_sdk.action == ours.__name__.removesuffix("Request")
+    assert (seen.query, seen.form) == (by_sdk.query, by_sdk.form)
+    assert set(seen.query) | set(seen.form) == set(vendor.values())
+
+
 def test_both_face_pictures_go_in_the_form_body_and_the_doc_page_config_is_json(endpoint: FakeCloudAuth) -> None:
     params = {"ProductCode": "eKYC_PRO", "MerchantBizId": "biz0001", "MetaInfo": META_INFO, "MerchantUserId": "u1",
               "ReturnUrl": "https://merchant.example/back", "DocType": "GLB03002",

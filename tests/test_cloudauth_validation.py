@@ -162,6 +162,38 @@ def test_return_url_must_be_an_absolute_url() -> None:
     assert info.value.parameter == "ReturnUrl"
 
 
+@pytest.mark.parametrize(
+    "url",
+    ["ftp://merchant.example/r", "javascript://merchant.example/%0aalert(1)", "file://merchant.example/etc/passwd"],
+)
+def test_return_url_must_be_http_or_https(url: str) -> None:
+    """Review bh: the vendor sends the browser to ReturnUrl; a URL with a host but another scheme is refused before
+    the billed call like a relative one (only a relative URL was tested: dropping the scheme rule went unnoticed)."""
+    with pytest.raises(ParameterError) as info:
+        client().initialize(request(return_url=url))
+    assert (info.value.parameter, info.value.code) == ("ReturnUrl", "InvalidParameter")
+
+
+@pytest.mark.parametrize(
+    "value", ["+6281234567", "+62812345678901", "+6381234567890", "081234567890", "+62 8123456789"]
+)
+def test_mobile_must_be_plus_62_and_9_to_11_digits(value: str) -> None:
+    """Review bh: the SDK's rule for Mobile ("must start with +62 followed by 9 to 11 digits"); no test sent a
+    Mobile, so widening the pattern went unnoticed."""
+    with pytest.raises(ParameterError) as info:
+        validate_initialize({**base_params(), "Mobile": value})
+    assert info.value.parameter == "Mobile"
+    assert validate_initialize({**base_params(), "Mobile": "+62812345678"})["Mobile"] == "+62812345678"
+
+
+@pytest.mark.parametrize("name", ["MetaInfo", "MerchantUserId", "LanguageConfig"])
+def test_a_value_with_a_nul_character_is_refused(name: str) -> None:
+    """Review bh: a NUL inside a value (free text such as MetaInfo) never reaches the vendor; no test sent one."""
+    with pytest.raises(ParameterError) as info:
+        validate_initialize({**base_params(), name: "before\x00after"})
+    assert (info.value.parameter, info.value.code) == (name, "InvalidParameter")
+
+
 def test_check_result_requires_both_ids() -> None:
     with pytest.raises(ParameterError) as info:
         client().check_result("biz0001", "")

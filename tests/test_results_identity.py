@@ -124,6 +124,14 @@ def test_validity_period_with_long_term_expiry_keeps_raw_and_flags_it() -> None:
     assert identity.unparsed_dates == ("expiryDate",)
 
 
+@pytest.mark.parametrize("separator", ["至", "~", "～", " to "])
+def test_a_validity_period_is_split_at_each_separator_the_documents_print(separator: str) -> None:
+    """Review bh: a mainland ID's back side prints its validity as "2015.01.01至2035.01.01"; no test split at 至
+    (or ~, ～, "to"): dropping it from the separators left the identity without issue and expiry dates."""
+    identity = identity_of({"name": "王测试", "validPeriod": f"2015.01.01{separator}2035.01.01"})
+    assert (identity.issue_date, identity.expiry_date, identity.unparsed_dates) == ("2015-01-01", "2035-01-01", ())
+
+
 def test_validity_period_with_dashed_dates_is_split_at_the_middle() -> None:
     assert split_period("2015-01-01-2035-01-01") == ("2015-01-01", "2035-01-01")
 
@@ -209,6 +217,20 @@ def test_unparseable_dates_return_none(text: str) -> None:
     assert parse_date(text) is None
 
 
+@pytest.mark.parametrize("text", ["05 SEPT 1990", "5-Sept-1990", "05 Sep 1990"])
+def test_september_is_read_under_its_three_and_four_letter_abbreviations(text: str) -> None:
+    """Review bh: documents print September as SEP or SEPT; the parser's month table has both, but no test read
+    the four-letter one (dropping it went unnoticed, and such a date would be stored unparsed)."""
+    assert parse_date(text) == "1990-09-05"
+
+
+@pytest.mark.parametrize("text", ["1990年1月5日 extra", "2015年01月01日至2035年01月01日"])
+def test_a_cjk_date_followed_by_more_text_is_not_a_date(text: str) -> None:
+    """Review bh: text after the 日 is not ignored: a period in one field ("...至...") must not be read as its first
+    date, which would store a wrong issue or expiry date as parsed (no test had text after a CJK date)."""
+    assert parse_date(text) is None
+
+
 def test_impossible_date_keeps_raw_text_and_is_flagged() -> None:
     identity = identity_of({"surname": "TESTER", "birthDate": "1990-02-30", "expiryDate": "31 DEC 2030"})
     assert identity.birth_date == "1990-02-30"
@@ -270,3 +292,12 @@ def test_permit_with_unrecognisable_number_is_not_guessed() -> None:
 
 def test_unknown_fields_are_not_guessed() -> None:
     assert guess_doc_type({"foo": "bar"}) is None
+
+
+def test_latin_surname_and_given_name_without_a_passport_number_field_are_guessed_a_passport() -> None:
+    """Review bh: the guess's last rule: a passport whose number came under another name (``idNumber``) is still
+    told by its Latin ``surname`` / ``givenname`` pair (no fixture reached the rule: every passport fixture has
+    ``passportNo``, and the rule's removal went unnoticed)."""
+    ocr = {"surname": "TESTER", "givenname": "JANE", "idNumber": "X00000000", "birthDate": "1990-01-05"}
+    assert guess_doc_type(ocr) == doctypes.PASSPORT
+    assert parse_check_result(make_body(ocr=ocr)).doc_type == doctypes.PASSPORT

@@ -44,6 +44,15 @@ def test_content_type_is_sniffed_from_magic_bytes(data: bytes, content_type: str
     assert Image("idImage", b64(data)).content_type == content_type
 
 
+@pytest.mark.parametrize("form", [b"WAVE", b"AVI "])
+def test_a_riff_container_that_is_not_webp_is_not_taken_for_an_image(form: bytes) -> None:
+    """Review bh: WebP is a RIFF container whose form type is ``WEBP``; audio or video in RIFF (WAVE, AVI) is not an
+    image, so it is neither labelled image/webp nor taken out of the record as a picture (``images_by_content``
+    keeps only texts whose first bytes are an image's). No test had a RIFF that is not WebP."""
+    riff = b"RIFF\x24\x00\x00\x00" + form + b"fmt " + b"\x00" * 20
+    assert Image("idImage", b64(riff)).content_type == "application/octet-stream"
+
+
 def test_content_type_is_sniffed_without_decoding_everything() -> None:
     image = Image("idImage", b64(FAKE_PNG) + "!!!garbage after the head!!!")
     assert image.content_type == "image/png"

@@ -115,6 +115,32 @@ def test_face_score_that_is_not_a_number_becomes_none() -> None:
     assert result.face.face_passed is None
 
 
+@pytest.mark.parametrize(
+    ("flag", "expected"),
+    [("yes", True), (" y ", True), ("TRUE", True), ("t", True), ("no", False), (" n ", False), ("False", False),
+     ("F", False)],
+)  # fmt: skip
+def test_face_flags_spelled_otherwise_than_y_or_n_keep_their_verdict(flag: str, expected: bool) -> None:
+    """Review bh: the parser reads Y/N flags in any case and as yes/no, true/false; a negative spelled so must stay
+    False ("the face did not pass", "no attack"), never become an unknown None (no test read the negative
+    spellings: dropping them from the parser went unnoticed)."""
+    result = parse_check_result(make_body(face_info={"facePassed": flag, "faceAttack": flag}))
+    assert (result.face.face_passed, result.face.face_attack) == (expected, expected)
+
+
+@pytest.mark.parametrize("flag", [True, False])
+def test_a_face_score_sent_as_a_json_boolean_is_no_score(flag: bool) -> None:
+    """Review bh: JSON true is not the number 1 (in Python a bool is an int): a score field holding a flag has no
+    score, never a comparison score of 1.0 or 0.0 that a merchant would read against its threshold."""
+    face = {"faceComparisonScore": flag, "authorityComparisonScore": flag, "faceQualityScore": flag,
+            "faceAttackScore": flag}  # fmt: skip
+    result = parse_check_result(make_body(face_info=face))
+    face_info = result.face
+    scores = (face_info.face_comparison_score, face_info.authority_comparison_score, face_info.face_quality_score,
+              face_info.face_attack_score)  # fmt: skip
+    assert scores == (None, None, None, None)
+
+
 # -- tolerance of the JSON-string fields -------------------------------------------------------------------------------
 
 
@@ -188,6 +214,14 @@ def test_unknown_result_and_ext_id_info_keys_do_not_fail() -> None:
     body = make_body(ocr=PASSPORT_OCR, id_info={"futureField": {"x": 1}}, FutureResultKey="z")
     result = parse_check_result(body)
     assert result.ext_id_extra == {"futureField": {"x": 1}}
+
+
+def test_ext_id_extra_never_holds_an_image() -> None:
+    """Review bh: ``ext_id_extra`` is documented as "image fields excluded"; the images are :attr:`images`, read and
+    stored apart (no test put an image next to an unknown key: keeping them there went unnoticed)."""
+    body = make_body(ocr=PASSPORT_OCR, id_info={"futureField": 1, "idImage": b64(FAKE_JPEG),
+                                                "idBackImage": b64(FAKE_JPEG)})  # fmt: skip
+    assert parse_check_result(body).ext_id_extra == {"futureField": 1}
 
 
 # -- malformed responses --------------------------------------------------------------------------------------------
@@ -306,6 +340,14 @@ def test_record_does_not_decode_images() -> None:
     result = parse_check_result(make_body(ocr=PASSPORT_OCR, id_info={"idImage": "!!not base64!!"}))
     record = result.to_record()  # would raise ImageDecodeError if it decoded
     assert record["images"][0]["name"] == "idImage"
+
+
+def test_record_lists_each_image_with_the_size_it_decodes_to() -> None:
+    """Review bh: the record's ``images`` entries carry each image's decoded size, estimated from its base64 text
+    without decoding (no test read ``sizeEstimate``: a constant there went unnoticed)."""
+    record = parse_check_result(_full_body()).to_record()
+    assert record["images"] == [{"name": name, "sizeEstimate": len(FAKE_JPEG)}
+                                for name in ("idImage", "idBackImage", "faceImg")]  # fmt: skip
 
 
 def test_summary_has_the_operator_keys_with_unmasked_identity() -> None:

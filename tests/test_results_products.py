@@ -146,6 +146,29 @@ def test_camel_case_quality_and_occlusion_are_read() -> None:
                                                                                                   False)
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "attribute", "expected"),
+    [
+        ("faceQuality", 95.45, "face_quality_score", 95.45),
+        ("faceQualityScore", "87.19", "face_quality_score", 87.19),
+        ("FaceQualityScore", 87.19, "face_quality_score", 87.19),
+        ("faceOcclusion", "Y", "face_occlusion", True),
+        ("occlusionResult", "Y", "face_occlusion", True),
+        ("OcclusionResult", "N", "face_occlusion", False),
+        ("faceAttackScore", "0.12", "face_attack_score", 0.12),
+        ("FaceAttackScore", 0.12, "face_attack_score", 0.12),
+    ],
+)
+def test_each_spelling_the_face_section_is_read_under_fills_its_field(
+    key: str, value: object, attribute: str, expected: object
+) -> None:
+    """Review bh: FaceInfo reads each verdict under every spelling its docstring names (the vendor writes the same key
+    camelCase or PascalCase; the PascalCase ones are the API metadata's). The camelCase ``faceQualityScore`` and
+    ``occlusionResult`` were read by no test: dropping either from the parser went unnoticed."""
+    face = parse_check_result(body({"Passed": "Y", "ExtFaceInfo": {key: value}}), product_code="FACE_LIVENESS_PRO").face
+    assert getattr(face, attribute) == expected
+
+
 def test_stray_ocr_fields_never_give_a_face_only_result_an_identity() -> None:
     stray = {**EKYC_VERIFY_SAMPLE["Result"], "Passed": "Y"}  # type: ignore[dict-item]
     result = parse_check_result(body(stray), product_code="FACE_LIVENESS_PRO")
