@@ -596,7 +596,7 @@ class Notifier:
         subscriber); a URL that names no configured subscriber is owed nothing (:meth:`_targets`)."""
         keys = [name for name in names if is_subscriber_key(name)]
         urls = {name for name in names if not is_subscriber_key(name)}
-        return keys + [s.key for s in self.settings.subscribers if s.key not in keys and s.url in urls]
+        return keys + [s.key for s in self.settings.subscribers if s.key not in keys and s.is_named_by(urls)]
 
     def _dead_letter_message(self, body: dict[str, Any]) -> bytes:
         """Every notify dead letter: its ``kind``, the reason's fields, and when (``at``, RFC 3339)."""
