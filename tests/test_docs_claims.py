@@ -76,3 +76,12 @@ def test_openapi_lists_the_413_the_callback_answers_to_an_oversized_request(stac
     for route in ("/callback/{merchantBizId}", "/callback"):
         documented = sorted(spec["paths"][route]["get"]["responses"])
         assert "413" in documented, f"openapi.yaml {route} GET lists {documented}; the callback answered 413"
+
+
+def test_the_readme_counts_the_identity_fields_the_local_stack_selects_as_many_as_it_selects() -> None:
+    from tools.devstack.dev import EXPLORING
+
+    numbers = {6: "six", 7: "seven", 8: "eight", 9: "nine", 10: "ten"}
+    selected = EXPLORING["KYC_API_IDENTITY_FIELDS"].split(",")
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").replace("#", " ").split())
+    assert f"./scripts/dev selects {numbers[len(selected)]} for its demo page" in readme

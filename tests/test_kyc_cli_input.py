@@ -132,3 +132,21 @@ def test_initialize_for_an_empty_user_refuses_before_it_opens_anything(fake: Fak
     code, _, err = _main(["initialize", "--doc-type", "01000000", "--meta-info", META, "--user", " "], env)
     assert code == 2 and "--user must not be empty" in err
     assert not Path(env["KYC_DATA_DIR"]).exists() and fake.requests == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "usage", "says"),
+    [
+        (["statuz", "x"], "usage: kyc ", "invalid choice: 'statuz'"),
+        (["status"], "usage: kyc status ", "required: merchantBizId"),
+        (["list", "--since"], "usage: kyc list ", "--since: expected one argument"),
+    ],
+)
+def test_bad_usage_prints_the_commands_usage_then_one_error_line_in_the_tools_shape_and_exits_2(
+    tmp_path: Path, argv: list[str], usage: str, says: str
+) -> None:
+    code, out, err = _main(argv, {"KYC_DATA_DIR": str(tmp_path)})
+    *usage_lines, last = err.rstrip("\n").splitlines()
+    assert code == 2 and out == "" and usage_lines[0].startswith(usage), err
+    assert last.startswith("error: InvalidUsage: ") and says in last, err
+    assert not any(line.startswith("kyc") and ": error:" in line for line in usage_lines), err

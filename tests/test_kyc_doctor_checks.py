@@ -188,6 +188,30 @@ def test_an_impossible_product_says_what_would_work(product: str, region: str, f
     assert finding.status is Status.PROBLEM and product in finding.detail and fix_names in (finding.fix or "")
 
 
+def test_a_region_the_vendor_does_not_serve_is_named_as_such_with_the_regions_that_would_work() -> None:
+    [finding] = vendor.check_products({"CLOUDAUTH_PRODUCT_CODE": "eKYC", "CLOUDAUTH_REGION": "mars"})
+    fix = finding.fix or ""
+    assert fix.startswith("mars is not a region where the vendor offers a product this project runs: ")
+    assert "export CLOUDAUTH_REGION=<one of cn-hongkong>" in fix and "(no product" not in fix
+
+
+@pytest.mark.parametrize(
+    ("backend", "says", "never_says"),
+    [
+        ("aliyun", ["and s deploy", "activate the product for that region"], ["./scripts/dev"]),
+        ("local", ["and restart ./scripts/dev"], ["s deploy", "activate"]),
+        ("", ["and restart ./scripts/dev"], ["s deploy", "activate"]),
+    ],
+)
+def test_a_product_fix_names_the_step_that_applies_to_the_backend_checked(
+    backend: str, says: list[str], never_says: list[str]
+) -> None:
+    env = {"CLOUDAUTH_PRODUCT_CODE": "eKYC", "CLOUDAUTH_REGION": "ap-southeast-5", "KYC_BACKEND": backend}
+    [finding] = vendor.check_products(env)
+    fix = finding.fix or ""
+    assert all(text in fix for text in says) and not any(text in fix for text in never_says), fix
+
+
 @pytest.mark.parametrize(("product", "region"), [(p.code, r) for p in vendor.products.PRODUCTS.values()
                                                  if p.supported for r in p.regions or ()])
 def test_every_documented_supported_pair_passes(product: str, region: str) -> None:

@@ -99,10 +99,9 @@ def test_status_of_an_unknown_transaction_exits_1_naming_not_found(stack: DevSta
     assert code == 1 and out == "" and "error: NotFound:" in err
 
 
-def test_status_rejects_a_malformed_merchant_biz_id_with_exit_2(stack: DevStack,
-                                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(["status", "../../etc/passwd"])
-    assert code == 2 and out == "" and "merchantBizId must be" in capsys.readouterr().err  # argparse's message
+def test_status_rejects_a_malformed_merchant_biz_id_with_exit_2(stack: DevStack) -> None:
+    code, out, err = run(["status", "../../etc/passwd"])
+    assert code == 2 and out == "" and "merchantBizId must be" in err.splitlines()[-1]  # argparse's message
 
 
 # --- refetch -----------------------------------------------------------------------------------------------
@@ -566,6 +565,17 @@ def test_invoke_of_an_unreachable_endpoint_fails_with_one_line(tmp_path: Path) -
     refused = f"error: TransportError: cannot reach http://127.0.0.1:{port} (ConnectionRefusedError)"
     assert err.splitlines()[-1] == refused
     assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1
+
+
+def test_invoke_of_the_local_gateway_with_no_stack_running_says_that_none_runs(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nothing listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    code, _, err = run(["invoke", "sweeper", "--event-file", str(EVENTS / "timer.json"),
+                        "--endpoint", f"http://127.0.0.1:{port}"], env={"KYC_DATA_DIR": str(tmp_path / "data")})
+    assert code == 1
+    assert f"no ./scripts/dev stack is running in {tmp_path / 'data'}" in err
+    assert err.splitlines()[-1].startswith("error: TransportError: cannot reach")
 
 
 def test_invoke_makes_exactly_one_attempt_when_the_connection_drops() -> None:

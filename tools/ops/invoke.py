@@ -37,6 +37,7 @@ from shared.urls import UnsafeUrl, check_url
 from tools import fc3
 from tools.credentials import KEY_ID_VARIABLE, SANDBOX_KEY, AccessKey, key_from_env
 from tools.deployment import default_region, deployed_functions
+from tools.localstack import no_stack_hint
 
 from .common import EXIT_FAILED, EXIT_OK, Context, UsageError
 
@@ -256,6 +257,9 @@ def _transport_error(ctx: Context, endpoint: str, cause: str, *, sent: bool) -> 
         ctx.stderr.write(f"error: AnswerLost: the invocation was sent to {endpoint} and its answer did not come "
                          f"({cause}): the function may have run; read its logs before invoking it again\n")
     else:
+        hint = no_stack_hint(ctx.env) if _is_local(endpoint) else None
+        if hint:  # the local gateway is ./scripts/dev's: say that none runs, as the other commands do
+            ctx.note(hint)
         ctx.stderr.write(f"error: TransportError: cannot reach {endpoint} ({cause})\n")
     return EXIT_FAILED
 

@@ -19,7 +19,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from shared.cloudauth import CloudAuthClient, CloudAuthError, ParameterError
 from shared.cloudauth.errors import TransportError
@@ -222,8 +222,23 @@ COMMANDS: dict[str, Command] = {
 }
 
 
+class _BadUsage(Exception):
+    def __init__(self, usage: str, message: str) -> None:
+        super().__init__(message)
+        self.usage = usage
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's refusals in the shape of every other error of the tool (docs/operations.md): the usage of the
+    command concerned, then ``error: InvalidUsage: <message>``; exit 2 (:func:`main`). Subcommands' parsers are of
+    this class too (``add_subparsers`` makes them of the parent's)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _BadUsage(self.format_usage(), message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kyc", description="Operator tools for cloudauth-intl (eKYC).")
+    parser = _Parser(prog="kyc", description="Operator tools for cloudauth-intl (eKYC).")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, command in COMMANDS.items():
         command.configure(sub.add_parser(name, help=command.help, description=command.help))
@@ -250,7 +265,10 @@ def main(
     ctx.env = resolve_env(ctx.env, ctx.note)
     try:
         args = build_parser().parse_args(argv)
-    except SystemExit as exc:  # argparse already printed the usage message
+    except _BadUsage as exc:
+        ctx.stderr.write(f"{exc.usage}error: InvalidUsage: {exc}\n")
+        return EXIT_USAGE
+    except SystemExit as exc:  # --help: argparse printed it
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
 
     def fail(code: str, message: str, status: int, *, stack_may_help: bool = False) -> int:

@@ -13,10 +13,11 @@ from tools.serving import stop_requested
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tools.sandbox", description="Local cloudauth-intl sandbox (dev only)."
+        prog="./scripts/sandbox", description="Local cloudauth-intl sandbox (dev only)."
     )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("KYC_SANDBOX_PORT") or DEFAULT_PORT))
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("KYC_SANDBOX_PORT") or DEFAULT_PORT),
+                        help=f"port to listen on (default $KYC_SANDBOX_PORT, else {DEFAULT_PORT})")
     parser.add_argument("--seed", type=int, default=None, help="seed for fault injection")
     parser.add_argument("--qps", type=float, default=None, help="per-operation QPS limit (default 10)")
     parser.add_argument("--image-bytes", type=int, default=None, help="size of each placeholder JPEG")

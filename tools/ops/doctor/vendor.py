@@ -103,29 +103,32 @@ def check_products(env: Mapping[str, str]) -> list[Finding]:
     if isinstance(target, ConfigError):
         return [problem("product", str(target), f"fix {target.variable}")]
     variable = "CLOUDAUTH_PRODUCTS" if env.get("CLOUDAUTH_PRODUCTS", "").strip() else "CLOUDAUTH_PRODUCT_CODE"
+    deployed = (env.get("KYC_BACKEND") or "").strip().lower() == "aliyun"
     findings: list[Finding] = []
     for code in target.products:
         try:
             product = products.check_product(code, target.region)
         except products.ProductError as exc:
             findings.append(problem("product", f"{exc} ({variable}, CLOUDAUTH_REGION {target.region})",
-                                    _product_fix(exc, target.region, variable)))
+                                    _product_fix(exc, target.region, variable, deployed=deployed)))
             continue
         findings.append(ok("product", f"{code} is offered in {products.describe_regions((target.region,))}, "
                                       f"started by {product.start_operation}"))
     return findings
 
 
-def _product_fix(exc: products.ProductError, region: str, variable: str) -> str:
+def _product_fix(exc: products.ProductError, region: str, variable: str, *, deployed: bool) -> str:
     if exc.reason != "region":
         return f"name in {variable} only products this project runs: {', '.join(products.SUPPORTED)}"
-    offered = products.PRODUCTS[exc.product].regions or ()
+    offered = ", ".join(products.PRODUCTS[exc.product].regions or ())
     here = [p.code for p in products.PRODUCTS.values() if p.supported and p.offered_in(region)]
-    other = f"or choose a product offered in {region} ({', '.join(here)})" if here else (
-        f"(no product this project runs is offered in {region})")
-    return (f"export CLOUDAUTH_REGION=<one of {', '.join(offered)}> (and KYC_REGION with it, so the functions run "
-            f"next to the vendor) and s deploy, {other} in {variable}; activate the product for that region in the "
-            "ID Verification console")
+    move = f"export CLOUDAUTH_REGION=<one of {offered}>"
+    move += (" (and KYC_REGION with it, so the functions run next to the vendor) and s deploy" if deployed
+             else " and restart ./scripts/dev")
+    activate = "; activate the product for that region in the ID Verification console" if deployed else ""
+    if here:
+        return f"{move}, or name in {variable} a product offered in {region} ({', '.join(here)}){activate}"
+    return f"{region} is not a region where the vendor offers a product this project runs: {move}{activate}"
 
 
 def check_region(env: Mapping[str, str], fc_region: tuple[str, str] | None) -> Finding:
