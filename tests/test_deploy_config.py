@@ -430,7 +430,20 @@ def test_sweeper_retention_is_the_stacks_retention_days_unchanged(
 ) -> None:
     env = fc3_functions(s_yaml)["sweeper"]["environmentVariables"]
     assert env["KYC_RETENTION_DAYS"] == f"${{resources.{INFRA}.output.RetentionDays}}"
-    assert template["Outputs"]["RetentionDays"]["Value"] == {"Ref": "RetentionDays"}
+    assert template["Outputs"]["RetentionDays"]["Value"] == {"Fn::Str": {"Ref": "RetentionDays"}}
+
+
+def test_no_output_a_function_reads_is_a_bare_number_parameter(
+    s_yaml: dict[str, Any], template: dict[str, Any]
+) -> None:
+    """FC's environment variables are strings: an output that is a Number parameter as is could reach a function's
+    environment as a number. ``Fn::Str`` makes it text ("Fn::Str", ROS functions)."""
+    read = {name for function in fc3_functions(s_yaml).values()
+            for value in (function.get("environmentVariables") or {}).values()
+            for name in re.findall(rf"\$\{{resources\.{INFRA}\.output\.(\w+)\}}", str(value))}
+    numbers = {name for name, parameter in template["Parameters"].items() if parameter.get("Type") == "Number"}
+    bare = [name for name in sorted(read) if template["Outputs"][name]["Value"] in ({"Ref": p} for p in numbers)]
+    assert read and bare == []
 
 
 def condition(template: dict[str, Any], name: str, parameters: dict[str, Any]) -> bool:

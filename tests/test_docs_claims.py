@@ -85,3 +85,17 @@ def test_the_readme_counts_the_identity_fields_the_local_stack_selects_as_many_a
     selected = EXPLORING["KYC_API_IDENTITY_FIELDS"].split(",")
     readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").replace("#", " ").split())
     assert f"./scripts/dev selects {numbers[len(selected)]} for its demo page" in readme
+
+
+def test_no_doc_runs_serverless_devs_on_one_resource_whose_props_read_the_stacks_outputs() -> None:
+    """A command naming one resource (`s initializer deploy`) runs that resource alone, and Serverless Devs refuses
+    its ``${resources.kyc-infra.output.…}`` (an output of a resource not run): docs/deploy.md, section 3. Every
+    command the docs give runs the whole project."""
+    resources = yaml.safe_load((ROOT / "s.yaml").read_text(encoding="utf-8"))["resources"]
+    names = "|".join(re.escape(name) for name in resources)
+    commands = "deploy|info|logs|remove|invoke|plan|build|local|instance|metrics|version|alias|provision|sync"
+    single = re.compile(rf"(?<![\w./'-])s ({names}) ({commands})\b")
+    found = [f"{path.relative_to(ROOT)}: {match.group(0)}"
+             for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+             for match in single.finditer(path.read_text(encoding="utf-8"))]
+    assert found == []

@@ -217,7 +217,8 @@ def stack_parameters(env: Mapping[str, str] | None = None, path: Path = S_YAML,
 
 
 def ros_value(value: Any, names: Mapping[str, str], attributes: Mapping[str, str]) -> str | None:
-    """A template value: a literal, ``{Ref: P}``, ``{Fn::Sub: "..${P}.."}`` or ``{Fn::GetAtt: [Resource, Attr]}``.
+    """A template value: a literal, ``{Ref: P}``, ``{Fn::Sub: "..${P}.."}``, ``{Fn::GetAtt: [Resource, Attr]}`` or
+    ``{Fn::Str: <one of those>}``.
 
     ``names`` holds the parameters and pseudo parameters (``ALIYUN::AccountId``...), ``attributes`` the
     ``"Resource.Attr"`` values known; ``None`` when the value needs one that is not known (or another function)."""
@@ -230,6 +231,8 @@ def ros_value(value: Any, names: Mapping[str, str], attributes: Mapping[str, str
         return names.get(argument)
     if function == "Fn::GetAtt" and isinstance(argument, list) and len(argument) == 2:
         return attributes.get(f"{argument[0]}.{argument[1]}")
+    if function == "Fn::Str":  # a number's text; every value here is text already
+        return ros_value(argument, names, attributes)
     if function == "Fn::Sub" and isinstance(argument, str):
         missing: list[str] = []
 
