@@ -162,6 +162,12 @@ def http_url(name: str, value: str, *, base: bool = False) -> str:
     return value
 
 
+def backend_name(env: Env) -> str:
+    """``KYC_BACKEND`` as every reader takes it: trimmed, in lower case, ``local`` when unset (whether the name is
+    one of ``local``/``aliyun`` is :class:`shared.storage.StorageSettings`' to check)."""
+    return (env_str(env, "KYC_BACKEND", "local") or "local").lower()
+
+
 def is_aliyun_backend(env: Env) -> bool:
     """``KYC_BACKEND=aliyun``: deployed on Alibaba Cloud, where callbacks and webhooks must be https."""
-    return (env_str(env, "KYC_BACKEND", "local") or "local") == "aliyun"
+    return backend_name(env) == "aliyun"

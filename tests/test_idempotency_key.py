@@ -16,7 +16,7 @@ from shared.auth import hash_user_id, issue_token
 from shared.cloudauth import ThrottlingError
 from shared.fc.budget import InvocationBudget
 from shared.handlers.initializer import InitializerApp
-from shared.ids import idempotency_claim_key, is_merchant_biz_id, merchant_biz_id_for_key
+from shared.ids import idempotency_claim_key, idempotency_key, is_merchant_biz_id, merchant_biz_id_for_key
 from shared.ratelimit import WINDOW_SECONDS, counter_key
 from shared.storage import OutOfTime, RecordExists, SqliteTransactionStore, StorageError
 from shared.verifications import START_MARGIN_SECONDS, Refused, Verifications
@@ -131,6 +131,12 @@ def test_a_malformed_key_is_refused_before_anything_starts(
 ) -> None:
     status, _, body = _post(_app(store, vendor), _start(), key=key)
     assert (status, body["error"]["code"]) == (400, "InvalidIdempotencyKey") and vendor.initialize_calls == []
+
+
+@pytest.mark.parametrize("key", [*"-_.:~+/=", "x" * 128, '"' + "x" * 128 + '"'])
+def test_every_character_the_rule_allows_and_the_longest_key_are_keys(key: str) -> None:
+    """The rule: 1-128 ASCII letters, digits or -_.:~+/= (a base64 key ends in '='), bare or in double quotes."""
+    assert idempotency_key(key) == key.strip('"')
 
 
 class RacingStore:
@@ -254,6 +260,19 @@ def test_a_repeat_the_next_day_is_still_answered_again(store: SqliteTransactionS
     clock.advance(2.0)
     again = _post(app, _start())
     assert again[2] == first[2] and again[1].get("idempotent-replayed") == "true"
+
+
+def test_a_repeat_late_the_same_utc_day_is_still_answered_again(
+    store: SqliteTransactionStore, vendor: NumberedVendor
+) -> None:
+    """A keyed id names the UTC day: a repeat the same day, however many hours later, finds the first one's row."""
+    clock = FakeClock(MIDNIGHT + 1)
+    app = InitializerApp(settings=_settings(), client=vendor, store=store, clock=clock)  # type: ignore[arg-type]
+    first = _post(app, _start())
+    clock.advance(86400 - 3)  # 23:59:58 the same day
+    again = _post(app, _start())
+    assert again[2] == first[2] and again[1].get("idempotent-replayed") == "true"
+    assert len(vendor.initialize_calls) == 1
 
 
 def test_a_key_sent_again_once_its_window_has_passed_starts_a_verification_under_a_new_id(

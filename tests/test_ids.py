@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 import pytest
 
 from shared.cloudauth import ParameterError
 from shared.cloudauth.params import check_value
-from shared.ids import is_merchant_biz_id, is_result_document_key, is_transaction_id, validate_merchant_biz_id
+from shared.ids import (
+    idempotency_claim_key,
+    is_merchant_biz_id,
+    is_result_document_key,
+    is_transaction_id,
+    merchant_biz_id_for_key,
+    new_merchant_biz_id,
+    validate_merchant_biz_id,
+)
 from shared.messages import NotifyMessage, RecheckMessage
 from shared.storage import TransactionRecord
 from tools.ops.common import merchant_biz_id_arg
@@ -70,3 +79,14 @@ def test_transaction_ids_outside_the_bound_are_refused(value: object) -> None:
 def test_a_result_document_key_is_under_its_own_verification_s_results(key: str, is_one: bool) -> None:
     mbid = "0123456789abcdef0123456789abcdef"
     assert is_result_document_key(mbid, key.format(m=mbid)) is is_one
+
+
+def test_a_new_merchant_biz_id_is_32_hex_digits_of_its_own() -> None:
+    """128 random bits: the vendor's longest id, never one a rate-limit counter ("rl"...) or a claim ("ik"...) has."""
+    ids = {new_merchant_biz_id() for _ in range(100)}
+    assert len(ids) == 100 and all(re.fullmatch("[0-9a-f]{32}", mbid) for mbid in ids)
+
+
+def test_a_keyed_merchant_biz_id_is_32_hex_digits_and_its_claim_is_ik_and_30() -> None:
+    assert re.fullmatch("[0-9a-f]{32}", merchant_biz_id_for_key("owner", "key", 19000, "pepper" * 4))
+    assert re.fullmatch("ik[0-9a-f]{30}", idempotency_claim_key("owner", "key", "pepper" * 4))

@@ -42,3 +42,8 @@ def test_notify_message_round_trips(message: NotifyMessage) -> None:
 )
 def test_notify_message_refuses_what_it_does_not_encode(body: Any) -> None:
     assert NotifyMessage.from_body(body) is None
+
+
+def test_a_message_without_an_attempt_is_the_first_attempt() -> None:
+    assert NotifyMessage.from_body({"merchantBizId": "abc123"}) == NotifyMessage("abc123", 0)
+    assert RecheckMessage.from_body({"merchantBizId": "abc123"}) == RecheckMessage("abc123", 0)

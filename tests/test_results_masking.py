@@ -132,6 +132,22 @@ def test_a_disclosure_selects_its_fields_masked_or_in_clear_and_nothing_by_defau
     assert Disclosure(frozenset({"surname"})).identity(None) is None  # a face-only product reads no identity
 
 
+def test_a_disclosure_shows_its_fields_in_the_vocabulary_s_order_whatever_order_they_were_named_in() -> None:
+    from shared.disclosure import IDENTITY_FIELDS, Disclosure, identity_fields
+
+    masked = {name: f"{name}-masked" for name in IDENTITY_FIELDS}
+    shown = Disclosure(identity_fields(reversed(IDENTITY_FIELDS))).identity(masked)
+    assert shown is not None and list(shown) == list(IDENTITY_FIELDS)
+
+
+def test_a_selected_field_the_stored_identity_lacks_is_shown_as_null() -> None:
+    """A row's masked identity holds the fields of the release that wrote it: a field selected since shows null."""
+    from shared.disclosure import Disclosure
+
+    selected = Disclosure(frozenset({"surname", "unparsedDates"}))
+    assert selected.identity({"surname": "C*"}) == {"surname": "C*", "unparsedDates": None}
+
+
 def test_unknown_identity_fields_are_refused_naming_the_known_ones() -> None:
     from shared.disclosure import UnknownField, identity_fields
 

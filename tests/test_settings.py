@@ -6,8 +6,9 @@ import pytest
 
 from shared import jsonutil
 from shared.config import ConfigError
-from shared.fetch_settings import DEFAULT_RECHECK_SCHEDULE, FetchSettings
+from shared.fetch_settings import DEFAULT_RECHECK_SCHEDULE, FetchSettings, vendor_may_still_keep
 from shared.notifications import Subscriber, WebhookSettings
+from shared.storage import StorageSettings, TransactionRecord
 from shared.sweeper import SweepSettings
 from shared.verifications import FrontendSettings
 from shared.webhook_retries import DEFAULT_WEBHOOK_RETRY_SCHEDULE
@@ -90,6 +91,21 @@ def test_invalid_frontend_variable_is_named(variable: str, value: str) -> None:
     assert variable in str(error)
 
 
+def test_a_whole_number_at_the_top_of_its_range_is_accepted() -> None:
+    assert FrontendSettings.from_env(frontend_env(KYC_JWT_LEEWAY="300")).jwt_leeway_seconds == 300
+    assert SweepSettings.from_env({"KYC_SWEEP_BATCH": "10000"}).batch_size == 10000
+
+
+def test_a_backend_named_aliyun_in_capitals_requires_https_as_it_runs_on_aliyun() -> None:
+    """Found by review bj: the https rule read ``KYC_BACKEND`` case-sensitively, the storage settings did not."""
+    env = frontend_env(KYC_BACKEND="Aliyun", KYC_PUBLIC_URL="http://kyc.example")
+    assert StorageSettings.from_env({**env, "KYC_TABLESTORE_ENDPOINT": "https://i.cn-hangzhou.ots.aliyuncs.com",
+                                     "KYC_TABLESTORE_INSTANCE": "i", "ALIBABA_CLOUD_ACCESS_KEY_ID": "id",
+                                     "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "secret"},
+                                    tablestore_only=True).backend == "aliyun"
+    assert _error(FrontendSettings, env).variable == "KYC_PUBLIC_URL"
+
+
 @pytest.mark.parametrize(
     ("variable", "value"), [("KYC_JWT_SECRET", "tooshort-SECRET"), ("KYC_USER_ID_PEPPER", "PEPPER-x")]
 )
@@ -159,10 +175,40 @@ def test_fetch_settings_read_schedule_and_delete_flag() -> None:
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("KYC_RECHECK_SCHEDULE", "10,soon"), ("KYC_RECHECK_SCHEDULE", "10,-1"), ("KYC_DELETE_VENDOR_COPY", "maybe")],
+    [("KYC_RECHECK_SCHEDULE", "10,soon"), ("KYC_RECHECK_SCHEDULE", "10,-1"), ("KYC_RECHECK_SCHEDULE", "10,nan"),
+     ("KYC_DELETE_VENDOR_COPY", "maybe")],
 )
 def test_invalid_fetch_variable_is_named(variable: str, value: str) -> None:
     assert _error(FetchSettings, {variable: value}).variable == variable
+
+
+@pytest.mark.parametrize(("value", "meaning"), [(v, True) for v in ("1", "true", "TRUE", "yes", "Y", "on")]
+                         + [(v, False) for v in ("0", "false", "False", "no", "n", "OFF")])
+def test_a_yes_no_setting_takes_every_spelling_it_documents(value: str, meaning: bool) -> None:
+    assert FetchSettings.from_env({"KYC_DELETE_VENDOR_COPY": value}).delete_vendor_copy is meaning
+
+
+def test_a_schedule_may_ask_for_no_wait() -> None:
+    assert FetchSettings.from_env({"KYC_RECHECK_SCHEDULE": "0,10"}).recheck_schedule == (0.0, 10.0)
+
+
+def test_a_schedule_step_over_five_days_is_refused_wherever_it_stands() -> None:
+    with pytest.raises(ConfigError) as info:
+        FetchSettings.from_env({"KYC_RECHECK_SCHEDULE": "432001,10"})
+    assert info.value.variable == "KYC_RECHECK_SCHEDULE"
+
+
+def _created(at: float) -> TransactionRecord:
+    return TransactionRecord(merchant_biz_id="abc123", transaction_id="t1", merchant_user_id="u", doc_type="01000000",
+                             created_at=at, updated_at=at)
+
+
+def test_the_vendor_may_still_keep_a_copy_for_its_30_days_and_a_day_of_margin() -> None:
+    """The vendor keeps results 30 days "after the authentication process is complete", counted here from the row's
+    creation: a day of margin for the completion."""
+    now = 100 * 86400.0
+    assert vendor_may_still_keep(_created(now - 30.5 * 86400), now)
+    assert not vendor_may_still_keep(_created(now - 31.5 * 86400), now)
 
 
 def test_sweep_settings_defaults_and_values() -> None:
@@ -217,6 +263,7 @@ def test_webhooks_are_parsed_with_include_pii() -> None:
     [
         "not json",
         '{"url": "https://a.example"}',
+        "{}",  # an object, not a list: never read as no subscribers
         '[{"url": "https://a.example/h"}]',
         '[{"url": 5, "secret": "whsec_x"}]',
         '[{"url": "mailto:x@example.com", "secret": "whsec_x"}]',
@@ -230,6 +277,12 @@ def test_invalid_webhooks_are_named_without_echoing_secrets(raw: str) -> None:
     error = _error(WebhookSettings, {"KYC_WEBHOOKS": raw.replace("HOOK", HOOK_SECRET)})
     assert error.variable == "KYC_WEBHOOKS"
     assert "SECRETVALUE" not in str(error) and "whsec_x" not in str(error) and HOOK_SECRET not in str(error)
+
+
+def test_a_subscriber_url_may_carry_a_query() -> None:
+    url = "https://a.example/h?tenant=7"
+    settings = WebhookSettings.from_env(_hooks(f'{{"url": "{url}", "secret": "{HOOK_SECRET}"}}'))
+    assert [s.url for s in settings.subscribers] == [url]
 
 
 @pytest.mark.parametrize("char", UNSAFE_IN_URLS)

@@ -10,7 +10,7 @@ import pytest
 from shared import jsonutil
 from shared.log import get_logger
 from shared.notifications import EVENT_TYPES
-from shared.status import FINALIZABLE, TERMINAL, VERDICTS, Status
+from shared.status import FINALIZABLE, TERMINAL, VERDICTS, Status, verdict
 from shared.storage import SqliteTransactionStore, TablestoreTransactionStore, TransactionRecord
 from tests.storage.fake_ots import FakeOTSClient
 
@@ -29,6 +29,20 @@ def test_the_sets_are_the_lifecycle() -> None:
     assert set(FINALIZABLE) == {Status.PENDING, Status.ABANDONED}
     assert set(EVENT_TYPES) == set(TERMINAL)  # every terminal status is announced, nothing else
     assert [s.is_verdict for s in TERMINAL] == [True, True, False]
+
+
+def test_a_member_formatted_with_a_spec_is_its_string_formatted_so() -> None:
+    assert f"{Status.PASSED:>8}|{Status.FAILED:<8}|" == "  PASSED|FAILED  |"
+
+
+@pytest.mark.parametrize("status", list(Status))
+def test_finalize_takes_a_verdict_and_nothing_else(status: Status) -> None:
+    """An abandonment or an erasure is no verdict: ``finalize`` writing one would make it final for good."""
+    if status in VERDICTS:
+        assert verdict(status.value) is status
+    else:
+        with pytest.raises(ValueError, match="PASSED or FAILED"):
+            verdict(status.value)
 
 
 def _record(status: str | Status) -> TransactionRecord:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from shared.cloudauth import (
 )
 from shared.config import ConfigError
 from shared.handlers.initializer import STATUS_BY_CODE
-from shared.storage import SqliteTransactionStore
+from shared.storage import SqliteTransactionStore, TransactionRecord
 from shared.values import replace
 from shared.verifications import (
     START_CALLS,
@@ -214,6 +215,22 @@ def test_an_initialize_v2_product_is_started_with_initialize_v2_and_recorded(
     assert row is not None and (row.product_code, row.doc_type) == (product, doc_type or "")
     view = verification_view(row)
     assert (view["productCode"], view["docType"]) == (product, doc_type)
+
+
+def test_the_view_writes_its_times_as_rfc3339_in_utc_to_the_millisecond_whatever_the_server_s_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TZ", "Asia/Shanghai")
+    time.tzset()
+    try:
+        row = TransactionRecord(merchant_biz_id="abc123", transaction_id="t1", merchant_user_id="u",
+                                doc_type="01000000", created_at=1_700_000_000.1239, updated_at=1_700_000_000.0)
+        view = verification_view(row)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert (view["createdAt"], view["updatedAt"]) == ("2023-11-14T22:13:20.123Z", "2023-11-14T22:13:20.000Z")
+    assert view["finalizedAt"] is None and view["nextCheckAt"] is None
 
 
 @pytest.mark.parametrize("code", ["NOPE", "eKYC_MIN", "ID_NFC", "FACE_LIVENESS_PRO", "", 7, ["eKYC"]])

@@ -10,9 +10,11 @@ import pytest
 
 from shared.cloudauth import CloudAuthSettings
 from shared.config import ConfigError
+from shared.fetch_settings import FetchSettings
 from shared.log import scrub_text
 from shared.notifications import WebhookSettings
 from shared.storage import SqliteQueue, StorageSettings, open_stores
+from shared.sweeper import SweepSettings
 from shared.verifications import FrontendSettings
 from shared.wiring import build_fetcher, build_notifier, build_sweeper, build_verifications
 from tests.fakes import FakeCloudAuth
@@ -49,6 +51,37 @@ def test_the_fetcher_reuses_the_client_and_stores_it_is_given(tmp_path: Path) ->
     client, stores = FakeCloudAuth(), open_stores(StorageSettings.from_env(env))
     fetcher = build_fetcher(env, client=client, stores=stores)  # type: ignore[arg-type]
     assert fetcher.client is client and fetcher.store is stores.transactions and fetcher.objects is stores.objects
+
+
+def test_the_fetcher_sends_re_checks_and_notifications_each_to_its_own_queue(tmp_path: Path) -> None:
+    env = _env(tmp_path, KYC_RECHECK_QUEUE="my-recheck", KYC_NOTIFY_QUEUE="my-notify")
+    fetcher = build_fetcher(env, client=FakeCloudAuth())  # type: ignore[arg-type]
+    assert (fetcher.recheck_queue.name, fetcher.notify_queue.name) == ("my-recheck", "my-notify")  # type: ignore[attr-defined]
+
+
+def test_the_fetcher_and_the_sweeper_s_fetcher_take_the_recheck_schedule_and_the_vendor_copy_setting(
+    tmp_path: Path,
+) -> None:
+    env = _env(tmp_path, KYC_RECHECK_SCHEDULE="1,2", KYC_DELETE_VENDOR_COPY="Y")
+    configured = FetchSettings(recheck_schedule=(1.0, 2.0), delete_vendor_copy=True)
+    assert build_fetcher(env, client=FakeCloudAuth()).settings == configured  # type: ignore[arg-type]
+    sweeper = build_sweeper(env)
+    assert sweeper._fetcher.deletes_vendor_copy is True  # white box: what the sweeper reads before it builds one
+    assert sweeper.fetcher.settings == configured
+
+
+def test_the_sweeper_takes_its_settings_and_its_clock(tmp_path: Path) -> None:
+    env = _env(tmp_path, KYC_SWEEP_BATCH="7", KYC_ABANDON_AFTER="3600")
+    clock = lambda: 1_700_000_000.0  # noqa: E731
+    sweeper = build_sweeper(env, clock=clock)
+    assert sweeper.settings == SweepSettings.from_env(env) and sweeper.settings.batch_size == 7
+    assert sweeper.clock is clock
+
+
+def test_frontend_settings_are_read_before_storage_so_their_error_is_the_one_reported(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        build_verifications(_env(tmp_path, KYC_BACKEND="cloud", KYC_JWT_SECRET="short"))
+    assert info.value.variable == "KYC_JWT_SECRET"
 
 
 def test_the_sweeper_works_on_its_fetcher_s_stores(tmp_path: Path) -> None:

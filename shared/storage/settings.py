@@ -13,7 +13,7 @@ import os
 import threading
 from functools import cached_property
 
-from shared.config import ConfigError, Env, env_bool, env_required, env_str, environ, http_url
+from shared.config import ConfigError, Env, backend_name, env_bool, env_required, env_str, environ, http_url
 from shared.lazy import Lazy
 from shared.log import register_secret
 from shared.signing import Credentials
@@ -71,7 +71,7 @@ class StorageSettings:
         ``tablestore_only``: with the aliyun backend, require only what the transaction store needs (the operator's
         ``setup-tables`` before a deploy: no bucket or queues yet)."""
         env = environ() if env is None else env
-        backend = (env_str(env, "KYC_BACKEND", "local") or "local").lower()
+        backend = backend_name(env)
         queue_names = {
             "recheck": _queue_name(env, "KYC_RECHECK_QUEUE", "kyc-recheck"),
             "notify": _queue_name(env, "KYC_NOTIFY_QUEUE", "kyc-notify"),

@@ -145,17 +145,81 @@ def test_delete_prefix_removes_emptied_directories(directory: DirectoryObjectSto
     assert not (Path(directory.root) / "r" / "1").exists()
 
 
+def test_deleting_the_last_object_of_a_folder_removes_the_folder_and_keeps_the_store_s_root(tmp_path: Path) -> None:
+    """No folder named for a verification is left once its objects are deleted, and the store's own root stays."""
+    store = DirectoryObjectStore(tmp_path / "objects")
+    store.put(f"{result_prefix(MBID)}result.json", b"{}", "application/json")
+    store.delete(f"{result_prefix(MBID)}result.json")
+    assert list((tmp_path / "objects").iterdir()) == []
+
+
+def test_an_object_file_is_readable_by_its_owner_only(directory: DirectoryObjectStore) -> None:
+    """It holds a person's document images and identity, as the SQLite files hold their masked rows: 0600."""
+    directory.put("results/abc/idImage.jpg", JPEG, "image/jpeg")
+    assert oct((Path(directory.root) / "results" / "abc" / "idImage.jpg").stat().st_mode & 0o777) == oct(0o600)
+
+
+def test_a_prefix_that_leaves_the_store_is_refused_and_touches_nothing_outside(tmp_path: Path) -> None:
+    store = DirectoryObjectStore(tmp_path / "objects")
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not the store's")
+    for call in (store.list, store.delete_prefix):
+        with pytest.raises(InvalidKey):
+            call("../")
+    assert outside.read_text() == "not the store's"
+
+
+def test_a_put_retries_when_an_erasure_removes_its_folder_before_it_opens_its_file(
+    directory: DirectoryObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_open = os.open
+    pruned: list[str] = []
+
+    def pruned_first(path: str, flags: int, *args: int) -> int:
+        if str(path).endswith(".kyc-tmp") and not pruned:
+            pruned.append(path)
+            raise FileNotFoundError(path)  # what a concurrent delete_prefix's pruning of the folder leads to
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", pruned_first)
+    directory.put("results/abc/result.json", b"{}", "application/json")
+    monkeypatch.undo()
+    assert pruned and directory.get("results/abc/result.json") == b"{}"
+
+
 def test_delete_missing_is_not_an_error(objects: ObjectStore) -> None:
     objects.delete("nothing/here")
 
 
 @pytest.mark.parametrize(
     "key",
-    ["", "/abs", "a/../b", "..", "a/./b", "a//b", "a/", "a\\b", "a\x00b", "a\nb", "x" * 1024, "a.kyc-tmp"],
+    ["", "/abs", "a/../b", "..", "a/./b", "a//b", "a/", "a\\b", "a\x00b", "a\nb", "a\x7fb", "x" * 1024, "a.kyc-tmp"],
 )
 def test_invalid_keys_are_rejected(objects: ObjectStore, key: str) -> None:
     with pytest.raises(InvalidKey):
         objects.put(key, b"x", "text/plain")
+
+
+def test_a_key_is_measured_in_utf8_bytes_up_to_oss_s_1023() -> None:
+    """OSS: "The name must be 1 to 1023 bytes in length" (UTF-8): 200-byte segments, within a file name's 255."""
+    segments = "/".join(["é" * 100] * 5)  # 1004 bytes, 504 characters
+    longest = f"{segments}/{'x' * 18}"
+    assert len(longest.encode()) == 1023 and validate_key(longest) == longest
+    with pytest.raises(InvalidKey):
+        validate_key(longest + "x")  # 1024 bytes, 524 characters
+
+
+def test_get_of_a_folder_or_of_a_key_under_an_object_is_not_found(objects: ObjectStore) -> None:
+    objects.put("a/b/c", b"x", "text/plain")
+    for key in ("a/b", "a/b/c/d"):
+        with pytest.raises(ObjectNotFound):
+            objects.get(key)
+
+
+def test_deleting_a_key_under_an_object_is_not_an_error_and_keeps_the_object(objects: ObjectStore) -> None:
+    objects.put("a/b", b"x", "text/plain")
+    objects.delete("a/b/c")
+    assert objects.get("a/b") == b"x"
 
 
 def test_invalid_key_message_does_not_echo_key() -> None:
@@ -202,6 +266,17 @@ def test_an_image_written_by_a_process_killed_mid_put_is_deleted_with_its_verifi
 
     left = _files_under(root / "results" / MBID) if (root / "results" / MBID).exists() else []
     assert left == [], f"an erased verification's image bytes left on disk: {left}"
+
+
+def test_a_put_still_writing_is_not_listed_and_an_erasure_counts_only_objects(tmp_path: Path) -> None:
+    root = tmp_path / "objects"
+    store = DirectoryObjectStore(root)
+    store.put(f"{result_prefix(MBID)}result.json", b"{}", "application/json")
+    writing = root / "results" / MBID / f".idImage.jpg.{'0' * 16}.kyc-tmp"  # as put names its temporary file
+    writing.write_bytes(JPEG)
+    assert store.list(result_prefix(MBID)) == [f"{result_prefix(MBID)}result.json"]
+    assert store.delete_prefix(result_prefix(MBID)) == 1
+    assert not writing.exists()
 
 
 def test_deleting_one_verification_s_objects_reads_only_its_own_directory(

@@ -8,6 +8,7 @@ per-receive visibility timeout, visibility 0, queues sharing a file, ``size``) i
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from shared.storage import (
     MnsQueue,
     ReceiptInvalid,
     SqliteQueue,
+    decode_message_body,
 )
 from tools.doubles.mns import MnsDouble, QueueAttributes
 
@@ -187,6 +189,43 @@ def test_delay_out_of_range_is_rejected(backend: Backend, delay: int) -> None:
         backend.queue.send(b"x", delay_seconds=delay)
 
 
+def test_a_body_too_large_is_refused_naming_its_size_once_base64_encoded(backend: Backend) -> None:
+    body = b"x" * (MAX_RAW_MESSAGE_BYTES + 2)
+    with pytest.raises(MessageTooLarge, match=f"{len(base64.b64encode(body))} bytes encoded, limit 65536"):
+        backend.queue.send(body)
+
+
+def test_a_delay_that_is_not_whole_seconds_is_rejected(backend: Backend) -> None:
+    with pytest.raises(ValueError):
+        backend.queue.send(b"x", delay_seconds=1.5)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("count", [0, 17])
+def test_a_receive_asks_for_1_to_16_messages(backend: Backend, count: int) -> None:
+    """MNS BatchReceiveMessage's numOfMessages: 1-16."""
+    with pytest.raises(ValueError):
+        backend.queue.receive(max_messages=count)
+
+
+def test_change_visibility_beyond_12_hours_is_rejected(backend: Backend) -> None:
+    backend.queue.send(b"x")
+    [message] = backend.queue.receive()
+    with pytest.raises(ValueError):
+        backend.queue.change_visibility(message.receipt, 43_201)
+
+
+def test_a_peek_of_no_messages_is_refused(backend: Backend) -> None:
+    with pytest.raises(ValueError):
+        backend.queue.peek(0)  # type: ignore[attr-defined]
+
+
+def test_a_message_body_that_is_not_base64_is_refused_not_read_past() -> None:
+    assert decode_message_body(base64.b64encode(b'{"a":1}')) == b'{"a":1}'
+    for text in ("eyJhIjox$fQ==", "eyJhIjoxfQ", "not base64!"):
+        with pytest.raises(ValueError, match="not base64"):
+            decode_message_body(text)
+
+
 # --- SQLite only -----------------------------------------------------------------------------------------
 
 
@@ -226,3 +265,31 @@ def test_queues_in_one_file_are_separate(tmp_path: Path, sqlite_clock: Clock) ->
     path = tmp_path / "queues.sqlite3"
     SqliteQueue(path, "a", clock=sqlite_clock).send(b"for-a")
     assert SqliteQueue(path, "b", clock=sqlite_clock).receive() == []
+
+
+@pytest.mark.parametrize("seconds", [0, 43_201])
+def test_sqlite_receive_hides_a_message_for_1_to_43200_seconds(sqlite_queue: SqliteQueue, seconds: int) -> None:
+    with pytest.raises(ValueError):
+        sqlite_queue.receive(visibility_timeout=seconds)
+
+
+def test_sqlite_peek_lists_every_message_oldest_first_with_its_receives_so_far(
+    sqlite_queue: SqliteQueue,
+) -> None:
+    sqlite_queue.send(b"first")
+    sqlite_queue.send(b"second")
+    sqlite_queue.receive(max_messages=1)
+    peeked = [(m.body, m.receive_count, m.receipt) for m in sqlite_queue.peek()]
+    assert peeked == [(b"first", 1, ""), (b"second", 0, "")]
+
+
+def test_queues_in_one_file_keep_their_receipts_and_their_sizes_apart(tmp_path: Path, sqlite_clock: Clock) -> None:
+    path = tmp_path / "queues.sqlite3"
+    a, b = SqliteQueue(path, "a", clock=sqlite_clock), SqliteQueue(path, "b", clock=sqlite_clock)
+    a.send(b"for-a")
+    [message] = a.receive()
+    assert b.size() == 0 and b.delete(message.receipt) is False
+    with pytest.raises(ReceiptInvalid):
+        b.change_visibility(message.receipt, 0)
+    sqlite_clock.advance(VISIBILITY)
+    assert a.size() == 1 and [m.body for m in a.receive()] == [b"for-a"]

@@ -21,6 +21,9 @@ from shared.storage import (
     open_stores,
     open_transaction_store,
 )
+from tools.doubles.oss import OssDouble
+
+from .conftest import BUCKET, CREDS, REGION
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -85,6 +88,55 @@ def test_aliyun_missing_variable_is_named(missing: str) -> None:
     assert info.value.variable == missing
 
 
+def test_the_backend_is_named_in_any_case() -> None:
+    assert StorageSettings.from_env({**ALIYUN, "KYC_BACKEND": "Aliyun"}).backend == "aliyun"
+    assert StorageSettings.from_env({"KYC_BACKEND": "LOCAL"}).backend == "local"
+
+
+def test_a_required_variable_of_spaces_only_is_not_set_and_values_are_trimmed() -> None:
+    with pytest.raises(ConfigError) as info:
+        StorageSettings.from_env({**ALIYUN, "KYC_TABLESTORE_INSTANCE": "   "})
+    assert info.value.variable == "KYC_TABLESTORE_INSTANCE"
+    assert StorageSettings.from_env({**ALIYUN, "KYC_TABLESTORE_INSTANCE": " inst "}).tablestore_instance == "inst"
+
+
+def test_the_local_queues_are_named_by_the_environment_too(tmp_path: Path) -> None:
+    env = {"KYC_DATA_DIR": str(tmp_path), "KYC_RECHECK_QUEUE": "r2", "KYC_NOTIFY_QUEUE": "n2",
+           "KYC_DEADLETTER_QUEUE": "d2"}
+    settings = StorageSettings.from_env(env)
+    assert settings.queue_names == {"recheck": "r2", "notify": "n2", "deadletter": "d2"}
+    queue = open_queue(settings, "notify")
+    assert isinstance(queue, SqliteQueue) and queue.name == "n2"
+
+
+def test_the_tables_only_settings_read_the_table_and_check_the_endpoint() -> None:
+    """``kyc setup-tables`` creates the table the functions will use: the one KYC_TABLESTORE_TABLE names."""
+    tables = StorageSettings.from_env({**ALIYUN, "KYC_TABLESTORE_TABLE": "kyc_prod"}, tablestore_only=True)
+    assert tables.tablestore_table == "kyc_prod"
+    with pytest.raises(ConfigError) as info:
+        StorageSettings.from_env({**ALIYUN, "KYC_TABLESTORE_ENDPOINT": "inst.ots.aliyuncs.com"}, tablestore_only=True)
+    assert info.value.variable == "KYC_TABLESTORE_ENDPOINT"
+
+
+@pytest.mark.parametrize("variable", ["KYC_TABLESTORE_ENDPOINT", "KYC_MNS_ENDPOINT"])
+def test_an_endpoint_with_a_query_or_fragment_is_refused(variable: str) -> None:
+    for tail in ("?x=1", "#f"):
+        with pytest.raises(ConfigError) as info:
+            StorageSettings.from_env({**ALIYUN, variable: ALIYUN[variable] + "/" + tail})
+        assert info.value.variable == variable
+
+
+def test_the_object_store_keeps_objects_under_the_configured_prefix_at_the_configured_endpoint(
+    server: OssDouble,
+) -> None:
+    env = {**ALIYUN, "KYC_OSS_BUCKET": BUCKET, "KYC_OSS_REGION": REGION, "KYC_OSS_ENDPOINT": server.endpoint,
+           "KYC_OSS_PREFIX": "prod/", "ALIBABA_CLOUD_ACCESS_KEY_ID": CREDS.access_key_id,
+           "ALIBABA_CLOUD_ACCESS_KEY_SECRET": CREDS.access_key_secret,
+           "ALIBABA_CLOUD_SECURITY_TOKEN": str(CREDS.security_token)}
+    open_object_store(StorageSettings.from_env(env)).put("results/abc/result.json", b"{}", "application/json")
+    assert server.keys() == ["prod/results/abc/result.json"]
+
+
 def test_aliyun_reads_values_and_defaults() -> None:
     settings = StorageSettings.from_env({**ALIYUN, "KYC_OSS_PREFIX": "/prod/", "KYC_NOTIFY_QUEUE": "n2"})
     assert settings.tablestore_table == "kyc_transactions"
@@ -116,6 +168,16 @@ def test_local_factories_use_the_documented_layout(tmp_path: Path) -> None:
 def test_open_queue_rejects_unknown_logical_name(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         open_queue(StorageSettings.from_env({"KYC_DATA_DIR": str(tmp_path)}), "kyc-recheck")
+
+
+def test_a_queue_opened_on_first_send_must_be_one_of_the_three(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        open_stores(StorageSettings.from_env({"KYC_DATA_DIR": str(tmp_path)})).queue_on_first_send("kyc-notify")
+
+
+def test_each_queue_of_the_stores_is_opened_once(tmp_path: Path) -> None:
+    stores = open_stores(StorageSettings.from_env({"KYC_DATA_DIR": str(tmp_path)}))
+    assert stores.queue("notify") is stores.queue("notify")
 
 
 def test_aliyun_factories_build_sdk_backends_without_network() -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from shared.storage import SqliteQueue, SqliteTransactionStore
+import pytest
+
+from shared.storage import SqliteQueue, SqliteTransactionStore, StorageError, _sqlite
 
 from .conftest import make_record
 
@@ -99,3 +102,27 @@ def test_threads_sending_concurrently_lose_no_message(tmp_path: Path) -> None:
     with ThreadPoolExecutor(8) as pool:
         ids = list(pool.map(lambda i: queue.send(str(i).encode()), range(64)))
     assert len(set(ids)) == 64 and queue.size() == 64
+
+
+def test_a_database_locked_longer_than_the_busy_timeout_is_a_transient_storage_error_and_a_broken_one_is_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Transient: the caller answers so that the work comes again (a callback 503, a message redelivered); a
+    database that is broken would fail every time."""
+    monkeypatch.setattr(_sqlite, "BUSY_TIMEOUT_MS", 50)
+    path = tmp_path / "kyc.sqlite3"
+    store = SqliteTransactionStore(path)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StorageError) as locked:
+            store.create(make_record())
+    finally:
+        other.execute("ROLLBACK")
+    assert locked.value.transient is True
+    other.execute("DROP TABLE transactions")
+    other.close()
+    with pytest.raises(StorageError) as broken:
+        store.get(BIZ_ID)
+    assert broken.value.transient is False
+    store.close()

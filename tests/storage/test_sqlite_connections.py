@@ -101,3 +101,23 @@ def test_close_closes_every_idle_connection(tmp_path: Path) -> None:
     store.get("absent")
     store.close()
     assert _open_fds() == before
+
+
+def test_a_connection_given_back_after_close_is_closed_not_kept(tmp_path: Path) -> None:
+    store = SqliteTransactionStore(tmp_path / "kyc.sqlite3")
+    db = store._db
+    with db.connection():
+        store.close()  # the owner shuts down while a statement is under way
+    assert db.open_connections == 0
+
+
+def test_a_connection_given_back_inside_a_transaction_is_rolled_back_before_reuse(tmp_path: Path) -> None:
+    queue = SqliteQueue(tmp_path / "queues.sqlite3", "q")
+    with queue._db.connection() as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO messages (queue, message_id, body, enqueued_at, visible_at) VALUES"
+                     " ('q', 'm1', x'00', 0, 0)")  # fmt: skip
+    assert queue.size() == 0
+    queue.send(b"after")
+    assert queue.size() == 1
+    queue.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -242,3 +243,46 @@ def test_a_database_an_earlier_release_left_open_to_others_is_narrowed_when_open
     modes = _modes_after_a_write(path, opener)
     assert set(modes.values()) == {oct(0o600)}, modes
 
+
+
+@OPENERS
+def test_a_database_an_earlier_release_left_readable_by_its_group_is_narrowed_with_its_wal_and_shm(
+    tmp_path: Path, opener: Any
+) -> None:
+    """Any bit for the group or others is too much (a umask of 027 gave 0640), and the -wal and -shm an open
+    connection keeps (another process of the earlier release, still running) are narrowed too: SQLite reuses them."""
+    path = tmp_path / "data.sqlite3"
+    earlier = sqlite3.connect(path)
+    try:
+        earlier.execute("PRAGMA journal_mode = WAL")
+        earlier.execute("CREATE TABLE IF NOT EXISTS earlier (v)")
+        earlier.execute("INSERT INTO earlier VALUES (1)")
+        earlier.commit()
+        files = [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
+        for file in files:
+            file.chmod(0o640)
+        opened = opener(path)
+        try:
+            assert {file.name: oct(file.stat().st_mode & 0o777) for file in files} == dict.fromkeys(
+                (file.name for file in files), oct(0o600))
+        finally:
+            opened.close()
+    finally:
+        earlier.close()
+
+
+def test_a_new_file_another_connection_is_writing_to_is_opened_once_that_one_commits(tmp_path: Path) -> None:
+    """Switching a file to WAL does not wait on SQLite's busy handler: the open waits out the lock itself."""
+    path = tmp_path / "kyc.sqlite3"
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("CREATE TABLE earlier (v)")
+    timer = threading.Timer(0.3, writer.execute, ("COMMIT",))
+    timer.start()
+    try:
+        store = SqliteTransactionStore(path)
+        store.create(make_record())
+        store.close()
+    finally:
+        timer.join()
+        writer.close()

@@ -78,6 +78,15 @@ def test_finalize_pending_returns_true_and_writes_result(store: TransactionStore
     assert (got.identity_masked, got.result_version, got.finalized_at) == ({"name": "J***"}, 5000, 2000.0)
 
 
+def test_a_verdict_clears_the_scheduled_check_and_the_last_check_s_error(store: TransactionStore) -> None:
+    record = make_record()
+    store.create(record)
+    store.record_check(record.merchant_biz_id, now=1100.0, next_check_at=1400.0, error="ProcessNotCompleted")
+    store.finalize(record.merchant_biz_id, **FINAL)
+    got = store.get(record.merchant_biz_id)
+    assert got is not None and (got.next_check_at, got.error) == (None, None)
+
+
 def test_finalize_twice_returns_false_and_keeps_first_result(store: TransactionStore) -> None:
     record = make_record()
     store.create(record)
@@ -527,6 +536,14 @@ def test_set_outbox_due_moves_or_ends_the_due_of_a_row_still_of_that_status(stor
     assert store.get("ghost") is None
 
 
+def test_set_outbox_due_refuses_a_status_that_is_announced_by_none(store: TransactionStore) -> None:
+    record = make_record()
+    store.create(record)
+    with pytest.raises(ValueError):
+        store.set_outbox_due(record.merchant_biz_id, "PENDING", 5000.0)
+    assert _due_ids(store, DueKind.OUTBOX) == []
+
+
 def test_due_pages_through_the_due_rows_in_time_order_once_each(store: TransactionStore) -> None:
     records = [make_record(created_at=float(t)) for t in (50, 10, 40, 20, 30, 60, 70)]
     for record in records:
@@ -578,6 +595,30 @@ def test_list_created_pages_through_a_period_in_creation_order(store: Transactio
     assert _created(store, since=20.0, until=50.0) == by_time[1:4]  # since inclusive, until exclusive
     assert _created(store, since=20.0, until=50.0, newest_first=True) == by_time[1:4][::-1]
     assert _created(store, newest_first=True) == by_time[::-1]
+
+
+def test_list_created_ends_before_until_on_a_single_page_too(store: TransactionStore) -> None:
+    records = [make_record(created_at=float(t)) for t in (10, 20, 30)]
+    for record in records:
+        store.create(record)
+    listed, _ = store.list_created(until=30.0)
+    assert [r.merchant_biz_id for r in listed] == [records[0].merchant_biz_id, records[1].merchant_biz_id]
+
+
+def test_a_page_that_holds_the_last_rows_exactly_has_no_cursor(store: TransactionStore) -> None:
+    for t in (10, 20):
+        store.create(make_record(created_at=float(t), merchant_user_id="user-exact"))
+    assert store.list_created(limit=2)[1] is None
+    assert store.list_by_user("user-exact", limit=2)[1] is None
+
+
+def test_a_page_of_no_rows_is_refused(store: TransactionStore) -> None:
+    with pytest.raises(ValueError):
+        store.list_created(limit=0)
+    with pytest.raises(ValueError):
+        store.list_by_user("u", limit=0)
+    with pytest.raises(ValueError):
+        store.due(DueKind.NEW, 10**9, limit=0)
 
 
 def test_list_created_keeps_rows_created_in_the_same_instant_apart(store: TransactionStore) -> None:

@@ -11,7 +11,7 @@ import contextlib
 from typing import TYPE_CHECKING, Any
 
 from shared.cloudauth import CloudAuthError, DeleteVerifyResultResponse, ThrottlingError, TransactionIdInvalid
-from shared.config import ConfigError
+from shared.config import ConfigError, is_aliyun_backend
 from shared.fetch_settings import OUTBOX_WINDOW_SECONDS, vendor_may_still_keep
 from shared.ids import result_prefix
 from shared.log import register_secret
@@ -185,7 +185,7 @@ def _check_deployment_settings(ctx: Context, command: str) -> None:
     env = ctx.env
     if isinstance(env, ResolvedEnv) and env.stack is not None:
         return  # the running stack's settings: its own functions'
-    if (env.get("KYC_BACKEND") or "").strip().lower() != "aliyun":  # as StorageSettings reads it
+    if not is_aliyun_backend(env):
         return
     for name in MUST_MATCH_THE_DEPLOYMENT:
         if not (env.get(name) or "").strip():

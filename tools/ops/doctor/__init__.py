@@ -29,7 +29,7 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
-from shared.config import ConfigError
+from shared.config import ConfigError, backend_name
 from tools.localstack import ResolvedEnv, data_dir, resolve_env, running_stack
 
 from ..common import EXIT_FAILED, EXIT_OK, Context, UsageError
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace, ctx: Context, options: Options | None = None) 
     register_secrets(inputs.env)
     for environment in inputs.functions.values():
         register_secrets(environment)
-    backend = (inputs.env.get("KYC_BACKEND") or "local").strip() or "local"
+    backend = backend_name(inputs.env)
     if not args.json:
         ctx.stdout.write(f"kyc doctor: {inputs.source}; backend {backend}; every check answers within "
                          f"{options.timeout:g} s\n")

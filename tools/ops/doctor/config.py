@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 
-from shared.config import ConfigError
+from shared.config import ConfigError, is_aliyun_backend
 from shared.storage import StorageError
 
 from .report import Finding, ok, problem
@@ -37,7 +37,7 @@ def check_initialize(function: str, env: Mapping[str, str], missing_outputs: Map
         if output is not None:
             return problem(name, f"{exc} (s.yaml sets it from the stack output {output}, not given to the doctor)",
                            "see environment")
-        if exc.variable in FC_INJECTED and (env.get("KYC_BACKEND") or "").strip().lower() == "aliyun":
+        if exc.variable in FC_INJECTED and is_aliyun_backend(env):
             return problem(name, str(exc), "FC gives the functions their role's keys; the doctor needs yours: export "
                                            "ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET (docs/"
                                            "deploy.md, section 5)")

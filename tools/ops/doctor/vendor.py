@@ -33,7 +33,7 @@ from shared.cloudauth import (
     TransportError,
     VendorTarget,
 )
-from shared.config import ConfigError
+from shared.config import ConfigError, is_aliyun_backend
 from shared.delivery import TargetPolicy, resolve_target
 from shared.http_deadline import Deadline
 from shared.urls import display_url
@@ -103,7 +103,7 @@ def check_products(env: Mapping[str, str]) -> list[Finding]:
     if isinstance(target, ConfigError):
         return [problem("product", str(target), f"fix {target.variable}")]
     variable = "CLOUDAUTH_PRODUCTS" if env.get("CLOUDAUTH_PRODUCTS", "").strip() else "CLOUDAUTH_PRODUCT_CODE"
-    deployed = (env.get("KYC_BACKEND") or "").strip().lower() == "aliyun"
+    deployed = is_aliyun_backend(env)
     findings: list[Finding] = []
     for code in target.products:
         try:
