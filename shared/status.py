@@ -34,11 +34,6 @@ class Status(str, Enum):
         return format(self.value, format_spec)
 
     @property
-    def is_terminal(self) -> bool:
-        """The merchant has been (or is being) told the outcome: see :data:`TERMINAL`."""
-        return self in TERMINAL
-
-    @property
     def is_verdict(self) -> bool:
         """The vendor's answer, never overwritten: see :data:`VERDICTS`."""
         return self in VERDICTS
