@@ -14,13 +14,16 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
 from shared import jsonutil
 from shared.status import Status
-from shared.storage import StorageSettings, Stores, TransactionRecord, open_stores
+from shared.storage import ReceivedMessage, StorageSettings, Stores, TransactionRecord, open_stores
+from shared.storage.due import DueKind
+from shared.timestamps import rfc3339
+from shared.values import replace
 from tests.browser import chromium_page
 from tests.conftest import ROOT
 from tools.ops import console, insights, kyc
@@ -262,6 +265,251 @@ def test_kyc_console_serves_the_configured_backend_until_stopped(filled: Stores)
     thread.join(10)
     assert started and "kyc console at http://127.0.0.1:" in ctx.stderr.getvalue()  # type: ignore[attr-defined]
 
+
+# --- what the operator is told and shown, and what the console refuses (found by mutating tools/ops/console.py and
+# tools/ops/insights.py) -------------------------------------------------------------------------------------------
+
+
+def _notice(headers: dict[str, str]) -> str:
+    return parse_qs(urlsplit(headers["location"]).query)["notice"][0]
+
+
+def _confirmed_redrive(server: console.ConsoleServer, message_id: str) -> tuple[int, dict[str, str], str]:
+    return call(server, "POST", "/deadletters/redrive", redrive_form(server, message_id, confirm="yes"),
+                {**FORM, "Origin": server.url, "Sec-Fetch-Site": "same-origin"})
+
+
+def test_a_redrive_from_the_console_sends_back_only_the_letter_it_names(
+    server: console.ConsoleServer, filled: Stores
+) -> None:
+    first, second = dead_letter(filled), dead_letter(filled)
+    assert _confirmed_redrive(server, first)[0] == 303
+    assert [m.message_id for m in filled.queue("deadletter").peek(10)] == [second]  # type: ignore[attr-defined]
+    assert len(filled.queue("notify").peek(10)) == 1  # type: ignore[attr-defined]
+
+
+def test_a_redrive_whose_deletion_is_not_confirmed_says_the_letter_may_still_be_listed(filled: Stores) -> None:
+    message_id = dead_letter(filled)
+    queue = filled.queue("deadletter")
+    queue.delete = lambda receipt: False  # type: ignore[attr-defined]
+    running = console.ConsoleServer(filled, lambda: queue, port=0, clock=lambda: NOW).start()  # type: ignore[arg-type,return-value]
+    try:
+        status, headers, _ = _confirmed_redrive(running, message_id)
+    finally:
+        running.stop()
+    assert status == 303 and "Its deletion here was not confirmed" in _notice(headers)
+
+
+def test_a_redrive_of_a_letter_that_cannot_go_anywhere_says_why_it_was_left(
+    server: console.ConsoleServer, filled: Stores
+) -> None:
+    gone = {"kind": "notify", "reason": "transaction_gone", "merchantBizId": "p1", "subscriberKeys": []}
+    message_id = filled.queue("deadletter").send(jsonutil.dumps(gone))
+    status, headers, _ = _confirmed_redrive(server, message_id)
+    assert status == 303 and _notice(headers).startswith(f"Dead letter {message_id} was left in place: its "
+                                                         "transaction is gone")
+
+
+class _EndlessQueue:
+    """A dead-letter queue longer than a walk reads: every receive hands out new letters."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def receive(self, max_messages: int = 10, visibility_timeout: int = 30) -> list[ReceivedMessage]:
+        letters = []
+        for _ in range(max_messages):
+            self.count += 1
+            letters.append(ReceivedMessage(message_id=f"m{self.count}", receipt=f"r{self.count}", body=b"{}",
+                                           receive_count=1, first_enqueued_at=NOW))
+        return letters
+
+    def change_visibility(self, receipt: str, seconds: int) -> str:
+        return receipt
+
+    def delete(self, receipt: str) -> bool:
+        return True
+
+    def peek(self, limit: int = 100) -> list[ReceivedMessage]:
+        return []
+
+
+def test_a_redrive_of_a_letter_beyond_what_a_walk_reads_says_so(filled: Stores) -> None:
+    endless = _EndlessQueue()
+    running = console.ConsoleServer(filled, lambda: endless, port=0, clock=lambda: NOW).start()  # type: ignore[arg-type,return-value]
+    try:
+        status, headers, _ = _confirmed_redrive(running, "far-away")
+    finally:
+        running.stop()
+    assert status == 303 and "was not among the 10000 letters read" in _notice(headers)
+
+
+def test_a_redrive_naming_an_overlong_id_is_refused(server: console.ConsoleServer, filled: Stores) -> None:
+    dead_letter(filled)
+    status, _, _ = _confirmed_redrive(server, "m" * 201)
+    assert status == 400
+
+
+def test_the_console_refuses_a_form_larger_than_it_reads(server: console.ConsoleServer) -> None:
+    port = int(server.url.rsplit(":", 1)[1])
+    headers = {"host": f"127.0.0.1:{port}", "content-type": "application/x-www-form-urlencoded"}
+    form = redrive_form(server, "m1", confirm="yes") + b"&pad=" + b"x" * console.MAX_FORM_BYTES
+    assert server.app.handle("POST", "/deadletters/redrive", headers, form).status == 413
+
+
+def test_a_request_announcing_a_body_larger_than_a_form_is_refused_without_reading_it(
+    server: console.ConsoleServer,
+) -> None:
+    port = int(server.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {console.MAX_FORM_BYTES + 1}\r\n"
+                     "\r\n".encode())  # fmt: skip
+        status_line = sock.makefile("rb").readline()
+    assert status_line.split()[1] == b"413"
+
+
+def test_a_head_request_gets_the_headers_and_no_body(server: console.ConsoleServer) -> None:
+    port = int(server.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(f"HEAD / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode())
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and body == b""
+
+
+def test_a_notice_in_the_address_is_shown_as_text_never_as_markup(server: console.ConsoleServer) -> None:
+    status, _, html = call(server, "GET", "/?" + urlencode({"notice": "<script>alert(1)</script>"}))
+    assert status == 200 and "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert(1)" not in html
+
+
+def test_every_answer_lets_only_the_console_s_own_script_run(server: console.ConsoleServer) -> None:
+    policy = call(server, "GET", "/")[1]["content-security-policy"]
+    assert f"script-src 'nonce-{server.app.nonce}';" in policy and "unsafe-inline';" not in policy.split("style-src")[0]
+    assert "script-src 'unsafe-inline'" not in policy
+
+
+def test_every_answer_forbids_framing(server: console.ConsoleServer) -> None:
+    for path in ("/", "/verifications/p1", "/nowhere"):
+        assert call(server, "GET", path)[1]["x-frame-options"] == "DENY"
+
+
+def test_a_verification_waiting_a_minute_shows_its_age_in_minutes(
+    server: console.ConsoleServer, filled: Stores
+) -> None:
+    filled.transactions.create(row("w3", "PENDING", NOW - 60))
+    html = call(server, "GET", "/")[2]
+    line = html.split('href="/verifications/w3"', 1)[1].split("</tr>", 1)[0]
+    assert '<td data-label="age">1.0 min</td>' in line
+
+
+def test_the_week_s_chart_labels_its_bars_with_dates(server: console.ConsoleServer) -> None:
+    period = insights.period_of("7d", NOW)
+    html = call(server, "GET", "/?period=7d")[2]
+    day = (rfc3339(period.start) or "")[:10]
+    assert f">{day}</text>" in html
+
+
+def test_a_few_pending_verifications_are_shown_without_saying_more_are_pending(server: console.ConsoleServer) -> None:
+    html = call(server, "GET", "/")[2]
+    assert 'id="stuck"' in html and "More are pending than shown" not in html
+
+
+def test_the_console_listens_on_no_address_but_loopback(server: console.ConsoleServer) -> None:
+    port = int(server.url.rsplit(":", 1)[1])
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent: only the route to a non-local address is chosen
+        except OSError:
+            pytest.skip("this machine has no address but loopback")
+        address = probe.getsockname()[0]
+    if address.startswith("127."):
+        pytest.skip("this machine has no address but loopback")
+    with pytest.raises(OSError):
+        socket.create_connection((address, port), timeout=2).close()
+
+
+def test_a_page_the_stores_cannot_serve_names_the_failure_s_type_but_never_its_message(filled: Stores) -> None:
+    class Broken:
+        def __getattr__(self, name: str) -> Any:
+            raise RuntimeError("row of merchant user 0123456789abcdef cannot be read")
+
+    broken = type("BrokenStores", (), {"transactions": Broken(), "settings": filled.settings,
+                                       "queue": filled.queue, "objects": filled.objects})()
+    running = console.ConsoleServer(broken, lambda: filled.queue("deadletter"), port=0, clock=lambda: NOW).start()
+    try:
+        status, _, html = call(running, "GET", "/")
+    finally:
+        running.stop()
+    assert status == 503 and "(RuntimeError)" in html and "0123456789abcdef" not in html
+
+
+def test_a_verification_page_shows_no_identity_field_the_result_left_empty(
+    server: console.ConsoleServer, filled: Stores
+) -> None:
+    filled.transactions.create(replace(row("p9", "PASSED", NOW - 300),
+                                       identity_masked={"surname": "C*", "documentNumber": None, "givenNames": ""}))
+    html = call(server, "GET", "/verifications/p9")[2]
+    assert 'data-field="surname"' in html and 'data-field="documentNumber"' not in html
+
+
+def test_a_utc_day_counts_what_was_started_in_its_last_second(stores: Stores) -> None:
+    midnight = NOW - 10 * 3600  # 2025-11-30T00:00:00Z, the end of 2025-11-29
+    stores.transactions.create(row("late", "PENDING", midnight - 0.5))
+    assert insights.overview(stores.transactions, insights.period_of("2025-11-29", NOW)).counts == {"PENDING": 1}
+
+
+def test_a_verdict_recorded_before_its_start_by_a_skewed_clock_counts_as_no_time_to_result(stores: Stores) -> None:
+    stores.transactions.create(row("skew", "PASSED", NOW - 600, took=-5))
+    assert insights.overview(stores.transactions, insights.period_of("24h", NOW)).time_to_result.p50 == 0.0
+
+
+class _DueIndex:
+    """A store's due index: these pages for NEW and CHECK."""
+
+    def __init__(self, new: tuple[list[TransactionRecord], str | None],
+                 check: tuple[list[TransactionRecord], str | None]) -> None:
+        self.pages = {DueKind.NEW: new, DueKind.CHECK: check}
+
+    def due(self, kind: DueKind, before: float, *, limit: int = 100, cursor: str | None = None) -> Any:
+        return self.pages[DueKind(kind)]
+
+
+def test_stuck_pending_shows_only_pending_rows_of_the_due_index() -> None:
+    pending, abandoned = row("w1", "PENDING", NOW - 60), row("a1", "ABANDONED", NOW - 90)
+    stuck, more = insights.stuck_pending(_DueIndex(([pending], None), ([abandoned], None)), NOW)  # type: ignore[arg-type]
+    assert [r.merchant_biz_id for r in stuck] == ["w1"] and not more
+
+
+def test_stuck_pending_shows_at_most_its_limit_and_says_there_are_more() -> None:
+    new, check = row("w1", "PENDING", NOW - 60), row("w2", "PENDING", NOW - 90)
+    stuck, more = insights.stuck_pending(_DueIndex(([new], None), ([check], None)), NOW, limit=1)  # type: ignore[arg-type]
+    assert [r.merchant_biz_id for r in stuck] == ["w2"] and more
+
+
+def test_stuck_pending_says_there_are_more_when_the_due_index_has_another_page() -> None:
+    pending = row("w1", "PENDING", NOW - 60)
+    stuck, more = insights.stuck_pending(_DueIndex(([pending], "next"), ([], None)), NOW)  # type: ignore[arg-type]
+    assert len(stuck) == 1 and more
+
+
+def test_a_timeline_says_when_the_vendor_s_copy_is_deleted(stores: Stores) -> None:
+    record = replace(row("p1", "PASSED", NOW - 600), vendor_copy_deleted=True)
+    events, _ = insights.timeline(stores, record)
+    assert "the vendor's copy deleted" in [e.what for e in events]
+
+
+def test_a_timeline_says_how_often_the_vendor_was_asked_again_and_its_last_answer(stores: Stores) -> None:
+    record = replace(row("w2", "PENDING", NOW - 900, checks=3), error="ProcessNotCompleted")
+    events, _ = insights.timeline(stores, record)
+    assert "asked the vendor again 3× while pending; last answer: ProcessNotCompleted" in [e.what for e in events]
+
+
+def test_a_dead_letter_shows_its_reason_before_its_last_error(filled: Stores) -> None:
+    dead_letter(filled)  # reason webhook_undeliverable, lastError HTTP 410
+    (letter,) = insights.dead_letters(filled.queue("deadletter"))  # type: ignore[arg-type]
+    assert letter.reason == "webhook_undeliverable"
 
 # --- in a browser -------------------------------------------------------------------------------------------------
 

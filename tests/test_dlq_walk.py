@@ -298,3 +298,50 @@ def test_a_redrive_by_id_at_its_limit_does_not_report_a_letter_it_never_saw_as_n
         f"kyc dlq redrive --id {ids[-1]}: notFound, stoppedAtLimit False (the operator is told the letter is not a "
         "dead letter) while the walk stopped at its limit with 32 letters unseen, the one asked for among them"
     )
+
+
+# -- a walk's end (found by mutating tools/ops/dlq.py) ------------------------------------------------------------
+
+
+class _ScriptedQueue:
+    """Each receive hands out the next batch of the script (letters named by id), then nothing."""
+
+    def __init__(self, *batches: list[str]) -> None:
+        self.batches = list(batches)
+
+    def receive(self, max_messages: int = 10, visibility_timeout: int = 30) -> list[ReceivedMessage]:
+        names = self.batches.pop(0) if self.batches else []
+        return [ReceivedMessage(message_id=n, body=b"{}", receipt=f"r-{n}", receive_count=1, first_enqueued_at=0.0)
+                for n in names]
+
+    def change_visibility(self, receipt: str, seconds: int) -> str:
+        return receipt
+
+    def delete(self, receipt: str) -> bool:
+        return True
+
+    def peek(self, limit: int = 100) -> list[ReceivedMessage]:
+        return []
+
+
+def test_a_walk_counts_letters_coming_back_only_since_the_last_new_one(tmp_path: Path) -> None:
+    """Two held letters keep coming back one at a time between the new ones (MNS guarantees no order): each new
+    letter starts the count again, so the walk reaches the last of them."""
+    queue = _ScriptedQueue(["held-a", "held-b"], ["held-a"], ["new-1"], ["held-a"], ["new-2"], ["held-a"], ["new-3"])
+    result = walk(queue, lambda letter: letter.message_id.startswith("new"))  # type: ignore[arg-type]
+    assert result.deleted == ["new-1", "new-2", "new-3"]
+
+
+def test_a_walk_stopped_by_an_error_makes_the_letters_it_held_visible_again(tmp_path: Path) -> None:
+    queue = SqliteQueue(tmp_path / "queues.sqlite3", "kyc-deadletter", clock=FakeClock())
+    held = queue.send(jsonutil.dumps({"kind": "trigger", "queue": "recheck", "body": "m0"}))
+    queue.send(jsonutil.dumps({"kind": "trigger", "queue": "recheck", "body": "m1"}))
+
+    def take(letter: ReceivedMessage) -> bool:
+        if letter.message_id != held:
+            raise RuntimeError("the send blew up")
+        return False  # held
+
+    with pytest.raises(RuntimeError):
+        walk(queue, take)
+    assert held in [m.message_id for m in queue.receive(max_messages=RECEIVE_BATCH)]

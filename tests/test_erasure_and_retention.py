@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -10,13 +12,14 @@ from typing import Any
 import pytest
 
 from shared import jsonutil
-from shared.cloudauth import DeleteVerifyResultResponse
+from shared.auth import hash_user_id
+from shared.cloudauth import DeleteVerifyResultResponse, ThrottlingError, TransactionIdInvalid
 from shared.fetcher import delete_kept_result
 from shared.handlers.result_fetcher import ResultFetcherApp
 from shared.ids import result_prefix
 from shared.storage import StorageError
 from shared.sweeper import VENDOR_COPY_RETRY_SECONDS, VENDOR_COPY_WAIT_SECONDS
-from tests.fakes import T0, FakeCloudAuth, Stack, check_result_body, drain
+from tests.fakes import T0, FakeCloudAuth, SimulatedCrash, Stack, check_result_body, drain
 
 DAY = 86400.0
 
@@ -309,3 +312,250 @@ def test_a_fetch_that_cannot_read_whether_its_erased_row_is_gone_leaves_a_re_che
     assert stack.objects.list(result_prefix(mbid)) != []  # the image written before the failure
     _drain_rechecks(stack, stack.fetcher(FakeCloudAuth()))
     assert stack.objects.list(result_prefix(mbid)) == []
+
+
+# -- kyc erase: what it deletes, what it keeps, what it says (found by mutating tools/ops/transactions.py) ---------
+
+ERASE_PEPPER = "erasure-pepper-0123456789"
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _erase(
+    stack: Stack,
+    vendor: FakeCloudAuth,
+    *,
+    transactions: Any = None,
+    argv: tuple[str, ...] = ("--yes",),
+    stdin: io.StringIO | None = None,
+    sleeps: list[float] | None = None,
+    pepper: str = ERASE_PEPPER,
+) -> tuple[int, dict[str, Any], str]:
+    """``kyc erase --user carol`` over ``stack`` (its rows through ``transactions`` when given): the exit status, the
+    summary it prints, and what it says on stderr."""
+    from tools.ops import kyc
+    from tools.ops import transactions as commands
+    from tools.ops.common import Context
+
+    stores = SimpleNamespace(transactions=transactions or stack.store, objects=stack.objects)
+    out, err = io.StringIO(), io.StringIO()
+    ctx = Context(env={"KYC_USER_ID_PEPPER": pepper}, stdout=out, stderr=err, stdin=stdin or io.StringIO(),
+                  client_factory=lambda env: vendor,  # type: ignore[arg-type,return-value]
+                  stores_factory=lambda env: stores,  # type: ignore[arg-type,return-value]
+                  clock=stack.clock, sleep=(sleeps if sleeps is not None else []).append)
+    code = commands.run_erase(kyc.build_parser().parse_args(["erase", "--user", "carol", *argv]), ctx)
+    return code, jsonutil.loads(out.getvalue()), err.getvalue()
+
+
+def _carol() -> str:
+    return hash_user_id("carol", ERASE_PEPPER)
+
+
+def _kept_verdict(stack: Stack) -> str:
+    """A PASSED verification of carol with its kept result (document and images)."""
+    record = stack.pending(merchant_user_id=_carol(), created_at=T0 - 3600)
+    stack.fetcher(FakeCloudAuth(check_result_body("Y"))).fetch(record.merchant_biz_id)
+    assert stack.objects.list(result_prefix(record.merchant_biz_id))
+    return record.merchant_biz_id
+
+
+class _Wrapped:
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._inner, attr)
+
+
+class _ThrottlesFirst(FakeCloudAuth):
+    """Throttles the first ``times`` deletions (more than the client's own retries absorbed), then deletes."""
+
+    def __init__(self, times: int) -> None:
+        super().__init__()
+        self.times = times
+
+    def delete_verify_result(
+        self, transaction_id: str, *, delete_after_query: bool | str, delete_type: str = "All"
+    ) -> DeleteVerifyResultResponse:
+        self.delete_calls.append(transaction_id)
+        if self.times:
+            self.times -= 1
+            raise ThrottlingError("Request was denied due to user flow control.", status=400, code="Throttling.User")
+        return DeleteVerifyResultResponse(deleted=True, delete_result="Y", transaction_id=transaction_id)
+
+
+class _KnowsNothing(FakeCloudAuth):
+    def delete_verify_result(
+        self, transaction_id: str, *, delete_after_query: bool | str, delete_type: str = "All"
+    ) -> DeleteVerifyResultResponse:
+        self.delete_calls.append(transaction_id)
+        raise TransactionIdInvalid("TransactionId is invalid", status=400)
+
+
+def test_erase_keeps_a_verdict_whose_vendor_copy_the_vendor_will_not_delete_and_counts_it_failed(
+    stack: Stack,
+) -> None:
+    mbid = _kept_verdict(stack)
+    code, summary, _ = _erase(stack, _VendorKeepsItsCopy(check_result_body("Y")))
+    (item,) = summary["transactions"]
+    assert code == 1 and (summary["erased"], summary["failed"]) == (0, 1)
+    assert item["vendor"] == "not deleted (DeleteResult N)" and item["row"].startswith("kept: run erase again")
+    assert stack.store.get(mbid) is not None  # its TransactionId, to ask the vendor again
+    assert stack.objects.list(result_prefix(mbid)) == []  # our copy goes at once
+
+
+def test_erase_waits_one_two_then_four_seconds_between_tries_of_a_throttled_deletion(stack: Stack) -> None:
+    mbid = _kept_verdict(stack)
+    vendor, sleeps = _ThrottlesFirst(3), list[float]()
+    code, summary, _ = _erase(stack, vendor, sleeps=sleeps)
+    assert (code, summary["transactions"][0]["vendor"]) == (0, "deleted")
+    assert sleeps == [1.0, 2.0, 4.0] and len(vendor.delete_calls) == 4
+    assert stack.store.get(mbid) is None
+
+
+def test_erase_still_throttled_after_its_last_wait_keeps_the_row_for_a_retry(stack: Stack) -> None:
+    mbid = _kept_verdict(stack)
+    vendor = _ThrottlesFirst(4)
+    code, summary, _ = _erase(stack, vendor)
+    (item,) = summary["transactions"]
+    assert (code, summary["failed"], item["vendor"]) == (1, 1, "error: Throttling.User")
+    assert len(vendor.delete_calls) == 4 and stack.store.get(mbid) is not None
+
+
+def test_erase_of_a_row_gone_before_its_tombstone_deletes_what_is_left_of_it_without_asking_the_vendor(
+    stack: Stack,
+) -> None:
+    """A fetch finishing an earlier erasure (or retention) deletes the row between the listing and the tombstone:
+    nothing leads to its objects any more, so this run deletes them, and it is no failure."""
+    record = stack.pending(merchant_user_id=_carol())
+    mbid = record.merchant_biz_id
+    stack.objects.put(result_prefix(mbid) + "face.png", b"left by a fetch", "image/png")
+
+    class RowGoesFirst(_Wrapped):
+        def mark_erased(self, merchant_biz_id: str, now: float) -> bool:
+            self._inner.delete(merchant_biz_id)
+            return bool(self._inner.mark_erased(merchant_biz_id, now))
+
+    vendor = FakeCloudAuth()
+    code, summary, _ = _erase(stack, vendor, transactions=RowGoesFirst(stack.store))
+    (item,) = summary["transactions"]
+    assert code == 0 and (summary["erased"], summary["failed"]) == (1, 0)
+    assert (item["vendor"], item["row"], item["objects"]) == ("not asked", "already gone", 1)
+    assert vendor.delete_calls == [] and stack.objects.list(result_prefix(mbid)) == []
+
+
+def test_erase_whose_tombstone_cannot_be_written_asks_the_vendor_nothing_and_exits_1(stack: Stack) -> None:
+    record = stack.pending(merchant_user_id=_carol())
+
+    class TombstoneFails(_Wrapped):
+        def mark_erased(self, merchant_biz_id: str, now: float) -> bool:
+            raise StorageError("ots UpdateRow failed", transient=True, code="OTSServerBusy")
+
+    vendor = FakeCloudAuth()
+    code, summary, _ = _erase(stack, vendor, transactions=TombstoneFails(stack.store))
+    (item,) = summary["transactions"]
+    assert code == 1 and (summary["erased"], summary["failed"]) == (0, 1)
+    assert (item["vendor"], item["row"]) == ("not asked", "error: OTSServerBusy")
+    assert vendor.delete_calls == []
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is not None and row.status == "PENDING"
+
+
+def test_erase_that_cannot_read_the_row_again_keeps_a_young_transaction_the_vendor_does_not_know(
+    stack: Stack,
+) -> None:
+    """"Unknown to the vendor" within its 30 days is taken as done only if the row, read again, says this deployment
+    deleted the vendor's copy; a row that cannot be read again is judged as listed: not confirmed, kept."""
+    mbid = _kept_verdict(stack)
+
+    class RowUnreadable(_Wrapped):
+        def get(self, merchant_biz_id: str) -> Any:
+            raise StorageError("ots GetRow failed", transient=True, code="OTSServerBusy")
+
+    code, summary, _ = _erase(stack, _KnowsNothing(), transactions=RowUnreadable(stack.store))
+    (item,) = summary["transactions"]
+    assert code == 1 and item["vendor"].startswith("not confirmed")
+    assert stack.store.get(mbid) is not None
+
+
+def test_erase_reads_every_page_of_the_user_s_rows(stack: Stack) -> None:
+    mbids = [stack.pending(merchant_user_id=_carol()).merchant_biz_id for _ in range(4)]
+
+    class OneRowPages(_Wrapped):
+        def list_by_user(self, merchant_user_id: str, *, limit: int = 100, cursor: str | None = None) -> Any:
+            return self._inner.list_by_user(merchant_user_id, limit=1, cursor=cursor)
+
+    code, summary, _ = _erase(stack, FakeCloudAuth(check_result_body("Y")), transactions=OneRowPages(stack.store))
+    assert code == 0 and summary["erased"] == 4 and summary["newKeptAppearing"] is False
+    assert sorted(t["merchantBizId"] for t in summary["transactions"]) == sorted(mbids)
+
+
+def test_erase_at_a_terminal_asks_once_even_when_rows_appear_while_it_erases(stack: Stack) -> None:
+    stack.pending(merchant_user_id=_carol())
+
+    class OneMoreOnTheSecondLook(_Wrapped):
+        looks = 0
+
+        def list_by_user(self, merchant_user_id: str, **kwargs: Any) -> Any:
+            self.looks += 1
+            if self.looks == 2:
+                stack.pending(merchant_user_id=merchant_user_id)
+            return self._inner.list_by_user(merchant_user_id, **kwargs)
+
+    code, summary, err = _erase(stack, FakeCloudAuth(check_result_body("Y")),
+                                transactions=OneMoreOnTheSecondLook(stack.store), argv=(), stdin=_Tty("yes\n"))
+    assert code == 0 and len(summary["transactions"]) == 2
+    assert err.count("Type 'yes' to continue") == 1
+
+
+def test_erase_says_in_its_summary_that_new_transactions_kept_appearing(stack: Stack) -> None:
+    stack.pending(merchant_user_id=_carol())
+
+    class OneMoreAtEachLook(_Wrapped):
+        def list_by_user(self, merchant_user_id: str, **kwargs: Any) -> Any:
+            stack.pending(merchant_user_id=merchant_user_id)
+            return self._inner.list_by_user(merchant_user_id, **kwargs)
+
+    code, summary, _ = _erase(stack, FakeCloudAuth(), transactions=OneMoreAtEachLook(stack.store))
+    assert code == 1 and summary["newKeptAppearing"] is True
+
+
+def test_erase_of_a_user_without_transactions_says_to_check_the_pepper(stack: Stack) -> None:
+    stack.pending(merchant_user_id=hash_user_id("dave", ERASE_PEPPER))
+    code, summary, err = _erase(stack, FakeCloudAuth())
+    assert (code, summary["transactions"], summary["erased"]) == (0, [], 0)
+    assert "no transactions found for this user (check KYC_USER_ID_PEPPER" in err
+
+
+def test_erase_registers_the_pepper_as_a_secret_no_log_line_may_show(stack: Stack) -> None:
+    from shared.redaction import scrub_text
+
+    pepper = "erase-pepper-" + uuid.uuid4().hex
+    _erase(stack, FakeCloudAuth(), pepper=pepper)
+    assert pepper not in scrub_text(f"a message that quotes {pepper} by mistake")
+
+
+def test_erase_at_a_terminal_takes_an_empty_answer_for_no(stack: Stack) -> None:
+    from tools.ops.common import UsageError
+
+    record = stack.pending(merchant_user_id=_carol())
+    vendor = FakeCloudAuth()
+    with pytest.raises(UsageError, match="not confirmed"):
+        _erase(stack, vendor, argv=(), stdin=_Tty("\n"))
+    assert vendor.delete_calls == [] and stack.store.get(record.merchant_biz_id) is not None
+
+
+def test_an_erasure_cut_off_deleting_the_row_has_deleted_the_objects_already(stack: Stack) -> None:
+    """Objects first: the row still leads to anything left, and running the erasure again finishes it."""
+    mbid = _kept_verdict(stack)
+
+    class RowDeletionCrashes(_Wrapped):
+        def delete(self, merchant_biz_id: str) -> None:
+            raise SimulatedCrash
+
+    with pytest.raises(SimulatedCrash):
+        delete_kept_result(RowDeletionCrashes(stack.store), stack.objects, mbid)
+    assert stack.objects.list(result_prefix(mbid)) == [] and stack.store.get(mbid) is not None

@@ -13,11 +13,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from shared import jsonutil
+from shared.cloudauth import ParameterError
 from shared.storage import StorageSettings, open_transaction_store
 from tests.conftest import ROOT
 from tests.test_cloudauth_fakeserver import FakeCloudAuth, Reply, error_body, fake
 from tools.ops import kyc
+from tools.ops.common import UsageError
 
 __all__ = ["fake"]
 
@@ -184,3 +188,123 @@ def test_a_sweep_of_a_deployment_needs_the_deployment_s_kyc_delete_vendor_copy(t
     code, out, err = run(["sweep"], env)
     assert code == 2 and out == ""
     assert "KYC_DELETE_VENDOR_COPY" in err and "s.yaml: Y" in err
+
+
+# --- exit codes and what a command leaves behind (found by mutating tools/ops/kyc.py) ------------------------------
+
+
+class _Vendor:
+    """A client whose CheckResult raises ``error``; remembers whether the command closed it."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error, self.closed = error, False
+
+    def check_result(self, merchant_biz_id: str, transaction_id: str, *, is_return_image: bool = False) -> Any:
+        raise self.error
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _check_result_raising(error: BaseException) -> tuple[int, str, str, _Vendor]:
+    vendor = _Vendor(error)
+    out, err = io.StringIO(), io.StringIO()
+    code = kyc.main(["check-result", "--merchant-biz-id", "b1", "--transaction-id", "t1"], env={"PATH": ""},
+                    stdout=out, stderr=err, client_factory=lambda env: vendor)  # type: ignore[arg-type,return-value]
+    return code, out.getvalue(), err.getvalue(), vendor
+
+
+def test_a_parameter_the_vendor_refuses_exits_2() -> None:
+    code, out, err, _ = _check_result_raising(ParameterError("TransactionId is invalid", status=400,
+                                                             code="InvalidParameter"))
+    assert (code, out, err) == (2, "", "error: InvalidParameter: TransactionId is invalid\n")
+
+
+def test_a_connection_the_client_did_not_wrap_exits_1_with_one_line() -> None:
+    code, out, err, _ = _check_result_raising(ConnectionResetError(104, "Connection reset by peer"))
+    assert (code, out) == (1, "")
+    assert err.endswith("error: TransportError: a connection failed (ConnectionResetError)\n")
+
+
+def test_an_interrupted_command_exits_130() -> None:
+    code, out, err, _ = _check_result_raising(KeyboardInterrupt())
+    assert (code, out, err) == (130, "", "interrupted\n")
+
+
+def test_every_command_closes_the_vendor_client_it_opened_even_when_it_fails() -> None:
+    *_, vendor = _check_result_raising(ParameterError("TransactionId is invalid", code="InvalidParameter"))
+    assert vendor.closed
+
+
+def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    assert kyc.main(["--help"], env={"PATH": ""}) == 0
+    assert "Operator tools for cloudauth-intl" in capsys.readouterr().out
+
+
+class _PipeClosedOnFlush(io.StringIO):
+    """A pipe whose reader went away: writes are buffered, the flush fails."""
+
+    def flush(self) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_reader_gone_before_the_answer_was_flushed_ends_the_command_with_141(fake: FakeCloudAuth) -> None:
+    fake.reply(Reply(body=check_body()))
+    err = io.StringIO()
+    code = kyc.main(["check-result", "--merchant-biz-id", "b1", "--transaction-id", "t1"], env=fake.env(),
+                    stdout=_PipeClosedOnFlush(), stderr=err)
+    assert code == 141 and "error" not in err.getvalue()
+
+
+def test_check_result_with_images_says_when_the_vendor_returned_none(fake: FakeCloudAuth, tmp_path: Path) -> None:
+    fake.reply(Reply(body=check_body()))
+    code, out, err = run(["check-result", "--merchant-biz-id", "biz1", "--transaction-id", "t1", "--images",
+                          "--images-dir", str(tmp_path / "imgs")], fake.env())
+    assert code == 0 and jsonutil.loads(out)["images"] == [] and "the vendor returned no images" in err
+
+
+def test_check_result_skips_an_image_that_does_not_decode_and_says_so(fake: FakeCloudAuth, tmp_path: Path) -> None:
+    body = check_body(with_image=True)
+    ext_id = jsonutil.loads(body["Result"]["ExtIdInfo"])
+    ext_id["idImage"] = "not*base64"
+    body["Result"]["ExtIdInfo"] = jsonutil.dumps_str(ext_id)
+    fake.reply(Reply(body=body))
+    code, out, err = run(["check-result", "--merchant-biz-id", "biz1", "--transaction-id", "t1", "--images",
+                          "--images-dir", str(tmp_path / "imgs")], fake.env())
+    assert code == 0, err
+    assert jsonutil.loads(out)["images"] == [] and "could not be decoded; skipped" in err
+
+
+@pytest.mark.parametrize("fields", [["languageConfig=en", "languageConfig=fr"], ["=en"], [" =en"]])
+def test_a_field_given_twice_or_without_a_name_is_bad_usage(fields: list[str]) -> None:
+    with pytest.raises(UsageError):
+        kyc.parse_fields(fields)
+
+
+def test_initialize_over_the_user_s_rate_limit_exits_1_not_as_bad_usage(fake: FakeCloudAuth, tmp_path: Path) -> None:
+    env = frontend_env(fake, tmp_path, KYC_RATE_LIMIT_PER_HOUR="1")
+    args = ["initialize", "--doc-type", "01000000", "--meta-info", META, "--user", "u"]
+    assert run(args, env)[0] == 0
+    code, out, err = run(args, env)
+    assert (code, out) == (1, "") and "\nerror: RateLimited: " in err
+
+
+def test_initialize_reads_meta_info_from_standard_input_without_its_newline(
+    fake: FakeCloudAuth, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(META + "\n"))
+    code, _, err = run(["initialize", "--doc-type", "01000000", "--meta-info", "-", "--user", "u"],
+                       frontend_env(fake, tmp_path))
+    assert code == 0, err
+    assert fake.requests[0].query["MetaInfo"] == META
+
+
+def test_a_command_s_log_lines_go_to_stderr_and_its_answer_alone_to_stdout(
+    fake: FakeCloudAuth, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = kyc.main(["initialize", "--doc-type", "01000000", "--meta-info", META, "--user", "u"],
+                    env=frontend_env(fake, tmp_path))
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    (answer,) = captured.out.splitlines()
+    assert jsonutil.loads(answer)["transactionId"] and '"initialize.created"' in captured.err

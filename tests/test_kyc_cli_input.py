@@ -7,7 +7,9 @@ from __future__ import annotations
 import errno
 import io
 import socket
+import time
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from shared.storage import StorageSettings, open_stores
 from tests.test_cloudauth_fakeserver import FakeCloudAuth, Reply, fake
 from tests.test_kyc_cli import META, check_body, frontend_env
 from tools.ops import kyc
+from tools.ops.common import parse_duration, parse_since
 
 __all__ = ["fake"]
 
@@ -150,3 +153,25 @@ def test_bad_usage_prints_the_commands_usage_then_one_error_line_in_the_tools_sh
     assert code == 2 and out == "" and usage_lines[0].startswith(usage), err
     assert last.startswith("error: InvalidUsage: ") and says in last, err
     assert not any(line.startswith("kyc") and ": error:" in line for line in usage_lines), err
+
+
+# --- ages and times (--since, --until, --older-than): found by mutating tools/ops/common.py ----------------------
+
+
+@pytest.mark.parametrize(("age", "seconds"), [("90", 90.0), ("90s", 90.0), ("30m", 1800.0), ("24h", 86400.0),
+                                              ("7d", 604800.0), ("2w", 1209600.0), ("1.5h", 5400.0)])
+def test_an_age_is_read_in_its_unit(age: str, seconds: float) -> None:
+    assert parse_duration(age, "--older-than") == seconds
+
+
+def test_an_iso_time_without_an_offset_is_utc_whatever_this_machine_s_time_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TZ", "Asia/Hong_Kong")
+    time.tzset()
+    try:
+        at = parse_since("2025-03-05T06:00:00", "--since", 0.0)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert at == datetime(2025, 3, 5, 6, tzinfo=timezone.utc).timestamp()

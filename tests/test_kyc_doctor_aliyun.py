@@ -282,3 +282,35 @@ def test_a_bucket_suspended_after_keeping_versions_still_needs_kyc_bucket_versio
     versioned_cloud.oss.versioning_status[BUCKET] = "Suspended"
     finding = storage_findings(versioned_cloud.env(KYC_BUCKET_VERSIONING="false"))["storage.bucket"]
     assert finding["status"] == "problem" and "versioning Suspended" in finding["detail"]
+
+
+# --- found by mutating tools/ops/doctor/storage.py ----------------------------------------------------------------
+
+
+def test_one_dead_letter_waiting_is_a_problem(cloud: Cloud) -> None:
+    MnsQueue(cloud.mns.endpoint, "kyc-deadletter", Credentials(AK, SK)).send(b'{"kind": "notify"}')
+    finding = storage_findings(cloud.env())["storage.queue.deadletter"]
+    assert finding["status"] == "problem" and "holds 1 dead letters" in finding["detail"]
+
+
+def test_a_bucket_suspended_from_its_creation_passes_with_kyc_bucket_versioning_too(cloud: Cloud) -> None:
+    """Deleting every version there costs a listing, and deletes nothing more: not a problem."""
+    cloud.oss.versioning_status[BUCKET] = "Suspended"
+    cloud.oss.seed("results/mbid/result.json", b"{}")
+    finding = storage_findings(cloud.env(KYC_BUCKET_VERSIONING="true"))["storage.bucket"]
+    assert finding["status"] == "ok" and "versioning Suspended" in finding["detail"], finding
+
+
+def test_a_refused_listing_of_versions_names_that_permission(cloud: Cloud) -> None:
+    cloud.oss.versioning_status[BUCKET] = "Suspended"
+    handle = cloud.oss.handle
+
+    def refuse_listing(request: object) -> object:
+        if cloud.oss.operation_of(request) == "ListObjectVersions":
+            return cloud.oss.render_error("AccessDenied", request)
+        return handle(request)
+
+    cloud.oss.handle = refuse_listing
+    finding = storage_findings(cloud.env(KYC_BUCKET_VERSIONING="false"))["storage.bucket"]
+    assert finding["status"] == "problem" and "oss:ListObjectVersions was refused (AccessDenied)" in finding["detail"]
+    assert "grant oss:ListObjectVersions" in finding["fix"]

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -23,7 +24,7 @@ from mns.auth import Credentials as MnsCredentials
 from mns.mns_client import MNSClient
 
 from shared import jsonutil
-from shared.cloudauth import CloudAuthClient, CloudAuthSettings, TransactionIdInvalid
+from shared.cloudauth import CloudAuthClient, CloudAuthSettings, ProcessNotCompleted, TransactionIdInvalid
 from shared.delivery import DeliveryResult
 from shared.ids import RESULT_DOCUMENT, answer_prefix
 from shared.notifications import Notifier, Subscriber, WebhookSettings
@@ -31,6 +32,7 @@ from shared.signing import Credentials
 from shared.storage import (
     MnsQueue,
     SqliteQueue,
+    StorageError,
     StorageSettings,
     TransactionRecord,
     encode_message_body,
@@ -42,12 +44,14 @@ from shared.sweeper import OUTBOX_WINDOW_SECONDS
 from shared.timestamps import rfc3339
 from shared.values import replace
 from tests.conftest import ROOT
+from tests.fakes import T0, FakeClock, FakeCloudAuth
+from tests.fakes import Stack as FakeStack
 from tests.sandbox.helpers import control
 from tests.test_fc_invoke import EVENTS, complete, stack, start_verification
 from tools.devstack.dev import DevStack, QuietIdleSweeps
 from tools.devstack.worker import QueueWorker, Subscription
 from tools.ops import dlq, kyc, transactions
-from tools.ops.common import UsageError
+from tools.ops.common import Context, OpsError, UsageError
 from tools.ops.dlq import RECEIVE_BATCH
 
 __all__ = ["stack"]
@@ -77,6 +81,36 @@ def finalized(dev: DevStack, user: str = "alice") -> dict[str, Any]:
     return created
 
 
+# --- the commands over fake stores (tests.fakes.Stack): what a DevStack cannot arrange --------------------------------
+
+
+def _on_fakes(fakes: FakeStack, vendor: FakeCloudAuth | None = None, *, transactions_store: Any = None,
+              recheck: Any = None) -> tuple[Context, io.StringIO, io.StringIO]:
+    queues = {"recheck": recheck or fakes.recheck, "notify": fakes.notify, "deadletter": fakes.deadletter}
+    stores = SimpleNamespace(transactions=transactions_store or fakes.store, objects=fakes.objects,
+                             queue=queues.__getitem__)
+    out, err = io.StringIO(), io.StringIO()
+    ctx = Context(env={}, stdout=out, stderr=err, stdin=io.StringIO(),
+                  client_factory=lambda env: vendor or FakeCloudAuth(),  # type: ignore[arg-type,return-value]
+                  stores_factory=lambda env: stores,  # type: ignore[arg-type,return-value]
+                  clock=fakes.clock)
+    return ctx, out, err
+
+
+@pytest.fixture
+def fakes(tmp_path: Path) -> Iterator[FakeStack]:
+    s = FakeStack(tmp_path)
+    yield s
+    s.close()
+
+
+def _list(fakes: FakeStack, *argv: str) -> tuple[list[str], str]:
+    ctx, out, err = _on_fakes(fakes)
+    assert transactions.run_list(kyc.build_parser().parse_args(["list", *argv]), ctx) == 0
+    return [row["merchantBizId"] for row in lines(out.getvalue())], err.getvalue()
+
+
+
 # --- status ------------------------------------------------------------------------------------------------
 
 
@@ -103,6 +137,19 @@ def test_status_rejects_a_malformed_merchant_biz_id_with_exit_2(stack: DevStack)
     code, out, err = run(["status", "../../etc/passwd"])
     assert code == 2 and out == "" and "merchantBizId must be" in err.splitlines()[-1]  # argparse's message
 
+
+def test_status_says_whether_the_vendor_s_copy_is_deleted(fakes: FakeStack) -> None:
+    record = fakes.pending(status="PASSED", passed="Y", finalized_at=T0, vendor_copy_deleted=True)
+    ctx, out, _ = _on_fakes(fakes)
+    assert transactions.run_status(kyc.build_parser().parse_args(["status", record.merchant_biz_id]), ctx) == 0
+    assert jsonutil.loads(out.getvalue())["vendorCopyDeleted"] is True
+
+
+def test_status_of_a_product_that_verifies_no_document_shows_a_null_document_type(fakes: FakeStack) -> None:
+    record = fakes.pending(doc_type="", product_code="FACE_LIVENESS_PRO")
+    ctx, out, _ = _on_fakes(fakes)
+    assert transactions.run_status(kyc.build_parser().parse_args(["status", record.merchant_biz_id]), ctx) == 0
+    assert jsonutil.loads(out.getvalue())["docType"] is None
 
 # --- refetch -----------------------------------------------------------------------------------------------
 
@@ -144,6 +191,35 @@ def test_refetch_whose_check_result_the_vendor_refuses_exits_1(stack: DevStack) 
     assert "nothing fetched" in err
 
 
+def test_refetch_of_a_transaction_the_vendor_does_not_know_exits_1(fakes: FakeStack) -> None:
+    record = fakes.pending()
+    ctx, out, err = _on_fakes(fakes, FakeCloudAuth(TransactionIdInvalid("TransactionId is invalid", status=400)))
+    code = transactions.run_refetch(kyc.build_parser().parse_args(["refetch", record.merchant_biz_id]), ctx)
+    assert (code, jsonutil.loads(out.getvalue())["outcome"]) == (1, "failed")
+    assert "the vendor no longer knows this transaction" in err.getvalue()
+
+
+def test_refetch_of_a_still_pending_transaction_says_when_it_is_checked_next(fakes: FakeStack) -> None:
+    record = fakes.pending()
+    ctx, out, _ = _on_fakes(fakes, FakeCloudAuth(ProcessNotCompleted("not yet", status=400)))
+    assert transactions.run_refetch(kyc.build_parser().parse_args(["refetch", record.merchant_biz_id]), ctx) == 0
+    answer = jsonutil.loads(out.getvalue())
+    assert answer["outcome"] == "pending" and answer["nextCheckIn"] > 0
+
+
+def test_refetch_of_a_pending_transaction_whose_re_check_cannot_be_queued_fails(fakes: FakeStack) -> None:
+    record = fakes.pending()
+
+    class RecheckQueueDown:
+        def send(self, body: bytes, *, delay_seconds: int = 0) -> str:
+            raise StorageError("mns SendMessage failed", transient=True, code="ServiceUnavailable")
+
+    ctx, out, _ = _on_fakes(fakes, FakeCloudAuth(ProcessNotCompleted("not yet", status=400)),
+                            recheck=RecheckQueueDown())
+    with pytest.raises(OpsError) as refused:
+        transactions.run_refetch(kyc.build_parser().parse_args(["refetch", record.merchant_biz_id]), ctx)
+    assert refused.value.code == "RecheckNotScheduled" and out.getvalue() == ""
+
 # --- list --------------------------------------------------------------------------------------------------
 
 
@@ -170,6 +246,34 @@ def test_list_stops_at_the_limit_and_says_more_rows_match(stack: DevStack) -> No
     code, out, err = run(["list", "--limit", "1"])
     assert code == 0 and len(lines(out)) == 1 and "more rows match" in err
 
+
+def test_list_refuses_a_limit_of_zero_with_exit_2() -> None:
+    code, out, err = run(["list", "--limit", "0"], env={"PATH": os.environ.get("PATH", "")})
+    assert code == 2 and out == "" and "--limit must be between 1 and 10000" in err
+
+
+def test_list_takes_a_limit_of_ten_thousand(fakes: FakeStack) -> None:
+    fakes.pending()
+    assert len(_list(fakes, "--limit", "10000")[0]) == 1
+
+
+def test_list_of_exactly_limit_rows_does_not_say_that_more_match(fakes: FakeStack) -> None:
+    fakes.pending(created_at=T0)
+    fakes.pending(created_at=T0 + 1)
+    listed, err = _list(fakes, "--limit", "2")
+    assert len(listed) == 2 and "more rows match" not in err
+
+
+def test_list_newest_first_lists_the_latest_verification_first(fakes: FakeStack) -> None:
+    rows = [fakes.pending(created_at=T0 + i).merchant_biz_id for i in range(3)]
+    assert _list(fakes)[0] == rows
+    assert _list(fakes, "--newest-first")[0] == rows[::-1]
+
+
+def test_list_until_leaves_out_what_was_created_at_or_after_it(fakes: FakeStack) -> None:
+    early = fakes.pending(created_at=T0).merchant_biz_id
+    fakes.pending(created_at=T0 + 3600)
+    assert _list(fakes, "--until", rfc3339(T0 + 60) or "")[0] == [early]
 
 @pytest.mark.parametrize("command", [["list"], ["status", "0123456789abcdef0123456789abcdef"], ["dlq", "list"]])
 def test_a_command_on_a_data_directory_that_does_not_exist_says_so_and_creates_nothing(
@@ -213,6 +317,21 @@ def test_sweep_runs_once_and_prints_the_report(stack: DevStack) -> None:
     report = jsonutil.loads(out)
     assert report["checked"] == 1 and report["finalized"] == 1 and report["errors"] == []
 
+
+def test_sweep_whose_steps_fail_exits_1_with_their_errors_in_the_report(fakes: FakeStack) -> None:
+    class DueIndexDown:
+        def __init__(self, inner: Any) -> None:
+            self._inner = inner
+
+        def __getattr__(self, attr: str) -> Any:
+            return getattr(self._inner, attr)
+
+        def due(self, *args: Any, **kwargs: Any) -> Any:
+            raise StorageError("ots GetRange failed", transient=True, code="OTSServerBusy")
+
+    ctx, out, _ = _on_fakes(fakes, transactions_store=DueIndexDown(fakes.store))
+    assert transactions.run_sweep(kyc.build_parser().parse_args(["sweep"]), ctx) == 1
+    assert "_recheck_pending:OTSServerBusy" in jsonutil.loads(out.getvalue())["errors"]
 
 # --- erase -------------------------------------------------------------------------------------------------
 
@@ -904,6 +1023,116 @@ def test_dlq_purge_rejects_an_unreadable_age(local_env: dict[str, str]) -> None:
     code, _, err = run(["dlq", "purge", "--older-than", "a while", "--yes"], env=local_env)
     assert code == 2 and "--older-than" in err
 
+
+# Where a redrive sends a letter, and what it reports (found by mutating tools/ops/dlq.py).
+
+
+@pytest.mark.parametrize("letter", [
+    {"kind": "notify", "reason": "webhook_undeliverable", "merchantBizId": "", "subscriberKey": "id_main"},
+    {"kind": "trigger", "queue": "deadletter", "body": '{"merchantBizId":"biz1","attempt":0}'},
+    {"kind": "trigger", "queue": "nosuchqueue", "body": '{"merchantBizId":"biz1","attempt":0}'},
+], ids=["notify-without-merchantBizId", "trigger-of-the-deadletter-queue", "trigger-of-an-unknown-queue"])
+def test_a_dead_letter_that_names_no_verification_or_no_queue_of_ours_goes_nowhere(letter: dict[str, Any]) -> None:
+    assert isinstance(dlq.destination(letter), str)
+
+
+def test_dlq_redrive_by_id_of_a_letter_it_leaves_in_place_says_why_and_not_that_it_was_not_found(
+    local_env: dict[str, str],
+) -> None:
+    gone = {"kind": "notify", "reason": "transaction_gone", "merchantBizId": "a" * 32, "subscriberKeys": ["id_a"]}
+    message_id = open_queue(_settings(local_env), "deadletter").send(jsonutil.dumps(gone))
+    code, out, _ = run(["dlq", "redrive", "--id", message_id], env=local_env)
+    report = jsonutil.loads(out)
+    assert code == 1 and [s["messageId"] for s in report["skipped"]] == [message_id] and report["notFound"] == []
+
+
+def test_a_redrive_by_id_that_found_its_letter_is_not_stopped_at_the_limit_though_letters_were_left_unseen(
+    local_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = _trigger_letters(local_env, RECEIVE_BATCH + 4)  # the first receive takes 16: 4 are left unseen
+    monkeypatch.setattr(dlq, "MAX_MESSAGES", 2)
+    code, out, err = run(["dlq", "redrive", "--id", ids[0]], env=local_env)
+    report = jsonutil.loads(out)
+    assert [r["messageId"] for r in report["redriven"]] == [ids[0]]
+    assert (code, report["stoppedAtLimit"]) == (0, False), err
+
+
+def test_a_redrive_whose_deletion_is_not_confirmed_is_not_complete(tmp_path: Path) -> None:
+    queue = SqliteQueue(tmp_path / "queues.sqlite3", "deadletter")
+    message_id = queue.send(jsonutil.dumps({"kind": "trigger", "queue": "recheck", "body": "m"}))
+    queue.delete = lambda receipt: False  # type: ignore[method-assign]  # the answer never confirmed it
+    report = dlq.redrive(queue, lambda name, body: "new")
+    assert [r["messageId"] for r in report.redriven] == [message_id] and report.not_deleted == [message_id]
+    assert not report.complete
+
+
+def test_dlq_redrive_to_a_subscriber_takes_its_url_as_well_as_its_id() -> None:
+    env = {"KYC_WEBHOOKS": jsonutil.dumps_str([{"id": "main", "url": URL, "secret": "whsec_" + "A" * 32}])}
+    assert dlq.subscriber_key_of(env, URL) == dlq.subscriber_key_of(env, "main") == "id_main"
+
+
+def test_a_webhook_letter_with_a_malformed_subscriber_list_is_not_redriven_to_every_subscriber() -> None:
+    letter = {"kind": "notify", "reason": "processing_error", "merchantBizId": "biz1", "subscriberKeys": ["id_a", ""]}
+    target = dlq.destination(letter)
+    assert isinstance(target, str) or "pending" in jsonutil.loads(target.body)
+
+
+def test_a_webhook_letter_naming_an_empty_subscriber_is_not_redriven_to_every_subscriber() -> None:
+    letter = {"kind": "notify", "reason": "webhook_undeliverable", "merchantBizId": "biz1", "subscriberKey": "",
+              "subscriber": ""}
+    target = dlq.destination(letter)
+    assert isinstance(target, str) or "pending" in jsonutil.loads(target.body)
+
+
+def test_a_webhook_letter_s_null_subscriber_fields_name_nobody_and_its_key_is_redriven_to() -> None:
+    """As the notifier writes them: one of ``subscriber``/``subscriberKey`` is null; a null is no name."""
+    letter = {"kind": "notify", "reason": "webhook_undeliverable", "merchantBizId": "biz1", "subscriberKey": None,
+              "subscriber": None, "subscriberKeys": ["id_a"]}
+    target = dlq.destination(letter)
+    assert not isinstance(target, str) and jsonutil.loads(target.body)["pending"] == ["id_a"]
+    keyed = dlq.destination({**letter, "subscriberKey": "id_b", "subscriberKeys": None})
+    assert not isinstance(keyed, str) and jsonutil.loads(keyed.body)["pending"] == ["id_b"]
+
+
+def test_dlq_list_refuses_a_limit_of_zero(local_env: dict[str, str]) -> None:
+    dead_letter_trigger(local_env)
+    code, out, err = run(["dlq", "list", "--limit", "0"], env=local_env)
+    assert (code, out) == (2, "") and "--limit must be between 1 and 10000" in err
+
+
+def test_dlq_list_shows_every_letter_up_to_its_limit_on_the_local_backend(local_env: dict[str, str]) -> None:
+    ids = _trigger_letters(local_env, 2 * RECEIVE_BATCH)
+    code, out, _ = run(["dlq", "list"], env=local_env)
+    assert code == 0 and [item["messageId"] for item in lines(out)] == ids
+
+
+def _purge(queue: SqliteQueue, clock: Any, older_than: str) -> tuple[int, dict[str, Any]]:
+    stores = SimpleNamespace(queue=lambda name: queue)
+    out = io.StringIO()
+    ctx = Context(env={}, stdout=out, stderr=io.StringIO(), stdin=io.StringIO(),
+                  stores_factory=lambda env: stores, clock=clock)  # type: ignore[arg-type,return-value]
+    code = dlq.run_purge(kyc.build_parser().parse_args(["dlq", "purge", "--older-than", older_than, "--yes"]), ctx)
+    return code, jsonutil.loads(out.getvalue())
+
+
+def test_dlq_purge_older_than_0_purges_a_letter_that_arrived_this_very_second(tmp_path: Path) -> None:
+    clock = FakeClock()
+    queue = SqliteQueue(tmp_path / "queues.sqlite3", "deadletter", clock=clock)
+    message_id = queue.send(jsonutil.dumps({"kind": "trigger", "queue": "recheck", "body": "m"}))
+    code, summary = _purge(queue, clock, "0")
+    assert (code, summary["purged"], summary["messageIds"]) == (0, 1, [message_id])
+
+
+def test_dlq_purge_whose_deletion_is_not_confirmed_exits_1_and_counts_the_letter_neither_purged_nor_kept(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock()
+    queue = SqliteQueue(tmp_path / "queues.sqlite3", "deadletter", clock=clock)
+    message_id = queue.send(jsonutil.dumps({"kind": "trigger", "queue": "recheck", "body": "m"}))
+    queue.delete = lambda receipt: False  # type: ignore[method-assign]
+    clock.advance(60)
+    code, summary = _purge(queue, clock, "0")
+    assert code == 1 and (summary["purged"], summary["kept"], summary["notDeleted"]) == (0, 0, [message_id])
 
 # --- dead letters on MNS, at the wire -----------------------------------------------------------------------
 

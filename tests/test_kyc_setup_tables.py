@@ -103,3 +103,18 @@ def test_backfill_reads_the_whole_table_past_its_first_range_read() -> None:
         assert report["backfill"] == {"read": 5, "updated": 5, "deleted": 0, "skipped": 0}
         store = wire_store(double)
         assert [r.merchant_biz_id for r in store.list_by_user("dave")[0]] == [r.merchant_biz_id for r in old]
+
+
+def test_a_check_with_backfill_changes_no_row(double: Any) -> None:
+    _run(double)
+    code, report, err = _run(double, "--check", "--backfill")
+    assert code == 0 and "backfill" not in report and "not backfilling" in err
+
+
+def test_backfill_waits_until_the_drift_is_fixed(double: Any) -> None:
+    from tools.doubles.tablestore._sdk import tablestore as ots
+
+    double.client().create_table(ots.TableMeta(TABLE, [("merchantBizId", "STRING")]), ots.TableOptions(),
+                                 ots.ReservedThroughput(ots.CapacityUnit(0, 0)))
+    code, report, err = _run(double, "--backfill")
+    assert code == 1 and "backfill" not in report and "not backfilling: fix the drift first" in err

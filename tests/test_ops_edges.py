@@ -10,7 +10,9 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 
@@ -172,3 +174,137 @@ def test_the_console_does_not_run_its_period_queries_for_another_site_s_page(
     answer = app.handle("GET", "/?period=30d", {"host": "127.0.0.1:9300", "sec-fetch-site": "cross-site",
                                                  "sec-fetch-mode": "no-cors", "sec-fetch-dest": "image"}, b"")
     assert answer.status == 403 and reads == []
+
+
+# --- invoke: which key, which headers, which limits (found by mutating tools/ops/invoke.py) ----------------------
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    seen: ClassVar[list[tuple[str, dict[str, str]]]] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        type(self).seen.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
+        body = b'{"ok": true}'
+        self.send_response(200)
+        self.send_header("content-length", str(len(body)))
+        self.send_header("x-fc-request-id", "req-1")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def recorder() -> Iterator[str]:
+    _Recorder.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_invoke_with_an_sts_key_names_its_key_id_in_a_header(event: Path, recorder: str) -> None:
+    env = {**KEYS, "ALIBABA_CLOUD_SECURITY_TOKEN": "sts-token-review"}
+    code, _, err = run(["invoke", "sweeper", "--event-file", str(event), "--endpoint", recorder], env)
+    assert code == 0, err
+    ((_, headers),) = _Recorder.seen
+    assert headers["x-acs-accesskey-id"] == KEYS["ALIBABA_CLOUD_ACCESS_KEY_ID"]
+
+
+def test_invoke_asks_for_the_log_tail_of_a_synchronous_run(event: Path, recorder: str) -> None:
+    assert run(["invoke", "sweeper", "--event-file", str(event), "--endpoint", recorder], dict(KEYS))[0] == 0
+    ((_, headers),) = _Recorder.seen
+    assert (headers["x-fc-invocation-type"], headers["x-fc-log-type"]) == ("Sync", "Tail")
+
+
+def test_invoke_async_asks_for_no_log_tail(event: Path, recorder: str) -> None:
+    assert run(["invoke", "sweeper", "--event-file", str(event), "--endpoint", recorder, "--async"], dict(KEYS))[0] == 0
+    ((_, headers),) = _Recorder.seen
+    assert headers["x-fc-invocation-type"] == "Async" and "x-fc-log-type" not in headers
+
+
+def test_invoke_sends_the_qualifier_it_is_given(event: Path, recorder: str) -> None:
+    code, _, err = run(["invoke", "sweeper", "--event-file", str(event), "--endpoint", recorder,
+                        "--qualifier", "LATEST"], dict(KEYS))
+    assert code == 0, err
+    ((path, _),) = _Recorder.seen
+    assert path.endswith("/invocations?qualifier=LATEST")
+
+
+def test_invoke_on_localhost_without_a_key_uses_the_local_stack_s(event: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    code, _, err = run(["invoke", "sweeper", "--event-file", str(event), "--endpoint", f"http://localhost:{port}"], {})
+    assert code == 1 and "error: TransportError: cannot reach" in err
+
+
+def test_invoke_elsewhere_without_a_key_is_a_config_error_before_anything_is_sent(event: Path) -> None:
+    code, out, err = run(["invoke", "sweeper", "--event-file", str(event), "--endpoint", "http://192.0.2.1:9"], {})
+    assert (code, out) == (2, "") and "ALIBABA_CLOUD_ACCESS_KEY_ID" in err
+
+
+def test_invoke_refuses_a_read_deadline_of_zero(event: Path) -> None:
+    code, _, err = run(["invoke", "sweeper", "--event-file", str(event)], {**KEYS, "KYC_FC_TIMEOUT": "0"})
+    assert code == 2 and "KYC_FC_TIMEOUT must be a positive number of seconds" in err
+
+
+def test_invoke_refuses_an_event_larger_than_fc_accepts(tmp_path: Path) -> None:
+    from tools.ops.invoke import MAX_EVENT_BYTES
+
+    big = tmp_path / "big.json"
+    with big.open("wb") as file:
+        file.truncate(MAX_EVENT_BYTES + 1)
+    code, _, err = run(["invoke", "sweeper", "--event-file", str(big)], dict(KEYS))
+    assert code == 2 and "larger than FC accepts" in err
+
+
+def test_invoke_answered_with_a_redirect_fails(event: Path) -> None:
+    for port in _raw_server(b"HTTP/1.1 300 Multiple Choices\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"):
+        code, _, err = run(["invoke", "sweeper", "--event-file", str(event), "--endpoint", f"http://127.0.0.1:{port}"],
+                           dict(KEYS))
+        assert code == 1 and "(HTTP 300)" in err
+
+
+def test_invoke_through_fc2_whose_function_outlives_the_read_deadline_says_it_may_have_run(event: Path) -> None:
+    for port in _raw_server(b"", then_sleep=3.0):
+        code, _, err = run(["invoke", "sweeper", "--event-file", str(event), "--endpoint", f"http://127.0.0.1:{port}",
+                            "--service", "s"], {**KEYS, "KYC_FC_TIMEOUT": "0.5"})
+        assert code == 1 and "cannot reach" not in err and "may have run" in err
+
+
+def test_invoke_waits_for_a_function_longer_than_a_connection_may_take() -> None:
+    from shared.signing import Credentials
+    from tools.ops.invoke import invoke_function
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+
+        def answer_late() -> None:
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(65536)
+                time.sleep(0.6)  # the function runs longer than the connect deadline
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+
+        threading.Thread(target=answer_late, daemon=True).start()
+        answer = invoke_function(f"http://127.0.0.1:{server.getsockname()[1]}", Credentials("ak", "sk"), "kyc-sweeper",
+                                 b"{}", connect_timeout=0.2, read_timeout=5.0)
+    assert (answer.status, answer.body) == (200, b"{}")
+
+
+def test_invoke_s_endpoint_option_wins_over_kyc_fc_endpoint() -> None:
+    import argparse
+
+    from tools.ops import invoke
+
+    parser = argparse.ArgumentParser()
+    invoke.configure(parser)
+    args = parser.parse_args(["f", "--event-file", "e", "--endpoint", "http://127.0.0.1:1"])
+    assert invoke.endpoint_for(args, {"KYC_FC_ENDPOINT": "http://127.0.0.1:2"}) == "http://127.0.0.1:1"

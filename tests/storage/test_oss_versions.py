@@ -205,3 +205,52 @@ def test_a_key_whose_first_listing_page_holds_only_its_delete_markers_is_still_e
 
     assert _store(versioned).delete_prefix("mbid1/") == 0
     assert _data_versions(versioned, PREFIX + "mbid1/") == []
+
+
+# --- found by mutating shared/storage/oss.py's versioned delete ---------------------------------------------------
+
+
+def test_a_versioned_delete_refuses_a_prefix_that_is_not_one_verification_s(versioned: Any) -> None:
+    store = _store(versioned)
+    store.put("mbid1/idImage.jpg", b"\xff\xd8 passport", "image/jpeg")
+    with pytest.raises(ValueError):
+        store.delete_prefix("../")
+    assert len(_data_versions(versioned, PREFIX)) == 1
+
+
+def test_a_prefix_whose_versions_keep_coming_back_fails_the_deletion_rather_than_report_it_done(
+    versioned: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shared.storage.oss as oss_module
+
+    monkeypatch.setattr(oss_module, "MAX_VERSION_ROUNDS", 3)
+    store = _store(versioned)
+    store.put("mbid1/idImage.jpg", b"\xff\xd8 passport", "image/jpeg")
+    call = store._call
+
+    def deletes_that_do_nothing(operation: str, method: str, request: Any) -> Any:
+        return None if operation == "DeleteObject" else call(operation, method, request)  # written again meanwhile
+
+    monkeypatch.setattr(store, "_call", deletes_that_do_nothing)
+    with pytest.raises(StorageError, match="kept appearing"):
+        store.delete_prefix("mbid1/")
+
+
+def test_an_erasure_cut_off_after_its_first_page_leaves_the_page_s_last_key_hidden(versioned: Any) -> None:
+    """Two keys on the first page (two entries a page): the first key's only version, the last key's delete marker,
+    whose version waits on the next page. The marker must wait with it."""
+    plain = _store(versioned, versioned=False)
+    plain.put("mbid1/a.jpg", b"\xff\xd8 a", "image/jpeg")
+    plain.put("mbid1/b.jpg", b"\xff\xd8 b", "image/jpeg")
+    plain.delete("mbid1/b.jpg")
+    listings = []
+
+    def second_listing(request: Any) -> bool:
+        if versioned.operation_of(request) == "ListObjectVersions":
+            listings.append(request)
+        return len(listings) >= 2
+
+    with busy_for(versioned, second_listing), pytest.raises(StorageError):
+        _store(versioned).delete_prefix("mbid1/")
+    with pytest.raises(ObjectNotFound):
+        plain.get("mbid1/b.jpg")

@@ -128,13 +128,19 @@ def destination(body: dict[str, Any], *, subscriber_key: str | None = None) -> D
         if not isinstance(mbid, str) or not mbid:
             return "notify dead letter without merchantBizId (malformed original message)"
         message: dict[str, Any] = {"merchantBizId": mbid, "attempt": 0}
-        subscriber = subscriber_key or body.get("subscriberKey") or body.get("subscriber")
         keys = body.get("subscriberKeys")  # the letter of a message for some subscribers only (not transaction_gone)
-        if isinstance(subscriber, str) and subscriber:
-            message["pending"] = [subscriber]
+        named = [name for name in (body.get("subscriberKey"), body.get("subscriber")) if name is not None]
+        if subscriber_key is not None:
+            message["pending"] = [subscriber_key]
+        elif any(_names_one(name) for name in named):
+            message["pending"] = [next(name for name in named if _names_one(name))]
+        elif named or not (keys is None or (isinstance(keys, list) and all(_names_one(key) for key in keys))):
+            # For someone, but whom is unreadable: sent to every subscriber, it would reach those it was not for.
+            return ("it names its subscribers in a form this tool cannot read (written by hand?): redrive it with --id "
+                    "and --subscriber")
         elif keys == []:
             return "it was for subscribers no longer configured (named by URLs, which letters do not keep)"
-        elif isinstance(keys, list) and all(isinstance(key, str) and key for key in keys):
+        elif keys is not None:
             message["pending"] = keys
         return Destination("notify", jsonutil.dumps(message))
     if kind == "trigger":
@@ -143,6 +149,10 @@ def destination(body: dict[str, Any], *, subscriber_key: str | None = None) -> D
             return "trigger dead letter without a known queue and body"
         return Destination(str(queue), original.encode())
     return f"unknown dead-letter kind {str(kind)[:40]!r}"
+
+
+def _names_one(name: object) -> bool:
+    return isinstance(name, str) and bool(name)
 
 
 def _release_seconds(queue: DeadLetterQueue) -> int:
