@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -107,6 +108,32 @@ def test_out_of_range_message_fields_are_invalid_argument(double: MnsDouble, fie
     assert status == 400 and b"<Code>InvalidArgument</Code>" in answer
 
 
+def test_an_empty_body_is_invalid_argument(double: MnsDouble) -> None:
+    """A message body is 1 byte to the queue's MaximumMessageSize ("SendMessage")."""
+    from mns.mns_xml_handler import XMLNS
+
+    body = f'<Message xmlns="{XMLNS}"><MessageBody></MessageBody></Message>'.encode()
+    status, answer = _raw(double, "POST", f"/queues/{QUEUE}/messages", body)
+    assert status == 400 and b"<Code>InvalidArgument</Code>" in answer
+    assert double.messages(QUEUE) == []
+
+
+def test_a_message_without_priority_gets_priority_8(double: MnsDouble) -> None:
+    """"Priority: 1 (highest) to 16 (lowest); default 8" ("SendMessage")."""
+    q = sdk_queue(double)
+    q.send_message(Message("default"))  # type: ignore[attr-defined]
+    q.send_message(Message("lower", priority=9))  # type: ignore[attr-defined]
+    received = q.receive_message()  # type: ignore[attr-defined]
+    assert (received.message_body, received.priority) == (b"default", 8)
+
+
+def test_a_plain_text_body_with_xml_characters_round_trips(double: MnsDouble) -> None:
+    q = sdk_queue(double)
+    q.set_encoding(False)  # type: ignore[attr-defined]  # the SDK sends and reads the text as is
+    q.send_message(Message('<a href="x">&amp; b</a>'))  # type: ignore[attr-defined]
+    assert q.receive_message().message_body == '<a href="x">&amp; b</a>'  # type: ignore[attr-defined]
+
+
 def test_malformed_xml_is_malformed_xml(double: MnsDouble) -> None:
     status, answer = _raw(double, "POST", f"/queues/{QUEUE}/messages", b"<Message><MessageBody>")
     assert status == 400 and b"<Code>MalformedXML</Code>" in answer
@@ -139,6 +166,28 @@ def test_receive_reports_dequeue_count_and_times(double: MnsDouble) -> None:
     first = q.receive_message()  # type: ignore[attr-defined]
     assert first.first_dequeue_time >= first.enqueue_time
     assert first.next_visible_time - int(double.now() * 1000) in range(59_000, 60_001)
+
+
+def test_first_dequeue_time_is_the_first_receive_and_stays_so(double: MnsDouble) -> None:
+    """"FirstDequeueTime: the time when the message was received for the first time" ("ReceiveMessage")."""
+    q = sdk_queue(double)
+    q.send_message(Message("x"))  # type: ignore[attr-defined]
+    double.advance(10)
+    first = q.receive_message()  # type: ignore[attr-defined]
+    assert first.first_dequeue_time - first.enqueue_time in range(10_000, 11_000)
+    double.advance(60)
+    second = q.receive_message()  # type: ignore[attr-defined]
+    assert (second.dequeue_count, second.first_dequeue_time) == (2, first.first_dequeue_time)
+
+
+@pytest.mark.parametrize("count", ["0", "17"])
+def test_num_of_messages_outside_1_to_16_is_invalid_argument(double: MnsDouble, count: str) -> None:
+    """"numOfMessages: 1 to 16" ("BatchReceiveMessage", "BatchPeekMessage")."""
+    queue(double).send(b"x")
+    for peek in ("", "&peekonly=true"):
+        status, answer = _raw(double, "GET", f"/queues/{QUEUE}/messages?numOfMessages={count}{peek}")
+        assert status == 400 and b"<Code>InvalidArgument</Code>" in answer
+    assert double.messages(QUEUE)[0]["dequeueCount"] == 0
 
 
 def test_batch_receive_takes_at_most_num_of_messages_in_send_order(double: MnsDouble) -> None:
@@ -213,13 +262,35 @@ def test_change_visibility_of_a_stale_receipt_raises_receipt_invalid(double: Mns
         q.change_visibility(message.receipt, 10)
 
 
-def test_change_visibility_outside_1_to_43200_is_invalid_argument(double: MnsDouble) -> None:
+@pytest.mark.parametrize("seconds", ["0", "43201"])
+def test_change_visibility_outside_1_to_43200_is_invalid_argument(double: MnsDouble, seconds: str) -> None:
     q = queue(double)
     q.send(b"x")
     [message] = q.receive()
-    resource = f"/queues/{QUEUE}/messages?ReceiptHandle={message.receipt}&VisibilityTimeout=0"
+    resource = f"/queues/{QUEUE}/messages?ReceiptHandle={message.receipt}&VisibilityTimeout={seconds}"
     status, answer = _raw(double, "PUT", resource)
     assert status == 400 and b"<Code>InvalidArgument</Code>" in answer
+
+
+def test_a_request_without_its_receipt_handle_or_timeout_names_what_is_missing(double: MnsDouble) -> None:
+    """"MissingReceiptHandle" / "MissingVisibilityTimeout" (MNS error codes)."""
+    q = queue(double)
+    q.send(b"x")
+    [message] = q.receive()
+    status, answer = _raw(double, "DELETE", f"/queues/{QUEUE}/messages")
+    assert status == 400 and b"<Code>MissingReceiptHandle</Code>" in answer
+    status, answer = _raw(double, "PUT", f"/queues/{QUEUE}/messages?ReceiptHandle={message.receipt}")
+    assert status == 400 and b"<Code>MissingVisibilityTimeout</Code>" in answer
+    double.advance(59)
+    assert q.receive() == []  # the refused change left the message as it was
+
+
+def test_a_base64_handle_that_is_not_a_receipt_is_receipt_handle_error(double: MnsDouble) -> None:
+    import base64
+
+    handle = "1-" + base64.b64encode(b"no separator, no nonce").decode()
+    err = sdk_error(lambda: sdk_queue(double).delete_message(handle))  # type: ignore[attr-defined]
+    assert err.type == "ReceiptHandleError"
 
 
 def test_peek_shows_visible_messages_without_receiving_them(double: MnsDouble) -> None:
@@ -228,6 +299,20 @@ def test_peek_shows_visible_messages_without_receiving_them(double: MnsDouble) -
     q.send(b"b")
     assert [m.body for m in q.peek()] == [b"a", b"b"]
     assert all(m["dequeueCount"] == 0 for m in double.messages(QUEUE))
+
+
+def test_a_peeked_message_carries_no_receipt_handle(double: MnsDouble) -> None:
+    """"PeekMessage" answers the message without ReceiptHandle or NextVisibleTime: a peek cannot delete."""
+    q = queue(double)
+    q.send(b"x")
+    q.send(b"y")
+    q.receive(max_messages=1)  # x now has a receipt; a peek of y, or of x once visible again, shows none
+    double.advance(60)
+    for resource in (f"/queues/{QUEUE}/messages?peekonly=true",
+                     f"/queues/{QUEUE}/messages?peekonly=true&numOfMessages=2"):
+        status, answer = _raw(double, "GET", resource)
+        assert status == 200 and b"<MessageId>" in answer
+        assert b"ReceiptHandle" not in answer and b"NextVisibleTime" not in answer
 
 
 def test_an_empty_queue_answers_message_not_exist(double: MnsDouble) -> None:
@@ -240,7 +325,24 @@ def test_messages_older_than_the_retention_period_are_gone(double: MnsDouble) ->
     double.create_queue("short", QueueAttributes(message_retention_period=60))
     queue(double, name="short").send(b"x")
     double.advance(60)
+    assert queue(double, name="short").receive() == []
     assert double.messages("short") == []
+
+
+def test_retention_counts_from_the_send_however_often_the_message_was_received(double: MnsDouble) -> None:
+    """"MessageRetentionPeriod: the maximum lifetime of a message in the queue" ("CreateQueue"): from when it was
+    sent; receives do not extend it, and a receipt of an expired message deletes nothing."""
+    double.create_queue("short", QueueAttributes(message_retention_period=60, visibility_timeout=120))
+    q = queue(double, name="short")
+    q.send(b"x")
+    q.send(b"never received")
+    double.advance(30)
+    [message] = q.receive(max_messages=1)
+    assert message.body == b"x"
+    double.advance(31)
+    assert q.delete(message.receipt) is False
+    assert double.stats()["queues"]["short"]["deleted"] == 0
+    assert q.receive() == []
 
 
 # --- long polling ----------------------------------------------------------------------------------------
@@ -264,6 +366,21 @@ def test_long_polling_with_nothing_to_receive_waits_then_answers_message_not_exi
     err = sdk_error(lambda: sdk_queue(double).receive_message(wait_seconds=1))  # type: ignore[attr-defined]
     assert err.type == "MessageNotExist"
     assert time.monotonic() - started >= 0.9  # it held the request rather than answering at once
+
+
+def test_a_receive_without_waitseconds_waits_the_queues_polling_wait_seconds(double: MnsDouble) -> None:
+    """"PollingWaitSeconds": the queue's long-polling time when a receive names none."""
+    double.create_queue("polling", QueueAttributes(polling_wait_seconds=1))
+    started = time.monotonic()
+    err = sdk_error(lambda: sdk_queue(double, "polling").receive_message())  # type: ignore[attr-defined]
+    assert err.type == "MessageNotExist"
+    assert time.monotonic() - started >= 0.9
+
+
+def test_a_long_poll_on_a_queue_deleted_meanwhile_answers_queue_not_exist(double: MnsDouble) -> None:
+    threading.Timer(0.3, lambda: Account(double.endpoint, AK, SK, TOKEN).get_queue(QUEUE).delete()).start()
+    err = sdk_error(lambda: sdk_queue(double).receive_message(wait_seconds=5))  # type: ignore[attr-defined]
+    assert err.type == "QueueNotExist"
 
 
 def test_waitseconds_above_30_is_invalid_argument(double: MnsDouble) -> None:
@@ -294,6 +411,80 @@ def test_creating_an_existing_queue_with_other_attributes_is_queue_already_exist
     meta.set_visibilitytimeout(99)
     err = sdk_error(lambda: Account(double.endpoint, AK, SK, TOKEN).get_queue(QUEUE).create(meta))
     assert err.type == "QueueAlreadyExist"
+
+
+def test_creating_an_existing_queue_with_the_same_attributes_answers_204(double: MnsDouble) -> None:
+    """"CreateQueue": 201 for a new queue; 204 when a queue of that name exists with the same attributes; 409
+    QueueAlreadyExist when its attributes differ."""
+    assert _raw(double, "PUT", "/queues/fresh")[0] == 201
+    assert _raw(double, "PUT", "/queues/fresh") == (204, b"")
+
+
+@pytest.mark.parametrize(("name", "code"), [
+    ("q" * 257, "QueueNameLengthError"), ("bad_name", "InvalidQueueName"), ("-lead", "InvalidQueueName"),
+    ("名字", "InvalidQueueName"),
+])
+def test_an_invalid_queue_name_is_refused(double: MnsDouble, name: str, code: str) -> None:
+    """"CreateQueue": QueueName of letters, digits and hyphens, up to 256 characters, not starting with a hyphen."""
+    from urllib.parse import quote
+
+    status, answer = _raw(double, "PUT", f"/queues/{quote(name)}")
+    assert status == 400 and f"<Code>{code}</Code>".encode() in answer
+    assert set(double.stats()["queues"]) == {QUEUE}
+
+
+def test_a_256_character_queue_name_is_accepted(double: MnsDouble) -> None:
+    assert _raw(double, "PUT", "/queues/" + "q" * 256)[0] == 201
+
+
+@pytest.mark.parametrize(("element", "value"), [
+    ("VisibilityTimeout", "0"), ("VisibilityTimeout", "43201"), ("DelaySeconds", "604801"),
+    ("MaximumMessageSize", "1023"), ("MessageRetentionPeriod", "59"), ("PollingWaitSeconds", "31"),
+])
+def test_a_queue_attribute_out_of_its_range_is_invalid_argument(double: MnsDouble, element: str, value: str) -> None:
+    """The ranges of "CreateQueue" / "SetQueueAttributes"."""
+    from mns.mns_xml_handler import XMLNS
+
+    body = f'<Queue xmlns="{XMLNS}"><{element}>{value}</{element}></Queue>'.encode()
+    for method, resource in (("PUT", "/queues/ranged"), ("PUT", f"/queues/{QUEUE}?metaoverride=true")):
+        status, answer = _raw(double, method, resource, body)
+        assert status == 400 and b"<Code>InvalidArgument</Code>" in answer
+    assert set(double.stats()["queues"]) == {QUEUE}
+
+
+def test_queue_attributes_answer_what_the_queue_was_created_with(double: MnsDouble) -> None:
+    account = Account(double.endpoint, AK, SK, TOKEN)
+    meta = QueueMeta()
+    meta.set_delay_seconds(7)
+    meta.set_message_retention_period(3600)
+    meta.set_maximum_message_size(2048)
+    meta.set_logging_enabled(True)
+    account.get_queue("made").create(meta)
+    got = account.get_queue("made").get_attributes()
+    assert (got.delay_seconds, got.message_retention_period, got.maximum_message_size, got.logging_enabled) == (
+        7, 3600, 2048, True)
+
+
+def test_set_queue_attributes_changes_only_the_attributes_it_names(double: MnsDouble) -> None:
+    account = Account(double.endpoint, AK, SK, TOKEN)
+    meta = QueueMeta()
+    meta.set_polling_wait_seconds(3)
+    account.get_queue(QUEUE).set_attributes(meta)
+    got = account.get_queue(QUEUE).get_attributes()
+    assert (got.polling_wait_seconds, got.visibility_timeout, got.message_retention_period) == (3, 60, 604_800)
+
+
+def test_a_deleted_queue_no_longer_exists(double: MnsDouble) -> None:
+    account = Account(double.endpoint, AK, SK, TOKEN)
+    account.get_queue(QUEUE).delete()
+    err = sdk_error(lambda: account.get_queue(QUEUE).get_attributes())
+    assert err.type == "QueueNotExist"
+
+
+def test_a_path_naming_no_operation_is_invalid_request_url(double: MnsDouble) -> None:
+    for method, resource in (("POST", f"/queues/{QUEUE}"), ("GET", "/topics/t"), ("GET", f"/queues/{QUEUE}/x")):
+        status, answer = _raw(double, method, resource)
+        assert status == 400 and b"<Code>InvalidRequestURL</Code>" in answer
 
 
 def test_set_queue_attributes_changes_the_visibility_timeout_of_later_receives(double: MnsDouble) -> None:
@@ -391,6 +582,15 @@ def test_the_control_api_advances_the_clock_and_lists_messages(double: MnsDouble
     assert _control(double, "POST", "advance", {"seconds": 30}) == {"ok": True}
     listing = _control(double, "GET", f"messages?queue={QUEUE}")
     assert [m["state"] for m in listing["messages"]] == ["Active"]
+
+
+@pytest.mark.parametrize("body", [{"seconds": -1}, {"seconds": 691_201}, {"seconds": True}, {"second": 1}, [1]])
+def test_the_control_api_refuses_an_advance_it_cannot_apply(double: MnsDouble, body: Any) -> None:
+    request = urllib.request.Request(f"{double.base_url}/_double/advance", json.dumps(body).encode(), method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=5)
+    assert refused.value.code == 400
+    assert double.now() - time.time() < 1
 
 
 def _raw(double: MnsDouble, method: str, resource: str, body: bytes = b"") -> tuple[int, bytes]:

@@ -6,6 +6,8 @@ import json
 import urllib.request
 from typing import Any
 
+import pytest
+
 from tools.doubles.tablestore import TablestoreDouble
 from tools.doubles.tablestore._sdk import tablestore as ts
 
@@ -85,6 +87,38 @@ def test_a_conditional_write_reads_the_row_it_checks(ots: TablestoreDouble, clie
     assert ots.rows()["rowsWritten"] == 3
 
 
+def test_a_column_condition_alone_reads_the_row_it_checks(ots: TablestoreDouble, client: Any) -> None:
+    """IGNORE with a column condition still reads the current row to check it."""
+    _hundred(ots, client)
+    guard = ts.SingleColumnCondition("n", 1, ts.ComparatorType.EQUAL)
+    client.update_row("t", ts.Row([("pk", "k001")], {"put": [("n", 2)]}),
+                      ts.Condition(ts.RowExistenceExpectation.IGNORE, guard))
+    assert ots.rows("UpdateRow")["conditionReads"] == 1
+
+
+def test_every_row_a_condition_reads_is_a_row_scanned(ots: TablestoreDouble, client: Any) -> None:
+    """``rowsScanned == rowsReturned + rowsFilteredOut + conditionReads`` (the accounting module's invariant)."""
+    _hundred(ots, client)
+    client.update_row("t", ts.Row([("pk", "k002")], {"put": [("n", 0)]}),
+                      ts.Condition(ts.RowExistenceExpectation.EXPECT_EXIST))
+    counted = ots.rows(table="t")
+    assert (counted["rowsScanned"], counted["conditionReads"]) == (1, 1)
+
+
+def test_a_point_read_whose_filter_drops_the_row_counts_it_filtered_out(ots: TablestoreDouble, client: Any) -> None:
+    _hundred(ots, client)
+    client.get_row("t", [("pk", "k001")], column_filter=ts.SingleColumnCondition("n", -1, ts.ComparatorType.EQUAL))
+    counted = ots.rows("GetRow")
+    assert (counted["rowsScanned"], counted["rowsFilteredOut"], counted["rowsReturned"]) == (1, 1, 0)
+
+
+def test_a_request_answered_with_an_error_counts_as_one(ots: TablestoreDouble, client: Any) -> None:
+    _hundred(ots, client)
+    with pytest.raises(ts.OTSServiceError):
+        client.get_row("missing", [("pk", "k001")])
+    assert (ots.rows("GetRow")["requests"], ots.rows("GetRow")["errors"]) == (1, 1)
+
+
 def test_index_maintenance_is_counted_as_index_rows_written(ots: TablestoreDouble, client: Any) -> None:
     _hundred(ots, client)
     client.update_row("t", ts.Row([("pk", "k001")], {"put": [("user", "moved")]}), IGNORE)  # delete + put
@@ -99,7 +133,18 @@ def test_bulk_loads_are_not_counted_and_reset_zeroes_everything(ots: TablestoreD
     assert ots.rows()["rowsScanned"] == 100
     ots.reset_stats()
     assert ots.rows()["rowsScanned"] == 0 and ots.stats()["requests"] == {}
+    assert ots.rows("GetRange")["rowsScanned"] == 0 and ots.rows(table="t")["rowsScanned"] == 0
     assert ots.engine.row_count("t") == 100  # the data stays
+
+
+def test_the_shared_reset_drops_the_tables_and_zeroes_the_counters(ots: TablestoreDouble, client: Any) -> None:
+    _hundred(ots, client)
+    client.get_range("t", "FORWARD", *ALL, limit=7)
+    request = urllib.request.Request(ots.base_url + "/_double/reset", b"{}", method="POST")
+    with urllib.request.urlopen(request, timeout=5):
+        pass
+    assert ots.rows() == dict.fromkeys(ots.rows(), 0)
+    assert client.list_table() == ()
 
 
 def test_the_control_api_serves_the_same_counters(ots: TablestoreDouble, client: Any) -> None:

@@ -176,6 +176,17 @@ def test_more_than_ten_column_conditions_are_a_parameter_error(client: Any) -> N
     assert (refused.value.http_status, refused.value.code) == (400, "OTSParameterInvalid")
 
 
+def test_the_ten_condition_limit_counts_the_single_conditions_of_nested_composites(client: Any) -> None:
+    """"You can specify a maximum of 10 conditions" ("Configure a filter"; the conditional-update limit): the
+    single-column conditions count, however they are nested."""
+    _existing(client)
+    nested = _composite(ts.LogicalOperator.OR, *[
+        _composite(ts.LogicalOperator.AND, *[_single(f"s{i}{j}") for j in range(4)]) for i in range(3)])
+    with pytest.raises(ts.OTSServiceError) as refused:
+        client.update_row("t", ts.Row(KEY, {"put": [("x", 1)]}), ts.Condition(EXIST, nested))
+    assert (refused.value.http_status, refused.value.code) == (400, "OTSParameterInvalid")
+
+
 def test_concurrent_creates_of_one_row_leave_exactly_one_winner(ots: Any) -> None:
     from concurrent.futures import ThreadPoolExecutor
 

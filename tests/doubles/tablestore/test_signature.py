@@ -233,11 +233,37 @@ def test_a_body_that_does_not_match_its_md5_is_refused(ots: TablestoreDouble) ->
     assert error.message == "Mismatch between MD5 value of request body and x-ots-contentmd5 in header."
 
 
-def test_a_missing_header_is_a_parameter_error(ots: TablestoreDouble) -> None:
-    headers = _signed(b"")
-    del headers["x-ots-date"]
+@pytest.mark.parametrize("name", ["x-ots-date", "x-ots-apiversion", "x-ots-accesskeyid", "x-ots-instancename",
+                                  "x-ots-contentmd5", "x-ots-signature"])
+def test_a_missing_header_is_a_parameter_error(ots: TablestoreDouble, name: str) -> None:
+    headers = {k.lower(): v for k, v in _signed(b"").items()}
+    del headers[name]
     status, error = _raw(ots, "POST", "/ListTable", headers, b"")
-    assert (status, error.code, error.message) == (400, "OTSParameterInvalid", "Missing header: x-ots-date.")
+    assert (status, error.code, error.message) == (400, "OTSParameterInvalid", f"Missing header: {name}.")
+
+
+def _signed_v4(body: bytes, sign_date: str, path: str = "/ListTable") -> dict[str, str]:
+    protocol = ts.protocol.OTSProtocol(INSTANCE, "utf8", logging.getLogger("oracle"))
+    context = ts.auth.RequestContext(ts.credentials.Credentials(AK, SK))
+    signer = ts.auth.SignV4("utf8", region="cn-hangzhou", sign_date=sign_date)
+    return {k.lower(): v for k, v in protocol._make_request_headers(body, path, signer, context).items()}
+
+
+@pytest.mark.parametrize("name", ["x-ots-signdate", "x-ots-signregion"])
+def test_a_v4_request_without_its_sign_date_or_region_is_a_parameter_error(ots: TablestoreDouble, name: str) -> None:
+    headers = _signed_v4(b"", time.strftime("%Y%m%d", time.gmtime()))
+    assert _raw(ots, "POST", "/ListTable", headers, b"")[0] == 200
+    del headers[name]
+    status, error = _raw(ots, "POST", "/ListTable", headers, b"")
+    assert (status, error.code, error.message) == (400, "OTSParameterInvalid", f"Missing header: {name}.")
+
+
+def test_a_v4_sign_date_that_is_not_yyyymmdd_is_refused(ots: TablestoreDouble) -> None:
+    """The V4 key is derived from ``x-ots-signdate`` = YYYYMMDD; another shape is refused even when the SDK signed
+    with it."""
+    headers = _signed_v4(b"", time.strftime("%Y-%m-%d", time.gmtime()))
+    status, error = _raw(ots, "POST", "/ListTable", headers, b"")
+    assert (status, error.code) == (400, "OTSParameterInvalid")
 
 
 def test_an_unknown_operation_and_another_method_are_refused(ots: TablestoreDouble) -> None:
