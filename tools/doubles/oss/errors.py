@@ -16,6 +16,8 @@ Sources (OSS documentation, by page title):
   returned for ``GET /?encryption`` on a bucket without a rule): 404; the code's name is not on the page we could
   read (unverified: ``NoSuchServerSideEncryptionRule``). ``kyc doctor`` relies only on the status and on the code
   not being ``NoSuchBucket``.
+- "HTTP status code 412": a conditional GetObject/HeadObject whose If-Match or If-Unmodified-Since does not hold →
+  412 ``PreconditionFailed`` "At least one of the pre-conditions you specified did not hold".
 - ``NoSuchKey``/``NoSuchBucket`` 404, ``InvalidDigest`` 400 (Content-MD5 does not match the body),
   ``MethodNotAllowed`` 405, ``EntityTooLarge`` 400, ``InternalError`` 500: OSS's common error codes.
 Unverified here (the docs were not found; chosen to read naturally): ``InvalidEncryptionAlgorithmError`` 400 for an
@@ -49,6 +51,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "NoSuchKey": (404, "The specified key does not exist."),
     "NoSuchServerSideEncryptionRule": (404, "The server side encryption configuration was not found."),
     "MethodNotAllowed": (405, "The specified method is not allowed against this resource."),
+    "PreconditionFailed": (412, "At least one of the pre-conditions you specified did not hold"),
     "FileAlreadyExists": (409, "The object you specified already exists and can not be overwritten."),
     "InternalError": (500, "We encountered an internal error. Please try again."),
     "NotImplemented": (501, "This operation is not implemented by the OSS double."),

@@ -7,6 +7,7 @@ protobuf answers.
 
 Writes (PutRow, UpdateRow, DeleteRow, and each row of BatchWriteRow), in order:
 1. the table must be a data table (index tables are read-only: OTSParameterInvalid); the key must match its schema;
+   a column incremented (atomic counter) must not be otherwise updated in the same row (``_check_counters``);
 2. the condition: row existence first (IGNORE, EXPECT_EXIST, EXPECT_NOT_EXIST), then the column condition over the
    row's key and attribute columns (``filters``); a failure → 403 OTSConditionCheckFail, nothing written
    ("Conditional update": the row existence condition is checked first; the SDK's integration tests assert 403);
@@ -17,17 +18,21 @@ Writes (PutRow, UpdateRow, DeleteRow, and each row of BatchWriteRow), in order:
    asserted for PutRow by the same tests; for UpdateRow unverified);
 4. every index of the table gets its change (``indexes``): at once, or queued for a global index with a lag.
 
-Reads (GetRow, BatchGetRow, GetRange) see the data table or an index table by name, run the filter on the row's
-key and attribute columns, then keep ``columns_to_get`` (the key is always returned; a row with none of the
-requested columns is not returned, as the GetRange page says). GetRange stops after ``limit`` rows, or once it
-scanned ``range_row_cap`` rows (5 000) or ``range_byte_cap`` bytes (4 MB) — the GetRange page and "GetRange范围查询
-详解" (developer.aliyun.com/article/742095) — and answers the next row's key as ``next_start_primary_key`` when
-rows remain in the range. Range errors, from the SDK's integration tests: a start key not before the end key
-(after, for BACKWARD) → 400 OTSParameterInvalid "Begin key must less than end key in FORWARD" / "Begin key must
-more than end key in BACKWARD"; ``limit <= 0`` → "The limit must be greater than 0.". BatchGetRow holds at most
-100 rows and BatchWriteRow 200 (``restriction.py``); an empty batch → "No row specified in the request of
-BatchGetRow." / "No row is specified in BatchWriteRow." / "No operation is specified for table: '<t>'." (asserted
-by the SDK's tests); a per-row failure (condition, key) is that row's error, the other rows still apply.
+Reads (GetRow, BatchGetRow, GetRange) see the data table or an index table by name, keep ``columns_to_get`` (the
+key is always returned; a row with none of the requested columns is not returned, as the GetRange page says), and
+run the filter on what was read: the key columns and the attribute columns kept ("Configure a filter",
+doc-detail/148289: "The reference columns used by a filter must be included in the read data. If the specified
+columns from which data is read do not include reference columns, the filter cannot query the values of reference
+columns" — a filter on a column left out of ``columns_to_get`` sees it missing, so ``pass_if_missing`` decides).
+GetRange stops after ``limit`` rows, or once it scanned ``range_row_cap`` rows (5 000) or ``range_byte_cap`` bytes
+(4 MB) — the GetRange page and "GetRange范围查询详解" (developer.aliyun.com/article/742095) — and answers the next row's
+key as ``next_start_primary_key`` when rows remain in the range. Range errors, from the SDK's integration tests: a
+start key not before the end key (after, for BACKWARD) → 400 OTSParameterInvalid "Begin key must less than end key
+in FORWARD" / "Begin key must more than end key in BACKWARD"; ``limit <= 0`` → "The limit must be greater than 0.".
+BatchGetRow holds at most 100 rows and BatchWriteRow 200 (``restriction.py``); an empty batch → "No row specified in
+the request of BatchGetRow." / "No row is specified in BatchWriteRow." / "No operation is specified for table:
+'<t>'." (asserted by the SDK's tests); a per-row failure (condition, key) is that row's error, the other rows still
+apply.
 
 Not modelled: multiple versions (one kept per column), time-to-live expiry, reserved throughput, auto-increment keys,
 transactions, search indexes, streams.
@@ -339,6 +344,7 @@ class Engine:
         key = key_tuple(table, change.key)
         for cell in change.cells:
             check_attribute_name(table, cell.name)
+        _check_counters(change.cells)
         if change.condition.column_condition is not None and change.condition.column_condition.count() > (
             MAX_CONDITIONS
         ):
@@ -514,13 +520,27 @@ def _visible(store: KeyedStore, key: KeyTuple, columns: Columns | None) -> dict[
 
 
 def _select(store: KeyedStore, key: KeyTuple, columns: Columns, spec: ReadSpec) -> OutRow | None:
-    if spec.column_filter is not None and not spec.column_filter.holds(_visible(store, key, columns)):
-        return None
     wanted = set(spec.columns_to_get)
     names = sorted(columns) if not wanted else sorted(n for n in columns if n in wanted)
     if wanted and not names and not wanted.intersection(store.key_names):
         return None
-    return key_list(store, key), [(n, columns[n][0], columns[n][1]) for n in names]
+    read = {n: columns[n] for n in names}
+    # "Configure a filter" (doc-detail/148289): the filter sees only the data read — the key and the columns kept.
+    if spec.column_filter is not None and not spec.column_filter.holds(_visible(store, key, read)):
+        return None
+    return key_list(store, key), [(n, value, stamp) for n, (value, stamp) in read.items()]
+
+
+def _check_counters(cells: list[pbuf.Cell]) -> None:
+    """"Use the atomic counter feature" (Tablestore SDK pages, e.g. help/en/tablestore/developer-reference/
+    configure-atomic-counter-by-using-python-sdk): "You cannot specify a column as an atomic counter and update the
+    column in a single update request ... you cannot perform other operations such as overwrite and delete
+    operations on the column at the same time". The page names no error: OTSParameterInvalid, as for the page's
+    other counter misuses (unverified); two increments of one column are refused alike (unverified)."""
+    counters = {cell.name for cell in cells if cell.op == pbuf.INCREMENT}
+    for name in sorted(counters):
+        if sum(cell.name == name for cell in cells) > 1:
+            raise invalid(f"Column '{name}' is an atomic counter and cannot be otherwise updated in the same request.")
 
 
 def _put_columns(cells: list[pbuf.Cell], now_ms: int) -> Columns:

@@ -13,10 +13,10 @@ Rules and their sources:
   the data table must have ``max_versions = 1`` and either ``time_to_live = -1`` or updates disallowed; an index's
   key columns are primary-key or predefined columns of the data table (INTEGER, STRING or BINARY); its attribute
   ("defined") columns are predefined columns; the data table's key columns the index key lacks are appended to it
-  ("autocomplete"); a local index's first key column is the data table's first key column. Limits from the
-  "Global secondary index" page: at most 5 indexes per table, 4 index key columns (as listed, before the
-  autocompleted ones) and 8 attribute columns; newer service versions may allow more (unverified), so they are
-  settings of the double (``IndexLimits``). Violations → OTSParameterInvalid (messages unverified);
+  ("autocomplete"); a local index's first key column is the data table's first key column. Limits from "Limits on
+  secondary indexes" (help/en/tablestore/secondary-index-limits; doc-detail/189566): at most 5 indexes per table,
+  4 index key columns (as listed, before the autocompleted ones) and 32 attribute columns; they are settings of the
+  double (``IndexLimits``), the service's by default. Violations → OTSParameterInvalid (messages unverified);
 - an attribute column named like a primary-key column is refused (OTSParameterInvalid; unverified).
 """
 
@@ -41,9 +41,12 @@ _WIRE_TYPE = {"INTEGER": "VT_INTEGER", "STRING": "VT_STRING", "BINARY": "VT_BLOB
 
 @dataclass(frozen=True)
 class IndexLimits:
+    """"Limits on secondary indexes" (help/en/tablestore/secondary-index-limits): "Number of secondary indexes: 5";
+    "up to four columns are index columns"; "A secondary index can contain up to 32 attribute columns"."""
+
     indexes_per_table: int = 5
     key_columns: int = 4
-    attribute_columns: int = 8
+    attribute_columns: int = 32
 
 
 @dataclass(frozen=True)
