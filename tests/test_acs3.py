@@ -124,6 +124,21 @@ def test_a_wrong_secret_is_a_signature_refusal() -> None:
     assert refusal(verify, "POST", "/", {}, signed({}, secret="other"), b"", "secret").problem is acs3.Problem.SIGNATURE
 
 
+def test_a_signature_wrong_only_in_its_last_digit_is_refused() -> None:
+    headers = signed({})
+    last = headers["authorization"][-1]
+    headers["authorization"] = headers["authorization"][:-1] + ("0" if last != "0" else "1")
+    assert refusal(verify, "POST", "/", {}, headers, b"", "secret").problem is acs3.Problem.SIGNATURE
+
+
+def test_an_empty_path_is_signed_as_the_root() -> None:
+    """The SDK signs an empty pathname as "/" (``get_authorization``: ``request.pathname if request.pathname else
+    '/'``)."""
+    headers = {"host": "h", "x-acs-date": "2024-01-01T00:00:00Z"}
+    headers["authorization"] = sdk_authorization("POST", "", {}, headers, b"", "AKID", "secret")
+    verify("POST", "", {}, headers, b"", "secret")
+
+
 def test_another_algorithm_is_refused() -> None:
     assert refusal(acs3.parse_authorization, "HMAC-SHA1 Credential=a,SignedHeaders=host,Signature=00").problem is (
         acs3.Problem.OTHER_ALGORITHM)
@@ -142,13 +157,20 @@ def test_the_authorization_fields_are_read_with_their_header_names_lower_cased()
     assert parsed == acs3.Authorization("AK", ("host", "x-acs-date"), "ab")
 
 
-@pytest.mark.parametrize("unsigned", ["host", "x-acs-extra"])
+@pytest.mark.parametrize("unsigned", ["host", "x-acs-date", "x-acs-extra"])
 def test_host_and_every_x_acs_header_must_be_signed(unsigned: str) -> None:
     headers = signed({"x-acs-extra": "1"})
     names = ";".join(sorted(set(headers) - {"authorization", unsigned}))
     authorization = acs3.parse_authorization(signed({"x-acs-extra": "1"}, names=names)["authorization"])
     problem = refusal(acs3.check_signed_headers, authorization, headers)
     assert (problem.problem, problem.detail) == (acs3.Problem.UNSIGNED_HEADERS, unsigned)
+
+
+def test_every_unsigned_header_is_named() -> None:
+    headers = signed({"x-acs-extra": "1"})
+    authorization = acs3.parse_authorization(signed({"x-acs-extra": "1"}, names="x-acs-date")["authorization"])
+    problem = refusal(acs3.check_signed_headers, authorization, headers)
+    assert (problem.problem, problem.detail) == (acs3.Problem.UNSIGNED_HEADERS, "host, x-acs-extra")
 
 
 def test_other_headers_may_go_unsigned() -> None:
@@ -164,6 +186,14 @@ def test_a_signed_header_must_be_sent() -> None:
     assert (problem.problem, problem.detail) == (acs3.Problem.ABSENT_HEADERS, "user-agent")
 
 
+def test_every_signed_header_not_sent_is_named() -> None:
+    headers = signed({"user-agent": "x", "content-type": "y"})
+    authorization = acs3.parse_authorization(headers["authorization"])
+    del headers["user-agent"], headers["content-type"]
+    problem = refusal(acs3.check_signed_headers, authorization, headers)
+    assert (problem.problem, problem.detail) == (acs3.Problem.ABSENT_HEADERS, "content-type, user-agent")
+
+
 def test_the_content_hash_must_be_the_bodys() -> None:
     assert acs3.hashed_payload({}, b"abc") == hashlib.sha256(b"abc").hexdigest()
     assert acs3.hashed_payload({"x-acs-content-sha256": hashlib.sha256(b"abc").hexdigest()}, b"abc")
@@ -173,6 +203,20 @@ def test_the_content_hash_must_be_the_bodys() -> None:
 
 def test_a_timestamp_within_the_window_is_its_time() -> None:
     assert acs3.check_timestamp("2024-01-01T00:00:00Z", 1704067200 + 899, 900) == 1704067200
+
+
+def test_a_timestamp_exactly_at_the_window_edge_is_within_it() -> None:
+    assert acs3.check_timestamp("2024-01-01T00:00:00Z", 1704067200 + 900, 900) == 1704067200
+
+
+def test_a_timestamp_is_read_as_utc_whatever_the_local_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Shanghai")
+    time.tzset()
+    try:
+        assert acs3.check_timestamp("2024-01-01T00:00:00Z", 1704067200, 900) == 1704067200
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 @pytest.mark.parametrize("skew", [-901, 901])

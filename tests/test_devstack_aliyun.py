@@ -17,7 +17,16 @@ import yaml
 from shared.signing import Credentials
 from shared.storage import MnsError, MnsQueue, StorageError, StorageSettings, open_stores
 from tests.test_kyc_doctor import doubles_stack
-from tools.deployment import DeploymentError, function_environment, ros_value, stack_parameters
+from tools.deployment import (
+    DeploymentError,
+    deployed_functions,
+    function_environment,
+    function_environments,
+    function_folders,
+    resolve,
+    ros_value,
+    stack_parameters,
+)
 from tools.devstack.aliyun import (
     ENV_FILE,
     STORAGE_VARIABLES,
@@ -261,6 +270,69 @@ def test_ros_values_ref_sub_and_getatt() -> None:
     assert ros_value(60, names, attributes) == "60"
     assert ros_value({"Fn::Sub": "${Unknown}"}, names, attributes) is None
     assert ros_value({"Fn::If": ["C", 1, 2]}, names, attributes) is None
+
+
+@pytest.mark.parametrize("value", [{"Ref": "Unknown"}, {"Fn::GetAtt": ["Bucket", "Arn"]},
+                                   {"Fn::Str": {"Ref": "Unknown"}}, {"Ref": "P", "Fn::Sub": "${P}"},
+                                   {"Fn::Sub": ["${A}", {"A": "x"}]}])
+def test_a_ros_value_that_cannot_be_worked_out_is_none(value: dict[str, Any]) -> None:
+    assert ros_value(value, {"P": "kyc"}, {"Bucket.Name": "b"}) is None
+
+
+def test_an_empty_deploy_time_variable_takes_the_default() -> None:
+    """As tools.deployment.resolve documents Serverless Devs' ${env('N', 'd')} (its own behaviour: unverified)."""
+    assert resolve("${env('KYC_REGION', 'cn-hongkong')}", {}, {"KYC_REGION": ""}) == "cn-hongkong"
+    assert resolve("${env('KYC_REGION', 'cn-hongkong')}", {}, {"KYC_REGION": "ap-southeast-1"}) == "ap-southeast-1"
+
+
+def test_a_stack_output_is_read_only_from_the_kyc_infra_stack() -> None:
+    assert resolve("${resources.kyc-infra.output.BucketName}", {}, {}, {"BucketName": "b"}) == "b"
+    with pytest.raises(DeploymentError):
+        resolve("${resources.other-stack.output.BucketName}", {}, {}, {"BucketName": "b"})
+
+
+def test_a_stack_output_is_left_as_written_when_no_outputs_are_given() -> None:
+    assert resolve("${resources.kyc-infra.output.BucketName}", {}, {}) == "${resources.kyc-infra.output.BucketName}"
+
+
+def test_an_exported_variable_stands_in_for_a_missing_output_only_when_asked() -> None:
+    exported = {"KYC_OSS_BUCKET": "my-bucket"}
+    assert function_environments(exported).functions["sweeper"]["KYC_OSS_BUCKET"] == "my-bucket"
+    strict = function_environments(exported, exported_fallback=False)
+    assert "KYC_OSS_BUCKET" not in strict.functions["sweeper"]
+    assert strict.missing_outputs["KYC_OSS_BUCKET"] == "BucketName"
+
+
+def test_a_function_s_code_must_be_a_build_folder(tmp_path: Path) -> None:
+    s_yaml = tmp_path / "s.yaml"
+    s_yaml.write_text("resources:\n  f:\n    component: fc3\n    props:\n      functionName: kyc-f\n"
+                      "      code: ./build/f/src\n", encoding="utf-8")
+    with pytest.raises(DeploymentError):
+        function_folders(s_yaml)
+
+
+def test_deployed_function_names_follow_the_deploy_time_prefix() -> None:
+    assert deployed_functions({})["kyc-result-fetcher"] == "result_fetcher"
+    assert deployed_functions({"KYC_NAME_PREFIX": "shop"})["shop-result-fetcher"] == "result_fetcher"
+
+
+def test_an_empty_or_zero_template_default_is_a_parameter_too(tmp_path: Path) -> None:
+    template = tmp_path / "template.yml"
+    template.write_text("Parameters:\n  Empty: {Type: String, Default: ''}\n  Zero: {Type: Number, Default: 0}\n"
+                        "Resources: {}\n", encoding="utf-8")
+    parameters = stack_parameters({}, template_path=template)
+    assert (parameters["Empty"], parameters["Zero"]) == ("", "0")
+
+
+def test_the_function_folders_are_in_s_yamls_order() -> None:
+    resources = yaml.safe_load((ROOT / "s.yaml").read_text(encoding="utf-8"))["resources"].values()
+    in_order = [r["props"]["code"].rstrip("/").rsplit("/", 1)[-1] for r in resources if r.get("component") == "fc3"]
+    assert list(function_folders()) == in_order
+
+
+def test_an_s_yaml_var_that_is_not_set_is_an_error() -> None:
+    with pytest.raises(DeploymentError):
+        resolve("${vars.missing}", {"vars": {"region": "cn-hongkong"}}, {})
 
 
 def test_stack_parameters_are_s_yamls_over_the_templates_defaults() -> None:

@@ -312,6 +312,47 @@ def test_our_signer_gives_the_sdks_authorization_for_invoke_function(
     assert (sent["x-acs-action"], sent["x-acs-version"]) == (fc3.ACTION, fc3.API_VERSION)
 
 
+def test_a_function_name_is_percent_encoded_in_the_path_as_the_sdk_sends_it(recorder: ThreadingHTTPServer) -> None:
+    name = "kyc sweeper+1*"  # not a valid FC name: only the encoding is under test
+    client = Fc3Client(Config(access_key_id="AKID", access_key_secret="the-secret",
+                              endpoint=f"127.0.0.1:{recorder.server_port}", protocol="http"))
+    client.invoke_function_with_options(name, fc_models.InvokeFunctionRequest(body=io.BytesIO(b"{}")),
+                                        fc_models.InvokeFunctionHeaders(), RuntimeOptions())
+    ((target, _, _),) = _Recorder.seen
+    assert target.partition("?")[0] == fc3.invocations_path(name)
+
+
+def test_kyc_invoke_sends_the_sdks_invocation_and_log_headers(recorder: ThreadingHTTPServer) -> None:
+    from tools.ops.invoke import invoke_function
+
+    client = Fc3Client(Config(access_key_id="AKID", access_key_secret="the-secret",
+                              endpoint=f"127.0.0.1:{recorder.server_port}", protocol="http"))
+    client.invoke_function_with_options("kyc-sweeper", fc_models.InvokeFunctionRequest(body=io.BytesIO(b"{}")),
+                                        fc_models.InvokeFunctionHeaders(x_fc_invocation_type="Sync",
+                                                                        x_fc_log_type="Tail"), RuntimeOptions())
+    invoke_function(f"http://127.0.0.1:{recorder.server_port}", Credentials("AKID", "the-secret"), "kyc-sweeper",
+                    b"{}", invocation_type="Sync", log_tail=True)
+    (sdk_target, by_sdk, _), (our_target, by_us, _) = _Recorder.seen
+    assert our_target == sdk_target
+    assert {k: v for k, v in by_us.items() if k.startswith("x-fc-")} == {
+        k: v for k, v in by_sdk.items() if k.startswith("x-fc-")}
+
+
+def test_the_public_endpoint_names_the_account_then_the_region() -> None:
+    # "Function Compute:Endpoints" (https://www.alibabacloud.com/help/en/functioncompute/fc-3-0/developer-reference/
+    # fc-endpoints): <Alibaba Cloud account ID>.<region-id>.fc.aliyuncs.com, e.g. 123456789012.cn-hangzhou...
+    assert fc3.public_endpoint("123456789012", "cn-hangzhou") == "https://123456789012.cn-hangzhou.fc.aliyuncs.com"
+
+
+@pytest.mark.parametrize("path", ["/2023-03-30/functions/kyc/sweeper/invocations",
+                                  "/2023-03-30/functions/kyc-sweeper/invocations/x",
+                                  "/2023-03-30/functions/kyc-sweeper/invocationsx"])
+def test_an_invocations_path_is_one_function_name_then_invocations(path: str) -> None:
+    match = fc3.INVOCATIONS_PATH.match("/2023-03-30/functions/kyc-sweeper/invocations/")
+    assert match is not None and match["function"] == "kyc-sweeper"
+    assert fc3.INVOCATIONS_PATH.match(path) is None
+
+
 # --- signature refusals, each with FC's own code (the verifier is tools/acs3.py, shared with the sandbox) --------
 
 

@@ -249,6 +249,56 @@ def test_the_trimmed_package_passes_its_scenario_on_both_backends_with_only_its_
         assert {"alibabacloud_oss_v2.client", "shared.storage.oss", "shared.storage.mns"} <= aliyun
 
 
+def test_the_traced_handler_gets_the_event_as_bytes_as_on_fc(tmp_path: Path) -> None:
+    """FC 3.0 hands a Python handler its event as bytes (tools/package/child.py's protocol)."""
+    from tools.package.exercise import Child
+
+    folder = tmp_path / "f"
+    folder.mkdir()
+    (folder / "index.py").write_text("def handler(event, context):\n    return type(event).__name__\n")
+    child = Child(sys.executable, folder, {"PATH": "/usr/bin:/bin"}, tmp_path / "stderr.log")
+    try:
+        assert child.call({"op": "ready"})["ok"]
+        assert child.call({"op": "invoke", "event": {"k": 1}}) == {"ok": True, "answer": "bytes"}
+    finally:
+        child.close()
+
+
+def test_the_trace_records_the_data_files_the_handler_opens(tmp_path: Path) -> None:
+    """A CA bundle read at run time ships its distribution (tools/package/diet.py), so the trace must see it."""
+    from tools.package.exercise import Child
+
+    folder = tmp_path / "f"
+    (folder / "certs").mkdir(parents=True)
+    (folder / "certs" / "bundle.pem").write_text("x")
+    (folder / "index.py").write_text("import os\n\nHERE = os.path.dirname(__file__)\n\ndef handler(event, context):\n"
+                                     "    return open(os.path.join(HERE, 'certs', 'bundle.pem')).read()\n")
+    child = Child(sys.executable, folder, {"PATH": "/usr/bin:/bin"}, tmp_path / "stderr.log")
+    try:
+        assert child.call({"op": "ready"})["ok"]
+        assert child.call({"op": "invoke", "event": {}})["answer"] == "x"
+        assert child.call({"op": "trace"})["trace"]["opened"] == ["certs/bundle.pem"]
+    finally:
+        child.close()
+
+
+def test_the_trace_names_the_file_of_an_extension_that_failed_to_load(tmp_path: Path) -> None:
+    """What lets the diet leave out an extension the target Python cannot load (tools/package/diet.py)."""
+    from tools.package.exercise import Child
+
+    folder = tmp_path / "f"
+    folder.mkdir()
+    (folder / "native.so").write_bytes(b"not an ELF file")
+    (folder / "index.py").write_text("try:\n    import native\nexcept ImportError:\n    native = None\n\n"
+                                     "def handler(event, context):\n    return native is None\n")
+    child = Child(sys.executable, folder, {"PATH": "/usr/bin:/bin"}, tmp_path / "stderr.log")
+    try:
+        assert child.call({"op": "ready"})["ok"]
+        assert child.call({"op": "trace"})["trace"]["failed"] == {"native": "native.so"}
+    finally:
+        child.close()
+
+
 def test_verification_fails_when_a_needed_module_is_missing(
     build_dir: Path, tmp_path: Path, target_python: str
 ) -> None:
@@ -310,11 +360,47 @@ def test_packaging_fails_when_a_handler_cannot_import(tmp_path: Path, cache: Pat
     assert "module_that_does_not_exist" in result.stderr
 
 
+def test_packaging_fails_as_a_handler_bug_when_the_full_build_fails_its_scenario(tmp_path: Path, cache: Path) -> None:
+    source = "def initialize(context):\n    raise RuntimeError('boom')\n\ndef handler(e, c):\n    return 1\n"
+    functions = fake_functions(tmp_path, failing=source)
+    result = run_package(tmp_path / "build", cache, KYC_PACKAGE_PYTHON=TARGET_PYTHON, KYC_FUNCTIONS_DIR=str(functions))
+    assert result.returncode == 1
+    assert "failing: its scenario fails with every dependency present (a handler bug" in result.stderr
+    assert "RuntimeError: boom" in result.stderr
+
+
+def test_packaging_fails_when_a_handler_loads_a_module_from_outside_its_folder(tmp_path: Path, cache: Path) -> None:
+    """Such a module would be missing on FC (only /code and the runtime's standard library are there)."""
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "stray.py").write_text("", encoding="utf-8")
+    source = (f"import sys\n\nsys.path.append({str(tmp_path / 'elsewhere')!r})\nimport stray\n\n"
+              "def handler(e, c):\n    return 1\n")
+    functions = fake_functions(tmp_path, leaky=source)
+    result = run_package(tmp_path / "build", cache, KYC_PACKAGE_PYTHON=TARGET_PYTHON, KYC_FUNCTIONS_DIR=str(functions))
+    assert result.returncode == 1
+    assert "leaky: modules came from outside the folder and the standard library: ['stray']" in result.stderr
+
+
 def test_packaging_fails_when_index_has_no_handler(tmp_path: Path, cache: Path) -> None:
     functions = fake_functions(tmp_path, nohandler="def main(e, c):\n    return 1\n")
     result = run_package(tmp_path / "build", cache, KYC_PACKAGE_PYTHON=TARGET_PYTHON, KYC_FUNCTIONS_DIR=str(functions))
     assert result.returncode == 1
     assert "index.handler is missing" in result.stderr
+
+
+def test_packaging_fails_when_the_trimmed_build_loads_other_modules_than_the_full_one(
+    tmp_path: Path, cache: Path
+) -> None:
+    """A dependency probed for without being imported (``find_spec``) is not shipped, so the trimmed build takes
+    another path than the traced one: the verification must fail the build, which is left unbuilt."""
+    source = ("import importlib.util\n\nif importlib.util.find_spec('six') is not None:\n    import json.tool\n\n"
+              "def handler(e, c):\n    return 1\n")
+    functions = fake_functions(tmp_path, probe=source)
+    result = run_package(tmp_path / "build", cache, KYC_PACKAGE_PYTHON=TARGET_PYTHON, KYC_FUNCTIONS_DIR=str(functions))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "probe: the trimmed build does not behave like the full one" in result.stderr
+    assert "json.tool" in result.stderr
+    assert not (tmp_path / "build" / "probe").exists()
 
 
 def test_bad_configuration_exits_2_naming_the_variable(tmp_path: Path, cache: Path) -> None:

@@ -105,6 +105,17 @@ def test_a_pure_python_module_that_failed_to_import_is_not_left_out(monkeypatch:
     assert diet.plan("f", dists(), traces, python="3.10").dropped_files == {}
 
 
+def test_a_pure_python_module_that_failed_to_import_in_every_run_still_ships(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only a compiled extension is dead weight when its import fails: a .py file may fail for a reason of the run
+    (an optional dependency absent) and load on another path."""
+    monkeypatch.setattr(diet, "LEFT_OUT", {})
+    installed = {"sdk": Distribution("sdk", "1", "", [], ["sdk/__init__.py", "sdk/optional.py"])}
+    traces = {"aliyun": trace({"sdk": "sdk/__init__.py"}, {"sdk.optional": "sdk/optional.py"})}
+    plan = diet.plan("f", installed, traces, python="3.10")
+    assert plan.dropped_files == {}
+    assert "sdk/optional.py" in plan.files(installed)
+
+
 def test_the_allow_list_ships_a_distribution_no_run_imported(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(diet, "ALLOW_LIST", {"six": ("shared.x", "imported only when ... (no scenario reaches it)")})
     loaded = {"orjson": "orjson/__init__.py", "shared.x": "shared/x.py"}
@@ -196,19 +207,23 @@ def test_our_own_code_importing_a_distribution_that_is_not_shipped_is_reported(t
 
 
 
-def _compare(full_modules: list[str], trimmed_modules: list[str], left_out: set[str]) -> list[str]:
+def _package_module() -> Any:
     import sys
-
-    from tools.package.exercise import Run
 
     sys.path.insert(0, str(ROOT / "scripts"))
     try:
         import _package
     finally:
         sys.path.pop(0)
+    return _package
+
+
+def _compare(full_modules: list[str], trimmed_modules: list[str], left_out: set[str]) -> list[str]:
+    from tools.package.exercise import Run
+
     full = [Run("f", "aliyun", trace={"modules": full_modules})]
     trimmed = [Run("f", "aliyun", trace={"modules": trimmed_modules})]
-    problems: list[str] = _package.compare(full, trimmed, left_out=left_out)
+    problems: list[str] = _package_module().compare(full, trimmed, left_out=left_out)
     return problems
 
 
@@ -216,3 +231,79 @@ def test_the_verification_lets_only_a_left_out_module_go_missing() -> None:
     assert _compare(["tablestore", "ots_sdk"], ["tablestore"], left_out={"ots_sdk"}) == []
     problems = _compare(["tablestore", "ots_sdk", "six"], ["tablestore"], left_out={"ots_sdk"})
     assert problems == ["aliyun: modules the full build loaded are missing: six"]
+
+
+def test_the_verification_reports_a_trimmed_build_that_does_not_import() -> None:
+    from tools.package.exercise import Run
+
+    full = [Run("f", "aliyun", trace={"modules": ["index", "six"]})]
+    trimmed = [Run("f", "aliyun", import_error="ModuleNotFoundError: No module named 'six'")]
+    assert _package_module().compare(full, trimmed) == [
+        "aliyun: does not import: ModuleNotFoundError: No module named 'six'"]
+
+
+def test_the_verification_reports_modules_only_the_trimmed_build_loaded() -> None:
+    problems = _compare(["tablestore"], ["tablestore", "tablestore.fallback"], left_out=set())
+    assert problems == ["aliyun: modules only the trimmed build loaded: tablestore.fallback"]
+
+
+def test_the_verification_names_the_import_error_that_stopped_the_trimmed_runs() -> None:
+    """exercise() stops at the first backend whose handler does not import: the trimmed build has fewer runs."""
+    from tools.package.exercise import Run
+
+    full = [Run("f", "local", trace={"modules": ["index", "six"]}), Run("f", "aliyun", trace={"modules": ["index"]})]
+    trimmed = [Run("f", "local", import_error="ModuleNotFoundError: No module named 'six'")]
+    assert _package_module().compare(full, trimmed) == [
+        "local: does not import: ModuleNotFoundError: No module named 'six'"]
+
+
+@pytest.mark.parametrize("platform", ["manylinux2014_x86_64", "manylinux_2_17_x86_64"])
+def test_an_extension_built_for_another_python_fails_the_abi_check(tmp_path: Path, platform: str) -> None:
+    """Both spellings pip takes for FC's x86_64 Linux: the legacy manylinux2014 tag and PEP 600's."""
+    (tmp_path / "orjson").mkdir()
+    (tmp_path / "orjson" / "orjson.cpython-312-x86_64-linux-gnu.so").write_bytes(b"")
+    package = _package_module()
+    with pytest.raises(package.PackageError, match=r"not built for Python 3\.10"):
+        package.check_abi(tmp_path, "3.10", platform)
+    package.check_abi(tmp_path, "3.12", platform)
+
+
+def test_a_relative_import_is_no_reference_to_a_distribution_of_that_name(tmp_path: Path) -> None:
+    (tmp_path / "sdk").mkdir()
+    (tmp_path / "sdk" / "__init__.py").write_text("from .six import moves\n", encoding="utf-8")
+    (tmp_path / "sdk" / "six.py").write_text("moves = 1\n", encoding="utf-8")
+    (tmp_path / "six.py").write_text("", encoding="utf-8")
+    installed = {"sdk": Distribution("sdk", "1", "", [], ["sdk/__init__.py", "sdk/six.py"]),
+                 "six": Distribution("six", "1", "", [], ["six.py"])}
+    assert diet.references(installed, tmp_path, ["sdk"]) == {}
+
+
+def test_a_top_level_extension_module_is_a_distribution_shipped_code_can_import(tmp_path: Path) -> None:
+    (tmp_path / "sdk").mkdir()
+    (tmp_path / "sdk" / "__init__.py").write_text("import _fast\n", encoding="utf-8")
+    installed = {"sdk": Distribution("sdk", "1", "", [], ["sdk/__init__.py"]),
+                 "fast": Distribution("fast", "1", "", [], ["_fast.cpython-310-x86_64-linux-gnu.so"])}
+    assert diet.references(installed, tmp_path, ["sdk"]) == {"fast": ["sdk/__init__.py"]}
+
+
+def test_the_inventory_leaves_out_record_entries_outside_the_dependency_folder(tmp_path: Path) -> None:
+    info = tmp_path / "demo-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Name: demo\nVersion: 1.0\n", encoding="utf-8")
+    (info / "RECORD").write_text("demo.py,,\n../../bin/demo,,\n/usr/bin/demo,,\n", encoding="utf-8")
+    assert diet.inventory(tmp_path)["demo"].files == ["demo.py"]
+
+
+def test_metadata_headers_end_at_the_first_blank_line(tmp_path: Path) -> None:
+    info = tmp_path / "demo-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Name: demo\nVersion: 1.0\n\nUsage:\nRequires-Dist: numpy\n", encoding="utf-8")
+    (info / "RECORD").write_text("demo.py,,\n", encoding="utf-8")
+    assert diet.inventory(tmp_path)["demo"].requires == []
+
+
+def test_a_namespace_package_is_credited_to_the_distribution_of_its_modules() -> None:
+    installed = {"protobuf": Distribution("protobuf", "5", "", [], ["google/protobuf/__init__.py"])}
+    traces = [trace({"google": "google", "google.protobuf": "google/protobuf/__init__.py"},
+                    importers={"google": "tablestore/protobuf/search_pb2.py"})]
+    assert diet.importers(installed, traces) == {"protobuf": {"tablestore/protobuf/search_pb2.py"}}

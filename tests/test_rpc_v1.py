@@ -150,6 +150,13 @@ def test_a_wrong_secret_is_a_signature_refusal() -> None:
     assert refusal(rpc_v1.check_signature, "secret", "POST", sent).problem is rpc_v1.Problem.SIGNATURE
 
 
+def test_a_signature_wrong_only_in_its_last_character_is_refused() -> None:
+    sent = sdk_signed_query("POST", {"A": "1"}, {}, "AKID", "secret")
+    last = sent["Signature"][-2]  # the last before base64's "=" padding (20 bytes: one "=")
+    sent["Signature"] = sent["Signature"][:-2] + ("A" if last != "A" else "B") + sent["Signature"][-1]
+    assert refusal(rpc_v1.check_signature, "secret", "POST", sent).problem is rpc_v1.Problem.SIGNATURE
+
+
 def test_a_missing_signature_is_a_signature_refusal() -> None:
     sent = sdk_signed_query("POST", {"A": "1"}, {}, "AKID", "secret")
     del sent["Signature"]

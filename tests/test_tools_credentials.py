@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tools.credentials import SANDBOX_KEY, TOKEN_VARIABLE, VARIABLES, AccessKey, key_from_env
 from tools.sandbox import SandboxConfig
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_the_variables_are_the_ones_the_functions_read() -> None:
@@ -30,6 +34,10 @@ def test_a_key_written_to_an_environment_reads_back_as_itself() -> None:
     assert TOKEN_VARIABLE not in AccessKey("AK", "SK").environment()
 
 
+def test_an_empty_token_is_not_handed_on() -> None:
+    assert TOKEN_VARIABLE not in AccessKey("AK", "SK", "").environment()
+
+
 def test_a_long_term_key_accepts_requests_with_or_without_a_token() -> None:
     assert AccessKey("AK", "SK").accepts_token(None)
     assert AccessKey("AK", "SK").accepts_token("anything")
@@ -50,3 +58,8 @@ def test_the_sandbox_accepts_the_sandbox_key_by_default() -> None:
     config = SandboxConfig()
     assert (config.access_key_id, config.access_key_secret) == (SANDBOX_KEY.access_key_id,
                                                                   SANDBOX_KEY.access_key_secret)
+
+
+def test_the_sandbox_key_is_the_one_the_readme_gives() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"**`{SANDBOX_KEY.access_key_id}`** / **`{SANDBOX_KEY.access_key_secret}`**" in readme
