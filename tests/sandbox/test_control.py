@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.sandbox.helpers import check, complete, control, initialize
 from tools.sandbox import SandboxServer
 
@@ -131,3 +133,24 @@ def test_every_control_api_refusal_has_a_machine_readable_code_and_a_message(san
     for code, answer in refusals.items():
         assert 400 <= answer.status < 500 and set(answer.body) == {"error"}, code
         assert answer.body["error"]["code"] == code and answer.body["error"]["message"], code
+
+
+
+def test_complete_with_a_sub_code_of_other_characters_is_400(sandbox: SandboxServer) -> None:
+    """A SubCode is a code (REFERENCE.md §1: ``200``, ``212``, ...): the control API takes letters and digits only,
+    so what it appends to the callback URL and prints in the page is never markup or another parameter."""
+    tid = initialize(sandbox)
+    answer = control(sandbox, "POST", f"transactions/{tid}/complete", {"outcome": "fail", "subCode": "20&passed=Y"})
+    assert (answer.status, answer.body["error"]["code"]) == (400, "InvalidOutcome")
+
+
+
+@pytest.mark.parametrize("fields", [{"pendingChecks": 1001}, {"resolvesTo": "spoof"}])
+def test_complete_with_a_pending_field_out_of_its_range_is_400(
+    sandbox: SandboxServer, fields: dict[str, object]
+) -> None:
+    """GET /_sandbox/ documents the pending fields: ``pendingChecks`` up to 1000, ``resolvesTo`` pass or fail (a
+    pending answer "later becomes Y or N", REFERENCE.md §1: never a spoof)."""
+    tid = initialize(sandbox)
+    answer = control(sandbox, "POST", f"transactions/{tid}/complete", {"outcome": "pending", **fields})
+    assert (answer.status, answer.body["error"]["code"]) == (400, "InvalidOutcome")

@@ -24,6 +24,9 @@ def _faults(server: SandboxServer, plan: dict[str, object]) -> None:
         ("Throttling.Api", 403),
         ("Forbidden.RAMUserAccessDenied", 403),
         ("Forbidden.AccountAccessDenied", 403),
+        # "Server-side HTTP status codes" (help/en/ekyc/latest/http-status-code-returned-by-the-server, Jun 24, 2026)
+        ("Forbidden.ExceptionRepeatedInvoke", 401),
+        ("ServiceUnavailable", 503),
     ],
 )
 def test_sequence_injects_the_error_then_answers_normally(sandbox: SandboxServer, code: str, status: int) -> None:
@@ -187,3 +190,25 @@ def test_reset_clears_faults(sandbox: SandboxServer) -> None:
     assert control(sandbox, "POST", "reset").status == 200
     assert control(sandbox, "GET", "faults").body == {"faults": {}}
     assert v3_request(sandbox, "Initialize", init_params()).status == 200
+
+
+def test_a_foreign_answer_is_a_page_of_that_status_and_reaches_no_operation(sandbox: SandboxServer) -> None:
+    """tools/faultplan.py, ``foreign:<status>``: what a load balancer or proxy in front of the service answers, that
+    status and an HTML page, none of the service's headers or body, without the request being processed (the sandbox
+    took the plan and answered as if none was set: review bo)."""
+    _faults(sandbox, {"operations": {"Initialize": {"sequence": ["foreign:503"]}}})
+    answer = v3_request(sandbox, "Initialize", init_params())
+    assert answer.status == 503
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "x-acs-request-id" not in answer.headers
+    assert control(sandbox, "GET", "transactions").body["transactions"] == []
+
+
+def test_the_pending_checks_fault_makes_the_callback_say_p(sandbox: SandboxServer, receiver: Receiver) -> None:
+    """``pendingChecks`` makes every finished result pending first (tools/sandbox/faults.py): its callback says
+    ``passed=P`` like any pending result's, not the verdict CheckResult does not give yet."""
+    _faults(sandbox, {"pendingChecks": 2})
+    tid = _callback_tx(sandbox, receiver)
+    complete(sandbox, tid)
+    (callback,) = receiver.wait_for("/cb")
+    assert (callback.query["passed"], callback.query["subCode"]) == ("P", "")

@@ -10,7 +10,17 @@ from urllib.parse import urlencode
 import pytest
 
 from shared.signing import Credentials, sign_acs3_request, sign_v1_params, utc_timestamp
-from tests.sandbox.helpers import AK, SECRET, VERSION, FakeClock, init_params, raw, v1_request, v3_request
+from tests.sandbox.helpers import (
+    AK,
+    SECRET,
+    VERSION,
+    FakeClock,
+    control,
+    init_params,
+    raw,
+    v1_request,
+    v3_request,
+)
 from tools.sandbox import SandboxServer
 
 
@@ -195,3 +205,96 @@ def test_credentials_come_from_sandbox_environment_variables() -> None:
     )
     assert (config.access_key_id, config.access_key_secret) == ("ak2", "sk2")
     assert config.security_tokens == frozenset({"a", "b"})
+
+
+def test_v3_sts_token_sent_for_another_access_key_id_is_mismatch(make_sandbox: Callable[..., SandboxServer]) -> None:
+    """With STS credentials the SDK sends ``x-acs-accesskey-id`` next to ``x-acs-security-token``
+    (alibabacloud-tea-openapi 0.4.6, ``Client.do_request``); a header naming another key than the Authorization's
+    Credential is the gateway's ``InvalidSecurityToken.MismatchWithAccessKey`` (errors.py; unverified which check
+    the real gateway runs first), never a signature mismatch."""
+    server = make_sandbox(security_tokens=frozenset({"tok-a"}))
+
+    def other_key(headers: dict[str, str]) -> None:
+        headers["x-acs-accesskey-id"] = "someone-else"
+
+    answer = v3_request(server, "Initialize", init_params(), token="tok-a", mutate=other_key)
+    assert (answer.status, answer.body["Code"]) == (400, "InvalidSecurityToken.MismatchWithAccessKey")
+
+
+def test_v3_content_sha256_of_another_body_is_refused_even_when_signed(sandbox: SandboxServer) -> None:
+    """REFERENCE.md §2 (V3): the canonical request ends with hex(sha256(body)), and ``x-acs-content-sha256`` is that
+    hash. A signer that hashes another body than it sends (here: none) and signs that hash consistently is refused
+    for the hash, not let through because its signature matches its own header."""
+    params = init_params()
+    headers = sign_acs3_request(
+        credentials=Credentials(AK, SECRET), method="POST", host=f"127.0.0.1:{sandbox.port}", action="Initialize",
+        version=VERSION, query=params, body=b"", content_type="application/x-www-form-urlencoded",
+    )
+    body = urlencode({"FacePictureBase64": "aGVsbG8="}).encode()
+    answer = raw(sandbox, "POST", "/?" + urlencode(params), body, headers)
+    assert (answer.status, answer.body["Code"]) == (400, "SignatureDoesNotMatch")
+    assert "x-acs-content-sha256" in answer.body["Message"]
+
+
+def test_v3_a_business_parameter_in_the_form_body_reaches_the_operation(sandbox: SandboxServer) -> None:
+    """REFERENCE.md §1: an RPC operation's parameters travel in the query, ``FacePictureBase64`` in an
+    ``application/x-www-form-urlencoded`` body; the gateway reads both (the SDK signs the body's hash, REFERENCE.md
+    §2). A parameter sent only in the body is the operation's as much as one in the query."""
+    answer = v3_request(sandbox, "Initialize", init_params(MerchantUserId="<absent>"),
+                        form={"MerchantUserId": "user-in-the-body"})
+    assert answer.status == 200, answer.body
+    detail = control(sandbox, "GET", f"transactions/{answer.body['Result']['TransactionId']}").body
+    assert detail["merchantUserId"] == "user-in-the-body"
+
+
+def test_v1_common_parameters_are_not_business_parameters(make_sandbox: Callable[..., SandboxServer]) -> None:
+    """REFERENCE.md §2 (V1): ``Format, Version, AccessKeyId, SignatureMethod, SignatureVersion, SignatureNonce,
+    Timestamp`` (+ ``SecurityToken``) and ``Signature`` are the signature's common parameters, not the operation's:
+    none of them, the STS token least of all, is kept among the transaction's parameters."""
+    server = make_sandbox(security_tokens=frozenset({"tok-a"}))
+    answer = v1_request(server, "Initialize", init_params(), token="tok-a")
+    assert answer.status == 200, answer.body
+    detail = control(server, "GET", f"transactions/{answer.body['Result']['TransactionId']}").body
+    assert set(detail["parameters"]) == set(init_params())
+
+
+def test_v3_action_named_only_in_the_query_is_missing_parameter(sandbox: SandboxServer) -> None:
+    """REFERENCE.md §2 (V3): the operation and its version travel in the ``x-acs-action`` and ``x-acs-version``
+    headers; ``Action``/``Version`` query parameters are V1's. A V3 request without the headers names no action."""
+    params = {"Action": "Initialize", "Version": VERSION, **init_params()}
+
+    def no_action_headers(headers: dict[str, str]) -> None:
+        del headers["x-acs-action"], headers["x-acs-version"]
+
+    answer = v3_request(sandbox, "Initialize", params, mutate=no_action_headers)
+    assert (answer.status, answer.body["Code"]) == (400, "MissingParameter")
+    assert "Action" in answer.body["Message"]
+
+
+def test_v3_a_body_that_is_not_a_form_carries_no_parameters(sandbox: SandboxServer) -> None:
+    """REFERENCE.md §1: an RPC operation's parameters are the query's and, for ``FacePictureBase64``, an
+    ``application/x-www-form-urlencoded`` body's. A body of another type (signed with its hash) is not read as
+    parameters, however it looks: the operation misses the one only that body named."""
+    params = init_params(MerchantUserId="<absent>")
+    body = b"MerchantUserId=user-in-the-body"
+    headers = sign_acs3_request(
+        credentials=Credentials(AK, SECRET), method="POST", host=f"127.0.0.1:{sandbox.port}", action="Initialize",
+        version=VERSION, query=params, body=body, content_type="application/octet-stream",
+    )
+    answer = raw(sandbox, "POST", "/?" + urlencode(params), body, headers)
+    assert (answer.status, answer.body["Code"]) == (400, "MissingParameter")
+    assert "MerchantUserId" in answer.body["Message"]
+
+
+def test_a_nonce_is_remembered_for_the_whole_timestamp_window_by_default(
+    make_sandbox: Callable[..., SandboxServer],
+) -> None:
+    """``x-acs-signature-nonce`` is "unique per request" (REFERENCE.md §2) and a timestamp is good for 15 minutes
+    (REFERENCE.md §1, InvalidTimeStamp.Expired): a nonce replayed 14 minutes later, with a fresh timestamp, is
+    still refused (the gateway's exact nonce window is unverified; the sandbox keeps it 15 minutes)."""
+    clock = FakeClock()
+    server = make_sandbox(clock=clock)
+    assert v3_request(server, "Initialize", init_params(), nonce="n-14", date=utc_timestamp(clock.now)).status == 200
+    clock.advance(14 * 60)
+    replay = v3_request(server, "Initialize", init_params(), nonce="n-14", date=utc_timestamp(clock.now))
+    assert (replay.status, replay.body["Code"]) == (400, "SignatureNonceUsed")

@@ -10,7 +10,7 @@ import pytest
 
 from shared import signing
 from shared.signing import Credentials, sign_v1_params
-from tests.sandbox.helpers import AK, SECRET, VERSION, Answer, init_params, raw
+from tests.sandbox.helpers import AK, SECRET, VERSION, Answer, control, init_params, raw
 from tools.sandbox import SandboxServer
 
 FORM = {"FacePictureBase64": "aGVsbG8+/= with spaces"}
@@ -129,3 +129,13 @@ def test_a_request_without_a_signed_common_parameter_is_refused(sandbox: Sandbox
 def test_a_timestamp_of_another_form_is_invalid_format(sandbox: SandboxServer) -> None:
     answer = send(sandbox, signed(Timestamp="2024-01-01 00:00:00"))
     assert (answer.status, answer.body["Code"]) == (400, "InvalidTimeStamp.Format")
+
+
+def test_a_business_parameter_in_the_signed_form_body_reaches_the_operation(sandbox: SandboxServer) -> None:
+    """Both official SDKs sign the form body's parameters with the query's (``aliyunsdkcore``'s ``get_signed_url``,
+    tools/rpc_v1.py): the gateway takes them as the request's parameters, so one sent only in the body is the
+    operation's (here MerchantUserId, read back from the transaction)."""
+    answer = sdk_request(sandbox, init_params(MerchantUserId="<absent>"), {"MerchantUserId": "user-in-the-body"})
+    assert answer.status == 200, answer.body
+    detail = control(sandbox, "GET", f"transactions/{answer.body['Result']['TransactionId']}").body
+    assert detail["merchantUserId"] == "user-in-the-body"

@@ -87,7 +87,9 @@ def test_ekyc_pro_refuses_ekyc_codes_and_the_licence_without_a_portrait(sandbox:
         assert body["Code"] == "InvalidParameter" and "DocType" in body["Message"] and code not in body["Message"]
 
 
-@pytest.mark.parametrize("name", ["Mobile", "MRTDInput", "AppQualityCheck", "DocPageConfig", "FacePictureUrl"])
+@pytest.mark.parametrize(
+    "name", ["Mobile", "MRTDInput", "AppQualityCheck", "DocPageConfig", "FacePictureUrl", "TargetFacePictureUrl"]
+)
 def test_documented_value_rules_hold_on_initialize_v2(sandbox: SandboxServer, name: str) -> None:
     assert name in refused(sandbox, **{name: "bogus"})["Message"]
 
@@ -353,3 +355,67 @@ def test_a_flow_started_with_initialize_has_no_30_minute_window(make_sandbox: Ca
     _, path, session = _opened(server, action="Initialize")
     clock.advance(31 * 60)
     assert _finish(server, path, session) == 302
+
+
+@pytest.mark.parametrize("mobile", ["+62812345678", "+6281234567890"])
+def test_an_indonesian_mobile_of_9_to_11_digits_is_accepted(sandbox: SandboxServer, mobile: str) -> None:
+    """``Mobile``: "must start with +62 followed by 9 to 11 digits" (the official SDK's InitializeV2Request comment,
+    alibabacloud-cloudauth-intl20220809 3.23.1): both ends of the range are taken."""
+    start(sandbox, Mobile=mobile)
+
+
+@pytest.mark.parametrize("mobile", ["62812345678", "+62812345678901", "+6281234567", "+63812345678"])
+def test_a_mobile_without_plus_62_or_of_another_length_is_invalid(sandbox: SandboxServer, mobile: str) -> None:
+    """The same SDK comment: no ``+``, 8 or 12 digits after ``+62``, or another country's prefix is refused."""
+    body = refused(sandbox, Mobile=mobile)
+    assert body["Code"] == "InvalidParameter" and "Mobile" in body["Message"]
+
+
+def test_ekyc_pro_is_still_started_by_initialize(sandbox: SandboxServer) -> None:
+    """eKYC_PRO is started by InitializeV2 on its newest page (pro-init) and by Initialize on older ones, and the
+    official SDK (alibabacloud-cloudauth-intl20220809 3.23.1) still has both (tools/sandbox/catalog.py)."""
+    answer = v3_request(sandbox, "Initialize", v2_params())
+    assert answer.status == 200, answer.body
+
+
+def test_a_face_only_flow_cannot_be_given_a_document_identity(sandbox: SandboxServer) -> None:
+    """A face-only product's result has no ExtIdInfo (tools/sandbox/state.py, after the KYC_GLOBAL sample; which
+    keys FACE_LIVENESS_PRO fills is unverified): an identity to show in it is refused, as a spoof is."""
+    tid = start(sandbox, ProductCode="FACE_LIVENESS_PRO", DocType="<absent>")
+    answer = control(sandbox, "POST", f"transactions/{tid}/complete", {"outcome": "pass", "identity": {"surname": "X"}})
+    assert answer.status == 400 and "identity" in answer.body["error"]["message"]
+
+
+def test_a_face_only_pass_is_a_live_face_without_attack(sandbox: SandboxServer) -> None:
+    """A face-only product's passed result: ExtFaceInfo with ``facePassed`` Y and ``faceAttack`` N (the KYC_GLOBAL
+    CheckResult sample's keys, tools/sandbox/state.py; which keys FACE_LIVENESS_PRO fills is unverified)."""
+    tid = start(sandbox, ProductCode="FACE_LIVENESS_PRO", DocType="<absent>")
+    complete(sandbox, tid)
+    result = check(sandbox, tid).body["Result"]
+    face = jsonutil.loads(result["ExtFaceInfo"])
+    assert (result["Passed"], face["facePassed"], face["faceAttack"]) == ("Y", "Y", "N")
+
+
+def _delete(server: SandboxServer, tid: str, delete_type: str) -> None:
+    params = {"TransactionId": tid, "DeleteType": delete_type, "DeleteAfterQuery": "N"}
+    assert v3_request(server, "DeleteVerifyResult", params).body["Result"]["DeleteResult"] == "Y"
+
+
+def test_deleting_a_face_only_result_s_text_empties_its_face_info(sandbox: SandboxServer) -> None:
+    """DeleteType ``Text`` (REFERENCE.md §1, DeleteVerifyResult) of a face-only result: its liveness verdict text
+    goes as a document result's identity does (tools/sandbox/vendor.py); Passed stays."""
+    tid = start(sandbox, ProductCode="FACE_LIVENESS_PRO", DocType="<absent>")
+    complete(sandbox, tid)
+    _delete(sandbox, tid, "Text")
+    result = check(sandbox, tid).body["Result"]
+    assert (result["Passed"], jsonutil.loads(result["ExtFaceInfo"])) == ("Y", {})
+
+
+def test_deleting_a_face_only_result_s_images_stops_the_face_image(sandbox: SandboxServer) -> None:
+    """DeleteType ``Img`` (REFERENCE.md §1, DeleteVerifyResult): IsReturnImage=Y returns no face image afterwards,
+    for a face-only product as for a document one."""
+    tid = start(sandbox, ProductCode="FACE_LIVENESS_PRO", DocType="<absent>")
+    complete(sandbox, tid)
+    _delete(sandbox, tid, "Img")
+    face = jsonutil.loads(check(sandbox, tid, IsReturnImage="Y").body["Result"]["ExtFaceInfo"])
+    assert "faceImg" not in face and face["facePassed"] == "Y"

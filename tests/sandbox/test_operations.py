@@ -49,6 +49,12 @@ def test_face_only_product_does_not_need_doc_type(sandbox: SandboxServer) -> Non
         ("ReturnUrl", "merchant.example/return"),
         ("CallbackUrl", "http://merchant.example/cb"),
         ("CallbackUrl", "ftp://127.0.0.1/cb"),
+        # http is the sandbox's allowance for loopback receivers only (the vendor: "must start with https",
+        # Initialize's API metadata): not a name that merely ends in localhost, not a private address
+        ("CallbackUrl", "http://notlocalhost/cb"),
+        ("CallbackUrl", "http://10.0.0.1/cb"),
+        ("CallbackUrl", "https:///cb"),  # no host: nowhere to call back
+        ("ReturnUrl", "https:///return"),
     ],
 )
 def test_initialize_with_invalid_value_is_invalid_parameter(sandbox: SandboxServer, name: str, value: str) -> None:
@@ -313,3 +319,248 @@ def test_control_complete_twice_is_a_conflict(sandbox: SandboxServer) -> None:
     tid = initialize(sandbox)
     complete(sandbox, tid)
     assert control(sandbox, "POST", f"transactions/{tid}/complete", {"outcome": "fail"}).status == 409
+
+
+def test_initialize_result_has_the_vendor_s_four_fields(sandbox: SandboxServer) -> None:
+    """REFERENCE.md §1, Initialize: "Response ``Result``: ``TransactionId``, ``TransactionUrl`` (single use),
+    ``Protocol``, ``ClientCfg``" (the last two strings the vendor's client SDK takes)."""
+    result = v3_request(sandbox, "Initialize", init_params()).body["Result"]
+    assert set(result) == {"TransactionId", "TransactionUrl", "Protocol", "ClientCfg"}
+    assert all(isinstance(result[name], str) and result[name] for name in ("Protocol", "ClientCfg"))
+
+
+def test_check_result_with_bad_five_category_spoof_switch_is_invalid_parameter(sandbox: SandboxServer) -> None:
+    """``ReturnFiveCategorySpoofResult`` (REFERENCE.md §1, CheckResult; API metadata: "Whether to return
+    anti-fraud detection results", example ``Y``): a switch like ``IsReturnImage``, Y or N (the N is unverified)."""
+    tid = initialize(sandbox)
+    complete(sandbox, tid)
+    answer = check(sandbox, tid, ReturnFiveCategorySpoofResult="yes")
+    assert (answer.status, answer.body["Code"]) == (400, "InvalidParameter")
+    assert "ReturnFiveCategorySpoofResult" in answer.body["Message"]
+    assert check(sandbox, tid, ReturnFiveCategorySpoofResult="N").status == 200
+
+
+def test_check_result_without_merchant_biz_id_is_missing_parameter(sandbox: SandboxServer) -> None:
+    """REFERENCE.md §1, CheckResult: "Request: ``MerchantBizId``, ``TransactionId`` (required)"."""
+    tid = initialize(sandbox)
+    complete(sandbox, tid)
+    answer = v3_request(sandbox, "CheckResult", {"TransactionId": tid})
+    assert (answer.status, answer.body["Code"]) == (400, "MissingParameter")
+    assert "MerchantBizId" in answer.body["Message"]
+
+
+@pytest.mark.parametrize("merchant_biz_id", ["a" * 33, "biz-0001"])
+def test_check_result_with_a_malformed_merchant_biz_id_is_invalid_parameter(
+    sandbox: SandboxServer, merchant_biz_id: str
+) -> None:
+    """CheckResult's MerchantBizId is Initialize's: "letters and numbers, with a maximum length of 32 characters"
+    (API metadata, CheckResult; REFERENCE.md §1): refused for its form, before any transaction is looked up."""
+    tid = initialize(sandbox)
+    complete(sandbox, tid)
+    answer = check(sandbox, tid, merchant_biz_id=merchant_biz_id)
+    assert (answer.status, answer.body["Code"]) == (400, "InvalidParameter")
+    assert "MerchantBizId" in answer.body["Message"]
+
+
+def test_delete_with_bad_delete_after_query_is_invalid_parameter(sandbox: SandboxServer) -> None:
+    """DeleteVerifyResult's ``DeleteAfterQuery`` is Y or N (API metadata: example "Y / N"; REFERENCE.md §1)."""
+    tid = initialize(sandbox)
+    complete(sandbox, tid)
+    params = {"TransactionId": tid, "DeleteType": "All", "DeleteAfterQuery": "Yes"}
+    answer = v3_request(sandbox, "DeleteVerifyResult", params)
+    assert (answer.status, answer.body["Code"]) == (400, "InvalidParameter")
+    assert "DeleteAfterQuery" in answer.body["Message"]
+    assert check(sandbox, tid).body["Code"] == "Success"  # nothing was deleted
+
+
+def test_a_mainland_id_read_on_both_sides_adds_the_back_side_dates(sandbox: SandboxServer) -> None:
+    """REFERENCE.md §1, ocrIdInfo of the mainland ID: "name, sex, ethnicity, birthDate, idNumber, address
+    (+ issue/expiry on the back side)"; ``Pages=01,02`` asks for both sides (Initialize's documented values). One
+    side: no dates."""
+    both = initialize(sandbox, DocType=doctypes.MAINLAND_ID, Pages="01,02")
+    front = initialize(sandbox, DocType=doctypes.MAINLAND_ID, Pages="01")
+    for tid in (both, front):
+        complete(sandbox, tid)
+    assert {"issueDate", "expiryDate"} <= set(_ocr(check(sandbox, both).body["Result"]))
+    assert not {"issueDate", "expiryDate"} & set(_ocr(check(sandbox, front).body["Result"]))
+
+
+def test_by_default_ocr_id_info_comes_both_as_an_object_and_as_a_json_string(
+    make_sandbox: Callable[..., SandboxServer],
+) -> None:
+    """REFERENCE.md §1, CheckResult: ``ocrIdInfo`` "may itself be a JSON string". The default sandbox answers either
+    form, per transaction, so a client that reads only one of them fails here (20 flows: both forms but for a chance
+    of 2 in a million)."""
+    server = make_sandbox(qps=1000)  # the default encoding, without the throttle of 10 calls a second
+    kinds = set()
+    for _ in range(20):
+        tid = initialize(server)
+        complete(server, tid)
+        kinds.add(type(jsonutil.loads(check(server, tid).body["Result"]["ExtIdInfo"])["ocrIdInfo"]))
+    assert kinds == {str, dict}
+
+
+def test_a_throttled_call_does_not_count_against_the_next_second(make_sandbox: Callable[..., SandboxServer]) -> None:
+    """The sandbox's throttle (server.Throttle): a sliding one-second window of the calls it let through, the
+    refused ones not counted, so a client retrying a Throttling.Api half a second later is not kept out longer.
+    Whether the vendor counts refused calls is unverified."""
+    clock = FakeClock()
+    server = make_sandbox(qps=1, clock=clock)
+    assert v3_request(server, "Initialize", init_params()).status == 200
+    clock.advance(0.5)
+    assert v3_request(server, "Initialize", init_params()).status == 403
+    clock.advance(0.51)
+    assert v3_request(server, "Initialize", init_params()).status == 200
+
+
+def test_a_successful_answer_has_the_documented_envelope(sandbox: SandboxServer) -> None:
+    """The API metadata's response examples (reference/cloudauth-intl-2022-08-09.api.json, ``responseDemo``):
+    ``{"RequestId", "Code": "Success", "Message": "success", "Result"}`` for Initialize and CheckResult, ``"Code":
+    "200"`` for DeleteVerifyResult."""
+    start = v3_request(sandbox, "Initialize", init_params()).body
+    tid = start["Result"]["TransactionId"]
+    complete(sandbox, tid)
+    params = {"TransactionId": tid, "DeleteType": "All", "DeleteAfterQuery": "N"}
+    answers = [start, check(sandbox, tid).body, v3_request(sandbox, "DeleteVerifyResult", params).body]
+    assert [(set(a), a["Code"], a["Message"]) for a in answers] == [
+        ({"RequestId", "Code", "Message", "Result"}, code, "success") for code in ("Success", "Success", "200")
+    ]
+
+
+def test_an_abandoned_flow_cannot_be_finished_afterwards(sandbox: SandboxServer) -> None:
+    """An abandoned flow is over: its TransactionUrl is single use (REFERENCE.md §1, Initialize), so no later
+    outcome reaches it and CheckResult keeps answering ProcessNotCompleted."""
+    tid = initialize(sandbox)
+    complete(sandbox, tid, "abandon")
+    assert control(sandbox, "POST", f"transactions/{tid}/complete", {"outcome": "pass"}).status == 409
+    assert check(sandbox, tid).body["Code"] == "ProcessNotCompleted"
+
+
+@pytest.mark.parametrize(
+    ("product", "reads_a_document"),
+    [("KYC_GLOBAL", True), ("ID_OCR", True), ("OCR_GLOBAL", True), ("IDR_GLOBAL", True),
+     ("FACE_LIVENESS", False), ("FACE_VERIFY", False), ("FV_GLOBAL", False), ("FL_GLOBAL", False)],
+)  # fmt: skip
+def test_an_older_initialize_product_needs_a_doc_type_only_if_it_reads_a_document(
+    sandbox: SandboxServer, product: str, reads_a_document: bool
+) -> None:
+    """The older products Initialize starts in Hong Kong: REFERENCE.md §1 ("older metadata also ``KYC_GLOBAL``,
+    ``ID_OCR``, ``FACE_LIVENESS``") and §7 (the API metadata's ``KYC_GLOBAL``, ``FV_GLOBAL``, ``FL_GLOBAL``,
+    ``IDR_GLOBAL``, ``OCR_GLOBAL``; the current docs' ``FACE_VERIFY``). A document product requires DocType, a
+    face-only one is started without."""
+    without = v3_request(sandbox, "Initialize", init_params(ProductCode=product, DocType="<absent>"))
+    if reads_a_document:
+        assert (without.status, without.body["Code"]) == (400, "MissingParameter")
+        assert "DocType" in without.body["Message"]
+    else:
+        assert without.status == 200, without.body
+    assert v3_request(sandbox, "Initialize", init_params(ProductCode=product)).status == 200
+
+
+def test_a_document_flow_failed_without_a_sub_code_is_a_stand_in_code_and_no_attack(sandbox: SandboxServer) -> None:
+    """A document flow that fails without a chosen SubCode answers the stand-in 201 (state.DEFAULT_FAIL_SUB_CODE: its
+    cloudauth-intl meaning is unverified, deliberately not in shared/subcodes.py), with a failed comparison and no
+    presentation attack; 205, the liveness failure the FaceLiveness sample pairs with faceAttack Y, is the face-only
+    products' default."""
+    tid = initialize(sandbox)
+    complete(sandbox, tid, "fail")
+    result = check(sandbox, tid).body["Result"]
+    assert (result["Passed"], result["SubCode"]) == ("N", "201")
+    face = jsonutil.loads(result["ExtFaceInfo"])
+    assert (face["facePassed"], face["faceAttack"]) == ("N", "N")
+
+
+def test_a_spoof_without_chosen_types_still_names_one(sandbox: SandboxServer) -> None:
+    """REFERENCE.md §1, CheckResult: ``spoofInfo`` is ``spoofResult`` Y/N with a ``spoofType`` list such as
+    ``SCREEN_REMARK``: a spoof found names what it found, even when the tester chose no type."""
+    tid = initialize(sandbox)
+    complete(sandbox, tid, "spoof")
+    spoof = jsonutil.loads(check(sandbox, tid).body["Result"]["ExtIdInfo"])["spoofInfo"]
+    assert spoof["spoofResult"] == "Y" and spoof["spoofType"]
+
+
+def test_pending_for_some_seconds_alone_is_final_on_the_first_check_after_them(
+    make_sandbox: Callable[..., SandboxServer],
+) -> None:
+    """Control API (GET /_sandbox/, complete): ``pendingSeconds`` alone makes CheckResult answer P for that long,
+    not also for a number of checks (Passed P "later becomes Y or N", REFERENCE.md §1)."""
+    clock = FakeClock()
+    server = make_sandbox(clock=clock)
+    early, late = initialize(server), initialize(server)
+    complete(server, early, "pending", pendingSeconds=30)
+    complete(server, late, "pending", pendingSeconds=30)
+    assert check(server, early).body["Result"]["Passed"] == "P"
+    clock.advance(31)
+    assert check(server, late).body["Result"]["Passed"] == "Y"  # its first check, once the 30 seconds passed
+
+
+def test_an_identity_override_keeps_the_document_s_other_fields(sandbox: SandboxServer) -> None:
+    """The override changes the fields it names; ocrIdInfo still has every field of the document (REFERENCE.md §1,
+    "OCR fields (ocrIdInfo) by document": the passport's eight)."""
+    tid = initialize(sandbox, DocType=doctypes.PASSPORT)
+    complete(sandbox, tid, identity={"surname": "OVERRIDE"})
+    ocr = _ocr(check(sandbox, tid).body["Result"])
+    assert tuple(ocr) == OCR_FIELDS[doctypes.PASSPORT] and ocr["surname"] == "OVERRIDE"
+
+
+def test_delete_text_also_empties_the_basic_info(sandbox: SandboxServer) -> None:
+    """DeleteType ``Text`` erases the vendor's text copy (REFERENCE.md §1, DeleteVerifyResult): ExtBasicInfo, which
+    names the document and the product, is emptied with the identity; the verdict stays."""
+    tid = initialize(sandbox)
+    complete(sandbox, tid)
+    v3_request(sandbox, "DeleteVerifyResult", {"TransactionId": tid, "DeleteType": "Text", "DeleteAfterQuery": "N"})
+    result = check(sandbox, tid).body["Result"]
+    assert (result["Passed"], jsonutil.loads(result["ExtBasicInfo"])) == ("Y", {})
+
+
+def test_a_pending_answer_carries_only_passed(sandbox: SandboxServer) -> None:
+    """A P answer is "pending, later becomes Y or N" (REFERENCE.md §1, CheckResult): the sandbox answers it with
+    ``Passed`` alone, no SubCode or Ext* documents, the least a client must cope with (what else the vendor sends
+    with P is unverified: tools/sandbox/vendor.py)."""
+    tid = initialize(sandbox)
+    complete(sandbox, tid, "pending", pendingChecks=1)
+    assert check(sandbox, tid).body["Result"] == {"Passed": "P"}
+
+
+def test_a_result_the_person_could_edit_names_the_edited_fields(sandbox: SandboxServer) -> None:
+    """REFERENCE.md §1, CheckResult: ExtIdInfo's ``ocrIdEditInfo`` holds the fields the user edited
+    (``EditOcrResult=1`` lets them edit)."""
+    tid = initialize(sandbox, EditOcrResult="1")
+    complete(sandbox, tid)
+    assert "ocrIdEditInfo" in jsonutil.loads(check(sandbox, tid).body["Result"]["ExtIdInfo"])
+
+
+# REFERENCE.md §1, "OCR fields (ocrIdInfo) by document", typed here from it (not the sandbox's synth.OCR_FIELDS, which
+# the test above reads back and so could not find a wrong name in it).
+REFERENCE_OCR_FIELDS = {
+    "00000006": ("name", "englishName", "nameCode", "sex", "birthDate", "idNumber", "currentIssueDate",
+                 "firstIssueDate", "isPermanent", "symbols"),
+    "00000008": ("name", "englishName", "nameCode", "sex", "birthDate", "idNumber", "currentIssueDate",
+                 "firstIssueDate", "isPermanent", "symbols"),
+    "00000007": ("name", "englishName", "sex", "birthDate", "idNumber", "issueDate", "expiryDate", "placeOfIssue",
+                 "originOfIssue"),
+    "00000009": ("name", "englishName", "sex", "birthDate", "idNumber", "issueDate", "expiryDate", "originOfIssue"),
+    "01000000": ("surname", "givenname", "sex", "birthDate", "passportNo", "nationality", "expiryDate",
+                 "countryCode"),
+    "000000011": ("surnameCN", "givennameCN", "surname", "givenname", "sex", "birthDate", "idNumber", "expiryDate",
+                  "placeOfBirth"),
+    "000000012": ("name", "englishName", "sex", "birthDate", "idNumber", "issueDate", "expiryDate", "originOfIssue",
+                  "placeOfIssue"),
+    "00000001": ("name", "sex", "ethnicity", "birthDate", "idNumber", "address"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("code", sorted(REFERENCE_OCR_FIELDS))
+def test_each_document_s_ocr_id_info_has_the_field_names_reference_md_lists(sandbox: SandboxServer, code: str) -> None:
+    """REFERENCE.md §1, "OCR fields (ocrIdInfo) by document": the names, each document's and no other."""
+    tid = initialize(sandbox, DocType=code)
+    complete(sandbox, tid)
+    assert set(_ocr(check(sandbox, tid).body["Result"])) == set(REFERENCE_OCR_FIELDS[code])
+
+
+def test_the_default_sandbox_allows_ten_calls_a_second(make_sandbox: Callable[..., SandboxServer]) -> None:
+    """REFERENCE.md §1: "QPS per account per product: 10 for eKYC and ID_OCR": the eleventh Initialize within one
+    second is Throttling.Api."""
+    server = make_sandbox(clock=FakeClock())
+    codes = [v3_request(server, "Initialize", init_params()).status for _ in range(11)]
+    assert codes == [200] * 10 + [403]

@@ -168,3 +168,45 @@ def test_the_expired_page_links_back_to_the_transaction_s_own_return_url(sandbox
 def test_an_end_page_never_links_to_an_unsafe_return_url(url: str) -> None:
     assert pages.return_link(url) == ""
     assert "id=return" not in pages.abandoned_page(url) and "id=return" not in pages.expired_page(url)
+
+
+
+def test_pending_from_the_page_answers_p_as_many_times_as_chosen(sandbox: SandboxServer) -> None:
+    """The page's pending choice takes its number of P answers ("P for N CheckResult calls") as the control API
+    does; Passed P "later becomes Y or N" (REFERENCE.md §1)."""
+    tid, path, session = _open_page(sandbox)
+    fields = [("session", session), ("outcome", "pending"), ("pendingChecks", "3"), ("pendingSeconds", "0")]
+    _post_form(sandbox, f"{path}/finish", fields)
+    assert [check(sandbox, tid).body["Result"]["Passed"] for _ in range(4)] == ["P", "P", "P", "Y"]
+
+
+
+def test_the_callback_of_a_pending_result_says_p_with_an_empty_sub_code(
+    sandbox: SandboxServer, receiver: Receiver
+) -> None:
+    """Passed P is "pending, later becomes Y or N" (REFERENCE.md §1, CheckResult): the callback of a result pending
+    for some seconds carries ``passed=P`` and no SubCode yet, the final answer coming from CheckResult (the vendor's
+    callback for a pending result is unverified: tools/sandbox/vendor.py)."""
+    tid = initialize(sandbox, CallbackUrl=f"{receiver.base_url}/cb")
+    control(sandbox, "POST", f"transactions/{tid}/complete", {"outcome": "pending", "pendingSeconds": 30})
+    (callback,) = receiver.wait_for("/cb")
+    assert (callback.query["passed"], callback.query["subCode"]) == ("P", "")
+
+
+
+def test_a_callback_url_with_a_fragment_still_gets_the_parameters(sandbox: SandboxServer, receiver: Receiver) -> None:
+    """The callback is a GET to CallbackUrl with ``transactionId``, ``passed`` and ``subCode`` appended to its query
+    (REFERENCE.md §1, The callback); a fragment is never sent over HTTP, so parameters after it would be lost."""
+    tid = initialize(sandbox, CallbackUrl=f"{receiver.base_url}/cb#section")
+    control(sandbox, "POST", f"transactions/{tid}/complete", {"outcome": "pass"})
+    (callback,) = receiver.wait_for("/cb")
+    assert callback.query == {"transactionId": tid, "passed": "Y", "subCode": "200"}
+
+
+
+def test_the_page_is_not_reached_by_the_transaction_id(sandbox: SandboxServer) -> None:
+    """The page lives at the TransactionUrl Initialize returned (REFERENCE.md §1: "single use"); the TransactionId,
+    which the merchant's server stores and the callback carries, does not open it."""
+    tid = initialize(sandbox)
+    status, _, _ = _get(f"{sandbox.base_url}/verify/{tid}")
+    assert status == 404

@@ -35,6 +35,7 @@ from tools.serving import (
 
 MAX_BODY = 32 * 1024 * 1024
 DEFAULT_HOST_ID = "cloudauth-intl.sandbox.local"
+_FOREIGN_PAGE = "<html><head><title>{status}</title></head><body><h1>{status}</h1><hr>gateway</body></html>\n"
 
 
 class Throttle:
@@ -215,6 +216,13 @@ class Handler(BaseHTTPRequestHandler):
         decision: Decision = self.app.faults.decide(action) if action in vendor.ACTIONS else OK
         if decision.drop == "before":
             self._drop()
+            return
+        if decision.foreign:
+            # The plan's foreign:<status> (tools/faultplan.py): what a proxy in front of the gateway answers, an HTML
+            # page without the vendor's headers or body; the request never reaches the vendor (review bo: the plan
+            # was accepted and ignored, the request answered as if no fault was planned).
+            self._read_body()
+            self._html(decision.foreign, _FOREIGN_PAGE.format(status=decision.foreign))
             return
         status: int
         payload: dict[str, Any]
