@@ -172,3 +172,32 @@ def test_a_failing_store_fails_a_re_check_batch_at_once(stack: Stack, monkeypatc
     with pytest.raises(StorageError):
         app.handle(queue_event(*(RecheckMessage(r.merchant_biz_id, 1) for r in records)), None)
     assert fetched == [records[0].merchant_biz_id]
+
+
+# -- found by mutating the callback's handler (review bp) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("token", ["a-guess", None], ids=["wrong token", "no token"])
+def test_a_callback_with_a_bad_token_is_logged_as_a_security_event_that_never_shows_the_token(
+    stack: Stack, token: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The answer is the unknown verification's; the log tells the operator it was a token that did not match."""
+    app = ResultFetcherApp(stack.fetcher(FakeCloudAuth()))
+    existing = stack.pending(callback_token_hash=hash_callback_token(TOKEN))
+    event = callback_event(existing.merchant_biz_id)
+    event["queryParameters"].pop("callbackToken")
+    if token is not None:
+        event["queryParameters"]["callbackToken"] = token
+    assert app.handle(event, None)["statusCode"] == 404
+    out = capsys.readouterr().out
+    assert '"callback.bad_token"' in out and "a-guess" not in out
+
+
+def test_a_queue_batch_larger_than_a_callback_may_be_is_handled_when_it_comes_as_text(stack: Stack) -> None:
+    """The handler takes text as well as bytes: an oversized text is refused only when it is an HTTP event."""
+    records = [stack.pending() for _ in range(2)]
+    batch = queue_event(*(RecheckMessage(r.merchant_biz_id, 1) for r in records))
+    batch[0]["data"]["padding"] = "p" * (CALLBACK_MAX_EVENT_BYTES + 1)
+    answer = ResultFetcherApp(stack.fetcher(FakeCloudAuth())).handle(jsonutil.dumps(batch).decode(), None)
+    assert "statusCode" not in answer
+    assert all(stack.store.get(r.merchant_biz_id).status == "PASSED" for r in records)  # type: ignore[union-attr]

@@ -224,7 +224,8 @@ def test_non_public_addresses_are_refused(address: str) -> None:
     assert is_public_address(address) is False
 
 
-@pytest.mark.parametrize("address", ["8.8.8.8", "47.88.1.1", "1.1.1.1", "2001:4860:4860::8888", "::ffff:8.8.8.8"])
+@pytest.mark.parametrize("address", ["8.8.8.8", "47.88.1.1", "1.1.1.1", "2001:4860:4860::8888", "::ffff:8.8.8.8",
+                                     "64:ff9b::808:808"])  # NAT64 wrapping 8.8.8.8: judged by that address
 def test_public_addresses_are_allowed(address: str) -> None:
     assert is_public_address(address) is True
 
@@ -500,3 +501,57 @@ def test_an_address_whose_family_this_machine_cannot_open_does_not_stop_the_next
     monkeypatch.setattr(shared.http_deadline.socket, "socket", NoIpv6Socket)
     result = post_webhook(f"http://hooks.merchant.example:{port}/hook", b"{}", {}, timeout=5, policy=LOCAL)
     assert (result.ok, result.error) == (True, None)
+
+
+# -- found by mutating shared.delivery (review bp) -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("failure", "error"),
+                         [(TimeoutError("lookup"), "timeout"), (OSError("NXDOMAIN"), "dns_error")])
+def test_a_name_that_does_not_resolve_now_is_a_failure_worth_retrying(
+    monkeypatch: pytest.MonkeyPatch, failure: Exception, error: str
+) -> None:
+    """DNS recovers (a resolver outage, a record being published): the notifier's schedule retries, no dead letter
+    at once."""
+    import shared.delivery
+
+    def resolver(host: str, port: int, timeout: float | None = None) -> list[tuple[object, ...]]:
+        raise failure
+
+    monkeypatch.setattr(shared.delivery, "lookup", resolver)
+    result = post_webhook("https://hooks.example.com/kyc", b"{}", {}, timeout=5, policy=TargetPolicy())
+    assert (result.ok, result.error, result.permanent) == (False, error, False)
+
+
+def test_the_name_lookup_waits_at_most_what_is_left_of_the_delivery_s_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """getaddrinfo has no timeout of its own: the lookup is given the deadline's remainder."""
+    import shared.delivery
+
+    waits: list[float | None] = []
+
+    def resolver(host: str, port: int, timeout: float | None = None) -> list[tuple[object, ...]]:
+        waits.append(timeout)
+        raise TimeoutError("lookup")
+
+    monkeypatch.setattr(shared.delivery, "lookup", resolver)
+    post_webhook("https://hooks.example.com/kyc", b"{}", {}, timeout=2.0, policy=TargetPolicy())
+    assert len(waits) == 1 and waits[0] is not None and 0 < waits[0] <= 2.0
+
+
+def test_a_404_is_retried_not_dead_lettered_at_once(server: _Server) -> None:
+    """Only 410 Gone says the subscriber is gone for good; a 404 may be a deployment of the receiver in progress."""
+    server.replies["/hook"] = _status(404)
+    result = post_webhook(server.url("/hook"), b"{}", {}, timeout=5, policy=LOCAL)
+    assert (result.ok, result.status, result.error, result.permanent) == (False, 404, "http_404", False)
+
+
+def test_an_address_a_name_resolves_to_twice_is_tried_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    import shared.delivery
+
+    def resolver(host: str, port: int, timeout: float | None = None) -> list[tuple[object, ...]]:
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("8.8.8.8", port))] * 2
+
+    monkeypatch.setattr(shared.delivery, "lookup", resolver)
+    assert resolve_target("hooks.example.com", 443, TargetPolicy()) == ("8.8.8.8",)

@@ -540,3 +540,40 @@ def test_a_fetcher_that_cannot_be_built_ends_the_erasure_step_once_and_moves_no_
     assert sweeper.sweep().errors == ["_finish_erasures:FetcherUnavailable"]
     due = [r.merchant_biz_id for r in stack.store.due(DueKind.ERASURE, stack.clock())[0]]
     assert sorted(due) == sorted(tombstones)  # still due now: the next pass tries them, not an hour later
+
+
+# -- found by mutating shared.fetcher (review bp) ------------------------------------------------------------------
+
+
+def test_a_fetch_that_loses_its_verdict_to_an_erasure_deletes_what_it_wrote_even_when_the_vendor_s_deletion_fails(
+    stack: Stack,
+) -> None:
+    """The tombstone stays for the sweeper's hourly retry; the result this fetch wrote goes now (a tombstone owns no
+    objects, and nothing else leads to them)."""
+    record = stack.pending()
+    mbid = record.merchant_biz_id
+    vendor = _FailsOnceThenDeletes()
+    vendor.before_check = lambda: stack.store.mark_erased(mbid, stack.clock())  # kyc erase, while CheckResult runs
+    outcome = stack.fetcher(vendor).fetch(mbid)
+    assert (outcome.kind, outcome.error) == ("erasure_pending", "InternalError")
+    assert stack.objects.list(result_prefix(mbid)) == []
+    assert stack.store.get(mbid) is not None and stack.notify.size() == 0
+
+
+def test_a_tombstone_whose_vendor_copy_this_deployment_deleted_is_finished_on_the_vendor_s_unknown(
+    stack: Stack,
+) -> None:
+    """The vendor no longer knowing a flow we deleted there is that deletion, not a wrong region's answer."""
+    mbid = _erased(stack, vendor_copy_deleted=True)
+    outcome = stack.fetcher(_UnknownToVendor()).fetch(mbid)
+    assert outcome.kind == "erased" and stack.store.get(mbid) is None
+
+
+def test_the_sweeper_leaves_a_fresh_tombstone_to_a_fetch_in_flight_for_the_outbox_grace(stack: Stack) -> None:
+    """Asked of the vendor only once ``OUTBOX_GRACE_SECONDS`` have passed since the erasure, as the outbox waits."""
+    mbid = _erased(stack)
+    vendor = FakeCloudAuth()
+    sweeper = stack.sweeper(stack.fetcher(vendor))
+    assert sweeper.sweep().erased == 0 and vendor.delete_calls == []
+    stack.clock.advance(OUTBOX_GRACE_SECONDS + 1)
+    assert sweeper.sweep().erased == 1 and stack.store.get(mbid) is None

@@ -610,10 +610,11 @@ def test_an_answer_s_digest_does_not_depend_on_the_order_the_vendor_wrote_its_ke
     [
         ({"passed": "N"}, [("idImage", "image/jpeg", JPEG)]),
         ({"passed": "Y"}, [("idImage", "image/jpeg", JPEG + b"\0")]),
+        ({"passed": "Y"}, [("idImage", "image/jpeg", JPEG[:-1] + bytes([JPEG[-1] ^ 1]))]),
         ({"passed": "Y"}, [("faceImg", "image/jpeg", JPEG)]),
         ({"passed": "Y"}, []),
     ],
-    ids=["verdict", "image bytes", "image name", "no image"],
+    ids=["verdict", "image bytes", "image bytes of the same length", "image name", "no image"],
 )
 def test_another_answer_has_another_digest(other: Any) -> None:
     assert answer_digest(*other) != answer_digest({"passed": "Y"}, [("idImage", "image/jpeg", JPEG)])
@@ -635,3 +636,102 @@ def test_a_losing_answer_whose_objects_cannot_be_deleted_is_left_with_a_warning(
     assert set(kept["images"]) == {"idImage", "faceImg"}
     assert len(stack.objects.list(result_prefix(record.merchant_biz_id))) == 4  # the winner's 3, the loser's document
 
+
+
+# -- found by mutating shared.fetcher (review bp) ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("answer", [ProcessNotCompleted("not yet"), check_result_body("P")],
+                         ids=["ProcessNotCompleted", "Passed P"])
+def test_a_re_check_of_an_abandoned_row_still_unfinished_ends_its_chain(stack: Stack, answer: Any) -> None:
+    """record_check moves PENDING rows only: a re-check queued here could never advance the row's number, so each
+    redelivery would fork the chain. A late verdict still comes by callback."""
+    record = stack.pending(status="ABANDONED", recheck_attempt=1)
+    outcome = stack.fetcher(FakeCloudAuth(answer)).fetch(record.merchant_biz_id, attempt=1)
+    assert outcome.kind == "pending" and peek(stack.recheck) == []
+
+
+def test_a_kept_verdict_s_version_is_the_fetch_s_time_in_milliseconds(stack: Stack) -> None:
+    """``result_version``: the epoch milliseconds the answer was fetched at (records.TransactionRecord)."""
+    record = stack.pending()
+    stack.clock.advance(12.345)
+    stack.fetcher(FakeCloudAuth()).fetch(record.merchant_biz_id)
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is not None and row.result_version == int(stack.clock() * 1000)
+
+
+
+def test_retention_of_a_verdict_deletes_its_objects_before_its_row_and_again_after(stack: Stack) -> None:
+    """A verdict's objects are its own: a crash after the objects step leaves a row that still leads to what is left,
+    so running retention again finishes the job."""
+    record = stack.pending()
+    stack.fetcher(FakeCloudAuth()).fetch(record.merchant_biz_id)
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is not None
+    log: list[str] = []
+    deleted = delete_kept_result(_Recorder(stack.store, "store", log), _Recorder(stack.objects, "objects", log),
+                                 record.merchant_biz_id, as_read=row)  # type: ignore[arg-type]
+    assert log == ["objects.delete_prefix", "store.delete_unchanged", "objects.delete_prefix"]
+    assert deleted == 3 and stack.objects.list(result_prefix(record.merchant_biz_id)) == []
+
+
+class _DeletionAnsweredBusyButApplied:
+    """A conditional deletion the SDK re-sent after a busy answer: the row is gone, the call says it was not."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def delete_unchanged(self, merchant_biz_id: str, **kwargs: Any) -> bool:
+        self._inner.delete(merchant_biz_id)
+        return False
+
+
+def test_retention_whose_row_deletion_failed_but_applied_deletes_its_objects_too(stack: Stack) -> None:
+    record = stack.pending()
+    stack.fetcher(FakeCloudAuth()).fetch(record.merchant_biz_id)
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is not None
+    deleted = delete_kept_result(_DeletionAnsweredBusyButApplied(stack.store), stack.objects,  # type: ignore[arg-type]
+                                 record.merchant_biz_id, as_read=row)
+    assert deleted == 3 and stack.objects.list(result_prefix(record.merchant_biz_id)) == []
+
+
+def test_retention_of_an_abandoned_row_deletes_what_a_failed_fetch_left_after_its_row(stack: Stack) -> None:
+    record = stack.pending()
+    assert stack.store.mark_abandoned(record.merchant_biz_id, now=stack.clock())
+    stack.store.mark_notification_enqueued(record.merchant_biz_id, "ABANDONED", vendor_copy_pending=False)
+    left = f"{result_prefix(record.merchant_biz_id)}0123456789abcdef0123/idImage.jpg"
+    stack.objects.put(left, JPEG, "image/jpeg")
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is not None
+    assert delete_kept_result(stack.store, stack.objects, record.merchant_biz_id, as_read=row) == 1
+    assert stack.store.get(record.merchant_biz_id) is None
+    assert stack.objects.list(result_prefix(record.merchant_biz_id)) == []
+
+
+def test_the_clean_up_re_check_of_objects_left_after_an_erasure_waits_the_schedule_s_first_step(stack: Stack) -> None:
+    """The object store just failed: the re-check that deletes what it could not comes a step later, as re-check 1."""
+    mbid, client = _erased_while_fetching(stack, chain_started=True)
+    stack.fetcher(client, objects=DeletionFailsOnce(stack.objects), schedule=(10.0, 30.0)).fetch(mbid)
+    assert peek(stack.recheck) == [{"merchantBizId": mbid, "attempt": 1}]
+    assert delays(stack.recheck) == [10.0]
+
+
+def test_a_kept_document_names_the_document_type_the_answer_shows_when_the_row_names_none(stack: Stack) -> None:
+    """A row without a docType (an optional one not sent): the type the vendor declares or its OCR fields show is
+    kept with the result (the notifier announces the kept one)."""
+    record = stack.pending(doc_type="")
+    stack.fetcher(FakeCloudAuth()).fetch(record.merchant_biz_id)
+    document = jsonutil.loads(stack.objects.get(stack.kept_result_key(record.merchant_biz_id)))
+    assert document["docType"] == document["result"]["docType"] and document["docType"]
+
+
+def test_a_result_whose_object_write_failed_is_checked_again_by_the_next_re_check(stack: Stack) -> None:
+    record = stack.pending()
+    objects = _MeetingImagePuts(stack.objects, images=2, fail="idImage.jpg")
+    outcome = stack.fetcher(FakeCloudAuth(), objects=objects).fetch(record.merchant_biz_id)
+    assert outcome.kind == "retry_later" and outcome.next_check_in == 10.0
+    assert peek(stack.recheck) == [{"merchantBizId": record.merchant_biz_id, "attempt": 1}]

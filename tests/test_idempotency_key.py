@@ -11,15 +11,22 @@ from typing import Any
 
 import pytest
 
-from shared import jsonutil
+from shared import jsonutil, values
 from shared.auth import hash_user_id, issue_token
 from shared.cloudauth import ThrottlingError
 from shared.fc.budget import InvocationBudget
 from shared.handlers.initializer import InitializerApp
-from shared.ids import idempotency_claim_key, idempotency_key, is_merchant_biz_id, merchant_biz_id_for_key
+from shared.ids import (
+    IDEMPOTENCY_CLOCK_SKEW_SECONDS,
+    IDEMPOTENCY_WINDOW_SECONDS,
+    idempotency_claim_key,
+    idempotency_key,
+    is_merchant_biz_id,
+    merchant_biz_id_for_key,
+)
 from shared.ratelimit import WINDOW_SECONDS, counter_key
-from shared.storage import OutOfTime, RecordExists, SqliteTransactionStore, StorageError
-from shared.verifications import START_MARGIN_SECONDS, Refused, Verifications
+from shared.storage import OutOfTime, RecordExists, SqliteTransactionStore, StorageError, TransactionRecord
+from shared.verifications import START_MARGIN_SECONDS, Refused, Verifications, request_fingerprint
 from tests.fakes import T0, FakeClock, FakeCloudAuth, RecordingSender, Stack, drain
 from tests.test_initializer_app import PEPPER, SECRET, SUB, _settings, _start
 from tools.deployment import function_timeouts
@@ -692,3 +699,124 @@ def test_starts_refused_one_after_another_with_fresh_keys_leave_no_rows_behind(
         store.close()
     assert statuses == {429}
     assert after == before
+
+
+# -- found by mutating shared.verifications (review bp) ------------------------------------------------------------
+
+
+def test_a_keyed_start_without_time_for_its_claim_s_own_rounds_claims_no_key(tmp_path: Path) -> None:
+    """The claim needs the billed part and a give-back, and also a round of its own and a rate claim's: a budget
+    just short of that takes no claim (and so gives none back)."""
+    assert _slow_keyed_start(tmp_path, CLAIM_RESERVE - 1.0) == ("TryAgain", None)
+
+
+class ClaimOutOfTime:
+    """The key's claim lost its race and had no time for another round (``OutOfTime``)."""
+
+    def __init__(self, inner: SqliteTransactionStore) -> None:
+        self._inner = inner
+        self.given_back: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def take_claim(self, *args: Any, **kwargs: Any) -> bool:
+        raise OutOfTime("no time for another round")
+
+    def give_back_claim(self, key: str, holder: str) -> bool:
+        self.given_back.append(key)
+        return self._inner.give_back_claim(key, holder)
+
+
+def test_a_key_claim_out_of_time_is_try_again_and_gives_the_claim_back(
+    store: SqliteTransactionStore, vendor: NumberedVendor
+) -> None:
+    racing = ClaimOutOfTime(store)
+    status, headers, body = _post(_app(racing, vendor), _start())
+    assert (status, body["error"]["code"], headers.get("retry-after")) == (503, "TryAgain", "1")
+    assert len(racing.given_back) == 1 and vendor.initialize_calls == []
+
+
+def test_a_row_under_a_keyed_id_that_kept_no_url_is_never_answered_as_a_start(
+    store: SqliteTransactionStore, vendor: NumberedVendor
+) -> None:
+    """A row without the vendor's page (written before keyed rows kept it) has no answer to give again."""
+    owner = hash_user_id(SUB, PEPPER)
+    mbid = merchant_biz_id_for_key(owner, KEY, int(T0 // IDEMPOTENCY_WINDOW_SECONDS), PEPPER)
+    store.create(TransactionRecord(merchant_biz_id=mbid, transaction_id="hksb" + "0" * 28, merchant_user_id=owner,
+                                   doc_type="01000000", request_fingerprint=request_fingerprint(_start())))
+    status, _, body = _post(_app(store, vendor), _start())
+    assert (status, body["error"]["code"]) == (422, "IdempotencyKeyReused") and vendor.initialize_calls == []
+
+
+class AnotherStartStoredFirst:
+    """The row's create finds another start's row under the keyed id (its claim lapsed), for another request."""
+
+    def __init__(self, inner: SqliteTransactionStore) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def create(self, record: Any) -> None:
+        self._inner.create(values.replace(record, transaction_id="hksb" + "9" * 28, request_fingerprint="other"))
+        raise RecordExists()
+
+
+def test_a_keyed_start_that_meets_another_request_s_row_keeps_its_claim(
+    store: SqliteTransactionStore, vendor: NumberedVendor
+) -> None:
+    """``IdempotencyKeyReused`` from the create's race: the key's claim must outlive that row (an erasure of it must
+    not free the id for a second verification)."""
+    first = _post(_app(AnotherStartStoredFirst(store), vendor), _start())
+    assert (first[0], first[2]["error"]["code"]) == (422, "IdempotencyKeyReused")
+    day = int(T0 // IDEMPOTENCY_WINDOW_SECONDS)
+    store.delete(merchant_biz_id_for_key(hash_user_id(SUB, PEPPER), KEY, day, PEPPER))  # kyc erase
+    again = _post(_app(store, vendor), _start())
+    assert (again[0], again[2]["error"]["code"], len(vendor.initialize_calls)) == (409, "IdempotencyKeyInUse", 1)
+
+
+def test_a_start_within_the_clock_skew_of_midnight_reads_the_next_day_s_id(
+    store: SqliteTransactionStore, vendor: NumberedVendor
+) -> None:
+    """"Within" includes the bound: exactly ``IDEMPOTENCY_CLOCK_SKEW_SECONDS`` before midnight."""
+    def instance(now: float) -> InitializerApp:
+        return InitializerApp(settings=_settings(), client=vendor, store=store, clock=FakeClock(now))  # type: ignore[arg-type]
+
+    first = _post(instance(MIDNIGHT + 1), _start())
+    again = _post(instance(MIDNIGHT - IDEMPOTENCY_CLOCK_SKEW_SECONDS), _start())
+    assert again[2] == first[2] and len(vendor.initialize_calls) == 1
+
+
+class EarlierRowUnreadable:
+    """The read of the keyed ids' rows fails."""
+
+    def __init__(self, inner: SqliteTransactionStore) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def get(self, merchant_biz_id: str) -> Any:
+        raise lost_answer("GetRow")
+
+
+def test_a_keyed_start_that_cannot_read_its_earlier_rows_starts_nothing(
+    store: SqliteTransactionStore, vendor: NumberedVendor
+) -> None:
+    """An unread row is not an absent one: starting would bill a second verification for a repeat."""
+    status, _, body = _post(_app(EarlierRowUnreadable(store), vendor), _start())
+    assert (status, body["error"]["code"], vendor.initialize_calls) == (503, "StorageUnavailable", [])
+
+
+def test_another_owner_s_row_under_a_keyed_id_is_never_answered_again(
+    store: SqliteTransactionStore, vendor: NumberedVendor
+) -> None:
+    """The id is derived from the owner's hash: another owner's row there (a collision) is refused, not shown."""
+    mbid = merchant_biz_id_for_key(hash_user_id(SUB, PEPPER), KEY, int(T0 // IDEMPOTENCY_WINDOW_SECONDS), PEPPER)
+    store.create(TransactionRecord(merchant_biz_id=mbid, transaction_id="hksb" + "0" * 28, merchant_user_id="f" * 64,
+                                   doc_type="01000000", transaction_url="https://vendor.example/verify/theirs",
+                                   request_fingerprint=request_fingerprint(_start())))
+    status, _, body = _post(_app(store, vendor), _start())
+    assert (status, body["error"]["code"]) == (422, "IdempotencyKeyReused")
+    assert "theirs" not in jsonutil.dumps_str(body)

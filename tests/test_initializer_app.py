@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 
 from shared import jsonutil, values
 from shared.auth import AuthFailed, hash_user_id, issue_token
-from shared.cloudauth import AuthError, MalformedResponse, ParameterError, ThrottlingError
+from shared.cloudauth import AuthError, MalformedResponse, ParameterError, ThrottlingError, TransportError
 from shared.cloudauth.errors import error_from_response
 from shared.fc import HttpEvent
 from shared.handlers.initializer import InitializerApp
-from shared.storage import SqliteTransactionStore, StorageError
+from shared.storage import RecordExists, SqliteTransactionStore, StorageError
 from shared.verifications import FrontendSettings, return_url_allowed
 from tests.fakes import T0, FakeClock, FakeCloudAuth
 from tests.test_urls import unsafe_chars
@@ -685,3 +685,112 @@ def test_the_products_route_does_not_shadow_a_verification(
     assert status == 200
     assert (view["productCode"], view["docType"], view["identity"], view["face"]) == (
         "FACE_LIVENESS_PRO", None, None, None)
+
+
+# -- found by mutating shared.verifications (review bp) ------------------------------------------------------------
+
+
+def test_meta_info_of_exactly_the_limit_is_taken_and_one_byte_more_is_too_large(
+    store: SqliteTransactionStore, client: FakeCloudAuth
+) -> None:
+    limit = _settings().max_meta_info_bytes
+    padded = '{"appName":"' + "w" * (limit - len('{"appName":""}')) + '"}'
+    assert len(padded.encode()) == limit
+    assert _post(_app(store, client), _start(metaInfo=padded))[0] == 201
+    status, _, body = _post(_app(store, client), _start(metaInfo=padded[:-2] + 'w"}'))
+    assert (status, body["error"]["code"]) == (413, "PayloadTooLarge") and len(client.initialize_calls) == 1
+
+
+def test_a_start_without_an_idempotency_key_keeps_no_vendor_page_in_its_row(
+    store: SqliteTransactionStore, client: FakeCloudAuth
+) -> None:
+    """The vendor's page is kept only to answer a keyed repeat; a row without a key has no use for it."""
+    _, _, body = _post(_app(store, client), _start())
+    row = store.get(body["merchantBizId"])
+    assert row is not None and row.transaction_url is None and row.request_fingerprint is None
+
+
+def test_a_malformed_id_is_not_found_without_reading_the_store(store: SqliteTransactionStore) -> None:
+    reads: list[str] = []
+
+    class Reading:
+        def get(self, merchant_biz_id: str) -> None:
+            reads.append(merchant_biz_id)
+
+    app = InitializerApp(settings=_settings(), client=FakeCloudAuth(), store=Reading())  # type: ignore[arg-type]
+    path = "/verifications/" + "a" * 33  # one character longer than a merchantBizId may be
+    event = {"requestContext": {"http": {"method": "GET", "path": path}}, "rawPath": path,
+             "headers": {"authorization": f"Bearer {issue_token('alice', SECRET)}"}}
+    answer = app.router.dispatch(event)
+    assert (answer["statusCode"], jsonutil.loads(answer["body"])["error"]["code"]) == (404, "NotFound")
+    assert reads == []
+
+
+def test_a_rate_limit_of_zero_is_no_limit(store: SqliteTransactionStore, client: FakeCloudAuth) -> None:
+    app = _app(store, client, rate_limit=0)
+    assert [_post(app, _start())[0] for _ in range(3)] == [201, 201, 201]
+
+
+def test_a_retry_after_a_429_sent_at_a_fraction_of_a_second_is_counted_in_the_next_hour(
+    store: SqliteTransactionStore, client: FakeCloudAuth
+) -> None:
+    """Retry-After is whole seconds: rounded down, a 429 at hh:mm:ss.5 would send the retry into the same hour."""
+    now = T0 + 0.5
+    app = InitializerApp(settings=_settings(1), client=client, store=store, clock=FakeClock(now))  # type: ignore[arg-type]
+    assert _post(app, _start())[0] == 201
+    _, headers, _ = _post(app, _start())
+    assert now + int(headers["retry-after"]) >= (T0 // 3600 + 1) * 3600
+
+
+def test_a_start_the_client_refused_before_sending_gives_the_user_s_slot_back(
+    store: SqliteTransactionStore, client: FakeCloudAuth
+) -> None:
+    """The client's own check (no HTTP status) never reached the vendor's QPS: it does not count."""
+    app = _app(store, client, rate_limit=1)
+    client.initialize_error = ParameterError("MetaInfo is too long", code="InvalidParameter")
+    status, _, body = _post(app, _start())
+    assert (status, body["error"]["code"]) == (400, "InvalidParameter")
+    client.initialize_error = None
+    assert _post(app, _start())[0] == 201
+
+
+def test_a_start_without_a_key_whose_create_meets_another_transaction_s_row_is_not_answered_with_it(
+    store: SqliteTransactionStore, client: FakeCloudAuth
+) -> None:
+    """Only a keyed start answers with a row another start stored (the same key's): without a key it is a failed
+    save (503), never another verification's answer."""
+
+    class AnotherRowThere:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(store, name)
+
+        def create(self, record: Any) -> None:
+            store.create(values.replace(record, transaction_id="hksb" + "9" * 28))
+            raise RecordExists()
+
+    status, _, body = _post(_app(AnotherRowThere(), client), _start())  # type: ignore[arg-type]
+    assert (status, body["error"]["code"]) == (503, "StorageUnavailable")
+
+
+def test_a_request_the_vendor_rejected_is_a_400_naming_the_vendor_s_code(
+    store: SqliteTransactionStore, client: FakeCloudAuth
+) -> None:
+    """The vendor's own 400 (not one of its parameter errors): the frontend's developer needs its code to fix it."""
+    client.initialize_error = error_from_response(400, "InvalidProductCode", "no such product", "REQ-ERR")
+    status, _, body = _post(_app(store, client), _start())
+    assert (status, body["error"]["code"]) == (400, "VendorRejected")
+    assert "InvalidProductCode" in body["error"]["message"]
+
+
+@pytest.mark.parametrize(("maybe_sent", "next_status"), [(True, 429), (False, 201)],
+                         ids=["may have reached the vendor", "certainly never sent"])
+def test_an_unanswered_start_keeps_the_user_s_slot_only_when_it_may_have_reached_the_vendor(
+    store: SqliteTransactionStore, client: FakeCloudAuth, maybe_sent: bool, next_status: int
+) -> None:
+    """A request that may have reached the vendor may have been billed: it counts. One never sent gives it back."""
+    app = _app(store, client, rate_limit=1)
+    client.initialize_error = TransportError("read timeout", maybe_sent=maybe_sent)
+    status, _, body = _post(app, _start())
+    assert (status, body["error"]["code"]) == (502, "VendorUnavailable")
+    client.initialize_error = None
+    assert _post(app, _start())[0] == next_status

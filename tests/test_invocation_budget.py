@@ -61,6 +61,7 @@ class TimedStore:
                  conflicts: int = 0) -> None:  # fmt: skip
         self._inner, self._clock, self.claim_seconds, self.conflicts = inner, clock, claim_seconds, conflicts
         self.rounds = 0
+        self.claims = 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -68,6 +69,7 @@ class TimedStore:
     def increment_rate_counter(
         self, key: str, limit: int, expires_at: float, *, another_round: Callable[[], bool] | None = None
     ) -> bool:
+        self.claims += 1
         self._clock.advance(self.claim_seconds)
         for _ in range(self.conflicts):
             self.rounds += 1
@@ -200,3 +202,28 @@ def test_the_sweeper_function_sweeps_within_the_timeout_its_context_gives(tmp_pa
         assert app.handle(timer, _context(None))["checked"] == 1  # no timeout in the context: unbounded
     finally:
         stack.close()
+
+
+# -- found by mutating shared.verifications (review bp) ------------------------------------------------------------
+
+
+def test_a_timeout_that_cannot_cover_the_billed_part_counts_nothing_against_the_hour(
+    sqlite: SqliteTransactionStore,
+) -> None:
+    """Refused before the rate claim: no counter write at all (not a claim and its give-back)."""
+    clock, client = FakeClock(0.0), FakeCloudAuth()
+    store = TimedStore(sqlite, clock)
+    assert _post(_app(store, client, clock), BILLED_PART - 0.5)[0] == 503
+    assert store.claims == 0
+
+
+def test_a_slot_whose_release_no_longer_fits_the_invocation_is_kept(
+    sqlite: SqliteTransactionStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Less than a read and a write left after a slow claim: the refusal is answered, the slot stays counted (it only
+    lowers the user's limit this hour)."""
+    clock, client = FakeClock(0.0), FakeCloudAuth()
+    app = _app(TimedStore(sqlite, clock, claim_seconds=100.0), client, clock, rate_limit=1)
+    assert _post(app, 100.0 + 2 * STORE_CALL - 1.0)[0] == 503
+    assert "initialize.slot_not_released" in capsys.readouterr().out
+    assert _post(app, None)[0] == 429

@@ -1004,3 +1004,92 @@ def test_a_verdict_whose_kept_document_names_another_verification_is_not_announc
     stack.objects.put(key, jsonutil.dumps({**document, "merchantBizId": "f" * 32}), "application/json")
     assert _announced(stack, mbid) == []
     assert peek(stack.deadletter)[-1]["problem"] == "merchant_biz_id"
+
+
+# -- found by mutating shared.notifications (review bp) ------------------------------------------------------------
+
+
+def test_a_first_announcement_of_an_erasure_s_tombstone_is_dropped_like_a_deleted_row_s(stack: Stack) -> None:
+    """A tombstone is as gone as no row: nobody is owed a first delivery, so no dead letter (not ``not_final``)."""
+    record = stack.pending()
+    assert stack.store.mark_erased(record.merchant_biz_id, stack.clock())
+    sender = RecordingSender()
+    stack.notifier(sender).handle_body(_body(record.merchant_biz_id))
+    assert sender.deliveries == [] and peek(stack.deadletter) == []
+
+
+def test_a_verdict_erased_while_it_is_being_announced_queues_no_follow_up(stack: Stack) -> None:
+    """Its kept result gone with its row (``kyc erase``): nobody is owed anything, no subscriber retries it."""
+    mbid = _final(stack)
+    before = len(peek(stack.notify))
+    real_get = stack.objects.get
+
+    def erased_meanwhile(key: str) -> bytes:  # kyc erase deletes the objects, then the row
+        stack.store.delete(mbid)
+        return real_get(key + ".gone")
+
+    stack.objects.get = erased_meanwhile  # type: ignore[method-assign]
+    sender = RecordingSender()
+    stack.notifier(sender).handle_body(_body(mbid))
+    assert sender.deliveries == [] and peek(stack.notify)[before:] == [] and peek(stack.deadletter) == []
+
+
+def test_a_failed_verdict_whose_passed_flag_alone_was_rewritten_is_not_announced(stack: Stack) -> None:
+    record = stack.pending()
+    stack.fetcher(FakeCloudAuth(check_result_body("N"))).fetch(record.merchant_biz_id)
+    stack.store._db.execute(  # test-only: an UpdateRow of the row alone, as the initializer's role could make
+        "UPDATE transactions SET passed = 'Y', notification_enqueued = 0 WHERE merchant_biz_id = ?",
+        (record.merchant_biz_id,),
+    )
+    assert _announced(stack, record.merchant_biz_id) == []
+    assert peek(stack.deadletter)[-1]["problem"] == "verdict"
+
+
+def test_a_follow_up_naming_no_subscriber_is_delivered_to_nobody(stack: Stack) -> None:
+    """``pending`` names whom a follow-up is for; an empty one is for nobody, not for every subscriber."""
+    mbid = _final(stack)
+    sender = RecordingSender()
+    stack.notifier(sender).handle_body(_body(mbid, attempt=1, pending=[]))
+    assert sender.deliveries == []
+
+
+def test_what_an_event_says_of_the_person_comes_from_the_kept_result_not_the_row(stack: Stack) -> None:
+    """The row's masked identity and docType may be rewritten by code run in the initializer (its role writes rows,
+    never kept results): the event shows the kept result's."""
+    mbid = _final(stack)
+    stack.store._db.execute(  # test-only: an UpdateRow of the row alone
+        "UPDATE transactions SET identity_masked = ?, doc_type = '00000001' WHERE merchant_biz_id = ?",
+        ('{"surname": "X*", "documentNumber": "E*******1", "nationality": "XXX"}', mbid),
+    )
+    subscriber = Subscriber(url=A, secret=SECRET_A, fields=frozenset({"surname", "documentNumber", "nationality"}))
+    sender = RecordingSender()
+    stack.notifier(sender, subscribers=[subscriber]).handle_body(_body(mbid))
+    (delivery,) = sender.delivered_to(A)
+    data = jsonutil.loads(delivery.body)["data"]
+    assert data["identity"] == {"surname": "C*", "documentNumber": "K*******8", "nationality": "CHN"}
+    assert data["docType"] == "01000000"
+
+
+def test_a_follow_up_naming_by_url_a_subscriber_no_longer_configured_is_dead_lettered_by_its_printed_url(
+    stack: Stack,
+) -> None:
+    """Messages queued before subscriber keys name subscribers by URL: the letter prints it as scheme, host and
+    port only (a path or query may hold the receiver's token)."""
+    mbid = _final(stack)
+    sender = RecordingSender()
+    stack.notifier(sender, subscribers=[Subscriber(url=NEW_URL, secret=SECRET_A)]).handle_body(
+        _body(mbid, attempt=1, pending=[OLD_URL]))
+    assert sender.deliveries == []
+    (letter,) = peek(stack.deadletter)
+    assert (letter["reason"], letter["subscriberKey"]) == ("subscriber_not_configured", None)
+    assert letter["subscriber"] and "token" not in jsonutil.dumps_str(letter)
+
+
+def test_an_event_names_its_owner_by_the_peppered_hash_the_row_keeps(stack: Stack) -> None:
+    """Whose verification it is, for the merchant's backend to match: the hash, never the merchant's own user id."""
+    mbid = _final(stack)
+    row = stack.store.get(mbid)
+    assert row is not None
+    sender = RecordingSender()
+    stack.notifier(sender).handle_body(_body(mbid))
+    assert {jsonutil.loads(d.body)["data"]["merchantUserId"] for d in sender.deliveries} == {row.merchant_user_id}

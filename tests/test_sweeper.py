@@ -952,3 +952,196 @@ def test_the_outbox_repairs_at_most_a_batch_of_rows_a_pass(stack: Stack) -> None
     sweeper = stack.sweeper(stack.fetcher(FakeCloudAuth()), batch_size=2)
     assert sweeper.sweep().renotified == 2 and len(peek(stack.notify)) == 2
     assert sweeper.sweep().renotified == 1 and len(peek(stack.notify)) == 3
+
+
+# -- found by mutating shared.sweeper (review bp) ------------------------------------------------------------------
+
+
+class _StaleIndex:
+    """The real store, whose ``kind`` index still lists ``stale`` (a row that moved on: the index lags its row)."""
+
+    def __init__(self, inner: Any, stale: Any, kind: DueKind = DueKind.NEW) -> None:
+        self._inner, self._stale, self._kind = inner, stale, kind
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def due(self, kind: DueKind, before: float, **kwargs: Any) -> Any:
+        rows, cursor = self._inner.due(kind, before, **kwargs)
+        if kind is self._kind and kwargs.get("cursor") is None:
+            current = self._inner.get(self._stale)
+            rows = [current, *rows] if current is not None else rows
+        return rows, cursor
+
+
+def test_a_row_the_due_index_still_lists_after_it_moved_on_is_not_checked(stack: Stack) -> None:
+    record = stack.pending(created_at=T0 - 1000)
+    stack.store.finalize(
+        record.merchant_biz_id, status="PASSED", passed="Y", sub_code="200", result_key=None,
+        identity_masked=None, result_version=1, now=T0,
+    )  # fmt: skip
+    client = FakeCloudAuth()
+    fetcher = stack.fetcher(client, store=_StaleIndex(stack.store, record.merchant_biz_id))
+    report = stack.sweeper(fetcher).sweep()
+    assert report.checked == 0 and client.check_calls == []
+
+
+def test_a_pass_steps_over_at_most_a_batch_of_rows_the_queue_still_owns(stack: Stack) -> None:
+    """Young rows whose quick re-check is due fill the head of the index while the queue lags: a pass reads a batch
+    of them, not all, and leaves the rest of step 1 to the next pass."""
+    for i in range(3):
+        stack.pending(created_at=T0 - 100, next_check_at=T0 - 3 + i)
+    stack.pending(created_at=T0 - 1000, next_check_at=T0 - 0.5)  # silent, behind them in the index
+    client = FakeCloudAuth(check_result_body("P"))
+    assert stack.sweeper(stack.fetcher(client), batch_size=2).sweep().checked == 0
+    assert client.check_calls == []
+
+
+class _RowGoesAfterTheIndexRead:
+    """The real store; each row the NEW index lists is erased (``erased``) or deleted right after the read."""
+
+    def __init__(self, inner: Any, *, erased: bool) -> None:
+        self._inner, self._erased = inner, erased
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def due(self, kind: DueKind, before: float, **kwargs: Any) -> Any:
+        rows, cursor = self._inner.due(kind, before, **kwargs)
+        for row in rows if kind is DueKind.NEW else ():
+            if self._erased:
+                self._inner.mark_erased(row.merchant_biz_id, T0)
+            else:
+                self._inner.delete(row.merchant_biz_id)
+        return rows, cursor
+
+
+@pytest.mark.parametrize("erased", [False, True], ids=["deleted", "erased"])
+def test_a_row_erased_between_the_index_read_and_its_fetch_is_not_counted_or_rescheduled(
+    stack: Stack, erased: bool
+) -> None:
+    record = stack.pending(created_at=T0 - 1000)
+    vendor = _KeepsUnfinishedFlows()
+    fetcher = stack.fetcher(vendor, store=_RowGoesAfterTheIndexRead(stack.store, erased=erased))
+    report = stack.sweeper(fetcher).sweep()
+    assert (report.checked, report.still_pending, report.abandoned) == (1, 0, 0)
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is None or (row.status == "ERASED" and row.check_count == 0)
+
+
+class _KeepsUnfinishedFlows(FakeCloudAuth):
+    """DeleteResult N to every deletion (the flow is unfinished at the vendor)."""
+
+    def delete_verify_result(self, transaction_id: str, **kwargs: Any) -> Any:
+        from shared.cloudauth import DeleteVerifyResultResponse
+
+        return DeleteVerifyResultResponse(deleted=False, delete_result="N", transaction_id=transaction_id)
+
+
+def test_a_row_a_callback_finalized_during_the_sweeper_s_check_is_not_counted_as_abandoned(stack: Stack) -> None:
+    record = stack.pending(created_at=T0 - 90000)
+    vendor = FakeCloudAuth(check_result_body("P"))
+    vendor.before_check = lambda: stack.fetcher(FakeCloudAuth()).fetch(record.merchant_biz_id)  # the callback
+    report = stack.sweeper(stack.fetcher(vendor)).sweep()
+    assert report.abandoned == 0
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is not None and row.status == "PASSED"
+    assert peek(stack.notify) == [{"merchantBizId": record.merchant_biz_id, "attempt": 0}]  # the verdict's only
+
+
+def test_an_unfinished_row_exactly_abandon_after_old_is_abandoned(stack: Stack) -> None:
+    record = stack.pending(created_at=T0 - DAY)
+    assert stack.sweeper(stack.fetcher(FakeCloudAuth(check_result_body("P")))).sweep().abandoned == 1
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is not None and row.status == "ABANDONED"
+
+
+def test_a_pending_row_the_outbox_index_still_lists_is_not_announced(stack: Stack) -> None:
+    record = stack.pending()
+    fetcher = stack.fetcher(FakeCloudAuth(), store=_StaleIndex(stack.store, record.merchant_biz_id, DueKind.OUTBOX))
+    stack.clock.advance(OUTBOX_GRACE_SECONDS + 1)
+    assert stack.sweeper(fetcher).sweep().renotified == 0
+    assert peek(stack.notify) == []
+
+
+def test_a_repaired_announcement_of_a_verdict_whose_vendor_copy_is_gone_leaves_no_outbox_work(stack: Stack) -> None:
+    """On a deployment that deletes vendor copies, a verdict whose copy is deleted already owes only its
+    announcement: the outbox's repair of it ends its outbox in the same write."""
+    record = stack.pending()
+    stack.store.finalize(
+        record.merchant_biz_id, status="PASSED", passed="Y", sub_code="200", result_key=None,
+        identity_masked=None, result_version=1, now=T0,
+    )  # fmt: skip
+    stack.store.mark_vendor_copy_deleted(record.merchant_biz_id)
+    stack.clock.advance(OUTBOX_GRACE_SECONDS + 1)
+    vendor = FakeCloudAuth()
+    assert stack.sweeper(stack.fetcher(vendor, delete_vendor_copy=True)).sweep().renotified == 1
+    assert stack.store.due(DueKind.OUTBOX, T0 + 10**6)[0] == [] and vendor.delete_calls == []
+
+
+def test_a_verdict_the_erasure_index_still_lists_is_neither_erased_nor_deleted_at_the_vendor(stack: Stack) -> None:
+    record = stack.pending()
+    stack.fetcher(FakeCloudAuth()).fetch(record.merchant_biz_id)
+    vendor = FakeCloudAuth()
+    fetcher = stack.fetcher(vendor, store=_StaleIndex(stack.store, record.merchant_biz_id, DueKind.ERASURE))
+    stack.clock.advance(OUTBOX_GRACE_SECONDS + 1)
+    assert stack.sweeper(fetcher).sweep().erased == 0
+    row = stack.store.get(record.merchant_biz_id)
+    assert row is not None and row.status == "PASSED" and vendor.delete_calls == []
+
+
+def test_a_refused_vendor_deletion_of_a_verdict_within_retention_keeps_our_copy(stack: Stack) -> None:
+    """Our objects go at the outbox's retry only once the row is past retention (nothing but the vendor's copy then
+    keeps it); a younger verdict whose vendor copy the vendor would not delete yet keeps its result."""
+    record = stack.pending(created_at=T0 - 10 * DAY)
+    fetcher = stack.fetcher(_KeepsUnfinishedFlows(), delete_vendor_copy=True)
+    assert fetcher.fetch(record.merchant_biz_id).kind == "finalized"
+    stack.clock.advance(HOLD + 3601)
+    stack.sweeper(fetcher, retention_days=30).sweep()
+    assert stack.objects.list(f"results/{record.merchant_biz_id}/") != []
+
+
+def test_the_outbox_never_asks_the_vendor_to_delete_an_abandoned_flow(stack: Stack) -> None:
+    """Only a verdict's copy is deleted (after its CheckResult answer is kept); an abandoned flow has none of ours."""
+    record = stack.pending()
+    assert stack.store.mark_abandoned(record.merchant_biz_id, now=T0)
+    vendor = FakeCloudAuth()
+    stack.clock.advance(OUTBOX_GRACE_SECONDS + 1)
+    assert stack.sweeper(stack.fetcher(vendor, delete_vendor_copy=True)).sweep().renotified == 1
+    assert vendor.delete_calls == []
+
+
+def test_the_outbox_asks_no_deletion_of_a_vendor_copy_past_the_vendor_s_30_days(stack: Stack) -> None:
+    """The vendor has deleted it itself by then: the row settles without a call."""
+    record = stack.pending(created_at=T0 - 40 * DAY)
+    stack.store.finalize(
+        record.merchant_biz_id, status="PASSED", passed="Y", sub_code="200", result_key=None,
+        identity_masked=None, result_version=1, now=T0 - 32 * DAY,
+    )  # fmt: skip
+    stack.store.mark_notification_enqueued(record.merchant_biz_id, "PASSED", vendor_copy_pending=True)
+    vendor = FakeCloudAuth()
+    stack.sweeper(stack.fetcher(vendor, delete_vendor_copy=True)).sweep()
+    assert vendor.delete_calls == [] and stack.store.due(DueKind.OUTBOX, T0 + 10**6)[0] == []
+
+
+class _ReadsFail:
+    """The real store, whose row reads fail (the due index still answers)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def get(self, merchant_biz_id: str) -> Any:
+        raise StorageError("GetRow failed", transient=True, code="Boom")
+
+
+def test_a_store_failing_under_a_fetch_ends_step_1_rather_than_failing_each_row(stack: Stack) -> None:
+    """The store failing is not the row's failure: the step ends at once (the next pass retries), and no row is
+    rescheduled as if it had failed."""
+    for i in range(3):
+        stack.pending(created_at=T0 - 1000 - i)
+    client = FakeCloudAuth()
+    report = stack.sweeper(stack.fetcher(client, store=_ReadsFail(stack.store))).sweep()
+    assert report.checked == 1 and report.errors == ["_recheck_pending:Boom"] and client.check_calls == []

@@ -344,3 +344,12 @@ def test_the_products_view_lists_the_allowed_products_with_their_documents_in_th
 def test_the_products_view_names_every_document_type_of_the_tables() -> None:
     for product in _offer().view()["products"]:
         assert all(doc["name"] for doc in product["docTypes"]), product["productCode"]
+
+
+# -- found by mutating shared.verifications (review bp) ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [1, ["https://shop.example/"], {"url": "https://shop.example/"}])
+def test_a_return_url_that_is_not_a_string_is_refused_as_one(store: SqliteTransactionStore, value: Any) -> None:
+    refusal = _refusal(_service(store, FakeCloudAuth()), {"docType": "01000000", "metaInfo": META, "returnUrl": value})
+    assert refusal.code == "InvalidReturnUrl" and "returnUrl" in refusal.message
