@@ -247,7 +247,9 @@ def test_two_tokens_joined_by_a_comma_are_an_invalid_request_not_a_token() -> No
 
 
 @pytest.mark.parametrize("key", ["ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC" + "x" * 40,
-                                 "  ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTY" + "x" * 20])
+                                 "  ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTY" + "x" * 20,
+                                 "sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29t" + "x" * 20,
+                                 "sk-ecdsa-sha2-nistp256@openssh.com AAAAInNrLWVjZHNhLXNoYTItbmlzdHAy" + "x" * 20])
 def test_an_ssh_public_key_is_never_used_as_the_hmac_secret(key: str) -> None:
     """The key-confusion guard covers OpenSSH public keys as well as PEM (PyJWT refuses both): a token HMAC-signed
     with a published public key must not verify."""
@@ -255,3 +257,111 @@ def test_an_ssh_public_key_is_never_used_as_the_hmac_secret(key: str) -> None:
     with pytest.raises(AuthFailed) as info:
         verify_token(token, key, now=NOW)
     assert info.value.code == "InvalidToken"
+
+
+# --- review bs: the bounds above, each at its edge ---------------------------------------------------------------
+
+
+def _token_of_length(length: int) -> str:
+    """A correctly signed PyJWT token exactly ``length`` characters long (a padding claim sets its size)."""
+    for pad in range(length):
+        token = make({"sub": "u", "exp": NOW + 60, "pad": "p" * pad})
+        if len(token) >= length:
+            assert len(token) == length, "no token of this length: choose another"
+            return token
+    raise AssertionError("unreachable")
+
+
+def test_a_signed_token_of_the_longest_length_verifies() -> None:
+    assert verify_token(_token_of_length(4096), SECRET, now=NOW).sub == "u"
+
+
+def test_a_signed_token_one_character_over_the_longest_length_is_refused_before_it_is_decoded() -> None:
+    error = failure(_token_of_length(4097))
+    assert (error.code, error.status, error.message) == ("InvalidToken", 401, "token is too long")
+
+
+DAY = 24 * 3600  # MAX_TOKEN_LIFETIME, written out: a test reading the constant follows it wherever it is moved
+
+
+@pytest.mark.parametrize("now", [NOW, NOW + 0.5])
+def test_a_token_valid_for_a_day_and_the_leeway_is_the_longest_accepted(now: float) -> None:
+    assert verify_token(make({"sub": "u", "exp": NOW + DAY + 30}), SECRET, leeway=30, now=now).sub == "u"
+    error = failure(make({"sub": "u", "exp": NOW + DAY + 31}), leeway=30, now=now)
+    assert (error.code, error.status) == ("InvalidToken", 401)
+
+
+def test_a_token_minted_for_one_second_more_than_a_day_and_the_leeway_is_refused() -> None:
+    iat = NOW - 3600
+    accepted = make({"sub": "u", "iat": iat, "exp": iat + DAY + 30})
+    assert verify_token(accepted, SECRET, leeway=30, now=NOW).sub == "u"
+    error = failure(make({"sub": "u", "iat": iat, "exp": iat + DAY + 31}), leeway=30)
+    assert (error.code, error.status) == ("InvalidToken", 401)
+
+
+@pytest.mark.parametrize("padding", ["==", "==="])
+def test_a_signature_padded_to_a_length_that_is_not_a_multiple_of_four_is_malformed(padding: str) -> None:
+    """Base64url padding is only ever what fills the segment to a multiple of four: ``sig=`` (44 characters) is the
+    one other spelling of a 43-character signature, ``sig==`` is not base64."""
+    token = make({"sub": "u", "exp": NOW + 60})
+    assert verify_token(token + "=", SECRET, now=NOW).sub == "u"
+    error = failure(token + padding)
+    assert (error.code, error.message) == ("InvalidToken", "token is malformed")
+
+
+def test_a_signature_spelled_with_other_unused_trailing_bits_is_malformed() -> None:
+    """43 base64url characters carry 258 bits for a 256-bit signature: the last character's two low bits are unused,
+    and a token whose last character differs only in them must not verify as a second spelling of the same token."""
+    token = make({"sub": "u", "exp": NOW + 60})
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    last = alphabet.index(token[-1])
+    assert last % 4 == 0  # canonical: the unused bits are zero
+    error = failure(token[:-1] + alphabet[last + 1])
+    assert (error.code, error.message) == ("InvalidToken", "token is malformed")
+
+
+def test_a_header_nested_deeper_than_the_parser_recurses_is_malformed_not_a_crash() -> None:
+    nested = b"[" * 2000  # json.loads raises RecursionError (not a ValueError) past ~1000 levels
+    error = failure(f"{b64url(nested)}.{b64url(b'{}')}.{b64url(b'x' * 32)}")
+    assert (error.code, error.status, error.message) == ("InvalidToken", 401, "token is malformed")
+
+
+def test_an_empty_sub_is_refused_as_no_user() -> None:
+    error = failure(make({"sub": "", "exp": NOW + 60}))
+    assert (error.code, error.status) == ("InvalidToken", 401)
+    assert "sub" in error.message
+
+
+@pytest.mark.parametrize("claim", ["nbf", "iat"])
+def test_a_time_claim_that_is_a_boolean_is_not_a_number(claim: str) -> None:
+    """JSON ``true`` is an ``int`` to Python: it must not pass as the second 1 of 1970."""
+    error = failure(make({"sub": "u", "exp": NOW + 60, claim: True}))
+    assert (error.code, error.message) == ("InvalidToken", f"token claim '{claim}' must be a number")
+
+
+def test_a_pem_public_key_is_never_used_as_the_hmac_secret() -> None:
+    """The classic confusion: an HS256 token HMAC-signed with a published PEM public key as the secret."""
+    key = "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA" + "x" * 40
+    key += "\n-----END PUBLIC KEY-----\n"
+    token = issue_token("u", key, 600, now=NOW)
+    with pytest.raises(AuthFailed) as info:
+        verify_token(token, key, now=NOW)
+    assert info.value.code == "InvalidToken"
+
+
+@pytest.mark.parametrize("aud", ["*", ["*"]])
+def test_an_audience_of_a_star_names_no_audience_but_itself(aud: Any) -> None:
+    error = failure(make({"sub": "u", "exp": NOW + 60, "aud": aud}), audience="https://kyc.example.com")
+    assert error.code == "InvalidToken"
+
+
+def test_a_blank_authorization_header_is_a_missing_token() -> None:
+    with pytest.raises(AuthFailed) as info:
+        bearer_token({"authorization": "   "})
+    assert (info.value.code, info.value.status) == ("MissingToken", 401)
+
+
+
+def test_hash_user_id_refuses_an_empty_user_id() -> None:
+    with pytest.raises(ValueError, match="user_id"):
+        hash_user_id("", "pepper")

@@ -157,6 +157,8 @@ GOOD = {"sub": "u", "exp": NOW + 60}
         ({"alg": "HS256", "crit": ["exp"]}, GOOD, None),
         ({"alg": "HS256", "crit": []}, GOOD, None),
         ({"alg": "HS256", "crit": "b64"}, GOOD, None),
+        ({"alg": "HS256", "crit": ["b64"]}, GOOD, None),  # a critical extension the header does not carry (review bs)
+        ({"alg": "HS256", "crit": ["exp"], "exp": 1}, GOOD, None),  # one it carries, but not one supported (review bs)
         ({"alg": "HS256", "b64": False, "crit": ["b64"]}, GOOD, None),
         (["alg", "HS256"], GOOD, None),
         ({"alg": "HS256"}, ["sub", "u"], None),
@@ -273,7 +275,7 @@ class _FrozenDatetime(datetime.datetime):
         return datetime.datetime.fromtimestamp(NOW, tz)
 
 
-@pytest.mark.parametrize("offset", [-1, 0, 1])
+@pytest.mark.parametrize("offset", [-1, -0.5, 0, 0.5, 1])  # fractions: PyJWT counts a time claim from its whole second
 @pytest.mark.parametrize(
     "claims",
     [
@@ -284,7 +286,7 @@ class _FrozenDatetime(datetime.datetime):
     ids=["exp", "nbf", "iat"],
 )
 def test_time_claims_at_the_leeway_boundary_are_judged_as_pyjwt_judges_them(
-    monkeypatch: pytest.MonkeyPatch, claims: Any, offset: int
+    monkeypatch: pytest.MonkeyPatch, claims: Any, offset: float
 ) -> None:
     """The time checks were compared with PyJWT only with its time checks off (``OPTIONS``): an ``exp`` accepted one
     second past PyJWT's (and RFC 7519's) end passed every test."""

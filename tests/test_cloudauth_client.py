@@ -701,3 +701,27 @@ def test_from_env_builds_a_working_client(fake: FakeCloudAuth) -> None:
     client = CloudAuthClient.from_env(fake.env())
     assert client.check_result("biz0001", "txn1")["Code"] == "Success"
     assert fake.requests[0].signature_ok
+
+
+def test_a_connection_whose_answer_was_not_read_to_the_end_is_closed_never_pooled() -> None:
+    """The rest of that answer would be read as the next call's answer (review bs)."""
+    from shared.http_pool import ConnectionPool
+
+    closed: list[str] = []
+
+    class Conn:
+        def close(self) -> None:
+            closed.append("conn")
+
+    class Response:
+        will_close = False
+
+        def isclosed(self) -> bool:
+            return False
+
+        def close(self) -> None:
+            closed.append("response")
+
+    pool = ConnectionPool("https", "h.example", 443, connect_timeout=1.0, read_timeout=1.0)
+    pool.finish(Conn(), Response())  # type: ignore[arg-type]
+    assert closed == ["response", "conn"] and pool._idle == []

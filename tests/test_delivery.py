@@ -555,3 +555,94 @@ def test_an_address_a_name_resolves_to_twice_is_tried_once(monkeypatch: pytest.M
 
     monkeypatch.setattr(shared.delivery, "lookup", resolver)
     assert resolve_target("hooks.example.com", 443, TargetPolicy()) == ("8.8.8.8",)
+
+
+# --- review bs: each blocking step of the socket is armed with what is left ------------------------------------
+
+
+def test_every_send_and_every_read_is_armed_with_what_is_left_of_the_deadline_at_that_moment() -> None:
+    """A send after a read (the next request on a kept-alive connection) must not inherit the read's timeout, nor a
+    read the send's: each is given what is left *now*."""
+    from shared.http_deadline import DeadlineSocket
+
+    steps: list[tuple[str, float | None]] = []
+
+    class Sock:
+        timeout: float | None = None
+
+        def settimeout(self, value: float | None) -> None:
+            self.timeout = value
+
+        def sendall(self, data: bytes) -> None:
+            steps.append(("send", self.timeout))
+
+        def recv_into(self, buffer: Any) -> int:
+            steps.append(("read", self.timeout))
+            buffer[:1] = b"x"
+            return 1
+
+        def close(self) -> None:
+            pass
+
+    left = iter([3.0, 2.0, 1.0])
+    wrapped = DeadlineSocket(Sock(), lambda: next(left))  # type: ignore[arg-type]
+    wrapped.sendall(b"request")
+    reader = wrapped.makefile("rb")
+    assert reader.read1(1) == b"x"
+    wrapped.sendall(b"request")
+    assert steps == [("send", 3.0), ("read", 2.0), ("send", 1.0)]
+
+
+def test_a_name_lookup_that_hangs_is_cut_at_its_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``getaddrinfo`` has no timeout of its own: the lookup runs on a helper thread, waited for ``timeout`` only."""
+    import shared.http_deadline
+
+    release = threading.Event()
+
+    def hanging(host: str, port: int) -> list[Any]:
+        release.wait(3.0)
+        return []
+
+    monkeypatch.setattr(shared.http_deadline, "_getaddrinfo", hanging)
+    started = time.monotonic()
+    try:
+        with pytest.raises(TimeoutError):
+            lookup("hangs.example", 443, 0.2)
+        assert time.monotonic() - started < 1.5
+    finally:
+        release.set()
+
+
+def test_an_https_connection_reads_through_the_deadline_socket_after_its_handshake(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every read of a TLS answer is armed with what is left, as over plain TCP: the wrapped socket is never bare."""
+    from shared.http_deadline import Deadline, DeadlineHTTPSConnection, DeadlineSocket
+
+    ours, theirs = socket.socketpair()
+
+    class Context:
+        def wrap_socket(self, raw: socket.socket, server_hostname: str) -> socket.socket:
+            return raw
+
+    conn = DeadlineHTTPSConnection("hooks.example", 443, Deadline(5.0), tls_context=Context())
+    monkeypatch.setattr(conn, "_open", lambda: ours)
+    try:
+        conn.connect()
+        assert isinstance(conn.sock, DeadlineSocket) and conn.sock.sock is ours
+    finally:
+        ours.close()
+        theirs.close()
+
+
+def test_a_call_s_time_left_is_zero_once_its_deadline_has_passed() -> None:
+    from shared.http_deadline import CallDeadline
+
+    now = [100.0]
+    call = CallDeadline(2.0, clock=lambda: now[0])
+    assert call.time_left() is None
+    with call.running():
+        now[0] += 1.5
+        assert call.time_left() == 0.5
+        now[0] += 1.0
+        assert call.time_left() == 0.0

@@ -141,6 +141,7 @@ def test_repr_hides_query_and_headers() -> None:
     "raw",
     [b"not json", b"[1,2]", b'"str"', b"{}", b'{"rawPath":"/x","requestContext":{"http":{}}}',
      b'{"rawPath":"/x","requestContext":"no"}', b'{"requestContext":{"http":{"method":"GET"}}}',
+     b'{"rawPath":"/x","requestContext":{"http":"GET"}}',  # review bs: not an object, and no 500 for it
      b'{"rawPath":"/x","requestContext":{"http":{"method":"GET"}},"headers":[]}',
      b'{"rawPath":"/x","requestContext":{"http":{"method":"GET"}},"body":5}'],
 )
@@ -642,3 +643,226 @@ def test_a_queue_body_that_is_base64_of_something_other_than_json_is_kept_as_the
     three bytes of nothing; decoded, an unreadable message's dead letter would keep those bytes, not what came."""
     assert decode_message_body("abcd") == (b"abcd", "raw")
     assert decode_message_body(base64.b64encode(b'{"a":1}').decode()) == (b'{"a":1}', "base64")
+
+
+# ------------------------------------------------------------------------------ review bs: limits at their edge
+
+
+def _json_body_of(size: int) -> str:
+    body = '{"a":"' + "x" * (size - 8) + '"}'
+    assert len(body) == size
+    return body
+
+
+def test_json_by_default_takes_a_body_of_256_kib_and_refuses_one_byte_more_with_413() -> None:
+    limit = 256 * 1024
+    event = HttpEvent.from_bytes(http_event("POST", body=_json_body_of(limit), headers=JSON_HEADERS))
+    assert len(event.json()["a"]) == limit - 8
+    over = HttpEvent.from_bytes(http_event("POST", body=_json_body_of(limit + 1), headers=JSON_HEADERS))
+    with pytest.raises(BadRequest) as info:
+        over.json()
+    assert (info.value.status, info.value.code) == (413, "PayloadTooLarge")
+
+
+@pytest.mark.parametrize(("open_", "close"), [("[", "]"), ('{"a":', "}")])
+def test_json_by_default_takes_32_levels_of_nesting_and_refuses_33(open_: str, close: str) -> None:
+    at_limit = HttpEvent.from_bytes(http_event("POST", body=open_ * 32 + "1" + close * 32, headers=JSON_HEADERS))
+    assert at_limit.json() is not None
+    over = HttpEvent.from_bytes(http_event("POST", body=open_ * 33 + "1" + close * 33, headers=JSON_HEADERS))
+    with pytest.raises(BadRequest) as info:
+        over.json()
+    assert (info.value.status, info.value.code) == (400, "JsonTooDeep")
+
+
+@pytest.mark.parametrize("content_type", ["text/plain+json", "text/x+json", "multipart/form-data+json"])
+def test_json_refuses_a_json_suffix_outside_the_application_type_with_415(content_type: str) -> None:
+    event = HttpEvent.from_bytes(http_event("POST", body="{}", headers={"Content-Type": content_type}))
+    with pytest.raises(BadRequest) as info:
+        event.json()
+    assert (info.value.status, info.value.code) == (415, "UnsupportedMediaType")
+
+
+def test_json_takes_a_json_content_type_in_any_case() -> None:
+    """Media types are case-insensitive (RFC 9110, 8.3.1)."""
+    event = HttpEvent.from_bytes(http_event("POST", body='{"a":1}', headers={"Content-Type": "Application/JSON"}))
+    assert event.json() == {"a": 1}
+
+
+def test_json_refuses_a_body_without_a_content_type_with_415() -> None:
+    """A cross-site ``fetch`` of a ``Blob`` sends no content type and needs no preflight: no type is not JSON."""
+    event = HttpEvent.from_bytes(http_event("POST", body="{}"))
+    assert event.content_type is None
+    with pytest.raises(BadRequest) as info:
+        event.json()
+    assert (info.value.status, info.value.code) == (415, "UnsupportedMediaType")
+
+
+def test_json_refuses_a_base64_body_certainly_over_the_limit_before_decoding_it() -> None:
+    """Its text alone says it is too large: 413, even though it would not decode (never decoded to find out)."""
+    event = HttpEvent.from_bytes(http_event("POST", body="!" * 200, b64=True, headers=JSON_HEADERS))
+    with pytest.raises(BadRequest) as info:
+        event.json(max_bytes=100)
+    assert (info.value.status, info.value.code) == (413, "PayloadTooLarge")
+
+
+def test_json_refuses_a_base64_body_one_decoded_byte_over_the_limit() -> None:
+    body = b'{"a":"xxx"}'
+    assert len(body) == 11  # 16 characters of base64: at least 10 bytes, so the text cannot tell
+    event = HttpEvent.from_bytes(
+        http_event("POST", body=base64.b64encode(body).decode(), b64=True, headers=JSON_HEADERS)
+    )
+    with pytest.raises(BadRequest) as info:
+        event.json(max_bytes=10)
+    assert (info.value.status, info.value.code) == (413, "PayloadTooLarge")
+
+
+def test_json_takes_a_padded_base64_body_of_exactly_the_limit() -> None:
+    """136 characters of base64 ending in ``==`` are 100 bytes: not over a limit of 100 (``3n/4 - 2``)."""
+    body = _json_body_of(100).encode()
+    text = base64.b64encode(body).decode()
+    assert (len(text), text[-2:]) == (136, "==")
+    event = HttpEvent.from_bytes(http_event("POST", body=text, b64=True, headers=JSON_HEADERS))
+    assert event.json(max_bytes=100) == {"a": "x" * 92}
+
+
+def test_base64_text_whose_least_possible_size_is_one_byte_over_the_limit_is_refused_undecoded() -> None:
+    """138 characters hold at least 138 * 3 // 4 - 2 = 101 bytes: certainly over 100, so 413 without decoding (the
+    text is not even base64: decoding it would have been a 400)."""
+    event = HttpEvent.from_bytes(http_event("POST", body="!" * 138, b64=True, headers=JSON_HEADERS))
+    with pytest.raises(BadRequest) as info:
+        event.refuse_body_over(100)
+    assert (info.value.status, info.value.code) == (413, "PayloadTooLarge")
+    HttpEvent.from_bytes(http_event("POST", body="!" * 137, b64=True, headers=JSON_HEADERS)).refuse_body_over(100)
+
+
+@pytest.mark.parametrize("length", ["101", "0101", "9" * 5000])
+def test_a_declared_content_length_over_the_limit_is_refused_whatever_the_body_s_text(length: str) -> None:
+    event = HttpEvent.from_bytes(http_event("POST", body="{}", headers={**JSON_HEADERS, "Content-Length": length}))
+    with pytest.raises(BadRequest) as info:
+        event.refuse_body_over(100)
+    assert (info.value.status, info.value.code) == (413, "PayloadTooLarge")
+
+
+@pytest.mark.parametrize("length", ["100", "0" * 30 + "100", "", "1e9", "-5", "\u0661\u0660\u0661"])
+def test_a_declared_content_length_at_the_limit_or_not_a_plain_decimal_is_not_held_against_the_body(
+    length: str,
+) -> None:
+    event = HttpEvent.from_bytes(http_event("POST", body="{}", headers={**JSON_HEADERS, "Content-Length": length}))
+    event.refuse_body_over(100)
+    assert event.json(max_bytes=100) == {}
+
+
+@pytest.mark.parametrize("body", ["é" * 8, "\u00e9QUJD", "QU\u00a0JD"])
+def test_a_base64_body_with_non_ascii_text_is_400_bad_event_not_a_500(body: str) -> None:
+    response = make_router().handle(http_event("POST", "/verifications", body=body, b64=True, headers=JSON_HEADERS))
+    assert (response["statusCode"], body_of(response)["error"]["code"]) == (400, "BadEvent")
+
+
+def test_a_plain_body_with_a_lone_surrogate_is_400_invalid_json_not_a_500() -> None:
+    """An event handed over decoded (a dict) may hold a lone surrogate in its body string: its bytes are no UTF-8."""
+    event = json.loads(http_event("POST", "/verifications", headers=JSON_HEADERS))
+    event["body"] = '{"merchantBizId": "\ud800"}'
+    response = make_router().handle(event)
+    assert (response["statusCode"], body_of(response)["error"]["code"]) == (400, "InvalidJson")
+
+
+@pytest.mark.parametrize("flag", ["true", 1, "yes"])
+def test_a_body_is_base64_only_when_is_base64_encoded_is_the_boolean_true(flag: Any) -> None:
+    raw = json.loads(http_event("POST", body="QUJD"))
+    raw["isBase64Encoded"] = flag
+    assert HttpEvent.from_bytes(raw).body == b"QUJD"
+
+
+def test_an_event_with_an_empty_method_is_a_bad_event() -> None:
+    raw = json.loads(http_event("GET", "/verifications/z"))
+    raw["requestContext"]["http"]["method"] = ""
+    response = make_router().handle(json.dumps(raw))
+    assert (response["statusCode"], body_of(response)["error"]["code"]) == (400, "BadEvent")
+
+
+def test_one_header_sent_under_two_spellings_keeps_both_values_comma_joined() -> None:
+    """Two ``Authorization`` lines must reach the bearer check as two credentials (refused), not as the last one."""
+    event = HttpEvent.from_bytes({**json.loads(http_event()), "headers": {"Authorization": "Bearer a",
+                                                                          "authorization": "Bearer b"}})
+    assert event.header("authorization") == "Bearer a,Bearer b"
+
+
+def test_the_repr_of_headers_and_of_an_event_shows_no_value_and_no_body() -> None:
+    raw = json.loads(http_event("POST", "/v", body='{"idNumber": "X1234567"}',
+                                headers={"Authorization": "Bearer tok.en.secret"}))
+    event = HttpEvent.from_bytes(raw)
+    for text in (repr(event.headers), repr(event)):
+        assert "tok.en.secret" not in text and "X1234567" not in text
+    assert repr(event.headers) == "Headers(['authorization'])"
+
+
+def test_a_lower_case_method_in_the_event_routes_as_its_upper_case() -> None:
+    assert make_router().handle(http_event("get", "/verifications/z"))["statusCode"] == 200
+
+
+@pytest.mark.parametrize("body", ["QUJD!", "QU*JD", "QUJD#==="])
+def test_a_base64_body_with_characters_outside_the_alphabet_is_a_bad_event(body: str) -> None:
+    event = HttpEvent.from_bytes(http_event("POST", body=body, b64=True))
+    with pytest.raises(BadEvent):
+        _ = event.body
+
+
+def test_a_base64_body_broken_over_lines_is_decoded_whole() -> None:
+    text = base64.encodebytes(b'{"a":"' + b"x" * 100 + b'"}').decode()  # MIME style: a line break every 76
+    assert "\n" in text.strip()
+    assert HttpEvent.from_bytes(http_event("POST", body=text, b64=True)).body == b'{"a":"' + b"x" * 100 + b'"}'
+
+
+@pytest.mark.parametrize(
+    "event",
+    [{"requestContext": {"requestId": "r1"}, "specversion": "1.0", "data": {"messageBody": "{}"}},
+     {"requestContext": {"http": "GET"}, "MessageBody": "{}"}],
+)
+def test_an_event_is_http_only_when_its_request_context_has_an_http_object(event: dict[str, Any]) -> None:
+    assert event_kind(event) == "queue"
+
+
+def test_an_event_is_a_timer_s_only_with_both_trigger_time_and_trigger_name() -> None:
+    assert event_kind({"triggerTime": "2026-01-01T00:00:00Z", "triggerName": "sweep"}) == "timer"
+    assert event_kind({"triggerTime": "2026-01-01T00:00:00Z"}) is None
+    assert event_kind({"triggerName": "sweep"}) is None
+
+
+@pytest.mark.parametrize("as_text", [False, True])
+def test_an_event_larger_than_max_event_bytes_is_413_before_it_is_parsed(as_text: bool) -> None:
+    raw = http_event("GET", "/verifications/z")
+    event: bytes | str = raw.decode() if as_text else raw
+    assert make_router(max_event_bytes=len(raw))(event)["statusCode"] == 200
+    response = make_router(max_event_bytes=len(raw) - 1)(event)
+    assert (response["statusCode"], body_of(response)["error"]["code"]) == (413, "PayloadTooLarge")
+
+
+def test_a_path_that_differs_from_a_route_only_in_case_is_404() -> None:
+    response = make_router().handle(http_event("GET", "/Verifications/z"))
+    assert (response["statusCode"], body_of(response)["error"]["code"]) == (404, "NotFound")
+
+
+@pytest.mark.parametrize("method", ["HEAD", "PUT"])
+def test_a_method_no_route_of_the_path_has_never_runs_a_handler(method: str) -> None:
+    response = make_router().handle(http_event(method, "/verifications", body="{}", headers=JSON_HEADERS))
+    assert (response["statusCode"], body_of(response)["error"]["code"]) == (405, "MethodNotAllowed")
+
+
+def test_a_route_answering_a_boolean_status_code_is_a_500() -> None:
+    router = Router()
+    router.route("GET", "/x")(lambda event: {"statusCode": True, "headers": {}, "body": ""})
+    assert router.handle(http_event("GET", "/x"))["statusCode"] == 500
+
+
+def test_an_encoded_slash_in_a_path_parameter_stays_inside_that_parameter() -> None:
+    """Routes match the raw path's segments, each parameter decoded after: ``a%2Fb`` is one id, never two segments."""
+    raw = json.loads(http_event("GET", "/verifications/a%2Fb"))
+    raw["requestContext"]["http"]["path"] = "/verifications/a/b"  # FC's decoded path
+    response = make_router().handle(raw)
+    assert (response["statusCode"], body_of(response)) == (200, {"id": "a/b"})
+
+
+def test_error_details_never_replace_the_code_or_the_message() -> None:
+    response = error_response(400, "InvalidField", "field x is invalid", details={"code": "Other", "message": "m",
+                                                                                    "allowed": ["a"]})
+    assert body_of(response) == {"error": {"code": "InvalidField", "message": "field x is invalid", "allowed": ["a"]}}

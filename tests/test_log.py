@@ -237,6 +237,9 @@ PII_KEY_SPELLINGS = [
     "CallbackToken", "secret", "password", "authorization", "Authorization", "signature", "accessKeySecret",
     "access_key_secret", "securityToken", "x-acs-security-token", "jwt", "ExtIdInfo", "merchantUserId",
     "transactionUrl", "transaction_url",
+    # review bs: spaced spellings, the merchant's user id, and what only a suffix marks as secret
+    "Document Number", "date of birth", "sub", "cookie", "Set-Cookie", "mobile", "phone", "email", "refreshToken",
+    "x-session-token", "photoBase64", "webhookSecret", "userApiKey", "somePrivateKey", "adminPassword",
 ]  # fmt: skip
 
 
@@ -673,3 +676,144 @@ def test_exception_text_another_formatter_left_on_a_record_is_withheld(
     record.exc_text = "Traceback ...\n_VendorError: name CHAN TAI MAN does not match"
     sanitize_record(record)
     assert record.exc_text == "[exception text withheld]"
+
+
+# --- review bs: the bounds of the masking step at their edges ---------------------------------------------------
+
+
+def test_a_string_value_of_513_characters_is_replaced_and_one_of_512_kept(
+    logger: logging.Logger, lines: Capture
+) -> None:
+    logger.info("x", extra={"over": "c d " * 128 + "e", "at": "c d " * 128})
+    record = one(lines)
+    assert (record["over"], record["at"]) == ("[long value 513 chars]", "c d " * 128)
+
+
+def _nested(levels: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(levels):
+        value = {"k": value}
+    return value
+
+
+def test_a_value_nested_nine_levels_deep_is_cut_and_one_eight_levels_deep_kept(
+    logger: logging.Logger, lines: Capture
+) -> None:
+    logger.info("x", extra={"deep": _nested(9), "kept": _nested(8)})
+    record = one(lines)
+    deep, kept = record["deep"], record["kept"]
+    for _ in range(8):
+        deep, kept = deep["k"], kept["k"]
+    assert (deep, kept) == ({"k": "[too deep]"}, "leaf")
+
+
+def test_an_unsigned_jwt_is_scrubbed_too(logger: logging.Logger, lines: Capture) -> None:
+    """``alg: none`` tokens end with an empty signature: ``header.payload.``."""
+    unsigned = JWT.rsplit(".", 1)[0] + "."
+    logger.info("token %s refused", unsigned)
+    assert one(lines)["message"] == "token [jwt] refused"
+
+
+def test_a_webhook_secret_is_scrubbed_to_its_last_base64_character(logger: logging.Logger, lines: Capture) -> None:
+    logger.info("x", extra={"cfg": "k=whsec_ab+c/d=="})
+    assert one(lines)["cfg"] == "k=[webhook secret]"
+
+
+def test_a_base64_run_of_exactly_100_characters_is_scrubbed(logger: logging.Logger, lines: Capture) -> None:
+    logger.info("A" * 100)
+    assert one(lines)["message"] == "[base64 100 chars]"
+
+
+def test_value_classes_are_masked_field_by_field(logger: logging.Logger, lines: Capture) -> None:
+    """The project's ``@valueclass`` (no dataclass machinery at run time) is masked as a dataclass is."""
+    from shared.values import valueclass
+
+    @valueclass
+    class Person:
+        name: str
+        doc_type: str
+
+    logger.info("x", extra={"person": Person(name="CHAN TAI MAN", doc_type="01000000")})
+    assert one(lines)["person"] == {"name": "[REDACTED]", "doc_type": "01000000"}
+
+
+def test_a_log_safe_exception_message_is_still_scrubbed_of_tokens(logger: logging.Logger, lines: Capture) -> None:
+    try:
+        _raise(_SafeError(f"token {JWT} expired"))
+    except _SafeError:
+        logger.exception("failed")
+    assert one(lines)["exception"]["message"] == "token [jwt] expired"
+
+
+def test_an_exception_given_as_a_value_shows_its_type_never_its_message(logger: logging.Logger, lines: Capture) -> None:
+    logger.info("x", extra={"error": ValueError("CHAN TAI MAN A1234563")})
+    record = one(lines)
+    assert "CHAN" not in jsonutil.dumps_str(record)
+    assert record["error"] == {"type": "ValueError", "message": "[message withheld]"}
+
+
+def _recurse(depth: int) -> None:
+    if depth == 0:
+        raise _VendorError("deep")
+    _recurse(depth - 1)
+
+
+def test_an_exception_s_frames_are_the_last_40(logger: logging.Logger, lines: Capture) -> None:
+    try:
+        _recurse(60)
+    except _VendorError:
+        logger.exception("failed")
+    frames = one(lines)["exception"]["frames"]
+    assert len(frames) == 40 and frames[-1]["function"] == "_recurse"
+
+
+def test_a_mapping_logged_as_the_message_is_masked(logger: logging.Logger, lines: Capture) -> None:
+    logger.info({"idNumber": "A1234563", "step": "ocr"})
+    message = one(lines)["message"]
+    assert "A1234563" not in message and "ocr" in message
+
+
+def test_a_sanitized_record_keeps_no_exception_another_formatter_could_print() -> None:
+    try:
+        _raise(_VendorError("CHAN TAI MAN A1234563"))
+    except _VendorError:
+        import sys
+
+        record = logging.LogRecord("t", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
+    sanitize_record(record)
+    assert record.exc_info is None
+    assert "CHAN" not in logging.Formatter().format(record)
+
+
+def test_a_logger_from_get_logger_does_not_propagate_to_the_root_logger() -> None:
+    assert get_logger(f"test.log.{next(_counter)}").propagate is False
+
+
+def test_a_context_value_named_message_never_replaces_the_line_s_message(
+    logger: logging.Logger, lines: Capture
+) -> None:
+    with log_context(message="from context"):
+        logger.info("real")
+    record = one(lines)
+    assert (record["message"], record["message_"]) == ("real", "from context")
+
+
+def test_a_message_of_8192_characters_is_kept_whole_and_one_of_8193_cut(logger: logging.Logger, lines: Capture) -> None:
+    logger.info("a " * 4096)
+    logger.info("a " * 4096 + "b")
+    kept, cut = lines()
+    assert kept["message"] == "a " * 4096
+    assert cut["message"] == "a " * 4096 + "...[1 chars cut]"
+
+
+def test_a_jwt_whose_header_does_not_start_with_alg_is_scrubbed(logger: logging.Logger, lines: Capture) -> None:
+    token = base64.urlsafe_b64encode(b'{"typ":"JWT","alg":"HS256"}').rstrip(b"=").decode() + "." + JWT.split(".", 1)[1]
+    assert token.startswith("eyJ0eXAi")
+    logger.info("token %s refused", token)
+    assert one(lines)["message"] == "token [jwt] refused"
+
+
+def test_a_long_url_safe_base64_run_is_scrubbed(logger: logging.Logger, lines: Capture) -> None:
+    run = ("ab-_" * 30)[:120]
+    logger.info("image %s end", run)
+    assert one(lines)["message"] == "image [base64 120 chars] end"

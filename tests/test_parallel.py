@@ -223,3 +223,14 @@ def test_a_pool_that_once_could_not_start_a_thread_still_runs_later_batches_side
         assert sorted(run_all(pool, [meeting.wait, meeting.wait], 2)) == [0, 1]
     finally:
         pool.executor().shutdown(wait=True)
+
+
+def test_a_call_ending_in_a_base_exception_on_a_pool_thread_is_raised_not_taken_for_a_result() -> None:
+    """``SystemExit`` or ``KeyboardInterrupt`` in a call on a pool thread would otherwise vanish in the executor and the
+    call pass for one that returned ``None`` (review bs)."""
+
+    def interrupted() -> int:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_all(ThreadPool(2, "t"), [lambda: 1, interrupted], 2)

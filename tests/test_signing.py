@@ -459,3 +459,71 @@ def test_v1_each_call_gets_a_fresh_nonce() -> None:
     creds = Credentials("ak", "sk")
     seen = {sign_v1_params(credentials=creds, action="A", version="v", params={})["SignatureNonce"] for _ in range(50)}
     assert len(seen) == 50
+
+
+@pytest.mark.parametrize("value", [" v", "v ", "  a b  ", "\tv\t"])
+def test_v3_an_extra_header_value_with_surrounding_blanks_is_signed_trimmed_as_the_official_sdk_signs_it(
+    value: str,
+) -> None:
+    creds = Credentials("ak", "sk")
+    headers = sign_acs3_request(credentials=creds, method="POST", host="cloudauth-intl.ap-southeast-1.aliyuncs.com",
+                                action="CheckResult", version="2022-08-09", query={}, date="2024-01-01T00:00:00Z",
+                                nonce="n1", extra_headers={"x-acs-zz": value})  # fmt: skip
+    signed = {k: v for k, v in headers.items() if k != "Authorization"}
+    assert headers["Authorization"] == sdk_v3_authorization("POST", "/", {}, signed, sha256_hex(b""), "ak", "sk")
+
+
+def test_the_timestamp_of_a_fractional_second_is_that_second_floored() -> None:
+    from shared.signing import utc_timestamp
+
+    assert utc_timestamp(1_700_000_000.9) == "2023-11-14T22:13:20Z"
+
+
+def test_v3_a_lower_case_method_is_signed_as_its_upper_case() -> None:
+    creds = Credentials("ak", "sk")
+    kwargs: dict[str, Any] = {"credentials": creds, "host": "h.example", "action": "A", "version": "v", "query": {},
+                              "date": "2024-01-01T00:00:00Z", "nonce": "n1"}  # fmt: skip
+    headers = sign_acs3_request(method="post", **kwargs)
+    signed = {k: v for k, v in headers.items() if k != "Authorization"}
+    assert headers["Authorization"] == sdk_v3_authorization("POST", "/", {}, signed, sha256_hex(b""), "ak", "sk")
+
+
+def test_a_forked_child_never_reuses_a_nonce_its_parent_drew_in_advance() -> None:
+    """Nonces are drawn 64 at a time: a child forked with the parent's pool must draw its own (a replayed nonce is a
+    refused request)."""
+    import os
+
+    from shared.signing import new_nonce
+
+    new_nonce()  # the pool now holds 63 nonces the parent will use
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write, new_nonce().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    assert len(child) == 32 and child != new_nonce()
+
+
+def test_the_caches_of_query_shapes_and_keys_stay_bounded() -> None:
+    from shared import signing
+
+    for i in range(100):
+        canonical_query_string({f"name{i}": "v"})
+        sign_acs3_request(credentials=Credentials("ak", f"secret-{i}"), method="POST", host="h.example", action="A",
+                          version="v", query={})  # fmt: skip
+    assert len(signing._query_plans) <= 64 and len(signing._hmac_states) <= 8
+
+
+def test_v3_two_requests_differing_only_in_content_type_each_send_and_sign_their_own() -> None:
+    creds = Credentials("ak", "sk")
+    kwargs: dict[str, Any] = {"credentials": creds, "method": "POST", "host": "h.example", "action": "A",
+                              "version": "v", "query": {}, "date": "2024-01-01T00:00:00Z", "nonce": "n1"}  # fmt: skip
+    for content_type in ("application/json", "application/x-www-form-urlencoded"):
+        headers = sign_acs3_request(content_type=content_type, **kwargs)
+        signed = {k: v for k, v in headers.items() if k != "Authorization"}
+        assert signed["content-type"] == content_type
+        assert headers["Authorization"] == sdk_v3_authorization("POST", "/", {}, signed, sha256_hex(b""), "ak", "sk")

@@ -227,3 +227,43 @@ def test_an_ascii_url_s_unsafe_character_is_the_one_the_rule_s_regex_finds(url: 
 
     match = re.search(r"[\x00-\x20\x7f\\]", url)
     assert unsafe_character_at(url) == (match.start() if match else None)
+
+
+# --- review bs ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["https://bücher.example\\@evil.example/", "https://shop.example/é\\..\\admin"])
+def test_a_backslash_in_a_non_ascii_url_is_refused_too(url: str) -> None:
+    """The non-ASCII path of the check (Unicode categories) looks for the backslash as the ASCII path does."""
+    from shared.urls import unsafe_character_at
+
+    assert not url.isascii()
+    assert unsafe_character_at(url) == url.index("\\")
+    assert not is_safe_url(url)
+
+
+@pytest.mark.parametrize("host", ["a..example", "." + "a.example", "a" * 64 + ".example", "bücher..example"])
+def test_a_url_whose_host_has_an_empty_or_over_long_label_is_refused(host: str) -> None:
+    with pytest.raises(UnsafeUrl, match="host"):
+        check_url(f"https://{host}/hook")
+    assert is_safe_url(f"https://{host.replace('..', '.').lstrip('.').replace('a' * 64, 'a' * 63)}/hook")
+
+
+@pytest.mark.parametrize("segment", [".", "..", "%2e", "%2E", ".%2e", "%2e.", "%2E%2e", "..;x=1", "%2e;jsessionid=1"])
+def test_every_spelling_of_a_dot_segment_is_found(segment: str) -> None:
+    """WHATWG URL's single- and double-dot segments (``%2e`` for either dot, in any case), also before ``;``."""
+    from shared.urls import has_dot_segment
+
+    assert has_dot_segment(f"/kyc/done/{segment}/admin")
+    assert not has_dot_segment(f"/kyc/done/x{segment}/admin")
+
+
+@pytest.mark.parametrize("url", ["https://user:p@ss@hooks.example/x", "https://a@b@c:pw@hooks.example/x"])
+def test_without_userinfo_removes_a_password_holding_an_at_sign_whole(url: str) -> None:
+    """The host is what follows the *last* ``@`` (as ``urlsplit`` reads it): no piece of the credentials is kept."""
+    assert without_userinfo(url) == "https://hooks.example/x"
+
+
+@pytest.mark.parametrize("host", ["a\x00b.example", "a\u200bb.example", "a\x7fb.example", "a\u00a0b.example"])
+def test_display_url_prints_a_host_holding_an_unsafe_character_as_unprintable(host: str) -> None:
+    assert display_url(f"https://{host}/x") == UNPRINTABLE

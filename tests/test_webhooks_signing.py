@@ -316,3 +316,61 @@ def test_only_the_first_twenty_signature_entries_are_examined() -> None:
     assert verify(KEY, within, BODY, now=NOW).msg_id == "msg_1"  # the twentieth entry is examined
     beyond = {**_headers(), "webhook-signature": " ".join([*decoys, decoys[0], valid])}
     assert _reason(KEY, beyond) == "no_matching_signature"
+
+
+# --- review bs: the timestamp's form at its edges --------------------------------------------------------------
+
+
+def _arabic_indic(number: int) -> str:
+    return "".join(chr(0x660 + int(d)) for d in str(number))
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["9" * 13, "9" * 5000, "0" * 12 + "1", _arabic_indic(NOW), "1\u00b2", "\uff11" * 10],
+    ids=["13-digits", "5000-digits", "13-with-zeros", "arabic-indic-now", "superscript", "fullwidth"],
+)
+def test_a_timestamp_that_is_not_at_most_twelve_ascii_digits_is_invalid_not_a_crash(value: str) -> None:
+    """Python's ``int`` reads any Unicode decimal digits (``١٧…`` is the current time) and refuses strings of over
+    4300 digits with a ``ValueError``: neither may reach it."""
+    assert _reason(KEY, {**_headers(), "webhook-timestamp": value}) == "invalid_timestamp"
+
+
+def test_a_signature_cut_to_its_first_half_does_not_match() -> None:
+    digest = base64.b64decode(sign(KEY, "msg_1", NOW, BODY).partition(",")[2])
+    half = "v1," + base64.b64encode(digest[:16]).decode()
+    assert _reason(KEY, {**_headers(), "webhook-signature": half}) == "no_matching_signature"
+
+
+@pytest.mark.parametrize("junk", ["!", "*", "-_", "\u00e9"])
+def test_a_signature_with_characters_outside_base64_does_not_match(junk: str) -> None:
+    """The reference library compares the base64 text itself: a signature spelled with other characters mixed in
+    (which a lenient decoder would skip) is not the signature."""
+    version, _, encoded = sign(KEY, "msg_1", NOW, BODY).partition(",")
+    spoiled = f"{version},{encoded[:10]}{junk}{encoded[10:]}"
+    assert _reason(KEY, {**_headers(), "webhook-signature": spoiled}) == "no_matching_signature"
+
+
+def test_a_message_id_of_256_characters_is_the_longest_signed() -> None:
+    assert sign(VECTOR_SECRET, "m" * 256, VECTOR_TS, b"").startswith("v1,")
+    with pytest.raises(ValueError, match="message id"):
+        sign(VECTOR_SECRET, "m" * 257, VECTOR_TS, b"")
+
+
+@pytest.mark.parametrize("timestamp", [-1, True, 1.5])
+def test_sign_refuses_a_timestamp_that_is_not_a_non_negative_whole_number(timestamp: object) -> None:
+    with pytest.raises(ValueError, match="timestamp"):
+        sign(VECTOR_SECRET, VECTOR_ID, timestamp, b"")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("prefix", ["whsek_", "WHSEC_", "      ", "sk_ab_"])
+def test_a_secret_whose_six_first_characters_are_not_the_prefix_is_refused(prefix: str) -> None:
+    with pytest.raises(InvalidWebhookSecret, match="whsec_"):
+        WebhookSecret.parse(prefix + base64.b64encode(b"k" * 32).decode())
+
+
+def test_secret_str_and_repr_show_neither_the_key_bytes_nor_their_base64() -> None:
+    secret = WebhookSecret.parse(VECTOR_SECRET)
+    for text in (str(secret), repr(secret), f"{secret}"):
+        assert repr(secret.key)[2:-1][:8] not in text and VECTOR_SECRET[6:14] not in text
+    assert str(secret) == f"WebhookSecret(<{len(secret.key)} bytes>)"
