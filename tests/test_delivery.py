@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.client
+import io
 import socket
 import threading
 import time
@@ -13,7 +15,7 @@ from typing import Any
 import pytest
 
 from shared.delivery import TargetPolicy, is_public_address, parse_retry_after, post_webhook, resolve_target
-from shared.http_deadline import lookup
+from shared.http_deadline import lookup, read_at_most
 from tests.loopback import DrippingServer, localhost_certificate
 
 LOCAL = TargetPolicy(allow_private=True, require_https=False)
@@ -646,3 +648,41 @@ def test_a_call_s_time_left_is_zero_once_its_deadline_has_passed() -> None:
         assert call.time_left() == 0.5
         now[0] += 1.0
         assert call.time_left() == 0.0
+
+
+# --- a body is read no further than one byte past what the caller allows -----------------------------------------
+
+
+class _BufferedSocket:
+    """What ``http.client.HTTPResponse`` reads an answer from: ``makefile`` over fixed bytes."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def makefile(self, mode: str) -> Any:
+        return io.BufferedReader(io.BytesIO(self._data))  # type: ignore[arg-type]
+
+
+def _answer(body: bytes, *, length: int | None = None, chunked: bool = False) -> Any:
+    if chunked:
+        head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        raw = head + f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+    else:
+        raw = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (len(body) if length is None else length) + body
+    response = http.client.HTTPResponse(_BufferedSocket(raw))  # type: ignore[arg-type]
+    response.begin()
+    return response
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_body_larger_than_allowed_is_read_to_one_byte_past_the_limit_only(chunked: bool) -> None:
+    assert read_at_most(_answer(b"x" * 1_000_000, chunked=chunked), 100) == b"x" * 101
+
+
+def test_a_body_within_the_limit_is_read_whole() -> None:
+    assert read_at_most(_answer(b"{}"), 100) == b"{}"
+
+
+def test_a_body_cut_before_its_content_length_is_an_incomplete_read() -> None:
+    with pytest.raises(http.client.IncompleteRead):
+        read_at_most(_answer(b"{}", length=10), 100)
