@@ -60,6 +60,17 @@ class Decision:
 
 OK = Decision()
 
+#: A ``foreign:<status>`` answer's content type and other headers: a proxy's, none of the service's (request id,
+#: signature, checksum).
+FOREIGN_CONTENT_TYPE = "text/html"
+FOREIGN_HEADERS = {"Server": "gateway"}
+
+
+def foreign_page(status: int) -> bytes:
+    """The body of a ``foreign:<status>`` answer: the HTML page a load balancer or proxy in front of a service
+    answers with."""
+    return f"<html><head><title>{status}</title></head><body><h1>{status}</h1><hr>gateway</body></html>\n".encode()
+
 
 @dataclass
 class OperationFaults:

@@ -43,7 +43,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
-from tools.faultplan import OK, Decision, FaultPlan, FaultPlanError
+from tools.faultplan import FOREIGN_CONTENT_TYPE, FOREIGN_HEADERS, OK, Decision, FaultPlan, FaultPlanError, foreign_page
 from tools.serving import LocalHTTPServer, drip_answer, local_url, serve_in_background, stop_serving
 
 CONTROL_PREFIX = "/_double/"
@@ -105,8 +105,7 @@ class Response:
 def foreign_answer(status: int) -> Response:
     """What a load balancer or proxy in front of a service answers (the fault plan's ``foreign:<status>``): an HTML
     page, none of the service's headers (request id, signature, checksum) or error body."""
-    page = f"<html><head><title>{status}</title></head><body><h1>{status}</h1><hr>gateway</body></html>\n"
-    return Response(status, page.encode(), {"Content-Type": "text/html", "Server": "gateway"})
+    return Response(status, foreign_page(status), {"Content-Type": FOREIGN_CONTENT_TYPE, **FOREIGN_HEADERS})
 
 
 class _HttpServer(LocalHTTPServer):

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from shared import jsonutil
-from tools.faultplan import OK, Decision, FaultPlanError
+from tools.faultplan import FOREIGN_CONTENT_TYPE, FOREIGN_HEADERS, OK, Decision, FaultPlanError, foreign_page
 from tools.sandbox import control, pages, state, vendor
 from tools.sandbox.auth import Authenticator, NonceCache, requested_action
 from tools.sandbox.config import SandboxConfig
@@ -35,7 +35,6 @@ from tools.serving import (
 
 MAX_BODY = 32 * 1024 * 1024
 DEFAULT_HOST_ID = "cloudauth-intl.sandbox.local"
-_FOREIGN_PAGE = "<html><head><title>{status}</title></head><body><h1>{status}</h1><hr>gateway</body></html>\n"
 
 
 class Throttle:
@@ -222,7 +221,7 @@ class Handler(BaseHTTPRequestHandler):
             # page without the vendor's headers or body; the request never reaches the vendor (review bo: the plan
             # was accepted and ignored, the request answered as if no fault was planned).
             self._read_body()
-            self._html(decision.foreign, _FOREIGN_PAGE.format(status=decision.foreign))
+            self._send(decision.foreign, foreign_page(decision.foreign), FOREIGN_CONTENT_TYPE, FOREIGN_HEADERS)
             return
         status: int
         payload: dict[str, Any]
