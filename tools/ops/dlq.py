@@ -130,11 +130,13 @@ def destination(body: dict[str, Any], *, subscriber_key: str | None = None) -> D
         message: dict[str, Any] = {"merchantBizId": mbid, "attempt": 0}
         keys = body.get("subscriberKeys")  # the letter of a message for some subscribers only (not transaction_gone)
         named = [name for name in (body.get("subscriberKey"), body.get("subscriber")) if name is not None]
+        readable = [name for name in named if _names_one(name)]
+        keys_readable = keys is None or (isinstance(keys, list) and all(_names_one(key) for key in keys))
         if subscriber_key is not None:
             message["pending"] = [subscriber_key]
-        elif any(_names_one(name) for name in named):
-            message["pending"] = [next(name for name in named if _names_one(name))]
-        elif named or not (keys is None or (isinstance(keys, list) and all(_names_one(key) for key in keys))):
+        elif readable:
+            message["pending"] = [readable[0]]
+        elif named or not keys_readable:
             # For someone, but whom is unreadable: sent to every subscriber, it would reach those it was not for.
             return ("it names its subscribers in a form this tool cannot read (written by hand?): redrive it with --id "
                     "and --subscriber")
