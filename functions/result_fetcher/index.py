@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from shared.handlers.result_fetcher import ResultFetcherApp
+from shared.handlers.startup import collector_paused
 
 TYPE_CHECKING = False  # typing's flag without importing typing (docs/performance.md, "No typing at run time")
 if TYPE_CHECKING:
     from typing import Any
 
+    from shared.handlers.result_fetcher import ResultFetcherApp
+
 _app: ResultFetcherApp | None = None
 
 
 def initialize(context: Any) -> None:
-    """Runs once per instance (FC's initializer hook): configuration errors fail here, not at a request."""
+    """Runs once per instance (FC's initializer hook): loads the function's code and reads its configuration, with
+    the cyclic garbage collector paused (shared.handlers.startup); configuration errors fail here, not at a request."""
     global _app  # noqa: PLW0603 - one app per FC instance is the point
-    _app = ResultFetcherApp.from_env()
+    with collector_paused():
+        from shared.handlers.result_fetcher import ResultFetcherApp  # noqa: PLC0415 - loaded while the collector is paused
+
+        _app = ResultFetcherApp.from_env()
 
 
 def handler(event: Any, context: Any) -> Any:
