@@ -1,6 +1,6 @@
 """An instance's start with Python's cyclic garbage collector paused, and what it built frozen afterwards.
 
-Why (measured, docs/performance.md, "The collector at start"): loading a function's modules and building its app
+Why (measured, docs/performance.md, "Phase 9"): loading a function's modules and building its app
 allocates tens of thousands of objects that live as long as the instance (modules, classes, functions, settings).
 With the collector on, that allocation count sets off a dozen collections during a cold start, each walking the
 young objects (and some the older ones) again and finding nothing to free: ~1.5 ms of every start. Paused, the
@@ -14,7 +14,8 @@ exists is frozen, the first time in a process only, and the collector is enabled
 enabled again (an instance whose start failed serves nothing). The first time only: FC starts one instance per
 process, so there it is every start; a process that starts many (the test suite, the local stack loading each
 function) keeps the objects of its later starts collectable. Cyclic garbage the start made is kept with what was
-frozen; a start makes a few hundred objects of it, at most.
+frozen; a start makes a few hundred objects of it, at most. One instance per ``with`` (it remembers whether it
+paused the collector): ``with collector_paused():``, as a function is used.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ class collector_paused:  # a function to its callers: ``with collector_paused():
 
     def __enter__(self) -> None:
         if gc.isenabled():
+            self._paused = True  # first: an exception between the two lines still finds the collector enabled again
             gc.disable()
-            self._paused = True
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
@@ -48,7 +49,9 @@ class collector_paused:  # a function to its callers: ``with collector_paused():
         if not self._paused:
             return
         self._paused = False
-        if kind is None and not _frozen:
-            gc.freeze()
-            _frozen = True
-        gc.enable()
+        try:
+            if kind is None and not _frozen:
+                gc.freeze()
+                _frozen = True
+        finally:
+            gc.enable()
