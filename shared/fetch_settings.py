@@ -14,7 +14,9 @@ if TYPE_CHECKING:
 DEFAULT_RECHECK_SCHEDULE = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0)
 
 #: "ID Verification:CheckResult" (the vendor's API page): "The ID Verification service stores verification results
-#: for 30 days by default ... automatically deleted afterward"; its page for the liveness solutions says from when:
+#: for 30 days by default ... automatically deleted afterward"; eKYC_PRO's CheckResult page (oce0nqzn6tkr2qqq-1, en,
+#: Feb 07, 2026) says the same ("results are stored for 30 days and then automatically deleted. You must retrieve the
+#: verification results within 30 days"); its page for the liveness solutions says from when (liveness-checkresult-2):
 #: "You must query the results within 30 days after the authentication process is complete." Counted here from the
 #: row's creation, which is never later than the completion. Before it completes: ``V2_FINISH_WITHIN_SECONDS`` for a
 #: transaction started with InitializeV2; for one started with Initialize that time is *unverified* (assumed well
@@ -22,9 +24,10 @@ DEFAULT_RECHECK_SCHEDULE = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.
 VENDOR_RESULT_DAYS = 30
 #: "ID Verification:InitializeV2" (FACE_LIVENESS_PRO, help/zh/ekyc/latest/liveness-initialize-1, 接入注意事项):
 #: "客户端须在获取 TransactionId 或 TransactionUrl 后的 30 分钟内完成认证" — the person must finish within 30 minutes of
-#: the TransactionId. eKYC_PRO's InitializeV2 page (pro-init) has the same section, its text cut off where we could
-#: read it: *unverified* for eKYC_PRO (should its window be longer, an abandonment there is replaced by the late
-#: verdict, as any). What the vendor answers for such a flow afterwards is undocumented (the
+#: the TransactionId (ID_OCR_PRO's InitializeV2 page, help/zh/ekyc/latest/initializev2, Sep 15, 2026, the same
+#: sentence under "认证时效要求"). eKYC_PRO's InitializeV2 page (pro-init) has the same section, its text cut off
+#: where we could read it: *unverified* for eKYC_PRO (should its window be longer, an abandonment there is replaced
+#: by the late verdict, as any). What the vendor answers for such a flow afterwards is undocumented (the
 #: sandbox: ProcessNotCompleted, as before); the sweeper abandons it once its fetch still says unfinished this long
 #: after it started plus ``V2_EXPIRY_GRACE_SECONDS`` (the vendor's clock against ours, and a flow finished in its
 #: last minute), instead of waiting for ``KYC_ABANDON_AFTER``.
