@@ -16,11 +16,11 @@ DEFAULT_RECHECK_SCHEDULE = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.
 #: "ID Verification:CheckResult" (the vendor's API page): "The ID Verification service stores verification results
 #: for 30 days by default ... automatically deleted afterward"; eKYC_PRO's CheckResult page (oce0nqzn6tkr2qqq-1, en,
 #: Feb 07, 2026) says the same ("results are stored for 30 days and then automatically deleted. You must retrieve the
-#: verification results within 30 days"); its page for the liveness solutions says from when (liveness-checkresult-2):
-#: "You must query the results within 30 days after the authentication process is complete." Counted here from the
-#: row's creation, which is never later than the completion. Before it completes: ``V2_FINISH_WITHIN_SECONDS`` for a
-#: transaction started with InitializeV2; for one started with Initialize that time is *unverified* (assumed well
-#: under 30 days).
+#: verification results within 30 days"); the CheckResult page of the liveness solutions (liveness-checkresult-2,
+#: en, Sep 22, 2025) says from when: "You must query the results within 30 days after the authentication process is
+#: complete." Counted here from the row's creation, which is never later than the completion. Before it completes:
+#: ``V2_FINISH_WITHIN_SECONDS`` for a transaction started with InitializeV2; for one started with Initialize that
+#: time is *unverified* (assumed well under 30 days).
 VENDOR_RESULT_DAYS = 30
 #: "ID Verification:InitializeV2" (FACE_LIVENESS_PRO, help/zh/ekyc/latest/liveness-initialize-1, 接入注意事项):
 #: "客户端须在获取 TransactionId 或 TransactionUrl 后的 30 分钟内完成认证" — the person must finish within 30 minutes of
