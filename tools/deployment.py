@@ -51,6 +51,16 @@ def _load_yaml(path: Path, section: str) -> dict[str, Any]:
     return data
 
 
+def _mapping(value: Any, where: str) -> dict[str, Any]:
+    """``value`` when it is a mapping, ``{}`` when it is absent (``None``); any other shape is a ``DeploymentError``
+    naming ``where``, so a hand-edited s.yaml or template.yml fails with its place, not an ``AttributeError``."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise DeploymentError(f"{where} is not a map")
+    return value
+
+
 def load_s_yaml(path: Path = S_YAML) -> dict[str, Any]:
     return _load_yaml(path, "resources")
 
@@ -62,15 +72,6 @@ def resolve(
     variable takes the default; without a default it becomes empty), and ``${resources.<stack>.output.<Key>}``
     from ``outputs`` when given (a key it lacks is a ``DeploymentError``)."""
 
-    def var(match: re.Match[str]) -> str:
-        raw = (data.get("vars") or {}).get(match["name"])
-        if not isinstance(raw, str):
-            raise DeploymentError(f"s.yaml vars.{match['name']} is not a string")
-        return resolve(raw, data, env)
-
-    def environment(match: re.Match[str]) -> str:
-        return env.get(match["name"]) or match["default"] or ""
-
     def output(match: re.Match[str]) -> str:
         if outputs is None:
             return match[0]
@@ -78,7 +79,26 @@ def resolve(
             raise DeploymentError(f"no stack output {match['resource']}.{match['name']}")
         return outputs[match["name"]]
 
-    return _OUTPUT.sub(output, _ENV.sub(environment, _VARS.sub(var, value)))
+    return _OUTPUT.sub(output, _expand(value, data, env, ()))
+
+
+def _expand(value: str, data: Mapping[str, Any], env: Mapping[str, str], within: tuple[str, ...]) -> str:
+    """``value`` with its ``${vars.x}`` (each expanded in turn) and ``${env(...)}`` replaced; ``within`` holds the
+    vars being expanded, so a var that reaches itself is a ``DeploymentError``, not a ``RecursionError``."""
+
+    def var(match: re.Match[str]) -> str:
+        name = match["name"]
+        if name in within:
+            raise DeploymentError(f"s.yaml vars.{name} refers to itself")
+        raw = _mapping(data.get("vars"), "s.yaml vars").get(name)
+        if not isinstance(raw, str):
+            raise DeploymentError(f"s.yaml vars.{name} is not a string")
+        return _expand(raw, data, env, (*within, name))
+
+    def environment(match: re.Match[str]) -> str:
+        return env.get(match["name"]) or match["default"] or ""
+
+    return _ENV.sub(environment, _VARS.sub(var, value))
 
 
 def _fc3_resources(data: Mapping[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
@@ -87,7 +107,7 @@ def _fc3_resources(data: Mapping[str, Any]) -> dict[str, tuple[str, dict[str, An
     for key, resource in data["resources"].items():
         if not isinstance(resource, dict) or resource.get("component") != "fc3":
             continue
-        props = resource.get("props") or {}
+        props = _mapping(resource.get("props"), f"s.yaml resource {key} props")
         match = _CODE.match(str(props.get("code", "")))
         if match is None or not isinstance(props.get("functionName"), str):
             raise DeploymentError(f"s.yaml resource {key} has no functionName or ./build/<folder> code")
@@ -121,9 +141,7 @@ def function_environments(
     functions: dict[str, dict[str, str]] = {}
     missing: dict[str, str] = {}
     for folder, props in _fc3_resources(data).values():
-        declared = props.get("environmentVariables") or {}
-        if not isinstance(declared, dict):
-            raise DeploymentError(f"s.yaml function {folder} has no environmentVariables map")
+        declared = _mapping(props.get("environmentVariables"), f"s.yaml function {folder} environmentVariables")
         variables: dict[str, str] = {}
         for name, raw in declared.items():
             value = str(raw)
@@ -204,14 +222,15 @@ def stack_parameters(env: Mapping[str, str] | None = None, path: Path = S_YAML,
     template = load_template(template_path)
     parameters = {
         name: str(spec["Default"])
-        for name, spec in (template.get("Parameters") or {}).items()
+        for name, spec in _mapping(template.get("Parameters"), f"{template_path.name} Parameters").items()
         if isinstance(spec, dict) and "Default" in spec
     }
     data = load_s_yaml(path)
     stack = data["resources"].get(STACK_RESOURCE)
     if not isinstance(stack, dict):
         raise DeploymentError(f"s.yaml has no {STACK_RESOURCE} resource")
-    for name, raw in ((stack.get("props") or {}).get("parameters") or {}).items():
+    props = _mapping(stack.get("props"), f"s.yaml resource {STACK_RESOURCE} props")
+    for name, raw in _mapping(props.get("parameters"), f"s.yaml resource {STACK_RESOURCE} parameters").items():
         parameters[name] = resolve(str(raw), data, env or {})
     return parameters
 
