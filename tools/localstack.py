@@ -56,7 +56,7 @@ def data_dir(env: Mapping[str, str]) -> Path:
 def write_private(path: Path, data: bytes) -> None:
     """``data`` into ``path``, readable by its owner only: also when the file existed with a wider mode (the mode
     of ``os.open`` applies only to a file it creates)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
         os.fchmod(fd, 0o600)
@@ -154,7 +154,7 @@ def acquire_stack_lock(directory: Path, wait: float = LOCK_WAIT_SECONDS) -> str:
     key = directory.resolve()
     if key in _HELD:
         return HELD_ALREADY
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # the data directory: the owner's only
     fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
     deadline = time.monotonic() + wait
     while True:

@@ -106,7 +106,7 @@ class SqliteDatabase:
         if not 0 < version <= 0x7FFF_FFFF:
             raise ValueError("a schema version is a positive 31-bit integer")
         self.path = os.fspath(path)
-        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), mode=0o700, exist_ok=True)
         _create_private(self.path)
         self.max_idle = max_idle
         self._lock = threading.Lock()

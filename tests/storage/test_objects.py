@@ -159,6 +159,37 @@ def test_an_object_file_is_readable_by_its_owner_only(directory: DirectoryObject
     assert oct((Path(directory.root) / "results" / "abc" / "idImage.jpg").stat().st_mode & 0o777) == oct(0o600)
 
 
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    """The usual umask, under which a directory made without a mode is 0755 (listable by every local user)."""
+    previous = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+@pytest.mark.usefixtures("umask_022")
+def test_every_directory_an_object_makes_is_its_owner_s_only(tmp_path: Path) -> None:
+    """A directory's name is a verification's id: the store's root and each level a put makes are 0700, not only
+    the last one (``os.makedirs`` gives its mode to the leaf alone)."""
+    store = DirectoryObjectStore(tmp_path / "data" / "objects")
+    store.put("results/abc/idImage.jpg", JPEG, "image/jpeg")
+    root = Path(store.root)
+    modes = {str(path.relative_to(tmp_path)): oct(path.stat().st_mode & 0o777)
+             for path in (root, root / "results", root / "results" / "abc")}
+    assert set(modes.values()) == {oct(0o700)}, modes
+
+
+@pytest.mark.usefixtures("umask_022")
+def test_a_put_after_its_directories_were_pruned_makes_them_again_private(directory: DirectoryObjectStore) -> None:
+    directory.put("results/abc/idImage.jpg", JPEG, "image/jpeg")
+    directory.delete_prefix("results/")
+    directory.put("results/abc/idImage.jpg", JPEG, "image/jpeg")
+    assert directory.get("results/abc/idImage.jpg") == JPEG
+    assert oct((Path(directory.root) / "results").stat().st_mode & 0o777) == oct(0o700)
+
+
 def test_a_prefix_that_leaves_the_store_is_refused_and_touches_nothing_outside(tmp_path: Path) -> None:
     store = DirectoryObjectStore(tmp_path / "objects")
     outside = tmp_path / "outside.txt"
