@@ -174,7 +174,8 @@ def test_refetch_of_a_final_transaction_says_it_is_final_and_fetches_nothing(sta
 def test_refetch_of_a_still_pending_transaction_reports_pending(stack: DevStack) -> None:
     created = start_verification(stack)
     code, out, _ = run(["refetch", created["merchantBizId"]])
-    assert code == 0 and jsonutil.loads(out)["outcome"] == "pending"
+    answer = jsonutil.loads(out)
+    assert (code, answer["outcome"], answer["status"]) == (0, "pending", "PENDING")  # the row's, not null
 
 
 def test_refetch_whose_check_result_the_vendor_refuses_exits_1(stack: DevStack) -> None:
@@ -188,6 +189,7 @@ def test_refetch_whose_check_result_the_vendor_refuses_exits_1(stack: DevStack) 
     code, out, err = run(["refetch", created["merchantBizId"]])
     answer = jsonutil.loads(out)
     assert (code, answer["outcome"], answer["error"]) == (1, "retry_later", "Forbidden.RAMUserAccessDenied")
+    assert answer["status"] == "PENDING"
     assert "nothing fetched" in err
 
 

@@ -142,11 +142,13 @@ def run_refetch(args: argparse.Namespace, ctx: Context) -> int:
         outcome = _fetcher(ctx).fetch(mbid)
     except RecheckNotScheduled:
         raise OpsError("still pending and the re-check could not be queued", "RecheckNotScheduled") from None
+    # A fetch that kept nothing leaves the row as it was: its status is still the one read above
+    unchanged = outcome.kind in ("pending", "retry_later", "failed", "duplicate")
     ctx.print_json(
         {
             "merchantBizId": mbid,
             "outcome": outcome.kind,
-            "status": outcome.status,
+            "status": outcome.status or (record.status if unchanged else None),
             "error": outcome.error,
             "nextCheckIn": outcome.next_check_in,
         }
