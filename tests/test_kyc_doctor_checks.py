@@ -107,6 +107,7 @@ def test_missing_stack_outputs_are_named_once_and_explain_the_config_problems() 
     inputs = environment.from_s_yaml(_exported(), {k: v for k, v in OUTPUTS.items() if k != "BucketName"})
     [note] = inputs.notes
     assert note.status is Status.PROBLEM and "BucketName (KYC_OSS_BUCKET)" in note.detail
+    assert note.detail.startswith("no value for the stack outputs")  # given a file without them, not "not given"
     finding = config.check_initialize("result_fetcher", inputs.functions["result_fetcher"], inputs.missing_outputs)
     assert finding.status is Status.PROBLEM and "stack output BucketName" in finding.detail
 
@@ -201,8 +202,8 @@ def test_a_region_the_vendor_does_not_serve_is_named_as_such_with_the_regions_th
     ("backend", "says", "never_says"),
     [
         ("aliyun", ["and s deploy", "activate the product for that region"], ["./scripts/dev"]),
-        ("local", ["and restart ./scripts/dev"], ["s deploy", "activate"]),
-        ("", ["and restart ./scripts/dev"], ["s deploy", "activate"]),
+        ("local", ["and start or restart ./scripts/dev"], ["s deploy", "activate"]),
+        ("", ["and start or restart ./scripts/dev"], ["s deploy", "activate"]),
     ],
 )
 def test_a_product_fix_names_the_step_that_applies_to_the_backend_checked(

@@ -294,3 +294,17 @@ def test_the_demo_page_opened_at_localhost_can_start_a_verification(stack: DevSt
     conn.close()
     assert response.status == 201, answer
     assert response.getheader("access-control-allow-origin") == f"http://localhost:{port}"
+
+
+# --- the icon a browser asks for -----------------------------------------------------------------------------
+
+
+def test_the_sandbox_answers_a_browser_s_icon_request_with_no_content(sandbox: SandboxServer) -> None:
+    """Every page load asks for /favicon.ico: a 404 there shows as an error in the developer's console."""
+    assert _request(sandbox.port, "GET", "/favicon.ico") == (204, b"")
+
+
+def test_the_gateway_answers_a_browser_s_icon_request_with_no_content(demo_gateway: Gateway) -> None:
+    """Before the demo's catch-all route, which answers 404 to a path it does not serve."""
+    assert _request(demo_gateway.port, "GET", "/favicon.ico") == (204, b"")
+    assert _request(demo_gateway.port, "GET", "/no-such-page")[0] == 404

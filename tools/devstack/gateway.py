@@ -523,6 +523,8 @@ class Gateway:
         if path.startswith(fc3.PATH_PREFIX):  # FC 3.0 API (InvokeFunction), likewise
             return self.fc3_api.handle(method, target, headers, body)
         request_id = new_request_id()
+        if path == "/favicon.ico":  # a browser asks on every page: no icon, and no 404 in its console
+            return 204, [], b"", request_id
         dest = self.target_for(path)
         if dest is None:
             return (*_error(404, "NotFound", "no function is routed to this path"), request_id)

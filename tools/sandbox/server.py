@@ -188,7 +188,10 @@ class Handler(BaseHTTPRequestHandler):
             self._read_body()
             self._error(421, "MisdirectedRequest", f"this sandbox answers only at {local_url(bound, port)}")
             return
-        if path.startswith("/verify/"):
+        if path == "/favicon.ico":  # a browser asks on every page: no icon, and no 404 in its console
+            self._read_body()
+            self._send(204, b"", "image/x-icon")
+        elif path.startswith("/verify/"):
             self._verify(path.removeprefix("/verify/"))
         elif through_tunnel(self.headers, bound, port, also=also):
             # SANDBOX_PUBLIC_URL is for the verification pages a phone opens, and anyone on the internet reaches it:

@@ -42,7 +42,7 @@ def check_initialize(function: str, env: Mapping[str, str], missing_outputs: Map
                                            "ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET (docs/"
                                            "deploy.md, section 5)")
         return problem(name, str(exc), f"set {exc.variable} as README 'Configuration' describes, then s deploy "
-                                       "(locally: restart ./scripts/dev)")
+                                       "(locally: start or restart ./scripts/dev)")
     except StorageError as exc:
         return problem(name, f"initialize could not open storage ({exc.code or 'StorageError'})",
                        "see the storage checks")

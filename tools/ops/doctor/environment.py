@@ -161,7 +161,7 @@ def from_s_yaml(env: Mapping[str, str], outputs: Mapping[str, str], s_yaml: Path
         missing = ", ".join(f"{key} ({name})" for name, key in sorted(resolved.missing_outputs.items()))
         notes.append(problem(
             "environment",
-            f"stack outputs not given, so these variables are unknown here: {missing}",
+            f"no value for the stack outputs {missing}, so these variables are unknown here",
             "pass the stack's outputs: --stack-outputs FILE (ROS console → stack → Outputs, or "
             "`aliyun ros GetStack`), --stack-output KEY=VALUE, or export the variables themselves",
         ))

@@ -124,7 +124,7 @@ def _product_fix(exc: products.ProductError, region: str, variable: str, *, depl
     here = [p.code for p in products.PRODUCTS.values() if p.supported and p.offered_in(region)]
     move = f"export CLOUDAUTH_REGION=<one of {offered}>"
     move += (" (and KYC_REGION with it, so the functions run next to the vendor) and s deploy" if deployed
-             else " and restart ./scripts/dev")
+             else " and start or restart ./scripts/dev")
     activate = "; activate the product for that region in the ID Verification console" if deployed else ""
     if here:
         return f"{move}, or name in {variable} a product offered in {region} ({', '.join(here)}){activate}"
