@@ -142,3 +142,42 @@ def test_a_second_stack_on_the_same_data_directory_is_refused_naming_the_first(t
     assert done.returncode == 1
     assert done.stderr == (f"dev: cannot start: another ./scripts/dev (process {first.pid}) uses {data_dir}: stop "
                            "it, or give this one its own KYC_DATA_DIR (and ports: KYC_HTTP_PORT, KYC_SANDBOX_PORT)\n")
+
+
+# --- ./scripts/dev --stop -----------------------------------------------------------------------------------
+
+
+def test_stop_with_no_stack_running_says_so_and_succeeds(tmp_path: Path) -> None:
+    done = dev(tmp_path, "--stop")
+    assert (done.returncode, done.stderr) == (0, f"dev: no ./scripts/dev runs with {tmp_path / 'data'}: nothing to "
+                                                 "stop\n")
+
+
+def test_stop_ends_the_stack_of_its_data_directory_and_waits_until_it_has_let_go(tmp_path: Path) -> None:
+    """A stack started in the background (found by a newcomer: the README said only "Ctrl-C stops it"): --stop
+    returns once the stack has stopped the way Ctrl-C stops it, its settings file removed."""
+    import time
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("KYC_", "CLOUDAUTH_", "SANDBOX_", "ALIBABA_"))}
+    clean.update({"KYC_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(ROOT), "KYC_HTTP_PORT": "0",
+                  "KYC_SANDBOX_PORT": "0"})
+    stack = subprocess.Popen([sys.executable, "-m", "tools.devstack.dev", "--sweep-interval", "0"], cwd=ROOT,
+                             env=clean, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        stack_file = tmp_path / "data" / "local-stack.json"
+        deadline = time.monotonic() + 60
+        while not stack_file.exists() and stack.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert stack_file.exists(), "the stack did not start"
+
+        done = dev(tmp_path, "--stop")
+
+        assert (done.returncode, done.stderr) == (0, f"dev: stopped the stack of process {stack.pid} "
+                                                     f"({tmp_path / 'data'})\n")
+        assert stack.wait(timeout=10) == 0  # it ends right after letting go of the data directory
+        assert not stack_file.exists()
+        assert stack.stderr is not None and "stopping..." in stack.stderr.read()
+    finally:
+        if stack.poll() is None:
+            stack.kill()
+            stack.wait()

@@ -7,7 +7,7 @@ sweeper on a timer). Every variable the functions read can be overridden from th
 fill in the rest. Against the sandbox, ``./scripts/dev`` uses exploring timings (:data:`EXPLORING`) unless told
 ``--production-timings``. While it runs, its settings are recorded in the data directory for the tools
 (:mod:`tools.localstack`).
-Ctrl-C stops everything.
+Ctrl-C stops everything (from another shell, or for a stack in the background: ``./scripts/dev --stop``).
 
 With the sandbox, the vendor region defaults to China (Hong Kong), the one region where every supported product
 exists (eKYC only there, FACE_LIVENESS_PRO not in Kuala Lumpur), and the allowed products to all the supported ones
@@ -22,10 +22,12 @@ the storage variables are then the doubles', whatever the shell says.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import logging
 import os
 import shlex
+import signal
 import sys
 import time
 from collections.abc import MutableMapping
@@ -424,7 +426,7 @@ class DevStack:
         assert self.gateway is not None
         base = self.gateway.url
         lines = [
-            "fc-ekyc local stack is running (Ctrl-C stops it)",
+            "fc-ekyc local stack is running (Ctrl-C stops it; from another shell: ./scripts/dev --stop)",
             f"  demo merchant page   {base}/",
             f"  API                  {base}/verifications   (POST, GET /verifications/<merchantBizId>)",
             f"  vendor callback      {base}/callback",
@@ -486,6 +488,31 @@ def _port(value: str) -> int:
     return port
 
 
+#: How long ``--stop`` waits for the stack to let go of its data directory (its own stop joins every server).
+STOP_WAIT_SECONDS = 30.0
+
+
+def stop_running_stack(directory: Path, wait: float = STOP_WAIT_SECONDS) -> int:
+    """``./scripts/dev --stop``: ask the stack that runs with ``directory`` to stop (SIGTERM, which it handles as
+    Ctrl-C), then wait until it no longer holds the directory. 0 when it stopped or none ran, 1 when it did not stop
+    within ``wait`` seconds."""
+    stack = running_stack(directory)
+    if stack is None:
+        print(f"dev: no ./scripts/dev runs with {directory}: nothing to stop", file=sys.stderr)
+        return 0
+    with contextlib.suppress(ProcessLookupError):  # it ended between the look and the signal
+        os.kill(stack.pid, signal.SIGTERM)
+    deadline = time.monotonic() + wait
+    while running_stack(directory) is not None:
+        if time.monotonic() >= deadline:
+            print(f"dev: process {stack.pid} still runs {wait:g} s after SIGTERM; stop it yourself "
+                  f"(kill {stack.pid})", file=sys.stderr)
+            return 1
+        time.sleep(0.1)
+    print(f"dev: stopped the stack of process {stack.pid} ({directory})", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./scripts/dev", description="Run the whole eKYC system locally.")
     try:
@@ -516,7 +543,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--doubles-port", type=_port, default=doubles_port,
                         help="first of the three doubles' ports (default KYC_DOUBLES_PORT, else 9200; 0: any free "
                         "ports)")
+    parser.add_argument("--stop", action="store_true",
+                        help="stop the ./scripts/dev that runs with this data directory (KYC_DATA_DIR, else "
+                        ".kyc-data) and wait until it has stopped, instead of starting one")
     args = parser.parse_args(argv)
+    if args.stop:
+        return stop_running_stack(Path(os.environ.get("KYC_DATA_DIR") or DevConfig.data_dir).resolve())
     config = DevConfig(
         host=args.host,
         http_port=args.port,
