@@ -71,6 +71,22 @@ def env_required(env: Env, name: str) -> str:
     return value
 
 
+def env_credential(env: Env, name: str, *, required: bool = False) -> str | None:
+    """An access key's id or secret, or an STS token (``ALIBABA_CLOUD_*``): printable ASCII without spaces, what a
+    signature and an HTTP header carry. A line break or a pasted character inside is refused here, naming the
+    variable only: further on it would fail in a header, with the value quoted in the error."""
+    value = env_str(env, name, required=required)
+    if value is not None and not (value.isascii() and value.isprintable() and " " not in value):
+        raise ConfigError(name, "must be printable ASCII without spaces (a line break or a pasted character in it?)")
+    return value
+
+
+def env_required_credential(env: Env, name: str) -> str:
+    value = env_credential(env, name, required=True)
+    assert value is not None
+    return value
+
+
 def env_int(env: Env, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
     raw = env_str(env, name)
     if raw is None:

@@ -11,6 +11,8 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from shared.config import env_credential
+
 KEY_ID_VARIABLE = "ALIBABA_CLOUD_ACCESS_KEY_ID"
 SECRET_VARIABLE = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"  # noqa: S105 - a variable name
 TOKEN_VARIABLE = "ALIBABA_CLOUD_SECURITY_TOKEN"  # noqa: S105 - a variable name
@@ -42,11 +44,12 @@ class AccessKey:
 
 
 def key_from_env(env: Mapping[str, str]) -> AccessKey | None:
-    """The key ``env`` holds, ``None`` unless both the ID and the secret are set (the token is optional)."""
-    key_id, secret = env.get(KEY_ID_VARIABLE) or "", env.get(SECRET_VARIABLE) or ""
+    """The key ``env`` holds, ``None`` unless both the ID and the secret are set (the token is optional); each read
+    as the functions read it (``env_credential``: a value with a line break inside is a ``ConfigError``)."""
+    key_id, secret = env_credential(env, KEY_ID_VARIABLE), env_credential(env, SECRET_VARIABLE)
     if not key_id or not secret:
         return None
-    return AccessKey(key_id, secret, env.get(TOKEN_VARIABLE) or None)
+    return AccessKey(key_id, secret, env_credential(env, TOKEN_VARIABLE))
 
 
 #: The key the local sandbox accepts unless told otherwise (``SANDBOX_ACCESS_KEY_ID``/``_SECRET``): a public test

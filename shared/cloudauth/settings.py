@@ -11,7 +11,17 @@ import os
 from urllib.parse import urlsplit
 
 from shared import products
-from shared.config import ConfigError, Env, env_bool, env_float, env_int, env_list, env_required, env_str
+from shared.config import (
+    ConfigError,
+    Env,
+    env_bool,
+    env_credential,
+    env_float,
+    env_int,
+    env_list,
+    env_required_credential,
+    env_str,
+)
 from shared.log import register_secret
 from shared.values import field, valueclass
 
@@ -162,9 +172,9 @@ class CloudAuthSettings:
         return cls(
             endpoint=target.endpoint,
             region=target.region,
-            access_key_id=env_required(env, "ALIBABA_CLOUD_ACCESS_KEY_ID"),
-            access_key_secret=register_secret(env_required(env, "ALIBABA_CLOUD_ACCESS_KEY_SECRET")),
-            security_token=register_secret(env_str(env, "ALIBABA_CLOUD_SECURITY_TOKEN")),
+            access_key_id=env_required_credential(env, "ALIBABA_CLOUD_ACCESS_KEY_ID"),
+            access_key_secret=register_secret(env_required_credential(env, "ALIBABA_CLOUD_ACCESS_KEY_SECRET")),
+            security_token=register_secret(env_credential(env, "ALIBABA_CLOUD_SECURITY_TOKEN")),
             connect_timeout=_positive_float(env, "CLOUDAUTH_CONNECT_TIMEOUT", 5.0),
             read_timeout=_positive_float(env, "CLOUDAUTH_READ_TIMEOUT", 10.0),
             max_attempts=env_int(env, "CLOUDAUTH_MAX_ATTEMPTS", 3, minimum=1, maximum=10),

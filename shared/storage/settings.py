@@ -13,7 +13,18 @@ import os
 import threading
 from functools import cached_property
 
-from shared.config import ConfigError, Env, backend_name, env_bool, env_required, env_str, environ, http_url
+from shared.config import (
+    ConfigError,
+    Env,
+    backend_name,
+    env_bool,
+    env_credential,
+    env_required,
+    env_required_credential,
+    env_str,
+    environ,
+    http_url,
+)
 from shared.lazy import Lazy
 from shared.log import register_secret
 from shared.signing import Credentials
@@ -86,9 +97,9 @@ class StorageSettings:
         if backend != "aliyun":
             raise ConfigError("KYC_BACKEND", "must be 'local' or 'aliyun'")
         credentials = Credentials(
-            access_key_id=env_required(env, "ALIBABA_CLOUD_ACCESS_KEY_ID"),
-            access_key_secret=register_secret(env_required(env, "ALIBABA_CLOUD_ACCESS_KEY_SECRET")),
-            security_token=register_secret(env_str(env, "ALIBABA_CLOUD_SECURITY_TOKEN")),
+            access_key_id=env_required_credential(env, "ALIBABA_CLOUD_ACCESS_KEY_ID"),
+            access_key_secret=register_secret(env_required_credential(env, "ALIBABA_CLOUD_ACCESS_KEY_SECRET")),
+            security_token=register_secret(env_credential(env, "ALIBABA_CLOUD_SECURITY_TOKEN")),
         )
         table = env_str(env, "KYC_TABLESTORE_TABLE", "kyc_transactions") or "kyc_transactions"
         if tablestore_only:

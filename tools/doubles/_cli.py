@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
+from shared.config import ConfigError
 from tools.credentials import KEY_ID_VARIABLE, SECRET_VARIABLE, key_from_env
 from tools.doubles._server import CONTROL_PREFIX, DoubleServer
 from tools.serving import stop_requested
@@ -35,7 +36,10 @@ def add_listen_arguments(parser: argparse.ArgumentParser) -> None:
 def key_arguments(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The environment's key as a double's keyword arguments (``access_key_id``, ``access_key_secret``,
     ``security_token``); exits naming the variables when there is none."""
-    key = key_from_env(os.environ if environ is None else environ)
+    try:
+        key = key_from_env(os.environ if environ is None else environ)
+    except ConfigError as exc:
+        raise SystemExit(str(exc)) from None
     if key is None:
         raise SystemExit(f"set {KEY_ID_VARIABLE} and {SECRET_VARIABLE} (the key the double accepts)")
     return asdict(key)

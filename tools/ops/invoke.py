@@ -25,10 +25,12 @@ import argparse
 import base64
 import binascii
 import http.client
+import socket
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult
 
 from shared import jsonutil
 from shared.config import ConfigError
@@ -70,14 +72,28 @@ def default_endpoint(env: Any) -> str:
 
 
 def endpoint_for(args: argparse.Namespace, env: Any) -> str:
+    """The FC API base URL the invocation goes to (the module docstring's order), checked (:func:`checked_endpoint`)
+    before a key is looked for or anything is sent."""
     if args.endpoint or env.get("KYC_FC_ENDPOINT"):
-        return str(args.endpoint or env["KYC_FC_ENDPOINT"])
-    account = args.account_id or env.get("KYC_FC_ACCOUNT_ID")
-    if account:
+        endpoint = str(args.endpoint or env["KYC_FC_ENDPOINT"])
+    elif account := args.account_id or env.get("KYC_FC_ACCOUNT_ID"):
         if not account.isdigit():
             raise UsageError("--account-id must be the numeric Alibaba Cloud account id")
-        return fc3.public_endpoint(account, args.region or default_region(env))
-    return default_endpoint(env)
+        endpoint = fc3.public_endpoint(account, args.region or default_region(env))
+    else:
+        endpoint = default_endpoint(env)
+    checked_endpoint(endpoint)
+    return endpoint
+
+
+def checked_endpoint(endpoint: str) -> SplitResult:
+    """The parts of an FC API base URL; a :class:`UsageError` unless it is one (the one URL rule, ``check_url``:
+    scheme, host, port, labels, no unsafe character)."""
+    try:
+        return check_url(endpoint)
+    except UnsafeUrl as exc:
+        raise UsageError(f"the FC endpoint must be an http(s) URL such as https://<account>.<region>.fc.aliyuncs.com "
+                         f"({exc})") from None
 
 
 def function_name(name: str, env: Any) -> str:
@@ -87,8 +103,8 @@ def function_name(name: str, env: Any) -> str:
 
 
 def _is_local(endpoint: str) -> bool:
-    host = urlsplit(endpoint if "//" in endpoint else f"//{endpoint}").hostname or ""
-    return host in {"127.0.0.1", "localhost", "::1"}
+    """Whether ``endpoint`` (checked by :func:`endpoint_for`) is this machine's: the local gateway."""
+    return (checked_endpoint(endpoint).hostname or "") in {"127.0.0.1", "localhost", "::1"}
 
 
 def _credentials(ctx: Context, endpoint: str) -> AccessKey:
@@ -157,12 +173,9 @@ def invoke_function(
 ) -> Answer:
     """One signed InvokeFunction request, one attempt (no retry: an invocation is not idempotent). Raises
     :class:`OSError` when the endpoint cannot be reached (nothing was sent), :class:`AnswerLost` when the request went
-    out and no whole HTTP answer came back within the read deadline."""
-    try:
-        parts = check_url(endpoint)  # the one URL rule: scheme, host, port, labels, no unsafe character
-    except UnsafeUrl as exc:
-        raise UsageError(f"the FC endpoint must be an http(s) URL such as https://<account>.<region>.fc.aliyuncs.com "
-                         f"({exc})") from None
+    out and no whole HTTP answer came back within ``read_timeout`` of connecting: a deadline for the whole exchange,
+    not per read (an endpoint sending one byte a second would otherwise hold the command for ever)."""
+    parts = checked_endpoint(endpoint)
     host, port = parts.hostname or "", parts.port  # check_url refuses a URL without a host
     path = fc3.invocations_path(name)
     query = {"qualifier": qualifier} if qualifier else {}
@@ -177,18 +190,38 @@ def invoke_function(
     )
     connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     connection = connection_class(host, port, timeout=connect_timeout)
+    deadline: threading.Timer | None = None
+    expired = threading.Event()
     try:
         connection.connect()
-        if connection.sock is not None:
-            connection.sock.settimeout(read_timeout)  # the function may run for minutes; connecting may not
+        sock = connection.sock
+        if sock is not None:
+            sock.settimeout(read_timeout)  # the function may run for minutes; connecting may not
+
+            def expire() -> None:  # ends every read in progress: the exchange fails as cut
+                expired.set()
+                try:  # noqa: SIM105 - the watchdog's thread: nothing to tell anyone
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+            deadline = threading.Timer(read_timeout, expire)
+            deadline.daemon = True
+            deadline.start()
         target = f"{path}?{canonical_query_string(query)}" if query else path
         try:
             connection.request("POST", target, body=payload, headers=headers)
             response = connection.getresponse()
-            return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
+            answer = Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
         except (OSError, http.client.HTTPException) as exc:  # a timeout, a reset, an answer that is not HTTP or cut
-            raise AnswerLost(type(exc).__name__) from exc
+            raise AnswerLost(f"no whole answer within {read_timeout:g} s" if expired.is_set()
+                             else type(exc).__name__) from exc
+        if expired.is_set():  # the deadline came as the last byte did: the answer may be cut short
+            raise AnswerLost(f"no whole answer within {read_timeout:g} s")
+        return answer
     finally:
+        if deadline is not None:
+            deadline.cancel()
         connection.close()
 
 
@@ -224,6 +257,11 @@ def _run_fc3(args: argparse.Namespace, ctx: Context, payload: bytes) -> int:
     except OSError as exc:
         return _transport_error(ctx, endpoint, type(exc).__name__, sent=False)
     request_id = answer.headers.get(fc3.HEADER_REQUEST_ID, "")
+    if not request_id and answer.status < 300:  # FC answers every invocation with its request id; a proxy does not
+        ctx.stderr.write(f"error: NotFunctionCompute: {endpoint} answered HTTP {answer.status} without "
+                         f"{fc3.HEADER_REQUEST_ID}: it is not Function Compute's API (or the local gateway); is the "
+                         "endpoint right?\n")
+        return EXIT_FAILED
     log = _decoded_log(answer)
     if log is not None and log.strip():
         ctx.stderr.write(f"--- log tail of {name} (request {request_id}) ---\n{log.rstrip()}\n--- end of log ---\n")

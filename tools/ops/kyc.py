@@ -15,16 +15,20 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
+import io
 import os
 import sys
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import Any, NoReturn, TextIO, cast
 
 from shared.cloudauth import CloudAuthClient, CloudAuthError, ParameterError
 from shared.cloudauth.errors import TransportError
 from shared.config import ConfigError
 from shared.storage import StorageError
+from tools.deployment import DeploymentError
 from tools.localstack import no_stack_hint, resolve_env, write_private
 from tools.serving import interruptible
 
@@ -254,15 +258,20 @@ def main(
     client_factory: Callable[[Mapping[str, str]], CloudAuthClient] | None = None,
     stdin: TextIO | None = None,
 ) -> int:
+    answer_stream = stdout or sys.stdout
     ctx = Context(
         env=os.environ if env is None else env,
-        stdout=stdout or sys.stdout,
+        stdout=cast(TextIO, _Answer(answer_stream)),  # writes and flushes: all a command does with it
         stderr=stderr or sys.stderr,
         client_factory=client_factory,
         stdin=stdin if stdin is not None else sys.stdin,
     )
     # Every command finds the local stack's settings the same way (tools.localstack); set variables always win.
     ctx.env = resolve_env(ctx.env, ctx.note)
+    undecodable = _undecodable_argument(sys.argv[1:] if argv is None else argv)
+    if undecodable is not None:
+        ctx.stderr.write(f"error: InvalidUsage: argument {undecodable} is not valid UTF-8\n")
+        return EXIT_USAGE
     try:
         args = build_parser().parse_args(argv)
     except _BadUsage as exc:
@@ -301,24 +310,87 @@ def main(
         return fail(exc.code, str(exc), EXIT_VENDOR)
     except StorageError as exc:
         return fail(exc.code or "StorageError", str(exc), EXIT_VENDOR, stack_may_help=True)
+    except DeploymentError as exc:  # s.yaml or template.yml, read by invoke and the doctor
+        return fail("InvalidDeployment", str(exc), EXIT_USAGE)
+    except _AnswerNotWritten as exc:
+        if answer_stream is sys.stdout:
+            _discard_stdout()
+        return fail("OutputFailed", str(exc), EXIT_VENDOR)
     except OSError as exc:  # a connection the adapters did not wrap: one line, never a traceback
         return fail("TransportError", f"a connection failed ({type(exc).__name__})", EXIT_VENDOR,
                     stack_may_help=True)
+    except Exception as exc:  # a defect: its traceback may quote a key or a person's data, so only on request
+        if ctx.env.get("KYC_DEBUG") == "1":
+            traceback.print_exc(file=ctx.stderr)
+        return fail("Unexpected", f"{type(exc).__name__} in {args.command}: a defect of this tool; run again with "
+                                  "KYC_DEBUG=1 to see where (its traceback may show secrets or personal data)",
+                    EXIT_VENDOR)
     finally:
         if ctx._client is not None:
             ctx._client.close()
 
 
 def _reader_gone(ctx: Context) -> int:
-    """The reader closed the pipe (``kyc list | head -1``): stop quietly, as ``cat`` does, with 128 + SIGPIPE.
-
-    Whatever is still buffered for the closed pipe is thrown away so that the interpreter's final flush does not
-    print a second error."""
-    if ctx.stdout is sys.stdout:
-        with contextlib.suppress(OSError, ValueError):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
+    """The reader closed the pipe (``kyc list | head -1``): stop quietly, as ``cat`` does, with 128 + SIGPIPE."""
+    if isinstance(ctx.stdout, _Answer) and ctx.stdout.stream is sys.stdout:
+        _discard_stdout()
     return EXIT_PIPE_CLOSED
+
+
+def _discard_stdout() -> None:
+    """Point the process's stdout at /dev/null: what is still buffered for a closed pipe or a full disk is thrown
+    away, so that the interpreter's final flush does not print a second error."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # AttributeError: no stdout at all
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+def _undecodable_argument(argv: Sequence[str]) -> int | None:
+    """The position (from 1) of the first argument that is not valid UTF-8 (Python keeps its bytes as lone
+    surrogates, which fail later, deep inside a command, after a vendor call or a rate-limit slot), else None."""
+    for position, argument in enumerate(argv, start=1):
+        try:
+            argument.encode("utf-8")
+        except UnicodeEncodeError:
+            return position
+    return None
+
+
+class _AnswerNotWritten(Exception):
+    """The command's answer could not be written to its output (a full disk, a closed descriptor)."""
+
+
+class _Answer(io.TextIOBase):
+    """The command's output: a failed write is :class:`_AnswerNotWritten`, not taken for a failed connection
+    (both are ``OSError``); a reader that went away stays ``BrokenPipeError`` (:func:`_reader_gone`)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        self.stream = stream
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        try:
+            return self.stream.write(text)
+        except BrokenPipeError:
+            raise
+        except (OSError, ValueError, AttributeError) as exc:  # ValueError: closed; AttributeError: no stdout at all
+            raise _AnswerNotWritten(_output_failure(exc)) from None
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            raise
+        except (OSError, ValueError, AttributeError) as exc:
+            raise _AnswerNotWritten(_output_failure(exc)) from None
+
+
+def _output_failure(exc: Exception) -> str:
+    reason = errno.errorcode.get(exc.errno or 0, type(exc).__name__) if isinstance(exc, OSError) else "closed"
+    return f"the answer could not be written to the output ({reason})"
 
 
 if __name__ == "__main__":
