@@ -24,7 +24,13 @@ from mns.auth import Credentials as MnsCredentials
 from mns.mns_client import MNSClient
 
 from shared import jsonutil
-from shared.cloudauth import CloudAuthClient, CloudAuthSettings, ProcessNotCompleted, TransactionIdInvalid
+from shared.cloudauth import (
+    AuthError,
+    CloudAuthClient,
+    CloudAuthSettings,
+    ProcessNotCompleted,
+    TransactionIdInvalid,
+)
 from shared.delivery import DeliveryResult
 from shared.ids import RESULT_DOCUMENT, answer_prefix
 from shared.notifications import Notifier, Subscriber, WebhookSettings
@@ -334,6 +340,30 @@ def test_sweep_whose_steps_fail_exits_1_with_their_errors_in_the_report(fakes: F
     ctx, out, _ = _on_fakes(fakes, transactions_store=DueIndexDown(fakes.store))
     assert transactions.run_sweep(kyc.build_parser().parse_args(["sweep"]), ctx) == 1
     assert "_recheck_pending:OTSServerBusy" in jsonutil.loads(out.getvalue())["errors"]
+
+
+
+def test_sweep_whose_every_vendor_call_fails_exits_1_naming_the_errors(fakes: FakeStack) -> None:
+    """The report counts such rows still pending, as they are; but a script must not read a sweep that fetched
+    nothing as done (audit bu: a key the vendor refused gave exit 0), as refetch does not."""
+    for _ in range(2):
+        fakes.pending()
+    fakes.clock.advance(3600)  # past KYC_SWEEP_AFTER
+    refused = AuthError("key not found", status=404, code="InvalidAccessKeyId.NotFound")
+    ctx, out, err = _on_fakes(fakes, FakeCloudAuth(refused))
+    assert transactions.run_sweep(kyc.build_parser().parse_args(["sweep"]), ctx) == 1
+    report = jsonutil.loads(out.getvalue())
+    assert (report["checked"], report["stillPending"]) == (2, 2)
+    assert report["fetchErrors"] == {"InvalidAccessKeyId.NotFound": 2}
+    assert "2 checks fetched nothing" in err.getvalue()
+
+
+def test_a_sweep_that_fetched_what_it_checked_reports_no_fetch_errors(fakes: FakeStack) -> None:
+    fakes.pending()
+    fakes.clock.advance(3600)
+    ctx, out, _ = _on_fakes(fakes)
+    assert transactions.run_sweep(kyc.build_parser().parse_args(["sweep"]), ctx) == 0
+    assert jsonutil.loads(out.getvalue())["fetchErrors"] == {}
 
 # --- erase -------------------------------------------------------------------------------------------------
 

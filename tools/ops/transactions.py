@@ -199,17 +199,25 @@ def run_sweep(args: argparse.Namespace, ctx: Context) -> int:
     sweeper = build_sweeper(ctx.env, client=ctx.client(), stores=ctx.stores(), clock=ctx.clock)
     with Progress("sweep", stream=ctx.stderr, unit="verifications checked") as progress:
         fetch = sweeper.fetcher.fetch
+        fetch_errors: dict[str, int] = {}  # the checks that fetched nothing (the report counts them still pending)
 
         def counted(merchant_biz_id: str, **options: Any) -> Any:
             try:
-                return fetch(merchant_biz_id, **options)
+                outcome = fetch(merchant_biz_id, **options)
+                if outcome.kind == "retry_later":
+                    code = outcome.error or "unknown"
+                    fetch_errors[code] = fetch_errors.get(code, 0) + 1
+                return outcome
             finally:
                 progress.advance()
 
         setattr(sweeper.fetcher, "fetch", counted)  # noqa: B010 - count this run's fetches, on this instance only
         report = sweeper.sweep()
-    ctx.print_json(report.as_dict())
-    return EXIT_FAILED if report.errors else EXIT_OK
+    ctx.print_json({**report.as_dict(), "fetchErrors": fetch_errors})
+    if fetch_errors:  # a script must not read a sweep whose every vendor call failed as done (as for refetch)
+        ctx.note(f"{sum(fetch_errors.values())} checks fetched nothing (vendor or storage errors: fetchErrors); "
+                 "those verifications are checked again later")
+    return EXIT_FAILED if report.errors or fetch_errors else EXIT_OK
 
 
 # --- erase -----------------------------------------------------------------------------------------------
