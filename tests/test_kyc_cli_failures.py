@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import errno
 import io
+import os
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,10 +21,12 @@ import pytest
 from shared.cloudauth import CloudAuthSettings
 from shared.config import ConfigError
 from shared.storage import StorageSettings
+from tests.conftest import ROOT
 from tests.test_fc_invoke import EVENTS
 from tools.credentials import key_from_env
 from tools.deployment import DeploymentError
 from tools.ops import kyc
+from tools.ops.common import caller_path
 
 KEY = {"ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAI-operator", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "operator-secret"}
 TIMER = str(EVENTS / "timer.json")
@@ -234,3 +239,25 @@ def test_invoke_refuses_a_success_that_does_not_come_from_function_compute(not_f
     code, out, err = run(["invoke", "sweeper", "--event-file", TIMER, "--endpoint", not_fc], KEY)
     assert (code, out) == (1, "")
     assert err.startswith(f"error: NotFunctionCompute: {not_fc} answered HTTP 200 without x-fc-request-id")
+
+
+# --- paths the operator types -----------------------------------------------------------------------------
+
+
+def test_a_relative_path_is_taken_from_where_kyc_was_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("KYC_CALLER_DIR", str(tmp_path))
+    assert caller_path("event.json") == tmp_path / "event.json"
+    assert caller_path("/etc/event.json") == Path("/etc/event.json")
+    monkeypatch.delenv("KYC_CALLER_DIR")
+    assert caller_path("event.json") == Path("event.json")  # python -m tools.ops.kyc: the working directory
+
+
+def test_scripts_kyc_reads_an_event_file_named_relative_to_the_operators_directory(tmp_path: Path) -> None:
+    """scripts/_venv.sh moves to the project's root: a relative --event-file was looked for there (audit bu), and
+    --images-dir's identity images would have been written there."""
+    (tmp_path / "event.json").write_text("{}", encoding="utf-8")
+    done = subprocess.run([str(ROOT / "scripts" / "kyc"), "invoke", "sweeper", "--event-file", "event.json",
+                           "--endpoint", "http://[::1"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          check=False, env={k: v for k, v in os.environ.items() if not k.startswith("KYC_")})
+    assert done.returncode == 2, done.stderr
+    assert "the FC endpoint must be an http(s) URL" in done.stderr  # the event was read: the endpoint came next

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from shared import jsonutil
@@ -26,6 +27,14 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_VENDOR, EXIT_USAGE = 0, 1, 2
 #: Exit status of an operation that ran but did not (fully) succeed: not found, partial failure, storage error.
 EXIT_FAILED = 1
+
+
+def caller_path(value: str) -> Path:
+    """A path the operator typed, taken from where they ran ``./scripts/kyc`` (``KYC_CALLER_DIR``, which the script
+    sets before it moves to the project's root to run), not from the project's root."""
+    path = Path(value).expanduser()
+    caller = os.environ.get("KYC_CALLER_DIR")
+    return path if path.is_absolute() or not caller else Path(caller) / path
 
 
 class UsageError(Exception):

@@ -41,7 +41,7 @@ from tools.credentials import KEY_ID_VARIABLE, SANDBOX_KEY, AccessKey, key_from_
 from tools.deployment import default_region, deployed_functions
 from tools.localstack import no_stack_hint
 
-from .common import EXIT_FAILED, EXIT_OK, Context, UsageError
+from .common import EXIT_FAILED, EXIT_OK, Context, UsageError, caller_path
 
 MAX_EVENT_BYTES = 6 * 1024 * 1024  # FC's limit for an invocation payload (the smaller, asynchronous one)
 CONNECT_TIMEOUT = 5.0
@@ -53,7 +53,8 @@ MAX_READ_TIMEOUT = 86400.0
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("function", help="function folder (result_fetcher) or deployed name (kyc-result-fetcher)")
-    parser.add_argument("--event-file", required=True, type=Path, help="the event (JSON), e.g. tests/events/*.json")
+    parser.add_argument("--event-file", required=True, type=caller_path,
+                        help="the event (JSON), e.g. tests/events/*.json")
     parser.add_argument("--endpoint", help="FC API base URL (default: KYC_FC_ENDPOINT, else FC of --account-id, "
                         "else the local gateway http://127.0.0.1:${KYC_HTTP_PORT:-9000})")
     parser.add_argument("--account-id", help="Alibaba Cloud account id: FC 3.0's endpoint in --region "
@@ -136,7 +137,7 @@ def _read_event(path: Path) -> bytes:
             raise UsageError("--event-file is larger than FC accepts (6 MB)")
         data = path.read_bytes()
     except OSError:
-        raise UsageError("--event-file cannot be read") from None
+        raise UsageError(f"--event-file cannot be read ({path})") from None
     try:
         jsonutil.loads(data)
     except jsonutil.JSONDecodeError:

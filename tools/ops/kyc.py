@@ -41,6 +41,7 @@ from .common import (
     Context,
     OpsError,
     UsageError,
+    caller_path,
     check_user,
     merchant_biz_id_arg,
     user_id_hash,
@@ -60,7 +61,7 @@ def configure_check_result(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--transaction-id", required=True)
     parser.add_argument("--doc-type", help="DocType given at Initialize (else guessed from the OCR fields)")
     parser.add_argument("--images", action="store_true", help="ask for images and write them to --images-dir")
-    parser.add_argument("--images-dir", default="kyc-images", type=Path)
+    parser.add_argument("--images-dir", default="kyc-images", type=caller_path)
 
 
 _EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif", "image/webp": ".webp"}
@@ -136,9 +137,9 @@ def _read_meta_info(value: str) -> str:
         return sys.stdin.read().strip()
     if value.startswith("@"):
         try:
-            return Path(value[1:]).read_text(encoding="utf-8").strip()
+            return caller_path(value[1:]).read_text(encoding="utf-8").strip()
         except OSError:
-            raise UsageError("--meta-info file cannot be read") from None
+            raise UsageError(f"--meta-info file cannot be read ({caller_path(value[1:])})") from None
         except UnicodeDecodeError:
             raise UsageError("--meta-info file is not UTF-8 text") from None
     return value

@@ -32,7 +32,7 @@ from pathlib import Path
 from shared.config import ConfigError, backend_name
 from tools.localstack import ResolvedEnv, data_dir, resolve_env, running_stack
 
-from ..common import EXIT_FAILED, EXIT_OK, Context, UsageError
+from ..common import EXIT_FAILED, EXIT_OK, Context, UsageError, caller_path
 from . import config, reach, storage, vendor
 from .environment import InputError, Inputs, from_process, from_s_yaml, read_env_file, read_outputs
 from .report import Check, Finding, Options, Status, print_findings, register_secrets, run_bounded, skipped, summary
@@ -44,12 +44,12 @@ NETWORK_FIX = "something on the way drops the traffic (firewall, proxy, DNS): ch
 
 def configure(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--env-file", type=Path, metavar="FILE",
+    source.add_argument("--env-file", type=caller_path, metavar="FILE",
                         help="NAME=value lines on top of the environment (e.g. .kyc-data/aliyun-doubles.env, which "
                         "./scripts/dev --aliyun-doubles writes)")
-    source.add_argument("--from-s-yaml", nargs="?", const="s.yaml", metavar="S_YAML",
+    source.add_argument("--from-s-yaml", nargs="?", const="s.yaml", type=caller_path, metavar="S_YAML",
                         help="each function's environment as s deploy sets it from the exported variables")
-    parser.add_argument("--stack-outputs", type=Path, metavar="FILE",
+    parser.add_argument("--stack-outputs", type=caller_path, metavar="FILE",
                         help="with --from-s-yaml: the stack's outputs as JSON (an object, or ROS GetStack's Outputs)")
     parser.add_argument("--stack-output", action="append", default=[], metavar="KEY=VALUE",
                         help="with --from-s-yaml: one stack output (repeatable)")
