@@ -96,8 +96,16 @@ def env_int(env: Env, name: str, default: int, *, minimum: int | None = None, ma
     except ValueError:
         raise ConfigError(name, "must be a whole number") from None
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        raise ConfigError(name, f"must be between {minimum} and {maximum}")
+        raise ConfigError(name, _range(minimum, maximum))
     return value
+
+
+def _range(minimum: float | None, maximum: float | None) -> str:
+    if minimum is None:
+        return f"must be at most {maximum}"
+    if maximum is None:
+        return f"must be at least {minimum}"
+    return f"must be between {minimum} and {maximum}"
 
 
 def env_float(env: Env, name: str, default: float, *, minimum: float = 0.0) -> float:

@@ -201,6 +201,15 @@ class ProductOffer:
         }
 
 
+def user_id_pepper(env: Env) -> str:
+    """``KYC_USER_ID_PEPPER``: what the user ids are hashed with, at least 16 characters. The one rule, for the
+    initializer and for ``kyc erase``, which finds a user's rows by the same hash."""
+    pepper = env_required(env, "KYC_USER_ID_PEPPER")
+    if len(pepper) < 16:
+        raise ConfigError("KYC_USER_ID_PEPPER", "must be at least 16 characters")
+    return pepper
+
+
 @valueclass
 class FrontendSettings:
     """What the initializer needs to serve the merchant's web frontend: its API (JWT, CORS, limits) and this service."""
@@ -242,9 +251,7 @@ class FrontendSettings:
         previous = env_list(env, "KYC_JWT_PREVIOUS_SECRETS")
         if any(len(s) < 32 for s in previous):
             raise ConfigError("KYC_JWT_PREVIOUS_SECRETS", "must list secrets of at least 32 characters")
-        pepper = env_required(env, "KYC_USER_ID_PEPPER")
-        if len(pepper) < 16:
-            raise ConfigError("KYC_USER_ID_PEPPER", "must be at least 16 characters")
+        pepper = user_id_pepper(env)
         allowlist = env_list(env, "KYC_RETURN_URL_ALLOWLIST")
         if not allowlist:
             raise ConfigError("KYC_RETURN_URL_ALLOWLIST", "is required: the URL prefixes browsers may return to")

@@ -249,6 +249,18 @@ def test_a_redrive_from_anywhere_but_the_console_s_own_page_is_refused(
     assert len(filled.queue("deadletter").peek(10)) == 1  # type: ignore[attr-defined]
 
 
+def test_a_redrive_whose_token_is_not_ascii_is_refused_as_a_wrong_token(
+    server: console.ConsoleServer, filled: Stores
+) -> None:
+    """compare_digest refuses str with non-ASCII characters (TypeError): the console answered 503 "the stores could
+    not be read" (audit bu)."""
+    message_id = dead_letter(filled)
+    form = urlencode({"id": message_id, "confirm": "yes", "token": "t\u00f6ken"}).encode()
+    status, _, _ = call(server, "POST", "/deadletters/redrive", form, FORM)
+    assert status == 403
+    assert len(filled.queue("deadletter").peek(10)) == 1  # type: ignore[attr-defined]
+
+
 def test_kyc_console_serves_the_configured_backend_until_stopped(filled: Stores) -> None:
     env = {"KYC_BACKEND": "local", "KYC_DATA_DIR": str(filled.settings.data_dir)}
     started: list[console.ConsoleServer] = []

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from shared.cloudauth import CloudAuthSettings
-from shared.config import ConfigError
+from shared.config import ConfigError, env_int
 from shared.storage import StorageSettings
 from tests.conftest import ROOT
 from tests.test_fc_invoke import EVENTS
@@ -261,3 +261,27 @@ def test_scripts_kyc_reads_an_event_file_named_relative_to_the_operators_directo
                           check=False, env={k: v for k, v in os.environ.items() if not k.startswith("KYC_")})
     assert done.returncode == 2, done.stderr
     assert "the FC endpoint must be an http(s) URL" in done.stderr  # the event was read: the endpoint came next
+
+
+# --- small refusals ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("bounds", "says"), [((0, None), "must be at least 0"), ((None, 10), "must be at most 10"),
+                                              ((1, 10), "must be between 1 and 10")])
+def test_a_number_out_of_range_names_only_the_bounds_it_has(bounds: tuple[int | None, int | None], says: str) -> None:
+    with pytest.raises(ConfigError, match=says):
+        env_int({"N": "-99" if bounds[0] is not None else "99"}, "N", 1, minimum=bounds[0], maximum=bounds[1])
+
+
+@pytest.mark.parametrize("since", ["", "\u0663h", "\u0663\u0660d"])
+def test_list_refuses_an_empty_or_non_ascii_since(since: str, tmp_path: Path) -> None:
+    """An empty --since was ignored (every row listed); Arabic-Indic digits were read as 3h."""
+    code, out, err = run(["list", "--since", since], {"KYC_DATA_DIR": str(tmp_path)})
+    assert (code, out) == (2, "") and "--since must be" in err
+
+
+def test_erase_refuses_a_pepper_the_initializer_would_refuse(tmp_path: Path) -> None:
+    """No row was ever hashed with a pepper under 16 characters: erase would find nothing and say so."""
+    code, _, err = run(["erase", "--user", "alice", "--yes"],
+                       {"KYC_USER_ID_PEPPER": "short", "KYC_DATA_DIR": str(tmp_path)})
+    assert code == 2 and "KYC_USER_ID_PEPPER must be at least 16 characters" in err

@@ -134,7 +134,7 @@ def add_yes(parser: argparse.ArgumentParser) -> None:
 
 # --- times ------------------------------------------------------------------------------------------------
 
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_DURATION_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([smhdw]?)\s*$")  # ASCII digits: int("٣") is 3
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 

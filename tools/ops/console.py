@@ -103,7 +103,7 @@ class ConsoleApp:
         if len(body) > MAX_FORM_BYTES:
             return self._error(413, "the form is too large")
         form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
-        if not secrets.compare_digest(form.get("token", ""), self.token):
+        if not secrets.compare_digest(form.get("token", "").encode(), self.token.encode()):  # any text
             return self._error(403, "the form's token is not this console's (reload the page)")
         message_id = form.get("id", "")
         if not message_id or len(message_id) > 200:

@@ -97,8 +97,8 @@ def run_list(args: argparse.Namespace, ctx: Context) -> int:
     the period; with ``--status``, other statuses of the period are read and skipped)."""
     if not 1 <= args.limit <= MAX_LIST:
         raise UsageError(f"--limit must be between 1 and {MAX_LIST}")
-    since = parse_since(args.since, "--since", ctx.clock()) if args.since else None
-    until = parse_since(args.until, "--until", ctx.clock()) if args.until else None
+    since = parse_since(args.since, "--since", ctx.clock()) if args.since is not None else None
+    until = parse_since(args.until, "--until", ctx.clock()) if args.until is not None else None
     store = ctx.stores().transactions
     printed = 0
     cursor: str | None = None
@@ -237,10 +237,11 @@ def configure_erase(parser: argparse.ArgumentParser) -> None:
 def _pepper(ctx: Context) -> str:
     """The initializer's pepper, ``KYC_USER_ID_PEPPER`` (locally: the one ``./scripts/dev`` generated, found like
     every setting, :mod:`tools.localstack`). Never a fallback: a wrong pepper would find and erase nothing."""
-    pepper = register_secret((ctx.env.get("KYC_USER_ID_PEPPER") or "").strip())
-    if pepper:
-        return pepper
-    raise ConfigError("KYC_USER_ID_PEPPER", "is required to find a user's transactions (the initializer's value)")
+    from shared.verifications import user_id_pepper  # noqa: PLC0415
+
+    if not register_secret((ctx.env.get("KYC_USER_ID_PEPPER") or "").strip()):
+        raise ConfigError("KYC_USER_ID_PEPPER", "is required to find a user's transactions (the initializer's value)")
+    return user_id_pepper(ctx.env)  # the initializer's rule: a shorter one hashed no row
 
 
 def run_erase(args: argparse.Namespace, ctx: Context) -> int:
