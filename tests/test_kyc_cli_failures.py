@@ -285,3 +285,14 @@ def test_erase_refuses_a_pepper_the_initializer_would_refuse(tmp_path: Path) -> 
     code, _, err = run(["erase", "--user", "alice", "--yes"],
                        {"KYC_USER_ID_PEPPER": "short", "KYC_DATA_DIR": str(tmp_path)})
     assert code == 2 and "KYC_USER_ID_PEPPER must be at least 16 characters" in err
+
+
+def test_an_error_message_from_elsewhere_never_prints_a_registered_secret(sweep_runs: list[Any]) -> None:
+    """A vendor's or a server's message is printed as it came: scrubbed as log lines are (audit bu)."""
+    from shared.cloudauth import CloudAuthError
+    from shared.redaction import register_secret
+
+    register_secret("the-vendor-echoed-this-secret")
+    sweep_runs.append(CloudAuthError("bad signature for the-vendor-echoed-this-secret", status=400, code="Bad"))
+    code, _, err = run(["sweep"])
+    assert code == 1 and err.startswith("error: Bad: bad signature for ") and "echoed-this" not in err

@@ -27,6 +27,7 @@ from typing import Any, NoReturn, TextIO, cast
 from shared.cloudauth import CloudAuthClient, CloudAuthError, ParameterError
 from shared.cloudauth.errors import TransportError
 from shared.config import ConfigError
+from shared.redaction import scrub_text
 from shared.storage import StorageError
 from tools.deployment import DeploymentError
 from tools.localstack import no_stack_hint, resolve_env, write_private
@@ -285,7 +286,8 @@ def main(
         hint = no_stack_hint(ctx.env) if stack_may_help else None
         if hint:  # a setting or a server missing, where a running ./scripts/dev would have given it: said first
             ctx.note(hint)
-        ctx.stderr.write(f"error: {code}: {message}\n")
+        # A vendor's or a server's message is theirs: it may echo a key, a token or a secret we sent (as log lines)
+        ctx.stderr.write(f"error: {code}: {scrub_text(message)}\n")
         return status
 
     try:
