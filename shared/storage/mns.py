@@ -326,7 +326,10 @@ def _parse_messages(data: bytes, *, with_receipt: bool) -> list[ReceivedMessage]
     root = _parse_xml(data)
     if root is None:
         raise MnsError("mns answer is not XML", code="MalformedResponse")
-    items = [root] if root.tag.rsplit("}", 1)[-1] == "Message" else list(root)
+    tag = root.tag.rsplit("}", 1)[-1]
+    if tag not in ("Messages", "Message"):  # another server's XML (a proxy's page): not an empty queue
+        raise MnsError(f"mns answer is not a message list (<{tag[:40]}>)", code="MalformedResponse")
+    items = [root] if tag == "Message" else list(root)
     messages: list[ReceivedMessage] = []
     for item in items:
         fields = {child.tag.rsplit("}", 1)[-1]: (child.text or "").strip() for child in item}

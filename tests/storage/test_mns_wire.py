@@ -243,6 +243,20 @@ def test_a_received_message_without_a_receipt_handle_is_a_malformed_response(
     assert info.value.code == "MalformedResponse"
 
 
+@pytest.mark.parametrize("answer", [b"<html>x</html>", b"<Error/>", b'<Queue xmlns="http://mns.aliyuncs.com/doc/v1/"/>'])
+def test_another_xml_answer_to_a_receive_is_a_malformed_response_not_an_empty_queue(
+    server: MnsDouble, monkeypatch: pytest.MonkeyPatch, answer: bytes
+) -> None:
+    """A proxy's page that is XML with no children read as "no messages": `kyc dlq purge` said "purged 0", exit 0
+    (audit bu)."""
+    queue = _queue(server)
+    monkeypatch.setattr(queue, "_call", lambda method, resource, operation: (200, answer, "req-1"))
+    for read in (queue.receive, queue.peek):
+        with pytest.raises(MnsError) as info:
+            read()
+        assert info.value.code == "MalformedResponse"
+
+
 @pytest.mark.parametrize("seconds", [0, 43_201])
 def test_a_visibility_outside_what_mns_takes_is_refused_before_any_request(server: MnsDouble, seconds: int) -> None:
     """review bi: ChangeMessageVisibility takes 1-43200 s."""
