@@ -235,6 +235,16 @@ def test_invoke_gives_up_on_an_answer_that_never_ends_at_its_deadline(drip: str)
     assert elapsed < 10, f"took {elapsed:.1f} s"
 
 
+def test_invoke_through_fc2_gives_up_on_an_answer_that_never_ends_at_its_deadline(drip: str) -> None:
+    """The fc2 SDK's requests has per-read timeouts too: the whole exchange is bounded around it."""
+    started = time.monotonic()
+    code, _, err = run(["invoke", "sweeper", "--service", "s", "--event-file", TIMER, "--endpoint", drip],
+                       {**KEY, "KYC_FC_TIMEOUT": "1"})
+    elapsed = time.monotonic() - started
+    assert code == 1 and "error: AnswerLost:" in err and "(no whole answer within 1 s)" in err
+    assert elapsed < 20, f"took {elapsed:.1f} s"  # connect deadline (5 s) + 1 s; the drip lasts 200 s
+
+
 def test_invoke_refuses_a_success_that_does_not_come_from_function_compute(not_fc: str) -> None:
     code, out, err = run(["invoke", "sweeper", "--event-file", TIMER, "--endpoint", not_fc], KEY)
     assert (code, out) == (1, "")

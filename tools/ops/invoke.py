@@ -27,9 +27,10 @@ import binascii
 import http.client
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 from urllib.parse import SplitResult
 
 from shared import jsonutil
@@ -42,6 +43,8 @@ from tools.deployment import default_region, deployed_functions
 from tools.localstack import no_stack_hint
 
 from .common import EXIT_FAILED, EXIT_OK, Context, UsageError, caller_path
+
+T = TypeVar("T")
 
 MAX_EVENT_BYTES = 6 * 1024 * 1024  # FC's limit for an invocation payload (the smaller, asynchronous one)
 CONNECT_TIMEOUT = 5.0
@@ -320,9 +323,12 @@ def _run_fc2(args: argparse.Namespace, ctx: Context, payload: bytes) -> int:
     client = fc2.Client(endpoint=endpoint, accessKeyID=key.access_key_id, accessKeySecret=key.access_key_secret,
                         securityToken=key.security_token or "", Timeout=(CONNECT_TIMEOUT, _read_timeout(ctx)))
     headers = {"x-fc-invocation-type": "Async" if args.is_async else "Sync"}
+    read_timeout = _read_timeout(ctx)
     try:
-        response = client.invoke_function(args.service, args.function, payload=payload, headers=headers,
-                                          qualifier=args.qualifier)
+        response = _within(CONNECT_TIMEOUT + read_timeout, lambda: client.invoke_function(
+            args.service, args.function, payload=payload, headers=headers, qualifier=args.qualifier))
+    except _Overdue:  # requests' timeouts are per read: the whole exchange is bounded here
+        return _transport_error(ctx, endpoint, f"no whole answer within {read_timeout:g} s", sent=True)
     except FcError as exc:
         detail = _json_or_text(str(exc.message).encode())
         ctx.print_json({"error": detail, "status": exc.status_code})
@@ -342,6 +348,32 @@ def _run_fc2(args: argparse.Namespace, ctx: Context, payload: bytes) -> int:
     data = response.data if isinstance(response.data, bytes) else str(response.data).encode()
     ctx.stdout.write(data.decode("utf-8", "replace") + "\n")
     return EXIT_OK
+
+
+class _Overdue(Exception):
+    """The call of :func:`_within` did not end in time."""
+
+
+def _within(seconds: float, call: Callable[[], T]) -> T:
+    """``call()``'s result, or its exception; :class:`_Overdue` once ``seconds`` pass first. The call goes on in a
+    daemon thread, which ends with this short-lived process (the FC 2.0 SDK exposes no socket to shut)."""
+    outcome: list[Any] = []
+    done = threading.Event()
+
+    def target() -> None:
+        try:
+            outcome.append((True, call()))
+        except BaseException as exc:
+            outcome.append((False, exc))
+        done.set()
+
+    threading.Thread(target=target, name="kyc-invoke-fc2", daemon=True).start()
+    if not done.wait(seconds):
+        raise _Overdue
+    succeeded, value = outcome[0]
+    if not succeeded:
+        raise value
+    return cast(T, value)
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
