@@ -29,6 +29,7 @@ from shared.cloudauth import (
     CloudAuthClient,
     CloudAuthSettings,
     ProcessNotCompleted,
+    ServerError,
     TransactionIdInvalid,
 )
 from shared.delivery import DeliveryResult
@@ -356,6 +357,18 @@ def test_sweep_whose_every_vendor_call_fails_exits_1_naming_the_errors(fakes: Fa
     assert (report["checked"], report["stillPending"]) == (2, 2)
     assert report["fetchErrors"] == {"InvalidAccessKeyId.NotFound": 2}
     assert "2 checks fetched nothing" in err.getvalue()
+
+
+def test_a_row_the_sweep_abandoned_after_a_failed_check_is_not_a_fetch_error(fakes: FakeStack) -> None:
+    """Review bu: past its deadline the row is abandoned in the same pass, done rather than waiting: no
+    fetchErrors, exit 0 (a permanently refused row would otherwise fail every manual sweep)."""
+    fakes.pending()
+    fakes.clock.advance(40 * 86400)  # past KYC_ABANDON_AFTER
+    throttled = ServerError("busy", status=503, code="Throttling")
+    ctx, out, _ = _on_fakes(fakes, FakeCloudAuth(throttled))
+    assert transactions.run_sweep(kyc.build_parser().parse_args(["sweep"]), ctx) == 0
+    report = jsonutil.loads(out.getvalue())
+    assert (report["abandoned"], report["stillPending"], report["fetchErrors"]) == (1, 0, {})
 
 
 def test_a_sweep_that_fetched_what_it_checked_reports_no_fetch_errors(fakes: FakeStack) -> None:

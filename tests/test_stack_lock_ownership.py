@@ -185,3 +185,16 @@ def test_scripts_test_still_lints_and_tests_when_the_oracle_directory_cannot_be_
             venv.chmod(0o755)
     assert "== pytest" in run.stdout, run.stderr
     assert "downloading the ROS CDK wheels failed" in run.stderr
+
+
+def test_a_start_forgets_a_dead_stack_s_file_as_soon_as_it_holds_the_lock(data_dir: Path, other_process: int) -> None:
+    """Until the new stack writes its own file at the end of its start, the dead one's named a process id that may
+    be another program's by now: ``./scripts/dev --stop`` in that window signalled it (review bu)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / STACK_FILE).write_bytes(jsonutil.dumps({"pid": other_process, "env": {}}))  # the killed stack's
+    dev = _dev_stack()
+    try:
+        dev._claim_data_dir()  # type: ignore[attr-defined]  # the start's first step
+        assert not (data_dir / STACK_FILE).exists()
+    finally:
+        dev.stop()  # type: ignore[attr-defined]

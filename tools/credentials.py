@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from shared.config import env_credential
+from shared.redaction import register_secret
 
 KEY_ID_VARIABLE = "ALIBABA_CLOUD_ACCESS_KEY_ID"
 SECRET_VARIABLE = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"  # noqa: S105 - a variable name
@@ -47,9 +48,10 @@ def key_from_env(env: Mapping[str, str]) -> AccessKey | None:
     """The key ``env`` holds, ``None`` unless both the ID and the secret are set (the token is optional); each read
     as the functions read it (``env_credential``: a value with a line break inside is a ``ConfigError``)."""
     key_id, secret = env_credential(env, KEY_ID_VARIABLE), env_credential(env, SECRET_VARIABLE)
+    token = register_secret(env_credential(env, TOKEN_VARIABLE))  # scrubbed from what the tools print, as logs are
     if not key_id or not secret:
         return None
-    return AccessKey(key_id, secret, env_credential(env, TOKEN_VARIABLE))
+    return AccessKey(key_id, register_secret(secret), token)
 
 
 #: The key the local sandbox accepts unless told otherwise (``SANDBOX_ACCESS_KEY_ID``/``_SECRET``): a public test

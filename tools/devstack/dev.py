@@ -22,7 +22,6 @@ the storage variables are then the doubles', whatever the shell says.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import errno
 import logging
 import os
@@ -61,6 +60,7 @@ from tools.localstack import (
     TAKEN,
     UNSUPPORTED,
     acquire_stack_lock,
+    data_dir,
     dev_secrets,
     release_stack_lock,
     remove_stack_file,
@@ -81,7 +81,7 @@ class DevConfig:
     host: str = "127.0.0.1"
     http_port: int = 9000
     sandbox_port: int = 9100
-    data_dir: str = ".kyc-data"
+    data_dir: str = DEFAULT_DATA_DIR
     sweep_interval: float = 30.0
     poll_interval: float = 0.2
     quiet_sandbox: bool = True
@@ -272,6 +272,8 @@ class DevStack:
         other = running_stack(self.data_dir) if found != TAKEN else None
         if found == TAKEN or (found == UNSUPPORTED and (other is None or other.pid == os.getpid())):
             self._owns_lock = True
+            if found == TAKEN:  # a stack file here is a dead stack's: its process id may name another program by now
+                (self.data_dir / STACK_FILE).unlink(missing_ok=True)  # (./scripts/dev --stop would signal it)
             return
         if found == UNSUPPORTED:
             release_stack_lock(self.data_dir)  # the claim this call made: this stack does not run
@@ -500,8 +502,13 @@ def stop_running_stack(directory: Path, wait: float = STOP_WAIT_SECONDS) -> int:
     if stack is None:
         print(f"dev: no ./scripts/dev runs with {directory}: nothing to stop", file=sys.stderr)
         return 0
-    with contextlib.suppress(ProcessLookupError):  # it ended between the look and the signal
+    try:
         os.kill(stack.pid, signal.SIGTERM)
+    except ProcessLookupError:  # it ended between the look and the signal
+        pass
+    except PermissionError:
+        print(f"dev: process {stack.pid} is not yours to stop", file=sys.stderr)
+        return 1
     deadline = time.monotonic() + wait
     while running_stack(directory) is not None:
         if time.monotonic() >= deadline:
@@ -548,7 +555,7 @@ def main(argv: list[str] | None = None) -> int:
                         ".kyc-data) and wait until it has stopped, instead of starting one")
     args = parser.parse_args(argv)
     if args.stop:
-        return stop_running_stack(Path(os.environ.get("KYC_DATA_DIR") or DevConfig.data_dir).resolve())
+        return stop_running_stack(data_dir(os.environ).resolve())  # as DevStack reads it (config: the default)
     config = DevConfig(
         host=args.host,
         http_port=args.port,

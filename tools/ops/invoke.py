@@ -35,6 +35,7 @@ from urllib.parse import SplitResult
 
 from shared import jsonutil
 from shared.config import ConfigError
+from shared.redaction import scrub_text
 from shared.signing import Credentials, canonical_query_string, sign_acs3_request
 from shared.urls import UnsafeUrl, check_url
 from tools import fc3
@@ -86,6 +87,8 @@ def endpoint_for(args: argparse.Namespace, env: Any) -> str:
         endpoint = fc3.public_endpoint(account, args.region or default_region(env))
     else:
         endpoint = default_endpoint(env)
+    if args.service and not endpoint.startswith(("http://", "https://")):
+        endpoint = f"https://{endpoint}"  # as the fc2 SDK reads one without a scheme (fc2.Client._normalize_endpoint)
     checked_endpoint(endpoint)
     return endpoint
 
@@ -216,11 +219,12 @@ def invoke_function(
         try:
             connection.request("POST", target, body=payload, headers=headers)
             response = connection.getresponse()
+            delimited = response.chunked or response.length is not None  # else the body ends when the socket does
             answer = Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
         except (OSError, http.client.HTTPException) as exc:  # a timeout, a reset, an answer that is not HTTP or cut
             raise AnswerLost(f"no whole answer within {read_timeout:g} s" if expired.is_set()
                              else type(exc).__name__) from exc
-        if expired.is_set():  # the deadline came as the last byte did: the answer may be cut short
+        if expired.is_set() and not delimited:  # the shutdown looked like the end of the body: it may be cut short
             raise AnswerLost(f"no whole answer within {read_timeout:g} s")
         return answer
     finally:
@@ -261,11 +265,8 @@ def _run_fc3(args: argparse.Namespace, ctx: Context, payload: bytes) -> int:
     except OSError as exc:
         return _transport_error(ctx, endpoint, type(exc).__name__, sent=False)
     request_id = answer.headers.get(fc3.HEADER_REQUEST_ID, "")
-    if not request_id and answer.status < 300:  # FC answers every invocation with its request id; a proxy does not
-        ctx.stderr.write(f"error: NotFunctionCompute: {endpoint} answered HTTP {answer.status} without "
-                         f"{fc3.HEADER_REQUEST_ID}: it is not Function Compute's API (or the local gateway); is the "
-                         "endpoint right?\n")
-        return EXIT_FAILED
+    if not request_id and answer.status < 300:
+        return _not_function_compute(ctx, endpoint, f"HTTP {answer.status}")
     log = _decoded_log(answer)
     if log is not None and log.strip():
         ctx.stderr.write(f"--- log tail of {name} (request {request_id}) ---\n{log.rstrip()}\n--- end of log ---\n")
@@ -277,14 +278,15 @@ def _run_fc3(args: argparse.Namespace, ctx: Context, payload: bytes) -> int:
         fields = detail if isinstance(detail, dict) else {}
         code = fields.get("Code") or fields.get("ErrorCode") or fields.get("errorCode") or "ApiError"
         message = fields.get("Message") or fields.get("ErrorMessage") or fields.get("errorMessage") or ""
-        ctx.stderr.write(f"error: {code}: {str(message)[:300]} (HTTP {answer.status})\n")
+        ctx.stderr.write(f"error: {scrub_text(str(code))}: {scrub_text(str(message)[:300])} (HTTP {answer.status})\n")
         return EXIT_FAILED
     error_type = answer.headers.get(fc3.HEADER_ERROR_TYPE)
     if error_type:
         detail = _json_or_text(answer.body)
         ctx.print_json({"error": detail, "errorType": error_type, "requestId": request_id})
         kind = detail.get("errorType") if isinstance(detail, dict) else None
-        ctx.stderr.write(f"error: {kind or error_type}: the function failed ({error_type})\n")
+        kind = scrub_text(str(kind or error_type))
+        ctx.stderr.write(f"error: {kind}: the function failed ({scrub_text(error_type)})\n")
         return EXIT_FAILED
     if args.is_async:
         ctx.print_json({"accepted": True, "requestId": request_id})
@@ -292,6 +294,14 @@ def _run_fc3(args: argparse.Namespace, ctx: Context, payload: bytes) -> int:
     ctx.note(f"request id {request_id}")
     ctx.stdout.write(answer.body.decode("utf-8", "replace") + "\n")
     return EXIT_OK
+
+
+def _not_function_compute(ctx: Context, endpoint: str, answered: str) -> int:
+    """A success without ``x-fc-request-id``: FC answers every invocation with its request id (FC 2.0 and 3.0
+    alike); a proxy's or a captive portal's page does not, and must not read as the function's result."""
+    ctx.stderr.write(f"error: NotFunctionCompute: {endpoint} answered {answered} without {fc3.HEADER_REQUEST_ID}: "
+                     "it is not Function Compute's API (or the local gateway); is the endpoint right?\n")
+    return EXIT_FAILED
 
 
 def _transport_error(ctx: Context, endpoint: str, cause: str, *, sent: bool) -> int:
@@ -335,12 +345,14 @@ def _run_fc2(args: argparse.Namespace, ctx: Context, payload: bytes) -> int:
         code = "FunctionError"
         if isinstance(detail, dict):
             code = str(detail.get("ErrorCode") or detail.get("errorType") or code)
-        ctx.stderr.write(f"error: {code}: the invocation failed (HTTP {exc.status_code})\n")
+        ctx.stderr.write(f"error: {scrub_text(code)}: the invocation failed (HTTP {exc.status_code})\n")
         return EXIT_FAILED
     except OSError as exc:  # requests' ConnectionError and timeouts are OSErrors
         sent = not isinstance(exc, requests.exceptions.ConnectionError)  # ConnectTimeout is one; ReadTimeout is not
         return _transport_error(ctx, endpoint, type(exc).__name__, sent=sent)
-    request_id = response.headers.get("x-fc-request-id", "")
+    request_id = response.headers.get(fc3.HEADER_REQUEST_ID, "")
+    if not request_id:  # the SDK raised FcError for anything but a 2xx
+        return _not_function_compute(ctx, endpoint, "a success")  # FcHttpResponse keeps no status
     if args.is_async:
         ctx.print_json({"accepted": True, "requestId": request_id})
         return EXIT_OK

@@ -392,6 +392,8 @@ class _Answer(io.TextIOBase):
 
 
 def _output_failure(exc: Exception) -> str:
+    if isinstance(exc, UnicodeEncodeError):  # a ValueError too, but the output is open
+        return f"the output's encoding ({exc.encoding}) cannot hold the answer: set PYTHONIOENCODING=utf-8"
     reason = errno.errorcode.get(exc.errno or 0, type(exc).__name__) if isinstance(exc, OSError) else "closed"
     return f"the answer could not be written to the output ({reason})"
 

@@ -199,25 +199,36 @@ def run_sweep(args: argparse.Namespace, ctx: Context) -> int:
     sweeper = build_sweeper(ctx.env, client=ctx.client(), stores=ctx.stores(), clock=ctx.clock)
     with Progress("sweep", stream=ctx.stderr, unit="verifications checked") as progress:
         fetch = sweeper.fetcher.fetch
-        fetch_errors: dict[str, int] = {}  # the checks that fetched nothing (the report counts them still pending)
+        failed: dict[str, str] = {}  # merchantBizId -> the error of its check that fetched nothing
 
         def counted(merchant_biz_id: str, **options: Any) -> Any:
             try:
                 outcome = fetch(merchant_biz_id, **options)
                 if outcome.kind == "retry_later":
-                    code = outcome.error or "unknown"
-                    fetch_errors[code] = fetch_errors.get(code, 0) + 1
+                    failed[merchant_biz_id] = outcome.error or "unknown"
                 return outcome
             finally:
                 progress.advance()
 
         setattr(sweeper.fetcher, "fetch", counted)  # noqa: B010 - count this run's fetches, on this instance only
         report = sweeper.sweep()
+    fetch_errors = _still_pending_errors(ctx, failed)
     ctx.print_json({**report.as_dict(), "fetchErrors": fetch_errors})
     if fetch_errors:  # a script must not read a sweep whose every vendor call failed as done (as for refetch)
         ctx.note(f"{sum(fetch_errors.values())} checks fetched nothing (vendor or storage errors: fetchErrors); "
                  "those verifications are checked again later")
     return EXIT_FAILED if report.errors or fetch_errors else EXIT_OK
+
+
+def _still_pending_errors(ctx: Context, failed: dict[str, str]) -> dict[str, int]:
+    """Error code -> how many rows a check left pending with it: the rows the pass then abandoned (past their
+    deadline, or refused for good) are done, not waiting (one read per failed check, never the table)."""
+    counts: dict[str, int] = {}
+    for merchant_biz_id, code in failed.items():
+        row = ctx.stores().transactions.get(merchant_biz_id)
+        if row is not None and row.status is Status.PENDING:
+            counts[code] = counts.get(code, 0) + 1
+    return counts
 
 
 # --- erase -----------------------------------------------------------------------------------------------

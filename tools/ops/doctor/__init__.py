@@ -30,6 +30,7 @@ from functools import partial
 from pathlib import Path
 
 from shared.config import ConfigError, backend_name
+from tools.deployment import S_YAML
 from tools.localstack import ResolvedEnv, data_dir, resolve_env, running_stack
 
 from ..common import EXIT_FAILED, EXIT_OK, Context, UsageError, caller_path
@@ -47,7 +48,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--env-file", type=caller_path, metavar="FILE",
                         help="NAME=value lines on top of the environment (e.g. .kyc-data/aliyun-doubles.env, which "
                         "./scripts/dev --aliyun-doubles writes)")
-    source.add_argument("--from-s-yaml", nargs="?", const="s.yaml", type=caller_path, metavar="S_YAML",
+    # const: a Path, which argparse passes as it is (a string const would go through caller_path too)
+    source.add_argument("--from-s-yaml", nargs="?", const=S_YAML, type=caller_path, metavar="S_YAML",
                         help="each function's environment as s deploy sets it from the exported variables")
     parser.add_argument("--stack-outputs", type=caller_path, metavar="FILE",
                         help="with --from-s-yaml: the stack's outputs as JSON (an object, or ROS GetStack's Outputs)")
