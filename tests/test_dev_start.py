@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tools.devstack.dev import stop_running_stack
 from tools.devstack.gateway import FunctionLoadError, Gateway
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -151,6 +153,67 @@ def test_stop_with_no_stack_running_says_so_and_succeeds(tmp_path: Path) -> None
     done = dev(tmp_path, "--stop")
     assert (done.returncode, done.stderr) == (0, f"dev: no ./scripts/dev runs with {tmp_path / 'data'}: nothing to "
                                                  "stop\n")
+
+
+#: A stack that takes ``sys.argv[2]`` seconds to start: it holds the data directory's lock at once (as
+#: ``DevStack.start`` does first), writes its file only then, and runs until SIGTERM ends it.
+STARTING_STACK = """
+import sys, time
+from pathlib import Path
+from tools.localstack import acquire_stack_lock, write_stack_file
+directory = Path(sys.argv[1])
+assert acquire_stack_lock(directory) == "taken"
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+write_stack_file(directory, {}, sandbox_running=False)
+time.sleep(60)
+"""
+
+
+@pytest.fixture
+def starting_stack(tmp_path: Path) -> Iterator[Callable[[float], subprocess.Popen[str]]]:
+    started: list[subprocess.Popen[str]] = []
+
+    def start(seconds_to_start: float) -> subprocess.Popen[str]:
+        child = subprocess.Popen([sys.executable, "-c", STARTING_STACK, str(tmp_path / "data"), str(seconds_to_start)],
+                                 cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+                                 text=True)
+        started.append(child)
+        assert child.stdout is not None and child.stdout.readline() == "locked\n"
+        return child
+
+    yield start
+    for child in started:
+        child.kill()
+        child.wait()
+
+
+def test_stop_while_a_stack_starts_waits_for_it_and_stops_it(
+    starting_stack: Callable[[float], subprocess.Popen[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Said "nothing to stop" before (found by review bu): between taking the lock and writing its file, a
+    starting stack was invisible, and went on running."""
+    child = starting_stack(0.5)
+
+    assert stop_running_stack(tmp_path / "data", wait=20) == 0
+
+    assert child.wait(timeout=10) == -signal.SIGTERM
+    assert capsys.readouterr().err == (
+        f"dev: a ./scripts/dev is starting with {tmp_path / 'data'}: waiting until it can be stopped\n"
+        f"dev: stopped the stack of process {child.pid} ({tmp_path / 'data'})\n")
+
+
+def test_stop_gives_up_on_a_stack_that_does_not_finish_starting_and_says_so(
+    starting_stack: Callable[[float], subprocess.Popen[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    child = starting_stack(60)
+
+    assert stop_running_stack(tmp_path / "data", wait=0.3) == 1
+
+    assert child.poll() is None  # nothing was signalled: there is no process id to signal yet
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"dev: the ./scripts/dev starting with {tmp_path / 'data'} has not finished starting 0.3 s later; stop it "
+        "yourself (Ctrl-C where it runs)")
 
 
 def test_stop_ends_the_stack_of_its_data_directory_and_waits_until_it_has_let_go(tmp_path: Path) -> None:

@@ -58,6 +58,24 @@ def test_check_result_prints_the_summary(fake: FakeCloudAuth) -> None:
     assert fake.requests[0].query["IsReturnImage"] == "N"
 
 
+def test_check_result_refuses_a_doc_type_of_neither_vendor_table_before_asking_the_vendor(
+    fake: FakeCloudAuth,
+) -> None:
+    """It picks how the OCR fields are read: a typo printed an identity read as no document (review bu)."""
+    code, out, err = run(["check-result", "--merchant-biz-id", "biz1", "--transaction-id", "t1",
+                          "--doc-type", "0100000"], fake.env())
+    assert (code, out, fake.requests) == (2, "", [])
+    assert "error: InvalidUsage: argument --doc-type: '0100000' is no document type of the vendor's tables" in err
+
+
+def test_check_result_takes_a_certificate_type_of_ekyc_pro(fake: FakeCloudAuth) -> None:
+    fake.reply(Reply(body=check_body()))
+    code, out, err = run(["check-result", "--merchant-biz-id", "biz1", "--transaction-id", "t1",
+                          "--doc-type", "GLB03002"], fake.env())
+    assert code == 0, err
+    assert jsonutil.loads(out)["docType"] == "GLB03002"
+
+
 def test_check_result_warns_that_its_answer_holds_the_identity_and_prints_no_unknown_product(
     fake: FakeCloudAuth,
 ) -> None:
@@ -105,6 +123,21 @@ def test_initialize_goes_through_the_initializer_and_stores_a_pending_row(fake: 
     row = open_transaction_store(StorageSettings.from_env(env)).get(printed["merchantBizId"])
     assert row is not None and row.status == "PENDING" and row.merchant_user_id == expected
     assert "alice" not in fake.requests[0].path
+
+
+def test_initialize_needs_no_jwt_secret_as_it_checks_no_frontend_token(fake: FakeCloudAuth, tmp_path: Path) -> None:
+    """It runs the initializer's own settings, which required KYC_JWT_SECRET (review bu): an operator had to
+    export the deployment's frontend secret for a command that never uses it."""
+    env = {k: v for k, v in frontend_env(fake, tmp_path).items() if k != "KYC_JWT_SECRET"}
+    code, out, err = run(["initialize", "--doc-type", "01000000", "--meta-info", META, "--user", "u"], env)
+    assert code == 0, err
+    assert jsonutil.loads(out)["transactionId"] == "08573be80f944d95ac812e019e3655a8"
+
+
+def test_initialize_still_refuses_a_jwt_secret_the_initializer_would_refuse(fake: FakeCloudAuth, tmp_path: Path) -> None:
+    code, _, err = run(["initialize", "--doc-type", "01000000", "--meta-info", META, "--user", "u"],
+                       {**frontend_env(fake, tmp_path), "KYC_JWT_SECRET": "short"})
+    assert code == 2 and "KYC_JWT_SECRET" in err
 
 
 def test_initialize_starts_a_product_that_verifies_no_document_without_a_doc_type(

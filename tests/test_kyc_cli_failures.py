@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from shared import jsonutil
 from shared.cloudauth import CloudAuthSettings
 from shared.config import ConfigError, env_int
 from shared.storage import StorageSettings
@@ -215,6 +216,31 @@ class _NotFc(BaseHTTPRequestHandler):
         pass
 
 
+class _SignatureMismatch(BaseHTTPRequestHandler):
+    """An API refusing a signature and quoting the request it refused, its headers (the security token) included,
+    as signature errors do ("StringToSign" or the canonical request in the message)."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        quoted = "\n".join(f"{name.lower()}:{value}" for name, value in self.headers.items())
+        body = jsonutil.dumps({"Code": "SignatureDoesNotMatch", "RequestId": "r-1",
+                               "Message": f"The request signature does not conform. CanonicalRequest: {quoted}"})
+        self.send_response(403)
+        self.send_header("x-fc-request-id", "r-1")
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def signature_mismatch() -> Iterator[str]:
+    yield from _serve(_SignatureMismatch)
+
+
 @pytest.fixture
 def drip() -> Iterator[str]:
     yield from _serve(_Drip)
@@ -250,6 +276,20 @@ def test_invoke_refuses_a_success_that_does_not_come_from_function_compute(not_f
     code, out, err = run(["invoke", "sweeper", "--event-file", TIMER, "--endpoint", not_fc], KEY)
     assert (code, out) == (1, "")
     assert err.startswith(f"error: NotFunctionCompute: {not_fc} answered HTTP 200 without x-fc-request-id")
+
+
+@pytest.mark.parametrize("fc2", [False, True], ids=["fc3", "fc2"])
+def test_invoke_prints_an_api_error_that_quotes_the_security_token_without_it(
+    signature_mismatch: str, fc2: bool
+) -> None:
+    """The error's body went to stdout as it came (review bu): a signature error quoting the request printed the STS
+    token; the ``error:`` line was scrubbed already."""
+    token = "CAIS-operator-token-0123456789"
+    service = ["--service", "kyc"] if fc2 else []
+    code, out, err = run(["invoke", "sweeper", *service, "--event-file", TIMER, "--endpoint", signature_mismatch],
+                         {**KEY, "ALIBABA_CLOUD_SECURITY_TOKEN": token})
+    assert code == 1 and "SignatureDoesNotMatch" in out + err
+    assert "[REDACTED]" in out and token not in out + err
 
 
 # --- paths the operator types -----------------------------------------------------------------------------

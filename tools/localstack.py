@@ -182,19 +182,34 @@ def release_stack_lock(directory: Path) -> None:
 
 def _locked(directory: Path) -> bool:
     """Whether a live process (this one included) holds the stack's lock; True where flock is not available."""
-    if directory.resolve() in _HELD:
-        return True
+    return directory.resolve() in _HELD or _probe_lock(directory) != _FREE
+
+
+def lock_held_elsewhere(directory: Path) -> bool:
+    """Whether another process holds the stack's lock for certain (a stack starting, before its file is written);
+    False where flock is not available."""
+    return directory.resolve() not in _HELD and _probe_lock(directory) == _BUSY
+
+
+_FREE, _BUSY, _NO_PROBE = "free", "busy", "no flock"
+
+
+def _probe_lock(directory: Path) -> str:
+    """Whether another process holds ``LOCK_FILE`` exclusively (``_BUSY``), nobody does or there is none (``_FREE``),
+    or flock cannot tell (``_NO_PROBE``: then a stack's process id decides)."""
     try:
         fd = os.open(directory / LOCK_FILE, os.O_RDONLY)
     except OSError:
-        return False
+        return _FREE
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError:  # BlockingIOError: held; another error: no flock here, the process id decides
-        return True
+    except BlockingIOError:
+        return _BUSY
+    except OSError:
+        return _NO_PROBE
     finally:
         os.close(fd)
-    return False
+    return _FREE
 
 
 def _alive(pid: int) -> bool:

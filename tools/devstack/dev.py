@@ -62,6 +62,7 @@ from tools.localstack import (
     acquire_stack_lock,
     data_dir,
     dev_secrets,
+    lock_held_elsewhere,
     release_stack_lock,
     remove_stack_file,
     running_stack,
@@ -497,8 +498,19 @@ STOP_WAIT_SECONDS = 30.0
 def stop_running_stack(directory: Path, wait: float = STOP_WAIT_SECONDS) -> int:
     """``./scripts/dev --stop``: ask the stack that runs with ``directory`` to stop (SIGTERM, which it handles as
     Ctrl-C), then wait until it no longer holds the directory. 0 when it stopped or none ran, 1 when it did not stop
-    within ``wait`` seconds."""
+    within ``wait`` seconds. A stack still starting (it holds the directory's lock, its file is not written yet) is
+    waited for, up to ``wait`` seconds, then stopped."""
     stack = running_stack(directory)
+    if stack is None and lock_held_elsewhere(directory):
+        print(f"dev: a ./scripts/dev is starting with {directory}: waiting until it can be stopped", file=sys.stderr)
+        deadline = time.monotonic() + wait
+        while stack is None and lock_held_elsewhere(directory):
+            if time.monotonic() >= deadline:
+                print(f"dev: the ./scripts/dev starting with {directory} has not finished starting {wait:g} s later; "
+                      "stop it yourself (Ctrl-C where it runs)", file=sys.stderr)
+                return 1
+            time.sleep(0.1)
+            stack = running_stack(directory)
     if stack is None:
         print(f"dev: no ./scripts/dev runs with {directory}: nothing to stop", file=sys.stderr)
         return 0

@@ -244,10 +244,22 @@ def _decoded_log(answer: Answer) -> str | None:
 
 
 def _json_or_text(body: bytes) -> Any:
+    """An error's body, as printed: scrubbed as the ``error:`` lines are (an API's signature error may quote the
+    request it refused, security token and all)."""
     try:
-        return jsonutil.loads(body)
+        return _scrubbed(jsonutil.loads(body))
     except jsonutil.JSONDecodeError:
-        return {"message": body.decode("utf-8", "replace")[:500]}
+        return {"message": scrub_text(body.decode("utf-8", "replace"))[:500]}
+
+
+def _scrubbed(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub_text(value)
+    if isinstance(value, dict):
+        return {key: _scrubbed(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed(item) for item in value]
+    return value
 
 
 def _run_fc3(args: argparse.Namespace, ctx: Context, payload: bytes) -> int:

@@ -18,9 +18,11 @@ import contextlib
 import errno
 import io
 import os
+import secrets
 import sys
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections import ChainMap
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO, cast
 
@@ -60,9 +62,22 @@ __all__ = ["COMMANDS", "EXIT_OK", "EXIT_USAGE", "EXIT_VENDOR", "Command", "Conte
 def configure_check_result(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--merchant-biz-id", required=True, type=merchant_biz_id_arg)  # also names image files
     parser.add_argument("--transaction-id", required=True)
-    parser.add_argument("--doc-type", help="DocType given at Initialize (else guessed from the OCR fields)")
+    parser.add_argument("--doc-type", type=doc_type_arg,
+                        help="DocType given at Initialize (else guessed from the OCR fields)")
     parser.add_argument("--images", action="store_true", help="ask for images and write them to --images-dir")
     parser.add_argument("--images-dir", default="kyc-images", type=caller_path)
+
+
+def doc_type_arg(value: str) -> str:
+    """A document type of either of the vendor's tables (:mod:`shared.doctypes`): it picks how the OCR fields are
+    read, so a typo would print an identity read as another document's."""
+    from shared.doctypes import document_name  # noqa: PLC0415
+
+    if document_name(value) is None:
+        raise argparse.ArgumentTypeError(f"{value!r} is no document type of the vendor's tables (e.g. 01000000, a "
+                                         "passport for eKYC; GLB03002 for eKYC_PRO; GET /verifications/products "
+                                         "lists each product's)")
+    return value
 
 
 _EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif", "image/webp": ".webp"}
@@ -172,7 +187,12 @@ def run_initialize(args: argparse.Namespace, ctx: Context) -> int:
         body["docType"] = args.doc_type
     if args.return_url:
         body["returnUrl"] = args.return_url
-    service = build_verifications(ctx.env, client=ctx.client(), stores=ctx.stores(create=True))
+    # The initializer's settings need KYC_JWT_SECRET to check frontend tokens; this command checks none: without
+    # one, a throwaway secret that nothing is ever signed or checked with stands in (review bu).
+    env: Mapping[str, str] = ctx.env
+    if not env.get("KYC_JWT_SECRET"):  # ChainMap writes to its first map only: the environment is only read
+        env = ChainMap({"KYC_JWT_SECRET": secrets.token_urlsafe(32)}, cast("MutableMapping[str, str]", env))
+    service = build_verifications(env, client=ctx.client(), stores=ctx.stores(create=True))
     user_hash = user_id_hash(args.user, service.settings.user_id_pepper)
     try:
         started = service.start(user_hash, body)
