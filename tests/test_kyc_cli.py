@@ -134,7 +134,9 @@ def test_initialize_needs_no_jwt_secret_as_it_checks_no_frontend_token(fake: Fak
     assert jsonutil.loads(out)["transactionId"] == "08573be80f944d95ac812e019e3655a8"
 
 
-def test_initialize_still_refuses_a_jwt_secret_the_initializer_would_refuse(fake: FakeCloudAuth, tmp_path: Path) -> None:
+def test_initialize_still_refuses_a_jwt_secret_the_initializer_would_refuse(
+    fake: FakeCloudAuth, tmp_path: Path
+) -> None:
     code, _, err = run(["initialize", "--doc-type", "01000000", "--meta-info", META, "--user", "u"],
                        {**frontend_env(fake, tmp_path), "KYC_JWT_SECRET": "short"})
     assert code == 2 and "KYC_JWT_SECRET" in err

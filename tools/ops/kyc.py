@@ -74,7 +74,7 @@ def doc_type_arg(value: str) -> str:
     from shared.doctypes import document_name  # noqa: PLC0415
 
     if document_name(value) is None:
-        raise argparse.ArgumentTypeError(f"{value!r} is no document type of the vendor's tables (e.g. 01000000, a "
+        raise argparse.ArgumentTypeError(f"{value[:40]!r} is no document type of the vendor's tables (e.g. 01000000, a "
                                          "passport for eKYC; GLB03002 for eKYC_PRO; GET /verifications/products "
                                          "lists each product's)")
     return value
