@@ -6,7 +6,7 @@ fills, whether it verifies a document at all, and whether this project supports 
 support are listed anyway, so a refusal can say "documented by the vendor, not supported here" instead of "unknown".
 
 Adding a product means adding a row (and tests), never a new code path: the client's validation, the configuration
-check at instance start and the result parser all read this table.
+check at instance start and the result parser (whether a result can carry an identity) all read this table.
 
 Sources are vendor help pages, named by title, address and "Last Updated" date in a comment on each row (the
 project's research notes hold the excerpts). Where pages disagree the newest wins. ``UNVERIFIED`` marks what no page
@@ -126,7 +126,8 @@ class Product:
     regions: tuple[str, ...] | None  # where the vendor offers it; None: UNVERIFIED
     doc_type: DocTypeUse
     doc_types: DocTypeTable | None = None
-    # CheckResult.Result fields besides Passed/SubCode that carry this product's result (parsers keep all others too)
+    # CheckResult.Result fields besides Passed/SubCode that carry this product's result: for readers (the parser keeps
+    # every section of every answer, whichever the product); tests/test_products.py checks each against the SDK
     result_sections: tuple[str, ...] = ()
     has_document: bool | None = None  # False: face only, a result never carries an identity; None: UNVERIFIED
 

@@ -36,6 +36,16 @@ def test_a_supported_row_leaves_nothing_undecided(code: str) -> None:
     assert (row.doc_type is DocTypeUse.REQUIRED) == row.has_document
 
 
+@pytest.mark.parametrize("code", SUPPORTED)
+def test_every_result_section_of_a_supported_product_is_a_check_result_field_of_the_official_sdk(code: str) -> None:
+    from alibabacloud_cloudauth_intl20220809.models import CheckResultResponseBodyResult
+
+    result = CheckResultResponseBodyResult()
+    for attribute in vars(result):
+        setattr(result, attribute, "x")
+    assert set(PRODUCTS[code].result_sections) <= set(result.to_map()) - {"Passed", "SubCode"}
+
+
 def test_every_region_named_in_the_table_is_a_known_region() -> None:
     for row in PRODUCTS.values():
         assert set(row.regions or ()) <= set(products.REGION_NAMES), row.code

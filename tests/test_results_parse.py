@@ -109,6 +109,15 @@ def test_face_info_flags_and_scores_are_typed() -> None:
     assert result.face.raw == face
 
 
+def test_face_flags_in_pascal_case_are_read_as_the_camel_case_ones() -> None:
+    """The vendor's API metadata spells them so in FaceLiveness's ExtFaceInfo (``FaceAttack``) and the face APIs'
+    results (``FacePassed``): the same verdicts, whichever spelling an ExtFaceInfo uses (found untested by review bw,
+    which renamed one and no test failed)."""
+    result = parse_check_result(make_body(face_info={"FacePassed": "Y", "FaceAttack": "N", "FaceAttackScore": 0.02}))
+    assert (result.face.face_passed, result.face.face_attack) == (True, False)
+    assert result.face.face_attack_score == pytest.approx(0.02)
+
+
 def test_face_score_that_is_not_a_number_becomes_none() -> None:
     result = parse_check_result(make_body(face_info={"faceComparisonScore": "n/a", "facePassed": "maybe"}))
     assert result.face.face_comparison_score is None

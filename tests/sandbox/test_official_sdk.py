@@ -9,7 +9,7 @@ import pytest
 
 from shared import jsonutil
 from tests.sandbox.helpers import complete, sdk_client
-from tools.sandbox import SandboxServer
+from tools.sandbox import SandboxServer, vendor
 
 ALGORITHMS = [pytest.param(None, id="v3-acs3-hmac-sha256"), pytest.param("v2", id="v1-hmac-sha1")]
 
@@ -101,3 +101,16 @@ def test_sdk_sees_process_not_completed_as_404_client_error(sandbox: SandboxServ
         client.check_result(_models().CheckResultRequest(merchant_biz_id="sdkbiz01", transaction_id=tid))
     assert info.value.code == "ProcessNotCompleted"
     assert info.value.status_code == 404
+
+
+@pytest.mark.parametrize(("action", "model"), [("Initialize", "InitializeRequest"),
+                                               ("InitializeV2", "InitializeV2Request"),
+                                               ("CheckResult", "CheckResultRequest"),
+                                               ("DeleteVerifyResult", "DeleteVerifyResultRequest")])
+def test_the_sandbox_takes_exactly_the_parameters_of_the_sdk_s_request_model(action: str, model: str) -> None:
+    """The sandbox refuses a parameter its operation does not take: its lists must be the official SDK's, so that
+    what it refuses is a client's misspelling, never a real parameter."""
+    request = getattr(_models(), model)()
+    for attribute in vars(request):
+        setattr(request, attribute, "x")
+    assert set(request.to_map()) == vendor.PARAMETERS[action]

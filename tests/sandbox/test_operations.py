@@ -26,6 +26,30 @@ def test_initialize_without_required_parameter_is_missing_parameter(sandbox: San
     assert name in answer.body["Message"]
 
 
+@pytest.mark.parametrize(
+    ("action", "extra"),
+    [
+        ("CheckResult", {"ReturnImage": "Y"}),  # IsReturnImage misspelt: read as N, the images would just not come
+        ("DeleteVerifyResult", {"DeleteData": "Y"}),
+        ("Initialize", {"IsReturnImage": "Y"}),  # another operation's parameter
+        ("InitializeV2", {"Callbackurl": "https://merchant.example/cb"}),
+    ],
+)
+def test_a_parameter_the_operation_does_not_take_is_invalid_parameter_naming_it(
+    sandbox: SandboxServer, action: str, extra: dict[str, str]
+) -> None:
+    transaction_id = initialize(sandbox)
+    params = {
+        "Initialize": init_params(),
+        "InitializeV2": init_params(ProductCode="eKYC_PRO", DocType="GLB03002"),
+        "CheckResult": {"MerchantBizId": "biz0001", "TransactionId": transaction_id, "IsReturnImage": "Y"},
+        "DeleteVerifyResult": {"TransactionId": transaction_id, "DeleteAfterQuery": "N", "DeleteType": "All"},
+    }[action]
+    answer = v3_request(sandbox, action, {**params, **extra})
+    assert (answer.status, answer.body["Code"]) == (400, "InvalidParameter")
+    assert f'"{next(iter(extra))}"' in answer.body["Message"] and action in answer.body["Message"]
+
+
 def test_face_only_product_does_not_need_doc_type(sandbox: SandboxServer) -> None:
     answer = v3_request(sandbox, "Initialize", init_params(ProductCode="FACE_LIVENESS", DocType="<absent>"))
     assert answer.status == 200

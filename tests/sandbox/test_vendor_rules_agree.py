@@ -44,3 +44,12 @@ def test_every_switch_is_an_initialize_request_field_sent_under_its_vendor_name(
         assert switch.field in fields
         params = values.replace(base, **{switch.field: "v"}).to_params("eKYC")
         assert params[switch.parameter] == "v"
+
+
+@pytest.mark.parametrize(("parameter", "sandbox_values"), [("DeleteType", vendor.DELETE_TYPES),
+                                                           ("DeleteAfterQuery", vendor.YES_NO),
+                                                           ("IsReturnImage", vendor.YES_NO)])
+def test_the_client_and_the_sandbox_take_the_same_values_of_the_result_operations(
+    parameter: str, sandbox_values: frozenset[str]
+) -> None:
+    assert ENUMS[parameter] == sandbox_values

@@ -85,6 +85,7 @@ class SandboxApp:
 
     def run_operation(self, action: str, params: dict[str, str], public_base: str) -> dict[str, Any]:
         now = self.config.clock()
+        vendor.check_names(action, params)
         if action in vendor.START_ACTIONS:
             return vendor.initialize(params, self.config, self.store, public_base, now, action)
         if action == "CheckResult":

@@ -14,6 +14,9 @@ Decisions where the vendor's behaviour is not documented:
   CheckResult answer was given. Deleting an unfinished flow answers ``DeleteResult: N``.
 * A pending (``P``) answer carries only ``Passed``; the callback for a pending outcome says ``passed=P`` and an
   empty ``subCode``.
+* A parameter the operation does not take (:data:`PARAMETERS`) answers ``InvalidParameter`` naming it. What the
+  vendor does with one is UNVERIFIED (a gateway may well ignore it); refusing it is what makes a misspelt name in a
+  client fail here (``ReturnImage`` for ``IsReturnImage`` would otherwise read as ``N``: no images, no error).
 """
 
 from __future__ import annotations
@@ -59,11 +62,46 @@ INITIALIZE_ENUMS: dict[str, frozenset[str]] = {
     "MRTDInput": frozenset({"0", "1", "2"}),
     "UpdateFaceIfUserExists": frozenset({"Y", "N"}),
 }
+# The parameters of each operation, a second reading apart from the client's (shared.cloudauth.params). Initialize,
+# CheckResult and DeleteVerifyResult: the vendor's API metadata (cloudauth-intl 2022-08-09), plus the Initialize
+# parameters only the official SDK alibabacloud-cloudauth-intl20220809 3.23.1 sends (InitializeRequest: "SDK" below);
+# InitializeV2, which the metadata does not describe: the SDK's InitializeV2Request, Initialize's plus the file pair.
+# tests/sandbox/test_official_sdk.py checks each against the SDK's request models.
+_INITIALIZE_PARAMETERS = frozenset(
+    {
+        "ProductCode", "MerchantBizId", "MetaInfo", "DocType", "MerchantUserId", "SceneCode", "Pages",
+        "FacePictureBase64", "FacePictureUrl", "Crop", "Ocr", "IdFaceQuality", "IdSpoof", "ReturnUrl", "Authorize",
+        "DocScanMode", "ProductFlow", "CallbackUrl", "CallbackToken", "LanguageConfig", "SecurityLevel",
+        "StyleConfig", "ExperienceCode", "DocVideo", "Model", "IdThreshold", "ShowAlbumIcon", "ShowOcrResult",
+        "ShowGuidePage", "ProcedurePriority", "AppQualityCheck", "DocPageConfig", "MRTDInput", "DocumentNumber",
+        "DateOfBirth", "DateOfExpiry", "UseNFC", "ChameleonFrameEnable", "DocNo", "DocName", "EditOcrResult",
+        "VerifyModel", "FaceGroupCodes", "TargetFacePicture", "TargetFacePictureUrl", "AutoRegistration",
+        "FaceRegisterGroupCode", "SaveFacePicture", "FaceVerifyThreshold", "ReturnFaces",
+        # SDK
+        "AutoDocPageConfig", "Email", "FaceAttributeCheck", "Mobile", "NeedMultiFaceCheck", "OcrValueStandard",
+        "TemplateConfig", "TemplateRanCount", "TemplateType", "UpdateFaceIfUserExists",
+    }
+)  # fmt: skip
+PARAMETERS: dict[str, frozenset[str]] = {
+    "Initialize": _INITIALIZE_PARAMETERS,
+    "InitializeV2": _INITIALIZE_PARAMETERS | {"FacePictureFile", "TargetFacePictureFile"},
+    "CheckResult": frozenset({"MerchantBizId", "TransactionId", "IsReturnImage", "ExtraImageControlList",
+                              "ReturnFiveCategorySpoofResult"}),
+    "DeleteVerifyResult": frozenset({"TransactionId", "DeleteAfterQuery", "DeleteType"}),
+}
 MOBILE = re.compile(r"\+62[0-9]{9,11}")  # SDK: "must start with +62 followed by 9 to 11 digits" (Indonesia)
 # Parameters that carry a picture's address (the SDK's *Url fields; the *File pair holds the URL of a file its
 # *Advance variant uploaded first): checked as absolute http(s) URLs.
 URL_PARAMETERS = ("FacePictureUrl", "TargetFacePictureUrl", "FacePictureFile", "TargetFacePictureFile")
 YES_NO = frozenset({"Y", "N"})
+DELETE_TYPES = frozenset({"Img", "Text", "All"})  # the page "删除认证记录" (zh, Sep 16, 2025): DeleteType
+
+
+def check_names(action: str, params: Mapping[str, str]) -> None:
+    """Refuse a parameter ``action`` does not take (the module's decisions: the vendor's answer is UNVERIFIED)."""
+    unknown = sorted(set(params) - PARAMETERS[action])
+    if unknown:
+        raise invalid(unknown[0][:64], f"It is not a parameter of {action}.")
 
 
 def _required(params: Mapping[str, str], name: str) -> str:
@@ -216,7 +254,7 @@ def delete_verify_result(params: Mapping[str, str], store: state.Store) -> dict[
     transaction_id = _required(params, "TransactionId")
     after_query = _required(params, "DeleteAfterQuery")
     delete_type = _required(params, "DeleteType")
-    if delete_type not in ("Img", "Text", "All"):
+    if delete_type not in DELETE_TYPES:
         raise invalid("DeleteType")
     if after_query not in YES_NO:
         raise invalid("DeleteAfterQuery")
